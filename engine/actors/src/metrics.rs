@@ -1,0 +1,40 @@
+//! Every metric name Switchboard emits, in one place.
+//!
+//! Labels are bounded: reasons, outcomes, routes — never call ids or numbers.
+
+/// Calls routed to a buyer. Label `policy`.
+pub const CALLS_ROUTED: &str = "switchboard_calls_routed_total";
+/// Calls refused. Label `reason` (a `RejectReason`, or `not-in-service`).
+pub const CALLS_REJECTED: &str = "switchboard_calls_rejected_total";
+/// Dial attempts that fell through to the next buyer.
+pub const FALLTHROUGHS: &str = "switchboard_fallthroughs_total";
+/// Calls that converted.
+pub const CONVERSIONS: &str = "switchboard_conversions_total";
+/// Time from webhook to routing decision (actor work, not the commit).
+pub const ROUTING_DECISION_SECONDS: &str = "switchboard_routing_decision_seconds";
+/// Reservations held now, over all buyers.
+pub const ACTIVE_RESERVATIONS: &str = "switchboard_active_reservations";
+/// Reservations released because they outlived the maximum call length.
+pub const RESERVATIONS_EXPIRED: &str = "switchboard_reservations_expired_total";
+/// Buyer refusals. Label `reason` (capacity, schedule, geo…).
+pub const BUYER_REFUSALS: &str = "switchboard_buyer_refusals_total";
+/// Records per recorder commit.
+pub const RECORDER_BATCH_SIZE: &str = "switchboard_recorder_batch_size";
+/// Duration of one recorder commit.
+pub const RECORDER_COMMIT_SECONDS: &str = "switchboard_recorder_commit_seconds";
+/// Records handed to the recorder.
+pub const RECORDER_PUSHED: &str = "switchboard_recorder_records_pushed_total";
+/// Records committed by the recorder.
+pub const RECORDER_COMMITTED: &str = "switchboard_recorder_records_committed_total";
+/// Records refused because the recorder queue was full (back-pressure).
+pub const RECORDER_SHED: &str = "switchboard_recorder_records_shed_total";
+/// Recorder commits that failed.
+pub const RECORDER_ERRORS: &str = "switchboard_recorder_errors_total";
+/// Actors restarted by the supervisor. Label `kind`.
+pub const ACTOR_RESTARTS: &str = "switchboard_actor_restarts_total";
+/// Webhooks answered. Labels `route`, `status`.
+pub const WEBHOOKS: &str = "switchboard_webhooks_total";
+/// Webhooks refused for a missing or wrong signature. Label `route`.
+pub const SIGNATURE_FAILURES: &str = "switchboard_signature_failures_total";
+/// Status callbacks ignored as duplicates or stale.
+pub const STALE_CALLBACKS: &str = "switchboard_stale_callbacks_total";

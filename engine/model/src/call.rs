@@ -1,0 +1,240 @@
+//! What the engine records: calls and their dial attempts.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{Currency, Id, PhoneNumber};
+
+/// What routing needs to know about the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallerInfo {
+    /// `From` as Twilio sent it (not always a phone number).
+    pub from: String,
+    /// Two-letter state, when Twilio knows it.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// ZIP code, when Twilio knows it.
+    #[serde(default)]
+    pub zip: Option<String>,
+}
+
+/// Where a call stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CallStatus {
+    /// Dialing a buyer.
+    Ringing,
+    /// A buyer answered; talking.
+    InProgress,
+    /// Ended after a buyer answered.
+    Completed,
+    /// No buyer answered and fall-through is exhausted.
+    NoAnswer,
+    /// Refused without dialing (see `rejectReason`).
+    Rejected,
+}
+
+impl CallStatus {
+    /// Whether nothing more happens to the call.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, CallStatus::Completed | CallStatus::NoAnswer | CallStatus::Rejected)
+    }
+
+    /// The wire name (`in-progress`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallStatus::Ringing => "ringing",
+            CallStatus::InProgress => "in-progress",
+            CallStatus::Completed => "completed",
+            CallStatus::NoAnswer => "no-answer",
+            CallStatus::Rejected => "rejected",
+        }
+    }
+}
+
+/// Why a call was refused without dialing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RejectReason {
+    /// The campaign is paused, draft or completed.
+    CampaignInactive,
+    /// Every buyer is closed, capped, busy or excluded.
+    NoBuyerAvailable,
+    /// A repeat caller inside the duplicate window, and the campaign rejects them.
+    DuplicateCaller,
+    /// The engine could not decide in time.
+    Overloaded,
+}
+
+impl RejectReason {
+    /// The wire name, also the metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::CampaignInactive => "campaign-inactive",
+            RejectReason::NoBuyerAvailable => "no-buyer-available",
+            RejectReason::DuplicateCaller => "duplicate-caller",
+            RejectReason::Overloaded => "overloaded",
+        }
+    }
+}
+
+/// How one dial attempt ended (or that it has not yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttemptOutcome {
+    /// Ringing; no answer yet.
+    Pending,
+    /// Answered, still talking.
+    Answered,
+    /// Answered and ended.
+    Completed,
+    /// The buyer's line was busy.
+    Busy,
+    /// Nobody answered before the timeout.
+    NoAnswer,
+    /// The dial failed (bad number, carrier error).
+    Failed,
+    /// Canceled before it was answered.
+    Canceled,
+    /// Its reservation outlived the maximum call length with no callback.
+    Expired,
+}
+
+impl AttemptOutcome {
+    /// Whether the buyer never took the call: its caps are refunded and the
+    /// call may fall through to the next buyer.
+    pub fn is_unanswered(self) -> bool {
+        matches!(self, AttemptOutcome::Busy | AttemptOutcome::NoAnswer | AttemptOutcome::Failed | AttemptOutcome::Canceled)
+    }
+
+    /// Whether the attempt is over.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, AttemptOutcome::Pending | AttemptOutcome::Answered)
+    }
+
+    /// Maps Twilio's `CallStatus` / `DialCallStatus` words.
+    pub fn from_twilio(status: &str) -> Option<Self> {
+        Some(match status {
+            "queued" | "initiated" | "ringing" => AttemptOutcome::Pending,
+            "in-progress" | "answered" => AttemptOutcome::Answered,
+            "completed" => AttemptOutcome::Completed,
+            "busy" => AttemptOutcome::Busy,
+            "no-answer" => AttemptOutcome::NoAnswer,
+            "failed" => AttemptOutcome::Failed,
+            "canceled" => AttemptOutcome::Canceled,
+            _ => return None,
+        })
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Pending => "pending",
+            AttemptOutcome::Answered => "answered",
+            AttemptOutcome::Completed => "completed",
+            AttemptOutcome::Busy => "busy",
+            AttemptOutcome::NoAnswer => "no-answer",
+            AttemptOutcome::Failed => "failed",
+            AttemptOutcome::Canceled => "canceled",
+            AttemptOutcome::Expired => "expired",
+        }
+    }
+}
+
+/// One buyer dialed for a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    /// The buyer.
+    pub buyer_id: Id,
+    /// The number dialed.
+    pub number: PhoneNumber,
+    /// When it was routed.
+    pub started_at: DateTime<Utc>,
+    /// When the buyer answered.
+    #[serde(default)]
+    pub answered_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    #[serde(default)]
+    pub ended_at: Option<DateTime<Utc>>,
+    /// How it went.
+    pub outcome: AttemptOutcome,
+    /// Talk time in seconds.
+    #[serde(default)]
+    pub duration_seconds: u32,
+    /// Twilio's sid of the dialed leg.
+    #[serde(default)]
+    pub dial_call_sid: Option<String>,
+    /// Highest `SequenceNumber` applied from this leg's status callbacks.
+    #[serde(default)]
+    pub last_sequence: Option<u32>,
+    /// Whether the buyer's reservation for this attempt was given back.
+    #[serde(default)]
+    pub released: bool,
+}
+
+/// One inbound call, from webhook to final status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallRecord {
+    /// Switchboard's id.
+    pub id: Id,
+    /// Twilio's `CallSid` of the inbound call.
+    pub call_sid: String,
+    /// Owning tenant.
+    pub tenant_id: Id,
+    /// The campaign that answered the number.
+    pub campaign_id: Id,
+    /// Caller (`From`).
+    pub from: String,
+    /// Tracking number dialed (`To`).
+    pub to: PhoneNumber,
+    /// Caller's state.
+    #[serde(default)]
+    pub caller_state: Option<String>,
+    /// Caller's ZIP.
+    #[serde(default)]
+    pub caller_zip: Option<String>,
+    /// Where it stands.
+    pub status: CallStatus,
+    /// Why it was refused, when it was.
+    #[serde(default)]
+    pub reject_reason: Option<RejectReason>,
+    /// The buyer that has (or last had) the call.
+    #[serde(default)]
+    pub buyer_id: Option<Id>,
+    /// Every buyer dialed, in order.
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
+    /// When the webhook arrived.
+    pub started_at: DateTime<Utc>,
+    /// When a buyer answered.
+    #[serde(default)]
+    pub answered_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    #[serde(default)]
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Talk time with the buyer, seconds.
+    #[serde(default)]
+    pub duration_seconds: u32,
+    /// Talk time reached the buyer's conversion threshold.
+    #[serde(default)]
+    pub converted: bool,
+    /// Revenue booked on conversion, minor units.
+    #[serde(default)]
+    pub revenue_minor: i64,
+    /// Currency of the revenue.
+    #[serde(default)]
+    pub currency: Currency,
+    /// Recording, when the campaign records.
+    #[serde(default)]
+    pub recording_url: Option<String>,
+}
+
+impl CallRecord {
+    /// Dial attempts after the first: how often the call fell through.
+    pub fn fallthroughs(&self) -> u32 {
+        self.attempts.len().saturating_sub(1) as u32
+    }
+}

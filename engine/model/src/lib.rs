@@ -1,0 +1,67 @@
+//! Switchboard's plain data and its validation.
+//!
+//! - [`phone`]: E.164 numbers, normalized from the forms people type.
+//! - [`money`]: integer minor units with an explicit currency; decimal in JSON.
+//! - [`config`]: what managers configure — tenants, buyers, campaigns.
+//! - [`call`]: what the engine records — calls and their dial attempts.
+//!
+//! Every type here is both the stored form and the API form (JSON, camelCase).
+//! No I/O, no clocks: callers pass time in.
+
+pub mod call;
+pub mod config;
+pub mod money;
+pub mod phone;
+
+pub use call::{Attempt, AttemptOutcome, CallRecord, CallStatus, CallerInfo, RejectReason};
+pub use config::{
+    Buyer, BuyerAssignment, BuyerStatus, Campaign, CampaignStatus, CallerIdMode, DuplicateAction,
+    GeoFilter, RoutingPolicy, RoutingType, Schedule, Tenant, TimeWindow,
+};
+pub use money::Currency;
+pub use phone::PhoneNumber;
+
+/// Identifier of every stored thing: a UUIDv7, so ids sort by creation time.
+pub type Id = uuid::Uuid;
+
+/// A fresh, time-ordered id.
+pub fn new_id() -> Id {
+    uuid::Uuid::now_v7()
+}
+
+/// A field that failed validation, with a message a user can act on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    /// The JSON field name (camelCase), dotted for nested fields.
+    pub field: String,
+    /// What is wrong with it, lowercase, no trailing period.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A field error for `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+/// The model's one error type.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// A phone number that is not E.164 and cannot be normalized to it.
+    #[error("invalid phone number {0:?}: expected E.164 such as +15550001000")]
+    InvalidPhone(String),
+    /// A money amount that is not a decimal with at most the currency's minor digits.
+    #[error("invalid amount {0:?}")]
+    InvalidAmount(String),
+    /// A currency that is not a supported ISO 4217 code.
+    #[error("unsupported currency {0:?}")]
+    InvalidCurrency(String),
+    /// A time of day that is not HH:MM between 00:00 and 24:00.
+    #[error("invalid time of day {0:?}: expected HH:MM")]
+    InvalidTime(String),
+    /// One or more fields failed validation.
+    #[error("validation failed: {}", .0.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldError>),
+}

@@ -1,0 +1,1 @@
+//! Pure routing policy (being written).

@@ -1,0 +1,157 @@
+//! Switchboard's storage.
+//!
+//! - [`Store`]: the one trait every backend implements. Its tables follow
+//!   ScyllaDB's partition/clustering shape (see `ARCHITECTURE.md`), and the
+//!   embedded store mirrors it.
+//! - [`embedded`]: the default backend, one crash-safe redb file under the
+//!   data directory. Every write is durable when its future resolves.
+//! - [`conformance`]: the suite every backend must pass.
+//!
+//! Configuration is stored as versioned JSON documents keyed by
+//! (kind, tenant, id); calls as records with secondary indexes for the
+//! queries the engine and the API need. No query scans every call.
+
+pub mod conformance;
+pub mod embedded;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use switchboard_model::{AttemptOutcome, CallRecord, Id};
+
+pub use embedded::EmbeddedStore;
+
+/// The store's one error type.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A conditional write found another version (or an existing/missing document).
+    #[error("version conflict: expected {expected:?}, found {found:?}")]
+    Conflict {
+        /// The version the writer expected (`None`: the document must not exist).
+        expected: Option<u64>,
+        /// The version found (`None`: there is none).
+        found: Option<u64>,
+    },
+    /// The backend failed (I/O, corruption, unreachable cluster).
+    #[error("store backend error: {0}")]
+    Backend(String),
+    /// A stored value could not be decoded.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+}
+
+/// Result with [`StoreError`].
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Kinds of configuration documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum DocKind {
+    /// A tenant (its tenant id is its own id).
+    Tenant,
+    /// A buyer.
+    Buyer,
+    /// A campaign.
+    Campaign,
+}
+
+impl DocKind {
+    /// Stable name used as a key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocKind::Tenant => "tenant",
+            DocKind::Buyer => "buyer",
+            DocKind::Campaign => "campaign",
+        }
+    }
+}
+
+/// A versioned configuration document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Doc {
+    /// What it is.
+    pub kind: DocKind,
+    /// Owning tenant.
+    pub tenant: Id,
+    /// Its id.
+    pub id: Id,
+    /// Version, starting at 1 and bumped by every write.
+    pub version: u64,
+    /// The JSON body.
+    pub body: serde_json::Value,
+}
+
+/// One dial attempt as the buyer index sees it: enough to rebuild a buyer's
+/// caps and open reservations after a restart without reading whole calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRow {
+    /// The call.
+    pub call_id: Id,
+    /// Position in the call's attempts.
+    pub attempt: u16,
+    /// When it was routed.
+    pub started_at: DateTime<Utc>,
+    /// How it went so far.
+    pub outcome: AttemptOutcome,
+    /// Whether its reservation was given back.
+    pub released: bool,
+}
+
+/// A page of calls, newest first, and where the next page starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallPage {
+    /// The calls.
+    pub calls: Vec<CallRecord>,
+    /// Opaque cursor for the next page, if any.
+    pub next: Option<String>,
+}
+
+/// The storage every backend provides. All writes are durable when they return.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Reads one configuration document.
+    async fn get_doc(&self, kind: DocKind, tenant: Id, id: Id) -> Result<Option<Doc>>;
+
+    /// Every document of a kind, of one tenant or (with `None`) of all tenants.
+    async fn list_docs(&self, kind: DocKind, tenant: Option<Id>) -> Result<Vec<Doc>>;
+
+    /// Writes a document if its current version is `expected` (`None`: it must
+    /// not exist yet). The document's `version` field is ignored; the stored
+    /// version becomes `expected + 1` (or 1) and is returned.
+    async fn put_doc(&self, doc: Doc, expected: Option<u64>) -> Result<u64>;
+
+    /// Deletes a document if its current version is `expected`.
+    async fn delete_doc(&self, kind: DocKind, tenant: Id, id: Id, expected: u64) -> Result<()>;
+
+    /// Inserts or replaces calls — all of them in one durable commit (the
+    /// recorder's group commit) — and keeps every index in step.
+    async fn put_calls(&self, calls: &[CallRecord]) -> Result<()>;
+
+    /// One call by id.
+    async fn get_call(&self, id: Id) -> Result<Option<CallRecord>>;
+
+    /// One call by Twilio's `CallSid`.
+    async fn get_call_by_sid(&self, call_sid: &str) -> Result<Option<CallRecord>>;
+
+    /// Calls of a campaign that started in `[since, until)`, oldest first.
+    async fn calls_by_campaign(
+        &self,
+        tenant: Id,
+        campaign: Id,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<CallRecord>>;
+
+    /// A tenant's calls, newest first, `limit` at a time, starting after `cursor`.
+    async fn calls_by_tenant(&self, tenant: Id, cursor: Option<&str>, limit: usize) -> Result<CallPage>;
+
+    /// A buyer's dial attempts started at or after `since`, oldest first.
+    async fn buyer_attempts(&self, buyer: Id, since: DateTime<Utc>) -> Result<Vec<AttemptRow>>;
+
+    /// How many attempts a buyer has taken ever, not counting unanswered ones
+    /// (what the total cap counts).
+    async fn buyer_total(&self, buyer: Id) -> Result<u64>;
+
+    /// Every call, in id order, `limit` at a time after `after` (for export).
+    async fn scan_calls(&self, after: Option<Id>, limit: usize) -> Result<Vec<CallRecord>>;
+}
