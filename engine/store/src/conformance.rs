@@ -1,1 +1,502 @@
-//! The conformance suite (being written).
+//! The conformance suite: what every [`Store`] backend must do.
+//!
+//! One public async function per behaviour, each taking `&dyn Store` and
+//! panicking (like a test) when the backend misbehaves, and [`run_all`] to run
+//! them in turn. Every function makes fresh ids for its tenants, buyers and
+//! campaigns, so the suite can run against a shared cluster, concurrently with
+//! itself, without seeing other runs' data.
+//!
+//! Times are whole milliseconds: the precision every backend keeps.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use serde_json::json;
+use switchboard_model::{
+    Attempt, AttemptOutcome, CallRecord, CallStatus, Currency, Id, PhoneNumber, new_id,
+};
+
+use crate::{AttemptRow, Doc, DocKind, Store, StoreError};
+
+/// Runs every behaviour of the suite, one after the other.
+pub async fn run_all(store: &dyn Store) {
+    doc_compare_and_set(store).await;
+    doc_list_and_isolation(store).await;
+    put_calls_batch_is_atomic(store).await;
+    upsert_replaces_indexes(store).await;
+    upsert_moves_changed_keys(store).await;
+    get_call_by_id_and_sid(store).await;
+    calls_by_campaign_range(store).await;
+    calls_by_tenant_pagination(store).await;
+    buyer_attempts_since(store).await;
+    scan_calls_pagination(store).await;
+    large_batch(store).await;
+}
+
+/// A completed call with no attempts, a fresh id and a `CallSid` derived from it.
+pub fn sample_call(tenant: Id, campaign: Id, started_at: DateTime<Utc>) -> CallRecord {
+    let id = new_id();
+    CallRecord {
+        id,
+        call_sid: format!("CA{}", id.simple()),
+        tenant_id: tenant,
+        campaign_id: campaign,
+        from: "+15550001000".to_owned(),
+        to: PhoneNumber::parse("+15550002000").expect("valid number"),
+        caller_state: Some("CA".to_owned()),
+        caller_zip: Some("94107".to_owned()),
+        status: CallStatus::Completed,
+        reject_reason: None,
+        buyer_id: None,
+        attempts: Vec::new(),
+        started_at,
+        answered_at: None,
+        ended_at: None,
+        duration_seconds: 0,
+        converted: false,
+        revenue_minor: 0,
+        currency: Currency::default(),
+        recording_url: None,
+    }
+}
+
+/// A dial attempt of `buyer` with the given outcome.
+pub fn sample_attempt(buyer: Id, started_at: DateTime<Utc>, outcome: AttemptOutcome) -> Attempt {
+    Attempt {
+        buyer_id: buyer,
+        number: PhoneNumber::parse("+15550003000").expect("valid number"),
+        started_at,
+        answered_at: None,
+        ended_at: None,
+        outcome,
+        duration_seconds: 0,
+        dial_call_sid: None,
+        last_sequence: None,
+        released: outcome.is_unanswered(),
+    }
+}
+
+/// Now, to the millisecond.
+fn base_time() -> DateTime<Utc> {
+    Utc::now().duration_trunc(Duration::milliseconds(1)).expect("now is in range")
+}
+
+fn ids(calls: &[CallRecord]) -> Vec<Id> {
+    calls.iter().map(|c| c.id).collect()
+}
+
+fn buyer_doc(tenant: Id, id: Id, name: &str) -> Doc {
+    Doc { kind: DocKind::Buyer, tenant, id, version: 0, body: json!({ "name": name }) }
+}
+
+#[track_caller]
+fn assert_conflict<T: std::fmt::Debug>(
+    result: crate::Result<T>,
+    expected: Option<u64>,
+    found: Option<u64>,
+) {
+    match result {
+        Err(StoreError::Conflict { expected: e, found: f }) if e == expected && f == found => {}
+        other => panic!("expected conflict (expected {expected:?}, found {found:?}), got {other:?}"),
+    }
+}
+
+/// `put_doc`/`delete_doc` compare-and-set: create, duplicate create, update,
+/// stale update, update of a missing document, delete with a version.
+pub async fn doc_compare_and_set(store: &dyn Store) {
+    let (tenant, id) = (new_id(), new_id());
+    let doc = buyer_doc(tenant, id, "first");
+
+    assert_eq!(store.put_doc(doc.clone(), None).await.expect("create"), 1);
+    assert_conflict(store.put_doc(doc.clone(), None).await, None, Some(1));
+
+    let mut v2 = buyer_doc(tenant, id, "second");
+    v2.version = 99; // ignored: the store assigns versions
+    assert_eq!(store.put_doc(v2, Some(1)).await.expect("update"), 2);
+    assert_conflict(store.put_doc(doc.clone(), Some(1)).await, Some(1), Some(2));
+    assert_conflict(store.put_doc(buyer_doc(tenant, new_id(), "ghost"), Some(1)).await, Some(1), None);
+
+    let got = store.get_doc(DocKind::Buyer, tenant, id).await.expect("get").expect("document exists");
+    assert_eq!(got, Doc { version: 2, ..buyer_doc(tenant, id, "second") });
+
+    assert_conflict(store.delete_doc(DocKind::Buyer, tenant, id, 1).await, Some(1), Some(2));
+    assert!(store.get_doc(DocKind::Buyer, tenant, id).await.expect("get").is_some(), "a failed delete deleted");
+    store.delete_doc(DocKind::Buyer, tenant, id, 2).await.expect("delete");
+    assert_eq!(store.get_doc(DocKind::Buyer, tenant, id).await.expect("get"), None);
+    assert_conflict(store.delete_doc(DocKind::Buyer, tenant, id, 2).await, Some(2), None);
+
+    // A deleted document can be created again, from version 1.
+    assert_eq!(store.put_doc(doc, None).await.expect("recreate"), 1);
+}
+
+/// `list_docs` by tenant and across tenants; `get_doc` never crosses
+/// tenants or kinds.
+pub async fn doc_list_and_isolation(store: &dyn Store) {
+    let (a, b) = (new_id(), new_id());
+    let (x, y, w) = (new_id(), new_id(), new_id());
+    for (tenant, id) in [(a, x), (a, y), (b, w)] {
+        store.put_doc(buyer_doc(tenant, id, "buyer"), None).await.expect("put buyer");
+    }
+    let campaign = Doc { kind: DocKind::Campaign, tenant: a, id: new_id(), version: 0, body: json!({}) };
+    store.put_doc(campaign.clone(), None).await.expect("put campaign");
+
+    let of_a: HashSet<Id> =
+        store.list_docs(DocKind::Buyer, Some(a)).await.expect("list").iter().map(|d| d.id).collect();
+    assert_eq!(of_a, HashSet::from([x, y]), "buyers of tenant a");
+
+    let all = store.list_docs(DocKind::Buyer, None).await.expect("list all");
+    for (tenant, id) in [(a, x), (a, y), (b, w)] {
+        let d = all.iter().find(|d| d.id == id).expect("every tenant's buyer is listed");
+        assert_eq!((d.tenant, d.kind, d.version), (tenant, DocKind::Buyer, 1));
+    }
+    assert!(all.iter().all(|d| d.kind == DocKind::Buyer && d.id != campaign.id), "only buyers are listed");
+
+    let campaigns = store.list_docs(DocKind::Campaign, Some(a)).await.expect("list campaigns");
+    assert_eq!(campaigns.iter().map(|d| d.id).collect::<Vec<_>>(), vec![campaign.id]);
+
+    assert_eq!(store.get_doc(DocKind::Buyer, b, x).await.expect("get"), None, "another tenant's document");
+    assert_eq!(store.get_doc(DocKind::Campaign, a, x).await.expect("get"), None, "another kind's document");
+    assert_conflict(store.put_doc(buyer_doc(b, x, "steal"), Some(1)).await, Some(1), None);
+}
+
+/// A `put_calls` batch becomes visible all at once, indexes included: a
+/// reader running alongside sees none of it or all of it.
+pub async fn put_calls_batch_is_atomic(store: &dyn Store) {
+    const N: usize = 300;
+    let (tenant, campaign, buyer) = (new_id(), new_id(), new_id());
+    let t0 = base_time();
+    let batch: Vec<CallRecord> = (0..N)
+        .map(|i| {
+            let at = t0 + Duration::milliseconds(i as i64);
+            let mut c = sample_call(tenant, campaign, at);
+            c.attempts.push(sample_attempt(buyer, at, AttemptOutcome::Completed));
+            c
+        })
+        .collect();
+    let (since, until) = (t0, t0 + Duration::hours(1));
+
+    let done = AtomicBool::new(false);
+    let writer = async {
+        store.put_calls(&batch).await.expect("put_calls");
+        done.store(true, Ordering::SeqCst);
+    };
+    let reader = async {
+        loop {
+            // Read the flag first: once the write has returned, all of it must show.
+            let finished = done.load(Ordering::SeqCst);
+            let seen = store.calls_by_campaign(tenant, campaign, since, until).await.expect("read").len();
+            let total = store.buyer_total(buyer).await.expect("total");
+            let rows = store.buyer_attempts(buyer, since).await.expect("attempts").len();
+            assert!(seen == 0 || seen == N, "saw {seen} of {N} calls of one batch");
+            assert!(total == 0 || total == N as u64, "saw a total of {total} of {N}");
+            assert!(rows == 0 || rows == N, "saw {rows} of {N} attempts");
+            if finished {
+                assert_eq!((seen, total, rows), (N, N as u64, N), "a returned write must be visible");
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::join!(writer, reader);
+}
+
+/// Upserting a call replaces its index entries: an attempt's new outcome
+/// shows in `buyer_attempts` (as one row, not two) and `buyer_total` follows
+/// it between answered and unanswered; re-putting a call changes nothing.
+pub async fn upsert_replaces_indexes(store: &dyn Store) {
+    let (tenant, campaign, b1, b2) = (new_id(), new_id(), new_id(), new_id());
+    let t0 = base_time();
+    let since = t0 - Duration::hours(1);
+    let rows = |buyer| async move { store.buyer_attempts(buyer, since).await.expect("buyer_attempts") };
+
+    let mut call = sample_call(tenant, campaign, t0);
+    call.status = CallStatus::Ringing;
+    call.attempts.push(sample_attempt(b1, t0, AttemptOutcome::Pending));
+    store.put_calls(std::slice::from_ref(&call)).await.expect("put ringing");
+    assert_eq!(store.buyer_total(b1).await.expect("total"), 1, "a pending attempt counts");
+    assert_eq!(
+        rows(b1).await,
+        vec![AttemptRow { call_id: call.id, attempt: 0, started_at: t0, outcome: AttemptOutcome::Pending, released: false }]
+    );
+
+    // b1 does not answer; the call falls through to b2, who does.
+    let t1 = t0 + Duration::seconds(20);
+    call.attempts[0].outcome = AttemptOutcome::NoAnswer;
+    call.attempts[0].released = true;
+    call.attempts.push(sample_attempt(b2, t1, AttemptOutcome::Answered));
+    call.status = CallStatus::InProgress;
+    store.put_calls(std::slice::from_ref(&call)).await.expect("put fallthrough");
+    assert_eq!(store.buyer_total(b1).await.expect("total"), 0, "an unanswered attempt is refunded");
+    assert_eq!(store.buyer_total(b2).await.expect("total"), 1);
+    assert_eq!(
+        rows(b1).await,
+        vec![AttemptRow { call_id: call.id, attempt: 0, started_at: t0, outcome: AttemptOutcome::NoAnswer, released: true }]
+    );
+    assert_eq!(
+        rows(b2).await,
+        vec![AttemptRow { call_id: call.id, attempt: 1, started_at: t1, outcome: AttemptOutcome::Answered, released: false }]
+    );
+
+    // Answered → completed stays counted; the same call twice in one batch,
+    // and again in a later batch, counts once.
+    call.attempts[1].outcome = AttemptOutcome::Completed;
+    call.status = CallStatus::Completed;
+    store.put_calls(&[call.clone(), call.clone()]).await.expect("put completed twice");
+    store.put_calls(std::slice::from_ref(&call)).await.expect("put completed again");
+    assert_eq!(store.buyer_total(b2).await.expect("total"), 1);
+    assert_eq!(store.buyer_total(b1).await.expect("total"), 0);
+    assert_eq!(rows(b2).await.len(), 1);
+    assert_eq!(rows(b2).await[0].outcome, AttemptOutcome::Completed);
+
+    // An unanswered attempt that later counts (a late callback) is counted again.
+    call.attempts[0].outcome = AttemptOutcome::Expired;
+    store.put_calls(std::slice::from_ref(&call)).await.expect("put expired");
+    assert_eq!(store.buyer_total(b1).await.expect("total"), 1);
+
+    assert_eq!(store.get_call(call.id).await.expect("get"), Some(call.clone()), "the latest version is stored");
+    let listed = store.calls_by_campaign(tenant, campaign, since, t0 + Duration::hours(1)).await.expect("campaign");
+    assert_eq!(listed, vec![call], "one index entry per call");
+}
+
+/// An upsert that changes index keys (start time, campaign, `CallSid`, an
+/// attempt's start, fewer attempts) leaves no stale entry behind.
+pub async fn upsert_moves_changed_keys(store: &dyn Store) {
+    let (tenant, c1, c2, b1, b2) = (new_id(), new_id(), new_id(), new_id(), new_id());
+    let t0 = base_time();
+    let (since, until) = (t0 - Duration::hours(2), t0 + Duration::hours(2));
+
+    let mut call = sample_call(tenant, c1, t0);
+    call.attempts.push(sample_attempt(b1, t0, AttemptOutcome::Answered));
+    call.attempts.push(sample_attempt(b2, t0, AttemptOutcome::Answered));
+    let old_sid = call.call_sid.clone();
+    store.put_calls(std::slice::from_ref(&call)).await.expect("put");
+
+    let t1 = t0 - Duration::minutes(30);
+    call.started_at = t1;
+    call.campaign_id = c2;
+    call.call_sid = format!("CA{}", new_id().simple());
+    call.attempts[0].started_at = t1;
+    call.attempts.truncate(1);
+    store.put_calls(std::slice::from_ref(&call)).await.expect("re-put");
+
+    assert_eq!(store.calls_by_campaign(tenant, c1, since, until).await.expect("old campaign"), vec![]);
+    assert_eq!(store.calls_by_campaign(tenant, c2, since, until).await.expect("new campaign"), vec![call.clone()]);
+    let page = store.calls_by_tenant(tenant, None, 10).await.expect("tenant");
+    assert_eq!(page.calls, vec![call.clone()], "one entry, at the new time");
+    assert_eq!(store.get_call_by_sid(&old_sid).await.expect("old sid"), None);
+    assert_eq!(store.get_call_by_sid(&call.call_sid).await.expect("new sid"), Some(call.clone()));
+    let rows = store.buyer_attempts(b1, since).await.expect("b1");
+    assert_eq!(rows.iter().map(|r| r.started_at).collect::<Vec<_>>(), vec![t1]);
+    assert_eq!(store.buyer_attempts(b2, since).await.expect("b2"), vec![], "a dropped attempt is unindexed");
+    assert_eq!(store.buyer_total(b1).await.expect("b1 total"), 1);
+    assert_eq!(store.buyer_total(b2).await.expect("b2 total"), 0);
+}
+
+/// `get_call` and `get_call_by_sid` return the stored record exactly; unknown
+/// keys are `None`.
+pub async fn get_call_by_id_and_sid(store: &dyn Store) {
+    let t0 = base_time();
+    let mut call = sample_call(new_id(), new_id(), t0);
+    call.buyer_id = Some(new_id());
+    call.attempts.push(sample_attempt(call.buyer_id.expect("set"), t0, AttemptOutcome::Completed));
+    call.answered_at = Some(t0 + Duration::seconds(3));
+    call.ended_at = Some(t0 + Duration::seconds(95));
+    call.duration_seconds = 92;
+    call.converted = true;
+    call.revenue_minor = 1250;
+    call.recording_url = Some("https://example.com/r.mp3".to_owned());
+    store.put_calls(std::slice::from_ref(&call)).await.expect("put");
+
+    assert_eq!(store.get_call(call.id).await.expect("by id"), Some(call.clone()));
+    assert_eq!(store.get_call_by_sid(&call.call_sid).await.expect("by sid"), Some(call));
+    assert_eq!(store.get_call(new_id()).await.expect("unknown id"), None);
+    assert_eq!(store.get_call_by_sid(&format!("CA{}", new_id().simple())).await.expect("unknown sid"), None);
+}
+
+/// `calls_by_campaign` returns `[since, until)`, oldest first, of that
+/// tenant's campaign only.
+pub async fn calls_by_campaign_range(store: &dyn Store) {
+    let (tenant, campaign, other) = (new_id(), new_id(), new_id());
+    let t0 = base_time();
+    let at = |i: i64| t0 + Duration::minutes(i);
+    // Two calls at t(3), to check that ties are both returned.
+    let calls: Vec<CallRecord> = (0..10)
+        .chain([3])
+        .map(|i| sample_call(tenant, campaign, at(i)))
+        .chain((0..10).map(|i| sample_call(tenant, other, at(i))))
+        .collect();
+    // Written in several batches, out of order.
+    for chunk in calls.rchunks(4) {
+        store.put_calls(chunk).await.expect("put");
+    }
+    let range = |since, until| async move {
+        store.calls_by_campaign(tenant, campaign, since, until).await.expect("calls_by_campaign")
+    };
+
+    let got = range(at(2), at(5)).await;
+    let times: Vec<_> = got.iter().map(|c| c.started_at).collect();
+    assert_eq!(times, vec![at(2), at(3), at(3), at(4)], "since inclusive, until exclusive, oldest first");
+    assert!(got.iter().all(|c| c.campaign_id == campaign));
+
+    let all = range(at(0), at(9) + Duration::milliseconds(1)).await;
+    assert_eq!(all.len(), 11);
+    assert!(all.windows(2).all(|w| w[0].started_at <= w[1].started_at), "oldest first");
+    let mut want = ids(&calls[..11]);
+    let mut have = ids(&all);
+    want.sort();
+    have.sort();
+    assert_eq!(have, want);
+
+    assert_eq!(range(at(5), at(5)).await, vec![], "an empty range");
+    assert_eq!(range(at(5), at(2)).await, vec![], "a reversed range");
+    assert_eq!(range(at(10), at(20)).await, vec![], "after the last call");
+    let wrong_tenant = store.calls_by_campaign(new_id(), campaign, at(0), at(10)).await.expect("wrong tenant");
+    assert_eq!(wrong_tenant, vec![], "a campaign is read through its tenant");
+}
+
+/// Paging through `calls_by_tenant` returns every call of the tenant exactly
+/// once, newest first, and nothing of other tenants.
+pub async fn calls_by_tenant_pagination(store: &dyn Store) {
+    const N: usize = 23;
+    const LIMIT: usize = 5;
+    let (tenant, other) = (new_id(), new_id());
+    let campaigns = [new_id(), new_id()];
+    let t0 = base_time();
+    // Pairs share a start time, so a page boundary falls between equal times;
+    // the tenant's calls span campaigns.
+    let calls: Vec<CallRecord> = (0..N)
+        .map(|i| sample_call(tenant, campaigns[i % 2], t0 + Duration::seconds((i / 2) as i64)))
+        .collect();
+    store.put_calls(&calls).await.expect("put");
+    let others: Vec<CallRecord> = (0..5).map(|i| sample_call(other, new_id(), t0 + Duration::seconds(i))).collect();
+    store.put_calls(&others).await.expect("put others");
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for page_no in 0.. {
+        assert!(page_no <= N, "pagination does not end");
+        let page = store.calls_by_tenant(tenant, cursor.as_deref(), LIMIT).await.expect("page");
+        assert!(page.calls.len() <= LIMIT, "page over the limit");
+        if page.calls.len() < LIMIT {
+            assert_eq!(page.next, None, "a short page is the last");
+        }
+        seen.extend(page.calls);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), N, "every call once");
+    let unique: HashSet<Id> = seen.iter().map(|c| c.id).collect();
+    assert_eq!(unique, calls.iter().map(|c| c.id).collect::<HashSet<_>>());
+    assert!(seen.windows(2).all(|w| w[0].started_at >= w[1].started_at), "newest first");
+    assert_eq!(seen[0].started_at, t0 + Duration::seconds(((N - 1) / 2) as i64));
+
+    let whole = store.calls_by_tenant(tenant, None, N + 10).await.expect("one page");
+    assert_eq!((whole.calls.len(), whole.next), (N, None));
+    assert!(store.calls_by_tenant(tenant, Some("not a cursor"), LIMIT).await.is_err(), "a bad cursor is an error");
+    let empty = store.calls_by_tenant(new_id(), None, LIMIT).await.expect("unknown tenant");
+    assert_eq!((empty.calls, empty.next), (vec![], None));
+}
+
+/// `buyer_attempts` returns the buyer's attempts that started at or after
+/// `since`, oldest first, whatever their position in the call.
+pub async fn buyer_attempts_since(store: &dyn Store) {
+    let (tenant, campaign, buyer, first_choice) = (new_id(), new_id(), new_id(), new_id());
+    let t0 = base_time();
+    let at = |i: i64| t0 + Duration::minutes(i);
+    let mut calls = Vec::new();
+    for i in 0..6 {
+        let mut c = sample_call(tenant, campaign, at(i));
+        c.attempts.push(sample_attempt(buyer, at(i) + Duration::seconds(1), AttemptOutcome::Completed));
+        calls.push(c);
+    }
+    // Here the buyer is the second choice.
+    let mut fell = sample_call(tenant, campaign, at(3));
+    fell.attempts.push(sample_attempt(first_choice, at(3), AttemptOutcome::Busy));
+    fell.attempts.push(sample_attempt(buyer, at(3) + Duration::seconds(30), AttemptOutcome::Answered));
+    calls.push(fell.clone());
+    calls.reverse();
+    store.put_calls(&calls).await.expect("put");
+    calls.reverse();
+
+    let since = at(3) + Duration::seconds(1);
+    let rows = store.buyer_attempts(buyer, since).await.expect("buyer_attempts");
+    let expected = vec![
+        AttemptRow { call_id: calls[3].id, attempt: 0, started_at: since, outcome: AttemptOutcome::Completed, released: false },
+        AttemptRow { call_id: fell.id, attempt: 1, started_at: at(3) + Duration::seconds(30), outcome: AttemptOutcome::Answered, released: false },
+        AttemptRow { call_id: calls[4].id, attempt: 0, started_at: at(4) + Duration::seconds(1), outcome: AttemptOutcome::Completed, released: false },
+        AttemptRow { call_id: calls[5].id, attempt: 0, started_at: at(5) + Duration::seconds(1), outcome: AttemptOutcome::Completed, released: false },
+    ];
+    assert_eq!(rows, expected, "since inclusive, oldest first");
+    assert_eq!(store.buyer_attempts(buyer, at(0)).await.expect("all").len(), 7);
+    assert_eq!(store.buyer_attempts(buyer, at(6)).await.expect("none"), vec![]);
+    assert_eq!(store.buyer_total(buyer).await.expect("total"), 7);
+    let first = store.buyer_attempts(first_choice, at(0)).await.expect("first choice");
+    assert_eq!(first.len(), 1);
+    assert_eq!((first[0].outcome, first[0].released), (AttemptOutcome::Busy, true));
+    assert_eq!(store.buyer_total(first_choice).await.expect("first choice total"), 0, "busy is not counted");
+}
+
+/// Paging through `scan_calls` returns every call exactly once, in id order.
+pub async fn scan_calls_pagination(store: &dyn Store) {
+    const N: usize = 37;
+    let (tenant, campaign) = (new_id(), new_id());
+    let t0 = base_time();
+    let calls: Vec<CallRecord> = (0..N).map(|i| sample_call(tenant, campaign, t0 + Duration::seconds(i as i64))).collect();
+    // In two batches, the second of lower ids, so insertion order is not id order.
+    store.put_calls(&calls[N / 2..]).await.expect("put");
+    store.put_calls(&calls[..N / 2]).await.expect("put");
+    let mut want = ids(&calls);
+    want.sort();
+    let (lo, hi) = (want[0], want[N - 1]);
+
+    // Start just below our lowest id: a shared store holds other calls too.
+    let mut after = Some(Id::from_u128(lo.as_u128() - 1));
+    let mut seen = Vec::new();
+    loop {
+        let page = store.scan_calls(after, 10).await.expect("scan");
+        assert!(page.len() <= 10, "page over the limit");
+        let Some(last) = page.last().map(|c| c.id) else { break };
+        assert!(page.windows(2).all(|w| w[0].id < w[1].id), "id order within a page");
+        assert!(after.is_none_or(|a| page[0].id > a), "a page starts after the cursor");
+        after = Some(last);
+        seen.extend(page.into_iter().map(|c| c.id).filter(|id| *id >= lo && *id <= hi));
+        if last >= hi {
+            break;
+        }
+    }
+    let mine: HashSet<Id> = want.iter().copied().collect();
+    seen.retain(|id| mine.contains(id));
+    assert_eq!(seen, want, "every call once, in id order");
+    assert_eq!(store.scan_calls(Some(hi), N).await.expect("scan").iter().filter(|c| mine.contains(&c.id)).count(), 0);
+}
+
+/// One `put_calls` of 5,000 calls lands whole, with every index.
+pub async fn large_batch(store: &dyn Store) {
+    const N: usize = 5_000;
+    let (tenant, campaign, buyer) = (new_id(), new_id(), new_id());
+    let t0 = base_time();
+    let calls: Vec<CallRecord> = (0..N)
+        .map(|i| {
+            let at = t0 + Duration::milliseconds(i as i64);
+            let mut c = sample_call(tenant, campaign, at);
+            let outcome = if i % 4 == 0 { AttemptOutcome::NoAnswer } else { AttemptOutcome::Completed };
+            c.attempts.push(sample_attempt(buyer, at, outcome));
+            c
+        })
+        .collect();
+    store.put_calls(&calls).await.expect("put 5,000 calls");
+
+    let listed = store.calls_by_campaign(tenant, campaign, t0, t0 + Duration::hours(1)).await.expect("campaign");
+    assert_eq!(ids(&listed), ids(&calls), "all of them, oldest first");
+    assert_eq!(store.buyer_attempts(buyer, t0).await.expect("attempts").len(), N);
+    assert_eq!(store.buyer_total(buyer).await.expect("total"), (N - N / 4) as u64);
+    let page = store.calls_by_tenant(tenant, None, 100).await.expect("tenant page");
+    assert_eq!(page.calls.first().map(|c| c.id), calls.last().map(|c| c.id), "newest first");
+    assert!(page.next.is_some());
+    for c in [&calls[0], &calls[N / 2], &calls[N - 1]] {
+        assert_eq!(store.get_call_by_sid(&c.call_sid).await.expect("by sid").as_ref(), Some(c));
+    }
+}

@@ -1,1 +1,733 @@
-//! The embedded store (being written).
+//! The embedded store: one redb file, `switchboard.redb`, under the data directory.
+//!
+//! redb gives ACID transactions with copy-on-write B-trees, so a crash leaves the
+//! last committed state. Every write transaction commits with
+//! [`Durability::Immediate`] (an fsync) before its future resolves, and
+//! [`Store::put_calls`] writes a whole batch — records and every index — in one
+//! transaction: one fsync for many calls, all or nothing.
+//!
+//! Tables mirror the ScyllaDB shape (partition key first, clustering after):
+//!
+//! | table               | key                                         | value                 |
+//! |---------------------|---------------------------------------------|-----------------------|
+//! | `docs`              | (kind, tenant, id)                          | (version, JSON body)  |
+//! | `calls`             | id                                          | JSON `CallRecord`     |
+//! | `call_sids`         | `CallSid`                                   | id                    |
+//! | `calls_by_campaign` | (tenant, campaign, started µs, id)          | ()                    |
+//! | `calls_by_tenant`   | (tenant, started µs, id)                    | ()                    |
+//! | `buyer_attempts`    | (buyer, attempt started µs, call id, index) | (outcome, released)   |
+//! | `buyer_totals`      | buyer                                       | answered-ish attempts |
+//!
+//! Ids are stored as `u128` (a UUID's big-endian value), so they sort as UUIDv7
+//! does: by creation time. Times are microseconds since the epoch.
+//!
+//! redb blocks, so every operation runs on tokio's blocking pool.
+
+use std::collections::HashMap;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use redb::{
+    Database, DatabaseError, Durability, ReadTransaction, ReadableDatabase, ReadableTable, Table,
+    TableDefinition, WriteTransaction,
+};
+use serde::Deserialize;
+use switchboard_model::{AttemptOutcome, CallRecord, Id};
+
+use crate::{AttemptRow, CallPage, Doc, DocKind, Result, Store, StoreError};
+
+/// The file name under the data directory.
+const FILE_NAME: &str = "switchboard.redb";
+
+const DOCS: TableDefinition<(&str, u128, u128), (u64, &[u8])> = TableDefinition::new("docs");
+const CALLS: TableDefinition<u128, &[u8]> = TableDefinition::new("calls");
+const CALL_SIDS: TableDefinition<&str, u128> = TableDefinition::new("call_sids");
+const CALLS_BY_CAMPAIGN: TableDefinition<(u128, u128, i64, u128), ()> =
+    TableDefinition::new("calls_by_campaign");
+const CALLS_BY_TENANT: TableDefinition<(u128, i64, u128), ()> = TableDefinition::new("calls_by_tenant");
+const BUYER_ATTEMPTS: TableDefinition<(u128, i64, u128, u16), (u8, bool)> =
+    TableDefinition::new("buyer_attempts");
+const BUYER_TOTALS: TableDefinition<u128, u64> = TableDefinition::new("buyer_totals");
+
+/// The default [`Store`]: a crash-safe redb file under the data directory.
+///
+/// Cheap to share behind an `Arc`; operations from many tasks run
+/// concurrently, and redb serializes the writes.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedStore").finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) `dir/switchboard.redb`, creating `dir` too.
+    ///
+    /// Blocks on file I/O (and on recovery after a crash): call it before the
+    /// runtime is busy, or from `spawn_blocking`. Fails with
+    /// [`StoreError::Backend`] if another process has the directory open.
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Backend(format!("cannot create data directory {}: {e}", dir.display())))?;
+        let path = dir.join(FILE_NAME);
+        let db = Database::create(&path).map_err(|e| match e {
+            DatabaseError::DatabaseAlreadyOpen => StoreError::Backend(format!(
+                "data directory {} is in use: {} is already open (is another switchboard running?)",
+                dir.display(),
+                path.display()
+            )),
+            e => StoreError::Backend(format!("cannot open {}: {e}", path.display())),
+        })?;
+        // Create every table up front so read transactions never meet a missing one.
+        write(&db, |txn| {
+            txn.open_table(DOCS).map_err(backend("open docs"))?;
+            txn.open_table(CALLS).map_err(backend("open calls"))?;
+            txn.open_table(CALL_SIDS).map_err(backend("open call_sids"))?;
+            txn.open_table(CALLS_BY_CAMPAIGN).map_err(backend("open calls_by_campaign"))?;
+            txn.open_table(CALLS_BY_TENANT).map_err(backend("open calls_by_tenant"))?;
+            txn.open_table(BUYER_ATTEMPTS).map_err(backend("open buyer_attempts"))?;
+            txn.open_table(BUYER_TOTALS).map_err(backend("open buyer_totals"))?;
+            Ok(())
+        })?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    /// Runs `f` on the blocking pool with the database.
+    async fn blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database) -> Result<T> + Send + 'static,
+    {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+    }
+}
+
+/// Maps a redb error to [`StoreError::Backend`], saying what was being done.
+fn backend<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> StoreError {
+    move |e| StoreError::Backend(format!("{what}: {e}"))
+}
+
+fn read_txn(db: &Database) -> Result<ReadTransaction> {
+    db.begin_read().map_err(backend("begin read"))
+}
+
+/// Runs `f` in one write transaction and commits it durably; aborts on error.
+fn write<T>(db: &Database, f: impl FnOnce(&WriteTransaction) -> Result<T>) -> Result<T> {
+    let mut txn = db.begin_write().map_err(backend("begin write"))?;
+    txn.set_durability(Durability::Immediate).map_err(backend("set durability"))?;
+    match f(&txn) {
+        Ok(out) => {
+            txn.commit().map_err(backend("commit"))?;
+            Ok(out)
+        }
+        Err(e) => {
+            // The error that made us abort is the one worth reporting.
+            let _ = txn.abort();
+            Err(e)
+        }
+    }
+}
+
+fn id_key(id: Id) -> u128 {
+    id.as_u128()
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_micros(us: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(us).ok_or_else(|| StoreError::Corrupt(format!("timestamp {us}µs out of range")))
+}
+
+/// Stable one-byte codes for outcomes in the buyer index. Never renumber.
+fn outcome_code(o: AttemptOutcome) -> u8 {
+    match o {
+        AttemptOutcome::Pending => 0,
+        AttemptOutcome::Answered => 1,
+        AttemptOutcome::Completed => 2,
+        AttemptOutcome::Busy => 3,
+        AttemptOutcome::NoAnswer => 4,
+        AttemptOutcome::Failed => 5,
+        AttemptOutcome::Canceled => 6,
+        AttemptOutcome::Expired => 7,
+    }
+}
+
+fn outcome_from_code(code: u8) -> Result<AttemptOutcome> {
+    Ok(match code {
+        0 => AttemptOutcome::Pending,
+        1 => AttemptOutcome::Answered,
+        2 => AttemptOutcome::Completed,
+        3 => AttemptOutcome::Busy,
+        4 => AttemptOutcome::NoAnswer,
+        5 => AttemptOutcome::Failed,
+        6 => AttemptOutcome::Canceled,
+        7 => AttemptOutcome::Expired,
+        _ => return Err(StoreError::Corrupt(format!("unknown attempt outcome code {code}"))),
+    })
+}
+
+/// Whether an attempt counts toward a buyer's total.
+fn counted(o: AttemptOutcome) -> bool {
+    !o.is_unanswered()
+}
+
+fn decode_call(bytes: &[u8]) -> Result<CallRecord> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("call record: {e}")))
+}
+
+/// Encodes a `calls_by_tenant` position as an opaque cursor.
+fn encode_cursor(us: i64, id: u128) -> String {
+    format!("{us}_{id:032x}")
+}
+
+fn decode_cursor(cursor: &str) -> Result<(i64, u128)> {
+    let bad = || StoreError::Corrupt(format!("invalid page cursor {cursor:?}"));
+    let (us, id) = cursor.split_once('_').ok_or_else(bad)?;
+    let us = us.parse().map_err(|_| bad())?;
+    let id = u128::from_str_radix(id, 16).map_err(|_| bad())?;
+    Ok((us, id))
+}
+
+/// The parts of a stored call the indexes are keyed by. Decoding only these
+/// (serde skips the rest) keeps an upsert's read of the old record cheap.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IndexView {
+    call_sid: String,
+    tenant_id: Id,
+    campaign_id: Id,
+    started_at: DateTime<Utc>,
+    #[serde(default)]
+    attempts: Vec<AttemptView>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AttemptView {
+    buyer_id: Id,
+    started_at: DateTime<Utc>,
+    outcome: AttemptOutcome,
+    #[serde(default)]
+    released: bool,
+}
+
+/// Every index entry one call owns.
+#[derive(Debug, PartialEq)]
+struct IndexKeys {
+    sid: String,
+    tenant: u128,
+    campaign: u128,
+    started: i64,
+    attempts: Vec<AttemptKey>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct AttemptKey {
+    buyer: u128,
+    started: i64,
+    index: u16,
+    outcome: AttemptOutcome,
+    released: bool,
+}
+
+impl AttemptKey {
+    fn key(&self, call: u128) -> (u128, i64, u128, u16) {
+        (self.buyer, self.started, call, self.index)
+    }
+}
+
+fn attempt_index(id: Id, i: usize) -> Result<u16> {
+    u16::try_from(i).map_err(|_| StoreError::Backend(format!("call {id} has more than {} attempts", u16::MAX)))
+}
+
+impl IndexKeys {
+    fn of_record(call: &CallRecord) -> Result<Self> {
+        let attempts = call
+            .attempts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                Ok(AttemptKey {
+                    buyer: id_key(a.buyer_id),
+                    started: micros(a.started_at),
+                    index: attempt_index(call.id, i)?,
+                    outcome: a.outcome,
+                    released: a.released,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            sid: call.call_sid.clone(),
+            tenant: id_key(call.tenant_id),
+            campaign: id_key(call.campaign_id),
+            started: micros(call.started_at),
+            attempts,
+        })
+    }
+
+    fn of_stored(id: Id, bytes: &[u8]) -> Result<Self> {
+        let v: IndexView =
+            serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("call record {id}: {e}")))?;
+        let attempts = v
+            .attempts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                Ok(AttemptKey {
+                    buyer: id_key(a.buyer_id),
+                    started: micros(a.started_at),
+                    index: attempt_index(id, i)?,
+                    outcome: a.outcome,
+                    released: a.released,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            sid: v.call_sid,
+            tenant: id_key(v.tenant_id),
+            campaign: id_key(v.campaign_id),
+            started: micros(v.started_at),
+            attempts,
+        })
+    }
+}
+
+/// A call ready to write: encoded, with its index keys.
+struct Prepared {
+    id: Id,
+    bytes: Vec<u8>,
+    keys: IndexKeys,
+}
+
+/// The tables `put_calls` writes, opened once per transaction.
+struct CallTables<'txn> {
+    calls: Table<'txn, u128, &'static [u8]>,
+    sids: Table<'txn, &'static str, u128>,
+    by_campaign: Table<'txn, (u128, u128, i64, u128), ()>,
+    by_tenant: Table<'txn, (u128, i64, u128), ()>,
+    attempts: Table<'txn, (u128, i64, u128, u16), (u8, bool)>,
+    totals: Table<'txn, u128, u64>,
+}
+
+impl<'txn> CallTables<'txn> {
+    fn open(txn: &'txn WriteTransaction) -> Result<Self> {
+        Ok(Self {
+            calls: txn.open_table(CALLS).map_err(backend("open calls"))?,
+            sids: txn.open_table(CALL_SIDS).map_err(backend("open call_sids"))?,
+            by_campaign: txn.open_table(CALLS_BY_CAMPAIGN).map_err(backend("open calls_by_campaign"))?,
+            by_tenant: txn.open_table(CALLS_BY_TENANT).map_err(backend("open calls_by_tenant"))?,
+            attempts: txn.open_table(BUYER_ATTEMPTS).map_err(backend("open buyer_attempts"))?,
+            totals: txn.open_table(BUYER_TOTALS).map_err(backend("open buyer_totals"))?,
+        })
+    }
+
+    /// Writes one call and its index entries, first removing the entries of
+    /// the version it replaces whose keys changed. Buyer total changes are
+    /// accumulated in `deltas` and applied once per batch.
+    fn upsert(&mut self, call: &Prepared, deltas: &mut HashMap<u128, i64>) -> Result<()> {
+        let id = id_key(call.id);
+        let new = &call.keys;
+        // Read through this transaction, so a call repeated within one batch
+        // sees its earlier version.
+        let old = match self.calls.get(id).map_err(backend("read call"))? {
+            Some(g) => Some(IndexKeys::of_stored(call.id, g.value())?),
+            None => None,
+        };
+        if let Some(old) = old {
+            if old.sid != new.sid {
+                // Only drop the mapping if it still points here.
+                let mine = self.sids.get(old.sid.as_str()).map_err(backend("read call_sids"))?.map(|g| g.value()) == Some(id);
+                if mine {
+                    self.sids.remove(old.sid.as_str()).map_err(backend("write call_sids"))?;
+                }
+            }
+            if (old.tenant, old.campaign, old.started) != (new.tenant, new.campaign, new.started) {
+                self.by_campaign
+                    .remove((old.tenant, old.campaign, old.started, id))
+                    .map_err(backend("write calls_by_campaign"))?;
+            }
+            if (old.tenant, old.started) != (new.tenant, new.started) {
+                self.by_tenant.remove((old.tenant, old.started, id)).map_err(backend("write calls_by_tenant"))?;
+            }
+            for a in &old.attempts {
+                if !new.attempts.iter().any(|n| n.key(id) == a.key(id)) {
+                    self.attempts.remove(a.key(id)).map_err(backend("write buyer_attempts"))?;
+                }
+                if counted(a.outcome) {
+                    *deltas.entry(a.buyer).or_default() -= 1;
+                }
+            }
+        }
+        for a in &new.attempts {
+            if counted(a.outcome) {
+                *deltas.entry(a.buyer).or_default() += 1;
+            }
+            self.attempts
+                .insert(a.key(id), (outcome_code(a.outcome), a.released))
+                .map_err(backend("write buyer_attempts"))?;
+        }
+        self.calls.insert(id, call.bytes.as_slice()).map_err(backend("write calls"))?;
+        self.sids.insert(new.sid.as_str(), id).map_err(backend("write call_sids"))?;
+        self.by_campaign
+            .insert((new.tenant, new.campaign, new.started, id), ())
+            .map_err(backend("write calls_by_campaign"))?;
+        self.by_tenant.insert((new.tenant, new.started, id), ()).map_err(backend("write calls_by_tenant"))?;
+        Ok(())
+    }
+
+    fn apply_totals(&mut self, deltas: HashMap<u128, i64>) -> Result<()> {
+        for (buyer, delta) in deltas {
+            if delta == 0 {
+                continue;
+            }
+            let current = self.totals.get(buyer).map_err(backend("read buyer_totals"))?.map_or(0, |g| g.value());
+            // Never below zero: a removal always follows the addition it undoes.
+            let next = current.saturating_add_signed(delta);
+            self.totals.insert(buyer, next).map_err(backend("write buyer_totals"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads full records for ids found in an index; a dangling id is corruption.
+fn load_calls(txn: &ReadTransaction, ids: impl IntoIterator<Item = u128>) -> Result<Vec<CallRecord>> {
+    let calls = txn.open_table(CALLS).map_err(backend("open calls"))?;
+    ids.into_iter()
+        .map(|id| {
+            let g = calls
+                .get(id)
+                .map_err(backend("read call"))?
+                .ok_or_else(|| StoreError::Corrupt(format!("index names missing call {}", Id::from_u128(id))))?;
+            decode_call(g.value())
+        })
+        .collect()
+}
+
+fn doc_version(txn: &WriteTransaction, kind: DocKind, tenant: Id, id: Id) -> Result<Option<u64>> {
+    let docs = txn.open_table(DOCS).map_err(backend("open docs"))?;
+    let found = docs
+        .get((kind.as_str(), id_key(tenant), id_key(id)))
+        .map_err(backend("read doc"))?
+        .map(|g| g.value().0);
+    Ok(found)
+}
+
+fn decode_doc(kind: DocKind, tenant: u128, id: u128, version: u64, body: &[u8]) -> Result<Doc> {
+    let body = serde_json::from_slice(body)
+        .map_err(|e| StoreError::Corrupt(format!("{} document {}: {e}", kind.as_str(), Id::from_u128(id))))?;
+    Ok(Doc { kind, tenant: Id::from_u128(tenant), id: Id::from_u128(id), version, body })
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn get_doc(&self, kind: DocKind, tenant: Id, id: Id) -> Result<Option<Doc>> {
+        self.blocking(move |db| {
+            let txn = read_txn(db)?;
+            let docs = txn.open_table(DOCS).map_err(backend("open docs"))?;
+            let (t, i) = (id_key(tenant), id_key(id));
+            match docs.get((kind.as_str(), t, i)).map_err(backend("read doc"))? {
+                Some(g) => {
+                    let (version, body) = g.value();
+                    decode_doc(kind, t, i, version, body).map(Some)
+                }
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn list_docs(&self, kind: DocKind, tenant: Option<Id>) -> Result<Vec<Doc>> {
+        self.blocking(move |db| {
+            let txn = read_txn(db)?;
+            let docs = txn.open_table(DOCS).map_err(backend("open docs"))?;
+            let (lo, hi) = match tenant {
+                Some(t) => (id_key(t), id_key(t)),
+                None => (u128::MIN, u128::MAX),
+            };
+            let k = kind.as_str();
+            docs.range((k, lo, u128::MIN)..=(k, hi, u128::MAX))
+                .map_err(backend("read docs"))?
+                .map(|entry| {
+                    let (key, value) = entry.map_err(backend("read docs"))?;
+                    let (_, t, i) = key.value();
+                    let (version, body) = value.value();
+                    decode_doc(kind, t, i, version, body)
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn put_doc(&self, doc: Doc, expected: Option<u64>) -> Result<u64> {
+        let body = serde_json::to_vec(&doc.body).map_err(|e| StoreError::Backend(format!("encode document: {e}")))?;
+        self.blocking(move |db| {
+            write(db, |txn| {
+                let found = doc_version(txn, doc.kind, doc.tenant, doc.id)?;
+                if found != expected {
+                    return Err(StoreError::Conflict { expected, found });
+                }
+                let version = expected.map_or(1, |v| v + 1);
+                let mut docs = txn.open_table(DOCS).map_err(backend("open docs"))?;
+                docs.insert((doc.kind.as_str(), id_key(doc.tenant), id_key(doc.id)), (version, body.as_slice()))
+                    .map_err(backend("write doc"))?;
+                Ok(version)
+            })
+        })
+        .await
+    }
+
+    async fn delete_doc(&self, kind: DocKind, tenant: Id, id: Id, expected: u64) -> Result<()> {
+        self.blocking(move |db| {
+            write(db, |txn| {
+                let found = doc_version(txn, kind, tenant, id)?;
+                if found != Some(expected) {
+                    return Err(StoreError::Conflict { expected: Some(expected), found });
+                }
+                let mut docs = txn.open_table(DOCS).map_err(backend("open docs"))?;
+                docs.remove((kind.as_str(), id_key(tenant), id_key(id))).map_err(backend("delete doc"))?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn put_calls(&self, calls: &[CallRecord]) -> Result<()> {
+        if calls.is_empty() {
+            return Ok(());
+        }
+        // Encoding here, not a clone of the batch, is what the blocking task needs.
+        let prepared = calls
+            .iter()
+            .map(|c| {
+                Ok(Prepared {
+                    id: c.id,
+                    bytes: serde_json::to_vec(c)
+                        .map_err(|e| StoreError::Backend(format!("encode call {}: {e}", c.id)))?,
+                    keys: IndexKeys::of_record(c)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.blocking(move |db| {
+            write(db, |txn| {
+                let mut tables = CallTables::open(txn)?;
+                let mut deltas = HashMap::new();
+                for call in &prepared {
+                    tables.upsert(call, &mut deltas)?;
+                }
+                tables.apply_totals(deltas)
+            })
+        })
+        .await
+    }
+
+    async fn get_call(&self, id: Id) -> Result<Option<CallRecord>> {
+        self.blocking(move |db| {
+            let txn = read_txn(db)?;
+            let calls = txn.open_table(CALLS).map_err(backend("open calls"))?;
+            match calls.get(id_key(id)).map_err(backend("read call"))? {
+                Some(g) => decode_call(g.value()).map(Some),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn get_call_by_sid(&self, call_sid: &str) -> Result<Option<CallRecord>> {
+        let call_sid = call_sid.to_owned();
+        self.blocking(move |db| {
+            let txn = read_txn(db)?;
+            let sids = txn.open_table(CALL_SIDS).map_err(backend("open call_sids"))?;
+            let Some(id) = sids.get(call_sid.as_str()).map_err(backend("read call_sids"))?.map(|g| g.value()) else {
+                return Ok(None);
+            };
+            load_calls(&txn, [id]).map(|mut v| v.pop())
+        })
+        .await
+    }
+
+    async fn calls_by_campaign(
+        &self,
+        tenant: Id,
+        campaign: Id,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<CallRecord>> {
+        let (since, until) = (micros(since), micros(until));
+        if since >= until {
+            return Ok(Vec::new());
+        }
+        self.blocking(move |db| {
+            let txn = read_txn(db)?;
+            let index = txn.open_table(CALLS_BY_CAMPAIGN).map_err(backend("open calls_by_campaign"))?;
+            let (t, c) = (id_key(tenant), id_key(campaign));
+            // (…, until, 0) is below every key at `until`: the end is exclusive.
+            let ids = index
+                .range((t, c, since, u128::MIN)..(t, c, until, u128::MIN))
+                .map_err(backend("read calls_by_campaign"))?
+                .map(|e| e.map(|(k, _)| k.value().3).map_err(backend("read calls_by_campaign")))
+                .collect::<Result<Vec<_>>>()?;
+            load_calls(&txn, ids)
+        })
+        .await
+    }
+
+    async fn calls_by_tenant(&self, tenant: Id, cursor: Option<&str>, limit: usize) -> Result<CallPage> {
+        let after = cursor.map(decode_cursor).transpose()?;
+        // A zero limit would return an empty page with nowhere to go next.
+        let limit = limit.max(1);
+        self.blocking(move |db| {
+            let txn = read_txn(db)?;
+            let index = txn.open_table(CALLS_BY_TENANT).map_err(backend("open calls_by_tenant"))?;
+            let t = id_key(tenant);
+            let lo = Bound::Included((t, i64::MIN, u128::MIN));
+            let hi = match after {
+                Some((us, id)) => Bound::Excluded((t, us, id)),
+                None => Bound::Included((t, i64::MAX, u128::MAX)),
+            };
+            // One extra key tells whether there is a next page.
+            let mut keys = index
+                .range((lo, hi))
+                .map_err(backend("read calls_by_tenant"))?
+                .rev()
+                .take(limit + 1)
+                .map(|e| e.map(|(k, _)| k.value()).map_err(backend("read calls_by_tenant")))
+                .collect::<Result<Vec<_>>>()?;
+            let next = if keys.len() > limit {
+                keys.truncate(limit);
+                keys.last().map(|&(_, us, id)| encode_cursor(us, id))
+            } else {
+                None
+            };
+            let calls = load_calls(&txn, keys.into_iter().map(|(_, _, id)| id))?;
+            Ok(CallPage { calls, next })
+        })
+        .await
+    }
+
+    async fn buyer_attempts(&self, buyer: Id, since: DateTime<Utc>) -> Result<Vec<AttemptRow>> {
+        let since = micros(since);
+        self.blocking(move |db| {
+            let txn = read_txn(db)?;
+            let index = txn.open_table(BUYER_ATTEMPTS).map_err(backend("open buyer_attempts"))?;
+            let b = id_key(buyer);
+            index
+                .range((b, since, u128::MIN, u16::MIN)..=(b, i64::MAX, u128::MAX, u16::MAX))
+                .map_err(backend("read buyer_attempts"))?
+                .map(|e| {
+                    let (k, v) = e.map_err(backend("read buyer_attempts"))?;
+                    let (_, us, call, attempt) = k.value();
+                    let (code, released) = v.value();
+                    Ok(AttemptRow {
+                        call_id: Id::from_u128(call),
+                        attempt,
+                        started_at: from_micros(us)?,
+                        outcome: outcome_from_code(code)?,
+                        released,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn buyer_total(&self, buyer: Id) -> Result<u64> {
+        self.blocking(move |db| {
+            let txn = read_txn(db)?;
+            let totals = txn.open_table(BUYER_TOTALS).map_err(backend("open buyer_totals"))?;
+            Ok(totals.get(id_key(buyer)).map_err(backend("read buyer_totals"))?.map_or(0, |g| g.value()))
+        })
+        .await
+    }
+
+    async fn scan_calls(&self, after: Option<Id>, limit: usize) -> Result<Vec<CallRecord>> {
+        self.blocking(move |db| {
+            let txn = read_txn(db)?;
+            let calls = txn.open_table(CALLS).map_err(backend("open calls"))?;
+            let lo = match after {
+                Some(id) => Bound::Excluded(id_key(id)),
+                None => Bound::Unbounded,
+            };
+            calls
+                .range::<u128>((lo, Bound::Unbounded))
+                .map_err(backend("read calls"))?
+                .take(limit)
+                .map(|e| {
+                    let (_, v) = e.map_err(backend("read calls"))?;
+                    decode_call(v.value())
+                })
+                .collect()
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_codes_round_trip() {
+        for o in [
+            AttemptOutcome::Pending,
+            AttemptOutcome::Answered,
+            AttemptOutcome::Completed,
+            AttemptOutcome::Busy,
+            AttemptOutcome::NoAnswer,
+            AttemptOutcome::Failed,
+            AttemptOutcome::Canceled,
+            AttemptOutcome::Expired,
+        ] {
+            assert_eq!(outcome_from_code(outcome_code(o)).unwrap(), o);
+        }
+        assert!(matches!(outcome_from_code(200), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let id = switchboard_model::new_id().as_u128();
+        assert_eq!(decode_cursor(&encode_cursor(-5, id)).unwrap(), (-5, id));
+        for bad in ["", "12", "x_00", "12_zz", "12_"] {
+            assert!(matches!(decode_cursor(bad), Err(StoreError::Corrupt(_))), "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn corrupt_values_are_errors_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let (call, tenant, buyer) = (switchboard_model::new_id(), switchboard_model::new_id(), switchboard_model::new_id());
+        write(&store.db, |txn| {
+            txn.open_table(CALLS).unwrap().insert(id_key(call), b"{not json".as_slice()).unwrap();
+            txn.open_table(CALLS_BY_TENANT).unwrap().insert((id_key(tenant), 0, id_key(call)), ()).unwrap();
+            txn.open_table(BUYER_ATTEMPTS).unwrap().insert((id_key(buyer), 0, id_key(call), 0), (99, false)).unwrap();
+            txn.open_table(DOCS)
+                .unwrap()
+                .insert((DocKind::Buyer.as_str(), id_key(tenant), id_key(call)), (1, b"\xff".as_slice()))
+                .unwrap();
+            Ok(())
+        })
+        .unwrap();
+
+        assert!(matches!(store.get_call(call).await, Err(StoreError::Corrupt(_))));
+        assert!(matches!(store.calls_by_tenant(tenant, None, 10).await, Err(StoreError::Corrupt(_))));
+        assert!(matches!(store.buyer_attempts(buyer, DateTime::UNIX_EPOCH).await, Err(StoreError::Corrupt(_))));
+        assert!(matches!(store.get_doc(DocKind::Buyer, tenant, call).await, Err(StoreError::Corrupt(_))));
+        assert!(matches!(store.calls_by_tenant(tenant, Some("nope"), 10).await, Err(StoreError::Corrupt(_))));
+        // An upsert over a corrupt record fails as a whole instead of guessing its old index keys.
+        let mut rec = crate::conformance::sample_call(tenant, switchboard_model::new_id(), DateTime::UNIX_EPOCH);
+        rec.id = call;
+        assert!(matches!(store.put_calls(&[rec]).await, Err(StoreError::Corrupt(_))));
+    }
+}
