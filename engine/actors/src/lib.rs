@@ -8,16 +8,32 @@
 //! - `calls`: the live-call table; per-call state changes are serialized.
 //! - [`metrics`]: every metric name, in one place.
 
+mod buyer;
+mod calls;
+mod campaign;
 pub mod metrics;
+mod recorder;
+mod supervisor;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use dashmap::DashMap;
+use ::metrics::{counter, histogram};
+use ractor::{Actor, ActorId, ActorRef};
 use switchboard_model::{
-    AttemptOutcome, Buyer, CallerInfo, Campaign, Id, ModelError, PhoneNumber, RejectReason, Tenant,
+    AttemptOutcome, Buyer, CallRecord, CallStatus, CallerInfo, Campaign, Currency, FieldError, Id, ModelError, PhoneNumber,
+    RejectReason, Tenant,
 };
-use switchboard_store::{Store, StoreError};
+use switchboard_store::{Doc, DocKind, Store, StoreError};
+use tokio::task::JoinHandle;
+
+use crate::buyer::BuyerMsg;
+use crate::calls::{DialSettings, LiveCall, LiveCalls, Release};
+use crate::campaign::{CampaignMsg, RouteOutcome, RouteRequest};
+use crate::recorder::Recorder;
+use crate::supervisor::{Child, Spawner, Supervisor, SupervisorArgs, SupervisorMsg};
 
 /// The engine's one error type.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +64,8 @@ pub type Result<T> = std::result::Result<T, EngineError>;
 pub struct EngineConfig {
     /// Longest a call may last (Dial `timeLimit`); reservations expire after it.
     pub max_call_seconds: u32,
+    /// Added to `max_call_seconds` for ringing and late callbacks before a reservation expires.
+    pub hold_grace_seconds: u32,
     /// How long a webhook waits for a routing decision before answering 503.
     pub route_timeout: Duration,
     /// Records waiting for the recorder before webhooks are refused (back-pressure).
@@ -60,10 +78,18 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             max_call_seconds: 4 * 3600,
+            hold_grace_seconds: 180,
             route_timeout: Duration::from_secs(2),
             recorder_queue: 16_384,
             recorder_max_batch: 2_048,
         }
+    }
+}
+
+impl EngineConfig {
+    /// How long a reservation lives without a final callback.
+    fn max_hold(&self) -> chrono::Duration {
+        chrono::Duration::seconds(i64::from(self.max_call_seconds) + i64::from(self.hold_grace_seconds))
     }
 }
 
@@ -114,6 +140,9 @@ pub enum Decision {
 /// The `<Dial action>` callback: how a dial attempt ended.
 #[derive(Debug, Clone)]
 pub struct DialResult {
+    /// Which attempt the action is for (the action URL carries it); `None`
+    /// matches by `DialCallSid`, else the latest attempt.
+    pub attempt: Option<u16>,
     /// `DialCallStatus`.
     pub status: AttemptOutcome,
     /// `DialCallSid`.
@@ -158,96 +187,659 @@ pub struct BuyerStats {
     pub total: u64,
 }
 
+
+/// Who is who: actor handles and the configuration they were built from.
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub(crate) buyers: DashMap<Id, ActorRef<BuyerMsg>>,
+    pub(crate) buyer_configs: DashMap<Id, Arc<Buyer>>,
+    pub(crate) campaigns: DashMap<Id, ActorRef<CampaignMsg>>,
+    pub(crate) campaign_configs: DashMap<Id, Arc<Campaign>>,
+    pub(crate) children: DashMap<ActorId, Child>,
+}
+
 /// The engine. Cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
-    store: Arc<dyn Store>,
+    inner: Arc<Inner>,
 }
+
+struct Inner {
+    store: Arc<dyn Store>,
+    config: EngineConfig,
+    registry: Arc<Registry>,
+    spawner: Spawner,
+    supervisor: ActorRef<SupervisorMsg>,
+    recorder: Recorder,
+    background: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    live: LiveCalls,
+    tenants: DashMap<Id, Arc<Tenant>>,
+    account_sids: DashMap<String, Id>,
+    /// Tracking number → (tenant, campaign). Reads never wait on a writer for long.
+    numbers: DashMap<PhoneNumber, (Id, Id)>,
+    /// Serializes configuration writes, so uniqueness checks hold under concurrent requests.
+    config_lock: tokio::sync::Mutex<()>,
+}
+
+/// How long an ended call stays in the live table for late callbacks.
+const EVICT_AFTER: chrono::Duration = chrono::Duration::minutes(2);
 
 impl Engine {
     /// Loads configuration from the store and starts every actor.
     pub async fn start(store: Arc<dyn Store>, config: EngineConfig) -> Result<Engine> {
-        let _ = config;
-        Ok(Engine { store })
+        let registry = Arc::new(Registry::default());
+        // A reservation lives as long as the longest possible call, plus ringing.
+        let max_hold = config.max_hold();
+        let (supervisor, _) = Actor::spawn(None, Supervisor, SupervisorArgs { store: store.clone(), registry: registry.clone(), max_hold })
+            .await
+            .map_err(|e| EngineError::Overloaded(format!("supervisor did not start: {e}")))?;
+        let spawner = Spawner { store: store.clone(), registry: registry.clone(), max_hold, supervisor: supervisor.get_cell() };
+        let (recorder, recorder_task) =
+            Recorder::start(store.clone(), config.recorder_queue, config.recorder_max_batch, config.route_timeout);
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                store: store.clone(),
+                config,
+                registry,
+                spawner,
+                supervisor,
+                recorder,
+                background: std::sync::Mutex::new(vec![recorder_task]),
+                live: LiveCalls::default(),
+                tenants: DashMap::new(),
+                account_sids: DashMap::new(),
+                numbers: DashMap::new(),
+                config_lock: tokio::sync::Mutex::new(()),
+            }),
+        };
+        for doc in store.list_docs(DocKind::Tenant, None).await? {
+            let tenant: Tenant = decode(&doc)?;
+            engine.index_tenant(Arc::new(tenant));
+        }
+        let buyers = store.list_docs(DocKind::Buyer, None).await?;
+        let mut starting = tokio::task::JoinSet::new();
+        for doc in buyers {
+            let buyer = Arc::new(decode::<Buyer>(&doc)?);
+            engine.inner.registry.buyer_configs.insert(buyer.id, buyer.clone());
+            let spawner = engine.inner.spawner.clone();
+            starting.spawn(async move { spawner.buyer(buyer).await });
+            // Bounded parallelism: each start reads the store.
+            if starting.len() >= 64 {
+                if let Some(r) = starting.join_next().await {
+                    r.map_err(|e| EngineError::Overloaded(e.to_string()))??;
+                }
+            }
+        }
+        while let Some(r) = starting.join_next().await {
+            r.map_err(|e| EngineError::Overloaded(e.to_string()))??;
+        }
+        for doc in store.list_docs(DocKind::Campaign, None).await? {
+            let campaign = Arc::new(decode::<Campaign>(&doc)?);
+            engine.index_campaign(&campaign, None);
+            engine.inner.registry.campaign_configs.insert(campaign.id, campaign.clone());
+            engine.inner.spawner.campaign(campaign).await?;
+        }
+        let weak = Arc::downgrade(&engine.inner);
+        let evictor = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(15));
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                inner.live.evict(Utc::now() - EVICT_AFTER);
+            }
+        });
+        engine.push_background(evictor);
+        Ok(engine)
+    }
+
+    fn push_background(&self, task: JoinHandle<()>) {
+        if let Ok(mut tasks) = self.inner.background.lock() {
+            tasks.push(task);
+        }
     }
 
     /// Stops taking calls, flushes the recorder and stops the actors.
-    pub async fn shutdown(&self) {}
+    pub async fn shutdown(&self) {
+        self.inner.recorder.close();
+        let tasks: Vec<JoinHandle<()>> = match self.inner.background.lock() {
+            Ok(mut t) => t.drain(..).collect(),
+            Err(_) => Vec::new(),
+        };
+        // The first task is the recorder: wait for its final commit; the rest just stop.
+        let mut tasks = tasks.into_iter();
+        if let Some(recorder) = tasks.next() {
+            let _ = recorder.await;
+        }
+        for t in tasks {
+            t.abort();
+        }
+        // Wait for every actor to stop, so the store is closed when this returns.
+        let actors: Vec<ractor::ActorCell> = self
+            .inner
+            .registry
+            .buyers
+            .iter()
+            .map(|b| b.get_cell())
+            .chain(self.inner.registry.campaigns.iter().map(|c| c.get_cell()))
+            .collect();
+        for a in actors {
+            let _ = a.stop_and_wait(None, Some(Duration::from_secs(5))).await;
+        }
+        let _ = self.inner.supervisor.stop_and_wait(None, Some(Duration::from_secs(5))).await;
+    }
 
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+        &self.inner.store
     }
 
     /// The tenant owning a tracking number.
     pub fn tenant_by_number(&self, to: &PhoneNumber) -> Option<Arc<Tenant>> {
-        let _ = to;
-        None
+        let tenant = self.inner.numbers.get(to)?.0;
+        self.tenant(tenant)
     }
 
     /// The tenant with a Twilio account SID.
     pub fn tenant_by_account_sid(&self, account_sid: &str) -> Option<Arc<Tenant>> {
-        let _ = account_sid;
-        None
+        let tenant = *self.inner.account_sids.get(account_sid)?;
+        self.tenant(tenant)
+    }
+
+    /// A tenant by id.
+    pub fn tenant(&self, id: Id) -> Option<Arc<Tenant>> {
+        self.inner.tenants.get(&id).map(|t| t.clone())
     }
 
     /// The tenant owning a call, by our id or by a `CallSid` (inbound or parent).
     pub async fn tenant_of_call(&self, call_id: Option<Id>, call_sid: Option<&str>) -> Result<Option<Arc<Tenant>>> {
-        let _ = (call_id, call_sid);
-        Ok(None)
+        if let Some(live) = call_id.and_then(|id| self.inner.live.by_id(id)).or_else(|| call_sid.and_then(|s| self.inner.live.by_sid(s))) {
+            return Ok(self.tenant(live.tenant_id));
+        }
+        let record = match (call_id, call_sid) {
+            (Some(id), _) => self.inner.store.get_call(id).await?,
+            (None, Some(sid)) => self.inner.store.get_call_by_sid(sid).await?,
+            (None, None) => None,
+        };
+        Ok(record.and_then(|r| self.tenant(r.tenant_id)))
     }
 
     /// Every tenant.
     pub fn tenants(&self) -> Vec<Arc<Tenant>> {
-        Vec::new()
+        self.inner.tenants.iter().map(|t| t.clone()).collect()
+    }
+
+    /// A buyer's configuration.
+    pub fn buyer(&self, id: Id) -> Option<Arc<Buyer>> {
+        self.inner.registry.buyer_configs.get(&id).map(|b| b.clone())
+    }
+
+    /// A campaign's configuration.
+    pub fn campaign(&self, id: Id) -> Option<Arc<Campaign>> {
+        self.inner.registry.campaign_configs.get(&id).map(|c| c.clone())
+    }
+
+    /// Calls in the live table now (in flight or recently ended).
+    pub fn live_calls(&self) -> usize {
+        self.inner.live.len()
+    }
+
+    fn settings(&self) -> DialSettings {
+        DialSettings { time_limit_seconds: self.inner.config.max_call_seconds }
     }
 
     /// Routes an inbound call: the decision is durable before it returns.
     /// A retried webhook (same `CallSid`) gets the same decision.
     pub async fn inbound(&self, call: InboundCall) -> Result<Decision> {
-        let _ = call;
-        Err(EngineError::Overloaded("not started".into()))
+        if let Some(live) = self.inner.live.by_sid(&call.call_sid) {
+            return self.replay(&live).await;
+        }
+        let Some(route) = self.inner.numbers.get(&call.to).map(|r| *r) else {
+            return Ok(Decision::NotInService);
+        };
+        let (tenant_id, campaign_id) = route;
+        // A retry after a restart (or after eviction) finds the call in the store.
+        if let Some(record) = self.inner.store.get_call_by_sid(&call.call_sid).await? {
+            let live = self.inner.live.adopt(record);
+            return self.replay(&live).await;
+        }
+
+        let now = Utc::now();
+        let id = switchboard_model::new_id();
+        let live = Arc::new(LiveCall { id, tenant_id, record: tokio::sync::Mutex::new(None) });
+        let mut slot = live.record.lock().await;
+        if let Err(existing) = self.inner.live.claim(&call.call_sid, live.clone()) {
+            drop(slot);
+            return self.replay(&existing).await;
+        }
+        let campaign = self.campaign(campaign_id);
+        let caller = Arc::new(call.caller);
+        let mut record = CallRecord {
+            id,
+            call_sid: call.call_sid.clone(),
+            tenant_id,
+            campaign_id,
+            from: caller.from.clone(),
+            to: call.to,
+            caller_state: caller.state.clone(),
+            caller_zip: caller.zip.clone(),
+            status: CallStatus::Rejected,
+            reject_reason: None,
+            buyer_id: None,
+            attempts: Vec::new(),
+            started_at: now,
+            answered_at: None,
+            ended_at: None,
+            duration_seconds: 0,
+            converted: false,
+            revenue_minor: 0,
+            currency: Currency::default(),
+            recording_url: None,
+        };
+        let routed = self.route(campaign_id, id, 0, caller, Vec::new(), now).await;
+        let policy = campaign.as_ref().map(|c| c.routing_policy);
+        match routed {
+            Ok(Ok(buyer)) => calls::push_attempt(&mut record, &buyer, now),
+            Ok(Err(reason)) => {
+                record.reject_reason = Some(reason);
+                record.ended_at = Some(now);
+            }
+            Err(e) => {
+                self.inner.live.remove(id, &call.call_sid);
+                return Err(e);
+            }
+        }
+        if let Err(e) = self.inner.recorder.record(record.clone()).await {
+            // Not durable, so not acknowledged: give the capacity back and let
+            // the carrier retry.
+            if let Some(a) = record.attempts.first() {
+                self.release(Release { buyer_id: a.buyer_id, key: (id, 0), answered: false });
+            }
+            self.inner.live.remove(id, &call.call_sid);
+            return Err(e);
+        }
+        match (record.status, record.reject_reason) {
+            (CallStatus::Ringing, _) => {
+                let policy = match policy {
+                    Some(switchboard_model::RoutingPolicy::RoundRobin) => "round-robin",
+                    _ => "priority",
+                };
+                counter!(metrics::CALLS_ROUTED, "policy" => policy).increment(1);
+            }
+            (_, Some(reason)) => counter!(metrics::CALLS_REJECTED, "reason" => reason.as_str()).increment(1),
+            _ => {}
+        }
+        let decision = calls::decision_for(&record, campaign.as_deref(), &self.settings());
+        *slot = Some(record);
+        Ok(decision)
+    }
+
+    /// The decision already made for a call (a retried webhook).
+    async fn replay(&self, live: &LiveCall) -> Result<Decision> {
+        let slot = live.record.lock().await;
+        match slot.as_ref() {
+            Some(r) => Ok(calls::decision_for(r, self.campaign(r.campaign_id).as_deref(), &self.settings())),
+            None => Err(EngineError::Overloaded("the first delivery of this call failed; retry".into())),
+        }
+    }
+
+    /// Asks the campaign actor for a buyer, timing the decision.
+    async fn route(&self, campaign_id: Id, call_id: Id, attempt: u16, caller: Arc<CallerInfo>, exclude: Vec<Id>, now: DateTime<Utc>) -> Result<RouteOutcome> {
+        let Some(actor) = self.inner.registry.campaigns.get(&campaign_id).map(|a| a.clone()) else {
+            return Ok(Err(RejectReason::CampaignInactive));
+        };
+        let req = RouteRequest { call_id, attempt, caller, exclude, now, expires_at: now + self.inner.config.max_hold() };
+        let started = Instant::now();
+        let answer = actor.call(|reply| CampaignMsg::Route(req, reply), Some(self.inner.config.route_timeout)).await;
+        histogram!(metrics::ROUTING_DECISION_SECONDS).record(started.elapsed().as_secs_f64());
+        match answer {
+            Ok(ractor::rpc::CallResult::Success(outcome)) => Ok(outcome),
+            _ => {
+                // The campaign may still reserve a buyer after we gave up: tell
+                // every buyer it might have asked to let this attempt go.
+                if let Some(c) = self.campaign(campaign_id) {
+                    for a in &c.buyers {
+                        self.release(Release { buyer_id: a.buyer_id, key: (call_id, attempt), answered: false });
+                    }
+                }
+                counter!(metrics::CALLS_REJECTED, "reason" => RejectReason::Overloaded.as_str()).increment(1);
+                Err(EngineError::Overloaded("routing decision timed out".into()))
+            }
+        }
+    }
+
+    fn release(&self, r: Release) {
+        if let Some(actor) = self.inner.registry.buyers.get(&r.buyer_id) {
+            let _ = actor.cast(BuyerMsg::Release { key: r.key, answered: r.answered });
+        }
+    }
+
+    /// The live call with this id, loading it from the store when it was evicted.
+    async fn live_call(&self, id: Id) -> Result<Arc<LiveCall>> {
+        if let Some(live) = self.inner.live.by_id(id) {
+            return Ok(live);
+        }
+        match self.inner.store.get_call(id).await? {
+            Some(record) => Ok(self.inner.live.adopt(record)),
+            None => Err(EngineError::UnknownCall(id.to_string())),
+        }
+    }
+
+    /// Commits a changed record, then gives back the reservations it released.
+    async fn commit(&self, slot: &mut Option<CallRecord>, record: CallRecord, releases: Vec<Release>) -> Result<()> {
+        self.inner.recorder.record(record.clone()).await?;
+        *slot = Some(record);
+        for r in releases {
+            self.release(r);
+        }
+        Ok(())
     }
 
     /// Applies a `<Dial action>` result: hang up, or fall through to the next buyer.
     pub async fn dial_result(&self, call_id: Id, result: DialResult) -> Result<Decision> {
-        let _ = (call_id, result);
-        Err(EngineError::Overloaded("not started".into()))
+        let live = self.live_call(call_id).await?;
+        let mut slot = live.record.lock().await;
+        let Some(current) = slot.as_ref() else {
+            return Err(EngineError::Overloaded("call is not decided yet".into()));
+        };
+        let campaign = self.campaign(current.campaign_id);
+        // A repeated action after the call was settled changes nothing.
+        if current.status.is_terminal() || current.attempts.is_empty() {
+            return Ok(calls::decision_for(current, campaign.as_deref(), &self.settings()));
+        }
+        let last = current.attempts.len() - 1;
+        let idx = result
+            .attempt
+            .map(usize::from)
+            .or_else(|| {
+                let sid = result.dial_call_sid.as_deref()?;
+                current.attempts.iter().position(|a| a.dial_call_sid.as_deref() == Some(sid))
+            })
+            .unwrap_or(last);
+        if idx != last {
+            // The action of an earlier attempt, delivered again: it was applied already.
+            counter!(metrics::STALE_CALLBACKS).increment(1);
+            return Ok(calls::decision_for(current, campaign.as_deref(), &self.settings()));
+        }
+        let mut record = current.clone();
+        let now = Utc::now();
+        if record.attempts[idx].dial_call_sid.is_none() {
+            record.attempts[idx].dial_call_sid = result.dial_call_sid.clone();
+        }
+        let mut releases = Vec::new();
+        let mut reserved = None;
+        match result.status {
+            AttemptOutcome::Completed | AttemptOutcome::Answered => {
+                let talk = result.duration_seconds.unwrap_or(record.attempts[idx].duration_seconds);
+                let buyer = self.buyer(record.attempts[idx].buyer_id);
+                releases.extend(calls::finish_answered(&mut record, idx, talk, now, buyer.as_deref()));
+            }
+            outcome => {
+                // Anything else means the buyer never took the call.
+                let outcome = if outcome.is_unanswered() { outcome } else { AttemptOutcome::Failed };
+                releases.extend(calls::finish_unanswered(&mut record, idx, outcome, now));
+                let max = campaign.as_ref().map_or(0, |c| c.max_fallthrough);
+                let mut next = Err(RejectReason::NoBuyerAvailable);
+                if (record.attempts.len() as u32) <= max {
+                    let tried: Vec<Id> = record.attempts.iter().map(|a| a.buyer_id).collect();
+                    let caller = Arc::new(CallerInfo { from: record.from.clone(), state: record.caller_state.clone(), zip: record.caller_zip.clone() });
+                    let attempt = record.attempts.len() as u16;
+                    next = self.route(record.campaign_id, record.id, attempt, caller, tried, now).await?;
+                }
+                match next {
+                    Ok(buyer) => {
+                        counter!(metrics::FALLTHROUGHS).increment(1);
+                        calls::push_attempt(&mut record, &buyer, now);
+                        reserved = Some(Release { buyer_id: buyer.id, key: (record.id, idx as u16 + 1), answered: false });
+                    }
+                    Err(_) => {
+                        record.status = CallStatus::NoAnswer;
+                        record.ended_at = Some(now);
+                    }
+                }
+            }
+        }
+        let decision = calls::decision_for(&record, campaign.as_deref(), &self.settings());
+        if let Err(e) = self.commit(&mut slot, record, releases).await {
+            if let Some(r) = reserved {
+                self.release(r);
+            }
+            return Err(e);
+        }
+        Ok(decision)
     }
 
     /// Applies a status callback; duplicates and stale events change nothing.
     pub async fn status_event(&self, event: StatusEvent) -> Result<()> {
-        let _ = event;
-        Ok(())
+        let live = match (event.call_id, &event.parent_call_sid) {
+            (Some(id), _) => self.live_call(id).await?,
+            (None, Some(parent)) => self.live_by_sid(parent).await?,
+            (None, None) => self.live_by_sid(&event.call_sid).await?,
+        };
+        let mut slot = live.record.lock().await;
+        let Some(current) = slot.as_ref() else {
+            return Err(EngineError::Overloaded("call is not decided yet".into()));
+        };
+        let mut record = current.clone();
+        let now = event.timestamp.unwrap_or_else(Utc::now);
+        let mut releases = Vec::new();
+
+        if event.call_sid == record.call_sid {
+            // The inbound leg: the caller is gone once it is terminal.
+            if !event.status.is_terminal() || record.ended_at.is_some() && record.attempts.iter().all(|a| a.released) {
+                return Ok(());
+            }
+            let buyers = |id: Id| self.buyer(id);
+            releases = calls::end_call(&mut record, now, &buyers);
+            return self.commit(&mut slot, record, releases).await;
+        }
+
+        let idx = event
+            .attempt
+            .map(usize::from)
+            .or_else(|| record.attempts.iter().position(|a| a.dial_call_sid.as_deref() == Some(event.call_sid.as_str())))
+            .or_else(|| record.attempts.len().checked_sub(1));
+        let Some(idx) = idx.filter(|i| *i < record.attempts.len()) else {
+            return Err(EngineError::UnknownCall(format!("{} attempt {:?}", record.id, event.attempt)));
+        };
+        let a = &record.attempts[idx];
+        let stale = a.outcome.is_terminal() || matches!((event.sequence, a.last_sequence), (Some(seq), Some(last)) if seq <= last);
+        if stale {
+            counter!(metrics::STALE_CALLBACKS).increment(1);
+            return Ok(());
+        }
+        let a = &mut record.attempts[idx];
+        if let Some(seq) = event.sequence {
+            a.last_sequence = Some(seq);
+        }
+        if a.dial_call_sid.is_none() {
+            a.dial_call_sid = Some(event.call_sid.clone());
+        }
+        match event.status {
+            AttemptOutcome::Pending => {}
+            AttemptOutcome::Answered => calls::answer(&mut record, idx, now),
+            AttemptOutcome::Completed => {
+                let buyer = self.buyer(record.attempts[idx].buyer_id);
+                let talk = event.duration_seconds.unwrap_or(0);
+                releases.extend(calls::finish_answered(&mut record, idx, talk, now, buyer.as_deref()));
+            }
+            outcome => releases.extend(calls::finish_unanswered(&mut record, idx, outcome, now)),
+        }
+        self.commit(&mut slot, record, releases).await
+    }
+
+    async fn live_by_sid(&self, sid: &str) -> Result<Arc<LiveCall>> {
+        if let Some(live) = self.inner.live.by_sid(sid) {
+            return Ok(live);
+        }
+        match self.inner.store.get_call_by_sid(sid).await? {
+            Some(record) => Ok(self.inner.live.adopt(record)),
+            None => Err(EngineError::UnknownCall(sid.to_owned())),
+        }
     }
 
     /// Stores a recording URL on a call.
     pub async fn recording(&self, call_id: Id, url: String) -> Result<()> {
-        let _ = (call_id, url);
-        Ok(())
+        let live = self.live_call(call_id).await?;
+        let mut slot = live.record.lock().await;
+        let Some(current) = slot.as_ref() else {
+            return Err(EngineError::Overloaded("call is not decided yet".into()));
+        };
+        if current.recording_url.as_deref() == Some(url.as_str()) {
+            return Ok(());
+        }
+        let mut record = current.clone();
+        record.recording_url = Some(url);
+        self.commit(&mut slot, record, Vec::new()).await
+    }
+
+    fn index_tenant(&self, tenant: Arc<Tenant>) {
+        if let Some(old) = self.inner.tenants.insert(tenant.id, tenant.clone()) {
+            if let Some(sid) = &old.twilio_account_sid {
+                self.inner.account_sids.remove(sid);
+            }
+        }
+        if let Some(sid) = &tenant.twilio_account_sid {
+            self.inner.account_sids.insert(sid.clone(), tenant.id);
+        }
+    }
+
+    fn index_campaign(&self, campaign: &Campaign, old: Option<&Campaign>) {
+        if let Some(n) = old.and_then(|o| o.phone_number.as_ref()) {
+            self.inner.numbers.remove(n);
+        }
+        if let Some(n) = &campaign.phone_number {
+            self.inner.numbers.insert(n.clone(), (campaign.tenant_id, campaign.id));
+        }
     }
 
     /// Creates or replaces a tenant (`expected`: the version being replaced).
-    pub async fn put_tenant(&self, tenant: Tenant, expected: Option<u64>) -> Result<Tenant> {
-        let _ = expected;
+    pub async fn put_tenant(&self, mut tenant: Tenant, expected: Option<u64>) -> Result<Tenant> {
+        let _guard = self.inner.config_lock.lock().await;
+        let mut errors = Vec::new();
+        if tenant.name.trim().is_empty() {
+            errors.push(FieldError::new("name", "must not be empty"));
+        }
+        if tenant.twilio_auth_token.is_empty() {
+            errors.push(FieldError::new("twilioAuthToken", "must not be empty"));
+        }
+        if !errors.is_empty() {
+            return Err(ModelError::Invalid(errors).into());
+        }
+        if let Some(other) = self.inner.tenants.iter().find(|t| t.id != tenant.id && t.name == tenant.name) {
+            return Err(EngineError::Reference(format!("tenant name {:?} is taken by {}", tenant.name, other.id)));
+        }
+        if let Some(sid) = &tenant.twilio_account_sid {
+            if let Some(other) = self.inner.account_sids.get(sid).filter(|o| **o != tenant.id) {
+                return Err(EngineError::Reference(format!("twilio account {sid} belongs to tenant {}", *other)));
+            }
+        }
+        tenant.version = self.put_doc(DocKind::Tenant, tenant.id, tenant.id, &tenant, expected).await?;
+        self.index_tenant(Arc::new(tenant.clone()));
         Ok(tenant)
     }
 
     /// Creates or replaces a buyer; its actor picks up the change at once.
-    pub async fn put_buyer(&self, buyer: Buyer, expected: Option<u64>) -> Result<Buyer> {
-        let _ = expected;
+    pub async fn put_buyer(&self, mut buyer: Buyer, expected: Option<u64>) -> Result<Buyer> {
+        let _guard = self.inner.config_lock.lock().await;
+        buyer.validate()?;
+        if !self.inner.tenants.contains_key(&buyer.tenant_id) {
+            return Err(EngineError::Reference(format!("tenant {} does not exist", buyer.tenant_id)));
+        }
+        if let Some(old) = self.buyer(buyer.id) {
+            if old.tenant_id != buyer.tenant_id {
+                return Err(EngineError::Reference(format!("buyer {} belongs to another tenant", buyer.id)));
+            }
+        }
+        buyer.version = self.put_doc(DocKind::Buyer, buyer.tenant_id, buyer.id, &buyer, expected).await?;
+        let config = Arc::new(buyer.clone());
+        self.inner.registry.buyer_configs.insert(buyer.id, config.clone());
+        match self.inner.registry.buyers.get(&buyer.id).map(|a| a.clone()) {
+            Some(actor) => {
+                let _ = actor.cast(BuyerMsg::Update(config));
+            }
+            None => self.inner.spawner.buyer(config).await?,
+        }
         Ok(buyer)
     }
 
     /// Creates or replaces a campaign; its actor and the number directory pick up the change at once.
-    pub async fn put_campaign(&self, campaign: Campaign, expected: Option<u64>) -> Result<Campaign> {
-        let _ = expected;
+    pub async fn put_campaign(&self, mut campaign: Campaign, expected: Option<u64>) -> Result<Campaign> {
+        let _guard = self.inner.config_lock.lock().await;
+        campaign.validate()?;
+        if !self.inner.tenants.contains_key(&campaign.tenant_id) {
+            return Err(EngineError::Reference(format!("tenant {} does not exist", campaign.tenant_id)));
+        }
+        let old = self.campaign(campaign.id);
+        if old.as_ref().is_some_and(|o| o.tenant_id != campaign.tenant_id) {
+            return Err(EngineError::Reference(format!("campaign {} belongs to another tenant", campaign.id)));
+        }
+        let mut errors = Vec::new();
+        for (i, a) in campaign.buyers.iter().enumerate() {
+            if self.buyer(a.buyer_id).is_none_or(|b| b.tenant_id != campaign.tenant_id) {
+                errors.push(FieldError::new(format!("buyers[{i}].buyerId"), format!("buyer {} does not exist", a.buyer_id)));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ModelError::Invalid(errors).into());
+        }
+        if let Some(n) = &campaign.phone_number {
+            if let Some(holder) = self.inner.numbers.get(n).filter(|h| h.1 != campaign.id) {
+                let name = self.campaign(holder.1).map(|c| c.name.clone()).unwrap_or_default();
+                return Err(EngineError::Reference(format!("phone number {n} is already used by campaign {name:?} ({})", holder.1)));
+            }
+        }
+        campaign.version = self.put_doc(DocKind::Campaign, campaign.tenant_id, campaign.id, &campaign, expected).await?;
+        let config = Arc::new(campaign.clone());
+        self.index_campaign(&config, old.as_deref());
+        self.inner.registry.campaign_configs.insert(campaign.id, config.clone());
+        match self.inner.registry.campaigns.get(&campaign.id).map(|a| a.clone()) {
+            Some(actor) => {
+                let _ = actor.cast(CampaignMsg::Update(config));
+            }
+            None => self.inner.spawner.campaign(config).await?,
+        }
         Ok(campaign)
+    }
+
+    async fn put_doc<T: serde::Serialize>(&self, kind: DocKind, tenant: Id, id: Id, value: &T, expected: Option<u64>) -> Result<u64> {
+        let body = serde_json::to_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(self.inner.store.put_doc(Doc { kind, tenant, id, version: 0, body }, expected).await?)
     }
 
     /// A buyer's live capacity.
     pub async fn buyer_stats(&self, buyer: Id) -> Option<BuyerStats> {
-        let _ = buyer;
-        None
+        let actor = self.inner.registry.buyers.get(&buyer).map(|a| a.clone())?;
+        match actor.call(BuyerMsg::Stats, Some(Duration::from_secs(1))).await {
+            Ok(ractor::rpc::CallResult::Success(stats)) => Some(stats),
+            _ => None,
+        }
+    }
+}
+
+/// Decodes a stored document, taking its version from the store.
+fn decode<T: serde::de::DeserializeOwned + Versioned>(doc: &Doc) -> Result<T> {
+    let mut value: T = serde_json::from_value(doc.body.clone()).map_err(|e| StoreError::Corrupt(format!("{} {}: {e}", doc.kind.as_str(), doc.id)))?;
+    value.set_version(doc.version);
+    Ok(value)
+}
+
+/// Configuration whose version the store assigns.
+trait Versioned {
+    fn set_version(&mut self, version: u64);
+}
+
+impl Versioned for Tenant {
+    fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+}
+impl Versioned for Buyer {
+    fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+}
+impl Versioned for Campaign {
+    fn set_version(&mut self, version: u64) {
+        self.version = version;
     }
 }

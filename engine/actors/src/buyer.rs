@@ -1,0 +1,160 @@
+//! One actor per buyer: the only place a buyer's capacity is decided, so its
+//! caps hold exactly however many calls race for it.
+//!
+//! State is rebuilt from the store in `pre_start` (attempts since the start
+//! of the local month, the all-time total, reservations still open), so a
+//! restart neither forgets a cap nor leaks a concurrency slot.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use metrics::{counter, gauge};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use switchboard_model::{Buyer, CallerInfo};
+use switchboard_routing::{CapCounters, PastAttempt, Refusal, ReservationKey, admit};
+use switchboard_store::Store;
+
+use crate::BuyerStats;
+use crate::metrics::{ACTIVE_RESERVATIONS, BUYER_REFUSALS, RESERVATIONS_EXPIRED};
+
+/// Messages a buyer actor handles.
+pub(crate) enum BuyerMsg {
+    /// Reserve capacity for one dial attempt; answers the buyer's config on success.
+    Reserve {
+        key: ReservationKey,
+        caller: Arc<CallerInfo>,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        reply: RpcReplyPort<Result<Arc<Buyer>, Refusal>>,
+    },
+    /// Give a reservation back; `answered: false` refunds the caps.
+    Release { key: ReservationKey, answered: bool },
+    /// New configuration, applied between messages.
+    Update(Arc<Buyer>),
+    /// Release reservations that outlived the maximum call length.
+    Sweep,
+    /// Live counters.
+    Stats(RpcReplyPort<BuyerStats>),
+}
+
+/// Start-up arguments.
+pub(crate) struct BuyerArgs {
+    pub(crate) buyer: Arc<Buyer>,
+    pub(crate) store: Arc<dyn Store>,
+    /// Longest a reservation may live (max call length plus ringing).
+    pub(crate) max_hold: chrono::Duration,
+}
+
+pub(crate) struct BuyerState {
+    buyer: Arc<Buyer>,
+    counters: CapCounters,
+    sweep_armed: bool,
+}
+
+/// The buyer actor (stateless shell; the state is `BuyerState`).
+pub(crate) struct BuyerActor;
+
+impl Actor for BuyerActor {
+    type Msg = BuyerMsg;
+    type State = BuyerState;
+    type Arguments = BuyerArgs;
+
+    async fn pre_start(&self, myself: ActorRef<BuyerMsg>, args: BuyerArgs) -> Result<BuyerState, ActorProcessingErr> {
+        let now = Utc::now();
+        let tz = args.buyer.timezone;
+        // Everything that can count towards this month's caps or still hold a slot.
+        let local = now.with_timezone(&tz);
+        let month_start = tz
+            .with_ymd_and_hms(local.year(), local.month(), 1, 0, 0, 0)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or(now - chrono::Duration::days(32));
+        let since = month_start.min(now - args.max_hold);
+        let rows = args.store.buyer_attempts(args.buyer.id, since).await?;
+        let total = args.store.buyer_total(args.buyer.id).await?;
+        let past = rows.iter().map(|r| PastAttempt {
+            key: (r.call_id, r.attempt),
+            started_at: r.started_at,
+            unanswered: r.outcome.is_unanswered(),
+            released: r.released,
+        });
+        let counters = CapCounters::rebuild(tz, now, past, total, args.max_hold);
+        let active = counters.active();
+        gauge!(ACTIVE_RESERVATIONS).increment(f64::from(active));
+        let mut state = BuyerState { buyer: args.buyer, counters, sweep_armed: false };
+        if active > 0 {
+            arm_sweep(&myself, &mut state);
+        }
+        Ok(state)
+    }
+
+    async fn post_stop(&self, _: ActorRef<BuyerMsg>, state: &mut BuyerState) -> Result<(), ActorProcessingErr> {
+        gauge!(ACTIVE_RESERVATIONS).decrement(f64::from(state.counters.active()));
+        Ok(())
+    }
+
+    async fn handle(&self, myself: ActorRef<BuyerMsg>, msg: BuyerMsg, state: &mut BuyerState) -> Result<(), ActorProcessingErr> {
+        match msg {
+            BuyerMsg::Reserve { key, caller, now, expires_at, reply } => {
+                sweep(state, now);
+                let before = state.counters.active();
+                let result = admit(&state.buyer, &mut state.counters, &caller, now, key, expires_at);
+                match result {
+                    Ok(()) => {
+                        let gained = state.counters.active() - before;
+                        gauge!(ACTIVE_RESERVATIONS).increment(f64::from(gained));
+                        arm_sweep(&myself, state);
+                        let _ = reply.send(Ok(state.buyer.clone()));
+                    }
+                    Err(refusal) => {
+                        counter!(BUYER_REFUSALS, "reason" => refusal.as_str()).increment(1);
+                        let _ = reply.send(Err(refusal));
+                    }
+                }
+            }
+            BuyerMsg::Release { key, answered } => {
+                if state.counters.release(key, answered) {
+                    gauge!(ACTIVE_RESERVATIONS).decrement(1.0);
+                }
+            }
+            BuyerMsg::Update(buyer) => state.buyer = buyer,
+            BuyerMsg::Sweep => {
+                state.sweep_armed = false;
+                sweep(state, Utc::now());
+                if state.counters.active() > 0 {
+                    arm_sweep(&myself, state);
+                }
+            }
+            BuyerMsg::Stats(reply) => {
+                let s = state.counters.snapshot(state.buyer.timezone, Utc::now());
+                let _ = reply.send(BuyerStats { active: s.active, hour: s.hour, day: s.day, month: s.month, total: s.total });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Releases expired reservations (their counts stay: the buyer likely took the call).
+fn sweep(state: &mut BuyerState, now: DateTime<Utc>) {
+    let expired = state.counters.expire(now);
+    if !expired.is_empty() {
+        let n = expired.len() as u64;
+        counter!(RESERVATIONS_EXPIRED).increment(n);
+        gauge!(ACTIVE_RESERVATIONS).decrement(n as f64);
+        tracing::warn!(buyer = %state.buyer.id, expired = n, "reservations expired without a final status callback");
+    }
+}
+
+/// How often a buyer holding reservations looks for expired ones; an expired
+/// slot is free again at most this late even if no call comes to sweep it.
+const SWEEP_EVERY: Duration = Duration::from_secs(15);
+
+/// One timer per buyer at most, and only while it holds reservations, so idle
+/// buyers cost nothing however many are loaded.
+fn arm_sweep(myself: &ActorRef<BuyerMsg>, state: &mut BuyerState) {
+    if !state.sweep_armed {
+        state.sweep_armed = true;
+        myself.send_after(SWEEP_EVERY, || BuyerMsg::Sweep);
+    }
+}

@@ -1,0 +1,196 @@
+//! One actor per campaign: owns its routing state (round-robin cursor,
+//! duplicate-caller window) and turns a call into a buyer by asking buyer
+//! actors, in policy order, to reserve capacity. It never touches disk.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use switchboard_model::{Buyer, CallerInfo, Campaign, CampaignStatus, DuplicateAction, Id, PhoneNumber, RejectReason, RoutingPolicy};
+use switchboard_routing::{Candidate, DuplicateWindow, next_cursor, order_priority, order_round_robin};
+use switchboard_store::Store;
+
+use crate::Registry;
+use crate::buyer::BuyerMsg;
+
+/// How long a campaign waits for one buyer actor before moving on.
+const RESERVE_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// One routing question: which buyer takes this attempt of this call?
+pub(crate) struct RouteRequest {
+    pub(crate) call_id: Id,
+    pub(crate) attempt: u16,
+    pub(crate) caller: Arc<CallerInfo>,
+    /// Buyers already tried for this call (fall-through).
+    pub(crate) exclude: Vec<Id>,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) expires_at: DateTime<Utc>,
+}
+
+/// The buyer that reserved capacity, or why nobody did.
+pub(crate) type RouteOutcome = Result<Arc<Buyer>, RejectReason>;
+
+/// Messages a campaign actor handles.
+pub(crate) enum CampaignMsg {
+    /// Route one attempt.
+    Route(RouteRequest, RpcReplyPort<RouteOutcome>),
+    /// New configuration, applied between messages.
+    Update(Arc<Campaign>),
+}
+
+/// Start-up arguments.
+pub(crate) struct CampaignArgs {
+    pub(crate) campaign: Arc<Campaign>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) registry: Arc<Registry>,
+}
+
+pub(crate) struct CampaignState {
+    campaign: Arc<Campaign>,
+    registry: Arc<Registry>,
+    cursor: usize,
+    duplicates: DuplicateWindow,
+    rng: SplitMix64,
+}
+
+/// The campaign actor (stateless shell; the state is `CampaignState`).
+pub(crate) struct CampaignActor;
+
+impl Actor for CampaignActor {
+    type Msg = CampaignMsg;
+    type State = CampaignState;
+    type Arguments = CampaignArgs;
+
+    async fn pre_start(&self, _: ActorRef<CampaignMsg>, args: CampaignArgs) -> Result<CampaignState, ActorProcessingErr> {
+        let mut duplicates = DuplicateWindow::new();
+        let c = &args.campaign;
+        if c.duplicate_window_hours > 0 {
+            // Rebuild who-took-whom from the store, so a restart does not turn
+            // a repeat caller into a new one.
+            let now = Utc::now();
+            let since = now - window(c);
+            for call in args.store.calls_by_campaign(c.tenant_id, c.id, since, now + chrono::Duration::seconds(1)).await? {
+                if let Some(buyer) = call.buyer_id {
+                    duplicates.record(&call.from, buyer, call.started_at);
+                }
+            }
+        }
+        Ok(CampaignState {
+            campaign: args.campaign,
+            registry: args.registry,
+            cursor: 0,
+            duplicates,
+            rng: SplitMix64(rand::random()),
+        })
+    }
+
+    async fn handle(&self, _: ActorRef<CampaignMsg>, msg: CampaignMsg, state: &mut CampaignState) -> Result<(), ActorProcessingErr> {
+        match msg {
+            CampaignMsg::Route(req, reply) => {
+                let outcome = route(state, req).await;
+                let _ = reply.send(outcome);
+            }
+            CampaignMsg::Update(campaign) => {
+                if campaign.duplicate_window_hours == 0 {
+                    state.duplicates = DuplicateWindow::new();
+                }
+                state.campaign = campaign;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn window(c: &Campaign) -> chrono::Duration {
+    chrono::Duration::hours(i64::from(c.duplicate_window_hours))
+}
+
+async fn route(state: &mut CampaignState, req: RouteRequest) -> RouteOutcome {
+    let campaign = state.campaign.clone();
+    if campaign.status != CampaignStatus::Active {
+        return Err(RejectReason::CampaignInactive);
+    }
+    // The round-robin cursor indexes the full assignment list, so exclusions
+    // on a fall-through do not shift anyone's turn.
+    let all: Vec<Candidate> = campaign
+        .buyers
+        .iter()
+        .map(|a| Candidate { buyer_id: a.buyer_id, priority: a.priority, weight: a.weight })
+        .collect();
+    let mut order = match campaign.routing_policy {
+        RoutingPolicy::Priority => {
+            let open: Vec<Candidate> = all.iter().filter(|c| !req.exclude.contains(&c.buyer_id)).copied().collect();
+            let rng = &mut state.rng;
+            order_priority(&open, || rng.next_f64())
+        }
+        RoutingPolicy::RoundRobin => order_round_robin(&all, state.cursor),
+    };
+    order.retain(|id| !req.exclude.contains(id));
+
+    // Duplicate callers: only anonymous-proof numbers count, and only on the first attempt.
+    let window_on = campaign.duplicate_window_hours > 0 && req.attempt == 0 && PhoneNumber::parse(&req.caller.from).is_ok();
+    if window_on {
+        let w = window(&campaign);
+        state.duplicates.prune(req.now, w);
+        if let Some(previous) = state.duplicates.lookup(&req.caller.from, req.now, w) {
+            match campaign.duplicate_action {
+                DuplicateAction::Reject => return Err(RejectReason::DuplicateCaller),
+                DuplicateAction::SameBuyer => {
+                    if let Some(pos) = order.iter().position(|id| *id == previous) {
+                        let id = order.remove(pos);
+                        order.insert(0, id);
+                    }
+                }
+            }
+        }
+    }
+
+    for buyer_id in order {
+        let Some(buyer_ref) = state.registry.buyers.get(&buyer_id).map(|r| r.clone()) else { continue };
+        let key = (req.call_id, req.attempt);
+        let asked = buyer_ref
+            .call(
+                |reply| BuyerMsg::Reserve { key, caller: req.caller.clone(), now: req.now, expires_at: req.expires_at, reply },
+                Some(RESERVE_TIMEOUT),
+            )
+            .await;
+        match asked {
+            Ok(ractor::rpc::CallResult::Success(Ok(buyer))) => {
+                if campaign.routing_policy == RoutingPolicy::RoundRobin {
+                    state.cursor = next_cursor(&all, buyer_id, state.cursor);
+                }
+                if campaign.duplicate_window_hours > 0 {
+                    state.duplicates.record(&req.caller.from, buyer_id, req.now);
+                }
+                return Ok(buyer);
+            }
+            Ok(ractor::rpc::CallResult::Success(Err(_refusal))) => {}
+            Ok(_) | Err(_) => {
+                // The buyer did not answer in time; it may still reserve, so
+                // give the slot back rather than leak it until expiry.
+                tracing::warn!(buyer = %buyer_id, "buyer actor did not answer a reservation in time");
+                let _ = buyer_ref.cast(BuyerMsg::Release { key, answered: false });
+            }
+        }
+    }
+    Err(RejectReason::NoBuyerAvailable)
+}
+
+/// A tiny, fast PRNG for weighted order; routing fairness needs uniformity, not secrecy.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}

@@ -1,0 +1,261 @@
+//! The engine end to end on a real embedded store: caps across restarts,
+//! reservation expiry, fall-through, live configuration, duplicate callers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use switchboard_engine::{Decision, DialResult, Engine, EngineConfig, InboundCall, StatusEvent};
+use switchboard_model::{
+    AttemptOutcome, Buyer, BuyerAssignment, CallStatus, CallerInfo, Campaign, CampaignStatus, DuplicateAction, Id, PhoneNumber,
+    RejectReason, RoutingPolicy, Tenant, new_id,
+};
+use switchboard_store::{EmbeddedStore, Store};
+
+struct World {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    engine: Engine,
+    tenant: Id,
+}
+
+async fn start(path: &std::path::Path, config: EngineConfig) -> Engine {
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(path).unwrap());
+    Engine::start(store, config).await.unwrap()
+}
+
+async fn world(config: EngineConfig) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let engine = start(&path, config).await;
+    let tenant = engine
+        .put_tenant(
+            Tenant {
+                id: new_id(),
+                name: "t".into(),
+                twilio_account_sid: Some("AC1".into()),
+                twilio_auth_token: "secret".into(),
+                version: 0,
+                created_at: Utc::now(),
+            },
+            None,
+        )
+        .await
+        .unwrap()
+        .id;
+    World { _dir: dir, path, engine, tenant }
+}
+
+fn buyer(tenant: Id, number: &str, concurrency: Option<u32>) -> Buyer {
+    serde_json::from_value(serde_json::json!({
+        "id": new_id(), "tenantId": tenant, "name": format!("buyer {number}"),
+        "phoneNumber": number, "timezone": "America/New_York",
+        "concurrencyLimit": concurrency, "conversionSeconds": 30, "payout": 12.5
+    }))
+    .unwrap()
+}
+
+fn campaign(tenant: Id, number: &str, policy: RoutingPolicy, buyers: &[(Id, u32)]) -> Campaign {
+    Campaign {
+        id: new_id(),
+        tenant_id: tenant,
+        name: format!("campaign {number}"),
+        description: String::new(),
+        status: CampaignStatus::Active,
+        routing_type: Default::default(),
+        phone_number: Some(PhoneNumber::parse(number).unwrap()),
+        pool_id: None,
+        rtb_router_id: None,
+        routing_policy: policy,
+        buyers: buyers.iter().map(|&(buyer_id, priority)| BuyerAssignment { buyer_id, priority, weight: 1 }).collect(),
+        recording: false,
+        dial_timeout_seconds: 30,
+        caller_id_mode: Default::default(),
+        duplicate_window_hours: 0,
+        duplicate_action: DuplicateAction::SameBuyer,
+        max_fallthrough: 3,
+        webhook_url: None,
+        pixel_url: None,
+        version: 0,
+    }
+}
+
+fn call(sid: &str, from: &str, to: &str) -> InboundCall {
+    InboundCall {
+        call_sid: sid.into(),
+        account_sid: "AC1".into(),
+        to: PhoneNumber::parse(to).unwrap(),
+        caller: CallerInfo { from: from.into(), state: Some("CA".into()), zip: Some("94105".into()) },
+    }
+}
+
+fn dialed(d: &Decision) -> Option<&str> {
+    match d {
+        Decision::Dial { number, .. } => Some(number.as_str()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn concurrency_and_caps_survive_a_restart() {
+    let w = world(EngineConfig::default()).await;
+    let a = w.engine.put_buyer(buyer(w.tenant, "+15550002001", Some(2)), None).await.unwrap();
+    let b = w.engine.put_buyer(buyer(w.tenant, "+15550002002", None), None).await.unwrap();
+    w.engine.put_campaign(campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[(a.id, 1), (b.id, 2)]), None).await.unwrap();
+
+    for i in 0..2 {
+        let d = w.engine.inbound(call(&format!("CA{i}"), "+15551230000", "+15550001000")).await.unwrap();
+        assert_eq!(dialed(&d), Some("+15550002001"));
+    }
+    w.engine.shutdown().await;
+    drop(w.engine);
+
+    // Same data directory, new process state: Acme still holds two calls.
+    let engine = start(&w.path, EngineConfig::default()).await;
+    assert_eq!(engine.buyer_stats(a.id).await.unwrap().active, 2);
+    let d = engine.inbound(call("CA2", "+15551230000", "+15550001000")).await.unwrap();
+    assert_eq!(dialed(&d), Some("+15550002002"), "the restarted engine must still see Acme full");
+
+    // A retried webhook from before the restart replays its decision, without a new reservation.
+    let d = engine.inbound(call("CA0", "+15551230000", "+15550001000")).await.unwrap();
+    assert_eq!(dialed(&d), Some("+15550002001"));
+    assert_eq!(engine.buyer_stats(a.id).await.unwrap().active, 2);
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_lost_status_callback_cannot_leak_capacity() {
+    let w = world(EngineConfig { max_call_seconds: 1, hold_grace_seconds: 0, ..Default::default() }).await;
+    let a = w.engine.put_buyer(buyer(w.tenant, "+15550002001", Some(1)), None).await.unwrap();
+    w.engine.put_campaign(campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[(a.id, 1)]), None).await.unwrap();
+    let first = w.engine.inbound(call("CA1", "+15551230000", "+15550001000")).await.unwrap();
+    assert!(dialed(&first).is_some());
+    let second = w.engine.inbound(call("CA2", "+15551230001", "+15550001000")).await.unwrap();
+    assert_eq!(second, Decision::Reject { reason: RejectReason::NoBuyerAvailable });
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let third = w.engine.inbound(call("CA3", "+15551230002", "+15550001000")).await.unwrap();
+    assert_eq!(dialed(&third), Some("+15550002001"), "the expired reservation must free the slot");
+    w.engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn fall_through_skips_tried_buyers_and_stops_at_the_limit() {
+    let w = world(EngineConfig::default()).await;
+    let ids: Vec<Id> = futures_ids(&w, &["+15550002001", "+15550002002", "+15550002003"]).await;
+    let mut c = campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[(ids[0], 1), (ids[1], 2), (ids[2], 3)]);
+    c.max_fallthrough = 1;
+    w.engine.put_campaign(c, None).await.unwrap();
+
+    let Decision::Dial { call_id, number, attempt, .. } = w.engine.inbound(call("CA1", "+15551230000", "+15550001000")).await.unwrap() else {
+        panic!("expected a dial")
+    };
+    assert_eq!((number.as_str(), attempt), ("+15550002001", 0));
+    let busy = DialResult { attempt: Some(0), status: AttemptOutcome::Busy, dial_call_sid: Some("CAleg0".into()), duration_seconds: None };
+    let next = w.engine.dial_result(call_id, busy.clone()).await.unwrap();
+    let Decision::Dial { number, attempt, .. } = &next else { panic!("expected the next buyer, got {next:?}") };
+    assert_eq!((number.as_str(), *attempt), ("+15550002002", 1));
+    assert_eq!(w.engine.buyer_stats(ids[0]).await.unwrap(), Default::default(), "busy refunds the first buyer completely");
+
+    // The same action delivered twice does not move the call on.
+    let dup = w.engine.dial_result(call_id, busy.clone()).await.unwrap();
+    assert_eq!(dup, next);
+    let no_sid = DialResult { attempt: None, ..busy.clone() };
+    assert_eq!(w.engine.dial_result(call_id, no_sid).await.unwrap(), next, "matched by DialCallSid");
+    let last = w.engine.dial_result(call_id, DialResult { attempt: Some(1), status: AttemptOutcome::NoAnswer, dial_call_sid: None, duration_seconds: None }).await;
+    assert_eq!(last.unwrap(), Decision::Reject { reason: RejectReason::NoBuyerAvailable });
+    let record = w.engine.store().get_call(call_id).await.unwrap().unwrap();
+    assert_eq!(record.attempts.len(), 2, "max fall-through 1 allows two buyers in all");
+    assert_eq!(record.status, CallStatus::NoAnswer);
+    assert!(record.attempts.iter().all(|a| a.released));
+    w.engine.shutdown().await;
+}
+
+async fn futures_ids(w: &World, numbers: &[&str]) -> Vec<Id> {
+    let mut ids = Vec::new();
+    for n in numbers {
+        ids.push(w.engine.put_buyer(buyer(w.tenant, n, None), None).await.unwrap().id);
+    }
+    ids
+}
+
+#[tokio::test]
+async fn status_callbacks_book_revenue_once_in_any_order() {
+    let w = world(EngineConfig::default()).await;
+    let a = w.engine.put_buyer(buyer(w.tenant, "+15550002001", Some(1)), None).await.unwrap();
+    w.engine.put_campaign(campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[(a.id, 1)]), None).await.unwrap();
+    let Decision::Dial { call_id, .. } = w.engine.inbound(call("CA1", "+15551230000", "+15550001000")).await.unwrap() else {
+        panic!("expected a dial")
+    };
+    let ev = |status, seq, duration| StatusEvent {
+        call_id: Some(call_id),
+        attempt: Some(0),
+        call_sid: "CAleg".into(),
+        parent_call_sid: Some("CA1".into()),
+        status,
+        sequence: Some(seq),
+        duration_seconds: duration,
+        timestamp: None,
+    };
+    w.engine.status_event(ev(AttemptOutcome::Completed, 3, Some(45))).await.unwrap();
+    w.engine.status_event(ev(AttemptOutcome::Answered, 2, None)).await.unwrap();
+    w.engine.status_event(ev(AttemptOutcome::Completed, 3, Some(45))).await.unwrap();
+    let r = w.engine.store().get_call(call_id).await.unwrap().unwrap();
+    assert_eq!((r.status, r.converted, r.revenue_minor, r.duration_seconds), (CallStatus::Completed, true, 1250, 45));
+    assert_eq!(w.engine.buyer_stats(a.id).await.unwrap().active, 0);
+    assert_eq!(w.engine.buyer_stats(a.id).await.unwrap().day, 1, "an answered call keeps counting towards the cap");
+    w.engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn configuration_changes_apply_to_the_next_call() {
+    let w = world(EngineConfig::default()).await;
+    let a = w.engine.put_buyer(buyer(w.tenant, "+15550002001", None), None).await.unwrap();
+    let mut c = w.engine.put_campaign(campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[(a.id, 1)]), None).await.unwrap();
+    assert!(dialed(&w.engine.inbound(call("CA1", "+15551230000", "+15550001000")).await.unwrap()).is_some());
+    c.status = CampaignStatus::Paused;
+    let version = c.version;
+    w.engine.put_campaign(c.clone(), Some(version)).await.unwrap();
+    let d = w.engine.inbound(call("CA2", "+15551230000", "+15550001000")).await.unwrap();
+    assert_eq!(d, Decision::Reject { reason: RejectReason::CampaignInactive });
+    // A stale version is refused.
+    assert!(w.engine.put_campaign(c, Some(version)).await.is_err());
+    // A number taken by another campaign is refused.
+    let other = campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[(a.id, 1)]);
+    assert!(w.engine.put_campaign(other, None).await.is_err());
+    w.engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn duplicate_callers_are_rejected_or_sent_back_to_their_buyer() {
+    let w = world(EngineConfig::default()).await;
+    let ids = futures_ids(&w, &["+15550002001", "+15550002002"]).await;
+    let mut c = campaign(w.tenant, "+15550001000", RoutingPolicy::RoundRobin, &[(ids[0], 1), (ids[1], 1)]);
+    c.duplicate_window_hours = 24;
+    let c = w.engine.put_campaign(c, None).await.unwrap();
+    let first = w.engine.inbound(call("CA1", "+15551230000", "+15550001000")).await.unwrap();
+    // Round-robin would move on; the repeat caller goes back to the same buyer.
+    let again = w.engine.inbound(call("CA2", "+15551230000", "+15550001000")).await.unwrap();
+    assert_eq!(dialed(&first), dialed(&again));
+    let other = w.engine.inbound(call("CA3", "+15559990000", "+15550001000")).await.unwrap();
+    assert_ne!(dialed(&other), dialed(&first));
+
+    let mut c = c;
+    c.duplicate_action = DuplicateAction::Reject;
+    let v = c.version;
+    w.engine.put_campaign(c, Some(v)).await.unwrap();
+    let rejected = w.engine.inbound(call("CA4", "+15551230000", "+15550001000")).await.unwrap();
+    assert_eq!(rejected, Decision::Reject { reason: RejectReason::DuplicateCaller });
+    // Anonymous callers are never duplicates of each other.
+    assert!(dialed(&w.engine.inbound(call("CA5", "anonymous", "+15550001000")).await.unwrap()).is_some());
+    assert!(dialed(&w.engine.inbound(call("CA6", "anonymous", "+15550001000")).await.unwrap()).is_some());
+    w.engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_numbers_are_not_in_service_and_not_recorded() {
+    let w = world(EngineConfig::default()).await;
+    let d = w.engine.inbound(call("CA1", "+15551230000", "+15559999999")).await.unwrap();
+    assert_eq!(d, Decision::NotInService);
+    assert!(w.engine.store().get_call_by_sid("CA1").await.unwrap().is_none());
+    w.engine.shutdown().await;
+}
