@@ -1,0 +1,302 @@
+//! The buyer actor's decision: may this buyer take this call attempt now?
+
+use chrono::{DateTime, Utc};
+use switchboard_model::{Buyer, BuyerStatus, CallerInfo};
+
+use crate::caps::{CapCounters, CapLimits, Refusal, ReservationKey};
+use crate::geo::geo_allows;
+use crate::schedule::is_open;
+
+/// The buyer actor's whole decision for one attempt: status Active (else Paused), schedule open (else Closed),
+/// geo allowed (else Geo), then caps via try_reserve.
+///
+/// The cheap, call-independent checks come first, so a refusal names the most
+/// fundamental reason. A retry of an attempt whose reservation is already
+/// held succeeds at once, even if the buyer has since paused or closed: the
+/// reservation was granted and is given back through `release`, not here.
+/// `Inactive` buyers are refused as [`Refusal::Paused`].
+pub fn admit(
+    buyer: &Buyer,
+    counters: &mut CapCounters,
+    caller: &CallerInfo,
+    now: DateTime<Utc>,
+    key: ReservationKey,
+    expires_at: DateTime<Utc>,
+) -> Result<(), Refusal> {
+    if counters.is_held(key) {
+        return Ok(());
+    }
+    if buyer.status != BuyerStatus::Active {
+        return Err(Refusal::Paused);
+    }
+    if !is_open(buyer.schedule.as_ref(), buyer.timezone, now) {
+        return Err(Refusal::Closed);
+    }
+    if !geo_allows(&buyer.geo, caller.state.as_deref(), caller.zip.as_deref()) {
+        return Err(Refusal::Geo);
+    }
+    counters.try_reserve(
+        &CapLimits::from(buyer),
+        buyer.timezone,
+        now,
+        key,
+        expires_at,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use switchboard_model::{GeoFilter, Id, Schedule};
+
+    fn buyer() -> Buyer {
+        Buyer {
+            id: Id::from_u128(1),
+            tenant_id: Id::from_u128(2),
+            name: "Acme".into(),
+            company: String::new(),
+            contact: String::new(),
+            phone_number: switchboard_model::PhoneNumber::parse("+15550002001")
+                .expect("valid number"),
+            status: BuyerStatus::Active,
+            timezone: chrono_tz::America::New_York,
+            concurrency_limit: None,
+            hourly_cap: None,
+            daily_cap: None,
+            monthly_cap: None,
+            total_cap: None,
+            // Weekdays 9-17 New York.
+            schedule: Some(Schedule {
+                saturday: vec![],
+                sunday: vec![],
+                ..Schedule::every_day("09:00", "17:00").expect("valid schedule")
+            }),
+            geo: GeoFilter {
+                allow_states: vec!["NY".into()],
+                ..GeoFilter::default()
+            },
+            conversion_seconds: 60,
+            payout: 2500,
+            currency: Default::default(),
+            version: 0,
+        }
+    }
+
+    fn caller(state: &str) -> CallerInfo {
+        CallerInfo {
+            from: "+15551230000".into(),
+            state: Some(state.into()),
+            zip: Some("10001".into()),
+        }
+    }
+
+    /// Monday 2024-01-08 12:00 New York.
+    fn monday_noon() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 1, 8, 17, 0, 0)
+            .single()
+            .expect("valid time")
+    }
+
+    fn key(n: u16) -> ReservationKey {
+        (Id::from_u128(99), n)
+    }
+
+    fn try_admit(
+        b: &Buyer,
+        c: &mut CapCounters,
+        who: &CallerInfo,
+        now: DateTime<Utc>,
+        n: u16,
+    ) -> Result<(), Refusal> {
+        admit(b, c, who, now, key(n), now + chrono::Duration::hours(1))
+    }
+
+    #[test]
+    fn admits_and_reserves() {
+        let mut c = CapCounters::new();
+        assert_eq!(
+            try_admit(&buyer(), &mut c, &caller("NY"), monday_noon(), 0),
+            Ok(())
+        );
+        assert_eq!(c.active(), 1);
+        assert!(c.is_held(key(0)));
+    }
+
+    #[test]
+    fn paused_and_inactive_buyers_refuse() {
+        for status in [BuyerStatus::Paused, BuyerStatus::Inactive] {
+            let b = Buyer { status, ..buyer() };
+            let mut c = CapCounters::new();
+            assert_eq!(
+                try_admit(&b, &mut c, &caller("NY"), monday_noon(), 0),
+                Err(Refusal::Paused)
+            );
+            assert_eq!(c.active(), 0, "a refusal reserves nothing");
+        }
+    }
+
+    #[test]
+    fn closed_outside_hours() {
+        let mut c = CapCounters::new();
+        let saturday = Utc
+            .with_ymd_and_hms(2024, 1, 13, 17, 0, 0)
+            .single()
+            .expect("valid");
+        assert_eq!(
+            try_admit(&buyer(), &mut c, &caller("NY"), saturday, 0),
+            Err(Refusal::Closed)
+        );
+        let monday_8am = Utc
+            .with_ymd_and_hms(2024, 1, 8, 13, 0, 0)
+            .single()
+            .expect("valid");
+        assert_eq!(
+            try_admit(&buyer(), &mut c, &caller("NY"), monday_8am, 0),
+            Err(Refusal::Closed)
+        );
+        assert_eq!(
+            c.snapshot(chrono_tz::America::New_York, monday_8am).total,
+            0
+        );
+    }
+
+    #[test]
+    fn geo_refusal() {
+        let mut c = CapCounters::new();
+        assert_eq!(
+            try_admit(&buyer(), &mut c, &caller("CA"), monday_noon(), 0),
+            Err(Refusal::Geo)
+        );
+        let unknown = CallerInfo {
+            state: None,
+            ..caller("NY")
+        };
+        assert_eq!(
+            try_admit(&buyer(), &mut c, &unknown, monday_noon(), 0),
+            Err(Refusal::Geo)
+        );
+        assert_eq!(c.active(), 0);
+    }
+
+    #[test]
+    fn status_is_checked_before_schedule_and_schedule_before_geo() {
+        let saturday = Utc
+            .with_ymd_and_hms(2024, 1, 13, 17, 0, 0)
+            .single()
+            .expect("valid");
+        let mut c = CapCounters::new();
+        let paused = Buyer {
+            status: BuyerStatus::Paused,
+            ..buyer()
+        };
+        assert_eq!(
+            try_admit(&paused, &mut c, &caller("CA"), saturday, 0),
+            Err(Refusal::Paused)
+        );
+        assert_eq!(
+            try_admit(&buyer(), &mut c, &caller("CA"), saturday, 0),
+            Err(Refusal::Closed)
+        );
+    }
+
+    #[test]
+    fn each_cap_refusal() {
+        let now = monday_noon();
+        let cases = [
+            (
+                Buyer {
+                    concurrency_limit: Some(1),
+                    ..buyer()
+                },
+                Refusal::Concurrency,
+            ),
+            (
+                Buyer {
+                    hourly_cap: Some(1),
+                    ..buyer()
+                },
+                Refusal::Hourly,
+            ),
+            (
+                Buyer {
+                    daily_cap: Some(1),
+                    ..buyer()
+                },
+                Refusal::Daily,
+            ),
+            (
+                Buyer {
+                    monthly_cap: Some(1),
+                    ..buyer()
+                },
+                Refusal::Monthly,
+            ),
+            (
+                Buyer {
+                    total_cap: Some(1),
+                    ..buyer()
+                },
+                Refusal::Total,
+            ),
+        ];
+        for (b, refusal) in cases {
+            let mut c = CapCounters::new();
+            assert_eq!(try_admit(&b, &mut c, &caller("NY"), now, 0), Ok(()));
+            if refusal != Refusal::Concurrency {
+                // Answered and hung up: the slot is free, the count stays.
+                assert!(c.release(key(0), true));
+            }
+            assert_eq!(
+                try_admit(&b, &mut c, &caller("NY"), now, 1),
+                Err(refusal),
+                "{refusal}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_of_a_held_attempt_is_ok_even_after_pausing() {
+        let mut b = Buyer {
+            concurrency_limit: Some(1),
+            ..buyer()
+        };
+        let mut c = CapCounters::new();
+        assert_eq!(
+            try_admit(&b, &mut c, &caller("NY"), monday_noon(), 0),
+            Ok(())
+        );
+        b.status = BuyerStatus::Paused;
+        assert_eq!(
+            try_admit(&b, &mut c, &caller("NY"), monday_noon(), 0),
+            Ok(())
+        );
+        assert_eq!(
+            c.snapshot(b.timezone, monday_noon()).total,
+            1,
+            "counted once"
+        );
+        assert_eq!(
+            try_admit(&b, &mut c, &caller("NY"), monday_noon(), 1),
+            Err(Refusal::Paused)
+        );
+    }
+
+    #[test]
+    fn refusal_names() {
+        let all = [
+            (Refusal::Paused, "paused"),
+            (Refusal::Closed, "closed"),
+            (Refusal::Geo, "geo"),
+            (Refusal::Concurrency, "concurrency"),
+            (Refusal::Hourly, "hourly-cap"),
+            (Refusal::Daily, "daily-cap"),
+            (Refusal::Monthly, "monthly-cap"),
+            (Refusal::Total, "total-cap"),
+        ];
+        for (r, name) in all {
+            assert_eq!(r.as_str(), name);
+            assert_eq!(r.to_string(), name);
+        }
+    }
+}
