@@ -1,1 +1,24 @@
-//! The HTTP API (being written).
+//! Switchboard's HTTP side: Twilio's webhooks in, TwiML out, plus health,
+//! readiness, metrics and the `switchboard` binary's pieces.
+//!
+//! A tour:
+//! - [`twilio`]: the webhook dialect as pure functions — signatures, form
+//!   parsing, TwiML rendering.
+//! - [`server`]: [`app`] (the router, for tests and benches), [`run`] (serve
+//!   until a shutdown signal, drain, flush the engine) and [`AppState`].
+//! - `webhooks`: the handlers — verify the signature first, then parse, ask
+//!   the [`Engine`](switchboard_engine::Engine), answer.
+//! - [`error`]: [`ApiError`](error::ApiError), one JSON error shape for every failure.
+//! - [`telemetry`]: the process-wide Prometheus recorder behind `/metrics`.
+//! - [`demo`]: `serve --demo` seeding and its printed introduction.
+//! - [`export`]: `calls export` as JSON lines or CSV.
+
+pub mod demo;
+pub mod error;
+pub mod export;
+pub mod server;
+pub mod telemetry;
+pub mod twilio;
+mod webhooks;
+
+pub use server::{AppState, app, run};

@@ -1,0 +1,299 @@
+//! `serve --demo`: a tenant, three buyers and two campaigns, seeded once
+//! through the engine, and an introduction printed on every start — what is
+//! seeded, where to point Twilio, and a curl line per campaign with a valid
+//! signature, so a newcomer routes a call in the first minute.
+
+use std::fmt::Write as _;
+
+use chrono::Utc;
+use chrono_tz::Tz;
+use switchboard_engine::Engine;
+use switchboard_model::{
+    Buyer, BuyerAssignment, BuyerStatus, CallerIdMode, Campaign, CampaignStatus, Currency, DuplicateAction,
+    GeoFilter, Id, PhoneNumber, RoutingPolicy, RoutingType, Tenant, new_id,
+};
+use switchboard_store::DocKind;
+
+use crate::twilio::signature;
+
+/// The demo tenant's name.
+pub const TENANT: &str = "demo";
+/// The demo tenant's Twilio auth token (what signs its webhooks).
+pub const AUTH_TOKEN: &str = "demo-token";
+/// The demo tenant's Twilio account SID.
+pub const ACCOUNT_SID: &str = "ACdemo00000000000000000000000000";
+/// The caller in the printed curl lines.
+pub const CALLER: &str = "+15551230000";
+
+/// What the demo seeded (or found seeded).
+#[derive(Debug, Clone)]
+pub struct Demo {
+    /// The tenant.
+    pub tenant: Tenant,
+    /// Its buyers.
+    pub buyers: Vec<Buyer>,
+    /// Its campaigns.
+    pub campaigns: Vec<Campaign>,
+}
+
+fn number(s: &str) -> anyhow::Result<PhoneNumber> {
+    Ok(PhoneNumber::parse(s)?)
+}
+
+fn buyer(tenant: Id, name: &str, phone: &str, concurrency: u32, tz: Tz, payout_minor: i64) -> anyhow::Result<Buyer> {
+    Ok(Buyer {
+        id: new_id(),
+        tenant_id: tenant,
+        name: name.to_owned(),
+        company: name.to_owned(),
+        contact: String::new(),
+        phone_number: number(phone)?,
+        status: BuyerStatus::Active,
+        timezone: tz,
+        concurrency_limit: Some(concurrency),
+        hourly_cap: None,
+        daily_cap: Some(100),
+        monthly_cap: None,
+        total_cap: None,
+        // No schedule: always open, so the demo works at any hour.
+        schedule: None,
+        geo: GeoFilter::default(),
+        conversion_seconds: 60,
+        payout: payout_minor,
+        currency: Currency::USD,
+        version: 0,
+    })
+}
+
+fn campaign(
+    tenant: Id,
+    name: &str,
+    phone: &str,
+    policy: RoutingPolicy,
+    buyers: Vec<BuyerAssignment>,
+) -> anyhow::Result<Campaign> {
+    Ok(Campaign {
+        id: new_id(),
+        tenant_id: tenant,
+        name: name.to_owned(),
+        description: "seeded by switchboard serve --demo".to_owned(),
+        status: CampaignStatus::Active,
+        routing_type: RoutingType::Direct,
+        phone_number: Some(number(phone)?),
+        pool_id: None,
+        rtb_router_id: None,
+        routing_policy: policy,
+        buyers,
+        recording: false,
+        dial_timeout_seconds: 30,
+        caller_id_mode: CallerIdMode::Caller,
+        duplicate_window_hours: 0,
+        duplicate_action: DuplicateAction::SameBuyer,
+        max_fallthrough: 3,
+        webhook_url: None,
+        pixel_url: None,
+        version: 0,
+    })
+}
+
+fn assign(buyer: &Buyer, priority: u32, weight: u32) -> BuyerAssignment {
+    BuyerAssignment { buyer_id: buyer.id, priority, weight }
+}
+
+/// Seeds the demo unless a tenant named `demo` exists; either way returns
+/// what the demo tenant has now.
+pub async fn seed(engine: &Engine) -> anyhow::Result<Demo> {
+    if let Some(tenant) = engine.tenants().into_iter().find(|t| t.name == TENANT) {
+        return load(engine, (*tenant).clone()).await;
+    }
+    let tenant = Tenant {
+        id: new_id(),
+        name: TENANT.to_owned(),
+        twilio_account_sid: Some(ACCOUNT_SID.to_owned()),
+        twilio_auth_token: AUTH_TOKEN.to_owned(),
+        version: 0,
+        created_at: Utc::now(),
+    };
+    let tenant = engine.put_tenant(tenant, None).await?;
+    let t = tenant.id;
+    let acme = buyer(t, "Acme Insurance", "+15550002001", 2, chrono_tz::America::New_York, 2500)?;
+    let beta = buyer(t, "Beta Health", "+15550002002", 5, chrono_tz::America::Chicago, 2000)?;
+    let gamma = buyer(t, "Gamma Legal", "+15550002003", 5, chrono_tz::America::Los_Angeles, 1500)?;
+    let mut buyers = Vec::new();
+    for b in [acme, beta, gamma] {
+        buyers.push(engine.put_buyer(b, None).await?);
+    }
+    let [acme, beta, gamma] = [&buyers[0], &buyers[1], &buyers[2]];
+    let priority = campaign(
+        t,
+        "Demo Priority",
+        "+15550001000",
+        RoutingPolicy::Priority,
+        vec![assign(acme, 1, 1), assign(beta, 2, 2), assign(gamma, 2, 1)],
+    )?;
+    let round_robin = campaign(
+        t,
+        "Demo Round Robin",
+        "+15550001001",
+        RoutingPolicy::RoundRobin,
+        vec![assign(acme, 1, 1), assign(beta, 1, 1), assign(gamma, 1, 1)],
+    )?;
+    let mut campaigns = Vec::new();
+    for c in [priority, round_robin] {
+        campaigns.push(engine.put_campaign(c, None).await?);
+    }
+    tracing::info!(tenant = %tenant.id, "demo seeded");
+    Ok(Demo { tenant, buyers, campaigns })
+}
+
+/// Reads the demo tenant's buyers and campaigns back, as they are now.
+async fn load(engine: &Engine, tenant: Tenant) -> anyhow::Result<Demo> {
+    let store = engine.store();
+    let mut buyers: Vec<Buyer> = store
+        .list_docs(DocKind::Buyer, Some(tenant.id))
+        .await?
+        .into_iter()
+        .filter_map(|d| serde_json::from_value(d.body).ok())
+        .collect();
+    let mut campaigns: Vec<Campaign> = store
+        .list_docs(DocKind::Campaign, Some(tenant.id))
+        .await?
+        .into_iter()
+        .filter_map(|d| serde_json::from_value(d.body).ok())
+        .collect();
+    buyers.sort_by(|a, b| a.phone_number.cmp(&b.phone_number));
+    campaigns.sort_by(|a, b| a.phone_number.cmp(&b.phone_number));
+    Ok(Demo { tenant, buyers, campaigns })
+}
+
+/// Quotes a word for a POSIX shell.
+fn sh(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The form parameters of a demo call to `to`.
+pub fn call_params(call_sid: &str, to: &PhoneNumber) -> Vec<(String, String)> {
+    [
+        ("CallSid", call_sid),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", CALLER),
+        ("To", to.as_str()),
+        ("FromState", "CA"),
+        ("FromZip", "94105"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// A ready-to-paste curl line posting a signed voice webhook for a call to `to`.
+pub fn curl_line(public_url: &str, auth_token: &str, call_sid: &str, to: &PhoneNumber) -> String {
+    let url = format!("{public_url}/api/webhooks/voice");
+    let params = call_params(call_sid, to);
+    let sig = signature::sign(auth_token, &url, &params);
+    let mut line = format!("curl -sS -X POST {} -H {}", sh(&url), sh(&format!("{}: {sig}", signature::HEADER)));
+    for (k, v) in &params {
+        let _ = write!(line, " --data-urlencode {}", sh(&format!("{k}={v}")));
+    }
+    line
+}
+
+/// A fresh demo `CallSid` (`CA` + 32 characters, like Twilio's), unique per start.
+fn demo_call_sid(n: usize) -> String {
+    let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    format!("CAdemo{:026x}{n:02}", nanos.unsigned_abs())
+}
+
+fn opt(v: Option<u32>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+/// The introduction printed on every `--demo` start.
+pub fn intro(demo: &Demo, public_url: &str) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "\n== Switchboard demo ==========================================================");
+    let _ = writeln!(
+        s,
+        "tenant {:?}  auth token {:?}  account SID {}",
+        demo.tenant.name,
+        demo.tenant.twilio_auth_token,
+        demo.tenant.twilio_account_sid.as_deref().unwrap_or("-")
+    );
+    let _ = writeln!(s, "\nbuyers");
+    let _ = writeln!(
+        s,
+        "  {:<16} {:<13} {:>11} {:>9} {:<20} {:>7} {:>10}",
+        "name", "number", "concurrency", "daily cap", "time zone", "payout", "converts"
+    );
+    for b in &demo.buyers {
+        let _ = writeln!(
+            s,
+            "  {:<16} {:<13} {:>11} {:>9} {:<20} {:>7} {:>9}s",
+            b.name,
+            b.phone_number.as_str(),
+            opt(b.concurrency_limit),
+            opt(b.daily_cap),
+            b.timezone.name(),
+            switchboard_model::money::format_decimal(b.payout, b.currency.minor_digits()),
+            b.conversion_seconds
+        );
+    }
+    let name_of = |id: Id| demo.buyers.iter().find(|b| b.id == id).map_or_else(|| id.to_string(), |b| b.name.clone());
+    let _ = writeln!(s, "\ncampaigns");
+    for c in &demo.campaigns {
+        let policy = match c.routing_policy {
+            RoutingPolicy::Priority => "priority",
+            RoutingPolicy::RoundRobin => "round-robin",
+        };
+        let number = c.phone_number.as_ref().map_or("-", PhoneNumber::as_str);
+        let _ = writeln!(s, "  {:<18} {:<13} {:<12} {:?}", c.name, number, policy, c.status);
+        for a in &c.buyers {
+            let _ = writeln!(s, "      {:<16} priority {}  weight {}", name_of(a.buyer_id), a.priority, a.weight);
+        }
+    }
+    let _ = writeln!(s, "\nPoint your Twilio number's \"A call comes in\" webhook (HTTP POST) at:");
+    let _ = writeln!(s, "  {public_url}/api/webhooks/voice");
+    let _ = writeln!(s, "Dial results, status and recording callbacks are set by the TwiML itself:");
+    let _ = writeln!(s, "  {public_url}/api/webhooks/dial-status/{{callId}}");
+    let _ = writeln!(s, "  {public_url}/api/webhooks/status?callId={{callId}}&attempt={{n}}");
+    let _ = writeln!(s, "  {public_url}/api/webhooks/recording/{{callId}}");
+    let _ = writeln!(s, "Signatures are checked against {public_url} (set --public-url to what Twilio calls).");
+    let _ = writeln!(s, "\nTry it: each line posts a signed call as Twilio would; the answer is TwiML.");
+    for (i, c) in demo.campaigns.iter().enumerate() {
+        if let Some(to) = &c.phone_number {
+            let _ = writeln!(s, "\n# {} ({})", c.name, to.as_str());
+            let _ = writeln!(s, "{}", curl_line(public_url, &demo.tenant.twilio_auth_token, &demo_call_sid(i), to));
+        }
+    }
+    let _ = writeln!(s, "==============================================================================\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn curl_line_carries_a_valid_signature() {
+        let to = PhoneNumber::parse("+15550001000").unwrap();
+        let line = curl_line("http://127.0.0.1:8080", AUTH_TOKEN, "CAdemo1", &to);
+        let params = call_params("CAdemo1", &to);
+        let sig = signature::sign(AUTH_TOKEN, "http://127.0.0.1:8080/api/webhooks/voice", &params);
+        assert!(line.contains(&format!("'X-Twilio-Signature: {sig}'")), "{line}");
+        assert!(line.contains("--data-urlencode 'From=+15551230000'"), "{line}");
+        assert!(line.starts_with("curl -sS -X POST 'http://127.0.0.1:8080/api/webhooks/voice'"));
+    }
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(sh("a b"), "'a b'");
+        assert_eq!(sh("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn demo_call_sids_look_like_twilio_ones() {
+        let sid = demo_call_sid(1);
+        assert_eq!(sid.len(), 34, "{sid}");
+        assert!(sid.starts_with("CAdemo"));
+    }
+}

@@ -1,0 +1,180 @@
+//! `switchboard`: the call-routing server and its tools.
+//!
+//! Run the demo (seeds a tenant, three buyers, two campaigns; prints curl lines):
+//!
+//! ```text
+//! cargo run -p switchboard -- serve --demo
+//! ```
+//!
+//! Commands:
+//! - `switchboard serve [--listen 127.0.0.1:8080] [--data ./data] [--public-url URL] [--demo]`
+//!   (also `SWITCHBOARD_LISTEN`, `SWITCHBOARD_DATA`, `SWITCHBOARD_PUBLIC_URL`,
+//!   `SWITCHBOARD_DEMO`). Prints `listening on http://ADDR` once bound; SIGTERM
+//!   or Ctrl-C drains in-flight webhooks and flushes the recorder.
+//! - `switchboard calls export --data DIR [--format jsonl|csv]`: every stored
+//!   call to stdout; the server must be stopped (the data directory is locked).
+//!
+//! Logs go to stderr; set `RUST_LOG` (default `info`).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use switchboard::export::{self, Format};
+use switchboard::{AppState, demo};
+use switchboard_engine::{Engine, EngineConfig};
+use switchboard_store::{EmbeddedStore, Store};
+
+#[derive(Parser)]
+#[command(name = "switchboard", version, about = "Call routing and pay-per-call engine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve Twilio webhooks, health, readiness and metrics.
+    Serve(ServeArgs),
+    /// Work with stored calls.
+    Calls {
+        #[command(subcommand)]
+        command: CallsCommand,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "SWITCHBOARD_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Data directory of the embedded store.
+    #[arg(long, env = "SWITCHBOARD_DATA", default_value = "./data")]
+    data: PathBuf,
+    /// Base URL Twilio calls and signs (default: http://<bound address>).
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Seed the demo tenant, buyers and campaigns (once) and print how to call them.
+    #[arg(long, env = "SWITCHBOARD_DEMO")]
+    demo: bool,
+}
+
+#[derive(Subcommand)]
+enum CallsCommand {
+    /// Print every stored call to stdout.
+    Export {
+        /// Data directory of the embedded store.
+        #[arg(long, env = "SWITCHBOARD_DATA", default_value = "./data")]
+        data: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+        format: Format,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Calls { command: CallsCommand::Export { data, format } } => export_calls(&data, format).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open_store(data: &Path) -> anyhow::Result<Arc<dyn Store>> {
+    // Opening blocks on file I/O (and on crash recovery).
+    let dir = data.to_owned();
+    let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir))
+        .await
+        .context("store open task failed")?
+        .with_context(|| format!("cannot open the data directory {}", data.display()))?;
+    Ok(Arc::new(store))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("cannot create the data directory {}", args.data.display()))?;
+    let store = open_store(&args.data).await?;
+    let engine = Engine::start(store, EngineConfig::default()).await.context("cannot start the engine")?;
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = args.public_url.unwrap_or_else(|| format!("http://{addr}"));
+    let state = AppState::new(engine.clone(), &public_url);
+    if args.demo {
+        let seeded = demo::seed(&engine).await.context("cannot seed the demo")?;
+        print!("{}", demo::intro(&seeded, &state.public_url));
+    }
+    // Tests and scripts parse this line for the bound port.
+    println!("listening on http://{addr}");
+    std::io::stdout().flush()?;
+    tracing::info!(%addr, public_url = %state.public_url, data = %args.data.display(), "serving");
+    switchboard::run(listener, state, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn export_calls(data: &Path, format: Format) -> anyhow::Result<()> {
+    if !data.is_dir() {
+        anyhow::bail!("no data directory at {}", data.display());
+    }
+    let store = open_store(data).await?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let n = export::export_calls(store.as_ref(), format, &mut out).await?;
+    tracing::debug!(calls = n, "exported");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for sigterm");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("ctrl-c received"),
+        () = term => tracing::info!("sigterm received"),
+    }
+}

@@ -1,0 +1,134 @@
+//! The router, its state and the server loop.
+//!
+//! [`app`] builds the whole HTTP surface so tests can drive it with `oneshot`;
+//! [`run`] serves it on a bound listener until a shutdown signal, drains
+//! in-flight requests, then flushes the engine.
+
+use std::future::{Future, IntoFuture};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use switchboard_engine::{Engine, metrics as names};
+
+use crate::{telemetry, webhooks};
+
+/// Largest webhook body accepted; Twilio's are a few KiB.
+pub const WEBHOOK_BODY_LIMIT: usize = 64 * 1024;
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+/// Longer than Twilio's 15 s webhook timeout: past it, nobody is waiting.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The engine.
+    pub engine: Engine,
+    /// The base URL Twilio is configured with (and signs), no trailing slash.
+    pub public_url: Arc<str>,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+    /// False once shutdown begins: `/readyz` answers 503.
+    pub ready: Arc<AtomicBool>,
+}
+
+impl AppState {
+    /// State for `engine` behind `public_url`, with the process's Prometheus recorder.
+    pub fn new(engine: Engine, public_url: &str) -> Self {
+        Self {
+            engine,
+            public_url: Arc::from(public_url.trim_end_matches('/')),
+            metrics: telemetry::prometheus(),
+            ready: Arc::new(AtomicBool::new(true)),
+        }
+    }
+}
+
+/// The whole HTTP surface: webhooks, health, readiness and metrics.
+pub fn app(state: AppState) -> Router {
+    let hooks = Router::new()
+        .route("/api/webhooks/voice", post(webhooks::voice))
+        .route("/api/webhooks/dial-status/{callId}", post(webhooks::dial_status))
+        .route("/api/webhooks/status", post(webhooks::status))
+        .route("/api/webhooks/recording/{callId}", post(webhooks::recording))
+        // A route layer runs after routing, so `MatchedPath` is known.
+        .route_layer(middleware::from_fn(count_webhooks))
+        .layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .merge(hooks)
+        .with_state(state)
+}
+
+/// Serves `app(state)` on `listener` until `shutdown` resolves; then stops
+/// accepting, lets in-flight requests finish (up to [`DRAIN_TIMEOUT`]) and
+/// shuts the engine down, which flushes the recorder.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let engine = state.engine.clone();
+    let ready = state.ready.clone();
+    ready.store(true, Ordering::SeqCst);
+    let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        ready.store(false, Ordering::SeqCst);
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = draining_tx.send(());
+    };
+    let server = axum::serve(listener, app(state)).with_graceful_shutdown(signal).into_future();
+    let drain_deadline = async move {
+        match draining_rx.await {
+            Ok(()) => tokio::time::sleep(DRAIN_TIMEOUT).await,
+            // The signal future was dropped: the server ended on its own.
+            Err(_) => std::future::pending().await,
+        }
+    };
+    let served = tokio::select! {
+        r = server => r,
+        () = drain_deadline => {
+            tracing::warn!(timeout = ?DRAIN_TIMEOUT, "in-flight requests did not finish in time");
+            Ok(())
+        }
+    };
+    engine.shutdown().await;
+    tracing::info!("engine stopped");
+    served
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.ready.load(Ordering::SeqCst) {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response()
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    state.metrics.run_upkeep();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
+}
+
+/// Counts every webhook answer by route template and status: bounded labels.
+async fn count_webhooks(req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let resp = next.run(req).await;
+    metrics::counter!(names::WEBHOOKS, "route" => route, "status" => resp.status().as_u16().to_string()).increment(1);
+    resp
+}

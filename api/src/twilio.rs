@@ -1,0 +1,10 @@
+//! Twilio's webhook dialect, as pure functions: no I/O, no clocks.
+//!
+//! - [`signature`]: `X-Twilio-Signature` — sign and verify (HMAC-SHA1, base64).
+//! - [`form`]: the form-encoded bodies, first as ordered pairs (what the
+//!   signature covers), then as typed parameters per webhook.
+//! - [`twiml`]: an engine [`Decision`](switchboard_engine::Decision) rendered as TwiML.
+
+pub mod form;
+pub mod signature;
+pub mod twiml;

@@ -1,0 +1,143 @@
+//! Twilio's webhooks: verify the signature with the owning tenant's auth
+//! token before anything else, parse, hand to the engine, answer.
+//!
+//! The signed URL is the configured public base URL plus the path and query
+//! Twilio requested, never one rebuilt from `Host`: behind a proxy they differ.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{MatchedPath, Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use switchboard_engine::{Decision, metrics as names};
+use switchboard_model::{Id, PhoneNumber, Tenant};
+
+use crate::error::ApiError;
+use crate::server::AppState;
+use crate::twilio::form::{DialParams, Fields, RecordingParams, StatusParams, StatusQuery, VoiceParams, parse_pairs};
+use crate::twilio::{signature, twiml};
+
+/// `POST /api/webhooks/voice`: a call arrived; answer with where it goes.
+pub(crate) async fn voice(
+    State(st): State<AppState>,
+    matched: MatchedPath,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let pairs = parse_pairs(&read(body)?);
+    let fields = Fields(&pairs);
+    // The dialed number names the tenant; for a number no campaign owns, the
+    // account does, so the caller still hears "not in service".
+    let tenant = fields
+        .get("To")
+        .and_then(|to| PhoneNumber::parse(to).ok())
+        .and_then(|to| st.engine.tenant_by_number(&to))
+        .or_else(|| fields.get("AccountSid").and_then(|sid| st.engine.tenant_by_account_sid(sid)))
+        .ok_or(ApiError::UnknownTenant)?;
+    verify(&st, &tenant, &headers, &uri, &pairs, matched.as_str())?;
+    let call = VoiceParams::parse(&pairs)?.into_inbound();
+    let decision = st.engine.inbound(call).await?;
+    if decision == Decision::NotInService {
+        metrics::counter!(names::CALLS_REJECTED, "reason" => "not-in-service").increment(1);
+    }
+    Ok(twiml_response(&decision, &st.public_url))
+}
+
+/// `POST /api/webhooks/dial-status/{callId}?attempt=…`: the `<Dial action>`; hang up or fall through.
+pub(crate) async fn dial_status(
+    State(st): State<AppState>,
+    matched: MatchedPath,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let call_id = path_call_id(path)?;
+    let query = StatusQuery::parse(uri.query().unwrap_or(""))?;
+    let pairs = parse_pairs(&read(body)?);
+    let tenant = st.engine.tenant_of_call(Some(call_id), None).await?.ok_or(ApiError::UnknownCall)?;
+    verify(&st, &tenant, &headers, &uri, &pairs, matched.as_str())?;
+    let result = DialParams::parse(&pairs)?.into_result(query.attempt);
+    let decision = st.engine.dial_result(call_id, result).await?;
+    Ok(twiml_response(&decision, &st.public_url))
+}
+
+/// `POST /api/webhooks/status?callId=…&attempt=…`: a leg's status callback.
+pub(crate) async fn status(
+    State(st): State<AppState>,
+    matched: MatchedPath,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let query = StatusQuery::parse(uri.query().unwrap_or(""))?;
+    let pairs = parse_pairs(&read(body)?);
+    let fields = Fields(&pairs);
+    let sid = fields.get("ParentCallSid").or_else(|| fields.get("CallSid"));
+    let tenant = st.engine.tenant_of_call(query.call_id, sid).await?.ok_or(ApiError::UnknownCall)?;
+    verify(&st, &tenant, &headers, &uri, &pairs, matched.as_str())?;
+    let event = StatusParams::parse(&pairs)?.into_event(query.call_id, query.attempt);
+    st.engine.status_event(event).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /api/webhooks/recording/{callId}`: a recording is ready; store its URL.
+pub(crate) async fn recording(
+    State(st): State<AppState>,
+    matched: MatchedPath,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let call_id = path_call_id(path)?;
+    let pairs = parse_pairs(&read(body)?);
+    let tenant = st.engine.tenant_of_call(Some(call_id), None).await?.ok_or(ApiError::UnknownCall)?;
+    verify(&st, &tenant, &headers, &uri, &pairs, matched.as_str())?;
+    let params = RecordingParams::parse(&pairs)?;
+    if let Some(url) = params.completed_url() {
+        st.engine.recording(call_id, url.to_owned()).await?;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn read(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|r| ApiError::Body { status: r.status(), message: r.body_text().to_lowercase() })
+}
+
+/// A malformed id names no call: 404, like an unknown one.
+fn path_call_id(path: Result<Path<String>, PathRejection>) -> Result<Id, ApiError> {
+    let Ok(Path(raw)) = path else {
+        return Err(ApiError::UnknownCall);
+    };
+    raw.parse().map_err(|_| ApiError::UnknownCall)
+}
+
+fn verify(
+    st: &AppState,
+    tenant: &Tenant,
+    headers: &HeaderMap,
+    uri: &Uri,
+    pairs: &[(String, String)],
+    route: &str,
+) -> Result<(), ApiError> {
+    let path_and_query = uri.path_and_query().map_or_else(|| uri.path(), |pq| pq.as_str());
+    let url = format!("{}{}", st.public_url, path_and_query);
+    // An empty token would make the signature computable by anyone.
+    let ok = !tenant.twilio_auth_token.is_empty()
+        && headers
+            .get(signature::HEADER)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|sig| signature::verify(&tenant.twilio_auth_token, &url, pairs, sig));
+    if ok {
+        Ok(())
+    } else {
+        metrics::counter!(names::SIGNATURE_FAILURES, "route" => route.to_owned()).increment(1);
+        Err(ApiError::InvalidSignature)
+    }
+}
+
+fn twiml_response(decision: &Decision, public_url: &str) -> Response {
+    ([(header::CONTENT_TYPE, twiml::CONTENT_TYPE)], twiml::render(decision, public_url)).into_response()
+}
