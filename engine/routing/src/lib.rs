@@ -6,7 +6,7 @@
 //!
 //! - [`order`]: the campaign's candidate order — priority with weighted random
 //!   within a level, or round-robin with a cursor.
-//! - [`admit`]: the buyer's decision for one attempt — status, then
+//! - [`mod@admit`]: the buyer's decision for one attempt — status, then
 //!   [`schedule`], then [`geo`], then [`caps`].
 //! - [`schedule`]: hours of operation in the buyer's time zone.
 //! - [`geo`]: state and ZIP allow/deny lists.

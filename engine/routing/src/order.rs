@@ -1,6 +1,6 @@
 //! Candidate order: which buyers a campaign tries for a call, first to last.
 //!
-//! The campaign then asks each buyer in turn to admit the call ([`crate::admit`])
+//! The campaign then asks each buyer in turn to admit the call ([`crate::admit()`])
 //! and dials the first that does, falling through down the list on refusal or
 //! no answer. Two policies:
 //! - [`order_priority`]: lowest priority number first; weighted random within a level;
