@@ -19,7 +19,14 @@
 //! | `buyer_totals`      | buyer                                       | answered-ish attempts |
 //!
 //! Ids are stored as `u128` (a UUID's big-endian value), so they sort as UUIDv7
-//! does: by creation time. Times are microseconds since the epoch.
+//! does: by creation time. Index times are microseconds since the epoch, so
+//! ranges and [`AttemptRow::started_at`] have microsecond precision; records
+//! keep their times exactly.
+//!
+//! A call's old index entries are found by decoding only the keyed fields of
+//! its stored version inside the write transaction, so an upsert replaces
+//! them whatever changed. Buyer totals are counters kept in the same
+//! transaction, so `buyer_total` reads one key.
 //!
 //! redb blocks, so every operation runs on tokio's blocking pool.
 
@@ -54,8 +61,8 @@ const BUYER_TOTALS: TableDefinition<u128, u64> = TableDefinition::new("buyer_tot
 
 /// The default [`Store`]: a crash-safe redb file under the data directory.
 ///
-/// Cheap to share behind an `Arc`; operations from many tasks run
-/// concurrently, and redb serializes the writes.
+/// Clones share one database. Operations from many tasks run concurrently:
+/// reads see the last commit, and redb serializes the writes.
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
@@ -224,7 +231,6 @@ struct AttemptView {
 }
 
 /// Every index entry one call owns.
-#[derive(Debug, PartialEq)]
 struct IndexKeys {
     sid: String,
     tenant: u128,
@@ -233,7 +239,6 @@ struct IndexKeys {
     attempts: Vec<AttemptKey>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
 struct AttemptKey {
     buyer: u128,
     started: i64,
@@ -248,26 +253,25 @@ impl AttemptKey {
     }
 }
 
-fn attempt_index(id: Id, i: usize) -> Result<u16> {
-    u16::try_from(i).map_err(|_| StoreError::Backend(format!("call {id} has more than {} attempts", u16::MAX)))
+/// Numbers a call's attempts (buyer, started, outcome, released) for the buyer index.
+fn attempt_keys(
+    id: Id,
+    attempts: impl Iterator<Item = (Id, DateTime<Utc>, AttemptOutcome, bool)>,
+) -> Result<Vec<AttemptKey>> {
+    attempts
+        .enumerate()
+        .map(|(i, (buyer, started, outcome, released))| {
+            let index = u16::try_from(i)
+                .map_err(|_| StoreError::Backend(format!("call {id} has more than {} attempts", u16::MAX)))?;
+            Ok(AttemptKey { buyer: id_key(buyer), started: micros(started), index, outcome, released })
+        })
+        .collect()
 }
 
 impl IndexKeys {
     fn of_record(call: &CallRecord) -> Result<Self> {
-        let attempts = call
-            .attempts
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                Ok(AttemptKey {
-                    buyer: id_key(a.buyer_id),
-                    started: micros(a.started_at),
-                    index: attempt_index(call.id, i)?,
-                    outcome: a.outcome,
-                    released: a.released,
-                })
-            })
-            .collect::<Result<_>>()?;
+        let attempts =
+            attempt_keys(call.id, call.attempts.iter().map(|a| (a.buyer_id, a.started_at, a.outcome, a.released)))?;
         Ok(Self {
             sid: call.call_sid.clone(),
             tenant: id_key(call.tenant_id),
@@ -280,20 +284,7 @@ impl IndexKeys {
     fn of_stored(id: Id, bytes: &[u8]) -> Result<Self> {
         let v: IndexView =
             serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("call record {id}: {e}")))?;
-        let attempts = v
-            .attempts
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                Ok(AttemptKey {
-                    buyer: id_key(a.buyer_id),
-                    started: micros(a.started_at),
-                    index: attempt_index(id, i)?,
-                    outcome: a.outcome,
-                    released: a.released,
-                })
-            })
-            .collect::<Result<_>>()?;
+        let attempts = attempt_keys(id, v.attempts.iter().map(|a| (a.buyer_id, a.started_at, a.outcome, a.released)))?;
         Ok(Self {
             sid: v.call_sid,
             tenant: id_key(v.tenant_id),
