@@ -50,9 +50,13 @@ impl TimeOfDay {
     /// Parses `HH:MM`.
     pub fn parse(s: &str) -> Result<Self, ModelError> {
         let bad = || ModelError::InvalidTime(s.to_owned());
+        let b = s.as_bytes();
+        if b.len() != 5 || b[2] != b':' || ![0, 1, 3, 4].iter().all(|&i| b[i].is_ascii_digit()) {
+            return Err(bad());
+        }
         let (h, m) = s.split_once(':').ok_or_else(bad)?;
         let (h, m): (u16, u16) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-        if m >= 60 || h > 24 || (h == 24 && m != 0) || s.len() != 5 {
+        if m >= 60 || h > 24 || (h == 24 && m != 0) {
             return Err(bad());
         }
         Ok(Self(h * 60 + m))
@@ -544,5 +548,8 @@ mod tests {
         assert!(TimeOfDay::parse("24:01").is_err());
         assert!(TimeOfDay::parse("9:00").is_err());
         assert!(TimeOfDay::parse("09:60").is_err());
+        for bad in ["+9:00", "1:000", "09:+5", "0900 "] {
+            assert!(TimeOfDay::parse(bad).is_err(), "{bad}");
+        }
     }
 }
