@@ -1,0 +1,338 @@
+//! Shared helpers for the integration tests: a real server on 127.0.0.1:0
+//! over an embedded store in a temp dir, configuration seeded through the
+//! engine, requests signed the way Twilio signs them, and `periodic_check`
+//! instead of sleeps.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use switchboard::twilio::signature;
+use switchboard::{AppState, run};
+use switchboard_engine::{Engine, EngineConfig};
+use switchboard_model::{
+    Buyer, BuyerAssignment, Campaign, CampaignStatus, DuplicateAction, Id, PhoneNumber, RoutingPolicy, Tenant, new_id,
+};
+use switchboard_store::{EmbeddedStore, Store};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The auth token of the test tenant.
+pub(crate) const TOKEN: &str = "test-token";
+/// The account SID of the test tenant.
+pub(crate) const ACCOUNT: &str = "ACtest0000000000000000000000000000";
+/// A caller.
+pub(crate) const CALLER: &str = "+15551230000";
+
+/// Polls `cond` every 20 ms until it holds; panics after `timeout`.
+pub(crate) async fn periodic_check<F, Fut>(mut cond: F, timeout: Duration)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "condition not met within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A running server and what it runs on.
+pub(crate) struct TestServer {
+    /// `http://127.0.0.1:PORT`, also the public URL Twilio signs.
+    pub(crate) base: String,
+    pub(crate) engine: Engine,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) client: reqwest::Client,
+    pub(crate) dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// A webhook's answer.
+#[derive(Debug, Clone)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) content_type: String,
+    pub(crate) body: String,
+}
+
+impl Reply {
+    /// Whether the TwiML dials someone.
+    pub(crate) fn is_dial(&self) -> bool {
+        self.body.contains("<Dial ")
+    }
+
+    /// Whether it is a polite rejection: something said, then hang up, no dial.
+    pub(crate) fn is_polite_rejection(&self) -> bool {
+        self.status == 200 && !self.is_dial() && self.body.contains("<Say>") && self.body.ends_with("<Hangup/></Response>")
+    }
+
+    /// The number in `<Number>`.
+    pub(crate) fn dialed(&self) -> Option<String> {
+        between(&self.body, "\">", "</Number>").map(|s| s.rsplit('>').next().unwrap_or(s).to_owned())
+    }
+
+    /// Our call id, from the `<Dial action>` URL.
+    pub(crate) fn call_id(&self) -> Option<Id> {
+        between(&self.body, "/api/webhooks/dial-status/", "?")?.parse().ok()
+    }
+
+    /// The attempt index, from the status callback URL.
+    pub(crate) fn attempt(&self) -> Option<u16> {
+        between(&self.body, "&amp;attempt=", "\"")?.parse().ok()
+    }
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = s.find(start)? + start.len();
+    let len = s[from..].find(end)?;
+    Some(&s[from..from + len])
+}
+
+/// Owned form pairs from string slices.
+pub(crate) fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+    p.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+/// A voice webhook's parameters for a call from [`CALLER`] to `to`.
+pub(crate) fn voice(call_sid: &str, to: &str) -> Vec<(String, String)> {
+    pairs(&[
+        ("CallSid", call_sid),
+        ("AccountSid", ACCOUNT),
+        ("From", CALLER),
+        ("To", to),
+        ("CallStatus", "ringing"),
+        ("Direction", "inbound"),
+        ("FromState", "CA"),
+        ("FromZip", "94105"),
+    ])
+}
+
+/// Encodes pairs as a form body.
+pub(crate) fn encode(params: &[(String, String)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+/// Posts a form to `base + path_and_query` with `signature` (if any), from `client`.
+pub(crate) async fn post_form(
+    client: &reqwest::Client,
+    base: &str,
+    path_and_query: &str,
+    params: &[(String, String)],
+    signature: Option<&str>,
+) -> Result<Reply, reqwest::Error> {
+    let mut req = client
+        .post(format!("{base}{path_and_query}"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(encode(params));
+    if let Some(sig) = signature {
+        req = req.header(signature::HEADER, sig);
+    }
+    let resp = req.send().await?;
+    let status = resp.status().as_u16();
+    let content_type =
+        resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    Ok(Reply { status, content_type, body: resp.text().await? })
+}
+
+/// Posts a form signed with `token` for `base + path_and_query`, as Twilio would.
+pub(crate) async fn post_signed_with(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    path_and_query: &str,
+    params: &[(String, String)],
+) -> Result<Reply, reqwest::Error> {
+    let sig = signature::sign(token, &format!("{base}{path_and_query}"), params);
+    post_form(client, base, path_and_query, params, Some(&sig)).await
+}
+
+impl TestServer {
+    /// Starts the real server on 127.0.0.1:0 over a fresh embedded store.
+    pub(crate) async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("open store"));
+        let engine = Engine::start(store.clone(), EngineConfig::default()).await.expect("start engine");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let state = AppState::new(engine.clone(), &base);
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(run(listener, state, async move {
+            let _ = rx.await;
+        }));
+        // Enough connections for the concurrency tests, no idle reuse surprises.
+        let client = reqwest::Client::builder().pool_max_idle_per_host(512).build().expect("client");
+        Self { base, engine, store, client, dir, shutdown: Some(tx), task: Some(task) }
+    }
+
+    /// Posts a webhook signed with the test tenant's token.
+    pub(crate) async fn post(&self, path_and_query: &str, params: &[(String, String)]) -> Reply {
+        post_signed_with(&self.client, &self.base, TOKEN, path_and_query, params).await.expect("request")
+    }
+
+    /// Posts a voice webhook for `call_sid` to `to`.
+    pub(crate) async fn call(&self, call_sid: &str, to: &str) -> Reply {
+        self.post("/api/webhooks/voice", &voice(call_sid, to)).await
+    }
+
+    /// Posts a status callback for `call_id`'s attempt, signed.
+    pub(crate) async fn status(
+        &self,
+        call_id: Id,
+        attempt: u16,
+        leg_sid: &str,
+        parent_sid: &str,
+        status: &str,
+        sequence: u32,
+        duration: Option<u32>,
+    ) -> Reply {
+        let seq = sequence.to_string();
+        let dur = duration.map(|d| d.to_string());
+        let mut p = pairs(&[
+            ("CallSid", leg_sid),
+            ("ParentCallSid", parent_sid),
+            ("AccountSid", ACCOUNT),
+            ("CallStatus", status),
+            ("SequenceNumber", &seq),
+            ("CallbackSource", "call-progress-events"),
+            ("Timestamp", &Utc::now().to_rfc2822()),
+        ]);
+        if let Some(d) = &dur {
+            p.push(("CallDuration".into(), d.clone()));
+        }
+        self.post(&format!("/api/webhooks/status?callId={call_id}&attempt={attempt}"), &p).await
+    }
+
+    /// Posts the `<Dial action>` for `call_id`'s attempt.
+    pub(crate) async fn dial_status(&self, call_id: Id, attempt: u16, status: &str, duration: Option<u32>) -> Reply {
+        let mut p = pairs(&[("AccountSid", ACCOUNT), ("DialCallStatus", status), ("DialCallSid", "CAleg")]);
+        if let Some(d) = duration {
+            p.push(("DialCallDuration".into(), d.to_string()));
+        }
+        self.post(&format!("/api/webhooks/dial-status/{call_id}?attempt={attempt}"), &p).await
+    }
+
+    /// A plain GET.
+    pub(crate) async fn get(&self, path: &str) -> (u16, String) {
+        let r = self.client.get(format!("{}{path}", self.base)).send().await.expect("request");
+        (r.status().as_u16(), r.text().await.expect("body"))
+    }
+
+    /// Stops the server gracefully (which shuts the engine down) and hands
+    /// back the data directory.
+    pub(crate) async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server ran");
+        }
+        self.dir
+    }
+}
+
+/// The test tenant (token [`TOKEN`], account [`ACCOUNT`]).
+pub(crate) async fn tenant(engine: &Engine) -> Tenant {
+    let t = Tenant {
+        id: new_id(),
+        name: format!("test {}", new_id()),
+        twilio_account_sid: Some(ACCOUNT.into()),
+        twilio_auth_token: TOKEN.into(),
+        version: 0,
+        created_at: Utc::now(),
+    };
+    engine.put_tenant(t, None).await.expect("put tenant")
+}
+
+/// An always-open buyer converting after 60 s for 25.00 USD.
+pub(crate) async fn buyer(engine: &Engine, tenant: Id, name: &str, number: &str, concurrency: Option<u32>) -> Buyer {
+    let b: Buyer = serde_json::from_value(serde_json::json!({
+        "id": new_id(), "tenantId": tenant, "name": name, "phoneNumber": number,
+        "timezone": "America/New_York", "concurrencyLimit": concurrency, "dailyCap": 1000,
+        "conversionSeconds": 60, "payout": 25.00, "currency": "USD"
+    }))
+    .expect("buyer json");
+    engine.put_buyer(b, None).await.expect("put buyer")
+}
+
+/// An active direct campaign on `number`; `buyers` as (buyer, priority, weight).
+pub(crate) async fn campaign(
+    engine: &Engine,
+    tenant: Id,
+    number: &str,
+    policy: RoutingPolicy,
+    buyers: &[(&Buyer, u32, u32)],
+    max_fallthrough: u32,
+    recording: bool,
+) -> Campaign {
+    let c = Campaign {
+        id: new_id(),
+        tenant_id: tenant,
+        name: format!("campaign {number}"),
+        description: String::new(),
+        status: CampaignStatus::Active,
+        routing_type: Default::default(),
+        phone_number: Some(PhoneNumber::parse(number).expect("number")),
+        pool_id: None,
+        rtb_router_id: None,
+        routing_policy: policy,
+        buyers: buyers
+            .iter()
+            .map(|(b, priority, weight)| BuyerAssignment { buyer_id: b.id, priority: *priority, weight: *weight })
+            .collect(),
+        recording,
+        dial_timeout_seconds: 20,
+        caller_id_mode: Default::default(),
+        duplicate_window_hours: 0,
+        duplicate_action: DuplicateAction::SameBuyer,
+        max_fallthrough,
+        webhook_url: None,
+        pixel_url: None,
+        version: 0,
+    };
+    engine.put_campaign(c, None).await.expect("put campaign")
+}
+
+/// The demo-like priority setup: Acme (priority 1, concurrency 2), Beta
+/// (priority 2, weight 2) and Gamma (priority 2, weight 1) on +15550001000.
+pub(crate) struct Priority {
+    pub(crate) tenant: Tenant,
+    pub(crate) acme: Buyer,
+    pub(crate) beta: Buyer,
+    pub(crate) gamma: Buyer,
+    pub(crate) campaign: Campaign,
+}
+
+pub(crate) const PRIORITY_NUMBER: &str = "+15550001000";
+pub(crate) const ACME: &str = "+15550002001";
+pub(crate) const BETA: &str = "+15550002002";
+pub(crate) const GAMMA: &str = "+15550002003";
+
+pub(crate) async fn priority(engine: &Engine) -> Priority {
+    let tenant = tenant(engine).await;
+    let acme = buyer(engine, tenant.id, "Acme Insurance", ACME, Some(2)).await;
+    let beta = buyer(engine, tenant.id, "Beta Health", BETA, Some(5)).await;
+    let gamma = buyer(engine, tenant.id, "Gamma Legal", GAMMA, Some(5)).await;
+    let campaign = campaign(
+        engine,
+        tenant.id,
+        PRIORITY_NUMBER,
+        RoutingPolicy::Priority,
+        &[(&acme, 1, 1), (&beta, 2, 2), (&gamma, 2, 1)],
+        3,
+        false,
+    )
+    .await;
+    Priority { tenant, acme, beta, gamma, campaign }
+}
