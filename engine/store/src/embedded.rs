@@ -200,7 +200,7 @@ fn encode_cursor(us: i64, id: u128) -> String {
 }
 
 fn decode_cursor(cursor: &str) -> Result<(i64, u128)> {
-    let bad = || StoreError::Corrupt(format!("invalid page cursor {cursor:?}"));
+    let bad = || StoreError::InvalidArgument(format!("invalid page cursor {cursor:?}"));
     let (us, id) = cursor.split_once('_').ok_or_else(bad)?;
     let us = us.parse().map_err(|_| bad())?;
     let id = u128::from_str_radix(id, 16).map_err(|_| bad())?;
@@ -690,7 +690,7 @@ mod tests {
         let id = switchboard_model::new_id().as_u128();
         assert_eq!(decode_cursor(&encode_cursor(-5, id)).unwrap(), (-5, id));
         for bad in ["", "12", "x_00", "12_zz", "12_"] {
-            assert!(matches!(decode_cursor(bad), Err(StoreError::Corrupt(_))), "{bad:?}");
+            assert!(matches!(decode_cursor(bad), Err(StoreError::InvalidArgument(_))), "{bad:?}");
         }
     }
 

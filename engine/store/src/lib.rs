@@ -38,6 +38,10 @@ pub enum StoreError {
     /// A stored value could not be decoded.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
+    /// An argument the caller passed is malformed (a page cursor, say): the
+    /// caller's fault, not the store's.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
 }
 
 /// Result with [`StoreError`].
@@ -53,6 +57,24 @@ pub enum DocKind {
     Buyer,
     /// A campaign.
     Campaign,
+    /// A console user.
+    User,
+    /// A login session.
+    Session,
+    /// A machine API key.
+    ApiKey,
+    /// A tracking number in the inventory.
+    Number,
+    /// A number pool.
+    Pool,
+    /// An RTB target (external bidder).
+    RtbTarget,
+    /// An RTB router (a ring tree of targets).
+    RtbRouter,
+    /// A DNI tracking tag.
+    TrackingTag,
+    /// One entry of the configuration audit log (ids are time-ordered).
+    Audit,
 }
 
 impl DocKind {
@@ -62,6 +84,15 @@ impl DocKind {
             DocKind::Tenant => "tenant",
             DocKind::Buyer => "buyer",
             DocKind::Campaign => "campaign",
+            DocKind::User => "user",
+            DocKind::Session => "session",
+            DocKind::ApiKey => "api_key",
+            DocKind::Number => "number",
+            DocKind::Pool => "pool",
+            DocKind::RtbTarget => "rtb_target",
+            DocKind::RtbRouter => "rtb_router",
+            DocKind::TrackingTag => "tracking_tag",
+            DocKind::Audit => "audit",
         }
     }
 }
