@@ -57,7 +57,8 @@ async fn bad_or_missing_signature_is_refused_and_nothing_is_recorded() {
     let url = format!("{}/api/webhooks/voice", s.base);
     let params = voice("CAforged", PRIORITY_NUMBER);
 
-    let cases: Vec<(&str, Option<String>, Vec<(String, String)>)> = vec![
+    type Case = (&'static str, Option<String>, Vec<(String, String)>);
+    let cases: Vec<Case> = vec![
         ("missing header", None, params.clone()),
         ("empty header", Some(String::new()), params.clone()),
         ("garbage", Some("not-a-signature".into()), params.clone()),
@@ -183,20 +184,20 @@ async fn completed_call_converts_and_books_revenue_once() {
     let id = r.call_id().expect("dial");
     let leg = "CAconvleg";
     for (status, seq, dur) in [("initiated", 0, None), ("ringing", 1, None), ("answered", 2, None)] {
-        assert_eq!(s.status(id, 0, leg, "CAconv", status, seq, dur).await.status, 204);
+        assert_eq!(s.status(id, 0, leg, "CAconv", (status, seq, dur)).await.status, 204);
     }
     let rec = s.store.get_call_by_sid("CAconv").await.unwrap().unwrap();
     assert!(rec.answered_at.is_some(), "answered not recorded: {rec:?}");
     // Completed, delivered twice, then a stale ringing.
     for _ in 0..2 {
-        assert_eq!(s.status(id, 0, leg, "CAconv", "completed", 3, Some(75)).await.status, 204);
+        assert_eq!(s.status(id, 0, leg, "CAconv", ("completed", 3, Some(75))).await.status, 204);
     }
-    assert_eq!(s.status(id, 0, leg, "CAconv", "ringing", 1, None).await.status, 204);
+    assert_eq!(s.status(id, 0, leg, "CAconv", ("ringing", 1, None)).await.status, 204);
     // Twilio then calls the Dial action; the call is over.
     let action = s.dial_status(id, 0, "completed", Some(75)).await;
     assert!(action.body.ends_with("<Response><Hangup/></Response>"), "{action:?}");
     // And the inbound leg's own completion.
-    assert_eq!(s.status(id, 0, "CAconv", "CAconv", "completed", 4, Some(80)).await.status, 204);
+    assert_eq!(s.status(id, 0, "CAconv", "CAconv", ("completed", 4, Some(80))).await.status, 204);
 
     let rec = s.store.get_call_by_sid("CAconv").await.unwrap().unwrap();
     assert_eq!(rec.status, CallStatus::Completed, "{rec:?}");
@@ -210,7 +211,7 @@ async fn completed_call_converts_and_books_revenue_once() {
     // A short call does not convert.
     let r = s.call("CAshort", PRIORITY_NUMBER).await;
     let id = r.call_id().unwrap();
-    s.status(id, 0, "CAshortleg", "CAshort", "completed", 3, Some(59)).await;
+    s.status(id, 0, "CAshortleg", "CAshort", ("completed", 3, Some(59))).await;
     let rec = s.store.get_call_by_sid("CAshort").await.unwrap().unwrap();
     assert!(!rec.converted);
     assert_eq!(rec.revenue_minor, 0);
@@ -234,7 +235,7 @@ async fn round_robin_spreads_calls_evenly() {
         *counts.entry(n).or_default() += 1;
         // Release the buyer so caps do not interfere.
         let id = r.call_id().unwrap();
-        let done = s.status(id, 0, &format!("{sid}leg"), &sid, "completed", 1, Some(10)).await;
+        let done = s.status(id, 0, &format!("{sid}leg"), &sid, ("completed", 1, Some(10))).await;
         assert_eq!(done.status, 204, "{done:?}");
     }
     assert_eq!(counts.len(), 3, "{counts:?}");

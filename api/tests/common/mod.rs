@@ -186,17 +186,17 @@ impl TestServer {
         self.post("/api/webhooks/voice", &voice(call_sid, to)).await
     }
 
-    /// Posts a status callback for `call_id`'s attempt, signed.
+    /// Posts a status callback for `call_id`'s attempt, signed; `event` is
+    /// (`CallStatus`, `SequenceNumber`, `CallDuration`).
     pub(crate) async fn status(
         &self,
         call_id: Id,
         attempt: u16,
         leg_sid: &str,
         parent_sid: &str,
-        status: &str,
-        sequence: u32,
-        duration: Option<u32>,
+        event: (&str, u32, Option<u32>),
     ) -> Reply {
+        let (status, sequence, duration) = event;
         let seq = sequence.to_string();
         let dur = duration.map(|d| d.to_string());
         let mut p = pairs(&[

@@ -1,0 +1,387 @@
+//! The `switchboard` binary as a user runs it: `serve --demo`, the printed
+//! curl lines, `kill -9` during a burst, SIGTERM with requests in flight,
+//! and `calls export` afterwards.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use common::*;
+use switchboard::demo;
+use switchboard::twilio::signature;
+use switchboard_model::PhoneNumber;
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+const DEMO_PRIORITY: &str = "+15550001000";
+const DEMO_ROUND_ROBIN: &str = "+15550001001";
+
+/// A `switchboard serve` child process.
+struct Server {
+    child: Child,
+    base: String,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Starts `switchboard serve --demo --data DIR --listen 127.0.0.1:0` and
+    /// waits for its `listening on` line.
+    fn start(data: &Path) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .env("RUST_LOG", "warn")
+            .env_remove("SWITCHBOARD_PUBLIC_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn switchboard");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel::<String>();
+        let out = child.stdout.take().expect("stdout");
+        let lines = stdout.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+        let mut err = child.stderr.take().expect("stderr");
+        let errs = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                errs.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let base = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(addr) = line.strip_prefix("listening on ") {
+                        break addr.trim().to_owned();
+                    }
+                }
+                Err(_) => panic!("no `listening on` line; stderr:\n{}", stderr.lock().unwrap()),
+            }
+        };
+        Self { child, base, stdout, stderr }
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    fn sigterm(&self) {
+        let ok = Command::new("kill").args(["-TERM", &self.pid()]).status().expect("run kill");
+        assert!(ok.success());
+    }
+
+    /// Waits for the process to exit; panics after `timeout`.
+    fn wait(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not exit; stderr:\n{}", self.stderr.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn export(data: &Path, format: &str) -> Output {
+    Command::new(BIN)
+        .args(["calls", "export", "--format", format, "--data"])
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run export")
+}
+
+fn export_jsonl(data: &Path) -> Vec<serde_json::Value> {
+    let out = export(data, "jsonl");
+    assert!(out.status.success(), "export failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad json line {l:?}: {e}")))
+        .collect()
+}
+
+/// A demo call, signed with the demo token for `base`.
+async fn demo_call(client: &reqwest::Client, base: &str, sid: &str, to: &str) -> Result<Reply, reqwest::Error> {
+    let params = demo::call_params(sid, &PhoneNumber::parse(to).unwrap());
+    post_signed_with(client, base, demo::AUTH_TOKEN, "/api/webhooks/voice", &params).await
+}
+
+/// The parts of a printed curl line: URL, signature header, form pairs.
+fn parse_curl(line: &str) -> (String, String, Vec<(String, String)>) {
+    // The line's words are single-quoted; split on quotes.
+    let words: Vec<&str> = line.split('\'').collect();
+    let url = words[1].to_owned();
+    let header = words[3].to_owned();
+    let params = words[5..]
+        .iter()
+        .step_by(2)
+        .filter_map(|w| w.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    (url, header, params)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_prints_curl_lines_that_route_calls_and_seeds_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let mut tables = Vec::new();
+    for run in 0..2 {
+        let mut server = Server::start(dir.path());
+        let out = server.stdout.lock().unwrap().clone();
+        let text = out.join("\n");
+        for expected in ["Acme Insurance", "Beta Health", "Gamma Legal", "Demo Priority", "Demo Round Robin", "demo-token"] {
+            assert!(text.contains(expected), "run {run}: {expected} missing from:\n{text}");
+        }
+        assert!(text.contains(&format!("{}/api/webhooks/voice", server.base)), "{text}");
+        let buyer_rows = out.iter().filter(|l| l.contains("+1555000200")).count();
+        assert_eq!(buyer_rows, 3, "run {run}: seeded twice?\n{text}");
+        // What was seeded: everything above the URLs (which carry the port).
+        tables.push(out.iter().take_while(|l| !l.starts_with("Point your")).cloned().collect::<Vec<_>>());
+
+        let curls: Vec<&String> = out.iter().filter(|l| l.starts_with("curl ")).collect();
+        assert_eq!(curls.len(), 2, "{text}");
+        for line in curls {
+            let (url, header, params) = parse_curl(line);
+            let (name, sig) = header.split_once(": ").unwrap();
+            assert_eq!(name, signature::HEADER);
+            let body = encode(&params);
+            let resp = client
+                .post(&url)
+                .header(name, sig)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status().as_u16(), 200, "{line}");
+            let twiml = resp.text().await.unwrap();
+            assert!(twiml.contains("<Dial ") && twiml.contains("<Number "), "{line}\n{twiml}");
+        }
+        server.sigterm();
+        assert!(server.wait(Duration::from_secs(30)).success());
+    }
+    // The same seeded configuration both times.
+    assert!(tables[0].iter().any(|l| l.contains("Acme Insurance")));
+    assert_eq!(tables[0], tables[1]);
+    let calls = export_jsonl(dir.path());
+    assert_eq!(calls.len(), 4, "{calls:?}");
+    // If the real curl is installed, the printed line works verbatim too.
+    if Command::new("curl").arg("--version").output().is_ok() {
+        let server = Server::start(dir.path());
+        let line = server.stdout.lock().unwrap().iter().find(|l| l.starts_with("curl ")).cloned().unwrap();
+        let out = Command::new("sh").arg("-c").arg(&line).output().unwrap();
+        let body = String::from_utf8_lossy(&out.stdout);
+        assert!(body.contains("<Dial "), "{line}\n{body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_burst_loses_no_answered_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path());
+    let client = reqwest::Client::new();
+    let answered = Arc::new(AtomicUsize::new(0));
+    let pid = server.pid();
+    // At most 16 in flight, so the burst lasts long enough to be interrupted.
+    let permits = Arc::new(tokio::sync::Semaphore::new(16));
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let (client, base, answered, permits, pid) =
+            (client.clone(), server.base.clone(), answered.clone(), permits.clone(), pid.clone());
+        set.spawn(async move {
+            let _permit = permits.acquire_owned().await.ok()?;
+            let sid = format!("CAcrash{i:03}{:022}", 0);
+            let to = if i % 2 == 0 { DEMO_PRIORITY } else { DEMO_ROUND_ROBIN };
+            let reply = demo_call(&client, &base, &sid, to).await.ok()?;
+            // The 60th answer pulls the plug, with the rest of the burst in flight.
+            if answered.fetch_add(1, Ordering::SeqCst) + 1 == 60 {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            }
+            Some((sid, reply))
+        });
+    }
+    let results: Vec<(String, Reply)> = set.join_all().await.into_iter().flatten().collect();
+    let status = server.wait(Duration::from_secs(10));
+    assert!(!status.success(), "the server should have been killed: {status:?}");
+    let answered: Vec<&(String, Reply)> = results.iter().filter(|(_, r)| r.status == 200).collect();
+    let dialed: Vec<&String> = answered.iter().filter(|(_, r)| r.is_dial()).map(|(sid, _)| sid).collect();
+    assert!(results.len() < 200, "the kill came after the burst; nothing was in flight");
+    assert!(!dialed.is_empty(), "no call was dialed");
+
+    let exported: HashSet<String> =
+        export_jsonl(dir.path()).iter().map(|c| c["callSid"].as_str().unwrap().to_owned()).collect();
+    for sid in &dialed {
+        assert!(exported.contains(*sid), "{sid} got <Dial> but is not in the export");
+    }
+    // Rejections are answered only after they are recorded, too.
+    for (sid, _) in &answered {
+        assert!(exported.contains(sid), "{sid} got TwiML but is not in the export");
+    }
+    // And the store reopens for the next run, with the recorded calls.
+    let mut again = Server::start(dir.path());
+    let r = demo_call(&client, &again.base, &dialed[0].clone(), DEMO_PRIORITY).await.unwrap();
+    assert!(r.is_dial(), "a retried CallSid after the crash should replay its decision: {r:?}");
+    again.sigterm();
+    assert!(again.wait(Duration::from_secs(30)).success());
+}
+
+/// Writes a signed voice webhook on a raw connection, all but the last
+/// `hold` bytes of the body, so the request is in flight on the server.
+fn start_request(base: &str, sid: &str, to: &str, hold: usize) -> (TcpStream, Vec<u8>) {
+    let addr = base.trim_start_matches("http://");
+    let params = demo::call_params(sid, &PhoneNumber::parse(to).unwrap());
+    let sig = signature::sign(demo::AUTH_TOKEN, &format!("{base}/api/webhooks/voice"), &params);
+    let body = encode(&params).into_bytes();
+    let head = format!(
+        "POST /api/webhooks/voice HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         {}: {sig}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        signature::HEADER,
+        body.len()
+    );
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    let (now, later) = body.split_at(body.len() - hold);
+    stream.write_all(now).unwrap();
+    stream.flush().unwrap();
+    (stream, later.to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_webhooks_and_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path());
+    // Five calls fit the priority campaign (Acme 2, Beta 5, Gamma 5).
+    let sids: Vec<String> = (0..5).map(|i| format!("CAterm{i}")).collect();
+    let mut pending: Vec<(TcpStream, Vec<u8>)> = sids.iter().map(|sid| start_request(&server.base, sid, DEMO_PRIORITY, 5)).collect();
+    // Let the server read the headers of every request before the signal.
+    std::thread::sleep(Duration::from_millis(300));
+    server.sigterm();
+    // Once the listener is closed, shutdown has begun.
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    periodic_check(|| std::future::ready(TcpStream::connect(&addr).is_err()), Duration::from_secs(10)).await;
+
+    for (stream, rest) in &mut pending {
+        stream.write_all(rest).unwrap();
+    }
+    for ((mut stream, _), sid) in pending.into_iter().zip(&sids) {
+        let mut resp = String::new();
+        stream.read_to_string(&mut resp).unwrap_or_else(|e| panic!("{sid}: {e}"));
+        assert!(resp.starts_with("HTTP/1.1 200"), "{sid}: {resp}");
+        assert!(resp.contains("<Dial "), "{sid}: {resp}");
+    }
+    let status = server.wait(Duration::from_secs(30));
+    assert!(status.success(), "exit {status:?}; stderr:\n{}", server.stderr.lock().unwrap());
+    let exported: HashSet<String> =
+        export_jsonl(dir.path()).iter().map(|c| c["callSid"].as_str().unwrap().to_owned()).collect();
+    for sid in &sids {
+        assert!(exported.contains(sid), "{sid} answered during shutdown but not exported");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_has_every_field_in_jsonl_and_csv_and_refuses_a_dir_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path());
+    let client = reqwest::Client::new();
+    let r = demo_call(&client, &server.base, "CAexport1", DEMO_PRIORITY).await.unwrap();
+    assert!(r.is_dial(), "{r:?}");
+    let id = r.call_id().unwrap();
+    // Answered and talked 90 s: converts at Acme's 25.00.
+    for (status, seq, dur) in [("answered", 1, None), ("completed", 2, Some(90))] {
+        let mut p = pairs(&[("CallSid", "CAexport1leg"), ("ParentCallSid", "CAexport1"), ("CallStatus", status)]);
+        p.push(("SequenceNumber".into(), seq.to_string()));
+        if let Some(d) = dur {
+            p.push(("CallDuration".into(), format!("{d}")));
+        }
+        let path = format!("/api/webhooks/status?callId={id}&attempt=0");
+        let done = post_signed_with(&client, &server.base, demo::AUTH_TOKEN, &path, &p).await.unwrap();
+        assert_eq!(done.status, 204, "{done:?}");
+    }
+    let r = demo_call(&client, &server.base, "CAexport2", "+15550009999").await.unwrap();
+    assert!(r.body.contains("not in service"), "{r:?}");
+
+    // While the server runs, the data directory is locked.
+    let busy = export(dir.path(), "jsonl");
+    assert_eq!(busy.status.code(), Some(1));
+    let msg = String::from_utf8_lossy(&busy.stderr);
+    assert!(msg.contains("in use"), "{msg}");
+    let missing = export(&dir.path().join("nope"), "csv");
+    assert_eq!(missing.status.code(), Some(1));
+
+    server.sigterm();
+    assert!(server.wait(Duration::from_secs(30)).success());
+
+    let calls = export_jsonl(dir.path());
+    assert_eq!(calls.len(), 1, "an unknown number is not a campaign's call: {calls:?}");
+    let c = &calls[0];
+    for key in [
+        "id", "callSid", "tenantId", "campaignId", "from", "to", "callerState", "callerZip", "buyerId", "status",
+        "startedAt", "answeredAt", "endedAt", "durationSeconds", "converted", "revenueMinor", "currency",
+        "fallthroughs", "recordingUrl",
+    ] {
+        assert!(c.get(key).is_some(), "{key} missing: {c}");
+    }
+    assert_eq!(c["callSid"], "CAexport1");
+    assert_eq!(c["from"], demo::CALLER);
+    assert_eq!(c["to"], DEMO_PRIORITY);
+    assert_eq!(c["callerState"], "CA");
+    assert_eq!(c["callerZip"], "94105");
+    assert_eq!(c["status"], "completed");
+    assert_eq!(c["durationSeconds"], 90);
+    assert_eq!(c["converted"], true);
+    assert_eq!(c["revenueMinor"], 2500);
+    assert_eq!(c["currency"], "USD");
+    assert_eq!(c["fallthroughs"], 0);
+    for t in ["startedAt", "answeredAt", "endedAt"] {
+        let s = c[t].as_str().unwrap_or_else(|| panic!("{t} empty: {c}"));
+        assert!(s.ends_with('Z'), "{t} not UTC: {s}");
+        chrono::DateTime::parse_from_rfc3339(s).unwrap_or_else(|e| panic!("{t}={s}: {e}"));
+    }
+
+    let out = export(dir.path(), "csv");
+    assert!(out.status.success());
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    let header: Vec<&str> = rows[0].split(',').collect();
+    assert_eq!(header[..2], ["id", "callSid"]);
+    assert!(header.contains(&"revenueMinor") && header.contains(&"recordingUrl"), "{}", rows[0]);
+    let row: Vec<&str> = rows[1].split(',').collect();
+    assert_eq!(row.len(), header.len(), "{}", rows[1]);
+    let col = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(col("callSid"), "CAexport1");
+    assert_eq!(col("revenueMinor"), "2500");
+    assert_eq!(col("converted"), "true");
+    assert_eq!(col("recordingUrl"), "");
+}
