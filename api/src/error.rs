@@ -39,6 +39,9 @@ pub enum ApiError {
     /// The call in the URL does not exist (404).
     #[error("unknown call")]
     UnknownCall,
+    /// No route has this path (404).
+    #[error("no such route")]
+    NoRoute,
 }
 
 #[derive(Serialize)]
@@ -81,6 +84,7 @@ impl ApiError {
             ApiError::InvalidSignature => (StatusCode::FORBIDDEN, "invalid_signature"),
             ApiError::UnknownTenant => (StatusCode::FORBIDDEN, "unknown_tenant"),
             ApiError::UnknownCall => (StatusCode::NOT_FOUND, "unknown_call"),
+            ApiError::NoRoute => (StatusCode::NOT_FOUND, "not_found"),
         }
     }
 

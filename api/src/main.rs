@@ -59,7 +59,8 @@ struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
     public_url: Option<String>,
     /// Seed the demo tenant, buyers and campaigns (once) and print how to call them.
-    #[arg(long, env = "SWITCHBOARD_DEMO")]
+    #[arg(long, env = "SWITCHBOARD_DEMO", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
     demo: bool,
 }
 
@@ -84,6 +85,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

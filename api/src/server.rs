@@ -18,6 +18,7 @@ use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use switchboard_engine::{Engine, metrics as names};
 
+use crate::error::ApiError;
 use crate::{telemetry, webhooks};
 
 /// Largest webhook body accepted; Twilio's are a few KiB.
@@ -67,6 +68,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(hooks)
+        .fallback(not_found)
         .with_state(state)
 }
 
@@ -106,6 +108,10 @@ pub async fn run(
     engine.shutdown().await;
     tracing::info!("engine stopped");
     served
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NoRoute
 }
 
 async fn healthz() -> &'static str {

@@ -358,3 +358,47 @@ async fn health_readiness_and_metrics() {
     assert!(!text.contains("CAmetrics") && !text.contains("+1555"), "{text}");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_proxy_the_public_url_is_what_is_signed() {
+    let s = TestServer::start_behind(Some("https://calls.example.com/")).await;
+    priority(&s.engine).await;
+    // Signed for the public URL (as Twilio does), received on the local address.
+    let r = s.call("CAproxy1", PRIORITY_NUMBER).await;
+    assert!(r.is_dial(), "{r:?}");
+    // Callback URLs in the TwiML point at the public URL too.
+    let id = r.call_id().unwrap();
+    assert!(r.body.contains(&format!(r#"action="https://calls.example.com/api/webhooks/dial-status/{id}?attempt=0""#)), "{}", r.body);
+    // Twilio may sign with the default port spelled out.
+    let params = voice("CAproxy2", PRIORITY_NUMBER);
+    let sig = signature::sign(TOKEN, "https://calls.example.com:443/api/webhooks/voice", &params);
+    let r = post_form(&s.client, &s.base, "/api/webhooks/voice", &params, Some(&sig)).await.unwrap();
+    assert!(r.is_dial(), "{r:?}");
+    // Signed for the address the server sees: not what Twilio would sign.
+    let r = post_signed_with(&s.client, &s.base, TOKEN, "/api/webhooks/voice", &voice("CAproxy3", PRIORITY_NUMBER))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 403, "{r:?}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_hanging_up_while_ringing_releases_the_buyer() {
+    let s = TestServer::start().await;
+    let p = priority(&s.engine).await;
+    let r = s.call("CAhangup", PRIORITY_NUMBER).await;
+    assert!(r.is_dial(), "{r:?}");
+    assert_eq!(s.engine.buyer_stats(p.acme.id).await.unwrap().active, 1);
+    // The inbound call's own status callback, as configured on the number: no query.
+    let params = pairs(&[("CallSid", "CAhangup"), ("AccountSid", ACCOUNT), ("CallStatus", "canceled")]);
+    let done = s.post("/api/webhooks/status", &params).await;
+    assert_eq!(done.status, 204, "{done:?}");
+    assert_eq!(s.engine.buyer_stats(p.acme.id).await.unwrap().active, 0);
+    let rec = s.store.get_call_by_sid("CAhangup").await.unwrap().unwrap();
+    assert!(rec.ended_at.is_some(), "{rec:?}");
+    // An unknown route answers in the same JSON shape.
+    let (status, body) = s.get("/api/nope").await;
+    assert_eq!(status, 404);
+    assert!(body.contains(r#""code":"not_found""#), "{body}");
+    s.stop().await;
+}

@@ -45,8 +45,10 @@ where
 
 /// A running server and what it runs on.
 pub(crate) struct TestServer {
-    /// `http://127.0.0.1:PORT`, also the public URL Twilio signs.
+    /// `http://127.0.0.1:PORT`: where requests go.
     pub(crate) base: String,
+    /// The public URL Twilio signs (`base` unless set otherwise).
+    pub(crate) public: String,
     pub(crate) engine: Engine,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) client: reqwest::Client,
@@ -161,24 +163,31 @@ pub(crate) async fn post_signed_with(
 impl TestServer {
     /// Starts the real server on 127.0.0.1:0 over a fresh embedded store.
     pub(crate) async fn start() -> Self {
+        Self::start_behind(None).await
+    }
+
+    /// Starts the server as if behind a proxy that Twilio reaches at `public`.
+    pub(crate) async fn start_behind(public: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("open store"));
         let engine = Engine::start(store.clone(), EngineConfig::default()).await.expect("start engine");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let state = AppState::new(engine.clone(), &base);
+        let public = public.map_or_else(|| base.clone(), |p| p.trim_end_matches('/').to_owned());
+        let state = AppState::new(engine.clone(), &public);
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(run(listener, state, async move {
             let _ = rx.await;
         }));
         // Enough connections for the concurrency tests, no idle reuse surprises.
         let client = reqwest::Client::builder().pool_max_idle_per_host(512).build().expect("client");
-        Self { base, engine, store, client, dir, shutdown: Some(tx), task: Some(task) }
+        Self { base, public, engine, store, client, dir, shutdown: Some(tx), task: Some(task) }
     }
 
-    /// Posts a webhook signed with the test tenant's token.
+    /// Posts a webhook signed with the test tenant's token for the public URL.
     pub(crate) async fn post(&self, path_and_query: &str, params: &[(String, String)]) -> Reply {
-        post_signed_with(&self.client, &self.base, TOKEN, path_and_query, params).await.expect("request")
+        let sig = signature::sign(TOKEN, &format!("{}{path_and_query}", self.public), params);
+        post_form(&self.client, &self.base, path_and_query, params, Some(&sig)).await.expect("request")
     }
 
     /// Posts a voice webhook for `call_sid` to `to`.
