@@ -192,9 +192,11 @@ pub async fn export_calls(store: &dyn Store, format: Format, out: &mut impl Writ
             }
             count += 1;
         }
+        // Stop on an empty page rather than a short one: a backend may page
+        // by bytes, not only by count.
         match page.last() {
-            Some(last) if page.len() == PAGE => after = Some(last.id),
-            _ => break,
+            Some(last) => after = Some(last.id),
+            None => break,
         }
     }
     out.flush()?;
