@@ -86,14 +86,13 @@ impl LiveCalls {
     pub(crate) fn evict(&self, before: DateTime<Utc>) -> usize {
         let mut gone = Vec::new();
         for entry in self.by_id.iter() {
-            if let Ok(slot) = entry.value().record.try_lock() {
-                if let Some(r) = slot.as_ref() {
+            if let Ok(slot) = entry.value().record.try_lock()
+                && let Some(r) = slot.as_ref() {
                     let settled = r.status.is_terminal() && r.attempts.iter().all(|a| a.released);
                     if settled && r.ended_at.is_some_and(|t| t < before) {
                         gone.push((r.id, r.call_sid.clone()));
                     }
                 }
-            }
         }
         for (id, sid) in &gone {
             self.remove(*id, sid);
@@ -119,7 +118,7 @@ pub(crate) fn decision_for(record: &CallRecord, campaign: Option<&Campaign>, set
         CallStatus::NoAnswer => Decision::Reject { reason: RejectReason::NoBuyerAvailable },
         CallStatus::Completed => Decision::Hangup,
         CallStatus::Ringing | CallStatus::InProgress => {
-            let Some((idx, attempt)) = record.attempts.iter().enumerate().last() else {
+            let Some((idx, attempt)) = record.attempts.iter().enumerate().next_back() else {
                 return Decision::Hangup;
             };
             let mode = campaign.map(|c| c.caller_id_mode).unwrap_or_default();
@@ -194,14 +193,13 @@ pub(crate) fn finish_answered(record: &mut CallRecord, idx: usize, duration: u32
         record.status = CallStatus::Completed;
         record.ended_at.get_or_insert(ended);
     }
-    if let Some(b) = buyer.filter(|b| b.id == buyer_id) {
-        if !record.converted && talk > 0 && talk >= b.conversion_seconds {
+    if let Some(b) = buyer.filter(|b| b.id == buyer_id)
+        && !record.converted && talk > 0 && talk >= b.conversion_seconds {
             record.converted = true;
             record.revenue_minor = b.payout;
             record.currency = b.currency;
             metrics::counter!(crate::metrics::CONVERSIONS).increment(1);
         }
-    }
     release
 }
 

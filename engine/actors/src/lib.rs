@@ -264,11 +264,10 @@ impl Engine {
             let spawner = engine.inner.spawner.clone();
             starting.spawn(async move { spawner.buyer(buyer).await });
             // Bounded parallelism: each start reads the store.
-            if starting.len() >= 64 {
-                if let Some(r) = starting.join_next().await {
+            if starting.len() >= 64
+                && let Some(r) = starting.join_next().await {
                     r.map_err(|e| EngineError::Overloaded(e.to_string()))??;
                 }
-            }
         }
         while let Some(r) = starting.join_next().await {
             r.map_err(|e| EngineError::Overloaded(e.to_string()))??;
@@ -693,11 +692,10 @@ impl Engine {
     }
 
     fn index_tenant(&self, tenant: Arc<Tenant>) {
-        if let Some(old) = self.inner.tenants.insert(tenant.id, tenant.clone()) {
-            if let Some(sid) = &old.twilio_account_sid {
+        if let Some(old) = self.inner.tenants.insert(tenant.id, tenant.clone())
+            && let Some(sid) = &old.twilio_account_sid {
                 self.inner.account_sids.remove(sid);
             }
-        }
         if let Some(sid) = &tenant.twilio_account_sid {
             self.inner.account_sids.insert(sid.clone(), tenant.id);
         }
@@ -728,11 +726,10 @@ impl Engine {
         if let Some(other) = self.inner.tenants.iter().find(|t| t.id != tenant.id && t.name == tenant.name) {
             return Err(EngineError::Reference(format!("tenant name {:?} is taken by {}", tenant.name, other.id)));
         }
-        if let Some(sid) = &tenant.twilio_account_sid {
-            if let Some(other) = self.inner.account_sids.get(sid).filter(|o| **o != tenant.id) {
+        if let Some(sid) = &tenant.twilio_account_sid
+            && let Some(other) = self.inner.account_sids.get(sid).filter(|o| **o != tenant.id) {
                 return Err(EngineError::Reference(format!("twilio account {sid} belongs to tenant {}", *other)));
             }
-        }
         tenant.version = self.put_doc(DocKind::Tenant, tenant.id, tenant.id, &tenant, expected).await?;
         self.index_tenant(Arc::new(tenant.clone()));
         Ok(tenant)
@@ -745,11 +742,10 @@ impl Engine {
         if !self.inner.tenants.contains_key(&buyer.tenant_id) {
             return Err(EngineError::Reference(format!("tenant {} does not exist", buyer.tenant_id)));
         }
-        if let Some(old) = self.buyer(buyer.id) {
-            if old.tenant_id != buyer.tenant_id {
+        if let Some(old) = self.buyer(buyer.id)
+            && old.tenant_id != buyer.tenant_id {
                 return Err(EngineError::Reference(format!("buyer {} belongs to another tenant", buyer.id)));
             }
-        }
         buyer.version = self.put_doc(DocKind::Buyer, buyer.tenant_id, buyer.id, &buyer, expected).await?;
         let config = Arc::new(buyer.clone());
         self.inner.registry.buyer_configs.insert(buyer.id, config.clone());
@@ -782,12 +778,11 @@ impl Engine {
         if !errors.is_empty() {
             return Err(ModelError::Invalid(errors).into());
         }
-        if let Some(n) = &campaign.phone_number {
-            if let Some(holder) = self.inner.numbers.get(n).filter(|h| h.1 != campaign.id) {
+        if let Some(n) = &campaign.phone_number
+            && let Some(holder) = self.inner.numbers.get(n).filter(|h| h.1 != campaign.id) {
                 let name = self.campaign(holder.1).map(|c| c.name.clone()).unwrap_or_default();
                 return Err(EngineError::Reference(format!("phone number {n} is already used by campaign {name:?} ({})", holder.1)));
             }
-        }
         campaign.version = self.put_doc(DocKind::Campaign, campaign.tenant_id, campaign.id, &campaign, expected).await?;
         let config = Arc::new(campaign.clone());
         self.index_campaign(&config, old.as_deref());

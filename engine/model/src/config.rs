@@ -280,11 +280,10 @@ impl Buyer {
         let mut prev: Option<(&str, u32)> = None;
         for (name, cap) in caps {
             if let Some(cap) = cap {
-                if let Some((pname, pcap)) = prev {
-                    if pcap > cap {
+                if let Some((pname, pcap)) = prev
+                    && pcap > cap {
                         errors.push(FieldError::new(pname, format!("must not exceed {name} ({cap})")));
                     }
-                }
                 prev = Some((name, cap));
             }
         }
@@ -487,11 +486,10 @@ impl Campaign {
             _ => {}
         }
         for (field, url) in [("webhookUrl", &self.webhook_url), ("pixelUrl", &self.pixel_url)] {
-            if let Some(u) = url {
-                if !(u.starts_with("https://") || u.starts_with("http://")) {
+            if let Some(u) = url
+                && !(u.starts_with("https://") || u.starts_with("http://")) {
                     errors.push(FieldError::new(field, "must be an http(s) URL"));
                 }
-            }
         }
         if errors.is_empty() { Ok(()) } else { Err(ModelError::Invalid(errors)) }
     }
