@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs every test: unit, property, integration (real server on 127.0.0.1:0,
+# real embedded store, Twilio-signed requests), the crash test, and each
+# criterion bench once in test mode so benches cannot rot. Installs what it
+# needs itself, so it works on a fresh machine with only the toolchains.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo test --workspace --all-targets
