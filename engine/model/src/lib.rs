@@ -4,15 +4,18 @@
 //! - [`money`]: integer minor units with an explicit currency; decimal in JSON.
 //! - [`config`]: what managers configure — tenants, buyers, campaigns.
 //! - [`call`]: what the engine records — calls and their dial attempts.
+//! - [`accounts`]: roles and the audit log.
 //!
 //! Every type here is both the stored form and the API form (JSON, camelCase).
 //! No I/O, no clocks: callers pass time in.
 
+pub mod accounts;
 pub mod call;
 pub mod config;
 pub mod money;
 pub mod phone;
 
+pub use accounts::{AuditEntry, Role};
 pub use call::{Attempt, AttemptOutcome, CallRecord, CallStatus, CallerInfo, RejectReason};
 pub use config::{
     Buyer, BuyerAssignment, BuyerStatus, Campaign, CampaignStatus, CallerIdMode, DuplicateAction,
