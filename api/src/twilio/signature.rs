@@ -29,6 +29,11 @@ pub fn sign(auth_token: &str, url: &str, params: &[(String, String)]) -> String 
 /// Whether `header` is the signature of a POST of `params` to `url` (or to the
 /// same URL with the default port added or removed), compared in constant time.
 pub fn verify(auth_token: &str, url: &str, params: &[(String, String)], header: &str) -> bool {
+    // A tenant that has not connected Twilio has no token; an empty HMAC key
+    // is one anybody can sign with, so nothing verifies against it.
+    if auth_token.is_empty() {
+        return false;
+    }
     // Decoding first makes the comparison independent of base64 padding quirks
     // and bounds the work: a SHA-1 MAC is 20 bytes.
     let Ok(given) = STANDARD.decode(header.trim()) else {
@@ -97,6 +102,14 @@ fn url_variants(url: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_empty_token_verifies_nothing() {
+        let params = vec![("CallSid".to_owned(), "CA1".to_owned())];
+        let forged = sign("", "https://example.com/api/webhooks/voice", &params);
+        assert!(!verify("", "https://example.com/api/webhooks/voice", &params, &forged));
+    }
+
     use super::*;
 
     fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
