@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use switchboard_engine::EngineError;
 use switchboard_model::{FieldError, ModelError};
+use switchboard_store::StoreError;
 
 use crate::twilio::form::FormError;
 
@@ -42,6 +43,31 @@ pub enum ApiError {
     /// No route has this path (404).
     #[error("no such route")]
     NoRoute,
+    /// The request body or query is malformed: bad JSON, unknown field, wrong type (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No valid session cookie or API key (401).
+    #[error("sign in or send an api key")]
+    Unauthorized,
+    /// Signed in, but the role or the request's origin does not allow it (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such resource in the caller's tenant (404). Another tenant's id
+    /// gets this too: its existence is not revealed.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// Fields failed validation (422), every one listed.
+    #[error("validation failed")]
+    Invalid(Vec<FieldError>),
+    /// The change conflicts with what exists: taken, in use, or stale (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many attempts; retry after this many seconds (429).
+    #[error("too many attempts, retry in {0} s")]
+    RateLimited(u64),
+    /// Storage failed or refused outside the engine.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 #[derive(Serialize)]
@@ -72,7 +98,7 @@ impl ApiError {
         match self {
             ApiError::Engine(e) => match e {
                 EngineError::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
-                EngineError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+                EngineError::Store(e) => store_parts(e),
                 EngineError::UnknownCall(_) => (StatusCode::NOT_FOUND, "unknown_call"),
                 EngineError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
                 EngineError::Reference(_) => (StatusCode::CONFLICT, "conflict"),
@@ -85,13 +111,27 @@ impl ApiError {
             ApiError::UnknownTenant => (StatusCode::FORBIDDEN, "unknown_tenant"),
             ApiError::UnknownCall => (StatusCode::NOT_FOUND, "unknown_call"),
             ApiError::NoRoute => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::Store(e) => store_parts(e),
         }
     }
 
     fn message(&self) -> String {
         match self {
+            ApiError::Engine(EngineError::Store(StoreError::Conflict { .. })) | ApiError::Store(StoreError::Conflict { .. }) => {
+                "the resource was changed by someone else: reload it and retry".to_owned()
+            }
+            ApiError::Engine(EngineError::Store(StoreError::InvalidArgument(m))) | ApiError::Store(StoreError::InvalidArgument(m)) => {
+                lowercase_first(m)
+            }
             // Storage internals are for the log, not the client.
-            ApiError::Engine(EngineError::Store(_)) => "storage is unavailable, retry later".to_owned(),
+            ApiError::Engine(EngineError::Store(_)) | ApiError::Store(_) => "storage is unavailable, retry later".to_owned(),
             ApiError::Engine(EngineError::Overloaded(_)) => "the engine is overloaded, retry later".to_owned(),
             other => lowercase_first(&other.to_string()),
         }
@@ -99,9 +139,19 @@ impl ApiError {
 
     fn fields(&self) -> Option<&[FieldError]> {
         match self {
-            ApiError::Engine(EngineError::Invalid(ModelError::Invalid(fields))) => Some(fields),
+            ApiError::Engine(EngineError::Invalid(ModelError::Invalid(fields))) | ApiError::Invalid(fields) => Some(fields),
             _ => None,
         }
+    }
+}
+
+/// A version conflict is the client's stale write (409); a bad cursor is
+/// its mistake (400); anything else is the store's trouble (503).
+fn store_parts(e: &StoreError) -> (StatusCode, &'static str) {
+    match e {
+        StoreError::Conflict { .. } => (StatusCode::CONFLICT, "version_conflict"),
+        StoreError::InvalidArgument(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
     }
 }
 
@@ -128,6 +178,9 @@ impl IntoResponse for ApiError {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        if let ApiError::RateLimited(secs) = &self {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+        }
         resp
     }
 }
@@ -135,7 +188,6 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use http_body_util::BodyExt;
-    use switchboard_store::StoreError;
 
     use super::*;
 

@@ -8,11 +8,14 @@
 //!   until a shutdown signal, drain, flush the engine) and [`AppState`].
 //! - `webhooks`: the handlers — verify the signature first, then parse, ask
 //!   the [`Engine`](switchboard_engine::Engine), answer.
+//! - `admin`: the admin API — accounts, sessions and API keys, the tenant's
+//!   resources, the audit log, `/api/openapi.json`.
 //! - [`error`]: [`ApiError`](error::ApiError), one JSON error shape for every failure.
 //! - [`telemetry`]: the process-wide Prometheus recorder behind `/metrics`.
 //! - [`demo`]: `serve --demo` seeding and its printed introduction.
 //! - [`export`]: `calls export` as JSON lines or CSV.
 
+mod admin;
 pub mod demo;
 pub mod error;
 pub mod export;

@@ -19,7 +19,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use switchboard_engine::{Engine, metrics as names};
 
 use crate::error::ApiError;
-use crate::{telemetry, webhooks};
+use crate::{admin, telemetry, webhooks};
 
 /// Largest webhook body accepted; Twilio's are a few KiB.
 pub const WEBHOOK_BODY_LIMIT: usize = 64 * 1024;
@@ -39,6 +39,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// False once shutdown begins: `/readyz` answers 503.
     pub ready: Arc<AtomicBool>,
+    /// Whether `POST /api/auth/signup` may create tenants.
+    pub signup_enabled: bool,
 }
 
 impl AppState {
@@ -49,11 +51,12 @@ impl AppState {
             public_url: Arc::from(public_url.trim_end_matches('/')),
             metrics: telemetry::prometheus(),
             ready: Arc::new(AtomicBool::new(true)),
+            signup_enabled: true,
         }
     }
 }
 
-/// The whole HTTP surface: webhooks, health, readiness and metrics.
+/// The whole HTTP surface: webhooks, the admin API, health, readiness and metrics.
 pub fn app(state: AppState) -> Router {
     let hooks = Router::new()
         .route("/api/webhooks/voice", post(webhooks::voice))
@@ -68,6 +71,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(hooks)
+        .merge(admin::routes())
         .fallback(not_found)
         .with_state(state)
 }

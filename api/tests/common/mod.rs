@@ -238,6 +238,17 @@ impl TestServer {
         (r.status().as_u16(), r.text().await.expect("body"))
     }
 
+    /// Signs up a new tenant `tenant` with owner `username` and returns a
+    /// console client holding its session cookie.
+    pub(crate) async fn signup(&self, tenant: &str, username: &str) -> Console {
+        let console = Console::new(&self.base);
+        let r = console
+            .post("/api/auth/signup", &serde_json::json!({"username": username, "password": "correct horse", "tenantName": tenant}))
+            .await;
+        assert_eq!(r.0, 201, "signup: {}", r.1);
+        console
+    }
+
     /// Stops the server gracefully (which shuts the engine down) and hands
     /// back the data directory.
     pub(crate) async fn stop(mut self) -> tempfile::TempDir {
@@ -344,4 +355,78 @@ pub(crate) async fn priority(engine: &Engine) -> Priority {
     )
     .await;
     Priority { tenant, acme, beta, gamma, campaign }
+}
+
+/// A browser-like admin client: keeps cookies, sends our `Origin` on writes.
+pub(crate) struct Console {
+    pub(crate) base: String,
+    pub(crate) client: reqwest::Client,
+    /// `Authorization: Bearer …` to send instead of the cookie, when set.
+    pub(crate) bearer: Option<String>,
+}
+
+impl Console {
+    /// A client with an empty cookie jar.
+    pub(crate) fn new(base: &str) -> Self {
+        let client = reqwest::Client::builder().cookie_store(true).build().expect("client");
+        Self { base: base.to_owned(), client, bearer: None }
+    }
+
+    /// A client that authenticates with an API key only.
+    pub(crate) fn with_key(base: &str, key: &str) -> Self {
+        Self { bearer: Some(key.to_owned()), ..Self::new(base) }
+    }
+
+    /// Sends `method path` with an optional JSON body; returns status, body
+    /// as JSON (`Null` when empty or not JSON) and the headers.
+    pub(crate) async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, serde_json::Value, reqwest::header::HeaderMap) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("origin")) {
+            req = req.header("Origin", &self.base);
+        }
+        if let Some(b) = &self.bearer {
+            req = req.bearer_auth(b);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null), headers)
+    }
+
+    /// GET: status and JSON body.
+    pub(crate) async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let (s, v, _) = self.send(reqwest::Method::GET, path, None, &[]).await;
+        (s, v)
+    }
+
+    /// POST JSON: status and JSON body.
+    pub(crate) async fn post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let (s, v, _) = self.send(reqwest::Method::POST, path, Some(body), &[]).await;
+        (s, v)
+    }
+
+    /// PUT JSON: status and JSON body.
+    pub(crate) async fn put(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let (s, v, _) = self.send(reqwest::Method::PUT, path, Some(body), &[]).await;
+        (s, v)
+    }
+
+    /// DELETE: status and JSON body.
+    pub(crate) async fn delete(&self, path: &str) -> (u16, serde_json::Value) {
+        let (s, v, _) = self.send(reqwest::Method::DELETE, path, None, &[]).await;
+        (s, v)
+    }
 }

@@ -1,0 +1,215 @@
+//! Users, login sessions and API keys, kept as store documents.
+//!
+//! Usernames are unique across the system (login names no tenant), so user
+//! documents live in the system namespace ([`SYSTEM`]) keyed by a hash of
+//! the lowercased name, and carry their tenant. Sessions and API keys are
+//! keyed by a SHA-256 of their secret: the store never holds a secret, and a
+//! lookup is one read. Passwords are argon2id.
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use base64::Engine as _;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use sha2::{Digest, Sha256};
+use switchboard_model::{Id, Role};
+use switchboard_store::{Doc, DocKind, Store, StoreError};
+
+use crate::error::ApiError;
+
+/// The tenant slot of documents that belong to no tenant's namespace
+/// (users, sessions, API keys); each body names its real tenant.
+pub(crate) const SYSTEM: Id = Id::nil();
+
+/// How long a login session lives.
+pub(crate) const SESSION_TTL: Duration = Duration::days(7);
+
+/// A console user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct User {
+    pub(crate) id: Id,
+    pub(crate) tenant_id: Id,
+    pub(crate) username: String,
+    /// PHC string, argon2id.
+    pub(crate) password_hash: String,
+    pub(crate) role: Role,
+    pub(crate) created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub(crate) version: u64,
+}
+
+/// A login session; the cookie holds its secret, the store its hash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Session {
+    pub(crate) id: Id,
+    pub(crate) tenant_id: Id,
+    pub(crate) user_id: Id,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) expires_at: DateTime<Utc>,
+}
+
+/// A machine credential, shown once at creation, stored hashed.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ApiKey {
+    #[schema(value_type = String, format = Uuid)]
+    pub(crate) id: Id,
+    #[schema(value_type = String, format = Uuid)]
+    pub(crate) tenant_id: Id,
+    pub(crate) name: String,
+    pub(crate) role: Role,
+    /// The first characters of the secret, to tell keys apart in a list.
+    pub(crate) prefix: String,
+    pub(crate) created_by: String,
+    pub(crate) created_at: DateTime<Utc>,
+}
+
+/// The id of a user document: usernames compare case-insensitively.
+pub(crate) fn user_id(username: &str) -> Id {
+    Id::new_v5(&Id::NAMESPACE_OID, format!("switchboard-user:{}", username.trim().to_lowercase()).as_bytes())
+}
+
+/// The id under which a secret (session token, API key) is stored.
+pub(crate) fn secret_id(secret: &str) -> Id {
+    let digest = Sha256::digest(secret.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Id::from_bytes(bytes)
+}
+
+/// A fresh random secret: 32 bytes, URL-safe base64, with a prefix saying what it is.
+pub(crate) fn new_secret(prefix: &str) -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Hashes a password with argon2id and a random salt.
+pub(crate) fn hash_password(password: &str) -> Result<String, ApiError> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::Store(StoreError::Backend(format!("password hashing failed: {e}"))))
+}
+
+/// Whether `password` matches the stored PHC hash.
+pub(crate) fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// A hash to verify against when the user does not exist, so that a login
+/// for an unknown name costs as much as a wrong password.
+pub(crate) fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password("decoy password, never valid").unwrap_or_default())
+}
+
+/// Reads a system-namespace document and decodes it.
+pub(crate) async fn get<T: DeserializeOwned>(store: &dyn Store, kind: DocKind, id: Id) -> Result<Option<(T, u64)>, ApiError> {
+    let Some(doc) = store.get_doc(kind, SYSTEM, id).await? else { return Ok(None) };
+    let v = serde_json::from_value(doc.body).map_err(|e| StoreError::Corrupt(format!("{} {id}: {e}", kind.as_str())))?;
+    Ok(Some((v, doc.version)))
+}
+
+/// Writes a system-namespace document if its version is `expected`.
+pub(crate) async fn put<T: Serialize>(store: &dyn Store, kind: DocKind, id: Id, value: &T, expected: Option<u64>) -> Result<u64, ApiError> {
+    let body = serde_json::to_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(store.put_doc(Doc { kind, tenant: SYSTEM, id, version: 0, body }, expected).await?)
+}
+
+/// Creates a user; a taken username is a 409.
+pub(crate) async fn create_user(store: &dyn Store, tenant_id: Id, username: &str, password: &str, role: Role) -> Result<User, ApiError> {
+    let username = username.trim();
+    let mut fields = Vec::new();
+    if username.is_empty() || username.len() > 64 || username.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        fields.push(switchboard_model::FieldError::new("username", "must be 1 to 64 characters without spaces"));
+    }
+    if password.chars().count() < 8 && password != "demo" {
+        fields.push(switchboard_model::FieldError::new("password", "must be at least 8 characters"));
+    }
+    if !fields.is_empty() {
+        return Err(ApiError::Invalid(fields));
+    }
+    let id = user_id(username);
+    let mut user = User {
+        id,
+        tenant_id,
+        username: username.to_owned(),
+        password_hash: hash_password(password)?,
+        role,
+        created_at: Utc::now(),
+        version: 0,
+    };
+    user.version = match put(store, DocKind::User, id, &user, None).await {
+        Err(ApiError::Store(StoreError::Conflict { .. })) => {
+            return Err(ApiError::Conflict(format!("username {username:?} is taken")));
+        }
+        other => other?,
+    };
+    Ok(user)
+}
+
+/// A user by login name.
+pub(crate) async fn user_by_name(store: &dyn Store, username: &str) -> Result<Option<User>, ApiError> {
+    Ok(get::<User>(store, DocKind::User, user_id(username)).await?.map(|(mut u, v)| {
+        u.version = v;
+        u
+    }))
+}
+
+/// Opens a session for `user`; returns the secret for the cookie.
+pub(crate) async fn create_session(store: &dyn Store, user: &User) -> Result<(String, Session), ApiError> {
+    let token = new_secret("sbs_");
+    let now = Utc::now();
+    let session = Session { id: secret_id(&token), tenant_id: user.tenant_id, user_id: user.id, created_at: now, expires_at: now + SESSION_TTL };
+    put(store, DocKind::Session, session.id, &session, None).await?;
+    Ok((token, session))
+}
+
+/// The live session a cookie's secret names, if any.
+pub(crate) async fn session(store: &dyn Store, token: &str) -> Result<Option<Session>, ApiError> {
+    let Some((s, _)) = get::<Session>(store, DocKind::Session, secret_id(token)).await? else { return Ok(None) };
+    Ok((s.expires_at > Utc::now()).then_some(s))
+}
+
+/// Ends a session (logout, revocation). Ending an ended session is fine.
+pub(crate) async fn end_session(store: &dyn Store, id: Id) -> Result<(), ApiError> {
+    if let Some(doc) = store.get_doc(DocKind::Session, SYSTEM, id).await? {
+        match store.delete_doc(DocKind::Session, SYSTEM, id, doc.version).await {
+            Ok(()) | Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// The API key a bearer secret names, if any.
+pub(crate) async fn api_key(store: &dyn Store, secret: &str) -> Result<Option<ApiKey>, ApiError> {
+    Ok(get::<ApiKey>(store, DocKind::ApiKey, secret_id(secret)).await?.map(|(k, _)| k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"), "{h}");
+        assert!(verify_password(&h, "correct horse"));
+        assert!(!verify_password(&h, "correct horse "));
+        assert!(!verify_password("not a hash", "x"));
+    }
+
+    #[test]
+    fn ids_of_names_and_secrets() {
+        assert_eq!(user_id("Alice"), user_id(" alice"));
+        assert_ne!(user_id("alice"), user_id("bob"));
+        let a = new_secret("sbk_");
+        assert!(a.starts_with("sbk_") && a.len() > 40);
+        assert_ne!(secret_id(&a), secret_id(&new_secret("sbk_")));
+        assert_eq!(secret_id(&a), secret_id(&a));
+    }
+}

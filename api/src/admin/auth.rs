@@ -1,0 +1,253 @@
+//! Signing in and out, and who a request is: a session cookie (console) or
+//! a bearer API key (machines). Cookie-authenticated writes must come from
+//! our own origin (SameSite=Lax plus an `Origin` check), which is the CSRF
+//! defence.
+
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use switchboard_model::{Id, Role};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::accounts::{self, SESSION_TTL};
+use super::extract::{Auth, Json, Principal};
+use crate::error::ApiError;
+use crate::server::AppState;
+
+/// Name of the session cookie.
+pub(crate) const COOKIE: &str = "sb_session";
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(current_user))
+        .routes(routes!(signup))
+}
+
+/// Resolves the caller from the session cookie or the bearer key.
+pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth, ApiError> {
+    let store = state.engine.store().as_ref();
+    if let Some(secret) = bearer(&parts.headers) {
+        let key = accounts::api_key(store, secret).await?.ok_or(ApiError::Unauthorized)?;
+        return Ok(Auth { tenant_id: key.tenant_id, role: key.role, principal: Principal::ApiKey { id: key.id, name: key.name } });
+    }
+    let token = cookie(&parts.headers, COOKIE).ok_or(ApiError::Unauthorized)?;
+    let session = accounts::session(store, token).await?.ok_or(ApiError::Unauthorized)?;
+    // The role is read on every request, so a demotion takes effect at once.
+    let user = accounts::get::<accounts::User>(store, switchboard_store::DocKind::User, session.user_id)
+        .await?
+        .map(|(u, _)| u)
+        .filter(|u| u.tenant_id == session.tenant_id)
+        .ok_or(ApiError::Unauthorized)?;
+    if !is_safe(&parts.method) {
+        same_origin(&parts.headers, &state.public_url)?;
+    }
+    Ok(Auth {
+        tenant_id: user.tenant_id,
+        role: user.role,
+        principal: Principal::User { id: user.id, username: user.username, session: session.id },
+    })
+}
+
+fn is_safe(m: &Method) -> bool {
+    matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// A cookie-authenticated write must say it comes from our origin: the
+/// public URL's, or the `Host` it was sent to.
+fn same_origin(headers: &HeaderMap, public_url: &str) -> Result<(), ApiError> {
+    let origin = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::Forbidden("a cookie-authenticated change needs an origin header".into()))?;
+    let origin = origin_of(origin);
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ours = origin == origin_of(public_url) || origin.split_once("://").is_some_and(|(_, h)| !host.is_empty() && h == host);
+    if ours { Ok(()) } else { Err(ApiError::Forbidden(format!("cross-origin request from {origin} refused"))) }
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> &str {
+    let rest_start = url.find("://").map_or(0, |i| i + 3);
+    match url[rest_start..].find('/') {
+        Some(i) => &url[..rest_start + i],
+        None => url,
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, secret) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(secret.trim())
+}
+
+/// The value of cookie `name`.
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find_map(|(k, v)| (k == name).then_some(v))
+}
+
+/// The `Set-Cookie` value for a session secret (empty secret: clear it).
+pub(crate) fn session_cookie(state: &AppState, secret: &str) -> HeaderValue {
+    let secure = if state.public_url.starts_with("https://") { "; Secure" } else { "" };
+    let max_age = if secret.is_empty() { 0 } else { SESSION_TTL.num_seconds() };
+    HeaderValue::from_str(&format!("{COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"))
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Credentials for `POST /api/auth/login`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+/// The signed-in user.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CurrentUser {
+    #[schema(value_type = String, format = Uuid)]
+    id: Id,
+    username: String,
+    role: Role,
+    #[schema(value_type = String, format = Uuid)]
+    tenant_id: Id,
+    tenant_name: String,
+}
+
+impl CurrentUser {
+    fn of(state: &AppState, user: &accounts::User) -> Self {
+        let tenant_name = state.engine.tenant(user.tenant_id).map(|t| t.name.clone()).unwrap_or_default();
+        Self { id: user.id, username: user.username.clone(), role: user.role, tenant_id: user.tenant_id, tenant_name }
+    }
+}
+
+/// Signs in: sets the session cookie.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = CurrentUser), (status = 401, description = "wrong username or password"),
+              (status = 429, description = "too many attempts")))]
+async fn login(State(state): State<AppState>, Json(req): Json<LoginRequest>) -> Result<Response, ApiError> {
+    let store = state.engine.store().as_ref();
+    let user = accounts::user_by_name(store, &req.username).await?;
+    let hash = user.as_ref().map_or(accounts::decoy_hash(), |u| u.password_hash.as_str()).to_owned();
+    let password = req.password;
+    let ok = tokio::task::spawn_blocking(move || accounts::verify_password(&hash, &password)).await.unwrap_or(false);
+    let Some(user) = user.filter(|_| ok) else {
+        return Err(ApiError::Unauthorized);
+    };
+    let (secret, _) = accounts::create_session(store, &user).await?;
+    let mut resp = Json(CurrentUser::of(&state, &user)).into_response();
+    resp.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, &secret));
+    Ok(resp)
+}
+
+/// A new tenant and its owner, for `POST /api/auth/signup`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct SignupRequest {
+    username: String,
+    password: String,
+    tenant_name: String,
+}
+
+/// Creates a tenant and its owner, and signs the owner in (201).
+#[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
+    responses((status = 201, body = CurrentUser), (status = 403, description = "signup is turned off"),
+              (status = 409, description = "username or tenant name taken"), (status = 422)))]
+async fn signup(State(state): State<AppState>, Json(req): Json<SignupRequest>) -> Result<Response, ApiError> {
+    if !state.signup_enabled {
+        return Err(ApiError::Forbidden("signup is turned off on this server".into()));
+    }
+    let store = state.engine.store().as_ref();
+    let tenant_name = req.tenant_name.trim().to_owned();
+    if tenant_name.is_empty() {
+        return Err(ApiError::Invalid(vec![switchboard_model::FieldError::new("tenantName", "must not be empty")]));
+    }
+    if state.engine.tenants().iter().any(|t| t.name == tenant_name) {
+        return Err(ApiError::Conflict(format!("tenant name {tenant_name:?} is taken")));
+    }
+    // The user first: a taken username then leaves nothing behind. If the
+    // tenant fails after it, the user is removed again.
+    let tenant_id = switchboard_model::new_id();
+    let user = accounts::create_user(store, tenant_id, &req.username, &req.password, Role::Owner).await?;
+    let tenant = switchboard_model::Tenant {
+        id: tenant_id,
+        name: tenant_name,
+        twilio_account_sid: None,
+        twilio_auth_token: String::new(),
+        version: 0,
+        created_at: chrono::Utc::now(),
+    };
+    if let Err(e) = state.engine.put_tenant(tenant, None).await {
+        let _ = store.delete_doc(switchboard_store::DocKind::User, accounts::SYSTEM, user.id, user.version).await;
+        return Err(e.into());
+    }
+    let (secret, _) = accounts::create_session(store, &user).await?;
+    let mut resp = (StatusCode::CREATED, Json(CurrentUser::of(&state, &user))).into_response();
+    resp.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, &secret));
+    Ok(resp)
+}
+
+/// Signs out: ends the session and clears the cookie.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", responses((status = 204)))]
+async fn logout(State(state): State<AppState>, auth: Auth) -> Result<Response, ApiError> {
+    if let Principal::User { session, .. } = auth.principal {
+        accounts::end_session(state.engine.store().as_ref(), session).await?;
+    }
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    resp.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, ""));
+    Ok(resp)
+}
+
+/// Who is signed in.
+#[utoipa::path(get, path = "/api/auth/user", tag = "auth", responses((status = 200, body = CurrentUser), (status = 401)))]
+async fn current_user(State(state): State<AppState>, auth: Auth) -> Result<Json<CurrentUser>, ApiError> {
+    let Principal::User { id, .. } = auth.principal else {
+        return Err(ApiError::Forbidden("an api key is not a user".into()));
+    };
+    let (user, _) = accounts::get::<accounts::User>(state.engine.store().as_ref(), switchboard_store::DocKind::User, id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    Ok(Json(CurrentUser::of(&state, &user)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        assert_eq!(origin_of("https://sb.example.com/api/x"), "https://sb.example.com");
+        assert_eq!(origin_of("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+        let mut h = HeaderMap::new();
+        assert!(same_origin(&h, "https://sb.example.com").is_err());
+        h.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+        assert!(same_origin(&h, "https://sb.example.com").is_err());
+        h.insert(header::ORIGIN, "https://sb.example.com".parse().unwrap());
+        assert!(same_origin(&h, "https://sb.example.com").is_ok());
+        h.insert(header::ORIGIN, "http://127.0.0.1:9999".parse().unwrap());
+        h.insert(header::HOST, "127.0.0.1:9999".parse().unwrap());
+        assert!(same_origin(&h, "https://sb.example.com").is_ok());
+    }
+
+    #[test]
+    fn cookies_and_bearer() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, "a=1; sb_session=xyz; b=2".parse().unwrap());
+        assert_eq!(cookie(&h, COOKIE), Some("xyz"));
+        assert_eq!(bearer(&h), None);
+        h.insert(header::AUTHORIZATION, "Bearer sbk_abc".parse().unwrap());
+        assert_eq!(bearer(&h), Some("sbk_abc"));
+    }
+}

@@ -1,0 +1,186 @@
+//! What admin handlers take from a request: who is asking ([`Auth`]), a JSON
+//! body whose every rejection is our 400 ([`Json`]), a page of a list
+//! ([`PageQuery`], [`List`]) and the version a write expects ([`if_match`]).
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use switchboard_model::{Id, Role};
+
+use crate::error::ApiError;
+use crate::server::AppState;
+
+/// A JSON body. Malformed JSON, a wrong content type, an unknown field or a
+/// wrong type is a 400 in the house error shape; as a response it is
+/// `application/json`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Json<T>(pub(crate) T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Json(v)),
+            Err(rejection) => Err(ApiError::BadRequest(rejection.body_text().to_lowercase())),
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// Who made the request: a signed-in user or an API key, always within one tenant.
+#[derive(Debug, Clone)]
+pub(crate) struct Auth {
+    /// The only tenant whose resources this request may see or change.
+    pub(crate) tenant_id: Id,
+    /// What it may do.
+    pub(crate) role: Role,
+    /// Who it is.
+    pub(crate) principal: Principal,
+}
+
+/// The identity behind a request.
+#[derive(Debug, Clone)]
+pub(crate) enum Principal {
+    /// A console user with a session cookie.
+    User {
+        /// The user's id.
+        id: Id,
+        /// Their login name.
+        username: String,
+        /// The session the cookie names.
+        session: Id,
+    },
+    /// A machine with `Authorization: Bearer …`.
+    ApiKey {
+        /// The key's id.
+        id: Id,
+        /// Its name.
+        name: String,
+    },
+}
+
+impl Auth {
+    /// Refuses with 403 unless the caller's role is at least `min`.
+    pub(crate) fn require(&self, min: Role) -> Result<(), ApiError> {
+        if self.role >= min {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!("this needs the {} role; yours is {}", min.as_str(), self.role.as_str())))
+        }
+    }
+
+    /// How the audit log names the caller: `user:<username>` or `api-key:<name>`.
+    pub(crate) fn actor(&self) -> String {
+        match &self.principal {
+            Principal::User { username, .. } => format!("user:{username}"),
+            Principal::ApiKey { name, .. } => format!("api-key:{name}"),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        super::auth::authenticate(parts, state).await
+    }
+}
+
+/// `?cursor=…&limit=…` of a list.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PageQuery {
+    /// Where the page starts: the `nextCursor` of the previous page.
+    pub(crate) cursor: Option<String>,
+    /// Most items on the page (default 50, at most 500).
+    pub(crate) limit: Option<u32>,
+}
+
+impl PageQuery {
+    /// The page size, clamped to 1..=500.
+    pub(crate) fn limit(&self) -> usize {
+        self.limit.unwrap_or(50).clamp(1, 500) as usize
+    }
+}
+
+/// A page of a list: `{items, nextCursor}`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct List<T> {
+    /// The items.
+    pub(crate) items: Vec<T>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    pub(crate) next_cursor: Option<String>,
+}
+
+impl<T> List<T> {
+    /// Pages `items` (any order) by their ids, ascending: ids are UUIDv7, so
+    /// this is oldest first and stable while items are added.
+    pub(crate) fn page(mut items: Vec<T>, id: impl Fn(&T) -> Id, page: &PageQuery) -> Result<Self, ApiError> {
+        let after = match &page.cursor {
+            Some(c) => Some(c.parse::<Id>().map_err(|_| ApiError::BadRequest(format!("invalid cursor {c:?}")))?),
+            None => None,
+        };
+        items.sort_by_key(|t| id(t));
+        let start = after.map_or(0, |a| items.partition_point(|t| id(t) <= a));
+        let limit = page.limit();
+        let rest = items.len().saturating_sub(start);
+        let items: Vec<T> = items.into_iter().skip(start).take(limit).collect();
+        let next_cursor = if rest > limit { items.last().map(|t| id(t).to_string()) } else { None };
+        Ok(Self { items, next_cursor })
+    }
+}
+
+/// The version an update expects, from `If-Match: "3"` (or `3`); `None`
+/// when the header is absent.
+pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(v) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let s = v.to_str().unwrap_or("").trim().trim_start_matches("W/").trim_matches('"');
+    s.parse().map(Some).map_err(|_| ApiError::BadRequest(format!("if-match must be a version such as \"3\", got {s:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_by_id_with_a_cursor() {
+        let ids: Vec<Id> = (0..5).map(|_| switchboard_model::new_id()).collect();
+        let mut shuffled = ids.clone();
+        shuffled.reverse();
+        let q = PageQuery { cursor: None, limit: Some(2) };
+        let p1 = List::page(shuffled.clone(), |i| *i, &q).unwrap();
+        assert_eq!(p1.items, ids[..2]);
+        let q = PageQuery { cursor: p1.next_cursor, limit: Some(2) };
+        let p2 = List::page(shuffled.clone(), |i| *i, &q).unwrap();
+        assert_eq!(p2.items, ids[2..4]);
+        let q = PageQuery { cursor: p2.next_cursor, limit: Some(2) };
+        let p3 = List::page(shuffled, |i| *i, &q).unwrap();
+        assert_eq!((p3.items.as_slice(), p3.next_cursor), (&ids[4..], None));
+    }
+
+    #[test]
+    fn if_match_forms() {
+        let mut h = HeaderMap::new();
+        assert_eq!(if_match(&h).unwrap(), None);
+        h.insert(header::IF_MATCH, "\"3\"".parse().unwrap());
+        assert_eq!(if_match(&h).unwrap(), Some(3));
+        h.insert(header::IF_MATCH, "W/\"4\"".parse().unwrap());
+        assert_eq!(if_match(&h).unwrap(), Some(4));
+        h.insert(header::IF_MATCH, "abc".parse().unwrap());
+        assert!(if_match(&h).is_err());
+    }
+}

@@ -1,0 +1,35 @@
+//! The admin API: accounts and sessions ([`auth`]), and the tenant's
+//! resources ([`resources`]). Every handler takes an [`extract::Auth`] and
+//! touches only its tenant's documents; another tenant's id is a 404.
+//!
+//! Routes are registered through `utoipa-axum`, so `/api/openapi.json` is
+//! generated from the handlers themselves.
+
+pub(crate) mod accounts;
+pub(crate) mod audit;
+pub(crate) mod auth;
+pub(crate) mod extract;
+pub(crate) mod resources;
+
+use axum::Router;
+use axum::routing::get;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::server::AppState;
+
+#[derive(OpenApi)]
+#[openapi(info(title = "Switchboard", description = "Call routing and pay-per-call auctions: the admin API"))]
+struct ApiDoc;
+
+/// Every admin route, and the OpenAPI document describing them.
+pub(crate) fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(auth::routes()).merge(resources::routes()).split_for_parts()
+}
+
+/// The admin routes plus `GET /api/openapi.json`.
+pub(crate) fn routes() -> Router<AppState> {
+    let (router, doc) = router();
+    let doc = std::sync::Arc::new(doc);
+    router.route("/api/openapi.json", get(move || async move { axum::Json(doc.as_ref().clone()) }))
+}

@@ -1,0 +1,9 @@
+//! The tenant's resources, one module each.
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::server::AppState;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+}
