@@ -1,9 +1,24 @@
 //! The tenant's resources, one module each.
 
+mod buyers;
+mod calls;
+mod campaigns;
+mod numbers;
+mod pools;
+mod rtb;
+mod tags;
+
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::server::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .merge(buyers::routes())
+        .merge(campaigns::routes())
+        .merge(calls::routes())
+        .merge(numbers::routes())
+        .merge(pools::routes())
+        .merge(rtb::routes())
+        .merge(tags::routes())
 }

@@ -1,0 +1,9 @@
+//! `/api/calls`.
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::server::AppState;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+}

@@ -1,0 +1,9 @@
+//! `/api/tags`.
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::server::AppState;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+}
