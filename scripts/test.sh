@@ -7,3 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo test --workspace --all-targets
+
+# The load tools against the demo: a few hundred simulated calls with every
+# invariant checked, the export verified, and five seconds of each k6 script.
+cargo build -p switchboard -p switchboard-load-tests
+bash load-tests/smoke.sh
