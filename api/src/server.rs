@@ -24,6 +24,10 @@ use crate::{admin, telemetry, webhooks};
 /// Largest webhook body accepted; Twilio's are a few KiB.
 pub const WEBHOOK_BODY_LIMIT: usize = 64 * 1024;
 
+/// Most webhooks handled at once; past it, more are refused with 503 (and
+/// Twilio retries or plays its fallback) instead of queueing without bound.
+pub const MAX_IN_FLIGHT_WEBHOOKS: usize = 4096;
+
 /// How long in-flight requests may take to finish after a shutdown signal.
 /// Longer than Twilio's 15 s webhook timeout: past it, nobody is waiting.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -41,6 +45,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Whether `POST /api/auth/signup` may create tenants.
     pub signup_enabled: bool,
+    /// One permit per webhook in flight ([`MAX_IN_FLIGHT_WEBHOOKS`]).
+    pub webhook_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -52,18 +58,21 @@ impl AppState {
             metrics: telemetry::prometheus(),
             ready: Arc::new(AtomicBool::new(true)),
             signup_enabled: true,
+            webhook_slots: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT_WEBHOOKS)),
         }
     }
 }
 
 /// The whole HTTP surface: webhooks, the admin API, health, readiness and metrics.
 pub fn app(state: AppState) -> Router {
+    let shed = middleware::from_fn_with_state(state.clone(), shed_load);
     let hooks = Router::new()
         .route("/api/webhooks/voice", post(webhooks::voice))
         .route("/api/webhooks/dial-status/{callId}", post(webhooks::dial_status))
         .route("/api/webhooks/status", post(webhooks::status))
         .route("/api/webhooks/recording/{callId}", post(webhooks::recording))
         // A route layer runs after routing, so `MatchedPath` is known.
+        .route_layer(shed)
         .route_layer(middleware::from_fn(count_webhooks))
         .layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT));
     Router::new()
@@ -133,6 +142,18 @@ async fn readyz(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.run_upkeep();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
+}
+
+/// Refuses a webhook with 503 when [`MAX_IN_FLIGHT_WEBHOOKS`] are already
+/// being handled, and counts it: load is shed at the edge, not queued.
+async fn shed_load(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match state.webhook_slots.clone().try_acquire_owned() {
+        Ok(_permit) => next.run(req).await,
+        Err(_) => {
+            metrics::counter!(names::WEBHOOKS_SHED).increment(1);
+            ApiError::Engine(switchboard_engine::EngineError::Overloaded("too many webhooks in flight".into())).into_response()
+        }
+    }
 }
 
 /// Counts every webhook answer by route template and status: bounded labels.

@@ -402,3 +402,22 @@ async fn caller_hanging_up_while_ringing_releases_the_buyer() {
     assert!(body.contains(r#""code":"not_found""#), "{body}");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_in_flight_limit_webhooks_are_shed_with_503_and_nothing_is_recorded() {
+    let s = TestServer::start().await;
+    priority(&s.engine).await;
+    // Every slot busy, as if that many webhooks were being handled right now.
+    let held = s.webhook_slots.clone().acquire_many_owned(switchboard::server::MAX_IN_FLIGHT_WEBHOOKS as u32).await.unwrap();
+    let r = s.call("CAshed", PRIORITY_NUMBER).await;
+    assert_eq!(r.status, 503, "{r:?}");
+    assert!(r.body.contains("\"overloaded\""), "{}", r.body);
+    assert!(s.store.get_call_by_sid("CAshed").await.unwrap().is_none());
+    drop(held);
+    // Twilio's retry is routed as usual.
+    let r = s.call("CAshed", PRIORITY_NUMBER).await;
+    assert!(r.is_dial(), "{r:?}");
+    let (_, metrics) = s.get("/metrics").await;
+    assert!(metrics.contains("switchboard_webhooks_shed_total 1"), "{metrics}");
+    s.stop().await;
+}

@@ -53,6 +53,8 @@ pub(crate) struct TestServer {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) client: reqwest::Client,
     pub(crate) dir: tempfile::TempDir,
+    /// The server's webhook concurrency permits (take them to simulate overload).
+    pub(crate) webhook_slots: Arc<tokio::sync::Semaphore>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -175,13 +177,14 @@ impl TestServer {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let public = public.map_or_else(|| base.clone(), |p| p.trim_end_matches('/').to_owned());
         let state = AppState::new(engine.clone(), &public);
+        let webhook_slots = state.webhook_slots.clone();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(run(listener, state, async move {
             let _ = rx.await;
         }));
         // Enough connections for the concurrency tests, no idle reuse surprises.
         let client = reqwest::Client::builder().pool_max_idle_per_host(512).build().expect("client");
-        Self { base, public, engine, store, client, dir, shutdown: Some(tx), task: Some(task) }
+        Self { base, public, engine, store, client, dir, webhook_slots, shutdown: Some(tx), task: Some(task) }
     }
 
     /// Posts a webhook signed with the test tenant's token for the public URL.

@@ -34,6 +34,8 @@ pub const RECORDER_ERRORS: &str = "switchboard_recorder_errors_total";
 pub const ACTOR_RESTARTS: &str = "switchboard_actor_restarts_total";
 /// Webhooks answered. Labels `route`, `status`.
 pub const WEBHOOKS: &str = "switchboard_webhooks_total";
+/// Webhooks refused with 503 because too many were in flight (load shed at the edge).
+pub const WEBHOOKS_SHED: &str = "switchboard_webhooks_shed_total";
 /// Webhooks refused for a missing or wrong signature. Label `route`.
 pub const SIGNATURE_FAILURES: &str = "switchboard_signature_failures_total";
 /// Status callbacks ignored as duplicates or stale.

