@@ -41,6 +41,11 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Whether `POST /api/auth/signup` may create tenants.
     pub signup_enabled: bool,
+    /// Failed logins per username and per client address.
+    pub(crate) login_limiter: Arc<admin::auth::LoginLimiter>,
+    /// Serializes user and role changes, so two concurrent demotions cannot
+    /// both pass the "one owner remains" check.
+    pub(crate) accounts_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AppState {
@@ -52,6 +57,8 @@ impl AppState {
             metrics: telemetry::prometheus(),
             ready: Arc::new(AtomicBool::new(true)),
             signup_enabled: true,
+            login_limiter: Arc::default(),
+            accounts_lock: Arc::default(),
         }
     }
 }
@@ -94,7 +101,9 @@ pub async fn run(
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = draining_tx.send(());
     };
-    let server = axum::serve(listener, app(state)).with_graceful_shutdown(signal).into_future();
+    // The peer address feeds the per-address login limit.
+    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(signal).into_future();
     let drain_deadline = async move {
         match draining_rx.await {
             Ok(()) => tokio::time::sleep(DRAIN_TIMEOUT).await,
