@@ -26,7 +26,10 @@ pub struct Created {
 pub async fn create_user(engine: &Engine, tenant_name: &str, username: &str, password: &str, role: Role) -> Result<Created, ApiError> {
     let store = engine.store().as_ref();
     let tenant_name = tenant_name.trim();
-    let fields = accounts::check_credentials(username, password);
+    let mut fields = accounts::check_credentials(username, password);
+    if tenant_name.is_empty() || tenant_name.chars().count() > 100 {
+        fields.push(switchboard_model::FieldError::new("tenant", "must be 1 to 100 characters"));
+    }
     if !fields.is_empty() {
         return Err(ApiError::Invalid(fields));
     }

@@ -119,7 +119,7 @@ async fn list_audit(State(state): State<AppState>, auth: Auth, query: Result<Que
         .filter(|e| before.is_none_or(|b| e.id < b))
         .collect();
     // Ids are UUIDv7: descending id is newest first.
-    entries.sort_by(|a, b| b.id.cmp(&a.id));
+    entries.sort_by_key(|e| std::cmp::Reverse(e.id));
     let limit = page.limit();
     let more = entries.len() > limit;
     entries.truncate(limit);

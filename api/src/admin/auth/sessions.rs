@@ -46,7 +46,7 @@ fn user_of(auth: &Auth) -> Result<(Id, Id), ApiError> {
 async fn list_sessions(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<SessionView>>, ApiError> {
     let (user, current) = user_of(&auth)?;
     let mut sessions = accounts::sessions_of(state.engine.store().as_ref(), user).await?;
-    sessions.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    sessions.sort_by_key(|s| std::cmp::Reverse(s.created_at));
     Ok(Json(
         sessions
             .into_iter()
