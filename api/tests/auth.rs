@@ -71,6 +71,7 @@ async fn openapi_document_lists_the_admin_routes() {
         "/api/auth/signup",
         "/api/auth/sessions",
         "/api/auth/sessions/{id}",
+        "/api/auth/password",
         "/api/api-keys",
         "/api/api-keys/{id}",
         "/api/users",
@@ -459,4 +460,42 @@ async fn account_changes_are_audited_newest_first_without_secrets() {
     // Another tenant's log is its own.
     let beta = server.signup("Beta Calls", "bob").await;
     assert_eq!(beta.get("/api/audit").await.1["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn changing_ones_password_signs_out_other_sessions_and_an_admin_can_reset_one() {
+    let server = TestServer::start().await;
+    let here = server.signup("Acme Leads", "alice").await;
+    let (_, there) = login_console(&server.base, "alice").await;
+
+    let (s, e) = here.post("/api/auth/password", &json!({"currentPassword": "wrong password", "newPassword": "a new passphrase"})).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (403, Some("forbidden")));
+    let (s, e) = here.post("/api/auth/password", &json!({"currentPassword": PASSWORD, "newPassword": "short"})).await;
+    assert_eq!((s, e["error"]["fields"][0]["field"].as_str()), (422, Some("newPassword")));
+    assert_eq!(here.post("/api/auth/password", &json!({"currentPassword": PASSWORD, "newPassword": "a new passphrase"})).await.0, 204);
+    assert_eq!(here.get("/api/auth/user").await.0, 200);
+    assert_eq!(there.get("/api/auth/user").await.0, 401);
+    assert_eq!(login(&server.base, "alice", PASSWORD).await.0, 401);
+    assert_eq!(login(&server.base, "alice", "a new passphrase").await.0, 200);
+
+    // An admin resets a user's password: the user's sessions end.
+    let (vic_id, vic) = add_user(&here, "vic", "viewer").await;
+    let (s, u) = here.put(&format!("/api/users/{vic_id}"), &json!({"password": "reset passphrase"})).await;
+    assert_eq!((s, u["role"].as_str()), (200, Some("viewer")));
+    assert_eq!(vic.get("/api/auth/user").await.0, 401);
+    assert_eq!(login(&server.base, "vic", PASSWORD).await.0, 401);
+    assert_eq!(login(&server.base, "vic", "reset passphrase").await.0, 200);
+    assert_eq!(here.put(&format!("/api/users/{vic_id}"), &json!({"password": "demo"})).await.0, 422);
+
+    // An API key has no password and no sessions.
+    let (_, key) = here.post("/api/api-keys", &json!({"name": "k", "role": "admin"})).await;
+    let machine = Console::with_key(&server.base, key["key"].as_str().unwrap());
+    assert_eq!(machine.post("/api/auth/password", &json!({"currentPassword": "x", "newPassword": "yyyyyyyyy"})).await.0, 403);
+    assert_eq!(machine.get("/api/auth/sessions").await.0, 403);
+}
+
+async fn login_console(base: &str, username: &str) -> (u16, Console) {
+    let c = Console::new(base);
+    let (s, _) = c.post("/api/auth/login", &json!({"username": username, "password": PASSWORD})).await;
+    (s, c)
 }

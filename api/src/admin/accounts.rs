@@ -163,11 +163,7 @@ async fn insert_user(store: &dyn Store, tenant_id: Id, username: &str, password:
     }
     let username = username.trim();
     let id = user_id(username);
-    // Hashing is deliberately slow: keep it off the async workers.
-    let owned = password.to_owned();
-    let password_hash = tokio::task::spawn_blocking(move || hash_password(&owned))
-        .await
-        .map_err(|e| ApiError::Store(StoreError::Backend(format!("password hashing task failed: {e}"))))??;
+    let password_hash = hash_password_blocking(password).await?;
     let mut user = User { id, tenant_id, username: username.to_owned(), password_hash, role, created_at: Utc::now(), version: 0 };
     user.version = match put(store, DocKind::User, id, &user, None).await {
         Err(ApiError::Store(StoreError::Conflict { .. })) => {
@@ -176,6 +172,31 @@ async fn insert_user(store: &dyn Store, tenant_id: Id, username: &str, password:
         other => other?,
     };
     Ok(user)
+}
+
+/// Hashes a password off the async workers (argon2 is deliberately slow).
+pub(crate) async fn hash_password_blocking(password: &str) -> Result<String, ApiError> {
+    let owned = password.to_owned();
+    tokio::task::spawn_blocking(move || hash_password(&owned))
+        .await
+        .map_err(|e| ApiError::Store(StoreError::Backend(format!("password hashing task failed: {e}"))))?
+}
+
+/// Verifies a password off the async workers.
+pub(crate) async fn verify_password_blocking(hash: &str, password: &str) -> bool {
+    let (hash, password) = (hash.to_owned(), password.to_owned());
+    tokio::task::spawn_blocking(move || verify_password(&hash, &password)).await.unwrap_or(false)
+}
+
+/// Replaces `user`'s password (at least 8 characters) if the user document
+/// is still at `user.version`; returns the new version.
+pub(crate) async fn set_password(store: &dyn Store, user: &mut User, password: &str) -> Result<(), ApiError> {
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(ApiError::Invalid(vec![switchboard_model::FieldError::new("password", "must be at least 8 characters")]));
+    }
+    user.password_hash = hash_password_blocking(password).await?;
+    user.version = put(store, DocKind::User, user.id, &*user, Some(user.version)).await?;
+    Ok(())
 }
 
 /// Every system-namespace document of `kind`, decoded, with its version.

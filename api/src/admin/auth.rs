@@ -186,8 +186,7 @@ async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, Json(req):
     let store = state.engine.store().as_ref();
     let user = accounts::user_by_name(store, &req.username).await?;
     let hash = user.as_ref().map_or(accounts::decoy_hash(), |u| u.password_hash.as_str()).to_owned();
-    let password = req.password;
-    let ok = tokio::task::spawn_blocking(move || accounts::verify_password(&hash, &password)).await.unwrap_or(false);
+    let ok = accounts::verify_password_blocking(&hash, &req.password).await;
     let Some(user) = user else {
         state.login_limiter.failed(&req.username, ip);
         return Err(ApiError::Unauthorized);

@@ -18,6 +18,10 @@ pub(crate) const WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// Past this many tracked keys, expired windows are swept on the next failure.
 const SWEEP_AT: usize = 10_000;
+/// At most this many keys are tracked, so that guessing endless made-up
+/// names cannot grow memory without bound; past it, only keys already
+/// tracked (and every address) are counted, and the address limit still holds.
+const MAX_KEYS: usize = 200_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
@@ -80,6 +84,9 @@ impl LoginLimiter {
             map.retain(|_, w| now.duration_since(w.started) < WINDOW);
         }
         for key in std::iter::once(user_key(username)).chain(ip.map(Key::Ip)) {
+            if map.len() >= MAX_KEYS && matches!(key, Key::User(_)) && !map.contains_key(&key) {
+                continue;
+            }
             let w = map.entry(key).or_insert(Window { started: now, failures: 0 });
             if now.duration_since(w.started) >= WINDOW {
                 *w = Window { started: now, failures: 0 };

@@ -1,7 +1,11 @@
-//! One's own login sessions: `GET /api/auth/sessions` and
-//! `DELETE /api/auth/sessions/{id}` (sign out a browser left elsewhere).
+//! One's own account: login sessions (`GET /api/auth/sessions`,
+//! `DELETE /api/auth/sessions/{id}` to sign out a browser left elsewhere)
+//! and the password (`POST /api/auth/password`, which signs out every other
+//! session).
 
 use axum::extract::{Path, State};
+use serde::Deserialize;
+use serde_json::json;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -11,12 +15,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::admin::accounts::{self, Session};
+use crate::admin::audit;
 use crate::admin::extract::{Auth, Json, Principal};
 use crate::error::ApiError;
 use crate::server::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_sessions)).routes(routes!(revoke_session))
+    OpenApiRouter::new().routes(routes!(list_sessions)).routes(routes!(revoke_session)).routes(routes!(change_password))
 }
 
 /// A session as its user sees it.
@@ -68,5 +73,46 @@ async fn revoke_session(State(state): State<AppState>, auth: Auth, Path(id): Pat
         .filter(|(s, _)| s.user_id == user && s.tenant_id == auth.tenant_id)
         .ok_or(ApiError::NotFound("session"))?;
     accounts::end_session(store, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A new password, for `POST /api/auth/password`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct PasswordChange {
+    current_password: String,
+    /// At least 8 characters.
+    new_password: String,
+}
+
+/// Changes the caller's password and ends their other sessions (204). A
+/// wrong current password counts as a failed login.
+#[utoipa::path(post, path = "/api/auth/password", tag = "auth", request_body = PasswordChange,
+    responses((status = 204), (status = 401, description = "not signed in"), (status = 403, description = "wrong current password, or an api key"),
+              (status = 422), (status = 429, description = "too many wrong passwords")))]
+async fn change_password(
+    State(state): State<AppState>,
+    auth: Auth,
+    super::ClientIp(ip): super::ClientIp,
+    Json(req): Json<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    let (user_id, current) = user_of(&auth)?;
+    let store = state.engine.store().as_ref();
+    let mut user = accounts::user_in(store, auth.tenant_id, user_id).await?.ok_or(ApiError::Unauthorized)?;
+    state.login_limiter.check(&user.username, ip).map_err(ApiError::RateLimited)?;
+    if !accounts::verify_password_blocking(&user.password_hash, &req.current_password).await {
+        state.login_limiter.failed(&user.username, ip);
+        return Err(ApiError::Forbidden("the current password is wrong".into()));
+    }
+    accounts::set_password(store, &mut user, &req.new_password).await.map_err(|e| match e {
+        ApiError::Invalid(_) => ApiError::Invalid(vec![switchboard_model::FieldError::new("newPassword", "must be at least 8 characters")]),
+        other => other,
+    })?;
+    for s in accounts::sessions_of(store, user.id).await? {
+        if s.id != current {
+            accounts::end_session(store, s.id).await?;
+        }
+    }
+    audit::record(&state, &auth, "update", "user", Some(user.id), json!({ "username": user.username, "password": "changed" })).await?;
     Ok(StatusCode::NO_CONTENT)
 }

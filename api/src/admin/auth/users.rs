@@ -1,7 +1,7 @@
 //! A tenant's users: `GET/POST /api/users`, `PUT/DELETE /api/users/{id}`.
 //! Owners and admins manage them; only an owner makes, unmakes or removes
 //! an owner, and the last owner can be neither demoted nor deleted.
-//! Deleting a user ends their sessions at once.
+//! Deleting a user, or resetting their password, ends their sessions at once.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -54,11 +54,16 @@ pub(crate) struct NewUser {
     role: Role,
 }
 
-/// A role change, for `PUT /api/users/{id}`.
+/// A role change or a password reset, for `PUT /api/users/{id}`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct UserUpdate {
-    role: Role,
+    /// The new role; absent: unchanged.
+    #[serde(default)]
+    role: Option<Role>,
+    /// A new password (at least 8 characters); absent: unchanged. Ends the user's sessions.
+    #[serde(default)]
+    password: Option<String>,
     /// The version this change is based on (or send `If-Match`); a stale one is a 409.
     #[serde(default)]
     version: Option<u64>,
@@ -108,7 +113,7 @@ async fn create_user(State(state): State<AppState>, auth: Auth, Json(req): Json<
     Ok((StatusCode::CREATED, Json(UserView::from(&user))).into_response())
 }
 
-/// Changes a user's role.
+/// Changes a user's role, or resets their password.
 #[utoipa::path(put, path = "/api/users/{id}", tag = "users", request_body = UserUpdate,
     params(("id" = String, Path, format = Uuid, description = "the user's id")),
     responses((status = 200, body = UserView), (status = 400), (status = 401), (status = 403), (status = 404),
@@ -132,17 +137,28 @@ async fn update_user(
         return Err(StoreError::Conflict { expected: Some(v), found: Some(user.version) }.into());
     }
     may_grant(&auth, user.role)?;
-    may_grant(&auth, req.role)?;
-    if req.role == user.role {
-        return Ok(Json(UserView::from(&user)));
-    }
-    if req.role != Role::Owner {
+    let role = req.role.unwrap_or(user.role);
+    may_grant(&auth, role)?;
+    if role != Role::Owner {
         keeps_an_owner(store, &user).await?;
     }
     let from = user.role;
-    user.role = req.role;
-    user.version = accounts::put(store, DocKind::User, user.id, &user, Some(user.version)).await?;
-    audit::record(&state, &auth, "update", "user", Some(user.id), json!({ "username": user.username, "role": { "from": from, "to": user.role } })).await?;
+    user.role = role;
+    let mut detail = json!({ "username": user.username });
+    if role != from {
+        detail["role"] = json!({ "from": from, "to": role });
+    }
+    match &req.password {
+        Some(password) => accounts::set_password(store, &mut user, password).await?,
+        None if role == from => return Ok(Json(UserView::from(&user))),
+        None => user.version = accounts::put(store, DocKind::User, user.id, &user, Some(user.version)).await?,
+    }
+    if req.password.is_some() {
+        // A reset password is a lost or leaked one: whoever holds it now is out.
+        accounts::end_sessions_of(store, user.id).await?;
+        detail["password"] = json!("reset");
+    }
+    audit::record(&state, &auth, "update", "user", Some(user.id), detail).await?;
     Ok(Json(UserView::from(&user)))
 }
 
