@@ -98,6 +98,26 @@ async fn openapi_document_lists_the_admin_routes() {
     assert!(schemas["TenantView"]["properties"].get("twilioAuthToken").is_none());
     assert!(schemas["TenantView"]["properties"].get("twilioAuthTokenSet").is_some());
     assert!(schemas["CreatedApiKey"].is_object() && schemas["UserView"].is_object() && schemas["AuditView"].is_object());
+    // Every `$ref` points at a defined schema.
+    fn refs<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(r) = m.get("$ref").and_then(|r| r.as_str()) {
+                    out.push(r);
+                }
+                m.values().for_each(|v| refs(v, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(!all.is_empty());
+    for r in all {
+        let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("unexpected ref {r}"));
+        assert!(schemas.get(name).is_some(), "{r} is not defined");
+    }
 }
 
 const PASSWORD: &str = "correct horse";
