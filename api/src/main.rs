@@ -8,8 +8,8 @@
 //!
 //! Commands:
 //! - `switchboard serve [--listen 127.0.0.1:8080] [--data ./data] [--public-url URL] [--demo]
-//!   [--no-signup]` (also `SWITCHBOARD_LISTEN`, `SWITCHBOARD_DATA`, `SWITCHBOARD_PUBLIC_URL`,
-//!   `SWITCHBOARD_DEMO`, `SWITCHBOARD_SIGNUP=false`). Prints `listening on http://ADDR` once
+//!   [--no-signup] [--trust-forwarded-for]` (also `SWITCHBOARD_LISTEN`, `SWITCHBOARD_DATA`, `SWITCHBOARD_PUBLIC_URL`,
+//!   `SWITCHBOARD_DEMO`, `SWITCHBOARD_SIGNUP=false`, `SWITCHBOARD_TRUST_FORWARDED_FOR`). Prints `listening on http://ADDR` once
 //!   bound; SIGTERM or Ctrl-C drains in-flight webhooks and flushes the recorder.
 //!   `--demo` also makes the console login `demo` / `demo`: for a local trial only.
 //! - `switchboard user create --data DIR --tenant T --username U --role owner`: a
@@ -120,6 +120,11 @@ struct ServeArgs {
     #[arg(long = "no-signup", env = "SWITCHBOARD_SIGNUP", action = clap::ArgAction::SetFalse,
           value_parser = clap::builder::BoolishValueParser::new())]
     signup: bool,
+    /// Count failed logins against the last `X-Forwarded-For` address (only
+    /// behind a reverse proxy that sets it).
+    #[arg(long, env = "SWITCHBOARD_TRUST_FORWARDED_FOR", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    trust_forwarded_for: bool,
 }
 
 #[derive(Subcommand)]
@@ -189,6 +194,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let public_url = args.public_url.unwrap_or_else(|| format!("http://{addr}"));
     let mut state = AppState::new(engine.clone(), &public_url);
     state.signup_enabled = args.signup;
+    state.trust_forwarded_for = args.trust_forwarded_for;
     if !args.signup {
         tracing::info!("signup is turned off");
     }

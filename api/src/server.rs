@@ -41,6 +41,10 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Whether `POST /api/auth/signup` may create tenants.
     pub signup_enabled: bool,
+    /// Whether the client address is the last one in `X-Forwarded-For`
+    /// (set it only behind a proxy that appends it; otherwise anyone could
+    /// pick the address their failed logins are counted against).
+    pub trust_forwarded_for: bool,
     /// Failed logins per username and per client address.
     pub(crate) login_limiter: Arc<admin::auth::LoginLimiter>,
     /// Serializes user and role changes, so two concurrent demotions cannot
@@ -57,6 +61,7 @@ impl AppState {
             metrics: telemetry::prometheus(),
             ready: Arc::new(AtomicBool::new(true)),
             signup_enabled: true,
+            trust_forwarded_for: false,
             login_limiter: Arc::default(),
             accounts_lock: Arc::default(),
         }

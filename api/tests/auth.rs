@@ -519,3 +519,43 @@ async fn login_console(base: &str, username: &str) -> (u16, Console) {
     let (s, _) = c.post("/api/auth/login", &json!({"username": username, "password": PASSWORD})).await;
     (s, c)
 }
+
+async fn login_from(base: &str, username: &str, forwarded_for: &str) -> u16 {
+    let body = json!({"username": username, "password": "wrong password"});
+    Console::new(base).send(reqwest::Method::POST, "/api/auth/login", Some(&body), &[("X-Forwarded-For", forwarded_for)]).await.0
+}
+
+#[tokio::test]
+async fn a_spoofed_forwarded_for_does_not_dodge_the_address_limit() {
+    let server = TestServer::start().await;
+    for i in 0..30 {
+        assert_eq!(login_from(&server.base, &format!("guess{i}"), &format!("198.51.100.{i}")).await, 401);
+    }
+    assert_eq!(login_from(&server.base, "guess-more", "198.51.100.200").await, 429);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_is_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: std::sync::Arc<dyn switchboard_store::Store> = std::sync::Arc::new(switchboard_store::EmbeddedStore::open(dir.path()).unwrap());
+    let engine = switchboard_engine::Engine::start(store, switchboard_engine::EngineConfig::default()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut state = switchboard::AppState::new(engine, &base);
+    state.trust_forwarded_for = true;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(switchboard::run(listener, state, async move {
+        let _ = rx.await;
+    }));
+
+    // The proxy appends the real client last; what the client claimed comes first.
+    for i in 0..30 {
+        assert_eq!(login_from(&base, &format!("guess{i}"), &format!("10.9.9.{i}, 203.0.113.7")).await, 401);
+    }
+    assert_eq!(login_from(&base, "guess-more", "203.0.113.7").await, 429);
+    // Another client behind the same proxy is not locked out.
+    assert_eq!(login_from(&base, "guess-more", "203.0.113.8").await, 401);
+
+    let _ = tx.send(());
+    task.await.unwrap().unwrap();
+}

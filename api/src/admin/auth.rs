@@ -48,16 +48,31 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .merge(audit::routes())
 }
 
-/// The client's address, when the server was started with connect info
-/// (as [`crate::run`] does); `None` otherwise (e.g. `oneshot` tests).
+/// The client's address: the peer's when the server was started with
+/// connect info (as [`crate::run`] does), or the last `X-Forwarded-For`
+/// entry when [`AppState::trust_forwarded_for`] is set; `None` otherwise
+/// (e.g. `oneshot` tests).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClientIp(pub(crate) Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        if !state.trust_forwarded_for {
+            return Ok(ClientIp(peer));
+        }
+        // The last entry is the one our proxy appended; earlier ones are the client's say-so.
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .next_back()
+            .and_then(|ip| ip.trim().parse().ok());
+        Ok(ClientIp(forwarded.or(peer)))
     }
 }
 
