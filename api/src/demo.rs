@@ -2,6 +2,10 @@
 //! through the engine, and an introduction printed on every start — what is
 //! seeded, where to point Twilio, and a curl line per campaign with a valid
 //! signature, so a newcomer routes a call in the first minute.
+//!
+//! It also makes the console user `demo` / `demo` (owner of the demo
+//! tenant) — the one account with a short password — and says loudly that
+//! this is for a local trial only.
 
 use std::fmt::Write as _;
 
@@ -22,6 +26,8 @@ pub const TENANT: &str = "demo";
 pub const AUTH_TOKEN: &str = "demo-token";
 /// The demo tenant's Twilio account SID.
 pub const ACCOUNT_SID: &str = "ACdemo00000000000000000000000000";
+/// The demo console user's name, and its password.
+pub const USER: &str = "demo";
 /// The caller in the printed curl lines.
 pub const CALLER: &str = "+15551230000";
 
@@ -34,6 +40,9 @@ pub struct Demo {
     pub buyers: Vec<Buyer>,
     /// Its campaigns.
     pub campaigns: Vec<Campaign>,
+    /// Whether the `demo` / `demo` login belongs to this tenant (a user
+    /// named `demo` made elsewhere is left alone).
+    pub login: bool,
 }
 
 fn number(s: &str) -> anyhow::Result<PhoneNumber> {
@@ -103,6 +112,17 @@ fn assign(buyer: &Buyer, priority: u32, weight: u32) -> BuyerAssignment {
 /// Seeds the demo unless a tenant named `demo` exists; either way returns
 /// what the demo tenant has now.
 pub async fn seed(engine: &Engine) -> anyhow::Result<Demo> {
+    let mut demo = seed_config(engine).await?;
+    crate::users::ensure_demo_user(engine, demo.tenant.id).await?;
+    let user = crate::admin::accounts::user_by_name(engine.store().as_ref(), USER).await?;
+    demo.login = user.is_some_and(|u| u.tenant_id == demo.tenant.id);
+    if demo.login {
+        tracing::warn!("demo login demo/demo is enabled: for a local trial only");
+    }
+    Ok(demo)
+}
+
+async fn seed_config(engine: &Engine) -> anyhow::Result<Demo> {
     if let Some(tenant) = engine.tenants().into_iter().find(|t| t.name == TENANT) {
         return load(engine, (*tenant).clone()).await;
     }
@@ -143,7 +163,7 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<Demo> {
         campaigns.push(engine.put_campaign(c, None).await?);
     }
     tracing::info!(tenant = %tenant.id, "demo seeded");
-    Ok(Demo { tenant, buyers, campaigns })
+    Ok(Demo { tenant, buyers, campaigns, login: false })
 }
 
 /// Reads the demo tenant's buyers and campaigns back, as they are now.
@@ -163,7 +183,7 @@ async fn load(engine: &Engine, tenant: Tenant) -> anyhow::Result<Demo> {
         .collect();
     buyers.sort_by(|a, b| a.phone_number.cmp(&b.phone_number));
     campaigns.sort_by(|a, b| a.phone_number.cmp(&b.phone_number));
-    Ok(Demo { tenant, buyers, campaigns })
+    Ok(Demo { tenant, buyers, campaigns, login: false })
 }
 
 /// Quotes a word for a POSIX shell.
@@ -264,6 +284,13 @@ pub fn intro(demo: &Demo, public_url: &str) -> String {
             let _ = writeln!(s, "\n# {} ({})", c.name, to.as_str());
             let _ = writeln!(s, "{}", curl_line(public_url, &demo.tenant.twilio_auth_token, &demo_call_sid(i), to));
         }
+    }
+    if demo.login {
+        let _ = writeln!(s, "\n!! LOCAL TRIAL ONLY !!");
+        let _ = writeln!(s, "!! Console login: user {USER:?}, password {USER:?} (owner of tenant {:?}).", demo.tenant.name);
+        let _ = writeln!(s, "!! Anyone who can reach this server can sign in with it and change everything.");
+        let _ = writeln!(s, "!! Never run --demo on a server others can reach.");
+        let _ = writeln!(s, "!!   curl -c jar -H 'Content-Type: application/json' -d '{{\"username\":\"demo\",\"password\":\"demo\"}}' {public_url}/api/auth/login");
     }
     let _ = writeln!(s, "==============================================================================\n");
     s

@@ -14,6 +14,7 @@
 //! - [`telemetry`]: the process-wide Prometheus recorder behind `/metrics`.
 //! - [`demo`]: `serve --demo` seeding and its printed introduction.
 //! - [`export`]: `calls export` as JSON lines or CSV.
+//! - [`users`]: accounts made from the command line and by `--demo`.
 
 mod admin;
 pub mod demo;
@@ -22,6 +23,7 @@ pub mod export;
 pub mod server;
 pub mod telemetry;
 pub mod twilio;
+pub mod users;
 mod webhooks;
 
 pub use server::{AppState, app, run};

@@ -7,10 +7,16 @@
 //! ```
 //!
 //! Commands:
-//! - `switchboard serve [--listen 127.0.0.1:8080] [--data ./data] [--public-url URL] [--demo]`
-//!   (also `SWITCHBOARD_LISTEN`, `SWITCHBOARD_DATA`, `SWITCHBOARD_PUBLIC_URL`,
-//!   `SWITCHBOARD_DEMO`). Prints `listening on http://ADDR` once bound; SIGTERM
-//!   or Ctrl-C drains in-flight webhooks and flushes the recorder.
+//! - `switchboard serve [--listen 127.0.0.1:8080] [--data ./data] [--public-url URL] [--demo]
+//!   [--no-signup] [--trust-forwarded-for]` (also `SWITCHBOARD_LISTEN`, `SWITCHBOARD_DATA`, `SWITCHBOARD_PUBLIC_URL`,
+//!   `SWITCHBOARD_DEMO`, `SWITCHBOARD_SIGNUP=false`, `SWITCHBOARD_TRUST_FORWARDED_FOR`). Prints `listening on http://ADDR` once
+//!   bound; SIGTERM or Ctrl-C drains in-flight webhooks and flushes the recorder.
+//!   `--demo` also makes the console login `demo` / `demo`: for a local trial only.
+//! - `switchboard user create --data DIR --tenant T --username U --role owner`: a
+//!   console user (the first account of a server that has signup turned off),
+//!   creating tenant `T` if no tenant has that name. The password is asked for
+//!   at a terminal, or read from the first line of stdin when it is not one.
+//!   The server must be stopped (the data directory is locked).
 //! - `switchboard calls export --data DIR [--format jsonl|csv]`: every stored
 //!   call to stdout; the server must be stopped (the data directory is locked).
 //!
@@ -25,8 +31,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use switchboard::export::{self, Format};
-use switchboard::{AppState, demo};
+use switchboard::{AppState, demo, users};
 use switchboard_engine::{Engine, EngineConfig};
+use switchboard_model::Role;
 use switchboard_store::{EmbeddedStore, Store};
 
 #[derive(Parser)]
@@ -45,6 +52,53 @@ enum Command {
         #[command(subcommand)]
         command: CallsCommand,
     },
+    /// Manage console users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user (and its tenant if needed); the password comes from a
+    /// prompt, or from stdin when stdin is not a terminal.
+    Create(UserCreateArgs),
+}
+
+#[derive(clap::Args)]
+struct UserCreateArgs {
+    /// Data directory of the embedded store.
+    #[arg(long, env = "SWITCHBOARD_DATA", default_value = "./data")]
+    data: PathBuf,
+    /// Tenant name; created if no tenant has it.
+    #[arg(long)]
+    tenant: String,
+    /// Login name.
+    #[arg(long)]
+    username: String,
+    /// Role within the tenant.
+    #[arg(long, value_enum, default_value_t = RoleArg::Owner)]
+    role: RoleArg,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RoleArg {
+    Owner,
+    Admin,
+    Manager,
+    Viewer,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Owner => Role::Owner,
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Manager => Role::Manager,
+            RoleArg::Viewer => Role::Viewer,
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -62,6 +116,15 @@ struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_DEMO", action = clap::ArgAction::SetTrue,
           value_parser = clap::builder::BoolishValueParser::new())]
     demo: bool,
+    /// Refuse `POST /api/auth/signup` (make users with `switchboard user create`).
+    #[arg(long = "no-signup", env = "SWITCHBOARD_SIGNUP", action = clap::ArgAction::SetFalse,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    signup: bool,
+    /// Count failed logins against the last `X-Forwarded-For` address (only
+    /// behind a reverse proxy that sets it).
+    #[arg(long, env = "SWITCHBOARD_TRUST_FORWARDED_FOR", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    trust_forwarded_for: bool,
 }
 
 #[derive(Subcommand)]
@@ -98,6 +161,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Calls { command: CallsCommand::Export { data, format } } => export_calls(&data, format).await,
+            Command::User { command: UserCommand::Create(args) } => create_user(args).await,
         }
     });
     match result {
@@ -128,7 +192,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let public_url = args.public_url.unwrap_or_else(|| format!("http://{addr}"));
-    let state = AppState::new(engine.clone(), &public_url);
+    let mut state = AppState::new(engine.clone(), &public_url);
+    state.signup_enabled = args.signup;
+    state.trust_forwarded_for = args.trust_forwarded_for;
+    if !args.signup {
+        tracing::info!("signup is turned off");
+    }
     if args.demo {
         let seeded = demo::seed(&engine).await.context("cannot seed the demo")?;
         print!("{}", demo::intro(&seeded, &state.public_url));
@@ -151,6 +220,51 @@ async fn export_calls(data: &Path, format: Format) -> anyhow::Result<()> {
     let n = export::export_calls(store.as_ref(), format, &mut out).await?;
     tracing::debug!(calls = n, "exported");
     Ok(())
+}
+
+async fn create_user(args: UserCreateArgs) -> anyhow::Result<()> {
+    if !args.data.is_dir() {
+        std::fs::create_dir_all(&args.data)
+            .with_context(|| format!("cannot create the data directory {}", args.data.display()))?;
+    }
+    let password = read_password()?;
+    let store = open_store(&args.data).await?;
+    let engine = Engine::start(store, EngineConfig::default()).await.context("cannot start the engine")?;
+    let created = users::create_user(&engine, &args.tenant, &args.username, &password, args.role.into()).await;
+    engine.shutdown().await;
+    let created = created.map_err(|e| match e {
+        switchboard::error::ApiError::Invalid(fields) => {
+            let why: Vec<String> = fields.iter().map(|f| format!("{} {}", f.field, f.message)).collect();
+            anyhow::anyhow!("{}", why.join("; "))
+        }
+        other => anyhow::anyhow!("{other}"),
+    })?;
+    let tenant = if created.tenant_created { "new tenant" } else { "tenant" };
+    println!(
+        "created user {:?} ({}) in {tenant} {:?} ({})",
+        args.username.trim(),
+        Role::from(args.role).as_str(),
+        args.tenant.trim(),
+        created.tenant_id
+    );
+    Ok(())
+}
+
+/// The password: prompted for (twice) at a terminal, else stdin's first line.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("password: ").context("cannot read the password")?;
+        let again = rpassword::prompt_password("again: ").context("cannot read the password")?;
+        anyhow::ensure!(first == again, "the passwords differ");
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).context("cannot read the password from stdin")?;
+        let password = line.trim_end_matches(['\r', '\n']).to_owned();
+        anyhow::ensure!(!password.is_empty(), "no password on stdin");
+        Ok(password)
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

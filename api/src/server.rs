@@ -47,6 +47,15 @@ pub struct AppState {
     pub signup_enabled: bool,
     /// One permit per webhook in flight ([`MAX_IN_FLIGHT_WEBHOOKS`]).
     pub webhook_slots: Arc<tokio::sync::Semaphore>,
+    /// Whether the client address is the last one in `X-Forwarded-For`
+    /// (set it only behind a proxy that appends it; otherwise anyone could
+    /// pick the address their failed logins are counted against).
+    pub trust_forwarded_for: bool,
+    /// Failed logins per username and per client address.
+    pub(crate) login_limiter: Arc<admin::auth::LoginLimiter>,
+    /// Serializes user and role changes, so two concurrent demotions cannot
+    /// both pass the "one owner remains" check.
+    pub(crate) accounts_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AppState {
@@ -59,6 +68,9 @@ impl AppState {
             ready: Arc::new(AtomicBool::new(true)),
             signup_enabled: true,
             webhook_slots: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT_WEBHOOKS)),
+            trust_forwarded_for: false,
+            login_limiter: Arc::default(),
+            accounts_lock: Arc::default(),
         }
     }
 }
@@ -103,7 +115,9 @@ pub async fn run(
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = draining_tx.send(());
     };
-    let server = axum::serve(listener, app(state)).with_graceful_shutdown(signal).into_future();
+    // The peer address feeds the per-address login limit.
+    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(signal).into_future();
     let drain_deadline = async move {
         match draining_rx.await {
             Ok(()) => tokio::time::sleep(DRAIN_TIMEOUT).await,

@@ -119,29 +119,52 @@ pub(crate) async fn put<T: Serialize>(store: &dyn Store, kind: DocKind, id: Id, 
     Ok(store.put_doc(Doc { kind, tenant: SYSTEM, id, version: 0, body }, expected).await?)
 }
 
-/// Creates a user; a taken username is a 409.
-pub(crate) async fn create_user(store: &dyn Store, tenant_id: Id, username: &str, password: &str, role: Role) -> Result<User, ApiError> {
-    let username = username.trim();
-    let mut fields = Vec::new();
-    if username.is_empty() || username.len() > 64 || username.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        fields.push(switchboard_model::FieldError::new("username", "must be 1 to 64 characters without spaces"));
-    }
-    if password.chars().count() < 8 && password != "demo" {
+/// The shortest password accepted.
+pub(crate) const MIN_PASSWORD: usize = 8;
+
+/// What is wrong with a new username and password, as field errors.
+pub(crate) fn check_credentials(username: &str, password: &str) -> Vec<switchboard_model::FieldError> {
+    let mut fields = check_username(username);
+    if password.chars().count() < MIN_PASSWORD {
         fields.push(switchboard_model::FieldError::new("password", "must be at least 8 characters"));
     }
+    fields
+}
+
+fn check_username(username: &str) -> Vec<switchboard_model::FieldError> {
+    let username = username.trim();
+    if username.is_empty() || username.len() > 64 || username.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        vec![switchboard_model::FieldError::new("username", "must be 1 to 64 characters without spaces")]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Creates a user; a bad username or a short password is a 422, a taken
+/// username a 409.
+pub(crate) async fn create_user(store: &dyn Store, tenant_id: Id, username: &str, password: &str, role: Role) -> Result<User, ApiError> {
+    let fields = check_credentials(username, password);
     if !fields.is_empty() {
         return Err(ApiError::Invalid(fields));
     }
+    insert_user(store, tenant_id, username, password, role).await
+}
+
+/// The `serve --demo` user, `demo` / `demo`: the one account allowed a
+/// short password, and only through this path (never through the API).
+pub(crate) async fn create_demo_user(store: &dyn Store, tenant_id: Id) -> Result<User, ApiError> {
+    insert_user(store, tenant_id, "demo", "demo", Role::Owner).await
+}
+
+async fn insert_user(store: &dyn Store, tenant_id: Id, username: &str, password: &str, role: Role) -> Result<User, ApiError> {
+    let fields = check_username(username);
+    if !fields.is_empty() {
+        return Err(ApiError::Invalid(fields));
+    }
+    let username = username.trim();
     let id = user_id(username);
-    let mut user = User {
-        id,
-        tenant_id,
-        username: username.to_owned(),
-        password_hash: hash_password(password)?,
-        role,
-        created_at: Utc::now(),
-        version: 0,
-    };
+    let password_hash = hash_password_blocking(password).await?;
+    let mut user = User { id, tenant_id, username: username.to_owned(), password_hash, role, created_at: Utc::now(), version: 0 };
     user.version = match put(store, DocKind::User, id, &user, None).await {
         Err(ApiError::Store(StoreError::Conflict { .. })) => {
             return Err(ApiError::Conflict(format!("username {username:?} is taken")));
@@ -149,6 +172,99 @@ pub(crate) async fn create_user(store: &dyn Store, tenant_id: Id, username: &str
         other => other?,
     };
     Ok(user)
+}
+
+/// Hashes a password off the async workers (argon2 is deliberately slow).
+pub(crate) async fn hash_password_blocking(password: &str) -> Result<String, ApiError> {
+    let owned = password.to_owned();
+    tokio::task::spawn_blocking(move || hash_password(&owned))
+        .await
+        .map_err(|e| ApiError::Store(StoreError::Backend(format!("password hashing task failed: {e}"))))?
+}
+
+/// Verifies a password off the async workers.
+pub(crate) async fn verify_password_blocking(hash: &str, password: &str) -> bool {
+    let (hash, password) = (hash.to_owned(), password.to_owned());
+    tokio::task::spawn_blocking(move || verify_password(&hash, &password)).await.unwrap_or(false)
+}
+
+/// Replaces `user`'s password (at least 8 characters) if the user document
+/// is still at `user.version`; returns the new version.
+pub(crate) async fn set_password(store: &dyn Store, user: &mut User, password: &str) -> Result<(), ApiError> {
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(ApiError::Invalid(vec![switchboard_model::FieldError::new("password", "must be at least 8 characters")]));
+    }
+    user.password_hash = hash_password_blocking(password).await?;
+    user.version = put(store, DocKind::User, user.id, &*user, Some(user.version)).await?;
+    Ok(())
+}
+
+/// Every system-namespace document of `kind`, decoded, with its version.
+/// Unreadable documents are skipped with a warning rather than failing a list.
+pub(crate) async fn all<T: DeserializeOwned>(store: &dyn Store, kind: DocKind) -> Result<Vec<(T, u64)>, ApiError> {
+    Ok(store
+        .list_docs(kind, Some(SYSTEM))
+        .await?
+        .into_iter()
+        .filter_map(|d| match serde_json::from_value(d.body) {
+            Ok(v) => Some((v, d.version)),
+            Err(e) => {
+                tracing::warn!(kind = kind.as_str(), id = %d.id, error = %e, "skipping an unreadable document");
+                None
+            }
+        })
+        .collect())
+}
+
+/// The users of a tenant.
+pub(crate) async fn users_of(store: &dyn Store, tenant_id: Id) -> Result<Vec<User>, ApiError> {
+    Ok(all::<User>(store, DocKind::User)
+        .await?
+        .into_iter()
+        .filter(|(u, _)| u.tenant_id == tenant_id)
+        .map(|(mut u, v)| {
+            u.version = v;
+            u
+        })
+        .collect())
+}
+
+/// A user of `tenant_id` by id; another tenant's user is `None`.
+pub(crate) async fn user_in(store: &dyn Store, tenant_id: Id, id: Id) -> Result<Option<User>, ApiError> {
+    Ok(get::<User>(store, DocKind::User, id).await?.filter(|(u, _)| u.tenant_id == tenant_id).map(|(mut u, v)| {
+        u.version = v;
+        u
+    }))
+}
+
+/// The live sessions of a user; expired ones met on the way are removed.
+pub(crate) async fn sessions_of(store: &dyn Store, user_id: Id) -> Result<Vec<Session>, ApiError> {
+    let now = Utc::now();
+    let mut live = Vec::new();
+    for (s, _) in all::<Session>(store, DocKind::Session).await? {
+        if s.user_id != user_id {
+            continue;
+        }
+        if s.expires_at > now {
+            live.push(s);
+        } else {
+            end_session(store, s.id).await?;
+        }
+    }
+    Ok(live)
+}
+
+/// Ends every session of a user (deleted, or signed out everywhere).
+pub(crate) async fn end_sessions_of(store: &dyn Store, user_id: Id) -> Result<(), ApiError> {
+    for s in sessions_of(store, user_id).await? {
+        end_session(store, s.id).await?;
+    }
+    Ok(())
+}
+
+/// The API keys of a tenant.
+pub(crate) async fn keys_of(store: &dyn Store, tenant_id: Id) -> Result<Vec<ApiKey>, ApiError> {
+    Ok(all::<ApiKey>(store, DocKind::ApiKey).await?.into_iter().map(|(k, _)| k).filter(|k| k.tenant_id == tenant_id).collect())
 }
 
 /// A user by login name.
@@ -188,6 +304,22 @@ pub(crate) async fn end_session(store: &dyn Store, id: Id) -> Result<(), ApiErro
 /// The API key a bearer secret names, if any.
 pub(crate) async fn api_key(store: &dyn Store, secret: &str) -> Result<Option<ApiKey>, ApiError> {
     Ok(get::<ApiKey>(store, DocKind::ApiKey, secret_id(secret)).await?.map(|(k, _)| k))
+}
+
+/// Creates an API key; returns the secret (shown once) and the stored key.
+pub(crate) async fn create_api_key(store: &dyn Store, tenant_id: Id, name: &str, role: Role, created_by: String) -> Result<(String, ApiKey), ApiError> {
+    let secret = new_secret("sbk_");
+    let key = ApiKey {
+        id: secret_id(&secret),
+        tenant_id,
+        name: name.to_owned(),
+        role,
+        prefix: secret.chars().take(10).collect(),
+        created_by,
+        created_at: Utc::now(),
+    };
+    put(store, DocKind::ApiKey, key.id, &key, None).await?;
+    Ok((secret, key))
 }
 
 #[cfg(test)]

@@ -2,8 +2,20 @@
 //! a bearer API key (machines). Cookie-authenticated writes must come from
 //! our own origin (SameSite=Lax plus an `Origin` check), which is the CSRF
 //! defence.
+//!
+//! The account endpoints live in the submodules: [`keys`] (API keys),
+//! [`users`] (a tenant's users), [`sessions`] (one's own sessions) and
+//! [`tenant`] (tenant settings); [`limit`] counts failed logins.
 
-use axum::extract::State;
+mod keys;
+mod limit;
+mod sessions;
+mod tenant;
+mod users;
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -12,7 +24,10 @@ use switchboard_model::{Id, Role};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub(crate) use limit::LoginLimiter;
+
 use super::accounts::{self, SESSION_TTL};
+use super::audit;
 use super::extract::{Auth, Json, Principal};
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -26,6 +41,49 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(logout))
         .routes(routes!(current_user))
         .routes(routes!(signup))
+        .merge(sessions::routes())
+        .merge(keys::routes())
+        .merge(users::routes())
+        .merge(tenant::routes())
+        .merge(audit::routes())
+}
+
+/// The client's address: the peer's when the server was started with
+/// connect info (as [`crate::run`] does), or the last `X-Forwarded-For`
+/// entry when [`AppState::trust_forwarded_for`] is set; `None` otherwise
+/// (e.g. `oneshot` tests).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientIp(pub(crate) Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        if !state.trust_forwarded_for {
+            return Ok(ClientIp(peer));
+        }
+        // The last entry is the one our proxy appended; earlier ones are the client's say-so.
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .next_back()
+            .and_then(|ip| ip.trim().parse().ok());
+        Ok(ClientIp(forwarded.or(peer)))
+    }
+}
+
+/// A query string, its every rejection our 400.
+pub(crate) fn query<T>(q: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, ApiError> {
+    q.map(|axum::extract::Query(v)| v).map_err(|e| ApiError::BadRequest(e.body_text().to_lowercase()))
+}
+
+/// An id in a path; a malformed one names nothing (404).
+pub(crate) fn path_id(raw: &str, kind: &'static str) -> Result<Id, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound(kind))
 }
 
 /// Resolves the caller from the session cookie or the bearer key.
@@ -137,16 +195,27 @@ impl CurrentUser {
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = CurrentUser), (status = 401, description = "wrong username or password"),
               (status = 429, description = "too many attempts")))]
-async fn login(State(state): State<AppState>, Json(req): Json<LoginRequest>) -> Result<Response, ApiError> {
+async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, Json(req): Json<LoginRequest>) -> Result<Response, ApiError> {
+    // Refused before the password is checked: a locked-out guesser learns nothing.
+    state.login_limiter.check(&req.username, ip).map_err(ApiError::RateLimited)?;
     let store = state.engine.store().as_ref();
     let user = accounts::user_by_name(store, &req.username).await?;
     let hash = user.as_ref().map_or(accounts::decoy_hash(), |u| u.password_hash.as_str()).to_owned();
-    let password = req.password;
-    let ok = tokio::task::spawn_blocking(move || accounts::verify_password(&hash, &password)).await.unwrap_or(false);
-    let Some(user) = user.filter(|_| ok) else {
+    let ok = accounts::verify_password_blocking(&hash, &req.password).await;
+    let Some(user) = user else {
+        state.login_limiter.failed(&req.username, ip);
         return Err(ApiError::Unauthorized);
     };
+    let detail = serde_json::json!({ "ip": ip.map(|i| i.to_string()) });
+    let actor = format!("user:{}", user.username);
+    if !ok {
+        state.login_limiter.failed(&req.username, ip);
+        audit::record_as(store, user.tenant_id, actor, "login-failed", "user", Some(user.id), detail).await?;
+        return Err(ApiError::Unauthorized);
+    }
+    state.login_limiter.succeeded(&req.username);
     let (secret, _) = accounts::create_session(store, &user).await?;
+    audit::record_as(store, user.tenant_id, actor, "login", "user", Some(user.id), detail).await?;
     let mut resp = Json(CurrentUser::of(&state, &user)).into_response();
     resp.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, &secret));
     Ok(resp)
@@ -183,7 +252,7 @@ async fn signup(State(state): State<AppState>, Json(req): Json<SignupRequest>) -
     let user = accounts::create_user(store, tenant_id, &req.username, &req.password, Role::Owner).await?;
     let tenant = switchboard_model::Tenant {
         id: tenant_id,
-        name: tenant_name,
+        name: tenant_name.clone(),
         twilio_account_sid: None,
         twilio_auth_token: String::new(),
         version: 0,
@@ -194,6 +263,8 @@ async fn signup(State(state): State<AppState>, Json(req): Json<SignupRequest>) -
         return Err(e.into());
     }
     let (secret, _) = accounts::create_session(store, &user).await?;
+    let detail = serde_json::json!({ "name": tenant_name, "owner": user.username });
+    audit::record_as(store, tenant_id, format!("user:{}", user.username), "create", "tenant", Some(tenant_id), detail).await?;
     let mut resp = (StatusCode::CREATED, Json(CurrentUser::of(&state, &user))).into_response();
     resp.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, &secret));
     Ok(resp)

@@ -1,0 +1,130 @@
+//! The caller's tenant: `GET/PUT /api/tenant` — its name and the Twilio
+//! account SID and auth token its webhooks are checked with. The token is
+//! write-only: reads say whether one is set, never what it is. Writes go
+//! through the engine, so the next webhook is checked with the new token.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use switchboard_model::{FieldError, Id, Role, Tenant};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::admin::audit;
+use crate::admin::extract::{Auth, Json, if_match};
+use crate::error::ApiError;
+use crate::server::AppState;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_tenant, put_tenant))
+}
+
+/// Tenant settings as the API shows them.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TenantView {
+    #[schema(value_type = String, format = Uuid)]
+    id: Id,
+    name: String,
+    /// The Twilio account (`AC…`) whose webhooks are this tenant's.
+    twilio_account_sid: Option<String>,
+    /// Whether an auth token is set (the token itself is never shown).
+    twilio_auth_token_set: bool,
+    created_at: DateTime<Utc>,
+    /// Pass back as `version` (or `If-Match`) to update.
+    version: u64,
+}
+
+impl From<&Tenant> for TenantView {
+    fn from(t: &Tenant) -> Self {
+        Self {
+            id: t.id,
+            name: t.name.clone(),
+            twilio_account_sid: t.twilio_account_sid.clone(),
+            twilio_auth_token_set: !t.twilio_auth_token.is_empty(),
+            created_at: t.created_at,
+            version: t.version,
+        }
+    }
+}
+
+/// New tenant settings, for `PUT /api/tenant`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct TenantUpdate {
+    name: String,
+    /// `AC…`; absent or null: none.
+    #[serde(default)]
+    twilio_account_sid: Option<String>,
+    /// Absent: keep the current token; empty: remove it (webhooks are then refused).
+    #[serde(default)]
+    twilio_auth_token: Option<String>,
+    /// The version this change is based on (or send `If-Match`); a stale one is a 409.
+    #[serde(default)]
+    version: Option<u64>,
+}
+
+fn answer(t: &Tenant) -> Response {
+    let mut resp = Json(TenantView::from(t)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", t.version)) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
+}
+
+fn current(state: &AppState, auth: &Auth) -> Result<Tenant, ApiError> {
+    state.engine.tenant(auth.tenant_id).map(|t| (*t).clone()).ok_or(ApiError::NotFound("tenant"))
+}
+
+/// The caller's tenant settings.
+#[utoipa::path(get, path = "/api/tenant", tag = "tenant", responses((status = 200, body = TenantView), (status = 401)))]
+async fn get_tenant(State(state): State<AppState>, auth: Auth) -> Result<Response, ApiError> {
+    Ok(answer(&current(&state, &auth)?))
+}
+
+/// Changes the tenant settings (owners and admins).
+#[utoipa::path(put, path = "/api/tenant", tag = "tenant", request_body = TenantUpdate,
+    responses((status = 200, body = TenantView), (status = 400), (status = 401), (status = 403),
+              (status = 409, description = "stale version, or the name or account belongs to another tenant"), (status = 422)))]
+async fn put_tenant(State(state): State<AppState>, auth: Auth, headers: HeaderMap, Json(req): Json<TenantUpdate>) -> Result<Response, ApiError> {
+    auth.require(Role::Admin)?;
+    let old = current(&state, &auth)?;
+    let expected = if_match(&headers)?.or(req.version).unwrap_or(old.version);
+    let sid = req.twilio_account_sid.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let mut fields = Vec::new();
+    let name = req.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 {
+        fields.push(FieldError::new("name", "must be 1 to 100 characters"));
+    }
+    if let Some(sid) = &sid
+        && !(sid.starts_with("AC") && sid.len() <= 64 && sid.chars().all(|c| c.is_ascii_alphanumeric()))
+    {
+        fields.push(FieldError::new("twilioAccountSid", "must be a twilio account sid (AC followed by letters and digits)"));
+    }
+    let token = req.twilio_auth_token.map(|t| t.trim().to_owned());
+    if token.as_ref().is_some_and(|t| t.len() > 256 || t.chars().any(char::is_control)) {
+        fields.push(FieldError::new("twilioAuthToken", "must be at most 256 characters, no control characters"));
+    }
+    if !fields.is_empty() {
+        return Err(ApiError::Invalid(fields));
+    }
+    let token_changed = token.as_ref().is_some_and(|t| *t != old.twilio_auth_token);
+    let new = Tenant {
+        name,
+        twilio_account_sid: sid,
+        twilio_auth_token: token.unwrap_or_else(|| old.twilio_auth_token.clone()),
+        ..old.clone()
+    };
+    let saved = state.engine.put_tenant(new, Some(expected)).await?;
+    // Never the token itself.
+    let detail = json!({
+        "name": { "from": old.name, "to": saved.name },
+        "twilioAccountSid": { "from": old.twilio_account_sid, "to": saved.twilio_account_sid },
+        "twilioAuthTokenChanged": token_changed,
+    });
+    audit::record(&state, &auth, "update", "tenant", Some(saved.id), detail).await?;
+    Ok(answer(&saved))
+}

@@ -1,0 +1,183 @@
+//! A tenant's users: `GET/POST /api/users`, `PUT/DELETE /api/users/{id}`.
+//! Owners and admins manage them; only an owner makes, unmakes or removes
+//! an owner, and the last owner can be neither demoted nor deleted.
+//! Deleting a user, or resetting their password, ends their sessions at once.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use switchboard_model::{Id, Role};
+use switchboard_store::{DocKind, StoreError};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::admin::accounts::{self, SYSTEM, User};
+use crate::admin::audit;
+use crate::admin::extract::{Auth, Json, List, PageQuery, if_match};
+use crate::error::ApiError;
+use crate::server::AppState;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_users, create_user)).routes(routes!(update_user, delete_user))
+}
+
+/// A user as the API shows it (never the password hash).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UserView {
+    #[schema(value_type = String, format = Uuid)]
+    id: Id,
+    username: String,
+    role: Role,
+    created_at: DateTime<Utc>,
+    /// Pass back as `version` (or `If-Match`) to update.
+    version: u64,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self { id: u.id, username: u.username.clone(), role: u.role, created_at: u.created_at, version: u.version }
+    }
+}
+
+/// A new user of the caller's tenant, for `POST /api/users`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct NewUser {
+    username: String,
+    /// At least 8 characters.
+    password: String,
+    role: Role,
+}
+
+/// A role change or a password reset, for `PUT /api/users/{id}`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct UserUpdate {
+    /// The new role; absent: unchanged.
+    #[serde(default)]
+    role: Option<Role>,
+    /// A new password (at least 8 characters); absent: unchanged. Ends the user's sessions.
+    #[serde(default)]
+    password: Option<String>,
+    /// The version this change is based on (or send `If-Match`); a stale one is a 409.
+    #[serde(default)]
+    version: Option<u64>,
+}
+
+/// Only an owner may hand out (or take away) the owner role.
+fn may_grant(auth: &Auth, role: Role) -> Result<(), ApiError> {
+    auth.require(Role::Admin)?;
+    if role == Role::Owner && auth.role != Role::Owner {
+        return Err(ApiError::Forbidden("only an owner may make or change an owner".into()));
+    }
+    Ok(())
+}
+
+/// Refuses a change that would leave the tenant without an owner.
+async fn keeps_an_owner(store: &dyn switchboard_store::Store, user: &User) -> Result<(), ApiError> {
+    if user.role != Role::Owner {
+        return Ok(());
+    }
+    let owners = accounts::users_of(store, user.tenant_id).await?.iter().filter(|u| u.role == Role::Owner).count();
+    if owners <= 1 {
+        return Err(ApiError::Conflict("the last owner cannot be demoted or deleted: make another owner first".into()));
+    }
+    Ok(())
+}
+
+/// The tenant's users.
+#[utoipa::path(get, path = "/api/users", tag = "users", params(PageQuery),
+    responses((status = 200, body = List<UserView>), (status = 401), (status = 403)))]
+async fn list_users(State(state): State<AppState>, auth: Auth, page: Result<Query<PageQuery>, QueryRejection>) -> Result<Json<List<UserView>>, ApiError> {
+    auth.require(Role::Admin)?;
+    let page = super::query(page)?;
+    let users = accounts::users_of(state.engine.store().as_ref(), auth.tenant_id).await?;
+    let list = List::page(users, |u| u.id, &page)?;
+    Ok(Json(List { items: list.items.iter().map(UserView::from).collect(), next_cursor: list.next_cursor }))
+}
+
+/// Creates a user in the caller's tenant (201).
+#[utoipa::path(post, path = "/api/users", tag = "users", request_body = NewUser,
+    responses((status = 201, body = UserView), (status = 400), (status = 401), (status = 403),
+              (status = 409, description = "username taken"), (status = 422)))]
+async fn create_user(State(state): State<AppState>, auth: Auth, Json(req): Json<NewUser>) -> Result<Response, ApiError> {
+    may_grant(&auth, req.role)?;
+    let store = state.engine.store().as_ref();
+    let user = accounts::create_user(store, auth.tenant_id, &req.username, &req.password, req.role).await?;
+    audit::record(&state, &auth, "create", "user", Some(user.id), json!({ "username": user.username, "role": user.role })).await?;
+    Ok((StatusCode::CREATED, Json(UserView::from(&user))).into_response())
+}
+
+/// Changes a user's role, or resets their password.
+#[utoipa::path(put, path = "/api/users/{id}", tag = "users", request_body = UserUpdate,
+    params(("id" = String, Path, format = Uuid, description = "the user's id")),
+    responses((status = 200, body = UserView), (status = 400), (status = 401), (status = 403), (status = 404),
+              (status = 409, description = "stale version, or the last owner")))]
+async fn update_user(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(req): Json<UserUpdate>,
+) -> Result<Json<UserView>, ApiError> {
+    auth.require(Role::Admin)?;
+    let id = super::path_id(&id, "user")?;
+    let expected = if_match(&headers)?.or(req.version);
+    let _guard = state.accounts_lock.lock().await;
+    let store = state.engine.store().as_ref();
+    let mut user = accounts::user_in(store, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("user"))?;
+    if let Some(v) = expected
+        && v != user.version
+    {
+        return Err(StoreError::Conflict { expected: Some(v), found: Some(user.version) }.into());
+    }
+    may_grant(&auth, user.role)?;
+    let role = req.role.unwrap_or(user.role);
+    may_grant(&auth, role)?;
+    if role != Role::Owner {
+        keeps_an_owner(store, &user).await?;
+    }
+    let from = user.role;
+    user.role = role;
+    let mut detail = json!({ "username": user.username });
+    if role != from {
+        detail["role"] = json!({ "from": from, "to": role });
+    }
+    match &req.password {
+        Some(password) => accounts::set_password(store, &mut user, password).await?,
+        None if role == from => return Ok(Json(UserView::from(&user))),
+        None => user.version = accounts::put(store, DocKind::User, user.id, &user, Some(user.version)).await?,
+    }
+    if req.password.is_some() {
+        // A reset password is a lost or leaked one: whoever holds it now is out.
+        accounts::end_sessions_of(store, user.id).await?;
+        detail["password"] = json!("reset");
+    }
+    audit::record(&state, &auth, "update", "user", Some(user.id), detail).await?;
+    Ok(Json(UserView::from(&user)))
+}
+
+/// Deletes a user and ends their sessions (204).
+#[utoipa::path(delete, path = "/api/users/{id}", tag = "users",
+    params(("id" = String, Path, format = Uuid, description = "the user's id")),
+    responses((status = 204), (status = 401), (status = 403), (status = 404), (status = 409, description = "the last owner")))]
+async fn delete_user(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    auth.require(Role::Admin)?;
+    let id = super::path_id(&id, "user")?;
+    let _guard = state.accounts_lock.lock().await;
+    let store = state.engine.store().as_ref();
+    let user = accounts::user_in(store, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("user"))?;
+    may_grant(&auth, user.role)?;
+    keeps_an_owner(store, &user).await?;
+    store.delete_doc(DocKind::User, SYSTEM, user.id, user.version).await?;
+    // The user id is derived from the name: a later user of the same name
+    // must not inherit these sessions.
+    accounts::end_sessions_of(store, user.id).await?;
+    audit::record(&state, &auth, "delete", "user", Some(user.id), json!({ "username": user.username, "role": user.role })).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
