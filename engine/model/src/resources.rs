@@ -367,13 +367,15 @@ pub struct RtbTarget {
     #[serde(default = "default_api_key_header")]
     pub auth_header: String,
     /// The API key or bearer token. Write-only.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(write_only)]
     pub auth_token: Option<String>,
     /// User name for basic auth.
     #[serde(default)]
     pub auth_username: Option<String>,
     /// Password for basic auth. Write-only.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(write_only)]
     pub auth_password: Option<String>,
     /// Read-only: whether the credentials `authType` needs are stored.
     #[serde(default)]
