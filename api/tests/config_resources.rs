@@ -33,14 +33,22 @@ async fn create(c: &Console, path: &str, body: Value) -> Value {
 
 /// A campaign of `tenant` stored through the engine (campaign CRUD is another module's).
 async fn seed_campaign(server: &TestServer, tenant: Id, name: &str, pool: Option<&str>, router: Option<&str>) -> Campaign {
+    seed(server, tenant, name, None, pool, router).await
+}
+
+async fn seed(server: &TestServer, tenant: Id, name: &str, number: Option<&str>, pool: Option<&str>, router: Option<&str>) -> Campaign {
     let c = Campaign {
         id: new_id(),
         tenant_id: tenant,
         name: name.into(),
         description: String::new(),
         status: CampaignStatus::Draft,
-        routing_type: if router.is_some() { RoutingType::Rtb } else { RoutingType::Pool },
-        phone_number: None,
+        routing_type: match (number, router) {
+            (Some(_), _) => RoutingType::Direct,
+            (None, Some(_)) => RoutingType::Rtb,
+            (None, None) => RoutingType::Pool,
+        },
+        phone_number: number.map(|n| n.parse().unwrap()),
         pool_id: pool.map(|p| p.parse().unwrap()),
         rtb_router_id: router.map(|r| r.parse().unwrap()),
         routing_policy: Default::default(),
@@ -120,6 +128,25 @@ async fn numbers_are_normalized_versioned_and_unique_across_the_system() {
     assert_eq!(a.delete(&path).await.0, 204);
     assert_eq!(a.get(&path).await.0, 404);
     create(&b, "/api/numbers", json!({"phoneNumber": "+15550100001"})).await;
+}
+
+#[tokio::test]
+async fn a_campaigns_direct_number_is_held_by_it() {
+    let server = TestServer::start().await;
+    let a = server.signup("Acme Leads", "alice").await;
+    let tenant = tenant_of(&a).await;
+    let campaign = seed(&server, tenant, "Direct line", Some("+15550100007"), None, None).await;
+    let n = create(&a, "/api/numbers", json!({"phoneNumber": "+15550100007"})).await;
+    assert_eq!((n["campaignId"].as_str(), n["poolId"].as_str()), (Some(campaign.id.to_string().as_str()), None));
+    let (s, e) = a.delete(&format!("/api/numbers/{}", id_of(&n))).await;
+    assert_eq!(s, 409);
+    assert!(e["error"]["message"].as_str().unwrap().contains("campaign \"Direct line\""), "{e}");
+    let (s, e) = a.post("/api/pools", &json!({"name": "Web", "numbers": ["+15550100007"]})).await;
+    assert_eq!(s, 409);
+    assert!(e["error"]["message"].as_str().unwrap().contains("campaign \"Direct line\""), "{e}");
+    // A tag may point at the tenant's own campaign.
+    let tag = create(&a, "/api/tracking-tags", json!({"name": "Landing", "campaignId": campaign.id})).await;
+    assert_eq!(tag["campaignId"].as_str(), Some(campaign.id.to_string().as_str()));
 }
 
 #[tokio::test]
@@ -411,6 +438,15 @@ async fn another_tenant_cannot_see_or_touch_any_of_it() {
         assert_eq!((s, mine["version"].as_u64()), (200, Some(1)), "{path}");
     }
     assert_eq!(b.get("/api/numbers/not-a-uuid").await.0, 400);
+
+    // Every change was audited in A's log, none in B's.
+    let audit = server.store.list_docs(DocKind::Audit, Some(tenant_of(&a).await)).await.unwrap();
+    let mut kinds: Vec<String> = audit.iter().map(|d| format!("{} {}", d.body["action"].as_str().unwrap(), d.body["kind"].as_str().unwrap())).collect();
+    kinds.retain(|k| k.starts_with("create"));
+    kinds.sort();
+    assert_eq!(kinds, ["create number", "create pool", "create rtb_router", "create rtb_target", "create tracking_tag"]);
+    let theirs = server.store.list_docs(DocKind::Audit, Some(tenant_of(&b).await)).await.unwrap();
+    assert!(theirs.iter().all(|d| d.body["kind"] != "number" && d.body["kind"] != "pool"), "{theirs:?}");
 }
 
 #[tokio::test]

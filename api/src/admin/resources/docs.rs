@@ -302,6 +302,18 @@ pub(crate) async fn campaign_exists(state: &AppState, tenant: Id, id: Id) -> Res
     Ok(state.engine.store().get_doc(DocKind::Campaign, tenant, id).await?.is_some())
 }
 
+/// What of this module uses campaign `id` (tracking tags), named for a 409
+/// when the campaign is deleted: empty when nothing does.
+#[allow(dead_code)] // for the campaigns module's delete
+pub(crate) async fn campaign_users(state: &AppState, tenant: Id, id: Id) -> Result<Vec<String>, ApiError> {
+    Ok(list::<switchboard_model::TrackingTag>(state, tenant)
+        .await?
+        .into_iter()
+        .filter(|t| t.campaign_id == Some(id))
+        .map(|t| named("tracking tag", &t.name, t.id))
+        .collect())
+}
+
 /// "pool \"Main\"", "campaign \"Spring\"": how a conflict names a holder.
 pub(crate) fn named(kind: &str, name: &str, id: Id) -> String {
     format!("{kind} {name:?} ({id})")
