@@ -159,8 +159,21 @@ async fn concurrent_claims_of_one_number_have_one_winner() {
     let statuses: Vec<u16> = join_all(tries).await.into_iter().map(|(s, _)| s).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 15, "{statuses:?}");
+    // Lists page by cursor.
+    for n in ["+15550100051", "+15550100052"] {
+        create(&a, "/api/numbers", json!({"phoneNumber": n})).await;
+    }
+    let a_total = a.get("/api/numbers").await.1["items"].as_array().unwrap().len();
+    let (s, page1) = a.get("/api/numbers?limit=1").await;
+    assert_eq!((s, page1["items"].as_array().unwrap().len()), (200, 1));
+    let cursor = page1["nextCursor"].as_str().expect("a next page");
+    let (_, rest) = a.get(&format!("/api/numbers?limit=100&cursor={cursor}")).await;
+    assert_eq!((rest["items"].as_array().unwrap().len() + 1, rest["nextCursor"].as_str()), (a_total, None));
+    assert_ne!(rest["items"][0]["id"], page1["items"][0]["id"]);
+    assert_eq!(a.get("/api/numbers?cursor=nonsense").await.0, 400);
+    assert_eq!(a.get("/api/numbers?limit=lots").await.0, 400);
     let listed = a.get("/api/numbers").await.1["items"].as_array().unwrap().len() + b.get("/api/numbers").await.1["items"].as_array().unwrap().len();
-    assert_eq!(listed, 1);
+    assert_eq!(listed, 3);
 }
 
 /// Polls the futures together, so their requests are in flight at once.
