@@ -934,6 +934,29 @@ mod tests {
         assert_eq!(NumberFormat::Dashed.format(&PhoneNumber::parse("+442079460958").unwrap()), "+442079460958");
     }
 
+    proptest::proptest! {
+        /// Whatever literal text (JSON, XML, form) surrounds the variables,
+        /// exactly the variables are found, in order, and nothing else.
+        #[test]
+        fn placeholders_are_exactly_the_variables(
+            parts in proptest::collection::vec(("([a-z0-9 \":,<>/=&\\[\\]}]|\\{[\" \n0-9])*", 0usize..TEMPLATE_VARIABLES.len()), 0..8),
+            tail in "[a-z \"}]*",
+        ) {
+            let mut template = String::new();
+            for (literal, var) in &parts {
+                template.push_str(literal);
+                template.push('{');
+                template.push_str(TEMPLATE_VARIABLES[*var]);
+                template.push('}');
+            }
+            template.push_str(&tail);
+            let found: Vec<&str> = placeholders(&template).iter().map(|p| p.name).collect();
+            let expected: Vec<&str> = parts.iter().map(|(_, v)| TEMPLATE_VARIABLES[*v]).collect();
+            proptest::prop_assert_eq!(found, expected);
+            proptest::prop_assert!(unknown_variables(&template).is_empty());
+        }
+    }
+
     #[test]
     fn unknown_fields_are_refused() {
         let e = serde_json::from_value::<RtbRouter>(json!({"name": "R", "timeout": 5})).unwrap_err();
