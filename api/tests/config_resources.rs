@@ -391,6 +391,13 @@ async fn tracking_tags_have_system_wide_codes_and_tenant_references() {
     let (s, v) = a.put(&path, &json!({"name": "Spring", "selector": "#phone", "numberFormat": "dashed", "paidOnly": true, "version": 1})).await;
     assert_eq!((s, v["tagCode"].as_str(), v["selector"].as_str(), v["version"].as_u64()), (200, Some("spring-promo"), Some("#phone"), Some(2)));
 
+    // Racing for one code from two tenants: one wins.
+    let race = json!({"name": "Race", "tagCode": "race-code"});
+    let tries: Vec<_> = (0..10).map(|i| if i % 2 == 0 { &a } else { &b }).map(|c| c.post("/api/tracking-tags", &race)).collect();
+    let mut statuses: Vec<u16> = join_all(tries).await.into_iter().map(|(s, _)| s).collect();
+    statuses.sort();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409, 409, 409]);
+
     // Deleting frees the code for anyone.
     assert_eq!(a.delete(&path).await.0, 204);
     create(&b, "/api/tracking-tags", json!({"name": "Now mine", "tagCode": "spring-promo"})).await;
