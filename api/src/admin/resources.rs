@@ -3,6 +3,7 @@
 mod buyers;
 mod calls;
 mod campaigns;
+pub(crate) mod docs;
 mod numbers;
 mod pools;
 mod rtb;

@@ -5,6 +5,7 @@
 //! - [`config`]: what managers configure — tenants, buyers, campaigns.
 //! - [`call`]: what the engine records — calls and their dial attempts.
 //! - [`accounts`]: roles and the audit log.
+//! - [`resources`]: numbers, pools, RTB targets and routers, tracking tags.
 //!
 //! Every type here is both the stored form and the API form (JSON, camelCase).
 //! No I/O, no clocks: callers pass time in.
@@ -14,6 +15,7 @@ pub mod call;
 pub mod config;
 pub mod money;
 pub mod phone;
+pub mod resources;
 
 pub use accounts::{AuditEntry, Role};
 pub use call::{Attempt, AttemptOutcome, CallRecord, CallStatus, CallerInfo, RejectReason};
@@ -23,6 +25,9 @@ pub use config::{
 };
 pub use money::Currency;
 pub use phone::PhoneNumber;
+pub use resources::{
+    AuthType, ContentType, HttpMethod, Number, NumberFormat, Pool, ResourceStatus, RouterTarget, RtbRouter, RtbTarget, TrackingTag,
+};
 
 /// Identifier of every stored thing: a UUIDv7, so ids sort by creation time.
 pub type Id = uuid::Uuid;

@@ -1,9 +1,167 @@
-//! `/api/numbers`.
+//! `/api/numbers`: the tenant's tracking-number inventory.
+//!
+//! A phone number is in at most one inventory in the whole system (a
+//! system-wide key, see [`super::docs`]), and held by at most one pool or
+//! one campaign; `poolId` and `campaignId` in answers say which.
 
+use std::collections::HashMap;
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use chrono::Utc;
+use serde_json::json;
+use serde_json::Value;
+use switchboard_model::{FieldError, Id, Number, Pool, Role, new_id};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::docs::{self, Key, Owner};
+use crate::admin::audit;
+use crate::admin::extract::{Auth, Json, List, PageQuery};
+use crate::error::ApiError;
 use crate::server::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    OpenApiRouter::new().routes(routes!(list_numbers, create_number)).routes(routes!(get_number, update_number, delete_number))
+}
+
+/// The body's phone-number fields.
+const PHONES: &[&str] = &["phoneNumber"];
+
+/// What holds a number: a pool or a campaign (as its direct number).
+#[derive(Debug, Clone)]
+pub(super) enum Holder {
+    Pool { id: Id, name: String },
+    Campaign { id: Id, name: String },
+}
+
+impl Holder {
+    /// "pool \"Main\" (…)" for conflict messages.
+    pub(super) fn describe(&self) -> String {
+        match self {
+            Holder::Pool { id, name } => docs::named("pool", name, *id),
+            Holder::Campaign { id, name } => docs::named("campaign", name, *id),
+        }
+    }
+}
+
+/// Who holds each E.164 number of `tenant`, pools first. `except_pool` is
+/// left out (the pool being updated does not conflict with itself).
+pub(super) async fn holders(state: &AppState, tenant: Id, except_pool: Option<Id>) -> Result<HashMap<String, Holder>, ApiError> {
+    let mut out = HashMap::new();
+    for c in docs::campaigns(state, tenant).await? {
+        if let Some(n) = c.phone_number {
+            out.insert(n, Holder::Campaign { id: c.id, name: c.name });
+        }
+    }
+    for p in docs::list::<Pool>(state, tenant).await?.into_iter().filter(|p| Some(p.id) != except_pool) {
+        for n in &p.numbers {
+            out.insert(n.as_str().to_owned(), Holder::Pool { id: p.id, name: p.name.clone() });
+        }
+    }
+    Ok(out)
+}
+
+fn with_holder(mut n: Number, holders: &HashMap<String, Holder>) -> Number {
+    (n.pool_id, n.campaign_id) = match holders.get(n.phone_number.as_str()) {
+        Some(Holder::Pool { id, .. }) => (Some(*id), None),
+        Some(Holder::Campaign { id, .. }) => (None, Some(*id)),
+        None => (None, None),
+    };
+    n
+}
+
+/// The tenant's numbers, oldest first.
+#[utoipa::path(get, path = "/api/numbers", tag = "numbers", params(PageQuery),
+    responses((status = 200, body = List<Number>), (status = 401)))]
+async fn list_numbers(
+    State(state): State<AppState>,
+    auth: Auth,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<List<Number>>, ApiError> {
+    let q = docs::page(q)?;
+    auth.require(Role::Viewer)?;
+    let holders = holders(&state, auth.tenant_id, None).await?;
+    let items = docs::list::<Number>(&state, auth.tenant_id).await?.into_iter().map(|n| with_holder(n, &holders)).collect();
+    Ok(Json(List::page(items, |n: &Number| n.id, &q)?))
+}
+
+/// One number.
+#[utoipa::path(get, path = "/api/numbers/{id}", tag = "numbers", params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = Number), (status = 404)))]
+async fn get_number(State(state): State<AppState>, auth: Auth, id: Result<Path<Id>, PathRejection>) -> Result<Json<Number>, ApiError> {
+    auth.require(Role::Viewer)?;
+    let id = docs::path_id(id)?;
+    let n = docs::load::<Number>(&state, auth.tenant_id, id).await?;
+    Ok(Json(with_holder(n, &holders(&state, auth.tenant_id, None).await?)))
+}
+
+/// Adds a number to the inventory. A number anyone already has is a 409.
+#[utoipa::path(post, path = "/api/numbers", tag = "numbers", request_body = Number,
+    responses((status = 201, body = Number), (status = 409, description = "the number is already in use"), (status = 422)))]
+async fn create_number(State(state): State<AppState>, auth: Auth, Json(body): Json<Value>) -> Result<(StatusCode, Json<Number>), ApiError> {
+    auth.require(Role::Manager)?;
+    let mut n: Number = docs::body(body, PHONES)?;
+    n.id = new_id();
+    n.tenant_id = auth.tenant_id;
+    n.created_at = Utc::now();
+    docs::invalid(n.validate(), Vec::new())?;
+    let _guard = docs::write_lock().await;
+    let owner = Owner { tenant: auth.tenant_id, resource: n.id };
+    if !docs::claim(&state, Key::Number(&n.phone_number), owner).await? {
+        return Err(ApiError::Conflict(format!("phone number {} is already in use", n.phone_number)));
+    }
+    if let Err(e) = docs::put(&state, auth.tenant_id, &mut n, None).await {
+        docs::release(&state, Key::Number(&n.phone_number), owner).await?;
+        return Err(e);
+    }
+    audit::record(&state, &auth, "create", "number", Some(n.id), json!({"phoneNumber": n.phone_number})).await?;
+    let n = with_holder(n, &holders(&state, auth.tenant_id, None).await?);
+    Ok((StatusCode::CREATED, Json(n)))
+}
+
+/// Changes a number's name or status. The phone number itself cannot change.
+#[utoipa::path(put, path = "/api/numbers/{id}", tag = "numbers", request_body = Number,
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version read")),
+    responses((status = 200, body = Number), (status = 404), (status = 409, description = "stale version"), (status = 422)))]
+async fn update_number(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<Id>, PathRejection>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Result<Json<Number>, ApiError> {
+    auth.require(Role::Manager)?;
+    let id = docs::path_id(id)?;
+    let mut n: Number = docs::body(body, PHONES)?;
+    let expected = docs::expected_version(&headers, n.version)?;
+    let _guard = docs::write_lock().await;
+    let old = docs::load::<Number>(&state, auth.tenant_id, id).await?;
+    (n.id, n.tenant_id, n.created_at) = (old.id, old.tenant_id, old.created_at);
+    let mut extra = Vec::new();
+    if n.phone_number != old.phone_number {
+        extra.push(FieldError::new("phoneNumber", "cannot change: add the new number and delete this one"));
+    }
+    docs::invalid(n.validate(), extra)?;
+    docs::put(&state, auth.tenant_id, &mut n, Some(expected)).await?;
+    audit::record(&state, &auth, "update", "number", Some(id), json!({"phoneNumber": n.phone_number, "version": n.version})).await?;
+    Ok(Json(with_holder(n, &holders(&state, auth.tenant_id, None).await?)))
+}
+
+/// Removes a number from the inventory, unless a pool or campaign holds it.
+#[utoipa::path(delete, path = "/api/numbers/{id}", tag = "numbers", params(("id" = String, Path, format = Uuid)),
+    responses((status = 204), (status = 404), (status = 409, description = "a pool or campaign uses it")))]
+async fn delete_number(State(state): State<AppState>, auth: Auth, id: Result<Path<Id>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+    auth.require(Role::Manager)?;
+    let id = docs::path_id(id)?;
+    let _guard = docs::write_lock().await;
+    let n = docs::load::<Number>(&state, auth.tenant_id, id).await?;
+    if let Some(h) = holders(&state, auth.tenant_id, None).await?.get(n.phone_number.as_str()) {
+        return Err(ApiError::Conflict(format!("number {} is used by {}: remove it there first", n.phone_number, h.describe())));
+    }
+    docs::delete::<Number>(&state, auth.tenant_id, id, docs::delete_version(&headers, n.version)?).await?;
+    docs::release(&state, Key::Number(&n.phone_number), Owner { tenant: auth.tenant_id, resource: id }).await?;
+    audit::record(&state, &auth, "delete", "number", Some(id), json!({"phoneNumber": n.phone_number})).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

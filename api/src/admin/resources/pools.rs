@@ -1,9 +1,134 @@
-//! `/api/pools`.
+//! `/api/pools`: number pools for DNI.
+//!
+//! A pool's numbers come from the tenant's inventory; each is in at most one
+//! pool and is not a campaign's direct number. Names are unique per tenant.
 
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use chrono::Utc;
+use serde_json::{Value, json};
+use switchboard_model::{FieldError, Id, Number, Pool, Role, TrackingTag, new_id};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::docs;
+use super::numbers::holders;
+use crate::admin::audit;
+use crate::admin::extract::{Auth, Json, List, PageQuery};
+use crate::error::ApiError;
 use crate::server::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    OpenApiRouter::new().routes(routes!(list_pools, create_pool)).routes(routes!(get_pool, update_pool, delete_pool))
+}
+
+/// The body's phone-number fields.
+const PHONES: &[&str] = &["numbers", "fallbackNumber"];
+
+/// Checks what a pool's fields cannot tell alone: its numbers are in the
+/// inventory (422) and held by nobody else, and its name is free (409).
+/// Call with the write lock held.
+async fn check(state: &AppState, tenant: Id, pool: &Pool) -> Result<(), ApiError> {
+    let inventory: std::collections::HashSet<String> =
+        docs::list::<Number>(state, tenant).await?.into_iter().map(|n| n.phone_number.as_str().to_owned()).collect();
+    let missing: Vec<FieldError> = pool
+        .numbers
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| !inventory.contains(n.as_str()))
+        .map(|(i, n)| FieldError::new(format!("numbers[{i}]"), format!("{n} is not in your number inventory: add it with POST /api/numbers first")))
+        .collect();
+    docs::invalid(pool.validate(), missing)?;
+    let others = docs::list::<Pool>(state, tenant).await?;
+    if let Some(p) = others.iter().find(|p| p.id != pool.id && p.name.trim().eq_ignore_ascii_case(pool.name.trim())) {
+        return Err(ApiError::Conflict(format!("a pool named {:?} already exists ({})", p.name, p.id)));
+    }
+    let holders = holders(state, tenant, Some(pool.id)).await?;
+    let taken: Vec<String> =
+        pool.numbers.iter().filter_map(|n| holders.get(n.as_str()).map(|h| format!("{n} is already in {}", h.describe()))).collect();
+    if !taken.is_empty() {
+        return Err(ApiError::Conflict(taken.join("; ")));
+    }
+    Ok(())
+}
+
+/// The tenant's pools, oldest first.
+#[utoipa::path(get, path = "/api/pools", tag = "pools", params(PageQuery), responses((status = 200, body = List<Pool>), (status = 401)))]
+async fn list_pools(State(state): State<AppState>, auth: Auth, q: Result<Query<PageQuery>, QueryRejection>) -> Result<Json<List<Pool>>, ApiError> {
+    let q = docs::page(q)?;
+    auth.require(Role::Viewer)?;
+    Ok(Json(List::page(docs::list::<Pool>(&state, auth.tenant_id).await?, |p: &Pool| p.id, &q)?))
+}
+
+/// One pool.
+#[utoipa::path(get, path = "/api/pools/{id}", tag = "pools", params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = Pool), (status = 404)))]
+async fn get_pool(State(state): State<AppState>, auth: Auth, id: Result<Path<Id>, PathRejection>) -> Result<Json<Pool>, ApiError> {
+    auth.require(Role::Viewer)?;
+    Ok(Json(docs::load::<Pool>(&state, auth.tenant_id, docs::path_id(id)?).await?))
+}
+
+/// Creates a pool.
+#[utoipa::path(post, path = "/api/pools", tag = "pools", request_body = Pool,
+    responses((status = 201, body = Pool), (status = 409, description = "name taken, or a number held by another pool or campaign"), (status = 422)))]
+async fn create_pool(State(state): State<AppState>, auth: Auth, Json(body): Json<Value>) -> Result<(StatusCode, Json<Pool>), ApiError> {
+    auth.require(Role::Manager)?;
+    let mut p: Pool = docs::body(body, PHONES)?;
+    (p.id, p.tenant_id, p.created_at) = (new_id(), auth.tenant_id, Utc::now());
+    let _guard = docs::write_lock().await;
+    check(&state, auth.tenant_id, &p).await?;
+    docs::put(&state, auth.tenant_id, &mut p, None).await?;
+    audit::record(&state, &auth, "create", "pool", Some(p.id), json!({"name": p.name, "numbers": p.numbers})).await?;
+    Ok((StatusCode::CREATED, Json(p)))
+}
+
+/// Replaces a pool's settings and numbers.
+#[utoipa::path(put, path = "/api/pools/{id}", tag = "pools", request_body = Pool,
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version read")),
+    responses((status = 200, body = Pool), (status = 404), (status = 409, description = "stale version, name taken or number held elsewhere"), (status = 422)))]
+async fn update_pool(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<Id>, PathRejection>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Result<Json<Pool>, ApiError> {
+    auth.require(Role::Manager)?;
+    let id = docs::path_id(id)?;
+    let mut p: Pool = docs::body(body, PHONES)?;
+    let expected = docs::expected_version(&headers, p.version)?;
+    let _guard = docs::write_lock().await;
+    let old = docs::load::<Pool>(&state, auth.tenant_id, id).await?;
+    (p.id, p.tenant_id, p.created_at) = (old.id, old.tenant_id, old.created_at);
+    check(&state, auth.tenant_id, &p).await?;
+    docs::put(&state, auth.tenant_id, &mut p, Some(expected)).await?;
+    audit::record(&state, &auth, "update", "pool", Some(id), json!({"name": p.name, "numbers": p.numbers, "version": p.version})).await?;
+    Ok(Json(p))
+}
+
+/// Deletes a pool, unless a campaign or tracking tag uses it. Its numbers
+/// stay in the inventory.
+#[utoipa::path(delete, path = "/api/pools/{id}", tag = "pools", params(("id" = String, Path, format = Uuid)),
+    responses((status = 204), (status = 404), (status = 409, description = "a campaign or tracking tag uses it")))]
+async fn delete_pool(State(state): State<AppState>, auth: Auth, id: Result<Path<Id>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+    auth.require(Role::Manager)?;
+    let id = docs::path_id(id)?;
+    let _guard = docs::write_lock().await;
+    let p = docs::load::<Pool>(&state, auth.tenant_id, id).await?;
+    let mut users: Vec<String> =
+        docs::campaigns(&state, auth.tenant_id).await?.into_iter().filter(|c| c.pool_id == Some(id)).map(|c| docs::named("campaign", &c.name, c.id)).collect();
+    users.extend(
+        docs::list::<TrackingTag>(&state, auth.tenant_id)
+            .await?
+            .into_iter()
+            .filter(|t| t.pool_id == Some(id))
+            .map(|t| docs::named("tracking tag", &t.name, t.id)),
+    );
+    if !users.is_empty() {
+        return Err(ApiError::Conflict(format!("pool {:?} is used by {}", p.name, users.join(", "))));
+    }
+    docs::delete::<Pool>(&state, auth.tenant_id, id, docs::delete_version(&headers, p.version)?).await?;
+    audit::record(&state, &auth, "delete", "pool", Some(id), json!({"name": p.name})).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

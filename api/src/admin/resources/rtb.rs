@@ -1,9 +1,228 @@
-//! `/api/rtb`.
+//! `/api/rtb/targets` and `/api/rtb/routers`: external bidders and the
+//! auctions among them.
+//!
+//! A target's credentials (`authToken`, `authPassword`) are write-only:
+//! answers leave them out and say `authConfigured`; an update that does not
+//! send them keeps the stored ones (as long as `authType` stays the same).
 
+use std::collections::HashSet;
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use chrono::Utc;
+use serde_json::json;
+use switchboard_model::{AuthType, FieldError, Id, Role, RtbRouter, RtbTarget, new_id};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::docs;
+use crate::admin::audit;
+use crate::admin::extract::{Auth, Json, List, PageQuery};
+use crate::error::ApiError;
 use crate::server::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(list_targets, create_target))
+        .routes(routes!(get_target, update_target, delete_target))
+        .routes(routes!(list_routers, create_router))
+        .routes(routes!(get_router, update_router, delete_router))
+}
+
+// ---------------------------------------------------------------- targets
+
+/// The target as answered: without its secrets.
+fn redacted(mut t: RtbTarget) -> RtbTarget {
+    t.auth_token = None;
+    t.auth_password = None;
+    t
+}
+
+/// Drops credentials the auth type does not use, so that no stale secret
+/// lingers in the store, and records whether the needed ones are there.
+fn tidy_credentials(t: &mut RtbTarget) {
+    match t.auth_type {
+        AuthType::None => (t.auth_token, t.auth_username, t.auth_password) = (None, None, None),
+        AuthType::ApiKey | AuthType::Bearer => (t.auth_username, t.auth_password) = (None, None),
+        AuthType::Basic => t.auth_token = None,
+    }
+    t.auth_configured = t.auth_type != AuthType::None && t.has_credentials();
+}
+
+/// The tenant's RTB targets, oldest first.
+#[utoipa::path(get, path = "/api/rtb/targets", tag = "rtb", params(PageQuery), responses((status = 200, body = List<RtbTarget>), (status = 401)))]
+async fn list_targets(
+    State(state): State<AppState>,
+    auth: Auth,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<List<RtbTarget>>, ApiError> {
+    let q = docs::page(q)?;
+    auth.require(Role::Viewer)?;
+    let items = docs::list::<RtbTarget>(&state, auth.tenant_id).await?.into_iter().map(redacted).collect();
+    Ok(Json(List::page(items, |t: &RtbTarget| t.id, &q)?))
+}
+
+/// One RTB target (credentials left out).
+#[utoipa::path(get, path = "/api/rtb/targets/{id}", tag = "rtb", params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = RtbTarget), (status = 404)))]
+async fn get_target(State(state): State<AppState>, auth: Auth, id: Result<Path<Id>, PathRejection>) -> Result<Json<RtbTarget>, ApiError> {
+    auth.require(Role::Viewer)?;
+    Ok(Json(redacted(docs::load::<RtbTarget>(&state, auth.tenant_id, docs::path_id(id)?).await?)))
+}
+
+/// Creates an RTB target. Unknown template variables are refused, by name.
+#[utoipa::path(post, path = "/api/rtb/targets", tag = "rtb", request_body = RtbTarget,
+    responses((status = 201, body = RtbTarget), (status = 422, description = "invalid fields, every one listed")))]
+async fn create_target(State(state): State<AppState>, auth: Auth, Json(mut t): Json<RtbTarget>) -> Result<(StatusCode, Json<RtbTarget>), ApiError> {
+    auth.require(Role::Manager)?;
+    (t.id, t.tenant_id, t.created_at) = (new_id(), auth.tenant_id, Utc::now());
+    docs::invalid(t.validate(), Vec::new())?;
+    tidy_credentials(&mut t);
+    docs::put(&state, auth.tenant_id, &mut t, None).await?;
+    audit::record(&state, &auth, "create", "rtb_target", Some(t.id), json!({"name": t.name, "endpointUrl": t.endpoint_url})).await?;
+    Ok((StatusCode::CREATED, Json(redacted(t))))
+}
+
+/// Replaces an RTB target. Credentials not sent are kept while `authType` stays.
+#[utoipa::path(put, path = "/api/rtb/targets/{id}", tag = "rtb", request_body = RtbTarget,
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version read")),
+    responses((status = 200, body = RtbTarget), (status = 404), (status = 409, description = "stale version"), (status = 422)))]
+async fn update_target(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<Id>, PathRejection>,
+    headers: HeaderMap,
+    Json(mut t): Json<RtbTarget>,
+) -> Result<Json<RtbTarget>, ApiError> {
+    auth.require(Role::Manager)?;
+    let id = docs::path_id(id)?;
+    let expected = docs::expected_version(&headers, t.version)?;
+    let old = docs::load::<RtbTarget>(&state, auth.tenant_id, id).await?;
+    (t.id, t.tenant_id, t.created_at) = (old.id, old.tenant_id, old.created_at);
+    if t.auth_type == old.auth_type {
+        t.auth_token = t.auth_token.or(old.auth_token);
+        t.auth_password = t.auth_password.or(old.auth_password);
+    }
+    docs::invalid(t.validate(), Vec::new())?;
+    tidy_credentials(&mut t);
+    docs::put(&state, auth.tenant_id, &mut t, Some(expected)).await?;
+    audit::record(&state, &auth, "update", "rtb_target", Some(id), json!({"name": t.name, "version": t.version})).await?;
+    Ok(Json(redacted(t)))
+}
+
+/// Deletes an RTB target, unless a router uses it.
+#[utoipa::path(delete, path = "/api/rtb/targets/{id}", tag = "rtb", params(("id" = String, Path, format = Uuid)),
+    responses((status = 204), (status = 404), (status = 409, description = "a router uses it")))]
+async fn delete_target(State(state): State<AppState>, auth: Auth, id: Result<Path<Id>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+    auth.require(Role::Manager)?;
+    let id = docs::path_id(id)?;
+    let _guard = docs::write_lock().await;
+    let t = docs::load::<RtbTarget>(&state, auth.tenant_id, id).await?;
+    let users: Vec<String> = docs::list::<RtbRouter>(&state, auth.tenant_id)
+        .await?
+        .into_iter()
+        .filter(|r| r.targets.iter().any(|a| a.target_id == id))
+        .map(|r| docs::named("rtb router", &r.name, r.id))
+        .collect();
+    if !users.is_empty() {
+        return Err(ApiError::Conflict(format!("rtb target {:?} is used by {}: remove it there first", t.name, users.join(", "))));
+    }
+    docs::delete::<RtbTarget>(&state, auth.tenant_id, id, docs::delete_version(&headers, t.version)?).await?;
+    audit::record(&state, &auth, "delete", "rtb_target", Some(id), json!({"name": t.name})).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------- routers
+
+/// Validates a router, including that each target is one of the tenant's.
+/// Call with the write lock held, so that no target vanishes meanwhile.
+async fn check_router(state: &AppState, tenant: Id, r: &RtbRouter) -> Result<(), ApiError> {
+    let targets: HashSet<Id> = docs::list::<RtbTarget>(state, tenant).await?.into_iter().map(|t| t.id).collect();
+    let missing = r
+        .targets
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| !targets.contains(&a.target_id))
+        .map(|(i, _)| FieldError::new(format!("targets[{i}].targetId"), "no such rtb target"))
+        .collect();
+    docs::invalid(r.validate(), missing)
+}
+
+/// The tenant's RTB routers, oldest first.
+#[utoipa::path(get, path = "/api/rtb/routers", tag = "rtb", params(PageQuery), responses((status = 200, body = List<RtbRouter>), (status = 401)))]
+async fn list_routers(
+    State(state): State<AppState>,
+    auth: Auth,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<List<RtbRouter>>, ApiError> {
+    let q = docs::page(q)?;
+    auth.require(Role::Viewer)?;
+    Ok(Json(List::page(docs::list::<RtbRouter>(&state, auth.tenant_id).await?, |r: &RtbRouter| r.id, &q)?))
+}
+
+/// One RTB router.
+#[utoipa::path(get, path = "/api/rtb/routers/{id}", tag = "rtb", params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = RtbRouter), (status = 404)))]
+async fn get_router(State(state): State<AppState>, auth: Auth, id: Result<Path<Id>, PathRejection>) -> Result<Json<RtbRouter>, ApiError> {
+    auth.require(Role::Viewer)?;
+    Ok(Json(docs::load::<RtbRouter>(&state, auth.tenant_id, docs::path_id(id)?).await?))
+}
+
+/// Creates an RTB router.
+#[utoipa::path(post, path = "/api/rtb/routers", tag = "rtb", request_body = RtbRouter,
+    responses((status = 201, body = RtbRouter), (status = 422, description = "invalid fields or unknown targets")))]
+async fn create_router(State(state): State<AppState>, auth: Auth, Json(mut r): Json<RtbRouter>) -> Result<(StatusCode, Json<RtbRouter>), ApiError> {
+    auth.require(Role::Manager)?;
+    (r.id, r.tenant_id, r.created_at) = (new_id(), auth.tenant_id, Utc::now());
+    let _guard = docs::write_lock().await;
+    check_router(&state, auth.tenant_id, &r).await?;
+    docs::put(&state, auth.tenant_id, &mut r, None).await?;
+    audit::record(&state, &auth, "create", "rtb_router", Some(r.id), json!({"name": r.name, "targets": r.targets.len()})).await?;
+    Ok((StatusCode::CREATED, Json(r)))
+}
+
+/// Replaces an RTB router.
+#[utoipa::path(put, path = "/api/rtb/routers/{id}", tag = "rtb", request_body = RtbRouter,
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version read")),
+    responses((status = 200, body = RtbRouter), (status = 404), (status = 409, description = "stale version"), (status = 422)))]
+async fn update_router(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<Id>, PathRejection>,
+    headers: HeaderMap,
+    Json(mut r): Json<RtbRouter>,
+) -> Result<Json<RtbRouter>, ApiError> {
+    auth.require(Role::Manager)?;
+    let id = docs::path_id(id)?;
+    let expected = docs::expected_version(&headers, r.version)?;
+    let _guard = docs::write_lock().await;
+    let old = docs::load::<RtbRouter>(&state, auth.tenant_id, id).await?;
+    (r.id, r.tenant_id, r.created_at) = (old.id, old.tenant_id, old.created_at);
+    check_router(&state, auth.tenant_id, &r).await?;
+    docs::put(&state, auth.tenant_id, &mut r, Some(expected)).await?;
+    audit::record(&state, &auth, "update", "rtb_router", Some(id), json!({"name": r.name, "version": r.version})).await?;
+    Ok(Json(r))
+}
+
+/// Deletes an RTB router, unless a campaign uses it.
+#[utoipa::path(delete, path = "/api/rtb/routers/{id}", tag = "rtb", params(("id" = String, Path, format = Uuid)),
+    responses((status = 204), (status = 404), (status = 409, description = "a campaign uses it")))]
+async fn delete_router(State(state): State<AppState>, auth: Auth, id: Result<Path<Id>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+    auth.require(Role::Manager)?;
+    let id = docs::path_id(id)?;
+    let _guard = docs::write_lock().await;
+    let r = docs::load::<RtbRouter>(&state, auth.tenant_id, id).await?;
+    let users: Vec<String> = docs::campaigns(&state, auth.tenant_id)
+        .await?
+        .into_iter()
+        .filter(|c| c.rtb_router_id == Some(id))
+        .map(|c| docs::named("campaign", &c.name, c.id))
+        .collect();
+    if !users.is_empty() {
+        return Err(ApiError::Conflict(format!("rtb router {:?} is used by {}", r.name, users.join(", "))));
+    }
+    docs::delete::<RtbRouter>(&state, auth.tenant_id, id, docs::delete_version(&headers, r.version)?).await?;
+    audit::record(&state, &auth, "delete", "rtb_router", Some(id), json!({"name": r.name})).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

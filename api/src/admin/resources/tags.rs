@@ -1,9 +1,149 @@
-//! `/api/tags`.
+//! `/api/tracking-tags`: DNI tracking tags.
+//!
+//! A tag code is unique across the system (a system-wide key, see
+//! [`super::docs`]) because `/api/dni/track` finds the tag by its code
+//! alone. A code is generated when none is given, and never changes: sites
+//! embed it.
 
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use chrono::Utc;
+use serde_json::json;
+use switchboard_model::{FieldError, Id, Pool, Role, TrackingTag, new_id};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::docs::{self, Key, Owner};
+use crate::admin::audit;
+use crate::admin::extract::{Auth, Json, List, PageQuery};
+use crate::error::ApiError;
 use crate::server::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    OpenApiRouter::new().routes(routes!(list_tags, create_tag)).routes(routes!(get_tag, update_tag, delete_tag))
+}
+
+/// A fresh tag code: `tag_` and 12 random lowercase letters and digits.
+fn new_code() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let bytes: [u8; 12] = rand::random();
+    let tail: String = bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
+    format!("tag_{tail}")
+}
+
+/// Validates a tag, including that its campaign and pool are the tenant's.
+async fn check(state: &AppState, tenant: Id, t: &TrackingTag, extra: Vec<FieldError>) -> Result<(), ApiError> {
+    let mut extra = extra;
+    if let Some(c) = t.campaign_id
+        && !docs::campaign_exists(state, tenant, c).await?
+    {
+        extra.push(FieldError::new("campaignId", "no such campaign"));
+    }
+    if let Some(p) = t.pool_id
+        && docs::get::<Pool>(state, tenant, p).await?.is_none()
+    {
+        extra.push(FieldError::new("poolId", "no such pool"));
+    }
+    docs::invalid(t.validate(), extra)
+}
+
+/// The tenant's tracking tags, oldest first.
+#[utoipa::path(get, path = "/api/tracking-tags", tag = "tracking-tags", params(PageQuery),
+    responses((status = 200, body = List<TrackingTag>), (status = 401)))]
+async fn list_tags(
+    State(state): State<AppState>,
+    auth: Auth,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<List<TrackingTag>>, ApiError> {
+    let q = docs::page(q)?;
+    auth.require(Role::Viewer)?;
+    Ok(Json(List::page(docs::list::<TrackingTag>(&state, auth.tenant_id).await?, |t: &TrackingTag| t.id, &q)?))
+}
+
+/// One tracking tag.
+#[utoipa::path(get, path = "/api/tracking-tags/{id}", tag = "tracking-tags", params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = TrackingTag), (status = 404)))]
+async fn get_tag(State(state): State<AppState>, auth: Auth, id: Result<Path<Id>, PathRejection>) -> Result<Json<TrackingTag>, ApiError> {
+    auth.require(Role::Viewer)?;
+    Ok(Json(docs::load::<TrackingTag>(&state, auth.tenant_id, docs::path_id(id)?).await?))
+}
+
+/// Creates a tracking tag; a code in use anywhere is a 409.
+#[utoipa::path(post, path = "/api/tracking-tags", tag = "tracking-tags", request_body = TrackingTag,
+    responses((status = 201, body = TrackingTag), (status = 409, description = "the tag code is in use"), (status = 422)))]
+async fn create_tag(State(state): State<AppState>, auth: Auth, Json(mut t): Json<TrackingTag>) -> Result<(StatusCode, Json<TrackingTag>), ApiError> {
+    auth.require(Role::Manager)?;
+    (t.id, t.tenant_id, t.created_at) = (new_id(), auth.tenant_id, Utc::now());
+    t.tag_code = t.tag_code.trim().to_owned();
+    if t.tag_code.is_empty() {
+        t.tag_code = new_code();
+    }
+    let _guard = docs::write_lock().await;
+    check(&state, auth.tenant_id, &t, Vec::new()).await?;
+    let owner = Owner { tenant: auth.tenant_id, resource: t.id };
+    if !docs::claim(&state, Key::TagCode(&t.tag_code), owner).await? {
+        return Err(ApiError::Conflict(format!("tag code {:?} is already in use", t.tag_code)));
+    }
+    if let Err(e) = docs::put(&state, auth.tenant_id, &mut t, None).await {
+        docs::release(&state, Key::TagCode(&t.tag_code), owner).await?;
+        return Err(e);
+    }
+    audit::record(&state, &auth, "create", "tracking_tag", Some(t.id), json!({"name": t.name, "tagCode": t.tag_code})).await?;
+    Ok((StatusCode::CREATED, Json(t)))
+}
+
+/// Replaces a tracking tag's settings (its code stays).
+#[utoipa::path(put, path = "/api/tracking-tags/{id}", tag = "tracking-tags", request_body = TrackingTag,
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version read")),
+    responses((status = 200, body = TrackingTag), (status = 404), (status = 409, description = "stale version"), (status = 422)))]
+async fn update_tag(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<Id>, PathRejection>,
+    headers: HeaderMap,
+    Json(mut t): Json<TrackingTag>,
+) -> Result<Json<TrackingTag>, ApiError> {
+    auth.require(Role::Manager)?;
+    let id = docs::path_id(id)?;
+    let expected = docs::expected_version(&headers, t.version)?;
+    let _guard = docs::write_lock().await;
+    let old = docs::load::<TrackingTag>(&state, auth.tenant_id, id).await?;
+    (t.id, t.tenant_id, t.created_at) = (old.id, old.tenant_id, old.created_at);
+    let mut extra = Vec::new();
+    match t.tag_code.trim() {
+        "" => t.tag_code = old.tag_code,
+        code if code == old.tag_code => t.tag_code = old.tag_code,
+        _ => extra.push(FieldError::new("tagCode", "cannot change: sites embed it (create a new tag instead)")),
+    }
+    check(&state, auth.tenant_id, &t, extra).await?;
+    docs::put(&state, auth.tenant_id, &mut t, Some(expected)).await?;
+    audit::record(&state, &auth, "update", "tracking_tag", Some(id), json!({"name": t.name, "version": t.version})).await?;
+    Ok(Json(t))
+}
+
+/// Deletes a tracking tag and frees its code.
+#[utoipa::path(delete, path = "/api/tracking-tags/{id}", tag = "tracking-tags", params(("id" = String, Path, format = Uuid)),
+    responses((status = 204), (status = 404)))]
+async fn delete_tag(State(state): State<AppState>, auth: Auth, id: Result<Path<Id>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+    auth.require(Role::Manager)?;
+    let id = docs::path_id(id)?;
+    let _guard = docs::write_lock().await;
+    let t = docs::load::<TrackingTag>(&state, auth.tenant_id, id).await?;
+    docs::delete::<TrackingTag>(&state, auth.tenant_id, id, docs::delete_version(&headers, t.version)?).await?;
+    docs::release(&state, Key::TagCode(&t.tag_code), Owner { tenant: auth.tenant_id, resource: id }).await?;
+    audit::record(&state, &auth, "delete", "tracking_tag", Some(id), json!({"name": t.name, "tagCode": t.tag_code})).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_codes_are_valid_and_differ() {
+        let (a, b) = (new_code(), new_code());
+        assert!(switchboard_model::resources::is_tag_code(&a), "{a}");
+        assert_ne!(a, b);
+    }
 }

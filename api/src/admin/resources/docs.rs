@@ -1,0 +1,348 @@
+//! The plumbing every stored resource of a tenant shares: load one of the
+//! caller's tenant (or 404), list them, write with a version check, delete;
+//! the version a write expects; system-wide unique keys; and who references
+//! what, so that a delete can say what still uses a resource.
+//!
+//! System-wide uniqueness (a phone number in the inventory, a tag code) is
+//! an index document in the [`SYSTEM`] tenant slot, keyed by a v5 UUID of
+//! the value and created only if absent: the store's compare-and-set makes
+//! the second claimant fail, in this process or any other. Its body is
+//! `{index, key, tenantId, resourceId}`, so it also answers "whose is this
+//! number / tag code" in one read ([`owner_of_number`], [`owner_of_tag`]).
+//! Note for code that lists these kinds across all tenants
+//! (`list_docs(kind, None)`): index documents live in the SYSTEM slot;
+//! skip `tenant == SYSTEM`.
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query};
+use axum::http::HeaderMap;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use switchboard_model::{FieldError, Id, ModelError, PhoneNumber};
+use switchboard_store::{Doc, DocKind, StoreError};
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::admin::accounts::SYSTEM;
+use crate::admin::extract::{PageQuery, if_match};
+use crate::error::ApiError;
+use crate::server::AppState;
+
+/// A tenant-owned document type of this module's family.
+pub(crate) trait Resource: Serialize + DeserializeOwned + Send + Sync {
+    /// Its store kind.
+    const KIND: DocKind;
+    /// How messages name it: `number`, `pool`, `rtb target`, …
+    const NAME: &'static str;
+    /// Its id.
+    fn id(&self) -> Id;
+    /// Sets the version read from or written to the store.
+    fn set_version(&mut self, version: u64);
+}
+
+macro_rules! resource {
+    ($t:ty, $kind:expr, $name:literal) => {
+        impl Resource for $t {
+            const KIND: DocKind = $kind;
+            const NAME: &'static str = $name;
+            fn id(&self) -> Id {
+                self.id
+            }
+            fn set_version(&mut self, version: u64) {
+                self.version = version;
+            }
+        }
+    };
+}
+
+resource!(switchboard_model::Number, DocKind::Number, "number");
+resource!(switchboard_model::Pool, DocKind::Pool, "pool");
+resource!(switchboard_model::RtbTarget, DocKind::RtbTarget, "rtb target");
+resource!(switchboard_model::RtbRouter, DocKind::RtbRouter, "rtb router");
+resource!(switchboard_model::TrackingTag, DocKind::TrackingTag, "tracking tag");
+
+/// Serializes the check-and-write of uniqueness and references (pool name,
+/// a number's one holder, a router's targets, "is it still used").
+///
+/// Per process: it orders the writers of this process. Across processes,
+/// the system-wide keys are still safe (their index documents are
+/// compare-and-set); the per-tenant checks are not, until the store offers
+/// multi-document transactions.
+static WRITES: Mutex<()> = Mutex::const_new(());
+
+/// Takes the write lock for one check-and-write.
+pub(crate) async fn write_lock() -> MutexGuard<'static, ()> {
+    WRITES.lock().await
+}
+
+fn corrupt(kind: DocKind, id: Id, e: serde_json::Error) -> ApiError {
+    StoreError::Corrupt(format!("{} {id}: {e}", kind.as_str())).into()
+}
+
+fn decode<T: Resource>(doc: Doc) -> Result<T, ApiError> {
+    let mut v: T = serde_json::from_value(doc.body).map_err(|e| corrupt(T::KIND, doc.id, e))?;
+    v.set_version(doc.version);
+    Ok(v)
+}
+
+/// One resource of `tenant`, if it exists there.
+pub(crate) async fn get<T: Resource>(state: &AppState, tenant: Id, id: Id) -> Result<Option<T>, ApiError> {
+    match state.engine.store().get_doc(T::KIND, tenant, id).await? {
+        Some(doc) => decode(doc).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// One resource of `tenant`, or 404 (also for another tenant's id).
+pub(crate) async fn load<T: Resource>(state: &AppState, tenant: Id, id: Id) -> Result<T, ApiError> {
+    get(state, tenant, id).await?.ok_or(ApiError::NotFound(T::NAME))
+}
+
+/// Every resource of the kind of `tenant`.
+pub(crate) async fn list<T: Resource>(state: &AppState, tenant: Id) -> Result<Vec<T>, ApiError> {
+    state.engine.store().list_docs(T::KIND, Some(tenant)).await?.into_iter().map(decode).collect()
+}
+
+/// Writes `value` of `tenant` if the stored version is `expected` (`None`:
+/// it must not exist); a stale version is a 409. Sets the new version.
+pub(crate) async fn put<T: Resource>(state: &AppState, tenant: Id, value: &mut T, expected: Option<u64>) -> Result<(), ApiError> {
+    let body = serde_json::to_value(&*value).map_err(|e| corrupt(T::KIND, value.id(), e))?;
+    let doc = Doc { kind: T::KIND, tenant, id: value.id(), version: 0, body };
+    let version = state.engine.store().put_doc(doc, expected).await?;
+    value.set_version(version);
+    Ok(())
+}
+
+/// Deletes a resource of `tenant` if its version is still `expected`.
+pub(crate) async fn delete<T: Resource>(state: &AppState, tenant: Id, id: Id, expected: u64) -> Result<(), ApiError> {
+    Ok(state.engine.store().delete_doc(T::KIND, tenant, id, expected).await?)
+}
+
+/// The version an update expects: `If-Match`, else the body's `version`.
+/// One of them is required, so that no update overwrites blindly.
+pub(crate) fn expected_version(headers: &HeaderMap, body_version: u64) -> Result<u64, ApiError> {
+    match if_match(headers)? {
+        Some(v) => Ok(v),
+        None if body_version > 0 => Ok(body_version),
+        None => Err(ApiError::Invalid(vec![FieldError::new("version", "is required: send the version you read, or If-Match")])),
+    }
+}
+
+/// The version a delete expects: `If-Match` when sent, else the current one.
+pub(crate) fn delete_version(headers: &HeaderMap, current: u64) -> Result<u64, ApiError> {
+    Ok(if_match(headers)?.unwrap_or(current))
+}
+
+/// A page query, its rejection in the house 400 shape.
+pub(crate) fn page(q: Result<Query<PageQuery>, QueryRejection>) -> Result<PageQuery, ApiError> {
+    q.map(|Query(q)| q).map_err(|e| ApiError::BadRequest(e.body_text().to_lowercase()))
+}
+
+/// The `{id}` of a path, its rejection in the house 400 shape.
+pub(crate) fn path_id(p: Result<Path<Id>, PathRejection>) -> Result<Id, ApiError> {
+    p.map(|Path(id)| id).map_err(|e| ApiError::BadRequest(e.body_text().to_lowercase()))
+}
+
+/// Decodes a JSON body into `T`. The phone-number fields named in
+/// `phones` (a string, or an array of strings) are checked first, so that a
+/// number that is not E.164 is a 422 naming the field (`numbers[1]`), like
+/// every other semantic error; malformed JSON, unknown fields and wrong types
+/// stay 400s with the path of the offending field.
+pub(crate) fn body<T: DeserializeOwned>(v: Value, phones: &[&str]) -> Result<T, ApiError> {
+    let mut errors = Vec::new();
+    for field in phones {
+        let bad = |s: &Value| s.as_str().is_some_and(|s| PhoneNumber::parse(s).is_err());
+        let why = |s: &Value| format!("{} is not a phone number: expected E.164 such as +15550001000", s);
+        match v.get(*field) {
+            Some(Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate().filter(|(_, item)| bad(item)) {
+                    errors.push(FieldError::new(format!("{field}[{i}]"), why(item)));
+                }
+            }
+            Some(item) if bad(item) => errors.push(FieldError::new(*field, why(item))),
+            _ => {}
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    let bytes = serde_json::to_vec(&v).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    axum::Json::<T>::from_bytes(&bytes).map(|axum::Json(t)| t).map_err(|e| ApiError::BadRequest(e.body_text().to_lowercase()))
+}
+
+/// A model validation result as an API error, with `extra` field errors
+/// (references checked against the store) listed after the model's own.
+pub(crate) fn invalid(result: Result<(), ModelError>, extra: Vec<FieldError>) -> Result<(), ApiError> {
+    let mut fields = match result {
+        Ok(()) => Vec::new(),
+        Err(ModelError::Invalid(f)) => f,
+        Err(other) => vec![FieldError::new("", other.to_string())],
+    };
+    fields.extend(extra);
+    if fields.is_empty() { Ok(()) } else { Err(ApiError::Invalid(fields)) }
+}
+
+// ---------------------------------------------------------------- system-wide keys
+
+/// A system-wide unique value.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Key<'a> {
+    /// A phone number in some tenant's inventory.
+    Number(&'a PhoneNumber),
+    /// A tracking tag code (case-insensitive).
+    TagCode(&'a str),
+}
+
+impl Key<'_> {
+    fn parts(self) -> (DocKind, &'static str, String) {
+        match self {
+            Key::Number(n) => (DocKind::Number, "phoneNumber", n.as_str().to_owned()),
+            Key::TagCode(c) => (DocKind::TrackingTag, "tagCode", c.to_ascii_lowercase()),
+        }
+    }
+
+    fn id(self) -> (DocKind, Id, &'static str, String) {
+        let (kind, index, key) = self.parts();
+        (kind, Id::new_v5(&Id::NAMESPACE_OID, format!("switchboard-{index}:{key}").as_bytes()), index, key)
+    }
+}
+
+/// Who holds a system-wide key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Owner {
+    /// The tenant.
+    pub(crate) tenant: Id,
+    /// The number or tag.
+    pub(crate) resource: Id,
+}
+
+/// Claims `key` for `owner`; `false` when someone (anyone) holds it already.
+pub(crate) async fn claim(state: &AppState, key: Key<'_>, owner: Owner) -> Result<bool, ApiError> {
+    let (kind, id, index, key) = key.id();
+    let body = json!({"index": index, "key": key, "tenantId": owner.tenant, "resourceId": owner.resource});
+    match state.engine.store().put_doc(Doc { kind, tenant: SYSTEM, id, version: 0, body }, None).await {
+        Ok(_) => Ok(true),
+        Err(StoreError::Conflict { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Gives `key` back, if `owner` holds it.
+pub(crate) async fn release(state: &AppState, key: Key<'_>, owner: Owner) -> Result<(), ApiError> {
+    let (kind, id, _, _) = key.id();
+    let store = state.engine.store();
+    if let Some(doc) = store.get_doc(kind, SYSTEM, id).await?
+        && owner_in(&doc.body) == Some(owner)
+    {
+        match store.delete_doc(kind, SYSTEM, id, doc.version).await {
+            Ok(()) | Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+fn owner_in(body: &Value) -> Option<Owner> {
+    let id = |k: &str| body.get(k)?.as_str()?.parse::<Id>().ok();
+    Some(Owner { tenant: id("tenantId")?, resource: id("resourceId")? })
+}
+
+async fn owner_of(state: &AppState, key: Key<'_>) -> Result<Option<Owner>, ApiError> {
+    let (kind, id, _, _) = key.id();
+    Ok(state.engine.store().get_doc(kind, SYSTEM, id).await?.and_then(|d| owner_in(&d.body)))
+}
+
+/// The tenant and inventory entry of a phone number, system-wide, in one read.
+#[allow(dead_code)] // for the pool webhook and provisioning
+pub(crate) async fn owner_of_number(state: &AppState, number: &PhoneNumber) -> Result<Option<Owner>, ApiError> {
+    owner_of(state, Key::Number(number)).await
+}
+
+/// The tenant and tag of a tag code, system-wide, in one read (for DNI track).
+#[allow(dead_code)] // for /api/dni/track
+pub(crate) async fn owner_of_tag(state: &AppState, code: &str) -> Result<Option<Owner>, ApiError> {
+    owner_of(state, Key::TagCode(code)).await
+}
+
+// ---------------------------------------------------------------- references
+
+/// What this module needs to know of a campaign: the resources it uses.
+/// Read from the stored JSON, so it does not depend on the campaign type's
+/// other fields.
+#[derive(Debug, Clone)]
+pub(crate) struct CampaignRefs {
+    pub(crate) id: Id,
+    pub(crate) name: String,
+    pub(crate) phone_number: Option<String>,
+    pub(crate) pool_id: Option<Id>,
+    pub(crate) rtb_router_id: Option<Id>,
+}
+
+/// The campaigns of `tenant` and what they reference.
+pub(crate) async fn campaigns(state: &AppState, tenant: Id) -> Result<Vec<CampaignRefs>, ApiError> {
+    let docs = state.engine.store().list_docs(DocKind::Campaign, Some(tenant)).await?;
+    Ok(docs
+        .into_iter()
+        .map(|d| {
+            let s = |k: &str| d.body.get(k).and_then(Value::as_str).map(str::to_owned);
+            let id = |k: &str| s(k).and_then(|v| v.parse::<Id>().ok());
+            CampaignRefs {
+                id: d.id,
+                name: s("name").unwrap_or_default(),
+                phone_number: s("phoneNumber"),
+                pool_id: id("poolId"),
+                rtb_router_id: id("rtbRouterId"),
+            }
+        })
+        .collect())
+}
+
+/// Whether a campaign `id` exists in `tenant`.
+pub(crate) async fn campaign_exists(state: &AppState, tenant: Id, id: Id) -> Result<bool, ApiError> {
+    Ok(state.engine.store().get_doc(DocKind::Campaign, tenant, id).await?.is_some())
+}
+
+/// What of this module uses campaign `id` (tracking tags), named for a 409
+/// when the campaign is deleted: empty when nothing does.
+#[allow(dead_code)] // for the campaigns module's delete
+pub(crate) async fn campaign_users(state: &AppState, tenant: Id, id: Id) -> Result<Vec<String>, ApiError> {
+    Ok(list::<switchboard_model::TrackingTag>(state, tenant)
+        .await?
+        .into_iter()
+        .filter(|t| t.campaign_id == Some(id))
+        .map(|t| named("tracking tag", &t.name, t.id))
+        .collect())
+}
+
+/// "pool \"Main\"", "campaign \"Spring\"": how a conflict names a holder.
+pub(crate) fn named(kind: &str, name: &str, id: Id) -> String {
+    format!("{kind} {name:?} ({id})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_stable_and_distinct() {
+        let n = PhoneNumber::parse("+15550001000").unwrap();
+        let (_, a, _, _) = Key::Number(&n).id();
+        let (_, b, _, _) = Key::Number(&PhoneNumber::parse("(555) 000-1000").unwrap()).id();
+        assert_eq!(a, b);
+        let (_, c, _, _) = Key::TagCode("Landing").id();
+        let (_, d, _, _) = Key::TagCode("landing").id();
+        assert_eq!(c, d);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn versions_come_from_if_match_or_the_body() {
+        let mut h = HeaderMap::new();
+        assert!(matches!(expected_version(&h, 0), Err(ApiError::Invalid(_))));
+        assert_eq!(expected_version(&h, 2).unwrap(), 2);
+        h.insert(axum::http::header::IF_MATCH, "\"5\"".parse().unwrap());
+        assert_eq!(expected_version(&h, 2).unwrap(), 5);
+        assert_eq!(delete_version(&h, 9).unwrap(), 5);
+        assert_eq!(delete_version(&HeaderMap::new(), 9).unwrap(), 9);
+    }
+}

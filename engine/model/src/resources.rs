@@ -1,0 +1,965 @@
+//! The resources the RTB, pool and DNI features run on: tracking numbers,
+//! number pools, RTB targets and routers, and DNI tracking tags.
+//!
+//! Like [`crate::config`], each type is both the stored and the API form
+//! (JSON, camelCase, unknown fields refused). `id`, `tenantId`, `version` and
+//! `createdAt` default when absent, because the server assigns them. Each
+//! `validate` checks what a value can tell about itself and lists every
+//! problem at once; references to other resources (a router's targets, a
+//! tag's pool) and uniqueness are the caller's to check against the store.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{Currency, FieldError, GeoFilter, Id, ModelError, PhoneNumber, Schedule, money};
+
+/// Whether a number, pool, target, router or tag is in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ResourceStatus {
+    /// In use.
+    #[default]
+    Active,
+    /// Temporarily not in use.
+    Paused,
+    /// Not in use until reactivated.
+    Inactive,
+}
+
+fn finish(errors: Vec<FieldError>) -> Result<(), ModelError> {
+    if errors.is_empty() { Ok(()) } else { Err(ModelError::Invalid(errors)) }
+}
+
+fn require_name(name: &str, errors: &mut Vec<FieldError>) {
+    if name.trim().is_empty() {
+        errors.push(FieldError::new("name", "must not be empty"));
+    } else if name.chars().count() > 200 {
+        errors.push(FieldError::new("name", "must be at most 200 characters"));
+    }
+}
+
+// ---------------------------------------------------------------- numbers
+
+/// A tracking number in a tenant's inventory. A phone number is in at most
+/// one inventory in the whole system.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Number {
+    /// Id (assigned by the server).
+    #[serde(default)]
+    #[schema(value_type = String, format = Uuid)]
+    pub id: Id,
+    /// Owning tenant (assigned by the server).
+    #[serde(default)]
+    #[schema(value_type = String, format = Uuid)]
+    pub tenant_id: Id,
+    /// The number, E.164, normalized from common input forms. Cannot change.
+    #[schema(value_type = String, example = "+15550001000")]
+    pub phone_number: PhoneNumber,
+    /// A label for people.
+    #[serde(default)]
+    pub friendly_name: Option<String>,
+    /// Read-only: the pool that holds the number, if any.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Uuid, read_only)]
+    pub pool_id: Option<Id>,
+    /// Read-only: the campaign that uses it as its direct number, if any.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Uuid, read_only)]
+    pub campaign_id: Option<Id>,
+    /// Whether it is in use.
+    #[serde(default)]
+    pub status: ResourceStatus,
+    /// Optimistic-concurrency version.
+    #[serde(default)]
+    pub version: u64,
+    /// When it was added (assigned by the server).
+    #[serde(default)]
+    pub created_at: DateTime<Utc>,
+}
+
+impl Number {
+    /// Checks every field, listing all problems at once.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let mut errors = Vec::new();
+        if self.friendly_name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+            errors.push(FieldError::new("friendlyName", "must be at most 200 characters"));
+        }
+        finish(errors)
+    }
+}
+
+// ---------------------------------------------------------------- pools
+
+fn default_session_timeout() -> u32 {
+    1800
+}
+fn default_closed_browser_delay() -> u32 {
+    30
+}
+
+/// Longest idle lease a pool or tag may keep: one week.
+pub const MAX_SESSION_TIMEOUT_SECONDS: u32 = 7 * 24 * 3600;
+
+/// A set of tracking numbers leased to web visitors (DNI). A number is in at
+/// most one pool; the name is unique within the tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Pool {
+    /// Id (assigned by the server).
+    #[serde(default)]
+    #[schema(value_type = String, format = Uuid)]
+    pub id: Id,
+    /// Owning tenant (assigned by the server).
+    #[serde(default)]
+    #[schema(value_type = String, format = Uuid)]
+    pub tenant_id: Id,
+    /// Display name, unique per tenant.
+    pub name: String,
+    /// The pool's numbers, E.164; each must be in the tenant's number inventory.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>, example = json!(["+15550003001"]))]
+    pub numbers: Vec<PhoneNumber>,
+    /// Shown to a visitor when every number is leased.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub fallback_number: Option<PhoneNumber>,
+    /// A lease ends after this many idle seconds.
+    #[serde(default = "default_session_timeout")]
+    pub session_timeout_seconds: u32,
+    /// After a visitor's page closes, calls to its number are still
+    /// attributed to it for this many seconds.
+    #[serde(default = "default_closed_browser_delay")]
+    pub closed_browser_delay_seconds: u32,
+    /// Whether it leases numbers.
+    #[serde(default)]
+    pub status: ResourceStatus,
+    /// Optimistic-concurrency version.
+    #[serde(default)]
+    pub version: u64,
+    /// When it was created (assigned by the server).
+    #[serde(default)]
+    pub created_at: DateTime<Utc>,
+}
+
+impl Pool {
+    /// Checks every field, listing all problems at once.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let mut errors = Vec::new();
+        require_name(&self.name, &mut errors);
+        let mut seen = HashSet::new();
+        for (i, n) in self.numbers.iter().enumerate() {
+            if !seen.insert(n) {
+                errors.push(FieldError::new(format!("numbers[{i}]"), format!("{n} is listed twice")));
+            }
+        }
+        if let Some(f) = &self.fallback_number
+            && seen.contains(f)
+        {
+            errors.push(FieldError::new("fallbackNumber", "must not be one of the pool's own numbers"));
+        }
+        if !(1..=MAX_SESSION_TIMEOUT_SECONDS).contains(&self.session_timeout_seconds) {
+            errors.push(FieldError::new("sessionTimeoutSeconds", format!("must be between 1 and {MAX_SESSION_TIMEOUT_SECONDS}")));
+        }
+        if !(1..=3600).contains(&self.closed_browser_delay_seconds) {
+            errors.push(FieldError::new("closedBrowserDelaySeconds", "must be between 1 and 3600"));
+        }
+        finish(errors)
+    }
+}
+
+// ---------------------------------------------------------------- RTB targets
+
+/// HTTP method of a bid request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    /// The template is the body.
+    #[default]
+    Post,
+    /// No body: variables go in the endpoint URL's query.
+    Get,
+}
+
+/// Encoding of a bid request body, which decides how variables are escaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ContentType {
+    /// `application/json`.
+    #[default]
+    Json,
+    /// `application/x-www-form-urlencoded`.
+    Form,
+    /// `application/xml`.
+    Xml,
+}
+
+/// How a bid request authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AuthType {
+    /// No credentials.
+    #[default]
+    None,
+    /// `authToken` in the header named `authHeader` (default `X-API-Key`).
+    ApiKey,
+    /// `Authorization: Bearer <authToken>`.
+    Bearer,
+    /// `Authorization: Basic` with `authUsername` and `authPassword`.
+    Basic,
+}
+
+/// The variables a bid request template may use, besides custom `{tag:NAME}`.
+pub const TEMPLATE_VARIABLES: [&str; 11] = [
+    "requestId",
+    "campaignId",
+    "callerId",
+    "callStartTime",
+    "minBid",
+    "maxBid",
+    "currency",
+    "callerState",
+    "callerZip",
+    "timestamp",
+    "isoTimestamp",
+];
+
+/// Prefix of a custom per-campaign variable: `{tag:NAME}`.
+pub const CUSTOM_TAG_PREFIX: &str = "tag:";
+
+/// One `{name}` placeholder found in a template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placeholder<'a> {
+    /// Byte offset of the `{`.
+    pub start: usize,
+    /// Byte offset just past the `}`.
+    pub end: usize,
+    /// The text between the braces: `callerId`, `tag:source`.
+    pub name: &'a str,
+}
+
+/// The placeholders of a template, in order. A placeholder is `{`, a letter,
+/// then letters, digits, `_`, `-`, `.` or `:`, then `}`; any other brace is
+/// literal text, so a JSON template's own braces (`{"a": "{callerId}"}`) are
+/// not mistaken for variables.
+pub fn placeholders(template: &str) -> Vec<Placeholder<'_>> {
+    let bytes = template.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'{' && bytes.get(i + 1).is_some_and(u8::is_ascii_alphabetic) {
+            let len = bytes[i + 1..]
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
+                .count();
+            let close = i + 1 + len;
+            if bytes.get(close) == Some(&b'}') {
+                out.push(Placeholder { start: i, end: close + 1, name: &template[i + 1..close] });
+                i = close + 1;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Whether `name` (between the braces) is a variable a template may use.
+pub fn is_known_variable(name: &str) -> bool {
+    if let Some(tag) = name.strip_prefix(CUSTOM_TAG_PREFIX) {
+        return !tag.is_empty() && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    }
+    TEMPLATE_VARIABLES.contains(&name)
+}
+
+/// Every unknown variable of `template`, each once, in order of appearance.
+pub fn unknown_variables(template: &str) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for p in placeholders(template) {
+        if !is_known_variable(p.name) && !out.contains(&p.name) {
+            out.push(p.name);
+        }
+    }
+    out
+}
+
+/// Where a value sits in a bidder's JSON answer: a bare key (`bidAmount`), a
+/// dotted path (`data.bid.amount`, digits index arrays) or an RFC 9535
+/// JSONPath (`$.data.bid.amount`). Returns why not when it is none of these.
+pub fn check_response_path(path: &str) -> Result<(), String> {
+    let p = path.trim();
+    if p.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if p.starts_with('$') {
+        return serde_json_path::JsonPath::parse(p).map(|_| ()).map_err(|e| format!("is not a valid JSONPath: {e}"));
+    }
+    let segment_ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if p.split('.').all(segment_ok) {
+        Ok(())
+    } else {
+        Err("must be a key (bidAmount), a dotted path (data.bid.amount) or a JSONPath starting with $".into())
+    }
+}
+
+fn default_timeout_ms() -> u32 {
+    1000
+}
+fn default_bid_amount_path() -> String {
+    "bidAmount".into()
+}
+fn default_destination_path() -> String {
+    "destinationNumber".into()
+}
+fn default_acceptance_path() -> Option<String> {
+    Some("accepted".into())
+}
+fn default_api_key_header() -> String {
+    "X-API-Key".into()
+}
+fn utc() -> Tz {
+    Tz::UTC
+}
+
+/// An external bidder: where bid requests go, how its answers are read, and
+/// the caps and bid range it is held to (enforced like a buyer's).
+///
+/// `authToken` and `authPassword` are write-only through the API: responses
+/// leave them out and say `authConfigured` instead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RtbTarget {
+    /// Id (assigned by the server).
+    #[serde(default)]
+    #[schema(value_type = String, format = Uuid)]
+    pub id: Id,
+    /// Owning tenant (assigned by the server).
+    #[serde(default)]
+    #[schema(value_type = String, format = Uuid)]
+    pub tenant_id: Id,
+    /// Display name.
+    pub name: String,
+    /// Company.
+    #[serde(default)]
+    pub company: String,
+    /// Contact person or e-mail.
+    #[serde(default)]
+    pub contact: String,
+    /// Where bid requests go, `http(s)://…`; may hold template variables.
+    pub endpoint_url: String,
+    /// POST or GET.
+    #[serde(default)]
+    pub http_method: HttpMethod,
+    /// Body encoding: json, form or xml.
+    #[serde(default)]
+    pub content_type: ContentType,
+    /// Extra request headers; values may hold template variables.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// none, apiKey, bearer or basic.
+    #[serde(default)]
+    pub auth_type: AuthType,
+    /// Header that carries the key for `apiKey` auth.
+    #[serde(default = "default_api_key_header")]
+    pub auth_header: String,
+    /// The API key or bearer token. Write-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(write_only)]
+    pub auth_token: Option<String>,
+    /// User name for basic auth.
+    #[serde(default)]
+    pub auth_username: Option<String>,
+    /// Password for basic auth. Write-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(write_only)]
+    pub auth_password: Option<String>,
+    /// Read-only: whether the credentials `authType` needs are stored.
+    #[serde(default)]
+    #[schema(read_only)]
+    pub auth_configured: bool,
+    /// The bid request body template, with `{variables}`.
+    #[serde(default)]
+    pub request_body: String,
+    /// How long this bidder may take to answer.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u32,
+    /// Where the bid amount is in the answer.
+    #[serde(default = "default_bid_amount_path")]
+    pub bid_amount_path: String,
+    /// Where the destination number (or SIP address) is.
+    #[serde(default = "default_destination_path")]
+    pub destination_number_path: String,
+    /// Where the acceptance flag is; none = every answer with an amount is a bid.
+    #[serde(default = "default_acceptance_path")]
+    pub acceptance_path: Option<String>,
+    /// Where the bid's currency is.
+    #[serde(default)]
+    pub currency_path: Option<String>,
+    /// Where the required call duration (seconds) is.
+    #[serde(default)]
+    pub duration_path: Option<String>,
+    /// Where the bid's expiry (seconds) is.
+    #[serde(default)]
+    pub expiry_path: Option<String>,
+    /// Where the reason of a rejection is.
+    #[serde(default)]
+    pub reject_reason_path: Option<String>,
+    /// Calls at once; none = unlimited.
+    #[serde(default)]
+    pub concurrency_limit: Option<u32>,
+    /// Calls per local clock hour.
+    #[serde(default)]
+    pub hourly_cap: Option<u32>,
+    /// Calls per local day.
+    #[serde(default)]
+    pub daily_cap: Option<u32>,
+    /// Calls per local calendar month.
+    #[serde(default)]
+    pub monthly_cap: Option<u32>,
+    /// Calls ever.
+    #[serde(default)]
+    pub total_cap: Option<u32>,
+    /// IANA time zone for cap resets and the schedule.
+    #[serde(default = "utc")]
+    #[schema(value_type = String, example = "America/New_York")]
+    pub timezone: Tz,
+    /// Hours it takes calls; none = always.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub schedule: Option<Schedule>,
+    /// Lowest bid accepted, decimal in `currency`.
+    #[serde(default, with = "money::decimal")]
+    #[schema(value_type = f64, example = 1.5)]
+    pub min_bid_amount: i64,
+    /// Highest bid accepted, decimal in `currency`.
+    #[serde(with = "money::decimal")]
+    #[schema(value_type = f64, example = 50.0)]
+    pub max_bid_amount: i64,
+    /// Currency of bids.
+    #[serde(default)]
+    #[schema(value_type = String, example = "USD")]
+    pub currency: Currency,
+    /// Caller geography.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub geo: GeoFilter,
+    /// Whether it is asked to bid.
+    #[serde(default)]
+    pub status: ResourceStatus,
+    /// Optimistic-concurrency version.
+    #[serde(default)]
+    pub version: u64,
+    /// When it was created (assigned by the server).
+    #[serde(default)]
+    pub created_at: DateTime<Utc>,
+}
+
+fn is_header_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn is_http_url(s: &str) -> bool {
+    let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+    rest.is_some_and(|r| {
+        let host = r.split(['/', '?', '#']).next().unwrap_or("");
+        !host.is_empty() && !host.contains(['{', '}']) && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+    })
+}
+
+fn present(s: &Option<String>) -> bool {
+    s.as_deref().is_some_and(|s| !s.is_empty())
+}
+
+impl RtbTarget {
+    /// Whether the credentials its `authType` needs are there.
+    pub fn has_credentials(&self) -> bool {
+        match self.auth_type {
+            AuthType::None => true,
+            AuthType::ApiKey | AuthType::Bearer => present(&self.auth_token),
+            AuthType::Basic => present(&self.auth_username) && present(&self.auth_password),
+        }
+    }
+
+    /// The response paths by their JSON field names.
+    pub fn response_paths(&self) -> [(&'static str, Option<&str>); 7] {
+        [
+            ("bidAmountPath", Some(self.bid_amount_path.as_str())),
+            ("destinationNumberPath", Some(self.destination_number_path.as_str())),
+            ("acceptancePath", self.acceptance_path.as_deref()),
+            ("currencyPath", self.currency_path.as_deref()),
+            ("durationPath", self.duration_path.as_deref()),
+            ("expiryPath", self.expiry_path.as_deref()),
+            ("rejectReasonPath", self.reject_reason_path.as_deref()),
+        ]
+    }
+
+    /// Checks every field, listing all problems at once.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let mut errors = Vec::new();
+        require_name(&self.name, &mut errors);
+        if !is_http_url(&self.endpoint_url) {
+            errors.push(FieldError::new("endpointUrl", "must be an http(s) URL with a host"));
+        }
+        if !(10..=10_000).contains(&self.timeout_ms) {
+            errors.push(FieldError::new("timeoutMs", "must be between 10 and 10000"));
+        }
+        let mut templates: Vec<(String, &str)> = vec![("endpointUrl".into(), &self.endpoint_url), ("requestBody".into(), &self.request_body)];
+        for (name, value) in &self.headers {
+            if !is_header_name(name) {
+                errors.push(FieldError::new(format!("headers.{name}"), "is not a valid header name"));
+            }
+            if value.contains(['\r', '\n']) {
+                errors.push(FieldError::new(format!("headers.{name}"), "must not contain line breaks"));
+            }
+            templates.push((format!("headers.{name}"), value));
+        }
+        for (field, text) in templates {
+            let unknown = unknown_variables(text);
+            if !unknown.is_empty() {
+                let list = unknown.iter().map(|u| format!("{{{u}}}")).collect::<Vec<_>>().join(", ");
+                errors.push(FieldError::new(
+                    field,
+                    format!("unknown template variable {list}: use {} or {{tag:NAME}}", TEMPLATE_VARIABLES.map(|v| format!("{{{v}}}")).join(" ")),
+                ));
+            }
+        }
+        if self.http_method == HttpMethod::Get && !self.request_body.trim().is_empty() {
+            errors.push(FieldError::new("requestBody", "must be empty for GET: put variables in endpointUrl"));
+        }
+        for (field, path) in self.response_paths() {
+            if let Some(p) = path
+                && let Err(why) = check_response_path(p)
+            {
+                errors.push(FieldError::new(field, why));
+            }
+        }
+        match self.auth_type {
+            AuthType::ApiKey if !is_header_name(&self.auth_header) => {
+                errors.push(FieldError::new("authHeader", "is not a valid header name"));
+            }
+            AuthType::ApiKey | AuthType::Bearer if !present(&self.auth_token) => {
+                errors.push(FieldError::new("authToken", "is required for this authType"));
+            }
+            AuthType::Basic => {
+                if !present(&self.auth_username) || self.auth_username.as_deref().is_some_and(|u| u.contains(':')) {
+                    errors.push(FieldError::new("authUsername", "is required for basic auth and must not contain ':'"));
+                }
+                if !present(&self.auth_password) {
+                    errors.push(FieldError::new("authPassword", "is required for basic auth"));
+                }
+            }
+            _ => {}
+        }
+        if self.auth_token.as_deref().is_some_and(|t| t.contains(['\r', '\n'])) {
+            errors.push(FieldError::new("authToken", "must not contain line breaks"));
+        }
+        if self.concurrency_limit == Some(0) {
+            errors.push(FieldError::new("concurrencyLimit", "must be at least 1 (leave empty for unlimited)"));
+        }
+        for (name, cap) in [
+            ("hourlyCap", self.hourly_cap),
+            ("dailyCap", self.daily_cap),
+            ("monthlyCap", self.monthly_cap),
+            ("totalCap", self.total_cap),
+        ] {
+            if cap == Some(0) {
+                errors.push(FieldError::new(name, "must be at least 1 (leave empty for no cap)"));
+            }
+        }
+        if self.min_bid_amount < 0 {
+            errors.push(FieldError::new("minBidAmount", "must not be negative"));
+        }
+        if self.max_bid_amount <= 0 {
+            errors.push(FieldError::new("maxBidAmount", "must be more than 0"));
+        } else if self.min_bid_amount > self.max_bid_amount {
+            errors.push(FieldError::new("minBidAmount", "must not exceed maxBidAmount"));
+        }
+        finish(errors)
+    }
+}
+
+// ---------------------------------------------------------------- RTB routers
+
+fn one() -> u32 {
+    1
+}
+fn default_bidding_timeout() -> u32 {
+    1000
+}
+
+/// A target's place in a router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RouterTarget {
+    /// The RTB target (of the same tenant).
+    #[schema(value_type = String, format = Uuid)]
+    pub target_id: Id,
+    /// Breaks ties between equal bids: 1 wins over 2.
+    #[serde(default = "one")]
+    pub priority: u32,
+    /// Share among equals.
+    #[serde(default = "one")]
+    pub weight: u32,
+}
+
+/// An auction: which targets are asked, how long they have, and the floor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RtbRouter {
+    /// Id (assigned by the server).
+    #[serde(default)]
+    #[schema(value_type = String, format = Uuid)]
+    pub id: Id,
+    /// Owning tenant (assigned by the server).
+    #[serde(default)]
+    #[schema(value_type = String, format = Uuid)]
+    pub tenant_id: Id,
+    /// Display name.
+    pub name: String,
+    /// The auction's deadline, 50 to 5000 ms.
+    #[serde(default = "default_bidding_timeout")]
+    pub bidding_timeout_ms: u32,
+    /// Fewer valid bids than this and nobody wins.
+    #[serde(default = "one")]
+    pub min_bidders_required: u32,
+    /// Bids below this never win, decimal.
+    #[serde(default, with = "money::decimal")]
+    #[schema(value_type = f64, example = 2.0)]
+    pub floor_price: i64,
+    /// The bidders.
+    #[serde(default)]
+    pub targets: Vec<RouterTarget>,
+    /// Whether it runs auctions.
+    #[serde(default)]
+    pub status: ResourceStatus,
+    /// Optimistic-concurrency version.
+    #[serde(default)]
+    pub version: u64,
+    /// When it was created (assigned by the server).
+    #[serde(default)]
+    pub created_at: DateTime<Utc>,
+}
+
+impl RtbRouter {
+    /// Checks every field, listing all problems at once. Whether the targets
+    /// exist is the caller's to check.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let mut errors = Vec::new();
+        require_name(&self.name, &mut errors);
+        if !(50..=5000).contains(&self.bidding_timeout_ms) {
+            errors.push(FieldError::new("biddingTimeoutMs", "must be between 50 and 5000"));
+        }
+        if self.min_bidders_required == 0 {
+            errors.push(FieldError::new("minBiddersRequired", "must be at least 1"));
+        } else if !self.targets.is_empty() && self.min_bidders_required as usize > self.targets.len() {
+            errors.push(FieldError::new("minBiddersRequired", format!("must not exceed the number of targets ({})", self.targets.len())));
+        }
+        if self.floor_price < 0 {
+            errors.push(FieldError::new("floorPrice", "must not be negative"));
+        }
+        let mut seen = HashSet::new();
+        for (i, t) in self.targets.iter().enumerate() {
+            if !seen.insert(t.target_id) {
+                errors.push(FieldError::new(format!("targets[{i}].targetId"), "is listed twice"));
+            }
+            if t.priority == 0 {
+                errors.push(FieldError::new(format!("targets[{i}].priority"), "must be at least 1"));
+            }
+            if t.weight == 0 {
+                errors.push(FieldError::new(format!("targets[{i}].weight"), "must be at least 1"));
+            }
+        }
+        finish(errors)
+    }
+}
+
+// ---------------------------------------------------------------- tracking tags
+
+/// How a swapped-in number is written on the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum NumberFormat {
+    /// `(555) 000-1000` for +1 numbers, E.164 otherwise.
+    #[default]
+    National,
+    /// `555-000-1000`.
+    Dashed,
+    /// `555.000.1000`.
+    Dotted,
+    /// `+15550001000`.
+    E164,
+}
+
+impl NumberFormat {
+    /// `number` written in this format (non-+1 numbers stay E.164).
+    pub fn format(self, number: &PhoneNumber) -> String {
+        let d = &number.as_str()[1..];
+        if d.len() != 11 || !d.starts_with('1') {
+            return number.as_str().to_owned();
+        }
+        let (a, b, c) = (&d[1..4], &d[4..7], &d[7..]);
+        match self {
+            NumberFormat::National => format!("({a}) {b}-{c}"),
+            NumberFormat::Dashed => format!("{a}-{b}-{c}"),
+            NumberFormat::Dotted => format!("{a}.{b}.{c}"),
+            NumberFormat::E164 => number.as_str().to_owned(),
+        }
+    }
+}
+
+fn default_selector() -> String {
+    ".phone-number".into()
+}
+
+/// Whether `code` is a valid tag code: 3 to 64 of letters, digits, `_`, `-`.
+pub fn is_tag_code(code: &str) -> bool {
+    (3..=64).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A DNI tag: a site includes the script with its `tagCode`, and visitors'
+/// numbers are leased from `poolId`. Tag codes are unique system-wide.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TrackingTag {
+    /// Id (assigned by the server).
+    #[serde(default)]
+    #[schema(value_type = String, format = Uuid)]
+    pub id: Id,
+    /// Owning tenant (assigned by the server).
+    #[serde(default)]
+    #[schema(value_type = String, format = Uuid)]
+    pub tenant_id: Id,
+    /// The code a site embeds; generated when absent on create; cannot change.
+    #[serde(default)]
+    pub tag_code: String,
+    /// Display name.
+    pub name: String,
+    /// The campaign its calls are attributed to.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub campaign_id: Option<Id>,
+    /// The pool numbers are leased from.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub pool_id: Option<Id>,
+    /// CSS selector of the elements whose number is swapped.
+    #[serde(default = "default_selector")]
+    pub selector: String,
+    /// How the number is written.
+    #[serde(default)]
+    pub number_format: NumberFormat,
+    /// Idle lease limit; none = the pool's.
+    #[serde(default)]
+    pub session_timeout_seconds: Option<u32>,
+    /// A returning visitor gets the same number for this many days; none = not sticky.
+    #[serde(default)]
+    pub sticky_days: Option<u32>,
+    /// Swap only for visitors from these sources (utm_source or referrer
+    /// host, lowercase: `google`, `bing`); empty = every source.
+    #[serde(default)]
+    pub only_sources: Vec<String>,
+    /// Swap only for paid traffic (a click id or utm_medium cpc/ppc/paid).
+    #[serde(default)]
+    pub paid_only: bool,
+    /// Whether it swaps numbers.
+    #[serde(default)]
+    pub status: ResourceStatus,
+    /// Optimistic-concurrency version.
+    #[serde(default)]
+    pub version: u64,
+    /// When it was created (assigned by the server).
+    #[serde(default)]
+    pub created_at: DateTime<Utc>,
+}
+
+impl TrackingTag {
+    /// Checks every field, listing all problems at once. Whether the
+    /// campaign and pool exist, and whether the code is free, is the
+    /// caller's to check.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let mut errors = Vec::new();
+        require_name(&self.name, &mut errors);
+        if !is_tag_code(&self.tag_code) {
+            errors.push(FieldError::new("tagCode", "must be 3 to 64 letters, digits, '_' or '-'"));
+        }
+        let sel = self.selector.trim();
+        if sel.is_empty() || sel.len() > 200 || sel.contains(['<', '{', '}', '\n']) {
+            errors.push(FieldError::new("selector", "must be a CSS selector such as .phone-number"));
+        }
+        if let Some(t) = self.session_timeout_seconds
+            && !(1..=MAX_SESSION_TIMEOUT_SECONDS).contains(&t)
+        {
+            errors.push(FieldError::new("sessionTimeoutSeconds", format!("must be between 1 and {MAX_SESSION_TIMEOUT_SECONDS}")));
+        }
+        if let Some(d) = self.sticky_days
+            && !(1..=365).contains(&d)
+        {
+            errors.push(FieldError::new("stickyDays", "must be between 1 and 365"));
+        }
+        for (i, s) in self.only_sources.iter().enumerate() {
+            if s.trim().is_empty() || s.len() > 100 {
+                errors.push(FieldError::new(format!("onlySources[{i}]"), "must be a source name such as google"));
+            }
+        }
+        finish(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn target() -> RtbTarget {
+        serde_json::from_value(json!({
+            "name": "Bidder A", "endpointUrl": "https://bidder.example/bid",
+            "requestBody": r#"{"requestId": "{requestId}", "caller": "{callerId}", "src": "{tag:source}"}"#,
+            "minBidAmount": 1.5, "maxBidAmount": 50
+        }))
+        .unwrap()
+    }
+
+    fn fields(r: Result<(), ModelError>) -> Vec<String> {
+        match r {
+            Err(ModelError::Invalid(errs)) => errs.into_iter().map(|e| e.field).collect(),
+            other => panic!("expected field errors, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn placeholders_skip_json_braces() {
+        let t = r#"{"a": "{callerId}", "b": {"c": "{ x }", "d": "{tag:utm_source}"}}"#;
+        let names: Vec<_> = placeholders(t).iter().map(|p| p.name).collect();
+        assert_eq!(names, ["callerId", "tag:utm_source"]);
+        assert!(unknown_variables(t).is_empty());
+        assert_eq!(unknown_variables("{callerID} {bidFloor} {callerID} {tag:}"), ["callerID", "bidFloor", "tag:"]);
+    }
+
+    #[test]
+    fn target_defaults_and_amounts() {
+        let t = target();
+        assert_eq!((t.min_bid_amount, t.max_bid_amount), (150, 5000));
+        assert_eq!((t.http_method, t.content_type, t.auth_type), (HttpMethod::Post, ContentType::Json, AuthType::None));
+        assert_eq!((t.timeout_ms, t.bid_amount_path.as_str(), t.acceptance_path.as_deref()), (1000, "bidAmount", Some("accepted")));
+        t.validate().unwrap();
+        let v = serde_json::to_value(&t).unwrap();
+        assert_eq!((v["minBidAmount"].as_f64(), v["httpMethod"].as_str()), (Some(1.5), Some("POST")));
+    }
+
+    #[test]
+    fn target_validation_lists_every_problem() {
+        let mut t = target();
+        t.endpoint_url = "ftp://bidder.example".into();
+        t.timeout_ms = 5;
+        t.request_body = r#"{"floor": "{bidFloor}"}"#.into();
+        t.bid_amount_path = "$.data[".into();
+        t.destination_number_path = "data..phone".into();
+        t.min_bid_amount = 6000;
+        t.auth_type = AuthType::Basic;
+        t.auth_username = Some("u".into());
+        let errs = match t.validate() {
+            Err(ModelError::Invalid(e)) => e,
+            other => panic!("{other:?}"),
+        };
+        let f: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(f, ["endpointUrl", "timeoutMs", "requestBody", "bidAmountPath", "destinationNumberPath", "authPassword", "minBidAmount"]);
+        assert!(errs[2].message.contains("{bidFloor}"), "{}", errs[2].message);
+    }
+
+    #[test]
+    fn response_paths_in_three_forms() {
+        for ok in ["bidAmount", "data.bid.amount", "bids.0.amount", "$.data.bid.amount", "$['data']['bid']", "$.bids[0].amount"] {
+            assert_eq!(check_response_path(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "data..bid", ".amount", "$.data[", "$$", "data bid", "data.bid."] {
+            assert!(check_response_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn credentials_are_required_by_auth_type() {
+        let mut t = target();
+        t.auth_type = AuthType::Bearer;
+        assert_eq!(fields(t.validate()), ["authToken"]);
+        assert!(!t.has_credentials());
+        t.auth_token = Some("s3cret".into());
+        t.validate().unwrap();
+        assert!(t.has_credentials());
+        t.headers.insert("Bad Header".into(), "{nope}".into());
+        assert_eq!(fields(t.validate()), ["headers.Bad Header", "headers.Bad Header"]);
+    }
+
+    #[test]
+    fn router_rules() {
+        let a = crate::new_id();
+        let r: RtbRouter = serde_json::from_value(json!({
+            "name": "R", "floorPrice": 2.25, "targets": [{"targetId": a}, {"targetId": a, "priority": 0, "weight": 0}]
+        }))
+        .unwrap();
+        assert_eq!((r.bidding_timeout_ms, r.min_bidders_required, r.floor_price), (1000, 1, 225));
+        assert_eq!(fields(r.validate()), ["targets[1].targetId", "targets[1].priority", "targets[1].weight"]);
+        let r = RtbRouter { bidding_timeout_ms: 49, min_bidders_required: 3, targets: r.targets[..1].to_vec(), ..r };
+        assert_eq!(fields(r.validate()), ["biddingTimeoutMs", "minBiddersRequired"]);
+    }
+
+    #[test]
+    fn pool_rules() {
+        let p: Pool = serde_json::from_value(json!({
+            "name": "Main", "numbers": ["(555) 000-3001", "+15550003001"], "fallbackNumber": "555-000-3001",
+            "sessionTimeoutSeconds": 0
+        }))
+        .unwrap();
+        assert_eq!(p.numbers[0].as_str(), "+15550003001");
+        assert_eq!(p.closed_browser_delay_seconds, 30);
+        assert_eq!(fields(p.validate()), ["numbers[1]", "fallbackNumber", "sessionTimeoutSeconds"]);
+        assert!(serde_json::from_value::<Pool>(json!({"name": "x", "numbers": ["12"]})).is_err());
+    }
+
+    #[test]
+    fn tag_rules_and_formats() {
+        let t: TrackingTag = serde_json::from_value(json!({"name": "Landing", "tagCode": "landing_page"})).unwrap();
+        assert_eq!((t.selector.as_str(), t.number_format), (".phone-number", NumberFormat::National));
+        t.validate().unwrap();
+        let bad = TrackingTag { tag_code: "a b".into(), sticky_days: Some(0), only_sources: vec![" ".into()], ..t };
+        assert_eq!(fields(bad.validate()), ["tagCode", "stickyDays", "onlySources[0]"]);
+        let n = PhoneNumber::parse("+15550001000").unwrap();
+        let formats: Vec<_> =
+            [NumberFormat::National, NumberFormat::Dashed, NumberFormat::Dotted, NumberFormat::E164].iter().map(|f| f.format(&n)).collect();
+        assert_eq!(formats, ["(555) 000-1000", "555-000-1000", "555.000.1000", "+15550001000"]);
+        assert_eq!(NumberFormat::Dashed.format(&PhoneNumber::parse("+442079460958").unwrap()), "+442079460958");
+    }
+
+    proptest::proptest! {
+        /// Whatever literal text (JSON, XML, form) surrounds the variables,
+        /// exactly the variables are found, in order, and nothing else.
+        #[test]
+        fn placeholders_are_exactly_the_variables(
+            parts in proptest::collection::vec(("([a-z0-9 \":,<>/=&\\[\\]}]|\\{[\" \n0-9])*", 0usize..TEMPLATE_VARIABLES.len()), 0..8),
+            tail in "[a-z \"}]*",
+        ) {
+            let mut template = String::new();
+            for (literal, var) in &parts {
+                template.push_str(literal);
+                template.push('{');
+                template.push_str(TEMPLATE_VARIABLES[*var]);
+                template.push('}');
+            }
+            template.push_str(&tail);
+            let found: Vec<&str> = placeholders(&template).iter().map(|p| p.name).collect();
+            let expected: Vec<&str> = parts.iter().map(|(_, v)| TEMPLATE_VARIABLES[*v]).collect();
+            proptest::prop_assert_eq!(found, expected);
+            proptest::prop_assert!(unknown_variables(&template).is_empty());
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let e = serde_json::from_value::<RtbRouter>(json!({"name": "R", "timeout": 5})).unwrap_err();
+        assert!(e.to_string().contains("timeout"));
+    }
+}
