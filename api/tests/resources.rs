@@ -133,6 +133,23 @@ async fn a_campaign_created_through_the_api_routes_its_first_call_at_once() {
     assert_eq!(s, 200);
     let statuses: Vec<&str> = calls["items"].as_array().unwrap().iter().map(|c| c["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["rejected", "rejected", "ringing", "rejected"], "newest first");
+
+    // Every change is in the audit log: who, what, which.
+    let mut log: Vec<(String, String, String)> = server
+        .store
+        .list_docs(DocKind::Audit, Some(t.tenant))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.body["actor"].as_str().unwrap().to_owned(), d.body["action"].as_str().unwrap().to_owned(), d.body["kind"].as_str().unwrap().to_owned()))
+        .filter(|(_, _, kind)| kind == "buyer" || kind == "campaign")
+        .collect();
+    log.sort();
+    let entry = |action: &str, kind: &str| ("user:owner-Acme-Leads".to_owned(), action.to_owned(), kind.to_owned());
+    let mut expected = vec![entry("create", "buyer"), entry("create", "buyer"), entry("create", "campaign"), entry("delete", "campaign")];
+    expected.extend(std::iter::repeat_n(entry("update", "campaign"), 3));
+    expected.sort();
+    assert_eq!(log, expected);
 }
 
 #[tokio::test]
@@ -217,8 +234,10 @@ async fn buyers_crud_with_versions_and_every_error() {
     assert_eq!((names, &p2["nextCursor"]), (vec!["Acme", "Beta", "Gamma"], &Value::Null));
     assert_eq!(c.get("/api/buyers?limit=x").await.0, 400);
 
-    // Deleted: gone from reads and from the engine.
-    let (s, _) = c.delete(&path).await;
+    // Deleted: gone from reads and from the engine (a stale If-Match is refused).
+    let (s, _, _) = c.send(reqwest::Method::DELETE, &path, None, &[("If-Match", "\"1\"")]).await;
+    assert_eq!(s, 409);
+    let (s, _, _) = c.send(reqwest::Method::DELETE, &path, None, &[("If-Match", "\"3\"")]).await;
     assert_eq!(s, 204);
     assert_eq!(c.get(&path).await.0, 404);
     assert_eq!(c.delete(&path).await.0, 404);
