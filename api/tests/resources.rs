@@ -294,6 +294,12 @@ async fn campaigns_validate_activation_conflicts_and_assignments() {
     assert!(v["error"]["message"].as_str().unwrap().contains("\"Live\""), "names the holder: {v}");
     let (s, v) = c.post("/api/campaigns", &json!({"name": " live "})).await;
     assert_eq!(s, 409, "{v}");
+    // A rename frees the old name and takes the new one.
+    assert_eq!(c.put(&path, &json!({"name": "Renamed"})).await.0, 200);
+    let spare = create(c, "/api/campaigns", json!({"name": "Live"})).await;
+    let (s, v) = c.put(&format!("/api/campaigns/{}", spare["id"].as_str().unwrap()), &json!({"name": "RENAMED"})).await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(c.put(&path, &json!({"name": "Live"})).await.0, 409);
 
     // Assignments.
     let (s, v) = c.get(&format!("{path}/buyers")).await;
@@ -317,7 +323,7 @@ async fn campaigns_validate_activation_conflicts_and_assignments() {
     // A buyer in use by an active campaign cannot be deleted; once the campaign is paused it can.
     let (s, v) = c.delete(&format!("/api/buyers/{}", b["id"].as_str().unwrap())).await;
     assert_eq!(s, 409, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("\"Live\""), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("\"Renamed\""), "{v}");
     assert_eq!(c.put(&path, &json!({"status": "paused"})).await.0, 200);
     assert_eq!(c.delete(&format!("/api/buyers/{}", b["id"].as_str().unwrap())).await.0, 204);
     let (_, v) = c.get(&format!("{path}/buyers")).await;
@@ -326,7 +332,7 @@ async fn campaigns_validate_activation_conflicts_and_assignments() {
     // Roles: viewers read, managers write, nobody else gets in.
     let viewer = key_console(&server, t.tenant, "viewer").await;
     assert_eq!(viewer.get(&path).await.0, 200);
-    assert_eq!(viewer.get("/api/campaigns").await.1["items"].as_array().unwrap().len(), 1);
+    assert_eq!(viewer.get("/api/campaigns").await.1["items"].as_array().unwrap().len(), 2);
     assert_eq!(viewer.get("/api/calls").await.0, 200);
     let (s, v) = viewer.put(&path, &json!({"description": "x"})).await;
     assert_eq!((s, v["error"]["code"].as_str()), (403, Some("forbidden")));
@@ -434,4 +440,24 @@ async fn every_resource_route_is_in_the_openapi_document() {
     for schema in ["Buyer", "Campaign", "BuyerAssignment", "CallRecord", "BuyerInput", "CampaignInput"] {
         assert!(doc["components"]["schemas"][schema].is_object(), "schema {schema} missing");
     }
+}
+
+#[tokio::test]
+async fn a_number_goes_to_exactly_one_of_many_concurrent_campaigns() {
+    let server = TestServer::start().await;
+    let t = sign_up(&server, "Race Inc").await;
+    let mut racing = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let (client, base) = (t.console.client.clone(), t.console.base.clone());
+        racing.spawn(async move {
+            let body = json!({"name": format!("Racer {i}"), "phoneNumber": "+15550007777"});
+            let r = client.post(format!("{base}/api/campaigns")).header("Origin", &base).json(&body).send().await.unwrap();
+            r.status().as_u16()
+        });
+    }
+    let mut statuses = racing.join_all().await;
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201].into_iter().chain([409; 11]).collect::<Vec<_>>());
+    let (_, list) = t.console.get("/api/campaigns").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }

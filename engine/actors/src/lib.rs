@@ -217,6 +217,8 @@ struct Inner {
     account_sids: DashMap<String, Id>,
     /// Tracking number → (tenant, campaign). Reads never wait on a writer for long.
     numbers: DashMap<PhoneNumber, (Id, Id)>,
+    /// (tenant, campaign name folded) → campaign: names are unique per tenant.
+    campaign_names: DashMap<(Id, String), Id>,
     /// Serializes configuration writes, so uniqueness checks hold under concurrent requests.
     config_lock: tokio::sync::Mutex<()>,
 }
@@ -249,6 +251,7 @@ impl Engine {
                 tenants: DashMap::new(),
                 account_sids: DashMap::new(),
                 numbers: DashMap::new(),
+                campaign_names: DashMap::new(),
                 config_lock: tokio::sync::Mutex::new(()),
             }),
         };
@@ -702,12 +705,20 @@ impl Engine {
     }
 
     fn index_campaign(&self, campaign: &Campaign, old: Option<&Campaign>) {
-        if let Some(n) = old.and_then(|o| o.phone_number.as_ref()) {
-            self.inner.numbers.remove(n);
+        if let Some(old) = old {
+            self.unindex_campaign(old);
         }
         if let Some(n) = &campaign.phone_number {
             self.inner.numbers.insert(n.clone(), (campaign.tenant_id, campaign.id));
         }
+        self.inner.campaign_names.insert(name_key(campaign), campaign.id);
+    }
+
+    fn unindex_campaign(&self, campaign: &Campaign) {
+        if let Some(n) = &campaign.phone_number {
+            self.inner.numbers.remove_if(n, |_, holder| holder.1 == campaign.id);
+        }
+        self.inner.campaign_names.remove_if(&name_key(campaign), |_, id| *id == campaign.id);
     }
 
     /// Creates or replaces a tenant (`expected`: the version being replaced).
@@ -786,15 +797,8 @@ impl Engine {
                 let name = self.campaign(holder.1).map(|c| c.name.clone()).unwrap_or_default();
                 return Err(EngineError::Reference(format!("phone number {n} is already used by campaign {name:?} ({})", holder.1)));
             }
-        let name = campaign.name.trim();
-        if let Some(other) = self
-            .inner
-            .registry
-            .campaign_configs
-            .iter()
-            .find(|c| c.id != campaign.id && c.tenant_id == campaign.tenant_id && c.name.trim().eq_ignore_ascii_case(name))
-        {
-            return Err(EngineError::Reference(format!("campaign name {name:?} is taken by campaign {}", other.id)));
+        if let Some(other) = self.inner.campaign_names.get(&name_key(&campaign)).map(|o| *o).filter(|o| *o != campaign.id) {
+            return Err(EngineError::Reference(format!("campaign name {:?} is taken by campaign {other}", campaign.name.trim())));
         }
         campaign.version = self.put_doc(DocKind::Campaign, campaign.tenant_id, campaign.id, &campaign, expected).await?;
         let config = Arc::new(campaign.clone());
@@ -861,9 +865,7 @@ impl Engine {
         let _guard = self.inner.config_lock.lock().await;
         let Some(campaign) = self.campaign(id).filter(|c| c.tenant_id == tenant) else { return Ok(false) };
         self.inner.store.delete_doc(DocKind::Campaign, tenant, id, expected.unwrap_or(campaign.version)).await?;
-        if let Some(n) = &campaign.phone_number {
-            self.inner.numbers.remove_if(n, |_, holder| holder.1 == id);
-        }
+        self.unindex_campaign(&campaign);
         self.inner.registry.campaign_configs.remove(&id);
         if let Some((_, actor)) = self.inner.registry.campaigns.remove(&id) {
             self.inner.registry.children.remove(&actor.get_id());
@@ -885,6 +887,11 @@ impl Engine {
             _ => None,
         }
     }
+}
+
+/// The key that makes campaign names unique per tenant: trimmed, case folded.
+fn name_key(campaign: &Campaign) -> (Id, String) {
+    (campaign.tenant_id, campaign.name.trim().to_lowercase())
 }
 
 /// Decodes a stored document, taking its version from the store.
