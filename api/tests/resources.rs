@@ -110,7 +110,13 @@ async fn a_campaign_created_through_the_api_routes_its_first_call_at_once() {
     assert!(r.is_dial(), "{r:?}");
     assert_eq!(r.dialed().as_deref(), Some("+15550003001"));
 
-    // Pausing takes effect on the very next call.
+    // A buyer's change reaches its actor before the next call too.
+    let acme_path = format!("/api/buyers/{}", acme["id"].as_str().unwrap());
+    assert_eq!(c.put(&acme_path, &json!({"status": "paused"})).await.0, 200);
+    let r = call(&server, &t, "CAsecond", "+15550007000").await;
+    assert_eq!(r.dialed().as_deref(), Some("+15550003002"), "{r:?}");
+
+    // Pausing the campaign takes effect on the very next call.
     let (s, paused, _) = c.send(reqwest::Method::PUT, &path, Some(&json!({"status": "paused"})), &[("If-Match", "\"2\"")]).await;
     assert_eq!(s, 200, "{paused}");
     let r = call(&server, &t, "CApaused", "+15550007000").await;
@@ -132,7 +138,7 @@ async fn a_campaign_created_through_the_api_routes_its_first_call_at_once() {
     let (s, calls) = c.get("/api/calls").await;
     assert_eq!(s, 200);
     let statuses: Vec<&str> = calls["items"].as_array().unwrap().iter().map(|c| c["status"].as_str().unwrap()).collect();
-    assert_eq!(statuses, ["rejected", "rejected", "ringing", "rejected"], "newest first");
+    assert_eq!(statuses, ["rejected", "rejected", "ringing", "ringing", "rejected"], "newest first");
 
     // Every change is in the audit log: who, what, which.
     let mut log: Vec<(String, String, String)> = server
@@ -146,7 +152,8 @@ async fn a_campaign_created_through_the_api_routes_its_first_call_at_once() {
         .collect();
     log.sort();
     let entry = |action: &str, kind: &str| ("user:owner-Acme-Leads".to_owned(), action.to_owned(), kind.to_owned());
-    let mut expected = vec![entry("create", "buyer"), entry("create", "buyer"), entry("create", "campaign"), entry("delete", "campaign")];
+    let mut expected =
+        vec![entry("create", "buyer"), entry("create", "buyer"), entry("update", "buyer"), entry("create", "campaign"), entry("delete", "campaign")];
     expected.extend(std::iter::repeat_n(entry("update", "campaign"), 3));
     expected.sort();
     assert_eq!(log, expected);
@@ -437,6 +444,8 @@ async fn every_resource_route_is_in_the_openapi_document() {
             assert!(doc["paths"][path][m].is_object(), "{m} {path} missing from openapi.json");
         }
     }
+    let params: Vec<&str> = doc["paths"]["/api/calls"]["get"]["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(params, ["campaignId", "buyerId", "status", "from", "to", "caller", "cursor", "limit"]);
     for schema in ["Buyer", "Campaign", "BuyerAssignment", "CallRecord", "BuyerInput", "CampaignInput"] {
         assert!(doc["components"]["schemas"][schema].is_object(), "schema {schema} missing");
     }
