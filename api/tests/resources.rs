@@ -344,6 +344,7 @@ async fn campaigns_validate_activation_conflicts_and_assignments() {
     let (s, v) = viewer.put(&path, &json!({"description": "x"})).await;
     assert_eq!((s, v["error"]["code"].as_str()), (403, Some("forbidden")));
     assert_eq!(viewer.post("/api/buyers", &buyer_body("V", "+15550003004")).await.0, 403);
+    assert_eq!(viewer.post("/api/buyers", &json!({"nonsense": true})).await.0, 403, "the role is checked before the body");
     assert_eq!(viewer.delete(&path).await.0, 403);
     assert_eq!(viewer.put(&format!("{path}/buyers"), &json!([])).await.0, 403);
     let manager = key_console(&server, t.tenant, "manager").await;

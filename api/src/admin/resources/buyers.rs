@@ -333,8 +333,10 @@ async fn list(State(state): State<AppState>, auth: Auth, q: Result<Query<PageQue
 /// Creates a buyer (manager or above); 201 with its id and version.
 #[utoipa::path(post, path = "/api/buyers", tag = "buyers", request_body = BuyerInput,
     responses((status = 201, body = Buyer), (status = 400), (status = 401), (status = 403), (status = 422)))]
-async fn create(State(state): State<AppState>, auth: Auth, Json(body): Json<Value>) -> Result<Response, ApiError> {
+async fn create(State(state): State<AppState>, auth: Auth, body: Result<Json<Value>, ApiError>) -> Result<Response, ApiError> {
+    // The role is checked before the body is looked at.
     auth.require(Role::Manager)?;
+    let Json(body) = body?;
     let input: BuyerInput = parse(Value::Object(object(body)?))?;
     let buyer = input.into_buyer(new_id(), auth.tenant_id)?;
     let buyer = state.engine.put_buyer(buyer, None).await?;
@@ -360,9 +362,11 @@ async fn update(
     auth: Auth,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    Json(body): Json<Value>,
+    body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
+    // The role is checked before the body is looked at.
     auth.require(Role::Manager)?;
+    let Json(body) = body?;
     let id = path_id(id, "buyer")?;
     let body = object(body)?;
     let current = load(&state, &auth, id).await?;

@@ -191,8 +191,10 @@ async fn list(State(state): State<AppState>, auth: Auth, q: Result<Query<PageQue
 #[utoipa::path(post, path = "/api/campaigns", tag = "campaigns", request_body = CampaignInput,
     responses((status = 201, body = Campaign), (status = 400), (status = 401), (status = 403),
               (status = 409, description = "the number is in use or the name is taken"), (status = 422)))]
-async fn create(State(state): State<AppState>, auth: Auth, Json(body): Json<Value>) -> Result<Response, ApiError> {
+async fn create(State(state): State<AppState>, auth: Auth, body: Result<Json<Value>, ApiError>) -> Result<Response, ApiError> {
+    // The role is checked before the body is looked at.
     auth.require(Role::Manager)?;
+    let Json(body) = body?;
     let input: CampaignInput = parse(Value::Object(object(body)?))?;
     let campaign = save(&state, &auth, new_id(), input, None, None).await?;
     audit::record(&state, &auth, "create", "campaign", Some(campaign.id), json!({"name": campaign.name, "status": campaign.status})).await?;
@@ -217,9 +219,11 @@ async fn update(
     auth: Auth,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    Json(body): Json<Value>,
+    body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
+    // The role is checked before the body is looked at.
     auth.require(Role::Manager)?;
+    let Json(body) = body?;
     let id = path_id(id, "campaign")?;
     let body = object(body)?;
     let campaign = update_with(&state, &auth, id, &headers, &body).await?;
@@ -261,9 +265,11 @@ async fn put_buyers(
     auth: Auth,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    Json(body): Json<Value>,
+    body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
+    // The role is checked before the body is looked at.
     auth.require(Role::Manager)?;
+    let Json(body) = body?;
     let id = path_id(id, "campaign")?;
     if !body.is_array() {
         return Err(ApiError::BadRequest("the body must be an array of {buyerId, priority, weight}".into()));
