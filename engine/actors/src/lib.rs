@@ -837,8 +837,14 @@ impl Engine {
             return Err(StoreError::Conflict { expected: Some(expected), found: Some(buyer.version) }.into());
         }
         // Inactive campaigns forget the buyer, so they stay valid to edit and activate.
-        let holders: Vec<Arc<Campaign>> =
-            self.inner.registry.campaign_configs.iter().filter(|c| c.tenant_id == tenant && c.buyers.iter().any(|a| a.buyer_id == id)).map(|c| c.clone()).collect();
+        let holders: Vec<Arc<Campaign>> = self
+            .inner
+            .registry
+            .campaign_configs
+            .iter()
+            .filter(|c| c.tenant_id == tenant && c.buyers.iter().any(|a| a.buyer_id == id))
+            .map(|c| c.clone())
+            .collect();
         for old in holders {
             let mut c = (*old).clone();
             c.buyers.retain(|a| a.buyer_id != id);
