@@ -471,3 +471,31 @@ async fn a_number_goes_to_exactly_one_of_many_concurrent_campaigns() {
     let (_, list) = t.console.get("/api/campaigns").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_selective_call_filter_reads_a_bounded_slice_per_request() {
+    let server = TestServer::start().await;
+    let t = sign_up(&server, "Bounded Inc").await;
+    let c = &t.console;
+    let a = create(c, "/api/buyers", buyer_body("A", "+15550003001")).await;
+    let rare = create(c, "/api/campaigns", json!({"name": "Rare", "status": "active", "phoneNumber": "+15550007001", "buyers": [{"buyerId": a["id"]}]})).await;
+    create(c, "/api/campaigns", json!({"name": "Busy", "status": "active", "phoneNumber": "+15550007002", "buyers": [{"buyerId": a["id"]}]})).await;
+    assert!(call(&server, &t, "CArare", "+15550007001").await.is_dial());
+    for i in 0..80 {
+        assert_eq!(call(&server, &t, &format!("CAbusy{i}"), "+15550007002").await.status, 200);
+    }
+    // One call per page asked: the first request gives up before the rare
+    // call with a cursor; following the cursor finds it.
+    let path = format!("/api/calls?limit=1&campaignId={}", rare["id"].as_str().unwrap());
+    let (s, first) = c.get(&path).await;
+    assert_eq!((s, &first["items"]), (200, &json!([])), "{first}");
+    let mut page = first;
+    let mut requests = 1;
+    while page["items"].as_array().unwrap().is_empty() {
+        let next = page["nextCursor"].as_str().expect("a cursor until the end").to_owned();
+        page = c.get(&format!("{path}&cursor={next}")).await.1;
+        requests += 1;
+    }
+    assert_eq!(page["items"][0]["callSid"], "CArare");
+    assert!(requests >= 2);
+}
