@@ -172,23 +172,32 @@ fn csv_line(out: &mut impl Write, fields: impl IntoIterator<Item = impl AsRef<st
     out.write_all(b"\r\n")
 }
 
+/// Writes the CSV header row (shared by `calls export` and `GET /api/calls`).
+pub fn write_csv_header(out: &mut impl Write) -> std::io::Result<()> {
+    csv_line(out, CSV_HEADER)
+}
+
+/// Writes one call as a CSV row, in [`CSV_HEADER`] order.
+pub fn write_csv_row(out: &mut impl Write, call: &CallRecord) -> std::io::Result<()> {
+    csv_line(out, ExportRow::from(call).csv_fields())
+}
+
 /// Writes every stored call to `out`; returns how many.
 pub async fn export_calls(store: &dyn Store, format: Format, out: &mut impl Write) -> anyhow::Result<u64> {
     if format == Format::Csv {
-        csv_line(out, CSV_HEADER)?;
+        write_csv_header(out)?;
     }
     let mut after = None;
     let mut count = 0u64;
     loop {
         let page = store.scan_calls(after, PAGE).await?;
         for call in &page {
-            let row = ExportRow::from(call);
             match format {
                 Format::Jsonl => {
-                    serde_json::to_writer(&mut *out, &row)?;
+                    serde_json::to_writer(&mut *out, &ExportRow::from(call))?;
                     out.write_all(b"\n")?;
                 }
-                Format::Csv => csv_line(out, row.csv_fields())?,
+                Format::Csv => write_csv_row(out, call)?,
             }
             count += 1;
         }

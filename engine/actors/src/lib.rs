@@ -23,7 +23,7 @@ use dashmap::DashMap;
 use ::metrics::{counter, histogram};
 use ractor::{Actor, ActorId, ActorRef};
 use switchboard_model::{
-    AttemptOutcome, Buyer, CallRecord, CallStatus, CallerInfo, Campaign, Currency, FieldError, Id, ModelError, PhoneNumber,
+    AttemptOutcome, Buyer, CallRecord, CallStatus, CallerInfo, Campaign, CampaignStatus, Currency, FieldError, Id, ModelError, PhoneNumber,
     RejectReason, Tenant,
 };
 use switchboard_store::{Doc, DocKind, Store, StoreError};
@@ -217,6 +217,8 @@ struct Inner {
     account_sids: DashMap<String, Id>,
     /// Tracking number → (tenant, campaign). Reads never wait on a writer for long.
     numbers: DashMap<PhoneNumber, (Id, Id)>,
+    /// (tenant, campaign name folded) → campaign: names are unique per tenant.
+    campaign_names: DashMap<(Id, String), Id>,
     /// Serializes configuration writes, so uniqueness checks hold under concurrent requests.
     config_lock: tokio::sync::Mutex<()>,
 }
@@ -249,6 +251,7 @@ impl Engine {
                 tenants: DashMap::new(),
                 account_sids: DashMap::new(),
                 numbers: DashMap::new(),
+                campaign_names: DashMap::new(),
                 config_lock: tokio::sync::Mutex::new(()),
             }),
         };
@@ -702,12 +705,20 @@ impl Engine {
     }
 
     fn index_campaign(&self, campaign: &Campaign, old: Option<&Campaign>) {
-        if let Some(n) = old.and_then(|o| o.phone_number.as_ref()) {
-            self.inner.numbers.remove(n);
+        if let Some(old) = old {
+            self.unindex_campaign(old);
         }
         if let Some(n) = &campaign.phone_number {
             self.inner.numbers.insert(n.clone(), (campaign.tenant_id, campaign.id));
         }
+        self.inner.campaign_names.insert(name_key(campaign), campaign.id);
+    }
+
+    fn unindex_campaign(&self, campaign: &Campaign) {
+        if let Some(n) = &campaign.phone_number {
+            self.inner.numbers.remove_if(n, |_, holder| holder.1 == campaign.id);
+        }
+        self.inner.campaign_names.remove_if(&name_key(campaign), |_, id| *id == campaign.id);
     }
 
     /// Creates or replaces a tenant (`expected`: the version being replaced).
@@ -778,10 +789,17 @@ impl Engine {
             return Err(ModelError::Invalid(errors).into());
         }
         if let Some(n) = &campaign.phone_number
-            && let Some(holder) = self.inner.numbers.get(n).filter(|h| h.1 != campaign.id) {
+            && let Some(holder) = self.inner.numbers.get(n).map(|h| *h).filter(|h| h.1 != campaign.id) {
+                // Another tenant's campaign is not named: its existence is all that leaks.
+                if holder.0 != campaign.tenant_id {
+                    return Err(EngineError::Reference(format!("phone number {n} is already in use")));
+                }
                 let name = self.campaign(holder.1).map(|c| c.name.clone()).unwrap_or_default();
                 return Err(EngineError::Reference(format!("phone number {n} is already used by campaign {name:?} ({})", holder.1)));
             }
+        if let Some(other) = self.inner.campaign_names.get(&name_key(&campaign)).map(|o| *o).filter(|o| *o != campaign.id) {
+            return Err(EngineError::Reference(format!("campaign name {:?} is taken by campaign {other}", campaign.name.trim())));
+        }
         campaign.version = self.put_doc(DocKind::Campaign, campaign.tenant_id, campaign.id, &campaign, expected).await?;
         let config = Arc::new(campaign.clone());
         self.index_campaign(&config, old.as_deref());
@@ -793,6 +811,73 @@ impl Engine {
             None => self.inner.spawner.campaign(config).await?,
         }
         Ok(campaign)
+    }
+
+    /// Deletes a buyer of `tenant` (`expected`: the version being deleted;
+    /// `None`: whatever is current) and stops its actor. `Ok(false)` when
+    /// the tenant has no such buyer. A buyer assigned to an active campaign
+    /// is refused, naming the campaigns; inactive campaigns drop the assignment.
+    pub async fn delete_buyer(&self, tenant: Id, id: Id, expected: Option<u64>) -> Result<bool> {
+        let _guard = self.inner.config_lock.lock().await;
+        let Some(buyer) = self.buyer(id).filter(|b| b.tenant_id == tenant) else { return Ok(false) };
+        let mut users: Vec<String> = self
+            .inner
+            .registry
+            .campaign_configs
+            .iter()
+            .filter(|c| c.tenant_id == tenant && c.status == CampaignStatus::Active && c.buyers.iter().any(|a| a.buyer_id == id))
+            .map(|c| format!("{:?} ({})", c.name, c.id))
+            .collect();
+        if !users.is_empty() {
+            users.sort();
+            return Err(EngineError::Reference(format!("buyer is assigned to active campaign(s) {}", users.join(", "))));
+        }
+        let expected = expected.unwrap_or(buyer.version);
+        if expected != buyer.version {
+            return Err(StoreError::Conflict { expected: Some(expected), found: Some(buyer.version) }.into());
+        }
+        // Inactive campaigns forget the buyer, so they stay valid to edit and activate.
+        let holders: Vec<Arc<Campaign>> = self
+            .inner
+            .registry
+            .campaign_configs
+            .iter()
+            .filter(|c| c.tenant_id == tenant && c.buyers.iter().any(|a| a.buyer_id == id))
+            .map(|c| c.clone())
+            .collect();
+        for old in holders {
+            let mut c = (*old).clone();
+            c.buyers.retain(|a| a.buyer_id != id);
+            c.version = self.put_doc(DocKind::Campaign, tenant, c.id, &c, Some(c.version)).await?;
+            let config = Arc::new(c);
+            self.inner.registry.campaign_configs.insert(config.id, config.clone());
+            if let Some(actor) = self.inner.registry.campaigns.get(&config.id).map(|a| a.clone()) {
+                let _ = actor.cast(CampaignMsg::Update(config));
+            }
+        }
+        self.inner.store.delete_doc(DocKind::Buyer, tenant, id, expected).await?;
+        self.inner.registry.buyer_configs.remove(&id);
+        if let Some((_, actor)) = self.inner.registry.buyers.remove(&id) {
+            self.inner.registry.children.remove(&actor.get_id());
+            actor.stop(None);
+        }
+        Ok(true)
+    }
+
+    /// Deletes a campaign of `tenant` (`expected` as for [`Engine::delete_buyer`]),
+    /// stops its actor and frees its number: calls to it are then not in
+    /// service. `Ok(false)` when the tenant has no such campaign.
+    pub async fn delete_campaign(&self, tenant: Id, id: Id, expected: Option<u64>) -> Result<bool> {
+        let _guard = self.inner.config_lock.lock().await;
+        let Some(campaign) = self.campaign(id).filter(|c| c.tenant_id == tenant) else { return Ok(false) };
+        self.inner.store.delete_doc(DocKind::Campaign, tenant, id, expected.unwrap_or(campaign.version)).await?;
+        self.unindex_campaign(&campaign);
+        self.inner.registry.campaign_configs.remove(&id);
+        if let Some((_, actor)) = self.inner.registry.campaigns.remove(&id) {
+            self.inner.registry.children.remove(&actor.get_id());
+            actor.stop(None);
+        }
+        Ok(true)
     }
 
     async fn put_doc<T: serde::Serialize>(&self, kind: DocKind, tenant: Id, id: Id, value: &T, expected: Option<u64>) -> Result<u64> {
@@ -808,6 +893,11 @@ impl Engine {
             _ => None,
         }
     }
+}
+
+/// The key that makes campaign names unique per tenant: trimmed, case folded.
+fn name_key(campaign: &Campaign) -> (Id, String) {
+    (campaign.tenant_id, campaign.name.trim().to_lowercase())
 }
 
 /// Decodes a stored document, taking its version from the store.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Currency, Id, PhoneNumber};
 
 /// What routing needs to know about the caller.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CallerInfo {
     /// `From` as Twilio sent it (not always a phone number).
@@ -20,7 +20,7 @@ pub struct CallerInfo {
 }
 
 /// Where a call stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum CallStatus {
     /// Dialing a buyer.
@@ -54,7 +54,7 @@ impl CallStatus {
 }
 
 /// Why a call was refused without dialing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RejectReason {
     /// The campaign is paused, draft or completed.
@@ -80,7 +80,7 @@ impl RejectReason {
 }
 
 /// How one dial attempt ended (or that it has not yet).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum AttemptOutcome {
     /// Ringing; no answer yet.
@@ -143,12 +143,14 @@ impl AttemptOutcome {
 }
 
 /// One buyer dialed for a call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Attempt {
     /// The buyer.
+    #[schema(value_type = String, format = Uuid)]
     pub buyer_id: Id,
     /// The number dialed.
+    #[schema(value_type = String)]
     pub number: PhoneNumber,
     /// When it was routed.
     pub started_at: DateTime<Utc>,
@@ -175,20 +177,24 @@ pub struct Attempt {
 }
 
 /// One inbound call, from webhook to final status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CallRecord {
     /// Switchboard's id.
+    #[schema(value_type = String, format = Uuid)]
     pub id: Id,
     /// Twilio's `CallSid` of the inbound call.
     pub call_sid: String,
     /// Owning tenant.
+    #[schema(value_type = String, format = Uuid)]
     pub tenant_id: Id,
     /// The campaign that answered the number.
+    #[schema(value_type = String, format = Uuid)]
     pub campaign_id: Id,
     /// Caller (`From`).
     pub from: String,
     /// Tracking number dialed (`To`).
+    #[schema(value_type = String)]
     pub to: PhoneNumber,
     /// Caller's state.
     #[serde(default)]
@@ -203,6 +209,7 @@ pub struct CallRecord {
     pub reject_reason: Option<RejectReason>,
     /// The buyer that has (or last had) the call.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Uuid)]
     pub buyer_id: Option<Id>,
     /// Every buyer dialed, in order.
     #[serde(default)]
@@ -226,6 +233,7 @@ pub struct CallRecord {
     pub revenue_minor: i64,
     /// Currency of the revenue.
     #[serde(default)]
+    #[schema(value_type = String)]
     pub currency: Currency,
     /// Recording, when the campaign records.
     #[serde(default)]

@@ -30,7 +30,7 @@ pub struct Tenant {
 }
 
 /// Whether a buyer takes calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BuyerStatus {
     /// Takes calls.
@@ -83,19 +83,21 @@ impl<'de> Deserialize<'de> for TimeOfDay {
 }
 
 /// Opening hours on one day, `[open, close)` in the buyer's local time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimeWindow {
     /// First minute open.
+    #[schema(value_type = String, example = "09:00")]
     pub open: TimeOfDay,
     /// First minute closed again (`24:00` for end of day).
+    #[schema(value_type = String, example = "17:00")]
     pub close: TimeOfDay,
 }
 
 /// Hours of operation per weekday, in the buyer's time zone. A day with no
 /// windows is closed. To stay open across midnight, end one day at `24:00`
 /// and open the next at `00:00`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Schedule {
     /// Monday's windows.
@@ -180,7 +182,7 @@ fn day_name(day: chrono::Weekday) -> &'static str {
 
 /// Where callers may come from. Empty allow lists allow everyone; deny wins.
 /// States are two-letter codes; ZIP entries match as prefixes (`"100"` covers 100xx).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GeoFilter {
     /// Only these states, when not empty.
@@ -198,12 +200,14 @@ pub struct GeoFilter {
 }
 
 /// A company that takes calls at a phone number, within its caps and hours.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Buyer {
     /// Id.
+    #[schema(value_type = String, format = Uuid)]
     pub id: Id,
     /// Owning tenant.
+    #[schema(value_type = String, format = Uuid)]
     pub tenant_id: Id,
     /// Display name.
     pub name: String,
@@ -214,11 +218,13 @@ pub struct Buyer {
     #[serde(default)]
     pub contact: String,
     /// Where calls are dialed.
+    #[schema(value_type = String, example = "+15550002001")]
     pub phone_number: PhoneNumber,
     /// Whether it takes calls.
     #[serde(default)]
     pub status: BuyerStatus,
     /// IANA time zone for schedule and cap resets.
+    #[schema(value_type = String, example = "America/New_York")]
     pub timezone: Tz,
     /// Calls at once; none = unlimited.
     #[serde(default)]
@@ -246,9 +252,11 @@ pub struct Buyer {
     pub conversion_seconds: u32,
     /// What the buyer pays per converted call, in minor units.
     #[serde(default, with = "money::decimal")]
+    #[schema(value_type = f64, example = 25.5)]
     pub payout: i64,
     /// Currency of the payout.
     #[serde(default)]
+    #[schema(value_type = String, example = "USD")]
     pub currency: Currency,
     /// Optimistic-concurrency version.
     #[serde(default)]
@@ -298,7 +306,7 @@ impl Buyer {
 }
 
 /// Lifecycle of a campaign; only active campaigns route calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CampaignStatus {
     /// Being configured.
@@ -313,7 +321,7 @@ pub enum CampaignStatus {
 }
 
 /// How calls reach the campaign.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RoutingType {
     /// One tracking number.
@@ -326,7 +334,7 @@ pub enum RoutingType {
 }
 
 /// How buyers are ordered for a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RoutingPolicy {
     /// Lowest priority number first; weighted random within a level.
@@ -337,7 +345,7 @@ pub enum RoutingPolicy {
 }
 
 /// Which caller id the buyer sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum CallerIdMode {
     /// The original caller's number.
@@ -348,7 +356,7 @@ pub enum CallerIdMode {
 }
 
 /// What happens to a repeat caller inside the duplicate window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum DuplicateAction {
     /// Goes to the buyer that took the first call (others if it cannot).
@@ -359,10 +367,11 @@ pub enum DuplicateAction {
 }
 
 /// A buyer's place in a campaign.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BuyerAssignment {
     /// The buyer.
+    #[schema(value_type = String, format = Uuid)]
     pub buyer_id: Id,
     /// 1 is tried first.
     #[serde(default = "one")]
@@ -383,12 +392,14 @@ fn default_max_fallthrough() -> u32 {
 }
 
 /// A tracking number (or pool) and the rules for where its calls go.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Campaign {
     /// Id.
+    #[schema(value_type = String, format = Uuid)]
     pub id: Id,
     /// Owning tenant.
+    #[schema(value_type = String, format = Uuid)]
     pub tenant_id: Id,
     /// Display name, unique per tenant.
     pub name: String,
@@ -403,12 +414,15 @@ pub struct Campaign {
     pub routing_type: RoutingType,
     /// The tracking number, for direct routing.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub phone_number: Option<PhoneNumber>,
     /// The number pool, for pool routing.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Uuid)]
     pub pool_id: Option<Id>,
     /// The RTB router, for RTB routing.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Uuid)]
     pub rtb_router_id: Option<Id>,
     /// Priority or round-robin.
     #[serde(default)]

@@ -1,9 +1,396 @@
-//! `/api/buyers`.
+//! `/api/buyers`: the companies that take calls. Every change goes through
+//! the engine, which writes the store first and then hands the new
+//! configuration to the buyer's actor, so the next call already sees it.
+//!
+//! Also home of the helpers the buyer, campaign and call handlers share:
+//! path ids, query strings, bodies as input structs, merging an update into
+//! the current document, versions and ETags.
 
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono_tz::Tz;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+use switchboard_model::{
+    Buyer, BuyerStatus, Currency, FieldError, GeoFilter, Id, ModelError, PhoneNumber, Role, Schedule, TimeWindow, money,
+    new_id,
+};
+use switchboard_store::{Doc, DocKind, StoreError};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::admin::audit;
+use crate::admin::extract::{Auth, Json, List, PageQuery, if_match};
+use crate::error::ApiError;
 use crate::server::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(get_one, update, delete))
+}
+
+/// A buyer as clients send it. Every field is optional so that all missing
+/// and malformed values are reported together (422); phone number, time
+/// zone, schedule times, payout and currency arrive as text and are checked
+/// here rather than by the JSON parser. On update, absent fields keep their
+/// current values. `id`, `tenantId` and `version` are ignored: the server
+/// assigns them (`version` or `If-Match` states the version being replaced).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct BuyerInput {
+    /// Ignored. (Accepted, with `tenantId` and `version`, so that a fetched
+    /// resource can be sent back as it is; only serde reads them.)
+    #[allow(dead_code)]
+    #[schema(value_type = Option<String>)]
+    id: Option<Value>,
+    /// Ignored: a buyer belongs to the caller's tenant.
+    #[allow(dead_code)]
+    #[schema(value_type = Option<String>)]
+    tenant_id: Option<Value>,
+    /// Display name (required).
+    name: Option<String>,
+    company: Option<String>,
+    contact: Option<String>,
+    /// Where calls are dialed (required); E.164 or a common national form.
+    #[schema(example = "(555) 000-2001")]
+    phone_number: Option<String>,
+    status: Option<BuyerStatus>,
+    /// IANA time zone (required).
+    #[schema(example = "America/New_York")]
+    timezone: Option<String>,
+    concurrency_limit: Option<u32>,
+    hourly_cap: Option<u32>,
+    daily_cap: Option<u32>,
+    monthly_cap: Option<u32>,
+    total_cap: Option<u32>,
+    schedule: Option<ScheduleInput>,
+    geo: Option<GeoFilter>,
+    conversion_seconds: Option<u32>,
+    /// Per converted call, a decimal in the currency's units.
+    #[schema(value_type = Option<f64>, example = 25.5)]
+    payout: Option<Value>,
+    #[schema(example = "USD")]
+    currency: Option<String>,
+    /// The version being replaced (or send `If-Match`).
+    #[allow(dead_code)]
+    version: Option<u64>,
+}
+
+/// Opening hours per weekday, times as `HH:MM`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ScheduleInput {
+    #[serde(default)]
+    monday: Vec<WindowInput>,
+    #[serde(default)]
+    tuesday: Vec<WindowInput>,
+    #[serde(default)]
+    wednesday: Vec<WindowInput>,
+    #[serde(default)]
+    thursday: Vec<WindowInput>,
+    #[serde(default)]
+    friday: Vec<WindowInput>,
+    #[serde(default)]
+    saturday: Vec<WindowInput>,
+    #[serde(default)]
+    sunday: Vec<WindowInput>,
+}
+
+/// `[open, close)` in the buyer's local time.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WindowInput {
+    #[schema(example = "09:00")]
+    open: String,
+    #[schema(example = "17:00")]
+    close: String,
+}
+
+impl ScheduleInput {
+    fn parse(self, errors: &mut Vec<FieldError>) -> Schedule {
+        let mut day = |name: &str, windows: Vec<WindowInput>| -> Vec<TimeWindow> {
+            let mut out = Vec::new();
+            for (i, w) in windows.into_iter().enumerate() {
+                let mut time = |which: &str, text: &str| match switchboard_model::config::TimeOfDay::parse(text) {
+                    Ok(t) => Some(t),
+                    Err(_) => {
+                        errors.push(FieldError::new(format!("schedule.{name}[{i}].{which}"), format!("{text:?} is not a time HH:MM between 00:00 and 24:00")));
+                        None
+                    }
+                };
+                if let (Some(open), Some(close)) = (time("open", &w.open), time("close", &w.close)) {
+                    out.push(TimeWindow { open, close });
+                }
+            }
+            out
+        };
+        Schedule {
+            monday: day("monday", self.monday),
+            tuesday: day("tuesday", self.tuesday),
+            wednesday: day("wednesday", self.wednesday),
+            thursday: day("thursday", self.thursday),
+            friday: day("friday", self.friday),
+            saturday: day("saturday", self.saturday),
+            sunday: day("sunday", self.sunday),
+        }
+    }
+}
+
+impl BuyerInput {
+    /// The buyer this input describes, or every field error at once.
+    fn into_buyer(self, id: Id, tenant_id: Id) -> Result<Buyer, ApiError> {
+        let mut errors = Vec::new();
+        let phone_number = required_phone(self.phone_number.as_deref(), "phoneNumber", &mut errors);
+        let timezone = match self.timezone.as_deref().map(str::trim) {
+            None | Some("") => {
+                errors.push(FieldError::new("timezone", "is required"));
+                chrono_tz::UTC
+            }
+            Some(t) => t.parse::<Tz>().unwrap_or_else(|_| {
+                errors.push(FieldError::new("timezone", format!("{t:?} is not an IANA time zone such as America/New_York")));
+                chrono_tz::UTC
+            }),
+        };
+        if self.name.is_none() {
+            errors.push(FieldError::new("name", "is required"));
+        }
+        let schedule = self.schedule.map(|s| s.parse(&mut errors));
+        let payout = amount(self.payout.as_ref(), "payout", &mut errors);
+        let currency = match self.currency.as_deref() {
+            None => Currency::default(),
+            Some(c) => Currency::parse(c).unwrap_or_else(|_| {
+                errors.push(FieldError::new("currency", format!("{c:?} is not a supported currency (USD, CAD, EUR, GBP, AUD)")));
+                Currency::default()
+            }),
+        };
+        let buyer = Buyer {
+            id,
+            tenant_id,
+            name: self.name.unwrap_or_default().trim().to_owned(),
+            company: self.company.unwrap_or_default(),
+            contact: self.contact.unwrap_or_default(),
+            phone_number,
+            status: self.status.unwrap_or_default(),
+            timezone,
+            concurrency_limit: self.concurrency_limit,
+            hourly_cap: self.hourly_cap,
+            daily_cap: self.daily_cap,
+            monthly_cap: self.monthly_cap,
+            total_cap: self.total_cap,
+            schedule,
+            geo: self.geo.unwrap_or_default(),
+            conversion_seconds: self.conversion_seconds.unwrap_or(0),
+            payout,
+            currency,
+            version: 0,
+        };
+        merge_errors(&mut errors, buyer.validate());
+        if errors.is_empty() { Ok(buyer) } else { Err(ApiError::Invalid(errors)) }
+    }
+}
+
+/// Adds the model's own validation errors, skipping fields already reported.
+pub(super) fn merge_errors(errors: &mut Vec<FieldError>, validated: Result<(), ModelError>) {
+    if let Err(ModelError::Invalid(more)) = validated {
+        for e in more {
+            if !errors.iter().any(|x| x.field == e.field) {
+                errors.push(e);
+            }
+        }
+    }
+}
+
+/// A stand-in for a missing or invalid number while the other fields are checked.
+fn placeholder_phone() -> PhoneNumber {
+    PhoneNumber::parse("+15550000000").expect("a valid constant number")
+}
+
+fn required_phone(text: Option<&str>, field: &str, errors: &mut Vec<FieldError>) -> PhoneNumber {
+    match text {
+        None => {
+            errors.push(FieldError::new(field, "is required"));
+            placeholder_phone()
+        }
+        Some(t) => optional_phone(Some(t), field, errors).unwrap_or_else(placeholder_phone),
+    }
+}
+
+/// Normalizes a phone number field to E.164, or records why it cannot.
+pub(super) fn optional_phone(text: Option<&str>, field: &str, errors: &mut Vec<FieldError>) -> Option<PhoneNumber> {
+    let t = text?;
+    match PhoneNumber::parse(t) {
+        Ok(n) => Some(n),
+        Err(_) => {
+            errors.push(FieldError::new(field, format!("{t:?} is not a phone number: use E.164 such as +15550001000")));
+            None
+        }
+    }
+}
+
+/// A money amount (JSON number or numeric text) in minor units; absent is 0.
+fn amount(value: Option<&Value>, field: &str, errors: &mut Vec<FieldError>) -> i64 {
+    let text = match value {
+        None | Some(Value::Null) => return 0,
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => String::new(),
+    };
+    money::parse_decimal(&text, 2).unwrap_or_else(|_| {
+        errors.push(FieldError::new(field, format!("{text:?} is not an amount with at most 2 decimals, such as 8.75")));
+        0
+    })
+}
+
+/// The id in the path. Text that is not an id names nothing: 404.
+pub(super) fn path_id(path: Result<Path<String>, PathRejection>, kind: &'static str) -> Result<Id, ApiError> {
+    let Path(text) = path.map_err(|_| ApiError::NotFound(kind))?;
+    text.parse().map_err(|_| ApiError::NotFound(kind))
+}
+
+/// A query string, with malformed ones answered in the house shape (400).
+pub(super) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v).map_err(|e| ApiError::BadRequest(e.body_text().to_lowercase()))
+}
+
+/// The body as a JSON object (400 otherwise).
+pub(super) fn object(body: Value) -> Result<Map<String, Value>, ApiError> {
+    match body {
+        Value::Object(m) => Ok(m),
+        _ => Err(ApiError::BadRequest("the body must be a json object".into())),
+    }
+}
+
+/// Decodes an input struct: unknown fields and wrong types are 400.
+pub(super) fn parse<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
+    serde_json::from_value(v).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+/// The current document's JSON with the body's top-level fields laid over it.
+pub(super) fn merge(current: Value, body: &Map<String, Value>) -> Value {
+    let mut merged = match current {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    for (k, v) in body {
+        merged.insert(k.clone(), v.clone());
+    }
+    Value::Object(merged)
+}
+
+/// The version an update or delete replaces: `If-Match`, else the body's
+/// `version`; `None` when neither says (the write is then unconditional).
+pub(super) fn expected_version(headers: &HeaderMap, body: Option<&Map<String, Value>>) -> Result<Option<u64>, ApiError> {
+    if let Some(v) = if_match(headers)? {
+        return Ok(Some(v));
+    }
+    match body.and_then(|b| b.get("version")) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| ApiError::BadRequest("version must be a non-negative integer".into())),
+    }
+}
+
+/// Decodes a stored document, with the store's version.
+pub(super) fn decode<T: DeserializeOwned>(doc: Doc) -> Result<T, ApiError> {
+    let (kind, id, version) = (doc.kind, doc.id, doc.version);
+    let mut body = doc.body;
+    if let Value::Object(m) = &mut body {
+        m.insert("version".into(), json!(version));
+    }
+    serde_json::from_value(body).map_err(|e| ApiError::Store(StoreError::Corrupt(format!("{} {id}: {e}", kind.as_str()))))
+}
+
+/// A resource with its version as the `ETag`, for `If-Match`.
+pub(super) fn tagged<T: serde::Serialize>(status: StatusCode, value: &T, version: u64) -> Response {
+    let mut resp = (status, Json(value)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
+}
+
+/// The names of the fields a body sets, for the audit log (never values).
+pub(super) fn changed(body: &Map<String, Value>) -> Vec<&str> {
+    body.keys().map(String::as_str).filter(|k| !matches!(*k, "id" | "tenantId" | "version")).collect()
+}
+
+async fn load(state: &AppState, auth: &Auth, id: Id) -> Result<Buyer, ApiError> {
+    let doc = state.engine.store().get_doc(DocKind::Buyer, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("buyer"))?;
+    decode(doc)
+}
+
+/// Lists the tenant's buyers, oldest first.
+#[utoipa::path(get, path = "/api/buyers", tag = "buyers", params(PageQuery),
+    responses((status = 200, body = List<Buyer>), (status = 400), (status = 401)))]
+async fn list(State(state): State<AppState>, auth: Auth, q: Result<Query<PageQuery>, QueryRejection>) -> Result<Json<List<Buyer>>, ApiError> {
+    let q = query(q)?;
+    let docs = state.engine.store().list_docs(DocKind::Buyer, Some(auth.tenant_id)).await?;
+    let items = docs.into_iter().map(decode).collect::<Result<Vec<Buyer>, _>>()?;
+    Ok(Json(List::page(items, |b| b.id, &q)?))
+}
+
+/// Creates a buyer (manager or above); 201 with its id and version.
+#[utoipa::path(post, path = "/api/buyers", tag = "buyers", request_body = BuyerInput,
+    responses((status = 201, body = Buyer), (status = 400), (status = 401), (status = 403), (status = 422)))]
+async fn create(State(state): State<AppState>, auth: Auth, body: Result<Json<Value>, ApiError>) -> Result<Response, ApiError> {
+    // The role is checked before the body is looked at.
+    auth.require(Role::Manager)?;
+    let Json(body) = body?;
+    let input: BuyerInput = parse(Value::Object(object(body)?))?;
+    let buyer = input.into_buyer(new_id(), auth.tenant_id)?;
+    let buyer = state.engine.put_buyer(buyer, None).await?;
+    audit::record(&state, &auth, "create", "buyer", Some(buyer.id), json!({"name": buyer.name})).await?;
+    Ok(tagged(StatusCode::CREATED, &buyer, buyer.version))
+}
+
+/// One buyer.
+#[utoipa::path(get, path = "/api/buyers/{id}", tag = "buyers", params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = Buyer), (status = 401), (status = 404)))]
+async fn get_one(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
+    let buyer = load(&state, &auth, path_id(id, "buyer")?).await?;
+    Ok(tagged(StatusCode::OK, &buyer, buyer.version))
+}
+
+/// Changes a buyer (manager or above). Absent fields keep their values; a
+/// stale `version` / `If-Match` is a 409.
+#[utoipa::path(put, path = "/api/buyers/{id}", tag = "buyers", request_body = BuyerInput,
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced")),
+    responses((status = 200, body = Buyer), (status = 400), (status = 403), (status = 404), (status = 409), (status = 422)))]
+async fn update(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Json<Value>, ApiError>,
+) -> Result<Response, ApiError> {
+    // The role is checked before the body is looked at.
+    auth.require(Role::Manager)?;
+    let Json(body) = body?;
+    let id = path_id(id, "buyer")?;
+    let body = object(body)?;
+    let current = load(&state, &auth, id).await?;
+    let expected = expected_version(&headers, Some(&body))?.unwrap_or(current.version);
+    let current_json = serde_json::to_value(&current).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let input: BuyerInput = parse(merge(current_json, &body))?;
+    let buyer = input.into_buyer(id, auth.tenant_id)?;
+    let buyer = state.engine.put_buyer(buyer, Some(expected)).await?;
+    audit::record(&state, &auth, "update", "buyer", Some(id), json!({"name": buyer.name, "fields": changed(&body)})).await?;
+    Ok(tagged(StatusCode::OK, &buyer, buyer.version))
+}
+
+/// Deletes a buyer (manager or above). A buyer assigned to an active
+/// campaign is refused with 409 naming the campaigns.
+#[utoipa::path(delete, path = "/api/buyers/{id}", tag = "buyers",
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being deleted")),
+    responses((status = 204), (status = 403), (status = 404), (status = 409)))]
+async fn delete(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+    auth.require(Role::Manager)?;
+    let id = path_id(id, "buyer")?;
+    let expected = expected_version(&headers, None)?;
+    if !state.engine.delete_buyer(auth.tenant_id, id, expected).await? {
+        return Err(ApiError::NotFound("buyer"));
+    }
+    audit::record(&state, &auth, "delete", "buyer", Some(id), json!({})).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,9 +1,282 @@
-//! `/api/campaigns`.
+//! `/api/campaigns` and `/api/campaigns/{id}/buyers`: tracking numbers and
+//! where their calls go. Changes go through the engine, so the number
+//! directory and the campaign's actor use them from the next call on.
+//!
+//! Activating a campaign checks what the original product promised: at
+//! least one active assigned buyer (for RTB routing, a router, and if that
+//! router is configured, at least one target), its number or pool, and
+//! sensible caps and settings; every failure is listed in one 422.
 
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use switchboard_model::{
+    BuyerAssignment, BuyerStatus, CallerIdMode, Campaign, CampaignStatus, DuplicateAction, FieldError, Id, Role, RoutingPolicy,
+    RoutingType, new_id,
+};
+use switchboard_store::{DocKind, StoreError};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::buyers::{changed, decode, expected_version, merge, merge_errors, object, optional_phone, parse, path_id, query, tagged};
+use crate::admin::audit;
+use crate::admin::extract::{Auth, Json, List, PageQuery};
+use crate::error::ApiError;
 use crate::server::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, update, delete))
+        .routes(routes!(get_buyers, put_buyers))
+}
+
+/// A campaign as clients send it. As with buyers, every field is optional
+/// so that all problems are reported together (422), the tracking number
+/// arrives as text, absent fields keep their values on update, and `id`,
+/// `tenantId` and `version` are the server's.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct CampaignInput {
+    /// Ignored. (Accepted, with `tenantId` and `version`, so that a fetched
+    /// resource can be sent back as it is; only serde reads them.)
+    #[allow(dead_code)]
+    #[schema(value_type = Option<String>)]
+    id: Option<Value>,
+    /// Ignored: a campaign belongs to the caller's tenant.
+    #[allow(dead_code)]
+    #[schema(value_type = Option<String>)]
+    tenant_id: Option<Value>,
+    /// Display name, unique within the tenant (required).
+    name: Option<String>,
+    description: Option<String>,
+    status: Option<CampaignStatus>,
+    routing_type: Option<RoutingType>,
+    /// The tracking number, for direct routing; E.164 or a common national form.
+    #[schema(example = "+15550001000")]
+    phone_number: Option<String>,
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pool_id: Option<Id>,
+    #[schema(value_type = Option<String>, format = Uuid)]
+    rtb_router_id: Option<Id>,
+    routing_policy: Option<RoutingPolicy>,
+    /// Buyers with priority (1 first) and weight.
+    buyers: Option<Vec<BuyerAssignment>>,
+    recording: Option<bool>,
+    dial_timeout_seconds: Option<u32>,
+    caller_id_mode: Option<CallerIdMode>,
+    duplicate_window_hours: Option<u32>,
+    duplicate_action: Option<DuplicateAction>,
+    max_fallthrough: Option<u32>,
+    webhook_url: Option<String>,
+    pixel_url: Option<String>,
+    /// The version being replaced (or send `If-Match`).
+    #[allow(dead_code)]
+    version: Option<u64>,
+}
+
+impl CampaignInput {
+    fn into_campaign(self, id: Id, tenant_id: Id, errors: &mut Vec<FieldError>) -> Campaign {
+        if self.name.is_none() {
+            errors.push(FieldError::new("name", "is required"));
+        }
+        let phone_number = optional_phone(self.phone_number.as_deref().filter(|p| !p.trim().is_empty()), "phoneNumber", errors);
+        Campaign {
+            id,
+            tenant_id,
+            name: self.name.unwrap_or_default().trim().to_owned(),
+            description: self.description.unwrap_or_default(),
+            status: self.status.unwrap_or_default(),
+            routing_type: self.routing_type.unwrap_or_default(),
+            phone_number,
+            pool_id: self.pool_id,
+            rtb_router_id: self.rtb_router_id,
+            routing_policy: self.routing_policy.unwrap_or_default(),
+            buyers: self.buyers.unwrap_or_default(),
+            recording: self.recording.unwrap_or(false),
+            dial_timeout_seconds: self.dial_timeout_seconds.unwrap_or(30),
+            caller_id_mode: self.caller_id_mode.unwrap_or_default(),
+            duplicate_window_hours: self.duplicate_window_hours.unwrap_or(0),
+            duplicate_action: self.duplicate_action.unwrap_or_default(),
+            max_fallthrough: self.max_fallthrough.unwrap_or(3),
+            webhook_url: self.webhook_url.filter(|u| !u.trim().is_empty()),
+            pixel_url: self.pixel_url.filter(|u| !u.trim().is_empty()),
+            version: 0,
+        }
+    }
+}
+
+/// Validates `input` as the new state of campaign `id` (`old`: its current
+/// state), including the activation checks, and saves it through the engine.
+async fn save(state: &AppState, auth: &Auth, id: Id, input: CampaignInput, old: Option<&Campaign>, expected: Option<u64>) -> Result<Campaign, ApiError> {
+    let mut errors = Vec::new();
+    let campaign = input.into_campaign(id, auth.tenant_id, &mut errors);
+    merge_errors(&mut errors, campaign.validate());
+    // Assignments may only name this tenant's buyers; another tenant's id
+    // reads exactly like a missing one.
+    let mut active_buyers = 0;
+    for (i, a) in campaign.buyers.iter().enumerate() {
+        match state.engine.buyer(a.buyer_id).filter(|b| b.tenant_id == auth.tenant_id) {
+            Some(b) => active_buyers += usize::from(b.status == BuyerStatus::Active),
+            None => {
+                let field = format!("buyers[{i}].buyerId");
+                if !errors.iter().any(|e| e.field == field) {
+                    errors.push(FieldError::new(field, format!("buyer {} does not exist", a.buyer_id)));
+                }
+            }
+        }
+    }
+    // Activation checks: when it becomes active, or when an active
+    // campaign's way of finding a taker changes.
+    let activating = campaign.status == CampaignStatus::Active
+        && old.is_none_or(|o| {
+            o.status != CampaignStatus::Active
+                || o.buyers != campaign.buyers
+                || o.routing_type != campaign.routing_type
+                || o.rtb_router_id != campaign.rtb_router_id
+        });
+    if activating {
+        match campaign.routing_type {
+            RoutingType::Rtb => {
+                if let Some(router) = campaign.rtb_router_id {
+                    let doc = state.engine.store().get_doc(DocKind::RtbRouter, auth.tenant_id, router).await?;
+                    let empty = doc.as_ref().and_then(|d| d.body.get("targets")).and_then(Value::as_array).is_some_and(Vec::is_empty);
+                    if empty {
+                        errors.push(FieldError::new("rtbRouterId", "the rtb router has no targets: add one before activating"));
+                    }
+                }
+            }
+            RoutingType::Direct | RoutingType::Pool => {
+                if active_buyers == 0 {
+                    errors.push(FieldError::new("buyers", "an active campaign needs at least one active buyer"));
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    Ok(state.engine.put_campaign(campaign, expected).await?)
+}
+
+async fn load(state: &AppState, auth: &Auth, id: Id) -> Result<Campaign, ApiError> {
+    let doc = state.engine.store().get_doc(DocKind::Campaign, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("campaign"))?;
+    decode(doc)
+}
+
+/// Applies `body` over campaign `id` and saves it with optimistic concurrency.
+async fn update_with(state: &AppState, auth: &Auth, id: Id, headers: &HeaderMap, body: &Map<String, Value>) -> Result<Campaign, ApiError> {
+    let current = load(state, auth, id).await?;
+    let expected = expected_version(headers, Some(body))?.unwrap_or(current.version);
+    let current_json = serde_json::to_value(&current).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let input: CampaignInput = parse(merge(current_json, body))?;
+    save(state, auth, id, input, Some(&current), Some(expected)).await
+}
+
+/// Lists the tenant's campaigns, oldest first.
+#[utoipa::path(get, path = "/api/campaigns", tag = "campaigns", params(PageQuery),
+    responses((status = 200, body = List<Campaign>), (status = 400), (status = 401)))]
+async fn list(State(state): State<AppState>, auth: Auth, q: Result<Query<PageQuery>, QueryRejection>) -> Result<Json<List<Campaign>>, ApiError> {
+    let q = query(q)?;
+    let docs = state.engine.store().list_docs(DocKind::Campaign, Some(auth.tenant_id)).await?;
+    let items = docs.into_iter().map(decode).collect::<Result<Vec<Campaign>, _>>()?;
+    Ok(Json(List::page(items, |c| c.id, &q)?))
+}
+
+/// Creates a campaign (manager or above); 201 with its id and version. An
+/// active one routes its first call at once.
+#[utoipa::path(post, path = "/api/campaigns", tag = "campaigns", request_body = CampaignInput,
+    responses((status = 201, body = Campaign), (status = 400), (status = 401), (status = 403),
+              (status = 409, description = "the number is in use or the name is taken"), (status = 422)))]
+async fn create(State(state): State<AppState>, auth: Auth, body: Result<Json<Value>, ApiError>) -> Result<Response, ApiError> {
+    // The role is checked before the body is looked at.
+    auth.require(Role::Manager)?;
+    let Json(body) = body?;
+    let input: CampaignInput = parse(Value::Object(object(body)?))?;
+    let campaign = save(&state, &auth, new_id(), input, None, None).await?;
+    audit::record(&state, &auth, "create", "campaign", Some(campaign.id), json!({"name": campaign.name, "status": campaign.status})).await?;
+    Ok(tagged(StatusCode::CREATED, &campaign, campaign.version))
+}
+
+/// One campaign.
+#[utoipa::path(get, path = "/api/campaigns/{id}", tag = "campaigns", params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = Campaign), (status = 401), (status = 404)))]
+async fn get_one(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
+    let campaign = load(&state, &auth, path_id(id, "campaign")?).await?;
+    Ok(tagged(StatusCode::OK, &campaign, campaign.version))
+}
+
+/// Changes a campaign (manager or above): absent fields keep their values;
+/// a stale `version` / `If-Match` is a 409. Takes effect on the next call.
+#[utoipa::path(put, path = "/api/campaigns/{id}", tag = "campaigns", request_body = CampaignInput,
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced")),
+    responses((status = 200, body = Campaign), (status = 400), (status = 403), (status = 404), (status = 409), (status = 422)))]
+async fn update(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Json<Value>, ApiError>,
+) -> Result<Response, ApiError> {
+    // The role is checked before the body is looked at.
+    auth.require(Role::Manager)?;
+    let Json(body) = body?;
+    let id = path_id(id, "campaign")?;
+    let body = object(body)?;
+    let campaign = update_with(&state, &auth, id, &headers, &body).await?;
+    audit::record(&state, &auth, "update", "campaign", Some(id), json!({"name": campaign.name, "status": campaign.status, "fields": changed(&body)}))
+        .await?;
+    Ok(tagged(StatusCode::OK, &campaign, campaign.version))
+}
+
+/// Deletes a campaign (manager or above); its number is then not in service.
+#[utoipa::path(delete, path = "/api/campaigns/{id}", tag = "campaigns",
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being deleted")),
+    responses((status = 204), (status = 403), (status = 404), (status = 409)))]
+async fn delete(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+    auth.require(Role::Manager)?;
+    let id = path_id(id, "campaign")?;
+    let expected = expected_version(&headers, None)?;
+    if !state.engine.delete_campaign(auth.tenant_id, id, expected).await? {
+        return Err(ApiError::NotFound("campaign"));
+    }
+    audit::record(&state, &auth, "delete", "campaign", Some(id), json!({})).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A campaign's buyer assignments (`ETag`: the campaign's version).
+#[utoipa::path(get, path = "/api/campaigns/{id}/buyers", tag = "campaigns", params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = List<BuyerAssignment>), (status = 401), (status = 404)))]
+async fn get_buyers(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
+    let campaign = load(&state, &auth, path_id(id, "campaign")?).await?;
+    Ok(tagged(StatusCode::OK, &List { items: campaign.buyers, next_cursor: None }, campaign.version))
+}
+
+/// Replaces a campaign's buyer assignments with the body's array
+/// `[{buyerId, priority, weight}]` (manager or above); `If-Match` is optional.
+#[utoipa::path(put, path = "/api/campaigns/{id}/buyers", tag = "campaigns", request_body = Vec<BuyerAssignment>,
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the campaign version being replaced")),
+    responses((status = 200, body = List<BuyerAssignment>), (status = 400), (status = 403), (status = 404), (status = 409), (status = 422)))]
+async fn put_buyers(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Json<Value>, ApiError>,
+) -> Result<Response, ApiError> {
+    // The role is checked before the body is looked at.
+    auth.require(Role::Manager)?;
+    let Json(body) = body?;
+    let id = path_id(id, "campaign")?;
+    if !body.is_array() {
+        return Err(ApiError::BadRequest("the body must be an array of {buyerId, priority, weight}".into()));
+    }
+    let body = Map::from_iter([("buyers".to_owned(), body)]);
+    let campaign = update_with(&state, &auth, id, &headers, &body).await?;
+    audit::record(&state, &auth, "update", "campaign", Some(id), json!({"name": campaign.name, "fields": ["buyers"]})).await?;
+    let version = campaign.version;
+    Ok(tagged(StatusCode::OK, &List { items: campaign.buyers, next_cursor: None }, version))
 }
