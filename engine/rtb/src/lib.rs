@@ -1,0 +1,10 @@
+//! Pure real-time-bidding decisions (tour grows with the crate).
+//!
+//! - [`template`]: bid request bodies, parsed once, rendered with escaping
+//!   right for JSON, form and XML.
+
+mod error;
+pub mod template;
+
+pub use error::RtbError;
+pub use template::{CallContext, ContentType, PriceTerms, Template, Variable, validate_template};
