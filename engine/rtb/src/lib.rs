@@ -4,7 +4,9 @@
 //!   right for JSON, form and XML.
 
 mod error;
+pub mod extract;
 pub mod template;
 
 pub use error::RtbError;
+pub use extract::{BidResponse, PathConfig, Parsed, ResponsePath, ResponsePaths, extract, MAX_RESPONSE_BYTES};
 pub use template::{CallContext, ContentType, PriceTerms, Template, Variable, validate_template};
