@@ -14,6 +14,7 @@ use switchboard_model::money::format_decimal;
 use switchboard_model::{Currency, Id, PhoneNumber};
 
 use crate::extract::{BidResponse, Parsed, ResponsePaths, extract};
+use crate::template::PriceTerms;
 
 /// Where a winning call is dialed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -64,6 +65,13 @@ pub struct TargetTerms {
     pub currency: Currency,
     /// The target's priority in the router: 1 is the highest.
     pub priority: u32,
+}
+
+impl TargetTerms {
+    /// The price terms its request template renders.
+    pub fn price(&self) -> PriceTerms {
+        PriceTerms { min_bid: self.min_bid, max_bid: self.max_bid, currency: self.currency }
+    }
 }
 
 /// What came back from one target.

@@ -27,6 +27,36 @@
 //! at the deadline [`rank`] the [`ValidBid`]s. The first is dialed; on no
 //! answer, the next one still unexpired.
 //!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use switchboard_model::{Currency, Id};
+//! use switchboard_rtb::*;
+//!
+//! let template = Template::parse(r#"{"callerId": "{callerId}", "maxBid": {maxBid}}"#).unwrap();
+//! let paths = ResponsePaths::compile(&PathConfig::default()).unwrap();
+//! let terms = TargetTerms {
+//!     target_id: Id::from_u128(1), min_bid: 100, max_bid: 2000, currency: Currency::USD, priority: 1,
+//! };
+//! let call = CallContext {
+//!     request_id: "r1".into(), campaign_id: "c1".into(), caller_id: "+15550001000".into(),
+//!     call_start: chrono::Utc::now(), caller_state: "CA".into(), caller_zip: "94105".into(),
+//!     now: chrono::Utc::now(), tags: Default::default(),
+//! };
+//! let body = template.render(ContentType::Json, &call, &terms.price());
+//! assert_eq!(body, r#"{"callerId": "+15550001000", "maxBid": 20.00}"#);
+//!
+//! let mut breaker = CircuitBreaker::new(BreakerConfig::default());
+//! let sent = Instant::now();
+//! assert!(breaker.try_acquire(sent));
+//! let reply = Reply::Http { status: 200, body: br#"{"bidAmount": 8.75, "destinationNumber": "+18005550199"}"# };
+//! let outcome = classify(&terms, 0, &paths, reply, sent, sent + Duration::from_millis(15));
+//! breaker.record(outcome.is_failure(), sent + Duration::from_millis(15));
+//! assert_eq!(outcome.status(), "success");
+//!
+//! let ranked = rank(outcome.bid().cloned(), sent + Duration::from_millis(100));
+//! assert_eq!((ranked[0].amount, ranked[0].destination.as_str()), (875, "+18005550199"));
+//! ```
+//!
 //! Money is `i64` minor units throughout, never `f64`.
 
 pub mod auction;

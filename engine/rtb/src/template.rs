@@ -284,6 +284,27 @@ impl Template {
         })
     }
 
+    /// Whether a JSON template renders to valid JSON, tried with sample
+    /// values; for refusing a broken JSON target when it is saved (a
+    /// template that is not JSON would make every auction's request fail).
+    pub fn check_json(&self) -> Result<(), String> {
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        let call = CallContext {
+            request_id: "r".into(),
+            campaign_id: "c".into(),
+            caller_id: "+15550001000".into(),
+            call_start: at,
+            caller_state: "CA".into(),
+            caller_zip: "94105".into(),
+            now: at,
+            tags: BTreeMap::new(),
+        };
+        let terms = PriceTerms { min_bid: 100, max_bid: 200, currency: Currency::USD };
+        serde_json::from_str::<serde_json::Value>(&self.render(ContentType::Json, &call, &terms))
+            .map(|_| ())
+            .map_err(|e| format!("the template does not render to JSON: {e}"))
+    }
+
     /// Renders the body for one target's request.
     pub fn render(&self, content_type: ContentType, call: &CallContext, terms: &PriceTerms) -> String {
         let mut out = String::with_capacity(self.literal_len + 32 * self.segments.len());
@@ -473,6 +494,15 @@ mod tests {
             t.render(ContentType::Xml, &call("<a href=\"x\">'&\u{1}"), &TERMS),
             r#"<bid caller="&lt;a href=&quot;x&quot;&gt;&apos;&amp;"><zip>94105</zip></bid>"#
         );
+    }
+
+    #[test]
+    fn json_templates_are_checked_for_json() {
+        assert_eq!(Template::parse(REFERENCE).unwrap().check_json(), Ok(()));
+        assert_eq!(Template::parse(r#"{"min": {minBid}, "c": {callerId}}"#).unwrap().check_json(), Ok(()));
+        let broken = Template::parse(r#"{"callerId": "{callerId}",}"#).unwrap().check_json().unwrap_err();
+        assert!(broken.starts_with("the template does not render to JSON"), "{broken}");
+        assert!(Template::parse("callerId={callerId}").unwrap().check_json().is_err());
     }
 
     #[test]
