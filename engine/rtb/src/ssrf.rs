@@ -1,0 +1,156 @@
+//! The SSRF guard: bid requests must not reach the machine itself, the
+//! private network, or a cloud metadata service.
+//!
+//! The check applies to resolved addresses (the HTTP client's resolver calls
+//! [`check_resolved`]), so a public name that resolves to `127.0.0.1` is
+//! refused too. `--rtb-allow-private-targets` skips it, for tests and demos.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::RtbError;
+
+/// Whether `ip` is an address bid requests must not reach: unspecified,
+/// loopback, private (RFC 1918), link-local (incl. the 169.254.169.254
+/// metadata service), CGNAT (100.64/10), "this network" (0/8), reserved
+/// (240/4, incl. broadcast), multicast, IETF protocol assignments
+/// (192.0.0/24), benchmarking (198.18/15); for IPv6 also unique local
+/// (fc00::/7) and link-local (fe80::/10), and any IPv6 form that embeds an
+/// IPv4 address (mapped, compatible, NAT64, 6to4) whose IPv4 is forbidden.
+pub fn is_forbidden(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => forbidden_v4(v4),
+        IpAddr::V6(v6) => forbidden_v6(v6),
+    }
+}
+
+fn forbidden_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    a == 0 // unspecified and "this network"
+        || a == 10
+        || a == 127
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 169 && b == 254)
+        || (a == 172 && (16..32).contains(&b))
+        || (a == 192 && b == 168)
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 198 && (18..20).contains(&b))
+        || a >= 224 // multicast 224/4, reserved 240/4, broadcast
+}
+
+fn forbidden_v6(ip: Ipv6Addr) -> bool {
+    if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() {
+        return true;
+    }
+    let seg = ip.segments();
+    if (seg[0] & 0xfe00) == 0xfc00 || (seg[0] & 0xffc0) == 0xfe80 {
+        return true;
+    }
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return forbidden_v4(v4);
+    }
+    let embedded = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    // IPv4-compatible ::a.b.c.d (deprecated; :: and ::1 handled above).
+    if seg[..6].iter().all(|&s| s == 0) {
+        return forbidden_v4(embedded(seg[6], seg[7]));
+    }
+    // NAT64 well-known prefix 64:ff9b::/96.
+    if seg[0] == 0x64 && seg[1] == 0xff9b && seg[2..6].iter().all(|&s| s == 0) {
+        return forbidden_v4(embedded(seg[6], seg[7]));
+    }
+    // 6to4 2002:a.b.c.d::/48.
+    if seg[0] == 0x2002 {
+        return forbidden_v4(embedded(seg[1], seg[2]));
+    }
+    false
+}
+
+/// Refuses a resolution that yields any forbidden address, naming the first.
+///
+/// One bad address refuses the whole name: the client could otherwise be
+/// steered to it on a retry or by happy-eyeballs ordering.
+pub fn check_resolved<I>(addrs: I) -> Result<(), RtbError>
+where
+    I: IntoIterator,
+    I::Item: Into<IpAddr>,
+{
+    match addrs.into_iter().map(Into::into).find(|ip| is_forbidden(*ip)) {
+        Some(ip) => Err(RtbError::ForbiddenAddress(ip)),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn internal_addresses_are_forbidden() {
+        for s in [
+            "127.0.0.1",
+            "127.255.0.9",
+            "0.0.0.0",
+            "10.0.0.1",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "169.254.0.1",
+            "100.64.0.1",
+            "100.127.255.254",
+            "255.255.255.255",
+            "224.0.0.1",
+            "240.0.0.1",
+            "::",
+            "::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:10.0.0.1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:c0a8:0101::1",
+        ] {
+            assert!(is_forbidden(ip(s)), "{s} should be forbidden");
+        }
+    }
+
+    #[test]
+    fn public_addresses_are_allowed() {
+        for s in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "172.15.255.255",
+            "172.32.0.1",
+            "100.63.255.255",
+            "100.128.0.1",
+            "169.253.1.1",
+            "192.169.0.1",
+            "2606:4700:4700::1111",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:0808:0808::1",
+        ] {
+            assert!(!is_forbidden(ip(s)), "{s} should be allowed");
+        }
+    }
+
+    #[test]
+    fn one_forbidden_resolution_refuses_the_name() {
+        assert_eq!(check_resolved([ip("8.8.8.8"), ip("1.1.1.1")]), Ok(()));
+        let err = check_resolved([ip("8.8.8.8"), ip("169.254.169.254")]).unwrap_err();
+        assert_eq!(err, RtbError::ForbiddenAddress(ip("169.254.169.254")));
+        assert!(err.to_string().starts_with("refused to connect to 169.254.169.254"));
+        let sockets: Vec<SocketAddr> = vec!["127.0.0.1:443".parse().unwrap()];
+        assert!(check_resolved(sockets.iter().map(SocketAddr::ip)).is_err());
+        assert_eq!(check_resolved(Vec::<IpAddr>::new()), Ok(()));
+    }
+}
