@@ -68,6 +68,9 @@ pub enum ApiError {
     /// Storage failed or refused outside the engine.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Twilio's REST API refused or failed (502); the message says what Twilio said.
+    #[error(transparent)]
+    Twilio(#[from] crate::twilio::rest::RestError),
 }
 
 #[derive(Serialize)]
@@ -119,6 +122,7 @@ impl ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Store(e) => store_parts(e),
+            ApiError::Twilio(_) => (StatusCode::BAD_GATEWAY, "twilio_error"),
         }
     }
 

@@ -11,6 +11,7 @@
 //! - `admin`: the admin API — accounts, sessions and API keys, the tenant's
 //!   resources, the audit log, `/api/openapi.json`.
 //! - [`error`]: [`ApiError`](error::ApiError), one JSON error shape for every failure.
+//! - `dni_script`: `GET /dni.js`, the DNI script sites embed (`api/assets/dni.js`).
 //! - [`telemetry`]: the process-wide Prometheus recorder behind `/metrics`.
 //! - [`demo`]: `serve --demo` seeding and its printed introduction.
 //! - [`export`]: `calls export` as JSON lines or CSV.
@@ -18,6 +19,7 @@
 
 mod admin;
 pub mod demo;
+mod dni_script;
 pub mod error;
 pub mod export;
 pub mod server;

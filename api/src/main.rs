@@ -8,8 +8,8 @@
 //!
 //! Commands:
 //! - `switchboard serve [--listen 127.0.0.1:8080] [--data ./data] [--public-url URL] [--demo]
-//!   [--no-signup] [--trust-forwarded-for]` (also `SWITCHBOARD_LISTEN`, `SWITCHBOARD_DATA`, `SWITCHBOARD_PUBLIC_URL`,
-//!   `SWITCHBOARD_DEMO`, `SWITCHBOARD_SIGNUP=false`, `SWITCHBOARD_TRUST_FORWARDED_FOR`). Prints `listening on http://ADDR` once
+//!   [--no-signup] [--trust-forwarded-for] [--twilio-api-base URL]` (also `SWITCHBOARD_LISTEN`, `SWITCHBOARD_DATA`, `SWITCHBOARD_PUBLIC_URL`,
+//!   `SWITCHBOARD_DEMO`, `SWITCHBOARD_SIGNUP=false`, `SWITCHBOARD_TRUST_FORWARDED_FOR`, `SWITCHBOARD_TWILIO_API_BASE`). Prints `listening on http://ADDR` once
 //!   bound; SIGTERM or Ctrl-C drains in-flight webhooks and flushes the recorder.
 //!   `--demo` also makes the console login `demo` / `demo`: for a local trial only.
 //! - `switchboard user create --data DIR --tenant T --username U --role owner`: a
@@ -125,6 +125,9 @@ struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_TRUST_FORWARDED_FOR", action = clap::ArgAction::SetTrue,
           value_parser = clap::builder::BoolishValueParser::new())]
     trust_forwarded_for: bool,
+    /// Base URL of Twilio's REST API, used to search, buy and release numbers.
+    #[arg(long, env = "SWITCHBOARD_TWILIO_API_BASE", default_value = switchboard::twilio::rest::DEFAULT_BASE)]
+    twilio_api_base: String,
 }
 
 #[derive(Subcommand)]
@@ -195,6 +198,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut state = AppState::new(engine.clone(), &public_url);
     state.signup_enabled = args.signup;
     state.trust_forwarded_for = args.trust_forwarded_for;
+    state.twilio = switchboard::twilio::rest::TwilioRest::new(&args.twilio_api_base);
     if !args.signup {
         tracing::info!("signup is turned off");
     }

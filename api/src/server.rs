@@ -56,6 +56,8 @@ pub struct AppState {
     /// Serializes user and role changes, so two concurrent demotions cannot
     /// both pass the "one owner remains" check.
     pub(crate) accounts_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Twilio's REST API (number provisioning); its base URL is configuration.
+    pub twilio: crate::twilio::rest::TwilioRest,
 }
 
 impl AppState {
@@ -71,6 +73,7 @@ impl AppState {
             trust_forwarded_for: false,
             login_limiter: Arc::default(),
             accounts_lock: Arc::default(),
+            twilio: crate::twilio::rest::TwilioRest::new(crate::twilio::rest::DEFAULT_BASE),
         }
     }
 }
@@ -91,6 +94,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/dni.js", get(crate::dni_script::serve))
         .merge(hooks)
         .merge(admin::routes())
         .fallback(not_found)

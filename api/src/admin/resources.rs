@@ -6,6 +6,7 @@ mod campaigns;
 pub(crate) mod docs;
 mod numbers;
 mod pools;
+mod provisioning;
 mod rtb;
 mod tags;
 
@@ -20,6 +21,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .merge(calls::routes())
         .merge(numbers::routes())
         .merge(pools::routes())
+        .merge(provisioning::routes())
         .merge(rtb::routes())
         .merge(tags::routes())
 }

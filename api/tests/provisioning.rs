@@ -1,0 +1,377 @@
+//! Number provisioning end to end: the real server on 127.0.0.1:0, a console
+//! user, and `FakeTwilio`.
+//!
+//! `FakeTwilio` is a FAKE of Twilio's REST API, not Twilio: the real API
+//! cannot be reached from here (and buying numbers costs money). It is a
+//! small axum server on 127.0.0.1:0 that the server under test is pointed at
+//! (`--twilio-api-base`). It checks what the real API would reject — basic
+//! auth with the account SID and auth token, the `/2010-04-01/Accounts/{sid}/…`
+//! paths, the form fields and query parameters — records every request, and
+//! answers in Twilio's JSON shapes (snake_case fields, `{code, message,
+//! status}` errors, 204 on delete). What Twilio does beyond that (number
+//! availability, billing) is not tested here.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use base64::Engine as _;
+use common::{Console, TestServer};
+use serde_json::{Value, json};
+
+const SID: &str = "ACfake00000000000000000000000001";
+const TOKEN: &str = "fake-auth-token";
+/// A second account (an account belongs to one tenant).
+const SID_B: &str = "ACfake00000000000000000000000002";
+const TOKEN_B: &str = "fake-auth-token-b";
+/// The accounts the fake knows.
+const ACCOUNTS: [(&str, &str); 2] = [(SID, TOKEN), (SID_B, TOKEN_B)];
+/// The fake refuses to sell this one, as Twilio does when someone was faster.
+const TAKEN: &str = "+14155550199";
+
+/// One request the fake received.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: &'static str,
+    path: String,
+    params: HashMap<String, String>,
+}
+
+#[derive(Default)]
+struct Books {
+    seen: Vec<Seen>,
+    /// Numbers the account owns: E.164 → PN sid.
+    owned: HashMap<String, String>,
+}
+
+/// The fake Twilio REST API (see the module docs).
+struct FakeTwilio {
+    base: String,
+    books: Arc<Mutex<Books>>,
+}
+
+type Fake = Arc<Mutex<Books>>;
+
+fn twilio_error(status: StatusCode, code: u32, message: &str) -> Response {
+    (status, axum::Json(json!({"code": code, "message": message, "more_info": format!("https://www.twilio.com/docs/errors/{code}"), "status": status.as_u16()})))
+        .into_response()
+}
+
+/// Whether the basic-auth credentials are account `sid`'s.
+fn authorized(headers: &HeaderMap, sid: &str) -> bool {
+    let token = ACCOUNTS.iter().find(|(s, _)| *s == sid).map_or("", |(_, t)| *t);
+    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{sid}:{token}")));
+    let given = headers.get("authorization").and_then(|v| v.to_str().ok());
+    !token.is_empty() && given == Some(expected.as_str())
+}
+
+/// Twilio's answer when the credentials are not the account's.
+fn unauthorized() -> Response {
+    twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate")
+}
+
+async fn available(
+    State(books): State<Fake>,
+    Path((sid, country, file)): Path<(String, String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if !authorized(&headers, &sid) {
+        return unauthorized();
+    }
+    books.lock().unwrap().seen.push(Seen { method: "GET", path: format!("AvailablePhoneNumbers/{country}/{file}"), params: q.clone() });
+    let numbers: Vec<(&str, &str)> = match (country.as_str(), file.as_str(), q.get("AreaCode").map(String::as_str)) {
+        ("US", "Local.json", Some("415")) => vec![("+14155550100", "(415) 555-0100"), ("+14155550101", "(415) 555-0101")],
+        ("US", "Local.json", _) => vec![("+12125550100", "(212) 555-0100")],
+        ("US", "TollFree.json", _) => vec![("+18885550100", "(888) 555-0100")],
+        _ => return twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found"),
+    };
+    let list: Vec<Value> = numbers
+        .into_iter()
+        .map(|(n, f)| {
+            json!({"friendly_name": f, "phone_number": n, "locality": "San Francisco", "region": "CA", "iso_country": "US",
+                   "capabilities": {"voice": true, "SMS": true, "MMS": false}})
+        })
+        .collect();
+    axum::Json(json!({"available_phone_numbers": list, "uri": format!("/2010-04-01/Accounts/{sid}/AvailablePhoneNumbers/{country}/{file}")}))
+        .into_response()
+}
+
+async fn buy(State(books): State<Fake>, Path(sid): Path<String>, headers: HeaderMap, Form(form): Form<HashMap<String, String>>) -> Response {
+    if !authorized(&headers, &sid) {
+        return unauthorized();
+    }
+    let mut b = books.lock().unwrap();
+    b.seen.push(Seen { method: "POST", path: "IncomingPhoneNumbers.json".into(), params: form.clone() });
+    let Some(number) = form.get("PhoneNumber") else {
+        return twilio_error(StatusCode::BAD_REQUEST, 21421, "PhoneNumber is required");
+    };
+    if number == TAKEN || b.owned.contains_key(number) {
+        return twilio_error(StatusCode::BAD_REQUEST, 21422, "PhoneNumber requested is not available");
+    }
+    let pn = format!("PN{:032x}", b.seen.len());
+    b.owned.insert(number.clone(), pn.clone());
+    let body = json!({
+        "sid": pn, "account_sid": sid, "phone_number": number, "friendly_name": "(415) 555-0100",
+        "voice_url": form.get("VoiceUrl"), "voice_method": form.get("VoiceMethod"),
+        "status_callback": form.get("StatusCallback"), "status_callback_method": form.get("StatusCallbackMethod"),
+        "capabilities": {"voice": true, "sms": true, "mms": false},
+    });
+    (StatusCode::CREATED, axum::Json(body)).into_response()
+}
+
+async fn list_owned(
+    State(books): State<Fake>,
+    Path(sid): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if !authorized(&headers, &sid) {
+        return unauthorized();
+    }
+    let mut b = books.lock().unwrap();
+    b.seen.push(Seen { method: "GET", path: "IncomingPhoneNumbers.json".into(), params: q.clone() });
+    let list: Vec<Value> = b
+        .owned
+        .iter()
+        .filter(|(n, _)| q.get("PhoneNumber").is_none_or(|want| want == *n))
+        .map(|(n, pn)| json!({"sid": pn, "phone_number": n, "friendly_name": n}))
+        .collect();
+    axum::Json(json!({"incoming_phone_numbers": list, "page": 0})).into_response()
+}
+
+async fn release(State(books): State<Fake>, Path((sid, file)): Path<(String, String)>, headers: HeaderMap) -> Response {
+    if !authorized(&headers, &sid) {
+        return unauthorized();
+    }
+    let mut b = books.lock().unwrap();
+    b.seen.push(Seen { method: "DELETE", path: format!("IncomingPhoneNumbers/{file}"), params: HashMap::new() });
+    let pn = file.trim_end_matches(".json");
+    let before = b.owned.len();
+    b.owned.retain(|_, v| v != pn);
+    if b.owned.len() == before {
+        return twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found");
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+impl FakeTwilio {
+    async fn start() -> Self {
+        let books = Fake::default();
+        let app = Router::new()
+            .route("/2010-04-01/Accounts/{sid}/AvailablePhoneNumbers/{country}/{file}", get(available))
+            .route("/2010-04-01/Accounts/{sid}/IncomingPhoneNumbers.json", get(list_owned).post(buy))
+            .route("/2010-04-01/Accounts/{sid}/IncomingPhoneNumbers/{file}", axum::routing::delete(release))
+            .with_state(books.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { base, books }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.books.lock().unwrap().seen.clone()
+    }
+
+    fn seen_of(&self, method: &str) -> Vec<Seen> {
+        self.seen().into_iter().filter(|s| s.method == method).collect()
+    }
+
+    fn owns(&self, number: &str) -> bool {
+        self.books.lock().unwrap().owned.contains_key(number)
+    }
+}
+
+/// The server under test, pointed at a fresh fake.
+async fn start() -> (TestServer, FakeTwilio) {
+    let fake = FakeTwilio::start().await;
+    let base = fake.base.clone();
+    let server = TestServer::start_with(Some("https://switchboard.example"), move |state| {
+        state.twilio = switchboard::twilio::rest::TwilioRest::new(&base);
+    })
+    .await;
+    (server, fake)
+}
+
+/// A signed-up tenant whose Twilio credentials are `sid` / `token`.
+async fn tenant(server: &TestServer, name: &str, sid: &str, token: &str) -> Console {
+    let c = server.signup(name, &name.to_lowercase().replace(' ', "-")).await;
+    let (s, t) = c.put("/api/tenant", &json!({"name": name, "twilioAccountSid": sid, "twilioAuthToken": token})).await;
+    assert_eq!(s, 200, "{t}");
+    c
+}
+
+#[tokio::test]
+async fn search_lists_voice_numbers_by_area_code_and_type() {
+    let (server, fake) = start().await;
+    let c = tenant(&server, "Acme Leads", SID, TOKEN).await;
+
+    let (s, v) = c.get("/api/numbers/available?areaCode=415").await;
+    assert_eq!(s, 200, "{v}");
+    let numbers: Vec<&str> = v["items"].as_array().unwrap().iter().map(|n| n["phoneNumber"].as_str().unwrap()).collect();
+    assert_eq!(numbers, ["+14155550100", "+14155550101"]);
+    assert_eq!(v["items"][0]["friendlyName"], "(415) 555-0100");
+    assert_eq!(v["items"][0]["region"], "CA");
+    assert_eq!(v["items"][0]["voice"], true);
+    let asked = &fake.seen_of("GET")[0];
+    assert_eq!(asked.path, "AvailablePhoneNumbers/US/Local.json");
+    assert_eq!(asked.params.get("AreaCode").map(String::as_str), Some("415"));
+    assert_eq!(asked.params.get("VoiceEnabled").map(String::as_str), Some("true"));
+
+    let (s, v) = c.get("/api/numbers/available?type=tollFree").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["items"][0]["phoneNumber"], "+18885550100");
+    assert_eq!(fake.seen_of("GET")[1].path, "AvailablePhoneNumbers/US/TollFree.json");
+
+    // Bad searches are refused before Twilio is asked.
+    let (s, e) = c.get("/api/numbers/available?areaCode=41a&limit=500").await;
+    assert_eq!(s, 422, "{e}");
+    let fields: Vec<&str> = e["error"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["areaCode", "limit"]);
+    let (s, e) = c.get("/api/numbers/available?type=mobile").await;
+    assert_eq!(s, 400, "{e}");
+    assert_eq!(fake.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn buying_into_a_pool_points_the_number_at_the_pool_webhook() {
+    let (server, fake) = start().await;
+    let c = tenant(&server, "Acme Leads", SID, TOKEN).await;
+    let (s, pool) = c.post("/api/pools", &json!({"name": "Landing pages"})).await;
+    assert_eq!(s, 201, "{pool}");
+    let pool_id = pool["id"].as_str().unwrap();
+
+    let (s, bought) = c.post("/api/numbers/purchase", &json!({"phoneNumber": "+1 (415) 555-0100", "poolId": pool_id})).await;
+    assert_eq!(s, 201, "{bought}");
+    let voice_url = format!("https://switchboard.example/api/webhooks/pool/{pool_id}/voice");
+    assert_eq!(bought["voiceUrl"], voice_url.as_str());
+    assert_eq!(bought["number"]["phoneNumber"], "+14155550100");
+    assert_eq!(bought["number"]["poolId"], pool_id);
+    assert!(bought["twilioSid"].as_str().unwrap().starts_with("PN"));
+
+    // Twilio was asked to buy it with our webhooks.
+    let posted = &fake.seen_of("POST")[0].params;
+    assert_eq!(posted["PhoneNumber"], "+14155550100");
+    assert_eq!(posted["VoiceUrl"], voice_url);
+    assert_eq!(posted["VoiceMethod"], "POST");
+    assert_eq!(posted["StatusCallback"], "https://switchboard.example/api/webhooks/status");
+    assert_eq!(posted["StatusCallbackMethod"], "POST");
+    assert!(fake.owns("+14155550100"));
+
+    // It is in the inventory, held by the pool, and the pool lists it.
+    let (_, list) = c.get("/api/numbers").await;
+    assert_eq!(list["items"][0]["phoneNumber"], "+14155550100");
+    assert_eq!(list["items"][0]["poolId"], pool_id);
+    let (_, pool) = c.get(&format!("/api/pools/{pool_id}")).await;
+    assert_eq!(pool["numbers"], json!(["+14155550100"]));
+
+    // The purchase is in the audit log.
+    let (_, audit) = c.get("/api/audit").await;
+    assert!(audit["items"].as_array().unwrap().iter().any(|e| e["action"] == "purchase" && e["detail"]["phoneNumber"] == "+14155550100"), "{audit}");
+}
+
+#[tokio::test]
+async fn a_number_goes_into_one_inventory_only() {
+    let (server, fake) = start().await;
+    let a = tenant(&server, "Acme Leads", SID, TOKEN).await;
+    let b = tenant(&server, "Bolt Media", SID_B, TOKEN_B).await;
+
+    let (s, bought) = a.post("/api/numbers/purchase", &json!({"phoneNumber": "+14155550101"})).await;
+    assert_eq!(s, 201, "{bought}");
+    // Without a pool, calls go to the plain voice webhook.
+    assert_eq!(fake.seen_of("POST")[0].params["VoiceUrl"], "https://switchboard.example/api/webhooks/voice");
+    assert_eq!(bought["number"]["poolId"], Value::Null);
+
+    // Another tenant cannot buy it into its inventory: refused before Twilio is asked.
+    let (s, e) = b.post("/api/numbers/purchase", &json!({"phoneNumber": "+14155550101"})).await;
+    assert_eq!(s, 409, "{e}");
+    assert_eq!(fake.seen_of("POST").len(), 1);
+    assert_eq!(b.get("/api/numbers").await.1["items"], json!([]));
+}
+
+#[tokio::test]
+async fn twilio_refusals_are_reported_and_leave_nothing_behind() {
+    let (server, fake) = start().await;
+    let c = tenant(&server, "Acme Leads", SID, TOKEN).await;
+
+    let (s, e) = c.post("/api/numbers/purchase", &json!({"phoneNumber": TAKEN})).await;
+    assert_eq!(s, 502, "{e}");
+    assert_eq!(e["error"]["code"], "twilio_error");
+    let msg = e["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("not available") && msg.contains("21422"), "{msg}");
+    assert_eq!(c.get("/api/numbers").await.1["items"], json!([]));
+    // The number was not left claimed: adding it by hand works.
+    assert_eq!(c.post("/api/numbers", &json!({"phoneNumber": TAKEN})).await.0, 201);
+
+    // Wrong credentials: Twilio's 401 comes back as a 502 that says so.
+    let wrong = tenant(&server, "Bolt Media", SID_B, "not-the-token").await;
+    let (s, e) = wrong.get("/api/numbers/available?areaCode=415").await;
+    assert_eq!(s, 502, "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("account sid and auth token were refused"), "{e}");
+
+    // No credentials at all: nothing is sent.
+    let none = server.signup("Cold Start", "carol").await;
+    let sent = fake.seen().len();
+    let (s, e) = none.post("/api/numbers/purchase", &json!({"phoneNumber": "+14155550100"})).await;
+    assert_eq!(s, 409, "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("twilio account sid"), "{e}");
+    assert_eq!(fake.seen().len(), sent);
+
+    // Bad bodies are the house 4xx.
+    let (s, e) = c.post("/api/numbers/purchase", &json!({"phoneNumber": "call me"})).await;
+    assert_eq!((s, e["error"]["fields"][0]["field"].as_str()), (422, Some("phoneNumber")));
+    let (s, e) = c.post("/api/numbers/purchase", &json!({"phoneNumber": "+14155550100", "poolId": uuid::Uuid::nil()})).await;
+    assert_eq!((s, e["error"]["fields"][0]["field"].as_str()), (422, Some("poolId")));
+}
+
+#[tokio::test]
+async fn release_gives_the_number_back_and_frees_it() {
+    let (server, fake) = start().await;
+    let c = tenant(&server, "Acme Leads", SID, TOKEN).await;
+    let (_, pool) = c.post("/api/pools", &json!({"name": "P"})).await;
+    let pool_id = pool["id"].as_str().unwrap();
+    let (_, in_pool) = c.post("/api/numbers/purchase", &json!({"phoneNumber": "+14155550100", "poolId": pool_id})).await;
+    let (_, loose) = c.post("/api/numbers/purchase", &json!({"phoneNumber": "+14155550101"})).await;
+
+    // A pool's number must leave the pool first.
+    let (s, e) = c.post(&format!("/api/numbers/{}/release", in_pool["number"]["id"].as_str().unwrap()), &json!({})).await;
+    assert_eq!(s, 409, "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("pool \"P\""), "{e}");
+    assert!(fake.seen_of("DELETE").is_empty());
+
+    let id = loose["number"]["id"].as_str().unwrap();
+    let (s, r) = c.post(&format!("/api/numbers/{id}/release"), &json!({})).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["phoneNumber"], "+14155550101");
+    assert_eq!(r["twilioSid"], loose["twilioSid"]);
+    assert_eq!(fake.seen_of("DELETE")[0].path, format!("IncomingPhoneNumbers/{}.json", loose["twilioSid"].as_str().unwrap()));
+    assert!(!fake.owns("+14155550101"));
+    assert_eq!(c.get(&format!("/api/numbers/{id}")).await.0, 404);
+    // Released means free: buying it again works.
+    assert_eq!(c.post("/api/numbers/purchase", &json!({"phoneNumber": "+14155550101"})).await.0, 201);
+
+    // A number the account no longer has at Twilio still leaves the inventory.
+    let (_, manual) = c.post("/api/numbers", &json!({"phoneNumber": "+12125550100"})).await;
+    let (s, r) = c.post(&format!("/api/numbers/{}/release", manual["id"].as_str().unwrap()), &json!({})).await;
+    assert_eq!((s, &r["twilioSid"]), (200, &Value::Null), "{r}");
+    assert_eq!(c.get(&format!("/api/numbers/{}", manual["id"].as_str().unwrap())).await.0, 404);
+}
+
+#[tokio::test]
+async fn viewers_cannot_buy_or_release() {
+    let (server, fake) = start().await;
+    let owner = tenant(&server, "Acme Leads", SID, TOKEN).await;
+    let (s, user) = owner.post("/api/users", &json!({"username": "vera", "password": "correct horse", "role": "viewer"})).await;
+    assert_eq!(s, 201, "{user}");
+    let viewer = Console::new(&server.base);
+    assert_eq!(viewer.post("/api/auth/login", &json!({"username": "vera", "password": "correct horse"})).await.0, 200);
+    assert_eq!(viewer.get("/api/numbers/available?areaCode=415").await.0, 403);
+    assert_eq!(viewer.post("/api/numbers/purchase", &json!({"phoneNumber": "+14155550100"})).await.0, 403);
+    assert!(fake.seen().is_empty());
+}
