@@ -6,6 +6,11 @@
 //! It also makes the console user `demo` / `demo` (owner of the demo
 //! tenant) — the one account with a short password — and says loudly that
 //! this is for a local trial only.
+//!
+//! And a DNI setup: pool "Demo Pool" of [`POOL_NUMBERS`] (fallback
+//! +15550001000), a campaign routing its calls (routing type `pool`) and the
+//! tracking tag [`TAG_CODE`], so `<script src=".../dni.js" data-tag="demo">`
+//! works on any local page. Added to an older demo data directory too.
 
 use std::fmt::Write as _;
 
@@ -14,10 +19,13 @@ use chrono_tz::Tz;
 use switchboard_engine::Engine;
 use switchboard_model::{
     Buyer, BuyerAssignment, BuyerStatus, CallerIdMode, Campaign, CampaignStatus, Currency, DuplicateAction,
-    GeoFilter, Id, PhoneNumber, RoutingPolicy, RoutingType, Tenant, new_id,
+    GeoFilter, Id, Number, NumberFormat, PhoneNumber, Pool, ResourceStatus, RoutingPolicy, RoutingType, Tenant,
+    TrackingTag, new_id,
 };
 use switchboard_store::DocKind;
 
+use crate::admin::resources::docs::{self, Key, Owner};
+use crate::server::AppState;
 use crate::twilio::signature;
 
 /// The demo tenant's name.
@@ -30,6 +38,12 @@ pub const ACCOUNT_SID: &str = "ACdemo00000000000000000000000000";
 pub const USER: &str = "demo";
 /// The caller in the printed curl lines.
 pub const CALLER: &str = "+15551230000";
+/// The demo pool's tracking numbers, leased to web visitors.
+pub const POOL_NUMBERS: [&str; 3] = ["+15550001100", "+15550001101", "+15550001102"];
+/// Shown when every pool number is leased.
+pub const POOL_FALLBACK: &str = "+15550001000";
+/// The demo tracking tag's code: `<script src="…/dni.js" data-tag="demo">`.
+pub const TAG_CODE: &str = "demo";
 
 /// What the demo seeded (or found seeded).
 #[derive(Debug, Clone)]
@@ -43,6 +57,9 @@ pub struct Demo {
     /// Whether the `demo` / `demo` login belongs to this tenant (a user
     /// named `demo` made elsewhere is left alone).
     pub login: bool,
+    /// Whether the tag [`TAG_CODE`] is the demo tenant's (a tag with that
+    /// code made elsewhere is left alone).
+    pub dni: bool,
 }
 
 fn number(s: &str) -> anyhow::Result<PhoneNumber> {
@@ -109,10 +126,12 @@ fn assign(buyer: &Buyer, priority: u32, weight: u32) -> BuyerAssignment {
     BuyerAssignment { buyer_id: buyer.id, priority, weight }
 }
 
-/// Seeds the demo unless a tenant named `demo` exists; either way returns
-/// what the demo tenant has now.
-pub async fn seed(engine: &Engine) -> anyhow::Result<Demo> {
+/// Seeds the demo unless a tenant named `demo` exists (and its DNI setup
+/// unless the tag `demo` exists); either way returns what the demo tenant has now.
+pub async fn seed(state: &AppState) -> anyhow::Result<Demo> {
+    let engine = &state.engine;
     let mut demo = seed_config(engine).await?;
+    demo.dni = seed_dni(state, &mut demo).await?;
     crate::users::ensure_demo_user(engine, demo.tenant.id).await?;
     let user = crate::admin::accounts::user_by_name(engine.store().as_ref(), USER).await?;
     demo.login = user.is_some_and(|u| u.tenant_id == demo.tenant.id);
@@ -163,7 +182,81 @@ async fn seed_config(engine: &Engine) -> anyhow::Result<Demo> {
         campaigns.push(engine.put_campaign(c, None).await?);
     }
     tracing::info!(tenant = %tenant.id, "demo seeded");
-    Ok(Demo { tenant, buyers, campaigns, login: false })
+    Ok(Demo { tenant, buyers, campaigns, login: false, dni: false })
+}
+
+/// Adds the DNI setup (pool numbers in the inventory, the pool, a pool
+/// campaign, the tag) unless the tag code is taken; true when the tag is the
+/// demo tenant's. Written through the same helpers as the admin API, so the
+/// system-wide number and tag-code keys are claimed too.
+async fn seed_dni(state: &AppState, demo: &mut Demo) -> anyhow::Result<bool> {
+    let t = demo.tenant.id;
+    if let Some(owner) = docs::owner_of_tag(state, TAG_CODE).await? {
+        return Ok(owner.tenant == t);
+    }
+    let mut numbers = Vec::new();
+    for n in POOL_NUMBERS {
+        let phone = number(n)?;
+        let mut entry = Number {
+            id: new_id(),
+            tenant_id: t,
+            phone_number: phone.clone(),
+            friendly_name: Some("demo pool".to_owned()),
+            pool_id: None,
+            campaign_id: None,
+            status: ResourceStatus::Active,
+            version: 0,
+            created_at: Utc::now(),
+        };
+        anyhow::ensure!(
+            docs::claim(state, Key::Number(&phone), Owner { tenant: t, resource: entry.id }).await?,
+            "the demo pool number {phone} belongs to another tenant"
+        );
+        docs::put(state, t, &mut entry, None).await?;
+        numbers.push(phone);
+    }
+    let mut pool = Pool {
+        id: new_id(),
+        tenant_id: t,
+        name: "Demo Pool".to_owned(),
+        numbers,
+        fallback_number: Some(number(POOL_FALLBACK)?),
+        session_timeout_seconds: 1800,
+        closed_browser_delay_seconds: 30,
+        status: ResourceStatus::Active,
+        version: 0,
+        created_at: Utc::now(),
+    };
+    docs::put(state, t, &mut pool, None).await?;
+    let buyers: Vec<BuyerAssignment> = demo.buyers.iter().map(|b| assign(b, 1, 1)).collect();
+    let mut web = campaign(t, "Demo Web Visitors", POOL_FALLBACK, RoutingPolicy::RoundRobin, buyers)?;
+    (web.routing_type, web.phone_number, web.pool_id) = (RoutingType::Pool, None, Some(pool.id));
+    let web = state.engine.put_campaign(web, None).await?;
+    let mut tag = TrackingTag {
+        id: new_id(),
+        tenant_id: t,
+        tag_code: TAG_CODE.to_owned(),
+        name: "Demo landing page".to_owned(),
+        campaign_id: Some(web.id),
+        pool_id: Some(pool.id),
+        selector: ".phone-number".to_owned(),
+        number_format: NumberFormat::National,
+        session_timeout_seconds: None,
+        sticky_days: None,
+        only_sources: Vec::new(),
+        paid_only: false,
+        status: ResourceStatus::Active,
+        version: 0,
+        created_at: Utc::now(),
+    };
+    anyhow::ensure!(
+        docs::claim(state, Key::TagCode(TAG_CODE), Owner { tenant: t, resource: tag.id }).await?,
+        "the tag code {TAG_CODE} is taken"
+    );
+    docs::put(state, t, &mut tag, None).await?;
+    demo.campaigns.push(web);
+    tracing::info!(pool = %pool.id, tag = TAG_CODE, "demo DNI seeded");
+    Ok(true)
 }
 
 /// Reads the demo tenant's buyers and campaigns back, as they are now.
@@ -183,7 +276,7 @@ async fn load(engine: &Engine, tenant: Tenant) -> anyhow::Result<Demo> {
         .collect();
     buyers.sort_by(|a, b| a.phone_number.cmp(&b.phone_number));
     campaigns.sort_by(|a, b| a.phone_number.cmp(&b.phone_number));
-    Ok(Demo { tenant, buyers, campaigns, login: false })
+    Ok(Demo { tenant, buyers, campaigns, login: false, dni: false })
 }
 
 /// Quotes a word for a POSIX shell.
@@ -284,6 +377,11 @@ pub fn intro(demo: &Demo, public_url: &str) -> String {
             let _ = writeln!(s, "\n# {} ({})", c.name, to.as_str());
             let _ = writeln!(s, "{}", curl_line(public_url, &demo.tenant.twilio_auth_token, &demo_call_sid(i), to));
         }
+    }
+    if demo.dni {
+        let _ = writeln!(s, "\nDNI: pool \"Demo Pool\" ({}; fallback {POOL_FALLBACK}), tag {TAG_CODE:?}. On any page:", POOL_NUMBERS.join(", "));
+        let _ = writeln!(s, "  <span class=\"phone-number\">{POOL_FALLBACK}</span>");
+        let _ = writeln!(s, "  <script src=\"{public_url}/dni.js\" data-tag=\"{TAG_CODE}\" async></script>");
     }
     if demo.login {
         let _ = writeln!(s, "\n!! LOCAL TRIAL ONLY !!");

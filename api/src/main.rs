@@ -203,7 +203,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("signup is turned off");
     }
     if args.demo {
-        let seeded = demo::seed(&engine).await.context("cannot seed the demo")?;
+        let seeded = demo::seed(&state).await.context("cannot seed the demo")?;
         print!("{}", demo::intro(&seeded, &state.public_url));
     }
     // Tests and scripts parse this line for the bound port.
