@@ -275,7 +275,8 @@ async fn load(engine: &Engine, tenant: Tenant) -> anyhow::Result<Demo> {
         .filter_map(|d| serde_json::from_value(d.body).ok())
         .collect();
     buyers.sort_by(|a, b| a.phone_number.cmp(&b.phone_number));
-    campaigns.sort_by(|a, b| a.phone_number.cmp(&b.phone_number));
+    // As seeded: direct campaigns by number, then the pool campaign.
+    campaigns.sort_by(|a, b| (a.phone_number.is_none(), &a.phone_number).cmp(&(b.phone_number.is_none(), &b.phone_number)));
     Ok(Demo { tenant, buyers, campaigns, login: false, dni: false })
 }
 
