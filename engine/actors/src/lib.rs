@@ -436,6 +436,8 @@ impl Engine {
             revenue_minor: 0,
             currency: Currency::default(),
             recording_url: None,
+            pool_id: None,
+            attribution: None,
         };
         let routed = self.route(campaign_id, id, 0, caller, Vec::new(), now).await;
         let policy = campaign.as_ref().map(|c| c.routing_policy);
