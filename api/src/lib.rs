@@ -10,6 +10,8 @@
 //!   the [`Engine`](switchboard_engine::Engine), answer.
 //! - `admin`: the admin API — accounts, sessions and API keys, the tenant's
 //!   resources, the audit log, `/api/openapi.json`.
+//! - `dni`: `POST /api/dni/track`, the public, CORS-enabled, rate-limited
+//!   endpoint that leases a pool number to a web visitor.
 //! - [`error`]: [`ApiError`](error::ApiError), one JSON error shape for every failure.
 //! - [`telemetry`]: the process-wide Prometheus recorder behind `/metrics`.
 //! - [`demo`]: `serve --demo` seeding and its printed introduction.
@@ -18,6 +20,7 @@
 
 mod admin;
 pub mod demo;
+mod dni;
 pub mod error;
 pub mod export;
 pub mod server;
@@ -26,4 +29,5 @@ pub mod twilio;
 pub mod users;
 mod webhooks;
 
+pub use dni::DniLimits;
 pub use server::{AppState, app, run};

@@ -19,7 +19,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use switchboard_engine::{Engine, metrics as names};
 
 use crate::error::ApiError;
-use crate::{admin, telemetry, webhooks};
+use crate::{admin, dni, telemetry, webhooks};
 
 /// Largest webhook body accepted; Twilio's are a few KiB.
 pub const WEBHOOK_BODY_LIMIT: usize = 64 * 1024;
@@ -56,6 +56,8 @@ pub struct AppState {
     /// Serializes user and role changes, so two concurrent demotions cannot
     /// both pass the "one owner remains" check.
     pub(crate) accounts_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Rate limits of the public DNI track endpoint.
+    pub(crate) dni_limiter: Arc<dni::Limiter>,
 }
 
 impl AppState {
@@ -71,7 +73,14 @@ impl AppState {
             trust_forwarded_for: false,
             login_limiter: Arc::default(),
             accounts_lock: Arc::default(),
+            dni_limiter: Arc::new(dni::Limiter::new(dni::DniLimits::default())),
         }
+    }
+
+    /// The same state with other rate limits for `POST /api/dni/track`.
+    pub fn with_dni_limits(mut self, limits: dni::DniLimits) -> Self {
+        self.dni_limiter = Arc::new(dni::Limiter::new(limits));
+        self
     }
 }
 
@@ -92,6 +101,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(hooks)
+        .merge(dni::routes())
         .merge(admin::routes())
         .fallback(not_found)
         .with_state(state)

@@ -5,6 +5,7 @@ mod calls;
 mod campaigns;
 pub(crate) mod docs;
 mod numbers;
+mod pool_stats;
 mod pools;
 mod rtb;
 mod tags;
@@ -20,6 +21,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .merge(calls::routes())
         .merge(numbers::routes())
         .merge(pools::routes())
+        .merge(pool_stats::routes())
         .merge(rtb::routes())
         .merge(tags::routes())
 }
