@@ -89,6 +89,7 @@ pub fn app(state: AppState) -> Router {
     let shed = middleware::from_fn_with_state(state.clone(), shed_load);
     let hooks = Router::new()
         .route("/api/webhooks/voice", post(webhooks::voice))
+        .route("/api/webhooks/pool/{poolId}/voice", post(webhooks::pool_voice))
         .route("/api/webhooks/dial-status/{callId}", post(webhooks::dial_status))
         .route("/api/webhooks/status", post(webhooks::status))
         .route("/api/webhooks/recording/{callId}", post(webhooks::recording))

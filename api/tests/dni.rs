@@ -157,3 +157,76 @@ async fn track_requests_are_rate_limited_per_tag_and_per_address() {
     let (s, _, _) = track(&server, &json!({"tagCode": "other"})).await;
     assert_eq!(s, 429, "the address's five requests are used up");
 }
+
+/// Gives the signed-up tenant the test Twilio credentials and a pool
+/// campaign with one buyer; returns the buyer's number.
+async fn pool_campaign(server: &TestServer, pool: &str) -> &'static str {
+    let mut tenant = (*server.engine.tenants().into_iter().find(|t| t.name == "Acme DNI").expect("tenant")).clone();
+    tenant.twilio_account_sid = Some(common::ACCOUNT.into());
+    tenant.twilio_auth_token = common::TOKEN.into();
+    let version = tenant.version;
+    let tenant = server.engine.put_tenant(tenant, Some(version)).await.expect("tenant credentials");
+    let buyer = common::buyer(&server.engine, tenant.id, "Acme Insurance", common::ACME, Some(5)).await;
+    let mut c = common::campaign(&server.engine, tenant.id, "+15550004000", switchboard_model::RoutingPolicy::Priority, &[(&buyer, 1, 1)], 0, false).await;
+    c.routing_type = switchboard_model::RoutingType::Pool;
+    c.pool_id = Some(pool.parse().unwrap());
+    c.phone_number = None;
+    let version = c.version;
+    server.engine.put_campaign(c, Some(version)).await.expect("pool campaign");
+    common::ACME
+}
+
+#[tokio::test]
+async fn a_call_to_a_leased_number_is_attributed_to_the_visit() {
+    let server = TestServer::start().await;
+    let (console, pool) = setup(&server, "landing", &POOL).await;
+    let buyer = pool_campaign(&server, &pool).await;
+
+    let landing = "https://shop.example/quote?utm_source=google&utm_medium=cpc&utm_campaign=spring&utm_term=car+insurance&utm_content=ad1&gclid=G123";
+    let (s, ad, _) = track(
+        &server,
+        &json!({"tagCode": "landing", "sessionId": "ad-visitor", "referrer": "https://www.google.com/", "userAgent": "test", "landingPage": landing}),
+    )
+    .await;
+    assert_eq!(s, 200, "{ad}");
+    let other = visit(&server, "landing", Some("direct-visitor")).await;
+    let number = ad["phoneNumber"].as_str().unwrap();
+
+    let reply = server.post(&format!("/api/webhooks/pool/{pool}/voice"), &common::voice("CApool1", number)).await;
+    assert!(reply.is_dial(), "{reply:?}");
+    assert_eq!(reply.dialed().as_deref(), Some(buyer));
+    let (s, call) = console.get(&format!("/api/calls/{}", reply.call_id().unwrap())).await;
+    assert_eq!(s, 200, "{call}");
+    assert_eq!((&call["poolId"], &call["to"]), (&json!(pool), &json!(number)));
+    let a = &call["attribution"];
+    assert_eq!(a["sessionId"], "ad-visitor", "{call}");
+    assert_eq!(
+        [&a["source"], &a["medium"], &a["campaign"], &a["term"], &a["content"], &a["gclid"], &a["referrer"], &a["landingPage"]],
+        [&json!("google"), &json!("cpc"), &json!("spring"), &json!("car insurance"), &json!("ad1"), &json!("G123"), &json!("https://www.google.com/"), &json!(landing)]
+    );
+
+    // The same pool's other number, called through the plain voice webhook,
+    // routes the same way and is attributed to the other visit.
+    let reply = server.call("CApool2", other["phoneNumber"].as_str().unwrap()).await;
+    assert!(reply.is_dial(), "{reply:?}");
+    let (_, call) = console.get(&format!("/api/calls/{}", reply.call_id().unwrap())).await;
+    assert_eq!((&call["poolId"], &call["attribution"]["sessionId"], &call["attribution"]["source"]), (&json!(pool), &json!("direct-visitor"), &json!("direct")));
+
+    let (_, stats) = console.get(&format!("/api/pools/{pool}/stats")).await;
+    assert_eq!(stats["callsPerNumber"][number], 1, "{stats}");
+}
+
+#[tokio::test]
+async fn the_pool_webhook_checks_the_signature_and_the_pool() {
+    let server = TestServer::start().await;
+    let (_, pool) = setup(&server, "landing", &POOL).await;
+    pool_campaign(&server, &pool).await;
+    let params = common::voice("CAbad", POOL[0]);
+    let unsigned = common::post_form(&server.client, &server.base, &format!("/api/webhooks/pool/{pool}/voice"), &params, Some("forged")).await.unwrap();
+    assert_eq!(unsigned.status, 403, "{unsigned:?}");
+    let unknown = server.post(&format!("/api/webhooks/pool/{}/voice", switchboard_model::new_id()), &params).await;
+    assert_eq!(unknown.status, 404, "{unknown:?}");
+    // A signed call to a number nobody leased still routes, unattributed.
+    let reply = server.post(&format!("/api/webhooks/pool/{pool}/voice"), &params).await;
+    assert!(reply.is_dial(), "{reply:?}");
+}
