@@ -228,6 +228,7 @@ async fn seed_dni(state: &AppState, demo: &mut Demo) -> anyhow::Result<bool> {
         created_at: Utc::now(),
     };
     docs::put(state, t, &mut pool, None).await?;
+    state.engine.put_pool(pool.clone()).await?;
     let buyers: Vec<BuyerAssignment> = demo.buyers.iter().map(|b| assign(b, 1, 1)).collect();
     let mut web = campaign(t, "Demo Web Visitors", POOL_FALLBACK, RoutingPolicy::RoundRobin, buyers)?;
     (web.routing_type, web.phone_number, web.pool_id) = (RoutingType::Pool, None, Some(pool.id));

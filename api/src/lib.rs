@@ -10,6 +10,8 @@
 //!   the [`Engine`](switchboard_engine::Engine), answer.
 //! - `admin`: the admin API — accounts, sessions and API keys, the tenant's
 //!   resources, the audit log, `/api/openapi.json`.
+//! - `dni`: `POST /api/dni/track`, the public, CORS-enabled, rate-limited
+//!   endpoint that leases a pool number to a web visitor.
 //! - [`error`]: [`ApiError`](error::ApiError), one JSON error shape for every failure.
 //! - `dni_script`: `GET /dni.js`, the DNI script sites embed (`api/assets/dni.js`).
 //! - [`telemetry`]: the process-wide Prometheus recorder behind `/metrics`.
@@ -19,6 +21,7 @@
 
 mod admin;
 pub mod demo;
+mod dni;
 mod dni_script;
 pub mod error;
 pub mod export;
@@ -28,4 +31,5 @@ pub mod twilio;
 pub mod users;
 mod webhooks;
 
+pub use dni::DniLimits;
 pub use server::{AppState, app, run};

@@ -19,7 +19,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use switchboard_engine::{Engine, metrics as names};
 
 use crate::error::ApiError;
-use crate::{admin, telemetry, webhooks};
+use crate::{admin, dni, telemetry, webhooks};
 
 /// Largest webhook body accepted; Twilio's are a few KiB.
 pub const WEBHOOK_BODY_LIMIT: usize = 64 * 1024;
@@ -58,6 +58,8 @@ pub struct AppState {
     pub(crate) accounts_lock: Arc<tokio::sync::Mutex<()>>,
     /// Twilio's REST API (number provisioning); its base URL is configuration.
     pub twilio: crate::twilio::rest::TwilioRest,
+    /// Rate limits of the public DNI track endpoint.
+    pub(crate) dni_limiter: Arc<dni::Limiter>,
 }
 
 impl AppState {
@@ -74,7 +76,14 @@ impl AppState {
             login_limiter: Arc::default(),
             accounts_lock: Arc::default(),
             twilio: crate::twilio::rest::TwilioRest::new(crate::twilio::rest::DEFAULT_BASE),
+            dni_limiter: Arc::new(dni::Limiter::new(dni::DniLimits::default())),
         }
+    }
+
+    /// The same state with other rate limits for `POST /api/dni/track`.
+    pub fn with_dni_limits(mut self, limits: dni::DniLimits) -> Self {
+        self.dni_limiter = Arc::new(dni::Limiter::new(limits));
+        self
     }
 }
 
@@ -83,6 +92,7 @@ pub fn app(state: AppState) -> Router {
     let shed = middleware::from_fn_with_state(state.clone(), shed_load);
     let hooks = Router::new()
         .route("/api/webhooks/voice", post(webhooks::voice))
+        .route("/api/webhooks/pool/{poolId}/voice", post(webhooks::pool_voice))
         .route("/api/webhooks/dial-status/{callId}", post(webhooks::dial_status))
         .route("/api/webhooks/status", post(webhooks::status))
         .route("/api/webhooks/recording/{callId}", post(webhooks::recording))
@@ -96,6 +106,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/dni.js", get(crate::dni_script::serve))
         .merge(hooks)
+        .merge(dni::routes())
         .merge(admin::routes())
         .fallback(not_found)
         .with_state(state)

@@ -44,6 +44,33 @@ pub(crate) async fn voice(
     Ok(twiml_response(&decision, &st.public_url))
 }
 
+/// `POST /api/webhooks/pool/{poolId}/voice`: a call to a DNI pool number;
+/// routed through the campaign that uses the pool, and attributed to the
+/// web visit holding the dialed number. Signed like the voice webhook, with
+/// the pool's tenant's token; an unknown pool is a 404.
+pub(crate) async fn pool_voice(
+    State(st): State<AppState>,
+    matched: MatchedPath,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let pool: Id = match path {
+        Ok(Path(raw)) => raw.parse().map_err(|_| ApiError::NotFound("pool"))?,
+        Err(_) => return Err(ApiError::NotFound("pool")),
+    };
+    let pairs = parse_pairs(&read(body)?);
+    let tenant = st.engine.pool_tenant(pool).ok_or(ApiError::NotFound("pool"))?;
+    verify(&st, &tenant, &headers, &uri, &pairs, matched.as_str())?;
+    let call = VoiceParams::parse(&pairs)?.into_inbound();
+    let decision = st.engine.inbound_pool(pool, call).await?;
+    if decision == Decision::NotInService {
+        metrics::counter!(names::CALLS_REJECTED, "reason" => "not-in-service").increment(1);
+    }
+    Ok(twiml_response(&decision, &st.public_url))
+}
+
 /// `POST /api/webhooks/dial-status/{callId}?attempt=…`: the `<Dial action>`; hang up or fall through.
 pub(crate) async fn dial_status(
     State(st): State<AppState>,

@@ -192,8 +192,9 @@ impl FakeTwilio {
 async fn start() -> (TestServer, FakeTwilio) {
     let fake = FakeTwilio::start().await;
     let base = fake.base.clone();
-    let server = TestServer::start_with(Some("https://switchboard.example"), move |state| {
+    let server = TestServer::start_configured(Some("https://switchboard.example"), move |mut state| {
         state.twilio = switchboard::twilio::rest::TwilioRest::new(&base);
+        state
     })
     .await;
     (server, fake)
@@ -270,6 +271,13 @@ async fn buying_into_a_pool_points_the_number_at_the_pool_webhook() {
     assert_eq!(list["items"][0]["poolId"], pool_id);
     let (_, pool) = c.get(&format!("/api/pools/{pool_id}")).await;
     assert_eq!(pool["numbers"], json!(["+14155550100"]));
+
+    // The pool leases it to a web visitor at once.
+    let (s, tag) = c.post("/api/tracking-tags", &json!({"name": "Landing", "tagCode": "landing-415", "poolId": pool_id})).await;
+    assert_eq!(s, 201, "{tag}");
+    let (s, tracked) = Console::new(&server.base).post("/api/dni/track", &json!({"tagCode": "landing-415", "landingPage": "https://acme.example/"})).await;
+    assert_eq!(s, 200, "{tracked}");
+    assert_eq!(tracked["phoneNumber"], "+14155550100");
 
     // The purchase is in the audit log.
     let (_, audit) = c.get("/api/audit").await;

@@ -5,6 +5,7 @@ mod calls;
 mod campaigns;
 pub(crate) mod docs;
 mod numbers;
+mod pool_stats;
 mod pools;
 mod provisioning;
 mod rtb;
@@ -22,6 +23,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .merge(numbers::routes())
         .merge(pools::routes())
         .merge(provisioning::routes())
+        .merge(pool_stats::routes())
         .merge(rtb::routes())
         .merge(tags::routes())
 }

@@ -170,20 +170,22 @@ impl TestServer {
 
     /// Starts the server as if behind a proxy that Twilio reaches at `public`.
     pub(crate) async fn start_behind(public: Option<&str>) -> Self {
-        Self::start_with(public, |_| {}).await
+        Self::start_configured(public, |s| s).await
     }
 
-    /// Starts the server with its state adjusted by `configure` first (a
-    /// fake Twilio REST API's address, say).
-    pub(crate) async fn start_with(public: Option<&str>, configure: impl FnOnce(&mut AppState)) -> Self {
+    /// Starts the server with its state changed by `configure` (other limits, say).
+    pub(crate) async fn start_with(configure: impl FnOnce(AppState) -> AppState) -> Self {
+        Self::start_configured(None, configure).await
+    }
+
+    pub(crate) async fn start_configured(public: Option<&str>, configure: impl FnOnce(AppState) -> AppState) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("open store"));
         let engine = Engine::start(store.clone(), EngineConfig::default()).await.expect("start engine");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let public = public.map_or_else(|| base.clone(), |p| p.trim_end_matches('/').to_owned());
-        let mut state = AppState::new(engine.clone(), &public);
-        configure(&mut state);
+        let state = configure(AppState::new(engine.clone(), &public));
         let webhook_slots = state.webhook_slots.clone();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(run(listener, state, async move {

@@ -276,6 +276,8 @@ mod tests {
             revenue_minor: 0,
             currency: Default::default(),
             recording_url: None,
+            pool_id: None,
+            attribution: None,
         }
     }
 

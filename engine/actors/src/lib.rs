@@ -12,6 +12,9 @@ mod buyer;
 mod calls;
 mod campaign;
 pub mod metrics;
+mod pool;
+
+pub use pool::{PoolStats, Tracked};
 mod recorder;
 mod supervisor;
 
@@ -32,6 +35,7 @@ use tokio::task::JoinHandle;
 use crate::buyer::BuyerMsg;
 use crate::calls::{DialSettings, LiveCall, LiveCalls, Release};
 use crate::campaign::{CampaignMsg, RouteOutcome, RouteRequest};
+use crate::pool::{PoolMsg, PoolRoute};
 use crate::recorder::Recorder;
 use crate::supervisor::{Child, Spawner, Supervisor, SupervisorArgs, SupervisorMsg};
 
@@ -196,6 +200,8 @@ pub(crate) struct Registry {
     pub(crate) campaigns: DashMap<Id, ActorRef<CampaignMsg>>,
     pub(crate) campaign_configs: DashMap<Id, Arc<Campaign>>,
     pub(crate) children: DashMap<ActorId, Child>,
+    pub(crate) pools: DashMap<Id, ActorRef<PoolMsg>>,
+    pub(crate) pool_configs: DashMap<Id, Arc<switchboard_model::Pool>>,
 }
 
 /// The engine. Cheap to clone.
@@ -217,6 +223,8 @@ struct Inner {
     account_sids: DashMap<String, Id>,
     /// Tracking number → (tenant, campaign). Reads never wait on a writer for long.
     numbers: DashMap<PhoneNumber, (Id, Id)>,
+    /// DNI pool number → its pool.
+    pool_numbers: DashMap<PhoneNumber, PoolRoute>,
     /// (tenant, campaign name folded) → campaign: names are unique per tenant.
     campaign_names: DashMap<(Id, String), Id>,
     /// Serializes configuration writes, so uniqueness checks hold under concurrent requests.
@@ -251,6 +259,7 @@ impl Engine {
                 tenants: DashMap::new(),
                 account_sids: DashMap::new(),
                 numbers: DashMap::new(),
+                pool_numbers: DashMap::new(),
                 campaign_names: DashMap::new(),
                 config_lock: tokio::sync::Mutex::new(()),
             }),
@@ -281,6 +290,7 @@ impl Engine {
             engine.inner.registry.campaign_configs.insert(campaign.id, campaign.clone());
             engine.inner.spawner.campaign(campaign).await?;
         }
+        engine.load_pools().await?;
         let weak = Arc::downgrade(&engine.inner);
         let evictor = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(15));
@@ -323,6 +333,7 @@ impl Engine {
             .iter()
             .map(|b| b.get_cell())
             .chain(self.inner.registry.campaigns.iter().map(|c| c.get_cell()))
+            .chain(self.inner.registry.pools.iter().map(|p| p.get_cell()))
             .collect();
         for a in actors {
             let _ = a.stop_and_wait(None, Some(Duration::from_secs(5))).await;
@@ -337,7 +348,10 @@ impl Engine {
 
     /// The tenant owning a tracking number.
     pub fn tenant_by_number(&self, to: &PhoneNumber) -> Option<Arc<Tenant>> {
-        let tenant = self.inner.numbers.get(to)?.0;
+        let tenant = match self.inner.numbers.get(to) {
+            Some(r) => r.0,
+            None => self.inner.pool_numbers.get(to)?.tenant,
+        };
         self.tenant(tenant)
     }
 
@@ -392,13 +406,22 @@ impl Engine {
     /// Routes an inbound call: the decision is durable before it returns.
     /// A retried webhook (same `CallSid`) gets the same decision.
     pub async fn inbound(&self, call: InboundCall) -> Result<Decision> {
+        self.inbound_via(None, call).await
+    }
+
+    /// Routes an inbound call that arrived on `pool`'s webhook through the
+    /// pool's campaign, like [`Engine::inbound`].
+    pub async fn inbound_pool(&self, pool: Id, call: InboundCall) -> Result<Decision> {
+        self.inbound_via(Some(pool), call).await
+    }
+
+    async fn inbound_via(&self, pool: Option<Id>, call: InboundCall) -> Result<Decision> {
         if let Some(live) = self.inner.live.by_sid(&call.call_sid) {
             return self.replay(&live).await;
         }
-        let Some(route) = self.inner.numbers.get(&call.to).map(|r| *r) else {
+        let Some((tenant_id, campaign_id, pool_id)) = self.route_of(pool, &call.to) else {
             return Ok(Decision::NotInService);
         };
-        let (tenant_id, campaign_id) = route;
         // A retry after a restart (or after eviction) finds the call in the store.
         if let Some(record) = self.inner.store.get_call_by_sid(&call.call_sid).await? {
             let live = self.inner.live.adopt(record);
@@ -414,6 +437,10 @@ impl Engine {
             return self.replay(&existing).await;
         }
         let campaign = self.campaign(campaign_id);
+        let attribution = match pool_id {
+            Some(p) => self.attribute(p, &call.to, now).await,
+            None => None,
+        };
         let caller = Arc::new(call.caller);
         let mut record = CallRecord {
             id,
@@ -436,6 +463,8 @@ impl Engine {
             revenue_minor: 0,
             currency: Currency::default(),
             recording_url: None,
+            pool_id,
+            attribution,
         };
         let routed = self.route(campaign_id, id, 0, caller, Vec::new(), now).await;
         let policy = campaign.as_ref().map(|c| c.routing_policy);

@@ -40,3 +40,9 @@ pub const WEBHOOKS_SHED: &str = "switchboard_webhooks_shed_total";
 pub const SIGNATURE_FAILURES: &str = "switchboard_signature_failures_total";
 /// Status callbacks ignored as duplicates or stale.
 pub const STALE_CALLBACKS: &str = "switchboard_stale_callbacks_total";
+/// DNI track requests answered. Label `outcome`: leased, fallback, inactive.
+pub const DNI_TRACK: &str = "switchboard_dni_track_total";
+/// Numbers leased to web visitors now, over all pools.
+pub const DNI_LEASES_ACTIVE: &str = "switchboard_dni_leases_active";
+/// DNI track requests answered with a pool's fallback number because every number was leased.
+pub const DNI_POOL_EXHAUSTED: &str = "switchboard_dni_pool_exhausted_total";

@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use metrics::counter;
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
-use switchboard_model::{Buyer, Campaign, Id};
+use switchboard_model::{Buyer, Campaign, Id, Pool};
 use switchboard_store::Store;
 
 use crate::buyer::{BuyerActor, BuyerArgs};
 use crate::campaign::{CampaignActor, CampaignArgs};
 use crate::metrics::ACTOR_RESTARTS;
+use crate::pool::PoolActor;
 use crate::{EngineError, Registry, Result};
 
 /// What a supervised actor is, so it can be started again.
@@ -20,6 +21,7 @@ use crate::{EngineError, Registry, Result};
 pub(crate) enum Child {
     Buyer(Id),
     Campaign(Id),
+    Pool(Id),
 }
 
 /// Starts supervised actors and records them in the registry.
@@ -60,6 +62,19 @@ impl Spawner {
         Ok(())
     }
 
+    pub(crate) async fn pool(&self, pool: Arc<Pool>) -> Result<()> {
+        let id = pool.id;
+        let (actor, _) = Actor::spawn_linked(None, PoolActor, pool, self.supervisor.clone())
+            .await
+            .map_err(|e| EngineError::Overloaded(format!("pool actor did not start: {e}")))?;
+        self.registry.children.insert(actor.get_id(), Child::Pool(id));
+        if let Some(old) = self.registry.pools.insert(id, actor) {
+            self.registry.children.remove(&old.get_id());
+            old.stop(None);
+        }
+        Ok(())
+    }
+
     async fn restart(&self, child: Child) {
         let result = match child {
             Child::Buyer(id) => match self.registry.buyer_configs.get(&id).map(|b| b.clone()) {
@@ -68,6 +83,10 @@ impl Spawner {
             },
             Child::Campaign(id) => match self.registry.campaign_configs.get(&id).map(|c| c.clone()) {
                 Some(c) => self.campaign(c).await,
+                None => Ok(()),
+            },
+            Child::Pool(id) => match self.registry.pool_configs.get(&id).map(|p| p.clone()) {
+                Some(p) => self.pool(p).await,
                 None => Ok(()),
             },
         };
@@ -106,6 +125,7 @@ impl Actor for Supervisor {
                 let kind = match child {
                     Child::Buyer(_) => "buyer",
                     Child::Campaign(_) => "campaign",
+                    Child::Pool(_) => "pool",
                 };
                 counter!(ACTOR_RESTARTS, "kind" => kind).increment(1);
                 tracing::error!(?child, %error, "actor failed; restarting it from the store");

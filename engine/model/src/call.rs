@@ -238,11 +238,117 @@ pub struct CallRecord {
     /// Recording, when the campaign records.
     #[serde(default)]
     pub recording_url: Option<String>,
+    /// The number pool the dialed number belongs to (DNI).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub pool_id: Option<Id>,
+    /// The web visit the call is attributed to (DNI), when one held the
+    /// dialed number at the call's start or shortly before.
+    #[serde(default)]
+    pub attribution: Option<Attribution>,
 }
 
 impl CallRecord {
     /// Dial attempts after the first: how often the call fell through.
     pub fn fallthroughs(&self) -> u32 {
         self.attempts.len().saturating_sub(1) as u32
+    }
+}
+
+/// Where a web visit came from: the landing page's UTM parameters and click
+/// ids, the referrer, and the traffic source inferred from them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Traffic {
+    /// `utm_source`, else inferred from the referrer (`google`, `bing`,
+    /// `facebook`, the referring host) or `direct`.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// `utm_medium` (`cpc` when inferred from a click id).
+    #[serde(default)]
+    pub medium: Option<String>,
+    /// `utm_campaign`.
+    #[serde(default)]
+    pub campaign: Option<String>,
+    /// `utm_term`.
+    #[serde(default)]
+    pub term: Option<String>,
+    /// `utm_content`.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Google Ads click id.
+    #[serde(default)]
+    pub gclid: Option<String>,
+    /// Facebook click id.
+    #[serde(default)]
+    pub fbclid: Option<String>,
+    /// Microsoft Ads click id.
+    #[serde(default)]
+    pub msclkid: Option<String>,
+    /// The page the visitor came from.
+    #[serde(default)]
+    pub referrer: Option<String>,
+    /// The first page of the visit.
+    #[serde(default)]
+    pub landing_page: Option<String>,
+}
+
+/// The web visit a call is attributed to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Attribution {
+    /// The visitor session that held the number.
+    pub session_id: String,
+    /// The tracking tag the visit was tracked with.
+    #[schema(value_type = String, format = Uuid)]
+    pub tag_id: Id,
+    /// Where the visit came from.
+    #[serde(flatten)]
+    pub traffic: Traffic,
+}
+
+/// One web visit tracked by DNI: stored once per visit, updated while the
+/// page keeps its number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitorSession {
+    /// The session id the page keeps in first-party storage.
+    pub session_id: String,
+    /// Owning tenant.
+    #[schema(value_type = String, format = Uuid)]
+    pub tenant_id: Id,
+    /// The tracking tag.
+    #[schema(value_type = String, format = Uuid)]
+    pub tag_id: Id,
+    /// The tag's code.
+    pub tag_code: String,
+    /// The pool the number was leased from.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub pool_id: Option<Id>,
+    /// The number shown: a leased pool number, or the fallback number when
+    /// the pool was exhausted (then `exhausted` is true).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub phone_number: Option<PhoneNumber>,
+    /// Whether the pool had no free number for this visit.
+    #[serde(default)]
+    pub exhausted: bool,
+    /// Where the visit came from.
+    #[serde(flatten)]
+    pub traffic: Traffic,
+    /// The browser's user agent.
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// When the visit started.
+    pub started_at: DateTime<Utc>,
+    /// The visit's latest track request.
+    pub last_seen_at: DateTime<Utc>,
+}
+
+impl VisitorSession {
+    /// The attribution a call to this visit's number carries.
+    pub fn attribution(&self) -> Attribution {
+        Attribution { session_id: self.session_id.clone(), tag_id: self.tag_id, traffic: self.traffic.clone() }
     }
 }

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::json;
+use switchboard_model::call::{Traffic, VisitorSession};
 use switchboard_model::{
     Attempt, AttemptOutcome, CallRecord, CallStatus, Currency, Id, PhoneNumber, new_id,
 };
@@ -32,6 +33,7 @@ pub async fn run_all(store: &dyn Store) {
     buyer_attempts_since(store).await;
     scan_calls_pagination(store).await;
     large_batch(store).await;
+    visitor_sessions_by_tag_and_day(store).await;
 }
 
 /// A completed call with no attempts, a fresh id and a `CallSid` derived from it.
@@ -58,6 +60,8 @@ pub fn sample_call(tenant: Id, campaign: Id, started_at: DateTime<Utc>) -> CallR
         revenue_minor: 0,
         currency: Currency::default(),
         recording_url: None,
+        pool_id: None,
+        attribution: None,
     }
 }
 
@@ -499,4 +503,40 @@ pub async fn large_batch(store: &dyn Store) {
     for c in [&calls[0], &calls[N / 2], &calls[N - 1]] {
         assert_eq!(store.get_call_by_sid(&c.call_sid).await.expect("by sid").as_ref(), Some(c));
     }
+}
+
+/// Visitor sessions: listed by (tag, UTC day of their start); a put with the
+/// same key replaces; other tags and days are not mixed in.
+pub async fn visitor_sessions_by_tag_and_day(store: &dyn Store) {
+    let (tenant, tag, other_tag) = (new_id(), new_id(), new_id());
+    let day = DateTime::parse_from_rfc3339("2026-03-04T23:59:59.500Z").unwrap().with_timezone(&Utc);
+    let visit = |id: &str, tag: Id, started_at: DateTime<Utc>| VisitorSession {
+        session_id: id.to_owned(),
+        tenant_id: tenant,
+        tag_id: tag,
+        tag_code: "landing".into(),
+        pool_id: Some(new_id()),
+        phone_number: Some(PhoneNumber::parse("+15550003001").unwrap()),
+        exhausted: false,
+        traffic: Traffic { source: Some("google".into()), gclid: Some("g-1".into()), ..Traffic::default() },
+        user_agent: Some("test".into()),
+        started_at,
+        last_seen_at: started_at,
+    };
+    let a = visit("a", tag, day);
+    let b = visit("b", tag, day - Duration::hours(1));
+    let next_day = visit("c", tag, day + Duration::seconds(1));
+    let elsewhere = visit("d", other_tag, day);
+    store.put_sessions(&[a.clone(), b.clone(), next_day.clone(), elsewhere]).await.unwrap();
+    let mut got = store.list_sessions(tag, day.date_naive()).await.unwrap();
+    got.sort_by(|x, y| x.session_id.cmp(&y.session_id));
+    assert_eq!(got, vec![a.clone(), b]);
+    assert_eq!(store.list_sessions(tag, next_day.started_at.date_naive()).await.unwrap(), vec![next_day]);
+
+    let mut later = a.clone();
+    later.last_seen_at = day + Duration::minutes(5);
+    store.put_sessions(&[later.clone()]).await.unwrap();
+    let got = store.list_sessions(tag, day.date_naive()).await.unwrap();
+    assert_eq!(got.iter().filter(|v| v.session_id == "a").collect::<Vec<_>>(), vec![&later], "replaced, not duplicated");
+    assert!(store.list_sessions(new_id(), day.date_naive()).await.unwrap().is_empty());
 }

@@ -36,12 +36,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use redb::{
     Database, DatabaseError, Durability, ReadTransaction, ReadableDatabase, ReadableTable, Table,
     TableDefinition, WriteTransaction,
 };
 use serde::Deserialize;
+use switchboard_model::call::VisitorSession;
 use switchboard_model::{AttemptOutcome, CallRecord, Id};
 
 use crate::{AttemptRow, CallPage, Doc, DocKind, Result, Store, StoreError};
@@ -58,6 +59,8 @@ const CALLS_BY_TENANT: TableDefinition<(u128, i64, u128), ()> = TableDefinition:
 const BUYER_ATTEMPTS: TableDefinition<(u128, i64, u128, u16), (u8, bool)> =
     TableDefinition::new("buyer_attempts");
 const BUYER_TOTALS: TableDefinition<u128, u64> = TableDefinition::new("buyer_totals");
+/// DNI visitor sessions by (tag, days since 0001-01-01 of `startedAt`, session id).
+const SESSIONS: TableDefinition<(u128, i32, &str), &[u8]> = TableDefinition::new("visitor_sessions");
 
 /// The default [`Store`]: a crash-safe redb file under the data directory.
 ///
@@ -101,6 +104,7 @@ impl EmbeddedStore {
             txn.open_table(CALLS_BY_TENANT).map_err(backend("open calls_by_tenant"))?;
             txn.open_table(BUYER_ATTEMPTS).map_err(backend("open buyer_attempts"))?;
             txn.open_table(BUYER_TOTALS).map_err(backend("open buyer_totals"))?;
+            txn.open_table(SESSIONS).map_err(backend("open visitor_sessions"))?;
             Ok(())
         })?;
         Ok(Self { db: Arc::new(db) })
@@ -659,6 +663,48 @@ impl Store for EmbeddedStore {
                     decode_call(v.value())
                 })
                 .collect()
+        })
+        .await
+    }
+
+    async fn put_sessions(&self, sessions: &[VisitorSession]) -> Result<()> {
+        if sessions.is_empty() {
+            return Ok(());
+        }
+        let rows = sessions
+            .iter()
+            .map(|v| {
+                let bytes = serde_json::to_vec(v).map_err(|e| StoreError::Backend(format!("encode visitor session: {e}")))?;
+                Ok(((id_key(v.tag_id), v.started_at.date_naive().num_days_from_ce()), v.session_id.clone(), bytes))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.blocking(move |db| {
+            write(db, |txn| {
+                let mut table = txn.open_table(SESSIONS).map_err(backend("open visitor_sessions"))?;
+                for ((tag, day), session, bytes) in &rows {
+                    table.insert((*tag, *day, session.as_str()), bytes.as_slice()).map_err(backend("write visitor session"))?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn list_sessions(&self, tag: Id, day: NaiveDate) -> Result<Vec<VisitorSession>> {
+        self.blocking(move |db| {
+            let txn = read_txn(db)?;
+            let table = txn.open_table(SESSIONS).map_err(backend("open visitor_sessions"))?;
+            let (t, d) = (id_key(tag), day.num_days_from_ce());
+            let mut out = Vec::new();
+            for entry in table.range((t, d, "")..).map_err(backend("read visitor sessions"))? {
+                let (key, value) = entry.map_err(backend("read visitor sessions"))?;
+                let (kt, kd, _) = key.value();
+                if (kt, kd) != (t, d) {
+                    break;
+                }
+                out.push(serde_json::from_slice(value.value()).map_err(|e| StoreError::Corrupt(format!("visitor session: {e}")))?);
+            }
+            Ok(out)
         })
         .await
     }

@@ -15,7 +15,8 @@ pub mod conformance;
 pub mod embedded;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use switchboard_model::call::VisitorSession;
 use switchboard_model::{AttemptOutcome, CallRecord, Id};
 
 pub use embedded::EmbeddedStore;
@@ -185,4 +186,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every call, in id order, `limit` at a time after `after` (for export).
     async fn scan_calls(&self, after: Option<Id>, limit: usize) -> Result<Vec<CallRecord>>;
+
+    /// Inserts or replaces DNI visitor sessions, in one durable commit. A
+    /// session is keyed by (tag, UTC day of `startedAt`, session id): a
+    /// visit that keeps its start time replaces itself.
+    async fn put_sessions(&self, sessions: &[VisitorSession]) -> Result<()> {
+        let _ = sessions;
+        Err(StoreError::Backend("visitor sessions are not supported by this store".into()))
+    }
+
+    /// The visitor sessions of a tracking tag that started on `day` (UTC),
+    /// in no particular order.
+    async fn list_sessions(&self, tag: Id, day: NaiveDate) -> Result<Vec<VisitorSession>> {
+        let _ = (tag, day);
+        Err(StoreError::Backend("visitor sessions are not supported by this store".into()))
+    }
 }

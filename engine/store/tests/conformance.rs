@@ -44,6 +44,7 @@ embedded_conformance!(
     buyer_attempts_since,
     scan_calls_pagination,
     large_batch,
+    visitor_sessions_by_tag_and_day,
 );
 
 /// The whole suite on one store, every behaviour at once: what a shared

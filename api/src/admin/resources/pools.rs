@@ -79,6 +79,8 @@ async fn create_pool(State(state): State<AppState>, auth: Auth, Json(body): Json
     let _guard = docs::write_lock().await;
     check(&state, auth.tenant_id, &p).await?;
     docs::put(&state, auth.tenant_id, &mut p, None).await?;
+    // The pool's actor starts leasing (and its numbers route) at once.
+    state.engine.put_pool(p.clone()).await?;
     audit::record(&state, &auth, "create", "pool", Some(p.id), json!({"name": p.name, "numbers": p.numbers})).await?;
     Ok((StatusCode::CREATED, Json(p)))
 }
@@ -103,6 +105,7 @@ async fn update_pool(
     (p.id, p.tenant_id, p.created_at) = (old.id, old.tenant_id, old.created_at);
     check(&state, auth.tenant_id, &p).await?;
     docs::put(&state, auth.tenant_id, &mut p, Some(expected)).await?;
+    state.engine.put_pool(p.clone()).await?;
     audit::record(&state, &auth, "update", "pool", Some(id), json!({"name": p.name, "numbers": p.numbers, "version": p.version})).await?;
     Ok(Json(p))
 }
@@ -129,6 +132,7 @@ async fn delete_pool(State(state): State<AppState>, auth: Auth, id: Result<Path<
         return Err(ApiError::Conflict(format!("pool {:?} is used by {}", p.name, users.join(", "))));
     }
     docs::delete::<Pool>(&state, auth.tenant_id, id, docs::delete_version(&headers, p.version)?).await?;
+    state.engine.remove_pool(id);
     audit::record(&state, &auth, "delete", "pool", Some(id), json!({"name": p.name})).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -251,6 +251,8 @@ async fn purchase(State(state): State<AppState>, auth: Auth, Json(body): Json<Va
         pool.numbers.push(phone.clone());
         let expected = pool.version;
         docs::put(&state, auth.tenant_id, &mut pool, Some(expected)).await.map_err(in_inventory)?;
+        // The pool's actor leases it (and its calls route) at once.
+        state.engine.put_pool(pool.clone()).await.map_err(|e| in_inventory(e.into()))?;
         audit::record(&state, &auth, "update", "pool", Some(pool_id), json!({"name": pool.name, "added": phone, "version": pool.version}))
             .await?;
         number.pool_id = Some(pool_id);

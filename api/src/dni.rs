@@ -1,0 +1,405 @@
+//! `POST /api/dni/track`: the public endpoint the DNI script calls from a
+//! customer's web page. It resolves the tracking tag, leases a number of the
+//! tag's pool to the visitor's session (through the pool's actor), stores
+//! the visit and answers the number to show:
+//! `{success, phoneNumber, formattedNumber, sessionId, leaseExpiresAt}`.
+//!
+//! It is called cross-origin from any site, so every answer (errors too)
+//! carries `Access-Control-Allow-Origin: *` and preflights are answered. It
+//! takes no credentials; requests are rate-limited per client address and
+//! per tag (429 with `Retry-After`).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use switchboard_engine::metrics::DNI_TRACK;
+use switchboard_model::call::{Traffic, VisitorSession};
+use switchboard_model::{FieldError, PhoneNumber, ResourceStatus, TrackingTag, new_id};
+
+use crate::admin::auth::ClientIp;
+use crate::admin::extract::Json;
+use crate::admin::resources::docs;
+use crate::error::ApiError;
+use crate::server::AppState;
+
+/// Longest text field kept from a track request; longer ones are cut.
+const MAX_FIELD: usize = 2048;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route("/api/dni/track", post(track).options(preflight)).layer(middleware::from_fn(cors))
+}
+
+/// How many track requests are allowed per minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DniLimits {
+    /// From one client address (a visitor's page asks once, then about once
+    /// a minute while open; offices share an address).
+    pub per_ip_per_minute: u32,
+    /// For one tracking tag (all of a site's visitors).
+    pub per_tag_per_minute: u32,
+}
+
+impl Default for DniLimits {
+    fn default() -> Self {
+        Self { per_ip_per_minute: 120, per_tag_per_minute: 30_000 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Ip(IpAddr),
+    Tag(String),
+}
+
+/// Fixed one-minute windows per client address and per tag.
+#[derive(Debug, Default)]
+pub(crate) struct Limiter {
+    limits: DniLimits,
+    windows: Mutex<HashMap<Key, (Instant, u32)>>,
+}
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+impl Limiter {
+    pub(crate) fn new(limits: DniLimits) -> Self {
+        Self { limits, windows: Mutex::default() }
+    }
+
+    /// Counts a request; `Err(seconds to wait)` when either key is over its limit.
+    fn admit(&self, ip: Option<IpAddr>, tag: &str, now: Instant) -> Result<(), u64> {
+        let mut map = self.windows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() > 100_000 {
+            map.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
+        }
+        // The address first: a flood from one address does not use up its tag's budget.
+        let mut keys = Vec::with_capacity(2);
+        if let Some(ip) = ip {
+            keys.push((Key::Ip(ip), self.limits.per_ip_per_minute));
+        }
+        keys.push((Key::Tag(tag.to_ascii_lowercase()), self.limits.per_tag_per_minute));
+        for (key, limit) in keys {
+            let w = map.entry(key).or_insert((now, 0));
+            if now.duration_since(w.0) >= WINDOW {
+                *w = (now, 0);
+            }
+            if w.1 >= limit {
+                return Err(WINDOW.saturating_sub(now.duration_since(w.0)).as_secs().max(1));
+            }
+            w.1 += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Every answer of the DNI endpoint may be read by any page.
+async fn cors(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    resp
+}
+
+/// The CORS preflight: any origin may POST JSON.
+async fn preflight() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (header::ACCESS_CONTROL_ALLOW_METHODS, "POST, OPTIONS"),
+            (header::ACCESS_CONTROL_ALLOW_HEADERS, "Content-Type"),
+            (header::ACCESS_CONTROL_MAX_AGE, "86400"),
+        ],
+    )
+        .into_response()
+}
+
+/// A track request, as the script sends it. Unknown fields are ignored, so
+/// an older or newer script keeps working.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TrackRequest {
+    tag_code: String,
+    #[serde(default)]
+    session_id: Option<String>,
+    #[serde(default)]
+    referrer: Option<String>,
+    #[serde(default)]
+    user_agent: Option<String>,
+    #[serde(default)]
+    landing_page: Option<String>,
+    #[serde(default)]
+    utm_source: Option<String>,
+    #[serde(default)]
+    utm_medium: Option<String>,
+    #[serde(default)]
+    utm_campaign: Option<String>,
+    #[serde(default)]
+    utm_term: Option<String>,
+    #[serde(default)]
+    utm_content: Option<String>,
+    #[serde(default)]
+    gclid: Option<String>,
+    #[serde(default)]
+    fbclid: Option<String>,
+    #[serde(default)]
+    msclkid: Option<String>,
+}
+
+/// The number to show.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TrackResponse {
+    /// Whether the page should show `phoneNumber` (false: keep its own).
+    success: bool,
+    /// E.164.
+    phone_number: Option<String>,
+    /// As the tag's number format writes it.
+    formatted_number: Option<String>,
+    /// The visitor's session: the one sent, or a new one to keep.
+    session_id: String,
+    /// When the lease ends unless the page asks again.
+    lease_expires_at: Option<DateTime<Utc>>,
+}
+
+/// Whether a session id is acceptable: 1–128 of `A-Z a-z 0-9 - _ . :`.
+fn valid_session_id(s: &str) -> bool {
+    (1..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// Trims, drops empty values and cuts long ones.
+fn clean(v: Option<String>) -> Option<String> {
+    let v = v?;
+    let v = v.trim();
+    if v.is_empty() {
+        return None;
+    }
+    Some(match v.char_indices().nth(MAX_FIELD) {
+        Some((cut, _)) => v[..cut].to_owned(),
+        None => v.to_owned(),
+    })
+}
+
+/// The host of a URL, lowercase, without `www.`.
+fn host(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split(['/', '?', '#']).next()?.rsplit('@').next()?.split(':').next()?.to_ascii_lowercase();
+    let host = host.strip_prefix("www.").unwrap_or(&host).to_owned();
+    (!host.is_empty()).then_some(host)
+}
+
+/// The query parameters of a URL (first value of each name wins).
+fn query(url: &str) -> HashMap<String, String> {
+    let Some((_, q)) = url.split_once('?') else { return HashMap::new() };
+    let q = q.split('#').next().unwrap_or("");
+    let mut out = HashMap::new();
+    for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+        out.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+    }
+    out
+}
+
+/// Where a visit came from. Explicit request fields win over the landing
+/// page's query; without `utm_source` the source is inferred: a click id
+/// names its ad network (medium `cpc`), else the referrer's search engine or
+/// social network (medium `organic` / `social`) or host (`referral`), else
+/// `direct`. A referrer on the landing page's own site counts as direct.
+pub(crate) fn traffic(req: &TrackRequest) -> Traffic {
+    let landing = clean(req.landing_page.clone());
+    let referrer = clean(req.referrer.clone());
+    let q = landing.as_deref().map(query).unwrap_or_default();
+    let pick = |explicit: &Option<String>, name: &str| clean(explicit.clone()).or_else(|| clean(q.get(name).cloned()));
+    let mut t = Traffic {
+        source: pick(&req.utm_source, "utm_source"),
+        medium: pick(&req.utm_medium, "utm_medium"),
+        campaign: pick(&req.utm_campaign, "utm_campaign"),
+        term: pick(&req.utm_term, "utm_term"),
+        content: pick(&req.utm_content, "utm_content"),
+        gclid: pick(&req.gclid, "gclid"),
+        fbclid: pick(&req.fbclid, "fbclid"),
+        msclkid: pick(&req.msclkid, "msclkid"),
+        referrer,
+        landing_page: landing,
+    };
+    if t.source.is_none() {
+        let (source, medium) = infer(&t);
+        t.source = Some(source);
+        if t.medium.is_none() {
+            t.medium = medium.map(str::to_owned);
+        }
+    }
+    t
+}
+
+fn infer(t: &Traffic) -> (String, Option<&'static str>) {
+    if t.gclid.is_some() {
+        return ("google".into(), Some("cpc"));
+    }
+    if t.msclkid.is_some() {
+        return ("bing".into(), Some("cpc"));
+    }
+    if t.fbclid.is_some() {
+        return ("facebook".into(), Some("social"));
+    }
+    let Some(from) = t.referrer.as_deref().and_then(host) else { return ("direct".into(), None) };
+    if t.landing_page.as_deref().and_then(host).as_deref() == Some(from.as_str()) {
+        return ("direct".into(), None);
+    }
+    let labels: Vec<&str> = from.split('.').collect();
+    let has = |name: &str| labels.contains(&name);
+    if has("google") {
+        ("google".into(), Some("organic"))
+    } else if has("bing") {
+        ("bing".into(), Some("organic"))
+    } else if has("facebook") || from == "fb.com" || from == "m.facebook.com" {
+        ("facebook".into(), Some("social"))
+    } else {
+        (from, Some("referral"))
+    }
+}
+
+/// Whether a visit is paid traffic: a click id, or a paid `utm_medium`.
+fn is_paid(t: &Traffic) -> bool {
+    t.gclid.is_some()
+        || t.msclkid.is_some()
+        || t.medium.as_deref().is_some_and(|m| {
+            matches!(m.to_ascii_lowercase().as_str(), "cpc" | "ppc" | "paid" | "paidsearch" | "paid_search" | "paid-social" | "paid_social" | "display" | "cpm")
+        })
+}
+
+/// Whether the tag swaps numbers for this visit (its source filters).
+fn wanted(tag: &TrackingTag, t: &Traffic) -> bool {
+    if tag.paid_only && !is_paid(t) {
+        return false;
+    }
+    tag.only_sources.is_empty() || t.source.as_deref().is_some_and(|s| tag.only_sources.iter().any(|o| o.trim().eq_ignore_ascii_case(s)))
+}
+
+/// `POST /api/dni/track`.
+async fn track(State(state): State<AppState>, ClientIp(ip): ClientIp, Json(req): Json<TrackRequest>) -> Result<Json<TrackResponse>, ApiError> {
+    let code = req.tag_code.trim().to_owned();
+    if code.is_empty() || code.len() > 100 {
+        return Err(ApiError::Invalid(vec![FieldError::new("tagCode", "must be a tracking tag code")]));
+    }
+    let session_id = match clean(req.session_id.clone()) {
+        Some(s) if valid_session_id(&s) => s,
+        Some(_) => return Err(ApiError::Invalid(vec![FieldError::new("sessionId", "must be 1 to 128 letters, digits, -, _, . or :")])),
+        None => new_id().simple().to_string(),
+    };
+    state.dni_limiter.admit(ip, &code, Instant::now()).map_err(ApiError::RateLimited)?;
+
+    let owner = docs::owner_of_tag(&state, &code).await?.ok_or(ApiError::NotFound("tracking tag"))?;
+    let tag = docs::get::<TrackingTag>(&state, owner.tenant, owner.resource)
+        .await?
+        .filter(|t| t.status == ResourceStatus::Active)
+        .ok_or(ApiError::NotFound("tracking tag"))?;
+    let now = Utc::now();
+    let traffic = traffic(&req);
+    let answer = |number: Option<&PhoneNumber>, expires: Option<DateTime<Utc>>, outcome: &'static str| {
+        metrics::counter!(DNI_TRACK, "outcome" => outcome).increment(1);
+        Json(TrackResponse {
+            success: number.is_some(),
+            phone_number: number.map(|n| n.as_str().to_owned()),
+            formatted_number: number.map(|n| tag.number_format.format(n)),
+            session_id: session_id.clone(),
+            lease_expires_at: expires,
+        })
+    };
+    if !wanted(&tag, &traffic) {
+        return Ok(answer(None, None, "filtered"));
+    }
+    let Some(pool) = tag.pool_id else {
+        // A tag without a pool shows its campaign's own number.
+        let number = tag.campaign_id.and_then(|c| state.engine.campaign(c)).and_then(|c| c.phone_number.clone());
+        return Ok(answer(number.as_ref(), None, "campaign"));
+    };
+    let visit = VisitorSession {
+        session_id: session_id.clone(),
+        tenant_id: tag.tenant_id,
+        tag_id: tag.id,
+        tag_code: tag.tag_code.clone(),
+        pool_id: Some(pool),
+        phone_number: None,
+        exhausted: false,
+        traffic,
+        user_agent: clean(req.user_agent.clone()),
+        started_at: now,
+        last_seen_at: now,
+    };
+    let tracked = state.engine.track(pool, visit, now).await?;
+    if tracked.persist {
+        state.engine.store().put_sessions(std::slice::from_ref(&tracked.visit)).await?;
+    }
+    Ok(match tracked.number {
+        Some(n) => answer(Some(&n), tracked.expires_at, "leased"),
+        None => answer(tracked.visit.phone_number.as_ref(), None, "fallback"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(landing: &str, referrer: &str) -> TrackRequest {
+        serde_json::from_value(serde_json::json!({"tagCode": "t", "landingPage": landing, "referrer": referrer})).unwrap()
+    }
+
+    #[test]
+    fn utm_fields_and_click_ids_come_from_the_landing_page() {
+        let t = traffic(&req("https://shop.example/?utm_source=news&utm_medium=email&utm_campaign=spring%20sale&utm_term=a&utm_content=b&fbclid=F#top", ""));
+        assert_eq!(
+            (t.source.as_deref(), t.medium.as_deref(), t.campaign.as_deref(), t.term.as_deref(), t.content.as_deref(), t.fbclid.as_deref()),
+            (Some("news"), Some("email"), Some("spring sale"), Some("a"), Some("b"), Some("F"))
+        );
+    }
+
+    #[test]
+    fn the_source_is_inferred_without_utm_source() {
+        let source = |landing: &str, referrer: &str| {
+            let t = traffic(&req(landing, referrer));
+            (t.source.unwrap(), t.medium)
+        };
+        assert_eq!(source("https://a.example/?gclid=X", ""), ("google".into(), Some("cpc".into())));
+        assert_eq!(source("https://a.example/?msclkid=X", ""), ("bing".into(), Some("cpc".into())));
+        assert_eq!(source("https://a.example/", "https://www.google.co.uk/search?q=x"), ("google".into(), Some("organic".into())));
+        assert_eq!(source("https://a.example/", "https://www.bing.com/"), ("bing".into(), Some("organic".into())));
+        assert_eq!(source("https://a.example/", "https://m.facebook.com/"), ("facebook".into(), Some("social".into())));
+        assert_eq!(source("https://a.example/", "https://blog.example.org/post"), ("blog.example.org".into(), Some("referral".into())));
+        assert_eq!(source("https://a.example/", ""), ("direct".into(), None));
+        assert_eq!(source("https://a.example/x", "https://a.example/"), ("direct".into(), None), "own site");
+    }
+
+    #[test]
+    fn explicit_fields_win_over_the_landing_page() {
+        let mut r = req("https://a.example/?utm_source=page", "");
+        r.utm_source = Some("script".into());
+        assert_eq!(traffic(&r).source.as_deref(), Some("script"));
+    }
+
+    #[test]
+    fn the_limiter_counts_per_address_and_per_tag() {
+        let l = Limiter::new(DniLimits { per_ip_per_minute: 2, per_tag_per_minute: 3 });
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let now = Instant::now();
+        assert!(l.admit(Some(a), "t", now).is_ok());
+        assert!(l.admit(Some(a), "t", now).is_ok());
+        assert!(l.admit(Some(a), "u", now).is_err(), "address over its limit");
+        assert!(l.admit(Some(b), "T", now).is_ok());
+        assert!(l.admit(Some(b), "t", now).is_err(), "tag over its limit, case-insensitively");
+        assert!(l.admit(Some(a), "t", now + WINDOW).is_ok(), "a new window");
+    }
+
+    #[test]
+    fn session_ids_are_checked() {
+        assert!(valid_session_id("sb_01HZX-abc.1:2"));
+        assert!(!valid_session_id("a b"));
+        assert!(!valid_session_id(&"a".repeat(129)));
+    }
+}

@@ -1,0 +1,232 @@
+//! DNI end to end on the real server: a manager sets up numbers, a pool and
+//! a tracking tag through the admin API; web pages (plain HTTP clients from
+//! another origin) call `POST /api/dni/track`; Twilio's signed webhook calls
+//! a leased number; the call record shows the visit it came from.
+
+mod common;
+
+use common::{Console, TestServer};
+use serde_json::{Value, json};
+use switchboard::DniLimits;
+
+const POOL: [&str; 2] = ["+15550003001", "+15550003002"];
+const FALLBACK: &str = "+15550003999";
+
+/// Adds `numbers` to the inventory, a pool of them with [`FALLBACK`], and a
+/// tracking tag `code` on it. Returns the console and the pool's id.
+async fn setup(server: &TestServer, code: &str, numbers: &[&str]) -> (Console, String) {
+    let console = server.signup("Acme DNI", "owner").await;
+    for n in numbers.iter().chain([&FALLBACK]) {
+        let (s, b) = console.post("/api/numbers", &json!({"phoneNumber": n})).await;
+        assert_eq!(s, 201, "{b}");
+    }
+    let (s, pool) = console
+        .post("/api/pools", &json!({"name": "Main", "numbers": numbers, "fallbackNumber": FALLBACK, "sessionTimeoutSeconds": 600}))
+        .await;
+    assert_eq!(s, 201, "{pool}");
+    let pool_id = pool["id"].as_str().unwrap().to_owned();
+    let (s, tag) = console.post("/api/tracking-tags", &json!({"name": "Landing", "tagCode": code, "poolId": pool_id})).await;
+    assert_eq!(s, 201, "{tag}");
+    (console, pool_id)
+}
+
+/// What a web page on another site sends.
+async fn track(server: &TestServer, body: &Value) -> (u16, Value, reqwest::header::HeaderMap) {
+    let resp = server
+        .client
+        .post(format!("{}/api/dni/track", server.base))
+        .header("Origin", "https://shop.example")
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, resp.json().await.unwrap_or(Value::Null), headers)
+}
+
+async fn visit(server: &TestServer, code: &str, session: Option<&str>) -> Value {
+    let mut body = json!({"tagCode": code, "referrer": "", "userAgent": "test", "landingPage": "https://shop.example/"});
+    if let Some(s) = session {
+        body["sessionId"] = json!(s);
+    }
+    let (status, v, _) = track(server, &body).await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+#[tokio::test]
+async fn visitors_get_distinct_numbers_and_a_returning_visitor_keeps_its_own() {
+    let server = TestServer::start().await;
+    setup(&server, "landing", &POOL).await;
+
+    let a = visit(&server, "landing", None).await;
+    assert_eq!(a["success"], true);
+    let session_a = a["sessionId"].as_str().expect("a new session id").to_owned();
+    let b = visit(&server, "landing", Some("visitor-b")).await;
+    assert_eq!(b["sessionId"], "visitor-b");
+    assert_ne!(a["phoneNumber"], b["phoneNumber"], "two live sessions never share a number");
+    for v in [&a, &b] {
+        assert!(POOL.contains(&v["phoneNumber"].as_str().unwrap()), "{v}");
+        assert!(v["leaseExpiresAt"].as_str().is_some(), "{v}");
+    }
+    // The tag's default format is the national one.
+    let n = a["phoneNumber"].as_str().unwrap();
+    assert_eq!(a["formattedNumber"], format!("({}) {}-{}", &n[2..5], &n[5..8], &n[8..]));
+
+    // Page reloads (heartbeats) keep the number and push the expiry out.
+    let again = visit(&server, "landing", Some(&session_a)).await;
+    assert_eq!(again["phoneNumber"], a["phoneNumber"]);
+    assert!(again["leaseExpiresAt"].as_str().unwrap() >= a["leaseExpiresAt"].as_str().unwrap());
+}
+
+#[tokio::test]
+async fn an_exhausted_pool_shows_the_fallback_and_counts_it() {
+    let server = TestServer::start().await;
+    let (console, pool) = setup(&server, "landing", &POOL[..1]).await;
+    let first = visit(&server, "landing", Some("first")).await;
+    assert_eq!(first["phoneNumber"], POOL[0]);
+
+    let second = visit(&server, "landing", Some("second")).await;
+    assert_eq!((&second["success"], &second["phoneNumber"]), (&json!(true), &json!(FALLBACK)), "{second}");
+    assert_eq!(second["leaseExpiresAt"], Value::Null, "the fallback is not leased");
+    // The holder still has its number.
+    assert_eq!(visit(&server, "landing", Some("first")).await["phoneNumber"], POOL[0]);
+
+    let (s, stats) = console.get(&format!("/api/pools/{pool}/stats")).await;
+    assert_eq!(s, 200, "{stats}");
+    assert_eq!((&stats["size"], &stats["leasedNow"], &stats["peakLeased"], &stats["exhaustionCount"]), (&json!(1), &json!(1), &json!(1), &json!(1)));
+    assert_eq!(stats["recommendedSize"], 2, "{stats}");
+    let (_, metrics) = server.get("/metrics").await;
+    assert!(metrics.contains("switchboard_dni_pool_exhausted_total"), "exhaustion is a metric");
+}
+
+#[tokio::test]
+async fn any_site_may_call_the_track_endpoint() {
+    let server = TestServer::start().await;
+    setup(&server, "landing", &POOL).await;
+    let preflight = server
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}/api/dni/track", server.base))
+        .header("Origin", "https://shop.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let h = preflight.headers();
+    assert_eq!(h["access-control-allow-origin"], "*");
+    assert!(h["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    assert!(h["access-control-allow-headers"].to_str().unwrap().to_lowercase().contains("content-type"));
+
+    let (_, _, headers) = track(&server, &json!({"tagCode": "landing"})).await;
+    assert_eq!(headers["access-control-allow-origin"], "*");
+}
+
+#[tokio::test]
+async fn an_unknown_tag_is_a_404_a_bad_body_a_400_both_readable_cross_origin() {
+    let server = TestServer::start().await;
+    setup(&server, "landing", &POOL).await;
+    let (s, v, h) = track(&server, &json!({"tagCode": "nope"})).await;
+    assert_eq!(s, 404, "{v}");
+    assert_eq!(v["error"]["code"], "not_found");
+    assert_eq!(h["access-control-allow-origin"], "*");
+    let (s, v, _) = track(&server, &json!({"sessionId": "x"})).await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v, _) = track(&server, &json!({"tagCode": "landing", "sessionId": "bad id with spaces"})).await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["error"]["fields"][0]["field"], "sessionId");
+}
+
+#[tokio::test]
+async fn track_requests_are_rate_limited_per_tag_and_per_address() {
+    let server = TestServer::start_with(|s| s.with_dni_limits(DniLimits { per_ip_per_minute: 5, per_tag_per_minute: 3 })).await;
+    setup(&server, "landing", &POOL).await;
+    for i in 0..3 {
+        visit(&server, "landing", Some(&format!("s{i}"))).await;
+    }
+    let (s, v, h) = track(&server, &json!({"tagCode": "landing"})).await;
+    assert_eq!(s, 429, "{v}");
+    assert_eq!(v["error"]["code"], "rate_limited");
+    assert!(h.contains_key("retry-after"));
+    assert_eq!(h["access-control-allow-origin"], "*");
+    // Another tag still works until this address is over its own limit.
+    let (s, _, _) = track(&server, &json!({"tagCode": "other"})).await;
+    assert_eq!(s, 404, "counted against the address, not the busy tag");
+    let (s, _, _) = track(&server, &json!({"tagCode": "other"})).await;
+    assert_eq!(s, 429, "the address's five requests are used up");
+}
+
+/// Gives the signed-up tenant the test Twilio credentials and a pool
+/// campaign with one buyer; returns the buyer's number.
+async fn pool_campaign(server: &TestServer, pool: &str) -> &'static str {
+    let mut tenant = (*server.engine.tenants().into_iter().find(|t| t.name == "Acme DNI").expect("tenant")).clone();
+    tenant.twilio_account_sid = Some(common::ACCOUNT.into());
+    tenant.twilio_auth_token = common::TOKEN.into();
+    let version = tenant.version;
+    let tenant = server.engine.put_tenant(tenant, Some(version)).await.expect("tenant credentials");
+    let buyer = common::buyer(&server.engine, tenant.id, "Acme Insurance", common::ACME, Some(5)).await;
+    let mut c = common::campaign(&server.engine, tenant.id, "+15550004000", switchboard_model::RoutingPolicy::Priority, &[(&buyer, 1, 1)], 0, false).await;
+    c.routing_type = switchboard_model::RoutingType::Pool;
+    c.pool_id = Some(pool.parse().unwrap());
+    c.phone_number = None;
+    let version = c.version;
+    server.engine.put_campaign(c, Some(version)).await.expect("pool campaign");
+    common::ACME
+}
+
+#[tokio::test]
+async fn a_call_to_a_leased_number_is_attributed_to_the_visit() {
+    let server = TestServer::start().await;
+    let (console, pool) = setup(&server, "landing", &POOL).await;
+    let buyer = pool_campaign(&server, &pool).await;
+
+    let landing = "https://shop.example/quote?utm_source=google&utm_medium=cpc&utm_campaign=spring&utm_term=car+insurance&utm_content=ad1&gclid=G123";
+    let (s, ad, _) = track(
+        &server,
+        &json!({"tagCode": "landing", "sessionId": "ad-visitor", "referrer": "https://www.google.com/", "userAgent": "test", "landingPage": landing}),
+    )
+    .await;
+    assert_eq!(s, 200, "{ad}");
+    let other = visit(&server, "landing", Some("direct-visitor")).await;
+    let number = ad["phoneNumber"].as_str().unwrap();
+
+    let reply = server.post(&format!("/api/webhooks/pool/{pool}/voice"), &common::voice("CApool1", number)).await;
+    assert!(reply.is_dial(), "{reply:?}");
+    assert_eq!(reply.dialed().as_deref(), Some(buyer));
+    let (s, call) = console.get(&format!("/api/calls/{}", reply.call_id().unwrap())).await;
+    assert_eq!(s, 200, "{call}");
+    assert_eq!((&call["poolId"], &call["to"]), (&json!(pool), &json!(number)));
+    let a = &call["attribution"];
+    assert_eq!(a["sessionId"], "ad-visitor", "{call}");
+    assert_eq!(
+        [&a["source"], &a["medium"], &a["campaign"], &a["term"], &a["content"], &a["gclid"], &a["referrer"], &a["landingPage"]],
+        [&json!("google"), &json!("cpc"), &json!("spring"), &json!("car insurance"), &json!("ad1"), &json!("G123"), &json!("https://www.google.com/"), &json!(landing)]
+    );
+
+    // The same pool's other number, called through the plain voice webhook,
+    // routes the same way and is attributed to the other visit.
+    let reply = server.call("CApool2", other["phoneNumber"].as_str().unwrap()).await;
+    assert!(reply.is_dial(), "{reply:?}");
+    let (_, call) = console.get(&format!("/api/calls/{}", reply.call_id().unwrap())).await;
+    assert_eq!((&call["poolId"], &call["attribution"]["sessionId"], &call["attribution"]["source"]), (&json!(pool), &json!("direct-visitor"), &json!("direct")));
+
+    let (_, stats) = console.get(&format!("/api/pools/{pool}/stats")).await;
+    assert_eq!(stats["callsPerNumber"][number], 1, "{stats}");
+}
+
+#[tokio::test]
+async fn the_pool_webhook_checks_the_signature_and_the_pool() {
+    let server = TestServer::start().await;
+    let (_, pool) = setup(&server, "landing", &POOL).await;
+    pool_campaign(&server, &pool).await;
+    let params = common::voice("CAbad", POOL[0]);
+    let unsigned = common::post_form(&server.client, &server.base, &format!("/api/webhooks/pool/{pool}/voice"), &params, Some("forged")).await.unwrap();
+    assert_eq!(unsigned.status, 403, "{unsigned:?}");
+    let unknown = server.post(&format!("/api/webhooks/pool/{}/voice", switchboard_model::new_id()), &params).await;
+    assert_eq!(unknown.status, 404, "{unknown:?}");
+    // A signed call to a number nobody leased still routes, unattributed.
+    let reply = server.post(&format!("/api/webhooks/pool/{pool}/voice"), &params).await;
+    assert!(reply.is_dial(), "{reply:?}");
+}

@@ -1,0 +1,339 @@
+//! One actor per number pool (DNI): a thin shell over the pure
+//! [`LeaseTable`], so leases of one pool are decided one at a time and a
+//! number is never leased to two live sessions.
+//!
+//! Pools are written by the admin API (as store documents); the API then
+//! tells the engine ([`Engine::put_pool`], [`Engine::remove_pool`]), and the
+//! engine loads every pool at start. Leases live in memory only: after a
+//! restart (of the process or of the actor) pages get a number again at
+//! their next heartbeat, and calls in between are not attributed.
+//!
+//! The actor also keeps each lease's visit (its traffic source, UTM fields)
+//! so that a call is attributed without reading the store, and counts calls
+//! per number since it started.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use metrics::{counter, gauge};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use switchboard_dni::{LeaseKind, LeaseTable, Settings};
+use switchboard_model::call::{Attribution, VisitorSession};
+use switchboard_model::{Id, PhoneNumber, Pool, ResourceStatus, RoutingType};
+use switchboard_store::DocKind;
+
+use crate::metrics::{DNI_LEASES_ACTIVE, DNI_POOL_EXHAUSTED};
+use crate::{Engine, EngineError, Result};
+
+/// A visit is written to the store again at most this often while its page
+/// keeps renewing the lease (its `lastSeenAt`), not on every heartbeat.
+const PERSIST_EVERY: chrono::Duration = chrono::Duration::seconds(60);
+
+/// How often a pool ends idle leases on its own, so the active-leases gauge
+/// does not wait for the next request.
+const EXPIRE_EVERY: Duration = Duration::from_secs(15);
+
+/// What a track request got.
+#[derive(Debug, Clone)]
+pub struct Tracked {
+    /// The leased number; `None` when the pool had none free or is not active
+    /// (then show the fallback number).
+    pub number: Option<PhoneNumber>,
+    /// When the lease ends unless renewed.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The visit as it stands (its start, traffic and number kept from the
+    /// first request of the visit).
+    pub visit: VisitorSession,
+    /// Whether the visit should be written to the store now.
+    pub persist: bool,
+}
+
+/// A pool's live counters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PoolStats {
+    /// Numbers in the pool.
+    pub size: usize,
+    /// Numbers leased now.
+    pub leased_now: usize,
+    /// Most numbers leased at once since the pool's actor started.
+    pub peak_leased: usize,
+    /// Track requests answered with the fallback number because every number
+    /// was leased, since the actor started.
+    pub exhaustion_count: u64,
+    /// Calls to each number since the actor started (every number listed).
+    pub calls_per_number: BTreeMap<String, u64>,
+}
+
+impl PoolStats {
+    /// The pool size that covers the observed peak with 20 % headroom:
+    /// `ceil(peak × 1.2)`, at least 1. A pool that ran out has a peak equal
+    /// to its size, so the rule asks for at least one more number each time.
+    pub fn recommended_size(&self) -> usize {
+        (self.peak_leased * 6).div_ceil(5).max(1).max(if self.exhaustion_count > 0 { self.size + 1 } else { 0 })
+    }
+}
+
+/// Messages a pool actor handles.
+pub(crate) enum PoolMsg {
+    /// Lease (or renew) a number for a visit.
+    Track { visit: Box<VisitorSession>, now: DateTime<Utc>, reply: RpcReplyPort<Tracked> },
+    /// Who a call to `number` at `at` is attributed to; counts the call.
+    Attribute { number: PhoneNumber, at: DateTime<Utc>, reply: RpcReplyPort<Option<Attribution>> },
+    /// The counters.
+    Stats { now: DateTime<Utc>, reply: RpcReplyPort<PoolStats> },
+    /// New configuration: numbers and timeouts.
+    Update(Arc<Pool>),
+    /// End idle leases.
+    Expire,
+}
+
+/// What a lease keeps: the visit and when it was last written.
+struct Visit {
+    session: VisitorSession,
+    persisted_at: DateTime<Utc>,
+}
+
+pub(crate) struct PoolState {
+    pool: Arc<Pool>,
+    table: LeaseTable<PhoneNumber, String, Visit>,
+    calls: HashMap<PhoneNumber, u64>,
+    /// Leases this pool last added to the process-wide gauge.
+    reported: usize,
+}
+
+impl PoolState {
+    fn report(&mut self, now: DateTime<Utc>) {
+        let leased = self.table.stats(now).leased;
+        gauge!(DNI_LEASES_ACTIVE).increment(leased as f64 - self.reported as f64);
+        self.reported = leased;
+    }
+}
+
+fn settings(pool: &Pool) -> Settings {
+    Settings {
+        session_timeout: chrono::Duration::seconds(i64::from(pool.session_timeout_seconds)),
+        closed_browser_delay: chrono::Duration::seconds(i64::from(pool.closed_browser_delay_seconds)),
+    }
+}
+
+/// The pool actor (stateless shell; the state is `PoolState`).
+pub(crate) struct PoolActor;
+
+impl Actor for PoolActor {
+    type Msg = PoolMsg;
+    type State = PoolState;
+    type Arguments = Arc<Pool>;
+
+    async fn pre_start(&self, myself: ActorRef<PoolMsg>, pool: Arc<Pool>) -> std::result::Result<PoolState, ActorProcessingErr> {
+        myself.send_interval(EXPIRE_EVERY, || PoolMsg::Expire);
+        let table = LeaseTable::new(pool.numbers.iter().cloned(), settings(&pool));
+        Ok(PoolState { pool, table, calls: HashMap::new(), reported: 0 })
+    }
+
+    async fn post_stop(&self, _: ActorRef<PoolMsg>, state: &mut PoolState) -> std::result::Result<(), ActorProcessingErr> {
+        gauge!(DNI_LEASES_ACTIVE).decrement(state.reported as f64);
+        Ok(())
+    }
+
+    async fn handle(&self, _: ActorRef<PoolMsg>, msg: PoolMsg, state: &mut PoolState) -> std::result::Result<(), ActorProcessingErr> {
+        match msg {
+            PoolMsg::Track { visit, now, reply } => {
+                let _ = reply.send(track(state, *visit, now));
+                state.report(now);
+            }
+            PoolMsg::Attribute { number, at, reply } => {
+                if state.table.contains(&number) {
+                    *state.calls.entry(number.clone()).or_default() += 1;
+                }
+                let _ = reply.send(state.table.holder_at(&number, at).map(|h| h.value.session.attribution()));
+            }
+            PoolMsg::Stats { now, reply } => {
+                let s = state.table.stats(now);
+                let calls_per_number = state
+                    .table
+                    .numbers()
+                    .map(|n| (n.as_str().to_owned(), state.calls.get(n).copied().unwrap_or(0)))
+                    .collect();
+                let _ = reply.send(PoolStats {
+                    size: s.size,
+                    leased_now: s.leased,
+                    peak_leased: s.peak,
+                    exhaustion_count: s.exhausted,
+                    calls_per_number,
+                });
+            }
+            PoolMsg::Update(pool) => {
+                state.table.set_settings(settings(&pool));
+                state.table.set_numbers(pool.numbers.iter().cloned());
+                state.calls.retain(|n, _| pool.numbers.contains(n));
+                state.pool = pool;
+                state.report(Utc::now());
+            }
+            PoolMsg::Expire => state.report(Utc::now()),
+        }
+        Ok(())
+    }
+}
+
+fn track(state: &mut PoolState, mut visit: VisitorSession, now: DateTime<Utc>) -> Tracked {
+    visit.pool_id = Some(state.pool.id);
+    if state.pool.status != ResourceStatus::Active {
+        visit.phone_number = state.pool.fallback_number.clone();
+        return Tracked { number: None, expires_at: None, visit, persist: true };
+    }
+    let session = visit.session_id.clone();
+    // The visit is copied into the table only when the lease is new.
+    let leased = state.table.lease(session, now, || Visit { session: visit.clone(), persisted_at: now });
+    match leased {
+        Some(lease) => {
+            let v = lease.value;
+            let persist = lease.kind == LeaseKind::New || now - v.persisted_at >= PERSIST_EVERY;
+            v.session.last_seen_at = now;
+            v.session.phone_number = Some(lease.number.clone());
+            v.session.exhausted = false;
+            if persist {
+                v.persisted_at = now;
+            }
+            Tracked { number: Some(lease.number.clone()), expires_at: Some(lease.expires_at), visit: v.session.clone(), persist }
+        }
+        None => {
+            counter!(DNI_POOL_EXHAUSTED).increment(1);
+            visit.phone_number = state.pool.fallback_number.clone();
+            visit.exhausted = true;
+            Tracked { number: None, expires_at: None, visit, persist: true }
+        }
+    }
+}
+
+/// A pool's place in the engine's directories.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PoolRoute {
+    pub(crate) tenant: Id,
+    pub(crate) pool: Id,
+}
+
+impl Engine {
+    /// Starts (or updates) the actor of a pool just written to the store, and
+    /// indexes its numbers so calls to them route through the pool's campaign.
+    pub async fn put_pool(&self, pool: Pool) -> Result<()> {
+        let pool = Arc::new(pool);
+        let reg = &self.inner.registry;
+        if let Some(old) = reg.pool_configs.insert(pool.id, pool.clone()) {
+            for n in &old.numbers {
+                self.inner.pool_numbers.remove_if(n, |_, r| r.pool == old.id);
+            }
+        }
+        for n in &pool.numbers {
+            self.inner.pool_numbers.insert(n.clone(), PoolRoute { tenant: pool.tenant_id, pool: pool.id });
+        }
+        match reg.pools.get(&pool.id).map(|a| a.clone()) {
+            Some(actor) => {
+                let _ = actor.cast(PoolMsg::Update(pool));
+                Ok(())
+            }
+            None => self.inner.spawner.pool(pool).await,
+        }
+    }
+
+    /// Stops a deleted pool's actor (its leases end) and forgets its numbers.
+    pub fn remove_pool(&self, id: Id) {
+        let reg = &self.inner.registry;
+        if let Some((_, old)) = reg.pool_configs.remove(&id) {
+            for n in &old.numbers {
+                self.inner.pool_numbers.remove_if(n, |_, r| r.pool == id);
+            }
+        }
+        if let Some((_, actor)) = reg.pools.remove(&id) {
+            reg.children.remove(&actor.get_id());
+            actor.stop(None);
+        }
+    }
+
+    /// Loads every pool from the store (at start).
+    pub(crate) async fn load_pools(&self) -> Result<()> {
+        for doc in self.inner.store.list_docs(DocKind::Pool, None).await? {
+            // Index documents of system-wide keys live in the nil tenant slot.
+            if doc.tenant.is_nil() {
+                continue;
+            }
+            let mut pool: Pool = serde_json::from_value(doc.body)
+                .map_err(|e| switchboard_store::StoreError::Corrupt(format!("pool {}: {e}", doc.id)))?;
+            pool.version = doc.version;
+            self.put_pool(pool).await?;
+        }
+        Ok(())
+    }
+
+    /// A pool's configuration as the engine knows it.
+    pub fn pool(&self, id: Id) -> Option<Arc<Pool>> {
+        self.inner.registry.pool_configs.get(&id).map(|p| p.clone())
+    }
+
+    fn pool_actor(&self, id: Id) -> Result<ActorRef<PoolMsg>> {
+        self.inner.registry.pools.get(&id).map(|a| a.clone()).ok_or_else(|| EngineError::Reference(format!("pool {id} is not loaded")))
+    }
+
+    /// Leases a number of `pool` for a visit (or renews its lease).
+    pub async fn track(&self, pool: Id, visit: VisitorSession, now: DateTime<Utc>) -> Result<Tracked> {
+        let actor = self.pool_actor(pool)?;
+        match actor.call(|reply| PoolMsg::Track { visit: Box::new(visit), now, reply }, Some(self.inner.config.route_timeout)).await {
+            Ok(ractor::rpc::CallResult::Success(t)) => Ok(t),
+            _ => Err(EngineError::Overloaded("the pool did not answer in time".into())),
+        }
+    }
+
+    /// A pool's live counters; `None` for an unknown pool.
+    pub async fn pool_stats(&self, pool: Id) -> Result<Option<PoolStats>> {
+        let Ok(actor) = self.pool_actor(pool) else { return Ok(None) };
+        let now = Utc::now();
+        match actor.call(|reply| PoolMsg::Stats { now, reply }, Some(self.inner.config.route_timeout)).await {
+            Ok(ractor::rpc::CallResult::Success(s)) => Ok(Some(s)),
+            _ => Err(EngineError::Overloaded("the pool did not answer in time".into())),
+        }
+    }
+
+    /// Who a call to `number` of `pool` at `at` is attributed to. A slow or
+    /// missing pool leaves the call unattributed rather than failing it.
+    pub(crate) async fn attribute(&self, pool: Id, number: &PhoneNumber, at: DateTime<Utc>) -> Option<Attribution> {
+        let actor = self.pool_actor(pool).ok()?;
+        let number = number.clone();
+        match actor.call(|reply| PoolMsg::Attribute { number, at, reply }, Some(self.inner.config.route_timeout)).await {
+            Ok(ractor::rpc::CallResult::Success(a)) => a,
+            _ => None,
+        }
+    }
+
+    /// The tenant owning a pool (for the pool webhook's signature check).
+    pub fn pool_tenant(&self, pool: Id) -> Option<Arc<switchboard_model::Tenant>> {
+        let tenant = self.pool(pool)?.tenant_id;
+        self.tenant(tenant)
+    }
+
+    /// Where a call to `to` goes: (tenant, campaign, pool). Through `pool`
+    /// when the pool webhook names it; else the campaign whose direct number
+    /// it is, else the pool campaign of the pool holding it.
+    pub(crate) fn route_of(&self, pool: Option<Id>, to: &PhoneNumber) -> Option<(Id, Id, Option<Id>)> {
+        let pool = match pool {
+            Some(p) => p,
+            None => {
+                if let Some(r) = self.inner.numbers.get(to).map(|r| *r) {
+                    return Some((r.0, r.1, None));
+                }
+                self.inner.pool_numbers.get(to)?.pool
+            }
+        };
+        let tenant = self.pool(pool)?.tenant_id;
+        // The active campaign routing through the pool; the newest config wins a tie.
+        let campaign = self
+            .inner
+            .registry
+            .campaign_configs
+            .iter()
+            .filter(|c| c.tenant_id == tenant && c.routing_type == RoutingType::Pool && c.pool_id == Some(pool))
+            .max_by_key(|c| (c.status == switchboard_model::CampaignStatus::Active, c.id))
+            .map(|c| c.id)?;
+        Some((tenant, campaign, Some(pool)))
+    }
+}
