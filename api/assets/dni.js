@@ -33,7 +33,7 @@
     };
 
     // The first phone-like text under el is replaced (markup kept), else all its text.
-    var PHONE = /\+?\d[\d\s().\-]{5,}\d/;
+    var PHONE = /\+?\(?\d[\d\s().\-]{5,}\d/;
     var setText = function (el, text) {
       var walk = d.createTreeWalker(el, 4), n;
       while ((n = walk.nextNode())) {
