@@ -14,6 +14,7 @@ import { createServer } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createHmac } from 'node:crypto';
 import { chromium } from 'playwright-core';
 
 const BIN = process.env.SWITCHBOARD_BIN || new URL('../../target/debug/switchboard', import.meta.url).pathname;
@@ -24,8 +25,8 @@ const ORIGINAL = '+15550001000';
 const national = (e164) => `(${e164.slice(2, 5)}) ${e164.slice(5, 8)}-${e164.slice(8)}`;
 
 let server, sbBase, dataDir, site, siteBase, slow, slowBase, browser;
-// The first visitor's cookies and storage, to come back with.
-let returning;
+// The first visitor's cookies and storage, to come back with; its number and session.
+let returning, firstVisit;
 const slowRequests = [];
 
 /** Starts `switchboard serve --demo` and resolves with its base URL. */
@@ -165,7 +166,32 @@ test('a visitor sees a pool number, and keeps it across a reload', async () => {
   assert.equal(again.stored, first.stored, 'the same session');
   assert.deepEqual(errors, []);
   returning = await context.storageState();
+  firstVisit = { number, session: first.stored };
   await context.close();
+});
+
+test('a call to that number is attributed to the visit, its UTM fields and click id', async () => {
+  // Twilio's voice webhook for a call to the leased number, signed with the demo token.
+  const url = `${sbBase}/api/webhooks/voice`;
+  const params = { CallSid: 'CAbrowser000000000000000000000001', AccountSid: 'ACdemo00000000000000000000000000',
+    From: '+15551230000', To: firstVisit.number, CallStatus: 'ringing', Direction: 'inbound' };
+  const signed = url + Object.keys(params).sort().map((k) => k + params[k]).join('');
+  const signature = createHmac('sha1', 'demo-token').update(signed).digest('base64');
+  const twiml = await (await fetch(url, { method: 'POST', body: new URLSearchParams(params),
+    headers: { 'X-Twilio-Signature': signature } })).text();
+  const callId = twiml.match(/dial-status\/([0-9a-f-]{36})/)?.[1];
+  assert.ok(callId, `the call was routed: ${twiml}`);
+
+  const login = await fetch(`${sbBase}/api/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json',
+    Origin: sbBase }, body: JSON.stringify({ username: 'demo', password: 'demo' }) });
+  assert.equal(login.status, 200);
+  const cookie = login.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const call = await (await fetch(`${sbBase}/api/calls/${callId}`, { headers: { cookie } })).json();
+  const a = call.attribution;
+  assert.ok(a, `the call carries an attribution: ${JSON.stringify(call)}`);
+  assert.equal(a.sessionId, firstVisit.session);
+  assert.deepEqual([a.source, a.medium, a.gclid], ['google', 'cpc', 'test-click']);
+  assert.ok(a.landingPage.startsWith(siteBase), a.landingPage);
 });
 
 test('two visitors at once see two different numbers', async () => {
