@@ -243,6 +243,30 @@ test('the heartbeat re-tracks every minute while the page is open', async () => 
   await context.close();
 });
 
+test('a hidden page does not heartbeat, and catches up when shown again', async () => {
+  const { context, tab, errors } = await visitor(returning);
+  // The test decides what document.visibilityState says.
+  await tab.addInitScript(() => {
+    Object.defineProperty(document, 'visibilityState', { get: () => window.__visibility || 'visible' });
+  });
+  await tab.clock.install();
+  let tracks = 0;
+  tab.on('request', (r) => { if (r.url().endsWith('/api/dni/track') && r.method() === 'POST') tracks++; });
+  await tab.goto(siteBase);
+  await swapped(tab);
+  assert.equal(tracks, 1);
+  await tab.evaluate(() => { window.__visibility = 'hidden'; document.dispatchEvent(new Event('visibilitychange')); });
+  await tab.clock.runFor(125000);
+  await tab.waitForTimeout(300);
+  assert.equal(tracks, 1, 'no heartbeat while hidden');
+  const back = tab.waitForResponse((r) => r.url().endsWith('/api/dni/track') && r.request().method() === 'POST');
+  await tab.evaluate(() => { window.__visibility = 'visible'; document.dispatchEvent(new Event('visibilitychange')); });
+  await back;
+  assert.equal(tracks, 2, 'one catch-up track when shown again');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('a server that never answers leaves the original number, within the 3 s timeout', async () => {
   const { context, tab, errors } = await visitor();
   await tab.goto(`${slowBase}/page`);
