@@ -8,6 +8,7 @@ mod numbers;
 mod pool_stats;
 mod pools;
 mod rtb;
+mod sessions;
 mod tags;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -24,4 +25,5 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .merge(pool_stats::routes())
         .merge(rtb::routes())
         .merge(tags::routes())
+        .merge(sessions::routes())
 }
