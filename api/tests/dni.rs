@@ -230,3 +230,58 @@ async fn the_pool_webhook_checks_the_signature_and_the_pool() {
     let reply = server.post(&format!("/api/webhooks/pool/{pool}/voice"), &params).await;
     assert!(reply.is_dial(), "{reply:?}");
 }
+
+#[tokio::test]
+async fn tracked_visits_are_listed_newest_first_with_filters() {
+    let server = TestServer::start().await;
+    let (console, pool) = setup(&server, "landing", &POOL).await;
+    let page = |q: &str| format!("https://shop.example/{q}");
+    for (session, landing, referrer) in [
+        ("v1", page("?utm_source=newsletter&utm_medium=email"), ""),
+        ("v2", page(""), "https://www.bing.com/"),
+        ("v3", page("?gclid=abc"), ""),
+    ] {
+        let (s, v, _) = track(&server, &json!({"tagCode": "landing", "sessionId": session, "landingPage": landing, "referrer": referrer})).await;
+        assert_eq!(s, 200, "{v}");
+        // Distinct start times, so the order is known.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let (s, all) = console.get("/api/tracking-sessions").await;
+    assert_eq!(s, 200, "{all}");
+    let ids: Vec<&str> = all["items"].as_array().unwrap().iter().map(|v| v["sessionId"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["v3", "v2", "v1"]);
+    let v3 = &all["items"][0];
+    assert_eq!((&v3["source"], &v3["medium"], &v3["gclid"], &v3["tagCode"], &v3["poolId"]), (&json!("google"), &json!("cpc"), &json!("abc"), &json!("landing"), &json!(pool)));
+    // Two numbers, three visitors: the third was shown the fallback, and that is stored too.
+    assert_eq!((&v3["phoneNumber"], &v3["exhausted"]), (&json!(FALLBACK), &json!(true)));
+    assert!(POOL.contains(&all["items"][2]["phoneNumber"].as_str().unwrap()));
+
+    let (_, bing) = console.get("/api/tracking-sessions?source=BING").await;
+    assert_eq!(bing["items"].as_array().unwrap().len(), 1);
+    assert_eq!(bing["items"][0]["sessionId"], "v2");
+    let (_, none) = console.get("/api/tracking-sessions?tagCode=other").await;
+    assert_eq!(none["items"], json!([]));
+
+    // Pages of one, following the cursor.
+    let mut seen = Vec::new();
+    let mut path = "/api/tracking-sessions?tagCode=landing&limit=1".to_owned();
+    loop {
+        let (s, page) = console.get(&path).await;
+        assert_eq!(s, 200, "{page}");
+        seen.extend(page["items"].as_array().unwrap().iter().map(|v| v["sessionId"].as_str().unwrap().to_owned()));
+        match page["nextCursor"].as_str() {
+            Some(c) => path = format!("/api/tracking-sessions?tagCode=landing&limit=1&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["v3", "v2", "v1"]);
+
+    // Another tenant sees none of them; bad ranges are 400s.
+    let stranger = server.signup("Other Co", "other").await;
+    let (_, theirs) = stranger.get("/api/tracking-sessions").await;
+    assert_eq!(theirs["items"], json!([]));
+    let (s, _) = console.get("/api/tracking-sessions?from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z").await;
+    assert_eq!(s, 400);
+    let (s, _) = console.get("/api/tracking-sessions?cursor=garbage").await;
+    assert_eq!(s, 400);
+}

@@ -9,6 +9,7 @@ mod pool_stats;
 mod pools;
 mod provisioning;
 mod rtb;
+mod sessions;
 mod tags;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -26,4 +27,5 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .merge(pool_stats::routes())
         .merge(rtb::routes())
         .merge(tags::routes())
+        .merge(sessions::routes())
 }
