@@ -221,6 +221,28 @@ test('with every number leased, a new visitor gets the fallback number', async (
   await context.close();
 });
 
+test('without localStorage the session is kept in a first-party cookie', async () => {
+  const { context, tab, errors } = await visitor();
+  // As in some privacy modes and sandboxed frames: any use of localStorage throws.
+  await tab.addInitScript(() => {
+    Object.defineProperty(window, 'localStorage', { get() { throw new Error('storage is disabled'); } });
+  });
+  const sent = [];
+  tab.on('request', (r) => { if (r.url().endsWith('/api/dni/track') && r.method() === 'POST') sent.push(r.postDataJSON()); });
+  const answer = tab.waitForResponse((r) => r.url().endsWith('/api/dni/track') && r.request().method() === 'POST');
+  await tab.goto(siteBase);
+  const { sessionId } = await (await answer).json();
+  assert.equal(sent[0].sessionId, undefined, 'a new visitor has no session yet');
+  const cookies = await context.cookies(siteBase);
+  assert.equal(cookies.find((c) => c.name === 'sb_dni_demo')?.value, sessionId, 'kept in a cookie of the site');
+  const again = tab.waitForResponse((r) => r.url().endsWith('/api/dni/track') && r.request().method() === 'POST');
+  await tab.reload();
+  await again;
+  assert.equal(sent[1].sessionId, sessionId, 'the same session after a reload');
+  assert.deepEqual(errors, [], 'a throwing localStorage does not reach the page');
+  await context.close();
+});
+
 test('the heartbeat re-tracks every minute while the page is open', async () => {
   // The first visitor comes back in a new tab: same session, same number.
   const { context, tab, errors } = await visitor(returning);
