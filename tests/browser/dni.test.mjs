@@ -51,12 +51,12 @@ function startSwitchboard() {
 }
 
 /** A customer's landing page, with the original number twice (a tel: link and plain text). */
-function page(scriptOrigin) {
+function page(scriptOrigin, tag = 'demo') {
   return `<!doctype html><html><head><meta charset="utf-8"><title>Acme</title></head><body>
 <p>Call us: <a id="call" class="phone-number" href="tel:${ORIGINAL}"><b>☎</b> (555) 000-1000</a></p>
 <p>Or dial <span id="text" class="phone-number">555-000-1000</span> any time.</p>
 <p id="other">Fax: 555-000-9999</p>
-<script src="${scriptOrigin}/dni.js" data-tag="demo" async></script>
+<script src="${scriptOrigin}/dni.js" data-tag="${tag}" async></script>
 </body></html>`;
 }
 
@@ -71,7 +71,7 @@ before(async () => {
   let port;
   [site, port] = await listen((req, res) => {
     res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-    res.end(page(sbBase));
+    res.end(page(sbBase, new URL(req.url, siteBase).searchParams.get('tag') || 'demo'));
   });
   siteBase = `http://localhost:${port}`;
   // A Switchboard that serves the real dni.js but never answers a track.
@@ -170,6 +170,14 @@ test('a visitor sees a pool number, and keeps it across a reload', async () => {
   await context.close();
 });
 
+/** The demo console's session cookie. */
+async function demoLogin() {
+  const login = await fetch(`${sbBase}/api/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json',
+    Origin: sbBase }, body: JSON.stringify({ username: 'demo', password: 'demo' }) });
+  assert.equal(login.status, 200);
+  return login.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+}
+
 test('a call to that number is attributed to the visit, its UTM fields and click id', async () => {
   // Twilio's voice webhook for a call to the leased number, signed with the demo token.
   const url = `${sbBase}/api/webhooks/voice`;
@@ -182,10 +190,7 @@ test('a call to that number is attributed to the visit, its UTM fields and click
   const callId = twiml.match(/dial-status\/([0-9a-f-]{36})/)?.[1];
   assert.ok(callId, `the call was routed: ${twiml}`);
 
-  const login = await fetch(`${sbBase}/api/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json',
-    Origin: sbBase }, body: JSON.stringify({ username: 'demo', password: 'demo' }) });
-  assert.equal(login.status, 200);
-  const cookie = login.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const cookie = await demoLogin();
   const call = await (await fetch(`${sbBase}/api/calls/${callId}`, { headers: { cookie } })).json();
   const a = call.attribution;
   assert.ok(a, `the call carries an attribution: ${JSON.stringify(call)}`);
@@ -261,6 +266,30 @@ test('the heartbeat re-tracks every minute while the page is open', async () => 
   assert.equal(tracks[0].sessionId, returning.origins[0].localStorage.find((i) => i.name === 'sb_dni_demo').value,
     'a returning visitor names its session from the start');
   assert.equal((await swapped(tab)).href, first.href, 'the lease (and number) is kept');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('a tag for paid traffic only leaves an unpaid visit alone, and stops asking', async () => {
+  const cookie = await demoLogin();
+  const pools = await (await fetch(`${sbBase}/api/pools`, { headers: { cookie } })).json();
+  const created = await fetch(`${sbBase}/api/tracking-tags`, { method: 'POST',
+    headers: { cookie, Origin: sbBase, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: 'Paid only', tagCode: 'paid-only', poolId: pools.items[0].id, paidOnly: true }) });
+  assert.equal(created.status, 201, await created.text());
+
+  const { context, tab, errors } = await visitor();
+  await tab.clock.install();
+  let tracks = 0;
+  tab.on('request', (r) => { if (r.url().endsWith('/api/dni/track') && r.method() === 'POST') tracks++; });
+  const answer = tab.waitForResponse((r) => r.url().endsWith('/api/dni/track') && r.request().method() === 'POST');
+  await tab.goto(`${siteBase}/?tag=paid-only&utm_source=newsletter`);
+  assert.equal((await (await answer).json()).success, false);
+  await tab.clock.runFor(125000);
+  await tab.waitForTimeout(300);
+  assert.equal(tracks, 1, 'no heartbeat: there is no lease to keep');
+  const now = await tab.evaluate(() => document.getElementById('call').getAttribute('href'));
+  assert.equal(now, `tel:${ORIGINAL}`, 'the original number stays');
   assert.deepEqual(errors, []);
   await context.close();
 });
