@@ -175,24 +175,32 @@ pub struct Hooks {
 #[derive(Debug, Clone)]
 pub struct TwilioRest {
     base: String,
-    http: reqwest::Client,
+    /// Why there is no client, when TLS could not be set up: every request
+    /// then fails with it instead of the process panicking at start.
+    http: Result<reqwest::Client, String>,
 }
 
 impl TwilioRest {
     /// A client for the API at `base` (`https://api.twilio.com`, or a fake).
     pub fn new(base: &str) -> Self {
-        // Building fails only when TLS cannot initialise; a default client is then no worse.
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .build()
-            .unwrap_or_default();
+            .map_err(|e| format!("no http client (tls setup failed): {e}"));
+        if let Err(e) = &http {
+            tracing::error!(error = %e, "twilio rest client unavailable: provisioning will fail");
+        }
         Self { base: base.trim_end_matches('/').to_owned(), http }
     }
 
     /// The base URL, without a trailing slash.
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    fn http(&self) -> Result<&reqwest::Client, RestError> {
+        self.http.as_ref().map_err(|e| RestError::Transport(e.clone()))
     }
 
     fn url(&self, account: Account<'_>, rest: &str) -> String {
@@ -206,7 +214,7 @@ impl TwilioRest {
         if let Some(a) = &q.area_code {
             query.push(("AreaCode", a.clone()));
         }
-        let resp = self.http.get(url).basic_auth(account.sid, Some(account.token)).query(&query).send().await?;
+        let resp = self.http()?.get(url).basic_auth(account.sid, Some(account.token)).query(&query).send().await?;
         Ok(read::<AvailableList>(resp).await?.available_phone_numbers)
     }
 
@@ -220,7 +228,7 @@ impl TwilioRest {
             ("StatusCallbackMethod", "POST"),
         ];
         let resp = self
-            .http
+            .http()?
             .post(self.url(account, "IncomingPhoneNumbers.json"))
             .basic_auth(account.sid, Some(account.token))
             .form(&form)
@@ -232,7 +240,7 @@ impl TwilioRest {
     /// The account's number `phone_number`, if it owns it.
     pub async fn find(&self, account: Account<'_>, phone_number: &str) -> Result<Option<Incoming>, RestError> {
         let resp = self
-            .http
+            .http()?
             .get(self.url(account, "IncomingPhoneNumbers.json"))
             .basic_auth(account.sid, Some(account.token))
             .query(&[("PhoneNumber", phone_number)])
@@ -245,7 +253,7 @@ impl TwilioRest {
     /// Gives the number `sid` (`PN…`) back to Twilio. Already gone is not an error.
     pub async fn release(&self, account: Account<'_>, sid: &str) -> Result<(), RestError> {
         let resp = self
-            .http
+            .http()?
             .delete(self.url(account, &format!("IncomingPhoneNumbers/{sid}.json")))
             .basic_auth(account.sid, Some(account.token))
             .send()
@@ -291,6 +299,12 @@ mod tests {
         assert_eq!(c.url(a, "IncomingPhoneNumbers.json"), "http://127.0.0.1:9/2010-04-01/Accounts/AC1/IncomingPhoneNumbers.json");
         // Logs never see the token.
         assert!(!format!("{a:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn the_https_client_builds() {
+        // rustls with the platform's roots: what talking to api.twilio.com needs.
+        assert!(TwilioRest::new(DEFAULT_BASE).http.is_ok());
     }
 
     #[test]
