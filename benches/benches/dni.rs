@@ -17,13 +17,34 @@
 //!   lease and moves its expiry. The common case on a busy site.
 //! - `dni/refresh`: a heartbeat that only extends a live lease.
 //! - `dni/holder_at`: attributing a call to the session holding a number.
+//!
+//! And `POST /api/dni/track` through `switchboard::app(state)` with
+//! `tower::ServiceExt::oneshot` (no socket; rate limits lifted), on a pool of
+//! 200 numbers set up through the admin API on a fresh embedded store under
+//! the target dir:
+//! - `dni/track/renew`: a returning visitor: tag lookup (two store reads),
+//!   the pool actor's renewal, JSON. No store write (a visit is rewritten at
+//!   most once a minute), so this is the heartbeat's cost.
+//! - `dni/track/new`: a new visitor each time: as above plus one durable
+//!   store write of the visit (an fsync: it usually dominates). Past 200
+//!   visitors the pool is exhausted and the fallback answer pays the same
+//!   write, so the figure holds for both.
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use switchboard::{AppState, DniLimits, app};
 use switchboard_dni::{LeaseTable, Settings};
+use switchboard_engine::{Engine, EngineConfig};
+use switchboard_store::{EmbeddedStore, Store};
+use tower::ServiceExt;
+
+const PUBLIC_URL: &str = "https://switchboard.example.com";
 
 fn ci() -> bool {
     std::env::var_os("CI").is_some()
@@ -98,5 +119,68 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// Sends one request; panics unless the status is `expect`. Returns the
+/// `Set-Cookie` session, if any.
+async fn send(router: &axum::Router, method: &str, path: &str, cookie: Option<&str>, body: serde_json::Value, expect: StatusCode) -> Option<String> {
+    let mut req = Request::builder().method(method).uri(path).header(header::CONTENT_TYPE, "application/json").header(header::ORIGIN, PUBLIC_URL);
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, c);
+    }
+    let resp = router.clone().oneshot(req.body(Body::from(body.to_string())).expect("request")).await.expect("infallible");
+    let cookie = resp.headers().get(header::SET_COOKIE).and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next()).map(str::to_owned);
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("body");
+    assert_eq!(status, expect, "{method} {path}: {}", String::from_utf8_lossy(&bytes));
+    cookie
+}
+
+/// A tenant with a 200-number pool and the tag `bench`, made through the admin API.
+async fn setup(router: &axum::Router) {
+    let signup = serde_json::json!({"username": "owner", "password": "correct horse", "tenantName": "Bench"});
+    let cookie = send(router, "POST", "/api/auth/signup", None, signup, StatusCode::CREATED).await.expect("session cookie");
+    let numbers: Vec<String> = (0..200).map(|i| format!("+1555000{:04}", 3000 + i)).collect();
+    for n in &numbers {
+        send(router, "POST", "/api/numbers", Some(&cookie), serde_json::json!({"phoneNumber": n}), StatusCode::CREATED).await;
+    }
+    let pool = serde_json::json!({"name": "Main", "numbers": numbers, "sessionTimeoutSeconds": 3600});
+    send(router, "POST", "/api/pools", Some(&cookie), pool, StatusCode::CREATED).await;
+    let pools = router.clone().oneshot(Request::get("/api/pools").header(header::COOKIE, &cookie).body(Body::empty()).unwrap()).await.unwrap();
+    let pools: serde_json::Value = serde_json::from_slice(&axum::body::to_bytes(pools.into_body(), 1 << 20).await.unwrap()).unwrap();
+    let tag = serde_json::json!({"name": "Bench", "tagCode": "bench", "poolId": pools["items"][0]["id"]});
+    send(router, "POST", "/api/tracking-tags", Some(&cookie), tag, StatusCode::CREATED).await;
+}
+
+fn track(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let dir = tempfile::TempDir::new_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let engine = rt.block_on(async {
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("open store"));
+        Engine::start(store, EngineConfig::default()).await.expect("start engine")
+    });
+    let unlimited = DniLimits { per_ip_per_minute: u32::MAX, per_tag_per_minute: u32::MAX };
+    let router = app(AppState::new(engine.clone(), PUBLIC_URL).with_dni_limits(unlimited));
+    rt.block_on(setup(&router));
+    let visit = |session: String| serde_json::json!({"tagCode": "bench", "sessionId": session, "landingPage": "https://shop.example/?utm_source=google&gclid=x"});
+
+    let mut group = c.benchmark_group("dni/track");
+    if ci() {
+        group.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+    }
+    group.throughput(Throughput::Elements(1));
+    rt.block_on(send(&router, "POST", "/api/dni/track", None, visit("returning".into()), StatusCode::OK));
+    group.bench_function("renew", |b| {
+        b.iter(|| rt.block_on(send(&router, "POST", "/api/dni/track", None, visit("returning".into()), StatusCode::OK)));
+    });
+    let mut i = 0u64;
+    group.bench_function("new", |b| {
+        b.iter(|| {
+            i += 1;
+            rt.block_on(send(&router, "POST", "/api/dni/track", None, visit(format!("v{i}")), StatusCode::OK))
+        });
+    });
+    group.finish();
+    rt.block_on(engine.shutdown());
+}
+
+criterion_group!(benches, bench, track);
 criterion_main!(benches);
