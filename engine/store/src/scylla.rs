@@ -611,6 +611,90 @@ impl View {
 /// A `calls` row as stored.
 type RawCall = (Option<String>, Option<Uuid>, Option<String>);
 
+/// Each call of a batch once, in first-seen order, at its last version.
+fn latest_versions(calls: &[CallRecord]) -> Vec<&CallRecord> {
+    let mut at: HashMap<Id, usize> = HashMap::new();
+    let mut out: Vec<&CallRecord> = Vec::new();
+    for c in calls {
+        match at.get(&c.id) {
+            Some(&i) => out[i] = c,
+            None => {
+                at.insert(c.id, out.len());
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// A bucket row of `call_buckets`: (scope, key, bucket).
+type Bucket = (&'static str, Uuid, i32);
+
+impl IndexKey {
+    /// The `call_buckets` row that lists this entry's partition.
+    fn bucket(&self) -> Option<Bucket> {
+        match self {
+            IndexKey::Sid(_) => None,
+            IndexKey::Tenant { tenant, started } => Some(("tenant", *tenant, day_of(*started))),
+            IndexKey::Campaign { campaign, started, .. } => Some(("campaign", *campaign, day_of(*started))),
+            IndexKey::Attempt { buyer, started, .. } => Some(("buyer", *buyer, day_of(*started))),
+        }
+    }
+}
+
+/// What one `put_calls` writes, worked out from the calls and the versions
+/// they replace; no I/O, so it is tested on its own.
+#[derive(Debug, Default)]
+struct CommitPlan {
+    /// (id, record JSON, previous visible record JSON).
+    calls: Vec<(Id, String, Option<String>)>,
+    /// Index entries to write.
+    index: Vec<(Id, IndexKey)>,
+    /// Buckets that hold the entries.
+    buckets: HashSet<Bucket>,
+    /// Changes of buyer totals (none zero).
+    deltas: HashMap<Id, i64>,
+    /// Entries of the replaced versions that the new ones no longer have.
+    stale: Vec<(Id, IndexKey)>,
+}
+
+impl CommitPlan {
+    fn new(calls: &[&CallRecord], old: &HashMap<Id, CallRecord>) -> Result<Self> {
+        let json = |c: &CallRecord| serde_json::to_string(c).map_err(|e| StoreError::InvalidArgument(format!("call record: {e}")));
+        let mut plan = CommitPlan::default();
+        for call in calls {
+            let prior = old.get(&call.id);
+            plan.calls.push((call.id, json(call)?, prior.map(json).transpose()?));
+            let keys = index_keys(call);
+            plan.buckets.insert(("scan", Uuid::nil(), hour_of(call.id)));
+            plan.buckets.extend(keys.iter().filter_map(IndexKey::bucket));
+            for a in &call.attempts {
+                *plan.deltas.entry(a.buyer_id).or_default() += i64::from(counted(a.outcome));
+            }
+            if let Some(prior) = prior {
+                for a in &prior.attempts {
+                    *plan.deltas.entry(a.buyer_id).or_default() -= i64::from(counted(a.outcome));
+                }
+                plan.stale.extend(index_keys(prior).into_iter().filter(|k| !keys.contains(k)).map(|k| (call.id, k)));
+            }
+            plan.index.extend(keys.into_iter().map(|k| (call.id, k)));
+        }
+        plan.deltas.retain(|_, d| *d != 0);
+        Ok(plan)
+    }
+}
+
+/// The version of a `calls` row a reader sees: its body if its batch is
+/// committed (or it has none), else the version it replaced.
+fn visible(raw: RawCall, committed: impl FnOnce(Uuid) -> bool) -> Option<String> {
+    let (body, batch, prev) = raw;
+    match batch {
+        None => body,
+        Some(b) if committed(b) => body,
+        Some(_) => prev,
+    }
+}
+
 impl ScyllaStore {
     /// Connects, applies pending migrations (unless `migrate=false`) and
     /// prepares every statement.
@@ -646,6 +730,28 @@ impl ScyllaStore {
 
     fn st(&self) -> &Statements {
         &self.inner.st
+    }
+
+    /// The statement that writes (or deletes) the index entry `key` of call `id`.
+    fn index_write(&self, id: Id, key: &IndexKey, delete: bool) -> (&PreparedStatement, Values) {
+        let st = self.st();
+        let pick = |put, del| if delete { del } else { put };
+        match key {
+            IndexKey::Sid(sid) if delete => (&st.delete_sid, vec![CqlValue::Text(sid.clone())]),
+            IndexKey::Sid(sid) => (&st.put_sid, vec![CqlValue::Text(sid.clone()), uuid(id)]),
+            IndexKey::Tenant { tenant, started } => (
+                pick(&st.put_by_tenant, &st.delete_by_tenant),
+                vec![uuid(*tenant), CqlValue::Int(day_of(*started)), CqlValue::BigInt(*started), uuid(id)],
+            ),
+            IndexKey::Campaign { tenant, campaign, started } => (
+                pick(&st.put_by_campaign, &st.delete_by_campaign),
+                vec![uuid(*tenant), uuid(*campaign), CqlValue::Int(day_of(*started)), CqlValue::BigInt(*started), uuid(id)],
+            ),
+            IndexKey::Attempt { buyer, started, attempt } => (
+                pick(&st.put_attempt, &st.delete_attempt),
+                vec![uuid(*buyer), CqlValue::Int(day_of(*started)), CqlValue::BigInt(*started), uuid(id), CqlValue::Int(*attempt)],
+            ),
+        }
     }
 
     async fn exec(&self, st: &PreparedStatement, values: Values) -> Result<QueryResult> {
@@ -788,13 +894,8 @@ impl ScyllaStore {
         }
 
         let mut out = HashMap::with_capacity(raws.len());
-        for (id, (body, batch, prev)) in raws {
-            let visible = match batch {
-                None => body,
-                Some(b) if self.known_committed(b, view) => body,
-                Some(_) => prev,
-            };
-            if let Some(json) = visible {
+        for (id, raw) in raws {
+            if let Some(json) = visible(raw, |b| self.known_committed(b, view)) {
                 let call: CallRecord = serde_json::from_str(&json).map_err(corrupt("call record"))?;
                 out.insert(id, call);
             }
@@ -927,73 +1028,31 @@ impl Store for ScyllaStore {
     }
 
     async fn put_calls(&self, calls: &[CallRecord]) -> Result<()> {
-        // The last version of a call in the batch wins.
-        let mut latest: HashMap<Id, &CallRecord> = HashMap::new();
-        let mut order = Vec::new();
-        for c in calls {
-            if latest.insert(c.id, c).is_none() {
-                order.push(c.id);
-            }
-        }
-        if order.is_empty() {
+        let calls = latest_versions(calls);
+        if calls.is_empty() {
             return Ok(());
         }
-        let mut view = View::new();
-        let old = self.load(&order, &mut view, false).await?;
+        let ids: Vec<Id> = calls.iter().map(|c| c.id).collect();
+        let old = self.load(&ids, &mut View::new(), false).await?;
+        let mut plan = CommitPlan::new(&calls, &old)?;
+        {
+            let known = self.inner.buckets.lock().expect("bucket cache");
+            plan.buckets.retain(|b| !known.contains(b));
+        }
         let batch = Uuid::now_v7();
         let st = self.st();
         let mut writes: Vec<(&PreparedStatement, Values)> = Vec::new();
-        let mut new_buckets: HashSet<(&'static str, Uuid, i32)> = HashSet::new();
-        let mut deltas: HashMap<Id, i64> = HashMap::new();
-        let mut stale: Vec<(Id, IndexKey)> = Vec::new();
-        for id in &order {
-            let call = latest[id];
-            let body = serde_json::to_string(call).map_err(|e| StoreError::InvalidArgument(format!("call record: {e}")))?;
-            let prior = old.get(id);
-            let prev_body = prior.map(serde_json::to_string).transpose().map_err(corrupt("call record"))?;
-            writes.push(match prev_body {
-                Some(prev) => (&st.put_call, vec![uuid(*id), CqlValue::Text(body), uuid(batch), CqlValue::Text(prev)]),
-                None => (&st.put_call_fresh, vec![uuid(*id), CqlValue::Text(body), uuid(batch)]),
+        for (id, body, prev) in plan.calls {
+            writes.push(match prev {
+                Some(prev) => (&st.put_call, vec![uuid(id), CqlValue::Text(body), uuid(batch), CqlValue::Text(prev)]),
+                None => (&st.put_call_fresh, vec![uuid(id), CqlValue::Text(body), uuid(batch)]),
             });
-            let started = micros(call.started_at);
-            let day = day_of(started);
-            writes.push((&st.put_sid, vec![CqlValue::Text(call.call_sid.clone()), uuid(*id)]));
-            writes.push((
-                &st.put_by_tenant,
-                vec![uuid(call.tenant_id), CqlValue::Int(day), CqlValue::BigInt(started), uuid(*id)],
-            ));
-            writes.push((
-                &st.put_by_campaign,
-                vec![uuid(call.tenant_id), uuid(call.campaign_id), CqlValue::Int(day), CqlValue::BigInt(started), uuid(*id)],
-            ));
-            writes.push((&st.put_scan, vec![CqlValue::Int(hour_of(*id)), CqlValue::Blob(id.as_bytes().to_vec())]));
-            new_buckets.insert(("tenant", call.tenant_id, day));
-            new_buckets.insert(("campaign", call.campaign_id, day));
-            new_buckets.insert(("scan", Uuid::nil(), hour_of(*id)));
-            for (i, a) in call.attempts.iter().enumerate() {
-                let started = micros(a.started_at);
-                writes.push((
-                    &st.put_attempt,
-                    vec![uuid(a.buyer_id), CqlValue::Int(day_of(started)), CqlValue::BigInt(started), uuid(*id), CqlValue::Int(i as i32)],
-                ));
-                new_buckets.insert(("buyer", a.buyer_id, day_of(started)));
-                *deltas.entry(a.buyer_id).or_default() += i64::from(counted(a.outcome));
-            }
-            if let Some(prior) = prior {
-                for a in &prior.attempts {
-                    *deltas.entry(a.buyer_id).or_default() -= i64::from(counted(a.outcome));
-                }
-                let now = index_keys(call);
-                stale.extend(index_keys(prior).into_iter().filter(|k| !now.contains(k)).map(|k| (*id, k)));
-            }
+            writes.push((&st.put_scan, vec![CqlValue::Int(hour_of(id)), CqlValue::Blob(id.as_bytes().to_vec())]));
         }
-        {
-            let known = self.inner.buckets.lock().expect("bucket cache");
-            new_buckets.retain(|b| !known.contains(b));
-        }
-        for (scope, key, bucket) in &new_buckets {
-            writes.push((&st.put_bucket, vec![CqlValue::Text((*scope).to_owned()), uuid(*key), CqlValue::Int(*bucket)]));
-        }
+        writes.extend(plan.index.iter().map(|(id, k)| self.index_write(*id, k, false)));
+        writes.extend(plan.buckets.iter().map(|(scope, key, bucket)| {
+            (&st.put_bucket, vec![CqlValue::Text((*scope).to_owned()), uuid(*key), CqlValue::Int(*bucket)])
+        }));
 
         // All or error: the batch stays invisible unless every row landed.
         self.write_all(writes).await?;
@@ -1004,10 +1063,10 @@ impl Store for ScyllaStore {
             if known.len() >= CACHE_LIMIT {
                 known.clear();
             }
-            known.extend(new_buckets);
+            known.extend(plan.buckets);
         }
 
-        for (buyer, delta) in deltas.into_iter().filter(|(_, d)| *d != 0) {
+        for (buyer, delta) in plan.deltas {
             self.exec(&st.add_total, vec![CqlValue::BigInt(delta), uuid(buyer)]).await.map_err(|e| {
                 StoreError::Backend(format!("calls stored, but the total of buyer {buyer} may be off by {delta}: {e}"))
             })?;
@@ -1015,24 +1074,7 @@ impl Store for ScyllaStore {
 
         // Stale entries are filtered on read; deleting them only saves reads
         // later, so a failure here does not fail the committed batch.
-        let deletes: Vec<(&PreparedStatement, Values)> = stale
-            .into_iter()
-            .map(|(id, k)| match k {
-                IndexKey::Sid(sid) => (&st.delete_sid, vec![CqlValue::Text(sid)]),
-                IndexKey::Tenant { tenant, started } => (
-                    &st.delete_by_tenant,
-                    vec![uuid(tenant), CqlValue::Int(day_of(started)), CqlValue::BigInt(started), uuid(id)],
-                ),
-                IndexKey::Campaign { tenant, campaign, started } => (
-                    &st.delete_by_campaign,
-                    vec![uuid(tenant), uuid(campaign), CqlValue::Int(day_of(started)), CqlValue::BigInt(started), uuid(id)],
-                ),
-                IndexKey::Attempt { buyer, started, attempt } => (
-                    &st.delete_attempt,
-                    vec![uuid(buyer), CqlValue::Int(day_of(started)), CqlValue::BigInt(started), uuid(id), CqlValue::Int(attempt)],
-                ),
-            })
-            .collect();
+        let deletes = plan.stale.iter().map(|(id, k)| self.index_write(*id, k, true)).collect();
         if let Err(e) = self.write_all(deletes).await {
             tracing::warn!(error = %e, "scylla: stale call index entries not deleted (they are ignored on read)");
         }
@@ -1258,6 +1300,125 @@ fn all_kinds() -> [DocKind; 12] {
         DocKind::Audit,
     ]
 }
+
+    use crate::conformance::{sample_attempt, sample_call};
+
+    fn keys_of(plan: &[(Id, IndexKey)]) -> HashSet<IndexKey> {
+        plan.iter().map(|(_, k)| k.clone()).collect()
+    }
+
+    #[test]
+    fn a_fresh_call_writes_every_entry_and_counts_answered_attempts() {
+        let (tenant, campaign, b1, b2) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let t0 = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
+        let mut call = sample_call(tenant, campaign, t0);
+        call.attempts.push(sample_attempt(b1, t0, AttemptOutcome::NoAnswer));
+        call.attempts.push(sample_attempt(b2, t0 + chrono::Duration::days(1), AttemptOutcome::Answered));
+        let plan = CommitPlan::new(&[&call], &HashMap::new()).unwrap();
+
+        assert_eq!(plan.calls.len(), 1);
+        assert_eq!(plan.calls[0].0, call.id);
+        assert_eq!(serde_json::from_str::<CallRecord>(&plan.calls[0].1).unwrap(), call);
+        assert_eq!(plan.calls[0].2, None, "nothing replaced");
+        let us = micros(t0);
+        let us2 = micros(t0 + chrono::Duration::days(1));
+        assert_eq!(
+            keys_of(&plan.index),
+            HashSet::from([
+                IndexKey::Sid(call.call_sid.clone()),
+                IndexKey::Tenant { tenant, started: us },
+                IndexKey::Campaign { tenant, campaign, started: us },
+                IndexKey::Attempt { buyer: b1, started: us, attempt: 0 },
+                IndexKey::Attempt { buyer: b2, started: us2, attempt: 1 },
+            ])
+        );
+        let day = day_of(us);
+        assert_eq!(
+            plan.buckets,
+            HashSet::from([
+                ("scan", Uuid::nil(), hour_of(call.id)),
+                ("tenant", tenant, day),
+                ("campaign", campaign, day),
+                ("buyer", b1, day),
+                ("buyer", b2, day + 1),
+            ])
+        );
+        assert_eq!(plan.deltas, HashMap::from([(b2, 1)]), "no-answer is not counted");
+        assert!(plan.stale.is_empty());
+    }
+
+    #[test]
+    fn an_upsert_counts_changes_only_and_drops_moved_entries() {
+        let (tenant, c1, c2, b1, b2) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let t0 = DateTime::from_timestamp_micros(1_700_000_000_000_000).unwrap();
+        let mut old = sample_call(tenant, c1, t0);
+        old.attempts.push(sample_attempt(b1, t0, AttemptOutcome::Pending));
+        old.attempts.push(sample_attempt(b2, t0, AttemptOutcome::Answered));
+        let stored = HashMap::from([(old.id, old.clone())]);
+
+        // The same version again: nothing to count, nothing stale.
+        let same = CommitPlan::new(&[&old], &stored).unwrap();
+        assert!(same.deltas.is_empty() && same.stale.is_empty(), "{same:?}");
+        assert_eq!(same.calls[0].2.as_deref(), Some(serde_json::to_string(&old).unwrap().as_str()), "the replaced version is kept");
+
+        // b1 does not answer, the call moves campaign, time and CallSid, b2's attempt is dropped.
+        let mut new = old.clone();
+        let t1 = t0 - chrono::Duration::minutes(30);
+        new.started_at = t1;
+        new.campaign_id = c2;
+        new.call_sid = "CAother".into();
+        new.attempts[0].outcome = AttemptOutcome::NoAnswer;
+        new.attempts[0].started_at = t1;
+        new.attempts.truncate(1);
+        let plan = CommitPlan::new(&[&new], &stored).unwrap();
+        assert_eq!(plan.deltas, HashMap::from([(b1, -1), (b2, -1)]));
+        let us = micros(t0);
+        assert_eq!(
+            keys_of(&plan.stale),
+            HashSet::from([
+                IndexKey::Sid(old.call_sid.clone()),
+                IndexKey::Tenant { tenant, started: us },
+                IndexKey::Campaign { tenant, campaign: c1, started: us },
+                IndexKey::Attempt { buyer: b1, started: us, attempt: 0 },
+                IndexKey::Attempt { buyer: b2, started: us, attempt: 1 },
+            ])
+        );
+        assert!(plan.stale.iter().all(|(id, _)| *id == old.id));
+        assert!(keys_of(&plan.index).is_disjoint(&keys_of(&plan.stale)));
+    }
+
+    #[test]
+    fn a_call_twice_in_a_batch_is_written_once_at_its_last_version() {
+        let t0 = Utc::now();
+        let first = sample_call(Uuid::now_v7(), Uuid::now_v7(), t0);
+        let other = sample_call(Uuid::now_v7(), Uuid::now_v7(), t0);
+        let mut last = first.clone();
+        last.duration_seconds = 42;
+        let calls = [first.clone(), other.clone(), last.clone()];
+        let latest = latest_versions(&calls);
+        assert_eq!(latest.iter().map(|c| (c.id, c.duration_seconds)).collect::<Vec<_>>(), vec![(first.id, 42), (other.id, 0)]);
+    }
+
+    #[test]
+    fn readers_see_committed_versions_only() {
+        let (b, body, prev) = (Uuid::now_v7(), Some("new".to_owned()), Some("old".to_owned()));
+        assert_eq!(visible((body.clone(), None, None), |_| false), body, "no batch: always visible");
+        assert_eq!(visible((body.clone(), Some(b), prev.clone()), |x| x == b), body);
+        assert_eq!(visible((body.clone(), Some(b), prev.clone()), |_| false), prev, "uncommitted: the previous version");
+        assert_eq!(visible((body, Some(b), None), |_| false), None, "a first version, uncommitted: nothing");
+    }
+
+    #[test]
+    fn rereads_are_bounded() {
+        let mut view = View::new();
+        assert!(!view.again(), "nothing fresh, no reread");
+        for _ in 0..MAX_REREADS {
+            view.fresh = true;
+            assert!(view.again());
+        }
+        view.fresh = true;
+        assert!(!view.again(), "at most {MAX_REREADS} rereads");
+    }
 
     #[test]
     fn uri_with_everything() {
