@@ -133,7 +133,46 @@ pub(crate) async fn apply(session: &Session, config: &ScyllaConfig) -> Result<Ve
         session.query_unpaged(done, (owner, m.version)).await.map_err(backend("record migration"))?;
         applied.push(*m);
     }
+    apply_ttls(session, config).await?;
     Ok(applied)
+}
+
+/// Tables whose rows expire, and the configured time to live of each, in seconds.
+fn ttl_tables(config: &ScyllaConfig) -> [(&'static str, i32); 4] {
+    let secs = |days: u32| i32::try_from(u64::from(days) * 86_400).unwrap_or(i32::MAX);
+    [
+        ("bids_by_call", secs(config.bid_ttl_days)),
+        ("bid_responses_by_target", secs(config.bid_ttl_days)),
+        ("visitor_sessions", secs(config.visitor_ttl_days)),
+        ("visitor_sessions_by_tag", secs(config.visitor_ttl_days)),
+    ]
+}
+
+/// Brings the tables' default TTL to the configured one when it changed
+/// since they were created (rows already written keep theirs). A schema
+/// change only when needed: nodes starting with the same settings do nothing.
+async fn apply_ttls(session: &Session, config: &ScyllaConfig) -> Result<()> {
+    for (table, ttl) in ttl_tables(config) {
+        let mut read = statement(
+            "SELECT default_time_to_live FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?",
+            DDL_TIMEOUT,
+        );
+        // The schema tables are local to each node (and agree after migration).
+        read.set_consistency(Consistency::LocalOne);
+        let rows = session
+            .query_unpaged(read, (config.keyspace.as_str(), table))
+            .await
+            .map_err(backend("read table options"))?
+            .into_rows_result()
+            .map_err(backend("table options"))?;
+        let current: Option<(Option<i32>,)> = rows.maybe_first_row().map_err(backend("table options row"))?;
+        if current.and_then(|(t,)| t) != Some(ttl) {
+            let alter = format!("ALTER TABLE {}.{table} WITH default_time_to_live = {ttl}", config.keyspace);
+            session.query_unpaged(statement(alter, DDL_TIMEOUT), ()).await.map_err(backend("set table ttl"))?;
+        }
+    }
+    session.await_schema_agreement().await.map_err(backend("schema agreement"))?;
+    Ok(())
 }
 
 /// Waits for another node to finish `version`; `false` if it did not within
@@ -181,6 +220,12 @@ mod tests {
             }
         }
         assert!(render(MIGRATIONS[0].cql, &config).contains("default_time_to_live = 604800"));
+        let ttls = ttl_tables(&config);
+        assert_eq!(ttls[0], ("bids_by_call", 604_800));
+        assert_eq!(ttls[2], ("visitor_sessions", 90 * 86_400));
+        for (table, _) in ttls {
+            assert!(render(MIGRATIONS[0].cql, &config).contains(&format!("sb_test.{table} (")), "{table} is created");
+        }
         let versions: Vec<i32> = MIGRATIONS.iter().map(|m| m.version).collect();
         assert!(versions.windows(2).all(|w| w[0] < w[1]) && versions[0] == 1, "versions in order");
     }
