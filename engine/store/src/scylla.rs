@@ -16,7 +16,8 @@
 //! - Configuration documents: compare-and-set with lightweight transactions
 //!   (`INSERT … IF NOT EXISTS`, `UPDATE … IF version = ?`, `DELETE … IF version = ?`).
 //! - Calls: `put_calls` writes a batch as concurrent prepared statements, at
-//!   most `max_in_flight` at a time; any failure fails the batch. Rows carry
+//!   most `max_in_flight` in flight for the whole store (a semaphore); any
+//!   failure fails the batch. Rows carry
 //!   the batch id, and the batch becomes visible at once when its marker row
 //!   in `call_batches` is written, after every other row: readers resolve
 //!   each call to the newest version whose batch is committed (`calls.body`,
@@ -53,6 +54,7 @@ use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::deserialize::row::DeserializeRow;
 use scylla::policies::load_balancing::DefaultPolicy;
+use scylla::policies::timestamp_generator::MonotonicTimestampGenerator;
 use scylla::response::PagingState;
 use scylla::response::query_result::QueryResult;
 use scylla::statement::prepared::PreparedStatement;
@@ -103,7 +105,8 @@ pub struct ScyllaConfig {
     pub visitor_ttl_days: u32,
     /// Timeout of each request.
     pub timeout: Duration,
-    /// Most writes in flight at once per `put_calls` (and reads per query).
+    /// Most requests of batch writes and multi-row reads in flight at once,
+    /// over the whole store.
     pub max_in_flight: usize,
     /// Whether connecting applies pending migrations.
     pub migrate: bool,
@@ -271,6 +274,10 @@ async fn session(config: &ScyllaConfig) -> Result<(Session, ExecutionProfileHand
     let mut builder = SessionBuilder::new()
         .known_nodes(&config.nodes)
         .connection_timeout(config.timeout)
+        // Client-side, monotonic write timestamps: a node's later write (the
+        // deletion of a stale index entry, say) always wins over its earlier
+        // ones, whichever coordinators and clocks served them.
+        .timestamp_generator(Arc::new(MonotonicTimestampGenerator::new()))
         .default_execution_profile_handle(records);
     if let Some(user) = &config.username {
         builder = builder.user(user.clone(), config.password.clone().unwrap_or_default());
@@ -517,8 +524,10 @@ struct Inner {
     session: Session,
     st: Statements,
     keyspace: String,
-    /// Bounds the requests one operation has in flight.
-    max_in_flight: usize,
+    /// Bounds the requests that batch writes and multi-row reads have in
+    /// flight, all operations together: a slow cluster makes callers wait
+    /// here (and the recorder's queue fill) instead of piling up requests.
+    in_flight: Arc<Semaphore>,
     /// Batches known committed, with when this process learned it.
     committed: Mutex<HashMap<Uuid, Instant>>,
     /// Bucket rows known written (no need to write them again).
@@ -709,7 +718,7 @@ impl ScyllaStore {
                 session,
                 st,
                 keyspace: config.keyspace.clone(),
-                max_in_flight: config.max_in_flight.max(1),
+                in_flight: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
                 committed: Mutex::new(HashMap::new()),
                 buckets: Mutex::new(HashSet::new()),
             }),
@@ -779,10 +788,12 @@ impl ScyllaStore {
         }
     }
 
-    /// Runs `jobs` concurrently, at most `max_in_flight` at once; all their
-    /// results in order, or the first error (the rest are cancelled).
+    /// Runs `jobs` concurrently, within the store's bound on requests in
+    /// flight; all their results in order, or the first error (the rest are
+    /// cancelled). A job never waits for a permit while holding one, so
+    /// concurrent callers cannot deadlock.
     async fn all<T: Send + 'static>(&self, jobs: Vec<Job<T>>) -> Result<Vec<T>> {
-        let limit = Arc::new(Semaphore::new(self.inner.max_in_flight));
+        let limit = &self.inner.in_flight;
         let n = jobs.len();
         let mut set = JoinSet::new();
         let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
@@ -792,7 +803,7 @@ impl ScyllaStore {
             Ok(())
         };
         for (i, job) in jobs.into_iter().enumerate() {
-            let permit = Arc::clone(&limit).acquire_owned().await.map_err(backend("semaphore"))?;
+            let permit = Arc::clone(limit).acquire_owned().await.map_err(backend("semaphore"))?;
             set.spawn(async move {
                 let r = job.await;
                 drop(permit);
