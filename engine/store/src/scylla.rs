@@ -59,7 +59,7 @@ use scylla::response::PagingState;
 use scylla::response::query_result::QueryResult;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::{Consistency, SerialConsistency, Statement};
-use scylla::value::{CqlValue, Row};
+use scylla::value::{Counter, CqlValue, Row};
 use switchboard_model::{AttemptOutcome, CallRecord, Id};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -1078,7 +1078,7 @@ impl Store for ScyllaStore {
         }
 
         for (buyer, delta) in plan.deltas {
-            self.exec(&st.add_total, vec![CqlValue::BigInt(delta), uuid(buyer)]).await.map_err(|e| {
+            self.exec(&st.add_total, vec![CqlValue::Counter(Counter(delta)), uuid(buyer)]).await.map_err(|e| {
                 StoreError::Backend(format!("calls stored, but the total of buyer {buyer} may be off by {delta}: {e}"))
             })?;
         }
@@ -1246,7 +1246,7 @@ impl Store for ScyllaStore {
     }
 
     async fn buyer_total(&self, buyer: Id) -> Result<u64> {
-        let rows: Vec<(Option<scylla::value::Counter>,)> = self.select(&self.st().get_total, vec![uuid(buyer)]).await?;
+        let rows: Vec<(Option<Counter>,)> = self.select(&self.st().get_total, vec![uuid(buyer)]).await?;
         Ok(rows.into_iter().next().and_then(|(c,)| c).map_or(0, |c| c.0.max(0) as u64))
     }
 
