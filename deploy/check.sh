@@ -154,7 +154,8 @@ if yaml:
         for g in rules["groups"]:
             for r in g["rules"]:
                 exprs.append((f"alert {r['alert']}", r["expr"]))
-    print(f"ok: compose ({len(services)} services, nodes {', '.join(nodes)}), nginx, prometheus targets")
+    if not failures:
+        print(f"ok: compose ({len(services)} services, nodes {', '.join(nodes)}), nginx, prometheus targets")
 
 # --- Metric names -------------------------------------------------------------
 known = set(re.findall(r'"(switchboard_[a-z_]+)"', open(os.path.join(root, "engine", "actors", "src", "metrics.rs")).read()))
@@ -165,7 +166,8 @@ for where, expr in exprs:
         base = re.sub(r"_(bucket|sum|count)$", "", metric)
         if base not in known and not base.startswith(("switchboard_rtb_", "switchboard_dni_")):
             fail(f"{where}: unknown metric {metric} (not in engine/actors/src/metrics.rs)")
-print(f"ok: metric names ({len(exprs)} expressions, {len(known)} metrics known)")
+if not failures:
+    print(f"ok: metric names ({len(exprs)} expressions, {len(known)} metrics known)")
 
 if failures:
     sys.exit(f"{len(failures)} problem(s) in deploy/")
