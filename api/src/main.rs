@@ -124,6 +124,11 @@ struct ServeArgs {
     /// Store: `embedded` (under --data) or scylla://host1:9042,host2:9042/keyspace.
     #[arg(long, env = "SWITCHBOARD_STORE", default_value = store_uri::EMBEDDED)]
     store: String,
+    /// How often to read configuration changes made by other nodes sharing
+    /// the store, in milliseconds (0: never). Default: 2000 with ScyllaDB;
+    /// the embedded store has one writer, so never.
+    #[arg(long, env = "SWITCHBOARD_CONFIG_POLL_MS")]
+    config_poll_ms: Option<u64>,
     /// Base URL Twilio calls and signs (default: http://<bound address>).
     #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
     public_url: Option<String>,
@@ -196,6 +201,11 @@ async fn open_store(data: &Path) -> anyhow::Result<Arc<dyn Store>> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = store_uri::open(&args.store, &args.data).await?;
     let engine = Engine::start(store, EngineConfig::default()).await.context("cannot start the engine")?;
+    let poll = args.config_poll_ms.unwrap_or(if args.store == store_uri::EMBEDDED { 0 } else { 2000 });
+    if poll > 0 {
+        engine.follow_config(std::time::Duration::from_millis(poll));
+        tracing::info!(every_ms = poll, "following configuration changes of other nodes");
+    }
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
