@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 
 cargo test --workspace --all-targets
 
+# deploy/: promtool on the Prometheus config and alert rules, the Grafana
+# dashboards and the compose wiring checked as files, and the ScyllaDB store
+# compiled (its conformance run needs a node: see docs/scylla.md).
+bash deploy/check.sh
+
 # The load tools against the demo: a few hundred simulated calls with every
 # invariant checked, the export verified, and five seconds of each k6 script.
 cargo build -p switchboard -p switchboard-load-tests

@@ -18,9 +18,8 @@ use chrono::Utc;
 use chrono_tz::Tz;
 use switchboard_engine::Engine;
 use switchboard_model::{
-    Buyer, BuyerAssignment, BuyerStatus, CallerIdMode, Campaign, CampaignStatus, Currency, DuplicateAction,
-    GeoFilter, Id, Number, NumberFormat, PhoneNumber, Pool, ResourceStatus, RoutingPolicy, RoutingType, Tenant,
-    TrackingTag, new_id,
+    Buyer, BuyerAssignment, BuyerStatus, Campaign, Currency, GeoFilter, Id, Number, NumberFormat, PhoneNumber, Pool,
+    ResourceStatus, RoutingPolicy, RoutingType, Tenant, TrackingTag, new_id,
 };
 use switchboard_store::DocKind;
 
@@ -98,28 +97,9 @@ fn campaign(
     policy: RoutingPolicy,
     buyers: Vec<BuyerAssignment>,
 ) -> anyhow::Result<Campaign> {
-    Ok(Campaign {
-        id: new_id(),
-        tenant_id: tenant,
-        name: name.to_owned(),
-        description: "seeded by switchboard serve --demo".to_owned(),
-        status: CampaignStatus::Active,
-        routing_type: RoutingType::Direct,
-        phone_number: Some(number(phone)?),
-        pool_id: None,
-        rtb_router_id: None,
-        routing_policy: policy,
-        buyers,
-        recording: false,
-        dial_timeout_seconds: 30,
-        caller_id_mode: CallerIdMode::Caller,
-        duplicate_window_hours: 0,
-        duplicate_action: DuplicateAction::SameBuyer,
-        max_fallthrough: 3,
-        webhook_url: None,
-        pixel_url: None,
-        version: 0,
-    })
+    let mut c = Campaign::direct(tenant, name, number(phone)?, policy, buyers);
+    c.description = "seeded by switchboard serve --demo".to_owned();
+    Ok(c)
 }
 
 fn assign(buyer: &Buyer, priority: u32, weight: u32) -> BuyerAssignment {

@@ -19,6 +19,10 @@
 //!   The server must be stopped (the data directory is locked).
 //! - `switchboard calls export --data DIR [--format jsonl|csv]`: every stored
 //!   call to stdout; the server must be stopped (the data directory is locked).
+//! - `serve --store URI` (`SWITCHBOARD_STORE`): `embedded` (default, under
+//!   `--data`) or `scylla://host1:9042,host2:9042/keyspace` (a build with
+//!   `--features scylla`); `switchboard migrate --store URI` applies the
+//!   ScyllaDB schema (cql/) and exits. See docs/scylla.md.
 //!
 //! Logs go to stderr; set `RUST_LOG` (default `info`).
 
@@ -34,7 +38,9 @@ use switchboard::export::{self, Format};
 use switchboard::{AppState, demo, users};
 use switchboard_engine::{Engine, EngineConfig};
 use switchboard_model::Role;
-use switchboard_store::{EmbeddedStore, Store};
+use switchboard_store::Store;
+
+mod store_uri;
 
 #[derive(Parser)]
 #[command(name = "switchboard", version, about = "Call routing and pay-per-call engine")]
@@ -51,6 +57,12 @@ enum Command {
     Calls {
         #[command(subcommand)]
         command: CallsCommand,
+    },
+    /// Apply pending ScyllaDB schema migrations (cql/) and exit.
+    Migrate {
+        /// The store to migrate: scylla://host1:9042,host2:9042/keyspace.
+        #[arg(long, env = "SWITCHBOARD_STORE")]
+        store: String,
     },
     /// Manage console users.
     User {
@@ -109,6 +121,14 @@ struct ServeArgs {
     /// Data directory of the embedded store.
     #[arg(long, env = "SWITCHBOARD_DATA", default_value = "./data")]
     data: PathBuf,
+    /// Store: `embedded` (under --data) or scylla://host1:9042,host2:9042/keyspace.
+    #[arg(long, env = "SWITCHBOARD_STORE", default_value = store_uri::EMBEDDED)]
+    store: String,
+    /// How often to read configuration changes made by other nodes sharing
+    /// the store, in milliseconds (0: never). Default: 2000 with ScyllaDB;
+    /// the embedded store has one writer, so never.
+    #[arg(long, env = "SWITCHBOARD_CONFIG_POLL_MS")]
+    config_poll_ms: Option<u64>,
     /// Base URL Twilio calls and signs (default: http://<bound address>).
     #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
     public_url: Option<String>,
@@ -165,6 +185,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::Calls { command: CallsCommand::Export { data, format } } => export_calls(&data, format).await,
             Command::User { command: UserCommand::Create(args) } => create_user(args).await,
+            Command::Migrate { store } => store_uri::migrate(&store).await.map(|out| print!("{out}")),
         }
     });
     match result {
@@ -177,20 +198,17 @@ fn main() -> ExitCode {
 }
 
 async fn open_store(data: &Path) -> anyhow::Result<Arc<dyn Store>> {
-    // Opening blocks on file I/O (and on crash recovery).
-    let dir = data.to_owned();
-    let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir))
-        .await
-        .context("store open task failed")?
-        .with_context(|| format!("cannot open the data directory {}", data.display()))?;
-    Ok(Arc::new(store))
+    store_uri::open_embedded(data).await
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data)
-        .with_context(|| format!("cannot create the data directory {}", args.data.display()))?;
-    let store = open_store(&args.data).await?;
+    let store = store_uri::open(&args.store, &args.data).await?;
     let engine = Engine::start(store, EngineConfig::default()).await.context("cannot start the engine")?;
+    let poll = args.config_poll_ms.unwrap_or(if args.store == store_uri::EMBEDDED { 0 } else { 2000 });
+    if poll > 0 {
+        engine.follow_config(std::time::Duration::from_millis(poll));
+        tracing::info!(every_ms = poll, "following configuration changes of other nodes");
+    }
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
@@ -209,7 +227,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Tests and scripts parse this line for the bound port.
     println!("listening on http://{addr}");
     std::io::stdout().flush()?;
-    tracing::info!(%addr, public_url = %state.public_url, data = %args.data.display(), "serving");
+    tracing::info!(%addr, public_url = %state.public_url, store = %args.store, data = %args.data.display(), "serving");
     switchboard::run(listener, state, shutdown_signal()).await?;
     Ok(())
 }

@@ -489,3 +489,27 @@ async fn openapi_document_lists_these_resources() {
         assert!(doc["components"]["schemas"].get(schema).is_some(), "{schema} schema missing");
     }
 }
+
+#[tokio::test]
+async fn campaigns_respect_pools_and_tags() {
+    let server = TestServer::start().await;
+    let a = server.signup("Acme Leads", "alice").await;
+    create(&a, "/api/numbers", json!({"phoneNumber": "+15550210001"})).await;
+    let pool = create(&a, "/api/pools", json!({"name": "Search", "numbers": ["+15550210001"]})).await;
+
+    // A pool's number cannot also be a campaign's direct number.
+    let (s, e) = a.post("/api/campaigns", &json!({"name": "Direct", "phoneNumber": "+15550210001"})).await;
+    assert_eq!(s, 409, "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("pool \"Search\""), "{e}");
+
+    // A campaign a tracking tag points at cannot be deleted until the tag lets go.
+    let campaign = create(&a, "/api/campaigns", json!({"name": "Pooled", "routingType": "pool", "poolId": id_of(&pool)})).await;
+    let tag = create(&a, "/api/tracking-tags", json!({"name": "Site", "campaignId": id_of(&campaign), "poolId": id_of(&pool)})).await;
+    let path = format!("/api/campaigns/{}", id_of(&campaign));
+    let (s, e) = a.delete(&path).await;
+    assert_eq!(s, 409, "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("tracking tag \"Site\""), "{e}");
+    assert_eq!(a.get(&path).await.0, 200);
+    assert_eq!(a.delete(&format!("/api/tracking-tags/{}", id_of(&tag))).await.0, 204);
+    assert_eq!(a.delete(&path).await.0, 204);
+}

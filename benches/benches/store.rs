@@ -36,7 +36,7 @@ fn batch(n: usize, campaigns: &[(Id, Id)], buyers: &[Id], t0: DateTime<Utc>) -> 
 
 fn put_calls(c: &mut Criterion) {
     let ci = std::env::var_os("CI").is_some();
-    let sizes: &[usize] = if ci { &[1, 64, 256] } else { &[1, 64, 1024] };
+    let sizes: &[usize] = if ci { &[1, 64, 256] } else { &[1, 64, 1024, 2048] };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let dir = tempfile::TempDir::new_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
     let store = EmbeddedStore::open(dir.path()).expect("open store");

@@ -64,8 +64,6 @@ pub(crate) enum Principal {
     },
     /// A machine with `Authorization: Bearer …`.
     ApiKey {
-        /// The key's id.
-        id: Id,
         /// Its name.
         name: String,
     },

@@ -17,6 +17,7 @@ mod pool;
 pub use pool::{PoolStats, Tracked};
 mod recorder;
 mod supervisor;
+mod sync;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -786,15 +787,30 @@ impl Engine {
                 return Err(EngineError::Reference(format!("buyer {} belongs to another tenant", buyer.id)));
             }
         buyer.version = self.put_doc(DocKind::Buyer, buyer.tenant_id, buyer.id, &buyer, expected).await?;
-        let config = Arc::new(buyer.clone());
-        self.inner.registry.buyer_configs.insert(buyer.id, config.clone());
-        match self.inner.registry.buyers.get(&buyer.id).map(|a| a.clone()) {
+        self.apply_buyer(Arc::new(buyer.clone())).await?;
+        Ok(buyer)
+    }
+
+    /// Makes a stored buyer the one routing sees: its actor takes the new
+    /// configuration, or starts.
+    async fn apply_buyer(&self, config: Arc<Buyer>) -> Result<()> {
+        self.inner.registry.buyer_configs.insert(config.id, config.clone());
+        match self.inner.registry.buyers.get(&config.id).map(|a| a.clone()) {
             Some(actor) => {
                 let _ = actor.cast(BuyerMsg::Update(config));
             }
             None => self.inner.spawner.buyer(config).await?,
         }
-        Ok(buyer)
+        Ok(())
+    }
+
+    /// Forgets a deleted buyer and stops its actor.
+    fn forget_buyer(&self, id: Id) {
+        self.inner.registry.buyer_configs.remove(&id);
+        if let Some((_, actor)) = self.inner.registry.buyers.remove(&id) {
+            self.inner.registry.children.remove(&actor.get_id());
+            actor.stop(None);
+        }
     }
 
     /// Creates or replaces a campaign; its actor and the number directory pick up the change at once.
@@ -830,16 +846,33 @@ impl Engine {
             return Err(EngineError::Reference(format!("campaign name {:?} is taken by campaign {other}", campaign.name.trim())));
         }
         campaign.version = self.put_doc(DocKind::Campaign, campaign.tenant_id, campaign.id, &campaign, expected).await?;
-        let config = Arc::new(campaign.clone());
+        self.apply_campaign(Arc::new(campaign.clone())).await?;
+        Ok(campaign)
+    }
+
+    /// Makes a stored campaign the one routing sees: the number directory
+    /// and its actor take the new configuration, or the actor starts.
+    async fn apply_campaign(&self, config: Arc<Campaign>) -> Result<()> {
+        let old = self.campaign(config.id);
         self.index_campaign(&config, old.as_deref());
-        self.inner.registry.campaign_configs.insert(campaign.id, config.clone());
-        match self.inner.registry.campaigns.get(&campaign.id).map(|a| a.clone()) {
+        self.inner.registry.campaign_configs.insert(config.id, config.clone());
+        match self.inner.registry.campaigns.get(&config.id).map(|a| a.clone()) {
             Some(actor) => {
                 let _ = actor.cast(CampaignMsg::Update(config));
             }
             None => self.inner.spawner.campaign(config).await?,
         }
-        Ok(campaign)
+        Ok(())
+    }
+
+    /// Forgets a deleted campaign: its number is no longer in service.
+    fn forget_campaign(&self, campaign: &Campaign) {
+        self.unindex_campaign(campaign);
+        self.inner.registry.campaign_configs.remove(&campaign.id);
+        if let Some((_, actor)) = self.inner.registry.campaigns.remove(&campaign.id) {
+            self.inner.registry.children.remove(&actor.get_id());
+            actor.stop(None);
+        }
     }
 
     /// Deletes a buyer of `tenant` (`expected`: the version being deleted;
@@ -885,11 +918,7 @@ impl Engine {
             }
         }
         self.inner.store.delete_doc(DocKind::Buyer, tenant, id, expected).await?;
-        self.inner.registry.buyer_configs.remove(&id);
-        if let Some((_, actor)) = self.inner.registry.buyers.remove(&id) {
-            self.inner.registry.children.remove(&actor.get_id());
-            actor.stop(None);
-        }
+        self.forget_buyer(id);
         Ok(true)
     }
 
@@ -900,12 +929,7 @@ impl Engine {
         let _guard = self.inner.config_lock.lock().await;
         let Some(campaign) = self.campaign(id).filter(|c| c.tenant_id == tenant) else { return Ok(false) };
         self.inner.store.delete_doc(DocKind::Campaign, tenant, id, expected.unwrap_or(campaign.version)).await?;
-        self.unindex_campaign(&campaign);
-        self.inner.registry.campaign_configs.remove(&id);
-        if let Some((_, actor)) = self.inner.registry.campaigns.remove(&id) {
-            self.inner.registry.children.remove(&actor.get_id());
-            actor.stop(None);
-        }
+        self.forget_campaign(&campaign);
         Ok(true)
     }
 

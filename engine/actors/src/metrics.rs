@@ -30,6 +30,8 @@ pub const RECORDER_COMMITTED: &str = "switchboard_recorder_records_committed_tot
 pub const RECORDER_SHED: &str = "switchboard_recorder_records_shed_total";
 /// Recorder commits that failed.
 pub const RECORDER_ERRORS: &str = "switchboard_recorder_errors_total";
+/// Configuration changes written by another node and applied here.
+pub const CONFIG_CHANGES_APPLIED: &str = "switchboard_config_changes_applied_total";
 /// Actors restarted by the supervisor. Label `kind`.
 pub const ACTOR_RESTARTS: &str = "switchboard_actor_restarts_total";
 /// Webhooks answered. Labels `route`, `status`.

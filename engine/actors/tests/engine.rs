@@ -259,3 +259,48 @@ async fn unknown_numbers_are_not_in_service_and_not_recorded() {
     assert!(w.engine.store().get_call_by_sid("CA1").await.unwrap().is_none());
     w.engine.shutdown().await;
 }
+
+/// Polls `cond` every 10 ms until it holds; panics after 5 s.
+async fn eventually<F: AsyncFnMut() -> bool>(mut cond: F) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !cond().await {
+        assert!(std::time::Instant::now() < deadline, "condition not met within 5 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_second_node_on_the_same_store_follows_configuration_changes() {
+    let w = world(EngineConfig::default()).await;
+    // Two engines over one store: what two nodes over one ScyllaDB cluster are.
+    let other = Engine::start(w.engine.store().clone(), EngineConfig::default()).await.unwrap();
+    other.follow_config(Duration::from_millis(20));
+
+    let a = w.engine.put_buyer(buyer(w.tenant, "+15550002001", None), None).await.unwrap();
+    let mut c = w.engine.put_campaign(campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[(a.id, 1)]), None).await.unwrap();
+    let mut n = 0;
+    eventually(async || {
+        n += 1;
+        dialed(&other.inbound(call(&format!("CAnew{n}"), "+15551230000", "+15550001000")).await.unwrap()) == Some("+15550002001")
+    })
+    .await;
+
+    c.status = CampaignStatus::Paused;
+    w.engine.put_campaign(c.clone(), Some(c.version)).await.unwrap();
+    eventually(async || {
+        n += 1;
+        other.inbound(call(&format!("CApaused{n}"), "+15551230000", "+15550001000")).await.unwrap()
+            == Decision::Reject { reason: RejectReason::CampaignInactive }
+    })
+    .await;
+
+    w.engine.delete_campaign(w.tenant, c.id, None).await.unwrap();
+    eventually(async || {
+        n += 1;
+        other.inbound(call(&format!("CAgone{n}"), "+15551230000", "+15550001000")).await.unwrap() == Decision::NotInService
+    })
+    .await;
+    assert_eq!(other.sync_config().await.unwrap(), 0, "nothing left to apply");
+    other.shutdown().await;
+    w.engine.shutdown().await;
+}

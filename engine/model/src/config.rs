@@ -270,31 +270,7 @@ impl Buyer {
         if self.name.trim().is_empty() {
             errors.push(FieldError::new("name", "must not be empty"));
         }
-        if self.concurrency_limit == Some(0) {
-            errors.push(FieldError::new("concurrencyLimit", "must be at least 1 (leave empty for unlimited)"));
-        }
-        let caps = [
-            ("hourlyCap", self.hourly_cap),
-            ("dailyCap", self.daily_cap),
-            ("monthlyCap", self.monthly_cap),
-            ("totalCap", self.total_cap),
-        ];
-        for (name, cap) in caps {
-            if cap == Some(0) {
-                errors.push(FieldError::new(name, "must be at least 1 (leave empty for no cap)"));
-            }
-        }
-        // A smaller period's cap above a larger one's can never be reached.
-        let mut prev: Option<(&str, u32)> = None;
-        for (name, cap) in caps {
-            if let Some(cap) = cap {
-                if let Some((pname, pcap)) = prev
-                    && pcap > cap {
-                        errors.push(FieldError::new(pname, format!("must not exceed {name} ({cap})")));
-                    }
-                prev = Some((name, cap));
-            }
-        }
+        validate_caps(self.concurrency_limit, [self.hourly_cap, self.daily_cap, self.monthly_cap, self.total_cap], &mut errors);
         if self.payout < 0 {
             errors.push(FieldError::new("payout", "must not be negative"));
         }
@@ -302,6 +278,32 @@ impl Buyer {
             s.validate(&mut errors);
         }
         if errors.is_empty() { Ok(()) } else { Err(ModelError::Invalid(errors)) }
+    }
+}
+
+/// Checks the caps of anything that takes calls (a buyer, an RTB target):
+/// none is 0 (absent means unlimited), and no shorter period's cap exceeds a
+/// longer one's, which could never be reached. `caps` are hourly, daily,
+/// monthly and total.
+pub(crate) fn validate_caps(concurrency: Option<u32>, caps: [Option<u32>; 4], errors: &mut Vec<FieldError>) {
+    if concurrency == Some(0) {
+        errors.push(FieldError::new("concurrencyLimit", "must be at least 1 (leave empty for unlimited)"));
+    }
+    let caps = ["hourlyCap", "dailyCap", "monthlyCap", "totalCap"].into_iter().zip(caps);
+    let mut prev: Option<(&str, u32)> = None;
+    for (name, cap) in caps {
+        match cap {
+            Some(0) => errors.push(FieldError::new(name, "must be at least 1 (leave empty for no cap)")),
+            Some(cap) => {
+                if let Some((pname, pcap)) = prev
+                    && pcap > cap
+                {
+                    errors.push(FieldError::new(pname, format!("must not exceed {name} ({cap})")));
+                }
+                prev = Some((name, cap));
+            }
+            None => {}
+        }
     }
 }
 
@@ -460,6 +462,34 @@ pub struct Campaign {
 }
 
 impl Campaign {
+    /// An active campaign routing calls to `phone_number` among `buyers`, with
+    /// every other setting at its default (no recording, 30 s dial timeout,
+    /// the caller's id, no duplicate window, three fall-throughs).
+    pub fn direct(tenant_id: Id, name: &str, phone_number: PhoneNumber, routing_policy: RoutingPolicy, buyers: Vec<BuyerAssignment>) -> Self {
+        Self {
+            id: crate::new_id(),
+            tenant_id,
+            name: name.to_owned(),
+            description: String::new(),
+            status: CampaignStatus::Active,
+            routing_type: RoutingType::Direct,
+            phone_number: Some(phone_number),
+            pool_id: None,
+            rtb_router_id: None,
+            routing_policy,
+            buyers,
+            recording: false,
+            dial_timeout_seconds: default_dial_timeout(),
+            caller_id_mode: CallerIdMode::Caller,
+            duplicate_window_hours: 0,
+            duplicate_action: DuplicateAction::SameBuyer,
+            max_fallthrough: default_max_fallthrough(),
+            webhook_url: None,
+            pixel_url: None,
+            version: 0,
+        }
+    }
+
     /// Checks the fields that make sense on their own (not references to other resources).
     pub fn validate(&self) -> Result<(), ModelError> {
         let mut errors = Vec::new();

@@ -557,19 +557,11 @@ impl RtbTarget {
         if self.auth_token.as_deref().is_some_and(|t| t.contains(['\r', '\n'])) {
             errors.push(FieldError::new("authToken", "must not contain line breaks"));
         }
-        if self.concurrency_limit == Some(0) {
-            errors.push(FieldError::new("concurrencyLimit", "must be at least 1 (leave empty for unlimited)"));
-        }
-        for (name, cap) in [
-            ("hourlyCap", self.hourly_cap),
-            ("dailyCap", self.daily_cap),
-            ("monthlyCap", self.monthly_cap),
-            ("totalCap", self.total_cap),
-        ] {
-            if cap == Some(0) {
-                errors.push(FieldError::new(name, "must be at least 1 (leave empty for no cap)"));
-            }
-        }
+        crate::config::validate_caps(
+            self.concurrency_limit,
+            [self.hourly_cap, self.daily_cap, self.monthly_cap, self.total_cap],
+            &mut errors,
+        );
         if self.min_bid_amount < 0 {
             errors.push(FieldError::new("minBidAmount", "must not be negative"));
         }

@@ -5,6 +5,9 @@
 //!   embedded store mirrors it.
 //! - [`embedded`]: the default backend, one crash-safe redb file under the
 //!   data directory. Every write is durable when its future resolves.
+//! - `scylla` (cargo feature `scylla`, off by default): the ScyllaDB backend,
+//!   `scylla://host1:9042,host2:9042/keyspace`, for nodes that share a
+//!   cluster. See `docs/scylla.md`.
 //! - [`conformance`]: the suite every backend must pass.
 //!
 //! Configuration is stored as versioned JSON documents keyed by
@@ -13,6 +16,8 @@
 
 pub mod conformance;
 pub mod embedded;
+#[cfg(feature = "scylla")]
+pub mod scylla;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};

@@ -29,8 +29,8 @@ use chrono::{Datelike as _, Duration, TimeZone as _, Utc};
 use clap::{Parser, Subcommand};
 use switchboard_engine::{Engine, EngineConfig};
 use switchboard_model::{
-    AttemptOutcome, Buyer, BuyerAssignment, BuyerStatus, CallerIdMode, Campaign, CampaignStatus, Currency,
-    DuplicateAction, GeoFilter, Id, PhoneNumber, RoutingPolicy, RoutingType, Tenant, new_id,
+    AttemptOutcome, Buyer, BuyerAssignment, BuyerStatus, Campaign, Currency, GeoFilter, Id, PhoneNumber, RoutingPolicy,
+    Tenant, new_id,
 };
 use switchboard_store::conformance::{sample_attempt, sample_call};
 use switchboard_store::{EmbeddedStore, Store};
@@ -90,8 +90,8 @@ async fn main() -> anyhow::Result<()> {
                 .map(|(i, b)| BuyerAssignment { buyer_id: *b, priority: if i < 5 { 1 } else { 2 }, weight: 1 + i as u32 % 3 })
                 .collect();
             let all: Vec<_> = buyers.iter().map(|b| BuyerAssignment { buyer_id: *b, priority: 1, weight: 1 }).collect();
-            engine.put_campaign(campaign(t, "Bench Priority", Some(PRIORITY_NUMBER), RoutingPolicy::Priority, first10)?, None).await?;
-            engine.put_campaign(campaign(t, "Bench Round Robin", Some(ROUND_ROBIN_NUMBER), RoutingPolicy::RoundRobin, all)?, None).await?;
+            engine.put_campaign(campaign(t, "Bench Priority", PRIORITY_NUMBER, RoutingPolicy::Priority, first10)?, None).await?;
+            engine.put_campaign(campaign(t, "Bench Round Robin", ROUND_ROBIN_NUMBER, RoutingPolicy::RoundRobin, all)?, None).await?;
             engine.shutdown().await;
             println!("seeded tenant bench (token {BENCH_TOKEN}, account {BENCH_ACCOUNT}): {PRIORITY_NUMBER} priority over 10 buyers, {ROUND_ROBIN_NUMBER} round-robin over 100");
         }
@@ -105,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
                     .map(|k| BuyerAssignment { buyer_id: ids[(c * 10 + k) % ids.len()], priority: 1 + k as u32 / 5, weight: 1 })
                     .collect();
                 let number = format!("+1556{:07}", c);
-                engine.put_campaign(campaign(t, &format!("Scale {c}"), Some(&number), RoutingPolicy::Priority, assigned)?, None).await?;
+                engine.put_campaign(campaign(t, &format!("Scale {c}"), &number, RoutingPolicy::Priority, assigned)?, None).await?;
                 if c % 1000 == 999 {
                     eprintln!("seed: {} campaigns", c + 1);
                 }
@@ -206,27 +206,8 @@ async fn buyers(engine: &Engine, tenant: Id, n: usize, offset: usize) -> anyhow:
     Ok(ids)
 }
 
-fn campaign(tenant: Id, name: &str, number: Option<&str>, policy: RoutingPolicy, buyers: Vec<BuyerAssignment>) -> anyhow::Result<Campaign> {
-    Ok(Campaign {
-        id: new_id(),
-        tenant_id: tenant,
-        name: name.to_owned(),
-        description: "seeded for a benchmark".to_owned(),
-        status: CampaignStatus::Active,
-        routing_type: RoutingType::Direct,
-        phone_number: number.map(PhoneNumber::parse).transpose()?,
-        pool_id: None,
-        rtb_router_id: None,
-        routing_policy: policy,
-        buyers,
-        recording: false,
-        dial_timeout_seconds: 30,
-        caller_id_mode: CallerIdMode::Caller,
-        duplicate_window_hours: 0,
-        duplicate_action: DuplicateAction::SameBuyer,
-        max_fallthrough: 3,
-        webhook_url: None,
-        pixel_url: None,
-        version: 0,
-    })
+fn campaign(tenant: Id, name: &str, number: &str, policy: RoutingPolicy, buyers: Vec<BuyerAssignment>) -> anyhow::Result<Campaign> {
+    let mut c = Campaign::direct(tenant, name, PhoneNumber::parse(number)?, policy, buyers);
+    c.description = "seeded for a benchmark".to_owned();
+    Ok(c)
 }

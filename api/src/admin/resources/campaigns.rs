@@ -159,6 +159,16 @@ async fn save(state: &AppState, auth: &Auth, id: Id, input: CampaignInput, old: 
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
+    // A pool's number routes through the pool's campaign: it cannot also be
+    // another campaign's direct number. Checked and written under the lock
+    // the pools take for the same check.
+    let _guard = super::docs::write_lock().await;
+    if let Some(n) = &campaign.phone_number
+        && let Some(super::numbers::Holder::Pool { id, name }) =
+            super::numbers::holders(state, auth.tenant_id, None).await?.remove(n.as_str())
+    {
+        return Err(ApiError::Conflict(format!("phone number {n} is in use by {}", super::docs::named("pool", &name, id))));
+    }
     Ok(state.engine.put_campaign(campaign, expected).await?)
 }
 
@@ -240,6 +250,10 @@ async fn delete(State(state): State<AppState>, auth: Auth, id: Result<Path<Strin
     auth.require(Role::Manager)?;
     let id = path_id(id, "campaign")?;
     let expected = expected_version(&headers, None)?;
+    let users = super::docs::campaign_users(&state, auth.tenant_id, id).await?;
+    if !users.is_empty() {
+        return Err(ApiError::Conflict(format!("the campaign is used by {}: change or delete them first", users.join(", "))));
+    }
     if !state.engine.delete_campaign(auth.tenant_id, id, expected).await? {
         return Err(ApiError::NotFound("campaign"));
     }

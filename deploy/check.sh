@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Checks the deploy/ files without Docker:
+#   1. promtool check config / check rules (installs Debian's prometheus
+#      package for promtool if it is missing),
+#   2. Grafana dashboards and provisioning (python: parse, required keys),
+#   3. the compose file, nginx and Prometheus targets against each other
+#      (python yaml; skipped, saying so, if python3-yaml is missing),
+#   4. every metric the alerts and dashboards use exists in the code (or is
+#      a switchboard_rtb_*/switchboard_dni_* metric of a later issue),
+#   5. cargo check -p switchboard-store --features scylla.
+# Usage: deploy/check.sh (from anywhere). Exits non-zero on the first failure.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+started=$SECONDS
+step() { printf '\n== %s\n' "$*"; }
+
+step "promtool"
+if ! command -v promtool >/dev/null 2>&1; then
+    echo "promtool missing: installing Debian's prometheus package"
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo -n"; fi
+    export DEBIAN_FRONTEND=noninteractive
+    # The package would start a Prometheus server; policy-rc.d is not ours to
+    # change, and without an init system nothing starts anyway.
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+promtool --version | head -1
+promtool check config "$here/prometheus/prometheus.yml"
+promtool check rules "$here/prometheus/alerts.yml"
+
+step "grafana, compose, metric names"
+python3 - "$root" <<'PY'
+import json, os, re, sys
+
+root = sys.argv[1]
+deploy = os.path.join(root, "deploy")
+failures = []
+
+def fail(msg):
+    failures.append(msg)
+    print("FAIL:", msg)
+
+# --- Grafana dashboards -------------------------------------------------------
+dash_dir = os.path.join(deploy, "grafana", "dashboards")
+dashboards = sorted(f for f in os.listdir(dash_dir) if f.endswith(".json"))
+if not dashboards:
+    fail("no dashboard in deploy/grafana/dashboards")
+exprs = []
+for name in dashboards:
+    path = os.path.join(dash_dir, name)
+    try:
+        d = json.load(open(path))
+    except ValueError as e:
+        fail(f"{name}: not JSON: {e}")
+        continue
+    for key in ("uid", "title", "panels", "schemaVersion"):
+        if key not in d:
+            fail(f"{name}: no {key!r}")
+    ids = set()
+    for p in d.get("panels", []):
+        for key in ("id", "type", "title", "gridPos"):
+            if key not in p:
+                fail(f"{name}: panel {p.get('title')!r} has no {key!r}")
+        if p.get("id") in ids:
+            fail(f"{name}: duplicate panel id {p.get('id')}")
+        ids.add(p.get("id"))
+        if p.get("type") == "row":
+            continue
+        targets = p.get("targets") or []
+        if not targets:
+            fail(f"{name}: panel {p.get('title')!r} has no targets")
+        for t in targets:
+            if not t.get("expr"):
+                fail(f"{name}: panel {p.get('title')!r} has a target without expr")
+            exprs.append((f"{name}: {p.get('title')}", t.get("expr", "")))
+            uid = (t.get("datasource") or p.get("datasource") or {}).get("uid")
+            if uid != "prometheus":
+                fail(f"{name}: panel {p.get('title')!r} uses datasource {uid!r}, not the provisioned 'prometheus'")
+    print(f"ok: {name}: {len(d.get('panels', []))} panels")
+
+# --- YAML files ---------------------------------------------------------------
+try:
+    import yaml
+except ImportError:
+    yaml = None
+    print("SKIPPED: compose/provisioning checks (python3 yaml module missing: apt-get install python3-yaml)")
+
+if yaml:
+    for sub in ("datasources", "dashboards"):
+        pdir = os.path.join(deploy, "grafana", "provisioning", sub)
+        for f in sorted(os.listdir(pdir)):
+            doc = yaml.safe_load(open(os.path.join(pdir, f)))
+            if doc.get("apiVersion") != 1 or not doc.get("datasources" if sub == "datasources" else "providers"):
+                fail(f"grafana provisioning {sub}/{f}: needs apiVersion: 1 and its list")
+    ds = yaml.safe_load(open(os.path.join(deploy, "grafana", "provisioning", "datasources", "prometheus.yml")))
+    if not any(d.get("uid") == "prometheus" and d.get("url") == "http://prometheus:9090" for d in ds["datasources"]):
+        fail("the provisioned datasource must have uid 'prometheus' and url http://prometheus:9090")
+
+    compose = yaml.safe_load(open(os.path.join(deploy, "docker-compose.yml")))
+    services = compose.get("services", {})
+    for need in ("scylla", "lb", "prometheus", "grafana"):
+        if need not in services:
+            fail(f"compose: no {need!r} service")
+    nodes = [n for n, s in services.items() if s.get("command") == ["serve"]]
+    if len(nodes) < 2:
+        fail(f"compose: want two or more `serve` nodes, have {nodes}")
+    env_files = set()
+    for n, s in services.items():
+        if "build" in s:
+            b = s["build"]
+            dockerfile = os.path.normpath(os.path.join(deploy, b["context"], b["dockerfile"]))
+            if not os.path.isfile(dockerfile):
+                fail(f"compose: {n}: no Dockerfile at {dockerfile}")
+        ef = s.get("env_file")
+        for e in ([ef] if isinstance(ef, str) else ef or []):
+            env_files.add(e)
+            if not os.path.isfile(os.path.join(deploy, e)):
+                fail(f"compose: {n}: env_file {e} missing")
+        for v in s.get("volumes", []):
+            src = v.split(":")[0]
+            if src.startswith("."):
+                if not os.path.exists(os.path.join(deploy, src)):
+                    fail(f"compose: {n}: mounts {src}, which does not exist")
+            elif src not in (compose.get("volumes") or {}):
+                fail(f"compose: {n}: volume {src} is not declared")
+        for dep in (s.get("depends_on") or []):
+            if dep not in services:
+                fail(f"compose: {n} depends on unknown service {dep}")
+    for e in env_files:
+        env = dict(l.split("=", 1) for l in open(os.path.join(deploy, e)).read().splitlines() if l and not l.startswith("#"))
+        store = env.get("SWITCHBOARD_STORE", "")
+        m = re.match(r"scylla://([^/]+)/", store)
+        if not m:
+            fail(f"{e}: SWITCHBOARD_STORE must be a scylla:// URI in the cluster, is {store!r}")
+        elif any(h.split(":")[0] not in services for h in m.group(1).split(",")):
+            fail(f"{e}: SWITCHBOARD_STORE hosts {m.group(1)} are not compose services")
+        if env.get("SWITCHBOARD_LISTEN", "").split(":")[0] != "0.0.0.0":
+            fail(f"{e}: SWITCHBOARD_LISTEN must listen on 0.0.0.0 in a container")
+
+    nginx = open(os.path.join(deploy, "nginx", "nginx.conf")).read()
+    upstream = set(re.findall(r"^\s*server\s+([\w.-]+):8080", nginx, re.M))
+    if upstream != set(nodes):
+        fail(f"nginx upstream {sorted(upstream)} != serve nodes {sorted(nodes)}")
+    prom = yaml.safe_load(open(os.path.join(deploy, "prometheus", "prometheus.yml")))
+    job = next((j for j in prom["scrape_configs"] if j["job_name"] == "switchboard"), None)
+    targets = {t.split(":")[0] for sc in (job or {}).get("static_configs", []) for t in sc["targets"]}
+    if targets != set(nodes):
+        fail(f"prometheus targets {sorted(targets)} != serve nodes {sorted(nodes)}")
+    if yaml:
+        rules = yaml.safe_load(open(os.path.join(deploy, "prometheus", "alerts.yml")))
+        for g in rules["groups"]:
+            for r in g["rules"]:
+                exprs.append((f"alert {r['alert']}", r["expr"]))
+    if not failures:
+        print(f"ok: compose ({len(services)} services, nodes {', '.join(nodes)}), nginx, prometheus targets")
+
+# --- Metric names -------------------------------------------------------------
+known = set(re.findall(r'"(switchboard_[a-z_]+)"', open(os.path.join(root, "engine", "actors", "src", "metrics.rs")).read()))
+for f in ("server.rs", "telemetry.rs"):
+    known |= set(re.findall(r'"(switchboard_[a-z_]+)"', open(os.path.join(root, "api", "src", f)).read()))
+for where, expr in exprs:
+    for metric in set(re.findall(r"\b(switchboard_[a-z_]+)", expr)):
+        base = re.sub(r"_(bucket|sum|count)$", "", metric)
+        if base not in known and not base.startswith(("switchboard_rtb_", "switchboard_dni_")):
+            fail(f"{where}: unknown metric {metric} (not in engine/actors/src/metrics.rs)")
+if not failures:
+    print(f"ok: metric names ({len(exprs)} expressions, {len(known)} metrics known)")
+
+if failures:
+    sys.exit(f"{len(failures)} problem(s) in deploy/")
+PY
+
+step "cargo check -p switchboard-store --features scylla"
+(cd "$root" && cargo check -q -p switchboard-store --features scylla)
+echo "ok: the ScyllaDB store compiles"
+
+printf '\ndeploy/check.sh: all checks passed in %ss\n' "$((SECONDS - started))"

@@ -1,0 +1,1498 @@
+//! The ScyllaDB store (cargo feature `scylla`): many Switchboard nodes share
+//! one cluster.
+//!
+//! `scylla://[user[:password]@]host1[:port][,host2[:port]…]/keyspace[?options]`,
+//! see [`ScyllaConfig::parse`] and `docs/scylla.md`. The schema is `cql/`,
+//! applied on connect ([`migrate`]).
+//!
+//! How it meets the [`Store`] contract:
+//!
+//! - Statements are prepared once, at connect, against the default
+//!   token- and shard-aware load balancing. Records and configuration use
+//!   LOCAL_QUORUM (reads and writes, so a read sees the last write); the
+//!   export scan reads with LOCAL_ONE. Every statement has a timeout, and only
+//!   idempotent ones (plain inserts, deletes, reads) are retried by the driver;
+//!   LWTs and counter updates are not.
+//! - Configuration documents: compare-and-set with lightweight transactions
+//!   (`INSERT … IF NOT EXISTS`, `UPDATE … IF version = ?`, `DELETE … IF version = ?`).
+//! - Calls: `put_calls` writes a batch as concurrent prepared statements, at
+//!   most `max_in_flight` in flight for the whole store (a semaphore); any
+//!   failure fails the batch. Rows carry
+//!   the batch id, and the batch becomes visible at once when its marker row
+//!   in `call_batches` is written, after every other row: readers resolve
+//!   each call to the newest version whose batch is committed (`calls.body`,
+//!   else `calls.prev_body`), and an index entry counts only if that version
+//!   still has the entry's key. So a reader sees all of a batch or none of it,
+//!   a failed batch is never seen, and stale index entries are harmless (they
+//!   are deleted after the commit, best effort).
+//! - A reader that meets a batch committed while it was reading runs its
+//!   query again (at most [`MAX_REREADS`] times), so it cannot mix rows read
+//!   before the commit with rows read after.
+//! - Indexes are bucketed by day (`calls_by_tenant`, `calls_by_campaign`,
+//!   `buyer_attempts`) or by the hour of the call id (`call_scan`), and
+//!   `call_buckets` lists the buckets that hold rows, so no query scans a table.
+//! - `buyer_total` is a counter, updated once per buyer per batch after the
+//!   commit. Counter updates cannot be retried safely: a timeout there leaves
+//!   the total possibly off by that batch, and `put_calls` reports the error.
+//!
+//! Store errors from the cluster (unreachable, timeouts, overload) are
+//! [`StoreError::Backend`]; the API answers them with 503, and the recorder
+//! turns them into back-pressure.
+
+mod migrate;
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use scylla::client::execution_profile::{ExecutionProfile, ExecutionProfileHandle};
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::deserialize::row::DeserializeRow;
+use scylla::policies::load_balancing::DefaultPolicy;
+use scylla::policies::timestamp_generator::MonotonicTimestampGenerator;
+use scylla::response::PagingState;
+use scylla::response::query_result::QueryResult;
+use scylla::statement::prepared::PreparedStatement;
+use scylla::statement::{Consistency, SerialConsistency, Statement};
+use scylla::value::{Counter, CqlValue, Row};
+use switchboard_model::{AttemptOutcome, CallRecord, Id};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+pub use migrate::{BOOTSTRAP, CLAIM_TIMEOUT, MIGRATIONS, Migration};
+
+use crate::{AttemptRow, CallPage, Doc, DocKind, Result, Store, StoreError};
+
+/// How many times a read runs again after meeting a batch that committed
+/// while it was reading.
+pub const MAX_REREADS: u32 = 3;
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+const MILLIS_PER_HOUR: u128 = 3_600_000;
+/// Rows per page of multi-row reads.
+const PAGE_SIZE: i32 = 1_000;
+/// Entries kept in the in-process caches before they are cleared.
+const CACHE_LIMIT: usize = 200_000;
+
+/// Where and how to reach the cluster: parsed from a `scylla://` URI.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ScyllaConfig {
+    /// Contact points, `host:port`.
+    pub nodes: Vec<String>,
+    /// The keyspace (created if missing).
+    pub keyspace: String,
+    /// Username, for clusters with password authentication.
+    pub username: Option<String>,
+    /// Password, with `username`.
+    pub password: Option<String>,
+    /// Local datacenter: load balancing prefers it, and replication is set for it.
+    pub datacenter: Option<String>,
+    /// Replication factor of a keyspace this creates.
+    pub replication_factor: u32,
+    /// Whether a keyspace this creates may use tablets (ScyllaDB 6+); off by
+    /// default, as LWT and counters need vnodes on older releases.
+    pub tablets: bool,
+    /// Time to live of bid logs, in days (0: forever).
+    pub bid_ttl_days: u32,
+    /// Time to live of DNI visitor sessions, in days (0: forever).
+    pub visitor_ttl_days: u32,
+    /// Timeout of each request.
+    pub timeout: Duration,
+    /// Most requests of batch writes and multi-row reads in flight at once,
+    /// over the whole store.
+    pub max_in_flight: usize,
+    /// Whether connecting applies pending migrations.
+    pub migrate: bool,
+}
+
+impl std::fmt::Debug for ScyllaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password.
+        f.debug_struct("ScyllaConfig")
+            .field("nodes", &self.nodes)
+            .field("keyspace", &self.keyspace)
+            .field("username", &self.username)
+            .field("datacenter", &self.datacenter)
+            .field("replication_factor", &self.replication_factor)
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    s.len() <= 48
+        && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl ScyllaConfig {
+    /// Parses `scylla://[user[:password]@]host[:port][,host[:port]…]/keyspace[?k=v&…]`.
+    ///
+    /// The port defaults to 9042. Options: `replication_factor` (1), `dc`
+    /// (none), `tablets` (`false`; `default` leaves the server's default),
+    /// `bid_ttl_days` (30), `visitor_ttl_days` (90), `timeout_ms` (5000),
+    /// `max_in_flight` (256), `migrate` (`true`).
+    pub fn parse(uri: &str) -> Result<Self> {
+        let bad = |why: &str| StoreError::InvalidArgument(format!("invalid store URI (scylla://hosts/keyspace): {why}"));
+        let rest = uri.strip_prefix("scylla://").ok_or_else(|| bad("it must start with scylla://"))?;
+        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (authority, keyspace) = rest.split_once('/').ok_or_else(|| bad("no /keyspace"))?;
+        if !is_identifier(keyspace) {
+            return Err(bad("the keyspace must be a letter then letters, digits or _ (at most 48)"));
+        }
+        let (userinfo, hosts) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        let (username, password) = match userinfo {
+            None => (None, None),
+            Some(u) => match u.split_once(':') {
+                Some((name, pass)) => (Some(name.to_owned()), Some(pass.to_owned())),
+                None => (Some(u.to_owned()), None),
+            },
+        };
+        let nodes: Vec<String> = hosts
+            .split(',')
+            .filter(|h| !h.is_empty())
+            .map(|h| {
+                // host, host:port, [v6], [v6]:port
+                let has_port = h.rsplit_once(':').is_some_and(|(host, _)| !host.is_empty() && (!host.contains(':') || host.ends_with(']')));
+                if has_port { h.to_owned() } else { format!("{h}:9042") }
+            })
+            .collect();
+        if nodes.is_empty() {
+            return Err(bad("no host"));
+        }
+        let mut config = ScyllaConfig {
+            nodes,
+            keyspace: keyspace.to_owned(),
+            username,
+            password,
+            datacenter: None,
+            replication_factor: 1,
+            tablets: false,
+            bid_ttl_days: 30,
+            visitor_ttl_days: 90,
+            timeout: Duration::from_secs(5),
+            max_in_flight: 256,
+            migrate: true,
+        };
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let num = |v: &str| v.parse::<u32>().map_err(|_| bad(&format!("{k} must be a whole number, not {v:?}")));
+            let flag = |v: &str| match v {
+                "true" | "1" | "on" => Ok(true),
+                "false" | "0" | "off" => Ok(false),
+                _ => Err(bad(&format!("{k} must be true or false, not {v:?}"))),
+            };
+            match k {
+                "replication_factor" => config.replication_factor = num(v)?.max(1),
+                "dc" => {
+                    if !v.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) || v.is_empty() {
+                        return Err(bad("dc must be a datacenter name"));
+                    }
+                    config.datacenter = Some(v.to_owned());
+                }
+                "tablets" => config.tablets = v == "default" || flag(v)?,
+                "bid_ttl_days" => config.bid_ttl_days = num(v)?,
+                "visitor_ttl_days" => config.visitor_ttl_days = num(v)?,
+                "timeout_ms" => config.timeout = Duration::from_millis(u64::from(num(v)?.max(1))),
+                "max_in_flight" => config.max_in_flight = num(v)?.max(1) as usize,
+                "migrate" => config.migrate = flag(v)?,
+                "user" | "username" => config.username = Some(v.to_owned()),
+                other => return Err(bad(&format!("unknown option {other:?}"))),
+            }
+        }
+        Ok(config)
+    }
+
+    /// Takes the username and password from `SWITCHBOARD_SCYLLA_USERNAME` and
+    /// `SWITCHBOARD_SCYLLA_PASSWORD` when set (keeps secrets out of the URI).
+    pub fn with_env_credentials(mut self) -> Self {
+        if let Ok(u) = std::env::var("SWITCHBOARD_SCYLLA_USERNAME") {
+            self.username = Some(u);
+        }
+        if let Ok(p) = std::env::var("SWITCHBOARD_SCYLLA_PASSWORD") {
+            self.password = Some(p);
+        }
+        self
+    }
+
+    /// The keyspace's replication map, in CQL.
+    fn replication(&self) -> String {
+        let rf = self.replication_factor;
+        match &self.datacenter {
+            Some(dc) => format!("{{'class': 'NetworkTopologyStrategy', '{dc}': {rf}}}"),
+            None => format!("{{'class': 'NetworkTopologyStrategy', 'replication_factor': {rf}}}"),
+        }
+    }
+
+    /// A copy for another keyspace (tests use one per run).
+    pub fn with_keyspace(&self, keyspace: &str) -> Result<Self> {
+        if !is_identifier(keyspace) {
+            return Err(StoreError::InvalidArgument(format!("invalid keyspace name {keyspace:?}")));
+        }
+        Ok(Self { keyspace: keyspace.to_owned(), ..self.clone() })
+    }
+}
+
+fn backend<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> StoreError {
+    move |e| StoreError::Backend(format!("scylla {what}: {e}"))
+}
+
+fn corrupt<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> StoreError {
+    move |e| StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+async fn session(config: &ScyllaConfig) -> Result<(Session, ExecutionProfileHandle)> {
+    // Token- and shard-aware (the default policy's default), local DC first.
+    let mut policy = DefaultPolicy::builder().token_aware(true).permit_dc_failover(false);
+    if let Some(dc) = &config.datacenter {
+        policy = policy.prefer_datacenter(dc.clone());
+    }
+    let policy = policy.build();
+    let records = ExecutionProfile::builder()
+        .consistency(Consistency::LocalQuorum)
+        .serial_consistency(Some(SerialConsistency::LocalSerial))
+        .request_timeout(Some(config.timeout))
+        .load_balancing_policy(policy.clone())
+        .build()
+        .into_handle_with_label("records".into());
+    let relaxed = ExecutionProfile::builder()
+        .consistency(Consistency::LocalOne)
+        .serial_consistency(Some(SerialConsistency::LocalSerial))
+        .request_timeout(Some(config.timeout))
+        .load_balancing_policy(policy)
+        .build()
+        .into_handle_with_label("relaxed-reads".into());
+    let mut builder = SessionBuilder::new()
+        .known_nodes(&config.nodes)
+        .connection_timeout(config.timeout)
+        // Client-side, monotonic write timestamps: a node's later write (the
+        // deletion of a stale index entry, say) always wins over its earlier
+        // ones, whichever coordinators and clocks served them.
+        .timestamp_generator(Arc::new(MonotonicTimestampGenerator::new()))
+        .default_execution_profile_handle(records);
+    if let Some(user) = &config.username {
+        builder = builder.user(user.clone(), config.password.clone().unwrap_or_default());
+    }
+    let session = builder
+        .build()
+        .await
+        .map_err(|e| StoreError::Backend(format!("cannot connect to ScyllaDB at {}: {e}", config.nodes.join(","))))?;
+    Ok((session, relaxed))
+}
+
+/// Applies the pending migrations of `cql/` to the cluster; returns those applied now.
+pub async fn migrate(config: &ScyllaConfig) -> Result<Vec<Migration>> {
+    let (session, _) = session(config).await?;
+    migrate::apply(&session, config).await
+}
+
+/// The tables of versioned documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DocTable {
+    Config,
+    Users,
+    Sessions,
+    ApiKeys,
+    Audit,
+}
+
+impl DocTable {
+    const ALL: [DocTable; 5] = [DocTable::Config, DocTable::Users, DocTable::Sessions, DocTable::ApiKeys, DocTable::Audit];
+
+    fn of(kind: DocKind) -> Self {
+        match kind {
+            DocKind::User => DocTable::Users,
+            DocKind::Session => DocTable::Sessions,
+            DocKind::ApiKey => DocTable::ApiKeys,
+            DocKind::Audit => DocTable::Audit,
+            DocKind::Tenant
+            | DocKind::Buyer
+            | DocKind::Campaign
+            | DocKind::Number
+            | DocKind::Pool
+            | DocKind::RtbTarget
+            | DocKind::RtbRouter
+            | DocKind::TrackingTag => DocTable::Config,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            DocTable::Config => "config_docs",
+            DocTable::Users => "users",
+            DocTable::Sessions => "sessions",
+            DocTable::ApiKeys => "api_keys",
+            DocTable::Audit => "audit_log",
+        }
+    }
+
+    /// `config_docs` has the kind in its partition key; the others hold one kind.
+    fn keyed_by_kind(self) -> bool {
+        self == DocTable::Config
+    }
+}
+
+/// The prepared statements of one document table.
+struct DocStatements {
+    get: PreparedStatement,
+    list: PreparedStatement,
+    insert: PreparedStatement,
+    update: PreparedStatement,
+    delete: PreparedStatement,
+}
+
+/// Every statement, prepared once at connect.
+struct Statements {
+    docs: Vec<DocStatements>,
+    add_doc_tenant: PreparedStatement,
+    doc_tenants: PreparedStatement,
+    get_call: PreparedStatement,
+    get_call_relaxed: PreparedStatement,
+    put_call: PreparedStatement,
+    put_call_fresh: PreparedStatement,
+    mark_batch: PreparedStatement,
+    get_batch: PreparedStatement,
+    get_sid: PreparedStatement,
+    put_sid: PreparedStatement,
+    delete_sid: PreparedStatement,
+    put_by_tenant: PreparedStatement,
+    delete_by_tenant: PreparedStatement,
+    tenant_first: PreparedStatement,
+    tenant_after: PreparedStatement,
+    put_by_campaign: PreparedStatement,
+    delete_by_campaign: PreparedStatement,
+    campaign_range: PreparedStatement,
+    put_attempt: PreparedStatement,
+    delete_attempt: PreparedStatement,
+    attempts_since: PreparedStatement,
+    add_total: PreparedStatement,
+    get_total: PreparedStatement,
+    put_bucket: PreparedStatement,
+    buckets_asc: PreparedStatement,
+    buckets_desc: PreparedStatement,
+    buckets_scan: PreparedStatement,
+    put_scan: PreparedStatement,
+    scan_after: PreparedStatement,
+}
+
+struct Preparer<'a> {
+    session: &'a Session,
+    keyspace: &'a str,
+    timeout: Duration,
+}
+
+impl Preparer<'_> {
+    /// Prepares `cql` (`{ks}` stands for the keyspace) with its timeout and
+    /// whether the driver may retry it.
+    async fn prepare(&self, cql: &str, idempotent: bool) -> Result<PreparedStatement> {
+        let text = cql.replace("{ks}", self.keyspace);
+        let mut st = self
+            .session
+            .prepare(text.clone())
+            .await
+            .map_err(|e| StoreError::Backend(format!("scylla cannot prepare {text:?}: {e}")))?;
+        st.set_is_idempotent(idempotent);
+        // LWTs run a Paxos round: give them longer.
+        let lwt = text.contains(" IF ");
+        st.set_request_timeout(Some(if lwt { self.timeout * 2 } else { self.timeout }));
+        st.set_page_size(PAGE_SIZE);
+        Ok(st)
+    }
+
+    async fn relaxed(&self, cql: &str, profile: &ExecutionProfileHandle) -> Result<PreparedStatement> {
+        let mut st = self.prepare(cql, true).await?;
+        st.set_execution_profile_handle(Some(profile.clone()));
+        Ok(st)
+    }
+
+    async fn doc_statements(&self, table: DocTable) -> Result<DocStatements> {
+        let t = table.name();
+        let (key, cols, marks) = if table.keyed_by_kind() {
+            ("kind = ? AND tenant = ?", "kind, tenant", "?, ?")
+        } else {
+            ("tenant = ?", "tenant", "?")
+        };
+        Ok(DocStatements {
+            get: self.prepare(&format!("SELECT version, body FROM {{ks}}.{t} WHERE {key} AND id = ?"), true).await?,
+            list: self.prepare(&format!("SELECT id, version, body FROM {{ks}}.{t} WHERE {key}"), true).await?,
+            insert: self
+                .prepare(
+                    &format!("INSERT INTO {{ks}}.{t} ({cols}, id, version, body) VALUES ({marks}, ?, 1, ?) IF NOT EXISTS"),
+                    false,
+                )
+                .await?,
+            update: self
+                .prepare(&format!("UPDATE {{ks}}.{t} SET version = ?, body = ? WHERE {key} AND id = ? IF version = ?"), false)
+                .await?,
+            delete: self.prepare(&format!("DELETE FROM {{ks}}.{t} WHERE {key} AND id = ? IF version = ?"), false).await?,
+        })
+    }
+
+    async fn all(&self, relaxed: &ExecutionProfileHandle) -> Result<Statements> {
+        let mut docs = Vec::new();
+        for table in DocTable::ALL {
+            docs.push(self.doc_statements(table).await?);
+        }
+        let p = |cql: &'static str| self.prepare(cql, true);
+        Ok(Statements {
+            docs,
+            add_doc_tenant: p("INSERT INTO {ks}.doc_tenants (kind, tenant) VALUES (?, ?)").await?,
+            doc_tenants: p("SELECT tenant FROM {ks}.doc_tenants WHERE kind = ?").await?,
+            get_call: p("SELECT body, batch, prev_body FROM {ks}.calls WHERE id = ?").await?,
+            get_call_relaxed: self.relaxed("SELECT body, batch, prev_body FROM {ks}.calls WHERE id = ?", relaxed).await?,
+            put_call: p("INSERT INTO {ks}.calls (id, body, batch, prev_body) VALUES (?, ?, ?, ?)").await?,
+            put_call_fresh: p("INSERT INTO {ks}.calls (id, body, batch, prev_body) VALUES (?, ?, ?, null)").await?,
+            mark_batch: p("INSERT INTO {ks}.call_batches (batch, committed_at) VALUES (?, toTimestamp(now()))").await?,
+            get_batch: p("SELECT batch FROM {ks}.call_batches WHERE batch = ?").await?,
+            get_sid: p("SELECT id FROM {ks}.call_sids WHERE call_sid = ?").await?,
+            put_sid: p("INSERT INTO {ks}.call_sids (call_sid, id) VALUES (?, ?)").await?,
+            delete_sid: p("DELETE FROM {ks}.call_sids WHERE call_sid = ?").await?,
+            put_by_tenant: p("INSERT INTO {ks}.calls_by_tenant (tenant, day, started, id) VALUES (?, ?, ?, ?)").await?,
+            delete_by_tenant: p("DELETE FROM {ks}.calls_by_tenant WHERE tenant = ? AND day = ? AND started = ? AND id = ?")
+                .await?,
+            tenant_first: p("SELECT started, id FROM {ks}.calls_by_tenant WHERE tenant = ? AND day = ? LIMIT ?").await?,
+            tenant_after: p(
+                "SELECT started, id FROM {ks}.calls_by_tenant WHERE tenant = ? AND day = ? AND (started, id) < (?, ?) LIMIT ?",
+            )
+            .await?,
+            put_by_campaign: p(
+                "INSERT INTO {ks}.calls_by_campaign (tenant, campaign, day, started, id) VALUES (?, ?, ?, ?, ?)",
+            )
+            .await?,
+            delete_by_campaign: p(
+                "DELETE FROM {ks}.calls_by_campaign WHERE tenant = ? AND campaign = ? AND day = ? AND started = ? AND id = ?",
+            )
+            .await?,
+            campaign_range: p(
+                "SELECT started, id FROM {ks}.calls_by_campaign \
+                 WHERE tenant = ? AND campaign = ? AND day = ? AND started >= ? AND started < ?",
+            )
+            .await?,
+            put_attempt: p("INSERT INTO {ks}.buyer_attempts (buyer, day, started, call_id, attempt) VALUES (?, ?, ?, ?, ?)")
+                .await?,
+            delete_attempt: p(
+                "DELETE FROM {ks}.buyer_attempts WHERE buyer = ? AND day = ? AND started = ? AND call_id = ? AND attempt = ?",
+            )
+            .await?,
+            attempts_since: p(
+                "SELECT started, call_id, attempt FROM {ks}.buyer_attempts WHERE buyer = ? AND day = ? AND started >= ?",
+            )
+            .await?,
+            // A counter update applied twice counts twice: never retried.
+            add_total: self.prepare("UPDATE {ks}.buyer_totals SET total = total + ? WHERE buyer = ?", false).await?,
+            get_total: p("SELECT total FROM {ks}.buyer_totals WHERE buyer = ?").await?,
+            put_bucket: p("INSERT INTO {ks}.call_buckets (scope, key, bucket) VALUES (?, ?, ?)").await?,
+            buckets_asc: p(
+                "SELECT bucket FROM {ks}.call_buckets WHERE scope = ? AND key = ? AND bucket >= ? AND bucket <= ? \
+                 ORDER BY bucket ASC",
+            )
+            .await?,
+            buckets_desc: p(
+                "SELECT bucket FROM {ks}.call_buckets WHERE scope = ? AND key = ? AND bucket >= ? AND bucket <= ? \
+                 ORDER BY bucket DESC",
+            )
+            .await?,
+            buckets_scan: self
+                .relaxed(
+                    "SELECT bucket FROM {ks}.call_buckets WHERE scope = ? AND key = ? AND bucket >= ? AND bucket <= ? \
+                     ORDER BY bucket ASC",
+                    relaxed,
+                )
+                .await?,
+            put_scan: p("INSERT INTO {ks}.call_scan (hour, id) VALUES (?, ?)").await?,
+            scan_after: self.relaxed("SELECT id FROM {ks}.call_scan WHERE hour = ? AND id > ? LIMIT ?", relaxed).await?,
+        })
+    }
+}
+
+/// The ScyllaDB [`Store`]. Clones share one session.
+#[derive(Clone)]
+pub struct ScyllaStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    session: Session,
+    st: Statements,
+    keyspace: String,
+    /// Bounds the requests that batch writes and multi-row reads have in
+    /// flight, all operations together: a slow cluster makes callers wait
+    /// here (and the recorder's queue fill) instead of piling up requests.
+    in_flight: Arc<Semaphore>,
+    /// Batches known committed, with when this process learned it.
+    committed: Mutex<HashMap<Uuid, Instant>>,
+    /// Bucket rows known written (no need to write them again).
+    buckets: Mutex<HashSet<(&'static str, Uuid, i32)>>,
+}
+
+impl std::fmt::Debug for ScyllaStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScyllaStore").field("keyspace", &self.inner.keyspace).finish_non_exhaustive()
+    }
+}
+
+type Values = Vec<CqlValue>;
+type Job<T> = Pin<Box<dyn Future<Output = Result<T>> + Send>>;
+
+fn uuid(id: Uuid) -> CqlValue {
+    CqlValue::Uuid(id)
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_micros(us: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(us).ok_or_else(|| StoreError::Corrupt(format!("time out of range: {us}µs")))
+}
+
+fn day_of(us: i64) -> i32 {
+    // Days since the epoch fit an i32 for every representable time.
+    us.div_euclid(MICROS_PER_DAY) as i32
+}
+
+/// The hour of a call id's time-ordered prefix (UUIDv7: its creation hour).
+/// Monotonic in the id whatever its version, so scanning hours in order and
+/// ids in order within an hour is id order.
+fn hour_of(id: Id) -> i32 {
+    ((id.as_u128() >> 80) / MILLIS_PER_HOUR) as i32
+}
+
+fn counted(o: AttemptOutcome) -> bool {
+    !o.is_unanswered()
+}
+
+/// A call's index entries, to delete the ones an upsert leaves stale.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum IndexKey {
+    Sid(String),
+    Tenant { tenant: Id, started: i64 },
+    Campaign { tenant: Id, campaign: Id, started: i64 },
+    Attempt { buyer: Id, started: i64, attempt: i32 },
+}
+
+fn index_keys(call: &CallRecord) -> HashSet<IndexKey> {
+    let started = micros(call.started_at);
+    let mut keys = HashSet::from([
+        IndexKey::Sid(call.call_sid.clone()),
+        IndexKey::Tenant { tenant: call.tenant_id, started },
+        IndexKey::Campaign { tenant: call.tenant_id, campaign: call.campaign_id, started },
+    ]);
+    for (i, a) in call.attempts.iter().enumerate() {
+        keys.insert(IndexKey::Attempt { buyer: a.buyer_id, started: micros(a.started_at), attempt: i as i32 });
+    }
+    keys
+}
+
+/// One read's view of which batches are committed (see the module docs).
+struct View {
+    started: Instant,
+    /// A batch became known committed during this read: read again.
+    fresh: bool,
+    rereads: u32,
+}
+
+impl View {
+    fn new() -> Self {
+        Self { started: Instant::now(), fresh: false, rereads: 0 }
+    }
+
+    /// Whether to run the read again; resets the view if so.
+    fn again(&mut self) -> bool {
+        if self.fresh && self.rereads < MAX_REREADS {
+            *self = Self { started: Instant::now(), fresh: false, rereads: self.rereads + 1 };
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A `calls` row as stored.
+type RawCall = (Option<String>, Option<Uuid>, Option<String>);
+
+/// Each call of a batch once, in first-seen order, at its last version.
+fn latest_versions(calls: &[CallRecord]) -> Vec<&CallRecord> {
+    let mut at: HashMap<Id, usize> = HashMap::new();
+    let mut out: Vec<&CallRecord> = Vec::new();
+    for c in calls {
+        match at.get(&c.id) {
+            Some(&i) => out[i] = c,
+            None => {
+                at.insert(c.id, out.len());
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// A bucket row of `call_buckets`: (scope, key, bucket).
+type Bucket = (&'static str, Uuid, i32);
+
+impl IndexKey {
+    /// The `call_buckets` row that lists this entry's partition.
+    fn bucket(&self) -> Option<Bucket> {
+        match self {
+            IndexKey::Sid(_) => None,
+            IndexKey::Tenant { tenant, started } => Some(("tenant", *tenant, day_of(*started))),
+            IndexKey::Campaign { campaign, started, .. } => Some(("campaign", *campaign, day_of(*started))),
+            IndexKey::Attempt { buyer, started, .. } => Some(("buyer", *buyer, day_of(*started))),
+        }
+    }
+}
+
+/// What one `put_calls` writes, worked out from the calls and the versions
+/// they replace; no I/O, so it is tested on its own.
+#[derive(Debug, Default)]
+struct CommitPlan {
+    /// (id, record JSON, previous visible record JSON).
+    calls: Vec<(Id, String, Option<String>)>,
+    /// Index entries to write.
+    index: Vec<(Id, IndexKey)>,
+    /// Buckets that hold the entries.
+    buckets: HashSet<Bucket>,
+    /// Changes of buyer totals (none zero).
+    deltas: HashMap<Id, i64>,
+    /// Entries of the replaced versions that the new ones no longer have.
+    stale: Vec<(Id, IndexKey)>,
+}
+
+impl CommitPlan {
+    fn new(calls: &[&CallRecord], old: &HashMap<Id, CallRecord>) -> Result<Self> {
+        let json = |c: &CallRecord| serde_json::to_string(c).map_err(|e| StoreError::InvalidArgument(format!("call record: {e}")));
+        let mut plan = CommitPlan::default();
+        for call in calls {
+            let prior = old.get(&call.id);
+            plan.calls.push((call.id, json(call)?, prior.map(json).transpose()?));
+            let keys = index_keys(call);
+            plan.buckets.insert(("scan", Uuid::nil(), hour_of(call.id)));
+            plan.buckets.extend(keys.iter().filter_map(IndexKey::bucket));
+            for a in &call.attempts {
+                *plan.deltas.entry(a.buyer_id).or_default() += i64::from(counted(a.outcome));
+            }
+            if let Some(prior) = prior {
+                for a in &prior.attempts {
+                    *plan.deltas.entry(a.buyer_id).or_default() -= i64::from(counted(a.outcome));
+                }
+                plan.stale.extend(index_keys(prior).into_iter().filter(|k| !keys.contains(k)).map(|k| (call.id, k)));
+            }
+            plan.index.extend(keys.into_iter().map(|k| (call.id, k)));
+        }
+        plan.deltas.retain(|_, d| *d != 0);
+        Ok(plan)
+    }
+}
+
+/// The version of a `calls` row a reader sees: its body if its batch is
+/// committed (or it has none), else the version it replaced.
+fn visible(raw: RawCall, committed: impl FnOnce(Uuid) -> bool) -> Option<String> {
+    let (body, batch, prev) = raw;
+    match batch {
+        None => body,
+        Some(b) if committed(b) => body,
+        Some(_) => prev,
+    }
+}
+
+impl ScyllaStore {
+    /// Connects, applies pending migrations (unless `migrate=false`) and
+    /// prepares every statement.
+    pub async fn connect(config: &ScyllaConfig) -> Result<Self> {
+        let (session, relaxed) = session(config).await?;
+        if config.migrate {
+            migrate::apply(&session, config).await?;
+        }
+        let st = Preparer { session: &session, keyspace: &config.keyspace, timeout: config.timeout }.all(&relaxed).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                session,
+                st,
+                keyspace: config.keyspace.clone(),
+                in_flight: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
+                committed: Mutex::new(HashMap::new()),
+                buckets: Mutex::new(HashSet::new()),
+            }),
+        })
+    }
+
+    /// Drops this store's keyspace and everything in it (test teardown).
+    pub async fn drop_keyspace(&self) -> Result<()> {
+        let mut st = Statement::new(format!("DROP KEYSPACE IF EXISTS {}", self.inner.keyspace));
+        st.set_request_timeout(Some(Duration::from_secs(60)));
+        self.inner.session.query_unpaged(st, ()).await.map_err(backend("drop keyspace"))?;
+        Ok(())
+    }
+
+    fn session(&self) -> &Session {
+        &self.inner.session
+    }
+
+    fn st(&self) -> &Statements {
+        &self.inner.st
+    }
+
+    /// The statement that writes (or deletes) the index entry `key` of call `id`.
+    fn index_write(&self, id: Id, key: &IndexKey, delete: bool) -> (&PreparedStatement, Values) {
+        let st = self.st();
+        let pick = |put, del| if delete { del } else { put };
+        match key {
+            IndexKey::Sid(sid) if delete => (&st.delete_sid, vec![CqlValue::Text(sid.clone())]),
+            IndexKey::Sid(sid) => (&st.put_sid, vec![CqlValue::Text(sid.clone()), uuid(id)]),
+            IndexKey::Tenant { tenant, started } => (
+                pick(&st.put_by_tenant, &st.delete_by_tenant),
+                vec![uuid(*tenant), CqlValue::Int(day_of(*started)), CqlValue::BigInt(*started), uuid(id)],
+            ),
+            IndexKey::Campaign { tenant, campaign, started } => (
+                pick(&st.put_by_campaign, &st.delete_by_campaign),
+                vec![uuid(*tenant), uuid(*campaign), CqlValue::Int(day_of(*started)), CqlValue::BigInt(*started), uuid(id)],
+            ),
+            IndexKey::Attempt { buyer, started, attempt } => (
+                pick(&st.put_attempt, &st.delete_attempt),
+                vec![uuid(*buyer), CqlValue::Int(day_of(*started)), CqlValue::BigInt(*started), uuid(id), CqlValue::Int(*attempt)],
+            ),
+        }
+    }
+
+    async fn exec(&self, st: &PreparedStatement, values: Values) -> Result<QueryResult> {
+        self.session().execute_unpaged(st, values).await.map_err(backend("request"))
+    }
+
+    /// Every row of a (possibly multi-page) read.
+    async fn select<T>(&self, st: &PreparedStatement, values: Values) -> Result<Vec<T>>
+    where
+        T: for<'f> DeserializeRow<'f, 'f>,
+    {
+        let mut out = Vec::new();
+        let mut paging = PagingState::start();
+        loop {
+            let (result, next) =
+                self.session().execute_single_page(st, &values, paging).await.map_err(backend("read"))?;
+            let rows = result.into_rows_result().map_err(backend("read result"))?;
+            for row in rows.rows::<T>().map_err(corrupt("row type"))? {
+                out.push(row.map_err(corrupt("row"))?);
+            }
+            match next.into_paging_control_flow() {
+                std::ops::ControlFlow::Continue(p) => paging = p,
+                std::ops::ControlFlow::Break(()) => return Ok(out),
+            }
+        }
+    }
+
+    /// Runs `jobs` concurrently, within the store's bound on requests in
+    /// flight; all their results in order, or the first error (the rest are
+    /// cancelled). A job never waits for a permit while holding one, so
+    /// concurrent callers cannot deadlock.
+    async fn all<T: Send + 'static>(&self, jobs: Vec<Job<T>>) -> Result<Vec<T>> {
+        let limit = &self.inner.in_flight;
+        let n = jobs.len();
+        let mut set = JoinSet::new();
+        let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
+        let mut take = |joined: std::result::Result<(usize, Result<T>), tokio::task::JoinError>| -> Result<()> {
+            let (i, r) = joined.map_err(backend("task"))?;
+            out[i] = Some(r?);
+            Ok(())
+        };
+        for (i, job) in jobs.into_iter().enumerate() {
+            let permit = Arc::clone(limit).acquire_owned().await.map_err(backend("semaphore"))?;
+            set.spawn(async move {
+                let r = job.await;
+                drop(permit);
+                (i, r)
+            });
+            while let Some(joined) = set.try_join_next() {
+                take(joined)?;
+            }
+        }
+        while let Some(joined) = set.join_next().await {
+            take(joined)?;
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    /// A job that runs one prepared statement.
+    fn job(&self, st: &PreparedStatement, values: Values) -> Job<QueryResult> {
+        let inner = Arc::clone(&self.inner);
+        let st = st.clone();
+        Box::pin(async move { inner.session.execute_unpaged(&st, values).await.map_err(backend("request")) })
+    }
+
+    async fn write_all(&self, writes: Vec<(&PreparedStatement, Values)>) -> Result<()> {
+        let jobs = writes
+            .into_iter()
+            .map(|(st, v)| {
+                let job = self.job(st, v);
+                Box::pin(async move { job.await.map(|_| ()) }) as Job<()>
+            })
+            .collect();
+        self.all(jobs).await.map(|_| ())
+    }
+
+    /// Whether `batch` is committed, as of `view`.
+    fn known_committed(&self, batch: Uuid, view: &mut View) -> bool {
+        let cache = self.inner.committed.lock().expect("committed cache");
+        match cache.get(&batch) {
+            Some(&at) => {
+                if at >= view.started {
+                    view.fresh = true;
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remember_committed(&self, batch: Uuid) {
+        let mut cache = self.inner.committed.lock().expect("committed cache");
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.entry(batch).or_insert_with(Instant::now);
+    }
+
+    /// The visible versions of the calls `ids` (missing ones are absent).
+    async fn load(&self, ids: &[Id], view: &mut View, relaxed: bool) -> Result<HashMap<Id, CallRecord>> {
+        let st = if relaxed { &self.st().get_call_relaxed } else { &self.st().get_call };
+        let jobs = ids
+            .iter()
+            .map(|&id| {
+                let job = self.job(st, vec![uuid(id)]);
+                Box::pin(async move {
+                    let rows = job.await?.into_rows_result().map_err(backend("call result"))?;
+                    let raw: Option<RawCall> = rows.maybe_first_row().map_err(corrupt("call row"))?;
+                    Ok((id, raw))
+                }) as Job<(Id, Option<RawCall>)>
+            })
+            .collect();
+        let raws: Vec<(Id, RawCall)> =
+            self.all(jobs).await?.into_iter().filter_map(|(id, raw)| raw.map(|r| (id, r))).collect();
+
+        let mut unknown: HashSet<Uuid> = HashSet::new();
+        for (_, (_, batch, _)) in &raws {
+            if let Some(b) = batch
+                && !self.known_committed(*b, view)
+            {
+                unknown.insert(*b);
+            }
+        }
+        if !unknown.is_empty() {
+            let unknown: Vec<Uuid> = unknown.into_iter().collect();
+            let jobs = unknown
+                .iter()
+                .map(|&b| {
+                    let job = self.job(&self.st().get_batch, vec![uuid(b)]);
+                    Box::pin(async move {
+                        let rows = job.await?.into_rows_result().map_err(backend("batch result"))?;
+                        Ok(rows.rows_num() > 0)
+                    }) as Job<bool>
+                })
+                .collect();
+            for (b, committed) in unknown.iter().zip(self.all(jobs).await?) {
+                if committed {
+                    self.remember_committed(*b);
+                    view.fresh = true;
+                }
+            }
+        }
+
+        let mut out = HashMap::with_capacity(raws.len());
+        for (id, raw) in raws {
+            if let Some(json) = visible(raw, |b| self.known_committed(b, view)) {
+                let call: CallRecord = serde_json::from_str(&json).map_err(corrupt("call record"))?;
+                out.insert(id, call);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Buckets of an index in `[from, to]`, ascending or descending.
+    async fn buckets(&self, scope: &str, key: Id, from: i32, to: i32, descending: bool) -> Result<Vec<i32>> {
+        let st = if descending { &self.st().buckets_desc } else { &self.st().buckets_asc };
+        let rows: Vec<(i32,)> = self
+            .select(st, vec![CqlValue::Text(scope.to_owned()), uuid(key), CqlValue::Int(from), CqlValue::Int(to)])
+            .await?;
+        Ok(rows.into_iter().map(|(b,)| b).collect())
+    }
+
+    fn doc_from_lwt(result: QueryResult) -> Result<(bool, Option<u64>)> {
+        let rows = result.into_rows_result().map_err(backend("lwt result"))?;
+        let specs = rows.column_specs();
+        let applied_at = specs.get_by_name("[applied]").map(|(i, _)| i);
+        let version_at = specs.get_by_name("version").map(|(i, _)| i);
+        let row: Row = rows.single_row().map_err(backend("lwt row"))?;
+        let applied = applied_at
+            .and_then(|i| row.columns.get(i).cloned().flatten())
+            .and_then(|v| v.as_boolean())
+            .ok_or_else(|| StoreError::Backend("scylla lwt result without [applied]".into()))?;
+        let version = version_at.and_then(|i| row.columns.get(i).cloned().flatten()).and_then(|v| v.as_bigint());
+        Ok((applied, version.map(|v| v as u64)))
+    }
+
+    fn doc_key(kind: DocKind, tenant: Id) -> Values {
+        if DocTable::of(kind).keyed_by_kind() {
+            vec![CqlValue::Text(kind.as_str().to_owned()), uuid(tenant)]
+        } else {
+            vec![uuid(tenant)]
+        }
+    }
+
+    fn doc_statements(&self, kind: DocKind) -> &DocStatements {
+        let table = DocTable::of(kind);
+        let i = DocTable::ALL.iter().position(|t| *t == table).expect("every table is prepared");
+        &self.st().docs[i]
+    }
+}
+
+fn decode_body(body: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(body).map_err(corrupt("document body"))
+}
+
+fn encode_cursor(started: i64, id: Id) -> String {
+    format!("{started}_{}", id.simple())
+}
+
+fn decode_cursor(cursor: &str) -> Result<(i64, Id)> {
+    let bad = || StoreError::InvalidArgument(format!("invalid page cursor {cursor:?}"));
+    let (us, id) = cursor.split_once('_').ok_or_else(bad)?;
+    Ok((us.parse().map_err(|_| bad())?, Uuid::try_parse(id).map_err(|_| bad())?))
+}
+
+#[async_trait]
+impl Store for ScyllaStore {
+    async fn get_doc(&self, kind: DocKind, tenant: Id, id: Id) -> Result<Option<Doc>> {
+        let mut values = Self::doc_key(kind, tenant);
+        values.push(uuid(id));
+        let rows: Vec<(Option<i64>, Option<String>)> = self.select(&self.doc_statements(kind).get, values).await?;
+        match rows.into_iter().next() {
+            Some((Some(version), Some(body))) => {
+                Ok(Some(Doc { kind, tenant, id, version: version as u64, body: decode_body(&body)? }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn list_docs(&self, kind: DocKind, tenant: Option<Id>) -> Result<Vec<Doc>> {
+        let tenants = match tenant {
+            Some(t) => vec![t],
+            None => {
+                let rows: Vec<(Uuid,)> =
+                    self.select(&self.st().doc_tenants, vec![CqlValue::Text(kind.as_str().to_owned())]).await?;
+                rows.into_iter().map(|(t,)| t).collect()
+            }
+        };
+        let mut out = Vec::new();
+        for tenant in tenants {
+            let rows: Vec<(Uuid, Option<i64>, Option<String>)> =
+                self.select(&self.doc_statements(kind).list, Self::doc_key(kind, tenant)).await?;
+            for (id, version, body) in rows {
+                if let (Some(version), Some(body)) = (version, body) {
+                    out.push(Doc { kind, tenant, id, version: version as u64, body: decode_body(&body)? });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn put_doc(&self, doc: Doc, expected: Option<u64>) -> Result<u64> {
+        let body = serde_json::to_string(&doc.body).map_err(|e| StoreError::InvalidArgument(format!("document body: {e}")))?;
+        let sts = self.doc_statements(doc.kind);
+        let key = Self::doc_key(doc.kind, doc.tenant);
+        let result = match expected {
+            None => {
+                // Listed before it exists: a listing never misses a document.
+                self.exec(&self.st().add_doc_tenant, vec![CqlValue::Text(doc.kind.as_str().to_owned()), uuid(doc.tenant)])
+                    .await?;
+                let mut values = key;
+                values.extend([uuid(doc.id), CqlValue::Text(body)]);
+                self.exec(&sts.insert, values).await?
+            }
+            Some(v) => {
+                let mut values = vec![CqlValue::BigInt(v as i64 + 1), CqlValue::Text(body)];
+                values.extend(key);
+                values.extend([uuid(doc.id), CqlValue::BigInt(v as i64)]);
+                self.exec(&sts.update, values).await?
+            }
+        };
+        match Self::doc_from_lwt(result)? {
+            (true, _) => Ok(expected.map_or(1, |v| v + 1)),
+            (false, found) => Err(StoreError::Conflict { expected, found }),
+        }
+    }
+
+    async fn delete_doc(&self, kind: DocKind, tenant: Id, id: Id, expected: u64) -> Result<()> {
+        let mut values = Self::doc_key(kind, tenant);
+        values.extend([uuid(id), CqlValue::BigInt(expected as i64)]);
+        let result = self.exec(&self.doc_statements(kind).delete, values).await?;
+        match Self::doc_from_lwt(result)? {
+            (true, _) => Ok(()),
+            (false, found) => Err(StoreError::Conflict { expected: Some(expected), found }),
+        }
+    }
+
+    async fn put_calls(&self, calls: &[CallRecord]) -> Result<()> {
+        let calls = latest_versions(calls);
+        if calls.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Id> = calls.iter().map(|c| c.id).collect();
+        let old = self.load(&ids, &mut View::new(), false).await?;
+        let mut plan = CommitPlan::new(&calls, &old)?;
+        {
+            let known = self.inner.buckets.lock().expect("bucket cache");
+            plan.buckets.retain(|b| !known.contains(b));
+        }
+        let batch = Uuid::now_v7();
+        let st = self.st();
+        let mut writes: Vec<(&PreparedStatement, Values)> = Vec::new();
+        for (id, body, prev) in plan.calls {
+            writes.push(match prev {
+                Some(prev) => (&st.put_call, vec![uuid(id), CqlValue::Text(body), uuid(batch), CqlValue::Text(prev)]),
+                None => (&st.put_call_fresh, vec![uuid(id), CqlValue::Text(body), uuid(batch)]),
+            });
+            writes.push((&st.put_scan, vec![CqlValue::Int(hour_of(id)), CqlValue::Blob(id.as_bytes().to_vec())]));
+        }
+        writes.extend(plan.index.iter().map(|(id, k)| self.index_write(*id, k, false)));
+        writes.extend(plan.buckets.iter().map(|(scope, key, bucket)| {
+            (&st.put_bucket, vec![CqlValue::Text((*scope).to_owned()), uuid(*key), CqlValue::Int(*bucket)])
+        }));
+
+        // All or error: the batch stays invisible unless every row landed.
+        self.write_all(writes).await?;
+        self.exec(&st.mark_batch, vec![uuid(batch)]).await?;
+        self.remember_committed(batch);
+        {
+            let mut known = self.inner.buckets.lock().expect("bucket cache");
+            if known.len() >= CACHE_LIMIT {
+                known.clear();
+            }
+            known.extend(plan.buckets);
+        }
+
+        for (buyer, delta) in plan.deltas {
+            self.exec(&st.add_total, vec![CqlValue::Counter(Counter(delta)), uuid(buyer)]).await.map_err(|e| {
+                StoreError::Backend(format!("calls stored, but the total of buyer {buyer} may be off by {delta}: {e}"))
+            })?;
+        }
+
+        // Stale entries are filtered on read; deleting them only saves reads
+        // later, so a failure here does not fail the committed batch.
+        let deletes = plan.stale.iter().map(|(id, k)| self.index_write(*id, k, true)).collect();
+        if let Err(e) = self.write_all(deletes).await {
+            tracing::warn!(error = %e, "scylla: stale call index entries not deleted (they are ignored on read)");
+        }
+        Ok(())
+    }
+
+    async fn get_call(&self, id: Id) -> Result<Option<CallRecord>> {
+        let mut view = View::new();
+        loop {
+            let mut found = self.load(&[id], &mut view, false).await?;
+            if !view.again() {
+                return Ok(found.remove(&id));
+            }
+        }
+    }
+
+    async fn get_call_by_sid(&self, call_sid: &str) -> Result<Option<CallRecord>> {
+        let mut view = View::new();
+        loop {
+            let rows: Vec<(Option<Uuid>,)> =
+                self.select(&self.st().get_sid, vec![CqlValue::Text(call_sid.to_owned())]).await?;
+            let Some(id) = rows.into_iter().next().and_then(|(id,)| id) else { return Ok(None) };
+            let found = self.load(&[id], &mut view, false).await?.remove(&id).filter(|c| c.call_sid == call_sid);
+            if !view.again() {
+                return Ok(found);
+            }
+        }
+    }
+
+    async fn calls_by_campaign(
+        &self,
+        tenant: Id,
+        campaign: Id,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<CallRecord>> {
+        let (from, to) = (micros(since), micros(until));
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let mut view = View::new();
+        loop {
+            let mut keys: Vec<(i64, Id)> = Vec::new();
+            for day in self.buckets("campaign", campaign, day_of(from), day_of(to - 1), false).await? {
+                let rows: Vec<(i64, Uuid)> = self
+                    .select(
+                        &self.st().campaign_range,
+                        vec![uuid(tenant), uuid(campaign), CqlValue::Int(day), CqlValue::BigInt(from), CqlValue::BigInt(to)],
+                    )
+                    .await?;
+                keys.extend(rows);
+            }
+            let ids: Vec<Id> = keys.iter().map(|&(_, id)| id).collect();
+            let mut calls = self.load(&ids, &mut view, false).await?;
+            let out: Vec<CallRecord> = keys
+                .iter()
+                .filter_map(|&(started, id)| {
+                    calls.remove(&id).filter(|c| {
+                        c.tenant_id == tenant && c.campaign_id == campaign && micros(c.started_at) == started
+                    })
+                })
+                .collect();
+            if !view.again() {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn calls_by_tenant(&self, tenant: Id, cursor: Option<&str>, limit: usize) -> Result<CallPage> {
+        let after = cursor.map(decode_cursor).transpose()?;
+        if limit == 0 {
+            return Ok(CallPage { calls: Vec::new(), next: cursor.map(str::to_owned) });
+        }
+        // One more than asked: whether there is a next page.
+        let want = limit + 1;
+        let chunk = want.clamp(16, PAGE_SIZE as usize) as i32;
+        let mut view = View::new();
+        loop {
+            let mut out: Vec<CallRecord> = Vec::new();
+            let last_day = after.map_or(i32::MAX, |(us, _)| day_of(us));
+            'days: for day in self.buckets("tenant", tenant, i32::MIN, last_day, true).await? {
+                let mut position = after.filter(|(us, _)| day_of(*us) == day);
+                loop {
+                    let rows: Vec<(i64, Uuid)> = match position {
+                        None => {
+                            self.select(
+                                &self.st().tenant_first,
+                                vec![uuid(tenant), CqlValue::Int(day), CqlValue::Int(chunk)],
+                            )
+                            .await?
+                        }
+                        Some((us, id)) => {
+                            self.select(
+                                &self.st().tenant_after,
+                                vec![uuid(tenant), CqlValue::Int(day), CqlValue::BigInt(us), uuid(id), CqlValue::Int(chunk)],
+                            )
+                            .await?
+                        }
+                    };
+                    let ids: Vec<Id> = rows.iter().map(|&(_, id)| id).collect();
+                    let mut calls = self.load(&ids, &mut view, false).await?;
+                    for &(started, id) in &rows {
+                        if let Some(c) = calls.remove(&id).filter(|c| c.tenant_id == tenant && micros(c.started_at) == started) {
+                            out.push(c);
+                            if out.len() == want {
+                                break 'days;
+                            }
+                        }
+                    }
+                    match rows.last() {
+                        Some(&last) if rows.len() == chunk as usize => position = Some(last),
+                        _ => break,
+                    }
+                }
+            }
+            if !view.again() {
+                let next = if out.len() > limit {
+                    out.truncate(limit);
+                    out.last().map(|c| encode_cursor(micros(c.started_at), c.id))
+                } else {
+                    None
+                };
+                return Ok(CallPage { calls: out, next });
+            }
+        }
+    }
+
+    async fn buyer_attempts(&self, buyer: Id, since: DateTime<Utc>) -> Result<Vec<AttemptRow>> {
+        let from = micros(since);
+        let mut view = View::new();
+        loop {
+            let mut keys: Vec<(i64, Uuid, i32)> = Vec::new();
+            for day in self.buckets("buyer", buyer, day_of(from), i32::MAX, false).await? {
+                let rows: Vec<(i64, Uuid, i32)> = self
+                    .select(&self.st().attempts_since, vec![uuid(buyer), CqlValue::Int(day), CqlValue::BigInt(from)])
+                    .await?;
+                keys.extend(rows);
+            }
+            let ids: Vec<Id> = keys.iter().map(|&(_, id, _)| id).collect::<HashSet<_>>().into_iter().collect();
+            let calls = self.load(&ids, &mut view, false).await?;
+            let mut out = Vec::new();
+            for (started, call_id, attempt) in keys {
+                let Some(a) = calls.get(&call_id).and_then(|c| c.attempts.get(attempt as usize)) else { continue };
+                if a.buyer_id == buyer && micros(a.started_at) == started {
+                    out.push(AttemptRow {
+                        call_id,
+                        attempt: attempt as u16,
+                        started_at: from_micros(started)?,
+                        outcome: a.outcome,
+                        released: a.released,
+                    });
+                }
+            }
+            if !view.again() {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn buyer_total(&self, buyer: Id) -> Result<u64> {
+        let rows: Vec<(Option<Counter>,)> = self.select(&self.st().get_total, vec![uuid(buyer)]).await?;
+        Ok(rows.into_iter().next().and_then(|(c,)| c).map_or(0, |c| c.0.max(0) as u64))
+    }
+
+    async fn scan_calls(&self, after: Option<Id>, limit: usize) -> Result<Vec<CallRecord>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let chunk = limit.clamp(16, PAGE_SIZE as usize) as i32;
+        let first = after.map_or(i32::MIN, hour_of);
+        let hours: Vec<(i32,)> = self
+            .select(
+                &self.st().buckets_scan,
+                vec![CqlValue::Text("scan".into()), uuid(Uuid::nil()), CqlValue::Int(first), CqlValue::Int(i32::MAX)],
+            )
+            .await?;
+        // An export reads settled history: LOCAL_ONE, and no rereads.
+        let mut view = View::new();
+        let mut out = Vec::new();
+        for (hour,) in hours {
+            let mut position = after.filter(|a| hour_of(*a) == hour).map_or_else(Vec::new, |a| a.as_bytes().to_vec());
+            loop {
+                let rows: Vec<(Vec<u8>,)> = self
+                    .select(&self.st().scan_after, vec![CqlValue::Int(hour), CqlValue::Blob(position.clone()), CqlValue::Int(chunk)])
+                    .await?;
+                let ids: Vec<Id> = rows.iter().filter_map(|(b,)| Uuid::from_slice(b).ok()).collect();
+                let mut calls = self.load(&ids, &mut view, true).await?;
+                for id in ids {
+                    if let Some(c) = calls.remove(&id) {
+                        out.push(c);
+                        if out.len() == limit {
+                            return Ok(out);
+                        }
+                    }
+                }
+                match rows.last() {
+                    Some((last,)) if rows.len() == chunk as usize => position = last.clone(),
+                    _ => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+fn all_kinds() -> [DocKind; 12] {
+    [
+        DocKind::Tenant,
+        DocKind::Buyer,
+        DocKind::Campaign,
+        DocKind::User,
+        DocKind::Session,
+        DocKind::ApiKey,
+        DocKind::Number,
+        DocKind::Pool,
+        DocKind::RtbTarget,
+        DocKind::RtbRouter,
+        DocKind::TrackingTag,
+        DocKind::Audit,
+    ]
+}
+
+    use crate::conformance::{sample_attempt, sample_call};
+
+    fn keys_of(plan: &[(Id, IndexKey)]) -> HashSet<IndexKey> {
+        plan.iter().map(|(_, k)| k.clone()).collect()
+    }
+
+    #[test]
+    fn a_fresh_call_writes_every_entry_and_counts_answered_attempts() {
+        let (tenant, campaign, b1, b2) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let t0 = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
+        let mut call = sample_call(tenant, campaign, t0);
+        call.attempts.push(sample_attempt(b1, t0, AttemptOutcome::NoAnswer));
+        call.attempts.push(sample_attempt(b2, t0 + chrono::Duration::days(1), AttemptOutcome::Answered));
+        let plan = CommitPlan::new(&[&call], &HashMap::new()).unwrap();
+
+        assert_eq!(plan.calls.len(), 1);
+        assert_eq!(plan.calls[0].0, call.id);
+        assert_eq!(serde_json::from_str::<CallRecord>(&plan.calls[0].1).unwrap(), call);
+        assert_eq!(plan.calls[0].2, None, "nothing replaced");
+        let us = micros(t0);
+        let us2 = micros(t0 + chrono::Duration::days(1));
+        assert_eq!(
+            keys_of(&plan.index),
+            HashSet::from([
+                IndexKey::Sid(call.call_sid.clone()),
+                IndexKey::Tenant { tenant, started: us },
+                IndexKey::Campaign { tenant, campaign, started: us },
+                IndexKey::Attempt { buyer: b1, started: us, attempt: 0 },
+                IndexKey::Attempt { buyer: b2, started: us2, attempt: 1 },
+            ])
+        );
+        let day = day_of(us);
+        assert_eq!(
+            plan.buckets,
+            HashSet::from([
+                ("scan", Uuid::nil(), hour_of(call.id)),
+                ("tenant", tenant, day),
+                ("campaign", campaign, day),
+                ("buyer", b1, day),
+                ("buyer", b2, day + 1),
+            ])
+        );
+        assert_eq!(plan.deltas, HashMap::from([(b2, 1)]), "no-answer is not counted");
+        assert!(plan.stale.is_empty());
+    }
+
+    #[test]
+    fn an_upsert_counts_changes_only_and_drops_moved_entries() {
+        let (tenant, c1, c2, b1, b2) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let t0 = DateTime::from_timestamp_micros(1_700_000_000_000_000).unwrap();
+        let mut old = sample_call(tenant, c1, t0);
+        old.attempts.push(sample_attempt(b1, t0, AttemptOutcome::Pending));
+        old.attempts.push(sample_attempt(b2, t0, AttemptOutcome::Answered));
+        let stored = HashMap::from([(old.id, old.clone())]);
+
+        // The same version again: nothing to count, nothing stale.
+        let same = CommitPlan::new(&[&old], &stored).unwrap();
+        assert!(same.deltas.is_empty() && same.stale.is_empty(), "{same:?}");
+        assert_eq!(same.calls[0].2.as_deref(), Some(serde_json::to_string(&old).unwrap().as_str()), "the replaced version is kept");
+
+        // b1 does not answer, the call moves campaign, time and CallSid, b2's attempt is dropped.
+        let mut new = old.clone();
+        let t1 = t0 - chrono::Duration::minutes(30);
+        new.started_at = t1;
+        new.campaign_id = c2;
+        new.call_sid = "CAother".into();
+        new.attempts[0].outcome = AttemptOutcome::NoAnswer;
+        new.attempts[0].started_at = t1;
+        new.attempts.truncate(1);
+        let plan = CommitPlan::new(&[&new], &stored).unwrap();
+        assert_eq!(plan.deltas, HashMap::from([(b1, -1), (b2, -1)]));
+        let us = micros(t0);
+        assert_eq!(
+            keys_of(&plan.stale),
+            HashSet::from([
+                IndexKey::Sid(old.call_sid.clone()),
+                IndexKey::Tenant { tenant, started: us },
+                IndexKey::Campaign { tenant, campaign: c1, started: us },
+                IndexKey::Attempt { buyer: b1, started: us, attempt: 0 },
+                IndexKey::Attempt { buyer: b2, started: us, attempt: 1 },
+            ])
+        );
+        assert!(plan.stale.iter().all(|(id, _)| *id == old.id));
+        assert!(keys_of(&plan.index).is_disjoint(&keys_of(&plan.stale)));
+    }
+
+    #[test]
+    fn a_call_twice_in_a_batch_is_written_once_at_its_last_version() {
+        let t0 = Utc::now();
+        let first = sample_call(Uuid::now_v7(), Uuid::now_v7(), t0);
+        let other = sample_call(Uuid::now_v7(), Uuid::now_v7(), t0);
+        let mut last = first.clone();
+        last.duration_seconds = 42;
+        let calls = [first.clone(), other.clone(), last.clone()];
+        let latest = latest_versions(&calls);
+        assert_eq!(latest.iter().map(|c| (c.id, c.duration_seconds)).collect::<Vec<_>>(), vec![(first.id, 42), (other.id, 0)]);
+    }
+
+    #[test]
+    fn readers_see_committed_versions_only() {
+        let (b, body, prev) = (Uuid::now_v7(), Some("new".to_owned()), Some("old".to_owned()));
+        assert_eq!(visible((body.clone(), None, None), |_| false), body, "no batch: always visible");
+        assert_eq!(visible((body.clone(), Some(b), prev.clone()), |x| x == b), body);
+        assert_eq!(visible((body.clone(), Some(b), prev.clone()), |_| false), prev, "uncommitted: the previous version");
+        assert_eq!(visible((body, Some(b), None), |_| false), None, "a first version, uncommitted: nothing");
+    }
+
+    #[test]
+    fn rereads_are_bounded() {
+        let mut view = View::new();
+        assert!(!view.again(), "nothing fresh, no reread");
+        for _ in 0..MAX_REREADS {
+            view.fresh = true;
+            assert!(view.again());
+        }
+        view.fresh = true;
+        assert!(!view.again(), "at most {MAX_REREADS} rereads");
+    }
+
+    #[test]
+    fn uri_with_everything() {
+        let c = ScyllaConfig::parse(
+            "scylla://sb:secret@10.0.0.1:9043,db2,[::1]:9044/switchboard?replication_factor=3&dc=eu1&timeout_ms=800&max_in_flight=64&migrate=false&bid_ttl_days=7&visitor_ttl_days=0&tablets=default",
+        )
+        .unwrap();
+        assert_eq!(c.nodes, vec!["10.0.0.1:9043", "db2:9042", "[::1]:9044"]);
+        assert_eq!(c.keyspace, "switchboard");
+        assert_eq!((c.username.as_deref(), c.password.as_deref()), (Some("sb"), Some("secret")));
+        assert_eq!((c.replication_factor, c.datacenter.as_deref()), (3, Some("eu1")));
+        assert_eq!((c.timeout, c.max_in_flight, c.migrate), (Duration::from_millis(800), 64, false));
+        assert_eq!((c.bid_ttl_days, c.visitor_ttl_days, c.tablets), (7, 0, true));
+        assert!(!format!("{c:?}").contains("secret"), "Debug shows the password");
+    }
+
+    #[test]
+    fn uri_defaults_and_errors() {
+        let c = ScyllaConfig::parse("scylla://scylla/switchboard").unwrap();
+        assert_eq!(c.nodes, vec!["scylla:9042"]);
+        assert_eq!((c.replication_factor, c.tablets, c.migrate, c.max_in_flight), (1, false, true, 256));
+        for bad in [
+            "postgres://x/y",
+            "scylla://host",
+            "scylla:///ks",
+            "scylla://h/bad-name",
+            "scylla://h/ks;drop",
+            "scylla://h/ks?replication_factor=x",
+            "scylla://h/ks?nope=1",
+            "scylla://h/ks?dc=a'b",
+        ] {
+            assert!(matches!(ScyllaConfig::parse(bad), Err(StoreError::InvalidArgument(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn buckets_follow_time_and_id_order() {
+        assert_eq!(day_of(0), 0);
+        assert_eq!(day_of(-1), -1);
+        assert_eq!(day_of(MICROS_PER_DAY), 1);
+        let a = Uuid::now_v7();
+        let b = Uuid::from_u128(a.as_u128() + (1 << 80) * 3_600_000);
+        assert_eq!(hour_of(b), hour_of(a) + 1);
+        assert!(hour_of(Uuid::nil()) <= hour_of(a) && hour_of(Uuid::max()) >= hour_of(a));
+        let now = Utc::now();
+        assert_eq!(i64::from(hour_of(a)), now.timestamp_millis() / 3_600_000);
+    }
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let id = Uuid::now_v7();
+        assert_eq!(decode_cursor(&encode_cursor(-5, id)).unwrap(), (-5, id));
+        for bad in ["", "x", "1_", "_1", "1_zz", "not a cursor"] {
+            assert!(matches!(decode_cursor(bad), Err(StoreError::InvalidArgument(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn every_kind_has_a_table() {
+        for kind in all_kinds() {
+            let t = DocTable::of(kind);
+            assert!(DocTable::ALL.contains(&t));
+            assert_eq!(t.keyed_by_kind(), !matches!(kind, DocKind::User | DocKind::Session | DocKind::ApiKey | DocKind::Audit));
+        }
+    }
+}
