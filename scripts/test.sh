@@ -17,3 +17,7 @@ bash deploy/check.sh
 # invariant checked, the export verified, and five seconds of each k6 script.
 cargo build -p switchboard -p switchboard-load-tests
 bash load-tests/smoke.sh
+
+# DNI in a real browser: the demo's page with the dni.js tag in headless
+# chromium (installs chromium and playwright-core when missing).
+bash tests/browser/run.sh
