@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use switchboard_engine::LeaseOptions;
 use switchboard_engine::metrics::DNI_TRACK;
 use switchboard_model::call::{Traffic, VisitorSession};
 use switchboard_model::{FieldError, PhoneNumber, ResourceStatus, TrackingTag, new_id};
@@ -333,7 +334,8 @@ async fn track(State(state): State<AppState>, ClientIp(ip): ClientIp, Json(req):
         started_at: now,
         last_seen_at: now,
     };
-    let tracked = state.engine.track(pool, visit, now).await?;
+    let options = LeaseOptions { session_timeout_seconds: tag.session_timeout_seconds, sticky_days: tag.sticky_days };
+    let tracked = state.engine.track(pool, visit, options, now).await?;
     if tracked.persist {
         state.engine.store().put_sessions(std::slice::from_ref(&tracked.visit)).await?;
     }

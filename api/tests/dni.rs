@@ -99,6 +99,7 @@ async fn an_exhausted_pool_shows_the_fallback_and_counts_it() {
     assert_eq!(stats["recommendedSize"], 2, "{stats}");
     let (_, metrics) = server.get("/metrics").await;
     assert!(metrics.contains("switchboard_dni_pool_exhausted_total"), "exhaustion is a metric");
+    assert!(metrics.contains("switchboard_dni_track_total"));
 }
 
 #[tokio::test]
@@ -284,4 +285,18 @@ async fn tracked_visits_are_listed_newest_first_with_filters() {
     assert_eq!(s, 400);
     let (s, _) = console.get("/api/tracking-sessions?cursor=garbage").await;
     assert_eq!(s, 400);
+}
+
+#[tokio::test]
+async fn a_paid_only_tag_leaves_other_visitors_with_the_sites_own_number() {
+    let server = TestServer::start().await;
+    let (console, pool) = setup(&server, "landing", &POOL).await;
+    let (s, tag) = console.post("/api/tracking-tags", &json!({"name": "Ads", "tagCode": "ads", "poolId": pool, "paidOnly": true})).await;
+    assert_eq!(s, 201, "{tag}");
+    let organic = visit(&server, "ads", Some("organic")).await;
+    assert_eq!((&organic["success"], &organic["phoneNumber"], &organic["sessionId"]), (&json!(false), &Value::Null, &json!("organic")));
+    let (s, paid, _) = track(&server, &json!({"tagCode": "ads", "sessionId": "paid", "landingPage": "https://shop.example/?gclid=abc"})).await;
+    assert_eq!(s, 200);
+    assert_eq!(paid["success"], true, "{paid}");
+    assert!(POOL.contains(&paid["phoneNumber"].as_str().unwrap()));
 }

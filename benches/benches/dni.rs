@@ -105,7 +105,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("refresh", |b| {
         b.iter(|| {
             i = (i + 1) % (n / 2);
-            black_box(table.refresh(&(n / 2 + i), at(now)))
+            black_box(table.refresh(&(n / 2 + i), at(now), chrono::Duration::seconds(TIMEOUT_SECS)))
         })
     });
 

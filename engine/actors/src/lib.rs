@@ -14,7 +14,7 @@ mod campaign;
 pub mod metrics;
 mod pool;
 
-pub use pool::{PoolStats, Tracked};
+pub use pool::{LeaseOptions, PoolStats, Tracked};
 mod recorder;
 mod supervisor;
 mod sync;

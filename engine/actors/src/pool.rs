@@ -19,7 +19,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use metrics::{counter, gauge};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use switchboard_dni::{LeaseKind, LeaseTable, Settings};
+use switchboard_dni::{LeaseKind, LeaseTable, Settings, Terms};
 use switchboard_model::call::{Attribution, VisitorSession};
 use switchboard_model::{Id, PhoneNumber, Pool, ResourceStatus, RoutingType};
 use switchboard_store::DocKind;
@@ -50,6 +50,16 @@ pub struct Tracked {
     pub persist: bool,
 }
 
+/// What a tracking tag says about its leases (each `None`: the pool's way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LeaseOptions {
+    /// Idle limit of a lease, instead of the pool's.
+    pub session_timeout_seconds: Option<u32>,
+    /// A returning visitor gets its old number back (if still free) within
+    /// this many days after its lease ended; `None`: not sticky.
+    pub sticky_days: Option<u32>,
+}
+
 /// A pool's live counters.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PoolStats {
@@ -78,7 +88,7 @@ impl PoolStats {
 /// Messages a pool actor handles.
 pub(crate) enum PoolMsg {
     /// Lease (or renew) a number for a visit.
-    Track { visit: Box<VisitorSession>, now: DateTime<Utc>, reply: RpcReplyPort<Tracked> },
+    Track { visit: Box<VisitorSession>, options: LeaseOptions, now: DateTime<Utc>, reply: RpcReplyPort<Tracked> },
     /// Who a call to `number` at `at` is attributed to; counts the call.
     Attribute { number: PhoneNumber, at: DateTime<Utc>, reply: RpcReplyPort<Option<Attribution>> },
     /// The counters.
@@ -139,8 +149,8 @@ impl Actor for PoolActor {
 
     async fn handle(&self, _: ActorRef<PoolMsg>, msg: PoolMsg, state: &mut PoolState) -> std::result::Result<(), ActorProcessingErr> {
         match msg {
-            PoolMsg::Track { visit, now, reply } => {
-                let _ = reply.send(track(state, *visit, now));
+            PoolMsg::Track { visit, options, now, reply } => {
+                let _ = reply.send(track(state, *visit, options, now));
                 state.report(now);
             }
             PoolMsg::Attribute { number, at, reply } => {
@@ -177,7 +187,7 @@ impl Actor for PoolActor {
     }
 }
 
-fn track(state: &mut PoolState, mut visit: VisitorSession, now: DateTime<Utc>) -> Tracked {
+fn track(state: &mut PoolState, mut visit: VisitorSession, options: LeaseOptions, now: DateTime<Utc>) -> Tracked {
     visit.pool_id = Some(state.pool.id);
     if state.pool.status != ResourceStatus::Active {
         visit.phone_number = state.pool.fallback_number.clone();
@@ -185,7 +195,11 @@ fn track(state: &mut PoolState, mut visit: VisitorSession, now: DateTime<Utc>) -
     }
     let session = visit.session_id.clone();
     // The visit is copied into the table only when the lease is new.
-    let leased = state.table.lease(session, now, || Visit { session: visit.clone(), persisted_at: now });
+    let terms = Terms {
+        timeout: options.session_timeout_seconds.map_or(state.table.settings().session_timeout, |s| chrono::Duration::seconds(i64::from(s))),
+        sticky: options.sticky_days.map(|d| chrono::Duration::days(i64::from(d))),
+    };
+    let leased = state.table.lease_with(session, now, terms, || Visit { session: visit.clone(), persisted_at: now });
     match leased {
         Some(lease) => {
             let v = lease.value;
@@ -276,9 +290,9 @@ impl Engine {
     }
 
     /// Leases a number of `pool` for a visit (or renews its lease).
-    pub async fn track(&self, pool: Id, visit: VisitorSession, now: DateTime<Utc>) -> Result<Tracked> {
+    pub async fn track(&self, pool: Id, visit: VisitorSession, options: LeaseOptions, now: DateTime<Utc>) -> Result<Tracked> {
         let actor = self.pool_actor(pool)?;
-        match actor.call(|reply| PoolMsg::Track { visit: Box::new(visit), now, reply }, Some(self.inner.config.route_timeout)).await {
+        match actor.call(|reply| PoolMsg::Track { visit: Box::new(visit), options, now, reply }, Some(self.inner.config.route_timeout)).await {
             Ok(ractor::rpc::CallResult::Success(t)) => Ok(t),
             _ => Err(EngineError::Overloaded("the pool did not answer in time".into())),
         }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use switchboard_engine::{Engine, EngineConfig};
+use switchboard_engine::{Engine, EngineConfig, LeaseOptions};
 use switchboard_model::call::{Traffic, VisitorSession};
 use switchboard_model::{Id, PhoneNumber, Pool, new_id};
 use switchboard_store::{Doc, DocKind, EmbeddedStore, Store};
@@ -45,7 +45,7 @@ fn visit(p: &Pool, session: &str) -> VisitorSession {
 }
 
 async fn leased(engine: &Engine, p: &Pool, session: &str) -> Option<PhoneNumber> {
-    engine.track(p.id, visit(p, session), Utc::now()).await.unwrap().number
+    engine.track(p.id, visit(p, session), LeaseOptions::default(), Utc::now()).await.unwrap().number
 }
 
 #[tokio::test]
@@ -61,7 +61,7 @@ async fn pools_load_at_start_and_follow_their_configuration() {
     let engine = start(dir.path()).await;
     assert_eq!(leased(&engine, &p, "a").await, Some(n("+15550003001")));
     assert_eq!(leased(&engine, &p, "b").await, Some(n("+15550003002")));
-    let full = engine.track(p.id, visit(&p, "c"), Utc::now()).await.unwrap();
+    let full = engine.track(p.id, visit(&p, "c"), LeaseOptions::default(), Utc::now()).await.unwrap();
     assert_eq!((full.number, full.visit.phone_number, full.visit.exhausted), (None, Some(n("+15550003999")), true));
 
     // The first number leaves the pool, a third joins: "a" loses its lease, "b" keeps its own.
@@ -75,9 +75,14 @@ async fn pools_load_at_start_and_follow_their_configuration() {
     assert_eq!(stats.recommended_size(), 3, "exhausted once: one more than its size");
 
     // A lease's expiry follows the pool's timeout.
-    let t = engine.track(p.id, visit(&p, "b"), Utc::now()).await.unwrap();
+    let t = engine.track(p.id, visit(&p, "b"), LeaseOptions::default(), Utc::now()).await.unwrap();
     let left = t.expires_at.unwrap() - Utc::now();
     assert!(left > Duration::seconds(55) && left <= Duration::seconds(60), "{left}");
+    // A tag may ask for its own idle limit.
+    let short = LeaseOptions { session_timeout_seconds: Some(20), sticky_days: None };
+    let t = engine.track(p.id, visit(&p, "b"), short, Utc::now()).await.unwrap();
+    let left = t.expires_at.unwrap() - Utc::now();
+    assert!(left > Duration::seconds(15) && left <= Duration::seconds(20), "{left}");
 
     engine.shutdown().await;
     drop(engine);
@@ -86,6 +91,6 @@ async fn pools_load_at_start_and_follow_their_configuration() {
     assert_eq!((stats.size, stats.leased_now), (2, 0), "the stored pool is back; leases start over");
 
     engine.remove_pool(p.id);
-    assert!(engine.track(p.id, visit(&p, "a"), Utc::now()).await.is_err());
+    assert!(engine.track(p.id, visit(&p, "a"), LeaseOptions::default(), Utc::now()).await.is_err());
     assert_eq!(engine.pool_stats(p.id).await.unwrap(), None);
 }

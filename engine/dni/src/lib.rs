@@ -12,8 +12,10 @@
 //! - **Idle expiry**: a lease ends `session_timeout` after its last renewal.
 //! - **LRU reuse**: a new session gets the free number released longest ago
 //!   (never-leased numbers first, in pool order), so a number that was just
-//!   seen on a page is reused last. A session whose lease lapsed gets its old
-//!   number back if nobody took it meanwhile.
+//!   seen on a page is reused last.
+//! - **Sticky returns** (optional, per request): a session whose lease
+//!   lapsed less than `sticky` ago gets its old number back if nobody took
+//!   it meanwhile.
 //! - **Exhaustion**: when every number is leased, [`LeaseTable::lease`]
 //!   answers `None` and counts it; the caller shows the fallback number.
 //! - **Attribution**: [`LeaseTable::holder_at`] names the session holding a
@@ -33,6 +35,16 @@ pub struct Settings {
     /// After a lease ends, calls to its number are still attributed to its
     /// session for this long (the visitor closed the page, then dialed).
     pub closed_browser_delay: Duration,
+}
+
+/// What one lease request asks for (a tracking tag may differ from its pool).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Terms {
+    /// The lease ends this long after this request unless renewed.
+    pub timeout: Duration,
+    /// A lapsed lease of the session is taken back if it ended less than
+    /// this long ago and its number is still free; `None`: never.
+    pub sticky: Option<Duration>,
 }
 
 /// The session that holds (or last held) a number, with the caller's data.
@@ -201,25 +213,35 @@ where
         }
     }
 
-    /// Leases a number to `session` at `now`: its live lease renewed, its
-    /// lapsed one taken back if still free, else the least recently released
-    /// free number (with `value()` kept alongside). `None` when every number
-    /// is leased (counted as an exhaustion).
+    /// Leases a number to `session` at `now` for the pool's session timeout,
+    /// without sticky returns: see [`LeaseTable::lease_with`].
     pub fn lease(&mut self, session: S, now: DateTime<Utc>, value: impl FnOnce() -> V) -> Option<Lease<'_, N, V>> {
+        let terms = Terms { timeout: self.settings.session_timeout, sticky: None };
+        self.lease_with(session, now, terms, value)
+    }
+
+    /// Leases a number to `session` at `now`: its live lease renewed, its
+    /// lapsed one taken back when `terms.sticky` allows and the number is
+    /// still free, else the least recently released free number (with
+    /// `value()` kept alongside). `None` when every number is leased
+    /// (counted as an exhaustion).
+    pub fn lease_with(&mut self, session: S, now: DateTime<Utc>, terms: Terms, value: impl FnOnce() -> V) -> Option<Lease<'_, N, V>> {
         self.expire(now);
-        let expires_at = now + self.settings.session_timeout;
-        let (idx, kind) = match self.by_session.get(&session).copied() {
+        let expires_at = now + terms.timeout;
+        let own = self.by_session.get(&session).copied();
+        let resumable = |slot: &Slot<N, S, V>| terms.sticky.is_some_and(|sticky| slot.released.0.checked_add_signed(sticky).is_none_or(|end| now < end));
+        let (idx, kind) = match own {
             Some(idx) if self.slots[idx].live => {
                 let old = self.slots[idx].holder.as_ref().map_or(expires_at, |h| h.expires_at);
                 self.live.remove(&(old, idx));
                 (idx, LeaseKind::Renewed)
             }
-            Some(idx) => {
+            Some(idx) if resumable(&self.slots[idx]) => {
                 let (at, seq) = self.slots[idx].released;
                 self.free.remove(&(at, seq, idx));
                 (idx, LeaseKind::Resumed)
             }
-            None => {
+            _ => {
                 let Some((_, _, idx)) = self.free.pop_first() else {
                     self.exhausted += 1;
                     return None;
@@ -244,15 +266,16 @@ where
         Some(Lease { number: &slot.number, expires_at, kind, value: &mut holder.value })
     }
 
-    /// Renews `session`'s live lease (a heartbeat) without leasing anything
-    /// new: the new expiry, or `None` when it holds no live lease.
-    pub fn refresh(&mut self, session: &S, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    /// Renews `session`'s live lease (a heartbeat) for `timeout` without
+    /// leasing anything new: the new expiry, or `None` when it holds no
+    /// live lease.
+    pub fn refresh(&mut self, session: &S, now: DateTime<Utc>, timeout: Duration) -> Option<DateTime<Utc>> {
         self.expire(now);
         let idx = *self.by_session.get(session)?;
         if !self.slots[idx].live {
             return None;
         }
-        let expires_at = now + self.settings.session_timeout;
+        let expires_at = now + timeout;
         let holder = self.slots[idx].holder.as_mut()?;
         self.live.remove(&(holder.expires_at, idx));
         holder.expires_at = expires_at;

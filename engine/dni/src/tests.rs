@@ -52,16 +52,33 @@ fn never_leased_numbers_go_before_released_ones() {
     assert_eq!(lease(&mut tb, "b", 100), Some((2, LeaseKind::New)), "2 was never leased; 1 was released at 60");
 }
 
+fn sticky(table: &mut LeaseTable<u32, &'static str, ()>, session: &'static str, at: i64, days: i64) -> Option<(u32, LeaseKind)> {
+    let terms = Terms { timeout: Duration::seconds(60), sticky: Some(Duration::days(days)) };
+    table.lease_with(session, t(at), terms, || ()).map(|l| (*l.number, l.kind))
+}
+
 #[test]
-fn a_lapsed_session_gets_its_number_back_when_still_free() {
+fn a_returning_session_gets_its_number_back_within_the_sticky_window() {
     let mut tb = table(&[1, 2, 3]);
-    lease(&mut tb, "a", 0); // 1
-    lease(&mut tb, "b", 0); // 2
-    assert_eq!(lease(&mut tb, "b", 200), Some((2, LeaseKind::Resumed)));
-    // "c" takes 1 (released longest ago, never resumed), so "a" can't have it back.
+    lease(&mut tb, "a", 0); // 1, released at 60
+    lease(&mut tb, "b", 0); // 2, released at 60
+    assert_eq!(sticky(&mut tb, "b", 200, 1), Some((2, LeaseKind::Resumed)));
+    // "c" takes 1 (released longest ago), so "a" cannot have it back.
     assert_eq!(lease(&mut tb, "c", 200), Some((3, LeaseKind::New)));
     assert_eq!(lease(&mut tb, "d", 200), Some((1, LeaseKind::New)));
-    assert_eq!(lease(&mut tb, "a", 200), None);
+    assert_eq!(sticky(&mut tb, "a", 200, 1), None);
+
+    let mut tb = table(&[1, 2]);
+    lease(&mut tb, "a", 0); // 1, released at 60
+    lease(&mut tb, "b", 100); // 2, released at 160
+    assert_eq!(lease(&mut tb, "b", 300), Some((1, LeaseKind::New)), "not sticky: the LRU number");
+    assert_eq!(sticky(&mut tb, "a", 301, 1), Some((2, LeaseKind::New)), "its number was taken: another one");
+    let mut tb = table(&[1, 2]);
+    lease(&mut tb, "a", 0);
+    assert_eq!(sticky(&mut tb, "a", 86_459, 1), Some((1, LeaseKind::Resumed)), "a second inside the day");
+    let mut tb = table(&[1, 2]);
+    lease(&mut tb, "a", 0);
+    assert_eq!(sticky(&mut tb, "a", 86_460, 1), Some((2, LeaseKind::New)), "a day after release: a fresh number");
 }
 
 #[test]
@@ -85,11 +102,12 @@ fn an_empty_pool_is_always_exhausted() {
 #[test]
 fn refresh_extends_only_a_live_lease() {
     let mut tb = table(&[1]);
-    assert_eq!(tb.refresh(&"a", t(0)), None);
+    let minute = Duration::seconds(60);
+    assert_eq!(tb.refresh(&"a", t(0), minute), None);
     lease(&mut tb, "a", 0);
-    assert_eq!(tb.refresh(&"a", t(50)), Some(t(110)));
+    assert_eq!(tb.refresh(&"a", t(50), minute), Some(t(110)));
     assert_eq!(tb.lease_of(&"a", t(100)), Some(&1));
-    assert_eq!(tb.refresh(&"a", t(110)), None, "expired exactly at 110");
+    assert_eq!(tb.refresh(&"a", t(110), minute), None, "expired exactly at 110");
 }
 
 #[test]
@@ -183,7 +201,13 @@ proptest! {
     /// Against the model, under any interleaving: stickiness, exclusivity,
     /// resumption, LRU choice, exhaustion and the counters.
     #[test]
-    fn the_table_follows_the_rules(size in 0usize..5, timeout in 1i64..120, ops in prop::collection::vec(op(), 1..80)) {
+    fn the_table_follows_the_rules(
+        size in 0usize..5,
+        timeout in 1i64..120,
+        stick in prop::option::of(1i64..200),
+        ops in prop::collection::vec(op(), 1..80),
+    ) {
+        let terms = Terms { timeout: Duration::seconds(timeout), sticky: stick.map(Duration::seconds) };
         let numbers: Vec<u32> = (1..=size as u32).collect();
         let mut tb: LeaseTable<u32, u8, ()> = LeaseTable::new(numbers.clone(), settings(timeout, 30));
         let mut m = Model::default();
@@ -198,7 +222,7 @@ proptest! {
                     prop_assert_eq!((s.size, s.leased, s.peak, s.exhausted), (size, m.live.len(), m.peak, m.exhausted));
                 }
                 Op::Refresh(s) => {
-                    let got = tb.refresh(&s, t(now));
+                    let got = tb.refresh(&s, t(now), Duration::seconds(timeout));
                     match m.live.get_mut(&s) {
                         Some(l) => {
                             prop_assert_eq!(got, Some(t(now + timeout)));
@@ -208,13 +232,15 @@ proptest! {
                     }
                 }
                 Op::Lease(s) => {
-                    let got = tb.lease(s, t(now), || ()).map(|l| (*l.number, l.kind, l.expires_at));
+                    let got = tb.lease_with(s, t(now), terms, || ()).map(|l| (*l.number, l.kind, l.expires_at));
                     let free = m.free(&numbers);
                     let expected_kind;
                     let n = if let Some(&(n, _)) = m.live.get(&s) {
                         expected_kind = LeaseKind::Renewed;
                         n
-                    } else if let Some(&n) = free.iter().find(|n| m.last.get(n) == Some(&s)) {
+                    } else if let Some(&n) = free.iter().find(|n| {
+                        m.last.get(n) == Some(&s) && stick.is_some_and(|st| now < m.released[n] + st)
+                    }) {
                         expected_kind = LeaseKind::Resumed;
                         n
                     } else if free.is_empty() {

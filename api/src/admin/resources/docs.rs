@@ -259,7 +259,6 @@ pub(crate) async fn owner_of_number(state: &AppState, number: &PhoneNumber) -> R
 }
 
 /// The tenant and tag of a tag code, system-wide, in one read (for DNI track).
-#[allow(dead_code)] // for /api/dni/track
 pub(crate) async fn owner_of_tag(state: &AppState, code: &str) -> Result<Option<Owner>, ApiError> {
     owner_of(state, Key::TagCode(code)).await
 }
