@@ -44,6 +44,7 @@ embedded_conformance!(
     buyer_attempts_since,
     scan_calls_pagination,
     large_batch,
+    bid_rows_filter_and_page,
 );
 
 /// The whole suite on one store, every behaviour at once: what a shared
