@@ -125,6 +125,11 @@ struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_TRUST_FORWARDED_FOR", action = clap::ArgAction::SetTrue,
           value_parser = clap::builder::BoolishValueParser::new())]
     trust_forwarded_for: bool,
+    /// Let RTB bid requests reach loopback, private, link-local and metadata
+    /// addresses (tests and demos with bidders on this machine).
+    #[arg(long, env = "SWITCHBOARD_RTB_ALLOW_PRIVATE_TARGETS", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    rtb_allow_private_targets: bool,
 }
 
 #[derive(Subcommand)]
@@ -187,7 +192,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("cannot create the data directory {}", args.data.display()))?;
     let store = open_store(&args.data).await?;
-    let engine = Engine::start(store, EngineConfig::default()).await.context("cannot start the engine")?;
+    let config = EngineConfig { rtb_allow_private_targets: args.rtb_allow_private_targets, ..EngineConfig::default() };
+    let engine = Engine::start(store, config).await.context("cannot start the engine")?;
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;

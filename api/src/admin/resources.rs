@@ -1,5 +1,6 @@
 //! The tenant's resources, one module each.
 
+mod bids;
 mod buyers;
 mod calls;
 mod campaigns;
@@ -15,6 +16,7 @@ use crate::server::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .merge(bids::routes())
         .merge(buyers::routes())
         .merge(campaigns::routes())
         .merge(calls::routes())

@@ -170,9 +170,14 @@ impl TestServer {
 
     /// Starts the server as if behind a proxy that Twilio reaches at `public`.
     pub(crate) async fn start_behind(public: Option<&str>) -> Self {
+        Self::start_with(public, EngineConfig::default()).await
+    }
+
+    /// Starts the server with engine settings of the test's choosing.
+    pub(crate) async fn start_with(public: Option<&str>, config: EngineConfig) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("open store"));
-        let engine = Engine::start(store.clone(), EngineConfig::default()).await.expect("start engine");
+        let engine = Engine::start(store.clone(), config).await.expect("start engine");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let public = public.map_or_else(|| base.clone(), |p| p.trim_end_matches('/').to_owned());

@@ -40,3 +40,17 @@ pub const WEBHOOKS_SHED: &str = "switchboard_webhooks_shed_total";
 pub const SIGNATURE_FAILURES: &str = "switchboard_signature_failures_total";
 /// Status callbacks ignored as duplicates or stale.
 pub const STALE_CALLBACKS: &str = "switchboard_stale_callbacks_total";
+/// RTB auctions run. Label `outcome` (`won`, `no-valid-bid`, `too-few-bids`, `no-target`).
+pub const RTB_AUCTIONS: &str = "switchboard_rtb_auctions_total";
+/// Bid responses. Labels `status` (success, timeout, error, invalid, no-bid, rejected) and `target`.
+pub const RTB_BIDS: &str = "switchboard_rtb_bids_total";
+/// From the first bid request to the decision.
+pub const RTB_AUCTION_SECONDS: &str = "switchboard_rtb_auction_seconds";
+/// One bidder's response time (answers that arrived before the deadline).
+pub const RTB_BIDDER_RESPONSE_SECONDS: &str = "switchboard_rtb_bidder_response_seconds";
+/// Auctions decided more than 50 ms after their deadline.
+pub const RTB_DEADLINE_MISSES: &str = "switchboard_rtb_deadline_misses_total";
+/// A target's circuit breaker: 0 closed, 1 open, 2 half-open. Label `target`.
+pub const RTB_BREAKER_OPEN: &str = "switchboard_rtb_breaker_open";
+/// Auctions won, for the win rate (wins / auctions). Label `target`.
+pub const RTB_WINS: &str = "switchboard_rtb_wins_total";
