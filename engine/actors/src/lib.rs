@@ -32,7 +32,8 @@ use switchboard_model::{
     AttemptOutcome, Buyer, CallRecord, CallStatus, CallerInfo, Campaign, CampaignStatus, Currency, FieldError, Id, ModelError, PhoneNumber,
     RejectReason, ResourceStatus, RoutingType, RtbRouter, RtbTarget, Tenant,
 };
-use switchboard_rtb::{BreakerConfig, ValidBid};
+pub use switchboard_rtb::BreakerConfig;
+use switchboard_rtb::ValidBid;
 use switchboard_store::{Doc, DocKind, Store, StoreError};
 use tokio::task::JoinHandle;
 
