@@ -10,6 +10,7 @@
 //!   the [`Engine`](switchboard_engine::Engine), answer.
 //! - `admin`: the admin API — accounts, sessions and API keys, the tenant's
 //!   resources, the audit log, `/api/openapi.json`.
+//! - `rtb`: the inbound RTB ping (`POST /api/rtb/webhook/{routerId}`).
 //! - [`error`]: [`ApiError`](error::ApiError), one JSON error shape for every failure.
 //! - [`telemetry`]: the process-wide Prometheus recorder behind `/metrics`.
 //! - [`demo`]: `serve --demo` seeding and its printed introduction.
@@ -20,6 +21,7 @@ mod admin;
 pub mod demo;
 pub mod error;
 pub mod export;
+mod rtb;
 pub mod server;
 pub mod telemetry;
 pub mod twilio;

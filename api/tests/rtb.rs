@@ -131,7 +131,7 @@ async fn rows(console: &Console, expected: usize) -> (Value, Vec<Value>) {
     }
 }
 
-fn row<'a>(rows: &'a [Value], target: Id) -> &'a Value {
+fn row(rows: &[Value], target: Id) -> &Value {
     rows.iter().find(|r| r["targetId"] == target.to_string()).expect("a row for the target")
 }
 
@@ -357,4 +357,82 @@ async fn without_the_flag_loopback_and_metadata_targets_are_refused_and_never_ca
     assert_eq!(r["status"], "error");
     assert!(r["reason"].as_str().unwrap().contains("not allowed"), "{r}");
     assert_eq!(local.hits(), 0, "the loopback bidder was never called");
+}
+
+/// Posts a ping with a publisher key; JSON body unless `form`.
+async fn ping(s: &TestServer, key: &str, router: Id, body: &[(&str, &str)], form: bool) -> (u16, Value) {
+    let mut req = s.client.post(format!("{}/api/rtb/webhook/{router}", s.base)).bearer_auth(key);
+    req = if form {
+        let mut f = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in body {
+            f.append_pair(k, v);
+        }
+        req.header("content-type", "application/x-www-form-urlencoded").body(f.finish())
+    } else {
+        let map: serde_json::Map<String, Value> = body.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
+        req.header("content-type", "application/json").body(Value::Object(map).to_string())
+    };
+    let resp = req.send().await.expect("ping");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_ping_reserves_the_winner_for_the_call_that_follows_and_repeats_get_the_same_bid() {
+    let s = TestServer::start_with(None, with_flag()).await;
+    let (console, _) = setup(&s).await;
+    let best = Bidder::start(5, 200, &flat("15.00", "+18005550801")).await;
+    let other = Bidder::start(5, 200, &flat("7.00", "+18005550802")).await;
+    let a = target(&console, "best", &best.url, json!({"concurrencyLimit": 1})).await;
+    let b = target(&console, "other", &other.url, json!({})).await;
+    let (_, router) = campaign(&console, "+15550009008", &[a, b], json!({}), json!([])).await;
+    let (status, key) = console.post("/api/api-keys", &json!({"name": "publisher", "role": "viewer"})).await;
+    assert_eq!(status, 201, "{key}");
+    let key = key["key"].as_str().unwrap().to_owned();
+
+    let (status, bid) = ping(&s, &key, router, &[("callerId", common::CALLER), ("state", "CA"), ("zip", "94105")], false).await;
+    assert_eq!(status, 200, "{bid}");
+    assert_eq!((bid["bid"].as_bool(), bid["bidAmount"].as_f64(), bid["phoneNumber"].as_str()), (Some(true), Some(15.0), Some("+15550009008")));
+    assert!(bid["expireInSeconds"].as_u64().unwrap() > 0);
+    assert_eq!(s.engine.buyer_stats(a).await.unwrap().active, 1, "the winner is reserved for the call");
+    // A repeat ping (here as a form) gets the same bid, without a new auction.
+    let hits = best.hits();
+    let (status, again) = ping(&s, &key, router, &[("callerId", common::CALLER)], true).await;
+    assert_eq!(status, 200);
+    assert_eq!(again["bidId"], bid["bidId"]);
+    assert_eq!(best.hits(), hits);
+
+    // The call arrives from that caller: it goes to the reserved winner, no new auction.
+    let reply = s.call("CAping", "+15550009008").await;
+    assert_eq!(reply.dialed().as_deref(), Some("+18005550801"), "{}", reply.body);
+    assert_eq!(best.hits(), hits);
+    assert_eq!(s.engine.buyer_stats(a).await.unwrap().active, 1, "one slot, moved from the ping to the call");
+
+    // Bad input and wrong credentials.
+    let (status, err) = ping(&s, &key, router, &[("state", "CA")], false).await;
+    assert_eq!((status, err["error"]["fields"][0]["field"].as_str()), (422, Some("callerId")), "{err}");
+    let (status, _) = ping(&s, &key, switchboard_model::new_id(), &[("callerId", "+15551112222")], false).await;
+    assert_eq!(status, 404);
+    let (status, _) = ping(&s, "sbk_wrong", router, &[("callerId", "+15551112222")], false).await;
+    assert_eq!(status, 401);
+    let (status, _) = console.post(&format!("/api/rtb/webhook/{router}"), &json!({"callerId": "+15551112222"})).await;
+    assert_eq!(status, 403, "a console session is not a publisher key");
+}
+
+#[tokio::test]
+async fn pings_past_the_rate_limit_get_429() {
+    let s = TestServer::start_with(None, with_flag()).await;
+    let (console, _) = setup(&s).await;
+    let none = Bidder::start(1, 204, "").await;
+    let a = target(&console, "passes", &none.url, json!({})).await;
+    let (_, router) = campaign(&console, "+15550009009", &[a], json!({"biddingTimeoutMs": 50}), json!([])).await;
+    let (_, key) = console.post("/api/api-keys", &json!({"name": "busy publisher", "role": "viewer"})).await;
+    let key = key["key"].as_str().unwrap().to_owned();
+    let (status, nobid) = ping(&s, &key, router, &[("callerId", "+15551110000")], false).await;
+    assert_eq!((status, nobid["bid"].as_bool(), nobid["reason"].as_str()), (200, Some(false), Some("no-valid-bid")), "{nobid}");
+    let mut statuses = Vec::new();
+    for i in 0..30 {
+        statuses.push(ping(&s, &key, router, &[("callerId", &format!("+1555111{i:04}"))], false).await.0);
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
 }

@@ -23,5 +23,6 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .merge(numbers::routes())
         .merge(pools::routes())
         .merge(rtb::routes())
+        .merge(crate::rtb::routes())
         .merge(tags::routes())
 }

@@ -8,6 +8,7 @@
 //! - `calls`: the live-call table; per-call state changes are serialized.
 //! - `auction`: one RTB auction (fan-out under a deadline, ranking); RTB
 //!   targets are guarded for capacity by buyer actors of their own.
+//! - `ping`: inbound pings — a publisher's auction whose winner waits for the call.
 //! - `bidding`: the pooled HTTP client for bid requests, with the SSRF guard.
 //! - [`metrics`]: every metric name, in one place.
 
@@ -15,6 +16,7 @@ mod auction;
 mod bidding;
 mod buyer;
 mod calls;
+mod ping;
 mod campaign;
 pub mod metrics;
 mod recorder;
@@ -42,6 +44,7 @@ use crate::bidding::BidClient;
 use crate::buyer::BuyerMsg;
 use crate::calls::{DialSettings, LiveCall, LiveCalls, Release};
 use crate::campaign::{CampaignMsg, RouteOutcome, RouteRequest};
+pub use crate::ping::Ping;
 use crate::recorder::Recorder;
 use crate::supervisor::{Child, Spawner, Supervisor, SupervisorArgs, SupervisorMsg};
 
@@ -278,6 +281,8 @@ struct Inner {
     bid_client: BidClient,
     /// Per RTB call: the valid bids after the winner, for fall-through (in memory only).
     rtb_pending: DashMap<Id, (Instant, VecDeque<ValidBid>)>,
+    /// Open inbound-ping bids by (router, caller id).
+    pings: DashMap<(Id, String), Arc<ping::PingBid>>,
 }
 
 /// How long an ended call stays in the live table for late callbacks.
@@ -313,6 +318,7 @@ impl Engine {
                 config_lock: tokio::sync::Mutex::new(()),
                 bid_client,
                 rtb_pending: DashMap::new(),
+                pings: DashMap::new(),
             }),
         };
         for doc in store.list_docs(DocKind::Tenant, None).await? {
@@ -977,6 +983,16 @@ impl Engine {
             .rtb_router_id
             .and_then(|r| self.inner.registry.routers.get(&r).map(|r| r.clone()))
             .filter(|r| r.tenant_id == campaign.tenant_id && r.status == ResourceStatus::Active);
+        if let Some(router) = &router
+            && let Some(number) = &campaign.phone_number
+            && let Some((bid, rest)) = self.take_ping(router.id, number, &caller, call_id).await
+        {
+            // A publisher pinged for this caller: the call goes to the bid it was promised.
+            if !rest.is_empty() {
+                self.inner.rtb_pending.insert(call_id, (Instant::now(), rest));
+            }
+            return Ok(Ok(Pick::Bid(bid)));
+        }
         if let Some(router) = router {
             let timeout = Duration::from_millis(router.bidding_timeout_ms.into()).min(self.inner.config.rtb_max_auction);
             let call = AuctionCall { tenant_id: campaign.tenant_id, call_id: Some(call_id), campaign_id: Some(campaign.id), caller: caller.clone(), call_start: now };
