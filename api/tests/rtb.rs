@@ -340,13 +340,14 @@ async fn without_the_flag_loopback_and_metadata_targets_are_refused_and_never_ca
     let a = target(&console, "loopback", &local.url, json!({})).await;
     let b = target(&console, "metadata", "http://169.254.169.254/latest/meta-data", json!({})).await;
     let c = target(&console, "by name", &format!("http://localhost:{port}/bid"), json!({})).await;
-    campaign(&console, "+15550009007", &[a, b, c], json!({}), json!([])).await;
+    let d = target(&console, "ipv6 loopback", &format!("http://[::1]:{port}/bid"), json!({})).await;
+    campaign(&console, "+15550009007", &[a, b, c, d], json!({}), json!([])).await;
 
     let reply = s.call("CAssrf", "+15550009007").await;
     assert!(reply.is_polite_rejection(), "no valid bid and no buyers: {}", reply.body);
-    let (req, rows) = rows(&console, 3).await;
+    let (req, rows) = rows(&console, 4).await;
     assert_eq!(req["status"], "no-valid-bid");
-    for (t, ip) in [(a, "127.0.0.1"), (b, "169.254.169.254")] {
+    for (t, ip) in [(a, "127.0.0.1"), (b, "169.254.169.254"), (d, "::1")] {
         let r = row(&rows, t);
         assert_eq!(r["status"], "error");
         let reason = r["reason"].as_str().unwrap();
