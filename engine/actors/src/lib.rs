@@ -226,30 +226,26 @@ pub(crate) struct Registry {
     pub(crate) routers: DashMap<Id, Arc<RtbRouter>>,
 }
 
-/// Where an attempt goes: a buyer, or an RTB bid whose target reserved capacity.
+/// Where an attempt goes: a buyer, or an RTB bid whose target reserved
+/// capacity, with the number it bid with.
 enum Pick {
     Buyer(Arc<Buyer>),
-    Bid(ValidBid),
+    Bid(ValidBid, PhoneNumber),
 }
 
 impl Pick {
     fn id(&self) -> Id {
         match self {
             Pick::Buyer(b) => b.id,
-            Pick::Bid(b) => b.target_id,
+            Pick::Bid(b, _) => b.target_id,
         }
     }
 
     fn push(&self, record: &mut CallRecord, now: DateTime<Utc>) {
         match self {
             Pick::Buyer(b) => calls::push_attempt(record, b, now),
-            Pick::Bid(bid) => {
-                let number = match &bid.destination {
-                    switchboard_rtb::Destination::Phone(p) => p.clone(),
-                    // Never picked: `reserve_bid` skips SIP destinations.
-                    switchboard_rtb::Destination::Sip(_) => unreachable!("sip bids are not dialed"),
-                };
-                calls::push_bid_attempt(record, bid.target_id, number, (bid.amount, bid.currency, bid.duration_secs), now);
+            Pick::Bid(bid, number) => {
+                calls::push_bid_attempt(record, bid.target_id, number.clone(), (bid.amount, bid.currency, bid.duration_secs), now);
             }
         }
     }
@@ -361,7 +357,7 @@ impl Engine {
                 let Some(inner) = weak.upgrade() else { break };
                 inner.live.evict(Utc::now() - EVICT_AFTER);
                 // Fall-through bids of calls long over.
-                inner.rtb_pending.retain(|_, (at, _)| at.elapsed() < Duration::from_secs(3600));
+                inner.rtb_pending.retain(|_, (at, _)| at.elapsed() < Duration::from_secs(600));
             }
         });
         engine.push_background(evictor);
@@ -608,6 +604,10 @@ impl Engine {
     /// Commits a changed record, then gives back the reservations it released.
     async fn commit(&self, slot: &mut Option<CallRecord>, record: CallRecord, releases: Vec<Release>) -> Result<()> {
         self.inner.recorder.record(record.clone()).await?;
+        if record.status.is_terminal() {
+            // An ended call falls through no more.
+            self.inner.rtb_pending.remove(&record.id);
+        }
         *slot = Some(record);
         for r in releases {
             self.release(r);
@@ -666,12 +666,12 @@ impl Engine {
                     let attempt = record.attempts.len() as u16;
                     // An RTB call goes to the next-best unexpired bid first, then to the campaign's buyers.
                     if let Some((_, (at, mut bids))) = self.inner.rtb_pending.remove(&record.id)
-                        && let Some(bid) = self.reserve_bid(&mut bids, (record.id, attempt), &caller, now).await
+                        && let Some((bid, number)) = self.reserve_bid(&mut bids, (record.id, attempt), &caller, now).await
                     {
                         if !bids.is_empty() {
                             self.inner.rtb_pending.insert(record.id, (at, bids));
                         }
-                        next = Ok(Pick::Bid(bid));
+                        next = Ok(Pick::Bid(bid, number));
                     } else {
                         next = self.route(record.campaign_id, record.id, attempt, caller, tried, now).await?.map(Pick::Buyer);
                     }
@@ -985,13 +985,13 @@ impl Engine {
             .filter(|r| r.tenant_id == campaign.tenant_id && r.status == ResourceStatus::Active);
         if let Some(router) = &router
             && let Some(number) = &campaign.phone_number
-            && let Some((bid, rest)) = self.take_ping(router.id, number, &caller, call_id).await
+            && let Some(((bid, dial), rest)) = self.take_ping(router.id, number, &caller, call_id).await
         {
             // A publisher pinged for this caller: the call goes to the bid it was promised.
             if !rest.is_empty() {
                 self.inner.rtb_pending.insert(call_id, (Instant::now(), rest));
             }
-            return Ok(Ok(Pick::Bid(bid)));
+            return Ok(Ok(Pick::Bid(bid, dial)));
         }
         if let Some(router) = router {
             let timeout = Duration::from_millis(router.bidding_timeout_ms.into()).min(self.inner.config.rtb_max_auction);
@@ -999,13 +999,13 @@ impl Engine {
             let mut auction = auction::run(&self.inner.registry, &self.inner.bid_client, &router, timeout, call).await;
             let mut bids: VecDeque<ValidBid> = std::mem::take(&mut auction.ranked).into();
             let winner = self.reserve_bid(&mut bids, (call_id, 0), &caller, now).await;
-            auction.finish(winner.as_ref());
+            auction.finish(winner.as_ref().map(|w| &w.0));
             self.record_auction(auction);
-            if let Some(bid) = winner {
+            if let Some((bid, number)) = winner {
                 if !bids.is_empty() {
                     self.inner.rtb_pending.insert(call_id, (Instant::now(), bids));
                 }
-                return Ok(Ok(Pick::Bid(bid)));
+                return Ok(Ok(Pick::Bid(bid, number)));
             }
         }
         Ok(self.route(campaign.id, call_id, 0, caller, Vec::new(), now).await?.map(Pick::Buyer))
@@ -1013,9 +1013,10 @@ impl Engine {
 
     /// Takes bids best first until one's target reserves capacity for `key`.
     /// Expired bids and SIP destinations (the dial path speaks E.164 only) are passed over.
-    async fn reserve_bid(&self, bids: &mut VecDeque<ValidBid>, key: (Id, u16), caller: &Arc<CallerInfo>, now: DateTime<Utc>) -> Option<ValidBid> {
+    async fn reserve_bid(&self, bids: &mut VecDeque<ValidBid>, key: (Id, u16), caller: &Arc<CallerInfo>, now: DateTime<Utc>) -> Option<(ValidBid, PhoneNumber)> {
         while let Some(bid) = bids.pop_front() {
-            if bid.is_expired(Instant::now()) || matches!(bid.destination, switchboard_rtb::Destination::Sip(_)) {
+            let switchboard_rtb::Destination::Phone(number) = bid.destination.clone() else { continue };
+            if bid.is_expired(Instant::now()) {
                 continue;
             }
             let Some(actor) = self.inner.registry.buyers.get(&bid.target_id).map(|a| a.clone()) else { continue };
@@ -1024,7 +1025,7 @@ impl Engine {
                 .call(|reply| BuyerMsg::Reserve { key, caller: caller.clone(), now, expires_at, reply }, Some(Duration::from_millis(250)))
                 .await;
             match asked {
-                Ok(ractor::rpc::CallResult::Success(Ok(_))) => return Some(bid),
+                Ok(ractor::rpc::CallResult::Success(Ok(_))) => return Some((bid, number)),
                 Ok(ractor::rpc::CallResult::Success(Err(_))) => {}
                 _ => {
                     let _ = actor.cast(BuyerMsg::Release { key, answered: false });

@@ -82,7 +82,7 @@ impl Engine {
         let mut result = auction::run(&self.inner.registry, &self.inner.bid_client, &router, timeout, call).await;
         let bid_id = result.request.id;
         let mut bids: VecDeque<ValidBid> = std::mem::take(&mut result.ranked).into();
-        let winner = self.reserve_bid(&mut bids, (bid_id, 0), &caller, now).await;
+        let winner = self.reserve_bid(&mut bids, (bid_id, 0), &caller, now).await.map(|(bid, _)| bid);
         result.finish(winner.as_ref());
         let reason = result.request.status.clone();
         self.record_auction(result);
@@ -107,7 +107,13 @@ impl Engine {
 
     /// The open ping bid for a call to an RTB campaign from `caller`, moved
     /// onto the call: its reservation is re-keyed to `(call_id, 0)`.
-    pub(crate) async fn take_ping(&self, router: Id, number: &PhoneNumber, caller: &Arc<CallerInfo>, call_id: Id) -> Option<(ValidBid, VecDeque<ValidBid>)> {
+    pub(crate) async fn take_ping(
+        &self,
+        router: Id,
+        number: &PhoneNumber,
+        caller: &Arc<CallerInfo>,
+        call_id: Id,
+    ) -> Option<((ValidBid, PhoneNumber), VecDeque<ValidBid>)> {
         let (_, open) = self.inner.pings.remove_if(&(router, caller.from.clone()), |_, p| p.expires > Instant::now() && p.number == *number)?;
         let open = Arc::try_unwrap(open).unwrap_or_else(|shared| PingBid {
             bid_id: shared.bid_id,
