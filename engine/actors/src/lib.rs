@@ -1037,6 +1037,7 @@ impl Engine {
 
     /// Writes an auction's rows off the call path: the decision does not wait for them.
     fn record_auction(&self, auction: auction::Auction) {
+        tracing::debug!(request = %auction.request.id, status = %auction.request.status, overhead = ?auction.overhead, "rtb auction decided");
         let store = self.inner.store.clone();
         tokio::spawn(async move {
             if let Err(e) = store.put_auction(&auction.request, &auction.responses).await {

@@ -54,3 +54,5 @@ pub const RTB_DEADLINE_MISSES: &str = "switchboard_rtb_deadline_misses_total";
 pub const RTB_BREAKER_OPEN: &str = "switchboard_rtb_breaker_open";
 /// Auctions won, for the win rate (wins / auctions). Label `target`.
 pub const RTB_WINS: &str = "switchboard_rtb_wins_total";
+/// An auction's own time: decision minus the last answer, when every bidder answered in time.
+pub const RTB_AUCTION_OVERHEAD_SECONDS: &str = "switchboard_rtb_auction_overhead_seconds";
