@@ -437,3 +437,29 @@ async fn pings_past_the_rate_limit_get_429() {
     }
     assert!(statuses.contains(&429), "{statuses:?}");
 }
+
+#[tokio::test]
+async fn capped_paused_and_geo_excluded_targets_are_not_asked() {
+    let s = TestServer::start_with(None, with_flag()).await;
+    let (console, _) = setup(&s).await;
+    let capped = Bidder::start(5, 200, &flat("20.00", "+18005550901")).await;
+    let paused = Bidder::start(5, 200, &flat("30.00", "+18005550902")).await;
+    let far = Bidder::start(5, 200, &flat("40.00", "+18005550903")).await;
+    let open = Bidder::start(5, 200, &flat("3.00", "+18005550904")).await;
+    let a = target(&console, "capped", &capped.url, json!({"concurrencyLimit": 1})).await;
+    let b = target(&console, "paused", &paused.url, json!({"status": "paused"})).await;
+    let c = target(&console, "not in california", &far.url, json!({"geo": {"denyStates": ["CA"]}})).await;
+    let d = target(&console, "open", &open.url, json!({})).await;
+    campaign(&console, "+15550009010", &[a, b, c, d], json!({}), json!([])).await;
+
+    let first = s.call("CAcap1", "+15550009010").await;
+    assert_eq!(first.dialed().as_deref(), Some("+18005550901"), "{}", first.body);
+    let (req, _) = rows(&console, 2).await;
+    assert_eq!(req["targetsAsked"], json!([a.to_string(), d.to_string()]), "paused and geo-excluded targets are not asked");
+    // The capped target holds its one slot for the first call: the next call does not ask it.
+    let second = s.call("CAcap2", "+15550009010").await;
+    assert_eq!(second.dialed().as_deref(), Some("+18005550904"), "{}", second.body);
+    let (req, _) = rows(&console, 1).await;
+    assert_eq!(req["targetsAsked"], json!([d.to_string()]));
+    assert_eq!((capped.hits(), paused.hits(), far.hits(), open.hits()), (1, 0, 0, 2));
+}
