@@ -37,11 +37,13 @@ impl Bidder {
         let hits = Arc::new(AtomicUsize::new(0));
         let last_request = Arc::new(Mutex::new(String::new()));
         let (b, h, l) = (behaviour.clone(), hits.clone(), last_request.clone());
-        let app = axum::Router::new().fallback(move |body: String| {
+        let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap, body: String| {
             let (b, h, l) = (b.clone(), h.clone(), l.clone());
             async move {
                 h.fetch_add(1, Ordering::SeqCst);
-                *l.lock().unwrap() = body;
+                // The body, and the headers a test looks for, as one JSON document.
+                let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                *l.lock().unwrap() = json!({"body": body, "x-caller": header("x-caller"), "x-api-key": header("x-api-key")}).to_string();
                 let now = b.lock().unwrap().clone();
                 tokio::time::sleep(now.delay).await;
                 (StatusCode::from_u16(now.status).unwrap(), [("content-type", "application/json")], now.body).into_response()
@@ -146,7 +148,10 @@ async fn fastest_valid_bid_wins_over_a_hanging_higher_bidder_and_a_rejection() {
     let fast = Bidder::start(10, 200, &flat("8.75", "+18005550101")).await;
     let hanging = Bidder::start(HANG, 200, &flat("40.00", "+18005550102")).await;
     let refusing = Bidder::start(5, 200, r#"{"bidAmount": 45.00, "destinationNumber": "+18005550103", "accepted": false, "rejectReason": "capped"}"#).await;
-    let a = target(&console, "fast", &fast.url, json!({})).await;
+    let a = target(&console, "fast", &fast.url, json!({
+        "headers": {"X-Caller": "{callerId}"}, "authType": "apiKey", "authToken": "s3cret"
+    }))
+    .await;
     let b = target(&console, "hanging", &hanging.url, json!({})).await;
     let c = target(&console, "refusing", &refusing.url, json!({})).await;
     let (campaign_id, _) = campaign(&console, "+15550009001", &[a, b, c], json!({"biddingTimeoutMs": 300}), json!([])).await;
@@ -158,7 +163,9 @@ async fn fastest_valid_bid_wins_over_a_hanging_higher_bidder_and_a_rejection() {
     assert_eq!(reply.dialed().as_deref(), Some("+18005550101"));
     assert!(took < Duration::from_millis(300 + 500), "the hanging bidder delayed the decision: {took:?}");
     // The template reached the bidder, rendered.
-    let sent: Value = serde_json::from_str(&fast.last_request.lock().unwrap()).expect("json request body");
+    let seen: Value = serde_json::from_str(&fast.last_request.lock().unwrap()).unwrap();
+    assert_eq!((seen["x-caller"].as_str(), seen["x-api-key"].as_str()), (Some(common::CALLER), Some("s3cret")), "headers and credentials");
+    let sent: Value = serde_json::from_str(seen["body"].as_str().unwrap()).expect("json request body");
     assert_eq!((sent["callerId"].as_str(), sent["state"].as_str(), sent["maxBid"].as_f64()), (Some(common::CALLER), Some("CA"), Some(50.0)));
 
     let (req, rows) = rows(&console, 3).await;

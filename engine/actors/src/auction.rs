@@ -53,6 +53,9 @@ pub(crate) struct Bidder {
 struct Compiled {
     body: Template,
     url: Template,
+    /// Header values may hold variables too, rendered with XML escaping (no quotes added;
+    /// a value that still is no valid header fails that request, as an error row).
+    headers: Vec<(String, Template)>,
     paths: ResponsePaths,
     content_type: ContentType,
 }
@@ -79,6 +82,11 @@ impl Bidder {
 fn compile(t: &RtbTarget) -> Result<Compiled, String> {
     let body = Template::parse(&t.request_body).map_err(|e| format!("request body: {e}"))?;
     let url = Template::parse(&t.endpoint_url).map_err(|e| format!("endpoint url: {e}"))?;
+    let headers = t
+        .headers
+        .iter()
+        .map(|(k, v)| Template::parse(v).map(|v| (k.clone(), v)).map_err(|e| format!("header {k}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
     let paths = ResponsePaths::compile(&PathConfig {
         bid_amount: Some(&t.bid_amount_path),
         destination: Some(&t.destination_number_path),
@@ -94,7 +102,7 @@ fn compile(t: &RtbTarget) -> Result<Compiled, String> {
         switchboard_model::ContentType::Form => ContentType::Form,
         switchboard_model::ContentType::Xml => ContentType::Xml,
     };
-    Ok(Compiled { body, url, paths, content_type })
+    Ok(Compiled { body, url, headers, paths, content_type })
 }
 
 /// The buyer a target's capacity actor judges by: the target's caps,
@@ -222,7 +230,8 @@ pub(crate) async fn run(registry: &Registry, client: &BidClient, router: &RtbRou
         let idx = sent.len();
         let sent_at = Instant::now();
         if let Ok(c) = &bidder.compiled {
-            let out = Outgoing { url, body: body.clone(), mime: c.content_type.mime() };
+            let headers = c.headers.iter().map(|(k, v)| (k.clone(), v.render(ContentType::Xml, &ctx, &terms.price()))).collect();
+            let out = Outgoing { url, body: body.clone(), headers, mime: c.content_type.mime() };
             let client = client.clone();
             let b = bidder.clone();
             let budget = Duration::from_millis(u64::from(t.timeout_ms)).min(deadline.saturating_duration_since(sent_at));

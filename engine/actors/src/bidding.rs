@@ -29,6 +29,8 @@ pub(crate) enum Answer {
 pub(crate) struct Outgoing {
     pub(crate) url: String,
     pub(crate) body: String,
+    /// The target's headers, rendered.
+    pub(crate) headers: Vec<(String, String)>,
     pub(crate) mime: &'static str,
 }
 
@@ -96,7 +98,7 @@ impl BidClient {
             HttpMethod::Post => self.client.post(url).header("content-type", out.mime).body(out.body.clone()),
             HttpMethod::Get => self.client.get(url),
         };
-        for (k, v) in &target.headers {
+        for (k, v) in &out.headers {
             req = req.header(k.as_str(), v.as_str());
         }
         match target.auth_type {
