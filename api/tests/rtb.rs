@@ -470,3 +470,27 @@ async fn capped_paused_and_geo_excluded_targets_are_not_asked() {
     assert_eq!(req["targetsAsked"], json!([d.to_string()]));
     assert_eq!((capped.hits(), paused.hits(), far.hits(), open.hits()), (1, 0, 0, 2));
 }
+
+#[tokio::test]
+async fn an_engine_started_over_the_store_loads_targets_and_routers_and_auctions() {
+    let s = TestServer::start_with(None, with_flag()).await;
+    let (console, _) = setup(&s).await;
+    let bidder = Bidder::start(5, 200, &flat("6.50", "+18005551001")).await;
+    let a = target(&console, "persistent", &bidder.url, json!({})).await;
+    campaign(&console, "+15550009011", &[a], json!({}), json!([])).await;
+
+    // What a restart does: a new engine built from the store alone.
+    let engine = switchboard_engine::Engine::start(s.store.clone(), with_flag()).await.expect("engine");
+    let call = switchboard_engine::InboundCall {
+        call_sid: "CArestart".into(),
+        account_sid: common::ACCOUNT.into(),
+        to: switchboard_model::PhoneNumber::parse("+15550009011").unwrap(),
+        caller: switchboard_model::CallerInfo { from: common::CALLER.into(), state: Some("CA".into()), zip: None },
+    };
+    match engine.inbound(call).await.expect("routed") {
+        switchboard_engine::Decision::Dial { number, .. } => assert_eq!(number.as_str(), "+18005551001"),
+        other => panic!("expected a dial to the bidder, got {other:?}"),
+    }
+    assert_eq!(bidder.hits(), 1);
+    engine.shutdown().await;
+}
