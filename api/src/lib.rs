@@ -12,6 +12,7 @@
 //!   resources, the audit log, `/api/openapi.json`.
 //! - `dni`: `POST /api/dni/track`, the public, CORS-enabled, rate-limited
 //!   endpoint that leases a pool number to a web visitor.
+//! - `rtb`: the inbound RTB ping (`POST /api/rtb/webhook/{routerId}`).
 //! - [`error`]: [`ApiError`](error::ApiError), one JSON error shape for every failure.
 //! - `dni_script`: `GET /dni.js`, the DNI script sites embed (`api/assets/dni.js`).
 //! - [`telemetry`]: the process-wide Prometheus recorder behind `/metrics`.
@@ -25,6 +26,7 @@ mod dni;
 mod dni_script;
 pub mod error;
 pub mod export;
+mod rtb;
 pub mod server;
 pub mod telemetry;
 pub mod twilio;

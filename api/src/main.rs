@@ -148,6 +148,11 @@ struct ServeArgs {
     /// Base URL of Twilio's REST API, used to search, buy and release numbers.
     #[arg(long, env = "SWITCHBOARD_TWILIO_API_BASE", default_value = switchboard::twilio::rest::DEFAULT_BASE)]
     twilio_api_base: String,
+    /// Let RTB bid requests reach loopback, private, link-local and metadata
+    /// addresses (tests and demos with bidders on this machine).
+    #[arg(long, env = "SWITCHBOARD_RTB_ALLOW_PRIVATE_TARGETS", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    rtb_allow_private_targets: bool,
 }
 
 #[derive(Subcommand)]
@@ -203,7 +208,8 @@ async fn open_store(data: &Path) -> anyhow::Result<Arc<dyn Store>> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = store_uri::open(&args.store, &args.data).await?;
-    let engine = Engine::start(store, EngineConfig::default()).await.context("cannot start the engine")?;
+    let config = EngineConfig { rtb_allow_private_targets: args.rtb_allow_private_targets, ..EngineConfig::default() };
+    let engine = Engine::start(store, config).await.context("cannot start the engine")?;
     let poll = args.config_poll_ms.unwrap_or(if args.store == store_uri::EMBEDDED { 0 } else { 2000 });
     if poll > 0 {
         engine.follow_config(std::time::Duration::from_millis(poll));

@@ -192,7 +192,7 @@ impl FakeTwilio {
 async fn start() -> (TestServer, FakeTwilio) {
     let fake = FakeTwilio::start().await;
     let base = fake.base.clone();
-    let server = TestServer::start_configured(Some("https://switchboard.example"), move |mut state| {
+    let server = TestServer::start_configured(Some("https://switchboard.example"), switchboard_engine::EngineConfig::default(), move |mut state| {
         state.twilio = switchboard::twilio::rest::TwilioRest::new(&base);
         state
     })

@@ -91,7 +91,7 @@ pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth
     let store = state.engine.store().as_ref();
     if let Some(secret) = bearer(&parts.headers) {
         let key = accounts::api_key(store, secret).await?.ok_or(ApiError::Unauthorized)?;
-        return Ok(Auth { tenant_id: key.tenant_id, role: key.role, principal: Principal::ApiKey { name: key.name } });
+        return Ok(Auth { tenant_id: key.tenant_id, role: key.role, principal: Principal::ApiKey { id: key.id, name: key.name } });
     }
     let token = cookie(&parts.headers, COOKIE).ok_or(ApiError::Unauthorized)?;
     let session = accounts::session(store, token).await?.ok_or(ApiError::Unauthorized)?;

@@ -64,6 +64,8 @@ pub(crate) enum Principal {
     },
     /// A machine with `Authorization: Bearer …`.
     ApiKey {
+        /// The key's id (what per-key rate limits count by).
+        id: Id,
         /// Its name.
         name: String,
     },

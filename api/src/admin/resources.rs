@@ -1,5 +1,6 @@
 //! The tenant's resources, one module each.
 
+mod bids;
 mod buyers;
 mod calls;
 mod campaigns;
@@ -18,6 +19,7 @@ use crate::server::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .merge(bids::routes())
         .merge(buyers::routes())
         .merge(campaigns::routes())
         .merge(calls::routes())
@@ -26,6 +28,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .merge(provisioning::routes())
         .merge(pool_stats::routes())
         .merge(rtb::routes())
+        .merge(crate::rtb::routes())
         .merge(tags::routes())
         .merge(sessions::routes())
 }

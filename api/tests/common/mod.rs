@@ -170,18 +170,29 @@ impl TestServer {
 
     /// Starts the server as if behind a proxy that Twilio reaches at `public`.
     pub(crate) async fn start_behind(public: Option<&str>) -> Self {
-        Self::start_configured(public, |s| s).await
+        Self::start_configured(public, EngineConfig::default(), |s| s).await
     }
 
     /// Starts the server with its state changed by `configure` (other limits, say).
     pub(crate) async fn start_with(configure: impl FnOnce(AppState) -> AppState) -> Self {
-        Self::start_configured(None, configure).await
+        Self::start_configured(None, EngineConfig::default(), configure).await
     }
 
-    pub(crate) async fn start_configured(public: Option<&str>, configure: impl FnOnce(AppState) -> AppState) -> Self {
+    /// Starts the server with engine settings of the test's choosing.
+    pub(crate) async fn start_with_engine(public: Option<&str>, config: EngineConfig) -> Self {
+        Self::start_configured(public, config, |s| s).await
+    }
+
+    /// Starts the server behind `public` with engine settings `config` and its
+    /// state changed by `configure`.
+    pub(crate) async fn start_configured(
+        public: Option<&str>,
+        config: EngineConfig,
+        configure: impl FnOnce(AppState) -> AppState,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("open store"));
-        let engine = Engine::start(store.clone(), EngineConfig::default()).await.expect("start engine");
+        let engine = Engine::start(store.clone(), config).await.expect("start engine");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let public = public.map_or_else(|| base.clone(), |p| p.trim_end_matches('/').to_owned());

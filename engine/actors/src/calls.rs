@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
-use switchboard_model::{Attempt, AttemptOutcome, Buyer, CallRecord, CallStatus, CallerIdMode, Campaign, Id, PhoneNumber, RejectReason};
+use switchboard_model::{Attempt, AttemptOutcome, Buyer, CallRecord, CallStatus, CallerIdMode, Campaign, Currency, Id, PhoneNumber, RejectReason};
 use tokio::sync::Mutex;
 
 use crate::Decision;
@@ -141,9 +141,21 @@ pub(crate) fn decision_for(record: &CallRecord, campaign: Option<&Campaign>, set
 
 /// Appends a dial attempt to `buyer`.
 pub(crate) fn push_attempt(record: &mut CallRecord, buyer: &Buyer, now: DateTime<Utc>) {
+    push(record, buyer.id, buyer.phone_number.clone(), None, now);
+    record.currency = buyer.currency;
+}
+
+/// Appends a dial attempt to an RTB winner: `target` (whose capacity is
+/// reserved) at the number it bid with.
+pub(crate) fn push_bid_attempt(record: &mut CallRecord, target: Id, number: PhoneNumber, bid: (i64, Currency, Option<u32>), now: DateTime<Utc>) {
+    push(record, target, number, Some((bid.0, bid.2)), now);
+    record.currency = bid.1;
+}
+
+fn push(record: &mut CallRecord, buyer_id: Id, number: PhoneNumber, bid: Option<(i64, Option<u32>)>, now: DateTime<Utc>) {
     record.attempts.push(Attempt {
-        buyer_id: buyer.id,
-        number: buyer.phone_number.clone(),
+        buyer_id,
+        number,
         started_at: now,
         answered_at: None,
         ended_at: None,
@@ -152,10 +164,11 @@ pub(crate) fn push_attempt(record: &mut CallRecord, buyer: &Buyer, now: DateTime
         dial_call_sid: None,
         last_sequence: None,
         released: false,
+        bid_minor: bid.map(|b| b.0),
+        bid_duration_seconds: bid.and_then(|b| b.1),
     });
     record.status = CallStatus::Ringing;
-    record.buyer_id = Some(buyer.id);
-    record.currency = buyer.currency;
+    record.buyer_id = Some(buyer_id);
 }
 
 /// Marks attempt `idx` answered (once).
@@ -182,6 +195,7 @@ pub(crate) fn finish_answered(record: &mut CallRecord, idx: usize, duration: u32
     a.outcome = AttemptOutcome::Completed;
     let talk = a.duration_seconds;
     let buyer_id = a.buyer_id;
+    let bid = a.bid_minor.map(|m| (m, a.bid_duration_seconds.unwrap_or(0)));
     let release = (!a.released).then(|| {
         a.released = true;
         Release { buyer_id, key, answered: true }
@@ -193,7 +207,15 @@ pub(crate) fn finish_answered(record: &mut CallRecord, idx: usize, duration: u32
         record.status = CallStatus::Completed;
         record.ended_at.get_or_insert(ended);
     }
-    if let Some(b) = buyer.filter(|b| b.id == buyer_id)
+    if let Some((bid, min_talk)) = bid {
+        // An RTB winner: the revenue is its bid, once the caller talked as
+        // long as the bidder asked (any answered talk if it did not say).
+        if !record.converted && talk > 0 && talk >= min_talk {
+            record.converted = true;
+            record.revenue_minor = bid;
+            metrics::counter!(crate::metrics::CONVERSIONS).increment(1);
+        }
+    } else if let Some(b) = buyer.filter(|b| b.id == buyer_id)
         && !record.converted && talk > 0 && talk >= b.conversion_seconds {
             record.converted = true;
             record.revenue_minor = b.payout;

@@ -6,10 +6,17 @@
 //! - `campaign`: one actor per campaign — orders candidates, asks buyers to reserve.
 //! - `recorder`: group commit of call records; acknowledges after the commit.
 //! - `calls`: the live-call table; per-call state changes are serialized.
+//! - `auction`: one RTB auction (fan-out under a deadline, ranking); RTB
+//!   targets are guarded for capacity by buyer actors of their own.
+//! - `ping`: inbound pings — a publisher's auction whose winner waits for the call.
+//! - `bidding`: the pooled HTTP client for bid requests, with the SSRF guard.
 //! - [`metrics`]: every metric name, in one place.
 
+mod auction;
+mod bidding;
 mod buyer;
 mod calls;
+mod ping;
 mod campaign;
 pub mod metrics;
 mod pool;
@@ -19,6 +26,7 @@ mod recorder;
 mod supervisor;
 mod sync;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,15 +36,20 @@ use ::metrics::{counter, histogram};
 use ractor::{Actor, ActorId, ActorRef};
 use switchboard_model::{
     AttemptOutcome, Buyer, CallRecord, CallStatus, CallerInfo, Campaign, CampaignStatus, Currency, FieldError, Id, ModelError, PhoneNumber,
-    RejectReason, Tenant,
+    RejectReason, ResourceStatus, RoutingType, RtbRouter, RtbTarget, Tenant,
 };
+pub use switchboard_rtb::BreakerConfig;
+use switchboard_rtb::ValidBid;
 use switchboard_store::{Doc, DocKind, Store, StoreError};
 use tokio::task::JoinHandle;
 
+use crate::auction::{AuctionCall, Bidder};
+use crate::bidding::BidClient;
 use crate::buyer::BuyerMsg;
 use crate::calls::{DialSettings, LiveCall, LiveCalls, Release};
 use crate::campaign::{CampaignMsg, RouteOutcome, RouteRequest};
 use crate::pool::{PoolMsg, PoolRoute};
+pub use crate::ping::Ping;
 use crate::recorder::Recorder;
 use crate::supervisor::{Child, Spawner, Supervisor, SupervisorArgs, SupervisorMsg};
 
@@ -77,6 +90,13 @@ pub struct EngineConfig {
     pub recorder_queue: usize,
     /// Most records in one commit.
     pub recorder_max_batch: usize,
+    /// The longest any RTB auction may run, whatever its router says.
+    pub rtb_max_auction: Duration,
+    /// Let bid requests reach loopback, private, link-local and metadata
+    /// addresses (`--rtb-allow-private-targets`; tests and demos).
+    pub rtb_allow_private_targets: bool,
+    /// When a target's circuit breaker opens and for how long.
+    pub rtb_breaker: BreakerConfig,
 }
 
 impl Default for EngineConfig {
@@ -87,6 +107,9 @@ impl Default for EngineConfig {
             route_timeout: Duration::from_secs(2),
             recorder_queue: 16_384,
             recorder_max_batch: 2_048,
+            rtb_max_auction: Duration::from_secs(2),
+            rtb_allow_private_targets: false,
+            rtb_breaker: BreakerConfig::default(),
         }
     }
 }
@@ -203,6 +226,36 @@ pub(crate) struct Registry {
     pub(crate) children: DashMap<ActorId, Child>,
     pub(crate) pools: DashMap<Id, ActorRef<PoolMsg>>,
     pub(crate) pool_configs: DashMap<Id, Arc<switchboard_model::Pool>>,
+    /// RTB targets, compiled; their capacity actors are in `buyers`.
+    pub(crate) bidders: DashMap<Id, Arc<Bidder>>,
+    /// The buyer each target's capacity actor judges by (for restarts).
+    pub(crate) target_buyers: DashMap<Id, Arc<Buyer>>,
+    pub(crate) routers: DashMap<Id, Arc<RtbRouter>>,
+}
+
+/// Where an attempt goes: a buyer, or an RTB bid whose target reserved
+/// capacity, with the number it bid with.
+enum Pick {
+    Buyer(Arc<Buyer>),
+    Bid(ValidBid, PhoneNumber),
+}
+
+impl Pick {
+    fn id(&self) -> Id {
+        match self {
+            Pick::Buyer(b) => b.id,
+            Pick::Bid(b, _) => b.target_id,
+        }
+    }
+
+    fn push(&self, record: &mut CallRecord, now: DateTime<Utc>) {
+        match self {
+            Pick::Buyer(b) => calls::push_attempt(record, b, now),
+            Pick::Bid(bid, number) => {
+                calls::push_bid_attempt(record, bid.target_id, number.clone(), (bid.amount, bid.currency, bid.duration_secs), now);
+            }
+        }
+    }
 }
 
 /// The engine. Cheap to clone.
@@ -230,6 +283,11 @@ struct Inner {
     campaign_names: DashMap<(Id, String), Id>,
     /// Serializes configuration writes, so uniqueness checks hold under concurrent requests.
     config_lock: tokio::sync::Mutex<()>,
+    bid_client: BidClient,
+    /// Per RTB call: the valid bids after the winner, for fall-through (in memory only).
+    rtb_pending: DashMap<Id, (Instant, VecDeque<ValidBid>)>,
+    /// Open inbound-ping bids by (router, caller id).
+    pings: DashMap<(Id, String), Arc<ping::PingBid>>,
 }
 
 /// How long an ended call stays in the live table for late callbacks.
@@ -247,6 +305,7 @@ impl Engine {
         let spawner = Spawner { store: store.clone(), registry: registry.clone(), max_hold, supervisor: supervisor.get_cell() };
         let (recorder, recorder_task) =
             Recorder::start(store.clone(), config.recorder_queue, config.recorder_max_batch, config.route_timeout);
+        let bid_client = BidClient::new(config.rtb_allow_private_targets);
         let engine = Engine {
             inner: Arc::new(Inner {
                 store: store.clone(),
@@ -263,6 +322,9 @@ impl Engine {
                 pool_numbers: DashMap::new(),
                 campaign_names: DashMap::new(),
                 config_lock: tokio::sync::Mutex::new(()),
+                bid_client,
+                rtb_pending: DashMap::new(),
+                pings: DashMap::new(),
             }),
         };
         for doc in store.list_docs(DocKind::Tenant, None).await? {
@@ -285,6 +347,12 @@ impl Engine {
         while let Some(r) = starting.join_next().await {
             r.map_err(|e| EngineError::Overloaded(e.to_string()))??;
         }
+        for doc in store.list_docs(DocKind::RtbTarget, None).await? {
+            engine.put_rtb_target(decode::<RtbTarget>(&doc)?).await?;
+        }
+        for doc in store.list_docs(DocKind::RtbRouter, None).await? {
+            engine.put_rtb_router(decode::<RtbRouter>(&doc)?);
+        }
         for doc in store.list_docs(DocKind::Campaign, None).await? {
             let campaign = Arc::new(decode::<Campaign>(&doc)?);
             engine.index_campaign(&campaign, None);
@@ -299,6 +367,8 @@ impl Engine {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { break };
                 inner.live.evict(Utc::now() - EVICT_AFTER);
+                // Fall-through bids of calls long over.
+                inner.rtb_pending.retain(|_, (at, _)| at.elapsed() < Duration::from_secs(600));
             }
         });
         engine.push_background(evictor);
@@ -467,10 +537,14 @@ impl Engine {
             pool_id,
             attribution,
         };
-        let routed = self.route(campaign_id, id, 0, caller, Vec::new(), now).await;
+        let rtb = campaign.as_ref().filter(|c| c.routing_type == RoutingType::Rtb && c.status == CampaignStatus::Active);
+        let routed = match rtb {
+            Some(c) => self.rtb_route(c, id, caller, now).await,
+            None => self.route(campaign_id, id, 0, caller, Vec::new(), now).await.map(|r| r.map(Pick::Buyer)),
+        };
         let policy = campaign.as_ref().map(|c| c.routing_policy);
         match routed {
-            Ok(Ok(buyer)) => calls::push_attempt(&mut record, &buyer, now),
+            Ok(Ok(pick)) => pick.push(&mut record, now),
             Ok(Err(reason)) => {
                 record.reject_reason = Some(reason);
                 record.ended_at = Some(now);
@@ -492,6 +566,7 @@ impl Engine {
         match (record.status, record.reject_reason) {
             (CallStatus::Ringing, _) => {
                 let policy = match policy {
+                    _ if rtb.is_some() => "rtb",
                     Some(switchboard_model::RoutingPolicy::RoundRobin) => "round-robin",
                     _ => "priority",
                 };
@@ -559,6 +634,10 @@ impl Engine {
     /// Commits a changed record, then gives back the reservations it released.
     async fn commit(&self, slot: &mut Option<CallRecord>, record: CallRecord, releases: Vec<Release>) -> Result<()> {
         self.inner.recorder.record(record.clone()).await?;
+        if record.status.is_terminal() {
+            // An ended call falls through no more.
+            self.inner.rtb_pending.remove(&record.id);
+        }
         *slot = Some(record);
         for r in releases {
             self.release(r);
@@ -615,17 +694,28 @@ impl Engine {
                     let tried: Vec<Id> = record.attempts.iter().map(|a| a.buyer_id).collect();
                     let caller = Arc::new(CallerInfo { from: record.from.clone(), state: record.caller_state.clone(), zip: record.caller_zip.clone() });
                     let attempt = record.attempts.len() as u16;
-                    next = self.route(record.campaign_id, record.id, attempt, caller, tried, now).await?;
+                    // An RTB call goes to the next-best unexpired bid first, then to the campaign's buyers.
+                    if let Some((_, (at, mut bids))) = self.inner.rtb_pending.remove(&record.id)
+                        && let Some((bid, number)) = self.reserve_bid(&mut bids, (record.id, attempt), &caller, now).await
+                    {
+                        if !bids.is_empty() {
+                            self.inner.rtb_pending.insert(record.id, (at, bids));
+                        }
+                        next = Ok(Pick::Bid(bid, number));
+                    } else {
+                        next = self.route(record.campaign_id, record.id, attempt, caller, tried, now).await?.map(Pick::Buyer);
+                    }
                 }
                 match next {
-                    Ok(buyer) => {
+                    Ok(pick) => {
                         counter!(metrics::FALLTHROUGHS).increment(1);
-                        calls::push_attempt(&mut record, &buyer, now);
-                        reserved = Some(Release { buyer_id: buyer.id, key: (record.id, idx as u16 + 1), answered: false });
+                        pick.push(&mut record, now);
+                        reserved = Some(Release { buyer_id: pick.id(), key: (record.id, idx as u16 + 1), answered: false });
                     }
                     Err(_) => {
                         record.status = CallStatus::NoAnswer;
                         record.ended_at = Some(now);
+                        self.inner.rtb_pending.remove(&record.id);
                     }
                 }
             }
@@ -938,6 +1028,126 @@ impl Engine {
         Ok(self.inner.store.put_doc(Doc { kind, tenant, id, version: 0, body }, expected).await?)
     }
 
+    /// Routes the first attempt of a call to an RTB campaign: runs its
+    /// router's auction and reserves the best bid it can; with no valid bid,
+    /// the campaign's buyers (none: a polite hang-up).
+    async fn rtb_route(&self, campaign: &Campaign, call_id: Id, caller: Arc<CallerInfo>, now: DateTime<Utc>) -> Result<std::result::Result<Pick, RejectReason>> {
+        let router = campaign
+            .rtb_router_id
+            .and_then(|r| self.inner.registry.routers.get(&r).map(|r| r.clone()))
+            .filter(|r| r.tenant_id == campaign.tenant_id && r.status == ResourceStatus::Active);
+        if let Some(router) = &router
+            && let Some(number) = &campaign.phone_number
+            && let Some(((bid, dial), rest)) = self.take_ping(router.id, number, &caller, call_id).await
+        {
+            // A publisher pinged for this caller: the call goes to the bid it was promised.
+            if !rest.is_empty() {
+                self.inner.rtb_pending.insert(call_id, (Instant::now(), rest));
+            }
+            return Ok(Ok(Pick::Bid(bid, dial)));
+        }
+        if let Some(router) = router {
+            let timeout = Duration::from_millis(router.bidding_timeout_ms.into()).min(self.inner.config.rtb_max_auction);
+            let call = AuctionCall { tenant_id: campaign.tenant_id, call_id: Some(call_id), campaign_id: Some(campaign.id), caller: caller.clone(), call_start: now };
+            let mut auction = auction::run(&self.inner.registry, &self.inner.bid_client, &router, timeout, call).await;
+            let mut bids: VecDeque<ValidBid> = std::mem::take(&mut auction.ranked).into();
+            let winner = self.reserve_bid(&mut bids, (call_id, 0), &caller, now).await;
+            auction.finish(winner.as_ref().map(|w| &w.0));
+            self.record_auction(auction);
+            if let Some((bid, number)) = winner {
+                if !bids.is_empty() {
+                    self.inner.rtb_pending.insert(call_id, (Instant::now(), bids));
+                }
+                return Ok(Ok(Pick::Bid(bid, number)));
+            }
+        }
+        Ok(self.route(campaign.id, call_id, 0, caller, Vec::new(), now).await?.map(Pick::Buyer))
+    }
+
+    /// Takes bids best first until one's target reserves capacity for `key`.
+    /// Expired bids and SIP destinations (the dial path speaks E.164 only) are passed over.
+    async fn reserve_bid(&self, bids: &mut VecDeque<ValidBid>, key: (Id, u16), caller: &Arc<CallerInfo>, now: DateTime<Utc>) -> Option<(ValidBid, PhoneNumber)> {
+        while let Some(bid) = bids.pop_front() {
+            let switchboard_rtb::Destination::Phone(number) = bid.destination.clone() else { continue };
+            if bid.is_expired(Instant::now()) {
+                continue;
+            }
+            let Some(actor) = self.inner.registry.buyers.get(&bid.target_id).map(|a| a.clone()) else { continue };
+            let expires_at = now + self.inner.config.max_hold();
+            let asked = actor
+                .call(|reply| BuyerMsg::Reserve { key, caller: caller.clone(), now, expires_at, reply }, Some(Duration::from_millis(250)))
+                .await;
+            match asked {
+                Ok(ractor::rpc::CallResult::Success(Ok(_))) => return Some((bid, number)),
+                Ok(ractor::rpc::CallResult::Success(Err(_))) => {}
+                _ => {
+                    let _ = actor.cast(BuyerMsg::Release { key, answered: false });
+                }
+            }
+        }
+        None
+    }
+
+    /// Writes an auction's rows off the call path: the decision does not wait for them.
+    fn record_auction(&self, auction: auction::Auction) {
+        tracing::debug!(request = %auction.request.id, status = %auction.request.status, overhead = ?auction.overhead, "rtb auction decided");
+        let store = self.inner.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.put_auction(&auction.request, &auction.responses).await {
+                tracing::warn!(error = %e, request = %auction.request.id, "could not record an rtb auction");
+            }
+        });
+    }
+
+    /// A saved RTB target: compiled for auctions, and its capacity actor
+    /// (started, or updated between messages). Call after the store write.
+    pub async fn put_rtb_target(&self, target: RtbTarget) -> Result<()> {
+        // Two saves racing to notify: the newer version stays.
+        if self.inner.registry.bidders.get(&target.id).is_some_and(|b| b.target.version > target.version) {
+            return Ok(());
+        }
+        let target = Arc::new(target);
+        let bidder = Arc::new(Bidder::new(target.clone(), self.inner.config.rtb_breaker));
+        self.inner.registry.bidders.insert(target.id, bidder);
+        let buyer = Arc::new(auction::target_as_buyer(&target));
+        self.inner.registry.target_buyers.insert(target.id, buyer.clone());
+        match self.inner.registry.buyers.get(&target.id).map(|a| a.clone()) {
+            Some(actor) => {
+                let _ = actor.cast(BuyerMsg::Update(buyer));
+            }
+            None => self.inner.spawner.buyer(buyer).await?,
+        }
+        Ok(())
+    }
+
+    /// A deleted RTB target: no longer asked; its capacity actor stops.
+    pub fn remove_rtb_target(&self, id: Id) {
+        self.inner.registry.bidders.remove(&id);
+        self.inner.registry.target_buyers.remove(&id);
+        if let Some((_, actor)) = self.inner.registry.buyers.remove(&id) {
+            self.inner.registry.children.remove(&actor.get_id());
+            actor.stop(None);
+        }
+    }
+
+    /// A saved RTB router: the next auction uses it. Call after the store write.
+    pub fn put_rtb_router(&self, router: RtbRouter) {
+        if self.inner.registry.routers.get(&router.id).is_some_and(|r| r.version > router.version) {
+            return;
+        }
+        self.inner.registry.routers.insert(router.id, Arc::new(router));
+    }
+
+    /// A deleted RTB router.
+    pub fn remove_rtb_router(&self, id: Id) {
+        self.inner.registry.routers.remove(&id);
+    }
+
+    /// An RTB target's circuit breaker: `closed`, `open` or `half-open`.
+    pub fn rtb_breaker_state(&self, target: Id) -> Option<&'static str> {
+        self.inner.registry.bidders.get(&target).map(|b| b.breaker_state())
+    }
+
     /// A buyer's live capacity.
     pub async fn buyer_stats(&self, buyer: Id) -> Option<BuyerStats> {
         let actor = self.inner.registry.buyers.get(&buyer).map(|a| a.clone())?;
@@ -976,6 +1186,16 @@ impl Versioned for Buyer {
     }
 }
 impl Versioned for Campaign {
+    fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+}
+impl Versioned for RtbTarget {
+    fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+}
+impl Versioned for RtbRouter {
     fn set_version(&mut self, version: u64) {
         self.version = version;
     }

@@ -48,3 +48,19 @@ pub const DNI_TRACK: &str = "switchboard_dni_track_total";
 pub const DNI_LEASES_ACTIVE: &str = "switchboard_dni_leases_active";
 /// DNI track requests answered with a pool's fallback number because every number was leased.
 pub const DNI_POOL_EXHAUSTED: &str = "switchboard_dni_pool_exhausted_total";
+/// RTB auctions run. Label `outcome` (`won`, `no-valid-bid`, `too-few-bids`, `no-target`).
+pub const RTB_AUCTIONS: &str = "switchboard_rtb_auctions_total";
+/// Bid responses. Labels `status` (success, timeout, error, invalid, no-bid, rejected) and `target`.
+pub const RTB_BIDS: &str = "switchboard_rtb_bids_total";
+/// From the first bid request to the decision.
+pub const RTB_AUCTION_SECONDS: &str = "switchboard_rtb_auction_seconds";
+/// One bidder's response time (answers that arrived before the deadline).
+pub const RTB_BIDDER_RESPONSE_SECONDS: &str = "switchboard_rtb_bidder_response_seconds";
+/// Auctions decided more than 50 ms after their deadline.
+pub const RTB_DEADLINE_MISSES: &str = "switchboard_rtb_deadline_misses_total";
+/// A target's circuit breaker: 0 closed, 1 open, 2 half-open. Label `target`.
+pub const RTB_BREAKER_OPEN: &str = "switchboard_rtb_breaker_open";
+/// Auctions won, for the win rate (wins / auctions). Label `target`.
+pub const RTB_WINS: &str = "switchboard_rtb_wins_total";
+/// An auction's own time: decision minus the last answer, when every bidder answered in time.
+pub const RTB_AUCTION_OVERHEAD_SECONDS: &str = "switchboard_rtb_auction_overhead_seconds";

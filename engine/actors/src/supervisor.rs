@@ -77,7 +77,8 @@ impl Spawner {
 
     async fn restart(&self, child: Child) {
         let result = match child {
-            Child::Buyer(id) => match self.registry.buyer_configs.get(&id).map(|b| b.clone()) {
+            // An RTB target's capacity actor is a buyer actor too.
+            Child::Buyer(id) => match self.registry.buyer_configs.get(&id).or_else(|| self.registry.target_buyers.get(&id)).map(|b| b.clone()) {
                 Some(b) => self.buyer(b).await,
                 None => Ok(()),
             },

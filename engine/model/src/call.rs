@@ -174,6 +174,13 @@ pub struct Attempt {
     /// Whether the buyer's reservation for this attempt was given back.
     #[serde(default)]
     pub released: bool,
+    /// For an RTB winner (`buyerId` is then the RTB target): the bid, minor
+    /// units, booked as the call's revenue when it converts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bid_minor: Option<i64>,
+    /// For an RTB winner: the talk time the bidder pays for (none: any answered call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bid_duration_seconds: Option<u32>,
 }
 
 /// One inbound call, from webhook to final status.

@@ -5,12 +5,14 @@
 //! - [`config`]: what managers configure — tenants, buyers, campaigns.
 //! - [`call`]: what the engine records — calls and their dial attempts.
 //! - [`accounts`]: roles and the audit log.
+//! - [`bid`]: what an RTB auction records — one request row, one response row per target.
 //! - [`resources`]: numbers, pools, RTB targets and routers, tracking tags.
 //!
 //! Every type here is both the stored form and the API form (JSON, camelCase).
 //! No I/O, no clocks: callers pass time in.
 
 pub mod accounts;
+pub mod bid;
 pub mod call;
 pub mod config;
 pub mod money;
@@ -18,6 +20,7 @@ pub mod phone;
 pub mod resources;
 
 pub use accounts::{AuditEntry, Role};
+pub use bid::{BidFilter, BidRequestRecord, BidResponseRecord};
 pub use call::{Attempt, AttemptOutcome, CallRecord, CallStatus, CallerInfo, RejectReason};
 pub use config::{
     Buyer, BuyerAssignment, BuyerStatus, Campaign, CampaignStatus, CallerIdMode, DuplicateAction,

@@ -15,7 +15,8 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::json;
 use switchboard_model::call::{Traffic, VisitorSession};
 use switchboard_model::{
-    Attempt, AttemptOutcome, CallRecord, CallStatus, Currency, Id, PhoneNumber, new_id,
+    Attempt, AttemptOutcome, BidFilter, BidRequestRecord, BidResponseRecord, CallRecord, CallStatus, Currency, Id,
+    PhoneNumber, new_id,
 };
 
 use crate::{AttemptRow, Doc, DocKind, Store, StoreError};
@@ -33,6 +34,7 @@ pub async fn run_all(store: &dyn Store) {
     buyer_attempts_since(store).await;
     scan_calls_pagination(store).await;
     large_batch(store).await;
+    bid_rows_filter_and_page(store).await;
     visitor_sessions_by_tag_and_day(store).await;
 }
 
@@ -78,6 +80,8 @@ pub fn sample_attempt(buyer: Id, started_at: DateTime<Utc>, outcome: AttemptOutc
         dial_call_sid: None,
         last_sequence: None,
         released: outcome.is_unanswered(),
+        bid_minor: None,
+        bid_duration_seconds: None,
     }
 }
 
@@ -539,4 +543,98 @@ pub async fn visitor_sessions_by_tag_and_day(store: &dyn Store) {
     let got = store.list_sessions(tag, day.date_naive()).await.unwrap();
     assert_eq!(got.iter().filter(|v| v.session_id == "a").collect::<Vec<_>>(), vec![&later], "replaced, not duplicated");
     assert!(store.list_sessions(new_id(), day.date_naive()).await.unwrap().is_empty());
+}
+
+/// Auctions: one request row and its response rows in one write; listings
+/// newest first, tenant-scoped, filtered by campaign, target, status and
+/// time, paged by cursor without repeats or gaps.
+pub async fn bid_rows_filter_and_page(store: &dyn Store) {
+    let (tenant, other, campaign) = (new_id(), new_id(), new_id());
+    let (t1, t2) = (new_id(), new_id());
+    let t0 = base_time();
+    let mut requests = Vec::new();
+    for i in 0..5i64 {
+        let at = t0 + Duration::milliseconds(i);
+        let id = new_id();
+        let won = i % 2 == 0;
+        let request = BidRequestRecord {
+            id,
+            tenant_id: tenant,
+            call_id: Some(new_id()),
+            campaign_id: Some(if i == 4 { new_id() } else { campaign }),
+            router_id: new_id(),
+            caller_id: "+15550001000".into(),
+            targets_asked: vec![t1, t2],
+            winner_target_id: won.then_some(t1),
+            winning_bid: won.then_some(875),
+            currency: Currency::default(),
+            status: if won { "won" } else { "no-valid-bid" }.into(),
+            valid_bids: u32::from(won),
+            total_ms: 12,
+            created_at: at,
+        };
+        let response = |target: Id, status: &str| BidResponseRecord {
+            id: new_id(),
+            request_id: id,
+            tenant_id: tenant,
+            call_id: request.call_id,
+            campaign_id: request.campaign_id,
+            target_id: target,
+            status: status.into(),
+            won: won && target == t1,
+            amount: (status == "success").then_some(875),
+            destination: None,
+            response_ms: 10,
+            reason: None,
+            request_body: "{}".into(),
+            response_body: String::new(),
+            created_at: at,
+        };
+        let responses = [response(t1, if won { "success" } else { "no-bid" }), response(t2, "timeout")];
+        store.put_auction(&request, &responses).await.expect("put auction");
+        requests.push(request);
+    }
+    let mut stray = requests[0].clone();
+    (stray.id, stray.tenant_id) = (new_id(), other);
+    store.put_auction(&stray, &[]).await.expect("put other tenant's auction");
+
+    let all = BidFilter::default();
+    let page = store.bid_requests(tenant, &all, None, 10).await.expect("list");
+    let got: Vec<Id> = page.items.iter().map(|r| r.id).collect();
+    let want: Vec<Id> = requests.iter().rev().map(|r| r.id).collect();
+    assert_eq!(got, want, "newest first, only the tenant's");
+    assert_eq!(page.items[4], requests[0], "a row reads back as written");
+    assert_eq!(page.next, None);
+
+    // Pages of two walk every row once.
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.bid_requests(tenant, &all, cursor.as_deref(), 2).await.expect("page");
+        assert!(page.items.len() <= 2);
+        seen.extend(page.items.iter().map(|r| r.id));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, want);
+
+    let f = BidFilter { campaign_id: Some(campaign), status: Some("won".into()), ..Default::default() };
+    let won: Vec<Id> = store.bid_requests(tenant, &f, None, 10).await.expect("filter").items.iter().map(|r| r.id).collect();
+    assert_eq!(won, vec![requests[2].id, requests[0].id]);
+    let f = BidFilter { since: Some(t0 + Duration::milliseconds(1)), until: Some(t0 + Duration::milliseconds(3)), ..Default::default() };
+    let window: Vec<Id> = store.bid_requests(tenant, &f, None, 10).await.expect("window").items.iter().map(|r| r.id).collect();
+    assert_eq!(window, vec![requests[2].id, requests[1].id]);
+
+    let f = BidFilter { target_id: Some(t2), ..Default::default() };
+    let timeouts = store.bid_responses(tenant, &f, None, 100).await.expect("responses");
+    assert_eq!(timeouts.items.len(), 5);
+    assert!(timeouts.items.iter().all(|r| r.status == "timeout" && r.target_id == t2));
+    let f = BidFilter { status: Some("success".into()), ..Default::default() };
+    let wins = store.bid_responses(tenant, &f, None, 100).await.expect("responses");
+    assert_eq!(wins.items.len(), 3);
+    assert!(wins.items.iter().all(|r| r.won && r.amount == Some(875)));
+    assert!(store.bid_responses(other, &BidFilter::default(), None, 10).await.expect("other").items.is_empty());
+    assert!(matches!(store.bid_requests(tenant, &all, Some("garbage"), 10).await, Err(StoreError::InvalidArgument(_))));
 }

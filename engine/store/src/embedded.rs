@@ -43,9 +43,9 @@ use redb::{
 };
 use serde::Deserialize;
 use switchboard_model::call::VisitorSession;
-use switchboard_model::{AttemptOutcome, CallRecord, Id};
+use switchboard_model::{AttemptOutcome, BidFilter, BidRequestRecord, BidResponseRecord, CallRecord, Id};
 
-use crate::{AttemptRow, CallPage, Doc, DocKind, Result, Store, StoreError};
+use crate::{AttemptRow, BidPage, CallPage, Doc, DocKind, Result, Store, StoreError};
 
 /// The file name under the data directory.
 const FILE_NAME: &str = "switchboard.redb";
@@ -59,6 +59,12 @@ const CALLS_BY_TENANT: TableDefinition<(u128, i64, u128), ()> = TableDefinition:
 const BUYER_ATTEMPTS: TableDefinition<(u128, i64, u128, u16), (u8, bool)> =
     TableDefinition::new("buyer_attempts");
 const BUYER_TOTALS: TableDefinition<u128, u64> = TableDefinition::new("buyer_totals");
+/// Bid rows by (tenant, created µs, id): a tenant's auctions in time order.
+const BID_REQUESTS: TableDefinition<(u128, i64, u128), &[u8]> = TableDefinition::new("bid_requests");
+const BID_RESPONSES: TableDefinition<(u128, i64, u128), &[u8]> = TableDefinition::new("bid_responses");
+/// Most index entries one bid listing page reads, so a selective filter
+/// answers in bounded time (with a cursor to go on) instead of scanning all.
+const BID_SCAN_LIMIT: usize = 5_000;
 /// DNI visitor sessions by (tag, days since 0001-01-01 of `startedAt`, session id).
 const SESSIONS: TableDefinition<(u128, i32, &str), &[u8]> = TableDefinition::new("visitor_sessions");
 
@@ -102,6 +108,8 @@ impl EmbeddedStore {
             txn.open_table(CALL_SIDS).map_err(backend("open call_sids"))?;
             txn.open_table(CALLS_BY_CAMPAIGN).map_err(backend("open calls_by_campaign"))?;
             txn.open_table(CALLS_BY_TENANT).map_err(backend("open calls_by_tenant"))?;
+            txn.open_table(BID_REQUESTS).map_err(backend("open bid_requests"))?;
+            txn.open_table(BID_RESPONSES).map_err(backend("open bid_responses"))?;
             txn.open_table(BUYER_ATTEMPTS).map_err(backend("open buyer_attempts"))?;
             txn.open_table(BUYER_TOTALS).map_err(backend("open buyer_totals"))?;
             txn.open_table(SESSIONS).map_err(backend("open visitor_sessions"))?;
@@ -209,6 +217,56 @@ fn decode_cursor(cursor: &str) -> Result<(i64, u128)> {
     let us = us.parse().map_err(|_| bad())?;
     let id = u128::from_str_radix(id, 16).map_err(|_| bad())?;
     Ok((us, id))
+}
+
+/// Pages a bid table newest first: rows of `tenant` in `[since, until)`
+/// before `cursor` that pass `keep`, at most `limit`, reading at most
+/// [`BID_SCAN_LIMIT`] entries (then the page ends early, with a cursor).
+fn bid_page<T: serde::de::DeserializeOwned>(
+    db: &Database,
+    table: TableDefinition<(u128, i64, u128), &[u8]>,
+    tenant: Id,
+    filter: &BidFilter,
+    cursor: Option<&str>,
+    limit: usize,
+    keep: impl Fn(&T) -> bool,
+) -> Result<BidPage<T>> {
+    let after = cursor.map(decode_cursor).transpose()?;
+    let limit = limit.max(1);
+    let txn = read_txn(db)?;
+    let rows = txn.open_table(table).map_err(backend("open bid table"))?;
+    let t = id_key(tenant);
+    let lo = Bound::Included((t, filter.since.map_or(i64::MIN, micros), u128::MIN));
+    let until = filter.until.map(|u| (t, micros(u), u128::MIN));
+    let hi = match (after.map(|(us, id)| (t, us, id)), until) {
+        (Some(a), Some(u)) => Bound::Excluded(a.min(u)),
+        (Some(k), None) | (None, Some(k)) => Bound::Excluded(k),
+        (None, None) => Bound::Included((t, i64::MAX, u128::MAX)),
+    };
+    let mut items = Vec::new();
+    let mut last = None;
+    let mut more = false;
+    if let (Bound::Included(l), Bound::Excluded(h)) = (lo, hi)
+        && l >= h
+    {
+        return Ok(BidPage { items, next: None });
+    }
+    for (scanned, entry) in rows.range((lo, hi)).map_err(backend("read bid table"))?.rev().enumerate() {
+        if items.len() == limit || scanned == BID_SCAN_LIMIT {
+            more = true;
+            break;
+        }
+        let (k, v) = entry.map_err(backend("read bid table"))?;
+        let (_, us, id) = k.value();
+        last = Some((us, id));
+        let row: T = serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(format!("bid row: {e}")))?;
+        if keep(&row) {
+            items.push(row);
+        }
+    }
+    // The cursor names the last key read: the next page starts before it.
+    let next = if more { last.map(|(us, id)| encode_cursor(us, id)) } else { None };
+    Ok(BidPage { items, next })
 }
 
 /// The parts of a stored call the indexes are keyed by. Decoding only these
@@ -705,6 +763,42 @@ impl Store for EmbeddedStore {
                 out.push(serde_json::from_slice(value.value()).map_err(|e| StoreError::Corrupt(format!("visitor session: {e}")))?);
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn put_auction(&self, request: &BidRequestRecord, responses: &[BidResponseRecord]) -> Result<()> {
+        let req = (id_key(request.tenant_id), micros(request.created_at), id_key(request.id), serde_json::to_vec(request).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        let rows = responses
+            .iter()
+            .map(|r| Ok((id_key(r.tenant_id), micros(r.created_at), id_key(r.id), serde_json::to_vec(r).map_err(|e| StoreError::Corrupt(e.to_string()))?)))
+            .collect::<Result<Vec<_>>>()?;
+        self.blocking(move |db| {
+            write(db, |txn| {
+                let mut requests = txn.open_table(BID_REQUESTS).map_err(backend("open bid_requests"))?;
+                requests.insert((req.0, req.1, req.2), req.3.as_slice()).map_err(backend("write bid_requests"))?;
+                let mut responses = txn.open_table(BID_RESPONSES).map_err(backend("open bid_responses"))?;
+                for (t, us, id, body) in &rows {
+                    responses.insert((*t, *us, *id), body.as_slice()).map_err(backend("write bid_responses"))?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn bid_requests(&self, tenant: Id, filter: &BidFilter, cursor: Option<&str>, limit: usize) -> Result<BidPage<BidRequestRecord>> {
+        let (filter, cursor) = (filter.clone(), cursor.map(str::to_owned));
+        self.blocking(move |db| {
+            bid_page(db, BID_REQUESTS, tenant, &filter, cursor.as_deref(), limit, |r: &BidRequestRecord| filter.request(r))
+        })
+        .await
+    }
+
+    async fn bid_responses(&self, tenant: Id, filter: &BidFilter, cursor: Option<&str>, limit: usize) -> Result<BidPage<BidResponseRecord>> {
+        let (filter, cursor) = (filter.clone(), cursor.map(str::to_owned));
+        self.blocking(move |db| {
+            bid_page(db, BID_RESPONSES, tenant, &filter, cursor.as_deref(), limit, |r: &BidResponseRecord| filter.response(r))
         })
         .await
     }

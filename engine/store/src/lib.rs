@@ -22,7 +22,7 @@ pub mod scylla;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use switchboard_model::call::VisitorSession;
-use switchboard_model::{AttemptOutcome, CallRecord, Id};
+use switchboard_model::{AttemptOutcome, BidFilter, BidRequestRecord, BidResponseRecord, CallRecord, Id};
 
 pub use embedded::EmbeddedStore;
 
@@ -143,6 +143,15 @@ pub struct CallPage {
     pub next: Option<String>,
 }
 
+/// A page of bid rows, newest first, and where the next page starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BidPage<T> {
+    /// The rows.
+    pub items: Vec<T>,
+    /// Opaque cursor for the next page, if any.
+    pub next: Option<String>,
+}
+
 /// The storage every backend provides. All writes are durable when they return.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -191,6 +200,29 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every call, in id order, `limit` at a time after `after` (for export).
     async fn scan_calls(&self, after: Option<Id>, limit: usize) -> Result<Vec<CallRecord>>;
+
+    /// Records one RTB auction: its request row and one response row per
+    /// target asked, in one durable write.
+    ///
+    /// Backends without bid tables keep this default, which refuses.
+    async fn put_auction(&self, request: &BidRequestRecord, responses: &[BidResponseRecord]) -> Result<()> {
+        let _ = (request, responses);
+        Err(StoreError::Backend("not supported by this store".into()))
+    }
+
+    /// A tenant's auctions matching `filter`, newest first, at most `limit`
+    /// after `cursor`. A page may hold fewer than `limit` rows (a selective
+    /// filter stops after a bounded scan) and still have a next cursor.
+    async fn bid_requests(&self, tenant: Id, filter: &BidFilter, cursor: Option<&str>, limit: usize) -> Result<BidPage<BidRequestRecord>> {
+        let _ = (tenant, filter, cursor, limit);
+        Err(StoreError::Backend("not supported by this store".into()))
+    }
+
+    /// A tenant's bid responses matching `filter`, paged like [`Store::bid_requests`].
+    async fn bid_responses(&self, tenant: Id, filter: &BidFilter, cursor: Option<&str>, limit: usize) -> Result<BidPage<BidResponseRecord>> {
+        let _ = (tenant, filter, cursor, limit);
+        Err(StoreError::Backend("not supported by this store".into()))
+    }
 
     /// Inserts or replaces DNI visitor sessions, in one durable commit. A
     /// session is keyed by (tag, UTC day of `startedAt`, session id): a

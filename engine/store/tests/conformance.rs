@@ -46,6 +46,7 @@ embedded_conformance!(
     scan_calls_pagination,
     large_batch,
     visitor_sessions_by_tag_and_day,
+    bid_rows_filter_and_page,
 );
 
 /// The whole suite on one store, every behaviour at once: what a shared

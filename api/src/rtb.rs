@@ -1,0 +1,165 @@
+//! `POST /api/rtb/webhook/{routerId}`: a publisher's ping — what is this
+//! caller worth, and where should the call go?
+//!
+//! Authenticated by an API key of the router's tenant (`Authorization:
+//! Bearer …`; any role): the publisher's key. Each key may ping at most
+//! [`PINGS_PER_SECOND`] times a second; past that, 429 with `Retry-After`.
+//! The body is JSON or a form with `callerId` (required), `state`, `zip`.
+//!
+//! A bid answers `{bidId, bidAmount, phoneNumber, expireInSeconds}` (plus
+//! `bid: true` and `currency`): deliver the call to `phoneNumber` from the
+//! same caller id before it expires and it is dialed to the reserved winner.
+//! No bid answers `{bid: false, reason}` with a reason code.
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use switchboard_engine::Ping;
+use switchboard_model::{CallerInfo, FieldError, Id, Role};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::admin::extract::{Auth, Json, Principal};
+use crate::error::ApiError;
+use crate::server::AppState;
+
+/// Most pings one publisher key may send in a second.
+pub(crate) const PINGS_PER_SECOND: u32 = 20;
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(ping))
+}
+
+/// A ping's body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PingRequest {
+    /// The caller's number.
+    caller_id: Option<String>,
+    /// The caller's state.
+    state: Option<String>,
+    /// The caller's ZIP code.
+    zip: Option<String>,
+}
+
+/// A ping's answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PingAnswer {
+    /// Whether there is a bid.
+    bid: bool,
+    /// The bid's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bid_id: Option<String>,
+    /// The bid, decimal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>)]
+    bid_amount: Option<Value>,
+    /// Its currency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    currency: Option<String>,
+    /// Where to deliver the call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phone_number: Option<String>,
+    /// Seconds the bid holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expire_in_seconds: Option<u32>,
+    /// Why there is no bid: `no-valid-bid`, `too-few-bids`, `no-target`,
+    /// `no-tracking-number`, `router-inactive`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+/// Pings per key in the current one-second window.
+static WINDOWS: LazyLock<Mutex<HashMap<Id, (Instant, u32)>>> = LazyLock::new(Default::default);
+
+/// Counts a ping of `key`; `false` past the limit.
+fn admit(key: Id) -> bool {
+    let Ok(mut windows) = WINDOWS.lock() else { return true };
+    let now = Instant::now();
+    if windows.len() > 10_000 {
+        windows.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(1));
+    }
+    let (start, count) = windows.entry(key).or_insert((now, 0));
+    if now.duration_since(*start) >= Duration::from_secs(1) {
+        (*start, *count) = (now, 0);
+    }
+    *count += 1;
+    *count <= PINGS_PER_SECOND
+}
+
+fn parse(headers: &HeaderMap, body: &Bytes) -> Result<CallerInfo, ApiError> {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    let req: PingRequest = if form {
+        let pairs: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
+        let get = |k: &str| pairs.get(k).cloned().filter(|v| !v.trim().is_empty());
+        PingRequest { caller_id: get("callerId"), state: get("state"), zip: get("zip") }
+    } else {
+        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("the body must be a json object or a form: {e}")))?
+    };
+    let Some(from) = req.caller_id.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()) else {
+        return Err(ApiError::Invalid(vec![FieldError::new("callerId", "is required")]));
+    };
+    Ok(CallerInfo { from, state: req.state, zip: req.zip })
+}
+
+/// Runs the router's auction for a publisher's caller.
+#[utoipa::path(post, path = "/api/rtb/webhook/{routerId}", tag = "rtb", params(("routerId" = String, Path, format = Uuid)),
+    request_body(content = PingRequest, description = "JSON or form"),
+    responses((status = 200, body = PingAnswer), (status = 401), (status = 403, description = "not an api key"),
+              (status = 404), (status = 422), (status = 429, description = "too many pings from this key")))]
+async fn ping(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<Id>, PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<PingAnswer>, ApiError> {
+    let Principal::ApiKey { id: key, .. } = &auth.principal else {
+        return Err(ApiError::Forbidden("pings authenticate with a publisher's api key".into()));
+    };
+    auth.require(Role::Viewer)?;
+    if !admit(*key) {
+        return Err(ApiError::RateLimited(1));
+    }
+    let Path(router) = id.map_err(|_| ApiError::NotFound("rtb router"))?;
+    let caller = parse(&headers, &body)?;
+    let answer = match state.engine.rtb_ping(auth.tenant_id, router, caller).await? {
+        None => return Err(ApiError::NotFound("rtb router")),
+        Some(Ping::NoBid(reason)) => PingAnswer {
+            bid: false,
+            bid_id: None,
+            bid_amount: None,
+            currency: None,
+            phone_number: None,
+            expire_in_seconds: None,
+            reason: Some(reason),
+        },
+        Some(Ping::Bid { bid_id, amount, currency, phone_number, expire_in_seconds }) => PingAnswer {
+            bid: true,
+            bid_id: Some(bid_id.to_string()),
+            bid_amount: Some(json!(decimal(amount))),
+            currency: Some(currency.code().to_owned()),
+            phone_number: Some(phone_number.as_str().to_owned()),
+            expire_in_seconds: Some(expire_in_seconds),
+            reason: None,
+        },
+    };
+    Ok(Json(answer))
+}
+
+/// Minor units as a JSON decimal number (2 digits, like every amount).
+fn decimal(minor: i64) -> serde_json::Number {
+    let text = switchboard_model::money::format_decimal(minor, 2);
+    text.parse().unwrap_or_else(|_| serde_json::Number::from(minor / 100))
+}

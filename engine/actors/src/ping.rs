@@ -1,0 +1,143 @@
+//! Inbound pings: a publisher asks what a caller is worth before sending the
+//! call. The router's auction runs at once; the winner's capacity is
+//! reserved for the bid's life, and the publisher is told the campaign's
+//! tracking number to deliver the call to. A call to that number from the
+//! same caller id before expiry goes to the reserved winner; a repeat ping
+//! meanwhile gets the same bid; at expiry an unused reservation is given back.
+//!
+//! Held in memory only: a restart forgets open ping bids (their calls then
+//! run an auction of their own).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use switchboard_model::{CallerInfo, CampaignStatus, Currency, Id, PhoneNumber, ResourceStatus, RoutingType};
+use switchboard_rtb::ValidBid;
+
+use crate::auction::{self, AuctionCall};
+use crate::buyer::BuyerMsg;
+use crate::{Engine, Result};
+
+/// How long a ping's bid holds when the bidder does not say.
+const PING_EXPIRY: Duration = Duration::from_secs(60);
+
+/// A ping's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ping {
+    /// A bid: deliver the call to `phone_number` from the same caller id before expiry.
+    Bid {
+        /// The bid's id.
+        bid_id: Id,
+        /// Minor units of `currency`.
+        amount: i64,
+        /// The bid's currency.
+        currency: Currency,
+        /// Where to send the call: the RTB campaign's tracking number.
+        phone_number: PhoneNumber,
+        /// Seconds the bid holds from now.
+        expire_in_seconds: u32,
+    },
+    /// No bid, with a reason code: `no-tracking-number`, `no-target`,
+    /// `no-valid-bid`, `too-few-bids`, `router-inactive`.
+    NoBid(String),
+}
+
+/// An open ping bid, waiting for its call.
+pub(crate) struct PingBid {
+    bid_id: Id,
+    bid: ValidBid,
+    rest: VecDeque<ValidBid>,
+    number: PhoneNumber,
+    expires: Instant,
+}
+
+impl Engine {
+    /// Runs `router`'s auction for a publisher's caller. `Ok(None)`: the
+    /// tenant has no such router.
+    pub async fn rtb_ping(&self, tenant: Id, router: Id, caller: CallerInfo) -> Result<Option<Ping>> {
+        let Some(router) = self.inner.registry.routers.get(&router).map(|r| r.clone()).filter(|r| r.tenant_id == tenant) else {
+            return Ok(None);
+        };
+        let key = (router.id, caller.from.clone());
+        if let Some(open) = self.inner.pings.get(&key).filter(|p| p.expires > Instant::now()) {
+            return Ok(Some(answer(&open)));
+        }
+        if router.status != ResourceStatus::Active {
+            return Ok(Some(Ping::NoBid("router-inactive".into())));
+        }
+        let campaign = self.inner.registry.campaign_configs.iter().find_map(|c| {
+            (c.tenant_id == tenant && c.status == CampaignStatus::Active && c.routing_type == RoutingType::Rtb && c.rtb_router_id == Some(router.id))
+                .then(|| c.phone_number.clone().map(|n| (c.id, n)))
+                .flatten()
+        });
+        let Some((campaign_id, number)) = campaign else {
+            return Ok(Some(Ping::NoBid("no-tracking-number".into())));
+        };
+        let now = Utc::now();
+        let caller = Arc::new(caller);
+        let timeout = Duration::from_millis(router.bidding_timeout_ms.into()).min(self.inner.config.rtb_max_auction);
+        let call = AuctionCall { tenant_id: tenant, call_id: None, campaign_id: Some(campaign_id), caller: caller.clone(), call_start: now };
+        let mut result = auction::run(&self.inner.registry, &self.inner.bid_client, &router, timeout, call).await;
+        let bid_id = result.request.id;
+        let mut bids: VecDeque<ValidBid> = std::mem::take(&mut result.ranked).into();
+        let winner = self.reserve_bid(&mut bids, (bid_id, 0), &caller, now).await.map(|(bid, _)| bid);
+        result.finish(winner.as_ref());
+        let reason = result.request.status.clone();
+        self.record_auction(result);
+        let Some(bid) = winner else { return Ok(Some(Ping::NoBid(reason))) };
+        let expires = bid.expires_at.unwrap_or(Instant::now() + PING_EXPIRY).min(Instant::now() + PING_EXPIRY);
+        let open = Arc::new(PingBid { bid_id, bid, rest: bids, number, expires });
+        let ping = answer(&open);
+        self.inner.pings.insert(key.clone(), open);
+        // An unused bid gives its capacity back at expiry.
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            tokio::time::sleep_until(expires.into()).await;
+            let Some(inner) = weak.upgrade() else { return };
+            if let Some((_, open)) = inner.pings.remove_if(&key, |_, p| p.bid_id == bid_id)
+                && let Some(actor) = inner.registry.buyers.get(&open.bid.target_id)
+            {
+                let _ = actor.cast(BuyerMsg::Release { key: (bid_id, 0), answered: false });
+            }
+        });
+        Ok(Some(ping))
+    }
+
+    /// The open ping bid for a call to an RTB campaign from `caller`, moved
+    /// onto the call: its reservation is re-keyed to `(call_id, 0)`.
+    pub(crate) async fn take_ping(
+        &self,
+        router: Id,
+        number: &PhoneNumber,
+        caller: &Arc<CallerInfo>,
+        call_id: Id,
+    ) -> Option<((ValidBid, PhoneNumber), VecDeque<ValidBid>)> {
+        let (_, open) = self.inner.pings.remove_if(&(router, caller.from.clone()), |_, p| p.expires > Instant::now() && p.number == *number)?;
+        let open = Arc::try_unwrap(open).unwrap_or_else(|shared| PingBid {
+            bid_id: shared.bid_id,
+            bid: shared.bid.clone(),
+            rest: shared.rest.clone(),
+            number: shared.number.clone(),
+            expires: shared.expires,
+        });
+        // Hand the slot over: release the ping's key, reserve the call's.
+        if let Some(actor) = self.inner.registry.buyers.get(&open.bid.target_id).map(|a| a.clone()) {
+            let _ = actor.cast(BuyerMsg::Release { key: (open.bid_id, 0), answered: false });
+        }
+        let mut bids: VecDeque<ValidBid> = std::iter::once(open.bid).chain(open.rest).collect();
+        let winner = self.reserve_bid(&mut bids, (call_id, 0), caller, Utc::now()).await?;
+        Some((winner, bids))
+    }
+}
+
+fn answer(open: &PingBid) -> Ping {
+    Ping::Bid {
+        bid_id: open.bid_id,
+        amount: open.bid.amount,
+        currency: open.bid.currency,
+        phone_number: open.number.clone(),
+        expire_in_seconds: u32::try_from(open.expires.saturating_duration_since(Instant::now()).as_secs()).unwrap_or(u32::MAX),
+    }
+}
