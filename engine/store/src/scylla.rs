@@ -31,6 +31,14 @@
 //! - Indexes are bucketed by day (`calls_by_tenant`, `calls_by_campaign`,
 //!   `buyer_attempts`) or by the hour of the call id (`call_scan`), and
 //!   `call_buckets` lists the buckets that hold rows, so no query scans a table.
+//! - Bid rows: `put_auction` writes the request row, the response rows and
+//!   their day buckets as one logged batch (all or none). `bid_requests` and
+//!   `bid_responses` walk the tenant's day buckets newest first with the walk
+//!   and cursor of `calls_by_tenant` (`DescWalk`), filter the decoded rows
+//!   like the embedded store and read at most 5,000 rows a page.
+//! - Visitor sessions: one row per (tag, day of `startedAt`, session id) in
+//!   `visitor_sessions_by_tag_day`, concurrent upserts; a listing reads one
+//!   partition. Bid and session rows expire with the configured TTLs.
 //! - `buyer_total` is a counter, updated once per buyer per batch after the
 //!   commit. Counter updates cannot be retried safely: a timeout there leaves
 //!   the total possibly off by that batch, and `put_calls` reports the error.
