@@ -1103,14 +1103,12 @@ impl ScyllaStore {
         let since = filter.since.map(micros);
         let upper = bid_upper(before, filter.until);
         let mut items = Vec::new();
-        if let (Some(s), Some((u, _))) = (since, upper)
-            && s >= u
-        {
+        let (first_day, last_day) = (since.map_or(i32::MIN, day_of), upper.map_or(i32::MAX, |(us, _)| day_of(us)));
+        if first_day > last_day {
+            // An empty window; within one day, the walk stops at `since`.
             return Ok(BidPage { items, next: None });
         }
-        let days = self
-            .buckets(table.scope(), tenant, since.map_or(i32::MIN, day_of), upper.map_or(i32::MAX, |(us, _)| day_of(us)), true)
-            .await?;
+        let days = self.buckets(table.scope(), tenant, first_day, last_day, true).await?;
         let st = self.bid_statements(table);
         let chunk = (limit + 1).clamp(16, PAGE_SIZE as usize);
         let mut walk = DescWalk::new(days, upper);
