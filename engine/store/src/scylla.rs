@@ -31,6 +31,14 @@
 //! - Indexes are bucketed by day (`calls_by_tenant`, `calls_by_campaign`,
 //!   `buyer_attempts`) or by the hour of the call id (`call_scan`), and
 //!   `call_buckets` lists the buckets that hold rows, so no query scans a table.
+//! - Bid rows: `put_auction` writes the request row, the response rows and
+//!   their day buckets as one logged batch (all or none). `bid_requests` and
+//!   `bid_responses` walk the tenant's day buckets newest first with the walk
+//!   and cursor of `calls_by_tenant` (`DescWalk`), filter the decoded rows
+//!   like the embedded store and read at most 5,000 rows a page.
+//! - Visitor sessions: one row per (tag, day of `startedAt`, session id) in
+//!   `visitor_sessions_by_tag_day`, concurrent upserts; a listing reads one
+//!   partition. Bid and session rows expire with the configured TTLs.
 //! - `buyer_total` is a counter, updated once per buyer per batch after the
 //!   commit. Counter updates cannot be retried safely: a timeout there leaves
 //!   the total possibly off by that batch, and `put_calls` reports the error.
@@ -48,7 +56,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use scylla::client::execution_profile::{ExecutionProfile, ExecutionProfileHandle};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
@@ -57,17 +65,19 @@ use scylla::policies::load_balancing::DefaultPolicy;
 use scylla::policies::timestamp_generator::MonotonicTimestampGenerator;
 use scylla::response::PagingState;
 use scylla::response::query_result::QueryResult;
+use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::{Consistency, SerialConsistency, Statement};
 use scylla::value::{Counter, CqlValue, Row};
-use switchboard_model::{AttemptOutcome, CallRecord, Id};
+use switchboard_model::call::VisitorSession;
+use switchboard_model::{AttemptOutcome, BidFilter, BidRequestRecord, BidResponseRecord, CallRecord, Id};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
 pub use migrate::{BOOTSTRAP, CLAIM_TIMEOUT, MIGRATIONS, Migration};
 
-use crate::{AttemptRow, CallPage, Doc, DocKind, Result, Store, StoreError};
+use crate::{AttemptRow, BidPage, CallPage, Doc, DocKind, Result, Store, StoreError};
 
 /// How many times a read runs again after meeting a batch that committed
 /// while it was reading.
@@ -79,6 +89,9 @@ const MILLIS_PER_HOUR: u128 = 3_600_000;
 const PAGE_SIZE: i32 = 1_000;
 /// Entries kept in the in-process caches before they are cleared.
 const CACHE_LIMIT: usize = 200_000;
+/// Most bid rows one page of `bid_requests`/`bid_responses` reads (as the
+/// embedded store): a selective filter answers in bounded time, with a cursor.
+const BID_SCAN_LIMIT: usize = 5_000;
 
 /// Where and how to reach the cluster: parsed from a `scylla://` URI.
 #[derive(Clone, PartialEq, Eq)]
@@ -382,6 +395,42 @@ struct Statements {
     buckets_scan: PreparedStatement,
     put_scan: PreparedStatement,
     scan_after: PreparedStatement,
+    put_bid_bucket: PreparedStatement,
+    bid_requests: BidStatements,
+    bid_responses: BidStatements,
+    put_session: PreparedStatement,
+    list_sessions: PreparedStatement,
+}
+
+/// The prepared statements of one bid-row table.
+struct BidStatements {
+    put: PreparedStatement,
+    first: PreparedStatement,
+    after: PreparedStatement,
+}
+
+/// The two bid-row tables, which page the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum BidTable {
+    Requests,
+    Responses,
+}
+
+impl BidTable {
+    fn name(self) -> &'static str {
+        match self {
+            BidTable::Requests => "bid_requests_by_tenant_day",
+            BidTable::Responses => "bid_responses_by_tenant_day",
+        }
+    }
+
+    /// Its scope in `call_buckets` (key: tenant, bucket: day).
+    fn scope(self) -> &'static str {
+        match self {
+            BidTable::Requests => "bid_requests",
+            BidTable::Responses => "bid_responses",
+        }
+    }
 }
 
 struct Preparer<'a> {
@@ -434,6 +483,18 @@ impl Preparer<'_> {
                 .prepare(&format!("UPDATE {{ks}}.{t} SET version = ?, body = ? WHERE {key} AND id = ? IF version = ?"), false)
                 .await?,
             delete: self.prepare(&format!("DELETE FROM {{ks}}.{t} WHERE {key} AND id = ? IF version = ?"), false).await?,
+        })
+    }
+
+    async fn bid_statements(&self, table: BidTable) -> Result<BidStatements> {
+        let t = table.name();
+        let cols = "SELECT created, id, body FROM {ks}";
+        Ok(BidStatements {
+            put: self.prepare(&format!("INSERT INTO {{ks}}.{t} (tenant, day, created, id, body) VALUES (?, ?, ?, ?, ?)"), true).await?,
+            first: self.prepare(&format!("{cols}.{t} WHERE tenant = ? AND day = ? LIMIT ?"), true).await?,
+            after: self
+                .prepare(&format!("{cols}.{t} WHERE tenant = ? AND day = ? AND (created, id) < (?, ?) LIMIT ?"), true)
+                .await?,
         })
     }
 
@@ -510,6 +571,13 @@ impl Preparer<'_> {
                 .await?,
             put_scan: p("INSERT INTO {ks}.call_scan (hour, id) VALUES (?, ?)").await?,
             scan_after: self.relaxed("SELECT id FROM {ks}.call_scan WHERE hour = ? AND id > ? LIMIT ?", relaxed).await?,
+            // Bid buckets expire with the rows they list (same TTL, same batch).
+            put_bid_bucket: p("INSERT INTO {ks}.call_buckets (scope, key, bucket) VALUES (?, ?, ?) USING TTL ?").await?,
+            bid_requests: self.bid_statements(BidTable::Requests).await?,
+            bid_responses: self.bid_statements(BidTable::Responses).await?,
+            put_session: p("INSERT INTO {ks}.visitor_sessions_by_tag_day (tag_id, day, session_id, body) VALUES (?, ?, ?, ?)")
+                .await?,
+            list_sessions: p("SELECT body FROM {ks}.visitor_sessions_by_tag_day WHERE tag_id = ? AND day = ?").await?,
         })
     }
 }
@@ -532,6 +600,8 @@ struct Inner {
     committed: Mutex<HashMap<Uuid, Instant>>,
     /// Bucket rows known written (no need to write them again).
     buckets: Mutex<HashSet<(&'static str, Uuid, i32)>>,
+    /// Time to live of bid rows (and their buckets), seconds; 0: forever.
+    bid_ttl: i32,
 }
 
 impl std::fmt::Debug for ScyllaStore {
@@ -558,6 +628,89 @@ fn from_micros(us: i64) -> Result<DateTime<Utc>> {
 fn day_of(us: i64) -> i32 {
     // Days since the epoch fit an i32 for every representable time.
     us.div_euclid(MICROS_PER_DAY) as i32
+}
+
+/// The bucket of a UTC date: what [`day_of`] gives every time of that date.
+fn day_of_date(date: NaiveDate) -> i32 {
+    (date - DateTime::UNIX_EPOCH.date_naive()).num_days() as i32
+}
+
+/// A clustering position in a newest-first day index: (time µs, id).
+type Position = (i64, Id);
+
+/// Walks the day buckets of a newest-first index (`calls_by_tenant`, the bid
+/// tables) one read at a time, strictly before `before`: the first read of
+/// the cursor's day resumes after the cursor, every other day starts at its
+/// newest row, and a full chunk goes on in the same day after its last row.
+/// No I/O: the callers run the reads it names.
+#[derive(Debug)]
+struct DescWalk {
+    /// Buckets holding rows, newest first.
+    days: Vec<i32>,
+    at: usize,
+    before: Option<Position>,
+    position: Option<Position>,
+}
+
+impl DescWalk {
+    fn new(days: Vec<i32>, before: Option<Position>) -> Self {
+        let mut walk = Self { days, at: 0, before, position: None };
+        walk.position = walk.start();
+        walk
+    }
+
+    /// Where the current day starts: before the cursor if it is the cursor's day.
+    fn start(&self) -> Option<Position> {
+        let day = *self.days.get(self.at)?;
+        self.before.filter(|(us, _)| day_of(*us) == day)
+    }
+
+    /// The next read: its day, and the position to read strictly before
+    /// (`None`: from the day's newest row). `None` when the walk is done.
+    fn read(&self) -> Option<(i32, Option<Position>)> {
+        self.days.get(self.at).map(|&day| (day, self.position))
+    }
+
+    /// After a read: `last` is its last row, `full` whether it filled its chunk
+    /// (then the day may hold more).
+    fn advance(&mut self, last: Option<Position>, full: bool) {
+        match last {
+            Some(last) if full => self.position = Some(last),
+            _ => {
+                self.at += 1;
+                self.position = self.start();
+            }
+        }
+    }
+}
+
+/// The exclusive upper key of a bid page: the cursor or the filter's
+/// `until`, whichever is older. (`until` with the nil id: the nil uuid sorts
+/// first, so the bound keeps exactly the rows created before `until`.)
+fn bid_upper(before: Option<Position>, until: Option<DateTime<Utc>>) -> Option<Position> {
+    let until = until.map(|u| (micros(u), Uuid::nil()));
+    match (before, until) {
+        (Some(a), Some(u)) => Some(a.min(u)),
+        (a, u) => a.or(u),
+    }
+}
+
+/// Each visitor session of a write once, the last one given for its key
+/// (tag, day, session id) — what writing them in order leaves.
+fn last_per_session(sessions: &[VisitorSession]) -> Vec<&VisitorSession> {
+    let mut at: HashMap<(Id, i32, &str), usize> = HashMap::new();
+    let mut out: Vec<&VisitorSession> = Vec::new();
+    for v in sessions {
+        let key = (v.tag_id, day_of(micros(v.started_at)), v.session_id.as_str());
+        match at.get(&key) {
+            Some(&i) => out[i] = v,
+            None => {
+                at.insert(key, out.len());
+                out.push(v);
+            }
+        }
+    }
+    out
 }
 
 /// The hour of a call id's time-ordered prefix (UUIDv7: its creation hour).
@@ -721,6 +874,7 @@ impl ScyllaStore {
                 in_flight: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
                 committed: Mutex::new(HashMap::new()),
                 buckets: Mutex::new(HashSet::new()),
+                bid_ttl: i32::try_from(u64::from(config.bid_ttl_days) * 86_400).unwrap_or(i32::MAX),
             }),
         })
     }
@@ -921,6 +1075,76 @@ impl ScyllaStore {
             .select(st, vec![CqlValue::Text(scope.to_owned()), uuid(key), CqlValue::Int(from), CqlValue::Int(to)])
             .await?;
         Ok(rows.into_iter().map(|(b,)| b).collect())
+    }
+
+    fn bid_statements(&self, table: BidTable) -> &BidStatements {
+        match table {
+            BidTable::Requests => &self.st().bid_requests,
+            BidTable::Responses => &self.st().bid_responses,
+        }
+    }
+
+    /// Pages a bid table newest first: `tenant`'s rows created in the
+    /// filter's `[since, until)`, before `cursor`, that pass `keep`; at most
+    /// `limit` of them, reading at most [`BID_SCAN_LIMIT`] rows (then the page
+    /// ends early). The cursor names the last row read, so the next page
+    /// starts right after it: no repeats, no gaps. As the embedded store.
+    async fn bid_page<T: serde::de::DeserializeOwned>(
+        &self,
+        table: BidTable,
+        tenant: Id,
+        filter: &BidFilter,
+        cursor: Option<&str>,
+        limit: usize,
+        keep: impl Fn(&T) -> bool,
+    ) -> Result<BidPage<T>> {
+        let before = cursor.map(decode_cursor).transpose()?;
+        let limit = limit.max(1);
+        let since = filter.since.map(micros);
+        let upper = bid_upper(before, filter.until);
+        let mut items = Vec::new();
+        let (first_day, last_day) = (since.map_or(i32::MIN, day_of), upper.map_or(i32::MAX, |(us, _)| day_of(us)));
+        if first_day > last_day {
+            // An empty window; within one day, the walk stops at `since`.
+            return Ok(BidPage { items, next: None });
+        }
+        let days = self.buckets(table.scope(), tenant, first_day, last_day, true).await?;
+        let st = self.bid_statements(table);
+        let chunk = (limit + 1).clamp(16, PAGE_SIZE as usize);
+        let mut walk = DescWalk::new(days, upper);
+        let (mut scanned, mut last, mut more) = (0, None, false);
+        'walk: while let Some((day, position)) = walk.read() {
+            let rows: Vec<(i64, Uuid, Option<String>)> = match position {
+                None => self.select(&st.first, vec![uuid(tenant), CqlValue::Int(day), CqlValue::Int(chunk as i32)]).await?,
+                Some((us, id)) => {
+                    self.select(
+                        &st.after,
+                        vec![uuid(tenant), CqlValue::Int(day), CqlValue::BigInt(us), uuid(id), CqlValue::Int(chunk as i32)],
+                    )
+                    .await?
+                }
+            };
+            for (created, id, body) in &rows {
+                if since.is_some_and(|s| *created < s) {
+                    // Newest first: every row from here on is older than the window.
+                    break 'walk;
+                }
+                if items.len() == limit || scanned == BID_SCAN_LIMIT {
+                    more = true;
+                    break 'walk;
+                }
+                scanned += 1;
+                last = Some((*created, *id));
+                let Some(body) = body else { continue };
+                let row: T = serde_json::from_str(body).map_err(corrupt("bid row"))?;
+                if keep(&row) {
+                    items.push(row);
+                }
+            }
+            walk.advance(rows.last().map(|&(created, id, _)| (created, id)), rows.len() == chunk);
+        }
+        let next = if more { last.map(|(us, id)| encode_cursor(us, id)) } else { None };
+        Ok(BidPage { items, next })
     }
 
     fn doc_from_lwt(result: QueryResult) -> Result<(bool, Option<u64>)> {
@@ -1166,40 +1390,35 @@ impl Store for ScyllaStore {
         loop {
             let mut out: Vec<CallRecord> = Vec::new();
             let last_day = after.map_or(i32::MAX, |(us, _)| day_of(us));
-            'days: for day in self.buckets("tenant", tenant, i32::MIN, last_day, true).await? {
-                let mut position = after.filter(|(us, _)| day_of(*us) == day);
-                loop {
-                    let rows: Vec<(i64, Uuid)> = match position {
-                        None => {
-                            self.select(
-                                &self.st().tenant_first,
-                                vec![uuid(tenant), CqlValue::Int(day), CqlValue::Int(chunk)],
-                            )
-                            .await?
-                        }
-                        Some((us, id)) => {
-                            self.select(
-                                &self.st().tenant_after,
-                                vec![uuid(tenant), CqlValue::Int(day), CqlValue::BigInt(us), uuid(id), CqlValue::Int(chunk)],
-                            )
-                            .await?
-                        }
-                    };
-                    let ids: Vec<Id> = rows.iter().map(|&(_, id)| id).collect();
-                    let mut calls = self.load(&ids, &mut view, false).await?;
-                    for &(started, id) in &rows {
-                        if let Some(c) = calls.remove(&id).filter(|c| c.tenant_id == tenant && micros(c.started_at) == started) {
-                            out.push(c);
-                            if out.len() == want {
-                                break 'days;
-                            }
-                        }
+            let mut walk = DescWalk::new(self.buckets("tenant", tenant, i32::MIN, last_day, true).await?, after);
+            'days: while let Some((day, position)) = walk.read() {
+                let rows: Vec<(i64, Uuid)> = match position {
+                    None => {
+                        self.select(
+                            &self.st().tenant_first,
+                            vec![uuid(tenant), CqlValue::Int(day), CqlValue::Int(chunk)],
+                        )
+                        .await?
                     }
-                    match rows.last() {
-                        Some(&last) if rows.len() == chunk as usize => position = Some(last),
-                        _ => break,
+                    Some((us, id)) => {
+                        self.select(
+                            &self.st().tenant_after,
+                            vec![uuid(tenant), CqlValue::Int(day), CqlValue::BigInt(us), uuid(id), CqlValue::Int(chunk)],
+                        )
+                        .await?
+                    }
+                };
+                let ids: Vec<Id> = rows.iter().map(|&(_, id)| id).collect();
+                let mut calls = self.load(&ids, &mut view, false).await?;
+                for &(started, id) in &rows {
+                    if let Some(c) = calls.remove(&id).filter(|c| c.tenant_id == tenant && micros(c.started_at) == started) {
+                        out.push(c);
+                        if out.len() == want {
+                            break 'days;
+                        }
                     }
                 }
+                walk.advance(rows.last().copied(), rows.len() == chunk as usize);
             }
             if !view.again() {
                 let next = if out.len() > limit {
@@ -1248,6 +1467,79 @@ impl Store for ScyllaStore {
     async fn buyer_total(&self, buyer: Id) -> Result<u64> {
         let rows: Vec<(Option<Counter>,)> = self.select(&self.st().get_total, vec![uuid(buyer)]).await?;
         Ok(rows.into_iter().next().and_then(|(c,)| c).map_or(0, |c| c.0.max(0) as u64))
+    }
+
+    async fn put_auction(&self, request: &BidRequestRecord, responses: &[BidResponseRecord]) -> Result<()> {
+        fn json<T: serde::Serialize>(row: &T) -> Result<String> {
+            serde_json::to_string(row).map_err(|e| StoreError::InvalidArgument(format!("bid row: {e}")))
+        }
+        let st = self.st();
+        let mut batch = Batch::new(BatchType::Logged);
+        let mut values: Vec<Values> = Vec::new();
+        let mut buckets: HashSet<(BidTable, Id, i32)> = HashSet::new();
+        let mut row = |table: BidTable, tenant: Id, created: DateTime<Utc>, id: Id, body: String| {
+            let (us, day) = (micros(created), day_of(micros(created)));
+            batch.append_statement(self.bid_statements(table).put.clone());
+            values.push(vec![uuid(tenant), CqlValue::Int(day), CqlValue::BigInt(us), uuid(id), CqlValue::Text(body)]);
+            buckets.insert((table, tenant, day));
+        };
+        row(BidTable::Requests, request.tenant_id, request.created_at, request.id, json(request)?);
+        for r in responses {
+            row(BidTable::Responses, r.tenant_id, r.created_at, r.id, json(r)?);
+        }
+        for (table, tenant, day) in buckets {
+            batch.append_statement(st.put_bid_bucket.clone());
+            values.push(vec![
+                CqlValue::Text(table.scope().to_owned()),
+                uuid(tenant),
+                CqlValue::Int(day),
+                CqlValue::Int(self.inner.bid_ttl),
+            ]);
+        }
+        // One logged batch: the rows and their buckets land all or none
+        // (the batch log replays a half-applied one). Plain inserts: idempotent.
+        batch.set_is_idempotent(true);
+        self.session().batch(&batch, values).await.map_err(backend("bid batch"))?;
+        Ok(())
+    }
+
+    async fn bid_requests(&self, tenant: Id, filter: &BidFilter, cursor: Option<&str>, limit: usize) -> Result<BidPage<BidRequestRecord>> {
+        self.bid_page(BidTable::Requests, tenant, filter, cursor, limit, |r: &BidRequestRecord| filter.request(r)).await
+    }
+
+    async fn bid_responses(&self, tenant: Id, filter: &BidFilter, cursor: Option<&str>, limit: usize) -> Result<BidPage<BidResponseRecord>> {
+        self.bid_page(BidTable::Responses, tenant, filter, cursor, limit, |r: &BidResponseRecord| filter.response(r)).await
+    }
+
+    async fn put_sessions(&self, sessions: &[VisitorSession]) -> Result<()> {
+        let st = self.st();
+        let writes = last_per_session(sessions)
+            .into_iter()
+            .map(|v| {
+                let body = serde_json::to_string(v).map_err(|e| StoreError::InvalidArgument(format!("visitor session: {e}")))?;
+                Ok((
+                    &st.put_session,
+                    vec![
+                        uuid(v.tag_id),
+                        CqlValue::Int(day_of(micros(v.started_at))),
+                        CqlValue::Text(v.session_id.clone()),
+                        CqlValue::Text(body),
+                    ],
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // Concurrent single-row upserts (the rows live in many partitions):
+        // a failure fails the call, and writing the same sessions again is safe.
+        self.write_all(writes).await
+    }
+
+    async fn list_sessions(&self, tag: Id, day: NaiveDate) -> Result<Vec<VisitorSession>> {
+        let rows: Vec<(Option<String>,)> =
+            self.select(&self.st().list_sessions, vec![uuid(tag), CqlValue::Int(day_of_date(day))]).await?;
+        rows.into_iter()
+            .filter_map(|(body,)| body)
+            .map(|body| serde_json::from_str(&body).map_err(corrupt("visitor session")))
+            .collect()
     }
 
     async fn scan_calls(&self, after: Option<Id>, limit: usize) -> Result<Vec<CallRecord>> {
@@ -1484,6 +1776,107 @@ fn all_kinds() -> [DocKind; 12] {
         assert_eq!(decode_cursor(&encode_cursor(-5, id)).unwrap(), (-5, id));
         for bad in ["", "x", "1_", "_1", "1_zz", "not a cursor"] {
             assert!(matches!(decode_cursor(bad), Err(StoreError::InvalidArgument(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_walk_resumes_after_the_cursor_then_takes_older_days_whole() {
+        let id = |n: u128| Uuid::from_u128(n);
+        let at = |day: i64, us: i64| day * MICROS_PER_DAY + us;
+        let cursor = (at(10, 500), id(7));
+
+        // No cursor: each day from its newest row; a full chunk goes on in its day.
+        let mut walk = DescWalk::new(vec![10, 8], None);
+        assert_eq!(walk.read(), Some((10, None)));
+        walk.advance(Some((at(10, 900), id(1))), true);
+        assert_eq!(walk.read(), Some((10, Some((at(10, 900), id(1))))), "a full chunk: more of the same day");
+        walk.advance(Some((at(10, 100), id(2))), false);
+        assert_eq!(walk.read(), Some((8, None)), "a short chunk: the day is done");
+        walk.advance(None, false);
+        assert_eq!(walk.read(), None);
+
+        // The cursor's day resumes after it; older days start at their newest row.
+        let mut walk = DescWalk::new(vec![10, 9], Some(cursor));
+        assert_eq!(walk.read(), Some((10, Some(cursor))));
+        walk.advance(None, false);
+        assert_eq!(walk.read(), Some((9, None)));
+
+        // A cursor whose day holds no rows any more: the older days, whole.
+        let mut walk = DescWalk::new(vec![9], Some(cursor));
+        assert_eq!(walk.read(), Some((9, None)));
+        walk.advance(Some((at(9, 5), id(3))), true);
+        walk.advance(None, true);
+        assert_eq!(walk.read(), None, "an empty read ends the day even if asked for a full chunk");
+        assert_eq!(DescWalk::new(Vec::new(), Some(cursor)).read(), None);
+    }
+
+    #[test]
+    fn a_bid_page_ends_at_the_older_of_cursor_and_until() {
+        let t = DateTime::from_timestamp_micros(1_700_000_000_000_000).unwrap();
+        let id = Uuid::now_v7();
+        let (early, late) = ((micros(t) - 1, id), (micros(t) + 1, id));
+        assert_eq!(bid_upper(None, None), None);
+        assert_eq!(bid_upper(Some(late), None), Some(late));
+        assert_eq!(bid_upper(None, Some(t)), Some((micros(t), Uuid::nil())));
+        assert_eq!(bid_upper(Some(late), Some(t)), Some((micros(t), Uuid::nil())));
+        assert_eq!(bid_upper(Some(early), Some(t)), Some(early));
+        assert_eq!(bid_upper(Some((micros(t), id)), Some(t)), Some((micros(t), Uuid::nil())), "same µs: until keeps none of it");
+        // A bid cursor is a calls cursor: one format, one decoder.
+        assert_eq!(decode_cursor(&encode_cursor(early.0, early.1)).unwrap(), early);
+    }
+
+    #[test]
+    fn a_date_is_the_bucket_of_its_times() {
+        for t in ["1970-01-01T00:00:00Z", "1969-12-31T23:59:59.999999Z", "2026-03-04T23:59:59.500Z", "2026-03-05T00:00:00Z"] {
+            let t = DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc);
+            assert_eq!(day_of_date(t.date_naive()), day_of(micros(t)), "{t}");
+        }
+    }
+
+    #[test]
+    fn a_session_written_twice_in_one_call_keeps_the_last() {
+        let t0 = DateTime::parse_from_rfc3339("2026-03-04T23:59:59Z").unwrap().with_timezone(&Utc);
+        let (tag, other_tag) = (Uuid::now_v7(), Uuid::now_v7());
+        let visit = |id: &str, tag: Id, started_at: DateTime<Utc>, seen: i64| VisitorSession {
+            session_id: id.to_owned(),
+            tenant_id: Uuid::nil(),
+            tag_id: tag,
+            tag_code: "t".into(),
+            pool_id: None,
+            phone_number: None,
+            exhausted: false,
+            traffic: Default::default(),
+            user_agent: None,
+            started_at,
+            last_seen_at: started_at + chrono::Duration::seconds(seen),
+        };
+        let next_day = t0 + chrono::Duration::seconds(2);
+        let all = [
+            visit("a", tag, t0, 0),
+            visit("a", tag, next_day, 0),
+            visit("a", other_tag, t0, 0),
+            visit("b", tag, t0, 0),
+            visit("a", tag, t0, 60),
+        ];
+        let kept: Vec<(&str, Id, DateTime<Utc>, DateTime<Utc>)> =
+            last_per_session(&all).iter().map(|v| (v.session_id.as_str(), v.tag_id, v.started_at, v.last_seen_at)).collect();
+        assert_eq!(
+            kept,
+            vec![
+                ("a", tag, t0, t0 + chrono::Duration::seconds(60)),
+                ("a", tag, next_day, next_day),
+                ("a", other_tag, t0, t0),
+                ("b", tag, t0, t0),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_new_tables_are_created_by_a_migration() {
+        let config = ScyllaConfig::parse("scylla://db/sb_test").unwrap();
+        let all: String = MIGRATIONS.iter().map(|m| migrate::render(m.cql, &config)).collect();
+        for table in [BidTable::Requests.name(), BidTable::Responses.name(), "visitor_sessions_by_tag_day", "call_buckets"] {
+            assert!(all.contains(&format!("sb_test.{table} (")), "{table}");
         }
     }
 

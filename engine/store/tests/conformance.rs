@@ -67,6 +67,8 @@ async fn embedded_suite_concurrently_on_one_store() {
         conformance::calls_by_tenant_pagination(s),
         conformance::buyer_attempts_since(s),
         conformance::scan_calls_pagination(s),
+        conformance::visitor_sessions_by_tag_and_day(s),
+        conformance::bid_rows_filter_and_page(s),
     );
 }
 
@@ -133,6 +135,8 @@ mod scylla {
                     conformance::calls_by_tenant_pagination(s),
                     conformance::buyer_attempts_since(s),
                     conformance::scan_calls_pagination(s),
+                    conformance::visitor_sessions_by_tag_and_day(s),
+                    conformance::bid_rows_filter_and_page(s),
                 );
             })
         };

@@ -34,8 +34,14 @@ pub struct Migration {
 pub const BOOTSTRAP: &str = include_str!("../../../../cql/bootstrap.cql");
 
 /// Every migration, in order. Append new files here; never edit an applied one.
-pub const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "0001_init", cql: include_str!("../../../../cql/0001_init.cql") }];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "0001_init", cql: include_str!("../../../../cql/0001_init.cql") },
+    Migration {
+        version: 2,
+        name: "0002_bid_rows_and_visitor_days",
+        cql: include_str!("../../../../cql/0002_bid_rows_and_visitor_days.cql"),
+    },
+];
 
 /// How long a node waits for another node's claim on a version before it
 /// takes the version over.
@@ -138,13 +144,16 @@ pub(crate) async fn apply(session: &Session, config: &ScyllaConfig) -> Result<Ve
 }
 
 /// Tables whose rows expire, and the configured time to live of each, in seconds.
-fn ttl_tables(config: &ScyllaConfig) -> [(&'static str, i32); 4] {
+fn ttl_tables(config: &ScyllaConfig) -> [(&'static str, i32); 7] {
     let secs = |days: u32| i32::try_from(u64::from(days) * 86_400).unwrap_or(i32::MAX);
     [
         ("bids_by_call", secs(config.bid_ttl_days)),
         ("bid_responses_by_target", secs(config.bid_ttl_days)),
         ("visitor_sessions", secs(config.visitor_ttl_days)),
         ("visitor_sessions_by_tag", secs(config.visitor_ttl_days)),
+        ("bid_requests_by_tenant_day", secs(config.bid_ttl_days)),
+        ("bid_responses_by_tenant_day", secs(config.bid_ttl_days)),
+        ("visitor_sessions_by_tag_day", secs(config.visitor_ttl_days)),
     ]
 }
 
@@ -223,8 +232,11 @@ mod tests {
         let ttls = ttl_tables(&config);
         assert_eq!(ttls[0], ("bids_by_call", 604_800));
         assert_eq!(ttls[2], ("visitor_sessions", 90 * 86_400));
-        for (table, _) in ttls {
-            assert!(render(MIGRATIONS[0].cql, &config).contains(&format!("sb_test.{table} (")), "{table} is created");
+        let all: String = MIGRATIONS.iter().map(|m| render(m.cql, &config)).collect();
+        for (table, ttl) in ttls {
+            let create = all.find(&format!("sb_test.{table} (")).unwrap_or_else(|| panic!("{table} is not created"));
+            let end = create + all[create..].find(';').expect("statement end");
+            assert!(all[create..end].contains(&format!("default_time_to_live = {ttl}")), "{table} is created with its TTL");
         }
         let versions: Vec<i32> = MIGRATIONS.iter().map(|m| m.version).collect();
         assert!(versions.windows(2).all(|w| w[0] < w[1]) && versions[0] == 1, "versions in order");
