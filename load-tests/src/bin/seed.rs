@@ -16,6 +16,8 @@
 //!   weighted), `+15550009001` round-robin over all 100.
 //! - `scale`: tenant `scale` with N buyers and M campaigns of 10 buyers each:
 //!   the memory and start-up benchmark.
+//! - `rtb`: an RTB campaign `+15550009002` in tenant `bench` whose router asks
+//!   the given bidder URLs (start `bidder`s first) within `--timeout-ms`.
 //! - `calls`: N past calls of the `bench` priority campaign, started before
 //!   this month (so no cap counts them), written in group commits of 8,192:
 //!   the "10 million calls stored" benchmark.
@@ -30,10 +32,10 @@ use clap::{Parser, Subcommand};
 use switchboard_engine::{Engine, EngineConfig};
 use switchboard_model::{
     AttemptOutcome, Buyer, BuyerAssignment, BuyerStatus, Campaign, Currency, GeoFilter, Id, PhoneNumber, RoutingPolicy,
-    Tenant, new_id,
+    RoutingType, RtbRouter, RtbTarget, Tenant, new_id,
 };
 use switchboard_store::conformance::{sample_attempt, sample_call};
-use switchboard_store::{EmbeddedStore, Store};
+use switchboard_store::{Doc, DocKind, EmbeddedStore, Store};
 
 #[derive(Parser)]
 #[command(name = "seed", about = "Fill a data directory for Switchboard's benchmarks")]
@@ -58,6 +60,16 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         campaigns: usize,
     },
+    /// Tenant `bench` also gets an RTB campaign (`+15550009002`) whose router
+    /// asks every bidder URL given (`--bidders URL,URL…`) within `--timeout-ms`.
+    Rtb {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, value_delimiter = ',', required = true)]
+        bidders: Vec<String>,
+        #[arg(long, default_value_t = 100)]
+        timeout_ms: u32,
+    },
     /// Past calls of the `bench` priority campaign.
     Calls {
         #[arg(long)]
@@ -75,6 +87,8 @@ const BENCH_ACCOUNT: &str = "ACbench0000000000000000000000000";
 const PRIORITY_NUMBER: &str = "+15550009000";
 /// The `bench` round-robin campaign's number.
 const ROUND_ROBIN_NUMBER: &str = "+15550009001";
+/// The `bench` RTB campaign's number.
+const RTB_NUMBER: &str = "+15550009002";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -113,10 +127,38 @@ async fn main() -> anyhow::Result<()> {
             engine.shutdown().await;
             println!("seeded tenant scale: {n} buyers, {m} campaigns in {:.0?}", started.elapsed());
         }
+        Command::Rtb { data, bidders, timeout_ms } => {
+            let engine = open(&data).await?;
+            let tenant = engine.tenants().into_iter().find(|t| t.name == "bench").context("run `seed bench` first")?.id;
+            let mut targets = Vec::new();
+            for (i, url) in bidders.iter().enumerate() {
+                let target: RtbTarget = serde_json::from_value(serde_json::json!({
+                    "id": new_id(), "tenantId": tenant, "name": format!("bidder {i}"), "endpointUrl": url,
+                    "maxBidAmount": 50, "timeoutMs": timeout_ms,
+                    "requestBody": "{\"requestId\":\"{requestId}\",\"callerId\":\"{callerId}\",\"minBid\":{minBid}}",
+                    "createdAt": Utc::now(),
+                }))?;
+                put_doc(&engine, DocKind::RtbTarget, tenant, target.id, &target).await?;
+                engine.put_rtb_target(target.clone()).await?;
+                targets.push(serde_json::json!({"targetId": target.id}));
+            }
+            let router: RtbRouter = serde_json::from_value(serde_json::json!({
+                "id": new_id(), "tenantId": tenant, "name": "bench router", "biddingTimeoutMs": timeout_ms,
+                "targets": targets, "createdAt": Utc::now(),
+            }))?;
+            put_doc(&engine, DocKind::RtbRouter, tenant, router.id, &router).await?;
+            engine.put_rtb_router(router.clone());
+            let mut c = Campaign::direct(tenant, "Bench Auction", PhoneNumber::parse(RTB_NUMBER)?, RoutingPolicy::Priority, Vec::new());
+            c.routing_type = RoutingType::Rtb;
+            c.rtb_router_id = Some(router.id);
+            engine.put_campaign(c, None).await?;
+            engine.shutdown().await;
+            println!("seeded {RTB_NUMBER}: an auction among {} bidders within {timeout_ms} ms", bidders.len());
+        }
         Command::Calls { data, count } => {
             let store = Arc::new(EmbeddedStore::open(&data).context("open the store (is a server running on it?)")?);
             let campaign = store
-                .list_docs(switchboard_store::DocKind::Campaign, None)
+                .list_docs(DocKind::Campaign, None)
                 .await?
                 .into_iter()
                 .find(|d| d.body["phoneNumber"] == PRIORITY_NUMBER)
@@ -149,6 +191,13 @@ async fn main() -> anyhow::Result<()> {
             println!("wrote {written} calls in {:.1?} ({:.0} calls/s)", started.elapsed(), written as f64 / started.elapsed().as_secs_f64());
         }
     }
+    Ok(())
+}
+
+/// Stores a configuration document as the admin API would.
+async fn put_doc<T: serde::Serialize>(engine: &Engine, kind: DocKind, tenant: Id, id: Id, value: &T) -> anyhow::Result<()> {
+    let doc = Doc { kind, tenant, id, version: 0, body: serde_json::to_value(value)? };
+    engine.store().put_doc(doc, None).await?;
     Ok(())
 }
 
