@@ -136,7 +136,7 @@ bidders() {
     bidder_pids+=($!)
     local u=""
     for _ in $(seq 1 100); do
-      u=$(sed -n 's/^.*listening on \(http:[^ ]*\).*$/\1/p' "$dir/bidder-$i.log" | head -n1)
+      u=$(sed -n 's/^.*listening on \(http:[^ ]*\).*$/\1/p' "$dir/bidder-$i.log" 2>/dev/null | head -n1)
       [[ -n $u ]] && break
       sleep 0.05
     done
