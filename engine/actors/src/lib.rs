@@ -4,6 +4,13 @@
 //!   first, then to the owning actor.
 //! - `buyer`: one actor per buyer — the only place capacity is decided.
 //! - `campaign`: one actor per campaign — orders candidates, asks buyers to reserve.
+//! - `supervisor`: parent of the buyer, campaign and pool actors, and the
+//!   `Spawner`. [`Engine::start`] loads configurations only; a buyer's (or
+//!   RTB target's) and a campaign's actor start on first need through
+//!   `Spawner::get_or_spawn_buyer` / `get_or_spawn_campaign`, one per id
+//!   under a per-id lock, rebuilding from the store as after a restart.
+//!   Pool actors start at once (pools are few). A started actor lives until
+//!   its buyer or campaign is deleted or the engine shuts down.
 //! - `recorder`: group commit of call records; acknowledges after the commit.
 //! - `calls`: the live-call table; per-call state changes are serialized.
 //! - `auction`: one RTB auction (fan-out under a deadline, ranking); RTB

@@ -38,9 +38,9 @@ pub(crate) struct Spawner {
 }
 
 impl Spawner {
-    /// The held lock that serializes starting, configuring and replacing
-    /// actor `id`: concurrent first callers wait on it and all get the one
-    /// actor the first of them started.
+    /// Takes the lock of actor `id`, which serializes starting it and
+    /// changing its configuration: concurrent first callers wait on it and
+    /// all get the one actor the first of them started.
     pub(crate) async fn lock(&self, id: Id) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = self.registry.spawn_locks.entry(id).or_default().clone();
         lock.lock_owned().await
