@@ -31,7 +31,7 @@ use switchboard_rtb::{
 };
 use tokio::task::JoinSet;
 
-use crate::Registry;
+use crate::supervisor::Spawner;
 use crate::bidding::{Answer, BidClient, Outgoing};
 use crate::buyer::BuyerMsg;
 use crate::metrics::{RTB_AUCTION_OVERHEAD_SECONDS, RTB_AUCTION_SECONDS, RTB_AUCTIONS, RTB_BIDDER_RESPONSE_SECONDS, RTB_BIDS, RTB_BREAKER_OPEN, RTB_DEADLINE_MISSES};
@@ -188,7 +188,7 @@ struct Sent {
 
 /// Runs one auction among `router`'s targets, deciding at `started +
 /// timeout` (the router's deadline, already capped by the engine).
-pub(crate) async fn run(registry: &Registry, client: &BidClient, router: &RtbRouter, timeout: Duration, call: AuctionCall) -> Auction {
+pub(crate) async fn run(spawner: &Spawner, client: &BidClient, router: &RtbRouter, timeout: Duration, call: AuctionCall) -> Auction {
     let started = Instant::now();
     let deadline = started + timeout;
     let request_id = new_id();
@@ -207,9 +207,9 @@ pub(crate) async fn run(registry: &Registry, client: &BidClient, router: &RtbRou
     let mut sent: Vec<Sent> = Vec::new();
     let mut tasks = JoinSet::new();
     for place in &router.targets {
-        let Some(bidder) = registry.bidders.get(&place.target_id).map(|b| b.clone()) else { continue };
+        let Some(bidder) = spawner.registry.bidders.get(&place.target_id).map(|b| b.clone()) else { continue };
         let t = &bidder.target;
-        if t.tenant_id != call.tenant_id || !eligible(registry, t, &call.caller, now).await {
+        if t.tenant_id != call.tenant_id || !eligible(spawner, t, &call.caller, now).await {
             continue;
         }
         let admitted = bidder.breaker.lock().map(|mut b| b.try_acquire(Instant::now())).unwrap_or(false);
@@ -353,7 +353,7 @@ pub(crate) async fn run(registry: &Registry, client: &BidClient, router: &RtbRou
 
 /// Whether a target may be asked now: active, in schedule, geo allowed and
 /// under every cap (as its capacity actor counts them).
-async fn eligible(registry: &Registry, t: &RtbTarget, caller: &CallerInfo, now: DateTime<Utc>) -> bool {
+async fn eligible(spawner: &Spawner, t: &RtbTarget, caller: &CallerInfo, now: DateTime<Utc>) -> bool {
     if t.status != ResourceStatus::Active
         || !is_open(t.schedule.as_ref(), t.timezone, now)
         || !geo_allows(&t.geo, caller.state.as_deref(), caller.zip.as_deref())
@@ -370,7 +370,7 @@ async fn eligible(registry: &Registry, t: &RtbTarget, caller: &CallerInfo, now: 
     if limits == CapLimits::default() {
         return true;
     }
-    let Some(actor) = registry.buyers.get(&t.id).map(|a| a.clone()) else { return false };
+    let Ok(Some(actor)) = spawner.get_or_spawn_buyer(t.id).await else { return false };
     match actor.call(BuyerMsg::Stats, Some(Duration::from_millis(50))).await {
         Ok(ractor::rpc::CallResult::Success(s)) => {
             let under = |used: u64, cap: Option<u32>| cap.is_none_or(|c| used < u64::from(c));
@@ -409,7 +409,13 @@ mod bench {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "a measurement, not a check; run by hand"]
     async fn auction_overhead_with_ten_bidders_answering_in_10ms() {
-        let registry = Arc::new(Registry::default());
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn switchboard_store::Store> = Arc::new(switchboard_store::EmbeddedStore::open(dir.path()).unwrap());
+        let registry = Arc::new(crate::Registry::default());
+        let max_hold = chrono::Duration::hours(1);
+        let args = crate::supervisor::SupervisorArgs { store: store.clone(), registry: registry.clone(), max_hold };
+        let (supervisor, _) = ractor::Actor::spawn(None, crate::supervisor::Supervisor, args).await.unwrap();
+        let spawner = Spawner { store, registry: registry.clone(), max_hold, supervisor: supervisor.get_cell() };
         let client = BidClient::new(true);
         let tenant = new_id();
         let mut targets = Vec::new();
@@ -439,11 +445,11 @@ mod bench {
             if running.len() >= concurrency {
                 overheads.push(running.join_next().await.unwrap().unwrap());
             }
-            let (registry, client, router) = (registry.clone(), client.clone(), router.clone());
+            let (spawner, client, router) = (spawner.clone(), client.clone(), router.clone());
             running.spawn(async move {
                 let caller = Arc::new(CallerInfo { from: format!("+1555{:07}", i), state: Some("CA".into()), zip: None });
                 let call = AuctionCall { tenant_id: tenant, call_id: None, campaign_id: None, caller, call_start: Utc::now() };
-                let a = run(&registry, &client, &router, Duration::from_millis(500), call).await;
+                let a = run(&spawner, &client, &router, Duration::from_millis(500), call).await;
                 assert_eq!(a.ranked.len(), 10);
                 a.overhead
             });

@@ -11,7 +11,7 @@ use switchboard_model::{Buyer, CallerInfo, Campaign, CampaignStatus, DuplicateAc
 use switchboard_routing::{Candidate, DuplicateWindow, next_cursor, order_priority, order_round_robin};
 use switchboard_store::Store;
 
-use crate::Registry;
+use crate::supervisor::Spawner;
 use crate::buyer::BuyerMsg;
 
 /// How long a campaign waits for one buyer actor before moving on.
@@ -43,12 +43,13 @@ pub(crate) enum CampaignMsg {
 pub(crate) struct CampaignArgs {
     pub(crate) campaign: Arc<Campaign>,
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) registry: Arc<Registry>,
+    /// Starts the buyer actors it asks, on first need.
+    pub(crate) spawner: Spawner,
 }
 
 pub(crate) struct CampaignState {
     campaign: Arc<Campaign>,
-    registry: Arc<Registry>,
+    spawner: Spawner,
     cursor: usize,
     duplicates: DuplicateWindow,
     rng: SplitMix64,
@@ -78,7 +79,7 @@ impl Actor for CampaignActor {
         }
         Ok(CampaignState {
             campaign: args.campaign,
-            registry: args.registry,
+            spawner: args.spawner,
             cursor: 0,
             duplicates,
             rng: SplitMix64(rand::random()),
@@ -147,7 +148,14 @@ async fn route(state: &mut CampaignState, req: RouteRequest) -> RouteOutcome {
     }
 
     for buyer_id in order {
-        let Some(buyer_ref) = state.registry.buyers.get(&buyer_id).map(|r| r.clone()) else { continue };
+        let buyer_ref = match state.spawner.get_or_spawn_buyer(buyer_id).await {
+            Ok(Some(actor)) => actor,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(buyer = %buyer_id, error = %e, "buyer actor could not start; trying the next buyer");
+                continue;
+            }
+        };
         let key = (req.call_id, req.attempt);
         let asked = buyer_ref
             .call(

@@ -4,6 +4,13 @@
 //!   first, then to the owning actor.
 //! - `buyer`: one actor per buyer — the only place capacity is decided.
 //! - `campaign`: one actor per campaign — orders candidates, asks buyers to reserve.
+//! - `supervisor`: parent of the buyer, campaign and pool actors, and the
+//!   `Spawner`. [`Engine::start`] loads configurations only; a buyer's (or
+//!   RTB target's) and a campaign's actor start on first need through
+//!   `Spawner::get_or_spawn_buyer` / `get_or_spawn_campaign`, one per id
+//!   under a per-id lock, rebuilding from the store as after a restart.
+//!   Pool actors start at once (pools are few). A started actor lives until
+//!   its buyer or campaign is deleted or the engine shuts down.
 //! - `recorder`: group commit of call records; acknowledges after the commit.
 //! - `calls`: the live-call table; per-call state changes are serialized.
 //! - `auction`: one RTB auction (fan-out under a deadline, ranking); RTB
@@ -231,6 +238,16 @@ pub(crate) struct Registry {
     /// The buyer each target's capacity actor judges by (for restarts).
     pub(crate) target_buyers: DashMap<Id, Arc<Buyer>>,
     pub(crate) routers: DashMap<Id, Arc<RtbRouter>>,
+    /// Per buyer, target or campaign id: held while its actor starts or its
+    /// configuration changes (see `Spawner::lock`).
+    pub(crate) spawn_locks: DashMap<Id, Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl Registry {
+    /// The configuration a buyer actor `id` judges by: a buyer's, or an RTB target's.
+    pub(crate) fn buyer_config(&self, id: Id) -> Option<Arc<Buyer>> {
+        self.buyer_configs.get(&id).or_else(|| self.target_buyers.get(&id)).map(|b| b.clone())
+    }
 }
 
 /// Where an attempt goes: a buyer, or an RTB bid whose target reserved
@@ -294,7 +311,8 @@ struct Inner {
 const EVICT_AFTER: chrono::Duration = chrono::Duration::minutes(2);
 
 impl Engine {
-    /// Loads configuration from the store and starts every actor.
+    /// Loads configuration from the store. Buyer and campaign actors start
+    /// lazily, on first need; pool actors start now.
     pub async fn start(store: Arc<dyn Store>, config: EngineConfig) -> Result<Engine> {
         let registry = Arc::new(Registry::default());
         // A reservation lives as long as the longest possible call, plus ringing.
@@ -331,21 +349,11 @@ impl Engine {
             let tenant: Tenant = decode(&doc)?;
             engine.index_tenant(Arc::new(tenant));
         }
-        let buyers = store.list_docs(DocKind::Buyer, None).await?;
-        let mut starting = tokio::task::JoinSet::new();
-        for doc in buyers {
+        // Configurations only: an actor (and its store read) is paid for
+        // when a call, a release or a stats request first needs it.
+        for doc in store.list_docs(DocKind::Buyer, None).await? {
             let buyer = Arc::new(decode::<Buyer>(&doc)?);
-            engine.inner.registry.buyer_configs.insert(buyer.id, buyer.clone());
-            let spawner = engine.inner.spawner.clone();
-            starting.spawn(async move { spawner.buyer(buyer).await });
-            // Bounded parallelism: each start reads the store.
-            if starting.len() >= 64
-                && let Some(r) = starting.join_next().await {
-                    r.map_err(|e| EngineError::Overloaded(e.to_string()))??;
-                }
-        }
-        while let Some(r) = starting.join_next().await {
-            r.map_err(|e| EngineError::Overloaded(e.to_string()))??;
+            engine.inner.registry.buyer_configs.insert(buyer.id, buyer);
         }
         for doc in store.list_docs(DocKind::RtbTarget, None).await? {
             engine.put_rtb_target(decode::<RtbTarget>(&doc)?).await?;
@@ -356,8 +364,7 @@ impl Engine {
         for doc in store.list_docs(DocKind::Campaign, None).await? {
             let campaign = Arc::new(decode::<Campaign>(&doc)?);
             engine.index_campaign(&campaign, None);
-            engine.inner.registry.campaign_configs.insert(campaign.id, campaign.clone());
-            engine.inner.spawner.campaign(campaign).await?;
+            engine.inner.registry.campaign_configs.insert(campaign.id, campaign);
         }
         engine.load_pools().await?;
         let weak = Arc::downgrade(&engine.inner);
@@ -558,7 +565,7 @@ impl Engine {
             // Not durable, so not acknowledged: give the capacity back and let
             // the carrier retry.
             if let Some(a) = record.attempts.first() {
-                self.release(Release { buyer_id: a.buyer_id, key: (id, 0), answered: false });
+                self.release(Release { buyer_id: a.buyer_id, key: (id, 0), answered: false }).await;
             }
             self.inner.live.remove(id, &call.call_sid);
             return Err(e);
@@ -591,7 +598,7 @@ impl Engine {
 
     /// Asks the campaign actor for a buyer, timing the decision.
     async fn route(&self, campaign_id: Id, call_id: Id, attempt: u16, caller: Arc<CallerInfo>, exclude: Vec<Id>, now: DateTime<Utc>) -> Result<RouteOutcome> {
-        let Some(actor) = self.inner.registry.campaigns.get(&campaign_id).map(|a| a.clone()) else {
+        let Some(actor) = self.inner.spawner.get_or_spawn_campaign(campaign_id).await? else {
             return Ok(Err(RejectReason::CampaignInactive));
         };
         let req = RouteRequest { call_id, attempt, caller, exclude, now, expires_at: now + self.inner.config.max_hold() };
@@ -605,7 +612,7 @@ impl Engine {
                 // every buyer it might have asked to let this attempt go.
                 if let Some(c) = self.campaign(campaign_id) {
                     for a in &c.buyers {
-                        self.release(Release { buyer_id: a.buyer_id, key: (call_id, attempt), answered: false });
+                        self.release(Release { buyer_id: a.buyer_id, key: (call_id, attempt), answered: false }).await;
                     }
                 }
                 counter!(metrics::CALLS_REJECTED, "reason" => RejectReason::Overloaded.as_str()).increment(1);
@@ -614,9 +621,18 @@ impl Engine {
         }
     }
 
-    fn release(&self, r: Release) {
-        if let Some(actor) = self.inner.registry.buyers.get(&r.buyer_id) {
-            let _ = actor.cast(BuyerMsg::Release { key: r.key, answered: r.answered });
+    /// Gives a reservation back. A buyer without an actor (none started
+    /// since a restart) gets one: waiting on its start means a release can
+    /// never slip between its store read and its registration. Its rebuild
+    /// sees the released attempt already (callers commit first), so the
+    /// release message is then a harmless no-op.
+    async fn release(&self, r: Release) {
+        match self.inner.spawner.get_or_spawn_buyer(r.buyer_id).await {
+            Ok(Some(actor)) => {
+                let _ = actor.cast(BuyerMsg::Release { key: r.key, answered: r.answered });
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(buyer = %r.buyer_id, error = %e, "buyer actor could not start to take a release; its reservation expires"),
         }
     }
 
@@ -640,7 +656,7 @@ impl Engine {
         }
         *slot = Some(record);
         for r in releases {
-            self.release(r);
+            self.release(r).await;
         }
         Ok(())
     }
@@ -723,7 +739,7 @@ impl Engine {
         let decision = calls::decision_for(&record, campaign.as_deref(), &self.settings());
         if let Err(e) = self.commit(&mut slot, record, releases).await {
             if let Some(r) = reserved {
-                self.release(r);
+                self.release(r).await;
             }
             return Err(e);
         }
@@ -881,15 +897,14 @@ impl Engine {
         Ok(buyer)
     }
 
-    /// Makes a stored buyer the one routing sees: its actor takes the new
-    /// configuration, or starts.
+    /// Makes a stored buyer the one routing sees: its actor, if started,
+    /// takes the new configuration; else the actor reads it when it starts.
+    /// Under the buyer's lock, so an actor starting now cannot miss it.
     async fn apply_buyer(&self, config: Arc<Buyer>) -> Result<()> {
+        let _held = self.inner.spawner.lock(config.id).await;
         self.inner.registry.buyer_configs.insert(config.id, config.clone());
-        match self.inner.registry.buyers.get(&config.id).map(|a| a.clone()) {
-            Some(actor) => {
-                let _ = actor.cast(BuyerMsg::Update(config));
-            }
-            None => self.inner.spawner.buyer(config).await?,
+        if let Some(actor) = self.inner.registry.buyers.get(&config.id).map(|a| a.clone()) {
+            let _ = actor.cast(BuyerMsg::Update(config));
         }
         Ok(())
     }
@@ -941,18 +956,23 @@ impl Engine {
     }
 
     /// Makes a stored campaign the one routing sees: the number directory
-    /// and its actor take the new configuration, or the actor starts.
+    /// and its actor, if started, take the new configuration; else the
+    /// actor reads it when its first call starts it.
     async fn apply_campaign(&self, config: Arc<Campaign>) -> Result<()> {
         let old = self.campaign(config.id);
         self.index_campaign(&config, old.as_deref());
-        self.inner.registry.campaign_configs.insert(config.id, config.clone());
-        match self.inner.registry.campaigns.get(&config.id).map(|a| a.clone()) {
-            Some(actor) => {
-                let _ = actor.cast(CampaignMsg::Update(config));
-            }
-            None => self.inner.spawner.campaign(config).await?,
-        }
+        self.update_campaign(config).await;
         Ok(())
+    }
+
+    /// A campaign's new configuration, for its actor if started (under its
+    /// lock, like [`Engine::apply_buyer`]).
+    async fn update_campaign(&self, config: Arc<Campaign>) {
+        let _held = self.inner.spawner.lock(config.id).await;
+        self.inner.registry.campaign_configs.insert(config.id, config.clone());
+        if let Some(actor) = self.inner.registry.campaigns.get(&config.id).map(|a| a.clone()) {
+            let _ = actor.cast(CampaignMsg::Update(config));
+        }
     }
 
     /// Forgets a deleted campaign: its number is no longer in service.
@@ -1001,11 +1021,7 @@ impl Engine {
             let mut c = (*old).clone();
             c.buyers.retain(|a| a.buyer_id != id);
             c.version = self.put_doc(DocKind::Campaign, tenant, c.id, &c, Some(c.version)).await?;
-            let config = Arc::new(c);
-            self.inner.registry.campaign_configs.insert(config.id, config.clone());
-            if let Some(actor) = self.inner.registry.campaigns.get(&config.id).map(|a| a.clone()) {
-                let _ = actor.cast(CampaignMsg::Update(config));
-            }
+            self.update_campaign(Arc::new(c)).await;
         }
         self.inner.store.delete_doc(DocKind::Buyer, tenant, id, expected).await?;
         self.forget_buyer(id);
@@ -1049,7 +1065,7 @@ impl Engine {
         if let Some(router) = router {
             let timeout = Duration::from_millis(router.bidding_timeout_ms.into()).min(self.inner.config.rtb_max_auction);
             let call = AuctionCall { tenant_id: campaign.tenant_id, call_id: Some(call_id), campaign_id: Some(campaign.id), caller: caller.clone(), call_start: now };
-            let mut auction = auction::run(&self.inner.registry, &self.inner.bid_client, &router, timeout, call).await;
+            let mut auction = auction::run(&self.inner.spawner, &self.inner.bid_client, &router, timeout, call).await;
             let mut bids: VecDeque<ValidBid> = std::mem::take(&mut auction.ranked).into();
             let winner = self.reserve_bid(&mut bids, (call_id, 0), &caller, now).await;
             auction.finish(winner.as_ref().map(|w| &w.0));
@@ -1072,7 +1088,7 @@ impl Engine {
             if bid.is_expired(Instant::now()) {
                 continue;
             }
-            let Some(actor) = self.inner.registry.buyers.get(&bid.target_id).map(|a| a.clone()) else { continue };
+            let Ok(Some(actor)) = self.inner.spawner.get_or_spawn_buyer(bid.target_id).await else { continue };
             let expires_at = now + self.inner.config.max_hold();
             let asked = actor
                 .call(|reply| BuyerMsg::Reserve { key, caller: caller.clone(), now, expires_at, reply }, Some(Duration::from_millis(250)))
@@ -1110,12 +1126,11 @@ impl Engine {
         let bidder = Arc::new(Bidder::new(target.clone(), self.inner.config.rtb_breaker));
         self.inner.registry.bidders.insert(target.id, bidder);
         let buyer = Arc::new(auction::target_as_buyer(&target));
+        // Its capacity actor starts on first need, like a buyer's.
+        let _held = self.inner.spawner.lock(target.id).await;
         self.inner.registry.target_buyers.insert(target.id, buyer.clone());
-        match self.inner.registry.buyers.get(&target.id).map(|a| a.clone()) {
-            Some(actor) => {
-                let _ = actor.cast(BuyerMsg::Update(buyer));
-            }
-            None => self.inner.spawner.buyer(buyer).await?,
+        if let Some(actor) = self.inner.registry.buyers.get(&target.id).map(|a| a.clone()) {
+            let _ = actor.cast(BuyerMsg::Update(buyer));
         }
         Ok(())
     }
@@ -1148,9 +1163,9 @@ impl Engine {
         self.inner.registry.bidders.get(&target).map(|b| b.breaker_state())
     }
 
-    /// A buyer's live capacity.
+    /// A buyer's live capacity (starting its actor, which rebuilds it from the store).
     pub async fn buyer_stats(&self, buyer: Id) -> Option<BuyerStats> {
-        let actor = self.inner.registry.buyers.get(&buyer).map(|a| a.clone())?;
+        let actor = self.inner.spawner.get_or_spawn_buyer(buyer).await.ok().flatten()?;
         match actor.call(BuyerMsg::Stats, Some(Duration::from_secs(1))).await {
             Ok(ractor::rpc::CallResult::Success(stats)) => Some(stats),
             _ => None,

@@ -79,7 +79,7 @@ impl Engine {
         let caller = Arc::new(caller);
         let timeout = Duration::from_millis(router.bidding_timeout_ms.into()).min(self.inner.config.rtb_max_auction);
         let call = AuctionCall { tenant_id: tenant, call_id: None, campaign_id: Some(campaign_id), caller: caller.clone(), call_start: now };
-        let mut result = auction::run(&self.inner.registry, &self.inner.bid_client, &router, timeout, call).await;
+        let mut result = auction::run(&self.inner.spawner, &self.inner.bid_client, &router, timeout, call).await;
         let bid_id = result.request.id;
         let mut bids: VecDeque<ValidBid> = std::mem::take(&mut result.ranked).into();
         let winner = self.reserve_bid(&mut bids, (bid_id, 0), &caller, now).await.map(|(bid, _)| bid);
@@ -97,7 +97,7 @@ impl Engine {
             tokio::time::sleep_until(expires.into()).await;
             let Some(inner) = weak.upgrade() else { return };
             if let Some((_, open)) = inner.pings.remove_if(&key, |_, p| p.bid_id == bid_id)
-                && let Some(actor) = inner.registry.buyers.get(&open.bid.target_id)
+                && let Ok(Some(actor)) = inner.spawner.get_or_spawn_buyer(open.bid.target_id).await
             {
                 let _ = actor.cast(BuyerMsg::Release { key: (bid_id, 0), answered: false });
             }
@@ -123,7 +123,7 @@ impl Engine {
             expires: shared.expires,
         });
         // Hand the slot over: release the ping's key, reserve the call's.
-        if let Some(actor) = self.inner.registry.buyers.get(&open.bid.target_id).map(|a| a.clone()) {
+        if let Ok(Some(actor)) = self.inner.spawner.get_or_spawn_buyer(open.bid.target_id).await {
             let _ = actor.cast(BuyerMsg::Release { key: (open.bid_id, 0), answered: false });
         }
         let mut bids: VecDeque<ValidBid> = std::iter::once(open.bid).chain(open.rest).collect();

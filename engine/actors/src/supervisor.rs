@@ -1,17 +1,21 @@
-//! The supervisor: parent of every buyer and campaign actor. When one fails
-//! it starts a new one from the current configuration — whose `pre_start`
-//! rebuilds its state from the store — and counts the restart. It never
-//! stops the tree because one child died.
+//! The supervisor: parent of every buyer, campaign and pool actor, and the
+//! [`Spawner`] that starts them. Buyer and campaign actors start lazily, on
+//! first need, through `get_or_spawn_*` (one start per id under a per-id
+//! lock), so idle buyers cost a configuration entry, not an actor. When an
+//! actor fails the supervisor drops it from the registry and starts its
+//! successor from the current configuration — whose `pre_start` rebuilds its
+//! state from the store — and counts the restart. It never stops the tree
+//! because one child died.
 
 use std::sync::Arc;
 
 use metrics::counter;
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
-use switchboard_model::{Buyer, Campaign, Id, Pool};
+use switchboard_model::{Id, Pool};
 use switchboard_store::Store;
 
-use crate::buyer::{BuyerActor, BuyerArgs};
-use crate::campaign::{CampaignActor, CampaignArgs};
+use crate::buyer::{BuyerActor, BuyerArgs, BuyerMsg};
+use crate::campaign::{CampaignActor, CampaignArgs, CampaignMsg};
 use crate::metrics::ACTOR_RESTARTS;
 use crate::pool::PoolActor;
 use crate::{EngineError, Registry, Result};
@@ -34,32 +38,70 @@ pub(crate) struct Spawner {
 }
 
 impl Spawner {
-    pub(crate) async fn buyer(&self, buyer: Arc<Buyer>) -> Result<()> {
-        let id = buyer.id;
+    /// Takes the lock of actor `id`, which serializes starting it and
+    /// changing its configuration: concurrent first callers wait on it and
+    /// all get the one actor the first of them started.
+    pub(crate) async fn lock(&self, id: Id) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self.registry.spawn_locks.entry(id).or_default().clone();
+        lock.lock_owned().await
+    }
+
+    /// Buyer `id`'s actor (an RTB target's capacity actor too), started on
+    /// first need from its configuration in the registry; its `pre_start`
+    /// rebuilds caps and open reservations from the store. `None` when no
+    /// such buyer or target is configured. Never two actors for one buyer:
+    /// starting happens under the buyer's lock and the actor is in the
+    /// registry before the lock is let go.
+    pub(crate) async fn get_or_spawn_buyer(&self, id: Id) -> Result<Option<ActorRef<BuyerMsg>>> {
+        if let Some(actor) = self.registry.buyers.get(&id) {
+            return Ok(Some(actor.clone()));
+        }
+        let _held = self.lock(id).await;
+        if let Some(actor) = self.registry.buyers.get(&id) {
+            return Ok(Some(actor.clone()));
+        }
+        let Some(buyer) = self.registry.buyer_config(id) else { return Ok(None) };
         let args = BuyerArgs { buyer, store: self.store.clone(), max_hold: self.max_hold };
         let (actor, _) = Actor::spawn_linked(None, BuyerActor, args, self.supervisor.clone())
             .await
             .map_err(|e| EngineError::Overloaded(format!("buyer actor did not start: {e}")))?;
         self.registry.children.insert(actor.get_id(), Child::Buyer(id));
-        if let Some(old) = self.registry.buyers.insert(id, actor) {
-            self.registry.children.remove(&old.get_id());
-            old.stop(None);
+        self.registry.buyers.insert(id, actor.clone());
+        // Deleted while it started: whoever deleted it may have looked for
+        // the actor before it was registered, so stop it here.
+        if self.registry.buyer_config(id).is_none() {
+            self.registry.buyers.remove_if(&id, |_, a| a.get_id() == actor.get_id());
+            self.registry.children.remove(&actor.get_id());
+            actor.stop(None);
+            return Ok(None);
         }
-        Ok(())
+        Ok(Some(actor))
     }
 
-    pub(crate) async fn campaign(&self, campaign: Arc<Campaign>) -> Result<()> {
-        let id = campaign.id;
-        let args = CampaignArgs { campaign, store: self.store.clone(), registry: self.registry.clone() };
+    /// Campaign `id`'s actor, started on first need like a buyer's
+    /// ([`Spawner::get_or_spawn_buyer`]); `None` when no such campaign.
+    pub(crate) async fn get_or_spawn_campaign(&self, id: Id) -> Result<Option<ActorRef<CampaignMsg>>> {
+        if let Some(actor) = self.registry.campaigns.get(&id) {
+            return Ok(Some(actor.clone()));
+        }
+        let _held = self.lock(id).await;
+        if let Some(actor) = self.registry.campaigns.get(&id) {
+            return Ok(Some(actor.clone()));
+        }
+        let Some(campaign) = self.registry.campaign_configs.get(&id).map(|c| c.clone()) else { return Ok(None) };
+        let args = CampaignArgs { campaign, store: self.store.clone(), spawner: self.clone() };
         let (actor, _) = Actor::spawn_linked(None, CampaignActor, args, self.supervisor.clone())
             .await
             .map_err(|e| EngineError::Overloaded(format!("campaign actor did not start: {e}")))?;
         self.registry.children.insert(actor.get_id(), Child::Campaign(id));
-        if let Some(old) = self.registry.campaigns.insert(id, actor) {
-            self.registry.children.remove(&old.get_id());
-            old.stop(None);
+        self.registry.campaigns.insert(id, actor.clone());
+        if !self.registry.campaign_configs.contains_key(&id) {
+            self.registry.campaigns.remove_if(&id, |_, a| a.get_id() == actor.get_id());
+            self.registry.children.remove(&actor.get_id());
+            actor.stop(None);
+            return Ok(None);
         }
-        Ok(())
+        Ok(Some(actor))
     }
 
     pub(crate) async fn pool(&self, pool: Arc<Pool>) -> Result<()> {
@@ -77,15 +119,10 @@ impl Spawner {
 
     async fn restart(&self, child: Child) {
         let result = match child {
-            // An RTB target's capacity actor is a buyer actor too.
-            Child::Buyer(id) => match self.registry.buyer_configs.get(&id).or_else(|| self.registry.target_buyers.get(&id)).map(|b| b.clone()) {
-                Some(b) => self.buyer(b).await,
-                None => Ok(()),
-            },
-            Child::Campaign(id) => match self.registry.campaign_configs.get(&id).map(|c| c.clone()) {
-                Some(c) => self.campaign(c).await,
-                None => Ok(()),
-            },
+            // The failed actor is out of the registry already: this starts
+            // its successor, unless a caller needed it first.
+            Child::Buyer(id) => self.get_or_spawn_buyer(id).await.map(drop),
+            Child::Campaign(id) => self.get_or_spawn_campaign(id).await.map(drop),
             Child::Pool(id) => match self.registry.pool_configs.get(&id).map(|p| p.clone()) {
                 Some(p) => self.pool(p).await,
                 None => Ok(()),
@@ -128,6 +165,12 @@ impl Actor for Supervisor {
                     Child::Campaign(_) => "campaign",
                     Child::Pool(_) => "pool",
                 };
+                // Nobody may be handed the dead actor from here on.
+                match child {
+                    Child::Buyer(b) => drop(spawner.registry.buyers.remove_if(&b, |_, a| a.get_id() == id)),
+                    Child::Campaign(c) => drop(spawner.registry.campaigns.remove_if(&c, |_, a| a.get_id() == id)),
+                    Child::Pool(_) => {}
+                }
                 counter!(ACTOR_RESTARTS, "kind" => kind).increment(1);
                 tracing::error!(?child, %error, "actor failed; restarting it from the store");
                 // Starting an actor reads the store; do it off this handler.

@@ -304,3 +304,80 @@ async fn a_second_node_on_the_same_store_follows_configuration_changes() {
     other.shutdown().await;
     w.engine.shutdown().await;
 }
+
+/// Buyer and campaign actors start lazily: 200 first calls racing to start
+/// the campaign's actor and its buyer's must still meet one actor each, so
+/// concurrency 3 admits exactly 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_calls_start_one_actor_per_buyer() {
+    let w = world(EngineConfig { route_timeout: Duration::from_secs(20), ..Default::default() }).await;
+    let a = w.engine.put_buyer(buyer(w.tenant, "+15550002001", Some(3)), None).await.unwrap();
+    w.engine.put_campaign(campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[(a.id, 1)]), None).await.unwrap();
+    w.engine.shutdown().await;
+    drop(w.engine);
+
+    // A fresh engine has started neither actor; everything below races to.
+    let engine = start(&w.path, EngineConfig { route_timeout: Duration::from_secs(20), ..Default::default() }).await;
+    let mut racing = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let e = engine.clone();
+        racing.spawn(async move { e.inbound(call(&format!("CA{i}"), &format!("+1555123{i:04}"), "+15550001000")).await.unwrap() });
+        // Stats requests race to start the buyer's actor too.
+        let e = engine.clone();
+        let id = a.id;
+        racing.spawn(async move {
+            e.buyer_stats(id).await.unwrap();
+            Decision::Hangup
+        });
+    }
+    let mut dials = 0;
+    while let Some(d) = racing.join_next().await {
+        if dialed(&d.unwrap()).is_some() {
+            dials += 1;
+        }
+    }
+    assert_eq!(dials, 3, "a buyer with concurrency 3 took more or fewer than 3 of 200 racing calls");
+    assert_eq!(engine.buyer_stats(a.id).await.unwrap().active, 3);
+    engine.shutdown().await;
+}
+
+/// After a restart the buyer's actor has not started until a call needs it;
+/// it starts by rebuilding its open reservations, so the cap still holds.
+#[tokio::test]
+async fn caps_hold_when_the_first_use_after_a_restart_is_a_call() {
+    let w = world(EngineConfig::default()).await;
+    let a = w.engine.put_buyer(buyer(w.tenant, "+15550002001", Some(2)), None).await.unwrap();
+    let b = w.engine.put_buyer(buyer(w.tenant, "+15550002002", None), None).await.unwrap();
+    w.engine.put_campaign(campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[(a.id, 1), (b.id, 2)]), None).await.unwrap();
+    for i in 0..2 {
+        let d = w.engine.inbound(call(&format!("CA{i}"), "+15551230000", "+15550001000")).await.unwrap();
+        assert_eq!(dialed(&d), Some("+15550002001"));
+    }
+    w.engine.shutdown().await;
+    drop(w.engine);
+
+    let engine = start(&w.path, EngineConfig::default()).await;
+    let d = engine.inbound(call("CA2", "+15551230000", "+15550001000")).await.unwrap();
+    assert_eq!(dialed(&d), Some("+15550002002"), "the first call after a restart must see Acme full");
+
+    // A final status for a call from before the restart frees its slot.
+    let ended = engine.tenant_of_call(None, Some("CA0")).await.unwrap();
+    assert!(ended.is_some());
+    engine
+        .status_event(StatusEvent {
+            call_id: None,
+            attempt: None,
+            call_sid: "CA0".into(),
+            parent_call_sid: None,
+            status: AttemptOutcome::Completed,
+            sequence: None,
+            duration_seconds: Some(5),
+            timestamp: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(engine.buyer_stats(a.id).await.unwrap().active, 1);
+    let d = engine.inbound(call("CA3", "+15551230001", "+15550001000")).await.unwrap();
+    assert_eq!(dialed(&d), Some("+15550002001"), "the freed slot is Acme's again");
+    engine.shutdown().await;
+}
