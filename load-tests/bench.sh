@@ -64,7 +64,7 @@ stop() { kill -TERM "$pid"; wait "$pid" || true; pid=""; }
 k6run() {
   local name=$1; shift
   env BASE_URL="$url" VUS="$VUS" DURATION="$DURATION" P99_MS=100000 "$@" \
-    "$k6" run --quiet --no-color --summary-export "$dir/$name.json" "$root/load-tests/k6/voice.js" >"$dir/$name.txt" 2>&1 || true
+    "$k6" run --quiet --no-color --summary-export "$dir/$name.json" "$root/load-tests/k6/${SCRIPT:-voice}.js" >"$dir/$name.txt" 2>&1 || true
   read -r rps p99 p999 max < <(python3 - "$dir/$name.json" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))["metrics"]
@@ -182,6 +182,17 @@ k6run deadline "${bench_env[@]}" TO=+15550009002 RATE=100 VUS=64
 row "RTB deadline 100 ms, 20 bidders of which 5 hang half the time, 100 calls/s (k6): webhook answered, auction and durable record included" "p99 $p99 ms, p99.9 $p999 ms, max $max ms" "target: decision ≤ 105 ms at p99.9" "-"
 stop
 stop_bidders
+
+# DNI track with sticky sessions: the demo's tag against the baseline, both through k6.
+start dni "$bin/switchboard" serve --demo --trust-forwarded-for --data "$dir/dni" --listen 127.0.0.1:0
+SCRIPT=dni k6run dni TAG=demo
+dni_rps=$rps
+dni_p99=$p99
+stop
+start dni-baseline "$bin/baseline" --listen 127.0.0.1:0
+SCRIPT=dni k6run dni-baseline TAG=demo
+stop
+row "DNI track with sticky sessions (k6 dni.js, $VUS VUs)" "$dni_rps req/s, p99 $dni_p99 ms" "$rps req/s (k6)" "$(ratio "$dni_rps" "$rps")"
 
 if (( BENCH_CALLS > 0 )); then
   "$bin/seed" bench --data "$dir/stored" >/dev/null
