@@ -38,10 +38,7 @@ pub(crate) async fn voice(
     verify(&st, &tenant, &headers, &uri, &pairs, matched.as_str())?;
     let call = VoiceParams::parse(&pairs)?.into_inbound();
     let decision = st.engine.inbound(call).await?;
-    if decision == Decision::NotInService {
-        metrics::counter!(names::CALLS_REJECTED, "reason" => "not-in-service").increment(1);
-    }
-    Ok(twiml_response(&decision, &st.public_url))
+    Ok(answer_inbound(&st, &decision))
 }
 
 /// `POST /api/webhooks/pool/{poolId}/voice`: a call to a DNI pool number;
@@ -65,10 +62,15 @@ pub(crate) async fn pool_voice(
     verify(&st, &tenant, &headers, &uri, &pairs, matched.as_str())?;
     let call = VoiceParams::parse(&pairs)?.into_inbound();
     let decision = st.engine.inbound_pool(pool, call).await?;
-    if decision == Decision::NotInService {
+    Ok(answer_inbound(&st, &decision))
+}
+
+/// TwiML for a new call's decision; a number nobody owns is counted.
+fn answer_inbound(st: &AppState, decision: &Decision) -> Response {
+    if *decision == Decision::NotInService {
         metrics::counter!(names::CALLS_REJECTED, "reason" => "not-in-service").increment(1);
     }
-    Ok(twiml_response(&decision, &st.public_url))
+    twiml_response(decision, &st.public_url)
 }
 
 /// `POST /api/webhooks/dial-status/{callId}?attempt=…`: the `<Dial action>`; hang up or fall through.

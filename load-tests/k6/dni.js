@@ -22,31 +22,17 @@
 // constant arrival rate instead of VUS closed loops).
 import http from 'k6/http';
 import { check } from 'k6';
+import { load } from './lib/load.js';
 
 const BASE_URL = (__ENV.BASE_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
 const TAG = __ENV.TAG || 'demo';
 const FALLBACK = __ENV.FALLBACK || '+15550001000';
 const NEW_EVERY = Number(__ENV.NEW_EVERY || 10);
 const P99_MS = Number(__ENV.P99_MS || 50);
-const RATE = Number(__ENV.RATE || 0);
 
-const load = RATE > 0
-  ? {
-      scenarios: {
-        track: {
-          executor: 'constant-arrival-rate',
-          rate: RATE,
-          timeUnit: '1s',
-          duration: __ENV.DURATION || '30s',
-          preAllocatedVUs: Number(__ENV.VUS || 16),
-          maxVUs: 4 * Number(__ENV.VUS || 16),
-        },
-      },
-    }
-  : { vus: Number(__ENV.VUS || 16), duration: __ENV.DURATION || '30s' };
 
 export const options = {
-  ...load,
+  ...load('track'),
   thresholds: {
     http_req_failed: ['rate<0.01'],
     'http_req_duration{hook:track}': [`p(99)<${P99_MS}`],

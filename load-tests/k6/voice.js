@@ -16,28 +16,14 @@
 // at a fixed load).
 import http from 'k6/http';
 import { check } from 'k6';
+import { load } from './lib/load.js';
 import { NUMBERS, PUBLIC_URL, callSid, post, readTwiml, voiceParams } from './lib/twilio.js';
 
 const P99_MS = Number(__ENV.P99_MS || 50);
 
-const RATE = Number(__ENV.RATE || 0);
-const load = RATE > 0
-  ? {
-      scenarios: {
-        voice: {
-          executor: 'constant-arrival-rate',
-          rate: RATE,
-          timeUnit: '1s',
-          duration: __ENV.DURATION || '30s',
-          preAllocatedVUs: Number(__ENV.VUS || 16),
-          maxVUs: 4 * Number(__ENV.VUS || 16),
-        },
-      },
-    }
-  : { vus: Number(__ENV.VUS || 16), duration: __ENV.DURATION || '30s' };
 
 export const options = {
-  ...load,
+  ...load('voice'),
   thresholds: {
     http_req_failed: ['rate<0.01'],
     'http_req_duration{hook:voice}': [`p(99)<${P99_MS}`],
