@@ -14,12 +14,11 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::options;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use switchboard_engine::LeaseOptions;
@@ -32,12 +31,17 @@ use crate::admin::extract::Json;
 use crate::admin::resources::docs;
 use crate::error::ApiError;
 use crate::server::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Longest text field kept from a track request; longer ones are cut.
 const MAX_FIELD: usize = 2048;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/api/dni/track", post(track).options(preflight)).layer(middleware::from_fn(cors))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(track))
+        .route("/api/dni/track", options(preflight))
+        .layer(middleware::from_fn(cors))
 }
 
 /// How many track requests are allowed per minute.
@@ -124,7 +128,7 @@ async fn preflight() -> Response {
 
 /// A track request, as the script sends it. Unknown fields are ignored, so
 /// an older or newer script keeps working.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct TrackRequest {
     tag_code: String,
@@ -155,7 +159,7 @@ pub(crate) struct TrackRequest {
 }
 
 /// The number to show.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct TrackResponse {
     /// Whether the page should show `phoneNumber` (false: keep its own).
@@ -283,7 +287,11 @@ fn wanted(tag: &TrackingTag, t: &Traffic) -> bool {
     tag.only_sources.is_empty() || t.source.as_deref().is_some_and(|s| tag.only_sources.iter().any(|o| o.trim().eq_ignore_ascii_case(s)))
 }
 
-/// `POST /api/dni/track`.
+/// Leases a tracking number of the tag's pool to the visitor's session
+/// (public, CORS; rate-limited per address and per tag).
+#[utoipa::path(post, path = "/api/dni/track", tag = "dni", request_body = TrackRequest,
+    responses((status = 200, body = TrackResponse), (status = 404, description = "unknown tag"),
+              (status = 422), (status = 429, description = "too many requests")))]
 async fn track(State(state): State<AppState>, ClientIp(ip): ClientIp, Json(req): Json<TrackRequest>) -> Result<Json<TrackResponse>, ApiError> {
     let code = req.tag_code.trim().to_owned();
     if code.is_empty() || code.len() > 100 {

@@ -106,7 +106,6 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/dni.js", get(crate::dni_script::serve))
         .merge(hooks)
-        .merge(dni::routes())
         .merge(admin::routes())
         .fallback(not_found)
         .with_state(state)

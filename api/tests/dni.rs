@@ -300,3 +300,12 @@ async fn a_paid_only_tag_leaves_other_visitors_with_the_sites_own_number() {
     assert_eq!(paid["success"], true, "{paid}");
     assert!(POOL.contains(&paid["phoneNumber"].as_str().unwrap()));
 }
+
+#[tokio::test]
+async fn the_track_endpoint_is_in_the_openapi_document() {
+    let server = TestServer::start().await;
+    let (s, doc) = common::Console::new(&server.base).get("/api/openapi.json").await;
+    assert_eq!(s, 200);
+    assert!(doc["paths"]["/api/dni/track"]["post"].is_object(), "{}", doc["paths"]);
+    assert!(doc["components"]["schemas"]["TrackResponse"].is_object());
+}

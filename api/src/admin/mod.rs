@@ -24,7 +24,7 @@ struct ApiDoc;
 
 /// Every admin route, and the OpenAPI document describing them.
 pub(crate) fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(auth::routes()).merge(resources::routes()).split_for_parts()
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(auth::routes()).merge(resources::routes()).merge(crate::dni::routes()).split_for_parts()
 }
 
 /// The admin routes plus `GET /api/openapi.json`.
