@@ -61,6 +61,7 @@ async fn seed(server: &TestServer, tenant: Id, name: &str, number: Option<&str>,
         max_fallthrough: 3,
         webhook_url: None,
         pixel_url: None,
+        tags: Default::default(),
         version: 0,
     };
     server.engine.put_campaign(c, None).await.expect("put campaign")

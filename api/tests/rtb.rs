@@ -494,3 +494,29 @@ async fn an_engine_started_over_the_store_loads_targets_and_routers_and_auctions
     assert_eq!(bidder.hits(), 1);
     engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn campaign_tags_reach_the_bidder_through_the_template() {
+    let s = TestServer::start_with_engine(None, with_flag()).await;
+    let (console, _) = setup(&s).await;
+    let bidder = Bidder::start(5, 200, &flat("6.00", "+18005550111")).await;
+    let t = target(&console, "tagged", &bidder.url, json!({
+        "requestBody": r#"{"callerId": "{callerId}", "vertical": "{tag:vertical}", "publisher": "{tag:publisher}"}"#
+    }))
+    .await;
+    let (campaign_id, _) = campaign(&console, "+15550009021", &[t], json!({}), json!([])).await;
+    let (status, c) = console
+        .put(&format!("/api/campaigns/{campaign_id}"), &json!({"tags": {"vertical": "auto \"insurance\"", "publisher": "p-17"}}))
+        .await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["tags"]["publisher"], "p-17");
+    let (status, e) = console.put(&format!("/api/campaigns/{campaign_id}"), &json!({"tags": {"bad name": "x"}})).await;
+    assert_eq!((status, e["error"]["fields"][0]["field"].as_str()), (422, Some("tags.bad name")), "{e}");
+
+    let reply = s.call("CArtbtags", "+15550009021").await;
+    assert_eq!(reply.dialed().as_deref(), Some("+18005550111"), "{}", reply.body);
+    let seen: Value = serde_json::from_str(&bidder.last_request.lock().unwrap()).unwrap();
+    let sent: Value = serde_json::from_str(seen["body"].as_str().unwrap()).expect("json request body");
+    // Escaped for JSON: the quote in the value cannot break the body.
+    assert_eq!((sent["vertical"].as_str(), sent["publisher"].as_str()), (Some("auto \"insurance\""), Some("p-17")));
+}

@@ -109,6 +109,7 @@ async fn engine(dir: &std::path::Path) -> Engine {
         max_fallthrough: 3,
         webhook_url: None,
         pixel_url: None,
+        tags: Default::default(),
         version: 0,
     };
     engine.put_campaign(campaign, None).await.expect("campaign");

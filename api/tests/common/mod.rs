@@ -342,6 +342,7 @@ pub(crate) async fn campaign(
         max_fallthrough,
         webhook_url: None,
         pixel_url: None,
+        tags: Default::default(),
         version: 0,
     };
     engine.put_campaign(c, None).await.expect("put campaign")

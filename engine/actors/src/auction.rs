@@ -143,6 +143,8 @@ pub(crate) struct AuctionCall {
     pub(crate) campaign_id: Option<Id>,
     pub(crate) caller: Arc<CallerInfo>,
     pub(crate) call_start: DateTime<Utc>,
+    /// The campaign's custom template values (`{tag:NAME}`).
+    pub(crate) tags: BTreeMap<String, String>,
 }
 
 /// What an auction found: the valid bids best first (empty when fewer than
@@ -201,7 +203,7 @@ pub(crate) async fn run(spawner: &Spawner, client: &BidClient, router: &RtbRoute
         caller_state: call.caller.state.clone().unwrap_or_default(),
         caller_zip: call.caller.zip.clone().unwrap_or_default(),
         now,
-        tags: BTreeMap::new(),
+        tags: call.tags.clone(),
     };
 
     let mut sent: Vec<Sent> = Vec::new();
@@ -448,7 +450,7 @@ mod bench {
             let (spawner, client, router) = (spawner.clone(), client.clone(), router.clone());
             running.spawn(async move {
                 let caller = Arc::new(CallerInfo { from: format!("+1555{:07}", i), state: Some("CA".into()), zip: None });
-                let call = AuctionCall { tenant_id: tenant, call_id: None, campaign_id: None, caller, call_start: Utc::now() };
+                let call = AuctionCall { tenant_id: tenant, call_id: None, campaign_id: None, caller, call_start: Utc::now(), tags: BTreeMap::new() };
                 let a = run(&spawner, &client, &router, Duration::from_millis(500), call).await;
                 assert_eq!(a.ranked.len(), 10);
                 a.overhead

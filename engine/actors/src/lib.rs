@@ -1064,7 +1064,14 @@ impl Engine {
         }
         if let Some(router) = router {
             let timeout = Duration::from_millis(router.bidding_timeout_ms.into()).min(self.inner.config.rtb_max_auction);
-            let call = AuctionCall { tenant_id: campaign.tenant_id, call_id: Some(call_id), campaign_id: Some(campaign.id), caller: caller.clone(), call_start: now };
+            let call = AuctionCall {
+                tenant_id: campaign.tenant_id,
+                call_id: Some(call_id),
+                campaign_id: Some(campaign.id),
+                caller: caller.clone(),
+                call_start: now,
+                tags: campaign.tags.clone(),
+            };
             let mut auction = auction::run(&self.inner.spawner, &self.inner.bid_client, &router, timeout, call).await;
             let mut bids: VecDeque<ValidBid> = std::mem::take(&mut auction.ranked).into();
             let winner = self.reserve_bid(&mut bids, (call_id, 0), &caller, now).await;

@@ -69,16 +69,16 @@ impl Engine {
         }
         let campaign = self.inner.registry.campaign_configs.iter().find_map(|c| {
             (c.tenant_id == tenant && c.status == CampaignStatus::Active && c.routing_type == RoutingType::Rtb && c.rtb_router_id == Some(router.id))
-                .then(|| c.phone_number.clone().map(|n| (c.id, n)))
+                .then(|| c.phone_number.clone().map(|n| (c.id, n, c.tags.clone())))
                 .flatten()
         });
-        let Some((campaign_id, number)) = campaign else {
+        let Some((campaign_id, number, tags)) = campaign else {
             return Ok(Some(Ping::NoBid("no-tracking-number".into())));
         };
         let now = Utc::now();
         let caller = Arc::new(caller);
         let timeout = Duration::from_millis(router.bidding_timeout_ms.into()).min(self.inner.config.rtb_max_auction);
-        let call = AuctionCall { tenant_id: tenant, call_id: None, campaign_id: Some(campaign_id), caller: caller.clone(), call_start: now };
+        let call = AuctionCall { tenant_id: tenant, call_id: None, campaign_id: Some(campaign_id), caller: caller.clone(), call_start: now, tags };
         let mut result = auction::run(&self.inner.spawner, &self.inner.bid_client, &router, timeout, call).await;
         let bid_id = result.request.id;
         let mut bids: VecDeque<ValidBid> = std::mem::take(&mut result.ranked).into();

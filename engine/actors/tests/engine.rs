@@ -76,6 +76,7 @@ fn campaign(tenant: Id, number: &str, policy: RoutingPolicy, buyers: &[(Id, u32)
         max_fallthrough: 3,
         webhook_url: None,
         pixel_url: None,
+        tags: Default::default(),
         version: 0,
     }
 }

@@ -1,5 +1,6 @@
 //! What managers configure: tenants, buyers and campaigns.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -456,6 +457,9 @@ pub struct Campaign {
     /// Tracking pixel fired on conversion.
     #[serde(default)]
     pub pixel_url: Option<String>,
+    /// Custom values for RTB request templates, used as `{tag:NAME}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
     /// Optimistic-concurrency version.
     #[serde(default)]
     pub version: u64,
@@ -486,6 +490,7 @@ impl Campaign {
             max_fallthrough: default_max_fallthrough(),
             webhook_url: None,
             pixel_url: None,
+            tags: BTreeMap::new(),
             version: 0,
         }
     }
@@ -528,6 +533,17 @@ impl Campaign {
                 errors.push(FieldError::new("rtbRouterId", "is required for rtb routing"));
             }
             _ => {}
+        }
+        if self.tags.len() > 50 {
+            errors.push(FieldError::new("tags", "must have at most 50 entries"));
+        }
+        for (name, value) in &self.tags {
+            if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+                errors.push(FieldError::new(format!("tags.{name}"), "a tag name is 1 to 64 letters, digits, '_' or '-'"));
+            }
+            if value.len() > 1024 {
+                errors.push(FieldError::new(format!("tags.{name}"), "must be at most 1024 bytes"));
+            }
         }
         for (field, url) in [("webhookUrl", &self.webhook_url), ("pixelUrl", &self.pixel_url)] {
             if let Some(u) = url

@@ -73,6 +73,8 @@ pub(crate) struct CampaignInput {
     max_fallthrough: Option<u32>,
     webhook_url: Option<String>,
     pixel_url: Option<String>,
+    /// Custom values for RTB request templates (`{tag:NAME}`).
+    tags: Option<std::collections::BTreeMap<String, String>>,
     /// The version being replaced (or send `If-Match`).
     #[allow(dead_code)]
     version: Option<u64>,
@@ -104,6 +106,7 @@ impl CampaignInput {
             max_fallthrough: self.max_fallthrough.unwrap_or(3),
             webhook_url: self.webhook_url.filter(|u| !u.trim().is_empty()),
             pixel_url: self.pixel_url.filter(|u| !u.trim().is_empty()),
+            tags: self.tags.unwrap_or_default(),
             version: 0,
         }
     }
