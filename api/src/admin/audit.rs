@@ -100,7 +100,7 @@ pub(crate) struct AuditQuery {
     responses((status = 200, body = List<AuditView>), (status = 400, description = "bad cursor or filter"), (status = 401), (status = 403)))]
 async fn list_audit(State(state): State<AppState>, auth: Auth, query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<List<AuditView>>, ApiError> {
     auth.require(Role::Admin)?;
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text().to_lowercase()))?;
+    let q = super::extract::query(query)?;
     let page = PageQuery { cursor: q.cursor, limit: q.limit };
     let before = match &page.cursor {
         Some(c) => Some(c.parse::<Id>().map_err(|_| ApiError::BadRequest(format!("invalid cursor {c:?}")))?),

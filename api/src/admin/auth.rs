@@ -76,11 +76,6 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
-/// A query string, its every rejection our 400.
-pub(crate) fn query<T>(q: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, ApiError> {
-    q.map(|axum::extract::Query(v)| v).map_err(|e| ApiError::BadRequest(e.body_text().to_lowercase()))
-}
-
 /// An id in a path; a malformed one names nothing (404).
 pub(crate) fn path_id(raw: &str, kind: &'static str) -> Result<Id, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound(kind))

@@ -2,7 +2,8 @@
 //! body whose every rejection is our 400 ([`Json`]), a page of a list
 //! ([`PageQuery`], [`List`]) and the version a write expects ([`if_match`]).
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
@@ -96,6 +97,13 @@ impl FromRequestParts<AppState> for Auth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         super::auth::authenticate(parts, state).await
     }
+}
+
+/// A query string; every rejection is our 400 (handlers take
+/// `Result<Query<T>, QueryRejection>` so that axum's plain-text rejection
+/// never reaches a client).
+pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v).map_err(|e| ApiError::BadRequest(e.body_text().to_lowercase()))
 }
 
 /// `?cursor=…&limit=…` of a list.

@@ -50,7 +50,7 @@ pub(crate) struct CreatedApiKey {
     responses((status = 200, body = List<ApiKey>), (status = 401), (status = 403)))]
 async fn list_keys(State(state): State<AppState>, auth: Auth, page: Result<Query<PageQuery>, QueryRejection>) -> Result<Json<List<ApiKey>>, ApiError> {
     auth.require(Role::Admin)?;
-    let page = super::query(page)?;
+    let page = crate::admin::extract::query(page)?;
     let keys = accounts::keys_of(state.engine.store().as_ref(), auth.tenant_id).await?;
     Ok(Json(List::page(keys, |k| k.id, &page)?))
 }

@@ -95,7 +95,7 @@ async fn keeps_an_owner(store: &dyn switchboard_store::Store, user: &User) -> Re
     responses((status = 200, body = List<UserView>), (status = 401), (status = 403)))]
 async fn list_users(State(state): State<AppState>, auth: Auth, page: Result<Query<PageQuery>, QueryRejection>) -> Result<Json<List<UserView>>, ApiError> {
     auth.require(Role::Admin)?;
-    let page = super::query(page)?;
+    let page = crate::admin::extract::query(page)?;
     let users = accounts::users_of(state.engine.store().as_ref(), auth.tenant_id).await?;
     let list = List::page(users, |u| u.id, &page)?;
     Ok(Json(List { items: list.items.iter().map(UserView::from).collect(), next_cursor: list.next_cursor }))

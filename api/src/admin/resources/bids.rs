@@ -13,7 +13,7 @@ use switchboard_model::{BidFilter, BidRequestRecord, BidResponseRecord, Id, Role
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::buyers::query;
+use crate::admin::extract::query;
 use crate::admin::extract::{Auth, Json, List};
 use crate::error::ApiError;
 use crate::server::AppState;

@@ -249,11 +249,6 @@ pub(super) fn path_id(path: Result<Path<String>, PathRejection>, kind: &'static 
     text.parse().map_err(|_| ApiError::NotFound(kind))
 }
 
-/// A query string, with malformed ones answered in the house shape (400).
-pub(super) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    q.map(|Query(v)| v).map_err(|e| ApiError::BadRequest(e.body_text().to_lowercase()))
-}
-
 /// The body as a JSON object (400 otherwise).
 pub(super) fn object(body: Value) -> Result<Map<String, Value>, ApiError> {
     match body {
@@ -324,7 +319,7 @@ async fn load(state: &AppState, auth: &Auth, id: Id) -> Result<Buyer, ApiError> 
 #[utoipa::path(get, path = "/api/buyers", tag = "buyers", params(PageQuery),
     responses((status = 200, body = List<Buyer>), (status = 400), (status = 401)))]
 async fn list(State(state): State<AppState>, auth: Auth, q: Result<Query<PageQuery>, QueryRejection>) -> Result<Json<List<Buyer>>, ApiError> {
-    let q = query(q)?;
+    let q = crate::admin::extract::query(q)?;
     let docs = state.engine.store().list_docs(DocKind::Buyer, Some(auth.tenant_id)).await?;
     let items = docs.into_iter().map(decode).collect::<Result<Vec<Buyer>, _>>()?;
     Ok(Json(List::page(items, |b| b.id, &q)?))

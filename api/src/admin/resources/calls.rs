@@ -17,7 +17,8 @@ use switchboard_model::{CallRecord, CallStatus, Id, PhoneNumber};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::buyers::{path_id, query};
+use super::buyers::path_id;
+use crate::admin::extract::query;
 use crate::admin::extract::{Auth, Json, List};
 use crate::error::ApiError;
 use crate::export::{write_csv_header, write_csv_row};

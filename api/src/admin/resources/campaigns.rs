@@ -21,7 +21,8 @@ use switchboard_store::{DocKind, StoreError};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::buyers::{changed, decode, expected_version, merge, merge_errors, object, optional_phone, parse, path_id, query, tagged};
+use super::buyers::{changed, decode, expected_version, merge, merge_errors, object, optional_phone, parse, path_id, tagged};
+use crate::admin::extract::query;
 use crate::admin::audit;
 use crate::admin::extract::{Auth, Json, List, PageQuery};
 use crate::error::ApiError;

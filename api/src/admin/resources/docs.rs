@@ -13,8 +13,8 @@
 //! (`list_docs(kind, None)`): index documents live in the SYSTEM slot;
 //! skip `tenant == SYSTEM`.
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query};
+use axum::extract::rejection::PathRejection;
+use axum::extract::Path;
 use axum::http::HeaderMap;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -24,7 +24,7 @@ use switchboard_store::{Doc, DocKind, StoreError};
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::admin::accounts::SYSTEM;
-use crate::admin::extract::{PageQuery, if_match};
+use crate::admin::extract::if_match;
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -131,11 +131,6 @@ pub(crate) fn expected_version(headers: &HeaderMap, body_version: u64) -> Result
 /// The version a delete expects: `If-Match` when sent, else the current one.
 pub(crate) fn delete_version(headers: &HeaderMap, current: u64) -> Result<u64, ApiError> {
     Ok(if_match(headers)?.unwrap_or(current))
-}
-
-/// A page query, its rejection in the house 400 shape.
-pub(crate) fn page(q: Result<Query<PageQuery>, QueryRejection>) -> Result<PageQuery, ApiError> {
-    q.map(|Query(q)| q).map_err(|e| ApiError::BadRequest(e.body_text().to_lowercase()))
 }
 
 /// The `{id}` of a path, its rejection in the house 400 shape.

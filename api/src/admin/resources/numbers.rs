@@ -80,7 +80,7 @@ async fn list_numbers(
     auth: Auth,
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<List<Number>>, ApiError> {
-    let q = docs::page(q)?;
+    let q = crate::admin::extract::query(q)?;
     auth.require(Role::Viewer)?;
     let holders = holders(&state, auth.tenant_id, None).await?;
     let items = docs::list::<Number>(&state, auth.tenant_id).await?.into_iter().map(|n| with_holder(n, &holders)).collect();

@@ -56,7 +56,7 @@ async fn check(state: &AppState, tenant: Id, pool: &Pool) -> Result<(), ApiError
 /// The tenant's pools, oldest first.
 #[utoipa::path(get, path = "/api/pools", tag = "pools", params(PageQuery), responses((status = 200, body = List<Pool>), (status = 401)))]
 async fn list_pools(State(state): State<AppState>, auth: Auth, q: Result<Query<PageQuery>, QueryRejection>) -> Result<Json<List<Pool>>, ApiError> {
-    let q = docs::page(q)?;
+    let q = crate::admin::extract::query(q)?;
     auth.require(Role::Viewer)?;
     Ok(Json(List::page(docs::list::<Pool>(&state, auth.tenant_id).await?, |p: &Pool| p.id, &q)?))
 }

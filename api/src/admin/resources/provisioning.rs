@@ -104,7 +104,7 @@ async fn available(
     auth: Auth,
     q: Result<Query<AvailableQuery>, QueryRejection>,
 ) -> Result<Json<AvailableList>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text().to_lowercase()))?;
+    let q = crate::admin::extract::query(q)?;
     auth.require(Role::Manager)?;
     let mut fields = Vec::new();
     let area_code = q.area_code.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty());

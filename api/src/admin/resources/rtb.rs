@@ -57,7 +57,7 @@ async fn list_targets(
     auth: Auth,
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<List<RtbTarget>>, ApiError> {
-    let q = docs::page(q)?;
+    let q = crate::admin::extract::query(q)?;
     auth.require(Role::Viewer)?;
     let items = docs::list::<RtbTarget>(&state, auth.tenant_id).await?.into_iter().map(redacted).collect();
     Ok(Json(List::page(items, |t: &RtbTarget| t.id, &q)?))
@@ -159,7 +159,7 @@ async fn list_routers(
     auth: Auth,
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<List<RtbRouter>>, ApiError> {
-    let q = docs::page(q)?;
+    let q = crate::admin::extract::query(q)?;
     auth.require(Role::Viewer)?;
     Ok(Json(List::page(docs::list::<RtbRouter>(&state, auth.tenant_id).await?, |r: &RtbRouter| r.id, &q)?))
 }

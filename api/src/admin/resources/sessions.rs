@@ -71,7 +71,7 @@ fn decode_cursor(c: &str) -> Result<Position, ApiError> {
 #[utoipa::path(get, path = "/api/tracking-sessions", tag = "tracking-tags", params(SessionQuery),
     responses((status = 200, body = List<VisitorSession>), (status = 400, description = "bad filter or cursor, or a range over 31 days"), (status = 401)))]
 async fn list(State(state): State<AppState>, auth: Auth, q: Result<Query<SessionQuery>, QueryRejection>) -> Result<Json<List<VisitorSession>>, ApiError> {
-    let q = q.map(|Query(q)| q).map_err(|e| ApiError::BadRequest(e.body_text().to_lowercase()))?;
+    let q = crate::admin::extract::query(q)?;
     auth.require(Role::Viewer)?;
     let to = q.to.unwrap_or_else(Utc::now);
     let from = q.from.unwrap_or(to - Duration::days(7));

@@ -56,7 +56,7 @@ async fn list_tags(
     auth: Auth,
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<List<TrackingTag>>, ApiError> {
-    let q = docs::page(q)?;
+    let q = crate::admin::extract::query(q)?;
     auth.require(Role::Viewer)?;
     Ok(Json(List::page(docs::list::<TrackingTag>(&state, auth.tenant_id).await?, |t: &TrackingTag| t.id, &q)?))
 }
