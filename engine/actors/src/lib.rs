@@ -298,6 +298,9 @@ struct Inner {
     pool_numbers: DashMap<PhoneNumber, PoolRoute>,
     /// (tenant, campaign name folded) → campaign: names are unique per tenant.
     campaign_names: DashMap<(Id, String), Id>,
+    /// Pool or RTB router → the campaigns routing through it, so a pool call
+    /// or a ping finds its campaign without scanning every campaign.
+    campaigns_by_source: DashMap<Id, Vec<Id>>,
     /// Serializes configuration writes, so uniqueness checks hold under concurrent requests.
     config_lock: tokio::sync::Mutex<()>,
     bid_client: BidClient,
@@ -339,6 +342,7 @@ impl Engine {
                 numbers: DashMap::new(),
                 pool_numbers: DashMap::new(),
                 campaign_names: DashMap::new(),
+                campaigns_by_source: DashMap::new(),
                 config_lock: tokio::sync::Mutex::new(()),
                 bid_client,
                 rtb_pending: DashMap::new(),
@@ -848,6 +852,21 @@ impl Engine {
             self.inner.numbers.insert(n.clone(), (campaign.tenant_id, campaign.id));
         }
         self.inner.campaign_names.insert(name_key(campaign), campaign.id);
+        if let Some(source) = source_of(campaign) {
+            let mut ids = self.inner.campaigns_by_source.entry(source).or_default();
+            if !ids.contains(&campaign.id) {
+                ids.push(campaign.id);
+            }
+        }
+    }
+
+    /// The campaigns of `tenant` whose routing goes through pool or router `source`.
+    fn campaigns_through(&self, tenant: Id, source: Id) -> Vec<Arc<Campaign>> {
+        let ids = self.inner.campaigns_by_source.get(&source).map(|ids| ids.clone()).unwrap_or_default();
+        ids.iter()
+            .filter_map(|id| self.campaign(*id))
+            .filter(|c| c.tenant_id == tenant && source_of(c) == Some(source))
+            .collect()
     }
 
     fn unindex_campaign(&self, campaign: &Campaign) {
@@ -855,6 +874,13 @@ impl Engine {
             self.inner.numbers.remove_if(n, |_, holder| holder.1 == campaign.id);
         }
         self.inner.campaign_names.remove_if(&name_key(campaign), |_, id| *id == campaign.id);
+        if let Some(source) = source_of(campaign) {
+            self.inner.campaigns_by_source.alter(&source, |_, mut ids| {
+                ids.retain(|id| *id != campaign.id);
+                ids
+            });
+            self.inner.campaigns_by_source.remove_if(&source, |_, ids| ids.is_empty());
+        }
     }
 
     /// Creates or replaces a tenant (`expected`: the version being replaced).
@@ -1177,6 +1203,15 @@ impl Engine {
             Ok(ractor::rpc::CallResult::Success(stats)) => Some(stats),
             _ => None,
         }
+    }
+}
+
+/// The pool (pool routing) or RTB router (RTB routing) a campaign's calls go through.
+fn source_of(campaign: &Campaign) -> Option<Id> {
+    match campaign.routing_type {
+        RoutingType::Pool => campaign.pool_id,
+        RoutingType::Rtb => campaign.rtb_router_id,
+        RoutingType::Direct => None,
     }
 }
 

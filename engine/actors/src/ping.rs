@@ -67,8 +67,8 @@ impl Engine {
         if router.status != ResourceStatus::Active {
             return Ok(Some(Ping::NoBid("router-inactive".into())));
         }
-        let campaign = self.inner.registry.campaign_configs.iter().find_map(|c| {
-            (c.tenant_id == tenant && c.status == CampaignStatus::Active && c.routing_type == RoutingType::Rtb && c.rtb_router_id == Some(router.id))
+        let campaign = self.campaigns_through(tenant, router.id).into_iter().find_map(|c| {
+            (c.status == CampaignStatus::Active && c.routing_type == RoutingType::Rtb)
                 .then(|| c.phone_number.clone().map(|n| (c.id, n, c.tags.clone())))
                 .flatten()
         });

@@ -21,7 +21,7 @@ use metrics::{counter, gauge};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use switchboard_dni::{LeaseKind, LeaseTable, Settings, Terms};
 use switchboard_model::call::{Attribution, VisitorSession};
-use switchboard_model::{Id, PhoneNumber, Pool, ResourceStatus, RoutingType};
+use switchboard_model::{Id, PhoneNumber, Pool, ResourceStatus};
 use switchboard_store::DocKind;
 
 use crate::metrics::{DNI_LEASES_ACTIVE, DNI_POOL_EXHAUSTED};
@@ -341,11 +341,8 @@ impl Engine {
         let tenant = self.pool(pool)?.tenant_id;
         // The active campaign routing through the pool; the newest config wins a tie.
         let campaign = self
-            .inner
-            .registry
-            .campaign_configs
-            .iter()
-            .filter(|c| c.tenant_id == tenant && c.routing_type == RoutingType::Pool && c.pool_id == Some(pool))
+            .campaigns_through(tenant, pool)
+            .into_iter()
             .max_by_key(|c| (c.status == switchboard_model::CampaignStatus::Active, c.id))
             .map(|c| c.id)?;
         Some((tenant, campaign, Some(pool)))
