@@ -76,3 +76,18 @@ pub enum ModelError {
     #[error("validation failed: {}", .0.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<FieldError>),
 }
+
+/// A time-limited claim on a name, stored so every node sees the same one:
+/// which node owns a shard of buyer capacity, or that a node is alive (and
+/// where it can be reached).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// What is claimed, e.g. `shard/7` or `node/<id>`.
+    pub name: String,
+    /// Who holds it (a node id, or for `node/…` leases the node's URL).
+    pub holder: String,
+    /// When it lapses unless renewed (UTC).
+    pub expires: chrono::DateTime<chrono::Utc>,
+    /// Bumped each time the holder changes: a fencing token.
+    pub epoch: u64,
+}

@@ -22,7 +22,7 @@ pub mod scylla;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use switchboard_model::call::VisitorSession;
-use switchboard_model::{AttemptOutcome, BidFilter, BidRequestRecord, BidResponseRecord, CallRecord, Id};
+use switchboard_model::{AttemptOutcome, BidFilter, BidRequestRecord, BidResponseRecord, CallRecord, Id, Lease};
 
 pub use embedded::EmbeddedStore;
 
@@ -237,5 +237,24 @@ pub trait Store: Send + Sync + 'static {
     async fn list_sessions(&self, tag: Id, day: NaiveDate) -> Result<Vec<VisitorSession>> {
         let _ = (tag, day);
         Err(StoreError::Backend("visitor sessions are not supported by this store".into()))
+    }
+
+    /// Claims lease `name` for `holder` until `until`, in one atomic step
+    /// (a compare-and-set: an LWT on ScyllaDB, a write transaction in the
+    /// embedded store). It succeeds when the lease does not exist, has
+    /// lapsed (`expires <= now`, `now` being the caller's clock) or is
+    /// already `holder`'s; a renewal keeps the epoch, a new holder bumps it
+    /// (a new lease starts at 1). Giving a lease up is a claim with
+    /// `until = now`. Returns the lease as stored afterwards: another
+    /// holder's when the claim was refused.
+    async fn claim_lease(&self, name: &str, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Lease> {
+        let _ = (name, holder, now, until);
+        Err(StoreError::Backend("leases are not supported by this store".into()))
+    }
+
+    /// Every lease whose name starts with `prefix`, lapsed ones included, in name order.
+    async fn leases(&self, prefix: &str) -> Result<Vec<Lease>> {
+        let _ = prefix;
+        Err(StoreError::Backend("leases are not supported by this store".into()))
     }
 }
