@@ -7,8 +7,11 @@
 //! itself, without seeing other runs' data.
 //!
 //! Times are whole milliseconds: the precision every backend keeps.
+//! Lease names start with a fresh run id for the same reason ids are fresh.
 
 use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
@@ -16,7 +19,7 @@ use serde_json::json;
 use switchboard_model::call::{Traffic, VisitorSession};
 use switchboard_model::{
     Attempt, AttemptOutcome, BidFilter, BidRequestRecord, BidResponseRecord, CallRecord, CallStatus, Currency, Id,
-    PhoneNumber, new_id,
+    Lease, PhoneNumber, new_id,
 };
 
 use crate::{AttemptRow, Doc, DocKind, Store, StoreError};
@@ -36,6 +39,12 @@ pub async fn run_all(store: &dyn Store) {
     large_batch(store).await;
     bid_rows_filter_and_page(store).await;
     visitor_sessions_by_tag_and_day(store).await;
+    lease_first_claim_and_renewal(store).await;
+    lease_refused_while_live(store).await;
+    lease_taken_over_once_lapsed(store).await;
+    lease_given_up_is_free_at_once(store).await;
+    leases_by_prefix_in_name_order(store).await;
+    lease_race_has_one_winner(store).await;
 }
 
 /// A completed call with no attempts, a fresh id and a `CallSid` derived from it.
@@ -637,4 +646,156 @@ pub async fn bid_rows_filter_and_page(store: &dyn Store) {
     assert!(wins.items.iter().all(|r| r.won && r.amount == Some(875)));
     assert!(store.bid_responses(other, &BidFilter::default(), None, 10).await.expect("other").items.is_empty());
     assert!(matches!(store.bid_requests(tenant, &all, Some("garbage"), 10).await, Err(StoreError::InvalidArgument(_))));
+}
+
+/// A fresh lease name prefix, so runs on a shared cluster never meet.
+fn lease_run() -> String {
+    format!("conformance/{}/", new_id().simple())
+}
+
+fn lease(name: &str, holder: &str, expires: DateTime<Utc>, epoch: u64) -> Lease {
+    Lease { name: name.to_owned(), holder: holder.to_owned(), expires, epoch }
+}
+
+/// The one stored lease called `name`, as a listing shows it.
+async fn stored_lease(store: &dyn Store, name: &str) -> Lease {
+    let found = store.leases(name).await.expect("list leases");
+    let mut exact = found.into_iter().filter(|l| l.name == name);
+    let first = exact.next().unwrap_or_else(|| panic!("lease {name} is not stored"));
+    assert!(exact.next().is_none(), "lease {name} is listed twice");
+    first
+}
+
+/// The first claim of a lease gets epoch 1 and the `until` asked for; the
+/// holder's renewals keep the epoch and move the expiry (back too). A claim
+/// with no name or no holder is refused as an invalid argument.
+pub async fn lease_first_claim_and_renewal(store: &dyn Store) {
+    let name = format!("{}shard/7", lease_run());
+    let t0 = base_time();
+    let first = store.claim_lease(&name, "node-a", t0, t0 + Duration::seconds(10)).await.expect("first claim");
+    assert_eq!(first, lease(&name, "node-a", t0 + Duration::seconds(10), 1));
+    assert_eq!(stored_lease(store, &name).await, first, "the claim is stored");
+
+    let renewed = store.claim_lease(&name, "node-a", t0 + Duration::seconds(2), t0 + Duration::seconds(12)).await.expect("renew");
+    assert_eq!(renewed, lease(&name, "node-a", t0 + Duration::seconds(12), 1), "a renewal keeps the epoch");
+    let shorter = store.claim_lease(&name, "node-a", t0 + Duration::seconds(3), t0 + Duration::seconds(5)).await.expect("renew");
+    assert_eq!(shorter.expires, t0 + Duration::seconds(5), "a renewal sets the expiry, even an earlier one");
+    // The holder's own lapsed lease, which nobody took: still the same fence.
+    let late = store.claim_lease(&name, "node-a", t0 + Duration::minutes(1), t0 + Duration::minutes(2)).await.expect("late renew");
+    assert_eq!(late, lease(&name, "node-a", t0 + Duration::minutes(2), 1));
+    assert_eq!(stored_lease(store, &name).await, late);
+
+    assert!(matches!(store.claim_lease("", "node-a", t0, t0).await, Err(StoreError::InvalidArgument(_))));
+    assert!(matches!(store.claim_lease(&name, "", t0, t0).await, Err(StoreError::InvalidArgument(_))));
+    assert_eq!(stored_lease(store, &name).await, late, "a refused argument changes nothing");
+}
+
+/// While a lease is live (`now < expires`) another holder's claim is refused:
+/// it gets the live lease back, and the stored lease is unchanged.
+pub async fn lease_refused_while_live(store: &dyn Store) {
+    let name = format!("{}shard/0", lease_run());
+    let t0 = base_time();
+    let until = t0 + Duration::seconds(10);
+    let held = store.claim_lease(&name, "node-a", t0, until).await.expect("claim");
+    for now in [t0, t0 + Duration::seconds(5), until - Duration::milliseconds(1)] {
+        let got = store.claim_lease(&name, "node-b", now, now + Duration::seconds(30)).await.expect("refused claim");
+        assert_eq!(got, held, "a claim of a live lease at {now} returns the holder's lease");
+    }
+    assert_eq!(stored_lease(store, &name).await, held, "a refused claim writes nothing");
+}
+
+/// Once a lease lapses (`now >= expires`) another holder takes it with the
+/// next epoch; the former holder is then refused and told who holds it.
+pub async fn lease_taken_over_once_lapsed(store: &dyn Store) {
+    let name = format!("{}shard/3", lease_run());
+    let t0 = base_time();
+    let until = t0 + Duration::seconds(2);
+    store.claim_lease(&name, "node-a", t0, until).await.expect("claim");
+    store.claim_lease(&name, "node-a", t0 + Duration::seconds(1), until).await.expect("renew");
+
+    // Lapsed at exactly its expiry.
+    let taken = store.claim_lease(&name, "node-b", until, until + Duration::seconds(2)).await.expect("take over");
+    assert_eq!(taken, lease(&name, "node-b", until + Duration::seconds(2), 2), "a new holder bumps the epoch");
+    let back = store.claim_lease(&name, "node-a", until + Duration::seconds(1), until + Duration::seconds(3)).await.expect("claim");
+    assert_eq!(back, taken, "the former holder is refused while the new one's lease is live");
+
+    let again = store.claim_lease(&name, "node-a", until + Duration::seconds(2), until + Duration::seconds(4)).await.expect("claim");
+    assert_eq!(again, lease(&name, "node-a", until + Duration::seconds(4), 3), "every change of holder bumps the epoch");
+    assert_eq!(stored_lease(store, &name).await, again);
+}
+
+/// Giving a lease up (a claim with `until = now`) lets another holder claim
+/// it at once.
+pub async fn lease_given_up_is_free_at_once(store: &dyn Store) {
+    let name = format!("{}shard/12", lease_run());
+    let t0 = base_time();
+    store.claim_lease(&name, "node-a", t0, t0 + Duration::minutes(5)).await.expect("claim");
+    let now = t0 + Duration::seconds(1);
+    let given_up = store.claim_lease(&name, "node-a", now, now).await.expect("give up");
+    assert_eq!(given_up, lease(&name, "node-a", now, 1));
+    let taken = store.claim_lease(&name, "node-b", now, now + Duration::minutes(5)).await.expect("claim at once");
+    assert_eq!(taken, lease(&name, "node-b", now + Duration::minutes(5), 2));
+}
+
+/// `leases(prefix)` lists every lease whose name starts with the prefix,
+/// lapsed ones included, in name order, and nothing else.
+pub async fn leases_by_prefix_in_name_order(store: &dyn Store) {
+    let run = lease_run();
+    let t0 = base_time();
+    let live = t0 + Duration::minutes(1);
+    for (name, until) in [("shard/2", live), ("node/n1", live), ("shard/10", t0), ("shards", live), ("shard/1", live)] {
+        store.claim_lease(&format!("{run}{name}"), "node-a", t0, until).await.expect("claim");
+    }
+    let shards = store.leases(&format!("{run}shard/")).await.expect("list shards");
+    let names: Vec<String> = shards.iter().map(|l| l.name.clone()).collect();
+    let want: Vec<String> = ["shard/1", "shard/10", "shard/2"].iter().map(|n| format!("{run}{n}")).collect();
+    assert_eq!(names, want, "only the prefix, in name order (lapsed ones too)");
+    assert_eq!(shards[1], lease(&want[1], "node-a", t0, 1), "a listed lease is the stored one");
+    assert_eq!(store.leases(&format!("{run}node/")).await.expect("list nodes").len(), 1);
+    assert_eq!(store.leases(&run).await.expect("list all").len(), 5);
+    assert!(store.leases(&format!("{run}nothing/")).await.expect("list none").is_empty());
+}
+
+/// Sixteen holders race to claim one lapsed lease: exactly one wins, with
+/// the next epoch, and every claimant is told the same winner.
+pub async fn lease_race_has_one_winner(store: &dyn Store) {
+    const RACERS: usize = 16;
+    let name = format!("{}shard/5", lease_run());
+    let t0 = base_time();
+    store.claim_lease(&name, "old", t0, t0 + Duration::seconds(1)).await.expect("claim");
+    let now = t0 + Duration::seconds(2);
+    let until = now + Duration::seconds(30);
+    let claims: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let name = name.clone();
+            async move { store.claim_lease(&name, &format!("racer-{i}"), now, until).await.expect("racing claim") }
+        })
+        .collect();
+    let got = join_all(claims).await;
+    let winners: Vec<usize> = (0..RACERS).filter(|&i| got[i].holder == format!("racer-{i}")).collect();
+    assert_eq!(winners.len(), 1, "exactly one claim of a lapsed lease wins: {got:#?}");
+    let won = lease(&name, &format!("racer-{}", winners[0]), until, 2);
+    assert!(got.iter().all(|l| *l == won), "every claimant sees the winner's lease: {got:#?}");
+    assert_eq!(stored_lease(store, &name).await, won);
+}
+
+/// Polls every future to completion, concurrently on this task; their
+/// outputs in order. (The store is borrowed, so the futures cannot be spawned.)
+async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pending: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (future, out) in pending.iter_mut().zip(done.iter_mut()) {
+            if out.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *out = Some(v),
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+    })
+    .await;
+    done.into_iter().flatten().collect()
 }

@@ -17,6 +17,7 @@
 //! | `calls_by_tenant`   | (tenant, started µs, id)                    | ()                    |
 //! | `buyer_attempts`    | (buyer, attempt started µs, call id, index) | (outcome, released)   |
 //! | `buyer_totals`      | buyer                                       | answered-ish attempts |
+//! | `leases`            | name                                        | (holder, expires ms, epoch) |
 //!
 //! Ids are stored as `u128` (a UUID's big-endian value), so they sort as UUIDv7
 //! does: by creation time. Index times are microseconds since the epoch, so
@@ -27,6 +28,11 @@
 //! its stored version inside the write transaction, so an upsert replaces
 //! them whatever changed. Buyer totals are counters kept in the same
 //! transaction, so `buyer_total` reads one key.
+//!
+//! A lease claim reads, decides and writes in one write transaction (redb
+//! runs one at a time), so two claims of a lapsed lease never both win; a
+//! refused claim writes nothing. Lease expiries are whole milliseconds, as
+//! in every backend (see `lease.rs`).
 //!
 //! redb blocks, so every operation runs on tokio's blocking pool.
 
@@ -43,8 +49,9 @@ use redb::{
 };
 use serde::Deserialize;
 use switchboard_model::call::VisitorSession;
-use switchboard_model::{AttemptOutcome, BidFilter, BidRequestRecord, BidResponseRecord, CallRecord, Id};
+use switchboard_model::{AttemptOutcome, BidFilter, BidRequestRecord, BidResponseRecord, CallRecord, Id, Lease};
 
+use crate::lease;
 use crate::{AttemptRow, BidPage, CallPage, Doc, DocKind, Result, Store, StoreError};
 
 /// The file name under the data directory.
@@ -67,6 +74,8 @@ const BID_RESPONSES: TableDefinition<(u128, i64, u128), &[u8]> = TableDefinition
 const BID_SCAN_LIMIT: usize = 5_000;
 /// DNI visitor sessions by (tag, days since 0001-01-01 of `startedAt`, session id).
 const SESSIONS: TableDefinition<(u128, i32, &str), &[u8]> = TableDefinition::new("visitor_sessions");
+/// Leases by name: (holder, expires in ms since the epoch, epoch).
+const LEASES: TableDefinition<&str, (&str, i64, u64)> = TableDefinition::new("leases");
 
 /// The default [`Store`]: a crash-safe redb file under the data directory.
 ///
@@ -113,6 +122,7 @@ impl EmbeddedStore {
             txn.open_table(BUYER_ATTEMPTS).map_err(backend("open buyer_attempts"))?;
             txn.open_table(BUYER_TOTALS).map_err(backend("open buyer_totals"))?;
             txn.open_table(SESSIONS).map_err(backend("open visitor_sessions"))?;
+            txn.open_table(LEASES).map_err(backend("open leases"))?;
             Ok(())
         })?;
         Ok(Self { db: Arc::new(db) })
@@ -142,11 +152,21 @@ fn read_txn(db: &Database) -> Result<ReadTransaction> {
 
 /// Runs `f` in one write transaction and commits it durably; aborts on error.
 fn write<T>(db: &Database, f: impl FnOnce(&WriteTransaction) -> Result<T>) -> Result<T> {
+    write_if(db, |txn| f(txn).map(|out| (out, true)))
+}
+
+/// Runs `f` in one write transaction; commits it durably if `f` says so
+/// (`(out, true)`), else aborts it: a write that changes nothing costs no fsync.
+fn write_if<T>(db: &Database, f: impl FnOnce(&WriteTransaction) -> Result<(T, bool)>) -> Result<T> {
     let mut txn = db.begin_write().map_err(backend("begin write"))?;
     txn.set_durability(Durability::Immediate).map_err(backend("set durability"))?;
     match f(&txn) {
-        Ok(out) => {
+        Ok((out, true)) => {
             txn.commit().map_err(backend("commit"))?;
+            Ok(out)
+        }
+        Ok((out, false)) => {
+            txn.abort().map_err(backend("abort"))?;
             Ok(out)
         }
         Err(e) => {
@@ -477,6 +497,10 @@ fn doc_version(txn: &WriteTransaction, kind: DocKind, tenant: Id, id: Id) -> Res
     Ok(found)
 }
 
+fn decode_lease(name: &str, (holder, expires, epoch): (&str, i64, u64)) -> Result<Lease> {
+    Ok(Lease { name: name.to_owned(), holder: holder.to_owned(), expires: lease::from_millis(name, expires)?, epoch })
+}
+
 fn decode_doc(kind: DocKind, tenant: u128, id: u128, version: u64, body: &[u8]) -> Result<Doc> {
     let body = serde_json::from_slice(body)
         .map_err(|e| StoreError::Corrupt(format!("{} document {}: {e}", kind.as_str(), Id::from_u128(id))))?;
@@ -783,6 +807,50 @@ impl Store for EmbeddedStore {
                 }
                 Ok(())
             })
+        })
+        .await
+    }
+
+    async fn claim_lease(&self, name: &str, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Lease> {
+        lease::check_claim(name, holder)?;
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.blocking(move |db| {
+            // Read, decide and write in one write transaction: claims run one at a time.
+            write_if(db, |txn| {
+                let mut leases = txn.open_table(LEASES).map_err(backend("open leases"))?;
+                let current = match leases.get(name.as_str()).map_err(backend("read lease"))? {
+                    Some(g) => Some(decode_lease(&name, g.value())?),
+                    None => None,
+                };
+                match lease::claim(current, &name, &holder, now, until) {
+                    lease::Claim::Write(next) => {
+                        let row = (next.holder.as_str(), lease::to_millis(next.expires), next.epoch);
+                        leases.insert(name.as_str(), row).map_err(backend("write lease"))?;
+                        Ok((next, true))
+                    }
+                    lease::Claim::Refused(current) => Ok((current, false)),
+                }
+            })
+        })
+        .await
+    }
+
+    async fn leases(&self, prefix: &str) -> Result<Vec<Lease>> {
+        let prefix = prefix.to_owned();
+        self.blocking(move |db| {
+            let txn = read_txn(db)?;
+            let leases = txn.open_table(LEASES).map_err(backend("open leases"))?;
+            let mut out = Vec::new();
+            // Keys sort as bytes: the names with a prefix are one run from the prefix on.
+            for entry in leases.range(prefix.as_str()..).map_err(backend("read leases"))? {
+                let (key, value) = entry.map_err(backend("read leases"))?;
+                let name = key.value();
+                if !name.starts_with(prefix.as_str()) {
+                    break;
+                }
+                out.push(decode_lease(name, value.value())?);
+            }
+            Ok(out)
         })
         .await
     }

@@ -16,6 +16,7 @@
 
 pub mod conformance;
 pub mod embedded;
+mod lease;
 #[cfg(feature = "scylla")]
 pub mod scylla;
 

@@ -47,6 +47,12 @@ embedded_conformance!(
     large_batch,
     visitor_sessions_by_tag_and_day,
     bid_rows_filter_and_page,
+    lease_first_claim_and_renewal,
+    lease_refused_while_live,
+    lease_taken_over_once_lapsed,
+    lease_given_up_is_free_at_once,
+    leases_by_prefix_in_name_order,
+    lease_race_has_one_winner,
 );
 
 /// The whole suite on one store, every behaviour at once: what a shared
@@ -69,6 +75,12 @@ async fn embedded_suite_concurrently_on_one_store() {
         conformance::scan_calls_pagination(s),
         conformance::visitor_sessions_by_tag_and_day(s),
         conformance::bid_rows_filter_and_page(s),
+        conformance::lease_first_claim_and_renewal(s),
+        conformance::lease_refused_while_live(s),
+        conformance::lease_taken_over_once_lapsed(s),
+        conformance::lease_given_up_is_free_at_once(s),
+        conformance::leases_by_prefix_in_name_order(s),
+        conformance::lease_race_has_one_winner(s),
     );
 }
 
@@ -137,6 +149,12 @@ mod scylla {
                     conformance::scan_calls_pagination(s),
                     conformance::visitor_sessions_by_tag_and_day(s),
                     conformance::bid_rows_filter_and_page(s),
+                    conformance::lease_first_claim_and_renewal(s),
+                    conformance::lease_refused_while_live(s),
+                    conformance::lease_taken_over_once_lapsed(s),
+                    conformance::lease_given_up_is_free_at_once(s),
+                    conformance::leases_by_prefix_in_name_order(s),
+                    conformance::lease_race_has_one_winner(s),
                 );
             })
         };
