@@ -42,6 +42,14 @@
 //! - `buyer_total` is a counter, updated once per buyer per batch after the
 //!   commit. Counter updates cannot be retried safely: a timeout there leaves
 //!   the total possibly off by that batch, and `put_calls` reports the error.
+//! - Leases (`leases`, one partition per name): a claim reads the row with
+//!   LOCAL_SERIAL, decides as every backend does (`lease.rs`), then writes
+//!   with an LWT conditioned on what it read (`INSERT … IF NOT EXISTS`, or
+//!   `UPDATE … IF holder = ? AND epoch = ? AND expires = ?`), so of two
+//!   racing claims at most one applies; a claim whose LWT is not applied, or
+//!   fails (a timeout leaves its outcome unknown), reads again (LOCAL_SERIAL)
+//!   and returns what is stored. A listing reads the whole (tiny) table at
+//!   LOCAL_QUORUM and filters and sorts by name here.
 //!
 //! Store errors from the cluster (unreachable, timeouts, overload) are
 //! [`StoreError::Backend`]; the API answers them with 503, and the recorder
@@ -68,15 +76,16 @@ use scylla::response::query_result::QueryResult;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::{Consistency, SerialConsistency, Statement};
-use scylla::value::{Counter, CqlValue, Row};
+use scylla::value::{Counter, CqlTimestamp, CqlValue, Row};
 use switchboard_model::call::VisitorSession;
-use switchboard_model::{AttemptOutcome, BidFilter, BidRequestRecord, BidResponseRecord, CallRecord, Id};
+use switchboard_model::{AttemptOutcome, BidFilter, BidRequestRecord, BidResponseRecord, CallRecord, Id, Lease};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
 pub use migrate::{BOOTSTRAP, CLAIM_TIMEOUT, MIGRATIONS, Migration};
 
+use crate::lease::{self, Claim};
 use crate::{AttemptRow, BidPage, CallPage, Doc, DocKind, Result, Store, StoreError};
 
 /// How many times a read runs again after meeting a batch that committed
@@ -400,6 +409,10 @@ struct Statements {
     bid_responses: BidStatements,
     put_session: PreparedStatement,
     list_sessions: PreparedStatement,
+    get_lease: PreparedStatement,
+    insert_lease: PreparedStatement,
+    update_lease: PreparedStatement,
+    all_leases: PreparedStatement,
 }
 
 /// The prepared statements of one bid-row table.
@@ -454,6 +467,15 @@ impl Preparer<'_> {
         let lwt = text.contains(" IF ");
         st.set_request_timeout(Some(if lwt { self.timeout * 2 } else { self.timeout }));
         st.set_page_size(PAGE_SIZE);
+        Ok(st)
+    }
+
+    /// A read at LOCAL_SERIAL: it sees the outcome of every LWT on its row,
+    /// committing one left in progress first (a Paxos round: the LWT timeout).
+    async fn serial(&self, cql: &str) -> Result<PreparedStatement> {
+        let mut st = self.prepare(cql, true).await?;
+        st.set_consistency(Consistency::LocalSerial);
+        st.set_request_timeout(Some(self.timeout * 2));
         Ok(st)
     }
 
@@ -578,6 +600,19 @@ impl Preparer<'_> {
             put_session: p("INSERT INTO {ks}.visitor_sessions_by_tag_day (tag_id, day, session_id, body) VALUES (?, ?, ?, ?)")
                 .await?,
             list_sessions: p("SELECT body FROM {ks}.visitor_sessions_by_tag_day WHERE tag_id = ? AND day = ?").await?,
+            get_lease: self.serial("SELECT holder, expires, epoch FROM {ks}.leases WHERE name = ?").await?,
+            // LWTs: not idempotent, never retried (a retry could apply on top of itself).
+            insert_lease: self
+                .prepare("INSERT INTO {ks}.leases (name, holder, expires, epoch) VALUES (?, ?, ?, ?) IF NOT EXISTS", false)
+                .await?,
+            update_lease: self
+                .prepare(
+                    "UPDATE {ks}.leases SET holder = ?, expires = ?, epoch = ? WHERE name = ? \
+                     IF holder = ? AND epoch = ? AND expires = ?",
+                    false,
+                )
+                .await?,
+            all_leases: p("SELECT name, holder, expires, epoch FROM {ks}.leases").await?,
         })
     }
 }
@@ -1147,6 +1182,23 @@ impl ScyllaStore {
         Ok(BidPage { items, next })
     }
 
+    /// Lease `name` as stored, read at LOCAL_SERIAL.
+    async fn read_lease(&self, name: &str) -> Result<Option<Lease>> {
+        let rows: Vec<LeaseRow> = self.select(&self.st().get_lease, vec![CqlValue::Text(name.to_owned())]).await?;
+        rows.into_iter().next().map(|row| decode_lease(name.to_owned(), row)).transpose()
+    }
+
+    /// Whether an LWT applied.
+    fn lwt_applied(result: QueryResult) -> Result<bool> {
+        let rows = result.into_rows_result().map_err(backend("lwt result"))?;
+        let applied_at = rows.column_specs().get_by_name("[applied]").map(|(i, _)| i);
+        let row: Row = rows.single_row().map_err(backend("lwt row"))?;
+        applied_at
+            .and_then(|i| row.columns.get(i).cloned().flatten())
+            .and_then(|v| v.as_boolean())
+            .ok_or_else(|| StoreError::Backend("scylla lwt result without [applied]".into()))
+    }
+
     fn doc_from_lwt(result: QueryResult) -> Result<(bool, Option<u64>)> {
         let rows = result.into_rows_result().map_err(backend("lwt result"))?;
         let specs = rows.column_specs();
@@ -1174,6 +1226,17 @@ impl ScyllaStore {
         let i = DocTable::ALL.iter().position(|t| *t == table).expect("every table is prepared");
         &self.st().docs[i]
     }
+}
+
+/// A `leases` row after its name: (holder, expires, epoch).
+type LeaseRow = (Option<String>, Option<CqlTimestamp>, Option<i64>);
+
+fn decode_lease(name: String, (holder, expires, epoch): LeaseRow) -> Result<Lease> {
+    let (Some(holder), Some(expires), Some(epoch)) = (holder, expires, epoch) else {
+        return Err(StoreError::Corrupt(format!("lease {name}: a column is missing")));
+    };
+    let epoch = u64::try_from(epoch).map_err(|_| StoreError::Corrupt(format!("lease {name}: epoch {epoch}")))?;
+    Ok(Lease { expires: lease::from_millis(&name, expires.0)?, holder, epoch, name })
 }
 
 fn decode_body(body: &str) -> Result<serde_json::Value> {
@@ -1542,6 +1605,71 @@ impl Store for ScyllaStore {
             .collect()
     }
 
+    async fn claim_lease(&self, name: &str, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Lease> {
+        lease::check_claim(name, holder)?;
+        let st = self.st();
+        let current = self.read_lease(name).await?;
+        let read = current.as_ref().map(|c| (c.holder.clone(), c.epoch, c.expires));
+        let next = match lease::claim(current, name, holder, now, until) {
+            Claim::Write(next) => next,
+            Claim::Refused(current) => return Ok(current),
+        };
+        let ms = |t: DateTime<Utc>| CqlValue::Timestamp(CqlTimestamp(lease::to_millis(t)));
+        let (name_v, holder_v) = (CqlValue::Text(name.to_owned()), CqlValue::Text(next.holder.clone()));
+        let epoch_v = CqlValue::BigInt(next.epoch as i64);
+        // The LWT is conditioned on the row as read: if another claim changed
+        // it since, this one does not apply.
+        let result = match read {
+            None => self.session().execute_unpaged(&st.insert_lease, vec![name_v, holder_v, ms(next.expires), epoch_v]).await,
+            Some((holder, epoch, expires)) => {
+                let values = vec![
+                    holder_v,
+                    ms(next.expires),
+                    epoch_v,
+                    name_v,
+                    CqlValue::Text(holder),
+                    CqlValue::BigInt(epoch as i64),
+                    ms(expires),
+                ];
+                self.session().execute_unpaged(&st.update_lease, values).await
+            }
+        };
+        match result {
+            Ok(result) => {
+                if Self::lwt_applied(result)? {
+                    return Ok(next);
+                }
+                // Another claim got there first: what it stored is the answer.
+            }
+            // A timed-out LWT may or may not have applied. A serial read
+            // settles it (it completes a proposal left in progress), so the
+            // answer is still what is stored; if that read fails too, the error.
+            Err(e) => {
+                tracing::warn!(lease = name, error = %e, "scylla: lease claim failed, reading what is stored");
+                return match self.read_lease(name).await {
+                    Ok(Some(stored)) => Ok(stored),
+                    _ => Err(backend("lease claim")(e)),
+                };
+            }
+        }
+        self.read_lease(name)
+            .await?
+            .ok_or_else(|| StoreError::Backend(format!("scylla lease {name}: not stored after a refused claim")))
+    }
+
+    async fn leases(&self, prefix: &str) -> Result<Vec<Lease>> {
+        // At most a few hundred rows: read them all, keep the prefix here.
+        let rows: Vec<(String, Option<String>, Option<CqlTimestamp>, Option<i64>)> =
+            self.select(&self.st().all_leases, Vec::new()).await?;
+        let mut out = rows
+            .into_iter()
+            .filter(|(name, ..)| name.starts_with(prefix))
+            .map(|(name, holder, expires, epoch)| decode_lease(name, (holder, expires, epoch)))
+            .collect::<Result<Vec<_>>>()?;
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
     async fn scan_calls(&self, after: Option<Id>, limit: usize) -> Result<Vec<CallRecord>> {
         if limit == 0 {
             return Ok(Vec::new());
@@ -1875,7 +2003,7 @@ fn all_kinds() -> [DocKind; 12] {
     fn the_new_tables_are_created_by_a_migration() {
         let config = ScyllaConfig::parse("scylla://db/sb_test").unwrap();
         let all: String = MIGRATIONS.iter().map(|m| migrate::render(m.cql, &config)).collect();
-        for table in [BidTable::Requests.name(), BidTable::Responses.name(), "visitor_sessions_by_tag_day", "call_buckets"] {
+        for table in [BidTable::Requests.name(), BidTable::Responses.name(), "visitor_sessions_by_tag_day", "call_buckets", "leases"] {
             assert!(all.contains(&format!("sb_test.{table} (")), "{table}");
         }
     }

@@ -41,6 +41,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_bid_rows_and_visitor_days",
         cql: include_str!("../../../../cql/0002_bid_rows_and_visitor_days.cql"),
     },
+    Migration { version: 3, name: "0003_leases", cql: include_str!("../../../../cql/0003_leases.cql") },
 ];
 
 /// How long a node waits for another node's claim on a version before it
