@@ -139,6 +139,13 @@ if yaml:
             fail(f"{e}: SWITCHBOARD_STORE hosts {m.group(1)} are not compose services")
         if env.get("SWITCHBOARD_LISTEN", "").split(":")[0] != "0.0.0.0":
             fail(f"{e}: SWITCHBOARD_LISTEN must listen on 0.0.0.0 in a container")
+        if len(env.get("SWITCHBOARD_CLUSTER_SECRET", "")) < 16:
+            fail(f"{e}: SWITCHBOARD_CLUSTER_SECRET must be set (16+ characters) for the nodes to join one cluster")
+    # Each node joins the cluster at its own service address, so caps hold across nodes.
+    for n in nodes:
+        url = (services[n].get("environment") or {}).get("SWITCHBOARD_CLUSTER_URL")
+        if url != f"http://{n}:8080":
+            fail(f"compose: {n}: SWITCHBOARD_CLUSTER_URL must be http://{n}:8080 (how its peers reach it), is {url!r}")
 
     nginx = open(os.path.join(deploy, "nginx", "nginx.conf")).read()
     upstream = set(re.findall(r"^\s*server\s+([\w.-]+):8080", nginx, re.M))

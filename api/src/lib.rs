@@ -12,6 +12,7 @@
 //!   resources, the audit log, `/api/openapi.json`.
 //! - `dni`: `POST /api/dni/track`, the public, CORS-enabled, rate-limited
 //!   endpoint that leases a pool number to a web visitor.
+//! - [`cluster`]: node-to-node capacity requests (`/internal/capacity/…`) and their client.
 //! - `rtb`: the inbound RTB ping (`POST /api/rtb/webhook/{routerId}`).
 //! - [`error`]: [`ApiError`](error::ApiError), one JSON error shape for every failure.
 //! - `dni_script`: `GET /dni.js`, the DNI script sites embed (`api/assets/dni.js`).
@@ -21,6 +22,7 @@
 //! - [`users`]: accounts made from the command line and by `--demo`.
 
 mod admin;
+pub mod cluster;
 pub mod demo;
 mod dni;
 mod dni_script;

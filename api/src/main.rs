@@ -36,7 +36,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use switchboard::export::{self, Format};
 use switchboard::{AppState, demo, users};
-use switchboard_engine::{Engine, EngineConfig};
+use switchboard_engine::{ClusterTiming, Engine, EngineConfig};
 use switchboard_model::Role;
 use switchboard_store::Store;
 
@@ -153,6 +153,14 @@ struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_RTB_ALLOW_PRIVATE_TARGETS", action = clap::ArgAction::SetTrue,
           value_parser = clap::builder::BoolishValueParser::new())]
     rtb_allow_private_targets: bool,
+    /// Join the cluster of nodes sharing --store: the base URL other nodes
+    /// reach this one at (e.g. http://10.0.0.5:8080). Buyer capacity is then
+    /// decided by one node per buyer, so caps hold across nodes.
+    #[arg(long, env = "SWITCHBOARD_CLUSTER_URL", requires = "cluster_secret")]
+    cluster_url: Option<String>,
+    /// Secret every node of the cluster shares, sent on node-to-node requests.
+    #[arg(long, env = "SWITCHBOARD_CLUSTER_SECRET", hide_env_values = true)]
+    cluster_secret: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -210,6 +218,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = store_uri::open(&args.store, &args.data).await?;
     let config = EngineConfig { rtb_allow_private_targets: args.rtb_allow_private_targets, ..EngineConfig::default() };
     let engine = Engine::start(store, config).await.context("cannot start the engine")?;
+    if let Some(url) = &args.cluster_url {
+        let secret = args.cluster_secret.as_deref().unwrap_or_default();
+        if secret.len() < 16 {
+            anyhow::bail!("--cluster-secret must be at least 16 characters");
+        }
+        if args.store == store_uri::EMBEDDED {
+            anyhow::bail!("--cluster-url needs a store the nodes share (--store scylla://…); the embedded store belongs to one node");
+        }
+        let peers = Arc::new(switchboard::cluster::HttpPeers::new(secret)?);
+        engine.join_cluster(url.trim_end_matches('/'), ClusterTiming::default(), peers).await.context("cannot join the cluster")?;
+        tracing::info!(%url, "joined the cluster: buyer capacity is decided by one node per buyer");
+    } else if args.store != store_uri::EMBEDDED {
+        tracing::warn!("a shared store without --cluster-url: this node enforces caps on its own, so several such nodes together can exceed them");
+    }
     let poll = args.config_poll_ms.unwrap_or(if args.store == store_uri::EMBEDDED { 0 } else { 2000 });
     if poll > 0 {
         engine.follow_config(std::time::Duration::from_millis(poll));
@@ -223,6 +245,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     state.signup_enabled = args.signup;
     state.trust_forwarded_for = args.trust_forwarded_for;
     state.twilio = switchboard::twilio::rest::TwilioRest::new(&args.twilio_api_base);
+    if args.cluster_url.is_some() {
+        state.cluster_secret = args.cluster_secret.as_deref().map(Arc::from);
+    }
     if !args.signup {
         tracing::info!("signup is turned off");
     }

@@ -60,6 +60,8 @@ pub struct AppState {
     pub twilio: crate::twilio::rest::TwilioRest,
     /// Rate limits of the public DNI track endpoint.
     pub(crate) dni_limiter: Arc<dni::Limiter>,
+    /// The secret peers present on `/internal/…` (`None`: not in a cluster).
+    pub cluster_secret: Option<Arc<str>>,
 }
 
 impl AppState {
@@ -77,6 +79,7 @@ impl AppState {
             accounts_lock: Arc::default(),
             twilio: crate::twilio::rest::TwilioRest::new(crate::twilio::rest::DEFAULT_BASE),
             dni_limiter: Arc::new(dni::Limiter::new(dni::DniLimits::default())),
+            cluster_secret: None,
         }
     }
 
@@ -107,6 +110,7 @@ pub fn app(state: AppState) -> Router {
         .route("/dni.js", get(crate::dni_script::serve))
         .merge(hooks)
         .merge(admin::routes())
+        .merge(crate::cluster::routes())
         .fallback(not_found)
         .with_state(state)
 }

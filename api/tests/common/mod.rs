@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use switchboard::twilio::signature;
 use switchboard::{AppState, run};
-use switchboard_engine::{Engine, EngineConfig};
+use switchboard_engine::{ClusterTiming, Engine, EngineConfig};
 use switchboard_model::{
     Buyer, BuyerAssignment, Campaign, CampaignStatus, DuplicateAction, Id, PhoneNumber, RoutingPolicy, Tenant, new_id,
 };
@@ -26,6 +26,8 @@ pub(crate) const TOKEN: &str = "test-token";
 pub(crate) const ACCOUNT: &str = "ACtest0000000000000000000000000000";
 /// A caller.
 pub(crate) const CALLER: &str = "+15551230000";
+/// The secret the nodes of a test cluster share.
+pub(crate) const CLUSTER_SECRET: &str = "test-cluster-secret-0123456789";
 
 /// Polls `cond` every 20 ms until it holds; panics after `timeout`.
 pub(crate) async fn periodic_check<F, Fut>(mut cond: F, timeout: Duration)
@@ -192,11 +194,34 @@ impl TestServer {
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("open store"));
+        Self::launch(dir, store, public, config, None, configure).await
+    }
+
+    /// Starts one node of a cluster whose nodes share `store`: it joins
+    /// with `timing` and the secret [`CLUSTER_SECRET`], peers over HTTP.
+    pub(crate) async fn start_in_cluster(store: Arc<dyn Store>, timing: ClusterTiming) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::launch(dir, store, None, EngineConfig::default(), Some(timing), |s| s).await
+    }
+
+    async fn launch(
+        dir: tempfile::TempDir,
+        store: Arc<dyn Store>,
+        public: Option<&str>,
+        config: EngineConfig,
+        cluster: Option<ClusterTiming>,
+        configure: impl FnOnce(AppState) -> AppState,
+    ) -> Self {
         let engine = Engine::start(store.clone(), config).await.expect("start engine");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let public = public.map_or_else(|| base.clone(), |p| p.trim_end_matches('/').to_owned());
-        let state = configure(AppState::new(engine.clone(), &public));
+        let mut state = configure(AppState::new(engine.clone(), &public));
+        if let Some(timing) = cluster {
+            let peers = Arc::new(switchboard::cluster::HttpPeers::new(CLUSTER_SECRET).expect("peers"));
+            engine.join_cluster(&base, timing, peers).await.expect("join the cluster");
+            state.cluster_secret = Some(Arc::from(CLUSTER_SECRET));
+        }
         let webhook_slots = state.webhook_slots.clone();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(run(listener, state, async move {

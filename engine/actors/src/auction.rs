@@ -33,7 +33,6 @@ use tokio::task::JoinSet;
 
 use crate::supervisor::Spawner;
 use crate::bidding::{Answer, BidClient, Outgoing};
-use crate::buyer::BuyerMsg;
 use crate::metrics::{RTB_AUCTION_OVERHEAD_SECONDS, RTB_AUCTION_SECONDS, RTB_AUCTIONS, RTB_BIDDER_RESPONSE_SECONDS, RTB_BIDS, RTB_BREAKER_OPEN, RTB_DEADLINE_MISSES};
 
 /// Most characters of a request or response body kept in a bid response row.
@@ -372,9 +371,8 @@ async fn eligible(spawner: &Spawner, t: &RtbTarget, caller: &CallerInfo, now: Da
     if limits == CapLimits::default() {
         return true;
     }
-    let Ok(Some(actor)) = spawner.get_or_spawn_buyer(t.id).await else { return false };
-    match actor.call(BuyerMsg::Stats, Some(Duration::from_millis(50))).await {
-        Ok(ractor::rpc::CallResult::Success(s)) => {
+    match spawner.stats(t.id, Duration::from_millis(50)).await {
+        Some(s) => {
             let under = |used: u64, cap: Option<u32>| cap.is_none_or(|c| used < u64::from(c));
             under(s.active.into(), limits.concurrency)
                 && under(s.hour.into(), limits.hourly)
@@ -382,7 +380,7 @@ async fn eligible(spawner: &Spawner, t: &RtbTarget, caller: &CallerInfo, now: Da
                 && under(s.month.into(), limits.monthly)
                 && under(s.total, limits.total)
         }
-        _ => false,
+        None => false,
     }
 }
 

@@ -12,7 +12,6 @@ use switchboard_routing::{Candidate, DuplicateWindow, next_cursor, order_priorit
 use switchboard_store::Store;
 
 use crate::supervisor::Spawner;
-use crate::buyer::BuyerMsg;
 
 /// How long a campaign waits for one buyer actor before moving on.
 const RESERVE_TIMEOUT: Duration = Duration::from_millis(250);
@@ -148,38 +147,15 @@ async fn route(state: &mut CampaignState, req: RouteRequest) -> RouteOutcome {
     }
 
     for buyer_id in order {
-        let buyer_ref = match state.spawner.get_or_spawn_buyer(buyer_id).await {
-            Ok(Some(actor)) => actor,
-            Ok(None) => continue,
-            Err(e) => {
-                tracing::warn!(buyer = %buyer_id, error = %e, "buyer actor could not start; trying the next buyer");
-                continue;
-            }
-        };
         let key = (req.call_id, req.attempt);
-        let asked = buyer_ref
-            .call(
-                |reply| BuyerMsg::Reserve { key, caller: req.caller.clone(), now: req.now, expires_at: req.expires_at, reply },
-                Some(RESERVE_TIMEOUT),
-            )
-            .await;
-        match asked {
-            Ok(ractor::rpc::CallResult::Success(Ok(buyer))) => {
-                if campaign.routing_policy == RoutingPolicy::RoundRobin {
-                    state.cursor = next_cursor(&all, buyer_id, state.cursor);
-                }
-                if campaign.duplicate_window_hours > 0 {
-                    state.duplicates.record(&req.caller.from, buyer_id, req.now);
-                }
-                return Ok(buyer);
+        if let Some(buyer) = state.spawner.reserve(buyer_id, key, &req.caller, req.now, req.expires_at, RESERVE_TIMEOUT).await {
+            if campaign.routing_policy == RoutingPolicy::RoundRobin {
+                state.cursor = next_cursor(&all, buyer_id, state.cursor);
             }
-            Ok(ractor::rpc::CallResult::Success(Err(_refusal))) => {}
-            Ok(_) | Err(_) => {
-                // The buyer did not answer in time; it may still reserve, so
-                // give the slot back rather than leak it until expiry.
-                tracing::warn!(buyer = %buyer_id, "buyer actor did not answer a reservation in time");
-                let _ = buyer_ref.cast(BuyerMsg::Release { key, answered: false });
+            if campaign.duplicate_window_hours > 0 {
+                state.duplicates.record(&req.caller.from, buyer_id, req.now);
             }
+            return Ok(buyer);
         }
     }
     Err(RejectReason::NoBuyerAvailable)

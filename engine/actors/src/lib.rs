@@ -25,6 +25,7 @@ mod buyer;
 mod calls;
 mod ping;
 mod campaign;
+mod cluster;
 pub mod metrics;
 mod pool;
 
@@ -57,6 +58,8 @@ use crate::calls::{DialSettings, LiveCall, LiveCalls, Release};
 use crate::campaign::{CampaignMsg, RouteOutcome, RouteRequest};
 use crate::pool::{PoolMsg, PoolRoute};
 pub use crate::ping::Ping;
+pub use crate::cluster::{Peers, RemoteAnswer, RemoteRelease, RemoteReserve};
+pub use switchboard_cluster::Timing as ClusterTiming;
 use crate::recorder::Recorder;
 use crate::supervisor::{Child, Spawner, Supervisor, SupervisorArgs, SupervisorMsg};
 
@@ -208,7 +211,7 @@ pub struct StatusEvent {
 }
 
 /// A buyer's live capacity, for stats and tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct BuyerStats {
     /// Reservations held now.
     pub active: u32,
@@ -241,6 +244,8 @@ pub(crate) struct Registry {
     /// Per buyer, target or campaign id: held while its actor starts or its
     /// configuration changes (see `Spawner::lock`).
     pub(crate) spawn_locks: DashMap<Id, Arc<tokio::sync::Mutex<()>>>,
+    /// Set when the node joined a cluster: who owns which buyer's capacity.
+    pub(crate) cluster: std::sync::OnceLock<Arc<cluster::Cluster>>,
 }
 
 impl Registry {
@@ -407,6 +412,8 @@ impl Engine {
         for t in tasks {
             t.abort();
         }
+        // Records are in the store: hand this node's shards over.
+        self.leave_cluster().await;
         // Wait for every actor to stop, so the store is closed when this returns.
         let actors: Vec<ractor::ActorCell> = self
             .inner
@@ -625,19 +632,9 @@ impl Engine {
         }
     }
 
-    /// Gives a reservation back. A buyer without an actor (none started
-    /// since a restart) gets one: waiting on its start means a release can
-    /// never slip between its store read and its registration. Its rebuild
-    /// sees the released attempt already (callers commit first), so the
-    /// release message is then a harmless no-op.
+    /// Gives a reservation back (see `Spawner::release`).
     async fn release(&self, r: Release) {
-        match self.inner.spawner.get_or_spawn_buyer(r.buyer_id).await {
-            Ok(Some(actor)) => {
-                let _ = actor.cast(BuyerMsg::Release { key: r.key, answered: r.answered });
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(buyer = %r.buyer_id, error = %e, "buyer actor could not start to take a release; its reservation expires"),
-        }
+        self.inner.spawner.release(r.buyer_id, r.key, r.answered).await;
     }
 
     /// The live call with this id, loading it from the store when it was evicted.
@@ -1121,17 +1118,9 @@ impl Engine {
             if bid.is_expired(Instant::now()) {
                 continue;
             }
-            let Ok(Some(actor)) = self.inner.spawner.get_or_spawn_buyer(bid.target_id).await else { continue };
             let expires_at = now + self.inner.config.max_hold();
-            let asked = actor
-                .call(|reply| BuyerMsg::Reserve { key, caller: caller.clone(), now, expires_at, reply }, Some(Duration::from_millis(250)))
-                .await;
-            match asked {
-                Ok(ractor::rpc::CallResult::Success(Ok(_))) => return Some((bid, number)),
-                Ok(ractor::rpc::CallResult::Success(Err(_))) => {}
-                _ => {
-                    let _ = actor.cast(BuyerMsg::Release { key, answered: false });
-                }
+            if self.inner.spawner.reserve(bid.target_id, key, caller, now, expires_at, Duration::from_millis(250)).await.is_some() {
+                return Some((bid, number));
             }
         }
         None
@@ -1198,11 +1187,7 @@ impl Engine {
 
     /// A buyer's live capacity (starting its actor, which rebuilds it from the store).
     pub async fn buyer_stats(&self, buyer: Id) -> Option<BuyerStats> {
-        let actor = self.inner.spawner.get_or_spawn_buyer(buyer).await.ok().flatten()?;
-        match actor.call(BuyerMsg::Stats, Some(Duration::from_secs(1))).await {
-            Ok(ractor::rpc::CallResult::Success(stats)) => Some(stats),
-            _ => None,
-        }
+        self.inner.spawner.stats(buyer, Duration::from_secs(1)).await
     }
 }
 

@@ -64,3 +64,9 @@ pub const RTB_BREAKER_OPEN: &str = "switchboard_rtb_breaker_open";
 pub const RTB_WINS: &str = "switchboard_rtb_wins_total";
 /// An auction's own time: decision minus the last answer, when every bidder answered in time.
 pub const RTB_AUCTION_OVERHEAD_SECONDS: &str = "switchboard_rtb_auction_overhead_seconds";
+/// Shards of buyer capacity this node owns (cluster mode).
+pub const CLUSTER_SHARDS_HELD: &str = "switchboard_cluster_shards_held";
+/// Reservations forwarded to the node owning the buyer, by result.
+pub const CAPACITY_FORWARDED: &str = "switchboard_capacity_forwarded_total";
+/// Buyers skipped because no node could decide their capacity right now.
+pub const CAPACITY_UNAVAILABLE: &str = "switchboard_capacity_unavailable_total";

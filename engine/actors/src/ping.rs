@@ -17,7 +17,6 @@ use switchboard_model::{CallerInfo, CampaignStatus, Currency, Id, PhoneNumber, R
 use switchboard_rtb::ValidBid;
 
 use crate::auction::{self, AuctionCall};
-use crate::buyer::BuyerMsg;
 use crate::{Engine, Result};
 
 /// How long a ping's bid holds when the bidder does not say.
@@ -96,10 +95,8 @@ impl Engine {
         tokio::spawn(async move {
             tokio::time::sleep_until(expires.into()).await;
             let Some(inner) = weak.upgrade() else { return };
-            if let Some((_, open)) = inner.pings.remove_if(&key, |_, p| p.bid_id == bid_id)
-                && let Ok(Some(actor)) = inner.spawner.get_or_spawn_buyer(open.bid.target_id).await
-            {
-                let _ = actor.cast(BuyerMsg::Release { key: (bid_id, 0), answered: false });
+            if let Some((_, open)) = inner.pings.remove_if(&key, |_, p| p.bid_id == bid_id) {
+                inner.spawner.release(open.bid.target_id, (bid_id, 0), false).await;
             }
         });
         Ok(Some(ping))
@@ -123,9 +120,7 @@ impl Engine {
             expires: shared.expires,
         });
         // Hand the slot over: release the ping's key, reserve the call's.
-        if let Ok(Some(actor)) = self.inner.spawner.get_or_spawn_buyer(open.bid.target_id).await {
-            let _ = actor.cast(BuyerMsg::Release { key: (open.bid_id, 0), answered: false });
-        }
+        self.inner.spawner.release(open.bid.target_id, (open.bid_id, 0), false).await;
         let mut bids: VecDeque<ValidBid> = std::iter::once(open.bid).chain(open.rest).collect();
         let winner = self.reserve_bid(&mut bids, (call_id, 0), caller, Utc::now()).await?;
         Some((winner, bids))

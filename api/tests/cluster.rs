@@ -1,0 +1,110 @@
+//! Two nodes sharing one store, as two ScyllaDB-backed nodes behind a load
+//! balancer would: a buyer's cap holds across both, releases and stats reach
+//! the node that decides the buyer, and when that node leaves the other
+//! takes the buyer over with its counters rebuilt from the store.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Duration as Span;
+use common::*;
+use switchboard_engine::ClusterTiming;
+use switchboard_model::RoutingPolicy;
+use switchboard_store::{EmbeddedStore, Store};
+
+const NUMBER: &str = "+15550007000";
+const BUYER: &str = "+15550008000";
+
+fn fast() -> ClusterTiming {
+    ClusterTiming {
+        ttl: Span::milliseconds(1500),
+        renew_every: Span::milliseconds(200),
+        max_skew: Span::milliseconds(100),
+        settle: Span::milliseconds(300),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cap_holds_across_nodes_and_survives_its_owner_leaving() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let a = TestServer::start_in_cluster(store.clone(), fast()).await;
+    let b = TestServer::start_in_cluster(store.clone(), fast()).await;
+    let t = tenant(&a.engine).await;
+    let buyer = buyer(&a.engine, t.id, "Shared Buyer", BUYER, Some(3)).await;
+    campaign(&a.engine, t.id, NUMBER, RoutingPolicy::Priority, &[(&buyer, 1, 1)], 0, false).await;
+    b.engine.sync_config().await.unwrap();
+
+    // Ownership settles: both nodes agree on who decides the buyer.
+    periodic_check(async || a.engine.cluster_converged() && b.engine.cluster_converged(), Duration::from_secs(10)).await;
+    let owner_url = a.engine.capacity_owner(buyer.id).unwrap();
+    assert_eq!(b.engine.capacity_owner(buyer.id), Some(owner_url.clone()));
+    let (owner, other) = if owner_url == a.base { (&a, &b) } else { (&b, &a) };
+
+    // 40 calls race through both nodes: exactly 3 get the buyer.
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let (client, base) = (node.client.clone(), node.base.clone());
+        set.spawn(async move {
+            let sid = format!("CAcluster{i}");
+            let reply = post_signed_with(&client, &base, TOKEN, "/api/webhooks/voice", &voice(&sid, NUMBER)).await.unwrap();
+            (sid, base, reply)
+        });
+    }
+    let replies = set.join_all().await;
+    let dialed: Vec<_> = replies.iter().filter(|(_, _, r)| r.is_dial()).collect();
+    assert_eq!(dialed.len(), 3, "a buyer with concurrency 3 took {} of 40 calls spread over two nodes", dialed.len());
+    assert!(replies.iter().all(|(_, _, r)| r.is_dial() || r.is_polite_rejection()), "every other caller hears a rejection");
+    assert_eq!(owner.engine.buyer_stats(buyer.id).await.unwrap().active, 3);
+    assert_eq!(other.engine.buyer_stats(buyer.id).await.unwrap().active, 3, "stats come from the deciding node");
+
+    // A call ends on the node that does not decide: the slot comes free.
+    let (sid, base, reply) = dialed[0];
+    let node = if *base == a.base { &a } else { &b };
+    let ended = node.status(reply.call_id().unwrap(), reply.attempt().unwrap_or(0), "CAleg0", sid, ("completed", 3, Some(90))).await;
+    assert_eq!(ended.status, 204, "{ended:?}");
+    periodic_check(async || owner.engine.buyer_stats(buyer.id).await.is_some_and(|s| s.active == 2), Duration::from_secs(5)).await;
+    assert!(other.call("CAafter-release", NUMBER).await.is_dial(), "the freed slot is taken through the other node");
+    assert!(other.call("CAfull-again", NUMBER).await.is_polite_rejection());
+
+    // The deciding node leaves; the other takes the buyer over and rebuilds
+    // its 3 open reservations from the store, so the cap still holds.
+    let (survivor, leaving) = if owner.base == a.base { (b, a) } else { (a, b) };
+    leaving.stop().await;
+    periodic_check(async || survivor.engine.cluster_converged(), Duration::from_secs(10)).await;
+    assert_eq!(survivor.engine.capacity_owner(buyer.id).as_deref(), Some(&*survivor.base));
+    assert_eq!(survivor.engine.buyer_stats(buyer.id).await.unwrap().active, 3);
+    assert!(survivor.call("CAafter-handover", NUMBER).await.is_polite_rejection(), "the cap holds after the handover");
+    survivor.stop().await;
+}
+
+#[tokio::test]
+async fn internal_endpoints_need_the_cluster_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let node = TestServer::start_in_cluster(store, fast()).await;
+    let body = serde_json::json!({"buyer": uuid(), "callId": uuid(), "attempt": 0, "answered": false});
+    let url = format!("{}/internal/capacity/release", node.base);
+    let none = node.client.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(none.status(), 401);
+    let wrong = node.client.post(&url).bearer_auth("not-the-secret").json(&body).send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let right = node.client.post(&url).bearer_auth(CLUSTER_SECRET).json(&body).send().await.unwrap();
+    assert_eq!(right.status(), 204);
+    let bad = node.client.post(&url).bearer_auth(CLUSTER_SECRET).json(&serde_json::json!({"buyer": 5})).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    let err: serde_json::Value = bad.json().await.unwrap();
+    assert!(err["error"]["code"].is_string(), "{err}");
+
+    // A node that is not in a cluster has no internal endpoints.
+    let single = TestServer::start().await;
+    let r = single.client.post(format!("{}/internal/capacity/release", single.base)).bearer_auth(CLUSTER_SECRET).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+fn uuid() -> String {
+    switchboard_model::new_id().to_string()
+}

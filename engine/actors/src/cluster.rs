@@ -1,0 +1,382 @@
+//! Buyer capacity across nodes. On one node (or without `join_cluster`)
+//! every buyer actor is local. In a cluster each buyer's capacity belongs to
+//! the node that owns its shard (see `switchboard_cluster` for the
+//! protocol): reservations, releases and stats for another node's buyer go
+//! to that node through [`Peers`]; for a shard with no owner right now the
+//! buyer is skipped, never decided twice.
+//!
+//! Every reservation, release and stats request of the engine goes through
+//! [`Spawner::reserve`], [`Spawner::release`] and [`Spawner::stats`].
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use metrics::{counter, gauge};
+use serde::{Deserialize, Serialize};
+use switchboard_cluster::{NODE_PREFIX, Ownership, Route, SHARD_PREFIX, Step, Timing, node_lease, shard_of};
+use switchboard_model::{Buyer, CallerInfo, Id, new_id};
+use switchboard_routing::ReservationKey;
+
+use crate::buyer::BuyerMsg;
+use crate::metrics::{CAPACITY_FORWARDED, CAPACITY_UNAVAILABLE, CLUSTER_SHARDS_HELD};
+use crate::supervisor::Spawner;
+use crate::{BuyerStats, Engine, EngineError, Result};
+
+/// A reservation asked of the node that owns the buyer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteReserve {
+    /// The buyer or RTB target.
+    pub buyer: Id,
+    /// The call.
+    pub call_id: Id,
+    /// Its attempt.
+    pub attempt: u16,
+    /// Who calls (schedules, geography and duplicate rules look at it).
+    pub caller: CallerInfo,
+    /// When the call came in.
+    pub now: DateTime<Utc>,
+    /// When the reservation lapses without a release.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A release sent to the node that owns the buyer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteRelease {
+    /// The buyer or RTB target.
+    pub buyer: Id,
+    /// The call.
+    pub call_id: Id,
+    /// Its attempt.
+    pub attempt: u16,
+    /// Whether the call was answered (an unanswered one gives its caps back).
+    pub answered: bool,
+}
+
+/// The owner's answer to a reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemoteAnswer {
+    /// Capacity is held for the call.
+    Reserved,
+    /// The buyer is full, closed or does not take this caller.
+    Refused,
+    /// The node asked does not own the buyer (any more); nothing was held.
+    NotOwner,
+}
+
+/// How nodes reach each other (HTTP in the `switchboard` binary).
+#[async_trait]
+pub trait Peers: Send + Sync + 'static {
+    /// Asks the node at `url` to reserve.
+    async fn reserve(&self, url: &str, req: &RemoteReserve) -> std::result::Result<RemoteAnswer, String>;
+    /// Tells the node at `url` a reservation is over.
+    async fn release(&self, url: &str, req: &RemoteRelease) -> std::result::Result<(), String>;
+    /// A buyer's live counters from the node at `url`; `None` when it does not own the buyer.
+    async fn stats(&self, url: &str, buyer: Id) -> std::result::Result<Option<BuyerStats>, String>;
+}
+
+/// This node's membership: its view of the leases and how to reach peers.
+pub(crate) struct Cluster {
+    own: RwLock<Ownership>,
+    url: String,
+    peers: Arc<dyn Peers>,
+}
+
+impl Cluster {
+    fn route(&self, buyer: Id) -> Decided {
+        let shard = shard_of(buyer);
+        let own = self.own.read().unwrap_or_else(|e| e.into_inner());
+        let now = Utc::now();
+        match own.route(shard, now) {
+            Route::Local => Decided::Local,
+            Route::Remote { url, .. } => Decided::Remote(url.to_owned()),
+            Route::Unavailable if own.holds(shard, now) => Decided::Settling,
+            Route::Unavailable => Decided::Nobody,
+        }
+    }
+}
+
+enum Decided {
+    Local,
+    Remote(String),
+    /// This node owns the shard but waits for its predecessor's records.
+    Settling,
+    Nobody,
+}
+
+impl Spawner {
+    fn decide(&self, buyer: Id) -> Decided {
+        self.registry.cluster.get().map_or(Decided::Local, |c| c.route(buyer))
+    }
+
+    /// Reserves capacity of buyer `id` for `key`, wherever its actor lives;
+    /// its configuration on success. A buyer that does not answer within
+    /// `timeout` is told to let go, since it may still reserve.
+    pub(crate) async fn reserve(
+        &self,
+        id: Id,
+        key: ReservationKey,
+        caller: &Arc<CallerInfo>,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        timeout: Duration,
+    ) -> Option<Arc<Buyer>> {
+        match self.decide(id) {
+            Decided::Local => self.reserve_here(id, key, caller, now, expires_at, timeout).await.ok().flatten(),
+            Decided::Remote(url) => {
+                let cluster = self.registry.cluster.get()?;
+                let req = RemoteReserve { buyer: id, call_id: key.0, attempt: key.1, caller: (**caller).clone(), now, expires_at };
+                match tokio::time::timeout(timeout, cluster.peers.reserve(&url, &req)).await {
+                    Ok(Ok(RemoteAnswer::Reserved)) => {
+                        counter!(CAPACITY_FORWARDED, "result" => "reserved").increment(1);
+                        self.registry.buyer_config(id)
+                    }
+                    Ok(Ok(RemoteAnswer::Refused)) => {
+                        counter!(CAPACITY_FORWARDED, "result" => "refused").increment(1);
+                        None
+                    }
+                    Ok(Ok(RemoteAnswer::NotOwner)) => {
+                        counter!(CAPACITY_UNAVAILABLE).increment(1);
+                        None
+                    }
+                    failed => {
+                        if let Ok(Err(e)) = &failed {
+                            tracing::warn!(buyer = %id, peer = %url, error = %e, "forwarding a reservation failed");
+                        }
+                        counter!(CAPACITY_FORWARDED, "result" => "failed").increment(1);
+                        self.release(id, key, false).await;
+                        None
+                    }
+                }
+            }
+            Decided::Settling | Decided::Nobody => {
+                counter!(CAPACITY_UNAVAILABLE).increment(1);
+                None
+            }
+        }
+    }
+
+    /// Asks this node's actor of buyer `id`: `Ok(None)` when it refused or
+    /// did not answer, `Err` when it could not start.
+    async fn reserve_here(
+        &self,
+        id: Id,
+        key: ReservationKey,
+        caller: &Arc<CallerInfo>,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        timeout: Duration,
+    ) -> Result<Option<Arc<Buyer>>> {
+        let Some(actor) = self.get_or_spawn_buyer(id).await? else { return Ok(None) };
+        let asked = actor.call(|reply| BuyerMsg::Reserve { key, caller: caller.clone(), now, expires_at, reply }, Some(timeout)).await;
+        match asked {
+            Ok(ractor::rpc::CallResult::Success(Ok(buyer))) => Ok(Some(buyer)),
+            Ok(ractor::rpc::CallResult::Success(Err(_refusal))) => Ok(None),
+            _ => {
+                tracing::warn!(buyer = %id, "buyer actor did not answer a reservation in time");
+                let _ = actor.cast(BuyerMsg::Release { key, answered: false });
+                Ok(None)
+            }
+        }
+    }
+
+    /// Gives a reservation back. A local buyer without an actor (none
+    /// started since a restart) gets one: waiting on its start means a
+    /// release can never slip between its store read and its registration.
+    /// Its rebuild sees the released attempt already (callers commit
+    /// first), so the message is then a harmless no-op — which is also why
+    /// a settling or ownerless shard needs none.
+    pub(crate) async fn release(&self, id: Id, key: ReservationKey, answered: bool) {
+        match self.decide(id) {
+            Decided::Local => match self.get_or_spawn_buyer(id).await {
+                Ok(Some(actor)) => {
+                    let _ = actor.cast(BuyerMsg::Release { key, answered });
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(buyer = %id, error = %e, "buyer actor could not start to take a release; its reservation expires"),
+            },
+            Decided::Remote(url) => {
+                let Some(cluster) = self.registry.cluster.get() else { return };
+                let peers = cluster.peers.clone();
+                let req = RemoteRelease { buyer: id, call_id: key.0, attempt: key.1, answered };
+                // Off the caller's path: the store has the release already.
+                tokio::spawn(async move {
+                    if let Err(e) = peers.release(&url, &req).await {
+                        tracing::warn!(buyer = %req.buyer, peer = %url, error = %e, "forwarding a release failed; the slot frees when its owner next rebuilds or the reservation expires");
+                    }
+                });
+            }
+            Decided::Settling | Decided::Nobody => {}
+        }
+    }
+
+    /// Buyer `id`'s live counters from whichever node decides it.
+    pub(crate) async fn stats(&self, id: Id, timeout: Duration) -> Option<BuyerStats> {
+        match self.decide(id) {
+            Decided::Local => {
+                let actor = self.get_or_spawn_buyer(id).await.ok().flatten()?;
+                match actor.call(BuyerMsg::Stats, Some(timeout)).await {
+                    Ok(ractor::rpc::CallResult::Success(s)) => Some(s),
+                    _ => None,
+                }
+            }
+            Decided::Remote(url) => {
+                let cluster = self.registry.cluster.get()?;
+                tokio::time::timeout(timeout, cluster.peers.stats(&url, id)).await.ok()?.ok()?
+            }
+            Decided::Settling | Decided::Nobody => None,
+        }
+    }
+
+    /// Stops this node's actors of the buyers in `shard`: their state is
+    /// stale once another node may have decided for them.
+    fn drop_shard(&self, shard: u16) {
+        let stale: Vec<Id> = self.registry.buyers.iter().map(|b| *b.key()).filter(|id| shard_of(*id) == shard).collect();
+        for id in stale {
+            if let Some((_, actor)) = self.registry.buyers.remove(&id) {
+                self.registry.children.remove(&actor.get_id());
+                actor.stop(None);
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Joins the cluster of nodes sharing this engine's store: this node is
+    /// reachable by its peers at `url`. Renews leases every
+    /// `timing.renew_every` until shutdown. Returns after the first round,
+    /// so the node owns its shards (or knows who does) when it takes calls.
+    pub async fn join_cluster(&self, url: &str, timing: Timing, peers: Arc<dyn Peers>) -> Result<()> {
+        timing.check().map_err(EngineError::Reference)?;
+        let cluster = Arc::new(Cluster { own: RwLock::new(Ownership::new(new_id().to_string(), timing)), url: url.to_owned(), peers });
+        if self.inner.registry.cluster.set(cluster).is_err() {
+            return Err(EngineError::Reference("this node has joined a cluster already".into()));
+        }
+        self.renew_leases().await?;
+        let weak = Arc::downgrade(&self.inner);
+        let every = timing.renew_every.to_std().unwrap_or(Duration::from_secs(2));
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                if let Err(e) = (Engine { inner }).renew_leases().await {
+                    tracing::warn!(error = %e, "renewing cluster leases failed; shards lapse unless the next round succeeds");
+                }
+            }
+        });
+        self.push_background(task);
+        Ok(())
+    }
+
+    /// One round: renew this node's lease, read all leases, claim or give
+    /// up shards as the plan says.
+    async fn renew_leases(&self) -> Result<()> {
+        let Some(cluster) = self.inner.registry.cluster.get() else { return Ok(()) };
+        let store = &self.inner.store;
+        let now = Utc::now();
+        let (me, ttl) = {
+            let own = cluster.own.read().unwrap_or_else(|e| e.into_inner());
+            (own.me().to_owned(), own.timing().ttl)
+        };
+        store.claim_lease(&node_lease(&me), &cluster.url, now, now + ttl).await?;
+        let mut leases = store.leases(NODE_PREFIX).await?;
+        leases.extend(store.leases(SHARD_PREFIX).await?);
+        let plan = cluster.own.write().unwrap_or_else(|e| e.into_inner()).plan(now, &leases);
+        for shard in plan.lost {
+            self.inner.spawner.drop_shard(shard);
+        }
+        for step in plan.steps {
+            let (name, until) = cluster.own.read().unwrap_or_else(|e| e.into_inner()).target(&step, now);
+            let lease = store.claim_lease(&name, &me, now, until).await?;
+            if let Step::Claim { shard, prior } = step {
+                let stale = cluster.own.write().unwrap_or_else(|e| e.into_inner()).claimed(shard, prior.as_ref(), now, &lease);
+                if stale {
+                    self.inner.spawner.drop_shard(shard);
+                }
+            }
+        }
+        let held = cluster.own.read().unwrap_or_else(|e| e.into_inner()).held_count(Utc::now());
+        gauge!(CLUSTER_SHARDS_HELD).set(held as f64);
+        Ok(())
+    }
+
+    /// Leaves the cluster: stops deciding for its shards and gives their
+    /// leases up, so their next owners start after `settle` rather than
+    /// after the leases lapse.
+    pub(crate) async fn leave_cluster(&self) {
+        let Some(cluster) = self.inner.registry.cluster.get() else { return };
+        let now = Utc::now();
+        let (me, timing) = {
+            let own = cluster.own.read().unwrap_or_else(|e| e.into_inner());
+            (own.me().to_owned(), own.timing())
+        };
+        let held: Vec<u16> = {
+            let mut own = cluster.own.write().unwrap_or_else(|e| e.into_inner());
+            let held = (0..switchboard_cluster::SHARDS).filter(|s| own.holds(*s, now)).collect();
+            *own = Ownership::new(me.clone(), timing);
+            held
+        };
+        for shard in held {
+            self.inner.spawner.drop_shard(shard);
+            let name = switchboard_cluster::shard_lease(shard);
+            if let Err(e) = self.inner.store.claim_lease(&name, &me, now, now).await {
+                tracing::warn!(shard, error = %e, "could not give a shard lease up; it lapses on its own");
+            }
+        }
+        let _ = self.inner.store.claim_lease(&node_lease(&me), &cluster.url, now, now).await;
+    }
+
+    /// The base URL of the node deciding buyer `id`'s capacity now (this
+    /// node's own URL when it decides); `None` when not in a cluster or
+    /// while nobody may decide.
+    pub fn capacity_owner(&self, id: Id) -> Option<String> {
+        let cluster = self.inner.registry.cluster.get()?;
+        match cluster.route(id) {
+            Decided::Local => Some(cluster.url.clone()),
+            Decided::Remote(url) => Some(url),
+            Decided::Settling | Decided::Nobody => None,
+        }
+    }
+
+    /// Whether this node sees every shard decided by the node that should
+    /// own it (`false` when not in a cluster): after nodes come or go,
+    /// ownership has settled once every node says so.
+    pub fn cluster_converged(&self) -> bool {
+        self.inner.registry.cluster.get().is_some_and(|c| c.own.read().unwrap_or_else(|e| e.into_inner()).converged(Utc::now()))
+    }
+
+    /// A peer's reservation for a buyer this node should own.
+    pub async fn serve_reserve(&self, req: RemoteReserve) -> RemoteAnswer {
+        if !matches!(self.inner.spawner.decide(req.buyer), Decided::Local) {
+            return RemoteAnswer::NotOwner;
+        }
+        let caller = Arc::new(req.caller);
+        let timeout = Duration::from_millis(250);
+        match self.inner.spawner.reserve_here(req.buyer, (req.call_id, req.attempt), &caller, req.now, req.expires_at, timeout).await {
+            Ok(Some(_)) => RemoteAnswer::Reserved,
+            Ok(None) | Err(_) => RemoteAnswer::Refused,
+        }
+    }
+
+    /// A peer's release for a buyer this node should own (forwarded no further).
+    pub async fn serve_release(&self, req: RemoteRelease) {
+        if matches!(self.inner.spawner.decide(req.buyer), Decided::Local) {
+            self.inner.spawner.release(req.buyer, (req.call_id, req.attempt), req.answered).await;
+        }
+    }
+
+    /// A buyer's counters for a peer: `None` unless this node owns it.
+    pub async fn serve_stats(&self, buyer: Id) -> Option<BuyerStats> {
+        if !matches!(self.inner.spawner.decide(buyer), Decided::Local) {
+            return None;
+        }
+        self.inner.spawner.stats(buyer, Duration::from_millis(250)).await
+    }
+}
