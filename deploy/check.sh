@@ -7,7 +7,9 @@
 #      (python yaml; skipped, saying so, if python3-yaml is missing),
 #   4. every metric the alerts and dashboards use exists in the code (or is
 #      a switchboard_rtb_*/switchboard_dni_* metric of a later issue),
-#   5. cargo check -p switchboard-store --features scylla.
+#   5. the ScyllaDB store (--features scylla): its unit tests and its TLS
+#      tests on the wire (no ScyllaDB node needed; the conformance run
+#      against a node is docs/scylla.md's).
 # Usage: deploy/check.sh (from anywhere). Exits non-zero on the first failure.
 set -euo pipefail
 
@@ -180,8 +182,8 @@ if failures:
     sys.exit(f"{len(failures)} problem(s) in deploy/")
 PY
 
-step "cargo check -p switchboard-store --features scylla"
-(cd "$root" && cargo check -q -p switchboard-store --features scylla)
-echo "ok: the ScyllaDB store compiles"
+step "cargo test -p switchboard-store --features scylla --lib --test scylla_tls"
+(cd "$root" && cargo test -q -p switchboard-store --features scylla --lib --test scylla_tls)
+echo "ok: the ScyllaDB store compiles, its unit tests and TLS tests pass"
 
 printf '\ndeploy/check.sh: all checks passed in %ss\n' "$((SECONDS - started))"

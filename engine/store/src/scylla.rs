@@ -3,7 +3,7 @@
 //!
 //! `scylla://[user[:password]@]host1[:port][,host2[:port]…]/keyspace[?options]`,
 //! see [`ScyllaConfig::parse`] and `docs/scylla.md`. The schema is `cql/`,
-//! applied on connect ([`migrate`]).
+//! applied on connect ([`migrate`]). TLS to the cluster: [`TlsOptions`].
 //!
 //! How it meets the [`Store`] contract:
 //!
@@ -56,9 +56,11 @@
 //! turns them into back-pressure.
 
 mod migrate;
+mod tls;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -84,6 +86,7 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 pub use migrate::{BOOTSTRAP, CLAIM_TIMEOUT, MIGRATIONS, Migration};
+pub use tls::TlsOptions;
 
 use crate::lease::{self, Claim};
 use crate::{AttemptRow, BidPage, CallPage, Doc, DocKind, Result, Store, StoreError};
@@ -132,6 +135,8 @@ pub struct ScyllaConfig {
     pub max_in_flight: usize,
     /// Whether connecting applies pending migrations.
     pub migrate: bool,
+    /// TLS to the nodes (`tls=true`); `None`: plain TCP.
+    pub tls: Option<TlsOptions>,
 }
 
 impl std::fmt::Debug for ScyllaConfig {
@@ -143,6 +148,7 @@ impl std::fmt::Debug for ScyllaConfig {
             .field("username", &self.username)
             .field("datacenter", &self.datacenter)
             .field("replication_factor", &self.replication_factor)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -159,7 +165,10 @@ impl ScyllaConfig {
     /// The port defaults to 9042. Options: `replication_factor` (1), `dc`
     /// (none), `tablets` (`false`; `default` leaves the server's default),
     /// `bid_ttl_days` (30), `visitor_ttl_days` (90), `timeout_ms` (5000),
-    /// `max_in_flight` (256), `migrate` (`true`).
+    /// `max_in_flight` (256), `migrate` (`true`), `tls` (`false`) and, with
+    /// `tls=true` only, `tls_ca`, `tls_cert` + `tls_key` (both or neither),
+    /// `tls_server_name` (see [`TlsOptions`]). Values are taken as written
+    /// (no %-decoding), so a file path must not contain `&`.
     pub fn parse(uri: &str) -> Result<Self> {
         let bad = |why: &str| StoreError::InvalidArgument(format!("invalid store URI (scylla://hosts/keyspace): {why}"));
         let rest = uri.strip_prefix("scylla://").ok_or_else(|| bad("it must start with scylla://"))?;
@@ -204,7 +213,13 @@ impl ScyllaConfig {
             timeout: Duration::from_secs(5),
             max_in_flight: 256,
             migrate: true,
+            tls: None,
         };
+        let mut tls = false;
+        let mut tls_options = TlsOptions::default();
+        // The tls_* options given, to refuse them without tls=true.
+        let mut tls_given = Vec::new();
+        let (mut tls_cert, mut tls_key) = (None, None);
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let num = |v: &str| v.parse::<u32>().map_err(|_| bad(&format!("{k} must be a whole number, not {v:?}")));
@@ -213,6 +228,13 @@ impl ScyllaConfig {
                 "false" | "0" | "off" => Ok(false),
                 _ => Err(bad(&format!("{k} must be true or false, not {v:?}"))),
             };
+            let path = |v: &str| match v {
+                "" => Err(bad(&format!("{k} needs a file path ({k}=/path/file.pem)"))),
+                _ => Ok(PathBuf::from(v)),
+            };
+            if k.starts_with("tls_") {
+                tls_given.push(k);
+            }
             match k {
                 "replication_factor" => config.replication_factor = num(v)?.max(1),
                 "dc" => {
@@ -228,9 +250,28 @@ impl ScyllaConfig {
                 "max_in_flight" => config.max_in_flight = num(v)?.max(1) as usize,
                 "migrate" => config.migrate = flag(v)?,
                 "user" | "username" => config.username = Some(v.to_owned()),
+                "tls" => tls = flag(v)?,
+                "tls_ca" => tls_options.ca = Some(path(v)?),
+                "tls_cert" => tls_cert = Some(path(v)?),
+                "tls_key" => tls_key = Some(path(v)?),
+                "tls_server_name" => {
+                    if rustls::pki_types::ServerName::try_from(v).is_err() {
+                        return Err(bad(&format!("tls_server_name must be a host name, not {v:?}")));
+                    }
+                    tls_options.server_name = Some(v.to_owned());
+                }
                 other => return Err(bad(&format!("unknown option {other:?}"))),
             }
         }
+        if let Some(first) = tls_given.first().filter(|_| !tls) {
+            return Err(bad(&format!("{first} needs tls=true")));
+        }
+        tls_options.client = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => return Err(bad("tls_cert and tls_key go together (the client certificate and its private key)")),
+        };
+        config.tls = tls.then_some(tls_options);
         Ok(config)
     }
 
@@ -303,6 +344,9 @@ async fn session(config: &ScyllaConfig) -> Result<(Session, ExecutionProfileHand
         .default_execution_profile_handle(records);
     if let Some(user) = &config.username {
         builder = builder.user(user.clone(), config.password.clone().unwrap_or_default());
+    }
+    if let Some(tls) = &config.tls {
+        builder = builder.tls_context(Some(tls.client_config()?));
     }
     let session = builder
         .build()
@@ -1864,6 +1908,45 @@ fn all_kinds() -> [DocKind; 12] {
         assert_eq!((c.timeout, c.max_in_flight, c.migrate), (Duration::from_millis(800), 64, false));
         assert_eq!((c.bid_ttl_days, c.visitor_ttl_days, c.tablets), (7, 0, true));
         assert!(!format!("{c:?}").contains("secret"), "Debug shows the password");
+    }
+
+    #[test]
+    fn uri_tls_options() {
+        assert_eq!(ScyllaConfig::parse("scylla://db/ks").unwrap().tls, None, "plain TCP by default");
+        assert_eq!(ScyllaConfig::parse("scylla://db/ks?tls=false").unwrap().tls, None);
+        let plain = ScyllaConfig::parse("scylla://db/ks?tls=true").unwrap().tls.expect("tls");
+        assert_eq!(plain, TlsOptions::default(), "system roots, no client certificate, the node's IP as the name");
+        let c = ScyllaConfig::parse(
+            "scylla://db/ks?tls=true&tls_ca=/etc/sb/ca.pem&tls_cert=/etc/sb/client.pem&tls_key=/etc/sb/client.key&tls_server_name=scylla.internal",
+        )
+        .unwrap();
+        let tls = c.tls.as_ref().expect("tls");
+        assert_eq!(tls.ca.as_deref(), Some(std::path::Path::new("/etc/sb/ca.pem")));
+        assert_eq!(tls.client, Some(("/etc/sb/client.pem".into(), "/etc/sb/client.key".into())));
+        assert_eq!(tls.server_name.as_deref(), Some("scylla.internal"));
+        // The order of the options does not matter.
+        let later = ScyllaConfig::parse("scylla://db/ks?tls_ca=/ca.pem&tls=on").unwrap();
+        assert_eq!(later.tls.and_then(|t| t.ca), Some("/ca.pem".into()));
+    }
+
+    #[test]
+    fn uri_tls_errors_say_what_is_wrong() {
+        for (uri, says) in [
+            ("scylla://db/ks?tls_ca=/ca.pem", "tls_ca needs tls=true"),
+            ("scylla://db/ks?tls=false&tls_server_name=db", "tls_server_name needs tls=true"),
+            ("scylla://db/ks?tls_cert=/c.pem&tls_key=/k.pem", "tls_cert needs tls=true"),
+            ("scylla://db/ks?tls=true&tls_cert=/c.pem", "tls_cert and tls_key go together"),
+            ("scylla://db/ks?tls=true&tls_key=/k.pem", "tls_cert and tls_key go together"),
+            ("scylla://db/ks?tls=true&tls_ca=", "tls_ca needs a file path"),
+            ("scylla://db/ks?tls=yes", "tls must be true or false"),
+            ("scylla://db/ks?tls=true&tls_server_name=not%20a%20name", "tls_server_name must be a host name"),
+            ("scylla://db/ks?tls=true&tls_verify=false", "unknown option \"tls_verify\""),
+        ] {
+            match ScyllaConfig::parse(uri) {
+                Err(StoreError::InvalidArgument(msg)) => assert!(msg.contains(says), "{uri}: {msg}"),
+                other => panic!("{uri}: expected an error saying {says:?}, got {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -119,7 +119,9 @@ mod scylla {
             return;
         };
         let keyspace = format!("sb_test_{}", switchboard_model::new_id().simple());
-        let config = ScyllaConfig::parse(&format!("scylla://{target}/{keyspace}")).expect("store URI").with_env_credentials();
+        // More URI options (TLS, say: `tls=true&tls_ca=/path/ca.pem`) from SWITCHBOARD_TEST_SCYLLA_OPTIONS.
+        let options = std::env::var("SWITCHBOARD_TEST_SCYLLA_OPTIONS").unwrap_or_default();
+        let config = ScyllaConfig::parse(&format!("scylla://{target}/{keyspace}?{options}")).expect("store URI").with_env_credentials();
         say(&format!("conformance against ScyllaDB at {target}, keyspace {keyspace}"));
 
         // Two nodes starting at once: exactly one applies each migration,
