@@ -192,6 +192,26 @@ impl TestServer {
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("open store"));
+        Self::start_over(store, dir, public, config, configure).await
+    }
+
+    /// Another node over this server's store that reads configuration
+    /// changes every 20 ms: what a second `serve` node on a shared ScyllaDB
+    /// cluster is (`--config-poll-ms`). Its `dir` is an empty one of its own.
+    pub(crate) async fn second_node(&self, config: EngineConfig) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let node = Self::start_over(self.store.clone(), dir, None, config, |s| s).await;
+        node.engine.follow_config(Duration::from_millis(20));
+        node
+    }
+
+    async fn start_over(
+        store: Arc<dyn Store>,
+        dir: tempfile::TempDir,
+        public: Option<&str>,
+        config: EngineConfig,
+        configure: impl FnOnce(AppState) -> AppState,
+    ) -> Self {
         let engine = Engine::start(store.clone(), config).await.expect("start engine");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
