@@ -17,6 +17,8 @@
 //!   targets are guarded for capacity by buyer actors of their own.
 //! - `ping`: inbound pings — a publisher's auction whose winner waits for the call.
 //! - `bidding`: the pooled HTTP client for bid requests, with the SSRF guard.
+//! - `sync`: on a shared store, follows configuration other nodes write
+//!   ([`Engine::follow_config`]).
 //! - [`metrics`]: every metric name, in one place.
 
 mod auction;
