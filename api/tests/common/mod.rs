@@ -204,6 +204,16 @@ impl TestServer {
         Self::launch(dir, store, None, EngineConfig::default(), Some(timing), |s| s).await
     }
 
+    /// Another node over this server's store that reads configuration
+    /// changes every 20 ms: what a second `serve` node on a shared ScyllaDB
+    /// cluster is (`--config-poll-ms`). Its `dir` is an empty one of its own.
+    pub(crate) async fn second_node(&self, config: EngineConfig) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let node = Self::launch(dir, self.store.clone(), None, config, None, |s| s).await;
+        node.engine.follow_config(Duration::from_millis(20));
+        node
+    }
+
     async fn launch(
         dir: tempfile::TempDir,
         store: Arc<dyn Store>,

@@ -17,6 +17,8 @@
 //!   targets are guarded for capacity by buyer actors of their own.
 //! - `ping`: inbound pings — a publisher's auction whose winner waits for the call.
 //! - `bidding`: the pooled HTTP client for bid requests, with the SSRF guard.
+//! - `sync`: on a shared store, follows configuration other nodes write
+//!   ([`Engine::follow_config`]).
 //! - [`metrics`]: every metric name, in one place.
 
 mod auction;
@@ -306,7 +308,9 @@ struct Inner {
     /// Pool or RTB router → the campaigns routing through it, so a pool call
     /// or a ping finds its campaign without scanning every campaign.
     campaigns_by_source: DashMap<Id, Vec<Id>>,
-    /// Serializes configuration writes, so uniqueness checks hold under concurrent requests.
+    /// Serializes configuration writes, so uniqueness checks hold under
+    /// concurrent requests, and a poll of the store (`sync`) cannot undo a
+    /// change this node applies meanwhile.
     config_lock: tokio::sync::Mutex<()>,
     bid_client: BidClient,
     /// Per RTB call: the valid bids after the winner, for fall-through (in memory only).
@@ -365,10 +369,11 @@ impl Engine {
             engine.inner.registry.buyer_configs.insert(buyer.id, buyer);
         }
         for doc in store.list_docs(DocKind::RtbTarget, None).await? {
-            engine.put_rtb_target(decode::<RtbTarget>(&doc)?).await?;
+            engine.apply_rtb_target(decode::<RtbTarget>(&doc)?).await?;
         }
         for doc in store.list_docs(DocKind::RtbRouter, None).await? {
-            engine.put_rtb_router(decode::<RtbRouter>(&doc)?);
+            let router = decode::<RtbRouter>(&doc)?;
+            engine.inner.registry.routers.insert(router.id, Arc::new(router));
         }
         for doc in store.list_docs(DocKind::Campaign, None).await? {
             let campaign = Arc::new(decode::<Campaign>(&doc)?);
@@ -1140,10 +1145,16 @@ impl Engine {
     /// A saved RTB target: compiled for auctions, and its capacity actor
     /// (started, or updated between messages). Call after the store write.
     pub async fn put_rtb_target(&self, target: RtbTarget) -> Result<()> {
+        let _guard = self.inner.config_lock.lock().await;
         // Two saves racing to notify: the newer version stays.
         if self.inner.registry.bidders.get(&target.id).is_some_and(|b| b.target.version > target.version) {
             return Ok(());
         }
+        self.apply_rtb_target(target).await
+    }
+
+    /// Makes a stored RTB target the one auctions ask (as stored: no version check).
+    async fn apply_rtb_target(&self, target: RtbTarget) -> Result<()> {
         let target = Arc::new(target);
         let bidder = Arc::new(Bidder::new(target.clone(), self.inner.config.rtb_breaker));
         self.inner.registry.bidders.insert(target.id, bidder);
@@ -1158,7 +1169,13 @@ impl Engine {
     }
 
     /// A deleted RTB target: no longer asked; its capacity actor stops.
-    pub fn remove_rtb_target(&self, id: Id) {
+    /// Call after the store delete.
+    pub async fn remove_rtb_target(&self, id: Id) {
+        let _guard = self.inner.config_lock.lock().await;
+        self.forget_rtb_target(id);
+    }
+
+    fn forget_rtb_target(&self, id: Id) {
         self.inner.registry.bidders.remove(&id);
         self.inner.registry.target_buyers.remove(&id);
         if let Some((_, actor)) = self.inner.registry.buyers.remove(&id) {
@@ -1168,16 +1185,23 @@ impl Engine {
     }
 
     /// A saved RTB router: the next auction uses it. Call after the store write.
-    pub fn put_rtb_router(&self, router: RtbRouter) {
+    pub async fn put_rtb_router(&self, router: RtbRouter) {
+        let _guard = self.inner.config_lock.lock().await;
         if self.inner.registry.routers.get(&router.id).is_some_and(|r| r.version > router.version) {
             return;
         }
         self.inner.registry.routers.insert(router.id, Arc::new(router));
     }
 
-    /// A deleted RTB router.
-    pub fn remove_rtb_router(&self, id: Id) {
+    /// A deleted RTB router. Call after the store delete.
+    pub async fn remove_rtb_router(&self, id: Id) {
+        let _guard = self.inner.config_lock.lock().await;
         self.inner.registry.routers.remove(&id);
+    }
+
+    /// An RTB router's configuration as the engine knows it.
+    pub fn rtb_router(&self, id: Id) -> Option<Arc<RtbRouter>> {
+        self.inner.registry.routers.get(&id).map(|r| r.clone())
     }
 
     /// An RTB target's circuit breaker: `closed`, `open` or `half-open`.
@@ -1233,6 +1257,11 @@ impl Versioned for Campaign {
     }
 }
 impl Versioned for RtbTarget {
+    fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+}
+impl Versioned for switchboard_model::Pool {
     fn set_version(&mut self, version: u64) {
         self.version = version;
     }

@@ -3,8 +3,9 @@
 //! number is never leased to two live sessions.
 //!
 //! Pools are written by the admin API (as store documents); the API then
-//! tells the engine ([`Engine::put_pool`], [`Engine::remove_pool`]), and the
-//! engine loads every pool at start. Leases live in memory only: after a
+//! tells the engine ([`Engine::put_pool`], [`Engine::remove_pool`]), the
+//! engine loads every pool at start, and other nodes on a shared store
+//! follow the change at their next poll (`sync`). Leases live in memory only: after a
 //! restart (of the process or of the actor) pages get a number again at
 //! their next heartbeat, and calls in between are not attributed.
 //!
@@ -25,7 +26,7 @@ use switchboard_model::{Id, PhoneNumber, Pool, ResourceStatus};
 use switchboard_store::DocKind;
 
 use crate::metrics::{DNI_LEASES_ACTIVE, DNI_POOL_EXHAUSTED};
-use crate::{Engine, EngineError, Result};
+use crate::{Engine, EngineError, Result, decode};
 
 /// A visit is written to the store again at most this often while its page
 /// keeps renewing the lease (its `lastSeenAt`), not on every heartbeat.
@@ -232,6 +233,12 @@ impl Engine {
     /// Starts (or updates) the actor of a pool just written to the store, and
     /// indexes its numbers so calls to them route through the pool's campaign.
     pub async fn put_pool(&self, pool: Pool) -> Result<()> {
+        let _guard = self.inner.config_lock.lock().await;
+        self.apply_pool(pool).await
+    }
+
+    /// [`Engine::put_pool`] without the configuration lock (held by the caller).
+    pub(crate) async fn apply_pool(&self, pool: Pool) -> Result<()> {
         let pool = Arc::new(pool);
         let reg = &self.inner.registry;
         if let Some(old) = reg.pool_configs.insert(pool.id, pool.clone()) {
@@ -252,7 +259,14 @@ impl Engine {
     }
 
     /// Stops a deleted pool's actor (its leases end) and forgets its numbers.
-    pub fn remove_pool(&self, id: Id) {
+    /// Call after the store delete.
+    pub async fn remove_pool(&self, id: Id) {
+        let _guard = self.inner.config_lock.lock().await;
+        self.forget_pool(id);
+    }
+
+    /// [`Engine::remove_pool`] without the configuration lock (held by the caller).
+    pub(crate) fn forget_pool(&self, id: Id) {
         let reg = &self.inner.registry;
         if let Some((_, old)) = reg.pool_configs.remove(&id) {
             for n in &old.numbers {
@@ -272,10 +286,7 @@ impl Engine {
             if doc.tenant.is_nil() {
                 continue;
             }
-            let mut pool: Pool = serde_json::from_value(doc.body)
-                .map_err(|e| switchboard_store::StoreError::Corrupt(format!("pool {}: {e}", doc.id)))?;
-            pool.version = doc.version;
-            self.put_pool(pool).await?;
+            self.apply_pool(decode::<Pool>(&doc)?).await?;
         }
         Ok(())
     }

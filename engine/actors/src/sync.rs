@@ -2,17 +2,28 @@
 //! (ScyllaDB), a change made through one node's API reaches that node's
 //! actors at once, and every other node's within one polling interval: each
 //! node re-reads the configuration documents and applies those whose version
-//! differs from what its actors run, and forgets what was deleted.
+//! differs from what it runs, the way the writing node applied them, and
+//! forgets what was deleted.
 //!
-//! The embedded store has one writer by construction (its file is locked),
-//! so a node on it never polls. A poll reads every tenant, buyer and
-//! campaign document: its cost grows with the configuration, not the calls.
+//! Followed: tenants, buyers, campaigns (with the number directory and the
+//! pool/router → campaigns index), number pools (their actors and pool
+//! numbers; a changed pool keeps the leases of numbers it keeps, a deleted
+//! one ends its leases), RTB targets (a changed one gets a fresh circuit
+//! breaker, as on the writing node) and RTB routers. The number inventory
+//! and tracking tags have no in-memory state: every node reads them from
+//! the store when it needs them.
+//!
+//! A poll runs under the configuration lock, so it cannot undo a change
+//! this node's API applies meanwhile. The embedded store has one writer by
+//! construction (its file is locked), so a node on it never polls. A poll
+//! reads every tenant, buyer, campaign, pool, RTB target and RTB router
+//! document: its cost grows with the configuration, not the calls.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_model::{Buyer, Campaign, Id, Tenant};
+use switchboard_model::{Buyer, Campaign, Id, Pool, RtbRouter, RtbTarget, Tenant};
 use switchboard_store::DocKind;
 
 use crate::metrics::CONFIG_CHANGES_APPLIED;
@@ -62,6 +73,52 @@ impl Engine {
         let gone: Vec<Id> = self.inner.registry.buyer_configs.iter().map(|b| *b.key()).filter(|id| !seen.contains(id)).collect();
         for id in gone {
             self.forget_buyer(id);
+            applied += 1;
+        }
+
+        // Before campaigns, so a new campaign's pool or router is known when it is.
+        let reg = &self.inner.registry;
+        seen.clear();
+        for doc in store.list_docs(DocKind::RtbTarget, None).await? {
+            seen.insert(doc.id);
+            if reg.bidders.get(&doc.id).is_none_or(|b| b.target.version != doc.version) {
+                self.apply_rtb_target(decode::<RtbTarget>(&doc)?).await?;
+                applied += 1;
+            }
+        }
+        let gone: Vec<Id> = reg.bidders.iter().map(|b| *b.key()).filter(|id| !seen.contains(id)).collect();
+        for id in gone {
+            self.forget_rtb_target(id);
+            applied += 1;
+        }
+
+        seen.clear();
+        for doc in store.list_docs(DocKind::RtbRouter, None).await? {
+            seen.insert(doc.id);
+            if reg.routers.get(&doc.id).is_none_or(|r| r.version != doc.version) {
+                reg.routers.insert(doc.id, Arc::new(decode::<RtbRouter>(&doc)?));
+                applied += 1;
+            }
+        }
+        let before = reg.routers.len();
+        reg.routers.retain(|id, _| seen.contains(id));
+        applied += before - reg.routers.len();
+
+        seen.clear();
+        for doc in store.list_docs(DocKind::Pool, None).await? {
+            // Index documents of system-wide keys live in the nil tenant slot.
+            if doc.tenant.is_nil() {
+                continue;
+            }
+            seen.insert(doc.id);
+            if reg.pool_configs.get(&doc.id).is_none_or(|p| p.version != doc.version) {
+                self.apply_pool(decode::<Pool>(&doc)?).await?;
+                applied += 1;
+            }
+        }
+        let gone: Vec<Id> = reg.pool_configs.iter().map(|p| *p.key()).filter(|id| !seen.contains(id)).collect();
+        for id in gone {
+            self.forget_pool(id);
             applied += 1;
         }
 

@@ -1,16 +1,18 @@
 //! The engine end to end on a real embedded store: caps across restarts,
-//! reservation expiry, fall-through, live configuration, duplicate callers.
+//! reservation expiry, fall-through, live configuration, duplicate callers,
+//! and a second node on the same store following every kind of configuration.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use switchboard_engine::{Decision, DialResult, Engine, EngineConfig, InboundCall, StatusEvent};
+use switchboard_engine::{Decision, DialResult, Engine, EngineConfig, InboundCall, LeaseOptions, StatusEvent};
+use switchboard_model::call::{Traffic, VisitorSession};
 use switchboard_model::{
-    AttemptOutcome, Buyer, BuyerAssignment, CallStatus, CallerInfo, Campaign, CampaignStatus, DuplicateAction, Id, PhoneNumber,
-    RejectReason, RoutingPolicy, Tenant, new_id,
+    AttemptOutcome, Buyer, BuyerAssignment, CallStatus, CallerInfo, Campaign, CampaignStatus, DuplicateAction, Id, PhoneNumber, Pool,
+    RejectReason, RoutingPolicy, RoutingType, RtbRouter, RtbTarget, Tenant, new_id,
 };
-use switchboard_store::{EmbeddedStore, Store};
+use switchboard_store::{Doc, DocKind, EmbeddedStore, Store};
 
 struct World {
     _dir: tempfile::TempDir,
@@ -301,6 +303,177 @@ async fn a_second_node_on_the_same_store_follows_configuration_changes() {
         other.inbound(call(&format!("CAgone{n}"), "+15551230000", "+15550001000")).await.unwrap() == Decision::NotInService
     })
     .await;
+    assert_eq!(other.sync_config().await.unwrap(), 0, "nothing left to apply");
+    other.shutdown().await;
+    w.engine.shutdown().await;
+}
+
+/// Writes a configuration document the way the admin API does (store first;
+/// the writing node then tells its engine); returns the stored version.
+async fn save<T: serde::Serialize>(engine: &Engine, kind: DocKind, tenant: Id, id: Id, value: &T, expected: Option<u64>) -> u64 {
+    let doc = Doc { kind, tenant, id, version: 0, body: serde_json::to_value(value).unwrap() };
+    engine.store().put_doc(doc, expected).await.unwrap()
+}
+
+async fn delete(engine: &Engine, kind: DocKind, tenant: Id, id: Id, version: u64) {
+    engine.store().delete_doc(kind, tenant, id, version).await.unwrap();
+}
+
+fn visit(tenant: Id, pool: Id, session: &str) -> VisitorSession {
+    let now = Utc::now();
+    VisitorSession {
+        session_id: session.into(),
+        tenant_id: tenant,
+        tag_id: Id::nil(),
+        tag_code: "landing".into(),
+        pool_id: Some(pool),
+        phone_number: None,
+        exhausted: false,
+        traffic: Traffic { source: Some("google".into()), ..Traffic::default() },
+        user_agent: None,
+        started_at: now,
+        last_seen_at: now,
+    }
+}
+
+#[tokio::test]
+async fn a_second_node_follows_number_pools() {
+    let w = world(EngineConfig::default()).await;
+    let other = Engine::start(w.engine.store().clone(), EngineConfig::default()).await.unwrap();
+    other.follow_config(Duration::from_millis(20));
+
+    let a = w.engine.put_buyer(buyer(w.tenant, "+15550002001", None), None).await.unwrap();
+    let mut pool: Pool = serde_json::from_value(serde_json::json!({
+        "id": new_id(), "tenantId": w.tenant, "name": "Main", "numbers": ["+15550004001"], "fallbackNumber": "+15550004999"
+    }))
+    .unwrap();
+    pool.version = save(&w.engine, DocKind::Pool, w.tenant, pool.id, &pool, None).await;
+    w.engine.put_pool(pool.clone()).await.unwrap();
+    let mut c = campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[(a.id, 1)]);
+    (c.routing_type, c.phone_number, c.pool_id) = (RoutingType::Pool, None, Some(pool.id));
+    let c = w.engine.put_campaign(c, None).await.unwrap();
+
+    // The other node leases the pool's number to a visit and routes its call,
+    // attributed to that visit.
+    let mut n = 0;
+    eventually(async || other.track(pool.id, visit(w.tenant, pool.id, "v1"), LeaseOptions::default(), Utc::now()).await.is_ok()).await;
+    let tracked = other.track(pool.id, visit(w.tenant, pool.id, "v1"), LeaseOptions::default(), Utc::now()).await.unwrap();
+    assert_eq!(tracked.number.as_ref().map(PhoneNumber::as_str), Some("+15550004001"));
+    let d = other.inbound(call("CApool", "+15551230000", "+15550004001")).await.unwrap();
+    assert_eq!(dialed(&d), Some("+15550002001"));
+    let record = other.store().get_call_by_sid("CApool").await.unwrap().unwrap();
+    assert_eq!((record.pool_id, record.campaign_id), (Some(pool.id), c.id));
+    let attribution = record.attribution.expect("the call is attributed to the visit holding the number");
+    assert_eq!((attribution.session_id.as_str(), attribution.traffic.source.as_deref()), ("v1", Some("google")));
+
+    // Node A swaps the pool's number: the other node routes the new one and
+    // no longer the old one.
+    pool.numbers = vec![PhoneNumber::parse("+15550004002").unwrap()];
+    pool.version = save(&w.engine, DocKind::Pool, w.tenant, pool.id, &pool, Some(pool.version)).await;
+    w.engine.put_pool(pool.clone()).await.unwrap();
+    eventually(async || {
+        n += 1;
+        dialed(&other.inbound(call(&format!("CAnew{n}"), "+15551230000", "+15550004002")).await.unwrap()) == Some("+15550002001")
+    })
+    .await;
+    assert_eq!(other.inbound(call("CAold", "+15551230000", "+15550004001")).await.unwrap(), Decision::NotInService);
+    let leased = other.track(pool.id, visit(w.tenant, pool.id, "v2"), LeaseOptions::default(), Utc::now()).await.unwrap();
+    assert_eq!(leased.number.as_ref().map(PhoneNumber::as_str), Some("+15550004002"));
+
+    // Node A deletes the campaign, then the pool: the other node stops leasing.
+    w.engine.delete_campaign(w.tenant, c.id, None).await.unwrap();
+    delete(&w.engine, DocKind::Pool, w.tenant, pool.id, pool.version).await;
+    w.engine.remove_pool(pool.id).await;
+    eventually(async || other.track(pool.id, visit(w.tenant, pool.id, "v3"), LeaseOptions::default(), Utc::now()).await.is_err()).await;
+    assert_eq!(other.pool_stats(pool.id).await.unwrap(), None);
+    assert_eq!(other.inbound(call("CAgone", "+15551230000", "+15550004002")).await.unwrap(), Decision::NotInService);
+    assert_eq!(other.sync_config().await.unwrap(), 0, "nothing left to apply");
+    other.shutdown().await;
+    w.engine.shutdown().await;
+}
+
+/// A bidder on loopback that bids `amount` dollars to send the call to `number`.
+async fn bidder(amount: u32, number: &str) -> String {
+    let body = format!(r#"{{"bidAmount": {amount}, "destinationNumber": "{number}", "accepted": true, "currency": "USD", "duration": 60}}"#);
+    let app = axum::Router::new().fallback(move || {
+        let body = body.clone();
+        async move { ([("content-type", "application/json")], body) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/bid", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+fn rtb_target(tenant: Id, url: &str) -> RtbTarget {
+    serde_json::from_value(serde_json::json!({
+        "id": new_id(), "tenantId": tenant, "name": format!("bidder {url}"), "endpointUrl": url,
+        "minBidAmount": 1, "maxBidAmount": 50, "timeoutMs": 5000, "requestBody": r#"{"callerId": "{callerId}"}"#
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_second_node_follows_rtb_targets_and_routers() {
+    let config = EngineConfig { rtb_allow_private_targets: true, ..Default::default() };
+    let w = world(config.clone()).await;
+    let other = Engine::start(w.engine.store().clone(), config).await.unwrap();
+    other.follow_config(Duration::from_millis(20));
+    let mut n = 0;
+    // What the other node dials for a call to the RTB campaign's number.
+    let mut dial = async || {
+        n += 1;
+        let d = other.inbound(call(&format!("CA{n}"), &format!("+1555123{:04}", n % 10_000), "+15550001000")).await.unwrap();
+        dialed(&d).map(str::to_owned)
+    };
+
+    // Node A creates a target and a router, and an RTB campaign through them.
+    let mut t1 = rtb_target(w.tenant, &bidder(10, "+15550005001").await);
+    t1.version = save(&w.engine, DocKind::RtbTarget, w.tenant, t1.id, &t1, None).await;
+    w.engine.put_rtb_target(t1.clone()).await.unwrap();
+    let mut router: RtbRouter = serde_json::from_value(serde_json::json!({
+        "id": new_id(), "tenantId": w.tenant, "name": "router", "biddingTimeoutMs": 1500, "minBiddersRequired": 1,
+        "targets": [{"targetId": t1.id, "priority": 1}]
+    }))
+    .unwrap();
+    router.version = save(&w.engine, DocKind::RtbRouter, w.tenant, router.id, &router, None).await;
+    w.engine.put_rtb_router(router.clone()).await;
+    let mut c = campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[]);
+    (c.routing_type, c.rtb_router_id) = (RoutingType::Rtb, Some(router.id));
+    let c = w.engine.put_campaign(c, None).await.unwrap();
+    eventually(async || dial().await.as_deref() == Some("+15550005001")).await;
+
+    // A second, higher bidder joins the router: the other node's auctions ask it and it wins.
+    let mut t2 = rtb_target(w.tenant, &bidder(20, "+15550005002").await);
+    t2.version = save(&w.engine, DocKind::RtbTarget, w.tenant, t2.id, &t2, None).await;
+    w.engine.put_rtb_target(t2.clone()).await.unwrap();
+    router.targets.push(serde_json::from_value(serde_json::json!({"targetId": t2.id, "priority": 2})).unwrap());
+    router.version = save(&w.engine, DocKind::RtbRouter, w.tenant, router.id, &router, Some(router.version)).await;
+    w.engine.put_rtb_router(router.clone()).await;
+    eventually(async || dial().await.as_deref() == Some("+15550005002")).await;
+
+    // The second target moves to another endpoint, which bids higher still.
+    t2.endpoint_url = bidder(30, "+15550005003").await;
+    t2.version = save(&w.engine, DocKind::RtbTarget, w.tenant, t2.id, &t2, Some(t2.version)).await;
+    w.engine.put_rtb_target(t2.clone()).await.unwrap();
+    eventually(async || dial().await.as_deref() == Some("+15550005003")).await;
+
+    // It leaves the router and is deleted: the first target wins again, and
+    // the other node forgets the deleted one.
+    router.targets.retain(|t| t.target_id == t1.id);
+    router.version = save(&w.engine, DocKind::RtbRouter, w.tenant, router.id, &router, Some(router.version)).await;
+    w.engine.put_rtb_router(router.clone()).await;
+    delete(&w.engine, DocKind::RtbTarget, w.tenant, t2.id, t2.version).await;
+    w.engine.remove_rtb_target(t2.id).await;
+    eventually(async || dial().await.as_deref() == Some("+15550005001")).await;
+    assert_eq!(other.rtb_breaker_state(t2.id), None);
+    assert_eq!(other.rtb_breaker_state(t1.id), Some("closed"));
+
+    // The campaign, then the router, are deleted.
+    w.engine.delete_campaign(w.tenant, c.id, None).await.unwrap();
+    delete(&w.engine, DocKind::RtbRouter, w.tenant, router.id, router.version).await;
+    w.engine.remove_rtb_router(router.id).await;
+    eventually(async || other.rtb_router(router.id).is_none()).await;
     assert_eq!(other.sync_config().await.unwrap(), 0, "nothing left to apply");
     other.shutdown().await;
     w.engine.shutdown().await;

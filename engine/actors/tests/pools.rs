@@ -90,7 +90,7 @@ async fn pools_load_at_start_and_follow_their_configuration() {
     let stats = engine.pool_stats(p.id).await.unwrap().unwrap();
     assert_eq!((stats.size, stats.leased_now), (2, 0), "the stored pool is back; leases start over");
 
-    engine.remove_pool(p.id);
+    engine.remove_pool(p.id).await;
     assert!(engine.track(p.id, visit(&p, "a"), LeaseOptions::default(), Utc::now()).await.is_err());
     assert_eq!(engine.pool_stats(p.id).await.unwrap(), None);
 }

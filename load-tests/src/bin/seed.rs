@@ -147,7 +147,7 @@ async fn main() -> anyhow::Result<()> {
                 "targets": targets, "createdAt": Utc::now(),
             }))?;
             put_doc(&engine, DocKind::RtbRouter, tenant, router.id, &router).await?;
-            engine.put_rtb_router(router.clone());
+            engine.put_rtb_router(router.clone()).await;
             let mut c = Campaign::direct(tenant, "Bench Auction", PhoneNumber::parse(RTB_NUMBER)?, RoutingPolicy::Priority, Vec::new());
             c.routing_type = RoutingType::Rtb;
             c.rtb_router_id = Some(router.id);

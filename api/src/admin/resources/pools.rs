@@ -132,7 +132,7 @@ async fn delete_pool(State(state): State<AppState>, auth: Auth, id: Result<Path<
         return Err(ApiError::Conflict(format!("pool {:?} is used by {}", p.name, users.join(", "))));
     }
     docs::delete::<Pool>(&state, auth.tenant_id, id, docs::delete_version(&headers, p.version)?).await?;
-    state.engine.remove_pool(id);
+    state.engine.remove_pool(id).await;
     audit::record(&state, &auth, "delete", "pool", Some(id), json!({"name": p.name})).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -131,7 +131,7 @@ async fn delete_target(State(state): State<AppState>, auth: Auth, id: Result<Pat
         return Err(ApiError::Conflict(format!("rtb target {:?} is used by {}: remove it there first", t.name, users.join(", "))));
     }
     docs::delete::<RtbTarget>(&state, auth.tenant_id, id, docs::delete_version(&headers, t.version)?).await?;
-    state.engine.remove_rtb_target(id);
+    state.engine.remove_rtb_target(id).await;
     audit::record(&state, &auth, "delete", "rtb_target", Some(id), json!({"name": t.name})).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -181,7 +181,7 @@ async fn create_router(State(state): State<AppState>, auth: Auth, Json(mut r): J
     let _guard = docs::write_lock().await;
     check_router(&state, auth.tenant_id, &r).await?;
     docs::put(&state, auth.tenant_id, &mut r, None).await?;
-    state.engine.put_rtb_router(r.clone());
+    state.engine.put_rtb_router(r.clone()).await;
     audit::record(&state, &auth, "create", "rtb_router", Some(r.id), json!({"name": r.name, "targets": r.targets.len()})).await?;
     Ok((StatusCode::CREATED, Json(r)))
 }
@@ -205,7 +205,7 @@ async fn update_router(
     (r.id, r.tenant_id, r.created_at) = (old.id, old.tenant_id, old.created_at);
     check_router(&state, auth.tenant_id, &r).await?;
     docs::put(&state, auth.tenant_id, &mut r, Some(expected)).await?;
-    state.engine.put_rtb_router(r.clone());
+    state.engine.put_rtb_router(r.clone()).await;
     audit::record(&state, &auth, "update", "rtb_router", Some(id), json!({"name": r.name, "version": r.version})).await?;
     Ok(Json(r))
 }
@@ -228,7 +228,7 @@ async fn delete_router(State(state): State<AppState>, auth: Auth, id: Result<Pat
         return Err(ApiError::Conflict(format!("rtb router {:?} is used by {}", r.name, users.join(", "))));
     }
     docs::delete::<RtbRouter>(&state, auth.tenant_id, id, docs::delete_version(&headers, r.version)?).await?;
-    state.engine.remove_rtb_router(id);
+    state.engine.remove_rtb_router(id).await;
     audit::record(&state, &auth, "delete", "rtb_router", Some(id), json!({"name": r.name})).await?;
     Ok(StatusCode::NO_CONTENT)
 }

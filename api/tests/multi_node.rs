@@ -1,0 +1,197 @@
+//! Two nodes on one store, the way two `serve` nodes share a ScyllaDB
+//! cluster: configuration made through node A's admin API reaches node B
+//! within its polling interval — number pools, tracking tags, RTB targets
+//! and routers — and B's webhooks and track endpoint act on it.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Console, TestServer, periodic_check};
+use serde_json::{Value, json};
+use switchboard_engine::EngineConfig;
+use switchboard_model::Id;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// A manager's console on node `a` for a new tenant whose Twilio account is
+/// the one the webhook helpers sign for.
+async fn manager(a: &TestServer, name: &str) -> Console {
+    let console = a.signup(name, "owner").await;
+    let mut t = (*a.engine.tenants().into_iter().find(|t| t.name == name).expect("tenant")).clone();
+    t.twilio_account_sid = Some(common::ACCOUNT.into());
+    t.twilio_auth_token = common::TOKEN.into();
+    let version = t.version;
+    a.engine.put_tenant(t, Some(version)).await.expect("connect twilio");
+    console
+}
+
+fn id(v: &Value) -> Id {
+    v["id"].as_str().unwrap_or_else(|| panic!("no id in {v}")).parse().unwrap()
+}
+
+async fn created(console: &Console, path: &str, body: Value) -> Value {
+    let (s, v) = console.post(path, &body).await;
+    assert_eq!(s, 201, "{path}: {v}");
+    v
+}
+
+async fn updated(console: &Console, path: &str, body: Value) -> Value {
+    let (s, v) = console.put(path, &body).await;
+    assert_eq!(s, 200, "{path}: {v}");
+    v
+}
+
+async fn deleted(console: &Console, path: &str) {
+    let (s, v) = console.delete(path).await;
+    assert_eq!(s, 204, "{path}: {v}");
+}
+
+/// What a web page on node `server` gets from the track endpoint for `session`.
+async fn leased(server: &TestServer, session: &str) -> Option<String> {
+    let resp = server
+        .client
+        .post(format!("{}/api/dni/track", server.base))
+        .header("Origin", "https://shop.example")
+        .json(&json!({"tagCode": "landing", "sessionId": session, "referrer": "", "landingPage": "https://shop.example/?utm_source=google"}))
+        .send()
+        .await
+        .expect("request");
+    let v: Value = resp.json().await.unwrap_or(Value::Null);
+    // The fallback number is shown with `success: true` too: only a lease counts.
+    v["leaseExpiresAt"].as_str()?;
+    v["phoneNumber"].as_str().map(str::to_owned)
+}
+
+const P1: &str = "+15550003001";
+const P2: &str = "+15550003002";
+const FALLBACK: &str = "+15550003999";
+
+#[tokio::test]
+async fn a_pool_set_up_through_one_node_leases_and_routes_on_the_other() {
+    let a = TestServer::start().await;
+    a.engine.follow_config(Duration::from_millis(20));
+    let b = a.second_node(EngineConfig::default()).await;
+    let console = manager(&a, "Acme DNI").await;
+    for n in [P1, P2, FALLBACK] {
+        created(&console, "/api/numbers", json!({"phoneNumber": n})).await;
+    }
+    let pool = created(&console, "/api/pools", json!({"name": "Main", "numbers": [P1], "fallbackNumber": FALLBACK})).await;
+    let pool_id = id(&pool);
+    let tag = created(&console, "/api/tracking-tags", json!({"name": "Landing", "tagCode": "landing", "poolId": pool_id})).await;
+    let buyer = created(&console, "/api/buyers", json!({"name": "Acme Insurance", "phoneNumber": common::ACME, "timezone": "America/New_York"})).await;
+    let campaign = created(
+        &console,
+        "/api/campaigns",
+        json!({"name": "DNI", "status": "active", "routingType": "pool", "poolId": pool_id, "duplicateWindowHours": 0, "buyers": [{"buyerId": buyer["id"], "priority": 1}]}),
+    )
+    .await;
+
+    // A page served through node B leases the pool's number; B routes the
+    // call to it and attributes it to that visit.
+    periodic_check(|| async { leased(&b, "v1").await.as_deref() == Some(P1) }, WAIT).await;
+    let reply = b.call("CApool1", P1).await;
+    assert_eq!(reply.dialed().as_deref(), Some(common::ACME), "{reply:?}");
+    let (_, call) = console.get(&format!("/api/calls/{}", reply.call_id().unwrap())).await;
+    assert_eq!((&call["poolId"], &call["attribution"]["sessionId"], &call["attribution"]["source"]), (&json!(pool_id), &json!("v1"), &json!("google")));
+
+    // Node A swaps the pool's number: B leases the new one, and the old one
+    // is no longer in service there.
+    updated(&console, &format!("/api/pools/{pool_id}"), json!({"name": "Main", "numbers": [P2], "fallbackNumber": FALLBACK, "version": pool["version"]})).await;
+    periodic_check(|| async { leased(&b, "v2").await.as_deref() == Some(P2) }, WAIT).await;
+    let reply = b.call("CApool2", P2).await;
+    assert_eq!(reply.dialed().as_deref(), Some(common::ACME), "{reply:?}");
+    assert!(b.call("CApool3", P1).await.body.contains("not in service"));
+
+    // Node A deletes the tag, the campaign and the pool: B stops leasing.
+    deleted(&console, &format!("/api/tracking-tags/{}", id(&tag))).await;
+    assert_eq!(leased(&b, "v3").await, None, "tags are read from the store: gone at once");
+    deleted(&console, &format!("/api/campaigns/{}", id(&campaign))).await;
+    deleted(&console, &format!("/api/pools/{pool_id}")).await;
+    periodic_check(|| async { b.engine.pool(pool_id).is_none() }, WAIT).await;
+    assert!(b.call("CApool4", P2).await.body.contains("not in service"));
+}
+
+/// A bidder on loopback that bids `amount` dollars to send calls to `number`.
+async fn bidder(amount: u32, number: &str) -> String {
+    let body = format!(r#"{{"bidAmount": {amount}, "destinationNumber": "{number}", "accepted": true, "currency": "USD", "duration": 60}}"#);
+    let app = axum::Router::new().fallback(move || {
+        let body = body.clone();
+        async move { ([("content-type", "application/json")], body) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/bid", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// Calls `number` on node `b` until it dials `want` (each call a new one).
+async fn until_dialed(b: &TestServer, number: &str, want: &str, n: &mut u32) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        *n += 1;
+        let dialed = b.call(&format!("CArtb{n}"), number).await.dialed();
+        if dialed.as_deref() == Some(want) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "node B still dials {dialed:?}, not {want}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn target(name: &str, url: &str) -> Value {
+    json!({"name": name, "endpointUrl": url, "minBidAmount": 1, "maxBidAmount": 50, "timeoutMs": 5000, "requestBody": r#"{"callerId": "{callerId}"}"#})
+}
+
+fn router(targets: &[Id], version: Option<&Value>) -> Value {
+    let targets: Vec<Value> = targets.iter().enumerate().map(|(i, t)| json!({"targetId": t, "priority": i + 1})).collect();
+    let mut r = json!({"name": "Main", "biddingTimeoutMs": 1500, "minBiddersRequired": 1, "targets": targets});
+    if let Some(v) = version {
+        r["version"] = v.clone();
+    }
+    r
+}
+
+#[tokio::test]
+async fn rtb_targets_and_routers_set_up_through_one_node_bid_on_the_other() {
+    let config = EngineConfig { rtb_allow_private_targets: true, ..EngineConfig::default() };
+    let a = TestServer::start_with_engine(None, config.clone()).await;
+    a.engine.follow_config(Duration::from_millis(20));
+    let b = a.second_node(config).await;
+    let console = manager(&a, "Acme RTB").await;
+    let number = "+15550009001";
+    let mut n = 0;
+
+    let t1 = id(&created(&console, "/api/rtb/targets", target("first", &bidder(10, "+18005550101").await)).await);
+    let r = created(&console, "/api/rtb/routers", router(&[t1], None)).await;
+    let campaign = created(
+        &console,
+        "/api/campaigns",
+        json!({"name": "RTB", "status": "active", "routingType": "rtb", "rtbRouterId": r["id"], "phoneNumber": number, "duplicateWindowHours": 0, "buyers": []}),
+    )
+    .await;
+    until_dialed(&b, number, "+18005550101", &mut n).await;
+
+    // A higher bidder joins the router on node A: node B's auctions ask it.
+    let t2 = created(&console, "/api/rtb/targets", target("second", &bidder(20, "+18005550102").await)).await;
+    let r = updated(&console, &format!("/api/rtb/routers/{}", id(&r)), router(&[t1, id(&t2)], Some(&r["version"]))).await;
+    until_dialed(&b, number, "+18005550102", &mut n).await;
+
+    // It moves to another endpoint, bidding higher still.
+    let mut moved = target("second", &bidder(30, "+18005550103").await);
+    moved["version"] = t2["version"].clone();
+    updated(&console, &format!("/api/rtb/targets/{}", id(&t2)), moved).await;
+    until_dialed(&b, number, "+18005550103", &mut n).await;
+
+    // It leaves the router and is deleted: node B forgets it.
+    let r = updated(&console, &format!("/api/rtb/routers/{}", id(&r)), router(&[t1], Some(&r["version"]))).await;
+    deleted(&console, &format!("/api/rtb/targets/{}", id(&t2))).await;
+    until_dialed(&b, number, "+18005550101", &mut n).await;
+    periodic_check(|| async { b.engine.rtb_breaker_state(id(&t2)).is_none() }, WAIT).await;
+
+    // The campaign and its router are deleted.
+    deleted(&console, &format!("/api/campaigns/{}", id(&campaign))).await;
+    deleted(&console, &format!("/api/rtb/routers/{}", id(&r))).await;
+    periodic_check(|| async { b.engine.rtb_router(id(&r)).is_none() }, WAIT).await;
+    assert!(b.call("CArtbgone", number).await.body.contains("not in service"));
+}
