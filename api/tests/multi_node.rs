@@ -89,7 +89,9 @@ async fn a_pool_set_up_through_one_node_leases_and_routes_on_the_other() {
 
     // A page served through node B leases the pool's number; B routes the
     // call to it and attributes it to that visit.
-    periodic_check(|| async { leased(&b, "v1").await.as_deref() == Some(P1) }, WAIT).await;
+    // (A poll may read the pool before the campaign is written: wait for both.)
+    let campaign_id: switchboard_model::Id = campaign["id"].as_str().unwrap().parse().unwrap();
+    periodic_check(|| async { b.engine.campaign(campaign_id).is_some() && leased(&b, "v1").await.as_deref() == Some(P1) }, WAIT).await;
     let reply = b.call("CApool1", P1).await;
     assert_eq!(reply.dialed().as_deref(), Some(common::ACME), "{reply:?}");
     let (_, call) = console.get(&format!("/api/calls/{}", reply.call_id().unwrap())).await;
