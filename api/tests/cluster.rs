@@ -19,8 +19,8 @@ const BUYER: &str = "+15550008000";
 
 fn fast() -> ClusterTiming {
     ClusterTiming {
-        ttl: Span::milliseconds(1500),
-        renew_every: Span::milliseconds(200),
+        ttl: Span::milliseconds(4000),
+        renew_every: Span::milliseconds(250),
         max_skew: Span::milliseconds(100),
         settle: Span::milliseconds(300),
     }
