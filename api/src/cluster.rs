@@ -1,14 +1,22 @@
 //! Node-to-node capacity requests: the internal endpoints a node's peers
-//! call when it owns a buyer's shard, and [`HttpPeers`], the client side.
+//! call when it owns a buyer's shard, and [`ClusterLink`], the client side.
 //!
 //! - `POST /internal/capacity/reserve` ([`RemoteReserve`]) → `{"answer": "reserved" | "refused" | "not_owner"}`
 //! - `POST /internal/capacity/release` ([`RemoteRelease`]) → 204
 //! - `GET /internal/capacity/stats/{buyerId}` → the buyer's counters, or 409 `not_owner`
+//! - `POST /internal/pool` ([`PoolRequest`]) → [`PoolAnswer`]: DNI leases, attribution and
+//!   counters of a pool, from the node that owns its leases
 //!
 //! Every request carries `Authorization: Bearer <cluster secret>` (compared
 //! in constant time). A node started without a cluster secret answers 404:
 //! it is not in a cluster.
+//!
+//! A call's later webhooks (dial result, status, recording) that reach a
+//! node other than the call's owner are passed on to the owner unchanged
+//! (Twilio's signature still verifies there: the public URL is the same),
+//! marked with [`FORWARDED`] so the owner handles them itself.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,10 +27,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
-use switchboard_engine::{BuyerStats, Peers, RemoteAnswer, RemoteRelease, RemoteReserve};
+use switchboard_engine::{BuyerStats, Peers, PoolAnswer, PoolRequest, RemoteAnswer, RemoteRelease, RemoteReserve};
 use switchboard_model::Id;
 
 use crate::admin::extract::Json;
+use switchboard_engine::metrics::WEBHOOKS_FORWARDED;
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -32,6 +41,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/internal/capacity/reserve", post(reserve))
         .route("/internal/capacity/release", post(release))
         .route("/internal/capacity/stats/{buyerId}", get(stats))
+        .route("/internal/pool", post(pool))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -41,11 +51,60 @@ struct Answer {
 
 /// Only peers that know the secret may ask.
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(secret) = &state.cluster_secret else { return Err(ApiError::NoRoute) };
+    let Some(link) = &state.cluster else { return Err(ApiError::NoRoute) };
     let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     match given {
-        Some(g) if bool::from(g.as_bytes().ct_eq(secret.as_bytes())) => Ok(()),
+        Some(g) if link.knows(g) => Ok(()),
         _ => Err(ApiError::Unauthorized),
+    }
+}
+
+/// Header a node puts on a webhook it passes to the call's owner; its value
+/// is the cluster secret.
+pub(crate) const FORWARDED: &str = "x-switchboard-forwarded";
+
+/// Passes a call's webhook to the node that owns the call, unless this node
+/// should handle it: not in a cluster, the owner is this node (or nobody
+/// now), or a peer forwarded it here already. `None`: handle it here, which
+/// is also the fallback when the owner cannot be reached.
+pub(crate) async fn pass_to_owner(st: &AppState, call: Id, uri: &axum::http::Uri, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
+    let link = st.cluster.as_ref()?;
+    if headers.get(FORWARDED).and_then(|v| v.to_str().ok()).is_some_and(|v| link.knows(v)) {
+        return None;
+    }
+    let owner = st.engine.call_owner(call)?;
+    let path = uri.path_and_query().map_or_else(|| uri.path(), |pq| pq.as_str());
+    let mut req = link.client.post(format!("{owner}{path}")).header(FORWARDED, &*link.secret).body(body.to_vec());
+    for name in [header::CONTENT_TYPE.as_str(), crate::twilio::signature::HEADER] {
+        if let Some(v) = headers.get(name) {
+            req = req.header(name, v.clone());
+        }
+    }
+    let answer = async {
+        let resp = req.send().await?;
+        let status = resp.status();
+        let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+        let body = resp.bytes().await?;
+        Ok::<_, reqwest::Error>((status, content_type, body))
+    };
+    match answer.await {
+        Ok((status, content_type, body)) if !status.is_server_error() => {
+            metrics::counter!(WEBHOOKS_FORWARDED, "result" => "ok").increment(1);
+            let mut resp = (status, body).into_response();
+            if let Some(ct) = content_type {
+                resp.headers_mut().insert(header::CONTENT_TYPE, ct);
+            }
+            Some(resp)
+        }
+        failed => {
+            let why = match failed {
+                Ok((status, ..)) => format!("owner answered {status}"),
+                Err(e) => e.to_string(),
+            };
+            tracing::warn!(call = %call, %owner, error = %why, "passing a call's webhook to its owner failed; handling it here");
+            metrics::counter!(WEBHOOKS_FORWARDED, "result" => "failed").increment(1);
+            None
+        }
     }
 }
 
@@ -70,21 +129,31 @@ async fn stats(State(state): State<AppState>, headers: HeaderMap, Path(buyer): P
     }
 }
 
-/// Peers over HTTP, with the shared secret.
-pub struct HttpPeers {
-    client: reqwest::Client,
-    secret: String,
+async fn pool(State(state): State<AppState>, headers: HeaderMap, Json(req): Json<PoolRequest>) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    Ok(axum::Json(state.engine.serve_pool(req).await?).into_response())
 }
 
-impl HttpPeers {
-    /// A client that authenticates with `secret`.
-    pub fn new(secret: &str) -> anyhow::Result<HttpPeers> {
+/// This node's link to its peers: the shared secret and an HTTP client.
+pub struct ClusterLink {
+    client: reqwest::Client,
+    secret: Arc<str>,
+}
+
+impl ClusterLink {
+    /// A link that authenticates with `secret`.
+    pub fn new(secret: &str) -> anyhow::Result<ClusterLink> {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(1))
-            .timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
-        Ok(HttpPeers { client, secret: secret.to_owned() })
+        Ok(ClusterLink { client, secret: Arc::from(secret) })
+    }
+
+    /// Whether `given` is the cluster secret (constant time).
+    fn knows(&self, given: &str) -> bool {
+        bool::from(given.as_bytes().ct_eq(self.secret.as_bytes()))
     }
 
     async fn send<T: serde::de::DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<Option<T>, String> {
@@ -99,7 +168,7 @@ impl HttpPeers {
 }
 
 #[async_trait]
-impl Peers for HttpPeers {
+impl Peers for ClusterLink {
     async fn reserve(&self, url: &str, req: &RemoteReserve) -> Result<RemoteAnswer, String> {
         let answer: Option<Answer> = self.send(self.client.post(format!("{url}/internal/capacity/reserve")).json(req)).await?;
         answer.map(|a| a.answer).ok_or_else(|| "peer sent no answer".to_owned())
@@ -111,5 +180,10 @@ impl Peers for HttpPeers {
 
     async fn stats(&self, url: &str, buyer: Id) -> Result<Option<BuyerStats>, String> {
         self.send(self.client.get(format!("{url}/internal/capacity/stats/{buyer}"))).await
+    }
+
+    async fn pool(&self, url: &str, req: &PoolRequest) -> Result<PoolAnswer, String> {
+        let answer: Option<PoolAnswer> = self.send(self.client.post(format!("{url}/internal/pool")).json(req)).await?;
+        answer.ok_or_else(|| "peer sent no answer".to_owned())
     }
 }

@@ -218,6 +218,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = store_uri::open(&args.store, &args.data).await?;
     let config = EngineConfig { rtb_allow_private_targets: args.rtb_allow_private_targets, ..EngineConfig::default() };
     let engine = Engine::start(store, config).await.context("cannot start the engine")?;
+    let mut cluster = None;
     if let Some(url) = &args.cluster_url {
         let secret = args.cluster_secret.as_deref().unwrap_or_default();
         if secret.len() < 16 {
@@ -226,8 +227,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         if args.store == store_uri::EMBEDDED {
             anyhow::bail!("--cluster-url needs a store the nodes share (--store scylla://…); the embedded store belongs to one node");
         }
-        let peers = Arc::new(switchboard::cluster::HttpPeers::new(secret)?);
-        engine.join_cluster(url.trim_end_matches('/'), ClusterTiming::default(), peers).await.context("cannot join the cluster")?;
+        let link = Arc::new(switchboard::cluster::ClusterLink::new(secret)?);
+        engine.join_cluster(url.trim_end_matches('/'), ClusterTiming::default(), link.clone()).await.context("cannot join the cluster")?;
+        cluster = Some(link);
         tracing::info!(%url, "joined the cluster: buyer capacity is decided by one node per buyer");
     } else if args.store != store_uri::EMBEDDED {
         tracing::warn!("a shared store without --cluster-url: this node enforces caps on its own, so several such nodes together can exceed them");
@@ -245,9 +247,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     state.signup_enabled = args.signup;
     state.trust_forwarded_for = args.trust_forwarded_for;
     state.twilio = switchboard::twilio::rest::TwilioRest::new(&args.twilio_api_base);
-    if args.cluster_url.is_some() {
-        state.cluster_secret = args.cluster_secret.as_deref().map(Arc::from);
-    }
+    state.cluster = cluster;
     if !args.signup {
         tracing::info!("signup is turned off");
     }

@@ -60,8 +60,8 @@ pub struct AppState {
     pub twilio: crate::twilio::rest::TwilioRest,
     /// Rate limits of the public DNI track endpoint.
     pub(crate) dni_limiter: Arc<dni::Limiter>,
-    /// The secret peers present on `/internal/…` (`None`: not in a cluster).
-    pub cluster_secret: Option<Arc<str>>,
+    /// How this node talks to its peers (`None`: not in a cluster).
+    pub cluster: Option<Arc<crate::cluster::ClusterLink>>,
 }
 
 impl AppState {
@@ -79,7 +79,7 @@ impl AppState {
             accounts_lock: Arc::default(),
             twilio: crate::twilio::rest::TwilioRest::new(crate::twilio::rest::DEFAULT_BASE),
             dni_limiter: Arc::new(dni::Limiter::new(dni::DniLimits::default())),
-            cluster_secret: None,
+            cluster: None,
         }
     }
 

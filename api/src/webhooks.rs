@@ -3,6 +3,9 @@
 //!
 //! The signed URL is the configured public base URL plus the path and query
 //! Twilio requested, never one rebuilt from `Host`: behind a proxy they differ.
+//!
+//! In a cluster, a call's later webhooks go to the node that owns the call
+//! once verified (`cluster::pass_to_owner`).
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -12,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use switchboard_engine::{Decision, metrics as names};
 use switchboard_model::{Id, PhoneNumber, Tenant};
 
+use crate::cluster;
 use crate::error::ApiError;
 use crate::server::AppState;
 use crate::twilio::form::{DialParams, Fields, RecordingParams, StatusParams, StatusQuery, VoiceParams, parse_pairs};
@@ -84,9 +88,13 @@ pub(crate) async fn dial_status(
 ) -> Result<Response, ApiError> {
     let call_id = path_call_id(path)?;
     let query = StatusQuery::parse(uri.query().unwrap_or(""))?;
-    let pairs = parse_pairs(&read(body)?);
-    let tenant = st.engine.tenant_of_call(Some(call_id), None).await?.ok_or(ApiError::UnknownCall)?;
+    let body = read(body)?;
+    let pairs = parse_pairs(&body);
+    let (_, tenant) = st.engine.tenant_of_call(Some(call_id), None).await?.ok_or(ApiError::UnknownCall)?;
     verify(&st, &tenant, &headers, &uri, &pairs, matched.as_str())?;
+    if let Some(answer) = cluster::pass_to_owner(&st, call_id, &uri, &headers, &body).await {
+        return Ok(answer);
+    }
     let result = DialParams::parse(&pairs)?.into_result(query.attempt);
     let decision = st.engine.dial_result(call_id, result).await?;
     Ok(twiml_response(&decision, &st.public_url))
@@ -101,11 +109,15 @@ pub(crate) async fn status(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let query = StatusQuery::parse(uri.query().unwrap_or(""))?;
-    let pairs = parse_pairs(&read(body)?);
+    let body = read(body)?;
+    let pairs = parse_pairs(&body);
     let fields = Fields(&pairs);
     let sid = fields.get("ParentCallSid").or_else(|| fields.get("CallSid"));
-    let tenant = st.engine.tenant_of_call(query.call_id, sid).await?.ok_or(ApiError::UnknownCall)?;
+    let (call_id, tenant) = st.engine.tenant_of_call(query.call_id, sid).await?.ok_or(ApiError::UnknownCall)?;
     verify(&st, &tenant, &headers, &uri, &pairs, matched.as_str())?;
+    if let Some(answer) = cluster::pass_to_owner(&st, call_id, &uri, &headers, &body).await {
+        return Ok(answer);
+    }
     let event = StatusParams::parse(&pairs)?.into_event(query.call_id, query.attempt);
     st.engine.status_event(event).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -121,9 +133,13 @@ pub(crate) async fn recording(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let call_id = path_call_id(path)?;
-    let pairs = parse_pairs(&read(body)?);
-    let tenant = st.engine.tenant_of_call(Some(call_id), None).await?.ok_or(ApiError::UnknownCall)?;
+    let body = read(body)?;
+    let pairs = parse_pairs(&body);
+    let (_, tenant) = st.engine.tenant_of_call(Some(call_id), None).await?.ok_or(ApiError::UnknownCall)?;
     verify(&st, &tenant, &headers, &uri, &pairs, matched.as_str())?;
+    if let Some(answer) = cluster::pass_to_owner(&st, call_id, &uri, &headers, &body).await {
+        return Ok(answer);
+    }
     let params = RecordingParams::parse(&pairs)?;
     if let Some(url) = params.completed_url() {
         st.engine.recording(call_id, url.to_owned()).await?;

@@ -8,30 +8,21 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Duration as Span;
 use common::*;
-use switchboard_engine::ClusterTiming;
+use switchboard::twilio::signature;
 use switchboard_model::RoutingPolicy;
 use switchboard_store::{EmbeddedStore, Store};
 
 const NUMBER: &str = "+15550007000";
 const BUYER: &str = "+15550008000";
 
-fn fast() -> ClusterTiming {
-    ClusterTiming {
-        ttl: Span::milliseconds(4000),
-        renew_every: Span::milliseconds(250),
-        max_skew: Span::milliseconds(100),
-        settle: Span::milliseconds(300),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cap_holds_across_nodes_and_survives_its_owner_leaving() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
-    let a = TestServer::start_in_cluster(store.clone(), fast()).await;
-    let b = TestServer::start_in_cluster(store.clone(), fast()).await;
+    let a = TestServer::start_in_cluster(store.clone(), fast_cluster()).await;
+    let b = TestServer::start_in_cluster(store.clone(), fast_cluster()).await;
     let t = tenant(&a.engine).await;
     let buyer = buyer(&a.engine, t.id, "Shared Buyer", BUYER, Some(3)).await;
     campaign(&a.engine, t.id, NUMBER, RoutingPolicy::Priority, &[(&buyer, 1, 1)], 0, false).await;
@@ -50,7 +41,9 @@ async fn a_cap_holds_across_nodes_and_survives_its_owner_leaving() {
         let (client, base) = (node.client.clone(), node.base.clone());
         set.spawn(async move {
             let sid = format!("CAcluster{i}");
-            let reply = post_signed_with(&client, &base, TOKEN, "/api/webhooks/voice", &voice(&sid, NUMBER)).await.unwrap();
+            let params = voice(&sid, NUMBER);
+            let signed = signature::sign(TOKEN, &format!("{CLUSTER_PUBLIC}/api/webhooks/voice"), &params);
+            let reply = post_form(&client, &base, "/api/webhooks/voice", &params, Some(&signed)).await.unwrap();
             (sid, base, reply)
         });
     }
@@ -80,11 +73,54 @@ async fn a_cap_holds_across_nodes_and_survives_its_owner_leaving() {
     survivor.stop().await;
 }
 
+/// Twilio's callbacks for one call land on whichever node the load balancer
+/// picks; the node that took the call handles them all, so one node's update
+/// never overwrites another's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_calls_webhooks_reach_the_node_that_took_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let a = TestServer::start_in_cluster(store.clone(), fast_cluster()).await;
+    let b = TestServer::start_in_cluster(store.clone(), fast_cluster()).await;
+    let t = tenant(&a.engine).await;
+    let buyer = buyer(&a.engine, t.id, "Buyer", BUYER, None).await;
+    campaign(&a.engine, t.id, NUMBER, RoutingPolicy::Priority, &[(&buyer, 1, 1)], 0, true).await;
+    b.engine.sync_config().await.unwrap();
+    periodic_check(async || a.engine.cluster_converged() && b.engine.cluster_converged(), Duration::from_secs(10)).await;
+
+    let reply = a.call("CAforward", NUMBER).await;
+    assert!(reply.is_dial(), "{reply:?}");
+    let id = reply.call_id().unwrap();
+    assert_eq!(a.engine.call_owner(id), None, "the node that took the call decides it");
+    assert_eq!(b.engine.call_owner(id).as_deref(), Some(&*a.base));
+
+    // The recording lands on B, the end of the call on A. B passes the
+    // recording to A, so A's end-of-call writes keep it.
+    let url = "https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/RE9";
+    let rec = b.post(&format!("/api/webhooks/recording/{id}"), &pairs(&[("RecordingUrl", url), ("RecordingSid", "RE9"), ("RecordingStatus", "completed")])).await;
+    assert_eq!(rec.status, 204, "{rec:?}");
+    let ended = a.status(id, 0, "CAleg9", "CAforward", ("completed", 3, Some(75))).await;
+    assert_eq!(ended.status, 204, "{ended:?}");
+    let action = a.dial_status(id, 0, "completed", Some(75)).await;
+    assert!(action.body.contains("<Hangup/>"), "{action:?}");
+    let record = store.get_call(id).await.unwrap().unwrap();
+    assert_eq!(record.recording_url.as_deref(), Some(url), "the recording survived the end of the call");
+    assert!(record.ended_at.is_some() && record.attempts.iter().all(|x| x.released), "{record:?}");
+    assert_eq!(record.duration_seconds, 75);
+
+    // A repeated dial action lands on B: A answers it, and nothing changes.
+    let again = b.dial_status(id, 0, "completed", Some(75)).await;
+    assert_eq!((again.status, &again.content_type, &again.body), (200, &action.content_type, &action.body));
+    assert_eq!(store.get_call(id).await.unwrap().unwrap(), record);
+    a.stop().await;
+    b.stop().await;
+}
+
 #[tokio::test]
 async fn internal_endpoints_need_the_cluster_secret() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
-    let node = TestServer::start_in_cluster(store, fast()).await;
+    let node = TestServer::start_in_cluster(store, fast_cluster()).await;
     let body = serde_json::json!({"buyer": uuid(), "callId": uuid(), "attempt": 0, "answered": false});
     let url = format!("{}/internal/capacity/release", node.base);
     let none = node.client.post(&url).json(&body).send().await.unwrap();

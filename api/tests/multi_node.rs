@@ -5,12 +5,14 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Console, TestServer, periodic_check};
+use common::{Console, TestServer, fast_cluster, periodic_check};
 use serde_json::{Value, json};
 use switchboard_engine::EngineConfig;
 use switchboard_model::Id;
+use switchboard_store::{EmbeddedStore, Store};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -196,4 +198,48 @@ async fn rtb_targets_and_routers_set_up_through_one_node_bid_on_the_other() {
     deleted(&console, &format!("/api/rtb/routers/{}", id(&r))).await;
     periodic_check(|| async { b.engine.rtb_router(id(&r)).is_none() }, WAIT).await;
     assert!(b.call("CArtbgone", number).await.body.contains("not in service"));
+}
+
+/// In a cluster one node keeps a pool's leases: pages served by either node
+/// never get one number for two visits, a visit keeps its number whichever
+/// node it asks, and a call through either node is attributed to the visit
+/// holding the number it dialed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_a_cluster_one_node_keeps_a_pools_leases() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let a = TestServer::start_in_cluster(store.clone(), fast_cluster()).await;
+    let b = TestServer::start_in_cluster(store, fast_cluster()).await;
+    for node in [&a, &b] {
+        node.engine.follow_config(Duration::from_millis(20));
+    }
+    let console = manager(&a, "Acme Cluster DNI").await;
+    for n in [P1, P2, FALLBACK] {
+        created(&console, "/api/numbers", json!({"phoneNumber": n})).await;
+    }
+    let pool = created(&console, "/api/pools", json!({"name": "Main", "numbers": [P1, P2], "fallbackNumber": FALLBACK})).await;
+    created(&console, "/api/tracking-tags", json!({"name": "Landing", "tagCode": "landing", "poolId": id(&pool)})).await;
+    let buyer = created(&console, "/api/buyers", json!({"name": "Acme Insurance", "phoneNumber": common::ACME, "timezone": "America/New_York"})).await;
+    let campaign = created(
+        &console,
+        "/api/campaigns",
+        json!({"name": "DNI", "status": "active", "routingType": "pool", "poolId": id(&pool), "duplicateWindowHours": 0, "buyers": [{"buyerId": buyer["id"], "priority": 1}]}),
+    )
+    .await;
+    periodic_check(|| async { b.engine.campaign(id(&campaign)).is_some() && a.engine.cluster_converged() && b.engine.cluster_converged() }, WAIT).await;
+
+    let first = leased(&a, "v1").await.expect("a number for the first visit");
+    let second = leased(&b, "v2").await.expect("a number for the second visit");
+    assert_ne!(first, second, "two visits, through two nodes, got one number");
+    assert_eq!(leased(&b, "v1").await.as_deref(), Some(first.as_str()), "a visit keeps its number on the other node");
+    for node in [&a, &b] {
+        let stats = node.engine.pool_stats(id(&pool)).await.unwrap().unwrap();
+        assert_eq!(stats.leased_now, 2, "each node reports the one lease table");
+    }
+
+    // The second visit calls; node A takes the call and attributes it.
+    let reply = a.call("CAclusterdni", &second).await;
+    assert_eq!(reply.dialed().as_deref(), Some(common::ACME), "{reply:?}");
+    let (_, call) = console.get(&format!("/api/calls/{}", reply.call_id().unwrap())).await;
+    assert_eq!(call["attribution"]["sessionId"], json!("v2"), "{call}");
 }

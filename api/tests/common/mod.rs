@@ -26,6 +26,19 @@ pub(crate) const TOKEN: &str = "test-token";
 pub(crate) const ACCOUNT: &str = "ACtest0000000000000000000000000000";
 /// A caller.
 pub(crate) const CALLER: &str = "+15551230000";
+/// Lease timing for test clusters: quick to converge, long enough for a
+/// loaded CI machine.
+pub(crate) fn fast_cluster() -> ClusterTiming {
+    ClusterTiming {
+        ttl: chrono::Duration::milliseconds(4000),
+        renew_every: chrono::Duration::milliseconds(250),
+        max_skew: chrono::Duration::milliseconds(100),
+        settle: chrono::Duration::milliseconds(300),
+    }
+}
+
+/// The public URL of a test cluster's load balancer.
+pub(crate) const CLUSTER_PUBLIC: &str = "https://calls.switchboard.test";
 /// The secret the nodes of a test cluster share.
 pub(crate) const CLUSTER_SECRET: &str = "test-cluster-secret-0123456789";
 
@@ -199,9 +212,11 @@ impl TestServer {
 
     /// Starts one node of a cluster whose nodes share `store`: it joins
     /// with `timing` and the secret [`CLUSTER_SECRET`], peers over HTTP.
+    /// Twilio reaches every node at one public URL, [`CLUSTER_PUBLIC`] (the
+    /// load balancer's), and signs for it.
     pub(crate) async fn start_in_cluster(store: Arc<dyn Store>, timing: ClusterTiming) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        Self::launch(dir, store, None, EngineConfig::default(), Some(timing), |s| s).await
+        Self::launch(dir, store, Some(CLUSTER_PUBLIC), EngineConfig::default(), Some(timing), |s| s).await
     }
 
     /// Another node over this server's store that reads configuration
@@ -228,9 +243,9 @@ impl TestServer {
         let public = public.map_or_else(|| base.clone(), |p| p.trim_end_matches('/').to_owned());
         let mut state = configure(AppState::new(engine.clone(), &public));
         if let Some(timing) = cluster {
-            let peers = Arc::new(switchboard::cluster::HttpPeers::new(CLUSTER_SECRET).expect("peers"));
-            engine.join_cluster(&base, timing, peers).await.expect("join the cluster");
-            state.cluster_secret = Some(Arc::from(CLUSTER_SECRET));
+            let link = Arc::new(switchboard::cluster::ClusterLink::new(CLUSTER_SECRET).expect("cluster link"));
+            engine.join_cluster(&base, timing, link.clone()).await.expect("join the cluster");
+            state.cluster = Some(link);
         }
         let webhook_slots = state.webhook_slots.clone();
         let (tx, rx) = oneshot::channel::<()>();

@@ -100,6 +100,15 @@ impl LiveCalls {
         gone.len()
     }
 
+    /// Forgets every call `keep` refuses (a later event reloads it from the store).
+    pub(crate) fn retain(&self, keep: impl Fn(Id) -> bool) {
+        let gone: Vec<(Id, String)> =
+            self.by_sid.iter().filter(|e| !keep(e.value().id)).map(|e| (e.value().id, e.key().clone())).collect();
+        for (id, sid) in gone {
+            self.remove(id, &sid);
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.by_id.len()
     }

@@ -7,6 +7,12 @@
 //!
 //! Every reservation, release and stats request of the engine goes through
 //! [`Spawner::reserve`], [`Spawner::release`] and [`Spawner::stats`].
+//!
+//! Calls are owned the same way: a node gives a new call an id in a shard it
+//! decides, so the node that took the call keeps deciding it, and the API
+//! forwards the call's later webhooks (dial result, status, recording) to
+//! the shard's owner ([`Engine::call_owner`]). One node changes a call at a
+//! time, so no update of one node overwrites another's.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -16,13 +22,14 @@ use chrono::{DateTime, Utc};
 use metrics::{counter, gauge};
 use serde::{Deserialize, Serialize};
 use switchboard_cluster::{NODE_PREFIX, Ownership, Route, SHARD_PREFIX, Step, Timing, node_lease, shard_of};
-use switchboard_model::{Buyer, CallerInfo, Id, new_id};
+use switchboard_model::call::{Attribution, VisitorSession};
+use switchboard_model::{Buyer, CallerInfo, Id, PhoneNumber, new_id};
 use switchboard_routing::ReservationKey;
 
 use crate::buyer::BuyerMsg;
 use crate::metrics::{CAPACITY_FORWARDED, CAPACITY_UNAVAILABLE, CLUSTER_SHARDS_HELD};
 use crate::supervisor::Spawner;
-use crate::{BuyerStats, Engine, EngineError, Result};
+use crate::{BuyerStats, Engine, EngineError, LeaseOptions, PoolStats, Result, Tracked};
 
 /// A reservation asked of the node that owns the buyer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,6 +75,51 @@ pub enum RemoteAnswer {
     NotOwner,
 }
 
+/// A question for the node that owns a number pool's DNI leases.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum PoolRequest {
+    /// Lease (or renew) a number for a visit.
+    Track {
+        /// The pool.
+        pool: Id,
+        /// The visit (boxed: it is much larger than the other questions).
+        visit: Box<VisitorSession>,
+        /// The tag's lease terms.
+        options: LeaseOptions,
+        /// When the page asked.
+        now: DateTime<Utc>,
+    },
+    /// Who a call to `number` at `at` is attributed to.
+    Attribute {
+        /// The pool.
+        pool: Id,
+        /// The dialed pool number.
+        number: PhoneNumber,
+        /// When the call came in.
+        at: DateTime<Utc>,
+    },
+    /// The pool's live counters.
+    Stats {
+        /// The pool.
+        pool: Id,
+    },
+}
+
+/// The pool owner's answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "answer", content = "value", rename_all = "camelCase")]
+pub enum PoolAnswer {
+    /// To `Track`.
+    Tracked(Tracked),
+    /// To `Attribute`.
+    Attribution(Option<Attribution>),
+    /// To `Stats`.
+    Stats(Option<PoolStats>),
+    /// The node asked does not own the pool: ask nobody else, answer locally.
+    NotOwner,
+}
+
 /// How nodes reach each other (HTTP in the `switchboard` binary).
 #[async_trait]
 pub trait Peers: Send + Sync + 'static {
@@ -77,6 +129,8 @@ pub trait Peers: Send + Sync + 'static {
     async fn release(&self, url: &str, req: &RemoteRelease) -> std::result::Result<(), String>;
     /// A buyer's live counters from the node at `url`; `None` when it does not own the buyer.
     async fn stats(&self, url: &str, buyer: Id) -> std::result::Result<Option<BuyerStats>, String>;
+    /// Asks the node at `url`, which owns a pool's leases.
+    async fn pool(&self, url: &str, req: &PoolRequest) -> std::result::Result<PoolAnswer, String>;
 }
 
 /// This node's membership: its view of the leases and how to reach peers.
@@ -87,8 +141,9 @@ pub(crate) struct Cluster {
 }
 
 impl Cluster {
-    fn route(&self, buyer: Id) -> Decided {
-        let shard = shard_of(buyer);
+    /// Who decides `id` (a buyer, RTB target or call) now.
+    fn route(&self, id: Id) -> Decided {
+        let shard = shard_of(id);
         let own = self.own.read().unwrap_or_else(|e| e.into_inner());
         let now = Utc::now();
         match own.route(shard, now) {
@@ -290,7 +345,7 @@ impl Engine {
         leases.extend(store.leases(SHARD_PREFIX).await?);
         let plan = cluster.own.write().unwrap_or_else(|e| e.into_inner()).plan(now, &leases);
         for shard in plan.lost {
-            self.inner.spawner.drop_shard(shard);
+            self.drop_shard(shard).await;
         }
         for step in plan.steps {
             let (name, until) = cluster.own.read().unwrap_or_else(|e| e.into_inner()).target(&step, now);
@@ -298,7 +353,7 @@ impl Engine {
             if let Step::Claim { shard, prior } = step {
                 let stale = cluster.own.write().unwrap_or_else(|e| e.into_inner()).claimed(shard, prior.as_ref(), now, &lease);
                 if stale {
-                    self.inner.spawner.drop_shard(shard);
+                    self.drop_shard(shard).await;
                 }
             }
         }
@@ -324,7 +379,7 @@ impl Engine {
             held
         };
         for shard in held {
-            self.inner.spawner.drop_shard(shard);
+            self.drop_shard(shard).await;
             let name = switchboard_cluster::shard_lease(shard);
             if let Err(e) = self.inner.store.claim_lease(&name, &me, now, now).await {
                 tracing::warn!(shard, error = %e, "could not give a shard lease up; it lapses on its own");
@@ -350,6 +405,84 @@ impl Engine {
     /// ownership has settled once every node says so.
     pub fn cluster_converged(&self) -> bool {
         self.inner.registry.cluster.get().is_some_and(|c| c.own.read().unwrap_or_else(|e| e.into_inner()).converged(Utc::now()))
+    }
+
+    /// An id for a new call, in a shard this node decides (so its later
+    /// webhooks come back here); any id when not in a cluster or deciding
+    /// no shard.
+    pub(crate) fn new_call_id(&self) -> Id {
+        let Some(cluster) = self.inner.registry.cluster.get() else { return new_id() };
+        let own = cluster.own.read().unwrap_or_else(|e| e.into_inner());
+        let now = Utc::now();
+        // A node decides about 1/N of the shards: a few tries find one.
+        let mut id = new_id();
+        for _ in 0..512 {
+            if own.route(shard_of(id), now) == Route::Local {
+                break;
+            }
+            id = new_id();
+        }
+        id
+    }
+
+    /// The base URL of the node that decides call `id` now, when that is
+    /// another node; `None` when this node should handle the call's webhook
+    /// (it decides, there is no cluster, or nobody decides right now).
+    pub fn call_owner(&self, id: Id) -> Option<String> {
+        match self.inner.registry.cluster.get()?.route(id) {
+            Decided::Remote(url) => Some(url),
+            Decided::Local | Decided::Settling | Decided::Nobody => None,
+        }
+    }
+
+    /// Drops what this node kept for `shard`: buyer actors, live calls,
+    /// and DNI leases (pool actors start again empty: leases live in memory,
+    /// and visits lease again on their next heartbeat).
+    async fn drop_shard(&self, shard: u16) {
+        self.inner.spawner.drop_shard(shard);
+        self.inner.live.retain(|id| shard_of(id) != shard);
+        let pools: Vec<Arc<switchboard_model::Pool>> =
+            self.inner.registry.pool_configs.iter().filter(|p| shard_of(*p.key()) == shard).map(|p| p.clone()).collect();
+        for pool in pools {
+            if let Err(e) = self.inner.spawner.pool(pool).await {
+                tracing::warn!(error = %e, "restarting a pool actor for a moved shard failed");
+            }
+        }
+    }
+
+    /// Asks the node owning `pool`'s leases, when that is another node;
+    /// `None`: answer here (this node owns it, no cluster, or the owner
+    /// could not be reached).
+    pub(crate) async fn ask_pool_owner(&self, pool: Id, req: &PoolRequest) -> Option<PoolAnswer> {
+        let cluster = self.inner.registry.cluster.get()?;
+        let Decided::Remote(url) = cluster.route(pool) else { return None };
+        match tokio::time::timeout(self.inner.config.route_timeout, cluster.peers.pool(&url, req)).await {
+            Ok(Ok(PoolAnswer::NotOwner)) => None,
+            Ok(Ok(answer)) => Some(answer),
+            failed => {
+                let why = match failed {
+                    Ok(Err(e)) => e,
+                    _ => "timed out".to_owned(),
+                };
+                tracing::warn!(%pool, peer = %url, error = %why, "asking a pool's owner failed; answering here");
+                None
+            }
+        }
+    }
+
+    /// A peer's question about a pool whose leases this node should own.
+    pub async fn serve_pool(&self, req: PoolRequest) -> Result<PoolAnswer> {
+        let pool = match &req {
+            PoolRequest::Track { pool, .. } | PoolRequest::Attribute { pool, .. } | PoolRequest::Stats { pool } => *pool,
+        };
+        if matches!(self.inner.registry.cluster.get().map(|c| c.route(pool)), Some(Decided::Remote(_))) {
+            return Ok(PoolAnswer::NotOwner);
+        }
+        Ok(match req {
+            PoolRequest::Track { pool, visit, options, now } => PoolAnswer::Tracked(self.track_here(pool, *visit, options, now).await?),
+            PoolRequest::Attribute { pool, number, at } => PoolAnswer::Attribution(self.attribute_here(pool, &number, at).await),
+            PoolRequest::Stats { pool } => PoolAnswer::Stats(self.pool_stats_here(pool).await?),
+        })
     }
 
     /// A peer's reservation for a buyer this node should own.

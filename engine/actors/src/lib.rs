@@ -60,7 +60,7 @@ use crate::calls::{DialSettings, LiveCall, LiveCalls, Release};
 use crate::campaign::{CampaignMsg, RouteOutcome, RouteRequest};
 use crate::pool::{PoolMsg, PoolRoute};
 pub use crate::ping::Ping;
-pub use crate::cluster::{Peers, RemoteAnswer, RemoteRelease, RemoteReserve};
+pub use crate::cluster::{Peers, PoolAnswer, PoolRequest, RemoteAnswer, RemoteRelease, RemoteReserve};
 pub use switchboard_cluster::Timing as ClusterTiming;
 use crate::recorder::Recorder;
 use crate::supervisor::{Child, Spawner, Supervisor, SupervisorArgs, SupervisorMsg};
@@ -461,16 +461,16 @@ impl Engine {
     }
 
     /// The tenant owning a call, by our id or by a `CallSid` (inbound or parent).
-    pub async fn tenant_of_call(&self, call_id: Option<Id>, call_sid: Option<&str>) -> Result<Option<Arc<Tenant>>> {
+    pub async fn tenant_of_call(&self, call_id: Option<Id>, call_sid: Option<&str>) -> Result<Option<(Id, Arc<Tenant>)>> {
         if let Some(live) = call_id.and_then(|id| self.inner.live.by_id(id)).or_else(|| call_sid.and_then(|s| self.inner.live.by_sid(s))) {
-            return Ok(self.tenant(live.tenant_id));
+            return Ok(self.tenant(live.tenant_id).map(|t| (live.id, t)));
         }
         let record = match (call_id, call_sid) {
             (Some(id), _) => self.inner.store.get_call(id).await?,
             (None, Some(sid)) => self.inner.store.get_call_by_sid(sid).await?,
             (None, None) => None,
         };
-        Ok(record.and_then(|r| self.tenant(r.tenant_id)))
+        Ok(record.and_then(|r| self.tenant(r.tenant_id).map(|t| (r.id, t))))
     }
 
     /// Every tenant.
@@ -523,7 +523,7 @@ impl Engine {
         }
 
         let now = Utc::now();
-        let id = switchboard_model::new_id();
+        let id = self.new_call_id();
         let live = Arc::new(LiveCall { id, tenant_id, record: tokio::sync::Mutex::new(None) });
         let mut slot = live.record.lock().await;
         if let Err(existing) = self.inner.live.claim(&call.call_sid, live.clone()) {

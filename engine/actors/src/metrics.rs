@@ -70,3 +70,5 @@ pub const CLUSTER_SHARDS_HELD: &str = "switchboard_cluster_shards_held";
 pub const CAPACITY_FORWARDED: &str = "switchboard_capacity_forwarded_total";
 /// Buyers skipped because no node could decide their capacity right now.
 pub const CAPACITY_UNAVAILABLE: &str = "switchboard_capacity_unavailable_total";
+/// A call's webhooks passed on to the node that owns the call, by result.
+pub const WEBHOOKS_FORWARDED: &str = "switchboard_webhooks_forwarded_total";

@@ -25,6 +25,7 @@ use switchboard_model::call::{Attribution, VisitorSession};
 use switchboard_model::{Id, PhoneNumber, Pool, ResourceStatus};
 use switchboard_store::DocKind;
 
+use crate::cluster::{PoolAnswer, PoolRequest};
 use crate::metrics::{DNI_LEASES_ACTIVE, DNI_POOL_EXHAUSTED};
 use crate::{Engine, EngineError, Result, decode};
 
@@ -37,7 +38,7 @@ const PERSIST_EVERY: chrono::Duration = chrono::Duration::seconds(60);
 const EXPIRE_EVERY: Duration = Duration::from_secs(15);
 
 /// What a track request got.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Tracked {
     /// The leased number; `None` when the pool had none free or is not active
     /// (then show the fallback number).
@@ -52,7 +53,7 @@ pub struct Tracked {
 }
 
 /// What a tracking tag says about its leases (each `None`: the pool's way).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct LeaseOptions {
     /// Idle limit of a lease, instead of the pool's.
     pub session_timeout_seconds: Option<u32>,
@@ -62,7 +63,7 @@ pub struct LeaseOptions {
 }
 
 /// A pool's live counters.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct PoolStats {
     /// Numbers in the pool.
     pub size: usize,
@@ -300,8 +301,20 @@ impl Engine {
         self.inner.registry.pools.get(&id).map(|a| a.clone()).ok_or_else(|| EngineError::Reference(format!("pool {id} is not loaded")))
     }
 
-    /// Leases a number of `pool` for a visit (or renews its lease).
+    /// Leases a number of `pool` for a visit (or renews its lease), on the
+    /// node that owns the pool's leases.
     pub async fn track(&self, pool: Id, visit: VisitorSession, options: LeaseOptions, now: DateTime<Utc>) -> Result<Tracked> {
+        let req = PoolRequest::Track { pool, visit: Box::new(visit), options, now };
+        match self.ask_pool_owner(pool, &req).await {
+            Some(PoolAnswer::Tracked(t)) => Ok(t),
+            _ => {
+                let PoolRequest::Track { visit, .. } = req else { unreachable!("built above") };
+                self.track_here(pool, *visit, options, now).await
+            }
+        }
+    }
+
+    pub(crate) async fn track_here(&self, pool: Id, visit: VisitorSession, options: LeaseOptions, now: DateTime<Utc>) -> Result<Tracked> {
         let actor = self.pool_actor(pool)?;
         match actor.call(|reply| PoolMsg::Track { visit: Box::new(visit), options, now, reply }, Some(self.inner.config.route_timeout)).await {
             Ok(ractor::rpc::CallResult::Success(t)) => Ok(t),
@@ -309,8 +322,16 @@ impl Engine {
         }
     }
 
-    /// A pool's live counters; `None` for an unknown pool.
+    /// A pool's live counters, from the node that owns its leases; `None`
+    /// for an unknown pool.
     pub async fn pool_stats(&self, pool: Id) -> Result<Option<PoolStats>> {
+        match self.ask_pool_owner(pool, &PoolRequest::Stats { pool }).await {
+            Some(PoolAnswer::Stats(s)) => Ok(s),
+            _ => self.pool_stats_here(pool).await,
+        }
+    }
+
+    pub(crate) async fn pool_stats_here(&self, pool: Id) -> Result<Option<PoolStats>> {
         let Ok(actor) = self.pool_actor(pool) else { return Ok(None) };
         let now = Utc::now();
         match actor.call(|reply| PoolMsg::Stats { now, reply }, Some(self.inner.config.route_timeout)).await {
@@ -322,6 +343,13 @@ impl Engine {
     /// Who a call to `number` of `pool` at `at` is attributed to. A slow or
     /// missing pool leaves the call unattributed rather than failing it.
     pub(crate) async fn attribute(&self, pool: Id, number: &PhoneNumber, at: DateTime<Utc>) -> Option<Attribution> {
+        match self.ask_pool_owner(pool, &PoolRequest::Attribute { pool, number: number.clone(), at }).await {
+            Some(PoolAnswer::Attribution(a)) => a,
+            _ => self.attribute_here(pool, number, at).await,
+        }
+    }
+
+    pub(crate) async fn attribute_here(&self, pool: Id, number: &PhoneNumber, at: DateTime<Utc>) -> Option<Attribution> {
         let actor = self.pool_actor(pool).ok()?;
         let number = number.clone();
         match actor.call(|reply| PoolMsg::Attribute { number, at, reply }, Some(self.inner.config.route_timeout)).await {
