@@ -4,6 +4,8 @@
 //! - `POST /internal/capacity/reserve` ([`RemoteReserve`]) → `{"answer": "reserved" | "refused" | "not_owner"}`
 //! - `POST /internal/capacity/release` ([`RemoteRelease`]) → 204
 //! - `GET /internal/capacity/stats/{buyerId}` → the buyer's counters, or 409 `not_owner`
+//! - `POST /internal/route` ([`RemoteRoute`]) → [`RouteAnswer`]: a buyer for a call, from
+//!   the node that owns the campaign (its round-robin turn, its duplicate-caller window)
 //! - `POST /internal/pool` ([`PoolRequest`]) → [`PoolAnswer`]: DNI leases, attribution and
 //!   counters of a pool, from the node that owns its leases
 //!
@@ -27,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
-use switchboard_engine::{BuyerStats, Peers, PoolAnswer, PoolRequest, RemoteAnswer, RemoteRelease, RemoteReserve};
+use switchboard_engine::{BuyerStats, Peers, PoolAnswer, PoolRequest, RemoteAnswer, RemoteRelease, RemoteReserve, RemoteRoute, RouteAnswer};
 use switchboard_model::Id;
 
 use crate::admin::extract::Json;
@@ -42,6 +44,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/internal/capacity/release", post(release))
         .route("/internal/capacity/stats/{buyerId}", get(stats))
         .route("/internal/pool", post(pool))
+        .route("/internal/route", post(route))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -134,6 +137,11 @@ async fn pool(State(state): State<AppState>, headers: HeaderMap, Json(req): Json
     Ok(axum::Json(state.engine.serve_pool(req).await?).into_response())
 }
 
+async fn route(State(state): State<AppState>, headers: HeaderMap, Json(req): Json<RemoteRoute>) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    Ok(axum::Json(state.engine.serve_route(req).await?).into_response())
+}
+
 /// This node's link to its peers: the shared secret and an HTTP client.
 pub struct ClusterLink {
     client: reqwest::Client,
@@ -180,6 +188,11 @@ impl Peers for ClusterLink {
 
     async fn stats(&self, url: &str, buyer: Id) -> Result<Option<BuyerStats>, String> {
         self.send(self.client.get(format!("{url}/internal/capacity/stats/{buyer}"))).await
+    }
+
+    async fn route(&self, url: &str, req: &RemoteRoute) -> Result<RouteAnswer, String> {
+        let answer: Option<RouteAnswer> = self.send(self.client.post(format!("{url}/internal/route")).json(req)).await?;
+        answer.ok_or_else(|| "peer sent no answer".to_owned())
     }
 
     async fn pool(&self, url: &str, req: &PoolRequest) -> Result<PoolAnswer, String> {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use switchboard::twilio::signature;
-use switchboard_model::RoutingPolicy;
+use switchboard_model::{DuplicateAction, RejectReason, RoutingPolicy};
 use switchboard_store::{EmbeddedStore, Store};
 
 const NUMBER: &str = "+15550007000";
@@ -112,6 +112,39 @@ async fn a_calls_webhooks_reach_the_node_that_took_it() {
     let again = b.dial_status(id, 0, "completed", Some(75)).await;
     assert_eq!((again.status, &again.content_type, &again.body), (200, &action.content_type, &action.body));
     assert_eq!(store.get_call(id).await.unwrap().unwrap(), record);
+    a.stop().await;
+    b.stop().await;
+}
+
+/// A campaign is decided by one node: a repeat caller is caught whichever
+/// node each of the calls lands on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_repeat_caller_is_caught_across_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let a = TestServer::start_in_cluster(store.clone(), fast_cluster()).await;
+    let b = TestServer::start_in_cluster(store.clone(), fast_cluster()).await;
+    let t = tenant(&a.engine).await;
+    let buyer = buyer(&a.engine, t.id, "Buyer", BUYER, None).await;
+    let mut c = campaign(&a.engine, t.id, NUMBER, RoutingPolicy::Priority, &[(&buyer, 1, 1)], 0, false).await;
+    (c.duplicate_window_hours, c.duplicate_action) = (24, DuplicateAction::Reject);
+    let version = c.version;
+    a.engine.put_campaign(c, Some(version)).await.unwrap();
+    b.engine.sync_config().await.unwrap();
+    periodic_check(async || a.engine.cluster_converged() && b.engine.cluster_converged(), Duration::from_secs(10)).await;
+
+    // Both nodes have routed a call for the campaign (so neither starts
+    // fresh from the store below).
+    for (node, sid, from) in [(&a, "CAwarm1", "+15551110001"), (&b, "CAwarm2", "+15551110002")] {
+        let mut p = voice(sid, NUMBER);
+        p.iter_mut().find(|(k, _)| k == "From").unwrap().1 = from.into();
+        assert!(node.post("/api/webhooks/voice", &p).await.is_dial());
+    }
+    assert!(a.call("CAfirst", NUMBER).await.is_dial(), "the first call of a caller is taken");
+    let again = b.call("CAagain", NUMBER).await;
+    assert!(again.is_polite_rejection(), "the same caller through the other node is a duplicate: {again:?}");
+    let record = store.get_call_by_sid("CAagain").await.unwrap().unwrap();
+    assert_eq!(record.reject_reason, Some(RejectReason::DuplicateCaller));
     a.stop().await;
     b.stop().await;
 }

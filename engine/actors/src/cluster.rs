@@ -23,10 +23,11 @@ use metrics::{counter, gauge};
 use serde::{Deserialize, Serialize};
 use switchboard_cluster::{NODE_PREFIX, Ownership, Route, SHARD_PREFIX, Step, Timing, node_lease, shard_of};
 use switchboard_model::call::{Attribution, VisitorSession};
-use switchboard_model::{Buyer, CallerInfo, Id, PhoneNumber, new_id};
+use switchboard_model::{Buyer, CallerInfo, Id, PhoneNumber, RejectReason, new_id};
 use switchboard_routing::ReservationKey;
 
 use crate::buyer::BuyerMsg;
+use crate::campaign::RouteOutcome;
 use crate::metrics::{CAPACITY_FORWARDED, CAPACITY_UNAVAILABLE, CLUSTER_SHARDS_HELD};
 use crate::supervisor::Spawner;
 use crate::{BuyerStats, Engine, EngineError, LeaseOptions, PoolStats, Result, Tracked};
@@ -72,6 +73,37 @@ pub enum RemoteAnswer {
     /// The buyer is full, closed or does not take this caller.
     Refused,
     /// The node asked does not own the buyer (any more); nothing was held.
+    NotOwner,
+}
+
+/// A routing question for the node that owns a campaign (its round-robin
+/// turn and duplicate-caller window live there).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteRoute {
+    /// The campaign.
+    pub campaign: Id,
+    /// The call.
+    pub call_id: Id,
+    /// Its attempt.
+    pub attempt: u16,
+    /// Who calls.
+    pub caller: CallerInfo,
+    /// Buyers already tried for this call.
+    pub exclude: Vec<Id>,
+    /// When the call came in.
+    pub now: DateTime<Utc>,
+}
+
+/// The campaign owner's answer.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(tag = "answer", content = "value", rename_all = "camelCase")]
+pub enum RouteAnswer {
+    /// This buyer reserved capacity for the call.
+    Buyer(Id),
+    /// Nobody takes the call, and why.
+    Rejected(RejectReason),
+    /// The node asked does not own the campaign: route locally.
     NotOwner,
 }
 
@@ -131,6 +163,8 @@ pub trait Peers: Send + Sync + 'static {
     async fn stats(&self, url: &str, buyer: Id) -> std::result::Result<Option<BuyerStats>, String>;
     /// Asks the node at `url`, which owns a pool's leases.
     async fn pool(&self, url: &str, req: &PoolRequest) -> std::result::Result<PoolAnswer, String>;
+    /// Asks the node at `url`, which owns a campaign, for a buyer.
+    async fn route(&self, url: &str, req: &RemoteRoute) -> std::result::Result<RouteAnswer, String>;
 }
 
 /// This node's membership: its view of the leases and how to reach peers.
@@ -287,12 +321,20 @@ impl Spawner {
         }
     }
 
-    /// Stops this node's actors of the buyers in `shard`: their state is
-    /// stale once another node may have decided for them.
+    /// Stops this node's buyer and campaign actors in `shard`: their state
+    /// is stale once another node may have decided for them. (Started again
+    /// on first need, they rebuild from the store.)
     fn drop_shard(&self, shard: u16) {
-        let stale: Vec<Id> = self.registry.buyers.iter().map(|b| *b.key()).filter(|id| shard_of(*id) == shard).collect();
-        for id in stale {
+        let buyers: Vec<Id> = self.registry.buyers.iter().map(|b| *b.key()).filter(|id| shard_of(*id) == shard).collect();
+        for id in buyers {
             if let Some((_, actor)) = self.registry.buyers.remove(&id) {
+                self.registry.children.remove(&actor.get_id());
+                actor.stop(None);
+            }
+        }
+        let campaigns: Vec<Id> = self.registry.campaigns.iter().map(|c| *c.key()).filter(|id| shard_of(*id) == shard).collect();
+        for id in campaigns {
+            if let Some((_, actor)) = self.registry.campaigns.remove(&id) {
                 self.registry.children.remove(&actor.get_id());
                 actor.stop(None);
             }
@@ -468,6 +510,49 @@ impl Engine {
                 None
             }
         }
+    }
+
+    /// Routes through the node owning the campaign, when that is another
+    /// node; `None`: route here (this node owns it, no cluster, nobody owns
+    /// it now, or the owner could not be reached quickly).
+    pub(crate) async fn ask_campaign_owner(&self, req: &RemoteRoute) -> Option<Result<RouteOutcome>> {
+        let cluster = self.inner.registry.cluster.get()?;
+        let Decided::Remote(url) = cluster.route(req.campaign) else { return None };
+        match tokio::time::timeout(self.inner.config.route_timeout, cluster.peers.route(&url, req)).await {
+            Ok(Ok(RouteAnswer::Buyer(id))) => match self.inner.registry.buyer_config(id) {
+                Some(buyer) => Some(Ok(Ok(buyer))),
+                // Not loaded here yet (configuration lag): let the slot go.
+                None => {
+                    self.inner.spawner.release(id, (req.call_id, req.attempt), false).await;
+                    Some(Ok(Err(RejectReason::NoBuyerAvailable)))
+                }
+            },
+            Ok(Ok(RouteAnswer::Rejected(reason))) => Some(Ok(Err(reason))),
+            Ok(Ok(RouteAnswer::NotOwner)) => None,
+            Ok(Err(e)) => {
+                // Nothing was decided there that we know of; the buyers'
+                // owners still guard the caps if it was.
+                tracing::warn!(campaign = %req.campaign, peer = %url, error = %e, "asking a campaign's owner failed; routing here");
+                self.let_attempt_go(req.campaign, (req.call_id, req.attempt)).await;
+                None
+            }
+            Err(_) => {
+                self.route_timed_out(req.campaign, (req.call_id, req.attempt)).await;
+                Some(Err(EngineError::Overloaded("routing decision timed out".into())))
+            }
+        }
+    }
+
+    /// A peer's routing question for a campaign this node should own.
+    pub async fn serve_route(&self, req: RemoteRoute) -> Result<RouteAnswer> {
+        if matches!(self.inner.registry.cluster.get().map(|c| c.route(req.campaign)), Some(Decided::Remote(_))) {
+            return Ok(RouteAnswer::NotOwner);
+        }
+        let outcome = self.route_here(req.campaign, req.call_id, req.attempt, Arc::new(req.caller), req.exclude, req.now).await?;
+        Ok(match outcome {
+            Ok(buyer) => RouteAnswer::Buyer(buyer.id),
+            Err(reason) => RouteAnswer::Rejected(reason),
+        })
     }
 
     /// A peer's question about a pool whose leases this node should own.

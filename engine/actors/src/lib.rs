@@ -60,7 +60,7 @@ use crate::calls::{DialSettings, LiveCall, LiveCalls, Release};
 use crate::campaign::{CampaignMsg, RouteOutcome, RouteRequest};
 use crate::pool::{PoolMsg, PoolRoute};
 pub use crate::ping::Ping;
-pub use crate::cluster::{Peers, PoolAnswer, PoolRequest, RemoteAnswer, RemoteRelease, RemoteReserve};
+pub use crate::cluster::{Peers, PoolAnswer, PoolRequest, RemoteAnswer, RemoteRelease, RemoteReserve, RemoteRoute, RouteAnswer};
 pub use switchboard_cluster::Timing as ClusterTiming;
 use crate::recorder::Recorder;
 use crate::supervisor::{Child, Spawner, Supervisor, SupervisorArgs, SupervisorMsg};
@@ -612,8 +612,18 @@ impl Engine {
         }
     }
 
-    /// Asks the campaign actor for a buyer, timing the decision.
+    /// Asks the campaign's actor for a buyer — on the node that owns the
+    /// campaign, in a cluster.
     async fn route(&self, campaign_id: Id, call_id: Id, attempt: u16, caller: Arc<CallerInfo>, exclude: Vec<Id>, now: DateTime<Utc>) -> Result<RouteOutcome> {
+        let req = RemoteRoute { campaign: campaign_id, call_id, attempt, caller: (*caller).clone(), exclude, now };
+        match self.ask_campaign_owner(&req).await {
+            Some(answer) => answer,
+            None => self.route_here(campaign_id, call_id, attempt, caller, req.exclude, now).await,
+        }
+    }
+
+    /// Asks this node's campaign actor for a buyer, timing the decision.
+    pub(crate) async fn route_here(&self, campaign_id: Id, call_id: Id, attempt: u16, caller: Arc<CallerInfo>, exclude: Vec<Id>, now: DateTime<Utc>) -> Result<RouteOutcome> {
         let Some(actor) = self.inner.spawner.get_or_spawn_campaign(campaign_id).await? else {
             return Ok(Err(RejectReason::CampaignInactive));
         };
@@ -624,15 +634,24 @@ impl Engine {
         match answer {
             Ok(ractor::rpc::CallResult::Success(outcome)) => Ok(outcome),
             _ => {
-                // The campaign may still reserve a buyer after we gave up: tell
-                // every buyer it might have asked to let this attempt go.
-                if let Some(c) = self.campaign(campaign_id) {
-                    for a in &c.buyers {
-                        self.release(Release { buyer_id: a.buyer_id, key: (call_id, attempt), answered: false }).await;
-                    }
-                }
-                counter!(metrics::CALLS_REJECTED, "reason" => RejectReason::Overloaded.as_str()).increment(1);
+                self.route_timed_out(campaign_id, (call_id, attempt)).await;
                 Err(EngineError::Overloaded("routing decision timed out".into()))
+            }
+        }
+    }
+
+    /// Gave up waiting for a campaign's decision: counted as overload.
+    pub(crate) async fn route_timed_out(&self, campaign_id: Id, key: (Id, u16)) {
+        self.let_attempt_go(campaign_id, key).await;
+        counter!(metrics::CALLS_REJECTED, "reason" => RejectReason::Overloaded.as_str()).increment(1);
+    }
+
+    /// The campaign may still reserve a buyer after we gave up on it: tell
+    /// every buyer it might have asked to let this attempt go.
+    pub(crate) async fn let_attempt_go(&self, campaign_id: Id, key: (Id, u16)) {
+        if let Some(c) = self.campaign(campaign_id) {
+            for a in &c.buyers {
+                self.release(Release { buyer_id: a.buyer_id, key, answered: false }).await;
             }
         }
     }
