@@ -69,7 +69,8 @@ pub(crate) const FORWARDED: &str = "x-switchboard-forwarded";
 /// Passes a call's webhook to the node that owns the call, unless this node
 /// should handle it: not in a cluster, the owner is this node (or nobody
 /// now), or a peer forwarded it here already. `None`: handle it here, which
-/// is also the fallback when the owner cannot be reached.
+/// is also the fallback when the owner cannot be connected to (an owner that
+/// was reached but did not answer gets Twilio a 503: it may be applying it).
 pub(crate) async fn pass_to_owner(st: &AppState, call: Id, uri: &axum::http::Uri, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
     let link = st.cluster.as_ref()?;
     if headers.get(FORWARDED).and_then(|v| v.to_str().ok()).is_some_and(|v| link.knows(v)) {
@@ -91,7 +92,8 @@ pub(crate) async fn pass_to_owner(st: &AppState, call: Id, uri: &axum::http::Uri
         Ok::<_, reqwest::Error>((status, content_type, body))
     };
     match answer.await {
-        Ok((status, content_type, body)) if !status.is_server_error() => {
+        // The owner's answer, whatever it is: it handled (or refused) the webhook.
+        Ok((status, content_type, body)) => {
             metrics::counter!(WEBHOOKS_FORWARDED, "result" => "ok").increment(1);
             let mut resp = (status, body).into_response();
             if let Some(ct) = content_type {
@@ -99,14 +101,18 @@ pub(crate) async fn pass_to_owner(st: &AppState, call: Id, uri: &axum::http::Uri
             }
             Some(resp)
         }
-        failed => {
-            let why = match failed {
-                Ok((status, ..)) => format!("owner answered {status}"),
-                Err(e) => e.to_string(),
-            };
-            tracing::warn!(call = %call, %owner, error = %why, "passing a call's webhook to its owner failed; handling it here");
-            metrics::counter!(WEBHOOKS_FORWARDED, "result" => "failed").increment(1);
+        // Never reached the owner: nothing was applied there, handle it here.
+        Err(e) if e.is_connect() => {
+            tracing::warn!(call = %call, %owner, error = %e, "the call's owner is unreachable; handling its webhook here");
+            metrics::counter!(WEBHOOKS_FORWARDED, "result" => "unreachable").increment(1);
             None
+        }
+        // The owner may be applying it: handling it here too could undo its
+        // change. Twilio gets a 503.
+        Err(e) => {
+            tracing::warn!(call = %call, %owner, error = %e, "the call's owner did not answer its webhook");
+            metrics::counter!(WEBHOOKS_FORWARDED, "result" => "failed").increment(1);
+            Some(ApiError::Engine(switchboard_engine::EngineError::Overloaded("the node handling this call did not answer".into())).into_response())
         }
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use switchboard::twilio::signature;
+use switchboard_engine::ClusterTiming;
 use switchboard_model::{DuplicateAction, RejectReason, RoutingPolicy};
 use switchboard_store::{EmbeddedStore, Store};
 
@@ -147,6 +148,29 @@ async fn a_repeat_caller_is_caught_across_nodes() {
     assert_eq!(record.reject_reason, Some(RejectReason::DuplicateCaller));
     a.stop().await;
     b.stop().await;
+}
+
+/// A call recorded later than the settle wait allows is not dialed: the
+/// buyer's next owner may already have counted without it. (A settle wait
+/// equal to the allowed skew leaves no time at all, so every call is late.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_recorded_too_late_is_withdrawn() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let no_time = ClusterTiming { settle: fast_cluster().max_skew, ..fast_cluster() };
+    let node = TestServer::start_in_cluster(store.clone(), no_time).await;
+    let t = tenant(&node.engine).await;
+    let buyer = buyer(&node.engine, t.id, "Buyer", BUYER, Some(1)).await;
+    campaign(&node.engine, t.id, NUMBER, RoutingPolicy::Priority, &[(&buyer, 1, 1)], 0, false).await;
+    periodic_check(async || node.engine.cluster_converged(), Duration::from_secs(10)).await;
+
+    let reply = node.call("CAlate", NUMBER).await;
+    assert!(reply.is_polite_rejection(), "{reply:?}");
+    let record = store.get_call_by_sid("CAlate").await.unwrap().unwrap();
+    assert_eq!(record.reject_reason, Some(RejectReason::Overloaded));
+    assert!(record.attempts.iter().all(|a| a.released), "{record:?}");
+    assert_eq!(node.engine.buyer_stats(buyer.id).await.unwrap().active, 0, "the slot was given back");
+    node.stop().await;
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 //! of the local month, the all-time total, reservations still open), so a
 //! restart neither forgets a cap nor leaks a concurrency slot.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,7 +51,13 @@ pub(crate) struct BuyerState {
     buyer: Arc<Buyer>,
     counters: CapCounters,
     sweep_armed: bool,
+    /// Attempts released before they were reserved, and when: a reservation
+    /// that arrives late (its caller timed out and let go) is refused.
+    withdrawn: HashMap<ReservationKey, DateTime<Utc>>,
 }
+
+/// How long a release that came before its reservation is remembered.
+const WITHDRAWN_FOR: chrono::Duration = chrono::Duration::minutes(5);
 
 /// The buyer actor (stateless shell; the state is `BuyerState`).
 pub(crate) struct BuyerActor;
@@ -82,7 +89,7 @@ impl Actor for BuyerActor {
         let counters = CapCounters::rebuild(tz, now, past, total, args.max_hold);
         let active = counters.active();
         gauge!(ACTIVE_RESERVATIONS).increment(f64::from(active));
-        let mut state = BuyerState { buyer: args.buyer, counters, sweep_armed: false };
+        let mut state = BuyerState { buyer: args.buyer, counters, sweep_armed: false, withdrawn: HashMap::new() };
         if active > 0 {
             arm_sweep(&myself, &mut state);
         }
@@ -99,7 +106,11 @@ impl Actor for BuyerActor {
             BuyerMsg::Reserve { key, caller, now, expires_at, reply } => {
                 sweep(state, now);
                 let before = state.counters.active();
-                let result = admit(&state.buyer, &mut state.counters, &caller, now, key, expires_at);
+                let result = if state.withdrawn.remove(&key).is_some() {
+                    Err(Refusal::Withdrawn)
+                } else {
+                    admit(&state.buyer, &mut state.counters, &caller, now, key, expires_at)
+                };
                 match result {
                     Ok(()) => {
                         let gained = state.counters.active() - before;
@@ -116,6 +127,10 @@ impl Actor for BuyerActor {
             BuyerMsg::Release { key, answered } => {
                 if state.counters.release(key, answered) {
                     gauge!(ACTIVE_RESERVATIONS).decrement(1.0);
+                } else {
+                    let now = Utc::now();
+                    state.withdrawn.retain(|_, at| now - *at < WITHDRAWN_FOR);
+                    state.withdrawn.insert(key, now);
                 }
             }
             BuyerMsg::Update(buyer) => state.buyer = buyer,

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use metrics::{counter, gauge};
 use serde::{Deserialize, Serialize};
-use switchboard_cluster::{NODE_PREFIX, Ownership, Route, SHARD_PREFIX, Step, Timing, node_lease, shard_of};
+use switchboard_cluster::{NODE_PREFIX, Ownership, Route, SHARD_PREFIX, Step, Timing, node_lease, shard_lease, shard_of};
 use switchboard_model::call::{Attribution, VisitorSession};
 use switchboard_model::{Buyer, CallerInfo, Id, PhoneNumber, RejectReason, new_id};
 use switchboard_routing::ReservationKey;
@@ -202,6 +202,11 @@ impl Spawner {
         self.registry.cluster.get().map_or(Decided::Local, |c| c.route(buyer))
     }
 
+    /// Whether this node decides `id` now (always, outside a cluster).
+    pub(crate) fn decides_here(&self, id: Id) -> bool {
+        matches!(self.decide(id), Decided::Local)
+    }
+
     /// Reserves capacity of buyer `id` for `key`, wherever its actor lives;
     /// its configuration on success. A buyer that does not answer within
     /// `timeout` is told to let go, since it may still reserve.
@@ -222,7 +227,12 @@ impl Spawner {
                 match tokio::time::timeout(timeout, cluster.peers.reserve(&url, &req)).await {
                     Ok(Ok(RemoteAnswer::Reserved)) => {
                         counter!(CAPACITY_FORWARDED, "result" => "reserved").increment(1);
-                        self.registry.buyer_config(id)
+                        let buyer = self.registry.buyer_config(id);
+                        if buyer.is_none() {
+                            // Not loaded here yet (configuration lag): let the slot go.
+                            self.release(id, key, false).await;
+                        }
+                        buyer
                     }
                     Ok(Ok(RemoteAnswer::Refused)) => {
                         counter!(CAPACITY_FORWARDED, "result" => "refused").increment(1);
@@ -324,9 +334,11 @@ impl Spawner {
     /// Stops this node's buyer and campaign actors in `shard`: their state
     /// is stale once another node may have decided for them. (Started again
     /// on first need, they rebuild from the store.)
-    fn drop_shard(&self, shard: u16) {
+    /// Each under the actor's lock, so no start of it is half done.
+    async fn drop_shard(&self, shard: u16) {
         let buyers: Vec<Id> = self.registry.buyers.iter().map(|b| *b.key()).filter(|id| shard_of(*id) == shard).collect();
         for id in buyers {
+            let _held = self.lock(id).await;
             if let Some((_, actor)) = self.registry.buyers.remove(&id) {
                 self.registry.children.remove(&actor.get_id());
                 actor.stop(None);
@@ -334,6 +346,7 @@ impl Spawner {
         }
         let campaigns: Vec<Id> = self.registry.campaigns.iter().map(|c| *c.key()).filter(|id| shard_of(*id) == shard).collect();
         for id in campaigns {
+            let _held = self.lock(id).await;
             if let Some((_, actor)) = self.registry.campaigns.remove(&id) {
                 self.registry.children.remove(&actor.get_id());
                 actor.stop(None);
@@ -349,7 +362,10 @@ impl Engine {
     /// so the node owns its shards (or knows who does) when it takes calls.
     pub async fn join_cluster(&self, url: &str, timing: Timing, peers: Arc<dyn Peers>) -> Result<()> {
         timing.check().map_err(EngineError::Reference)?;
-        let cluster = Arc::new(Cluster { own: RwLock::new(Ownership::new(new_id().to_string(), timing)), url: url.to_owned(), peers });
+        // The same id across restarts (the URL is the node): a restarted node
+        // waits for its own old leases like anyone's, and ids do not pile up.
+        let me = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, url.as_bytes()).to_string();
+        let cluster = Arc::new(Cluster { own: RwLock::new(Ownership::new(me, timing)), url: url.to_owned(), peers });
         if self.inner.registry.cluster.set(cluster).is_err() {
             return Err(EngineError::Reference("this node has joined a cluster already".into()));
         }
@@ -373,7 +389,8 @@ impl Engine {
     }
 
     /// One round: renew this node's lease, read all leases, claim or give
-    /// up shards as the plan says.
+    /// up shards as the plan says. A failed claim is logged and the round
+    /// goes on: that shard lapses unless a later round succeeds.
     async fn renew_leases(&self) -> Result<()> {
         let Some(cluster) = self.inner.registry.cluster.get() else { return Ok(()) };
         let store = &self.inner.store;
@@ -390,13 +407,25 @@ impl Engine {
             self.drop_shard(shard).await;
         }
         for step in plan.steps {
-            let (name, until) = cluster.own.read().unwrap_or_else(|e| e.into_inner()).target(&step, now);
-            let lease = store.claim_lease(&name, &me, now, until).await?;
-            if let Step::Claim { shard, prior } = step {
-                let stale = cluster.own.write().unwrap_or_else(|e| e.into_inner()).claimed(shard, prior.as_ref(), now, &lease);
-                if stale {
-                    self.drop_shard(shard).await;
+            match step {
+                Step::GiveUp(shard) => {
+                    // This node stopped deciding the shard just now (its state
+                    // is dropped): the next owner's settle wait counts from here.
+                    let stopped = Utc::now();
+                    if let Err(e) = store.claim_lease(&shard_lease(shard), &me, stopped, stopped).await {
+                        tracing::warn!(shard, error = %e, "giving a shard lease up failed; it lapses on its own");
+                    }
                 }
+                Step::Claim { shard, prior } => match store.claim_lease(&shard_lease(shard), &me, now, now + ttl).await {
+                    Ok(lease) => {
+                        // Drop anything stale before the shard may be served.
+                        if cluster.own.read().unwrap_or_else(|e| e.into_inner()).starts_over(shard, now, &lease) {
+                            self.drop_shard(shard).await;
+                        }
+                        cluster.own.write().unwrap_or_else(|e| e.into_inner()).claimed(shard, prior.as_ref(), now, &lease);
+                    }
+                    Err(e) => tracing::warn!(shard, error = %e, "claiming a shard lease failed; retrying next round"),
+                },
             }
         }
         let held = cluster.own.read().unwrap_or_else(|e| e.into_inner()).held_count(Utc::now());
@@ -406,28 +435,37 @@ impl Engine {
 
     /// Leaves the cluster: stops deciding for its shards and gives their
     /// leases up, so their next owners start after `settle` rather than
-    /// after the leases lapse.
+    /// after the leases lapse. Gives up every shard lease the store says
+    /// this node holds, including one a renewal stopped mid-round claimed.
     pub(crate) async fn leave_cluster(&self) {
         let Some(cluster) = self.inner.registry.cluster.get() else { return };
-        let now = Utc::now();
-        let (me, timing) = {
-            let own = cluster.own.read().unwrap_or_else(|e| e.into_inner());
-            (own.me().to_owned(), own.timing())
-        };
-        let held: Vec<u16> = {
+        let (me, held) = {
             let mut own = cluster.own.write().unwrap_or_else(|e| e.into_inner());
-            let held = (0..switchboard_cluster::SHARDS).filter(|s| own.holds(*s, now)).collect();
-            *own = Ownership::new(me.clone(), timing);
-            held
+            let me = own.me().to_owned();
+            let now = Utc::now();
+            let held: Vec<u16> = (0..switchboard_cluster::SHARDS).filter(|s| own.holds(*s, now)).collect();
+            *own = Ownership::new(me.clone(), own.timing());
+            (me, held)
         };
-        for shard in held {
+        let mine: Vec<u16> = match self.inner.store.leases(SHARD_PREFIX).await {
+            Ok(leases) => leases.iter().filter(|l| l.holder == me).filter_map(|l| l.name.strip_prefix(SHARD_PREFIX)?.parse().ok()).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read shard leases to give them up; they lapse on their own");
+                Vec::new()
+            }
+        };
+        for &shard in &held {
             self.drop_shard(shard).await;
-            let name = switchboard_cluster::shard_lease(shard);
-            if let Err(e) = self.inner.store.claim_lease(&name, &me, now, now).await {
+        }
+        let stopped = Utc::now();
+        for shard in mine {
+            if let Err(e) = self.inner.store.claim_lease(&shard_lease(shard), &me, stopped, stopped).await {
                 tracing::warn!(shard, error = %e, "could not give a shard lease up; it lapses on its own");
             }
         }
-        let _ = self.inner.store.claim_lease(&node_lease(&me), &cluster.url, now, now).await;
+        if let Err(e) = self.inner.store.claim_lease(&node_lease(&me), &cluster.url, stopped, stopped).await {
+            tracing::warn!(error = %e, "could not end this node's lease; it lapses on its own");
+        }
     }
 
     /// The base URL of the node deciding buyer `id`'s capacity now (this
@@ -467,6 +505,15 @@ impl Engine {
         id
     }
 
+    /// In a cluster, the longest a reservation may wait for its call's
+    /// durable record: a buyer's next owner starts `settle` after the last
+    /// grant its predecessor could make, and rebuilds from the store.
+    pub(crate) fn record_budget(&self) -> Option<Duration> {
+        let cluster = self.inner.registry.cluster.get()?;
+        let t = cluster.own.read().unwrap_or_else(|e| e.into_inner()).timing();
+        Some((t.settle - t.max_skew).to_std().unwrap_or(Duration::ZERO))
+    }
+
     /// The base URL of the node that decides call `id` now, when that is
     /// another node; `None` when this node should handle the call's webhook
     /// (it decides, there is no cluster, or nobody decides right now).
@@ -481,7 +528,7 @@ impl Engine {
     /// and DNI leases (pool actors start again empty: leases live in memory,
     /// and visits lease again on their next heartbeat).
     async fn drop_shard(&self, shard: u16) {
-        self.inner.spawner.drop_shard(shard);
+        self.inner.spawner.drop_shard(shard).await;
         self.inner.live.retain(|id| shard_of(id) != shard);
         let pools: Vec<Arc<switchboard_model::Pool>> =
             self.inner.registry.pool_configs.iter().filter(|p| shard_of(*p.key()) == shard).map(|p| p.clone()).collect();
@@ -545,7 +592,10 @@ impl Engine {
 
     /// A peer's routing question for a campaign this node should own.
     pub async fn serve_route(&self, req: RemoteRoute) -> Result<RouteAnswer> {
-        if matches!(self.inner.registry.cluster.get().map(|c| c.route(req.campaign)), Some(Decided::Remote(_))) {
+        // A campaign this node has not loaded yet (configuration lag): the asker routes.
+        if matches!(self.inner.registry.cluster.get().map(|c| c.route(req.campaign)), Some(Decided::Remote(_)))
+            || self.campaign(req.campaign).is_none()
+        {
             return Ok(RouteAnswer::NotOwner);
         }
         let outcome = self.route_here(req.campaign, req.call_id, req.attempt, Arc::new(req.caller), req.exclude, req.now).await?;
@@ -572,7 +622,8 @@ impl Engine {
 
     /// A peer's reservation for a buyer this node should own.
     pub async fn serve_reserve(&self, req: RemoteReserve) -> RemoteAnswer {
-        if !matches!(self.inner.spawner.decide(req.buyer), Decided::Local) {
+        // A buyer this node has not loaded yet (configuration lag) is not its to judge.
+        if !self.inner.spawner.decides_here(req.buyer) || self.inner.registry.buyer_config(req.buyer).is_none() {
             return RemoteAnswer::NotOwner;
         }
         let caller = Arc::new(req.caller);

@@ -561,6 +561,7 @@ impl Engine {
             attribution,
         };
         let rtb = campaign.as_ref().filter(|c| c.routing_type == RoutingType::Rtb && c.status == CampaignStatus::Active);
+        let asked = Instant::now();
         let routed = match rtb {
             Some(c) => self.rtb_route(c, id, caller, now).await,
             None => self.route(campaign_id, id, 0, caller, Vec::new(), now).await.map(|r| r.map(Pick::Buyer)),
@@ -585,6 +586,26 @@ impl Engine {
             }
             self.inner.live.remove(id, &call.call_sid);
             return Err(e);
+        }
+        if !record.attempts.is_empty() && self.record_budget().is_some_and(|budget| asked.elapsed() > budget) {
+            // Recorded too late to count: the buyer's next owner may have
+            // rebuilt its counters without this call, so dialing it could
+            // break a cap. Withdraw the attempt instead.
+            tracing::warn!(call = %id, waited = ?asked.elapsed(), "a routed call was recorded too late for the cluster's settle wait; not dialing it");
+            let now = Utc::now();
+            let releases: Vec<Release> = calls::finish_unanswered(&mut record, 0, AttemptOutcome::Canceled, now).into_iter().collect();
+            (record.status, record.reject_reason, record.ended_at) = (CallStatus::Rejected, Some(RejectReason::Overloaded), Some(now));
+            counter!(metrics::CALLS_REJECTED, "reason" => RejectReason::Overloaded.as_str()).increment(1);
+            let decision = calls::decision_for(&record, campaign.as_deref(), &self.settings());
+            if let Err(e) = self.commit(&mut slot, record, releases.clone()).await {
+                // The call is not dialed either way: give the slot back.
+                for r in releases {
+                    self.release(r).await;
+                }
+                self.inner.live.remove(id, &call.call_sid);
+                return Err(e);
+            }
+            return Ok(decision);
         }
         match (record.status, record.reject_reason) {
             (CallStatus::Ringing, _) => {

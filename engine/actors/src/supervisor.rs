@@ -60,6 +60,11 @@ impl Spawner {
         if let Some(actor) = self.registry.buyers.get(&id) {
             return Ok(Some(actor.clone()));
         }
+        // In a cluster, only while this node decides the buyer: an actor
+        // started after its shard was dropped would keep stale counters.
+        if !self.decides_here(id) {
+            return Ok(None);
+        }
         let Some(buyer) = self.registry.buyer_config(id) else { return Ok(None) };
         let args = BuyerArgs { buyer, store: self.store.clone(), max_hold: self.max_hold };
         let (actor, _) = Actor::spawn_linked(None, BuyerActor, args, self.supervisor.clone())

@@ -94,6 +94,9 @@ impl Timing {
         if self.renew_every <= Duration::zero() || self.max_skew < Duration::zero() || self.settle < Duration::zero() {
             return Err("lease timings must be positive".into());
         }
+        if self.settle < self.max_skew {
+            return Err("the settle wait must be at least the allowed clock skew".into());
+        }
         if self.ttl - self.max_skew < self.renew_every * 2 {
             return Err(format!(
                 "lease ttl ({} ms) must be at least twice the renewal interval ({} ms) plus the allowed clock skew ({} ms)",
@@ -132,7 +135,8 @@ pub enum Step {
         /// The lease before the claim, as read by the plan.
         prior: Option<Lease>,
     },
-    /// Give a shard lease up (claim it until `now`), so its wanted owner gets it at once.
+    /// Give a shard lease up (claim it until the moment this node has
+    /// dropped the shard's state), so its wanted owner gets it at once.
     GiveUp(u16),
 }
 
@@ -233,26 +237,30 @@ impl Ownership {
         Plan { steps, lost }
     }
 
-    /// The lease a [`Step`] writes: `(name, until)` for a step decided at `now`.
-    pub fn target(&self, step: &Step, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
-        match step {
-            Step::Claim { shard, .. } => (shard_lease(*shard), now + self.timing.ttl),
-            Step::GiveUp(shard) => (shard_lease(*shard), now),
-        }
-    }
-
-    /// Takes in the store's answer to a claim of `shard` sent at `sent_at`
-    /// (`prior`: the lease the plan read). Returns whether the node's state
-    /// for the shard must be dropped: it lost the shard, or it starts a new
-    /// term (whatever it kept from before may be stale).
-    pub fn claimed(&mut self, shard: u16, prior: Option<&Lease>, sent_at: DateTime<Utc>, result: &Lease) -> bool {
-        let i = usize::from(shard);
-        let prev = self.held[i].take();
+    /// Whether the store's answer `result` to a claim of `shard` sent at
+    /// `sent_at` means the node's state for the shard must be dropped: it
+    /// lost the shard, or it starts a new term (whatever it kept from before
+    /// may be stale). Drop that state *before* [`Ownership::claimed`] takes
+    /// the answer in, so nothing stale is served in between.
+    pub fn starts_over(&self, shard: u16, sent_at: DateTime<Utc>, result: &Lease) -> bool {
+        let prev = self.held[usize::from(shard)].as_ref();
         if result.holder != self.me || result.expires <= sent_at {
             return prev.is_some();
         }
+        !prev.is_some_and(|p| p.epoch == result.epoch && p.valid_until > sent_at)
+    }
+
+    /// Takes in the store's answer to a claim of `shard` sent at `sent_at`
+    /// (`prior`: the lease the plan read). Returns [`Ownership::starts_over`].
+    pub fn claimed(&mut self, shard: u16, prior: Option<&Lease>, sent_at: DateTime<Utc>, result: &Lease) -> bool {
+        let starts_over = self.starts_over(shard, sent_at, result);
+        let i = usize::from(shard);
+        let prev = self.held[i].take();
+        if result.holder != self.me || result.expires <= sent_at {
+            return starts_over;
+        }
         let valid_until = result.expires.min(sent_at + self.timing.ttl) - self.timing.max_skew;
-        let continuous = prev.as_ref().is_some_and(|p| p.epoch == result.epoch && p.valid_until > sent_at);
+        let continuous = !starts_over;
         let serving_from = match &prev {
             Some(p) if continuous => p.serving_from,
             // Whoever held it before may have granted until its lease ended:
@@ -266,7 +274,7 @@ impl Ownership {
         };
         self.held[i] = Some(Held { epoch: result.epoch, serving_from, valid_until });
         self.remote[i] = None;
-        !continuous
+        starts_over
     }
 
     /// Where a reservation for `shard` goes at `now`.

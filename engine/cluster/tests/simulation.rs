@@ -13,7 +13,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use switchboard_cluster::{Ownership, Route, SHARDS, Step, Timing, node_lease, shard_of};
+use switchboard_cluster::{Ownership, Route, SHARDS, Step, Timing, node_lease, shard_lease, shard_of};
 use switchboard_model::{Id, Lease};
 
 struct Rng(u64);
@@ -210,10 +210,14 @@ impl Sim {
                 }
                 let mut results = Vec::new();
                 for step in plan.steps {
-                    let (name, until) = self.nodes[n].own.target(&step, now);
-                    let lease = self.store.claim(&name, &me, now, until);
-                    if let Step::Claim { shard, prior } = step {
-                        results.push((shard, prior, lease));
+                    match step {
+                        Step::GiveUp(shard) => {
+                            self.store.claim(&shard_lease(shard), &me, now, now);
+                        }
+                        Step::Claim { shard, prior } => {
+                            let lease = self.store.claim(&shard_lease(shard), &me, now, now + timing.ttl);
+                            results.push((shard, prior, lease));
+                        }
                     }
                 }
                 let back = self.t + self.rng.range(1, 50);
@@ -223,9 +227,10 @@ impl Sim {
             }
             Ev::Apply { node, sent_at, results } => {
                 for (shard, prior, lease) in results {
-                    if self.nodes[node].own.claimed(shard, prior.as_ref(), sent_at, &lease) {
+                    if self.nodes[node].own.starts_over(shard, sent_at, &lease) {
                         self.drop_shard(node, shard);
                     }
+                    self.nodes[node].own.claimed(shard, prior.as_ref(), sent_at, &lease);
                 }
             }
             Ev::Call { buyer } => {
@@ -338,7 +343,8 @@ fn config(settle_ms: i64) -> Config {
             max_skew: Duration::milliseconds(500),
             settle: Duration::milliseconds(settle_ms),
         },
-        commit_lag: 3_000,
+        // Records reach the store up to the whole budget `settle` allows.
+        commit_lag: settle_ms.max(3_000) - 600,
         cap: 3,
         buyers: 6,
         minutes: 20,

@@ -83,6 +83,9 @@ pub enum Refusal {
     Monthly,
     /// The all-time cap is used up.
     Total,
+    /// The attempt was released before its reservation arrived (a caller
+    /// that gave up on a slow answer): reserving it now would leak a slot.
+    Withdrawn,
 }
 
 impl Refusal {
@@ -97,6 +100,7 @@ impl Refusal {
             Refusal::Daily => "daily-cap",
             Refusal::Monthly => "monthly-cap",
             Refusal::Total => "total-cap",
+            Refusal::Withdrawn => "withdrawn",
         }
     }
 }

@@ -43,11 +43,12 @@
 //!   commit. Counter updates cannot be retried safely: a timeout there leaves
 //!   the total possibly off by that batch, and `put_calls` reports the error.
 //! - Leases (`leases`, one partition per name): a claim reads the row with
-//!   LOCAL_SERIAL, decides as every backend does (`lease.rs`), then writes
+//!   SERIAL (Paxos across datacenters: nodes in two DCs must not both win a
+//!   lease), decides as every backend does (`lease.rs`), then writes
 //!   with an LWT conditioned on what it read (`INSERT … IF NOT EXISTS`, or
 //!   `UPDATE … IF holder = ? AND epoch = ? AND expires = ?`), so of two
 //!   racing claims at most one applies; a claim whose LWT is not applied, or
-//!   fails (a timeout leaves its outcome unknown), reads again (LOCAL_SERIAL)
+//!   fails (a timeout leaves its outcome unknown), reads again (SERIAL)
 //!   and returns what is stored. A listing reads the whole (tiny) table at
 //!   LOCAL_QUORUM and filters and sorts by name here.
 //!
@@ -523,6 +524,13 @@ impl Preparer<'_> {
         Ok(st)
     }
 
+    /// A lease LWT: Paxos across every datacenter (SERIAL).
+    async fn lease_lwt(&self, cql: &str) -> Result<PreparedStatement> {
+        let mut st = self.prepare(cql, false).await?;
+        st.set_serial_consistency(Some(SerialConsistency::Serial));
+        Ok(st)
+    }
+
     async fn relaxed(&self, cql: &str, profile: &ExecutionProfileHandle) -> Result<PreparedStatement> {
         let mut st = self.prepare(cql, true).await?;
         st.set_execution_profile_handle(Some(profile.clone()));
@@ -644,16 +652,19 @@ impl Preparer<'_> {
             put_session: p("INSERT INTO {ks}.visitor_sessions_by_tag_day (tag_id, day, session_id, body) VALUES (?, ?, ?, ?)")
                 .await?,
             list_sessions: p("SELECT body FROM {ks}.visitor_sessions_by_tag_day WHERE tag_id = ? AND day = ?").await?,
-            get_lease: self.serial("SELECT holder, expires, epoch FROM {ks}.leases WHERE name = ?").await?,
+            get_lease: {
+                let mut st = self.serial("SELECT holder, expires, epoch FROM {ks}.leases WHERE name = ?").await?;
+                // Leases are decided cluster-wide (SERIAL, not LOCAL_SERIAL):
+                // nodes in two datacenters must not both win one.
+                st.set_consistency(Consistency::Serial);
+                st
+            },
             // LWTs: not idempotent, never retried (a retry could apply on top of itself).
-            insert_lease: self
-                .prepare("INSERT INTO {ks}.leases (name, holder, expires, epoch) VALUES (?, ?, ?, ?) IF NOT EXISTS", false)
-                .await?,
+            insert_lease: self.lease_lwt("INSERT INTO {ks}.leases (name, holder, expires, epoch) VALUES (?, ?, ?, ?) IF NOT EXISTS").await?,
             update_lease: self
-                .prepare(
+                .lease_lwt(
                     "UPDATE {ks}.leases SET holder = ?, expires = ?, epoch = ? WHERE name = ? \
                      IF holder = ? AND epoch = ? AND expires = ?",
-                    false,
                 )
                 .await?,
             all_leases: p("SELECT name, holder, expires, epoch FROM {ks}.leases").await?,
@@ -1226,7 +1237,7 @@ impl ScyllaStore {
         Ok(BidPage { items, next })
     }
 
-    /// Lease `name` as stored, read at LOCAL_SERIAL.
+    /// Lease `name` as stored, read at SERIAL.
     async fn read_lease(&self, name: &str) -> Result<Option<Lease>> {
         let rows: Vec<LeaseRow> = self.select(&self.st().get_lease, vec![CqlValue::Text(name.to_owned())]).await?;
         rows.into_iter().next().map(|row| decode_lease(name.to_owned(), row)).transpose()
