@@ -150,6 +150,8 @@ if yaml:
             fail(f"compose: {n}: SWITCHBOARD_CLUSTER_URL must be http://{n}:8080 (how its peers reach it), is {url!r}")
 
     nginx = open(os.path.join(deploy, "nginx", "nginx.conf")).read()
+    if not re.search(r"location\s+/internal/\s*\{\s*return\s+404;", nginx):
+        fail("nginx must not pass /internal/ (node-to-node requests) from the public entry point")
     upstream = set(re.findall(r"^\s*server\s+([\w.-]+):8080", nginx, re.M))
     if upstream != set(nodes):
         fail(f"nginx upstream {sorted(upstream)} != serve nodes {sorted(nodes)}")

@@ -11,26 +11,43 @@ use std::time::Duration;
 use common::*;
 use switchboard::twilio::signature;
 use switchboard_engine::ClusterTiming;
-use switchboard_model::{DuplicateAction, RejectReason, RoutingPolicy};
+use switchboard_model::{Buyer, Campaign, DuplicateAction, RejectReason, RoutingPolicy};
 use switchboard_store::{EmbeddedStore, Store};
 
 const NUMBER: &str = "+15550007000";
 const BUYER: &str = "+15550008000";
 
+/// Two nodes of one cluster on one store, with a tenant, one buyer and a
+/// priority campaign on [`NUMBER`] set up through `a` and loaded by `b`,
+/// ownership settled. `shape` changes the campaign before it is saved.
+struct Pair {
+    _dir: tempfile::TempDir,
+    store: Arc<dyn Store>,
+    a: TestServer,
+    b: TestServer,
+    buyer: Buyer,
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_cap_holds_across_nodes_and_survives_its_owner_leaving() {
+async fn pair(concurrency: Option<u32>, shape: impl FnOnce(&mut Campaign)) -> Pair {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
     let a = TestServer::start_in_cluster(store.clone(), fast_cluster()).await;
     let b = TestServer::start_in_cluster(store.clone(), fast_cluster()).await;
     let t = tenant(&a.engine).await;
-    let buyer = buyer(&a.engine, t.id, "Shared Buyer", BUYER, Some(3)).await;
-    campaign(&a.engine, t.id, NUMBER, RoutingPolicy::Priority, &[(&buyer, 1, 1)], 0, false).await;
+    let buyer = buyer(&a.engine, t.id, "Shared Buyer", BUYER, concurrency).await;
+    let mut c = campaign(&a.engine, t.id, NUMBER, RoutingPolicy::Priority, &[(&buyer, 1, 1)], 0, false).await;
+    shape(&mut c);
+    let version = c.version;
+    a.engine.put_campaign(c, Some(version)).await.unwrap();
     b.engine.sync_config().await.unwrap();
-
-    // Ownership settles: both nodes agree on who decides the buyer.
     periodic_check(async || a.engine.cluster_converged() && b.engine.cluster_converged(), Duration::from_secs(10)).await;
+    Pair { _dir: dir, store, a, b, buyer }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cap_holds_across_nodes_and_survives_its_owner_leaving() {
+    let Pair { _dir, a, b, buyer, .. } = pair(Some(3), |_| {}).await;
+    // Ownership has settled: both nodes agree on who decides the buyer.
     let owner_url = a.engine.capacity_owner(buyer.id).unwrap();
     assert_eq!(b.engine.capacity_owner(buyer.id), Some(owner_url.clone()));
     let (owner, other) = if owner_url == a.base { (&a, &b) } else { (&b, &a) };
@@ -79,15 +96,7 @@ async fn a_cap_holds_across_nodes_and_survives_its_owner_leaving() {
 /// never overwrites another's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_calls_webhooks_reach_the_node_that_took_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
-    let a = TestServer::start_in_cluster(store.clone(), fast_cluster()).await;
-    let b = TestServer::start_in_cluster(store.clone(), fast_cluster()).await;
-    let t = tenant(&a.engine).await;
-    let buyer = buyer(&a.engine, t.id, "Buyer", BUYER, None).await;
-    campaign(&a.engine, t.id, NUMBER, RoutingPolicy::Priority, &[(&buyer, 1, 1)], 0, true).await;
-    b.engine.sync_config().await.unwrap();
-    periodic_check(async || a.engine.cluster_converged() && b.engine.cluster_converged(), Duration::from_secs(10)).await;
+    let Pair { _dir, store, a, b, .. } = pair(None, |c| c.recording = true).await;
 
     let reply = a.call("CAforward", NUMBER).await;
     assert!(reply.is_dial(), "{reply:?}");
@@ -121,18 +130,7 @@ async fn a_calls_webhooks_reach_the_node_that_took_it() {
 /// node each of the calls lands on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_repeat_caller_is_caught_across_nodes() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
-    let a = TestServer::start_in_cluster(store.clone(), fast_cluster()).await;
-    let b = TestServer::start_in_cluster(store.clone(), fast_cluster()).await;
-    let t = tenant(&a.engine).await;
-    let buyer = buyer(&a.engine, t.id, "Buyer", BUYER, None).await;
-    let mut c = campaign(&a.engine, t.id, NUMBER, RoutingPolicy::Priority, &[(&buyer, 1, 1)], 0, false).await;
-    (c.duplicate_window_hours, c.duplicate_action) = (24, DuplicateAction::Reject);
-    let version = c.version;
-    a.engine.put_campaign(c, Some(version)).await.unwrap();
-    b.engine.sync_config().await.unwrap();
-    periodic_check(async || a.engine.cluster_converged() && b.engine.cluster_converged(), Duration::from_secs(10)).await;
+    let Pair { _dir, store, a, b, .. } = pair(None, |c| (c.duplicate_window_hours, c.duplicate_action) = (24, DuplicateAction::Reject)).await;
 
     // Both nodes have routed a call for the campaign (so neither starts
     // fresh from the store below).

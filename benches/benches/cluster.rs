@@ -18,7 +18,7 @@
 //! embedded store in one process, standing in for two nodes on ScyllaDB.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -26,17 +26,15 @@ use axum::http::{Request, StatusCode};
 use chrono::Utc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use switchboard::cluster::ClusterLink;
-use switchboard::twilio::signature;
 use switchboard::{AppState, app};
 use switchboard_engine::{ClusterTiming, Engine, EngineConfig};
 use switchboard_model::{Buyer, Campaign, Id, Tenant, new_id};
 use switchboard_store::{EmbeddedStore, Store};
 use tower::ServiceExt;
 
-const PUBLIC_URL: &str = "https://switchboard.example.com";
-const TOKEN: &str = "bench-token";
-const ACCOUNT: &str = "ACbench00000000000000000000000000";
-const TRACKING: &str = "+15550001000";
+mod common;
+use common::{ACCOUNT, PUBLIC_URL, TOKEN, TRACKING, voice_request};
+
 const SECRET: &str = "bench-cluster-secret-0123456789";
 
 /// A node serving on loopback (peers reach it there), joined to the cluster.
@@ -75,33 +73,6 @@ async fn seed(engine: &Engine, owned: impl Fn(Id) -> bool) {
     }))
     .expect("campaign");
     engine.put_campaign(campaign, None).await.expect("campaign");
-}
-
-/// A signed voice webhook request for a fresh `CallSid`.
-fn voice_request(seq: &AtomicU64) -> Request<Body> {
-    let sid = format!("CA{:032x}", seq.fetch_add(1, Ordering::Relaxed));
-    let params: Vec<(String, String)> = [
-        ("AccountSid", ACCOUNT),
-        ("CallSid", sid.as_str()),
-        ("CallStatus", "ringing"),
-        ("Direction", "inbound"),
-        ("From", "+15551230000"),
-        ("FromState", "CA"),
-        ("To", TRACKING),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let sig = signature::sign(TOKEN, &format!("{PUBLIC_URL}/api/webhooks/voice"), &params);
-    let mut form = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in &params {
-        form.append_pair(k, v);
-    }
-    Request::post("/api/webhooks/voice")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header(signature::HEADER, sig)
-        .body(Body::from(form.finish()))
-        .expect("request")
 }
 
 async fn dial(router: axum::Router, req: Request<Body>) {

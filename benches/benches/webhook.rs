@@ -28,7 +28,7 @@
 //! production.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -45,10 +45,9 @@ use switchboard_model::{
 use switchboard_store::{EmbeddedStore, Store};
 use tower::ServiceExt;
 
-const PUBLIC_URL: &str = "https://switchboard.example.com";
-const TOKEN: &str = "bench-token";
-const ACCOUNT: &str = "ACbench00000000000000000000000000";
-const TRACKING: &str = "+15550001000";
+mod common;
+use common::{ACCOUNT, PUBLIC_URL, TOKEN, TRACKING, voice_params, voice_request};
+
 
 fn number(s: &str) -> PhoneNumber {
     PhoneNumber::parse(s).expect("valid number")
@@ -114,43 +113,6 @@ async fn engine(dir: &std::path::Path) -> Engine {
     };
     engine.put_campaign(campaign, None).await.expect("campaign");
     engine
-}
-
-/// The parameters Twilio sends with a voice webhook.
-fn voice_params(call_sid: &str) -> Vec<(String, String)> {
-    [
-        ("AccountSid", ACCOUNT),
-        ("ApiVersion", "2010-04-01"),
-        ("CallSid", call_sid),
-        ("CallStatus", "ringing"),
-        ("Called", TRACKING),
-        ("Caller", "+15551230000"),
-        ("Direction", "inbound"),
-        ("From", "+15551230000"),
-        ("FromCity", "SAN FRANCISCO"),
-        ("FromState", "CA"),
-        ("FromZip", "94105"),
-        ("To", TRACKING),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
-}
-
-/// A signed voice webhook request for a fresh `CallSid`.
-fn voice_request(seq: &AtomicU64) -> Request<Body> {
-    let sid = format!("CA{:032x}", seq.fetch_add(1, Ordering::Relaxed));
-    let params = voice_params(&sid);
-    let sig = signature::sign(TOKEN, &format!("{PUBLIC_URL}/api/webhooks/voice"), &params);
-    let mut form = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in &params {
-        form.append_pair(k, v);
-    }
-    Request::post("/api/webhooks/voice")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header(signature::HEADER, sig)
-        .body(Body::from(form.finish()))
-        .expect("request")
 }
 
 async fn handle(router: axum::Router, req: Request<Body>) {

@@ -172,9 +172,21 @@ pub(crate) struct Cluster {
     own: RwLock<Ownership>,
     url: String,
     peers: Arc<dyn Peers>,
+    /// Peers that just failed to answer, and when: for a moment they count
+    /// as absent, so a dead peer costs one timeout, not one per call,
+    /// until its leases lapse.
+    failed: dashmap::DashMap<String, std::time::Instant>,
 }
 
+/// How long a peer that failed to answer is passed over.
+const PEER_BACKOFF: Duration = Duration::from_secs(2);
+
 impl Cluster {
+    /// Notes that the peer at `url` did not answer.
+    fn peer_failed(&self, url: &str) {
+        self.failed.insert(url.to_owned(), std::time::Instant::now());
+    }
+
     /// Who decides `id` (a buyer, RTB target or call) now.
     fn route(&self, id: Id) -> Decided {
         let shard = shard_of(id);
@@ -182,6 +194,7 @@ impl Cluster {
         let now = Utc::now();
         match own.route(shard, now) {
             Route::Local => Decided::Local,
+            Route::Remote { url, .. } if self.failed.get(url).is_some_and(|at| at.elapsed() < PEER_BACKOFF) => Decided::Nobody,
             Route::Remote { url, .. } => Decided::Remote(url.to_owned()),
             Route::Unavailable if own.holds(shard, now) => Decided::Settling,
             Route::Unavailable => Decided::Nobody,
@@ -246,6 +259,7 @@ impl Spawner {
                         if let Ok(Err(e)) = &failed {
                             tracing::warn!(buyer = %id, peer = %url, error = %e, "forwarding a reservation failed");
                         }
+                        cluster.peer_failed(&url);
                         counter!(CAPACITY_FORWARDED, "result" => "failed").increment(1);
                         self.release(id, key, false).await;
                         None
@@ -365,7 +379,8 @@ impl Engine {
         // The same id across restarts (the URL is the node): a restarted node
         // waits for its own old leases like anyone's, and ids do not pile up.
         let me = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, url.as_bytes()).to_string();
-        let cluster = Arc::new(Cluster { own: RwLock::new(Ownership::new(me, timing)), url: url.to_owned(), peers });
+        let cluster =
+            Arc::new(Cluster { own: RwLock::new(Ownership::new(me, timing)), url: url.to_owned(), peers, failed: dashmap::DashMap::new() });
         if self.inner.registry.cluster.set(cluster).is_err() {
             return Err(EngineError::Reference("this node has joined a cluster already".into()));
         }
@@ -554,6 +569,7 @@ impl Engine {
                     _ => "timed out".to_owned(),
                 };
                 tracing::warn!(%pool, peer = %url, error = %why, "asking a pool's owner failed; answering here");
+                cluster.peer_failed(&url);
                 None
             }
         }
@@ -580,10 +596,12 @@ impl Engine {
                 // Nothing was decided there that we know of; the buyers'
                 // owners still guard the caps if it was.
                 tracing::warn!(campaign = %req.campaign, peer = %url, error = %e, "asking a campaign's owner failed; routing here");
+                cluster.peer_failed(&url);
                 self.let_attempt_go(req.campaign, (req.call_id, req.attempt)).await;
                 None
             }
             Err(_) => {
+                cluster.peer_failed(&url);
                 self.route_timed_out(req.campaign, (req.call_id, req.attempt)).await;
                 Some(Err(EngineError::Overloaded("routing decision timed out".into())))
             }
