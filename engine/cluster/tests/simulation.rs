@@ -1,7 +1,8 @@
 //! A discrete-event simulation of capacity ownership: nodes with skewed
 //! clocks renew leases in a shared store, calls arrive at any node and are
 //! reserved by the shard's owner (locally or forwarded), records reach the
-//! store up to `commit_lag` after the reservation, and nodes pause, crash,
+//! store up to `commit_lag` after the reservation (those later than the
+//! settle budget are withdrawn, as the engine does), and nodes pause, crash,
 //! restart and join. The invariant checked is the one users pay for: at no
 //! moment does a buyer hold more calls than its concurrency cap.
 //!
@@ -61,6 +62,8 @@ struct Node {
 
 struct Reservation {
     buyer: usize,
+    /// Whether the call rings (not withdrawn for a late record).
+    dialed: bool,
     granted: i64,
     /// When its call record is durable (what a rebuild reads).
     committed: i64,
@@ -80,6 +83,9 @@ struct Config {
     timing: Timing,
     /// Longest time from a reservation to its durable record.
     commit_lag: i64,
+    /// Whether a call recorded later than `settle − max_skew` after its
+    /// reservation is withdrawn rather than dialed (as the engine does).
+    guard: bool,
     cap: usize,
     buyers: usize,
     minutes: i64,
@@ -302,12 +308,18 @@ impl Sim {
             self.out.refused_full += 1;
             return;
         }
-        let committed = t + self.rng.range(0, self.cfg.commit_lag);
-        self.res.push(Reservation { buyer, granted: t, committed, ends });
+        let lag = self.rng.range(0, self.cfg.commit_lag);
+        let committed = t + lag;
+        let budget = (self.cfg.timing.settle - self.cfg.timing.max_skew).num_milliseconds();
+        // A late record withdraws the call: it never rings, and its record
+        // says released from the moment it is written.
+        let dialed = !(self.cfg.guard && lag > budget);
+        let ends = if dialed { ends } else { committed };
+        self.res.push(Reservation { buyer, dialed, granted: t, committed, ends });
         let i = self.res.len() - 1;
         self.nodes[n].actors.get_mut(&buyer).expect("just made").insert(i);
         self.out.grants += 1;
-        let active = self.res.iter().filter(|r| r.buyer == buyer && r.granted <= t && r.ends > t).count();
+        let active = self.res.iter().filter(|r| r.buyer == buyer && r.dialed && r.granted <= t && r.ends > t).count();
         self.out.worst_over_cap = self.out.worst_over_cap.max(active.saturating_sub(self.cfg.cap));
         self.out.reached_cap |= active == self.cfg.cap;
         // The node that took the call sends the release after recording the end.
@@ -344,7 +356,10 @@ fn config(settle_ms: i64) -> Config {
             settle: Duration::milliseconds(settle_ms),
         },
         // Records reach the store up to the whole budget `settle` allows.
-        commit_lag: settle_ms.max(3_000) - 600,
+        // Records reach the store up to 2 s past the budget `settle` allows;
+        // the late ones are withdrawn.
+        commit_lag: settle_ms - 500 + 2_000,
+        guard: true,
         cap: 3,
         buyers: 6,
         minutes: 20,
@@ -372,8 +387,18 @@ fn caps_hold_across_pauses_crashes_joins_and_skewed_clocks() {
 /// before its predecessor's grants are in the store and over-admits.
 #[test]
 fn without_settling_a_new_owner_over_admits() {
-    let broken = (0..12).map(|seed| Sim::new(config(0), seed).run()).filter(|o| o.worst_over_cap > 0).count();
+    let unguarded = || Config { commit_lag: 3_000, guard: false, ..config(0) };
+    let broken = (0..12).map(|seed| Sim::new(unguarded(), seed).run()).filter(|o| o.worst_over_cap > 0).count();
     assert!(broken > 0, "settle = 0 never broke a cap: the simulation is not exercising handovers");
+}
+
+/// The late-record guard is needed too: records slower than the settle
+/// budget, dialed anyway, let a new owner over-admit.
+#[test]
+fn without_the_late_record_guard_slow_records_break_caps() {
+    let unguarded = || Config { guard: false, ..config(Timing::default().settle.num_milliseconds()) };
+    let broken = (0..12).map(|seed| Sim::new(unguarded(), seed).run()).filter(|o| o.worst_over_cap > 0).count();
+    assert!(broken > 0, "records later than the settle budget never broke a cap: the guard is not exercised");
 }
 
 #[test]
