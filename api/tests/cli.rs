@@ -385,3 +385,20 @@ async fn export_has_every_field_in_jsonl_and_csv_and_refuses_a_dir_in_use() {
     assert_eq!(col("converted"), "true");
     assert_eq!(col("recordingUrl"), "");
 }
+
+/// Joining a cluster needs a shared store and a real secret; the binary says
+/// which, instead of starting a node whose caps would not hold.
+#[test]
+fn cluster_flags_are_checked_before_serving() {
+    let data = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN).arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--data").arg(data.path()).args(args).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, err) = run(&["--cluster-url", "http://10.0.0.5:8080"]);
+    assert!(!ok && err.contains("--cluster-secret"), "{err}");
+    let (ok, err) = run(&["--cluster-url", "http://10.0.0.5:8080", "--cluster-secret", "short"]);
+    assert!(!ok && err.contains("at least 16 characters"), "{err}");
+    let (ok, err) = run(&["--cluster-url", "http://10.0.0.5:8080", "--cluster-secret", "a-long-enough-cluster-secret"]);
+    assert!(!ok && err.contains("needs a store the nodes share"), "{err}");
+}

@@ -91,6 +91,27 @@ async fn a_cap_holds_across_nodes_and_survives_its_owner_leaving() {
     survivor.stop().await;
 }
 
+/// The deciding node dies without a word: its leases lapse, and after `ttl`
+/// plus `settle` the other node decides the buyer, its open reservations
+/// rebuilt from the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crashed_owners_buyers_are_taken_over_when_its_leases_lapse() {
+    let Pair { _dir, a, b, buyer, .. } = pair(Some(2), |_| {}).await;
+    let owner_url = a.engine.capacity_owner(buyer.id).unwrap();
+    let (owner, survivor) = if owner_url == a.base { (a, b) } else { (b, a) };
+    assert!(owner.call("CAcrash1", NUMBER).await.is_dial());
+    assert!(survivor.call("CAcrash2", NUMBER).await.is_dial());
+
+    let crashed_at = std::time::Instant::now();
+    owner.crash().await;
+    // Until the leases lapse nobody may decide the buyer: calls are refused, never over the cap.
+    periodic_check(async || survivor.engine.capacity_owner(buyer.id).as_deref() == Some(&*survivor.base), Duration::from_secs(20)).await;
+    assert!(crashed_at.elapsed() >= fast_cluster().ttl.to_std().unwrap() - Duration::from_millis(500), "taken over before the lease could lapse");
+    assert_eq!(survivor.engine.buyer_stats(buyer.id).await.unwrap().active, 2, "both open calls rebuilt from the store");
+    assert!(survivor.call("CAcrash3", NUMBER).await.is_polite_rejection(), "the cap holds after the crash");
+    survivor.stop().await;
+}
+
 /// Twilio's callbacks for one call land on whichever node the load balancer
 /// picks; the node that took the call handles them all, so one node's update
 /// never overwrites another's.

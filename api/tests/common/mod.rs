@@ -322,6 +322,16 @@ impl TestServer {
         console
     }
 
+    /// Stops the node the way a crash would: the server stops answering at
+    /// once and the engine is dropped without shutting down, so it neither
+    /// flushes nor gives its cluster leases up (they lapse).
+    pub(crate) async fn crash(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
     /// Stops the server gracefully (which shuts the engine down) and hands
     /// back the data directory.
     pub(crate) async fn stop(mut self) -> tempfile::TempDir {
