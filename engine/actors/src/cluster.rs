@@ -189,12 +189,19 @@ impl Cluster {
 
     /// Who decides `id` (a buyer, RTB target or call) now.
     fn route(&self, id: Id) -> Decided {
+        match self.owner(id) {
+            Decided::Remote(url) if self.failed.get(&url).is_some_and(|at| at.elapsed() < PEER_BACKOFF) => Decided::Nobody,
+            decided => decided,
+        }
+    }
+
+    /// Who owns `id` now by the leases, a peer that just failed included.
+    fn owner(&self, id: Id) -> Decided {
         let shard = shard_of(id);
         let own = self.own.read().unwrap_or_else(|e| e.into_inner());
         let now = Utc::now();
         match own.route(shard, now) {
             Route::Local => Decided::Local,
-            Route::Remote { url, .. } if self.failed.get(url).is_some_and(|at| at.elapsed() < PEER_BACKOFF) => Decided::Nobody,
             Route::Remote { url, .. } => Decided::Remote(url.to_owned()),
             Route::Unavailable if own.holds(shard, now) => Decided::Settling,
             Route::Unavailable => Decided::Nobody,
@@ -533,7 +540,9 @@ impl Engine {
     /// another node; `None` when this node should handle the call's webhook
     /// (it decides, there is no cluster, or nobody decides right now).
     pub fn call_owner(&self, id: Id) -> Option<String> {
-        match self.inner.registry.cluster.get()?.route(id) {
+        // No back-off here: a call's webhook handled beside a live owner
+        // could undo the owner's change (the API decides on connect errors).
+        match self.inner.registry.cluster.get()?.owner(id) {
             Decided::Remote(url) => Some(url),
             Decided::Local | Decided::Settling | Decided::Nobody => None,
         }
