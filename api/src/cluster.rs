@@ -29,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
-use switchboard_engine::{BuyerStats, Peers, PoolAnswer, PoolRequest, RemoteAnswer, RemoteRelease, RemoteReserve, RemoteRoute, RouteAnswer};
+use switchboard_engine::{BuyerStats, EngineError, Peers, PoolAnswer, PoolRequest, RemoteAnswer, RemoteRelease, RemoteReserve, RemoteRoute, RouteAnswer};
 use switchboard_model::Id;
 
 use crate::admin::extract::Json;
@@ -170,39 +170,41 @@ impl ClusterLink {
         bool::from(given.as_bytes().ct_eq(self.secret.as_bytes()))
     }
 
-    async fn send<T: serde::de::DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<Option<T>, String> {
-        let resp = req.bearer_auth(&self.secret).send().await.map_err(|e| e.to_string())?;
+    async fn send<T: serde::de::DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<Option<T>, EngineError> {
+        let resp = req.bearer_auth(&self.secret).send().await.map_err(|e| {
+            if e.is_connect() { EngineError::PeerUnreachable(e.to_string()) } else { EngineError::PeerFailed(e.to_string()) }
+        })?;
         match resp.status() {
             StatusCode::NO_CONTENT => Ok(None),
             StatusCode::CONFLICT => Ok(None),
-            s if s.is_success() => resp.json::<T>().await.map(Some).map_err(|e| e.to_string()),
-            s => Err(format!("peer answered {s}")),
+            s if s.is_success() => resp.json::<T>().await.map(Some).map_err(|e| EngineError::PeerFailed(e.to_string())),
+            s => Err(EngineError::PeerFailed(format!("peer answered {s}"))),
         }
     }
 }
 
 #[async_trait]
 impl Peers for ClusterLink {
-    async fn reserve(&self, url: &str, req: &RemoteReserve) -> Result<RemoteAnswer, String> {
+    async fn reserve(&self, url: &str, req: &RemoteReserve) -> Result<RemoteAnswer, EngineError> {
         let answer: Option<Answer> = self.send(self.client.post(format!("{url}/internal/capacity/reserve")).json(req)).await?;
-        answer.map(|a| a.answer).ok_or_else(|| "peer sent no answer".to_owned())
+        answer.map(|a| a.answer).ok_or_else(|| EngineError::PeerFailed("peer sent no answer".to_owned()))
     }
 
-    async fn release(&self, url: &str, req: &RemoteRelease) -> Result<(), String> {
+    async fn release(&self, url: &str, req: &RemoteRelease) -> Result<(), EngineError> {
         self.send::<serde_json::Value>(self.client.post(format!("{url}/internal/capacity/release")).json(req)).await.map(drop)
     }
 
-    async fn stats(&self, url: &str, buyer: Id) -> Result<Option<BuyerStats>, String> {
+    async fn stats(&self, url: &str, buyer: Id) -> Result<Option<BuyerStats>, EngineError> {
         self.send(self.client.get(format!("{url}/internal/capacity/stats/{buyer}"))).await
     }
 
-    async fn route(&self, url: &str, req: &RemoteRoute) -> Result<RouteAnswer, String> {
+    async fn route(&self, url: &str, req: &RemoteRoute) -> Result<RouteAnswer, EngineError> {
         let answer: Option<RouteAnswer> = self.send(self.client.post(format!("{url}/internal/route")).json(req)).await?;
-        answer.ok_or_else(|| "peer sent no answer".to_owned())
+        answer.ok_or_else(|| EngineError::PeerFailed("peer sent no answer".to_owned()))
     }
 
-    async fn pool(&self, url: &str, req: &PoolRequest) -> Result<PoolAnswer, String> {
+    async fn pool(&self, url: &str, req: &PoolRequest) -> Result<PoolAnswer, EngineError> {
         let answer: Option<PoolAnswer> = self.send(self.client.post(format!("{url}/internal/pool")).json(req)).await?;
-        answer.ok_or_else(|| "peer sent no answer".to_owned())
+        answer.ok_or_else(|| EngineError::PeerFailed("peer sent no answer".to_owned()))
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use switchboard::twilio::signature;
-use switchboard_engine::ClusterTiming;
+use switchboard_engine::{ClusterTiming, Engine, EngineConfig};
 use switchboard_model::{Buyer, Campaign, DuplicateAction, RejectReason, RoutingPolicy};
 use switchboard_store::{EmbeddedStore, Store};
 
@@ -189,6 +189,21 @@ async fn a_call_recorded_too_late_is_withdrawn() {
     assert_eq!(record.reject_reason, Some(RejectReason::Overloaded));
     assert!(record.attempts.iter().all(|a| a.released), "{record:?}");
     assert_eq!(node.engine.buyer_stats(buyer.id).await.unwrap().active, 0, "the slot was given back");
+    node.stop().await;
+}
+
+/// Two processes started with one `--cluster-url` would both decide the same
+/// buyers: the second is refused while the first is live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_with_the_same_node_url_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let node = TestServer::start_in_cluster(store.clone(), fast_cluster()).await;
+    let twin = Engine::start(store, EngineConfig::default()).await.unwrap();
+    let link = Arc::new(switchboard::cluster::ClusterLink::new(CLUSTER_SECRET).unwrap());
+    let err = twin.join_cluster(&node.base, fast_cluster(), link).await.expect_err("the twin must not join");
+    assert!(err.to_string().contains("another process is live"), "{err}");
+    twin.shutdown().await;
     node.stop().await;
 }
 

@@ -129,7 +129,9 @@ impl Actor for BuyerActor {
                     gauge!(ACTIVE_RESERVATIONS).decrement(1.0);
                 } else {
                     let now = Utc::now();
-                    state.withdrawn.retain(|_, at| now - *at < WITHDRAWN_FOR);
+                    if state.withdrawn.len() >= 1024 {
+                        state.withdrawn.retain(|_, at| now - *at < WITHDRAWN_FOR);
+                    }
                     state.withdrawn.insert(key, now);
                 }
             }

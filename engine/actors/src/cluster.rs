@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use metrics::{counter, gauge};
 use serde::{Deserialize, Serialize};
-use switchboard_cluster::{NODE_PREFIX, Ownership, Route, SHARD_PREFIX, Step, Timing, node_lease, shard_lease, shard_of};
+use switchboard_cluster::{NODE_PREFIX, Ownership, Route, SHARD_PREFIX, Step, Timing, node_holder, node_lease, shard_lease, shard_of};
 use switchboard_model::call::{Attribution, VisitorSession};
 use switchboard_model::{Buyer, CallerInfo, Id, PhoneNumber, RejectReason, new_id};
 use switchboard_routing::ReservationKey;
@@ -156,25 +156,28 @@ pub enum PoolAnswer {
 #[async_trait]
 pub trait Peers: Send + Sync + 'static {
     /// Asks the node at `url` to reserve.
-    async fn reserve(&self, url: &str, req: &RemoteReserve) -> std::result::Result<RemoteAnswer, String>;
+    async fn reserve(&self, url: &str, req: &RemoteReserve) -> std::result::Result<RemoteAnswer, EngineError>;
     /// Tells the node at `url` a reservation is over.
-    async fn release(&self, url: &str, req: &RemoteRelease) -> std::result::Result<(), String>;
+    async fn release(&self, url: &str, req: &RemoteRelease) -> std::result::Result<(), EngineError>;
     /// A buyer's live counters from the node at `url`; `None` when it does not own the buyer.
-    async fn stats(&self, url: &str, buyer: Id) -> std::result::Result<Option<BuyerStats>, String>;
+    async fn stats(&self, url: &str, buyer: Id) -> std::result::Result<Option<BuyerStats>, EngineError>;
     /// Asks the node at `url`, which owns a pool's leases.
-    async fn pool(&self, url: &str, req: &PoolRequest) -> std::result::Result<PoolAnswer, String>;
+    async fn pool(&self, url: &str, req: &PoolRequest) -> std::result::Result<PoolAnswer, EngineError>;
     /// Asks the node at `url`, which owns a campaign, for a buyer.
-    async fn route(&self, url: &str, req: &RemoteRoute) -> std::result::Result<RouteAnswer, String>;
+    async fn route(&self, url: &str, req: &RemoteRoute) -> std::result::Result<RouteAnswer, EngineError>;
 }
 
 /// This node's membership: its view of the leases and how to reach peers.
 pub(crate) struct Cluster {
     own: RwLock<Ownership>,
     url: String,
+    /// What this process writes on its node lease ([`node_holder`]).
+    holder: String,
     peers: Arc<dyn Peers>,
-    /// Peers that just failed to answer, and when: for a moment they count
-    /// as absent, so a dead peer costs one timeout, not one per call,
-    /// until its leases lapse.
+    /// Peers that just failed to answer a reservation, and when: for a
+    /// moment their buyers are skipped, so a dead peer costs one timeout,
+    /// not one per call, until its leases lapse. (Releases, stats, campaigns,
+    /// pools and calls are still sent to it.)
     failed: dashmap::DashMap<String, std::time::Instant>,
 }
 
@@ -182,21 +185,18 @@ pub(crate) struct Cluster {
 const PEER_BACKOFF: Duration = Duration::from_secs(2);
 
 impl Cluster {
-    /// Notes that the peer at `url` did not answer.
+    /// Notes that the peer at `url` did not answer a reservation.
     fn peer_failed(&self, url: &str) {
         self.failed.insert(url.to_owned(), std::time::Instant::now());
     }
 
-    /// Who decides `id` (a buyer, RTB target or call) now.
-    fn route(&self, id: Id) -> Decided {
-        match self.owner(id) {
-            Decided::Remote(url) if self.failed.get(&url).is_some_and(|at| at.elapsed() < PEER_BACKOFF) => Decided::Nobody,
-            decided => decided,
-        }
+    /// Whether reservations should pass the peer at `url` over for now.
+    fn backed_off(&self, url: &str) -> bool {
+        self.failed.get(url).is_some_and(|at| at.elapsed() < PEER_BACKOFF)
     }
 
-    /// Who owns `id` now by the leases, a peer that just failed included.
-    fn owner(&self, id: Id) -> Decided {
+    /// Who decides `id` (a buyer, RTB target or call) now.
+    fn route(&self, id: Id) -> Decided {
         let shard = shard_of(id);
         let own = self.own.read().unwrap_or_else(|e| e.into_inner());
         let now = Utc::now();
@@ -243,6 +243,10 @@ impl Spawner {
             Decided::Local => self.reserve_here(id, key, caller, now, expires_at, timeout).await.ok().flatten(),
             Decided::Remote(url) => {
                 let cluster = self.registry.cluster.get()?;
+                if cluster.backed_off(&url) {
+                    counter!(CAPACITY_UNAVAILABLE).increment(1);
+                    return None;
+                }
                 let req = RemoteReserve { buyer: id, call_id: key.0, attempt: key.1, caller: (**caller).clone(), now, expires_at };
                 match tokio::time::timeout(timeout, cluster.peers.reserve(&url, &req)).await {
                     Ok(Ok(RemoteAnswer::Reserved)) => {
@@ -263,12 +267,17 @@ impl Spawner {
                         None
                     }
                     failed => {
-                        if let Ok(Err(e)) = &failed {
-                            tracing::warn!(buyer = %id, peer = %url, error = %e, "forwarding a reservation failed");
-                        }
                         cluster.peer_failed(&url);
                         counter!(CAPACITY_FORWARDED, "result" => "failed").increment(1);
-                        self.release(id, key, false).await;
+                        match failed {
+                            // Nothing reached the owner: nothing to give back.
+                            Ok(Err(EngineError::PeerUnreachable(e))) => {
+                                tracing::warn!(buyer = %id, peer = %url, error = %e, "the buyer's owner is unreachable");
+                            }
+                            // It may reserve still: tell it to let go (a release
+                            // that arrives first makes it refuse the reservation).
+                            _ => self.release(id, key, false).await,
+                        }
                         None
                     }
                 }
@@ -362,7 +371,8 @@ impl Spawner {
             let _held = self.lock(id).await;
             if let Some((_, actor)) = self.registry.buyers.remove(&id) {
                 self.registry.children.remove(&actor.get_id());
-                actor.stop(None);
+                // Waited for: a grant in progress lands before the lease is given up.
+                let _ = actor.stop_and_wait(None, Some(Duration::from_secs(1))).await;
             }
         }
         let campaigns: Vec<Id> = self.registry.campaigns.iter().map(|c| *c.key()).filter(|id| shard_of(*id) == shard).collect();
@@ -386,8 +396,14 @@ impl Engine {
         // The same id across restarts (the URL is the node): a restarted node
         // waits for its own old leases like anyone's, and ids do not pile up.
         let me = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, url.as_bytes()).to_string();
-        let cluster =
-            Arc::new(Cluster { own: RwLock::new(Ownership::new(me, timing)), url: url.to_owned(), peers, failed: dashmap::DashMap::new() });
+        let holder = node_holder(url, &new_id().simple().to_string());
+        let cluster = Arc::new(Cluster {
+            own: RwLock::new(Ownership::new(me, timing)),
+            url: url.to_owned(),
+            holder,
+            peers,
+            failed: dashmap::DashMap::new(),
+        });
         if self.inner.registry.cluster.set(cluster).is_err() {
             return Err(EngineError::Reference("this node has joined a cluster already".into()));
         }
@@ -421,33 +437,64 @@ impl Engine {
             let own = cluster.own.read().unwrap_or_else(|e| e.into_inner());
             (own.me().to_owned(), own.timing().ttl)
         };
-        store.claim_lease(&node_lease(&me), &cluster.url, now, now + ttl).await?;
+        let node = store.claim_lease(&node_lease(&me), &cluster.holder, now, now + ttl).await?;
+        if node.holder != cluster.holder {
+            // Another process runs with this node's URL (and so its id):
+            // decide nothing, whatever this one held.
+            let held: Vec<u16> = {
+                let mut own = cluster.own.write().unwrap_or_else(|e| e.into_inner());
+                let held = (0..switchboard_cluster::SHARDS).filter(|s| own.holds(*s, now)).collect();
+                *own = Ownership::new(me.clone(), own.timing());
+                held
+            };
+            for shard in held {
+                self.drop_shard(shard).await;
+            }
+            return Err(EngineError::Reference(format!(
+                "another process is live as cluster node {} ({}); each node needs its own --cluster-url",
+                cluster.url,
+                node.holder
+            )));
+        }
         let mut leases = store.leases(NODE_PREFIX).await?;
         leases.extend(store.leases(SHARD_PREFIX).await?);
         let plan = cluster.own.write().unwrap_or_else(|e| e.into_inner()).plan(now, &leases);
         for shard in plan.lost {
             self.drop_shard(shard).await;
         }
+        // All at once: on ScyllaDB each claim is a serial read and an LWT,
+        // and one after another they could outlast the lease.
+        let mut claims = tokio::task::JoinSet::new();
         for step in plan.steps {
-            match step {
-                Step::GiveUp(shard) => {
-                    // This node stopped deciding the shard just now (its state
-                    // is dropped): the next owner's settle wait counts from here.
-                    let stopped = Utc::now();
-                    if let Err(e) = store.claim_lease(&shard_lease(shard), &me, stopped, stopped).await {
-                        tracing::warn!(shard, error = %e, "giving a shard lease up failed; it lapses on its own");
+            let (store, me) = (store.clone(), me.clone());
+            claims.spawn(async move {
+                match step {
+                    // This node stopped deciding the shard (its state is
+                    // dropped above): the next owner's settle wait counts from here.
+                    Step::GiveUp(shard) => {
+                        let stopped = Utc::now();
+                        (shard, None, store.claim_lease(&shard_lease(shard), &me, stopped, stopped).await)
+                    }
+                    Step::Claim { shard, prior } => {
+                        let claimed = store.claim_lease(&shard_lease(shard), &me, now, now + ttl).await;
+                        (shard, Some(prior), claimed)
                     }
                 }
-                Step::Claim { shard, prior } => match store.claim_lease(&shard_lease(shard), &me, now, now + ttl).await {
-                    Ok(lease) => {
-                        // Drop anything stale before the shard may be served.
-                        if cluster.own.read().unwrap_or_else(|e| e.into_inner()).starts_over(shard, now, &lease) {
-                            self.drop_shard(shard).await;
-                        }
-                        cluster.own.write().unwrap_or_else(|e| e.into_inner()).claimed(shard, prior.as_ref(), now, &lease);
+            });
+        }
+        while let Some(joined) = claims.join_next().await {
+            let Ok((shard, claim, result)) = joined else { continue };
+            match (claim, result) {
+                (None, Ok(_)) => {}
+                (None, Err(e)) => tracing::warn!(shard, error = %e, "giving a shard lease up failed; it lapses on its own"),
+                (Some(prior), Ok(lease)) => {
+                    // Drop anything stale before the shard may be served.
+                    if cluster.own.read().unwrap_or_else(|e| e.into_inner()).starts_over(shard, now, &lease) {
+                        self.drop_shard(shard).await;
                     }
-                    Err(e) => tracing::warn!(shard, error = %e, "claiming a shard lease failed; retrying next round"),
-                },
+                    cluster.own.write().unwrap_or_else(|e| e.into_inner()).claimed(shard, prior.as_ref(), now, &lease);
+                }
+                (Some(_), Err(e)) => tracing::warn!(shard, error = %e, "claiming a shard lease failed; retrying next round"),
             }
         }
         let held = cluster.own.read().unwrap_or_else(|e| e.into_inner()).held_count(Utc::now());
@@ -469,13 +516,19 @@ impl Engine {
             *own = Ownership::new(me.clone(), own.timing());
             (me, held)
         };
-        let mine: Vec<u16> = match self.inner.store.leases(SHARD_PREFIX).await {
+        // Replaced by another process with this URL (after a long pause):
+        // the shard leases under this id are its now.
+        let replaced = match self.inner.store.leases(&node_lease(&me)).await {
+            Ok(nodes) => nodes.iter().any(|l| l.name == node_lease(&me) && l.holder != cluster.holder),
+            Err(_) => false,
+        };
+        let mine: Vec<u16> = if replaced { Vec::new() } else { match self.inner.store.leases(SHARD_PREFIX).await {
             Ok(leases) => leases.iter().filter(|l| l.holder == me).filter_map(|l| l.name.strip_prefix(SHARD_PREFIX)?.parse().ok()).collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "could not read shard leases to give them up; they lapse on their own");
                 Vec::new()
             }
-        };
+        } };
         for &shard in &held {
             self.drop_shard(shard).await;
         }
@@ -485,7 +538,7 @@ impl Engine {
                 tracing::warn!(shard, error = %e, "could not give a shard lease up; it lapses on its own");
             }
         }
-        if let Err(e) = self.inner.store.claim_lease(&node_lease(&me), &cluster.url, stopped, stopped).await {
+        if let Err(e) = self.inner.store.claim_lease(&node_lease(&me), &cluster.holder, stopped, stopped).await {
             tracing::warn!(error = %e, "could not end this node's lease; it lapses on its own");
         }
     }
@@ -540,9 +593,7 @@ impl Engine {
     /// another node; `None` when this node should handle the call's webhook
     /// (it decides, there is no cluster, or nobody decides right now).
     pub fn call_owner(&self, id: Id) -> Option<String> {
-        // No back-off here: a call's webhook handled beside a live owner
-        // could undo the owner's change (the API decides on connect errors).
-        match self.inner.registry.cluster.get()?.owner(id) {
+        match self.inner.registry.cluster.get()?.route(id) {
             Decided::Remote(url) => Some(url),
             Decided::Local | Decided::Settling | Decided::Nobody => None,
         }
@@ -574,11 +625,10 @@ impl Engine {
             Ok(Ok(answer)) => Some(answer),
             failed => {
                 let why = match failed {
-                    Ok(Err(e)) => e,
+                    Ok(Err(e)) => e.to_string(),
                     _ => "timed out".to_owned(),
                 };
                 tracing::warn!(%pool, peer = %url, error = %why, "asking a pool's owner failed; answering here");
-                cluster.peer_failed(&url);
                 None
             }
         }
@@ -601,16 +651,20 @@ impl Engine {
             },
             Ok(Ok(RouteAnswer::Rejected(reason))) => Some(Ok(Err(reason))),
             Ok(Ok(RouteAnswer::NotOwner)) => None,
-            Ok(Err(e)) => {
-                // Nothing was decided there that we know of; the buyers'
-                // owners still guard the caps if it was.
-                tracing::warn!(campaign = %req.campaign, peer = %url, error = %e, "asking a campaign's owner failed; routing here");
-                cluster.peer_failed(&url);
-                self.let_attempt_go(req.campaign, (req.call_id, req.attempt)).await;
+            // Nothing reached the owner: route here instead.
+            Ok(Err(EngineError::PeerUnreachable(e))) => {
+                tracing::warn!(campaign = %req.campaign, peer = %url, error = %e, "the campaign's owner is unreachable; routing here");
                 None
             }
+            // The owner may have reserved a buyer for this attempt: let it go
+            // everywhere and refuse the call, as a local timeout does.
+            // (Routing here under the same key would meet those releases.)
+            Ok(Err(e)) => {
+                tracing::warn!(campaign = %req.campaign, peer = %url, error = %e, "asking a campaign's owner failed");
+                self.route_timed_out(req.campaign, (req.call_id, req.attempt)).await;
+                Some(Err(EngineError::Overloaded("the campaign's node did not answer".into())))
+            }
             Err(_) => {
-                cluster.peer_failed(&url);
                 self.route_timed_out(req.campaign, (req.call_id, req.attempt)).await;
                 Some(Err(EngineError::Overloaded("routing decision timed out".into())))
             }

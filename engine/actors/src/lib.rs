@@ -84,6 +84,14 @@ pub enum EngineError {
     /// A configuration change refers to something that does not exist or is taken.
     #[error("{0}")]
     Reference(String),
+    /// A request to another node of the cluster never reached it: nothing
+    /// was applied there.
+    #[error("peer unreachable: {0}")]
+    PeerUnreachable(String),
+    /// A request to another node may have reached it: whether anything was
+    /// applied there is unknown.
+    #[error("peer request failed: {0}")]
+    PeerFailed(String),
 }
 
 /// Result with [`EngineError`].
@@ -587,25 +595,9 @@ impl Engine {
             self.inner.live.remove(id, &call.call_sid);
             return Err(e);
         }
-        if !record.attempts.is_empty() && self.record_budget().is_some_and(|budget| asked.elapsed() > budget) {
-            // Recorded too late to count: the buyer's next owner may have
-            // rebuilt its counters without this call, so dialing it could
-            // break a cap. Withdraw the attempt instead.
-            tracing::warn!(call = %id, waited = ?asked.elapsed(), "a routed call was recorded too late for the cluster's settle wait; not dialing it");
-            let now = Utc::now();
-            let releases: Vec<Release> = calls::finish_unanswered(&mut record, 0, AttemptOutcome::Canceled, now).into_iter().collect();
-            (record.status, record.reject_reason, record.ended_at) = (CallStatus::Rejected, Some(RejectReason::Overloaded), Some(now));
-            counter!(metrics::CALLS_REJECTED, "reason" => RejectReason::Overloaded.as_str()).increment(1);
-            let decision = calls::decision_for(&record, campaign.as_deref(), &self.settings());
-            if let Err(e) = self.commit(&mut slot, record, releases.clone()).await {
-                // The call is not dialed either way: give the slot back.
-                for r in releases {
-                    self.release(r).await;
-                }
-                self.inner.live.remove(id, &call.call_sid);
-                return Err(e);
-            }
-            return Ok(decision);
+        if !record.attempts.is_empty() && self.recorded_late(asked) {
+            *slot = Some(record);
+            return Ok(self.withdraw(&mut slot, 0, campaign.as_deref()).await);
         }
         match (record.status, record.reject_reason) {
             (CallStatus::Ringing, _) => {
@@ -740,6 +732,7 @@ impl Engine {
         }
         let mut releases = Vec::new();
         let mut reserved = None;
+        let asked = Instant::now();
         match result.status {
             AttemptOutcome::Completed | AttemptOutcome::Answered => {
                 let talk = result.duration_seconds.unwrap_or(record.attempts[idx].duration_seconds);
@@ -789,7 +782,45 @@ impl Engine {
             }
             return Err(e);
         }
+        if reserved.is_some() && self.recorded_late(asked) {
+            return Ok(self.withdraw(&mut slot, idx + 1, campaign.as_deref()).await);
+        }
         Ok(decision)
+    }
+
+    /// Whether a reservation asked for at `asked` was recorded too late to
+    /// count: in a cluster, the buyer's next owner may have rebuilt its
+    /// counters without it (docs/cluster.md, the settle budget).
+    fn recorded_late(&self, asked: Instant) -> bool {
+        self.record_budget().is_some_and(|budget| asked.elapsed() > budget)
+    }
+
+    /// Withdraws attempt `idx` of the call in `slot` (recorded too late):
+    /// released, not dialed, the call ended. Answers the decision for the
+    /// withdrawn call even if writing it fails: the stored attempt then
+    /// stays open until it expires, which never breaks a cap.
+    async fn withdraw(&self, slot: &mut Option<CallRecord>, idx: usize, campaign: Option<&Campaign>) -> Decision {
+        let Some(mut record) = slot.clone() else { return Decision::Hangup };
+        tracing::warn!(call = %record.id, attempt = idx, "a routed attempt was recorded too late for the cluster's settle wait; not dialing it");
+        counter!(metrics::CALLS_REJECTED, "reason" => RejectReason::Overloaded.as_str()).increment(1);
+        let now = Utc::now();
+        let releases: Vec<Release> = calls::finish_unanswered(&mut record, idx, AttemptOutcome::Canceled, now).into_iter().collect();
+        if idx == 0 {
+            (record.status, record.reject_reason) = (CallStatus::Rejected, Some(RejectReason::Overloaded));
+        } else {
+            record.status = CallStatus::NoAnswer;
+        }
+        record.ended_at = Some(now);
+        self.inner.rtb_pending.remove(&record.id);
+        let decision = calls::decision_for(&record, campaign, &self.settings());
+        if let Err(e) = self.commit(slot, record.clone(), releases.clone()).await {
+            tracing::warn!(call = %record.id, error = %e, "could not record a withdrawn attempt; it stays open in the store until it expires");
+            for r in releases {
+                self.release(r).await;
+            }
+            *slot = Some(record);
+        }
+        decision
     }
 
     /// Applies a status callback; duplicates and stale events change nothing.

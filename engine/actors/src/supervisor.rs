@@ -72,9 +72,10 @@ impl Spawner {
             .map_err(|e| EngineError::Overloaded(format!("buyer actor did not start: {e}")))?;
         self.registry.children.insert(actor.get_id(), Child::Buyer(id));
         self.registry.buyers.insert(id, actor.clone());
-        // Deleted while it started: whoever deleted it may have looked for
-        // the actor before it was registered, so stop it here.
-        if self.registry.buyer_config(id).is_none() {
+        // Deleted while it started (whoever deleted it may have looked for
+        // the actor before it was registered), or its shard was dropped
+        // meanwhile (the drop did not see it): stop it here.
+        if self.registry.buyer_config(id).is_none() || !self.decides_here(id) {
             self.registry.buyers.remove_if(&id, |_, a| a.get_id() == actor.get_id());
             self.registry.children.remove(&actor.get_id());
             actor.stop(None);

@@ -32,7 +32,7 @@ use switchboard_model::{Id, Lease};
 /// How many shards buyer capacity is split into: enough to spread over a
 /// few dozen nodes, few enough that every node reads all leases each tick.
 pub const SHARDS: u16 = 64;
-/// Lease name prefix of live nodes (holder: the node's URL).
+/// Lease name prefix of live nodes (holder: the node's URL and a nonce, [`node_holder`]).
 pub const NODE_PREFIX: &str = "node/";
 /// Lease name prefix of shards (holder: the owning node's id).
 pub const SHARD_PREFIX: &str = "shard/";
@@ -53,6 +53,18 @@ pub fn shard_lease(shard: u16) -> String {
 /// The lease name of a node.
 pub fn node_lease(node: &str) -> String {
     format!("{NODE_PREFIX}{node}")
+}
+
+/// The holder a node writes on its node lease: its URL and a nonce of this
+/// process, so a second process claiming the same node id is refused while
+/// the first is live.
+pub fn node_holder(url: &str, nonce: &str) -> String {
+    format!("{url} {nonce}")
+}
+
+/// The URL in a node lease's holder.
+pub fn node_url(holder: &str) -> &str {
+    holder.split(' ').next().unwrap_or(holder)
 }
 
 /// Rendezvous (highest random weight) hashing: the node that should own
@@ -197,7 +209,7 @@ impl Ownership {
         let nodes: Vec<(&str, &str)> = leases
             .iter()
             .filter(|l| l.expires > now)
-            .filter_map(|l| Some((l.name.strip_prefix(NODE_PREFIX)?, l.holder.as_str())))
+            .filter_map(|l| Some((l.name.strip_prefix(NODE_PREFIX)?, node_url(&l.holder))))
             .collect();
         let live: Vec<&str> = nodes.iter().map(|(id, _)| *id).collect();
         self.live = live.iter().map(|id| (*id).to_owned()).collect();
