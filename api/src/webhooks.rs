@@ -88,13 +88,10 @@ pub(crate) async fn dial_status(
 ) -> Result<Response, ApiError> {
     let call_id = path_call_id(path)?;
     let query = StatusQuery::parse(uri.query().unwrap_or(""))?;
-    let body = read(body)?;
-    let pairs = parse_pairs(&body);
-    let (_, tenant) = st.engine.tenant_of_call(Some(call_id), None).await?.ok_or(ApiError::UnknownCall)?;
-    verify(&st, &tenant, &headers, &uri, &pairs, matched.as_str())?;
-    if let Some(answer) = cluster::pass_to_owner(&st, call_id, &uri, &headers, &body).await {
-        return Ok(answer);
-    }
+    let (call_id, pairs) = match call_webhook(&st, Some(call_id), &matched, &headers, &uri, body).await? {
+        CallWebhook::Here { call_id, pairs } => (call_id, pairs),
+        CallWebhook::Passed(answer) => return Ok(answer),
+    };
     let result = DialParams::parse(&pairs)?.into_result(query.attempt);
     let decision = st.engine.dial_result(call_id, result).await?;
     Ok(twiml_response(&decision, &st.public_url))
@@ -109,15 +106,10 @@ pub(crate) async fn status(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let query = StatusQuery::parse(uri.query().unwrap_or(""))?;
-    let body = read(body)?;
-    let pairs = parse_pairs(&body);
-    let fields = Fields(&pairs);
-    let sid = fields.get("ParentCallSid").or_else(|| fields.get("CallSid"));
-    let (call_id, tenant) = st.engine.tenant_of_call(query.call_id, sid).await?.ok_or(ApiError::UnknownCall)?;
-    verify(&st, &tenant, &headers, &uri, &pairs, matched.as_str())?;
-    if let Some(answer) = cluster::pass_to_owner(&st, call_id, &uri, &headers, &body).await {
-        return Ok(answer);
-    }
+    let pairs = match call_webhook(&st, query.call_id, &matched, &headers, &uri, body).await? {
+        CallWebhook::Here { pairs, .. } => pairs,
+        CallWebhook::Passed(answer) => return Ok(answer),
+    };
     let event = StatusParams::parse(&pairs)?.into_event(query.call_id, query.attempt);
     st.engine.status_event(event).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -133,18 +125,47 @@ pub(crate) async fn recording(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let call_id = path_call_id(path)?;
-    let body = read(body)?;
-    let pairs = parse_pairs(&body);
-    let (_, tenant) = st.engine.tenant_of_call(Some(call_id), None).await?.ok_or(ApiError::UnknownCall)?;
-    verify(&st, &tenant, &headers, &uri, &pairs, matched.as_str())?;
-    if let Some(answer) = cluster::pass_to_owner(&st, call_id, &uri, &headers, &body).await {
-        return Ok(answer);
-    }
+    let (call_id, pairs) = match call_webhook(&st, Some(call_id), &matched, &headers, &uri, body).await? {
+        CallWebhook::Here { call_id, pairs } => (call_id, pairs),
+        CallWebhook::Passed(answer) => return Ok(answer),
+    };
     let params = RecordingParams::parse(&pairs)?;
     if let Some(url) = params.completed_url() {
         st.engine.recording(call_id, url.to_owned()).await?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A webhook about an existing call, read and verified.
+enum CallWebhook {
+    /// This node handles it: the call and the form.
+    Here { call_id: Id, pairs: Vec<(String, String)> },
+    /// Another node owns the call and answered it.
+    Passed(Response),
+}
+
+/// Reads a webhook about call `call_id` (or, without one, the call its
+/// `ParentCallSid` / `CallSid` names), verifies its signature with the
+/// call's tenant, and passes it to the node owning the call when that is
+/// another node.
+async fn call_webhook(
+    st: &AppState,
+    call_id: Option<Id>,
+    matched: &MatchedPath,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<CallWebhook, ApiError> {
+    let body = read(body)?;
+    let pairs = parse_pairs(&body);
+    let fields = Fields(&pairs);
+    let sid = call_id.is_none().then(|| fields.get("ParentCallSid").or_else(|| fields.get("CallSid"))).flatten();
+    let (call_id, tenant) = st.engine.tenant_of_call(call_id, sid).await?.ok_or(ApiError::UnknownCall)?;
+    verify(st, &tenant, headers, uri, &pairs, matched.as_str())?;
+    Ok(match cluster::pass_to_owner(st, call_id, uri, headers, &body).await {
+        Some(answer) => CallWebhook::Passed(answer),
+        None => CallWebhook::Here { call_id, pairs },
+    })
 }
 
 fn read(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {

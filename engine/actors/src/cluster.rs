@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use metrics::{counter, gauge};
 use serde::{Deserialize, Serialize};
-use switchboard_cluster::{NODE_PREFIX, Ownership, Route, SHARD_PREFIX, Step, Timing, node_holder, node_lease, shard_lease, shard_of};
+use switchboard_cluster::{Ownership, Route, SHARD_PREFIX, Step, Timing, node_holder, node_lease, shard_lease, shard_of};
 use switchboard_model::call::{Attribution, VisitorSession};
 use switchboard_model::{Buyer, CallerInfo, Id, PhoneNumber, RejectReason, new_id};
 use switchboard_routing::ReservationKey;
@@ -441,12 +441,7 @@ impl Engine {
         if node.holder != cluster.holder {
             // Another process runs with this node's URL (and so its id):
             // decide nothing, whatever this one held.
-            let held: Vec<u16> = {
-                let mut own = cluster.own.write().unwrap_or_else(|e| e.into_inner());
-                let held = (0..switchboard_cluster::SHARDS).filter(|s| own.holds(*s, now)).collect();
-                *own = Ownership::new(me.clone(), own.timing());
-                held
-            };
+            let held = cluster.own.write().unwrap_or_else(|e| e.into_inner()).forget_all(now);
             for shard in held {
                 self.drop_shard(shard).await;
             }
@@ -456,8 +451,8 @@ impl Engine {
                 node.holder
             )));
         }
-        let mut leases = store.leases(NODE_PREFIX).await?;
-        leases.extend(store.leases(SHARD_PREFIX).await?);
+        // One listing of the (small) table: the plan picks nodes and shards out.
+        let leases = store.leases("").await?;
         let plan = cluster.own.write().unwrap_or_else(|e| e.into_inner()).plan(now, &leases);
         for shard in plan.lost {
             self.drop_shard(shard).await;
@@ -510,25 +505,20 @@ impl Engine {
         let Some(cluster) = self.inner.registry.cluster.get() else { return };
         let (me, held) = {
             let mut own = cluster.own.write().unwrap_or_else(|e| e.into_inner());
-            let me = own.me().to_owned();
-            let now = Utc::now();
-            let held: Vec<u16> = (0..switchboard_cluster::SHARDS).filter(|s| own.holds(*s, now)).collect();
-            *own = Ownership::new(me.clone(), own.timing());
-            (me, held)
+            (own.me().to_owned(), own.forget_all(Utc::now()))
         };
+        let leases = self.inner.store.leases("").await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not read the leases to give them up; they lapse on their own");
+            Vec::new()
+        });
         // Replaced by another process with this URL (after a long pause):
         // the shard leases under this id are its now.
-        let replaced = match self.inner.store.leases(&node_lease(&me)).await {
-            Ok(nodes) => nodes.iter().any(|l| l.name == node_lease(&me) && l.holder != cluster.holder),
-            Err(_) => false,
+        let replaced = leases.iter().any(|l| l.name == node_lease(&me) && l.holder != cluster.holder);
+        let mine: Vec<u16> = if replaced {
+            Vec::new()
+        } else {
+            leases.iter().filter(|l| l.holder == me).filter_map(|l| l.name.strip_prefix(SHARD_PREFIX)?.parse().ok()).collect()
         };
-        let mine: Vec<u16> = if replaced { Vec::new() } else { match self.inner.store.leases(SHARD_PREFIX).await {
-            Ok(leases) => leases.iter().filter(|l| l.holder == me).filter_map(|l| l.name.strip_prefix(SHARD_PREFIX)?.parse().ok()).collect(),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read shard leases to give them up; they lapse on their own");
-                Vec::new()
-            }
-        } };
         for &shard in &held {
             self.drop_shard(shard).await;
         }
@@ -671,11 +661,15 @@ impl Engine {
         }
     }
 
+    /// Whether another node owns `id` now (so a peer asked the wrong node).
+    fn owned_elsewhere(&self, id: Id) -> bool {
+        matches!(self.inner.registry.cluster.get().map(|c| c.route(id)), Some(Decided::Remote(_)))
+    }
+
     /// A peer's routing question for a campaign this node should own.
     pub async fn serve_route(&self, req: RemoteRoute) -> Result<RouteAnswer> {
         // A campaign this node has not loaded yet (configuration lag): the asker routes.
-        if matches!(self.inner.registry.cluster.get().map(|c| c.route(req.campaign)), Some(Decided::Remote(_)))
-            || self.campaign(req.campaign).is_none()
+        if self.owned_elsewhere(req.campaign) || self.campaign(req.campaign).is_none()
         {
             return Ok(RouteAnswer::NotOwner);
         }
@@ -691,7 +685,7 @@ impl Engine {
         let pool = match &req {
             PoolRequest::Track { pool, .. } | PoolRequest::Attribute { pool, .. } | PoolRequest::Stats { pool } => *pool,
         };
-        if matches!(self.inner.registry.cluster.get().map(|c| c.route(pool)), Some(Decided::Remote(_))) {
+        if self.owned_elsewhere(pool) {
             return Ok(PoolAnswer::NotOwner);
         }
         Ok(match req {

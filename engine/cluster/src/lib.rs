@@ -321,6 +321,14 @@ impl Ownership {
         })
     }
 
+    /// Stops deciding anything: forgets every shard (held or seen) and
+    /// returns those it held at `now`, whose state must be dropped.
+    pub fn forget_all(&mut self, now: DateTime<Utc>) -> Vec<u16> {
+        let held = (0..SHARDS).filter(|s| self.holds(*s, now)).collect();
+        *self = Ownership::new(std::mem::take(&mut self.me), self.timing);
+        held
+    }
+
     /// How many shards this node holds at `now` (for metrics).
     pub fn held_count(&self, now: DateTime<Utc>) -> usize {
         (0..SHARDS).filter(|s| self.holds(*s, now)).count()
