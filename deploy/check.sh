@@ -143,6 +143,12 @@ if yaml:
             fail(f"{e}: SWITCHBOARD_LISTEN must listen on 0.0.0.0 in a container")
         if len(env.get("SWITCHBOARD_CLUSTER_SECRET", "")) < 16:
             fail(f"{e}: SWITCHBOARD_CLUSTER_SECRET must be set (16+ characters) for the nodes to join one cluster")
+    # The annotated configuration names every option the binary reads.
+    main_rs = open(os.path.join(root, "api", "src", "main.rs")).read()
+    example = open(os.path.join(deploy, "switchboard.example.env")).read()
+    for var in sorted(set(re.findall(r'env = "(SWITCHBOARD_[A-Z_]+)"', main_rs))):
+        if not re.search(rf"^#?{var}=", example, re.M):
+            fail(f"switchboard.example.env: {var} (read by api/src/main.rs) is not documented")
     # Each node joins the cluster at its own service address, so caps hold across nodes.
     for n in nodes:
         url = (services[n].get("environment") or {}).get("SWITCHBOARD_CLUSTER_URL")
@@ -168,17 +174,31 @@ if yaml:
     if not failures:
         print(f"ok: compose ({len(services)} services, nodes {', '.join(nodes)}), nginx, prometheus targets")
 
-# --- Metric names -------------------------------------------------------------
-known = set(re.findall(r'"(switchboard_[a-z_]+)"', open(os.path.join(root, "engine", "actors", "src", "metrics.rs")).read()))
-for f in ("server.rs", "telemetry.rs"):
-    known |= set(re.findall(r'"(switchboard_[a-z_]+)"', open(os.path.join(root, "api", "src", f)).read()))
+# --- Metric names and labels -------------------------------------------------
+# The names the binary declares, and the labels each is emitted with (every
+# `counter!/gauge!/histogram!(CONST, "label" => …)` in the sources).
+consts = {}
+for f in (("engine", "actors", "src", "metrics.rs"), ("api", "src", "server.rs"), ("api", "src", "telemetry.rs")):
+    consts.update(re.findall(r'const ([A-Z_]+): &str = "(switchboard_[a-z_]+)"', open(os.path.join(root, *f)).read()))
+known = set(consts.values())
+emitted = {name: set() for name in known}
+for src in ("engine/actors/src", "api/src"):
+    for dirpath, _, files in os.walk(os.path.join(root, src)):
+        for f in files:
+            text = open(os.path.join(dirpath, f)).read() if f.endswith(".rs") else ""
+            for m in re.finditer(r"(?:counter|gauge|histogram)!\(\s*(?:[a-z_]+::)*([A-Z_]+)(.*?)\)\s*[.;]", text, re.S):
+                if m.group(1) in consts:
+                    emitted[consts[m.group(1)]] |= set(re.findall(r'"([a-z_]+)"\s*=>', m.group(2)))
 for where, expr in exprs:
-    for metric in set(re.findall(r"\b(switchboard_[a-z_]+)", expr)):
-        base = re.sub(r"_(bucket|sum|count)$", "", metric)
-        if base not in known and not base.startswith(("switchboard_rtb_", "switchboard_dni_")):
-            fail(f"{where}: unknown metric {metric} (not in engine/actors/src/metrics.rs)")
+    metrics = {re.sub(r"_(bucket|sum|count)$", "", m) for m in re.findall(r"\b(switchboard_[a-z_]+)", expr)}
+    for metric in metrics - known:
+        fail(f"{where}: unknown metric {metric} (not in engine/actors/src/metrics.rs)")
+    grouped = {l.strip() for by in re.findall(r"\bby\s*\(([^)]*)\)", expr) for l in by.split(",") if l.strip()}
+    have = {"instance", "job", "le"}.union(*(emitted.get(m, set()) for m in metrics))
+    for label in grouped - have:
+        fail(f"{where}: groups by {label!r}, a label {', '.join(sorted(metrics))} is not emitted with")
 if not failures:
-    print(f"ok: metric names ({len(exprs)} expressions, {len(known)} metrics known)")
+    print(f"ok: metric names and labels ({len(exprs)} expressions, {len(known)} metrics known)")
 
 if failures:
     sys.exit(f"{len(failures)} problem(s) in deploy/")

@@ -31,12 +31,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use switchboard::export::{self, Format};
 use switchboard::{AppState, demo, users};
-use switchboard_engine::{ClusterTiming, Engine, EngineConfig};
+use switchboard_engine::{BreakerConfig, ClusterTiming, Engine, EngineConfig};
 use switchboard_model::Role;
 use switchboard_store::Store;
 
@@ -153,6 +154,15 @@ struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_RTB_ALLOW_PRIVATE_TARGETS", action = clap::ArgAction::SetTrue,
           value_parser = clap::builder::BoolishValueParser::new())]
     rtb_allow_private_targets: bool,
+    /// Consecutive failed bid requests (timeouts, errors) after which an RTB
+    /// target is left out of auctions for the cool-down (its circuit breaker).
+    #[arg(long, env = "SWITCHBOARD_RTB_BREAKER_FAILURES", default_value_t = BreakerConfig::default().failure_threshold,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    rtb_breaker_failures: u32,
+    /// Seconds an opened breaker keeps its target out before one probe auction asks it again.
+    #[arg(long, env = "SWITCHBOARD_RTB_BREAKER_COOL_DOWN_SECS", default_value_t = BreakerConfig::default().cool_down.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    rtb_breaker_cool_down_secs: u64,
     /// Join the cluster of nodes sharing --store: the base URL other nodes
     /// reach this one at (e.g. http://10.0.0.5:8080). Buyer capacity is then
     /// decided by one node per buyer, so caps hold across nodes.
@@ -216,7 +226,14 @@ async fn open_store(data: &Path) -> anyhow::Result<Arc<dyn Store>> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = store_uri::open(&args.store, &args.data).await?;
-    let config = EngineConfig { rtb_allow_private_targets: args.rtb_allow_private_targets, ..EngineConfig::default() };
+    let config = EngineConfig {
+        rtb_allow_private_targets: args.rtb_allow_private_targets,
+        rtb_breaker: BreakerConfig {
+            failure_threshold: args.rtb_breaker_failures,
+            cool_down: Duration::from_secs(args.rtb_breaker_cool_down_secs),
+        },
+        ..EngineConfig::default()
+    };
     let engine = Engine::start(store, config).await.context("cannot start the engine")?;
     let mut cluster = None;
     if let Some(url) = &args.cluster_url {
@@ -236,7 +253,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let poll = args.config_poll_ms.unwrap_or(if args.store == store_uri::EMBEDDED { 0 } else { 2000 });
     if poll > 0 {
-        engine.follow_config(std::time::Duration::from_millis(poll));
+        engine.follow_config(Duration::from_millis(poll));
         tracing::info!(every_ms = poll, "following configuration changes of other nodes");
     }
     let listener =

@@ -402,3 +402,15 @@ fn cluster_flags_are_checked_before_serving() {
     let (ok, err) = run(&["--cluster-url", "http://10.0.0.5:8080", "--cluster-secret", "a-long-enough-cluster-secret"]);
     assert!(!ok && err.contains("needs a store the nodes share"), "{err}");
 }
+
+/// A breaker that opens after zero failures, or never closes again, is not a
+/// setting: the binary refuses it instead of serving with it.
+#[test]
+fn rtb_breaker_flags_refuse_zero() {
+    let data = tempfile::tempdir().unwrap();
+    for flag in ["--rtb-breaker-failures", "--rtb-breaker-cool-down-secs"] {
+        let out = Command::new(BIN).args(["serve", "--listen", "127.0.0.1:0", "--data"]).arg(data.path()).args([flag, "0"]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(flag) && err.contains("not in 1.."), "{flag}: {err}");
+    }
+}

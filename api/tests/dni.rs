@@ -98,7 +98,9 @@ async fn an_exhausted_pool_shows_the_fallback_and_counts_it() {
     assert_eq!((&stats["size"], &stats["leasedNow"], &stats["peakLeased"], &stats["exhaustionCount"]), (&json!(1), &json!(1), &json!(1), &json!(1)));
     assert_eq!(stats["recommendedSize"], 2, "{stats}");
     let (_, metrics) = server.get("/metrics").await;
-    assert!(metrics.contains("switchboard_dni_pool_exhausted_total"), "exhaustion is a metric");
+    // Per pool, so the dashboard and the alert say which pool runs short.
+    assert!(metrics.contains(&format!("switchboard_dni_pool_exhausted_total{{pool=\"{pool}\"}} 1")), "exhaustion is a metric per pool");
+    assert!(metrics.contains(&format!("switchboard_dni_leases_active{{pool=\"{pool}\"}} 1")), "leases are a gauge per pool");
     assert!(metrics.contains("switchboard_dni_track_total"));
 }
 

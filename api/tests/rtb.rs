@@ -275,6 +275,9 @@ async fn twenty_bidders_of_which_five_hang_the_deadline_holds() {
     assert_eq!(req["validBids"], 15);
     assert_eq!(rows.iter().filter(|r| r["status"] == "timeout").count(), 5);
     assert_eq!(rows.iter().filter(|r| r["status"] == "success").count(), 15);
+    // How late the decision came is on /metrics, for the deadline's p99.9.
+    let (_, metrics) = s.get("/metrics").await;
+    assert!(metrics.contains("switchboard_rtb_decision_lateness_seconds_bucket"), "lateness histogram missing");
 }
 
 #[tokio::test]

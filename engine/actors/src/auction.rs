@@ -33,7 +33,10 @@ use tokio::task::JoinSet;
 
 use crate::supervisor::Spawner;
 use crate::bidding::{Answer, BidClient, Outgoing};
-use crate::metrics::{RTB_AUCTION_OVERHEAD_SECONDS, RTB_AUCTION_SECONDS, RTB_AUCTIONS, RTB_BIDDER_RESPONSE_SECONDS, RTB_BIDS, RTB_BREAKER_OPEN, RTB_DEADLINE_MISSES};
+use crate::metrics::{
+    RTB_AUCTION_OVERHEAD_SECONDS, RTB_AUCTION_SECONDS, RTB_AUCTIONS, RTB_BIDDER_RESPONSE_SECONDS, RTB_BIDS, RTB_BREAKER_OPEN, RTB_DEADLINE_MISSES,
+    RTB_DECISION_LATENESS_SECONDS,
+};
 
 /// Most characters of a request or response body kept in a bid response row.
 pub(crate) const MAX_RECORDED_BODY: usize = 2_048;
@@ -278,10 +281,10 @@ pub(crate) async fn run(spawner: &Spawner, client: &BidClient, router: &RtbRoute
             }
         };
         let elapsed = received.saturating_duration_since(s.sent_at);
-        if s.answer.is_some() {
-            histogram!(RTB_BIDDER_RESPONSE_SECONDS).record(elapsed.as_secs_f64());
-        }
         let target = s.terms.target_id;
+        if s.answer.is_some() {
+            histogram!(RTB_BIDDER_RESPONSE_SECONDS, "target" => target.to_string()).record(elapsed.as_secs_f64());
+        }
         counter!(RTB_BIDS, "status" => outcome.status(), "target" => target.to_string()).increment(1);
         if let Ok(mut breaker) = s.bidder.breaker.lock()
             && let Some(state) = breaker.record(outcome.is_failure(), received)
@@ -330,6 +333,7 @@ pub(crate) async fn run(spawner: &Spawner, client: &BidClient, router: &RtbRoute
         histogram!(RTB_AUCTION_OVERHEAD_SECONDS).record(o.as_secs_f64());
     }
     histogram!(RTB_AUCTION_SECONDS).record(total.as_secs_f64());
+    histogram!(RTB_DECISION_LATENESS_SECONDS).record(decided.saturating_duration_since(deadline).as_secs_f64());
     if decided > deadline + DEADLINE_SLACK {
         counter!(RTB_DEADLINE_MISSES).increment(1);
     }

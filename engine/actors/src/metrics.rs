@@ -44,9 +44,9 @@ pub const SIGNATURE_FAILURES: &str = "switchboard_signature_failures_total";
 pub const STALE_CALLBACKS: &str = "switchboard_stale_callbacks_total";
 /// DNI track requests answered. Label `outcome`: leased, fallback, inactive.
 pub const DNI_TRACK: &str = "switchboard_dni_track_total";
-/// Numbers leased to web visitors now, over all pools.
+/// Numbers leased to web visitors now. Label `pool`.
 pub const DNI_LEASES_ACTIVE: &str = "switchboard_dni_leases_active";
-/// DNI track requests answered with a pool's fallback number because every number was leased.
+/// DNI track requests answered with a pool's fallback number because every number was leased. Label `pool`.
 pub const DNI_POOL_EXHAUSTED: &str = "switchboard_dni_pool_exhausted_total";
 /// RTB auctions run. Label `outcome` (`won`, `no-valid-bid`, `too-few-bids`, `no-target`).
 pub const RTB_AUCTIONS: &str = "switchboard_rtb_auctions_total";
@@ -54,9 +54,9 @@ pub const RTB_AUCTIONS: &str = "switchboard_rtb_auctions_total";
 pub const RTB_BIDS: &str = "switchboard_rtb_bids_total";
 /// From the first bid request to the decision.
 pub const RTB_AUCTION_SECONDS: &str = "switchboard_rtb_auction_seconds";
-/// One bidder's response time (answers that arrived before the deadline).
+/// One bidder's response time (answers that arrived before the deadline). Label `target`.
 pub const RTB_BIDDER_RESPONSE_SECONDS: &str = "switchboard_rtb_bidder_response_seconds";
-/// Auctions decided more than 50 ms after their deadline.
+/// Auctions decided more than 50 ms after their deadline (a stalled node, not a slow bidder).
 pub const RTB_DEADLINE_MISSES: &str = "switchboard_rtb_deadline_misses_total";
 /// A target's circuit breaker: 0 closed, 1 open, 2 half-open. Label `target`.
 pub const RTB_BREAKER_OPEN: &str = "switchboard_rtb_breaker_open";
@@ -64,6 +64,9 @@ pub const RTB_BREAKER_OPEN: &str = "switchboard_rtb_breaker_open";
 pub const RTB_WINS: &str = "switchboard_rtb_wins_total";
 /// An auction's own time: decision minus the last answer, when every bidder answered in time.
 pub const RTB_AUCTION_OVERHEAD_SECONDS: &str = "switchboard_rtb_auction_overhead_seconds";
+/// How long after its deadline an auction was decided (0 when it was decided
+/// in time, e.g. every bidder had answered), for the deadline's p99.9.
+pub const RTB_DECISION_LATENESS_SECONDS: &str = "switchboard_rtb_decision_lateness_seconds";
 /// Shards of buyer capacity this node owns (cluster mode).
 pub const CLUSTER_SHARDS_HELD: &str = "switchboard_cluster_shards_held";
 /// Reservations forwarded to the node owning the buyer, by result.

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use metrics::{counter, gauge};
+use metrics::{Counter, Gauge, counter, gauge};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use switchboard_dni::{LeaseKind, LeaseTable, Settings, Terms};
 use switchboard_model::call::{Attribution, VisitorSession};
@@ -111,15 +111,14 @@ pub(crate) struct PoolState {
     pool: Arc<Pool>,
     table: LeaseTable<PhoneNumber, String, Visit>,
     calls: HashMap<PhoneNumber, u64>,
-    /// Leases this pool last added to the process-wide gauge.
-    reported: usize,
+    /// This pool's series (label `pool`), so a dashboard shows which pool runs short.
+    leases_gauge: Gauge,
+    exhausted: Counter,
 }
 
 impl PoolState {
     fn report(&mut self, now: DateTime<Utc>) {
-        let leased = self.table.stats(now).leased;
-        gauge!(DNI_LEASES_ACTIVE).increment(leased as f64 - self.reported as f64);
-        self.reported = leased;
+        self.leases_gauge.set(self.table.stats(now).leased as f64);
     }
 }
 
@@ -141,11 +140,15 @@ impl Actor for PoolActor {
     async fn pre_start(&self, myself: ActorRef<PoolMsg>, pool: Arc<Pool>) -> std::result::Result<PoolState, ActorProcessingErr> {
         myself.send_interval(EXPIRE_EVERY, || PoolMsg::Expire);
         let table = LeaseTable::new(pool.numbers.iter().cloned(), settings(&pool));
-        Ok(PoolState { pool, table, calls: HashMap::new(), reported: 0 })
+        let id = pool.id.to_string();
+        let leases_gauge = gauge!(DNI_LEASES_ACTIVE, "pool" => id.clone());
+        let exhausted = counter!(DNI_POOL_EXHAUSTED, "pool" => id);
+        Ok(PoolState { pool, table, calls: HashMap::new(), leases_gauge, exhausted })
     }
 
     async fn post_stop(&self, _: ActorRef<PoolMsg>, state: &mut PoolState) -> std::result::Result<(), ActorProcessingErr> {
-        gauge!(DNI_LEASES_ACTIVE).decrement(state.reported as f64);
+        // Its leases end with it (here, or as the pool moves to another node).
+        state.leases_gauge.set(0.0);
         Ok(())
     }
 
@@ -215,7 +218,7 @@ fn track(state: &mut PoolState, mut visit: VisitorSession, options: LeaseOptions
             Tracked { number: Some(lease.number.clone()), expires_at: Some(lease.expires_at), visit: v.session.clone(), persist }
         }
         None => {
-            counter!(DNI_POOL_EXHAUSTED).increment(1);
+            state.exhausted.increment(1);
             visit.phone_number = state.pool.fallback_number.clone();
             visit.exhausted = true;
             Tracked { number: None, expires_at: None, visit, persist: true }
