@@ -40,32 +40,43 @@ pub(crate) trait Resource: Serialize + DeserializeOwned + Send + Sync {
     const NAME: &'static str;
     /// Its id.
     fn id(&self) -> Id;
+    /// Its version: the stored one, or the one a body states (0: none).
+    fn version(&self) -> u64;
     /// Sets the version read from or written to the store.
     fn set_version(&mut self, version: u64);
+    /// Takes the identity of `stored`, which an update cannot change: its
+    /// id, tenant and (where it has one) creation time.
+    fn adopt(&mut self, stored: &Self);
 }
 
 macro_rules! resource {
-    ($t:ty, $kind:expr, $name:literal) => {
+    ($t:ty, $kind:expr, $name:literal, $($identity:ident),+) => {
         impl Resource for $t {
             const KIND: DocKind = $kind;
             const NAME: &'static str = $name;
             fn id(&self) -> Id {
                 self.id
             }
+            fn version(&self) -> u64 {
+                self.version
+            }
             fn set_version(&mut self, version: u64) {
                 self.version = version;
+            }
+            fn adopt(&mut self, stored: &Self) {
+                $(self.$identity = stored.$identity;)+
             }
         }
     };
 }
 
-resource!(switchboard_model::Buyer, DocKind::Buyer, "buyer");
-resource!(switchboard_model::Campaign, DocKind::Campaign, "campaign");
-resource!(switchboard_model::Number, DocKind::Number, "number");
-resource!(switchboard_model::Pool, DocKind::Pool, "pool");
-resource!(switchboard_model::RtbTarget, DocKind::RtbTarget, "rtb target");
-resource!(switchboard_model::RtbRouter, DocKind::RtbRouter, "rtb router");
-resource!(switchboard_model::TrackingTag, DocKind::TrackingTag, "tracking tag");
+resource!(switchboard_model::Buyer, DocKind::Buyer, "buyer", id, tenant_id);
+resource!(switchboard_model::Campaign, DocKind::Campaign, "campaign", id, tenant_id);
+resource!(switchboard_model::Number, DocKind::Number, "number", id, tenant_id, created_at);
+resource!(switchboard_model::Pool, DocKind::Pool, "pool", id, tenant_id, created_at);
+resource!(switchboard_model::RtbTarget, DocKind::RtbTarget, "rtb target", id, tenant_id, created_at);
+resource!(switchboard_model::RtbRouter, DocKind::RtbRouter, "rtb router", id, tenant_id, created_at);
+resource!(switchboard_model::TrackingTag, DocKind::TrackingTag, "tracking tag", id, tenant_id, created_at);
 
 /// Serializes the check-and-write of uniqueness and references (pool name,
 /// a number's one holder, a router's targets, "is it still used").
@@ -107,6 +118,19 @@ pub(crate) async fn load<T: Resource>(state: &AppState, tenant: Id, id: Id) -> R
 /// Every resource of the kind of `tenant`.
 pub(crate) async fn list<T: Resource>(state: &AppState, tenant: Id) -> Result<Vec<T>, ApiError> {
     state.engine.store().list_docs(T::KIND, Some(tenant)).await?.into_iter().map(decode).collect()
+}
+
+/// What an update of `id` replaces: the stored resource of `tenant` (404
+/// otherwise), whose identity `new` takes, and the version to write over —
+/// the one `If-Match` or `new` states, else the stored one (see
+/// [`expected_version`]). Call with the write lock held where the update
+/// checks other documents.
+pub(crate) async fn replacing<T: Resource>(state: &AppState, tenant: Id, id: Id, headers: &HeaderMap, new: &mut T) -> Result<(T, u64), ApiError> {
+    let expected = expected_version(headers, new.version())?;
+    let stored = load::<T>(state, tenant, id).await?;
+    new.adopt(&stored);
+    let version = expected.unwrap_or(stored.version());
+    Ok((stored, version))
 }
 
 /// Writes `value` of `tenant` if the stored version is `expected` (`None`:

@@ -140,16 +140,14 @@ async fn update_number(
     let id = docs::path_id(id, "number")?;
     let Json(body) = body?;
     let mut n: Number = docs::body(body, PHONES)?;
-    let expected = docs::expected_version(&headers, n.version)?;
     let _guard = docs::write_lock().await;
-    let old = docs::load::<Number>(&state, auth.tenant_id, id).await?;
-    (n.id, n.tenant_id, n.created_at) = (old.id, old.tenant_id, old.created_at);
+    let (old, expected) = docs::replacing(&state, auth.tenant_id, id, &headers, &mut n).await?;
     let mut extra = Vec::new();
     if n.phone_number != old.phone_number {
         extra.push(FieldError::new("phoneNumber", "cannot change: add the new number and delete this one"));
     }
     docs::invalid(n.validate(), extra)?;
-    docs::put(&state, auth.tenant_id, &mut n, Some(expected.unwrap_or(old.version))).await?;
+    docs::put(&state, auth.tenant_id, &mut n, Some(expected)).await?;
     audit::record(&state, &auth, "update", "number", Some(id), json!({"phoneNumber": n.phone_number, "version": n.version})).await?;
     let n = with_holder(n, &holders(&state, auth.tenant_id, None).await?);
     Ok(docs::tagged(StatusCode::OK, &n, n.version))

@@ -104,12 +104,10 @@ async fn update_pool(
     let id = docs::path_id(id, "pool")?;
     let Json(body) = body?;
     let mut p: Pool = docs::body(body, PHONES)?;
-    let expected = docs::expected_version(&headers, p.version)?;
     let _guard = docs::write_lock().await;
-    let old = docs::load::<Pool>(&state, auth.tenant_id, id).await?;
-    (p.id, p.tenant_id, p.created_at) = (old.id, old.tenant_id, old.created_at);
+    let (_, expected) = docs::replacing(&state, auth.tenant_id, id, &headers, &mut p).await?;
     check(&state, auth.tenant_id, &p).await?;
-    docs::put(&state, auth.tenant_id, &mut p, Some(expected.unwrap_or(old.version))).await?;
+    docs::put(&state, auth.tenant_id, &mut p, Some(expected)).await?;
     state.engine.put_pool(p.clone()).await?;
     audit::record(&state, &auth, "update", "pool", Some(id), json!({"name": p.name, "numbers": p.numbers, "version": p.version})).await?;
     Ok(docs::tagged(StatusCode::OK, &p, p.version))

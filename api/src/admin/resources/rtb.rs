@@ -105,16 +105,14 @@ async fn update_target(
     auth.require(Role::Manager)?;
     let id = docs::path_id(id, "rtb target")?;
     let Json(mut t) = body?;
-    let expected = docs::expected_version(&headers, t.version)?;
-    let old = docs::load::<RtbTarget>(&state, auth.tenant_id, id).await?;
-    (t.id, t.tenant_id, t.created_at) = (old.id, old.tenant_id, old.created_at);
+    let (old, expected) = docs::replacing(&state, auth.tenant_id, id, &headers, &mut t).await?;
     if t.auth_type == old.auth_type {
         t.auth_token = t.auth_token.or(old.auth_token);
         t.auth_password = t.auth_password.or(old.auth_password);
     }
     docs::invalid(t.validate(), Vec::new())?;
     tidy_credentials(&mut t);
-    docs::put(&state, auth.tenant_id, &mut t, Some(expected.unwrap_or(old.version))).await?;
+    docs::put(&state, auth.tenant_id, &mut t, Some(expected)).await?;
     state.engine.put_rtb_target(t.clone()).await?;
     audit::record(&state, &auth, "update", "rtb_target", Some(id), json!({"name": t.name, "version": t.version})).await?;
     let t = redacted(t);
@@ -212,12 +210,10 @@ async fn update_router(
     auth.require(Role::Manager)?;
     let id = docs::path_id(id, "rtb router")?;
     let Json(mut r) = body?;
-    let expected = docs::expected_version(&headers, r.version)?;
     let _guard = docs::write_lock().await;
-    let old = docs::load::<RtbRouter>(&state, auth.tenant_id, id).await?;
-    (r.id, r.tenant_id, r.created_at) = (old.id, old.tenant_id, old.created_at);
+    let (_, expected) = docs::replacing(&state, auth.tenant_id, id, &headers, &mut r).await?;
     check_router(&state, auth.tenant_id, &r).await?;
-    docs::put(&state, auth.tenant_id, &mut r, Some(expected.unwrap_or(old.version))).await?;
+    docs::put(&state, auth.tenant_id, &mut r, Some(expected)).await?;
     state.engine.put_rtb_router(r.clone()).await;
     audit::record(&state, &auth, "update", "rtb_router", Some(id), json!({"name": r.name, "version": r.version})).await?;
     Ok(docs::tagged(StatusCode::OK, &r, r.version))

@@ -111,10 +111,8 @@ async fn update_tag(
     auth.require(Role::Manager)?;
     let id = docs::path_id(id, "tracking tag")?;
     let Json(mut t) = body?;
-    let expected = docs::expected_version(&headers, t.version)?;
     let _guard = docs::write_lock().await;
-    let old = docs::load::<TrackingTag>(&state, auth.tenant_id, id).await?;
-    (t.id, t.tenant_id, t.created_at) = (old.id, old.tenant_id, old.created_at);
+    let (old, expected) = docs::replacing(&state, auth.tenant_id, id, &headers, &mut t).await?;
     let mut extra = Vec::new();
     match t.tag_code.trim() {
         "" => t.tag_code = old.tag_code,
@@ -122,7 +120,7 @@ async fn update_tag(
         _ => extra.push(FieldError::new("tagCode", "cannot change: sites embed it (create a new tag instead)")),
     }
     check(&state, auth.tenant_id, &t, extra).await?;
-    docs::put(&state, auth.tenant_id, &mut t, Some(expected.unwrap_or(old.version))).await?;
+    docs::put(&state, auth.tenant_id, &mut t, Some(expected)).await?;
     audit::record(&state, &auth, "update", "tracking_tag", Some(id), json!({"name": t.name, "version": t.version})).await?;
     Ok(docs::tagged(StatusCode::OK, &t, t.version))
 }
