@@ -489,6 +489,24 @@ async fn openapi_document_lists_these_resources() {
     for schema in ["Number", "Pool", "RtbTarget", "RtbRouter", "TrackingTag"] {
         assert!(doc["components"]["schemas"].get(schema).is_some(), "{schema} schema missing");
     }
+    // Every versioned write by id documents the optional If-Match, the 404 and the 409
+    // (revoking a key or a session has no version).
+    let mut writes = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap().iter().filter(|(m, _)| *m == "put" || *m == "delete") {
+            if !path.contains("{id}") || path == "/api/api-keys/{id}" || path == "/api/auth/sessions/{id}" {
+                continue;
+            }
+            writes += 1;
+            let params = op["parameters"].as_array().map(Vec::as_slice).unwrap_or_default();
+            let if_match = params.iter().find(|p| p["name"] == "If-Match" && p["in"] == "header");
+            assert!(if_match.is_some_and(|p| p["required"] != true && p["description"].is_string()), "{method} {path}: If-Match {params:?}");
+            for status in ["404", "409"] {
+                assert!(op["responses"].get(status).is_some(), "{method} {path}: no {status}");
+            }
+        }
+    }
+    assert_eq!(writes, 17, "PUT and DELETE of 8 resources, and PUT /api/campaigns/{{id}}/buyers");
 }
 
 #[tokio::test]
@@ -584,9 +602,10 @@ async fn every_id_addressed_resource_answers_ids_and_versions_alike() {
             assert_eq!(answer, (404, "not_found".to_owned()), "{method} {base}/not-a-uuid");
         }
 
-        // No version: the update replaces the current one.
-        let (s, v) = a.put(&path, &case.change).await;
+        // No version: the update replaces the current one, and says the new one.
+        let (s, v, h) = a.send(reqwest::Method::PUT, &path, Some(&case.change), &[]).await;
         assert_eq!((s, v["version"].as_u64()), (200, Some(v1 + 1)), "PUT {path} without a version: {v}");
+        assert_eq!(h.get("etag").and_then(|e| e.to_str().ok()), Some(format!("\"{}\"", v1 + 1).as_str()), "PUT {path}: ETag");
         if case.get {
             let (s, v, h) = a.send(reqwest::Method::GET, &path, None, &[]).await;
             assert_eq!((s, v["version"].as_u64()), (200, Some(v1 + 1)), "GET {path}");

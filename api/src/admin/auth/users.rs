@@ -6,7 +6,7 @@
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use crate::admin::accounts::{self, SYSTEM, User};
 use crate::admin::audit;
 use crate::admin::extract::{Auth, Json, List, PageQuery};
-use crate::admin::resources::docs::{delete_version, expected_version, path_id};
+use crate::admin::resources::docs::{delete_version, expected_version, path_id, tagged};
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -112,7 +112,7 @@ async fn create_user(State(state): State<AppState>, auth: Auth, Json(req): Json<
     let store = state.engine.store().as_ref();
     let user = accounts::create_user(store, auth.tenant_id, &req.username, &req.password, req.role).await?;
     audit::record(&state, &auth, "create", "user", Some(user.id), json!({ "username": user.username, "role": user.role })).await?;
-    Ok((StatusCode::CREATED, Json(UserView::from(&user))).into_response())
+    Ok(tagged(StatusCode::CREATED, &UserView::from(&user), user.version))
 }
 
 /// Changes a user's role, or resets their password. The version replaced is
@@ -129,7 +129,7 @@ async fn update_user(
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     req: Result<Json<UserUpdate>, ApiError>,
-) -> Result<Json<UserView>, ApiError> {
+) -> Result<Response, ApiError> {
     auth.require(Role::Admin)?;
     let id = path_id(id, "user")?;
     let Json(req) = req?;
@@ -156,7 +156,7 @@ async fn update_user(
     }
     match &req.password {
         Some(password) => accounts::set_password(store, &mut user, password).await?,
-        None if role == from => return Ok(Json(UserView::from(&user))),
+        None if role == from => return Ok(tagged(StatusCode::OK, &UserView::from(&user), user.version)),
         None => user.version = accounts::put(store, DocKind::User, user.id, &user, Some(user.version)).await?,
     }
     if req.password.is_some() {
@@ -165,7 +165,7 @@ async fn update_user(
         detail["password"] = json!("reset");
     }
     audit::record(&state, &auth, "update", "user", Some(user.id), detail).await?;
-    Ok(Json(UserView::from(&user)))
+    Ok(tagged(StatusCode::OK, &UserView::from(&user), user.version))
 }
 
 /// Deletes a user and ends their sessions (204).
