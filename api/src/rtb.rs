@@ -121,7 +121,7 @@ fn parse(headers: &HeaderMap, body: &Bytes) -> Result<CallerInfo, ApiError> {
 async fn ping(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<Id>, PathRejection>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<PingAnswer>, ApiError> {
@@ -132,7 +132,7 @@ async fn ping(
     if !admit(*key) {
         return Err(ApiError::RateLimited(1));
     }
-    let Path(router) = id.map_err(|_| ApiError::NotFound("rtb router"))?;
+    let router = crate::admin::resources::docs::path_id(id, "rtb router")?;
     let caller = parse(&headers, &body)?;
     let answer = match state.engine.rtb_ping(auth.tenant_id, router, caller).await? {
         None => return Err(ApiError::NotFound("rtb router")),

@@ -108,11 +108,10 @@ async fn numbers_are_normalized_versioned_and_unique_across_the_system() {
     let (s, e) = a.post("/api/numbers", &json!({"phoneNumber": "+15550100009", "friendlyName": "x".repeat(201)})).await;
     assert_eq!((s, fields(&e)), (422, vec!["friendlyName".to_owned()]));
 
-    // Updates need the version read; a stale one is a 409; the number itself cannot change.
+    // An update without a version replaces the current one; a stale version is a 409;
+    // the number itself cannot change.
     let path = format!("/api/numbers/{id}");
-    let (s, e) = a.put(&path, &json!({"phoneNumber": "+15550100001", "friendlyName": "Sales"})).await;
-    assert_eq!((s, fields(&e)), (422, vec!["version".to_owned()]));
-    let (s, v) = a.put(&path, &json!({"phoneNumber": "+15550100001", "friendlyName": "Sales", "version": 1})).await;
+    let (s, v) = a.put(&path, &json!({"phoneNumber": "+15550100001", "friendlyName": "Sales"})).await;
     assert_eq!((s, v["friendlyName"].as_str(), v["version"].as_u64()), (200, Some("Sales"), Some(2)));
     let (s, e) = a.put(&path, &json!({"phoneNumber": "+15550100001", "friendlyName": "Stale", "version": 1})).await;
     assert_eq!((s, e["error"]["code"].as_str()), (409, Some("version_conflict")));
@@ -458,7 +457,8 @@ async fn another_tenant_cannot_see_or_touch_any_of_it() {
         let (s, mine) = a.get(&path).await;
         assert_eq!((s, mine["version"].as_u64()), (200, Some(1)), "{path}");
     }
-    assert_eq!(b.get("/api/numbers/not-a-uuid").await.0, 400);
+    let (s, e) = b.get("/api/numbers/not-a-uuid").await;
+    assert_eq!((s, e["error"]["code"].as_str()), (404, Some("not_found")));
 
     // Every change was audited in A's log, none in B's.
     let audit = server.store.list_docs(DocKind::Audit, Some(tenant_of(&a).await)).await.unwrap();
@@ -489,6 +489,24 @@ async fn openapi_document_lists_these_resources() {
     for schema in ["Number", "Pool", "RtbTarget", "RtbRouter", "TrackingTag"] {
         assert!(doc["components"]["schemas"].get(schema).is_some(), "{schema} schema missing");
     }
+    // Every versioned write by id documents the optional If-Match, the 404 and the 409
+    // (revoking a key or a session has no version).
+    let mut writes = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap().iter().filter(|(m, _)| *m == "put" || *m == "delete") {
+            if !path.contains("{id}") || path == "/api/api-keys/{id}" || path == "/api/auth/sessions/{id}" {
+                continue;
+            }
+            writes += 1;
+            let params = op["parameters"].as_array().map(Vec::as_slice).unwrap_or_default();
+            let if_match = params.iter().find(|p| p["name"] == "If-Match" && p["in"] == "header");
+            assert!(if_match.is_some_and(|p| p["required"] != true && p["description"].is_string()), "{method} {path}: If-Match {params:?}");
+            for status in ["404", "409"] {
+                assert!(op["responses"].get(status).is_some(), "{method} {path}: no {status}");
+            }
+        }
+    }
+    assert_eq!(writes, 17, "PUT and DELETE of 8 resources, and PUT /api/campaigns/{{id}}/buyers");
 }
 
 #[tokio::test]
@@ -513,4 +531,118 @@ async fn campaigns_respect_pools_and_tags() {
     assert_eq!(a.get(&path).await.0, 200);
     assert_eq!(a.delete(&format!("/api/tracking-tags/{}", id_of(&tag))).await.0, 204);
     assert_eq!(a.delete(&path).await.0, 204);
+}
+
+/// One id-addressed admin resource: where it lives, what creates one, a
+/// change (a whole valid body: some resources replace on PUT), how a 404
+/// names it, and whether it has `GET {base}/{id}`.
+struct Addressed {
+    base: &'static str,
+    create: Value,
+    change: Value,
+    kind: &'static str,
+    get: bool,
+}
+
+/// The status and error code of a request with no version and a malformed
+/// id, after checking that its message is the one an unknown id gets.
+async fn malformed(c: &Console, method: reqwest::Method, base: &str, tail: &str, body: Option<&Value>, kind: &str) -> (u16, String) {
+    let (s, e, _) = c.send(method.clone(), &format!("{base}/not-a-uuid{tail}"), body, &[]).await;
+    let (_, unknown, _) = c.send(method.clone(), &format!("{base}/{}{tail}", new_id()), body, &[]).await;
+    assert_eq!(e["error"]["message"].as_str(), Some(format!("{kind} not found").as_str()), "{method} {base}/not-a-uuid{tail}: {e}");
+    assert_eq!(e["error"]["message"], unknown["error"]["message"], "{method} {base}: malformed and unknown ids read alike");
+    (s, e["error"]["code"].as_str().unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn every_id_addressed_resource_answers_ids_and_versions_alike() {
+    let server = TestServer::start().await;
+    let a = server.signup("Acme Leads", "alice").await;
+    let cases = [
+        Addressed {
+            base: "/api/buyers",
+            create: json!({"name": "Acme", "phoneNumber": "+15550600001", "timezone": "America/New_York"}),
+            change: json!({"dailyCap": 70}),
+            kind: "buyer",
+            get: true,
+        },
+        Addressed { base: "/api/campaigns", create: json!({"name": "Spring"}), change: json!({"description": "web leads"}), kind: "campaign", get: true },
+        Addressed {
+            base: "/api/numbers",
+            create: json!({"phoneNumber": "+15550600002"}),
+            change: json!({"phoneNumber": "+15550600002", "friendlyName": "Main"}),
+            kind: "number",
+            get: true,
+        },
+        Addressed { base: "/api/pools", create: json!({"name": "Web"}), change: json!({"name": "Web 2"}), kind: "pool", get: true },
+        Addressed { base: "/api/rtb/targets", create: target_body("Bidder"), change: target_body("Bidder 2"), kind: "rtb target", get: true },
+        Addressed { base: "/api/rtb/routers", create: json!({"name": "Auction"}), change: json!({"name": "Auction 2"}), kind: "rtb router", get: true },
+        Addressed { base: "/api/tracking-tags", create: json!({"name": "Landing"}), change: json!({"name": "Landing 2"}), kind: "tracking tag", get: true },
+        Addressed {
+            base: "/api/users",
+            create: json!({"username": "carol", "password": "correct horse", "role": "viewer"}),
+            change: json!({"role": "manager"}),
+            kind: "user",
+            get: false,
+        },
+    ];
+    for case in &cases {
+        let base = case.base;
+        let item = create(&a, base, case.create.clone()).await;
+        let path = format!("{base}/{}", id_of(&item));
+        let v1 = item["version"].as_u64().unwrap_or_else(|| panic!("{base}: no version in {item}"));
+
+        // A malformed id names nothing: 404 not_found, as an unknown id.
+        let mut methods = vec![(reqwest::Method::PUT, Some(&case.change)), (reqwest::Method::DELETE, None)];
+        if case.get {
+            methods.push((reqwest::Method::GET, None));
+        }
+        for (method, body) in methods {
+            let answer = malformed(&a, method.clone(), base, "", body, case.kind).await;
+            assert_eq!(answer, (404, "not_found".to_owned()), "{method} {base}/not-a-uuid");
+        }
+
+        // No version: the update replaces the current one, and says the new one.
+        let (s, v, h) = a.send(reqwest::Method::PUT, &path, Some(&case.change), &[]).await;
+        assert_eq!((s, v["version"].as_u64()), (200, Some(v1 + 1)), "PUT {path} without a version: {v}");
+        assert_eq!(h.get("etag").and_then(|e| e.to_str().ok()), Some(format!("\"{}\"", v1 + 1).as_str()), "PUT {path}: ETag");
+        if case.get {
+            let (s, v, h) = a.send(reqwest::Method::GET, &path, None, &[]).await;
+            assert_eq!((s, v["version"].as_u64()), (200, Some(v1 + 1)), "GET {path}");
+            assert_eq!(h.get("etag").and_then(|e| e.to_str().ok()), Some(format!("\"{}\"", v1 + 1).as_str()), "GET {path}: ETag");
+        }
+
+        // A stale version, in the body or as If-Match, is a 409.
+        let mut stale = case.change.clone();
+        stale["version"] = json!(v1);
+        let (s, e) = a.put(&path, &stale).await;
+        assert_eq!((s, e["error"]["code"].as_str()), (409, Some("version_conflict")), "PUT {path} with a stale body version: {e}");
+        let stale_tag = format!("\"{v1}\"");
+        let (s, e, _) = a.send(reqwest::Method::PUT, &path, Some(&case.change), &[("If-Match", &stale_tag)]).await;
+        assert_eq!((s, e["error"]["code"].as_str()), (409, Some("version_conflict")), "PUT {path} with a stale If-Match: {e}");
+        let (s, e, _) = a.send(reqwest::Method::DELETE, &path, None, &[("If-Match", &stale_tag)]).await;
+        assert_eq!((s, e["error"]["code"].as_str()), (409, Some("version_conflict")), "DELETE {path} with a stale If-Match: {e}");
+
+        // The current version deletes it.
+        let current = format!("\"{}\"", v1 + 1);
+        let (s, e, _) = a.send(reqwest::Method::DELETE, &path, None, &[("If-Match", &current)]).await;
+        assert_eq!(s, 204, "DELETE {path} with the current If-Match: {e}");
+        assert_eq!(a.delete(&path).await.0, 404, "DELETE {path} again");
+    }
+
+    // The other routes with an id in the path read a malformed one the same way.
+    let buyers = json!([]);
+    let others = [
+        (reqwest::Method::GET, "/api/campaigns", "/buyers", None, "campaign"),
+        (reqwest::Method::PUT, "/api/campaigns", "/buyers", Some(&buyers), "campaign"),
+        (reqwest::Method::GET, "/api/pools", "/stats", None, "pool"),
+        (reqwest::Method::POST, "/api/numbers", "/release", None, "number"),
+        (reqwest::Method::GET, "/api/calls", "", None, "call"),
+        (reqwest::Method::DELETE, "/api/api-keys", "", None, "api key"),
+        (reqwest::Method::DELETE, "/api/auth/sessions", "", None, "session"),
+    ];
+    for (method, base, tail, body, kind) in others {
+        let answer = malformed(&a, method.clone(), base, tail, body, kind).await;
+        assert_eq!(answer, (404, "not_found".to_owned()), "{method} {base}/not-a-uuid{tail}");
+    }
 }

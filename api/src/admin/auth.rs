@@ -76,11 +76,6 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
-/// An id in a path; a malformed one names nothing (404).
-pub(crate) fn path_id(raw: &str, kind: &'static str) -> Result<Id, ApiError> {
-    raw.parse().map_err(|_| ApiError::NotFound(kind))
-}
-
 /// Resolves the caller from the session cookie or the bearer key.
 pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth, ApiError> {
     let store = state.engine.store().as_ref();

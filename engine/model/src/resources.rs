@@ -74,7 +74,9 @@ pub struct Number {
     /// Whether it is in use.
     #[serde(default)]
     pub status: ResourceStatus,
-    /// Optimistic-concurrency version.
+    /// Optimistic-concurrency version, bumped by every write. On update, the
+    /// version being replaced (or send `If-Match`); absent or 0: the current
+    /// one, whatever it is. A stale one is a 409.
     #[serde(default)]
     pub version: u64,
     /// When it was added (assigned by the server).
@@ -138,7 +140,9 @@ pub struct Pool {
     /// Whether it leases numbers.
     #[serde(default)]
     pub status: ResourceStatus,
-    /// Optimistic-concurrency version.
+    /// Optimistic-concurrency version, bumped by every write. On update, the
+    /// version being replaced (or send `If-Match`); absent or 0: the current
+    /// one, whatever it is. A stale one is a 409.
     #[serde(default)]
     pub version: u64,
     /// When it was created (assigned by the server).
@@ -450,7 +454,9 @@ pub struct RtbTarget {
     /// Whether it is asked to bid.
     #[serde(default)]
     pub status: ResourceStatus,
-    /// Optimistic-concurrency version.
+    /// Optimistic-concurrency version, bumped by every write. On update, the
+    /// version being replaced (or send `If-Match`); absent or 0: the current
+    /// one, whatever it is. A stale one is a 409.
     #[serde(default)]
     pub version: u64,
     /// When it was created (assigned by the server).
@@ -628,7 +634,9 @@ pub struct RtbRouter {
     /// Whether it runs auctions.
     #[serde(default)]
     pub status: ResourceStatus,
-    /// Optimistic-concurrency version.
+    /// Optimistic-concurrency version, bumped by every write. On update, the
+    /// version being replaced (or send `If-Match`); absent or 0: the current
+    /// one, whatever it is. A stale one is a 409.
     #[serde(default)]
     pub version: u64,
     /// When it was created (assigned by the server).
@@ -760,7 +768,9 @@ pub struct TrackingTag {
     /// Whether it swaps numbers.
     #[serde(default)]
     pub status: ResourceStatus,
-    /// Optimistic-concurrency version.
+    /// Optimistic-concurrency version, bumped by every write. On update, the
+    /// version being replaced (or send `If-Match`); absent or 0: the current
+    /// one, whatever it is. A stale one is a 409.
     #[serde(default)]
     pub version: u64,
     /// When it was created (assigned by the server).

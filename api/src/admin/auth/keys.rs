@@ -3,7 +3,7 @@
 //! answer, and stored only as a hash. A key's role never exceeds its
 //! creator's, and a revoked key is refused on its next request.
 
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 use crate::admin::accounts::{self, ApiKey, SYSTEM};
 use crate::admin::audit;
 use crate::admin::extract::{Auth, Json, List, PageQuery};
+use crate::admin::resources::docs::path_id;
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -78,9 +79,9 @@ async fn create_key(State(state): State<AppState>, auth: Auth, Json(req): Json<N
 #[utoipa::path(delete, path = "/api/api-keys/{id}", tag = "api-keys",
     params(("id" = String, Path, format = Uuid, description = "the key's id")),
     responses((status = 204), (status = 401), (status = 403), (status = 404)))]
-async fn revoke_key(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn revoke_key(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<StatusCode, ApiError> {
     auth.require(Role::Admin)?;
-    let id = super::path_id(&id, "api key")?;
+    let id = path_id(id, "api key")?;
     let store = state.engine.store().as_ref();
     let doc = store.get_doc(DocKind::ApiKey, SYSTEM, id).await?.ok_or(ApiError::NotFound("api key"))?;
     let key: ApiKey = serde_json::from_value(doc.body).map_err(|e| StoreError::Corrupt(format!("api key {id}: {e}")))?;

@@ -3,6 +3,7 @@
 //! and the password (`POST /api/auth/password`, which signs out every other
 //! session).
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use serde::Deserialize;
 use serde_json::json;
@@ -17,6 +18,7 @@ use utoipa_axum::routes;
 use crate::admin::accounts::{self, Session};
 use crate::admin::audit;
 use crate::admin::extract::{Auth, Json, Principal};
+use crate::admin::resources::docs::path_id;
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -64,9 +66,9 @@ async fn list_sessions(State(state): State<AppState>, auth: Auth) -> Result<Json
 #[utoipa::path(delete, path = "/api/auth/sessions/{id}", tag = "auth",
     params(("id" = String, Path, format = Uuid, description = "the session's id")),
     responses((status = 204), (status = 401), (status = 404)))]
-async fn revoke_session(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn revoke_session(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<StatusCode, ApiError> {
     let (user, _) = user_of(&auth)?;
-    let id = super::path_id(&id, "session")?;
+    let id = path_id(id, "session")?;
     let store = state.engine.store().as_ref();
     accounts::get::<Session>(store, DocKind::Session, id)
         .await?

@@ -4,8 +4,8 @@
 //! through the engine, so the next webhook is checked with the new token.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -14,7 +14,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::admin::audit;
-use crate::admin::extract::{Auth, Json, if_match};
+use crate::admin::extract::{Auth, Json};
+use crate::admin::resources::docs::{expected_version, tagged};
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -62,17 +63,14 @@ pub(crate) struct TenantUpdate {
     /// Absent: keep the current token; empty: remove it (webhooks are then refused).
     #[serde(default)]
     twilio_auth_token: Option<String>,
-    /// The version this change is based on (or send `If-Match`); a stale one is a 409.
+    /// The version this change is based on (or send `If-Match`); absent:
+    /// the current one. A stale one is a 409.
     #[serde(default)]
     version: Option<u64>,
 }
 
 fn answer(t: &Tenant) -> Response {
-    let mut resp = Json(TenantView::from(t)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", t.version)) {
-        resp.headers_mut().insert(header::ETAG, v);
-    }
-    resp
+    tagged(StatusCode::OK, &TenantView::from(t), t.version)
 }
 
 fn current(state: &AppState, auth: &Auth) -> Result<Tenant, ApiError> {
@@ -92,7 +90,7 @@ async fn get_tenant(State(state): State<AppState>, auth: Auth) -> Result<Respons
 async fn put_tenant(State(state): State<AppState>, auth: Auth, headers: HeaderMap, Json(req): Json<TenantUpdate>) -> Result<Response, ApiError> {
     auth.require(Role::Admin)?;
     let old = current(&state, &auth)?;
-    let expected = if_match(&headers)?.or(req.version).unwrap_or(old.version);
+    let expected = expected_version(&headers, req.version)?.unwrap_or(old.version);
     let sid = req.twilio_account_sid.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     let mut fields = Vec::new();
     let name = req.name.trim().to_owned();

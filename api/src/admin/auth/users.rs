@@ -3,10 +3,10 @@
 //! an owner, and the last owner can be neither demoted nor deleted.
 //! Deleting a user, or resetting their password, ends their sessions at once.
 
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -17,7 +17,8 @@ use utoipa_axum::routes;
 
 use crate::admin::accounts::{self, SYSTEM, User};
 use crate::admin::audit;
-use crate::admin::extract::{Auth, Json, List, PageQuery, if_match};
+use crate::admin::extract::{Auth, Json, List, PageQuery};
+use crate::admin::resources::docs::{delete_version, expected_version, path_id, tagged};
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -64,7 +65,8 @@ pub(crate) struct UserUpdate {
     /// A new password (at least 8 characters); absent: unchanged. Ends the user's sessions.
     #[serde(default)]
     password: Option<String>,
-    /// The version this change is based on (or send `If-Match`); a stale one is a 409.
+    /// The version this change is based on (or send `If-Match`); absent:
+    /// the current one. A stale one is a 409.
     #[serde(default)]
     version: Option<u64>,
 }
@@ -110,24 +112,28 @@ async fn create_user(State(state): State<AppState>, auth: Auth, Json(req): Json<
     let store = state.engine.store().as_ref();
     let user = accounts::create_user(store, auth.tenant_id, &req.username, &req.password, req.role).await?;
     audit::record(&state, &auth, "create", "user", Some(user.id), json!({ "username": user.username, "role": user.role })).await?;
-    Ok((StatusCode::CREATED, Json(UserView::from(&user))).into_response())
+    Ok(tagged(StatusCode::CREATED, &UserView::from(&user), user.version))
 }
 
-/// Changes a user's role, or resets their password.
+/// Changes a user's role, or resets their password. The version replaced is
+/// `If-Match` or the body's `version`; with neither, the current one; a
+/// stale one is a 409.
 #[utoipa::path(put, path = "/api/users/{id}", tag = "users", request_body = UserUpdate,
-    params(("id" = String, Path, format = Uuid, description = "the user's id")),
+    params(("id" = String, Path, format = Uuid, description = "the user's id"),
+           ("If-Match" = Option<String>, Header, description = "the version being replaced (or the body's `version`); neither: the current one")),
     responses((status = 200, body = UserView), (status = 400), (status = 401), (status = 403), (status = 404),
               (status = 409, description = "stale version, or the last owner")))]
 async fn update_user(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    Json(req): Json<UserUpdate>,
-) -> Result<Json<UserView>, ApiError> {
+    req: Result<Json<UserUpdate>, ApiError>,
+) -> Result<Response, ApiError> {
     auth.require(Role::Admin)?;
-    let id = super::path_id(&id, "user")?;
-    let expected = if_match(&headers)?.or(req.version);
+    let id = path_id(id, "user")?;
+    let Json(req) = req?;
+    let expected = expected_version(&headers, req.version)?;
     let _guard = state.accounts_lock.lock().await;
     let store = state.engine.store().as_ref();
     let mut user = accounts::user_in(store, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("user"))?;
@@ -150,7 +156,7 @@ async fn update_user(
     }
     match &req.password {
         Some(password) => accounts::set_password(store, &mut user, password).await?,
-        None if role == from => return Ok(Json(UserView::from(&user))),
+        None if role == from => return Ok(tagged(StatusCode::OK, &UserView::from(&user), user.version)),
         None => user.version = accounts::put(store, DocKind::User, user.id, &user, Some(user.version)).await?,
     }
     if req.password.is_some() {
@@ -159,22 +165,23 @@ async fn update_user(
         detail["password"] = json!("reset");
     }
     audit::record(&state, &auth, "update", "user", Some(user.id), detail).await?;
-    Ok(Json(UserView::from(&user)))
+    Ok(tagged(StatusCode::OK, &UserView::from(&user), user.version))
 }
 
 /// Deletes a user and ends their sessions (204).
 #[utoipa::path(delete, path = "/api/users/{id}", tag = "users",
-    params(("id" = String, Path, format = Uuid, description = "the user's id")),
-    responses((status = 204), (status = 401), (status = 403), (status = 404), (status = 409, description = "the last owner")))]
-async fn delete_user(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    params(("id" = String, Path, format = Uuid, description = "the user's id"),
+           ("If-Match" = Option<String>, Header, description = "the version being deleted; absent: the current one")),
+    responses((status = 204), (status = 401), (status = 403), (status = 404), (status = 409, description = "stale version, or the last owner")))]
+async fn delete_user(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
     auth.require(Role::Admin)?;
-    let id = super::path_id(&id, "user")?;
+    let id = path_id(id, "user")?;
     let _guard = state.accounts_lock.lock().await;
     let store = state.engine.store().as_ref();
     let user = accounts::user_in(store, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("user"))?;
     may_grant(&auth, user.role)?;
     keeps_an_owner(store, &user).await?;
-    store.delete_doc(DocKind::User, SYSTEM, user.id, user.version).await?;
+    store.delete_doc(DocKind::User, SYSTEM, user.id, delete_version(&headers, user.version)?).await?;
     // The user id is derived from the name: a later user of the same name
     // must not inherit these sessions.
     accounts::end_sessions_of(store, user.id).await?;

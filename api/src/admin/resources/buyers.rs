@@ -2,26 +2,27 @@
 //! the engine, which writes the store first and then hands the new
 //! configuration to the buyer's actor, so the next call already sees it.
 //!
-//! Also home of the helpers the buyer, campaign and call handlers share:
-//! path ids, query strings, bodies as input structs, merging an update into
-//! the current document, versions and ETags.
+//! Also home of the helpers the buyer and campaign handlers share for their
+//! input structs: a body as an object, merging an update into the current
+//! document, phone fields, the fields an update names. Path ids, versions
+//! and ETags are [`super::docs`]'s, as for every resource.
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use chrono_tz::Tz;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use switchboard_model::{
     Buyer, BuyerStatus, Currency, FieldError, GeoFilter, Id, ModelError, PhoneNumber, Role, Schedule, TimeWindow, money,
     new_id,
 };
-use switchboard_store::{Doc, DocKind, StoreError};
+use switchboard_store::StoreError;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::docs;
 use crate::admin::audit;
 use crate::admin::extract::{Auth, Json, List, PageQuery, if_match};
 use crate::error::ApiError;
@@ -73,7 +74,8 @@ pub(crate) struct BuyerInput {
     payout: Option<Value>,
     #[schema(example = "USD")]
     currency: Option<String>,
-    /// The version being replaced (or send `If-Match`).
+    /// The version being replaced (or send `If-Match`); absent, null or 0:
+    /// the current one, whatever it is. A stale one is a 409.
     #[allow(dead_code)]
     version: Option<u64>,
 }
@@ -243,23 +245,12 @@ fn amount(value: Option<&Value>, field: &str, errors: &mut Vec<FieldError>) -> i
     })
 }
 
-/// The id in the path. Text that is not an id names nothing: 404.
-pub(super) fn path_id(path: Result<Path<String>, PathRejection>, kind: &'static str) -> Result<Id, ApiError> {
-    let Path(text) = path.map_err(|_| ApiError::NotFound(kind))?;
-    text.parse().map_err(|_| ApiError::NotFound(kind))
-}
-
 /// The body as a JSON object (400 otherwise).
 pub(super) fn object(body: Value) -> Result<Map<String, Value>, ApiError> {
     match body {
         Value::Object(m) => Ok(m),
         _ => Err(ApiError::BadRequest("the body must be a json object".into())),
     }
-}
-
-/// Decodes an input struct: unknown fields and wrong types are 400.
-pub(super) fn parse<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
-    serde_json::from_value(v).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 /// The current document's JSON with the body's top-level fields laid over it.
@@ -274,45 +265,9 @@ pub(super) fn merge(current: Value, body: &Map<String, Value>) -> Value {
     Value::Object(merged)
 }
 
-/// The version an update or delete replaces: `If-Match`, else the body's
-/// `version`; `None` when neither says (the write is then unconditional).
-pub(super) fn expected_version(headers: &HeaderMap, body: Option<&Map<String, Value>>) -> Result<Option<u64>, ApiError> {
-    if let Some(v) = if_match(headers)? {
-        return Ok(Some(v));
-    }
-    match body.and_then(|b| b.get("version")) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v.as_u64().map(Some).ok_or_else(|| ApiError::BadRequest("version must be a non-negative integer".into())),
-    }
-}
-
-/// Decodes a stored document, with the store's version.
-pub(super) fn decode<T: DeserializeOwned>(doc: Doc) -> Result<T, ApiError> {
-    let (kind, id, version) = (doc.kind, doc.id, doc.version);
-    let mut body = doc.body;
-    if let Value::Object(m) = &mut body {
-        m.insert("version".into(), json!(version));
-    }
-    serde_json::from_value(body).map_err(|e| ApiError::Store(StoreError::Corrupt(format!("{} {id}: {e}", kind.as_str()))))
-}
-
-/// A resource with its version as the `ETag`, for `If-Match`.
-pub(super) fn tagged<T: serde::Serialize>(status: StatusCode, value: &T, version: u64) -> Response {
-    let mut resp = (status, Json(value)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
-        resp.headers_mut().insert(header::ETAG, v);
-    }
-    resp
-}
-
 /// The names of the fields a body sets, for the audit log (never values).
 pub(super) fn changed(body: &Map<String, Value>) -> Vec<&str> {
     body.keys().map(String::as_str).filter(|k| !matches!(*k, "id" | "tenantId" | "version")).collect()
-}
-
-async fn load(state: &AppState, auth: &Auth, id: Id) -> Result<Buyer, ApiError> {
-    let doc = state.engine.store().get_doc(DocKind::Buyer, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("buyer"))?;
-    decode(doc)
 }
 
 /// Lists the tenant's buyers, oldest first.
@@ -320,8 +275,7 @@ async fn load(state: &AppState, auth: &Auth, id: Id) -> Result<Buyer, ApiError> 
     responses((status = 200, body = List<Buyer>), (status = 400), (status = 401)))]
 async fn list(State(state): State<AppState>, auth: Auth, q: Result<Query<PageQuery>, QueryRejection>) -> Result<Json<List<Buyer>>, ApiError> {
     let q = crate::admin::extract::query(q)?;
-    let docs = state.engine.store().list_docs(DocKind::Buyer, Some(auth.tenant_id)).await?;
-    let items = docs.into_iter().map(decode).collect::<Result<Vec<Buyer>, _>>()?;
+    let items = docs::list::<Buyer>(&state, auth.tenant_id).await?;
     Ok(Json(List::page(items, |b| b.id, &q)?))
 }
 
@@ -332,26 +286,27 @@ async fn create(State(state): State<AppState>, auth: Auth, body: Result<Json<Val
     // The role is checked before the body is looked at.
     auth.require(Role::Manager)?;
     let Json(body) = body?;
-    let input: BuyerInput = parse(Value::Object(object(body)?))?;
+    let input: BuyerInput = docs::body(Value::Object(object(body)?), &[])?;
     let buyer = input.into_buyer(new_id(), auth.tenant_id)?;
     let buyer = state.engine.put_buyer(buyer, None).await?;
     audit::record(&state, &auth, "create", "buyer", Some(buyer.id), json!({"name": buyer.name})).await?;
-    Ok(tagged(StatusCode::CREATED, &buyer, buyer.version))
+    Ok(docs::tagged(StatusCode::CREATED, &buyer, buyer.version))
 }
 
-/// One buyer.
+/// One buyer; a malformed or unknown id is a 404.
 #[utoipa::path(get, path = "/api/buyers/{id}", tag = "buyers", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = Buyer), (status = 401), (status = 404)))]
 async fn get_one(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
-    let buyer = load(&state, &auth, path_id(id, "buyer")?).await?;
-    Ok(tagged(StatusCode::OK, &buyer, buyer.version))
+    let buyer = docs::load::<Buyer>(&state, auth.tenant_id, docs::path_id(id, "buyer")?).await?;
+    Ok(docs::tagged(StatusCode::OK, &buyer, buyer.version))
 }
 
-/// Changes a buyer (manager or above). Absent fields keep their values; a
-/// stale `version` / `If-Match` is a 409.
+/// Changes a buyer (manager or above). Absent fields keep their values. The
+/// version replaced is `If-Match` or the body's `version`; with neither, the
+/// current one (an unconditional update); a stale one is a 409.
 #[utoipa::path(put, path = "/api/buyers/{id}", tag = "buyers", request_body = BuyerInput,
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced")),
-    responses((status = 200, body = Buyer), (status = 400), (status = 403), (status = 404), (status = 409), (status = 422)))]
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (or the body's `version`); neither: the current one")),
+    responses((status = 200, body = Buyer), (status = 400), (status = 403), (status = 404), (status = 409, description = "stale version"), (status = 422)))]
 async fn update(
     State(state): State<AppState>,
     auth: Auth,
@@ -361,29 +316,29 @@ async fn update(
 ) -> Result<Response, ApiError> {
     // The role is checked before the body is looked at.
     auth.require(Role::Manager)?;
+    let id = docs::path_id(id, "buyer")?;
     let Json(body) = body?;
-    let id = path_id(id, "buyer")?;
     let body = object(body)?;
-    let current = load(&state, &auth, id).await?;
-    let expected = expected_version(&headers, Some(&body))?.unwrap_or(current.version);
+    let expected = docs::expected_version(&headers, docs::version_in(&body)?)?;
+    let current = docs::load::<Buyer>(&state, auth.tenant_id, id).await?;
     let current_json = serde_json::to_value(&current).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let input: BuyerInput = parse(merge(current_json, &body))?;
+    let input: BuyerInput = docs::body(merge(current_json, &body), &[])?;
     let buyer = input.into_buyer(id, auth.tenant_id)?;
-    let buyer = state.engine.put_buyer(buyer, Some(expected)).await?;
+    let buyer = state.engine.put_buyer(buyer, Some(expected.unwrap_or(current.version))).await?;
     audit::record(&state, &auth, "update", "buyer", Some(id), json!({"name": buyer.name, "fields": changed(&body)})).await?;
-    Ok(tagged(StatusCode::OK, &buyer, buyer.version))
+    Ok(docs::tagged(StatusCode::OK, &buyer, buyer.version))
 }
 
 /// Deletes a buyer (manager or above). A buyer assigned to an active
 /// campaign is refused with 409 naming the campaigns.
 #[utoipa::path(delete, path = "/api/buyers/{id}", tag = "buyers",
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being deleted")),
-    responses((status = 204), (status = 403), (status = 404), (status = 409)))]
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being deleted; absent: the current one")),
+    responses((status = 204), (status = 403), (status = 404), (status = 409, description = "stale version, or assigned to an active campaign")))]
 async fn delete(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
-    let id = path_id(id, "buyer")?;
-    let expected = expected_version(&headers, None)?;
-    if !state.engine.delete_buyer(auth.tenant_id, id, expected).await? {
+    let id = docs::path_id(id, "buyer")?;
+    // Without `If-Match` the engine deletes the current version.
+    if !state.engine.delete_buyer(auth.tenant_id, id, if_match(&headers)?).await? {
         return Err(ApiError::NotFound("buyer"));
     }
     audit::record(&state, &auth, "delete", "buyer", Some(id), json!({})).await?;

@@ -17,7 +17,7 @@ use switchboard_model::{CallRecord, CallStatus, Id, PhoneNumber};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::buyers::path_id;
+use super::docs::path_id;
 use crate::admin::extract::query;
 use crate::admin::extract::{Auth, Json, List};
 use crate::error::ApiError;
@@ -124,7 +124,7 @@ fn respond(headers: &HeaderMap, items: Vec<CallRecord>, next_cursor: Option<Stri
     Ok(resp)
 }
 
-/// One call record.
+/// One call record; a malformed or unknown id is a 404.
 #[utoipa::path(get, path = "/api/calls/{id}", tag = "calls", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = CallRecord), (status = 401), (status = 404)))]
 async fn get_one(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Json<CallRecord>, ApiError> {

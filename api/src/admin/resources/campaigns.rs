@@ -21,10 +21,10 @@ use switchboard_store::{DocKind, StoreError};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::buyers::{changed, decode, expected_version, merge, merge_errors, object, optional_phone, parse, path_id, tagged};
-use crate::admin::extract::query;
+use super::buyers::{changed, merge, merge_errors, object, optional_phone};
+use super::docs::{self, path_id, tagged};
 use crate::admin::audit;
-use crate::admin::extract::{Auth, Json, List, PageQuery};
+use crate::admin::extract::{Auth, Json, List, PageQuery, if_match, query};
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -76,7 +76,8 @@ pub(crate) struct CampaignInput {
     pixel_url: Option<String>,
     /// Custom values for RTB request templates (`{tag:NAME}`).
     tags: Option<std::collections::BTreeMap<String, String>>,
-    /// The version being replaced (or send `If-Match`).
+    /// The version being replaced (or send `If-Match`); absent, null or 0:
+    /// the current one, whatever it is. A stale one is a 409.
     #[allow(dead_code)]
     version: Option<u64>,
 }
@@ -176,18 +177,14 @@ async fn save(state: &AppState, auth: &Auth, id: Id, input: CampaignInput, old: 
     Ok(state.engine.put_campaign(campaign, expected).await?)
 }
 
-async fn load(state: &AppState, auth: &Auth, id: Id) -> Result<Campaign, ApiError> {
-    let doc = state.engine.store().get_doc(DocKind::Campaign, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("campaign"))?;
-    decode(doc)
-}
-
-/// Applies `body` over campaign `id` and saves it with optimistic concurrency.
+/// Applies `body` over campaign `id` and saves it, replacing the version
+/// `If-Match` or the body's `version` states (neither: the current one).
 async fn update_with(state: &AppState, auth: &Auth, id: Id, headers: &HeaderMap, body: &Map<String, Value>) -> Result<Campaign, ApiError> {
-    let current = load(state, auth, id).await?;
-    let expected = expected_version(headers, Some(body))?.unwrap_or(current.version);
+    let expected = docs::expected_version(headers, docs::version_in(body)?)?;
+    let current = docs::load::<Campaign>(state, auth.tenant_id, id).await?;
     let current_json = serde_json::to_value(&current).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let input: CampaignInput = parse(merge(current_json, body))?;
-    save(state, auth, id, input, Some(&current), Some(expected)).await
+    let input: CampaignInput = docs::body(merge(current_json, body), &[])?;
+    save(state, auth, id, input, Some(&current), Some(expected.unwrap_or(current.version))).await
 }
 
 /// Lists the tenant's campaigns, oldest first.
@@ -195,8 +192,7 @@ async fn update_with(state: &AppState, auth: &Auth, id: Id, headers: &HeaderMap,
     responses((status = 200, body = List<Campaign>), (status = 400), (status = 401)))]
 async fn list(State(state): State<AppState>, auth: Auth, q: Result<Query<PageQuery>, QueryRejection>) -> Result<Json<List<Campaign>>, ApiError> {
     let q = query(q)?;
-    let docs = state.engine.store().list_docs(DocKind::Campaign, Some(auth.tenant_id)).await?;
-    let items = docs.into_iter().map(decode).collect::<Result<Vec<Campaign>, _>>()?;
+    let items = docs::list::<Campaign>(&state, auth.tenant_id).await?;
     Ok(Json(List::page(items, |c| c.id, &q)?))
 }
 
@@ -209,25 +205,28 @@ async fn create(State(state): State<AppState>, auth: Auth, body: Result<Json<Val
     // The role is checked before the body is looked at.
     auth.require(Role::Manager)?;
     let Json(body) = body?;
-    let input: CampaignInput = parse(Value::Object(object(body)?))?;
+    let input: CampaignInput = docs::body(Value::Object(object(body)?), &[])?;
     let campaign = save(&state, &auth, new_id(), input, None, None).await?;
     audit::record(&state, &auth, "create", "campaign", Some(campaign.id), json!({"name": campaign.name, "status": campaign.status})).await?;
     Ok(tagged(StatusCode::CREATED, &campaign, campaign.version))
 }
 
-/// One campaign.
+/// One campaign; a malformed or unknown id is a 404.
 #[utoipa::path(get, path = "/api/campaigns/{id}", tag = "campaigns", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = Campaign), (status = 401), (status = 404)))]
 async fn get_one(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
-    let campaign = load(&state, &auth, path_id(id, "campaign")?).await?;
+    let campaign = docs::load::<Campaign>(&state, auth.tenant_id, path_id(id, "campaign")?).await?;
     Ok(tagged(StatusCode::OK, &campaign, campaign.version))
 }
 
-/// Changes a campaign (manager or above): absent fields keep their values;
-/// a stale `version` / `If-Match` is a 409. Takes effect on the next call.
+/// Changes a campaign (manager or above): absent fields keep their values.
+/// The version replaced is `If-Match` or the body's `version`; with neither,
+/// the current one (an unconditional update); a stale one is a 409. Takes
+/// effect on the next call.
 #[utoipa::path(put, path = "/api/campaigns/{id}", tag = "campaigns", request_body = CampaignInput,
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced")),
-    responses((status = 200, body = Campaign), (status = 400), (status = 403), (status = 404), (status = 409), (status = 422)))]
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (or the body's `version`); neither: the current one")),
+    responses((status = 200, body = Campaign), (status = 400), (status = 403), (status = 404),
+              (status = 409, description = "stale version, or the number is in use or the name is taken"), (status = 422)))]
 async fn update(
     State(state): State<AppState>,
     auth: Auth,
@@ -237,8 +236,8 @@ async fn update(
 ) -> Result<Response, ApiError> {
     // The role is checked before the body is looked at.
     auth.require(Role::Manager)?;
-    let Json(body) = body?;
     let id = path_id(id, "campaign")?;
+    let Json(body) = body?;
     let body = object(body)?;
     let campaign = update_with(&state, &auth, id, &headers, &body).await?;
     audit::record(&state, &auth, "update", "campaign", Some(id), json!({"name": campaign.name, "status": campaign.status, "fields": changed(&body)}))
@@ -248,12 +247,13 @@ async fn update(
 
 /// Deletes a campaign (manager or above); its number is then not in service.
 #[utoipa::path(delete, path = "/api/campaigns/{id}", tag = "campaigns",
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being deleted")),
-    responses((status = 204), (status = 403), (status = 404), (status = 409)))]
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being deleted; absent: the current one")),
+    responses((status = 204), (status = 403), (status = 404), (status = 409, description = "stale version, or a tracking tag uses it")))]
 async fn delete(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
     let id = path_id(id, "campaign")?;
-    let expected = expected_version(&headers, None)?;
+    // Without `If-Match` the engine deletes the current version.
+    let expected = if_match(&headers)?;
     let users = super::docs::campaign_users(&state, auth.tenant_id, id).await?;
     if !users.is_empty() {
         return Err(ApiError::Conflict(format!("the campaign is used by {}: change or delete them first", users.join(", "))));
@@ -269,15 +269,16 @@ async fn delete(State(state): State<AppState>, auth: Auth, id: Result<Path<Strin
 #[utoipa::path(get, path = "/api/campaigns/{id}/buyers", tag = "campaigns", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = List<BuyerAssignment>), (status = 401), (status = 404)))]
 async fn get_buyers(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
-    let campaign = load(&state, &auth, path_id(id, "campaign")?).await?;
+    let campaign = docs::load::<Campaign>(&state, auth.tenant_id, path_id(id, "campaign")?).await?;
     Ok(tagged(StatusCode::OK, &List { items: campaign.buyers, next_cursor: None }, campaign.version))
 }
 
 /// Replaces a campaign's buyer assignments with the body's array
-/// `[{buyerId, priority, weight}]` (manager or above); `If-Match` is optional.
+/// `[{buyerId, priority, weight}]` (manager or above). `If-Match` names the
+/// campaign version replaced; without it, the current one.
 #[utoipa::path(put, path = "/api/campaigns/{id}/buyers", tag = "campaigns", request_body = Vec<BuyerAssignment>,
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the campaign version being replaced")),
-    responses((status = 200, body = List<BuyerAssignment>), (status = 400), (status = 403), (status = 404), (status = 409), (status = 422)))]
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the campaign version being replaced; absent: the current one")),
+    responses((status = 200, body = List<BuyerAssignment>), (status = 400), (status = 403), (status = 404), (status = 409, description = "stale version"), (status = 422)))]
 async fn put_buyers(
     State(state): State<AppState>,
     auth: Auth,
@@ -287,8 +288,8 @@ async fn put_buyers(
 ) -> Result<Response, ApiError> {
     // The role is checked before the body is looked at.
     auth.require(Role::Manager)?;
-    let Json(body) = body?;
     let id = path_id(id, "campaign")?;
+    let Json(body) = body?;
     if !body.is_array() {
         return Err(ApiError::BadRequest("the body must be an array of {buyerId, priority, weight}".into()));
     }

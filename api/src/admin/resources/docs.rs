@@ -1,7 +1,10 @@
 //! The plumbing every stored resource of a tenant shares: load one of the
 //! caller's tenant (or 404), list them, write with a version check, delete;
-//! the version a write expects; system-wide unique keys; and who references
-//! what, so that a delete can say what still uses a resource.
+//! the id in a path (malformed: 404, like an unknown one); the version a
+//! write replaces (`If-Match` or the body's `version`, optional: without
+//! either a write replaces the current version) and the `ETag` answered;
+//! system-wide unique keys; and who references what, so that a delete can
+//! say what still uses a resource.
 //!
 //! System-wide uniqueness (a phone number in the inventory, a tag code) is
 //! an index document in the [`SYSTEM`] tenant slot, keyed by a v5 UUID of
@@ -15,16 +18,17 @@
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::Path;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use switchboard_model::{FieldError, Id, ModelError, PhoneNumber};
 use switchboard_store::{Doc, DocKind, StoreError};
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::admin::accounts::SYSTEM;
-use crate::admin::extract::if_match;
+use crate::admin::extract::{Json, if_match};
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -36,30 +40,43 @@ pub(crate) trait Resource: Serialize + DeserializeOwned + Send + Sync {
     const NAME: &'static str;
     /// Its id.
     fn id(&self) -> Id;
+    /// Its version: the stored one, or the one a body states (0: none).
+    fn version(&self) -> u64;
     /// Sets the version read from or written to the store.
     fn set_version(&mut self, version: u64);
+    /// Takes the identity of `stored`, which an update cannot change: its
+    /// id, tenant and (where it has one) creation time.
+    fn adopt(&mut self, stored: &Self);
 }
 
 macro_rules! resource {
-    ($t:ty, $kind:expr, $name:literal) => {
+    ($t:ty, $kind:expr, $name:literal, $($identity:ident),+) => {
         impl Resource for $t {
             const KIND: DocKind = $kind;
             const NAME: &'static str = $name;
             fn id(&self) -> Id {
                 self.id
             }
+            fn version(&self) -> u64 {
+                self.version
+            }
             fn set_version(&mut self, version: u64) {
                 self.version = version;
+            }
+            fn adopt(&mut self, stored: &Self) {
+                $(self.$identity = stored.$identity;)+
             }
         }
     };
 }
 
-resource!(switchboard_model::Number, DocKind::Number, "number");
-resource!(switchboard_model::Pool, DocKind::Pool, "pool");
-resource!(switchboard_model::RtbTarget, DocKind::RtbTarget, "rtb target");
-resource!(switchboard_model::RtbRouter, DocKind::RtbRouter, "rtb router");
-resource!(switchboard_model::TrackingTag, DocKind::TrackingTag, "tracking tag");
+resource!(switchboard_model::Buyer, DocKind::Buyer, "buyer", id, tenant_id);
+resource!(switchboard_model::Campaign, DocKind::Campaign, "campaign", id, tenant_id);
+resource!(switchboard_model::Number, DocKind::Number, "number", id, tenant_id, created_at);
+resource!(switchboard_model::Pool, DocKind::Pool, "pool", id, tenant_id, created_at);
+resource!(switchboard_model::RtbTarget, DocKind::RtbTarget, "rtb target", id, tenant_id, created_at);
+resource!(switchboard_model::RtbRouter, DocKind::RtbRouter, "rtb router", id, tenant_id, created_at);
+resource!(switchboard_model::TrackingTag, DocKind::TrackingTag, "tracking tag", id, tenant_id, created_at);
 
 /// Serializes the check-and-write of uniqueness and references (pool name,
 /// a number's one holder, a router's targets, "is it still used").
@@ -103,6 +120,19 @@ pub(crate) async fn list<T: Resource>(state: &AppState, tenant: Id) -> Result<Ve
     state.engine.store().list_docs(T::KIND, Some(tenant)).await?.into_iter().map(decode).collect()
 }
 
+/// What an update of `id` replaces: the stored resource of `tenant` (404
+/// otherwise), whose identity `new` takes, and the version to write over —
+/// the one `If-Match` or `new` states, else the stored one (see
+/// [`expected_version`]). Call with the write lock held where the update
+/// checks other documents.
+pub(crate) async fn replacing<T: Resource>(state: &AppState, tenant: Id, id: Id, headers: &HeaderMap, new: &mut T) -> Result<(T, u64), ApiError> {
+    let expected = expected_version(headers, new.version())?;
+    let stored = load::<T>(state, tenant, id).await?;
+    new.adopt(&stored);
+    let version = expected.unwrap_or(stored.version());
+    Ok((stored, version))
+}
+
 /// Writes `value` of `tenant` if the stored version is `expected` (`None`:
 /// it must not exist); a stale version is a 409. Sets the new version.
 pub(crate) async fn put<T: Resource>(state: &AppState, tenant: Id, value: &mut T, expected: Option<u64>) -> Result<(), ApiError> {
@@ -118,24 +148,43 @@ pub(crate) async fn delete<T: Resource>(state: &AppState, tenant: Id, id: Id, ex
     Ok(state.engine.store().delete_doc(T::KIND, tenant, id, expected).await?)
 }
 
-/// The version an update expects: `If-Match`, else the body's `version`.
-/// One of them is required, so that no update overwrites blindly.
-pub(crate) fn expected_version(headers: &HeaderMap, body_version: u64) -> Result<u64, ApiError> {
-    match if_match(headers)? {
-        Some(v) => Ok(v),
-        None if body_version > 0 => Ok(body_version),
-        None => Err(ApiError::Invalid(vec![FieldError::new("version", "is required: send the version you read, or If-Match")])),
+/// The version a write replaces: `If-Match`, else the body's `version`.
+/// `None` when neither states one: the write then replaces whatever is
+/// current (unconditional). A stated version that is no longer current is a
+/// 409 `version_conflict`. A body's `version` 0 states nothing: the resource
+/// types default an absent `version` to 0, and stored versions start at 1.
+pub(crate) fn expected_version(headers: &HeaderMap, body_version: impl Into<Option<u64>>) -> Result<Option<u64>, ApiError> {
+    Ok(if_match(headers)?.or(body_version.into().filter(|v| *v > 0)))
+}
+
+/// The `version` of a JSON object body, for [`expected_version`]; absent
+/// or null is `None`, anything but a whole number a 400.
+pub(crate) fn version_in(body: &Map<String, Value>) -> Result<Option<u64>, ApiError> {
+    match body.get("version") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| ApiError::BadRequest("version must be a non-negative integer".into())),
     }
 }
 
-/// The version a delete expects: `If-Match` when sent, else the current one.
+/// The version a delete removes: `If-Match` when sent, else the current one.
 pub(crate) fn delete_version(headers: &HeaderMap, current: u64) -> Result<u64, ApiError> {
     Ok(if_match(headers)?.unwrap_or(current))
 }
 
-/// The `{id}` of a path, its rejection in the house 400 shape.
-pub(crate) fn path_id(p: Result<Path<Id>, PathRejection>) -> Result<Id, ApiError> {
-    p.map(|Path(id)| id).map_err(|e| ApiError::BadRequest(e.body_text().to_lowercase()))
+/// The `{id}` of a path. Text that is not an id names nothing, just like an
+/// id that does not exist: 404 `{kind} not found`.
+pub(crate) fn path_id(path: Result<Path<String>, PathRejection>, kind: &'static str) -> Result<Id, ApiError> {
+    let Path(text) = path.map_err(|_| ApiError::NotFound(kind))?;
+    text.parse().map_err(|_| ApiError::NotFound(kind))
+}
+
+/// A resource answered with its version as the `ETag`, for `If-Match`.
+pub(crate) fn tagged<T: Serialize>(status: StatusCode, value: &T, version: u64) -> Response {
+    let mut resp = (status, Json(value)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
 }
 
 /// Decodes a JSON body into `T`. The phone-number fields named in
@@ -332,10 +381,15 @@ mod tests {
     #[test]
     fn versions_come_from_if_match_or_the_body() {
         let mut h = HeaderMap::new();
-        assert!(matches!(expected_version(&h, 0), Err(ApiError::Invalid(_))));
-        assert_eq!(expected_version(&h, 2).unwrap(), 2);
+        assert_eq!(expected_version(&h, 0).unwrap(), None, "0 states no version");
+        assert_eq!(expected_version(&h, None).unwrap(), None);
+        assert_eq!(expected_version(&h, 2).unwrap(), Some(2));
         h.insert(axum::http::header::IF_MATCH, "\"5\"".parse().unwrap());
-        assert_eq!(expected_version(&h, 2).unwrap(), 5);
+        assert_eq!(expected_version(&h, 2).unwrap(), Some(5));
+        let body = |v: Value| v.as_object().cloned().unwrap();
+        assert_eq!(version_in(&body(json!({"version": 3}))).unwrap(), Some(3));
+        assert_eq!(version_in(&body(json!({"version": null}))).unwrap(), None);
+        assert!(matches!(version_in(&body(json!({"version": "3"}))), Err(ApiError::BadRequest(_))));
         assert_eq!(delete_version(&h, 9).unwrap(), 5);
         assert_eq!(delete_version(&HeaderMap::new(), 9).unwrap(), 9);
     }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use chrono::Utc;
 use serde_json::json;
 use serde_json::Value;
@@ -87,20 +88,21 @@ async fn list_numbers(
     Ok(Json(List::page(items, |n: &Number| n.id, &q)?))
 }
 
-/// One number.
+/// One number; a malformed or unknown id is a 404. `ETag`: its version.
 #[utoipa::path(get, path = "/api/numbers/{id}", tag = "numbers", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = Number), (status = 404)))]
-async fn get_number(State(state): State<AppState>, auth: Auth, id: Result<Path<Id>, PathRejection>) -> Result<Json<Number>, ApiError> {
+async fn get_number(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
     auth.require(Role::Viewer)?;
-    let id = docs::path_id(id)?;
+    let id = docs::path_id(id, "number")?;
     let n = docs::load::<Number>(&state, auth.tenant_id, id).await?;
-    Ok(Json(with_holder(n, &holders(&state, auth.tenant_id, None).await?)))
+    let n = with_holder(n, &holders(&state, auth.tenant_id, None).await?);
+    Ok(docs::tagged(StatusCode::OK, &n, n.version))
 }
 
 /// Adds a number to the inventory. A number anyone already has is a 409.
 #[utoipa::path(post, path = "/api/numbers", tag = "numbers", request_body = Number,
     responses((status = 201, body = Number), (status = 409, description = "the number is already in use"), (status = 422)))]
-async fn create_number(State(state): State<AppState>, auth: Auth, Json(body): Json<Value>) -> Result<(StatusCode, Json<Number>), ApiError> {
+async fn create_number(State(state): State<AppState>, auth: Auth, Json(body): Json<Value>) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
     let mut n: Number = docs::body(body, PHONES)?;
     n.id = new_id();
@@ -118,27 +120,28 @@ async fn create_number(State(state): State<AppState>, auth: Auth, Json(body): Js
     }
     audit::record(&state, &auth, "create", "number", Some(n.id), json!({"phoneNumber": n.phone_number})).await?;
     let n = with_holder(n, &holders(&state, auth.tenant_id, None).await?);
-    Ok((StatusCode::CREATED, Json(n)))
+    Ok(docs::tagged(StatusCode::CREATED, &n, n.version))
 }
 
 /// Changes a number's name or status. The phone number itself cannot change.
+/// The version replaced is `If-Match` or the body's `version`; with neither,
+/// the current one (an unconditional update); a stale one is a 409.
 #[utoipa::path(put, path = "/api/numbers/{id}", tag = "numbers", request_body = Number,
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version read")),
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (or the body's `version`); neither: the current one")),
     responses((status = 200, body = Number), (status = 404), (status = 409, description = "stale version"), (status = 422)))]
 async fn update_number(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<Id>, PathRejection>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Result<Json<Number>, ApiError> {
+    body: Result<Json<Value>, ApiError>,
+) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
-    let id = docs::path_id(id)?;
+    let id = docs::path_id(id, "number")?;
+    let Json(body) = body?;
     let mut n: Number = docs::body(body, PHONES)?;
-    let expected = docs::expected_version(&headers, n.version)?;
     let _guard = docs::write_lock().await;
-    let old = docs::load::<Number>(&state, auth.tenant_id, id).await?;
-    (n.id, n.tenant_id, n.created_at) = (old.id, old.tenant_id, old.created_at);
+    let (old, expected) = docs::replacing(&state, auth.tenant_id, id, &headers, &mut n).await?;
     let mut extra = Vec::new();
     if n.phone_number != old.phone_number {
         extra.push(FieldError::new("phoneNumber", "cannot change: add the new number and delete this one"));
@@ -146,15 +149,17 @@ async fn update_number(
     docs::invalid(n.validate(), extra)?;
     docs::put(&state, auth.tenant_id, &mut n, Some(expected)).await?;
     audit::record(&state, &auth, "update", "number", Some(id), json!({"phoneNumber": n.phone_number, "version": n.version})).await?;
-    Ok(Json(with_holder(n, &holders(&state, auth.tenant_id, None).await?)))
+    let n = with_holder(n, &holders(&state, auth.tenant_id, None).await?);
+    Ok(docs::tagged(StatusCode::OK, &n, n.version))
 }
 
 /// Removes a number from the inventory, unless a pool or campaign holds it.
-#[utoipa::path(delete, path = "/api/numbers/{id}", tag = "numbers", params(("id" = String, Path, format = Uuid)),
-    responses((status = 204), (status = 404), (status = 409, description = "a pool or campaign uses it")))]
-async fn delete_number(State(state): State<AppState>, auth: Auth, id: Result<Path<Id>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+#[utoipa::path(delete, path = "/api/numbers/{id}", tag = "numbers",
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being deleted; absent: the current one")),
+    responses((status = 204), (status = 404), (status = 409, description = "stale version, or a pool or campaign uses it")))]
+async fn delete_number(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
-    let id = docs::path_id(id)?;
+    let id = docs::path_id(id, "number")?;
     let _guard = docs::write_lock().await;
     let n = docs::load::<Number>(&state, auth.tenant_id, id).await?;
     if let Some(h) = holders(&state, auth.tenant_id, None).await?.get(n.phone_number.as_str()) {

@@ -6,6 +6,7 @@
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use chrono::Utc;
 use serde_json::{Value, json};
 use switchboard_model::{FieldError, Id, Number, Pool, Role, TrackingTag, new_id};
@@ -61,18 +62,19 @@ async fn list_pools(State(state): State<AppState>, auth: Auth, q: Result<Query<P
     Ok(Json(List::page(docs::list::<Pool>(&state, auth.tenant_id).await?, |p: &Pool| p.id, &q)?))
 }
 
-/// One pool.
+/// One pool; a malformed or unknown id is a 404. `ETag`: its version.
 #[utoipa::path(get, path = "/api/pools/{id}", tag = "pools", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = Pool), (status = 404)))]
-async fn get_pool(State(state): State<AppState>, auth: Auth, id: Result<Path<Id>, PathRejection>) -> Result<Json<Pool>, ApiError> {
+async fn get_pool(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
     auth.require(Role::Viewer)?;
-    Ok(Json(docs::load::<Pool>(&state, auth.tenant_id, docs::path_id(id)?).await?))
+    let p = docs::load::<Pool>(&state, auth.tenant_id, docs::path_id(id, "pool")?).await?;
+    Ok(docs::tagged(StatusCode::OK, &p, p.version))
 }
 
 /// Creates a pool.
 #[utoipa::path(post, path = "/api/pools", tag = "pools", request_body = Pool,
     responses((status = 201, body = Pool), (status = 409, description = "name taken, or a number held by another pool or campaign"), (status = 422)))]
-async fn create_pool(State(state): State<AppState>, auth: Auth, Json(body): Json<Value>) -> Result<(StatusCode, Json<Pool>), ApiError> {
+async fn create_pool(State(state): State<AppState>, auth: Auth, Json(body): Json<Value>) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
     let mut p: Pool = docs::body(body, PHONES)?;
     (p.id, p.tenant_id, p.created_at) = (new_id(), auth.tenant_id, Utc::now());
@@ -82,41 +84,43 @@ async fn create_pool(State(state): State<AppState>, auth: Auth, Json(body): Json
     // The pool's actor starts leasing (and its numbers route) at once.
     state.engine.put_pool(p.clone()).await?;
     audit::record(&state, &auth, "create", "pool", Some(p.id), json!({"name": p.name, "numbers": p.numbers})).await?;
-    Ok((StatusCode::CREATED, Json(p)))
+    Ok(docs::tagged(StatusCode::CREATED, &p, p.version))
 }
 
-/// Replaces a pool's settings and numbers.
+/// Replaces a pool's settings and numbers. The version replaced is
+/// `If-Match` or the body's `version`; with neither, the current one (an
+/// unconditional update); a stale one is a 409.
 #[utoipa::path(put, path = "/api/pools/{id}", tag = "pools", request_body = Pool,
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version read")),
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (or the body's `version`); neither: the current one")),
     responses((status = 200, body = Pool), (status = 404), (status = 409, description = "stale version, name taken or number held elsewhere"), (status = 422)))]
 async fn update_pool(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<Id>, PathRejection>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Result<Json<Pool>, ApiError> {
+    body: Result<Json<Value>, ApiError>,
+) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
-    let id = docs::path_id(id)?;
+    let id = docs::path_id(id, "pool")?;
+    let Json(body) = body?;
     let mut p: Pool = docs::body(body, PHONES)?;
-    let expected = docs::expected_version(&headers, p.version)?;
     let _guard = docs::write_lock().await;
-    let old = docs::load::<Pool>(&state, auth.tenant_id, id).await?;
-    (p.id, p.tenant_id, p.created_at) = (old.id, old.tenant_id, old.created_at);
+    let (_, expected) = docs::replacing(&state, auth.tenant_id, id, &headers, &mut p).await?;
     check(&state, auth.tenant_id, &p).await?;
     docs::put(&state, auth.tenant_id, &mut p, Some(expected)).await?;
     state.engine.put_pool(p.clone()).await?;
     audit::record(&state, &auth, "update", "pool", Some(id), json!({"name": p.name, "numbers": p.numbers, "version": p.version})).await?;
-    Ok(Json(p))
+    Ok(docs::tagged(StatusCode::OK, &p, p.version))
 }
 
 /// Deletes a pool, unless a campaign or tracking tag uses it. Its numbers
 /// stay in the inventory.
-#[utoipa::path(delete, path = "/api/pools/{id}", tag = "pools", params(("id" = String, Path, format = Uuid)),
-    responses((status = 204), (status = 404), (status = 409, description = "a campaign or tracking tag uses it")))]
-async fn delete_pool(State(state): State<AppState>, auth: Auth, id: Result<Path<Id>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+#[utoipa::path(delete, path = "/api/pools/{id}", tag = "pools",
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being deleted; absent: the current one")),
+    responses((status = 204), (status = 404), (status = 409, description = "stale version, or a campaign or tracking tag uses it")))]
+async fn delete_pool(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
-    let id = docs::path_id(id)?;
+    let id = docs::path_id(id, "pool")?;
     let _guard = docs::write_lock().await;
     let p = docs::load::<Pool>(&state, auth.tenant_id, id).await?;
     let mut users: Vec<String> =

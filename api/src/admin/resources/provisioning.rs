@@ -279,9 +279,9 @@ pub(crate) struct Released {
 #[utoipa::path(post, path = "/api/numbers/{id}/release", tag = "numbers", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = Released), (status = 404), (status = 409, description = "a pool or campaign uses it, or no twilio credentials"),
               (status = 502, description = "twilio refused or failed")))]
-async fn release(State(state): State<AppState>, auth: Auth, id: Result<Path<Id>, PathRejection>) -> Result<Json<Released>, ApiError> {
+async fn release(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Json<Released>, ApiError> {
     auth.require(Role::Manager)?;
-    let id = docs::path_id(id)?;
+    let id = docs::path_id(id, "number")?;
     let n = docs::load::<Number>(&state, auth.tenant_id, id).await?;
     if let Some(h) = holders(&state, auth.tenant_id, None).await?.get(n.phone_number.as_str()) {
         return Err(ApiError::Conflict(format!("number {} is used by {}: remove it there first", n.phone_number, h.describe())));

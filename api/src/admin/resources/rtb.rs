@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use chrono::Utc;
 use serde_json::json;
 use switchboard_model::{AuthType, FieldError, Id, Role, RtbRouter, RtbTarget, new_id};
@@ -63,18 +64,20 @@ async fn list_targets(
     Ok(Json(List::page(items, |t: &RtbTarget| t.id, &q)?))
 }
 
-/// One RTB target (credentials left out).
+/// One RTB target (credentials left out); a malformed or unknown id is a
+/// 404. `ETag`: its version.
 #[utoipa::path(get, path = "/api/rtb/targets/{id}", tag = "rtb", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = RtbTarget), (status = 404)))]
-async fn get_target(State(state): State<AppState>, auth: Auth, id: Result<Path<Id>, PathRejection>) -> Result<Json<RtbTarget>, ApiError> {
+async fn get_target(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
     auth.require(Role::Viewer)?;
-    Ok(Json(redacted(docs::load::<RtbTarget>(&state, auth.tenant_id, docs::path_id(id)?).await?)))
+    let t = redacted(docs::load::<RtbTarget>(&state, auth.tenant_id, docs::path_id(id, "rtb target")?).await?);
+    Ok(docs::tagged(StatusCode::OK, &t, t.version))
 }
 
 /// Creates an RTB target. Unknown template variables are refused, by name.
 #[utoipa::path(post, path = "/api/rtb/targets", tag = "rtb", request_body = RtbTarget,
     responses((status = 201, body = RtbTarget), (status = 422, description = "invalid fields, every one listed")))]
-async fn create_target(State(state): State<AppState>, auth: Auth, Json(mut t): Json<RtbTarget>) -> Result<(StatusCode, Json<RtbTarget>), ApiError> {
+async fn create_target(State(state): State<AppState>, auth: Auth, Json(mut t): Json<RtbTarget>) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
     (t.id, t.tenant_id, t.created_at) = (new_id(), auth.tenant_id, Utc::now());
     docs::invalid(t.validate(), Vec::new())?;
@@ -82,25 +85,27 @@ async fn create_target(State(state): State<AppState>, auth: Auth, Json(mut t): J
     docs::put(&state, auth.tenant_id, &mut t, None).await?;
     state.engine.put_rtb_target(t.clone()).await?;
     audit::record(&state, &auth, "create", "rtb_target", Some(t.id), json!({"name": t.name, "endpointUrl": t.endpoint_url})).await?;
-    Ok((StatusCode::CREATED, Json(redacted(t))))
+    let t = redacted(t);
+    Ok(docs::tagged(StatusCode::CREATED, &t, t.version))
 }
 
-/// Replaces an RTB target. Credentials not sent are kept while `authType` stays.
+/// Replaces an RTB target. Credentials not sent are kept while `authType`
+/// stays. The version replaced is `If-Match` or the body's `version`; with
+/// neither, the current one (an unconditional update); a stale one is a 409.
 #[utoipa::path(put, path = "/api/rtb/targets/{id}", tag = "rtb", request_body = RtbTarget,
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version read")),
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (or the body's `version`); neither: the current one")),
     responses((status = 200, body = RtbTarget), (status = 404), (status = 409, description = "stale version"), (status = 422)))]
 async fn update_target(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<Id>, PathRejection>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    Json(mut t): Json<RtbTarget>,
-) -> Result<Json<RtbTarget>, ApiError> {
+    body: Result<Json<RtbTarget>, ApiError>,
+) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
-    let id = docs::path_id(id)?;
-    let expected = docs::expected_version(&headers, t.version)?;
-    let old = docs::load::<RtbTarget>(&state, auth.tenant_id, id).await?;
-    (t.id, t.tenant_id, t.created_at) = (old.id, old.tenant_id, old.created_at);
+    let id = docs::path_id(id, "rtb target")?;
+    let Json(mut t) = body?;
+    let (old, expected) = docs::replacing(&state, auth.tenant_id, id, &headers, &mut t).await?;
     if t.auth_type == old.auth_type {
         t.auth_token = t.auth_token.or(old.auth_token);
         t.auth_password = t.auth_password.or(old.auth_password);
@@ -110,15 +115,17 @@ async fn update_target(
     docs::put(&state, auth.tenant_id, &mut t, Some(expected)).await?;
     state.engine.put_rtb_target(t.clone()).await?;
     audit::record(&state, &auth, "update", "rtb_target", Some(id), json!({"name": t.name, "version": t.version})).await?;
-    Ok(Json(redacted(t)))
+    let t = redacted(t);
+    Ok(docs::tagged(StatusCode::OK, &t, t.version))
 }
 
 /// Deletes an RTB target, unless a router uses it.
-#[utoipa::path(delete, path = "/api/rtb/targets/{id}", tag = "rtb", params(("id" = String, Path, format = Uuid)),
-    responses((status = 204), (status = 404), (status = 409, description = "a router uses it")))]
-async fn delete_target(State(state): State<AppState>, auth: Auth, id: Result<Path<Id>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+#[utoipa::path(delete, path = "/api/rtb/targets/{id}", tag = "rtb",
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being deleted; absent: the current one")),
+    responses((status = 204), (status = 404), (status = 409, description = "stale version, or a router uses it")))]
+async fn delete_target(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
-    let id = docs::path_id(id)?;
+    let id = docs::path_id(id, "rtb target")?;
     let _guard = docs::write_lock().await;
     let t = docs::load::<RtbTarget>(&state, auth.tenant_id, id).await?;
     let users: Vec<String> = docs::list::<RtbRouter>(&state, auth.tenant_id)
@@ -164,18 +171,19 @@ async fn list_routers(
     Ok(Json(List::page(docs::list::<RtbRouter>(&state, auth.tenant_id).await?, |r: &RtbRouter| r.id, &q)?))
 }
 
-/// One RTB router.
+/// One RTB router; a malformed or unknown id is a 404. `ETag`: its version.
 #[utoipa::path(get, path = "/api/rtb/routers/{id}", tag = "rtb", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = RtbRouter), (status = 404)))]
-async fn get_router(State(state): State<AppState>, auth: Auth, id: Result<Path<Id>, PathRejection>) -> Result<Json<RtbRouter>, ApiError> {
+async fn get_router(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
     auth.require(Role::Viewer)?;
-    Ok(Json(docs::load::<RtbRouter>(&state, auth.tenant_id, docs::path_id(id)?).await?))
+    let r = docs::load::<RtbRouter>(&state, auth.tenant_id, docs::path_id(id, "rtb router")?).await?;
+    Ok(docs::tagged(StatusCode::OK, &r, r.version))
 }
 
 /// Creates an RTB router.
 #[utoipa::path(post, path = "/api/rtb/routers", tag = "rtb", request_body = RtbRouter,
     responses((status = 201, body = RtbRouter), (status = 422, description = "invalid fields or unknown targets")))]
-async fn create_router(State(state): State<AppState>, auth: Auth, Json(mut r): Json<RtbRouter>) -> Result<(StatusCode, Json<RtbRouter>), ApiError> {
+async fn create_router(State(state): State<AppState>, auth: Auth, Json(mut r): Json<RtbRouter>) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
     (r.id, r.tenant_id, r.created_at) = (new_id(), auth.tenant_id, Utc::now());
     let _guard = docs::write_lock().await;
@@ -183,39 +191,41 @@ async fn create_router(State(state): State<AppState>, auth: Auth, Json(mut r): J
     docs::put(&state, auth.tenant_id, &mut r, None).await?;
     state.engine.put_rtb_router(r.clone()).await;
     audit::record(&state, &auth, "create", "rtb_router", Some(r.id), json!({"name": r.name, "targets": r.targets.len()})).await?;
-    Ok((StatusCode::CREATED, Json(r)))
+    Ok(docs::tagged(StatusCode::CREATED, &r, r.version))
 }
 
-/// Replaces an RTB router.
+/// Replaces an RTB router. The version replaced is `If-Match` or the body's
+/// `version`; with neither, the current one (an unconditional update); a
+/// stale one is a 409.
 #[utoipa::path(put, path = "/api/rtb/routers/{id}", tag = "rtb", request_body = RtbRouter,
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version read")),
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (or the body's `version`); neither: the current one")),
     responses((status = 200, body = RtbRouter), (status = 404), (status = 409, description = "stale version"), (status = 422)))]
 async fn update_router(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<Id>, PathRejection>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    Json(mut r): Json<RtbRouter>,
-) -> Result<Json<RtbRouter>, ApiError> {
+    body: Result<Json<RtbRouter>, ApiError>,
+) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
-    let id = docs::path_id(id)?;
-    let expected = docs::expected_version(&headers, r.version)?;
+    let id = docs::path_id(id, "rtb router")?;
+    let Json(mut r) = body?;
     let _guard = docs::write_lock().await;
-    let old = docs::load::<RtbRouter>(&state, auth.tenant_id, id).await?;
-    (r.id, r.tenant_id, r.created_at) = (old.id, old.tenant_id, old.created_at);
+    let (_, expected) = docs::replacing(&state, auth.tenant_id, id, &headers, &mut r).await?;
     check_router(&state, auth.tenant_id, &r).await?;
     docs::put(&state, auth.tenant_id, &mut r, Some(expected)).await?;
     state.engine.put_rtb_router(r.clone()).await;
     audit::record(&state, &auth, "update", "rtb_router", Some(id), json!({"name": r.name, "version": r.version})).await?;
-    Ok(Json(r))
+    Ok(docs::tagged(StatusCode::OK, &r, r.version))
 }
 
 /// Deletes an RTB router, unless a campaign uses it.
-#[utoipa::path(delete, path = "/api/rtb/routers/{id}", tag = "rtb", params(("id" = String, Path, format = Uuid)),
-    responses((status = 204), (status = 404), (status = 409, description = "a campaign uses it")))]
-async fn delete_router(State(state): State<AppState>, auth: Auth, id: Result<Path<Id>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+#[utoipa::path(delete, path = "/api/rtb/routers/{id}", tag = "rtb",
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being deleted; absent: the current one")),
+    responses((status = 204), (status = 404), (status = 409, description = "stale version, or a campaign uses it")))]
+async fn delete_router(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
-    let id = docs::path_id(id)?;
+    let id = docs::path_id(id, "rtb router")?;
     let _guard = docs::write_lock().await;
     let r = docs::load::<RtbRouter>(&state, auth.tenant_id, id).await?;
     let users: Vec<String> = docs::campaigns(&state, auth.tenant_id)

@@ -8,6 +8,7 @@
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use chrono::Utc;
 use serde_json::json;
 use switchboard_model::{FieldError, Id, Pool, Role, TrackingTag, new_id};
@@ -61,18 +62,19 @@ async fn list_tags(
     Ok(Json(List::page(docs::list::<TrackingTag>(&state, auth.tenant_id).await?, |t: &TrackingTag| t.id, &q)?))
 }
 
-/// One tracking tag.
+/// One tracking tag; a malformed or unknown id is a 404. `ETag`: its version.
 #[utoipa::path(get, path = "/api/tracking-tags/{id}", tag = "tracking-tags", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = TrackingTag), (status = 404)))]
-async fn get_tag(State(state): State<AppState>, auth: Auth, id: Result<Path<Id>, PathRejection>) -> Result<Json<TrackingTag>, ApiError> {
+async fn get_tag(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
     auth.require(Role::Viewer)?;
-    Ok(Json(docs::load::<TrackingTag>(&state, auth.tenant_id, docs::path_id(id)?).await?))
+    let t = docs::load::<TrackingTag>(&state, auth.tenant_id, docs::path_id(id, "tracking tag")?).await?;
+    Ok(docs::tagged(StatusCode::OK, &t, t.version))
 }
 
 /// Creates a tracking tag; a code in use anywhere is a 409.
 #[utoipa::path(post, path = "/api/tracking-tags", tag = "tracking-tags", request_body = TrackingTag,
     responses((status = 201, body = TrackingTag), (status = 409, description = "the tag code is in use"), (status = 422)))]
-async fn create_tag(State(state): State<AppState>, auth: Auth, Json(mut t): Json<TrackingTag>) -> Result<(StatusCode, Json<TrackingTag>), ApiError> {
+async fn create_tag(State(state): State<AppState>, auth: Auth, Json(mut t): Json<TrackingTag>) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
     (t.id, t.tenant_id, t.created_at) = (new_id(), auth.tenant_id, Utc::now());
     t.tag_code = t.tag_code.trim().to_owned();
@@ -90,26 +92,27 @@ async fn create_tag(State(state): State<AppState>, auth: Auth, Json(mut t): Json
         return Err(e);
     }
     audit::record(&state, &auth, "create", "tracking_tag", Some(t.id), json!({"name": t.name, "tagCode": t.tag_code})).await?;
-    Ok((StatusCode::CREATED, Json(t)))
+    Ok(docs::tagged(StatusCode::CREATED, &t, t.version))
 }
 
-/// Replaces a tracking tag's settings (its code stays).
+/// Replaces a tracking tag's settings (its code stays). The version
+/// replaced is `If-Match` or the body's `version`; with neither, the current
+/// one (an unconditional update); a stale one is a 409.
 #[utoipa::path(put, path = "/api/tracking-tags/{id}", tag = "tracking-tags", request_body = TrackingTag,
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version read")),
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (or the body's `version`); neither: the current one")),
     responses((status = 200, body = TrackingTag), (status = 404), (status = 409, description = "stale version"), (status = 422)))]
 async fn update_tag(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<Id>, PathRejection>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    Json(mut t): Json<TrackingTag>,
-) -> Result<Json<TrackingTag>, ApiError> {
+    body: Result<Json<TrackingTag>, ApiError>,
+) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
-    let id = docs::path_id(id)?;
-    let expected = docs::expected_version(&headers, t.version)?;
+    let id = docs::path_id(id, "tracking tag")?;
+    let Json(mut t) = body?;
     let _guard = docs::write_lock().await;
-    let old = docs::load::<TrackingTag>(&state, auth.tenant_id, id).await?;
-    (t.id, t.tenant_id, t.created_at) = (old.id, old.tenant_id, old.created_at);
+    let (old, expected) = docs::replacing(&state, auth.tenant_id, id, &headers, &mut t).await?;
     let mut extra = Vec::new();
     match t.tag_code.trim() {
         "" => t.tag_code = old.tag_code,
@@ -119,15 +122,16 @@ async fn update_tag(
     check(&state, auth.tenant_id, &t, extra).await?;
     docs::put(&state, auth.tenant_id, &mut t, Some(expected)).await?;
     audit::record(&state, &auth, "update", "tracking_tag", Some(id), json!({"name": t.name, "version": t.version})).await?;
-    Ok(Json(t))
+    Ok(docs::tagged(StatusCode::OK, &t, t.version))
 }
 
 /// Deletes a tracking tag and frees its code.
-#[utoipa::path(delete, path = "/api/tracking-tags/{id}", tag = "tracking-tags", params(("id" = String, Path, format = Uuid)),
-    responses((status = 204), (status = 404)))]
-async fn delete_tag(State(state): State<AppState>, auth: Auth, id: Result<Path<Id>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+#[utoipa::path(delete, path = "/api/tracking-tags/{id}", tag = "tracking-tags",
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being deleted; absent: the current one")),
+    responses((status = 204), (status = 404), (status = 409, description = "stale version")))]
+async fn delete_tag(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
-    let id = docs::path_id(id)?;
+    let id = docs::path_id(id, "tracking tag")?;
     let _guard = docs::write_lock().await;
     let t = docs::load::<TrackingTag>(&state, auth.tenant_id, id).await?;
     docs::delete::<TrackingTag>(&state, auth.tenant_id, id, docs::delete_version(&headers, t.version)?).await?;
