@@ -1,0 +1,96 @@
+// The console's shell: who is signed in (and in which tenant), the
+// navigation, and the page the hash names. Any 401 from the API sends the
+// user back to the login page.
+import { useEffect, useState } from 'react';
+import { auth, setUnauthorizedHandler, type CurrentUser } from './api';
+import { ErrorBanner } from './components';
+import { ApiKeysPage, UsersPage } from './pages/Admin';
+import { BuyerList, BuyerPage } from './pages/Buyers';
+import { CallsPage } from './pages/Calls';
+import { CampaignList, CampaignPage } from './pages/Campaigns';
+import { LoginPage } from './pages/Login';
+import { KINDS, ResourceEdit, ResourceList } from './pages/Resources';
+import { href, useRoute } from './route';
+
+const NAV: [string, string][] = [
+  ['campaigns', 'Campaigns'],
+  ['buyers', 'Buyers'],
+  ['calls', 'Calls'],
+  ...KINDS.map((k) => [k.route, k.title] as [string, string]),
+  ['api-keys', 'API keys'],
+  ['users', 'Users'],
+];
+
+function Page({ route }: { route: string[] }) {
+  const [section = 'campaigns', id] = route;
+  if (section === 'campaigns') return id ? <CampaignPage id={id} /> : <CampaignList />;
+  if (section === 'buyers') return id ? <BuyerPage id={id} /> : <BuyerList />;
+  if (section === 'calls') return <CallsPage />;
+  if (section === 'api-keys') return <ApiKeysPage />;
+  if (section === 'users') return <UsersPage />;
+  const kind = KINDS.find((k) => k.route === section);
+  if (kind) return id ? <ResourceEdit kind={kind} id={id} /> : <ResourceList kind={kind} />;
+  return <p>There is no page {section}. <a href={href('campaigns')}>Campaigns</a></p>;
+}
+
+export function App() {
+  const route = useRoute();
+  // undefined: not known yet; null: nobody signed in.
+  const [user, setUser] = useState<CurrentUser | null | undefined>();
+  const [error, setError] = useState<unknown>();
+  const [notice, setNotice] = useState<string>();
+
+  useEffect(() => {
+    setUnauthorizedHandler(() => {
+      setUser((u) => {
+        if (u) setNotice('Your session ended: please sign in again.');
+        return null;
+      });
+    });
+    auth.user().then(setUser, (e) => { setError(e); setUser(null); });
+  }, []);
+
+  async function logout() {
+    try {
+      await auth.logout();
+    } catch {
+      // Signed out either way.
+    }
+    setNotice('You are signed out.');
+    setUser(null);
+  }
+
+  if (user === undefined) return <p className="loading">Loading…</p>;
+  if (user === null) {
+    return (
+      <>
+        <ErrorBanner error={error} />
+        <LoginPage notice={notice} onLogin={(u) => { setNotice(undefined); setError(undefined); setUser(u); }} />
+      </>
+    );
+  }
+  const section = route[0] ?? 'campaigns';
+  return (
+    <div className="shell">
+      <header className="top">
+        <strong className="brand">Switchboard</strong>
+        <span className="who">
+          Signed in as <strong data-testid="username">{user.username}</strong> ({user.role}) in tenant{' '}
+          <strong data-testid="tenant">{user.tenantName}</strong>
+        </span>
+        <button type="button" onClick={logout}>Sign out</button>
+      </header>
+      <nav aria-label="Sections">
+        <ul>
+          {NAV.map(([r, label]) => (
+            <li key={r}><a href={href(r)} aria-current={section === r ? 'page' : undefined}>{label}</a></li>
+          ))}
+        </ul>
+      </nav>
+      <main>
+        {/* A new route starts a fresh page (and fresh loads). */}
+        <Page key={route.join('/')} route={route} />
+      </main>
+    </div>
+  );
+}

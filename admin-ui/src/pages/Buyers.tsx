@@ -1,0 +1,324 @@
+// Buyers: who takes calls, at which number, within which caps and hours.
+import { useState, type FormEvent } from 'react';
+import { ApiError, api, type FieldError, type Page } from '../api';
+import { CheckField, ErrorBanner, SelectField, TextField, all, intOrNull, opts, text, useLoad } from '../components';
+import { formatMoney, isAmount } from '../money';
+import { href, navigate } from '../route';
+import { WEEKDAYS, type Buyer, type Schedule, type TimeWindow, type Weekday } from '../types';
+
+const listBuyers = () => all<Buyer>((cursor) => api.get<Page<Buyer>>('/api/buyers', { cursor, limit: 500 }));
+
+const caps = (b: Buyer) =>
+  [
+    b.concurrencyLimit !== null && `${b.concurrencyLimit} at once`,
+    b.hourlyCap !== null && `${b.hourlyCap}/hour`,
+    b.dailyCap !== null && `${b.dailyCap}/day`,
+    b.monthlyCap !== null && `${b.monthlyCap}/month`,
+    b.totalCap !== null && `${b.totalCap} total`,
+  ].filter(Boolean).join(', ') || 'none';
+
+export function BuyerList() {
+  const { data, error, loading, reload } = useLoad(listBuyers, []);
+  const [actionError, setActionError] = useState<unknown>();
+
+  async function remove(b: Buyer) {
+    if (!window.confirm(`Delete buyer ${b.name}?`)) return;
+    setActionError(undefined);
+    try {
+      await api.del(`/api/buyers/${b.id}`, b.version);
+      reload();
+    } catch (e) {
+      setActionError(e);
+    }
+  }
+
+  return (
+    <section>
+      <header className="page-head">
+        <h1>Buyers</h1>
+        <a className="button" href={href('buyers', 'new')}>New buyer</a>
+      </header>
+      <ErrorBanner error={error ?? actionError} onReload={reload} />
+      {loading && !data && <p>Loading…</p>}
+      {data && data.length === 0 && <p>No buyers yet.</p>}
+      {data && data.length > 0 && (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Phone</th>
+              <th scope="col">Status</th>
+              <th scope="col">Caps</th>
+              <th scope="col">Payout</th>
+              <th scope="col">Actions</th>
+            </tr>
+          </thead>
+          <tbody>
+            {data.map((b) => (
+              <tr key={b.id}>
+                <td><a href={href('buyers', b.id)}>{b.name}</a>{b.company && b.company !== b.name && <small> ({b.company})</small>}</td>
+                <td>{b.phoneNumber}</td>
+                <td><span className={`status ${b.status}`}>{b.status}</span></td>
+                <td>{caps(b)}</td>
+                <td>{formatMoney(b.payout)} {b.currency}</td>
+                <td className="actions">
+                  <a href={href('buyers', b.id)}>Edit</a>
+                  <button type="button" onClick={() => remove(b)} aria-label={`Delete ${b.name}`}>Delete</button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+/** The form's state: every field as text, as the inputs hold it. */
+interface BuyerDraft {
+  name: string;
+  company: string;
+  contact: string;
+  phoneNumber: string;
+  status: string;
+  timezone: string;
+  concurrencyLimit: string;
+  hourlyCap: string;
+  dailyCap: string;
+  monthlyCap: string;
+  totalCap: string;
+  conversionSeconds: string;
+  payout: string;
+  currency: string;
+  allowStates: string;
+  denyStates: string;
+  allowZips: string;
+  denyZips: string;
+  useSchedule: boolean;
+  /** One window per day; empty open and close: closed. */
+  hours: Record<Weekday, { open: string; close: string }>;
+  /** Windows after the first of a day, kept as they are (the form edits one per day). */
+  extraWindows: Partial<Record<Weekday, TimeWindow[]>>;
+}
+
+const browserZone = () => {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || 'America/New_York';
+  } catch {
+    return 'America/New_York';
+  }
+};
+
+export function draftOf(b?: Buyer): BuyerDraft {
+  const hours = {} as BuyerDraft['hours'];
+  const extraWindows: BuyerDraft['extraWindows'] = {};
+  for (const d of WEEKDAYS) {
+    const windows = b?.schedule?.[d] ?? [];
+    hours[d] = { open: windows[0]?.open ?? (b?.schedule ? '' : '09:00'), close: windows[0]?.close ?? (b?.schedule ? '' : '17:00') };
+    if (windows.length > 1) extraWindows[d] = windows.slice(1);
+  }
+  const list = (xs?: string[]) => (xs ?? []).join(', ');
+  return {
+    name: b?.name ?? '',
+    company: b?.company ?? '',
+    contact: b?.contact ?? '',
+    phoneNumber: b?.phoneNumber ?? '',
+    status: b?.status ?? 'active',
+    timezone: b?.timezone ?? browserZone(),
+    concurrencyLimit: text(b?.concurrencyLimit),
+    hourlyCap: text(b?.hourlyCap),
+    dailyCap: text(b?.dailyCap),
+    monthlyCap: text(b?.monthlyCap),
+    totalCap: text(b?.totalCap),
+    conversionSeconds: text(b?.conversionSeconds ?? 60),
+    payout: b ? formatMoney(b.payout) : '0.00',
+    currency: b?.currency ?? 'USD',
+    allowStates: list(b?.geo?.allowStates),
+    denyStates: list(b?.geo?.denyStates),
+    allowZips: list(b?.geo?.allowZips),
+    denyZips: list(b?.geo?.denyZips),
+    useSchedule: !!b?.schedule,
+    hours,
+    extraWindows,
+  };
+}
+
+const words = (s: string) => s.split(',').map((w) => w.trim()).filter(Boolean);
+
+/** The request body for a draft, or the fields the browser can already tell are wrong. */
+export function bodyOf(d: BuyerDraft): { body?: Record<string, unknown>; errors: FieldError[] } {
+  const errors: FieldError[] = [];
+  const int = (field: keyof BuyerDraft & string, required = false) => {
+    const v = intOrNull(d[field] as string);
+    if (Number.isNaN(v)) errors.push({ field, message: 'must be a whole number' });
+    if (v === null && required) errors.push({ field, message: 'is required' });
+    return v;
+  };
+  const body: Record<string, unknown> = {
+    name: d.name.trim(),
+    company: d.company.trim(),
+    contact: d.contact.trim(),
+    phoneNumber: d.phoneNumber.trim(),
+    status: d.status,
+    timezone: d.timezone.trim(),
+    concurrencyLimit: int('concurrencyLimit'),
+    hourlyCap: int('hourlyCap'),
+    dailyCap: int('dailyCap'),
+    monthlyCap: int('monthlyCap'),
+    totalCap: int('totalCap'),
+    conversionSeconds: int('conversionSeconds', true),
+    // Money travels as decimal text: the server parses it exactly.
+    payout: d.payout.trim() === '' ? '0' : d.payout.trim(),
+    currency: d.currency,
+    geo: { allowStates: words(d.allowStates), denyStates: words(d.denyStates), allowZips: words(d.allowZips), denyZips: words(d.denyZips) },
+  };
+  if (d.payout.trim() !== '' && !isAmount(d.payout)) {
+    errors.push({ field: 'payout', message: 'must be an amount such as 25.00 (at most two decimals)' });
+  }
+  if (d.useSchedule) {
+    const schedule: Schedule = {};
+    for (const day of WEEKDAYS) {
+      const { open, close } = d.hours[day];
+      const windows: TimeWindow[] = [];
+      if (open || close) windows.push({ open, close });
+      schedule[day] = [...windows, ...(d.extraWindows[day] ?? [])];
+    }
+    body.schedule = schedule;
+  } else {
+    body.schedule = null;
+  }
+  return errors.length ? { errors } : { body, errors };
+}
+
+export function BuyerForm({ buyer, onSaved }: { buyer?: Buyer; onSaved: (b: Buyer) => void }) {
+  const [draft, setDraft] = useState(() => draftOf(buyer));
+  const [version, setVersion] = useState(buyer?.version);
+  const [error, setError] = useState<unknown>();
+  const [localErrors, setLocalErrors] = useState<FieldError[]>([]);
+  const [saving, setSaving] = useState(false);
+  const set = <K extends keyof BuyerDraft>(k: K) => (v: BuyerDraft[K]) => setDraft((d) => ({ ...d, [k]: v }));
+  const apiErr = error instanceof ApiError ? error : undefined;
+  const err = (f: string) => localErrors.find((e) => e.field === f)?.message ?? apiErr?.field(f);
+  const dayErr = (day: Weekday) =>
+    apiErr?.fields.filter((f) => f.field.startsWith(`schedule.${day}`)).map((f) => f.message).join('; ') || undefined;
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    const { body, errors } = bodyOf(draft);
+    setLocalErrors(errors);
+    setError(undefined);
+    if (!body) return;
+    setSaving(true);
+    try {
+      const saved = buyer
+        ? await api.put<Buyer>(`/api/buyers/${buyer.id}`, body, version)
+        : await api.post<Buyer>('/api/buyers', body);
+      setVersion(saved.version);
+      onSaved(saved);
+    } catch (e) {
+      setError(e);
+    } finally {
+      setSaving(false);
+    }
+  }
+
+  async function reloadCurrent() {
+    if (!buyer) return;
+    try {
+      const current = await api.get<Buyer>(`/api/buyers/${buyer.id}`);
+      setDraft(draftOf(current));
+      setVersion(current.version);
+      setError(undefined);
+    } catch (e) {
+      setError(e);
+    }
+  }
+
+  return (
+    <form onSubmit={submit} noValidate aria-label={buyer ? `Edit buyer ${buyer.name}` : 'New buyer'}>
+      <ErrorBanner error={error} onReload={reloadCurrent} />
+      {localErrors.length > 0 && <div role="alert" className="banner error"><p>Please correct the fields below.</p></div>}
+      <fieldset>
+        <legend>Buyer</legend>
+        <TextField label="Name" value={draft.name} onChange={set('name')} error={err('name')} required />
+        <TextField label="Company" value={draft.company} onChange={set('company')} error={err('company')} />
+        <TextField label="Contact" value={draft.contact} onChange={set('contact')} error={err('contact')} />
+        <TextField label="Phone number" value={draft.phoneNumber} onChange={set('phoneNumber')} error={err('phoneNumber')}
+          type="tel" hint="E.164, such as +15550002001" required />
+        <SelectField label="Status" value={draft.status} onChange={set('status')} options={opts('active', 'paused', 'inactive')} error={err('status')} />
+        <TextField label="Time zone" value={draft.timezone} onChange={set('timezone')} error={err('timezone')}
+          hint="IANA name, such as America/New_York: caps reset and hours apply in it" required />
+      </fieldset>
+      <fieldset>
+        <legend>Caps (empty: no limit)</legend>
+        <TextField label="Concurrency limit" value={draft.concurrencyLimit} onChange={set('concurrencyLimit')} error={err('concurrencyLimit')} inputMode="numeric" />
+        <TextField label="Hourly cap" value={draft.hourlyCap} onChange={set('hourlyCap')} error={err('hourlyCap')} inputMode="numeric" />
+        <TextField label="Daily cap" value={draft.dailyCap} onChange={set('dailyCap')} error={err('dailyCap')} inputMode="numeric" />
+        <TextField label="Monthly cap" value={draft.monthlyCap} onChange={set('monthlyCap')} error={err('monthlyCap')} inputMode="numeric" />
+        <TextField label="Total cap" value={draft.totalCap} onChange={set('totalCap')} error={err('totalCap')} inputMode="numeric" />
+      </fieldset>
+      <fieldset>
+        <legend>Payout</legend>
+        <TextField label="Payout" value={draft.payout} onChange={set('payout')} error={err('payout')} inputMode="decimal"
+          hint="Per converted call, such as 25.00" />
+        <SelectField label="Currency" value={draft.currency} onChange={set('currency')} options={opts('USD', 'CAD', 'EUR', 'GBP', 'AUD')} error={err('currency')} />
+        <TextField label="Conversion seconds" value={draft.conversionSeconds} onChange={set('conversionSeconds')} error={err('conversionSeconds')}
+          inputMode="numeric" hint="Talk time after which a call counts as converted" />
+      </fieldset>
+      <fieldset>
+        <legend>Caller geography (comma-separated; empty: any)</legend>
+        <TextField label="Allowed states" value={draft.allowStates} onChange={set('allowStates')} error={err('geo.allowStates')} placeholder="CA, NY" />
+        <TextField label="Denied states" value={draft.denyStates} onChange={set('denyStates')} error={err('geo.denyStates')} />
+        <TextField label="Allowed ZIP prefixes" value={draft.allowZips} onChange={set('allowZips')} error={err('geo.allowZips')} />
+        <TextField label="Denied ZIP prefixes" value={draft.denyZips} onChange={set('denyZips')} error={err('geo.denyZips')} />
+      </fieldset>
+      <fieldset>
+        <legend>Hours</legend>
+        <CheckField label="Take calls only during opening hours" checked={draft.useSchedule} onChange={set('useSchedule')} error={err('schedule')} />
+        {draft.useSchedule && (
+          <table className="schedule">
+            <thead>
+              <tr><th scope="col">Day</th><th scope="col">Opens</th><th scope="col">Closes</th></tr>
+            </thead>
+            <tbody>
+              {WEEKDAYS.map((day) => (
+                <tr key={day}>
+                  <th scope="row">{day}</th>
+                  {(['open', 'close'] as const).map((which) => (
+                    <td key={which}>
+                      <TextField
+                        label={`${day} ${which === 'open' ? 'opens' : 'closes'}`}
+                        value={draft.hours[day][which]}
+                        placeholder={which === 'open' ? '09:00' : '17:00'}
+                        onChange={(v) => setDraft((d) => ({ ...d, hours: { ...d.hours, [day]: { ...d.hours[day], [which]: v } } }))}
+                        error={which === 'close' ? dayErr(day) : undefined}
+                      />
+                    </td>
+                  ))}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        {draft.useSchedule && <p className="hint">Leave both times empty for a closed day; close at 24:00 to stay open until midnight.</p>}
+      </fieldset>
+      <div className="form-actions">
+        <button type="submit" disabled={saving}>{buyer ? 'Save buyer' : 'Create buyer'}</button>
+        <a href={href('buyers')}>Cancel</a>
+      </div>
+    </form>
+  );
+}
+
+export function BuyerPage({ id }: { id: string }) {
+  const isNew = id === 'new';
+  const { data, error, loading } = useLoad(() => (isNew ? Promise.resolve(undefined) : api.get<Buyer>(`/api/buyers/${id}`)), [id]);
+  return (
+    <section>
+      <h1>{isNew ? 'New buyer' : `Buyer ${data?.name ?? ''}`}</h1>
+      <ErrorBanner error={error} />
+      {loading && <p>Loading…</p>}
+      {!loading && !error && <BuyerForm key={id} buyer={data} onSaved={() => navigate('buyers')} />}
+    </section>
+  );
+}

@@ -1,0 +1,188 @@
+// Calls: newest first, filtered as the API filters (campaign, buyer, status,
+// time range, caller), paged by cursor, exported as CSV.
+import { useEffect, useState, type FormEvent } from 'react';
+import { api, send, withQuery, type Page } from '../api';
+import { ErrorBanner, SelectField, TextField, all, opts, useLoad } from '../components';
+import { minorToDecimal } from '../money';
+import type { Buyer, CallRecord, Campaign } from '../types';
+
+export interface CallFilters {
+  campaignId: string;
+  buyerId: string;
+  status: string;
+  from: string;
+  to: string;
+  caller: string;
+}
+
+const empty: CallFilters = { campaignId: '', buyerId: '', status: '', from: '', to: '', caller: '' };
+
+/** `datetime-local` text (the browser's zone) as RFC 3339 UTC; empty stays empty. */
+export function toRfc3339(local: string): string | undefined {
+  if (!local) return undefined;
+  const d = new Date(local);
+  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
+}
+
+/** The query string parameters of a filter. */
+export function callQuery(f: CallFilters, cursor?: string, limit = 50) {
+  return {
+    campaignId: f.campaignId || undefined,
+    buyerId: f.buyerId || undefined,
+    status: f.status || undefined,
+    from: toRfc3339(f.from),
+    to: toRfc3339(f.to),
+    caller: f.caller.trim() || undefined,
+    cursor,
+    limit,
+  };
+}
+
+/**
+ * Every call matching `f` as one CSV text. The API answers CSV only for
+ * `Accept: text/csv`, a page at a time with the next cursor in
+ * `X-Next-Cursor`: follow it and keep the header line once.
+ */
+export async function exportCsv(f: CallFilters, maxPages = 200): Promise<string> {
+  let cursor: string | undefined;
+  let out = '';
+  for (let i = 0; i < maxPages; i++) {
+    const res = await send('GET', '/api/calls', { query: callQuery(f, cursor, 500), accept: 'text/csv' });
+    const text = await res.text();
+    if (i === 0) {
+      out = text;
+    } else {
+      const nl = text.indexOf('\n');
+      out += nl < 0 ? '' : text.slice(nl + 1);
+    }
+    cursor = res.headers.get('X-Next-Cursor') ?? undefined;
+    if (!cursor) break;
+  }
+  return out;
+}
+
+const listAll = <T,>(path: string) => all<T>((cursor) => api.get<Page<T>>(path, { cursor, limit: 500 }));
+
+export function CallsPage() {
+  const names = useLoad(async () => {
+    const [campaigns, buyers] = await Promise.all([listAll<Campaign>('/api/campaigns'), listAll<Buyer>('/api/buyers')]);
+    return { campaigns, buyers };
+  }, []);
+  const [draft, setDraft] = useState<CallFilters>(empty);
+  const [filters, setFilters] = useState<CallFilters>(empty);
+  const [calls, setCalls] = useState<CallRecord[]>([]);
+  const [next, setNext] = useState<string | null | undefined>();
+  const [error, setError] = useState<unknown>();
+  const [loading, setLoading] = useState(false);
+  const [exporting, setExporting] = useState(false);
+
+  async function load(f: CallFilters, cursor?: string) {
+    setLoading(true);
+    setError(undefined);
+    try {
+      const page = await api.get<Page<CallRecord>>('/api/calls', callQuery(f, cursor));
+      setCalls((old) => (cursor ? [...old, ...page.items] : page.items));
+      setNext(page.nextCursor);
+    } catch (e) {
+      setError(e);
+    } finally {
+      setLoading(false);
+    }
+  }
+
+  useEffect(() => {
+    void load(filters);
+  }, [filters]);
+
+  function apply(e: FormEvent) {
+    e.preventDefault();
+    setFilters({ ...draft });
+  }
+
+  async function download() {
+    setExporting(true);
+    setError(undefined);
+    try {
+      const csv = await exportCsv(filters);
+      const url = URL.createObjectURL(new Blob([csv], { type: 'text/csv' }));
+      const a = document.createElement('a');
+      a.href = url;
+      a.download = `calls-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.csv`;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    } catch (e) {
+      setError(e);
+    } finally {
+      setExporting(false);
+    }
+  }
+
+  const campaignName = (id: string) => names.data?.campaigns.find((c) => c.id === id)?.name ?? id.slice(0, 8);
+  const buyerName = (id: string | null) => (id ? names.data?.buyers.find((b) => b.id === id)?.name ?? id.slice(0, 8) : '—');
+  const set = (k: keyof CallFilters) => (v: string) => setDraft((d) => ({ ...d, [k]: v }));
+
+  return (
+    <section>
+      <header className="page-head">
+        <h1>Calls</h1>
+        <button type="button" onClick={download} disabled={exporting}>{exporting ? 'Exporting…' : 'Export CSV'}</button>
+      </header>
+      <form className="filters" onSubmit={apply} aria-label="Call filters">
+        <SelectField label="Campaign" value={draft.campaignId} onChange={set('campaignId')}
+          options={[{ value: '', label: 'any' }, ...(names.data?.campaigns ?? []).map((c) => ({ value: c.id, label: c.name }))]} />
+        <SelectField label="Buyer" value={draft.buyerId} onChange={set('buyerId')}
+          options={[{ value: '', label: 'any' }, ...(names.data?.buyers ?? []).map((b) => ({ value: b.id, label: b.name }))]} />
+        <SelectField label="Call status" value={draft.status} onChange={set('status')}
+          options={[{ value: '', label: 'any' }, ...opts('ringing', 'in-progress', 'completed', 'no-answer', 'rejected')]} />
+        <TextField label="From (start time)" type="datetime-local" value={draft.from} onChange={set('from')} />
+        <TextField label="To (start time)" type="datetime-local" value={draft.to} onChange={set('to')} />
+        <TextField label="Caller" type="tel" value={draft.caller} onChange={set('caller')} placeholder="+15551230000" />
+        <div className="form-actions">
+          <button type="submit">Apply filters</button>
+          <button type="button" onClick={() => { setDraft(empty); setFilters({ ...empty }); }}>Clear</button>
+        </div>
+      </form>
+      <ErrorBanner error={error ?? names.error} />
+      {!loading && calls.length === 0 && !error && <p>No calls match.</p>}
+      {calls.length > 0 && (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Started</th>
+              <th scope="col">Caller</th>
+              <th scope="col">Number dialed</th>
+              <th scope="col">Campaign</th>
+              <th scope="col">Buyer</th>
+              <th scope="col">Status</th>
+              <th scope="col">Duration</th>
+              <th scope="col">Converted</th>
+              <th scope="col">Revenue</th>
+            </tr>
+          </thead>
+          <tbody>
+            {calls.map((c) => (
+              <tr key={c.id} data-call-id={c.id}>
+                <td><time dateTime={c.startedAt}>{new Date(c.startedAt).toLocaleString()}</time></td>
+                <td>{c.from}</td>
+                <td>{c.to}</td>
+                <td>{campaignName(c.campaignId)}</td>
+                <td>{buyerName(c.buyerId)}</td>
+                <td><span className={`status ${c.status}`}>{c.status}</span>{c.rejectReason && <small> ({c.rejectReason})</small>}</td>
+                <td>{c.durationSeconds ?? 0} s</td>
+                <td>{c.converted ? 'yes' : 'no'}</td>
+                <td>{minorToDecimal(c.revenueMinor ?? 0)} {c.currency ?? ''}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {loading && <p>Loading…</p>}
+      {next && !loading && <button type="button" onClick={() => load(filters, next)}>More calls</button>}
+      <p className="hint">
+        API: <code>{withQuery('/api/calls', callQuery(filters))}</code>
+      </p>
+    </section>
+  );
+}

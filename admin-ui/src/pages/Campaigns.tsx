@@ -1,0 +1,352 @@
+// Campaigns: a tracking number (or pool, or RTB router) and the buyers its
+// calls go to, by priority and weight or round-robin.
+import { useState, type FormEvent } from 'react';
+import { ApiError, api, type FieldError, type Page } from '../api';
+import { CheckField, ErrorBanner, SelectField, TextField, all, intOrNull, opts, text, useLoad } from '../components';
+import { href, navigate } from '../route';
+import type { Buyer, BuyerAssignment, Campaign, Named } from '../types';
+
+const listAll = <T,>(path: string) => all<T>((cursor) => api.get<Page<T>>(path, { cursor, limit: 500 }));
+
+async function loadLists() {
+  const [campaigns, buyers] = await Promise.all([listAll<Campaign>('/api/campaigns'), listAll<Buyer>('/api/buyers')]);
+  return { campaigns, buyers };
+}
+
+export function CampaignList() {
+  const { data, error, loading, reload } = useLoad(loadLists, []);
+  const [actionError, setActionError] = useState<unknown>();
+  const [busy, setBusy] = useState<string>();
+  const buyerName = (id: string) => data?.buyers.find((b) => b.id === id)?.name ?? id;
+
+  async function setStatus(c: Campaign, status: Campaign['status']) {
+    setActionError(undefined);
+    setBusy(c.id);
+    try {
+      await api.put<Campaign>(`/api/campaigns/${c.id}`, { status }, c.version);
+      reload();
+    } catch (e) {
+      setActionError(e);
+    } finally {
+      setBusy(undefined);
+    }
+  }
+
+  async function remove(c: Campaign) {
+    if (!window.confirm(`Delete campaign ${c.name}? Its number stops routing calls.`)) return;
+    setActionError(undefined);
+    try {
+      await api.del(`/api/campaigns/${c.id}`, c.version);
+      reload();
+    } catch (e) {
+      setActionError(e);
+    }
+  }
+
+  const routing = (c: Campaign) =>
+    c.routingType === 'rtb' ? 'RTB auction' : `${c.routingType === 'pool' ? 'pool, ' : ''}${c.routingPolicy}`;
+
+  return (
+    <section>
+      <header className="page-head">
+        <h1>Campaigns</h1>
+        <a className="button" href={href('campaigns', 'new')}>New campaign</a>
+      </header>
+      <ErrorBanner error={error ?? actionError} onReload={reload} />
+      {loading && !data && <p>Loading…</p>}
+      {data && data.campaigns.length === 0 && <p>No campaigns yet.</p>}
+      {data && data.campaigns.length > 0 && (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Status</th>
+              <th scope="col">Number</th>
+              <th scope="col">Routing</th>
+              <th scope="col">Buyers</th>
+              <th scope="col">Actions</th>
+            </tr>
+          </thead>
+          <tbody>
+            {data.campaigns.map((c) => (
+              <tr key={c.id}>
+                <td><a href={href('campaigns', c.id)}>{c.name}</a></td>
+                <td><span className={`status ${c.status}`}>{c.status}</span></td>
+                <td>{c.phoneNumber ?? (c.poolId ? 'pool' : '—')}</td>
+                <td>{routing(c)}</td>
+                <td>
+                  {c.buyers.length === 0
+                    ? 'none'
+                    : [...c.buyers].sort((a, b) => a.priority - b.priority)
+                        .map((a) => `${buyerName(a.buyerId)} (p${a.priority}, w${a.weight})`).join(', ')}
+                </td>
+                <td className="actions">
+                  <a href={href('campaigns', c.id)}>Edit</a>
+                  {c.status === 'active' ? (
+                    <button type="button" disabled={busy === c.id} onClick={() => setStatus(c, 'paused')} aria-label={`Pause ${c.name}`}>Pause</button>
+                  ) : (
+                    <button type="button" disabled={busy === c.id} onClick={() => setStatus(c, 'active')} aria-label={`Activate ${c.name}`}>Activate</button>
+                  )}
+                  <button type="button" onClick={() => remove(c)} aria-label={`Delete ${c.name}`}>Delete</button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+interface Row { assigned: boolean; priority: string; weight: string }
+
+interface CampaignDraft {
+  name: string;
+  description: string;
+  status: string;
+  routingType: string;
+  phoneNumber: string;
+  poolId: string;
+  rtbRouterId: string;
+  routingPolicy: string;
+  rows: Record<string, Row>;
+  /** Assignments of buyers the form does not list (kept as they are). */
+  order: string[];
+  recording: boolean;
+  dialTimeoutSeconds: string;
+  callerIdMode: string;
+  duplicateWindowHours: string;
+  duplicateAction: string;
+  maxFallthrough: string;
+  webhookUrl: string;
+  pixelUrl: string;
+}
+
+export function campaignDraft(buyers: Buyer[], c?: Campaign): CampaignDraft {
+  const rows: Record<string, Row> = {};
+  for (const b of buyers) rows[b.id] = { assigned: false, priority: '1', weight: '1' };
+  for (const a of c?.buyers ?? []) rows[a.buyerId] = { assigned: true, priority: String(a.priority), weight: String(a.weight) };
+  return {
+    name: c?.name ?? '',
+    description: c?.description ?? '',
+    status: c?.status ?? 'draft',
+    routingType: c?.routingType ?? 'direct',
+    phoneNumber: c?.phoneNumber ?? '',
+    poolId: c?.poolId ?? '',
+    rtbRouterId: c?.rtbRouterId ?? '',
+    routingPolicy: c?.routingPolicy ?? 'priority',
+    rows,
+    order: [...(c?.buyers ?? []).map((a) => a.buyerId), ...buyers.map((b) => b.id).filter((id) => !c?.buyers.some((a) => a.buyerId === id))],
+    recording: c?.recording ?? false,
+    dialTimeoutSeconds: text(c?.dialTimeoutSeconds ?? 30),
+    callerIdMode: c?.callerIdMode ?? 'caller',
+    duplicateWindowHours: text(c?.duplicateWindowHours ?? 0),
+    duplicateAction: c?.duplicateAction ?? 'same-buyer',
+    maxFallthrough: text(c?.maxFallthrough ?? 3),
+    webhookUrl: c?.webhookUrl ?? '',
+    pixelUrl: c?.pixelUrl ?? '',
+  };
+}
+
+/** The request body, or what is already wrong; `index` maps buyers[i] back to buyer ids. */
+export function campaignBody(d: CampaignDraft): { body?: Record<string, unknown>; errors: FieldError[]; index: string[] } {
+  const errors: FieldError[] = [];
+  const int = (field: string, v: string) => {
+    const n = intOrNull(v);
+    if (n === null || Number.isNaN(n)) errors.push({ field, message: 'must be a whole number' });
+    return n;
+  };
+  const index: string[] = [];
+  const buyers: BuyerAssignment[] = [];
+  for (const id of d.order) {
+    const r = d.rows[id];
+    if (!r?.assigned) continue;
+    const i = index.length;
+    index.push(id);
+    buyers.push({ buyerId: id, priority: int(`buyers[${i}].priority`, r.priority) ?? 1, weight: int(`buyers[${i}].weight`, r.weight) ?? 1 });
+  }
+  const body: Record<string, unknown> = {
+    name: d.name.trim(),
+    description: d.description,
+    status: d.status,
+    routingType: d.routingType,
+    // Only the routing type's own target is sent; the others are cleared.
+    phoneNumber: d.routingType === 'direct' && d.phoneNumber.trim() ? d.phoneNumber.trim() : null,
+    poolId: d.routingType === 'pool' && d.poolId ? d.poolId : null,
+    rtbRouterId: d.routingType === 'rtb' && d.rtbRouterId ? d.rtbRouterId : null,
+    routingPolicy: d.routingPolicy,
+    buyers,
+    recording: d.recording,
+    dialTimeoutSeconds: int('dialTimeoutSeconds', d.dialTimeoutSeconds),
+    callerIdMode: d.callerIdMode,
+    duplicateWindowHours: int('duplicateWindowHours', d.duplicateWindowHours),
+    duplicateAction: d.duplicateAction,
+    maxFallthrough: int('maxFallthrough', d.maxFallthrough),
+    webhookUrl: d.webhookUrl.trim() || null,
+    pixelUrl: d.pixelUrl.trim() || null,
+  };
+  return errors.length ? { errors, index } : { body, errors, index };
+}
+
+export function CampaignForm(props: {
+  campaign?: Campaign;
+  buyers: Buyer[];
+  pools: Named[];
+  routers: Named[];
+  onSaved: (c: Campaign) => void;
+}) {
+  const { campaign, buyers } = props;
+  const [draft, setDraft] = useState(() => campaignDraft(buyers, campaign));
+  const [version, setVersion] = useState(campaign?.version);
+  const [error, setError] = useState<unknown>();
+  const [localErrors, setLocalErrors] = useState<FieldError[]>([]);
+  const [index, setIndex] = useState<string[]>([]);
+  const [saving, setSaving] = useState(false);
+  const set = <K extends keyof CampaignDraft>(k: K) => (v: CampaignDraft[K]) => setDraft((d) => ({ ...d, [k]: v }));
+  const apiErr = error instanceof ApiError ? error : undefined;
+  const err = (f: string) => localErrors.find((e) => e.field === f)?.message ?? apiErr?.field(f);
+  // A buyer row's errors: buyers[i].* for its place in the array sent.
+  const rowErr = (id: string, what: 'priority' | 'weight' | 'buyerId') => {
+    const i = index.indexOf(id);
+    return i < 0 ? undefined : err(`buyers[${i}].${what}`);
+  };
+  const setRow = (id: string, patch: Partial<Row>) => setDraft((d) => ({ ...d, rows: { ...d.rows, [id]: { ...d.rows[id], ...patch } } }));
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    const { body, errors, index } = campaignBody(draft);
+    setIndex(index);
+    setLocalErrors(errors);
+    setError(undefined);
+    if (!body) return;
+    setSaving(true);
+    try {
+      const saved = campaign
+        ? await api.put<Campaign>(`/api/campaigns/${campaign.id}`, body, version)
+        : await api.post<Campaign>('/api/campaigns', body);
+      setVersion(saved.version);
+      props.onSaved(saved);
+    } catch (e) {
+      setError(e);
+    } finally {
+      setSaving(false);
+    }
+  }
+
+  async function reloadCurrent() {
+    if (!campaign) return;
+    try {
+      const current = await api.get<Campaign>(`/api/campaigns/${campaign.id}`);
+      setDraft(campaignDraft(buyers, current));
+      setVersion(current.version);
+      setError(undefined);
+    } catch (e) {
+      setError(e);
+    }
+  }
+
+  const buyerName = (id: string) => buyers.find((b) => b.id === id)?.name ?? `buyer ${id}`;
+
+  return (
+    <form onSubmit={submit} noValidate aria-label={campaign ? `Edit campaign ${campaign.name}` : 'New campaign'}>
+      <ErrorBanner error={error} onReload={reloadCurrent} />
+      {localErrors.length > 0 && <div role="alert" className="banner error"><p>Please correct the fields below.</p></div>}
+      <fieldset>
+        <legend>Campaign</legend>
+        <TextField label="Name" value={draft.name} onChange={set('name')} error={err('name')} required />
+        <TextField label="Description" value={draft.description} onChange={set('description')} error={err('description')} />
+        <SelectField label="Status" value={draft.status} onChange={set('status')} options={opts('draft', 'active', 'paused', 'completed')} error={err('status')}
+          hint="Active takes calls; activating checks there is an active buyer and a number" />
+      </fieldset>
+      <fieldset>
+        <legend>Routing</legend>
+        <SelectField label="Routing type" value={draft.routingType} onChange={set('routingType')} error={err('routingType')}
+          options={[{ value: 'direct', label: 'direct (one tracking number)' }, { value: 'pool', label: 'pool (DNI numbers)' }, { value: 'rtb', label: 'rtb (auction)' }]} />
+        {draft.routingType === 'direct' && (
+          <TextField label="Phone number" value={draft.phoneNumber} onChange={set('phoneNumber')} error={err('phoneNumber')} type="tel"
+            hint="The tracking number callers dial, E.164 such as +15550001000" />
+        )}
+        {draft.routingType === 'pool' && (
+          <SelectField label="Number pool" value={draft.poolId} onChange={set('poolId')} error={err('poolId')}
+            options={[{ value: '', label: '(choose a pool)' }, ...props.pools.map((p) => ({ value: p.id, label: p.name }))]} />
+        )}
+        {draft.routingType === 'rtb' && (
+          <SelectField label="RTB router" value={draft.rtbRouterId} onChange={set('rtbRouterId')} error={err('rtbRouterId')}
+            options={[{ value: '', label: '(choose a router)' }, ...props.routers.map((p) => ({ value: p.id, label: p.name }))]} />
+        )}
+        <SelectField label="Routing policy" value={draft.routingPolicy} onChange={set('routingPolicy')} error={err('routingPolicy')}
+          options={[{ value: 'priority', label: 'priority (weights within a level)' }, { value: 'round-robin', label: 'round-robin' }]} />
+      </fieldset>
+      <fieldset>
+        <legend>Buyers</legend>
+        {err('buyers') && <p className="field-error" role="alert">{err('buyers')}</p>}
+        {draft.order.length === 0 && <p>No buyers yet: <a href={href('buyers', 'new')}>create one</a> first.</p>}
+        {draft.order.length > 0 && (
+          <table className="assignments">
+            <thead>
+              <tr><th scope="col">Buyer</th><th scope="col">Assigned</th><th scope="col">Priority (1 first)</th><th scope="col">Weight</th></tr>
+            </thead>
+            <tbody>
+              {draft.order.map((id) => {
+                const r = draft.rows[id];
+                const name = buyerName(id);
+                return (
+                  <tr key={id}>
+                    <th scope="row">{name}{rowErr(id, 'buyerId') && <span className="field-error"> {rowErr(id, 'buyerId')}</span>}</th>
+                    <td><CheckField label={`Assign ${name}`} checked={r.assigned} onChange={(v) => setRow(id, { assigned: v })} /></td>
+                    <td><TextField label={`${name} priority`} value={r.priority} onChange={(v) => setRow(id, { priority: v })} error={rowErr(id, 'priority')} inputMode="numeric" /></td>
+                    <td><TextField label={`${name} weight`} value={r.weight} onChange={(v) => setRow(id, { weight: v })} error={rowErr(id, 'weight')} inputMode="numeric" /></td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        )}
+      </fieldset>
+      <fieldset>
+        <legend>Call handling</legend>
+        <CheckField label="Record calls" checked={draft.recording} onChange={set('recording')} error={err('recording')} />
+        <TextField label="Dial timeout seconds" value={draft.dialTimeoutSeconds} onChange={set('dialTimeoutSeconds')} error={err('dialTimeoutSeconds')} inputMode="numeric" />
+        <TextField label="Max fall-through" value={draft.maxFallthrough} onChange={set('maxFallthrough')} error={err('maxFallthrough')} inputMode="numeric"
+          hint="Further buyers tried when the first does not answer" />
+        <SelectField label="Caller id shown to buyers" value={draft.callerIdMode} onChange={set('callerIdMode')} error={err('callerIdMode')}
+          options={[{ value: 'caller', label: "the caller's number" }, { value: 'trackingNumber', label: 'the tracking number' }]} />
+        <TextField label="Duplicate window hours" value={draft.duplicateWindowHours} onChange={set('duplicateWindowHours')} error={err('duplicateWindowHours')}
+          inputMode="numeric" hint="Repeat callers within this many hours are duplicates; 0 turns it off" />
+        <SelectField label="Duplicate action" value={draft.duplicateAction} onChange={set('duplicateAction')} error={err('duplicateAction')}
+          options={[{ value: 'same-buyer', label: 'send to the same buyer' }, { value: 'reject', label: 'reject' }]} />
+        <TextField label="Webhook URL" value={draft.webhookUrl} onChange={set('webhookUrl')} error={err('webhookUrl')} type="url" />
+        <TextField label="Pixel URL" value={draft.pixelUrl} onChange={set('pixelUrl')} error={err('pixelUrl')} type="url" />
+      </fieldset>
+      <div className="form-actions">
+        <button type="submit" disabled={saving}>{campaign ? 'Save campaign' : 'Create campaign'}</button>
+        <a href={href('campaigns')}>Cancel</a>
+      </div>
+    </form>
+  );
+}
+
+async function loadForm(id: string) {
+  const [campaign, buyers, pools, routers] = await Promise.all([
+    id === 'new' ? Promise.resolve(undefined) : api.get<Campaign>(`/api/campaigns/${id}`),
+    listAll<Buyer>('/api/buyers'),
+    listAll<Named>('/api/pools'),
+    listAll<Named>('/api/rtb/routers'),
+  ]);
+  return { campaign, buyers, pools, routers };
+}
+
+export function CampaignPage({ id }: { id: string }) {
+  const { data, error, loading } = useLoad(() => loadForm(id), [id]);
+  return (
+    <section>
+      <h1>{id === 'new' ? 'New campaign' : `Campaign ${data?.campaign?.name ?? ''}`}</h1>
+      <ErrorBanner error={error} />
+      {loading && <p>Loading…</p>}
+      {data && !loading && (
+        <CampaignForm key={id} campaign={data.campaign} buyers={data.buyers} pools={data.pools} routers={data.routers}
+          onSaved={() => navigate('campaigns')} />
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,260 @@
+// The other resources (numbers, pools, RTB targets and routers, tracking
+// tags) share one page: a table of their main columns, and a JSON editor for
+// create and edit (validated as JSON before it is sent; the API's field
+// errors are listed under it). The JSON is the API's own shape, as
+// `GET /api/openapi.json` describes it.
+import { useState, type FormEvent } from 'react';
+import { api, type Page } from '../api';
+import { ErrorBanner, Field, all, useLoad } from '../components';
+import { formatMoney } from '../money';
+import { href, navigate } from '../route';
+
+type Item = Record<string, unknown> & { id: string; version?: number };
+
+export interface ResourceKind {
+  /** Route segment: #/numbers. */
+  route: string;
+  title: string;
+  /** One of them, for buttons: "number". */
+  noun: string;
+  path: string;
+  columns: { label: string; value: (i: Item) => string }[];
+  /** What "New" starts from. */
+  template: Record<string, unknown>;
+  /** Extra read-only detail for one item (pool stats). */
+  detail?: (i: Item) => Promise<unknown>;
+  detailLabel?: string;
+}
+
+const s = (v: unknown) => (v === null || v === undefined || v === '' ? '—' : Array.isArray(v) ? v.join(', ') : String(v));
+
+export const KINDS: ResourceKind[] = [
+  {
+    route: 'numbers', title: 'Numbers', noun: 'number', path: '/api/numbers',
+    columns: [
+      { label: 'Number', value: (i) => s(i.phoneNumber) },
+      { label: 'Name', value: (i) => s(i.friendlyName) },
+      { label: 'Status', value: (i) => s(i.status) },
+      { label: 'Used by', value: (i) => (i.poolId ? 'a pool' : i.campaignId ? 'a campaign' : '—') },
+    ],
+    template: { phoneNumber: '+1555', friendlyName: '', status: 'active' },
+  },
+  {
+    route: 'pools', title: 'Number pools', noun: 'pool', path: '/api/pools',
+    columns: [
+      { label: 'Name', value: (i) => s(i.name) },
+      { label: 'Numbers', value: (i) => s(i.numbers) },
+      { label: 'Fallback', value: (i) => s(i.fallbackNumber) },
+      { label: 'Status', value: (i) => s(i.status) },
+    ],
+    template: { name: '', numbers: [], fallbackNumber: null, sessionTimeoutSeconds: 1800, closedBrowserDelaySeconds: 30, status: 'active' },
+    detail: (i) => api.get(`/api/pools/${i.id}/stats`),
+    detailLabel: 'Stats',
+  },
+  {
+    route: 'rtb-targets', title: 'RTB targets', noun: 'RTB target', path: '/api/rtb/targets',
+    columns: [
+      { label: 'Name', value: (i) => s(i.name) },
+      { label: 'Endpoint', value: (i) => s(i.endpointUrl) },
+      { label: 'Bids', value: (i) => `${formatMoney(i.minBidAmount as string)}–${formatMoney(i.maxBidAmount as string)} ${s(i.currency)}` },
+      { label: 'Status', value: (i) => s(i.status) },
+    ],
+    template: {
+      name: '', endpointUrl: 'https://', httpMethod: 'POST', contentType: 'json',
+      requestBody: '{"callerId": "{callerId}", "requestId": "{requestId}"}',
+      bidAmountPath: 'bidAmount', destinationNumberPath: 'phoneNumber', minBidAmount: '0.00', maxBidAmount: '50.00',
+      currency: 'USD', timeoutMs: 500, timezone: 'America/New_York', status: 'active',
+    },
+  },
+  {
+    route: 'rtb-routers', title: 'RTB routers', noun: 'RTB router', path: '/api/rtb/routers',
+    columns: [
+      { label: 'Name', value: (i) => s(i.name) },
+      { label: 'Targets', value: (i) => String((i.targets as unknown[] | undefined)?.length ?? 0) },
+      { label: 'Deadline', value: (i) => `${s(i.biddingTimeoutMs)} ms` },
+      { label: 'Floor', value: (i) => formatMoney(i.floorPrice as string) },
+      { label: 'Status', value: (i) => s(i.status) },
+    ],
+    template: { name: '', targets: [], biddingTimeoutMs: 1000, minBiddersRequired: 1, floorPrice: '0.00', status: 'active' },
+  },
+  {
+    route: 'tracking-tags', title: 'Tracking tags', noun: 'tracking tag', path: '/api/tracking-tags',
+    columns: [
+      { label: 'Name', value: (i) => s(i.name) },
+      { label: 'Tag code', value: (i) => s(i.tagCode) },
+      { label: 'Selector', value: (i) => s(i.selector) },
+      { label: 'Status', value: (i) => s(i.status) },
+    ],
+    template: { name: '', poolId: null, campaignId: null, selector: '.phone-number', numberFormat: 'national', status: 'active' },
+  },
+];
+
+const listAll = (path: string) => all<Item>((cursor) => api.get<Page<Item>>(path, { cursor, limit: 500 }));
+
+export function ResourceList({ kind }: { kind: ResourceKind }) {
+  const { data, error, loading, reload } = useLoad(() => listAll(kind.path), [kind.path]);
+  const [actionError, setActionError] = useState<unknown>();
+  const [detail, setDetail] = useState<{ id: string; value: unknown }>();
+
+  async function remove(i: Item) {
+    if (!window.confirm(`Delete this ${kind.noun}?`)) return;
+    setActionError(undefined);
+    try {
+      await api.del(`${kind.path}/${i.id}`, i.version);
+      reload();
+    } catch (e) {
+      setActionError(e);
+    }
+  }
+
+  async function show(i: Item) {
+    setActionError(undefined);
+    try {
+      setDetail({ id: i.id, value: await kind.detail!(i) });
+    } catch (e) {
+      setActionError(e);
+    }
+  }
+
+  return (
+    <section>
+      <header className="page-head">
+        <h1>{kind.title}</h1>
+        <a className="button" href={href(kind.route, 'new')}>New {kind.noun}</a>
+      </header>
+      <ErrorBanner error={error ?? actionError} onReload={reload} />
+      {loading && !data && <p>Loading…</p>}
+      {data && data.length === 0 && <p>None yet.</p>}
+      {data && data.length > 0 && (
+        <table>
+          <thead>
+            <tr>
+              {kind.columns.map((c) => <th key={c.label} scope="col">{c.label}</th>)}
+              <th scope="col">Actions</th>
+            </tr>
+          </thead>
+          <tbody>
+            {data.map((i) => (
+              <tr key={i.id}>
+                {kind.columns.map((c) => <td key={c.label}>{c.value(i)}</td>)}
+                <td className="actions">
+                  <a href={href(kind.route, i.id)}>Edit</a>
+                  {kind.detail && <button type="button" onClick={() => show(i)}>{kind.detailLabel}</button>}
+                  <button type="button" onClick={() => remove(i)}>Delete</button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {detail && (
+        <section aria-label={kind.detailLabel} className="detail">
+          <h2>{kind.detailLabel}</h2>
+          <pre>{JSON.stringify(detail.value, null, 2)}</pre>
+          <button type="button" onClick={() => setDetail(undefined)}>Close</button>
+        </section>
+      )}
+    </section>
+  );
+}
+
+/** Parses the editor's text; the message says where JSON is broken. */
+export function parseEditor(text: string): { value?: Record<string, unknown>; error?: string } {
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return { error: 'must be a JSON object { … }' };
+    return { value: v as Record<string, unknown> };
+  } catch (e) {
+    return { error: `not valid JSON: ${(e as Error).message}` };
+  }
+}
+
+export function JsonEditor(props: {
+  initial: Record<string, unknown>;
+  label: string;
+  submitLabel: string;
+  onSubmit: (value: Record<string, unknown>) => Promise<void>;
+  onReload?: () => Promise<Record<string, unknown>>;
+}) {
+  const [textValue, setText] = useState(() => JSON.stringify(props.initial, null, 2));
+  const [parseError, setParseError] = useState<string>();
+  const [error, setError] = useState<unknown>();
+  const [saving, setSaving] = useState(false);
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    const { value, error: pe } = parseEditor(textValue);
+    setParseError(pe);
+    setError(undefined);
+    if (!value) return;
+    setSaving(true);
+    try {
+      await props.onSubmit(value);
+    } catch (e) {
+      setError(e);
+    } finally {
+      setSaving(false);
+    }
+  }
+
+  const reload = props.onReload
+    ? async () => {
+        try {
+          setText(JSON.stringify(await props.onReload!(), null, 2));
+          setError(undefined);
+        } catch (e) {
+          setError(e);
+        }
+      }
+    : undefined;
+
+  return (
+    <form onSubmit={submit} noValidate>
+      <ErrorBanner error={error} onReload={reload} />
+      <Field label={props.label} error={parseError} hint="JSON, as the API takes it; money as decimal text such as &quot;25.00&quot;">
+        {(a) => <textarea {...a} rows={22} spellCheck={false} value={textValue} onChange={(e) => setText(e.target.value)} className="json" />}
+      </Field>
+      <div className="form-actions">
+        <button type="submit" disabled={saving}>{props.submitLabel}</button>
+      </div>
+    </form>
+  );
+}
+
+export function ResourceEdit({ kind, id }: { kind: ResourceKind; id: string }) {
+  const isNew = id === 'new';
+  const { data, error, loading } = useLoad(
+    () => (isNew ? Promise.resolve(kind.template as Item) : api.get<Item>(`${kind.path}/${id}`)),
+    [kind.path, id],
+  );
+  // The version loaded travels as If-Match, so a concurrent change is a 409.
+  const [version, setVersion] = useState<number>();
+  const loaded = version ?? data?.version;
+  return (
+    <section>
+      <h1>{isNew ? `New ${kind.noun}` : `Edit ${kind.noun}`}</h1>
+      <p><a href={href(kind.route)}>Back to {kind.title.toLowerCase()}</a></p>
+      <ErrorBanner error={error} />
+      {loading && <p>Loading…</p>}
+      {data && !loading && (
+        <JsonEditor
+          key={id}
+          initial={data}
+          label={`${kind.title}: ${isNew ? 'new' : 'edit'} (JSON)`}
+          submitLabel={isNew ? `Create ${kind.noun}` : `Save ${kind.noun}`}
+          onSubmit={async (value) => {
+            if (isNew) await api.post(kind.path, value);
+            else await api.put(`${kind.path}/${id}`, value, loaded);
+            navigate(kind.route);
+          }}
+          onReload={isNew ? undefined : async () => {
+            const current = await api.get<Item>(`${kind.path}/${id}`);
+            setVersion(current.version);
+            return current;
+          }}
+        />
+      )}
+    </section>
+  );
+}
+
