@@ -36,6 +36,8 @@ macro_rules! embedded_conformance {
 embedded_conformance!(
     doc_compare_and_set,
     doc_list_and_isolation,
+    doc_pages,
+    doc_versions_without_bodies,
     put_calls_batch_is_atomic,
     upsert_replaces_indexes,
     upsert_moves_changed_keys,
@@ -65,6 +67,8 @@ async fn embedded_suite_concurrently_on_one_store() {
         conformance::run_all(s),
         conformance::doc_compare_and_set(s),
         conformance::doc_list_and_isolation(s),
+        conformance::doc_pages(s),
+        conformance::doc_versions_without_bodies(s),
         conformance::put_calls_batch_is_atomic(s),
         conformance::upsert_replaces_indexes(s),
         conformance::upsert_moves_changed_keys(s),
@@ -141,6 +145,8 @@ mod scylla {
                 tokio::join!(
                     conformance::doc_compare_and_set(s),
                     conformance::doc_list_and_isolation(s),
+                    conformance::doc_pages(s),
+                    conformance::doc_versions_without_bodies(s),
                     conformance::put_calls_batch_is_atomic(s),
                     conformance::upsert_replaces_indexes(s),
                     conformance::upsert_moves_changed_keys(s),
