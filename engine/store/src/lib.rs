@@ -128,6 +128,36 @@ pub struct DocPage {
     pub next: Option<(Id, Id)>,
 }
 
+/// Walks the documents of a kind a page at a time with
+/// [`Store::list_docs_page`]: `while let Some(docs) = pages.next_page().await? { … }`.
+pub struct DocPages<'a> {
+    store: &'a dyn Store,
+    kind: DocKind,
+    tenant: Option<Id>,
+    limit: usize,
+    /// `None` before the first page; `Some(None)` after the last.
+    after: Option<Option<(Id, Id)>>,
+}
+
+impl<'a> DocPages<'a> {
+    /// The documents of `kind` (of one tenant, or all with `None`), `limit` a page.
+    pub fn new(store: &'a dyn Store, kind: DocKind, tenant: Option<Id>, limit: usize) -> Self {
+        Self { store, kind, tenant, limit, after: None }
+    }
+
+    /// The next page, or `None` when every document was handed out.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<Doc>>> {
+        let after = match self.after {
+            Some(None) => return Ok(None),
+            Some(Some(after)) => Some(after),
+            None => None,
+        };
+        let page = self.store.list_docs_page(self.kind, self.tenant, after, self.limit).await?;
+        self.after = Some(page.next);
+        Ok(Some(page.docs))
+    }
+}
+
 /// A document's key and version, without its body: what a configuration
 /// poll compares to what it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use chrono::{Duration, DurationRound, Utc};
 use switchboard_model::{AttemptOutcome, CallRecord, Id, new_id};
 use switchboard_store::conformance::{self, sample_attempt, sample_call};
-use switchboard_store::{Doc, DocKind, EmbeddedStore, Store, StoreError};
+use switchboard_store::{Doc, DocKind, DocPages, EmbeddedStore, Store, StoreError};
 use tempfile::TempDir;
 
 fn fresh() -> (TempDir, EmbeddedStore) {
@@ -213,6 +213,28 @@ async fn all_of_tenant(store: &dyn Store, tenant: Id) -> Vec<CallRecord> {
             None => return out,
         }
     }
+}
+
+/// `DocPages` hands out every document once, a page at a time, and then ends.
+#[tokio::test]
+async fn doc_pages_walk_every_document() {
+    let (_dir, store) = fresh();
+    let tenant = new_id();
+    let ids: Vec<Id> = (0..5).map(|_| new_id()).collect();
+    for id in &ids {
+        let doc = Doc { kind: DocKind::Pool, tenant, id: *id, version: 0, body: serde_json::json!({}) };
+        store.put_doc(doc, None).await.expect("put doc");
+    }
+    let mut pages = DocPages::new(&store, DocKind::Pool, None, 2);
+    let mut sizes = Vec::new();
+    let mut walked = Vec::new();
+    while let Some(docs) = pages.next_page().await.expect("page") {
+        sizes.push(docs.len());
+        walked.extend(docs.into_iter().map(|d| d.id));
+    }
+    assert_eq!(sizes, vec![2, 2, 1]);
+    assert_eq!(walked, ids);
+    assert!(pages.next_page().await.expect("after the end").is_none(), "a finished walk stays finished");
 }
 
 #[tokio::test]
