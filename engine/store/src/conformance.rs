@@ -224,10 +224,11 @@ pub async fn doc_pages(store: &dyn Store) {
         let page = store.list_docs_page(DocKind::Buyer, None, after, 3).await.expect("page of all");
         assert!(page.docs.len() <= 3, "a page holds at most its limit");
         for d in &page.docs {
-            assert!(last < Some((d.tenant, d.id)), "pages follow (tenant, id) order");
-            last = Some((d.tenant, d.id));
             assert_eq!(d.kind, DocKind::Buyer, "only buyers are listed");
+            // Other runs' ids may be of other UUID versions, which ScyllaDB orders differently.
             if d.tenant == a || d.tenant == b {
+                assert!(last < Some((d.tenant, d.id)), "pages follow (tenant, id) order");
+                last = Some((d.tenant, d.id));
                 seen.push(d.id);
             }
         }

@@ -215,8 +215,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Up to `limit` documents of a kind, of one tenant or (with `None`) of
     /// all tenants, ordered by (tenant, id) and starting after `after` (the
-    /// `next` of the previous page); a `limit` of 0 counts as 1. Loading a large configuration page by
-    /// page keeps one page of JSON in memory, not all of it.
+    /// `next` of the previous page); a `limit` of 0 counts as 1. (ScyllaDB
+    /// orders ids of different UUID versions by version first; ids of one
+    /// version, as `new_id` makes, sort as their bytes.) Loading a large
+    /// configuration page by page keeps one page of JSON in memory, not all
+    /// of it.
     async fn list_docs_page(&self, kind: DocKind, tenant: Option<Id>, after: Option<(Id, Id)>, limit: usize)
     -> Result<DocPage>;
 
