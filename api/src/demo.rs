@@ -367,7 +367,7 @@ pub fn intro(demo: &Demo, public_url: &str) -> String {
     }
     if demo.login {
         let _ = writeln!(s, "\n!! LOCAL TRIAL ONLY !!");
-        let _ = writeln!(s, "!! Console login: user {USER:?}, password {USER:?} (owner of tenant {:?}).", demo.tenant.name);
+        let _ = writeln!(s, "!! Console at {public_url}/ : user {USER:?}, password {USER:?} (owner of tenant {:?}).", demo.tenant.name);
         let _ = writeln!(s, "!! Anyone who can reach this server can sign in with it and change everything.");
         let _ = writeln!(s, "!! Never run --demo on a server others can reach.");
         let _ = writeln!(s, "!!   curl -c jar -H 'Content-Type: application/json' -d '{{\"username\":\"demo\",\"password\":\"demo\"}}' {public_url}/api/auth/login");

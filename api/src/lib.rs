@@ -12,6 +12,7 @@
 //!   resources, the audit log, `/api/openapi.json`.
 //! - `dni`: `POST /api/dni/track`, the public, CORS-enabled, rate-limited
 //!   endpoint that leases a pool number to a web visitor.
+//! - [`console`]: the admin console (`admin-ui/`, React) served from its built files.
 //! - [`cluster`]: node-to-node capacity requests (`/internal/capacity/…`) and their client.
 //! - `rtb`: the inbound RTB ping (`POST /api/rtb/webhook/{routerId}`).
 //! - [`error`]: [`ApiError`](error::ApiError), one JSON error shape for every failure.
@@ -23,6 +24,7 @@
 
 mod admin;
 pub mod cluster;
+pub mod console;
 pub mod demo;
 mod dni;
 mod dni_script;

@@ -37,6 +37,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use switchboard::export::{self, Format};
 use switchboard::{AppState, demo, users};
+use switchboard::console::Console;
 use switchboard_engine::{BreakerConfig, ClusterTiming, Engine, EngineConfig};
 use switchboard_model::Role;
 use switchboard_store::Store;
@@ -163,6 +164,10 @@ struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_RTB_BREAKER_COOL_DOWN_SECS", default_value_t = BreakerConfig::default().cool_down.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..))]
     rtb_breaker_cool_down_secs: u64,
+    /// The admin console's built files (`npm run build` in admin-ui/).
+    /// Default: admin-ui/dist when it exists; without it `/` says how to build it.
+    #[arg(long, env = "SWITCHBOARD_CONSOLE_DIR")]
+    console_dir: Option<PathBuf>,
     /// Join the cluster of nodes sharing --store: the base URL other nodes
     /// reach this one at (e.g. http://10.0.0.5:8080). Buyer capacity is then
     /// decided by one node per buyer, so caps hold across nodes.
@@ -225,6 +230,18 @@ async fn open_store(data: &Path) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // A directory named on the command line must hold a build; the default
+    // one is served when it has been built.
+    let console = match &args.console_dir {
+        Some(dir) => Some(Console::load(dir)?),
+        None => Console::load(Path::new(switchboard::console::DEFAULT_DIR)).ok(),
+    };
+    let console_dir = args.console_dir.as_deref().unwrap_or(Path::new(switchboard::console::DEFAULT_DIR));
+    match &console {
+        Some(_) => tracing::info!(dir = %console_dir.display(), "serving the admin console at /"),
+        None => tracing::info!(dir = %console_dir.display(), "the admin console is not built; / says how to build it"),
+    }
+    let console = console.map(Arc::new);
     let store = store_uri::open(&args.store, &args.data).await?;
     let config = EngineConfig {
         rtb_allow_private_targets: args.rtb_allow_private_targets,
@@ -265,6 +282,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     state.trust_forwarded_for = args.trust_forwarded_for;
     state.twilio = switchboard::twilio::rest::TwilioRest::new(&args.twilio_api_base);
     state.cluster = cluster;
+    state.console = console;
     if !args.signup {
         tracing::info!("signup is turned off");
     }

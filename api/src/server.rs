@@ -62,6 +62,8 @@ pub struct AppState {
     pub(crate) dni_limiter: Arc<dni::Limiter>,
     /// How this node talks to its peers (`None`: not in a cluster).
     pub cluster: Option<Arc<crate::cluster::ClusterLink>>,
+    /// The admin console's built files (`None`: `/` says how to build it).
+    pub console: Option<Arc<crate::console::Console>>,
 }
 
 impl AppState {
@@ -80,6 +82,7 @@ impl AppState {
             twilio: crate::twilio::rest::TwilioRest::new(crate::twilio::rest::DEFAULT_BASE),
             dni_limiter: Arc::new(dni::Limiter::new(dni::DniLimits::default())),
             cluster: None,
+            console: None,
         }
     }
 
@@ -111,7 +114,7 @@ pub fn app(state: AppState) -> Router {
         .merge(hooks)
         .merge(admin::routes())
         .merge(crate::cluster::routes())
-        .fallback(not_found)
+        .fallback(console_or_not_found)
         .with_state(state)
 }
 
@@ -155,8 +158,20 @@ pub async fn run(
     served
 }
 
-async fn not_found() -> ApiError {
-    ApiError::NoRoute
+/// The admin console's pages and assets; anything else is the API's 404.
+async fn console_or_not_found(State(state): State<AppState>, method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    if method == axum::http::Method::GET || method == axum::http::Method::HEAD {
+        match &state.console {
+            Some(console) => {
+                if let Some(resp) = console.get(uri.path()) {
+                    return resp;
+                }
+            }
+            None if uri.path() == "/" => return crate::console::not_built(),
+            None => {}
+        }
+    }
+    ApiError::NoRoute.into_response()
 }
 
 async fn healthz() -> &'static str {

@@ -34,9 +34,15 @@ impl Server {
     /// Starts `switchboard serve --demo --data DIR --listen 127.0.0.1:0` and
     /// waits for its `listening on` line.
     fn start(data: &Path) -> Self {
+        Self::start_with(data, &[])
+    }
+
+    /// The same with more arguments.
+    fn start_with(data: &Path, more: &[&std::ffi::OsStr]) -> Self {
         let mut child = Command::new(BIN)
             .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
+            .args(more)
             .env("RUST_LOG", "warn")
             .env_remove("SWITCHBOARD_PUBLIC_URL")
             .stdin(Stdio::null())
@@ -413,4 +419,39 @@ fn rtb_breaker_flags_refuse_zero() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && err.contains(flag) && err.contains("not in 1.."), "{flag}: {err}");
     }
+}
+
+/// The admin console's build is served at `/` from --console-dir, with a
+/// content security policy; other paths stay the API's JSON 404, and a
+/// directory that holds no build is refused before serving.
+#[tokio::test]
+async fn the_console_is_served_from_its_build_and_a_missing_build_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let dist = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dist.path().join("assets")).unwrap();
+    std::fs::write(dist.path().join("index.html"), "<script type=module src=/assets/app-1a2b.js></script>").unwrap();
+    std::fs::write(dist.path().join("assets/app-1a2b.js"), "document.title = 'console'").unwrap();
+    let server = Server::start_with(data.path(), &["--console-dir".as_ref(), dist.path().as_os_str()]);
+    let client = reqwest::Client::new();
+    let get = |path: &str| client.get(format!("{}{path}", server.base)).send();
+
+    let page = get("/").await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+    assert!(page.text().await.unwrap().contains("/assets/app-1a2b.js"));
+    let script = get("/assets/app-1a2b.js").await.unwrap();
+    assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(script.text().await.unwrap(), "document.title = 'console'");
+    let missing = get("/assets/../../etc/passwd").await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let body: serde_json::Value = missing.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+    // The API is untouched by the console.
+    assert_eq!(get("/healthz").await.unwrap().text().await.unwrap(), "ok");
+
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN).args(["serve", "--listen", "127.0.0.1:0", "--data"]).arg(data.path()).arg("--console-dir").arg(empty.path()).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("no index.html") && err.contains("npm run build"), "{err}");
 }

@@ -50,7 +50,7 @@ use switchboard_model::{
 };
 pub use switchboard_rtb::BreakerConfig;
 use switchboard_rtb::ValidBid;
-use switchboard_store::{Doc, DocKind, Store, StoreError};
+use switchboard_store::{Doc, DocKind, DocPages, Store, StoreError};
 use tokio::task::JoinHandle;
 
 use crate::auction::{AuctionCall, Bidder};
@@ -327,6 +327,9 @@ struct Inner {
     pings: DashMap<(Id, String), Arc<ping::PingBid>>,
 }
 
+/// Documents per store read when loading configuration at start.
+pub(crate) const LOAD_PAGE: usize = 1_000;
+
 /// How long an ended call stays in the live table for late callbacks.
 const EVICT_AFTER: chrono::Duration = chrono::Duration::minutes(2);
 
@@ -366,27 +369,42 @@ impl Engine {
                 pings: DashMap::new(),
             }),
         };
-        for doc in store.list_docs(DocKind::Tenant, None).await? {
-            let tenant: Tenant = decode(&doc)?;
-            engine.index_tenant(Arc::new(tenant));
+        // A page at a time, so the JSON held at once is one page, not a kind.
+        let mut pages = DocPages::new(store.as_ref(), DocKind::Tenant, None, LOAD_PAGE);
+        while let Some(docs) = pages.next_page().await? {
+            for doc in docs {
+                engine.index_tenant(Arc::new(decode::<Tenant>(&doc)?));
+            }
         }
         // Configurations only: an actor (and its store read) is paid for
         // when a call, a release or a stats request first needs it.
-        for doc in store.list_docs(DocKind::Buyer, None).await? {
-            let buyer = Arc::new(decode::<Buyer>(&doc)?);
-            engine.inner.registry.buyer_configs.insert(buyer.id, buyer);
+        let mut pages = DocPages::new(store.as_ref(), DocKind::Buyer, None, LOAD_PAGE);
+        while let Some(docs) = pages.next_page().await? {
+            for doc in docs {
+                let buyer = Arc::new(decode::<Buyer>(&doc)?);
+                engine.inner.registry.buyer_configs.insert(buyer.id, buyer);
+            }
         }
-        for doc in store.list_docs(DocKind::RtbTarget, None).await? {
-            engine.apply_rtb_target(decode::<RtbTarget>(&doc)?).await?;
+        let mut pages = DocPages::new(store.as_ref(), DocKind::RtbTarget, None, LOAD_PAGE);
+        while let Some(docs) = pages.next_page().await? {
+            for doc in docs {
+                engine.apply_rtb_target(decode::<RtbTarget>(&doc)?).await?;
+            }
         }
-        for doc in store.list_docs(DocKind::RtbRouter, None).await? {
-            let router = decode::<RtbRouter>(&doc)?;
-            engine.inner.registry.routers.insert(router.id, Arc::new(router));
+        let mut pages = DocPages::new(store.as_ref(), DocKind::RtbRouter, None, LOAD_PAGE);
+        while let Some(docs) = pages.next_page().await? {
+            for doc in docs {
+                let router = decode::<RtbRouter>(&doc)?;
+                engine.inner.registry.routers.insert(router.id, Arc::new(router));
+            }
         }
-        for doc in store.list_docs(DocKind::Campaign, None).await? {
-            let campaign = Arc::new(decode::<Campaign>(&doc)?);
-            engine.index_campaign(&campaign, None);
-            engine.inner.registry.campaign_configs.insert(campaign.id, campaign);
+        let mut pages = DocPages::new(store.as_ref(), DocKind::Campaign, None, LOAD_PAGE);
+        while let Some(docs) = pages.next_page().await? {
+            for doc in docs {
+                let campaign = Arc::new(decode::<Campaign>(&doc)?);
+                engine.index_campaign(&campaign, None);
+                engine.inner.registry.campaign_configs.insert(campaign.id, campaign);
+            }
         }
         engine.load_pools().await?;
         let weak = Arc::downgrade(&engine.inner);
@@ -1302,7 +1320,7 @@ fn name_key(campaign: &Campaign) -> (Id, String) {
 
 /// Decodes a stored document, taking its version from the store.
 fn decode<T: serde::de::DeserializeOwned + Versioned>(doc: &Doc) -> Result<T> {
-    let mut value: T = serde_json::from_value(doc.body.clone()).map_err(|e| StoreError::Corrupt(format!("{} {}: {e}", doc.kind.as_str(), doc.id)))?;
+    let mut value = T::deserialize(&doc.body).map_err(|e| StoreError::Corrupt(format!("{} {}: {e}", doc.kind.as_str(), doc.id)))?;
     value.set_version(doc.version);
     Ok(value)
 }

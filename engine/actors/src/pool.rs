@@ -23,11 +23,11 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use switchboard_dni::{LeaseKind, LeaseTable, Settings, Terms};
 use switchboard_model::call::{Attribution, VisitorSession};
 use switchboard_model::{Id, PhoneNumber, Pool, ResourceStatus};
-use switchboard_store::DocKind;
+use switchboard_store::{DocKind, DocPages};
 
 use crate::cluster::{PoolAnswer, PoolRequest};
 use crate::metrics::{DNI_LEASES_ACTIVE, DNI_POOL_EXHAUSTED};
-use crate::{Engine, EngineError, Result, decode};
+use crate::{Engine, EngineError, LOAD_PAGE, Result, decode};
 
 /// A visit is written to the store again at most this often while its page
 /// keeps renewing the lease (its `lastSeenAt`), not on every heartbeat.
@@ -285,12 +285,12 @@ impl Engine {
 
     /// Loads every pool from the store (at start).
     pub(crate) async fn load_pools(&self) -> Result<()> {
-        for doc in self.inner.store.list_docs(DocKind::Pool, None).await? {
+        let mut pages = DocPages::new(self.inner.store.as_ref(), DocKind::Pool, None, LOAD_PAGE);
+        while let Some(docs) = pages.next_page().await? {
             // Index documents of system-wide keys live in the nil tenant slot.
-            if doc.tenant.is_nil() {
-                continue;
+            for doc in docs.into_iter().filter(|d| !d.tenant.is_nil()) {
+                self.apply_pool(decode::<Pool>(&doc)?).await?;
             }
-            self.apply_pool(decode::<Pool>(&doc)?).await?;
         }
         Ok(())
     }

@@ -16,15 +16,19 @@
 //! A poll runs under the configuration lock, so it cannot undo a change
 //! this node's API applies meanwhile. The embedded store has one writer by
 //! construction (its file is locked), so a node on it never polls. A poll
-//! reads every tenant, buyer, campaign, pool, RTB target and RTB router
-//! document: its cost grows with the configuration, not the calls.
+//! reads the key and version of every tenant, buyer, campaign, pool, RTB
+//! target and RTB router document ([`Store::doc_versions`](switchboard_store::Store::doc_versions):
+//! on ScyllaDB two columns, no bodies), then reads and decodes only the
+//! documents whose version differs, one `get_doc` each; an id it runs that
+//! is no longer listed was deleted. Its cost grows with the number of
+//! configuration documents, not with their size or the calls.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_model::{Buyer, Campaign, Id, Pool, RtbRouter, RtbTarget, Tenant};
-use switchboard_store::DocKind;
+use switchboard_store::{Doc, DocKind};
 
 use crate::metrics::CONFIG_CHANGES_APPLIED;
 use crate::{Engine, Result, decode};
@@ -51,87 +55,66 @@ impl Engine {
 
     /// Applies every stored change this node has not seen; returns how many.
     pub async fn sync_config(&self) -> Result<usize> {
-        let store = self.inner.store.clone();
         let _guard = self.inner.config_lock.lock().await;
+        let reg = &self.inner.registry;
         let mut applied = 0;
 
-        for doc in store.list_docs(DocKind::Tenant, None).await? {
-            if self.inner.tenants.get(&doc.id).is_none_or(|t| t.version != doc.version) {
-                self.index_tenant(Arc::new(decode::<Tenant>(&doc)?));
-                applied += 1;
-            }
+        let tenants = self.changes(DocKind::Tenant, |id| self.inner.tenants.get(&id).map(|t| t.version)).await?;
+        for doc in &tenants.changed {
+            self.index_tenant(Arc::new(decode::<Tenant>(doc)?));
+            applied += 1;
         }
 
-        let mut seen = HashSet::new();
-        for doc in store.list_docs(DocKind::Buyer, None).await? {
-            seen.insert(doc.id);
-            if self.inner.registry.buyer_configs.get(&doc.id).is_none_or(|b| b.version != doc.version) {
-                self.apply_buyer(Arc::new(decode::<Buyer>(&doc)?)).await?;
-                applied += 1;
-            }
+        let buyers = self.changes(DocKind::Buyer, |id| reg.buyer_configs.get(&id).map(|b| b.version)).await?;
+        for doc in &buyers.changed {
+            self.apply_buyer(Arc::new(decode::<Buyer>(doc)?)).await?;
+            applied += 1;
         }
-        let gone: Vec<Id> = self.inner.registry.buyer_configs.iter().map(|b| *b.key()).filter(|id| !seen.contains(id)).collect();
+        let gone: Vec<Id> = reg.buyer_configs.iter().map(|b| *b.key()).filter(|id| !buyers.stored.contains(id)).collect();
         for id in gone {
             self.forget_buyer(id);
             applied += 1;
         }
 
         // Before campaigns, so a new campaign's pool or router is known when it is.
-        let reg = &self.inner.registry;
-        seen.clear();
-        for doc in store.list_docs(DocKind::RtbTarget, None).await? {
-            seen.insert(doc.id);
-            if reg.bidders.get(&doc.id).is_none_or(|b| b.target.version != doc.version) {
-                self.apply_rtb_target(decode::<RtbTarget>(&doc)?).await?;
-                applied += 1;
-            }
+        let targets = self.changes(DocKind::RtbTarget, |id| reg.bidders.get(&id).map(|b| b.target.version)).await?;
+        for doc in &targets.changed {
+            self.apply_rtb_target(decode::<RtbTarget>(doc)?).await?;
+            applied += 1;
         }
-        let gone: Vec<Id> = reg.bidders.iter().map(|b| *b.key()).filter(|id| !seen.contains(id)).collect();
+        let gone: Vec<Id> = reg.bidders.iter().map(|b| *b.key()).filter(|id| !targets.stored.contains(id)).collect();
         for id in gone {
             self.forget_rtb_target(id);
             applied += 1;
         }
 
-        seen.clear();
-        for doc in store.list_docs(DocKind::RtbRouter, None).await? {
-            seen.insert(doc.id);
-            if reg.routers.get(&doc.id).is_none_or(|r| r.version != doc.version) {
-                reg.routers.insert(doc.id, Arc::new(decode::<RtbRouter>(&doc)?));
-                applied += 1;
-            }
+        let routers = self.changes(DocKind::RtbRouter, |id| reg.routers.get(&id).map(|r| r.version)).await?;
+        for doc in &routers.changed {
+            reg.routers.insert(doc.id, Arc::new(decode::<RtbRouter>(doc)?));
+            applied += 1;
         }
         let before = reg.routers.len();
-        reg.routers.retain(|id, _| seen.contains(id));
+        reg.routers.retain(|id, _| routers.stored.contains(id));
         applied += before - reg.routers.len();
 
-        seen.clear();
-        for doc in store.list_docs(DocKind::Pool, None).await? {
-            // Index documents of system-wide keys live in the nil tenant slot.
-            if doc.tenant.is_nil() {
-                continue;
-            }
-            seen.insert(doc.id);
-            if reg.pool_configs.get(&doc.id).is_none_or(|p| p.version != doc.version) {
-                self.apply_pool(decode::<Pool>(&doc)?).await?;
-                applied += 1;
-            }
+        let pools = self.changes(DocKind::Pool, |id| reg.pool_configs.get(&id).map(|p| p.version)).await?;
+        for doc in &pools.changed {
+            self.apply_pool(decode::<Pool>(doc)?).await?;
+            applied += 1;
         }
-        let gone: Vec<Id> = reg.pool_configs.iter().map(|p| *p.key()).filter(|id| !seen.contains(id)).collect();
+        let gone: Vec<Id> = reg.pool_configs.iter().map(|p| *p.key()).filter(|id| !pools.stored.contains(id)).collect();
         for id in gone {
             self.forget_pool(id);
             applied += 1;
         }
 
-        seen.clear();
-        for doc in store.list_docs(DocKind::Campaign, None).await? {
-            seen.insert(doc.id);
-            if self.inner.registry.campaign_configs.get(&doc.id).is_none_or(|c| c.version != doc.version) {
-                self.apply_campaign(Arc::new(decode::<Campaign>(&doc)?)).await?;
-                applied += 1;
-            }
+        let campaigns = self.changes(DocKind::Campaign, |id| reg.campaign_configs.get(&id).map(|c| c.version)).await?;
+        for doc in &campaigns.changed {
+            self.apply_campaign(Arc::new(decode::<Campaign>(doc)?)).await?;
+            applied += 1;
         }
         let gone: Vec<Arc<Campaign>> =
-            self.inner.registry.campaign_configs.iter().filter(|c| !seen.contains(c.key())).map(|c| c.clone()).collect();
+            reg.campaign_configs.iter().filter(|c| !campaigns.stored.contains(c.key())).map(|c| c.clone()).collect();
         for campaign in gone {
             self.forget_campaign(&campaign);
             applied += 1;
@@ -143,4 +126,31 @@ impl Engine {
         }
         Ok(applied)
     }
+
+    /// Compares the stored versions of a kind with `runs` (the version this
+    /// node runs of an id, if any) and reads only the documents that differ.
+    async fn changes(&self, kind: DocKind, runs: impl Fn(Id) -> Option<u64>) -> Result<Changes> {
+        let store = &self.inner.store;
+        let mut changes = Changes { changed: Vec::new(), stored: HashSet::new() };
+        // Index documents of system-wide keys live in the nil tenant slot.
+        for v in store.doc_versions(kind).await?.into_iter().filter(|v| !v.tenant.is_nil()) {
+            if runs(v.id) != Some(v.version) {
+                match store.get_doc(kind, v.tenant, v.id).await? {
+                    Some(doc) => changes.changed.push(doc),
+                    // Deleted since its version was read: forgotten as deleted.
+                    None => continue,
+                }
+            }
+            changes.stored.insert(v.id);
+        }
+        Ok(changes)
+    }
+}
+
+/// What a poll found of one kind.
+struct Changes {
+    /// Stored documents whose version differs from the one this node runs.
+    changed: Vec<Doc>,
+    /// Every stored id: what this node runs and is not here was deleted.
+    stored: HashSet<Id>,
 }

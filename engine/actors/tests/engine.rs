@@ -126,6 +126,31 @@ async fn concurrency_and_caps_survive_a_restart() {
     engine.shutdown().await;
 }
 
+/// Start-up reads configuration a page (1,000 documents) at a time: a
+/// restart with more buyers than one page, over two tenants, knows them all.
+#[tokio::test]
+async fn a_restart_loads_more_buyers_than_one_read_holds() {
+    let w = world(EngineConfig::default()).await;
+    w.engine.shutdown().await;
+    drop(w.engine);
+    let store = EmbeddedStore::open(&w.path).unwrap();
+    let other = new_id();
+    let mut ids = Vec::new();
+    for i in 0..1_001 {
+        let tenant = if i % 2 == 0 { w.tenant } else { other };
+        let b = buyer(tenant, &format!("+1555{i:07}"), None);
+        let body = serde_json::to_value(&b).unwrap();
+        store.put_doc(Doc { kind: DocKind::Buyer, tenant, id: b.id, version: 0, body }, None).await.unwrap();
+        ids.push(b.id);
+    }
+    drop(store);
+
+    let engine = start(&w.path, EngineConfig::default()).await;
+    let missing = ids.iter().filter(|id| engine.buyer(**id).is_none()).count();
+    assert_eq!(missing, 0, "every stored buyer is loaded");
+    engine.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_lost_status_callback_cannot_leak_capacity() {
     let w = world(EngineConfig { max_call_seconds: 1, hold_grace_seconds: 0, ..Default::default() }).await;

@@ -22,12 +22,14 @@ use switchboard_model::{
     Lease, PhoneNumber, new_id,
 };
 
-use crate::{AttemptRow, Doc, DocKind, Store, StoreError};
+use crate::{AttemptRow, Doc, DocKind, DocVersion, Store, StoreError};
 
 /// Runs every behaviour of the suite, one after the other.
 pub async fn run_all(store: &dyn Store) {
     doc_compare_and_set(store).await;
     doc_list_and_isolation(store).await;
+    doc_pages(store).await;
+    doc_versions_without_bodies(store).await;
     put_calls_batch_is_atomic(store).await;
     upsert_replaces_indexes(store).await;
     upsert_moves_changed_keys(store).await;
@@ -175,6 +177,102 @@ pub async fn doc_list_and_isolation(store: &dyn Store) {
     assert_eq!(store.get_doc(DocKind::Buyer, b, x).await.expect("get"), None, "another tenant's document");
     assert_eq!(store.get_doc(DocKind::Campaign, a, x).await.expect("get"), None, "another kind's document");
     assert_conflict(store.put_doc(buyer_doc(b, x, "steal"), Some(1)).await, Some(1), None);
+}
+
+/// `list_docs_page`: a tenant's documents in id order, `limit` at a time,
+/// each once; a full last page says it is the last; a cursor whose document
+/// was deleted still goes on; across tenants, pages follow (tenant, id).
+pub async fn doc_pages(store: &dyn Store) {
+    let (a, b) = (new_id(), new_id());
+    let of_a: Vec<Id> = (0..5).map(|_| new_id()).collect();
+    for (i, id) in of_a.iter().enumerate() {
+        store.put_doc(buyer_doc(a, *id, &format!("buyer {i}")), None).await.expect("put buyer");
+    }
+    let of_b = [new_id(), new_id()];
+    for id in of_b {
+        store.put_doc(buyer_doc(b, id, "other"), None).await.expect("put buyer");
+    }
+    store
+        .put_doc(Doc { kind: DocKind::Campaign, tenant: a, id: new_id(), version: 0, body: json!({}) }, None)
+        .await
+        .expect("put campaign");
+
+    let mut pages = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.list_docs_page(DocKind::Buyer, Some(a), after, 2).await.expect("page");
+        pages.push(page.docs.iter().map(|d| d.id).collect::<Vec<_>>());
+        assert!(pages.len() <= 3, "paging does not end: {pages:?}");
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, vec![of_a[0..2].to_vec(), of_a[2..4].to_vec(), of_a[4..].to_vec()], "pages of 2 in id order");
+
+    let whole = store.list_docs_page(DocKind::Buyer, Some(a), None, 5).await.expect("one page");
+    assert_eq!(whole.next, None, "an exactly full page is the last");
+    assert_eq!(whole.docs[3], Doc { version: 1, ..buyer_doc(a, of_a[3], "buyer 3") }, "documents come whole");
+
+    store.delete_doc(DocKind::Buyer, a, of_a[1], 1).await.expect("delete");
+    let rest = store.list_docs_page(DocKind::Buyer, Some(a), Some((a, of_a[1])), 10).await.expect("page after deleted");
+    assert_eq!(rest.docs.iter().map(|d| d.id).collect::<Vec<_>>(), of_a[2..].to_vec(), "after a deleted cursor");
+
+    // Across tenants: other runs' documents may be listed too, so look for ours.
+    let (mut seen, mut after, mut last) = (Vec::new(), None, None);
+    loop {
+        let page = store.list_docs_page(DocKind::Buyer, None, after, 3).await.expect("page of all");
+        assert!(page.docs.len() <= 3, "a page holds at most its limit");
+        for d in &page.docs {
+            assert_eq!(d.kind, DocKind::Buyer, "only buyers are listed");
+            // Other runs' ids may be of other UUID versions, which ScyllaDB orders differently.
+            if d.tenant == a || d.tenant == b {
+                assert!(last < Some((d.tenant, d.id)), "pages follow (tenant, id) order");
+                last = Some((d.tenant, d.id));
+                seen.push(d.id);
+            }
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let mut want: Vec<Id> = [of_a[0]].into_iter().chain(of_a[2..].iter().copied()).chain(of_b).collect();
+    want.sort_by_key(|id| (if of_b.contains(id) { b } else { a }, *id));
+    assert_eq!(seen, want, "every tenant's buyers, each once");
+}
+
+/// `doc_versions`: every document of a kind across tenants with its
+/// current version; deleted ones and other kinds are absent.
+pub async fn doc_versions_without_bodies(store: &dyn Store) {
+    let (a, b) = (new_id(), new_id());
+    let (x, y, z, w) = (new_id(), new_id(), new_id(), new_id());
+    for (tenant, id) in [(a, x), (a, y), (a, z), (b, w)] {
+        store.put_doc(buyer_doc(tenant, id, "buyer"), None).await.expect("put buyer");
+    }
+    store.put_doc(buyer_doc(a, y, "changed"), Some(1)).await.expect("update");
+    store.delete_doc(DocKind::Buyer, a, z, 1).await.expect("delete");
+    let campaign = new_id();
+    store
+        .put_doc(Doc { kind: DocKind::Campaign, tenant: a, id: campaign, version: 0, body: json!({}) }, None)
+        .await
+        .expect("put campaign");
+
+    let ours: HashSet<DocVersion> = store
+        .doc_versions(DocKind::Buyer)
+        .await
+        .expect("versions")
+        .into_iter()
+        .filter(|v| v.tenant == a || v.tenant == b)
+        .collect();
+    let want = HashSet::from([
+        DocVersion { tenant: a, id: x, version: 1 },
+        DocVersion { tenant: a, id: y, version: 2 },
+        DocVersion { tenant: b, id: w, version: 1 },
+    ]);
+    assert_eq!(ours, want);
+    let campaigns = store.doc_versions(DocKind::Campaign).await.expect("campaign versions");
+    assert!(campaigns.contains(&DocVersion { tenant: a, id: campaign, version: 1 }), "campaigns are listed by kind");
 }
 
 /// A `put_calls` batch becomes visible all at once, indexes included: a

@@ -52,7 +52,7 @@ use switchboard_model::call::VisitorSession;
 use switchboard_model::{AttemptOutcome, BidFilter, BidRequestRecord, BidResponseRecord, CallRecord, Id, Lease};
 
 use crate::lease;
-use crate::{AttemptRow, BidPage, CallPage, Doc, DocKind, Result, Store, StoreError};
+use crate::{AttemptRow, BidPage, CallPage, Doc, DocKind, DocPage, DocVersion, Result, Store, StoreError};
 
 /// The file name under the data directory.
 const FILE_NAME: &str = "switchboard.redb";
@@ -541,6 +541,61 @@ impl Store for EmbeddedStore {
                     let (_, t, i) = key.value();
                     let (version, body) = value.value();
                     decode_doc(kind, t, i, version, body)
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn list_docs_page(&self, kind: DocKind, tenant: Option<Id>, after: Option<(Id, Id)>, limit: usize)
+    -> Result<DocPage> {
+        self.blocking(move |db| {
+            let txn = read_txn(db)?;
+            let docs = txn.open_table(DOCS).map_err(backend("open docs"))?;
+            let (lo, hi) = match tenant {
+                Some(t) => (id_key(t), id_key(t)),
+                None => (u128::MIN, u128::MAX),
+            };
+            let k = kind.as_str();
+            // An `after` outside the tenant asked for starts at its first
+            // document, or (past it) gives an empty range.
+            let start = match after {
+                Some((t, i)) if id_key(t) >= lo => Bound::Excluded((k, id_key(t), id_key(i))),
+                _ => Bound::Included((k, lo, u128::MIN)),
+            };
+            let limit = limit.max(1);
+            let mut page = DocPage { docs: Vec::with_capacity(limit.min(1024)), next: None };
+            // Past the page is only looked at: a body is decoded if it is in the page.
+            for entry in docs.range::<(&str, u128, u128)>((start, Bound::Included((k, hi, u128::MAX))))
+                .map_err(backend("read docs"))?
+            {
+                let (key, value) = entry.map_err(backend("read docs"))?;
+                let (_, t, i) = key.value();
+                if page.docs.len() == limit {
+                    page.next = page.docs.last().map(|d| (d.tenant, d.id));
+                    break;
+                }
+                let (version, body) = value.value();
+                page.docs.push(decode_doc(kind, t, i, version, body)?);
+            }
+            Ok(page)
+        })
+        .await
+    }
+
+    async fn doc_versions(&self, kind: DocKind) -> Result<Vec<DocVersion>> {
+        self.blocking(move |db| {
+            let txn = read_txn(db)?;
+            let docs = txn.open_table(DOCS).map_err(backend("open docs"))?;
+            let k = kind.as_str();
+            // The version sits beside the body in the value; reading it borrows
+            // the stored bytes and parses no JSON.
+            docs.range((k, u128::MIN, u128::MIN)..=(k, u128::MAX, u128::MAX))
+                .map_err(backend("read docs"))?
+                .map(|entry| {
+                    let (key, value) = entry.map_err(backend("read docs"))?;
+                    let (_, t, i) = key.value();
+                    Ok(DocVersion { tenant: Id::from_u128(t), id: Id::from_u128(i), version: value.value().0 })
                 })
                 .collect()
         })

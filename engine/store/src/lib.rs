@@ -119,6 +119,57 @@ pub struct Doc {
     pub body: serde_json::Value,
 }
 
+/// A page of [`Store::list_docs_page`] and where the next one starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocPage {
+    /// The documents, in (tenant, id) order.
+    pub docs: Vec<Doc>,
+    /// The (tenant, id) to pass as `after` for the next page; `None` on the last.
+    pub next: Option<(Id, Id)>,
+}
+
+/// Walks the documents of a kind a page at a time with
+/// [`Store::list_docs_page`]: `while let Some(docs) = pages.next_page().await? { … }`.
+pub struct DocPages<'a> {
+    store: &'a dyn Store,
+    kind: DocKind,
+    tenant: Option<Id>,
+    limit: usize,
+    /// `None` before the first page; `Some(None)` after the last.
+    after: Option<Option<(Id, Id)>>,
+}
+
+impl<'a> DocPages<'a> {
+    /// The documents of `kind` (of one tenant, or all with `None`), `limit` a page.
+    pub fn new(store: &'a dyn Store, kind: DocKind, tenant: Option<Id>, limit: usize) -> Self {
+        Self { store, kind, tenant, limit, after: None }
+    }
+
+    /// The next page, or `None` when every document was handed out.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<Doc>>> {
+        let after = match self.after {
+            Some(None) => return Ok(None),
+            Some(Some(after)) => Some(after),
+            None => None,
+        };
+        let page = self.store.list_docs_page(self.kind, self.tenant, after, self.limit).await?;
+        self.after = Some(page.next);
+        Ok(Some(page.docs))
+    }
+}
+
+/// A document's key and version, without its body: what a configuration
+/// poll compares to what it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DocVersion {
+    /// Owning tenant.
+    pub tenant: Id,
+    /// Its id.
+    pub id: Id,
+    /// Its stored version.
+    pub version: u64,
+}
+
 /// One dial attempt as the buyer index sees it: enough to rebuild a buyer's
 /// caps and open reservations after a restart without reading whole calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,6 +212,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every document of a kind, of one tenant or (with `None`) of all tenants.
     async fn list_docs(&self, kind: DocKind, tenant: Option<Id>) -> Result<Vec<Doc>>;
+
+    /// Up to `limit` documents of a kind, of one tenant or (with `None`) of
+    /// all tenants, ordered by (tenant, id) and starting after `after` (the
+    /// `next` of the previous page); a `limit` of 0 counts as 1. (ScyllaDB
+    /// orders ids of different UUID versions by version first; ids of one
+    /// version, as `new_id` makes, sort as their bytes.) Loading a large
+    /// configuration page by page keeps one page of JSON in memory, not all
+    /// of it.
+    async fn list_docs_page(&self, kind: DocKind, tenant: Option<Id>, after: Option<(Id, Id)>, limit: usize)
+    -> Result<DocPage>;
+
+    /// The key and version of every document of a kind, of all tenants,
+    /// without reading or decoding bodies.
+    async fn doc_versions(&self, kind: DocKind) -> Result<Vec<DocVersion>>;
 
     /// Writes a document if its current version is `expected` (`None`: it must
     /// not exist yet). The document's `version` field is ignored; the stored

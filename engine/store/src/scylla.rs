@@ -90,7 +90,7 @@ pub use migrate::{BOOTSTRAP, CLAIM_TIMEOUT, MIGRATIONS, Migration};
 pub use tls::TlsOptions;
 
 use crate::lease::{self, Claim};
-use crate::{AttemptRow, BidPage, CallPage, Doc, DocKind, Result, Store, StoreError};
+use crate::{AttemptRow, BidPage, CallPage, Doc, DocKind, DocPage, DocVersion, Result, Store, StoreError};
 
 /// How many times a read runs again after meeting a batch that committed
 /// while it was reading.
@@ -412,6 +412,9 @@ impl DocTable {
 struct DocStatements {
     get: PreparedStatement,
     list: PreparedStatement,
+    page_first: PreparedStatement,
+    page_after: PreparedStatement,
+    versions: PreparedStatement,
     insert: PreparedStatement,
     update: PreparedStatement,
     delete: PreparedStatement,
@@ -547,6 +550,11 @@ impl Preparer<'_> {
         Ok(DocStatements {
             get: self.prepare(&format!("SELECT version, body FROM {{ks}}.{t} WHERE {key} AND id = ?"), true).await?,
             list: self.prepare(&format!("SELECT id, version, body FROM {{ks}}.{t} WHERE {key}"), true).await?,
+            page_first: self.prepare(&format!("SELECT id, version, body FROM {{ks}}.{t} WHERE {key} LIMIT ?"), true).await?,
+            page_after: self
+                .prepare(&format!("SELECT id, version, body FROM {{ks}}.{t} WHERE {key} AND id > ? LIMIT ?"), true)
+                .await?,
+            versions: self.prepare(&format!("SELECT id, version FROM {{ks}}.{t} WHERE {key}"), true).await?,
             insert: self
                 .prepare(
                     &format!("INSERT INTO {{ks}}.{t} ({cols}, id, version, body) VALUES ({marks}, ?, 1, ?) IF NOT EXISTS"),
@@ -1276,6 +1284,12 @@ impl ScyllaStore {
         }
     }
 
+    /// The tenants that have (or had) documents of a kind.
+    async fn doc_tenants(&self, kind: DocKind) -> Result<Vec<Id>> {
+        let rows: Vec<(Uuid,)> = self.select(&self.st().doc_tenants, vec![CqlValue::Text(kind.as_str().to_owned())]).await?;
+        Ok(rows.into_iter().map(|(t,)| t).collect())
+    }
+
     fn doc_statements(&self, kind: DocKind) -> &DocStatements {
         let table = DocTable::of(kind);
         let i = DocTable::ALL.iter().position(|t| *t == table).expect("every table is prepared");
@@ -1325,11 +1339,7 @@ impl Store for ScyllaStore {
     async fn list_docs(&self, kind: DocKind, tenant: Option<Id>) -> Result<Vec<Doc>> {
         let tenants = match tenant {
             Some(t) => vec![t],
-            None => {
-                let rows: Vec<(Uuid,)> =
-                    self.select(&self.st().doc_tenants, vec![CqlValue::Text(kind.as_str().to_owned())]).await?;
-                rows.into_iter().map(|(t,)| t).collect()
-            }
+            None => self.doc_tenants(kind).await?,
         };
         let mut out = Vec::new();
         for tenant in tenants {
@@ -1340,6 +1350,60 @@ impl Store for ScyllaStore {
                     out.push(Doc { kind, tenant, id, version: version as u64, body: decode_body(&body)? });
                 }
             }
+        }
+        Ok(out)
+    }
+
+    async fn list_docs_page(&self, kind: DocKind, tenant: Option<Id>, after: Option<(Id, Id)>, limit: usize)
+    -> Result<DocPage> {
+        let mut tenants = match tenant {
+            Some(t) => vec![t],
+            None => self.doc_tenants(kind).await?,
+        };
+        // Partitions come in token order: sort them so pages follow (tenant, id).
+        tenants.sort_unstable();
+        let limit = limit.max(1);
+        let sts = self.doc_statements(kind);
+        let mut page = DocPage { docs: Vec::new(), next: None };
+        // Rows without a body are skipped but counted, so the cursor moves past them.
+        let (mut rows_read, mut last_row) = (0, None);
+        for t in tenants.into_iter().filter(|t| after.is_none_or(|(at, _)| *t >= at)) {
+            // One row past the page tells whether another page follows.
+            let want = i32::try_from(limit - rows_read + 1).unwrap_or(i32::MAX);
+            let mut values = Self::doc_key(kind, t);
+            let rows: Vec<(Uuid, Option<i64>, Option<String>)> = match after {
+                Some((at, id)) if at == t => {
+                    values.extend([uuid(id), CqlValue::Int(want)]);
+                    self.select(&sts.page_after, values).await?
+                }
+                _ => {
+                    values.push(CqlValue::Int(want));
+                    self.select(&sts.page_first, values).await?
+                }
+            };
+            for (id, version, body) in rows {
+                if rows_read == limit {
+                    page.next = last_row;
+                    return Ok(page);
+                }
+                rows_read += 1;
+                last_row = Some((t, id));
+                if let (Some(version), Some(body)) = (version, body) {
+                    page.docs.push(Doc { kind, tenant: t, id, version: version as u64, body: decode_body(&body)? });
+                }
+            }
+        }
+        Ok(page)
+    }
+
+    async fn doc_versions(&self, kind: DocKind) -> Result<Vec<DocVersion>> {
+        let sts = self.doc_statements(kind);
+        let mut out = Vec::new();
+        for tenant in self.doc_tenants(kind).await? {
+            let rows: Vec<(Uuid, Option<i64>)> = self.select(&sts.versions, Self::doc_key(kind, tenant)).await?;
+            out.extend(rows.into_iter().filter_map(|(id, version)| {
+                Some(DocVersion { tenant, id, version: version? as u64 })
+            }));
         }
         Ok(out)
     }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use chrono::{Duration, DurationRound, Utc};
 use switchboard_model::{AttemptOutcome, CallRecord, Id, new_id};
 use switchboard_store::conformance::{self, sample_attempt, sample_call};
-use switchboard_store::{Doc, DocKind, EmbeddedStore, Store, StoreError};
+use switchboard_store::{Doc, DocKind, DocPages, EmbeddedStore, Store, StoreError};
 use tempfile::TempDir;
 
 fn fresh() -> (TempDir, EmbeddedStore) {
@@ -36,6 +36,8 @@ macro_rules! embedded_conformance {
 embedded_conformance!(
     doc_compare_and_set,
     doc_list_and_isolation,
+    doc_pages,
+    doc_versions_without_bodies,
     put_calls_batch_is_atomic,
     upsert_replaces_indexes,
     upsert_moves_changed_keys,
@@ -65,6 +67,8 @@ async fn embedded_suite_concurrently_on_one_store() {
         conformance::run_all(s),
         conformance::doc_compare_and_set(s),
         conformance::doc_list_and_isolation(s),
+        conformance::doc_pages(s),
+        conformance::doc_versions_without_bodies(s),
         conformance::put_calls_batch_is_atomic(s),
         conformance::upsert_replaces_indexes(s),
         conformance::upsert_moves_changed_keys(s),
@@ -141,6 +145,8 @@ mod scylla {
                 tokio::join!(
                     conformance::doc_compare_and_set(s),
                     conformance::doc_list_and_isolation(s),
+                    conformance::doc_pages(s),
+                    conformance::doc_versions_without_bodies(s),
                     conformance::put_calls_batch_is_atomic(s),
                     conformance::upsert_replaces_indexes(s),
                     conformance::upsert_moves_changed_keys(s),
@@ -207,6 +213,28 @@ async fn all_of_tenant(store: &dyn Store, tenant: Id) -> Vec<CallRecord> {
             None => return out,
         }
     }
+}
+
+/// `DocPages` hands out every document once, a page at a time, and then ends.
+#[tokio::test]
+async fn doc_pages_walk_every_document() {
+    let (_dir, store) = fresh();
+    let tenant = new_id();
+    let ids: Vec<Id> = (0..5).map(|_| new_id()).collect();
+    for id in &ids {
+        let doc = Doc { kind: DocKind::Pool, tenant, id: *id, version: 0, body: serde_json::json!({}) };
+        store.put_doc(doc, None).await.expect("put doc");
+    }
+    let mut pages = DocPages::new(&store, DocKind::Pool, None, 2);
+    let mut sizes = Vec::new();
+    let mut walked = Vec::new();
+    while let Some(docs) = pages.next_page().await.expect("page") {
+        sizes.push(docs.len());
+        walked.extend(docs.into_iter().map(|d| d.id));
+    }
+    assert_eq!(sizes, vec![2, 2, 1]);
+    assert_eq!(walked, ids);
+    assert!(pages.next_page().await.expect("after the end").is_none(), "a finished walk stays finished");
 }
 
 #[tokio::test]
