@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The browser test of dni.js (tests/browser/dni.test.mjs): a page on localhost
-# with the script tag, in headless Debian chromium driven by playwright-core.
+# The browser tests, in headless Debian chromium driven by playwright-core:
+# dni.js on a page on localhost (dni.test.mjs), then the admin console
+# served by the server (console.test.mjs).
 #
 # Installs what is missing (Debian's chromium; playwright-core by `npm ci`,
-# pinned in package-lock.json) and builds nothing: it runs the binary at
-# $SWITCHBOARD_BIN (default target/debug/switchboard; `cargo build -p switchboard`).
+# pinned in package-lock.json) and builds the console when admin-ui/dist is
+# missing or stale (`npm ci && npm run build` in admin-ui). It does not build the
+# server: it runs the binary at $SWITCHBOARD_BIN (default
+# target/debug/switchboard; `cargo build -p switchboard`).
 #
 #   bash tests/browser/run.sh
 set -euo pipefail
@@ -24,8 +27,21 @@ if [ ! -x "$CHROMIUM" ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 fi
+# The console: $CONSOLE_DIR as given, or admin-ui/dist built when it is
+# missing or older than its sources (a stale build would be tested otherwise).
+if [ -z "${CONSOLE_DIR:-}" ]; then
+  export CONSOLE_DIR="$root/admin-ui/dist"
+  ui="$root/admin-ui"
+  if [ ! -f "$CONSOLE_DIR/index.html" ] || [ -n "$(find "$ui/src" "$ui/index.html" "$ui/package-lock.json" \
+      "$ui/vite.config.ts" -newer "$CONSOLE_DIR/index.html" | head -1)" ]; then
+    echo "run.sh: building the console into $CONSOLE_DIR" >&2
+    (cd "$ui" && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; } && npm run build)
+  fi
+fi
 cd "$here"
 if [ ! -d node_modules/playwright-core ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
-exec node --test --test-reporter=spec dni.test.mjs
+# One file after the other: each starts its own server and browser.
+node --test --test-concurrency=1 --test-reporter=spec dni.test.mjs
+exec node --test --test-concurrency=1 --test-reporter=spec console.test.mjs

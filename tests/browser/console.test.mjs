@@ -1,0 +1,229 @@
+// The admin console in a real browser: headless Debian chromium driven by
+// playwright-core, against the real server (`switchboard serve --demo
+// --console-dir admin-ui/dist`) on 127.0.0.1 with a temp data dir.
+//
+// A manager signs in as demo/demo, creates a buyer and a campaign with a new
+// tracking number through the UI, activates it from the list, and then a
+// Twilio-signed call to that number (from node) is dialed to the new buyer
+// and shows up on the Calls page and in its CSV export.
+// Run it with tests/browser/run.sh (builds admin-ui when admin-ui/dist is missing).
+//
+// Env: SWITCHBOARD_BIN (the built binary), CHROMIUM (default /usr/bin/chromium),
+// CONSOLE_DIR (default admin-ui/dist).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHmac } from 'node:crypto';
+import { chromium } from 'playwright-core';
+
+const BIN = process.env.SWITCHBOARD_BIN || new URL('../../target/debug/switchboard', import.meta.url).pathname;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const CONSOLE_DIR = process.env.CONSOLE_DIR || new URL('../../admin-ui/dist', import.meta.url).pathname;
+// The demo tenant's Twilio credentials (api/src/demo.rs).
+const AUTH_TOKEN = 'demo-token';
+const ACCOUNT_SID = 'ACdemo00000000000000000000000000';
+
+const BUYER = { name: 'Delta Dental', phone: '+15550002999', zone: 'America/Denver' };
+const CAMPAIGN = { name: 'Browser Campaign', number: '+15550004242' };
+const CALLER = '+15557770001';
+
+let server, base, dataDir, browser, context, tab;
+const pageErrors = [];
+
+function startSwitchboard() {
+  dataDir = mkdtempSync(join(tmpdir(), 'sb-console-browser-'));
+  server = spawn(BIN, ['serve', '--demo', '--data', dataDir, '--listen', '127.0.0.1:0', '--console-dir', CONSOLE_DIR], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: 'warn' },
+  });
+  let err = '';
+  server.stderr.on('data', (d) => { err += d; });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`switchboard did not start:\n${err}`)), 20000);
+    server.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening on (http:\/\/\S+)/);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+    server.on('exit', (code) => reject(new Error(`switchboard exited ${code}:\n${err}`)));
+  });
+}
+
+before(async () => {
+  base = await startSwitchboard();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+  context = await browser.newContext({ acceptDownloads: true });
+  tab = await context.newPage();
+  tab.on('pageerror', (e) => pageErrors.push(String(e)));
+  // Deletes ask for confirmation; the tests accept.
+  tab.on('dialog', (d) => d.accept());
+  tab.setDefaultTimeout(10000);
+});
+
+after(async () => {
+  await browser?.close();
+  if (server && server.exitCode === null) {
+    const exited = new Promise((r) => server.once('exit', r));
+    server.kill('SIGTERM');
+    await exited;
+  }
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+/** Polls `probe` until it returns something truthy (10 s at most). */
+async function until(probe, what) {
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The visible text of the table row that contains `text`. */
+const row = (text) => tab.locator('tbody tr', { hasText: text });
+
+/** Twilio's "a call comes in" webhook for `to`, signed with the demo token; resolves with the TwiML. */
+async function placeCall(to, callSid) {
+  const url = `${base}/api/webhooks/voice`;
+  const params = { CallSid: callSid, AccountSid: ACCOUNT_SID, From: CALLER, To: to, CallStatus: 'ringing', Direction: 'inbound' };
+  const signed = url + Object.keys(params).sort().map((k) => k + params[k]).join('');
+  const signature = createHmac('sha1', AUTH_TOKEN).update(signed).digest('base64');
+  const res = await fetch(url, { method: 'POST', body: new URLSearchParams(params), headers: { 'X-Twilio-Signature': signature } });
+  assert.equal(res.status, 200);
+  return res.text();
+}
+
+test('signing in shows the user and the tenant', async () => {
+  await tab.goto(base);
+  await tab.getByLabel('Username').fill('demo');
+  await tab.getByLabel('Password').fill('wrong password');
+  await tab.getByRole('button', { name: 'Sign in' }).click();
+  await tab.getByRole('alert').filter({ hasText: /password|sign in|invalid/i }).waitFor();
+  assert.equal(await tab.getByText('Signed in as').count(), 0, 'a wrong password does not sign in');
+
+  await tab.getByLabel('Password').fill('demo');
+  await tab.getByRole('button', { name: 'Sign in' }).click();
+  await tab.getByText('Signed in as').waitFor();
+  assert.equal(await tab.getByTestId('username').textContent(), 'demo');
+  assert.equal(await tab.getByTestId('tenant').textContent(), 'demo');
+  // The demo's campaigns are listed.
+  await row('Demo Priority').waitFor();
+  assert.match(await row('Demo Priority').textContent(), /\+15550001000.*Acme Insurance \(p1, w1\)/);
+});
+
+test('a buyer created in the form is listed with its caps and payout', async () => {
+  await tab.getByRole('link', { name: 'Buyers' }).click();
+  await tab.getByRole('link', { name: 'New buyer' }).click();
+  await tab.getByLabel('Name', { exact: true }).fill(BUYER.name);
+  await tab.getByLabel('Phone number').fill('not a number');
+  await tab.getByLabel('Time zone').fill(BUYER.zone);
+  await tab.getByLabel('Concurrency limit').fill('3');
+  await tab.getByLabel('Daily cap').fill('50');
+  await tab.getByLabel('Payout', { exact: true }).fill('12.5');
+  await tab.getByRole('button', { name: 'Create buyer' }).click();
+  // The API's 422 is shown next to the field it names.
+  const phoneError = tab.locator('.field.invalid', { has: tab.getByLabel('Phone number') });
+  await phoneError.getByText('is not a phone number').waitFor();
+
+  await tab.getByLabel('Phone number').fill(BUYER.phone);
+  await tab.getByRole('button', { name: 'Create buyer' }).click();
+  await row(BUYER.name).waitFor();
+  const text = await row(BUYER.name).textContent();
+  assert.match(text, /\+15550002999/);
+  assert.match(text, /3 at once, 50\/day/);
+  assert.match(text, /12\.50 USD/, 'the payout is the decimal entered');
+});
+
+test('a campaign created with a new number and activated from the list routes a call to the new buyer', async () => {
+  await tab.getByRole('link', { name: 'Campaigns' }).click();
+  await tab.getByRole('link', { name: 'New campaign' }).click();
+  await tab.getByLabel('Name', { exact: true }).fill(CAMPAIGN.name);
+  await tab.getByLabel('Phone number').fill(CAMPAIGN.number);
+  await tab.getByLabel(`Assign ${BUYER.name}`).check();
+  await tab.getByLabel(`${BUYER.name} priority`).fill('1');
+  await tab.getByRole('button', { name: 'Create campaign' }).click();
+  await row(CAMPAIGN.name).waitFor();
+  assert.match(await row(CAMPAIGN.name).textContent(), /draft.*\+15550004242.*priority.*Delta Dental \(p1, w1\)/);
+
+  // A draft campaign's number does not route yet.
+  const before = await placeCall(CAMPAIGN.number, 'CAconsole00000000000000000000000');
+  assert.doesNotMatch(before, /\+15550002999/);
+
+  await tab.getByRole('button', { name: `Activate ${CAMPAIGN.name}` }).click();
+  await tab.getByRole('button', { name: `Pause ${CAMPAIGN.name}` }).waitFor();
+  assert.match(await row(CAMPAIGN.name).textContent(), /active/);
+
+  const twiml = await placeCall(CAMPAIGN.number, 'CAconsole00000000000000000000001');
+  assert.match(twiml, /<Dial[^>]*>.*<Number[^>]*>\+15550002999<\/Number>/, `the call is dialed to the new buyer: ${twiml}`);
+});
+
+test('editing with a stale version is refused with a clear message', async () => {
+  await tab.getByRole('link', { name: CAMPAIGN.name }).click();
+  await tab.getByLabel('Description').fill('edited in the browser');
+  // Someone else changes the campaign meanwhile (through the API).
+  const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json', Origin: base },
+    body: JSON.stringify({ username: 'demo', password: 'demo' }) });
+  const cookie = login.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const list = await (await fetch(`${base}/api/campaigns`, { headers: { cookie } })).json();
+  const mine = list.items.find((c) => c.name === CAMPAIGN.name);
+  const other = await fetch(`${base}/api/campaigns/${mine.id}`, { method: 'PUT',
+    headers: { cookie, Origin: base, 'Content-Type': 'application/json' }, body: JSON.stringify({ description: 'changed elsewhere' }) });
+  assert.equal(other.status, 200);
+
+  await tab.getByRole('button', { name: 'Save campaign' }).click();
+  await tab.getByRole('alert').filter({ hasText: 'Someone else changed this' }).waitFor();
+  await tab.getByRole('button', { name: 'Reload the current version' }).click();
+  await until(async () => (await tab.getByLabel('Description').inputValue()) === 'changed elsewhere', 'the current version in the form');
+  await tab.getByLabel('Description').fill('edited in the browser');
+  await tab.getByRole('button', { name: 'Save campaign' }).click();
+  await row(CAMPAIGN.name).waitFor();
+});
+
+test('the call is on the Calls page, filtered by campaign, and in the CSV export', async () => {
+  // A call to the demo's own campaign, which the filter must leave out.
+  assert.match(await placeCall('+15550001000', 'CAconsole00000000000000000000002'), /\+15550002001/);
+  await tab.getByRole('link', { name: 'Calls' }).click();
+  await tab.getByRole('heading', { name: 'Calls' }).waitFor();
+  await row('Demo Priority').waitFor();
+  await tab.getByLabel('Campaign', { exact: true }).selectOption({ label: CAMPAIGN.name });
+  await tab.getByRole('button', { name: 'Apply filters' }).click();
+  const call = tab.locator('tbody tr', { hasText: BUYER.name });
+  await call.waitFor();
+  const text = await call.textContent();
+  assert.match(text, new RegExp(`\\${CALLER}.*\\${CAMPAIGN.number}.*${CAMPAIGN.name}.*${BUYER.name}`));
+  // Only this campaign's calls once the filter applies (the demo's calls are gone).
+  await until(async () => (await tab.locator('tbody tr').allTextContents()).every((t) => t.includes(CAMPAIGN.name)),
+    'the list filtered by campaign');
+
+  const [download] = await Promise.all([tab.waitForEvent('download'), tab.getByRole('button', { name: 'Export CSV' }).click()]);
+  const csv = readFileSync(await download.path(), 'utf8');
+  const lines = csv.trim().split('\n');
+  assert.ok(lines.length >= 2, csv);
+  assert.ok(lines.slice(1).some((l) => l.includes('CAconsole00000000000000000000001') && l.includes(CAMPAIGN.number)), csv);
+  assert.ok(!csv.includes('+15550001000'), 'the export keeps the filter');
+});
+
+test('deleting a buyer in an active campaign shows the 409, and signing out returns to the login page', async () => {
+  await tab.getByRole('link', { name: 'Buyers' }).click();
+  await tab.getByRole('button', { name: `Delete ${BUYER.name}` }).click();
+  await tab.getByRole('alert').filter({ hasText: 'Conflict' }).waitFor();
+  assert.match(await tab.getByRole('alert').first().textContent(), /Browser Campaign/);
+
+  await tab.getByRole('button', { name: 'Sign out' }).click();
+  await tab.getByRole('button', { name: 'Sign in' }).waitFor();
+  // The session is gone on the server too: a reload stays on the login page.
+  await tab.reload();
+  await tab.getByRole('button', { name: 'Sign in' }).waitFor();
+  assert.deepEqual(pageErrors, []);
+});
