@@ -1,0 +1,142 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { render, screen, waitFor } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { BuyerForm } from './Buyers';
+import { fakeFetch, json } from '../test/fetch';
+import type { Buyer } from '../types';
+
+afterEach(() => vi.unstubAllGlobals());
+
+const acme: Buyer = {
+  id: 'b1', name: 'Acme Insurance', company: 'Acme', contact: '', phoneNumber: '+15550002001', status: 'active',
+  timezone: 'America/New_York', concurrencyLimit: 2, hourlyCap: null, dailyCap: 100, monthlyCap: null, totalCap: null,
+  schedule: null, geo: { allowStates: [], denyStates: [], allowZips: [], denyZips: [] }, conversionSeconds: 60,
+  payout: '25.5', currency: 'USD', version: 3,
+};
+
+describe('BuyerForm', () => {
+  it('creates a buyer: every field in the body, caps as numbers, payout as decimal text', async () => {
+    const sent = fakeFetch(() => json(201, { ...acme, id: 'new', name: 'Delta', version: 1 }));
+    const onSaved = vi.fn();
+    render(<BuyerForm onSaved={onSaved} />);
+    const u = userEvent.setup();
+    await u.type(screen.getByLabelText('Name'), 'Delta');
+    await u.type(screen.getByLabelText('Company'), 'Delta Dental');
+    await u.type(screen.getByLabelText('Phone number'), '+15550002999');
+    await u.clear(screen.getByLabelText('Time zone'));
+    await u.type(screen.getByLabelText('Time zone'), 'America/Denver');
+    await u.selectOptions(screen.getByLabelText('Status'), 'paused');
+    await u.type(screen.getByLabelText('Concurrency limit'), '3');
+    await u.type(screen.getByLabelText('Hourly cap'), '10');
+    await u.type(screen.getByLabelText('Daily cap'), '50');
+    await u.type(screen.getByLabelText('Monthly cap'), '900');
+    await u.type(screen.getByLabelText('Total cap'), '5000');
+    await u.clear(screen.getByLabelText('Payout'));
+    await u.type(screen.getByLabelText('Payout'), '12.5');
+    await u.clear(screen.getByLabelText('Conversion seconds'));
+    await u.type(screen.getByLabelText('Conversion seconds'), '90');
+    await u.type(screen.getByLabelText('Allowed states'), 'CA, NY');
+    await u.click(screen.getByRole('button', { name: 'Create buyer' }));
+
+    await waitFor(() => expect(onSaved).toHaveBeenCalled());
+    expect(sent).toHaveLength(1);
+    expect(sent[0].method).toBe('POST');
+    expect(sent[0].url).toBe('/api/buyers');
+    expect(sent[0].headers['if-match']).toBeUndefined();
+    expect(sent[0].body).toEqual({
+      name: 'Delta', company: 'Delta Dental', contact: '', phoneNumber: '+15550002999', status: 'paused',
+      timezone: 'America/Denver', concurrencyLimit: 3, hourlyCap: 10, dailyCap: 50, monthlyCap: 900, totalCap: 5000,
+      conversionSeconds: 90, payout: '12.5', currency: 'USD',
+      geo: { allowStates: ['CA', 'NY'], denyStates: [], allowZips: [], denyZips: [] }, schedule: null,
+    });
+  });
+
+  it("shows the API's 422 field errors next to their fields", async () => {
+    fakeFetch(() => json(422, { error: { code: 'invalid', message: 'validation failed', fields: [
+      { field: 'phoneNumber', message: '"555" is not a phone number: use E.164 such as +15550001000' },
+      { field: 'timezone', message: '"Mars/Base" is not an IANA time zone such as America/New_York' },
+      { field: 'schedule.monday[0].close', message: '"25:00" is not a time HH:MM between 00:00 and 24:00' },
+    ] } }));
+    render(<BuyerForm onSaved={vi.fn()} />);
+    const u = userEvent.setup();
+    await u.type(screen.getByLabelText('Name'), 'Delta');
+    await u.type(screen.getByLabelText('Phone number'), '555');
+    await u.click(screen.getByLabelText('Take calls only during opening hours'));
+    await u.click(screen.getByRole('button', { name: 'Create buyer' }));
+
+    const phone = await screen.findByLabelText('Phone number');
+    await waitFor(() => expect(phone.getAttribute('aria-invalid')).toBe('true'));
+    // The message is the field's description, so a screen reader reads it with the field.
+    const describedBy = phone.getAttribute('aria-describedby')!.split(' ');
+    const messages = describedBy.map((id) => document.getElementById(id)?.textContent);
+    expect(messages).toContain('"555" is not a phone number: use E.164 such as +15550001000');
+    expect(screen.getByLabelText('Time zone').getAttribute('aria-invalid')).toBe('true');
+    expect(screen.getByLabelText('monday closes').getAttribute('aria-invalid')).toBe('true');
+    expect(screen.getByLabelText('Name').getAttribute('aria-invalid')).toBeNull();
+    expect(screen.getByRole('alert').textContent).toMatch(/Please correct the fields below/);
+  });
+
+  it('refuses a payout with more than two decimals before sending', async () => {
+    const sent = fakeFetch(() => json(201, acme));
+    render(<BuyerForm onSaved={vi.fn()} />);
+    const u = userEvent.setup();
+    await u.clear(screen.getByLabelText('Payout'));
+    await u.type(screen.getByLabelText('Payout'), '1.005');
+    await u.type(screen.getByLabelText('Daily cap'), 'lots');
+    await u.click(screen.getByRole('button', { name: 'Create buyer' }));
+    expect(sent).toHaveLength(0);
+    expect(screen.getByLabelText('Payout').getAttribute('aria-invalid')).toBe('true');
+    expect(screen.getByText('must be an amount such as 25.00 (at most two decimals)')).toBeTruthy();
+    expect(screen.getByText('must be a whole number')).toBeTruthy();
+  });
+
+  it('edits with the version loaded as If-Match, keeps the payout exact, and clears a cap', async () => {
+    const sent = fakeFetch(() => json(200, { ...acme, version: 4 }));
+    const onSaved = vi.fn();
+    render(<BuyerForm buyer={acme} onSaved={onSaved} />);
+    expect((screen.getByLabelText('Payout') as HTMLInputElement).value).toBe('25.50');
+    const u = userEvent.setup();
+    await u.clear(screen.getByLabelText('Daily cap'));
+    await u.click(screen.getByRole('button', { name: 'Save buyer' }));
+    await waitFor(() => expect(onSaved).toHaveBeenCalled());
+    expect(sent[0]).toMatchObject({ method: 'PUT', url: '/api/buyers/b1' });
+    expect(sent[0].headers['if-match']).toBe('"3"');
+    expect(sent[0].body).toMatchObject({ payout: '25.50', dailyCap: null, concurrencyLimit: 2, timezone: 'America/New_York' });
+  });
+
+  it('sends the opening hours as a schedule', async () => {
+    const sent = fakeFetch(() => json(200, { ...acme, version: 4 }));
+    render(<BuyerForm buyer={acme} onSaved={vi.fn()} />);
+    const u = userEvent.setup();
+    await u.click(screen.getByLabelText('Take calls only during opening hours'));
+    // Saturday and Sunday closed.
+    for (const day of ['saturday', 'sunday']) {
+      await u.clear(screen.getByLabelText(`${day} opens`));
+      await u.clear(screen.getByLabelText(`${day} closes`));
+    }
+    await u.click(screen.getByRole('button', { name: 'Save buyer' }));
+    await waitFor(() => expect(sent).toHaveLength(1));
+    const schedule = (sent[0].body as { schedule: Record<string, unknown> }).schedule;
+    expect(schedule.monday).toEqual([{ open: '09:00', close: '17:00' }]);
+    expect(schedule.saturday).toEqual([]);
+    expect(schedule.sunday).toEqual([]);
+  });
+
+  it('says clearly when someone else changed the buyer, and reloads their version', async () => {
+    let calls = 0;
+    const sent = fakeFetch((req) => {
+      calls++;
+      if (req.method === 'PUT') return json(409, { error: { code: 'version_conflict', message: 'buyer changed: version 3 is no longer current' } });
+      return json(200, { ...acme, name: 'Acme (renamed)', version: 5 });
+    });
+    render(<BuyerForm buyer={acme} onSaved={vi.fn()} />);
+    const u = userEvent.setup();
+    await u.click(screen.getByRole('button', { name: 'Save buyer' }));
+    expect((await screen.findByRole('alert')).textContent).toMatch(/Someone else changed this since you loaded it/);
+    await u.click(screen.getByRole('button', { name: 'Reload the current version' }));
+    await waitFor(() => expect((screen.getByLabelText('Name') as HTMLInputElement).value).toBe('Acme (renamed)'));
+    await u.click(screen.getByRole('button', { name: 'Save buyer' }));
+    await waitFor(() => expect(calls).toBe(3));
+    expect(sent[2].headers['if-match']).toBe('"5"');
+  });
+});

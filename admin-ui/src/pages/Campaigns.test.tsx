@@ -1,0 +1,120 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { render, screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { CampaignForm, CampaignList } from './Campaigns';
+import { fakeFetch, json } from '../test/fetch';
+import type { Buyer, Campaign } from '../types';
+
+afterEach(() => vi.unstubAllGlobals());
+
+const buyer = (id: string, name: string): Buyer => ({
+  id, name, company: '', contact: '', phoneNumber: '+15550002001', status: 'active', timezone: 'UTC',
+  concurrencyLimit: null, hourlyCap: null, dailyCap: null, monthlyCap: null, totalCap: null, schedule: null,
+  geo: { allowStates: [], denyStates: [], allowZips: [], denyZips: [] }, conversionSeconds: 60, payout: '10', currency: 'USD', version: 1,
+});
+const buyers = [buyer('b1', 'Acme'), buyer('b2', 'Beta'), buyer('b3', 'Gamma')];
+const campaign: Campaign = {
+  id: 'c1', name: 'Spring', description: '', status: 'active', routingType: 'direct', phoneNumber: '+15550001000',
+  poolId: null, rtbRouterId: null, routingPolicy: 'priority',
+  buyers: [{ buyerId: 'b2', priority: 1, weight: 1 }, { buyerId: 'b1', priority: 2, weight: 3 }],
+  recording: false, dialTimeoutSeconds: 30, callerIdMode: 'caller', duplicateWindowHours: 0, duplicateAction: 'same-buyer',
+  maxFallthrough: 3, webhookUrl: null, pixelUrl: null, version: 7,
+};
+const pools = [{ id: 'p1', name: 'Web pool' }];
+
+describe('CampaignForm', () => {
+  it('creates a campaign with its number, policy and buyer assignments', async () => {
+    const sent = fakeFetch(() => json(201, { ...campaign, id: 'c9', version: 1 }));
+    const onSaved = vi.fn();
+    render(<CampaignForm buyers={buyers} pools={pools} routers={[]} onSaved={onSaved} />);
+    const u = userEvent.setup();
+    await u.type(screen.getByLabelText('Name'), 'Summer');
+    await u.type(screen.getByLabelText('Description'), 'auto leads');
+    await u.selectOptions(screen.getByLabelText('Status'), 'active');
+    await u.type(screen.getByLabelText('Phone number'), '+15550004242');
+    await u.selectOptions(screen.getByLabelText('Routing policy'), 'round-robin');
+    await u.click(screen.getByLabelText('Assign Gamma'));
+    await u.clear(screen.getByLabelText('Gamma priority'));
+    await u.type(screen.getByLabelText('Gamma priority'), '2');
+    await u.clear(screen.getByLabelText('Gamma weight'));
+    await u.type(screen.getByLabelText('Gamma weight'), '5');
+    await u.click(screen.getByLabelText('Assign Acme'));
+    await u.click(screen.getByLabelText('Record calls'));
+    await u.click(screen.getByRole('button', { name: 'Create campaign' }));
+
+    await waitFor(() => expect(onSaved).toHaveBeenCalled());
+    expect(sent[0]).toMatchObject({ method: 'POST', url: '/api/campaigns' });
+    expect(sent[0].body).toEqual({
+      name: 'Summer', description: 'auto leads', status: 'active', routingType: 'direct', phoneNumber: '+15550004242',
+      poolId: null, rtbRouterId: null, routingPolicy: 'round-robin',
+      // In the form's order: Acme, Beta, Gamma (Beta not assigned).
+      buyers: [{ buyerId: 'b1', priority: 1, weight: 1 }, { buyerId: 'b3', priority: 2, weight: 5 }],
+      recording: true, dialTimeoutSeconds: 30, callerIdMode: 'caller', duplicateWindowHours: 0, duplicateAction: 'same-buyer',
+      maxFallthrough: 3, webhookUrl: null, pixelUrl: null,
+    });
+  });
+
+  it('sends a pool campaign without a number', async () => {
+    const sent = fakeFetch(() => json(201, campaign));
+    render(<CampaignForm buyers={buyers} pools={pools} routers={[]} onSaved={vi.fn()} />);
+    const u = userEvent.setup();
+    await u.type(screen.getByLabelText('Name'), 'Web');
+    await u.selectOptions(screen.getByLabelText('Routing type'), 'pool');
+    expect(screen.queryByLabelText('Phone number')).toBeNull();
+    await u.selectOptions(screen.getByLabelText('Number pool'), 'p1');
+    await u.click(screen.getByRole('button', { name: 'Create campaign' }));
+    await waitFor(() => expect(sent).toHaveLength(1));
+    expect(sent[0].body).toMatchObject({ routingType: 'pool', poolId: 'p1', phoneNumber: null, buyers: [] });
+  });
+
+  it("shows the API's 422 next to the field and the buyer row it names", async () => {
+    fakeFetch(() => json(422, { error: { code: 'invalid', message: 'validation failed', fields: [
+      { field: 'buyers', message: 'an active campaign needs at least one active buyer' },
+      { field: 'buyers[1].weight', message: 'must be at least 1' },
+      { field: 'name', message: 'must not be empty' },
+    ] } }));
+    render(<CampaignForm campaign={campaign} buyers={buyers} pools={pools} routers={[]} onSaved={vi.fn()} />);
+    const u = userEvent.setup();
+    await u.click(screen.getByRole('button', { name: 'Save campaign' }));
+    await screen.findByText('an active campaign needs at least one active buyer');
+    // buyers[1] is the second assignment sent: Acme (Beta first, as the campaign orders them).
+    const acmeWeight = screen.getByLabelText('Acme weight');
+    expect(acmeWeight.getAttribute('aria-invalid')).toBe('true');
+    expect(within(acmeWeight.closest('.field') as HTMLElement).getByText('must be at least 1')).toBeTruthy();
+    expect(screen.getByLabelText('Beta weight').getAttribute('aria-invalid')).toBeNull();
+    expect(screen.getByLabelText('Name').getAttribute('aria-invalid')).toBe('true');
+  });
+
+  it('edits with If-Match of the version loaded; a 409 in-use conflict is shown as such', async () => {
+    const sent = fakeFetch(() => json(409, { error: { code: 'conflict', message: 'phone number +15550001100 is in use by pool "Web pool"' } }));
+    render(<CampaignForm campaign={campaign} buyers={buyers} pools={pools} routers={[]} onSaved={vi.fn()} />);
+    const u = userEvent.setup();
+    await u.clear(screen.getByLabelText('Phone number'));
+    await u.type(screen.getByLabelText('Phone number'), '+15550001100');
+    await u.click(screen.getByRole('button', { name: 'Save campaign' }));
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toMatch(/Conflict: phone number \+15550001100 is in use by pool "Web pool"/);
+    expect(sent[0]).toMatchObject({ method: 'PUT', url: '/api/campaigns/c1' });
+    expect(sent[0].headers['if-match']).toBe('"7"');
+    expect(sent[0].body).toMatchObject({ phoneNumber: '+15550001100',
+      buyers: [{ buyerId: 'b2', priority: 1, weight: 1 }, { buyerId: 'b1', priority: 2, weight: 3 }] });
+  });
+});
+
+describe('CampaignList', () => {
+  it('lists campaigns with their buyers and pauses one with its version', async () => {
+    const sent = fakeFetch((req) => {
+      if (req.url.startsWith('/api/campaigns?')) return json(200, { items: [campaign], nextCursor: null });
+      if (req.url.startsWith('/api/buyers?')) return json(200, { items: buyers, nextCursor: null });
+      return json(200, { ...campaign, status: 'paused', version: 8 });
+    });
+    render(<CampaignList />);
+    const row = (await screen.findByText('Spring')).closest('tr') as HTMLElement;
+    expect(row.textContent).toMatch(/active.*\+15550001000.*priority.*Beta \(p1, w1\), Acme \(p2, w3\)/);
+    await userEvent.setup().click(within(row).getByRole('button', { name: 'Pause Spring' }));
+    await waitFor(() => expect(sent.some((r) => r.method === 'PUT')).toBe(true));
+    const put = sent.find((r) => r.method === 'PUT')!;
+    expect(put).toMatchObject({ url: '/api/campaigns/c1', body: { status: 'paused' } });
+    expect(put.headers['if-match']).toBe('"7"');
+  });
+});

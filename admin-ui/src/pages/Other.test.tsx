@@ -1,0 +1,89 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { render, screen, waitFor } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { App } from '../App';
+import { callQuery, exportCsv } from './Calls';
+import { JsonEditor, parseEditor } from './Resources';
+import { fakeFetch, json } from '../test/fetch';
+import { api } from '../api';
+
+afterEach(() => {
+  vi.unstubAllGlobals();
+  window.location.hash = '';
+});
+
+describe('calls', () => {
+  it('exports every page as one CSV, following X-Next-Cursor, with one header line', async () => {
+    const sent = fakeFetch((req) => {
+      const cursor = new URL(req.url, 'http://x').searchParams.get('cursor');
+      return cursor
+        ? new Response('id,from\nc2,+1555\n', { headers: { 'Content-Type': 'text/csv' } })
+        : new Response('id,from\nc1,+1444\n', { headers: { 'Content-Type': 'text/csv', 'X-Next-Cursor': 'k1' } });
+    });
+    const csv = await exportCsv({ campaignId: 'c9', buyerId: '', status: 'completed', from: '', to: '', caller: '' });
+    expect(csv).toBe('id,from\nc1,+1444\nc2,+1555\n');
+    expect(sent.map((r) => r.headers.accept)).toEqual(['text/csv', 'text/csv']);
+    expect(sent[0].url).toBe('/api/calls?campaignId=c9&status=completed&limit=500');
+    expect(sent[1].url).toBe('/api/calls?campaignId=c9&status=completed&cursor=k1&limit=500');
+  });
+
+  it('sends time filters as RFC 3339', () => {
+    const q = callQuery({ campaignId: '', buyerId: '', status: '', from: '2026-11-01T00:00', to: '', caller: ' +15551230000 ' });
+    expect(q.from).toBe(new Date('2026-11-01T00:00').toISOString());
+    expect(q.to).toBeUndefined();
+    expect(q.caller).toBe('+15551230000');
+  });
+});
+
+describe('JSON editor', () => {
+  it('refuses text that is not a JSON object before sending', async () => {
+    expect(parseEditor('[1]').error).toMatch(/JSON object/);
+    expect(parseEditor('{"a":').error).toMatch(/not valid JSON/);
+    const onSubmit = vi.fn();
+    render(<JsonEditor initial={{ name: 'x' }} label="Pool (JSON)" submitLabel="Save pool" onSubmit={onSubmit} />);
+    const u = userEvent.setup();
+    await u.clear(screen.getByLabelText('Pool (JSON)'));
+    await u.type(screen.getByLabelText('Pool (JSON)'), '{{"name": ');
+    await u.click(screen.getByRole('button', { name: 'Save pool' }));
+    expect(onSubmit).not.toHaveBeenCalled();
+    expect(screen.getByLabelText('Pool (JSON)').getAttribute('aria-invalid')).toBe('true');
+  });
+
+  it("lists the API's field errors", async () => {
+    fakeFetch(() => json(422, { error: { code: 'invalid', message: 'validation failed', fields: [{ field: 'numbers[0]', message: 'is not in the inventory' }] } }));
+    render(<JsonEditor initial={{ name: 'x', numbers: ['+15550009999'] }} label="Pool (JSON)" submitLabel="Save pool"
+      onSubmit={async (v) => { await api.post('/api/pools', v); }} />);
+    await userEvent.setup().click(screen.getByRole('button', { name: 'Save pool' }));
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toMatch(/numbers\[0\].*is not in the inventory/);
+  });
+});
+
+describe('App', () => {
+  it('shows the login page when not signed in, then the user and tenant', async () => {
+    fakeFetch((req) => {
+      if (req.url === '/api/auth/user') return json(401, { error: { code: 'unauthorized', message: 'sign in' } });
+      if (req.url === '/api/auth/login') return json(200, { id: 'u1', username: 'ann', role: 'manager', tenantId: 't1', tenantName: 'Acme Leads' });
+      return json(200, { items: [], nextCursor: null });
+    });
+    render(<App />);
+    const u = userEvent.setup();
+    await u.type(await screen.findByLabelText('Username'), 'ann');
+    await u.type(screen.getByLabelText('Password'), 'secret123');
+    await u.click(screen.getByRole('button', { name: 'Sign in' }));
+    expect((await screen.findByTestId('username')).textContent).toBe('ann');
+    expect(screen.getByTestId('tenant').textContent).toBe('Acme Leads');
+  });
+
+  it('a 401 from any page sends the user back to the login page', async () => {
+    fakeFetch((req) => {
+      if (req.url === '/api/auth/user') return json(200, { id: 'u1', username: 'ann', role: 'manager', tenantId: 't1', tenantName: 'Acme Leads' });
+      return json(401, { error: { code: 'unauthorized', message: 'sign in or send an api key' } });
+    });
+    window.location.hash = '#/buyers';
+    render(<App />);
+    await screen.findByRole('button', { name: 'Sign in' });
+    expect(screen.getByRole('status').textContent).toMatch(/session ended/);
+    await waitFor(() => expect(screen.queryByTestId('username')).toBeNull());
+  });
+});
