@@ -214,6 +214,81 @@ test('the call is on the Calls page, filtered by campaign, and in the CSV export
   assert.ok(!csv.includes('+15550001000'), 'the export keeps the filter');
 });
 
+test('numbers and pools through the JSON editor: create, a 422 shown, edit, pool stats, delete', async () => {
+  await tab.getByRole('link', { name: 'Numbers', exact: true }).click();
+  await tab.getByRole('link', { name: 'New number' }).click();
+  const editor = tab.getByLabel('Numbers: new (JSON)');
+  await editor.fill('{"phoneNumber": "not a number"}');
+  await tab.getByRole('button', { name: 'Create number' }).click();
+  await tab.getByRole('alert').filter({ hasText: 'phoneNumber' }).waitFor();
+  await editor.fill('{"phoneNumber": "not json"');
+  await tab.getByRole('button', { name: 'Create number' }).click();
+  await tab.getByText('not valid JSON').waitFor();
+  await editor.fill('{"phoneNumber": "+15550007001", "friendlyName": "spare line"}');
+  await tab.getByRole('button', { name: 'Create number' }).click();
+  await row('+15550007001').waitFor();
+  assert.match(await row('+15550007001').textContent(), /spare line.*active/);
+
+  // Edit it: the JSON of the stored number, changed and saved with its version.
+  await row('+15550007001').getByRole('link', { name: 'Edit' }).click();
+  const edit = tab.getByLabel('Numbers: edit (JSON)');
+  await until(async () => (await edit.inputValue()).includes('spare line'), 'the number in the editor');
+  const doc = JSON.parse(await edit.inputValue());
+  await edit.fill(JSON.stringify({ ...doc, friendlyName: 'night line' }, null, 2));
+  await tab.getByRole('button', { name: 'Save number' }).click();
+  await row('night line').waitFor();
+
+  await tab.getByRole('link', { name: 'Number pools' }).click();
+  await row('Demo Pool').getByRole('button', { name: 'Stats' }).click();
+  const stats = JSON.parse(await tab.getByRole('region', { name: 'Stats' }).locator('pre').textContent());
+  assert.equal(stats.size, 3);
+  assert.ok('leasedNow' in stats && 'recommendedSize' in stats, JSON.stringify(stats));
+
+  await tab.getByRole('link', { name: 'Numbers', exact: true }).click();
+  await row('night line').getByRole('button', { name: 'Delete' }).click();
+  await until(async () => (await row('night line').count()) === 0, 'the number gone from the list');
+});
+
+test('an API key is shown once and works; revoked, it is refused', async () => {
+  await tab.getByRole('link', { name: 'API keys' }).click();
+  await tab.getByLabel('Key name').fill('crm sync');
+  await tab.getByLabel('Key role').selectOption('viewer');
+  await tab.getByRole('button', { name: 'Create key' }).click();
+  const key = (await tab.getByLabel('New API key secret').textContent()).trim();
+  const asKey = () => fetch(`${base}/api/campaigns`, { headers: { Authorization: `Bearer ${key}` } });
+  assert.equal((await asKey()).status, 200, 'the key shown works');
+  await row('crm sync').waitFor();
+  assert.ok(!(await row('crm sync').textContent()).includes(key), 'the list never shows the secret');
+  await tab.getByRole('button', { name: 'I copied it' }).click();
+  assert.equal(await tab.getByLabel('New API key secret').count(), 0);
+
+  await tab.getByRole('button', { name: 'Revoke crm sync' }).click();
+  await until(async () => (await row('crm sync').count()) === 0, 'the key gone from the list');
+  assert.equal((await asKey()).status, 401);
+});
+
+test('users: create, change the role, delete', async () => {
+  await tab.getByRole('link', { name: 'Users' }).click();
+  await tab.getByLabel('Username', { exact: true }).fill('ann');
+  await tab.getByLabel('Password', { exact: true }).fill('short');
+  await tab.getByLabel('Role', { exact: true }).selectOption('viewer');
+  await tab.getByRole('button', { name: 'Create user' }).click();
+  await tab.getByRole('alert').filter({ hasText: /password/i }).waitFor();
+  await tab.getByLabel('Password', { exact: true }).fill('a long enough password');
+  await tab.getByRole('button', { name: 'Create user' }).click();
+  await tab.getByLabel('ann role').waitFor();
+
+  await tab.getByLabel('ann role').selectOption('manager');
+  await tab.getByRole('form', { name: 'Edit ann' }).getByRole('button', { name: 'Save' }).click();
+  await tab.getByRole('status').filter({ hasText: 'Saved ann: role manager' }).waitFor();
+  const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json', Origin: base },
+    body: JSON.stringify({ username: 'ann', password: 'a long enough password' }) });
+  assert.equal((await login.json()).role, 'manager', 'the new role is stored');
+
+  await tab.getByRole('form', { name: 'Edit ann' }).getByRole('button', { name: 'Delete' }).click();
+  await until(async () => (await tab.getByLabel('ann role').count()) === 0, 'the user gone from the list');
+});
+
 test('deleting a buyer in an active campaign shows the 409, and signing out returns to the login page', async () => {
   await tab.getByRole('link', { name: 'Buyers' }).click();
   await tab.getByRole('button', { name: `Delete ${BUYER.name}` }).click();

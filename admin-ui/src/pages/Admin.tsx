@@ -49,7 +49,7 @@ export function ApiKeysPage() {
       {created && (
         <div className="banner success" role="status">
           <p>The key <strong>{created.name}</strong> — copy it now, it is not shown again:</p>
-          <p><code className="secret" aria-label="New API key">{created.key}</code></p>
+          <p><code className="secret" aria-label="New API key secret">{created.key}</code></p>
           <p>Send it as <code>Authorization: Bearer …</code>.</p>
           <button type="button" onClick={() => setCreated(undefined)}>I copied it</button>
         </div>
@@ -85,23 +85,19 @@ export function ApiKeysPage() {
   );
 }
 
-function UserRow({ user, onChanged }: { user: UserView; onChanged: () => void }) {
+function UserRow({ user, onChanged }: { user: UserView; onChanged: (notice?: string) => void }) {
   const [role, setRole] = useState(user.role);
   const [password, setPassword] = useState('');
   const [error, setError] = useState<unknown>();
-  const [saved, setSaved] = useState(false);
 
   async function save(e: FormEvent) {
     e.preventDefault();
     setError(undefined);
-    setSaved(false);
     try {
       const body: Record<string, unknown> = { role };
       if (password) body.password = password;
       await api.put(`/api/users/${user.id}`, body, user.version);
-      setPassword('');
-      setSaved(true);
-      onChanged();
+      onChanged(`Saved ${user.username}: role ${role}${password ? ', new password' : ''}.`);
     } catch (e) {
       setError(e);
     }
@@ -112,7 +108,7 @@ function UserRow({ user, onChanged }: { user: UserView; onChanged: () => void })
     setError(undefined);
     try {
       await api.del(`/api/users/${user.id}`, user.version);
-      onChanged();
+      onChanged(`Deleted ${user.username}.`);
     } catch (e) {
       setError(e);
     }
@@ -129,9 +125,8 @@ function UserRow({ user, onChanged }: { user: UserView; onChanged: () => void })
             error={fe?.field('password')} autoComplete="new-password" />
           <button type="submit">Save</button>
           <button type="button" onClick={remove}>Delete</button>
-          {saved && <span role="status"> saved</span>}
         </form>
-        <ErrorBanner error={error} onReload={onChanged} />
+        <ErrorBanner error={error} onReload={() => onChanged()} />
       </td>
       <td>{new Date(user.createdAt).toLocaleString()}</td>
     </tr>
@@ -144,12 +139,18 @@ export function UsersPage() {
   const [password, setPassword] = useState('');
   const [role, setRole] = useState('viewer');
   const [formError, setFormError] = useState<unknown>();
+  const [notice, setNotice] = useState<string>();
+  const changed = (n?: string) => {
+    setNotice(n);
+    reload();
+  };
 
   async function create(e: FormEvent) {
     e.preventDefault();
     setFormError(undefined);
     try {
       await api.post('/api/users', { username: username.trim(), password, role });
+      setNotice(`Created ${username.trim()}.`);
       setUsername('');
       setPassword('');
       reload();
@@ -163,6 +164,7 @@ export function UsersPage() {
     <section>
       <h1>Users</h1>
       <ErrorBanner error={error} />
+      {notice && <p role="status" className="banner success">{notice}</p>}
       {data && (
         <table>
           <thead>
@@ -170,7 +172,7 @@ export function UsersPage() {
           </thead>
           <tbody>
             {/* Keyed by version: a saved change reloads the row with the new version. */}
-            {data.map((u) => <UserRow key={`${u.id}:${u.version}`} user={u} onChanged={reload} />)}
+            {data.map((u) => <UserRow key={`${u.id}:${u.version}`} user={u} onChanged={changed} />)}
           </tbody>
         </table>
       )}
