@@ -18,6 +18,10 @@ bash deploy/check.sh
 cargo build -p switchboard -p switchboard-load-tests
 bash load-tests/smoke.sh
 
-# DNI in a real browser: the demo's page with the dni.js tag in headless
-# chromium (installs chromium and playwright-core when missing).
+# The admin console's unit tests and type check (vitest, tsc --noEmit).
+(cd admin-ui && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; } && npm test && npx tsc --noEmit)
+
+# DNI and the admin console in a real browser: the demo's page with the
+# dni.js tag, then the console served by the server, in headless chromium
+# (installs chromium and playwright-core when missing; builds admin-ui/dist).
 bash tests/browser/run.sh
