@@ -9,6 +9,7 @@ import { BuyerList, BuyerPage } from './pages/Buyers';
 import { CallsPage } from './pages/Calls';
 import { CampaignList, CampaignPage } from './pages/Campaigns';
 import { LoginPage } from './pages/Login';
+import { SettingsPage } from './pages/Settings';
 import { KINDS, ResourceEdit, ResourceList } from './pages/Resources';
 import { href, useRoute } from './route';
 
@@ -19,6 +20,7 @@ const NAV: [string, string][] = [
   ...KINDS.map((k) => [k.route, k.title] as [string, string]),
   ['api-keys', 'API keys'],
   ['users', 'Users'],
+  ['settings', 'Settings'],
 ];
 
 function Page({ route }: { route: string[] }) {
@@ -28,6 +30,7 @@ function Page({ route }: { route: string[] }) {
   if (section === 'calls') return <CallsPage />;
   if (section === 'api-keys') return <ApiKeysPage />;
   if (section === 'users') return <UsersPage />;
+  if (section === 'settings') return <SettingsPage />;
   const kind = KINDS.find((k) => k.route === section);
   if (kind) return id ? <ResourceEdit kind={kind} id={id} /> : <ResourceList kind={kind} />;
   return <p>There is no page {section}. <a href={href('campaigns')}>Campaigns</a></p>;

@@ -80,7 +80,8 @@ export interface CallRecord {
   currency?: string;
   rejectReason?: string | null;
   attempts?: Attempt[];
-  attribution?: { source?: string | null; medium?: string | null; campaign?: string | null } | null;
+  recordingUrl?: string | null;
+  attribution?: { source?: string | null; medium?: string | null; campaign?: string | null; landingPage?: string | null } | null;
 }
 
 /** Any listed resource with an id (pools, routers, …) for pickers. */

@@ -94,14 +94,15 @@ async function until(probe, what) {
 const row = (text) => tab.locator('tbody tr', { hasText: text });
 
 /** Twilio's "a call comes in" webhook for `to`, signed with the demo token; resolves with the TwiML. */
-async function placeCall(to, callSid) {
+async function placeCall(to, callSid, token = AUTH_TOKEN) {
   const url = `${base}/api/webhooks/voice`;
   const params = { CallSid: callSid, AccountSid: ACCOUNT_SID, From: CALLER, To: to, CallStatus: 'ringing', Direction: 'inbound' };
   const signed = url + Object.keys(params).sort().map((k) => k + params[k]).join('');
-  const signature = createHmac('sha1', AUTH_TOKEN).update(signed).digest('base64');
+  const signature = createHmac('sha1', token).update(signed).digest('base64');
   const res = await fetch(url, { method: 'POST', body: new URLSearchParams(params), headers: { 'X-Twilio-Signature': signature } });
-  assert.equal(res.status, 200);
-  return res.text();
+  const text = await res.text();
+  assert.equal(res.status, 200, text);
+  return text;
 }
 
 test('signing in shows the user and the tenant', async () => {
@@ -206,6 +207,12 @@ test('the call is on the Calls page, filtered by campaign, and in the CSV export
   await until(async () => (await tab.locator('tbody tr').allTextContents()).every((t) => t.includes(CAMPAIGN.name)),
     'the list filtered by campaign');
 
+  // Its details: the buyer dialed, at its number.
+  await call.getByRole('button', { name: 'Details' }).click();
+  const detail = tab.locator('tr.call-detail');
+  await detail.getByText('Buyers dialed, in order').waitFor();
+  assert.match(await detail.textContent(), new RegExp(`${BUYER.name}\\${BUYER.phone}.*pending`));
+
   const [download] = await Promise.all([tab.waitForEvent('download'), tab.getByRole('button', { name: 'Export CSV' }).click()]);
   const csv = readFileSync(await download.path(), 'utf8');
   const lines = csv.trim().split('\n');
@@ -287,6 +294,25 @@ test('users: create, change the role, delete', async () => {
 
   await tab.getByRole('form', { name: 'Edit ann' }).getByRole('button', { name: 'Delete' }).click();
   await until(async () => (await tab.getByLabel('ann role').count()) === 0, 'the user gone from the list');
+});
+
+test('settings: a new Twilio auth token saved in the console signs the next webhook', async () => {
+  await tab.getByRole('link', { name: 'Settings' }).click();
+  const token = tab.getByLabel('Twilio auth token');
+  await token.waitFor();
+  assert.equal(await token.inputValue(), '', 'the stored token is never shown');
+  assert.equal(await tab.getByLabel('Twilio account SID').inputValue(), ACCOUNT_SID);
+  await token.fill('rotated-token');
+  await tab.getByRole('button', { name: 'Save settings' }).click();
+  await tab.getByRole('status').filter({ hasText: 'Settings saved' }).waitFor();
+
+  const twiml = await placeCall(CAMPAIGN.number, 'CAconsole00000000000000000000003', 'rotated-token');
+  assert.match(twiml, /<Number[^>]*>\+15550002999<\/Number>/);
+  const url = `${base}/api/webhooks/voice`;
+  const params = { CallSid: 'CAconsole00000000000000000000004', AccountSid: ACCOUNT_SID, From: CALLER, To: CAMPAIGN.number };
+  const old = createHmac('sha1', AUTH_TOKEN).update(url + Object.keys(params).sort().map((k) => k + params[k]).join('')).digest('base64');
+  const refused = await fetch(url, { method: 'POST', body: new URLSearchParams(params), headers: { 'X-Twilio-Signature': old } });
+  assert.equal(refused.status, 403, 'the old token no longer signs');
 });
 
 test('deleting a buyer in an active campaign shows the 409, and signing out returns to the login page', async () => {

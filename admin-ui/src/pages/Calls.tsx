@@ -1,6 +1,6 @@
 // Calls: newest first, filtered as the API filters (campaign, buyer, status,
 // time range, caller), paged by cursor, exported as CSV.
-import { useEffect, useState, type FormEvent } from 'react';
+import { Fragment, useEffect, useState, type FormEvent } from 'react';
 import { api, send, withQuery, type Page } from '../api';
 import { ErrorBanner, SelectField, TextField, all, opts, useLoad } from '../components';
 import { minorToDecimal } from '../money';
@@ -75,6 +75,7 @@ export function CallsPage() {
   const [error, setError] = useState<unknown>();
   const [loading, setLoading] = useState(false);
   const [exporting, setExporting] = useState(false);
+  const [open, setOpen] = useState<string>();
 
   async function load(f: CallFilters, cursor?: string) {
     setLoading(true);
@@ -159,11 +160,13 @@ export function CallsPage() {
               <th scope="col">Duration</th>
               <th scope="col">Converted</th>
               <th scope="col">Revenue</th>
+              <th scope="col">Details</th>
             </tr>
           </thead>
           <tbody>
             {calls.map((c) => (
-              <tr key={c.id} data-call-id={c.id}>
+              <Fragment key={c.id}>
+              <tr data-call-id={c.id}>
                 <td><time dateTime={c.startedAt}>{new Date(c.startedAt).toLocaleString()}</time></td>
                 <td>{c.from}</td>
                 <td>{c.to}</td>
@@ -173,7 +176,17 @@ export function CallsPage() {
                 <td>{c.durationSeconds ?? 0} s</td>
                 <td>{c.converted ? 'yes' : 'no'}</td>
                 <td>{minorToDecimal(c.revenueMinor ?? 0)} {c.currency ?? ''}</td>
+                <td>
+                  <button type="button" aria-expanded={open === c.id} aria-controls={`call-${c.id}`}
+                    onClick={() => setOpen(open === c.id ? undefined : c.id)}>{open === c.id ? 'Hide' : 'Details'}</button>
+                </td>
               </tr>
+              {open === c.id && (
+                <tr id={`call-${c.id}`} className="call-detail">
+                  <td colSpan={10}><CallDetail call={c} buyerName={buyerName} /></td>
+                </tr>
+              )}
+              </Fragment>
             ))}
           </tbody>
         </table>
@@ -184,5 +197,46 @@ export function CallsPage() {
         API: <code>{withQuery('/api/calls', callQuery(filters))}</code>
       </p>
     </section>
+  );
+}
+
+/** What happened to one call: every buyer dialed, and the web visit it came from. */
+function CallDetail({ call, buyerName }: { call: CallRecord; buyerName: (id: string | null) => string }) {
+  const a = call.attribution;
+  return (
+    <div>
+      <p>
+        Call <code>{call.id}</code>, Twilio <code>{call.callSid}</code>
+        {call.endedAt && <> — ended {new Date(call.endedAt).toLocaleString()}</>}
+        {call.recordingUrl && <> — <a href={call.recordingUrl}>recording</a></>}
+      </p>
+      {(call.attempts ?? []).length === 0 ? (
+        <p>No buyer was dialed{call.rejectReason ? ` (${call.rejectReason})` : ''}.</p>
+      ) : (
+        <table>
+          <caption>Buyers dialed, in order</caption>
+          <thead>
+            <tr><th scope="col">Buyer</th><th scope="col">Number</th><th scope="col">Started</th><th scope="col">Outcome</th><th scope="col">Talk time</th></tr>
+          </thead>
+          <tbody>
+            {(call.attempts ?? []).map((t, i) => (
+              <tr key={i}>
+                <td>{buyerName(t.buyerId)}</td>
+                <td>{t.number}</td>
+                <td>{new Date(t.startedAt).toLocaleString()}</td>
+                <td>{t.outcome}</td>
+                <td>{t.durationSeconds} s</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {a && (
+        <p>
+          Web visit: source {a.source ?? '—'}, medium {a.medium ?? '—'}, campaign {a.campaign ?? '—'}
+          {a.landingPage && <>, landing page {a.landingPage}</>}
+        </p>
+      )}
+    </div>
   );
 }

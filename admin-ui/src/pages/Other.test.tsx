@@ -87,3 +87,29 @@ describe('App', () => {
     await waitFor(() => expect(screen.queryByTestId('username')).toBeNull());
   });
 });
+
+describe('settings', () => {
+  it('keeps the stored auth token unless a new one is typed, and sends the version loaded', async () => {
+    const { SettingsPage } = await import('./Settings');
+    const tenant = { id: 't1', name: 'Acme Leads', twilioAccountSid: 'AC1', twilioAuthTokenSet: true, version: 2 };
+    const sent = fakeFetch((req) => {
+      if (req.url === '/api/tenant' && req.method === 'GET') return json(200, tenant);
+      if (req.url === '/api/tenant') return json(200, { ...tenant, version: (req.body as { version?: number }).version ?? 3 });
+      return json(200, []);
+    });
+    render(<SettingsPage />);
+    const u = userEvent.setup();
+    await u.clear(await screen.findByLabelText('Tenant name'));
+    await u.type(screen.getByLabelText('Tenant name'), 'Acme');
+    await u.click(screen.getByRole('button', { name: 'Save settings' }));
+    await screen.findByText('Settings saved.');
+    const puts = sent.filter((r) => r.method === 'PUT');
+    expect(puts[0].body).toEqual({ name: 'Acme', twilioAccountSid: 'AC1' });
+    expect(puts[0].headers['if-match']).toBe('"2"');
+
+    await u.click(screen.getByLabelText('Remove the auth token (webhooks are then refused)'));
+    await u.click(screen.getByRole('button', { name: 'Save settings' }));
+    await waitFor(() => expect(sent.filter((r) => r.method === 'PUT')).toHaveLength(2));
+    expect(sent.filter((r) => r.method === 'PUT')[1].body).toEqual({ name: 'Acme', twilioAccountSid: 'AC1', twilioAuthToken: '' });
+  });
+});
