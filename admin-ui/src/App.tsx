@@ -9,6 +9,7 @@ import { BuyerList, BuyerPage } from './pages/Buyers';
 import { CallsPage } from './pages/Calls';
 import { CampaignList, CampaignPage } from './pages/Campaigns';
 import { LoginPage } from './pages/Login';
+import { LOGS, LogPage } from './pages/Logs';
 import { SettingsPage } from './pages/Settings';
 import { KINDS, ResourceEdit, ResourceList } from './pages/Resources';
 import { href, useRoute } from './route';
@@ -18,19 +19,22 @@ const NAV: [string, string][] = [
   ['buyers', 'Buyers'],
   ['calls', 'Calls'],
   ...KINDS.map((k) => [k.route, k.title] as [string, string]),
+  ...LOGS.map((k) => [k.route, k.title] as [string, string]),
   ['api-keys', 'API keys'],
   ['users', 'Users'],
   ['settings', 'Settings'],
 ];
 
-function Page({ route }: { route: string[] }) {
+function Page({ route, onTenant }: { route: string[]; onTenant: (name: string) => void }) {
   const [section = 'campaigns', id] = route;
   if (section === 'campaigns') return id ? <CampaignPage id={id} /> : <CampaignList />;
   if (section === 'buyers') return id ? <BuyerPage id={id} /> : <BuyerList />;
   if (section === 'calls') return <CallsPage />;
   if (section === 'api-keys') return <ApiKeysPage />;
   if (section === 'users') return <UsersPage />;
-  if (section === 'settings') return <SettingsPage />;
+  if (section === 'settings') return <SettingsPage onTenant={onTenant} />;
+  const log = LOGS.find((k) => k.route === section);
+  if (log) return <LogPage kind={log} />;
   const kind = KINDS.find((k) => k.route === section);
   if (kind) return id ? <ResourceEdit kind={kind} id={id} /> : <ResourceList kind={kind} />;
   return <p>There is no page {section}. <a href={href('campaigns')}>Campaigns</a></p>;
@@ -92,7 +96,7 @@ export function App() {
       </nav>
       <main>
         {/* A new route starts a fresh page (and fresh loads). */}
-        <Page key={route.join('/')} route={route} />
+        <Page key={route.join('/')} route={route} onTenant={(tenantName) => setUser({ ...user, tenantName })} />
       </main>
     </div>
   );

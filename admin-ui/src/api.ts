@@ -49,7 +49,7 @@ export interface Page<T> {
 }
 
 /** Keys whose numeric values are money (decimal amounts) in the API's JSON. */
-export const MONEY_KEYS = ['payout', 'floorPrice', 'minBidAmount', 'maxBidAmount', 'amount'];
+export const MONEY_KEYS = ['payout', 'floorPrice', 'minBidAmount', 'maxBidAmount', 'amount', 'winningBid'];
 
 const moneyNumber = new RegExp(
   `([{,]\\s*"(?:${MONEY_KEYS.join('|')})"\\s*:\\s*)(-?\\d+(?:\\.\\d+)?(?:[eE][+-]?\\d+)?)`,

@@ -53,6 +53,7 @@ export interface Campaign {
   maxFallthrough: number;
   webhookUrl: string | null;
   pixelUrl: string | null;
+  tags?: Record<string, string>;
   version: number;
 }
 

@@ -315,6 +315,17 @@ test('settings: a new Twilio auth token saved in the console signs the next webh
   assert.equal(refused.status, 403, 'the old token no longer signs');
 });
 
+test('the audit log says who created the buyer, filtered by kind', async () => {
+  await tab.getByRole('link', { name: 'Audit log' }).click();
+  await tab.getByLabel('Kind').fill('buyer');
+  await tab.getByRole('button', { name: 'Apply filters' }).click();
+  await until(async () => {
+    const rows = await tab.locator('tbody tr').allTextContents();
+    return rows.length > 0 && rows.every((r) => r.includes('buyer')) && rows.some((r) => r.includes('Delta Dental'));
+  }, 'the buyer entries');
+  assert.match(await row('Delta Dental').first().textContent(), /user:demo.*create.*buyer/);
+});
+
 test('deleting a buyer in an active campaign shows the 409, and signing out returns to the login page', async () => {
   await tab.getByRole('link', { name: 'Buyers' }).click();
   await tab.getByRole('button', { name: `Delete ${BUYER.name}` }).click();

@@ -40,6 +40,7 @@ describe('CampaignForm', () => {
     await u.type(screen.getByLabelText('Gamma weight'), '5');
     await u.click(screen.getByLabelText('Assign Acme'));
     await u.click(screen.getByLabelText('Record calls'));
+    await u.type(screen.getByLabelText('RTB template tags'), 'vertical = auto');
     await u.click(screen.getByRole('button', { name: 'Create campaign' }));
 
     await waitFor(() => expect(onSaved).toHaveBeenCalled());
@@ -50,7 +51,7 @@ describe('CampaignForm', () => {
       // In the form's order: Acme, Beta, Gamma (Beta not assigned).
       buyers: [{ buyerId: 'b1', priority: 1, weight: 1 }, { buyerId: 'b3', priority: 2, weight: 5 }],
       recording: true, dialTimeoutSeconds: 30, callerIdMode: 'caller', duplicateWindowHours: 0, duplicateAction: 'same-buyer',
-      maxFallthrough: 3, webhookUrl: null, pixelUrl: null,
+      maxFallthrough: 3, webhookUrl: null, pixelUrl: null, tags: { vertical: 'auto' },
     });
   });
 

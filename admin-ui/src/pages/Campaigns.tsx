@@ -2,7 +2,7 @@
 // calls go to, by priority and weight or round-robin.
 import { useState, type FormEvent } from 'react';
 import { ApiError, api, type FieldError, type Page } from '../api';
-import { CheckField, ErrorBanner, SelectField, TextField, all, intOrNull, opts, text, useLoad } from '../components';
+import { CheckField, ErrorBanner, Field, SelectField, TextField, all, intOrNull, opts, text, useLoad } from '../components';
 import { href, navigate } from '../route';
 import type { Buyer, BuyerAssignment, Campaign, Named } from '../types';
 
@@ -120,6 +120,8 @@ interface CampaignDraft {
   maxFallthrough: string;
   webhookUrl: string;
   pixelUrl: string;
+  /** RTB template tags, one `NAME=value` a line. */
+  tags: string;
 }
 
 export function campaignDraft(buyers: Buyer[], c?: Campaign): CampaignDraft {
@@ -145,6 +147,7 @@ export function campaignDraft(buyers: Buyer[], c?: Campaign): CampaignDraft {
     maxFallthrough: text(c?.maxFallthrough ?? 3),
     webhookUrl: c?.webhookUrl ?? '',
     pixelUrl: c?.pixelUrl ?? '',
+    tags: Object.entries(c?.tags ?? {}).map(([k, v]) => `${k}=${v}`).join('\n'),
   };
 }
 
@@ -185,6 +188,13 @@ export function campaignBody(d: CampaignDraft): { body?: Record<string, unknown>
     webhookUrl: d.webhookUrl.trim() || null,
     pixelUrl: d.pixelUrl.trim() || null,
   };
+  const tags: Record<string, string> = {};
+  for (const line of d.tags.split('\n').map((l) => l.trim()).filter(Boolean)) {
+    const eq = line.indexOf('=');
+    if (eq <= 0) errors.push({ field: 'tags', message: `"${line}" is not NAME=value` });
+    else tags[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+  }
+  body.tags = tags;
   return errors.length ? { errors, index } : { body, errors, index };
 }
 
@@ -317,6 +327,9 @@ export function CampaignForm(props: {
           options={[{ value: 'same-buyer', label: 'send to the same buyer' }, { value: 'reject', label: 'reject' }]} />
         <TextField label="Webhook URL" value={draft.webhookUrl} onChange={set('webhookUrl')} error={err('webhookUrl')} type="url" />
         <TextField label="Pixel URL" value={draft.pixelUrl} onChange={set('pixelUrl')} error={err('pixelUrl')} type="url" />
+        <Field label="RTB template tags" error={err('tags')} hint="One NAME=value a line; bid request templates use them as {tag:NAME}">
+          {(a) => <textarea {...a} rows={3} value={draft.tags} onChange={(e) => set('tags')(e.target.value)} />}
+        </Field>
       </fieldset>
       <div className="form-actions">
         <button type="submit" disabled={saving}>{campaign ? 'Save campaign' : 'Create campaign'}</button>

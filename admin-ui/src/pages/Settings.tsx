@@ -142,13 +142,18 @@ function Sessions() {
   );
 }
 
-export function SettingsPage() {
+/** `onTenant`: the tenant's name changed (the header shows it). */
+export function SettingsPage({ onTenant }: { onTenant?: (name: string) => void }) {
   const { data, error, setData } = useLoad(() => api.get<TenantView>('/api/tenant'), []);
+  const saved = (t: TenantView) => {
+    setData(t);
+    onTenant?.(t.name);
+  };
   return (
     <section>
       <h1>Settings</h1>
       <ErrorBanner error={error} />
-      {data && <TenantForm tenant={data} onSaved={setData} />}
+      {data && <TenantForm tenant={data} onSaved={saved} />}
       <PasswordForm />
       <Sessions />
     </section>
