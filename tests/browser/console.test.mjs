@@ -17,6 +17,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHmac } from 'node:crypto';
+import { createServer } from 'node:http';
 import { chromium } from 'playwright-core';
 
 const BIN = process.env.SWITCHBOARD_BIN || new URL('../../target/debug/switchboard', import.meta.url).pathname;
@@ -30,12 +31,15 @@ const BUYER = { name: 'Delta Dental', phone: '+15550002999', zone: 'America/Denv
 const CAMPAIGN = { name: 'Browser Campaign', number: '+15550004242' };
 const CALLER = '+15557770001';
 
-let server, base, dataDir, browser, context, tab;
+let server, base, dataDir, browser, context, tab, twilio, twilioBase;
+// What the fake Twilio REST API was asked: [method, path, Authorization, form].
+const twilioCalls = [];
 const pageErrors = [];
 
 function startSwitchboard() {
   dataDir = mkdtempSync(join(tmpdir(), 'sb-console-browser-'));
-  server = spawn(BIN, ['serve', '--demo', '--data', dataDir, '--listen', '127.0.0.1:0', '--console-dir', CONSOLE_DIR], {
+  server = spawn(BIN, ['serve', '--demo', '--data', dataDir, '--listen', '127.0.0.1:0', '--console-dir', CONSOLE_DIR,
+    '--twilio-api-base', twilioBase], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: 'warn' },
   });
@@ -53,7 +57,44 @@ function startSwitchboard() {
   });
 }
 
+/** Twilio's REST API for number provisioning, as far as Switchboard uses it: one number for sale in 415. */
+function startFakeTwilio() {
+  const owned = new Map();
+  twilio = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      const url = new URL(req.url, 'http://twilio');
+      twilioCalls.push([req.method, url.pathname, req.headers.authorization, Object.fromEntries(new URLSearchParams(body))]);
+      const send = (status, value) => { res.writeHead(status, { 'Content-Type': 'application/json' }); res.end(JSON.stringify(value)); };
+      const path = url.pathname.replace(/^\/2010-04-01\/Accounts\/[^/]+\//, '');
+      if (req.method === 'GET' && path === 'AvailablePhoneNumbers/US/Local.json') {
+        const offer = url.searchParams.get('AreaCode') === '415' ? [{ phone_number: '+14155550111', friendly_name: '(415) 555-0111',
+          locality: 'San Francisco', region: 'CA', iso_country: 'US', capabilities: { voice: true, SMS: true } }] : [];
+        return send(200, { available_phone_numbers: offer });
+      }
+      if (req.method === 'POST' && path === 'IncomingPhoneNumbers.json') {
+        const n = { sid: 'PN0000000000000000000000000000001', phone_number: new URLSearchParams(body).get('PhoneNumber'), friendly_name: '(415) 555-0111' };
+        owned.set(n.phone_number, n);
+        return send(201, n);
+      }
+      if (req.method === 'GET' && path === 'IncomingPhoneNumbers.json') {
+        const n = owned.get(url.searchParams.get('PhoneNumber'));
+        return send(200, { incoming_phone_numbers: n ? [n] : [] });
+      }
+      if (req.method === 'DELETE' && path.startsWith('IncomingPhoneNumbers/')) {
+        for (const [k, n] of owned) if (path === `IncomingPhoneNumbers/${n.sid}.json`) owned.delete(k);
+        res.writeHead(204);
+        return res.end();
+      }
+      send(404, { code: 20404, message: 'not found' });
+    });
+  });
+  return new Promise((resolve) => twilio.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${twilio.address().port}`)));
+}
+
 before(async () => {
+  twilioBase = await startFakeTwilio();
   base = await startSwitchboard();
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -77,6 +118,7 @@ after(async () => {
     await exited;
   }
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  twilio?.close();
 });
 
 /** Polls `probe` until it returns something truthy (10 s at most). */
@@ -313,6 +355,47 @@ test('settings: a new Twilio auth token saved in the console signs the next webh
   const old = createHmac('sha1', AUTH_TOKEN).update(url + Object.keys(params).sort().map((k) => k + params[k]).join('')).digest('base64');
   const refused = await fetch(url, { method: 'POST', body: new URLSearchParams(params), headers: { 'X-Twilio-Signature': old } });
   assert.equal(refused.status, 403, 'the old token no longer signs');
+});
+
+test('a number bought from Twilio into a pool routes calls, and is released again', async () => {
+  await tab.getByRole('link', { name: 'Numbers', exact: true }).click();
+  const shop = tab.getByRole('region', { name: 'Buy a number from Twilio' });
+  await shop.getByLabel('Area code').fill('41');
+  await shop.getByRole('button', { name: 'Search' }).click();
+  await shop.locator('.field.invalid', { has: tab.getByLabel('Area code') }).getByText('must be three digits').waitFor();
+  await shop.getByLabel('Area code').fill('415');
+  await shop.getByLabel('Add to pool').selectOption({ label: 'Demo Pool' });
+  await shop.getByRole('button', { name: 'Search' }).click();
+  await shop.getByRole('button', { name: 'Buy +14155550111' }).click();
+  await shop.getByRole('status').filter({ hasText: 'Bought +14155550111 into the pool' }).waitFor();
+  await row('+14155550111').waitFor();
+  assert.match(await row('+14155550111').textContent(), /a pool/);
+
+  // Twilio was asked with the credentials set on the Settings page, and told to send calls to the pool's webhook.
+  const buy = twilioCalls.find(([m, p]) => m === 'POST' && p.endsWith('/IncomingPhoneNumbers.json'));
+  assert.equal(buy[2], 'Basic ' + Buffer.from(`${ACCOUNT_SID}:rotated-token`).toString('base64'));
+  const poolUrl = buy[3].VoiceUrl;
+  assert.match(poolUrl, new RegExp(`^${base}/api/webhooks/pool/[0-9a-f-]{36}/voice$`));
+  const params = { CallSid: 'CAconsole00000000000000000000005', AccountSid: ACCOUNT_SID, From: CALLER, To: '+14155550111' };
+  const signature = createHmac('sha1', 'rotated-token').update(poolUrl + Object.keys(params).sort().map((k) => k + params[k]).join('')).digest('base64');
+  const twiml = await (await fetch(poolUrl, { method: 'POST', body: new URLSearchParams(params), headers: { 'X-Twilio-Signature': signature } })).text();
+  assert.match(twiml, /<Number[^>]*>\+1555000200[123]<\/Number>/, `the pool's campaign dials a demo buyer: ${twiml}`);
+
+  // In a pool it cannot be released (409), out of it it can.
+  await row('+14155550111').getByRole('button', { name: 'Release to Twilio' }).click();
+  await tab.getByRole('alert').filter({ hasText: 'Conflict' }).waitFor();
+  await tab.getByRole('link', { name: 'Number pools' }).click();
+  await row('Demo Pool').getByRole('link', { name: 'Edit' }).click();
+  const editor = tab.getByLabel('Number pools: edit (JSON)');
+  await until(async () => (await editor.inputValue()).includes('+14155550111'), 'the pool in the editor');
+  const pool = JSON.parse(await editor.inputValue());
+  await editor.fill(JSON.stringify({ ...pool, numbers: pool.numbers.filter((n) => n !== '+14155550111') }));
+  await tab.getByRole('button', { name: 'Save pool' }).click();
+  await row('Demo Pool').waitFor();
+  await tab.getByRole('link', { name: 'Numbers', exact: true }).click();
+  await row('+14155550111').getByRole('button', { name: 'Release to Twilio' }).click();
+  await until(async () => (await row('+14155550111').count()) === 0, 'the number gone from the inventory');
+  assert.ok(twilioCalls.some(([m, p]) => m === 'DELETE' && p.endsWith('/IncomingPhoneNumbers/PN0000000000000000000000000000001.json')));
 });
 
 test('the audit log says who created the buyer, filtered by kind', async () => {

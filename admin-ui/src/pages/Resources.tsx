@@ -3,11 +3,12 @@
 // create and edit (validated as JSON before it is sent; the API's field
 // errors are listed under it). The JSON is the API's own shape, as
 // `GET /api/openapi.json` describes it.
-import { useState, type FormEvent } from 'react';
+import { useState, type FormEvent, type ReactNode } from 'react';
 import { api, type Page } from '../api';
 import { ErrorBanner, Field, all, useLoad } from '../components';
 import { formatMoney } from '../money';
 import { href, navigate } from '../route';
+import { NumberShop, releaseNumber } from './NumberShop';
 
 type Item = Record<string, unknown> & { id: string; version?: number };
 
@@ -24,6 +25,10 @@ export interface ResourceKind {
   /** Extra read-only detail for one item (pool stats). */
   detail?: (i: Item) => Promise<unknown>;
   detailLabel?: string;
+  /** More on the list page (buying numbers), given a way to reload the list. */
+  panel?: (reload: () => void) => ReactNode;
+  /** One more row action: resolves true when the list should reload. */
+  action?: { label: string; run: (i: Item) => Promise<boolean> };
 }
 
 const s = (v: unknown) => (v === null || v === undefined || v === '' ? '—' : Array.isArray(v) ? v.join(', ') : String(v));
@@ -38,6 +43,8 @@ export const KINDS: ResourceKind[] = [
       { label: 'Used by', value: (i) => (i.poolId ? 'a pool' : i.campaignId ? 'a campaign' : '—') },
     ],
     template: { phoneNumber: '+1555', friendlyName: '', status: 'active' },
+    panel: (reload) => <NumberShop onBought={reload} />,
+    action: { label: 'Release to Twilio', run: (i) => releaseNumber(i.id, String(i.phoneNumber)) },
   },
   {
     route: 'pools', title: 'Number pools', noun: 'pool', path: '/api/pools',
@@ -107,6 +114,15 @@ export function ResourceList({ kind }: { kind: ResourceKind }) {
     }
   }
 
+  async function act(i: Item) {
+    setActionError(undefined);
+    try {
+      if (await kind.action!.run(i)) reload();
+    } catch (e) {
+      setActionError(e);
+    }
+  }
+
   async function show(i: Item) {
     setActionError(undefined);
     try {
@@ -140,6 +156,7 @@ export function ResourceList({ kind }: { kind: ResourceKind }) {
                 <td className="actions">
                   <a href={href(kind.route, i.id)}>Edit</a>
                   {kind.detail && <button type="button" onClick={() => show(i)}>{kind.detailLabel}</button>}
+                  {kind.action && <button type="button" onClick={() => act(i)}>{kind.action.label}</button>}
                   <button type="button" onClick={() => remove(i)}>Delete</button>
                 </td>
               </tr>
@@ -154,6 +171,7 @@ export function ResourceList({ kind }: { kind: ResourceKind }) {
           <button type="button" onClick={() => setDetail(undefined)}>Close</button>
         </section>
       )}
+      {kind.panel?.(reload)}
     </section>
   );
 }
