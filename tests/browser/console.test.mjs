@@ -132,6 +132,12 @@ async function until(probe, what) {
   }
 }
 
+/** Opens a section from the navigation and waits for its page (not the previous one) to show. */
+async function section(name) {
+  await tab.getByRole('navigation').getByRole('link', { name, exact: true }).click();
+  await tab.getByRole('heading', { level: 1, name, exact: true }).waitFor();
+}
+
 /** The visible text of the table row that contains `text`. */
 const row = (text) => tab.locator('tbody tr', { hasText: text });
 
@@ -166,7 +172,7 @@ test('signing in shows the user and the tenant', async () => {
 });
 
 test('a buyer created in the form is listed with its caps and payout', async () => {
-  await tab.getByRole('link', { name: 'Buyers' }).click();
+  await section('Buyers');
   await tab.getByRole('link', { name: 'New buyer' }).click();
   await tab.getByLabel('Name', { exact: true }).fill(BUYER.name);
   await tab.getByLabel('Phone number').fill('not a number');
@@ -189,7 +195,7 @@ test('a buyer created in the form is listed with its caps and payout', async () 
 });
 
 test('a campaign created with a new number and activated from the list routes a call to the new buyer', async () => {
-  await tab.getByRole('link', { name: 'Campaigns' }).click();
+  await section('Campaigns');
   await tab.getByRole('link', { name: 'New campaign' }).click();
   await tab.getByLabel('Name', { exact: true }).fill(CAMPAIGN.name);
   await tab.getByLabel('Phone number').fill(CAMPAIGN.number);
@@ -236,8 +242,7 @@ test('editing with a stale version is refused with a clear message', async () =>
 test('the call is on the Calls page, filtered by campaign, and in the CSV export', async () => {
   // A call to the demo's own campaign, which the filter must leave out.
   assert.match(await placeCall('+15550001000', 'CAconsole00000000000000000000002'), /\+15550002001/);
-  await tab.getByRole('link', { name: 'Calls' }).click();
-  await tab.getByRole('heading', { name: 'Calls' }).waitFor();
+  await section('Calls');
   await row('Demo Priority').waitFor();
   await tab.getByLabel('Campaign', { exact: true }).selectOption({ label: CAMPAIGN.name });
   await tab.getByRole('button', { name: 'Apply filters' }).click();
@@ -264,7 +269,7 @@ test('the call is on the Calls page, filtered by campaign, and in the CSV export
 });
 
 test('numbers and pools through the JSON editor: create, a 422 shown, edit, pool stats, delete', async () => {
-  await tab.getByRole('link', { name: 'Numbers', exact: true }).click();
+  await section('Numbers');
   await tab.getByRole('link', { name: 'New number' }).click();
   const editor = tab.getByLabel('Numbers: new (JSON)');
   await editor.fill('{"phoneNumber": "not a number"}');
@@ -287,19 +292,19 @@ test('numbers and pools through the JSON editor: create, a 422 shown, edit, pool
   await tab.getByRole('button', { name: 'Save number' }).click();
   await row('night line').waitFor();
 
-  await tab.getByRole('link', { name: 'Number pools' }).click();
+  await section('Number pools');
   await row('Demo Pool').getByRole('button', { name: 'Stats' }).click();
   const stats = JSON.parse(await tab.getByRole('region', { name: 'Stats' }).locator('pre').textContent());
   assert.equal(stats.size, 3);
   assert.ok('leasedNow' in stats && 'recommendedSize' in stats, JSON.stringify(stats));
 
-  await tab.getByRole('link', { name: 'Numbers', exact: true }).click();
+  await section('Numbers');
   await row('night line').getByRole('button', { name: 'Delete' }).click();
   await until(async () => (await row('night line').count()) === 0, 'the number gone from the list');
 });
 
 test('an API key is shown once and works; revoked, it is refused', async () => {
-  await tab.getByRole('link', { name: 'API keys' }).click();
+  await section('API keys');
   await tab.getByLabel('Key name').fill('crm sync');
   await tab.getByLabel('Key role').selectOption('viewer');
   await tab.getByRole('button', { name: 'Create key' }).click();
@@ -317,7 +322,7 @@ test('an API key is shown once and works; revoked, it is refused', async () => {
 });
 
 test('users: create, change the role, delete', async () => {
-  await tab.getByRole('link', { name: 'Users' }).click();
+  await section('Users');
   await tab.getByLabel('Username', { exact: true }).fill('ann');
   await tab.getByLabel('Password', { exact: true }).fill('short');
   await tab.getByLabel('Role', { exact: true }).selectOption('viewer');
@@ -339,7 +344,7 @@ test('users: create, change the role, delete', async () => {
 });
 
 test('settings: a new Twilio auth token saved in the console signs the next webhook', async () => {
-  await tab.getByRole('link', { name: 'Settings' }).click();
+  await section('Settings');
   const token = tab.getByLabel('Twilio auth token');
   await token.waitFor();
   assert.equal(await token.inputValue(), '', 'the stored token is never shown');
@@ -358,7 +363,7 @@ test('settings: a new Twilio auth token saved in the console signs the next webh
 });
 
 test('a number bought from Twilio into a pool routes calls, and is released again', async () => {
-  await tab.getByRole('link', { name: 'Numbers', exact: true }).click();
+  await section('Numbers');
   const shop = tab.getByRole('region', { name: 'Buy a number from Twilio' });
   await shop.getByLabel('Area code').fill('41');
   await shop.getByRole('button', { name: 'Search' }).click();
@@ -384,7 +389,7 @@ test('a number bought from Twilio into a pool routes calls, and is released agai
   // In a pool it cannot be released (409), out of it it can.
   await row('+14155550111').getByRole('button', { name: 'Release to Twilio' }).click();
   await tab.getByRole('alert').filter({ hasText: 'Conflict' }).waitFor();
-  await tab.getByRole('link', { name: 'Number pools' }).click();
+  await section('Number pools');
   await row('Demo Pool').getByRole('link', { name: 'Edit' }).click();
   const editor = tab.getByLabel('Number pools: edit (JSON)');
   await until(async () => (await editor.inputValue()).includes('+14155550111'), 'the pool in the editor');
@@ -392,14 +397,14 @@ test('a number bought from Twilio into a pool routes calls, and is released agai
   await editor.fill(JSON.stringify({ ...pool, numbers: pool.numbers.filter((n) => n !== '+14155550111') }));
   await tab.getByRole('button', { name: 'Save pool' }).click();
   await row('Demo Pool').waitFor();
-  await tab.getByRole('link', { name: 'Numbers', exact: true }).click();
+  await section('Numbers');
   await row('+14155550111').getByRole('button', { name: 'Release to Twilio' }).click();
   await until(async () => (await row('+14155550111').count()) === 0, 'the number gone from the inventory');
   assert.ok(twilioCalls.some(([m, p]) => m === 'DELETE' && p.endsWith('/IncomingPhoneNumbers/PN0000000000000000000000000000001.json')));
 });
 
 test('the audit log says who created the buyer, filtered by kind', async () => {
-  await tab.getByRole('link', { name: 'Audit log' }).click();
+  await section('Audit log');
   await tab.getByLabel('Kind').fill('buyer');
   await tab.getByRole('button', { name: 'Apply filters' }).click();
   await until(async () => {
@@ -410,7 +415,7 @@ test('the audit log says who created the buyer, filtered by kind', async () => {
 });
 
 test('deleting a buyer in an active campaign shows the 409, and signing out returns to the login page', async () => {
-  await tab.getByRole('link', { name: 'Buyers' }).click();
+  await section('Buyers');
   await tab.getByRole('button', { name: `Delete ${BUYER.name}` }).click();
   await tab.getByRole('alert').filter({ hasText: 'Conflict' }).waitFor();
   assert.match(await tab.getByRole('alert').first().textContent(), /Browser Campaign/);
