@@ -403,6 +403,15 @@ test('a number bought from Twilio into a pool routes calls, and is released agai
   assert.ok(twilioCalls.some(([m, p]) => m === 'DELETE' && p.endsWith('/IncomingPhoneNumbers/PN0000000000000000000000000000001.json')));
 });
 
+test("a tracking tag's script tag is ready to paste", async () => {
+  await section('Tracking tags');
+  await row('Demo landing page').getByRole('button', { name: 'Script tag' }).click();
+  const snippet = await tab.getByRole('region', { name: 'Script tag' }).locator('pre').textContent();
+  assert.equal(snippet, `<script src="${base}/dni.js" data-tag="demo" async></script>`);
+  // The script it names is served.
+  assert.equal((await fetch(`${base}/dni.js`)).status, 200);
+});
+
 test('the audit log says who created the buyer, filtered by kind', async () => {
   await section('Audit log');
   await tab.getByLabel('Kind').fill('buyer');

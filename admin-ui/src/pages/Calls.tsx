@@ -2,7 +2,7 @@
 // time range, caller), paged by cursor, exported as CSV.
 import { Fragment, useEffect, useState, type FormEvent } from 'react';
 import { api, send, withQuery, type Page } from '../api';
-import { ErrorBanner, SelectField, TextField, all, opts, useLoad } from '../components';
+import { CheckField, ErrorBanner, SelectField, TextField, all, opts, useLoad } from '../components';
 import { minorToDecimal } from '../money';
 import type { Buyer, CallRecord, Campaign } from '../types';
 
@@ -76,6 +76,7 @@ export function CallsPage() {
   const [loading, setLoading] = useState(false);
   const [exporting, setExporting] = useState(false);
   const [open, setOpen] = useState<string>();
+  const [live, setLive] = useState(false);
 
   async function load(f: CallFilters, cursor?: string) {
     setLoading(true);
@@ -94,6 +95,13 @@ export function CallsPage() {
   useEffect(() => {
     void load(filters);
   }, [filters]);
+
+  // Watching: the first page again every 10 s (pages loaded with "More" are dropped).
+  useEffect(() => {
+    if (!live) return;
+    const t = setInterval(() => void load(filters), 10000);
+    return () => clearInterval(t);
+  }, [live, filters]);
 
   function apply(e: FormEvent) {
     e.preventDefault();
@@ -144,6 +152,7 @@ export function CallsPage() {
           <button type="submit">Apply filters</button>
           <button type="button" onClick={() => { setDraft(empty); setFilters({ ...empty }); }}>Clear</button>
         </div>
+        <CheckField label="Refresh every 10 seconds" checked={live} onChange={setLive} />
       </form>
       <ErrorBanner error={error ?? names.error} />
       {!loading && calls.length === 0 && !error && <p>No calls match.</p>}

@@ -93,6 +93,9 @@ export const KINDS: ResourceKind[] = [
       { label: 'Status', value: (i) => s(i.status) },
     ],
     template: { name: '', poolId: null, campaignId: null, selector: '.phone-number', numberFormat: 'national', status: 'active' },
+    // What a site puts in its pages (the public URL is this console's origin when it is served by the server).
+    detail: async (i) => `<script src="${window.location.origin}/dni.js" data-tag="${String(i.tagCode)}" async></script>`,
+    detailLabel: 'Script tag',
   },
 ];
 
@@ -167,7 +170,7 @@ export function ResourceList({ kind }: { kind: ResourceKind }) {
       {detail && (
         <section aria-label={kind.detailLabel} className="detail">
           <h2>{kind.detailLabel}</h2>
-          <pre>{JSON.stringify(detail.value, null, 2)}</pre>
+          <pre>{typeof detail.value === 'string' ? detail.value : JSON.stringify(detail.value, null, 2)}</pre>
           <button type="button" onClick={() => setDetail(undefined)}>Close</button>
         </section>
       )}
