@@ -31,7 +31,7 @@ const BUYER = { name: 'Delta Dental', phone: '+15550002999', zone: 'America/Denv
 const CAMPAIGN = { name: 'Browser Campaign', number: '+15550004242' };
 const CALLER = '+15557770001';
 
-let server, base, dataDir, browser, context, tab, twilio, twilioBase;
+let server, base, dataDir, browser, context, tab, twilio, twilioBase, bidder, bidderBase;
 // What the fake Twilio REST API was asked: [method, path, Authorization, form].
 const twilioCalls = [];
 const pageErrors = [];
@@ -39,7 +39,7 @@ const pageErrors = [];
 function startSwitchboard() {
   dataDir = mkdtempSync(join(tmpdir(), 'sb-console-browser-'));
   server = spawn(BIN, ['serve', '--demo', '--data', dataDir, '--listen', '127.0.0.1:0', '--console-dir', CONSOLE_DIR,
-    '--twilio-api-base', twilioBase], {
+    '--twilio-api-base', twilioBase, '--rtb-allow-private-targets'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: 'warn' },
   });
@@ -93,8 +93,21 @@ function startFakeTwilio() {
   return new Promise((resolve) => twilio.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${twilio.address().port}`)));
 }
 
+/** An RTB bidder on this machine: bids 7.50 for every call, to be dialed at +15550003333. */
+function startBidder() {
+  bidder = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ bidAmount: 7.5, phoneNumber: '+15550003333', accepted: true }));
+    });
+  });
+  return new Promise((resolve) => bidder.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${bidder.address().port}`)));
+}
+
 before(async () => {
   twilioBase = await startFakeTwilio();
+  bidderBase = await startBidder();
   base = await startSwitchboard();
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -119,6 +132,7 @@ after(async () => {
   }
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   twilio?.close();
+  bidder?.close();
 });
 
 /** Polls `probe` until it returns something truthy (10 s at most). */
@@ -401,6 +415,47 @@ test('a number bought from Twilio into a pool routes calls, and is released agai
   await row('+14155550111').getByRole('button', { name: 'Release to Twilio' }).click();
   await until(async () => (await row('+14155550111').count()) === 0, 'the number gone from the inventory');
   assert.ok(twilioCalls.some(([m, p]) => m === 'DELETE' && p.endsWith('/IncomingPhoneNumbers/PN0000000000000000000000000000001.json')));
+});
+
+test('an RTB target and router made in the JSON editors win a call to an RTB campaign; the auction is logged', async () => {
+  await section('RTB targets');
+  await tab.getByRole('link', { name: 'New RTB target' }).click();
+  const target = tab.getByLabel('RTB targets: new (JSON)');
+  await until(async () => (await target.inputValue()).includes('endpointUrl'), 'the template');
+  const template = JSON.parse(await target.inputValue());
+  await target.fill(JSON.stringify({ ...template, name: 'Local bidder', endpointUrl: `${bidderBase}/bid`, acceptancePath: 'accepted' }));
+  await tab.getByRole('button', { name: 'Create RTB target' }).click();
+  await row('Local bidder').waitFor();
+  assert.match(await row('Local bidder').textContent(), /0\.00–50\.00 USD/);
+  const targetId = await row('Local bidder').locator('code.id').textContent();
+
+  await section('RTB routers');
+  await tab.getByRole('link', { name: 'New RTB router' }).click();
+  const router = tab.getByLabel('RTB routers: new (JSON)');
+  await until(async () => (await router.inputValue()).includes('biddingTimeoutMs'), 'the template');
+  await router.fill(JSON.stringify({ ...JSON.parse(await router.inputValue()), name: 'Auction', targets: [{ targetId, priority: 1, weight: 1 }],
+    floorPrice: '2.50' }));
+  await tab.getByRole('button', { name: 'Create RTB router' }).click();
+  await row('Auction').waitFor();
+  assert.match(await row('Auction').textContent(), /Auction\s*1.*2\.50/);
+
+  await section('Campaigns');
+  await tab.getByRole('link', { name: 'New campaign' }).click();
+  await tab.getByLabel('Name', { exact: true }).fill('RTB Campaign');
+  await tab.getByLabel('Status').selectOption('active');
+  await tab.getByLabel('Routing type').selectOption('rtb');
+  await tab.getByLabel('RTB router').selectOption({ label: 'Auction' });
+  await tab.getByLabel('Phone number').fill('+15550005555');
+  await tab.getByRole('button', { name: 'Create campaign' }).click();
+  await row('RTB Campaign').waitFor();
+  assert.match(await row('RTB Campaign').textContent(), /active.*\+15550005555.*RTB auction/);
+
+  const twiml = await placeCall('+15550005555', 'CAconsole00000000000000000000006', 'rotated-token');
+  assert.match(twiml, /<Number[^>]*>\+15550003333<\/Number>/, `the winning bidder is dialed: ${twiml}`);
+
+  await section('RTB auctions');
+  await row('won').waitFor();
+  assert.match(await row('won').textContent(), /\+15557770001.*won.*1.*1.*7\.50 USD/);
 });
 
 test("a tracking tag's script tag is ready to paste", async () => {

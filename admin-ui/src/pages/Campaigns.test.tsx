@@ -61,11 +61,11 @@ describe('CampaignForm', () => {
     const u = userEvent.setup();
     await u.type(screen.getByLabelText('Name'), 'Web');
     await u.selectOptions(screen.getByLabelText('Routing type'), 'pool');
-    expect(screen.queryByLabelText('Phone number')).toBeNull();
+    expect(screen.queryByLabelText('RTB router')).toBeNull();
     await u.selectOptions(screen.getByLabelText('Number pool'), 'p1');
     await u.click(screen.getByRole('button', { name: 'Create campaign' }));
     await waitFor(() => expect(sent).toHaveLength(1));
-    expect(sent[0].body).toMatchObject({ routingType: 'pool', poolId: 'p1', phoneNumber: null, buyers: [] });
+    expect(sent[0].body).toMatchObject({ routingType: 'pool', poolId: 'p1', phoneNumber: null, rtbRouterId: null, buyers: [] });
   });
 
   it("shows the API's 422 next to the field and the buyer row it names", async () => {

@@ -173,8 +173,9 @@ export function campaignBody(d: CampaignDraft): { body?: Record<string, unknown>
     description: d.description,
     status: d.status,
     routingType: d.routingType,
-    // Only the routing type's own target is sent; the others are cleared.
-    phoneNumber: d.routingType === 'direct' && d.phoneNumber.trim() ? d.phoneNumber.trim() : null,
+    // A number routes to the campaign whatever the type (an RTB campaign is
+    // called at one too); the pool and the router only for their type.
+    phoneNumber: d.phoneNumber.trim() || null,
     poolId: d.routingType === 'pool' && d.poolId ? d.poolId : null,
     rtbRouterId: d.routingType === 'rtb' && d.rtbRouterId ? d.rtbRouterId : null,
     routingPolicy: d.routingPolicy,
@@ -272,10 +273,9 @@ export function CampaignForm(props: {
         <legend>Routing</legend>
         <SelectField label="Routing type" value={draft.routingType} onChange={set('routingType')} error={err('routingType')}
           options={[{ value: 'direct', label: 'direct (one tracking number)' }, { value: 'pool', label: 'pool (DNI numbers)' }, { value: 'rtb', label: 'rtb (auction)' }]} />
-        {draft.routingType === 'direct' && (
-          <TextField label="Phone number" value={draft.phoneNumber} onChange={set('phoneNumber')} error={err('phoneNumber')} type="tel"
-            hint="The tracking number callers dial, E.164 such as +15550001000" />
-        )}
+        <TextField label="Phone number" value={draft.phoneNumber} onChange={set('phoneNumber')} error={err('phoneNumber')} type="tel"
+          hint={draft.routingType === 'pool' ? 'Optional: a direct tracking number besides the pool, E.164'
+            : 'The tracking number callers dial, E.164 such as +15550001000'} />
         {draft.routingType === 'pool' && (
           <SelectField label="Number pool" value={draft.poolId} onChange={set('poolId')} error={err('poolId')}
             options={[{ value: '', label: '(choose a pool)' }, ...props.pools.map((p) => ({ value: p.id, label: p.name }))]} />
@@ -327,7 +327,7 @@ export function CampaignForm(props: {
           options={[{ value: 'same-buyer', label: 'send to the same buyer' }, { value: 'reject', label: 'reject' }]} />
         <TextField label="Webhook URL" value={draft.webhookUrl} onChange={set('webhookUrl')} error={err('webhookUrl')} type="url" />
         <TextField label="Pixel URL" value={draft.pixelUrl} onChange={set('pixelUrl')} error={err('pixelUrl')} type="url" />
-        <Field label="RTB template tags" error={err('tags')} hint="One NAME=value a line; bid request templates use them as {tag:NAME}">
+        <Field label="RTB template tags" error={[err('tags'), ...(apiErr?.fields ?? []).filter((f) => f.field.startsWith('tags.')).map((f) => `${f.field.slice(5)}: ${f.message}`)].filter(Boolean).join('; ') || undefined} hint="One NAME=value a line; bid request templates use them as {tag:NAME}">
           {(a) => <textarea {...a} rows={3} value={draft.tags} onChange={(e) => set('tags')(e.target.value)} />}
         </Field>
       </fieldset>

@@ -149,6 +149,7 @@ export function ResourceList({ kind }: { kind: ResourceKind }) {
           <thead>
             <tr>
               {kind.columns.map((c) => <th key={c.label} scope="col">{c.label}</th>)}
+              <th scope="col">Id</th>
               <th scope="col">Actions</th>
             </tr>
           </thead>
@@ -156,6 +157,8 @@ export function ResourceList({ kind }: { kind: ResourceKind }) {
             {data.map((i) => (
               <tr key={i.id}>
                 {kind.columns.map((c) => <td key={c.label}>{c.value(i)}</td>)}
+                {/* Other resources name it (a router's targets, a tag's pool). */}
+                <td><code className="id">{i.id}</code></td>
                 <td className="actions">
                   <a href={href(kind.route, i.id)}>Edit</a>
                   {kind.detail && <button type="button" onClick={() => show(i)}>{kind.detailLabel}</button>}
