@@ -12,6 +12,7 @@ import { LoginPage } from './pages/Login';
 import { LOGS, LogPage } from './pages/Logs';
 import { SettingsPage } from './pages/Settings';
 import { KINDS, ResourceEdit, ResourceList } from './pages/Resources';
+import { RoleContext } from './role';
 import { href, useRoute } from './route';
 
 const NAV: [string, string][] = [
@@ -47,6 +48,11 @@ export function App() {
   const [error, setError] = useState<unknown>();
   const [notice, setNotice] = useState<string>();
 
+  const title = NAV.find(([r]) => r === (route[0] ?? 'campaigns'))?.[1];
+  useEffect(() => {
+    document.title = user && title ? `${title} · Switchboard` : 'Switchboard console';
+  }, [user, title]);
+
   useEffect(() => {
     setUnauthorizedHandler(() => {
       setUser((u) => {
@@ -78,6 +84,7 @@ export function App() {
   }
   const section = route[0] ?? 'campaigns';
   return (
+    <RoleContext.Provider value={user.role}>
     <div className="shell">
       <header className="top">
         <strong className="brand">Switchboard</strong>
@@ -99,5 +106,6 @@ export function App() {
         <Page key={route.join('/')} route={route} onTenant={(tenantName) => setUser({ ...user, tenantName })} />
       </main>
     </div>
+    </RoleContext.Provider>
   );
 }

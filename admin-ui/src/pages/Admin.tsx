@@ -3,6 +3,7 @@
 import { useState, type FormEvent } from 'react';
 import { ApiError, api, type Page } from '../api';
 import { ErrorBanner, SelectField, TextField, all, opts, useLoad } from '../components';
+import { useCan } from '../role';
 
 const ROLES = opts('viewer', 'manager', 'admin', 'owner');
 
@@ -10,6 +11,7 @@ interface ApiKey { id: string; name: string; role: string; prefix: string; creat
 interface UserView { id: string; username: string; role: string; createdAt: string; version: number }
 
 export function ApiKeysPage() {
+  const isAdmin = useCan('admin');
   const { data, error, reload } = useLoad(() => all<ApiKey>((cursor) => api.get<Page<ApiKey>>('/api/api-keys', { cursor, limit: 500 })), []);
   const [name, setName] = useState('');
   const [role, setRole] = useState('manager');
@@ -74,13 +76,14 @@ export function ApiKeysPage() {
           </tbody>
         </table>
       )}
-      <form onSubmit={create} aria-label="New API key" noValidate>
+      {!isAdmin && <p className="banner" role="note">API keys are managed by admins and owners.</p>}
+      {isAdmin && <form onSubmit={create} aria-label="New API key" noValidate>
         <h2>New API key</h2>
         <ErrorBanner error={formError} />
         <TextField label="Key name" value={name} onChange={setName} error={fe?.field('name')} hint="What it is for, to tell keys apart" />
         <SelectField label="Key role" value={role} onChange={setRole} options={ROLES} error={fe?.field('role')} hint="At most your own role" />
         <div className="form-actions"><button type="submit">Create key</button></div>
-      </form>
+      </form>}
     </section>
   );
 }
@@ -134,6 +137,7 @@ function UserRow({ user, onChanged }: { user: UserView; onChanged: (notice?: str
 }
 
 export function UsersPage() {
+  const isAdmin = useCan('admin');
   const { data, error, reload } = useLoad(() => all<UserView>((cursor) => api.get<Page<UserView>>('/api/users', { cursor, limit: 500 })), []);
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
@@ -176,7 +180,8 @@ export function UsersPage() {
           </tbody>
         </table>
       )}
-      <form onSubmit={create} aria-label="New user" noValidate>
+      {!isAdmin && <p className="banner" role="note">Users are managed by admins and owners.</p>}
+      {isAdmin && <form onSubmit={create} aria-label="New user" noValidate>
         <h2>New user</h2>
         <ErrorBanner error={formError} />
         <TextField label="Username" value={username} onChange={setUsername} error={fe?.field('username')} autoComplete="off" />
@@ -184,7 +189,7 @@ export function UsersPage() {
           hint="At least 8 characters" autoComplete="new-password" />
         <SelectField label="Role" value={role} onChange={setRole} options={ROLES} error={fe?.field('role')} />
         <div className="form-actions"><button type="submit">Create user</button></div>
-      </form>
+      </form>}
     </section>
   );
 }

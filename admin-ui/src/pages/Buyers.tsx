@@ -3,6 +3,7 @@ import { useState, type FormEvent } from 'react';
 import { ApiError, api, type FieldError, type Page } from '../api';
 import { CheckField, ErrorBanner, SelectField, TextField, all, intOrNull, opts, text, useLoad } from '../components';
 import { formatMoney, isAmount } from '../money';
+import { useCan } from '../role';
 import { href, navigate } from '../route';
 import { WEEKDAYS, type Buyer, type Schedule, type TimeWindow, type Weekday } from '../types';
 
@@ -18,6 +19,7 @@ const caps = (b: Buyer) =>
   ].filter(Boolean).join(', ') || 'none';
 
 export function BuyerList() {
+  const canEdit = useCan('manager');
   const { data, error, loading, reload } = useLoad(listBuyers, []);
   const [actionError, setActionError] = useState<unknown>();
 
@@ -36,7 +38,7 @@ export function BuyerList() {
     <section>
       <header className="page-head">
         <h1>Buyers</h1>
-        <a className="button" href={href('buyers', 'new')}>New buyer</a>
+        {canEdit && <a className="button" href={href('buyers', 'new')}>New buyer</a>}
       </header>
       <ErrorBanner error={error ?? actionError} onReload={reload} />
       {loading && !data && <p>Loading…</p>}
@@ -62,8 +64,8 @@ export function BuyerList() {
                 <td>{caps(b)}</td>
                 <td>{formatMoney(b.payout)} {b.currency}</td>
                 <td className="actions">
-                  <a href={href('buyers', b.id)}>Edit</a>
-                  <button type="button" onClick={() => remove(b)} aria-label={`Delete ${b.name}`}>Delete</button>
+                  <a href={href('buyers', b.id)}>{canEdit ? 'Edit' : 'View'}</a>
+                  {canEdit && <button type="button" onClick={() => remove(b)} aria-label={`Delete ${b.name}`}>Delete</button>}
                 </td>
               </tr>
             ))}
@@ -191,6 +193,7 @@ export function bodyOf(d: BuyerDraft): { body?: Record<string, unknown>; errors:
 }
 
 export function BuyerForm({ buyer, onSaved }: { buyer?: Buyer; onSaved: (b: Buyer) => void }) {
+  const canEdit = useCan('manager');
   const [draft, setDraft] = useState(() => draftOf(buyer));
   const [version, setVersion] = useState(buyer?.version);
   const [error, setError] = useState<unknown>();
@@ -237,6 +240,7 @@ export function BuyerForm({ buyer, onSaved }: { buyer?: Buyer; onSaved: (b: Buye
   return (
     <form onSubmit={submit} noValidate aria-label={buyer ? `Edit buyer ${buyer.name}` : 'New buyer'}>
       <ErrorBanner error={error} onReload={reloadCurrent} />
+      {!canEdit && <p className="banner" role="note">Read only: changes need the manager role.</p>}
       {localErrors.length > 0 && <div role="alert" className="banner error"><p>Please correct the fields below.</p></div>}
       <fieldset>
         <legend>Buyer</legend>
@@ -303,7 +307,7 @@ export function BuyerForm({ buyer, onSaved }: { buyer?: Buyer; onSaved: (b: Buye
         {draft.useSchedule && <p className="hint">Leave both times empty for a closed day; close at 24:00 to stay open until midnight.</p>}
       </fieldset>
       <div className="form-actions">
-        <button type="submit" disabled={saving}>{buyer ? 'Save buyer' : 'Create buyer'}</button>
+        <button type="submit" disabled={saving || !canEdit}>{buyer ? 'Save buyer' : 'Create buyer'}</button>
         <a href={href('buyers')}>Cancel</a>
       </div>
     </form>

@@ -4,6 +4,7 @@ import userEvent from '@testing-library/user-event';
 import { CampaignForm, CampaignList } from './Campaigns';
 import { fakeFetch, json } from '../test/fetch';
 import type { Buyer, Campaign } from '../types';
+import { RoleContext } from '../role';
 
 afterEach(() => vi.unstubAllGlobals());
 
@@ -117,5 +118,23 @@ describe('CampaignList', () => {
     const put = sent.find((r) => r.method === 'PUT')!;
     expect(put).toMatchObject({ url: '/api/campaigns/c1', body: { status: 'paused' } });
     expect(put.headers['if-match']).toBe('"7"');
+  });
+});
+
+describe('a viewer', () => {
+  it('sees campaigns without the controls that change them', async () => {
+    fakeFetch((req) => json(200, { items: req.url.startsWith('/api/campaigns') ? [campaign] : buyers, nextCursor: null }));
+    render(<RoleContext.Provider value="viewer"><CampaignList /></RoleContext.Provider>);
+    const row = (await screen.findByText('Spring')).closest('tr') as HTMLElement;
+    expect(within(row).queryByRole('button')).toBeNull();
+    expect(within(row).getByRole('link', { name: 'View' })).toBeTruthy();
+    expect(screen.queryByRole('link', { name: 'New campaign' })).toBeNull();
+  });
+
+  it('cannot submit the form', () => {
+    fakeFetch(() => json(200, campaign));
+    render(<RoleContext.Provider value="viewer"><CampaignForm campaign={campaign} buyers={buyers} pools={[]} routers={[]} onSaved={vi.fn()} /></RoleContext.Provider>);
+    expect((screen.getByRole('button', { name: 'Save campaign' }) as HTMLButtonElement).disabled).toBe(true);
+    expect(screen.getByRole('note').textContent).toMatch(/Read only/);
   });
 });

@@ -3,6 +3,7 @@
 import { useState, type FormEvent } from 'react';
 import { ApiError, api, type FieldError, type Page } from '../api';
 import { CheckField, ErrorBanner, Field, SelectField, TextField, all, intOrNull, opts, text, useLoad } from '../components';
+import { useCan } from '../role';
 import { href, navigate } from '../route';
 import type { Buyer, BuyerAssignment, Campaign, Named } from '../types';
 
@@ -14,6 +15,7 @@ async function loadLists() {
 }
 
 export function CampaignList() {
+  const canEdit = useCan('manager');
   const { data, error, loading, reload } = useLoad(loadLists, []);
   const [actionError, setActionError] = useState<unknown>();
   const [busy, setBusy] = useState<string>();
@@ -50,7 +52,7 @@ export function CampaignList() {
     <section>
       <header className="page-head">
         <h1>Campaigns</h1>
-        <a className="button" href={href('campaigns', 'new')}>New campaign</a>
+        {canEdit && <a className="button" href={href('campaigns', 'new')}>New campaign</a>}
       </header>
       <ErrorBanner error={error ?? actionError} onReload={reload} />
       {loading && !data && <p>Loading…</p>}
@@ -81,13 +83,13 @@ export function CampaignList() {
                         .map((a) => `${buyerName(a.buyerId)} (p${a.priority}, w${a.weight})`).join(', ')}
                 </td>
                 <td className="actions">
-                  <a href={href('campaigns', c.id)}>Edit</a>
-                  {c.status === 'active' ? (
+                  <a href={href('campaigns', c.id)}>{canEdit ? 'Edit' : 'View'}</a>
+                  {!canEdit ? null : c.status === 'active' ? (
                     <button type="button" disabled={busy === c.id} onClick={() => setStatus(c, 'paused')} aria-label={`Pause ${c.name}`}>Pause</button>
                   ) : (
                     <button type="button" disabled={busy === c.id} onClick={() => setStatus(c, 'active')} aria-label={`Activate ${c.name}`}>Activate</button>
                   )}
-                  <button type="button" onClick={() => remove(c)} aria-label={`Delete ${c.name}`}>Delete</button>
+                  {canEdit && <button type="button" onClick={() => remove(c)} aria-label={`Delete ${c.name}`}>Delete</button>}
                 </td>
               </tr>
             ))}
@@ -207,6 +209,7 @@ export function CampaignForm(props: {
   onSaved: (c: Campaign) => void;
 }) {
   const { campaign, buyers } = props;
+  const canEdit = useCan('manager');
   const [draft, setDraft] = useState(() => campaignDraft(buyers, campaign));
   const [version, setVersion] = useState(campaign?.version);
   const [error, setError] = useState<unknown>();
@@ -261,6 +264,7 @@ export function CampaignForm(props: {
   return (
     <form onSubmit={submit} noValidate aria-label={campaign ? `Edit campaign ${campaign.name}` : 'New campaign'}>
       <ErrorBanner error={error} onReload={reloadCurrent} />
+      {!canEdit && <p className="banner" role="note">Read only: changes need the manager role.</p>}
       {localErrors.length > 0 && <div role="alert" className="banner error"><p>Please correct the fields below.</p></div>}
       <fieldset>
         <legend>Campaign</legend>
@@ -332,7 +336,7 @@ export function CampaignForm(props: {
         </Field>
       </fieldset>
       <div className="form-actions">
-        <button type="submit" disabled={saving}>{campaign ? 'Save campaign' : 'Create campaign'}</button>
+        <button type="submit" disabled={saving || !canEdit}>{campaign ? 'Save campaign' : 'Create campaign'}</button>
         <a href={href('campaigns')}>Cancel</a>
       </div>
     </form>

@@ -111,7 +111,6 @@ export function LogPage({ kind }: { kind: LogKind }) {
 
   useEffect(() => {
     void load(filters);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [filters, kind.path]);
 
   function apply(e: FormEvent) {

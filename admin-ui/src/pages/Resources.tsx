@@ -7,6 +7,7 @@ import { useState, type FormEvent, type ReactNode } from 'react';
 import { api, type Page } from '../api';
 import { ErrorBanner, Field, all, useLoad } from '../components';
 import { formatMoney } from '../money';
+import { useCan } from '../role';
 import { href, navigate } from '../route';
 import { NumberShop, releaseNumber } from './NumberShop';
 
@@ -102,6 +103,7 @@ export const KINDS: ResourceKind[] = [
 const listAll = (path: string) => all<Item>((cursor) => api.get<Page<Item>>(path, { cursor, limit: 500 }));
 
 export function ResourceList({ kind }: { kind: ResourceKind }) {
+  const canEdit = useCan('manager');
   const { data, error, loading, reload } = useLoad(() => listAll(kind.path), [kind.path]);
   const [actionError, setActionError] = useState<unknown>();
   const [detail, setDetail] = useState<{ id: string; value: unknown }>();
@@ -139,7 +141,7 @@ export function ResourceList({ kind }: { kind: ResourceKind }) {
     <section>
       <header className="page-head">
         <h1>{kind.title}</h1>
-        <a className="button" href={href(kind.route, 'new')}>New {kind.noun}</a>
+        {canEdit && <a className="button" href={href(kind.route, 'new')}>New {kind.noun}</a>}
       </header>
       <ErrorBanner error={error ?? actionError} onReload={reload} />
       {loading && !data && <p>Loading…</p>}
@@ -160,10 +162,10 @@ export function ResourceList({ kind }: { kind: ResourceKind }) {
                 {/* Other resources name it (a router's targets, a tag's pool). */}
                 <td><code className="id">{i.id}</code></td>
                 <td className="actions">
-                  <a href={href(kind.route, i.id)}>Edit</a>
+                  <a href={href(kind.route, i.id)}>{canEdit ? 'Edit' : 'View'}</a>
                   {kind.detail && <button type="button" onClick={() => show(i)}>{kind.detailLabel}</button>}
-                  {kind.action && <button type="button" onClick={() => act(i)}>{kind.action.label}</button>}
-                  <button type="button" onClick={() => remove(i)}>Delete</button>
+                  {canEdit && kind.action && <button type="button" onClick={() => act(i)}>{kind.action.label}</button>}
+                  {canEdit && <button type="button" onClick={() => remove(i)}>Delete</button>}
                 </td>
               </tr>
             ))}
@@ -177,7 +179,7 @@ export function ResourceList({ kind }: { kind: ResourceKind }) {
           <button type="button" onClick={() => setDetail(undefined)}>Close</button>
         </section>
       )}
-      {kind.panel?.(reload)}
+      {canEdit && kind.panel?.(reload)}
     </section>
   );
 }
@@ -204,6 +206,7 @@ export function JsonEditor(props: {
   const [parseError, setParseError] = useState<string>();
   const [error, setError] = useState<unknown>();
   const [saving, setSaving] = useState(false);
+  const canEdit = useCan('manager');
 
   async function submit(e: FormEvent) {
     e.preventDefault();
@@ -239,7 +242,7 @@ export function JsonEditor(props: {
         {(a) => <textarea {...a} rows={22} spellCheck={false} value={textValue} onChange={(e) => setText(e.target.value)} className="json" />}
       </Field>
       <div className="form-actions">
-        <button type="submit" disabled={saving}>{props.submitLabel}</button>
+        <button type="submit" disabled={saving || !canEdit}>{props.submitLabel}</button>
       </div>
     </form>
   );

@@ -4,6 +4,7 @@
 import { useState, type FormEvent } from 'react';
 import { ApiError, api } from '../api';
 import { ErrorBanner, TextField, useLoad } from '../components';
+import { useCan } from '../role';
 
 interface TenantView { id: string; name: string; twilioAccountSid?: string | null; twilioAuthTokenSet: boolean; version: number }
 interface SessionView { id: string; createdAt: string; expiresAt: string; current: boolean }
@@ -144,6 +145,7 @@ function Sessions() {
 
 /** `onTenant`: the tenant's name changed (the header shows it). */
 export function SettingsPage({ onTenant }: { onTenant?: (name: string) => void }) {
+  const isAdmin = useCan('admin');
   const { data, error, setData } = useLoad(() => api.get<TenantView>('/api/tenant'), []);
   const saved = (t: TenantView) => {
     setData(t);
@@ -153,7 +155,8 @@ export function SettingsPage({ onTenant }: { onTenant?: (name: string) => void }
     <section>
       <h1>Settings</h1>
       <ErrorBanner error={error} />
-      {data && <TenantForm tenant={data} onSaved={saved} />}
+      {data && isAdmin && <TenantForm tenant={data} onSaved={saved} />}
+      {data && !isAdmin && <p>Tenant <strong>{data.name}</strong>; its settings are changed by admins and owners.</p>}
       <PasswordForm />
       <Sessions />
     </section>
