@@ -19,7 +19,7 @@
 //! reads the key and version of every tenant, buyer, campaign, pool, RTB
 //! target and RTB router document ([`Store::doc_versions`](switchboard_store::Store::doc_versions):
 //! on ScyllaDB two columns, no bodies), then reads and decodes only the
-//! documents whose version differs, one `get_doc` each; an id it runs that
+//! documents whose version differs, up to 32 reads at a time; an id it runs that
 //! is no longer listed was deleted. Its cost grows with the number of
 //! configuration documents, not with their size or the calls.
 
@@ -31,7 +31,10 @@ use switchboard_model::{Buyer, Campaign, Id, Pool, RtbRouter, RtbTarget, Tenant}
 use switchboard_store::{Doc, DocKind};
 
 use crate::metrics::CONFIG_CHANGES_APPLIED;
-use crate::{Engine, Result, decode};
+use crate::{Engine, EngineError, Result, decode};
+
+/// Changed documents a poll reads concurrently.
+const FETCH_AT_ONCE: usize = 32;
 
 impl Engine {
     /// Polls the store every `every` for configuration written by other
@@ -132,16 +135,30 @@ impl Engine {
     async fn changes(&self, kind: DocKind, runs: impl Fn(Id) -> Option<u64>) -> Result<Changes> {
         let store = &self.inner.store;
         let mut changes = Changes { changed: Vec::new(), stored: HashSet::new() };
+        let mut stale = Vec::new();
         // Index documents of system-wide keys live in the nil tenant slot.
         for v in store.doc_versions(kind).await?.into_iter().filter(|v| !v.tenant.is_nil()) {
-            if runs(v.id) != Some(v.version) {
-                match store.get_doc(kind, v.tenant, v.id).await? {
-                    Some(doc) => changes.changed.push(doc),
-                    // Deleted since its version was read: forgotten as deleted.
-                    None => continue,
+            if runs(v.id) == Some(v.version) {
+                changes.stored.insert(v.id);
+            } else {
+                stale.push(v);
+            }
+        }
+        // A bulk change elsewhere (thousands of buyers edited) is read
+        // FETCH_AT_ONCE documents at a time, not one round trip after another.
+        for batch in stale.chunks(FETCH_AT_ONCE) {
+            let mut reads = tokio::task::JoinSet::new();
+            for v in batch {
+                let (store, tenant, id) = (store.clone(), v.tenant, v.id);
+                reads.spawn(async move { store.get_doc(kind, tenant, id).await });
+            }
+            while let Some(read) = reads.join_next().await {
+                // Deleted since its version was read: forgotten as deleted.
+                if let Some(doc) = read.map_err(|e| EngineError::Overloaded(format!("reading a changed document failed: {e}")))?? {
+                    changes.stored.insert(doc.id);
+                    changes.changed.push(doc);
                 }
             }
-            changes.stored.insert(v.id);
         }
         Ok(changes)
     }

@@ -558,8 +558,10 @@ impl Store for EmbeddedStore {
             };
             let k = kind.as_str();
             // An `after` outside the tenant asked for starts at its first
-            // document, or (past it) gives an empty range.
+            // document, or (past it) gives an empty page.
             let start = match after {
+                // A range that would start past its end is empty, not asked for.
+                Some((t, _)) if id_key(t) > hi => return Ok(DocPage { docs: Vec::new(), next: None }),
                 Some((t, i)) if id_key(t) >= lo => Bound::Excluded((k, id_key(t), id_key(i))),
                 _ => Bound::Included((k, lo, u128::MIN)),
             };
