@@ -11,6 +11,7 @@ import { CampaignList, CampaignPage } from './pages/Campaigns';
 import { LoginPage } from './pages/Login';
 import { LOGS, LogPage } from './pages/Logs';
 import { SettingsPage } from './pages/Settings';
+import { TodayPage } from './pages/Today';
 import { KINDS, ResourceEdit, ResourceList } from './pages/Resources';
 import { RoleContext } from './role';
 import { href, useRoute } from './route';
@@ -19,6 +20,7 @@ const NAV: [string, string][] = [
   ['campaigns', 'Campaigns'],
   ['buyers', 'Buyers'],
   ['calls', 'Calls'],
+  ['today', 'Today'],
   ...KINDS.map((k) => [k.route, k.title] as [string, string]),
   ...LOGS.map((k) => [k.route, k.title] as [string, string]),
   ['api-keys', 'API keys'],
@@ -31,6 +33,7 @@ function Page({ route, onTenant }: { route: string[]; onTenant: (name: string) =
   if (section === 'campaigns') return id ? <CampaignPage id={id} /> : <CampaignList />;
   if (section === 'buyers') return id ? <BuyerPage id={id} /> : <BuyerList />;
   if (section === 'calls') return <CallsPage />;
+  if (section === 'today') return <TodayPage />;
   if (section === 'api-keys') return <ApiKeysPage />;
   if (section === 'users') return <UsersPage />;
   if (section === 'settings') return <SettingsPage onTenant={onTenant} />;

@@ -478,6 +478,24 @@ test('the audit log says who created the buyer, filtered by kind', async () => {
   assert.match(await row('Delta Dental').first().textContent(), /user:demo.*create.*buyer/);
 });
 
+test("today's summary counts the new campaign's calls and the new buyer's", async () => {
+  const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json', Origin: base },
+    body: JSON.stringify({ username: 'demo', password: 'demo' }) });
+  const cookie = login.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const campaigns = (await (await fetch(`${base}/api/campaigns`, { headers: { cookie } })).json()).items;
+  const id = campaigns.find((c) => c.name === CAMPAIGN.name).id;
+  const calls = (await (await fetch(`${base}/api/calls?campaignId=${id}`, { headers: { cookie } })).json()).items;
+  const toBuyer = calls.filter((c) => c.buyerId && c.attempts.some((a) => a.number === BUYER.phone)).length;
+  assert.ok(toBuyer >= 2, JSON.stringify(calls));
+
+  await section('Today');
+  const byCampaign = tab.locator('table', { has: tab.getByText('By campaign') }).locator('tr', { hasText: CAMPAIGN.name });
+  await byCampaign.waitFor();
+  assert.equal((await byCampaign.locator('td').first().textContent()), String(calls.length));
+  const byBuyer = tab.locator('table', { has: tab.getByText('By buyer') }).locator('tr', { hasText: BUYER.name });
+  assert.equal((await byBuyer.locator('td').first().textContent()), String(toBuyer));
+});
+
 test('deleting a buyer in an active campaign shows the 409, and signing out returns to the login page', async () => {
   await section('Buyers');
   await tab.getByRole('button', { name: `Delete ${BUYER.name}` }).click();

@@ -6,6 +6,7 @@ import { callQuery, exportCsv } from './Calls';
 import { JsonEditor, parseEditor } from './Resources';
 import { fakeFetch, json } from '../test/fetch';
 import { api } from '../api';
+import type { CallRecord } from '../types';
 
 afterEach(() => {
   vi.unstubAllGlobals();
@@ -111,5 +112,22 @@ describe('settings', () => {
     await u.click(screen.getByRole('button', { name: 'Save settings' }));
     await waitFor(() => expect(sent.filter((r) => r.method === 'PUT')).toHaveLength(2));
     expect(sent.filter((r) => r.method === 'PUT')[1].body).toEqual({ name: 'Acme', twilioAccountSid: 'AC1', twilioAuthToken: '' });
+  });
+});
+
+describe('today', () => {
+  it('counts calls, live calls, routed, rejected, conversions and revenue per key, money in minor units', async () => {
+    const { tally } = await import('./Today');
+    const call = (over: Partial<CallRecord>): CallRecord => ({ id: Math.random().toString(), callSid: 'CA', campaignId: 'c1', from: '+1',
+      to: '+2', status: 'completed', buyerId: 'b1', startedAt: '2026-11-26T10:00:00Z', ...over });
+    const t = tally([
+      call({ converted: true, revenueMinor: 2550, currency: 'USD' }),
+      call({ converted: true, revenueMinor: 10, currency: 'USD' }),
+      call({ status: 'in-progress' }),
+      call({ status: 'rejected', buyerId: null }),
+      call({ campaignId: 'c2' }),
+    ], (c) => c.campaignId);
+    expect(t.get('c1')).toEqual({ calls: 4, live: 1, routed: 3, rejected: 1, converted: 2, revenue: { USD: 2560 } });
+    expect(t.get('c2')?.calls).toBe(1);
   });
 });
