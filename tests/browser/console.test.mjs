@@ -423,8 +423,14 @@ test('an RTB target and router made in the JSON editors win a call to an RTB cam
   const target = tab.getByLabel('RTB targets: new (JSON)');
   await until(async () => (await target.inputValue()).includes('endpointUrl'), 'the template');
   const template = JSON.parse(await target.inputValue());
+  // The fields are explained from the server's OpenAPI document.
+  await tab.getByText('Fields of RtbTarget').click();
+  assert.match(await row('endpointUrl').textContent(), /endpointUrl \(required\).*string.*Where bid requests go/);
+  const authType = tab.locator('tbody tr', { has: tab.getByRole('rowheader', { name: 'authType', exact: true }) });
+  assert.match(await authType.textContent(), /none \| apiKey \| bearer \| basic/);
   await target.fill(JSON.stringify({ ...template, name: 'Local bidder', endpointUrl: `${bidderBase}/bid`, acceptancePath: 'accepted' }));
   await tab.getByRole('button', { name: 'Create RTB target' }).click();
+  await tab.getByRole('heading', { level: 1, name: 'RTB targets', exact: true }).waitFor();
   await row('Local bidder').waitFor();
   assert.match(await row('Local bidder').textContent(), /0\.00–50\.00 USD/);
   const targetId = await row('Local bidder').locator('code.id').textContent();
@@ -436,6 +442,7 @@ test('an RTB target and router made in the JSON editors win a call to an RTB cam
   await router.fill(JSON.stringify({ ...JSON.parse(await router.inputValue()), name: 'Auction', targets: [{ targetId, priority: 1, weight: 1 }],
     floorPrice: '2.50' }));
   await tab.getByRole('button', { name: 'Create RTB router' }).click();
+  await tab.getByRole('heading', { level: 1, name: 'RTB routers', exact: true }).waitFor();
   await row('Auction').waitFor();
   assert.match(await row('Auction').textContent(), /Auction\s*1.*2\.50/);
 

@@ -16,6 +16,8 @@ type Item = Record<string, unknown> & { id: string; version?: number };
 export interface ResourceKind {
   /** Route segment: #/numbers. */
   route: string;
+  /** Its schema in the OpenAPI document, listed under the editor. */
+  schema: string;
   title: string;
   /** One of them, for buttons: "number". */
   noun: string;
@@ -36,7 +38,7 @@ const s = (v: unknown) => (v === null || v === undefined || v === '' ? '—' : A
 
 export const KINDS: ResourceKind[] = [
   {
-    route: 'numbers', title: 'Numbers', noun: 'number', path: '/api/numbers',
+    route: 'numbers', schema: 'Number', title: 'Numbers', noun: 'number', path: '/api/numbers',
     columns: [
       { label: 'Number', value: (i) => s(i.phoneNumber) },
       { label: 'Name', value: (i) => s(i.friendlyName) },
@@ -48,7 +50,7 @@ export const KINDS: ResourceKind[] = [
     action: { label: 'Release to Twilio', run: (i) => releaseNumber(i.id, String(i.phoneNumber)) },
   },
   {
-    route: 'pools', title: 'Number pools', noun: 'pool', path: '/api/pools',
+    route: 'pools', schema: 'Pool', title: 'Number pools', noun: 'pool', path: '/api/pools',
     columns: [
       { label: 'Name', value: (i) => s(i.name) },
       { label: 'Numbers', value: (i) => s(i.numbers) },
@@ -60,7 +62,7 @@ export const KINDS: ResourceKind[] = [
     detailLabel: 'Stats',
   },
   {
-    route: 'rtb-targets', title: 'RTB targets', noun: 'RTB target', path: '/api/rtb/targets',
+    route: 'rtb-targets', schema: 'RtbTarget', title: 'RTB targets', noun: 'RTB target', path: '/api/rtb/targets',
     columns: [
       { label: 'Name', value: (i) => s(i.name) },
       { label: 'Endpoint', value: (i) => s(i.endpointUrl) },
@@ -75,7 +77,7 @@ export const KINDS: ResourceKind[] = [
     },
   },
   {
-    route: 'rtb-routers', title: 'RTB routers', noun: 'RTB router', path: '/api/rtb/routers',
+    route: 'rtb-routers', schema: 'RtbRouter', title: 'RTB routers', noun: 'RTB router', path: '/api/rtb/routers',
     columns: [
       { label: 'Name', value: (i) => s(i.name) },
       { label: 'Targets', value: (i) => String((i.targets as unknown[] | undefined)?.length ?? 0) },
@@ -86,7 +88,7 @@ export const KINDS: ResourceKind[] = [
     template: { name: '', targets: [], biddingTimeoutMs: 1000, minBiddersRequired: 1, floorPrice: '0.00', status: 'active' },
   },
   {
-    route: 'tracking-tags', title: 'Tracking tags', noun: 'tracking tag', path: '/api/tracking-tags',
+    route: 'tracking-tags', schema: 'TrackingTag', title: 'Tracking tags', noun: 'tracking tag', path: '/api/tracking-tags',
     columns: [
       { label: 'Name', value: (i) => s(i.name) },
       { label: 'Tag code', value: (i) => s(i.tagCode) },
@@ -281,7 +283,47 @@ export function ResourceEdit({ kind, id }: { kind: ResourceKind; id: string }) {
           }}
         />
       )}
+      <SchemaFields schema={kind.schema} />
     </section>
   );
 }
 
+
+interface SchemaProp { type?: string | string[]; $ref?: string; oneOf?: unknown[]; description?: string; readOnly?: boolean; writeOnly?: boolean; enum?: string[] }
+interface Schema { properties?: Record<string, SchemaProp>; required?: string[]; enum?: string[] }
+
+/** A property's type, as a person reads it (enums spelled out). */
+function typeOf(p: SchemaProp, all: Record<string, Schema>): string {
+  const ref = p.$ref ?? (p.oneOf as SchemaProp[] | undefined)?.find((o) => o.$ref)?.$ref;
+  if (ref) {
+    const name = ref.split('/').pop()!;
+    const target = all[name];
+    return target?.enum ? target.enum.join(' | ') : name;
+  }
+  return Array.isArray(p.type) ? p.type.join(' or ') : p.type ?? '';
+}
+
+/** The fields of a resource, from the server's own OpenAPI document. */
+export function SchemaFields({ schema }: { schema: string }) {
+  const { data } = useLoad(() => api.get<{ components: { schemas: Record<string, Schema> } }>('/api/openapi.json'), []);
+  const all = data?.components.schemas;
+  const s = all?.[schema];
+  if (!all || !s?.properties) return null;
+  return (
+    <details className="detail">
+      <summary>Fields of {schema} (from the API's OpenAPI document)</summary>
+      <table>
+        <thead><tr><th scope="col">Field</th><th scope="col">Type</th><th scope="col">Meaning</th></tr></thead>
+        <tbody>
+          {Object.entries(s.properties).map(([name, p]) => (
+            <tr key={name}>
+              <th scope="row"><code>{name}</code>{s.required?.includes(name) && ' (required)'}</th>
+              <td>{typeOf(p, all)}</td>
+              <td>{p.description}{p.readOnly && ' (read-only)'}{p.writeOnly && ' (write-only)'}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </details>
+  );
+}
