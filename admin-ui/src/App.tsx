@@ -1,7 +1,7 @@
 // The console's shell: who is signed in (and in which tenant), the
 // navigation, and the page the hash names. Any 401 from the API sends the
 // user back to the login page.
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { auth, setUnauthorizedHandler, type CurrentUser } from './api';
 import { ErrorBanner } from './components';
 import { ApiKeysPage, UsersPage } from './pages/Admin';
@@ -56,12 +56,13 @@ export function App() {
     document.title = user && title ? `${title} · Switchboard` : 'Switchboard console';
   }, [user, title]);
 
+  // Whether someone was signed in when a 401 came (then the session ended).
+  const signedIn = useRef(false);
+  signedIn.current = !!user;
   useEffect(() => {
     setUnauthorizedHandler(() => {
-      setUser((u) => {
-        if (u) setNotice('Your session ended: please sign in again.');
-        return null;
-      });
+      if (signedIn.current) setNotice('Your session ended: please sign in again.');
+      setUser(null);
     });
     auth.user().then(setUser, (e) => { setError(e); setUser(null); });
   }, []);
