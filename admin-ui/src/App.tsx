@@ -12,6 +12,7 @@ import { LoginPage } from './pages/Login';
 import { LOGS, LogPage } from './pages/Logs';
 import { SettingsPage } from './pages/Settings';
 import { TodayPage } from './pages/Today';
+import { PoolPage } from './pages/PoolForm';
 import { KINDS, ResourceEdit, ResourceList } from './pages/Resources';
 import { RoleContext } from './role';
 import { href, useRoute } from './route';
@@ -29,11 +30,13 @@ const NAV: [string, string][] = [
 ];
 
 function Page({ route, onTenant }: { route: string[]; onTenant: (name: string) => void }) {
-  const [section = 'campaigns', id] = route;
+  const [section = 'campaigns', id, sub] = route;
   if (section === 'campaigns') return id ? <CampaignPage id={id} /> : <CampaignList />;
   if (section === 'buyers') return id ? <BuyerPage id={id} /> : <BuyerList />;
   if (section === 'calls') return <CallsPage />;
   if (section === 'today') return <TodayPage />;
+  // Pools have a form; #/pools/ID/json is the JSON editor.
+  if (section === 'pools' && id && sub !== 'json') return <PoolPage id={id} />;
   if (section === 'api-keys') return <ApiKeysPage />;
   if (section === 'users') return <UsersPage />;
   if (section === 'settings') return <SettingsPage onTenant={onTenant} />;

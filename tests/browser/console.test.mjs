@@ -405,12 +405,14 @@ test('a number bought from Twilio into a pool routes calls, and is released agai
   await tab.getByRole('alert').filter({ hasText: 'Conflict' }).waitFor();
   await section('Number pools');
   await row('Demo Pool').getByRole('link', { name: 'Edit' }).click();
-  const editor = tab.getByLabel('Number pools: edit (JSON)');
-  await until(async () => (await editor.inputValue()).includes('+14155550111'), 'the pool in the editor');
-  const pool = JSON.parse(await editor.inputValue());
-  await editor.fill(JSON.stringify({ ...pool, numbers: pool.numbers.filter((n) => n !== '+14155550111') }));
+  // The pool form: its numbers are the inventory's, checked.
+  const bought = tab.getByRole('checkbox', { name: /\+14155550111/ });
+  assert.equal(await bought.isChecked(), true);
+  assert.equal(await tab.getByRole('checkbox', { name: /\+15550007001/ }).count(), 0, 'a deleted number is not offered');
+  await bought.uncheck();
   await tab.getByRole('button', { name: 'Save pool' }).click();
-  await row('Demo Pool').waitFor();
+  await tab.getByRole('heading', { level: 1, name: 'Number pools', exact: true }).waitFor();
+  assert.doesNotMatch(await row('Demo Pool').textContent(), /\+14155550111/);
   await section('Numbers');
   await row('+14155550111').getByRole('button', { name: 'Release to Twilio' }).click();
   await until(async () => (await row('+14155550111').count()) === 0, 'the number gone from the inventory');
