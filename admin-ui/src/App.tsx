@@ -13,6 +13,7 @@ import { LOGS, LogPage } from './pages/Logs';
 import { SettingsPage } from './pages/Settings';
 import { TodayPage } from './pages/Today';
 import { PoolPage } from './pages/PoolForm';
+import { TagPage } from './pages/TagForm';
 import { KINDS, ResourceEdit, ResourceList } from './pages/Resources';
 import { RoleContext } from './role';
 import { href, useRoute } from './route';
@@ -35,8 +36,9 @@ function Page({ route, onTenant }: { route: string[]; onTenant: (name: string) =
   if (section === 'buyers') return id ? <BuyerPage id={id} /> : <BuyerList />;
   if (section === 'calls') return <CallsPage />;
   if (section === 'today') return <TodayPage />;
-  // Pools have a form; #/pools/ID/json is the JSON editor.
+  // Pools and tags have forms; #/pools/ID/json is the JSON editor.
   if (section === 'pools' && id && sub !== 'json') return <PoolPage id={id} />;
+  if (section === 'tracking-tags' && id && sub !== 'json') return <TagPage id={id} />;
   if (section === 'api-keys') return <ApiKeysPage />;
   if (section === 'users') return <UsersPage />;
   if (section === 'settings') return <SettingsPage onTenant={onTenant} />;

@@ -467,8 +467,21 @@ test('an RTB target and router made in the JSON editors win a call to an RTB cam
   assert.match(await row('won').textContent(), /\+15557770001.*won.*1.*1.*7\.50 USD/);
 });
 
-test("a tracking tag's script tag is ready to paste", async () => {
+test("a tracking tag made in its form, and its script tag ready to paste", async () => {
   await section('Tracking tags');
+  await tab.getByRole('link', { name: 'New tracking tag' }).click();
+  await tab.getByLabel('Name', { exact: true }).fill('Console landing');
+  await tab.getByLabel('Tag code').fill('console-lp');
+  await tab.getByLabel('Number pool').selectOption({ label: 'Demo Pool' });
+  await tab.getByLabel('Only sources').fill('google');
+  await tab.getByRole('button', { name: 'Create tag' }).click();
+  await tab.getByRole('heading', { level: 1, name: 'Tracking tags', exact: true }).waitFor();
+  assert.match(await row('Console landing').textContent(), /console-lp/);
+  // The script answers for the new tag: a google visit gets a number of the demo pool.
+  const track = await fetch(`${base}/api/dni/track`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ tagCode: 'console-lp', utmSource: 'google' }) });
+  assert.equal((await track.json()).success, true);
+
   await row('Demo landing page').getByRole('button', { name: 'Script tag' }).click();
   const snippet = await tab.getByRole('region', { name: 'Script tag' }).locator('pre').textContent();
   assert.equal(snippet, `<script src="${base}/dni.js" data-tag="demo" async></script>`);

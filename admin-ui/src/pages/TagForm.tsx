@@ -1,0 +1,174 @@
+// A DNI tracking tag as a form: the pool its numbers come from, the campaign
+// its calls belong to, which elements are swapped and for which visitors.
+import { useState, type FormEvent } from 'react';
+import { ApiError, api, type FieldError, type Page } from '../api';
+import { CheckField, ErrorBanner, SelectField, TextField, all, intOrNull, opts, text, useLoad } from '../components';
+import { useCan } from '../role';
+import { href, navigate } from '../route';
+import type { Named } from '../types';
+
+export interface TrackingTag {
+  id: string;
+  tagCode: string;
+  name: string;
+  poolId: string | null;
+  campaignId: string | null;
+  selector: string;
+  numberFormat: string;
+  sessionTimeoutSeconds: number | null;
+  stickyDays: number | null;
+  onlySources: string[];
+  paidOnly: boolean;
+  status: string;
+  version: number;
+}
+
+interface Draft {
+  name: string;
+  tagCode: string;
+  poolId: string;
+  campaignId: string;
+  selector: string;
+  numberFormat: string;
+  sessionTimeoutSeconds: string;
+  stickyDays: string;
+  onlySources: string;
+  paidOnly: boolean;
+  status: string;
+}
+
+const draftOf = (t?: TrackingTag): Draft => ({
+  name: t?.name ?? '',
+  tagCode: t?.tagCode ?? '',
+  poolId: t?.poolId ?? '',
+  campaignId: t?.campaignId ?? '',
+  selector: t?.selector ?? '.phone-number',
+  numberFormat: t?.numberFormat ?? 'national',
+  sessionTimeoutSeconds: text(t?.sessionTimeoutSeconds),
+  stickyDays: text(t?.stickyDays),
+  onlySources: (t?.onlySources ?? []).join(', '),
+  paidOnly: t?.paidOnly ?? false,
+  status: t?.status ?? 'active',
+});
+
+/** The request body (`tagCode` only on create: it cannot change), or what is already wrong. */
+export function tagBody(d: Draft, isNew: boolean) {
+  const errors: FieldError[] = [];
+  const optInt = (field: string, v: string) => {
+    const n = intOrNull(v);
+    if (Number.isNaN(n)) errors.push({ field, message: 'must be a whole number' });
+    return n;
+  };
+  const body: Record<string, unknown> = {
+    name: d.name.trim(),
+    poolId: d.poolId || null,
+    campaignId: d.campaignId || null,
+    selector: d.selector.trim(),
+    numberFormat: d.numberFormat,
+    sessionTimeoutSeconds: optInt('sessionTimeoutSeconds', d.sessionTimeoutSeconds),
+    stickyDays: optInt('stickyDays', d.stickyDays),
+    onlySources: d.onlySources.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean),
+    paidOnly: d.paidOnly,
+    status: d.status,
+  };
+  // Empty on create: the server makes one up.
+  if (isNew && d.tagCode.trim()) body.tagCode = d.tagCode.trim();
+  return errors.length ? { errors } : { body, errors };
+}
+
+export function TagForm({ tag, pools, campaigns }: { tag?: TrackingTag; pools: Named[]; campaigns: Named[] }) {
+  const canEdit = useCan('manager');
+  const [draft, setDraft] = useState(() => draftOf(tag));
+  const [version, setVersion] = useState(tag?.version);
+  const [error, setError] = useState<unknown>();
+  const [localErrors, setLocalErrors] = useState<FieldError[]>([]);
+  const set = <K extends keyof Draft>(k: K) => (v: Draft[K]) => setDraft((d) => ({ ...d, [k]: v }));
+  const apiErr = error instanceof ApiError ? error : undefined;
+  const err = (f: string) => localErrors.find((e) => e.field === f)?.message ?? apiErr?.field(f);
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    const { body, errors } = tagBody(draft, !tag);
+    setLocalErrors(errors);
+    setError(undefined);
+    if (!body) return;
+    try {
+      const saved = tag
+        ? await api.put<TrackingTag>(`/api/tracking-tags/${tag.id}`, body, version)
+        : await api.post<TrackingTag>('/api/tracking-tags', body);
+      setVersion(saved.version);
+      navigate('tracking-tags');
+    } catch (e) {
+      setError(e);
+    }
+  }
+
+  async function reload() {
+    if (!tag) return;
+    try {
+      const t = await api.get<TrackingTag>(`/api/tracking-tags/${tag.id}`);
+      setDraft(draftOf(t));
+      setVersion(t.version);
+      setError(undefined);
+    } catch (e) {
+      setError(e);
+    }
+  }
+
+  return (
+    <form onSubmit={submit} noValidate aria-label={tag ? `Edit tag ${tag.name}` : 'New tracking tag'}>
+      <ErrorBanner error={error} onReload={reload} />
+      {!canEdit && <p className="banner" role="note">Read only: changes need the manager role.</p>}
+      <TextField label="Name" value={draft.name} onChange={set('name')} error={err('name')} />
+      {tag ? (
+        <p>Tag code <code>{tag.tagCode}</code> (it cannot change: sites embed it).</p>
+      ) : (
+        <TextField label="Tag code" value={draft.tagCode} onChange={set('tagCode')} error={err('tagCode')}
+          hint="What the site's script tag names; empty: one is made up" />
+      )}
+      <SelectField label="Number pool" value={draft.poolId} onChange={set('poolId')} error={err('poolId')}
+        options={[{ value: '', label: '(none)' }, ...pools.map((p) => ({ value: p.id, label: p.name }))]} />
+      <SelectField label="Campaign" value={draft.campaignId} onChange={set('campaignId')} error={err('campaignId')}
+        options={[{ value: '', label: '(none)' }, ...campaigns.map((c) => ({ value: c.id, label: c.name }))]} />
+      <TextField label="Selector" value={draft.selector} onChange={set('selector')} error={err('selector')}
+        hint="CSS selector of the elements whose number is swapped (tel: links are swapped too)" />
+      <SelectField label="Number format" value={draft.numberFormat} onChange={set('numberFormat')} error={err('numberFormat')}
+        options={[{ value: 'national', label: 'national: (555) 000-1000' }, { value: 'dashed', label: 'dashed: 555-000-1000' },
+          { value: 'dotted', label: 'dotted: 555.000.1000' }, { value: 'e164', label: 'e164: +15550001000' }]} />
+      <TextField label="Session timeout seconds" value={draft.sessionTimeoutSeconds} onChange={set('sessionTimeoutSeconds')}
+        error={err('sessionTimeoutSeconds')} inputMode="numeric" hint="Idle lease limit; empty: the pool's" />
+      <TextField label="Sticky days" value={draft.stickyDays} onChange={set('stickyDays')} error={err('stickyDays')} inputMode="numeric"
+        hint="A returning visitor gets the same number for this many days; empty: not sticky" />
+      <TextField label="Only sources" value={draft.onlySources} onChange={set('onlySources')} error={err('onlySources')}
+        hint="Comma-separated (google, bing); empty: every source" />
+      <CheckField label="Paid traffic only" checked={draft.paidOnly} onChange={set('paidOnly')} error={err('paidOnly')} />
+      <SelectField label="Status" value={draft.status} onChange={set('status')} options={opts('active', 'paused', 'inactive')} error={err('status')} />
+      <div className="form-actions">
+        <button type="submit" disabled={!canEdit}>{tag ? 'Save tag' : 'Create tag'}</button>
+        <a href={href('tracking-tags')}>Cancel</a>
+        {tag && <a href={href('tracking-tags', tag.id, 'json')}>Edit as JSON</a>}
+      </div>
+    </form>
+  );
+}
+
+export function TagPage({ id }: { id: string }) {
+  const isNew = id === 'new';
+  const { data, error, loading } = useLoad(async () => {
+    const list = (path: string) => all<Named>((cursor) => api.get<Page<Named>>(path, { cursor, limit: 500 }));
+    const [tag, pools, campaigns] = await Promise.all([
+      isNew ? Promise.resolve(undefined) : api.get<TrackingTag>(`/api/tracking-tags/${id}`),
+      list('/api/pools'),
+      list('/api/campaigns'),
+    ]);
+    return { tag, pools, campaigns };
+  }, [id]);
+  return (
+    <section>
+      <h1>{isNew ? 'New tracking tag' : `Tracking tag ${data?.tag?.name ?? ''}`}</h1>
+      <ErrorBanner error={error} />
+      {loading && <p>Loading…</p>}
+      {data && !loading && <TagForm key={id} tag={data.tag} pools={data.pools} campaigns={data.campaigns} />}
+    </section>
+  );
+}
