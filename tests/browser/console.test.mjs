@@ -439,14 +439,16 @@ test('an RTB target and router made in the JSON editors win a call to an RTB cam
 
   await section('RTB routers');
   await tab.getByRole('link', { name: 'New RTB router' }).click();
-  const router = tab.getByLabel('RTB routers: new (JSON)');
-  await until(async () => (await router.inputValue()).includes('biddingTimeoutMs'), 'the template');
-  await router.fill(JSON.stringify({ ...JSON.parse(await router.inputValue()), name: 'Auction', targets: [{ targetId, priority: 1, weight: 1 }],
-    floorPrice: '2.50' }));
-  await tab.getByRole('button', { name: 'Create RTB router' }).click();
+  await tab.getByLabel('Name', { exact: true }).fill('Auction');
+  await tab.getByLabel('Ask Local bidder').check();
+  await tab.getByLabel('Floor price').fill('2.50');
+  await tab.getByRole('button', { name: 'Create router' }).click();
   await tab.getByRole('heading', { level: 1, name: 'RTB routers', exact: true }).waitFor();
   await row('Auction').waitFor();
   assert.match(await row('Auction').textContent(), /Auction\s*1.*2\.50/);
+  // The router names the target by its id, as listed.
+  const routers = await (await fetch(`${base}/api/rtb/routers`, { headers: { cookie: (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ') } })).json();
+  assert.deepEqual(routers.items.find((r) => r.name === 'Auction').targets, [{ targetId, priority: 1, weight: 1 }]);
 
   await section('Campaigns');
   await tab.getByRole('link', { name: 'New campaign' }).click();
