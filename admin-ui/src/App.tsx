@@ -15,6 +15,7 @@ import { TodayPage } from './pages/Today';
 import { PoolPage } from './pages/PoolForm';
 import { TagPage } from './pages/TagForm';
 import { RouterPage } from './pages/RouterForm';
+import { NumberPage } from './pages/NumberForm';
 import { KINDS, ResourceEdit, ResourceList } from './pages/Resources';
 import { RoleContext } from './role';
 import { href, useRoute } from './route';
@@ -37,10 +38,11 @@ function Page({ route, onTenant }: { route: string[]; onTenant: (name: string) =
   if (section === 'buyers') return id ? <BuyerPage id={id} /> : <BuyerList />;
   if (section === 'calls') return <CallsPage />;
   if (section === 'today') return <TodayPage />;
-  // Pools, tags and routers have forms; #/pools/ID/json is the JSON editor.
+  // Numbers, pools, tags and routers have forms; #/pools/ID/json is the JSON editor.
   if (section === 'pools' && id && sub !== 'json') return <PoolPage id={id} />;
   if (section === 'tracking-tags' && id && sub !== 'json') return <TagPage id={id} />;
   if (section === 'rtb-routers' && id && sub !== 'json') return <RouterPage id={id} />;
+  if (section === 'numbers' && id && sub !== 'json') return <NumberPage id={id} />;
   if (section === 'api-keys') return <ApiKeysPage />;
   if (section === 'users') return <UsersPage />;
   if (section === 'settings') return <SettingsPage onTenant={onTenant} />;

@@ -282,28 +282,30 @@ test('the call is on the Calls page, filtered by campaign, and in the CSV export
   assert.ok(!csv.includes('+15550001000'), 'the export keeps the filter');
 });
 
-test('numbers and pools through the JSON editor: create, a 422 shown, edit, pool stats, delete', async () => {
+test('numbers through their form and the JSON editor: add, a 422 shown, edit, pool stats, delete', async () => {
   await section('Numbers');
   await tab.getByRole('link', { name: 'New number' }).click();
-  const editor = tab.getByLabel('Numbers: new (JSON)');
-  await editor.fill('{"phoneNumber": "not a number"}');
-  await tab.getByRole('button', { name: 'Create number' }).click();
-  await tab.getByRole('alert').filter({ hasText: 'phoneNumber' }).waitFor();
-  await editor.fill('{"phoneNumber": "not json"');
-  await tab.getByRole('button', { name: 'Create number' }).click();
-  await tab.getByText('not valid JSON').waitFor();
-  await editor.fill('{"phoneNumber": "+15550007001", "friendlyName": "spare line"}');
-  await tab.getByRole('button', { name: 'Create number' }).click();
-  await row('+15550007001').waitFor();
+  await tab.getByLabel('Phone number').fill('not a number');
+  await tab.getByRole('button', { name: 'Add number' }).click();
+  await tab.locator('.field.invalid', { has: tab.getByLabel('Phone number') }).getByText('is not a phone number').waitFor();
+  await tab.getByLabel('Phone number').fill('+15550007001');
+  await tab.getByLabel('Friendly name').fill('spare line');
+  await tab.getByRole('button', { name: 'Add number' }).click();
+  await tab.getByRole('heading', { level: 1, name: 'Numbers', exact: true }).waitFor();
   assert.match(await row('+15550007001').textContent(), /spare line.*active/);
 
-  // Edit it: the JSON of the stored number, changed and saved with its version.
+  // The same number as JSON: broken JSON is refused before sending; a change is saved with its version.
   await row('+15550007001').getByRole('link', { name: 'Edit' }).click();
+  await tab.getByRole('link', { name: 'Edit as JSON' }).click();
   const edit = tab.getByLabel('Numbers: edit (JSON)');
   await until(async () => (await edit.inputValue()).includes('spare line'), 'the number in the editor');
   const doc = JSON.parse(await edit.inputValue());
+  await edit.fill('{"friendlyName": ');
+  await tab.getByRole('button', { name: 'Save number' }).click();
+  await tab.getByText('not valid JSON').waitFor();
   await edit.fill(JSON.stringify({ ...doc, friendlyName: 'night line' }, null, 2));
   await tab.getByRole('button', { name: 'Save number' }).click();
+  await tab.getByRole('heading', { level: 1, name: 'Numbers', exact: true }).waitFor();
   await row('night line').waitFor();
 
   await section('Number pools');

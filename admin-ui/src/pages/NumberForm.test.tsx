@@ -1,0 +1,32 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { render, screen, waitFor } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { NumberForm } from './NumberForm';
+import { fakeFetch, json } from '../test/fetch';
+
+afterEach(() => {
+  vi.unstubAllGlobals();
+  window.location.hash = '';
+});
+
+describe('NumberForm', () => {
+  it('adds a number; edits only its label and status, with If-Match', async () => {
+    const sent = fakeFetch(() => json(201, {}));
+    const u = userEvent.setup();
+    const { unmount } = render(<NumberForm />);
+    await u.type(screen.getByLabelText('Phone number'), '(555) 000-7001');
+    await u.type(screen.getByLabelText('Friendly name'), 'spare');
+    await u.click(screen.getByRole('button', { name: 'Add number' }));
+    await waitFor(() => expect(sent).toHaveLength(1));
+    expect(sent[0]).toMatchObject({ method: 'POST', url: '/api/numbers', body: { phoneNumber: '(555) 000-7001', friendlyName: 'spare', status: 'active' } });
+    unmount();
+
+    render(<NumberForm number={{ id: 'n1', phoneNumber: '+15550007001', friendlyName: 'spare', status: 'active', version: 2 }} />);
+    expect(screen.queryByLabelText('Phone number')).toBeNull();
+    await u.selectOptions(screen.getByLabelText('Status'), 'paused');
+    await u.click(screen.getByRole('button', { name: 'Save number' }));
+    await waitFor(() => expect(sent).toHaveLength(2));
+    expect(sent[1]).toMatchObject({ method: 'PUT', url: '/api/numbers/n1', body: { friendlyName: 'spare', status: 'paused' } });
+    expect(sent[1].headers['if-match']).toBe('"2"');
+  });
+});
