@@ -16,6 +16,7 @@ import { PoolPage } from './pages/PoolForm';
 import { TagPage } from './pages/TagForm';
 import { RouterPage } from './pages/RouterForm';
 import { NumberPage } from './pages/NumberForm';
+import { TargetPage } from './pages/TargetForm';
 import { KINDS, ResourceEdit, ResourceList } from './pages/Resources';
 import { RoleContext } from './role';
 import { href, useRoute } from './route';
@@ -38,11 +39,12 @@ function Page({ route, onTenant }: { route: string[]; onTenant: (name: string) =
   if (section === 'buyers') return id ? <BuyerPage id={id} /> : <BuyerList />;
   if (section === 'calls') return <CallsPage />;
   if (section === 'today') return <TodayPage />;
-  // Numbers, pools, tags and routers have forms; #/pools/ID/json is the JSON editor.
+  // Every resource has a form; #/pools/ID/json (and so on) is its JSON editor.
   if (section === 'pools' && id && sub !== 'json') return <PoolPage id={id} />;
   if (section === 'tracking-tags' && id && sub !== 'json') return <TagPage id={id} />;
   if (section === 'rtb-routers' && id && sub !== 'json') return <RouterPage id={id} />;
   if (section === 'numbers' && id && sub !== 'json') return <NumberPage id={id} />;
+  if (section === 'rtb-targets' && id && sub !== 'json') return <TargetPage id={id} />;
   if (section === 'api-keys') return <ApiKeysPage />;
   if (section === 'users') return <UsersPage />;
   if (section === 'settings') return <SettingsPage onTenant={onTenant} />;

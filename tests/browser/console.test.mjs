@@ -424,20 +424,26 @@ test('a number bought from Twilio into a pool routes calls, and is released agai
 test('an RTB target and router made in the JSON editors win a call to an RTB campaign; the auction is logged', async () => {
   await section('RTB targets');
   await tab.getByRole('link', { name: 'New RTB target' }).click();
-  const target = tab.getByLabel('RTB targets: new (JSON)');
-  await until(async () => (await target.inputValue()).includes('endpointUrl'), 'the template');
-  const template = JSON.parse(await target.inputValue());
-  // The fields are explained from the server's OpenAPI document.
+  await tab.getByLabel('Name', { exact: true }).fill('Local bidder');
+  await tab.getByLabel('Endpoint URL').fill(`${bidderBase}/bid`);
+  await tab.getByLabel('Minimum bid').fill('1.005');
+  await tab.getByRole('button', { name: 'Create target' }).click();
+  await tab.getByText('must be an amount such as 2.50').waitFor();
+  await tab.getByLabel('Minimum bid').fill('1.00');
+  await tab.getByRole('button', { name: 'Create target' }).click();
+  await tab.getByRole('heading', { level: 1, name: 'RTB targets', exact: true }).waitFor();
+  assert.match(await row('Local bidder').textContent(), /1\.00–50\.00 USD/);
+  const targetId = await row('Local bidder').locator('code.id').textContent();
+
+  // Its JSON, with the fields explained from the server's OpenAPI document.
+  await row('Local bidder').getByRole('link', { name: 'Edit' }).click();
+  await tab.getByRole('link', { name: 'Edit as JSON' }).click();
+  const json = tab.getByLabel('RTB targets: edit (JSON)');
+  await until(async () => (await json.inputValue()).includes(bidderBase), 'the target in the editor');
   await tab.getByText('Fields of RtbTarget').click();
   assert.match(await row('endpointUrl').textContent(), /endpointUrl \(required\).*string.*Where bid requests go/);
   const authType = tab.locator('tbody tr', { has: tab.getByRole('rowheader', { name: 'authType', exact: true }) });
   assert.match(await authType.textContent(), /none \| apiKey \| bearer \| basic/);
-  await target.fill(JSON.stringify({ ...template, name: 'Local bidder', endpointUrl: `${bidderBase}/bid`, acceptancePath: 'accepted' }));
-  await tab.getByRole('button', { name: 'Create RTB target' }).click();
-  await tab.getByRole('heading', { level: 1, name: 'RTB targets', exact: true }).waitFor();
-  await row('Local bidder').waitFor();
-  assert.match(await row('Local bidder').textContent(), /0\.00–50\.00 USD/);
-  const targetId = await row('Local bidder').locator('code.id').textContent();
 
   await section('RTB routers');
   await tab.getByRole('link', { name: 'New RTB router' }).click();

@@ -1,0 +1,45 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { render, screen, waitFor } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { TargetForm } from './TargetForm';
+import { fakeFetch, json } from '../test/fetch';
+
+afterEach(() => {
+  vi.unstubAllGlobals();
+  window.location.hash = '';
+});
+
+const stored = {
+  id: 't1', tenantId: 'x', name: 'Alpha', company: '', contact: '', endpointUrl: 'https://bids.example/ping', httpMethod: 'POST', contentType: 'json',
+  headers: { 'X-Source': 'sb' }, authType: 'bearer', authHeader: 'X-API-Key', authUsername: null, authConfigured: true,
+  requestBody: '{}', timeoutMs: 400, bidAmountPath: 'bid', destinationNumberPath: 'number', acceptancePath: null, currencyPath: null,
+  durationPath: null, expiryPath: null, rejectReasonPath: null, concurrencyLimit: 5, hourlyCap: null, dailyCap: null, monthlyCap: null,
+  totalCap: null, timezone: 'UTC', schedule: { monday: [{ open: '09:00', close: '17:00' }] }, minBidAmount: '1.5', maxBidAmount: '40.0',
+  currency: 'USD', geo: { allowStates: ['CA'], denyStates: [], allowZips: [], denyZips: [] }, status: 'active', version: 7, createdAt: '2026-11-26T00:00:00Z',
+};
+
+describe('TargetForm', () => {
+  it('replaces the target with the form laid over it: schedule and geography kept, the token only when typed, money as text', async () => {
+    const sent = fakeFetch(() => json(200, {}));
+    render(<TargetForm target={stored} />);
+    expect((screen.getByLabelText('Minimum bid') as HTMLInputElement).value).toBe('1.50');
+    const u = userEvent.setup();
+    await u.clear(screen.getByLabelText('Daily cap'));
+    await u.type(screen.getByLabelText('Daily cap'), '20');
+    await u.type(screen.getByLabelText('Extra headers'), '{Enter}X-Key: 1');
+    await u.click(screen.getByRole('button', { name: 'Save target' }));
+    await waitFor(() => expect(sent).toHaveLength(1));
+    const body = sent[0].body as Record<string, unknown>;
+    expect(sent[0]).toMatchObject({ method: 'PUT', url: '/api/rtb/targets/t1' });
+    expect(sent[0].headers['if-match']).toBe('"7"');
+    expect(body).toMatchObject({ dailyCap: 20, concurrencyLimit: 5, minBidAmount: '1.50', maxBidAmount: '40.00', acceptancePath: null,
+      schedule: stored.schedule, geo: stored.geo, headers: { 'X-Source': 'sb', 'X-Key': '1' } });
+    expect('authToken' in body).toBe(false);
+    expect('authConfigured' in body).toBe(false);
+
+    await u.type(screen.getByLabelText('Bearer token'), 's3cret');
+    await u.click(screen.getByRole('button', { name: 'Save target' }));
+    await waitFor(() => expect(sent).toHaveLength(2));
+    expect((sent[1].body as Record<string, unknown>).authToken).toBe('s3cret');
+  });
+});

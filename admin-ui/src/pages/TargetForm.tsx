@@ -1,0 +1,179 @@
+// An RTB target (an external bidder) as a form: where bid requests go and
+// how, how its answers are read, its caps and bid range. An update replaces
+// the whole target, so the form sends the loaded target with its fields laid
+// over (the schedule and geography, not on the form, are kept as they are).
+// Credentials are write-only: left empty, the stored ones are kept.
+import { useState, type FormEvent } from 'react';
+import { ApiError, api, type FieldError } from '../api';
+import { ErrorBanner, Field, SelectField, TextField, intOrNull, opts, text, useLoad } from '../components';
+import { formatMoney, isAmount } from '../money';
+import { useCan } from '../role';
+import { href, navigate } from '../route';
+
+type Target = Record<string, unknown> & { id?: string; version?: number; authConfigured?: boolean };
+
+/** Text fields of the form, by the API's field name. */
+const TEXTS = ['name', 'company', 'contact', 'endpointUrl', 'requestBody', 'authHeader', 'authUsername', 'bidAmountPath', 'destinationNumberPath',
+  'acceptancePath', 'currencyPath', 'durationPath', 'expiryPath', 'rejectReasonPath', 'timezone'] as const;
+/** Optional text fields: empty is null. */
+const OPTIONAL = new Set(['authUsername', 'acceptancePath', 'currencyPath', 'durationPath', 'expiryPath', 'rejectReasonPath']);
+const INTS = ['timeoutMs', 'concurrencyLimit', 'hourlyCap', 'dailyCap', 'monthlyCap', 'totalCap'] as const;
+const REQUIRED_INTS = new Set(['timeoutMs']);
+const MONEY = ['minBidAmount', 'maxBidAmount'] as const;
+
+export const NEW_TARGET: Target = {
+  name: '', endpointUrl: 'https://', httpMethod: 'POST', contentType: 'json', headers: {},
+  requestBody: '{"callerId": "{callerId}", "requestId": "{requestId}"}', authType: 'none', authHeader: 'X-API-Key',
+  timeoutMs: 500, bidAmountPath: 'bidAmount', destinationNumberPath: 'phoneNumber', acceptancePath: 'accepted',
+  minBidAmount: '0.00', maxBidAmount: '50.00', currency: 'USD', timezone: 'America/New_York', status: 'active',
+};
+
+type Draft = Record<string, string>;
+
+function draftOf(t: Target): Draft {
+  const d: Draft = {};
+  for (const k of TEXTS) d[k] = text(t[k] as string | null | undefined);
+  for (const k of INTS) d[k] = text(t[k] as number | null | undefined);
+  for (const k of MONEY) d[k] = formatMoney(t[k] as string | undefined);
+  for (const k of ['httpMethod', 'contentType', 'authType', 'currency', 'status']) d[k] = String(t[k] ?? '');
+  d.headers = Object.entries((t.headers as Record<string, string> | undefined) ?? {}).map(([k, v]) => `${k}: ${v}`).join('\n');
+  d.authToken = '';
+  d.authPassword = '';
+  return d;
+}
+
+/** The target to send: `base` with the draft laid over, or what is already wrong. */
+export function targetBody(base: Target, d: Draft): { body?: Target; errors: FieldError[] } {
+  const errors: FieldError[] = [];
+  const body: Target = { ...base };
+  for (const k of TEXTS) body[k] = OPTIONAL.has(k) && !d[k].trim() ? null : d[k];
+  for (const k of INTS) {
+    const n = intOrNull(d[k]);
+    if (Number.isNaN(n) || (n === null && REQUIRED_INTS.has(k))) errors.push({ field: k, message: 'must be a whole number' });
+    body[k] = n;
+  }
+  for (const k of MONEY) {
+    if (!isAmount(d[k])) errors.push({ field: k, message: 'must be an amount such as 2.50 (at most two decimals)' });
+    body[k] = d[k].trim();
+  }
+  for (const k of ['httpMethod', 'contentType', 'authType', 'currency', 'status']) body[k] = d[k];
+  const headers: Record<string, string> = {};
+  for (const line of d.headers.split('\n').map((l) => l.trim()).filter(Boolean)) {
+    const i = line.indexOf(':');
+    if (i <= 0) errors.push({ field: 'headers', message: `"${line}" is not Name: value` });
+    else headers[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+  }
+  body.headers = headers;
+  // Write-only: sent only when typed (empty keeps the stored one).
+  delete body.authToken;
+  delete body.authPassword;
+  delete body.authConfigured;
+  if (d.authToken) body.authToken = d.authToken;
+  if (d.authPassword) body.authPassword = d.authPassword;
+  return errors.length ? { errors } : { body, errors };
+}
+
+export function TargetForm({ target }: { target?: Target }) {
+  const canEdit = useCan('manager');
+  const base = target ?? NEW_TARGET;
+  const [draft, setDraft] = useState(() => draftOf(base));
+  const [error, setError] = useState<unknown>();
+  const [localErrors, setLocalErrors] = useState<FieldError[]>([]);
+  const apiErr = error instanceof ApiError ? error : undefined;
+  const err = (f: string) => localErrors.find((e) => e.field === f)?.message ?? apiErr?.field(f);
+  const t = (k: string, label: string, hint?: string, type?: string) => (
+    <TextField label={label} value={draft[k]} onChange={(v) => setDraft((d) => ({ ...d, [k]: v }))} error={err(k)} hint={hint} type={type} />
+  );
+  const sel = (k: string, label: string, options: { value: string; label: string }[]) => (
+    <SelectField label={label} value={draft[k]} onChange={(v) => setDraft((d) => ({ ...d, [k]: v }))} options={options} error={err(k)} />
+  );
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    const { body, errors } = targetBody(base, draft);
+    setLocalErrors(errors);
+    setError(undefined);
+    if (!body) return;
+    try {
+      if (target?.id) await api.put(`/api/rtb/targets/${target.id}`, body, target.version);
+      else await api.post('/api/rtb/targets', body);
+      navigate('rtb-targets');
+    } catch (e) {
+      setError(e);
+    }
+  }
+
+  const auth = draft.authType;
+  return (
+    <form onSubmit={submit} noValidate aria-label={target ? `Edit target ${String(target.name)}` : 'New RTB target'}>
+      <ErrorBanner error={error} />
+      {!canEdit && <p className="banner" role="note">Read only: changes need the manager role.</p>}
+      <fieldset>
+        <legend>Bidder</legend>
+        {t('name', 'Name')}
+        {t('company', 'Company')}
+        {t('contact', 'Contact')}
+        {sel('status', 'Status', opts('active', 'paused', 'inactive'))}
+      </fieldset>
+      <fieldset>
+        <legend>Bid request</legend>
+        {t('endpointUrl', 'Endpoint URL', 'Where bid requests go, http(s)://…; may hold {variables}', 'url')}
+        {sel('httpMethod', 'HTTP method', [{ value: 'POST', label: 'POST (the template is the body)' }, { value: 'GET', label: 'GET (variables in the URL)' }])}
+        {sel('contentType', 'Content type', [{ value: 'json', label: 'json' }, { value: 'form', label: 'form' }, { value: 'xml', label: 'xml' }])}
+        <Field label="Request body template" error={err('requestBody')} hint="With {variables} such as {callerId}, {requestId}, {callerState}, {tag:NAME}">
+          {(a) => <textarea {...a} rows={4} className="json" value={draft.requestBody} onChange={(e) => setDraft((d) => ({ ...d, requestBody: e.target.value }))} />}
+        </Field>
+        <Field label="Extra headers" error={err('headers')} hint="One Name: value a line">
+          {(a) => <textarea {...a} rows={2} value={draft.headers} onChange={(e) => setDraft((d) => ({ ...d, headers: e.target.value }))} />}
+        </Field>
+        {t('timeoutMs', 'Timeout ms', 'How long this bidder may take to answer')}
+        {sel('authType', 'Authentication', [{ value: 'none', label: 'none' }, { value: 'apiKey', label: 'API key header' }, { value: 'bearer', label: 'bearer token' }, { value: 'basic', label: 'basic' }])}
+        {auth === 'apiKey' && t('authHeader', 'API key header name')}
+        {(auth === 'apiKey' || auth === 'bearer') &&
+          t('authToken', auth === 'apiKey' ? 'API key' : 'Bearer token', target?.authConfigured ? 'Stored (never shown); empty keeps it' : undefined, 'password')}
+        {auth === 'basic' && t('authUsername', 'User name')}
+        {auth === 'basic' && t('authPassword', 'Password', target?.authConfigured ? 'Stored (never shown); empty keeps it' : undefined, 'password')}
+      </fieldset>
+      <fieldset>
+        <legend>Reading the answer (key, dotted path or JSONPath)</legend>
+        {t('bidAmountPath', 'Bid amount path')}
+        {t('destinationNumberPath', 'Destination number path')}
+        {t('acceptancePath', 'Acceptance path', 'Empty: every answer with an amount is a bid')}
+        {t('currencyPath', 'Currency path')}
+        {t('durationPath', 'Duration path', 'The talk time the bid pays for, seconds')}
+        {t('expiryPath', 'Expiry path')}
+        {t('rejectReasonPath', 'Reject reason path')}
+      </fieldset>
+      <fieldset>
+        <legend>Bids and caps (caps empty: no limit)</legend>
+        {t('minBidAmount', 'Minimum bid', 'Decimal, such as 1.50')}
+        {t('maxBidAmount', 'Maximum bid', 'Decimal, such as 50.00')}
+        {sel('currency', 'Currency', opts('USD', 'CAD', 'EUR', 'GBP', 'AUD'))}
+        {t('timezone', 'Time zone', 'IANA name: caps reset in it')}
+        {t('concurrencyLimit', 'Concurrency limit')}
+        {t('hourlyCap', 'Hourly cap')}
+        {t('dailyCap', 'Daily cap')}
+        {t('monthlyCap', 'Monthly cap')}
+        {t('totalCap', 'Total cap')}
+      </fieldset>
+      <div className="form-actions">
+        <button type="submit" disabled={!canEdit}>{target ? 'Save target' : 'Create target'}</button>
+        <a href={href('rtb-targets')}>Cancel</a>
+        {target?.id && <a href={href('rtb-targets', target.id, 'json')}>Edit as JSON</a>}
+      </div>
+    </form>
+  );
+}
+
+export function TargetPage({ id }: { id: string }) {
+  const isNew = id === 'new';
+  const { data, error, loading } = useLoad(() => (isNew ? Promise.resolve(undefined) : api.get<Target>(`/api/rtb/targets/${id}`)), [id]);
+  return (
+    <section>
+      <h1>{isNew ? 'New RTB target' : `RTB target ${String(data?.name ?? '')}`}</h1>
+      <ErrorBanner error={error} />
+      {loading && <p>Loading…</p>}
+      {!loading && !error && <TargetForm key={id} target={data} />}
+    </section>
+  );
+}
