@@ -41,6 +41,7 @@ export function BuyerList() {
         {canEdit && <a className="button" href={href('buyers', 'new')}>New buyer</a>}
       </header>
       <ErrorBanner error={error ?? actionError} onReload={reload} />
+      <p className="hint">Today's calls per buyer (live now, routed, converted, revenue): <a href={href('today')}>Today</a>.</p>
       {loading && !data && <p>Loading…</p>}
       {data && data.length === 0 && <p>No buyers yet.</p>}
       {data && data.length > 0 && (
