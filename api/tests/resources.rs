@@ -499,3 +499,38 @@ async fn a_selective_call_filter_reads_a_bounded_slice_per_request() {
     assert_eq!(page["items"][0]["callSid"], "CArare");
     assert!(requests >= 2);
 }
+
+/// A manager sees a buyer's capacity in use next to its caps: a routed call
+/// holds a slot and counts for the day; its completion gives the slot back.
+#[tokio::test]
+async fn a_buyers_stats_show_its_live_capacity_against_its_caps() {
+    let server = TestServer::start().await;
+    let t = sign_up(&server, "Capacity Co").await;
+    let c = &t.console;
+    let buyer = create(c, "/api/buyers", buyer_body("Cap Buyer", "+15550004001")).await;
+    create(c, "/api/campaigns", json!({"name": "Caps", "status": "active", "phoneNumber": "+15550007400",
+        "buyers": [{"buyerId": buyer["id"], "priority": 1}]})).await;
+    let stats = format!("/api/buyers/{}/stats", buyer["id"].as_str().unwrap());
+
+    let (s, before) = c.get(&stats).await;
+    assert_eq!(s, 200, "{before}");
+    assert_eq!((&before["active"], &before["day"], &before["concurrencyLimit"], &before["dailyCap"]), (&json!(0), &json!(0), &json!(5), &json!(100)));
+
+    let r = call(&server, &t, "CAcap1", "+15550007400").await;
+    assert_eq!(r.dialed().as_deref(), Some("+15550004001"), "{r:?}");
+    let (_, during) = c.get(&stats).await;
+    assert_eq!((&during["active"], &during["hour"], &during["day"], &during["month"], &during["total"]), (&json!(1), &json!(1), &json!(1), &json!(1), &json!(1)), "{during}");
+
+    let params = pairs(&[("CallSid", "CAcap1leg"), ("ParentCallSid", "CAcap1"), ("AccountSid", &t.account),
+        ("CallStatus", "completed"), ("SequenceNumber", "3"), ("CallDuration", "30")]);
+    let path = format!("/api/webhooks/status?callId={}&attempt=0", r.call_id().unwrap());
+    assert_eq!(post_signed_with(&server.client, &server.base, &t.token, &path, &params).await.unwrap().status, 204);
+    let (_, after) = c.get(&stats).await;
+    assert_eq!((&after["active"], &after["day"]), (&json!(0), &json!(1)), "the slot is given back, the call still counts: {after}");
+
+    // Another tenant's buyer, or no buyer at all, is not found.
+    let other = sign_up(&server, "Elsewhere").await;
+    assert_eq!(other.console.get(&stats).await.0, 404);
+    let (s, bad) = c.get("/api/buyers/not-a-uuid/stats").await;
+    assert_eq!((s, bad["error"]["code"].as_str()), (404, Some("not_found")));
+}

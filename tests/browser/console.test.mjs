@@ -528,6 +528,23 @@ test("today's summary counts the new campaign's calls and the new buyer's", asyn
   assert.equal((await byBuyer.locator('td').first().textContent()), String(toBuyer));
 });
 
+test("the buyer's page shows its capacity now, against its caps, as the API counts it", async () => {
+  const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json', Origin: base },
+    body: JSON.stringify({ username: 'demo', password: 'demo' }) });
+  const cookie = login.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const buyers = (await (await fetch(`${base}/api/buyers`, { headers: { cookie } })).json()).items;
+  const id = buyers.find((b) => b.name === BUYER.name).id;
+  const live = await (await fetch(`${base}/api/buyers/${id}/stats`, { headers: { cookie } })).json();
+  assert.ok(live.day >= 2 && live.dailyCap === 50 && live.concurrencyLimit === 3, JSON.stringify(live));
+
+  await section('Buyers');
+  await tab.getByRole('link', { name: BUYER.name, exact: true }).click();
+  await tab.getByRole('heading', { name: 'Capacity now' }).waitFor();
+  const capacity = (label) => tab.getByRole('row', { name: new RegExp(`^${label}`) }).locator('td');
+  assert.deepEqual(await capacity('Today').allTextContents(), [String(live.day), '50']);
+  assert.deepEqual(await capacity('On calls now').allTextContents(), [String(live.active), '3']);
+});
+
 test('deleting a buyer in an active campaign shows the 409, and signing out returns to the login page', async () => {
   await section('Buyers');
   await tab.getByRole('button', { name: `Delete ${BUYER.name}` }).click();

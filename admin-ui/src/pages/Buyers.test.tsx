@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { render, screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { BuyerForm } from './Buyers';
+import { BuyerForm, CapacityNow } from './Buyers';
 import { fakeFetch, json } from '../test/fetch';
 import type { Buyer } from '../types';
 
@@ -138,5 +138,21 @@ describe('BuyerForm', () => {
     await u.click(screen.getByRole('button', { name: 'Save buyer' }));
     await waitFor(() => expect(calls).toBe(3));
     expect(sent[2].headers['if-match']).toBe('"5"');
+  });
+});
+
+describe('CapacityNow', () => {
+  it("shows the buyer's live counts next to its caps and marks a cap reached", async () => {
+    const sent = fakeFetch(() => json(200, { buyerId: 'b1', active: 2, concurrencyLimit: 2, hour: 1, hourlyCap: null,
+      day: 7, dailyCap: 100, month: 7, monthlyCap: null, total: 31, totalCap: null }));
+    render(<CapacityNow id="b1" />);
+    const now = await screen.findByRole('row', { name: /On calls now/ });
+    expect(sent[0].url).toBe('/api/buyers/b1/stats');
+    expect(now.textContent).toBe('On calls now22');
+    expect(now.className).toBe('at-cap');
+    const today = screen.getByRole('row', { name: /Today/ });
+    expect(today.textContent).toBe('Today7100');
+    expect(today.className).toBe('');
+    expect(screen.getByRole('row', { name: /This hour/ }).textContent).toBe('This hour1none');
   });
 });

@@ -315,6 +315,63 @@ export function BuyerForm({ buyer, onSaved }: { buyer?: Buyer; onSaved: (b: Buye
   );
 }
 
+/** A buyer's capacity in use now (`GET /api/buyers/{id}/stats`), counted in its time zone. */
+export interface BuyerCapacity {
+  active: number;
+  concurrencyLimit: number | null;
+  hour: number;
+  hourlyCap: number | null;
+  day: number;
+  dailyCap: number | null;
+  month: number;
+  monthlyCap: number | null;
+  total: number;
+  totalCap: number | null;
+}
+
+export function CapacityNow({ id }: { id: string }) {
+  const { data, error, loading, reload } = useLoad(() => api.get<BuyerCapacity>(`/api/buyers/${id}/stats`), [id]);
+  const rows: [string, number, number | null][] = data
+    ? [
+        ['On calls now', data.active, data.concurrencyLimit],
+        ['This hour', data.hour, data.hourlyCap],
+        ['Today', data.day, data.dailyCap],
+        ['This month', data.month, data.monthlyCap],
+        ['Ever', data.total, data.totalCap],
+      ]
+    : [];
+  return (
+    <section aria-labelledby="capacity-now">
+      <header className="page-head">
+        <h2 id="capacity-now">Capacity now</h2>
+        <button type="button" onClick={reload}>Refresh</button>
+      </header>
+      <ErrorBanner error={error} />
+      {loading && !data && <p>Loading…</p>}
+      {data && (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Calls</th>
+              <th scope="col">Counted</th>
+              <th scope="col">Cap</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map(([label, used, cap]) => (
+              <tr key={label} className={cap !== null && used >= cap ? 'at-cap' : undefined}>
+                <th scope="row">{label}</th>
+                <td>{used}</td>
+                <td>{cap === null ? 'none' : cap}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
 export function BuyerPage({ id }: { id: string }) {
   const isNew = id === 'new';
   const { data, error, loading } = useLoad(() => (isNew ? Promise.resolve(undefined) : api.get<Buyer>(`/api/buyers/${id}`)), [id]);
@@ -323,6 +380,7 @@ export function BuyerPage({ id }: { id: string }) {
       <h1>{isNew ? 'New buyer' : `Buyer ${data?.name ?? ''}`}</h1>
       <ErrorBanner error={error} />
       {loading && <p>Loading…</p>}
+      {!isNew && !loading && !error && <CapacityNow id={id} />}
       {!loading && !error && <BuyerForm key={id} buyer={data} onSaved={() => navigate('buyers')} />}
     </section>
   );

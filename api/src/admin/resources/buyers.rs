@@ -12,13 +12,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono_tz::Tz;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use switchboard_model::{
     Buyer, BuyerStatus, Currency, FieldError, GeoFilter, Id, ModelError, PhoneNumber, Role, Schedule, TimeWindow, money,
     new_id,
 };
 use switchboard_store::StoreError;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -29,7 +30,7 @@ use crate::error::ApiError;
 use crate::server::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(get_one, update, delete))
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(get_one, update, delete)).routes(routes!(capacity))
 }
 
 /// A buyer as clients send it. Every field is optional so that all missing
@@ -299,6 +300,57 @@ async fn create(State(state): State<AppState>, auth: Auth, body: Result<Json<Val
 async fn get_one(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
     let buyer = docs::load::<Buyer>(&state, auth.tenant_id, docs::path_id(id, "buyer")?).await?;
     Ok(docs::tagged(StatusCode::OK, &buyer, buyer.version))
+}
+
+/// A buyer's capacity in use now, next to its caps. Counts are in the
+/// buyer's time zone (this hour, day and month there) and come from the one
+/// place that decides them: its actor, rebuilt from the stored calls, on the
+/// node that owns it in a cluster.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BuyerCapacity {
+    /// The buyer.
+    #[schema(value_type = String, format = Uuid)]
+    buyer_id: Id,
+    /// Calls holding a slot now (ringing or connected).
+    active: u32,
+    concurrency_limit: Option<u32>,
+    /// Calls counted this hour.
+    hour: u32,
+    hourly_cap: Option<u32>,
+    /// Calls counted today.
+    day: u32,
+    daily_cap: Option<u32>,
+    /// Calls counted this month.
+    month: u32,
+    monthly_cap: Option<u32>,
+    /// Calls counted ever.
+    total: u64,
+    total_cap: Option<u32>,
+}
+
+/// A buyer's live capacity against its caps; a malformed or unknown id is a
+/// 404; 503 when the node deciding it cannot be asked now.
+#[utoipa::path(get, path = "/api/buyers/{id}/stats", tag = "buyers", params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = BuyerCapacity), (status = 401), (status = 404), (status = 503)))]
+async fn capacity(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Json<BuyerCapacity>, ApiError> {
+    let buyer = docs::load::<Buyer>(&state, auth.tenant_id, docs::path_id(id, "buyer")?).await?;
+    let live = state.engine.buyer_stats(buyer.id).await.ok_or_else(|| {
+        ApiError::Engine(switchboard_engine::EngineError::Overloaded("this buyer's capacity cannot be read now".into()))
+    })?;
+    Ok(Json(BuyerCapacity {
+        buyer_id: buyer.id,
+        active: live.active,
+        concurrency_limit: buyer.concurrency_limit,
+        hour: live.hour,
+        hourly_cap: buyer.hourly_cap,
+        day: live.day,
+        daily_cap: buyer.daily_cap,
+        month: live.month,
+        monthly_cap: buyer.monthly_cap,
+        total: live.total,
+        total_cap: buyer.total_cap,
+    }))
 }
 
 /// Changes a buyer (manager or above). Absent fields keep their values. The
