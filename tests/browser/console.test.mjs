@@ -12,16 +12,10 @@
 // CONSOLE_DIR (default admin-ui/dist).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { chromium } from 'playwright-core';
+import { launchChromium, signIn, startSwitchboard, twilioSignature } from './server.mjs';
 
-const BIN = process.env.SWITCHBOARD_BIN || new URL('../../target/debug/switchboard', import.meta.url).pathname;
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const CONSOLE_DIR = process.env.CONSOLE_DIR || new URL('../../admin-ui/dist', import.meta.url).pathname;
 // The demo tenant's Twilio credentials (api/src/demo.rs).
 const AUTH_TOKEN = 'demo-token';
@@ -31,31 +25,12 @@ const BUYER = { name: 'Delta Dental', phone: '+15550002999', zone: 'America/Denv
 const CAMPAIGN = { name: 'Browser Campaign', number: '+15550004242' };
 const CALLER = '+15557770001';
 
-let server, base, dataDir, browser, context, tab, twilio, twilioBase, bidder, bidderBase;
+let switchboard, base, browser, context, tab, twilio, twilioBase, bidder, bidderBase;
 // What the fake Twilio REST API was asked: [method, path, Authorization, form].
 const twilioCalls = [];
+// Uncaught errors in the page, and console errors other than the failed
+// requests the tests provoke (401, 409, 422): a CSP violation is one.
 const pageErrors = [];
-
-function startSwitchboard() {
-  dataDir = mkdtempSync(join(tmpdir(), 'sb-console-browser-'));
-  server = spawn(BIN, ['serve', '--demo', '--data', dataDir, '--listen', '127.0.0.1:0', '--console-dir', CONSOLE_DIR,
-    '--twilio-api-base', twilioBase, '--rtb-allow-private-targets'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: 'warn' },
-  });
-  let err = '';
-  server.stderr.on('data', (d) => { err += d; });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`switchboard did not start:\n${err}`)), 20000);
-    server.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/listening on (http:\/\/\S+)/);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
-    });
-    server.on('exit', (code) => reject(new Error(`switchboard exited ${code}:\n${err}`)));
-  });
-}
 
 /** Twilio's REST API for number provisioning, as far as Switchboard uses it: one number for sale in 415. */
 function startFakeTwilio() {
@@ -108,16 +83,17 @@ function startBidder() {
 before(async () => {
   twilioBase = await startFakeTwilio();
   bidderBase = await startBidder();
-  base = await startSwitchboard();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  switchboard = await startSwitchboard(['--console-dir', CONSOLE_DIR, '--twilio-api-base', twilioBase, '--rtb-allow-private-targets']);
+  base = switchboard.base;
+  browser = await launchChromium();
   context = await browser.newContext({ acceptDownloads: true });
   tab = await context.newPage();
   tab.on('pageerror', (e) => pageErrors.push(String(e)));
+  tab.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource: the server responded with a status of')) {
+      pageErrors.push(m.text());
+    }
+  });
   // Deletes ask for confirmation; the tests accept.
   tab.on('dialog', (d) => d.accept());
   tab.setDefaultTimeout(10000);
@@ -125,12 +101,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server.once('exit', r));
-    server.kill('SIGTERM');
-    await exited;
-  }
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await switchboard?.stop();
   twilio?.close();
   bidder?.close();
 });
@@ -159,9 +130,7 @@ const row = (text) => tab.locator('tbody tr', { hasText: text });
 async function placeCall(to, callSid, token = AUTH_TOKEN) {
   const url = `${base}/api/webhooks/voice`;
   const params = { CallSid: callSid, AccountSid: ACCOUNT_SID, From: CALLER, To: to, CallStatus: 'ringing', Direction: 'inbound' };
-  const signed = url + Object.keys(params).sort().map((k) => k + params[k]).join('');
-  const signature = createHmac('sha1', token).update(signed).digest('base64');
-  const res = await fetch(url, { method: 'POST', body: new URLSearchParams(params), headers: { 'X-Twilio-Signature': signature } });
+  const res = await fetch(url, { method: 'POST', body: new URLSearchParams(params), headers: { 'X-Twilio-Signature': twilioSignature(token, url, params) } });
   const text = await res.text();
   assert.equal(res.status, 200, text);
   return text;
@@ -235,9 +204,7 @@ test('editing with a stale version is refused with a clear message', async () =>
   await tab.getByRole('link', { name: CAMPAIGN.name }).click();
   await tab.getByLabel('Description').fill('edited in the browser');
   // Someone else changes the campaign meanwhile (through the API).
-  const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json', Origin: base },
-    body: JSON.stringify({ username: 'demo', password: 'demo' }) });
-  const cookie = login.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const { cookie } = await signIn(base);
   const list = await (await fetch(`${base}/api/campaigns`, { headers: { cookie } })).json();
   const mine = list.items.find((c) => c.name === CAMPAIGN.name);
   const other = await fetch(`${base}/api/campaigns/${mine.id}`, { method: 'PUT',
@@ -351,9 +318,7 @@ test('users: create, change the role, delete', async () => {
   await tab.getByLabel('ann role').selectOption('manager');
   await tab.getByRole('form', { name: 'Edit ann' }).getByRole('button', { name: 'Save' }).click();
   await tab.getByRole('status').filter({ hasText: 'Saved ann: role manager' }).waitFor();
-  const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json', Origin: base },
-    body: JSON.stringify({ username: 'ann', password: 'a long enough password' }) });
-  assert.equal((await login.json()).role, 'manager', 'the new role is stored');
+  assert.equal((await signIn(base, 'ann', 'a long enough password')).user.role, 'manager', 'the new role is stored');
 
   await tab.getByRole('form', { name: 'Edit ann' }).getByRole('button', { name: 'Delete' }).click();
   await until(async () => (await tab.getByLabel('ann role').count()) === 0, 'the user gone from the list');
@@ -373,8 +338,8 @@ test('settings: a new Twilio auth token saved in the console signs the next webh
   assert.match(twiml, /<Number[^>]*>\+15550002999<\/Number>/);
   const url = `${base}/api/webhooks/voice`;
   const params = { CallSid: 'CAconsole00000000000000000000004', AccountSid: ACCOUNT_SID, From: CALLER, To: CAMPAIGN.number };
-  const old = createHmac('sha1', AUTH_TOKEN).update(url + Object.keys(params).sort().map((k) => k + params[k]).join('')).digest('base64');
-  const refused = await fetch(url, { method: 'POST', body: new URLSearchParams(params), headers: { 'X-Twilio-Signature': old } });
+  const refused = await fetch(url, { method: 'POST', body: new URLSearchParams(params),
+    headers: { 'X-Twilio-Signature': twilioSignature(AUTH_TOKEN, url, params) } });
   assert.equal(refused.status, 403, 'the old token no longer signs');
 });
 
@@ -398,8 +363,8 @@ test('a number bought from Twilio into a pool routes calls, and is released agai
   const poolUrl = buy[3].VoiceUrl;
   assert.match(poolUrl, new RegExp(`^${base}/api/webhooks/pool/[0-9a-f-]{36}/voice$`));
   const params = { CallSid: 'CAconsole00000000000000000000005', AccountSid: ACCOUNT_SID, From: CALLER, To: '+14155550111' };
-  const signature = createHmac('sha1', 'rotated-token').update(poolUrl + Object.keys(params).sort().map((k) => k + params[k]).join('')).digest('base64');
-  const twiml = await (await fetch(poolUrl, { method: 'POST', body: new URLSearchParams(params), headers: { 'X-Twilio-Signature': signature } })).text();
+  const twiml = await (await fetch(poolUrl, { method: 'POST', body: new URLSearchParams(params),
+    headers: { 'X-Twilio-Signature': twilioSignature('rotated-token', poolUrl, params) } })).text();
   assert.match(twiml, /<Number[^>]*>\+1555000200[123]<\/Number>/, `the pool's campaign dials a demo buyer: ${twiml}`);
 
   // In a pool it cannot be released (409), out of it it can.
@@ -511,9 +476,7 @@ test('the audit log says who created the buyer, filtered by kind', async () => {
 });
 
 test("today's summary counts the new campaign's calls and the new buyer's", async () => {
-  const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json', Origin: base },
-    body: JSON.stringify({ username: 'demo', password: 'demo' }) });
-  const cookie = login.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const { cookie } = await signIn(base);
   const campaigns = (await (await fetch(`${base}/api/campaigns`, { headers: { cookie } })).json()).items;
   const id = campaigns.find((c) => c.name === CAMPAIGN.name).id;
   const calls = (await (await fetch(`${base}/api/calls?campaignId=${id}`, { headers: { cookie } })).json()).items;
@@ -529,9 +492,7 @@ test("today's summary counts the new campaign's calls and the new buyer's", asyn
 });
 
 test("the buyer's page shows its capacity now, against its caps, as the API counts it", async () => {
-  const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json', Origin: base },
-    body: JSON.stringify({ username: 'demo', password: 'demo' }) });
-  const cookie = login.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const { cookie } = await signIn(base);
   const buyers = (await (await fetch(`${base}/api/buyers`, { headers: { cookie } })).json()).items;
   const id = buyers.find((b) => b.name === BUYER.name).id;
   const live = await (await fetch(`${base}/api/buyers/${id}/stats`, { headers: { cookie } })).json();
@@ -556,5 +517,8 @@ test('deleting a buyer in an active campaign shows the 409, and signing out retu
   // The session is gone on the server too: a reload stays on the login page.
   await tab.reload();
   await tab.getByRole('button', { name: 'Sign in' }).waitFor();
+});
+
+test('no page error or CSP violation was logged during the run', () => {
   assert.deepEqual(pageErrors, []);
 });

@@ -9,46 +9,18 @@
 // Env: SWITCHBOARD_BIN (the built binary), CHROMIUM (default /usr/bin/chromium).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createHmac } from 'node:crypto';
-import { chromium } from 'playwright-core';
+import { launchChromium, signIn, startSwitchboard, twilioSignature } from './server.mjs';
 
-const BIN = process.env.SWITCHBOARD_BIN || new URL('../../target/debug/switchboard', import.meta.url).pathname;
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const POOL = ['+15550001100', '+15550001101', '+15550001102'];
 const ORIGINAL = '+15550001000';
 // The demo tag writes numbers the national way.
 const national = (e164) => `(${e164.slice(2, 5)}) ${e164.slice(5, 8)}-${e164.slice(8)}`;
 
-let server, sbBase, dataDir, site, siteBase, slow, slowBase, browser;
+let switchboard, sbBase, site, siteBase, slow, slowBase, browser;
 // The first visitor's cookies and storage, to come back with; its number and session.
 let returning, firstVisit;
 const slowRequests = [];
-
-/** Starts `switchboard serve --demo` and resolves with its base URL. */
-function startSwitchboard() {
-  dataDir = mkdtempSync(join(tmpdir(), 'sb-dni-browser-'));
-  server = spawn(BIN, ['serve', '--demo', '--data', dataDir, '--listen', '127.0.0.1:0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: 'warn' },
-  });
-  let err = '';
-  server.stderr.on('data', (d) => { err += d; });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`switchboard did not start:\n${err}`)), 20000);
-    server.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/listening on (http:\/\/\S+)/);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
-    });
-    server.on('exit', (code) => reject(new Error(`switchboard exited ${code}:\n${err}`)));
-  });
-}
 
 /** A customer's landing page, with the original number twice (a tel: link and plain text). */
 function page(scriptOrigin, tag = 'demo') {
@@ -66,7 +38,8 @@ function listen(handler) {
 }
 
 before(async () => {
-  sbBase = await startSwitchboard();
+  switchboard = await startSwitchboard();
+  sbBase = switchboard.base;
   // The site: pages that load dni.js from Switchboard.
   let port;
   [site, port] = await listen((req, res) => {
@@ -98,13 +71,7 @@ before(async () => {
     }
   });
   slowBase = `http://127.0.0.1:${port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    // No sandbox as root; no background traffic to Google on a closed network.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -112,12 +79,7 @@ after(async () => {
   site?.close();
   slow?.closeAllConnections?.();
   slow?.close();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server.once('exit', r));
-    server.kill('SIGTERM');
-    await exited;
-  }
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await switchboard?.stop();
 });
 
 /** A visitor (fresh storage, or `storageState`) with page errors collected. */
@@ -172,10 +134,9 @@ test('a visitor sees a pool number, and keeps it across a reload', async () => {
 
 /** The demo console's session cookie. */
 async function demoLogin() {
-  const login = await fetch(`${sbBase}/api/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json',
-    Origin: sbBase }, body: JSON.stringify({ username: 'demo', password: 'demo' }) });
-  assert.equal(login.status, 200);
-  return login.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const { status, cookie } = await signIn(sbBase);
+  assert.equal(status, 200);
+  return cookie;
 }
 
 test('a call to that number is attributed to the visit, its UTM fields and click id', async () => {
@@ -183,8 +144,7 @@ test('a call to that number is attributed to the visit, its UTM fields and click
   const url = `${sbBase}/api/webhooks/voice`;
   const params = { CallSid: 'CAbrowser000000000000000000000001', AccountSid: 'ACdemo00000000000000000000000000',
     From: '+15551230000', To: firstVisit.number, CallStatus: 'ringing', Direction: 'inbound' };
-  const signed = url + Object.keys(params).sort().map((k) => k + params[k]).join('');
-  const signature = createHmac('sha1', 'demo-token').update(signed).digest('base64');
+  const signature = twilioSignature('demo-token', url, params);
   const twiml = await (await fetch(url, { method: 'POST', body: new URLSearchParams(params),
     headers: { 'X-Twilio-Signature': signature } })).text();
   const callId = twiml.match(/dial-status\/([0-9a-f-]{36})/)?.[1];
