@@ -1,7 +1,8 @@
 // Small form and page parts shared by every page: labelled fields with their
-// field error, the error banner, and a hook that loads data once.
-import { useCallback, useEffect, useId, useState, type ReactNode } from 'react';
-import { ApiError } from './api';
+// field error, the error banner, and the hooks that load data (once, or a
+// page at a time).
+import { useCallback, useEffect, useId, useRef, useState, type ReactNode } from 'react';
+import { ApiError, api, type Page } from './api';
 
 /** A labelled control with its error under it (the control gets `id`, `aria-invalid`, `aria-describedby`). */
 export function Field(props: {
@@ -133,6 +134,49 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]) {
   return { data, error, loading, reload, setData };
 }
 
+/**
+ * A list read a page at a time, newest first: the first page with
+ * `getPage()` whenever `deps` change (or on `reload()`), the next one
+ * appended on `more()`. Only the latest request counts: an answer that
+ * comes after a newer request (other filters, a refresh) is dropped, so the
+ * list never mixes two filters.
+ */
+export function usePaged<T>(getPage: (cursor?: string) => Promise<Page<T>>, deps: unknown[]) {
+  const [items, setItems] = useState<T[]>([]);
+  const [next, setNext] = useState<string | null>();
+  const [error, setError] = useState<unknown>();
+  const [loading, setLoading] = useState(false);
+  const latest = useRef(0);
+  const get = useRef(getPage);
+  get.current = getPage;
+
+  const load = useCallback(async (cursor?: string) => {
+    const mine = ++latest.current;
+    setLoading(true);
+    setError(undefined);
+    try {
+      const page = await get.current(cursor);
+      if (mine !== latest.current) return;
+      setItems((old) => (cursor ? [...old, ...page.items] : page.items));
+      setNext(page.nextCursor);
+    } catch (e) {
+      if (mine === latest.current) setError(e);
+    } finally {
+      if (mine === latest.current) setLoading(false);
+    }
+  }, []);
+
+  useEffect(() => {
+    void load();
+    // Unmounted or new deps: whatever is in flight no longer counts.
+    return () => { latest.current++; };
+  }, deps);
+
+  const more = useCallback(() => { if (next) void load(next); }, [next, load]);
+  const reload = useCallback(() => void load(), [load]);
+  return { items, next, error, loading, more, reload };
+}
+
 /** Integer text → number, empty → null; NaN marks bad input for the caller to report. */
 export function intOrNull(text: string): number | null {
   const t = text.trim();
@@ -143,12 +187,12 @@ export function intOrNull(text: string): number | null {
 /** A number from the API as form text. */
 export const text = (v: number | string | null | undefined) => (v === null || v === undefined ? '' : String(v));
 
-/** Every page loads all pages of a list: configuration lists are small. */
-export async function all<T>(get: (cursor?: string) => Promise<{ items: T[]; nextCursor?: string | null }>): Promise<T[]> {
+/** Every item of a list, following its cursor: configuration lists are small (at most 100 pages of 500 are read). */
+export async function listAll<T>(path: string): Promise<T[]> {
   const out: T[] = [];
   let cursor: string | undefined;
   for (let i = 0; i < 100; i++) {
-    const page = await get(cursor);
+    const page = await api.get<Page<T>>(path, { cursor, limit: 500 });
     out.push(...page.items);
     if (!page.nextCursor) break;
     cursor = page.nextCursor;

@@ -1,8 +1,8 @@
 // API keys (shown once at creation, revoked by deleting) and the tenant's
 // users (role changes and password resets carry the version loaded).
 import { useState, type FormEvent } from 'react';
-import { ApiError, api, type Page } from '../api';
-import { ErrorBanner, SelectField, TextField, all, opts, useLoad } from '../components';
+import { ApiError, api } from '../api';
+import { ErrorBanner, SelectField, TextField, opts, useLoad, listAll } from '../components';
 import { useCan } from '../role';
 
 const ROLES = opts('viewer', 'manager', 'admin', 'owner');
@@ -12,7 +12,7 @@ interface UserView { id: string; username: string; role: string; createdAt: stri
 
 export function ApiKeysPage() {
   const isAdmin = useCan('admin');
-  const { data, error, reload } = useLoad(() => all<ApiKey>((cursor) => api.get<Page<ApiKey>>('/api/api-keys', { cursor, limit: 500 })), []);
+  const { data, error, reload } = useLoad(() => listAll<ApiKey>('/api/api-keys'), []);
   const [name, setName] = useState('');
   const [role, setRole] = useState('manager');
   const [created, setCreated] = useState<{ name: string; key: string }>();
@@ -138,7 +138,7 @@ function UserRow({ user, onChanged }: { user: UserView; onChanged: (notice?: str
 
 export function UsersPage() {
   const isAdmin = useCan('admin');
-  const { data, error, reload } = useLoad(() => all<UserView>((cursor) => api.get<Page<UserView>>('/api/users', { cursor, limit: 500 })), []);
+  const { data, error, reload } = useLoad(() => listAll<UserView>('/api/users'), []);
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [role, setRole] = useState('viewer');

@@ -1,13 +1,13 @@
 // Buyers: who takes calls, at which number, within which caps and hours.
 import { useState, type FormEvent } from 'react';
-import { ApiError, api, type FieldError, type Page } from '../api';
-import { CheckField, ErrorBanner, SelectField, TextField, all, intOrNull, opts, text, useLoad } from '../components';
+import { ApiError, api, type FieldError } from '../api';
+import { CheckField, ErrorBanner, SelectField, TextField, intOrNull, opts, text, useLoad, listAll } from '../components';
 import { formatMoney, isAmount } from '../money';
 import { useCan } from '../role';
 import { href, navigate } from '../route';
 import { WEEKDAYS, type Buyer, type Schedule, type TimeWindow, type Weekday } from '../types';
 
-const listBuyers = () => all<Buyer>((cursor) => api.get<Page<Buyer>>('/api/buyers', { cursor, limit: 500 }));
+const listBuyers = () => listAll<Buyer>('/api/buyers');
 
 const caps = (b: Buyer) =>
   [

@@ -2,7 +2,7 @@
 // time range, caller), paged by cursor, exported as CSV.
 import { Fragment, useEffect, useState, type FormEvent } from 'react';
 import { api, send, withQuery, type Page } from '../api';
-import { CheckField, ErrorBanner, SelectField, TextField, all, opts, useLoad } from '../components';
+import { CheckField, ErrorBanner, SelectField, TextField, listAll, opts, useLoad, usePaged } from '../components';
 import { minorToDecimal } from '../money';
 import type { Buyer, CallRecord, Campaign } from '../types';
 
@@ -61,8 +61,6 @@ export async function exportCsv(f: CallFilters, maxPages = 200): Promise<string>
   return out;
 }
 
-const listAll = <T,>(path: string) => all<T>((cursor) => api.get<Page<T>>(path, { cursor, limit: 500 }));
-
 export function CallsPage() {
   const names = useLoad(async () => {
     const [campaigns, buyers] = await Promise.all([listAll<Campaign>('/api/campaigns'), listAll<Buyer>('/api/buyers')]);
@@ -70,38 +68,19 @@ export function CallsPage() {
   }, []);
   const [draft, setDraft] = useState<CallFilters>(empty);
   const [filters, setFilters] = useState<CallFilters>(empty);
-  const [calls, setCalls] = useState<CallRecord[]>([]);
-  const [next, setNext] = useState<string | null | undefined>();
-  const [error, setError] = useState<unknown>();
-  const [loading, setLoading] = useState(false);
+  const { items: calls, next, error, loading, more, reload } = usePaged(
+    (cursor) => api.get<Page<CallRecord>>('/api/calls', callQuery(filters, cursor)), [filters]);
+  const [exportError, setExportError] = useState<unknown>();
   const [exporting, setExporting] = useState(false);
   const [open, setOpen] = useState<string>();
   const [live, setLive] = useState(false);
 
-  async function load(f: CallFilters, cursor?: string) {
-    setLoading(true);
-    setError(undefined);
-    try {
-      const page = await api.get<Page<CallRecord>>('/api/calls', callQuery(f, cursor));
-      setCalls((old) => (cursor ? [...old, ...page.items] : page.items));
-      setNext(page.nextCursor);
-    } catch (e) {
-      setError(e);
-    } finally {
-      setLoading(false);
-    }
-  }
-
-  useEffect(() => {
-    void load(filters);
-  }, [filters]);
-
   // Watching: the first page again every 10 s (pages loaded with "More" are dropped).
   useEffect(() => {
     if (!live) return;
-    const t = setInterval(() => void load(filters), 10000);
+    const t = setInterval(reload, 10000);
     return () => clearInterval(t);
-  }, [live, filters]);
+  }, [live, reload]);
 
   function apply(e: FormEvent) {
     e.preventDefault();
@@ -110,7 +89,7 @@ export function CallsPage() {
 
   async function download() {
     setExporting(true);
-    setError(undefined);
+    setExportError(undefined);
     try {
       const csv = await exportCsv(filters);
       const url = URL.createObjectURL(new Blob([csv], { type: 'text/csv' }));
@@ -122,7 +101,7 @@ export function CallsPage() {
       a.remove();
       setTimeout(() => URL.revokeObjectURL(url), 10000);
     } catch (e) {
-      setError(e);
+      setExportError(e);
     } finally {
       setExporting(false);
     }
@@ -154,7 +133,7 @@ export function CallsPage() {
         </div>
         <CheckField label="Refresh every 10 seconds" checked={live} onChange={setLive} />
       </form>
-      <ErrorBanner error={error ?? names.error} />
+      <ErrorBanner error={exportError ?? error ?? names.error} />
       {!loading && calls.length === 0 && !error && <p>No calls match.</p>}
       {calls.length > 0 && (
         <table>
@@ -201,7 +180,7 @@ export function CallsPage() {
         </table>
       )}
       {loading && <p>Loading…</p>}
-      {next && !loading && <button type="button" onClick={() => load(filters, next)}>More calls</button>}
+      {next && !loading && <button type="button" onClick={more}>More calls</button>}
       <p className="hint">
         API: <code>{withQuery('/api/calls', callQuery(filters))}</code>
       </p>

@@ -1,13 +1,12 @@
 // Campaigns: a tracking number (or pool, or RTB router) and the buyers its
 // calls go to, by priority and weight or round-robin.
 import { useState, type FormEvent } from 'react';
-import { ApiError, api, type FieldError, type Page } from '../api';
-import { CheckField, ErrorBanner, Field, SelectField, TextField, all, intOrNull, opts, text, useLoad } from '../components';
+import { ApiError, api, type FieldError } from '../api';
+import { CheckField, ErrorBanner, Field, SelectField, TextField, intOrNull, opts, text, useLoad, listAll } from '../components';
 import { useCan } from '../role';
 import { href, navigate } from '../route';
 import type { Buyer, BuyerAssignment, Campaign, Named } from '../types';
 
-const listAll = <T,>(path: string) => all<T>((cursor) => api.get<Page<T>>(path, { cursor, limit: 500 }));
 
 async function loadLists() {
   const [campaigns, buyers] = await Promise.all([listAll<Campaign>('/api/campaigns'), listAll<Buyer>('/api/buyers')]);

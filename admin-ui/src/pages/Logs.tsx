@@ -1,9 +1,9 @@
 // Read-only logs, newest first as the API pages them: the audit log, RTB
 // auctions and bids, DNI visitor sessions. One page for all: text filters
 // named as the API's query parameters, a table, "More" for the next cursor.
-import { useEffect, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { api, type Page } from '../api';
-import { ErrorBanner, TextField } from '../components';
+import { ErrorBanner, TextField, usePaged } from '../components';
 import { formatMoney } from '../money';
 
 type Row = Record<string, unknown>;
@@ -90,28 +90,7 @@ export const LOGS: LogKind[] = [
 export function LogPage({ kind }: { kind: LogKind }) {
   const [draft, setDraft] = useState<Record<string, string>>({});
   const [filters, setFilters] = useState<Record<string, string>>({});
-  const [rows, setRows] = useState<Row[]>([]);
-  const [next, setNext] = useState<string | null>();
-  const [error, setError] = useState<unknown>();
-  const [loading, setLoading] = useState(false);
-
-  async function load(f: Record<string, string>, cursor?: string) {
-    setLoading(true);
-    setError(undefined);
-    try {
-      const page = await api.get<Page<Row>>(kind.path, { ...f, cursor });
-      setRows((old) => (cursor ? [...old, ...page.items] : page.items));
-      setNext(page.nextCursor);
-    } catch (e) {
-      setError(e);
-    } finally {
-      setLoading(false);
-    }
-  }
-
-  useEffect(() => {
-    void load(filters);
-  }, [filters, kind.path]);
+  const { items: rows, next, error, loading, more } = usePaged((cursor) => api.get<Page<Row>>(kind.path, { ...filters, cursor }), [filters, kind.path]);
 
   function apply(e: FormEvent) {
     e.preventDefault();
@@ -142,7 +121,7 @@ export function LogPage({ kind }: { kind: LogKind }) {
         </table>
       )}
       {loading && <p>Loading…</p>}
-      {next && !loading && <button type="button" onClick={() => load(filters, next)}>More</button>}
+      {next && !loading && <button type="button" onClick={more}>More</button>}
     </section>
   );
 }

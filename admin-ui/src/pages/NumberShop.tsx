@@ -2,14 +2,14 @@
 // account, set on the Settings page): search by area code or toll-free, buy
 // one (optionally straight into a pool), give one back.
 import { useState, type FormEvent } from 'react';
-import { ApiError, api, request, type Page } from '../api';
-import { ErrorBanner, SelectField, TextField, all, useLoad } from '../components';
+import { ApiError, api, request } from '../api';
+import { ErrorBanner, SelectField, TextField, useLoad, listAll } from '../components';
 import type { Named } from '../types';
 
 interface Available { phoneNumber: string; friendlyName: string; locality?: string | null; region?: string | null; sms: boolean }
 
 export function NumberShop({ onBought }: { onBought: () => void }) {
-  const pools = useLoad(() => all<Named>((cursor) => api.get<Page<Named>>('/api/pools', { cursor, limit: 500 })), []);
+  const pools = useLoad(() => listAll<Named>('/api/pools'), []);
   const [areaCode, setAreaCode] = useState('');
   const [type, setType] = useState('local');
   const [poolId, setPoolId] = useState('');

@@ -2,8 +2,8 @@
 // another pool or a campaign holds cannot be picked), the fallback shown when
 // every number is leased, and the lease timings.
 import { useState, type FormEvent } from 'react';
-import { ApiError, api, type FieldError, type Page } from '../api';
-import { ErrorBanner, SelectField, TextField, all, intOrNull, opts, text, useLoad } from '../components';
+import { ApiError, api, type FieldError } from '../api';
+import { ErrorBanner, SelectField, TextField, intOrNull, opts, text, useLoad, listAll } from '../components';
 import { useCan } from '../role';
 import { href, navigate } from '../route';
 
@@ -134,7 +134,7 @@ export function PoolPage({ id }: { id: string }) {
   const { data, error, loading } = useLoad(async () => {
     const [pool, inventory] = await Promise.all([
       isNew ? Promise.resolve(undefined) : api.get<Pool>(`/api/pools/${id}`),
-      all<InventoryNumber>((cursor) => api.get<Page<InventoryNumber>>('/api/numbers', { cursor, limit: 500 })),
+      listAll<InventoryNumber>('/api/numbers'),
     ]);
     return { pool, inventory };
   }, [id]);

@@ -4,8 +4,8 @@
 // errors are listed under it). The JSON is the API's own shape, as
 // `GET /api/openapi.json` describes it.
 import { useState, type FormEvent, type ReactNode } from 'react';
-import { api, type Page } from '../api';
-import { ErrorBanner, Field, all, useLoad } from '../components';
+import { api } from '../api';
+import { ErrorBanner, Field, useLoad, listAll } from '../components';
 import { formatMoney } from '../money';
 import { useCan } from '../role';
 import { href, navigate } from '../route';
@@ -102,11 +102,10 @@ export const KINDS: ResourceKind[] = [
   },
 ];
 
-const listAll = (path: string) => all<Item>((cursor) => api.get<Page<Item>>(path, { cursor, limit: 500 }));
 
 export function ResourceList({ kind }: { kind: ResourceKind }) {
   const canEdit = useCan('manager');
-  const { data, error, loading, reload } = useLoad(() => listAll(kind.path), [kind.path]);
+  const { data, error, loading, reload } = useLoad(() => listAll<Item>(kind.path), [kind.path]);
   const [actionError, setActionError] = useState<unknown>();
   const [detail, setDetail] = useState<{ id: string; value: unknown }>();
 

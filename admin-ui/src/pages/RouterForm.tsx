@@ -2,8 +2,8 @@
 // shares among equals), the auction's deadline, how many valid bids it needs
 // and the floor price (decimal text, never a float).
 import { useState, type FormEvent } from 'react';
-import { ApiError, api, type FieldError, type Page } from '../api';
-import { CheckField, ErrorBanner, SelectField, TextField, all, intOrNull, opts, text, useLoad } from '../components';
+import { ApiError, api, type FieldError } from '../api';
+import { CheckField, ErrorBanner, SelectField, TextField, intOrNull, opts, text, useLoad, listAll } from '../components';
 import { formatMoney, isAmount } from '../money';
 import { useCan } from '../role';
 import { href, navigate } from '../route';
@@ -131,7 +131,7 @@ export function RouterPage({ id }: { id: string }) {
   const { data, error, loading } = useLoad(async () => {
     const [router, targets] = await Promise.all([
       isNew ? Promise.resolve(undefined) : api.get<RtbRouter>(`/api/rtb/routers/${id}`),
-      all<Named>((cursor) => api.get<Page<Named>>('/api/rtb/targets', { cursor, limit: 500 })),
+      listAll<Named>('/api/rtb/targets'),
     ]);
     return { router, targets };
   }, [id]);

@@ -1,8 +1,8 @@
 // A DNI tracking tag as a form: the pool its numbers come from, the campaign
 // its calls belong to, which elements are swapped and for which visitors.
 import { useState, type FormEvent } from 'react';
-import { ApiError, api, type FieldError, type Page } from '../api';
-import { CheckField, ErrorBanner, SelectField, TextField, all, intOrNull, opts, text, useLoad } from '../components';
+import { ApiError, api, type FieldError } from '../api';
+import { CheckField, ErrorBanner, SelectField, TextField, intOrNull, opts, text, useLoad, listAll } from '../components';
 import { useCan } from '../role';
 import { href, navigate } from '../route';
 import type { Named } from '../types';
@@ -155,11 +155,10 @@ export function TagForm({ tag, pools, campaigns }: { tag?: TrackingTag; pools: N
 export function TagPage({ id }: { id: string }) {
   const isNew = id === 'new';
   const { data, error, loading } = useLoad(async () => {
-    const list = (path: string) => all<Named>((cursor) => api.get<Page<Named>>(path, { cursor, limit: 500 }));
     const [tag, pools, campaigns] = await Promise.all([
       isNew ? Promise.resolve(undefined) : api.get<TrackingTag>(`/api/tracking-tags/${id}`),
-      list('/api/pools'),
-      list('/api/campaigns'),
+      listAll<Named>('/api/pools'),
+      listAll<Named>('/api/campaigns'),
     ]);
     return { tag, pools, campaigns };
   }, [id]);

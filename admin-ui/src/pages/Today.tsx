@@ -3,7 +3,7 @@
 // to a limit), refreshed on demand or every 30 s.
 import { useEffect, useState } from 'react';
 import { api, type Page } from '../api';
-import { CheckField, ErrorBanner, all, useLoad } from '../components';
+import { CheckField, ErrorBanner, useLoad, listAll } from '../components';
 import { minorToDecimal } from '../money';
 import type { Buyer, CallRecord, Campaign, Named } from '../types';
 
@@ -56,9 +56,8 @@ async function loadToday() {
     calls.push(...page.items);
     cursor = page.nextCursor ?? undefined;
   } while (cursor && calls.length < MAX_CALLS);
-  const list = <T,>(path: string) => all<T>((c) => api.get<Page<T>>(path, { cursor: c, limit: 500 }));
   // An RTB call's buyer is the winning target.
-  const [campaigns, buyers, targets] = await Promise.all([list<Campaign>('/api/campaigns'), list<Buyer>('/api/buyers'), list<Named>('/api/rtb/targets')]);
+  const [campaigns, buyers, targets] = await Promise.all([listAll<Campaign>('/api/campaigns'), listAll<Buyer>('/api/buyers'), listAll<Named>('/api/rtb/targets')]);
   return { calls, campaigns, buyers: [...buyers, ...targets], since: midnight, truncated: !!cursor, at: new Date() };
 }
 
