@@ -20,6 +20,18 @@ describe('parseJson', () => {
     expect(v.items[1].concurrencyLimit).toBe(2);
   });
 
+  it('keeps large amounts and every money key exactly, both ways', async () => {
+    const v = parseJson('{"payout":12345678.99,"floorPrice":9999999999999.99,"minBidAmount":0.01,"maxBidAmount":100,'
+      + '"bids":[{"amount":1234567890123456.78,"winningBid":-3.10}]}') as Record<string, unknown>;
+    expect([v.payout, v.floorPrice, v.minBidAmount, v.maxBidAmount]).toEqual(['12345678.99', '9999999999999.99', '0.01', '100']);
+    expect(v.bids).toEqual([{ amount: '1234567890123456.78', winningBid: '-3.10' }]);
+    expect(formatMoney(v.payout as string)).toBe('12345678.99');
+    // Sent back as the same text.
+    const sent = fakeFetch(() => json(200, {}));
+    await api.put('/api/buyers/b1', { payout: v.payout }, 1);
+    expect(sent[0].body).toEqual({ payout: '12345678.99' });
+  });
+
   it('leaves text that only looks like a money field alone', () => {
     const v = parseJson('{"description":"\\"payout\\":5","floorPrice":2.25}') as Record<string, string>;
     expect(v.description).toBe('"payout":5');

@@ -50,6 +50,14 @@ describe('JSON editor', () => {
     expect(screen.getByLabelText('Pool (JSON)').getAttribute('aria-invalid')).toBe('true');
   });
 
+  it('keeps money typed as a JSON number as its decimal text, never a float', () => {
+    const v = parseEditor('{"floorPrice": 2.10, "payout": 12345678.99, "big": {"amount": 1234567890123456.78}, "biddingTimeoutMs": 1000}').value!;
+    expect(v.floorPrice).toBe('2.10');
+    expect(v.payout).toBe('12345678.99');
+    expect((v.big as Record<string, unknown>).amount).toBe('1234567890123456.78');
+    expect(v.biddingTimeoutMs).toBe(1000);
+  });
+
   it("lists the API's field errors", async () => {
     fakeFetch(() => json(422, { error: { code: 'invalid', message: 'validation failed', fields: [{ field: 'numbers[0]', message: 'is not in the inventory' }] } }));
     render(<JsonEditor initial={{ name: 'x', numbers: ['+15550009999'] }} label="Pool (JSON)" submitLabel="Save pool"

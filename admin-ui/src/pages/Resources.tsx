@@ -4,7 +4,7 @@
 // errors are listed under it). The JSON is the API's own shape, as
 // `GET /api/openapi.json` describes it.
 import { useState, type FormEvent, type ReactNode } from 'react';
-import { api } from '../api';
+import { api, parseJson } from '../api';
 import { ErrorBanner, Field, useLoad, listAll } from '../components';
 import { formatMoney } from '../money';
 import { useCan } from '../role';
@@ -188,7 +188,8 @@ export function ResourceList({ kind }: { kind: ResourceKind }) {
 /** Parses the editor's text; the message says where JSON is broken. */
 export function parseEditor(text: string): { value?: Record<string, unknown>; error?: string } {
   try {
-    const v = JSON.parse(text) as unknown;
+    // Money typed as a number is kept as its decimal text, as the API's answers are.
+    const v = parseJson(text);
     if (typeof v !== 'object' || v === null || Array.isArray(v)) return { error: 'must be a JSON object { … }' };
     return { value: v as Record<string, unknown> };
   } catch (e) {
