@@ -502,6 +502,8 @@ test("the buyer's page shows its capacity now, against its caps, as the API coun
   await tab.getByRole('link', { name: BUYER.name, exact: true }).click();
   await tab.getByRole('heading', { name: 'Capacity now' }).waitFor();
   const capacity = (label) => tab.getByRole('row', { name: new RegExp(`^${label}`) }).locator('td');
+  // The heading shows before the figures load.
+  await capacity('Today').first().waitFor();
   assert.deepEqual(await capacity('Today').allTextContents(), [String(live.day), '50']);
   assert.deepEqual(await capacity('On calls now').allTextContents(), [String(live.active), '3']);
 });
