@@ -181,6 +181,14 @@ fn id_key(id: Id) -> u128 {
     id.as_u128()
 }
 
+/// The tenant keys a listing covers: one tenant's, or every tenant's.
+fn tenant_keys(tenant: Option<Id>) -> (u128, u128) {
+    match tenant {
+        Some(t) => (id_key(t), id_key(t)),
+        None => (u128::MIN, u128::MAX),
+    }
+}
+
 fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
@@ -529,10 +537,7 @@ impl Store for EmbeddedStore {
         self.blocking(move |db| {
             let txn = read_txn(db)?;
             let docs = txn.open_table(DOCS).map_err(backend("open docs"))?;
-            let (lo, hi) = match tenant {
-                Some(t) => (id_key(t), id_key(t)),
-                None => (u128::MIN, u128::MAX),
-            };
+            let (lo, hi) = tenant_keys(tenant);
             let k = kind.as_str();
             docs.range((k, lo, u128::MIN)..=(k, hi, u128::MAX))
                 .map_err(backend("read docs"))?
@@ -552,10 +557,7 @@ impl Store for EmbeddedStore {
         self.blocking(move |db| {
             let txn = read_txn(db)?;
             let docs = txn.open_table(DOCS).map_err(backend("open docs"))?;
-            let (lo, hi) = match tenant {
-                Some(t) => (id_key(t), id_key(t)),
-                None => (u128::MIN, u128::MAX),
-            };
+            let (lo, hi) = tenant_keys(tenant);
             let k = kind.as_str();
             // An `after` outside the tenant asked for starts at its first
             // document, or (past it) gives an empty page.
