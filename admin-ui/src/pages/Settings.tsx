@@ -3,7 +3,7 @@
 // password and sessions.
 import { useState, type FormEvent } from 'react';
 import { ApiError, api } from '../api';
-import { ErrorBanner, TextField, useLoad } from '../components';
+import { CheckField, ErrorBanner, TextField, useLoad } from '../components';
 import { useCan } from '../role';
 
 interface TenantView { id: string; name: string; twilioAccountSid?: string | null; twilioAuthTokenSet: boolean; version: number }
@@ -65,10 +65,7 @@ function TenantForm({ tenant, onSaved }: { tenant: TenantView; onSaved: (t: Tena
         hint={tenant.twilioAuthTokenSet ? 'A token is set (never shown). Type a new one to replace it; leave empty to keep it.'
           : 'No token is set: webhooks are refused until one is.'} />
       {tenant.twilioAuthTokenSet && (
-        <div className="field check">
-          <input id="remove-token" type="checkbox" checked={removeToken} onChange={(e) => setRemoveToken(e.target.checked)} />
-          <label htmlFor="remove-token">Remove the auth token (webhooks are then refused)</label>
-        </div>
+        <CheckField label="Remove the auth token (webhooks are then refused)" checked={removeToken} onChange={setRemoveToken} />
       )}
       <div className="form-actions"><button type="submit">Save settings</button></div>
     </form>
