@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { render, screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { BuyerForm, CapacityNow } from './Buyers';
+import { BuyerForm, BuyerList, CapacityNow } from './Buyers';
 import { fakeFetch, json } from '../test/fetch';
 import type { Buyer } from '../types';
 
@@ -154,5 +154,31 @@ describe('CapacityNow', () => {
     expect(today.textContent).toBe('Today7100');
     expect(today.className).toBe('');
     expect(screen.getByRole('row', { name: /This hour/ }).textContent).toBe('This hour1none');
+  });
+});
+
+describe('BuyerList', () => {
+  it('a stale delete says so; reloading the current version clears the message and deletes with the new version', async () => {
+    vi.stubGlobal('confirm', () => true);
+    let version = 1;
+    const sent = fakeFetch((req) => {
+      if (req.method === 'DELETE') {
+        return req.headers['if-match'] === '"2"'
+          ? new Response(null, { status: 204 })
+          : json(409, { error: { code: 'version_conflict', message: 'buyer changed: version 1, current 2' } });
+      }
+      return json(200, { items: [{ ...acme, version }], nextCursor: null });
+    });
+    const u = userEvent.setup();
+    render(<BuyerList />);
+    version = 2; // changed elsewhere after the list was read
+    await u.click(await screen.findByRole('button', { name: 'Delete Acme Insurance' }));
+    await screen.findByText(/Someone else changed this/);
+
+    await u.click(screen.getByRole('button', { name: 'Reload the current version' }));
+    await waitFor(() => expect(screen.queryByRole('alert')).toBeNull());
+    await u.click(screen.getByRole('button', { name: 'Delete Acme Insurance' }));
+    await waitFor(() => expect(sent.filter((r) => r.method === 'DELETE').map((r) => r.headers['if-match'])).toEqual(['"1"', '"2"']));
+    expect(screen.queryByRole('alert')).toBeNull();
   });
 });

@@ -40,7 +40,8 @@ export function BuyerList() {
         <h1>Buyers</h1>
         {canEdit && <a className="button" href={href('buyers', 'new')}>New buyer</a>}
       </header>
-      <ErrorBanner error={error ?? actionError} onReload={reload} />
+      {/* Reloading answers a stale action: its message goes with the old list. */}
+      <ErrorBanner error={error ?? actionError} onReload={() => { setActionError(undefined); reload(); }} />
       <p className="hint">Today's calls per buyer (live now, routed, converted, revenue): <a href={href('today')}>Today</a>.</p>
       {loading && !data && <p>Loading…</p>}
       {data && data.length === 0 && <p>No buyers yet.</p>}

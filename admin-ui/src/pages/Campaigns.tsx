@@ -53,7 +53,8 @@ export function CampaignList() {
         <h1>Campaigns</h1>
         {canEdit && <a className="button" href={href('campaigns', 'new')}>New campaign</a>}
       </header>
-      <ErrorBanner error={error ?? actionError} onReload={reload} />
+      {/* Reloading answers a stale action: its message goes with the old list. */}
+      <ErrorBanner error={error ?? actionError} onReload={() => { setActionError(undefined); reload(); }} />
       {loading && !data && <p>Loading…</p>}
       {data && data.campaigns.length === 0 && <p>No campaigns yet.</p>}
       {data && data.campaigns.length > 0 && (

@@ -144,7 +144,8 @@ export function ResourceList({ kind }: { kind: ResourceKind }) {
         <h1>{kind.title}</h1>
         {canEdit && <a className="button" href={href(kind.route, 'new')}>New {kind.noun}</a>}
       </header>
-      <ErrorBanner error={error ?? actionError} onReload={reload} />
+      {/* Reloading answers a stale action: its message goes with the old list. */}
+      <ErrorBanner error={error ?? actionError} onReload={() => { setActionError(undefined); reload(); }} />
       {loading && !data && <p>Loading…</p>}
       {data && data.length === 0 && <p>None yet.</p>}
       {data && data.length > 0 && (
