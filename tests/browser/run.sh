@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The browser tests, in headless Debian chromium driven by playwright-core:
 # dni.js on a page on localhost (dni.test.mjs), then the admin console
-# served by the server (console.test.mjs).
+# served by the server (console.test.mjs); both start the server and
+# chromium through server.mjs.
 #
 # Installs what is missing (Debian's chromium; playwright-core by `npm ci`,
 # pinned in package-lock.json) and builds the console when admin-ui/dist is
