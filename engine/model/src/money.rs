@@ -75,8 +75,14 @@ impl<'de> Deserialize<'de> for Currency {
     }
 }
 
+/// The largest amount, in whole units, any amount field takes. Below it an
+/// amount with two decimals written as a JSON number reads back exactly
+/// (its minor units stay under 2^53), so no client loses a cent.
+pub const MAX_WHOLE_UNITS: i64 = 10_000_000_000_000;
+
 /// Parses a decimal text (`"8.75"`, `"12"`, `"-0.5"`) into minor units with
-/// `digits` fraction digits, exactly, or refuses it.
+/// `digits` fraction digits, exactly, or refuses it (also past
+/// [`MAX_WHOLE_UNITS`]).
 pub fn parse_decimal(text: &str, digits: u32) -> Result<i64, ModelError> {
     let bad = || ModelError::InvalidAmount(text.to_owned());
     let t = text.trim();
@@ -93,7 +99,7 @@ pub fn parse_decimal(text: &str, digits: u32) -> Result<i64, ModelError> {
         return Err(bad());
     }
     let scale = 10i64.pow(digits);
-    let int: i64 = int.parse().map_err(|_| bad())?;
+    let int: i64 = int.parse().ok().filter(|i| *i <= MAX_WHOLE_UNITS).ok_or_else(bad)?;
     let mut f: i64 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| bad())? };
     f *= 10i64.pow(digits - frac.len() as u32);
     let v = int.checked_mul(scale).and_then(|v| v.checked_add(f)).ok_or_else(bad)?;
@@ -133,13 +139,16 @@ pub mod decimal {
                 f.write_str("a decimal amount such as 8.75")
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
-                v.checked_mul(100).ok_or_else(|| E::custom("amount too large"))
+                if v.unsigned_abs() > MAX_WHOLE_UNITS as u64 {
+                    return Err(E::custom("amount too large"));
+                }
+                Ok(v * 100)
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
-                i64::try_from(v).ok().and_then(|v| v.checked_mul(100)).ok_or_else(|| E::custom("amount too large"))
+                i64::try_from(v).map_err(|_| E::custom("amount too large")).and_then(|v| self.visit_i64(v))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
-                if !v.is_finite() || v.abs() > 1e13 {
+                if !v.is_finite() || v.abs() > MAX_WHOLE_UNITS as f64 {
                     return Err(E::custom("amount too large"));
                 }
                 // Shortest round-trip text recovers the decimal that was written.
@@ -167,6 +176,10 @@ mod tests {
         assert!(parse_decimal("1e3", 2).is_err());
         assert!(parse_decimal("", 2).is_err());
         assert!(parse_decimal("99999999999999999999", 2).is_err());
+        // Past the bound where a JSON number would no longer read back exactly.
+        assert_eq!(parse_decimal("10000000000000.00", 2), Ok(1_000_000_000_000_000));
+        assert!(parse_decimal("10000000000001", 2).is_err());
+        assert!(parse_decimal("-99999999999999.99", 2).is_err());
         assert_eq!(format_decimal(875, 2), "8.75");
         assert_eq!(format_decimal(-5, 2), "-0.05");
     }
@@ -185,5 +198,13 @@ mod tests {
         assert_eq!(p.payout, 29);
         assert_eq!(serde_json::to_string(&P { payout: 2999 }).unwrap(), r#"{"payout":29.99}"#);
         assert!(serde_json::from_str::<P>(r#"{"payout": 1.234}"#).is_err());
+        // The largest amount taken is written back to the cent, as a number and from text.
+        let max = r#"{"payout":9999999999999.99}"#;
+        assert_eq!(serde_json::to_string(&serde_json::from_str::<P>(max).unwrap()).unwrap(), max);
+        let p: P = serde_json::from_str(r#"{"payout": "9999999999999.99"}"#).unwrap();
+        assert_eq!(serde_json::to_string(&p).unwrap(), max);
+        for too_large in [r#"{"payout": "999999999999999.99"}"#, r#"{"payout": 99999999999999}"#, r#"{"payout": 1e16}"#] {
+            assert!(serde_json::from_str::<P>(too_large).is_err(), "{too_large}");
+        }
     }
 }
