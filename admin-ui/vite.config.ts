@@ -1,14 +1,14 @@
 /// <reference types="vitest/config" />
 // The console is served by the Switchboard server itself (`--console-dir`,
 // at `/` and `/assets/*`), on the same origin as the API. `npm run dev`
-// proxies /api to a running server (SWITCHBOARD_URL, default 127.0.0.1:8099)
+// proxies /api to a running server (SWITCHBOARD_URL, default 127.0.0.1:8080)
 // so the session cookie stays same-origin.
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
 
 // (Node's `process`, without pulling in all of @types/node.)
 declare const process: { env: Record<string, string | undefined> };
-const target = process.env.SWITCHBOARD_URL ?? 'http://127.0.0.1:8099';
+const target = process.env.SWITCHBOARD_URL ?? 'http://127.0.0.1:8080';
 
 export default defineConfig({
   base: '/',

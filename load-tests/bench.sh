@@ -18,7 +18,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-bin=$root/target/release
+bin=${CARGO_TARGET_DIR:-$root/target}/release
 VUS=${VUS:-32}
 CONNECTIONS=${CONNECTIONS:-32}
 DURATION=${DURATION:-20s}

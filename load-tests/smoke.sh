@@ -19,9 +19,9 @@
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SWITCHBOARD_BIN=${SWITCHBOARD_BIN:-$root/target/debug/switchboard}
-CALLSIM_BIN=${CALLSIM_BIN:-$root/target/debug/callsim}
-BIDDER_BIN=${BIDDER_BIN:-$root/target/debug/bidder}
+SWITCHBOARD_BIN=${SWITCHBOARD_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/switchboard}
+CALLSIM_BIN=${CALLSIM_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/callsim}
+BIDDER_BIN=${BIDDER_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/bidder}
 bidder_pids=()
 CALLS=${SMOKE_CALLS:-300}
 CONCURRENCY=${SMOKE_CONCURRENCY:-16}

@@ -92,12 +92,17 @@ export const opts = (...values: string[]) => values.map((v) => ({ value: v, labe
 
 /** A failed request, said plainly (409s and 422s in their own words). */
 export function ErrorBanner({ error, onReload }: { error: unknown; onReload?: () => void }) {
+  const banner = useRef<HTMLDivElement>(null);
+  // Long forms are submitted from their bottom: bring the answer into view.
+  useEffect(() => {
+    if (error) banner.current?.scrollIntoView?.({ block: 'nearest' });
+  }, [error]);
   if (!error) return null;
   const e = error instanceof ApiError ? error : null;
   const text = e ? e.summary : String(error);
   // Field errors the form has no field for still need to be seen.
   return (
-    <div role="alert" className={e?.status === 409 ? 'banner conflict' : 'banner error'}>
+    <div ref={banner} role="alert" className={e?.status === 409 ? 'banner conflict' : 'banner error'}>
       <p>{text}</p>
       {e && e.fields.length > 0 && (
         <ul>

@@ -182,3 +182,20 @@ describe('BuyerList', () => {
     expect(screen.queryByRole('alert')).toBeNull();
   });
 });
+
+describe('a refused save on a long form', () => {
+  it('scrolls the error into view, since the button that sent it is at the bottom', async () => {
+    const scrolled = vi.fn();
+    Element.prototype.scrollIntoView = scrolled;
+    fakeFetch(() => json(409, { error: { code: 'conflict', message: 'phone number +15550002001 is already used by buyer "Acme"' } }));
+    render(<BuyerForm onSaved={vi.fn()} />);
+    const u = userEvent.setup();
+    await u.type(screen.getByLabelText('Name'), 'Twin');
+    await u.type(screen.getByLabelText('Phone number'), '+15550002001');
+    await u.click(screen.getByRole('button', { name: 'Create buyer' }));
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toContain('already used');
+    expect(scrolled).toHaveBeenCalled();
+    expect(scrolled.mock.contexts[0]).toBe(alert);
+  });
+});
