@@ -44,7 +44,7 @@ export function tally(calls: CallRecord[], key: (c: CallRecord) => string | null
 }
 
 const money = (r: Record<string, number>) =>
-  Object.entries(r).map(([cur, minor]) => `${minorToDecimal(minor)} ${cur}`).join(', ') || '0.00';
+  Object.entries(r).map(([cur, minor]) => `${minorToDecimal(minor)} ${cur}`).join(', ') || 'none';
 
 async function loadToday() {
   const midnight = new Date();
@@ -107,7 +107,8 @@ export function TodayPage() {
       {data && total && (
         <>
           <p>
-            Since {data.since.toLocaleString()} (as of {data.at.toLocaleTimeString()}):{' '}
+            Since midnight in {Intl.DateTimeFormat().resolvedOptions().timeZone} ({data.since.toLocaleString()}; as of{' '}
+            {data.at.toLocaleTimeString()}; buyers' caps count in each buyer's own time zone):{' '}
             <strong data-testid="today-calls">{total.calls}</strong> calls, <strong>{total.live}</strong> live now,{' '}
             <strong>{total.routed}</strong> routed to a buyer, <strong>{total.rejected}</strong> rejected,{' '}
             <strong>{total.converted}</strong> converted, revenue <strong>{money(total.revenue)}</strong>.
