@@ -1,15 +1,20 @@
 //! `switchboard calls export`: every stored call, as JSON lines or CSV.
 //!
 //! Reads the store page by page in id order, so memory stays flat however
-//! many calls there are. Times are RFC 3339 in UTC; money is integer minor
-//! units plus the currency code.
+//! many calls there are. Times are RFC 3339 in UTC; money is a decimal
+//! amount (and the same in integer minor units) plus the currency code.
+//! Campaigns and buyers are named as well as identified, so the file reads
+//! without lookups (a name is empty when its campaign or buyer is gone).
 
 use std::io::Write;
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-use switchboard_model::CallRecord;
-use switchboard_store::Store;
+use switchboard_model::money::format_decimal;
+use switchboard_model::{CallRecord, Id};
+use switchboard_store::{DocKind, Store, StoreError};
 
 /// Calls read from the store per page.
 const PAGE: usize = 1000;
@@ -36,6 +41,8 @@ pub struct ExportRow {
     pub tenant_id: String,
     /// Campaign that answered.
     pub campaign_id: String,
+    /// Its name.
+    pub campaign_name: Option<String>,
     /// Caller.
     pub from: String,
     /// Tracking number dialed.
@@ -44,8 +51,10 @@ pub struct ExportRow {
     pub caller_state: Option<String>,
     /// Caller's ZIP.
     pub caller_zip: Option<String>,
-    /// Buyer that has (or last had) the call.
+    /// Buyer (or RTB target) that has (or last had) the call.
     pub buyer_id: Option<String>,
+    /// Its name.
+    pub buyer_name: Option<String>,
     /// `ringing`, `in-progress`, `completed`, `no-answer` or `rejected`.
     pub status: String,
     /// Why it was refused, when it was.
@@ -60,7 +69,9 @@ pub struct ExportRow {
     pub duration_seconds: u32,
     /// Reached the buyer's conversion threshold.
     pub converted: bool,
-    /// Revenue booked, minor units.
+    /// Revenue booked, a decimal amount (`25.00`).
+    pub revenue: String,
+    /// The same in minor units.
     pub revenue_minor: i64,
     /// ISO currency of the revenue.
     pub currency: String,
@@ -76,11 +87,13 @@ pub const CSV_HEADER: &[&str] = &[
     "callSid",
     "tenantId",
     "campaignId",
+    "campaignName",
     "from",
     "to",
     "callerState",
     "callerZip",
     "buyerId",
+    "buyerName",
     "status",
     "rejectReason",
     "startedAt",
@@ -88,6 +101,7 @@ pub const CSV_HEADER: &[&str] = &[
     "endedAt",
     "durationSeconds",
     "converted",
+    "revenue",
     "revenueMinor",
     "currency",
     "fallthroughs",
@@ -98,18 +112,52 @@ fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-impl From<&CallRecord> for ExportRow {
-    fn from(c: &CallRecord) -> Self {
+/// Names of campaigns, buyers and RTB targets by id.
+#[derive(Debug, Default)]
+pub struct Names(HashMap<Id, String>);
+
+impl Names {
+    /// Every campaign, buyer and RTB target in the store (of one tenant, or all).
+    pub async fn load(store: &dyn Store, tenant: Option<Id>) -> Result<Names, StoreError> {
+        let mut names = HashMap::new();
+        for kind in [DocKind::Campaign, DocKind::Buyer, DocKind::RtbTarget] {
+            let mut after = None;
+            loop {
+                let page = store.list_docs_page(kind, tenant, after, PAGE).await?;
+                for d in &page.docs {
+                    if let Some(name) = d.body.get("name").and_then(|n| n.as_str()) {
+                        names.insert(d.id, name.to_owned());
+                    }
+                }
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+        }
+        Ok(Names(names))
+    }
+
+    fn of(&self, id: Id) -> Option<String> {
+        self.0.get(&id).cloned()
+    }
+}
+
+impl ExportRow {
+    /// The row of `c`, naming its campaign and buyer from `names`.
+    pub fn new(c: &CallRecord, names: &Names) -> Self {
         Self {
             id: c.id.to_string(),
             call_sid: c.call_sid.clone(),
             tenant_id: c.tenant_id.to_string(),
             campaign_id: c.campaign_id.to_string(),
+            campaign_name: names.of(c.campaign_id),
             from: c.from.clone(),
             to: c.to.to_string(),
             caller_state: c.caller_state.clone(),
             caller_zip: c.caller_zip.clone(),
             buyer_id: c.buyer_id.map(|b| b.to_string()),
+            buyer_name: c.buyer_id.and_then(|b| names.of(b)),
             status: c.status.as_str().to_owned(),
             reject_reason: c.reject_reason.map(|r| r.as_str().to_owned()),
             started_at: time(c.started_at),
@@ -117,27 +165,28 @@ impl From<&CallRecord> for ExportRow {
             ended_at: c.ended_at.map(time),
             duration_seconds: c.duration_seconds,
             converted: c.converted,
+            revenue: format_decimal(c.revenue_minor, c.currency.minor_digits()),
             revenue_minor: c.revenue_minor,
             currency: c.currency.code().to_owned(),
             fallthroughs: c.fallthroughs(),
             recording_url: c.recording_url.clone(),
         }
     }
-}
 
-impl ExportRow {
-    fn csv_fields(&self) -> [String; 20] {
+    fn csv_fields(&self) -> [String; 23] {
         let o = |v: &Option<String>| v.clone().unwrap_or_default();
         [
             self.id.clone(),
             self.call_sid.clone(),
             self.tenant_id.clone(),
             self.campaign_id.clone(),
+            o(&self.campaign_name),
             self.from.clone(),
             self.to.clone(),
             o(&self.caller_state),
             o(&self.caller_zip),
             o(&self.buyer_id),
+            o(&self.buyer_name),
             self.status.clone(),
             o(&self.reject_reason),
             self.started_at.clone(),
@@ -145,6 +194,7 @@ impl ExportRow {
             o(&self.ended_at),
             self.duration_seconds.to_string(),
             self.converted.to_string(),
+            self.revenue.clone(),
             self.revenue_minor.to_string(),
             self.currency.clone(),
             self.fallthroughs.to_string(),
@@ -178,12 +228,13 @@ pub fn write_csv_header(out: &mut impl Write) -> std::io::Result<()> {
 }
 
 /// Writes one call as a CSV row, in [`CSV_HEADER`] order.
-pub fn write_csv_row(out: &mut impl Write, call: &CallRecord) -> std::io::Result<()> {
-    csv_line(out, ExportRow::from(call).csv_fields())
+pub fn write_csv_row(out: &mut impl Write, call: &CallRecord, names: &Names) -> std::io::Result<()> {
+    csv_line(out, ExportRow::new(call, names).csv_fields())
 }
 
 /// Writes every stored call to `out`; returns how many.
 pub async fn export_calls(store: &dyn Store, format: Format, out: &mut impl Write) -> anyhow::Result<u64> {
+    let names = Names::load(store, None).await?;
     if format == Format::Csv {
         write_csv_header(out)?;
     }
@@ -194,10 +245,10 @@ pub async fn export_calls(store: &dyn Store, format: Format, out: &mut impl Writ
         for call in &page {
             match format {
                 Format::Jsonl => {
-                    serde_json::to_writer(&mut *out, &ExportRow::from(call))?;
+                    serde_json::to_writer(&mut *out, &ExportRow::new(call, &names))?;
                     out.write_all(b"\n")?;
                 }
-                Format::Csv => write_csv_row(out, call)?,
+                Format::Csv => write_csv_row(out, call, &names)?,
             }
             count += 1;
         }
@@ -236,11 +287,13 @@ mod tests {
             call_sid: "CA".into(),
             tenant_id: "t".into(),
             campaign_id: "c".into(),
+            campaign_name: None,
             from: "f".into(),
             to: "+1".into(),
             caller_state: None,
             caller_zip: None,
             buyer_id: None,
+            buyer_name: None,
             status: "ringing".into(),
             reject_reason: None,
             started_at: "s".into(),
@@ -248,6 +301,7 @@ mod tests {
             ended_at: None,
             duration_seconds: 0,
             converted: false,
+            revenue: "0.00".into(),
             revenue_minor: 0,
             currency: "USD".into(),
             fallthroughs: 0,

@@ -352,8 +352,8 @@ async fn export_has_every_field_in_jsonl_and_csv_and_refuses_a_dir_in_use() {
     assert_eq!(calls.len(), 1, "an unknown number is not a campaign's call: {calls:?}");
     let c = &calls[0];
     for key in [
-        "id", "callSid", "tenantId", "campaignId", "from", "to", "callerState", "callerZip", "buyerId", "status",
-        "startedAt", "answeredAt", "endedAt", "durationSeconds", "converted", "revenueMinor", "currency",
+        "id", "callSid", "tenantId", "campaignId", "campaignName", "from", "to", "callerState", "callerZip", "buyerId",
+        "buyerName", "status", "startedAt", "answeredAt", "endedAt", "durationSeconds", "converted", "revenue", "revenueMinor", "currency",
         "fallthroughs", "recordingUrl",
     ] {
         assert!(c.get(key).is_some(), "{key} missing: {c}");
@@ -367,7 +367,10 @@ async fn export_has_every_field_in_jsonl_and_csv_and_refuses_a_dir_in_use() {
     assert_eq!(c["durationSeconds"], 90);
     assert_eq!(c["converted"], true);
     assert_eq!(c["revenueMinor"], 2500);
+    assert_eq!(c["revenue"], "25.00");
     assert_eq!(c["currency"], "USD");
+    // Named, so the file reads without looking ids up.
+    assert_eq!((c["campaignName"].as_str(), c["buyerName"].as_str()), (Some("Demo Priority"), Some("Acme Insurance")));
     assert_eq!(c["fallthroughs"], 0);
     for t in ["startedAt", "answeredAt", "endedAt"] {
         let s = c[t].as_str().unwrap_or_else(|| panic!("{t} empty: {c}"));
@@ -388,6 +391,7 @@ async fn export_has_every_field_in_jsonl_and_csv_and_refuses_a_dir_in_use() {
     let col = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
     assert_eq!(col("callSid"), "CAexport1");
     assert_eq!(col("revenueMinor"), "2500");
+    assert_eq!((col("revenue"), col("campaignName"), col("buyerName")), ("25.00", "Demo Priority", "Acme Insurance"));
     assert_eq!(col("converted"), "true");
     assert_eq!(col("recordingUrl"), "");
 }

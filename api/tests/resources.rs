@@ -415,9 +415,15 @@ async fn calls_filter_page_and_export_as_csv() {
     assert!(h.contains_key("x-next-cursor"));
     let text = c.client.get(format!("{}/api/calls?status=rejected", c.base)).header("Accept", "text/csv").send().await.unwrap().text().await.unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].starts_with("id,callSid,tenantId,campaignId,from,to"), "{text}");
+    assert!(lines[0].starts_with("id,callSid,tenantId,campaignId,campaignName,from,to"), "{text}");
     assert_eq!(lines.len(), 2, "{text}");
-    assert!(lines[1].contains("CAtwo1") && lines[1].contains("campaign-inactive"), "{text}");
+    assert!(lines[1].contains("CAtwo1") && lines[1].contains(",Two,") && lines[1].contains("campaign-inactive"), "{text}");
+    // A routed call names its buyer too, and its revenue as a decimal.
+    let routed = c.client.get(format!("{}/api/calls?status=ringing&limit=1", c.base)).header("Accept", "text/csv").send().await.unwrap().text().await.unwrap();
+    let header: Vec<&str> = routed.lines().next().unwrap().split(',').collect();
+    let row: Vec<&str> = routed.lines().nth(1).unwrap().split(',').collect();
+    let col = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!((col("campaignName"), col("buyerName"), col("revenue")), ("Two", "B", "0.00"), "{routed}");
 
     let id = all["items"][0]["id"].as_str().unwrap();
     let (s, one_call) = c.get(&format!("/api/calls/{id}")).await;

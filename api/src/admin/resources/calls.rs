@@ -21,7 +21,7 @@ use super::docs::path_id;
 use crate::admin::extract::query;
 use crate::admin::extract::{Auth, Json, List};
 use crate::error::ApiError;
-use crate::export::{write_csv_header, write_csv_row};
+use crate::export::{Names, write_csv_header, write_csv_row};
 use crate::server::AppState;
 
 /// Most call records one list request reads from the store.
@@ -95,7 +95,7 @@ async fn list(State(state): State<AppState>, auth: Auth, headers: HeaderMap, q: 
         for call in page.calls {
             if q.from.is_some_and(|from| call.started_at < from) {
                 // Newest first: everything after this is older still.
-                return respond(&headers, items, None);
+                return respond(&state, auth.tenant_id, &headers, items, None).await;
             }
             if q.matches(&call, caller.as_deref()) {
                 items.push(call);
@@ -106,16 +106,17 @@ async fn list(State(state): State<AppState>, auth: Auth, headers: HeaderMap, q: 
             break;
         }
     }
-    respond(&headers, items, cursor)
+    respond(&state, auth.tenant_id, &headers, items, cursor).await
 }
 
-fn respond(headers: &HeaderMap, items: Vec<CallRecord>, next_cursor: Option<String>) -> Result<Response, ApiError> {
+async fn respond(state: &AppState, tenant: Id, headers: &HeaderMap, items: Vec<CallRecord>, next_cursor: Option<String>) -> Result<Response, ApiError> {
     let wants_csv = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/csv"));
     if !wants_csv {
         return Ok(Json(List { items, next_cursor }).into_response());
     }
+    let names = &Names::load(state.engine.store().as_ref(), Some(tenant)).await?;
     let mut out = Vec::new();
-    let written = write_csv_header(&mut out).and_then(|()| items.iter().try_for_each(|c| write_csv_row(&mut out, c)));
+    let written = write_csv_header(&mut out).and_then(|()| items.iter().try_for_each(|c| write_csv_row(&mut out, c, names)));
     written.map_err(|e| ApiError::BadRequest(format!("csv: {e}")))?;
     let mut resp = ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out).into_response();
     if let Some(next) = next_cursor.and_then(|n| HeaderValue::from_str(&n).ok()) {
