@@ -8,13 +8,13 @@
 
 use std::io::Write;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use switchboard_model::money::format_decimal;
 use switchboard_model::{CallRecord, Id};
-use switchboard_store::{DocKind, Store, StoreError};
+use switchboard_store::{Doc, DocKind, DocPages, Store, StoreError};
 
 /// Calls read from the store per page.
 const PAGE: usize = 1000;
@@ -117,25 +117,42 @@ fn time(t: DateTime<Utc>) -> String {
 pub struct Names(HashMap<Id, String>);
 
 impl Names {
-    /// Every campaign, buyer and RTB target in the store (of one tenant, or all).
+    /// Every campaign, buyer and RTB target in the store (of one tenant, or
+    /// all): for an export of every call.
     pub async fn load(store: &dyn Store, tenant: Option<Id>) -> Result<Names, StoreError> {
-        let mut names = HashMap::new();
+        let mut names = Names::default();
         for kind in [DocKind::Campaign, DocKind::Buyer, DocKind::RtbTarget] {
-            let mut after = None;
-            loop {
-                let page = store.list_docs_page(kind, tenant, after, PAGE).await?;
-                for d in &page.docs {
-                    if let Some(name) = d.body.get("name").and_then(|n| n.as_str()) {
-                        names.insert(d.id, name.to_owned());
+            let mut pages = DocPages::new(store, kind, tenant, PAGE);
+            while let Some(docs) = pages.next_page().await? {
+                docs.iter().for_each(|d| names.add(d));
+            }
+        }
+        Ok(names)
+    }
+
+    /// The campaigns and buyers (or RTB targets) `calls` of `tenant` name,
+    /// and only those: for one page of calls.
+    pub async fn of_calls(store: &dyn Store, tenant: Id, calls: &[CallRecord]) -> Result<Names, StoreError> {
+        let mut names = Names::default();
+        let campaigns: HashSet<Id> = calls.iter().map(|c| c.campaign_id).collect();
+        let buyers: HashSet<Id> = calls.iter().filter_map(|c| c.buyer_id).collect();
+        for (ids, kinds) in [(campaigns, &[DocKind::Campaign][..]), (buyers, &[DocKind::Buyer, DocKind::RtbTarget][..])] {
+            for id in ids {
+                for kind in kinds {
+                    if let Some(doc) = store.get_doc(*kind, tenant, id).await? {
+                        names.add(&doc);
+                        break;
                     }
-                }
-                match page.next {
-                    Some(next) => after = Some(next),
-                    None => break,
                 }
             }
         }
-        Ok(Names(names))
+        Ok(names)
+    }
+
+    fn add(&mut self, doc: &Doc) {
+        if let Some(name) = doc.body.get("name").and_then(|n| n.as_str()) {
+            self.0.insert(doc.id, name.to_owned());
+        }
     }
 
     fn of(&self, id: Id) -> Option<String> {

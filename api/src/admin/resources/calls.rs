@@ -114,7 +114,7 @@ async fn respond(state: &AppState, tenant: Id, headers: &HeaderMap, items: Vec<C
     if !wants_csv {
         return Ok(Json(List { items, next_cursor }).into_response());
     }
-    let names = &Names::load(state.engine.store().as_ref(), Some(tenant)).await?;
+    let names = &Names::of_calls(state.engine.store().as_ref(), tenant, &items).await?;
     let mut out = Vec::new();
     let written = write_csv_header(&mut out).and_then(|()| items.iter().try_for_each(|c| write_csv_row(&mut out, c, names)));
     written.map_err(|e| ApiError::BadRequest(format!("csv: {e}")))?;
