@@ -49,6 +49,33 @@ pub async fn run_all(store: &dyn Store) {
     lease_race_has_one_winner(store).await;
 }
 
+/// Every behaviour but the large batch at once on one store: what a shared
+/// cluster sees, and proof that the suite's runs do not see each other.
+pub async fn all_at_once(store: &dyn Store) {
+    tokio::join!(
+        doc_compare_and_set(store),
+        doc_list_and_isolation(store),
+        doc_pages(store),
+        doc_versions_without_bodies(store),
+        put_calls_batch_is_atomic(store),
+        upsert_replaces_indexes(store),
+        upsert_moves_changed_keys(store),
+        get_call_by_id_and_sid(store),
+        calls_by_campaign_range(store),
+        calls_by_tenant_pagination(store),
+        buyer_attempts_since(store),
+        scan_calls_pagination(store),
+        visitor_sessions_by_tag_and_day(store),
+        bid_rows_filter_and_page(store),
+        lease_first_claim_and_renewal(store),
+        lease_refused_while_live(store),
+        lease_taken_over_once_lapsed(store),
+        lease_given_up_is_free_at_once(store),
+        leases_by_prefix_in_name_order(store),
+        lease_race_has_one_winner(store),
+    );
+}
+
 /// A completed call with no attempts, a fresh id and a `CallSid` derived from it.
 pub fn sample_call(tenant: Id, campaign: Id, started_at: DateTime<Utc>) -> CallRecord {
     let id = new_id();

@@ -63,29 +63,7 @@ embedded_conformance!(
 async fn embedded_suite_concurrently_on_one_store() {
     let (_dir, store) = fresh();
     let s: &dyn Store = &store;
-    tokio::join!(
-        conformance::run_all(s),
-        conformance::doc_compare_and_set(s),
-        conformance::doc_list_and_isolation(s),
-        conformance::doc_pages(s),
-        conformance::doc_versions_without_bodies(s),
-        conformance::put_calls_batch_is_atomic(s),
-        conformance::upsert_replaces_indexes(s),
-        conformance::upsert_moves_changed_keys(s),
-        conformance::get_call_by_id_and_sid(s),
-        conformance::calls_by_campaign_range(s),
-        conformance::calls_by_tenant_pagination(s),
-        conformance::buyer_attempts_since(s),
-        conformance::scan_calls_pagination(s),
-        conformance::visitor_sessions_by_tag_and_day(s),
-        conformance::bid_rows_filter_and_page(s),
-        conformance::lease_first_claim_and_renewal(s),
-        conformance::lease_refused_while_live(s),
-        conformance::lease_taken_over_once_lapsed(s),
-        conformance::lease_given_up_is_free_at_once(s),
-        conformance::leases_by_prefix_in_name_order(s),
-        conformance::lease_race_has_one_winner(s),
-    );
+    tokio::join!(conformance::run_all(s), conformance::all_at_once(s));
 }
 
 /// Says so where a person sees it: past the test harness's output capture.
@@ -142,28 +120,7 @@ mod scylla {
                 let s: &dyn Store = &store;
                 conformance::run_all(s).await;
                 // Every behaviour at once on one store, as a shared cluster sees it.
-                tokio::join!(
-                    conformance::doc_compare_and_set(s),
-                    conformance::doc_list_and_isolation(s),
-                    conformance::doc_pages(s),
-                    conformance::doc_versions_without_bodies(s),
-                    conformance::put_calls_batch_is_atomic(s),
-                    conformance::upsert_replaces_indexes(s),
-                    conformance::upsert_moves_changed_keys(s),
-                    conformance::get_call_by_id_and_sid(s),
-                    conformance::calls_by_campaign_range(s),
-                    conformance::calls_by_tenant_pagination(s),
-                    conformance::buyer_attempts_since(s),
-                    conformance::scan_calls_pagination(s),
-                    conformance::visitor_sessions_by_tag_and_day(s),
-                    conformance::bid_rows_filter_and_page(s),
-                    conformance::lease_first_claim_and_renewal(s),
-                    conformance::lease_refused_while_live(s),
-                    conformance::lease_taken_over_once_lapsed(s),
-                    conformance::lease_given_up_is_free_at_once(s),
-                    conformance::leases_by_prefix_in_name_order(s),
-                    conformance::lease_race_has_one_winner(s),
-                );
+                conformance::all_at_once(s).await;
             })
         };
         let outcome = suite.await;
