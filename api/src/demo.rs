@@ -189,7 +189,7 @@ async fn seed_dni(state: &AppState, demo: &mut Demo) -> anyhow::Result<bool> {
             created_at: Utc::now(),
         };
         anyhow::ensure!(
-            docs::claim(state, Key::Number(&phone), Owner { tenant: t, resource: entry.id }).await?,
+            docs::claim_number(state, &phone, Owner { tenant: t, resource: entry.id }).await?,
             "the demo pool number {phone} belongs to another tenant"
         );
         docs::put(state, t, &mut entry, None).await?;

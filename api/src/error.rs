@@ -26,7 +26,7 @@ pub enum ApiError {
     /// The body could not be read: too large, or the connection failed.
     #[error("{message}")]
     Body {
-        /// 413 or 400.
+        /// 413, 408 or 400.
         status: StatusCode,
         /// What happened, lowercase.
         message: String,
@@ -110,6 +110,7 @@ impl ApiError {
             },
             ApiError::Form(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Body { status, .. } if *status == StatusCode::PAYLOAD_TOO_LARGE => (*status, "payload_too_large"),
+            ApiError::Body { status, .. } if *status == StatusCode::REQUEST_TIMEOUT => (*status, "request_timeout"),
             ApiError::Body { status, .. } => (*status, "bad_request"),
             ApiError::InvalidSignature => (StatusCode::FORBIDDEN, "invalid_signature"),
             ApiError::UnknownTenant => (StatusCode::FORBIDDEN, "unknown_tenant"),

@@ -8,7 +8,8 @@
 //!
 //! Commands:
 //! - `switchboard serve [--listen 127.0.0.1:8080] [--data ./data] [--public-url URL] [--demo]
-//!   [--no-signup] [--trust-forwarded-for] [--twilio-api-base URL]` (also `SWITCHBOARD_LISTEN`, `SWITCHBOARD_DATA`, `SWITCHBOARD_PUBLIC_URL`,
+//!   [--no-signup] [--trust-forwarded-for] [--twilio-api-base URL] [--header-timeout-secs 5]
+//!   [--body-timeout-secs 10] [--max-connections-per-address N]` (also `SWITCHBOARD_LISTEN`, `SWITCHBOARD_DATA`, `SWITCHBOARD_PUBLIC_URL`,
 //!   `SWITCHBOARD_DEMO`, `SWITCHBOARD_SIGNUP=false`, `SWITCHBOARD_TRUST_FORWARDED_FOR`, `SWITCHBOARD_TWILIO_API_BASE`). Prints `listening on http://ADDR` once
 //!   bound; SIGTERM or Ctrl-C drains in-flight webhooks and flushes the recorder.
 //!   `--demo` also makes the console login `demo` / `demo`: for a local trial only.
@@ -36,6 +37,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use switchboard::export::{self, Format};
+use switchboard::server::ConnLimits;
 use switchboard::{AppState, demo, users};
 use switchboard::console::Console;
 use switchboard_engine::{BreakerConfig, ClusterTiming, Engine, EngineConfig};
@@ -176,6 +178,19 @@ struct ServeArgs {
     /// Secret every node of the cluster shares, sent on node-to-node requests.
     #[arg(long, env = "SWITCHBOARD_CLUSTER_SECRET", hide_env_values = true)]
     cluster_secret: Option<String>,
+    /// Seconds a client has to send a request's head, after connecting or
+    /// after the previous answer (so also the keep-alive idle timeout).
+    #[arg(long, env = "SWITCHBOARD_HEADER_TIMEOUT_SECS", default_value_t = ConnLimits::default().header_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout_secs: u64,
+    /// Seconds a client has to send a request's body (a webhook's in total).
+    #[arg(long, env = "SWITCHBOARD_BODY_TIMEOUT_SECS", default_value_t = ConnLimits::default().body_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    body_timeout_secs: u64,
+    /// Most open connections per client address (0: no cap, the default;
+    /// behind a proxy, or from Twilio, many calls share one address).
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 0)]
+    max_connections_per_address: usize,
 }
 
 #[derive(Subcommand)]
@@ -283,6 +298,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     state.twilio = switchboard::twilio::rest::TwilioRest::new(&args.twilio_api_base);
     state.cluster = cluster;
     state.console = console;
+    state.conn_limits = ConnLimits {
+        header_timeout: Duration::from_secs(args.header_timeout_secs),
+        body_timeout: Duration::from_secs(args.body_timeout_secs),
+        per_address: (args.max_connections_per_address > 0).then_some(args.max_connections_per_address),
+    };
     if !args.signup {
         tracing::info!("signup is turned off");
     }

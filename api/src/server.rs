@@ -4,7 +4,8 @@
 //! [`run`] serves it on a bound listener until a shutdown signal, drains
 //! in-flight requests, then flushes the engine.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -15,6 +16,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use dashmap::DashMap;
 use metrics_exporter_prometheus::PrometheusHandle;
 use switchboard_engine::{Engine, metrics as names};
 
@@ -45,8 +47,11 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Whether `POST /api/auth/signup` may create tenants.
     pub signup_enabled: bool,
-    /// One permit per webhook in flight ([`MAX_IN_FLIGHT_WEBHOOKS`]).
+    /// One permit per webhook in flight ([`MAX_IN_FLIGHT_WEBHOOKS`]), taken
+    /// once the webhook's body has arrived.
     pub webhook_slots: Arc<tokio::sync::Semaphore>,
+    /// Timeouts and the per-address cap of client connections.
+    pub conn_limits: ConnLimits,
     /// Whether the client address is the last one in `X-Forwarded-For`
     /// (set it only behind a proxy that appends it; otherwise anyone could
     /// pick the address their failed logins are counted against).
@@ -76,6 +81,7 @@ impl AppState {
             ready: Arc::new(AtomicBool::new(true)),
             signup_enabled: true,
             webhook_slots: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT_WEBHOOKS)),
+            conn_limits: ConnLimits::default(),
             trust_forwarded_for: false,
             login_limiter: Arc::default(),
             accounts_lock: Arc::default(),
@@ -115,12 +121,40 @@ pub fn app(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(crate::cluster::routes())
         .fallback(console_or_not_found)
+        // Any other body may not stall longer than this between chunks.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(state.conn_limits.body_timeout))
         .with_state(state)
+}
+
+/// How long a client may take to send what it sends, and how many
+/// connections one address may hold: a slow or stalled client costs a
+/// connection for a bounded time, never a webhook slot.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnLimits {
+    /// A request's head must arrive within this of the connection opening or
+    /// of the previous answer: it is also the keep-alive idle timeout.
+    pub header_timeout: Duration,
+    /// A request's whole body must arrive within this of its head (a webhook's
+    /// in total; any other body may pause this long between chunks).
+    pub body_timeout: Duration,
+    /// Open connections per client address; `None`: no cap (the default,
+    /// since behind a proxy or from Twilio's egress many calls share one).
+    pub per_address: Option<usize>,
+}
+
+impl Default for ConnLimits {
+    fn default() -> Self {
+        Self { header_timeout: Duration::from_secs(5), body_timeout: Duration::from_secs(10), per_address: None }
+    }
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves; then stops
 /// accepting, lets in-flight requests finish (up to [`DRAIN_TIMEOUT`]) and
 /// shuts the engine down, which flushes the recorder.
+///
+/// Connections are served by hyper directly (not `axum::serve`) so that
+/// [`ConnLimits`] apply: a header-read timer, which also closes idle
+/// keep-alive connections, and the per-address cap.
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -128,34 +162,91 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let engine = state.engine.clone();
     let ready = state.ready.clone();
+    let limits = state.conn_limits;
     ready.store(true, Ordering::SeqCst);
-    let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
-    let signal = async move {
-        shutdown.await;
-        ready.store(false, Ordering::SeqCst);
-        tracing::info!("shutting down: finishing in-flight requests");
-        let _ = draining_tx.send(());
-    };
-    // The peer address feeds the per-address login limit.
-    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, service).with_graceful_shutdown(signal).into_future();
-    let drain_deadline = async move {
-        match draining_rx.await {
-            Ok(()) => tokio::time::sleep(DRAIN_TIMEOUT).await,
-            // The signal future was dropped: the server ended on its own.
-            Err(_) => std::future::pending().await,
-        }
-    };
-    let served = tokio::select! {
-        r = server => r,
-        () = drain_deadline => {
-            tracing::warn!(timeout = ?DRAIN_TIMEOUT, "in-flight requests did not finish in time");
-            Ok(())
-        }
-    };
+    let router = app(state);
+    let per_address: Arc<DashMap<IpAddr, usize>> = Arc::default();
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (socket, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let held = match limits.per_address {
+            Some(cap) => match AddressSlot::take(&per_address, peer.ip(), cap) {
+                Some(slot) => Some(slot),
+                None => {
+                    metrics::counter!(names::CONNECTIONS_REFUSED).increment(1);
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let _ = socket.set_nodelay(true);
+        // The peer address feeds the per-address login limit (`ConnectInfo`).
+        let service = router.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+        let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            tower::ServiceExt::oneshot(service.clone(), req.map(axum::body::Body::new))
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .serve_connection(hyper_util::rt::TokioIo::new(socket), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _held = held;
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    ready.store(false, Ordering::SeqCst);
+    tracing::info!("shutting down: finishing in-flight requests");
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        tracing::warn!(timeout = ?DRAIN_TIMEOUT, "in-flight requests did not finish in time");
+    }
     engine.shutdown().await;
     tracing::info!("engine stopped");
-    served
+    Ok(())
+}
+
+/// One open connection counted against its client address; given back on drop.
+struct AddressSlot {
+    map: Arc<DashMap<IpAddr, usize>>,
+    ip: IpAddr,
+}
+
+impl AddressSlot {
+    /// A slot for `ip`, or `None` when it holds `cap` connections already.
+    fn take(map: &Arc<DashMap<IpAddr, usize>>, ip: IpAddr, cap: usize) -> Option<AddressSlot> {
+        let mut open = map.entry(ip).or_insert(0);
+        if *open >= cap {
+            return None;
+        }
+        *open += 1;
+        Some(AddressSlot { map: map.clone(), ip })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        if let dashmap::Entry::Occupied(mut e) = self.map.entry(self.ip) {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
+            }
+        }
+    }
 }
 
 /// The admin console's pages and assets; anything else is the API's 404.
@@ -191,16 +282,42 @@ async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
 }
 
-/// Refuses a webhook with 503 when [`MAX_IN_FLIGHT_WEBHOOKS`] are already
-/// being handled, and counts it: load is shed at the edge, not queued.
+/// Reads a webhook's whole body, within [`ConnLimits::body_timeout`] and
+/// [`WEBHOOK_BODY_LIMIT`], and only then takes one of the
+/// [`MAX_IN_FLIGHT_WEBHOOKS`] slots: a client that sends slowly holds its own
+/// connection, never a slot real calls need. Past the limit, 503 and a count:
+/// load is shed at the edge, not queued.
 async fn shed_load(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let limited = http_body_util::Limited::new(body, WEBHOOK_BODY_LIMIT);
+    let read = tokio::time::timeout(state.conn_limits.body_timeout, http_body_util::BodyExt::collect(limited)).await;
+    let bytes = match read {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            let message = format!("the body is over {WEBHOOK_BODY_LIMIT} bytes");
+            return ApiError::Body { status: StatusCode::PAYLOAD_TOO_LARGE, message }.into_response();
+        }
+        // Stalled between chunks (the router's layer) or overdue in total.
+        Ok(Err(e)) if !caused_by::<tower_http::timeout::TimeoutError>(&*e) => {
+            return ApiError::Body { status: StatusCode::BAD_REQUEST, message: format!("the body could not be read: {e}") }.into_response();
+        }
+        Ok(Err(_)) | Err(_) => {
+            metrics::counter!(names::WEBHOOK_BODY_TIMEOUTS).increment(1);
+            return ApiError::Body { status: StatusCode::REQUEST_TIMEOUT, message: "the body did not arrive in time".into() }.into_response();
+        }
+    };
     match state.webhook_slots.clone().try_acquire_owned() {
-        Ok(_permit) => next.run(req).await,
+        Ok(_permit) => next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await,
         Err(_) => {
             metrics::counter!(names::WEBHOOKS_SHED).increment(1);
             ApiError::Engine(switchboard_engine::EngineError::Overloaded("too many webhooks in flight".into())).into_response()
         }
     }
+}
+
+/// Whether `T` is anywhere in `e`'s chain of sources (bodies wrap their errors).
+fn caused_by<T: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(e), |e| e.source()).any(|e| e.is::<T>())
 }
 
 /// Counts every webhook answer by route template and status: bounded labels.

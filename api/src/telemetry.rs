@@ -63,6 +63,9 @@ fn describe() {
     describe_counter!(names::CALLS_ROUTED, "Calls routed to a buyer, by routing policy.");
     describe_counter!(names::CALLS_REJECTED, "Calls refused, by reason.");
     describe_counter!(names::WEBHOOKS, "Webhooks answered, by route and HTTP status.");
+    describe_counter!(names::WEBHOOKS_SHED, "Webhooks refused with 503 because too many were in flight.");
+    describe_counter!(names::WEBHOOK_BODY_TIMEOUTS, "Webhooks refused with 408 because their body did not arrive in time.");
+    describe_counter!(names::CONNECTIONS_REFUSED, "Connections closed at accept because their client address held its cap.");
     describe_counter!(names::SIGNATURE_FAILURES, "Webhooks refused for a missing or wrong signature, by route.");
     describe_histogram!(names::ROUTING_DECISION_SECONDS, metrics::Unit::Seconds, "Time from webhook to routing decision.");
     describe_histogram!(names::RECORDER_COMMIT_SECONDS, metrics::Unit::Seconds, "Duration of one recorder commit.");

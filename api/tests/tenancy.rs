@@ -86,3 +86,85 @@ async fn another_tenants_ids_are_404_and_its_lists_stay_apart() {
     let r = post_signed_with(&server.client, &server.base, &token_a, "/api/webhooks/voice", &params).await.unwrap();
     assert_eq!(r.dialed().as_deref(), Some("+15550003001"));
 }
+
+/// A phone number belongs to one tenant, system-wide, wherever it sits: in
+/// the inventory, in a pool or on a campaign. No other tenant can claim it
+/// on a campaign (even a paused one) or in its inventory, and the owner's
+/// calls keep being checked against the owner's token.
+#[tokio::test]
+async fn another_tenants_number_cannot_be_claimed_anywhere() {
+    let server = TestServer::start().await;
+    let (a, _, token_a) = sign_up(&server, "alpha").await;
+    let (b, _, _) = sign_up(&server, "bravo").await;
+    let (inventory, pooled, direct, later) = ("+15550008001", "+15550008002", "+15550008003", "+15550008004");
+    created(&a, "/api/numbers", json!({"phoneNumber": inventory})).await;
+    created(&a, "/api/numbers", json!({"phoneNumber": pooled})).await;
+    let pool = created(&a, "/api/pools", json!({"name": "Alpha Pool", "numbers": [pooled]})).await;
+    let buyer = created(&a, "/api/buyers", json!({"name": "Alpha Buyer", "phoneNumber": "+15550003001", "timezone": "UTC"})).await;
+    let assigned = json!([{"buyerId": buyer["id"]}]);
+    created(&a, "/api/campaigns", json!({"name": "Alpha Direct", "status": "active", "phoneNumber": direct, "buyers": assigned})).await;
+
+    // Bravo cannot take any of them: not on a campaign, active or paused,
+    // and not into its inventory. The answer names neither Alpha nor its ids.
+    let own = created(&b, "/api/buyers", json!({"name": "Bravo Buyer", "phoneNumber": "+15550003002", "timezone": "UTC"})).await;
+    for n in [inventory, pooled, direct] {
+        for status in ["paused", "active"] {
+            let body = json!({"name": format!("Bravo {n} {status}"), "status": status, "phoneNumber": n, "buyers": [{"buyerId": own["id"]}]});
+            let (s, v) = b.post("/api/campaigns", &body).await;
+            assert_eq!((s, v["error"]["code"].as_str()), (409, Some("conflict")), "campaign on {n}: {v}");
+            assert!(!v.to_string().to_lowercase().contains("alpha") && !v.to_string().contains(pool["id"].as_str().unwrap()), "{v}");
+        }
+        let (s, v) = b.post("/api/numbers", &json!({"phoneNumber": n})).await;
+        assert_eq!(s, 409, "inventory {n}: {v}");
+    }
+    // Nor by moving one of its own campaigns onto it.
+    let mine = created(&b, "/api/campaigns", json!({"name": "Bravo Own", "status": "paused", "phoneNumber": "+15550009001"})).await;
+    let (s, v) = b.put(&format!("/api/campaigns/{}", mine["id"].as_str().unwrap()), &json!({"phoneNumber": inventory})).await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(b.get("/api/campaigns").await.1["items"].as_array().unwrap().len(), 1, "nothing half-written");
+
+    // Alpha's calls are still checked against Alpha's token and routed.
+    let params = pairs(&[("CallSid", "CAowner"), ("AccountSid", "ACalpha"), ("From", CALLER), ("To", direct)]);
+    let r = post_signed_with(&server.client, &server.base, &token_a, "/api/webhooks/voice", &params).await.unwrap();
+    assert!(r.is_dial(), "{r:?}");
+    // Alpha itself may put its inventory number on a campaign of its own.
+    created(&a, "/api/campaigns", json!({"name": "Alpha Inventory", "status": "paused", "phoneNumber": inventory})).await;
+    // A campaign's direct number that is not in the inventory is Alpha's
+    // too: Alpha may add it to its inventory later, Bravo may not.
+    created(&a, "/api/campaigns", json!({"name": "Alpha Later", "status": "paused", "phoneNumber": later})).await;
+    assert_eq!(b.post("/api/numbers", &json!({"phoneNumber": later})).await.0, 409);
+    created(&a, "/api/numbers", json!({"phoneNumber": later})).await;
+    assert_eq!(b.post("/api/numbers", &json!({"phoneNumber": later})).await.0, 409);
+
+    // A freed number is free for anyone: Alpha deletes its direct campaign.
+    let (_, list) = a.get("/api/campaigns").await;
+    let direct_id = list["items"].as_array().unwrap().iter().find(|c| c["phoneNumber"] == direct).unwrap()["id"].as_str().unwrap().to_owned();
+    assert_eq!(a.delete(&format!("/api/campaigns/{direct_id}")).await.0, 204);
+    created(&b, "/api/campaigns", json!({"name": "Bravo Freed", "status": "paused", "phoneNumber": direct})).await;
+}
+
+/// A campaign's pool and RTB router must be the tenant's own, existing ones,
+/// on every save (a paused campaign too), not only on activation.
+#[tokio::test]
+async fn a_campaigns_pool_and_router_must_be_the_tenants_own() {
+    let server = TestServer::start().await;
+    let (a, _, _) = sign_up(&server, "alpha").await;
+    let (b, _, _) = sign_up(&server, "bravo").await;
+    created(&a, "/api/numbers", json!({"phoneNumber": "+15550008101"})).await;
+    let pool = created(&a, "/api/pools", json!({"name": "Alpha Pool", "numbers": ["+15550008101"]})).await;
+    let router = created(&a, "/api/rtb/routers", json!({"name": "Alpha Router"})).await;
+    let missing = "0190a0a0-0000-7000-8000-000000000000";
+    for (field, value) in [("poolId", pool["id"].as_str().unwrap()), ("rtbRouterId", router["id"].as_str().unwrap()), ("poolId", missing), ("rtbRouterId", missing)] {
+        let (s, v) = b.post("/api/campaigns", &json!({"name": "Bravo", "status": "paused", field: value})).await;
+        assert_eq!(s, 422, "{field}={value}: {v}");
+        assert_eq!(v["error"]["fields"][0]["field"].as_str(), Some(field), "{v}");
+        assert!(!v.to_string().to_lowercase().contains("alpha"), "{v}");
+    }
+    // And on update.
+    let c = created(&b, "/api/campaigns", json!({"name": "Bravo", "status": "paused"})).await;
+    let (s, v) = b.put(&format!("/api/campaigns/{}", c["id"].as_str().unwrap()), &json!({"poolId": pool["id"]})).await;
+    assert_eq!((s, v["error"]["fields"][0]["field"].as_str()), (422, Some("poolId")), "{v}");
+    // Alpha's own are fine.
+    created(&a, "/api/campaigns", json!({"name": "Alpha Web", "status": "paused", "routingType": "pool", "poolId": pool["id"]})).await;
+    created(&a, "/api/campaigns", json!({"name": "Alpha RTB", "status": "paused", "routingType": "rtb", "rtbRouterId": router["id"]})).await;
+}

@@ -20,7 +20,7 @@ use crate::error::ApiError;
 
 /// The tenant slot of documents that belong to no tenant's namespace
 /// (users, sessions, API keys); each body names its real tenant.
-pub(crate) const SYSTEM: Id = Id::nil();
+pub(crate) const SYSTEM: Id = switchboard_engine::claims::SYSTEM;
 
 /// How long a login session lives.
 pub(crate) const SESSION_TTL: Duration = Duration::days(7);

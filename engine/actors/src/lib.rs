@@ -17,6 +17,8 @@
 //!   targets are guarded for capacity by buyer actors of their own.
 //! - `ping`: inbound pings — a publisher's auction whose winner waits for the call.
 //! - `bidding`: the pooled HTTP client for bid requests, with the SSRF guard.
+//! - [`claims`]: system-wide unique values — a phone number's one tenant,
+//!   a tag code's one tag — as compare-and-set documents in the store.
 //! - `sync`: on a shared store, follows configuration other nodes write
 //!   ([`Engine::follow_config`]).
 //! - [`metrics`]: every metric name, in one place.
@@ -25,6 +27,7 @@ mod auction;
 mod bidding;
 mod buyer;
 mod calls;
+pub mod claims;
 mod ping;
 mod campaign;
 mod cluster;
@@ -407,6 +410,7 @@ impl Engine {
             }
         }
         engine.load_pools().await?;
+        engine.claim_campaign_numbers().await?;
         let weak = Arc::downgrade(&engine.inner);
         let evictor = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(15));
@@ -1067,9 +1071,61 @@ impl Engine {
         if let Some(other) = self.inner.campaign_names.get(&name_key(&campaign)).map(|o| *o).filter(|o| *o != campaign.id) {
             return Err(EngineError::Reference(format!("campaign name {:?} is taken by campaign {other}", campaign.name.trim())));
         }
-        campaign.version = self.put_doc(DocKind::Campaign, campaign.tenant_id, campaign.id, &campaign, expected).await?;
+        let owner = claims::Owner { tenant: campaign.tenant_id, resource: campaign.id };
+        let claimed = match &campaign.phone_number {
+            Some(n) => self.claim_number(n, owner).await?,
+            None => false,
+        };
+        let stored = self.put_doc(DocKind::Campaign, campaign.tenant_id, campaign.id, &campaign, expected).await;
+        campaign.version = match stored {
+            Ok(v) => v,
+            Err(e) => {
+                if let (true, Some(n)) = (claimed, &campaign.phone_number) {
+                    claims::release(self.inner.store.as_ref(), claims::Key::Number(n), owner).await?;
+                }
+                return Err(e);
+            }
+        };
+        if let Some(n) = old.as_ref().and_then(|o| o.phone_number.as_ref()).filter(|n| campaign.phone_number.as_ref() != Some(*n)) {
+            claims::release(self.inner.store.as_ref(), claims::Key::Number(n), owner).await?;
+        }
         self.apply_campaign(Arc::new(campaign.clone())).await?;
         Ok(campaign)
+    }
+
+    /// Makes sure phone number `n` is `owner`'s tenant's: claimed by the
+    /// tenant already (its inventory, or this campaign), or claimed now for
+    /// `owner`. Another tenant's number is refused without naming it.
+    /// `Ok(true)`: claimed by this call (to release if the write fails).
+    async fn claim_number(&self, n: &PhoneNumber, owner: claims::Owner) -> Result<bool> {
+        let store = self.inner.store.as_ref();
+        let key = claims::Key::Number(n);
+        let taken = || EngineError::Reference(format!("phone number {n} is already in use"));
+        match claims::owner_of(store, key).await? {
+            Some(o) if o.tenant != owner.tenant => Err(taken()),
+            Some(_) => Ok(false),
+            None if claims::claim(store, key, owner).await? => Ok(true),
+            // Another claimant came first: fine only if it is this tenant.
+            None => match claims::owner_of(store, key).await? {
+                Some(o) if o.tenant != owner.tenant => Err(taken()),
+                _ => Ok(false),
+            },
+        }
+    }
+
+    /// Claims the direct number of every stored campaign that has none yet
+    /// (campaigns saved before numbers were claimed for them). A number
+    /// another tenant holds already is left as it is and logged.
+    async fn claim_campaign_numbers(&self) -> Result<()> {
+        let campaigns: Vec<Arc<Campaign>> = self.inner.registry.campaign_configs.iter().map(|c| c.value().clone()).collect();
+        for c in campaigns {
+            let Some(n) = &c.phone_number else { continue };
+            let owner = claims::Owner { tenant: c.tenant_id, resource: c.id };
+            if let Err(e) = self.claim_number(n, owner).await {
+                tracing::warn!(campaign = %c.id, number = %n, error = %e, "a campaign's number is held by another tenant");
+            }
+        }
+        Ok(())
     }
 
     /// Makes a stored campaign the one routing sees: the number directory
@@ -1153,6 +1209,9 @@ impl Engine {
         let Some(campaign) = self.campaign(id).filter(|c| c.tenant_id == tenant) else { return Ok(false) };
         self.inner.store.delete_doc(DocKind::Campaign, tenant, id, expected.unwrap_or(campaign.version)).await?;
         self.forget_campaign(&campaign);
+        if let Some(n) = &campaign.phone_number {
+            claims::release(self.inner.store.as_ref(), claims::Key::Number(n), claims::Owner { tenant, resource: id }).await?;
+        }
         Ok(true)
     }
 

@@ -38,6 +38,10 @@ pub const ACTOR_RESTARTS: &str = "switchboard_actor_restarts_total";
 pub const WEBHOOKS: &str = "switchboard_webhooks_total";
 /// Webhooks refused with 503 because too many were in flight (load shed at the edge).
 pub const WEBHOOKS_SHED: &str = "switchboard_webhooks_shed_total";
+/// Webhooks refused with 408 because their body did not arrive in time.
+pub const WEBHOOK_BODY_TIMEOUTS: &str = "switchboard_webhook_body_timeouts_total";
+/// Connections closed at accept because their address held its cap already.
+pub const CONNECTIONS_REFUSED: &str = "switchboard_connections_refused_total";
 /// Webhooks refused for a missing or wrong signature. Label `route`.
 pub const SIGNATURE_FAILURES: &str = "switchboard_signature_failures_total";
 /// Status callbacks ignored as duplicates or stale.

@@ -14,8 +14,8 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use switchboard_model::{
-    BuyerAssignment, BuyerStatus, CallerIdMode, Campaign, CampaignStatus, DuplicateAction, FieldError, Id, Role, RoutingPolicy,
-    RoutingType, new_id,
+    BuyerAssignment, BuyerStatus, CallerIdMode, Campaign, CampaignStatus, DuplicateAction, FieldError, Id, Pool, Role, RoutingPolicy,
+    RoutingType, RtbRouter, new_id,
 };
 use switchboard_store::{DocKind, StoreError};
 use utoipa_axum::router::OpenApiRouter;
@@ -133,6 +133,18 @@ async fn save(state: &AppState, auth: &Auth, id: Id, input: CampaignInput, old: 
                 }
             }
         }
+    }
+    // The pool and router must be this tenant's own, existing ones; another
+    // tenant's id reads exactly like a missing one.
+    if let Some(pool) = campaign.pool_id
+        && docs::get::<Pool>(state, auth.tenant_id, pool).await?.is_none()
+    {
+        errors.push(FieldError::new("poolId", format!("pool {pool} does not exist")));
+    }
+    if let Some(router) = campaign.rtb_router_id
+        && docs::get::<RtbRouter>(state, auth.tenant_id, router).await?.is_none()
+    {
+        errors.push(FieldError::new("rtbRouterId", format!("rtb router {router} does not exist")));
     }
     // Activation checks: when it becomes active, or when an active
     // campaign's way of finding a taker changes.

@@ -3,18 +3,9 @@
 //! the id in a path (malformed: 404, like an unknown one); the version a
 //! write replaces (`If-Match` or the body's `version`, optional: without
 //! either a write replaces the current version) and the `ETag` answered;
-//! system-wide unique keys; and who references what, so that a delete can
-//! say what still uses a resource.
-//!
-//! System-wide uniqueness (a phone number in the inventory, a tag code) is
-//! an index document in the [`SYSTEM`] tenant slot, keyed by a v5 UUID of
-//! the value and created only if absent: the store's compare-and-set makes
-//! the second claimant fail, in this process or any other. Its body is
-//! `{index, key, tenantId, resourceId}`, so it also answers "whose is this
-//! number / tag code" in one read ([`owner_of_number`], [`owner_of_tag`]).
-//! Note for code that lists these kinds across all tenants
-//! (`list_docs(kind, None)`): index documents live in the SYSTEM slot;
-//! skip `tenant == SYSTEM`.
+//! system-wide unique keys (a phone number's one tenant, a tag code's one
+//! tag: [`switchboard_engine::claims`]); and who references what, so that a
+//! delete can say what still uses a resource.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::Path;
@@ -22,12 +13,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
+use switchboard_engine::claims;
 use switchboard_model::{FieldError, Id, ModelError, PhoneNumber};
 use switchboard_store::{Doc, DocKind, StoreError};
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::admin::accounts::SYSTEM;
 use crate::admin::extract::{Json, if_match};
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -228,83 +219,37 @@ pub(crate) fn invalid(result: Result<(), ModelError>, extra: Vec<FieldError>) ->
 
 // ---------------------------------------------------------------- system-wide keys
 
-/// A system-wide unique value.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Key<'a> {
-    /// A phone number in some tenant's inventory.
-    Number(&'a PhoneNumber),
-    /// A tracking tag code (case-insensitive).
-    TagCode(&'a str),
-}
-
-impl Key<'_> {
-    fn parts(self) -> (DocKind, &'static str, String) {
-        match self {
-            Key::Number(n) => (DocKind::Number, "phoneNumber", n.as_str().to_owned()),
-            Key::TagCode(c) => (DocKind::TrackingTag, "tagCode", c.to_ascii_lowercase()),
-        }
-    }
-
-    fn id(self) -> (DocKind, Id, &'static str, String) {
-        let (kind, index, key) = self.parts();
-        (kind, Id::new_v5(&Id::NAMESPACE_OID, format!("switchboard-{index}:{key}").as_bytes()), index, key)
-    }
-}
-
-/// Who holds a system-wide key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Owner {
-    /// The tenant.
-    pub(crate) tenant: Id,
-    /// The number or tag.
-    pub(crate) resource: Id,
-}
+pub(crate) use switchboard_engine::claims::{Key, Owner};
 
 /// Claims `key` for `owner`; `false` when someone (anyone) holds it already.
 pub(crate) async fn claim(state: &AppState, key: Key<'_>, owner: Owner) -> Result<bool, ApiError> {
-    let (kind, id, index, key) = key.id();
-    let body = json!({"index": index, "key": key, "tenantId": owner.tenant, "resourceId": owner.resource});
-    match state.engine.store().put_doc(Doc { kind, tenant: SYSTEM, id, version: 0, body }, None).await {
-        Ok(_) => Ok(true),
-        Err(StoreError::Conflict { .. }) => Ok(false),
-        Err(e) => Err(e.into()),
+    Ok(claims::claim(state.engine.store().as_ref(), key, owner).await?)
+}
+
+/// Claims phone number `n` for inventory entry `owner`: free, or held by a
+/// campaign of the same tenant (whose direct number it is), which the
+/// inventory then takes over. `false` when anyone else holds it.
+pub(crate) async fn claim_number(state: &AppState, n: &PhoneNumber, owner: Owner) -> Result<bool, ApiError> {
+    let store = state.engine.store().as_ref();
+    if claims::claim(store, Key::Number(n), owner).await? {
+        return Ok(true);
+    }
+    match claims::owner_of(store, Key::Number(n)).await? {
+        Some(holder) if holder.tenant == owner.tenant && state.engine.campaign(holder.resource).is_some_and(|c| c.tenant_id == owner.tenant) => {
+            Ok(claims::reassign(store, Key::Number(n), holder, owner).await?)
+        }
+        _ => Ok(false),
     }
 }
 
 /// Gives `key` back, if `owner` holds it.
 pub(crate) async fn release(state: &AppState, key: Key<'_>, owner: Owner) -> Result<(), ApiError> {
-    let (kind, id, _, _) = key.id();
-    let store = state.engine.store();
-    if let Some(doc) = store.get_doc(kind, SYSTEM, id).await?
-        && owner_in(&doc.body) == Some(owner)
-    {
-        match store.delete_doc(kind, SYSTEM, id, doc.version).await {
-            Ok(()) | Err(StoreError::Conflict { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
-fn owner_in(body: &Value) -> Option<Owner> {
-    let id = |k: &str| body.get(k)?.as_str()?.parse::<Id>().ok();
-    Some(Owner { tenant: id("tenantId")?, resource: id("resourceId")? })
-}
-
-async fn owner_of(state: &AppState, key: Key<'_>) -> Result<Option<Owner>, ApiError> {
-    let (kind, id, _, _) = key.id();
-    Ok(state.engine.store().get_doc(kind, SYSTEM, id).await?.and_then(|d| owner_in(&d.body)))
-}
-
-/// The tenant and inventory entry of a phone number, system-wide, in one read.
-#[allow(dead_code)] // for the pool webhook and provisioning
-pub(crate) async fn owner_of_number(state: &AppState, number: &PhoneNumber) -> Result<Option<Owner>, ApiError> {
-    owner_of(state, Key::Number(number)).await
+    Ok(claims::release(state.engine.store().as_ref(), key, owner).await?)
 }
 
 /// The tenant and tag of a tag code, system-wide, in one read (for DNI track).
 pub(crate) async fn owner_of_tag(state: &AppState, code: &str) -> Result<Option<Owner>, ApiError> {
-    owner_of(state, Key::TagCode(code)).await
+    Ok(claims::owner_of(state.engine.store().as_ref(), Key::TagCode(code)).await?)
 }
 
 // ---------------------------------------------------------------- references
@@ -365,18 +310,7 @@ pub(crate) fn named(kind: &str, name: &str, id: Id) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_are_stable_and_distinct() {
-        let n = PhoneNumber::parse("+15550001000").unwrap();
-        let (_, a, _, _) = Key::Number(&n).id();
-        let (_, b, _, _) = Key::Number(&PhoneNumber::parse("(555) 000-1000").unwrap()).id();
-        assert_eq!(a, b);
-        let (_, c, _, _) = Key::TagCode("Landing").id();
-        let (_, d, _, _) = Key::TagCode("landing").id();
-        assert_eq!(c, d);
-        assert_ne!(a, c);
-    }
+    use serde_json::json;
 
     #[test]
     fn versions_come_from_if_match_or_the_body() {

@@ -111,7 +111,7 @@ async fn create_number(State(state): State<AppState>, auth: Auth, Json(body): Js
     docs::invalid(n.validate(), Vec::new())?;
     let _guard = docs::write_lock().await;
     let owner = Owner { tenant: auth.tenant_id, resource: n.id };
-    if !docs::claim(&state, Key::Number(&n.phone_number), owner).await? {
+    if !docs::claim_number(&state, &n.phone_number, owner).await? {
         return Err(ApiError::Conflict(format!("phone number {} is already in use", n.phone_number)));
     }
     if let Err(e) = docs::put(&state, auth.tenant_id, &mut n, None).await {

@@ -198,7 +198,7 @@ async fn purchase(State(state): State<AppState>, auth: Auth, Json(body): Json<Va
     // Claimed before buying: a second buyer of the same number stops here.
     let id = new_id();
     let owner = Owner { tenant: auth.tenant_id, resource: id };
-    if !docs::claim(&state, Key::Number(&phone), owner).await? {
+    if !docs::claim_number(&state, &phone, owner).await? {
         return Err(ApiError::Conflict(format!("phone number {phone} is already in use")));
     }
     let base = &state.public_url;
