@@ -126,6 +126,43 @@ async fn concurrency_and_caps_survive_a_restart() {
     engine.shutdown().await;
 }
 
+/// A phone number is one tenant's: a campaign's direct number is claimed
+/// system-wide on save, given back when the campaign lets go of it, and a
+/// campaign stored before numbers were claimed gets its claim at start.
+#[tokio::test]
+async fn a_campaigns_number_is_claimed_for_its_tenant_and_released_with_it() {
+    use switchboard_engine::claims::{self, Key, Owner};
+    let w = world(EngineConfig::default()).await;
+    let store = w.engine.store().clone();
+    let n = PhoneNumber::parse("+15550001000").unwrap();
+    let c = w.engine.put_campaign(campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[]), None).await.unwrap();
+    let owner = Owner { tenant: w.tenant, resource: c.id };
+    assert_eq!(claims::owner_of(store.as_ref(), Key::Number(&n)).await.unwrap(), Some(owner));
+    // Another tenant's campaign cannot have it.
+    let other = w.engine.put_tenant(Tenant { id: new_id(), name: "other".into(), twilio_account_sid: None, twilio_auth_token: "t".into(), version: 0, created_at: Utc::now() }, None).await.unwrap();
+    let err = w.engine.put_campaign(campaign(other.id, "+15550001000", RoutingPolicy::Priority, &[]), None).await.unwrap_err();
+    assert!(err.to_string().contains("already in use"), "{err}");
+    // Moving the campaign to another number frees the first.
+    let moved = Campaign { phone_number: Some(PhoneNumber::parse("+15550001001").unwrap()), ..c.clone() };
+    let moved = w.engine.put_campaign(moved, Some(c.version)).await.unwrap();
+    assert_eq!(claims::owner_of(store.as_ref(), Key::Number(&n)).await.unwrap(), None);
+    assert!(w.engine.delete_campaign(w.tenant, moved.id, None).await.unwrap());
+    let m = PhoneNumber::parse("+15550001001").unwrap();
+    assert_eq!(claims::owner_of(store.as_ref(), Key::Number(&m)).await.unwrap(), None, "deleted with its campaign");
+
+    // A campaign written before claims existed: claimed when the engine starts.
+    let legacy = campaign(w.tenant, "+15550001002", RoutingPolicy::Priority, &[]);
+    let body = serde_json::to_value(&legacy).unwrap();
+    store.put_doc(Doc { kind: DocKind::Campaign, tenant: w.tenant, id: legacy.id, version: 0, body }, None).await.unwrap();
+    w.engine.shutdown().await;
+    drop((w.engine, store));
+    let engine = start(&w.path, EngineConfig::default()).await;
+    let l = PhoneNumber::parse("+15550001002").unwrap();
+    let owner = claims::owner_of(engine.store().as_ref(), Key::Number(&l)).await.unwrap();
+    assert_eq!(owner, Some(Owner { tenant: w.tenant, resource: legacy.id }));
+    engine.shutdown().await;
+}
+
 /// Start-up reads configuration a page (1,000 documents) at a time: a
 /// restart with more buyers than one page, over two tenants, knows them all.
 #[tokio::test]
