@@ -208,4 +208,11 @@ step "cargo test -p switchboard-store --features scylla --lib --test scylla_tls"
 (cd "$root" && cargo test -q -p switchboard-store --features scylla --lib --test scylla_tls)
 echo "ok: the ScyllaDB store compiles, its unit tests and TLS tests pass"
 
+step "ScyllaDB conformance suite"
+if [ -n "${SWITCHBOARD_TEST_SCYLLA:-}" ]; then
+  (cd "$root" && cargo test -q -p switchboard-store --features scylla --test conformance -- --ignored)
+else
+  echo "SKIPPED: no ScyllaDB node (set SWITCHBOARD_TEST_SCYLLA=host:port to run the conformance suite against one)"
+fi
+
 printf '\ndeploy/check.sh: all checks passed in %ss\n' "$((SECONDS - started))"
