@@ -1,7 +1,7 @@
 //! Switchboard's storage.
 //!
 //! - [`Store`]: the one trait every backend implements. Its tables follow
-//!   ScyllaDB's partition/clustering shape (see `ARCHITECTURE.md`), and the
+//!   ScyllaDB's partition/clustering shape (see `docs/scylla.md`), and the
 //!   embedded store mirrors it.
 //! - [`embedded`]: the default backend, one crash-safe redb file under the
 //!   data directory. Every write is durable when its future resolves.
