@@ -105,6 +105,7 @@ impl ApiError {
                 EngineError::UnknownCall(_) => (StatusCode::NOT_FOUND, "unknown_call"),
                 EngineError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
                 EngineError::Reference(_) => (StatusCode::CONFLICT, "conflict"),
+                EngineError::CallSidTaken => (StatusCode::CONFLICT, "conflict"),
                 EngineError::PeerUnreachable(_) | EngineError::PeerFailed(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
                 _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },

@@ -5,7 +5,13 @@
 //! amount (and the same in integer minor units) plus the currency code.
 //! Campaigns and buyers are named as well as identified, so the file reads
 //! without lookups (a name is empty when its campaign or buyer is gone).
+//!
+//! CSV is written by the `csv` crate (RFC 4180 quoting, CRLF), every cell
+//! through [`neutralise`]: callers, campaign and buyer names are other
+//! people's text, and a spreadsheet runs a cell that starts with `=` as a
+//! formula (OWASP "CSV injection").
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use std::collections::{HashMap, HashSet};
@@ -220,52 +226,71 @@ impl ExportRow {
     }
 }
 
-/// Quotes a CSV field when it holds a comma, quote, line break or edge space (RFC 4180).
-pub fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
-    let needs = s.contains([',', '"', '\n', '\r']) || s.starts_with(' ') || s.ends_with(' ');
-    if needs { format!("\"{}\"", s.replace('"', "\"\"")).into() } else { s.into() }
+/// A cell a spreadsheet shows as text rather than runs (OWASP CSV
+/// injection): one starting with `=`, `@`, a tab or a carriage return, or
+/// with `+` or `-` when it is not a number, gets a leading `'`. Numbers stay
+/// as they are, E.164 (`+15551234567`) and amounts (`-1.50`) alike, so the
+/// file still reads back.
+pub fn neutralise(cell: &str) -> Cow<'_, str> {
+    let risky = match cell.as_bytes().first() {
+        Some(b'=' | b'@' | b'\t' | b'\r') => true,
+        Some(b'+' | b'-') => !is_number(&cell[1..]),
+        _ => false,
+    };
+    if risky { format!("'{cell}").into() } else { cell.into() }
 }
 
-fn csv_line(out: &mut impl Write, fields: impl IntoIterator<Item = impl AsRef<str>>) -> std::io::Result<()> {
-    let mut first = true;
-    for f in fields {
-        if !first {
-            out.write_all(b",")?;
-        }
-        first = false;
-        out.write_all(csv_field(f.as_ref()).as_bytes())?;
+/// Digits, optionally with a fraction: `15551234567`, `1.50`.
+fn is_number(s: &str) -> bool {
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    match s.split_once('.') {
+        Some((int, frac)) => digits(int) && digits(frac),
+        None => digits(s),
     }
-    // RFC 4180 line ending.
-    out.write_all(b"\r\n")
 }
 
-/// Writes the CSV header row (shared by `calls export` and `GET /api/calls`).
-pub fn write_csv_header(out: &mut impl Write) -> std::io::Result<()> {
-    csv_line(out, CSV_HEADER)
-}
+/// Calls as CSV: the header row, then one row per call, in [`CSV_HEADER`]
+/// order (shared by `calls export` and `GET /api/calls`).
+pub struct CsvWriter<W: Write>(csv::Writer<W>);
 
-/// Writes one call as a CSV row, in [`CSV_HEADER`] order.
-pub fn write_csv_row(out: &mut impl Write, call: &CallRecord, names: &Names) -> std::io::Result<()> {
-    csv_line(out, ExportRow::new(call, names).csv_fields())
+impl<W: Write> CsvWriter<W> {
+    /// A writer to `out` that has written the header row.
+    pub fn new(out: W) -> csv::Result<Self> {
+        let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(out);
+        w.write_record(CSV_HEADER)?;
+        Ok(Self(w))
+    }
+
+    /// Writes one call.
+    pub fn row(&mut self, call: &CallRecord, names: &Names) -> csv::Result<()> {
+        let fields = ExportRow::new(call, names).csv_fields();
+        self.0.write_record(fields.iter().map(|f| neutralise(f).into_owned()))
+    }
+
+    /// Flushes and hands `out` back.
+    pub fn finish(self) -> std::io::Result<W> {
+        self.0.into_inner().map_err(|e| e.into_error())
+    }
 }
 
 /// Writes every stored call to `out`; returns how many.
 pub async fn export_calls(store: &dyn Store, format: Format, out: &mut impl Write) -> anyhow::Result<u64> {
     let names = Names::load(store, None).await?;
-    if format == Format::Csv {
-        write_csv_header(out)?;
-    }
+    let mut sink = match format {
+        Format::Csv => Sink::Csv(Box::new(CsvWriter::new(out)?)),
+        Format::Jsonl => Sink::Jsonl(out),
+    };
     let mut after = None;
     let mut count = 0u64;
     loop {
         let page = store.scan_calls(after, PAGE).await?;
         for call in &page {
-            match format {
-                Format::Jsonl => {
-                    serde_json::to_writer(&mut *out, &ExportRow::new(call, &names))?;
+            match &mut sink {
+                Sink::Csv(csv) => csv.row(call, &names)?,
+                Sink::Jsonl(out) => {
+                    serde_json::to_writer(&mut **out, &ExportRow::new(call, &names))?;
                     out.write_all(b"\n")?;
                 }
-                Format::Csv => write_csv_row(out, call, &names)?,
             }
             count += 1;
         }
@@ -276,25 +301,65 @@ pub async fn export_calls(store: &dyn Store, format: Format, out: &mut impl Writ
             None => break,
         }
     }
-    out.flush()?;
+    match sink {
+        Sink::Csv(csv) => csv.finish()?.flush()?,
+        Sink::Jsonl(out) => out.flush()?,
+    }
     Ok(count)
+}
+
+/// Where [`export_calls`] writes.
+enum Sink<'a, W: Write> {
+    Jsonl(&'a mut W),
+    Csv(Box<CsvWriter<&'a mut W>>),
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn csv_line(fields: &[&str]) -> String {
+        let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+        w.write_record(fields.iter().map(|f| neutralise(f).into_owned())).unwrap();
+        String::from_utf8(w.into_inner().unwrap()).unwrap()
+    }
+
     #[test]
     fn csv_quoting() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("+15550001000"), "+15550001000");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
-        assert_eq!(csv_field(" pad"), "\" pad\"");
-        let mut out = Vec::new();
-        csv_line(&mut out, ["a", "b,c", ""]).unwrap();
-        assert_eq!(out, b"a,\"b,c\",\r\n");
+        assert_eq!(csv_line(&["plain"]), "plain\r\n");
+        assert_eq!(csv_line(&["+15550001000"]), "+15550001000\r\n");
+        assert_eq!(csv_line(&["a,b"]), "\"a,b\"\r\n");
+        assert_eq!(csv_line(&["say \"hi\""]), "\"say \"\"hi\"\"\"\r\n");
+        assert_eq!(csv_line(&["two\nlines"]), "\"two\nlines\"\r\n");
+        assert_eq!(csv_line(&["a", "b,c", ""]), "a,\"b,c\",\r\n");
+    }
+
+    #[test]
+    fn formula_cells_are_neutralised_and_numbers_kept() {
+        for (cell, out) in [
+            ("=HYPERLINK(\"http://evil\",\"x\")", "'=HYPERLINK(\"http://evil\",\"x\")"),
+            ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+            ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+            ("-2+3", "'-2+3"),
+            ("+", "'+"),
+            ("-", "'-"),
+            ("+1.", "'+1."),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("+15551234567", "+15551234567"),
+            ("-1.50", "-1.50"),
+            ("+42", "+42"),
+            ("25.00", "25.00"),
+            ("Acme = best", "Acme = best"),
+            ("", ""),
+        ] {
+            assert_eq!(neutralise(cell), out, "{cell:?}");
+        }
+        // Quoting still applies to a neutralised cell, and the file reads back.
+        let line = csv_line(&["=1,2", "+15551234567", "-1.50"]);
+        assert_eq!(line, "\"'=1,2\",+15551234567,-1.50\r\n");
+        let back: Vec<String> = csv::Reader::from_reader(format!("a,b,c\r\n{line}").as_bytes()).records().next().unwrap().unwrap().iter().map(str::to_owned).collect();
+        assert_eq!(back, ["'=1,2", "+15551234567", "-1.50"]);
     }
 
     #[test]

@@ -396,6 +396,30 @@ async fn export_has_every_field_in_jsonl_and_csv_and_refuses_a_dir_in_use() {
     assert_eq!(col("recordingUrl"), "");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_export_neutralises_formula_cells_and_keeps_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path());
+    let client = reqwest::Client::new();
+    let mut params = demo::call_params("CAformula", &PhoneNumber::parse(DEMO_PRIORITY).unwrap());
+    params.iter_mut().filter(|(k, _)| k == "From").for_each(|(_, v)| *v = "=cmd|' /C calc'!A0".into());
+    let r = post_signed_with(&client, &server.base, demo::AUTH_TOKEN, "/api/webhooks/voice", &params).await.unwrap();
+    assert!(r.is_dial(), "{r:?}");
+    server.sigterm();
+    assert!(server.wait(Duration::from_secs(30)).success());
+
+    let out = export(dir.path(), "csv");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut reader = csv::Reader::from_reader(&out.stdout[..]);
+    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    let row = reader.records().next().expect("one call").unwrap();
+    let col = |name: &str| row.get(header.iter().position(|h| h == name).unwrap()).unwrap().to_owned();
+    assert_eq!(col("from"), "'=cmd|' /C calc'!A0", "a formula is shown, not run");
+    assert_eq!((col("to"), col("revenue"), col("campaignName")), (DEMO_PRIORITY.to_owned(), "0.00".to_owned(), "Demo Priority".to_owned()));
+    // JSON lines carry the value as it came.
+    assert_eq!(export_jsonl(dir.path())[0]["from"], "=cmd|' /C calc'!A0");
+}
+
 /// Joining a cluster needs a shared store and a real secret; the binary says
 /// which, instead of starting a node whose caps would not hold.
 #[test]

@@ -540,3 +540,25 @@ async fn a_buyers_stats_show_its_live_capacity_against_its_caps() {
     let (s, bad) = c.get("/api/buyers/not-a-uuid/stats").await;
     assert_eq!((s, bad["error"]["code"].as_str()), (404, Some("not_found")));
 }
+
+#[tokio::test]
+async fn csv_cells_that_a_spreadsheet_would_run_are_neutralised_and_numbers_kept() {
+    let server = TestServer::start().await;
+    let t = sign_up(&server, "Formulas").await;
+    let c = &t.console;
+    let b = create(c, "/api/buyers", buyer_body("@SUM(A1:A9)", "+15550003001")).await;
+    create(c, "/api/campaigns", json!({"name": "=HYPERLINK(\"http://evil.example\",\"open\")", "status": "active", "phoneNumber": "+15550007001", "buyers": [{"buyerId": b["id"]}]}))
+        .await;
+    assert!(call_from(&server, &t, "CAformula", "-2+3", "+15550007001").await.is_dial());
+
+    let text = c.client.get(format!("{}/api/calls", c.base)).header("Accept", "text/csv").send().await.unwrap().text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    let row = reader.records().next().expect("one row").unwrap();
+    let col = |name: &str| row.get(header.iter().position(|h| h == name).unwrap()).unwrap().to_owned();
+    assert_eq!(col("campaignName"), "'=HYPERLINK(\"http://evil.example\",\"open\")");
+    assert_eq!(col("buyerName"), "'@SUM(A1:A9)");
+    assert_eq!(col("from"), "'-2+3");
+    // Numbers read back as they are: E.164 numbers and amounts.
+    assert_eq!((col("to"), col("revenue"), col("callSid")), ("+15550007001".to_owned(), "0.00".to_owned(), "CAformula".to_owned()));
+}

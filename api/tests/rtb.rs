@@ -43,7 +43,10 @@ impl Bidder {
                 h.fetch_add(1, Ordering::SeqCst);
                 // The body, and the headers a test looks for, as one JSON document.
                 let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
-                *l.lock().unwrap() = json!({"body": body, "x-caller": header("x-caller"), "x-api-key": header("x-api-key")}).to_string();
+                *l.lock().unwrap() = json!({
+                    "body": body, "x-caller": header("x-caller"), "x-api-key": header("x-api-key"), "content-type": header("content-type")
+                })
+                .to_string();
                 let now = b.lock().unwrap().clone();
                 tokio::time::sleep(now.delay).await;
                 (StatusCode::from_u16(now.status).unwrap(), [("content-type", "application/json")], now.body).into_response()
@@ -93,6 +96,11 @@ async fn target(console: &Console, name: &str, url: &str, extra: Value) -> Id {
     let (status, t) = console.post("/api/rtb/targets", &body).await;
     assert_eq!(status, 201, "{t}");
     t["id"].as_str().unwrap().parse().unwrap()
+}
+
+/// The field names of a 422's errors.
+fn fields(e: &Value) -> Vec<&str> {
+    e["error"]["fields"].as_array().map(|f| f.iter().filter_map(|f| f["field"].as_str()).collect()).unwrap_or_default()
 }
 
 /// An active RTB campaign on `number` whose router asks `targets` (priority 1..).
@@ -368,6 +376,41 @@ async fn without_the_flag_loopback_and_metadata_targets_are_refused_and_never_ca
     assert_eq!(r["status"], "error");
     assert!(r["reason"].as_str().unwrap().contains("not allowed"), "{r}");
     assert_eq!(local.hits(), 0, "the loopback bidder was never called");
+}
+
+#[tokio::test]
+async fn a_mime_content_type_is_kept_lowercased_and_sent_as_the_requests_content_type() {
+    let s = TestServer::start_with_engine(None, with_flag()).await;
+    let (console, _) = setup(&s).await;
+    let json_bidder = Bidder::start(5, 200, &flat("7.00", "+18005551201")).await;
+    let form_bidder = Bidder::start(5, 200, &flat("6.00", "+18005551202")).await;
+    let j = target(&console, "json mime", &json_bidder.url, json!({"contentType": "Application/JSON; Charset=UTF-8"})).await;
+    let f = target(&console, "form mime", &form_bidder.url, json!({
+        "contentType": "application/x-www-form-urlencoded", "requestBody": "callerId={callerId}&maxBid={maxBid}"
+    }))
+    .await;
+    let (status, got) = console.get(&format!("/api/rtb/targets/{j}")).await;
+    assert_eq!((status, got["contentType"].as_str()), (200, Some("application/json; charset=utf-8")), "{got}");
+    // The short names still read back as they were.
+    let short = target(&console, "short name", &json_bidder.url, json!({"contentType": "xml", "requestBody": "<c>{callerId}</c>"})).await;
+    assert_eq!(console.get(&format!("/api/rtb/targets/{short}")).await.1["contentType"], "xml");
+    for bad in ["text/html", "jsonp", "application/json; charset", "application/json\r\nX-Evil: 1"] {
+        let (status, e) = console
+            .post("/api/rtb/targets", &json!({"name": "bad", "endpointUrl": json_bidder.url, "maxBidAmount": 50, "contentType": bad}))
+            .await;
+        assert_eq!((status, fields(&e)), (422, vec!["contentType"]), "{bad:?}: {e}");
+    }
+
+    campaign(&console, "+15550009031", &[j, f], json!({}), json!([])).await;
+    let reply = s.call("CAmime", "+15550009031").await;
+    assert_eq!(reply.dialed().as_deref(), Some("+18005551201"), "{}", reply.body);
+    let seen: Value = serde_json::from_str(&json_bidder.last_request.lock().unwrap()).unwrap();
+    assert_eq!(seen["content-type"], "application/json; charset=utf-8");
+    let sent: Value = serde_json::from_str(seen["body"].as_str().unwrap()).expect("a JSON body");
+    assert_eq!(sent["callerId"], common::CALLER);
+    let seen: Value = serde_json::from_str(&form_bidder.last_request.lock().unwrap()).unwrap();
+    assert_eq!(seen["content-type"], "application/x-www-form-urlencoded");
+    assert_eq!(seen["body"], "callerId=%2B15551230000&maxBid=50.00", "form-escaped");
 }
 
 /// Posts a ping with a publisher key; JSON body unless `form`.

@@ -168,3 +168,57 @@ async fn a_campaigns_pool_and_router_must_be_the_tenants_own() {
     created(&a, "/api/campaigns", json!({"name": "Alpha Web", "status": "paused", "routingType": "pool", "poolId": pool["id"]})).await;
     created(&a, "/api/campaigns", json!({"name": "Alpha RTB", "status": "paused", "routingType": "rtb", "rtbRouterId": router["id"]})).await;
 }
+
+#[tokio::test]
+async fn a_callsid_of_another_tenant_is_refused_and_reveals_nothing_of_its_call() {
+    let server = TestServer::start().await;
+    let (a, _, token_a) = sign_up(&server, "alpha").await;
+    let (b, _, token_b) = sign_up(&server, "bravo").await;
+    let alpha_buyer = created(&a, "/api/buyers", json!({"name": "Alpha Buyer", "phoneNumber": "+15550003001", "timezone": "UTC"})).await;
+    created(&a, "/api/campaigns", json!({"name": "Alpha", "status": "active", "phoneNumber": "+15550007000", "buyers": [{"buyerId": alpha_buyer["id"]}]}))
+        .await;
+    let bravo_buyer = created(&b, "/api/buyers", json!({"name": "Bravo Buyer", "phoneNumber": "+15550003002", "timezone": "UTC"})).await;
+    created(&b, "/api/campaigns", json!({"name": "Bravo", "status": "active", "phoneNumber": "+15550008000", "buyers": [{"buyerId": bravo_buyer["id"]}]}))
+        .await;
+    let voice = |sid: &str, account: &str, to: &str| pairs(&[("CallSid", sid), ("AccountSid", account), ("From", "+15559990000"), ("To", to)]);
+    let first = post_signed_with(&server.client, &server.base, &token_a, "/api/webhooks/voice", &voice("CAshared", "ACalpha", "+15550007000"))
+        .await
+        .unwrap();
+    assert_eq!(first.dialed().as_deref(), Some("+15550003001"), "{first:?}");
+    let alpha_call = first.call_id().unwrap().to_string();
+
+    // Bravo, signing with its own token, posts Alpha's CallSid to its own number.
+    let replay = |token: String, account: &'static str, to: &'static str| {
+        let (client, base) = (server.client.clone(), server.base.clone());
+        async move { post_signed_with(&client, &base, &token, "/api/webhooks/voice", &voice("CAshared", account, to)).await.unwrap() }
+    };
+    let stolen = replay(token_b.clone(), "ACbravo", "+15550008000").await;
+    assert_eq!(stolen.status, 409, "{stolen:?}");
+    assert!(stolen.body.contains(r#""code":"conflict""#), "{}", stolen.body);
+    for secret in [alpha_call.as_str(), "+15550003001", "+15559990000", "+15550007000", "Alpha"] {
+        assert!(!stolen.body.contains(secret), "{secret} leaked: {}", stolen.body);
+    }
+    // Nothing was booked for Bravo, and Alpha's retry still gets its answer.
+    assert_eq!(b.get("/api/calls").await.1["items"], json!([]));
+    let retry = replay(token_a.clone(), "ACalpha", "+15550007000").await;
+    assert_eq!((retry.status, retry.call_id().map(|c| c.to_string())), (200, Some(alpha_call.clone())), "{retry:?}");
+    // Bravo's own calls route as usual.
+    let own = post_signed_with(&server.client, &server.base, &token_b, "/api/webhooks/voice", &voice("CAbravo", "ACbravo", "+15550008000")).await.unwrap();
+    assert_eq!(own.dialed().as_deref(), Some("+15550003002"), "{own:?}");
+
+    // After a restart the call is only in the store: still refused to Bravo.
+    let restarted = switchboard_engine::Engine::start(server.store.clone(), Default::default()).await.unwrap();
+    let call = |to: &str| switchboard_engine::InboundCall {
+        call_sid: "CAshared".into(),
+        account_sid: "ACbravo".into(),
+        to: switchboard_model::PhoneNumber::parse(to).unwrap(),
+        caller: switchboard_model::CallerInfo { from: "+15559990000".into(), state: None, zip: None },
+    };
+    let err = restarted.inbound(call("+15550008000")).await.unwrap_err();
+    assert!(matches!(err, switchboard_engine::EngineError::CallSidTaken), "{err:?}");
+    match restarted.inbound(call("+15550007000")).await.unwrap() {
+        switchboard_engine::Decision::Dial { call_id, .. } => assert_eq!(call_id.to_string(), alpha_call, "the owner's retry replays"),
+        other => panic!("{other:?}"),
+    }
+    restarted.shutdown().await;
+}

@@ -1,6 +1,9 @@
 //! `X-Twilio-Signature`: HMAC-SHA1 over the URL Twilio requested followed by
 //! every POST parameter (sorted by name, name then value, no separators),
-//! keyed with the account's auth token, base64-encoded.
+//! keyed with the account's auth token, base64-encoded. A name sent more
+//! than once contributes each of its distinct values once, sorted: exactly
+//! what the official `twilio` library's `RequestValidator` computes
+//! (`for name in sorted(set(params)): for value in sorted(set(values))`).
 //!
 //! The URL must be the public one Twilio was configured with, not one rebuilt
 //! from the request: behind a proxy they differ. Twilio's own libraries also
@@ -20,8 +23,7 @@ pub const HEADER: &str = "X-Twilio-Signature";
 
 /// Computes the signature Twilio sends for a POST of `params` to `url`.
 ///
-/// Parameters are sorted by name; parameters with equal names keep the order
-/// they were given in (a stable sort).
+/// Parameters are sorted by name, then value, and a repeated pair counts once.
 pub fn sign(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
     STANDARD.encode(mac(auth_token, url, params))
 }
@@ -52,8 +54,9 @@ pub fn verify(auth_token: &str, url: &str, params: &[(String, String)], header: 
 }
 
 fn mac(auth_token: &str, url: &str, params: &[(String, String)]) -> Vec<u8> {
-    let mut sorted: Vec<&(String, String)> = params.iter().collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    // By name, then value (byte order of UTF-8 is code point order, as
+    // Python sorts), each distinct pair once.
+    let sorted: std::collections::BTreeSet<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     // HMAC accepts keys of any length, so this cannot fail.
     let mut m = <HmacSha1 as KeyInit>::new_from_slice(auth_token.as_bytes()).expect("hmac takes any key length");
     m.update(url.as_bytes());
@@ -178,10 +181,21 @@ mod tests {
     }
 
     #[test]
-    fn equal_names_keep_their_order() {
-        let a = p(&[("B", "1"), ("A", "x"), ("A", "y")]);
-        let b = p(&[("A", "y"), ("A", "x"), ("B", "1")]);
-        assert_eq!(sign("k", "https://h/p", &a), sign("k", "https://h/p", &p(&[("A", "x"), ("A", "y"), ("B", "1")])));
-        assert_ne!(sign("k", "https://h/p", &a), sign("k", "https://h/p", &b));
+    fn repeated_names_sign_their_distinct_values_sorted() {
+        let url = "https://h/p";
+        let sorted = sign("k", url, &p(&[("A", "x"), ("A", "y"), ("B", "1")]));
+        // Whatever order the values came in, and however often each came.
+        for sent in [
+            p(&[("B", "1"), ("A", "y"), ("A", "x")]),
+            p(&[("A", "y"), ("B", "1"), ("A", "x"), ("A", "y")]),
+            p(&[("A", "x"), ("A", "x"), ("A", "y"), ("B", "1"), ("B", "1")]),
+        ] {
+            assert_eq!(sign("k", url, &sent), sorted, "{sent:?}");
+        }
+        // What the library signs for A=y&A=x&B=1: the URL, then Ax Ay B1.
+        let mut m = <HmacSha1 as KeyInit>::new_from_slice(b"k").unwrap();
+        m.update(b"https://h/pAxAyB1");
+        assert_eq!(sorted, STANDARD.encode(m.finalize().into_bytes()));
+        assert_ne!(sign("k", url, &p(&[("A", "x"), ("B", "1")])), sorted, "a distinct value still counts");
     }
 }

@@ -60,6 +60,8 @@ struct Compiled {
     headers: Vec<(String, Template)>,
     paths: ResponsePaths,
     content_type: ContentType,
+    /// The request's `Content-Type`.
+    mime: String,
 }
 
 impl Bidder {
@@ -99,12 +101,8 @@ fn compile(t: &RtbTarget) -> Result<Compiled, String> {
         reject_reason: t.reject_reason_path.as_deref(),
     })
     .map_err(|e| format!("response paths: {e}"))?;
-    let content_type = match t.content_type {
-        switchboard_model::ContentType::Json => ContentType::Json,
-        switchboard_model::ContentType::Form => ContentType::Form,
-        switchboard_model::ContentType::Xml => ContentType::Xml,
-    };
-    Ok(Compiled { body, url, headers, paths, content_type })
+    let content_type = t.content_type.format().map_err(|e| format!("content type: {e}"))?;
+    Ok(Compiled { body, url, headers, paths, content_type, mime: t.content_type.mime().to_owned() })
 }
 
 /// The buyer a target's capacity actor judges by: the target's caps,
@@ -235,7 +233,7 @@ pub(crate) async fn run(spawner: &Spawner, client: &BidClient, router: &RtbRoute
         let sent_at = Instant::now();
         if let Ok(c) = &bidder.compiled {
             let headers = c.headers.iter().map(|(k, v)| (k.clone(), v.render(ContentType::Xml, &ctx, &terms.price()))).collect();
-            let out = Outgoing { url, body: body.clone(), headers, mime: c.content_type.mime() };
+            let out = Outgoing { url, body: body.clone(), headers, mime: c.mime.clone() };
             let client = client.clone();
             let b = bidder.clone();
             let budget = Duration::from_millis(u64::from(t.timeout_ms)).min(deadline.saturating_duration_since(sent_at));

@@ -31,7 +31,8 @@ pub(crate) struct Outgoing {
     pub(crate) body: String,
     /// The target's headers, rendered.
     pub(crate) headers: Vec<(String, String)>,
-    pub(crate) mime: &'static str,
+    /// The `Content-Type` header: the target's `contentType` as a MIME type.
+    pub(crate) mime: String,
 }
 
 /// Sends bid requests. Cheap to clone.
@@ -95,7 +96,7 @@ impl BidClient {
             }
         }
         let mut req = match target.http_method {
-            HttpMethod::Post => self.client.post(url).header("content-type", out.mime).body(out.body.clone()),
+            HttpMethod::Post => self.client.post(url).header("content-type", out.mime.as_str()).body(out.body.clone()),
             HttpMethod::Get => self.client.get(url),
         };
         for (k, v) in &out.headers {

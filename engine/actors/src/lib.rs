@@ -95,6 +95,10 @@ pub enum EngineError {
     /// applied there is unknown.
     #[error("peer request failed: {0}")]
     PeerFailed(String),
+    /// An inbound call's `CallSid` is held by a call of another tenant; the
+    /// message says nothing of that call.
+    #[error("this CallSid belongs to a call of another account")]
+    CallSidTaken,
 }
 
 /// Result with [`EngineError`].
@@ -540,16 +544,21 @@ impl Engine {
     }
 
     async fn inbound_via(&self, pool: Option<Id>, call: InboundCall) -> Result<Decision> {
-        if let Some(live) = self.inner.live.by_sid(&call.call_sid) {
-            return self.replay(&live).await;
-        }
+        // The number's tenant is the one whose token signed the webhook: a
+        // retry is replayed only within it (a CallSid is unique system-wide).
         let Some((tenant_id, campaign_id, pool_id)) = self.route_of(pool, &call.to) else {
             return Ok(Decision::NotInService);
         };
+        if let Some(live) = self.inner.live.by_sid(&call.call_sid) {
+            return self.replay(tenant_id, &live).await;
+        }
         // A retry after a restart (or after eviction) finds the call in the store.
         if let Some(record) = self.inner.store.get_call_by_sid(&call.call_sid).await? {
+            if record.tenant_id != tenant_id {
+                return Err(EngineError::CallSidTaken);
+            }
             let live = self.inner.live.adopt(record);
-            return self.replay(&live).await;
+            return self.replay(tenant_id, &live).await;
         }
 
         let now = Utc::now();
@@ -558,7 +567,7 @@ impl Engine {
         let mut slot = live.record.lock().await;
         if let Err(existing) = self.inner.live.claim(&call.call_sid, live.clone()) {
             drop(slot);
-            return self.replay(&existing).await;
+            return self.replay(tenant_id, &existing).await;
         }
         let campaign = self.campaign(campaign_id);
         let attribution = match pool_id {
@@ -638,8 +647,12 @@ impl Engine {
         Ok(decision)
     }
 
-    /// The decision already made for a call (a retried webhook).
-    async fn replay(&self, live: &LiveCall) -> Result<Decision> {
+    /// The decision already made for a call of `tenant` (a retried webhook);
+    /// another tenant's call is refused.
+    async fn replay(&self, tenant: Id, live: &LiveCall) -> Result<Decision> {
+        if live.tenant_id != tenant {
+            return Err(EngineError::CallSidTaken);
+        }
         let slot = live.record.lock().await;
         match slot.as_ref() {
             Some(r) => Ok(calls::decision_for(r, self.campaign(r.campaign_id).as_deref(), &self.settings())),

@@ -29,7 +29,7 @@ pub use config::{
 pub use money::Currency;
 pub use phone::PhoneNumber;
 pub use resources::{
-    AuthType, ContentType, HttpMethod, Number, NumberFormat, Pool, ResourceStatus, RouterTarget, RtbRouter, RtbTarget, TrackingTag,
+    AuthType, BodyFormat, ContentType, HttpMethod, Number, NumberFormat, Pool, ResourceStatus, RouterTarget, RtbRouter, RtbTarget, TrackingTag,
 };
 
 /// Identifier of every stored thing: a UUIDv7, so ids sort by creation time.

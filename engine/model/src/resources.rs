@@ -189,17 +189,114 @@ pub enum HttpMethod {
     Get,
 }
 
-/// Encoding of a bid request body, which decides how variables are escaped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ContentType {
-    /// `application/json`.
-    #[default]
+/// How a bid request body is encoded, and so how template values are escaped in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BodyFormat {
+    /// JSON.
     Json,
     /// `application/x-www-form-urlencoded`.
     Form,
     /// `application/xml`.
     Xml,
+}
+
+impl BodyFormat {
+    /// The MIME type sent for a target configured with the short name.
+    pub fn mime(self) -> &'static str {
+        match self {
+            BodyFormat::Json => "application/json",
+            BodyFormat::Form => "application/x-www-form-urlencoded",
+            BodyFormat::Xml => "application/xml",
+        }
+    }
+}
+
+/// The MIME types a target may name, and the body format each means.
+const CONTENT_TYPES: [(&str, BodyFormat); 7] = [
+    ("json", BodyFormat::Json),
+    ("form", BodyFormat::Form),
+    ("xml", BodyFormat::Xml),
+    ("application/json", BodyFormat::Json),
+    ("application/x-www-form-urlencoded", BodyFormat::Form),
+    ("application/xml", BodyFormat::Xml),
+    ("text/xml", BodyFormat::Xml),
+];
+
+/// A bid request's content type: a short name (`json`, `form`, `xml`) or a
+/// MIME type (`application/json`, `application/x-www-form-urlencoded`,
+/// `application/xml`, `text/xml`), parameters allowed
+/// (`application/json; charset=utf-8`). Kept as given, lowercased; a MIME
+/// type is sent as the request's `Content-Type` as it stands, a short name as
+/// its MIME type. [`RtbTarget::validate`] refuses any other value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub struct ContentType(String);
+
+impl ContentType {
+    /// The value as stored: trimmed and lowercased.
+    pub fn new(value: &str) -> Self {
+        Self(value.trim().to_ascii_lowercase())
+    }
+
+    /// The value as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The body format it names, or why it names none.
+    pub fn format(&self) -> Result<BodyFormat, String> {
+        let refused = || {
+            let names = CONTENT_TYPES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
+            format!("must be one of {names}, optionally with parameters such as \"; charset=utf-8\"")
+        };
+        if self.0.len() > 200 || !self.0.bytes().all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic()) {
+            return Err(refused());
+        }
+        let mut parts = self.0.split(';');
+        let essence = parts.next().unwrap_or_default().trim_end_matches([' ', '\t']);
+        let format = CONTENT_TYPES.iter().find(|(n, _)| *n == essence).map(|(_, f)| *f).ok_or_else(refused)?;
+        let is_short = !essence.contains('/');
+        for param in parts {
+            let (name, value) = param.trim_matches([' ', '\t']).split_once('=').ok_or_else(refused)?;
+            let quoted = value.len() >= 2 && value.starts_with('"') && value.ends_with('"');
+            if is_short || !is_token(name) || !(is_token(value) || quoted) {
+                return Err(refused());
+            }
+        }
+        Ok(format)
+    }
+
+    /// The `Content-Type` header of the bid request: the MIME type as
+    /// stored, or a short name's MIME type.
+    pub fn mime(&self) -> &str {
+        match self.format() {
+            Ok(f) if !self.0.contains('/') => f.mime(),
+            _ => &self.0,
+        }
+    }
+}
+
+impl Default for ContentType {
+    fn default() -> Self {
+        Self("json".into())
+    }
+}
+
+impl From<String> for ContentType {
+    fn from(value: String) -> Self {
+        Self::new(&value)
+    }
+}
+
+impl From<ContentType> for String {
+    fn from(value: ContentType) -> Self {
+        value.0
+    }
+}
+
+/// An HTTP token (RFC 9110 §5.6.2).
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// How a bid request authenticates.
@@ -358,8 +455,12 @@ pub struct RtbTarget {
     /// POST or GET.
     #[serde(default)]
     pub http_method: HttpMethod,
-    /// Body encoding: json, form or xml.
+    /// The bid request's `Content-Type`, which also decides how template
+    /// values are escaped: `application/json`, `application/x-www-form-urlencoded`,
+    /// `application/xml` or `text/xml` (parameters such as `; charset=utf-8`
+    /// allowed), or the short names `json`, `form`, `xml`. Kept lowercased.
     #[serde(default)]
+    #[schema(value_type = String, example = "application/json")]
     pub content_type: ContentType,
     /// Extra request headers; values may hold template variables.
     #[serde(default)]
@@ -465,7 +566,7 @@ pub struct RtbTarget {
 }
 
 fn is_header_name(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    is_token(s)
 }
 
 fn is_http_url(s: &str) -> bool {
@@ -532,6 +633,9 @@ impl RtbTarget {
                     format!("unknown template variable {list}: use {} or {{tag:NAME}}", TEMPLATE_VARIABLES.map(|v| format!("{{{v}}}")).join(" ")),
                 ));
             }
+        }
+        if let Err(why) = self.content_type.format() {
+            errors.push(FieldError::new("contentType", why));
         }
         if self.http_method == HttpMethod::Get && !self.request_body.trim().is_empty() {
             errors.push(FieldError::new("requestBody", "must be empty for GET: put variables in endpointUrl"));
@@ -846,7 +950,7 @@ mod tests {
     fn target_defaults_and_amounts() {
         let t = target();
         assert_eq!((t.min_bid_amount, t.max_bid_amount), (150, 5000));
-        assert_eq!((t.http_method, t.content_type, t.auth_type), (HttpMethod::Post, ContentType::Json, AuthType::None));
+        assert_eq!((t.http_method, t.content_type.as_str(), t.auth_type), (HttpMethod::Post, "json", AuthType::None));
         assert_eq!((t.timeout_ms, t.bid_amount_path.as_str(), t.acceptance_path.as_deref()), (1000, "bidAmount", Some("accepted")));
         t.validate().unwrap();
         let v = serde_json::to_value(&t).unwrap();
@@ -881,6 +985,31 @@ mod tests {
         for bad in ["", "data..bid", ".amount", "$.data[", "$$", "data bid", "data.bid."] {
             assert!(check_response_path(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn content_types_are_mime_types_or_short_names_kept_lowercased() {
+        let ct = |v: &str| serde_json::from_value::<ContentType>(json!(v)).unwrap();
+        for (given, stored, format, mime) in [
+            ("json", "json", BodyFormat::Json, "application/json"),
+            ("FORM", "form", BodyFormat::Form, "application/x-www-form-urlencoded"),
+            ("xml", "xml", BodyFormat::Xml, "application/xml"),
+            ("application/json", "application/json", BodyFormat::Json, "application/json"),
+            ("Application/JSON; Charset=UTF-8", "application/json; charset=utf-8", BodyFormat::Json, "application/json; charset=utf-8"),
+            ("application/x-www-form-urlencoded", "application/x-www-form-urlencoded", BodyFormat::Form, "application/x-www-form-urlencoded"),
+            ("application/xml;charset=\"utf-8\"", "application/xml;charset=\"utf-8\"", BodyFormat::Xml, "application/xml;charset=\"utf-8\""),
+            ("text/xml", "text/xml", BodyFormat::Xml, "text/xml"),
+        ] {
+            let c = ct(given);
+            assert_eq!((c.as_str(), c.format(), c.mime()), (stored, Ok(format), mime), "{given}");
+            assert_eq!(serde_json::to_value(&c).unwrap(), json!(stored), "read back as stored");
+        }
+        for bad in ["", "html", "text/html", "application/jsonx", "json; charset=utf-8", "application/json; charset", "application/json\r\nX-Evil: 1", "application/json; =x"] {
+            assert!(ct(bad).format().is_err(), "{bad:?}");
+        }
+        let mut t = target();
+        t.content_type = ContentType::new("text/plain");
+        assert_eq!(fields(t.validate()), ["contentType"]);
     }
 
     #[test]

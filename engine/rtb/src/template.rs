@@ -36,27 +36,10 @@ use switchboard_model::money::format_decimal;
 
 use crate::RtbError;
 
-/// How a bid request body is encoded, and so how values are escaped in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ContentType {
-    /// `application/json`.
-    Json,
-    /// `application/x-www-form-urlencoded`.
-    Form,
-    /// `application/xml`.
-    Xml,
-}
-
-impl ContentType {
-    /// The MIME type for the `Content-Type` header.
-    pub fn mime(self) -> &'static str {
-        match self {
-            ContentType::Json => "application/json",
-            ContentType::Form => "application/x-www-form-urlencoded",
-            ContentType::Xml => "application/xml",
-        }
-    }
-}
+/// How a bid request body is encoded, and so how values are escaped in it:
+/// the model's [`BodyFormat`](switchboard_model::BodyFormat), which a
+/// target's `contentType` names.
+pub use switchboard_model::BodyFormat as ContentType;
 
 /// A template variable.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -21,7 +21,7 @@ use super::docs::path_id;
 use crate::admin::extract::query;
 use crate::admin::extract::{Auth, Json, List};
 use crate::error::ApiError;
-use crate::export::{Names, write_csv_header, write_csv_row};
+use crate::export::{CsvWriter, Names};
 use crate::server::AppState;
 
 /// Most call records one list request reads from the store.
@@ -115,9 +115,12 @@ async fn respond(state: &AppState, tenant: Id, headers: &HeaderMap, items: Vec<C
         return Ok(Json(List { items, next_cursor }).into_response());
     }
     let names = &Names::of_calls(state.engine.store().as_ref(), tenant, &items).await?;
-    let mut out = Vec::new();
-    let written = write_csv_header(&mut out).and_then(|()| items.iter().try_for_each(|c| write_csv_row(&mut out, c, names)));
-    written.map_err(|e| ApiError::BadRequest(format!("csv: {e}")))?;
+    let csv = |out: Vec<u8>| -> csv::Result<Vec<u8>> {
+        let mut w = CsvWriter::new(out)?;
+        items.iter().try_for_each(|c| w.row(c, names))?;
+        Ok(w.finish()?)
+    };
+    let out = csv(Vec::new()).map_err(|e| ApiError::BadRequest(format!("csv: {e}")))?;
     let mut resp = ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out).into_response();
     if let Some(next) = next_cursor.and_then(|n| HeaderValue::from_str(&n).ok()) {
         resp.headers_mut().insert("x-next-cursor", next);
