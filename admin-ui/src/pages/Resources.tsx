@@ -73,7 +73,7 @@ export const KINDS: ResourceKind[] = [
       { label: 'Status', value: (i) => s(i.status) },
     ],
     template: {
-      name: '', endpointUrl: 'https://', httpMethod: 'POST', contentType: 'json',
+      name: '', endpointUrl: 'https://', httpMethod: 'POST', contentType: 'application/json',
       requestBody: '{"callerId": "{callerId}", "requestId": "{requestId}"}',
       bidAmountPath: 'bidAmount', destinationNumberPath: 'phoneNumber', minBidAmount: '0.00', maxBidAmount: '50.00',
       currency: 'USD', timeoutMs: 500, timezone: 'America/New_York', status: 'active',

@@ -16,6 +16,15 @@ type Target = Record<string, unknown> & { id?: string; version?: number; authCon
 
 const TARGETS = '/api/rtb/targets';
 
+/** The bid request's `Content-Type` choices, as the API stores them. */
+export const CONTENT_TYPES = ['application/json', 'application/x-www-form-urlencoded', 'application/xml', 'text/xml'];
+
+/** The content type choices, with a stored value the list lacks (an old short name such as `json`) kept, as it is. */
+export function contentTypeOptions(stored: string): { value: string; label: string }[] {
+  const known = opts(...CONTENT_TYPES);
+  return stored && !CONTENT_TYPES.includes(stored) ? [{ value: stored, label: stored }, ...known] : known;
+}
+
 /** Text fields of the form, by the API's field name. */
 const TEXTS = ['name', 'company', 'contact', 'endpointUrl', 'requestBody', 'authHeader', 'authUsername', 'bidAmountPath', 'destinationNumberPath',
   'acceptancePath', 'currencyPath', 'durationPath', 'expiryPath', 'rejectReasonPath', 'timezone'] as const;
@@ -26,7 +35,7 @@ const REQUIRED_INTS = new Set(['timeoutMs']);
 const MONEY = ['minBidAmount', 'maxBidAmount'] as const;
 
 export const NEW_TARGET: Target = {
-  name: '', endpointUrl: 'https://', httpMethod: 'POST', contentType: 'json', headers: {},
+  name: '', endpointUrl: 'https://', httpMethod: 'POST', contentType: 'application/json', headers: {},
   requestBody: '{"callerId": "{callerId}", "requestId": "{requestId}"}', authType: 'none', authHeader: 'X-API-Key',
   timeoutMs: 500, bidAmountPath: 'bidAmount', destinationNumberPath: 'phoneNumber', acceptancePath: 'accepted',
   minBidAmount: '0.00', maxBidAmount: '50.00', currency: 'USD', timezone: 'America/New_York', status: 'active',
@@ -118,7 +127,7 @@ export function TargetForm({ target }: { target?: Target }) {
         <legend>Bid request</legend>
         {t('endpointUrl', 'Endpoint URL', 'Where bid requests go, http(s)://…; may hold {variables}', 'url')}
         {sel('httpMethod', 'HTTP method', [{ value: 'POST', label: 'POST (the template is the body)' }, { value: 'GET', label: 'GET (variables in the URL)' }])}
-        {sel('contentType', 'Content type', [{ value: 'json', label: 'json' }, { value: 'form', label: 'form' }, { value: 'xml', label: 'xml' }])}
+        {sel('contentType', 'Content type', contentTypeOptions(draft.contentType))}
         <Field label="Request body template" error={err('requestBody')} hint="With {variables} such as {callerId}, {requestId}, {callerState}, {tag:NAME}">
           {(a) => <textarea {...a} rows={4} className="json" value={draft.requestBody} onChange={(e) => setField('requestBody', e.target.value)} />}
         </Field>
