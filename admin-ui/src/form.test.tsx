@@ -7,7 +7,7 @@ import userEvent from '@testing-library/user-event';
 import type { ReactElement } from 'react';
 import { render } from './test/render';
 import { fakeFetch, json } from './test/fetch';
-import { BuyerForm } from './pages/Buyers';
+import { BuyerForm, BuyerList } from './pages/Buyers';
 import { CampaignForm } from './pages/Campaigns';
 import { NumberForm } from './pages/NumberForm';
 import { PoolForm } from './pages/PoolForm';
@@ -56,6 +56,25 @@ describe('every form', () => {
     answer(json(201, { id: 'x1', version: 1 }));
     await waitFor(() => expect((submit as HTMLButtonElement).disabled).toBe(false));
     expect(sent).toHaveLength(1);
+  });
+});
+
+describe('a list action', () => {
+  it('a delete clicked twice is sent once', async () => {
+    vi.stubGlobal('confirm', () => true);
+    let answer: (r: Response) => void = () => {};
+    const sent = fakeFetch((req) => (req.method === 'DELETE'
+      ? new Promise<Response>((resolve) => { answer = resolve; })
+      : json(200, { items: [acme], nextCursor: null })));
+    render(<BuyerList />);
+    const del = await screen.findByRole('button', { name: 'Delete Acme' });
+    fireEvent.click(del);
+    fireEvent.click(del);
+    await waitFor(() => expect(sent.filter((r) => r.method === 'DELETE')).toHaveLength(1));
+    answer(new Response(null, { status: 204 }));
+    // The list is read again after it.
+    await waitFor(() => expect(sent.filter((r) => r.method === 'GET')).toHaveLength(2));
+    expect(sent.filter((r) => r.method === 'DELETE')).toHaveLength(1);
   });
 });
 

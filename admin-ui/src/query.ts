@@ -11,7 +11,7 @@ import {
   type QueryKey,
 } from '@tanstack/react-query';
 import { useRef } from 'react';
-import { api, type Page } from './api';
+import { api, send, type Page } from './api';
 
 /** A client for the console: no retries (a refusal is shown at once), no refetch on focus (a form's draft is the user's). */
 export function makeQueryClient(): QueryClient {
@@ -23,7 +23,11 @@ export function makeQueryClient(): QueryClient {
   });
 }
 
-/** Which collections a write to `path` changes besides its own (a campaign's number and a pool's numbers show in the inventory). */
+/**
+ * Which collections a write to `path` changes besides its own: the
+ * inventory shows which campaign or pool holds a number, a router lists its
+ * targets, and a user's API keys go with it.
+ */
 const ALSO: Record<string, string[]> = {
   '/api/campaigns': ['/api/numbers'],
   '/api/pools': ['/api/numbers'],
@@ -33,7 +37,7 @@ const ALSO: Record<string, string[]> = {
 };
 
 /** The collections a write to each of `paths` changes. */
-export function affected(...paths: string[]): string[] {
+function affected(...paths: string[]): string[] {
   return [...new Set(paths.flatMap((p) => [p, ...(ALSO[p] ?? [])]))];
 }
 
@@ -59,6 +63,29 @@ export async function readAll<T>(path: string, query: Record<string, string | nu
     cursor = page.nextCursor ?? undefined;
   } while (cursor && items.length < max);
   return { items, truncated: !!cursor };
+}
+
+/**
+ * Every page of a list as one CSV text (a download, not cached). The API
+ * answers CSV for `Accept: text/csv`, a page at a time with the next cursor
+ * in `X-Next-Cursor`: follow it and keep the header line once.
+ */
+export async function readCsv(path: string, query: Record<string, string | number | undefined>, maxPages: number): Promise<string> {
+  let cursor: string | undefined;
+  let out = '';
+  for (let i = 0; i < maxPages; i++) {
+    const res = await send('GET', path, { query: { ...query, cursor }, accept: 'text/csv' });
+    const text = await res.text();
+    if (i === 0) {
+      out = text;
+    } else {
+      const nl = text.indexOf('\n');
+      out += nl < 0 ? '' : text.slice(nl + 1);
+    }
+    cursor = res.headers.get('X-Next-Cursor') ?? undefined;
+    if (!cursor) break;
+  }
+  return out;
 }
 
 /** Query options: every item of a configuration list. */
@@ -103,7 +130,6 @@ export function usePaged<T>(path: string, query: Record<string, string | number 
     error: q.error,
     loading: q.isFetching,
     more,
-    refetch: () => void q.refetch(),
   };
 }
 

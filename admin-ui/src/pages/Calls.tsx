@@ -2,10 +2,10 @@
 // time range, caller), paged by cursor, exported as CSV.
 import { Fragment, useState, type FormEvent } from 'react';
 import { useMutation, useQuery } from '@tanstack/react-query';
-import { send, withQuery } from '../api';
+import { withQuery } from '../api';
 import { CheckField, ErrorBanner, SelectField, TextField, opts } from '../components';
 import { minorToDecimal } from '../money';
-import { list, usePaged } from '../query';
+import { list, readCsv, usePaged } from '../query';
 import type { Buyer, CallRecord, Campaign } from '../types';
 
 export interface CallFilters {
@@ -40,28 +40,8 @@ export function callQuery(f: CallFilters, cursor?: string, limit = 50) {
   };
 }
 
-/**
- * Every call matching `f` as one CSV text. The API answers CSV only for
- * `Accept: text/csv`, a page at a time with the next cursor in
- * `X-Next-Cursor`: follow it and keep the header line once.
- */
-export async function exportCsv(f: CallFilters, maxPages = 200): Promise<string> {
-  let cursor: string | undefined;
-  let out = '';
-  for (let i = 0; i < maxPages; i++) {
-    const res = await send('GET', '/api/calls', { query: callQuery(f, cursor, 500), accept: 'text/csv' });
-    const text = await res.text();
-    if (i === 0) {
-      out = text;
-    } else {
-      const nl = text.indexOf('\n');
-      out += nl < 0 ? '' : text.slice(nl + 1);
-    }
-    cursor = res.headers.get('X-Next-Cursor') ?? undefined;
-    if (!cursor) break;
-  }
-  return out;
-}
+/** Every call matching `f` as one CSV text (every page, the header line once). */
+export const exportCsv = (f: CallFilters, maxPages = 200): Promise<string> => readCsv('/api/calls', callQuery(f, undefined, 500), maxPages);
 
 /** Saves text as a file in the browser's downloads. */
 function saveFile(text: string, type: string, name: string) {
