@@ -22,5 +22,8 @@ export default defineConfig({
     environment: 'jsdom',
     include: ['src/**/*.test.{ts,tsx}'],
     setupFiles: ['src/test/setup.ts'],
+    // A test types into whole forms: on a loaded machine that passes the
+    // default 5 s, and a timed-out test keeps clicking in the next one's page.
+    testTimeout: 30000,
   },
 });

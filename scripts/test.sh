@@ -25,8 +25,10 @@ bash deploy/check.sh
 cargo build -p switchboard -p switchboard-load-tests
 bash load-tests/smoke.sh
 
-# The admin console's unit tests and type check (vitest, tsc --noEmit).
-(cd admin-ui && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; } && npm test && npx tsc --noEmit)
+# The admin console's unit tests (with the check that its generated API types
+# are openapi-typescript's output for admin-ui/openapi.json), type check and
+# eslint (typescript-eslint, react-hooks).
+(cd admin-ui && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; } && npm test && npx tsc --noEmit && npm run lint)
 
 # DNI and the admin console in a real browser: the demo's page with the
 # dni.js tag, then the console served by the server, in headless chromium

@@ -1,7 +1,9 @@
 // The console's shell: who is signed in (and in which tenant), the
 // navigation, and the page the hash names. Any 401 from the API sends the
-// user back to the login page.
+// user back to the login page, and signing out (or in) forgets every cached
+// answer: the next user must not see the last one's data.
 import { useEffect, useRef, useState } from 'react';
+import { QueryClientProvider, useQueryClient } from '@tanstack/react-query';
 import { auth, setUnauthorizedHandler, type CurrentUser } from './api';
 import { ErrorBanner } from './components';
 import { ApiKeysPage, UsersPage } from './pages/Admin';
@@ -20,6 +22,7 @@ import { TargetPage } from './pages/TargetForm';
 import { KINDS, ResourceEdit, ResourceList } from './pages/Resources';
 import { RoleContext } from './role';
 import { href, useRoute } from './route';
+import { makeQueryClient } from './query';
 
 const NAV: [string, string][] = [
   ['campaigns', 'Campaigns'],
@@ -56,6 +59,16 @@ function Page({ route, onTenant }: { route: string[]; onTenant: (name: string) =
 }
 
 export function App() {
+  const [client] = useState(makeQueryClient);
+  return (
+    <QueryClientProvider client={client}>
+      <Shell />
+    </QueryClientProvider>
+  );
+}
+
+function Shell() {
+  const client = useQueryClient();
   const route = useRoute();
   // undefined: not known yet; null: nobody signed in.
   const [user, setUser] = useState<CurrentUser | null | undefined>();
@@ -69,7 +82,10 @@ export function App() {
 
   // Whether someone was signed in when a 401 came (then the session ended).
   const signedIn = useRef(false);
-  signedIn.current = !!user;
+  useEffect(() => {
+    signedIn.current = !!user;
+    if (user === null) client.clear();
+  }, [user, client]);
   useEffect(() => {
     setUnauthorizedHandler(() => {
       if (signedIn.current) setNotice('Your session ended: please sign in again.');

@@ -5,7 +5,9 @@
 // decimals; the client keeps it as the decimal text the server wrote, never
 // a float (see `parseJson`).
 
-/** One field's problem, as a 422 lists them. */
+import type { CurrentUser } from './types';
+
+/** One field's problem, as a 422 lists them (`api/src/error.rs`: `{error: {code, message, fields: [{field, message}]}}`). */
 export interface FieldError {
   field: string;
   message: string;
@@ -30,9 +32,14 @@ export class ApiError extends Error {
     return this.fields.find((f) => f.field === name)?.message;
   }
 
+  /** Whether someone else saved first: a stale version in the body (409) or in If-Match (412). */
+  get stale(): boolean {
+    return this.code === 'version_conflict' || this.code === 'precondition_failed' || this.status === 412;
+  }
+
   /** What to tell a person: a stale version and an in-use conflict get their own words. */
   get summary(): string {
-    if (this.code === 'version_conflict') {
+    if (this.stale) {
       return `Someone else changed this since you loaded it (${this.message}). Reload to see their version, then make your change again.`;
     }
     if (this.status === 409) return `Conflict: ${this.message}`;
@@ -146,14 +153,7 @@ export const api = {
   del: (path: string, version?: number | null) => request<void>('DELETE', path, { version }),
 };
 
-/** The signed-in user, as `GET /api/auth/user` and the login answer it. */
-export interface CurrentUser {
-  id: string;
-  username: string;
-  role: 'viewer' | 'manager' | 'admin' | 'owner';
-  tenantId: string;
-  tenantName: string;
-}
+export type { CurrentUser };
 
 export const auth = {
   /** The current user, or null when nobody is signed in. */

@@ -1,8 +1,8 @@
 // Small form and page parts shared by every page: labelled fields with their
-// field error, the error banner, and the hooks that load data (once, or a
-// page at a time).
-import { useCallback, useEffect, useId, useRef, useState, type ReactNode } from 'react';
-import { ApiError, api, type Page } from './api';
+// field error, the error banner, a form's banners. (Data comes from
+// `query.ts`, form state from `form.ts`.)
+import { useEffect, useId, useRef, type ReactNode } from 'react';
+import { ApiError, type FieldError } from './api';
 
 /** A labelled control with its error under it (the control gets `id`, `aria-invalid`, `aria-describedby`). */
 export function Field(props: {
@@ -102,7 +102,7 @@ export function ErrorBanner({ error, onReload }: { error: unknown; onReload?: ()
   const text = e ? e.summary : String(error);
   // Field errors the form has no field for still need to be seen.
   return (
-    <div ref={banner} role="alert" className={e?.status === 409 ? 'banner conflict' : 'banner error'}>
+    <div ref={banner} role="alert" className={e?.status === 409 || e?.stale ? 'banner conflict' : 'banner error'}>
       <p>{text}</p>
       {e && e.fields.length > 0 && (
         <ul>
@@ -113,73 +113,25 @@ export function ErrorBanner({ error, onReload }: { error: unknown; onReload?: ()
           ))}
         </ul>
       )}
-      {e?.code === 'version_conflict' && onReload && (
+      {e?.stale && onReload && (
         <button type="button" onClick={onReload}>Reload the current version</button>
       )}
     </div>
   );
 }
 
-/** Loads data with `load` (again when `deps` change or on `reload()`). */
-export function useLoad<T>(load: () => Promise<T>, deps: unknown[]) {
-  const [data, setData] = useState<T | undefined>();
-  const [error, setError] = useState<unknown>();
-  const [loading, setLoading] = useState(true);
-  const [tick, setTick] = useState(0);
-  useEffect(() => {
-    let live = true;
-    setLoading(true);
-    load().then(
-      (d) => { if (live) { setData(d); setError(undefined); setLoading(false); } },
-      (e) => { if (live) { setError(e); setLoading(false); } },
-    );
-    return () => { live = false; };
-  }, [...deps, tick]);
-  const reload = useCallback(() => setTick((t) => t + 1), []);
-  return { data, error, loading, reload, setData };
-}
-
 /**
- * A list read a page at a time, newest first: the first page with
- * `getPage()` whenever `deps` change (or on `reload()`), the next one
- * appended on `more()`. Only the latest request counts: an answer that
- * comes after a newer request (other filters, a refresh) is dropped, so the
- * list never mixes two filters.
+ * A form's banners: the API's answer (with "Reload the current version"
+ * after a conflict), the browser's own refusal, and a read-only note.
  */
-export function usePaged<T>(getPage: (cursor?: string) => Promise<Page<T>>, deps: unknown[]) {
-  const [items, setItems] = useState<T[]>([]);
-  const [next, setNext] = useState<string | null>();
-  const [error, setError] = useState<unknown>();
-  const [loading, setLoading] = useState(false);
-  const latest = useRef(0);
-  const get = useRef(getPage);
-  get.current = getPage;
-
-  const load = useCallback(async (cursor?: string) => {
-    const mine = ++latest.current;
-    setLoading(true);
-    setError(undefined);
-    try {
-      const page = await get.current(cursor);
-      if (mine !== latest.current) return;
-      setItems((old) => (cursor ? [...old, ...page.items] : page.items));
-      setNext(page.nextCursor);
-    } catch (e) {
-      if (mine === latest.current) setError(e);
-    } finally {
-      if (mine === latest.current) setLoading(false);
-    }
-  }, []);
-
-  useEffect(() => {
-    void load();
-    // Unmounted or new deps: whatever is in flight no longer counts.
-    return () => { latest.current++; };
-  }, deps);
-
-  const more = useCallback(() => { if (next) void load(next); }, [next, load]);
-  const reload = useCallback(() => void load(), [load]);
-  return { items, next, error, loading, more, reload };
+export function FormBanner(props: { error: unknown; localErrors: FieldError[]; onReload?: () => void; readOnly?: boolean }) {
+  return (
+    <>
+      <ErrorBanner error={props.error} onReload={props.onReload} />
+      {props.readOnly && <p className="banner" role="note">Read only: changes need the manager role.</p>}
+      {props.localErrors.length > 0 && <div role="alert" className="banner error"><p>Please correct the fields below.</p></div>}
+    </>
+  );
 }
 
 /** Integer text → number, empty → null; NaN marks bad input for the caller to report. */
@@ -191,16 +143,3 @@ export function intOrNull(text: string): number | null {
 
 /** A number from the API as form text. */
 export const text = (v: number | string | null | undefined) => (v === null || v === undefined ? '' : String(v));
-
-/** Every item of a list, following its cursor: configuration lists are small (at most 100 pages of 500 are read). */
-export async function listAll<T>(path: string): Promise<T[]> {
-  const out: T[] = [];
-  let cursor: string | undefined;
-  for (let i = 0; i < 100; i++) {
-    const page = await api.get<Page<T>>(path, { cursor, limit: 500 });
-    out.push(...page.items);
-    if (!page.nextCursor) break;
-    cursor = page.nextCursor;
-  }
-  return out;
-}

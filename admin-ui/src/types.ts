@@ -1,89 +1,56 @@
-// The API's resources, as far as the console reads them (field names are the API's).
+// The API's resources, from the server's own OpenAPI document: `api/schema.d.ts`
+// is generated from `openapi.json` (`npm run gen:api`), and these are its
+// schemas as the console reads them. Two differences are spelled out here:
+// - an answer carries every field, where the schema marks as optional what a
+//   write may leave out (`Answer`);
+// - money is decimal text in the console (`parseJson`), never a float (`Money`).
+import type { components } from './api/schema';
 
-export type CampaignStatus = 'draft' | 'active' | 'paused' | 'completed';
-export type BuyerStatus = 'active' | 'paused' | 'inactive';
+type Schemas = components['schemas'];
 
-export interface TimeWindow { open: string; close: string }
-export type Weekday = 'monday' | 'tuesday' | 'wednesday' | 'thursday' | 'friday' | 'saturday' | 'sunday';
-export type Schedule = Partial<Record<Weekday, TimeWindow[]>>;
+/** A decimal amount as the text the server wrote, such as "25.5". */
+export type Money = string;
+
+/** A resource as the API answers it: every field present, but those in `Opt` (left out when empty, or write-only). */
+type Answer<T, Opt extends keyof T = never> = Required<Omit<T, Opt>> & Partial<Pick<T, Opt>>;
+
+/** With the money fields `K` as decimal text. */
+type WithMoney<T, K extends keyof T> = Omit<T, K> & { [P in K]: Money };
+
+export type CampaignStatus = Schemas['CampaignStatus'];
+export type BuyerStatus = Schemas['BuyerStatus'];
+export type TimeWindow = Schemas['TimeWindow'];
+export type Schedule = Schemas['Schedule'];
+export type Weekday = keyof Schedule;
 export const WEEKDAYS: Weekday[] = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
+export type GeoFilter = Answer<Schemas['GeoFilter']>;
 
-export interface GeoFilter { allowStates: string[]; denyStates: string[]; allowZips: string[]; denyZips: string[] }
+export type Buyer = WithMoney<Answer<Schemas['Buyer']>, 'payout'>;
+/** A buyer's capacity in use now (`GET /api/buyers/{id}/stats`), counted in its time zone. */
+export type BuyerCapacity = Answer<Schemas['BuyerCapacity']>;
+export type BuyerAssignment = Answer<Schemas['BuyerAssignment']>;
+export type Campaign = Omit<Answer<Schemas['Campaign'], 'tags'>, 'buyers'> & { buyers: BuyerAssignment[] };
 
-export interface Buyer {
-  id: string;
-  name: string;
-  company: string;
-  contact: string;
-  phoneNumber: string;
-  status: BuyerStatus;
-  timezone: string;
-  concurrencyLimit: number | null;
-  hourlyCap: number | null;
-  dailyCap: number | null;
-  monthlyCap: number | null;
-  totalCap: number | null;
-  schedule: Schedule | null;
-  geo: GeoFilter;
-  conversionSeconds: number;
-  /** Decimal text (the client never holds money as a float). */
-  payout: string;
-  currency: string;
-  version: number;
-}
+export type Attempt = Answer<Schemas['Attempt'], 'bidMinor' | 'bidDurationSeconds'>;
+export type CallRecord = Omit<Answer<Schemas['CallRecord']>, 'attempts'> & { attempts: Attempt[] };
 
-export interface BuyerAssignment { buyerId: string; priority: number; weight: number }
+/** A number of the inventory (the pool or campaign holding it is the server's to say). */
+export type InventoryNumber = Answer<Schemas['Number']>;
+export type Pool = Answer<Schemas['Pool']>;
+export type TrackingTag = Answer<Schemas['TrackingTag']>;
+export type RouterTarget = Answer<Schemas['RouterTarget']>;
+export type RtbRouter = Omit<WithMoney<Answer<Schemas['RtbRouter']>, 'floorPrice'>, 'targets'> & { targets: RouterTarget[] };
 
-export interface Campaign {
-  id: string;
-  name: string;
-  description: string;
-  status: CampaignStatus;
-  routingType: 'direct' | 'pool' | 'rtb';
-  phoneNumber: string | null;
-  poolId: string | null;
-  rtbRouterId: string | null;
-  routingPolicy: 'priority' | 'round-robin';
-  buyers: BuyerAssignment[];
-  recording: boolean;
-  dialTimeoutSeconds: number;
-  callerIdMode: 'caller' | 'trackingNumber';
-  duplicateWindowHours: number;
-  duplicateAction: 'same-buyer' | 'reject';
-  maxFallthrough: number;
-  webhookUrl: string | null;
-  pixelUrl: string | null;
-  tags?: Record<string, string>;
-  version: number;
-}
-
-export interface Attempt {
-  buyerId: string;
-  number: string;
-  outcome: string;
-  durationSeconds: number;
-  startedAt: string;
-}
-
-export interface CallRecord {
-  id: string;
-  callSid: string;
-  campaignId: string;
-  from: string;
-  to: string;
-  status: 'ringing' | 'in-progress' | 'completed' | 'no-answer' | 'rejected';
-  buyerId: string | null;
-  startedAt: string;
-  endedAt?: string | null;
-  durationSeconds?: number;
-  converted?: boolean;
-  revenueMinor?: number;
-  currency?: string;
-  rejectReason?: string | null;
-  attempts?: Attempt[];
-  recordingUrl?: string | null;
-  attribution?: { source?: string | null; medium?: string | null; campaign?: string | null; landingPage?: string | null } | null;
-}
+export type ApiKey = Schemas['ApiKey'];
+/** A key as created: with its secret, shown this once. */
+export type NewApiKey = Schemas['CreatedApiKey'];
+export type UserView = Schemas['UserView'];
+export type TenantView = Answer<Schemas['TenantView']>;
+export type SessionView = Schemas['SessionView'];
+/** The signed-in user, as `GET /api/auth/user` and the login answer it. */
+export type CurrentUser = Schemas['CurrentUser'];
+/** A number Twilio offers for sale. */
+export type AvailableNumber = Schemas['AvailableNumber'];
 
 /** Any listed resource with an id (pools, routers, …) for pickers. */
 export interface Named { id: string; name: string }

@@ -9,7 +9,7 @@
 //! - `webhooks`: the handlers — verify the signature first, then parse, ask
 //!   the [`Engine`](switchboard_engine::Engine), answer.
 //! - `admin`: the admin API — accounts, sessions and API keys, the tenant's
-//!   resources, the audit log, `/api/openapi.json`.
+//!   resources, the audit log, `/api/openapi.json` ([`openapi`]).
 //! - `dni`: `POST /api/dni/track`, the public, CORS-enabled, rate-limited
 //!   endpoint that leases a pool number to a web visitor.
 //! - [`console`]: the admin console (`admin-ui/`, React) served from its built files.
@@ -37,5 +37,6 @@ pub mod twilio;
 pub mod users;
 mod webhooks;
 
+pub use admin::openapi;
 pub use dni::DniLimits;
 pub use server::{AppState, app, run};

@@ -20,6 +20,9 @@
 //!   The server must be stopped (the data directory is locked).
 //! - `switchboard calls export --data DIR [--format jsonl|csv]`: every stored
 //!   call to stdout; the server must be stopped (the data directory is locked).
+//! - `switchboard openapi`: the admin API's OpenAPI document (what
+//!   `GET /api/openapi.json` serves) to stdout, without a server; the
+//!   console's types are generated from it (`npm run gen:api` in admin-ui/).
 //! - `serve --store URI` (`SWITCHBOARD_STORE`): `embedded` (default, under
 //!   `--data`) or `scylla://host1:9042,host2:9042/keyspace` (a build with
 //!   `--features scylla`); `switchboard migrate --store URI` applies the
@@ -68,6 +71,8 @@ enum Command {
         #[arg(long, env = "SWITCHBOARD_STORE")]
         store: String,
     },
+    /// Print the admin API's OpenAPI document (JSON), as `GET /api/openapi.json` serves it.
+    Openapi,
     /// Manage console users.
     User {
         #[command(subcommand)]
@@ -229,6 +234,7 @@ fn main() -> ExitCode {
             Command::Calls { command: CallsCommand::Export { data, format } } => export_calls(&data, format).await,
             Command::User { command: UserCommand::Create(args) } => create_user(args).await,
             Command::Migrate { store } => store_uri::migrate(&store).await.map(|out| print!("{out}")),
+            Command::Openapi => print_openapi(),
         }
     });
     match result {
@@ -238,6 +244,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn print_openapi() -> anyhow::Result<()> {
+    let doc = switchboard::openapi().to_pretty_json().context("cannot write the OpenAPI document")?;
+    println!("{doc}");
+    Ok(())
 }
 
 async fn open_store(data: &Path) -> anyhow::Result<Arc<dyn Store>> {

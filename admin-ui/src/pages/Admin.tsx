@@ -1,53 +1,43 @@
 // API keys (shown once at creation, revoked by deleting) and the tenant's
 // users (role changes and password resets carry the version loaded).
-import { useState, type FormEvent } from 'react';
-import { ApiError, api } from '../api';
-import { ErrorBanner, SelectField, TextField, opts, useLoad, listAll } from '../components';
+import { useState } from 'react';
+import { useQuery } from '@tanstack/react-query';
+import { api } from '../api';
+import { ErrorBanner, FormBanner, SelectField, TextField, opts } from '../components';
+import { useForm } from '../form';
+import { list, useAction } from '../query';
 import { useCan } from '../role';
+import type { ApiKey, NewApiKey, UserView } from '../types';
 
 const ROLES = opts('viewer', 'manager', 'admin', 'owner');
-
-interface ApiKey { id: string; name: string; role: string; prefix: string; createdBy: string; createdAt: string }
-interface UserView { id: string; username: string; role: string; createdAt: string; version: number }
+const KEYS = '/api/api-keys';
+const USERS = '/api/users';
 
 export function ApiKeysPage() {
   const isAdmin = useCan('admin');
-  const { data, error, reload } = useLoad(() => listAll<ApiKey>('/api/api-keys'), []);
-  const [name, setName] = useState('');
-  const [role, setRole] = useState('manager');
+  const { data, error } = useQuery(list<ApiKey>(KEYS));
   const [created, setCreated] = useState<{ name: string; key: string }>();
-  const [formError, setFormError] = useState<unknown>();
-  const [actionError, setActionError] = useState<unknown>();
-
-  async function create(e: FormEvent) {
-    e.preventDefault();
-    setFormError(undefined);
-    try {
-      const k = await api.post<ApiKey & { key: string }>('/api/api-keys', { name: name.trim(), role });
+  const f = useForm({
+    initial: () => ({ name: '', role: 'manager' }),
+    check: (d) => ({ body: { name: d.name.trim(), role: d.role }, errors: [] }),
+    save: (body) => api.post<NewApiKey>(KEYS, body),
+    invalidates: [KEYS],
+    onSaved: (k) => {
       setCreated({ name: k.name, key: k.key });
-      setName('');
-      reload();
-    } catch (e) {
-      setFormError(e);
-    }
-  }
+      f.setDraft((d) => ({ ...d, name: '' }));
+    },
+  });
+  const revoke = useAction((k: ApiKey) => api.del(`${KEYS}/${k.id}`), [KEYS]);
 
-  async function revoke(k: ApiKey) {
+  function remove(k: ApiKey) {
     if (!window.confirm(`Revoke the key ${k.name}? Clients using it are refused at once.`)) return;
-    setActionError(undefined);
-    try {
-      await api.del(`/api/api-keys/${k.id}`);
-      reload();
-    } catch (e) {
-      setActionError(e);
-    }
+    void revoke.run(k);
   }
 
-  const fe = formError instanceof ApiError ? formError : undefined;
   return (
     <section>
       <h1>API keys</h1>
-      <ErrorBanner error={error ?? actionError} />
+      <ErrorBanner error={error ?? revoke.error} />
       {created && (
         <div className="banner success" role="status">
           <p>The key <strong>{created.name}</strong> — copy it now, it is not shown again:</p>
@@ -70,66 +60,53 @@ export function ApiKeysPage() {
                 <td>{k.role}</td>
                 <td>{k.createdBy}</td>
                 <td>{new Date(k.createdAt).toLocaleString()}</td>
-                <td className="actions"><button type="button" onClick={() => revoke(k)} aria-label={`Revoke ${k.name}`}>Revoke</button></td>
+                <td className="actions"><button type="button" disabled={revoke.busy} onClick={() => remove(k)} aria-label={`Revoke ${k.name}`}>Revoke</button></td>
               </tr>
             ))}
           </tbody>
         </table>
       )}
       {!isAdmin && <p className="banner" role="note">API keys are managed by admins and owners.</p>}
-      {isAdmin && <form onSubmit={create} aria-label="New API key" noValidate>
+      {isAdmin && <form onSubmit={f.submit} aria-label="New API key" noValidate>
         <h2>New API key</h2>
-        <ErrorBanner error={formError} />
-        <TextField label="Key name" value={name} onChange={setName} error={fe?.field('name')} hint="What it is for, to tell keys apart" />
-        <SelectField label="Key role" value={role} onChange={setRole} options={ROLES} error={fe?.field('role')} hint="At most your own role" />
-        <div className="form-actions"><button type="submit">Create key</button></div>
+        <FormBanner error={f.error} localErrors={f.localErrors} />
+        <TextField label="Key name" value={f.draft.name} onChange={f.set('name')} error={f.err('name')} hint="What it is for, to tell keys apart" />
+        <SelectField label="Key role" value={f.draft.role} onChange={f.set('role')} options={ROLES} error={f.err('role')} hint="At most your own role" />
+        <div className="form-actions"><button type="submit" disabled={f.saving}>Create key</button></div>
       </form>}
     </section>
   );
 }
 
 function UserRow({ user, onChanged }: { user: UserView; onChanged: (notice?: string) => void }) {
-  const [role, setRole] = useState(user.role);
-  const [password, setPassword] = useState('');
-  const [error, setError] = useState<unknown>();
-
-  async function save(e: FormEvent) {
-    e.preventDefault();
-    setError(undefined);
-    try {
-      const body: Record<string, unknown> = { role };
-      if (password) body.password = password;
-      await api.put(`/api/users/${user.id}`, body, user.version);
-      onChanged(`Saved ${user.username}: role ${role}${password ? ', new password' : ''}.`);
-    } catch (e) {
-      setError(e);
-    }
-  }
+  const f = useForm({
+    initial: () => ({ role: user.role as string, password: '' }),
+    version: user.version,
+    check: (d) => ({ body: d.password ? { role: d.role, password: d.password } : { role: d.role }, errors: [] }),
+    save: (body, version) => api.put<UserView>(`${USERS}/${user.id}`, body, version),
+    invalidates: [USERS],
+    onSaved: () => onChanged(`Saved ${user.username}: role ${f.draft.role}${f.draft.password ? ', new password' : ''}.`),
+  });
+  const del = useAction(() => api.del(`${USERS}/${user.id}`, user.version), [USERS]);
 
   async function remove() {
     if (!window.confirm(`Delete the user ${user.username}?`)) return;
-    setError(undefined);
-    try {
-      await api.del(`/api/users/${user.id}`, user.version);
-      onChanged(`Deleted ${user.username}.`);
-    } catch (e) {
-      setError(e);
-    }
+    if (await del.run(undefined)) onChanged(`Deleted ${user.username}.`);
   }
 
-  const fe = error instanceof ApiError ? error : undefined;
   return (
     <tr>
       <th scope="row">{user.username}</th>
       <td>
-        <form className="inline" onSubmit={save} aria-label={`Edit ${user.username}`} noValidate>
-          <SelectField label={`${user.username} role`} value={role} onChange={setRole} options={ROLES} error={fe?.field('role')} />
-          <TextField label={`${user.username} new password`} type="password" value={password} onChange={setPassword}
-            error={fe?.field('password')} autoComplete="new-password" />
-          <button type="submit">Save</button>
-          <button type="button" onClick={remove}>Delete</button>
+        <form className="inline" onSubmit={f.submit} aria-label={`Edit ${user.username}`} noValidate>
+          <SelectField label={`${user.username} role`} value={f.draft.role} onChange={f.set('role')} options={ROLES} error={f.err('role')} />
+          <TextField label={`${user.username} new password`} type="password" value={f.draft.password} onChange={f.set('password')}
+            error={f.err('password')} autoComplete="new-password" />
+          <button type="submit" disabled={f.saving || del.busy}>Save</button>
+          <button type="button" disabled={f.saving || del.busy} onClick={remove}>Delete</button>
         </form>
-        <ErrorBanner error={error} onReload={() => onChanged()} />
+        {/* A stale row: the list is read again, and the row with it (keyed by version). */}
+        <ErrorBanner error={f.error ?? del.error} onReload={() => onChanged()} />
       </td>
       <td>{new Date(user.createdAt).toLocaleString()}</td>
     </tr>
@@ -138,32 +115,23 @@ function UserRow({ user, onChanged }: { user: UserView; onChanged: (notice?: str
 
 export function UsersPage() {
   const isAdmin = useCan('admin');
-  const { data, error, reload } = useLoad(() => listAll<UserView>('/api/users'), []);
-  const [username, setUsername] = useState('');
-  const [password, setPassword] = useState('');
-  const [role, setRole] = useState('viewer');
-  const [formError, setFormError] = useState<unknown>();
+  const { data, error, refetch } = useQuery(list<UserView>(USERS));
   const [notice, setNotice] = useState<string>();
   const changed = (n?: string) => {
     setNotice(n);
-    reload();
+    void refetch();
   };
+  const f = useForm({
+    initial: () => ({ username: '', password: '', role: 'viewer' }),
+    check: (d) => ({ body: { username: d.username.trim(), password: d.password, role: d.role }, errors: [] }),
+    save: (body) => api.post<UserView>(USERS, body),
+    invalidates: [USERS],
+    onSaved: (u) => {
+      setNotice(`Created ${u?.username ?? f.draft.username.trim()}.`);
+      f.setDraft((d) => ({ ...d, username: '', password: '' }));
+    },
+  });
 
-  async function create(e: FormEvent) {
-    e.preventDefault();
-    setFormError(undefined);
-    try {
-      await api.post('/api/users', { username: username.trim(), password, role });
-      setNotice(`Created ${username.trim()}.`);
-      setUsername('');
-      setPassword('');
-      reload();
-    } catch (e) {
-      setFormError(e);
-    }
-  }
-
-  const fe = formError instanceof ApiError ? formError : undefined;
   return (
     <section>
       <h1>Users</h1>
@@ -181,14 +149,14 @@ export function UsersPage() {
         </table>
       )}
       {!isAdmin && <p className="banner" role="note">Users are managed by admins and owners.</p>}
-      {isAdmin && <form onSubmit={create} aria-label="New user" noValidate>
+      {isAdmin && <form onSubmit={f.submit} aria-label="New user" noValidate>
         <h2>New user</h2>
-        <ErrorBanner error={formError} />
-        <TextField label="Username" value={username} onChange={setUsername} error={fe?.field('username')} autoComplete="off" />
-        <TextField label="Password" type="password" value={password} onChange={setPassword} error={fe?.field('password')}
+        <FormBanner error={f.error} localErrors={f.localErrors} />
+        <TextField label="Username" value={f.draft.username} onChange={f.set('username')} error={f.err('username')} autoComplete="off" />
+        <TextField label="Password" type="password" value={f.draft.password} onChange={f.set('password')} error={f.err('password')}
           hint="At least 8 characters" autoComplete="new-password" />
-        <SelectField label="Role" value={role} onChange={setRole} options={ROLES} error={fe?.field('role')} />
-        <div className="form-actions"><button type="submit">Create user</button></div>
+        <SelectField label="Role" value={f.draft.role} onChange={f.set('role')} options={ROLES} error={f.err('role')} />
+        <div className="form-actions"><button type="submit" disabled={f.saving}>Create user</button></div>
       </form>}
     </section>
   );

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { render, screen, waitFor } from '@testing-library/react';
+import { screen, waitFor } from '@testing-library/react';
+import { render } from '../test/render';
 import userEvent from '@testing-library/user-event';
 import { BuyerForm, BuyerList, CapacityNow } from './Buyers';
 import { fakeFetch, json } from '../test/fetch';
@@ -8,7 +9,7 @@ import type { Buyer } from '../types';
 afterEach(() => vi.unstubAllGlobals());
 
 const acme: Buyer = {
-  id: 'b1', name: 'Acme Insurance', company: 'Acme', contact: '', phoneNumber: '+15550002001', status: 'active',
+  id: 'b1', tenantId: 't1', name: 'Acme Insurance', company: 'Acme', contact: '', phoneNumber: '+15550002001', status: 'active',
   timezone: 'America/New_York', concurrencyLimit: 2, hourlyCap: null, dailyCap: 100, monthlyCap: null, totalCap: null,
   schedule: null, geo: { allowStates: [], denyStates: [], allowZips: [], denyZips: [] }, conversionSeconds: 60,
   payout: '25.5', currency: 'USD', version: 3,

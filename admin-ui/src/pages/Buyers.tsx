@@ -1,13 +1,15 @@
 // Buyers: who takes calls, at which number, within which caps and hours.
-import { useState, type FormEvent } from 'react';
-import { ApiError, api, type FieldError } from '../api';
-import { CheckField, ErrorBanner, SelectField, TextField, intOrNull, opts, text, useLoad, listAll } from '../components';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { api, type FieldError } from '../api';
+import { CheckField, ErrorBanner, FormBanner, SelectField, TextField, intOrNull, opts, text } from '../components';
+import { useForm } from '../form';
 import { formatMoney, isAmount } from '../money';
+import { doc, item, list, useAction } from '../query';
 import { useCan } from '../role';
 import { href, navigate } from '../route';
-import { WEEKDAYS, type Buyer, type Schedule, type TimeWindow, type Weekday } from '../types';
+import { WEEKDAYS, type Buyer, type BuyerCapacity, type Schedule, type TimeWindow, type Weekday } from '../types';
 
-const listBuyers = () => listAll<Buyer>('/api/buyers');
+const BUYERS = '/api/buyers';
 
 const caps = (b: Buyer) =>
   [
@@ -20,18 +22,12 @@ const caps = (b: Buyer) =>
 
 export function BuyerList() {
   const canEdit = useCan('manager');
-  const { data, error, loading, reload } = useLoad(listBuyers, []);
-  const [actionError, setActionError] = useState<unknown>();
+  const { data, error, isPending: loading, refetch } = useQuery(list<Buyer>(BUYERS));
+  const del = useAction((b: Buyer) => api.del(`${BUYERS}/${b.id}`, b.version), [BUYERS]);
 
-  async function remove(b: Buyer) {
+  function remove(b: Buyer) {
     if (!window.confirm(`Delete buyer ${b.name}?`)) return;
-    setActionError(undefined);
-    try {
-      await api.del(`/api/buyers/${b.id}`, b.version);
-      reload();
-    } catch (e) {
-      setActionError(e);
-    }
+    void del.run(b);
   }
 
   return (
@@ -41,7 +37,7 @@ export function BuyerList() {
         {canEdit && <a className="button" href={href('buyers', 'new')}>New buyer</a>}
       </header>
       {/* Reloading answers a stale action: its message goes with the old list. */}
-      <ErrorBanner error={error ?? actionError} onReload={() => { setActionError(undefined); reload(); }} />
+      <ErrorBanner error={error ?? del.error} onReload={() => { del.clear(); void refetch(); }} />
       <p className="hint">Today's calls per buyer (live now, routed, converted, revenue): <a href={href('today')}>Today</a>.</p>
       {loading && !data && <p>Loading…</p>}
       {data && data.length === 0 && <p>No buyers yet.</p>}
@@ -67,7 +63,7 @@ export function BuyerList() {
                 <td>{formatMoney(b.payout)} {b.currency}</td>
                 <td className="actions">
                   <a href={href('buyers', b.id)}>{canEdit ? 'Edit' : 'View'}</a>
-                  {canEdit && <button type="button" onClick={() => remove(b)} aria-label={`Delete ${b.name}`}>Delete</button>}
+                  {canEdit && <button type="button" disabled={del.busy} onClick={() => remove(b)} aria-label={`Delete ${b.name}`}>Delete</button>}
                 </td>
               </tr>
             ))}
@@ -196,54 +192,25 @@ export function bodyOf(d: BuyerDraft): { body?: Record<string, unknown>; errors:
 
 export function BuyerForm({ buyer, onSaved }: { buyer?: Buyer; onSaved: (b: Buyer) => void }) {
   const canEdit = useCan('manager');
-  const [draft, setDraft] = useState(() => draftOf(buyer));
-  const [version, setVersion] = useState(buyer?.version);
-  const [error, setError] = useState<unknown>();
-  const [localErrors, setLocalErrors] = useState<FieldError[]>([]);
-  const [saving, setSaving] = useState(false);
-  const set = <K extends keyof BuyerDraft>(k: K) => (v: BuyerDraft[K]) => setDraft((d) => ({ ...d, [k]: v }));
-  const apiErr = error instanceof ApiError ? error : undefined;
-  const err = (f: string) => localErrors.find((e) => e.field === f)?.message ?? apiErr?.field(f);
-  const dayErr = (day: Weekday) =>
-    apiErr?.fields.filter((f) => f.field.startsWith(`schedule.${day}`)).map((f) => f.message).join('; ') || undefined;
-
-  async function submit(e: FormEvent) {
-    e.preventDefault();
-    const { body, errors } = bodyOf(draft);
-    setLocalErrors(errors);
-    setError(undefined);
-    if (!body) return;
-    setSaving(true);
-    try {
-      const saved = buyer
-        ? await api.put<Buyer>(`/api/buyers/${buyer.id}`, body, version)
-        : await api.post<Buyer>('/api/buyers', body);
-      setVersion(saved.version);
-      onSaved(saved);
-    } catch (e) {
-      setError(e);
-    } finally {
-      setSaving(false);
-    }
-  }
-
-  async function reloadCurrent() {
-    if (!buyer) return;
-    try {
-      const current = await api.get<Buyer>(`/api/buyers/${buyer.id}`);
-      setDraft(draftOf(current));
-      setVersion(current.version);
-      setError(undefined);
-    } catch (e) {
-      setError(e);
-    }
-  }
+  const client = useQueryClient();
+  const f = useForm({
+    initial: () => draftOf(buyer),
+    version: buyer?.version,
+    check: bodyOf,
+    save: (body, version) => (buyer ? api.put<Buyer>(`${BUYERS}/${buyer.id}`, body, version) : api.post<Buyer>(BUYERS, body)),
+    invalidates: [BUYERS],
+    onSaved,
+    reload: buyer && (async () => {
+      const current = await client.fetchQuery(item<Buyer>(BUYERS, buyer.id));
+      return { draft: draftOf(current), version: current.version };
+    }),
+  });
+  const { draft, setDraft, set, err } = f;
+  const dayErr = (day: Weekday) => f.errUnder(`schedule.${day}`);
 
   return (
-    <form onSubmit={submit} noValidate aria-label={buyer ? `Edit buyer ${buyer.name}` : 'New buyer'}>
-      <ErrorBanner error={error} onReload={reloadCurrent} />
-      {!canEdit && <p className="banner" role="note">Read only: changes need the manager role.</p>}
-      {localErrors.length > 0 && <div role="alert" className="banner error"><p>Please correct the fields below.</p></div>}
+    <form onSubmit={f.submit} noValidate aria-label={buyer ? `Edit buyer ${buyer.name}` : 'New buyer'}>
+      <FormBanner error={f.error} localErrors={f.localErrors} onReload={f.reload} readOnly={!canEdit} />
       <fieldset>
         <legend>Buyer</legend>
         <TextField label="Name" value={draft.name} onChange={set('name')} error={err('name')} required />
@@ -309,29 +276,15 @@ export function BuyerForm({ buyer, onSaved }: { buyer?: Buyer; onSaved: (b: Buye
         {draft.useSchedule && <p className="hint">Leave both times empty for a closed day; close at 24:00 to stay open until midnight.</p>}
       </fieldset>
       <div className="form-actions">
-        <button type="submit" disabled={saving || !canEdit}>{buyer ? 'Save buyer' : 'Create buyer'}</button>
+        <button type="submit" disabled={f.saving || !canEdit}>{buyer ? 'Save buyer' : 'Create buyer'}</button>
         <a href={href('buyers')}>Cancel</a>
       </div>
     </form>
   );
 }
 
-/** A buyer's capacity in use now (`GET /api/buyers/{id}/stats`), counted in its time zone. */
-export interface BuyerCapacity {
-  active: number;
-  concurrencyLimit: number | null;
-  hour: number;
-  hourlyCap: number | null;
-  day: number;
-  dailyCap: number | null;
-  month: number;
-  monthlyCap: number | null;
-  total: number;
-  totalCap: number | null;
-}
-
 export function CapacityNow({ id }: { id: string }) {
-  const { data, error, loading, reload } = useLoad(() => api.get<BuyerCapacity>(`/api/buyers/${id}/stats`), [id]);
+  const { data, error, isPending: loading, refetch, isFetching } = useQuery(doc<BuyerCapacity>([BUYERS, id, 'stats'], `${BUYERS}/${id}/stats`));
   const rows: [string, number, number | null][] = data
     ? [
         ['On calls now', data.active, data.concurrencyLimit],
@@ -345,7 +298,7 @@ export function CapacityNow({ id }: { id: string }) {
     <section aria-labelledby="capacity-now">
       <header className="page-head">
         <h2 id="capacity-now">Capacity now</h2>
-        <button type="button" onClick={reload}>Refresh</button>
+        <button type="button" onClick={() => void refetch()} disabled={isFetching}>Refresh</button>
       </header>
       <ErrorBanner error={error} />
       {loading && !data && <p>Loading…</p>}
@@ -375,14 +328,16 @@ export function CapacityNow({ id }: { id: string }) {
 
 export function BuyerPage({ id }: { id: string }) {
   const isNew = id === 'new';
-  const { data, error, loading } = useLoad(() => (isNew ? Promise.resolve(undefined) : api.get<Buyer>(`/api/buyers/${id}`)), [id]);
+  // The form starts from the version read now, not a cached one.
+  const { data, error, isFetchedAfterMount } = useQuery({ ...item<Buyer>(BUYERS, id), enabled: !isNew });
+  const ready = isNew || (isFetchedAfterMount && !!data);
   return (
     <section>
       <h1>{isNew ? 'New buyer' : `Buyer ${data?.name ?? ''}`}</h1>
       <ErrorBanner error={error} />
-      {loading && <p>Loading…</p>}
-      {!isNew && !loading && !error && <CapacityNow id={id} />}
-      {!loading && !error && <BuyerForm key={id} buyer={data} onSaved={() => navigate('buyers')} />}
+      {!ready && !error && <p>Loading…</p>}
+      {!isNew && ready && <CapacityNow id={id} />}
+      {ready && <BuyerForm key={id} buyer={data} onSaved={() => navigate('buyers')} />}
     </section>
   );
 }

@@ -1,9 +1,11 @@
 // Calls: newest first, filtered as the API filters (campaign, buyer, status,
 // time range, caller), paged by cursor, exported as CSV.
-import { Fragment, useEffect, useState, type FormEvent } from 'react';
-import { api, send, withQuery, type Page } from '../api';
-import { CheckField, ErrorBanner, SelectField, TextField, listAll, opts, useLoad, usePaged } from '../components';
+import { Fragment, useState, type FormEvent } from 'react';
+import { useMutation, useQuery } from '@tanstack/react-query';
+import { withQuery } from '../api';
+import { CheckField, ErrorBanner, SelectField, TextField, opts } from '../components';
 import { minorToDecimal } from '../money';
+import { list, readCsv, usePaged } from '../query';
 import type { Buyer, CallRecord, Campaign } from '../types';
 
 export interface CallFilters {
@@ -38,90 +40,57 @@ export function callQuery(f: CallFilters, cursor?: string, limit = 50) {
   };
 }
 
-/**
- * Every call matching `f` as one CSV text. The API answers CSV only for
- * `Accept: text/csv`, a page at a time with the next cursor in
- * `X-Next-Cursor`: follow it and keep the header line once.
- */
-export async function exportCsv(f: CallFilters, maxPages = 200): Promise<string> {
-  let cursor: string | undefined;
-  let out = '';
-  for (let i = 0; i < maxPages; i++) {
-    const res = await send('GET', '/api/calls', { query: callQuery(f, cursor, 500), accept: 'text/csv' });
-    const text = await res.text();
-    if (i === 0) {
-      out = text;
-    } else {
-      const nl = text.indexOf('\n');
-      out += nl < 0 ? '' : text.slice(nl + 1);
-    }
-    cursor = res.headers.get('X-Next-Cursor') ?? undefined;
-    if (!cursor) break;
-  }
-  return out;
+/** Every call matching `f` as one CSV text (every page, the header line once). */
+export const exportCsv = (f: CallFilters, maxPages = 200): Promise<string> => readCsv('/api/calls', callQuery(f, undefined, 500), maxPages);
+
+/** Saves text as a file in the browser's downloads. */
+function saveFile(text: string, type: string, name: string) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
 export function CallsPage() {
-  const names = useLoad(async () => {
-    const [campaigns, buyers] = await Promise.all([listAll<Campaign>('/api/campaigns'), listAll<Buyer>('/api/buyers')]);
-    return { campaigns, buyers };
-  }, []);
+  const campaigns = useQuery(list<Campaign>('/api/campaigns'));
+  const buyers = useQuery(list<Buyer>('/api/buyers'));
   const [draft, setDraft] = useState<CallFilters>(empty);
   const [filters, setFilters] = useState<CallFilters>(empty);
-  const { items: calls, next, error, loading, more, reload } = usePaged(
-    (cursor) => api.get<Page<CallRecord>>('/api/calls', callQuery(filters, cursor)), [filters]);
-  const [exportError, setExportError] = useState<unknown>();
-  const [exporting, setExporting] = useState(false);
-  const [open, setOpen] = useState<string>();
   const [live, setLive] = useState(false);
-
-  // Watching: the first page again every 10 s (pages loaded with "More" are dropped).
-  useEffect(() => {
-    if (!live) return;
-    const t = setInterval(reload, 10000);
-    return () => clearInterval(t);
-  }, [live, reload]);
+  // Watching: read again every 10 s.
+  const { items: calls, hasMore, error, loading, more } = usePaged<CallRecord>('/api/calls', callQuery(filters), { refetchInterval: live ? 10000 : false });
+  const exporter = useMutation({
+    mutationFn: (f: CallFilters) => exportCsv(f),
+    onSuccess: (csv) => saveFile(csv, 'text/csv', `calls-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.csv`),
+  });
+  const [open, setOpen] = useState<string>();
 
   function apply(e: FormEvent) {
     e.preventDefault();
     setFilters({ ...draft });
   }
 
-  async function download() {
-    setExporting(true);
-    setExportError(undefined);
-    try {
-      const csv = await exportCsv(filters);
-      const url = URL.createObjectURL(new Blob([csv], { type: 'text/csv' }));
-      const a = document.createElement('a');
-      a.href = url;
-      a.download = `calls-${new Date().toISOString().slice(0, 19).replace(/:/g, '')}.csv`;
-      document.body.appendChild(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 10000);
-    } catch (e) {
-      setExportError(e);
-    } finally {
-      setExporting(false);
-    }
-  }
-
-  const campaignName = (id: string) => names.data?.campaigns.find((c) => c.id === id)?.name ?? id.slice(0, 8);
-  const buyerName = (id: string | null) => (id ? names.data?.buyers.find((b) => b.id === id)?.name ?? id.slice(0, 8) : '—');
+  const campaignName = (id: string) => campaigns.data?.find((c) => c.id === id)?.name ?? id.slice(0, 8);
+  const buyerName = (id: string | null) => (id ? buyers.data?.find((b) => b.id === id)?.name ?? id.slice(0, 8) : '—');
   const set = (k: keyof CallFilters) => (v: string) => setDraft((d) => ({ ...d, [k]: v }));
 
   return (
     <section>
       <header className="page-head">
         <h1>Calls</h1>
-        <button type="button" onClick={download} disabled={exporting}>{exporting ? 'Exporting…' : 'Export CSV'}</button>
+        <button type="button" onClick={() => { if (!exporter.isPending) exporter.mutate(filters); }} disabled={exporter.isPending}>
+          {exporter.isPending ? 'Exporting…' : 'Export CSV'}
+        </button>
       </header>
       <form className="filters" onSubmit={apply} aria-label="Call filters">
         <SelectField label="Campaign" value={draft.campaignId} onChange={set('campaignId')}
-          options={[{ value: '', label: 'any' }, ...(names.data?.campaigns ?? []).map((c) => ({ value: c.id, label: c.name }))]} />
+          options={[{ value: '', label: 'any' }, ...(campaigns.data ?? []).map((c) => ({ value: c.id, label: c.name }))]} />
         <SelectField label="Buyer" value={draft.buyerId} onChange={set('buyerId')}
-          options={[{ value: '', label: 'any' }, ...(names.data?.buyers ?? []).map((b) => ({ value: b.id, label: b.name }))]} />
+          options={[{ value: '', label: 'any' }, ...(buyers.data ?? []).map((b) => ({ value: b.id, label: b.name }))]} />
         <SelectField label="Call status" value={draft.status} onChange={set('status')}
           options={[{ value: '', label: 'any' }, ...opts('ringing', 'in-progress', 'completed', 'no-answer', 'rejected')]} />
         <TextField label="From (start time)" type="datetime-local" value={draft.from} onChange={set('from')} />
@@ -133,7 +102,7 @@ export function CallsPage() {
         </div>
         <CheckField label="Refresh every 10 seconds" checked={live} onChange={setLive} />
       </form>
-      <ErrorBanner error={exportError ?? error ?? names.error} />
+      <ErrorBanner error={exporter.error ?? error ?? campaigns.error ?? buyers.error} />
       {!loading && calls.length === 0 && !error && <p>No calls match.</p>}
       {calls.length > 0 && (
         <table>
@@ -180,7 +149,7 @@ export function CallsPage() {
         </table>
       )}
       {loading && <p>Loading…</p>}
-      {next && !loading && <button type="button" onClick={more}>More calls</button>}
+      {hasMore && !loading && <button type="button" onClick={more}>More calls</button>}
       <p className="hint">
         API: <code>{withQuery('/api/calls', callQuery(filters))}</code>
       </p>

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { render, screen, waitFor, within } from '@testing-library/react';
+import { screen, waitFor, within } from '@testing-library/react';
+import { render } from '../test/render';
 import userEvent from '@testing-library/user-event';
 import { CampaignForm, CampaignList } from './Campaigns';
 import { fakeFetch, json } from '../test/fetch';
@@ -9,13 +10,13 @@ import { RoleContext } from '../role';
 afterEach(() => vi.unstubAllGlobals());
 
 const buyer = (id: string, name: string): Buyer => ({
-  id, name, company: '', contact: '', phoneNumber: '+15550002001', status: 'active', timezone: 'UTC',
+  id, tenantId: 't1', name, company: '', contact: '', phoneNumber: '+15550002001', status: 'active', timezone: 'UTC',
   concurrencyLimit: null, hourlyCap: null, dailyCap: null, monthlyCap: null, totalCap: null, schedule: null,
   geo: { allowStates: [], denyStates: [], allowZips: [], denyZips: [] }, conversionSeconds: 60, payout: '10', currency: 'USD', version: 1,
 });
 const buyers = [buyer('b1', 'Acme'), buyer('b2', 'Beta'), buyer('b3', 'Gamma')];
 const campaign: Campaign = {
-  id: 'c1', name: 'Spring', description: '', status: 'active', routingType: 'direct', phoneNumber: '+15550001000',
+  id: 'c1', tenantId: 't1', name: 'Spring', description: '', status: 'active', routingType: 'direct', phoneNumber: '+15550001000',
   poolId: null, rtbRouterId: null, routingPolicy: 'priority',
   buyers: [{ buyerId: 'b2', priority: 1, weight: 1 }, { buyerId: 'b1', priority: 2, weight: 3 }],
   recording: false, dialTimeoutSeconds: 30, callerIdMode: 'caller', duplicateWindowHours: 0, duplicateAction: 'same-buyer',

@@ -1,47 +1,37 @@
 // Campaigns: a tracking number (or pool, or RTB router) and the buyers its
 // calls go to, by priority and weight or round-robin.
-import { useState, type FormEvent } from 'react';
-import { ApiError, api, type FieldError } from '../api';
-import { CheckField, ErrorBanner, Field, SelectField, TextField, intOrNull, opts, text, useLoad, listAll } from '../components';
+import { useQueries, useQuery, useQueryClient } from '@tanstack/react-query';
+import { api, type FieldError } from '../api';
+import { CheckField, ErrorBanner, Field, FormBanner, SelectField, TextField, intOrNull, opts, text } from '../components';
+import { useForm } from '../form';
+import { item, list, useAction } from '../query';
 import { useCan } from '../role';
 import { href, navigate } from '../route';
 import type { Buyer, BuyerAssignment, Campaign, Named } from '../types';
 
-
-async function loadLists() {
-  const [campaigns, buyers] = await Promise.all([listAll<Campaign>('/api/campaigns'), listAll<Buyer>('/api/buyers')]);
-  return { campaigns, buyers };
-}
+const CAMPAIGNS = '/api/campaigns';
 
 export function CampaignList() {
   const canEdit = useCan('manager');
-  const { data, error, loading, reload } = useLoad(loadLists, []);
-  const [actionError, setActionError] = useState<unknown>();
-  const [busy, setBusy] = useState<string>();
+  const campaigns = useQuery(list<Campaign>(CAMPAIGNS));
+  const buyers = useQuery(list<Buyer>('/api/buyers'));
+  const data = campaigns.data && buyers.data ? { campaigns: campaigns.data, buyers: buyers.data } : undefined;
+  const error = campaigns.error ?? buyers.error;
+  const loading = campaigns.isPending || buyers.isPending;
   const buyerName = (id: string) => data?.buyers.find((b) => b.id === id)?.name ?? id;
+  // Pause, activate and delete: one at a time, each with the version listed.
+  const action = useAction(
+    ({ c, status }: { c: Campaign; status?: Campaign['status'] }) =>
+      status ? api.put<Campaign>(`${CAMPAIGNS}/${c.id}`, { status }, c.version) : api.del(`${CAMPAIGNS}/${c.id}`, c.version),
+    [CAMPAIGNS],
+  );
+  const busy = action.pending?.c.id;
 
-  async function setStatus(c: Campaign, status: Campaign['status']) {
-    setActionError(undefined);
-    setBusy(c.id);
-    try {
-      await api.put<Campaign>(`/api/campaigns/${c.id}`, { status }, c.version);
-      reload();
-    } catch (e) {
-      setActionError(e);
-    } finally {
-      setBusy(undefined);
-    }
-  }
+  const setStatus = (c: Campaign, status: Campaign['status']) => void action.run({ c, status });
 
-  async function remove(c: Campaign) {
+  function remove(c: Campaign) {
     if (!window.confirm(`Delete campaign ${c.name}? Its number stops routing calls.`)) return;
-    setActionError(undefined);
-    try {
-      await api.del(`/api/campaigns/${c.id}`, c.version);
-      reload();
-    } catch (e) {
-      setActionError(e);
-    }
+    void action.run({ c });
   }
 
   const routing = (c: Campaign) =>
@@ -54,7 +44,7 @@ export function CampaignList() {
         {canEdit && <a className="button" href={href('campaigns', 'new')}>New campaign</a>}
       </header>
       {/* Reloading answers a stale action: its message goes with the old list. */}
-      <ErrorBanner error={error ?? actionError} onReload={() => { setActionError(undefined); reload(); }} />
+      <ErrorBanner error={error ?? action.error} onReload={() => { action.clear(); void campaigns.refetch(); void buyers.refetch(); }} />
       {loading && !data && <p>Loading…</p>}
       {data && data.campaigns.length === 0 && <p>No campaigns yet.</p>}
       {data && data.campaigns.length > 0 && (
@@ -89,7 +79,7 @@ export function CampaignList() {
                   ) : (
                     <button type="button" disabled={busy === c.id} onClick={() => setStatus(c, 'active')} aria-label={`Activate ${c.name}`}>Activate</button>
                   )}
-                  {canEdit && <button type="button" onClick={() => remove(c)} aria-label={`Delete ${c.name}`}>Delete</button>}
+                  {canEdit && <button type="button" disabled={busy === c.id} onClick={() => remove(c)} aria-label={`Delete ${c.name}`}>Delete</button>}
                 </td>
               </tr>
             ))}
@@ -210,62 +200,34 @@ export function CampaignForm(props: {
 }) {
   const { campaign, buyers } = props;
   const canEdit = useCan('manager');
-  const [draft, setDraft] = useState(() => campaignDraft(buyers, campaign));
-  const [version, setVersion] = useState(campaign?.version);
-  const [error, setError] = useState<unknown>();
-  const [localErrors, setLocalErrors] = useState<FieldError[]>([]);
-  const [index, setIndex] = useState<string[]>([]);
-  const [saving, setSaving] = useState(false);
-  const set = <K extends keyof CampaignDraft>(k: K) => (v: CampaignDraft[K]) => setDraft((d) => ({ ...d, [k]: v }));
-  const apiErr = error instanceof ApiError ? error : undefined;
-  const err = (f: string) => localErrors.find((e) => e.field === f)?.message ?? apiErr?.field(f);
+  const client = useQueryClient();
+  const f = useForm({
+    initial: () => campaignDraft(buyers, campaign),
+    version: campaign?.version,
+    check: campaignBody,
+    save: (body, version) =>
+      campaign ? api.put<Campaign>(`${CAMPAIGNS}/${campaign.id}`, body, version) : api.post<Campaign>(CAMPAIGNS, body),
+    invalidates: [CAMPAIGNS],
+    onSaved: props.onSaved,
+    reload: campaign && (async () => {
+      const current = await client.fetchQuery(item<Campaign>(CAMPAIGNS, campaign.id));
+      return { draft: campaignDraft(buyers, current), version: current.version };
+    }),
+  });
+  const { draft, setDraft, set, err, apiError: apiErr } = f;
   // A buyer row's errors: buyers[i].* for its place in the array sent.
+  const index = f.submitted ? campaignBody(f.submitted).index : [];
   const rowErr = (id: string, what: 'priority' | 'weight' | 'buyerId') => {
     const i = index.indexOf(id);
     return i < 0 ? undefined : err(`buyers[${i}].${what}`);
   };
   const setRow = (id: string, patch: Partial<Row>) => setDraft((d) => ({ ...d, rows: { ...d.rows, [id]: { ...d.rows[id], ...patch } } }));
 
-  async function submit(e: FormEvent) {
-    e.preventDefault();
-    const { body, errors, index } = campaignBody(draft);
-    setIndex(index);
-    setLocalErrors(errors);
-    setError(undefined);
-    if (!body) return;
-    setSaving(true);
-    try {
-      const saved = campaign
-        ? await api.put<Campaign>(`/api/campaigns/${campaign.id}`, body, version)
-        : await api.post<Campaign>('/api/campaigns', body);
-      setVersion(saved.version);
-      props.onSaved(saved);
-    } catch (e) {
-      setError(e);
-    } finally {
-      setSaving(false);
-    }
-  }
-
-  async function reloadCurrent() {
-    if (!campaign) return;
-    try {
-      const current = await api.get<Campaign>(`/api/campaigns/${campaign.id}`);
-      setDraft(campaignDraft(buyers, current));
-      setVersion(current.version);
-      setError(undefined);
-    } catch (e) {
-      setError(e);
-    }
-  }
-
   const buyerName = (id: string) => buyers.find((b) => b.id === id)?.name ?? `buyer ${id}`;
 
   return (
-    <form onSubmit={submit} noValidate aria-label={campaign ? `Edit campaign ${campaign.name}` : 'New campaign'}>
-      <ErrorBanner error={error} onReload={reloadCurrent} />
-      {!canEdit && <p className="banner" role="note">Read only: changes need the manager role.</p>}
-      {localErrors.length > 0 && <div role="alert" className="banner error"><p>Please correct the fields below.</p></div>}
+    <form onSubmit={f.submit} noValidate aria-label={campaign ? `Edit campaign ${campaign.name}` : 'New campaign'}>
+      <FormBanner error={f.error} localErrors={f.localErrors} onReload={f.reload} readOnly={!canEdit} />
       <fieldset>
         <legend>Campaign</legend>
         <TextField label="Name" value={draft.name} onChange={set('name')} error={err('name')} required />
@@ -336,32 +298,34 @@ export function CampaignForm(props: {
         </Field>
       </fieldset>
       <div className="form-actions">
-        <button type="submit" disabled={saving || !canEdit}>{campaign ? 'Save campaign' : 'Create campaign'}</button>
+        <button type="submit" disabled={f.saving || !canEdit}>{campaign ? 'Save campaign' : 'Create campaign'}</button>
         <a href={href('campaigns')}>Cancel</a>
       </div>
     </form>
   );
 }
 
-async function loadForm(id: string) {
-  const [campaign, buyers, pools, routers] = await Promise.all([
-    id === 'new' ? Promise.resolve(undefined) : api.get<Campaign>(`/api/campaigns/${id}`),
-    listAll<Buyer>('/api/buyers'),
-    listAll<Named>('/api/pools'),
-    listAll<Named>('/api/rtb/routers'),
-  ]);
-  return { campaign, buyers, pools, routers };
-}
-
 export function CampaignPage({ id }: { id: string }) {
-  const { data, error, loading } = useLoad(() => loadForm(id), [id]);
+  const isNew = id === 'new';
+  const [campaign, buyers, pools, routers] = useQueries({
+    queries: [
+      { ...item<Campaign>(CAMPAIGNS, id), enabled: !isNew },
+      list<Buyer>('/api/buyers'),
+      list<Named>('/api/pools'),
+      list<Named>('/api/rtb/routers'),
+    ],
+  });
+  const error = campaign.error ?? buyers.error ?? pools.error ?? routers.error;
+  // The form starts from the version read now, not a cached one.
+  const ready = (isNew || (campaign.isFetchedAfterMount && !!campaign.data)) && !!buyers.data && !!pools.data && !!routers.data;
+  const c = isNew ? undefined : (campaign.data as Campaign | undefined);
   return (
     <section>
-      <h1>{id === 'new' ? 'New campaign' : `Campaign ${data?.campaign?.name ?? ''}`}</h1>
+      <h1>{isNew ? 'New campaign' : `Campaign ${c?.name ?? ''}`}</h1>
       <ErrorBanner error={error} />
-      {loading && <p>Loading…</p>}
-      {data && !loading && (
-        <CampaignForm key={id} campaign={data.campaign} buyers={data.buyers} pools={data.pools} routers={data.routers}
+      {!ready && !error && <p>Loading…</p>}
+      {ready && (
+        <CampaignForm key={id} campaign={c} buyers={buyers.data as Buyer[]} pools={pools.data as Named[]} routers={routers.data as Named[]}
           onSaved={() => navigate('campaigns')} />
       )}
     </section>

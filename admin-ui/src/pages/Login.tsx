@@ -1,37 +1,27 @@
 // Sign in with a username and password; the server sets the session cookie.
-import { useState, type FormEvent } from 'react';
 import { auth, type CurrentUser } from '../api';
 import { ErrorBanner, TextField } from '../components';
+import { useForm } from '../form';
 
 export function LoginPage({ onLogin, notice }: { onLogin: (u: CurrentUser) => void; notice?: string }) {
-  const [username, setUsername] = useState('');
-  const [password, setPassword] = useState('');
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
-
-  async function submit(e: FormEvent) {
-    e.preventDefault();
-    setError(undefined);
-    setBusy(true);
-    try {
-      onLogin(await auth.login(username.trim(), password));
-    } catch (e) {
-      setError(e);
-    } finally {
-      setBusy(false);
-    }
-  }
+  const f = useForm({
+    initial: () => ({ username: '', password: '' }),
+    check: (d) => ({ body: { username: d.username.trim(), password: d.password }, errors: [] }),
+    save: (body) => auth.login(body.username, body.password),
+    invalidates: [],
+    onSaved: onLogin,
+  });
 
   return (
     <main className="login">
       <h1>Switchboard</h1>
-      <form onSubmit={submit} aria-label="Sign in">
+      <form onSubmit={f.submit} aria-label="Sign in">
         <h2>Sign in</h2>
         {notice && <p role="status" className="banner">{notice}</p>}
-        <ErrorBanner error={error} />
-        <TextField label="Username" value={username} onChange={setUsername} autoComplete="username" required />
-        <TextField label="Password" type="password" value={password} onChange={setPassword} autoComplete="current-password" required />
-        <div className="form-actions"><button type="submit" disabled={busy}>Sign in</button></div>
+        <ErrorBanner error={f.error} />
+        <TextField label="Username" value={f.draft.username} onChange={f.set('username')} autoComplete="username" required />
+        <TextField label="Password" type="password" value={f.draft.password} onChange={f.set('password')} autoComplete="current-password" required />
+        <div className="form-actions"><button type="submit" disabled={f.saving}>Sign in</button></div>
       </form>
     </main>
   );

@@ -2,9 +2,9 @@
 // auctions and bids, DNI visitor sessions. One page for all: text filters
 // named as the API's query parameters, a table, "More" for the next cursor.
 import { useState, type FormEvent } from 'react';
-import { api, type Page } from '../api';
-import { ErrorBanner, TextField, usePaged } from '../components';
+import { ErrorBanner, TextField } from '../components';
 import { formatMoney } from '../money';
+import { usePaged } from '../query';
 
 type Row = Record<string, unknown>;
 
@@ -90,7 +90,7 @@ export const LOGS: LogKind[] = [
 export function LogPage({ kind }: { kind: LogKind }) {
   const [draft, setDraft] = useState<Record<string, string>>({});
   const [filters, setFilters] = useState<Record<string, string>>({});
-  const { items: rows, next, error, loading, more } = usePaged((cursor) => api.get<Page<Row>>(kind.path, { ...filters, cursor }), [filters, kind.path]);
+  const { items: rows, hasMore, error, loading, more } = usePaged<Row>(kind.path, filters);
 
   function apply(e: FormEvent) {
     e.preventDefault();
@@ -121,7 +121,7 @@ export function LogPage({ kind }: { kind: LogKind }) {
         </table>
       )}
       {loading && <p>Loading…</p>}
-      {next && !loading && <button type="button" onClick={more}>More</button>}
+      {hasMore && !loading && <button type="button" onClick={more}>More</button>}
     </section>
   );
 }

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { render, screen, waitFor } from '@testing-library/react';
+import { screen, waitFor } from '@testing-library/react';
+import { render } from '../test/render';
 import userEvent from '@testing-library/user-event';
 import { NumberForm } from './NumberForm';
 import { fakeFetch, json } from '../test/fetch';
@@ -21,7 +22,8 @@ describe('NumberForm', () => {
     expect(sent[0]).toMatchObject({ method: 'POST', url: '/api/numbers', body: { phoneNumber: '(555) 000-7001', friendlyName: 'spare', status: 'active' } });
     unmount();
 
-    render(<NumberForm number={{ id: 'n1', phoneNumber: '+15550007001', friendlyName: 'spare', status: 'active', version: 2 }} />);
+    render(<NumberForm number={{ id: 'n1', tenantId: 't1', phoneNumber: '+15550007001', friendlyName: 'spare', status: 'active', poolId: null, campaignId: null,
+      createdAt: '2026-11-26T00:00:00Z', version: 2 }} />);
     expect(screen.queryByLabelText('Phone number')).toBeNull();
     await u.selectOptions(screen.getByLabelText('Status'), 'paused');
     await u.click(screen.getByRole('button', { name: 'Save number' }));

@@ -1,54 +1,53 @@
 // A tracking number of the inventory as a form: the number itself (fixed once
 // added), a label for people, and whether it is in use.
-import { useState, type FormEvent } from 'react';
-import { ApiError, api } from '../api';
-import { ErrorBanner, SelectField, TextField, opts, useLoad } from '../components';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { api } from '../api';
+import { ErrorBanner, FormBanner, SelectField, TextField, opts } from '../components';
+import { useForm } from '../form';
+import { item } from '../query';
 import { useCan } from '../role';
 import { href, navigate } from '../route';
+import type { InventoryNumber } from '../types';
 
-export interface InventoryNumber {
-  id: string;
-  phoneNumber: string;
-  friendlyName: string | null;
-  status: string;
-  version: number;
-}
+export type { InventoryNumber };
+
+const NUMBERS = '/api/numbers';
+
+const draftOf = (n?: InventoryNumber): { phoneNumber: string; friendlyName: string; status: string } => ({ phoneNumber: n?.phoneNumber ?? '', friendlyName: n?.friendlyName ?? '', status: n?.status ?? 'active' });
 
 export function NumberForm({ number }: { number?: InventoryNumber }) {
   const canEdit = useCan('manager');
-  const [phoneNumber, setPhone] = useState(number?.phoneNumber ?? '');
-  const [friendlyName, setName] = useState(number?.friendlyName ?? '');
-  const [status, setStatus] = useState(number?.status ?? 'active');
-  const [error, setError] = useState<unknown>();
-  const fe = error instanceof ApiError ? error : undefined;
-
-  async function submit(e: FormEvent) {
-    e.preventDefault();
-    setError(undefined);
-    const body = { friendlyName: friendlyName.trim() || null, status };
-    try {
-      if (number) await api.put(`/api/numbers/${number.id}`, body, number.version);
-      else await api.post('/api/numbers', { ...body, phoneNumber: phoneNumber.trim() });
-      navigate('numbers');
-    } catch (e) {
-      setError(e);
-    }
-  }
+  const client = useQueryClient();
+  const f = useForm({
+    initial: () => draftOf(number),
+    version: number?.version,
+    check: (d) => {
+      const body = { friendlyName: d.friendlyName.trim() || null, status: d.status };
+      return { body: number ? body : { ...body, phoneNumber: d.phoneNumber.trim() }, errors: [] };
+    },
+    save: (body, version) => (number ? api.put(`${NUMBERS}/${number.id}`, body, version) : api.post(NUMBERS, body)),
+    invalidates: [NUMBERS],
+    onSaved: () => navigate('numbers'),
+    reload: number && (async () => {
+      const current = await client.fetchQuery(item<InventoryNumber>(NUMBERS, number.id));
+      return { draft: draftOf(current), version: current.version };
+    }),
+  });
+  const { draft, set, err } = f;
 
   return (
-    <form onSubmit={submit} noValidate aria-label={number ? `Edit number ${number.phoneNumber}` : 'New number'}>
-      <ErrorBanner error={error} />
-      {!canEdit && <p className="banner" role="note">Read only: changes need the manager role.</p>}
+    <form onSubmit={f.submit} noValidate aria-label={number ? `Edit number ${number.phoneNumber}` : 'New number'}>
+      <FormBanner error={f.error} localErrors={f.localErrors} onReload={f.reload} readOnly={!canEdit} />
       {number ? (
         <p>Number <strong>{number.phoneNumber}</strong> (it cannot change).</p>
       ) : (
-        <TextField label="Phone number" type="tel" value={phoneNumber} onChange={setPhone} error={fe?.field('phoneNumber')}
+        <TextField label="Phone number" type="tel" value={draft.phoneNumber} onChange={set('phoneNumber')} error={err('phoneNumber')}
           hint="A number you already own at your carrier, E.164 such as +15550001000 (or buy one from Twilio on the Numbers page)" />
       )}
-      <TextField label="Friendly name" value={friendlyName} onChange={setName} error={fe?.field('friendlyName')} hint="A label for people" />
-      <SelectField label="Status" value={status} onChange={setStatus} options={opts('active', 'paused', 'inactive')} error={fe?.field('status')} />
+      <TextField label="Friendly name" value={draft.friendlyName} onChange={set('friendlyName')} error={err('friendlyName')} hint="A label for people" />
+      <SelectField label="Status" value={draft.status} onChange={set('status')} options={opts('active', 'paused', 'inactive')} error={err('status')} />
       <div className="form-actions">
-        <button type="submit" disabled={!canEdit}>{number ? 'Save number' : 'Add number'}</button>
+        <button type="submit" disabled={f.saving || !canEdit}>{number ? 'Save number' : 'Add number'}</button>
         <a href={href('numbers')}>Cancel</a>
         {number && <a href={href('numbers', number.id, 'json')}>Edit as JSON</a>}
       </div>
@@ -58,13 +57,15 @@ export function NumberForm({ number }: { number?: InventoryNumber }) {
 
 export function NumberPage({ id }: { id: string }) {
   const isNew = id === 'new';
-  const { data, error, loading } = useLoad(() => (isNew ? Promise.resolve(undefined) : api.get<InventoryNumber>(`/api/numbers/${id}`)), [id]);
+  // The form starts from the version read now, not a cached one.
+  const { data, error, isFetchedAfterMount } = useQuery({ ...item<InventoryNumber>(NUMBERS, id), enabled: !isNew });
+  const ready = isNew || (isFetchedAfterMount && !!data);
   return (
     <section>
       <h1>{isNew ? 'New number' : `Number ${data?.phoneNumber ?? ''}`}</h1>
       <ErrorBanner error={error} />
-      {loading && <p>Loading…</p>}
-      {!loading && !error && <NumberForm key={id} number={data} />}
+      {!ready && !error && <p>Loading…</p>}
+      {ready && <NumberForm key={id} number={isNew ? undefined : data} />}
     </section>
   );
 }

@@ -2,50 +2,52 @@
 // account, set on the Settings page): search by area code or toll-free, buy
 // one (optionally straight into a pool), give one back.
 import { useState, type FormEvent } from 'react';
+import { useQuery } from '@tanstack/react-query';
 import { ApiError, api, request } from '../api';
-import { ErrorBanner, SelectField, TextField, useLoad, listAll } from '../components';
-import type { Named } from '../types';
+import { ErrorBanner, SelectField, TextField } from '../components';
+import { list, useAction } from '../query';
+import type { AvailableNumber as Available, Named } from '../types';
+interface Search { areaCode?: string; type: string }
 
-interface Available { phoneNumber: string; friendlyName: string; locality?: string | null; region?: string | null; sms: boolean }
-
-export function NumberShop({ onBought }: { onBought: () => void }) {
-  const pools = useLoad(() => listAll<Named>('/api/pools'), []);
+export function NumberShop() {
+  const pools = useQuery(list<Named>('/api/pools'));
   const [areaCode, setAreaCode] = useState('');
   const [type, setType] = useState('local');
   const [poolId, setPoolId] = useState('');
-  const [found, setFound] = useState<Available[]>();
-  const [error, setError] = useState<unknown>();
+  // The search asked for (none yet: nothing is read).
+  const [search, setSearch] = useState<Search>();
+  const offers = useQuery({
+    queryKey: ['/api/numbers/available', search],
+    queryFn: () => api.get<{ items: Available[] }>('/api/numbers/available', { ...search, limit: 20 }),
+    enabled: !!search,
+  });
+  const [bought, setBought] = useState<string[]>([]);
   const [notice, setNotice] = useState<string>();
-  const [busy, setBusy] = useState(false);
+  // Buying adds to the inventory (and to the pool chosen).
+  const buyAction = useAction(
+    (n: Available) => api.post('/api/numbers/purchase', { phoneNumber: n.phoneNumber, poolId: poolId || null }),
+    ['/api/numbers', '/api/pools'],
+  );
+  const found = offers.data?.items.filter((n) => !bought.includes(n.phoneNumber));
+  const error = offers.error ?? buyAction.error;
+  const busy = offers.isFetching || buyAction.busy;
 
-  async function search(e: FormEvent) {
+  function submit(e: FormEvent) {
     e.preventDefault();
-    setError(undefined);
     setNotice(undefined);
-    setBusy(true);
-    try {
-      const r = await api.get<{ items: Available[] }>('/api/numbers/available', { areaCode: type === 'local' ? areaCode.trim() : undefined, type, limit: 20 });
-      setFound(r.items);
-    } catch (e) {
-      setError(e);
-    } finally {
-      setBusy(false);
-    }
+    buyAction.clear();
+    const next: Search = { areaCode: type === 'local' ? areaCode.trim() : undefined, type };
+    // The same search again is read again (Twilio's offer changes).
+    if (JSON.stringify(next) === JSON.stringify(search)) void offers.refetch();
+    else setSearch(next);
   }
 
   async function buy(n: Available) {
-    setError(undefined);
     setNotice(undefined);
-    setBusy(true);
-    try {
-      await api.post('/api/numbers/purchase', { phoneNumber: n.phoneNumber, poolId: poolId || null });
-      setFound((f) => f?.filter((x) => x.phoneNumber !== n.phoneNumber));
+    const ok = await buyAction.run(n);
+    if (ok) {
+      setBought((b) => [...b, n.phoneNumber]);
       setNotice(`Bought ${n.phoneNumber}${poolId ? ' into the pool' : ''}: its calls now come to Switchboard.`);
-      onBought();
-    } catch (e) {
-      setError(e);
-    } finally {
-      setBusy(false);
     }
   }
 
@@ -53,7 +55,7 @@ export function NumberShop({ onBought }: { onBought: () => void }) {
   return (
     <section aria-label="Buy a number from Twilio" className="detail">
       <h2>Buy a number from Twilio</h2>
-      <form className="filters" onSubmit={search} aria-label="Search numbers for sale">
+      <form className="filters" onSubmit={submit} aria-label="Search numbers for sale">
         <SelectField label="Number type" value={type} onChange={setType}
           options={[{ value: 'local', label: 'local' }, { value: 'tollFree', label: 'toll-free' }]} error={fe?.field('type')} />
         {type === 'local' && <TextField label="Area code" value={areaCode} onChange={setAreaCode} inputMode="numeric" placeholder="415" error={fe?.field('areaCode')} />}
@@ -87,9 +89,8 @@ export function NumberShop({ onBought }: { onBought: () => void }) {
   );
 }
 
-/** Gives a number back to Twilio and removes it from the inventory. */
-export async function releaseNumber(id: string, phoneNumber: string): Promise<boolean> {
-  if (!window.confirm(`Release ${phoneNumber} back to Twilio? Calls to it stop reaching you.`)) return false;
+/** Gives a number back to Twilio and removes it from the inventory (when the user confirms). */
+export async function releaseNumber(id: string, phoneNumber: string): Promise<void> {
+  if (!window.confirm(`Release ${phoneNumber} back to Twilio? Calls to it stop reaching you.`)) return;
   await request('POST', `/api/numbers/${id}/release`);
-  return true;
 }

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { render, screen, waitFor } from '@testing-library/react';
+import { screen, waitFor } from '@testing-library/react';
+import { render } from '../test/render';
 import userEvent from '@testing-library/user-event';
 import { App } from '../App';
 import { callQuery, exportCsv } from './Calls';
@@ -41,7 +42,7 @@ describe('JSON editor', () => {
     expect(parseEditor('[1]').error).toMatch(/JSON object/);
     expect(parseEditor('{"a":').error).toMatch(/not valid JSON/);
     const onSubmit = vi.fn();
-    render(<JsonEditor initial={{ name: 'x' }} label="Pool (JSON)" submitLabel="Save pool" onSubmit={onSubmit} />);
+    render(<JsonEditor initial={{ name: 'x' }} label="Pool (JSON)" submitLabel="Save pool" save={onSubmit} />);
     const u = userEvent.setup();
     await u.clear(screen.getByLabelText('Pool (JSON)'));
     await u.type(screen.getByLabelText('Pool (JSON)'), '{{"name": ');
@@ -61,7 +62,7 @@ describe('JSON editor', () => {
   it("lists the API's field errors", async () => {
     fakeFetch(() => json(422, { error: { code: 'invalid', message: 'validation failed', fields: [{ field: 'numbers[0]', message: 'is not in the inventory' }] } }));
     render(<JsonEditor initial={{ name: 'x', numbers: ['+15550009999'] }} label="Pool (JSON)" submitLabel="Save pool"
-      onSubmit={async (v) => { await api.post('/api/pools', v); }} />);
+      save={(v) => api.post('/api/pools', v)} />);
     await userEvent.setup().click(screen.getByRole('button', { name: 'Save pool' }));
     const alert = await screen.findByRole('alert');
     expect(alert.textContent).toMatch(/numbers\[0\].*is not in the inventory/);
@@ -126,8 +127,10 @@ describe('settings', () => {
 describe('today', () => {
   it('counts calls, live calls, routed, rejected, conversions and revenue per key, money in minor units', async () => {
     const { tally } = await import('./Today');
-    const call = (over: Partial<CallRecord>): CallRecord => ({ id: Math.random().toString(), callSid: 'CA', campaignId: 'c1', from: '+1',
-      to: '+2', status: 'completed', buyerId: 'b1', startedAt: '2026-11-26T10:00:00Z', ...over });
+    const call = (over: Partial<CallRecord>): CallRecord => ({ id: Math.random().toString(), callSid: 'CA', tenantId: 't1', campaignId: 'c1', from: '+1',
+      to: '+2', status: 'completed', buyerId: 'b1', startedAt: '2026-11-26T10:00:00Z', answeredAt: null, endedAt: null, durationSeconds: 0,
+      converted: false, revenueMinor: 0, currency: 'USD', rejectReason: null, attempts: [], attribution: null, recordingUrl: null, poolId: null,
+      callerState: null, callerZip: null, ...over });
     const t = tally([
       call({ converted: true, revenueMinor: 2550, currency: 'USD' }),
       call({ converted: true, revenueMinor: 10, currency: 'USD' }),

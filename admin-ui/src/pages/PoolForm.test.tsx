@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { render, screen, waitFor } from '@testing-library/react';
+import { screen, waitFor } from '@testing-library/react';
+import { render } from '../test/render';
 import userEvent from '@testing-library/user-event';
 import { PoolForm, type Pool } from './PoolForm';
 import { fakeFetch, json } from '../test/fetch';
@@ -9,7 +10,7 @@ afterEach(() => {
   window.location.hash = '';
 });
 
-const pool: Pool = { id: 'p1', name: 'Web', numbers: ['+15550001100'], fallbackNumber: '+15550001000', sessionTimeoutSeconds: 1800,
+const pool: Pool = { id: 'p1', tenantId: 't1', createdAt: '2026-11-26T00:00:00Z', name: 'Web', numbers: ['+15550001100'], fallbackNumber: '+15550001000', sessionTimeoutSeconds: 1800,
   closedBrowserDelaySeconds: 30, status: 'active', version: 4 };
 const inventory = [
   { id: 'n1', phoneNumber: '+15550001100', poolId: 'p1' },

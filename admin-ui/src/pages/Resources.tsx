@@ -3,10 +3,13 @@
 // create and edit (validated as JSON before it is sent; the API's field
 // errors are listed under it). The JSON is the API's own shape, as
 // `GET /api/openapi.json` describes it.
-import { useState, type FormEvent, type ReactNode } from 'react';
+import { useState, type ReactNode } from 'react';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, parseJson } from '../api';
-import { ErrorBanner, Field, useLoad, listAll } from '../components';
+import { ErrorBanner, Field, FormBanner } from '../components';
+import { useForm } from '../form';
 import { formatMoney } from '../money';
+import { doc, item, list, useAction } from '../query';
 import { useCan } from '../role';
 import { href, navigate } from '../route';
 import { NumberShop, releaseNumber } from './NumberShop';
@@ -28,10 +31,10 @@ export interface ResourceKind {
   /** Extra read-only detail for one item (pool stats). */
   detail?: (i: Item) => Promise<unknown>;
   detailLabel?: string;
-  /** More on the list page (buying numbers), given a way to reload the list. */
-  panel?: (reload: () => void) => ReactNode;
-  /** One more row action: resolves true when the list should reload. */
-  action?: { label: string; run: (i: Item) => Promise<boolean> };
+  /** More on the list page (buying numbers). */
+  panel?: () => ReactNode;
+  /** One more row action (the list is read again after it). */
+  action?: { label: string; run: (i: Item) => Promise<unknown> };
 }
 
 const s = (v: unknown) => (v === null || v === undefined || v === '' ? '—' : Array.isArray(v) ? v.join(', ') : String(v));
@@ -46,7 +49,7 @@ export const KINDS: ResourceKind[] = [
       { label: 'Used by', value: (i) => (i.poolId ? 'a pool' : i.campaignId ? 'a campaign' : '—') },
     ],
     template: { phoneNumber: '+1555', friendlyName: '', status: 'active' },
-    panel: (reload) => <NumberShop onBought={reload} />,
+    panel: () => <NumberShop />,
     action: { label: 'Release to Twilio', run: (i) => releaseNumber(i.id, String(i.phoneNumber)) },
   },
   {
@@ -70,7 +73,7 @@ export const KINDS: ResourceKind[] = [
       { label: 'Status', value: (i) => s(i.status) },
     ],
     template: {
-      name: '', endpointUrl: 'https://', httpMethod: 'POST', contentType: 'json',
+      name: '', endpointUrl: 'https://', httpMethod: 'POST', contentType: 'application/json',
       requestBody: '{"callerId": "{callerId}", "requestId": "{requestId}"}',
       bidAmountPath: 'bidAmount', destinationNumberPath: 'phoneNumber', minBidAmount: '0.00', maxBidAmount: '50.00',
       currency: 'USD', timeoutMs: 500, timezone: 'America/New_York', status: 'active',
@@ -105,36 +108,29 @@ export const KINDS: ResourceKind[] = [
 
 export function ResourceList({ kind }: { kind: ResourceKind }) {
   const canEdit = useCan('manager');
-  const { data, error, loading, reload } = useLoad(() => listAll<Item>(kind.path), [kind.path]);
-  const [actionError, setActionError] = useState<unknown>();
+  const { data, error, isPending: loading, refetch } = useQuery(list<Item>(kind.path));
   const [detail, setDetail] = useState<{ id: string; value: unknown }>();
+  // Deleting, and the kind's own action (releasing a number): one at a time.
+  const action = useAction(async ({ i, del }: { i: Item; del: boolean }) => {
+    if (del) await api.del(`${kind.path}/${i.id}`, i.version);
+    else await kind.action!.run(i);
+  }, [kind.path]);
+  // A detail (pool stats) is read on demand, under the item's key.
+  const client = useQueryClient();
+  const [detailError, setDetailError] = useState<unknown>();
 
-  async function remove(i: Item) {
+  function remove(i: Item) {
     if (!window.confirm(`Delete this ${kind.noun}?`)) return;
-    setActionError(undefined);
-    try {
-      await api.del(`${kind.path}/${i.id}`, i.version);
-      reload();
-    } catch (e) {
-      setActionError(e);
-    }
-  }
-
-  async function act(i: Item) {
-    setActionError(undefined);
-    try {
-      if (await kind.action!.run(i)) reload();
-    } catch (e) {
-      setActionError(e);
-    }
+    void action.run({ i, del: true });
   }
 
   async function show(i: Item) {
-    setActionError(undefined);
+    setDetailError(undefined);
     try {
-      setDetail({ id: i.id, value: await kind.detail!(i) });
+      const value = await client.fetchQuery({ queryKey: [kind.path, i.id, 'detail'], queryFn: () => kind.detail!(i) });
+      setDetail({ id: i.id, value });
     } catch (e) {
-      setActionError(e);
+      setDetailError(e);
     }
   }
 
@@ -145,8 +141,8 @@ export function ResourceList({ kind }: { kind: ResourceKind }) {
         {canEdit && <a className="button" href={href(kind.route, 'new')}>New {kind.noun}</a>}
       </header>
       {/* Reloading answers a stale action: its message goes with the old list. */}
-      <ErrorBanner error={error ?? actionError} onReload={() => { setActionError(undefined); reload(); }} />
-      {loading && !data && <p>Loading…</p>}
+      <ErrorBanner error={error ?? action.error ?? detailError} onReload={() => { action.clear(); void refetch(); }} />
+      {loading && <p>Loading…</p>}
       {data && data.length === 0 && <p>None yet.</p>}
       {data && data.length > 0 && (
         <table>
@@ -166,8 +162,8 @@ export function ResourceList({ kind }: { kind: ResourceKind }) {
                 <td className="actions">
                   <a href={href(kind.route, i.id)}>{canEdit ? 'Edit' : 'View'}</a>
                   {kind.detail && <button type="button" onClick={() => show(i)}>{kind.detailLabel}</button>}
-                  {canEdit && kind.action && <button type="button" onClick={() => act(i)}>{kind.action.label}</button>}
-                  {canEdit && <button type="button" onClick={() => remove(i)}>Delete</button>}
+                  {canEdit && kind.action && <button type="button" disabled={action.busy} onClick={() => void action.run({ i, del: false })}>{kind.action.label}</button>}
+                  {canEdit && <button type="button" disabled={action.busy} onClick={() => remove(i)}>Delete</button>}
                 </td>
               </tr>
             ))}
@@ -181,7 +177,7 @@ export function ResourceList({ kind }: { kind: ResourceKind }) {
           <button type="button" onClick={() => setDetail(undefined)}>Close</button>
         </section>
       )}
-      {canEdit && kind.panel?.(reload)}
+      {canEdit && kind.panel?.()}
     </section>
   );
 }
@@ -200,52 +196,46 @@ export function parseEditor(text: string): { value?: Record<string, unknown>; er
 
 export function JsonEditor(props: {
   initial: Record<string, unknown>;
+  version?: number | null;
   label: string;
   submitLabel: string;
-  onSubmit: (value: Record<string, unknown>) => Promise<void>;
+  /** Sends the object typed, with the version loaded. */
+  save: (value: Record<string, unknown>, version: number | null | undefined) => Promise<unknown>;
+  /** The collections a save changes. */
+  invalidates?: string[];
+  onSaved?: () => void;
+  /** The current version, after a conflict. */
   onReload?: () => Promise<Record<string, unknown>>;
 }) {
-  const [textValue, setText] = useState(() => JSON.stringify(props.initial, null, 2));
-  const [parseError, setParseError] = useState<string>();
-  const [error, setError] = useState<unknown>();
-  const [saving, setSaving] = useState(false);
   const canEdit = useCan('manager');
-
-  async function submit(e: FormEvent) {
-    e.preventDefault();
-    const { value, error: pe } = parseEditor(textValue);
-    setParseError(pe);
-    setError(undefined);
-    if (!value) return;
-    setSaving(true);
-    try {
-      await props.onSubmit(value);
-    } catch (e) {
-      setError(e);
-    } finally {
-      setSaving(false);
-    }
-  }
-
-  const reload = props.onReload
-    ? async () => {
-        try {
-          setText(JSON.stringify(await props.onReload!(), null, 2));
-          setError(undefined);
-        } catch (e) {
-          setError(e);
-        }
-      }
-    : undefined;
+  const [parseError, setParseError] = useState<string>();
+  const { onReload } = props;
+  const f = useForm({
+    initial: () => JSON.stringify(props.initial, null, 2),
+    version: props.version,
+    check: (text: string) => {
+      const { value, error } = parseEditor(text);
+      setParseError(error);
+      return { body: value, errors: [] };
+    },
+    save: props.save,
+    invalidates: props.invalidates ?? [],
+    onSaved: props.onSaved,
+    reload: onReload && (async () => {
+      const current = await onReload();
+      setParseError(undefined);
+      return { draft: JSON.stringify(current, null, 2), version: current.version as number | undefined };
+    }),
+  });
 
   return (
-    <form onSubmit={submit} noValidate>
-      <ErrorBanner error={error} onReload={reload} />
+    <form onSubmit={f.submit} noValidate>
+      <FormBanner error={f.error} localErrors={f.localErrors} onReload={f.reload} />
       <Field label={props.label} error={parseError} hint="JSON, as the API takes it; money as decimal text such as &quot;25.00&quot;">
-        {(a) => <textarea {...a} rows={22} spellCheck={false} value={textValue} onChange={(e) => setText(e.target.value)} className="json" />}
+        {(a) => <textarea {...a} rows={22} spellCheck={false} value={f.draft} onChange={(e) => f.setDraft(e.target.value)} className="json" />}
       </Field>
       <div className="form-actions">
-        <button type="submit" disabled={saving || !canEdit}>{props.submitLabel}</button>
+        <button type="submit" disabled={f.saving || !canEdit}>{props.submitLabel}</button>
       </div>
     </form>
   );
@@ -253,35 +243,28 @@ export function JsonEditor(props: {
 
 export function ResourceEdit({ kind, id }: { kind: ResourceKind; id: string }) {
   const isNew = id === 'new';
-  const { data, error, loading } = useLoad(
-    () => (isNew ? Promise.resolve(kind.template as Item) : api.get<Item>(`${kind.path}/${id}`)),
-    [kind.path, id],
-  );
-  // The version loaded travels as If-Match, so a concurrent change is a 409.
-  const [version, setVersion] = useState<number>();
-  const loaded = version ?? data?.version;
+  const client = useQueryClient();
+  // The editor starts from the version read now, not a cached one.
+  const { data, error, isFetchedAfterMount } = useQuery({ ...item<Item>(kind.path, id), enabled: !isNew });
+  const initial = isNew ? (kind.template as Item) : isFetchedAfterMount ? data : undefined;
   return (
     <section>
       <h1>{isNew ? `New ${kind.noun}` : `Edit ${kind.noun}`}</h1>
       <p><a href={href(kind.route)}>Back to {kind.title.toLowerCase()}</a></p>
       <ErrorBanner error={error} />
-      {loading && <p>Loading…</p>}
-      {data && !loading && (
+      {!initial && !error && <p>Loading…</p>}
+      {initial && (
         <JsonEditor
           key={id}
-          initial={data}
+          initial={initial}
+          // The version loaded travels as If-Match, so a concurrent change is refused.
+          version={isNew ? undefined : initial.version}
           label={`${kind.title}: ${isNew ? 'new' : 'edit'} (JSON)`}
           submitLabel={isNew ? `Create ${kind.noun}` : `Save ${kind.noun}`}
-          onSubmit={async (value) => {
-            if (isNew) await api.post(kind.path, value);
-            else await api.put(`${kind.path}/${id}`, value, loaded);
-            navigate(kind.route);
-          }}
-          onReload={isNew ? undefined : async () => {
-            const current = await api.get<Item>(`${kind.path}/${id}`);
-            setVersion(current.version);
-            return current;
-          }}
+          save={(value, version) => (isNew ? api.post(kind.path, value) : api.put(`${kind.path}/${id}`, value, version))}
+          invalidates={[kind.path]}
+          onSaved={() => navigate(kind.route)}
+          onReload={isNew ? undefined : () => client.fetchQuery(item<Item>(kind.path, id))}
         />
       )}
       <SchemaFields schema={kind.schema} />
@@ -306,7 +289,8 @@ function typeOf(p: SchemaProp, all: Record<string, Schema>): string {
 
 /** The fields of a resource, from the server's own OpenAPI document. */
 export function SchemaFields({ schema }: { schema: string }) {
-  const { data } = useLoad(() => api.get<{ components: { schemas: Record<string, Schema> } }>('/api/openapi.json'), []);
+  // The document changes only with the server: read once a session.
+  const { data } = useQuery({ ...doc<{ components: { schemas: Record<string, Schema> } }>(['/api/openapi.json'], '/api/openapi.json'), staleTime: Infinity });
   const all = data?.components.schemas;
   const s = all?.[schema];
   if (!all || !s?.properties) return null;

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { render, screen, waitFor } from '@testing-library/react';
+import { screen, waitFor } from '@testing-library/react';
+import { render } from '../test/render';
 import userEvent from '@testing-library/user-event';
 import { RouterForm, type RtbRouter } from './RouterForm';
 import { fakeFetch, json } from '../test/fetch';
@@ -30,7 +31,7 @@ describe('RouterForm', () => {
   });
 
   it("edits with If-Match and shows the API's error on a bidder's row", async () => {
-    const router: RtbRouter = { id: 'r1', name: 'Auto', targets: [{ targetId: 't2', priority: 1, weight: 1 }, { targetId: 't1', priority: 2, weight: 1 }],
+    const router: RtbRouter = { id: 'r1', tenantId: 't1', createdAt: '2026-11-26T00:00:00Z', name: 'Auto', targets: [{ targetId: 't2', priority: 1, weight: 1 }, { targetId: 't1', priority: 2, weight: 1 }],
       biddingTimeoutMs: 800, minBiddersRequired: 1, floorPrice: '2.5', status: 'active', version: 6 };
     const sent = fakeFetch(() => json(422, { error: { code: 'invalid', message: 'validation failed', fields: [{ field: 'targets[1].priority', message: 'must be at least 1' }] } }));
     render(<RouterForm router={router} targets={targets} />);

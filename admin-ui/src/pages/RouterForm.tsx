@@ -1,93 +1,102 @@
 // An RTB router as a form: which targets bid (priority breaks ties, weight
 // shares among equals), the auction's deadline, how many valid bids it needs
 // and the floor price (decimal text, never a float).
-import { useState, type FormEvent } from 'react';
-import { ApiError, api, type FieldError } from '../api';
-import { CheckField, ErrorBanner, SelectField, TextField, intOrNull, opts, text, useLoad, listAll } from '../components';
+import { useQueries, useQueryClient } from '@tanstack/react-query';
+import { api, type FieldError } from '../api';
+import { CheckField, ErrorBanner, FormBanner, SelectField, TextField, intOrNull, opts, text } from '../components';
+import { useForm } from '../form';
 import { formatMoney, isAmount } from '../money';
+import { item, list } from '../query';
 import { useCan } from '../role';
 import { href, navigate } from '../route';
-import type { Named } from '../types';
+import type { Named, RtbRouter } from '../types';
 
-interface RouterTarget { targetId: string; priority: number; weight: number }
+export type { RtbRouter };
 
-export interface RtbRouter {
-  id: string;
-  name: string;
-  targets: RouterTarget[];
-  biddingTimeoutMs: number;
-  minBiddersRequired: number;
-  floorPrice: string;
-  status: string;
-  version: number;
-}
+const ROUTERS = '/api/rtb/routers';
 
 interface Row { on: boolean; priority: string; weight: string }
 
+interface Draft {
+  name: string;
+  rows: Record<string, Row>;
+  /** The router's own targets first, in its order, then the others. */
+  order: string[];
+  biddingTimeoutMs: string;
+  minBiddersRequired: string;
+  floorPrice: string;
+  status: string;
+}
+
+function draftOf(targets: Named[], router?: RtbRouter): Draft {
+  const rows: Record<string, Row> = {};
+  for (const t of targets) rows[t.id] = { on: false, priority: '1', weight: '1' };
+  for (const t of router?.targets ?? []) rows[t.targetId] = { on: true, priority: String(t.priority), weight: String(t.weight) };
+  const own = (router?.targets ?? []).map((t) => t.targetId);
+  return {
+    name: router?.name ?? '',
+    rows,
+    order: [...own, ...targets.map((t) => t.id).filter((id) => !own.includes(id))],
+    biddingTimeoutMs: text(router?.biddingTimeoutMs ?? 1000),
+    minBiddersRequired: text(router?.minBiddersRequired ?? 1),
+    floorPrice: router ? formatMoney(router.floorPrice) : '0.00',
+    status: router?.status ?? 'active',
+  };
+}
+
+/** The targets asked, in the order sent: `targets[i]` in the API's errors. */
+const chosen = (d: Draft) => d.order.filter((id) => d.rows[id]?.on);
+
+/** The request body, or what is already wrong. */
+export function routerBody(d: Draft) {
+  const errors: FieldError[] = [];
+  const int = (field: string, v: string) => {
+    const n = intOrNull(v);
+    if (n === null || Number.isNaN(n)) errors.push({ field, message: 'must be a whole number' });
+    return n;
+  };
+  const body = {
+    name: d.name.trim(),
+    targets: chosen(d).map((id, i) => ({ targetId: id, priority: int(`targets[${i}].priority`, d.rows[id].priority), weight: int(`targets[${i}].weight`, d.rows[id].weight) })),
+    biddingTimeoutMs: int('biddingTimeoutMs', d.biddingTimeoutMs),
+    minBiddersRequired: int('minBiddersRequired', d.minBiddersRequired),
+    floorPrice: d.floorPrice.trim() || '0',
+    status: d.status,
+  };
+  if (d.floorPrice.trim() && !isAmount(d.floorPrice)) errors.push({ field: 'floorPrice', message: 'must be an amount such as 2.50 (at most two decimals)' });
+  return errors.length ? { errors } : { body, errors };
+}
+
 export function RouterForm({ router, targets }: { router?: RtbRouter; targets: Named[] }) {
   const canEdit = useCan('manager');
-  const [name, setName] = useState(router?.name ?? '');
-  const [rows, setRows] = useState<Record<string, Row>>(() => {
-    const r: Record<string, Row> = {};
-    for (const t of targets) r[t.id] = { on: false, priority: '1', weight: '1' };
-    for (const t of router?.targets ?? []) r[t.targetId] = { on: true, priority: String(t.priority), weight: String(t.weight) };
-    return r;
+  const client = useQueryClient();
+  const f = useForm({
+    initial: () => draftOf(targets, router),
+    version: router?.version,
+    check: routerBody,
+    save: (body, version) => (router ? api.put<RtbRouter>(`${ROUTERS}/${router.id}`, body, version) : api.post<RtbRouter>(ROUTERS, body)),
+    invalidates: [ROUTERS],
+    onSaved: () => navigate('rtb-routers'),
+    reload: router && (async () => {
+      const current = await client.fetchQuery(item<RtbRouter>(ROUTERS, router.id));
+      return { draft: draftOf(targets, current), version: current.version };
+    }),
   });
-  const [biddingTimeoutMs, setTimeoutMs] = useState(text(router?.biddingTimeoutMs ?? 1000));
-  const [minBiddersRequired, setMinBidders] = useState(text(router?.minBiddersRequired ?? 1));
-  const [floorPrice, setFloor] = useState(router ? formatMoney(router.floorPrice) : '0.00');
-  const [status, setStatus] = useState(router?.status ?? 'active');
-  const [version, setVersion] = useState(router?.version);
-  const [error, setError] = useState<unknown>();
-  const [localErrors, setLocalErrors] = useState<FieldError[]>([]);
-  const [sentOrder, setSentOrder] = useState<string[]>([]);
-  const apiErr = error instanceof ApiError ? error : undefined;
-  const err = (f: string) => localErrors.find((e) => e.field === f)?.message ?? apiErr?.field(f);
+  const { draft, set, err } = f;
+  const rows = draft.rows;
+  const order = draft.order;
+  const sentOrder = f.submitted ? chosen(f.submitted) : [];
   const rowErr = (id: string, what: string) => {
     const i = sentOrder.indexOf(id);
     return i < 0 ? undefined : err(`targets[${i}].${what}`);
   };
-  // The router's own targets first, in its order, then the others.
-  const order = [...(router?.targets ?? []).map((t) => t.targetId), ...targets.map((t) => t.id).filter((id) => !router?.targets.some((t) => t.targetId === id))];
   const targetName = (id: string) => targets.find((t) => t.id === id)?.name ?? `target ${id}`;
 
-  async function submit(e: FormEvent) {
-    e.preventDefault();
-    const errors: FieldError[] = [];
-    const int = (field: string, v: string) => {
-      const n = intOrNull(v);
-      if (n === null || Number.isNaN(n)) errors.push({ field, message: 'must be a whole number' });
-      return n;
-    };
-    const chosen = order.filter((id) => rows[id]?.on);
-    const body = {
-      name: name.trim(),
-      targets: chosen.map((id, i) => ({ targetId: id, priority: int(`targets[${i}].priority`, rows[id].priority), weight: int(`targets[${i}].weight`, rows[id].weight) })),
-      biddingTimeoutMs: int('biddingTimeoutMs', biddingTimeoutMs),
-      minBiddersRequired: int('minBiddersRequired', minBiddersRequired),
-      floorPrice: floorPrice.trim() || '0',
-      status,
-    };
-    if (floorPrice.trim() && !isAmount(floorPrice)) errors.push({ field: 'floorPrice', message: 'must be an amount such as 2.50 (at most two decimals)' });
-    setSentOrder(chosen);
-    setLocalErrors(errors);
-    setError(undefined);
-    if (errors.length) return;
-    try {
-      const saved = router ? await api.put<RtbRouter>(`/api/rtb/routers/${router.id}`, body, version) : await api.post<RtbRouter>('/api/rtb/routers', body);
-      setVersion(saved.version);
-      navigate('rtb-routers');
-    } catch (e) {
-      setError(e);
-    }
-  }
-
-  const setRow = (id: string, patch: Partial<Row>) => setRows((r) => ({ ...r, [id]: { ...r[id], ...patch } }));
+  const setRow = (id: string, patch: Partial<Row>) => f.setDraft((d) => ({ ...d, rows: { ...d.rows, [id]: { ...d.rows[id], ...patch } } }));
   return (
-    <form onSubmit={submit} noValidate aria-label={router ? `Edit router ${router.name}` : 'New RTB router'}>
-      <ErrorBanner error={error} />
-      {!canEdit && <p className="banner" role="note">Read only: changes need the manager role.</p>}
-      <TextField label="Name" value={name} onChange={setName} error={err('name')} />
+    <form onSubmit={f.submit} noValidate aria-label={router ? `Edit router ${router.name}` : 'New RTB router'}>
+      <FormBanner error={f.error} localErrors={f.localErrors} onReload={f.reload} readOnly={!canEdit} />
+      <TextField label="Name" value={draft.name} onChange={set('name')} error={err('name')} />
       <fieldset>
         <legend>Bidders</legend>
         {err('targets') && <p className="field-error" role="alert">{err('targets')}</p>}
@@ -110,15 +119,15 @@ export function RouterForm({ router, targets }: { router?: RtbRouter; targets: N
           </table>
         )}
       </fieldset>
-      <TextField label="Bidding timeout ms" value={biddingTimeoutMs} onChange={setTimeoutMs} error={err('biddingTimeoutMs')} inputMode="numeric"
+      <TextField label="Bidding timeout ms" value={draft.biddingTimeoutMs} onChange={set('biddingTimeoutMs')} error={err('biddingTimeoutMs')} inputMode="numeric"
         hint="The auction's deadline, 50 to 5000 ms" />
-      <TextField label="Minimum bidders" value={minBiddersRequired} onChange={setMinBidders} error={err('minBiddersRequired')} inputMode="numeric"
+      <TextField label="Minimum bidders" value={draft.minBiddersRequired} onChange={set('minBiddersRequired')} error={err('minBiddersRequired')} inputMode="numeric"
         hint="Fewer valid bids than this and nobody wins" />
-      <TextField label="Floor price" value={floorPrice} onChange={setFloor} error={err('floorPrice')} inputMode="decimal"
+      <TextField label="Floor price" value={draft.floorPrice} onChange={set('floorPrice')} error={err('floorPrice')} inputMode="decimal"
         hint="Bids below this never win, such as 2.50" />
-      <SelectField label="Status" value={status} onChange={setStatus} options={opts('active', 'paused', 'inactive')} error={err('status')} />
+      <SelectField label="Status" value={draft.status} onChange={set('status')} options={opts('active', 'paused', 'inactive')} error={err('status')} />
       <div className="form-actions">
-        <button type="submit" disabled={!canEdit}>{router ? 'Save router' : 'Create router'}</button>
+        <button type="submit" disabled={f.saving || !canEdit}>{router ? 'Save router' : 'Create router'}</button>
         <a href={href('rtb-routers')}>Cancel</a>
         {router && <a href={href('rtb-routers', router.id, 'json')}>Edit as JSON</a>}
       </div>
@@ -128,19 +137,17 @@ export function RouterForm({ router, targets }: { router?: RtbRouter; targets: N
 
 export function RouterPage({ id }: { id: string }) {
   const isNew = id === 'new';
-  const { data, error, loading } = useLoad(async () => {
-    const [router, targets] = await Promise.all([
-      isNew ? Promise.resolve(undefined) : api.get<RtbRouter>(`/api/rtb/routers/${id}`),
-      listAll<Named>('/api/rtb/targets'),
-    ]);
-    return { router, targets };
-  }, [id]);
+  const [router, targets] = useQueries({ queries: [{ ...item<RtbRouter>(ROUTERS, id), enabled: !isNew }, list<Named>('/api/rtb/targets')] });
+  const error = router.error ?? targets.error;
+  // The form starts from the version read now, not a cached one.
+  const ready = (isNew || (router.isFetchedAfterMount && !!router.data)) && !!targets.data;
+  const r = isNew ? undefined : router.data;
   return (
     <section>
-      <h1>{isNew ? 'New RTB router' : `RTB router ${data?.router?.name ?? ''}`}</h1>
+      <h1>{isNew ? 'New RTB router' : `RTB router ${r?.name ?? ''}`}</h1>
       <ErrorBanner error={error} />
-      {loading && <p>Loading…</p>}
-      {data && !loading && <RouterForm key={id} router={data.router} targets={data.targets} />}
+      {!ready && !error && <p>Loading…</p>}
+      {ready && <RouterForm key={id} router={r} targets={targets.data ?? []} />}
     </section>
   );
 }

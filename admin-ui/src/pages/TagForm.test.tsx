@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { render, screen, waitFor } from '@testing-library/react';
+import { screen, waitFor } from '@testing-library/react';
+import { render } from '../test/render';
 import userEvent from '@testing-library/user-event';
 import { TagForm, type TrackingTag } from './TagForm';
 import { fakeFetch, json } from '../test/fetch';
@@ -33,7 +34,7 @@ describe('TagForm', () => {
   });
 
   it('edits without the tag code, with If-Match', async () => {
-    const tag: TrackingTag = { id: 't1', tagCode: 'demo', name: 'Demo', poolId: 'p1', campaignId: null, selector: '.phone-number',
+    const tag: TrackingTag = { id: 't1', tenantId: 'x1', createdAt: '2026-11-26T00:00:00Z', tagCode: 'demo', name: 'Demo', poolId: 'p1', campaignId: null, selector: '.phone-number',
       numberFormat: 'national', sessionTimeoutSeconds: null, stickyDays: null, onlySources: [], paidOnly: false, status: 'active', version: 3 };
     const sent = fakeFetch(() => json(200, { ...tag, version: 4 }));
     render(<TagForm tag={tag} pools={pools} campaigns={campaigns} />);

@@ -1,27 +1,17 @@
 // A DNI tracking tag as a form: the pool its numbers come from, the campaign
 // its calls belong to, which elements are swapped and for which visitors.
-import { useState, type FormEvent } from 'react';
-import { ApiError, api, type FieldError } from '../api';
-import { CheckField, ErrorBanner, SelectField, TextField, intOrNull, opts, text, useLoad, listAll } from '../components';
+import { useQueries, useQueryClient } from '@tanstack/react-query';
+import { api, type FieldError } from '../api';
+import { CheckField, ErrorBanner, FormBanner, SelectField, TextField, intOrNull, opts, text } from '../components';
+import { useForm } from '../form';
+import { item, list } from '../query';
 import { useCan } from '../role';
 import { href, navigate } from '../route';
-import type { Named } from '../types';
+import type { Named, TrackingTag } from '../types';
 
-export interface TrackingTag {
-  id: string;
-  tagCode: string;
-  name: string;
-  poolId: string | null;
-  campaignId: string | null;
-  selector: string;
-  numberFormat: string;
-  sessionTimeoutSeconds: number | null;
-  stickyDays: number | null;
-  onlySources: string[];
-  paidOnly: boolean;
-  status: string;
-  version: number;
-}
+export type { TrackingTag };
+
+const TAGS = '/api/tracking-tags';
 
 interface Draft {
   name: string;
@@ -78,47 +68,24 @@ export function tagBody(d: Draft, isNew: boolean) {
 
 export function TagForm({ tag, pools, campaigns }: { tag?: TrackingTag; pools: Named[]; campaigns: Named[] }) {
   const canEdit = useCan('manager');
-  const [draft, setDraft] = useState(() => draftOf(tag));
-  const [version, setVersion] = useState(tag?.version);
-  const [error, setError] = useState<unknown>();
-  const [localErrors, setLocalErrors] = useState<FieldError[]>([]);
-  const set = <K extends keyof Draft>(k: K) => (v: Draft[K]) => setDraft((d) => ({ ...d, [k]: v }));
-  const apiErr = error instanceof ApiError ? error : undefined;
-  const err = (f: string) => localErrors.find((e) => e.field === f)?.message ?? apiErr?.field(f);
-
-  async function submit(e: FormEvent) {
-    e.preventDefault();
-    const { body, errors } = tagBody(draft, !tag);
-    setLocalErrors(errors);
-    setError(undefined);
-    if (!body) return;
-    try {
-      const saved = tag
-        ? await api.put<TrackingTag>(`/api/tracking-tags/${tag.id}`, body, version)
-        : await api.post<TrackingTag>('/api/tracking-tags', body);
-      setVersion(saved.version);
-      navigate('tracking-tags');
-    } catch (e) {
-      setError(e);
-    }
-  }
-
-  async function reload() {
-    if (!tag) return;
-    try {
-      const t = await api.get<TrackingTag>(`/api/tracking-tags/${tag.id}`);
-      setDraft(draftOf(t));
-      setVersion(t.version);
-      setError(undefined);
-    } catch (e) {
-      setError(e);
-    }
-  }
+  const client = useQueryClient();
+  const f = useForm({
+    initial: () => draftOf(tag),
+    version: tag?.version,
+    check: (d: Draft) => tagBody(d, !tag),
+    save: (body, version) => (tag ? api.put<TrackingTag>(`${TAGS}/${tag.id}`, body, version) : api.post<TrackingTag>(TAGS, body)),
+    invalidates: [TAGS],
+    onSaved: () => navigate('tracking-tags'),
+    reload: tag && (async () => {
+      const current = await client.fetchQuery(item<TrackingTag>(TAGS, tag.id));
+      return { draft: draftOf(current), version: current.version };
+    }),
+  });
+  const { draft, set, err } = f;
 
   return (
-    <form onSubmit={submit} noValidate aria-label={tag ? `Edit tag ${tag.name}` : 'New tracking tag'}>
-      <ErrorBanner error={error} onReload={reload} />
-      {!canEdit && <p className="banner" role="note">Read only: changes need the manager role.</p>}
+    <form onSubmit={f.submit} noValidate aria-label={tag ? `Edit tag ${tag.name}` : 'New tracking tag'}>
+      <FormBanner error={f.error} localErrors={f.localErrors} onReload={f.reload} readOnly={!canEdit} />
       <TextField label="Name" value={draft.name} onChange={set('name')} error={err('name')} />
       {tag ? (
         <p>Tag code <code>{tag.tagCode}</code> (it cannot change: sites embed it).</p>
@@ -144,7 +111,7 @@ export function TagForm({ tag, pools, campaigns }: { tag?: TrackingTag; pools: N
       <CheckField label="Paid traffic only" checked={draft.paidOnly} onChange={set('paidOnly')} error={err('paidOnly')} />
       <SelectField label="Status" value={draft.status} onChange={set('status')} options={opts('active', 'paused', 'inactive')} error={err('status')} />
       <div className="form-actions">
-        <button type="submit" disabled={!canEdit}>{tag ? 'Save tag' : 'Create tag'}</button>
+        <button type="submit" disabled={f.saving || !canEdit}>{tag ? 'Save tag' : 'Create tag'}</button>
         <a href={href('tracking-tags')}>Cancel</a>
         {tag && <a href={href('tracking-tags', tag.id, 'json')}>Edit as JSON</a>}
       </div>
@@ -154,20 +121,19 @@ export function TagForm({ tag, pools, campaigns }: { tag?: TrackingTag; pools: N
 
 export function TagPage({ id }: { id: string }) {
   const isNew = id === 'new';
-  const { data, error, loading } = useLoad(async () => {
-    const [tag, pools, campaigns] = await Promise.all([
-      isNew ? Promise.resolve(undefined) : api.get<TrackingTag>(`/api/tracking-tags/${id}`),
-      listAll<Named>('/api/pools'),
-      listAll<Named>('/api/campaigns'),
-    ]);
-    return { tag, pools, campaigns };
-  }, [id]);
+  const [tag, pools, campaigns] = useQueries({
+    queries: [{ ...item<TrackingTag>(TAGS, id), enabled: !isNew }, list<Named>('/api/pools'), list<Named>('/api/campaigns')],
+  });
+  const error = tag.error ?? pools.error ?? campaigns.error;
+  // The form starts from the version read now, not a cached one.
+  const ready = (isNew || (tag.isFetchedAfterMount && !!tag.data)) && !!pools.data && !!campaigns.data;
+  const t = isNew ? undefined : tag.data;
   return (
     <section>
-      <h1>{isNew ? 'New tracking tag' : `Tracking tag ${data?.tag?.name ?? ''}`}</h1>
+      <h1>{isNew ? 'New tracking tag' : `Tracking tag ${t?.name ?? ''}`}</h1>
       <ErrorBanner error={error} />
-      {loading && <p>Loading…</p>}
-      {data && !loading && <TagForm key={id} tag={data.tag} pools={data.pools} campaigns={data.campaigns} />}
+      {!ready && !error && <p>Loading…</p>}
+      {ready && <TagForm key={id} tag={t} pools={pools.data ?? []} campaigns={campaigns.data ?? []} />}
     </section>
   );
 }

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { render, screen, waitFor } from '@testing-library/react';
+import { screen, waitFor } from '@testing-library/react';
+import { render } from '../test/render';
 import userEvent from '@testing-library/user-event';
 import { TargetForm } from './TargetForm';
 import { fakeFetch, json } from '../test/fetch';
@@ -41,5 +42,37 @@ describe('TargetForm', () => {
     await u.click(screen.getByRole('button', { name: 'Save target' }));
     await waitFor(() => expect(sent).toHaveLength(2));
     expect((sent[1].body as Record<string, unknown>).authToken).toBe('s3cret');
+  });
+});
+
+describe('the content type', () => {
+  const options = () => Array.from((screen.getByLabelText('Content type') as HTMLSelectElement).options).map((o) => o.value);
+
+  it('is chosen among the MIME types, application/json first, and sent as chosen', async () => {
+    const sent = fakeFetch(() => json(201, {}));
+    render(<TargetForm />);
+    expect(options()).toEqual(['application/json', 'application/x-www-form-urlencoded', 'application/xml', 'text/xml']);
+    expect((screen.getByLabelText('Content type') as HTMLSelectElement).value).toBe('application/json');
+    const u = userEvent.setup();
+    await u.type(screen.getByLabelText('Name'), 'Beta');
+    await u.selectOptions(screen.getByLabelText('Content type'), 'text/xml');
+    await u.click(screen.getByRole('button', { name: 'Create target' }));
+    await waitFor(() => expect(sent).toHaveLength(1));
+    expect((sent[0].body as Record<string, unknown>).contentType).toBe('text/xml');
+  });
+
+  it('shows the stored value selected, an old short name too, and sends it back unchanged', async () => {
+    const sent = fakeFetch(() => json(200, {}));
+    const { unmount } = render(<TargetForm target={{ ...stored, contentType: 'application/x-www-form-urlencoded' }} />);
+    expect((screen.getByLabelText('Content type') as HTMLSelectElement).value).toBe('application/x-www-form-urlencoded');
+    expect(options()).toHaveLength(4);
+    unmount();
+
+    render(<TargetForm target={stored} />);
+    expect((screen.getByLabelText('Content type') as HTMLSelectElement).value).toBe('json');
+    expect(options()).toEqual(['json', 'application/json', 'application/x-www-form-urlencoded', 'application/xml', 'text/xml']);
+    await userEvent.setup().click(screen.getByRole('button', { name: 'Save target' }));
+    await waitFor(() => expect(sent).toHaveLength(1));
+    expect((sent[0].body as Record<string, unknown>).contentType).toBe('json');
   });
 });

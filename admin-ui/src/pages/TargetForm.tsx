@@ -3,14 +3,27 @@
 // the whole target, so the form sends the loaded target with its fields laid
 // over (the schedule and geography, not on the form, are kept as they are).
 // Credentials are write-only: left empty, the stored ones are kept.
-import { useState, type FormEvent } from 'react';
-import { ApiError, api, type FieldError } from '../api';
-import { ErrorBanner, Field, SelectField, TextField, intOrNull, opts, text, useLoad } from '../components';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { api, type FieldError } from '../api';
+import { ErrorBanner, Field, FormBanner, SelectField, TextField, intOrNull, opts, text } from '../components';
+import { useForm } from '../form';
 import { formatMoney, isAmount } from '../money';
+import { item } from '../query';
 import { useCan } from '../role';
 import { href, navigate } from '../route';
 
 type Target = Record<string, unknown> & { id?: string; version?: number; authConfigured?: boolean };
+
+const TARGETS = '/api/rtb/targets';
+
+/** The bid request's `Content-Type` choices, as the API stores them. */
+export const CONTENT_TYPES = ['application/json', 'application/x-www-form-urlencoded', 'application/xml', 'text/xml'];
+
+/** The content type choices, with a stored value the list lacks (an old short name such as `json`) kept, as it is. */
+export function contentTypeOptions(stored: string): { value: string; label: string }[] {
+  const known = opts(...CONTENT_TYPES);
+  return stored && !CONTENT_TYPES.includes(stored) ? [{ value: stored, label: stored }, ...known] : known;
+}
 
 /** Text fields of the form, by the API's field name. */
 const TEXTS = ['name', 'company', 'contact', 'endpointUrl', 'requestBody', 'authHeader', 'authUsername', 'bidAmountPath', 'destinationNumberPath',
@@ -22,7 +35,7 @@ const REQUIRED_INTS = new Set(['timeoutMs']);
 const MONEY = ['minBidAmount', 'maxBidAmount'] as const;
 
 export const NEW_TARGET: Target = {
-  name: '', endpointUrl: 'https://', httpMethod: 'POST', contentType: 'json', headers: {},
+  name: '', endpointUrl: 'https://', httpMethod: 'POST', contentType: 'application/json', headers: {},
   requestBody: '{"callerId": "{callerId}", "requestId": "{requestId}"}', authType: 'none', authHeader: 'X-API-Key',
   timeoutMs: 500, bidAmountPath: 'bidAmount', destinationNumberPath: 'phoneNumber', acceptancePath: 'accepted',
   minBidAmount: '0.00', maxBidAmount: '50.00', currency: 'USD', timezone: 'America/New_York', status: 'active',
@@ -75,39 +88,34 @@ export function targetBody(base: Target, d: Draft): { body?: Target; errors: Fie
 
 export function TargetForm({ target }: { target?: Target }) {
   const canEdit = useCan('manager');
-  const base = target ?? NEW_TARGET;
-  const [draft, setDraft] = useState(() => draftOf(base));
-  const [error, setError] = useState<unknown>();
-  const [localErrors, setLocalErrors] = useState<FieldError[]>([]);
-  const apiErr = error instanceof ApiError ? error : undefined;
-  const err = (f: string) => localErrors.find((e) => e.field === f)?.message ?? apiErr?.field(f);
+  const client = useQueryClient();
+  const f = useForm({
+    // The form's fields, and the target they are laid over (the one loaded, or after a conflict the current one).
+    initial: () => ({ base: target ?? NEW_TARGET, fields: draftOf(target ?? NEW_TARGET) }),
+    version: target?.version,
+    check: (d: { base: Target; fields: Draft }) => targetBody(d.base, d.fields),
+    save: (body, version) => (target?.id ? api.put<Target>(`${TARGETS}/${target.id}`, body, version) : api.post<Target>(TARGETS, body)),
+    invalidates: [TARGETS],
+    onSaved: () => navigate('rtb-targets'),
+    reload: target?.id ? (async () => {
+      const current = await client.fetchQuery(item<Target>(TARGETS, target.id as string));
+      return { draft: { base: current, fields: draftOf(current) }, version: current.version };
+    }) : undefined,
+  });
+  const { err } = f;
+  const draft = f.draft.fields;
+  const setField = (k: string, v: string) => f.setDraft((d) => ({ ...d, fields: { ...d.fields, [k]: v } }));
   const t = (k: string, label: string, hint?: string, type?: string) => (
-    <TextField label={label} value={draft[k]} onChange={(v) => setDraft((d) => ({ ...d, [k]: v }))} error={err(k)} hint={hint} type={type} />
+    <TextField label={label} value={draft[k]} onChange={(v) => setField(k, v)} error={err(k)} hint={hint} type={type} />
   );
   const sel = (k: string, label: string, options: { value: string; label: string }[]) => (
-    <SelectField label={label} value={draft[k]} onChange={(v) => setDraft((d) => ({ ...d, [k]: v }))} options={options} error={err(k)} />
+    <SelectField label={label} value={draft[k]} onChange={(v) => setField(k, v)} options={options} error={err(k)} />
   );
-
-  async function submit(e: FormEvent) {
-    e.preventDefault();
-    const { body, errors } = targetBody(base, draft);
-    setLocalErrors(errors);
-    setError(undefined);
-    if (!body) return;
-    try {
-      if (target?.id) await api.put(`/api/rtb/targets/${target.id}`, body, target.version);
-      else await api.post('/api/rtb/targets', body);
-      navigate('rtb-targets');
-    } catch (e) {
-      setError(e);
-    }
-  }
 
   const auth = draft.authType;
   return (
-    <form onSubmit={submit} noValidate aria-label={target ? `Edit target ${String(target.name)}` : 'New RTB target'}>
-      <ErrorBanner error={error} />
-      {!canEdit && <p className="banner" role="note">Read only: changes need the manager role.</p>}
+    <form onSubmit={f.submit} noValidate aria-label={target ? `Edit target ${String(target.name)}` : 'New RTB target'}>
+      <FormBanner error={f.error} localErrors={f.localErrors} onReload={f.reload} readOnly={!canEdit} />
       <fieldset>
         <legend>Bidder</legend>
         {t('name', 'Name')}
@@ -119,12 +127,12 @@ export function TargetForm({ target }: { target?: Target }) {
         <legend>Bid request</legend>
         {t('endpointUrl', 'Endpoint URL', 'Where bid requests go, http(s)://…; may hold {variables}', 'url')}
         {sel('httpMethod', 'HTTP method', [{ value: 'POST', label: 'POST (the template is the body)' }, { value: 'GET', label: 'GET (variables in the URL)' }])}
-        {sel('contentType', 'Content type', [{ value: 'json', label: 'json' }, { value: 'form', label: 'form' }, { value: 'xml', label: 'xml' }])}
+        {sel('contentType', 'Content type', contentTypeOptions(draft.contentType))}
         <Field label="Request body template" error={err('requestBody')} hint="With {variables} such as {callerId}, {requestId}, {callerState}, {tag:NAME}">
-          {(a) => <textarea {...a} rows={4} className="json" value={draft.requestBody} onChange={(e) => setDraft((d) => ({ ...d, requestBody: e.target.value }))} />}
+          {(a) => <textarea {...a} rows={4} className="json" value={draft.requestBody} onChange={(e) => setField('requestBody', e.target.value)} />}
         </Field>
         <Field label="Extra headers" error={err('headers')} hint="One Name: value a line">
-          {(a) => <textarea {...a} rows={2} value={draft.headers} onChange={(e) => setDraft((d) => ({ ...d, headers: e.target.value }))} />}
+          {(a) => <textarea {...a} rows={2} value={draft.headers} onChange={(e) => setField('headers', e.target.value)} />}
         </Field>
         {t('timeoutMs', 'Timeout ms', 'How long this bidder may take to answer')}
         {sel('authType', 'Authentication', [{ value: 'none', label: 'none' }, { value: 'apiKey', label: 'API key header' }, { value: 'bearer', label: 'bearer token' }, { value: 'basic', label: 'basic' }])}
@@ -157,7 +165,7 @@ export function TargetForm({ target }: { target?: Target }) {
         {t('totalCap', 'Total cap')}
       </fieldset>
       <div className="form-actions">
-        <button type="submit" disabled={!canEdit}>{target ? 'Save target' : 'Create target'}</button>
+        <button type="submit" disabled={f.saving || !canEdit}>{target ? 'Save target' : 'Create target'}</button>
         <a href={href('rtb-targets')}>Cancel</a>
         {target?.id && <a href={href('rtb-targets', target.id, 'json')}>Edit as JSON</a>}
       </div>
@@ -167,13 +175,15 @@ export function TargetForm({ target }: { target?: Target }) {
 
 export function TargetPage({ id }: { id: string }) {
   const isNew = id === 'new';
-  const { data, error, loading } = useLoad(() => (isNew ? Promise.resolve(undefined) : api.get<Target>(`/api/rtb/targets/${id}`)), [id]);
+  // The form starts from the version read now, not a cached one.
+  const { data, error, isFetchedAfterMount } = useQuery({ ...item<Target>(TARGETS, id), enabled: !isNew });
+  const ready = isNew || (isFetchedAfterMount && !!data);
   return (
     <section>
       <h1>{isNew ? 'New RTB target' : `RTB target ${String(data?.name ?? '')}`}</h1>
       <ErrorBanner error={error} />
-      {loading && <p>Loading…</p>}
-      {!loading && !error && <TargetForm key={id} target={data} />}
+      {!ready && !error && <p>Loading…</p>}
+      {ready && <TargetForm key={id} target={isNew ? undefined : data} />}
     </section>
   );
 }

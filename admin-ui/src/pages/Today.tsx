@@ -1,10 +1,11 @@
 // Today at a glance: the calls since local midnight, counted per campaign and
 // per buyer from the call records themselves (GET /api/calls, every page up
 // to a limit), refreshed on demand or every 30 s.
-import { useEffect, useState } from 'react';
-import { api, type Page } from '../api';
-import { CheckField, ErrorBanner, useLoad, listAll } from '../components';
+import { useState } from 'react';
+import { useQueries } from '@tanstack/react-query';
+import { CheckField, ErrorBanner } from '../components';
 import { minorToDecimal } from '../money';
+import { list, readAll } from '../query';
 import type { Buyer, CallRecord, Campaign, Named } from '../types';
 
 /** Most calls read for the summary (20 pages of 500). */
@@ -46,19 +47,12 @@ export function tally(calls: CallRecord[], key: (c: CallRecord) => string | null
 const money = (r: Record<string, number>) =>
   Object.entries(r).map(([cur, minor]) => `${minorToDecimal(minor)} ${cur}`).join(', ') || 'none';
 
-async function loadToday() {
-  const midnight = new Date();
-  midnight.setHours(0, 0, 0, 0);
-  const calls: CallRecord[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await api.get<Page<CallRecord>>('/api/calls', { from: midnight.toISOString(), cursor, limit: 500 });
-    calls.push(...page.items);
-    cursor = page.nextCursor ?? undefined;
-  } while (cursor && calls.length < MAX_CALLS);
-  // An RTB call's buyer is the winning target.
-  const [campaigns, buyers, targets] = await Promise.all([listAll<Campaign>('/api/campaigns'), listAll<Buyer>('/api/buyers'), listAll<Named>('/api/rtb/targets')]);
-  return { calls, campaigns, buyers: [...buyers, ...targets], since: midnight, truncated: !!cursor, at: new Date() };
+/** Today's calls: every page since local midnight, up to MAX_CALLS. */
+async function callsToday() {
+  const since = new Date();
+  since.setHours(0, 0, 0, 0);
+  const { items, truncated } = await readAll<CallRecord>('/api/calls', { from: since.toISOString() }, MAX_CALLS);
+  return { calls: items, since, truncated, at: new Date() };
 }
 
 function TallyTable({ caption, rows, name }: { caption: string; rows: Map<string, Tally>; name: (k: string) => string }) {
@@ -84,13 +78,21 @@ function TallyTable({ caption, rows, name }: { caption: string; rows: Map<string
 }
 
 export function TodayPage() {
-  const { data, error, loading, reload } = useLoad(loadToday, []);
   const [live, setLive] = useState(false);
-  useEffect(() => {
-    if (!live) return;
-    const t = setInterval(reload, 30000);
-    return () => clearInterval(t);
-  }, [live, reload]);
+  const [today, campaigns, buyers, targets] = useQueries({
+    queries: [
+      { queryKey: ['/api/calls', 'today'], queryFn: callsToday, refetchInterval: live ? 30000 : (false as const) },
+      list<Campaign>('/api/campaigns'),
+      list<Buyer>('/api/buyers'),
+      // An RTB call's buyer is the winning target.
+      list<Named>('/api/rtb/targets'),
+    ],
+  });
+  const error = today.error ?? campaigns.error ?? buyers.error ?? targets.error;
+  const names = campaigns.data && buyers.data && targets.data ? { campaigns: campaigns.data, buyers: [...buyers.data, ...targets.data] } : undefined;
+  const data = today.data && names ? { ...today.data, ...names } : undefined;
+  const loading = today.isFetching;
+  const reload = () => void today.refetch();
 
   const total = data ? tally(data.calls, () => 'all').get('all') ?? zero() : undefined;
   const campaignName = (id: string) => data?.campaigns.find((c) => c.id === id)?.name ?? id;
@@ -103,7 +105,7 @@ export function TodayPage() {
       </header>
       <CheckField label="Refresh every 30 seconds" checked={live} onChange={setLive} />
       <ErrorBanner error={error} />
-      {loading && !data && <p>Loading…</p>}
+      {!data && !error && <p>Loading…</p>}
       {data && total && (
         <>
           <p>

@@ -27,6 +27,12 @@ pub(crate) fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(auth::routes()).merge(resources::routes()).merge(crate::dni::routes()).split_for_parts()
 }
 
+/// The OpenAPI document of the admin API, as `GET /api/openapi.json` serves
+/// it; `switchboard openapi` prints it for the console's generated types.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    router().1
+}
+
 /// The admin routes plus `GET /api/openapi.json`.
 pub(crate) fn routes() -> Router<AppState> {
     let (router, doc) = router();
