@@ -1458,11 +1458,6 @@ export interface components {
          * @enum {string}
          */
         CampaignStatus: "draft" | "active" | "paused" | "completed";
-        /**
-         * @description Encoding of a bid request body, which decides how variables are escaped.
-         * @enum {string}
-         */
-        ContentType: "json" | "form" | "xml";
         /** @description A created key: the key, plus its secret, shown this once. */
         CreatedApiKey: components["schemas"]["ApiKey"] & {
             /** @description The secret to send as `Authorization: Bearer …`. Not retrievable later. */
@@ -2131,8 +2126,14 @@ export interface components {
                 concurrencyLimit?: number | null;
                 /** @description Contact person or e-mail. */
                 contact?: string;
-                /** @description Body encoding: json, form or xml. */
-                contentType?: components["schemas"]["ContentType"];
+                /**
+                 * @description The bid request's `Content-Type`, which also decides how template
+                 *     values are escaped: `application/json`, `application/x-www-form-urlencoded`,
+                 *     `application/xml` or `text/xml` (parameters such as `; charset=utf-8`
+                 *     allowed), or the short names `json`, `form`, `xml`. Kept lowercased.
+                 * @example application/json
+                 */
+                contentType?: string;
                 /**
                  * Format: date-time
                  * @description When it was created (assigned by the server).
@@ -2718,8 +2719,14 @@ export interface components {
             concurrencyLimit?: number | null;
             /** @description Contact person or e-mail. */
             contact?: string;
-            /** @description Body encoding: json, form or xml. */
-            contentType?: components["schemas"]["ContentType"];
+            /**
+             * @description The bid request's `Content-Type`, which also decides how template
+             *     values are escaped: `application/json`, `application/x-www-form-urlencoded`,
+             *     `application/xml` or `text/xml` (parameters such as `; charset=utf-8`
+             *     allowed), or the short names `json`, `form`, `xml`. Kept lowercased.
+             * @example application/json
+             */
+            contentType?: string;
             /**
              * Format: date-time
              * @description When it was created (assigned by the server).
