@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use switchboard_engine::LeaseOptions;
 use switchboard_engine::metrics::DNI_TRACK;
 use switchboard_model::call::{Traffic, VisitorSession};
+use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use switchboard_model::{FieldError, Id, PhoneNumber, ResourceStatus, TrackingTag};
@@ -181,9 +182,9 @@ pub(crate) struct TrackResponse {
     lease_expires_at: Option<DateTime<Utc>>,
 }
 
-/// Mints and checks DNI session ids: `NONCE.TAG`, 32 hex digits each — a
-/// random nonce, and the first 16 bytes of its HMAC-SHA256 under the
-/// server's session key. The key is made once and kept in the store (a
+/// Mints and checks DNI session ids: `NONCE.TAG`, 22 base64url characters
+/// each — 16 random bytes, and the first 16 bytes of their HMAC-SHA256 under
+/// the server's session key. The key is made once and kept in the store (a
 /// [`DocKind::Secret`] document), so ids survive a restart and every node
 /// sharing the store accepts them.
 #[derive(Debug, Default)]
@@ -217,7 +218,7 @@ async fn load_or_make_key(store: &dyn Store) -> Result<[u8; 32], ApiError> {
         return decode_key(&doc);
     }
     let key: [u8; 32] = rand::random();
-    let body = serde_json::json!({"purpose": "dni session ids", "key": hex(&key)});
+    let body = serde_json::json!({"purpose": "dni session ids", "key": B64.encode(key)});
     match store.put_doc(Doc { kind: DocKind::Secret, tenant: Id::nil(), id: SESSION_KEY_DOC, version: 0, body }, None).await {
         Ok(_) => Ok(key),
         // Another node made it first: use that one.
@@ -232,44 +233,33 @@ async fn load_or_make_key(store: &dyn Store) -> Result<[u8; 32], ApiError> {
 fn decode_key(doc: &Doc) -> Result<[u8; 32], ApiError> {
     doc.body["key"]
         .as_str()
-        .and_then(unhex)
+        .and_then(|k| B64.decode(k).ok())
         .and_then(|k| <[u8; 32]>::try_from(k).ok())
-        .ok_or_else(|| StoreError::Corrupt("the dni session key is not 32 bytes of hex".into()).into())
+        .ok_or_else(|| StoreError::Corrupt("the dni session key is not 32 bytes of base64url".into()).into())
 }
 
-fn session_tag(key: &[u8; 32], nonce: &str) -> Hmac<Sha256> {
+/// Unpadded URL-safe base64: ids travel in JSON, cookies and localStorage as they are.
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+fn session_tag(key: &[u8; 32], nonce: &[u8]) -> Hmac<Sha256> {
     // HMAC accepts keys of any length, so this cannot fail.
     let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("hmac takes any key length");
     m.update(SESSION_CONTEXT);
-    m.update(nonce.as_bytes());
+    m.update(nonce);
     m
 }
 
 /// A new session id from 16 random bytes.
 fn mint_session(key: &[u8; 32], nonce: [u8; 16]) -> String {
-    let nonce = hex(&nonce);
     let tag = session_tag(key, &nonce).finalize().into_bytes();
-    format!("{nonce}.{}", hex(&tag[..16]))
+    format!("{}.{}", B64.encode(nonce), B64.encode(&tag[..16]))
 }
 
 /// Whether `id` is one [`mint_session`] made with `key` (constant-time compare).
 fn verify_session(key: &[u8; 32], id: &str) -> bool {
     let Some((nonce, tag)) = id.split_once('.') else { return false };
-    if nonce.len() != 32 || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return false;
-    }
-    unhex(tag).is_some_and(|tag| tag.len() == 16 && session_tag(key, nonce).verify_truncated_left(&tag).is_ok())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect()
+    let (Ok(nonce), Ok(tag)) = (B64.decode(nonce), B64.decode(tag)) else { return false };
+    nonce.len() == 16 && tag.len() == 16 && session_tag(key, &nonce).verify_truncated_left(&tag).is_ok()
 }
 
 /// Trims, drops empty values and cuts long ones.
@@ -500,14 +490,14 @@ mod tests {
     fn only_minted_session_ids_verify() {
         let key = [7u8; 32];
         let id = mint_session(&key, [1u8; 16]);
-        assert_eq!(id.len(), 65);
+        assert_eq!(id.len(), 45);
         assert!(verify_session(&key, &id));
         assert_ne!(mint_session(&key, [2u8; 16]), id, "another nonce, another id");
         assert!(!verify_session(&[8u8; 32], &id), "another server's key");
         // Made up, altered, truncated, or of the old client-chosen kind.
         let (nonce, tag) = id.split_once('.').unwrap();
-        let flipped = format!("{nonce}.{}{}", if tag.starts_with('0') { '1' } else { '0' }, &tag[1..]);
-        for forged in [flipped.as_str(), &id[..64], &format!("{}.{tag}", "0".repeat(32)), "visitor-b", "", ".", "8f4e2c0a9b7d4e1f8a2b3c4d5e6f7a8b", &format!("{id}0")] {
+        let flipped = format!("{nonce}.{}{}", if tag.starts_with('A') { 'B' } else { 'A' }, &tag[1..]);
+        for forged in [flipped.as_str(), &id[..44], &format!("{}.{tag}", "A".repeat(22)), "visitor-b", "", ".", "AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA", &format!("{id}0")] {
             assert!(!verify_session(&key, forged), "{forged:?}");
         }
     }
