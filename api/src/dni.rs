@@ -8,6 +8,10 @@
 //! carries `Access-Control-Allow-Origin: *` and preflights are answered. It
 //! takes no credentials; requests are rate-limited per client address and
 //! per tag (429 with `Retry-After`).
+//!
+//! Session ids are minted here, never taken from the page ([`SessionIds`]):
+//! an id this server did not sign gets a new session, so two clients cannot
+//! share a lease by sending the same made-up id.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -24,7 +28,11 @@ use serde::{Deserialize, Serialize};
 use switchboard_engine::LeaseOptions;
 use switchboard_engine::metrics::DNI_TRACK;
 use switchboard_model::call::{Traffic, VisitorSession};
-use switchboard_model::{FieldError, PhoneNumber, ResourceStatus, TrackingTag, new_id};
+use base64::Engine as _;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use switchboard_model::{FieldError, Id, PhoneNumber, ResourceStatus, TrackingTag};
+use switchboard_store::{Doc, DocKind, Store, StoreError};
 
 use crate::admin::auth::ClientIp;
 use crate::admin::extract::Json;
@@ -168,15 +176,90 @@ pub(crate) struct TrackResponse {
     phone_number: Option<String>,
     /// As the tag's number format writes it.
     formatted_number: Option<String>,
-    /// The visitor's session: the one sent, or a new one to keep.
+    /// The visitor's session: the one sent if this server minted it, else a new one to keep.
     session_id: String,
     /// When the lease ends unless the page asks again.
     lease_expires_at: Option<DateTime<Utc>>,
 }
 
-/// Whether a session id is acceptable: 1–128 of `A-Z a-z 0-9 - _ . :`.
-fn valid_session_id(s: &str) -> bool {
-    (1..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+/// Mints and checks DNI session ids: `NONCE.TAG`, 22 base64url characters
+/// each — 16 random bytes, and the first 16 bytes of their HMAC-SHA256 under
+/// the server's session key. The key is made once and kept in the store (a
+/// [`DocKind::Secret`] document), so ids survive a restart and every node
+/// sharing the store accepts them.
+#[derive(Debug, Default)]
+pub(crate) struct SessionIds {
+    key: tokio::sync::OnceCell<[u8; 32]>,
+}
+
+/// The store document holding the session key (under the nil tenant).
+const SESSION_KEY_DOC: Id = Id::from_u128(0x736f_7373_696f_6e2d_6b65_792d_646e_6901);
+/// What the MAC covers besides the nonce, so the key signs nothing else by accident.
+const SESSION_CONTEXT: &[u8] = b"switchboard dni session v1\0";
+
+impl SessionIds {
+    /// The key, read from (or made in) the store on first use.
+    async fn key(&self, store: &dyn Store) -> Result<&[u8; 32], ApiError> {
+        self.key.get_or_try_init(|| load_or_make_key(store)).await
+    }
+
+    /// The session `given` names if this server minted it, else a new one.
+    async fn session(&self, store: &dyn Store, given: Option<&str>) -> Result<String, ApiError> {
+        let key = self.key(store).await?;
+        Ok(match given {
+            Some(id) if verify_session(key, id) => id.to_owned(),
+            _ => mint_session(key, rand::random()),
+        })
+    }
+}
+
+async fn load_or_make_key(store: &dyn Store) -> Result<[u8; 32], ApiError> {
+    if let Some(doc) = store.get_doc(DocKind::Secret, Id::nil(), SESSION_KEY_DOC).await? {
+        return decode_key(&doc);
+    }
+    let key: [u8; 32] = rand::random();
+    let body = serde_json::json!({"purpose": "dni session ids", "key": B64.encode(key)});
+    match store.put_doc(Doc { kind: DocKind::Secret, tenant: Id::nil(), id: SESSION_KEY_DOC, version: 0, body }, None).await {
+        Ok(_) => Ok(key),
+        // Another node made it first: use that one.
+        Err(StoreError::Conflict { .. }) => match store.get_doc(DocKind::Secret, Id::nil(), SESSION_KEY_DOC).await? {
+            Some(doc) => decode_key(&doc),
+            None => Err(StoreError::Backend("the dni session key was written and is gone".into()).into()),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn decode_key(doc: &Doc) -> Result<[u8; 32], ApiError> {
+    doc.body["key"]
+        .as_str()
+        .and_then(|k| B64.decode(k).ok())
+        .and_then(|k| <[u8; 32]>::try_from(k).ok())
+        .ok_or_else(|| StoreError::Corrupt("the dni session key is not 32 bytes of base64url".into()).into())
+}
+
+/// Unpadded URL-safe base64: ids travel in JSON, cookies and localStorage as they are.
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+fn session_tag(key: &[u8; 32], nonce: &[u8]) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("hmac takes any key length");
+    m.update(SESSION_CONTEXT);
+    m.update(nonce);
+    m
+}
+
+/// A new session id from 16 random bytes.
+fn mint_session(key: &[u8; 32], nonce: [u8; 16]) -> String {
+    let tag = session_tag(key, &nonce).finalize().into_bytes();
+    format!("{}.{}", B64.encode(nonce), B64.encode(&tag[..16]))
+}
+
+/// Whether `id` is one [`mint_session`] made with `key` (constant-time compare).
+fn verify_session(key: &[u8; 32], id: &str) -> bool {
+    let Some((nonce, tag)) = id.split_once('.') else { return false };
+    let (Ok(nonce), Ok(tag)) = (B64.decode(nonce), B64.decode(tag)) else { return false };
+    nonce.len() == 16 && tag.len() == 16 && session_tag(key, &nonce).verify_truncated_left(&tag).is_ok()
 }
 
 /// Trims, drops empty values and cuts long ones.
@@ -297,12 +380,9 @@ async fn track(State(state): State<AppState>, ClientIp(ip): ClientIp, Json(req):
     if code.is_empty() || code.len() > 100 {
         return Err(ApiError::Invalid(vec![FieldError::new("tagCode", "must be a tracking tag code")]));
     }
-    let session_id = match clean(req.session_id.clone()) {
-        Some(s) if valid_session_id(&s) => s,
-        Some(_) => return Err(ApiError::Invalid(vec![FieldError::new("sessionId", "must be 1 to 128 letters, digits, -, _, . or :")])),
-        None => new_id().simple().to_string(),
-    };
     state.dni_limiter.admit(ip, &code, Instant::now()).map_err(ApiError::RateLimited)?;
+    // Only an id this server minted names a session; any other gets a new one.
+    let session_id = state.dni_sessions.session(state.engine.store().as_ref(), clean(req.session_id.clone()).as_deref()).await?;
 
     let owner = docs::owner_of_tag(&state, &code).await?.ok_or(ApiError::NotFound("tracking tag"))?;
     let tag = docs::get::<TrackingTag>(&state, owner.tenant, owner.resource)
@@ -407,9 +487,18 @@ mod tests {
     }
 
     #[test]
-    fn session_ids_are_checked() {
-        assert!(valid_session_id("sb_01HZX-abc.1:2"));
-        assert!(!valid_session_id("a b"));
-        assert!(!valid_session_id(&"a".repeat(129)));
+    fn only_minted_session_ids_verify() {
+        let key = [7u8; 32];
+        let id = mint_session(&key, [1u8; 16]);
+        assert_eq!(id.len(), 45);
+        assert!(verify_session(&key, &id));
+        assert_ne!(mint_session(&key, [2u8; 16]), id, "another nonce, another id");
+        assert!(!verify_session(&[8u8; 32], &id), "another server's key");
+        // Made up, altered, truncated, or of the old client-chosen kind.
+        let (nonce, tag) = id.split_once('.').unwrap();
+        let flipped = format!("{nonce}.{}{}", if tag.starts_with('A') { 'B' } else { 'A' }, &tag[1..]);
+        for forged in [flipped.as_str(), &id[..44], &format!("{}.{tag}", "A".repeat(22)), "visitor-b", "", ".", "AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA", &format!("{id}0")] {
+            assert!(!verify_session(&key, forged), "{forged:?}");
+        }
     }
 }

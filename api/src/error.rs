@@ -107,6 +107,7 @@ impl ApiError {
                 EngineError::Reference(_) => (StatusCode::CONFLICT, "conflict"),
                 EngineError::CallSidTaken => (StatusCode::CONFLICT, "conflict"),
                 EngineError::PeerUnreachable(_) | EngineError::PeerFailed(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+                EngineError::Carrier(_) => (StatusCode::BAD_GATEWAY, "twilio_error"),
                 _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
             ApiError::Form(_) => (StatusCode::BAD_REQUEST, "bad_request"),

@@ -21,6 +21,8 @@
 //! - [`demo`]: `serve --demo` seeding and its printed introduction.
 //! - [`export`]: `calls export` as JSON lines or CSV.
 //! - [`users`]: accounts made from the command line and by `--demo`.
+//! - [`reconcile`]: asks Twilio's REST API about calls whose final status
+//!   callback is overdue, for the engine's reconciler.
 
 mod admin;
 pub mod cluster;
@@ -30,6 +32,7 @@ mod dni;
 mod dni_script;
 pub mod error;
 pub mod export;
+pub mod reconcile;
 mod rtb;
 pub mod server;
 pub mod telemetry;

@@ -9,8 +9,10 @@
 //! Commands:
 //! - `switchboard serve [--listen 127.0.0.1:8080] [--data ./data] [--public-url URL] [--demo]
 //!   [--no-signup] [--trust-forwarded-for] [--twilio-api-base URL] [--header-timeout-secs 5]
-//!   [--body-timeout-secs 10] [--max-connections-per-address N]` (also `SWITCHBOARD_LISTEN`, `SWITCHBOARD_DATA`, `SWITCHBOARD_PUBLIC_URL`,
-//!   `SWITCHBOARD_DEMO`, `SWITCHBOARD_SIGNUP=false`, `SWITCHBOARD_TRUST_FORWARDED_FOR`, `SWITCHBOARD_TWILIO_API_BASE`). Prints `listening on http://ADDR` once
+//!   [--body-timeout-secs 10] [--max-connections-per-address N] [--reconcile-after-secs 600]
+//!   [--reconcile-every-secs 60]` (also `SWITCHBOARD_LISTEN`, `SWITCHBOARD_DATA`, `SWITCHBOARD_PUBLIC_URL`,
+//!   `SWITCHBOARD_DEMO`, `SWITCHBOARD_SIGNUP=false`, `SWITCHBOARD_TRUST_FORWARDED_FOR`, `SWITCHBOARD_TWILIO_API_BASE`,
+//!   `SWITCHBOARD_RECONCILE_AFTER_SECS`, `SWITCHBOARD_RECONCILE_EVERY_SECS`, and the others `serve --help` lists). Prints `listening on http://ADDR` once
 //!   bound; SIGTERM or Ctrl-C drains in-flight webhooks and flushes the recorder.
 //!   `--demo` also makes the console login `demo` / `demo`: for a local trial only.
 //! - `switchboard user create --data DIR --tenant T --username U --role owner`: a
@@ -43,7 +45,7 @@ use switchboard::export::{self, Format};
 use switchboard::server::ConnLimits;
 use switchboard::{AppState, demo, users};
 use switchboard::console::Console;
-use switchboard_engine::{BreakerConfig, ClusterTiming, Engine, EngineConfig};
+use switchboard_engine::{BreakerConfig, ClusterTiming, Engine, EngineConfig, ReconcileSettings};
 use switchboard_model::Role;
 use switchboard_store::Store;
 
@@ -157,6 +159,16 @@ struct ServeArgs {
     /// Base URL of Twilio's REST API, used to search, buy and release numbers.
     #[arg(long, env = "SWITCHBOARD_TWILIO_API_BASE", default_value = switchboard::twilio::rest::DEFAULT_BASE)]
     twilio_api_base: String,
+    /// Ask Twilio's REST API about a reservation (a dial holding a buyer's or
+    /// RTB target's slot) whose call has had no callback for this many
+    /// seconds, so a lost final callback frees the slot and books the call;
+    /// 0: never (the slot is then held until the call's time limit passes).
+    #[arg(long, env = "SWITCHBOARD_RECONCILE_AFTER_SECS", default_value_t = 600)]
+    reconcile_after_secs: u64,
+    /// How often to look for such reservations, in seconds.
+    #[arg(long, env = "SWITCHBOARD_RECONCILE_EVERY_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    reconcile_every_secs: u64,
     /// Let RTB bid requests reach loopback, private, link-local and metadata
     /// addresses (tests and demos with bidders on this machine).
     #[arg(long, env = "SWITCHBOARD_RTB_ALLOW_PRIVATE_TARGETS", action = clap::ArgAction::SetTrue,
@@ -315,6 +327,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         body_timeout: Duration::from_secs(args.body_timeout_secs),
         per_address: (args.max_connections_per_address > 0).then_some(args.max_connections_per_address),
     };
+    if args.reconcile_after_secs > 0 {
+        let settings = ReconcileSettings { after: Duration::from_secs(args.reconcile_after_secs), every: Duration::from_secs(args.reconcile_every_secs) };
+        switchboard::reconcile::start(&engine, state.twilio.clone(), settings);
+        tracing::info!(after_secs = args.reconcile_after_secs, every_secs = args.reconcile_every_secs, "reconciling overdue reservations with twilio");
+    }
     if !args.signup {
         tracing::info!("signup is turned off");
     }

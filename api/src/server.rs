@@ -65,6 +65,8 @@ pub struct AppState {
     pub twilio: crate::twilio::rest::TwilioRest,
     /// Rate limits of the public DNI track endpoint.
     pub(crate) dni_limiter: Arc<dni::Limiter>,
+    /// Mints and checks DNI session ids (its key is read from the store on first use).
+    pub(crate) dni_sessions: Arc<dni::SessionIds>,
     /// How this node talks to its peers (`None`: not in a cluster).
     pub cluster: Option<Arc<crate::cluster::ClusterLink>>,
     /// The admin console's built files (`None`: `/` says how to build it).
@@ -87,6 +89,7 @@ impl AppState {
             accounts_lock: Arc::default(),
             twilio: crate::twilio::rest::TwilioRest::new(crate::twilio::rest::DEFAULT_BASE),
             dni_limiter: Arc::new(dni::Limiter::new(dni::DniLimits::default())),
+            dni_sessions: Arc::default(),
             cluster: None,
             console: None,
         }

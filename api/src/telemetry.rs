@@ -71,4 +71,7 @@ fn describe() {
     describe_histogram!(names::RECORDER_COMMIT_SECONDS, metrics::Unit::Seconds, "Duration of one recorder commit.");
     describe_histogram!(names::RECORDER_BATCH_SIZE, "Records per recorder commit.");
     describe_gauge!(names::ACTIVE_RESERVATIONS, "Buyer reservations held now.");
+    describe_counter!(names::RECONCILE_RELEASED, "Overdue reservations released because Twilio said their call had ended, booked as its final callback.");
+    describe_counter!(names::RECONCILE_STILL_LIVE, "Overdue reservations Twilio said are still live (asked again later).");
+    describe_counter!(names::RECONCILE_ERRORS, "Overdue reservations that could not be checked with Twilio, by reason (asked again later).");
 }

@@ -63,8 +63,8 @@ async fn visitors_get_distinct_numbers_and_a_returning_visitor_keeps_its_own() {
     let a = visit(&server, "landing", None).await;
     assert_eq!(a["success"], true);
     let session_a = a["sessionId"].as_str().expect("a new session id").to_owned();
-    let b = visit(&server, "landing", Some("visitor-b")).await;
-    assert_eq!(b["sessionId"], "visitor-b");
+    let b = visit(&server, "landing", None).await;
+    assert_ne!(b["sessionId"], a["sessionId"]);
     assert_ne!(a["phoneNumber"], b["phoneNumber"], "two live sessions never share a number");
     for v in [&a, &b] {
         assert!(POOL.contains(&v["phoneNumber"].as_str().unwrap()), "{v}");
@@ -76,22 +76,64 @@ async fn visitors_get_distinct_numbers_and_a_returning_visitor_keeps_its_own() {
 
     // Page reloads (heartbeats) keep the number and push the expiry out.
     let again = visit(&server, "landing", Some(&session_a)).await;
-    assert_eq!(again["phoneNumber"], a["phoneNumber"]);
+    assert_eq!((&again["sessionId"], &again["phoneNumber"]), (&a["sessionId"], &a["phoneNumber"]));
     assert!(again["leaseExpiresAt"].as_str().unwrap() >= a["leaseExpiresAt"].as_str().unwrap());
+}
+
+#[tokio::test]
+async fn two_clients_sending_one_made_up_session_id_get_two_sessions_and_two_numbers() {
+    let server = TestServer::start().await;
+    setup(&server, "landing", &POOL).await;
+    let first = visit(&server, "landing", Some("shared-session")).await;
+    let second = visit(&server, "landing", Some("shared-session")).await;
+    for v in [&first, &second] {
+        assert_ne!(v["sessionId"], "shared-session", "the server mints session ids: {v}");
+        assert!(POOL.contains(&v["phoneNumber"].as_str().unwrap()), "{v}");
+    }
+    assert_ne!(first["sessionId"], second["sessionId"]);
+    assert_ne!(first["phoneNumber"], second["phoneNumber"], "a made-up id does not share another client's lease");
+}
+
+#[tokio::test]
+async fn a_forged_session_id_gets_a_new_session_and_the_genuine_one_keeps_its_number() {
+    let server = TestServer::start().await;
+    setup(&server, "landing", &POOL).await;
+    let genuine = visit(&server, "landing", None).await;
+    let id = genuine["sessionId"].as_str().unwrap().to_owned();
+
+    // The genuine id with its last character changed (the signature) or its first (the nonce).
+    let flip = |c: char| if c == '0' { '1' } else { '0' };
+    let other_tag = format!("{}{}", &id[..id.len() - 1], flip(id.chars().last().unwrap()));
+    let other_nonce = format!("{}{}", flip(id.chars().next().unwrap()), &id[1..]);
+    for forged in [other_tag.as_str(), other_nonce.as_str(), "bad id with spaces", "x"] {
+        let v = visit(&server, "landing", Some(forged)).await;
+        assert_ne!(v["sessionId"].as_str(), Some(forged), "{v}");
+        assert_ne!(v["sessionId"].as_str(), Some(id.as_str()), "a forged id is not the genuine session: {v}");
+        assert_ne!(v["phoneNumber"], genuine["phoneNumber"], "nor does it get the genuine session's number: {v}");
+    }
+
+    // The genuine visitor comes back: the same session and number (sticky),
+    // also through another node sharing the store (the key is in the store).
+    let back = visit(&server, "landing", Some(&id)).await;
+    assert_eq!((&back["sessionId"], &back["phoneNumber"]), (&genuine["sessionId"], &genuine["phoneNumber"]));
+    let node = server.second_node(switchboard_engine::EngineConfig::default()).await;
+    let there = visit(&node, "landing", Some(&id)).await;
+    assert_eq!(there["sessionId"], genuine["sessionId"], "another node accepts the id: {there}");
 }
 
 #[tokio::test]
 async fn an_exhausted_pool_shows_the_fallback_and_counts_it() {
     let server = TestServer::start().await;
     let (console, pool) = setup(&server, "landing", &POOL[..1]).await;
-    let first = visit(&server, "landing", Some("first")).await;
+    let first = visit(&server, "landing", None).await;
     assert_eq!(first["phoneNumber"], POOL[0]);
+    let first_session = first["sessionId"].as_str().unwrap().to_owned();
 
-    let second = visit(&server, "landing", Some("second")).await;
+    let second = visit(&server, "landing", None).await;
     assert_eq!((&second["success"], &second["phoneNumber"]), (&json!(true), &json!(FALLBACK)), "{second}");
     assert_eq!(second["leaseExpiresAt"], Value::Null, "the fallback is not leased");
     // The holder still has its number.
-    assert_eq!(visit(&server, "landing", Some("first")).await["phoneNumber"], POOL[0]);
+    assert_eq!(visit(&server, "landing", Some(&first_session)).await["phoneNumber"], POOL[0]);
 
     let (s, stats) = console.get(&format!("/api/pools/{pool}/stats")).await;
     assert_eq!(s, 200, "{stats}");
@@ -137,9 +179,11 @@ async fn an_unknown_tag_is_a_404_a_bad_body_a_400_both_readable_cross_origin() {
     assert_eq!(h["access-control-allow-origin"], "*");
     let (s, v, _) = track(&server, &json!({"sessionId": "x"})).await;
     assert_eq!(s, 400, "{v}");
-    let (s, v, _) = track(&server, &json!({"tagCode": "landing", "sessionId": "bad id with spaces"})).await;
+    let (s, v, _) = track(&server, &json!({"tagCode": "landing", "sessionId": 42})).await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v, _) = track(&server, &json!({"tagCode": ""})).await;
     assert_eq!(s, 422, "{v}");
-    assert_eq!(v["error"]["fields"][0]["field"], "sessionId");
+    assert_eq!(v["error"]["fields"][0]["field"], "tagCode");
 }
 
 #[tokio::test]
@@ -147,7 +191,7 @@ async fn track_requests_are_rate_limited_per_tag_and_per_address() {
     let server = TestServer::start_with(|s| s.with_dni_limits(DniLimits { per_ip_per_minute: 5, per_tag_per_minute: 3 })).await;
     setup(&server, "landing", &POOL).await;
     for i in 0..3 {
-        visit(&server, "landing", Some(&format!("s{i}"))).await;
+        visit(&server, "landing", (i > 0).then_some("made-up")).await;
     }
     let (s, v, h) = track(&server, &json!({"tagCode": "landing"})).await;
     assert_eq!(s, 429, "{v}");
@@ -188,11 +232,11 @@ async fn a_call_to_a_leased_number_is_attributed_to_the_visit() {
     let landing = "https://shop.example/quote?utm_source=google&utm_medium=cpc&utm_campaign=spring&utm_term=car+insurance&utm_content=ad1&gclid=G123";
     let (s, ad, _) = track(
         &server,
-        &json!({"tagCode": "landing", "sessionId": "ad-visitor", "referrer": "https://www.google.com/", "userAgent": "test", "landingPage": landing}),
+        &json!({"tagCode": "landing", "referrer": "https://www.google.com/", "userAgent": "test", "landingPage": landing}),
     )
     .await;
     assert_eq!(s, 200, "{ad}");
-    let other = visit(&server, "landing", Some("direct-visitor")).await;
+    let other = visit(&server, "landing", None).await;
     let number = ad["phoneNumber"].as_str().unwrap();
 
     let reply = server.post(&format!("/api/webhooks/pool/{pool}/voice"), &common::voice("CApool1", number)).await;
@@ -202,7 +246,7 @@ async fn a_call_to_a_leased_number_is_attributed_to_the_visit() {
     assert_eq!(s, 200, "{call}");
     assert_eq!((&call["poolId"], &call["to"]), (&json!(pool), &json!(number)));
     let a = &call["attribution"];
-    assert_eq!(a["sessionId"], "ad-visitor", "{call}");
+    assert_eq!(a["sessionId"], ad["sessionId"], "{call}");
     assert_eq!(
         [&a["source"], &a["medium"], &a["campaign"], &a["term"], &a["content"], &a["gclid"], &a["referrer"], &a["landingPage"]],
         [&json!("google"), &json!("cpc"), &json!("spring"), &json!("car insurance"), &json!("ad1"), &json!("G123"), &json!("https://www.google.com/"), &json!(landing)]
@@ -213,7 +257,7 @@ async fn a_call_to_a_leased_number_is_attributed_to_the_visit() {
     let reply = server.call("CApool2", other["phoneNumber"].as_str().unwrap()).await;
     assert!(reply.is_dial(), "{reply:?}");
     let (_, call) = console.get(&format!("/api/calls/{}", reply.call_id().unwrap())).await;
-    assert_eq!((&call["poolId"], &call["attribution"]["sessionId"], &call["attribution"]["source"]), (&json!(pool), &json!("direct-visitor"), &json!("direct")));
+    assert_eq!((&call["poolId"], &call["attribution"]["sessionId"], &call["attribution"]["source"]), (&json!(pool), &other["sessionId"], &json!("direct")));
 
     let (_, stats) = console.get(&format!("/api/pools/{pool}/stats")).await;
     assert_eq!(stats["callsPerNumber"][number], 1, "{stats}");
@@ -239,20 +283,19 @@ async fn tracked_visits_are_listed_newest_first_with_filters() {
     let server = TestServer::start().await;
     let (console, pool) = setup(&server, "landing", &POOL).await;
     let page = |q: &str| format!("https://shop.example/{q}");
-    for (session, landing, referrer) in [
-        ("v1", page("?utm_source=newsletter&utm_medium=email"), ""),
-        ("v2", page(""), "https://www.bing.com/"),
-        ("v3", page("?gclid=abc"), ""),
-    ] {
-        let (s, v, _) = track(&server, &json!({"tagCode": "landing", "sessionId": session, "landingPage": landing, "referrer": referrer})).await;
+    let mut sessions = Vec::new();
+    for (landing, referrer) in [(page("?utm_source=newsletter&utm_medium=email"), ""), (page(""), "https://www.bing.com/"), (page("?gclid=abc"), "")] {
+        let (s, v, _) = track(&server, &json!({"tagCode": "landing", "landingPage": landing, "referrer": referrer})).await;
         assert_eq!(s, 200, "{v}");
+        sessions.push(v["sessionId"].as_str().unwrap().to_owned());
         // Distinct start times, so the order is known.
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     let (s, all) = console.get("/api/tracking-sessions").await;
     assert_eq!(s, 200, "{all}");
     let ids: Vec<&str> = all["items"].as_array().unwrap().iter().map(|v| v["sessionId"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["v3", "v2", "v1"]);
+    let [s1, s2, s3] = [0, 1, 2].map(|i| sessions[i].as_str());
+    assert_eq!(ids, [s3, s2, s1]);
     let v3 = &all["items"][0];
     assert_eq!((&v3["source"], &v3["medium"], &v3["gclid"], &v3["tagCode"], &v3["poolId"]), (&json!("google"), &json!("cpc"), &json!("abc"), &json!("landing"), &json!(pool)));
     // Two numbers, three visitors: the third was shown the fallback, and that is stored too.
@@ -261,7 +304,7 @@ async fn tracked_visits_are_listed_newest_first_with_filters() {
 
     let (_, bing) = console.get("/api/tracking-sessions?source=BING").await;
     assert_eq!(bing["items"].as_array().unwrap().len(), 1);
-    assert_eq!(bing["items"][0]["sessionId"], "v2");
+    assert_eq!(bing["items"][0]["sessionId"], s2);
     let (_, none) = console.get("/api/tracking-sessions?tagCode=other").await;
     assert_eq!(none["items"], json!([]));
 
@@ -277,7 +320,7 @@ async fn tracked_visits_are_listed_newest_first_with_filters() {
             None => break,
         }
     }
-    assert_eq!(seen, ["v3", "v2", "v1"]);
+    assert_eq!(seen, [s3, s2, s1].map(str::to_owned));
 
     // Another tenant sees none of them; bad ranges are 400s.
     let stranger = server.signup("Other Co", "other").await;
@@ -295,9 +338,10 @@ async fn a_paid_only_tag_leaves_other_visitors_with_the_sites_own_number() {
     let (console, pool) = setup(&server, "landing", &POOL).await;
     let (s, tag) = console.post("/api/tracking-tags", &json!({"name": "Ads", "tagCode": "ads", "poolId": pool, "paidOnly": true})).await;
     assert_eq!(s, 201, "{tag}");
-    let organic = visit(&server, "ads", Some("organic")).await;
-    assert_eq!((&organic["success"], &organic["phoneNumber"], &organic["sessionId"]), (&json!(false), &Value::Null, &json!("organic")));
-    let (s, paid, _) = track(&server, &json!({"tagCode": "ads", "sessionId": "paid", "landingPage": "https://shop.example/?gclid=abc"})).await;
+    let organic = visit(&server, "ads", None).await;
+    assert_eq!((&organic["success"], &organic["phoneNumber"]), (&json!(false), &Value::Null));
+    assert!(organic["sessionId"].as_str().is_some_and(|s| !s.is_empty()), "{organic}");
+    let (s, paid, _) = track(&server, &json!({"tagCode": "ads", "landingPage": "https://shop.example/?gclid=abc"})).await;
     assert_eq!(s, 200);
     assert_eq!(paid["success"], true, "{paid}");
     assert!(POOL.contains(&paid["phoneNumber"].as_str().unwrap()));

@@ -49,17 +49,27 @@ async fn deleted(console: &Console, path: &str) {
     assert_eq!(s, 204, "{path}: {v}");
 }
 
-/// What a web page on node `server` gets from the track endpoint for `session`.
-async fn leased(server: &TestServer, session: &str) -> Option<String> {
-    let resp = server
-        .client
-        .post(format!("{}/api/dni/track", server.base))
-        .header("Origin", "https://shop.example")
-        .json(&json!({"tagCode": "landing", "sessionId": session, "referrer": "", "landingPage": "https://shop.example/?utm_source=google"}))
-        .send()
-        .await
-        .expect("request");
+/// A web visitor: the session id the server gave it, kept as the script keeps it.
+#[derive(Default)]
+struct Visitor(std::sync::Mutex<Option<String>>);
+
+impl Visitor {
+    fn session(&self) -> Option<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// What `visitor`'s page on node `server` gets from the track endpoint.
+async fn leased(server: &TestServer, visitor: &Visitor) -> Option<String> {
+    let mut body = json!({"tagCode": "landing", "referrer": "", "landingPage": "https://shop.example/?utm_source=google"});
+    if let Some(s) = visitor.session() {
+        body["sessionId"] = json!(s);
+    }
+    let resp = server.client.post(format!("{}/api/dni/track", server.base)).header("Origin", "https://shop.example").json(&body).send().await.expect("request");
     let v: Value = resp.json().await.unwrap_or(Value::Null);
+    if let Some(s) = v["sessionId"].as_str() {
+        *visitor.0.lock().unwrap() = Some(s.to_owned());
+    }
     // The fallback number is shown with `success: true` too: only a lease counts.
     v["leaseExpiresAt"].as_str()?;
     v["phoneNumber"].as_str().map(str::to_owned)
@@ -93,23 +103,24 @@ async fn a_pool_set_up_through_one_node_leases_and_routes_on_the_other() {
     // call to it and attributes it to that visit.
     // (A poll may read the pool before the campaign is written: wait for both.)
     let campaign_id: switchboard_model::Id = campaign["id"].as_str().unwrap().parse().unwrap();
-    periodic_check(|| async { b.engine.campaign(campaign_id).is_some() && leased(&b, "v1").await.as_deref() == Some(P1) }, WAIT).await;
+    let (v1, v2, v3) = (Visitor::default(), Visitor::default(), Visitor::default());
+    periodic_check(|| async { b.engine.campaign(campaign_id).is_some() && leased(&b, &v1).await.as_deref() == Some(P1) }, WAIT).await;
     let reply = b.call("CApool1", P1).await;
     assert_eq!(reply.dialed().as_deref(), Some(common::ACME), "{reply:?}");
     let (_, call) = console.get(&format!("/api/calls/{}", reply.call_id().unwrap())).await;
-    assert_eq!((&call["poolId"], &call["attribution"]["sessionId"], &call["attribution"]["source"]), (&json!(pool_id), &json!("v1"), &json!("google")));
+    assert_eq!((&call["poolId"], &call["attribution"]["sessionId"], &call["attribution"]["source"]), (&json!(pool_id), &json!(v1.session()), &json!("google")));
 
     // Node A swaps the pool's number: B leases the new one, and the old one
     // is no longer in service there.
     updated(&console, &format!("/api/pools/{pool_id}"), json!({"name": "Main", "numbers": [P2], "fallbackNumber": FALLBACK, "version": pool["version"]})).await;
-    periodic_check(|| async { leased(&b, "v2").await.as_deref() == Some(P2) }, WAIT).await;
+    periodic_check(|| async { leased(&b, &v2).await.as_deref() == Some(P2) }, WAIT).await;
     let reply = b.call("CApool2", P2).await;
     assert_eq!(reply.dialed().as_deref(), Some(common::ACME), "{reply:?}");
     assert!(b.call("CApool3", P1).await.body.contains("not in service"));
 
     // Node A deletes the tag, the campaign and the pool: B stops leasing.
     deleted(&console, &format!("/api/tracking-tags/{}", id(&tag))).await;
-    assert_eq!(leased(&b, "v3").await, None, "tags are read from the store: gone at once");
+    assert_eq!(leased(&b, &v3).await, None, "tags are read from the store: gone at once");
     deleted(&console, &format!("/api/campaigns/{}", id(&campaign))).await;
     deleted(&console, &format!("/api/pools/{pool_id}")).await;
     periodic_check(|| async { b.engine.pool(pool_id).is_none() }, WAIT).await;
@@ -238,10 +249,11 @@ async fn in_a_cluster_one_node_keeps_a_pools_leases() {
     .await;
     periodic_check(|| async { b.engine.campaign(id(&campaign)).is_some() && a.engine.cluster_converged() && b.engine.cluster_converged() }, WAIT).await;
 
-    let first = leased(&a, "v1").await.expect("a number for the first visit");
-    let second = leased(&b, "v2").await.expect("a number for the second visit");
+    let (v1, v2) = (Visitor::default(), Visitor::default());
+    let first = leased(&a, &v1).await.expect("a number for the first visit");
+    let second = leased(&b, &v2).await.expect("a number for the second visit");
     assert_ne!(first, second, "two visits, through two nodes, got one number");
-    assert_eq!(leased(&b, "v1").await.as_deref(), Some(first.as_str()), "a visit keeps its number on the other node");
+    assert_eq!(leased(&b, &v1).await.as_deref(), Some(first.as_str()), "a visit keeps its number on the other node");
     for node in [&a, &b] {
         let stats = node.engine.pool_stats(id(&pool)).await.unwrap().unwrap();
         assert_eq!(stats.leased_now, 2, "each node reports the one lease table");
@@ -251,5 +263,5 @@ async fn in_a_cluster_one_node_keeps_a_pools_leases() {
     let reply = a.call("CAclusterdni", &second).await;
     assert_eq!(reply.dialed().as_deref(), Some(common::ACME), "{reply:?}");
     let (_, call) = console.get(&format!("/api/calls/{}", reply.call_id().unwrap())).await;
-    assert_eq!(call["attribution"]["sessionId"], json!("v2"), "{call}");
+    assert_eq!(call["attribution"]["sessionId"], json!(v2.session()), "{call}");
 }

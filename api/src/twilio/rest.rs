@@ -1,6 +1,7 @@
-//! A small client for Twilio's REST API: the three calls number provisioning
-//! needs — search available numbers, buy one with its webhooks set, release
-//! one — authenticated per request with a tenant's account SID and auth token.
+//! A small client for Twilio's REST API: what number provisioning needs —
+//! search available numbers, buy one with its webhooks set, release one —
+//! and what the reconciler needs — a call's status, and the calls it dialed —
+//! authenticated per request with a tenant's account SID and auth token.
 //!
 //! The base URL is configuration (`--twilio-api-base`, default
 //! [`DEFAULT_BASE`]), so tests point it at a local fake and a staging proxy can
@@ -153,6 +154,36 @@ struct IncomingList {
     incoming_phone_numbers: Vec<Incoming>,
 }
 
+/// A call as Twilio's `Calls` resource describes it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Call {
+    /// `CA…`.
+    pub sid: String,
+    /// The call that dialed this one (for a `<Dial>` leg).
+    #[serde(default)]
+    pub parent_call_sid: Option<String>,
+    /// Who was called (E.164 for a phone number).
+    #[serde(default)]
+    pub to: Option<String>,
+    /// `queued`, `ringing`, `in-progress`, `canceled`, `completed`, `busy`, `no-answer` or `failed`.
+    pub status: String,
+    /// Seconds, as a string; empty or absent until the call ends.
+    #[serde(default)]
+    pub duration: Option<String>,
+    /// RFC 2822, when it started.
+    #[serde(default)]
+    pub start_time: Option<String>,
+    /// RFC 2822, once it ended.
+    #[serde(default)]
+    pub end_time: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CallList {
+    #[serde(default)]
+    calls: Vec<Call>,
+}
+
 /// Twilio's error body.
 #[derive(Deserialize)]
 struct TwilioError {
@@ -248,6 +279,25 @@ impl TwilioRest {
             .await?;
         let list: IncomingList = read(resp).await?;
         Ok(list.incoming_phone_numbers.into_iter().find(|n| n.phone_number == phone_number))
+    }
+
+    /// The call `sid` (`CA…`) now.
+    pub async fn call(&self, account: Account<'_>, sid: &str) -> Result<Call, RestError> {
+        let resp = self.http()?.get(self.url(account, &format!("Calls/{sid}.json"))).basic_auth(account.sid, Some(account.token)).send().await?;
+        read(resp).await
+    }
+
+    /// The calls `parent` (`CA…`) dialed, newest first (one page: a call
+    /// dials a few legs, not fifty).
+    pub async fn child_calls(&self, account: Account<'_>, parent: &str) -> Result<Vec<Call>, RestError> {
+        let resp = self
+            .http()?
+            .get(self.url(account, "Calls.json"))
+            .basic_auth(account.sid, Some(account.token))
+            .query(&[("ParentCallSid", parent), ("PageSize", "50")])
+            .send()
+            .await?;
+        Ok(read::<CallList>(resp).await?.calls)
     }
 
     /// Gives the number `sid` (`PN…`) back to Twilio. Already gone is not an error.

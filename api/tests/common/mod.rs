@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod fake_twilio;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -10,6 +10,7 @@
 //! the reservations to release once the change is committed.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
@@ -24,6 +25,25 @@ pub(crate) struct LiveCall {
     pub(crate) id: Id,
     pub(crate) tenant_id: Id,
     pub(crate) record: Mutex<Option<CallRecord>>,
+    /// When the carrier last told us about this call (or we last asked it),
+    /// in Unix milliseconds: the reconciler asks about calls quiet for long.
+    heard: AtomicI64,
+}
+
+impl LiveCall {
+    pub(crate) fn new(id: Id, tenant_id: Id, record: Option<CallRecord>) -> Self {
+        Self { id, tenant_id, record: Mutex::new(record), heard: AtomicI64::new(Utc::now().timestamp_millis()) }
+    }
+
+    /// Notes a sign of life (a callback, or a question to the carrier) now.
+    pub(crate) fn heard_now(&self) {
+        self.heard.store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+    }
+
+    /// When the call was last heard of.
+    pub(crate) fn heard(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(self.heard.load(Ordering::Relaxed)).unwrap_or_else(Utc::now)
+    }
 }
 
 /// Calls in flight, by our id and by Twilio's `CallSid`.
@@ -66,11 +86,8 @@ impl LiveCalls {
     /// Puts a call loaded from the store back in the table (or returns the
     /// one another task loaded first).
     pub(crate) fn adopt(&self, record: CallRecord) -> Arc<LiveCall> {
-        let call = Arc::new(LiveCall { id: record.id, tenant_id: record.tenant_id, record: Mutex::new(None) });
         let sid = record.call_sid.clone();
-        if let Ok(mut slot) = call.record.try_lock() {
-            *slot = Some(record);
-        }
+        let call = Arc::new(LiveCall::new(record.id, record.tenant_id, Some(record)));
         match self.claim(&sid, call.clone()) {
             Ok(()) => call,
             Err(existing) => existing,
@@ -111,6 +128,11 @@ impl LiveCalls {
 
     pub(crate) fn len(&self) -> usize {
         self.by_id.len()
+    }
+
+    /// Every call in the table now.
+    pub(crate) fn all(&self) -> Vec<Arc<LiveCall>> {
+        self.by_id.iter().map(|e| e.value().clone()).collect()
     }
 }
 

@@ -21,6 +21,8 @@
 //!   a tag code's one tag — as compare-and-set documents in the store.
 //! - `sync`: on a shared store, follows configuration other nodes write
 //!   ([`Engine::follow_config`]).
+//! - `reconcile`: asks the carrier about reservations whose final callback
+//!   is overdue and books what it says as that callback ([`Engine::reconcile`]).
 //! - [`metrics`]: every metric name, in one place.
 
 mod auction;
@@ -35,6 +37,8 @@ pub mod metrics;
 mod pool;
 
 pub use pool::{LeaseOptions, PoolStats, Tracked};
+pub use reconcile::{CallStatusSource, OpenReservation, ReconcileSettings};
+mod reconcile;
 mod recorder;
 mod supervisor;
 mod sync;
@@ -99,6 +103,9 @@ pub enum EngineError {
     /// message says nothing of that call.
     #[error("this CallSid belongs to a call of another account")]
     CallSidTaken,
+    /// The carrier's API (Twilio's REST API) failed or answered something unusable.
+    #[error("carrier api: {0}")]
+    Carrier(String),
 }
 
 /// Result with [`EngineError`].
@@ -563,7 +570,7 @@ impl Engine {
 
         let now = Utc::now();
         let id = self.new_call_id();
-        let live = Arc::new(LiveCall { id, tenant_id, record: tokio::sync::Mutex::new(None) });
+        let live = Arc::new(LiveCall::new(id, tenant_id, None));
         let mut slot = live.record.lock().await;
         if let Err(existing) = self.inner.live.claim(&call.call_sid, live.clone()) {
             drop(slot);
@@ -737,6 +744,7 @@ impl Engine {
     /// Applies a `<Dial action>` result: hang up, or fall through to the next buyer.
     pub async fn dial_result(&self, call_id: Id, result: DialResult) -> Result<Decision> {
         let live = self.live_call(call_id).await?;
+        live.heard_now();
         let mut slot = live.record.lock().await;
         let Some(current) = slot.as_ref() else {
             return Err(EngineError::Overloaded("call is not decided yet".into()));
@@ -865,6 +873,7 @@ impl Engine {
             (None, Some(parent)) => self.live_by_sid(parent).await?,
             (None, None) => self.live_by_sid(&event.call_sid).await?,
         };
+        live.heard_now();
         let mut slot = live.record.lock().await;
         let Some(current) = slot.as_ref() else {
             return Err(EngineError::Overloaded("call is not decided yet".into()));

@@ -16,6 +16,14 @@ pub const ROUTING_DECISION_SECONDS: &str = "switchboard_routing_decision_seconds
 pub const ACTIVE_RESERVATIONS: &str = "switchboard_active_reservations";
 /// Reservations released because they outlived the maximum call length.
 pub const RESERVATIONS_EXPIRED: &str = "switchboard_reservations_expired_total";
+/// Overdue reservations released because the carrier said their call had
+/// ended (its final callback never came), booked as that callback.
+pub const RECONCILE_RELEASED: &str = "switchboard_reconcile_released_total";
+/// Overdue reservations the carrier said are still live (asked again later).
+pub const RECONCILE_STILL_LIVE: &str = "switchboard_reconcile_still_live_total";
+/// Overdue reservations that could not be checked (asked again later). Label
+/// `reason`: `carrier` (its API failed or refused), `engine` (booking failed).
+pub const RECONCILE_ERRORS: &str = "switchboard_reconcile_errors_total";
 /// Buyer refusals. Label `reason` (capacity, schedule, geo…).
 pub const BUYER_REFUSALS: &str = "switchboard_buyer_refusals_total";
 /// Records per recorder commit.

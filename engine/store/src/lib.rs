@@ -82,6 +82,9 @@ pub enum DocKind {
     TrackingTag,
     /// One entry of the configuration audit log (ids are time-ordered).
     Audit,
+    /// A server-wide secret, under the nil tenant (the key DNI session ids
+    /// are signed with): one for every node sharing the store.
+    Secret,
 }
 
 impl DocKind {
@@ -100,6 +103,7 @@ impl DocKind {
             DocKind::RtbRouter => "rtb_router",
             DocKind::TrackingTag => "tracking_tag",
             DocKind::Audit => "audit",
+            DocKind::Secret => "secret",
         }
     }
 }

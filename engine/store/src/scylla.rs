@@ -388,7 +388,8 @@ impl DocTable {
             | DocKind::Pool
             | DocKind::RtbTarget
             | DocKind::RtbRouter
-            | DocKind::TrackingTag => DocTable::Config,
+            | DocKind::TrackingTag
+            | DocKind::Secret => DocTable::Config,
         }
     }
 
@@ -1834,7 +1835,7 @@ impl Store for ScyllaStore {
 mod tests {
     use super::*;
 
-fn all_kinds() -> [DocKind; 12] {
+fn all_kinds() -> [DocKind; 13] {
     [
         DocKind::Tenant,
         DocKind::Buyer,
@@ -1848,6 +1849,7 @@ fn all_kinds() -> [DocKind; 12] {
         DocKind::RtbRouter,
         DocKind::TrackingTag,
         DocKind::Audit,
+        DocKind::Secret,
     ]
 }
 
