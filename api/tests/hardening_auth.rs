@@ -1,10 +1,11 @@
 //! Accounts and tenant settings under attack, as an outsider tries them over
-//! loopback: tenant settings that name another tenant, and oversized admin bodies.
+//! loopback: keys that outlive their user, tenant settings that name another
+//! tenant, and oversized admin bodies.
 
 mod common;
 
 use common::{Console, TestServer};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse";
 
@@ -21,6 +22,42 @@ async fn key(console: &Console, name: &str, role: &str) -> (String, String) {
     let (s, k) = console.post("/api/api-keys", &json!({"name": name, "role": role})).await;
     assert_eq!(s, 201, "{k}");
     (k["id"].as_str().unwrap().to_owned(), k["key"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn deleting_a_user_revokes_their_api_keys_and_the_log_says_so() {
+    let server = TestServer::start().await;
+    let owner = server.signup("Acme Leads", "alice").await;
+    let (bob_id, bob) = add_user(&server, &owner, "bob", "admin").await;
+    let (bobs_id, bobs_secret) = key(&bob, "bob's sync", "admin").await;
+    // A key made with bob's key is bob's too.
+    let bobs_machine = Console::with_key(&server.base, &bobs_secret);
+    let (made_id, made_secret) = key(&bobs_machine, "made by bob's sync", "viewer").await;
+    let (_, alices_secret) = key(&owner, "alice's export", "viewer").await;
+    for secret in [&bobs_secret, &made_secret, &alices_secret] {
+        assert_eq!(Console::with_key(&server.base, secret).get("/api/tenant").await.0, 200);
+    }
+
+    assert_eq!(owner.delete(&format!("/api/users/{bob_id}")).await.0, 204);
+    for secret in [&bobs_secret, &made_secret] {
+        let (s, e) = Console::with_key(&server.base, secret).get("/api/tenant").await;
+        assert_eq!((s, e["error"]["code"].as_str()), (401, Some("unauthorized")), "a deleted user's key still works");
+    }
+    assert_eq!(Console::with_key(&server.base, &alices_secret).get("/api/tenant").await.0, 200);
+    let (_, keys) = owner.get("/api/api-keys").await;
+    let names: Vec<&str> = keys["items"].as_array().unwrap().iter().map(|k| k["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["alice's export"]);
+
+    let (_, log) = owner.get("/api/audit?kind=api-key").await;
+    let revoked: Vec<&Value> = log["items"].as_array().unwrap().iter().filter(|e| e["action"] == "delete").collect();
+    assert_eq!(revoked.len(), 2, "{log}");
+    for (id, name) in [(&bobs_id, "bob's sync"), (&made_id, "made by bob's sync")] {
+        let entry = revoked.iter().find(|e| e["resourceId"].as_str() == Some(id.as_str())).unwrap_or_else(|| panic!("{name} not in {log}"));
+        assert_eq!(entry["actor"], "user:alice");
+        assert_eq!(entry["detail"]["name"], name);
+        assert_eq!(entry["detail"]["reason"], "user deleted");
+        assert_eq!(entry["detail"]["username"], "bob");
+    }
 }
 
 #[tokio::test]

@@ -67,6 +67,19 @@ pub(crate) struct ApiKey {
     pub(crate) created_at: DateTime<Utc>,
 }
 
+/// An API key as stored: the key, and the user it acts for (the user who
+/// made it, or the user of the key that made it), so that deleting the user
+/// revokes it. Read as a plain [`ApiKey`], the extra field is ignored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredKey {
+    #[serde(flatten)]
+    key: ApiKey,
+    /// `None` on keys stored before keys had owners: those are matched by `createdBy`.
+    #[serde(default)]
+    owner_user_id: Option<Id>,
+}
+
 /// The id of a user document: usernames compare case-insensitively.
 pub(crate) fn user_id(username: &str) -> Id {
     Id::new_v5(&Id::NAMESPACE_OID, format!("switchboard-user:{}", username.trim().to_lowercase()).as_bytes())
@@ -262,6 +275,33 @@ pub(crate) async fn end_sessions_of(store: &dyn Store, user_id: Id) -> Result<()
     Ok(())
 }
 
+/// The user an API key acts for (see [`StoredKey`]), if it has one.
+pub(crate) async fn key_owner(store: &dyn Store, key_id: Id) -> Result<Option<Id>, ApiError> {
+    Ok(get::<StoredKey>(store, DocKind::ApiKey, key_id).await?.and_then(|(k, _)| k.owner_user_id))
+}
+
+/// Revokes every API key that acts for `user` (a deleted user's keys must
+/// not outlive them); returns the revoked keys, oldest first.
+pub(crate) async fn revoke_keys_of(store: &dyn Store, user: &User) -> Result<Vec<ApiKey>, ApiError> {
+    let made_by = format!("user:{}", user.username);
+    let mut theirs: Vec<(StoredKey, u64)> = all::<StoredKey>(store, DocKind::ApiKey)
+        .await?
+        .into_iter()
+        .filter(|(k, _)| k.key.tenant_id == user.tenant_id)
+        .filter(|(k, _)| k.owner_user_id.map_or(k.key.created_by == made_by, |o| o == user.id))
+        .collect();
+    theirs.sort_by_key(|(k, _)| k.key.created_at);
+    let mut revoked = Vec::with_capacity(theirs.len());
+    for (k, version) in theirs {
+        match store.delete_doc(DocKind::ApiKey, SYSTEM, k.key.id, version).await {
+            // Revoked concurrently: gone either way.
+            Ok(()) | Err(StoreError::Conflict { .. }) => revoked.push(k.key),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(revoked)
+}
+
 /// The API keys of a tenant.
 pub(crate) async fn keys_of(store: &dyn Store, tenant_id: Id) -> Result<Vec<ApiKey>, ApiError> {
     Ok(all::<ApiKey>(store, DocKind::ApiKey).await?.into_iter().map(|(k, _)| k).filter(|k| k.tenant_id == tenant_id).collect())
@@ -306,8 +346,16 @@ pub(crate) async fn api_key(store: &dyn Store, secret: &str) -> Result<Option<Ap
     Ok(get::<ApiKey>(store, DocKind::ApiKey, secret_id(secret)).await?.map(|(k, _)| k))
 }
 
-/// Creates an API key; returns the secret (shown once) and the stored key.
-pub(crate) async fn create_api_key(store: &dyn Store, tenant_id: Id, name: &str, role: Role, created_by: String) -> Result<(String, ApiKey), ApiError> {
+/// Creates an API key acting for user `owner`; returns the secret (shown
+/// once) and the stored key.
+pub(crate) async fn create_api_key(
+    store: &dyn Store,
+    tenant_id: Id,
+    name: &str,
+    role: Role,
+    created_by: String,
+    owner: Option<Id>,
+) -> Result<(String, ApiKey), ApiError> {
     let secret = new_secret("sbk_");
     let key = ApiKey {
         id: secret_id(&secret),
@@ -318,8 +366,9 @@ pub(crate) async fn create_api_key(store: &dyn Store, tenant_id: Id, name: &str,
         created_by,
         created_at: Utc::now(),
     };
-    put(store, DocKind::ApiKey, key.id, &key, None).await?;
-    Ok((secret, key))
+    let stored = StoredKey { key, owner_user_id: owner };
+    put(store, DocKind::ApiKey, stored.key.id, &stored, None).await?;
+    Ok((secret, stored.key))
 }
 
 #[cfg(test)]
