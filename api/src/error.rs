@@ -65,6 +65,9 @@ pub enum ApiError {
     /// Too many attempts; retry after this many seconds (429).
     #[error("too many attempts, retry in {0} s")]
     RateLimited(u64),
+    /// Too much costly work at once (password hashing); retry shortly (503).
+    #[error("{0}")]
+    Busy(String),
     /// Storage failed or refused outside the engine.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -125,6 +128,7 @@ impl ApiError {
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             ApiError::Store(e) => store_parts(e),
             ApiError::Twilio(_) => (StatusCode::BAD_GATEWAY, "twilio_error"),
         }

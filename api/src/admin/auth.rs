@@ -5,7 +5,8 @@
 //!
 //! The account endpoints live in the submodules: [`keys`] (API keys),
 //! [`users`] (a tenant's users), [`sessions`] (one's own sessions) and
-//! [`tenant`] (tenant settings); [`limit`] counts failed logins.
+//! [`tenant`] (tenant settings); [`limit`] counts login and signup attempts.
+//! Passwords are hashed on a few dedicated threads ([`accounts`]).
 
 mod keys;
 mod limit;
@@ -184,26 +185,38 @@ impl CurrentUser {
 /// Signs in: sets the session cookie.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = CurrentUser), (status = 401, description = "wrong username or password"),
-              (status = 429, description = "too many attempts")))]
+              (status = 429, description = "too many attempts for this username or from this address (`Retry-After`)"),
+              (status = 503, description = "too many passwords being checked at once (`Retry-After`)")))]
 async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, Json(req): Json<LoginRequest>) -> Result<Response, ApiError> {
-    // Refused before the password is checked: a locked-out guesser learns nothing.
-    state.login_limiter.check(&req.username, ip).map_err(ApiError::RateLimited)?;
+    // Counted before the password is checked, so a burst of concurrent
+    // guesses gets no more checks than the limit; a locked-out guesser learns nothing.
+    state.login_limiter.begin(&req.username, ip).map_err(ApiError::RateLimited)?;
     let store = state.engine.store().as_ref();
-    let user = accounts::user_by_name(store, &req.username).await?;
-    let hash = user.as_ref().map_or(accounts::decoy_hash(), |u| u.password_hash.as_str()).to_owned();
-    let ok = accounts::verify_password_blocking(&hash, &req.password).await;
+    let user = match accounts::user_by_name(store, &req.username).await {
+        Ok(user) => user,
+        Err(e) => {
+            state.login_limiter.refund(&req.username, ip);
+            return Err(e);
+        }
+    };
+    let ok = match accounts::verify_password_blocking(user.as_ref().map(|u| u.password_hash.as_str()), &req.password).await {
+        Ok(ok) => ok,
+        Err(e) => {
+            // Not checked: the attempt is not spent.
+            state.login_limiter.refund(&req.username, ip);
+            return Err(e);
+        }
+    };
     let Some(user) = user else {
-        state.login_limiter.failed(&req.username, ip);
         return Err(ApiError::Unauthorized);
     };
     let detail = serde_json::json!({ "ip": ip.map(|i| i.to_string()) });
     let actor = format!("user:{}", user.username);
     if !ok {
-        state.login_limiter.failed(&req.username, ip);
         audit::record_as(store, user.tenant_id, actor, "login-failed", "user", Some(user.id), detail).await?;
         return Err(ApiError::Unauthorized);
     }
-    state.login_limiter.succeeded(&req.username);
+    state.login_limiter.succeeded(&req.username, ip);
     let (secret, _) = accounts::create_session(store, &user).await?;
     audit::record_as(store, user.tenant_id, actor, "login", "user", Some(user.id), detail).await?;
     let mut resp = Json(CurrentUser::of(&state, &user)).into_response();
@@ -220,26 +233,49 @@ pub(crate) struct SignupRequest {
     tenant_name: String,
 }
 
+/// What a signup that cannot be made is told, whether the username or the
+/// tenant name is the one taken: the same words, so that signup does not
+/// say which accounts or tenants exist.
+pub(crate) const SIGNUP_UNAVAILABLE: &str = "the username or the tenant name cannot be used: choose another of either";
+
 /// Creates a tenant and its owner, and signs the owner in (201).
 #[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
     responses((status = 201, body = CurrentUser), (status = 403, description = "signup is turned off"),
-              (status = 409, description = "username or tenant name taken"), (status = 422)))]
-async fn signup(State(state): State<AppState>, Json(req): Json<SignupRequest>) -> Result<Response, ApiError> {
+              (status = 409, description = "the username or the tenant name cannot be used. The answer (`conflict`, the same message) \
+                  is the same whichever of the two is taken, and is given only after the password has been hashed, as a signup \
+                  would, so that it tells neither which one exists nor, by its timing, which"),
+              (status = 422, description = "a bad username, password or tenant name, every one listed"),
+              (status = 429, description = "too many signups from this address (`Retry-After`)"),
+              (status = 503, description = "too many passwords being hashed at once (`Retry-After`)")))]
+async fn signup(State(state): State<AppState>, ClientIp(ip): ClientIp, Json(req): Json<SignupRequest>) -> Result<Response, ApiError> {
     if !state.signup_enabled {
         return Err(ApiError::Forbidden("signup is turned off on this server".into()));
     }
+    // Every signup hashes a password: an address gets only a few.
+    state.login_limiter.begin_signup(ip).map_err(ApiError::RateLimited)?;
     let store = state.engine.store().as_ref();
     let tenant_name = req.tenant_name.trim().to_owned();
+    let mut fields = Vec::new();
     if tenant_name.is_empty() {
-        return Err(ApiError::Invalid(vec![switchboard_model::FieldError::new("tenantName", "must not be empty")]));
+        fields.push(switchboard_model::FieldError::new("tenantName", "must not be empty"));
     }
+    fields.extend(accounts::check_credentials(&req.username, &req.password));
+    if !fields.is_empty() {
+        return Err(ApiError::Invalid(fields));
+    }
+    // The hash comes first, so a taken name takes as long to refuse as a free one to sign up.
+    let password_hash = accounts::hash_password_blocking(&req.password).await?;
+    let unavailable = || ApiError::Conflict(SIGNUP_UNAVAILABLE.into());
     if state.engine.tenants().iter().any(|t| t.name == tenant_name) {
-        return Err(ApiError::Conflict(format!("tenant name {tenant_name:?} is taken")));
+        return Err(unavailable());
     }
     // The user first: a taken username then leaves nothing behind. If the
     // tenant fails after it, the user is removed again.
     let tenant_id = switchboard_model::new_id();
-    let user = accounts::create_user(store, tenant_id, &req.username, &req.password, Role::Owner).await?;
+    let user = match accounts::insert_hashed(store, tenant_id, &req.username, password_hash, Role::Owner).await {
+        Err(ApiError::Conflict(_)) => return Err(unavailable()),
+        other => other?,
+    };
     let tenant = switchboard_model::Tenant {
         id: tenant_id,
         name: tenant_name.clone(),
@@ -250,7 +286,11 @@ async fn signup(State(state): State<AppState>, Json(req): Json<SignupRequest>) -
     };
     if let Err(e) = state.engine.put_tenant(tenant, None).await {
         let _ = store.delete_doc(switchboard_store::DocKind::User, accounts::SYSTEM, user.id, user.version).await;
-        return Err(e.into());
+        // The name was taken meanwhile: the same answer as above.
+        return Err(match e {
+            switchboard_engine::EngineError::Reference(_) => unavailable(),
+            other => other.into(),
+        });
     }
     let (secret, _) = accounts::create_session(store, &user).await?;
     let detail = serde_json::json!({ "name": tenant_name, "owner": user.username });

@@ -5,7 +5,7 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use switchboard_model::{Id, Role};
@@ -14,8 +14,9 @@ use crate::error::ApiError;
 use crate::server::AppState;
 
 /// A JSON body. Malformed JSON, a wrong content type, an unknown field or a
-/// wrong type is a 400 in the house error shape; as a response it is
-/// `application/json`.
+/// wrong type is a 400 in the house error shape, and a body over
+/// [`ADMIN_BODY_LIMIT`](super::ADMIN_BODY_LIMIT) a 413 `payload_too_large`;
+/// as a response it is `application/json`.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Json<T>(pub(crate) T);
 
@@ -29,6 +30,10 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(Json(v)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::Body {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                message: format!("the request body is larger than the {} MiB the admin api accepts", super::ADMIN_BODY_LIMIT / (1024 * 1024)),
+            }),
             Err(rejection) => Err(ApiError::BadRequest(rejection.body_text().to_lowercase())),
         }
     }

@@ -33,9 +33,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     router().1
 }
 
+/// Largest admin request body accepted: axum's default, stated here so
+/// that the 413 of a larger one (`extract::Json`) can say it.
+pub(crate) const ADMIN_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
 /// The admin routes plus `GET /api/openapi.json`.
 pub(crate) fn routes() -> Router<AppState> {
     let (router, doc) = router();
     let doc = std::sync::Arc::new(doc);
-    router.route("/api/openapi.json", get(move || async move { axum::Json(doc.as_ref().clone()) }))
+    router
+        .route("/api/openapi.json", get(move || async move { axum::Json(doc.as_ref().clone()) }))
+        .layer(axum::extract::DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
 }

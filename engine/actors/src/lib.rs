@@ -1012,12 +1012,13 @@ impl Engine {
         if !errors.is_empty() {
             return Err(ModelError::Invalid(errors).into());
         }
-        if let Some(other) = self.inner.tenants.iter().find(|t| t.id != tenant.id && t.name == tenant.name) {
-            return Err(EngineError::Reference(format!("tenant name {:?} is taken by {}", tenant.name, other.id)));
+        if self.inner.tenants.iter().any(|t| t.id != tenant.id && t.name == tenant.name) {
+            // Never the other tenant's id: the caller may not know it.
+            return Err(EngineError::Reference(format!("tenant name {:?} is taken", tenant.name)));
         }
         if let Some(sid) = &tenant.twilio_account_sid
-            && let Some(other) = self.inner.account_sids.get(sid).filter(|o| **o != tenant.id) {
-                return Err(EngineError::Reference(format!("twilio account {sid} belongs to tenant {}", *other)));
+            && self.inner.account_sids.get(sid).is_some_and(|o| *o != tenant.id) {
+                return Err(EngineError::Reference(format!("twilio account {sid} belongs to another tenant")));
             }
         tenant.version = self.put_doc(DocKind::Tenant, tenant.id, tenant.id, &tenant, expected).await?;
         self.index_tenant(Arc::new(tenant.clone()));

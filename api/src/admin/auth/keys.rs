@@ -1,7 +1,9 @@
 //! API keys: `GET/POST /api/api-keys`, `DELETE /api/api-keys/{id}`. Owners
 //! and admins manage them; the secret is shown once, in the creation
 //! answer, and stored only as a hash. A key's role never exceeds its
-//! creator's, and a revoked key is refused on its next request.
+//! creator's, and a revoked key is refused on its next request. A key acts
+//! for the user who made it (or whose key made it): deleting that user
+//! revokes it.
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -16,7 +18,7 @@ use utoipa_axum::routes;
 
 use crate::admin::accounts::{self, ApiKey, SYSTEM};
 use crate::admin::audit;
-use crate::admin::extract::{Auth, Json, List, PageQuery};
+use crate::admin::extract::{Auth, Json, List, PageQuery, Principal};
 use crate::admin::resources::docs::path_id;
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -70,7 +72,12 @@ async fn create_key(State(state): State<AppState>, auth: Auth, Json(req): Json<N
         return Err(ApiError::Invalid(vec![FieldError::new("name", "must be 1 to 100 characters")]));
     }
     let store = state.engine.store().as_ref();
-    let (secret, key) = accounts::create_api_key(store, auth.tenant_id, name, req.role, auth.actor()).await?;
+    // The key acts for its creator's user, so deleting that user revokes it.
+    let owner = match &auth.principal {
+        Principal::User { id, .. } => Some(*id),
+        Principal::ApiKey { id, .. } => accounts::key_owner(store, *id).await?,
+    };
+    let (secret, key) = accounts::create_api_key(store, auth.tenant_id, name, req.role, auth.actor(), owner).await?;
     audit::record(&state, &auth, "create", "api-key", Some(key.id), json!({ "name": key.name, "role": key.role })).await?;
     Ok((StatusCode::CREATED, Json(CreatedApiKey { key, secret })).into_response())
 }

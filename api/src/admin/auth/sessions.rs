@@ -101,9 +101,13 @@ async fn change_password(
     let (user_id, current) = user_of(&auth)?;
     let store = state.engine.store().as_ref();
     let mut user = accounts::user_in(store, auth.tenant_id, user_id).await?.ok_or(ApiError::Unauthorized)?;
-    state.login_limiter.check(&user.username, ip).map_err(ApiError::RateLimited)?;
-    if !accounts::verify_password_blocking(&user.password_hash, &req.current_password).await {
-        state.login_limiter.failed(&user.username, ip);
+    state.login_limiter.begin(&user.username, ip).map_err(ApiError::RateLimited)?;
+    let right = accounts::verify_password_blocking(Some(&user.password_hash), &req.current_password).await;
+    if !matches!(right, Ok(false)) {
+        // Right, or not checked: the attempt is not spent.
+        state.login_limiter.refund(&user.username, ip);
+    }
+    if !right? {
         return Err(ApiError::Forbidden("the current password is wrong".into()));
     }
     accounts::set_password(store, &mut user, &req.new_password).await.map_err(|e| match e {

@@ -83,10 +83,13 @@ async fn get_tenant(State(state): State<AppState>, auth: Auth) -> Result<Respons
     Ok(answer(&current(&state, &auth)?))
 }
 
-/// Changes the tenant settings (owners and admins).
+/// Changes the tenant settings (owners and admins; only an owner changes
+/// the Twilio account SID, which decides whose webhooks are this tenant's).
 #[utoipa::path(put, path = "/api/tenant", tag = "tenant", request_body = TenantUpdate,
-    responses((status = 200, body = TenantView), (status = 400), (status = 401), (status = 403),
-              (status = 409, description = "stale version, or the name or account belongs to another tenant"), (status = 422)))]
+    responses((status = 200, body = TenantView), (status = 400), (status = 401),
+              (status = 403, description = "not an owner or admin, or an admin changing (or removing) the account SID"),
+              (status = 409, description = "stale version, or the name or account is another tenant's (which one is not said)"),
+              (status = 413, description = "the body is over the admin limit"), (status = 422)))]
 async fn put_tenant(State(state): State<AppState>, auth: Auth, headers: HeaderMap, Json(req): Json<TenantUpdate>) -> Result<Response, ApiError> {
     auth.require(Role::Admin)?;
     let old = current(&state, &auth)?;
@@ -108,6 +111,10 @@ async fn put_tenant(State(state): State<AppState>, auth: Auth, headers: HeaderMa
     }
     if !fields.is_empty() {
         return Err(ApiError::Invalid(fields));
+    }
+    // The account SID claims a Twilio account's webhooks for this tenant.
+    if sid != old.twilio_account_sid && auth.role != Role::Owner {
+        return Err(ApiError::Forbidden("only an owner may set or remove the twilio account sid".into()));
     }
     let token_changed = token.as_ref().is_some_and(|t| *t != old.twilio_auth_token);
     let new = Tenant {

@@ -1,7 +1,8 @@
 //! A tenant's users: `GET/POST /api/users`, `PUT/DELETE /api/users/{id}`.
 //! Owners and admins manage them; only an owner makes, unmakes or removes
 //! an owner, and the last owner can be neither demoted nor deleted.
-//! Deleting a user, or resetting their password, ends their sessions at once.
+//! Deleting a user, or resetting their password, ends their sessions at
+//! once; deleting one also revokes the API keys that act for them.
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -168,7 +169,7 @@ async fn update_user(
     Ok(tagged(StatusCode::OK, &UserView::from(&user), user.version))
 }
 
-/// Deletes a user and ends their sessions (204).
+/// Deletes a user, ends their sessions and revokes their API keys (204).
 #[utoipa::path(delete, path = "/api/users/{id}", tag = "users",
     params(("id" = String, Path, format = Uuid, description = "the user's id"),
            ("If-Match" = Option<String>, Header, description = "the version being deleted; absent: the current one")),
@@ -185,6 +186,13 @@ async fn delete_user(State(state): State<AppState>, auth: Auth, id: Result<Path<
     // The user id is derived from the name: a later user of the same name
     // must not inherit these sessions.
     accounts::end_sessions_of(store, user.id).await?;
-    audit::record(&state, &auth, "delete", "user", Some(user.id), json!({ "username": user.username, "role": user.role })).await?;
+    // Their keys go with them, each revocation in the log.
+    let keys = accounts::revoke_keys_of(store, &user).await?;
+    let detail = json!({ "username": user.username, "role": user.role, "apiKeysRevoked": keys.len() });
+    audit::record(&state, &auth, "delete", "user", Some(user.id), detail).await?;
+    for key in keys {
+        let detail = json!({ "name": key.name, "reason": "user deleted", "username": user.username });
+        audit::record(&state, &auth, "delete", "api-key", Some(key.id), detail).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
