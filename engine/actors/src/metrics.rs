@@ -67,6 +67,8 @@ pub const RTB_AUCTION_OVERHEAD_SECONDS: &str = "switchboard_rtb_auction_overhead
 /// How long after its deadline an auction was decided (0 when it was decided
 /// in time, e.g. every bidder had answered), for the deadline's p99.9.
 pub const RTB_DECISION_LATENESS_SECONDS: &str = "switchboard_rtb_decision_lateness_seconds";
+/// Bid responses refused for a body over 64 KiB (read no further). Label `target`.
+pub const RTB_OVERSIZED_RESPONSES: &str = "switchboard_rtb_oversized_responses_total";
 /// Shards of buyer capacity this node owns (cluster mode).
 pub const CLUSTER_SHARDS_HELD: &str = "switchboard_cluster_shards_held";
 /// Reservations forwarded to the node owning the buyer, by result.
