@@ -13,7 +13,8 @@ use axum::response::IntoResponse;
 use common::{Console, TestServer};
 use serde_json::{Value, json};
 use switchboard_engine::EngineConfig;
-use switchboard_model::{Id, Tenant};
+use switchboard_model::{Id, RtbTarget, Tenant};
+use switchboard_store::{Doc, DocKind};
 
 /// How a test bidder answers.
 #[derive(Clone)]
@@ -96,6 +97,20 @@ async fn target(console: &Console, name: &str, url: &str, extra: Value) -> Id {
     let (status, t) = console.post("/api/rtb/targets", &body).await;
     assert_eq!(status, 201, "{t}");
     t["id"].as_str().unwrap().parse().unwrap()
+}
+
+/// Rewrites a saved target's stored record with `change`, as one stored
+/// before a save rule existed would be, and hands it to the engine as a
+/// start-up load would.
+async fn old_record(s: &TestServer, tenant: Id, id: Id, change: Value) {
+    let doc = s.store.get_doc(DocKind::RtbTarget, tenant, id).await.unwrap().expect("stored target");
+    let mut body = doc.body.clone();
+    body.as_object_mut().unwrap().extend(change.as_object().cloned().unwrap_or_default());
+    let expected = doc.version;
+    let version = s.store.put_doc(Doc { body: body.clone(), ..doc }, Some(expected)).await.unwrap();
+    let mut t: RtbTarget = serde_json::from_value(body).unwrap();
+    t.version = version;
+    s.engine.put_rtb_target(t).await.unwrap();
 }
 
 /// The field names of a 422's errors.
@@ -352,13 +367,19 @@ async fn breaker_opens_after_consecutive_failures_and_closes_after_a_probe() {
 #[tokio::test]
 async fn without_the_flag_loopback_and_metadata_targets_are_refused_and_never_called() {
     let s = TestServer::start().await;
-    let (console, _) = setup(&s).await;
+    let (console, tenant) = setup(&s).await;
     let local = Bidder::start(5, 200, &flat("9.00", "+18005550701")).await;
     let port = local.url.trim_start_matches("http://127.0.0.1:").trim_end_matches("/bid").to_owned();
-    let a = target(&console, "loopback", &local.url, json!({})).await;
-    let b = target(&console, "metadata", "http://169.254.169.254/latest/meta-data", json!({})).await;
+    // A literal address is refused when saved (the next test); these are
+    // records stored before that rule, refused on every request instead.
+    let mut literal = Vec::new();
+    for (name, url) in [("loopback", local.url.clone()), ("metadata", "http://169.254.169.254/latest/meta-data".into()), ("ipv6 loopback", format!("http://[::1]:{port}/bid"))] {
+        let id = target(&console, name, "https://bidder.example/bid", json!({})).await;
+        old_record(&s, tenant.id, id, json!({"endpointUrl": url})).await;
+        literal.push(id);
+    }
+    let [a, b, d] = literal[..] else { unreachable!() };
     let c = target(&console, "by name", &format!("http://localhost:{port}/bid"), json!({})).await;
-    let d = target(&console, "ipv6 loopback", &format!("http://[::1]:{port}/bid"), json!({})).await;
     campaign(&console, "+15550009007", &[a, b, c, d], json!({}), json!([])).await;
 
     let reply = s.call("CAssrf", "+15550009007").await;
@@ -376,6 +397,42 @@ async fn without_the_flag_loopback_and_metadata_targets_are_refused_and_never_ca
     assert_eq!(r["status"], "error");
     assert!(r["reason"].as_str().unwrap().contains("not allowed"), "{r}");
     assert_eq!(local.hits(), 0, "the loopback bidder was never called");
+}
+
+#[tokio::test]
+async fn literal_private_hosts_are_refused_at_save_in_any_notation_unless_allowed() {
+    let s = TestServer::start().await;
+    let (console, _) = setup(&s).await;
+    let body = |url: &str| json!({"name": "literal", "endpointUrl": url, "maxBidAmount": 50});
+    for url in [
+        "http://127.0.0.1:9/bid",
+        "http://2130706433/bid",
+        "http://0177.0.0.1/bid",
+        "http://0x7f.1/bid",
+        "http://127.1/bid",
+        "http://[::1]:9/bid",
+        "http://[::ffff:127.0.0.1]/bid",
+        "http://169.254.169.254/latest/meta-data",
+        "http://0xa9fea9fe/latest/meta-data",
+        "http://10.0.0.7/bid?caller={callerId}",
+        "http://[fe80::1]/bid",
+    ] {
+        let (status, e) = console.post("/api/rtb/targets", &body(url)).await;
+        assert_eq!((status, fields(&e)), (422, vec!["endpointUrl"]), "{url}: {e}");
+        assert!(e.to_string().contains("not allowed"), "{e}");
+    }
+    // An update to a literal is refused too, and the target stays as it was.
+    let id = target(&console, "public", "https://bidder.example/bid", json!({})).await;
+    let (status, e) = console.put(&format!("/api/rtb/targets/{id}"), &body("http://0x7f.1/bid")).await;
+    assert_eq!((status, fields(&e)), (422, vec!["endpointUrl"]), "{e}");
+    assert_eq!(console.get(&format!("/api/rtb/targets/{id}")).await.1["endpointUrl"], "https://bidder.example/bid");
+    // A name is saved: it is checked after resolution, on every request.
+    target(&console, "by name", "http://localhost:9/bid", json!({})).await;
+
+    // With --rtb-allow-private-targets (tests, demos) a literal is saved.
+    let allowed = TestServer::start_with_engine(None, with_flag()).await;
+    let (console, _) = setup(&allowed).await;
+    target(&console, "loopback allowed", "http://2130706433/bid", json!({})).await;
 }
 
 #[tokio::test]
@@ -411,6 +468,63 @@ async fn a_mime_content_type_is_kept_lowercased_and_sent_as_the_requests_content
     let seen: Value = serde_json::from_str(&form_bidder.last_request.lock().unwrap()).unwrap();
     assert_eq!(seen["content-type"], "application/x-www-form-urlencoded");
     assert_eq!(seen["body"], "callerId=%2B15551230000&maxBid=50.00", "form-escaped");
+}
+
+#[tokio::test]
+async fn a_costly_response_path_is_refused_at_save_and_a_stored_one_never_runs() {
+    let s = TestServer::start_with_engine(None, with_flag()).await;
+    let (console, tenant) = setup(&s).await;
+    let body = |path: &str| json!({"name": "costly", "endpointUrl": "https://bidder.example/bid", "maxBidAmount": 50, "bidAmountPath": path});
+    let (status, e) = console.post("/api/rtb/targets", &body("$..*..*..*..*")).await;
+    assert_eq!((status, fields(&e)), (422, vec!["bidAmountPath"]), "{e}");
+    assert!(e.to_string().contains("descendant segment"), "{e}");
+    let id = target(&console, "cheap", "https://bidder.example/bid", json!({"bidAmountPath": "$..amount"})).await;
+    let (status, e) = console.put(&format!("/api/rtb/targets/{id}"), &json!({
+        "name": "cheap", "endpointUrl": "https://bidder.example/bid", "maxBidAmount": 50, "destinationNumberPath": "$..phone[*]"
+    }))
+    .await;
+    assert_eq!((status, fields(&e)), (422, vec!["destinationNumberPath"]), "{e}");
+
+    // One stored before the rule: it no longer compiles, so it is an error
+    // row at once, whatever its bidder answers, and the auction keeps its deadline.
+    let deep = format!(r#"{{"bidAmount": 40.00, "destinationNumber": "+18005551401", "pad": {}}}"#, "[".repeat(60) + &"]".repeat(60));
+    let costly = Bidder::start(5, 200, &deep).await;
+    let fine = Bidder::start(5, 200, &flat("5.00", "+18005551402")).await;
+    let old = target(&console, "old costly", &costly.url, json!({})).await;
+    old_record(&s, tenant.id, old, json!({"bidAmountPath": "$..*..*..*..*"})).await;
+    let ok = target(&console, "fine", &fine.url, json!({})).await;
+    campaign(&console, "+15550009032", &[old, ok], json!({"biddingTimeoutMs": 300}), json!([])).await;
+    let t0 = Instant::now();
+    let reply = s.call("CAcostly", "+15550009032").await;
+    assert!(t0.elapsed() < Duration::from_millis(300 + 500), "{:?}", t0.elapsed());
+    assert_eq!(reply.dialed().as_deref(), Some("+18005551402"), "{}", reply.body);
+    let (_, rows) = rows(&console, 2).await;
+    let r = row(&rows, old);
+    assert_eq!(r["status"], "error", "{r}");
+    assert!(r["reason"].as_str().unwrap().contains("descendant segment"), "{r}");
+}
+
+#[tokio::test]
+async fn an_answer_over_64_kib_is_no_bid_counted_and_the_auction_keeps_its_deadline() {
+    let s = TestServer::start_with_engine(None, with_flag()).await;
+    let (console, _) = setup(&s).await;
+    let pad = "x".repeat(100 * 1024);
+    let big = Bidder::start(5, 200, &format!(r#"{{"bidAmount": 40.00, "destinationNumber": "+18005551301", "accepted": true, "pad": "{pad}"}}"#)).await;
+    let small = Bidder::start(5, 200, &flat("3.00", "+18005551302")).await;
+    let a = target(&console, "big", &big.url, json!({})).await;
+    let b = target(&console, "small", &small.url, json!({})).await;
+    campaign(&console, "+15550009033", &[a, b], json!({"biddingTimeoutMs": 300}), json!([])).await;
+
+    let t0 = Instant::now();
+    let reply = s.call("CAbig", "+15550009033").await;
+    assert!(t0.elapsed() < Duration::from_millis(300 + 500), "{:?}", t0.elapsed());
+    assert_eq!(reply.dialed().as_deref(), Some("+18005551302"), "the higher, oversized bid is no bid: {}", reply.body);
+    let (_, rows) = rows(&console, 2).await;
+    let r = row(&rows, a);
+    assert_eq!((r["status"].as_str(), r["amount"].as_f64()), (Some("invalid"), None), "{r}");
+    assert!(r["reason"].as_str().unwrap().contains("larger than 65536 bytes"), "{r}");
+    let (_, metrics) = s.get("/metrics").await;
+    assert!(metrics.contains(&format!("switchboard_rtb_oversized_responses_total{{target=\"{a}\"}} 1")), "{metrics}");
 }
 
 /// Posts a ping with a publisher key; JSON body unless `form`.

@@ -12,7 +12,11 @@
 //!
 //! Requests run as tasks; the auction waits for them until the deadline and
 //! not a moment longer: at the deadline the tasks still out are dropped (and
-//! so cancelled) and count as timeouts.
+//! so cancelled) and count as timeouts. Each task also judges its answer as
+//! it arrives — parsing the bidder's JSON and running the target's paths,
+//! which is CPU work over bytes the bidder chose — on the blocking pool
+//! (`spawn_blocking`), so no async worker stalls on it and the deadline
+//! bounds it like the request itself.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -26,8 +30,8 @@ use switchboard_model::{
 };
 use switchboard_routing::{CapLimits, geo_allows, is_open};
 use switchboard_rtb::{
-    BreakerConfig, BreakerState, CallContext, CircuitBreaker, ContentType, Outcome, PathConfig, Reply, ResponsePaths, TargetTerms, Template,
-    ValidBid, classify, rank,
+    BreakerConfig, BreakerState, CallContext, CircuitBreaker, ContentType, MAX_RESPONSE_BYTES, Outcome, PathConfig, Reply, ResponsePaths,
+    TargetTerms, Template, ValidBid, classify, rank,
 };
 use tokio::task::JoinSet;
 
@@ -35,7 +39,7 @@ use crate::supervisor::Spawner;
 use crate::bidding::{Answer, BidClient, Outgoing};
 use crate::metrics::{
     RTB_AUCTION_OVERHEAD_SECONDS, RTB_AUCTION_SECONDS, RTB_AUCTIONS, RTB_BIDDER_RESPONSE_SECONDS, RTB_BIDS, RTB_BREAKER_OPEN, RTB_DEADLINE_MISSES,
-    RTB_DECISION_LATENESS_SECONDS,
+    RTB_DECISION_LATENESS_SECONDS, RTB_OVERSIZED_RESPONSES,
 };
 
 /// Most characters of a request or response body kept in a bid response row.
@@ -185,7 +189,36 @@ struct Sent {
     terms: TargetTerms,
     body: String,
     sent_at: Instant,
-    answer: Option<(Answer, Instant)>,
+    judged: Option<Judged>,
+}
+
+/// An answer, judged when it arrived.
+struct Judged {
+    outcome: Outcome,
+    at: Instant,
+    /// What the row keeps of the body.
+    body: String,
+}
+
+/// Classifies one answer of `bidder` (whose target compiled). Pure CPU work:
+/// run it on the blocking pool.
+fn judge(bidder: &Bidder, terms: &TargetTerms, floor: i64, answer: Answer, sent_at: Instant, at: Instant) -> Judged {
+    let paths = match &bidder.compiled {
+        Ok(c) => &c.paths,
+        Err(e) => return Judged { outcome: Outcome::Error(e.clone()), at, body: String::new() },
+    };
+    match answer {
+        Answer::Failed(reason) => {
+            Judged { outcome: classify(terms, floor, paths, Reply::Failed(&reason), sent_at, at), at, body: String::new() }
+        }
+        Answer::Http { status, body } => {
+            if body.len() > MAX_RESPONSE_BYTES {
+                counter!(RTB_OVERSIZED_RESPONSES, "target" => terms.target_id.to_string()).increment(1);
+            }
+            let outcome = classify(terms, floor, paths, Reply::Http { status, body: &body }, sent_at, at);
+            Judged { outcome, at, body: truncate(&String::from_utf8_lossy(&body)) }
+        }
+    }
 }
 
 /// Runs one auction among `router`'s targets, deciding at `started +
@@ -206,6 +239,7 @@ pub(crate) async fn run(spawner: &Spawner, client: &BidClient, router: &RtbRoute
         tags: call.tags.clone(),
     };
 
+    let floor = router.floor_price;
     let mut sent: Vec<Sent> = Vec::new();
     let mut tasks = JoinSet::new();
     for place in &router.targets {
@@ -238,11 +272,17 @@ pub(crate) async fn run(spawner: &Spawner, client: &BidClient, router: &RtbRoute
             let b = bidder.clone();
             let budget = Duration::from_millis(u64::from(t.timeout_ms)).min(deadline.saturating_duration_since(sent_at));
             tasks.spawn(async move {
-                let answer = client.send(&b.target, &out, budget).await;
-                (idx, answer.map(|a| (a, Instant::now())))
+                let Some(answer) = client.send(&b.target, &out, budget).await else { return (idx, None) };
+                let at = Instant::now();
+                let judged = tokio::task::spawn_blocking(move || judge(&b, &terms, floor, answer, sent_at, at)).await;
+                let judged = judged.unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "judging a bid response failed");
+                    Judged { outcome: Outcome::Error("the response could not be read".into()), at, body: String::new() }
+                });
+                (idx, Some(judged))
             });
         }
-        sent.push(Sent { bidder, terms, body, sent_at, answer: None });
+        sent.push(Sent { bidder, terms, body, sent_at, judged: None });
     }
 
     // Collect until every answer is in or the deadline passes, whichever is first.
@@ -252,7 +292,7 @@ pub(crate) async fn run(spawner: &Spawner, client: &BidClient, router: &RtbRoute
         tokio::select! {
             biased;
             next = tasks.join_next() => match next {
-                Some(Ok((idx, answer))) => sent[idx].answer = answer,
+                Some(Ok((idx, judged))) => sent[idx].judged = judged,
                 Some(Err(_)) => {}
                 None => break,
             },
@@ -262,25 +302,20 @@ pub(crate) async fn run(spawner: &Spawner, client: &BidClient, router: &RtbRoute
     // Whatever is still out is cancelled: a hanging bidder costs nothing more.
     tasks.abort_all();
     let decided = Instant::now();
+    let last_answer = sent.iter().map(|s| s.judged.as_ref().map(|j| j.at)).collect::<Option<Vec<_>>>().and_then(|v| v.into_iter().max());
 
-    let floor = router.floor_price;
     let mut responses = Vec::with_capacity(sent.len());
     let mut valid = Vec::new();
-    for s in &sent {
-        let (outcome, received, response_body) = match (&s.bidder.compiled, &s.answer) {
+    for s in &mut sent {
+        let answered = s.judged.is_some();
+        let (outcome, received, response_body) = match (&s.bidder.compiled, s.judged.take()) {
             (Err(e), _) => (Outcome::Error(e.clone()), decided, String::new()),
             (Ok(_), None) => (Outcome::Timeout, decided, String::new()),
-            (Ok(c), Some((Answer::Failed(reason), at))) => {
-                (classify(&s.terms, floor, &c.paths, Reply::Failed(reason), s.sent_at, *at), *at, String::new())
-            }
-            (Ok(c), Some((Answer::Http { status, body }, at))) => {
-                let reply = Reply::Http { status: *status, body };
-                (classify(&s.terms, floor, &c.paths, reply, s.sent_at, *at), *at, truncate(&String::from_utf8_lossy(body)))
-            }
+            (Ok(_), Some(j)) => (j.outcome, j.at, j.body),
         };
         let elapsed = received.saturating_duration_since(s.sent_at);
         let target = s.terms.target_id;
-        if s.answer.is_some() {
+        if answered {
             histogram!(RTB_BIDDER_RESPONSE_SECONDS, "target" => target.to_string()).record(elapsed.as_secs_f64());
         }
         counter!(RTB_BIDS, "status" => outcome.status(), "target" => target.to_string()).increment(1);
@@ -325,7 +360,6 @@ pub(crate) async fn run(spawner: &Spawner, client: &BidClient, router: &RtbRoute
         "won"
     };
     let total = decided.saturating_duration_since(started);
-    let last_answer = sent.iter().map(|s| s.answer.as_ref().map(|(_, at)| *at)).collect::<Option<Vec<_>>>().and_then(|v| v.into_iter().max());
     let overhead = last_answer.map(|at| Instant::now().saturating_duration_since(at));
     if let Some(o) = overhead {
         histogram!(RTB_AUCTION_OVERHEAD_SECONDS).record(o.as_secs_f64());

@@ -19,7 +19,8 @@ use switchboard_rtb::{MAX_RESPONSE_BYTES, check_resolved, is_forbidden};
 /// What one bid request came back with.
 pub(crate) enum Answer {
     /// An HTTP answer; the body holds at most `MAX_RESPONSE_BYTES + 1` bytes
-    /// (one more than allowed tells the extractor it was too big).
+    /// (one more than allowed tells the extractor it was too big: the rest
+    /// is never read).
     Http { status: u16, body: Vec<u8> },
     /// The request failed before an answer (refused address, connection, I/O).
     Failed(String),

@@ -1370,6 +1370,12 @@ impl Engine {
         self.inner.registry.routers.remove(&id);
     }
 
+    /// Whether bid requests may reach loopback, private, link-local and
+    /// metadata addresses (`--rtb-allow-private-targets`).
+    pub fn rtb_allow_private_targets(&self) -> bool {
+        self.inner.config.rtb_allow_private_targets
+    }
+
     /// An RTB router's configuration as the engine knows it.
     pub fn rtb_router(&self, id: Id) -> Option<Arc<RtbRouter>> {
         self.inner.registry.routers.get(&id).map(|r| r.clone())

@@ -122,6 +122,8 @@ metrics! {
     /// How long after its deadline an auction was decided (0 when it was decided
     /// in time, e.g. every bidder had answered), for the deadline's p99.9.
     RTB_DECISION_LATENESS_SECONDS: Histogram = "switchboard_rtb_decision_lateness_seconds";
+    /// Bid responses refused for a body over 64 KiB (read no further). Label `target`.
+    RTB_OVERSIZED_RESPONSES: Counter = "switchboard_rtb_oversized_responses_total";
     /// Shards of buyer capacity this node owns (cluster mode).
     CLUSTER_SHARDS_HELD: Gauge = "switchboard_cluster_shards_held";
     /// Reservations forwarded to the node owning the buyer, by result.

@@ -196,7 +196,7 @@ pub enum BodyFormat {
     Json,
     /// `application/x-www-form-urlencoded`.
     Form,
-    /// `application/xml`.
+    /// XML.
     Xml,
 }
 
@@ -492,7 +492,13 @@ pub struct RtbTarget {
     /// How long this bidder may take to answer.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u32,
-    /// Where the bid amount is in the answer.
+    /// Where the bid amount is in the answer. Every `…Path` is a key
+    /// (`bidAmount`), a dotted path (`data.bid.amount`, digits index arrays) or
+    /// an RFC 9535 JSONPath (`$.data.bid.amount`) within a cost limit: at most
+    /// 256 characters and one descendant segment (`..`), not inside a filter;
+    /// no wildcard (`*`), slice or filter from the `..` on; no filter inside a
+    /// filter; no `match()` or `search()`. A costlier path is refused (422).
+    /// Answers over 64 KiB or 10,000 JSON values are invalid bids.
     #[serde(default = "default_bid_amount_path")]
     pub bid_amount_path: String,
     /// Where the destination number (or SIP address) is.

@@ -9,6 +9,24 @@
 //!   JSONPath that matches more than one value makes the response invalid
 //!   rather than picking one silently.
 //!
+//! # What a JSONPath may cost
+//!
+//! A bidder writes the document a path runs over, so a path's cost must not
+//! grow faster than the document. [`check_path_cost`] admits RFC 9535 with
+//! these limits (a target with any other path is refused when saved, and a
+//! stored one no longer compiles):
+//! - at most [`MAX_JSONPATH_CHARS`] characters;
+//! - at most one descendant segment (`..`), not inside a filter: `$..amount`
+//!   and `$.bids..price` are fine, `$..a..b` and `$[?@..x]` are not;
+//! - from a descendant segment on, no wildcard (`*`), slice (`[1:3]`) or
+//!   filter (`[?…]`): `$..*` and `$..bid[*]` are refused;
+//! - no filter inside a filter, and no `match()` or `search()` (a regular
+//!   expression compiled at every node, possibly taken from the document).
+//!
+//! A response holding more than [`MAX_RESPONSE_NODES`] JSON values is invalid
+//! unread, and the engine evaluates paths off the async workers, within the
+//! bidder's time.
+//!
 //! This module only reads types: a wrong type, a malformed amount or bad
 //! JSON is [`Parsed::Invalid`] with a reason. Whether the bid is acceptable
 //! (range, floor, currency, destination) is [`crate::auction`]'s business.
@@ -22,6 +40,13 @@ use crate::RtbError;
 /// Response bodies longer than this are invalid, unread. Bids are a few
 /// hundred bytes; the HTTP client should stop reading at this size too.
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// Responses with more JSON values than this (objects, arrays, scalars) are
+/// invalid: a bid is a dozen.
+pub const MAX_RESPONSE_NODES: usize = 10_000;
+
+/// Longest JSONPath a target may use.
+pub const MAX_JSONPATH_CHARS: usize = 256;
 
 /// Reject reasons are kept to this many characters.
 pub const MAX_REASON_CHARS: usize = 200;
@@ -49,6 +74,7 @@ impl ResponsePath {
         }
         let kind = if text.starts_with('$') {
             let path = JsonPath::parse(text).map_err(|e| bad(&format!("invalid JSONPath: {e}")))?;
+            check_path_cost(text).map_err(|e| bad(&e))?;
             PathKind::JsonPath(Box::new(path))
         } else {
             let steps: Vec<String> = text.split('.').map(str::to_owned).collect();
@@ -81,6 +107,85 @@ impl ResponsePath {
         };
         Ok(found.filter(|v| !v.is_null()))
     }
+}
+
+/// Whether a JSONPath stays within the documented cost (see the module
+/// docs); why not, lowercase, when it does not. Meant for a path that
+/// parses: it reads the text, skipping string literals.
+pub fn check_path_cost(path: &str) -> Result<(), String> {
+    if path.chars().count() > MAX_JSONPATH_CHARS {
+        return Err(format!("a JSONPath may have at most {MAX_JSONPATH_CHARS} characters"));
+    }
+    let b = path.as_bytes();
+    // Open brackets, each marked when it is a filter; open filters; seen `..`.
+    let (mut brackets, mut filters, mut descended) = (Vec::<bool>::new(), 0usize, false);
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            quote @ (b'\'' | b'"') => {
+                i += 1;
+                while i < b.len() && b[i] != quote {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'[' => brackets.push(false),
+            b']' => filters -= usize::from(brackets.pop() == Some(true)),
+            b'.' if b.get(i + 1) == Some(&b'.') => {
+                if filters > 0 {
+                    return Err("a descendant segment (..) may not stand inside a filter".into());
+                }
+                if descended {
+                    return Err("a JSONPath may have at most one descendant segment (..)".into());
+                }
+                descended = true;
+                i += 1;
+            }
+            b'?' | b'*' | b':' if descended => {
+                return Err("no wildcard (*), slice or filter may follow a descendant segment (..)".into());
+            }
+            b'?' => {
+                if filters > 0 {
+                    return Err("a filter may not stand inside a filter".into());
+                }
+                if let Some(top) = brackets.last_mut() {
+                    *top = true;
+                    filters += 1;
+                }
+            }
+            c if c.is_ascii_alphabetic() => {
+                let start = i;
+                while i + 1 < b.len() && (b[i + 1].is_ascii_alphanumeric() || b[i + 1] == b'_') {
+                    i += 1;
+                }
+                let name = &path[start..=i];
+                let called = path[i + 1..].trim_start().starts_with('(');
+                if called && (name == "match" || name == "search") {
+                    return Err(format!("the {name}() function is not allowed in a response path"));
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// Whether `root` holds more than `limit` JSON values, counted without recursion.
+fn more_nodes_than(root: &Value, limit: usize) -> bool {
+    let mut stack = vec![root];
+    let mut seen = 0usize;
+    while let Some(v) = stack.pop() {
+        seen += 1;
+        if seen > limit {
+            return true;
+        }
+        match v {
+            Value::Array(items) => stack.extend(items),
+            Value::Object(map) => stack.extend(map.values()),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Where each field is found in a target's responses, compiled.
@@ -193,6 +298,9 @@ pub fn extract(body: &[u8], paths: &ResponsePaths, minor_digits: u32) -> Parsed 
         Value::Null => return Parsed::NoBid,
         Value::Object(map) if map.is_empty() => return Parsed::NoBid,
         _ => {}
+    }
+    if more_nodes_than(&root, MAX_RESPONSE_NODES) {
+        return Parsed::Invalid(format!("response holds more than {MAX_RESPONSE_NODES} JSON values"));
     }
     match read_fields(&root, paths, minor_digits) {
         Ok(bid) => Parsed::Bid(bid),
@@ -463,6 +571,63 @@ pub(crate) mod tests {
         }
         let err = ResponsePaths::compile(&PathConfig { duration: Some("a..b"), ..PathConfig::default() }).unwrap_err();
         assert_eq!(err.to_string(), r#"invalid response path "a..b": empty step in dotted path"#);
+    }
+
+    #[test]
+    fn costly_jsonpaths_are_refused_and_cheap_ones_kept() {
+        for ok in [
+            "$.data.bid.amount",
+            "$..amount",
+            "$.bids..price",
+            "$..['amount']",
+            "$..bids[0]",
+            "$.bids[*].price",
+            "$.*.*.*.amount",
+            "$.bids[1:3]",
+            "$.bids[?@.price > 4].price",
+            "$[?count(@.*) > 1]",
+            "$['a..b', 'c*?:']",
+            r#"$["it's \"..\" *"]"#,
+            "$.bids[?@.name == '..*'].price",
+            "$.bids[?length(@.name) > 2]",
+        ] {
+            assert_eq!(check_path_cost(ok), Ok(()), "{ok}");
+            ResponsePath::parse(ok).unwrap();
+        }
+        for (bad, why) in [
+            ("$..*..*..*..*", "descendant segment"),
+            ("$..a..b", "at most one descendant"),
+            ("$..*", "wildcard"),
+            ("$..[*]", "wildcard"),
+            ("$..bid[*]", "wildcard"),
+            ("$..bid.*", "wildcard"),
+            ("$..bids[0:2]", "slice"),
+            ("$..[?@.price]", "filter"),
+            ("$.bids[?@..price]", "inside a filter"),
+            ("$[?count(@..*) > 1]", "inside a filter"),
+            ("$[?@[?@.a]]", "a filter may not stand inside a filter"),
+            ("$[?match(@.a, 'x+')]", "match()"),
+            ("$[?search(@.a, @.b)]", "search()"),
+        ] {
+            let err = check_path_cost(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+            assert!(JsonPath::parse(bad).is_ok(), "{bad} is valid RFC 9535, refused for its cost only");
+            assert!(ResponsePath::parse(bad).unwrap_err().to_string().contains(why), "{bad}");
+        }
+        let long = format!("$.{}", "a".repeat(MAX_JSONPATH_CHARS));
+        assert!(check_path_cost(&long).unwrap_err().contains("at most 256 characters"));
+    }
+
+    #[test]
+    fn responses_past_the_node_budget_are_invalid() {
+        let many = format!(r#"{{"bidAmount": 5, "pad": [{}]}}"#, vec!["0"; MAX_RESPONSE_NODES].join(","));
+        assert!(many.len() < MAX_RESPONSE_BYTES);
+        match bid(&many) {
+            Parsed::Invalid(r) => assert!(r.contains("more than 10000 JSON values"), "{r}"),
+            other => panic!("{other:?}"),
+        }
+        let fits = format!(r#"{{"bidAmount": 5, "pad": [{}]}}"#, vec!["0"; MAX_RESPONSE_NODES - 3].join(","));
+        assert!(matches!(bid(&fits), Parsed::Bid(_)));
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! - [`mod@extract`]: a target's [`ResponsePaths`] (bare key, dotted path or RFC
 //!   9535 JSONPath), compiled once, and [`extract()`]: a response body to typed
 //!   fields, or no-bid, or invalid with a reason. Bodies over
-//!   [`MAX_RESPONSE_BYTES`] are invalid.
+//!   [`MAX_RESPONSE_BYTES`] or [`MAX_RESPONSE_NODES`] are invalid, and a
+//!   JSONPath must stay within [`check_path_cost`].
 //! - [`auction`]: [`classify`] one target's reply into an [`Outcome`]
 //!   (success, timeout, error, invalid, no-bid, rejected) by the target's
 //!   [`TargetTerms`] and the router's floor, and [`rank`] the valid bids:
@@ -16,8 +17,10 @@
 //!   response.
 //! - [`breaker`]: a [`CircuitBreaker`] per target: consecutive timeouts and
 //!   errors open it for a cool-down, then one probe decides.
-//! - [`ssrf`]: [`is_forbidden`] addresses and [`check_resolved`] for the
-//!   HTTP client's resolver.
+//! - [`ssrf`]: [`is_forbidden`] addresses, [`check_resolved`] for the
+//!   HTTP client's resolver and [`forbidden_literal_host`] for a URL's own host.
+//! - [`target`]: [`check_target`], what saving a target checks by these
+//!   rules (path cost, a literal forbidden host).
 //!
 //! An auction, end to end: for each target whose breaker
 //! [`try_acquire`](CircuitBreaker::try_acquire)s, render its template with the
@@ -64,11 +67,16 @@ pub mod breaker;
 mod error;
 pub mod extract;
 pub mod ssrf;
+pub mod target;
 pub mod template;
 
 pub use auction::{Destination, Outcome, Reply, TargetTerms, ValidBid, classify, compare, rank, validate};
 pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 pub use error::RtbError;
-pub use extract::{BidResponse, MAX_RESPONSE_BYTES, Parsed, PathConfig, ResponsePath, ResponsePaths, extract};
-pub use ssrf::{check_resolved, is_forbidden};
+pub use extract::{
+    BidResponse, MAX_JSONPATH_CHARS, MAX_RESPONSE_BYTES, MAX_RESPONSE_NODES, Parsed, PathConfig, ResponsePath, ResponsePaths, check_path_cost,
+    extract,
+};
+pub use ssrf::{check_resolved, forbidden_literal_host, is_forbidden};
+pub use target::check_target;
 pub use template::{CallContext, ContentType, PriceTerms, Template, Variable, validate_template};

@@ -14,6 +14,7 @@ use axum::response::Response;
 use chrono::Utc;
 use serde_json::json;
 use switchboard_model::{AuthType, FieldError, Id, Role, RtbRouter, RtbTarget, new_id};
+use switchboard_rtb::check_target;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -74,13 +75,16 @@ async fn get_target(State(state): State<AppState>, auth: Auth, id: Result<Path<S
     Ok(docs::tagged(StatusCode::OK, &t, t.version))
 }
 
-/// Creates an RTB target. Unknown template variables are refused, by name.
+/// Creates an RTB target. Unknown template variables are refused, by name;
+/// so are a response path beyond the documented JSONPath cost and, unless
+/// the server allows private targets, an `endpointUrl` whose host is a
+/// literal loopback, private, link-local or metadata address.
 #[utoipa::path(post, path = "/api/rtb/targets", tag = "rtb", request_body = RtbTarget,
     responses((status = 201, body = RtbTarget), (status = 422, description = "invalid fields, every one listed")))]
 async fn create_target(State(state): State<AppState>, auth: Auth, Json(mut t): Json<RtbTarget>) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
     (t.id, t.tenant_id, t.created_at) = (new_id(), auth.tenant_id, Utc::now());
-    docs::invalid(t.validate(), Vec::new())?;
+    docs::invalid(t.validate(), check_target(&t, state.engine.rtb_allow_private_targets()))?;
     tidy_credentials(&mut t);
     docs::put(&state, auth.tenant_id, &mut t, None).await?;
     state.engine.put_rtb_target(t.clone()).await?;
@@ -110,7 +114,7 @@ async fn update_target(
         t.auth_token = t.auth_token.or(old.auth_token);
         t.auth_password = t.auth_password.or(old.auth_password);
     }
-    docs::invalid(t.validate(), Vec::new())?;
+    docs::invalid(t.validate(), check_target(&t, state.engine.rtb_allow_private_targets()))?;
     tidy_credentials(&mut t);
     docs::put(&state, auth.tenant_id, &mut t, Some(expected)).await?;
     state.engine.put_rtb_target(t.clone()).await?;
