@@ -67,9 +67,12 @@ pub fn render(decision: &Decision, public_url: &str) -> String {
     x
 }
 
-/// Escapes text for an XML attribute value or element content.
+/// Escapes text for an XML attribute value or element content. Characters
+/// XML 1.0 cannot carry (control characters other than tab, newline and
+/// carriage return; U+FFFE, U+FFFF) are dropped: one of them in a caller id
+/// would make the whole document unreadable to Twilio, and the call lost.
 pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.contains(['&', '<', '>', '"', '\'']) {
+    if !s.chars().any(|c| matches!(c, '&' | '<' | '>' | '"' | '\'') || !is_xml_char(c)) {
         return std::borrow::Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
@@ -80,10 +83,16 @@ pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            c if !is_xml_char(c) => {}
             c => out.push(c),
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// XML 1.0's `Char` production (surrogates cannot occur in a `str`).
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 #[cfg(test)]
@@ -133,6 +142,22 @@ mod tests {
         assert!(x.contains(r#"callerId="a&quot;b&lt;c&gt;&amp;&apos;d""#), "{x}");
         assert!(x.contains(r#"action="https://h/x?a=1&amp;b=2/api/webhooks"#), "{x}");
         assert!(!x.contains("&b"));
+    }
+
+    #[test]
+    fn characters_xml_cannot_carry_are_dropped() {
+        // A `From` the voice webhook's parser accepts (no control characters),
+        // yet U+FFFE and U+FFFF are not XML characters (caught by fuzz/twiml).
+        let pairs = crate::twilio::form::parse_pairs(b"CallSid=CA1&AccountSid=AC1&From=%2B1555%EF%BF%BE0%EF%BF%BF&To=%2B15550001000");
+        let from = crate::twilio::form::VoiceParams::parse(&pairs).unwrap().from;
+        let (mut d, _) = dial(false);
+        if let Decision::Dial { caller_id, .. } = &mut d {
+            *caller_id = from;
+        }
+        let x = render(&d, "https://h");
+        assert!(x.contains(r#"callerId="+15550""#), "{x}");
+        assert_eq!(escape("a\u{1}b\u{1f}\tc\u{fffe}"), "ab\tc");
+        assert_eq!(escape("plain"), std::borrow::Cow::Borrowed("plain"));
     }
 
     #[test]

@@ -157,6 +157,9 @@ pub struct Template {
     segments: Vec<Segment>,
     /// Literal bytes, to size the output buffer.
     literal_len: usize,
+    /// Whether a variable follows a `\` inside a JSON string (`"\{callerId}"`):
+    /// the value's first character would be read as an escape.
+    var_after_backslash: bool,
 }
 
 /// Checks a template, returning the unknown variable names if any, in order
@@ -201,6 +204,7 @@ impl Template {
         let mut unknown: Vec<String> = Vec::new();
         let mut literal = String::new();
         let mut literal_len = 0;
+        let mut var_after_backslash = false;
         // A lexical JSON scan of the literal text: are we inside a string?
         let (mut in_str, mut escaped) = (false, false);
         let mut i = 0;
@@ -221,6 +225,7 @@ impl Template {
                             literal_len += literal.len();
                             segments.push(Segment::Literal(std::mem::take(&mut literal)));
                         }
+                        var_after_backslash |= in_str && escaped;
                         segments.push(Segment::Var { var, in_json_string: in_str });
                     }
                     None => {
@@ -256,7 +261,7 @@ impl Template {
             literal_len += literal.len();
             segments.push(Segment::Literal(literal));
         }
-        Ok(Self { segments, literal_len })
+        Ok(Self { segments, literal_len, var_after_backslash })
     }
 
     /// The variables the template uses, in order, repeats included.
@@ -271,6 +276,10 @@ impl Template {
     /// values; for refusing a broken JSON target when it is saved (a
     /// template that is not JSON would make every auction's request fail).
     pub fn check_json(&self) -> Result<(), String> {
+        // The sample values may happen to make a valid escape; others would not.
+        if self.var_after_backslash {
+            return Err("the template does not render to JSON: a variable follows a backslash inside a string".into());
+        }
         let at = DateTime::<Utc>::UNIX_EPOCH;
         let call = CallContext {
             request_id: "r".into(),
@@ -486,6 +495,11 @@ mod tests {
         let broken = Template::parse(r#"{"callerId": "{callerId}",}"#).unwrap().check_json().unwrap_err();
         assert!(broken.starts_with("the template does not render to JSON"), "{broken}");
         assert!(Template::parse("callerId={callerId}").unwrap().check_json().is_err());
+        // Caught by fuzz/rtb_template: with the sample (empty) tag this renders
+        // `"\n"`, but a tag value `"` renders `"\\"n"`, which is not JSON.
+        let after_backslash = Template::parse(r#"{"a": "\{tag:source}n"}"#).unwrap();
+        assert!(after_backslash.check_json().unwrap_err().contains("backslash"));
+        assert_eq!(Template::parse(r#"{"a": "\\{tag:source}"}"#).unwrap().check_json(), Ok(()), "an escaped backslash is fine");
     }
 
     #[test]
