@@ -604,7 +604,12 @@ export interface paths {
         /** The tenant's RTB targets, oldest first. */
         get: operations["list_targets"];
         put?: never;
-        /** Creates an RTB target. Unknown template variables are refused, by name. */
+        /**
+         * Creates an RTB target. Unknown template variables are refused, by name;
+         *     so are a response path beyond the documented JSONPath cost and, unless
+         *     the server allows private targets, an `endpointUrl` whose host is a
+         *     literal loopback, private, link-local or metadata address.
+         */
         post: operations["create_target"];
         delete?: never;
         options?: never;
@@ -664,7 +669,10 @@ export interface paths {
         };
         /** The caller's tenant settings. */
         get: operations["get_tenant"];
-        /** Changes the tenant settings (owners and admins). */
+        /**
+         * Changes the tenant settings (owners and admins; only an owner changes
+         *     the Twilio account SID, which decides whose webhooks are this tenant's).
+         */
         put: operations["put_tenant"];
         post?: never;
         delete?: never;
@@ -764,7 +772,7 @@ export interface paths {
          */
         put: operations["update_user"];
         post?: never;
-        /** Deletes a user and ends their sessions (204). */
+        /** Deletes a user, ends their sessions and revokes their API keys (204). */
         delete: operations["delete_user"];
         options?: never;
         head?: never;
@@ -2115,7 +2123,15 @@ export interface components {
                 authType?: components["schemas"]["AuthType"];
                 /** @description User name for basic auth. */
                 authUsername?: string | null;
-                /** @description Where the bid amount is in the answer. */
+                /**
+                 * @description Where the bid amount is in the answer. Every `…Path` is a key
+                 *     (`bidAmount`), a dotted path (`data.bid.amount`, digits index arrays) or
+                 *     an RFC 9535 JSONPath (`$.data.bid.amount`) within a cost limit: at most
+                 *     256 characters and one descendant segment (`..`), not inside a filter;
+                 *     no wildcard (`*`), slice or filter from the `..` on; no filter inside a
+                 *     filter; no `match()` or `search()`. A costlier path is refused (422).
+                 *     Answers over 64 KiB or 10,000 JSON values are invalid bids.
+                 */
                 bidAmountPath?: string;
                 /** @description Company. */
                 company?: string;
@@ -2708,7 +2724,15 @@ export interface components {
             authType?: components["schemas"]["AuthType"];
             /** @description User name for basic auth. */
             authUsername?: string | null;
-            /** @description Where the bid amount is in the answer. */
+            /**
+             * @description Where the bid amount is in the answer. Every `…Path` is a key
+             *     (`bidAmount`), a dotted path (`data.bid.amount`, digits index arrays) or
+             *     an RFC 9535 JSONPath (`$.data.bid.amount`) within a cost limit: at most
+             *     256 characters and one descendant segment (`..`), not inside a filter;
+             *     no wildcard (`*`), slice or filter from the `..` on; no filter inside a
+             *     filter; no `match()` or `search()`. A costlier path is refused (422).
+             *     Answers over 64 KiB or 10,000 JSON values are invalid bids.
+             */
             bidAmountPath?: string;
             /** @description Company. */
             company?: string;
@@ -2950,7 +2974,7 @@ export interface components {
             leaseExpiresAt?: string | null;
             /** @description E.164. */
             phoneNumber?: string | null;
-            /** @description The visitor's session: the one sent, or a new one to keep. */
+            /** @description The visitor's session: the one sent if this server minted it, else a new one to keep. */
             sessionId: string;
             /** @description Whether the page should show `phoneNumber` (false: keep its own). */
             success: boolean;
@@ -3332,8 +3356,15 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description too many attempts */
+            /** @description too many attempts for this username or from this address (`Retry-After`) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many passwords being checked at once (`Retry-After`) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3498,14 +3529,29 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description username or tenant name taken */
+            /** @description the username or the tenant name cannot be used. The answer (`conflict`, the same message) is the same whichever of the two is taken, and is given only after the password has been hashed, as a signup would, so that it tells neither which one exists nor, by its timing, which */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            /** @description a bad username, password or tenant name, every one listed */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many signups from this address (`Retry-After`) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many passwords being hashed at once (`Retry-After`) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5298,14 +5344,22 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description not an owner or admin, or an admin changing (or removing) the account SID */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description stale version, or the name or account belongs to another tenant */
+            /** @description stale version, or the name or account is another tenant's (which one is not said) */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the body is over the admin limit */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
