@@ -15,6 +15,10 @@ fi
 
 cargo test --workspace --all-targets
 
+# Lints: clippy with the lints declared in Cargo.toml, every warning an error.
+cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+cargo clippy --workspace --all-targets -- -D warnings
+
 # deploy/: promtool on the Prometheus config and alert rules, the Grafana
 # dashboards and the compose wiring checked as files, and the ScyllaDB store
 # compiled (its conformance run needs a node: see docs/scylla.md).
