@@ -4,83 +4,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use common::Console;
+use common::process::{BIN, Served as Server};
 use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
-
-/// A `switchboard serve` child process on 127.0.0.1:0.
-struct Server {
-    child: Child,
-    base: String,
-    stdout: Arc<Mutex<Vec<String>>>,
-}
-
-impl Server {
-    fn start(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .env_remove("SWITCHBOARD_PUBLIC_URL")
-            .env_remove("SWITCHBOARD_SIGNUP")
-            .env_remove("SWITCHBOARD_DEMO")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("spawn switchboard");
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel::<String>();
-        let out = child.stdout.take().expect("stdout");
-        let lines = stdout.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line.clone());
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let base = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).expect("no `listening on` line");
-            if let Some(addr) = line.strip_prefix("listening on ") {
-                break addr.trim().to_owned();
-            }
-        };
-        Self { child, base, stdout }
-    }
-
-    fn output(&self) -> String {
-        self.stdout.lock().unwrap().join("\n")
-    }
-
-    /// Stops it (SIGTERM) and waits, so the data directory is free again.
-    fn stop(mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.child.try_wait().expect("try_wait").is_none() {
-            assert!(Instant::now() < deadline, "server did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Runs `switchboard user create` with `password` on a piped (non-TTY) stdin.
 fn user_create(data: &Path, tenant: &str, username: &str, role: &str, password: &str) -> Output {

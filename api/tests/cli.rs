@@ -5,115 +5,26 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
+use common::process::{BIN, Served};
 use common::*;
 use switchboard::demo;
 use switchboard::twilio::signature;
 use switchboard_model::PhoneNumber;
 
-const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
 const DEMO_PRIORITY: &str = "+15550001000";
 const DEMO_ROUND_ROBIN: &str = "+15550001001";
 
-/// A `switchboard serve` child process.
-struct Server {
-    child: Child,
-    base: String,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Server {
-    /// Starts `switchboard serve --demo --data DIR --listen 127.0.0.1:0` and
-    /// waits for its `listening on` line.
-    fn start(data: &Path) -> Self {
-        Self::start_with(data, &[])
-    }
-
-    /// The same with more arguments.
-    fn start_with(data: &Path, more: &[&std::ffi::OsStr]) -> Self {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .args(more)
-            .env("RUST_LOG", "warn")
-            .env_remove("SWITCHBOARD_PUBLIC_URL")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn switchboard");
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel::<String>();
-        let out = child.stdout.take().expect("stdout");
-        let lines = stdout.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line.clone());
-                let _ = tx.send(line);
-            }
-        });
-        let mut err = child.stderr.take().expect("stderr");
-        let errs = stderr.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                errs.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let base = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(addr) = line.strip_prefix("listening on ") {
-                        break addr.trim().to_owned();
-                    }
-                }
-                Err(_) => panic!("no `listening on` line; stderr:\n{}", stderr.lock().unwrap()),
-            }
-        };
-        Self { child, base, stdout, stderr }
-    }
-
-    fn pid(&self) -> String {
-        self.child.id().to_string()
-    }
-
-    fn sigterm(&self) {
-        let ok = Command::new("kill").args(["-TERM", &self.pid()]).status().expect("run kill");
-        assert!(ok.success());
-    }
-
-    /// Waits for the process to exit; panics after `timeout`.
-    fn wait(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "server did not exit; stderr:\n{}", self.stderr.lock().unwrap());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `switchboard serve --demo` on `data`, with `more` arguments.
+fn demo_server(data: &Path, more: &[&str]) -> Served {
+    Served::start(data, &[&["--demo"], more].concat(), &[])
 }
 
 fn export(data: &Path, format: &str) -> Output {
@@ -162,8 +73,8 @@ async fn demo_prints_curl_lines_that_route_calls_and_seeds_once() {
     let client = reqwest::Client::new();
     let mut tables = Vec::new();
     for run in 0..2 {
-        let mut server = Server::start(dir.path());
-        let out = server.stdout.lock().unwrap().clone();
+        let mut server = demo_server(dir.path(), &[]);
+        let out = server.lines();
         let text = out.join("\n");
         for expected in ["Acme Insurance", "Beta Health", "Gamma Legal", "Demo Priority", "Demo Round Robin", "demo-token"] {
             assert!(text.contains(expected), "run {run}: {expected} missing from:\n{text}");
@@ -203,8 +114,8 @@ async fn demo_prints_curl_lines_that_route_calls_and_seeds_once() {
     assert_eq!(calls.len(), 4, "{calls:?}");
     // If the real curl is installed, the printed line works verbatim too.
     if Command::new("curl").arg("--version").output().is_ok() {
-        let server = Server::start(dir.path());
-        let line = server.stdout.lock().unwrap().iter().find(|l| l.starts_with("curl ")).cloned().unwrap();
+        let server = demo_server(dir.path(), &[]);
+        let line = server.lines().iter().find(|l| l.starts_with("curl ")).cloned().unwrap();
         let out = Command::new("sh").arg("-c").arg(&line).output().unwrap();
         let body = String::from_utf8_lossy(&out.stdout);
         assert!(body.contains("<Dial "), "{line}\n{body}");
@@ -214,7 +125,7 @@ async fn demo_prints_curl_lines_that_route_calls_and_seeds_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_a_burst_loses_no_answered_call() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path());
+    let mut server = demo_server(dir.path(), &[]);
     let client = reqwest::Client::new();
     let answered = Arc::new(AtomicUsize::new(0));
     let pid = server.pid();
@@ -254,7 +165,7 @@ async fn kill_9_during_a_burst_loses_no_answered_call() {
         assert!(exported.contains(sid), "{sid} got TwiML but is not in the export");
     }
     // And the store reopens for the next run, with the recorded calls.
-    let mut again = Server::start(dir.path());
+    let mut again = demo_server(dir.path(), &[]);
     let r = demo_call(&client, &again.base, &dialed[0].clone(), DEMO_PRIORITY).await.unwrap();
     assert!(r.is_dial(), "a retried CallSid after the crash should replay its decision: {r:?}");
     again.sigterm();
@@ -286,7 +197,7 @@ fn start_request(base: &str, sid: &str, to: &str, hold: usize) -> (TcpStream, Ve
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_in_flight_webhooks_and_keeps_them() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path());
+    let mut server = demo_server(dir.path(), &[]);
     // Five calls fit the priority campaign (Acme 2, Beta 5, Gamma 5).
     let sids: Vec<String> = (0..5).map(|i| format!("CAterm{i}")).collect();
     let mut pending: Vec<(TcpStream, Vec<u8>)> = sids.iter().map(|sid| start_request(&server.base, sid, DEMO_PRIORITY, 5)).collect();
@@ -307,7 +218,7 @@ async fn sigterm_finishes_in_flight_webhooks_and_keeps_them() {
         assert!(resp.contains("<Dial "), "{sid}: {resp}");
     }
     let status = server.wait(Duration::from_secs(30));
-    assert!(status.success(), "exit {status:?}; stderr:\n{}", server.stderr.lock().unwrap());
+    assert!(status.success(), "exit {status:?}; stderr:\n{}", server.stderr());
     let exported: HashSet<String> =
         export_jsonl(dir.path()).iter().map(|c| c["callSid"].as_str().unwrap().to_owned()).collect();
     for sid in &sids {
@@ -318,7 +229,7 @@ async fn sigterm_finishes_in_flight_webhooks_and_keeps_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_has_every_field_in_jsonl_and_csv_and_refuses_a_dir_in_use() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path());
+    let mut server = demo_server(dir.path(), &[]);
     let client = reqwest::Client::new();
     let r = demo_call(&client, &server.base, "CAexport1", DEMO_PRIORITY).await.unwrap();
     assert!(r.is_dial(), "{r:?}");
@@ -399,7 +310,7 @@ async fn export_has_every_field_in_jsonl_and_csv_and_refuses_a_dir_in_use() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csv_export_neutralises_formula_cells_and_keeps_numbers() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path());
+    let mut server = demo_server(dir.path(), &[]);
     let client = reqwest::Client::new();
     let mut params = demo::call_params("CAformula", &PhoneNumber::parse(DEMO_PRIORITY).unwrap());
     params.iter_mut().filter(|(k, _)| k == "From").for_each(|(_, v)| *v = "=cmd|' /C calc'!A0".into());
@@ -459,7 +370,7 @@ async fn the_console_is_served_from_its_build_and_a_missing_build_is_refused() {
     std::fs::create_dir(dist.path().join("assets")).unwrap();
     std::fs::write(dist.path().join("index.html"), "<script type=module src=/assets/app-1a2b.js></script>").unwrap();
     std::fs::write(dist.path().join("assets/app-1a2b.js"), "document.title = 'console'").unwrap();
-    let server = Server::start_with(data.path(), &["--console-dir".as_ref(), dist.path().as_os_str()]);
+    let server = demo_server(data.path(), &["--console-dir", dist.path().to_str().unwrap()]);
     let client = reqwest::Client::new();
     let get = |path: &str| client.get(format!("{}{path}", server.base)).send();
 

@@ -5,11 +5,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
-
+use common::process::Served;
 use common::{Console, TestServer};
 use serde_json::{Value, json};
 
@@ -51,66 +47,12 @@ async fn forty_concurrent_wrong_passwords_for_one_user_get_at_most_ten_checks() 
     assert_eq!(s, 429);
 }
 
-/// A `switchboard serve` child process on 127.0.0.1:0 over a temp data dir.
-struct Served {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Served {
-    fn start(args: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(dir.path())
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .env_remove("SWITCHBOARD_PUBLIC_URL")
-            .env_remove("SWITCHBOARD_SIGNUP")
-            .env_remove("SWITCHBOARD_DEMO")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn switchboard");
-        let out = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let base = loop {
-            let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("no `listening on` line");
-            if let Some(addr) = line.strip_prefix("listening on ") {
-                break addr.trim().to_owned();
-            }
-        };
-        Self { child, base, _dir: dir }
-    }
-
-    /// A field of `/proc/PID/status` (`VmRSS`, `VmHWM`), in KiB.
-    fn kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("read /proc/PID/status");
-        let line = status.lines().find(|l| l.starts_with(&format!("{field}:"))).unwrap_or_else(|| panic!("no {field} in {status}"));
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn two_hundred_concurrent_logins_cost_a_bounded_amount_of_memory() {
     // Behind a proxy, each guess comes from its own address: no per-address
     // or per-user limit holds them back, so only the hashing bound can.
-    let server = Served::start(&["--trust-forwarded-for"]);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Served::start(dir.path(), &["--trust-forwarded-for"], &[]);
     let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
     let signup = json!({"username": "alice", "password": PASSWORD, "tenantName": "Acme Leads"});
     assert_eq!(post_raw(&client, &server.base, "/api/auth/signup", &signup, &[("X-Forwarded-For", "198.18.0.1")]).await.0, 201);

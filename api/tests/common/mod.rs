@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod fake_twilio;
+pub(crate) mod process;
 
 use std::future::Future;
 use std::sync::Arc;
