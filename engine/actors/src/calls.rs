@@ -294,6 +294,35 @@ pub(crate) fn end_call(record: &mut CallRecord, now: DateTime<Utc>, buyers: &dyn
     releases
 }
 
+/// A ringing call with no attempts, for unit tests of this crate.
+#[cfg(test)]
+pub(crate) fn sample_record() -> CallRecord {
+    CallRecord {
+        id: switchboard_model::new_id(),
+        call_sid: "CA1".into(),
+        tenant_id: switchboard_model::new_id(),
+        campaign_id: switchboard_model::new_id(),
+        from: "+15551230000".into(),
+        to: PhoneNumber::parse("+15550001000").unwrap(),
+        caller_state: None,
+        caller_zip: None,
+        status: CallStatus::Ringing,
+        reject_reason: None,
+        buyer_id: None,
+        attempts: vec![],
+        started_at: Utc::now(),
+        answered_at: None,
+        ended_at: None,
+        duration_seconds: 0,
+        converted: false,
+        revenue_minor: 0,
+        currency: Default::default(),
+        recording_url: None,
+        pool_id: None,
+        attribution: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,30 +337,7 @@ mod tests {
     }
 
     fn record() -> CallRecord {
-        CallRecord {
-            id: switchboard_model::new_id(),
-            call_sid: "CA1".into(),
-            tenant_id: switchboard_model::new_id(),
-            campaign_id: switchboard_model::new_id(),
-            from: "+15551230000".into(),
-            to: PhoneNumber::parse("+15550001000").unwrap(),
-            caller_state: None,
-            caller_zip: None,
-            status: CallStatus::Ringing,
-            reject_reason: None,
-            buyer_id: None,
-            attempts: vec![],
-            started_at: Utc::now(),
-            answered_at: None,
-            ended_at: None,
-            duration_seconds: 0,
-            converted: false,
-            revenue_minor: 0,
-            currency: Default::default(),
-            recording_url: None,
-            pool_id: None,
-            attribution: None,
-        }
+        super::sample_record()
     }
 
     #[test]

@@ -175,7 +175,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_model::{Attempt, AttemptOutcome, CallStatus};
+    use switchboard_model::{Attempt, AttemptOutcome};
 
     fn attempt(started_at: DateTime<Utc>, released: bool, leg: Option<&str>) -> Attempt {
         Attempt {
@@ -195,30 +195,8 @@ mod tests {
     }
 
     fn record(attempts: Vec<Attempt>) -> CallRecord {
-        CallRecord {
-            id: switchboard_model::new_id(),
-            call_sid: "CAin".into(),
-            tenant_id: switchboard_model::new_id(),
-            campaign_id: switchboard_model::new_id(),
-            from: "+15551230000".into(),
-            to: PhoneNumber::parse("+15550001000").unwrap(),
-            caller_state: None,
-            caller_zip: None,
-            status: CallStatus::Ringing,
-            reject_reason: None,
-            buyer_id: None,
-            started_at: attempts.first().map_or_else(Utc::now, |a| a.started_at),
-            attempts,
-            answered_at: None,
-            ended_at: None,
-            duration_seconds: 0,
-            converted: false,
-            revenue_minor: 0,
-            currency: Default::default(),
-            recording_url: None,
-            pool_id: None,
-            attribution: None,
-        }
+        let started_at = attempts.first().map_or_else(Utc::now, |a| a.started_at);
+        CallRecord { call_sid: "CAin".into(), started_at, attempts, ..crate::calls::sample_record() }
     }
 
     const MIN: chrono::Duration = chrono::Duration::minutes(1);
