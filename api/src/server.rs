@@ -195,10 +195,11 @@ pub async fn run(
             None => None,
         };
         let _ = socket.set_nodelay(true);
-        // The peer address feeds the per-address login limit (`ConnectInfo`).
-        let service = router.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
-        let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-            tower::ServiceExt::oneshot(service.clone(), req.map(axum::body::Body::new))
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+            // The peer address feeds the per-address login limit (`ConnectInfo`).
+            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            tower::ServiceExt::oneshot(router.clone(), req.map(axum::body::Body::new))
         });
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(hyper_util::rt::TokioTimer::new())
