@@ -179,7 +179,8 @@ if yaml:
 # `counter!/gauge!/histogram!(CONST, "label" => …)` in the sources).
 consts = {}
 for f in (("engine", "actors", "src", "metrics.rs"), ("api", "src", "server.rs"), ("api", "src", "telemetry.rs")):
-    consts.update(re.findall(r'const ([A-Z_]+): &str = "(switchboard_[a-z_]+)"', open(os.path.join(root, *f)).read()))
+    # `const NAME: &str = "…"`, or a row of the engine's `metrics!` table: `NAME: Kind = "…";`.
+    consts.update(re.findall(r'\b([A-Z_]+): (?:&str|Counter|Gauge|Histogram) = "(switchboard_[a-z_]+)"', open(os.path.join(root, *f)).read()))
 known = set(consts.values())
 emitted = {name: set() for name in known}
 for src in ("engine/actors/src", "api/src"):
