@@ -30,6 +30,8 @@ mod dni;
 mod dni_script;
 pub mod error;
 pub mod export;
+#[doc(hidden)]
+pub mod fuzzing;
 mod rtb;
 pub mod server;
 pub mod telemetry;
