@@ -38,3 +38,7 @@ bash load-tests/smoke.sh
 # dni.js tag, then the console served by the server, in headless chromium
 # (installs chromium and playwright-core when missing; builds admin-ui/dist).
 bash tests/browser/run.sh
+
+# Every fuzz target for 20 s from its seeds, failing on any crash (nightly and
+# cargo-fuzz; its own fuzz/target). The long run is in docs/fuzzing.md.
+bash fuzz/run.sh 20

@@ -32,6 +32,8 @@ mod dni;
 mod dni_script;
 pub mod error;
 pub mod export;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod reconcile;
 mod rtb;
 pub mod server;

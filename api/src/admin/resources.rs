@@ -1,9 +1,9 @@
 //! The tenant's resources, one module each.
 
 mod bids;
-mod buyers;
+pub(crate) mod buyers;
 mod calls;
-mod campaigns;
+pub(crate) mod campaigns;
 pub(crate) mod docs;
 mod numbers;
 mod pool_stats;

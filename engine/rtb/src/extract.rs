@@ -73,6 +73,9 @@ impl ResponsePath {
             return Err(bad("empty path"));
         }
         let kind = if text.starts_with('$') {
+            if switchboard_model::resources::jsonpath_too_complex(text) {
+                return Err(bad("JSONPath too complex: too deeply nested or too long"));
+            }
             let path = JsonPath::parse(text).map_err(|e| bad(&format!("invalid JSONPath: {e}")))?;
             check_path_cost(text).map_err(|e| bad(&e))?;
             PathKind::JsonPath(Box::new(path))
@@ -569,6 +572,14 @@ pub(crate) mod tests {
         for bad in ["", "  ", "data..amount", ".amount", "amount.", "$.data[", "$$"] {
             assert!(ResponsePath::parse(bad).is_err(), "{bad:?}");
         }
+        // Found by fuzz/rtb_extract: nested unclosed filters made the JSONPath
+        // parser backtrack exponentially; past 4 levels a path is refused unparsed.
+        let deep = "$.a[?@.b[?@.c[?@.d[?@.e[?@.f]]]]]";
+        let err = ResponsePath::parse(deep).unwrap_err().to_string();
+        assert!(err.contains("too complex"), "{err}");
+        let err = ResponsePath::parse(&format!("$.ids{}", "[?@.ps[?@.\u{fffd}".repeat(8))).unwrap_err().to_string();
+        assert!(err.contains("too complex"), "{err}");
+        assert!(ResponsePath::parse("$.a[?@.b[?@.c > 1]].d").is_ok());
         let err = ResponsePaths::compile(&PathConfig { duration: Some("a..b"), ..PathConfig::default() }).unwrap_err();
         assert_eq!(err.to_string(), r#"invalid response path "a..b": empty step in dotted path"#);
     }

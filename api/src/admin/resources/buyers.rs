@@ -143,7 +143,7 @@ impl ScheduleInput {
 
 impl BuyerInput {
     /// The buyer this input describes, or every field error at once.
-    fn into_buyer(self, id: Id, tenant_id: Id) -> Result<Buyer, ApiError> {
+    pub(crate) fn into_buyer(self, id: Id, tenant_id: Id) -> Result<Buyer, ApiError> {
         let mut errors = Vec::new();
         let phone_number = required_phone(self.phone_number.as_deref(), "phoneNumber", &mut errors);
         let timezone = match self.timezone.as_deref().map(str::trim) {
@@ -195,7 +195,7 @@ impl BuyerInput {
 }
 
 /// Adds the model's own validation errors, skipping fields already reported.
-pub(super) fn merge_errors(errors: &mut Vec<FieldError>, validated: Result<(), ModelError>) {
+pub(crate) fn merge_errors(errors: &mut Vec<FieldError>, validated: Result<(), ModelError>) {
     if let Err(ModelError::Invalid(more)) = validated {
         for e in more {
             if !errors.iter().any(|x| x.field == e.field) {
@@ -247,7 +247,7 @@ fn amount(value: Option<&Value>, field: &str, errors: &mut Vec<FieldError>) -> i
 }
 
 /// The body as a JSON object (400 otherwise).
-pub(super) fn object(body: Value) -> Result<Map<String, Value>, ApiError> {
+pub(crate) fn object(body: Value) -> Result<Map<String, Value>, ApiError> {
     match body {
         Value::Object(m) => Ok(m),
         _ => Err(ApiError::BadRequest("the body must be a json object".into())),

@@ -83,7 +83,7 @@ pub(crate) struct CampaignInput {
 }
 
 impl CampaignInput {
-    fn into_campaign(self, id: Id, tenant_id: Id, errors: &mut Vec<FieldError>) -> Campaign {
+    pub(crate) fn into_campaign(self, id: Id, tenant_id: Id, errors: &mut Vec<FieldError>) -> Campaign {
         if self.name.is_none() {
             errors.push(FieldError::new("name", "is required"));
         }
