@@ -141,5 +141,14 @@ export function intOrNull(text: string): number | null {
   return /^\d+$/.test(t) ? Number(t) : NaN;
 }
 
+/** A reader of required whole-number fields that lists each bad one in `errors`. */
+export function wholeNumbers(errors: FieldError[]) {
+  return (field: string, v: string) => {
+    const n = intOrNull(v);
+    if (n === null || Number.isNaN(n)) errors.push({ field, message: 'must be a whole number' });
+    return n;
+  };
+}
+
 /** A number from the API as form text. */
 export const text = (v: number | string | null | undefined) => (v === null || v === undefined ? '' : String(v));

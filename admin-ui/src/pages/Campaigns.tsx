@@ -2,7 +2,7 @@
 // calls go to, by priority and weight or round-robin.
 import { useQueries, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, type FieldError } from '../api';
-import { CheckField, ErrorBanner, Field, FormBanner, SelectField, TextField, intOrNull, opts, text } from '../components';
+import { CheckField, ErrorBanner, Field, FormBanner, SelectField, TextField, opts, text, wholeNumbers } from '../components';
 import { useForm } from '../form';
 import { item, list, useAction } from '../query';
 import { useCan } from '../role';
@@ -146,11 +146,7 @@ export function campaignDraft(buyers: Buyer[], c?: Campaign): CampaignDraft {
 /** The request body, or what is already wrong; `index` maps buyers[i] back to buyer ids. */
 export function campaignBody(d: CampaignDraft): { body?: Record<string, unknown>; errors: FieldError[]; index: string[] } {
   const errors: FieldError[] = [];
-  const int = (field: string, v: string) => {
-    const n = intOrNull(v);
-    if (n === null || Number.isNaN(n)) errors.push({ field, message: 'must be a whole number' });
-    return n;
-  };
+  const int = wholeNumbers(errors);
   const index: string[] = [];
   const buyers: BuyerAssignment[] = [];
   for (const id of d.order) {

@@ -3,7 +3,7 @@
 // every number is leased, and the lease timings.
 import { useQueries, useQueryClient } from '@tanstack/react-query';
 import { api, type FieldError } from '../api';
-import { ErrorBanner, FormBanner, SelectField, TextField, intOrNull, opts, text } from '../components';
+import { ErrorBanner, FormBanner, SelectField, TextField, opts, text, wholeNumbers } from '../components';
 import { useForm } from '../form';
 import { item, list } from '../query';
 import { useCan } from '../role';
@@ -31,11 +31,7 @@ const draftOf = (p?: Pool): Draft => ({
 /** The request body, or what is already wrong. */
 export function poolBody(d: Draft) {
   const errors: FieldError[] = [];
-  const int = (field: string, v: string) => {
-    const n = intOrNull(v);
-    if (n === null || Number.isNaN(n)) errors.push({ field, message: 'must be a whole number' });
-    return n;
-  };
+  const int = wholeNumbers(errors);
   const body = {
     name: d.name.trim(),
     numbers: d.numbers,

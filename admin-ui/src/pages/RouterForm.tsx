@@ -3,7 +3,7 @@
 // and the floor price (decimal text, never a float).
 import { useQueries, useQueryClient } from '@tanstack/react-query';
 import { api, type FieldError } from '../api';
-import { CheckField, ErrorBanner, FormBanner, SelectField, TextField, intOrNull, opts, text } from '../components';
+import { CheckField, ErrorBanner, FormBanner, SelectField, TextField, opts, text, wholeNumbers } from '../components';
 import { useForm } from '../form';
 import { formatMoney, isAmount } from '../money';
 import { item, list } from '../query';
@@ -50,11 +50,7 @@ const chosen = (d: Draft) => d.order.filter((id) => d.rows[id]?.on);
 /** The request body, or what is already wrong. */
 export function routerBody(d: Draft) {
   const errors: FieldError[] = [];
-  const int = (field: string, v: string) => {
-    const n = intOrNull(v);
-    if (n === null || Number.isNaN(n)) errors.push({ field, message: 'must be a whole number' });
-    return n;
-  };
+  const int = wholeNumbers(errors);
   const body = {
     name: d.name.trim(),
     targets: chosen(d).map((id, i) => ({ targetId: id, priority: int(`targets[${i}].priority`, d.rows[id].priority), weight: int(`targets[${i}].weight`, d.rows[id].weight) })),
