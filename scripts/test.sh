@@ -39,6 +39,6 @@ bash load-tests/smoke.sh
 # (installs chromium and playwright-core when missing; builds admin-ui/dist).
 bash tests/browser/run.sh
 
-# Every fuzz target for 20 s from its seeds, failing on any crash (nightly and
+# Every fuzz target for 10 s from its seeds, failing on any crash (nightly and
 # cargo-fuzz; its own fuzz/target). The long run is in docs/fuzzing.md.
-bash fuzz/run.sh 20
+bash fuzz/run.sh 10
