@@ -428,7 +428,12 @@ pub fn check_response_path(path: &str) -> Result<(), String> {
         ));
     }
     if p.starts_with('$') {
-        return serde_json_path::JsonPath::parse(p).map(|_| ()).map_err(|e| format!("is not a valid JSONPath: {e}"));
+        // serde_json_path 0.7 panics ("unreachable") on some truncated escapes
+        // such as `$['a\\u` (found by fuzz/rtb_extract): a refusal, not a crash.
+        return match std::panic::catch_unwind(|| serde_json_path::JsonPath::parse(p)) {
+            Ok(parsed) => parsed.map(|_| ()).map_err(|e| format!("is not a valid JSONPath: {e}")),
+            Err(_) => Err("is not a valid JSONPath".into()),
+        };
     }
     let segment_ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if p.split('.').all(segment_ok) {
@@ -1026,6 +1031,7 @@ mod tests {
         // exponentially through nested filters, so a target could cost the
         // server seconds per save; past 4 levels or 256 bytes it is refused unparsed.
         assert_eq!(check_response_path("$.a[?@.b[?@.c > 1]].d"), Ok(()));
+        assert!(check_response_path("$['data']['l\"\\u").is_err());
         for deep in ["$.a[?@.b[?@.c[?@.d[?@.e[?@.f]]]]]".to_owned(), format!("$.x{}", ".y".repeat(200))] {
             assert!(check_response_path(&deep).unwrap_err().contains("too complex"), "{deep}");
         }

@@ -76,7 +76,10 @@ impl ResponsePath {
             if switchboard_model::resources::jsonpath_too_complex(text) {
                 return Err(bad("JSONPath too complex: too deeply nested or too long"));
             }
-            let path = JsonPath::parse(text).map_err(|e| bad(&format!("invalid JSONPath: {e}")))?;
+            // serde_json_path panics on some truncated escapes (`$['a\\u`).
+            let path = std::panic::catch_unwind(|| JsonPath::parse(text))
+                .map_err(|_| bad("invalid JSONPath"))?
+                .map_err(|e| bad(&format!("invalid JSONPath: {e}")))?;
             check_path_cost(text).map_err(|e| bad(&e))?;
             PathKind::JsonPath(Box::new(path))
         } else {
@@ -580,6 +583,7 @@ pub(crate) mod tests {
         let err = ResponsePath::parse(&format!("$.ids{}", "[?@.ps[?@.\u{fffd}".repeat(8))).unwrap_err().to_string();
         assert!(err.contains("too complex"), "{err}");
         assert!(ResponsePath::parse("$.a[?@.b[?@.c > 1]].d").is_ok());
+        assert!(ResponsePath::parse("$['data']['l\"\\u").is_err(), "a panic in the JSONPath parser is a refusal");
         let err = ResponsePaths::compile(&PathConfig { duration: Some("a..b"), ..PathConfig::default() }).unwrap_err();
         assert_eq!(err.to_string(), r#"invalid response path "a..b": empty step in dotted path"#);
     }
