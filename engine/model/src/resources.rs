@@ -427,6 +427,11 @@ pub fn check_response_path(path: &str) -> Result<(), String> {
             "is too complex a JSONPath: at most {MAX_JSONPATH_NESTING} nested brackets and {MAX_JSONPATH_LEN} characters"
         ));
     }
+    if p.starts_with('$') && p.contains('\\') {
+        // serde_json_path 0.7 panics ("unreachable") on some escapes; a
+        // bidder's field names need none.
+        return Err("is a JSONPath with a backslash escape, which response paths do not support".into());
+    }
     if p.starts_with('$') {
         // serde_json_path 0.7 panics ("unreachable") on some truncated escapes
         // such as `$['a\\u` (found by fuzz/rtb_extract): a refusal, not a crash.
