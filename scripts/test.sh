@@ -13,6 +13,11 @@ if command -v python3 >/dev/null; then
     echo "could not install the twilio python package: the signature oracle test will skip"
 fi
 
+# Formatting first: it is the quickest check (the fuzz crate is a workspace of its own).
+cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+cargo fmt --all --check
+(cd fuzz && cargo fmt --check)
+
 cargo test --workspace --all-targets
 
 # Lints: clippy with the lints declared in Cargo.toml, every warning an error.

@@ -29,13 +29,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
-use switchboard_engine::{BuyerStats, EngineError, Peers, PoolAnswer, PoolRequest, RemoteAnswer, RemoteRelease, RemoteReserve, RemoteRoute, RouteAnswer};
+use switchboard_engine::{
+    BuyerStats, EngineError, Peers, PoolAnswer, PoolRequest, RemoteAnswer, RemoteRelease,
+    RemoteReserve, RemoteRoute, RouteAnswer,
+};
 use switchboard_model::Id;
 
 use crate::admin::extract::Json;
-use switchboard_engine::metrics::WEBHOOKS_FORWARDED;
 use crate::error::ApiError;
 use crate::server::AppState;
+use switchboard_engine::metrics::WEBHOOKS_FORWARDED;
 
 /// The internal routes.
 pub(crate) fn routes() -> Router<AppState> {
@@ -54,8 +57,13 @@ struct Answer {
 
 /// Only peers that know the secret may ask.
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(link) = &state.cluster else { return Err(ApiError::NoRoute) };
-    let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let Some(link) = &state.cluster else {
+        return Err(ApiError::NoRoute);
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
     match given {
         Some(g) if link.knows(g) => Ok(()),
         _ => Err(ApiError::Unauthorized),
@@ -71,15 +79,34 @@ pub(crate) const FORWARDED: &str = "x-switchboard-forwarded";
 /// now), or a peer forwarded it here already. `None`: handle it here, which
 /// is also the fallback when the owner cannot be connected to (an owner that
 /// was reached but did not answer gets Twilio a 503: it may be applying it).
-pub(crate) async fn pass_to_owner(st: &AppState, call: Id, uri: &axum::http::Uri, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
+pub(crate) async fn pass_to_owner(
+    st: &AppState,
+    call: Id,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<Response> {
     let link = st.cluster.as_ref()?;
-    if headers.get(FORWARDED).and_then(|v| v.to_str().ok()).is_some_and(|v| link.knows(v)) {
+    if headers
+        .get(FORWARDED)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| link.knows(v))
+    {
         return None;
     }
     let owner = st.engine.call_owner(call)?;
-    let path = uri.path_and_query().map_or_else(|| uri.path(), |pq| pq.as_str());
-    let mut req = link.client.post(format!("{owner}{path}")).header(FORWARDED, &*link.secret).body(body.to_vec());
-    for name in [header::CONTENT_TYPE.as_str(), crate::twilio::signature::HEADER] {
+    let path = uri
+        .path_and_query()
+        .map_or_else(|| uri.path(), |pq| pq.as_str());
+    let mut req = link
+        .client
+        .post(format!("{owner}{path}"))
+        .header(FORWARDED, &*link.secret)
+        .body(body.to_vec());
+    for name in [
+        header::CONTENT_TYPE.as_str(),
+        crate::twilio::signature::HEADER,
+    ] {
         if let Some(v) = headers.get(name) {
             req = req.header(name, v.clone());
         }
@@ -112,38 +139,67 @@ pub(crate) async fn pass_to_owner(st: &AppState, call: Id, uri: &axum::http::Uri
         Err(e) => {
             tracing::warn!(call = %call, %owner, error = %e, "the call's owner did not answer its webhook");
             metrics::counter!(WEBHOOKS_FORWARDED, "result" => "failed").increment(1);
-            Some(ApiError::Engine(switchboard_engine::EngineError::Overloaded("the node handling this call did not answer".into())).into_response())
+            Some(
+                ApiError::Engine(switchboard_engine::EngineError::Overloaded(
+                    "the node handling this call did not answer".into(),
+                ))
+                .into_response(),
+            )
         }
     }
 }
 
-async fn reserve(State(state): State<AppState>, headers: HeaderMap, Json(req): Json<RemoteReserve>) -> Result<Response, ApiError> {
+async fn reserve(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(req): Json<RemoteReserve>,
+) -> Result<Response, ApiError> {
     authorize(&state, &headers)?;
     let answer = state.engine.serve_reserve(req).await;
     Ok(axum::Json(Answer { answer }).into_response())
 }
 
-async fn release(State(state): State<AppState>, headers: HeaderMap, Json(req): Json<RemoteRelease>) -> Result<StatusCode, ApiError> {
+async fn release(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(req): Json<RemoteRelease>,
+) -> Result<StatusCode, ApiError> {
     authorize(&state, &headers)?;
     state.engine.serve_release(req).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn stats(State(state): State<AppState>, headers: HeaderMap, Path(buyer): Path<String>) -> Result<Response, ApiError> {
+async fn stats(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(buyer): Path<String>,
+) -> Result<Response, ApiError> {
     authorize(&state, &headers)?;
-    let buyer: Id = buyer.parse().map_err(|_| ApiError::BadRequest("buyerId is not a uuid".into()))?;
+    let buyer: Id = buyer
+        .parse()
+        .map_err(|_| ApiError::BadRequest("buyerId is not a uuid".into()))?;
     match state.engine.serve_stats(buyer).await {
         Some(s) => Ok(axum::Json(s).into_response()),
-        None => Err(ApiError::Conflict("not_owner: this node does not decide that buyer".into())),
+        None => Err(ApiError::Conflict(
+            "not_owner: this node does not decide that buyer".into(),
+        )),
     }
 }
 
-async fn pool(State(state): State<AppState>, headers: HeaderMap, Json(req): Json<PoolRequest>) -> Result<Response, ApiError> {
+async fn pool(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(req): Json<PoolRequest>,
+) -> Result<Response, ApiError> {
     authorize(&state, &headers)?;
     Ok(axum::Json(state.engine.serve_pool(req).await?).into_response())
 }
 
-async fn route(State(state): State<AppState>, headers: HeaderMap, Json(req): Json<RemoteRoute>) -> Result<Response, ApiError> {
+async fn route(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(req): Json<RemoteRoute>,
+) -> Result<Response, ApiError> {
     authorize(&state, &headers)?;
     Ok(axum::Json(state.engine.serve_route(req).await?).into_response())
 }
@@ -162,7 +218,10 @@ impl ClusterLink {
             .timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
-        Ok(ClusterLink { client, secret: Arc::from(secret) })
+        Ok(ClusterLink {
+            client,
+            secret: Arc::from(secret),
+        })
     }
 
     /// Whether `given` is the cluster secret (constant time).
@@ -170,14 +229,25 @@ impl ClusterLink {
         bool::from(given.as_bytes().ct_eq(self.secret.as_bytes()))
     }
 
-    async fn send<T: serde::de::DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<Option<T>, EngineError> {
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<Option<T>, EngineError> {
         let resp = req.bearer_auth(&self.secret).send().await.map_err(|e| {
-            if e.is_connect() { EngineError::PeerUnreachable(e.to_string()) } else { EngineError::PeerFailed(e.to_string()) }
+            if e.is_connect() {
+                EngineError::PeerUnreachable(e.to_string())
+            } else {
+                EngineError::PeerFailed(e.to_string())
+            }
         })?;
         match resp.status() {
             StatusCode::NO_CONTENT => Ok(None),
             StatusCode::CONFLICT => Ok(None),
-            s if s.is_success() => resp.json::<T>().await.map(Some).map_err(|e| EngineError::PeerFailed(e.to_string())),
+            s if s.is_success() => resp
+                .json::<T>()
+                .await
+                .map(Some)
+                .map_err(|e| EngineError::PeerFailed(e.to_string())),
             s => Err(EngineError::PeerFailed(format!("peer answered {s}"))),
         }
     }
@@ -186,25 +256,47 @@ impl ClusterLink {
 #[async_trait]
 impl Peers for ClusterLink {
     async fn reserve(&self, url: &str, req: &RemoteReserve) -> Result<RemoteAnswer, EngineError> {
-        let answer: Option<Answer> = self.send(self.client.post(format!("{url}/internal/capacity/reserve")).json(req)).await?;
-        answer.map(|a| a.answer).ok_or_else(|| EngineError::PeerFailed("peer sent no answer".to_owned()))
+        let answer: Option<Answer> = self
+            .send(
+                self.client
+                    .post(format!("{url}/internal/capacity/reserve"))
+                    .json(req),
+            )
+            .await?;
+        answer
+            .map(|a| a.answer)
+            .ok_or_else(|| EngineError::PeerFailed("peer sent no answer".to_owned()))
     }
 
     async fn release(&self, url: &str, req: &RemoteRelease) -> Result<(), EngineError> {
-        self.send::<serde_json::Value>(self.client.post(format!("{url}/internal/capacity/release")).json(req)).await.map(drop)
+        self.send::<serde_json::Value>(
+            self.client
+                .post(format!("{url}/internal/capacity/release"))
+                .json(req),
+        )
+        .await
+        .map(drop)
     }
 
     async fn stats(&self, url: &str, buyer: Id) -> Result<Option<BuyerStats>, EngineError> {
-        self.send(self.client.get(format!("{url}/internal/capacity/stats/{buyer}"))).await
+        self.send(
+            self.client
+                .get(format!("{url}/internal/capacity/stats/{buyer}")),
+        )
+        .await
     }
 
     async fn route(&self, url: &str, req: &RemoteRoute) -> Result<RouteAnswer, EngineError> {
-        let answer: Option<RouteAnswer> = self.send(self.client.post(format!("{url}/internal/route")).json(req)).await?;
+        let answer: Option<RouteAnswer> = self
+            .send(self.client.post(format!("{url}/internal/route")).json(req))
+            .await?;
         answer.ok_or_else(|| EngineError::PeerFailed("peer sent no answer".to_owned()))
     }
 
     async fn pool(&self, url: &str, req: &PoolRequest) -> Result<PoolAnswer, EngineError> {
-        let answer: Option<PoolAnswer> = self.send(self.client.post(format!("{url}/internal/pool")).json(req)).await?;
+        let answer: Option<PoolAnswer> = self
+            .send(self.client.post(format!("{url}/internal/pool")).json(req))
+            .await?;
         answer.ok_or_else(|| EngineError::PeerFailed("peer sent no answer".to_owned()))
     }
 }

@@ -57,7 +57,9 @@ impl Console {
             for entry in std::fs::read_dir(&at).map_err(|e| ConsoleError::Read(at.clone(), e))? {
                 let entry = entry.map_err(|e| ConsoleError::Read(at.clone(), e))?;
                 let path = entry.path();
-                let meta = entry.metadata().map_err(|e| ConsoleError::Read(path.clone(), e))?;
+                let meta = entry
+                    .metadata()
+                    .map_err(|e| ConsoleError::Read(path.clone(), e))?;
                 if meta.is_dir() {
                     pending.push(path);
                     continue;
@@ -65,10 +67,19 @@ impl Console {
                 if meta.len() > MAX_FILE {
                     return Err(ConsoleError::TooLarge(path));
                 }
-                let bytes = std::fs::read(&path).map_err(|e| ConsoleError::Read(path.clone(), e))?;
-                let Ok(rel) = path.strip_prefix(dir) else { continue };
-                let name = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
-                console.files.insert(name, (Bytes::from(bytes), content_type(&path)));
+                let bytes =
+                    std::fs::read(&path).map_err(|e| ConsoleError::Read(path.clone(), e))?;
+                let Ok(rel) = path.strip_prefix(dir) else {
+                    continue;
+                };
+                let name = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                console
+                    .files
+                    .insert(name, (Bytes::from(bytes), content_type(&path)));
             }
         }
         Ok(console)
@@ -83,8 +94,17 @@ impl Console {
         let (body, content_type) = self.files.get(name)?;
         // Hashed bundles never change under their name; the page must be
         // re-read so a new build is picked up.
-        let cache = if name.starts_with("assets/") { "public, max-age=31536000, immutable" } else { "no-cache" };
-        Some(console_response(StatusCode::OK, body.clone(), content_type, cache))
+        let cache = if name.starts_with("assets/") {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        };
+        Some(console_response(
+            StatusCode::OK,
+            body.clone(),
+            content_type,
+            cache,
+        ))
     }
 }
 
@@ -99,22 +119,40 @@ pub(crate) fn not_built() -> Response {
          <p>The JSON admin API is at <a href=\"/api/openapi.json\">/api/openapi.json</a>.</p>"
     );
     let mut resp = Html(page).into_response();
-    resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    resp.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
     resp
 }
 
-fn console_response(status: StatusCode, body: Bytes, content_type: &'static str, cache: &'static str) -> Response {
+fn console_response(
+    status: StatusCode,
+    body: Bytes,
+    content_type: &'static str,
+    cache: &'static str,
+) -> Response {
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     resp
 }
 
 fn content_type(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()).unwrap_or_default() {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+    {
         "html" => "text/html; charset=utf-8",
         "js" | "mjs" => "text/javascript; charset=utf-8",
         "css" => "text/css; charset=utf-8",
@@ -141,16 +179,37 @@ mod tests {
         let console = Console::load(dir.path()).unwrap();
 
         let page = console.get("/").unwrap();
-        assert_eq!(page.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert_eq!(
+            page.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
         assert_eq!(page.headers()[header::CACHE_CONTROL], "no-cache");
         let script = console.get("/assets/app-1a2b.js").unwrap();
-        assert_eq!(script.headers()[header::CONTENT_TYPE], "text/javascript; charset=utf-8");
-        assert!(script.headers()[header::CACHE_CONTROL].to_str().unwrap().contains("immutable"));
+        assert_eq!(
+            script.headers()[header::CONTENT_TYPE],
+            "text/javascript; charset=utf-8"
+        );
+        assert!(
+            script.headers()[header::CACHE_CONTROL]
+                .to_str()
+                .unwrap()
+                .contains("immutable")
+        );
         for resp in [&page, &script] {
-            let csp = resp.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
-            assert!(csp.starts_with("default-src 'self';") && !csp.contains("unsafe-"), "{csp}");
+            let csp = resp.headers()[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap();
+            assert!(
+                csp.starts_with("default-src 'self';") && !csp.contains("unsafe-"),
+                "{csp}"
+            );
         }
-        for missing in ["/assets/other.js", "/../Cargo.toml", "/assets/../index.html", "/api/campaigns"] {
+        for missing in [
+            "/assets/other.js",
+            "/../Cargo.toml",
+            "/assets/../index.html",
+            "/api/campaigns",
+        ] {
             assert!(console.get(missing).is_none(), "{missing}");
         }
     }

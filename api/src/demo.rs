@@ -18,8 +18,8 @@ use chrono::Utc;
 use chrono_tz::Tz;
 use switchboard_engine::Engine;
 use switchboard_model::{
-    Buyer, BuyerAssignment, BuyerStatus, Campaign, Currency, GeoFilter, Id, Number, NumberFormat, PhoneNumber, Pool,
-    ResourceStatus, RoutingPolicy, RoutingType, Tenant, TrackingTag, new_id,
+    Buyer, BuyerAssignment, BuyerStatus, Campaign, Currency, GeoFilter, Id, Number, NumberFormat,
+    PhoneNumber, Pool, ResourceStatus, RoutingPolicy, RoutingType, Tenant, TrackingTag, new_id,
 };
 use switchboard_store::DocKind;
 
@@ -65,7 +65,14 @@ fn number(s: &str) -> anyhow::Result<PhoneNumber> {
     Ok(PhoneNumber::parse(s)?)
 }
 
-fn buyer(tenant: Id, name: &str, phone: &str, concurrency: u32, tz: Tz, payout_minor: i64) -> anyhow::Result<Buyer> {
+fn buyer(
+    tenant: Id,
+    name: &str,
+    phone: &str,
+    concurrency: u32,
+    tz: Tz,
+    payout_minor: i64,
+) -> anyhow::Result<Buyer> {
     Ok(Buyer {
         id: new_id(),
         tenant_id: tenant,
@@ -103,7 +110,11 @@ fn campaign(
 }
 
 fn assign(buyer: &Buyer, priority: u32, weight: u32) -> BuyerAssignment {
-    BuyerAssignment { buyer_id: buyer.id, priority, weight }
+    BuyerAssignment {
+        buyer_id: buyer.id,
+        priority,
+        weight,
+    }
 }
 
 /// Seeds the demo unless a tenant named `demo` exists (and its DNI setup
@@ -135,9 +146,30 @@ async fn seed_config(engine: &Engine) -> anyhow::Result<Demo> {
     };
     let tenant = engine.put_tenant(tenant, None).await?;
     let t = tenant.id;
-    let acme = buyer(t, "Acme Insurance", "+15550002001", 2, chrono_tz::America::New_York, 2500)?;
-    let beta = buyer(t, "Beta Health", "+15550002002", 5, chrono_tz::America::Chicago, 2000)?;
-    let gamma = buyer(t, "Gamma Legal", "+15550002003", 5, chrono_tz::America::Los_Angeles, 1500)?;
+    let acme = buyer(
+        t,
+        "Acme Insurance",
+        "+15550002001",
+        2,
+        chrono_tz::America::New_York,
+        2500,
+    )?;
+    let beta = buyer(
+        t,
+        "Beta Health",
+        "+15550002002",
+        5,
+        chrono_tz::America::Chicago,
+        2000,
+    )?;
+    let gamma = buyer(
+        t,
+        "Gamma Legal",
+        "+15550002003",
+        5,
+        chrono_tz::America::Los_Angeles,
+        1500,
+    )?;
     let mut buyers = Vec::new();
     for b in [acme, beta, gamma] {
         buyers.push(engine.put_buyer(b, None).await?);
@@ -162,7 +194,13 @@ async fn seed_config(engine: &Engine) -> anyhow::Result<Demo> {
         campaigns.push(engine.put_campaign(c, None).await?);
     }
     tracing::info!(tenant = %tenant.id, "demo seeded");
-    Ok(Demo { tenant, buyers, campaigns, login: false, dni: false })
+    Ok(Demo {
+        tenant,
+        buyers,
+        campaigns,
+        login: false,
+        dni: false,
+    })
 }
 
 /// Adds the DNI setup (pool numbers in the inventory, the pool, a pool
@@ -189,7 +227,15 @@ async fn seed_dni(state: &AppState, demo: &mut Demo) -> anyhow::Result<bool> {
             created_at: Utc::now(),
         };
         anyhow::ensure!(
-            docs::claim_number(state, &phone, Owner { tenant: t, resource: entry.id }).await?,
+            docs::claim_number(
+                state,
+                &phone,
+                Owner {
+                    tenant: t,
+                    resource: entry.id
+                }
+            )
+            .await?,
             "the demo pool number {phone} belongs to another tenant"
         );
         docs::put(state, t, &mut entry, None).await?;
@@ -210,7 +256,13 @@ async fn seed_dni(state: &AppState, demo: &mut Demo) -> anyhow::Result<bool> {
     docs::put(state, t, &mut pool, None).await?;
     state.engine.put_pool(pool.clone()).await?;
     let buyers: Vec<BuyerAssignment> = demo.buyers.iter().map(|b| assign(b, 1, 1)).collect();
-    let mut web = campaign(t, "Demo Web Visitors", POOL_FALLBACK, RoutingPolicy::RoundRobin, buyers)?;
+    let mut web = campaign(
+        t,
+        "Demo Web Visitors",
+        POOL_FALLBACK,
+        RoutingPolicy::RoundRobin,
+        buyers,
+    )?;
     (web.routing_type, web.phone_number, web.pool_id) = (RoutingType::Pool, None, Some(pool.id));
     let web = state.engine.put_campaign(web, None).await?;
     let mut tag = TrackingTag {
@@ -231,7 +283,15 @@ async fn seed_dni(state: &AppState, demo: &mut Demo) -> anyhow::Result<bool> {
         created_at: Utc::now(),
     };
     anyhow::ensure!(
-        docs::claim(state, Key::TagCode(TAG_CODE), Owner { tenant: t, resource: tag.id }).await?,
+        docs::claim(
+            state,
+            Key::TagCode(TAG_CODE),
+            Owner {
+                tenant: t,
+                resource: tag.id
+            }
+        )
+        .await?,
         "the tag code {TAG_CODE} is taken"
     );
     docs::put(state, t, &mut tag, None).await?;
@@ -257,8 +317,17 @@ async fn load(engine: &Engine, tenant: Tenant) -> anyhow::Result<Demo> {
         .collect();
     buyers.sort_by(|a, b| a.phone_number.cmp(&b.phone_number));
     // As seeded: direct campaigns by number, then the pool campaign.
-    campaigns.sort_by(|a, b| (a.phone_number.is_none(), &a.phone_number).cmp(&(b.phone_number.is_none(), &b.phone_number)));
-    Ok(Demo { tenant, buyers, campaigns, login: false, dni: false })
+    campaigns.sort_by(|a, b| {
+        (a.phone_number.is_none(), &a.phone_number)
+            .cmp(&(b.phone_number.is_none(), &b.phone_number))
+    });
+    Ok(Demo {
+        tenant,
+        buyers,
+        campaigns,
+        login: false,
+        dni: false,
+    })
 }
 
 /// Quotes a word for a POSIX shell.
@@ -286,7 +355,11 @@ pub fn curl_line(public_url: &str, auth_token: &str, call_sid: &str, to: &PhoneN
     let url = format!("{public_url}/api/webhooks/voice");
     let params = call_params(call_sid, to);
     let sig = signature::sign(auth_token, &url, &params);
-    let mut line = format!("curl -sS -X POST {} -H {}", sh(&url), sh(&format!("{}: {sig}", signature::HEADER)));
+    let mut line = format!(
+        "curl -sS -X POST {} -H {}",
+        sh(&url),
+        sh(&format!("{}: {sig}", signature::HEADER))
+    );
     for (k, v) in &params {
         let _ = write!(line, " --data-urlencode {}", sh(&format!("{k}={v}")));
     }
@@ -306,7 +379,10 @@ fn opt(v: Option<u32>) -> String {
 /// The introduction printed on every `--demo` start.
 pub fn intro(demo: &Demo, public_url: &str) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "\n== Switchboard demo ==========================================================");
+    let _ = writeln!(
+        s,
+        "\n== Switchboard demo =========================================================="
+    );
     let _ = writeln!(
         s,
         "tenant {:?}  auth token {:?}  account SID {}",
@@ -333,7 +409,12 @@ pub fn intro(demo: &Demo, public_url: &str) -> String {
             b.conversion_seconds
         );
     }
-    let name_of = |id: Id| demo.buyers.iter().find(|b| b.id == id).map_or_else(|| id.to_string(), |b| b.name.clone());
+    let name_of = |id: Id| {
+        demo.buyers
+            .iter()
+            .find(|b| b.id == id)
+            .map_or_else(|| id.to_string(), |b| b.name.clone())
+    };
     let _ = writeln!(s, "\ncampaigns");
     for c in &demo.campaigns {
         let policy = match c.routing_policy {
@@ -341,38 +422,92 @@ pub fn intro(demo: &Demo, public_url: &str) -> String {
             RoutingPolicy::RoundRobin => "round-robin",
         };
         let number = c.phone_number.as_ref().map_or("-", PhoneNumber::as_str);
-        let _ = writeln!(s, "  {:<18} {:<13} {:<12} {:?}", c.name, number, policy, c.status);
+        let _ = writeln!(
+            s,
+            "  {:<18} {:<13} {:<12} {:?}",
+            c.name, number, policy, c.status
+        );
         for a in &c.buyers {
-            let _ = writeln!(s, "      {:<16} priority {}  weight {}", name_of(a.buyer_id), a.priority, a.weight);
+            let _ = writeln!(
+                s,
+                "      {:<16} priority {}  weight {}",
+                name_of(a.buyer_id),
+                a.priority,
+                a.weight
+            );
         }
     }
-    let _ = writeln!(s, "\nPoint your Twilio number's \"A call comes in\" webhook (HTTP POST) at:");
+    let _ = writeln!(
+        s,
+        "\nPoint your Twilio number's \"A call comes in\" webhook (HTTP POST) at:"
+    );
     let _ = writeln!(s, "  {public_url}/api/webhooks/voice");
-    let _ = writeln!(s, "Dial results, status and recording callbacks are set by the TwiML itself:");
+    let _ = writeln!(
+        s,
+        "Dial results, status and recording callbacks are set by the TwiML itself:"
+    );
     let _ = writeln!(s, "  {public_url}/api/webhooks/dial-status/{{callId}}");
-    let _ = writeln!(s, "  {public_url}/api/webhooks/status?callId={{callId}}&attempt={{n}}");
+    let _ = writeln!(
+        s,
+        "  {public_url}/api/webhooks/status?callId={{callId}}&attempt={{n}}"
+    );
     let _ = writeln!(s, "  {public_url}/api/webhooks/recording/{{callId}}");
-    let _ = writeln!(s, "Signatures are checked against {public_url} (set --public-url to what Twilio calls).");
-    let _ = writeln!(s, "\nTry it: each line posts a signed call as Twilio would; the answer is TwiML.");
+    let _ = writeln!(
+        s,
+        "Signatures are checked against {public_url} (set --public-url to what Twilio calls)."
+    );
+    let _ = writeln!(
+        s,
+        "\nTry it: each line posts a signed call as Twilio would; the answer is TwiML."
+    );
     for (i, c) in demo.campaigns.iter().enumerate() {
         if let Some(to) = &c.phone_number {
             let _ = writeln!(s, "\n# {} ({})", c.name, to.as_str());
-            let _ = writeln!(s, "{}", curl_line(public_url, &demo.tenant.twilio_auth_token, &demo_call_sid(i), to));
+            let _ = writeln!(
+                s,
+                "{}",
+                curl_line(
+                    public_url,
+                    &demo.tenant.twilio_auth_token,
+                    &demo_call_sid(i),
+                    to
+                )
+            );
         }
     }
     if demo.dni {
-        let _ = writeln!(s, "\nDNI: pool \"Demo Pool\" ({}; fallback {POOL_FALLBACK}), tag {TAG_CODE:?}. On any page:", POOL_NUMBERS.join(", "));
+        let _ = writeln!(
+            s,
+            "\nDNI: pool \"Demo Pool\" ({}; fallback {POOL_FALLBACK}), tag {TAG_CODE:?}. On any page:",
+            POOL_NUMBERS.join(", ")
+        );
         let _ = writeln!(s, "  <span class=\"phone-number\">{POOL_FALLBACK}</span>");
-        let _ = writeln!(s, "  <script src=\"{public_url}/dni.js\" data-tag=\"{TAG_CODE}\" async></script>");
+        let _ = writeln!(
+            s,
+            "  <script src=\"{public_url}/dni.js\" data-tag=\"{TAG_CODE}\" async></script>"
+        );
     }
     if demo.login {
         let _ = writeln!(s, "\n!! LOCAL TRIAL ONLY !!");
-        let _ = writeln!(s, "!! Console at {public_url}/ : user {USER:?}, password {USER:?} (owner of tenant {:?}).", demo.tenant.name);
-        let _ = writeln!(s, "!! Anyone who can reach this server can sign in with it and change everything.");
+        let _ = writeln!(
+            s,
+            "!! Console at {public_url}/ : user {USER:?}, password {USER:?} (owner of tenant {:?}).",
+            demo.tenant.name
+        );
+        let _ = writeln!(
+            s,
+            "!! Anyone who can reach this server can sign in with it and change everything."
+        );
         let _ = writeln!(s, "!! Never run --demo on a server others can reach.");
-        let _ = writeln!(s, "!!   curl -c jar -H 'Content-Type: application/json' -d '{{\"username\":\"demo\",\"password\":\"demo\"}}' {public_url}/api/auth/login");
+        let _ = writeln!(
+            s,
+            "!!   curl -c jar -H 'Content-Type: application/json' -d '{{\"username\":\"demo\",\"password\":\"demo\"}}' {public_url}/api/auth/login"
+        );
     }
-    let _ = writeln!(s, "==============================================================================\n");
+    let _ = writeln!(
+        s,
+        "==============================================================================\n"
+    );
     s
 }
 
@@ -385,9 +520,19 @@ mod tests {
         let to = PhoneNumber::parse("+15550001000").unwrap();
         let line = curl_line("http://127.0.0.1:8080", AUTH_TOKEN, "CAdemo1", &to);
         let params = call_params("CAdemo1", &to);
-        let sig = signature::sign(AUTH_TOKEN, "http://127.0.0.1:8080/api/webhooks/voice", &params);
-        assert!(line.contains(&format!("'X-Twilio-Signature: {sig}'")), "{line}");
-        assert!(line.contains("--data-urlencode 'From=+15551230000'"), "{line}");
+        let sig = signature::sign(
+            AUTH_TOKEN,
+            "http://127.0.0.1:8080/api/webhooks/voice",
+            &params,
+        );
+        assert!(
+            line.contains(&format!("'X-Twilio-Signature: {sig}'")),
+            "{line}"
+        );
+        assert!(
+            line.contains("--data-urlencode 'From=+15551230000'"),
+            "{line}"
+        );
         assert!(line.starts_with("curl -sS -X POST 'http://127.0.0.1:8080/api/webhooks/voice'"));
     }
 

@@ -23,14 +23,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::options;
+use base64::Engine as _;
 use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use switchboard_engine::LeaseOptions;
 use switchboard_engine::metrics::DNI_TRACK;
 use switchboard_model::call::{Traffic, VisitorSession};
-use base64::Engine as _;
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
 use switchboard_model::{FieldError, Id, PhoneNumber, ResourceStatus, TrackingTag};
 use switchboard_store::{Doc, DocKind, Store, StoreError};
 
@@ -64,7 +64,10 @@ pub struct DniLimits {
 
 impl Default for DniLimits {
     fn default() -> Self {
-        Self { per_ip_per_minute: 120, per_tag_per_minute: 30_000 }
+        Self {
+            per_ip_per_minute: 120,
+            per_tag_per_minute: 30_000,
+        }
     }
 }
 
@@ -85,12 +88,18 @@ const WINDOW: Duration = Duration::from_secs(60);
 
 impl Limiter {
     pub(crate) fn new(limits: DniLimits) -> Self {
-        Self { limits, windows: Mutex::default() }
+        Self {
+            limits,
+            windows: Mutex::default(),
+        }
     }
 
     /// Counts a request; `Err(seconds to wait)` when either key is over its limit.
     fn admit(&self, ip: Option<IpAddr>, tag: &str, now: Instant) -> Result<(), u64> {
-        let mut map = self.windows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() > 100_000 {
             map.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
         }
@@ -99,14 +108,20 @@ impl Limiter {
         if let Some(ip) = ip {
             keys.push((Key::Ip(ip), self.limits.per_ip_per_minute));
         }
-        keys.push((Key::Tag(tag.to_ascii_lowercase()), self.limits.per_tag_per_minute));
+        keys.push((
+            Key::Tag(tag.to_ascii_lowercase()),
+            self.limits.per_tag_per_minute,
+        ));
         for (key, limit) in keys {
             let w = map.entry(key).or_insert((now, 0));
             if now.duration_since(w.0) >= WINDOW {
                 *w = (now, 0);
             }
             if w.1 >= limit {
-                return Err(WINDOW.saturating_sub(now.duration_since(w.0)).as_secs().max(1));
+                return Err(WINDOW
+                    .saturating_sub(now.duration_since(w.0))
+                    .as_secs()
+                    .max(1));
             }
             w.1 += 1;
         }
@@ -117,7 +132,10 @@ impl Limiter {
 /// Every answer of the DNI endpoint may be read by any page.
 async fn cors(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
-    resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    resp.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     resp
 }
 
@@ -214,17 +232,37 @@ impl SessionIds {
 }
 
 async fn load_or_make_key(store: &dyn Store) -> Result<[u8; 32], ApiError> {
-    if let Some(doc) = store.get_doc(DocKind::Secret, Id::nil(), SESSION_KEY_DOC).await? {
+    if let Some(doc) = store
+        .get_doc(DocKind::Secret, Id::nil(), SESSION_KEY_DOC)
+        .await?
+    {
         return decode_key(&doc);
     }
     let key: [u8; 32] = rand::random();
     let body = serde_json::json!({"purpose": "dni session ids", "key": B64.encode(key)});
-    match store.put_doc(Doc { kind: DocKind::Secret, tenant: Id::nil(), id: SESSION_KEY_DOC, version: 0, body }, None).await {
+    match store
+        .put_doc(
+            Doc {
+                kind: DocKind::Secret,
+                tenant: Id::nil(),
+                id: SESSION_KEY_DOC,
+                version: 0,
+                body,
+            },
+            None,
+        )
+        .await
+    {
         Ok(_) => Ok(key),
         // Another node made it first: use that one.
-        Err(StoreError::Conflict { .. }) => match store.get_doc(DocKind::Secret, Id::nil(), SESSION_KEY_DOC).await? {
+        Err(StoreError::Conflict { .. }) => match store
+            .get_doc(DocKind::Secret, Id::nil(), SESSION_KEY_DOC)
+            .await?
+        {
             Some(doc) => decode_key(&doc),
-            None => Err(StoreError::Backend("the dni session key was written and is gone".into()).into()),
+            None => Err(
+                StoreError::Backend("the dni session key was written and is gone".into()).into(),
+            ),
         },
         Err(e) => Err(e.into()),
     }
@@ -235,7 +273,9 @@ fn decode_key(doc: &Doc) -> Result<[u8; 32], ApiError> {
         .as_str()
         .and_then(|k| B64.decode(k).ok())
         .and_then(|k| <[u8; 32]>::try_from(k).ok())
-        .ok_or_else(|| StoreError::Corrupt("the dni session key is not 32 bytes of base64url".into()).into())
+        .ok_or_else(|| {
+            StoreError::Corrupt("the dni session key is not 32 bytes of base64url".into()).into()
+        })
 }
 
 /// Unpadded URL-safe base64: ids travel in JSON, cookies and localStorage as they are.
@@ -257,9 +297,15 @@ fn mint_session(key: &[u8; 32], nonce: [u8; 16]) -> String {
 
 /// Whether `id` is one [`mint_session`] made with `key` (constant-time compare).
 fn verify_session(key: &[u8; 32], id: &str) -> bool {
-    let Some((nonce, tag)) = id.split_once('.') else { return false };
-    let (Ok(nonce), Ok(tag)) = (B64.decode(nonce), B64.decode(tag)) else { return false };
-    nonce.len() == 16 && tag.len() == 16 && session_tag(key, &nonce).verify_truncated_left(&tag).is_ok()
+    let Some((nonce, tag)) = id.split_once('.') else {
+        return false;
+    };
+    let (Ok(nonce), Ok(tag)) = (B64.decode(nonce), B64.decode(tag)) else {
+        return false;
+    };
+    nonce.len() == 16
+        && tag.len() == 16
+        && session_tag(key, &nonce).verify_truncated_left(&tag).is_ok()
 }
 
 /// Trims, drops empty values and cuts long ones.
@@ -278,14 +324,23 @@ fn clean(v: Option<String>) -> Option<String> {
 /// The host of a URL, lowercase, without `www.`.
 fn host(url: &str) -> Option<String> {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let host = rest.split(['/', '?', '#']).next()?.rsplit('@').next()?.split(':').next()?.to_ascii_lowercase();
+    let host = rest
+        .split(['/', '?', '#'])
+        .next()?
+        .rsplit('@')
+        .next()?
+        .split(':')
+        .next()?
+        .to_ascii_lowercase();
     let host = host.strip_prefix("www.").unwrap_or(&host).to_owned();
     (!host.is_empty()).then_some(host)
 }
 
 /// The query parameters of a URL (first value of each name wins).
 fn query(url: &str) -> HashMap<String, String> {
-    let Some((_, q)) = url.split_once('?') else { return HashMap::new() };
+    let Some((_, q)) = url.split_once('?') else {
+        return HashMap::new();
+    };
     let q = q.split('#').next().unwrap_or("");
     let mut out = HashMap::new();
     for (k, v) in form_urlencoded::parse(q.as_bytes()) {
@@ -303,7 +358,9 @@ pub(crate) fn traffic(req: &TrackRequest) -> Traffic {
     let landing = clean(req.landing_page.clone());
     let referrer = clean(req.referrer.clone());
     let q = landing.as_deref().map(query).unwrap_or_default();
-    let pick = |explicit: &Option<String>, name: &str| clean(explicit.clone()).or_else(|| clean(q.get(name).cloned()));
+    let pick = |explicit: &Option<String>, name: &str| {
+        clean(explicit.clone()).or_else(|| clean(q.get(name).cloned()))
+    };
     let mut t = Traffic {
         source: pick(&req.utm_source, "utm_source"),
         medium: pick(&req.utm_medium, "utm_medium"),
@@ -336,7 +393,9 @@ fn infer(t: &Traffic) -> (String, Option<&'static str>) {
     if t.fbclid.is_some() {
         return ("facebook".into(), Some("social"));
     }
-    let Some(from) = t.referrer.as_deref().and_then(host) else { return ("direct".into(), None) };
+    let Some(from) = t.referrer.as_deref().and_then(host) else {
+        return ("direct".into(), None);
+    };
     if t.landing_page.as_deref().and_then(host).as_deref() == Some(from.as_str()) {
         return ("direct".into(), None);
     }
@@ -358,7 +417,18 @@ fn is_paid(t: &Traffic) -> bool {
     t.gclid.is_some()
         || t.msclkid.is_some()
         || t.medium.as_deref().is_some_and(|m| {
-            matches!(m.to_ascii_lowercase().as_str(), "cpc" | "ppc" | "paid" | "paidsearch" | "paid_search" | "paid-social" | "paid_social" | "display" | "cpm")
+            matches!(
+                m.to_ascii_lowercase().as_str(),
+                "cpc"
+                    | "ppc"
+                    | "paid"
+                    | "paidsearch"
+                    | "paid_search"
+                    | "paid-social"
+                    | "paid_social"
+                    | "display"
+                    | "cpm"
+            )
         })
 }
 
@@ -367,7 +437,12 @@ fn wanted(tag: &TrackingTag, t: &Traffic) -> bool {
     if tag.paid_only && !is_paid(t) {
         return false;
     }
-    tag.only_sources.is_empty() || t.source.as_deref().is_some_and(|s| tag.only_sources.iter().any(|o| o.trim().eq_ignore_ascii_case(s)))
+    tag.only_sources.is_empty()
+        || t.source.as_deref().is_some_and(|s| {
+            tag.only_sources
+                .iter()
+                .any(|o| o.trim().eq_ignore_ascii_case(s))
+        })
 }
 
 /// Leases a tracking number of the tag's pool to the visitor's session
@@ -375,38 +450,60 @@ fn wanted(tag: &TrackingTag, t: &Traffic) -> bool {
 #[utoipa::path(post, path = "/api/dni/track", tag = "dni", request_body = TrackRequest,
     responses((status = 200, body = TrackResponse), (status = 404, description = "unknown tag"),
               (status = 422), (status = 429, description = "too many requests")))]
-async fn track(State(state): State<AppState>, ClientIp(ip): ClientIp, Json(req): Json<TrackRequest>) -> Result<Json<TrackResponse>, ApiError> {
+async fn track(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Json(req): Json<TrackRequest>,
+) -> Result<Json<TrackResponse>, ApiError> {
     let code = req.tag_code.trim().to_owned();
     if code.is_empty() || code.len() > 100 {
-        return Err(ApiError::Invalid(vec![FieldError::new("tagCode", "must be a tracking tag code")]));
+        return Err(ApiError::Invalid(vec![FieldError::new(
+            "tagCode",
+            "must be a tracking tag code",
+        )]));
     }
-    state.dni_limiter.admit(ip, &code, Instant::now()).map_err(ApiError::RateLimited)?;
+    state
+        .dni_limiter
+        .admit(ip, &code, Instant::now())
+        .map_err(ApiError::RateLimited)?;
     // Only an id this server minted names a session; any other gets a new one.
-    let session_id = state.dni_sessions.session(state.engine.store().as_ref(), clean(req.session_id.clone()).as_deref()).await?;
+    let session_id = state
+        .dni_sessions
+        .session(
+            state.engine.store().as_ref(),
+            clean(req.session_id.clone()).as_deref(),
+        )
+        .await?;
 
-    let owner = docs::owner_of_tag(&state, &code).await?.ok_or(ApiError::NotFound("tracking tag"))?;
+    let owner = docs::owner_of_tag(&state, &code)
+        .await?
+        .ok_or(ApiError::NotFound("tracking tag"))?;
     let tag = docs::get::<TrackingTag>(&state, owner.tenant, owner.resource)
         .await?
         .filter(|t| t.status == ResourceStatus::Active)
         .ok_or(ApiError::NotFound("tracking tag"))?;
     let now = Utc::now();
     let traffic = traffic(&req);
-    let answer = |number: Option<&PhoneNumber>, expires: Option<DateTime<Utc>>, outcome: &'static str| {
-        metrics::counter!(DNI_TRACK, "outcome" => outcome).increment(1);
-        Json(TrackResponse {
-            success: number.is_some(),
-            phone_number: number.map(|n| n.as_str().to_owned()),
-            formatted_number: number.map(|n| tag.number_format.format(n)),
-            session_id: session_id.clone(),
-            lease_expires_at: expires,
-        })
-    };
+    let answer =
+        |number: Option<&PhoneNumber>, expires: Option<DateTime<Utc>>, outcome: &'static str| {
+            metrics::counter!(DNI_TRACK, "outcome" => outcome).increment(1);
+            Json(TrackResponse {
+                success: number.is_some(),
+                phone_number: number.map(|n| n.as_str().to_owned()),
+                formatted_number: number.map(|n| tag.number_format.format(n)),
+                session_id: session_id.clone(),
+                lease_expires_at: expires,
+            })
+        };
     if !wanted(&tag, &traffic) {
         return Ok(answer(None, None, "filtered"));
     }
     let Some(pool) = tag.pool_id else {
         // A tag without a pool shows its campaign's own number.
-        let number = tag.campaign_id.and_then(|c| state.engine.campaign(c)).and_then(|c| c.phone_number.clone());
+        let number = tag
+            .campaign_id
+            .and_then(|c| state.engine.campaign(c))
+            .and_then(|c| c.phone_number.clone());
         return Ok(answer(number.as_ref(), None, "campaign"));
     };
     let visit = VisitorSession {
@@ -422,10 +519,17 @@ async fn track(State(state): State<AppState>, ClientIp(ip): ClientIp, Json(req):
         started_at: now,
         last_seen_at: now,
     };
-    let options = LeaseOptions { session_timeout_seconds: tag.session_timeout_seconds, sticky_days: tag.sticky_days };
+    let options = LeaseOptions {
+        session_timeout_seconds: tag.session_timeout_seconds,
+        sticky_days: tag.sticky_days,
+    };
     let tracked = state.engine.track(pool, visit, options, now).await?;
     if tracked.persist {
-        state.engine.store().put_sessions(std::slice::from_ref(&tracked.visit)).await?;
+        state
+            .engine
+            .store()
+            .put_sessions(std::slice::from_ref(&tracked.visit))
+            .await?;
     }
     Ok(match tracked.number {
         Some(n) => answer(Some(&n), tracked.expires_at, "leased"),
@@ -438,15 +542,35 @@ mod tests {
     use super::*;
 
     fn req(landing: &str, referrer: &str) -> TrackRequest {
-        serde_json::from_value(serde_json::json!({"tagCode": "t", "landingPage": landing, "referrer": referrer})).unwrap()
+        serde_json::from_value(
+            serde_json::json!({"tagCode": "t", "landingPage": landing, "referrer": referrer}),
+        )
+        .unwrap()
     }
 
     #[test]
     fn utm_fields_and_click_ids_come_from_the_landing_page() {
-        let t = traffic(&req("https://shop.example/?utm_source=news&utm_medium=email&utm_campaign=spring%20sale&utm_term=a&utm_content=b&fbclid=F#top", ""));
+        let t = traffic(&req(
+            "https://shop.example/?utm_source=news&utm_medium=email&utm_campaign=spring%20sale&utm_term=a&utm_content=b&fbclid=F#top",
+            "",
+        ));
         assert_eq!(
-            (t.source.as_deref(), t.medium.as_deref(), t.campaign.as_deref(), t.term.as_deref(), t.content.as_deref(), t.fbclid.as_deref()),
-            (Some("news"), Some("email"), Some("spring sale"), Some("a"), Some("b"), Some("F"))
+            (
+                t.source.as_deref(),
+                t.medium.as_deref(),
+                t.campaign.as_deref(),
+                t.term.as_deref(),
+                t.content.as_deref(),
+                t.fbclid.as_deref()
+            ),
+            (
+                Some("news"),
+                Some("email"),
+                Some("spring sale"),
+                Some("a"),
+                Some("b"),
+                Some("F")
+            )
         );
     }
 
@@ -456,14 +580,36 @@ mod tests {
             let t = traffic(&req(landing, referrer));
             (t.source.unwrap(), t.medium)
         };
-        assert_eq!(source("https://a.example/?gclid=X", ""), ("google".into(), Some("cpc".into())));
-        assert_eq!(source("https://a.example/?msclkid=X", ""), ("bing".into(), Some("cpc".into())));
-        assert_eq!(source("https://a.example/", "https://www.google.co.uk/search?q=x"), ("google".into(), Some("organic".into())));
-        assert_eq!(source("https://a.example/", "https://www.bing.com/"), ("bing".into(), Some("organic".into())));
-        assert_eq!(source("https://a.example/", "https://m.facebook.com/"), ("facebook".into(), Some("social".into())));
-        assert_eq!(source("https://a.example/", "https://blog.example.org/post"), ("blog.example.org".into(), Some("referral".into())));
+        assert_eq!(
+            source("https://a.example/?gclid=X", ""),
+            ("google".into(), Some("cpc".into()))
+        );
+        assert_eq!(
+            source("https://a.example/?msclkid=X", ""),
+            ("bing".into(), Some("cpc".into()))
+        );
+        assert_eq!(
+            source("https://a.example/", "https://www.google.co.uk/search?q=x"),
+            ("google".into(), Some("organic".into()))
+        );
+        assert_eq!(
+            source("https://a.example/", "https://www.bing.com/"),
+            ("bing".into(), Some("organic".into()))
+        );
+        assert_eq!(
+            source("https://a.example/", "https://m.facebook.com/"),
+            ("facebook".into(), Some("social".into()))
+        );
+        assert_eq!(
+            source("https://a.example/", "https://blog.example.org/post"),
+            ("blog.example.org".into(), Some("referral".into()))
+        );
         assert_eq!(source("https://a.example/", ""), ("direct".into(), None));
-        assert_eq!(source("https://a.example/x", "https://a.example/"), ("direct".into(), None), "own site");
+        assert_eq!(
+            source("https://a.example/x", "https://a.example/"),
+            ("direct".into(), None),
+            "own site"
+        );
     }
 
     #[test]
@@ -475,14 +621,23 @@ mod tests {
 
     #[test]
     fn the_limiter_counts_per_address_and_per_tag() {
-        let l = Limiter::new(DniLimits { per_ip_per_minute: 2, per_tag_per_minute: 3 });
+        let l = Limiter::new(DniLimits {
+            per_ip_per_minute: 2,
+            per_tag_per_minute: 3,
+        });
         let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
         let now = Instant::now();
         assert!(l.admit(Some(a), "t", now).is_ok());
         assert!(l.admit(Some(a), "t", now).is_ok());
-        assert!(l.admit(Some(a), "u", now).is_err(), "address over its limit");
+        assert!(
+            l.admit(Some(a), "u", now).is_err(),
+            "address over its limit"
+        );
         assert!(l.admit(Some(b), "T", now).is_ok());
-        assert!(l.admit(Some(b), "t", now).is_err(), "tag over its limit, case-insensitively");
+        assert!(
+            l.admit(Some(b), "t", now).is_err(),
+            "tag over its limit, case-insensitively"
+        );
         assert!(l.admit(Some(a), "t", now + WINDOW).is_ok(), "a new window");
     }
 
@@ -492,12 +647,29 @@ mod tests {
         let id = mint_session(&key, [1u8; 16]);
         assert_eq!(id.len(), 45);
         assert!(verify_session(&key, &id));
-        assert_ne!(mint_session(&key, [2u8; 16]), id, "another nonce, another id");
+        assert_ne!(
+            mint_session(&key, [2u8; 16]),
+            id,
+            "another nonce, another id"
+        );
         assert!(!verify_session(&[8u8; 32], &id), "another server's key");
         // Made up, altered, truncated, or of the old client-chosen kind.
         let (nonce, tag) = id.split_once('.').unwrap();
-        let flipped = format!("{nonce}.{}{}", if tag.starts_with('A') { 'B' } else { 'A' }, &tag[1..]);
-        for forged in [flipped.as_str(), &id[..44], &format!("{}.{tag}", "A".repeat(22)), "visitor-b", "", ".", "AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA", &format!("{id}0")] {
+        let flipped = format!(
+            "{nonce}.{}{}",
+            if tag.starts_with('A') { 'B' } else { 'A' },
+            &tag[1..]
+        );
+        for forged in [
+            flipped.as_str(),
+            &id[..44],
+            &format!("{}.{tag}", "A".repeat(22)),
+            "visitor-b",
+            "",
+            ".",
+            "AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA",
+            &format!("{id}0"),
+        ] {
             assert!(!verify_session(&key, forged), "{forged:?}");
         }
     }

@@ -16,7 +16,10 @@ const SCRIPT: &str = include_str!("../assets/dni.js");
 pub(crate) async fn serve() -> impl IntoResponse {
     (
         [
-            (header::CONTENT_TYPE, "application/javascript; charset=utf-8"),
+            (
+                header::CONTENT_TYPE,
+                "application/javascript; charset=utf-8",
+            ),
             (header::CACHE_CONTROL, "public, max-age=300"),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],

@@ -109,13 +109,19 @@ impl ApiError {
                 EngineError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
                 EngineError::Reference(_) => (StatusCode::CONFLICT, "conflict"),
                 EngineError::CallSidTaken => (StatusCode::CONFLICT, "conflict"),
-                EngineError::PeerUnreachable(_) | EngineError::PeerFailed(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+                EngineError::PeerUnreachable(_) | EngineError::PeerFailed(_) => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "overloaded")
+                }
                 EngineError::Carrier(_) => (StatusCode::BAD_GATEWAY, "twilio_error"),
                 _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
             ApiError::Form(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::Body { status, .. } if *status == StatusCode::PAYLOAD_TOO_LARGE => (*status, "payload_too_large"),
-            ApiError::Body { status, .. } if *status == StatusCode::REQUEST_TIMEOUT => (*status, "request_timeout"),
+            ApiError::Body { status, .. } if *status == StatusCode::PAYLOAD_TOO_LARGE => {
+                (*status, "payload_too_large")
+            }
+            ApiError::Body { status, .. } if *status == StatusCode::REQUEST_TIMEOUT => {
+                (*status, "request_timeout")
+            }
             ApiError::Body { status, .. } => (*status, "bad_request"),
             ApiError::InvalidSignature => (StatusCode::FORBIDDEN, "invalid_signature"),
             ApiError::UnknownTenant => (StatusCode::FORBIDDEN, "unknown_tenant"),
@@ -136,22 +142,27 @@ impl ApiError {
 
     fn message(&self) -> String {
         match self {
-            ApiError::Engine(EngineError::Store(StoreError::Conflict { .. })) | ApiError::Store(StoreError::Conflict { .. }) => {
+            ApiError::Engine(EngineError::Store(StoreError::Conflict { .. }))
+            | ApiError::Store(StoreError::Conflict { .. }) => {
                 "the resource was changed by someone else: reload it and retry".to_owned()
             }
-            ApiError::Engine(EngineError::Store(StoreError::InvalidArgument(m))) | ApiError::Store(StoreError::InvalidArgument(m)) => {
-                lowercase_first(m)
-            }
+            ApiError::Engine(EngineError::Store(StoreError::InvalidArgument(m)))
+            | ApiError::Store(StoreError::InvalidArgument(m)) => lowercase_first(m),
             // Storage internals are for the log, not the client.
-            ApiError::Engine(EngineError::Store(_)) | ApiError::Store(_) => "storage is unavailable, retry later".to_owned(),
-            ApiError::Engine(EngineError::Overloaded(_)) => "the engine is overloaded, retry later".to_owned(),
+            ApiError::Engine(EngineError::Store(_)) | ApiError::Store(_) => {
+                "storage is unavailable, retry later".to_owned()
+            }
+            ApiError::Engine(EngineError::Overloaded(_)) => {
+                "the engine is overloaded, retry later".to_owned()
+            }
             other => lowercase_first(&other.to_string()),
         }
     }
 
     fn fields(&self) -> Option<&[FieldError]> {
         match self {
-            ApiError::Engine(EngineError::Invalid(ModelError::Invalid(fields))) | ApiError::Invalid(fields) => Some(fields),
+            ApiError::Engine(EngineError::Invalid(ModelError::Invalid(fields)))
+            | ApiError::Invalid(fields) => Some(fields),
             _ => None,
         }
     }
@@ -185,13 +196,21 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(error = %self, code, "request refused");
         }
-        let body = Body { error: Inner { code, message: self.message(), fields: self.fields() } };
+        let body = Body {
+            error: Inner {
+                code,
+                message: self.message(),
+                fields: self.fields(),
+            },
+        };
         let mut resp = (status, axum::Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         if let ApiError::RateLimited(secs) = &self {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*secs));
         }
         resp
     }
@@ -206,7 +225,10 @@ mod tests {
     async fn json(e: ApiError) -> (StatusCode, Option<String>, serde_json::Value) {
         let r = e.into_response();
         let status = r.status();
-        let retry = r.headers().get(header::RETRY_AFTER).map(|v| v.to_str().unwrap().to_owned());
+        let retry = r
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
         let bytes = r.into_body().collect().await.unwrap().to_bytes();
         (status, retry, serde_json::from_slice(&bytes).unwrap())
     }
@@ -214,17 +236,27 @@ mod tests {
     #[tokio::test]
     async fn statuses_codes_and_bodies() {
         let (s, retry, v) = json(EngineError::Overloaded("campaign timeout".into()).into()).await;
-        assert_eq!((s, retry.as_deref()), (StatusCode::SERVICE_UNAVAILABLE, Some("1")));
+        assert_eq!(
+            (s, retry.as_deref()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("1"))
+        );
         assert_eq!(v["error"]["code"], "overloaded");
 
-        let (s, retry, v) = json(EngineError::Store(StoreError::Backend("disk on fire".into())).into()).await;
-        assert_eq!((s, retry.as_deref()), (StatusCode::SERVICE_UNAVAILABLE, Some("1")));
+        let (s, retry, v) =
+            json(EngineError::Store(StoreError::Backend("disk on fire".into())).into()).await;
+        assert_eq!(
+            (s, retry.as_deref()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("1"))
+        );
         assert!(!v["error"]["message"].as_str().unwrap().contains("fire"));
 
         let (s, _, _) = json(EngineError::UnknownCall("x".into()).into()).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         let (s, _, v) = json(EngineError::Reference("Buyer does not exist.".into()).into()).await;
-        assert_eq!((s, v["error"]["message"].as_str()), (StatusCode::CONFLICT, Some("buyer does not exist")));
+        assert_eq!(
+            (s, v["error"]["message"].as_str()),
+            (StatusCode::CONFLICT, Some("buyer does not exist"))
+        );
 
         let invalid = ModelError::Invalid(vec![FieldError::new("name", "must not be empty")]);
         let (s, _, v) = json(EngineError::Invalid(invalid).into()).await;

@@ -138,11 +138,18 @@ impl Names {
 
     /// The campaigns and buyers (or RTB targets) `calls` of `tenant` name,
     /// and only those: for one page of calls.
-    pub async fn of_calls(store: &dyn Store, tenant: Id, calls: &[CallRecord]) -> Result<Names, StoreError> {
+    pub async fn of_calls(
+        store: &dyn Store,
+        tenant: Id,
+        calls: &[CallRecord],
+    ) -> Result<Names, StoreError> {
         let mut names = Names::default();
         let campaigns: HashSet<Id> = calls.iter().map(|c| c.campaign_id).collect();
         let buyers: HashSet<Id> = calls.iter().filter_map(|c| c.buyer_id).collect();
-        for (ids, kinds) in [(campaigns, &[DocKind::Campaign][..]), (buyers, &[DocKind::Buyer, DocKind::RtbTarget][..])] {
+        for (ids, kinds) in [
+            (campaigns, &[DocKind::Campaign][..]),
+            (buyers, &[DocKind::Buyer, DocKind::RtbTarget][..]),
+        ] {
             for id in ids {
                 for kind in kinds {
                     if let Some(doc) = store.get_doc(*kind, tenant, id).await? {
@@ -237,7 +244,11 @@ pub fn neutralise(cell: &str) -> Cow<'_, str> {
         Some(b'+' | b'-') => !is_number(&cell[1..]),
         _ => false,
     };
-    if risky { format!("'{cell}").into() } else { cell.into() }
+    if risky {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
 }
 
 /// Digits, optionally with a fraction: `15551234567`, `1.50`.
@@ -256,7 +267,9 @@ pub struct CsvWriter<W: Write>(csv::Writer<W>);
 impl<W: Write> CsvWriter<W> {
     /// A writer to `out` that has written the header row.
     pub fn new(out: W) -> csv::Result<Self> {
-        let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(out);
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(out);
         w.write_record(CSV_HEADER)?;
         Ok(Self(w))
     }
@@ -264,7 +277,8 @@ impl<W: Write> CsvWriter<W> {
     /// Writes one call.
     pub fn row(&mut self, call: &CallRecord, names: &Names) -> csv::Result<()> {
         let fields = ExportRow::new(call, names).csv_fields();
-        self.0.write_record(fields.iter().map(|f| neutralise(f).into_owned()))
+        self.0
+            .write_record(fields.iter().map(|f| neutralise(f).into_owned()))
     }
 
     /// Flushes and hands `out` back.
@@ -274,7 +288,11 @@ impl<W: Write> CsvWriter<W> {
 }
 
 /// Writes every stored call to `out`; returns how many.
-pub async fn export_calls(store: &dyn Store, format: Format, out: &mut impl Write) -> anyhow::Result<u64> {
+pub async fn export_calls(
+    store: &dyn Store,
+    format: Format,
+    out: &mut impl Write,
+) -> anyhow::Result<u64> {
     let names = Names::load(store, None).await?;
     let mut sink = match format {
         Format::Csv => Sink::Csv(Box::new(CsvWriter::new(out)?)),
@@ -319,8 +337,11 @@ mod tests {
     use super::*;
 
     fn csv_line(fields: &[&str]) -> String {
-        let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
-        w.write_record(fields.iter().map(|f| neutralise(f).into_owned())).unwrap();
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(Vec::new());
+        w.write_record(fields.iter().map(|f| neutralise(f).into_owned()))
+            .unwrap();
         String::from_utf8(w.into_inner().unwrap()).unwrap()
     }
 
@@ -337,7 +358,10 @@ mod tests {
     #[test]
     fn formula_cells_are_neutralised_and_numbers_kept() {
         for (cell, out) in [
-            ("=HYPERLINK(\"http://evil\",\"x\")", "'=HYPERLINK(\"http://evil\",\"x\")"),
+            (
+                "=HYPERLINK(\"http://evil\",\"x\")",
+                "'=HYPERLINK(\"http://evil\",\"x\")",
+            ),
             ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
             ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
             ("-2+3", "'-2+3"),
@@ -358,7 +382,14 @@ mod tests {
         // Quoting still applies to a neutralised cell, and the file reads back.
         let line = csv_line(&["=1,2", "+15551234567", "-1.50"]);
         assert_eq!(line, "\"'=1,2\",+15551234567,-1.50\r\n");
-        let back: Vec<String> = csv::Reader::from_reader(format!("a,b,c\r\n{line}").as_bytes()).records().next().unwrap().unwrap().iter().map(str::to_owned).collect();
+        let back: Vec<String> = csv::Reader::from_reader(format!("a,b,c\r\n{line}").as_bytes())
+            .records()
+            .next()
+            .unwrap()
+            .unwrap()
+            .iter()
+            .map(str::to_owned)
+            .collect();
         assert_eq!(back, ["'=1,2", "+15551234567", "-1.50"]);
     }
 
@@ -390,7 +421,12 @@ mod tests {
             recording_url: None,
         };
         let json = serde_json::to_value(&row).unwrap();
-        let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         let mut header: Vec<&str> = CSV_HEADER.to_vec();
         let mut keys_sorted = keys.clone();
         header.sort_unstable();

@@ -44,15 +44,20 @@ pub fn admin_create(resource: Resource, body: &[u8]) -> (u16, Vec<u8>) {
     let tenant = Id::from_u128(2);
     let result = (|| -> Result<Value, ApiError> {
         // The admin `Json` extractor: malformed JSON is a 400.
-        let body: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let ok = |v: Result<Value, serde_json::Error>| v.map_err(|e| ApiError::BadRequest(e.to_string()));
+        let body: Value =
+            serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let ok = |v: Result<Value, serde_json::Error>| {
+            v.map_err(|e| ApiError::BadRequest(e.to_string()))
+        };
         match resource {
             Resource::Buyer => {
-                let input: buyers::BuyerInput = docs::body(Value::Object(buyers::object(body)?), &[])?;
+                let input: buyers::BuyerInput =
+                    docs::body(Value::Object(buyers::object(body)?), &[])?;
                 ok(serde_json::to_value(input.into_buyer(id, tenant)?))
             }
             Resource::Campaign => {
-                let input: campaigns::CampaignInput = docs::body(Value::Object(buyers::object(body)?), &[])?;
+                let input: campaigns::CampaignInput =
+                    docs::body(Value::Object(buyers::object(body)?), &[])?;
                 let mut errors = Vec::new();
                 let campaign = input.into_campaign(id, tenant, &mut errors);
                 buyers::merge_errors(&mut errors, campaign.validate());
@@ -103,5 +108,9 @@ fn block_on_body(body: axum::body::Body) -> Vec<u8> {
         static RT: tokio::runtime::Runtime =
             tokio::runtime::Builder::new_current_thread().build().expect("a current-thread runtime");
     }
-    RT.with(|rt| rt.block_on(axum::body::to_bytes(body, usize::MAX)).map(|b| b.to_vec()).unwrap_or_default())
+    RT.with(|rt| {
+        rt.block_on(axum::body::to_bytes(body, usize::MAX))
+            .map(|b| b.to_vec())
+            .unwrap_or_default()
+    })
 }

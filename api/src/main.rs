@@ -41,10 +41,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use switchboard::console::Console;
 use switchboard::export::{self, Format};
 use switchboard::server::ConnLimits;
 use switchboard::{AppState, demo, users};
-use switchboard::console::Console;
 use switchboard_engine::{BreakerConfig, ClusterTiming, Engine, EngineConfig, ReconcileSettings};
 use switchboard_model::Role;
 use switchboard_store::Store;
@@ -52,7 +52,11 @@ use switchboard_store::Store;
 mod store_uri;
 
 #[derive(Parser)]
-#[command(name = "switchboard", version, about = "Call routing and pay-per-call engine")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Call routing and pay-per-call engine"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -206,7 +210,11 @@ struct ServeArgs {
     body_timeout_secs: u64,
     /// Most open connections per client address (0: no cap, the default;
     /// behind a proxy, or from Twilio, many calls share one address).
-    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 0)]
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 0
+    )]
     max_connections_per_address: usize,
 }
 
@@ -243,9 +251,15 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
-            Command::Calls { command: CallsCommand::Export { data, format } } => export_calls(&data, format).await,
-            Command::User { command: UserCommand::Create(args) } => create_user(args).await,
-            Command::Migrate { store } => store_uri::migrate(&store).await.map(|out| print!("{out}")),
+            Command::Calls {
+                command: CallsCommand::Export { data, format },
+            } => export_calls(&data, format).await,
+            Command::User {
+                command: UserCommand::Create(args),
+            } => create_user(args).await,
+            Command::Migrate { store } => {
+                store_uri::migrate(&store).await.map(|out| print!("{out}"))
+            }
             Command::Openapi => print_openapi(),
         }
     });
@@ -259,7 +273,9 @@ fn main() -> ExitCode {
 }
 
 fn print_openapi() -> anyhow::Result<()> {
-    let doc = switchboard::openapi().to_pretty_json().context("cannot write the OpenAPI document")?;
+    let doc = switchboard::openapi()
+        .to_pretty_json()
+        .context("cannot write the OpenAPI document")?;
     println!("{doc}");
     Ok(())
 }
@@ -275,10 +291,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(dir) => Some(Console::load(dir)?),
         None => Console::load(Path::new(switchboard::console::DEFAULT_DIR)).ok(),
     };
-    let console_dir = args.console_dir.as_deref().unwrap_or(Path::new(switchboard::console::DEFAULT_DIR));
+    let console_dir = args
+        .console_dir
+        .as_deref()
+        .unwrap_or(Path::new(switchboard::console::DEFAULT_DIR));
     match &console {
         Some(_) => tracing::info!(dir = %console_dir.display(), "serving the admin console at /"),
-        None => tracing::info!(dir = %console_dir.display(), "the admin console is not built; / says how to build it"),
+        None => {
+            tracing::info!(dir = %console_dir.display(), "the admin console is not built; / says how to build it")
+        }
     }
     let console = console.map(Arc::new);
     let store = store_uri::open(&args.store, &args.data).await?;
@@ -290,7 +311,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         ..EngineConfig::default()
     };
-    let engine = Engine::start(store, config).await.context("cannot start the engine")?;
+    let engine = Engine::start(store, config)
+        .await
+        .context("cannot start the engine")?;
     let mut cluster = None;
     if let Some(url) = &args.cluster_url {
         let secret = args.cluster_secret.as_deref().unwrap_or_default();
@@ -298,22 +321,43 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             anyhow::bail!("--cluster-secret must be at least 16 characters");
         }
         if args.store == store_uri::EMBEDDED {
-            anyhow::bail!("--cluster-url needs a store the nodes share (--store scylla://…); the embedded store belongs to one node");
+            anyhow::bail!(
+                "--cluster-url needs a store the nodes share (--store scylla://…); the embedded store belongs to one node"
+            );
         }
         let link = Arc::new(switchboard::cluster::ClusterLink::new(secret)?);
-        engine.join_cluster(url.trim_end_matches('/'), ClusterTiming::default(), link.clone()).await.context("cannot join the cluster")?;
+        engine
+            .join_cluster(
+                url.trim_end_matches('/'),
+                ClusterTiming::default(),
+                link.clone(),
+            )
+            .await
+            .context("cannot join the cluster")?;
         cluster = Some(link);
         tracing::info!(%url, "joined the cluster: buyer capacity is decided by one node per buyer");
     } else if args.store != store_uri::EMBEDDED {
-        tracing::warn!("a shared store without --cluster-url: this node enforces caps on its own, so several such nodes together can exceed them");
+        tracing::warn!(
+            "a shared store without --cluster-url: this node enforces caps on its own, so several such nodes together can exceed them"
+        );
     }
-    let poll = args.config_poll_ms.unwrap_or(if args.store == store_uri::EMBEDDED { 0 } else { 2000 });
+    let poll = args
+        .config_poll_ms
+        .unwrap_or(if args.store == store_uri::EMBEDDED {
+            0
+        } else {
+            2000
+        });
     if poll > 0 {
         engine.follow_config(Duration::from_millis(poll));
-        tracing::info!(every_ms = poll, "following configuration changes of other nodes");
+        tracing::info!(
+            every_ms = poll,
+            "following configuration changes of other nodes"
+        );
     }
-    let listener =
-        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let public_url = args.public_url.unwrap_or_else(|| format!("http://{addr}"));
     let mut state = AppState::new(engine.clone(), &public_url);
@@ -325,12 +369,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     state.conn_limits = ConnLimits {
         header_timeout: Duration::from_secs(args.header_timeout_secs),
         body_timeout: Duration::from_secs(args.body_timeout_secs),
-        per_address: (args.max_connections_per_address > 0).then_some(args.max_connections_per_address),
+        per_address: (args.max_connections_per_address > 0)
+            .then_some(args.max_connections_per_address),
     };
     if args.reconcile_after_secs > 0 {
-        let settings = ReconcileSettings { after: Duration::from_secs(args.reconcile_after_secs), every: Duration::from_secs(args.reconcile_every_secs) };
+        let settings = ReconcileSettings {
+            after: Duration::from_secs(args.reconcile_after_secs),
+            every: Duration::from_secs(args.reconcile_every_secs),
+        };
         switchboard::reconcile::start(&engine, state.twilio.clone(), settings);
-        tracing::info!(after_secs = args.reconcile_after_secs, every_secs = args.reconcile_every_secs, "reconciling overdue reservations with twilio");
+        tracing::info!(
+            after_secs = args.reconcile_after_secs,
+            every_secs = args.reconcile_every_secs,
+            "reconciling overdue reservations with twilio"
+        );
     }
     if !args.signup {
         tracing::info!("signup is turned off");
@@ -366,17 +418,33 @@ async fn create_user(args: UserCreateArgs) -> anyhow::Result<()> {
     }
     let password = read_password()?;
     let store = open_store(&args.data).await?;
-    let engine = Engine::start(store, EngineConfig::default()).await.context("cannot start the engine")?;
-    let created = users::create_user(&engine, &args.tenant, &args.username, &password, args.role.into()).await;
+    let engine = Engine::start(store, EngineConfig::default())
+        .await
+        .context("cannot start the engine")?;
+    let created = users::create_user(
+        &engine,
+        &args.tenant,
+        &args.username,
+        &password,
+        args.role.into(),
+    )
+    .await;
     engine.shutdown().await;
     let created = created.map_err(|e| match e {
         switchboard::error::ApiError::Invalid(fields) => {
-            let why: Vec<String> = fields.iter().map(|f| format!("{} {}", f.field, f.message)).collect();
+            let why: Vec<String> = fields
+                .iter()
+                .map(|f| format!("{} {}", f.field, f.message))
+                .collect();
             anyhow::anyhow!("{}", why.join("; "))
         }
         other => anyhow::anyhow!("{other}"),
     })?;
-    let tenant = if created.tenant_created { "new tenant" } else { "tenant" };
+    let tenant = if created.tenant_created {
+        "new tenant"
+    } else {
+        "tenant"
+    };
     println!(
         "created user {:?} ({}) in {tenant} {:?} ({})",
         args.username.trim(),
@@ -397,7 +465,9 @@ fn read_password() -> anyhow::Result<String> {
         Ok(first)
     } else {
         let mut line = String::new();
-        std::io::stdin().read_line(&mut line).context("cannot read the password from stdin")?;
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("cannot read the password from stdin")?;
         let password = line.trim_end_matches(['\r', '\n']).to_owned();
         anyhow::ensure!(!password.is_empty(), "no password on stdin");
         Ok(password)

@@ -14,7 +14,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use switchboard_engine::{CallStatusSource, Engine, EngineError, OpenReservation, ReconcileSettings, StatusEvent};
+use switchboard_engine::{
+    CallStatusSource, Engine, EngineError, OpenReservation, ReconcileSettings, StatusEvent,
+};
 use switchboard_model::{AttemptOutcome, PhoneNumber, Tenant};
 
 use crate::twilio::rest::{Account, Call, RestError, TwilioRest};
@@ -43,18 +45,40 @@ fn carrier(e: RestError) -> EngineError {
 
 #[async_trait::async_trait]
 impl CallStatusSource for TwilioCalls {
-    async fn ask(&self, tenant: &Tenant, open: &OpenReservation) -> switchboard_engine::Result<Option<StatusEvent>> {
+    async fn ask(
+        &self,
+        tenant: &Tenant,
+        open: &OpenReservation,
+    ) -> switchboard_engine::Result<Option<StatusEvent>> {
         let Some(sid) = tenant.twilio_account_sid.as_deref() else {
-            return Err(EngineError::Carrier("the tenant has no twilio account sid".into()));
+            return Err(EngineError::Carrier(
+                "the tenant has no twilio account sid".into(),
+            ));
         };
-        let account = Account { sid, token: &tenant.twilio_auth_token };
+        let account = Account {
+            sid,
+            token: &tenant.twilio_auth_token,
+        };
         let leg = match &open.leg_sid {
             Some(leg) => Some(self.rest.call(account, leg).await.map_err(carrier)?),
-            None => pick_leg(self.rest.child_calls(account, &open.call_sid).await.map_err(carrier)?, open),
+            None => pick_leg(
+                self.rest
+                    .child_calls(account, &open.call_sid)
+                    .await
+                    .map_err(carrier)?,
+                open,
+            ),
         };
         match leg {
             Some(leg) => leg_event(open, &leg),
-            None => inbound_event(open, &self.rest.call(account, &open.call_sid).await.map_err(carrier)?),
+            None => inbound_event(
+                open,
+                &self
+                    .rest
+                    .call(account, &open.call_sid)
+                    .await
+                    .map_err(carrier)?,
+            ),
         }
     }
 }
@@ -64,15 +88,29 @@ impl CallStatusSource for TwilioCalls {
 pub fn pick_leg(children: Vec<Call>, open: &OpenReservation) -> Option<Call> {
     children
         .into_iter()
-        .filter(|c| c.parent_call_sid.as_deref().is_none_or(|p| p == open.call_sid))
+        .filter(|c| {
+            c.parent_call_sid
+                .as_deref()
+                .is_none_or(|p| p == open.call_sid)
+        })
         .filter(|c| !open.other_legs.contains(&c.sid))
-        .filter(|c| c.to.as_deref().and_then(|t| PhoneNumber::parse(t).ok()).as_ref() == Some(&open.number))
+        .filter(|c| {
+            c.to.as_deref()
+                .and_then(|t| PhoneNumber::parse(t).ok())
+                .as_ref()
+                == Some(&open.number)
+        })
         .max_by_key(|c| time(c.start_time.as_deref()))
 }
 
 /// The final callback of `open`'s leg, once `leg` has ended.
-pub fn leg_event(open: &OpenReservation, leg: &Call) -> switchboard_engine::Result<Option<StatusEvent>> {
-    let Some(status) = ended(leg)? else { return Ok(None) };
+pub fn leg_event(
+    open: &OpenReservation,
+    leg: &Call,
+) -> switchboard_engine::Result<Option<StatusEvent>> {
+    let Some(status) = ended(leg)? else {
+        return Ok(None);
+    };
     Ok(Some(StatusEvent {
         call_id: Some(open.call_id),
         attempt: Some(open.attempt),
@@ -86,8 +124,13 @@ pub fn leg_event(open: &OpenReservation, leg: &Call) -> switchboard_engine::Resu
 }
 
 /// The final callback of `open`'s inbound call, once `call` has ended.
-pub fn inbound_event(open: &OpenReservation, call: &Call) -> switchboard_engine::Result<Option<StatusEvent>> {
-    let Some(status) = ended(call)? else { return Ok(None) };
+pub fn inbound_event(
+    open: &OpenReservation,
+    call: &Call,
+) -> switchboard_engine::Result<Option<StatusEvent>> {
+    let Some(status) = ended(call)? else {
+        return Ok(None);
+    };
     Ok(Some(StatusEvent {
         call_id: Some(open.call_id),
         attempt: None,
@@ -102,8 +145,12 @@ pub fn inbound_event(open: &OpenReservation, call: &Call) -> switchboard_engine:
 
 /// The call's outcome once it has ended; `None` while it is live.
 fn ended(call: &Call) -> switchboard_engine::Result<Option<AttemptOutcome>> {
-    let status = AttemptOutcome::from_twilio(&call.status)
-        .ok_or_else(|| EngineError::Carrier(format!("twilio answered an unknown call status {:?}", call.status)))?;
+    let status = AttemptOutcome::from_twilio(&call.status).ok_or_else(|| {
+        EngineError::Carrier(format!(
+            "twilio answered an unknown call status {:?}",
+            call.status
+        ))
+    })?;
     Ok(status.is_terminal().then_some(status))
 }
 
@@ -113,7 +160,9 @@ fn duration(call: &Call) -> Option<u32> {
 
 /// Twilio's RFC 2822 times.
 fn time(t: Option<&str>) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc2822(t?).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc2822(t?)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 #[cfg(test)]
@@ -148,11 +197,47 @@ mod tests {
     #[test]
     fn a_completed_leg_is_its_final_callback() {
         let o = open(Some("CAleg"));
-        let e = leg_event(&o, &call("CAleg", "+15550002001", "completed", Some("120"), "Thu, 03 Dec 2026 08:10:00 +0000")).unwrap().unwrap();
-        assert_eq!((e.call_id, e.attempt, e.call_sid.as_str(), e.parent_call_sid.as_deref()), (Some(o.call_id), Some(1), "CAleg", Some("CAin")));
-        assert_eq!((e.status, e.duration_seconds, e.sequence), (AttemptOutcome::Completed, Some(120), None));
-        assert_eq!(e.timestamp.unwrap().to_rfc3339(), "2026-12-03T08:12:00+00:00");
-        let busy = leg_event(&o, &call("CAleg", "+15550002001", "busy", Some("0"), "Thu, 03 Dec 2026 08:10:00 +0000")).unwrap().unwrap();
+        let e = leg_event(
+            &o,
+            &call(
+                "CAleg",
+                "+15550002001",
+                "completed",
+                Some("120"),
+                "Thu, 03 Dec 2026 08:10:00 +0000",
+            ),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (
+                e.call_id,
+                e.attempt,
+                e.call_sid.as_str(),
+                e.parent_call_sid.as_deref()
+            ),
+            (Some(o.call_id), Some(1), "CAleg", Some("CAin"))
+        );
+        assert_eq!(
+            (e.status, e.duration_seconds, e.sequence),
+            (AttemptOutcome::Completed, Some(120), None)
+        );
+        assert_eq!(
+            e.timestamp.unwrap().to_rfc3339(),
+            "2026-12-03T08:12:00+00:00"
+        );
+        let busy = leg_event(
+            &o,
+            &call(
+                "CAleg",
+                "+15550002001",
+                "busy",
+                Some("0"),
+                "Thu, 03 Dec 2026 08:10:00 +0000",
+            ),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(busy.status, AttemptOutcome::Busy);
     }
 
@@ -160,19 +245,51 @@ mod tests {
     fn a_live_leg_is_no_event_and_an_unknown_status_an_error() {
         let o = open(None);
         for live in ["queued", "ringing", "in-progress"] {
-            assert!(leg_event(&o, &call("CAleg", "+15550002001", live, None, "")).unwrap().is_none(), "{live}");
+            assert!(
+                leg_event(&o, &call("CAleg", "+15550002001", live, None, ""))
+                    .unwrap()
+                    .is_none(),
+                "{live}"
+            );
         }
-        assert!(matches!(leg_event(&o, &call("CAleg", "+15550002001", "exploded", None, "")), Err(EngineError::Carrier(_))));
+        assert!(matches!(
+            leg_event(&o, &call("CAleg", "+15550002001", "exploded", None, "")),
+            Err(EngineError::Carrier(_))
+        ));
     }
 
     #[test]
     fn the_leg_is_the_newest_child_to_the_attempts_number_not_another_attempts() {
         let o = open(None);
         let children = vec![
-            call("CAfirst", "+15550002001", "busy", Some("0"), "Thu, 03 Dec 2026 08:00:00 +0000"),
-            call("CAother", "+15550002002", "completed", Some("5"), "Thu, 03 Dec 2026 08:05:00 +0000"),
-            call("CAold", "+15550002001", "failed", Some("0"), "Thu, 03 Dec 2026 08:01:00 +0000"),
-            call("CAthis", "+15550002001", "completed", Some("90"), "Thu, 03 Dec 2026 08:02:00 +0000"),
+            call(
+                "CAfirst",
+                "+15550002001",
+                "busy",
+                Some("0"),
+                "Thu, 03 Dec 2026 08:00:00 +0000",
+            ),
+            call(
+                "CAother",
+                "+15550002002",
+                "completed",
+                Some("5"),
+                "Thu, 03 Dec 2026 08:05:00 +0000",
+            ),
+            call(
+                "CAold",
+                "+15550002001",
+                "failed",
+                Some("0"),
+                "Thu, 03 Dec 2026 08:01:00 +0000",
+            ),
+            call(
+                "CAthis",
+                "+15550002001",
+                "completed",
+                Some("90"),
+                "Thu, 03 Dec 2026 08:02:00 +0000",
+            ),
         ];
         assert_eq!(pick_leg(children, &o).map(|c| c.sid), Some("CAthis".into()));
         assert_eq!(pick_leg(vec![], &o).map(|c| c.sid), None);
@@ -181,9 +298,18 @@ mod tests {
     #[test]
     fn an_ended_inbound_call_is_its_own_final_callback() {
         let o = open(None);
-        let mut c = call("CAin", "+15550001000", "completed", Some("130"), "Thu, 03 Dec 2026 08:00:00 +0000");
+        let mut c = call(
+            "CAin",
+            "+15550001000",
+            "completed",
+            Some("130"),
+            "Thu, 03 Dec 2026 08:00:00 +0000",
+        );
         c.parent_call_sid = None;
         let e = inbound_event(&o, &c).unwrap().unwrap();
-        assert_eq!((e.call_sid.as_str(), e.attempt, e.parent_call_sid, e.status), ("CAin", None, None, AttemptOutcome::Completed));
+        assert_eq!(
+            (e.call_sid.as_str(), e.attempt, e.parent_call_sid, e.status),
+            ("CAin", None, None, AttemptOutcome::Completed)
+        );
     }
 }

@@ -82,7 +82,9 @@ static WINDOWS: LazyLock<Mutex<HashMap<Id, (Instant, u32)>>> = LazyLock::new(Def
 
 /// Counts a ping of `key`; `false` past the limit.
 fn admit(key: Id) -> bool {
-    let Ok(mut windows) = WINDOWS.lock() else { return true };
+    let Ok(mut windows) = WINDOWS.lock() else {
+        return true;
+    };
     let now = Instant::now();
     if windows.len() > 10_000 {
         windows.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(1));
@@ -103,14 +105,31 @@ fn parse(headers: &HeaderMap, body: &Bytes) -> Result<CallerInfo, ApiError> {
     let req: PingRequest = if form {
         let pairs: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
         let get = |k: &str| pairs.get(k).cloned().filter(|v| !v.trim().is_empty());
-        PingRequest { caller_id: get("callerId"), state: get("state"), zip: get("zip") }
+        PingRequest {
+            caller_id: get("callerId"),
+            state: get("state"),
+            zip: get("zip"),
+        }
     } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("the body must be a json object or a form: {e}")))?
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::BadRequest(format!("the body must be a json object or a form: {e}"))
+        })?
     };
-    let Some(from) = req.caller_id.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()) else {
-        return Err(ApiError::Invalid(vec![FieldError::new("callerId", "is required")]));
+    let Some(from) = req
+        .caller_id
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty())
+    else {
+        return Err(ApiError::Invalid(vec![FieldError::new(
+            "callerId",
+            "is required",
+        )]));
     };
-    Ok(CallerInfo { from, state: req.state, zip: req.zip })
+    Ok(CallerInfo {
+        from,
+        state: req.state,
+        zip: req.zip,
+    })
 }
 
 /// Runs the router's auction for a publisher's caller.
@@ -126,7 +145,9 @@ async fn ping(
     body: Bytes,
 ) -> Result<Json<PingAnswer>, ApiError> {
     let Principal::ApiKey { id: key, .. } = &auth.principal else {
-        return Err(ApiError::Forbidden("pings authenticate with a publisher's api key".into()));
+        return Err(ApiError::Forbidden(
+            "pings authenticate with a publisher's api key".into(),
+        ));
     };
     auth.require(Role::Viewer)?;
     if !admit(*key) {
@@ -134,7 +155,11 @@ async fn ping(
     }
     let router = crate::admin::resources::docs::path_id(id, "rtb router")?;
     let caller = parse(&headers, &body)?;
-    let answer = match state.engine.rtb_ping(auth.tenant_id, router, caller).await? {
+    let answer = match state
+        .engine
+        .rtb_ping(auth.tenant_id, router, caller)
+        .await?
+    {
         None => return Err(ApiError::NotFound("rtb router")),
         Some(Ping::NoBid(reason)) => PingAnswer {
             bid: false,
@@ -145,7 +170,13 @@ async fn ping(
             expire_in_seconds: None,
             reason: Some(reason),
         },
-        Some(Ping::Bid { bid_id, amount, currency, phone_number, expire_in_seconds }) => PingAnswer {
+        Some(Ping::Bid {
+            bid_id,
+            amount,
+            currency,
+            phone_number,
+            expire_in_seconds,
+        }) => PingAnswer {
             bid: true,
             bid_id: Some(bid_id.to_string()),
             bid_amount: Some(json!(decimal(amount))),
@@ -161,5 +192,6 @@ async fn ping(
 /// Minor units as a JSON decimal number (2 digits, like every amount).
 fn decimal(minor: i64) -> serde_json::Number {
     let text = switchboard_model::money::format_decimal(minor, 2);
-    text.parse().unwrap_or_else(|_| serde_json::Number::from(minor / 100))
+    text.parse()
+        .unwrap_or_else(|_| serde_json::Number::from(minor / 100))
 }

@@ -107,10 +107,19 @@ pub fn app(state: AppState) -> Router {
     let shed = middleware::from_fn_with_state(state.clone(), shed_load);
     let hooks = Router::new()
         .route("/api/webhooks/voice", post(webhooks::voice))
-        .route("/api/webhooks/pool/{poolId}/voice", post(webhooks::pool_voice))
-        .route("/api/webhooks/dial-status/{callId}", post(webhooks::dial_status))
+        .route(
+            "/api/webhooks/pool/{poolId}/voice",
+            post(webhooks::pool_voice),
+        )
+        .route(
+            "/api/webhooks/dial-status/{callId}",
+            post(webhooks::dial_status),
+        )
         .route("/api/webhooks/status", post(webhooks::status))
-        .route("/api/webhooks/recording/{callId}", post(webhooks::recording))
+        .route(
+            "/api/webhooks/recording/{callId}",
+            post(webhooks::recording),
+        )
         // A route layer runs after routing, so `MatchedPath` is known.
         .route_layer(shed)
         .route_layer(middleware::from_fn(count_webhooks))
@@ -125,7 +134,9 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::cluster::routes())
         .fallback(console_or_not_found)
         // Any other body may not stall longer than this between chunks.
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(state.conn_limits.body_timeout))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            state.conn_limits.body_timeout,
+        ))
         .with_state(state)
 }
 
@@ -147,7 +158,11 @@ pub struct ConnLimits {
 
 impl Default for ConnLimits {
     fn default() -> Self {
-        Self { header_timeout: Duration::from_secs(5), body_timeout: Duration::from_secs(10), per_address: None }
+        Self {
+            header_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(10),
+            per_address: None,
+        }
     }
 }
 
@@ -198,7 +213,8 @@ pub async fn run(
         let router = router.clone();
         let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
             // The peer address feeds the per-address login limit (`ConnectInfo`).
-            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
             tower::ServiceExt::oneshot(router.clone(), req.map(axum::body::Body::new))
         });
         let conn = hyper::server::conn::http1::Builder::new()
@@ -216,7 +232,10 @@ pub async fn run(
     ready.store(false, Ordering::SeqCst);
     tracing::info!("shutting down: finishing in-flight requests");
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!(timeout = ?DRAIN_TIMEOUT, "in-flight requests did not finish in time");
     }
     engine.shutdown().await;
@@ -238,7 +257,10 @@ impl AddressSlot {
             return None;
         }
         *open += 1;
-        Some(AddressSlot { map: map.clone(), ip })
+        Some(AddressSlot {
+            map: map.clone(),
+            ip,
+        })
     }
 }
 
@@ -254,7 +276,11 @@ impl Drop for AddressSlot {
 }
 
 /// The admin console's pages and assets; anything else is the API's 404.
-async fn console_or_not_found(State(state): State<AppState>, method: axum::http::Method, uri: axum::http::Uri) -> Response {
+async fn console_or_not_found(
+    State(state): State<AppState>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> Response {
     if method == axum::http::Method::GET || method == axum::http::Method::HEAD {
         match &state.console {
             Some(console) => {
@@ -283,7 +309,14 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.run_upkeep();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render()).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 /// Reads a webhook's whole body, within [`ConnLimits::body_timeout`] and
@@ -294,27 +327,49 @@ async fn metrics(State(state): State<AppState>) -> Response {
 async fn shed_load(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     let limited = http_body_util::Limited::new(body, WEBHOOK_BODY_LIMIT);
-    let read = tokio::time::timeout(state.conn_limits.body_timeout, http_body_util::BodyExt::collect(limited)).await;
+    let read = tokio::time::timeout(
+        state.conn_limits.body_timeout,
+        http_body_util::BodyExt::collect(limited),
+    )
+    .await;
     let bytes = match read {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
             let message = format!("the body is over {WEBHOOK_BODY_LIMIT} bytes");
-            return ApiError::Body { status: StatusCode::PAYLOAD_TOO_LARGE, message }.into_response();
+            return ApiError::Body {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                message,
+            }
+            .into_response();
         }
         // Stalled between chunks (the router's layer) or overdue in total.
         Ok(Err(e)) if !caused_by::<tower_http::timeout::TimeoutError>(&*e) => {
-            return ApiError::Body { status: StatusCode::BAD_REQUEST, message: format!("the body could not be read: {e}") }.into_response();
+            return ApiError::Body {
+                status: StatusCode::BAD_REQUEST,
+                message: format!("the body could not be read: {e}"),
+            }
+            .into_response();
         }
         Ok(Err(_)) | Err(_) => {
             metrics::counter!(names::WEBHOOK_BODY_TIMEOUTS).increment(1);
-            return ApiError::Body { status: StatusCode::REQUEST_TIMEOUT, message: "the body did not arrive in time".into() }.into_response();
+            return ApiError::Body {
+                status: StatusCode::REQUEST_TIMEOUT,
+                message: "the body did not arrive in time".into(),
+            }
+            .into_response();
         }
     };
     match state.webhook_slots.clone().try_acquire_owned() {
-        Ok(_permit) => next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+        Ok(_permit) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
         Err(_) => {
             metrics::counter!(names::WEBHOOKS_SHED).increment(1);
-            ApiError::Engine(switchboard_engine::EngineError::Overloaded("too many webhooks in flight".into())).into_response()
+            ApiError::Engine(switchboard_engine::EngineError::Overloaded(
+                "too many webhooks in flight".into(),
+            ))
+            .into_response()
         }
     }
 }
@@ -326,7 +381,10 @@ fn caused_by<T: std::error::Error + 'static>(e: &(dyn std::error::Error + 'stati
 
 /// Counts every webhook answer by route template and status: bounded labels.
 async fn count_webhooks(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let resp = next.run(req).await;
     metrics::counter!(names::WEBHOOKS, "route" => route, "status" => resp.status().as_u16().to_string()).increment(1);
     resp

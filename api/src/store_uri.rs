@@ -65,7 +65,9 @@ mod scylla {
 
     pub(super) async fn open(uri: &str) -> anyhow::Result<Arc<dyn Store>> {
         let config = config(uri)?;
-        let store = ScyllaStore::connect(&config).await.context("cannot open the ScyllaDB store")?;
+        let store = ScyllaStore::connect(&config)
+            .await
+            .context("cannot open the ScyllaDB store")?;
         tracing::info!(nodes = ?config.nodes, keyspace = %config.keyspace, "ScyllaDB store connected");
         Ok(Arc::new(store))
     }
@@ -78,7 +80,11 @@ mod scylla {
             let _ = writeln!(out, "applied {} (version {})", m.name, m.version);
         }
         let latest = MIGRATIONS.last().map_or(0, |m| m.version);
-        let _ = writeln!(out, "keyspace {} is at schema version {latest}", config.keyspace);
+        let _ = writeln!(
+            out,
+            "keyspace {} is at schema version {latest}",
+            config.keyspace
+        );
         Ok(out)
     }
 }

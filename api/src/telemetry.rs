@@ -11,10 +11,14 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use switchboard_engine::metrics as names;
 
 /// Buckets for latencies, in seconds: 50 µs to 5 s.
-const SECONDS_BUCKETS: &[f64] =
-    &[0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+const SECONDS_BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0,
+];
 /// Buckets for the recorder's batch size.
-const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0];
+const BATCH_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0,
+];
 /// How often histograms are drained when nobody scrapes.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
@@ -32,7 +36,12 @@ fn builder() -> PrometheusBuilder {
     // Both calls fail only on an empty bucket list; these are constants.
     PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
-        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(names::RECORDER_BATCH_SIZE.into()), BATCH_BUCKETS))
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full(names::RECORDER_BATCH_SIZE.into()),
+                BATCH_BUCKETS,
+            )
+        })
         .expect("bucket lists are not empty")
 }
 
@@ -46,12 +55,14 @@ fn install() -> PrometheusHandle {
     // Histograms buffer samples until upkeep drains them; without a scraper
     // they would grow without bound. A plain thread outlives any one runtime.
     let h = handle.clone();
-    let spawned = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || {
-        loop {
-            std::thread::sleep(UPKEEP_EVERY);
-            h.run_upkeep();
-        }
-    });
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                h.run_upkeep();
+            }
+        });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "metrics upkeep thread did not start; histograms drain on scrape only");
     }

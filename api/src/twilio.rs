@@ -9,6 +9,6 @@
 //!   number provisioning (search, buy, release).
 
 pub mod form;
+pub mod rest;
 pub mod signature;
 pub mod twiml;
-pub mod rest;

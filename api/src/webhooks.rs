@@ -18,7 +18,9 @@ use switchboard_model::{Id, PhoneNumber, Tenant};
 use crate::cluster;
 use crate::error::ApiError;
 use crate::server::AppState;
-use crate::twilio::form::{DialParams, Fields, RecordingParams, StatusParams, StatusQuery, VoiceParams, parse_pairs};
+use crate::twilio::form::{
+    DialParams, Fields, RecordingParams, StatusParams, StatusQuery, VoiceParams, parse_pairs,
+};
 use crate::twilio::{signature, twiml};
 
 /// `POST /api/webhooks/voice`: a call arrived; answer with where it goes.
@@ -37,7 +39,11 @@ pub(crate) async fn voice(
         .get("To")
         .and_then(|to| PhoneNumber::parse(to).ok())
         .and_then(|to| st.engine.tenant_by_number(&to))
-        .or_else(|| fields.get("AccountSid").and_then(|sid| st.engine.tenant_by_account_sid(sid)))
+        .or_else(|| {
+            fields
+                .get("AccountSid")
+                .and_then(|sid| st.engine.tenant_by_account_sid(sid))
+        })
         .ok_or(ApiError::UnknownTenant)?;
     verify(&st, &tenant, &headers, &uri, &pairs, matched.as_str())?;
     let call = VoiceParams::parse(&pairs)?.into_inbound();
@@ -62,7 +68,10 @@ pub(crate) async fn pool_voice(
         Err(_) => return Err(ApiError::NotFound("pool")),
     };
     let pairs = parse_pairs(&read(body)?);
-    let tenant = st.engine.pool_tenant(pool).ok_or(ApiError::NotFound("pool"))?;
+    let tenant = st
+        .engine
+        .pool_tenant(pool)
+        .ok_or(ApiError::NotFound("pool"))?;
     verify(&st, &tenant, &headers, &uri, &pairs, matched.as_str())?;
     let call = VoiceParams::parse(&pairs)?.into_inbound();
     let decision = st.engine.inbound_pool(pool, call).await?;
@@ -88,10 +97,11 @@ pub(crate) async fn dial_status(
 ) -> Result<Response, ApiError> {
     let call_id = path_call_id(path)?;
     let query = StatusQuery::parse(uri.query().unwrap_or(""))?;
-    let (call_id, pairs) = match call_webhook(&st, Some(call_id), &matched, &headers, &uri, body).await? {
-        CallWebhook::Here { call_id, pairs } => (call_id, pairs),
-        CallWebhook::Passed(answer) => return Ok(answer),
-    };
+    let (call_id, pairs) =
+        match call_webhook(&st, Some(call_id), &matched, &headers, &uri, body).await? {
+            CallWebhook::Here { call_id, pairs } => (call_id, pairs),
+            CallWebhook::Passed(answer) => return Ok(answer),
+        };
     let result = DialParams::parse(&pairs)?.into_result(query.attempt);
     let decision = st.engine.dial_result(call_id, result).await?;
     Ok(twiml_response(&decision, &st.public_url))
@@ -125,10 +135,11 @@ pub(crate) async fn recording(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let call_id = path_call_id(path)?;
-    let (call_id, pairs) = match call_webhook(&st, Some(call_id), &matched, &headers, &uri, body).await? {
-        CallWebhook::Here { call_id, pairs } => (call_id, pairs),
-        CallWebhook::Passed(answer) => return Ok(answer),
-    };
+    let (call_id, pairs) =
+        match call_webhook(&st, Some(call_id), &matched, &headers, &uri, body).await? {
+            CallWebhook::Here { call_id, pairs } => (call_id, pairs),
+            CallWebhook::Passed(answer) => return Ok(answer),
+        };
     let params = RecordingParams::parse(&pairs)?;
     if let Some(url) = params.completed_url() {
         st.engine.recording(call_id, url.to_owned()).await?;
@@ -139,7 +150,10 @@ pub(crate) async fn recording(
 /// A webhook about an existing call, read and verified.
 enum CallWebhook {
     /// This node handles it: the call and the form.
-    Here { call_id: Id, pairs: Vec<(String, String)> },
+    Here {
+        call_id: Id,
+        pairs: Vec<(String, String)>,
+    },
     /// Another node owns the call and answered it.
     Passed(Response),
 }
@@ -159,17 +173,33 @@ async fn call_webhook(
     let body = read(body)?;
     let pairs = parse_pairs(&body);
     let fields = Fields(&pairs);
-    let sid = call_id.is_none().then(|| fields.get("ParentCallSid").or_else(|| fields.get("CallSid"))).flatten();
-    let (call_id, tenant) = st.engine.tenant_of_call(call_id, sid).await?.ok_or(ApiError::UnknownCall)?;
+    let sid = call_id
+        .is_none()
+        .then(|| {
+            fields
+                .get("ParentCallSid")
+                .or_else(|| fields.get("CallSid"))
+        })
+        .flatten();
+    let (call_id, tenant) = st
+        .engine
+        .tenant_of_call(call_id, sid)
+        .await?
+        .ok_or(ApiError::UnknownCall)?;
     verify(st, &tenant, headers, uri, &pairs, matched.as_str())?;
-    Ok(match cluster::pass_to_owner(st, call_id, uri, headers, &body).await {
-        Some(answer) => CallWebhook::Passed(answer),
-        None => CallWebhook::Here { call_id, pairs },
-    })
+    Ok(
+        match cluster::pass_to_owner(st, call_id, uri, headers, &body).await {
+            Some(answer) => CallWebhook::Passed(answer),
+            None => CallWebhook::Here { call_id, pairs },
+        },
+    )
 }
 
 fn read(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    body.map_err(|r| ApiError::Body { status: r.status(), message: r.body_text().to_lowercase() })
+    body.map_err(|r| ApiError::Body {
+        status: r.status(),
+        message: r.body_text().to_lowercase(),
+    })
 }
 
 /// A malformed id names no call: 404, like an unknown one.
@@ -188,7 +218,9 @@ fn verify(
     pairs: &[(String, String)],
     route: &str,
 ) -> Result<(), ApiError> {
-    let path_and_query = uri.path_and_query().map_or_else(|| uri.path(), |pq| pq.as_str());
+    let path_and_query = uri
+        .path_and_query()
+        .map_or_else(|| uri.path(), |pq| pq.as_str());
     let url = format!("{}{}", st.public_url, path_and_query);
     // An empty token would make the signature computable by anyone.
     let ok = !tenant.twilio_auth_token.is_empty()
@@ -205,5 +237,9 @@ fn verify(
 }
 
 fn twiml_response(decision: &Decision, public_url: &str) -> Response {
-    ([(header::CONTENT_TYPE, twiml::CONTENT_TYPE)], twiml::render(decision, public_url)).into_response()
+    (
+        [(header::CONTENT_TYPE, twiml::CONTENT_TYPE)],
+        twiml::render(decision, public_url),
+    )
+        .into_response()
 }

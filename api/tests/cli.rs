@@ -9,8 +9,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::process::{BIN, Served};
@@ -38,7 +38,11 @@ fn export(data: &Path, format: &str) -> Output {
 
 fn export_jsonl(data: &Path) -> Vec<serde_json::Value> {
     let out = export(data, "jsonl");
-    assert!(out.status.success(), "export failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "export failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .expect("utf-8")
         .lines()
@@ -47,9 +51,21 @@ fn export_jsonl(data: &Path) -> Vec<serde_json::Value> {
 }
 
 /// A demo call, signed with the demo token for `base`.
-async fn demo_call(client: &reqwest::Client, base: &str, sid: &str, to: &str) -> Result<Reply, reqwest::Error> {
+async fn demo_call(
+    client: &reqwest::Client,
+    base: &str,
+    sid: &str,
+    to: &str,
+) -> Result<Reply, reqwest::Error> {
     let params = demo::call_params(sid, &PhoneNumber::parse(to).unwrap());
-    post_signed_with(client, base, demo::AUTH_TOKEN, "/api/webhooks/voice", &params).await
+    post_signed_with(
+        client,
+        base,
+        demo::AUTH_TOKEN,
+        "/api/webhooks/voice",
+        &params,
+    )
+    .await
 }
 
 /// The parts of a printed curl line: URL, signature header, form pairs.
@@ -76,14 +92,32 @@ async fn demo_prints_curl_lines_that_route_calls_and_seeds_once() {
         let mut server = demo_server(dir.path(), &[]);
         let out = server.lines();
         let text = out.join("\n");
-        for expected in ["Acme Insurance", "Beta Health", "Gamma Legal", "Demo Priority", "Demo Round Robin", "demo-token"] {
-            assert!(text.contains(expected), "run {run}: {expected} missing from:\n{text}");
+        for expected in [
+            "Acme Insurance",
+            "Beta Health",
+            "Gamma Legal",
+            "Demo Priority",
+            "Demo Round Robin",
+            "demo-token",
+        ] {
+            assert!(
+                text.contains(expected),
+                "run {run}: {expected} missing from:\n{text}"
+            );
         }
-        assert!(text.contains(&format!("{}/api/webhooks/voice", server.base)), "{text}");
+        assert!(
+            text.contains(&format!("{}/api/webhooks/voice", server.base)),
+            "{text}"
+        );
         let buyer_rows = out.iter().filter(|l| l.contains("+1555000200")).count();
         assert_eq!(buyer_rows, 3, "run {run}: seeded twice?\n{text}");
         // What was seeded: everything above the URLs (which carry the port).
-        tables.push(out.iter().take_while(|l| !l.starts_with("Point your")).cloned().collect::<Vec<_>>());
+        tables.push(
+            out.iter()
+                .take_while(|l| !l.starts_with("Point your"))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
 
         let curls: Vec<&String> = out.iter().filter(|l| l.starts_with("curl ")).collect();
         assert_eq!(curls.len(), 2, "{text}");
@@ -102,7 +136,10 @@ async fn demo_prints_curl_lines_that_route_calls_and_seeds_once() {
                 .unwrap();
             assert_eq!(resp.status().as_u16(), 200, "{line}");
             let twiml = resp.text().await.unwrap();
-            assert!(twiml.contains("<Dial ") && twiml.contains("<Number "), "{line}\n{twiml}");
+            assert!(
+                twiml.contains("<Dial ") && twiml.contains("<Number "),
+                "{line}\n{twiml}"
+            );
         }
         server.sigterm();
         assert!(server.wait(Duration::from_secs(30)).success());
@@ -115,7 +152,12 @@ async fn demo_prints_curl_lines_that_route_calls_and_seeds_once() {
     // If the real curl is installed, the printed line works verbatim too.
     if Command::new("curl").arg("--version").output().is_ok() {
         let server = demo_server(dir.path(), &[]);
-        let line = server.lines().iter().find(|l| l.starts_with("curl ")).cloned().unwrap();
+        let line = server
+            .lines()
+            .iter()
+            .find(|l| l.starts_with("curl "))
+            .cloned()
+            .unwrap();
         let out = Command::new("sh").arg("-c").arg(&line).output().unwrap();
         let body = String::from_utf8_lossy(&out.stdout);
         assert!(body.contains("<Dial "), "{line}\n{body}");
@@ -133,12 +175,21 @@ async fn kill_9_during_a_burst_loses_no_answered_call() {
     let permits = Arc::new(tokio::sync::Semaphore::new(16));
     let mut set = tokio::task::JoinSet::new();
     for i in 0..200 {
-        let (client, base, answered, permits, pid) =
-            (client.clone(), server.base.clone(), answered.clone(), permits.clone(), pid.clone());
+        let (client, base, answered, permits, pid) = (
+            client.clone(),
+            server.base.clone(),
+            answered.clone(),
+            permits.clone(),
+            pid.clone(),
+        );
         set.spawn(async move {
             let _permit = permits.acquire_owned().await.ok()?;
             let sid = format!("CAcrash{i:03}{:022}", 0);
-            let to = if i % 2 == 0 { DEMO_PRIORITY } else { DEMO_ROUND_ROBIN };
+            let to = if i % 2 == 0 {
+                DEMO_PRIORITY
+            } else {
+                DEMO_ROUND_ROBIN
+            };
             let reply = demo_call(&client, &base, &sid, to).await.ok()?;
             // The 60th answer pulls the plug, with the rest of the burst in flight.
             if answered.fetch_add(1, Ordering::SeqCst) + 1 == 60 {
@@ -149,25 +200,48 @@ async fn kill_9_during_a_burst_loses_no_answered_call() {
     }
     let results: Vec<(String, Reply)> = set.join_all().await.into_iter().flatten().collect();
     let status = server.wait(Duration::from_secs(10));
-    assert!(!status.success(), "the server should have been killed: {status:?}");
+    assert!(
+        !status.success(),
+        "the server should have been killed: {status:?}"
+    );
     let answered: Vec<&(String, Reply)> = results.iter().filter(|(_, r)| r.status == 200).collect();
-    let dialed: Vec<&String> = answered.iter().filter(|(_, r)| r.is_dial()).map(|(sid, _)| sid).collect();
-    assert!(results.len() < 200, "the kill came after the burst; nothing was in flight");
+    let dialed: Vec<&String> = answered
+        .iter()
+        .filter(|(_, r)| r.is_dial())
+        .map(|(sid, _)| sid)
+        .collect();
+    assert!(
+        results.len() < 200,
+        "the kill came after the burst; nothing was in flight"
+    );
     assert!(!dialed.is_empty(), "no call was dialed");
 
-    let exported: HashSet<String> =
-        export_jsonl(dir.path()).iter().map(|c| c["callSid"].as_str().unwrap().to_owned()).collect();
+    let exported: HashSet<String> = export_jsonl(dir.path())
+        .iter()
+        .map(|c| c["callSid"].as_str().unwrap().to_owned())
+        .collect();
     for sid in &dialed {
-        assert!(exported.contains(*sid), "{sid} got <Dial> but is not in the export");
+        assert!(
+            exported.contains(*sid),
+            "{sid} got <Dial> but is not in the export"
+        );
     }
     // Rejections are answered only after they are recorded, too.
     for (sid, _) in &answered {
-        assert!(exported.contains(sid), "{sid} got TwiML but is not in the export");
+        assert!(
+            exported.contains(sid),
+            "{sid} got TwiML but is not in the export"
+        );
     }
     // And the store reopens for the next run, with the recorded calls.
     let mut again = demo_server(dir.path(), &[]);
-    let r = demo_call(&client, &again.base, &dialed[0].clone(), DEMO_PRIORITY).await.unwrap();
-    assert!(r.is_dial(), "a retried CallSid after the crash should replay its decision: {r:?}");
+    let r = demo_call(&client, &again.base, &dialed[0].clone(), DEMO_PRIORITY)
+        .await
+        .unwrap();
+    assert!(
+        r.is_dial(),
+        "a retried CallSid after the crash should replay its decision: {r:?}"
+    );
     again.sigterm();
     assert!(again.wait(Duration::from_secs(30)).success());
 }
@@ -177,7 +251,11 @@ async fn kill_9_during_a_burst_loses_no_answered_call() {
 fn start_request(base: &str, sid: &str, to: &str, hold: usize) -> (TcpStream, Vec<u8>) {
     let addr = base.trim_start_matches("http://");
     let params = demo::call_params(sid, &PhoneNumber::parse(to).unwrap());
-    let sig = signature::sign(demo::AUTH_TOKEN, &format!("{base}/api/webhooks/voice"), &params);
+    let sig = signature::sign(
+        demo::AUTH_TOKEN,
+        &format!("{base}/api/webhooks/voice"),
+        &params,
+    );
     let body = encode(&params).into_bytes();
     let head = format!(
         "POST /api/webhooks/voice HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
@@ -186,7 +264,9 @@ fn start_request(base: &str, sid: &str, to: &str, hold: usize) -> (TcpStream, Ve
         body.len()
     );
     let mut stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     stream.write_all(head.as_bytes()).unwrap();
     let (now, later) = body.split_at(body.len() - hold);
     stream.write_all(now).unwrap();
@@ -200,29 +280,47 @@ async fn sigterm_finishes_in_flight_webhooks_and_keeps_them() {
     let mut server = demo_server(dir.path(), &[]);
     // Five calls fit the priority campaign (Acme 2, Beta 5, Gamma 5).
     let sids: Vec<String> = (0..5).map(|i| format!("CAterm{i}")).collect();
-    let mut pending: Vec<(TcpStream, Vec<u8>)> = sids.iter().map(|sid| start_request(&server.base, sid, DEMO_PRIORITY, 5)).collect();
+    let mut pending: Vec<(TcpStream, Vec<u8>)> = sids
+        .iter()
+        .map(|sid| start_request(&server.base, sid, DEMO_PRIORITY, 5))
+        .collect();
     // Let the server read the headers of every request before the signal.
     std::thread::sleep(Duration::from_millis(300));
     server.sigterm();
     // Once the listener is closed, shutdown has begun.
     let addr = server.base.trim_start_matches("http://").to_owned();
-    periodic_check(|| std::future::ready(TcpStream::connect(&addr).is_err()), Duration::from_secs(10)).await;
+    periodic_check(
+        || std::future::ready(TcpStream::connect(&addr).is_err()),
+        Duration::from_secs(10),
+    )
+    .await;
 
     for (stream, rest) in &mut pending {
         stream.write_all(rest).unwrap();
     }
     for ((mut stream, _), sid) in pending.into_iter().zip(&sids) {
         let mut resp = String::new();
-        stream.read_to_string(&mut resp).unwrap_or_else(|e| panic!("{sid}: {e}"));
+        stream
+            .read_to_string(&mut resp)
+            .unwrap_or_else(|e| panic!("{sid}: {e}"));
         assert!(resp.starts_with("HTTP/1.1 200"), "{sid}: {resp}");
         assert!(resp.contains("<Dial "), "{sid}: {resp}");
     }
     let status = server.wait(Duration::from_secs(30));
-    assert!(status.success(), "exit {status:?}; stderr:\n{}", server.stderr());
-    let exported: HashSet<String> =
-        export_jsonl(dir.path()).iter().map(|c| c["callSid"].as_str().unwrap().to_owned()).collect();
+    assert!(
+        status.success(),
+        "exit {status:?}; stderr:\n{}",
+        server.stderr()
+    );
+    let exported: HashSet<String> = export_jsonl(dir.path())
+        .iter()
+        .map(|c| c["callSid"].as_str().unwrap().to_owned())
+        .collect();
     for sid in &sids {
-        assert!(exported.contains(sid), "{sid} answered during shutdown but not exported");
+        assert!(
+            exported.contains(sid),
+            "{sid} answered during shutdown but not exported"
+        );
     }
 }
 
@@ -231,21 +329,31 @@ async fn export_has_every_field_in_jsonl_and_csv_and_refuses_a_dir_in_use() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = demo_server(dir.path(), &[]);
     let client = reqwest::Client::new();
-    let r = demo_call(&client, &server.base, "CAexport1", DEMO_PRIORITY).await.unwrap();
+    let r = demo_call(&client, &server.base, "CAexport1", DEMO_PRIORITY)
+        .await
+        .unwrap();
     assert!(r.is_dial(), "{r:?}");
     let id = r.call_id().unwrap();
     // Answered and talked 90 s: converts at Acme's 25.00.
     for (status, seq, dur) in [("answered", 1, None), ("completed", 2, Some(90))] {
-        let mut p = pairs(&[("CallSid", "CAexport1leg"), ("ParentCallSid", "CAexport1"), ("CallStatus", status)]);
+        let mut p = pairs(&[
+            ("CallSid", "CAexport1leg"),
+            ("ParentCallSid", "CAexport1"),
+            ("CallStatus", status),
+        ]);
         p.push(("SequenceNumber".into(), seq.to_string()));
         if let Some(d) = dur {
             p.push(("CallDuration".into(), format!("{d}")));
         }
         let path = format!("/api/webhooks/status?callId={id}&attempt=0");
-        let done = post_signed_with(&client, &server.base, demo::AUTH_TOKEN, &path, &p).await.unwrap();
+        let done = post_signed_with(&client, &server.base, demo::AUTH_TOKEN, &path, &p)
+            .await
+            .unwrap();
         assert_eq!(done.status, 204, "{done:?}");
     }
-    let r = demo_call(&client, &server.base, "CAexport2", "+15550009999").await.unwrap();
+    let r = demo_call(&client, &server.base, "CAexport2", "+15550009999")
+        .await
+        .unwrap();
     assert!(r.body.contains("not in service"), "{r:?}");
 
     // While the server runs, the data directory is locked.
@@ -260,12 +368,35 @@ async fn export_has_every_field_in_jsonl_and_csv_and_refuses_a_dir_in_use() {
     assert!(server.wait(Duration::from_secs(30)).success());
 
     let calls = export_jsonl(dir.path());
-    assert_eq!(calls.len(), 1, "an unknown number is not a campaign's call: {calls:?}");
+    assert_eq!(
+        calls.len(),
+        1,
+        "an unknown number is not a campaign's call: {calls:?}"
+    );
     let c = &calls[0];
     for key in [
-        "id", "callSid", "tenantId", "campaignId", "campaignName", "from", "to", "callerState", "callerZip", "buyerId",
-        "buyerName", "status", "startedAt", "answeredAt", "endedAt", "durationSeconds", "converted", "revenue", "revenueMinor", "currency",
-        "fallthroughs", "recordingUrl",
+        "id",
+        "callSid",
+        "tenantId",
+        "campaignId",
+        "campaignName",
+        "from",
+        "to",
+        "callerState",
+        "callerZip",
+        "buyerId",
+        "buyerName",
+        "status",
+        "startedAt",
+        "answeredAt",
+        "endedAt",
+        "durationSeconds",
+        "converted",
+        "revenue",
+        "revenueMinor",
+        "currency",
+        "fallthroughs",
+        "recordingUrl",
     ] {
         assert!(c.get(key).is_some(), "{key} missing: {c}");
     }
@@ -281,7 +412,10 @@ async fn export_has_every_field_in_jsonl_and_csv_and_refuses_a_dir_in_use() {
     assert_eq!(c["revenue"], "25.00");
     assert_eq!(c["currency"], "USD");
     // Named, so the file reads without looking ids up.
-    assert_eq!((c["campaignName"].as_str(), c["buyerName"].as_str()), (Some("Demo Priority"), Some("Acme Insurance")));
+    assert_eq!(
+        (c["campaignName"].as_str(), c["buyerName"].as_str()),
+        (Some("Demo Priority"), Some("Acme Insurance"))
+    );
     assert_eq!(c["fallthroughs"], 0);
     for t in ["startedAt", "answeredAt", "endedAt"] {
         let s = c[t].as_str().unwrap_or_else(|| panic!("{t} empty: {c}"));
@@ -296,13 +430,20 @@ async fn export_has_every_field_in_jsonl_and_csv_and_refuses_a_dir_in_use() {
     assert_eq!(rows.len(), 2, "{csv}");
     let header: Vec<&str> = rows[0].split(',').collect();
     assert_eq!(header[..2], ["id", "callSid"]);
-    assert!(header.contains(&"revenueMinor") && header.contains(&"recordingUrl"), "{}", rows[0]);
+    assert!(
+        header.contains(&"revenueMinor") && header.contains(&"recordingUrl"),
+        "{}",
+        rows[0]
+    );
     let row: Vec<&str> = rows[1].split(',').collect();
     assert_eq!(row.len(), header.len(), "{}", rows[1]);
     let col = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
     assert_eq!(col("callSid"), "CAexport1");
     assert_eq!(col("revenueMinor"), "2500");
-    assert_eq!((col("revenue"), col("campaignName"), col("buyerName")), ("25.00", "Demo Priority", "Acme Insurance"));
+    assert_eq!(
+        (col("revenue"), col("campaignName"), col("buyerName")),
+        ("25.00", "Demo Priority", "Acme Insurance")
+    );
     assert_eq!(col("converted"), "true");
     assert_eq!(col("recordingUrl"), "");
 }
@@ -313,20 +454,55 @@ async fn csv_export_neutralises_formula_cells_and_keeps_numbers() {
     let mut server = demo_server(dir.path(), &[]);
     let client = reqwest::Client::new();
     let mut params = demo::call_params("CAformula", &PhoneNumber::parse(DEMO_PRIORITY).unwrap());
-    params.iter_mut().filter(|(k, _)| k == "From").for_each(|(_, v)| *v = "=cmd|' /C calc'!A0".into());
-    let r = post_signed_with(&client, &server.base, demo::AUTH_TOKEN, "/api/webhooks/voice", &params).await.unwrap();
+    params
+        .iter_mut()
+        .filter(|(k, _)| k == "From")
+        .for_each(|(_, v)| *v = "=cmd|' /C calc'!A0".into());
+    let r = post_signed_with(
+        &client,
+        &server.base,
+        demo::AUTH_TOKEN,
+        "/api/webhooks/voice",
+        &params,
+    )
+    .await
+    .unwrap();
     assert!(r.is_dial(), "{r:?}");
     server.sigterm();
     assert!(server.wait(Duration::from_secs(30)).success());
 
     let out = export(dir.path(), "csv");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut reader = csv::Reader::from_reader(&out.stdout[..]);
-    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
     let row = reader.records().next().expect("one call").unwrap();
-    let col = |name: &str| row.get(header.iter().position(|h| h == name).unwrap()).unwrap().to_owned();
-    assert_eq!(col("from"), "'=cmd|' /C calc'!A0", "a formula is shown, not run");
-    assert_eq!((col("to"), col("revenue"), col("campaignName")), (DEMO_PRIORITY.to_owned(), "0.00".to_owned(), "Demo Priority".to_owned()));
+    let col = |name: &str| {
+        row.get(header.iter().position(|h| h == name).unwrap())
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        col("from"),
+        "'=cmd|' /C calc'!A0",
+        "a formula is shown, not run"
+    );
+    assert_eq!(
+        (col("to"), col("revenue"), col("campaignName")),
+        (
+            DEMO_PRIORITY.to_owned(),
+            "0.00".to_owned(),
+            "Demo Priority".to_owned()
+        )
+    );
     // JSON lines carry the value as it came.
     assert_eq!(export_jsonl(dir.path())[0]["from"], "=cmd|' /C calc'!A0");
 }
@@ -337,15 +513,39 @@ async fn csv_export_neutralises_formula_cells_and_keeps_numbers() {
 fn cluster_flags_are_checked_before_serving() {
     let data = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        let out = Command::new(BIN).arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--data").arg(data.path()).args(args).output().unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+        let out = Command::new(BIN)
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data")
+            .arg(data.path())
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (ok, err) = run(&["--cluster-url", "http://10.0.0.5:8080"]);
     assert!(!ok && err.contains("--cluster-secret"), "{err}");
-    let (ok, err) = run(&["--cluster-url", "http://10.0.0.5:8080", "--cluster-secret", "short"]);
+    let (ok, err) = run(&[
+        "--cluster-url",
+        "http://10.0.0.5:8080",
+        "--cluster-secret",
+        "short",
+    ]);
     assert!(!ok && err.contains("at least 16 characters"), "{err}");
-    let (ok, err) = run(&["--cluster-url", "http://10.0.0.5:8080", "--cluster-secret", "a-long-enough-cluster-secret"]);
-    assert!(!ok && err.contains("needs a store the nodes share"), "{err}");
+    let (ok, err) = run(&[
+        "--cluster-url",
+        "http://10.0.0.5:8080",
+        "--cluster-secret",
+        "a-long-enough-cluster-secret",
+    ]);
+    assert!(
+        !ok && err.contains("needs a store the nodes share"),
+        "{err}"
+    );
 }
 
 /// A breaker that opens after zero failures, or never closes again, is not a
@@ -354,9 +554,17 @@ fn cluster_flags_are_checked_before_serving() {
 fn rtb_breaker_flags_refuse_zero() {
     let data = tempfile::tempdir().unwrap();
     for flag in ["--rtb-breaker-failures", "--rtb-breaker-cool-down-secs"] {
-        let out = Command::new(BIN).args(["serve", "--listen", "127.0.0.1:0", "--data"]).arg(data.path()).args([flag, "0"]).output().unwrap();
+        let out = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data.path())
+            .args([flag, "0"])
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && err.contains(flag) && err.contains("not in 1.."), "{flag}: {err}");
+        assert!(
+            !out.status.success() && err.contains(flag) && err.contains("not in 1.."),
+            "{flag}: {err}"
+        );
     }
 }
 
@@ -368,19 +576,38 @@ async fn the_console_is_served_from_its_build_and_a_missing_build_is_refused() {
     let data = tempfile::tempdir().unwrap();
     let dist = tempfile::tempdir().unwrap();
     std::fs::create_dir(dist.path().join("assets")).unwrap();
-    std::fs::write(dist.path().join("index.html"), "<script type=module src=/assets/app-1a2b.js></script>").unwrap();
-    std::fs::write(dist.path().join("assets/app-1a2b.js"), "document.title = 'console'").unwrap();
-    let server = demo_server(data.path(), &["--console-dir", dist.path().to_str().unwrap()]);
+    std::fs::write(
+        dist.path().join("index.html"),
+        "<script type=module src=/assets/app-1a2b.js></script>",
+    )
+    .unwrap();
+    std::fs::write(
+        dist.path().join("assets/app-1a2b.js"),
+        "document.title = 'console'",
+    )
+    .unwrap();
+    let server = demo_server(
+        data.path(),
+        &["--console-dir", dist.path().to_str().unwrap()],
+    );
     let client = reqwest::Client::new();
     let get = |path: &str| client.get(format!("{}{path}", server.base)).send();
 
     let page = get("/").await.unwrap();
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
-    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'self'")
+    );
     assert!(page.text().await.unwrap().contains("/assets/app-1a2b.js"));
     let script = get("/assets/app-1a2b.js").await.unwrap();
-    assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(
+        script.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
     assert_eq!(script.text().await.unwrap(), "document.title = 'console'");
     let missing = get("/assets/../../etc/passwd").await.unwrap();
     assert_eq!(missing.status(), 404);
@@ -390,7 +617,16 @@ async fn the_console_is_served_from_its_build_and_a_missing_build_is_refused() {
     assert_eq!(get("/healthz").await.unwrap().text().await.unwrap(), "ok");
 
     let empty = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN).args(["serve", "--listen", "127.0.0.1:0", "--data"]).arg(data.path()).arg("--console-dir").arg(empty.path()).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data.path())
+        .arg("--console-dir")
+        .arg(empty.path())
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("no index.html") && err.contains("npm run build"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("no index.html") && err.contains("npm run build"),
+        "{err}"
+    );
 }

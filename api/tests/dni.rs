@@ -17,7 +17,9 @@ const FALLBACK: &str = "+15550003999";
 async fn setup(server: &TestServer, code: &str, numbers: &[&str]) -> (Console, String) {
     let console = server.signup("Acme DNI", "owner").await;
     for n in numbers.iter().chain([&FALLBACK]) {
-        let (s, b) = console.post("/api/numbers", &json!({"phoneNumber": n})).await;
+        let (s, b) = console
+            .post("/api/numbers", &json!({"phoneNumber": n}))
+            .await;
         assert_eq!(s, 201, "{b}");
     }
     let (s, pool) = console
@@ -25,7 +27,12 @@ async fn setup(server: &TestServer, code: &str, numbers: &[&str]) -> (Console, S
         .await;
     assert_eq!(s, 201, "{pool}");
     let pool_id = pool["id"].as_str().unwrap().to_owned();
-    let (s, tag) = console.post("/api/tracking-tags", &json!({"name": "Landing", "tagCode": code, "poolId": pool_id})).await;
+    let (s, tag) = console
+        .post(
+            "/api/tracking-tags",
+            &json!({"name": "Landing", "tagCode": code, "poolId": pool_id}),
+        )
+        .await;
     assert_eq!(s, 201, "{tag}");
     (console, pool_id)
 }
@@ -62,21 +69,33 @@ async fn visitors_get_distinct_numbers_and_a_returning_visitor_keeps_its_own() {
 
     let a = visit(&server, "landing", None).await;
     assert_eq!(a["success"], true);
-    let session_a = a["sessionId"].as_str().expect("a new session id").to_owned();
+    let session_a = a["sessionId"]
+        .as_str()
+        .expect("a new session id")
+        .to_owned();
     let b = visit(&server, "landing", None).await;
     assert_ne!(b["sessionId"], a["sessionId"]);
-    assert_ne!(a["phoneNumber"], b["phoneNumber"], "two live sessions never share a number");
+    assert_ne!(
+        a["phoneNumber"], b["phoneNumber"],
+        "two live sessions never share a number"
+    );
     for v in [&a, &b] {
         assert!(POOL.contains(&v["phoneNumber"].as_str().unwrap()), "{v}");
         assert!(v["leaseExpiresAt"].as_str().is_some(), "{v}");
     }
     // The tag's default format is the national one.
     let n = a["phoneNumber"].as_str().unwrap();
-    assert_eq!(a["formattedNumber"], format!("({}) {}-{}", &n[2..5], &n[5..8], &n[8..]));
+    assert_eq!(
+        a["formattedNumber"],
+        format!("({}) {}-{}", &n[2..5], &n[5..8], &n[8..])
+    );
 
     // Page reloads (heartbeats) keep the number and push the expiry out.
     let again = visit(&server, "landing", Some(&session_a)).await;
-    assert_eq!((&again["sessionId"], &again["phoneNumber"]), (&a["sessionId"], &a["phoneNumber"]));
+    assert_eq!(
+        (&again["sessionId"], &again["phoneNumber"]),
+        (&a["sessionId"], &a["phoneNumber"])
+    );
     assert!(again["leaseExpiresAt"].as_str().unwrap() >= a["leaseExpiresAt"].as_str().unwrap());
 }
 
@@ -87,11 +106,17 @@ async fn two_clients_sending_one_made_up_session_id_get_two_sessions_and_two_num
     let first = visit(&server, "landing", Some("shared-session")).await;
     let second = visit(&server, "landing", Some("shared-session")).await;
     for v in [&first, &second] {
-        assert_ne!(v["sessionId"], "shared-session", "the server mints session ids: {v}");
+        assert_ne!(
+            v["sessionId"], "shared-session",
+            "the server mints session ids: {v}"
+        );
         assert!(POOL.contains(&v["phoneNumber"].as_str().unwrap()), "{v}");
     }
     assert_ne!(first["sessionId"], second["sessionId"]);
-    assert_ne!(first["phoneNumber"], second["phoneNumber"], "a made-up id does not share another client's lease");
+    assert_ne!(
+        first["phoneNumber"], second["phoneNumber"],
+        "a made-up id does not share another client's lease"
+    );
 }
 
 #[tokio::test]
@@ -103,22 +128,46 @@ async fn a_forged_session_id_gets_a_new_session_and_the_genuine_one_keeps_its_nu
 
     // The genuine id with its last character changed (the signature) or its first (the nonce).
     let flip = |c: char| if c == '0' { '1' } else { '0' };
-    let other_tag = format!("{}{}", &id[..id.len() - 1], flip(id.chars().last().unwrap()));
+    let other_tag = format!(
+        "{}{}",
+        &id[..id.len() - 1],
+        flip(id.chars().last().unwrap())
+    );
     let other_nonce = format!("{}{}", flip(id.chars().next().unwrap()), &id[1..]);
-    for forged in [other_tag.as_str(), other_nonce.as_str(), "bad id with spaces", "x"] {
+    for forged in [
+        other_tag.as_str(),
+        other_nonce.as_str(),
+        "bad id with spaces",
+        "x",
+    ] {
         let v = visit(&server, "landing", Some(forged)).await;
         assert_ne!(v["sessionId"].as_str(), Some(forged), "{v}");
-        assert_ne!(v["sessionId"].as_str(), Some(id.as_str()), "a forged id is not the genuine session: {v}");
-        assert_ne!(v["phoneNumber"], genuine["phoneNumber"], "nor does it get the genuine session's number: {v}");
+        assert_ne!(
+            v["sessionId"].as_str(),
+            Some(id.as_str()),
+            "a forged id is not the genuine session: {v}"
+        );
+        assert_ne!(
+            v["phoneNumber"], genuine["phoneNumber"],
+            "nor does it get the genuine session's number: {v}"
+        );
     }
 
     // The genuine visitor comes back: the same session and number (sticky),
     // also through another node sharing the store (the key is in the store).
     let back = visit(&server, "landing", Some(&id)).await;
-    assert_eq!((&back["sessionId"], &back["phoneNumber"]), (&genuine["sessionId"], &genuine["phoneNumber"]));
-    let node = server.second_node(switchboard_engine::EngineConfig::default()).await;
+    assert_eq!(
+        (&back["sessionId"], &back["phoneNumber"]),
+        (&genuine["sessionId"], &genuine["phoneNumber"])
+    );
+    let node = server
+        .second_node(switchboard_engine::EngineConfig::default())
+        .await;
     let there = visit(&node, "landing", Some(&id)).await;
-    assert_eq!(there["sessionId"], genuine["sessionId"], "another node accepts the id: {there}");
+    assert_eq!(
+        there["sessionId"], genuine["sessionId"],
+        "another node accepts the id: {there}"
+    );
 }
 
 #[tokio::test]
@@ -130,19 +179,48 @@ async fn an_exhausted_pool_shows_the_fallback_and_counts_it() {
     let first_session = first["sessionId"].as_str().unwrap().to_owned();
 
     let second = visit(&server, "landing", None).await;
-    assert_eq!((&second["success"], &second["phoneNumber"]), (&json!(true), &json!(FALLBACK)), "{second}");
-    assert_eq!(second["leaseExpiresAt"], Value::Null, "the fallback is not leased");
+    assert_eq!(
+        (&second["success"], &second["phoneNumber"]),
+        (&json!(true), &json!(FALLBACK)),
+        "{second}"
+    );
+    assert_eq!(
+        second["leaseExpiresAt"],
+        Value::Null,
+        "the fallback is not leased"
+    );
     // The holder still has its number.
-    assert_eq!(visit(&server, "landing", Some(&first_session)).await["phoneNumber"], POOL[0]);
+    assert_eq!(
+        visit(&server, "landing", Some(&first_session)).await["phoneNumber"],
+        POOL[0]
+    );
 
     let (s, stats) = console.get(&format!("/api/pools/{pool}/stats")).await;
     assert_eq!(s, 200, "{stats}");
-    assert_eq!((&stats["size"], &stats["leasedNow"], &stats["peakLeased"], &stats["exhaustionCount"]), (&json!(1), &json!(1), &json!(1), &json!(1)));
+    assert_eq!(
+        (
+            &stats["size"],
+            &stats["leasedNow"],
+            &stats["peakLeased"],
+            &stats["exhaustionCount"]
+        ),
+        (&json!(1), &json!(1), &json!(1), &json!(1))
+    );
     assert_eq!(stats["recommendedSize"], 2, "{stats}");
     let (_, metrics) = server.get("/metrics").await;
     // Per pool, so the dashboard and the alert say which pool runs short.
-    assert!(metrics.contains(&format!("switchboard_dni_pool_exhausted_total{{pool=\"{pool}\"}} 1")), "exhaustion is a metric per pool");
-    assert!(metrics.contains(&format!("switchboard_dni_leases_active{{pool=\"{pool}\"}} 1")), "leases are a gauge per pool");
+    assert!(
+        metrics.contains(&format!(
+            "switchboard_dni_pool_exhausted_total{{pool=\"{pool}\"}} 1"
+        )),
+        "exhaustion is a metric per pool"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "switchboard_dni_leases_active{{pool=\"{pool}\"}} 1"
+        )),
+        "leases are a gauge per pool"
+    );
     assert!(metrics.contains("switchboard_dni_track_total"));
 }
 
@@ -152,7 +230,10 @@ async fn any_site_may_call_the_track_endpoint() {
     setup(&server, "landing", &POOL).await;
     let preflight = server
         .client
-        .request(reqwest::Method::OPTIONS, format!("{}/api/dni/track", server.base))
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/api/dni/track", server.base),
+        )
         .header("Origin", "https://shop.example")
         .header("Access-Control-Request-Method", "POST")
         .header("Access-Control-Request-Headers", "content-type")
@@ -162,8 +243,19 @@ async fn any_site_may_call_the_track_endpoint() {
     assert!(preflight.status().is_success(), "{}", preflight.status());
     let h = preflight.headers();
     assert_eq!(h["access-control-allow-origin"], "*");
-    assert!(h["access-control-allow-methods"].to_str().unwrap().contains("POST"));
-    assert!(h["access-control-allow-headers"].to_str().unwrap().to_lowercase().contains("content-type"));
+    assert!(
+        h["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    assert!(
+        h["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("content-type")
+    );
 
     let (_, _, headers) = track(&server, &json!({"tagCode": "landing"})).await;
     assert_eq!(headers["access-control-allow-origin"], "*");
@@ -188,7 +280,13 @@ async fn an_unknown_tag_is_a_404_a_bad_body_a_400_both_readable_cross_origin() {
 
 #[tokio::test]
 async fn track_requests_are_rate_limited_per_tag_and_per_address() {
-    let server = TestServer::start_with(|s| s.with_dni_limits(DniLimits { per_ip_per_minute: 5, per_tag_per_minute: 3 })).await;
+    let server = TestServer::start_with(|s| {
+        s.with_dni_limits(DniLimits {
+            per_ip_per_minute: 5,
+            per_tag_per_minute: 3,
+        })
+    })
+    .await;
     setup(&server, "landing", &POOL).await;
     for i in 0..3 {
         visit(&server, "landing", (i > 0).then_some("made-up")).await;
@@ -208,18 +306,48 @@ async fn track_requests_are_rate_limited_per_tag_and_per_address() {
 /// Gives the signed-up tenant the test Twilio credentials and a pool
 /// campaign with one buyer; returns the buyer's number.
 async fn pool_campaign(server: &TestServer, pool: &str) -> &'static str {
-    let mut tenant = (*server.engine.tenants().into_iter().find(|t| t.name == "Acme DNI").expect("tenant")).clone();
+    let mut tenant = (*server
+        .engine
+        .tenants()
+        .into_iter()
+        .find(|t| t.name == "Acme DNI")
+        .expect("tenant"))
+    .clone();
     tenant.twilio_account_sid = Some(common::ACCOUNT.into());
     tenant.twilio_auth_token = common::TOKEN.into();
     let version = tenant.version;
-    let tenant = server.engine.put_tenant(tenant, Some(version)).await.expect("tenant credentials");
-    let buyer = common::buyer(&server.engine, tenant.id, "Acme Insurance", common::ACME, Some(5)).await;
-    let mut c = common::campaign(&server.engine, tenant.id, "+15550004000", switchboard_model::RoutingPolicy::Priority, &[(&buyer, 1, 1)], 0, false).await;
+    let tenant = server
+        .engine
+        .put_tenant(tenant, Some(version))
+        .await
+        .expect("tenant credentials");
+    let buyer = common::buyer(
+        &server.engine,
+        tenant.id,
+        "Acme Insurance",
+        common::ACME,
+        Some(5),
+    )
+    .await;
+    let mut c = common::campaign(
+        &server.engine,
+        tenant.id,
+        "+15550004000",
+        switchboard_model::RoutingPolicy::Priority,
+        &[(&buyer, 1, 1)],
+        0,
+        false,
+    )
+    .await;
     c.routing_type = switchboard_model::RoutingType::Pool;
     c.pool_id = Some(pool.parse().unwrap());
     c.phone_number = None;
     let version = c.version;
-    server.engine.put_campaign(c, Some(version)).await.expect("pool campaign");
+    server
+        .engine
+        .put_campaign(c, Some(version))
+        .await
+        .expect("pool campaign");
     common::ACME
 }
 
@@ -239,25 +367,64 @@ async fn a_call_to_a_leased_number_is_attributed_to_the_visit() {
     let other = visit(&server, "landing", None).await;
     let number = ad["phoneNumber"].as_str().unwrap();
 
-    let reply = server.post(&format!("/api/webhooks/pool/{pool}/voice"), &common::voice("CApool1", number)).await;
+    let reply = server
+        .post(
+            &format!("/api/webhooks/pool/{pool}/voice"),
+            &common::voice("CApool1", number),
+        )
+        .await;
     assert!(reply.is_dial(), "{reply:?}");
     assert_eq!(reply.dialed().as_deref(), Some(buyer));
-    let (s, call) = console.get(&format!("/api/calls/{}", reply.call_id().unwrap())).await;
+    let (s, call) = console
+        .get(&format!("/api/calls/{}", reply.call_id().unwrap()))
+        .await;
     assert_eq!(s, 200, "{call}");
-    assert_eq!((&call["poolId"], &call["to"]), (&json!(pool), &json!(number)));
+    assert_eq!(
+        (&call["poolId"], &call["to"]),
+        (&json!(pool), &json!(number))
+    );
     let a = &call["attribution"];
     assert_eq!(a["sessionId"], ad["sessionId"], "{call}");
     assert_eq!(
-        [&a["source"], &a["medium"], &a["campaign"], &a["term"], &a["content"], &a["gclid"], &a["referrer"], &a["landingPage"]],
-        [&json!("google"), &json!("cpc"), &json!("spring"), &json!("car insurance"), &json!("ad1"), &json!("G123"), &json!("https://www.google.com/"), &json!(landing)]
+        [
+            &a["source"],
+            &a["medium"],
+            &a["campaign"],
+            &a["term"],
+            &a["content"],
+            &a["gclid"],
+            &a["referrer"],
+            &a["landingPage"]
+        ],
+        [
+            &json!("google"),
+            &json!("cpc"),
+            &json!("spring"),
+            &json!("car insurance"),
+            &json!("ad1"),
+            &json!("G123"),
+            &json!("https://www.google.com/"),
+            &json!(landing)
+        ]
     );
 
     // The same pool's other number, called through the plain voice webhook,
     // routes the same way and is attributed to the other visit.
-    let reply = server.call("CApool2", other["phoneNumber"].as_str().unwrap()).await;
+    let reply = server
+        .call("CApool2", other["phoneNumber"].as_str().unwrap())
+        .await;
     assert!(reply.is_dial(), "{reply:?}");
-    let (_, call) = console.get(&format!("/api/calls/{}", reply.call_id().unwrap())).await;
-    assert_eq!((&call["poolId"], &call["attribution"]["sessionId"], &call["attribution"]["source"]), (&json!(pool), &other["sessionId"], &json!("direct")));
+    let (_, call) = console
+        .get(&format!("/api/calls/{}", reply.call_id().unwrap()))
+        .await;
+    assert_eq!(
+        (
+            &call["poolId"],
+            &call["attribution"]["sessionId"],
+            &call["attribution"]["source"]
+        ),
+        (&json!(pool), &other["sessionId"], &json!("direct"))
+    );
 
     let (_, stats) = console.get(&format!("/api/pools/{pool}/stats")).await;
     assert_eq!(stats["callsPerNumber"][number], 1, "{stats}");
@@ -269,12 +436,27 @@ async fn the_pool_webhook_checks_the_signature_and_the_pool() {
     let (_, pool) = setup(&server, "landing", &POOL).await;
     pool_campaign(&server, &pool).await;
     let params = common::voice("CAbad", POOL[0]);
-    let unsigned = common::post_form(&server.client, &server.base, &format!("/api/webhooks/pool/{pool}/voice"), &params, Some("forged")).await.unwrap();
+    let unsigned = common::post_form(
+        &server.client,
+        &server.base,
+        &format!("/api/webhooks/pool/{pool}/voice"),
+        &params,
+        Some("forged"),
+    )
+    .await
+    .unwrap();
     assert_eq!(unsigned.status, 403, "{unsigned:?}");
-    let unknown = server.post(&format!("/api/webhooks/pool/{}/voice", switchboard_model::new_id()), &params).await;
+    let unknown = server
+        .post(
+            &format!("/api/webhooks/pool/{}/voice", switchboard_model::new_id()),
+            &params,
+        )
+        .await;
     assert_eq!(unknown.status, 404, "{unknown:?}");
     // A signed call to a number nobody leased still routes, unattributed.
-    let reply = server.post(&format!("/api/webhooks/pool/{pool}/voice"), &params).await;
+    let reply = server
+        .post(&format!("/api/webhooks/pool/{pool}/voice"), &params)
+        .await;
     assert!(reply.is_dial(), "{reply:?}");
 }
 
@@ -284,8 +466,16 @@ async fn tracked_visits_are_listed_newest_first_with_filters() {
     let (console, pool) = setup(&server, "landing", &POOL).await;
     let page = |q: &str| format!("https://shop.example/{q}");
     let mut sessions = Vec::new();
-    for (landing, referrer) in [(page("?utm_source=newsletter&utm_medium=email"), ""), (page(""), "https://www.bing.com/"), (page("?gclid=abc"), "")] {
-        let (s, v, _) = track(&server, &json!({"tagCode": "landing", "landingPage": landing, "referrer": referrer})).await;
+    for (landing, referrer) in [
+        (page("?utm_source=newsletter&utm_medium=email"), ""),
+        (page(""), "https://www.bing.com/"),
+        (page("?gclid=abc"), ""),
+    ] {
+        let (s, v, _) = track(
+            &server,
+            &json!({"tagCode": "landing", "landingPage": landing, "referrer": referrer}),
+        )
+        .await;
         assert_eq!(s, 200, "{v}");
         sessions.push(v["sessionId"].as_str().unwrap().to_owned());
         // Distinct start times, so the order is known.
@@ -293,13 +483,36 @@ async fn tracked_visits_are_listed_newest_first_with_filters() {
     }
     let (s, all) = console.get("/api/tracking-sessions").await;
     assert_eq!(s, 200, "{all}");
-    let ids: Vec<&str> = all["items"].as_array().unwrap().iter().map(|v| v["sessionId"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["sessionId"].as_str().unwrap())
+        .collect();
     let [s1, s2, s3] = [0, 1, 2].map(|i| sessions[i].as_str());
     assert_eq!(ids, [s3, s2, s1]);
     let v3 = &all["items"][0];
-    assert_eq!((&v3["source"], &v3["medium"], &v3["gclid"], &v3["tagCode"], &v3["poolId"]), (&json!("google"), &json!("cpc"), &json!("abc"), &json!("landing"), &json!(pool)));
+    assert_eq!(
+        (
+            &v3["source"],
+            &v3["medium"],
+            &v3["gclid"],
+            &v3["tagCode"],
+            &v3["poolId"]
+        ),
+        (
+            &json!("google"),
+            &json!("cpc"),
+            &json!("abc"),
+            &json!("landing"),
+            &json!(pool)
+        )
+    );
     // Two numbers, three visitors: the third was shown the fallback, and that is stored too.
-    assert_eq!((&v3["phoneNumber"], &v3["exhausted"]), (&json!(FALLBACK), &json!(true)));
+    assert_eq!(
+        (&v3["phoneNumber"], &v3["exhausted"]),
+        (&json!(FALLBACK), &json!(true))
+    );
     assert!(POOL.contains(&all["items"][2]["phoneNumber"].as_str().unwrap()));
 
     let (_, bing) = console.get("/api/tracking-sessions?source=BING").await;
@@ -314,7 +527,13 @@ async fn tracked_visits_are_listed_newest_first_with_filters() {
     loop {
         let (s, page) = console.get(&path).await;
         assert_eq!(s, 200, "{page}");
-        seen.extend(page["items"].as_array().unwrap().iter().map(|v| v["sessionId"].as_str().unwrap().to_owned()));
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["sessionId"].as_str().unwrap().to_owned()),
+        );
         match page["nextCursor"].as_str() {
             Some(c) => path = format!("/api/tracking-sessions?tagCode=landing&limit=1&cursor={c}"),
             None => break,
@@ -326,7 +545,9 @@ async fn tracked_visits_are_listed_newest_first_with_filters() {
     let stranger = server.signup("Other Co", "other").await;
     let (_, theirs) = stranger.get("/api/tracking-sessions").await;
     assert_eq!(theirs["items"], json!([]));
-    let (s, _) = console.get("/api/tracking-sessions?from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z").await;
+    let (s, _) = console
+        .get("/api/tracking-sessions?from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z")
+        .await;
     assert_eq!(s, 400);
     let (s, _) = console.get("/api/tracking-sessions?cursor=garbage").await;
     assert_eq!(s, 400);
@@ -336,12 +557,27 @@ async fn tracked_visits_are_listed_newest_first_with_filters() {
 async fn a_paid_only_tag_leaves_other_visitors_with_the_sites_own_number() {
     let server = TestServer::start().await;
     let (console, pool) = setup(&server, "landing", &POOL).await;
-    let (s, tag) = console.post("/api/tracking-tags", &json!({"name": "Ads", "tagCode": "ads", "poolId": pool, "paidOnly": true})).await;
+    let (s, tag) = console
+        .post(
+            "/api/tracking-tags",
+            &json!({"name": "Ads", "tagCode": "ads", "poolId": pool, "paidOnly": true}),
+        )
+        .await;
     assert_eq!(s, 201, "{tag}");
     let organic = visit(&server, "ads", None).await;
-    assert_eq!((&organic["success"], &organic["phoneNumber"]), (&json!(false), &Value::Null));
-    assert!(organic["sessionId"].as_str().is_some_and(|s| !s.is_empty()), "{organic}");
-    let (s, paid, _) = track(&server, &json!({"tagCode": "ads", "landingPage": "https://shop.example/?gclid=abc"})).await;
+    assert_eq!(
+        (&organic["success"], &organic["phoneNumber"]),
+        (&json!(false), &Value::Null)
+    );
+    assert!(
+        organic["sessionId"].as_str().is_some_and(|s| !s.is_empty()),
+        "{organic}"
+    );
+    let (s, paid, _) = track(
+        &server,
+        &json!({"tagCode": "ads", "landingPage": "https://shop.example/?gclid=abc"}),
+    )
+    .await;
     assert_eq!(s, 200);
     assert_eq!(paid["success"], true, "{paid}");
     assert!(POOL.contains(&paid["phoneNumber"].as_str().unwrap()));
@@ -350,8 +586,14 @@ async fn a_paid_only_tag_leaves_other_visitors_with_the_sites_own_number() {
 #[tokio::test]
 async fn the_track_endpoint_is_in_the_openapi_document() {
     let server = TestServer::start().await;
-    let (s, doc) = common::Console::new(&server.base).get("/api/openapi.json").await;
+    let (s, doc) = common::Console::new(&server.base)
+        .get("/api/openapi.json")
+        .await;
     assert_eq!(s, 200);
-    assert!(doc["paths"]["/api/dni/track"]["post"].is_object(), "{}", doc["paths"]);
+    assert!(
+        doc["paths"]["/api/dni/track"]["post"].is_object(),
+        "{}",
+        doc["paths"]
+    );
     assert!(doc["components"]["schemas"]["TrackResponse"].is_object());
 }

@@ -28,9 +28,11 @@ fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
                 }
             })
         }
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
-            x.iter().zip(y).enumerate().find_map(|(i, (p, q))| first_difference(p, q, &format!("{at}/{i}")))
-        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (p, q))| first_difference(p, q, &format!("{at}/{i}"))),
         _ if a == b => None,
         _ => Some(format!("{at}: {} vs {}", side(Some(a)), side(Some(b)))),
     }
@@ -38,7 +40,14 @@ fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
 
 fn side(v: Option<&Value>) -> String {
     let s = v.map_or_else(|| "(absent)".to_owned(), Value::to_string);
-    if s.len() > 120 { format!("{}…", &s[..s.char_indices().nth(120).map_or(s.len(), |(i, _)| i)]) } else { s }
+    if s.len() > 120 {
+        format!(
+            "{}…",
+            &s[..s.char_indices().nth(120).map_or(s.len(), |(i, _)| i)]
+        )
+    } else {
+        s
+    }
 }
 
 #[tokio::test]
@@ -47,21 +56,36 @@ async fn the_consoles_openapi_document_is_the_one_the_server_serves() {
     let (status, served) = Console::new(&server.base).get("/api/openapi.json").await;
     assert_eq!(status, 200);
 
-    let text = std::fs::read_to_string(CHECKED_IN).unwrap_or_else(|e| panic!("cannot read {CHECKED_IN} ({e}): {REGENERATE}"));
-    let checked_in: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{CHECKED_IN} is not JSON ({e}): {REGENERATE}"));
+    let text = std::fs::read_to_string(CHECKED_IN)
+        .unwrap_or_else(|e| panic!("cannot read {CHECKED_IN} ({e}): {REGENERATE}"));
+    let checked_in: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{CHECKED_IN} is not JSON ({e}): {REGENERATE}"));
     if let Some(diff) = first_difference(&served, &checked_in, "") {
-        panic!("admin-ui/openapi.json is not the server's /api/openapi.json (served vs checked in at {diff}): {REGENERATE}");
+        panic!(
+            "admin-ui/openapi.json is not the server's /api/openapi.json (served vs checked in at {diff}): {REGENERATE}"
+        );
     }
 }
 
 #[tokio::test]
 async fn switchboard_openapi_prints_the_served_document() {
     // What `npm run gen:api` reads: the same document, without a server.
-    let out = tokio::process::Command::new(BIN).arg("openapi").output().await.expect("run switchboard openapi");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tokio::process::Command::new(BIN)
+        .arg("openapi")
+        .output()
+        .await
+        .expect("run switchboard openapi");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed: Value = serde_json::from_slice(&out.stdout).expect("the output is JSON");
     let server = TestServer::start().await;
     let (_, doc) = Console::new(&server.base).get("/api/openapi.json").await;
     assert_eq!(first_difference(&doc, &printed, ""), None);
-    assert!(printed["paths"]["/api/buyers"]["get"].is_object() && printed["components"]["schemas"]["Buyer"].is_object());
+    assert!(
+        printed["paths"]["/api/buyers"]["get"].is_object()
+            && printed["components"]["schemas"]["Buyer"].is_object()
+    );
 }

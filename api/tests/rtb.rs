@@ -34,7 +34,11 @@ struct Bidder {
 
 impl Bidder {
     async fn start(delay_ms: u64, status: u16, body: &str) -> Bidder {
-        let behaviour = Arc::new(Mutex::new(Behaviour { delay: Duration::from_millis(delay_ms), status, body: body.to_owned() }));
+        let behaviour = Arc::new(Mutex::new(Behaviour {
+            delay: Duration::from_millis(delay_ms),
+            status,
+            body: body.to_owned(),
+        }));
         let hits = Arc::new(AtomicUsize::new(0));
         let last_request = Arc::new(Mutex::new(String::new()));
         let (b, h, l) = (behaviour.clone(), hits.clone(), last_request.clone());
@@ -56,7 +60,12 @@ impl Bidder {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/bid", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Bidder { url, hits, behaviour, last_request }
+        Bidder {
+            url,
+            hits,
+            behaviour,
+            last_request,
+        }
     }
 
     fn set(&self, status: u16, body: &str) {
@@ -70,7 +79,9 @@ impl Bidder {
 }
 
 fn flat(amount: &str, number: &str) -> String {
-    format!(r#"{{"bidAmount": {amount}, "destinationNumber": "{number}", "accepted": true, "currency": "USD", "duration": 60}}"#)
+    format!(
+        r#"{{"bidAmount": {amount}, "destinationNumber": "{number}", "accepted": true, "currency": "USD", "duration": 60}}"#
+    )
 }
 
 const HANG: u64 = 30_000;
@@ -79,12 +90,21 @@ const HANG: u64 = 30_000;
 async fn setup(s: &TestServer) -> (Console, Tenant) {
     let name = format!("rtb {}", switchboard_model::new_id());
     let console = s.signup(&name, "owner").await;
-    let t = s.engine.tenants().into_iter().find(|t| t.name == name).expect("tenant");
+    let t = s
+        .engine
+        .tenants()
+        .into_iter()
+        .find(|t| t.name == name)
+        .expect("tenant");
     let mut t = (*t).clone();
     t.twilio_account_sid = Some(common::ACCOUNT.into());
     t.twilio_auth_token = common::TOKEN.into();
     let version = t.version;
-    let t = s.engine.put_tenant(t, Some(version)).await.expect("connect twilio");
+    let t = s
+        .engine
+        .put_tenant(t, Some(version))
+        .await
+        .expect("connect twilio");
     (console, t)
 }
 
@@ -93,7 +113,9 @@ async fn target(console: &Console, name: &str, url: &str, extra: Value) -> Id {
         "name": name, "endpointUrl": url, "minBidAmount": 1, "maxBidAmount": 50, "timeoutMs": 5000,
         "requestBody": r#"{"requestId": "{requestId}", "callerId": "{callerId}", "state": "{callerState}", "maxBid": {maxBid}}"#
     });
-    body.as_object_mut().unwrap().extend(extra.as_object().cloned().unwrap_or_default());
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().cloned().unwrap_or_default());
     let (status, t) = console.post("/api/rtb/targets", &body).await;
     assert_eq!(status, 201, "{t}");
     t["id"].as_str().unwrap().parse().unwrap()
@@ -103,11 +125,28 @@ async fn target(console: &Console, name: &str, url: &str, extra: Value) -> Id {
 /// before a save rule existed would be, and hands it to the engine as a
 /// start-up load would.
 async fn old_record(s: &TestServer, tenant: Id, id: Id, change: Value) {
-    let doc = s.store.get_doc(DocKind::RtbTarget, tenant, id).await.unwrap().expect("stored target");
+    let doc = s
+        .store
+        .get_doc(DocKind::RtbTarget, tenant, id)
+        .await
+        .unwrap()
+        .expect("stored target");
     let mut body = doc.body.clone();
-    body.as_object_mut().unwrap().extend(change.as_object().cloned().unwrap_or_default());
+    body.as_object_mut()
+        .unwrap()
+        .extend(change.as_object().cloned().unwrap_or_default());
     let expected = doc.version;
-    let version = s.store.put_doc(Doc { body: body.clone(), ..doc }, Some(expected)).await.unwrap();
+    let version = s
+        .store
+        .put_doc(
+            Doc {
+                body: body.clone(),
+                ..doc
+            },
+            Some(expected),
+        )
+        .await
+        .unwrap();
     let mut t: RtbTarget = serde_json::from_value(body).unwrap();
     t.version = version;
     s.engine.put_rtb_target(t).await.unwrap();
@@ -115,16 +154,27 @@ async fn old_record(s: &TestServer, tenant: Id, id: Id, change: Value) {
 
 /// The field names of a 422's errors.
 fn fields(e: &Value) -> Vec<&str> {
-    e["error"]["fields"].as_array().map(|f| f.iter().filter_map(|f| f["field"].as_str()).collect()).unwrap_or_default()
+    e["error"]["fields"]
+        .as_array()
+        .map(|f| f.iter().filter_map(|f| f["field"].as_str()).collect())
+        .unwrap_or_default()
 }
 
 /// An active RTB campaign on `number` whose router asks `targets` (priority 1..).
-async fn campaign(console: &Console, number: &str, targets: &[Id], router: Value, buyers: Value) -> (Id, Id) {
+async fn campaign(
+    console: &Console,
+    number: &str,
+    targets: &[Id],
+    router: Value,
+    buyers: Value,
+) -> (Id, Id) {
     let mut body = json!({
         "name": format!("router {number}"), "biddingTimeoutMs": 300, "minBiddersRequired": 1,
         "targets": targets.iter().enumerate().map(|(i, t)| json!({"targetId": t, "priority": i + 1})).collect::<Vec<_>>()
     });
-    body.as_object_mut().unwrap().extend(router.as_object().cloned().unwrap_or_default());
+    body.as_object_mut()
+        .unwrap()
+        .extend(router.as_object().cloned().unwrap_or_default());
     let (status, r) = console.post("/api/rtb/routers", &body).await;
     assert_eq!(status, 201, "{r}");
     let router_id: Id = r["id"].as_str().unwrap().parse().unwrap();
@@ -146,22 +196,36 @@ async fn rows(console: &Console, expected: usize) -> (Value, Vec<Value>) {
         assert_eq!(status, 200, "{reqs}");
         if let Some(req) = reqs["items"].get(0).cloned() {
             let (_, resps) = console.get("/api/rtb/bid-responses?limit=100").await;
-            let mine: Vec<Value> = resps["items"].as_array().unwrap().iter().filter(|r| r["requestId"] == req["id"]).cloned().collect();
+            let mine: Vec<Value> = resps["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["requestId"] == req["id"])
+                .cloned()
+                .collect();
             if mine.len() == expected {
                 return (req, mine);
             }
         }
-        assert!(Instant::now() < deadline, "the auction's {expected} rows were not recorded");
+        assert!(
+            Instant::now() < deadline,
+            "the auction's {expected} rows were not recorded"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 fn row(rows: &[Value], target: Id) -> &Value {
-    rows.iter().find(|r| r["targetId"] == target.to_string()).expect("a row for the target")
+    rows.iter()
+        .find(|r| r["targetId"] == target.to_string())
+        .expect("a row for the target")
 }
 
 fn with_flag() -> EngineConfig {
-    EngineConfig { rtb_allow_private_targets: true, ..EngineConfig::default() }
+    EngineConfig {
+        rtb_allow_private_targets: true,
+        ..EngineConfig::default()
+    }
 }
 
 #[tokio::test]
@@ -171,25 +235,52 @@ async fn fastest_valid_bid_wins_over_a_hanging_higher_bidder_and_a_rejection() {
     let fast = Bidder::start(10, 200, &flat("8.75", "+18005550101")).await;
     let hanging = Bidder::start(HANG, 200, &flat("40.00", "+18005550102")).await;
     let refusing = Bidder::start(5, 200, r#"{"bidAmount": 45.00, "destinationNumber": "+18005550103", "accepted": false, "rejectReason": "capped"}"#).await;
-    let a = target(&console, "fast", &fast.url, json!({
-        "headers": {"X-Caller": "{callerId}"}, "authType": "apiKey", "authToken": "s3cret"
-    }))
+    let a = target(
+        &console,
+        "fast",
+        &fast.url,
+        json!({
+            "headers": {"X-Caller": "{callerId}"}, "authType": "apiKey", "authToken": "s3cret"
+        }),
+    )
     .await;
     let b = target(&console, "hanging", &hanging.url, json!({})).await;
     let c = target(&console, "refusing", &refusing.url, json!({})).await;
-    let (campaign_id, _) = campaign(&console, "+15550009001", &[a, b, c], json!({"biddingTimeoutMs": 300}), json!([])).await;
+    let (campaign_id, _) = campaign(
+        &console,
+        "+15550009001",
+        &[a, b, c],
+        json!({"biddingTimeoutMs": 300}),
+        json!([]),
+    )
+    .await;
 
     let t0 = Instant::now();
     let reply = s.call("CArtb1", "+15550009001").await;
     let took = t0.elapsed();
     assert!(reply.is_dial(), "{}", reply.body);
     assert_eq!(reply.dialed().as_deref(), Some("+18005550101"));
-    assert!(took < Duration::from_millis(300 + 500), "the hanging bidder delayed the decision: {took:?}");
+    assert!(
+        took < Duration::from_millis(300 + 500),
+        "the hanging bidder delayed the decision: {took:?}"
+    );
     // The template reached the bidder, rendered.
     let seen: Value = serde_json::from_str(&fast.last_request.lock().unwrap()).unwrap();
-    assert_eq!((seen["x-caller"].as_str(), seen["x-api-key"].as_str()), (Some(common::CALLER), Some("s3cret")), "headers and credentials");
-    let sent: Value = serde_json::from_str(seen["body"].as_str().unwrap()).expect("json request body");
-    assert_eq!((sent["callerId"].as_str(), sent["state"].as_str(), sent["maxBid"].as_f64()), (Some(common::CALLER), Some("CA"), Some(50.0)));
+    assert_eq!(
+        (seen["x-caller"].as_str(), seen["x-api-key"].as_str()),
+        (Some(common::CALLER), Some("s3cret")),
+        "headers and credentials"
+    );
+    let sent: Value =
+        serde_json::from_str(seen["body"].as_str().unwrap()).expect("json request body");
+    assert_eq!(
+        (
+            sent["callerId"].as_str(),
+            sent["state"].as_str(),
+            sent["maxBid"].as_f64()
+        ),
+        (Some(common::CALLER), Some("CA"), Some(50.0))
+    );
 
     let (req, rows) = rows(&console, 3).await;
     assert_eq!(req["status"], "won");
@@ -198,18 +289,46 @@ async fn fastest_valid_bid_wins_over_a_hanging_higher_bidder_and_a_rejection() {
     assert_eq!(req["campaignId"], campaign_id.to_string());
     assert_eq!(req["targetsAsked"].as_array().unwrap().len(), 3);
     let won = row(&rows, a);
-    assert_eq!((won["status"].as_str(), won["won"].as_bool(), won["amount"].as_f64()), (Some("success"), Some(true), Some(8.75)));
+    assert_eq!(
+        (
+            won["status"].as_str(),
+            won["won"].as_bool(),
+            won["amount"].as_f64()
+        ),
+        (Some("success"), Some(true), Some(8.75))
+    );
     assert_eq!(won["destination"], "+18005550101");
-    assert!(won["requestBody"].as_str().unwrap().contains(common::CALLER));
+    assert!(
+        won["requestBody"]
+            .as_str()
+            .unwrap()
+            .contains(common::CALLER)
+    );
     assert!(won["responseBody"].as_str().unwrap().contains("8.75"));
     assert_eq!(row(&rows, b)["status"], "timeout");
     let rejected = row(&rows, c);
-    assert_eq!((rejected["status"].as_str(), rejected["reason"].as_str(), rejected["won"].as_bool()), (Some("rejected"), Some("capped"), Some(false)));
+    assert_eq!(
+        (
+            rejected["status"].as_str(),
+            rejected["reason"].as_str(),
+            rejected["won"].as_bool()
+        ),
+        (Some("rejected"), Some("capped"), Some(false))
+    );
 
     // Filters: by target and status; a viewer of another tenant sees nothing.
-    let (_, only) = console.get(&format!("/api/rtb/bid-responses?targetId={c}&status=rejected")).await;
+    let (_, only) = console
+        .get(&format!(
+            "/api/rtb/bid-responses?targetId={c}&status=rejected"
+        ))
+        .await;
     assert_eq!(only["items"].as_array().unwrap().len(), 1);
-    let (_, none) = console.get(&format!("/api/rtb/bid-requests?campaignId={}", switchboard_model::new_id())).await;
+    let (_, none) = console
+        .get(&format!(
+            "/api/rtb/bid-requests?campaignId={}",
+            switchboard_model::new_id()
+        ))
+        .await;
     assert_eq!(none["items"].as_array().unwrap().len(), 0);
     let stranger = s.signup("another rtb tenant", "eve").await;
     let (_, theirs) = stranger.get("/api/rtb/bid-responses").await;
@@ -220,7 +339,12 @@ async fn fastest_valid_bid_wins_over_a_hanging_higher_bidder_and_a_rejection() {
     assert_eq!(status, 400, "{bad}");
 
     let (_, metrics) = s.get("/metrics").await;
-    for name in ["switchboard_rtb_auctions_total", "switchboard_rtb_bids_total", "switchboard_rtb_auction_seconds", "switchboard_rtb_bidder_response_seconds"] {
+    for name in [
+        "switchboard_rtb_auctions_total",
+        "switchboard_rtb_bids_total",
+        "switchboard_rtb_auction_seconds",
+        "switchboard_rtb_bidder_response_seconds",
+    ] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
 }
@@ -241,10 +365,27 @@ async fn nested_and_flat_formats_both_parse_and_the_higher_wins() {
     campaign(&console, "+15550009002", &[f, n], json!({}), json!([])).await;
 
     let reply = s.call("CArtb2", "+15550009002").await;
-    assert_eq!(reply.dialed().as_deref(), Some("+18005550201"), "{}", reply.body);
+    assert_eq!(
+        reply.dialed().as_deref(),
+        Some("+18005550201"),
+        "{}",
+        reply.body
+    );
     let (_, rows) = rows(&console, 2).await;
-    assert_eq!((row(&rows, n)["status"].as_str(), row(&rows, n)["amount"].as_f64()), (Some("success"), Some(12.5)));
-    assert_eq!((row(&rows, f)["status"].as_str(), row(&rows, f)["amount"].as_f64()), (Some("success"), Some(9.0)));
+    assert_eq!(
+        (
+            row(&rows, n)["status"].as_str(),
+            row(&rows, n)["amount"].as_f64()
+        ),
+        (Some("success"), Some(12.5))
+    );
+    assert_eq!(
+        (
+            row(&rows, f)["status"].as_str(),
+            row(&rows, f)["amount"].as_f64()
+        ),
+        (Some("success"), Some(9.0))
+    );
 }
 
 #[tokio::test]
@@ -258,17 +399,42 @@ async fn no_answer_falls_through_to_the_second_bid_which_converts_at_its_price()
     campaign(&console, "+15550009003", &[a, b], json!({}), json!([])).await;
 
     let reply = s.call("CArtb3", "+15550009003").await;
-    assert_eq!(reply.dialed().as_deref(), Some("+18005550301"), "{}", reply.body);
+    assert_eq!(
+        reply.dialed().as_deref(),
+        Some("+18005550301"),
+        "{}",
+        reply.body
+    );
     let call_id = reply.call_id().expect("call id");
-    assert_eq!(s.engine.buyer_stats(a).await.expect("target capacity").active, 1, "the winner's capacity is reserved");
+    assert_eq!(
+        s.engine
+            .buyer_stats(a)
+            .await
+            .expect("target capacity")
+            .active,
+        1,
+        "the winner's capacity is reserved"
+    );
     let next = s.dial_status(call_id, 0, "no-answer", None).await;
-    assert_eq!(next.dialed().as_deref(), Some("+18005550302"), "{}", next.body);
-    assert_eq!(s.engine.buyer_stats(a).await.unwrap().active, 0, "the first target got its slot back");
+    assert_eq!(
+        next.dialed().as_deref(),
+        Some("+18005550302"),
+        "{}",
+        next.body
+    );
+    assert_eq!(
+        s.engine.buyer_stats(a).await.unwrap().active,
+        0,
+        "the first target got its slot back"
+    );
     let done = s.dial_status(call_id, 1, "completed", Some(75)).await;
     assert!(!done.is_dial(), "{}", done.body);
     let call = s.store.get_call(call_id).await.unwrap().expect("recorded");
     assert!(call.converted);
-    assert_eq!(call.revenue_minor, 1000, "revenue is the bid that converted");
+    assert_eq!(
+        call.revenue_minor, 1000,
+        "revenue is the bid that converted"
+    );
     assert_eq!(call.buyer_id, Some(b));
     assert_eq!(s.engine.buyer_stats(b).await.unwrap().active, 0);
 }
@@ -282,25 +448,48 @@ async fn twenty_bidders_of_which_five_hang_the_deadline_holds() {
     for i in 0..20u32 {
         let hang = i % 4 == 3;
         let amount = format!("{}.00", 5 + i);
-        let b = Bidder::start(if hang { HANG } else { 5 + u64::from(i) }, 200, &flat(&amount, &format!("+180055504{i:02}"))).await;
+        let b = Bidder::start(
+            if hang { HANG } else { 5 + u64::from(i) },
+            200,
+            &flat(&amount, &format!("+180055504{i:02}")),
+        )
+        .await;
         ids.push(target(&console, &format!("bidder {i}"), &b.url, json!({})).await);
         bidders.push(b);
     }
-    campaign(&console, "+15550009004", &ids, json!({"biddingTimeoutMs": 400}), json!([])).await;
+    campaign(
+        &console,
+        "+15550009004",
+        &ids,
+        json!({"biddingTimeoutMs": 400}),
+        json!([]),
+    )
+    .await;
 
     let t0 = Instant::now();
     let reply = s.call("CArtb4", "+15550009004").await;
     let took = t0.elapsed();
-    assert!(took < Duration::from_millis(400 + 500), "deadline not held: {took:?}");
+    assert!(
+        took < Duration::from_millis(400 + 500),
+        "deadline not held: {took:?}"
+    );
     // The best answering bidder (i = 18, 23.00) wins; 19 (24.00) hangs.
-    assert_eq!(reply.dialed().as_deref(), Some("+18005550418"), "{}", reply.body);
+    assert_eq!(
+        reply.dialed().as_deref(),
+        Some("+18005550418"),
+        "{}",
+        reply.body
+    );
     let (req, rows) = rows(&console, 20).await;
     assert_eq!(req["validBids"], 15);
     assert_eq!(rows.iter().filter(|r| r["status"] == "timeout").count(), 5);
     assert_eq!(rows.iter().filter(|r| r["status"] == "success").count(), 15);
     // How late the decision came is on /metrics, for the deadline's p99.9.
     let (_, metrics) = s.get("/metrics").await;
-    assert!(metrics.contains("switchboard_rtb_decision_lateness_seconds_bucket"), "lateness histogram missing");
+    assert!(
+        metrics.contains("switchboard_rtb_decision_lateness_seconds_bucket"),
+        "lateness histogram missing"
+    );
 }
 
 #[tokio::test]
@@ -312,10 +501,22 @@ async fn floor_and_minimum_bidders_send_the_call_to_the_campaign_buyers() {
     let a = target(&console, "low", &low.url, json!({})).await;
     let b = target(&console, "ok", &ok.url, json!({})).await;
     let fallback = common::buyer(&s.engine, tenant.id, "Fallback", "+15550002999", None).await;
-    campaign(&console, "+15550009005", &[a, b], json!({"floorPrice": 5.00, "minBiddersRequired": 2}), json!([{"buyerId": fallback.id}])).await;
+    campaign(
+        &console,
+        "+15550009005",
+        &[a, b],
+        json!({"floorPrice": 5.00, "minBiddersRequired": 2}),
+        json!([{"buyerId": fallback.id}]),
+    )
+    .await;
 
     let reply = s.call("CArtb5", "+15550009005").await;
-    assert_eq!(reply.dialed().as_deref(), Some("+15550002999"), "{}", reply.body);
+    assert_eq!(
+        reply.dialed().as_deref(),
+        Some("+15550002999"),
+        "{}",
+        reply.body
+    );
     let (req, rows) = rows(&console, 2).await;
     assert_eq!(req["status"], "too-few-bids");
     assert_eq!(row(&rows, a)["status"], "invalid");
@@ -326,7 +527,10 @@ async fn floor_and_minimum_bidders_send_the_call_to_the_campaign_buyers() {
 async fn breaker_opens_after_consecutive_failures_and_closes_after_a_probe() {
     let config = EngineConfig {
         rtb_allow_private_targets: true,
-        rtb_breaker: switchboard_engine::BreakerConfig { failure_threshold: 2, cool_down: Duration::from_millis(300) },
+        rtb_breaker: switchboard_engine::BreakerConfig {
+            failure_threshold: 2,
+            cool_down: Duration::from_millis(300),
+        },
         ..EngineConfig::default()
     };
     let s = TestServer::start_with_engine(None, config).await;
@@ -346,7 +550,10 @@ async fn breaker_opens_after_consecutive_failures_and_closes_after_a_probe() {
     }
     assert_eq!(s.engine.rtb_breaker_state(f), Some("open"));
     let (_, metrics) = s.get("/metrics").await;
-    assert!(metrics.contains("switchboard_rtb_breaker_open"), "breaker gauge missing");
+    assert!(
+        metrics.contains("switchboard_rtb_breaker_open"),
+        "breaker gauge missing"
+    );
     // Open: the flaky target is not asked at all.
     let hits = flaky.hits();
     let reply = s.call("CAbrk2", "+15550009006").await;
@@ -359,7 +566,12 @@ async fn breaker_opens_after_consecutive_failures_and_closes_after_a_probe() {
     flaky.set(200, &flat("9.00", "+18005550601"));
     tokio::time::sleep(Duration::from_millis(350)).await;
     let reply = s.call("CAbrk3", "+15550009006").await;
-    assert_eq!(reply.dialed().as_deref(), Some("+18005550601"), "{}", reply.body);
+    assert_eq!(
+        reply.dialed().as_deref(),
+        Some("+18005550601"),
+        "{}",
+        reply.body
+    );
     assert_eq!(flaky.hits(), hits + 1);
     assert_eq!(s.engine.rtb_breaker_state(f), Some("closed"));
 }
@@ -369,28 +581,58 @@ async fn without_the_flag_loopback_and_metadata_targets_are_refused_and_never_ca
     let s = TestServer::start().await;
     let (console, tenant) = setup(&s).await;
     let local = Bidder::start(5, 200, &flat("9.00", "+18005550701")).await;
-    let port = local.url.trim_start_matches("http://127.0.0.1:").trim_end_matches("/bid").to_owned();
+    let port = local
+        .url
+        .trim_start_matches("http://127.0.0.1:")
+        .trim_end_matches("/bid")
+        .to_owned();
     // A literal address is refused when saved (the next test); these are
     // records stored before that rule, refused on every request instead.
     let mut literal = Vec::new();
-    for (name, url) in [("loopback", local.url.clone()), ("metadata", "http://169.254.169.254/latest/meta-data".into()), ("ipv6 loopback", format!("http://[::1]:{port}/bid"))] {
+    for (name, url) in [
+        ("loopback", local.url.clone()),
+        ("metadata", "http://169.254.169.254/latest/meta-data".into()),
+        ("ipv6 loopback", format!("http://[::1]:{port}/bid")),
+    ] {
         let id = target(&console, name, "https://bidder.example/bid", json!({})).await;
         old_record(&s, tenant.id, id, json!({"endpointUrl": url})).await;
         literal.push(id);
     }
-    let [a, b, d] = literal[..] else { unreachable!() };
-    let c = target(&console, "by name", &format!("http://localhost:{port}/bid"), json!({})).await;
-    campaign(&console, "+15550009007", &[a, b, c, d], json!({}), json!([])).await;
+    let [a, b, d] = literal[..] else {
+        unreachable!()
+    };
+    let c = target(
+        &console,
+        "by name",
+        &format!("http://localhost:{port}/bid"),
+        json!({}),
+    )
+    .await;
+    campaign(
+        &console,
+        "+15550009007",
+        &[a, b, c, d],
+        json!({}),
+        json!([]),
+    )
+    .await;
 
     let reply = s.call("CAssrf", "+15550009007").await;
-    assert!(reply.is_polite_rejection(), "no valid bid and no buyers: {}", reply.body);
+    assert!(
+        reply.is_polite_rejection(),
+        "no valid bid and no buyers: {}",
+        reply.body
+    );
     let (req, rows) = rows(&console, 4).await;
     assert_eq!(req["status"], "no-valid-bid");
     for (t, ip) in [(a, "127.0.0.1"), (b, "169.254.169.254"), (d, "::1")] {
         let r = row(&rows, t);
         assert_eq!(r["status"], "error");
         let reason = r["reason"].as_str().unwrap();
-        assert!(reason.contains(ip) && reason.contains("not allowed"), "{reason}");
+        assert!(
+            reason.contains(ip) && reason.contains("not allowed"),
+            "{reason}"
+        );
     }
     // A name resolving to loopback is refused at resolution.
     let r = row(&rows, c);
@@ -418,21 +660,39 @@ async fn literal_private_hosts_are_refused_at_save_in_any_notation_unless_allowe
         "http://[fe80::1]/bid",
     ] {
         let (status, e) = console.post("/api/rtb/targets", &body(url)).await;
-        assert_eq!((status, fields(&e)), (422, vec!["endpointUrl"]), "{url}: {e}");
+        assert_eq!(
+            (status, fields(&e)),
+            (422, vec!["endpointUrl"]),
+            "{url}: {e}"
+        );
         assert!(e.to_string().contains("not allowed"), "{e}");
     }
     // An update to a literal is refused too, and the target stays as it was.
     let id = target(&console, "public", "https://bidder.example/bid", json!({})).await;
-    let (status, e) = console.put(&format!("/api/rtb/targets/{id}"), &body("http://0x7f.1/bid")).await;
+    let (status, e) = console
+        .put(
+            &format!("/api/rtb/targets/{id}"),
+            &body("http://0x7f.1/bid"),
+        )
+        .await;
     assert_eq!((status, fields(&e)), (422, vec!["endpointUrl"]), "{e}");
-    assert_eq!(console.get(&format!("/api/rtb/targets/{id}")).await.1["endpointUrl"], "https://bidder.example/bid");
+    assert_eq!(
+        console.get(&format!("/api/rtb/targets/{id}")).await.1["endpointUrl"],
+        "https://bidder.example/bid"
+    );
     // A name is saved: it is checked after resolution, on every request.
     target(&console, "by name", "http://localhost:9/bid", json!({})).await;
 
     // With --rtb-allow-private-targets (tests, demos) a literal is saved.
     let allowed = TestServer::start_with_engine(None, with_flag()).await;
     let (console, _) = setup(&allowed).await;
-    target(&console, "loopback allowed", "http://2130706433/bid", json!({})).await;
+    target(
+        &console,
+        "loopback allowed",
+        "http://2130706433/bid",
+        json!({}),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -441,33 +701,69 @@ async fn a_mime_content_type_is_kept_lowercased_and_sent_as_the_requests_content
     let (console, _) = setup(&s).await;
     let json_bidder = Bidder::start(5, 200, &flat("7.00", "+18005551201")).await;
     let form_bidder = Bidder::start(5, 200, &flat("6.00", "+18005551202")).await;
-    let j = target(&console, "json mime", &json_bidder.url, json!({"contentType": "Application/JSON; Charset=UTF-8"})).await;
+    let j = target(
+        &console,
+        "json mime",
+        &json_bidder.url,
+        json!({"contentType": "Application/JSON; Charset=UTF-8"}),
+    )
+    .await;
     let f = target(&console, "form mime", &form_bidder.url, json!({
         "contentType": "application/x-www-form-urlencoded", "requestBody": "callerId={callerId}&maxBid={maxBid}"
     }))
     .await;
     let (status, got) = console.get(&format!("/api/rtb/targets/{j}")).await;
-    assert_eq!((status, got["contentType"].as_str()), (200, Some("application/json; charset=utf-8")), "{got}");
+    assert_eq!(
+        (status, got["contentType"].as_str()),
+        (200, Some("application/json; charset=utf-8")),
+        "{got}"
+    );
     // The short names still read back as they were.
-    let short = target(&console, "short name", &json_bidder.url, json!({"contentType": "xml", "requestBody": "<c>{callerId}</c>"})).await;
-    assert_eq!(console.get(&format!("/api/rtb/targets/{short}")).await.1["contentType"], "xml");
-    for bad in ["text/html", "jsonp", "application/json; charset", "application/json\r\nX-Evil: 1"] {
+    let short = target(
+        &console,
+        "short name",
+        &json_bidder.url,
+        json!({"contentType": "xml", "requestBody": "<c>{callerId}</c>"}),
+    )
+    .await;
+    assert_eq!(
+        console.get(&format!("/api/rtb/targets/{short}")).await.1["contentType"],
+        "xml"
+    );
+    for bad in [
+        "text/html",
+        "jsonp",
+        "application/json; charset",
+        "application/json\r\nX-Evil: 1",
+    ] {
         let (status, e) = console
             .post("/api/rtb/targets", &json!({"name": "bad", "endpointUrl": json_bidder.url, "maxBidAmount": 50, "contentType": bad}))
             .await;
-        assert_eq!((status, fields(&e)), (422, vec!["contentType"]), "{bad:?}: {e}");
+        assert_eq!(
+            (status, fields(&e)),
+            (422, vec!["contentType"]),
+            "{bad:?}: {e}"
+        );
     }
 
     campaign(&console, "+15550009031", &[j, f], json!({}), json!([])).await;
     let reply = s.call("CAmime", "+15550009031").await;
-    assert_eq!(reply.dialed().as_deref(), Some("+18005551201"), "{}", reply.body);
+    assert_eq!(
+        reply.dialed().as_deref(),
+        Some("+18005551201"),
+        "{}",
+        reply.body
+    );
     let seen: Value = serde_json::from_str(&json_bidder.last_request.lock().unwrap()).unwrap();
     assert_eq!(seen["content-type"], "application/json; charset=utf-8");
     let sent: Value = serde_json::from_str(seen["body"].as_str().unwrap()).expect("a JSON body");
     assert_eq!(sent["callerId"], common::CALLER);
     let seen: Value = serde_json::from_str(&form_bidder.last_request.lock().unwrap()).unwrap();
     assert_eq!(seen["content-type"], "application/x-www-form-urlencoded");
-    assert_eq!(seen["body"], "callerId=%2B15551230000&maxBid=50.00", "form-escaped");
+    assert_eq!(
+        seen["body"], "callerId=%2B15551230000&maxBid=50.00",
+        "form-escaped"
+    );
 }
 
 #[tokio::test]
@@ -475,33 +771,73 @@ async fn a_costly_response_path_is_refused_at_save_and_a_stored_one_never_runs()
     let s = TestServer::start_with_engine(None, with_flag()).await;
     let (console, tenant) = setup(&s).await;
     let body = |path: &str| json!({"name": "costly", "endpointUrl": "https://bidder.example/bid", "maxBidAmount": 50, "bidAmountPath": path});
-    let (status, e) = console.post("/api/rtb/targets", &body("$..*..*..*..*")).await;
+    let (status, e) = console
+        .post("/api/rtb/targets", &body("$..*..*..*..*"))
+        .await;
     assert_eq!((status, fields(&e)), (422, vec!["bidAmountPath"]), "{e}");
     assert!(e.to_string().contains("descendant segment"), "{e}");
-    let id = target(&console, "cheap", "https://bidder.example/bid", json!({"bidAmountPath": "$..amount"})).await;
+    let id = target(
+        &console,
+        "cheap",
+        "https://bidder.example/bid",
+        json!({"bidAmountPath": "$..amount"}),
+    )
+    .await;
     let (status, e) = console.put(&format!("/api/rtb/targets/{id}"), &json!({
         "name": "cheap", "endpointUrl": "https://bidder.example/bid", "maxBidAmount": 50, "destinationNumberPath": "$..phone[*]"
     }))
     .await;
-    assert_eq!((status, fields(&e)), (422, vec!["destinationNumberPath"]), "{e}");
+    assert_eq!(
+        (status, fields(&e)),
+        (422, vec!["destinationNumberPath"]),
+        "{e}"
+    );
 
     // One stored before the rule: it no longer compiles, so it is an error
     // row at once, whatever its bidder answers, and the auction keeps its deadline.
-    let deep = format!(r#"{{"bidAmount": 40.00, "destinationNumber": "+18005551401", "pad": {}}}"#, "[".repeat(60) + &"]".repeat(60));
+    let deep = format!(
+        r#"{{"bidAmount": 40.00, "destinationNumber": "+18005551401", "pad": {}}}"#,
+        "[".repeat(60) + &"]".repeat(60)
+    );
     let costly = Bidder::start(5, 200, &deep).await;
     let fine = Bidder::start(5, 200, &flat("5.00", "+18005551402")).await;
     let old = target(&console, "old costly", &costly.url, json!({})).await;
-    old_record(&s, tenant.id, old, json!({"bidAmountPath": "$..*..*..*..*"})).await;
+    old_record(
+        &s,
+        tenant.id,
+        old,
+        json!({"bidAmountPath": "$..*..*..*..*"}),
+    )
+    .await;
     let ok = target(&console, "fine", &fine.url, json!({})).await;
-    campaign(&console, "+15550009032", &[old, ok], json!({"biddingTimeoutMs": 300}), json!([])).await;
+    campaign(
+        &console,
+        "+15550009032",
+        &[old, ok],
+        json!({"biddingTimeoutMs": 300}),
+        json!([]),
+    )
+    .await;
     let t0 = Instant::now();
     let reply = s.call("CAcostly", "+15550009032").await;
-    assert!(t0.elapsed() < Duration::from_millis(300 + 500), "{:?}", t0.elapsed());
-    assert_eq!(reply.dialed().as_deref(), Some("+18005551402"), "{}", reply.body);
+    assert!(
+        t0.elapsed() < Duration::from_millis(300 + 500),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(
+        reply.dialed().as_deref(),
+        Some("+18005551402"),
+        "{}",
+        reply.body
+    );
     let (_, rows) = rows(&console, 2).await;
     let r = row(&rows, old);
     assert_eq!(r["status"], "error", "{r}");
-    assert!(r["reason"].as_str().unwrap().contains("descendant segment"), "{r}");
+    assert!(
+        r["reason"].as_str().unwrap().contains("descendant segment"),
+        "{r}"
+    );
 }
 
 #[tokio::test]
@@ -513,32 +849,77 @@ async fn an_answer_over_64_kib_is_no_bid_counted_and_the_auction_keeps_its_deadl
     let small = Bidder::start(5, 200, &flat("3.00", "+18005551302")).await;
     let a = target(&console, "big", &big.url, json!({})).await;
     let b = target(&console, "small", &small.url, json!({})).await;
-    campaign(&console, "+15550009033", &[a, b], json!({"biddingTimeoutMs": 300}), json!([])).await;
+    campaign(
+        &console,
+        "+15550009033",
+        &[a, b],
+        json!({"biddingTimeoutMs": 300}),
+        json!([]),
+    )
+    .await;
 
     let t0 = Instant::now();
     let reply = s.call("CAbig", "+15550009033").await;
-    assert!(t0.elapsed() < Duration::from_millis(300 + 500), "{:?}", t0.elapsed());
-    assert_eq!(reply.dialed().as_deref(), Some("+18005551302"), "the higher, oversized bid is no bid: {}", reply.body);
+    assert!(
+        t0.elapsed() < Duration::from_millis(300 + 500),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(
+        reply.dialed().as_deref(),
+        Some("+18005551302"),
+        "the higher, oversized bid is no bid: {}",
+        reply.body
+    );
     let (_, rows) = rows(&console, 2).await;
     let r = row(&rows, a);
-    assert_eq!((r["status"].as_str(), r["amount"].as_f64()), (Some("invalid"), None), "{r}");
-    assert!(r["reason"].as_str().unwrap().contains("larger than 65536 bytes"), "{r}");
+    assert_eq!(
+        (r["status"].as_str(), r["amount"].as_f64()),
+        (Some("invalid"), None),
+        "{r}"
+    );
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 65536 bytes"),
+        "{r}"
+    );
     let (_, metrics) = s.get("/metrics").await;
-    assert!(metrics.contains(&format!("switchboard_rtb_oversized_responses_total{{target=\"{a}\"}} 1")), "{metrics}");
+    assert!(
+        metrics.contains(&format!(
+            "switchboard_rtb_oversized_responses_total{{target=\"{a}\"}} 1"
+        )),
+        "{metrics}"
+    );
 }
 
 /// Posts a ping with a publisher key; JSON body unless `form`.
-async fn ping(s: &TestServer, key: &str, router: Id, body: &[(&str, &str)], form: bool) -> (u16, Value) {
-    let mut req = s.client.post(format!("{}/api/rtb/webhook/{router}", s.base)).bearer_auth(key);
+async fn ping(
+    s: &TestServer,
+    key: &str,
+    router: Id,
+    body: &[(&str, &str)],
+    form: bool,
+) -> (u16, Value) {
+    let mut req = s
+        .client
+        .post(format!("{}/api/rtb/webhook/{router}", s.base))
+        .bearer_auth(key);
     req = if form {
         let mut f = form_urlencoded::Serializer::new(String::new());
         for (k, v) in body {
             f.append_pair(k, v);
         }
-        req.header("content-type", "application/x-www-form-urlencoded").body(f.finish())
+        req.header("content-type", "application/x-www-form-urlencoded")
+            .body(f.finish())
     } else {
-        let map: serde_json::Map<String, Value> = body.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
-        req.header("content-type", "application/json").body(Value::Object(map).to_string())
+        let map: serde_json::Map<String, Value> = body
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), json!(v)))
+            .collect();
+        req.header("content-type", "application/json")
+            .body(Value::Object(map).to_string())
     };
     let resp = req.send().await.expect("ping");
     let status = resp.status().as_u16();
@@ -554,15 +935,42 @@ async fn a_ping_reserves_the_winner_for_the_call_that_follows_and_repeats_get_th
     let a = target(&console, "best", &best.url, json!({"concurrencyLimit": 1})).await;
     let b = target(&console, "other", &other.url, json!({})).await;
     let (_, router) = campaign(&console, "+15550009008", &[a, b], json!({}), json!([])).await;
-    let (status, key) = console.post("/api/api-keys", &json!({"name": "publisher", "role": "viewer"})).await;
+    let (status, key) = console
+        .post(
+            "/api/api-keys",
+            &json!({"name": "publisher", "role": "viewer"}),
+        )
+        .await;
     assert_eq!(status, 201, "{key}");
     let key = key["key"].as_str().unwrap().to_owned();
 
-    let (status, bid) = ping(&s, &key, router, &[("callerId", common::CALLER), ("state", "CA"), ("zip", "94105")], false).await;
+    let (status, bid) = ping(
+        &s,
+        &key,
+        router,
+        &[
+            ("callerId", common::CALLER),
+            ("state", "CA"),
+            ("zip", "94105"),
+        ],
+        false,
+    )
+    .await;
     assert_eq!(status, 200, "{bid}");
-    assert_eq!((bid["bid"].as_bool(), bid["bidAmount"].as_f64(), bid["phoneNumber"].as_str()), (Some(true), Some(15.0), Some("+15550009008")));
+    assert_eq!(
+        (
+            bid["bid"].as_bool(),
+            bid["bidAmount"].as_f64(),
+            bid["phoneNumber"].as_str()
+        ),
+        (Some(true), Some(15.0), Some("+15550009008"))
+    );
     assert!(bid["expireInSeconds"].as_u64().unwrap() > 0);
-    assert_eq!(s.engine.buyer_stats(a).await.unwrap().active, 1, "the winner is reserved for the call");
+    assert_eq!(
+        s.engine.buyer_stats(a).await.unwrap().active,
+        1,
+        "the winner is reserved for the call"
+    );
     // A repeat ping (here as a form) gets the same bid, without a new auction.
     let hits = best.hits();
     let (status, again) = ping(&s, &key, router, &[("callerId", common::CALLER)], true).await;
@@ -572,18 +980,50 @@ async fn a_ping_reserves_the_winner_for_the_call_that_follows_and_repeats_get_th
 
     // The call arrives from that caller: it goes to the reserved winner, no new auction.
     let reply = s.call("CAping", "+15550009008").await;
-    assert_eq!(reply.dialed().as_deref(), Some("+18005550801"), "{}", reply.body);
+    assert_eq!(
+        reply.dialed().as_deref(),
+        Some("+18005550801"),
+        "{}",
+        reply.body
+    );
     assert_eq!(best.hits(), hits);
-    assert_eq!(s.engine.buyer_stats(a).await.unwrap().active, 1, "one slot, moved from the ping to the call");
+    assert_eq!(
+        s.engine.buyer_stats(a).await.unwrap().active,
+        1,
+        "one slot, moved from the ping to the call"
+    );
 
     // Bad input and wrong credentials.
     let (status, err) = ping(&s, &key, router, &[("state", "CA")], false).await;
-    assert_eq!((status, err["error"]["fields"][0]["field"].as_str()), (422, Some("callerId")), "{err}");
-    let (status, _) = ping(&s, &key, switchboard_model::new_id(), &[("callerId", "+15551112222")], false).await;
+    assert_eq!(
+        (status, err["error"]["fields"][0]["field"].as_str()),
+        (422, Some("callerId")),
+        "{err}"
+    );
+    let (status, _) = ping(
+        &s,
+        &key,
+        switchboard_model::new_id(),
+        &[("callerId", "+15551112222")],
+        false,
+    )
+    .await;
     assert_eq!(status, 404);
-    let (status, _) = ping(&s, "sbk_wrong", router, &[("callerId", "+15551112222")], false).await;
+    let (status, _) = ping(
+        &s,
+        "sbk_wrong",
+        router,
+        &[("callerId", "+15551112222")],
+        false,
+    )
+    .await;
     assert_eq!(status, 401);
-    let (status, _) = console.post(&format!("/api/rtb/webhook/{router}"), &json!({"callerId": "+15551112222"})).await;
+    let (status, _) = console
+        .post(
+            &format!("/api/rtb/webhook/{router}"),
+            &json!({"callerId": "+15551112222"}),
+        )
+        .await;
     assert_eq!(status, 403, "a console session is not a publisher key");
 }
 
@@ -593,14 +1033,40 @@ async fn pings_past_the_rate_limit_get_429() {
     let (console, _) = setup(&s).await;
     let none = Bidder::start(1, 204, "").await;
     let a = target(&console, "passes", &none.url, json!({})).await;
-    let (_, router) = campaign(&console, "+15550009009", &[a], json!({"biddingTimeoutMs": 50}), json!([])).await;
-    let (_, key) = console.post("/api/api-keys", &json!({"name": "busy publisher", "role": "viewer"})).await;
+    let (_, router) = campaign(
+        &console,
+        "+15550009009",
+        &[a],
+        json!({"biddingTimeoutMs": 50}),
+        json!([]),
+    )
+    .await;
+    let (_, key) = console
+        .post(
+            "/api/api-keys",
+            &json!({"name": "busy publisher", "role": "viewer"}),
+        )
+        .await;
     let key = key["key"].as_str().unwrap().to_owned();
     let (status, nobid) = ping(&s, &key, router, &[("callerId", "+15551110000")], false).await;
-    assert_eq!((status, nobid["bid"].as_bool(), nobid["reason"].as_str()), (200, Some(false), Some("no-valid-bid")), "{nobid}");
+    assert_eq!(
+        (status, nobid["bid"].as_bool(), nobid["reason"].as_str()),
+        (200, Some(false), Some("no-valid-bid")),
+        "{nobid}"
+    );
     let mut statuses = Vec::new();
     for i in 0..30 {
-        statuses.push(ping(&s, &key, router, &[("callerId", &format!("+1555111{i:04}"))], false).await.0);
+        statuses.push(
+            ping(
+                &s,
+                &key,
+                router,
+                &[("callerId", &format!("+1555111{i:04}"))],
+                false,
+            )
+            .await
+            .0,
+        );
     }
     assert!(statuses.contains(&429), "{statuses:?}");
 }
@@ -613,22 +1079,58 @@ async fn capped_paused_and_geo_excluded_targets_are_not_asked() {
     let paused = Bidder::start(5, 200, &flat("30.00", "+18005550902")).await;
     let far = Bidder::start(5, 200, &flat("40.00", "+18005550903")).await;
     let open = Bidder::start(5, 200, &flat("3.00", "+18005550904")).await;
-    let a = target(&console, "capped", &capped.url, json!({"concurrencyLimit": 1})).await;
+    let a = target(
+        &console,
+        "capped",
+        &capped.url,
+        json!({"concurrencyLimit": 1}),
+    )
+    .await;
     let b = target(&console, "paused", &paused.url, json!({"status": "paused"})).await;
-    let c = target(&console, "not in california", &far.url, json!({"geo": {"denyStates": ["CA"]}})).await;
+    let c = target(
+        &console,
+        "not in california",
+        &far.url,
+        json!({"geo": {"denyStates": ["CA"]}}),
+    )
+    .await;
     let d = target(&console, "open", &open.url, json!({})).await;
-    campaign(&console, "+15550009010", &[a, b, c, d], json!({}), json!([])).await;
+    campaign(
+        &console,
+        "+15550009010",
+        &[a, b, c, d],
+        json!({}),
+        json!([]),
+    )
+    .await;
 
     let first = s.call("CAcap1", "+15550009010").await;
-    assert_eq!(first.dialed().as_deref(), Some("+18005550901"), "{}", first.body);
+    assert_eq!(
+        first.dialed().as_deref(),
+        Some("+18005550901"),
+        "{}",
+        first.body
+    );
     let (req, _) = rows(&console, 2).await;
-    assert_eq!(req["targetsAsked"], json!([a.to_string(), d.to_string()]), "paused and geo-excluded targets are not asked");
+    assert_eq!(
+        req["targetsAsked"],
+        json!([a.to_string(), d.to_string()]),
+        "paused and geo-excluded targets are not asked"
+    );
     // The capped target holds its one slot for the first call: the next call does not ask it.
     let second = s.call("CAcap2", "+15550009010").await;
-    assert_eq!(second.dialed().as_deref(), Some("+18005550904"), "{}", second.body);
+    assert_eq!(
+        second.dialed().as_deref(),
+        Some("+18005550904"),
+        "{}",
+        second.body
+    );
     let (req, _) = rows(&console, 1).await;
     assert_eq!(req["targetsAsked"], json!([d.to_string()]));
-    assert_eq!((capped.hits(), paused.hits(), far.hits(), open.hits()), (1, 0, 0, 2));
+    assert_eq!(
+        (capped.hits(), paused.hits(), far.hits(), open.hits()),
+        (1, 0, 0, 2)
+    );
 }
 
 #[tokio::test]
@@ -640,15 +1142,23 @@ async fn an_engine_started_over_the_store_loads_targets_and_routers_and_auctions
     campaign(&console, "+15550009011", &[a], json!({}), json!([])).await;
 
     // What a restart does: a new engine built from the store alone.
-    let engine = switchboard_engine::Engine::start(s.store.clone(), with_flag()).await.expect("engine");
+    let engine = switchboard_engine::Engine::start(s.store.clone(), with_flag())
+        .await
+        .expect("engine");
     let call = switchboard_engine::InboundCall {
         call_sid: "CArestart".into(),
         account_sid: common::ACCOUNT.into(),
         to: switchboard_model::PhoneNumber::parse("+15550009011").unwrap(),
-        caller: switchboard_model::CallerInfo { from: common::CALLER.into(), state: Some("CA".into()), zip: None },
+        caller: switchboard_model::CallerInfo {
+            from: common::CALLER.into(),
+            state: Some("CA".into()),
+            zip: None,
+        },
     };
     match engine.inbound(call).await.expect("routed") {
-        switchboard_engine::Decision::Dial { number, .. } => assert_eq!(number.as_str(), "+18005551001"),
+        switchboard_engine::Decision::Dial { number, .. } => {
+            assert_eq!(number.as_str(), "+18005551001")
+        }
         other => panic!("expected a dial to the bidder, got {other:?}"),
     }
     assert_eq!(bidder.hits(), 1);
@@ -666,17 +1176,38 @@ async fn campaign_tags_reach_the_bidder_through_the_template() {
     .await;
     let (campaign_id, _) = campaign(&console, "+15550009021", &[t], json!({}), json!([])).await;
     let (status, c) = console
-        .put(&format!("/api/campaigns/{campaign_id}"), &json!({"tags": {"vertical": "auto \"insurance\"", "publisher": "p-17"}}))
+        .put(
+            &format!("/api/campaigns/{campaign_id}"),
+            &json!({"tags": {"vertical": "auto \"insurance\"", "publisher": "p-17"}}),
+        )
         .await;
     assert_eq!(status, 200, "{c}");
     assert_eq!(c["tags"]["publisher"], "p-17");
-    let (status, e) = console.put(&format!("/api/campaigns/{campaign_id}"), &json!({"tags": {"bad name": "x"}})).await;
-    assert_eq!((status, e["error"]["fields"][0]["field"].as_str()), (422, Some("tags.bad name")), "{e}");
+    let (status, e) = console
+        .put(
+            &format!("/api/campaigns/{campaign_id}"),
+            &json!({"tags": {"bad name": "x"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["fields"][0]["field"].as_str()),
+        (422, Some("tags.bad name")),
+        "{e}"
+    );
 
     let reply = s.call("CArtbtags", "+15550009021").await;
-    assert_eq!(reply.dialed().as_deref(), Some("+18005550111"), "{}", reply.body);
+    assert_eq!(
+        reply.dialed().as_deref(),
+        Some("+18005550111"),
+        "{}",
+        reply.body
+    );
     let seen: Value = serde_json::from_str(&bidder.last_request.lock().unwrap()).unwrap();
-    let sent: Value = serde_json::from_str(seen["body"].as_str().unwrap()).expect("json request body");
+    let sent: Value =
+        serde_json::from_str(seen["body"].as_str().unwrap()).expect("json request body");
     // Escaped for JSON: the quote in the value cannot break the body.
-    assert_eq!((sent["vertical"].as_str(), sent["publisher"].as_str()), (Some("auto \"insurance\""), Some("p-17")));
+    assert_eq!(
+        (sent["vertical"].as_str(), sent["publisher"].as_str()),
+        (Some("auto \"insurance\""), Some("p-17"))
+    );
 }

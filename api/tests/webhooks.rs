@@ -18,10 +18,20 @@ async fn priority_campaign_dials_acme_then_overflows_to_the_next_level() {
     let first = s.call("CAprio1", PRIORITY_NUMBER).await;
     assert_eq!(first.status, 200, "{first:?}");
     assert!(first.content_type.starts_with("text/xml"), "{first:?}");
-    assert!(first.body.starts_with(r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial "#), "{}", first.body);
+    assert!(
+        first
+            .body
+            .starts_with(r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial "#),
+        "{}",
+        first.body
+    );
     assert_eq!(first.dialed().as_deref(), Some(ACME), "{}", first.body);
     assert_eq!(first.attempt(), Some(0));
-    assert!(first.body.contains(&format!(r#"callerId="{CALLER}""#)), "{}", first.body);
+    assert!(
+        first.body.contains(&format!(r#"callerId="{CALLER}""#)),
+        "{}",
+        first.body
+    );
     let id = first.call_id().expect("call id in the action URL");
     assert!(first.body.contains(&format!(
         r#"statusCallback="{}/api/webhooks/status?callId={id}&amp;attempt=0" statusCallbackEvent="initiated ringing answered completed""#,
@@ -38,11 +48,26 @@ async fn priority_campaign_dials_acme_then_overflows_to_the_next_level() {
     }
     let acme = s.engine.buyer_stats(p.acme.id).await.expect("acme stats");
     assert_eq!(acme.active, 2);
-    let beta = s.engine.buyer_stats(p.beta.id).await.expect("beta stats").active;
-    let gamma = s.engine.buyer_stats(p.gamma.id).await.expect("gamma stats").active;
+    let beta = s
+        .engine
+        .buyer_stats(p.beta.id)
+        .await
+        .expect("beta stats")
+        .active;
+    let gamma = s
+        .engine
+        .buyer_stats(p.gamma.id)
+        .await
+        .expect("gamma stats")
+        .active;
     assert_eq!(beta + gamma, 3);
 
-    let rec = s.store.get_call_by_sid("CAprio1").await.unwrap().expect("recorded");
+    let rec = s
+        .store
+        .get_call_by_sid("CAprio1")
+        .await
+        .unwrap()
+        .expect("recorded");
     assert_eq!(rec.buyer_id, Some(p.acme.id));
     assert_eq!(rec.caller_state.as_deref(), Some("CA"));
     assert_eq!(rec.caller_zip.as_deref(), Some("94105"));
@@ -62,17 +87,49 @@ async fn bad_or_missing_signature_is_refused_and_nothing_is_recorded() {
         ("missing header", None, params.clone()),
         ("empty header", Some(String::new()), params.clone()),
         ("garbage", Some("not-a-signature".into()), params.clone()),
-        ("wrong token", Some(signature::sign("other-token", &url, &params)), params.clone()),
-        ("other url", Some(signature::sign(TOKEN, "https://elsewhere.example.com/api/webhooks/voice", &params)), params.clone()),
-        ("tampered param", Some(signature::sign(TOKEN, &url, &voice("CAforged", "+15550009999"))), params.clone()),
-        ("extra param", Some(signature::sign(TOKEN, &url, &params)), {
-            let mut p = params.clone();
-            p.push(("Extra".into(), "1".into()));
-            p
-        }),
+        (
+            "wrong token",
+            Some(signature::sign("other-token", &url, &params)),
+            params.clone(),
+        ),
+        (
+            "other url",
+            Some(signature::sign(
+                TOKEN,
+                "https://elsewhere.example.com/api/webhooks/voice",
+                &params,
+            )),
+            params.clone(),
+        ),
+        (
+            "tampered param",
+            Some(signature::sign(
+                TOKEN,
+                &url,
+                &voice("CAforged", "+15550009999"),
+            )),
+            params.clone(),
+        ),
+        (
+            "extra param",
+            Some(signature::sign(TOKEN, &url, &params)),
+            {
+                let mut p = params.clone();
+                p.push(("Extra".into(), "1".into()));
+                p
+            },
+        ),
     ];
     for (what, sig, body) in cases {
-        let r = post_form(&s.client, &s.base, "/api/webhooks/voice", &body, sig.as_deref()).await.unwrap();
+        let r = post_form(
+            &s.client,
+            &s.base,
+            "/api/webhooks/voice",
+            &body,
+            sig.as_deref(),
+        )
+        .await
+        .unwrap();
         assert_eq!(r.status, 403, "{what}: {r:?}");
         let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!(v["error"]["code"], "invalid_signature", "{what}");
@@ -80,12 +137,27 @@ async fn bad_or_missing_signature_is_refused_and_nothing_is_recorded() {
     // A number and account nobody owns: refused before anything else.
     let mut stranger = voice("CAstranger", "+15550009999");
     stranger[1].1 = "ACnobody".into();
-    let r = post_signed_with(&s.client, &s.base, TOKEN, "/api/webhooks/voice", &stranger).await.unwrap();
+    let r = post_signed_with(&s.client, &s.base, TOKEN, "/api/webhooks/voice", &stranger)
+        .await
+        .unwrap();
     assert_eq!(r.status, 403, "{r:?}");
 
-    assert!(s.store.get_call_by_sid("CAforged").await.unwrap().is_none(), "a forged call was recorded");
-    assert!(s.store.get_call_by_sid("CAstranger").await.unwrap().is_none());
-    assert_eq!(s.engine.buyer_stats(p.acme.id).await.unwrap().active, 0, "a forged call took capacity");
+    assert!(
+        s.store.get_call_by_sid("CAforged").await.unwrap().is_none(),
+        "a forged call was recorded"
+    );
+    assert!(
+        s.store
+            .get_call_by_sid("CAstranger")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        s.engine.buyer_stats(p.acme.id).await.unwrap().active,
+        0,
+        "a forged call took capacity"
+    );
     assert!(s.store.scan_calls(None, 10).await.unwrap().is_empty());
 
     // The same request, signed properly, goes through.
@@ -125,11 +197,28 @@ async fn retried_call_sid_gets_the_same_twiml_and_no_second_reservation() {
         let client = s.client.clone();
         let base = s.base.clone();
         set.spawn(async move {
-            post_signed_with(&client, &base, TOKEN, "/api/webhooks/voice", &voice("CAretry2", PRIORITY_NUMBER)).await
+            post_signed_with(
+                &client,
+                &base,
+                TOKEN,
+                "/api/webhooks/voice",
+                &voice("CAretry2", PRIORITY_NUMBER),
+            )
+            .await
         });
     }
-    let bodies: Vec<String> = set.join_all().await.into_iter().map(|r| r.unwrap().body).collect();
-    assert!(bodies.iter().all(|b| b == &bodies[0] && b.contains("<Dial ")), "{bodies:?}");
+    let bodies: Vec<String> = set
+        .join_all()
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().body)
+        .collect();
+    assert!(
+        bodies
+            .iter()
+            .all(|b| b == &bodies[0] && b.contains("<Dial ")),
+        "{bodies:?}"
+    );
     assert_eq!(s.engine.buyer_stats(p.acme.id).await.unwrap().active, 2);
     let beta = s.engine.buyer_stats(p.beta.id).await.unwrap().active;
     let gamma = s.engine.buyer_stats(p.gamma.id).await.unwrap().active;
@@ -145,8 +234,16 @@ async fn busy_falls_through_to_the_next_buyer_until_the_limit() {
     let b = buyer(&s.engine, t.id, "B", "+15550003002", Some(5)).await;
     let c = buyer(&s.engine, t.id, "C", "+15550003003", Some(5)).await;
     // One fall-through allowed: A, then B, then give up (C is never dialed).
-    campaign(&s.engine, t.id, "+15550001100", RoutingPolicy::Priority, &[(&a, 1, 1), (&b, 2, 1), (&c, 3, 1)], 1, false)
-        .await;
+    campaign(
+        &s.engine,
+        t.id,
+        "+15550001100",
+        RoutingPolicy::Priority,
+        &[(&a, 1, 1), (&b, 2, 1), (&c, 3, 1)],
+        1,
+        false,
+    )
+    .await;
 
     let first = s.call("CAbusy", "+15550001100").await;
     assert_eq!(first.dialed().as_deref(), Some("+15550003001"), "{first:?}");
@@ -154,10 +251,19 @@ async fn busy_falls_through_to_the_next_buyer_until_the_limit() {
 
     let second = s.dial_status(id, 0, "busy", Some(0)).await;
     assert_eq!(second.status, 200, "{second:?}");
-    assert_eq!(second.dialed().as_deref(), Some("+15550003002"), "{}", second.body);
+    assert_eq!(
+        second.dialed().as_deref(),
+        Some("+15550003002"),
+        "{}",
+        second.body
+    );
     assert_eq!(second.attempt(), Some(1), "{}", second.body);
     assert_eq!(second.call_id(), Some(id));
-    assert_eq!(s.engine.buyer_stats(a.id).await.unwrap().active, 0, "busy buyer not released");
+    assert_eq!(
+        s.engine.buyer_stats(a.id).await.unwrap().active,
+        0,
+        "busy buyer not released"
+    );
     assert_eq!(s.engine.buyer_stats(b.id).await.unwrap().active, 1);
 
     // The busy action for attempt 0 delivered again changes nothing.
@@ -167,7 +273,12 @@ async fn busy_falls_through_to_the_next_buyer_until_the_limit() {
     let last = s.dial_status(id, 1, "no-answer", None).await;
     assert!(last.is_polite_rejection(), "{last:?}");
     for buyer in [&a, &b, &c] {
-        assert_eq!(s.engine.buyer_stats(buyer.id).await.unwrap().active, 0, "{}", buyer.name);
+        assert_eq!(
+            s.engine.buyer_stats(buyer.id).await.unwrap().active,
+            0,
+            "{}",
+            buyer.name
+        );
     }
     let rec = s.store.get_call_by_sid("CAbusy").await.unwrap().unwrap();
     assert_eq!(rec.status, CallStatus::NoAnswer);
@@ -183,27 +294,57 @@ async fn completed_call_converts_and_books_revenue_once() {
     let r = s.call("CAconv", PRIORITY_NUMBER).await;
     let id = r.call_id().expect("dial");
     let leg = "CAconvleg";
-    for (status, seq, dur) in [("initiated", 0, None), ("ringing", 1, None), ("answered", 2, None)] {
-        assert_eq!(s.status(id, 0, leg, "CAconv", (status, seq, dur)).await.status, 204);
+    for (status, seq, dur) in [
+        ("initiated", 0, None),
+        ("ringing", 1, None),
+        ("answered", 2, None),
+    ] {
+        assert_eq!(
+            s.status(id, 0, leg, "CAconv", (status, seq, dur))
+                .await
+                .status,
+            204
+        );
     }
     let rec = s.store.get_call_by_sid("CAconv").await.unwrap().unwrap();
     assert!(rec.answered_at.is_some(), "answered not recorded: {rec:?}");
     // Completed, delivered twice, then a stale ringing.
     for _ in 0..2 {
-        assert_eq!(s.status(id, 0, leg, "CAconv", ("completed", 3, Some(75))).await.status, 204);
+        assert_eq!(
+            s.status(id, 0, leg, "CAconv", ("completed", 3, Some(75)))
+                .await
+                .status,
+            204
+        );
     }
-    assert_eq!(s.status(id, 0, leg, "CAconv", ("ringing", 1, None)).await.status, 204);
+    assert_eq!(
+        s.status(id, 0, leg, "CAconv", ("ringing", 1, None))
+            .await
+            .status,
+        204
+    );
     // Twilio then calls the Dial action; the call is over.
     let action = s.dial_status(id, 0, "completed", Some(75)).await;
-    assert!(action.body.ends_with("<Response><Hangup/></Response>"), "{action:?}");
+    assert!(
+        action.body.ends_with("<Response><Hangup/></Response>"),
+        "{action:?}"
+    );
     // And the inbound leg's own completion.
-    assert_eq!(s.status(id, 0, "CAconv", "CAconv", ("completed", 4, Some(80))).await.status, 204);
+    assert_eq!(
+        s.status(id, 0, "CAconv", "CAconv", ("completed", 4, Some(80)))
+            .await
+            .status,
+        204
+    );
 
     let rec = s.store.get_call_by_sid("CAconv").await.unwrap().unwrap();
     assert_eq!(rec.status, CallStatus::Completed, "{rec:?}");
     assert!(rec.converted);
     assert_eq!(rec.duration_seconds, 75);
-    assert_eq!(rec.revenue_minor, 2500, "revenue booked more than once? {rec:?}");
+    assert_eq!(
+        rec.revenue_minor, 2500,
+        "revenue booked more than once? {rec:?}"
+    );
     assert_eq!(rec.currency.code(), "USD");
     assert!(rec.ended_at.is_some());
     assert_eq!(s.engine.buyer_stats(p.acme.id).await.unwrap().active, 0);
@@ -211,7 +352,8 @@ async fn completed_call_converts_and_books_revenue_once() {
     // A short call does not convert.
     let r = s.call("CAshort", PRIORITY_NUMBER).await;
     let id = r.call_id().unwrap();
-    s.status(id, 0, "CAshortleg", "CAshort", ("completed", 3, Some(59))).await;
+    s.status(id, 0, "CAshortleg", "CAshort", ("completed", 3, Some(59)))
+        .await;
     let rec = s.store.get_call_by_sid("CAshort").await.unwrap().unwrap();
     assert!(!rec.converted);
     assert_eq!(rec.revenue_minor, 0);
@@ -225,17 +367,35 @@ async fn round_robin_spreads_calls_evenly() {
     let a = buyer(&s.engine, t.id, "A", "+15550004001", Some(2)).await;
     let b = buyer(&s.engine, t.id, "B", "+15550004002", Some(5)).await;
     let c = buyer(&s.engine, t.id, "C", "+15550004003", Some(5)).await;
-    campaign(&s.engine, t.id, "+15550001001", RoutingPolicy::RoundRobin, &[(&a, 1, 1), (&b, 1, 1), (&c, 1, 1)], 3, false)
-        .await;
+    campaign(
+        &s.engine,
+        t.id,
+        "+15550001001",
+        RoutingPolicy::RoundRobin,
+        &[(&a, 1, 1), (&b, 1, 1), (&c, 1, 1)],
+        3,
+        false,
+    )
+    .await;
     let mut counts: HashMap<String, u32> = HashMap::new();
     for i in 0..30 {
         let sid = format!("CArr{i:02}");
         let r = s.call(&sid, "+15550001001").await;
-        let n = r.dialed().unwrap_or_else(|| panic!("call {i} not dialed: {}", r.body));
+        let n = r
+            .dialed()
+            .unwrap_or_else(|| panic!("call {i} not dialed: {}", r.body));
         *counts.entry(n).or_default() += 1;
         // Release the buyer so caps do not interfere.
         let id = r.call_id().unwrap();
-        let done = s.status(id, 0, &format!("{sid}leg"), &sid, ("completed", 1, Some(10))).await;
+        let done = s
+            .status(
+                id,
+                0,
+                &format!("{sid}leg"),
+                &sid,
+                ("completed", 1, Some(10)),
+            )
+            .await;
         assert_eq!(done.status, 204, "{done:?}");
     }
     assert_eq!(counts.len(), 3, "{counts:?}");
@@ -248,7 +408,16 @@ async fn three_hundred_simultaneous_calls_never_exceed_concurrency_two() {
     let s = TestServer::start().await;
     let t = tenant(&s.engine).await;
     let only = buyer(&s.engine, t.id, "Only", "+15550005001", Some(2)).await;
-    campaign(&s.engine, t.id, "+15550001200", RoutingPolicy::Priority, &[(&only, 1, 1)], 3, false).await;
+    campaign(
+        &s.engine,
+        t.id,
+        "+15550001200",
+        RoutingPolicy::Priority,
+        &[(&only, 1, 1)],
+        3,
+        false,
+    )
+    .await;
 
     let mut set = tokio::task::JoinSet::new();
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(300));
@@ -259,13 +428,29 @@ async fn three_hundred_simultaneous_calls_never_exceed_concurrency_two() {
         set.spawn(async move {
             let sid = format!("CAconc{i:03}");
             barrier.wait().await;
-            post_signed_with(&client, &base, TOKEN, "/api/webhooks/voice", &voice(&sid, "+15550001200")).await
+            post_signed_with(
+                &client,
+                &base,
+                TOKEN,
+                "/api/webhooks/voice",
+                &voice(&sid, "+15550001200"),
+            )
+            .await
         });
     }
-    let replies: Vec<Reply> = set.join_all().await.into_iter().map(|r| r.expect("request")).collect();
+    let replies: Vec<Reply> = set
+        .join_all()
+        .await
+        .into_iter()
+        .map(|r| r.expect("request"))
+        .collect();
     let dials = replies.iter().filter(|r| r.is_dial()).count();
     let polite = replies.iter().filter(|r| r.is_polite_rejection()).count();
-    let other: Vec<_> = replies.iter().filter(|r| !r.is_dial() && !r.is_polite_rejection()).take(3).collect();
+    let other: Vec<_> = replies
+        .iter()
+        .filter(|r| !r.is_dial() && !r.is_polite_rejection())
+        .take(3)
+        .collect();
     assert_eq!(dials, 2, "dialed {dials} times");
     assert_eq!(polite, 298, "unexpected answers: {other:?}");
     assert_eq!(s.engine.buyer_stats(only.id).await.unwrap().active, 2);
@@ -277,13 +462,33 @@ async fn recording_callback_stores_the_url() {
     let s = TestServer::start().await;
     let t = tenant(&s.engine).await;
     let a = buyer(&s.engine, t.id, "A", "+15550006001", None).await;
-    campaign(&s.engine, t.id, "+15550001300", RoutingPolicy::Priority, &[(&a, 1, 1)], 3, true).await;
+    campaign(
+        &s.engine,
+        t.id,
+        "+15550001300",
+        RoutingPolicy::Priority,
+        &[(&a, 1, 1)],
+        3,
+        true,
+    )
+    .await;
     let r = s.call("CArec", "+15550001300").await;
     let id = r.call_id().unwrap();
-    assert!(r.body.contains(r#"record="record-from-answer-dual""#), "{}", r.body);
-    assert!(r.body.contains(&format!(r#"recordingStatusCallback="{}/api/webhooks/recording/{id}""#, s.base)));
+    assert!(
+        r.body.contains(r#"record="record-from-answer-dual""#),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains(&format!(
+        r#"recordingStatusCallback="{}/api/webhooks/recording/{id}""#,
+        s.base
+    )));
     let url = "https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/RE1";
-    let p = pairs(&[("RecordingUrl", url), ("RecordingSid", "RE1"), ("RecordingStatus", "completed")]);
+    let p = pairs(&[
+        ("RecordingUrl", url),
+        ("RecordingSid", "RE1"),
+        ("RecordingStatus", "completed"),
+    ]);
     let done = s.post(&format!("/api/webhooks/recording/{id}"), &p).await;
     assert_eq!(done.status, 204, "{done:?}");
     let rec = s.store.get_call_by_sid("CArec").await.unwrap().unwrap();
@@ -302,7 +507,10 @@ async fn bad_requests_get_clear_errors_not_panics() {
     assert_eq!(r.status, 400, "{r:?}");
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(v["error"]["code"], "bad_request");
-    assert!(v["error"]["message"].as_str().unwrap().contains("CallSid"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("CallSid"),
+        "{v}"
+    );
     // Too large.
     let mut big = voice("CAbig", PRIORITY_NUMBER);
     big.push(("Padding".into(), "x".repeat(70 * 1024)));
@@ -312,17 +520,38 @@ async fn bad_requests_get_clear_errors_not_panics() {
     let unknown = switchboard_model::new_id();
     let r = s.dial_status(unknown, 0, "busy", None).await;
     assert_eq!(r.status, 404, "{r:?}");
-    let r = s.post("/api/webhooks/dial-status/not-an-id", &pairs(&[("DialCallStatus", "busy")])).await;
+    let r = s
+        .post(
+            "/api/webhooks/dial-status/not-an-id",
+            &pairs(&[("DialCallStatus", "busy")]),
+        )
+        .await;
     assert_eq!(r.status, 404, "{r:?}");
-    let r = s.post("/api/webhooks/status?callId=zzz", &pairs(&[("CallSid", "CA1"), ("CallStatus", "completed")])).await;
+    let r = s
+        .post(
+            "/api/webhooks/status?callId=zzz",
+            &pairs(&[("CallSid", "CA1"), ("CallStatus", "completed")]),
+        )
+        .await;
     assert_eq!(r.status, 400, "{r:?}");
     // Binary garbage.
-    let r = s.client.post(format!("{}/api/webhooks/voice", s.base)).body(vec![0u8, 159, 146, 150, b'=', b'&']).send().await.unwrap();
+    let r = s
+        .client
+        .post(format!("{}/api/webhooks/voice", s.base))
+        .body(vec![0u8, 159, 146, 150, b'=', b'&'])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 403);
     // A dialed call's action with an unknown status word.
     let call = s.call("CAword", PRIORITY_NUMBER).await;
     let id = call.call_id().unwrap();
-    let r = s.post(&format!("/api/webhooks/dial-status/{id}?attempt=0"), &pairs(&[("DialCallStatus", "exploded")])).await;
+    let r = s
+        .post(
+            &format!("/api/webhooks/dial-status/{id}?attempt=0"),
+            &pairs(&[("DialCallStatus", "exploded")]),
+        )
+        .await;
     assert_eq!(r.status, 400, "{r:?}");
     s.stop().await;
 }
@@ -335,13 +564,28 @@ async fn health_readiness_and_metrics() {
     assert_eq!(s.get("/readyz").await.0, 200);
     assert!(s.call("CAmetrics1", PRIORITY_NUMBER).await.is_dial());
     assert!(!s.call("CAmetrics2", "+15550009999").await.is_dial());
-    let _ = post_form(&s.client, &s.base, "/api/webhooks/voice", &voice("CAm3", PRIORITY_NUMBER), None).await.unwrap();
+    let _ = post_form(
+        &s.client,
+        &s.base,
+        "/api/webhooks/voice",
+        &voice("CAm3", PRIORITY_NUMBER),
+        None,
+    )
+    .await
+    .unwrap();
     // Some series are emitted after the answer (the recorder's): wait for ours.
     periodic_check(
         || {
             let (client, base) = (s.client.clone(), s.base.clone());
             async move {
-                let text = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+                let text = client
+                    .get(format!("{base}/metrics"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
                 text.contains("switchboard_calls_routed_total")
                     && text.contains(r#"switchboard_calls_rejected_total{reason="not-in-service"}"#)
             }
@@ -350,12 +594,27 @@ async fn health_readiness_and_metrics() {
     )
     .await;
     let text = s.get("/metrics").await.1;
-    assert!(text.contains(r#"switchboard_webhooks_total{route="/api/webhooks/voice",status="200"}"#), "{text}");
-    assert!(text.contains(r#"switchboard_webhooks_total{route="/api/webhooks/voice",status="403"}"#), "{text}");
-    assert!(text.contains(r#"switchboard_signature_failures_total{route="/api/webhooks/voice"}"#), "{text}");
-    assert!(text.contains("switchboard_routing_decision_seconds_bucket"), "histogram buckets missing:\n{text}");
+    assert!(
+        text.contains(r#"switchboard_webhooks_total{route="/api/webhooks/voice",status="200"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"switchboard_webhooks_total{route="/api/webhooks/voice",status="403"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"switchboard_signature_failures_total{route="/api/webhooks/voice"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("switchboard_routing_decision_seconds_bucket"),
+        "histogram buckets missing:\n{text}"
+    );
     // Labels never carry ids or numbers.
-    assert!(!text.contains("CAmetrics") && !text.contains("+1555"), "{text}");
+    assert!(
+        !text.contains("CAmetrics") && !text.contains("+1555"),
+        "{text}"
+    );
     s.stop().await;
 }
 
@@ -368,16 +627,40 @@ async fn behind_a_proxy_the_public_url_is_what_is_signed() {
     assert!(r.is_dial(), "{r:?}");
     // Callback URLs in the TwiML point at the public URL too.
     let id = r.call_id().unwrap();
-    assert!(r.body.contains(&format!(r#"action="https://calls.example.com/api/webhooks/dial-status/{id}?attempt=0""#)), "{}", r.body);
+    assert!(
+        r.body.contains(&format!(
+            r#"action="https://calls.example.com/api/webhooks/dial-status/{id}?attempt=0""#
+        )),
+        "{}",
+        r.body
+    );
     // Twilio may sign with the default port spelled out.
     let params = voice("CAproxy2", PRIORITY_NUMBER);
-    let sig = signature::sign(TOKEN, "https://calls.example.com:443/api/webhooks/voice", &params);
-    let r = post_form(&s.client, &s.base, "/api/webhooks/voice", &params, Some(&sig)).await.unwrap();
+    let sig = signature::sign(
+        TOKEN,
+        "https://calls.example.com:443/api/webhooks/voice",
+        &params,
+    );
+    let r = post_form(
+        &s.client,
+        &s.base,
+        "/api/webhooks/voice",
+        &params,
+        Some(&sig),
+    )
+    .await
+    .unwrap();
     assert!(r.is_dial(), "{r:?}");
     // Signed for the address the server sees: not what Twilio would sign.
-    let r = post_signed_with(&s.client, &s.base, TOKEN, "/api/webhooks/voice", &voice("CAproxy3", PRIORITY_NUMBER))
-        .await
-        .unwrap();
+    let r = post_signed_with(
+        &s.client,
+        &s.base,
+        TOKEN,
+        "/api/webhooks/voice",
+        &voice("CAproxy3", PRIORITY_NUMBER),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status, 403, "{r:?}");
     s.stop().await;
 }
@@ -390,7 +673,11 @@ async fn caller_hanging_up_while_ringing_releases_the_buyer() {
     assert!(r.is_dial(), "{r:?}");
     assert_eq!(s.engine.buyer_stats(p.acme.id).await.unwrap().active, 1);
     // The inbound call's own status callback, as configured on the number: no query.
-    let params = pairs(&[("CallSid", "CAhangup"), ("AccountSid", ACCOUNT), ("CallStatus", "canceled")]);
+    let params = pairs(&[
+        ("CallSid", "CAhangup"),
+        ("AccountSid", ACCOUNT),
+        ("CallStatus", "canceled"),
+    ]);
     let done = s.post("/api/webhooks/status", &params).await;
     assert_eq!(done.status, 204, "{done:?}");
     assert_eq!(s.engine.buyer_stats(p.acme.id).await.unwrap().active, 0);
@@ -408,7 +695,12 @@ async fn past_the_in_flight_limit_webhooks_are_shed_with_503_and_nothing_is_reco
     let s = TestServer::start().await;
     priority(&s.engine).await;
     // Every slot busy, as if that many webhooks were being handled right now.
-    let held = s.webhook_slots.clone().acquire_many_owned(switchboard::server::MAX_IN_FLIGHT_WEBHOOKS as u32).await.unwrap();
+    let held = s
+        .webhook_slots
+        .clone()
+        .acquire_many_owned(switchboard::server::MAX_IN_FLIGHT_WEBHOOKS as u32)
+        .await
+        .unwrap();
     let r = s.call("CAshed", PRIORITY_NUMBER).await;
     assert_eq!(r.status, 503, "{r:?}");
     assert!(r.body.contains("\"overloaded\""), "{}", r.body);
@@ -418,7 +710,10 @@ async fn past_the_in_flight_limit_webhooks_are_shed_with_503_and_nothing_is_reco
     let r = s.call("CAshed", PRIORITY_NUMBER).await;
     assert!(r.is_dial(), "{r:?}");
     let (_, metrics) = s.get("/metrics").await;
-    assert!(metrics.contains("switchboard_webhooks_shed_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("switchboard_webhooks_shed_total 1"),
+        "{metrics}"
+    );
     s.stop().await;
 }
 
@@ -448,14 +743,27 @@ for case in json.load(sys.stdin):
     out.append(RequestValidator(case["token"]).compute_signature(case["url"], form))
 print(json.dumps(out))
 "#;
-    let available = Command::new("python3").args(["-c", "import twilio.request_validator"]).stderr(Stdio::null()).status();
+    let available = Command::new("python3")
+        .args(["-c", "import twilio.request_validator"])
+        .stderr(Stdio::null())
+        .status();
     if !available.is_ok_and(|s| s.success()) {
         return None;
     }
     let input: Vec<serde_json::Value> =
         cases.iter().map(|(token, url, params)| serde_json::json!({"token": token, "url": url, "params": params})).collect();
-    let mut child = Command::new("python3").args(["-c", SCRIPT]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("run python3");
-    child.stdin.take().unwrap().write_all(serde_json::to_string(&input).unwrap().as_bytes()).unwrap();
+    let mut child = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run python3");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(&input).unwrap().as_bytes())
+        .unwrap();
     let out = child.wait_with_output().expect("python3 output");
     assert!(out.status.success(), "the twilio library failed");
     Some(serde_json::from_slice(&out.stdout).expect("signatures as JSON"))
@@ -474,8 +782,19 @@ async fn repeated_form_parameters_are_signed_as_the_official_twilio_library_sign
     // Repeated names in any order, a value sent twice, non-ASCII values (code point order).
     let bodies = [
         body("CAdup1", &[("Tag", "b"), ("Tag", "a"), ("Tag", "b")]),
-        body("CAdup2", &[("StirVerstat", "TN-Validation-Passed-A"), ("AddOns", "z"), ("StirVerstat", "TN-Validation-Passed-A"), ("AddOns", "a")]),
-        body("CAdup3", &[("Note", "é"), ("Note", "z"), ("Note", "É"), ("Note", "e")]),
+        body(
+            "CAdup2",
+            &[
+                ("StirVerstat", "TN-Validation-Passed-A"),
+                ("AddOns", "z"),
+                ("StirVerstat", "TN-Validation-Passed-A"),
+                ("AddOns", "a"),
+            ],
+        ),
+        body(
+            "CAdup3",
+            &[("Note", "é"), ("Note", "z"), ("Note", "É"), ("Note", "e")],
+        ),
     ];
     let documented = pairs(&[
         ("CallSid", "CA1234567890ABCDE"),
@@ -484,8 +803,15 @@ async fn repeated_form_parameters_are_signed_as_the_official_twilio_library_sign
         ("From", "+12349013030"),
         ("To", "+18005551212"),
     ]);
-    let mut cases: Vec<SigningCase<'_>> = bodies.iter().map(|b| (TOKEN, url.as_str(), b.clone())).collect();
-    cases.push(("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", documented));
+    let mut cases: Vec<SigningCase<'_>> = bodies
+        .iter()
+        .map(|b| (TOKEN, url.as_str(), b.clone()))
+        .collect();
+    cases.push((
+        "12345",
+        "https://mycompany.com/myapp.php?foo=1&bar=2",
+        documented,
+    ));
     let Some(signatures) = twilio_library_signatures(&cases) else {
         eprintln!("SKIPPED: twilio python package not installed (pip install twilio==9.13.0)");
         return;
@@ -494,8 +820,13 @@ async fn repeated_form_parameters_are_signed_as_the_official_twilio_library_sign
     assert_eq!(signatures[3], "0/KCTR6DLpKmkAf8muzZqo1nDgQ=");
     for (params, sig) in bodies.iter().zip(&signatures) {
         assert_eq!(signature::sign(TOKEN, &url, params), *sig, "{params:?}");
-        let r = post_form(&s.client, &s.base, "/api/webhooks/voice", params, Some(sig)).await.unwrap();
-        assert!(r.status == 200 && r.is_dial(), "the library's signature was refused for {params:?}: {r:?}");
+        let r = post_form(&s.client, &s.base, "/api/webhooks/voice", params, Some(sig))
+            .await
+            .unwrap();
+        assert!(
+            r.status == 200 && r.is_dial(),
+            "the library's signature was refused for {params:?}: {r:?}"
+        );
     }
     s.stop().await;
 }

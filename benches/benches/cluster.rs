@@ -39,12 +39,19 @@ const SECRET: &str = "bench-cluster-secret-0123456789";
 
 /// A node serving on loopback (peers reach it there), joined to the cluster.
 async fn node(store: Arc<dyn Store>) -> (Engine, axum::Router) {
-    let engine = Engine::start(store, EngineConfig::default()).await.expect("engine");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let engine = Engine::start(store, EngineConfig::default())
+        .await
+        .expect("engine");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let link = Arc::new(ClusterLink::new(SECRET).expect("link"));
     // A fresh store: no lease was ever held, so the shards are served at once.
-    engine.join_cluster(&url, ClusterTiming::default(), link.clone()).await.expect("join");
+    engine
+        .join_cluster(&url, ClusterTiming::default(), link.clone())
+        .await
+        .expect("join");
     let mut state = AppState::new(engine.clone(), PUBLIC_URL);
     state.cluster = Some(link);
     let router = app(state.clone());
@@ -55,7 +62,11 @@ async fn node(store: Arc<dyn Store>) -> (Engine, axum::Router) {
 /// A tenant, an uncapped buyer and a campaign on the tracking number, with
 /// ids `owned` accepts (so a chosen node owns them).
 async fn seed(engine: &Engine, owned: impl Fn(Id) -> bool) {
-    let pick = || std::iter::repeat_with(new_id).find(|id| owned(*id)).expect("an id");
+    let pick = || {
+        std::iter::repeat_with(new_id)
+            .find(|id| owned(*id))
+            .expect("an id")
+    };
     let tenant: Tenant = serde_json::from_value(serde_json::json!({
         "id": new_id(), "name": "bench", "twilioAccountSid": ACCOUNT, "twilioAuthToken": TOKEN, "createdAt": Utc::now()
     }))
@@ -78,20 +89,33 @@ async fn seed(engine: &Engine, owned: impl Fn(Id) -> bool) {
 async fn dial(router: axum::Router, req: Request<Body>) {
     let resp = router.oneshot(req).await.expect("infallible");
     assert_eq!(resp.status(), StatusCode::OK);
-    let body = axum::body::to_bytes(resp.into_body(), 64 * 1024).await.expect("body");
-    assert!(body.windows(6).any(|w| w == b"<Dial "), "not routed: {}", String::from_utf8_lossy(&body));
+    let body = axum::body::to_bytes(resp.into_body(), 64 * 1024)
+        .await
+        .expect("body");
+    assert!(
+        body.windows(6).any(|w| w == b"<Dial "),
+        "not routed: {}",
+        String::from_utf8_lossy(&body)
+    );
 }
 
 fn voice(c: &mut Criterion) {
     let ci = std::env::var_os("CI").is_some();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let seq = AtomicU64::new(1);
 
     // The baseline: one node, no cluster.
     let single_dir = tempfile::TempDir::new_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
     let single = rt.block_on(async {
-        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(single_dir.path()).expect("store"));
-        let engine = Engine::start(store, EngineConfig::default()).await.expect("engine");
+        let store: Arc<dyn Store> =
+            Arc::new(EmbeddedStore::open(single_dir.path()).expect("store"));
+        let engine = Engine::start(store, EngineConfig::default())
+            .await
+            .expect("engine");
         seed(&engine, |_| true).await;
         engine
     });
@@ -115,12 +139,21 @@ fn voice(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("cluster/voice");
     if ci {
-        group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2));
     }
     group.throughput(Throughput::Elements(1));
-    group.bench_function("single", |bench| bench.iter(|| rt.block_on(dial(single_router.clone(), voice_request(&seq)))));
-    group.bench_function("owner", |bench| bench.iter(|| rt.block_on(dial(a_router.clone(), voice_request(&seq)))));
-    group.bench_function("other", |bench| bench.iter(|| rt.block_on(dial(b_router.clone(), voice_request(&seq)))));
+    group.bench_function("single", |bench| {
+        bench.iter(|| rt.block_on(dial(single_router.clone(), voice_request(&seq))))
+    });
+    group.bench_function("owner", |bench| {
+        bench.iter(|| rt.block_on(dial(a_router.clone(), voice_request(&seq))))
+    });
+    group.bench_function("other", |bench| {
+        bench.iter(|| rt.block_on(dial(b_router.clone(), voice_request(&seq))))
+    });
     group.finish();
     rt.block_on(async {
         single.shutdown().await;

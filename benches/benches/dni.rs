@@ -58,14 +58,18 @@ fn size() -> u64 {
 const TIMEOUT_SECS: i64 = 60;
 
 fn at(millis: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(1_800_000_000_000 + millis).unwrap()
+    Utc.timestamp_millis_opt(1_800_000_000_000 + millis)
+        .unwrap()
 }
 
 /// A pool at steady state: `size()` sessions leased, one every
 /// `TIMEOUT / size` ms; returns the table and the next session's time.
 fn steady() -> (LeaseTable<u64, u64, ()>, i64, i64) {
     let n = size();
-    let settings = Settings { session_timeout: chrono::Duration::seconds(TIMEOUT_SECS), closed_browser_delay: chrono::Duration::seconds(30) };
+    let settings = Settings {
+        session_timeout: chrono::Duration::seconds(TIMEOUT_SECS),
+        closed_browser_delay: chrono::Duration::seconds(30),
+    };
     let mut table = LeaseTable::new(0..n, settings);
     let step = TIMEOUT_SECS * 1000 / n as i64;
     for s in 0..n {
@@ -77,7 +81,10 @@ fn steady() -> (LeaseTable<u64, u64, ()>, i64, i64) {
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("dni");
     if ci() {
-        group.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(1));
     }
     group.throughput(Throughput::Elements(1));
 
@@ -106,7 +113,11 @@ fn bench(c: &mut Criterion) {
     group.bench_function("refresh", |b| {
         b.iter(|| {
             i = (i + 1) % (n / 2);
-            black_box(table.refresh(&(n / 2 + i), at(now), chrono::Duration::seconds(TIMEOUT_SECS)))
+            black_box(table.refresh(
+                &(n / 2 + i),
+                at(now),
+                chrono::Duration::seconds(TIMEOUT_SECS),
+            ))
         })
     });
 
@@ -122,67 +133,183 @@ fn bench(c: &mut Criterion) {
 
 /// Sends one request; panics unless the status is `expect`. Returns the
 /// `Set-Cookie` session, if any.
-async fn send(router: &axum::Router, method: &str, path: &str, cookie: Option<&str>, body: serde_json::Value, expect: StatusCode) -> Option<String> {
-    let mut req = Request::builder().method(method).uri(path).header(header::CONTENT_TYPE, "application/json").header(header::ORIGIN, PUBLIC_URL);
+async fn send(
+    router: &axum::Router,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    body: serde_json::Value,
+    expect: StatusCode,
+) -> Option<String> {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ORIGIN, PUBLIC_URL);
     if let Some(c) = cookie {
         req = req.header(header::COOKIE, c);
     }
-    let resp = router.clone().oneshot(req.body(Body::from(body.to_string())).expect("request")).await.expect("infallible");
-    let cookie = resp.headers().get(header::SET_COOKIE).and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next()).map(str::to_owned);
+    let resp = router
+        .clone()
+        .oneshot(req.body(Body::from(body.to_string())).expect("request"))
+        .await
+        .expect("infallible");
+    let cookie = resp
+        .headers()
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned);
     let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("body");
-    assert_eq!(status, expect, "{method} {path}: {}", String::from_utf8_lossy(&bytes));
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    assert_eq!(
+        status,
+        expect,
+        "{method} {path}: {}",
+        String::from_utf8_lossy(&bytes)
+    );
     cookie
 }
 
 /// The session id a track request is answered with.
 async fn track_session(router: &axum::Router, body: serde_json::Value) -> String {
-    let req = Request::post("/api/dni/track").header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())).expect("request");
+    let req = Request::post("/api/dni/track")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("request");
     let resp = router.clone().oneshot(req).await.expect("infallible");
-    let v: serde_json::Value = serde_json::from_slice(&axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("body")).expect("json");
+    let v: serde_json::Value = serde_json::from_slice(
+        &axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .expect("body"),
+    )
+    .expect("json");
     v["sessionId"].as_str().expect("a session id").to_owned()
 }
 
 /// A tenant with a 200-number pool and the tag `bench`, made through the admin API.
 async fn setup(router: &axum::Router) {
     let signup = serde_json::json!({"username": "owner", "password": "correct horse", "tenantName": "Bench"});
-    let cookie = send(router, "POST", "/api/auth/signup", None, signup, StatusCode::CREATED).await.expect("session cookie");
-    let numbers: Vec<String> = (0..200).map(|i| format!("+1555000{:04}", 3000 + i)).collect();
+    let cookie = send(
+        router,
+        "POST",
+        "/api/auth/signup",
+        None,
+        signup,
+        StatusCode::CREATED,
+    )
+    .await
+    .expect("session cookie");
+    let numbers: Vec<String> = (0..200)
+        .map(|i| format!("+1555000{:04}", 3000 + i))
+        .collect();
     for n in &numbers {
-        send(router, "POST", "/api/numbers", Some(&cookie), serde_json::json!({"phoneNumber": n}), StatusCode::CREATED).await;
+        send(
+            router,
+            "POST",
+            "/api/numbers",
+            Some(&cookie),
+            serde_json::json!({"phoneNumber": n}),
+            StatusCode::CREATED,
+        )
+        .await;
     }
-    let pool = serde_json::json!({"name": "Main", "numbers": numbers, "sessionTimeoutSeconds": 3600});
-    send(router, "POST", "/api/pools", Some(&cookie), pool, StatusCode::CREATED).await;
-    let pools = router.clone().oneshot(Request::get("/api/pools").header(header::COOKIE, &cookie).body(Body::empty()).unwrap()).await.unwrap();
-    let pools: serde_json::Value = serde_json::from_slice(&axum::body::to_bytes(pools.into_body(), 1 << 20).await.unwrap()).unwrap();
-    let tag = serde_json::json!({"name": "Bench", "tagCode": "bench", "poolId": pools["items"][0]["id"]});
-    send(router, "POST", "/api/tracking-tags", Some(&cookie), tag, StatusCode::CREATED).await;
+    let pool =
+        serde_json::json!({"name": "Main", "numbers": numbers, "sessionTimeoutSeconds": 3600});
+    send(
+        router,
+        "POST",
+        "/api/pools",
+        Some(&cookie),
+        pool,
+        StatusCode::CREATED,
+    )
+    .await;
+    let pools = router
+        .clone()
+        .oneshot(
+            Request::get("/api/pools")
+                .header(header::COOKIE, &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let pools: serde_json::Value = serde_json::from_slice(
+        &axum::body::to_bytes(pools.into_body(), 1 << 20)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let tag =
+        serde_json::json!({"name": "Bench", "tagCode": "bench", "poolId": pools["items"][0]["id"]});
+    send(
+        router,
+        "POST",
+        "/api/tracking-tags",
+        Some(&cookie),
+        tag,
+        StatusCode::CREATED,
+    )
+    .await;
 }
 
 fn track(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let dir = tempfile::TempDir::new_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
     let engine = rt.block_on(async {
         let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("open store"));
-        Engine::start(store, EngineConfig::default()).await.expect("start engine")
+        Engine::start(store, EngineConfig::default())
+            .await
+            .expect("start engine")
     });
-    let unlimited = DniLimits { per_ip_per_minute: u32::MAX, per_tag_per_minute: u32::MAX };
+    let unlimited = DniLimits {
+        per_ip_per_minute: u32::MAX,
+        per_tag_per_minute: u32::MAX,
+    };
     let router = app(AppState::new(engine.clone(), PUBLIC_URL).with_dni_limits(unlimited));
     rt.block_on(setup(&router));
     let visit = |session: Option<&str>| serde_json::json!({"tagCode": "bench", "sessionId": session, "landingPage": "https://shop.example/?utm_source=google&gclid=x"});
 
     let mut group = c.benchmark_group("dni/track");
     if ci() {
-        group.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(1));
     }
     group.throughput(Throughput::Elements(1));
     // The server mints session ids: a returning visitor sends the one it was given.
     let returning = rt.block_on(track_session(&router, visit(None)));
     group.bench_function("renew", |b| {
-        b.iter(|| rt.block_on(send(&router, "POST", "/api/dni/track", None, visit(Some(&returning)), StatusCode::OK)));
+        b.iter(|| {
+            rt.block_on(send(
+                &router,
+                "POST",
+                "/api/dni/track",
+                None,
+                visit(Some(&returning)),
+                StatusCode::OK,
+            ))
+        });
     });
     group.bench_function("new", |b| {
-        b.iter(|| rt.block_on(send(&router, "POST", "/api/dni/track", None, visit(None), StatusCode::OK)));
+        b.iter(|| {
+            rt.block_on(send(
+                &router,
+                "POST",
+                "/api/dni/track",
+                None,
+                visit(None),
+                StatusCode::OK,
+            ))
+        });
     });
     group.finish();
     rt.block_on(engine.shutdown());

@@ -17,8 +17,8 @@ use chrono::{TimeZone, Utc};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use switchboard_model::{Currency, Id};
 use switchboard_rtb::{
-    CallContext, ContentType, Destination, PathConfig, PriceTerms, Reply, ResponsePaths, TargetTerms, Template,
-    ValidBid, classify, extract, rank,
+    CallContext, ContentType, Destination, PathConfig, PriceTerms, Reply, ResponsePaths,
+    TargetTerms, Template, ValidBid, classify, extract, rank,
 };
 
 fn ci() -> bool {
@@ -107,7 +107,11 @@ fn bench_template(c: &mut Criterion) {
         now: Utc.with_ymd_and_hms(2026, 11, 26, 3, 0, 1).unwrap(),
         tags: BTreeMap::new(),
     };
-    let terms = PriceTerms { min_bid: 500, max_bid: 2500, currency: Currency::USD };
+    let terms = PriceTerms {
+        min_bid: 500,
+        max_bid: 2500,
+        currency: Currency::USD,
+    };
     let out = template.render(ContentType::Json, &call, &terms);
     serde_json_check(&out);
     let mut group = c.benchmark_group("rtb/template");
@@ -120,7 +124,10 @@ fn bench_template(c: &mut Criterion) {
 }
 
 fn serde_json_check(text: &str) {
-    assert!(text.contains("\"callerId\": \"+15550001000\"") && text.contains("\"minBid\": 5.00"), "{text}");
+    assert!(
+        text.contains("\"callerId\": \"+15550001000\"") && text.contains("\"minBid\": 5.00"),
+        "{text}"
+    );
 }
 
 /// `rtb/extract/{flat_key,flat_jsonpath,nested_dotted,nested_jsonpath}`: one
@@ -138,9 +145,13 @@ fn bench_extract(c: &mut Criterion) {
     let mut group = c.benchmark_group("rtb/extract");
     configure(&mut group);
     for (name, body, paths) in &cases {
-        assert!(matches!(extract(body.as_bytes(), paths, 2), switchboard_rtb::Parsed::Bid(b) if b.amount == Some(875)));
+        assert!(
+            matches!(extract(body.as_bytes(), paths, 2), switchboard_rtb::Parsed::Bid(b) if b.amount == Some(875))
+        );
         group.throughput(Throughput::Bytes(body.len() as u64));
-        group.bench_function(*name, |b| b.iter(|| extract(black_box(body.as_bytes()), paths, 2)));
+        group.bench_function(*name, |b| {
+            b.iter(|| extract(black_box(body.as_bytes()), paths, 2))
+        });
     }
     group.finish();
 }
@@ -192,13 +203,26 @@ fn bench_rank(c: &mut Criterion) {
                 currency: Currency::USD,
                 priority: i as u32 % 3 + 1,
             };
-            (terms, FLAT.replace("8.75", &format!("{}.{:02}", 5 + i % 4, i * 7 % 100)))
+            (
+                terms,
+                FLAT.replace("8.75", &format!("{}.{:02}", 5 + i % 4, i * 7 % 100)),
+            )
         })
         .collect();
     let decide = || {
         let valid = targets.iter().filter_map(|(terms, body)| {
-            let reply = Reply::Http { status: 200, body: body.as_bytes() };
-            match classify(terms, 0, &paths, reply, now, now + Duration::from_millis(10)) {
+            let reply = Reply::Http {
+                status: 200,
+                body: body.as_bytes(),
+            };
+            match classify(
+                terms,
+                0,
+                &paths,
+                reply,
+                now,
+                now + Duration::from_millis(10),
+            ) {
                 switchboard_rtb::Outcome::Success(bid) => Some(bid),
                 _ => None,
             }

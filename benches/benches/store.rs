@@ -28,7 +28,11 @@ fn batch(n: usize, campaigns: &[(Id, Id)], buyers: &[Id], t0: DateTime<Utc>) -> 
             let at = t0 + chrono::Duration::microseconds(i as i64);
             let (tenant, campaign) = campaigns[i % campaigns.len()];
             let mut c = sample_call(tenant, campaign, at);
-            c.attempts.push(sample_attempt(buyers[i % buyers.len()], at, AttemptOutcome::Completed));
+            c.attempts.push(sample_attempt(
+                buyers[i % buyers.len()],
+                at,
+                AttemptOutcome::Completed,
+            ));
             c
         })
         .collect()
@@ -36,17 +40,29 @@ fn batch(n: usize, campaigns: &[(Id, Id)], buyers: &[Id], t0: DateTime<Utc>) -> 
 
 fn put_calls(c: &mut Criterion) {
     let ci = std::env::var_os("CI").is_some();
-    let sizes: &[usize] = if ci { &[1, 64, 256] } else { &[1, 64, 1024, 2048] };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let sizes: &[usize] = if ci {
+        &[1, 64, 256]
+    } else {
+        &[1, 64, 1024, 2048]
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let dir = tempfile::TempDir::new_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
     let store = EmbeddedStore::open(dir.path()).expect("open store");
     let tenants: Vec<Id> = (0..4).map(|_| new_id()).collect();
-    let campaigns: Vec<(Id, Id)> = (0..12).map(|i| (tenants[i % tenants.len()], new_id())).collect();
+    let campaigns: Vec<(Id, Id)> = (0..12)
+        .map(|i| (tenants[i % tenants.len()], new_id()))
+        .collect();
     let buyers: Vec<Id> = (0..16).map(|_| new_id()).collect();
 
     let mut group = c.benchmark_group("store/put_calls");
     if ci {
-        group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2));
     }
     for &n in sizes {
         group.throughput(Throughput::Elements(n as u64));

@@ -39,15 +39,15 @@ use switchboard::twilio::{signature, twiml};
 use switchboard::{AppState, app};
 use switchboard_engine::{Decision, Engine, EngineConfig};
 use switchboard_model::{
-    Buyer, BuyerAssignment, BuyerStatus, Campaign, CampaignStatus, CallerIdMode, Currency, DuplicateAction, GeoFilter,
-    PhoneNumber, RejectReason, RoutingPolicy, RoutingType, Tenant, new_id,
+    Buyer, BuyerAssignment, BuyerStatus, CallerIdMode, Campaign, CampaignStatus, Currency,
+    DuplicateAction, GeoFilter, PhoneNumber, RejectReason, RoutingPolicy, RoutingType, Tenant,
+    new_id,
 };
 use switchboard_store::{EmbeddedStore, Store};
 use tower::ServiceExt;
 
 mod common;
 use common::{ACCOUNT, PUBLIC_URL, TOKEN, TRACKING, voice_params, voice_request};
-
 
 fn number(s: &str) -> PhoneNumber {
     PhoneNumber::parse(s).expect("valid number")
@@ -56,7 +56,9 @@ fn number(s: &str) -> PhoneNumber {
 /// An engine on a fresh store with one tenant, one uncapped buyer and one campaign.
 async fn engine(dir: &std::path::Path) -> Engine {
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir).expect("open store"));
-    let engine = Engine::start(store, EngineConfig::default()).await.expect("start engine");
+    let engine = Engine::start(store, EngineConfig::default())
+        .await
+        .expect("start engine");
     let tenant = Tenant {
         id: new_id(),
         name: "bench".into(),
@@ -99,7 +101,11 @@ async fn engine(dir: &std::path::Path) -> Engine {
         pool_id: None,
         rtb_router_id: None,
         routing_policy: RoutingPolicy::Priority,
-        buyers: vec![BuyerAssignment { buyer_id: buyer.id, priority: 1, weight: 1 }],
+        buyers: vec![BuyerAssignment {
+            buyer_id: buyer.id,
+            priority: 1,
+            weight: 1,
+        }],
         recording: false,
         dial_timeout_seconds: 30,
         caller_id_mode: CallerIdMode::Caller,
@@ -118,14 +124,20 @@ async fn engine(dir: &std::path::Path) -> Engine {
 async fn handle(router: axum::Router, req: Request<Body>) {
     let resp = router.oneshot(req).await.expect("infallible");
     assert_eq!(resp.status(), StatusCode::OK);
-    let body = axum::body::to_bytes(resp.into_body(), 64 * 1024).await.expect("body");
+    let body = axum::body::to_bytes(resp.into_body(), 64 * 1024)
+        .await
+        .expect("body");
     assert!(body.starts_with(b"<?xml"), "not TwiML");
 }
 
 fn voice(c: &mut Criterion) {
     let ci = std::env::var_os("CI").is_some();
     let batch: usize = if ci { 16 } else { 64 };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let dir = tempfile::TempDir::new_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
     let engine = rt.block_on(engine(dir.path()));
     let router = app(AppState::new(engine.clone(), PUBLIC_URL));
@@ -133,7 +145,10 @@ fn voice(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("webhook/voice");
     if ci {
-        group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2));
     }
     group.throughput(Throughput::Elements(1));
     group.bench_function("sequential", |b| {
@@ -162,13 +177,23 @@ fn pure(c: &mut Criterion) {
     let ci = std::env::var_os("CI").is_some();
     let mut group = c.benchmark_group("webhook");
     if ci {
-        group.sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+        group
+            .sample_size(20)
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(1));
     }
     let url = format!("{PUBLIC_URL}/api/webhooks/voice");
     let params = voice_params("CA0123456789abcdef0123456789abcdef");
     let sig = signature::sign(TOKEN, &url, &params);
     group.bench_function("signature/verify", |b| {
-        b.iter(|| assert!(signature::verify(TOKEN, std::hint::black_box(&url), &params, &sig)));
+        b.iter(|| {
+            assert!(signature::verify(
+                TOKEN,
+                std::hint::black_box(&url),
+                &params,
+                &sig
+            ))
+        });
     });
     let dial = Decision::Dial {
         call_id: new_id(),
@@ -179,9 +204,15 @@ fn pure(c: &mut Criterion) {
         time_limit_seconds: 14_400,
         record: true,
     };
-    group.bench_function("twiml/dial", |b| b.iter(|| twiml::render(std::hint::black_box(&dial), PUBLIC_URL)));
-    let reject = Decision::Reject { reason: RejectReason::NoBuyerAvailable };
-    group.bench_function("twiml/reject", |b| b.iter(|| twiml::render(std::hint::black_box(&reject), PUBLIC_URL)));
+    group.bench_function("twiml/dial", |b| {
+        b.iter(|| twiml::render(std::hint::black_box(&dial), PUBLIC_URL))
+    });
+    let reject = Decision::Reject {
+        reason: RejectReason::NoBuyerAvailable,
+    };
+    group.bench_function("twiml/reject", |b| {
+        b.iter(|| twiml::render(std::hint::black_box(&reject), PUBLIC_URL))
+    });
     group.finish();
 }
 

@@ -15,14 +15,19 @@ use libfuzzer_sys::fuzz_target;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use switchboard::fuzzing::{Resource, admin_create};
-use switchboard_model::{Buyer, Campaign, ModelError, Number, Pool, RtbRouter, RtbTarget, Tenant, TrackingTag};
+use switchboard_model::{
+    Buyer, Campaign, ModelError, Number, Pool, RtbRouter, RtbTarget, Tenant, TrackingTag,
+};
 use switchboard_rtb::{PathConfig, ResponsePaths, Template};
 
 /// Decodes `body` as `T`; when it decodes, its JSON reads back equal.
-fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(body: &[u8]) -> Option<T> {
+fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
+    body: &[u8],
+) -> Option<T> {
     let v: T = serde_json::from_slice(body).ok()?;
     let json = serde_json::to_string(&v).expect("a decoded value serializes");
-    let back: T = serde_json::from_str(&json).unwrap_or_else(|e| panic!("written JSON does not read back ({e}): {json}"));
+    let back: T = serde_json::from_str(&json)
+        .unwrap_or_else(|e| panic!("written JSON does not read back ({e}): {json}"));
     assert_eq!(back, v, "{json}");
     Some(v)
 }
@@ -39,7 +44,12 @@ fn check_errors(r: Result<(), ModelError>) -> bool {
 }
 
 fn compiles_for_auction(t: &RtbTarget) {
-    Template::parse(&t.request_body).unwrap_or_else(|e| panic!("accepted requestBody {:?} does not parse: {e}", t.request_body));
+    Template::parse(&t.request_body).unwrap_or_else(|e| {
+        panic!(
+            "accepted requestBody {:?} does not parse: {e}",
+            t.request_body
+        )
+    });
     let config = PathConfig {
         bid_amount: Some(&t.bid_amount_path),
         destination: Some(&t.destination_number_path),
@@ -49,15 +59,24 @@ fn compiles_for_auction(t: &RtbTarget) {
         expiry: t.expiry_path.as_deref(),
         reject_reason: t.reject_reason_path.as_deref(),
     };
-    ResponsePaths::compile(&config).unwrap_or_else(|e| panic!("accepted response paths do not compile: {e}"));
+    ResponsePaths::compile(&config)
+        .unwrap_or_else(|e| panic!("accepted response paths do not compile: {e}"));
     for (_, value) in &t.headers {
-        Template::parse(value).unwrap_or_else(|e| panic!("accepted header {value:?} does not parse: {e}"));
+        Template::parse(value)
+            .unwrap_or_else(|e| panic!("accepted header {value:?} does not parse: {e}"));
     }
-    Template::parse(&t.endpoint_url).unwrap_or_else(|e| panic!("accepted endpointUrl {:?} does not parse: {e}", t.endpoint_url));
+    Template::parse(&t.endpoint_url).unwrap_or_else(|e| {
+        panic!(
+            "accepted endpointUrl {:?} does not parse: {e}",
+            t.endpoint_url
+        )
+    });
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&kind, body)) = data.split_first() else { return };
+    let Some((&kind, body)) = data.split_first() else {
+        return;
+    };
     let resource = match kind % 8 {
         0 => {
             if let Some(b) = round_trip::<Buyer>(body) {
@@ -110,27 +129,50 @@ fuzz_target!(|data: &[u8]| {
     };
 
     let (status, answer) = admin_create(resource, body);
-    let json: serde_json::Value =
-        serde_json::from_slice(&answer).unwrap_or_else(|e| panic!("{status} answer is not JSON ({e}): {}", String::from_utf8_lossy(&answer)));
+    let json: serde_json::Value = serde_json::from_slice(&answer).unwrap_or_else(|e| {
+        panic!(
+            "{status} answer is not JSON ({e}): {}",
+            String::from_utf8_lossy(&answer)
+        )
+    });
     match status {
         201 => {
             let s = json.to_string();
             let ok = match resource {
                 Resource::Buyer => serde_json::from_str::<Buyer>(&s).map(|b| b.validate().is_ok()),
-                Resource::Campaign => serde_json::from_str::<Campaign>(&s).map(|c| c.validate().is_ok()),
-                Resource::Number => serde_json::from_str::<Number>(&s).map(|n| n.validate().is_ok()),
+                Resource::Campaign => {
+                    serde_json::from_str::<Campaign>(&s).map(|c| c.validate().is_ok())
+                }
+                Resource::Number => {
+                    serde_json::from_str::<Number>(&s).map(|n| n.validate().is_ok())
+                }
                 Resource::Pool => serde_json::from_str::<Pool>(&s).map(|p| p.validate().is_ok()),
-                Resource::RtbTarget => serde_json::from_str::<RtbTarget>(&s).map(|t| t.validate().is_ok()),
-                Resource::RtbRouter => serde_json::from_str::<RtbRouter>(&s).map(|r| r.validate().is_ok()),
-                Resource::TrackingTag => serde_json::from_str::<TrackingTag>(&s).map(|t| t.validate().is_ok()),
+                Resource::RtbTarget => {
+                    serde_json::from_str::<RtbTarget>(&s).map(|t| t.validate().is_ok())
+                }
+                Resource::RtbRouter => {
+                    serde_json::from_str::<RtbRouter>(&s).map(|r| r.validate().is_ok())
+                }
+                Resource::TrackingTag => {
+                    serde_json::from_str::<TrackingTag>(&s).map(|t| t.validate().is_ok())
+                }
             };
-            assert_eq!(ok.map_err(|e| e.to_string()), Ok(true), "an accepted {resource:?} reads back valid: {s}");
+            assert_eq!(
+                ok.map_err(|e| e.to_string()),
+                Ok(true),
+                "an accepted {resource:?} reads back valid: {s}"
+            );
         }
         400 | 422 => {
             let error = &json["error"];
-            assert!(error["code"].is_string() && error["message"].is_string(), "{json}");
+            assert!(
+                error["code"].is_string() && error["message"].is_string(),
+                "{json}"
+            );
             if status == 422 {
-                let fields = error["fields"].as_array().unwrap_or_else(|| panic!("a 422 lists its fields: {json}"));
+                let fields = error["fields"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("a 422 lists its fields: {json}"));
                 assert!(!fields.is_empty(), "{json}");
             }
         }

@@ -19,9 +19,16 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     // Text → minor units → text → minor units.
     if let Ok(minor) = parse_decimal(&text, 2) {
-        assert!(minor.unsigned_abs() <= (MAX_WHOLE_UNITS as u64) * 100 + 99, "{text:?} → {minor}");
+        assert!(
+            minor.unsigned_abs() <= (MAX_WHOLE_UNITS as u64) * 100 + 99,
+            "{text:?} → {minor}"
+        );
         let formatted = format_decimal(minor, 2);
-        assert_eq!(parse_decimal(&formatted, 2), Ok(minor), "{text:?} → {formatted:?}");
+        assert_eq!(
+            parse_decimal(&formatted, 2),
+            Ok(minor),
+            "{text:?} → {formatted:?}"
+        );
     }
     // Any minor units in range: format → parse is the identity.
     if data.len() >= 8 {
@@ -35,10 +42,14 @@ fuzz_target!(|data: &[u8]| {
     for doc in [json.as_str(), &*text] {
         if let Ok(a) = serde_json::from_str::<Amount>(doc) {
             let written = serde_json::to_string(&a).expect("an amount read is written");
-            let back: Amount = serde_json::from_str(&written).unwrap_or_else(|e| panic!("{written} does not read back: {e}"));
+            let back: Amount = serde_json::from_str(&written)
+                .unwrap_or_else(|e| panic!("{written} does not read back: {e}"));
             assert_eq!(back.amount, a.amount, "{doc} → {written}");
             let v: serde_json::Value = serde_json::from_str(&written).unwrap();
-            assert!(v["amount"].is_number(), "written as a JSON number: {written}");
+            assert!(
+                v["amount"].is_number(),
+                "written as a JSON number: {written}"
+            );
         }
     }
 });

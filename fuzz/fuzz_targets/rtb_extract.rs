@@ -22,8 +22,15 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(path.as_str(), p.as_str());
         }
     }
-    let config = PathConfig { bid_amount: Some(&amount), accepted: Some(&accepted), reject_reason: Some(&reason), ..PathConfig::default() };
-    let Ok(paths) = ResponsePaths::compile(&config) else { return };
+    let config = PathConfig {
+        bid_amount: Some(&amount),
+        accepted: Some(&accepted),
+        reject_reason: Some(&reason),
+        ..PathConfig::default()
+    };
+    let Ok(paths) = ResponsePaths::compile(&config) else {
+        return;
+    };
     for paths in [paths, ResponsePaths::default()] {
         match extract(body, &paths, 2) {
             Parsed::Bid(b) => {

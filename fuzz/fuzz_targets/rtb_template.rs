@@ -42,10 +42,18 @@ fuzz_target!(|data: &[u8]| {
 
     // Amounts as a target's validation allows them: 0 <= min <= max.
     let max_minor = (MAX_WHOLE_UNITS * 100) as u64;
-    let (a, b) = ((u64_at(&numbers, 0) % (max_minor + 1)) as i64, (u64_at(&numbers, 1) % (max_minor + 1)) as i64);
-    let terms = PriceTerms { min_bid: a.min(b), max_bid: a.max(b), currency: Currency::USD };
+    let (a, b) = (
+        (u64_at(&numbers, 0) % (max_minor + 1)) as i64,
+        (u64_at(&numbers, 1) % (max_minor + 1)) as i64,
+    );
+    let terms = PriceTerms {
+        min_bid: a.min(b),
+        max_bid: a.max(b),
+        currency: Currency::USD,
+    };
     // Any time from 1970 to 9999.
-    let at = |n: u64| DateTime::<Utc>::from_timestamp_millis((n % 253_402_300_799_000) as i64).unwrap();
+    let at =
+        |n: u64| DateTime::<Utc>::from_timestamp_millis((n % 253_402_300_799_000) as i64).unwrap();
     let call = CallContext {
         request_id: uuid::Uuid::from_u128(u128::from(u64_at(&numbers, 2))).to_string(),
         campaign_id: uuid::Uuid::from_u128(7).to_string(),
@@ -54,7 +62,10 @@ fuzz_target!(|data: &[u8]| {
         caller_state: caller_state.clone(),
         caller_zip: tag_value.chars().rev().collect(),
         now: at(u64_at(&numbers, 4)),
-        tags: BTreeMap::from([("source".to_owned(), tag_value.clone()), ("a".to_owned(), caller_state.clone())]),
+        tags: BTreeMap::from([
+            ("source".to_owned(), tag_value.clone()),
+            ("a".to_owned(), caller_state.clone()),
+        ]),
     };
 
     // The fuzzed template.
@@ -74,10 +85,14 @@ fuzz_target!(|data: &[u8]| {
 
     // Fixed templates with fuzzed values: the values read back intact.
     let t = Template::parse(r#"{"c": "{callerId}", "s": "pre {callerState} post", "t": {tag:source}, "min": {minBid}, "ts": {timestamp}}"#).unwrap();
-    let body: serde_json::Value = serde_json::from_str(&t.render(ContentType::Json, &call, &terms)).expect("JSON");
+    let body: serde_json::Value =
+        serde_json::from_str(&t.render(ContentType::Json, &call, &terms)).expect("JSON");
     assert_eq!(body.as_object().unwrap().len(), 5);
     assert_eq!(body["c"].as_str(), Some(caller_id.as_str()));
-    assert_eq!(body["s"].as_str(), Some(format!("pre {caller_state} post").as_str()));
+    assert_eq!(
+        body["s"].as_str(),
+        Some(format!("pre {caller_state} post").as_str())
+    );
     assert_eq!(body["t"].as_str(), Some(tag_value.as_str()));
     assert_eq!(body["ts"].as_i64(), Some(call.now.timestamp_millis()));
     // An amount reads back to the cent: its JSON text is the decimal.
@@ -86,20 +101,53 @@ fuzz_target!(|data: &[u8]| {
 
     let t = Template::parse("c={callerId}&s={callerState}&t={tag:source}&max={maxBid}").unwrap();
     let form = t.render(ContentType::Form, &call, &terms);
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(form.as_bytes()).into_owned().collect();
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(form.as_bytes())
+        .into_owned()
+        .collect();
     let max = switchboard_model::money::format_decimal(terms.max_bid, 2);
-    let expected = [("c", caller_id.as_str()), ("s", caller_state.as_str()), ("t", tag_value.as_str()), ("max", max.as_str())];
-    assert_eq!(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(), expected);
+    let expected = [
+        ("c", caller_id.as_str()),
+        ("s", caller_state.as_str()),
+        ("t", tag_value.as_str()),
+        ("max", max.as_str()),
+    ];
+    assert_eq!(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect::<Vec<_>>(),
+        expected
+    );
 
-    let t = Template::parse(r#"<bid caller="{callerId}"><state>{callerState}</state><t>{tag:source}</t></bid>"#).unwrap();
+    let t = Template::parse(
+        r#"<bid caller="{callerId}"><state>{callerState}</state><t>{tag:source}</t></bid>"#,
+    )
+    .unwrap();
     let xml = t.render(ContentType::Xml, &call, &terms);
-    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("XML body is not XML ({e}): {xml}"));
+    let doc = roxmltree::Document::parse(&xml)
+        .unwrap_or_else(|e| panic!("XML body is not XML ({e}): {xml}"));
     let root = doc.root_element();
     assert_eq!(root.children().filter(|n| n.is_element()).count(), 2);
     // Attribute values are whitespace-normalized by any XML reader.
-    let attr: String = xml_text(&caller_id).chars().map(|c| if matches!(c, '\t' | '\n' | '\r') { ' ' } else { c }).collect();
+    let attr: String = xml_text(&caller_id)
+        .chars()
+        .map(|c| {
+            if matches!(c, '\t' | '\n' | '\r') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
     assert_eq!(root.attribute("caller"), Some(attr.as_str()));
-    let text = |name: &str| xml_text(root.children().find(|n| n.has_tag_name(name)).and_then(|n| n.text()).unwrap_or(""));
+    let text = |name: &str| {
+        xml_text(
+            root.children()
+                .find(|n| n.has_tag_name(name))
+                .and_then(|n| n.text())
+                .unwrap_or(""),
+        )
+    };
     assert_eq!(text("state"), xml_text(&caller_state));
     assert_eq!(text("t"), xml_text(&tag_value));
 });

@@ -8,7 +8,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use switchboard::twilio::form::{self, DialParams, RecordingParams, StatusParams, StatusQuery, VoiceParams};
+use switchboard::twilio::form::{
+    self, DialParams, RecordingParams, StatusParams, StatusQuery, VoiceParams,
+};
 use switchboard::twilio::signature;
 use switchboard_model::PhoneNumber;
 
@@ -24,13 +26,25 @@ fuzz_target!(|data: &[u8]| {
     let body = parts.next().unwrap_or_default();
 
     let pairs = form::parse_pairs(body);
-    let encoded = form_urlencoded::Serializer::new(String::new()).extend_pairs(&pairs).finish();
-    assert_eq!(form::parse_pairs(encoded.as_bytes()), pairs, "pairs re-encode losslessly");
+    let encoded = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&pairs)
+        .finish();
+    assert_eq!(
+        form::parse_pairs(encoded.as_bytes()),
+        pairs,
+        "pairs re-encode losslessly"
+    );
 
     if let Ok(v) = VoiceParams::parse(&pairs) {
         assert!(identifier_ok(&v.call_sid) && identifier_ok(&v.account_sid));
-        assert!(!v.from.is_empty() && v.from.len() <= 2048 && !v.from.chars().any(char::is_control));
-        assert_eq!(PhoneNumber::parse(v.to.as_str()).as_ref(), Ok(&v.to), "To is normalized");
+        assert!(
+            !v.from.is_empty() && v.from.len() <= 2048 && !v.from.chars().any(char::is_control)
+        );
+        assert_eq!(
+            PhoneNumber::parse(v.to.as_str()).as_ref(),
+            Ok(&v.to),
+            "To is normalized"
+        );
         for s in [&v.from_state, &v.from_zip].into_iter().flatten() {
             assert!(identifier_ok(s));
         }
@@ -58,13 +72,22 @@ fuzz_target!(|data: &[u8]| {
     // The signature: what we sign verifies, any other header or body does not.
     let _ = signature::verify(&token, &url, &pairs, &header);
     let sig = signature::sign(&token, &url, &pairs);
-    assert_eq!(signature::verify(&token, &url, &pairs, &sig), !token.is_empty());
+    assert_eq!(
+        signature::verify(&token, &url, &pairs, &sig),
+        !token.is_empty()
+    );
     if !token.is_empty() {
         // A parameter of a new name (a repeated one may be signed once).
-        let name = (0..).map(|i| format!("X{i}")).find(|n| pairs.iter().all(|(k, _)| k != n)).unwrap();
+        let name = (0..)
+            .map(|i| format!("X{i}"))
+            .find(|n| pairs.iter().all(|(k, _)| k != n))
+            .unwrap();
         let mut other = pairs.clone();
         other.push((name, String::new()));
-        assert!(!signature::verify(&token, &url, &other, &sig), "an added parameter breaks the signature");
+        assert!(
+            !signature::verify(&token, &url, &other, &sig),
+            "an added parameter breaks the signature"
+        );
         // Twilio signs either form of a default port; both verify.
         for (scheme, port) in [("https://", ":443"), ("http://", ":80")] {
             if let Some(rest) = url.strip_prefix(scheme) {
@@ -72,7 +95,12 @@ fuzz_target!(|data: &[u8]| {
                 let authority = &rest[..end];
                 if !authority.is_empty() && !authority.contains([':', '@', '[', ']']) {
                     let with_port = format!("{scheme}{authority}{port}{}", &rest[end..]);
-                    assert!(signature::verify(&token, &url, &pairs, &signature::sign(&token, &with_port, &pairs)));
+                    assert!(signature::verify(
+                        &token,
+                        &url,
+                        &pairs,
+                        &signature::sign(&token, &with_port, &pairs)
+                    ));
                     assert!(signature::verify(&token, &with_port, &pairs, &sig));
                 }
             }

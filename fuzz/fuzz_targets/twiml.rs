@@ -27,7 +27,10 @@ fn xml_text(s: &str) -> String {
 fuzz_target!(|data: &[u8]| {
     let mut parts = data.splitn(3, |&b| b == b'\n');
     // The operator's configured URL: printable text, as from the command line.
-    let public_url: String = String::from_utf8_lossy(parts.next().unwrap_or_default()).chars().filter(|c| !c.is_control()).collect();
+    let public_url: String = String::from_utf8_lossy(parts.next().unwrap_or_default())
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
     let flags = parts.next().unwrap_or_default();
     let pairs = form::parse_pairs(parts.next().unwrap_or_default());
     let record = flags.first().is_some_and(|b| b & 1 == 1);
@@ -35,7 +38,10 @@ fuzz_target!(|data: &[u8]| {
 
     let (caller_id, number) = match VoiceParams::parse(&pairs) {
         Ok(v) => (v.from, v.to),
-        Err(_) => ("anonymous".to_owned(), PhoneNumber::parse("+15550002001").unwrap()),
+        Err(_) => (
+            "anonymous".to_owned(),
+            PhoneNumber::parse("+15550002001").unwrap(),
+        ),
     };
     let call_id = uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
     let decision = Decision::Dial {
@@ -51,12 +57,25 @@ fuzz_target!(|data: &[u8]| {
     let doc = parse(&x);
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "Response");
-    let dial = root.children().find(|n| n.has_tag_name("Dial")).expect("a Dial");
-    assert_eq!(dial.attribute("callerId"), Some(xml_text(&caller_id).as_str()), "callerId reads back");
+    let dial = root
+        .children()
+        .find(|n| n.has_tag_name("Dial"))
+        .expect("a Dial");
+    assert_eq!(
+        dial.attribute("callerId"),
+        Some(xml_text(&caller_id).as_str()),
+        "callerId reads back"
+    );
     let base = xml_text(&public_url);
-    assert_eq!(dial.attribute("action"), Some(format!("{base}/api/webhooks/dial-status/{call_id}?attempt={attempt}").as_str()));
+    assert_eq!(
+        dial.attribute("action"),
+        Some(format!("{base}/api/webhooks/dial-status/{call_id}?attempt={attempt}").as_str())
+    );
     assert_eq!(dial.attribute("recordingStatusCallback").is_some(), record);
-    let num = dial.children().find(|n| n.has_tag_name("Number")).expect("a Number");
+    let num = dial
+        .children()
+        .find(|n| n.has_tag_name("Number"))
+        .expect("a Number");
     assert_eq!(num.text(), Some(number.as_str()));
     assert_eq!(
         num.attribute("statusCallback"),
@@ -68,5 +87,8 @@ fuzz_target!(|data: &[u8]| {
     let x = format!("<a>{}</a>", twiml::escape(&text));
     // Line ends compared as any XML reader should normalize them.
     let lines = |s: &str| s.replace("\r\n", "\n").replace('\r', "\n");
-    assert_eq!(lines(parse(&x).root_element().text().unwrap_or("")), lines(&xml_text(&text)));
+    assert_eq!(
+        lines(parse(&x).root_element().text().unwrap_or("")),
+        lines(&xml_text(&text))
+    );
 });

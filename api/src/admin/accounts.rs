@@ -82,7 +82,10 @@ struct StoredKey {
 
 /// The id of a user document: usernames compare case-insensitively.
 pub(crate) fn user_id(username: &str) -> Id {
-    Id::new_v5(&Id::NAMESPACE_OID, format!("switchboard-user:{}", username.trim().to_lowercase()).as_bytes())
+    Id::new_v5(
+        &Id::NAMESPACE_OID,
+        format!("switchboard-user:{}", username.trim().to_lowercase()).as_bytes(),
+    )
 }
 
 /// The id under which a secret (session token, API key) is stored.
@@ -96,7 +99,10 @@ pub(crate) fn secret_id(secret: &str) -> Id {
 /// A fresh random secret: 32 bytes, URL-safe base64, with a prefix saying what it is.
 pub(crate) fn new_secret(prefix: &str) -> String {
     let bytes: [u8; 32] = rand::random();
-    format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
 }
 
 /// The argon2 parameters of new hashes: argon2id (v19) with OWASP's
@@ -124,22 +130,44 @@ thread_local! {
 }
 
 /// argon2 with `params` into `out`, in this thread's reused memory.
-fn argon2_into(algorithm: Algorithm, version: Version, params: Params, password: &[u8], salt: &[u8], out: &mut [u8]) -> argon2::Result<()> {
+fn argon2_into(
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> argon2::Result<()> {
     let count = params.block_count();
     BLOCKS.with_borrow_mut(|blocks| {
         if blocks.len() < count {
             blocks.resize(count, Block::new());
         }
-        Argon2::new(algorithm, version, params).hash_password_into_with_memory(password, salt, out, &mut blocks[..count])
+        Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+            password,
+            salt,
+            out,
+            &mut blocks[..count],
+        )
     })
 }
 
 /// Hashes a password with argon2id and a random salt, as a PHC string.
 pub(crate) fn hash_password(password: &str) -> Result<String, ApiError> {
-    let failed = |e: &dyn std::fmt::Display| ApiError::Store(StoreError::Backend(format!("password hashing failed: {e}")));
+    let failed = |e: &dyn std::fmt::Display| {
+        ApiError::Store(StoreError::Backend(format!("password hashing failed: {e}")))
+    };
     let salt: [u8; 16] = rand::random();
     let mut out = [0u8; 32];
-    argon2_into(Algorithm::Argon2id, Version::V0x13, params(), password.as_bytes(), &salt, &mut out).map_err(|e| failed(&e))?;
+    argon2_into(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        params(),
+        password.as_bytes(),
+        &salt,
+        &mut out,
+    )
+    .map_err(|e| failed(&e))?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
@@ -153,13 +181,35 @@ pub(crate) fn hash_password(password: &str) -> Result<String, ApiError> {
 /// Whether `password` matches the stored PHC hash (checked with the
 /// algorithm and parameters written in it).
 pub(crate) fn verify_password(hash: &str, password: &str) -> bool {
-    let Ok(hash) = PasswordHash::new(hash) else { return false };
-    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else { return false };
-    let Ok(algorithm) = Algorithm::try_from(hash.algorithm.as_str()) else { return false };
-    let Ok(version) = hash.version.map_or(Ok(Version::default()), Version::try_from) else { return false };
-    let Ok(params) = Params::try_from(&hash) else { return false };
+    let Ok(hash) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(hash.algorithm.as_str()) else {
+        return false;
+    };
+    let Ok(version) = hash
+        .version
+        .map_or(Ok(Version::default()), Version::try_from)
+    else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(&hash) else {
+        return false;
+    };
     let mut out = vec![0u8; expected.len()];
-    argon2_into(algorithm, version, params, password.as_bytes(), salt.as_ref(), &mut out).is_ok() && bool::from(out.ct_eq(expected.as_bytes()))
+    argon2_into(
+        algorithm,
+        version,
+        params,
+        password.as_bytes(),
+        salt.as_ref(),
+        &mut out,
+    )
+    .is_ok()
+        && bool::from(out.ct_eq(expected.as_bytes()))
 }
 
 /// A hash to verify against when the user does not exist, so that a login
@@ -181,70 +231,121 @@ type HashJob = Box<dyn FnOnce() + Send>;
 /// hash holds argon2's memory, so this bounds what a burst of logins or
 /// signups costs: a core's count of [`ARGON2_MEMORY_KIB`], each hasher
 /// keeping its own for the next hash ([`BLOCKS`]).
-static HASHERS: std::sync::LazyLock<std::sync::mpsc::SyncSender<HashJob>> = std::sync::LazyLock::new(|| {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<HashJob>(HASH_QUEUE);
-    let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
-    for i in 0..cores {
-        let rx = rx.clone();
-        let spawned = std::thread::Builder::new().name(format!("password-hasher-{i}")).spawn(move || {
-            loop {
-                // Held only while waiting: the job runs after the guard is gone.
-                let next = rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv();
-                let Ok(job) = next else { return };
-                // A panicking hash fails its request (its reply is dropped), not the hasher.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+static HASHERS: std::sync::LazyLock<std::sync::mpsc::SyncSender<HashJob>> =
+    std::sync::LazyLock::new(|| {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<HashJob>(HASH_QUEUE);
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..cores {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("password-hasher-{i}"))
+                .spawn(move || {
+                    loop {
+                        // Held only while waiting: the job runs after the guard is gone.
+                        let next = rx
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .recv();
+                        let Ok(job) = next else { return };
+                        // A panicking hash fails its request (its reply is dropped), not the hasher.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start a password hashing thread");
             }
-        });
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "could not start a password hashing thread");
         }
-    }
-    tx
-});
+        tx
+    });
 
 /// Runs `work` (a hash) on one of the [`HASHERS`], off the async workers.
-async fn on_a_hasher<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+async fn on_a_hasher<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job: HashJob = Box::new(move || {
         let _ = tx.send(work());
     });
     HASHERS.try_send(job).map_err(|e| match e {
-        std::sync::mpsc::TrySendError::Full(_) => ApiError::Busy("too many passwords are being checked at once, retry in a second".into()),
-        std::sync::mpsc::TrySendError::Disconnected(_) => ApiError::Store(StoreError::Backend("no password hashing thread is running".into())),
+        std::sync::mpsc::TrySendError::Full(_) => {
+            ApiError::Busy("too many passwords are being checked at once, retry in a second".into())
+        }
+        std::sync::mpsc::TrySendError::Disconnected(_) => ApiError::Store(StoreError::Backend(
+            "no password hashing thread is running".into(),
+        )),
     })?;
-    rx.await.map_err(|_| ApiError::Store(StoreError::Backend("password hashing failed".into())))
+    rx.await
+        .map_err(|_| ApiError::Store(StoreError::Backend("password hashing failed".into())))
 }
 
 /// Reads a system-namespace document and decodes it.
-pub(crate) async fn get<T: DeserializeOwned>(store: &dyn Store, kind: DocKind, id: Id) -> Result<Option<(T, u64)>, ApiError> {
-    let Some(doc) = store.get_doc(kind, SYSTEM, id).await? else { return Ok(None) };
-    let v = serde_json::from_value(doc.body).map_err(|e| StoreError::Corrupt(format!("{} {id}: {e}", kind.as_str())))?;
+pub(crate) async fn get<T: DeserializeOwned>(
+    store: &dyn Store,
+    kind: DocKind,
+    id: Id,
+) -> Result<Option<(T, u64)>, ApiError> {
+    let Some(doc) = store.get_doc(kind, SYSTEM, id).await? else {
+        return Ok(None);
+    };
+    let v = serde_json::from_value(doc.body)
+        .map_err(|e| StoreError::Corrupt(format!("{} {id}: {e}", kind.as_str())))?;
     Ok(Some((v, doc.version)))
 }
 
 /// Writes a system-namespace document if its version is `expected`.
-pub(crate) async fn put<T: Serialize>(store: &dyn Store, kind: DocKind, id: Id, value: &T, expected: Option<u64>) -> Result<u64, ApiError> {
+pub(crate) async fn put<T: Serialize>(
+    store: &dyn Store,
+    kind: DocKind,
+    id: Id,
+    value: &T,
+    expected: Option<u64>,
+) -> Result<u64, ApiError> {
     let body = serde_json::to_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    Ok(store.put_doc(Doc { kind, tenant: SYSTEM, id, version: 0, body }, expected).await?)
+    Ok(store
+        .put_doc(
+            Doc {
+                kind,
+                tenant: SYSTEM,
+                id,
+                version: 0,
+                body,
+            },
+            expected,
+        )
+        .await?)
 }
 
 /// The shortest password accepted.
 pub(crate) const MIN_PASSWORD: usize = 8;
 
 /// What is wrong with a new username and password, as field errors.
-pub(crate) fn check_credentials(username: &str, password: &str) -> Vec<switchboard_model::FieldError> {
+pub(crate) fn check_credentials(
+    username: &str,
+    password: &str,
+) -> Vec<switchboard_model::FieldError> {
     let mut fields = check_username(username);
     if password.chars().count() < MIN_PASSWORD {
-        fields.push(switchboard_model::FieldError::new("password", "must be at least 8 characters"));
+        fields.push(switchboard_model::FieldError::new(
+            "password",
+            "must be at least 8 characters",
+        ));
     }
     fields
 }
 
 fn check_username(username: &str) -> Vec<switchboard_model::FieldError> {
     let username = username.trim();
-    if username.is_empty() || username.len() > 64 || username.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        vec![switchboard_model::FieldError::new("username", "must be 1 to 64 characters without spaces")]
+    if username.is_empty()
+        || username.len() > 64
+        || username
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        vec![switchboard_model::FieldError::new(
+            "username",
+            "must be 1 to 64 characters without spaces",
+        )]
     } else {
         Vec::new()
     }
@@ -252,7 +353,13 @@ fn check_username(username: &str) -> Vec<switchboard_model::FieldError> {
 
 /// Creates a user; a bad username or a short password is a 422, a taken
 /// username a 409.
-pub(crate) async fn create_user(store: &dyn Store, tenant_id: Id, username: &str, password: &str, role: Role) -> Result<User, ApiError> {
+pub(crate) async fn create_user(
+    store: &dyn Store,
+    tenant_id: Id,
+    username: &str,
+    password: &str,
+    role: Role,
+) -> Result<User, ApiError> {
     let fields = check_credentials(username, password);
     if !fields.is_empty() {
         return Err(ApiError::Invalid(fields));
@@ -266,7 +373,13 @@ pub(crate) async fn create_demo_user(store: &dyn Store, tenant_id: Id) -> Result
     insert_user(store, tenant_id, "demo", "demo", Role::Owner).await
 }
 
-async fn insert_user(store: &dyn Store, tenant_id: Id, username: &str, password: &str, role: Role) -> Result<User, ApiError> {
+async fn insert_user(
+    store: &dyn Store,
+    tenant_id: Id,
+    username: &str,
+    password: &str,
+    role: Role,
+) -> Result<User, ApiError> {
     let fields = check_username(username);
     if !fields.is_empty() {
         return Err(ApiError::Invalid(fields));
@@ -277,13 +390,29 @@ async fn insert_user(store: &dyn Store, tenant_id: Id, username: &str, password:
 
 /// Stores a new user whose (checked) username and password hash are given;
 /// a taken username is a 409.
-pub(crate) async fn insert_hashed(store: &dyn Store, tenant_id: Id, username: &str, password_hash: String, role: Role) -> Result<User, ApiError> {
+pub(crate) async fn insert_hashed(
+    store: &dyn Store,
+    tenant_id: Id,
+    username: &str,
+    password_hash: String,
+    role: Role,
+) -> Result<User, ApiError> {
     let username = username.trim();
     let id = user_id(username);
-    let mut user = User { id, tenant_id, username: username.to_owned(), password_hash, role, created_at: Utc::now(), version: 0 };
+    let mut user = User {
+        id,
+        tenant_id,
+        username: username.to_owned(),
+        password_hash,
+        role,
+        created_at: Utc::now(),
+        version: 0,
+    };
     user.version = match put(store, DocKind::User, id, &user, None).await {
         Err(ApiError::Store(StoreError::Conflict { .. })) => {
-            return Err(ApiError::Conflict(format!("username {username:?} is taken")));
+            return Err(ApiError::Conflict(format!(
+                "username {username:?} is taken"
+            )));
         }
         other => other?,
     };
@@ -300,7 +429,10 @@ pub(crate) async fn hash_password_blocking(password: &str) -> Result<String, Api
 /// decoy when there is no user (`None`) so that an unknown name costs as
 /// much as a wrong password. `Err` when the hashers' queue is full: the
 /// password was not checked.
-pub(crate) async fn verify_password_blocking(hash: Option<&str>, password: &str) -> Result<bool, ApiError> {
+pub(crate) async fn verify_password_blocking(
+    hash: Option<&str>,
+    password: &str,
+) -> Result<bool, ApiError> {
     let (hash, password) = (hash.map(str::to_owned), password.to_owned());
     on_a_hasher(move || {
         let ok = verify_password(hash.as_deref().unwrap_or_else(|| decoy_hash()), &password);
@@ -311,9 +443,16 @@ pub(crate) async fn verify_password_blocking(hash: Option<&str>, password: &str)
 
 /// Replaces `user`'s password (at least 8 characters) if the user document
 /// is still at `user.version`; returns the new version.
-pub(crate) async fn set_password(store: &dyn Store, user: &mut User, password: &str) -> Result<(), ApiError> {
+pub(crate) async fn set_password(
+    store: &dyn Store,
+    user: &mut User,
+    password: &str,
+) -> Result<(), ApiError> {
     if password.chars().count() < MIN_PASSWORD {
-        return Err(ApiError::Invalid(vec![switchboard_model::FieldError::new("password", "must be at least 8 characters")]));
+        return Err(ApiError::Invalid(vec![switchboard_model::FieldError::new(
+            "password",
+            "must be at least 8 characters",
+        )]));
     }
     user.password_hash = hash_password_blocking(password).await?;
     user.version = put(store, DocKind::User, user.id, &*user, Some(user.version)).await?;
@@ -322,7 +461,10 @@ pub(crate) async fn set_password(store: &dyn Store, user: &mut User, password: &
 
 /// Every system-namespace document of `kind`, decoded, with its version.
 /// Unreadable documents are skipped with a warning rather than failing a list.
-pub(crate) async fn all<T: DeserializeOwned>(store: &dyn Store, kind: DocKind) -> Result<Vec<(T, u64)>, ApiError> {
+pub(crate) async fn all<T: DeserializeOwned>(
+    store: &dyn Store,
+    kind: DocKind,
+) -> Result<Vec<(T, u64)>, ApiError> {
     Ok(store
         .list_docs(kind, Some(SYSTEM))
         .await?
@@ -351,11 +493,18 @@ pub(crate) async fn users_of(store: &dyn Store, tenant_id: Id) -> Result<Vec<Use
 }
 
 /// A user of `tenant_id` by id; another tenant's user is `None`.
-pub(crate) async fn user_in(store: &dyn Store, tenant_id: Id, id: Id) -> Result<Option<User>, ApiError> {
-    Ok(get::<User>(store, DocKind::User, id).await?.filter(|(u, _)| u.tenant_id == tenant_id).map(|(mut u, v)| {
-        u.version = v;
-        u
-    }))
+pub(crate) async fn user_in(
+    store: &dyn Store,
+    tenant_id: Id,
+    id: Id,
+) -> Result<Option<User>, ApiError> {
+    Ok(get::<User>(store, DocKind::User, id)
+        .await?
+        .filter(|(u, _)| u.tenant_id == tenant_id)
+        .map(|(mut u, v)| {
+            u.version = v;
+            u
+        }))
 }
 
 /// The live sessions of a user; expired ones met on the way are removed.
@@ -385,23 +534,34 @@ pub(crate) async fn end_sessions_of(store: &dyn Store, user_id: Id) -> Result<()
 
 /// The user an API key acts for (see [`StoredKey`]), if it has one.
 pub(crate) async fn key_owner(store: &dyn Store, key_id: Id) -> Result<Option<Id>, ApiError> {
-    Ok(get::<StoredKey>(store, DocKind::ApiKey, key_id).await?.and_then(|(k, _)| k.owner_user_id))
+    Ok(get::<StoredKey>(store, DocKind::ApiKey, key_id)
+        .await?
+        .and_then(|(k, _)| k.owner_user_id))
 }
 
 /// Revokes every API key that acts for `user` (a deleted user's keys must
 /// not outlive them); returns the revoked keys, oldest first.
-pub(crate) async fn revoke_keys_of(store: &dyn Store, user: &User) -> Result<Vec<ApiKey>, ApiError> {
+pub(crate) async fn revoke_keys_of(
+    store: &dyn Store,
+    user: &User,
+) -> Result<Vec<ApiKey>, ApiError> {
     let made_by = format!("user:{}", user.username);
     let mut theirs: Vec<(StoredKey, u64)> = all::<StoredKey>(store, DocKind::ApiKey)
         .await?
         .into_iter()
         .filter(|(k, _)| k.key.tenant_id == user.tenant_id)
-        .filter(|(k, _)| k.owner_user_id.map_or(k.key.created_by == made_by, |o| o == user.id))
+        .filter(|(k, _)| {
+            k.owner_user_id
+                .map_or(k.key.created_by == made_by, |o| o == user.id)
+        })
         .collect();
     theirs.sort_by_key(|(k, _)| k.key.created_at);
     let mut revoked = Vec::with_capacity(theirs.len());
     for (k, version) in theirs {
-        match store.delete_doc(DocKind::ApiKey, SYSTEM, k.key.id, version).await {
+        match store
+            .delete_doc(DocKind::ApiKey, SYSTEM, k.key.id, version)
+            .await
+        {
             // Revoked concurrently: gone either way.
             Ok(()) | Err(StoreError::Conflict { .. }) => revoked.push(k.key),
             Err(e) => return Err(e.into()),
@@ -412,36 +572,60 @@ pub(crate) async fn revoke_keys_of(store: &dyn Store, user: &User) -> Result<Vec
 
 /// The API keys of a tenant.
 pub(crate) async fn keys_of(store: &dyn Store, tenant_id: Id) -> Result<Vec<ApiKey>, ApiError> {
-    Ok(all::<ApiKey>(store, DocKind::ApiKey).await?.into_iter().map(|(k, _)| k).filter(|k| k.tenant_id == tenant_id).collect())
+    Ok(all::<ApiKey>(store, DocKind::ApiKey)
+        .await?
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| k.tenant_id == tenant_id)
+        .collect())
 }
 
 /// A user by login name.
-pub(crate) async fn user_by_name(store: &dyn Store, username: &str) -> Result<Option<User>, ApiError> {
-    Ok(get::<User>(store, DocKind::User, user_id(username)).await?.map(|(mut u, v)| {
-        u.version = v;
-        u
-    }))
+pub(crate) async fn user_by_name(
+    store: &dyn Store,
+    username: &str,
+) -> Result<Option<User>, ApiError> {
+    Ok(get::<User>(store, DocKind::User, user_id(username))
+        .await?
+        .map(|(mut u, v)| {
+            u.version = v;
+            u
+        }))
 }
 
 /// Opens a session for `user`; returns the secret for the cookie.
-pub(crate) async fn create_session(store: &dyn Store, user: &User) -> Result<(String, Session), ApiError> {
+pub(crate) async fn create_session(
+    store: &dyn Store,
+    user: &User,
+) -> Result<(String, Session), ApiError> {
     let token = new_secret("sbs_");
     let now = Utc::now();
-    let session = Session { id: secret_id(&token), tenant_id: user.tenant_id, user_id: user.id, created_at: now, expires_at: now + SESSION_TTL };
+    let session = Session {
+        id: secret_id(&token),
+        tenant_id: user.tenant_id,
+        user_id: user.id,
+        created_at: now,
+        expires_at: now + SESSION_TTL,
+    };
     put(store, DocKind::Session, session.id, &session, None).await?;
     Ok((token, session))
 }
 
 /// The live session a cookie's secret names, if any.
 pub(crate) async fn session(store: &dyn Store, token: &str) -> Result<Option<Session>, ApiError> {
-    let Some((s, _)) = get::<Session>(store, DocKind::Session, secret_id(token)).await? else { return Ok(None) };
+    let Some((s, _)) = get::<Session>(store, DocKind::Session, secret_id(token)).await? else {
+        return Ok(None);
+    };
     Ok((s.expires_at > Utc::now()).then_some(s))
 }
 
 /// Ends a session (logout, revocation). Ending an ended session is fine.
 pub(crate) async fn end_session(store: &dyn Store, id: Id) -> Result<(), ApiError> {
     if let Some(doc) = store.get_doc(DocKind::Session, SYSTEM, id).await? {
-        match store.delete_doc(DocKind::Session, SYSTEM, id, doc.version).await {
+        match store
+            .delete_doc(DocKind::Session, SYSTEM, id, doc.version)
+            .await
+        {
             Ok(()) | Err(StoreError::Conflict { .. }) => {}
             Err(e) => return Err(e.into()),
         }
@@ -451,7 +635,9 @@ pub(crate) async fn end_session(store: &dyn Store, id: Id) -> Result<(), ApiErro
 
 /// The API key a bearer secret names, if any.
 pub(crate) async fn api_key(store: &dyn Store, secret: &str) -> Result<Option<ApiKey>, ApiError> {
-    Ok(get::<ApiKey>(store, DocKind::ApiKey, secret_id(secret)).await?.map(|(k, _)| k))
+    Ok(get::<ApiKey>(store, DocKind::ApiKey, secret_id(secret))
+        .await?
+        .map(|(k, _)| k))
 }
 
 /// Creates an API key acting for user `owner`; returns the secret (shown
@@ -474,7 +660,10 @@ pub(crate) async fn create_api_key(
         created_by,
         created_at: Utc::now(),
     };
-    let stored = StoredKey { key, owner_user_id: owner };
+    let stored = StoredKey {
+        key,
+        owner_user_id: owner,
+    };
     put(store, DocKind::ApiKey, stored.key.id, &stored, None).await?;
     Ok((secret, stored.key))
 }
@@ -498,11 +687,26 @@ mod tests {
         use argon2::password_hash::{PasswordHasher, PasswordVerifier};
         let ours = hash_password("correct horse").unwrap();
         let parsed = PasswordHash::new(&ours).unwrap();
-        assert!(Argon2::default().verify_password(b"correct horse", &parsed).is_ok());
-        assert!(Argon2::default().verify_password(b"wrong horse", &parsed).is_err());
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"wrong horse", &parsed)
+                .is_err()
+        );
         // Hashes made elsewhere (other parameters, another variant) verify with theirs.
         for (algorithm, m) in [(Algorithm::Argon2id, 8 * 1024), (Algorithm::Argon2i, 4096)] {
-            let theirs = Argon2::new(algorithm, Version::V0x13, Params::new(m, 3, 1, None).unwrap()).hash_password(b"correct horse").unwrap().to_string();
+            let theirs = Argon2::new(
+                algorithm,
+                Version::V0x13,
+                Params::new(m, 3, 1, None).unwrap(),
+            )
+            .hash_password(b"correct horse")
+            .unwrap()
+            .to_string();
             assert!(verify_password(&theirs, "correct horse"), "{theirs}");
             assert!(!verify_password(&theirs, "correct horsf"), "{theirs}");
         }

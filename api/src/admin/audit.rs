@@ -16,8 +16,24 @@ use crate::error::ApiError;
 use crate::server::AppState;
 
 /// Records one change by `auth` to a `kind` resource.
-pub(crate) async fn record(state: &AppState, auth: &Auth, action: &str, kind: &str, resource_id: Option<Id>, detail: Value) -> Result<(), ApiError> {
-    record_as(state.engine.store().as_ref(), auth.tenant_id, auth.actor(), action, kind, resource_id, detail).await
+pub(crate) async fn record(
+    state: &AppState,
+    auth: &Auth,
+    action: &str,
+    kind: &str,
+    resource_id: Option<Id>,
+    detail: Value,
+) -> Result<(), ApiError> {
+    record_as(
+        state.engine.store().as_ref(),
+        auth.tenant_id,
+        auth.actor(),
+        action,
+        kind,
+        resource_id,
+        detail,
+    )
+    .await
 }
 
 /// Records one change in `tenant_id` by `actor` (`user:<name>`, `api-key:<name>`),
@@ -42,7 +58,18 @@ pub(crate) async fn record_as(
         detail,
     };
     let body = serde_json::to_value(&entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    store.put_doc(Doc { kind: DocKind::Audit, tenant: tenant_id, id: entry.id, version: 0, body }, None).await?;
+    store
+        .put_doc(
+            Doc {
+                kind: DocKind::Audit,
+                tenant: tenant_id,
+                id: entry.id,
+                version: 0,
+                body,
+            },
+            None,
+        )
+        .await?;
     Ok(())
 }
 
@@ -75,7 +102,15 @@ pub(crate) struct AuditView {
 
 impl From<AuditEntry> for AuditView {
     fn from(e: AuditEntry) -> Self {
-        Self { id: e.id, at: e.at, actor: e.actor, action: e.action, kind: e.kind, resource_id: e.resource_id, detail: e.detail }
+        Self {
+            id: e.id,
+            at: e.at,
+            actor: e.actor,
+            action: e.action,
+            kind: e.kind,
+            resource_id: e.resource_id,
+            detail: e.detail,
+        }
     }
 }
 
@@ -98,12 +133,22 @@ pub(crate) struct AuditQuery {
 /// The tenant's audit log, newest first (owners and admins).
 #[utoipa::path(get, path = "/api/audit", tag = "audit", params(AuditQuery),
     responses((status = 200, body = List<AuditView>), (status = 400, description = "bad cursor or filter"), (status = 401), (status = 403)))]
-async fn list_audit(State(state): State<AppState>, auth: Auth, query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<List<AuditView>>, ApiError> {
+async fn list_audit(
+    State(state): State<AppState>,
+    auth: Auth,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<List<AuditView>>, ApiError> {
     auth.require(Role::Admin)?;
     let q = super::extract::query(query)?;
-    let page = PageQuery { cursor: q.cursor, limit: q.limit };
+    let page = PageQuery {
+        cursor: q.cursor,
+        limit: q.limit,
+    };
     let before = match &page.cursor {
-        Some(c) => Some(c.parse::<Id>().map_err(|_| ApiError::BadRequest(format!("invalid cursor {c:?}")))?),
+        Some(c) => Some(
+            c.parse::<Id>()
+                .map_err(|_| ApiError::BadRequest(format!("invalid cursor {c:?}")))?,
+        ),
         None => None,
     };
     let mut entries: Vec<AuditEntry> = state
@@ -123,6 +168,13 @@ async fn list_audit(State(state): State<AppState>, auth: Auth, query: Result<Que
     let limit = page.limit();
     let more = entries.len() > limit;
     entries.truncate(limit);
-    let next_cursor = if more { entries.last().map(|e| e.id.to_string()) } else { None };
-    Ok(Json(List { items: entries.into_iter().map(AuditView::from).collect(), next_cursor }))
+    let next_cursor = if more {
+        entries.last().map(|e| e.id.to_string())
+    } else {
+        None
+    };
+    Ok(Json(List {
+        items: entries.into_iter().map(AuditView::from).collect(),
+        next_cursor,
+    }))
 }

@@ -59,8 +59,14 @@ pub(crate) struct ClientIp(pub(crate) Option<IpAddr>);
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
         if !state.trust_forwarded_for {
             return Ok(ClientIp(peer));
         }
@@ -81,24 +87,40 @@ impl FromRequestParts<AppState> for ClientIp {
 pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth, ApiError> {
     let store = state.engine.store().as_ref();
     if let Some(secret) = bearer(&parts.headers) {
-        let key = accounts::api_key(store, secret).await?.ok_or(ApiError::Unauthorized)?;
-        return Ok(Auth { tenant_id: key.tenant_id, role: key.role, principal: Principal::ApiKey { id: key.id, name: key.name } });
+        let key = accounts::api_key(store, secret)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        return Ok(Auth {
+            tenant_id: key.tenant_id,
+            role: key.role,
+            principal: Principal::ApiKey {
+                id: key.id,
+                name: key.name,
+            },
+        });
     }
     let token = cookie(&parts.headers, COOKIE).ok_or(ApiError::Unauthorized)?;
-    let session = accounts::session(store, token).await?.ok_or(ApiError::Unauthorized)?;
-    // The role is read on every request, so a demotion takes effect at once.
-    let user = accounts::get::<accounts::User>(store, switchboard_store::DocKind::User, session.user_id)
+    let session = accounts::session(store, token)
         .await?
-        .map(|(u, _)| u)
-        .filter(|u| u.tenant_id == session.tenant_id)
         .ok_or(ApiError::Unauthorized)?;
+    // The role is read on every request, so a demotion takes effect at once.
+    let user =
+        accounts::get::<accounts::User>(store, switchboard_store::DocKind::User, session.user_id)
+            .await?
+            .map(|(u, _)| u)
+            .filter(|u| u.tenant_id == session.tenant_id)
+            .ok_or(ApiError::Unauthorized)?;
     if !is_safe(&parts.method) {
         same_origin(&parts.headers, &state.public_url)?;
     }
     Ok(Auth {
         tenant_id: user.tenant_id,
         role: user.role,
-        principal: Principal::User { id: user.id, username: user.username, session: session.id },
+        principal: Principal::User {
+            id: user.id,
+            username: user.username,
+            session: session.id,
+        },
     })
 }
 
@@ -113,11 +135,25 @@ fn same_origin(headers: &HeaderMap, public_url: &str) -> Result<(), ApiError> {
         .get(header::ORIGIN)
         .or_else(|| headers.get(header::REFERER))
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::Forbidden("a cookie-authenticated change needs an origin header".into()))?;
+        .ok_or_else(|| {
+            ApiError::Forbidden("a cookie-authenticated change needs an origin header".into())
+        })?;
     let origin = origin_of(origin);
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let ours = origin == origin_of(public_url) || origin.split_once("://").is_some_and(|(_, h)| !host.is_empty() && h == host);
-    if ours { Ok(()) } else { Err(ApiError::Forbidden(format!("cross-origin request from {origin} refused"))) }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let ours = origin == origin_of(public_url)
+        || origin
+            .split_once("://")
+            .is_some_and(|(_, h)| !host.is_empty() && h == host);
+    if ours {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "cross-origin request from {origin} refused"
+        )))
+    }
 }
 
 /// `scheme://host[:port]` of a URL.
@@ -132,7 +168,9 @@ fn origin_of(url: &str) -> &str {
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, secret) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(secret.trim())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(secret.trim())
 }
 
 /// The value of cookie `name`.
@@ -148,10 +186,20 @@ pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
 
 /// The `Set-Cookie` value for a session secret (empty secret: clear it).
 pub(crate) fn session_cookie(state: &AppState, secret: &str) -> HeaderValue {
-    let secure = if state.public_url.starts_with("https://") { "; Secure" } else { "" };
-    let max_age = if secret.is_empty() { 0 } else { SESSION_TTL.num_seconds() };
-    HeaderValue::from_str(&format!("{COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"))
-        .unwrap_or_else(|_| HeaderValue::from_static(""))
+    let secure = if state.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let max_age = if secret.is_empty() {
+        0
+    } else {
+        SESSION_TTL.num_seconds()
+    };
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// Credentials for `POST /api/auth/login`.
@@ -177,8 +225,18 @@ pub(crate) struct CurrentUser {
 
 impl CurrentUser {
     fn of(state: &AppState, user: &accounts::User) -> Self {
-        let tenant_name = state.engine.tenant(user.tenant_id).map(|t| t.name.clone()).unwrap_or_default();
-        Self { id: user.id, username: user.username.clone(), role: user.role, tenant_id: user.tenant_id, tenant_name }
+        let tenant_name = state
+            .engine
+            .tenant(user.tenant_id)
+            .map(|t| t.name.clone())
+            .unwrap_or_default();
+        Self {
+            id: user.id,
+            username: user.username.clone(),
+            role: user.role,
+            tenant_id: user.tenant_id,
+            tenant_name,
+        }
     }
 }
 
@@ -187,10 +245,17 @@ impl CurrentUser {
     responses((status = 200, body = CurrentUser), (status = 401, description = "wrong username or password"),
               (status = 429, description = "too many attempts for this username or from this address (`Retry-After`)"),
               (status = 503, description = "too many passwords being checked at once (`Retry-After`)")))]
-async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, Json(req): Json<LoginRequest>) -> Result<Response, ApiError> {
+async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Json(req): Json<LoginRequest>,
+) -> Result<Response, ApiError> {
     // Counted before the password is checked, so a burst of concurrent
     // guesses gets no more checks than the limit; a locked-out guesser learns nothing.
-    state.login_limiter.begin(&req.username, ip).map_err(ApiError::RateLimited)?;
+    state
+        .login_limiter
+        .begin(&req.username, ip)
+        .map_err(ApiError::RateLimited)?;
     let store = state.engine.store().as_ref();
     let user = match accounts::user_by_name(store, &req.username).await {
         Ok(user) => user,
@@ -199,7 +264,12 @@ async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, Json(req):
             return Err(e);
         }
     };
-    let ok = match accounts::verify_password_blocking(user.as_ref().map(|u| u.password_hash.as_str()), &req.password).await {
+    let ok = match accounts::verify_password_blocking(
+        user.as_ref().map(|u| u.password_hash.as_str()),
+        &req.password,
+    )
+    .await
+    {
         Ok(ok) => ok,
         Err(e) => {
             // Not checked: the attempt is not spent.
@@ -213,14 +283,33 @@ async fn login(State(state): State<AppState>, ClientIp(ip): ClientIp, Json(req):
     let detail = serde_json::json!({ "ip": ip.map(|i| i.to_string()) });
     let actor = format!("user:{}", user.username);
     if !ok {
-        audit::record_as(store, user.tenant_id, actor, "login-failed", "user", Some(user.id), detail).await?;
+        audit::record_as(
+            store,
+            user.tenant_id,
+            actor,
+            "login-failed",
+            "user",
+            Some(user.id),
+            detail,
+        )
+        .await?;
         return Err(ApiError::Unauthorized);
     }
     state.login_limiter.succeeded(&req.username, ip);
     let (secret, _) = accounts::create_session(store, &user).await?;
-    audit::record_as(store, user.tenant_id, actor, "login", "user", Some(user.id), detail).await?;
+    audit::record_as(
+        store,
+        user.tenant_id,
+        actor,
+        "login",
+        "user",
+        Some(user.id),
+        detail,
+    )
+    .await?;
     let mut resp = Json(CurrentUser::of(&state, &user)).into_response();
-    resp.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, &secret));
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(&state, &secret));
     Ok(resp)
 }
 
@@ -236,7 +325,8 @@ pub(crate) struct SignupRequest {
 /// What a signup that cannot be made is told, whether the username or the
 /// tenant name is the one taken: the same words, so that signup does not
 /// say which accounts or tenants exist.
-pub(crate) const SIGNUP_UNAVAILABLE: &str = "the username or the tenant name cannot be used: choose another of either";
+pub(crate) const SIGNUP_UNAVAILABLE: &str =
+    "the username or the tenant name cannot be used: choose another of either";
 
 /// Creates a tenant and its owner, and signs the owner in (201).
 #[utoipa::path(post, path = "/api/auth/signup", tag = "auth", request_body = SignupRequest,
@@ -247,17 +337,29 @@ pub(crate) const SIGNUP_UNAVAILABLE: &str = "the username or the tenant name can
               (status = 422, description = "a bad username, password or tenant name, every one listed"),
               (status = 429, description = "too many signups from this address (`Retry-After`)"),
               (status = 503, description = "too many passwords being hashed at once (`Retry-After`)")))]
-async fn signup(State(state): State<AppState>, ClientIp(ip): ClientIp, Json(req): Json<SignupRequest>) -> Result<Response, ApiError> {
+async fn signup(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Json(req): Json<SignupRequest>,
+) -> Result<Response, ApiError> {
     if !state.signup_enabled {
-        return Err(ApiError::Forbidden("signup is turned off on this server".into()));
+        return Err(ApiError::Forbidden(
+            "signup is turned off on this server".into(),
+        ));
     }
     // Every signup hashes a password: an address gets only a few.
-    state.login_limiter.begin_signup(ip).map_err(ApiError::RateLimited)?;
+    state
+        .login_limiter
+        .begin_signup(ip)
+        .map_err(ApiError::RateLimited)?;
     let store = state.engine.store().as_ref();
     let tenant_name = req.tenant_name.trim().to_owned();
     let mut fields = Vec::new();
     if tenant_name.is_empty() {
-        fields.push(switchboard_model::FieldError::new("tenantName", "must not be empty"));
+        fields.push(switchboard_model::FieldError::new(
+            "tenantName",
+            "must not be empty",
+        ));
     }
     fields.extend(accounts::check_credentials(&req.username, &req.password));
     if !fields.is_empty() {
@@ -272,10 +374,13 @@ async fn signup(State(state): State<AppState>, ClientIp(ip): ClientIp, Json(req)
     // The user first: a taken username then leaves nothing behind. If the
     // tenant fails after it, the user is removed again.
     let tenant_id = switchboard_model::new_id();
-    let user = match accounts::insert_hashed(store, tenant_id, &req.username, password_hash, Role::Owner).await {
-        Err(ApiError::Conflict(_)) => return Err(unavailable()),
-        other => other?,
-    };
+    let user =
+        match accounts::insert_hashed(store, tenant_id, &req.username, password_hash, Role::Owner)
+            .await
+        {
+            Err(ApiError::Conflict(_)) => return Err(unavailable()),
+            other => other?,
+        };
     let tenant = switchboard_model::Tenant {
         id: tenant_id,
         name: tenant_name.clone(),
@@ -285,7 +390,14 @@ async fn signup(State(state): State<AppState>, ClientIp(ip): ClientIp, Json(req)
         created_at: chrono::Utc::now(),
     };
     if let Err(e) = state.engine.put_tenant(tenant, None).await {
-        let _ = store.delete_doc(switchboard_store::DocKind::User, accounts::SYSTEM, user.id, user.version).await;
+        let _ = store
+            .delete_doc(
+                switchboard_store::DocKind::User,
+                accounts::SYSTEM,
+                user.id,
+                user.version,
+            )
+            .await;
         // The name was taken meanwhile: the same answer as above.
         return Err(match e {
             switchboard_engine::EngineError::Reference(_) => unavailable(),
@@ -294,9 +406,19 @@ async fn signup(State(state): State<AppState>, ClientIp(ip): ClientIp, Json(req)
     }
     let (secret, _) = accounts::create_session(store, &user).await?;
     let detail = serde_json::json!({ "name": tenant_name, "owner": user.username });
-    audit::record_as(store, tenant_id, format!("user:{}", user.username), "create", "tenant", Some(tenant_id), detail).await?;
+    audit::record_as(
+        store,
+        tenant_id,
+        format!("user:{}", user.username),
+        "create",
+        "tenant",
+        Some(tenant_id),
+        detail,
+    )
+    .await?;
     let mut resp = (StatusCode::CREATED, Json(CurrentUser::of(&state, &user))).into_response();
-    resp.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, &secret));
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(&state, &secret));
     Ok(resp)
 }
 
@@ -307,19 +429,27 @@ async fn logout(State(state): State<AppState>, auth: Auth) -> Result<Response, A
         accounts::end_session(state.engine.store().as_ref(), session).await?;
     }
     let mut resp = StatusCode::NO_CONTENT.into_response();
-    resp.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, ""));
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(&state, ""));
     Ok(resp)
 }
 
 /// Who is signed in.
 #[utoipa::path(get, path = "/api/auth/user", tag = "auth", responses((status = 200, body = CurrentUser), (status = 401)))]
-async fn current_user(State(state): State<AppState>, auth: Auth) -> Result<Json<CurrentUser>, ApiError> {
+async fn current_user(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> Result<Json<CurrentUser>, ApiError> {
     let Principal::User { id, .. } = auth.principal else {
         return Err(ApiError::Forbidden("an api key is not a user".into()));
     };
-    let (user, _) = accounts::get::<accounts::User>(state.engine.store().as_ref(), switchboard_store::DocKind::User, id)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+    let (user, _) = accounts::get::<accounts::User>(
+        state.engine.store().as_ref(),
+        switchboard_store::DocKind::User,
+        id,
+    )
+    .await?
+    .ok_or(ApiError::Unauthorized)?;
     Ok(Json(CurrentUser::of(&state, &user)))
 }
 
@@ -329,7 +459,10 @@ mod tests {
 
     #[test]
     fn origins() {
-        assert_eq!(origin_of("https://sb.example.com/api/x"), "https://sb.example.com");
+        assert_eq!(
+            origin_of("https://sb.example.com/api/x"),
+            "https://sb.example.com"
+        );
         assert_eq!(origin_of("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
         let mut h = HeaderMap::new();
         assert!(same_origin(&h, "https://sb.example.com").is_err());

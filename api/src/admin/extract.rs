@@ -30,10 +30,15 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(Json(v)),
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::Body {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                message: format!("the request body is larger than the {} MiB the admin api accepts", super::ADMIN_BODY_LIMIT / (1024 * 1024)),
-            }),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::Body {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    message: format!(
+                        "the request body is larger than the {} MiB the admin api accepts",
+                        super::ADMIN_BODY_LIMIT / (1024 * 1024)
+                    ),
+                })
+            }
             Err(rejection) => Err(ApiError::BadRequest(rejection.body_text().to_lowercase())),
         }
     }
@@ -83,7 +88,11 @@ impl Auth {
         if self.role >= min {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(format!("this needs the {} role; yours is {}", min.as_str(), self.role.as_str())))
+            Err(ApiError::Forbidden(format!(
+                "this needs the {} role; yours is {}",
+                min.as_str(),
+                self.role.as_str()
+            )))
         }
     }
 
@@ -99,7 +108,10 @@ impl Auth {
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         super::auth::authenticate(parts, state).await
     }
 }
@@ -108,7 +120,8 @@ impl FromRequestParts<AppState> for Auth {
 /// `Result<Query<T>, QueryRejection>` so that axum's plain-text rejection
 /// never reaches a client).
 pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    q.map(|Query(v)| v).map_err(|e| ApiError::BadRequest(e.body_text().to_lowercase()))
+    q.map(|Query(v)| v)
+        .map_err(|e| ApiError::BadRequest(e.body_text().to_lowercase()))
 }
 
 /// `?cursor=…&limit=…` of a list.
@@ -142,9 +155,16 @@ pub(crate) struct List<T> {
 impl<T> List<T> {
     /// Pages `items` (any order) by their ids, ascending: ids are UUIDv7, so
     /// this is oldest first and stable while items are added.
-    pub(crate) fn page(mut items: Vec<T>, id: impl Fn(&T) -> Id, page: &PageQuery) -> Result<Self, ApiError> {
+    pub(crate) fn page(
+        mut items: Vec<T>,
+        id: impl Fn(&T) -> Id,
+        page: &PageQuery,
+    ) -> Result<Self, ApiError> {
         let after = match &page.cursor {
-            Some(c) => Some(c.parse::<Id>().map_err(|_| ApiError::BadRequest(format!("invalid cursor {c:?}")))?),
+            Some(c) => Some(
+                c.parse::<Id>()
+                    .map_err(|_| ApiError::BadRequest(format!("invalid cursor {c:?}")))?,
+            ),
             None => None,
         };
         items.sort_by_key(|t| id(t));
@@ -152,7 +172,11 @@ impl<T> List<T> {
         let limit = page.limit();
         let rest = items.len().saturating_sub(start);
         let items: Vec<T> = items.into_iter().skip(start).take(limit).collect();
-        let next_cursor = if rest > limit { items.last().map(|t| id(t).to_string()) } else { None };
+        let next_cursor = if rest > limit {
+            items.last().map(|t| id(t).to_string())
+        } else {
+            None
+        };
         Ok(Self { items, next_cursor })
     }
 }
@@ -160,9 +184,20 @@ impl<T> List<T> {
 /// The version an update expects, from `If-Match: "3"` (or `3`); `None`
 /// when the header is absent.
 pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
-    let Some(v) = headers.get(header::IF_MATCH) else { return Ok(None) };
-    let s = v.to_str().unwrap_or("").trim().trim_start_matches("W/").trim_matches('"');
-    s.parse().map(Some).map_err(|_| ApiError::BadRequest(format!("if-match must be a version such as \"3\", got {s:?}")))
+    let Some(v) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let s = v
+        .to_str()
+        .unwrap_or("")
+        .trim()
+        .trim_start_matches("W/")
+        .trim_matches('"');
+    s.parse().map(Some).map_err(|_| {
+        ApiError::BadRequest(format!(
+            "if-match must be a version such as \"3\", got {s:?}"
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -174,13 +209,22 @@ mod tests {
         let ids: Vec<Id> = (0..5).map(|_| switchboard_model::new_id()).collect();
         let mut shuffled = ids.clone();
         shuffled.reverse();
-        let q = PageQuery { cursor: None, limit: Some(2) };
+        let q = PageQuery {
+            cursor: None,
+            limit: Some(2),
+        };
         let p1 = List::page(shuffled.clone(), |i| *i, &q).unwrap();
         assert_eq!(p1.items, ids[..2]);
-        let q = PageQuery { cursor: p1.next_cursor, limit: Some(2) };
+        let q = PageQuery {
+            cursor: p1.next_cursor,
+            limit: Some(2),
+        };
         let p2 = List::page(shuffled.clone(), |i| *i, &q).unwrap();
         assert_eq!(p2.items, ids[2..4]);
-        let q = PageQuery { cursor: p2.next_cursor, limit: Some(2) };
+        let q = PageQuery {
+            cursor: p2.next_cursor,
+            limit: Some(2),
+        };
         let p3 = List::page(shuffled, |i| *i, &q).unwrap();
         assert_eq!((p3.items.as_slice(), p3.next_cursor), (&ids[4..], None));
     }

@@ -19,12 +19,19 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::server::AppState;
 
 #[derive(OpenApi)]
-#[openapi(info(title = "Switchboard", description = "Call routing and pay-per-call auctions: the admin API"))]
+#[openapi(info(
+    title = "Switchboard",
+    description = "Call routing and pay-per-call auctions: the admin API"
+))]
 struct ApiDoc;
 
 /// Every admin route, and the OpenAPI document describing them.
 pub(crate) fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(auth::routes()).merge(resources::routes()).merge(crate::dni::routes()).split_for_parts()
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::routes())
+        .merge(resources::routes())
+        .merge(crate::dni::routes())
+        .split_for_parts()
 }
 
 /// The OpenAPI document of the admin API, as `GET /api/openapi.json` serves
@@ -42,6 +49,9 @@ pub(crate) fn routes() -> Router<AppState> {
     let (router, doc) = router();
     let doc = std::sync::Arc::new(doc);
     router
-        .route("/api/openapi.json", get(move || async move { axum::Json(doc.as_ref().clone()) }))
+        .route(
+            "/api/openapi.json",
+            get(move || async move { axum::Json(doc.as_ref().clone()) }),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
 }

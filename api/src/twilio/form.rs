@@ -43,7 +43,9 @@ impl FormError {
 /// its pairs, in order, duplicates kept. Never fails: invalid UTF-8 and
 /// percent-escapes decode lossily, as every form decoder does.
 pub fn parse_pairs(body: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 /// Read access to parsed pairs: the first occurrence of a name wins.
@@ -53,7 +55,11 @@ pub struct Fields<'a>(pub &'a [(String, String)]);
 impl<'a> Fields<'a> {
     /// The first value of `name`, if present and not blank.
     pub fn get(&self, name: &str) -> Option<&'a str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).filter(|v| !v.is_empty())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
     }
 
     /// The first present, non-blank value among `names`.
@@ -75,7 +81,11 @@ impl<'a> Fields<'a> {
 
     fn number<T: std::str::FromStr>(&self, name: &'static str) -> Result<Option<T>, FormError> {
         self.get(name)
-            .map(|v| v.parse::<T>().map_err(|_| invalid(name, format!("expected a non-negative integer, got {v:?}"))))
+            .map(|v| {
+                v.parse::<T>().map_err(|_| {
+                    invalid(name, format!("expected a non-negative integer, got {v:?}"))
+                })
+            })
             .transpose()
     }
 
@@ -92,10 +102,16 @@ fn invalid(field: &'static str, reason: String) -> FormError {
 /// An identifier we store and echo: bounded, printable, no whitespace.
 fn identifier(field: &'static str, v: &str) -> Result<String, FormError> {
     if v.len() > MAX_ID_LEN {
-        return Err(invalid(field, format!("longer than {MAX_ID_LEN} characters")));
+        return Err(invalid(
+            field,
+            format!("longer than {MAX_ID_LEN} characters"),
+        ));
     }
     if v.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(invalid(field, "contains whitespace or control characters".into()));
+        return Err(invalid(
+            field,
+            "contains whitespace or control characters".into(),
+        ));
     }
     Ok(v.to_owned())
 }
@@ -103,7 +119,10 @@ fn identifier(field: &'static str, v: &str) -> Result<String, FormError> {
 /// Free text we store (a caller id, a URL): bounded, no control characters.
 fn text(field: &'static str, v: &str) -> Result<String, FormError> {
     if v.len() > MAX_TEXT_LEN {
-        return Err(invalid(field, format!("longer than {MAX_TEXT_LEN} characters")));
+        return Err(invalid(
+            field,
+            format!("longer than {MAX_TEXT_LEN} characters"),
+        ));
     }
     if v.chars().any(char::is_control) {
         return Err(invalid(field, "contains control characters".into()));
@@ -135,12 +154,26 @@ impl VoiceParams {
         let call_sid = f.required_sid("CallSid")?;
         let account_sid = f.required_sid("AccountSid")?;
         let to_raw = f.required("To")?;
-        let to = PhoneNumber::parse(to_raw).map_err(|_| invalid("To", format!("not a phone number: {to_raw:?}")))?;
+        let to = PhoneNumber::parse(to_raw)
+            .map_err(|_| invalid("To", format!("not a phone number: {to_raw:?}")))?;
         // A withheld caller id still reaches us as a call; route it as anonymous.
         let from = text("From", f.get("From").unwrap_or("anonymous"))?;
-        let from_state = f.first_of(&["FromState", "CallerState"]).map(|v| identifier("FromState", v)).transpose()?;
-        let from_zip = f.first_of(&["FromZip", "CallerZip"]).map(|v| identifier("FromZip", v)).transpose()?;
-        Ok(Self { call_sid, account_sid, from, to, from_state, from_zip })
+        let from_state = f
+            .first_of(&["FromState", "CallerState"])
+            .map(|v| identifier("FromState", v))
+            .transpose()?;
+        let from_zip = f
+            .first_of(&["FromZip", "CallerZip"])
+            .map(|v| identifier("FromZip", v))
+            .transpose()?;
+        Ok(Self {
+            call_sid,
+            account_sid,
+            from,
+            to,
+            from_state,
+            from_zip,
+        })
     }
 
     /// The engine's view of the call.
@@ -149,7 +182,11 @@ impl VoiceParams {
             call_sid: self.call_sid,
             account_sid: self.account_sid,
             to: self.to,
-            caller: CallerInfo { from: self.from, state: self.from_state, zip: self.from_zip },
+            caller: CallerInfo {
+                from: self.from,
+                state: self.from_state,
+                zip: self.from_zip,
+            },
         }
     }
 }
@@ -213,7 +250,9 @@ impl StatusParams {
             .map(|v| {
                 DateTime::parse_from_rfc2822(v)
                     .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| invalid("Timestamp", format!("expected an RFC 2822 date, got {v:?}")))
+                    .map_err(|_| {
+                        invalid("Timestamp", format!("expected an RFC 2822 date, got {v:?}"))
+                    })
             })
             .transpose()?;
         Ok(Self {
@@ -258,9 +297,15 @@ impl StatusQuery {
         let f = Fields(&pairs);
         let call_id = f
             .get("callId")
-            .map(|v| v.parse::<Id>().map_err(|_| invalid("callId", format!("not a call id: {v:?}"))))
+            .map(|v| {
+                v.parse::<Id>()
+                    .map_err(|_| invalid("callId", format!("not a call id: {v:?}")))
+            })
             .transpose()?;
-        Ok(Self { call_id, attempt: f.number("attempt")? })
+        Ok(Self {
+            call_id,
+            attempt: f.number("attempt")?,
+        })
     }
 }
 
@@ -280,21 +325,42 @@ impl RecordingParams {
     /// with no status, as older callbacks send) must carry an http(s) URL.
     pub fn parse(pairs: &[(String, String)]) -> Result<Self, FormError> {
         let f = Fields(pairs);
-        let recording_status = f.get("RecordingStatus").map(|v| identifier("RecordingStatus", v)).transpose()?;
+        let recording_status = f
+            .get("RecordingStatus")
+            .map(|v| identifier("RecordingStatus", v))
+            .transpose()?;
         let completed = recording_status.as_deref().is_none_or(|s| s == "completed");
         let recording_url = match f.get("RecordingUrl") {
-            Some(u) if u.starts_with("https://") || u.starts_with("http://") => Some(text("RecordingUrl", u)?),
-            Some(u) => return Err(invalid("RecordingUrl", format!("not an http(s) url: {u:?}"))),
+            Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
+                Some(text("RecordingUrl", u)?)
+            }
+            Some(u) => {
+                return Err(invalid(
+                    "RecordingUrl",
+                    format!("not an http(s) url: {u:?}"),
+                ));
+            }
             None if completed => return Err(FormError::Missing("RecordingUrl")),
             None => None,
         };
-        Ok(Self { recording_url, recording_sid: f.sid("RecordingSid")?, recording_status })
+        Ok(Self {
+            recording_url,
+            recording_sid: f.sid("RecordingSid")?,
+            recording_status,
+        })
     }
 
     /// The URL to store: only for a completed recording.
     pub fn completed_url(&self) -> Option<&str> {
-        let completed = self.recording_status.as_deref().is_none_or(|s| s == "completed");
-        if completed { self.recording_url.as_deref() } else { None }
+        let completed = self
+            .recording_status
+            .as_deref()
+            .is_none_or(|s| s == "completed");
+        if completed {
+            self.recording_url.as_deref()
+        } else {
+            None
+        }
     }
 }
 
@@ -310,7 +376,10 @@ mod tests {
     fn pairs_keep_order_and_duplicates() {
         let p = pairs("B=2&A=1&B=3&Plus=%2B1555&Space=a+b&Empty=");
         let names: Vec<_> = p.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        assert_eq!(names, ["B=2", "A=1", "B=3", "Plus=+1555", "Space=a b", "Empty="]);
+        assert_eq!(
+            names,
+            ["B=2", "A=1", "B=3", "Plus=+1555", "Space=a b", "Empty="]
+        );
         assert_eq!(Fields(&p).get("B"), Some("2"));
         assert_eq!(Fields(&p).get("Empty"), None);
         // Garbage decodes lossily instead of failing.
@@ -331,9 +400,16 @@ mod tests {
         assert_eq!(call.caller.state.as_deref(), Some("CA"));
 
         // Location is optional; From may be anything a carrier sends.
-        for from in ["anonymous", "sip%3Aalice%40example.com", "client%3Aalice", ""] {
-            let v = VoiceParams::parse(&pairs(&format!("CallSid=CA1&AccountSid=AC1&From={from}&To=%2B15550001000")))
-                .unwrap();
+        for from in [
+            "anonymous",
+            "sip%3Aalice%40example.com",
+            "client%3Aalice",
+            "",
+        ] {
+            let v = VoiceParams::parse(&pairs(&format!(
+                "CallSid=CA1&AccountSid=AC1&From={from}&To=%2B15550001000"
+            )))
+            .unwrap();
             assert_eq!((v.from_state, v.from_zip), (None, None));
             assert!(!v.from.is_empty());
         }
@@ -342,24 +418,53 @@ mod tests {
     #[test]
     fn voice_errors_name_the_field() {
         let err = |s: &str| VoiceParams::parse(&pairs(s)).unwrap_err();
-        assert_eq!(err("AccountSid=AC1&To=%2B15550001000"), FormError::Missing("CallSid"));
-        assert_eq!(err("CallSid=CA1&To=%2B15550001000"), FormError::Missing("AccountSid"));
+        assert_eq!(
+            err("AccountSid=AC1&To=%2B15550001000"),
+            FormError::Missing("CallSid")
+        );
+        assert_eq!(
+            err("CallSid=CA1&To=%2B15550001000"),
+            FormError::Missing("AccountSid")
+        );
         assert_eq!(err("CallSid=CA1&AccountSid=AC1"), FormError::Missing("To"));
         assert_eq!(err("CallSid=CA1&AccountSid=AC1&To=hello").field(), "To");
-        assert_eq!(err("CallSid=CA%0A1&AccountSid=AC1&To=%2B15550001000").field(), "CallSid");
-        assert_eq!(err(&format!("CallSid={}&AccountSid=AC1&To=%2B15550001000", "C".repeat(500))).field(), "CallSid");
+        assert_eq!(
+            err("CallSid=CA%0A1&AccountSid=AC1&To=%2B15550001000").field(),
+            "CallSid"
+        );
+        assert_eq!(
+            err(&format!(
+                "CallSid={}&AccountSid=AC1&To=%2B15550001000",
+                "C".repeat(500)
+            ))
+            .field(),
+            "CallSid"
+        );
         assert!(err("AccountSid=AC1").to_string().contains("CallSid"));
     }
 
     #[test]
     fn dial_params() {
-        let d = DialParams::parse(&pairs("DialCallStatus=busy&DialCallSid=CA2&DialCallDuration=0")).unwrap();
+        let d = DialParams::parse(&pairs(
+            "DialCallStatus=busy&DialCallSid=CA2&DialCallDuration=0",
+        ))
+        .unwrap();
         assert_eq!(d.status, AttemptOutcome::Busy);
         assert_eq!(d.duration_seconds, Some(0));
-        assert_eq!(DialParams::parse(&pairs("")).unwrap_err(), FormError::Missing("DialCallStatus"));
-        assert_eq!(DialParams::parse(&pairs("DialCallStatus=weird")).unwrap_err().field(), "DialCallStatus");
         assert_eq!(
-            DialParams::parse(&pairs("DialCallStatus=completed&DialCallDuration=-1")).unwrap_err().field(),
+            DialParams::parse(&pairs("")).unwrap_err(),
+            FormError::Missing("DialCallStatus")
+        );
+        assert_eq!(
+            DialParams::parse(&pairs("DialCallStatus=weird"))
+                .unwrap_err()
+                .field(),
+            "DialCallStatus"
+        );
+        assert_eq!(
+            DialParams::parse(&pairs("DialCallStatus=completed&DialCallDuration=-1"))
+                .unwrap_err()
+                .field(),
             "DialCallDuration"
         );
     }
@@ -373,7 +478,10 @@ mod tests {
         .unwrap();
         assert_eq!(s.status, AttemptOutcome::Completed);
         assert_eq!((s.sequence, s.duration_seconds), (Some(3), Some(75)));
-        assert_eq!(s.timestamp.unwrap().to_rfc3339(), "2026-11-25T11:24:13+00:00");
+        assert_eq!(
+            s.timestamp.unwrap().to_rfc3339(),
+            "2026-11-25T11:24:13+00:00"
+        );
         let e = s.into_event(None, Some(1));
         assert_eq!(e.parent_call_sid.as_deref(), Some("CA1"));
         assert_eq!(e.attempt, Some(1));
@@ -381,19 +489,40 @@ mod tests {
         let err = |s: &str| StatusParams::parse(&pairs(s)).unwrap_err().field();
         assert_eq!(err("CallStatus=completed"), "CallSid");
         assert_eq!(err("CallSid=CA2"), "CallStatus");
-        assert_eq!(err("CallSid=CA2&CallStatus=completed&SequenceNumber=x"), "SequenceNumber");
-        assert_eq!(err("CallSid=CA2&CallStatus=completed&CallDuration=99999999999"), "CallDuration");
-        assert_eq!(err("CallSid=CA2&CallStatus=completed&Timestamp=yesterday"), "Timestamp");
+        assert_eq!(
+            err("CallSid=CA2&CallStatus=completed&SequenceNumber=x"),
+            "SequenceNumber"
+        );
+        assert_eq!(
+            err("CallSid=CA2&CallStatus=completed&CallDuration=99999999999"),
+            "CallDuration"
+        );
+        assert_eq!(
+            err("CallSid=CA2&CallStatus=completed&Timestamp=yesterday"),
+            "Timestamp"
+        );
     }
 
     #[test]
     fn status_query() {
         let id = switchboard_model::new_id();
         let q = StatusQuery::parse(&format!("callId={id}&attempt=2")).unwrap();
-        assert_eq!(q, StatusQuery { call_id: Some(id), attempt: Some(2) });
+        assert_eq!(
+            q,
+            StatusQuery {
+                call_id: Some(id),
+                attempt: Some(2)
+            }
+        );
         assert_eq!(StatusQuery::parse("").unwrap(), StatusQuery::default());
-        assert_eq!(StatusQuery::parse("callId=nope").unwrap_err().field(), "callId");
-        assert_eq!(StatusQuery::parse("attempt=70000").unwrap_err().field(), "attempt");
+        assert_eq!(
+            StatusQuery::parse("callId=nope").unwrap_err().field(),
+            "callId"
+        );
+        assert_eq!(
+            StatusQuery::parse("attempt=70000").unwrap_err().field(),
+            "attempt"
+        );
     }
 
     #[test]
@@ -405,7 +534,15 @@ mod tests {
         assert_eq!(r.completed_url(), Some("https://api.twilio.com/RE1"));
         let r = RecordingParams::parse(&pairs("RecordingStatus=absent")).unwrap();
         assert_eq!(r.completed_url(), None);
-        assert_eq!(RecordingParams::parse(&pairs("")).unwrap_err(), FormError::Missing("RecordingUrl"));
-        assert_eq!(RecordingParams::parse(&pairs("RecordingUrl=javascript:x")).unwrap_err().field(), "RecordingUrl");
+        assert_eq!(
+            RecordingParams::parse(&pairs("")).unwrap_err(),
+            FormError::Missing("RecordingUrl")
+        );
+        assert_eq!(
+            RecordingParams::parse(&pairs("RecordingUrl=javascript:x"))
+                .unwrap_err()
+                .field(),
+            "RecordingUrl"
+        );
     }
 }

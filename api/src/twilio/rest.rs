@@ -54,7 +54,9 @@ pub struct Account<'a> {
 
 impl std::fmt::Debug for Account<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Account").field("sid", &self.sid).finish_non_exhaustive()
+        f.debug_struct("Account")
+            .field("sid", &self.sid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -222,7 +224,10 @@ impl TwilioRest {
         if let Err(e) = &http {
             tracing::error!(error = %e, "twilio rest client unavailable: provisioning will fail");
         }
-        Self { base: base.trim_end_matches('/').to_owned(), http }
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            http,
+        }
     }
 
     /// The base URL, without a trailing slash.
@@ -231,7 +236,9 @@ impl TwilioRest {
     }
 
     fn http(&self) -> Result<&reqwest::Client, RestError> {
-        self.http.as_ref().map_err(|e| RestError::Transport(e.clone()))
+        self.http
+            .as_ref()
+            .map_err(|e| RestError::Transport(e.clone()))
     }
 
     fn url(&self, account: Account<'_>, rest: &str) -> String {
@@ -239,18 +246,43 @@ impl TwilioRest {
     }
 
     /// Numbers that can be bought now, voice-enabled.
-    pub async fn search(&self, account: Account<'_>, q: &Search) -> Result<Vec<Available>, RestError> {
-        let url = self.url(account, &format!("AvailablePhoneNumbers/{}/{}.json", q.country, q.number_type.resource()));
-        let mut query = vec![("VoiceEnabled", "true".to_owned()), ("PageSize", q.limit.to_string())];
+    pub async fn search(
+        &self,
+        account: Account<'_>,
+        q: &Search,
+    ) -> Result<Vec<Available>, RestError> {
+        let url = self.url(
+            account,
+            &format!(
+                "AvailablePhoneNumbers/{}/{}.json",
+                q.country,
+                q.number_type.resource()
+            ),
+        );
+        let mut query = vec![
+            ("VoiceEnabled", "true".to_owned()),
+            ("PageSize", q.limit.to_string()),
+        ];
         if let Some(a) = &q.area_code {
             query.push(("AreaCode", a.clone()));
         }
-        let resp = self.http()?.get(url).basic_auth(account.sid, Some(account.token)).query(&query).send().await?;
+        let resp = self
+            .http()?
+            .get(url)
+            .basic_auth(account.sid, Some(account.token))
+            .query(&query)
+            .send()
+            .await?;
         Ok(read::<AvailableList>(resp).await?.available_phone_numbers)
     }
 
     /// Buys `phone_number` and points its calls and status callbacks at `hooks`.
-    pub async fn buy(&self, account: Account<'_>, phone_number: &str, hooks: &Hooks) -> Result<Incoming, RestError> {
+    pub async fn buy(
+        &self,
+        account: Account<'_>,
+        phone_number: &str,
+        hooks: &Hooks,
+    ) -> Result<Incoming, RestError> {
         let form = [
             ("PhoneNumber", phone_number),
             ("VoiceUrl", &hooks.voice_url),
@@ -269,7 +301,11 @@ impl TwilioRest {
     }
 
     /// The account's number `phone_number`, if it owns it.
-    pub async fn find(&self, account: Account<'_>, phone_number: &str) -> Result<Option<Incoming>, RestError> {
+    pub async fn find(
+        &self,
+        account: Account<'_>,
+        phone_number: &str,
+    ) -> Result<Option<Incoming>, RestError> {
         let resp = self
             .http()?
             .get(self.url(account, "IncomingPhoneNumbers.json"))
@@ -278,18 +314,30 @@ impl TwilioRest {
             .send()
             .await?;
         let list: IncomingList = read(resp).await?;
-        Ok(list.incoming_phone_numbers.into_iter().find(|n| n.phone_number == phone_number))
+        Ok(list
+            .incoming_phone_numbers
+            .into_iter()
+            .find(|n| n.phone_number == phone_number))
     }
 
     /// The call `sid` (`CA…`) now.
     pub async fn call(&self, account: Account<'_>, sid: &str) -> Result<Call, RestError> {
-        let resp = self.http()?.get(self.url(account, &format!("Calls/{sid}.json"))).basic_auth(account.sid, Some(account.token)).send().await?;
+        let resp = self
+            .http()?
+            .get(self.url(account, &format!("Calls/{sid}.json")))
+            .basic_auth(account.sid, Some(account.token))
+            .send()
+            .await?;
         read(resp).await
     }
 
     /// The calls `parent` (`CA…`) dialed, newest first (one page: a call
     /// dials a few legs, not fifty).
-    pub async fn child_calls(&self, account: Account<'_>, parent: &str) -> Result<Vec<Call>, RestError> {
+    pub async fn child_calls(
+        &self,
+        account: Account<'_>,
+        parent: &str,
+    ) -> Result<Vec<Call>, RestError> {
         let resp = self
             .http()?
             .get(self.url(account, "Calls.json"))
@@ -324,18 +372,26 @@ async fn fail_unless_ok(resp: reqwest::Response) -> Result<reqwest::Response, Re
     let text = resp.text().await.unwrap_or_default();
     let body: Option<TwilioError> = serde_json::from_str(&text).ok();
     let code = body.as_ref().and_then(|b| b.code);
-    let mut message = body.and_then(|b| b.message).unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_lowercase());
+    let mut message = body
+        .and_then(|b| b.message)
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_lowercase());
     if status == reqwest::StatusCode::UNAUTHORIZED {
         // Twilio says only "Authenticate": say which credentials.
-        message = format!("the tenant's twilio account sid and auth token were refused ({message})");
+        message =
+            format!("the tenant's twilio account sid and auth token were refused ({message})");
     }
-    Err(RestError::Twilio { status: status.as_u16(), code, message })
+    Err(RestError::Twilio {
+        status: status.as_u16(),
+        code,
+        message,
+    })
 }
 
 async fn read<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T, RestError> {
     let resp = fail_unless_ok(resp).await?;
     let bytes = resp.bytes().await?;
-    serde_json::from_slice(&bytes).map_err(|e| RestError::Transport(format!("unreadable answer: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| RestError::Transport(format!("unreadable answer: {e}")))
 }
 
 #[cfg(test)]
@@ -345,8 +401,14 @@ mod tests {
     #[test]
     fn urls_follow_twilios_layout() {
         let c = TwilioRest::new("http://127.0.0.1:9/");
-        let a = Account { sid: "AC1", token: "s3cret" };
-        assert_eq!(c.url(a, "IncomingPhoneNumbers.json"), "http://127.0.0.1:9/2010-04-01/Accounts/AC1/IncomingPhoneNumbers.json");
+        let a = Account {
+            sid: "AC1",
+            token: "s3cret",
+        };
+        assert_eq!(
+            c.url(a, "IncomingPhoneNumbers.json"),
+            "http://127.0.0.1:9/2010-04-01/Accounts/AC1/IncomingPhoneNumbers.json"
+        );
         // Logs never see the token.
         assert!(!format!("{a:?}").contains("s3cret"));
     }
@@ -359,7 +421,14 @@ mod tests {
 
     #[test]
     fn twilio_errors_read_well() {
-        let e = RestError::Twilio { status: 400, code: Some(21422), message: "number not available".into() };
-        assert_eq!(e.to_string(), "twilio answered 400: number not available (error 21422)");
+        let e = RestError::Twilio {
+            status: 400,
+            code: Some(21422),
+            message: "number not available".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "twilio answered 400: number not available (error 21422)"
+        );
     }
 }

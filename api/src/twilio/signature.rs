@@ -56,9 +56,13 @@ pub fn verify(auth_token: &str, url: &str, params: &[(String, String)], header: 
 fn mac(auth_token: &str, url: &str, params: &[(String, String)]) -> Vec<u8> {
     // By name, then value (byte order of UTF-8 is code point order, as
     // Python sorts), each distinct pair once.
-    let sorted: std::collections::BTreeSet<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let sorted: std::collections::BTreeSet<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     // HMAC accepts keys of any length, so this cannot fail.
-    let mut m = <HmacSha1 as KeyInit>::new_from_slice(auth_token.as_bytes()).expect("hmac takes any key length");
+    let mut m = <HmacSha1 as KeyInit>::new_from_slice(auth_token.as_bytes())
+        .expect("hmac takes any key length");
     m.update(url.as_bytes());
     for (name, value) in sorted {
         m.update(name.as_bytes());
@@ -88,7 +92,9 @@ fn url_variants(url: &str) -> Vec<String> {
     // A port is the digits after the last ':' that is not inside an IPv6 literal.
     let port_colon = host_port.rfind(':').filter(|&i| {
         let digits = &host_port[i + 1..];
-        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && host_port[i..].find(']').is_none()
+        !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && host_port[i..].find(']').is_none()
     });
     let authority_end = rest_start + authority_len;
     match port_colon {
@@ -98,7 +104,12 @@ fn url_variants(url: &str) -> Vec<String> {
                 out.push(format!("{}{}", &url[..colon], &url[authority_end..]));
             }
         }
-        None => out.push(format!("{}:{}{}", &url[..authority_end], default_port, &url[authority_end..])),
+        None => out.push(format!(
+            "{}:{}{}",
+            &url[..authority_end],
+            default_port,
+            &url[authority_end..]
+        )),
     }
     out
 }
@@ -110,13 +121,21 @@ mod tests {
     fn an_empty_token_verifies_nothing() {
         let params = vec![("CallSid".to_owned(), "CA1".to_owned())];
         let forged = sign("", "https://example.com/api/webhooks/voice", &params);
-        assert!(!verify("", "https://example.com/api/webhooks/voice", &params, &forged));
+        assert!(!verify(
+            "",
+            "https://example.com/api/webhooks/voice",
+            &params,
+            &forged
+        ));
     }
 
     use super::*;
 
     fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     fn documented() -> Vec<(String, String)> {
@@ -134,22 +153,41 @@ mod tests {
 
     #[test]
     fn documented_test_vector() {
-        assert_eq!(sign("12345", URL, &documented()), "0/KCTR6DLpKmkAf8muzZqo1nDgQ=");
-        assert!(verify("12345", URL, &documented(), "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
+        assert_eq!(
+            sign("12345", URL, &documented()),
+            "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+        );
+        assert!(verify(
+            "12345",
+            URL,
+            &documented(),
+            "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+        ));
     }
 
     #[test]
     fn wrong_token_url_params_or_header_fail() {
         let sig = "0/KCTR6DLpKmkAf8muzZqo1nDgQ=";
         assert!(!verify("12346", URL, &documented(), sig));
-        assert!(!verify("12345", "https://mycompany.com/myapp.php?foo=1&bar=3", &documented(), sig));
+        assert!(!verify(
+            "12345",
+            "https://mycompany.com/myapp.php?foo=1&bar=3",
+            &documented(),
+            sig
+        ));
         let mut tampered = documented();
         tampered[0].1 = "+18005551213".into();
         assert!(!verify("12345", URL, &tampered, sig));
         let mut extra = documented();
         extra.push(("Extra".into(), String::new()));
         assert!(!verify("12345", URL, &extra, sig));
-        for bad in ["", "not base64!", "AAAA", "1/KCTR6DLpKmkAf8muzZqo1nDgQ=", "0/KCTR6DLpKmkAf8muzZqo1nDgQ=AAAA"] {
+        for bad in [
+            "",
+            "not base64!",
+            "AAAA",
+            "1/KCTR6DLpKmkAf8muzZqo1nDgQ=",
+            "0/KCTR6DLpKmkAf8muzZqo1nDgQ=AAAA",
+        ] {
             assert!(!verify("12345", URL, &documented(), bad), "{bad:?}");
         }
     }
@@ -158,24 +196,49 @@ mod tests {
     fn default_port_may_be_added_or_removed() {
         let with_port = "https://mycompany.com:443/myapp.php?foo=1&bar=2";
         let sig = sign("12345", with_port, &documented());
-        assert!(verify("12345", URL, &documented(), &sig), "signed with :443, served without");
+        assert!(
+            verify("12345", URL, &documented(), &sig),
+            "signed with :443, served without"
+        );
         let sig = sign("12345", URL, &documented());
-        assert!(verify("12345", with_port, &documented(), &sig), "signed without, configured with :443");
+        assert!(
+            verify("12345", with_port, &documented(), &sig),
+            "signed without, configured with :443"
+        );
         let http = "http://example.com/voice";
         let sig = sign("t", "http://example.com:80/voice", &[]);
         assert!(verify("t", http, &[], &sig));
         // Another port is another URL.
-        let sig = sign("12345", "https://mycompany.com:8443/myapp.php?foo=1&bar=2", &documented());
+        let sig = sign(
+            "12345",
+            "https://mycompany.com:8443/myapp.php?foo=1&bar=2",
+            &documented(),
+        );
         assert!(!verify("12345", URL, &documented(), &sig));
     }
 
     #[test]
     fn url_variants_handle_odd_authorities() {
-        assert_eq!(url_variants("https://a.b"), ["https://a.b", "https://a.b:443"]);
-        assert_eq!(url_variants("https://u:p@a.b/x"), ["https://u:p@a.b/x", "https://u:p@a.b:443/x"]);
-        assert_eq!(url_variants("https://u:p@a.b:443/x"), ["https://u:p@a.b:443/x", "https://u:p@a.b/x"]);
-        assert_eq!(url_variants("http://[::1]:80/x?y"), ["http://[::1]:80/x?y", "http://[::1]/x?y"]);
-        assert_eq!(url_variants("http://[::1]/x"), ["http://[::1]/x", "http://[::1]:80/x"]);
+        assert_eq!(
+            url_variants("https://a.b"),
+            ["https://a.b", "https://a.b:443"]
+        );
+        assert_eq!(
+            url_variants("https://u:p@a.b/x"),
+            ["https://u:p@a.b/x", "https://u:p@a.b:443/x"]
+        );
+        assert_eq!(
+            url_variants("https://u:p@a.b:443/x"),
+            ["https://u:p@a.b:443/x", "https://u:p@a.b/x"]
+        );
+        assert_eq!(
+            url_variants("http://[::1]:80/x?y"),
+            ["http://[::1]:80/x?y", "http://[::1]/x?y"]
+        );
+        assert_eq!(
+            url_variants("http://[::1]/x"),
+            ["http://[::1]/x", "http://[::1]:80/x"]
+        );
         assert_eq!(url_variants("ftp://a/x"), ["ftp://a/x"]);
         assert_eq!(url_variants("nonsense"), ["nonsense"]);
     }
@@ -196,6 +259,10 @@ mod tests {
         let mut m = <HmacSha1 as KeyInit>::new_from_slice(b"k").unwrap();
         m.update(b"https://h/pAxAyB1");
         assert_eq!(sorted, STANDARD.encode(m.finalize().into_bytes()));
-        assert_ne!(sign("k", url, &p(&[("A", "x"), ("B", "1")])), sorted, "a distinct value still counts");
+        assert_ne!(
+            sign("k", url, &p(&[("A", "x"), ("B", "1")])),
+            sorted,
+            "a distinct value still counts"
+        );
     }
 }

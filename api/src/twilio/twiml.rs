@@ -21,9 +21,15 @@ pub const CONTENT_TYPE: &str = "text/xml";
 /// The sentence said to a caller refused for `reason`.
 pub fn reject_sentence(reason: RejectReason) -> &'static str {
     match reason {
-        RejectReason::CampaignInactive => "We are sorry, this line is not taking calls at the moment. Please try again later.",
-        RejectReason::NoBuyerAvailable => "We are sorry, all of our agents are busy right now. Please try again later.",
-        RejectReason::DuplicateCaller => "We are sorry, we are unable to take your call at this time. Thank you for calling.",
+        RejectReason::CampaignInactive => {
+            "We are sorry, this line is not taking calls at the moment. Please try again later."
+        }
+        RejectReason::NoBuyerAvailable => {
+            "We are sorry, all of our agents are busy right now. Please try again later."
+        }
+        RejectReason::DuplicateCaller => {
+            "We are sorry, we are unable to take your call at this time. Thank you for calling."
+        }
         RejectReason::Overloaded => {
             "We are sorry, we are experiencing a high volume of calls. Please try again in a few minutes."
         }
@@ -37,7 +43,15 @@ pub fn render(decision: &Decision, public_url: &str) -> String {
     x.push_str(PROLOG);
     x.push_str("<Response>");
     match decision {
-        Decision::Dial { call_id, attempt, number, caller_id, timeout_seconds, time_limit_seconds, record } => {
+        Decision::Dial {
+            call_id,
+            attempt,
+            number,
+            caller_id,
+            timeout_seconds,
+            time_limit_seconds,
+            record,
+        } => {
             let base = escape(public_url);
             let caller_id = escape(caller_id);
             let number = escape(number.as_str());
@@ -45,10 +59,17 @@ pub fn render(decision: &Decision, public_url: &str) -> String {
             let _ = write!(
                 x,
                 r#"<Dial timeout="{timeout_seconds}" timeLimit="{time_limit_seconds}" callerId="{caller_id}" record="{}""#,
-                if *record { "record-from-answer-dual" } else { "do-not-record" }
+                if *record {
+                    "record-from-answer-dual"
+                } else {
+                    "do-not-record"
+                }
             );
             if *record {
-                let _ = write!(x, r#" recordingStatusCallback="{base}/api/webhooks/recording/{call_id}""#);
+                let _ = write!(
+                    x,
+                    r#" recordingStatusCallback="{base}/api/webhooks/recording/{call_id}""#
+                );
             }
             let _ = write!(
                 x,
@@ -56,7 +77,11 @@ pub fn render(decision: &Decision, public_url: &str) -> String {
             );
         }
         Decision::Reject { reason } => {
-            let _ = write!(x, "<Say>{}</Say><Hangup/>", escape(reject_sentence(*reason)));
+            let _ = write!(
+                x,
+                "<Say>{}</Say><Hangup/>",
+                escape(reject_sentence(*reason))
+            );
         }
         Decision::NotInService => {
             let _ = write!(x, "<Say>{}</Say><Hangup/>", escape(NOT_IN_SERVICE));
@@ -72,7 +97,10 @@ pub fn render(decision: &Decision, public_url: &str) -> String {
 /// carriage return; U+FFFE, U+FFFF) are dropped: one of them in a caller id
 /// would make the whole document unreadable to Twilio, and the call lost.
 pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(|c| matches!(c, '&' | '<' | '>' | '"' | '\'') || !is_xml_char(c)) {
+    if !s
+        .chars()
+        .any(|c| matches!(c, '&' | '<' | '>' | '"' | '\'') || !is_xml_char(c))
+    {
         return std::borrow::Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
@@ -129,7 +157,9 @@ mod tests {
         let (d, id) = dial(true);
         let x = render(&d, "https://sb.example.com");
         assert!(x.contains(r#" record="record-from-answer-dual" "#), "{x}");
-        assert!(x.contains(&format!(r#"recordingStatusCallback="https://sb.example.com/api/webhooks/recording/{id}""#)));
+        assert!(x.contains(&format!(
+            r#"recordingStatusCallback="https://sb.example.com/api/webhooks/recording/{id}""#
+        )));
     }
 
     #[test]
@@ -139,8 +169,14 @@ mod tests {
             *caller_id = r#"a"b<c>&'d"#.into();
         }
         let x = render(&d, "https://h/x?a=1&b=2");
-        assert!(x.contains(r#"callerId="a&quot;b&lt;c&gt;&amp;&apos;d""#), "{x}");
-        assert!(x.contains(r#"action="https://h/x?a=1&amp;b=2/api/webhooks"#), "{x}");
+        assert!(
+            x.contains(r#"callerId="a&quot;b&lt;c&gt;&amp;&apos;d""#),
+            "{x}"
+        );
+        assert!(
+            x.contains(r#"action="https://h/x?a=1&amp;b=2/api/webhooks"#),
+            "{x}"
+        );
         assert!(!x.contains("&b"));
     }
 
@@ -148,8 +184,12 @@ mod tests {
     fn characters_xml_cannot_carry_are_dropped() {
         // A `From` the voice webhook's parser accepts (no control characters),
         // yet U+FFFE and U+FFFF are not XML characters (caught by fuzz/twiml).
-        let pairs = crate::twilio::form::parse_pairs(b"CallSid=CA1&AccountSid=AC1&From=%2B1555%EF%BF%BE0%EF%BF%BF&To=%2B15550001000");
-        let from = crate::twilio::form::VoiceParams::parse(&pairs).unwrap().from;
+        let pairs = crate::twilio::form::parse_pairs(
+            b"CallSid=CA1&AccountSid=AC1&From=%2B1555%EF%BF%BE0%EF%BF%BF&To=%2B15550001000",
+        );
+        let from = crate::twilio::form::VoiceParams::parse(&pairs)
+            .unwrap()
+            .from;
         let (mut d, _) = dial(false);
         if let Decision::Dial { caller_id, .. } = &mut d {
             *caller_id = from;
@@ -175,8 +215,13 @@ mod tests {
         }
         assert_eq!(
             render(&Decision::NotInService, "https://h"),
-            format!("{PROLOG}<Response><Say>The number you have dialed is not in service.</Say><Hangup/></Response>")
+            format!(
+                "{PROLOG}<Response><Say>The number you have dialed is not in service.</Say><Hangup/></Response>"
+            )
         );
-        assert_eq!(render(&Decision::Hangup, "https://h"), format!("{PROLOG}<Response><Hangup/></Response>"));
+        assert_eq!(
+            render(&Decision::Hangup, "https://h"),
+            format!("{PROLOG}<Response><Hangup/></Response>")
+        );
     }
 }

@@ -27,7 +27,11 @@ pub(crate) const TOKEN: &str = "fake-auth-token";
 pub(crate) const SID_B: &str = "ACfake00000000000000000000000002";
 pub(crate) const TOKEN_B: &str = "fake-auth-token-b";
 /// The accounts the fake knows: these two, and the harness's test tenant's.
-const ACCOUNTS: [(&str, &str); 3] = [(SID, TOKEN), (SID_B, TOKEN_B), (super::ACCOUNT, super::TOKEN)];
+const ACCOUNTS: [(&str, &str); 3] = [
+    (SID, TOKEN),
+    (SID_B, TOKEN_B),
+    (super::ACCOUNT, super::TOKEN),
+];
 /// The fake refuses to sell this one, as Twilio does when someone was faster.
 pub(crate) const TAKEN: &str = "+14155550199";
 
@@ -66,8 +70,14 @@ fn twilio_error(status: StatusCode, code: u32, message: &str) -> Response {
 
 /// Whether the basic-auth credentials are account `sid`'s.
 fn authorized(headers: &HeaderMap, sid: &str) -> bool {
-    let token = ACCOUNTS.iter().find(|(s, _)| *s == sid).map_or("", |(_, t)| *t);
-    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{sid}:{token}")));
+    let token = ACCOUNTS
+        .iter()
+        .find(|(s, _)| *s == sid)
+        .map_or("", |(_, t)| *t);
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{sid}:{token}"))
+    );
     let given = headers.get("authorization").and_then(|v| v.to_str().ok());
     !token.is_empty() && given == Some(expected.as_str())
 }
@@ -86,12 +96,29 @@ async fn available(
     if !authorized(&headers, &sid) {
         return unauthorized();
     }
-    books.lock().unwrap().seen.push(Seen { method: "GET", path: format!("AvailablePhoneNumbers/{country}/{file}"), params: q.clone() });
-    let numbers: Vec<(&str, &str)> = match (country.as_str(), file.as_str(), q.get("AreaCode").map(String::as_str)) {
-        ("US", "Local.json", Some("415")) => vec![("+14155550100", "(415) 555-0100"), ("+14155550101", "(415) 555-0101")],
+    books.lock().unwrap().seen.push(Seen {
+        method: "GET",
+        path: format!("AvailablePhoneNumbers/{country}/{file}"),
+        params: q.clone(),
+    });
+    let numbers: Vec<(&str, &str)> = match (
+        country.as_str(),
+        file.as_str(),
+        q.get("AreaCode").map(String::as_str),
+    ) {
+        ("US", "Local.json", Some("415")) => vec![
+            ("+14155550100", "(415) 555-0100"),
+            ("+14155550101", "(415) 555-0101"),
+        ],
         ("US", "Local.json", _) => vec![("+12125550100", "(212) 555-0100")],
         ("US", "TollFree.json", _) => vec![("+18885550100", "(888) 555-0100")],
-        _ => return twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found"),
+        _ => {
+            return twilio_error(
+                StatusCode::NOT_FOUND,
+                20404,
+                "The requested resource was not found",
+            );
+        }
     };
     let list: Vec<Value> = numbers
         .into_iter()
@@ -104,17 +131,30 @@ async fn available(
         .into_response()
 }
 
-async fn buy(State(books): State<Fake>, Path(sid): Path<String>, headers: HeaderMap, Form(form): Form<HashMap<String, String>>) -> Response {
+async fn buy(
+    State(books): State<Fake>,
+    Path(sid): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     if !authorized(&headers, &sid) {
         return unauthorized();
     }
     let mut b = books.lock().unwrap();
-    b.seen.push(Seen { method: "POST", path: "IncomingPhoneNumbers.json".into(), params: form.clone() });
+    b.seen.push(Seen {
+        method: "POST",
+        path: "IncomingPhoneNumbers.json".into(),
+        params: form.clone(),
+    });
     let Some(number) = form.get("PhoneNumber") else {
         return twilio_error(StatusCode::BAD_REQUEST, 21421, "PhoneNumber is required");
     };
     if number == TAKEN || b.owned.contains_key(number) {
-        return twilio_error(StatusCode::BAD_REQUEST, 21422, "PhoneNumber requested is not available");
+        return twilio_error(
+            StatusCode::BAD_REQUEST,
+            21422,
+            "PhoneNumber requested is not available",
+        );
     }
     let pn = format!("PN{:032x}", b.seen.len());
     b.owned.insert(number.clone(), pn.clone());
@@ -137,7 +177,11 @@ async fn list_owned(
         return unauthorized();
     }
     let mut b = books.lock().unwrap();
-    b.seen.push(Seen { method: "GET", path: "IncomingPhoneNumbers.json".into(), params: q.clone() });
+    b.seen.push(Seen {
+        method: "GET",
+        path: "IncomingPhoneNumbers.json".into(),
+        params: q.clone(),
+    });
     let list: Vec<Value> = b
         .owned
         .iter()
@@ -147,17 +191,29 @@ async fn list_owned(
     axum::Json(json!({"incoming_phone_numbers": list, "page": 0})).into_response()
 }
 
-async fn release(State(books): State<Fake>, Path((sid, file)): Path<(String, String)>, headers: HeaderMap) -> Response {
+async fn release(
+    State(books): State<Fake>,
+    Path((sid, file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
     if !authorized(&headers, &sid) {
         return unauthorized();
     }
     let mut b = books.lock().unwrap();
-    b.seen.push(Seen { method: "DELETE", path: format!("IncomingPhoneNumbers/{file}"), params: HashMap::new() });
+    b.seen.push(Seen {
+        method: "DELETE",
+        path: format!("IncomingPhoneNumbers/{file}"),
+        params: HashMap::new(),
+    });
     let pn = file.trim_end_matches(".json");
     let before = b.owned.len();
     b.owned.retain(|_, v| v != pn);
     if b.owned.len() == before {
-        return twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found");
+        return twilio_error(
+            StatusCode::NOT_FOUND,
+            20404,
+            "The requested resource was not found",
+        );
     }
     StatusCode::NO_CONTENT.into_response()
 }
@@ -173,33 +229,63 @@ async fn list_calls(
         return unauthorized();
     }
     let mut b = books.lock().unwrap();
-    b.seen.push(Seen { method: "GET", path: "Calls.json".into(), params: q.clone() });
+    b.seen.push(Seen {
+        method: "GET",
+        path: "Calls.json".into(),
+        params: q.clone(),
+    });
     if b.calls_failing {
-        return twilio_error(StatusCode::INTERNAL_SERVER_ERROR, 20500, "Internal Server Error");
+        return twilio_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            20500,
+            "Internal Server Error",
+        );
     }
     let mut list: Vec<Value> = b
         .calls
         .values()
-        .filter(|(account, call)| *account == sid && q.get("ParentCallSid").is_none_or(|p| call["parent_call_sid"] == p.as_str()))
+        .filter(|(account, call)| {
+            *account == sid
+                && q.get("ParentCallSid")
+                    .is_none_or(|p| call["parent_call_sid"] == p.as_str())
+        })
         .map(|(_, call)| call.clone())
         .collect();
-    list.sort_by_key(|c| std::cmp::Reverse(c["date_created"].as_str().unwrap_or_default().to_owned()));
+    list.sort_by_key(|c| {
+        std::cmp::Reverse(c["date_created"].as_str().unwrap_or_default().to_owned())
+    });
     axum::Json(json!({"calls": list, "page": 0, "page_size": 50, "uri": format!("/2010-04-01/Accounts/{sid}/Calls.json")})).into_response()
 }
 
 /// `GET Calls/{CallSid}.json`: one call of the account.
-async fn get_call(State(books): State<Fake>, Path((sid, file)): Path<(String, String)>, headers: HeaderMap) -> Response {
+async fn get_call(
+    State(books): State<Fake>,
+    Path((sid, file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
     if !authorized(&headers, &sid) {
         return unauthorized();
     }
     let mut b = books.lock().unwrap();
-    b.seen.push(Seen { method: "GET", path: format!("Calls/{file}"), params: HashMap::new() });
+    b.seen.push(Seen {
+        method: "GET",
+        path: format!("Calls/{file}"),
+        params: HashMap::new(),
+    });
     if b.calls_failing {
-        return twilio_error(StatusCode::INTERNAL_SERVER_ERROR, 20500, "Internal Server Error");
+        return twilio_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            20500,
+            "Internal Server Error",
+        );
     }
     match b.calls.get(file.trim_end_matches(".json")) {
         Some((account, call)) if *account == sid => axum::Json(call.clone()).into_response(),
-        _ => twilio_error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found"),
+        _ => twilio_error(
+            StatusCode::NOT_FOUND,
+            20404,
+            "The requested resource was not found",
+        ),
     }
 }
 
@@ -207,9 +293,18 @@ impl FakeTwilio {
     pub(crate) async fn start() -> Self {
         let books = Fake::default();
         let app = Router::new()
-            .route("/2010-04-01/Accounts/{sid}/AvailablePhoneNumbers/{country}/{file}", get(available))
-            .route("/2010-04-01/Accounts/{sid}/IncomingPhoneNumbers.json", get(list_owned).post(buy))
-            .route("/2010-04-01/Accounts/{sid}/IncomingPhoneNumbers/{file}", axum::routing::delete(release))
+            .route(
+                "/2010-04-01/Accounts/{sid}/AvailablePhoneNumbers/{country}/{file}",
+                get(available),
+            )
+            .route(
+                "/2010-04-01/Accounts/{sid}/IncomingPhoneNumbers.json",
+                get(list_owned).post(buy),
+            )
+            .route(
+                "/2010-04-01/Accounts/{sid}/IncomingPhoneNumbers/{file}",
+                axum::routing::delete(release),
+            )
             .route("/2010-04-01/Accounts/{sid}/Calls.json", get(list_calls))
             .route("/2010-04-01/Accounts/{sid}/Calls/{file}", get(get_call))
             .with_state(books.clone());
@@ -224,7 +319,10 @@ impl FakeTwilio {
     }
 
     pub(crate) fn seen_of(&self, method: &str) -> Vec<Seen> {
-        self.seen().into_iter().filter(|s| s.method == method).collect()
+        self.seen()
+            .into_iter()
+            .filter(|s| s.method == method)
+            .collect()
     }
 
     pub(crate) fn owns(&self, number: &str) -> bool {
@@ -233,7 +331,15 @@ impl FakeTwilio {
 
     /// Twilio now knows call `sid` of `account` as this: `status`, `duration`
     /// seconds once ended, dialed by `parent` (a `<Dial>` leg) to `to`.
-    pub(crate) fn set_call(&self, account: &str, sid: &str, parent: Option<&str>, to: &str, status: &str, duration: Option<u32>) {
+    pub(crate) fn set_call(
+        &self,
+        account: &str,
+        sid: &str,
+        parent: Option<&str>,
+        to: &str,
+        status: &str,
+        duration: Option<u32>,
+    ) {
         let now = chrono::Utc::now();
         let ended = duration.is_some();
         let call = json!({
@@ -245,7 +351,11 @@ impl FakeTwilio {
             "duration": duration.map(|d| d.to_string()),
             "uri": format!("/2010-04-01/Accounts/{account}/Calls/{sid}.json"),
         });
-        self.books.lock().unwrap().calls.insert(sid.to_owned(), (account.to_owned(), call));
+        self.books
+            .lock()
+            .unwrap()
+            .calls
+            .insert(sid.to_owned(), (account.to_owned(), call));
     }
 
     /// Makes every `Calls` request fail with a 500 (`true`), or answer again.
@@ -255,7 +365,9 @@ impl FakeTwilio {
 
     /// The `Calls` requests received so far.
     pub(crate) fn call_requests(&self) -> Vec<Seen> {
-        self.seen().into_iter().filter(|s| s.path.starts_with("Calls")).collect()
+        self.seen()
+            .into_iter()
+            .filter(|s| s.path.starts_with("Calls"))
+            .collect()
     }
 }
-

@@ -17,7 +17,8 @@ use switchboard::twilio::signature;
 use switchboard::{AppState, run};
 use switchboard_engine::{ClusterTiming, Engine, EngineConfig};
 use switchboard_model::{
-    Buyer, BuyerAssignment, Campaign, CampaignStatus, DuplicateAction, Id, PhoneNumber, RoutingPolicy, Tenant, new_id,
+    Buyer, BuyerAssignment, Campaign, CampaignStatus, DuplicateAction, Id, PhoneNumber,
+    RoutingPolicy, Tenant, new_id,
 };
 use switchboard_store::{EmbeddedStore, Store};
 use tokio::sync::oneshot;
@@ -58,7 +59,10 @@ where
         if cond().await {
             return;
         }
-        assert!(Instant::now() < deadline, "condition not met within {timeout:?}");
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {timeout:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -95,17 +99,23 @@ impl Reply {
 
     /// Whether it is a polite rejection: something said, then hang up, no dial.
     pub(crate) fn is_polite_rejection(&self) -> bool {
-        self.status == 200 && !self.is_dial() && self.body.contains("<Say>") && self.body.ends_with("<Hangup/></Response>")
+        self.status == 200
+            && !self.is_dial()
+            && self.body.contains("<Say>")
+            && self.body.ends_with("<Hangup/></Response>")
     }
 
     /// The number in `<Number>`.
     pub(crate) fn dialed(&self) -> Option<String> {
-        between(&self.body, "\">", "</Number>").map(|s| s.rsplit('>').next().unwrap_or(s).to_owned())
+        between(&self.body, "\">", "</Number>")
+            .map(|s| s.rsplit('>').next().unwrap_or(s).to_owned())
     }
 
     /// Our call id, from the `<Dial action>` URL.
     pub(crate) fn call_id(&self) -> Option<Id> {
-        between(&self.body, "/api/webhooks/dial-status/", "?")?.parse().ok()
+        between(&self.body, "/api/webhooks/dial-status/", "?")?
+            .parse()
+            .ok()
     }
 
     /// The attempt index, from the status callback URL.
@@ -122,7 +132,9 @@ fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
 
 /// Owned form pairs from string slices.
 pub(crate) fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-    p.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    p.iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 /// A voice webhook's parameters for a call from [`CALLER`] to `to`.
@@ -165,9 +177,17 @@ pub(crate) async fn post_form(
     }
     let resp = req.send().await?;
     let status = resp.status().as_u16();
-    let content_type =
-        resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    Ok(Reply { status, content_type, body: resp.text().await? })
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    Ok(Reply {
+        status,
+        content_type,
+        body: resp.text().await?,
+    })
 }
 
 /// Posts a form signed with `token` for `base + path_and_query`, as Twilio would.
@@ -221,7 +241,15 @@ impl TestServer {
     /// load balancer's), and signs for it.
     pub(crate) async fn start_in_cluster(store: Arc<dyn Store>, timing: ClusterTiming) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        Self::launch(dir, store, Some(CLUSTER_PUBLIC), EngineConfig::default(), Some(timing), |s| s).await
+        Self::launch(
+            dir,
+            store,
+            Some(CLUSTER_PUBLIC),
+            EngineConfig::default(),
+            Some(timing),
+            |s| s,
+        )
+        .await
     }
 
     /// Another node over this server's store that reads configuration
@@ -242,14 +270,23 @@ impl TestServer {
         cluster: Option<ClusterTiming>,
         configure: impl FnOnce(AppState) -> AppState,
     ) -> Self {
-        let engine = Engine::start(store.clone(), config).await.expect("start engine");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let engine = Engine::start(store.clone(), config)
+            .await
+            .expect("start engine");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let public = public.map_or_else(|| base.clone(), |p| p.trim_end_matches('/').to_owned());
         let mut state = configure(AppState::new(engine.clone(), &public));
         if let Some(timing) = cluster {
-            let link = Arc::new(switchboard::cluster::ClusterLink::new(CLUSTER_SECRET).expect("cluster link"));
-            engine.join_cluster(&base, timing, link.clone()).await.expect("join the cluster");
+            let link = Arc::new(
+                switchboard::cluster::ClusterLink::new(CLUSTER_SECRET).expect("cluster link"),
+            );
+            engine
+                .join_cluster(&base, timing, link.clone())
+                .await
+                .expect("join the cluster");
             state.cluster = Some(link);
         }
         let webhook_slots = state.webhook_slots.clone();
@@ -258,14 +295,29 @@ impl TestServer {
             let _ = rx.await;
         }));
         // Enough connections for the concurrency tests, no idle reuse surprises.
-        let client = reqwest::Client::builder().pool_max_idle_per_host(512).build().expect("client");
-        Self { base, public, engine, store, client, dir, webhook_slots, shutdown: Some(tx), task: Some(task) }
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(512)
+            .build()
+            .expect("client");
+        Self {
+            base,
+            public,
+            engine,
+            store,
+            client,
+            dir,
+            webhook_slots,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
     }
 
     /// Posts a webhook signed with the test tenant's token for the public URL.
     pub(crate) async fn post(&self, path_and_query: &str, params: &[(String, String)]) -> Reply {
         let sig = signature::sign(TOKEN, &format!("{}{path_and_query}", self.public), params);
-        post_form(&self.client, &self.base, path_and_query, params, Some(&sig)).await.expect("request")
+        post_form(&self.client, &self.base, path_and_query, params, Some(&sig))
+            .await
+            .expect("request")
     }
 
     /// Posts a voice webhook for `call_sid` to `to`.
@@ -298,21 +350,44 @@ impl TestServer {
         if let Some(d) = &dur {
             p.push(("CallDuration".into(), d.clone()));
         }
-        self.post(&format!("/api/webhooks/status?callId={call_id}&attempt={attempt}"), &p).await
+        self.post(
+            &format!("/api/webhooks/status?callId={call_id}&attempt={attempt}"),
+            &p,
+        )
+        .await
     }
 
     /// Posts the `<Dial action>` for `call_id`'s attempt.
-    pub(crate) async fn dial_status(&self, call_id: Id, attempt: u16, status: &str, duration: Option<u32>) -> Reply {
-        let mut p = pairs(&[("AccountSid", ACCOUNT), ("DialCallStatus", status), ("DialCallSid", "CAleg")]);
+    pub(crate) async fn dial_status(
+        &self,
+        call_id: Id,
+        attempt: u16,
+        status: &str,
+        duration: Option<u32>,
+    ) -> Reply {
+        let mut p = pairs(&[
+            ("AccountSid", ACCOUNT),
+            ("DialCallStatus", status),
+            ("DialCallSid", "CAleg"),
+        ]);
         if let Some(d) = duration {
             p.push(("DialCallDuration".into(), d.to_string()));
         }
-        self.post(&format!("/api/webhooks/dial-status/{call_id}?attempt={attempt}"), &p).await
+        self.post(
+            &format!("/api/webhooks/dial-status/{call_id}?attempt={attempt}"),
+            &p,
+        )
+        .await
     }
 
     /// A plain GET.
     pub(crate) async fn get(&self, path: &str) -> (u16, String) {
-        let r = self.client.get(format!("{}{path}", self.base)).send().await.expect("request");
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request");
         (r.status().as_u16(), r.text().await.expect("body"))
     }
 
@@ -364,7 +439,13 @@ pub(crate) async fn tenant(engine: &Engine) -> Tenant {
 }
 
 /// An always-open buyer converting after 60 s for 25.00 USD.
-pub(crate) async fn buyer(engine: &Engine, tenant: Id, name: &str, number: &str, concurrency: Option<u32>) -> Buyer {
+pub(crate) async fn buyer(
+    engine: &Engine,
+    tenant: Id,
+    name: &str,
+    number: &str,
+    concurrency: Option<u32>,
+) -> Buyer {
     let b: Buyer = serde_json::from_value(serde_json::json!({
         "id": new_id(), "tenantId": tenant, "name": name, "phoneNumber": number,
         "timezone": "America/New_York", "concurrencyLimit": concurrency, "dailyCap": 1000,
@@ -397,7 +478,11 @@ pub(crate) async fn campaign(
         routing_policy: policy,
         buyers: buyers
             .iter()
-            .map(|(b, priority, weight)| BuyerAssignment { buyer_id: b.id, priority: *priority, weight: *weight })
+            .map(|(b, priority, weight)| BuyerAssignment {
+                buyer_id: b.id,
+                priority: *priority,
+                weight: *weight,
+            })
             .collect(),
         recording,
         dial_timeout_seconds: 20,
@@ -443,7 +528,13 @@ pub(crate) async fn priority(engine: &Engine) -> Priority {
         false,
     )
     .await;
-    Priority { tenant, acme, beta, gamma, campaign }
+    Priority {
+        tenant,
+        acme,
+        beta,
+        gamma,
+        campaign,
+    }
 }
 
 /// A browser-like admin client: keeps cookies, sends our `Origin` on writes.
@@ -457,13 +548,23 @@ pub(crate) struct Console {
 impl Console {
     /// A client with an empty cookie jar.
     pub(crate) fn new(base: &str) -> Self {
-        let client = reqwest::Client::builder().cookie_store(true).build().expect("client");
-        Self { base: base.to_owned(), client, bearer: None }
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .expect("client");
+        Self {
+            base: base.to_owned(),
+            client,
+            bearer: None,
+        }
     }
 
     /// A client that authenticates with an API key only.
     pub(crate) fn with_key(base: &str, key: &str) -> Self {
-        Self { bearer: Some(key.to_owned()), ..Self::new(base) }
+        Self {
+            bearer: Some(key.to_owned()),
+            ..Self::new(base)
+        }
     }
 
     /// Sends `method path` with an optional JSON body; returns status, body
@@ -476,7 +577,10 @@ impl Console {
         headers: &[(&str, &str)],
     ) -> (u16, serde_json::Value, reqwest::header::HeaderMap) {
         let mut req = self.client.request(method, format!("{}{path}", self.base));
-        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("origin")) {
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("origin"))
+        {
             req = req.header("Origin", &self.base);
         }
         if let Some(b) = &self.bearer {
@@ -492,7 +596,11 @@ impl Console {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let text = resp.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null), headers)
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+            headers,
+        )
     }
 
     /// GET: status and JSON body.
@@ -502,13 +610,23 @@ impl Console {
     }
 
     /// POST JSON: status and JSON body.
-    pub(crate) async fn post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-        let (s, v, _) = self.send(reqwest::Method::POST, path, Some(body), &[]).await;
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let (s, v, _) = self
+            .send(reqwest::Method::POST, path, Some(body), &[])
+            .await;
         (s, v)
     }
 
     /// PUT JSON: status and JSON body.
-    pub(crate) async fn put(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    pub(crate) async fn put(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
         let (s, v, _) = self.send(reqwest::Method::PUT, path, Some(body), &[]).await;
         (s, v)
     }

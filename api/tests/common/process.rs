@@ -59,7 +59,9 @@ impl Served {
                 if n == 0 {
                     break;
                 }
-                errs.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                errs.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -70,10 +72,18 @@ impl Served {
                         break addr.trim().to_owned();
                     }
                 }
-                Err(_) => panic!("no `listening on` line; stderr:\n{}", stderr.lock().unwrap()),
+                Err(_) => panic!(
+                    "no `listening on` line; stderr:\n{}",
+                    stderr.lock().unwrap()
+                ),
             }
         };
-        Self { child, base, stdout, stderr }
+        Self {
+            child,
+            base,
+            stdout,
+            stderr,
+        }
     }
 
     /// Its process id, as `kill` takes it.
@@ -98,7 +108,10 @@ impl Served {
 
     /// Sends SIGTERM (a graceful stop).
     pub(crate) fn sigterm(&self) {
-        let ok = Command::new("kill").args(["-TERM", &self.pid()]).status().expect("run kill");
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.pid()])
+            .status()
+            .expect("run kill");
         assert!(ok.success());
     }
 
@@ -109,7 +122,11 @@ impl Served {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "server did not exit; stderr:\n{}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit; stderr:\n{}",
+                self.stderr()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -118,13 +135,21 @@ impl Served {
     pub(crate) fn stop(mut self) {
         self.sigterm();
         let status = self.wait(Duration::from_secs(30));
-        assert!(status.success(), "exit {status:?}; stderr:\n{}", self.stderr());
+        assert!(
+            status.success(),
+            "exit {status:?}; stderr:\n{}",
+            self.stderr()
+        );
     }
 
     /// A field of `/proc/PID/status` (`VmRSS`, `VmHWM`), in KiB.
     pub(crate) fn kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("read /proc/PID/status");
-        let line = status.lines().find(|l| l.starts_with(&format!("{field}:"))).unwrap_or_else(|| panic!("no {field} in {status}"));
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc/PID/status");
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(&format!("{field}:")))
+            .unwrap_or_else(|| panic!("no {field} in {status}"));
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 }

@@ -25,22 +25,23 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use metrics::{counter, gauge, histogram};
 use switchboard_model::{
-    BidRequestRecord, BidResponseRecord, Buyer, BuyerStatus, CallerInfo, Currency, Id, PhoneNumber, ResourceStatus, RtbRouter, RtbTarget,
-    new_id,
+    BidRequestRecord, BidResponseRecord, Buyer, BuyerStatus, CallerInfo, Currency, Id, PhoneNumber,
+    ResourceStatus, RtbRouter, RtbTarget, new_id,
 };
 use switchboard_routing::{CapLimits, geo_allows, is_open};
 use switchboard_rtb::{
-    BreakerConfig, BreakerState, CallContext, CircuitBreaker, ContentType, MAX_RESPONSE_BYTES, Outcome, PathConfig, Reply, ResponsePaths,
-    TargetTerms, Template, ValidBid, classify, rank,
+    BreakerConfig, BreakerState, CallContext, CircuitBreaker, ContentType, MAX_RESPONSE_BYTES,
+    Outcome, PathConfig, Reply, ResponsePaths, TargetTerms, Template, ValidBid, classify, rank,
 };
 use tokio::task::JoinSet;
 
-use crate::supervisor::Spawner;
 use crate::bidding::{Answer, BidClient, Outgoing};
 use crate::metrics::{
-    RTB_AUCTION_OVERHEAD_SECONDS, RTB_AUCTION_SECONDS, RTB_AUCTIONS, RTB_BIDDER_RESPONSE_SECONDS, RTB_BIDS, RTB_BREAKER_OPEN, RTB_DEADLINE_MISSES,
-    RTB_DECISION_LATENESS_SECONDS, RTB_OVERSIZED_RESPONSES,
+    RTB_AUCTION_OVERHEAD_SECONDS, RTB_AUCTION_SECONDS, RTB_AUCTIONS, RTB_BIDDER_RESPONSE_SECONDS,
+    RTB_BIDS, RTB_BREAKER_OPEN, RTB_DEADLINE_MISSES, RTB_DECISION_LATENESS_SECONDS,
+    RTB_OVERSIZED_RESPONSES,
 };
+use crate::supervisor::Spawner;
 
 /// Most characters of a request or response body kept in a bid response row.
 pub(crate) const MAX_RECORDED_BODY: usize = 2_048;
@@ -74,12 +75,21 @@ impl Bidder {
         if let Err(e) = &compiled {
             tracing::warn!(target = %target.id, error = %e, "rtb target does not compile; it will record errors");
         }
-        Self { target, compiled, breaker: Mutex::new(CircuitBreaker::new(breaker)) }
+        Self {
+            target,
+            compiled,
+            breaker: Mutex::new(CircuitBreaker::new(breaker)),
+        }
     }
 
     /// The breaker's state now: `closed`, `open` or `half-open`.
     pub(crate) fn breaker_state(&self) -> &'static str {
-        match self.breaker.lock().map(|b| b.state(Instant::now())).unwrap_or(BreakerState::Closed) {
+        match self
+            .breaker
+            .lock()
+            .map(|b| b.state(Instant::now()))
+            .unwrap_or(BreakerState::Closed)
+        {
             BreakerState::Closed => "closed",
             BreakerState::Open => "open",
             BreakerState::HalfOpen => "half-open",
@@ -93,7 +103,11 @@ fn compile(t: &RtbTarget) -> Result<Compiled, String> {
     let headers = t
         .headers
         .iter()
-        .map(|(k, v)| Template::parse(v).map(|v| (k.clone(), v)).map_err(|e| format!("header {k}: {e}")))
+        .map(|(k, v)| {
+            Template::parse(v)
+                .map(|v| (k.clone(), v))
+                .map_err(|e| format!("header {k}: {e}"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let paths = ResponsePaths::compile(&PathConfig {
         bid_amount: Some(&t.bid_amount_path),
@@ -105,8 +119,18 @@ fn compile(t: &RtbTarget) -> Result<Compiled, String> {
         reject_reason: t.reject_reason_path.as_deref(),
     })
     .map_err(|e| format!("response paths: {e}"))?;
-    let content_type = t.content_type.format().map_err(|e| format!("content type: {e}"))?;
-    Ok(Compiled { body, url, headers, paths, content_type, mime: t.content_type.mime().to_owned() })
+    let content_type = t
+        .content_type
+        .format()
+        .map_err(|e| format!("content type: {e}"))?;
+    Ok(Compiled {
+        body,
+        url,
+        headers,
+        paths,
+        content_type,
+        mime: t.content_type.mime().to_owned(),
+    })
 }
 
 /// The buyer a target's capacity actor judges by: the target's caps,
@@ -119,7 +143,8 @@ pub(crate) fn target_as_buyer(t: &RtbTarget) -> Buyer {
         name: t.name.clone(),
         company: t.company.clone(),
         contact: t.contact.clone(),
-        phone_number: PhoneNumber::parse("+15550000000").unwrap_or_else(|_| unreachable!("a valid E.164 literal")),
+        phone_number: PhoneNumber::parse("+15550000000")
+            .unwrap_or_else(|_| unreachable!("a valid E.164 literal")),
         status: match t.status {
             ResourceStatus::Active => BuyerStatus::Active,
             ResourceStatus::Paused => BuyerStatus::Paused,
@@ -202,28 +227,64 @@ struct Judged {
 
 /// Classifies one answer of `bidder` (whose target compiled). Pure CPU work:
 /// run it on the blocking pool.
-fn judge(bidder: &Bidder, terms: &TargetTerms, floor: i64, answer: Answer, sent_at: Instant, at: Instant) -> Judged {
+fn judge(
+    bidder: &Bidder,
+    terms: &TargetTerms,
+    floor: i64,
+    answer: Answer,
+    sent_at: Instant,
+    at: Instant,
+) -> Judged {
     let paths = match &bidder.compiled {
         Ok(c) => &c.paths,
-        Err(e) => return Judged { outcome: Outcome::Error(e.clone()), at, body: String::new() },
+        Err(e) => {
+            return Judged {
+                outcome: Outcome::Error(e.clone()),
+                at,
+                body: String::new(),
+            };
+        }
     };
     match answer {
-        Answer::Failed(reason) => {
-            Judged { outcome: classify(terms, floor, paths, Reply::Failed(&reason), sent_at, at), at, body: String::new() }
-        }
+        Answer::Failed(reason) => Judged {
+            outcome: classify(terms, floor, paths, Reply::Failed(&reason), sent_at, at),
+            at,
+            body: String::new(),
+        },
         Answer::Http { status, body } => {
             if body.len() > MAX_RESPONSE_BYTES {
-                counter!(RTB_OVERSIZED_RESPONSES, "target" => terms.target_id.to_string()).increment(1);
+                counter!(RTB_OVERSIZED_RESPONSES, "target" => terms.target_id.to_string())
+                    .increment(1);
             }
-            let outcome = classify(terms, floor, paths, Reply::Http { status, body: &body }, sent_at, at);
-            Judged { outcome, at, body: truncate(&String::from_utf8_lossy(&body)) }
+            let outcome = classify(
+                terms,
+                floor,
+                paths,
+                Reply::Http {
+                    status,
+                    body: &body,
+                },
+                sent_at,
+                at,
+            );
+            Judged {
+                outcome,
+                at,
+                body: truncate(&String::from_utf8_lossy(&body)),
+            }
         }
     }
 }
 
 /// Runs one auction among `router`'s targets, deciding at `started +
 /// timeout` (the router's deadline, already capped by the engine).
-pub(crate) async fn run(spawner: &Spawner, client: &BidClient, router: &RtbRouter, timeout: Duration, call: AuctionCall) -> Auction {
+pub(crate) async fn run(
+    spawner: &Spawner,
+    client: &BidClient,
+    router: &RtbRouter,
+    timeout: Duration,
+    call: AuctionCall,
+) -> Auction {
     let started = Instant::now();
     let deadline = started + timeout;
     let request_id = new_id();
@@ -243,12 +304,23 @@ pub(crate) async fn run(spawner: &Spawner, client: &BidClient, router: &RtbRoute
     let mut sent: Vec<Sent> = Vec::new();
     let mut tasks = JoinSet::new();
     for place in &router.targets {
-        let Some(bidder) = spawner.registry.bidders.get(&place.target_id).map(|b| b.clone()) else { continue };
+        let Some(bidder) = spawner
+            .registry
+            .bidders
+            .get(&place.target_id)
+            .map(|b| b.clone())
+        else {
+            continue;
+        };
         let t = &bidder.target;
         if t.tenant_id != call.tenant_id || !eligible(spawner, t, &call.caller, now).await {
             continue;
         }
-        let admitted = bidder.breaker.lock().map(|mut b| b.try_acquire(Instant::now())).unwrap_or(false);
+        let admitted = bidder
+            .breaker
+            .lock()
+            .map(|mut b| b.try_acquire(Instant::now()))
+            .unwrap_or(false);
         if !admitted {
             continue;
         }
@@ -260,29 +332,57 @@ pub(crate) async fn run(spawner: &Spawner, client: &BidClient, router: &RtbRoute
             priority: place.priority,
         };
         let (body, url) = match &bidder.compiled {
-            Ok(c) => (c.body.render(c.content_type, &ctx, &terms.price()), c.url.render(ContentType::Form, &ctx, &terms.price())),
+            Ok(c) => (
+                c.body.render(c.content_type, &ctx, &terms.price()),
+                c.url.render(ContentType::Form, &ctx, &terms.price()),
+            ),
             Err(_) => (String::new(), String::new()),
         };
         let idx = sent.len();
         let sent_at = Instant::now();
         if let Ok(c) = &bidder.compiled {
-            let headers = c.headers.iter().map(|(k, v)| (k.clone(), v.render(ContentType::Xml, &ctx, &terms.price()))).collect();
-            let out = Outgoing { url, body: body.clone(), headers, mime: c.mime.clone() };
+            let headers = c
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.render(ContentType::Xml, &ctx, &terms.price())))
+                .collect();
+            let out = Outgoing {
+                url,
+                body: body.clone(),
+                headers,
+                mime: c.mime.clone(),
+            };
             let client = client.clone();
             let b = bidder.clone();
-            let budget = Duration::from_millis(u64::from(t.timeout_ms)).min(deadline.saturating_duration_since(sent_at));
+            let budget = Duration::from_millis(u64::from(t.timeout_ms))
+                .min(deadline.saturating_duration_since(sent_at));
             tasks.spawn(async move {
-                let Some(answer) = client.send(&b.target, &out, budget).await else { return (idx, None) };
+                let Some(answer) = client.send(&b.target, &out, budget).await else {
+                    return (idx, None);
+                };
                 let at = Instant::now();
-                let judged = tokio::task::spawn_blocking(move || judge(&b, &terms, floor, answer, sent_at, at)).await;
+                let judged = tokio::task::spawn_blocking(move || {
+                    judge(&b, &terms, floor, answer, sent_at, at)
+                })
+                .await;
                 let judged = judged.unwrap_or_else(|e| {
                     tracing::error!(error = %e, "judging a bid response failed");
-                    Judged { outcome: Outcome::Error("the response could not be read".into()), at, body: String::new() }
+                    Judged {
+                        outcome: Outcome::Error("the response could not be read".into()),
+                        at,
+                        body: String::new(),
+                    }
                 });
                 (idx, Some(judged))
             });
         }
-        sent.push(Sent { bidder, terms, body, sent_at, judged: None });
+        sent.push(Sent {
+            bidder,
+            terms,
+            body,
+            sent_at,
+            judged: None,
+        });
     }
 
     // Collect until every answer is in or the deadline passes, whichever is first.
@@ -302,7 +402,11 @@ pub(crate) async fn run(spawner: &Spawner, client: &BidClient, router: &RtbRoute
     // Whatever is still out is cancelled: a hanging bidder costs nothing more.
     tasks.abort_all();
     let decided = Instant::now();
-    let last_answer = sent.iter().map(|s| s.judged.as_ref().map(|j| j.at)).collect::<Option<Vec<_>>>().and_then(|v| v.into_iter().max());
+    let last_answer = sent
+        .iter()
+        .map(|s| s.judged.as_ref().map(|j| j.at))
+        .collect::<Option<Vec<_>>>()
+        .and_then(|v| v.into_iter().max());
 
     let mut responses = Vec::with_capacity(sent.len());
     let mut valid = Vec::new();
@@ -316,9 +420,11 @@ pub(crate) async fn run(spawner: &Spawner, client: &BidClient, router: &RtbRoute
         let elapsed = received.saturating_duration_since(s.sent_at);
         let target = s.terms.target_id;
         if answered {
-            histogram!(RTB_BIDDER_RESPONSE_SECONDS, "target" => target.to_string()).record(elapsed.as_secs_f64());
+            histogram!(RTB_BIDDER_RESPONSE_SECONDS, "target" => target.to_string())
+                .record(elapsed.as_secs_f64());
         }
-        counter!(RTB_BIDS, "status" => outcome.status(), "target" => target.to_string()).increment(1);
+        counter!(RTB_BIDS, "status" => outcome.status(), "target" => target.to_string())
+            .increment(1);
         if let Ok(mut breaker) = s.bidder.breaker.lock()
             && let Some(state) = breaker.record(outcome.is_failure(), received)
         {
@@ -365,7 +471,8 @@ pub(crate) async fn run(spawner: &Spawner, client: &BidClient, router: &RtbRoute
         histogram!(RTB_AUCTION_OVERHEAD_SECONDS).record(o.as_secs_f64());
     }
     histogram!(RTB_AUCTION_SECONDS).record(total.as_secs_f64());
-    histogram!(RTB_DECISION_LATENESS_SECONDS).record(decided.saturating_duration_since(deadline).as_secs_f64());
+    histogram!(RTB_DECISION_LATENESS_SECONDS)
+        .record(decided.saturating_duration_since(deadline).as_secs_f64());
     if decided > deadline + DEADLINE_SLACK {
         counter!(RTB_DEADLINE_MISSES).increment(1);
     }
@@ -385,12 +492,22 @@ pub(crate) async fn run(spawner: &Spawner, client: &BidClient, router: &RtbRoute
         total_ms: millis(total),
         created_at: now,
     };
-    Auction { ranked, overhead, request, responses }
+    Auction {
+        ranked,
+        overhead,
+        request,
+        responses,
+    }
 }
 
 /// Whether a target may be asked now: active, in schedule, geo allowed and
 /// under every cap (as its capacity actor counts them).
-async fn eligible(spawner: &Spawner, t: &RtbTarget, caller: &CallerInfo, now: DateTime<Utc>) -> bool {
+async fn eligible(
+    spawner: &Spawner,
+    t: &RtbTarget,
+    caller: &CallerInfo,
+    now: DateTime<Utc>,
+) -> bool {
     if t.status != ResourceStatus::Active
         || !is_open(t.schedule.as_ref(), t.timezone, now)
         || !geo_allows(&t.geo, caller.state.as_deref(), caller.zip.as_deref())
@@ -446,12 +563,24 @@ mod bench {
     #[ignore = "a measurement, not a check; run by hand"]
     async fn auction_overhead_with_ten_bidders_answering_in_10ms() {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn switchboard_store::Store> = Arc::new(switchboard_store::EmbeddedStore::open(dir.path()).unwrap());
+        let store: Arc<dyn switchboard_store::Store> =
+            Arc::new(switchboard_store::EmbeddedStore::open(dir.path()).unwrap());
         let registry = Arc::new(crate::Registry::default());
         let max_hold = chrono::Duration::hours(1);
-        let args = crate::supervisor::SupervisorArgs { store: store.clone(), registry: registry.clone(), max_hold };
-        let (supervisor, _) = ractor::Actor::spawn(None, crate::supervisor::Supervisor, args).await.unwrap();
-        let spawner = Spawner { store, registry: registry.clone(), max_hold, supervisor: supervisor.get_cell() };
+        let args = crate::supervisor::SupervisorArgs {
+            store: store.clone(),
+            registry: registry.clone(),
+            max_hold,
+        };
+        let (supervisor, _) = ractor::Actor::spawn(None, crate::supervisor::Supervisor, args)
+            .await
+            .unwrap();
+        let spawner = Spawner {
+            store,
+            registry: registry.clone(),
+            max_hold,
+            supervisor: supervisor.get_cell(),
+        };
         let client = BidClient::new(true);
         let tenant = new_id();
         let mut targets = Vec::new();
@@ -468,11 +597,24 @@ mod bench {
                 "requestBody": r#"{"callerId": "{callerId}", "requestId": "{requestId}"}"#
             }))
             .unwrap();
-            targets.push(switchboard_model::RouterTarget { target_id: t.id, priority: 1, weight: 1 });
-            registry.bidders.insert(t.id, Arc::new(Bidder::new(Arc::new(t), BreakerConfig::default())));
+            targets.push(switchboard_model::RouterTarget {
+                target_id: t.id,
+                priority: 1,
+                weight: 1,
+            });
+            registry.bidders.insert(
+                t.id,
+                Arc::new(Bidder::new(Arc::new(t), BreakerConfig::default())),
+            );
         }
-        let router: RtbRouter = serde_json::from_value(serde_json::json!({"name": "bench", "biddingTimeoutMs": 500})).unwrap();
-        let router = Arc::new(RtbRouter { targets, tenant_id: tenant, ..router });
+        let router: RtbRouter =
+            serde_json::from_value(serde_json::json!({"name": "bench", "biddingTimeoutMs": 500}))
+                .unwrap();
+        let router = Arc::new(RtbRouter {
+            targets,
+            tenant_id: tenant,
+            ..router
+        });
         let (n, concurrency) = (2_000usize, 16usize);
         let started = Instant::now();
         let mut overheads = Vec::with_capacity(n);
@@ -483,8 +625,19 @@ mod bench {
             }
             let (spawner, client, router) = (spawner.clone(), client.clone(), router.clone());
             running.spawn(async move {
-                let caller = Arc::new(CallerInfo { from: format!("+1555{:07}", i), state: Some("CA".into()), zip: None });
-                let call = AuctionCall { tenant_id: tenant, call_id: None, campaign_id: None, caller, call_start: Utc::now(), tags: BTreeMap::new() };
+                let caller = Arc::new(CallerInfo {
+                    from: format!("+1555{:07}", i),
+                    state: Some("CA".into()),
+                    zip: None,
+                });
+                let call = AuctionCall {
+                    tenant_id: tenant,
+                    call_id: None,
+                    campaign_id: None,
+                    caller,
+                    call_start: Utc::now(),
+                    tags: BTreeMap::new(),
+                };
                 let a = run(&spawner, &client, &router, Duration::from_millis(500), call).await;
                 assert_eq!(a.ranked.len(), 10);
                 a.overhead

@@ -50,8 +50,10 @@ impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            check_resolved(addrs.iter().map(|a| a.ip())).map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            check_resolved(addrs.iter().map(|a| a.ip()))
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
     }
@@ -76,13 +78,23 @@ impl BidClient {
             tracing::error!(error = %e, "bid client settings refused; using defaults");
             reqwest::Client::new()
         });
-        Self { client, allow_private }
+        Self {
+            client,
+            allow_private,
+        }
     }
 
     /// Sends one request to `target` and reads the answer, all within `timeout`
     /// (`None` from the outer timeout means the bidder did not answer in time).
-    pub(crate) async fn send(&self, target: &RtbTarget, out: &Outgoing, timeout: Duration) -> Option<Answer> {
-        tokio::time::timeout(timeout, self.exchange(target, out)).await.ok()
+    pub(crate) async fn send(
+        &self,
+        target: &RtbTarget,
+        out: &Outgoing,
+        timeout: Duration,
+    ) -> Option<Answer> {
+        tokio::time::timeout(timeout, self.exchange(target, out))
+            .await
+            .ok()
     }
 
     async fn exchange(&self, target: &RtbTarget, out: &Outgoing) -> Answer {
@@ -91,13 +103,24 @@ impl BidClient {
             Err(e) => return Answer::Failed(format!("bad endpoint url: {e}")),
         };
         if !self.allow_private {
-            let literal = url.host_str().and_then(|h| h.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok());
+            let literal = url.host_str().and_then(|h| {
+                h.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<IpAddr>()
+                    .ok()
+            });
             if let Some(ip) = literal.filter(|ip| is_forbidden(*ip)) {
-                return Answer::Failed(format!("address {ip} is not allowed (loopback, private, link-local or metadata)"));
+                return Answer::Failed(format!(
+                    "address {ip} is not allowed (loopback, private, link-local or metadata)"
+                ));
             }
         }
         let mut req = match target.http_method {
-            HttpMethod::Post => self.client.post(url).header("content-type", out.mime.as_str()).body(out.body.clone()),
+            HttpMethod::Post => self
+                .client
+                .post(url)
+                .header("content-type", out.mime.as_str())
+                .body(out.body.clone()),
             HttpMethod::Get => self.client.get(url),
         };
         for (k, v) in &out.headers {
@@ -105,9 +128,21 @@ impl BidClient {
         }
         match target.auth_type {
             AuthType::None => {}
-            AuthType::ApiKey => req = req.header(target.auth_header.as_str(), target.auth_token.as_deref().unwrap_or_default()),
-            AuthType::Bearer => req = req.bearer_auth(target.auth_token.as_deref().unwrap_or_default()),
-            AuthType::Basic => req = req.basic_auth(target.auth_username.as_deref().unwrap_or_default(), target.auth_password.as_deref()),
+            AuthType::ApiKey => {
+                req = req.header(
+                    target.auth_header.as_str(),
+                    target.auth_token.as_deref().unwrap_or_default(),
+                )
+            }
+            AuthType::Bearer => {
+                req = req.bearer_auth(target.auth_token.as_deref().unwrap_or_default())
+            }
+            AuthType::Basic => {
+                req = req.basic_auth(
+                    target.auth_username.as_deref().unwrap_or_default(),
+                    target.auth_password.as_deref(),
+                )
+            }
         }
         let mut resp = match req.send().await {
             Ok(r) => r,

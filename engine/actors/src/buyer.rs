@@ -67,7 +67,11 @@ impl Actor for BuyerActor {
     type State = BuyerState;
     type Arguments = BuyerArgs;
 
-    async fn pre_start(&self, myself: ActorRef<BuyerMsg>, args: BuyerArgs) -> Result<BuyerState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<BuyerMsg>,
+        args: BuyerArgs,
+    ) -> Result<BuyerState, ActorProcessingErr> {
         let now = Utc::now();
         let tz = args.buyer.timezone;
         // Everything that can count towards this month's caps or still hold a slot.
@@ -89,27 +93,54 @@ impl Actor for BuyerActor {
         let counters = CapCounters::rebuild(tz, now, past, total, args.max_hold);
         let active = counters.active();
         gauge!(ACTIVE_RESERVATIONS).increment(f64::from(active));
-        let mut state = BuyerState { buyer: args.buyer, counters, sweep_armed: false, withdrawn: HashMap::new() };
+        let mut state = BuyerState {
+            buyer: args.buyer,
+            counters,
+            sweep_armed: false,
+            withdrawn: HashMap::new(),
+        };
         if active > 0 {
             arm_sweep(&myself, &mut state);
         }
         Ok(state)
     }
 
-    async fn post_stop(&self, _: ActorRef<BuyerMsg>, state: &mut BuyerState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _: ActorRef<BuyerMsg>,
+        state: &mut BuyerState,
+    ) -> Result<(), ActorProcessingErr> {
         gauge!(ACTIVE_RESERVATIONS).decrement(f64::from(state.counters.active()));
         Ok(())
     }
 
-    async fn handle(&self, myself: ActorRef<BuyerMsg>, msg: BuyerMsg, state: &mut BuyerState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<BuyerMsg>,
+        msg: BuyerMsg,
+        state: &mut BuyerState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
-            BuyerMsg::Reserve { key, caller, now, expires_at, reply } => {
+            BuyerMsg::Reserve {
+                key,
+                caller,
+                now,
+                expires_at,
+                reply,
+            } => {
                 sweep(state, now);
                 let before = state.counters.active();
                 let result = if state.withdrawn.remove(&key).is_some() {
                     Err(Refusal::Withdrawn)
                 } else {
-                    admit(&state.buyer, &mut state.counters, &caller, now, key, expires_at)
+                    admit(
+                        &state.buyer,
+                        &mut state.counters,
+                        &caller,
+                        now,
+                        key,
+                        expires_at,
+                    )
                 };
                 match result {
                     Ok(()) => {
@@ -145,7 +176,13 @@ impl Actor for BuyerActor {
             }
             BuyerMsg::Stats(reply) => {
                 let s = state.counters.snapshot(state.buyer.timezone, Utc::now());
-                let _ = reply.send(BuyerStats { active: s.active, hour: s.hour, day: s.day, month: s.month, total: s.total });
+                let _ = reply.send(BuyerStats {
+                    active: s.active,
+                    hour: s.hour,
+                    day: s.day,
+                    month: s.month,
+                    total: s.total,
+                });
             }
         }
         Ok(())

@@ -14,7 +14,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
-use switchboard_model::{Attempt, AttemptOutcome, Buyer, CallRecord, CallStatus, CallerIdMode, Campaign, Currency, Id, PhoneNumber, RejectReason};
+use switchboard_model::{
+    Attempt, AttemptOutcome, Buyer, CallRecord, CallStatus, CallerIdMode, Campaign, Currency, Id,
+    PhoneNumber, RejectReason,
+};
 use tokio::sync::Mutex;
 
 use crate::Decision;
@@ -32,12 +35,18 @@ pub(crate) struct LiveCall {
 
 impl LiveCall {
     pub(crate) fn new(id: Id, tenant_id: Id, record: Option<CallRecord>) -> Self {
-        Self { id, tenant_id, record: Mutex::new(record), heard: AtomicI64::new(Utc::now().timestamp_millis()) }
+        Self {
+            id,
+            tenant_id,
+            record: Mutex::new(record),
+            heard: AtomicI64::new(Utc::now().timestamp_millis()),
+        }
     }
 
     /// Notes a sign of life (a callback, or a question to the carrier) now.
     pub(crate) fn heard_now(&self) {
-        self.heard.store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+        self.heard
+            .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
     }
 
     /// When the call was last heard of.
@@ -104,12 +113,13 @@ impl LiveCalls {
         let mut gone = Vec::new();
         for entry in self.by_id.iter() {
             if let Ok(slot) = entry.value().record.try_lock()
-                && let Some(r) = slot.as_ref() {
-                    let settled = r.status.is_terminal() && r.attempts.iter().all(|a| a.released);
-                    if settled && r.ended_at.is_some_and(|t| t < before) {
-                        gone.push((r.id, r.call_sid.clone()));
-                    }
+                && let Some(r) = slot.as_ref()
+            {
+                let settled = r.status.is_terminal() && r.attempts.iter().all(|a| a.released);
+                if settled && r.ended_at.is_some_and(|t| t < before) {
+                    gone.push((r.id, r.call_sid.clone()));
                 }
+            }
         }
         for (id, sid) in &gone {
             self.remove(*id, sid);
@@ -119,8 +129,12 @@ impl LiveCalls {
 
     /// Forgets every call `keep` refuses (a later event reloads it from the store).
     pub(crate) fn retain(&self, keep: impl Fn(Id) -> bool) {
-        let gone: Vec<(Id, String)> =
-            self.by_sid.iter().filter(|e| !keep(e.value().id)).map(|e| (e.value().id, e.key().clone())).collect();
+        let gone: Vec<(Id, String)> = self
+            .by_sid
+            .iter()
+            .filter(|e| !keep(e.value().id))
+            .map(|e| (e.value().id, e.key().clone()))
+            .collect();
         for (id, sid) in gone {
             self.remove(id, &sid);
         }
@@ -143,10 +157,20 @@ pub(crate) struct DialSettings {
 
 /// What the carrier should do now, derived from the record alone, so a
 /// retried webhook gets exactly the answer the first one got.
-pub(crate) fn decision_for(record: &CallRecord, campaign: Option<&Campaign>, settings: &DialSettings) -> Decision {
+pub(crate) fn decision_for(
+    record: &CallRecord,
+    campaign: Option<&Campaign>,
+    settings: &DialSettings,
+) -> Decision {
     match record.status {
-        CallStatus::Rejected => Decision::Reject { reason: record.reject_reason.unwrap_or(RejectReason::NoBuyerAvailable) },
-        CallStatus::NoAnswer => Decision::Reject { reason: RejectReason::NoBuyerAvailable },
+        CallStatus::Rejected => Decision::Reject {
+            reason: record
+                .reject_reason
+                .unwrap_or(RejectReason::NoBuyerAvailable),
+        },
+        CallStatus::NoAnswer => Decision::Reject {
+            reason: RejectReason::NoBuyerAvailable,
+        },
         CallStatus::Completed => Decision::Hangup,
         CallStatus::Ringing | CallStatus::InProgress => {
             let Some((idx, attempt)) = record.attempts.iter().enumerate().next_back() else {
@@ -154,7 +178,9 @@ pub(crate) fn decision_for(record: &CallRecord, campaign: Option<&Campaign>, set
             };
             let mode = campaign.map(|c| c.caller_id_mode).unwrap_or_default();
             let caller_id = match mode {
-                CallerIdMode::Caller if PhoneNumber::parse(&record.from).is_ok() => record.from.clone(),
+                CallerIdMode::Caller if PhoneNumber::parse(&record.from).is_ok() => {
+                    record.from.clone()
+                }
                 _ => record.to.as_str().to_owned(),
             };
             Decision::Dial {
@@ -178,12 +204,24 @@ pub(crate) fn push_attempt(record: &mut CallRecord, buyer: &Buyer, now: DateTime
 
 /// Appends a dial attempt to an RTB winner: `target` (whose capacity is
 /// reserved) at the number it bid with.
-pub(crate) fn push_bid_attempt(record: &mut CallRecord, target: Id, number: PhoneNumber, bid: (i64, Currency, Option<u32>), now: DateTime<Utc>) {
+pub(crate) fn push_bid_attempt(
+    record: &mut CallRecord,
+    target: Id,
+    number: PhoneNumber,
+    bid: (i64, Currency, Option<u32>),
+    now: DateTime<Utc>,
+) {
     push(record, target, number, Some((bid.0, bid.2)), now);
     record.currency = bid.1;
 }
 
-fn push(record: &mut CallRecord, buyer_id: Id, number: PhoneNumber, bid: Option<(i64, Option<u32>)>, now: DateTime<Utc>) {
+fn push(
+    record: &mut CallRecord,
+    buyer_id: Id,
+    number: PhoneNumber,
+    bid: Option<(i64, Option<u32>)>,
+    now: DateTime<Utc>,
+) {
     record.attempts.push(Attempt {
         buyer_id,
         number,
@@ -217,19 +255,33 @@ pub(crate) fn answer(record: &mut CallRecord, idx: usize, at: DateTime<Utc>) {
 
 /// Ends attempt `idx` after the buyer answered and talked `duration` seconds;
 /// books the conversion once. Returns the reservation to release.
-pub(crate) fn finish_answered(record: &mut CallRecord, idx: usize, duration: u32, now: DateTime<Utc>, buyer: Option<&Buyer>) -> Option<Release> {
+pub(crate) fn finish_answered(
+    record: &mut CallRecord,
+    idx: usize,
+    duration: u32,
+    now: DateTime<Utc>,
+    buyer: Option<&Buyer>,
+) -> Option<Release> {
     let key = (record.id, idx as u16);
     let a = &mut record.attempts[idx];
     a.duration_seconds = a.duration_seconds.max(duration);
     let ended = *a.ended_at.get_or_insert(now);
-    let answered_at = *a.answered_at.get_or_insert(ended - chrono::Duration::seconds(i64::from(a.duration_seconds)));
+    let answered_at = *a
+        .answered_at
+        .get_or_insert(ended - chrono::Duration::seconds(i64::from(a.duration_seconds)));
     a.outcome = AttemptOutcome::Completed;
     let talk = a.duration_seconds;
     let buyer_id = a.buyer_id;
-    let bid = a.bid_minor.map(|m| (m, a.bid_duration_seconds.unwrap_or(0)));
+    let bid = a
+        .bid_minor
+        .map(|m| (m, a.bid_duration_seconds.unwrap_or(0)));
     let release = (!a.released).then(|| {
         a.released = true;
-        Release { buyer_id, key, answered: true }
+        Release {
+            buyer_id,
+            key,
+            answered: true,
+        }
     });
     record.answered_at.get_or_insert(answered_at);
     record.duration_seconds = talk;
@@ -247,18 +299,26 @@ pub(crate) fn finish_answered(record: &mut CallRecord, idx: usize, duration: u32
             metrics::counter!(crate::metrics::CONVERSIONS).increment(1);
         }
     } else if let Some(b) = buyer.filter(|b| b.id == buyer_id)
-        && !record.converted && talk > 0 && talk >= b.conversion_seconds {
-            record.converted = true;
-            record.revenue_minor = b.payout;
-            record.currency = b.currency;
-            metrics::counter!(crate::metrics::CONVERSIONS).increment(1);
-        }
+        && !record.converted
+        && talk > 0
+        && talk >= b.conversion_seconds
+    {
+        record.converted = true;
+        record.revenue_minor = b.payout;
+        record.currency = b.currency;
+        metrics::counter!(crate::metrics::CONVERSIONS).increment(1);
+    }
     release
 }
 
 /// Ends attempt `idx` without an answer (busy, no-answer, failed, canceled).
 /// Returns the reservation to release, refunding the buyer's caps.
-pub(crate) fn finish_unanswered(record: &mut CallRecord, idx: usize, outcome: AttemptOutcome, now: DateTime<Utc>) -> Option<Release> {
+pub(crate) fn finish_unanswered(
+    record: &mut CallRecord,
+    idx: usize,
+    outcome: AttemptOutcome,
+    now: DateTime<Utc>,
+) -> Option<Release> {
     let key = (record.id, idx as u16);
     let a = &mut record.attempts[idx];
     if !a.outcome.is_terminal() {
@@ -268,27 +328,47 @@ pub(crate) fn finish_unanswered(record: &mut CallRecord, idx: usize, outcome: At
     let buyer_id = a.buyer_id;
     (!a.released).then(|| {
         a.released = true;
-        Release { buyer_id, key, answered: false }
+        Release {
+            buyer_id,
+            key,
+            answered: false,
+        }
     })
 }
 
 /// The inbound call itself ended (the caller hung up): close whatever is open.
-pub(crate) fn end_call(record: &mut CallRecord, now: DateTime<Utc>, buyers: &dyn Fn(Id) -> Option<Arc<Buyer>>) -> Vec<Release> {
+pub(crate) fn end_call(
+    record: &mut CallRecord,
+    now: DateTime<Utc>,
+    buyers: &dyn Fn(Id) -> Option<Arc<Buyer>>,
+) -> Vec<Release> {
     let mut releases = Vec::new();
     for idx in 0..record.attempts.len() {
         let a = &record.attempts[idx];
         match a.outcome {
             AttemptOutcome::Answered => {
-                let talk = a.answered_at.map(|t| (now - t).num_seconds().max(0) as u32).unwrap_or(0);
+                let talk = a
+                    .answered_at
+                    .map(|t| (now - t).num_seconds().max(0) as u32)
+                    .unwrap_or(0);
                 let buyer = buyers(a.buyer_id);
                 releases.extend(finish_answered(record, idx, talk, now, buyer.as_deref()));
             }
-            AttemptOutcome::Pending => releases.extend(finish_unanswered(record, idx, AttemptOutcome::Canceled, now)),
+            AttemptOutcome::Pending => releases.extend(finish_unanswered(
+                record,
+                idx,
+                AttemptOutcome::Canceled,
+                now,
+            )),
             _ => {}
         }
     }
     if !record.status.is_terminal() {
-        record.status = if record.answered_at.is_some() { CallStatus::Completed } else { CallStatus::NoAnswer };
+        record.status = if record.answered_at.is_some() {
+            CallStatus::Completed
+        } else {
+            CallStatus::NoAnswer
+        };
     }
     record.ended_at.get_or_insert(now);
     releases
@@ -370,8 +450,15 @@ mod tests {
         let rel = finish_unanswered(&mut r, 0, AttemptOutcome::Busy, now).unwrap();
         assert!(!rel.answered);
         assert_eq!(r.attempts[0].outcome, AttemptOutcome::Busy);
-        assert_eq!(finish_unanswered(&mut r, 0, AttemptOutcome::NoAnswer, now), None);
-        assert_eq!(r.attempts[0].outcome, AttemptOutcome::Busy, "the first terminal outcome stays");
+        assert_eq!(
+            finish_unanswered(&mut r, 0, AttemptOutcome::NoAnswer, now),
+            None
+        );
+        assert_eq!(
+            r.attempts[0].outcome,
+            AttemptOutcome::Busy,
+            "the first terminal outcome stays"
+        );
     }
 
     #[test]
@@ -393,15 +480,38 @@ mod tests {
     fn decision_replays_from_the_record() {
         let b = buyer(0);
         let mut r = record();
-        let settings = DialSettings { time_limit_seconds: 14_400 };
+        let settings = DialSettings {
+            time_limit_seconds: 14_400,
+        };
         push_attempt(&mut r, &b, Utc::now());
-        let Decision::Dial { number, attempt, caller_id, .. } = decision_for(&r, None, &settings) else { panic!("expected a dial") };
-        assert_eq!((number.as_str(), attempt, caller_id.as_str()), ("+15550002001", 0, "+15551230000"));
+        let Decision::Dial {
+            number,
+            attempt,
+            caller_id,
+            ..
+        } = decision_for(&r, None, &settings)
+        else {
+            panic!("expected a dial")
+        };
+        assert_eq!(
+            (number.as_str(), attempt, caller_id.as_str()),
+            ("+15550002001", 0, "+15551230000")
+        );
         r.from = "anonymous".into();
-        let Decision::Dial { caller_id, .. } = decision_for(&r, None, &settings) else { panic!("expected a dial") };
-        assert_eq!(caller_id, "+15550001000", "anonymous callers show the tracking number");
+        let Decision::Dial { caller_id, .. } = decision_for(&r, None, &settings) else {
+            panic!("expected a dial")
+        };
+        assert_eq!(
+            caller_id, "+15550001000",
+            "anonymous callers show the tracking number"
+        );
         r.status = CallStatus::Rejected;
         r.reject_reason = Some(RejectReason::DuplicateCaller);
-        assert_eq!(decision_for(&r, None, &settings), Decision::Reject { reason: RejectReason::DuplicateCaller });
+        assert_eq!(
+            decision_for(&r, None, &settings),
+            Decision::Reject {
+                reason: RejectReason::DuplicateCaller
+            }
+        );
     }
 }

@@ -7,8 +7,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use switchboard_model::{Buyer, CallerInfo, Campaign, CampaignStatus, DuplicateAction, Id, PhoneNumber, RejectReason, RoutingPolicy};
-use switchboard_routing::{Candidate, DuplicateWindow, next_cursor, order_priority, order_round_robin};
+use switchboard_model::{
+    Buyer, CallerInfo, Campaign, CampaignStatus, DuplicateAction, Id, PhoneNumber, RejectReason,
+    RoutingPolicy,
+};
+use switchboard_routing::{
+    Candidate, DuplicateWindow, next_cursor, order_priority, order_round_robin,
+};
 use switchboard_store::Store;
 
 use crate::supervisor::Spawner;
@@ -62,7 +67,11 @@ impl Actor for CampaignActor {
     type State = CampaignState;
     type Arguments = CampaignArgs;
 
-    async fn pre_start(&self, _: ActorRef<CampaignMsg>, args: CampaignArgs) -> Result<CampaignState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _: ActorRef<CampaignMsg>,
+        args: CampaignArgs,
+    ) -> Result<CampaignState, ActorProcessingErr> {
         let mut duplicates = DuplicateWindow::new();
         let c = &args.campaign;
         if c.duplicate_window_hours > 0 {
@@ -70,7 +79,11 @@ impl Actor for CampaignActor {
             // a repeat caller into a new one.
             let now = Utc::now();
             let since = now - window(c);
-            for call in args.store.calls_by_campaign(c.tenant_id, c.id, since, now + chrono::Duration::seconds(1)).await? {
+            for call in args
+                .store
+                .calls_by_campaign(c.tenant_id, c.id, since, now + chrono::Duration::seconds(1))
+                .await?
+            {
                 if let Some(buyer) = call.buyer_id {
                     duplicates.record(&call.from, buyer, call.started_at);
                 }
@@ -85,7 +98,12 @@ impl Actor for CampaignActor {
         })
     }
 
-    async fn handle(&self, _: ActorRef<CampaignMsg>, msg: CampaignMsg, state: &mut CampaignState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _: ActorRef<CampaignMsg>,
+        msg: CampaignMsg,
+        state: &mut CampaignState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             CampaignMsg::Route(req, reply) => {
                 let outcome = route(state, req).await;
@@ -116,11 +134,19 @@ async fn route(state: &mut CampaignState, req: RouteRequest) -> RouteOutcome {
     let all: Vec<Candidate> = campaign
         .buyers
         .iter()
-        .map(|a| Candidate { buyer_id: a.buyer_id, priority: a.priority, weight: a.weight })
+        .map(|a| Candidate {
+            buyer_id: a.buyer_id,
+            priority: a.priority,
+            weight: a.weight,
+        })
         .collect();
     let mut order = match campaign.routing_policy {
         RoutingPolicy::Priority => {
-            let open: Vec<Candidate> = all.iter().filter(|c| !req.exclude.contains(&c.buyer_id)).copied().collect();
+            let open: Vec<Candidate> = all
+                .iter()
+                .filter(|c| !req.exclude.contains(&c.buyer_id))
+                .copied()
+                .collect();
             let rng = &mut state.rng;
             order_priority(&open, || rng.next_f64())
         }
@@ -129,7 +155,9 @@ async fn route(state: &mut CampaignState, req: RouteRequest) -> RouteOutcome {
     order.retain(|id| !req.exclude.contains(id));
 
     // Duplicate callers: only anonymous-proof numbers count, and only on the first attempt.
-    let window_on = campaign.duplicate_window_hours > 0 && req.attempt == 0 && PhoneNumber::parse(&req.caller.from).is_ok();
+    let window_on = campaign.duplicate_window_hours > 0
+        && req.attempt == 0
+        && PhoneNumber::parse(&req.caller.from).is_ok();
     if window_on {
         let w = window(&campaign);
         state.duplicates.prune(req.now, w);
@@ -148,7 +176,18 @@ async fn route(state: &mut CampaignState, req: RouteRequest) -> RouteOutcome {
 
     for buyer_id in order {
         let key = (req.call_id, req.attempt);
-        if let Some(buyer) = state.spawner.reserve(buyer_id, key, &req.caller, req.now, req.expires_at, RESERVE_TIMEOUT).await {
+        if let Some(buyer) = state
+            .spawner
+            .reserve(
+                buyer_id,
+                key,
+                &req.caller,
+                req.now,
+                req.expires_at,
+                RESERVE_TIMEOUT,
+            )
+            .await
+        {
             if campaign.routing_policy == RoutingPolicy::RoundRobin {
                 state.cursor = next_cursor(&all, buyer_id, state.cursor);
             }

@@ -41,7 +41,15 @@ impl Key<'_> {
     /// The claim document's kind and id, and the index name and key in its body.
     fn id(self) -> (DocKind, Id, &'static str, String) {
         let (kind, index, key) = self.parts();
-        (kind, Id::new_v5(&Id::NAMESPACE_OID, format!("switchboard-{index}:{key}").as_bytes()), index, key)
+        (
+            kind,
+            Id::new_v5(
+                &Id::NAMESPACE_OID,
+                format!("switchboard-{index}:{key}").as_bytes(),
+            ),
+            index,
+            key,
+        )
     }
 }
 
@@ -60,13 +68,28 @@ fn body(index: &str, key: &str, owner: Owner) -> Value {
 
 fn owner_in(body: &Value) -> Option<Owner> {
     let id = |k: &str| body.get(k)?.as_str()?.parse::<Id>().ok();
-    Some(Owner { tenant: id("tenantId")?, resource: id("resourceId")? })
+    Some(Owner {
+        tenant: id("tenantId")?,
+        resource: id("resourceId")?,
+    })
 }
 
 /// Claims `key` for `owner`; `false` when someone (anyone) holds it already.
 pub async fn claim(store: &dyn Store, key: Key<'_>, owner: Owner) -> Result<bool, StoreError> {
     let (kind, id, index, key) = key.id();
-    match store.put_doc(Doc { kind, tenant: SYSTEM, id, version: 0, body: body(index, &key, owner) }, None).await {
+    match store
+        .put_doc(
+            Doc {
+                kind,
+                tenant: SYSTEM,
+                id,
+                version: 0,
+                body: body(index, &key, owner),
+            },
+            None,
+        )
+        .await
+    {
         Ok(_) => Ok(true),
         Err(StoreError::Conflict { .. }) => Ok(false),
         Err(e) => Err(e),
@@ -74,13 +97,32 @@ pub async fn claim(store: &dyn Store, key: Key<'_>, owner: Owner) -> Result<bool
 }
 
 /// Hands `key` from `from` to `to`; `false` when `from` no longer holds it.
-pub async fn reassign(store: &dyn Store, key: Key<'_>, from: Owner, to: Owner) -> Result<bool, StoreError> {
+pub async fn reassign(
+    store: &dyn Store,
+    key: Key<'_>,
+    from: Owner,
+    to: Owner,
+) -> Result<bool, StoreError> {
     let (kind, id, index, key) = key.id();
-    let Some(doc) = store.get_doc(kind, SYSTEM, id).await? else { return Ok(false) };
+    let Some(doc) = store.get_doc(kind, SYSTEM, id).await? else {
+        return Ok(false);
+    };
     if owner_in(&doc.body) != Some(from) {
         return Ok(false);
     }
-    match store.put_doc(Doc { kind, tenant: SYSTEM, id, version: 0, body: body(index, &key, to) }, Some(doc.version)).await {
+    match store
+        .put_doc(
+            Doc {
+                kind,
+                tenant: SYSTEM,
+                id,
+                version: 0,
+                body: body(index, &key, to),
+            },
+            Some(doc.version),
+        )
+        .await
+    {
         Ok(_) => Ok(true),
         Err(StoreError::Conflict { .. }) => Ok(false),
         Err(e) => Err(e),
@@ -104,7 +146,10 @@ pub async fn release(store: &dyn Store, key: Key<'_>, owner: Owner) -> Result<()
 /// Who holds `key`, in one read.
 pub async fn owner_of(store: &dyn Store, key: Key<'_>) -> Result<Option<Owner>, StoreError> {
     let (kind, id, _, _) = key.id();
-    Ok(store.get_doc(kind, SYSTEM, id).await?.and_then(|d| owner_in(&d.body)))
+    Ok(store
+        .get_doc(kind, SYSTEM, id)
+        .await?
+        .and_then(|d| owner_in(&d.body)))
 }
 
 #[cfg(test)]

@@ -21,7 +21,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use metrics::{counter, gauge};
 use serde::{Deserialize, Serialize};
-use switchboard_cluster::{Ownership, Route, SHARD_PREFIX, Step, Timing, node_holder, node_lease, shard_lease, shard_of};
+use switchboard_cluster::{
+    Ownership, Route, SHARD_PREFIX, Step, Timing, node_holder, node_lease, shard_lease, shard_of,
+};
 use switchboard_model::call::{Attribution, VisitorSession};
 use switchboard_model::{Buyer, CallerInfo, Id, PhoneNumber, RejectReason, new_id};
 use switchboard_routing::ReservationKey;
@@ -156,15 +158,32 @@ pub enum PoolAnswer {
 #[async_trait]
 pub trait Peers: Send + Sync + 'static {
     /// Asks the node at `url` to reserve.
-    async fn reserve(&self, url: &str, req: &RemoteReserve) -> std::result::Result<RemoteAnswer, EngineError>;
+    async fn reserve(
+        &self,
+        url: &str,
+        req: &RemoteReserve,
+    ) -> std::result::Result<RemoteAnswer, EngineError>;
     /// Tells the node at `url` a reservation is over.
-    async fn release(&self, url: &str, req: &RemoteRelease) -> std::result::Result<(), EngineError>;
+    async fn release(&self, url: &str, req: &RemoteRelease)
+    -> std::result::Result<(), EngineError>;
     /// A buyer's live counters from the node at `url`; `None` when it does not own the buyer.
-    async fn stats(&self, url: &str, buyer: Id) -> std::result::Result<Option<BuyerStats>, EngineError>;
+    async fn stats(
+        &self,
+        url: &str,
+        buyer: Id,
+    ) -> std::result::Result<Option<BuyerStats>, EngineError>;
     /// Asks the node at `url`, which owns a pool's leases.
-    async fn pool(&self, url: &str, req: &PoolRequest) -> std::result::Result<PoolAnswer, EngineError>;
+    async fn pool(
+        &self,
+        url: &str,
+        req: &PoolRequest,
+    ) -> std::result::Result<PoolAnswer, EngineError>;
     /// Asks the node at `url`, which owns a campaign, for a buyer.
-    async fn route(&self, url: &str, req: &RemoteRoute) -> std::result::Result<RouteAnswer, EngineError>;
+    async fn route(
+        &self,
+        url: &str,
+        req: &RemoteRoute,
+    ) -> std::result::Result<RouteAnswer, EngineError>;
 }
 
 /// This node's membership: its view of the leases and how to reach peers.
@@ -187,12 +206,15 @@ const PEER_BACKOFF: Duration = Duration::from_secs(2);
 impl Cluster {
     /// Notes that the peer at `url` did not answer a reservation.
     fn peer_failed(&self, url: &str) {
-        self.failed.insert(url.to_owned(), std::time::Instant::now());
+        self.failed
+            .insert(url.to_owned(), std::time::Instant::now());
     }
 
     /// Whether reservations should pass the peer at `url` over for now.
     fn backed_off(&self, url: &str) -> bool {
-        self.failed.get(url).is_some_and(|at| at.elapsed() < PEER_BACKOFF)
+        self.failed
+            .get(url)
+            .is_some_and(|at| at.elapsed() < PEER_BACKOFF)
     }
 
     /// Who decides `id` (a buyer, RTB target or call) now.
@@ -219,7 +241,10 @@ enum Decided {
 
 impl Spawner {
     fn decide(&self, buyer: Id) -> Decided {
-        self.registry.cluster.get().map_or(Decided::Local, |c| c.route(buyer))
+        self.registry
+            .cluster
+            .get()
+            .map_or(Decided::Local, |c| c.route(buyer))
     }
 
     /// Whether this node decides `id` now (always, outside a cluster).
@@ -240,14 +265,25 @@ impl Spawner {
         timeout: Duration,
     ) -> Option<Arc<Buyer>> {
         match self.decide(id) {
-            Decided::Local => self.reserve_here(id, key, caller, now, expires_at, timeout).await.ok().flatten(),
+            Decided::Local => self
+                .reserve_here(id, key, caller, now, expires_at, timeout)
+                .await
+                .ok()
+                .flatten(),
             Decided::Remote(url) => {
                 let cluster = self.registry.cluster.get()?;
                 if cluster.backed_off(&url) {
                     counter!(CAPACITY_UNAVAILABLE).increment(1);
                     return None;
                 }
-                let req = RemoteReserve { buyer: id, call_id: key.0, attempt: key.1, caller: (**caller).clone(), now, expires_at };
+                let req = RemoteReserve {
+                    buyer: id,
+                    call_id: key.0,
+                    attempt: key.1,
+                    caller: (**caller).clone(),
+                    now,
+                    expires_at,
+                };
                 match tokio::time::timeout(timeout, cluster.peers.reserve(&url, &req)).await {
                     Ok(Ok(RemoteAnswer::Reserved)) => {
                         counter!(CAPACITY_FORWARDED, "result" => "reserved").increment(1);
@@ -300,14 +336,30 @@ impl Spawner {
         expires_at: DateTime<Utc>,
         timeout: Duration,
     ) -> Result<Option<Arc<Buyer>>> {
-        let Some(actor) = self.get_or_spawn_buyer(id).await? else { return Ok(None) };
-        let asked = actor.call(|reply| BuyerMsg::Reserve { key, caller: caller.clone(), now, expires_at, reply }, Some(timeout)).await;
+        let Some(actor) = self.get_or_spawn_buyer(id).await? else {
+            return Ok(None);
+        };
+        let asked = actor
+            .call(
+                |reply| BuyerMsg::Reserve {
+                    key,
+                    caller: caller.clone(),
+                    now,
+                    expires_at,
+                    reply,
+                },
+                Some(timeout),
+            )
+            .await;
         match asked {
             Ok(ractor::rpc::CallResult::Success(Ok(buyer))) => Ok(Some(buyer)),
             Ok(ractor::rpc::CallResult::Success(Err(_refusal))) => Ok(None),
             _ => {
                 tracing::warn!(buyer = %id, "buyer actor did not answer a reservation in time");
-                let _ = actor.cast(BuyerMsg::Release { key, answered: false });
+                let _ = actor.cast(BuyerMsg::Release {
+                    key,
+                    answered: false,
+                });
                 Ok(None)
             }
         }
@@ -326,12 +378,21 @@ impl Spawner {
                     let _ = actor.cast(BuyerMsg::Release { key, answered });
                 }
                 Ok(None) => {}
-                Err(e) => tracing::warn!(buyer = %id, error = %e, "buyer actor could not start to take a release; its reservation expires"),
+                Err(e) => {
+                    tracing::warn!(buyer = %id, error = %e, "buyer actor could not start to take a release; its reservation expires")
+                }
             },
             Decided::Remote(url) => {
-                let Some(cluster) = self.registry.cluster.get() else { return };
+                let Some(cluster) = self.registry.cluster.get() else {
+                    return;
+                };
                 let peers = cluster.peers.clone();
-                let req = RemoteRelease { buyer: id, call_id: key.0, attempt: key.1, answered };
+                let req = RemoteRelease {
+                    buyer: id,
+                    call_id: key.0,
+                    attempt: key.1,
+                    answered,
+                };
                 // Off the caller's path: the store has the release already.
                 tokio::spawn(async move {
                     if let Err(e) = peers.release(&url, &req).await {
@@ -355,7 +416,10 @@ impl Spawner {
             }
             Decided::Remote(url) => {
                 let cluster = self.registry.cluster.get()?;
-                tokio::time::timeout(timeout, cluster.peers.stats(&url, id)).await.ok()?.ok()?
+                tokio::time::timeout(timeout, cluster.peers.stats(&url, id))
+                    .await
+                    .ok()?
+                    .ok()?
             }
             Decided::Settling | Decided::Nobody => None,
         }
@@ -366,16 +430,30 @@ impl Spawner {
     /// on first need, they rebuild from the store.)
     /// Each under the actor's lock, so no start of it is half done.
     async fn drop_shard(&self, shard: u16) {
-        let buyers: Vec<Id> = self.registry.buyers.iter().map(|b| *b.key()).filter(|id| shard_of(*id) == shard).collect();
+        let buyers: Vec<Id> = self
+            .registry
+            .buyers
+            .iter()
+            .map(|b| *b.key())
+            .filter(|id| shard_of(*id) == shard)
+            .collect();
         for id in buyers {
             let _held = self.lock(id).await;
             if let Some((_, actor)) = self.registry.buyers.remove(&id) {
                 self.registry.children.remove(&actor.get_id());
                 // Waited for: a grant in progress lands before the lease is given up.
-                let _ = actor.stop_and_wait(None, Some(Duration::from_secs(1))).await;
+                let _ = actor
+                    .stop_and_wait(None, Some(Duration::from_secs(1)))
+                    .await;
             }
         }
-        let campaigns: Vec<Id> = self.registry.campaigns.iter().map(|c| *c.key()).filter(|id| shard_of(*id) == shard).collect();
+        let campaigns: Vec<Id> = self
+            .registry
+            .campaigns
+            .iter()
+            .map(|c| *c.key())
+            .filter(|id| shard_of(*id) == shard)
+            .collect();
         for id in campaigns {
             let _held = self.lock(id).await;
             if let Some((_, actor)) = self.registry.campaigns.remove(&id) {
@@ -391,7 +469,12 @@ impl Engine {
     /// reachable by its peers at `url`. Renews leases every
     /// `timing.renew_every` until shutdown. Returns after the first round,
     /// so the node owns its shards (or knows who does) when it takes calls.
-    pub async fn join_cluster(&self, url: &str, timing: Timing, peers: Arc<dyn Peers>) -> Result<()> {
+    pub async fn join_cluster(
+        &self,
+        url: &str,
+        timing: Timing,
+        peers: Arc<dyn Peers>,
+    ) -> Result<()> {
         timing.check().map_err(EngineError::Reference)?;
         // The same id across restarts (the URL is the node): a restarted node
         // waits for its own old leases like anyone's, and ids do not pile up.
@@ -405,11 +488,16 @@ impl Engine {
             failed: dashmap::DashMap::new(),
         });
         if self.inner.registry.cluster.set(cluster).is_err() {
-            return Err(EngineError::Reference("this node has joined a cluster already".into()));
+            return Err(EngineError::Reference(
+                "this node has joined a cluster already".into(),
+            ));
         }
         self.renew_leases().await?;
         let weak = Arc::downgrade(&self.inner);
-        let every = timing.renew_every.to_std().unwrap_or(Duration::from_secs(2));
+        let every = timing
+            .renew_every
+            .to_std()
+            .unwrap_or(Duration::from_secs(2));
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -430,30 +518,41 @@ impl Engine {
     /// up shards as the plan says. A failed claim is logged and the round
     /// goes on: that shard lapses unless a later round succeeds.
     async fn renew_leases(&self) -> Result<()> {
-        let Some(cluster) = self.inner.registry.cluster.get() else { return Ok(()) };
+        let Some(cluster) = self.inner.registry.cluster.get() else {
+            return Ok(());
+        };
         let store = &self.inner.store;
         let now = Utc::now();
         let (me, ttl) = {
             let own = cluster.own.read().unwrap_or_else(|e| e.into_inner());
             (own.me().to_owned(), own.timing().ttl)
         };
-        let node = store.claim_lease(&node_lease(&me), &cluster.holder, now, now + ttl).await?;
+        let node = store
+            .claim_lease(&node_lease(&me), &cluster.holder, now, now + ttl)
+            .await?;
         if node.holder != cluster.holder {
             // Another process runs with this node's URL (and so its id):
             // decide nothing, whatever this one held.
-            let held = cluster.own.write().unwrap_or_else(|e| e.into_inner()).forget_all(now);
+            let held = cluster
+                .own
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .forget_all(now);
             for shard in held {
                 self.drop_shard(shard).await;
             }
             return Err(EngineError::Reference(format!(
                 "another process is live as cluster node {} ({}); each node needs its own --cluster-url",
-                cluster.url,
-                node.holder
+                cluster.url, node.holder
             )));
         }
         // One listing of the (small) table: the plan picks nodes and shards out.
         let leases = store.leases("").await?;
-        let plan = cluster.own.write().unwrap_or_else(|e| e.into_inner()).plan(now, &leases);
+        let plan = cluster
+            .own
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .plan(now, &leases);
         for shard in plan.lost {
             self.drop_shard(shard).await;
         }
@@ -468,31 +567,58 @@ impl Engine {
                     // dropped above): the next owner's settle wait counts from here.
                     Step::GiveUp(shard) => {
                         let stopped = Utc::now();
-                        (shard, None, store.claim_lease(&shard_lease(shard), &me, stopped, stopped).await)
+                        (
+                            shard,
+                            None,
+                            store
+                                .claim_lease(&shard_lease(shard), &me, stopped, stopped)
+                                .await,
+                        )
                     }
                     Step::Claim { shard, prior } => {
-                        let claimed = store.claim_lease(&shard_lease(shard), &me, now, now + ttl).await;
+                        let claimed = store
+                            .claim_lease(&shard_lease(shard), &me, now, now + ttl)
+                            .await;
                         (shard, Some(prior), claimed)
                     }
                 }
             });
         }
         while let Some(joined) = claims.join_next().await {
-            let Ok((shard, claim, result)) = joined else { continue };
+            let Ok((shard, claim, result)) = joined else {
+                continue;
+            };
             match (claim, result) {
                 (None, Ok(_)) => {}
-                (None, Err(e)) => tracing::warn!(shard, error = %e, "giving a shard lease up failed; it lapses on its own"),
+                (None, Err(e)) => {
+                    tracing::warn!(shard, error = %e, "giving a shard lease up failed; it lapses on its own")
+                }
                 (Some(prior), Ok(lease)) => {
                     // Drop anything stale before the shard may be served.
-                    if cluster.own.read().unwrap_or_else(|e| e.into_inner()).starts_over(shard, now, &lease) {
+                    if cluster
+                        .own
+                        .read()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .starts_over(shard, now, &lease)
+                    {
                         self.drop_shard(shard).await;
                     }
-                    cluster.own.write().unwrap_or_else(|e| e.into_inner()).claimed(shard, prior.as_ref(), now, &lease);
+                    cluster
+                        .own
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .claimed(shard, prior.as_ref(), now, &lease);
                 }
-                (Some(_), Err(e)) => tracing::warn!(shard, error = %e, "claiming a shard lease failed; retrying next round"),
+                (Some(_), Err(e)) => {
+                    tracing::warn!(shard, error = %e, "claiming a shard lease failed; retrying next round")
+                }
             }
         }
-        let held = cluster.own.read().unwrap_or_else(|e| e.into_inner()).held_count(Utc::now());
+        let held = cluster
+            .own
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .held_count(Utc::now());
         gauge!(CLUSTER_SHARDS_HELD).set(held as f64);
         Ok(())
     }
@@ -502,7 +628,9 @@ impl Engine {
     /// after the leases lapse. Gives up every shard lease the store says
     /// this node holds, including one a renewal stopped mid-round claimed.
     pub(crate) async fn leave_cluster(&self) {
-        let Some(cluster) = self.inner.registry.cluster.get() else { return };
+        let Some(cluster) = self.inner.registry.cluster.get() else {
+            return;
+        };
         let (me, held) = {
             let mut own = cluster.own.write().unwrap_or_else(|e| e.into_inner());
             (own.me().to_owned(), own.forget_all(Utc::now()))
@@ -513,22 +641,38 @@ impl Engine {
         });
         // Replaced by another process with this URL (after a long pause):
         // the shard leases under this id are its now.
-        let replaced = leases.iter().any(|l| l.name == node_lease(&me) && l.holder != cluster.holder);
+        let replaced = leases
+            .iter()
+            .any(|l| l.name == node_lease(&me) && l.holder != cluster.holder);
         let mine: Vec<u16> = if replaced {
             Vec::new()
         } else {
-            leases.iter().filter(|l| l.holder == me).filter_map(|l| l.name.strip_prefix(SHARD_PREFIX)?.parse().ok()).collect()
+            leases
+                .iter()
+                .filter(|l| l.holder == me)
+                .filter_map(|l| l.name.strip_prefix(SHARD_PREFIX)?.parse().ok())
+                .collect()
         };
         for &shard in &held {
             self.drop_shard(shard).await;
         }
         let stopped = Utc::now();
         for shard in mine {
-            if let Err(e) = self.inner.store.claim_lease(&shard_lease(shard), &me, stopped, stopped).await {
+            if let Err(e) = self
+                .inner
+                .store
+                .claim_lease(&shard_lease(shard), &me, stopped, stopped)
+                .await
+            {
                 tracing::warn!(shard, error = %e, "could not give a shard lease up; it lapses on its own");
             }
         }
-        if let Err(e) = self.inner.store.claim_lease(&node_lease(&me), &cluster.holder, stopped, stopped).await {
+        if let Err(e) = self
+            .inner
+            .store
+            .claim_lease(&node_lease(&me), &cluster.holder, stopped, stopped)
+            .await
+        {
             tracing::warn!(error = %e, "could not end this node's lease; it lapses on its own");
         }
     }
@@ -549,14 +693,21 @@ impl Engine {
     /// own it (`false` when not in a cluster): after nodes come or go,
     /// ownership has settled once every node says so.
     pub fn cluster_converged(&self) -> bool {
-        self.inner.registry.cluster.get().is_some_and(|c| c.own.read().unwrap_or_else(|e| e.into_inner()).converged(Utc::now()))
+        self.inner.registry.cluster.get().is_some_and(|c| {
+            c.own
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .converged(Utc::now())
+        })
     }
 
     /// An id for a new call, in a shard this node decides (so its later
     /// webhooks come back here); any id when not in a cluster or deciding
     /// no shard.
     pub(crate) fn new_call_id(&self) -> Id {
-        let Some(cluster) = self.inner.registry.cluster.get() else { return new_id() };
+        let Some(cluster) = self.inner.registry.cluster.get() else {
+            return new_id();
+        };
         let own = cluster.own.read().unwrap_or_else(|e| e.into_inner());
         let now = Utc::now();
         // A node decides about 1/N of the shards: a few tries find one.
@@ -575,7 +726,11 @@ impl Engine {
     /// grant its predecessor could make, and rebuilds from the store.
     pub(crate) fn record_budget(&self) -> Option<Duration> {
         let cluster = self.inner.registry.cluster.get()?;
-        let t = cluster.own.read().unwrap_or_else(|e| e.into_inner()).timing();
+        let t = cluster
+            .own
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .timing();
         Some((t.settle - t.max_skew).to_std().unwrap_or(Duration::ZERO))
     }
 
@@ -595,8 +750,14 @@ impl Engine {
     async fn drop_shard(&self, shard: u16) {
         self.inner.spawner.drop_shard(shard).await;
         self.inner.live.retain(|id| shard_of(id) != shard);
-        let pools: Vec<Arc<switchboard_model::Pool>> =
-            self.inner.registry.pool_configs.iter().filter(|p| shard_of(*p.key()) == shard).map(|p| p.clone()).collect();
+        let pools: Vec<Arc<switchboard_model::Pool>> = self
+            .inner
+            .registry
+            .pool_configs
+            .iter()
+            .filter(|p| shard_of(*p.key()) == shard)
+            .map(|p| p.clone())
+            .collect();
         for pool in pools {
             if let Err(e) = self.inner.spawner.pool(pool).await {
                 tracing::warn!(error = %e, "restarting a pool actor for a moved shard failed");
@@ -609,8 +770,15 @@ impl Engine {
     /// could not be reached).
     pub(crate) async fn ask_pool_owner(&self, pool: Id, req: &PoolRequest) -> Option<PoolAnswer> {
         let cluster = self.inner.registry.cluster.get()?;
-        let Decided::Remote(url) = cluster.route(pool) else { return None };
-        match tokio::time::timeout(self.inner.config.route_timeout, cluster.peers.pool(&url, req)).await {
+        let Decided::Remote(url) = cluster.route(pool) else {
+            return None;
+        };
+        match tokio::time::timeout(
+            self.inner.config.route_timeout,
+            cluster.peers.pool(&url, req),
+        )
+        .await
+        {
             Ok(Ok(PoolAnswer::NotOwner)) => None,
             Ok(Ok(answer)) => Some(answer),
             failed => {
@@ -627,15 +795,28 @@ impl Engine {
     /// Routes through the node owning the campaign, when that is another
     /// node; `None`: route here (this node owns it, no cluster, nobody owns
     /// it now, or the owner could not be reached quickly).
-    pub(crate) async fn ask_campaign_owner(&self, req: &RemoteRoute) -> Option<Result<RouteOutcome>> {
+    pub(crate) async fn ask_campaign_owner(
+        &self,
+        req: &RemoteRoute,
+    ) -> Option<Result<RouteOutcome>> {
         let cluster = self.inner.registry.cluster.get()?;
-        let Decided::Remote(url) = cluster.route(req.campaign) else { return None };
-        match tokio::time::timeout(self.inner.config.route_timeout, cluster.peers.route(&url, req)).await {
+        let Decided::Remote(url) = cluster.route(req.campaign) else {
+            return None;
+        };
+        match tokio::time::timeout(
+            self.inner.config.route_timeout,
+            cluster.peers.route(&url, req),
+        )
+        .await
+        {
             Ok(Ok(RouteAnswer::Buyer(id))) => match self.inner.registry.buyer_config(id) {
                 Some(buyer) => Some(Ok(Ok(buyer))),
                 // Not loaded here yet (configuration lag): let the slot go.
                 None => {
-                    self.inner.spawner.release(id, (req.call_id, req.attempt), false).await;
+                    self.inner
+                        .spawner
+                        .release(id, (req.call_id, req.attempt), false)
+                        .await;
                     Some(Ok(Err(RejectReason::NoBuyerAvailable)))
                 }
             },
@@ -651,29 +832,46 @@ impl Engine {
             // (Routing here under the same key would meet those releases.)
             Ok(Err(e)) => {
                 tracing::warn!(campaign = %req.campaign, peer = %url, error = %e, "asking a campaign's owner failed");
-                self.route_timed_out(req.campaign, (req.call_id, req.attempt)).await;
-                Some(Err(EngineError::Overloaded("the campaign's node did not answer".into())))
+                self.route_timed_out(req.campaign, (req.call_id, req.attempt))
+                    .await;
+                Some(Err(EngineError::Overloaded(
+                    "the campaign's node did not answer".into(),
+                )))
             }
             Err(_) => {
-                self.route_timed_out(req.campaign, (req.call_id, req.attempt)).await;
-                Some(Err(EngineError::Overloaded("routing decision timed out".into())))
+                self.route_timed_out(req.campaign, (req.call_id, req.attempt))
+                    .await;
+                Some(Err(EngineError::Overloaded(
+                    "routing decision timed out".into(),
+                )))
             }
         }
     }
 
     /// Whether another node owns `id` now (so a peer asked the wrong node).
     fn owned_elsewhere(&self, id: Id) -> bool {
-        matches!(self.inner.registry.cluster.get().map(|c| c.route(id)), Some(Decided::Remote(_)))
+        matches!(
+            self.inner.registry.cluster.get().map(|c| c.route(id)),
+            Some(Decided::Remote(_))
+        )
     }
 
     /// A peer's routing question for a campaign this node should own.
     pub async fn serve_route(&self, req: RemoteRoute) -> Result<RouteAnswer> {
         // A campaign this node has not loaded yet (configuration lag): the asker routes.
-        if self.owned_elsewhere(req.campaign) || self.campaign(req.campaign).is_none()
-        {
+        if self.owned_elsewhere(req.campaign) || self.campaign(req.campaign).is_none() {
             return Ok(RouteAnswer::NotOwner);
         }
-        let outcome = self.route_here(req.campaign, req.call_id, req.attempt, Arc::new(req.caller), req.exclude, req.now).await?;
+        let outcome = self
+            .route_here(
+                req.campaign,
+                req.call_id,
+                req.attempt,
+                Arc::new(req.caller),
+                req.exclude,
+                req.now,
+            )
+            .await?;
         Ok(match outcome {
             Ok(buyer) => RouteAnswer::Buyer(buyer.id),
             Err(reason) => RouteAnswer::Rejected(reason),
@@ -683,14 +881,23 @@ impl Engine {
     /// A peer's question about a pool whose leases this node should own.
     pub async fn serve_pool(&self, req: PoolRequest) -> Result<PoolAnswer> {
         let pool = match &req {
-            PoolRequest::Track { pool, .. } | PoolRequest::Attribute { pool, .. } | PoolRequest::Stats { pool } => *pool,
+            PoolRequest::Track { pool, .. }
+            | PoolRequest::Attribute { pool, .. }
+            | PoolRequest::Stats { pool } => *pool,
         };
         if self.owned_elsewhere(pool) {
             return Ok(PoolAnswer::NotOwner);
         }
         Ok(match req {
-            PoolRequest::Track { pool, visit, options, now } => PoolAnswer::Tracked(self.track_here(pool, *visit, options, now).await?),
-            PoolRequest::Attribute { pool, number, at } => PoolAnswer::Attribution(self.attribute_here(pool, &number, at).await),
+            PoolRequest::Track {
+                pool,
+                visit,
+                options,
+                now,
+            } => PoolAnswer::Tracked(self.track_here(pool, *visit, options, now).await?),
+            PoolRequest::Attribute { pool, number, at } => {
+                PoolAnswer::Attribution(self.attribute_here(pool, &number, at).await)
+            }
             PoolRequest::Stats { pool } => PoolAnswer::Stats(self.pool_stats_here(pool).await?),
         })
     }
@@ -698,12 +905,26 @@ impl Engine {
     /// A peer's reservation for a buyer this node should own.
     pub async fn serve_reserve(&self, req: RemoteReserve) -> RemoteAnswer {
         // A buyer this node has not loaded yet (configuration lag) is not its to judge.
-        if !self.inner.spawner.decides_here(req.buyer) || self.inner.registry.buyer_config(req.buyer).is_none() {
+        if !self.inner.spawner.decides_here(req.buyer)
+            || self.inner.registry.buyer_config(req.buyer).is_none()
+        {
             return RemoteAnswer::NotOwner;
         }
         let caller = Arc::new(req.caller);
         let timeout = Duration::from_millis(250);
-        match self.inner.spawner.reserve_here(req.buyer, (req.call_id, req.attempt), &caller, req.now, req.expires_at, timeout).await {
+        match self
+            .inner
+            .spawner
+            .reserve_here(
+                req.buyer,
+                (req.call_id, req.attempt),
+                &caller,
+                req.now,
+                req.expires_at,
+                timeout,
+            )
+            .await
+        {
             Ok(Some(_)) => RemoteAnswer::Reserved,
             Ok(None) | Err(_) => RemoteAnswer::Refused,
         }
@@ -712,7 +933,10 @@ impl Engine {
     /// A peer's release for a buyer this node should own (forwarded no further).
     pub async fn serve_release(&self, req: RemoteRelease) {
         if matches!(self.inner.spawner.decide(req.buyer), Decided::Local) {
-            self.inner.spawner.release(req.buyer, (req.call_id, req.attempt), req.answered).await;
+            self.inner
+                .spawner
+                .release(req.buyer, (req.call_id, req.attempt), req.answered)
+                .await;
         }
     }
 
@@ -721,6 +945,9 @@ impl Engine {
         if !matches!(self.inner.spawner.decide(buyer), Decided::Local) {
             return None;
         }
-        self.inner.spawner.stats(buyer, Duration::from_millis(250)).await
+        self.inner
+            .spawner
+            .stats(buyer, Duration::from_millis(250))
+            .await
     }
 }

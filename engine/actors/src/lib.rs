@@ -29,11 +29,11 @@ mod auction;
 mod bidding;
 mod buyer;
 mod calls;
-pub mod claims;
-mod ping;
 mod campaign;
+pub mod claims;
 mod cluster;
 pub mod metrics;
+mod ping;
 mod pool;
 
 pub use pool::{LeaseOptions, PoolStats, Tracked};
@@ -47,13 +47,14 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ::metrics::{counter, histogram};
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
-use ::metrics::{counter, histogram};
 use ractor::{Actor, ActorId, ActorRef};
 use switchboard_model::{
-    AttemptOutcome, Buyer, CallRecord, CallStatus, CallerInfo, Campaign, CampaignStatus, Currency, FieldError, Id, ModelError, PhoneNumber,
-    RejectReason, ResourceStatus, RoutingType, RtbRouter, RtbTarget, Tenant,
+    AttemptOutcome, Buyer, CallRecord, CallStatus, CallerInfo, Campaign, CampaignStatus, Currency,
+    FieldError, Id, ModelError, PhoneNumber, RejectReason, ResourceStatus, RoutingType, RtbRouter,
+    RtbTarget, Tenant,
 };
 pub use switchboard_rtb::BreakerConfig;
 use switchboard_rtb::ValidBid;
@@ -65,12 +66,15 @@ use crate::bidding::BidClient;
 use crate::buyer::BuyerMsg;
 use crate::calls::{DialSettings, LiveCall, LiveCalls, Release};
 use crate::campaign::{CampaignMsg, RouteOutcome, RouteRequest};
-use crate::pool::{PoolMsg, PoolRoute};
+pub use crate::cluster::{
+    Peers, PoolAnswer, PoolRequest, RemoteAnswer, RemoteRelease, RemoteReserve, RemoteRoute,
+    RouteAnswer,
+};
 pub use crate::ping::Ping;
-pub use crate::cluster::{Peers, PoolAnswer, PoolRequest, RemoteAnswer, RemoteRelease, RemoteReserve, RemoteRoute, RouteAnswer};
-pub use switchboard_cluster::Timing as ClusterTiming;
+use crate::pool::{PoolMsg, PoolRoute};
 use crate::recorder::Recorder;
 use crate::supervisor::{Child, Spawner, Supervisor, SupervisorArgs, SupervisorMsg};
+pub use switchboard_cluster::Timing as ClusterTiming;
 
 /// The engine's one error type.
 #[derive(Debug, thiserror::Error)]
@@ -151,7 +155,9 @@ impl Default for EngineConfig {
 impl EngineConfig {
     /// How long a reservation lives without a final callback.
     fn max_hold(&self) -> chrono::Duration {
-        chrono::Duration::seconds(i64::from(self.max_call_seconds) + i64::from(self.hold_grace_seconds))
+        chrono::Duration::seconds(
+            i64::from(self.max_call_seconds) + i64::from(self.hold_grace_seconds),
+        )
     }
 }
 
@@ -249,7 +255,6 @@ pub struct BuyerStats {
     pub total: u64,
 }
 
-
 /// Who is who: actor handles and the configuration they were built from.
 #[derive(Default)]
 pub(crate) struct Registry {
@@ -275,7 +280,10 @@ pub(crate) struct Registry {
 impl Registry {
     /// The configuration a buyer actor `id` judges by: a buyer's, or an RTB target's.
     pub(crate) fn buyer_config(&self, id: Id) -> Option<Arc<Buyer>> {
-        self.buyer_configs.get(&id).or_else(|| self.target_buyers.get(&id)).map(|b| b.clone())
+        self.buyer_configs
+            .get(&id)
+            .or_else(|| self.target_buyers.get(&id))
+            .map(|b| b.clone())
     }
 }
 
@@ -298,7 +306,13 @@ impl Pick {
         match self {
             Pick::Buyer(b) => calls::push_attempt(record, b, now),
             Pick::Bid(bid, number) => {
-                calls::push_bid_attempt(record, bid.target_id, number.clone(), (bid.amount, bid.currency, bid.duration_secs), now);
+                calls::push_bid_attempt(
+                    record,
+                    bid.target_id,
+                    number.clone(),
+                    (bid.amount, bid.currency, bid.duration_secs),
+                    now,
+                );
             }
         }
     }
@@ -354,12 +368,29 @@ impl Engine {
         let registry = Arc::new(Registry::default());
         // A reservation lives as long as the longest possible call, plus ringing.
         let max_hold = config.max_hold();
-        let (supervisor, _) = Actor::spawn(None, Supervisor, SupervisorArgs { store: store.clone(), registry: registry.clone(), max_hold })
-            .await
-            .map_err(|e| EngineError::Overloaded(format!("supervisor did not start: {e}")))?;
-        let spawner = Spawner { store: store.clone(), registry: registry.clone(), max_hold, supervisor: supervisor.get_cell() };
-        let (recorder, recorder_task) =
-            Recorder::start(store.clone(), config.recorder_queue, config.recorder_max_batch, config.route_timeout);
+        let (supervisor, _) = Actor::spawn(
+            None,
+            Supervisor,
+            SupervisorArgs {
+                store: store.clone(),
+                registry: registry.clone(),
+                max_hold,
+            },
+        )
+        .await
+        .map_err(|e| EngineError::Overloaded(format!("supervisor did not start: {e}")))?;
+        let spawner = Spawner {
+            store: store.clone(),
+            registry: registry.clone(),
+            max_hold,
+            supervisor: supervisor.get_cell(),
+        };
+        let (recorder, recorder_task) = Recorder::start(
+            store.clone(),
+            config.recorder_queue,
+            config.recorder_max_batch,
+            config.route_timeout,
+        );
         let bid_client = BidClient::new(config.rtb_allow_private_targets);
         let engine = Engine {
             inner: Arc::new(Inner {
@@ -409,7 +440,11 @@ impl Engine {
         while let Some(docs) = pages.next_page().await? {
             for doc in docs {
                 let router = decode::<RtbRouter>(&doc)?;
-                engine.inner.registry.routers.insert(router.id, Arc::new(router));
+                engine
+                    .inner
+                    .registry
+                    .routers
+                    .insert(router.id, Arc::new(router));
             }
         }
         let mut pages = DocPages::new(store.as_ref(), DocKind::Campaign, None, LOAD_PAGE);
@@ -417,7 +452,11 @@ impl Engine {
             for doc in docs {
                 let campaign = Arc::new(decode::<Campaign>(&doc)?);
                 engine.index_campaign(&campaign, None);
-                engine.inner.registry.campaign_configs.insert(campaign.id, campaign);
+                engine
+                    .inner
+                    .registry
+                    .campaign_configs
+                    .insert(campaign.id, campaign);
             }
         }
         engine.load_pools().await?;
@@ -430,7 +469,9 @@ impl Engine {
                 let Some(inner) = weak.upgrade() else { break };
                 inner.live.evict(Utc::now() - EVICT_AFTER);
                 // Fall-through bids of calls long over.
-                inner.rtb_pending.retain(|_, (at, _)| at.elapsed() < Duration::from_secs(600));
+                inner
+                    .rtb_pending
+                    .retain(|_, (at, _)| at.elapsed() < Duration::from_secs(600));
             }
         });
         engine.push_background(evictor);
@@ -473,7 +514,11 @@ impl Engine {
         for a in actors {
             let _ = a.stop_and_wait(None, Some(Duration::from_secs(5))).await;
         }
-        let _ = self.inner.supervisor.stop_and_wait(None, Some(Duration::from_secs(5))).await;
+        let _ = self
+            .inner
+            .supervisor
+            .stop_and_wait(None, Some(Duration::from_secs(5)))
+            .await;
     }
 
     /// The store.
@@ -502,8 +547,15 @@ impl Engine {
     }
 
     /// The tenant owning a call, by our id or by a `CallSid` (inbound or parent).
-    pub async fn tenant_of_call(&self, call_id: Option<Id>, call_sid: Option<&str>) -> Result<Option<(Id, Arc<Tenant>)>> {
-        if let Some(live) = call_id.and_then(|id| self.inner.live.by_id(id)).or_else(|| call_sid.and_then(|s| self.inner.live.by_sid(s))) {
+    pub async fn tenant_of_call(
+        &self,
+        call_id: Option<Id>,
+        call_sid: Option<&str>,
+    ) -> Result<Option<(Id, Arc<Tenant>)>> {
+        if let Some(live) = call_id
+            .and_then(|id| self.inner.live.by_id(id))
+            .or_else(|| call_sid.and_then(|s| self.inner.live.by_sid(s)))
+        {
             return Ok(self.tenant(live.tenant_id).map(|t| (live.id, t)));
         }
         let record = match (call_id, call_sid) {
@@ -521,12 +573,20 @@ impl Engine {
 
     /// A buyer's configuration.
     pub fn buyer(&self, id: Id) -> Option<Arc<Buyer>> {
-        self.inner.registry.buyer_configs.get(&id).map(|b| b.clone())
+        self.inner
+            .registry
+            .buyer_configs
+            .get(&id)
+            .map(|b| b.clone())
     }
 
     /// A campaign's configuration.
     pub fn campaign(&self, id: Id) -> Option<Arc<Campaign>> {
-        self.inner.registry.campaign_configs.get(&id).map(|c| c.clone())
+        self.inner
+            .registry
+            .campaign_configs
+            .get(&id)
+            .map(|c| c.clone())
     }
 
     /// Calls in the live table now (in flight or recently ended).
@@ -535,7 +595,9 @@ impl Engine {
     }
 
     fn settings(&self) -> DialSettings {
-        DialSettings { time_limit_seconds: self.inner.config.max_call_seconds }
+        DialSettings {
+            time_limit_seconds: self.inner.config.max_call_seconds,
+        }
     }
 
     /// Routes an inbound call: the decision is durable before it returns.
@@ -606,11 +668,16 @@ impl Engine {
             pool_id,
             attribution,
         };
-        let rtb = campaign.as_ref().filter(|c| c.routing_type == RoutingType::Rtb && c.status == CampaignStatus::Active);
+        let rtb = campaign
+            .as_ref()
+            .filter(|c| c.routing_type == RoutingType::Rtb && c.status == CampaignStatus::Active);
         let asked = Instant::now();
         let routed = match rtb {
             Some(c) => self.rtb_route(c, id, caller, now).await,
-            None => self.route(campaign_id, id, 0, caller, Vec::new(), now).await.map(|r| r.map(Pick::Buyer)),
+            None => self
+                .route(campaign_id, id, 0, caller, Vec::new(), now)
+                .await
+                .map(|r| r.map(Pick::Buyer)),
         };
         let policy = campaign.as_ref().map(|c| c.routing_policy);
         match routed {
@@ -628,7 +695,12 @@ impl Engine {
             // Not durable, so not acknowledged: give the capacity back and let
             // the carrier retry.
             if let Some(a) = record.attempts.first() {
-                self.release(Release { buyer_id: a.buyer_id, key: (id, 0), answered: false }).await;
+                self.release(Release {
+                    buyer_id: a.buyer_id,
+                    key: (id, 0),
+                    answered: false,
+                })
+                .await;
             }
             self.inner.live.remove(id, &call.call_sid);
             return Err(e);
@@ -646,7 +718,9 @@ impl Engine {
                 };
                 counter!(metrics::CALLS_ROUTED, "policy" => policy).increment(1);
             }
-            (_, Some(reason)) => counter!(metrics::CALLS_REJECTED, "reason" => reason.as_str()).increment(1),
+            (_, Some(reason)) => {
+                counter!(metrics::CALLS_REJECTED, "reason" => reason.as_str()).increment(1)
+            }
             _ => {}
         }
         let decision = calls::decision_for(&record, campaign.as_deref(), &self.settings());
@@ -662,29 +736,78 @@ impl Engine {
         }
         let slot = live.record.lock().await;
         match slot.as_ref() {
-            Some(r) => Ok(calls::decision_for(r, self.campaign(r.campaign_id).as_deref(), &self.settings())),
-            None => Err(EngineError::Overloaded("the first delivery of this call failed; retry".into())),
+            Some(r) => Ok(calls::decision_for(
+                r,
+                self.campaign(r.campaign_id).as_deref(),
+                &self.settings(),
+            )),
+            None => Err(EngineError::Overloaded(
+                "the first delivery of this call failed; retry".into(),
+            )),
         }
     }
 
     /// Asks the campaign's actor for a buyer — on the node that owns the
     /// campaign, in a cluster.
-    async fn route(&self, campaign_id: Id, call_id: Id, attempt: u16, caller: Arc<CallerInfo>, exclude: Vec<Id>, now: DateTime<Utc>) -> Result<RouteOutcome> {
-        let req = RemoteRoute { campaign: campaign_id, call_id, attempt, caller: (*caller).clone(), exclude, now };
+    async fn route(
+        &self,
+        campaign_id: Id,
+        call_id: Id,
+        attempt: u16,
+        caller: Arc<CallerInfo>,
+        exclude: Vec<Id>,
+        now: DateTime<Utc>,
+    ) -> Result<RouteOutcome> {
+        let req = RemoteRoute {
+            campaign: campaign_id,
+            call_id,
+            attempt,
+            caller: (*caller).clone(),
+            exclude,
+            now,
+        };
         match self.ask_campaign_owner(&req).await {
             Some(answer) => answer,
-            None => self.route_here(campaign_id, call_id, attempt, caller, req.exclude, now).await,
+            None => {
+                self.route_here(campaign_id, call_id, attempt, caller, req.exclude, now)
+                    .await
+            }
         }
     }
 
     /// Asks this node's campaign actor for a buyer, timing the decision.
-    pub(crate) async fn route_here(&self, campaign_id: Id, call_id: Id, attempt: u16, caller: Arc<CallerInfo>, exclude: Vec<Id>, now: DateTime<Utc>) -> Result<RouteOutcome> {
-        let Some(actor) = self.inner.spawner.get_or_spawn_campaign(campaign_id).await? else {
+    pub(crate) async fn route_here(
+        &self,
+        campaign_id: Id,
+        call_id: Id,
+        attempt: u16,
+        caller: Arc<CallerInfo>,
+        exclude: Vec<Id>,
+        now: DateTime<Utc>,
+    ) -> Result<RouteOutcome> {
+        let Some(actor) = self
+            .inner
+            .spawner
+            .get_or_spawn_campaign(campaign_id)
+            .await?
+        else {
             return Ok(Err(RejectReason::CampaignInactive));
         };
-        let req = RouteRequest { call_id, attempt, caller, exclude, now, expires_at: now + self.inner.config.max_hold() };
+        let req = RouteRequest {
+            call_id,
+            attempt,
+            caller,
+            exclude,
+            now,
+            expires_at: now + self.inner.config.max_hold(),
+        };
         let started = Instant::now();
-        let answer = actor.call(|reply| CampaignMsg::Route(req, reply), Some(self.inner.config.route_timeout)).await;
+        let answer = actor
+            .call(
+                |reply| CampaignMsg::Route(req, reply),
+                Some(self.inner.config.route_timeout),
+            )
+            .await;
         histogram!(metrics::ROUTING_DECISION_SECONDS).record(started.elapsed().as_secs_f64());
         match answer {
             Ok(ractor::rpc::CallResult::Success(outcome)) => Ok(outcome),
@@ -698,7 +821,8 @@ impl Engine {
     /// Gave up waiting for a campaign's decision: counted as overload.
     pub(crate) async fn route_timed_out(&self, campaign_id: Id, key: (Id, u16)) {
         self.let_attempt_go(campaign_id, key).await;
-        counter!(metrics::CALLS_REJECTED, "reason" => RejectReason::Overloaded.as_str()).increment(1);
+        counter!(metrics::CALLS_REJECTED, "reason" => RejectReason::Overloaded.as_str())
+            .increment(1);
     }
 
     /// The campaign may still reserve a buyer after we gave up on it: tell
@@ -706,14 +830,22 @@ impl Engine {
     pub(crate) async fn let_attempt_go(&self, campaign_id: Id, key: (Id, u16)) {
         if let Some(c) = self.campaign(campaign_id) {
             for a in &c.buyers {
-                self.release(Release { buyer_id: a.buyer_id, key, answered: false }).await;
+                self.release(Release {
+                    buyer_id: a.buyer_id,
+                    key,
+                    answered: false,
+                })
+                .await;
             }
         }
     }
 
     /// Gives a reservation back (see `Spawner::release`).
     async fn release(&self, r: Release) {
-        self.inner.spawner.release(r.buyer_id, r.key, r.answered).await;
+        self.inner
+            .spawner
+            .release(r.buyer_id, r.key, r.answered)
+            .await;
     }
 
     /// The live call with this id, loading it from the store when it was evicted.
@@ -728,7 +860,12 @@ impl Engine {
     }
 
     /// Commits a changed record, then gives back the reservations it released.
-    async fn commit(&self, slot: &mut Option<CallRecord>, record: CallRecord, releases: Vec<Release>) -> Result<()> {
+    async fn commit(
+        &self,
+        slot: &mut Option<CallRecord>,
+        record: CallRecord,
+        releases: Vec<Release>,
+    ) -> Result<()> {
         self.inner.recorder.record(record.clone()).await?;
         if record.status.is_terminal() {
             // An ended call falls through no more.
@@ -752,7 +889,11 @@ impl Engine {
         let campaign = self.campaign(current.campaign_id);
         // A repeated action after the call was settled changes nothing.
         if current.status.is_terminal() || current.attempts.is_empty() {
-            return Ok(calls::decision_for(current, campaign.as_deref(), &self.settings()));
+            return Ok(calls::decision_for(
+                current,
+                campaign.as_deref(),
+                &self.settings(),
+            ));
         }
         let last = current.attempts.len() - 1;
         let idx = result
@@ -760,13 +901,20 @@ impl Engine {
             .map(usize::from)
             .or_else(|| {
                 let sid = result.dial_call_sid.as_deref()?;
-                current.attempts.iter().position(|a| a.dial_call_sid.as_deref() == Some(sid))
+                current
+                    .attempts
+                    .iter()
+                    .position(|a| a.dial_call_sid.as_deref() == Some(sid))
             })
             .unwrap_or(last);
         if idx != last {
             // The action of an earlier attempt, delivered again: it was applied already.
             counter!(metrics::STALE_CALLBACKS).increment(1);
-            return Ok(calls::decision_for(current, campaign.as_deref(), &self.settings()));
+            return Ok(calls::decision_for(
+                current,
+                campaign.as_deref(),
+                &self.settings(),
+            ));
         }
         let mut record = current.clone();
         let now = Utc::now();
@@ -778,37 +926,62 @@ impl Engine {
         let asked = Instant::now();
         match result.status {
             AttemptOutcome::Completed | AttemptOutcome::Answered => {
-                let talk = result.duration_seconds.unwrap_or(record.attempts[idx].duration_seconds);
+                let talk = result
+                    .duration_seconds
+                    .unwrap_or(record.attempts[idx].duration_seconds);
                 let buyer = self.buyer(record.attempts[idx].buyer_id);
-                releases.extend(calls::finish_answered(&mut record, idx, talk, now, buyer.as_deref()));
+                releases.extend(calls::finish_answered(
+                    &mut record,
+                    idx,
+                    talk,
+                    now,
+                    buyer.as_deref(),
+                ));
             }
             outcome => {
                 // Anything else means the buyer never took the call.
-                let outcome = if outcome.is_unanswered() { outcome } else { AttemptOutcome::Failed };
+                let outcome = if outcome.is_unanswered() {
+                    outcome
+                } else {
+                    AttemptOutcome::Failed
+                };
                 releases.extend(calls::finish_unanswered(&mut record, idx, outcome, now));
                 let max = campaign.as_ref().map_or(0, |c| c.max_fallthrough);
                 let mut next = Err(RejectReason::NoBuyerAvailable);
                 if (record.attempts.len() as u32) <= max {
                     let tried: Vec<Id> = record.attempts.iter().map(|a| a.buyer_id).collect();
-                    let caller = Arc::new(CallerInfo { from: record.from.clone(), state: record.caller_state.clone(), zip: record.caller_zip.clone() });
+                    let caller = Arc::new(CallerInfo {
+                        from: record.from.clone(),
+                        state: record.caller_state.clone(),
+                        zip: record.caller_zip.clone(),
+                    });
                     let attempt = record.attempts.len() as u16;
                     // An RTB call goes to the next-best unexpired bid first, then to the campaign's buyers.
                     if let Some((_, (at, mut bids))) = self.inner.rtb_pending.remove(&record.id)
-                        && let Some((bid, number)) = self.reserve_bid(&mut bids, (record.id, attempt), &caller, now).await
+                        && let Some((bid, number)) = self
+                            .reserve_bid(&mut bids, (record.id, attempt), &caller, now)
+                            .await
                     {
                         if !bids.is_empty() {
                             self.inner.rtb_pending.insert(record.id, (at, bids));
                         }
                         next = Ok(Pick::Bid(bid, number));
                     } else {
-                        next = self.route(record.campaign_id, record.id, attempt, caller, tried, now).await?.map(Pick::Buyer);
+                        next = self
+                            .route(record.campaign_id, record.id, attempt, caller, tried, now)
+                            .await?
+                            .map(Pick::Buyer);
                     }
                 }
                 match next {
                     Ok(pick) => {
                         counter!(metrics::FALLTHROUGHS).increment(1);
                         pick.push(&mut record, now);
-                        reserved = Some(Release { buyer_id: pick.id(), key: (record.id, idx as u16 + 1), answered: false });
+                        reserved = Some(Release {
+                            buyer_id: pick.id(),
+                            key: (record.id, idx as u16 + 1),
+                            answered: false,
+                        });
                     }
                     Err(_) => {
                         record.status = CallStatus::NoAnswer;
@@ -835,21 +1008,34 @@ impl Engine {
     /// count: in a cluster, the buyer's next owner may have rebuilt its
     /// counters without it (docs/cluster.md, the settle budget).
     fn recorded_late(&self, asked: Instant) -> bool {
-        self.record_budget().is_some_and(|budget| asked.elapsed() > budget)
+        self.record_budget()
+            .is_some_and(|budget| asked.elapsed() > budget)
     }
 
     /// Withdraws attempt `idx` of the call in `slot` (recorded too late):
     /// released, not dialed, the call ended. Answers the decision for the
     /// withdrawn call even if writing it fails: the stored attempt then
     /// stays open until it expires, which never breaks a cap.
-    async fn withdraw(&self, slot: &mut Option<CallRecord>, idx: usize, campaign: Option<&Campaign>) -> Decision {
-        let Some(mut record) = slot.clone() else { return Decision::Hangup };
+    async fn withdraw(
+        &self,
+        slot: &mut Option<CallRecord>,
+        idx: usize,
+        campaign: Option<&Campaign>,
+    ) -> Decision {
+        let Some(mut record) = slot.clone() else {
+            return Decision::Hangup;
+        };
         tracing::warn!(call = %record.id, attempt = idx, "a routed attempt was recorded too late for the cluster's settle wait; not dialing it");
-        counter!(metrics::CALLS_REJECTED, "reason" => RejectReason::Overloaded.as_str()).increment(1);
+        counter!(metrics::CALLS_REJECTED, "reason" => RejectReason::Overloaded.as_str())
+            .increment(1);
         let now = Utc::now();
-        let releases: Vec<Release> = calls::finish_unanswered(&mut record, idx, AttemptOutcome::Canceled, now).into_iter().collect();
+        let releases: Vec<Release> =
+            calls::finish_unanswered(&mut record, idx, AttemptOutcome::Canceled, now)
+                .into_iter()
+                .collect();
         if idx == 0 {
-            (record.status, record.reject_reason) = (CallStatus::Rejected, Some(RejectReason::Overloaded));
+            (record.status, record.reject_reason) =
+                (CallStatus::Rejected, Some(RejectReason::Overloaded));
         } else {
             record.status = CallStatus::NoAnswer;
         }
@@ -884,7 +1070,9 @@ impl Engine {
 
         if event.call_sid == record.call_sid {
             // The inbound leg: the caller is gone once it is terminal.
-            if !event.status.is_terminal() || record.ended_at.is_some() && record.attempts.iter().all(|a| a.released) {
+            if !event.status.is_terminal()
+                || record.ended_at.is_some() && record.attempts.iter().all(|a| a.released)
+            {
                 return Ok(());
             }
             let buyers = |id: Id| self.buyer(id);
@@ -895,13 +1083,22 @@ impl Engine {
         let idx = event
             .attempt
             .map(usize::from)
-            .or_else(|| record.attempts.iter().position(|a| a.dial_call_sid.as_deref() == Some(event.call_sid.as_str())))
+            .or_else(|| {
+                record
+                    .attempts
+                    .iter()
+                    .position(|a| a.dial_call_sid.as_deref() == Some(event.call_sid.as_str()))
+            })
             .or_else(|| record.attempts.len().checked_sub(1));
         let Some(idx) = idx.filter(|i| *i < record.attempts.len()) else {
-            return Err(EngineError::UnknownCall(format!("{} attempt {:?}", record.id, event.attempt)));
+            return Err(EngineError::UnknownCall(format!(
+                "{} attempt {:?}",
+                record.id, event.attempt
+            )));
         };
         let a = &record.attempts[idx];
-        let stale = a.outcome.is_terminal() || matches!((event.sequence, a.last_sequence), (Some(seq), Some(last)) if seq <= last);
+        let stale = a.outcome.is_terminal()
+            || matches!((event.sequence, a.last_sequence), (Some(seq), Some(last)) if seq <= last);
         if stale {
             counter!(metrics::STALE_CALLBACKS).increment(1);
             return Ok(());
@@ -919,7 +1116,13 @@ impl Engine {
             AttemptOutcome::Completed => {
                 let buyer = self.buyer(record.attempts[idx].buyer_id);
                 let talk = event.duration_seconds.unwrap_or(0);
-                releases.extend(calls::finish_answered(&mut record, idx, talk, now, buyer.as_deref()));
+                releases.extend(calls::finish_answered(
+                    &mut record,
+                    idx,
+                    talk,
+                    now,
+                    buyer.as_deref(),
+                ));
             }
             outcome => releases.extend(calls::finish_unanswered(&mut record, idx, outcome, now)),
         }
@@ -953,9 +1156,10 @@ impl Engine {
 
     fn index_tenant(&self, tenant: Arc<Tenant>) {
         if let Some(old) = self.inner.tenants.insert(tenant.id, tenant.clone())
-            && let Some(sid) = &old.twilio_account_sid {
-                self.inner.account_sids.remove(sid);
-            }
+            && let Some(sid) = &old.twilio_account_sid
+        {
+            self.inner.account_sids.remove(sid);
+        }
         if let Some(sid) = &tenant.twilio_account_sid {
             self.inner.account_sids.insert(sid.clone(), tenant.id);
         }
@@ -966,9 +1170,13 @@ impl Engine {
             self.unindex_campaign(old);
         }
         if let Some(n) = &campaign.phone_number {
-            self.inner.numbers.insert(n.clone(), (campaign.tenant_id, campaign.id));
+            self.inner
+                .numbers
+                .insert(n.clone(), (campaign.tenant_id, campaign.id));
         }
-        self.inner.campaign_names.insert(name_key(campaign), campaign.id);
+        self.inner
+            .campaign_names
+            .insert(name_key(campaign), campaign.id);
         if let Some(source) = source_of(campaign) {
             let mut ids = self.inner.campaigns_by_source.entry(source).or_default();
             if !ids.contains(&campaign.id) {
@@ -979,7 +1187,12 @@ impl Engine {
 
     /// The campaigns of `tenant` whose routing goes through pool or router `source`.
     fn campaigns_through(&self, tenant: Id, source: Id) -> Vec<Arc<Campaign>> {
-        let ids = self.inner.campaigns_by_source.get(&source).map(|ids| ids.clone()).unwrap_or_default();
+        let ids = self
+            .inner
+            .campaigns_by_source
+            .get(&source)
+            .map(|ids| ids.clone())
+            .unwrap_or_default();
         ids.iter()
             .filter_map(|id| self.campaign(*id))
             .filter(|c| c.tenant_id == tenant && source_of(c) == Some(source))
@@ -988,15 +1201,21 @@ impl Engine {
 
     fn unindex_campaign(&self, campaign: &Campaign) {
         if let Some(n) = &campaign.phone_number {
-            self.inner.numbers.remove_if(n, |_, holder| holder.1 == campaign.id);
+            self.inner
+                .numbers
+                .remove_if(n, |_, holder| holder.1 == campaign.id);
         }
-        self.inner.campaign_names.remove_if(&name_key(campaign), |_, id| *id == campaign.id);
+        self.inner
+            .campaign_names
+            .remove_if(&name_key(campaign), |_, id| *id == campaign.id);
         if let Some(source) = source_of(campaign) {
             self.inner.campaigns_by_source.alter(&source, |_, mut ids| {
                 ids.retain(|id| *id != campaign.id);
                 ids
             });
-            self.inner.campaigns_by_source.remove_if(&source, |_, ids| ids.is_empty());
+            self.inner
+                .campaigns_by_source
+                .remove_if(&source, |_, ids| ids.is_empty());
         }
     }
 
@@ -1012,15 +1231,32 @@ impl Engine {
         if !errors.is_empty() {
             return Err(ModelError::Invalid(errors).into());
         }
-        if self.inner.tenants.iter().any(|t| t.id != tenant.id && t.name == tenant.name) {
+        if self
+            .inner
+            .tenants
+            .iter()
+            .any(|t| t.id != tenant.id && t.name == tenant.name)
+        {
             // Never the other tenant's id: the caller may not know it.
-            return Err(EngineError::Reference(format!("tenant name {:?} is taken", tenant.name)));
+            return Err(EngineError::Reference(format!(
+                "tenant name {:?} is taken",
+                tenant.name
+            )));
         }
         if let Some(sid) = &tenant.twilio_account_sid
-            && self.inner.account_sids.get(sid).is_some_and(|o| *o != tenant.id) {
-                return Err(EngineError::Reference(format!("twilio account {sid} belongs to another tenant")));
-            }
-        tenant.version = self.put_doc(DocKind::Tenant, tenant.id, tenant.id, &tenant, expected).await?;
+            && self
+                .inner
+                .account_sids
+                .get(sid)
+                .is_some_and(|o| *o != tenant.id)
+        {
+            return Err(EngineError::Reference(format!(
+                "twilio account {sid} belongs to another tenant"
+            )));
+        }
+        tenant.version = self
+            .put_doc(DocKind::Tenant, tenant.id, tenant.id, &tenant, expected)
+            .await?;
         self.index_tenant(Arc::new(tenant.clone()));
         Ok(tenant)
     }
@@ -1030,13 +1266,22 @@ impl Engine {
         let _guard = self.inner.config_lock.lock().await;
         buyer.validate()?;
         if !self.inner.tenants.contains_key(&buyer.tenant_id) {
-            return Err(EngineError::Reference(format!("tenant {} does not exist", buyer.tenant_id)));
+            return Err(EngineError::Reference(format!(
+                "tenant {} does not exist",
+                buyer.tenant_id
+            )));
         }
         if let Some(old) = self.buyer(buyer.id)
-            && old.tenant_id != buyer.tenant_id {
-                return Err(EngineError::Reference(format!("buyer {} belongs to another tenant", buyer.id)));
-            }
-        buyer.version = self.put_doc(DocKind::Buyer, buyer.tenant_id, buyer.id, &buyer, expected).await?;
+            && old.tenant_id != buyer.tenant_id
+        {
+            return Err(EngineError::Reference(format!(
+                "buyer {} belongs to another tenant",
+                buyer.id
+            )));
+        }
+        buyer.version = self
+            .put_doc(DocKind::Buyer, buyer.tenant_id, buyer.id, &buyer, expected)
+            .await?;
         self.apply_buyer(Arc::new(buyer.clone())).await?;
         Ok(buyer)
     }
@@ -1046,8 +1291,17 @@ impl Engine {
     /// Under the buyer's lock, so an actor starting now cannot miss it.
     async fn apply_buyer(&self, config: Arc<Buyer>) -> Result<()> {
         let _held = self.inner.spawner.lock(config.id).await;
-        self.inner.registry.buyer_configs.insert(config.id, config.clone());
-        if let Some(actor) = self.inner.registry.buyers.get(&config.id).map(|a| a.clone()) {
+        self.inner
+            .registry
+            .buyer_configs
+            .insert(config.id, config.clone());
+        if let Some(actor) = self
+            .inner
+            .registry
+            .buyers
+            .get(&config.id)
+            .map(|a| a.clone())
+        {
             let _ = actor.cast(BuyerMsg::Update(config));
         }
         Ok(())
@@ -1063,53 +1317,111 @@ impl Engine {
     }
 
     /// Creates or replaces a campaign; its actor and the number directory pick up the change at once.
-    pub async fn put_campaign(&self, mut campaign: Campaign, expected: Option<u64>) -> Result<Campaign> {
+    pub async fn put_campaign(
+        &self,
+        mut campaign: Campaign,
+        expected: Option<u64>,
+    ) -> Result<Campaign> {
         let _guard = self.inner.config_lock.lock().await;
         campaign.validate()?;
         if !self.inner.tenants.contains_key(&campaign.tenant_id) {
-            return Err(EngineError::Reference(format!("tenant {} does not exist", campaign.tenant_id)));
+            return Err(EngineError::Reference(format!(
+                "tenant {} does not exist",
+                campaign.tenant_id
+            )));
         }
         let old = self.campaign(campaign.id);
-        if old.as_ref().is_some_and(|o| o.tenant_id != campaign.tenant_id) {
-            return Err(EngineError::Reference(format!("campaign {} belongs to another tenant", campaign.id)));
+        if old
+            .as_ref()
+            .is_some_and(|o| o.tenant_id != campaign.tenant_id)
+        {
+            return Err(EngineError::Reference(format!(
+                "campaign {} belongs to another tenant",
+                campaign.id
+            )));
         }
         let mut errors = Vec::new();
         for (i, a) in campaign.buyers.iter().enumerate() {
-            if self.buyer(a.buyer_id).is_none_or(|b| b.tenant_id != campaign.tenant_id) {
-                errors.push(FieldError::new(format!("buyers[{i}].buyerId"), format!("buyer {} does not exist", a.buyer_id)));
+            if self
+                .buyer(a.buyer_id)
+                .is_none_or(|b| b.tenant_id != campaign.tenant_id)
+            {
+                errors.push(FieldError::new(
+                    format!("buyers[{i}].buyerId"),
+                    format!("buyer {} does not exist", a.buyer_id),
+                ));
             }
         }
         if !errors.is_empty() {
             return Err(ModelError::Invalid(errors).into());
         }
         if let Some(n) = &campaign.phone_number
-            && let Some(holder) = self.inner.numbers.get(n).map(|h| *h).filter(|h| h.1 != campaign.id) {
-                // Another tenant's campaign is not named: its existence is all that leaks.
-                if holder.0 != campaign.tenant_id {
-                    return Err(EngineError::Reference(format!("phone number {n} is already in use")));
-                }
-                let name = self.campaign(holder.1).map(|c| c.name.clone()).unwrap_or_default();
-                return Err(EngineError::Reference(format!("phone number {n} is already used by campaign {name:?} ({})", holder.1)));
+            && let Some(holder) = self
+                .inner
+                .numbers
+                .get(n)
+                .map(|h| *h)
+                .filter(|h| h.1 != campaign.id)
+        {
+            // Another tenant's campaign is not named: its existence is all that leaks.
+            if holder.0 != campaign.tenant_id {
+                return Err(EngineError::Reference(format!(
+                    "phone number {n} is already in use"
+                )));
             }
-        if let Some(other) = self.inner.campaign_names.get(&name_key(&campaign)).map(|o| *o).filter(|o| *o != campaign.id) {
-            return Err(EngineError::Reference(format!("campaign name {:?} is taken by campaign {other}", campaign.name.trim())));
+            let name = self
+                .campaign(holder.1)
+                .map(|c| c.name.clone())
+                .unwrap_or_default();
+            return Err(EngineError::Reference(format!(
+                "phone number {n} is already used by campaign {name:?} ({})",
+                holder.1
+            )));
         }
-        let owner = claims::Owner { tenant: campaign.tenant_id, resource: campaign.id };
+        if let Some(other) = self
+            .inner
+            .campaign_names
+            .get(&name_key(&campaign))
+            .map(|o| *o)
+            .filter(|o| *o != campaign.id)
+        {
+            return Err(EngineError::Reference(format!(
+                "campaign name {:?} is taken by campaign {other}",
+                campaign.name.trim()
+            )));
+        }
+        let owner = claims::Owner {
+            tenant: campaign.tenant_id,
+            resource: campaign.id,
+        };
         let claimed = match &campaign.phone_number {
             Some(n) => self.claim_number(n, owner).await?,
             None => false,
         };
-        let stored = self.put_doc(DocKind::Campaign, campaign.tenant_id, campaign.id, &campaign, expected).await;
+        let stored = self
+            .put_doc(
+                DocKind::Campaign,
+                campaign.tenant_id,
+                campaign.id,
+                &campaign,
+                expected,
+            )
+            .await;
         campaign.version = match stored {
             Ok(v) => v,
             Err(e) => {
                 if let (true, Some(n)) = (claimed, &campaign.phone_number) {
-                    claims::release(self.inner.store.as_ref(), claims::Key::Number(n), owner).await?;
+                    claims::release(self.inner.store.as_ref(), claims::Key::Number(n), owner)
+                        .await?;
                 }
                 return Err(e);
             }
         };
-        if let Some(n) = old.as_ref().and_then(|o| o.phone_number.as_ref()).filter(|n| campaign.phone_number.as_ref() != Some(*n)) {
+        if let Some(n) = old
+            .as_ref()
+            .and_then(|o| o.phone_number.as_ref())
+            .filter(|n| campaign.phone_number.as_ref() != Some(*n))
+        {
             claims::release(self.inner.store.as_ref(), claims::Key::Number(n), owner).await?;
         }
         self.apply_campaign(Arc::new(campaign.clone())).await?;
@@ -1140,10 +1452,19 @@ impl Engine {
     /// (campaigns saved before numbers were claimed for them). A number
     /// another tenant holds already is left as it is and logged.
     async fn claim_campaign_numbers(&self) -> Result<()> {
-        let campaigns: Vec<Arc<Campaign>> = self.inner.registry.campaign_configs.iter().map(|c| c.value().clone()).collect();
+        let campaigns: Vec<Arc<Campaign>> = self
+            .inner
+            .registry
+            .campaign_configs
+            .iter()
+            .map(|c| c.value().clone())
+            .collect();
         for c in campaigns {
             let Some(n) = &c.phone_number else { continue };
-            let owner = claims::Owner { tenant: c.tenant_id, resource: c.id };
+            let owner = claims::Owner {
+                tenant: c.tenant_id,
+                resource: c.id,
+            };
             if let Err(e) = self.claim_number(n, owner).await {
                 tracing::warn!(campaign = %c.id, number = %n, error = %e, "a campaign's number is held by another tenant");
             }
@@ -1165,8 +1486,17 @@ impl Engine {
     /// lock, like [`Engine::apply_buyer`]).
     async fn update_campaign(&self, config: Arc<Campaign>) {
         let _held = self.inner.spawner.lock(config.id).await;
-        self.inner.registry.campaign_configs.insert(config.id, config.clone());
-        if let Some(actor) = self.inner.registry.campaigns.get(&config.id).map(|a| a.clone()) {
+        self.inner
+            .registry
+            .campaign_configs
+            .insert(config.id, config.clone());
+        if let Some(actor) = self
+            .inner
+            .registry
+            .campaigns
+            .get(&config.id)
+            .map(|a| a.clone())
+        {
             let _ = actor.cast(CampaignMsg::Update(config));
         }
     }
@@ -1187,22 +1517,35 @@ impl Engine {
     /// is refused, naming the campaigns; inactive campaigns drop the assignment.
     pub async fn delete_buyer(&self, tenant: Id, id: Id, expected: Option<u64>) -> Result<bool> {
         let _guard = self.inner.config_lock.lock().await;
-        let Some(buyer) = self.buyer(id).filter(|b| b.tenant_id == tenant) else { return Ok(false) };
+        let Some(buyer) = self.buyer(id).filter(|b| b.tenant_id == tenant) else {
+            return Ok(false);
+        };
         let mut users: Vec<String> = self
             .inner
             .registry
             .campaign_configs
             .iter()
-            .filter(|c| c.tenant_id == tenant && c.status == CampaignStatus::Active && c.buyers.iter().any(|a| a.buyer_id == id))
+            .filter(|c| {
+                c.tenant_id == tenant
+                    && c.status == CampaignStatus::Active
+                    && c.buyers.iter().any(|a| a.buyer_id == id)
+            })
             .map(|c| format!("{:?} ({})", c.name, c.id))
             .collect();
         if !users.is_empty() {
             users.sort();
-            return Err(EngineError::Reference(format!("buyer is assigned to active campaign(s) {}", users.join(", "))));
+            return Err(EngineError::Reference(format!(
+                "buyer is assigned to active campaign(s) {}",
+                users.join(", ")
+            )));
         }
         let expected = expected.unwrap_or(buyer.version);
         if expected != buyer.version {
-            return Err(StoreError::Conflict { expected: Some(expected), found: Some(buyer.version) }.into());
+            return Err(StoreError::Conflict {
+                expected: Some(expected),
+                found: Some(buyer.version),
+            }
+            .into());
         }
         // Inactive campaigns forget the buyer, so they stay valid to edit and activate.
         let holders: Vec<Arc<Campaign>> = self
@@ -1216,10 +1559,15 @@ impl Engine {
         for old in holders {
             let mut c = (*old).clone();
             c.buyers.retain(|a| a.buyer_id != id);
-            c.version = self.put_doc(DocKind::Campaign, tenant, c.id, &c, Some(c.version)).await?;
+            c.version = self
+                .put_doc(DocKind::Campaign, tenant, c.id, &c, Some(c.version))
+                .await?;
             self.update_campaign(Arc::new(c)).await;
         }
-        self.inner.store.delete_doc(DocKind::Buyer, tenant, id, expected).await?;
+        self.inner
+            .store
+            .delete_doc(DocKind::Buyer, tenant, id, expected)
+            .await?;
         self.forget_buyer(id);
         Ok(true)
     }
@@ -1229,40 +1577,88 @@ impl Engine {
     /// service. `Ok(false)` when the tenant has no such campaign.
     pub async fn delete_campaign(&self, tenant: Id, id: Id, expected: Option<u64>) -> Result<bool> {
         let _guard = self.inner.config_lock.lock().await;
-        let Some(campaign) = self.campaign(id).filter(|c| c.tenant_id == tenant) else { return Ok(false) };
-        self.inner.store.delete_doc(DocKind::Campaign, tenant, id, expected.unwrap_or(campaign.version)).await?;
+        let Some(campaign) = self.campaign(id).filter(|c| c.tenant_id == tenant) else {
+            return Ok(false);
+        };
+        self.inner
+            .store
+            .delete_doc(
+                DocKind::Campaign,
+                tenant,
+                id,
+                expected.unwrap_or(campaign.version),
+            )
+            .await?;
         self.forget_campaign(&campaign);
         if let Some(n) = &campaign.phone_number {
-            claims::release(self.inner.store.as_ref(), claims::Key::Number(n), claims::Owner { tenant, resource: id }).await?;
+            claims::release(
+                self.inner.store.as_ref(),
+                claims::Key::Number(n),
+                claims::Owner {
+                    tenant,
+                    resource: id,
+                },
+            )
+            .await?;
         }
         Ok(true)
     }
 
-    async fn put_doc<T: serde::Serialize>(&self, kind: DocKind, tenant: Id, id: Id, value: &T, expected: Option<u64>) -> Result<u64> {
+    async fn put_doc<T: serde::Serialize>(
+        &self,
+        kind: DocKind,
+        tenant: Id,
+        id: Id,
+        value: &T,
+        expected: Option<u64>,
+    ) -> Result<u64> {
         let body = serde_json::to_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        Ok(self.inner.store.put_doc(Doc { kind, tenant, id, version: 0, body }, expected).await?)
+        Ok(self
+            .inner
+            .store
+            .put_doc(
+                Doc {
+                    kind,
+                    tenant,
+                    id,
+                    version: 0,
+                    body,
+                },
+                expected,
+            )
+            .await?)
     }
 
     /// Routes the first attempt of a call to an RTB campaign: runs its
     /// router's auction and reserves the best bid it can; with no valid bid,
     /// the campaign's buyers (none: a polite hang-up).
-    async fn rtb_route(&self, campaign: &Campaign, call_id: Id, caller: Arc<CallerInfo>, now: DateTime<Utc>) -> Result<std::result::Result<Pick, RejectReason>> {
+    async fn rtb_route(
+        &self,
+        campaign: &Campaign,
+        call_id: Id,
+        caller: Arc<CallerInfo>,
+        now: DateTime<Utc>,
+    ) -> Result<std::result::Result<Pick, RejectReason>> {
         let router = campaign
             .rtb_router_id
             .and_then(|r| self.inner.registry.routers.get(&r).map(|r| r.clone()))
             .filter(|r| r.tenant_id == campaign.tenant_id && r.status == ResourceStatus::Active);
         if let Some(router) = &router
             && let Some(number) = &campaign.phone_number
-            && let Some(((bid, dial), rest)) = self.take_ping(router.id, number, &caller, call_id).await
+            && let Some(((bid, dial), rest)) =
+                self.take_ping(router.id, number, &caller, call_id).await
         {
             // A publisher pinged for this caller: the call goes to the bid it was promised.
             if !rest.is_empty() {
-                self.inner.rtb_pending.insert(call_id, (Instant::now(), rest));
+                self.inner
+                    .rtb_pending
+                    .insert(call_id, (Instant::now(), rest));
             }
             return Ok(Ok(Pick::Bid(bid, dial)));
         }
         if let Some(router) = router {
-            let timeout = Duration::from_millis(router.bidding_timeout_ms.into()).min(self.inner.config.rtb_max_auction);
+            let timeout = Duration::from_millis(router.bidding_timeout_ms.into())
+                .min(self.inner.config.rtb_max_auction);
             let call = AuctionCall {
                 tenant_id: campaign.tenant_id,
                 call_id: Some(call_id),
@@ -1271,31 +1667,66 @@ impl Engine {
                 call_start: now,
                 tags: campaign.tags.clone(),
             };
-            let mut auction = auction::run(&self.inner.spawner, &self.inner.bid_client, &router, timeout, call).await;
+            let mut auction = auction::run(
+                &self.inner.spawner,
+                &self.inner.bid_client,
+                &router,
+                timeout,
+                call,
+            )
+            .await;
             let mut bids: VecDeque<ValidBid> = std::mem::take(&mut auction.ranked).into();
-            let winner = self.reserve_bid(&mut bids, (call_id, 0), &caller, now).await;
+            let winner = self
+                .reserve_bid(&mut bids, (call_id, 0), &caller, now)
+                .await;
             auction.finish(winner.as_ref().map(|w| &w.0));
             self.record_auction(auction);
             if let Some((bid, number)) = winner {
                 if !bids.is_empty() {
-                    self.inner.rtb_pending.insert(call_id, (Instant::now(), bids));
+                    self.inner
+                        .rtb_pending
+                        .insert(call_id, (Instant::now(), bids));
                 }
                 return Ok(Ok(Pick::Bid(bid, number)));
             }
         }
-        Ok(self.route(campaign.id, call_id, 0, caller, Vec::new(), now).await?.map(Pick::Buyer))
+        Ok(self
+            .route(campaign.id, call_id, 0, caller, Vec::new(), now)
+            .await?
+            .map(Pick::Buyer))
     }
 
     /// Takes bids best first until one's target reserves capacity for `key`.
     /// Expired bids and SIP destinations (the dial path speaks E.164 only) are passed over.
-    async fn reserve_bid(&self, bids: &mut VecDeque<ValidBid>, key: (Id, u16), caller: &Arc<CallerInfo>, now: DateTime<Utc>) -> Option<(ValidBid, PhoneNumber)> {
+    async fn reserve_bid(
+        &self,
+        bids: &mut VecDeque<ValidBid>,
+        key: (Id, u16),
+        caller: &Arc<CallerInfo>,
+        now: DateTime<Utc>,
+    ) -> Option<(ValidBid, PhoneNumber)> {
         while let Some(bid) = bids.pop_front() {
-            let switchboard_rtb::Destination::Phone(number) = bid.destination.clone() else { continue };
+            let switchboard_rtb::Destination::Phone(number) = bid.destination.clone() else {
+                continue;
+            };
             if bid.is_expired(Instant::now()) {
                 continue;
             }
             let expires_at = now + self.inner.config.max_hold();
-            if self.inner.spawner.reserve(bid.target_id, key, caller, now, expires_at, Duration::from_millis(250)).await.is_some() {
+            if self
+                .inner
+                .spawner
+                .reserve(
+                    bid.target_id,
+                    key,
+                    caller,
+                    now,
+                    expires_at,
+                    Duration::from_millis(250),
+                )
+                .await
+                .is_some()
+            {
                 return Some((bid, number));
             }
         }
@@ -1307,7 +1738,10 @@ impl Engine {
         tracing::debug!(request = %auction.request.id, status = %auction.request.status, overhead = ?auction.overhead, "rtb auction decided");
         let store = self.inner.store.clone();
         tokio::spawn(async move {
-            if let Err(e) = store.put_auction(&auction.request, &auction.responses).await {
+            if let Err(e) = store
+                .put_auction(&auction.request, &auction.responses)
+                .await
+            {
                 tracing::warn!(error = %e, request = %auction.request.id, "could not record an rtb auction");
             }
         });
@@ -1318,7 +1752,13 @@ impl Engine {
     pub async fn put_rtb_target(&self, target: RtbTarget) -> Result<()> {
         let _guard = self.inner.config_lock.lock().await;
         // Two saves racing to notify: the newer version stays.
-        if self.inner.registry.bidders.get(&target.id).is_some_and(|b| b.target.version > target.version) {
+        if self
+            .inner
+            .registry
+            .bidders
+            .get(&target.id)
+            .is_some_and(|b| b.target.version > target.version)
+        {
             return Ok(());
         }
         self.apply_rtb_target(target).await
@@ -1332,8 +1772,17 @@ impl Engine {
         let buyer = Arc::new(auction::target_as_buyer(&target));
         // Its capacity actor starts on first need, like a buyer's.
         let _held = self.inner.spawner.lock(target.id).await;
-        self.inner.registry.target_buyers.insert(target.id, buyer.clone());
-        if let Some(actor) = self.inner.registry.buyers.get(&target.id).map(|a| a.clone()) {
+        self.inner
+            .registry
+            .target_buyers
+            .insert(target.id, buyer.clone());
+        if let Some(actor) = self
+            .inner
+            .registry
+            .buyers
+            .get(&target.id)
+            .map(|a| a.clone())
+        {
             let _ = actor.cast(BuyerMsg::Update(buyer));
         }
         Ok(())
@@ -1358,10 +1807,19 @@ impl Engine {
     /// A saved RTB router: the next auction uses it. Call after the store write.
     pub async fn put_rtb_router(&self, router: RtbRouter) {
         let _guard = self.inner.config_lock.lock().await;
-        if self.inner.registry.routers.get(&router.id).is_some_and(|r| r.version > router.version) {
+        if self
+            .inner
+            .registry
+            .routers
+            .get(&router.id)
+            .is_some_and(|r| r.version > router.version)
+        {
             return;
         }
-        self.inner.registry.routers.insert(router.id, Arc::new(router));
+        self.inner
+            .registry
+            .routers
+            .insert(router.id, Arc::new(router));
     }
 
     /// A deleted RTB router. Call after the store delete.
@@ -1383,12 +1841,19 @@ impl Engine {
 
     /// An RTB target's circuit breaker: `closed`, `open` or `half-open`.
     pub fn rtb_breaker_state(&self, target: Id) -> Option<&'static str> {
-        self.inner.registry.bidders.get(&target).map(|b| b.breaker_state())
+        self.inner
+            .registry
+            .bidders
+            .get(&target)
+            .map(|b| b.breaker_state())
     }
 
     /// A buyer's live capacity (starting its actor, which rebuilds it from the store).
     pub async fn buyer_stats(&self, buyer: Id) -> Option<BuyerStats> {
-        self.inner.spawner.stats(buyer, Duration::from_secs(1)).await
+        self.inner
+            .spawner
+            .stats(buyer, Duration::from_secs(1))
+            .await
     }
 }
 
@@ -1408,7 +1873,8 @@ fn name_key(campaign: &Campaign) -> (Id, String) {
 
 /// Decodes a stored document, taking its version from the store.
 fn decode<T: serde::de::DeserializeOwned + Versioned>(doc: &Doc) -> Result<T> {
-    let mut value = T::deserialize(&doc.body).map_err(|e| StoreError::Corrupt(format!("{} {}: {e}", doc.kind.as_str(), doc.id)))?;
+    let mut value = T::deserialize(&doc.body)
+        .map_err(|e| StoreError::Corrupt(format!("{} {}: {e}", doc.kind.as_str(), doc.id)))?;
     value.set_version(doc.version);
     Ok(value)
 }

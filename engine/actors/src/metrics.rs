@@ -31,7 +31,11 @@ pub struct Spec {
 impl Spec {
     /// Seconds for `_seconds` metrics, else a count.
     pub fn unit(&self) -> ::metrics::Unit {
-        if self.name.ends_with("_seconds") { ::metrics::Unit::Seconds } else { ::metrics::Unit::Count }
+        if self.name.ends_with("_seconds") {
+            ::metrics::Unit::Seconds
+        } else {
+            ::metrics::Unit::Count
+        }
     }
 }
 
@@ -146,7 +150,12 @@ mod tests {
             assert!(m.name.starts_with("switchboard_"), "{}", m.name);
             assert!(!m.help.trim().is_empty(), "{} has no help text", m.name);
             // Prometheus' conventions, which `promtool check metrics` enforces.
-            assert_eq!(m.kind == Kind::Counter, m.name.ends_with("_total"), "{}: counters, and only counters, end in _total", m.name);
+            assert_eq!(
+                m.kind == Kind::Counter,
+                m.name.ends_with("_total"),
+                "{}: counters, and only counters, end in _total",
+                m.name
+            );
             assert!(!m.name.ends_with("_milliseconds"), "{}: base units", m.name);
         }
     }

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use switchboard_model::{CallerInfo, CampaignStatus, Currency, Id, PhoneNumber, ResourceStatus, RoutingType};
+use switchboard_model::{
+    CallerInfo, CampaignStatus, Currency, Id, PhoneNumber, ResourceStatus, RoutingType,
+};
 use switchboard_rtb::ValidBid;
 
 use crate::auction::{self, AuctionCall};
@@ -55,39 +57,88 @@ pub(crate) struct PingBid {
 impl Engine {
     /// Runs `router`'s auction for a publisher's caller. `Ok(None)`: the
     /// tenant has no such router.
-    pub async fn rtb_ping(&self, tenant: Id, router: Id, caller: CallerInfo) -> Result<Option<Ping>> {
-        let Some(router) = self.inner.registry.routers.get(&router).map(|r| r.clone()).filter(|r| r.tenant_id == tenant) else {
+    pub async fn rtb_ping(
+        &self,
+        tenant: Id,
+        router: Id,
+        caller: CallerInfo,
+    ) -> Result<Option<Ping>> {
+        let Some(router) = self
+            .inner
+            .registry
+            .routers
+            .get(&router)
+            .map(|r| r.clone())
+            .filter(|r| r.tenant_id == tenant)
+        else {
             return Ok(None);
         };
         let key = (router.id, caller.from.clone());
-        if let Some(open) = self.inner.pings.get(&key).filter(|p| p.expires > Instant::now()) {
+        if let Some(open) = self
+            .inner
+            .pings
+            .get(&key)
+            .filter(|p| p.expires > Instant::now())
+        {
             return Ok(Some(answer(&open)));
         }
         if router.status != ResourceStatus::Active {
             return Ok(Some(Ping::NoBid("router-inactive".into())));
         }
-        let campaign = self.campaigns_through(tenant, router.id).into_iter().find_map(|c| {
-            (c.status == CampaignStatus::Active && c.routing_type == RoutingType::Rtb)
-                .then(|| c.phone_number.clone().map(|n| (c.id, n, c.tags.clone())))
-                .flatten()
-        });
+        let campaign = self
+            .campaigns_through(tenant, router.id)
+            .into_iter()
+            .find_map(|c| {
+                (c.status == CampaignStatus::Active && c.routing_type == RoutingType::Rtb)
+                    .then(|| c.phone_number.clone().map(|n| (c.id, n, c.tags.clone())))
+                    .flatten()
+            });
         let Some((campaign_id, number, tags)) = campaign else {
             return Ok(Some(Ping::NoBid("no-tracking-number".into())));
         };
         let now = Utc::now();
         let caller = Arc::new(caller);
-        let timeout = Duration::from_millis(router.bidding_timeout_ms.into()).min(self.inner.config.rtb_max_auction);
-        let call = AuctionCall { tenant_id: tenant, call_id: None, campaign_id: Some(campaign_id), caller: caller.clone(), call_start: now, tags };
-        let mut result = auction::run(&self.inner.spawner, &self.inner.bid_client, &router, timeout, call).await;
+        let timeout = Duration::from_millis(router.bidding_timeout_ms.into())
+            .min(self.inner.config.rtb_max_auction);
+        let call = AuctionCall {
+            tenant_id: tenant,
+            call_id: None,
+            campaign_id: Some(campaign_id),
+            caller: caller.clone(),
+            call_start: now,
+            tags,
+        };
+        let mut result = auction::run(
+            &self.inner.spawner,
+            &self.inner.bid_client,
+            &router,
+            timeout,
+            call,
+        )
+        .await;
         let bid_id = result.request.id;
         let mut bids: VecDeque<ValidBid> = std::mem::take(&mut result.ranked).into();
-        let winner = self.reserve_bid(&mut bids, (bid_id, 0), &caller, now).await.map(|(bid, _)| bid);
+        let winner = self
+            .reserve_bid(&mut bids, (bid_id, 0), &caller, now)
+            .await
+            .map(|(bid, _)| bid);
         result.finish(winner.as_ref());
         let reason = result.request.status.clone();
         self.record_auction(result);
-        let Some(bid) = winner else { return Ok(Some(Ping::NoBid(reason))) };
-        let expires = bid.expires_at.unwrap_or(Instant::now() + PING_EXPIRY).min(Instant::now() + PING_EXPIRY);
-        let open = Arc::new(PingBid { bid_id, bid, rest: bids, number, expires });
+        let Some(bid) = winner else {
+            return Ok(Some(Ping::NoBid(reason)));
+        };
+        let expires = bid
+            .expires_at
+            .unwrap_or(Instant::now() + PING_EXPIRY)
+            .min(Instant::now() + PING_EXPIRY);
+        let open = Arc::new(PingBid {
+            bid_id,
+            bid,
+            rest: bids,
+            number,
+            expires,
+        });
         let ping = answer(&open);
         self.inner.pings.insert(key.clone(), open);
         // An unused bid gives its capacity back at expiry.
@@ -96,7 +147,10 @@ impl Engine {
             tokio::time::sleep_until(expires.into()).await;
             let Some(inner) = weak.upgrade() else { return };
             if let Some((_, open)) = inner.pings.remove_if(&key, |_, p| p.bid_id == bid_id) {
-                inner.spawner.release(open.bid.target_id, (bid_id, 0), false).await;
+                inner
+                    .spawner
+                    .release(open.bid.target_id, (bid_id, 0), false)
+                    .await;
             }
         });
         Ok(Some(ping))
@@ -111,7 +165,12 @@ impl Engine {
         caller: &Arc<CallerInfo>,
         call_id: Id,
     ) -> Option<((ValidBid, PhoneNumber), VecDeque<ValidBid>)> {
-        let (_, open) = self.inner.pings.remove_if(&(router, caller.from.clone()), |_, p| p.expires > Instant::now() && p.number == *number)?;
+        let (_, open) = self
+            .inner
+            .pings
+            .remove_if(&(router, caller.from.clone()), |_, p| {
+                p.expires > Instant::now() && p.number == *number
+            })?;
         let open = Arc::try_unwrap(open).unwrap_or_else(|shared| PingBid {
             bid_id: shared.bid_id,
             bid: shared.bid.clone(),
@@ -120,9 +179,14 @@ impl Engine {
             expires: shared.expires,
         });
         // Hand the slot over: release the ping's key, reserve the call's.
-        self.inner.spawner.release(open.bid.target_id, (open.bid_id, 0), false).await;
+        self.inner
+            .spawner
+            .release(open.bid.target_id, (open.bid_id, 0), false)
+            .await;
         let mut bids: VecDeque<ValidBid> = std::iter::once(open.bid).chain(open.rest).collect();
-        let winner = self.reserve_bid(&mut bids, (call_id, 0), caller, Utc::now()).await?;
+        let winner = self
+            .reserve_bid(&mut bids, (call_id, 0), caller, Utc::now())
+            .await?;
         Some((winner, bids))
     }
 }
@@ -133,6 +197,11 @@ fn answer(open: &PingBid) -> Ping {
         amount: open.bid.amount,
         currency: open.bid.currency,
         phone_number: open.number.clone(),
-        expire_in_seconds: u32::try_from(open.expires.saturating_duration_since(Instant::now()).as_secs()).unwrap_or(u32::MAX),
+        expire_in_seconds: u32::try_from(
+            open.expires
+                .saturating_duration_since(Instant::now())
+                .as_secs(),
+        )
+        .unwrap_or(u32::MAX),
     }
 }

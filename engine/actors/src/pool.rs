@@ -83,18 +83,37 @@ impl PoolStats {
     /// `ceil(peak × 1.2)`, at least 1. A pool that ran out has a peak equal
     /// to its size, so the rule asks for at least one more number each time.
     pub fn recommended_size(&self) -> usize {
-        (self.peak_leased * 6).div_ceil(5).max(1).max(if self.exhaustion_count > 0 { self.size + 1 } else { 0 })
+        (self.peak_leased * 6)
+            .div_ceil(5)
+            .max(1)
+            .max(if self.exhaustion_count > 0 {
+                self.size + 1
+            } else {
+                0
+            })
     }
 }
 
 /// Messages a pool actor handles.
 pub(crate) enum PoolMsg {
     /// Lease (or renew) a number for a visit.
-    Track { visit: Box<VisitorSession>, options: LeaseOptions, now: DateTime<Utc>, reply: RpcReplyPort<Tracked> },
+    Track {
+        visit: Box<VisitorSession>,
+        options: LeaseOptions,
+        now: DateTime<Utc>,
+        reply: RpcReplyPort<Tracked>,
+    },
     /// Who a call to `number` at `at` is attributed to; counts the call.
-    Attribute { number: PhoneNumber, at: DateTime<Utc>, reply: RpcReplyPort<Option<Attribution>> },
+    Attribute {
+        number: PhoneNumber,
+        at: DateTime<Utc>,
+        reply: RpcReplyPort<Option<Attribution>>,
+    },
     /// The counters.
-    Stats { now: DateTime<Utc>, reply: RpcReplyPort<PoolStats> },
+    Stats {
+        now: DateTime<Utc>,
+        reply: RpcReplyPort<PoolStats>,
+    },
     /// New configuration: numbers and timeouts.
     Update(Arc<Pool>),
     /// End idle leases.
@@ -125,7 +144,9 @@ impl PoolState {
 fn settings(pool: &Pool) -> Settings {
     Settings {
         session_timeout: chrono::Duration::seconds(i64::from(pool.session_timeout_seconds)),
-        closed_browser_delay: chrono::Duration::seconds(i64::from(pool.closed_browser_delay_seconds)),
+        closed_browser_delay: chrono::Duration::seconds(i64::from(
+            pool.closed_browser_delay_seconds,
+        )),
     }
 }
 
@@ -137,24 +158,48 @@ impl Actor for PoolActor {
     type State = PoolState;
     type Arguments = Arc<Pool>;
 
-    async fn pre_start(&self, myself: ActorRef<PoolMsg>, pool: Arc<Pool>) -> std::result::Result<PoolState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<PoolMsg>,
+        pool: Arc<Pool>,
+    ) -> std::result::Result<PoolState, ActorProcessingErr> {
         myself.send_interval(EXPIRE_EVERY, || PoolMsg::Expire);
         let table = LeaseTable::new(pool.numbers.iter().cloned(), settings(&pool));
         let id = pool.id.to_string();
         let leases_gauge = gauge!(DNI_LEASES_ACTIVE, "pool" => id.clone());
         let exhausted = counter!(DNI_POOL_EXHAUSTED, "pool" => id);
-        Ok(PoolState { pool, table, calls: HashMap::new(), leases_gauge, exhausted })
+        Ok(PoolState {
+            pool,
+            table,
+            calls: HashMap::new(),
+            leases_gauge,
+            exhausted,
+        })
     }
 
-    async fn post_stop(&self, _: ActorRef<PoolMsg>, state: &mut PoolState) -> std::result::Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _: ActorRef<PoolMsg>,
+        state: &mut PoolState,
+    ) -> std::result::Result<(), ActorProcessingErr> {
         // Its leases end with it (here, or as the pool moves to another node).
         state.leases_gauge.set(0.0);
         Ok(())
     }
 
-    async fn handle(&self, _: ActorRef<PoolMsg>, msg: PoolMsg, state: &mut PoolState) -> std::result::Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _: ActorRef<PoolMsg>,
+        msg: PoolMsg,
+        state: &mut PoolState,
+    ) -> std::result::Result<(), ActorProcessingErr> {
         match msg {
-            PoolMsg::Track { visit, options, now, reply } => {
+            PoolMsg::Track {
+                visit,
+                options,
+                now,
+                reply,
+            } => {
                 let _ = reply.send(track(state, *visit, options, now));
                 state.report(now);
             }
@@ -162,14 +207,24 @@ impl Actor for PoolActor {
                 if state.table.contains(&number) {
                     *state.calls.entry(number.clone()).or_default() += 1;
                 }
-                let _ = reply.send(state.table.holder_at(&number, at).map(|h| h.value.session.attribution()));
+                let _ = reply.send(
+                    state
+                        .table
+                        .holder_at(&number, at)
+                        .map(|h| h.value.session.attribution()),
+                );
             }
             PoolMsg::Stats { now, reply } => {
                 let s = state.table.stats(now);
                 let calls_per_number = state
                     .table
                     .numbers()
-                    .map(|n| (n.as_str().to_owned(), state.calls.get(n).copied().unwrap_or(0)))
+                    .map(|n| {
+                        (
+                            n.as_str().to_owned(),
+                            state.calls.get(n).copied().unwrap_or(0),
+                        )
+                    })
                     .collect();
                 let _ = reply.send(PoolStats {
                     size: s.size,
@@ -192,19 +247,38 @@ impl Actor for PoolActor {
     }
 }
 
-fn track(state: &mut PoolState, mut visit: VisitorSession, options: LeaseOptions, now: DateTime<Utc>) -> Tracked {
+fn track(
+    state: &mut PoolState,
+    mut visit: VisitorSession,
+    options: LeaseOptions,
+    now: DateTime<Utc>,
+) -> Tracked {
     visit.pool_id = Some(state.pool.id);
     if state.pool.status != ResourceStatus::Active {
         visit.phone_number = state.pool.fallback_number.clone();
-        return Tracked { number: None, expires_at: None, visit, persist: true };
+        return Tracked {
+            number: None,
+            expires_at: None,
+            visit,
+            persist: true,
+        };
     }
     let session = visit.session_id.clone();
     // The visit is copied into the table only when the lease is new.
     let terms = Terms {
-        timeout: options.session_timeout_seconds.map_or(state.table.settings().session_timeout, |s| chrono::Duration::seconds(i64::from(s))),
-        sticky: options.sticky_days.map(|d| chrono::Duration::days(i64::from(d))),
+        timeout: options
+            .session_timeout_seconds
+            .map_or(state.table.settings().session_timeout, |s| {
+                chrono::Duration::seconds(i64::from(s))
+            }),
+        sticky: options
+            .sticky_days
+            .map(|d| chrono::Duration::days(i64::from(d))),
     };
-    let leased = state.table.lease_with(session, now, terms, || Visit { session: visit.clone(), persisted_at: now });
+    let leased = state.table.lease_with(session, now, terms, || Visit {
+        session: visit.clone(),
+        persisted_at: now,
+    });
     match leased {
         Some(lease) => {
             let v = lease.value;
@@ -215,13 +289,23 @@ fn track(state: &mut PoolState, mut visit: VisitorSession, options: LeaseOptions
             if persist {
                 v.persisted_at = now;
             }
-            Tracked { number: Some(lease.number.clone()), expires_at: Some(lease.expires_at), visit: v.session.clone(), persist }
+            Tracked {
+                number: Some(lease.number.clone()),
+                expires_at: Some(lease.expires_at),
+                visit: v.session.clone(),
+                persist,
+            }
         }
         None => {
             state.exhausted.increment(1);
             visit.phone_number = state.pool.fallback_number.clone();
             visit.exhausted = true;
-            Tracked { number: None, expires_at: None, visit, persist: true }
+            Tracked {
+                number: None,
+                expires_at: None,
+                visit,
+                persist: true,
+            }
         }
     }
 }
@@ -247,11 +331,19 @@ impl Engine {
         let reg = &self.inner.registry;
         if let Some(old) = reg.pool_configs.insert(pool.id, pool.clone()) {
             for n in &old.numbers {
-                self.inner.pool_numbers.remove_if(n, |_, r| r.pool == old.id);
+                self.inner
+                    .pool_numbers
+                    .remove_if(n, |_, r| r.pool == old.id);
             }
         }
         for n in &pool.numbers {
-            self.inner.pool_numbers.insert(n.clone(), PoolRoute { tenant: pool.tenant_id, pool: pool.id });
+            self.inner.pool_numbers.insert(
+                n.clone(),
+                PoolRoute {
+                    tenant: pool.tenant_id,
+                    pool: pool.id,
+                },
+            );
         }
         match reg.pools.get(&pool.id).map(|a| a.clone()) {
             Some(actor) => {
@@ -301,61 +393,137 @@ impl Engine {
     }
 
     fn pool_actor(&self, id: Id) -> Result<ActorRef<PoolMsg>> {
-        self.inner.registry.pools.get(&id).map(|a| a.clone()).ok_or_else(|| EngineError::Reference(format!("pool {id} is not loaded")))
+        self.inner
+            .registry
+            .pools
+            .get(&id)
+            .map(|a| a.clone())
+            .ok_or_else(|| EngineError::Reference(format!("pool {id} is not loaded")))
     }
 
     /// Leases a number of `pool` for a visit (or renews its lease), on the
     /// node that owns the pool's leases.
-    pub async fn track(&self, pool: Id, visit: VisitorSession, options: LeaseOptions, now: DateTime<Utc>) -> Result<Tracked> {
-        let req = PoolRequest::Track { pool, visit: Box::new(visit), options, now };
+    pub async fn track(
+        &self,
+        pool: Id,
+        visit: VisitorSession,
+        options: LeaseOptions,
+        now: DateTime<Utc>,
+    ) -> Result<Tracked> {
+        let req = PoolRequest::Track {
+            pool,
+            visit: Box::new(visit),
+            options,
+            now,
+        };
         match self.ask_pool_owner(pool, &req).await {
             Some(PoolAnswer::Tracked(t)) => Ok(t),
             _ => {
-                let PoolRequest::Track { visit, .. } = req else { unreachable!("built above") };
+                let PoolRequest::Track { visit, .. } = req else {
+                    unreachable!("built above")
+                };
                 self.track_here(pool, *visit, options, now).await
             }
         }
     }
 
-    pub(crate) async fn track_here(&self, pool: Id, visit: VisitorSession, options: LeaseOptions, now: DateTime<Utc>) -> Result<Tracked> {
+    pub(crate) async fn track_here(
+        &self,
+        pool: Id,
+        visit: VisitorSession,
+        options: LeaseOptions,
+        now: DateTime<Utc>,
+    ) -> Result<Tracked> {
         let actor = self.pool_actor(pool)?;
-        match actor.call(|reply| PoolMsg::Track { visit: Box::new(visit), options, now, reply }, Some(self.inner.config.route_timeout)).await {
+        match actor
+            .call(
+                |reply| PoolMsg::Track {
+                    visit: Box::new(visit),
+                    options,
+                    now,
+                    reply,
+                },
+                Some(self.inner.config.route_timeout),
+            )
+            .await
+        {
             Ok(ractor::rpc::CallResult::Success(t)) => Ok(t),
-            _ => Err(EngineError::Overloaded("the pool did not answer in time".into())),
+            _ => Err(EngineError::Overloaded(
+                "the pool did not answer in time".into(),
+            )),
         }
     }
 
     /// A pool's live counters, from the node that owns its leases; `None`
     /// for an unknown pool.
     pub async fn pool_stats(&self, pool: Id) -> Result<Option<PoolStats>> {
-        match self.ask_pool_owner(pool, &PoolRequest::Stats { pool }).await {
+        match self
+            .ask_pool_owner(pool, &PoolRequest::Stats { pool })
+            .await
+        {
             Some(PoolAnswer::Stats(s)) => Ok(s),
             _ => self.pool_stats_here(pool).await,
         }
     }
 
     pub(crate) async fn pool_stats_here(&self, pool: Id) -> Result<Option<PoolStats>> {
-        let Ok(actor) = self.pool_actor(pool) else { return Ok(None) };
+        let Ok(actor) = self.pool_actor(pool) else {
+            return Ok(None);
+        };
         let now = Utc::now();
-        match actor.call(|reply| PoolMsg::Stats { now, reply }, Some(self.inner.config.route_timeout)).await {
+        match actor
+            .call(
+                |reply| PoolMsg::Stats { now, reply },
+                Some(self.inner.config.route_timeout),
+            )
+            .await
+        {
             Ok(ractor::rpc::CallResult::Success(s)) => Ok(Some(s)),
-            _ => Err(EngineError::Overloaded("the pool did not answer in time".into())),
+            _ => Err(EngineError::Overloaded(
+                "the pool did not answer in time".into(),
+            )),
         }
     }
 
     /// Who a call to `number` of `pool` at `at` is attributed to. A slow or
     /// missing pool leaves the call unattributed rather than failing it.
-    pub(crate) async fn attribute(&self, pool: Id, number: &PhoneNumber, at: DateTime<Utc>) -> Option<Attribution> {
-        match self.ask_pool_owner(pool, &PoolRequest::Attribute { pool, number: number.clone(), at }).await {
+    pub(crate) async fn attribute(
+        &self,
+        pool: Id,
+        number: &PhoneNumber,
+        at: DateTime<Utc>,
+    ) -> Option<Attribution> {
+        match self
+            .ask_pool_owner(
+                pool,
+                &PoolRequest::Attribute {
+                    pool,
+                    number: number.clone(),
+                    at,
+                },
+            )
+            .await
+        {
             Some(PoolAnswer::Attribution(a)) => a,
             _ => self.attribute_here(pool, number, at).await,
         }
     }
 
-    pub(crate) async fn attribute_here(&self, pool: Id, number: &PhoneNumber, at: DateTime<Utc>) -> Option<Attribution> {
+    pub(crate) async fn attribute_here(
+        &self,
+        pool: Id,
+        number: &PhoneNumber,
+        at: DateTime<Utc>,
+    ) -> Option<Attribution> {
         let actor = self.pool_actor(pool).ok()?;
         let number = number.clone();
-        match actor.call(|reply| PoolMsg::Attribute { number, at, reply }, Some(self.inner.config.route_timeout)).await {
+        match actor
+            .call(
+                |reply| PoolMsg::Attribute { number, at, reply },
+                Some(self.inner.config.route_timeout),
+            )
+            .await
+        {
             Ok(ractor::rpc::CallResult::Success(a)) => a,
             _ => None,
         }
@@ -370,7 +538,11 @@ impl Engine {
     /// Where a call to `to` goes: (tenant, campaign, pool). Through `pool`
     /// when the pool webhook names it; else the campaign whose direct number
     /// it is, else the pool campaign of the pool holding it.
-    pub(crate) fn route_of(&self, pool: Option<Id>, to: &PhoneNumber) -> Option<(Id, Id, Option<Id>)> {
+    pub(crate) fn route_of(
+        &self,
+        pool: Option<Id>,
+        to: &PhoneNumber,
+    ) -> Option<(Id, Id, Option<Id>)> {
         let pool = match pool {
             Some(p) => p,
             None => {

@@ -35,7 +35,10 @@ pub struct ReconcileSettings {
 
 impl Default for ReconcileSettings {
     fn default() -> Self {
-        Self { after: Duration::from_secs(600), every: Duration::from_secs(60) }
+        Self {
+            after: Duration::from_secs(600),
+            every: Duration::from_secs(60),
+        }
     }
 }
 
@@ -69,12 +72,21 @@ pub trait CallStatusSource: Send + Sync + 'static {
     /// The carrier's word on `open`'s call: `Ok(Some(event))` once it has
     /// ended (the status event its final callback would have carried),
     /// `Ok(None)` while it is live.
-    async fn ask(&self, tenant: &Tenant, open: &OpenReservation) -> crate::Result<Option<StatusEvent>>;
+    async fn ask(
+        &self,
+        tenant: &Tenant,
+        open: &OpenReservation,
+    ) -> crate::Result<Option<StatusEvent>>;
 }
 
 /// The open attempts of `record` to ask about at `now`: the call was last
 /// heard of at `heard`, and each attempt is at least `after` old.
-pub(crate) fn overdue(record: &CallRecord, heard: DateTime<Utc>, now: DateTime<Utc>, after: chrono::Duration) -> Vec<OpenReservation> {
+pub(crate) fn overdue(
+    record: &CallRecord,
+    heard: DateTime<Utc>,
+    now: DateTime<Utc>,
+    after: chrono::Duration,
+) -> Vec<OpenReservation> {
     if now - heard < after {
         return Vec::new();
     }
@@ -113,7 +125,9 @@ impl Engine {
             loop {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { break };
-                Engine { inner }.reconcile_once(&source, settings.after).await;
+                Engine { inner }
+                    .reconcile_once(&source, settings.after)
+                    .await;
             }
         });
         self.push_background(task);
@@ -126,8 +140,12 @@ impl Engine {
         let mut due = Vec::new();
         for live in self.inner.live.all() {
             // A call being changed right now is not quiet.
-            let Ok(slot) = live.record.try_lock() else { continue };
-            let Some(record) = slot.as_ref() else { continue };
+            let Ok(slot) = live.record.try_lock() else {
+                continue;
+            };
+            let Some(record) = slot.as_ref() else {
+                continue;
+            };
             let open = overdue(record, live.heard(), now, after);
             if !open.is_empty() {
                 // Asked now: the next question waits another `after`.
@@ -138,17 +156,28 @@ impl Engine {
         let mut asking = JoinSet::new();
         for open in due {
             // A tenant that has not connected its carrier account cannot be asked.
-            let Some(tenant) = self.tenant(open.tenant_id).filter(|t| t.twilio_account_sid.is_some()) else { continue };
+            let Some(tenant) = self
+                .tenant(open.tenant_id)
+                .filter(|t| t.twilio_account_sid.is_some())
+            else {
+                continue;
+            };
             if asking.len() >= IN_FLIGHT {
                 asking.join_next().await;
             }
             let (engine, source) = (self.clone(), source.clone());
-            asking.spawn(async move { engine.reconcile_one(source.as_ref(), &tenant, &open).await });
+            asking
+                .spawn(async move { engine.reconcile_one(source.as_ref(), &tenant, &open).await });
         }
         while asking.join_next().await.is_some() {}
     }
 
-    async fn reconcile_one(&self, source: &dyn CallStatusSource, tenant: &Tenant, open: &OpenReservation) {
+    async fn reconcile_one(
+        &self,
+        source: &dyn CallStatusSource,
+        tenant: &Tenant,
+        open: &OpenReservation,
+    ) {
         match source.ask(tenant, open).await {
             Ok(Some(event)) if event.status.is_terminal() => match self.status_event(event).await {
                 Ok(()) => {
@@ -164,7 +193,11 @@ impl Engine {
                 counter!(RECONCILE_STILL_LIVE).increment(1);
             }
             Err(e) => {
-                let reason = if matches!(e, EngineError::Carrier(_)) { "carrier" } else { "engine" };
+                let reason = if matches!(e, EngineError::Carrier(_)) {
+                    "carrier"
+                } else {
+                    "engine"
+                };
                 tracing::warn!(call = %open.call_id, error = %e, "could not ask the carrier about an overdue call; asking again later");
                 counter!(RECONCILE_ERRORS, "reason" => reason).increment(1);
             }
@@ -184,7 +217,11 @@ mod tests {
             started_at,
             answered_at: None,
             ended_at: None,
-            outcome: if released { AttemptOutcome::Busy } else { AttemptOutcome::Pending },
+            outcome: if released {
+                AttemptOutcome::Busy
+            } else {
+                AttemptOutcome::Pending
+            },
             duration_seconds: 0,
             dial_call_sid: leg.map(str::to_owned),
             last_sequence: None,
@@ -196,7 +233,12 @@ mod tests {
 
     fn record(attempts: Vec<Attempt>) -> CallRecord {
         let started_at = attempts.first().map_or_else(Utc::now, |a| a.started_at);
-        CallRecord { call_sid: "CAin".into(), started_at, attempts, ..crate::calls::sample_record() }
+        CallRecord {
+            call_sid: "CAin".into(),
+            started_at,
+            attempts,
+            ..crate::calls::sample_record()
+        }
     }
 
     const MIN: chrono::Duration = chrono::Duration::minutes(1);
@@ -207,26 +249,49 @@ mod tests {
         let r = record(vec![attempt(now - MIN * 11, false, None)]);
         let due = overdue(&r, now - MIN * 11, now, MIN * 10);
         assert_eq!(due.len(), 1);
-        assert_eq!((due[0].call_id, due[0].attempt, due[0].call_sid.as_str(), due[0].leg_sid.as_deref()), (r.id, 0, "CAin", None));
+        assert_eq!(
+            (
+                due[0].call_id,
+                due[0].attempt,
+                due[0].call_sid.as_str(),
+                due[0].leg_sid.as_deref()
+            ),
+            (r.id, 0, "CAin", None)
+        );
     }
 
     #[test]
     fn a_young_reservation_or_a_recent_callback_waits() {
         let now = Utc::now();
         let young = record(vec![attempt(now - MIN * 9, false, None)]);
-        assert!(overdue(&young, now - MIN * 11, now, MIN * 10).is_empty(), "the reservation is younger than the age");
+        assert!(
+            overdue(&young, now - MIN * 11, now, MIN * 10).is_empty(),
+            "the reservation is younger than the age"
+        );
         let old = record(vec![attempt(now - MIN * 60, false, Some("CAleg"))]);
-        assert!(overdue(&old, now - MIN * 2, now, MIN * 10).is_empty(), "a callback came two minutes ago");
+        assert!(
+            overdue(&old, now - MIN * 2, now, MIN * 10).is_empty(),
+            "a callback came two minutes ago"
+        );
     }
 
     #[test]
     fn only_open_attempts_are_asked_about_and_know_the_other_legs() {
         let now = Utc::now();
-        let r = record(vec![attempt(now - MIN * 30, true, Some("CAfirst")), attempt(now - MIN * 29, false, None)]);
+        let r = record(vec![
+            attempt(now - MIN * 30, true, Some("CAfirst")),
+            attempt(now - MIN * 29, false, None),
+        ]);
         let due = overdue(&r, now - MIN * 29, now, MIN * 10);
         assert_eq!(due.len(), 1);
-        assert_eq!((due[0].attempt, due[0].other_legs.clone()), (1, vec!["CAfirst".to_owned()]));
+        assert_eq!(
+            (due[0].attempt, due[0].other_legs.clone()),
+            (1, vec!["CAfirst".to_owned()])
+        );
         let settled = record(vec![attempt(now - MIN * 30, true, Some("CAfirst"))]);
-        assert!(overdue(&settled, now - MIN * 30, now, MIN * 10).is_empty(), "a released reservation is never asked about");
+        assert!(
+            overdue(&settled, now - MIN * 30, now, MIN * 10).is_empty(),
+            "a released reservation is never asked about"
+        );
     }
 }

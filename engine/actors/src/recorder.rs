@@ -20,7 +20,10 @@ use switchboard_store::Store;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::metrics::{RECORDER_BATCH_SIZE, RECORDER_COMMIT_SECONDS, RECORDER_COMMITTED, RECORDER_ERRORS, RECORDER_PUSHED, RECORDER_SHED};
+use crate::metrics::{
+    RECORDER_BATCH_SIZE, RECORDER_COMMIT_SECONDS, RECORDER_COMMITTED, RECORDER_ERRORS,
+    RECORDER_PUSHED, RECORDER_SHED,
+};
 use crate::{EngineError, Result};
 
 type Ack = oneshot::Sender<std::result::Result<(), String>>;
@@ -35,7 +38,12 @@ pub(crate) struct Recorder {
 
 impl Recorder {
     /// Starts the recorder task.
-    pub(crate) fn start(store: Arc<dyn Store>, queue: usize, max_batch: usize, wait: Duration) -> (Recorder, JoinHandle<()>) {
+    pub(crate) fn start(
+        store: Arc<dyn Store>,
+        queue: usize,
+        max_batch: usize,
+        wait: Duration,
+    ) -> (Recorder, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let stop = Arc::new(Notify::new());
         let task = tokio::spawn(run(store, rx, max_batch.max(1), stop.clone()));
@@ -62,13 +70,22 @@ impl Recorder {
         }
         match done.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(EngineError::Overloaded(format!("call record not stored: {e}"))),
-            Err(_) => Err(EngineError::Overloaded("recorder stopped before the commit".into())),
+            Ok(Err(e)) => Err(EngineError::Overloaded(format!(
+                "call record not stored: {e}"
+            ))),
+            Err(_) => Err(EngineError::Overloaded(
+                "recorder stopped before the commit".into(),
+            )),
         }
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<(CallRecord, Ack)>, max_batch: usize, stop: Arc<Notify>) {
+async fn run(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<(CallRecord, Ack)>,
+    max_batch: usize,
+    stop: Arc<Notify>,
+) {
     let mut records = Vec::with_capacity(max_batch);
     let mut acks = Vec::with_capacity(max_batch);
     let mut buf = Vec::with_capacity(max_batch);

@@ -65,18 +65,28 @@ impl Spawner {
         if !self.decides_here(id) {
             return Ok(None);
         }
-        let Some(buyer) = self.registry.buyer_config(id) else { return Ok(None) };
-        let args = BuyerArgs { buyer, store: self.store.clone(), max_hold: self.max_hold };
+        let Some(buyer) = self.registry.buyer_config(id) else {
+            return Ok(None);
+        };
+        let args = BuyerArgs {
+            buyer,
+            store: self.store.clone(),
+            max_hold: self.max_hold,
+        };
         let (actor, _) = Actor::spawn_linked(None, BuyerActor, args, self.supervisor.clone())
             .await
             .map_err(|e| EngineError::Overloaded(format!("buyer actor did not start: {e}")))?;
-        self.registry.children.insert(actor.get_id(), Child::Buyer(id));
+        self.registry
+            .children
+            .insert(actor.get_id(), Child::Buyer(id));
         self.registry.buyers.insert(id, actor.clone());
         // Deleted while it started (whoever deleted it may have looked for
         // the actor before it was registered), or its shard was dropped
         // meanwhile (the drop did not see it): stop it here.
         if self.registry.buyer_config(id).is_none() || !self.decides_here(id) {
-            self.registry.buyers.remove_if(&id, |_, a| a.get_id() == actor.get_id());
+            self.registry
+                .buyers
+                .remove_if(&id, |_, a| a.get_id() == actor.get_id());
             self.registry.children.remove(&actor.get_id());
             actor.stop(None);
             return Ok(None);
@@ -86,7 +96,10 @@ impl Spawner {
 
     /// Campaign `id`'s actor, started on first need like a buyer's
     /// ([`Spawner::get_or_spawn_buyer`]); `None` when no such campaign.
-    pub(crate) async fn get_or_spawn_campaign(&self, id: Id) -> Result<Option<ActorRef<CampaignMsg>>> {
+    pub(crate) async fn get_or_spawn_campaign(
+        &self,
+        id: Id,
+    ) -> Result<Option<ActorRef<CampaignMsg>>> {
         if let Some(actor) = self.registry.campaigns.get(&id) {
             return Ok(Some(actor.clone()));
         }
@@ -94,15 +107,25 @@ impl Spawner {
         if let Some(actor) = self.registry.campaigns.get(&id) {
             return Ok(Some(actor.clone()));
         }
-        let Some(campaign) = self.registry.campaign_configs.get(&id).map(|c| c.clone()) else { return Ok(None) };
-        let args = CampaignArgs { campaign, store: self.store.clone(), spawner: self.clone() };
+        let Some(campaign) = self.registry.campaign_configs.get(&id).map(|c| c.clone()) else {
+            return Ok(None);
+        };
+        let args = CampaignArgs {
+            campaign,
+            store: self.store.clone(),
+            spawner: self.clone(),
+        };
         let (actor, _) = Actor::spawn_linked(None, CampaignActor, args, self.supervisor.clone())
             .await
             .map_err(|e| EngineError::Overloaded(format!("campaign actor did not start: {e}")))?;
-        self.registry.children.insert(actor.get_id(), Child::Campaign(id));
+        self.registry
+            .children
+            .insert(actor.get_id(), Child::Campaign(id));
         self.registry.campaigns.insert(id, actor.clone());
         if !self.registry.campaign_configs.contains_key(&id) {
-            self.registry.campaigns.remove_if(&id, |_, a| a.get_id() == actor.get_id());
+            self.registry
+                .campaigns
+                .remove_if(&id, |_, a| a.get_id() == actor.get_id());
             self.registry.children.remove(&actor.get_id());
             actor.stop(None);
             return Ok(None);
@@ -115,7 +138,9 @@ impl Spawner {
         let (actor, _) = Actor::spawn_linked(None, PoolActor, pool, self.supervisor.clone())
             .await
             .map_err(|e| EngineError::Overloaded(format!("pool actor did not start: {e}")))?;
-        self.registry.children.insert(actor.get_id(), Child::Pool(id));
+        self.registry
+            .children
+            .insert(actor.get_id(), Child::Pool(id));
         if let Some(old) = self.registry.pools.insert(id, actor) {
             self.registry.children.remove(&old.get_id());
             old.stop(None);
@@ -158,11 +183,25 @@ impl Actor for Supervisor {
     type State = Spawner;
     type Arguments = SupervisorArgs;
 
-    async fn pre_start(&self, myself: ActorRef<SupervisorMsg>, args: SupervisorArgs) -> std::result::Result<Spawner, ActorProcessingErr> {
-        Ok(Spawner { store: args.store, registry: args.registry, max_hold: args.max_hold, supervisor: myself.get_cell() })
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        args: SupervisorArgs,
+    ) -> std::result::Result<Spawner, ActorProcessingErr> {
+        Ok(Spawner {
+            store: args.store,
+            registry: args.registry,
+            max_hold: args.max_hold,
+            supervisor: myself.get_cell(),
+        })
     }
 
-    async fn handle_supervisor_evt(&self, _: ActorRef<SupervisorMsg>, event: SupervisionEvent, spawner: &mut Spawner) -> std::result::Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        _: ActorRef<SupervisorMsg>,
+        event: SupervisionEvent,
+        spawner: &mut Spawner,
+    ) -> std::result::Result<(), ActorProcessingErr> {
         if let SupervisionEvent::ActorFailed(cell, error) = event {
             let id: ActorId = cell.get_id();
             if let Some((_, child)) = spawner.registry.children.remove(&id) {
@@ -173,8 +212,18 @@ impl Actor for Supervisor {
                 };
                 // Nobody may be handed the dead actor from here on.
                 match child {
-                    Child::Buyer(b) => drop(spawner.registry.buyers.remove_if(&b, |_, a| a.get_id() == id)),
-                    Child::Campaign(c) => drop(spawner.registry.campaigns.remove_if(&c, |_, a| a.get_id() == id)),
+                    Child::Buyer(b) => drop(
+                        spawner
+                            .registry
+                            .buyers
+                            .remove_if(&b, |_, a| a.get_id() == id),
+                    ),
+                    Child::Campaign(c) => drop(
+                        spawner
+                            .registry
+                            .campaigns
+                            .remove_if(&c, |_, a| a.get_id() == id),
+                    ),
                     Child::Pool(_) => {}
                 }
                 counter!(ACTOR_RESTARTS, "kind" => kind).increment(1);

@@ -62,62 +62,107 @@ impl Engine {
         let reg = &self.inner.registry;
         let mut applied = 0;
 
-        let tenants = self.changes(DocKind::Tenant, |id| self.inner.tenants.get(&id).map(|t| t.version)).await?;
+        let tenants = self
+            .changes(DocKind::Tenant, |id| {
+                self.inner.tenants.get(&id).map(|t| t.version)
+            })
+            .await?;
         for doc in &tenants.changed {
             self.index_tenant(Arc::new(decode::<Tenant>(doc)?));
             applied += 1;
         }
 
-        let buyers = self.changes(DocKind::Buyer, |id| reg.buyer_configs.get(&id).map(|b| b.version)).await?;
+        let buyers = self
+            .changes(DocKind::Buyer, |id| {
+                reg.buyer_configs.get(&id).map(|b| b.version)
+            })
+            .await?;
         for doc in &buyers.changed {
             self.apply_buyer(Arc::new(decode::<Buyer>(doc)?)).await?;
             applied += 1;
         }
-        let gone: Vec<Id> = reg.buyer_configs.iter().map(|b| *b.key()).filter(|id| !buyers.stored.contains(id)).collect();
+        let gone: Vec<Id> = reg
+            .buyer_configs
+            .iter()
+            .map(|b| *b.key())
+            .filter(|id| !buyers.stored.contains(id))
+            .collect();
         for id in gone {
             self.forget_buyer(id);
             applied += 1;
         }
 
         // Before campaigns, so a new campaign's pool or router is known when it is.
-        let targets = self.changes(DocKind::RtbTarget, |id| reg.bidders.get(&id).map(|b| b.target.version)).await?;
+        let targets = self
+            .changes(DocKind::RtbTarget, |id| {
+                reg.bidders.get(&id).map(|b| b.target.version)
+            })
+            .await?;
         for doc in &targets.changed {
             self.apply_rtb_target(decode::<RtbTarget>(doc)?).await?;
             applied += 1;
         }
-        let gone: Vec<Id> = reg.bidders.iter().map(|b| *b.key()).filter(|id| !targets.stored.contains(id)).collect();
+        let gone: Vec<Id> = reg
+            .bidders
+            .iter()
+            .map(|b| *b.key())
+            .filter(|id| !targets.stored.contains(id))
+            .collect();
         for id in gone {
             self.forget_rtb_target(id);
             applied += 1;
         }
 
-        let routers = self.changes(DocKind::RtbRouter, |id| reg.routers.get(&id).map(|r| r.version)).await?;
+        let routers = self
+            .changes(DocKind::RtbRouter, |id| {
+                reg.routers.get(&id).map(|r| r.version)
+            })
+            .await?;
         for doc in &routers.changed {
-            reg.routers.insert(doc.id, Arc::new(decode::<RtbRouter>(doc)?));
+            reg.routers
+                .insert(doc.id, Arc::new(decode::<RtbRouter>(doc)?));
             applied += 1;
         }
         let before = reg.routers.len();
         reg.routers.retain(|id, _| routers.stored.contains(id));
         applied += before - reg.routers.len();
 
-        let pools = self.changes(DocKind::Pool, |id| reg.pool_configs.get(&id).map(|p| p.version)).await?;
+        let pools = self
+            .changes(DocKind::Pool, |id| {
+                reg.pool_configs.get(&id).map(|p| p.version)
+            })
+            .await?;
         for doc in &pools.changed {
             self.apply_pool(decode::<Pool>(doc)?).await?;
             applied += 1;
         }
-        let gone: Vec<Id> = reg.pool_configs.iter().map(|p| *p.key()).filter(|id| !pools.stored.contains(id)).collect();
+        let gone: Vec<Id> = reg
+            .pool_configs
+            .iter()
+            .map(|p| *p.key())
+            .filter(|id| !pools.stored.contains(id))
+            .collect();
         for id in gone {
             self.forget_pool(id);
             applied += 1;
         }
 
-        let campaigns = self.changes(DocKind::Campaign, |id| reg.campaign_configs.get(&id).map(|c| c.version)).await?;
+        let campaigns = self
+            .changes(DocKind::Campaign, |id| {
+                reg.campaign_configs.get(&id).map(|c| c.version)
+            })
+            .await?;
         for doc in &campaigns.changed {
-            self.apply_campaign(Arc::new(decode::<Campaign>(doc)?)).await?;
+            self.apply_campaign(Arc::new(decode::<Campaign>(doc)?))
+                .await?;
             applied += 1;
         }
-        let gone: Vec<Arc<Campaign>> =
-            reg.campaign_configs.iter().filter(|c| !campaigns.stored.contains(c.key())).map(|c| c.clone()).collect();
+        let gone: Vec<Arc<Campaign>> = reg
+            .campaign_configs
+            .iter()
+            .filter(|c| !campaigns.stored.contains(c.key()))
+            .map(|c| c.clone())
+            .collect();
         for campaign in gone {
             self.forget_campaign(&campaign);
             applied += 1;
@@ -134,10 +179,18 @@ impl Engine {
     /// node runs of an id, if any) and reads only the documents that differ.
     async fn changes(&self, kind: DocKind, runs: impl Fn(Id) -> Option<u64>) -> Result<Changes> {
         let store = &self.inner.store;
-        let mut changes = Changes { changed: Vec::new(), stored: HashSet::new() };
+        let mut changes = Changes {
+            changed: Vec::new(),
+            stored: HashSet::new(),
+        };
         let mut stale = Vec::new();
         // Index documents of system-wide keys live in the nil tenant slot.
-        for v in store.doc_versions(kind).await?.into_iter().filter(|v| !v.tenant.is_nil()) {
+        for v in store
+            .doc_versions(kind)
+            .await?
+            .into_iter()
+            .filter(|v| !v.tenant.is_nil())
+        {
             if runs(v.id) == Some(v.version) {
                 changes.stored.insert(v.id);
             } else {
@@ -154,7 +207,9 @@ impl Engine {
             }
             while let Some(read) = reads.join_next().await {
                 // Deleted since its version was read: forgotten as deleted.
-                if let Some(doc) = read.map_err(|e| EngineError::Overloaded(format!("reading a changed document failed: {e}")))?? {
+                if let Some(doc) = read.map_err(|e| {
+                    EngineError::Overloaded(format!("reading a changed document failed: {e}"))
+                })?? {
                     changes.stored.insert(doc.id);
                     changes.changed.push(doc);
                 }

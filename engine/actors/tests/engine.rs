@@ -6,11 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use switchboard_engine::{Decision, DialResult, Engine, EngineConfig, InboundCall, LeaseOptions, StatusEvent};
+use switchboard_engine::{
+    Decision, DialResult, Engine, EngineConfig, InboundCall, LeaseOptions, StatusEvent,
+};
 use switchboard_model::call::{Traffic, VisitorSession};
 use switchboard_model::{
-    AttemptOutcome, Buyer, BuyerAssignment, CallStatus, CallerInfo, Campaign, CampaignStatus, DuplicateAction, Id, PhoneNumber, Pool,
-    RejectReason, RoutingPolicy, RoutingType, RtbRouter, RtbTarget, Tenant, new_id,
+    AttemptOutcome, Buyer, BuyerAssignment, CallStatus, CallerInfo, Campaign, CampaignStatus,
+    DuplicateAction, Id, PhoneNumber, Pool, RejectReason, RoutingPolicy, RoutingType, RtbRouter,
+    RtbTarget, Tenant, new_id,
 };
 use switchboard_store::{Doc, DocKind, EmbeddedStore, Store};
 
@@ -45,7 +48,12 @@ async fn world(config: EngineConfig) -> World {
         .await
         .unwrap()
         .id;
-    World { _dir: dir, path, engine, tenant }
+    World {
+        _dir: dir,
+        path,
+        engine,
+        tenant,
+    }
 }
 
 fn buyer(tenant: Id, number: &str, concurrency: Option<u32>) -> Buyer {
@@ -69,7 +77,14 @@ fn campaign(tenant: Id, number: &str, policy: RoutingPolicy, buyers: &[(Id, u32)
         pool_id: None,
         rtb_router_id: None,
         routing_policy: policy,
-        buyers: buyers.iter().map(|&(buyer_id, priority)| BuyerAssignment { buyer_id, priority, weight: 1 }).collect(),
+        buyers: buyers
+            .iter()
+            .map(|&(buyer_id, priority)| BuyerAssignment {
+                buyer_id,
+                priority,
+                weight: 1,
+            })
+            .collect(),
         recording: false,
         dial_timeout_seconds: 30,
         caller_id_mode: Default::default(),
@@ -88,7 +103,11 @@ fn call(sid: &str, from: &str, to: &str) -> InboundCall {
         call_sid: sid.into(),
         account_sid: "AC1".into(),
         to: PhoneNumber::parse(to).unwrap(),
-        caller: CallerInfo { from: from.into(), state: Some("CA".into()), zip: Some("94105".into()) },
+        caller: CallerInfo {
+            from: from.into(),
+            state: Some("CA".into()),
+            zip: Some("94105".into()),
+        },
     }
 }
 
@@ -102,12 +121,35 @@ fn dialed(d: &Decision) -> Option<&str> {
 #[tokio::test]
 async fn concurrency_and_caps_survive_a_restart() {
     let w = world(EngineConfig::default()).await;
-    let a = w.engine.put_buyer(buyer(w.tenant, "+15550002001", Some(2)), None).await.unwrap();
-    let b = w.engine.put_buyer(buyer(w.tenant, "+15550002002", None), None).await.unwrap();
-    w.engine.put_campaign(campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[(a.id, 1), (b.id, 2)]), None).await.unwrap();
+    let a = w
+        .engine
+        .put_buyer(buyer(w.tenant, "+15550002001", Some(2)), None)
+        .await
+        .unwrap();
+    let b = w
+        .engine
+        .put_buyer(buyer(w.tenant, "+15550002002", None), None)
+        .await
+        .unwrap();
+    w.engine
+        .put_campaign(
+            campaign(
+                w.tenant,
+                "+15550001000",
+                RoutingPolicy::Priority,
+                &[(a.id, 1), (b.id, 2)],
+            ),
+            None,
+        )
+        .await
+        .unwrap();
 
     for i in 0..2 {
-        let d = w.engine.inbound(call(&format!("CA{i}"), "+15551230000", "+15550001000")).await.unwrap();
+        let d = w
+            .engine
+            .inbound(call(&format!("CA{i}"), "+15551230000", "+15550001000"))
+            .await
+            .unwrap();
         assert_eq!(dialed(&d), Some("+15550002001"));
     }
     w.engine.shutdown().await;
@@ -116,11 +158,21 @@ async fn concurrency_and_caps_survive_a_restart() {
     // Same data directory, new process state: Acme still holds two calls.
     let engine = start(&w.path, EngineConfig::default()).await;
     assert_eq!(engine.buyer_stats(a.id).await.unwrap().active, 2);
-    let d = engine.inbound(call("CA2", "+15551230000", "+15550001000")).await.unwrap();
-    assert_eq!(dialed(&d), Some("+15550002002"), "the restarted engine must still see Acme full");
+    let d = engine
+        .inbound(call("CA2", "+15551230000", "+15550001000"))
+        .await
+        .unwrap();
+    assert_eq!(
+        dialed(&d),
+        Some("+15550002002"),
+        "the restarted engine must still see Acme full"
+    );
 
     // A retried webhook from before the restart replays its decision, without a new reservation.
-    let d = engine.inbound(call("CA0", "+15551230000", "+15550001000")).await.unwrap();
+    let d = engine
+        .inbound(call("CA0", "+15551230000", "+15550001000"))
+        .await
+        .unwrap();
     assert_eq!(dialed(&d), Some("+15550002001"));
     assert_eq!(engine.buyer_stats(a.id).await.unwrap().active, 2);
     engine.shutdown().await;
@@ -135,31 +187,106 @@ async fn a_campaigns_number_is_claimed_for_its_tenant_and_released_with_it() {
     let w = world(EngineConfig::default()).await;
     let store = w.engine.store().clone();
     let n = PhoneNumber::parse("+15550001000").unwrap();
-    let c = w.engine.put_campaign(campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[]), None).await.unwrap();
-    let owner = Owner { tenant: w.tenant, resource: c.id };
-    assert_eq!(claims::owner_of(store.as_ref(), Key::Number(&n)).await.unwrap(), Some(owner));
+    let c = w
+        .engine
+        .put_campaign(
+            campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[]),
+            None,
+        )
+        .await
+        .unwrap();
+    let owner = Owner {
+        tenant: w.tenant,
+        resource: c.id,
+    };
+    assert_eq!(
+        claims::owner_of(store.as_ref(), Key::Number(&n))
+            .await
+            .unwrap(),
+        Some(owner)
+    );
     // Another tenant's campaign cannot have it.
-    let other = w.engine.put_tenant(Tenant { id: new_id(), name: "other".into(), twilio_account_sid: None, twilio_auth_token: "t".into(), version: 0, created_at: Utc::now() }, None).await.unwrap();
-    let err = w.engine.put_campaign(campaign(other.id, "+15550001000", RoutingPolicy::Priority, &[]), None).await.unwrap_err();
+    let other = w
+        .engine
+        .put_tenant(
+            Tenant {
+                id: new_id(),
+                name: "other".into(),
+                twilio_account_sid: None,
+                twilio_auth_token: "t".into(),
+                version: 0,
+                created_at: Utc::now(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let err = w
+        .engine
+        .put_campaign(
+            campaign(other.id, "+15550001000", RoutingPolicy::Priority, &[]),
+            None,
+        )
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("already in use"), "{err}");
     // Moving the campaign to another number frees the first.
-    let moved = Campaign { phone_number: Some(PhoneNumber::parse("+15550001001").unwrap()), ..c.clone() };
+    let moved = Campaign {
+        phone_number: Some(PhoneNumber::parse("+15550001001").unwrap()),
+        ..c.clone()
+    };
     let moved = w.engine.put_campaign(moved, Some(c.version)).await.unwrap();
-    assert_eq!(claims::owner_of(store.as_ref(), Key::Number(&n)).await.unwrap(), None);
-    assert!(w.engine.delete_campaign(w.tenant, moved.id, None).await.unwrap());
+    assert_eq!(
+        claims::owner_of(store.as_ref(), Key::Number(&n))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        w.engine
+            .delete_campaign(w.tenant, moved.id, None)
+            .await
+            .unwrap()
+    );
     let m = PhoneNumber::parse("+15550001001").unwrap();
-    assert_eq!(claims::owner_of(store.as_ref(), Key::Number(&m)).await.unwrap(), None, "deleted with its campaign");
+    assert_eq!(
+        claims::owner_of(store.as_ref(), Key::Number(&m))
+            .await
+            .unwrap(),
+        None,
+        "deleted with its campaign"
+    );
 
     // A campaign written before claims existed: claimed when the engine starts.
     let legacy = campaign(w.tenant, "+15550001002", RoutingPolicy::Priority, &[]);
     let body = serde_json::to_value(&legacy).unwrap();
-    store.put_doc(Doc { kind: DocKind::Campaign, tenant: w.tenant, id: legacy.id, version: 0, body }, None).await.unwrap();
+    store
+        .put_doc(
+            Doc {
+                kind: DocKind::Campaign,
+                tenant: w.tenant,
+                id: legacy.id,
+                version: 0,
+                body,
+            },
+            None,
+        )
+        .await
+        .unwrap();
     w.engine.shutdown().await;
     drop((w.engine, store));
     let engine = start(&w.path, EngineConfig::default()).await;
     let l = PhoneNumber::parse("+15550001002").unwrap();
-    let owner = claims::owner_of(engine.store().as_ref(), Key::Number(&l)).await.unwrap();
-    assert_eq!(owner, Some(Owner { tenant: w.tenant, resource: legacy.id }));
+    let owner = claims::owner_of(engine.store().as_ref(), Key::Number(&l))
+        .await
+        .unwrap();
+    assert_eq!(
+        owner,
+        Some(Owner {
+            tenant: w.tenant,
+            resource: legacy.id
+        })
+    );
     engine.shutdown().await;
 }
 
@@ -177,7 +304,19 @@ async fn a_restart_loads_more_buyers_than_one_read_holds() {
         let tenant = if i % 2 == 0 { w.tenant } else { other };
         let b = buyer(tenant, &format!("+1555{i:07}"), None);
         let body = serde_json::to_value(&b).unwrap();
-        store.put_doc(Doc { kind: DocKind::Buyer, tenant, id: b.id, version: 0, body }, None).await.unwrap();
+        store
+            .put_doc(
+                Doc {
+                    kind: DocKind::Buyer,
+                    tenant,
+                    id: b.id,
+                    version: 0,
+                    body,
+                },
+                None,
+            )
+            .await
+            .unwrap();
         ids.push(b.id);
     }
     drop(store);
@@ -190,16 +329,57 @@ async fn a_restart_loads_more_buyers_than_one_read_holds() {
 
 #[tokio::test]
 async fn a_lost_status_callback_cannot_leak_capacity() {
-    let w = world(EngineConfig { max_call_seconds: 1, hold_grace_seconds: 0, ..Default::default() }).await;
-    let a = w.engine.put_buyer(buyer(w.tenant, "+15550002001", Some(1)), None).await.unwrap();
-    w.engine.put_campaign(campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[(a.id, 1)]), None).await.unwrap();
-    let first = w.engine.inbound(call("CA1", "+15551230000", "+15550001000")).await.unwrap();
+    let w = world(EngineConfig {
+        max_call_seconds: 1,
+        hold_grace_seconds: 0,
+        ..Default::default()
+    })
+    .await;
+    let a = w
+        .engine
+        .put_buyer(buyer(w.tenant, "+15550002001", Some(1)), None)
+        .await
+        .unwrap();
+    w.engine
+        .put_campaign(
+            campaign(
+                w.tenant,
+                "+15550001000",
+                RoutingPolicy::Priority,
+                &[(a.id, 1)],
+            ),
+            None,
+        )
+        .await
+        .unwrap();
+    let first = w
+        .engine
+        .inbound(call("CA1", "+15551230000", "+15550001000"))
+        .await
+        .unwrap();
     assert!(dialed(&first).is_some());
-    let second = w.engine.inbound(call("CA2", "+15551230001", "+15550001000")).await.unwrap();
-    assert_eq!(second, Decision::Reject { reason: RejectReason::NoBuyerAvailable });
+    let second = w
+        .engine
+        .inbound(call("CA2", "+15551230001", "+15550001000"))
+        .await
+        .unwrap();
+    assert_eq!(
+        second,
+        Decision::Reject {
+            reason: RejectReason::NoBuyerAvailable
+        }
+    );
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let third = w.engine.inbound(call("CA3", "+15551230002", "+15550001000")).await.unwrap();
-    assert_eq!(dialed(&third), Some("+15550002001"), "the expired reservation must free the slot");
+    let third = w
+        .engine
+        .inbound(call("CA3", "+15551230002", "+15550001000"))
+        .await
+        .unwrap();
+    assert_eq!(
+        dialed(&third),
+        Some("+15550002001"),
+        "the expired reservation must free the slot"
+    );
     w.engine.shutdown().await;
 }
 
@@ -207,29 +387,85 @@ async fn a_lost_status_callback_cannot_leak_capacity() {
 async fn fall_through_skips_tried_buyers_and_stops_at_the_limit() {
     let w = world(EngineConfig::default()).await;
     let ids: Vec<Id> = futures_ids(&w, &["+15550002001", "+15550002002", "+15550002003"]).await;
-    let mut c = campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[(ids[0], 1), (ids[1], 2), (ids[2], 3)]);
+    let mut c = campaign(
+        w.tenant,
+        "+15550001000",
+        RoutingPolicy::Priority,
+        &[(ids[0], 1), (ids[1], 2), (ids[2], 3)],
+    );
     c.max_fallthrough = 1;
     w.engine.put_campaign(c, None).await.unwrap();
 
-    let Decision::Dial { call_id, number, attempt, .. } = w.engine.inbound(call("CA1", "+15551230000", "+15550001000")).await.unwrap() else {
+    let Decision::Dial {
+        call_id,
+        number,
+        attempt,
+        ..
+    } = w
+        .engine
+        .inbound(call("CA1", "+15551230000", "+15550001000"))
+        .await
+        .unwrap()
+    else {
         panic!("expected a dial")
     };
     assert_eq!((number.as_str(), attempt), ("+15550002001", 0));
-    let busy = DialResult { attempt: Some(0), status: AttemptOutcome::Busy, dial_call_sid: Some("CAleg0".into()), duration_seconds: None };
+    let busy = DialResult {
+        attempt: Some(0),
+        status: AttemptOutcome::Busy,
+        dial_call_sid: Some("CAleg0".into()),
+        duration_seconds: None,
+    };
     let next = w.engine.dial_result(call_id, busy.clone()).await.unwrap();
-    let Decision::Dial { number, attempt, .. } = &next else { panic!("expected the next buyer, got {next:?}") };
+    let Decision::Dial {
+        number, attempt, ..
+    } = &next
+    else {
+        panic!("expected the next buyer, got {next:?}")
+    };
     assert_eq!((number.as_str(), *attempt), ("+15550002002", 1));
-    assert_eq!(w.engine.buyer_stats(ids[0]).await.unwrap(), Default::default(), "busy refunds the first buyer completely");
+    assert_eq!(
+        w.engine.buyer_stats(ids[0]).await.unwrap(),
+        Default::default(),
+        "busy refunds the first buyer completely"
+    );
 
     // The same action delivered twice does not move the call on.
     let dup = w.engine.dial_result(call_id, busy.clone()).await.unwrap();
     assert_eq!(dup, next);
-    let no_sid = DialResult { attempt: None, ..busy.clone() };
-    assert_eq!(w.engine.dial_result(call_id, no_sid).await.unwrap(), next, "matched by DialCallSid");
-    let last = w.engine.dial_result(call_id, DialResult { attempt: Some(1), status: AttemptOutcome::NoAnswer, dial_call_sid: None, duration_seconds: None }).await;
-    assert_eq!(last.unwrap(), Decision::Reject { reason: RejectReason::NoBuyerAvailable });
+    let no_sid = DialResult {
+        attempt: None,
+        ..busy.clone()
+    };
+    assert_eq!(
+        w.engine.dial_result(call_id, no_sid).await.unwrap(),
+        next,
+        "matched by DialCallSid"
+    );
+    let last = w
+        .engine
+        .dial_result(
+            call_id,
+            DialResult {
+                attempt: Some(1),
+                status: AttemptOutcome::NoAnswer,
+                dial_call_sid: None,
+                duration_seconds: None,
+            },
+        )
+        .await;
+    assert_eq!(
+        last.unwrap(),
+        Decision::Reject {
+            reason: RejectReason::NoBuyerAvailable
+        }
+    );
     let record = w.engine.store().get_call(call_id).await.unwrap().unwrap();
-    assert_eq!(record.attempts.len(), 2, "max fall-through 1 allows two buyers in all");
+    assert_eq!(
+        record.attempts.len(),
+        2,
+        "max fall-through 1 allows two buyers in all"
+    );
     assert_eq!(record.status, CallStatus::NoAnswer);
     assert!(record.attempts.iter().all(|a| a.released));
     w.engine.shutdown().await;
@@ -238,7 +474,13 @@ async fn fall_through_skips_tried_buyers_and_stops_at_the_limit() {
 async fn futures_ids(w: &World, numbers: &[&str]) -> Vec<Id> {
     let mut ids = Vec::new();
     for n in numbers {
-        ids.push(w.engine.put_buyer(buyer(w.tenant, n, None), None).await.unwrap().id);
+        ids.push(
+            w.engine
+                .put_buyer(buyer(w.tenant, n, None), None)
+                .await
+                .unwrap()
+                .id,
+        );
     }
     ids
 }
@@ -246,9 +488,29 @@ async fn futures_ids(w: &World, numbers: &[&str]) -> Vec<Id> {
 #[tokio::test]
 async fn status_callbacks_book_revenue_once_in_any_order() {
     let w = world(EngineConfig::default()).await;
-    let a = w.engine.put_buyer(buyer(w.tenant, "+15550002001", Some(1)), None).await.unwrap();
-    w.engine.put_campaign(campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[(a.id, 1)]), None).await.unwrap();
-    let Decision::Dial { call_id, .. } = w.engine.inbound(call("CA1", "+15551230000", "+15550001000")).await.unwrap() else {
+    let a = w
+        .engine
+        .put_buyer(buyer(w.tenant, "+15550002001", Some(1)), None)
+        .await
+        .unwrap();
+    w.engine
+        .put_campaign(
+            campaign(
+                w.tenant,
+                "+15550001000",
+                RoutingPolicy::Priority,
+                &[(a.id, 1)],
+            ),
+            None,
+        )
+        .await
+        .unwrap();
+    let Decision::Dial { call_id, .. } = w
+        .engine
+        .inbound(call("CA1", "+15551230000", "+15550001000"))
+        .await
+        .unwrap()
+    else {
         panic!("expected a dial")
     };
     let ev = |status, seq, duration| StatusEvent {
@@ -261,31 +523,88 @@ async fn status_callbacks_book_revenue_once_in_any_order() {
         duration_seconds: duration,
         timestamp: None,
     };
-    w.engine.status_event(ev(AttemptOutcome::Completed, 3, Some(45))).await.unwrap();
-    w.engine.status_event(ev(AttemptOutcome::Answered, 2, None)).await.unwrap();
-    w.engine.status_event(ev(AttemptOutcome::Completed, 3, Some(45))).await.unwrap();
+    w.engine
+        .status_event(ev(AttemptOutcome::Completed, 3, Some(45)))
+        .await
+        .unwrap();
+    w.engine
+        .status_event(ev(AttemptOutcome::Answered, 2, None))
+        .await
+        .unwrap();
+    w.engine
+        .status_event(ev(AttemptOutcome::Completed, 3, Some(45)))
+        .await
+        .unwrap();
     let r = w.engine.store().get_call(call_id).await.unwrap().unwrap();
-    assert_eq!((r.status, r.converted, r.revenue_minor, r.duration_seconds), (CallStatus::Completed, true, 1250, 45));
+    assert_eq!(
+        (r.status, r.converted, r.revenue_minor, r.duration_seconds),
+        (CallStatus::Completed, true, 1250, 45)
+    );
     assert_eq!(w.engine.buyer_stats(a.id).await.unwrap().active, 0);
-    assert_eq!(w.engine.buyer_stats(a.id).await.unwrap().day, 1, "an answered call keeps counting towards the cap");
+    assert_eq!(
+        w.engine.buyer_stats(a.id).await.unwrap().day,
+        1,
+        "an answered call keeps counting towards the cap"
+    );
     w.engine.shutdown().await;
 }
 
 #[tokio::test]
 async fn configuration_changes_apply_to_the_next_call() {
     let w = world(EngineConfig::default()).await;
-    let a = w.engine.put_buyer(buyer(w.tenant, "+15550002001", None), None).await.unwrap();
-    let mut c = w.engine.put_campaign(campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[(a.id, 1)]), None).await.unwrap();
-    assert!(dialed(&w.engine.inbound(call("CA1", "+15551230000", "+15550001000")).await.unwrap()).is_some());
+    let a = w
+        .engine
+        .put_buyer(buyer(w.tenant, "+15550002001", None), None)
+        .await
+        .unwrap();
+    let mut c = w
+        .engine
+        .put_campaign(
+            campaign(
+                w.tenant,
+                "+15550001000",
+                RoutingPolicy::Priority,
+                &[(a.id, 1)],
+            ),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(
+        dialed(
+            &w.engine
+                .inbound(call("CA1", "+15551230000", "+15550001000"))
+                .await
+                .unwrap()
+        )
+        .is_some()
+    );
     c.status = CampaignStatus::Paused;
     let version = c.version;
-    w.engine.put_campaign(c.clone(), Some(version)).await.unwrap();
-    let d = w.engine.inbound(call("CA2", "+15551230000", "+15550001000")).await.unwrap();
-    assert_eq!(d, Decision::Reject { reason: RejectReason::CampaignInactive });
+    w.engine
+        .put_campaign(c.clone(), Some(version))
+        .await
+        .unwrap();
+    let d = w
+        .engine
+        .inbound(call("CA2", "+15551230000", "+15550001000"))
+        .await
+        .unwrap();
+    assert_eq!(
+        d,
+        Decision::Reject {
+            reason: RejectReason::CampaignInactive
+        }
+    );
     // A stale version is refused.
     assert!(w.engine.put_campaign(c, Some(version)).await.is_err());
     // A number taken by another campaign is refused.
-    let other = campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[(a.id, 1)]);
+    let other = campaign(
+        w.tenant,
+        "+15550001000",
+        RoutingPolicy::Priority,
+        &[(a.id, 1)],
+    );
     assert!(w.engine.put_campaign(other, None).await.is_err());
     w.engine.shutdown().await;
 }
@@ -294,34 +613,87 @@ async fn configuration_changes_apply_to_the_next_call() {
 async fn duplicate_callers_are_rejected_or_sent_back_to_their_buyer() {
     let w = world(EngineConfig::default()).await;
     let ids = futures_ids(&w, &["+15550002001", "+15550002002"]).await;
-    let mut c = campaign(w.tenant, "+15550001000", RoutingPolicy::RoundRobin, &[(ids[0], 1), (ids[1], 1)]);
+    let mut c = campaign(
+        w.tenant,
+        "+15550001000",
+        RoutingPolicy::RoundRobin,
+        &[(ids[0], 1), (ids[1], 1)],
+    );
     c.duplicate_window_hours = 24;
     let c = w.engine.put_campaign(c, None).await.unwrap();
-    let first = w.engine.inbound(call("CA1", "+15551230000", "+15550001000")).await.unwrap();
+    let first = w
+        .engine
+        .inbound(call("CA1", "+15551230000", "+15550001000"))
+        .await
+        .unwrap();
     // Round-robin would move on; the repeat caller goes back to the same buyer.
-    let again = w.engine.inbound(call("CA2", "+15551230000", "+15550001000")).await.unwrap();
+    let again = w
+        .engine
+        .inbound(call("CA2", "+15551230000", "+15550001000"))
+        .await
+        .unwrap();
     assert_eq!(dialed(&first), dialed(&again));
-    let other = w.engine.inbound(call("CA3", "+15559990000", "+15550001000")).await.unwrap();
+    let other = w
+        .engine
+        .inbound(call("CA3", "+15559990000", "+15550001000"))
+        .await
+        .unwrap();
     assert_ne!(dialed(&other), dialed(&first));
 
     let mut c = c;
     c.duplicate_action = DuplicateAction::Reject;
     let v = c.version;
     w.engine.put_campaign(c, Some(v)).await.unwrap();
-    let rejected = w.engine.inbound(call("CA4", "+15551230000", "+15550001000")).await.unwrap();
-    assert_eq!(rejected, Decision::Reject { reason: RejectReason::DuplicateCaller });
+    let rejected = w
+        .engine
+        .inbound(call("CA4", "+15551230000", "+15550001000"))
+        .await
+        .unwrap();
+    assert_eq!(
+        rejected,
+        Decision::Reject {
+            reason: RejectReason::DuplicateCaller
+        }
+    );
     // Anonymous callers are never duplicates of each other.
-    assert!(dialed(&w.engine.inbound(call("CA5", "anonymous", "+15550001000")).await.unwrap()).is_some());
-    assert!(dialed(&w.engine.inbound(call("CA6", "anonymous", "+15550001000")).await.unwrap()).is_some());
+    assert!(
+        dialed(
+            &w.engine
+                .inbound(call("CA5", "anonymous", "+15550001000"))
+                .await
+                .unwrap()
+        )
+        .is_some()
+    );
+    assert!(
+        dialed(
+            &w.engine
+                .inbound(call("CA6", "anonymous", "+15550001000"))
+                .await
+                .unwrap()
+        )
+        .is_some()
+    );
     w.engine.shutdown().await;
 }
 
 #[tokio::test]
 async fn unknown_numbers_are_not_in_service_and_not_recorded() {
     let w = world(EngineConfig::default()).await;
-    let d = w.engine.inbound(call("CA1", "+15551230000", "+15559999999")).await.unwrap();
+    let d = w
+        .engine
+        .inbound(call("CA1", "+15551230000", "+15559999999"))
+        .await
+        .unwrap();
     assert_eq!(d, Decision::NotInService);
-    assert!(w.engine.store().get_call_by_sid("CA1").await.unwrap().is_none());
+    assert!(
+        w.engine
+            .store()
+            .get_call_by_sid("CA1")
+            .await
+            .unwrap()
+            .is_none()
+    );
     w.engine.shutdown().await;
 }
 
@@ -329,7 +701,10 @@ async fn unknown_numbers_are_not_in_service_and_not_recorded() {
 async fn eventually<F: AsyncFnMut() -> bool>(mut cond: F) {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while !cond().await {
-        assert!(std::time::Instant::now() < deadline, "condition not met within 5 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not met within 5 s"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -338,47 +713,110 @@ async fn eventually<F: AsyncFnMut() -> bool>(mut cond: F) {
 async fn a_second_node_on_the_same_store_follows_configuration_changes() {
     let w = world(EngineConfig::default()).await;
     // Two engines over one store: what two nodes over one ScyllaDB cluster are.
-    let other = Engine::start(w.engine.store().clone(), EngineConfig::default()).await.unwrap();
+    let other = Engine::start(w.engine.store().clone(), EngineConfig::default())
+        .await
+        .unwrap();
     other.follow_config(Duration::from_millis(20));
 
-    let a = w.engine.put_buyer(buyer(w.tenant, "+15550002001", None), None).await.unwrap();
-    let mut c = w.engine.put_campaign(campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[(a.id, 1)]), None).await.unwrap();
+    let a = w
+        .engine
+        .put_buyer(buyer(w.tenant, "+15550002001", None), None)
+        .await
+        .unwrap();
+    let mut c = w
+        .engine
+        .put_campaign(
+            campaign(
+                w.tenant,
+                "+15550001000",
+                RoutingPolicy::Priority,
+                &[(a.id, 1)],
+            ),
+            None,
+        )
+        .await
+        .unwrap();
     let mut n = 0;
     eventually(async || {
         n += 1;
-        dialed(&other.inbound(call(&format!("CAnew{n}"), "+15551230000", "+15550001000")).await.unwrap()) == Some("+15550002001")
+        dialed(
+            &other
+                .inbound(call(&format!("CAnew{n}"), "+15551230000", "+15550001000"))
+                .await
+                .unwrap(),
+        ) == Some("+15550002001")
     })
     .await;
 
     c.status = CampaignStatus::Paused;
-    w.engine.put_campaign(c.clone(), Some(c.version)).await.unwrap();
+    w.engine
+        .put_campaign(c.clone(), Some(c.version))
+        .await
+        .unwrap();
     eventually(async || {
         n += 1;
-        other.inbound(call(&format!("CApaused{n}"), "+15551230000", "+15550001000")).await.unwrap()
-            == Decision::Reject { reason: RejectReason::CampaignInactive }
+        other
+            .inbound(call(
+                &format!("CApaused{n}"),
+                "+15551230000",
+                "+15550001000",
+            ))
+            .await
+            .unwrap()
+            == Decision::Reject {
+                reason: RejectReason::CampaignInactive,
+            }
     })
     .await;
 
-    w.engine.delete_campaign(w.tenant, c.id, None).await.unwrap();
+    w.engine
+        .delete_campaign(w.tenant, c.id, None)
+        .await
+        .unwrap();
     eventually(async || {
         n += 1;
-        other.inbound(call(&format!("CAgone{n}"), "+15551230000", "+15550001000")).await.unwrap() == Decision::NotInService
+        other
+            .inbound(call(&format!("CAgone{n}"), "+15551230000", "+15550001000"))
+            .await
+            .unwrap()
+            == Decision::NotInService
     })
     .await;
-    assert_eq!(other.sync_config().await.unwrap(), 0, "nothing left to apply");
+    assert_eq!(
+        other.sync_config().await.unwrap(),
+        0,
+        "nothing left to apply"
+    );
     other.shutdown().await;
     w.engine.shutdown().await;
 }
 
 /// Writes a configuration document the way the admin API does (store first;
 /// the writing node then tells its engine); returns the stored version.
-async fn save<T: serde::Serialize>(engine: &Engine, kind: DocKind, tenant: Id, id: Id, value: &T, expected: Option<u64>) -> u64 {
-    let doc = Doc { kind, tenant, id, version: 0, body: serde_json::to_value(value).unwrap() };
+async fn save<T: serde::Serialize>(
+    engine: &Engine,
+    kind: DocKind,
+    tenant: Id,
+    id: Id,
+    value: &T,
+    expected: Option<u64>,
+) -> u64 {
+    let doc = Doc {
+        kind,
+        tenant,
+        id,
+        version: 0,
+        body: serde_json::to_value(value).unwrap(),
+    };
     engine.store().put_doc(doc, expected).await.unwrap()
 }
 
 async fn delete(engine: &Engine, kind: DocKind, tenant: Id, id: Id, version: u64) {
-    engine.store().delete_doc(kind, tenant, id, version).await.unwrap();
+    engine
+        .store()
+        .delete_doc(kind, tenant, id, version)
+        .await
+        .unwrap();
 }
 
 fn visit(tenant: Id, pool: Id, session: &str) -> VisitorSession {
@@ -391,7 +829,10 @@ fn visit(tenant: Id, pool: Id, session: &str) -> VisitorSession {
         pool_id: Some(pool),
         phone_number: None,
         exhausted: false,
-        traffic: Traffic { source: Some("google".into()), ..Traffic::default() },
+        traffic: Traffic {
+            source: Some("google".into()),
+            ..Traffic::default()
+        },
         user_agent: None,
         started_at: now,
         last_seen_at: now,
@@ -401,17 +842,28 @@ fn visit(tenant: Id, pool: Id, session: &str) -> VisitorSession {
 #[tokio::test]
 async fn a_second_node_follows_number_pools() {
     let w = world(EngineConfig::default()).await;
-    let other = Engine::start(w.engine.store().clone(), EngineConfig::default()).await.unwrap();
+    let other = Engine::start(w.engine.store().clone(), EngineConfig::default())
+        .await
+        .unwrap();
     other.follow_config(Duration::from_millis(20));
 
-    let a = w.engine.put_buyer(buyer(w.tenant, "+15550002001", None), None).await.unwrap();
+    let a = w
+        .engine
+        .put_buyer(buyer(w.tenant, "+15550002001", None), None)
+        .await
+        .unwrap();
     let mut pool: Pool = serde_json::from_value(serde_json::json!({
         "id": new_id(), "tenantId": w.tenant, "name": "Main", "numbers": ["+15550004001"], "fallbackNumber": "+15550004999"
     }))
     .unwrap();
     pool.version = save(&w.engine, DocKind::Pool, w.tenant, pool.id, &pool, None).await;
     w.engine.put_pool(pool.clone()).await.unwrap();
-    let mut c = campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[(a.id, 1)]);
+    let mut c = campaign(
+        w.tenant,
+        "+15550001000",
+        RoutingPolicy::Priority,
+        &[(a.id, 1)],
+    );
     (c.routing_type, c.phone_number, c.pool_id) = (RoutingType::Pool, None, Some(pool.id));
     let c = w.engine.put_campaign(c, None).await.unwrap();
 
@@ -419,45 +871,140 @@ async fn a_second_node_follows_number_pools() {
     // attributed to that visit.
     let mut n = 0;
     // (A poll may have read the pool before the campaign was written: wait for both.)
-    eventually(async || other.campaign(c.id).is_some() && other.track(pool.id, visit(w.tenant, pool.id, "v1"), LeaseOptions::default(), Utc::now()).await.is_ok()).await;
-    let tracked = other.track(pool.id, visit(w.tenant, pool.id, "v1"), LeaseOptions::default(), Utc::now()).await.unwrap();
-    assert_eq!(tracked.number.as_ref().map(PhoneNumber::as_str), Some("+15550004001"));
-    let d = other.inbound(call("CApool", "+15551230000", "+15550004001")).await.unwrap();
+    eventually(async || {
+        other.campaign(c.id).is_some()
+            && other
+                .track(
+                    pool.id,
+                    visit(w.tenant, pool.id, "v1"),
+                    LeaseOptions::default(),
+                    Utc::now(),
+                )
+                .await
+                .is_ok()
+    })
+    .await;
+    let tracked = other
+        .track(
+            pool.id,
+            visit(w.tenant, pool.id, "v1"),
+            LeaseOptions::default(),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        tracked.number.as_ref().map(PhoneNumber::as_str),
+        Some("+15550004001")
+    );
+    let d = other
+        .inbound(call("CApool", "+15551230000", "+15550004001"))
+        .await
+        .unwrap();
     assert_eq!(dialed(&d), Some("+15550002001"));
-    let record = other.store().get_call_by_sid("CApool").await.unwrap().unwrap();
+    let record = other
+        .store()
+        .get_call_by_sid("CApool")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((record.pool_id, record.campaign_id), (Some(pool.id), c.id));
-    let attribution = record.attribution.expect("the call is attributed to the visit holding the number");
-    assert_eq!((attribution.session_id.as_str(), attribution.traffic.source.as_deref()), ("v1", Some("google")));
+    let attribution = record
+        .attribution
+        .expect("the call is attributed to the visit holding the number");
+    assert_eq!(
+        (
+            attribution.session_id.as_str(),
+            attribution.traffic.source.as_deref()
+        ),
+        ("v1", Some("google"))
+    );
 
     // Node A swaps the pool's number: the other node routes the new one and
     // no longer the old one.
     pool.numbers = vec![PhoneNumber::parse("+15550004002").unwrap()];
-    pool.version = save(&w.engine, DocKind::Pool, w.tenant, pool.id, &pool, Some(pool.version)).await;
+    pool.version = save(
+        &w.engine,
+        DocKind::Pool,
+        w.tenant,
+        pool.id,
+        &pool,
+        Some(pool.version),
+    )
+    .await;
     w.engine.put_pool(pool.clone()).await.unwrap();
     eventually(async || {
         n += 1;
-        dialed(&other.inbound(call(&format!("CAnew{n}"), "+15551230000", "+15550004002")).await.unwrap()) == Some("+15550002001")
+        dialed(
+            &other
+                .inbound(call(&format!("CAnew{n}"), "+15551230000", "+15550004002"))
+                .await
+                .unwrap(),
+        ) == Some("+15550002001")
     })
     .await;
-    assert_eq!(other.inbound(call("CAold", "+15551230000", "+15550004001")).await.unwrap(), Decision::NotInService);
-    let leased = other.track(pool.id, visit(w.tenant, pool.id, "v2"), LeaseOptions::default(), Utc::now()).await.unwrap();
-    assert_eq!(leased.number.as_ref().map(PhoneNumber::as_str), Some("+15550004002"));
+    assert_eq!(
+        other
+            .inbound(call("CAold", "+15551230000", "+15550004001"))
+            .await
+            .unwrap(),
+        Decision::NotInService
+    );
+    let leased = other
+        .track(
+            pool.id,
+            visit(w.tenant, pool.id, "v2"),
+            LeaseOptions::default(),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        leased.number.as_ref().map(PhoneNumber::as_str),
+        Some("+15550004002")
+    );
 
     // Node A deletes the campaign, then the pool: the other node stops leasing.
-    w.engine.delete_campaign(w.tenant, c.id, None).await.unwrap();
+    w.engine
+        .delete_campaign(w.tenant, c.id, None)
+        .await
+        .unwrap();
     delete(&w.engine, DocKind::Pool, w.tenant, pool.id, pool.version).await;
     w.engine.remove_pool(pool.id).await;
-    eventually(async || other.track(pool.id, visit(w.tenant, pool.id, "v3"), LeaseOptions::default(), Utc::now()).await.is_err()).await;
+    eventually(async || {
+        other
+            .track(
+                pool.id,
+                visit(w.tenant, pool.id, "v3"),
+                LeaseOptions::default(),
+                Utc::now(),
+            )
+            .await
+            .is_err()
+    })
+    .await;
     assert_eq!(other.pool_stats(pool.id).await.unwrap(), None);
-    assert_eq!(other.inbound(call("CAgone", "+15551230000", "+15550004002")).await.unwrap(), Decision::NotInService);
-    assert_eq!(other.sync_config().await.unwrap(), 0, "nothing left to apply");
+    assert_eq!(
+        other
+            .inbound(call("CAgone", "+15551230000", "+15550004002"))
+            .await
+            .unwrap(),
+        Decision::NotInService
+    );
+    assert_eq!(
+        other.sync_config().await.unwrap(),
+        0,
+        "nothing left to apply"
+    );
     other.shutdown().await;
     w.engine.shutdown().await;
 }
 
 /// A bidder on loopback that bids `amount` dollars to send the call to `number`.
 async fn bidder(amount: u32, number: &str) -> String {
-    let body = format!(r#"{{"bidAmount": {amount}, "destinationNumber": "{number}", "accepted": true, "currency": "USD", "duration": 60}}"#);
+    let body = format!(
+        r#"{{"bidAmount": {amount}, "destinationNumber": "{number}", "accepted": true, "currency": "USD", "duration": 60}}"#
+    );
     let app = axum::Router::new().fallback(move || {
         let body = body.clone();
         async move { ([("content-type", "application/json")], body) }
@@ -478,15 +1025,27 @@ fn rtb_target(tenant: Id, url: &str) -> RtbTarget {
 
 #[tokio::test]
 async fn a_second_node_follows_rtb_targets_and_routers() {
-    let config = EngineConfig { rtb_allow_private_targets: true, ..Default::default() };
+    let config = EngineConfig {
+        rtb_allow_private_targets: true,
+        ..Default::default()
+    };
     let w = world(config.clone()).await;
-    let other = Engine::start(w.engine.store().clone(), config).await.unwrap();
+    let other = Engine::start(w.engine.store().clone(), config)
+        .await
+        .unwrap();
     other.follow_config(Duration::from_millis(20));
     let mut n = 0;
     // What the other node dials for a call to the RTB campaign's number.
     let mut dial = async || {
         n += 1;
-        let d = other.inbound(call(&format!("CA{n}"), &format!("+1555123{:04}", n % 10_000), "+15550001000")).await.unwrap();
+        let d = other
+            .inbound(call(
+                &format!("CA{n}"),
+                &format!("+1555123{:04}", n % 10_000),
+                "+15550001000",
+            ))
+            .await
+            .unwrap();
         dialed(&d).map(str::to_owned)
     };
 
@@ -499,7 +1058,15 @@ async fn a_second_node_follows_rtb_targets_and_routers() {
         "targets": [{"targetId": t1.id, "priority": 1}]
     }))
     .unwrap();
-    router.version = save(&w.engine, DocKind::RtbRouter, w.tenant, router.id, &router, None).await;
+    router.version = save(
+        &w.engine,
+        DocKind::RtbRouter,
+        w.tenant,
+        router.id,
+        &router,
+        None,
+    )
+    .await;
     w.engine.put_rtb_router(router.clone()).await;
     let mut c = campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[]);
     (c.routing_type, c.rtb_router_id) = (RoutingType::Rtb, Some(router.id));
@@ -510,34 +1077,77 @@ async fn a_second_node_follows_rtb_targets_and_routers() {
     let mut t2 = rtb_target(w.tenant, &bidder(20, "+15550005002").await);
     t2.version = save(&w.engine, DocKind::RtbTarget, w.tenant, t2.id, &t2, None).await;
     w.engine.put_rtb_target(t2.clone()).await.unwrap();
-    router.targets.push(serde_json::from_value(serde_json::json!({"targetId": t2.id, "priority": 2})).unwrap());
-    router.version = save(&w.engine, DocKind::RtbRouter, w.tenant, router.id, &router, Some(router.version)).await;
+    router.targets.push(
+        serde_json::from_value(serde_json::json!({"targetId": t2.id, "priority": 2})).unwrap(),
+    );
+    router.version = save(
+        &w.engine,
+        DocKind::RtbRouter,
+        w.tenant,
+        router.id,
+        &router,
+        Some(router.version),
+    )
+    .await;
     w.engine.put_rtb_router(router.clone()).await;
     eventually(async || dial().await.as_deref() == Some("+15550005002")).await;
 
     // The second target moves to another endpoint, which bids higher still.
     t2.endpoint_url = bidder(30, "+15550005003").await;
-    t2.version = save(&w.engine, DocKind::RtbTarget, w.tenant, t2.id, &t2, Some(t2.version)).await;
+    t2.version = save(
+        &w.engine,
+        DocKind::RtbTarget,
+        w.tenant,
+        t2.id,
+        &t2,
+        Some(t2.version),
+    )
+    .await;
     w.engine.put_rtb_target(t2.clone()).await.unwrap();
     eventually(async || dial().await.as_deref() == Some("+15550005003")).await;
 
     // It leaves the router and is deleted: the first target wins again, and
     // the other node forgets the deleted one.
     router.targets.retain(|t| t.target_id == t1.id);
-    router.version = save(&w.engine, DocKind::RtbRouter, w.tenant, router.id, &router, Some(router.version)).await;
+    router.version = save(
+        &w.engine,
+        DocKind::RtbRouter,
+        w.tenant,
+        router.id,
+        &router,
+        Some(router.version),
+    )
+    .await;
     w.engine.put_rtb_router(router.clone()).await;
     delete(&w.engine, DocKind::RtbTarget, w.tenant, t2.id, t2.version).await;
     w.engine.remove_rtb_target(t2.id).await;
     // (The router change and the delete may reach the other node in two polls.)
-    eventually(async || dial().await.as_deref() == Some("+15550005001") && other.rtb_breaker_state(t2.id).is_none()).await;
+    eventually(async || {
+        dial().await.as_deref() == Some("+15550005001") && other.rtb_breaker_state(t2.id).is_none()
+    })
+    .await;
     assert_eq!(other.rtb_breaker_state(t1.id), Some("closed"));
 
     // The campaign, then the router, are deleted.
-    w.engine.delete_campaign(w.tenant, c.id, None).await.unwrap();
-    delete(&w.engine, DocKind::RtbRouter, w.tenant, router.id, router.version).await;
+    w.engine
+        .delete_campaign(w.tenant, c.id, None)
+        .await
+        .unwrap();
+    delete(
+        &w.engine,
+        DocKind::RtbRouter,
+        w.tenant,
+        router.id,
+        router.version,
+    )
+    .await;
     w.engine.remove_rtb_router(router.id).await;
     eventually(async || other.rtb_router(router.id).is_none()).await;
-    assert_eq!(other.sync_config().await.unwrap(), 0, "nothing left to apply");
+    assert_eq!(
+        other.sync_config().await.unwrap(),
+        0,
+        "nothing left to apply"
+    );
     other.shutdown().await;
     w.engine.shutdown().await;
 }
@@ -547,18 +1157,52 @@ async fn a_second_node_follows_rtb_targets_and_routers() {
 /// concurrency 3 admits exactly 3.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_first_calls_start_one_actor_per_buyer() {
-    let w = world(EngineConfig { route_timeout: Duration::from_secs(20), ..Default::default() }).await;
-    let a = w.engine.put_buyer(buyer(w.tenant, "+15550002001", Some(3)), None).await.unwrap();
-    w.engine.put_campaign(campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[(a.id, 1)]), None).await.unwrap();
+    let w = world(EngineConfig {
+        route_timeout: Duration::from_secs(20),
+        ..Default::default()
+    })
+    .await;
+    let a = w
+        .engine
+        .put_buyer(buyer(w.tenant, "+15550002001", Some(3)), None)
+        .await
+        .unwrap();
+    w.engine
+        .put_campaign(
+            campaign(
+                w.tenant,
+                "+15550001000",
+                RoutingPolicy::Priority,
+                &[(a.id, 1)],
+            ),
+            None,
+        )
+        .await
+        .unwrap();
     w.engine.shutdown().await;
     drop(w.engine);
 
     // A fresh engine has started neither actor; everything below races to.
-    let engine = start(&w.path, EngineConfig { route_timeout: Duration::from_secs(20), ..Default::default() }).await;
+    let engine = start(
+        &w.path,
+        EngineConfig {
+            route_timeout: Duration::from_secs(20),
+            ..Default::default()
+        },
+    )
+    .await;
     let mut racing = tokio::task::JoinSet::new();
     for i in 0..200 {
         let e = engine.clone();
-        racing.spawn(async move { e.inbound(call(&format!("CA{i}"), &format!("+1555123{i:04}"), "+15550001000")).await.unwrap() });
+        racing.spawn(async move {
+            e.inbound(call(
+                &format!("CA{i}"),
+                &format!("+1555123{i:04}"),
+                "+15550001000",
+            ))
+            .await
+            .unwrap()
+        });
         // Stats requests race to start the buyer's actor too.
         let e = engine.clone();
         let id = a.id;
@@ -573,7 +1217,10 @@ async fn concurrent_first_calls_start_one_actor_per_buyer() {
             dials += 1;
         }
     }
-    assert_eq!(dials, 3, "a buyer with concurrency 3 took more or fewer than 3 of 200 racing calls");
+    assert_eq!(
+        dials, 3,
+        "a buyer with concurrency 3 took more or fewer than 3 of 200 racing calls"
+    );
     assert_eq!(engine.buyer_stats(a.id).await.unwrap().active, 3);
     engine.shutdown().await;
 }
@@ -583,19 +1230,49 @@ async fn concurrent_first_calls_start_one_actor_per_buyer() {
 #[tokio::test]
 async fn caps_hold_when_the_first_use_after_a_restart_is_a_call() {
     let w = world(EngineConfig::default()).await;
-    let a = w.engine.put_buyer(buyer(w.tenant, "+15550002001", Some(2)), None).await.unwrap();
-    let b = w.engine.put_buyer(buyer(w.tenant, "+15550002002", None), None).await.unwrap();
-    w.engine.put_campaign(campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[(a.id, 1), (b.id, 2)]), None).await.unwrap();
+    let a = w
+        .engine
+        .put_buyer(buyer(w.tenant, "+15550002001", Some(2)), None)
+        .await
+        .unwrap();
+    let b = w
+        .engine
+        .put_buyer(buyer(w.tenant, "+15550002002", None), None)
+        .await
+        .unwrap();
+    w.engine
+        .put_campaign(
+            campaign(
+                w.tenant,
+                "+15550001000",
+                RoutingPolicy::Priority,
+                &[(a.id, 1), (b.id, 2)],
+            ),
+            None,
+        )
+        .await
+        .unwrap();
     for i in 0..2 {
-        let d = w.engine.inbound(call(&format!("CA{i}"), "+15551230000", "+15550001000")).await.unwrap();
+        let d = w
+            .engine
+            .inbound(call(&format!("CA{i}"), "+15551230000", "+15550001000"))
+            .await
+            .unwrap();
         assert_eq!(dialed(&d), Some("+15550002001"));
     }
     w.engine.shutdown().await;
     drop(w.engine);
 
     let engine = start(&w.path, EngineConfig::default()).await;
-    let d = engine.inbound(call("CA2", "+15551230000", "+15550001000")).await.unwrap();
-    assert_eq!(dialed(&d), Some("+15550002002"), "the first call after a restart must see Acme full");
+    let d = engine
+        .inbound(call("CA2", "+15551230000", "+15550001000"))
+        .await
+        .unwrap();
+    assert_eq!(
+        dialed(&d),
+        Some("+15550002002"),
+        "the first call after a restart must see Acme full"
+    );
 
     // A final status for a call from before the restart frees its slot.
     let ended = engine.tenant_of_call(None, Some("CA0")).await.unwrap();
@@ -614,7 +1291,14 @@ async fn caps_hold_when_the_first_use_after_a_restart_is_a_call() {
         .await
         .unwrap();
     assert_eq!(engine.buyer_stats(a.id).await.unwrap().active, 1);
-    let d = engine.inbound(call("CA3", "+15551230001", "+15550001000")).await.unwrap();
-    assert_eq!(dialed(&d), Some("+15550002001"), "the freed slot is Acme's again");
+    let d = engine
+        .inbound(call("CA3", "+15551230001", "+15550001000"))
+        .await
+        .unwrap();
+    assert_eq!(
+        dialed(&d),
+        Some("+15550002001"),
+        "the freed slot is Acme's again"
+    );
     engine.shutdown().await;
 }

@@ -70,7 +70,10 @@ pub fn node_url(holder: &str) -> &str {
 /// Rendezvous (highest random weight) hashing: the node that should own
 /// `shard` among `nodes`, or `None` when there are none.
 pub fn owner_for<'a>(shard: u16, nodes: &[&'a str]) -> Option<&'a str> {
-    nodes.iter().copied().max_by_key(|node| (mix(fnv(node) ^ mix(u64::from(shard))), *node))
+    nodes
+        .iter()
+        .copied()
+        .max_by_key(|node| (mix(fnv(node) ^ mix(u64::from(shard))), *node))
 }
 
 /// Lease timing. `settle` must cover the longest time between a
@@ -103,7 +106,10 @@ impl Timing {
     /// Whether the numbers make sense together: a node must get at least
     /// two renewals in before its own view of a lease lapses.
     pub fn check(&self) -> Result<(), String> {
-        if self.renew_every <= Duration::zero() || self.max_skew < Duration::zero() || self.settle < Duration::zero() {
+        if self.renew_every <= Duration::zero()
+            || self.max_skew < Duration::zero()
+            || self.settle < Duration::zero()
+        {
             return Err("lease timings must be positive".into());
         }
         if self.settle < self.max_skew {
@@ -189,7 +195,13 @@ pub struct Ownership {
 impl Ownership {
     /// A node named `me` that holds nothing yet.
     pub fn new(me: impl Into<String>, timing: Timing) -> Ownership {
-        Ownership { me: me.into(), timing, held: vec![None; SHARDS.into()], remote: vec![None; SHARDS.into()], live: Vec::new() }
+        Ownership {
+            me: me.into(),
+            timing,
+            held: vec![None; SHARDS.into()],
+            remote: vec![None; SHARDS.into()],
+            live: Vec::new(),
+        }
     }
 
     /// This node's id.
@@ -215,7 +227,12 @@ impl Ownership {
         self.live = live.iter().map(|id| (*id).to_owned()).collect();
         let mut shards: Vec<Option<&Lease>> = vec![None; SHARDS.into()];
         for l in leases {
-            if let Some(s) = l.name.strip_prefix(SHARD_PREFIX).and_then(|s| s.parse::<u16>().ok()).filter(|s| *s < SHARDS) {
+            if let Some(s) = l
+                .name
+                .strip_prefix(SHARD_PREFIX)
+                .and_then(|s| s.parse::<u16>().ok())
+                .filter(|s| *s < SHARDS)
+            {
                 shards[usize::from(s)] = Some(l);
             }
         }
@@ -226,18 +243,30 @@ impl Ownership {
             let lease = shards[i];
             let mine_in_store = lease.is_some_and(|l| l.holder == self.me && l.expires > now);
             // Lapsed by our clock, or taken over while we were not looking.
-            if self.held[i].as_ref().is_some_and(|h| h.valid_until <= now || !mine_in_store) {
+            if self.held[i]
+                .as_ref()
+                .is_some_and(|h| h.valid_until <= now || !mine_in_store)
+            {
                 self.held[i] = None;
                 lost.push(s);
             }
-            self.remote[i] = lease.filter(|l| l.holder != self.me && l.expires > now).and_then(|l| {
-                let url = nodes.iter().find(|(id, _)| *id == l.holder)?.1;
-                Some(Remote { node: l.holder.clone(), url: url.to_owned(), valid_until: l.expires - self.timing.max_skew })
-            });
+            self.remote[i] = lease
+                .filter(|l| l.holder != self.me && l.expires > now)
+                .and_then(|l| {
+                    let url = nodes.iter().find(|(id, _)| *id == l.holder)?.1;
+                    Some(Remote {
+                        node: l.holder.clone(),
+                        url: url.to_owned(),
+                        valid_until: l.expires - self.timing.max_skew,
+                    })
+                });
 
             if owner_for(s, &live) == Some(self.me.as_str()) {
                 if lease.is_none_or(|l| l.holder == self.me || l.expires <= now) {
-                    steps.push(Step::Claim { shard: s, prior: lease.cloned() });
+                    steps.push(Step::Claim {
+                        shard: s,
+                        prior: lease.cloned(),
+                    });
                 }
             } else if mine_in_store || self.held[i].is_some() {
                 if self.held[i].take().is_some() {
@@ -264,7 +293,13 @@ impl Ownership {
 
     /// Takes in the store's answer to a claim of `shard` sent at `sent_at`
     /// (`prior`: the lease the plan read). Returns [`Ownership::starts_over`].
-    pub fn claimed(&mut self, shard: u16, prior: Option<&Lease>, sent_at: DateTime<Utc>, result: &Lease) -> bool {
+    pub fn claimed(
+        &mut self,
+        shard: u16,
+        prior: Option<&Lease>,
+        sent_at: DateTime<Utc>,
+        result: &Lease,
+    ) -> bool {
         let starts_over = self.starts_over(shard, sent_at, result);
         let i = usize::from(shard);
         let prev = self.held[i].take();
@@ -280,11 +315,17 @@ impl Ownership {
             // came in between the read and the claim, wait from now.
             _ => match prior {
                 None if result.epoch == 1 => sent_at,
-                Some(p) if p.epoch + u64::from(p.holder != self.me) == result.epoch => sent_at.max(p.expires + self.timing.settle),
+                Some(p) if p.epoch + u64::from(p.holder != self.me) == result.epoch => {
+                    sent_at.max(p.expires + self.timing.settle)
+                }
                 _ => sent_at + self.timing.settle,
             },
         };
-        self.held[i] = Some(Held { epoch: result.epoch, serving_from, valid_until });
+        self.held[i] = Some(Held {
+            epoch: result.epoch,
+            serving_from,
+            valid_until,
+        });
         self.remote[i] = None;
         starts_over
     }
@@ -295,10 +336,17 @@ impl Ownership {
         if let Some(h) = &self.held[i]
             && now < h.valid_until
         {
-            return if now >= h.serving_from { Route::Local } else { Route::Unavailable };
+            return if now >= h.serving_from {
+                Route::Local
+            } else {
+                Route::Unavailable
+            };
         }
         match &self.remote[i] {
-            Some(r) if now < r.valid_until => Route::Remote { node: &r.node, url: &r.url },
+            Some(r) if now < r.valid_until => Route::Remote {
+                node: &r.node,
+                url: &r.url,
+            },
             _ => Route::Unavailable,
         }
     }
@@ -307,7 +355,9 @@ impl Ownership {
     /// release for it needs no forwarding (a settling owner rebuilds from
     /// the store, where the release already is).
     pub fn holds(&self, shard: u16, now: DateTime<Utc>) -> bool {
-        self.held[usize::from(shard)].as_ref().is_some_and(|h| now < h.valid_until)
+        self.held[usize::from(shard)]
+            .as_ref()
+            .is_some_and(|h| now < h.valid_until)
     }
 
     /// Whether every shard is decided, at `now`, by the node that should
@@ -345,5 +395,7 @@ fn mix(mut z: u64) -> u64 {
 
 /// FNV-1a, for node names: stable across processes and versions.
 fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }

@@ -14,7 +14,9 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use switchboard_cluster::{Ownership, Route, SHARDS, Step, Timing, node_lease, shard_lease, shard_of};
+use switchboard_cluster::{
+    Ownership, Route, SHARDS, Step, Timing, node_lease, shard_lease, shard_of,
+};
 use switchboard_model::{Id, Lease};
 
 struct Rng(u64);
@@ -36,7 +38,13 @@ impl Rng {
 #[derive(Default)]
 struct Store(BTreeMap<String, Lease>);
 impl Store {
-    fn claim(&mut self, name: &str, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Lease {
+    fn claim(
+        &mut self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Lease {
         let entry = self.0.get(name).cloned();
         let epoch = match &entry {
             None => 1,
@@ -44,7 +52,12 @@ impl Store {
             Some(l) if l.expires <= now => l.epoch + 1,
             Some(l) => return l.clone(),
         };
-        let lease = Lease { name: name.into(), holder: holder.into(), expires: until, epoch };
+        let lease = Lease {
+            name: name.into(),
+            holder: holder.into(),
+            expires: until,
+            epoch,
+        };
         self.0.insert(name.into(), lease.clone());
         lease
     }
@@ -72,10 +85,23 @@ struct Reservation {
 
 enum Ev {
     Tick(usize),
-    Apply { node: usize, sent_at: DateTime<Utc>, results: Vec<(u16, Option<Lease>, Lease)> },
-    Call { buyer: usize },
-    Forwarded { to: usize, buyer: usize, ends: i64 },
-    Release { at: usize, res: usize },
+    Apply {
+        node: usize,
+        sent_at: DateTime<Utc>,
+        results: Vec<(u16, Option<Lease>, Lease)>,
+    },
+    Call {
+        buyer: usize,
+    },
+    Forwarded {
+        to: usize,
+        buyer: usize,
+        ends: i64,
+    },
+    Release {
+        at: usize,
+        res: usize,
+    },
     Fault,
 }
 
@@ -122,7 +148,9 @@ fn at(ms: i64) -> DateTime<Utc> {
 impl Sim {
     fn new(cfg: Config, seed: u64) -> Sim {
         let mut rng = Rng(seed);
-        let buyer_ids = (0..cfg.buyers).map(|_| Id::from_u128(u128::from(rng.next()) << 64 | u128::from(rng.next()))).collect();
+        let buyer_ids = (0..cfg.buyers)
+            .map(|_| Id::from_u128(u128::from(rng.next()) << 64 | u128::from(rng.next())))
+            .collect();
         let mut sim = Sim {
             cfg,
             rng,
@@ -147,7 +175,8 @@ impl Sim {
     fn push(&mut self, at: i64, ev: Ev) {
         self.seq += 1;
         self.events.push(Some(ev));
-        self.queue.push(Reverse((at, self.seq, self.events.len() - 1)));
+        self.queue
+            .push(Reverse((at, self.seq, self.events.len() - 1)));
     }
 
     fn add_node(&mut self) {
@@ -171,7 +200,9 @@ impl Sim {
 
     fn drop_shard(&mut self, n: usize, shard: u16) {
         let ids = &self.buyer_ids;
-        self.nodes[n].actors.retain(|b, _| shard_of(ids[*b]) != shard);
+        self.nodes[n]
+            .actors
+            .retain(|b, _| shard_of(ids[*b]) != shard);
     }
 
     fn run(mut self) -> Outcome {
@@ -184,7 +215,10 @@ impl Sim {
             let ev = self.events[i].take().expect("each event runs once");
             // A paused node handles nothing until it wakes up: its events wait.
             let target = match &ev {
-                Ev::Tick(n) | Ev::Apply { node: n, .. } | Ev::Forwarded { to: n, .. } | Ev::Release { at: n, .. } => Some(*n),
+                Ev::Tick(n)
+                | Ev::Apply { node: n, .. }
+                | Ev::Forwarded { to: n, .. }
+                | Ev::Release { at: n, .. } => Some(*n),
                 _ => None,
             };
             if let Some(n) = target {
@@ -208,7 +242,8 @@ impl Sim {
             Ev::Tick(n) => {
                 let now = self.local(n);
                 let me = self.nodes[n].own.me().to_owned();
-                self.store.claim(&node_lease(&me), &me, now, now + timing.ttl);
+                self.store
+                    .claim(&node_lease(&me), &me, now, now + timing.ttl);
                 let leases: Vec<Lease> = self.store.0.values().cloned().collect();
                 let plan = self.nodes[n].own.plan(now, &leases);
                 for s in plan.lost {
@@ -221,29 +256,47 @@ impl Sim {
                             self.store.claim(&shard_lease(shard), &me, now, now);
                         }
                         Step::Claim { shard, prior } => {
-                            let lease = self.store.claim(&shard_lease(shard), &me, now, now + timing.ttl);
+                            let lease =
+                                self.store
+                                    .claim(&shard_lease(shard), &me, now, now + timing.ttl);
                             results.push((shard, prior, lease));
                         }
                     }
                 }
                 let back = self.t + self.rng.range(1, 50);
-                self.push(back, Ev::Apply { node: n, sent_at: now, results });
-                let next = self.t + timing.renew_every.num_milliseconds() + self.rng.range(-100, 100);
+                self.push(
+                    back,
+                    Ev::Apply {
+                        node: n,
+                        sent_at: now,
+                        results,
+                    },
+                );
+                let next =
+                    self.t + timing.renew_every.num_milliseconds() + self.rng.range(-100, 100);
                 self.push(next, Ev::Tick(n));
             }
-            Ev::Apply { node, sent_at, results } => {
+            Ev::Apply {
+                node,
+                sent_at,
+                results,
+            } => {
                 for (shard, prior, lease) in results {
                     if self.nodes[node].own.starts_over(shard, sent_at, &lease) {
                         self.drop_shard(node, shard);
                     }
-                    self.nodes[node].own.claimed(shard, prior.as_ref(), sent_at, &lease);
+                    self.nodes[node]
+                        .own
+                        .claimed(shard, prior.as_ref(), sent_at, &lease);
                 }
             }
             Ev::Call { buyer } => {
                 let next = self.t + self.rng.range(1, 40);
                 let b = self.rng.range(0, self.cfg.buyers as i64 - 1) as usize;
                 self.push(next, Ev::Call { buyer: b });
-                let live: Vec<usize> = (0..self.nodes.len()).filter(|n| self.nodes[*n].alive && self.nodes[*n].paused_until <= self.t).collect();
+                let live: Vec<usize> = (0..self.nodes.len())
+                    .filter(|n| self.nodes[*n].alive && self.nodes[*n].paused_until <= self.t)
+                    .collect();
                 if live.is_empty() {
                     return;
                 }
@@ -257,7 +310,14 @@ impl Sim {
                     Route::Remote { node, .. } => {
                         let to: usize = node[1..].parse().unwrap();
                         let d = self.rng.range(1, 30);
-                        self.push(self.t + d, Ev::Forwarded { to, buyer, ends: ends + d });
+                        self.push(
+                            self.t + d,
+                            Ev::Forwarded {
+                                to,
+                                buyer,
+                                ends: ends + d,
+                            },
+                        );
                     }
                     Route::Unavailable => self.out.unavailable += 1,
                 }
@@ -265,7 +325,11 @@ impl Sim {
             Ev::Forwarded { to, buyer, ends } => {
                 let now = self.local(to);
                 // The owner checks again: it may have lost the shard meanwhile.
-                if self.nodes[to].own.route(shard_of(self.buyer_ids[buyer]), now) == Route::Local {
+                if self.nodes[to]
+                    .own
+                    .route(shard_of(self.buyer_ids[buyer]), now)
+                    == Route::Local
+                {
                     self.grant(to, buyer, ends);
                 } else {
                     self.out.unavailable += 1;
@@ -301,7 +365,11 @@ impl Sim {
         let t = self.t;
         let res = &self.res;
         let actor = self.nodes[n].actors.entry(buyer).or_insert_with(|| {
-            res.iter().enumerate().filter(|(_, r)| r.buyer == buyer && r.committed <= t && r.ends > t).map(|(i, _)| i).collect()
+            res.iter()
+                .enumerate()
+                .filter(|(_, r)| r.buyer == buyer && r.committed <= t && r.ends > t)
+                .map(|(i, _)| i)
+                .collect()
         });
         actor.retain(|i| res[*i].ends > t);
         if actor.len() >= self.cfg.cap {
@@ -315,12 +383,29 @@ impl Sim {
         // says released from the moment it is written.
         let dialed = !(self.cfg.guard && lag > budget);
         let ends = if dialed { ends } else { committed };
-        self.res.push(Reservation { buyer, dialed, granted: t, committed, ends });
+        self.res.push(Reservation {
+            buyer,
+            dialed,
+            granted: t,
+            committed,
+            ends,
+        });
         let i = self.res.len() - 1;
-        self.nodes[n].actors.get_mut(&buyer).expect("just made").insert(i);
+        self.nodes[n]
+            .actors
+            .get_mut(&buyer)
+            .expect("just made")
+            .insert(i);
         self.out.grants += 1;
-        let active = self.res.iter().filter(|r| r.buyer == buyer && r.dialed && r.granted <= t && r.ends > t).count();
-        self.out.worst_over_cap = self.out.worst_over_cap.max(active.saturating_sub(self.cfg.cap));
+        let active = self
+            .res
+            .iter()
+            .filter(|r| r.buyer == buyer && r.dialed && r.granted <= t && r.ends > t)
+            .count();
+        self.out.worst_over_cap = self
+            .out
+            .worst_over_cap
+            .max(active.saturating_sub(self.cfg.cap));
         self.out.reached_cap |= active == self.cfg.cap;
         // The node that took the call sends the release after recording the end.
         let back = ends + self.rng.range(1, 200);
@@ -331,11 +416,18 @@ impl Sim {
     fn fault(&mut self) {
         let next = self.t + self.rng.range(10_000, 40_000);
         self.push(next, Ev::Fault);
-        let alive: Vec<usize> = (0..self.nodes.len()).filter(|n| self.nodes[*n].alive).collect();
+        let alive: Vec<usize> = (0..self.nodes.len())
+            .filter(|n| self.nodes[*n].alive)
+            .collect();
         let n = alive[self.rng.range(0, alive.len() as i64 - 1) as usize];
         match self.rng.range(0, 3) {
             // A stop-the-world pause, sometimes longer than the lease.
-            0 | 1 => self.nodes[n].paused_until = self.t + self.rng.range(500, 3 * self.cfg.timing.ttl.num_milliseconds()),
+            0 | 1 => {
+                self.nodes[n].paused_until = self.t
+                    + self
+                        .rng
+                        .range(500, 3 * self.cfg.timing.ttl.num_milliseconds())
+            }
             // A crash; a replacement with a new id joins later.
             2 if alive.len() > 1 => self.nodes[n].alive = false,
             _ => {
@@ -371,34 +463,68 @@ fn caps_hold_across_pauses_crashes_joins_and_skewed_clocks() {
     let mut total = Outcome::default();
     for seed in 0..12 {
         let out = Sim::new(config(Timing::default().settle.num_milliseconds()), seed).run();
-        assert_eq!(out.worst_over_cap, 0, "seed {seed}: a buyer held more calls than its cap: {out:?}");
-        assert!(out.reached_cap && out.refused_full > 0, "seed {seed}: the load never filled a buyer, so caps were not tested: {out:?}");
+        assert_eq!(
+            out.worst_over_cap, 0,
+            "seed {seed}: a buyer held more calls than its cap: {out:?}"
+        );
+        assert!(
+            out.reached_cap && out.refused_full > 0,
+            "seed {seed}: the load never filled a buyer, so caps were not tested: {out:?}"
+        );
         total.calls += out.calls;
         total.grants += out.grants;
         total.unavailable += out.unavailable;
     }
     // The price of exact caps: buyers are skipped while their shard moves.
     let skipped = total.unavailable as f64 / total.calls as f64;
-    println!("calls {} grants {} skipped for lack of an owner {:.2} %", total.calls, total.grants, skipped * 100.0);
-    assert!(skipped < 0.25, "owners were missing for {:.1} % of calls", skipped * 100.0);
+    println!(
+        "calls {} grants {} skipped for lack of an owner {:.2} %",
+        total.calls,
+        total.grants,
+        skipped * 100.0
+    );
+    assert!(
+        skipped < 0.25,
+        "owners were missing for {:.1} % of calls",
+        skipped * 100.0
+    );
 }
 
 /// The simulation can fail: without the settle wait, a new owner rebuilds
 /// before its predecessor's grants are in the store and over-admits.
 #[test]
 fn without_settling_a_new_owner_over_admits() {
-    let unguarded = || Config { commit_lag: 3_000, guard: false, ..config(0) };
-    let broken = (0..12).map(|seed| Sim::new(unguarded(), seed).run()).filter(|o| o.worst_over_cap > 0).count();
-    assert!(broken > 0, "settle = 0 never broke a cap: the simulation is not exercising handovers");
+    let unguarded = || Config {
+        commit_lag: 3_000,
+        guard: false,
+        ..config(0)
+    };
+    let broken = (0..12)
+        .map(|seed| Sim::new(unguarded(), seed).run())
+        .filter(|o| o.worst_over_cap > 0)
+        .count();
+    assert!(
+        broken > 0,
+        "settle = 0 never broke a cap: the simulation is not exercising handovers"
+    );
 }
 
 /// The late-record guard is needed too: records slower than the settle
 /// budget, dialed anyway, let a new owner over-admit.
 #[test]
 fn without_the_late_record_guard_slow_records_break_caps() {
-    let unguarded = || Config { guard: false, ..config(Timing::default().settle.num_milliseconds()) };
-    let broken = (0..12).map(|seed| Sim::new(unguarded(), seed).run()).filter(|o| o.worst_over_cap > 0).count();
-    assert!(broken > 0, "records later than the settle budget never broke a cap: the guard is not exercised");
+    let unguarded = || Config {
+        guard: false,
+        ..config(Timing::default().settle.num_milliseconds())
+    };
+    let broken = (0..12)
+        .map(|seed| Sim::new(unguarded(), seed).run())
+        .filter(|o| o.worst_over_cap > 0)
+        .count();
+    assert!(
+        broken > 0,
+        "records later than the settle budget never broke a cap: the guard is not exercised"
+    );
 }
 
 #[test]
@@ -406,7 +532,8 @@ fn shards_spread_over_nodes() {
     let nodes = ["a", "b", "c"];
     let mut per = HashMap::new();
     for s in 0..SHARDS {
-        *per.entry(switchboard_cluster::owner_for(s, &nodes).unwrap()).or_insert(0) += 1;
+        *per.entry(switchboard_cluster::owner_for(s, &nodes).unwrap())
+            .or_insert(0) += 1;
     }
     assert_eq!(per.len(), 3);
     assert!(per.values().all(|n| *n >= 10), "{per:?}");

@@ -161,11 +161,19 @@ where
     /// sessions holding a removed number lose their lease; added numbers are
     /// free and taken before any released one.
     pub fn set_numbers(&mut self, numbers: impl IntoIterator<Item = N>) {
-        let old: HashMap<N, Slot<N, S, V>> = self.slots.drain(..).map(|s| (s.number.clone(), s)).collect();
+        let old: HashMap<N, Slot<N, S, V>> = self
+            .slots
+            .drain(..)
+            .map(|s| (s.number.clone(), s))
+            .collect();
         self.rebuild(numbers, old);
     }
 
-    fn rebuild(&mut self, numbers: impl IntoIterator<Item = N>, mut old: HashMap<N, Slot<N, S, V>>) {
+    fn rebuild(
+        &mut self,
+        numbers: impl IntoIterator<Item = N>,
+        mut old: HashMap<N, Slot<N, S, V>>,
+    ) {
         self.by_number.clear();
         self.by_session.clear();
         self.free.clear();
@@ -178,7 +186,12 @@ where
                 Some(slot) => slot,
                 None => {
                     self.seq += 1;
-                    Slot { number: number.clone(), holder: None, live: false, released: (DateTime::<Utc>::MIN_UTC, self.seq) }
+                    Slot {
+                        number: number.clone(),
+                        holder: None,
+                        live: false,
+                        released: (DateTime::<Utc>::MIN_UTC, self.seq),
+                    }
                 }
             };
             let idx = self.slots.len();
@@ -215,8 +228,16 @@ where
 
     /// Leases a number to `session` at `now` for the pool's session timeout,
     /// without sticky returns: see [`LeaseTable::lease_with`].
-    pub fn lease(&mut self, session: S, now: DateTime<Utc>, value: impl FnOnce() -> V) -> Option<Lease<'_, N, V>> {
-        let terms = Terms { timeout: self.settings.session_timeout, sticky: None };
+    pub fn lease(
+        &mut self,
+        session: S,
+        now: DateTime<Utc>,
+        value: impl FnOnce() -> V,
+    ) -> Option<Lease<'_, N, V>> {
+        let terms = Terms {
+            timeout: self.settings.session_timeout,
+            sticky: None,
+        };
         self.lease_with(session, now, terms, value)
     }
 
@@ -225,14 +246,30 @@ where
     /// still free, else the least recently released free number (with
     /// `value()` kept alongside). `None` when every number is leased
     /// (counted as an exhaustion).
-    pub fn lease_with(&mut self, session: S, now: DateTime<Utc>, terms: Terms, value: impl FnOnce() -> V) -> Option<Lease<'_, N, V>> {
+    pub fn lease_with(
+        &mut self,
+        session: S,
+        now: DateTime<Utc>,
+        terms: Terms,
+        value: impl FnOnce() -> V,
+    ) -> Option<Lease<'_, N, V>> {
         self.expire(now);
         let expires_at = now + terms.timeout;
         let own = self.by_session.get(&session).copied();
-        let resumable = |slot: &Slot<N, S, V>| terms.sticky.is_some_and(|sticky| slot.released.0.checked_add_signed(sticky).is_none_or(|end| now < end));
+        let resumable = |slot: &Slot<N, S, V>| {
+            terms.sticky.is_some_and(|sticky| {
+                slot.released
+                    .0
+                    .checked_add_signed(sticky)
+                    .is_none_or(|end| now < end)
+            })
+        };
         let (idx, kind) = match own {
             Some(idx) if self.slots[idx].live => {
-                let old = self.slots[idx].holder.as_ref().map_or(expires_at, |h| h.expires_at);
+                let old = self.slots[idx]
+                    .holder
+                    .as_ref()
+                    .map_or(expires_at, |h| h.expires_at);
                 self.live.remove(&(old, idx));
                 (idx, LeaseKind::Renewed)
             }
@@ -252,7 +289,12 @@ where
                 {
                     self.by_session.remove(&last.session);
                 }
-                slot.holder = Some(Holder { session: session.clone(), value: value(), leased_at: now, expires_at });
+                slot.holder = Some(Holder {
+                    session: session.clone(),
+                    value: value(),
+                    leased_at: now,
+                    expires_at,
+                });
                 self.by_session.insert(session, idx);
                 (idx, LeaseKind::New)
             }
@@ -263,13 +305,23 @@ where
         slot.live = true;
         let holder = slot.holder.as_mut()?;
         holder.expires_at = expires_at;
-        Some(Lease { number: &slot.number, expires_at, kind, value: &mut holder.value })
+        Some(Lease {
+            number: &slot.number,
+            expires_at,
+            kind,
+            value: &mut holder.value,
+        })
     }
 
     /// Renews `session`'s live lease (a heartbeat) for `timeout` without
     /// leasing anything new: the new expiry, or `None` when it holds no
     /// live lease.
-    pub fn refresh(&mut self, session: &S, now: DateTime<Utc>, timeout: Duration) -> Option<DateTime<Utc>> {
+    pub fn refresh(
+        &mut self,
+        session: &S,
+        now: DateTime<Utc>,
+        timeout: Duration,
+    ) -> Option<DateTime<Utc>> {
         self.expire(now);
         let idx = *self.by_session.get(session)?;
         if !self.slots[idx].live {
@@ -286,7 +338,10 @@ where
     /// The number `session` holds a live lease on at `now`.
     pub fn lease_of(&self, session: &S, now: DateTime<Utc>) -> Option<&N> {
         let slot = &self.slots[*self.by_session.get(session)?];
-        slot.holder.as_ref().filter(|h| slot.live && h.expires_at > now).map(|_| &slot.number)
+        slot.holder
+            .as_ref()
+            .filter(|h| slot.live && h.expires_at > now)
+            .map(|_| &slot.number)
     }
 
     /// Who a call to `number` at `at` is attributed to: the session whose
@@ -296,7 +351,8 @@ where
     pub fn holder_at(&self, number: &N, at: DateTime<Utc>) -> Option<&Holder<S, V>> {
         let h = self.slots[*self.by_number.get(number)?].holder.as_ref()?;
         let live = h.leased_at <= at && at < h.expires_at;
-        let lingering = h.expires_at <= at && at < h.expires_at + self.settings.closed_browser_delay;
+        let lingering =
+            h.expires_at <= at && at < h.expires_at + self.settings.closed_browser_delay;
         (live || lingering).then_some(h)
     }
 
@@ -313,7 +369,12 @@ where
     /// The counters, after ending the leases expired at `now`.
     pub fn stats(&mut self, now: DateTime<Utc>) -> Stats {
         self.expire(now);
-        Stats { size: self.slots.len(), leased: self.live.len(), peak: self.peak, exhausted: self.exhausted }
+        Stats {
+            size: self.slots.len(),
+            leased: self.live.len(),
+            peak: self.peak,
+            exhausted: self.exhausted,
+        }
     }
 }
 

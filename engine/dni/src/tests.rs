@@ -10,15 +10,24 @@ fn t(secs: i64) -> DateTime<Utc> {
 }
 
 fn settings(timeout: i64, delay: i64) -> Settings {
-    Settings { session_timeout: Duration::seconds(timeout), closed_browser_delay: Duration::seconds(delay) }
+    Settings {
+        session_timeout: Duration::seconds(timeout),
+        closed_browser_delay: Duration::seconds(delay),
+    }
 }
 
 fn table(numbers: &[u32]) -> LeaseTable<u32, &'static str, ()> {
     LeaseTable::new(numbers.iter().copied(), settings(60, 30))
 }
 
-fn lease(table: &mut LeaseTable<u32, &'static str, ()>, session: &'static str, at: i64) -> Option<(u32, LeaseKind)> {
-    table.lease(session, t(at), || ()).map(|l| (*l.number, l.kind))
+fn lease(
+    table: &mut LeaseTable<u32, &'static str, ()>,
+    session: &'static str,
+    at: i64,
+) -> Option<(u32, LeaseKind)> {
+    table
+        .lease(session, t(at), || ())
+        .map(|l| (*l.number, l.kind))
 }
 
 #[test]
@@ -49,12 +58,26 @@ fn idle_leases_expire_and_the_oldest_release_is_reused_first() {
 fn never_leased_numbers_go_before_released_ones() {
     let mut tb = table(&[1, 2]);
     lease(&mut tb, "a", 0);
-    assert_eq!(lease(&mut tb, "b", 100), Some((2, LeaseKind::New)), "2 was never leased; 1 was released at 60");
+    assert_eq!(
+        lease(&mut tb, "b", 100),
+        Some((2, LeaseKind::New)),
+        "2 was never leased; 1 was released at 60"
+    );
 }
 
-fn sticky(table: &mut LeaseTable<u32, &'static str, ()>, session: &'static str, at: i64, days: i64) -> Option<(u32, LeaseKind)> {
-    let terms = Terms { timeout: Duration::seconds(60), sticky: Some(Duration::days(days)) };
-    table.lease_with(session, t(at), terms, || ()).map(|l| (*l.number, l.kind))
+fn sticky(
+    table: &mut LeaseTable<u32, &'static str, ()>,
+    session: &'static str,
+    at: i64,
+    days: i64,
+) -> Option<(u32, LeaseKind)> {
+    let terms = Terms {
+        timeout: Duration::seconds(60),
+        sticky: Some(Duration::days(days)),
+    };
+    table
+        .lease_with(session, t(at), terms, || ())
+        .map(|l| (*l.number, l.kind))
 }
 
 #[test]
@@ -71,14 +94,30 @@ fn a_returning_session_gets_its_number_back_within_the_sticky_window() {
     let mut tb = table(&[1, 2]);
     lease(&mut tb, "a", 0); // 1, released at 60
     lease(&mut tb, "b", 100); // 2, released at 160
-    assert_eq!(lease(&mut tb, "b", 300), Some((1, LeaseKind::New)), "not sticky: the LRU number");
-    assert_eq!(sticky(&mut tb, "a", 301, 1), Some((2, LeaseKind::New)), "its number was taken: another one");
+    assert_eq!(
+        lease(&mut tb, "b", 300),
+        Some((1, LeaseKind::New)),
+        "not sticky: the LRU number"
+    );
+    assert_eq!(
+        sticky(&mut tb, "a", 301, 1),
+        Some((2, LeaseKind::New)),
+        "its number was taken: another one"
+    );
     let mut tb = table(&[1, 2]);
     lease(&mut tb, "a", 0);
-    assert_eq!(sticky(&mut tb, "a", 86_459, 1), Some((1, LeaseKind::Resumed)), "a second inside the day");
+    assert_eq!(
+        sticky(&mut tb, "a", 86_459, 1),
+        Some((1, LeaseKind::Resumed)),
+        "a second inside the day"
+    );
     let mut tb = table(&[1, 2]);
     lease(&mut tb, "a", 0);
-    assert_eq!(sticky(&mut tb, "a", 86_460, 1), Some((2, LeaseKind::New)), "a day after release: a fresh number");
+    assert_eq!(
+        sticky(&mut tb, "a", 86_460, 1),
+        Some((2, LeaseKind::New)),
+        "a day after release: a fresh number"
+    );
 }
 
 #[test]
@@ -107,7 +146,11 @@ fn refresh_extends_only_a_live_lease() {
     lease(&mut tb, "a", 0);
     assert_eq!(tb.refresh(&"a", t(50), minute), Some(t(110)));
     assert_eq!(tb.lease_of(&"a", t(100)), Some(&1));
-    assert_eq!(tb.refresh(&"a", t(110), minute), None, "expired exactly at 110");
+    assert_eq!(
+        tb.refresh(&"a", t(110), minute),
+        None,
+        "expired exactly at 110"
+    );
 }
 
 #[test]
@@ -115,8 +158,16 @@ fn calls_are_attributed_to_the_holder_then_the_last_holder_within_the_delay() {
     let mut tb = table(&[1, 2]);
     lease(&mut tb, "a", 0); // 1 until 60, delay 30
     assert_eq!(tb.holder_at(&1, t(10)).map(|h| h.session), Some("a"));
-    assert_eq!(tb.holder_at(&1, t(75)).map(|h| h.session), Some("a"), "closed the page, called 15 s later");
-    assert_eq!(tb.holder_at(&1, t(90)).map(|h| h.session), None, "past the delay");
+    assert_eq!(
+        tb.holder_at(&1, t(75)).map(|h| h.session),
+        Some("a"),
+        "closed the page, called 15 s later"
+    );
+    assert_eq!(
+        tb.holder_at(&1, t(90)).map(|h| h.session),
+        None,
+        "past the delay"
+    );
     assert_eq!(tb.holder_at(&2, t(10)), None, "never leased");
     assert_eq!(tb.holder_at(&9, t(10)), None, "not a pool number");
     // Someone else takes 1: calls now go to them.
@@ -183,7 +234,12 @@ struct Model {
 
 impl Model {
     fn expire(&mut self, now: i64) {
-        let ended: Vec<u8> = self.live.iter().filter(|(_, (_, exp))| *exp <= now).map(|(s, _)| *s).collect();
+        let ended: Vec<u8> = self
+            .live
+            .iter()
+            .filter(|(_, (_, exp))| *exp <= now)
+            .map(|(s, _)| *s)
+            .collect();
         for s in ended {
             let (n, exp) = self.live.remove(&s).unwrap();
             self.released.insert(n, exp);
@@ -191,7 +247,11 @@ impl Model {
     }
 
     fn free(&self, numbers: &[u32]) -> Vec<u32> {
-        numbers.iter().copied().filter(|n| !self.live.values().any(|(m, _)| m == n)).collect()
+        numbers
+            .iter()
+            .copied()
+            .filter(|n| !self.live.values().any(|(m, _)| m == n))
+            .collect()
     }
 }
 

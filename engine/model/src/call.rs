@@ -38,7 +38,10 @@ pub enum CallStatus {
 impl CallStatus {
     /// Whether nothing more happens to the call.
     pub fn is_terminal(self) -> bool {
-        matches!(self, CallStatus::Completed | CallStatus::NoAnswer | CallStatus::Rejected)
+        matches!(
+            self,
+            CallStatus::Completed | CallStatus::NoAnswer | CallStatus::Rejected
+        )
     }
 
     /// The wire name (`in-progress`).
@@ -105,7 +108,13 @@ impl AttemptOutcome {
     /// Whether the buyer never took the call: its caps are refunded and the
     /// call may fall through to the next buyer.
     pub fn is_unanswered(self) -> bool {
-        matches!(self, AttemptOutcome::Busy | AttemptOutcome::NoAnswer | AttemptOutcome::Failed | AttemptOutcome::Canceled)
+        matches!(
+            self,
+            AttemptOutcome::Busy
+                | AttemptOutcome::NoAnswer
+                | AttemptOutcome::Failed
+                | AttemptOutcome::Canceled
+        )
     }
 
     /// Whether the attempt is over.
@@ -356,6 +365,10 @@ pub struct VisitorSession {
 impl VisitorSession {
     /// The attribution a call to this visit's number carries.
     pub fn attribution(&self) -> Attribution {
-        Attribution { session_id: self.session_id.clone(), tag_id: self.tag_id, traffic: self.traffic.clone() }
+        Attribution {
+            session_id: self.session_id.clone(),
+            tag_id: self.tag_id,
+            traffic: self.traffic.clone(),
+        }
     }
 }

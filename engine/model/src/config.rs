@@ -141,7 +141,10 @@ impl Schedule {
 
     /// The same hours on every day of the week.
     pub fn every_day(open: &str, close: &str) -> Result<Self, ModelError> {
-        let w = vec![TimeWindow { open: TimeOfDay::parse(open)?, close: TimeOfDay::parse(close)? }];
+        let w = vec![TimeWindow {
+            open: TimeOfDay::parse(open)?,
+            close: TimeOfDay::parse(close)?,
+        }];
         Ok(Self {
             monday: w.clone(),
             tuesday: w.clone(),
@@ -271,14 +274,27 @@ impl Buyer {
         if self.name.trim().is_empty() {
             errors.push(FieldError::new("name", "must not be empty"));
         }
-        validate_caps(self.concurrency_limit, [self.hourly_cap, self.daily_cap, self.monthly_cap, self.total_cap], &mut errors);
+        validate_caps(
+            self.concurrency_limit,
+            [
+                self.hourly_cap,
+                self.daily_cap,
+                self.monthly_cap,
+                self.total_cap,
+            ],
+            &mut errors,
+        );
         if self.payout < 0 {
             errors.push(FieldError::new("payout", "must not be negative"));
         }
         if let Some(s) = &self.schedule {
             s.validate(&mut errors);
         }
-        if errors.is_empty() { Ok(()) } else { Err(ModelError::Invalid(errors)) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ModelError::Invalid(errors))
+        }
     }
 }
 
@@ -286,20 +302,35 @@ impl Buyer {
 /// none is 0 (absent means unlimited), and no shorter period's cap exceeds a
 /// longer one's, which could never be reached. `caps` are hourly, daily,
 /// monthly and total.
-pub(crate) fn validate_caps(concurrency: Option<u32>, caps: [Option<u32>; 4], errors: &mut Vec<FieldError>) {
+pub(crate) fn validate_caps(
+    concurrency: Option<u32>,
+    caps: [Option<u32>; 4],
+    errors: &mut Vec<FieldError>,
+) {
     if concurrency == Some(0) {
-        errors.push(FieldError::new("concurrencyLimit", "must be at least 1 (leave empty for unlimited)"));
+        errors.push(FieldError::new(
+            "concurrencyLimit",
+            "must be at least 1 (leave empty for unlimited)",
+        ));
     }
-    let caps = ["hourlyCap", "dailyCap", "monthlyCap", "totalCap"].into_iter().zip(caps);
+    let caps = ["hourlyCap", "dailyCap", "monthlyCap", "totalCap"]
+        .into_iter()
+        .zip(caps);
     let mut prev: Option<(&str, u32)> = None;
     for (name, cap) in caps {
         match cap {
-            Some(0) => errors.push(FieldError::new(name, "must be at least 1 (leave empty for no cap)")),
+            Some(0) => errors.push(FieldError::new(
+                name,
+                "must be at least 1 (leave empty for no cap)",
+            )),
             Some(cap) => {
                 if let Some((pname, pcap)) = prev
                     && pcap > cap
                 {
-                    errors.push(FieldError::new(pname, format!("must not exceed {name} ({cap})")));
+                    errors.push(FieldError::new(
+                        pname,
+                        format!("must not exceed {name} ({cap})"),
+                    ));
                 }
                 prev = Some((name, cap));
             }
@@ -469,7 +500,13 @@ impl Campaign {
     /// An active campaign routing calls to `phone_number` among `buyers`, with
     /// every other setting at its default (no recording, 30 s dial timeout,
     /// the caller's id, no duplicate window, three fall-throughs).
-    pub fn direct(tenant_id: Id, name: &str, phone_number: PhoneNumber, routing_policy: RoutingPolicy, buyers: Vec<BuyerAssignment>) -> Self {
+    pub fn direct(
+        tenant_id: Id,
+        name: &str,
+        phone_number: PhoneNumber,
+        routing_policy: RoutingPolicy,
+        buyers: Vec<BuyerAssignment>,
+    ) -> Self {
         Self {
             id: crate::new_id(),
             tenant_id,
@@ -502,35 +539,62 @@ impl Campaign {
             errors.push(FieldError::new("name", "must not be empty"));
         }
         if !(5..=120).contains(&self.dial_timeout_seconds) {
-            errors.push(FieldError::new("dialTimeoutSeconds", "must be between 5 and 120"));
+            errors.push(FieldError::new(
+                "dialTimeoutSeconds",
+                "must be between 5 and 120",
+            ));
         }
         if self.max_fallthrough > 10 {
             errors.push(FieldError::new("maxFallthrough", "must be at most 10"));
         }
         if self.duplicate_window_hours > 24 * 90 {
-            errors.push(FieldError::new("duplicateWindowHours", "must be at most 2160 (90 days)"));
+            errors.push(FieldError::new(
+                "duplicateWindowHours",
+                "must be at most 2160 (90 days)",
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, a) in self.buyers.iter().enumerate() {
             if !seen.insert(a.buyer_id) {
-                errors.push(FieldError::new(format!("buyers[{i}].buyerId"), "is assigned twice"));
+                errors.push(FieldError::new(
+                    format!("buyers[{i}].buyerId"),
+                    "is assigned twice",
+                ));
             }
             if a.weight == 0 {
-                errors.push(FieldError::new(format!("buyers[{i}].weight"), "must be at least 1"));
+                errors.push(FieldError::new(
+                    format!("buyers[{i}].weight"),
+                    "must be at least 1",
+                ));
             }
             if a.priority == 0 {
-                errors.push(FieldError::new(format!("buyers[{i}].priority"), "must be at least 1"));
+                errors.push(FieldError::new(
+                    format!("buyers[{i}].priority"),
+                    "must be at least 1",
+                ));
             }
         }
         match self.routing_type {
-            RoutingType::Direct if self.phone_number.is_none() && self.status == CampaignStatus::Active => {
-                errors.push(FieldError::new("phoneNumber", "is required for direct routing"));
+            RoutingType::Direct
+                if self.phone_number.is_none() && self.status == CampaignStatus::Active =>
+            {
+                errors.push(FieldError::new(
+                    "phoneNumber",
+                    "is required for direct routing",
+                ));
             }
-            RoutingType::Pool if self.pool_id.is_none() && self.status == CampaignStatus::Active => {
+            RoutingType::Pool
+                if self.pool_id.is_none() && self.status == CampaignStatus::Active =>
+            {
                 errors.push(FieldError::new("poolId", "is required for pool routing"));
             }
-            RoutingType::Rtb if self.rtb_router_id.is_none() && self.status == CampaignStatus::Active => {
-                errors.push(FieldError::new("rtbRouterId", "is required for rtb routing"));
+            RoutingType::Rtb
+                if self.rtb_router_id.is_none() && self.status == CampaignStatus::Active =>
+            {
+                errors.push(FieldError::new(
+                    "rtbRouterId",
+                    "is required for rtb routing",
+                ));
             }
             _ => {}
         }
@@ -538,20 +602,39 @@ impl Campaign {
             errors.push(FieldError::new("tags", "must have at most 50 entries"));
         }
         for (name, value) in &self.tags {
-            if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-                errors.push(FieldError::new(format!("tags.{name}"), "a tag name is 1 to 64 letters, digits, '_' or '-'"));
+            if name.is_empty()
+                || name.len() > 64
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                errors.push(FieldError::new(
+                    format!("tags.{name}"),
+                    "a tag name is 1 to 64 letters, digits, '_' or '-'",
+                ));
             }
             if value.len() > 1024 {
-                errors.push(FieldError::new(format!("tags.{name}"), "must be at most 1024 bytes"));
+                errors.push(FieldError::new(
+                    format!("tags.{name}"),
+                    "must be at most 1024 bytes",
+                ));
             }
         }
-        for (field, url) in [("webhookUrl", &self.webhook_url), ("pixelUrl", &self.pixel_url)] {
+        for (field, url) in [
+            ("webhookUrl", &self.webhook_url),
+            ("pixelUrl", &self.pixel_url),
+        ] {
             if let Some(u) = url
-                && !(u.starts_with("https://") || u.starts_with("http://")) {
-                    errors.push(FieldError::new(field, "must be an http(s) URL"));
-                }
+                && !(u.starts_with("https://") || u.starts_with("http://"))
+            {
+                errors.push(FieldError::new(field, "must be an http(s) URL"));
+            }
         }
-        if errors.is_empty() { Ok(()) } else { Err(ModelError::Invalid(errors)) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ModelError::Invalid(errors))
+        }
     }
 }
 
@@ -575,7 +658,10 @@ mod tests {
         assert_eq!(b.phone_number.as_str(), "+15550002001");
         assert_eq!(b.payout, 2550);
         assert_eq!(b.timezone, chrono_tz::America::New_York);
-        assert_eq!(b.schedule.as_ref().unwrap().monday[0].close, TimeOfDay(17 * 60));
+        assert_eq!(
+            b.schedule.as_ref().unwrap().monday[0].close,
+            TimeOfDay(17 * 60)
+        );
         b.validate().unwrap();
     }
 
@@ -586,7 +672,9 @@ mod tests {
         b.concurrency_limit = Some(0);
         b.hourly_cap = Some(50);
         b.daily_cap = Some(10);
-        let Err(ModelError::Invalid(errs)) = b.validate() else { panic!("expected errors") };
+        let Err(ModelError::Invalid(errs)) = b.validate() else {
+            panic!("expected errors")
+        };
         let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["name", "concurrencyLimit", "hourlyCap"]);
     }

@@ -23,13 +23,14 @@ pub use accounts::{AuditEntry, Role};
 pub use bid::{BidFilter, BidRequestRecord, BidResponseRecord};
 pub use call::{Attempt, AttemptOutcome, CallRecord, CallStatus, CallerInfo, RejectReason};
 pub use config::{
-    Buyer, BuyerAssignment, BuyerStatus, Campaign, CampaignStatus, CallerIdMode, DuplicateAction,
+    Buyer, BuyerAssignment, BuyerStatus, CallerIdMode, Campaign, CampaignStatus, DuplicateAction,
     GeoFilter, RoutingPolicy, RoutingType, Schedule, Tenant, TimeWindow,
 };
 pub use money::Currency;
 pub use phone::PhoneNumber;
 pub use resources::{
-    AuthType, BodyFormat, ContentType, HttpMethod, Number, NumberFormat, Pool, ResourceStatus, RouterTarget, RtbRouter, RtbTarget, TrackingTag,
+    AuthType, BodyFormat, ContentType, HttpMethod, Number, NumberFormat, Pool, ResourceStatus,
+    RouterTarget, RtbRouter, RtbTarget, TrackingTag,
 };
 
 /// Identifier of every stored thing: a UUIDv7, so ids sort by creation time.
@@ -52,7 +53,10 @@ pub struct FieldError {
 impl FieldError {
     /// A field error for `field`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 

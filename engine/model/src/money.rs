@@ -91,7 +91,10 @@ pub fn parse_decimal(text: &str, digits: u32) -> Result<i64, ModelError> {
         None => (false, t),
     };
     let (int, frac) = t.split_once('.').unwrap_or((t, ""));
-    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    if int.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
         return Err(bad());
     }
     let frac = frac.trim_end_matches('0');
@@ -99,14 +102,28 @@ pub fn parse_decimal(text: &str, digits: u32) -> Result<i64, ModelError> {
         return Err(bad());
     }
     let scale = 10i64.pow(digits);
-    let int: i64 = int.parse().ok().filter(|i| *i <= MAX_WHOLE_UNITS).ok_or_else(bad)?;
-    let mut f: i64 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| bad())? };
+    let int: i64 = int
+        .parse()
+        .ok()
+        .filter(|i| *i <= MAX_WHOLE_UNITS)
+        .ok_or_else(bad)?;
+    let mut f: i64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().map_err(|_| bad())?
+    };
     f *= 10i64.pow(digits - frac.len() as u32);
-    let v = int.checked_mul(scale).and_then(|v| v.checked_add(f)).ok_or_else(bad)?;
+    let v = int
+        .checked_mul(scale)
+        .and_then(|v| v.checked_add(f))
+        .ok_or_else(bad)?;
     // The bound is on the amount, not its whole part: `10000000000000.50`
     // would be taken from text but never read back from the JSON number it
     // is written as.
-    if MAX_WHOLE_UNITS.checked_mul(scale).is_some_and(|max| v > max) {
+    if MAX_WHOLE_UNITS
+        .checked_mul(scale)
+        .is_some_and(|max| v > max)
+    {
         return Err(bad());
     }
     Ok(if neg { -v } else { v })
@@ -117,7 +134,12 @@ pub fn format_decimal(minor: i64, digits: u32) -> String {
     let scale = 10i64.pow(digits);
     let sign = if minor < 0 { "-" } else { "" };
     let abs = minor.unsigned_abs();
-    format!("{sign}{}.{:0width$}", abs / scale as u64, abs % scale as u64, width = digits as usize)
+    format!(
+        "{sign}{}.{:0width$}",
+        abs / scale as u64,
+        abs % scale as u64,
+        width = digits as usize
+    )
 }
 
 /// Serde for an `i64` of minor units written as a JSON decimal number
@@ -151,7 +173,9 @@ pub mod decimal {
                 Ok(v * 100)
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
-                i64::try_from(v).map_err(|_| E::custom("amount too large")).and_then(|v| self.visit_i64(v))
+                i64::try_from(v)
+                    .map_err(|_| E::custom("amount too large"))
+                    .and_then(|v| self.visit_i64(v))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
                 if !v.is_finite() || v.abs() > MAX_WHOLE_UNITS as f64 {
@@ -183,7 +207,10 @@ mod tests {
         assert!(parse_decimal("", 2).is_err());
         assert!(parse_decimal("99999999999999999999", 2).is_err());
         // Past the bound where a JSON number would no longer read back exactly.
-        assert_eq!(parse_decimal("10000000000000.00", 2), Ok(1_000_000_000_000_000));
+        assert_eq!(
+            parse_decimal("10000000000000.00", 2),
+            Ok(1_000_000_000_000_000)
+        );
         assert!(parse_decimal("10000000000001", 2).is_err());
         assert!(parse_decimal("-99999999999999.99", 2).is_err());
         assert!(parse_decimal("10000000000000.01", 2).is_err());
@@ -204,11 +231,17 @@ mod tests {
         assert_eq!(p.payout, 875);
         let p: P = serde_json::from_str(r#"{"payout": 0.29}"#).unwrap();
         assert_eq!(p.payout, 29);
-        assert_eq!(serde_json::to_string(&P { payout: 2999 }).unwrap(), r#"{"payout":29.99}"#);
+        assert_eq!(
+            serde_json::to_string(&P { payout: 2999 }).unwrap(),
+            r#"{"payout":29.99}"#
+        );
         assert!(serde_json::from_str::<P>(r#"{"payout": 1.234}"#).is_err());
         // The largest amount taken is written back to the cent, as a number and from text.
         let max = r#"{"payout":9999999999999.99}"#;
-        assert_eq!(serde_json::to_string(&serde_json::from_str::<P>(max).unwrap()).unwrap(), max);
+        assert_eq!(
+            serde_json::to_string(&serde_json::from_str::<P>(max).unwrap()).unwrap(),
+            max
+        );
         let p: P = serde_json::from_str(r#"{"payout": "9999999999999.99"}"#).unwrap();
         assert_eq!(serde_json::to_string(&p).unwrap(), max);
         // Caught by fuzz/money's round trip: an amount just past the bound,

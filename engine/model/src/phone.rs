@@ -91,21 +91,45 @@ mod tests {
 
     #[test]
     fn normalizes_common_forms() {
-        for input in ["+15550002001", "(555) 000-2001", "555-000-2001", "1 555 000 2001", "555.000.2001"] {
-            assert_eq!(PhoneNumber::parse(input).unwrap().as_str(), "+15550002001", "{input}");
+        for input in [
+            "+15550002001",
+            "(555) 000-2001",
+            "555-000-2001",
+            "1 555 000 2001",
+            "555.000.2001",
+        ] {
+            assert_eq!(
+                PhoneNumber::parse(input).unwrap().as_str(),
+                "+15550002001",
+                "{input}"
+            );
         }
-        assert_eq!(PhoneNumber::parse("+44 20 7946 0958").unwrap().as_str(), "+442079460958");
+        assert_eq!(
+            PhoneNumber::parse("+44 20 7946 0958").unwrap().as_str(),
+            "+442079460958"
+        );
     }
 
     #[test]
     fn refuses_what_is_not_a_number() {
-        for input in ["", "abc", "+0123456789", "12345", "+1234567890123456", "555-CALL-NOW", "client:alice"] {
+        for input in [
+            "",
+            "abc",
+            "+0123456789",
+            "12345",
+            "+1234567890123456",
+            "555-CALL-NOW",
+            "client:alice",
+        ] {
             assert!(PhoneNumber::parse(input).is_err(), "{input}");
         }
     }
 
     #[test]
     fn formats_north_american_numbers() {
-        assert_eq!(PhoneNumber::parse("+15550001000").unwrap().formatted(), "(555) 000-1000");
+        assert_eq!(
+            PhoneNumber::parse("+15550001000").unwrap().formatted(),
+            "(555) 000-1000"
+        );
     }
 }

@@ -31,7 +31,11 @@ pub enum ResourceStatus {
 }
 
 fn finish(errors: Vec<FieldError>) -> Result<(), ModelError> {
-    if errors.is_empty() { Ok(()) } else { Err(ModelError::Invalid(errors)) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ModelError::Invalid(errors))
+    }
 }
 
 fn require_name(name: &str, errors: &mut Vec<FieldError>) {
@@ -88,8 +92,15 @@ impl Number {
     /// Checks every field, listing all problems at once.
     pub fn validate(&self) -> Result<(), ModelError> {
         let mut errors = Vec::new();
-        if self.friendly_name.as_ref().is_some_and(|n| n.chars().count() > 200) {
-            errors.push(FieldError::new("friendlyName", "must be at most 200 characters"));
+        if self
+            .friendly_name
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > 200)
+        {
+            errors.push(FieldError::new(
+                "friendlyName",
+                "must be at most 200 characters",
+            ));
         }
         finish(errors)
     }
@@ -158,19 +169,31 @@ impl Pool {
         let mut seen = HashSet::new();
         for (i, n) in self.numbers.iter().enumerate() {
             if !seen.insert(n) {
-                errors.push(FieldError::new(format!("numbers[{i}]"), format!("{n} is listed twice")));
+                errors.push(FieldError::new(
+                    format!("numbers[{i}]"),
+                    format!("{n} is listed twice"),
+                ));
             }
         }
         if let Some(f) = &self.fallback_number
             && seen.contains(f)
         {
-            errors.push(FieldError::new("fallbackNumber", "must not be one of the pool's own numbers"));
+            errors.push(FieldError::new(
+                "fallbackNumber",
+                "must not be one of the pool's own numbers",
+            ));
         }
         if !(1..=MAX_SESSION_TIMEOUT_SECONDS).contains(&self.session_timeout_seconds) {
-            errors.push(FieldError::new("sessionTimeoutSeconds", format!("must be between 1 and {MAX_SESSION_TIMEOUT_SECONDS}")));
+            errors.push(FieldError::new(
+                "sessionTimeoutSeconds",
+                format!("must be between 1 and {MAX_SESSION_TIMEOUT_SECONDS}"),
+            ));
         }
         if !(1..=3600).contains(&self.closed_browser_delay_seconds) {
-            errors.push(FieldError::new("closedBrowserDelaySeconds", "must be between 1 and 3600"));
+            errors.push(FieldError::new(
+                "closedBrowserDelaySeconds",
+                "must be between 1 and 3600",
+            ));
         }
         finish(errors)
     }
@@ -246,18 +269,39 @@ impl ContentType {
     /// The body format it names, or why it names none.
     pub fn format(&self) -> Result<BodyFormat, String> {
         let refused = || {
-            let names = CONTENT_TYPES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
-            format!("must be one of {names}, optionally with parameters such as \"; charset=utf-8\"")
+            let names = CONTENT_TYPES
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "must be one of {names}, optionally with parameters such as \"; charset=utf-8\""
+            )
         };
-        if self.0.len() > 200 || !self.0.bytes().all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic()) {
+        if self.0.len() > 200
+            || !self
+                .0
+                .bytes()
+                .all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic())
+        {
             return Err(refused());
         }
         let mut parts = self.0.split(';');
-        let essence = parts.next().unwrap_or_default().trim_end_matches([' ', '\t']);
-        let format = CONTENT_TYPES.iter().find(|(n, _)| *n == essence).map(|(_, f)| *f).ok_or_else(refused)?;
+        let essence = parts
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches([' ', '\t']);
+        let format = CONTENT_TYPES
+            .iter()
+            .find(|(n, _)| *n == essence)
+            .map(|(_, f)| *f)
+            .ok_or_else(refused)?;
         let is_short = !essence.contains('/');
         for param in parts {
-            let (name, value) = param.trim_matches([' ', '\t']).split_once('=').ok_or_else(refused)?;
+            let (name, value) = param
+                .trim_matches([' ', '\t'])
+                .split_once('=')
+                .ok_or_else(refused)?;
             let quoted = value.len() >= 2 && value.starts_with('"') && value.ends_with('"');
             if is_short || !is_token(name) || !(is_token(value) || quoted) {
                 return Err(refused());
@@ -296,7 +340,9 @@ impl From<ContentType> for String {
 
 /// An HTTP token (RFC 9110 §5.6.2).
 fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// How a bid request authenticates.
@@ -359,7 +405,11 @@ pub fn placeholders(template: &str) -> Vec<Placeholder<'_>> {
                 .count();
             let close = i + 1 + len;
             if bytes.get(close) == Some(&b'}') {
-                out.push(Placeholder { start: i, end: close + 1, name: &template[i + 1..close] });
+                out.push(Placeholder {
+                    start: i,
+                    end: close + 1,
+                    name: &template[i + 1..close],
+                });
                 i = close + 1;
                 continue;
             }
@@ -372,7 +422,10 @@ pub fn placeholders(template: &str) -> Vec<Placeholder<'_>> {
 /// Whether `name` (between the braces) is a variable a template may use.
 pub fn is_known_variable(name: &str) -> bool {
     if let Some(tag) = name.strip_prefix(CUSTOM_TAG_PREFIX) {
-        return !tag.is_empty() && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        return !tag.is_empty()
+            && tag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     }
     TEMPLATE_VARIABLES.contains(&name)
 }
@@ -430,17 +483,25 @@ pub fn check_response_path(path: &str) -> Result<(), String> {
     if p.starts_with('$') && p.contains('\\') {
         // serde_json_path 0.7 panics ("unreachable") on some escapes; a
         // bidder's field names need none.
-        return Err("is a JSONPath with a backslash escape, which response paths do not support".into());
+        return Err(
+            "is a JSONPath with a backslash escape, which response paths do not support".into(),
+        );
     }
     if p.starts_with('$') {
         // serde_json_path 0.7 panics ("unreachable") on some truncated escapes
         // such as `$['a\\u` (found by fuzz/rtb_extract): a refusal, not a crash.
         return match std::panic::catch_unwind(|| serde_json_path::JsonPath::parse(p)) {
-            Ok(parsed) => parsed.map(|_| ()).map_err(|e| format!("is not a valid JSONPath: {e}")),
+            Ok(parsed) => parsed
+                .map(|_| ())
+                .map_err(|e| format!("is not a valid JSONPath: {e}")),
             Err(_) => Err("is not a valid JSONPath".into()),
         };
     }
-    let segment_ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let segment_ok = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
     if p.split('.').all(segment_ok) {
         Ok(())
     } else {
@@ -617,10 +678,14 @@ fn is_header_name(s: &str) -> bool {
 }
 
 fn is_http_url(s: &str) -> bool {
-    let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"));
     rest.is_some_and(|r| {
         let host = r.split(['/', '?', '#']).next().unwrap_or("");
-        !host.is_empty() && !host.contains(['{', '}']) && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+        !host.is_empty()
+            && !host.contains(['{', '}'])
+            && !s.chars().any(|c| c.is_whitespace() || c.is_control())
     })
 }
 
@@ -642,7 +707,10 @@ impl RtbTarget {
     pub fn response_paths(&self) -> [(&'static str, Option<&str>); 7] {
         [
             ("bidAmountPath", Some(self.bid_amount_path.as_str())),
-            ("destinationNumberPath", Some(self.destination_number_path.as_str())),
+            (
+                "destinationNumberPath",
+                Some(self.destination_number_path.as_str()),
+            ),
             ("acceptancePath", self.acceptance_path.as_deref()),
             ("currencyPath", self.currency_path.as_deref()),
             ("durationPath", self.duration_path.as_deref()),
@@ -656,28 +724,47 @@ impl RtbTarget {
         let mut errors = Vec::new();
         require_name(&self.name, &mut errors);
         if !is_http_url(&self.endpoint_url) {
-            errors.push(FieldError::new("endpointUrl", "must be an http(s) URL with a host"));
+            errors.push(FieldError::new(
+                "endpointUrl",
+                "must be an http(s) URL with a host",
+            ));
         }
         if !(10..=10_000).contains(&self.timeout_ms) {
             errors.push(FieldError::new("timeoutMs", "must be between 10 and 10000"));
         }
-        let mut templates: Vec<(String, &str)> = vec![("endpointUrl".into(), &self.endpoint_url), ("requestBody".into(), &self.request_body)];
+        let mut templates: Vec<(String, &str)> = vec![
+            ("endpointUrl".into(), &self.endpoint_url),
+            ("requestBody".into(), &self.request_body),
+        ];
         for (name, value) in &self.headers {
             if !is_header_name(name) {
-                errors.push(FieldError::new(format!("headers.{name}"), "is not a valid header name"));
+                errors.push(FieldError::new(
+                    format!("headers.{name}"),
+                    "is not a valid header name",
+                ));
             }
             if value.contains(['\r', '\n']) {
-                errors.push(FieldError::new(format!("headers.{name}"), "must not contain line breaks"));
+                errors.push(FieldError::new(
+                    format!("headers.{name}"),
+                    "must not contain line breaks",
+                ));
             }
             templates.push((format!("headers.{name}"), value));
         }
         for (field, text) in templates {
             let unknown = unknown_variables(text);
             if !unknown.is_empty() {
-                let list = unknown.iter().map(|u| format!("{{{u}}}")).collect::<Vec<_>>().join(", ");
+                let list = unknown
+                    .iter()
+                    .map(|u| format!("{{{u}}}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 errors.push(FieldError::new(
                     field,
-                    format!("unknown template variable {list}: use {} or {{tag:NAME}}", TEMPLATE_VARIABLES.map(|v| format!("{{{v}}}")).join(" ")),
+                    format!(
+                        "unknown template variable {list}: use {} or {{tag:NAME}}",
+                        TEMPLATE_VARIABLES.map(|v| format!("{{{v}}}")).join(" ")
+                    ),
                 ));
             }
         }
@@ -685,7 +772,10 @@ impl RtbTarget {
             errors.push(FieldError::new("contentType", why));
         }
         if self.http_method == HttpMethod::Get && !self.request_body.trim().is_empty() {
-            errors.push(FieldError::new("requestBody", "must be empty for GET: put variables in endpointUrl"));
+            errors.push(FieldError::new(
+                "requestBody",
+                "must be empty for GET: put variables in endpointUrl",
+            ));
         }
         for (field, path) in self.response_paths() {
             if let Some(p) = path
@@ -699,24 +789,47 @@ impl RtbTarget {
                 errors.push(FieldError::new("authHeader", "is not a valid header name"));
             }
             AuthType::ApiKey | AuthType::Bearer if !present(&self.auth_token) => {
-                errors.push(FieldError::new("authToken", "is required for this authType"));
+                errors.push(FieldError::new(
+                    "authToken",
+                    "is required for this authType",
+                ));
             }
             AuthType::Basic => {
-                if !present(&self.auth_username) || self.auth_username.as_deref().is_some_and(|u| u.contains(':')) {
-                    errors.push(FieldError::new("authUsername", "is required for basic auth and must not contain ':'"));
+                if !present(&self.auth_username)
+                    || self
+                        .auth_username
+                        .as_deref()
+                        .is_some_and(|u| u.contains(':'))
+                {
+                    errors.push(FieldError::new(
+                        "authUsername",
+                        "is required for basic auth and must not contain ':'",
+                    ));
                 }
                 if !present(&self.auth_password) {
-                    errors.push(FieldError::new("authPassword", "is required for basic auth"));
+                    errors.push(FieldError::new(
+                        "authPassword",
+                        "is required for basic auth",
+                    ));
                 }
             }
             _ => {}
         }
-        if self.auth_token.as_deref().is_some_and(|t| t.contains(['\r', '\n'])) {
+        if self
+            .auth_token
+            .as_deref()
+            .is_some_and(|t| t.contains(['\r', '\n']))
+        {
             errors.push(FieldError::new("authToken", "must not contain line breaks"));
         }
         crate::config::validate_caps(
             self.concurrency_limit,
-            [self.hourly_cap, self.daily_cap, self.monthly_cap, self.total_cap],
+            [
+                self.hourly_cap,
+                self.daily_cap,
+                self.monthly_cap,
+                self.total_cap,
+            ],
             &mut errors,
         );
         if self.min_bid_amount < 0 {
@@ -725,7 +838,10 @@ impl RtbTarget {
         if self.max_bid_amount <= 0 {
             errors.push(FieldError::new("maxBidAmount", "must be more than 0"));
         } else if self.min_bid_amount > self.max_bid_amount {
-            errors.push(FieldError::new("minBidAmount", "must not exceed maxBidAmount"));
+            errors.push(FieldError::new(
+                "minBidAmount",
+                "must not exceed maxBidAmount",
+            ));
         }
         finish(errors)
     }
@@ -802,12 +918,23 @@ impl RtbRouter {
         let mut errors = Vec::new();
         require_name(&self.name, &mut errors);
         if !(50..=5000).contains(&self.bidding_timeout_ms) {
-            errors.push(FieldError::new("biddingTimeoutMs", "must be between 50 and 5000"));
+            errors.push(FieldError::new(
+                "biddingTimeoutMs",
+                "must be between 50 and 5000",
+            ));
         }
         if self.min_bidders_required == 0 {
             errors.push(FieldError::new("minBiddersRequired", "must be at least 1"));
-        } else if !self.targets.is_empty() && self.min_bidders_required as usize > self.targets.len() {
-            errors.push(FieldError::new("minBiddersRequired", format!("must not exceed the number of targets ({})", self.targets.len())));
+        } else if !self.targets.is_empty()
+            && self.min_bidders_required as usize > self.targets.len()
+        {
+            errors.push(FieldError::new(
+                "minBiddersRequired",
+                format!(
+                    "must not exceed the number of targets ({})",
+                    self.targets.len()
+                ),
+            ));
         }
         if self.floor_price < 0 {
             errors.push(FieldError::new("floorPrice", "must not be negative"));
@@ -815,13 +942,22 @@ impl RtbRouter {
         let mut seen = HashSet::new();
         for (i, t) in self.targets.iter().enumerate() {
             if !seen.insert(t.target_id) {
-                errors.push(FieldError::new(format!("targets[{i}].targetId"), "is listed twice"));
+                errors.push(FieldError::new(
+                    format!("targets[{i}].targetId"),
+                    "is listed twice",
+                ));
             }
             if t.priority == 0 {
-                errors.push(FieldError::new(format!("targets[{i}].priority"), "must be at least 1"));
+                errors.push(FieldError::new(
+                    format!("targets[{i}].priority"),
+                    "must be at least 1",
+                ));
             }
             if t.weight == 0 {
-                errors.push(FieldError::new(format!("targets[{i}].weight"), "must be at least 1"));
+                errors.push(FieldError::new(
+                    format!("targets[{i}].weight"),
+                    "must be at least 1",
+                ));
             }
         }
         finish(errors)
@@ -868,7 +1004,10 @@ fn default_selector() -> String {
 
 /// Whether `code` is a valid tag code: 3 to 64 of letters, digits, `_`, `-`.
 pub fn is_tag_code(code: &str) -> bool {
-    (3..=64).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (3..=64).contains(&code.len())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// A DNI tag: a site includes the script with its `tagCode`, and visitors'
@@ -937,16 +1076,25 @@ impl TrackingTag {
         let mut errors = Vec::new();
         require_name(&self.name, &mut errors);
         if !is_tag_code(&self.tag_code) {
-            errors.push(FieldError::new("tagCode", "must be 3 to 64 letters, digits, '_' or '-'"));
+            errors.push(FieldError::new(
+                "tagCode",
+                "must be 3 to 64 letters, digits, '_' or '-'",
+            ));
         }
         let sel = self.selector.trim();
         if sel.is_empty() || sel.len() > 200 || sel.contains(['<', '{', '}', '\n']) {
-            errors.push(FieldError::new("selector", "must be a CSS selector such as .phone-number"));
+            errors.push(FieldError::new(
+                "selector",
+                "must be a CSS selector such as .phone-number",
+            ));
         }
         if let Some(t) = self.session_timeout_seconds
             && !(1..=MAX_SESSION_TIMEOUT_SECONDS).contains(&t)
         {
-            errors.push(FieldError::new("sessionTimeoutSeconds", format!("must be between 1 and {MAX_SESSION_TIMEOUT_SECONDS}")));
+            errors.push(FieldError::new(
+                "sessionTimeoutSeconds",
+                format!("must be between 1 and {MAX_SESSION_TIMEOUT_SECONDS}"),
+            ));
         }
         if let Some(d) = self.sticky_days
             && !(1..=365).contains(&d)
@@ -955,7 +1103,10 @@ impl TrackingTag {
         }
         for (i, s) in self.only_sources.iter().enumerate() {
             if s.trim().is_empty() || s.len() > 100 {
-                errors.push(FieldError::new(format!("onlySources[{i}]"), "must be a source name such as google"));
+                errors.push(FieldError::new(
+                    format!("onlySources[{i}]"),
+                    "must be a source name such as google",
+                ));
             }
         }
         finish(errors)
@@ -990,18 +1141,34 @@ mod tests {
         let names: Vec<_> = placeholders(t).iter().map(|p| p.name).collect();
         assert_eq!(names, ["callerId", "tag:utm_source"]);
         assert!(unknown_variables(t).is_empty());
-        assert_eq!(unknown_variables("{callerID} {bidFloor} {callerID} {tag:}"), ["callerID", "bidFloor", "tag:"]);
+        assert_eq!(
+            unknown_variables("{callerID} {bidFloor} {callerID} {tag:}"),
+            ["callerID", "bidFloor", "tag:"]
+        );
     }
 
     #[test]
     fn target_defaults_and_amounts() {
         let t = target();
         assert_eq!((t.min_bid_amount, t.max_bid_amount), (150, 5000));
-        assert_eq!((t.http_method, t.content_type.as_str(), t.auth_type), (HttpMethod::Post, "json", AuthType::None));
-        assert_eq!((t.timeout_ms, t.bid_amount_path.as_str(), t.acceptance_path.as_deref()), (1000, "bidAmount", Some("accepted")));
+        assert_eq!(
+            (t.http_method, t.content_type.as_str(), t.auth_type),
+            (HttpMethod::Post, "json", AuthType::None)
+        );
+        assert_eq!(
+            (
+                t.timeout_ms,
+                t.bid_amount_path.as_str(),
+                t.acceptance_path.as_deref()
+            ),
+            (1000, "bidAmount", Some("accepted"))
+        );
         t.validate().unwrap();
         let v = serde_json::to_value(&t).unwrap();
-        assert_eq!((v["minBidAmount"].as_f64(), v["httpMethod"].as_str()), (Some(1.5), Some("POST")));
+        assert_eq!(
+            (v["minBidAmount"].as_f64(), v["httpMethod"].as_str()),
+            (Some(1.5), Some("POST"))
+        );
     }
 
     #[test]
@@ -1020,16 +1187,46 @@ mod tests {
             other => panic!("{other:?}"),
         };
         let f: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(f, ["endpointUrl", "timeoutMs", "requestBody", "bidAmountPath", "destinationNumberPath", "authPassword", "minBidAmount"]);
-        assert!(errs[2].message.contains("{bidFloor}"), "{}", errs[2].message);
+        assert_eq!(
+            f,
+            [
+                "endpointUrl",
+                "timeoutMs",
+                "requestBody",
+                "bidAmountPath",
+                "destinationNumberPath",
+                "authPassword",
+                "minBidAmount"
+            ]
+        );
+        assert!(
+            errs[2].message.contains("{bidFloor}"),
+            "{}",
+            errs[2].message
+        );
     }
 
     #[test]
     fn response_paths_in_three_forms() {
-        for ok in ["bidAmount", "data.bid.amount", "bids.0.amount", "$.data.bid.amount", "$['data']['bid']", "$.bids[0].amount"] {
+        for ok in [
+            "bidAmount",
+            "data.bid.amount",
+            "bids.0.amount",
+            "$.data.bid.amount",
+            "$['data']['bid']",
+            "$.bids[0].amount",
+        ] {
             assert_eq!(check_response_path(ok), Ok(()), "{ok}");
         }
-        for bad in ["", "data..bid", ".amount", "$.data[", "$$", "data bid", "data.bid."] {
+        for bad in [
+            "",
+            "data..bid",
+            ".amount",
+            "$.data[",
+            "$$",
+            "data bid",
+            "data.bid.",
+        ] {
             assert!(check_response_path(bad).is_err(), "{bad}");
         }
         // Found by fuzz/rtb_extract: the JSONPath parser backtracks
@@ -1037,8 +1234,16 @@ mod tests {
         // server seconds per save; past 4 levels or 256 bytes it is refused unparsed.
         assert_eq!(check_response_path("$.a[?@.b[?@.c > 1]].d"), Ok(()));
         assert!(check_response_path("$['data']['l\"\\u").is_err());
-        for deep in ["$.a[?@.b[?@.c[?@.d[?@.e[?@.f]]]]]".to_owned(), format!("$.x{}", ".y".repeat(200))] {
-            assert!(check_response_path(&deep).unwrap_err().contains("too complex"), "{deep}");
+        for deep in [
+            "$.a[?@.b[?@.c[?@.d[?@.e[?@.f]]]]]".to_owned(),
+            format!("$.x{}", ".y".repeat(200)),
+        ] {
+            assert!(
+                check_response_path(&deep)
+                    .unwrap_err()
+                    .contains("too complex"),
+                "{deep}"
+            );
         }
     }
 
@@ -1047,19 +1252,61 @@ mod tests {
         let ct = |v: &str| serde_json::from_value::<ContentType>(json!(v)).unwrap();
         for (given, stored, format, mime) in [
             ("json", "json", BodyFormat::Json, "application/json"),
-            ("FORM", "form", BodyFormat::Form, "application/x-www-form-urlencoded"),
+            (
+                "FORM",
+                "form",
+                BodyFormat::Form,
+                "application/x-www-form-urlencoded",
+            ),
             ("xml", "xml", BodyFormat::Xml, "application/xml"),
-            ("application/json", "application/json", BodyFormat::Json, "application/json"),
-            ("Application/JSON; Charset=UTF-8", "application/json; charset=utf-8", BodyFormat::Json, "application/json; charset=utf-8"),
-            ("application/x-www-form-urlencoded", "application/x-www-form-urlencoded", BodyFormat::Form, "application/x-www-form-urlencoded"),
-            ("application/xml;charset=\"utf-8\"", "application/xml;charset=\"utf-8\"", BodyFormat::Xml, "application/xml;charset=\"utf-8\""),
+            (
+                "application/json",
+                "application/json",
+                BodyFormat::Json,
+                "application/json",
+            ),
+            (
+                "Application/JSON; Charset=UTF-8",
+                "application/json; charset=utf-8",
+                BodyFormat::Json,
+                "application/json; charset=utf-8",
+            ),
+            (
+                "application/x-www-form-urlencoded",
+                "application/x-www-form-urlencoded",
+                BodyFormat::Form,
+                "application/x-www-form-urlencoded",
+            ),
+            (
+                "application/xml;charset=\"utf-8\"",
+                "application/xml;charset=\"utf-8\"",
+                BodyFormat::Xml,
+                "application/xml;charset=\"utf-8\"",
+            ),
             ("text/xml", "text/xml", BodyFormat::Xml, "text/xml"),
         ] {
             let c = ct(given);
-            assert_eq!((c.as_str(), c.format(), c.mime()), (stored, Ok(format), mime), "{given}");
-            assert_eq!(serde_json::to_value(&c).unwrap(), json!(stored), "read back as stored");
+            assert_eq!(
+                (c.as_str(), c.format(), c.mime()),
+                (stored, Ok(format), mime),
+                "{given}"
+            );
+            assert_eq!(
+                serde_json::to_value(&c).unwrap(),
+                json!(stored),
+                "read back as stored"
+            );
         }
-        for bad in ["", "html", "text/html", "application/jsonx", "json; charset=utf-8", "application/json; charset", "application/json\r\nX-Evil: 1", "application/json; =x"] {
+        for bad in [
+            "",
+            "html",
+            "text/html",
+            "application/jsonx",
+            "json; charset=utf-8",
+            "application/json; charset",
+            "application/json\r\nX-Evil: 1",
+            "application/json; =x",
+        ] {
             assert!(ct(bad).format().is_err(), "{bad:?}");
         }
         let mut t = target();
@@ -1077,7 +1324,10 @@ mod tests {
         t.validate().unwrap();
         assert!(t.has_credentials());
         t.headers.insert("Bad Header".into(), "{nope}".into());
-        assert_eq!(fields(t.validate()), ["headers.Bad Header", "headers.Bad Header"]);
+        assert_eq!(
+            fields(t.validate()),
+            ["headers.Bad Header", "headers.Bad Header"]
+        );
     }
 
     #[test]
@@ -1087,10 +1337,28 @@ mod tests {
             "name": "R", "floorPrice": 2.25, "targets": [{"targetId": a}, {"targetId": a, "priority": 0, "weight": 0}]
         }))
         .unwrap();
-        assert_eq!((r.bidding_timeout_ms, r.min_bidders_required, r.floor_price), (1000, 1, 225));
-        assert_eq!(fields(r.validate()), ["targets[1].targetId", "targets[1].priority", "targets[1].weight"]);
-        let r = RtbRouter { bidding_timeout_ms: 49, min_bidders_required: 3, targets: r.targets[..1].to_vec(), ..r };
-        assert_eq!(fields(r.validate()), ["biddingTimeoutMs", "minBiddersRequired"]);
+        assert_eq!(
+            (r.bidding_timeout_ms, r.min_bidders_required, r.floor_price),
+            (1000, 1, 225)
+        );
+        assert_eq!(
+            fields(r.validate()),
+            [
+                "targets[1].targetId",
+                "targets[1].priority",
+                "targets[1].weight"
+            ]
+        );
+        let r = RtbRouter {
+            bidding_timeout_ms: 49,
+            min_bidders_required: 3,
+            targets: r.targets[..1].to_vec(),
+            ..r
+        };
+        assert_eq!(
+            fields(r.validate()),
+            ["biddingTimeoutMs", "minBiddersRequired"]
+        );
     }
 
     #[test]
@@ -1102,22 +1370,55 @@ mod tests {
         .unwrap();
         assert_eq!(p.numbers[0].as_str(), "+15550003001");
         assert_eq!(p.closed_browser_delay_seconds, 30);
-        assert_eq!(fields(p.validate()), ["numbers[1]", "fallbackNumber", "sessionTimeoutSeconds"]);
+        assert_eq!(
+            fields(p.validate()),
+            ["numbers[1]", "fallbackNumber", "sessionTimeoutSeconds"]
+        );
         assert!(serde_json::from_value::<Pool>(json!({"name": "x", "numbers": ["12"]})).is_err());
     }
 
     #[test]
     fn tag_rules_and_formats() {
-        let t: TrackingTag = serde_json::from_value(json!({"name": "Landing", "tagCode": "landing_page"})).unwrap();
-        assert_eq!((t.selector.as_str(), t.number_format), (".phone-number", NumberFormat::National));
+        let t: TrackingTag =
+            serde_json::from_value(json!({"name": "Landing", "tagCode": "landing_page"})).unwrap();
+        assert_eq!(
+            (t.selector.as_str(), t.number_format),
+            (".phone-number", NumberFormat::National)
+        );
         t.validate().unwrap();
-        let bad = TrackingTag { tag_code: "a b".into(), sticky_days: Some(0), only_sources: vec![" ".into()], ..t };
-        assert_eq!(fields(bad.validate()), ["tagCode", "stickyDays", "onlySources[0]"]);
+        let bad = TrackingTag {
+            tag_code: "a b".into(),
+            sticky_days: Some(0),
+            only_sources: vec![" ".into()],
+            ..t
+        };
+        assert_eq!(
+            fields(bad.validate()),
+            ["tagCode", "stickyDays", "onlySources[0]"]
+        );
         let n = PhoneNumber::parse("+15550001000").unwrap();
-        let formats: Vec<_> =
-            [NumberFormat::National, NumberFormat::Dashed, NumberFormat::Dotted, NumberFormat::E164].iter().map(|f| f.format(&n)).collect();
-        assert_eq!(formats, ["(555) 000-1000", "555-000-1000", "555.000.1000", "+15550001000"]);
-        assert_eq!(NumberFormat::Dashed.format(&PhoneNumber::parse("+442079460958").unwrap()), "+442079460958");
+        let formats: Vec<_> = [
+            NumberFormat::National,
+            NumberFormat::Dashed,
+            NumberFormat::Dotted,
+            NumberFormat::E164,
+        ]
+        .iter()
+        .map(|f| f.format(&n))
+        .collect();
+        assert_eq!(
+            formats,
+            [
+                "(555) 000-1000",
+                "555-000-1000",
+                "555.000.1000",
+                "+15550001000"
+            ]
+        );
+        assert_eq!(
+            NumberFormat::Dashed.format(&PhoneNumber::parse("+442079460958").unwrap()),
+            "+442079460958"
+        );
     }
 
     proptest::proptest! {
@@ -1145,7 +1446,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_refused() {
-        let e = serde_json::from_value::<RtbRouter>(json!({"name": "R", "timeout": 5})).unwrap_err();
+        let e =
+            serde_json::from_value::<RtbRouter>(json!({"name": "R", "timeout": 5})).unwrap_err();
         assert!(e.to_string().contains("timeout"));
     }
 }

@@ -287,7 +287,13 @@ impl CapCounters {
             month: self.month.add(at.month),
         };
         self.total = self.total.saturating_add(1);
-        self.hold(key, Held { expires_at, counted_in });
+        self.hold(
+            key,
+            Held {
+                expires_at,
+                counted_in,
+            },
+        );
         Ok(())
     }
 
@@ -420,7 +426,13 @@ impl CapCounters {
                     None => continue,
                 };
                 if expires_at > now {
-                    counters.hold(a.key, Held { expires_at, counted_in });
+                    counters.hold(
+                        a.key,
+                        Held {
+                            expires_at,
+                            counted_in,
+                        },
+                    );
                 }
             }
         }

@@ -30,13 +30,24 @@ impl Destination {
     /// SIP URI of the form `sip:user@host` (`sips:` too).
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
-        let lower = text.get(..5).map(str::to_ascii_lowercase).unwrap_or_default();
+        let lower = text
+            .get(..5)
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
         if lower.starts_with("sip:") || lower == "sips:" {
             let rest = &text[text.find(':').map_or(0, |i| i + 1)..];
             let ok = text.len() <= 256
-                && rest.split_once('@').is_some_and(|(user, host)| !user.is_empty() && !host.is_empty())
-                && !text.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'));
-            return if ok { Ok(Destination::Sip(text.to_owned())) } else { Err(format!("{text:?} is not a sip uri")) };
+                && rest
+                    .split_once('@')
+                    .is_some_and(|(user, host)| !user.is_empty() && !host.is_empty())
+                && !text
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'));
+            return if ok {
+                Ok(Destination::Sip(text.to_owned()))
+            } else {
+                Err(format!("{text:?} is not a sip uri"))
+            };
         }
         PhoneNumber::parse(text)
             .map(Destination::Phone)
@@ -70,7 +81,11 @@ pub struct TargetTerms {
 impl TargetTerms {
     /// The price terms its request template renders.
     pub fn price(&self) -> PriceTerms {
-        PriceTerms { min_bid: self.min_bid, max_bid: self.max_bid, currency: self.currency }
+        PriceTerms {
+            min_bid: self.min_bid,
+            max_bid: self.max_bid,
+            currency: self.currency,
+        }
     }
 }
 
@@ -187,11 +202,19 @@ pub fn classify(
         Reply::Timeout => Outcome::Timeout,
         Reply::Failed(reason) => Outcome::Error(reason.to_owned()),
         Reply::Http { status: 204, .. } => Outcome::NoBid,
-        Reply::Http { status, .. } if !(200..300).contains(&status) => Outcome::Error(format!("http status {status}")),
+        Reply::Http { status, .. } if !(200..300).contains(&status) => {
+            Outcome::Error(format!("http status {status}"))
+        }
         Reply::Http { body, .. } => match extract(body, paths, terms.currency.minor_digits()) {
             Parsed::NoBid => Outcome::NoBid,
             Parsed::Invalid(reason) => Outcome::Invalid(reason),
-            Parsed::Bid(response) => validate(terms, floor, response, received_at, received_at.saturating_duration_since(sent_at)),
+            Parsed::Bid(response) => validate(
+                terms,
+                floor,
+                response,
+                received_at,
+                received_at.saturating_duration_since(sent_at),
+            ),
         },
     }
 }
@@ -216,16 +239,31 @@ pub fn validate(
     if let Some(code) = &response.currency
         && code != terms.currency.code()
     {
-        return Outcome::Invalid(format!("currency {code} is not the target's {}", terms.currency));
+        return Outcome::Invalid(format!(
+            "currency {code} is not the target's {}",
+            terms.currency
+        ));
     }
     if amount < terms.min_bid {
-        return Outcome::Invalid(format!("bid {} is below the target's minimum {}", money(amount), money(terms.min_bid)));
+        return Outcome::Invalid(format!(
+            "bid {} is below the target's minimum {}",
+            money(amount),
+            money(terms.min_bid)
+        ));
     }
     if amount > terms.max_bid {
-        return Outcome::Invalid(format!("bid {} is above the target's maximum {}", money(amount), money(terms.max_bid)));
+        return Outcome::Invalid(format!(
+            "bid {} is above the target's maximum {}",
+            money(amount),
+            money(terms.max_bid)
+        ));
     }
     if amount < floor {
-        return Outcome::Invalid(format!("bid {} is below the floor {}", money(amount), money(floor)));
+        return Outcome::Invalid(format!(
+            "bid {} is below the floor {}",
+            money(amount),
+            money(floor)
+        ));
     }
     let destination = match response.destination.as_deref().map(Destination::parse) {
         None => return Outcome::Invalid("no destination".into()),
@@ -241,7 +279,9 @@ pub fn validate(
         currency: terms.currency,
         destination,
         duration_secs: response.duration_secs,
-        expires_at: response.expires_in_secs.map(|s| received_at + Duration::from_secs(s.into())),
+        expires_at: response
+            .expires_in_secs
+            .map(|s| received_at + Duration::from_secs(s.into())),
         priority: terms.priority,
         response_time,
     })
@@ -273,23 +313,46 @@ mod tests {
     use crate::extract::tests::{FLAT, NESTED, nested_paths};
 
     fn terms(n: u128, priority: u32) -> TargetTerms {
-        TargetTerms { target_id: Id::from_u128(n), min_bid: 100, max_bid: 5000, currency: Currency::USD, priority }
+        TargetTerms {
+            target_id: Id::from_u128(n),
+            min_bid: 100,
+            max_bid: 5000,
+            currency: Currency::USD,
+            priority,
+        }
     }
 
     fn http(body: &str) -> Reply<'_> {
-        Reply::Http { status: 200, body: body.as_bytes() }
+        Reply::Http {
+            status: 200,
+            body: body.as_bytes(),
+        }
     }
 
     fn judge(body: &str) -> Outcome {
         let t0 = Instant::now();
-        classify(&terms(1, 1), 0, &ResponsePaths::default(), http(body), t0, t0 + Duration::from_millis(12))
+        classify(
+            &terms(1, 1),
+            0,
+            &ResponsePaths::default(),
+            http(body),
+            t0,
+            t0 + Duration::from_millis(12),
+        )
     }
 
     #[test]
     fn both_documented_formats_give_a_valid_bid() {
         let t0 = Instant::now();
         let flat = judge(FLAT);
-        let nested = classify(&terms(1, 1), 0, &nested_paths(false), http(NESTED), t0, t0 + Duration::from_millis(12));
+        let nested = classify(
+            &terms(1, 1),
+            0,
+            &nested_paths(false),
+            http(NESTED),
+            t0,
+            t0 + Duration::from_millis(12),
+        );
         for outcome in [flat, nested] {
             let bid = outcome.bid().expect("valid");
             assert_eq!(bid.amount, 875);
@@ -303,22 +366,62 @@ mod tests {
     #[test]
     fn each_check_has_its_reason() {
         let cases = [
-            (r#"{"accepted": false, "rejectReason": "capped"}"#, "rejected", Some("capped")),
+            (
+                r#"{"accepted": false, "rejectReason": "capped"}"#,
+                "rejected",
+                Some("capped"),
+            ),
             (r#"{"accepted": false, "bidAmount": 40}"#, "rejected", None),
-            (r#"{"destinationNumber": "+18005550199"}"#, "invalid", Some("no bid amount")),
-            (r#"{"bidAmount": 5, "currency": "EUR", "destinationNumber": "+18005550199"}"#, "invalid", Some("currency EUR is not the target's USD")),
-            (r#"{"bidAmount": 0.99, "destinationNumber": "+18005550199"}"#, "invalid", Some("bid 0.99 is below the target's minimum 1.00")),
-            (r#"{"bidAmount": 50.01, "destinationNumber": "+18005550199"}"#, "invalid", Some("bid 50.01 is above the target's maximum 50.00")),
+            (
+                r#"{"destinationNumber": "+18005550199"}"#,
+                "invalid",
+                Some("no bid amount"),
+            ),
+            (
+                r#"{"bidAmount": 5, "currency": "EUR", "destinationNumber": "+18005550199"}"#,
+                "invalid",
+                Some("currency EUR is not the target's USD"),
+            ),
+            (
+                r#"{"bidAmount": 0.99, "destinationNumber": "+18005550199"}"#,
+                "invalid",
+                Some("bid 0.99 is below the target's minimum 1.00"),
+            ),
+            (
+                r#"{"bidAmount": 50.01, "destinationNumber": "+18005550199"}"#,
+                "invalid",
+                Some("bid 50.01 is above the target's maximum 50.00"),
+            ),
             (r#"{"bidAmount": 5}"#, "invalid", Some("no destination")),
-            (r#"{"bidAmount": 5, "destinationNumber": "+1800555BUYER"}"#, "invalid", Some("destination \"+1800555BUYER\" is neither an E.164 number nor a sip uri")),
-            (r#"{"bidAmount": 5, "destinationNumber": "+18005550199", "expireInSeconds": 0}"#, "invalid", Some("bid expired on arrival")),
-            (r#"{"bidAmount": "lots"}"#, "invalid", Some("bid amount at bidAmount: \"lots\" is not an amount with at most 2 decimals")),
+            (
+                r#"{"bidAmount": 5, "destinationNumber": "+1800555BUYER"}"#,
+                "invalid",
+                Some("destination \"+1800555BUYER\" is neither an E.164 number nor a sip uri"),
+            ),
+            (
+                r#"{"bidAmount": 5, "destinationNumber": "+18005550199", "expireInSeconds": 0}"#,
+                "invalid",
+                Some("bid expired on arrival"),
+            ),
+            (
+                r#"{"bidAmount": "lots"}"#,
+                "invalid",
+                Some("bid amount at bidAmount: \"lots\" is not an amount with at most 2 decimals"),
+            ),
             ("", "no-bid", None),
-            (r#"{"bidAmount": 5, "destinationNumber": "sip:buyer@example.com", "currency": "usd"}"#, "success", None),
+            (
+                r#"{"bidAmount": 5, "destinationNumber": "sip:buyer@example.com", "currency": "usd"}"#,
+                "success",
+                None,
+            ),
         ];
         for (body, status, reason) in cases {
             let outcome = judge(body);
-            assert_eq!((outcome.status(), outcome.reason()), (status, reason), "{body}");
+            assert_eq!(
+                (outcome.status(), outcome.reason()),
+                (status, reason),
+                "{body}"
+            );
         }
         let below_floor = classify(
             &terms(1, 1),
@@ -328,7 +431,10 @@ mod tests {
             Instant::now(),
             Instant::now(),
         );
-        assert_eq!(below_floor.reason(), Some("bid 5.99 is below the floor 6.00"));
+        assert_eq!(
+            below_floor.reason(),
+            Some("bid 5.99 is below the floor 6.00")
+        );
     }
 
     #[test]
@@ -336,11 +442,32 @@ mod tests {
         let t0 = Instant::now();
         let c = |reply| classify(&terms(1, 1), 0, &ResponsePaths::default(), reply, t0, t0);
         assert_eq!(c(Reply::Timeout), Outcome::Timeout);
-        assert_eq!(c(Reply::Failed("connection refused")), Outcome::Error("connection refused".into()));
-        assert_eq!(c(Reply::Http { status: 204, body: b"" }), Outcome::NoBid);
-        assert_eq!(c(Reply::Http { status: 500, body: FLAT.as_bytes() }), Outcome::Error("http status 500".into()));
+        assert_eq!(
+            c(Reply::Failed("connection refused")),
+            Outcome::Error("connection refused".into())
+        );
+        assert_eq!(
+            c(Reply::Http {
+                status: 204,
+                body: b""
+            }),
+            Outcome::NoBid
+        );
+        assert_eq!(
+            c(Reply::Http {
+                status: 500,
+                body: FLAT.as_bytes()
+            }),
+            Outcome::Error("http status 500".into())
+        );
         assert!(c(Reply::Timeout).is_failure() && c(Reply::Failed("x")).is_failure());
-        assert!(!c(Reply::Http { status: 200, body: b"garbage" }).is_failure());
+        assert!(
+            !c(Reply::Http {
+                status: 200,
+                body: b"garbage"
+            })
+            .is_failure()
+        );
     }
 
     #[test]
@@ -368,13 +495,31 @@ mod tests {
     #[test]
     fn ties_go_to_priority_then_speed() {
         let now = Instant::now();
-        let order = |bids: Vec<ValidBid>| rank(bids, now).iter().map(|b| b.target_id.as_u128()).collect::<Vec<_>>();
+        let order = |bids: Vec<ValidBid>| {
+            rank(bids, now)
+                .iter()
+                .map(|b| b.target_id.as_u128())
+                .collect::<Vec<_>>()
+        };
         // Highest amount wins even when slowest and lowest priority.
-        assert_eq!(order(vec![bid(1, 500, 1, 5), bid(2, 900, 3, 90)]), vec![2, 1]);
+        assert_eq!(
+            order(vec![bid(1, 500, 1, 5), bid(2, 900, 3, 90)]),
+            vec![2, 1]
+        );
         // Equal amounts: priority 1 beats priority 2 though slower.
-        assert_eq!(order(vec![bid(1, 500, 2, 5), bid(2, 500, 1, 90)]), vec![2, 1]);
+        assert_eq!(
+            order(vec![bid(1, 500, 2, 5), bid(2, 500, 1, 90)]),
+            vec![2, 1]
+        );
         // Equal amount and priority: the faster response.
-        assert_eq!(order(vec![bid(1, 500, 1, 40), bid(2, 500, 1, 10), bid(3, 100, 1, 1)]), vec![2, 1, 3]);
+        assert_eq!(
+            order(vec![
+                bid(1, 500, 1, 40),
+                bid(2, 500, 1, 10),
+                bid(3, 100, 1, 1)
+            ]),
+            vec![2, 1, 3]
+        );
     }
 
     #[test]
@@ -385,7 +530,13 @@ mod tests {
         let mut fresh = bid(2, 500, 1, 5);
         fresh.expires_at = Some(now + Duration::from_secs(30));
         let ranked = rank(vec![stale.clone(), fresh.clone(), bid(3, 100, 1, 5)], now);
-        assert_eq!(ranked.iter().map(|b| b.target_id.as_u128()).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(
+            ranked
+                .iter()
+                .map(|b| b.target_id.as_u128())
+                .collect::<Vec<_>>(),
+            vec![2, 3]
+        );
         assert!(!stale.is_expired(now - Duration::from_millis(1)));
         // Expiry counts from arrival.
         let t0 = Instant::now();
@@ -397,7 +548,10 @@ mod tests {
             t0,
             t0 + Duration::from_millis(20),
         );
-        assert_eq!(ok.bid().unwrap().expires_at, Some(t0 + Duration::from_millis(20) + Duration::from_secs(30)));
+        assert_eq!(
+            ok.bid().unwrap().expires_at,
+            Some(t0 + Duration::from_millis(20) + Duration::from_secs(30))
+        );
     }
 
     /// A random response: sometimes accepted false, amounts around the
@@ -405,7 +559,13 @@ mod tests {
     fn response() -> impl Strategy<Value = BidResponse> {
         (
             prop::option::of(0i64..7000),
-            prop::sample::select(vec![None, Some("+18005550199"), Some("sip:a@b"), Some("+1800555BUYER"), Some("")]),
+            prop::sample::select(vec![
+                None,
+                Some("+18005550199"),
+                Some("sip:a@b"),
+                Some("+1800555BUYER"),
+                Some(""),
+            ]),
             prop::option::of(any::<bool>()),
             prop::sample::select(vec![None, Some("USD"), Some("EUR")]),
             prop::option::of(0u32..3),
@@ -424,7 +584,8 @@ mod tests {
     /// Independent statement of validity, for the property below.
     fn acceptable(t: &TargetTerms, floor: i64, r: &BidResponse) -> bool {
         r.accepted != Some(false)
-            && r.amount.is_some_and(|a| a >= t.min_bid && a <= t.max_bid && a >= floor)
+            && r.amount
+                .is_some_and(|a| a >= t.min_bid && a <= t.max_bid && a >= floor)
             && r.currency.as_deref().is_none_or(|c| c == "USD")
             && matches!(r.destination.as_deref(), Some("+18005550199" | "sip:a@b"))
             && r.expires_in_secs != Some(0)

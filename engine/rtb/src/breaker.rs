@@ -26,7 +26,10 @@ pub struct BreakerConfig {
 
 impl Default for BreakerConfig {
     fn default() -> Self {
-        Self { failure_threshold: 5, cool_down: Duration::from_secs(30) }
+        Self {
+            failure_threshold: 5,
+            cool_down: Duration::from_secs(30),
+        }
     }
 }
 
@@ -69,7 +72,10 @@ pub struct CircuitBreaker {
 impl CircuitBreaker {
     /// A closed breaker.
     pub fn new(config: BreakerConfig) -> Self {
-        Self { config, inner: Inner::Closed { failures: 0 } }
+        Self {
+            config,
+            inner: Inner::Closed { failures: 0 },
+        }
     }
 
     /// The state at `now` (an open breaker past its cool-down reads half-open).
@@ -88,13 +94,17 @@ impl CircuitBreaker {
             Inner::Closed { .. } => true,
             Inner::Open { until } if now < until => false,
             Inner::Open { .. } => {
-                self.inner = Inner::HalfOpen { probe_sent: Some(now) };
+                self.inner = Inner::HalfOpen {
+                    probe_sent: Some(now),
+                };
                 true
             }
             Inner::HalfOpen { probe_sent } => {
                 let free = probe_sent.is_none_or(|sent| now >= sent + self.config.cool_down);
                 if free {
-                    self.inner = Inner::HalfOpen { probe_sent: Some(now) };
+                    self.inner = Inner::HalfOpen {
+                        probe_sent: Some(now),
+                    };
                 }
                 free
             }
@@ -110,14 +120,18 @@ impl CircuitBreaker {
             (Inner::Closed { failures }, true) => {
                 let failures = failures + 1;
                 if failures >= self.config.failure_threshold.max(1) {
-                    Inner::Open { until: now + self.config.cool_down }
+                    Inner::Open {
+                        until: now + self.config.cool_down,
+                    }
                 } else {
                     Inner::Closed { failures }
                 }
             }
             (open @ Inner::Open { .. }, _) => open,
             (Inner::HalfOpen { .. }, false) => Inner::Closed { failures: 0 },
-            (Inner::HalfOpen { .. }, true) => Inner::Open { until: now + self.config.cool_down },
+            (Inner::HalfOpen { .. }, true) => Inner::Open {
+                until: now + self.config.cool_down,
+            },
         };
         let after = self.state(now);
         (after != before).then_some(after)
@@ -131,7 +145,10 @@ mod tests {
     const COOL: Duration = Duration::from_secs(10);
 
     fn breaker() -> CircuitBreaker {
-        CircuitBreaker::new(BreakerConfig { failure_threshold: 3, cool_down: COOL })
+        CircuitBreaker::new(BreakerConfig {
+            failure_threshold: 3,
+            cool_down: COOL,
+        })
     }
 
     #[test]
@@ -164,7 +181,10 @@ mod tests {
         assert!(b.try_acquire(t1), "the probe");
         assert!(!b.try_acquire(t1), "only one probe at a time");
         assert!(!b.try_acquire(t1 + Duration::from_secs(1)));
-        assert_eq!(b.record(false, t1 + Duration::from_millis(30)), Some(BreakerState::Closed));
+        assert_eq!(
+            b.record(false, t1 + Duration::from_millis(30)),
+            Some(BreakerState::Closed)
+        );
         assert!(b.try_acquire(t1 + Duration::from_millis(31)));
         assert!(b.try_acquire(t1 + Duration::from_millis(31)));
     }
@@ -198,7 +218,10 @@ mod tests {
     #[test]
     fn a_zero_threshold_acts_as_one() {
         let t0 = Instant::now();
-        let mut b = CircuitBreaker::new(BreakerConfig { failure_threshold: 0, cool_down: COOL });
+        let mut b = CircuitBreaker::new(BreakerConfig {
+            failure_threshold: 0,
+            cool_down: COOL,
+        });
         assert!(b.try_acquire(t0));
         assert_eq!(b.record(false, t0), None);
         assert_eq!(b.record(true, t0), Some(BreakerState::Open));

@@ -23,6 +23,8 @@ pub enum RtbError {
     },
     /// An outbound bid request would reach a loopback, private, link-local or
     /// metadata address.
-    #[error("refused to connect to {0}: loopback, private, link-local and metadata addresses are not allowed")]
+    #[error(
+        "refused to connect to {0}: loopback, private, link-local and metadata addresses are not allowed"
+    )]
     ForbiddenAddress(IpAddr),
 }

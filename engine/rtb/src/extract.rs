@@ -67,7 +67,10 @@ enum PathKind {
 impl ResponsePath {
     /// Compiles a path, or says why it cannot be used.
     pub fn parse(source: &str) -> Result<Self, RtbError> {
-        let bad = |reason: &str| RtbError::BadPath { path: source.to_owned(), reason: reason.to_owned() };
+        let bad = |reason: &str| RtbError::BadPath {
+            path: source.to_owned(),
+            reason: reason.to_owned(),
+        };
         let text = source.trim();
         if text.is_empty() {
             return Err(bad("empty path"));
@@ -93,7 +96,10 @@ impl ResponsePath {
             }
             PathKind::Steps(steps)
         };
-        Ok(Self { source: source.to_owned(), kind })
+        Ok(Self {
+            source: source.to_owned(),
+            kind,
+        })
     }
 
     /// The path as configured.
@@ -124,7 +130,9 @@ impl ResponsePath {
 /// parses: it reads the text, skipping string literals.
 pub fn check_path_cost(path: &str) -> Result<(), String> {
     if path.chars().count() > MAX_JSONPATH_CHARS {
-        return Err(format!("a JSONPath may have at most {MAX_JSONPATH_CHARS} characters"));
+        return Err(format!(
+            "a JSONPath may have at most {MAX_JSONPATH_CHARS} characters"
+        ));
     }
     let b = path.as_bytes();
     // Open brackets, each marked when it is a filter; open filters; seen `..`.
@@ -151,7 +159,9 @@ pub fn check_path_cost(path: &str) -> Result<(), String> {
                 i += 1;
             }
             b'?' | b'*' | b':' if descended => {
-                return Err("no wildcard (*), slice or filter may follow a descendant segment (..)".into());
+                return Err(
+                    "no wildcard (*), slice or filter may follow a descendant segment (..)".into(),
+                );
             }
             b'?' => {
                 if filters > 0 {
@@ -170,7 +180,9 @@ pub fn check_path_cost(path: &str) -> Result<(), String> {
                 let name = &path[start..=i];
                 let called = path[i + 1..].trim_start().starts_with('(');
                 if called && (name == "match" || name == "search") {
-                    return Err(format!("the {name}() function is not allowed in a response path"));
+                    return Err(format!(
+                        "the {name}() function is not allowed in a response path"
+                    ));
                 }
             }
             _ => {}
@@ -241,7 +253,11 @@ impl ResponsePaths {
     /// Compiles a target's paths, naming the first bad one.
     pub fn compile(config: &PathConfig<'_>) -> Result<Self, RtbError> {
         let path = |configured: Option<&str>, default: &str| {
-            ResponsePath::parse(configured.filter(|p| !p.trim().is_empty()).unwrap_or(default))
+            ResponsePath::parse(
+                configured
+                    .filter(|p| !p.trim().is_empty())
+                    .unwrap_or(default),
+            )
         };
         Ok(Self {
             bid_amount: path(config.bid_amount, "bidAmount")?,
@@ -295,7 +311,9 @@ pub enum Parsed {
 /// Reads a 2xx response body. `minor_digits` is the target currency's.
 pub fn extract(body: &[u8], paths: &ResponsePaths, minor_digits: u32) -> Parsed {
     if body.len() > MAX_RESPONSE_BYTES {
-        return Parsed::Invalid(format!("response body larger than {MAX_RESPONSE_BYTES} bytes"));
+        return Parsed::Invalid(format!(
+            "response body larger than {MAX_RESPONSE_BYTES} bytes"
+        ));
     }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Parsed::NoBid;
@@ -310,7 +328,9 @@ pub fn extract(body: &[u8], paths: &ResponsePaths, minor_digits: u32) -> Parsed 
         _ => {}
     }
     if more_nodes_than(&root, MAX_RESPONSE_NODES) {
-        return Parsed::Invalid(format!("response holds more than {MAX_RESPONSE_NODES} JSON values"));
+        return Parsed::Invalid(format!(
+            "response holds more than {MAX_RESPONSE_NODES} JSON values"
+        ));
     }
     match read_fields(&root, paths, minor_digits) {
         Ok(bid) => Parsed::Bid(bid),
@@ -321,13 +341,20 @@ pub fn extract(body: &[u8], paths: &ResponsePaths, minor_digits: u32) -> Parsed 
 fn read_fields(root: &Value, paths: &ResponsePaths, digits: u32) -> Result<BidResponse, String> {
     let amount = match paths.bid_amount.find(root)? {
         None => None,
-        Some(v) => Some(amount(v, digits).map_err(|e| format!("bid amount at {}: {e}", paths.bid_amount.as_str()))?),
+        Some(v) => Some(
+            amount(v, digits)
+                .map_err(|e| format!("bid amount at {}: {e}", paths.bid_amount.as_str()))?,
+        ),
     };
     let text = |path: &ResponsePath, what: &str| -> Result<Option<String>, String> {
         match path.find(root)? {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
-            Some(other) => Err(format!("{what} at {} is {}, expected a string", path.as_str(), type_name(other))),
+            Some(other) => Err(format!(
+                "{what} at {} is {}, expected a string",
+                path.as_str(),
+                type_name(other)
+            )),
         }
     };
     let accepted = match paths.accepted.find(root)? {
@@ -345,7 +372,10 @@ fn read_fields(root: &Value, paths: &ResponsePaths, digits: u32) -> Result<BidRe
         match path.find(root)? {
             None => Ok(None),
             Some(v) => whole_seconds(v).map(Some).ok_or_else(|| {
-                format!("{what} at {} is {v}, expected a whole number of seconds", path.as_str())
+                format!(
+                    "{what} at {} is {v}, expected a whole number of seconds",
+                    path.as_str()
+                )
             }),
         }
     };
@@ -378,7 +408,8 @@ fn amount(v: &Value, digits: u32) -> Result<i64, String> {
         Value::String(s) => s.trim().to_owned(),
         other => return Err(format!("{}, expected a number", type_name(other))),
     };
-    let minor = parse_decimal(&text, digits).map_err(|_| format!("{text:?} is not an amount with at most {digits} decimals"))?;
+    let minor = parse_decimal(&text, digits)
+        .map_err(|_| format!("{text:?} is not an amount with at most {digits} decimals"))?;
     if minor < 0 || text.starts_with('-') {
         return Err(format!("{text} is negative"));
     }
@@ -390,7 +421,10 @@ fn whole_seconds(v: &Value) -> Option<u32> {
         Value::Number(n) => match n.as_u64() {
             Some(u) => u32::try_from(u).ok(),
             // `60.0` is a whole number written as a float.
-            None => n.as_f64().filter(|f| f.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(f)).map(|f| f as u32),
+            None => n
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(f))
+                .map(|f| f as u32),
         },
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
@@ -483,7 +517,10 @@ pub(crate) mod tests {
     #[test]
     fn the_nested_format_parses_with_dotted_and_jsonpath_paths() {
         for jsonpath in [false, true] {
-            assert_eq!(extract(NESTED.as_bytes(), &nested_paths(jsonpath), 2), Parsed::Bid(expected()));
+            assert_eq!(
+                extract(NESTED.as_bytes(), &nested_paths(jsonpath), 2),
+                Parsed::Bid(expected())
+            );
         }
     }
 
@@ -493,7 +530,10 @@ pub(crate) mod tests {
         // it as not dialable.
         let flat = FLAT.replace("+18005550199", "+1800555BUYER");
         let Parsed::Bid(b) = bid(&flat) else { panic!() };
-        assert_eq!((b.amount, b.destination.as_deref()), (Some(875), Some("+1800555BUYER")));
+        assert_eq!(
+            (b.amount, b.destination.as_deref()),
+            (Some(875), Some("+1800555BUYER"))
+        );
     }
 
     #[test]
@@ -505,7 +545,9 @@ pub(crate) mod tests {
 
     #[test]
     fn an_explicit_false_and_its_reason_are_read() {
-        let Parsed::Bid(b) = bid(r#"{"accepted": false, "rejectReason": "over daily cap"}"#) else { panic!() };
+        let Parsed::Bid(b) = bid(r#"{"accepted": false, "rejectReason": "over daily cap"}"#) else {
+            panic!()
+        };
         assert_eq!(b.accepted, Some(false));
         assert_eq!(b.reject_reason.as_deref(), Some("over daily cap"));
         assert_eq!(b.amount, None);
@@ -522,7 +564,10 @@ pub(crate) mod tests {
         assert_eq!(amount_of(r#"{"bidAmount": 0.29}"#), Ok(Some(29)));
         assert_eq!(amount_of(r#"{"bidAmount": 7}"#), Ok(Some(700)));
         assert_eq!(amount_of(r#"{"bidAmount": 7.0}"#), Ok(Some(700)));
-        assert_eq!(amount_of(r#"{"bidAmount": null, "accepted": true}"#), Ok(None));
+        assert_eq!(
+            amount_of(r#"{"bidAmount": null, "accepted": true}"#),
+            Ok(None)
+        );
         for bad in [
             r#"{"bidAmount": -1}"#,
             r#"{"bidAmount": "-0.50"}"#,
@@ -545,22 +590,36 @@ pub(crate) mod tests {
             Parsed::Invalid(r) => r,
             other => panic!("{body}: {other:?}"),
         };
-        assert!(reason(r#"{"bidAmount": 5, "accepted": "yes"}"#).contains("acceptance at accepted is a string"));
-        assert!(reason(r#"{"bidAmount": 5, "destinationNumber": 18005550199}"#).contains("destination"));
+        assert!(
+            reason(r#"{"bidAmount": 5, "accepted": "yes"}"#)
+                .contains("acceptance at accepted is a string")
+        );
+        assert!(
+            reason(r#"{"bidAmount": 5, "destinationNumber": 18005550199}"#).contains("destination")
+        );
         assert!(reason(r#"{"bidAmount": 5, "duration": -3}"#).contains("duration"));
         assert!(reason(r#"{"bidAmount": 5, "currency": ["USD"]}"#).contains("currency"));
         assert!(reason("{\"bidAmount\": 5,").starts_with("response is not JSON"));
         assert!(reason("<html>502 bad gateway</html>").starts_with("response is not JSON"));
         let deep = "[".repeat(10_000);
         assert!(reason(&deep).starts_with("response is not JSON"));
-        let huge = format!(r#"{{"bidAmount": 5, "pad": "{}"}}"#, "x".repeat(MAX_RESPONSE_BYTES));
+        let huge = format!(
+            r#"{{"bidAmount": 5, "pad": "{}"}}"#,
+            "x".repeat(MAX_RESPONSE_BYTES)
+        );
         assert!(reason(&huge).contains("larger than"));
     }
 
     #[test]
     fn paths_index_arrays_and_refuse_ambiguity() {
         let body = br#"{"bids": [{"price": 3}, {"price": 4.5}], "by": {"0": 2}}"#;
-        let paths = |p: &str| ResponsePaths::compile(&PathConfig { bid_amount: Some(p), ..PathConfig::default() }).unwrap();
+        let paths = |p: &str| {
+            ResponsePaths::compile(&PathConfig {
+                bid_amount: Some(p),
+                ..PathConfig::default()
+            })
+            .unwrap()
+        };
         let amount = |p: &str| match extract(body, &paths(p), 2) {
             Parsed::Bid(b) => Ok(b.amount),
             Parsed::Invalid(r) => Err(r),
@@ -571,12 +630,24 @@ pub(crate) mod tests {
         assert_eq!(amount("bids.7.price"), Ok(None));
         assert_eq!(amount("$.bids[1].price"), Ok(Some(450)));
         assert_eq!(amount("$.bids[?@.price > 4].price"), Ok(Some(450)));
-        assert!(amount("$.bids[*].price").unwrap_err().contains("more than one"));
+        assert!(
+            amount("$.bids[*].price")
+                .unwrap_err()
+                .contains("more than one")
+        );
     }
 
     #[test]
     fn bad_paths_are_refused_when_compiled() {
-        for bad in ["", "  ", "data..amount", ".amount", "amount.", "$.data[", "$$"] {
+        for bad in [
+            "",
+            "  ",
+            "data..amount",
+            ".amount",
+            "amount.",
+            "$.data[",
+            "$$",
+        ] {
             assert!(ResponsePath::parse(bad).is_err(), "{bad:?}");
         }
         // Found by fuzz/rtb_extract: nested unclosed filters made the JSONPath
@@ -584,13 +655,25 @@ pub(crate) mod tests {
         let deep = "$.a[?@.b[?@.c[?@.d[?@.e[?@.f]]]]]";
         let err = ResponsePath::parse(deep).unwrap_err().to_string();
         assert!(err.contains("too complex"), "{err}");
-        let err = ResponsePath::parse(&format!("$.ids{}", "[?@.ps[?@.\u{fffd}".repeat(8))).unwrap_err().to_string();
+        let err = ResponsePath::parse(&format!("$.ids{}", "[?@.ps[?@.\u{fffd}".repeat(8)))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("too complex"), "{err}");
         // One filter is fine (a filter inside a filter is refused by check_path_cost).
         assert!(ResponsePath::parse("$.a[?@.c > 1].d").is_ok());
-        assert!(ResponsePath::parse("$['data']['l\"\\u").is_err(), "a panic in the JSONPath parser is a refusal");
-        let err = ResponsePaths::compile(&PathConfig { duration: Some("a..b"), ..PathConfig::default() }).unwrap_err();
-        assert_eq!(err.to_string(), r#"invalid response path "a..b": empty step in dotted path"#);
+        assert!(
+            ResponsePath::parse("$['data']['l\"\\u").is_err(),
+            "a panic in the JSONPath parser is a refusal"
+        );
+        let err = ResponsePaths::compile(&PathConfig {
+            duration: Some("a..b"),
+            ..PathConfig::default()
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"invalid response path "a..b": empty step in dotted path"#
+        );
     }
 
     #[test]
@@ -614,7 +697,13 @@ pub(crate) mod tests {
             assert_eq!(check_path_cost(ok), Ok(()), "{ok}");
             // Backslash escapes are refused before the parser (it panics on some).
             if ok.contains('\\') {
-                assert!(ResponsePath::parse(ok).unwrap_err().to_string().contains("backslash"), "{ok}");
+                assert!(
+                    ResponsePath::parse(ok)
+                        .unwrap_err()
+                        .to_string()
+                        .contains("backslash"),
+                    "{ok}"
+                );
             } else {
                 ResponsePath::parse(ok).unwrap();
             }
@@ -636,33 +725,57 @@ pub(crate) mod tests {
         ] {
             let err = check_path_cost(bad).unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");
-            assert!(JsonPath::parse(bad).is_ok(), "{bad} is valid RFC 9535, refused for its cost only");
-            assert!(ResponsePath::parse(bad).unwrap_err().to_string().contains(why), "{bad}");
+            assert!(
+                JsonPath::parse(bad).is_ok(),
+                "{bad} is valid RFC 9535, refused for its cost only"
+            );
+            assert!(
+                ResponsePath::parse(bad)
+                    .unwrap_err()
+                    .to_string()
+                    .contains(why),
+                "{bad}"
+            );
         }
         let long = format!("$.{}", "a".repeat(MAX_JSONPATH_CHARS));
-        assert!(check_path_cost(&long).unwrap_err().contains("at most 256 characters"));
+        assert!(
+            check_path_cost(&long)
+                .unwrap_err()
+                .contains("at most 256 characters")
+        );
     }
 
     #[test]
     fn responses_past_the_node_budget_are_invalid() {
-        let many = format!(r#"{{"bidAmount": 5, "pad": [{}]}}"#, vec!["0"; MAX_RESPONSE_NODES].join(","));
+        let many = format!(
+            r#"{{"bidAmount": 5, "pad": [{}]}}"#,
+            vec!["0"; MAX_RESPONSE_NODES].join(",")
+        );
         assert!(many.len() < MAX_RESPONSE_BYTES);
         match bid(&many) {
             Parsed::Invalid(r) => assert!(r.contains("more than 10000 JSON values"), "{r}"),
             other => panic!("{other:?}"),
         }
-        let fits = format!(r#"{{"bidAmount": 5, "pad": [{}]}}"#, vec!["0"; MAX_RESPONSE_NODES - 3].join(","));
+        let fits = format!(
+            r#"{{"bidAmount": 5, "pad": [{}]}}"#,
+            vec!["0"; MAX_RESPONSE_NODES - 3].join(",")
+        );
         assert!(matches!(bid(&fits), Parsed::Bid(_)));
     }
 
     #[test]
     fn duration_expiry_and_reason_read_leniently_where_harmless() {
-        let Parsed::Bid(b) = bid(r#"{"bidAmount": 5, "duration": "90", "expireInSeconds": 30.0, "rejectReason": 42}"#) else {
+        let Parsed::Bid(b) = bid(
+            r#"{"bidAmount": 5, "duration": "90", "expireInSeconds": 30.0, "rejectReason": 42}"#,
+        ) else {
             panic!()
         };
         assert_eq!((b.duration_secs, b.expires_in_secs), (Some(90), Some(30)));
         assert_eq!(b.reject_reason.as_deref(), Some("42"));
-        let long = format!(r#"{{"accepted": false, "rejectReason": "{}"}}"#, "é".repeat(500));
+        let long = format!(
+            r#"{{"accepted": false, "rejectReason": "{}"}}"#,
+            "é".repeat(500)
+        );
         let Parsed::Bid(b) = bid(&long) else { panic!() };
         assert_eq!(b.reject_reason.unwrap().chars().count(), MAX_REASON_CHARS);
     }

@@ -70,12 +70,14 @@ pub mod ssrf;
 pub mod target;
 pub mod template;
 
-pub use auction::{Destination, Outcome, Reply, TargetTerms, ValidBid, classify, compare, rank, validate};
+pub use auction::{
+    Destination, Outcome, Reply, TargetTerms, ValidBid, classify, compare, rank, validate,
+};
 pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 pub use error::RtbError;
 pub use extract::{
-    BidResponse, MAX_JSONPATH_CHARS, MAX_RESPONSE_BYTES, MAX_RESPONSE_NODES, Parsed, PathConfig, ResponsePath, ResponsePaths, check_path_cost,
-    extract,
+    BidResponse, MAX_JSONPATH_CHARS, MAX_RESPONSE_BYTES, MAX_RESPONSE_NODES, Parsed, PathConfig,
+    ResponsePath, ResponsePaths, check_path_cost, extract,
 };
 pub use ssrf::{check_resolved, forbidden_literal_host, is_forbidden};
 pub use target::check_target;

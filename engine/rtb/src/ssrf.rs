@@ -112,7 +112,11 @@ where
     I: IntoIterator,
     I::Item: Into<IpAddr>,
 {
-    match addrs.into_iter().map(Into::into).find(|ip| is_forbidden(*ip)) {
+    match addrs
+        .into_iter()
+        .map(Into::into)
+        .find(|ip| is_forbidden(*ip))
+    {
         Some(ip) => Err(RtbError::ForbiddenAddress(ip)),
         None => Ok(()),
     }
@@ -165,9 +169,18 @@ mod tests {
     #[test]
     fn teredo_with_a_private_server_or_client_is_forbidden() {
         // Client 10.0.0.1 inverted is f5ff:fffe; server 65.54.227.120 is 4136:e378.
-        assert!(is_forbidden(ip("2001:0:4136:e378:8000:63bf:f5ff:fffe")), "private client");
-        assert!(is_forbidden(ip("2001:0:4136:e378:8000:63bf:80ff:fffe")), "loopback client 127.0.0.1");
-        assert!(is_forbidden(ip("2001:0:a9fe:a9fe:8000:63bf:3fff:fdd2")), "metadata server");
+        assert!(
+            is_forbidden(ip("2001:0:4136:e378:8000:63bf:f5ff:fffe")),
+            "private client"
+        );
+        assert!(
+            is_forbidden(ip("2001:0:4136:e378:8000:63bf:80ff:fffe")),
+            "loopback client 127.0.0.1"
+        );
+        assert!(
+            is_forbidden(ip("2001:0:a9fe:a9fe:8000:63bf:3fff:fdd2")),
+            "metadata server"
+        );
         // Public server and client 192.0.2.45 inverted (3fff:fdd2)… 192.0.2/24 is TEST-NET, allowed here.
         assert!(!is_forbidden(ip("2001:0:4136:e378:8000:63bf:3fff:fdd2")));
         // 2001:db8::/32 is not Teredo.
@@ -181,9 +194,18 @@ mod tests {
         assert!(!is_forbidden(ip("64:ff9b::8.8.8.8")));
         // The local-use block, private IPv4s at its /96 and /48 positions, and the rest of it too.
         assert!(is_forbidden(ip("64:ff9b:1::192.168.1.1")));
-        assert!(is_forbidden(ip("64:ff9b:1:a9fe:a9:fe00::")), "169.254.169.254 at the /48 position");
-        assert!(is_forbidden(ip("64:ff9b:1::8.8.8.8")), "the whole local-use block");
-        assert!(!is_forbidden(ip("64:ff9b:2::10.0.0.1")), "outside both NAT64 prefixes");
+        assert!(
+            is_forbidden(ip("64:ff9b:1:a9fe:a9:fe00::")),
+            "169.254.169.254 at the /48 position"
+        );
+        assert!(
+            is_forbidden(ip("64:ff9b:1::8.8.8.8")),
+            "the whole local-use block"
+        );
+        assert!(
+            !is_forbidden(ip("64:ff9b:2::10.0.0.1")),
+            "outside both NAT64 prefixes"
+        );
     }
 
     #[test]
@@ -203,7 +225,10 @@ mod tests {
             ("http://0x7f.1/bid", "127.0.0.1"),
             ("http://127.1:8080/bid", "127.0.0.1"),
             ("http://0x7F000001/", "127.0.0.1"),
-            ("https://169.254.169.254/latest/meta-data", "169.254.169.254"),
+            (
+                "https://169.254.169.254/latest/meta-data",
+                "169.254.169.254",
+            ),
             ("http://0xa9fea9fe/", "169.254.169.254"),
             ("http://10.1/?caller={callerId}", "10.0.0.1"),
             ("http://[::1]:9000/bid", "::1"),
@@ -253,7 +278,10 @@ mod tests {
         assert_eq!(check_resolved([ip("8.8.8.8"), ip("1.1.1.1")]), Ok(()));
         let err = check_resolved([ip("8.8.8.8"), ip("169.254.169.254")]).unwrap_err();
         assert_eq!(err, RtbError::ForbiddenAddress(ip("169.254.169.254")));
-        assert!(err.to_string().starts_with("refused to connect to 169.254.169.254"));
+        assert!(
+            err.to_string()
+                .starts_with("refused to connect to 169.254.169.254")
+        );
         let sockets: Vec<SocketAddr> = vec!["127.0.0.1:443".parse().unwrap()];
         assert!(check_resolved(sockets.iter().map(SocketAddr::ip)).is_err());
         assert_eq!(check_resolved(Vec::<IpAddr>::new()), Ok(()));

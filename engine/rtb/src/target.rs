@@ -39,31 +39,59 @@ mod tests {
     use super::*;
 
     fn target(extra: serde_json::Value) -> RtbTarget {
-        let mut body = json!({"name": "b", "endpointUrl": "https://bidder.example/bid", "maxBidAmount": 50});
-        body.as_object_mut().unwrap().extend(extra.as_object().cloned().unwrap_or_default());
+        let mut body =
+            json!({"name": "b", "endpointUrl": "https://bidder.example/bid", "maxBidAmount": 50});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().cloned().unwrap_or_default());
         serde_json::from_value(body).unwrap()
     }
 
     fn fields(t: &RtbTarget, allow_private: bool) -> Vec<String> {
-        check_target(t, allow_private).into_iter().map(|e| e.field).collect()
+        check_target(t, allow_private)
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
     }
 
     #[test]
     fn costly_paths_are_named_by_field() {
-        let t = target(json!({"bidAmountPath": "$..*..*..*..*", "currencyPath": "$..c[*]", "durationPath": "$.d", "expiryPath": "$..["}));
+        let t = target(
+            json!({"bidAmountPath": "$..*..*..*..*", "currencyPath": "$..c[*]", "durationPath": "$.d", "expiryPath": "$..["}),
+        );
         assert_eq!(fields(&t, false), ["bidAmountPath", "currencyPath"]);
         assert!(fields(&target(json!({"bidAmountPath": "$..amount"})), false).is_empty());
     }
 
     #[test]
     fn literal_private_hosts_are_refused_unless_allowed() {
-        for url in ["http://2130706433/bid", "http://[::ffff:127.0.0.1]/bid", "http://169.254.169.254/x", "http://0x7f.1/"] {
+        for url in [
+            "http://2130706433/bid",
+            "http://[::ffff:127.0.0.1]/bid",
+            "http://169.254.169.254/x",
+            "http://0x7f.1/",
+        ] {
             let t = target(json!({"endpointUrl": url}));
             let errors = check_target(&t, false);
-            assert_eq!(errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["endpointUrl"], "{url}");
-            assert!(errors[0].message.contains("not allowed"), "{}", errors[0].message);
+            assert_eq!(
+                errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(),
+                ["endpointUrl"],
+                "{url}"
+            );
+            assert!(
+                errors[0].message.contains("not allowed"),
+                "{}",
+                errors[0].message
+            );
             assert!(check_target(&t, true).is_empty(), "{url} with the flag");
         }
-        assert!(fields(&target(json!({"endpointUrl": "http://localhost:9/bid"})), false).is_empty(), "names are checked when resolved");
+        assert!(
+            fields(
+                &target(json!({"endpointUrl": "http://localhost:9/bid"})),
+                false
+            )
+            .is_empty(),
+            "names are checked when resolved"
+        );
     }
 }

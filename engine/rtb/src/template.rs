@@ -97,7 +97,11 @@ impl Variable {
     pub fn name(&self) -> String {
         match self {
             Variable::Tag(t) => format!("tag:{t}"),
-            v => BUILTINS.iter().find(|(_, b)| b == v).map(|(n, _)| (*n).to_owned()).unwrap_or_default(),
+            v => BUILTINS
+                .iter()
+                .find(|(_, b)| b == v)
+                .map(|(n, _)| (*n).to_owned())
+                .unwrap_or_default(),
         }
     }
 
@@ -186,7 +190,9 @@ fn placeholder_len(rest: &[u8]) -> Option<usize> {
     if rest.get(i) == Some(&b':') {
         let start = i + 1;
         i = start;
-        while i < rest.len() && (rest[i].is_ascii_alphanumeric() || matches!(rest[i], b'_' | b'-' | b'.')) {
+        while i < rest.len()
+            && (rest[i].is_ascii_alphanumeric() || matches!(rest[i], b'_' | b'-' | b'.'))
+        {
             i += 1;
         }
         if i == start {
@@ -217,7 +223,10 @@ impl Template {
                 let var = match name.split_once(':') {
                     Some(("tag", tag)) => Some(Variable::Tag(tag.to_owned())),
                     Some(_) => None,
-                    None => BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()),
+                    None => BUILTINS
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|(_, v)| v.clone()),
                 };
                 match var {
                     Some(var) => {
@@ -226,7 +235,10 @@ impl Template {
                             segments.push(Segment::Literal(std::mem::take(&mut literal)));
                         }
                         var_after_backslash |= in_str && escaped;
-                        segments.push(Segment::Var { var, in_json_string: in_str });
+                        segments.push(Segment::Var {
+                            var,
+                            in_json_string: in_str,
+                        });
                     }
                     None => {
                         if !unknown.iter().any(|u| u == name) {
@@ -261,7 +273,11 @@ impl Template {
             literal_len += literal.len();
             segments.push(Segment::Literal(literal));
         }
-        Ok(Self { segments, literal_len, var_after_backslash })
+        Ok(Self {
+            segments,
+            literal_len,
+            var_after_backslash,
+        })
     }
 
     /// The variables the template uses, in order, repeats included.
@@ -291,20 +307,32 @@ impl Template {
             now: at,
             tags: BTreeMap::new(),
         };
-        let terms = PriceTerms { min_bid: 100, max_bid: 200, currency: Currency::USD };
+        let terms = PriceTerms {
+            min_bid: 100,
+            max_bid: 200,
+            currency: Currency::USD,
+        };
         serde_json::from_str::<serde_json::Value>(&self.render(ContentType::Json, &call, &terms))
             .map(|_| ())
             .map_err(|e| format!("the template does not render to JSON: {e}"))
     }
 
     /// Renders the body for one target's request.
-    pub fn render(&self, content_type: ContentType, call: &CallContext, terms: &PriceTerms) -> String {
+    pub fn render(
+        &self,
+        content_type: ContentType,
+        call: &CallContext,
+        terms: &PriceTerms,
+    ) -> String {
         let mut out = String::with_capacity(self.literal_len + 32 * self.segments.len());
         let mut value = String::with_capacity(32);
         for segment in &self.segments {
             match segment {
                 Segment::Literal(text) => out.push_str(text),
-                Segment::Var { var, in_json_string } => {
+                Segment::Var {
+                    var,
+                    in_json_string,
+                } => {
                     value.clear();
                     write_value(&mut value, var, call, terms);
                     match content_type {
@@ -317,7 +345,9 @@ impl Template {
                                 out.push('"');
                             }
                         },
-                        ContentType::Form => out.extend(form_urlencoded::byte_serialize(value.as_bytes())),
+                        ContentType::Form => {
+                            out.extend(form_urlencoded::byte_serialize(value.as_bytes()))
+                        }
                         ContentType::Xml => xml_escape_into(&mut out, &value),
                     }
                 }
@@ -334,7 +364,9 @@ fn write_value(out: &mut String, var: &Variable, call: &CallContext, terms: &Pri
         Variable::RequestId => out.push_str(&call.request_id),
         Variable::CampaignId => out.push_str(&call.campaign_id),
         Variable::CallerId => out.push_str(&call.caller_id),
-        Variable::CallStartTime => out.push_str(&call.call_start.to_rfc3339_opts(SecondsFormat::Millis, true)),
+        Variable::CallStartTime => {
+            out.push_str(&call.call_start.to_rfc3339_opts(SecondsFormat::Millis, true))
+        }
         Variable::MinBid => out.push_str(&format_decimal(terms.min_bid, digits)),
         Variable::MaxBid => out.push_str(&format_decimal(terms.max_bid, digits)),
         Variable::Currency => out.push_str(terms.currency.code()),
@@ -343,7 +375,9 @@ fn write_value(out: &mut String, var: &Variable, call: &CallContext, terms: &Pri
         Variable::Timestamp => {
             let _ = write!(out, "{}", call.now.timestamp_millis());
         }
-        Variable::IsoTimestamp => out.push_str(&call.now.to_rfc3339_opts(SecondsFormat::Millis, true)),
+        Variable::IsoTimestamp => {
+            out.push_str(&call.now.to_rfc3339_opts(SecondsFormat::Millis, true))
+        }
         Variable::Tag(name) => out.push_str(call.tags.get(name).map_or("", String::as_str)),
     }
 }
@@ -419,14 +453,19 @@ mod tests {
         }
     }
 
-    const TERMS: PriceTerms = PriceTerms { min_bid: 500, max_bid: 2550, currency: Currency::USD };
+    const TERMS: PriceTerms = PriceTerms {
+        min_bid: 500,
+        max_bid: 2550,
+        currency: Currency::USD,
+    };
 
     #[test]
     fn the_reference_template_renders_to_its_json() {
         let t = Template::parse(REFERENCE).unwrap();
         assert_eq!(t.variables().count(), 10);
         let body: serde_json::Value =
-            serde_json::from_str(&t.render(ContentType::Json, &call("+15550001000"), &TERMS)).unwrap();
+            serde_json::from_str(&t.render(ContentType::Json, &call("+15550001000"), &TERMS))
+                .unwrap();
         assert_eq!(body["callerId"], "+15550001000");
         assert_eq!(body["callStartTime"], "2026-11-26T03:00:00.000Z");
         assert_eq!(body["bidParams"]["minBid"], "5.00");
@@ -441,7 +480,8 @@ mod tests {
         let t = Template::parse(r#"{"min": {minBid}, "ts": {timestamp}, "caller": {callerId}, "src": {tag:source}, "iso": {isoTimestamp}}"#)
             .unwrap();
         let body: serde_json::Value =
-            serde_json::from_str(&t.render(ContentType::Json, &call("\"},\"x\":1"), &TERMS)).unwrap();
+            serde_json::from_str(&t.render(ContentType::Json, &call("\"},\"x\":1"), &TERMS))
+                .unwrap();
         assert_eq!(body["min"], serde_json::json!(5.0));
         assert_eq!(body["ts"], 1_795_662_001_000_i64);
         assert_eq!(body["caller"], "\"},\"x\":1");
@@ -454,7 +494,8 @@ mod tests {
     fn a_caller_id_cannot_break_out_of_its_string() {
         let t = Template::parse(REFERENCE).unwrap();
         let evil = "\",\"bidParams\":{\"maxBid\":\"999\"},\"x\":\"\\\n\u{0}";
-        let body: serde_json::Value = serde_json::from_str(&t.render(ContentType::Json, &call(evil), &TERMS)).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_str(&t.render(ContentType::Json, &call(evil), &TERMS)).unwrap();
         assert_eq!(body["callerId"], evil);
         assert_eq!(body["bidParams"]["maxBid"], "25.50");
     }
@@ -462,26 +503,41 @@ mod tests {
     #[test]
     fn unknown_variables_are_all_named() {
         assert_eq!(
-            validate_template(r#"{"a": "{callerID}", "b": "{bogus}", "c": "{callerID}", "d": "{foo:bar}"}"#),
-            Err(vec!["callerID".to_owned(), "bogus".to_owned(), "foo:bar".to_owned()])
+            validate_template(
+                r#"{"a": "{callerID}", "b": "{bogus}", "c": "{callerID}", "d": "{foo:bar}"}"#
+            ),
+            Err(vec![
+                "callerID".to_owned(),
+                "bogus".to_owned(),
+                "foo:bar".to_owned()
+            ])
         );
         assert_eq!(validate_template(REFERENCE), Ok(()));
         // Braces that are not `{identifier}` are literal text.
-        assert_eq!(validate_template(r#"{"a": {"b": "{ not a var }", "c": "{}", "d": "{1x}"}}"#), Ok(()));
+        assert_eq!(
+            validate_template(r#"{"a": {"b": "{ not a var }", "c": "{}", "d": "{1x}"}}"#),
+            Ok(())
+        );
         let t = Template::parse("x={tag:utm_source}&y={tag:}").unwrap();
-        assert_eq!(t.variables().cloned().collect::<Vec<_>>(), vec![Variable::Tag("utm_source".into())]);
+        assert_eq!(
+            t.variables().cloned().collect::<Vec<_>>(),
+            vec![Variable::Tag("utm_source".into())]
+        );
         assert_eq!(Variable::Tag("a".into()).name(), "tag:a");
         assert_eq!(Variable::IsoTimestamp.name(), "isoTimestamp");
     }
 
     #[test]
     fn form_and_xml_escape_their_own_way() {
-        let t = Template::parse("caller={callerId}&min={minBid}&src={tag:source}&missing={tag:nope}").unwrap();
+        let t =
+            Template::parse("caller={callerId}&min={minBid}&src={tag:source}&missing={tag:nope}")
+                .unwrap();
         assert_eq!(
             t.render(ContentType::Form, &call("+1 555&x=1"), &TERMS),
             "caller=%2B1+555%26x%3D1&min=5.00&src=google+ads&missing="
         );
-        let t = Template::parse(r#"<bid caller="{callerId}"><zip>{callerZip}</zip></bid>"#).unwrap();
+        let t =
+            Template::parse(r#"<bid caller="{callerId}"><zip>{callerZip}</zip></bid>"#).unwrap();
         assert_eq!(
             t.render(ContentType::Xml, &call("<a href=\"x\">'&\u{1}"), &TERMS),
             r#"<bid caller="&lt;a href=&quot;x&quot;&gt;&apos;&amp;"><zip>94105</zip></bid>"#
@@ -491,21 +547,51 @@ mod tests {
     #[test]
     fn json_templates_are_checked_for_json() {
         assert_eq!(Template::parse(REFERENCE).unwrap().check_json(), Ok(()));
-        assert_eq!(Template::parse(r#"{"min": {minBid}, "c": {callerId}}"#).unwrap().check_json(), Ok(()));
-        let broken = Template::parse(r#"{"callerId": "{callerId}",}"#).unwrap().check_json().unwrap_err();
-        assert!(broken.starts_with("the template does not render to JSON"), "{broken}");
-        assert!(Template::parse("callerId={callerId}").unwrap().check_json().is_err());
+        assert_eq!(
+            Template::parse(r#"{"min": {minBid}, "c": {callerId}}"#)
+                .unwrap()
+                .check_json(),
+            Ok(())
+        );
+        let broken = Template::parse(r#"{"callerId": "{callerId}",}"#)
+            .unwrap()
+            .check_json()
+            .unwrap_err();
+        assert!(
+            broken.starts_with("the template does not render to JSON"),
+            "{broken}"
+        );
+        assert!(
+            Template::parse("callerId={callerId}")
+                .unwrap()
+                .check_json()
+                .is_err()
+        );
         // Caught by fuzz/rtb_template: with the sample (empty) tag this renders
         // `"\n"`, but a tag value `"` renders `"\\"n"`, which is not JSON.
         let after_backslash = Template::parse(r#"{"a": "\{tag:source}n"}"#).unwrap();
-        assert!(after_backslash.check_json().unwrap_err().contains("backslash"));
-        assert_eq!(Template::parse(r#"{"a": "\\{tag:source}"}"#).unwrap().check_json(), Ok(()), "an escaped backslash is fine");
+        assert!(
+            after_backslash
+                .check_json()
+                .unwrap_err()
+                .contains("backslash")
+        );
+        assert_eq!(
+            Template::parse(r#"{"a": "\\{tag:source}"}"#)
+                .unwrap()
+                .check_json(),
+            Ok(()),
+            "an escaped backslash is fine"
+        );
     }
 
     #[test]
     fn non_ascii_literals_survive() {
         let t = Template::parse("{\"note\": \"café ☎ {callerZip}\"}").unwrap();
-        assert_eq!(t.render(ContentType::Json, &call("x"), &TERMS), "{\"note\": \"café ☎ 94105\"}");
+        assert_eq!(
+            t.render(ContentType::Json, &call("x"), &TERMS),
+            "{\"note\": \"café ☎ 94105\"}"
+        );
     }
 
     fn xml_unescape(s: &str) -> String {

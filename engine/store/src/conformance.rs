@@ -18,8 +18,8 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::json;
 use switchboard_model::call::{Traffic, VisitorSession};
 use switchboard_model::{
-    Attempt, AttemptOutcome, BidFilter, BidRequestRecord, BidResponseRecord, CallRecord, CallStatus, Currency, Id,
-    Lease, PhoneNumber, new_id,
+    Attempt, AttemptOutcome, BidFilter, BidRequestRecord, BidResponseRecord, CallRecord,
+    CallStatus, Currency, Id, Lease, PhoneNumber, new_id,
 };
 
 use crate::{AttemptRow, Doc, DocKind, DocVersion, Store, StoreError};
@@ -125,7 +125,9 @@ pub fn sample_attempt(buyer: Id, started_at: DateTime<Utc>, outcome: AttemptOutc
 
 /// Now, to the millisecond.
 fn base_time() -> DateTime<Utc> {
-    Utc::now().duration_trunc(Duration::milliseconds(1)).expect("now is in range")
+    Utc::now()
+        .duration_trunc(Duration::milliseconds(1))
+        .expect("now is in range")
 }
 
 fn ids(calls: &[CallRecord]) -> Vec<Id> {
@@ -133,7 +135,13 @@ fn ids(calls: &[CallRecord]) -> Vec<Id> {
 }
 
 fn buyer_doc(tenant: Id, id: Id, name: &str) -> Doc {
-    Doc { kind: DocKind::Buyer, tenant, id, version: 0, body: json!({ "name": name }) }
+    Doc {
+        kind: DocKind::Buyer,
+        tenant,
+        id,
+        version: 0,
+        body: json!({ "name": name }),
+    }
 }
 
 #[track_caller]
@@ -143,8 +151,13 @@ fn assert_conflict<T: std::fmt::Debug>(
     found: Option<u64>,
 ) {
     match result {
-        Err(StoreError::Conflict { expected: e, found: f }) if e == expected && f == found => {}
-        other => panic!("expected conflict (expected {expected:?}, found {found:?}), got {other:?}"),
+        Err(StoreError::Conflict {
+            expected: e,
+            found: f,
+        }) if e == expected && f == found => {}
+        other => {
+            panic!("expected conflict (expected {expected:?}, found {found:?}), got {other:?}")
+        }
     }
 }
 
@@ -161,16 +174,56 @@ pub async fn doc_compare_and_set(store: &dyn Store) {
     v2.version = 99; // ignored: the store assigns versions
     assert_eq!(store.put_doc(v2, Some(1)).await.expect("update"), 2);
     assert_conflict(store.put_doc(doc.clone(), Some(1)).await, Some(1), Some(2));
-    assert_conflict(store.put_doc(buyer_doc(tenant, new_id(), "ghost"), Some(1)).await, Some(1), None);
+    assert_conflict(
+        store
+            .put_doc(buyer_doc(tenant, new_id(), "ghost"), Some(1))
+            .await,
+        Some(1),
+        None,
+    );
 
-    let got = store.get_doc(DocKind::Buyer, tenant, id).await.expect("get").expect("document exists");
-    assert_eq!(got, Doc { version: 2, ..buyer_doc(tenant, id, "second") });
+    let got = store
+        .get_doc(DocKind::Buyer, tenant, id)
+        .await
+        .expect("get")
+        .expect("document exists");
+    assert_eq!(
+        got,
+        Doc {
+            version: 2,
+            ..buyer_doc(tenant, id, "second")
+        }
+    );
 
-    assert_conflict(store.delete_doc(DocKind::Buyer, tenant, id, 1).await, Some(1), Some(2));
-    assert!(store.get_doc(DocKind::Buyer, tenant, id).await.expect("get").is_some(), "a failed delete deleted");
-    store.delete_doc(DocKind::Buyer, tenant, id, 2).await.expect("delete");
-    assert_eq!(store.get_doc(DocKind::Buyer, tenant, id).await.expect("get"), None);
-    assert_conflict(store.delete_doc(DocKind::Buyer, tenant, id, 2).await, Some(2), None);
+    assert_conflict(
+        store.delete_doc(DocKind::Buyer, tenant, id, 1).await,
+        Some(1),
+        Some(2),
+    );
+    assert!(
+        store
+            .get_doc(DocKind::Buyer, tenant, id)
+            .await
+            .expect("get")
+            .is_some(),
+        "a failed delete deleted"
+    );
+    store
+        .delete_doc(DocKind::Buyer, tenant, id, 2)
+        .await
+        .expect("delete");
+    assert_eq!(
+        store
+            .get_doc(DocKind::Buyer, tenant, id)
+            .await
+            .expect("get"),
+        None
+    );
+    assert_conflict(
+        store.delete_doc(DocKind::Buyer, tenant, id, 2).await,
+        Some(2),
+        None,
+    );
 
     // A deleted document can be created again, from version 1.
     assert_eq!(store.put_doc(doc, None).await.expect("recreate"), 1);
@@ -182,28 +235,73 @@ pub async fn doc_list_and_isolation(store: &dyn Store) {
     let (a, b) = (new_id(), new_id());
     let (x, y, w) = (new_id(), new_id(), new_id());
     for (tenant, id) in [(a, x), (a, y), (b, w)] {
-        store.put_doc(buyer_doc(tenant, id, "buyer"), None).await.expect("put buyer");
+        store
+            .put_doc(buyer_doc(tenant, id, "buyer"), None)
+            .await
+            .expect("put buyer");
     }
-    let campaign = Doc { kind: DocKind::Campaign, tenant: a, id: new_id(), version: 0, body: json!({}) };
-    store.put_doc(campaign.clone(), None).await.expect("put campaign");
+    let campaign = Doc {
+        kind: DocKind::Campaign,
+        tenant: a,
+        id: new_id(),
+        version: 0,
+        body: json!({}),
+    };
+    store
+        .put_doc(campaign.clone(), None)
+        .await
+        .expect("put campaign");
 
-    let of_a: HashSet<Id> =
-        store.list_docs(DocKind::Buyer, Some(a)).await.expect("list").iter().map(|d| d.id).collect();
+    let of_a: HashSet<Id> = store
+        .list_docs(DocKind::Buyer, Some(a))
+        .await
+        .expect("list")
+        .iter()
+        .map(|d| d.id)
+        .collect();
     assert_eq!(of_a, HashSet::from([x, y]), "buyers of tenant a");
 
-    let all = store.list_docs(DocKind::Buyer, None).await.expect("list all");
+    let all = store
+        .list_docs(DocKind::Buyer, None)
+        .await
+        .expect("list all");
     for (tenant, id) in [(a, x), (a, y), (b, w)] {
-        let d = all.iter().find(|d| d.id == id).expect("every tenant's buyer is listed");
+        let d = all
+            .iter()
+            .find(|d| d.id == id)
+            .expect("every tenant's buyer is listed");
         assert_eq!((d.tenant, d.kind, d.version), (tenant, DocKind::Buyer, 1));
     }
-    assert!(all.iter().all(|d| d.kind == DocKind::Buyer && d.id != campaign.id), "only buyers are listed");
+    assert!(
+        all.iter()
+            .all(|d| d.kind == DocKind::Buyer && d.id != campaign.id),
+        "only buyers are listed"
+    );
 
-    let campaigns = store.list_docs(DocKind::Campaign, Some(a)).await.expect("list campaigns");
-    assert_eq!(campaigns.iter().map(|d| d.id).collect::<Vec<_>>(), vec![campaign.id]);
+    let campaigns = store
+        .list_docs(DocKind::Campaign, Some(a))
+        .await
+        .expect("list campaigns");
+    assert_eq!(
+        campaigns.iter().map(|d| d.id).collect::<Vec<_>>(),
+        vec![campaign.id]
+    );
 
-    assert_eq!(store.get_doc(DocKind::Buyer, b, x).await.expect("get"), None, "another tenant's document");
-    assert_eq!(store.get_doc(DocKind::Campaign, a, x).await.expect("get"), None, "another kind's document");
-    assert_conflict(store.put_doc(buyer_doc(b, x, "steal"), Some(1)).await, Some(1), None);
+    assert_eq!(
+        store.get_doc(DocKind::Buyer, b, x).await.expect("get"),
+        None,
+        "another tenant's document"
+    );
+    assert_eq!(
+        store.get_doc(DocKind::Campaign, a, x).await.expect("get"),
+        None,
+        "another kind's document"
+    );
+    assert_conflict(
+        store.put_doc(buyer_doc(b, x, "steal"), Some(1)).await,
+        Some(1),
+        None,
+    );
 }
 
 /// `list_docs_page`: a tenant's documents in id order, `limit` at a time,
@@ -213,21 +311,39 @@ pub async fn doc_pages(store: &dyn Store) {
     let (a, b) = (new_id(), new_id());
     let of_a: Vec<Id> = (0..5).map(|_| new_id()).collect();
     for (i, id) in of_a.iter().enumerate() {
-        store.put_doc(buyer_doc(a, *id, &format!("buyer {i}")), None).await.expect("put buyer");
+        store
+            .put_doc(buyer_doc(a, *id, &format!("buyer {i}")), None)
+            .await
+            .expect("put buyer");
     }
     let of_b = [new_id(), new_id()];
     for id in of_b {
-        store.put_doc(buyer_doc(b, id, "other"), None).await.expect("put buyer");
+        store
+            .put_doc(buyer_doc(b, id, "other"), None)
+            .await
+            .expect("put buyer");
     }
     store
-        .put_doc(Doc { kind: DocKind::Campaign, tenant: a, id: new_id(), version: 0, body: json!({}) }, None)
+        .put_doc(
+            Doc {
+                kind: DocKind::Campaign,
+                tenant: a,
+                id: new_id(),
+                version: 0,
+                body: json!({}),
+            },
+            None,
+        )
         .await
         .expect("put campaign");
 
     let mut pages = Vec::new();
     let mut after = None;
     loop {
-        let page = store.list_docs_page(DocKind::Buyer, Some(a), after, 2).await.expect("page");
+        let page = store
+            .list_docs_page(DocKind::Buyer, Some(a), after, 2)
+            .await
+            .expect("page");
         pages.push(page.docs.iter().map(|d| d.id).collect::<Vec<_>>());
         assert!(pages.len() <= 3, "paging does not end: {pages:?}");
         match page.next {
@@ -235,31 +351,67 @@ pub async fn doc_pages(store: &dyn Store) {
             None => break,
         }
     }
-    assert_eq!(pages, vec![of_a[0..2].to_vec(), of_a[2..4].to_vec(), of_a[4..].to_vec()], "pages of 2 in id order");
+    assert_eq!(
+        pages,
+        vec![of_a[0..2].to_vec(), of_a[2..4].to_vec(), of_a[4..].to_vec()],
+        "pages of 2 in id order"
+    );
 
-    let whole = store.list_docs_page(DocKind::Buyer, Some(a), None, 5).await.expect("one page");
+    let whole = store
+        .list_docs_page(DocKind::Buyer, Some(a), None, 5)
+        .await
+        .expect("one page");
     assert_eq!(whole.next, None, "an exactly full page is the last");
-    assert_eq!(whole.docs[3], Doc { version: 1, ..buyer_doc(a, of_a[3], "buyer 3") }, "documents come whole");
+    assert_eq!(
+        whole.docs[3],
+        Doc {
+            version: 1,
+            ..buyer_doc(a, of_a[3], "buyer 3")
+        },
+        "documents come whole"
+    );
 
-    store.delete_doc(DocKind::Buyer, a, of_a[1], 1).await.expect("delete");
-    let rest = store.list_docs_page(DocKind::Buyer, Some(a), Some((a, of_a[1])), 10).await.expect("page after deleted");
-    assert_eq!(rest.docs.iter().map(|d| d.id).collect::<Vec<_>>(), of_a[2..].to_vec(), "after a deleted cursor");
+    store
+        .delete_doc(DocKind::Buyer, a, of_a[1], 1)
+        .await
+        .expect("delete");
+    let rest = store
+        .list_docs_page(DocKind::Buyer, Some(a), Some((a, of_a[1])), 10)
+        .await
+        .expect("page after deleted");
+    assert_eq!(
+        rest.docs.iter().map(|d| d.id).collect::<Vec<_>>(),
+        of_a[2..].to_vec(),
+        "after a deleted cursor"
+    );
 
     // A cursor of a tenant sorted after the one asked for: an empty page, not an error.
     let (first, last) = if a < b { (a, b) } else { (b, a) };
-    let past = store.list_docs_page(DocKind::Buyer, Some(first), Some((last, new_id())), 10).await.expect("cursor past the tenant");
-    assert!(past.docs.is_empty() && past.next.is_none(), "a cursor past the tenant gives an empty page");
+    let past = store
+        .list_docs_page(DocKind::Buyer, Some(first), Some((last, new_id())), 10)
+        .await
+        .expect("cursor past the tenant");
+    assert!(
+        past.docs.is_empty() && past.next.is_none(),
+        "a cursor past the tenant gives an empty page"
+    );
 
     // Across tenants: other runs' documents may be listed too, so look for ours.
     let (mut seen, mut after, mut last) = (Vec::new(), None, None);
     loop {
-        let page = store.list_docs_page(DocKind::Buyer, None, after, 3).await.expect("page of all");
+        let page = store
+            .list_docs_page(DocKind::Buyer, None, after, 3)
+            .await
+            .expect("page of all");
         assert!(page.docs.len() <= 3, "a page holds at most its limit");
         for d in &page.docs {
             assert_eq!(d.kind, DocKind::Buyer, "only buyers are listed");
             // Other runs' ids may be of other UUID versions, which ScyllaDB orders differently.
             if d.tenant == a || d.tenant == b {
-                assert!(last < Some((d.tenant, d.id)), "pages follow (tenant, id) order");
+                assert!(
+                    last < Some((d.tenant, d.id)),
+                    "pages follow (tenant, id) order"
+                );
                 last = Some((d.tenant, d.id));
                 seen.push(d.id);
             }
@@ -269,7 +421,11 @@ pub async fn doc_pages(store: &dyn Store) {
             None => break,
         }
     }
-    let mut want: Vec<Id> = [of_a[0]].into_iter().chain(of_a[2..].iter().copied()).chain(of_b).collect();
+    let mut want: Vec<Id> = [of_a[0]]
+        .into_iter()
+        .chain(of_a[2..].iter().copied())
+        .chain(of_b)
+        .collect();
     want.sort_by_key(|id| (if of_b.contains(id) { b } else { a }, *id));
     assert_eq!(seen, want, "every tenant's buyers, each once");
 }
@@ -280,13 +436,31 @@ pub async fn doc_versions_without_bodies(store: &dyn Store) {
     let (a, b) = (new_id(), new_id());
     let (x, y, z, w) = (new_id(), new_id(), new_id(), new_id());
     for (tenant, id) in [(a, x), (a, y), (a, z), (b, w)] {
-        store.put_doc(buyer_doc(tenant, id, "buyer"), None).await.expect("put buyer");
+        store
+            .put_doc(buyer_doc(tenant, id, "buyer"), None)
+            .await
+            .expect("put buyer");
     }
-    store.put_doc(buyer_doc(a, y, "changed"), Some(1)).await.expect("update");
-    store.delete_doc(DocKind::Buyer, a, z, 1).await.expect("delete");
+    store
+        .put_doc(buyer_doc(a, y, "changed"), Some(1))
+        .await
+        .expect("update");
+    store
+        .delete_doc(DocKind::Buyer, a, z, 1)
+        .await
+        .expect("delete");
     let campaign = new_id();
     store
-        .put_doc(Doc { kind: DocKind::Campaign, tenant: a, id: campaign, version: 0, body: json!({}) }, None)
+        .put_doc(
+            Doc {
+                kind: DocKind::Campaign,
+                tenant: a,
+                id: campaign,
+                version: 0,
+                body: json!({}),
+            },
+            None,
+        )
         .await
         .expect("put campaign");
 
@@ -298,13 +472,35 @@ pub async fn doc_versions_without_bodies(store: &dyn Store) {
         .filter(|v| v.tenant == a || v.tenant == b)
         .collect();
     let want = HashSet::from([
-        DocVersion { tenant: a, id: x, version: 1 },
-        DocVersion { tenant: a, id: y, version: 2 },
-        DocVersion { tenant: b, id: w, version: 1 },
+        DocVersion {
+            tenant: a,
+            id: x,
+            version: 1,
+        },
+        DocVersion {
+            tenant: a,
+            id: y,
+            version: 2,
+        },
+        DocVersion {
+            tenant: b,
+            id: w,
+            version: 1,
+        },
     ]);
     assert_eq!(ours, want);
-    let campaigns = store.doc_versions(DocKind::Campaign).await.expect("campaign versions");
-    assert!(campaigns.contains(&DocVersion { tenant: a, id: campaign, version: 1 }), "campaigns are listed by kind");
+    let campaigns = store
+        .doc_versions(DocKind::Campaign)
+        .await
+        .expect("campaign versions");
+    assert!(
+        campaigns.contains(&DocVersion {
+            tenant: a,
+            id: campaign,
+            version: 1
+        }),
+        "campaigns are listed by kind"
+    );
 }
 
 /// A `put_calls` batch becomes visible all at once, indexes included: a
@@ -317,7 +513,8 @@ pub async fn put_calls_batch_is_atomic(store: &dyn Store) {
         .map(|i| {
             let at = t0 + Duration::milliseconds(i as i64);
             let mut c = sample_call(tenant, campaign, at);
-            c.attempts.push(sample_attempt(buyer, at, AttemptOutcome::Completed));
+            c.attempts
+                .push(sample_attempt(buyer, at, AttemptOutcome::Completed));
             c
         })
         .collect();
@@ -332,14 +529,32 @@ pub async fn put_calls_batch_is_atomic(store: &dyn Store) {
         loop {
             // Read the flag first: once the write has returned, all of it must show.
             let finished = done.load(Ordering::SeqCst);
-            let seen = store.calls_by_campaign(tenant, campaign, since, until).await.expect("read").len();
+            let seen = store
+                .calls_by_campaign(tenant, campaign, since, until)
+                .await
+                .expect("read")
+                .len();
             let total = store.buyer_total(buyer).await.expect("total");
-            let rows = store.buyer_attempts(buyer, since).await.expect("attempts").len();
-            assert!(seen == 0 || seen == N, "saw {seen} of {N} calls of one batch");
-            assert!(total == 0 || total == N as u64, "saw a total of {total} of {N}");
+            let rows = store
+                .buyer_attempts(buyer, since)
+                .await
+                .expect("attempts")
+                .len();
+            assert!(
+                seen == 0 || seen == N,
+                "saw {seen} of {N} calls of one batch"
+            );
+            assert!(
+                total == 0 || total == N as u64,
+                "saw a total of {total} of {N}"
+            );
             assert!(rows == 0 || rows == N, "saw {rows} of {N} attempts");
             if finished {
-                assert_eq!((seen, total, rows), (N, N as u64, N), "a returned write must be visible");
+                assert_eq!(
+                    (seen, total, rows),
+                    (N, N as u64, N),
+                    "a returned write must be visible"
+                );
                 break;
             }
             tokio::task::yield_now().await;
@@ -355,42 +570,87 @@ pub async fn upsert_replaces_indexes(store: &dyn Store) {
     let (tenant, campaign, b1, b2) = (new_id(), new_id(), new_id(), new_id());
     let t0 = base_time();
     let since = t0 - Duration::hours(1);
-    let rows = |buyer| async move { store.buyer_attempts(buyer, since).await.expect("buyer_attempts") };
+    let rows = |buyer| async move {
+        store
+            .buyer_attempts(buyer, since)
+            .await
+            .expect("buyer_attempts")
+    };
 
     let mut call = sample_call(tenant, campaign, t0);
     call.status = CallStatus::Ringing;
-    call.attempts.push(sample_attempt(b1, t0, AttemptOutcome::Pending));
-    store.put_calls(std::slice::from_ref(&call)).await.expect("put ringing");
-    assert_eq!(store.buyer_total(b1).await.expect("total"), 1, "a pending attempt counts");
+    call.attempts
+        .push(sample_attempt(b1, t0, AttemptOutcome::Pending));
+    store
+        .put_calls(std::slice::from_ref(&call))
+        .await
+        .expect("put ringing");
+    assert_eq!(
+        store.buyer_total(b1).await.expect("total"),
+        1,
+        "a pending attempt counts"
+    );
     assert_eq!(
         rows(b1).await,
-        vec![AttemptRow { call_id: call.id, attempt: 0, started_at: t0, outcome: AttemptOutcome::Pending, released: false }]
+        vec![AttemptRow {
+            call_id: call.id,
+            attempt: 0,
+            started_at: t0,
+            outcome: AttemptOutcome::Pending,
+            released: false
+        }]
     );
 
     // b1 does not answer; the call falls through to b2, who does.
     let t1 = t0 + Duration::seconds(20);
     call.attempts[0].outcome = AttemptOutcome::NoAnswer;
     call.attempts[0].released = true;
-    call.attempts.push(sample_attempt(b2, t1, AttemptOutcome::Answered));
+    call.attempts
+        .push(sample_attempt(b2, t1, AttemptOutcome::Answered));
     call.status = CallStatus::InProgress;
-    store.put_calls(std::slice::from_ref(&call)).await.expect("put fallthrough");
-    assert_eq!(store.buyer_total(b1).await.expect("total"), 0, "an unanswered attempt is refunded");
+    store
+        .put_calls(std::slice::from_ref(&call))
+        .await
+        .expect("put fallthrough");
+    assert_eq!(
+        store.buyer_total(b1).await.expect("total"),
+        0,
+        "an unanswered attempt is refunded"
+    );
     assert_eq!(store.buyer_total(b2).await.expect("total"), 1);
     assert_eq!(
         rows(b1).await,
-        vec![AttemptRow { call_id: call.id, attempt: 0, started_at: t0, outcome: AttemptOutcome::NoAnswer, released: true }]
+        vec![AttemptRow {
+            call_id: call.id,
+            attempt: 0,
+            started_at: t0,
+            outcome: AttemptOutcome::NoAnswer,
+            released: true
+        }]
     );
     assert_eq!(
         rows(b2).await,
-        vec![AttemptRow { call_id: call.id, attempt: 1, started_at: t1, outcome: AttemptOutcome::Answered, released: false }]
+        vec![AttemptRow {
+            call_id: call.id,
+            attempt: 1,
+            started_at: t1,
+            outcome: AttemptOutcome::Answered,
+            released: false
+        }]
     );
 
     // Answered → completed stays counted; the same call twice in one batch,
     // and again in a later batch, counts once.
     call.attempts[1].outcome = AttemptOutcome::Completed;
     call.status = CallStatus::Completed;
-    store.put_calls(&[call.clone(), call.clone()]).await.expect("put completed twice");
-    store.put_calls(std::slice::from_ref(&call)).await.expect("put completed again");
+    store
+        .put_calls(&[call.clone(), call.clone()])
+        .await
+        .expect("put completed twice");
+    store
+        .put_calls(std::slice::from_ref(&call))
+        .await
+        .expect("put completed again");
     assert_eq!(store.buyer_total(b2).await.expect("total"), 1);
     assert_eq!(store.buyer_total(b1).await.expect("total"), 0);
     assert_eq!(rows(b2).await.len(), 1);
@@ -398,11 +658,21 @@ pub async fn upsert_replaces_indexes(store: &dyn Store) {
 
     // An unanswered attempt that later counts (a late callback) is counted again.
     call.attempts[0].outcome = AttemptOutcome::Expired;
-    store.put_calls(std::slice::from_ref(&call)).await.expect("put expired");
+    store
+        .put_calls(std::slice::from_ref(&call))
+        .await
+        .expect("put expired");
     assert_eq!(store.buyer_total(b1).await.expect("total"), 1);
 
-    assert_eq!(store.get_call(call.id).await.expect("get"), Some(call.clone()), "the latest version is stored");
-    let listed = store.calls_by_campaign(tenant, campaign, since, t0 + Duration::hours(1)).await.expect("campaign");
+    assert_eq!(
+        store.get_call(call.id).await.expect("get"),
+        Some(call.clone()),
+        "the latest version is stored"
+    );
+    let listed = store
+        .calls_by_campaign(tenant, campaign, since, t0 + Duration::hours(1))
+        .await
+        .expect("campaign");
     assert_eq!(listed, vec![call], "one index entry per call");
 }
 
@@ -414,10 +684,15 @@ pub async fn upsert_moves_changed_keys(store: &dyn Store) {
     let (since, until) = (t0 - Duration::hours(2), t0 + Duration::hours(2));
 
     let mut call = sample_call(tenant, c1, t0);
-    call.attempts.push(sample_attempt(b1, t0, AttemptOutcome::Answered));
-    call.attempts.push(sample_attempt(b2, t0, AttemptOutcome::Answered));
+    call.attempts
+        .push(sample_attempt(b1, t0, AttemptOutcome::Answered));
+    call.attempts
+        .push(sample_attempt(b2, t0, AttemptOutcome::Answered));
     let old_sid = call.call_sid.clone();
-    store.put_calls(std::slice::from_ref(&call)).await.expect("put");
+    store
+        .put_calls(std::slice::from_ref(&call))
+        .await
+        .expect("put");
 
     let t1 = t0 - Duration::minutes(30);
     call.started_at = t1;
@@ -425,17 +700,51 @@ pub async fn upsert_moves_changed_keys(store: &dyn Store) {
     call.call_sid = format!("CA{}", new_id().simple());
     call.attempts[0].started_at = t1;
     call.attempts.truncate(1);
-    store.put_calls(std::slice::from_ref(&call)).await.expect("re-put");
+    store
+        .put_calls(std::slice::from_ref(&call))
+        .await
+        .expect("re-put");
 
-    assert_eq!(store.calls_by_campaign(tenant, c1, since, until).await.expect("old campaign"), vec![]);
-    assert_eq!(store.calls_by_campaign(tenant, c2, since, until).await.expect("new campaign"), vec![call.clone()]);
-    let page = store.calls_by_tenant(tenant, None, 10).await.expect("tenant");
+    assert_eq!(
+        store
+            .calls_by_campaign(tenant, c1, since, until)
+            .await
+            .expect("old campaign"),
+        vec![]
+    );
+    assert_eq!(
+        store
+            .calls_by_campaign(tenant, c2, since, until)
+            .await
+            .expect("new campaign"),
+        vec![call.clone()]
+    );
+    let page = store
+        .calls_by_tenant(tenant, None, 10)
+        .await
+        .expect("tenant");
     assert_eq!(page.calls, vec![call.clone()], "one entry, at the new time");
-    assert_eq!(store.get_call_by_sid(&old_sid).await.expect("old sid"), None);
-    assert_eq!(store.get_call_by_sid(&call.call_sid).await.expect("new sid"), Some(call.clone()));
+    assert_eq!(
+        store.get_call_by_sid(&old_sid).await.expect("old sid"),
+        None
+    );
+    assert_eq!(
+        store
+            .get_call_by_sid(&call.call_sid)
+            .await
+            .expect("new sid"),
+        Some(call.clone())
+    );
     let rows = store.buyer_attempts(b1, since).await.expect("b1");
-    assert_eq!(rows.iter().map(|r| r.started_at).collect::<Vec<_>>(), vec![t1]);
-    assert_eq!(store.buyer_attempts(b2, since).await.expect("b2"), vec![], "a dropped attempt is unindexed");
+    assert_eq!(
+        rows.iter().map(|r| r.started_at).collect::<Vec<_>>(),
+        vec![t1]
+    );
+    assert_eq!(
+        store.buyer_attempts(b2, since).await.expect("b2"),
+        vec![],
+        "a dropped attempt is unindexed"
+    );
     assert_eq!(store.buyer_total(b1).await.expect("b1 total"), 1);
     assert_eq!(store.buyer_total(b2).await.expect("b2 total"), 0);
 }
@@ -446,19 +755,38 @@ pub async fn get_call_by_id_and_sid(store: &dyn Store) {
     let t0 = base_time();
     let mut call = sample_call(new_id(), new_id(), t0);
     call.buyer_id = Some(new_id());
-    call.attempts.push(sample_attempt(call.buyer_id.expect("set"), t0, AttemptOutcome::Completed));
+    call.attempts.push(sample_attempt(
+        call.buyer_id.expect("set"),
+        t0,
+        AttemptOutcome::Completed,
+    ));
     call.answered_at = Some(t0 + Duration::seconds(3));
     call.ended_at = Some(t0 + Duration::seconds(95));
     call.duration_seconds = 92;
     call.converted = true;
     call.revenue_minor = 1250;
     call.recording_url = Some("https://example.com/r.mp3".to_owned());
-    store.put_calls(std::slice::from_ref(&call)).await.expect("put");
+    store
+        .put_calls(std::slice::from_ref(&call))
+        .await
+        .expect("put");
 
-    assert_eq!(store.get_call(call.id).await.expect("by id"), Some(call.clone()));
-    assert_eq!(store.get_call_by_sid(&call.call_sid).await.expect("by sid"), Some(call));
+    assert_eq!(
+        store.get_call(call.id).await.expect("by id"),
+        Some(call.clone())
+    );
+    assert_eq!(
+        store.get_call_by_sid(&call.call_sid).await.expect("by sid"),
+        Some(call)
+    );
     assert_eq!(store.get_call(new_id()).await.expect("unknown id"), None);
-    assert_eq!(store.get_call_by_sid(&format!("CA{}", new_id().simple())).await.expect("unknown sid"), None);
+    assert_eq!(
+        store
+            .get_call_by_sid(&format!("CA{}", new_id().simple()))
+            .await
+            .expect("unknown sid"),
+        None
+    );
 }
 
 /// `calls_by_campaign` returns `[since, until)`, oldest first, of that
@@ -478,17 +806,27 @@ pub async fn calls_by_campaign_range(store: &dyn Store) {
         store.put_calls(chunk).await.expect("put");
     }
     let range = |since, until| async move {
-        store.calls_by_campaign(tenant, campaign, since, until).await.expect("calls_by_campaign")
+        store
+            .calls_by_campaign(tenant, campaign, since, until)
+            .await
+            .expect("calls_by_campaign")
     };
 
     let got = range(at(2), at(5)).await;
     let times: Vec<_> = got.iter().map(|c| c.started_at).collect();
-    assert_eq!(times, vec![at(2), at(3), at(3), at(4)], "since inclusive, until exclusive, oldest first");
+    assert_eq!(
+        times,
+        vec![at(2), at(3), at(3), at(4)],
+        "since inclusive, until exclusive, oldest first"
+    );
     assert!(got.iter().all(|c| c.campaign_id == campaign));
 
     let all = range(at(0), at(9) + Duration::milliseconds(1)).await;
     assert_eq!(all.len(), 11);
-    assert!(all.windows(2).all(|w| w[0].started_at <= w[1].started_at), "oldest first");
+    assert!(
+        all.windows(2).all(|w| w[0].started_at <= w[1].started_at),
+        "oldest first"
+    );
     let mut want = ids(&calls[..11]);
     let mut have = ids(&all);
     want.sort();
@@ -498,8 +836,15 @@ pub async fn calls_by_campaign_range(store: &dyn Store) {
     assert_eq!(range(at(5), at(5)).await, vec![], "an empty range");
     assert_eq!(range(at(5), at(2)).await, vec![], "a reversed range");
     assert_eq!(range(at(10), at(20)).await, vec![], "after the last call");
-    let wrong_tenant = store.calls_by_campaign(new_id(), campaign, at(0), at(10)).await.expect("wrong tenant");
-    assert_eq!(wrong_tenant, vec![], "a campaign is read through its tenant");
+    let wrong_tenant = store
+        .calls_by_campaign(new_id(), campaign, at(0), at(10))
+        .await
+        .expect("wrong tenant");
+    assert_eq!(
+        wrong_tenant,
+        vec![],
+        "a campaign is read through its tenant"
+    );
 }
 
 /// Paging through `calls_by_tenant` returns every call of the tenant exactly
@@ -513,17 +858,28 @@ pub async fn calls_by_tenant_pagination(store: &dyn Store) {
     // Pairs share a start time, so a page boundary falls between equal times;
     // the tenant's calls span campaigns.
     let calls: Vec<CallRecord> = (0..N)
-        .map(|i| sample_call(tenant, campaigns[i % 2], t0 + Duration::seconds((i / 2) as i64)))
+        .map(|i| {
+            sample_call(
+                tenant,
+                campaigns[i % 2],
+                t0 + Duration::seconds((i / 2) as i64),
+            )
+        })
         .collect();
     store.put_calls(&calls).await.expect("put");
-    let others: Vec<CallRecord> = (0..5).map(|i| sample_call(other, new_id(), t0 + Duration::seconds(i))).collect();
+    let others: Vec<CallRecord> = (0..5)
+        .map(|i| sample_call(other, new_id(), t0 + Duration::seconds(i)))
+        .collect();
     store.put_calls(&others).await.expect("put others");
 
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     for page_no in 0.. {
         assert!(page_no <= N, "pagination does not end");
-        let page = store.calls_by_tenant(tenant, cursor.as_deref(), LIMIT).await.expect("page");
+        let page = store
+            .calls_by_tenant(tenant, cursor.as_deref(), LIMIT)
+            .await
+            .expect("page");
         assert!(page.calls.len() <= LIMIT, "page over the limit");
         if page.calls.len() < LIMIT {
             assert_eq!(page.next, None, "a short page is the last");
@@ -537,13 +893,31 @@ pub async fn calls_by_tenant_pagination(store: &dyn Store) {
     assert_eq!(seen.len(), N, "every call once");
     let unique: HashSet<Id> = seen.iter().map(|c| c.id).collect();
     assert_eq!(unique, calls.iter().map(|c| c.id).collect::<HashSet<_>>());
-    assert!(seen.windows(2).all(|w| w[0].started_at >= w[1].started_at), "newest first");
-    assert_eq!(seen[0].started_at, t0 + Duration::seconds(((N - 1) / 2) as i64));
+    assert!(
+        seen.windows(2).all(|w| w[0].started_at >= w[1].started_at),
+        "newest first"
+    );
+    assert_eq!(
+        seen[0].started_at,
+        t0 + Duration::seconds(((N - 1) / 2) as i64)
+    );
 
-    let whole = store.calls_by_tenant(tenant, None, N + 10).await.expect("one page");
+    let whole = store
+        .calls_by_tenant(tenant, None, N + 10)
+        .await
+        .expect("one page");
     assert_eq!((whole.calls.len(), whole.next), (N, None));
-    assert!(store.calls_by_tenant(tenant, Some("not a cursor"), LIMIT).await.is_err(), "a bad cursor is an error");
-    let empty = store.calls_by_tenant(new_id(), None, LIMIT).await.expect("unknown tenant");
+    assert!(
+        store
+            .calls_by_tenant(tenant, Some("not a cursor"), LIMIT)
+            .await
+            .is_err(),
+        "a bad cursor is an error"
+    );
+    let empty = store
+        .calls_by_tenant(new_id(), None, LIMIT)
+        .await
+        .expect("unknown tenant");
     assert_eq!((empty.calls, empty.next), (vec![], None));
 }
 
@@ -556,34 +930,89 @@ pub async fn buyer_attempts_since(store: &dyn Store) {
     let mut calls = Vec::new();
     for i in 0..6 {
         let mut c = sample_call(tenant, campaign, at(i));
-        c.attempts.push(sample_attempt(buyer, at(i) + Duration::seconds(1), AttemptOutcome::Completed));
+        c.attempts.push(sample_attempt(
+            buyer,
+            at(i) + Duration::seconds(1),
+            AttemptOutcome::Completed,
+        ));
         calls.push(c);
     }
     // Here the buyer is the second choice.
     let mut fell = sample_call(tenant, campaign, at(3));
-    fell.attempts.push(sample_attempt(first_choice, at(3), AttemptOutcome::Busy));
-    fell.attempts.push(sample_attempt(buyer, at(3) + Duration::seconds(30), AttemptOutcome::Answered));
+    fell.attempts
+        .push(sample_attempt(first_choice, at(3), AttemptOutcome::Busy));
+    fell.attempts.push(sample_attempt(
+        buyer,
+        at(3) + Duration::seconds(30),
+        AttemptOutcome::Answered,
+    ));
     calls.push(fell.clone());
     calls.reverse();
     store.put_calls(&calls).await.expect("put");
     calls.reverse();
 
     let since = at(3) + Duration::seconds(1);
-    let rows = store.buyer_attempts(buyer, since).await.expect("buyer_attempts");
+    let rows = store
+        .buyer_attempts(buyer, since)
+        .await
+        .expect("buyer_attempts");
     let expected = vec![
-        AttemptRow { call_id: calls[3].id, attempt: 0, started_at: since, outcome: AttemptOutcome::Completed, released: false },
-        AttemptRow { call_id: fell.id, attempt: 1, started_at: at(3) + Duration::seconds(30), outcome: AttemptOutcome::Answered, released: false },
-        AttemptRow { call_id: calls[4].id, attempt: 0, started_at: at(4) + Duration::seconds(1), outcome: AttemptOutcome::Completed, released: false },
-        AttemptRow { call_id: calls[5].id, attempt: 0, started_at: at(5) + Duration::seconds(1), outcome: AttemptOutcome::Completed, released: false },
+        AttemptRow {
+            call_id: calls[3].id,
+            attempt: 0,
+            started_at: since,
+            outcome: AttemptOutcome::Completed,
+            released: false,
+        },
+        AttemptRow {
+            call_id: fell.id,
+            attempt: 1,
+            started_at: at(3) + Duration::seconds(30),
+            outcome: AttemptOutcome::Answered,
+            released: false,
+        },
+        AttemptRow {
+            call_id: calls[4].id,
+            attempt: 0,
+            started_at: at(4) + Duration::seconds(1),
+            outcome: AttemptOutcome::Completed,
+            released: false,
+        },
+        AttemptRow {
+            call_id: calls[5].id,
+            attempt: 0,
+            started_at: at(5) + Duration::seconds(1),
+            outcome: AttemptOutcome::Completed,
+            released: false,
+        },
     ];
     assert_eq!(rows, expected, "since inclusive, oldest first");
-    assert_eq!(store.buyer_attempts(buyer, at(0)).await.expect("all").len(), 7);
-    assert_eq!(store.buyer_attempts(buyer, at(6)).await.expect("none"), vec![]);
+    assert_eq!(
+        store.buyer_attempts(buyer, at(0)).await.expect("all").len(),
+        7
+    );
+    assert_eq!(
+        store.buyer_attempts(buyer, at(6)).await.expect("none"),
+        vec![]
+    );
     assert_eq!(store.buyer_total(buyer).await.expect("total"), 7);
-    let first = store.buyer_attempts(first_choice, at(0)).await.expect("first choice");
+    let first = store
+        .buyer_attempts(first_choice, at(0))
+        .await
+        .expect("first choice");
     assert_eq!(first.len(), 1);
-    assert_eq!((first[0].outcome, first[0].released), (AttemptOutcome::Busy, true));
-    assert_eq!(store.buyer_total(first_choice).await.expect("first choice total"), 0, "busy is not counted");
+    assert_eq!(
+        (first[0].outcome, first[0].released),
+        (AttemptOutcome::Busy, true)
+    );
+    assert_eq!(
+        store
+            .buyer_total(first_choice)
+            .await
+            .expect("first choice total"),
+        0,
+        "busy is not counted"
+    );
 }
 
 /// Paging through `scan_calls` returns every call exactly once, in id order.
@@ -591,7 +1020,9 @@ pub async fn scan_calls_pagination(store: &dyn Store) {
     const N: usize = 37;
     let (tenant, campaign) = (new_id(), new_id());
     let t0 = base_time();
-    let calls: Vec<CallRecord> = (0..N).map(|i| sample_call(tenant, campaign, t0 + Duration::seconds(i as i64))).collect();
+    let calls: Vec<CallRecord> = (0..N)
+        .map(|i| sample_call(tenant, campaign, t0 + Duration::seconds(i as i64)))
+        .collect();
     // In two batches, the second of lower ids, so insertion order is not id order.
     store.put_calls(&calls[N / 2..]).await.expect("put");
     store.put_calls(&calls[..N / 2]).await.expect("put");
@@ -605,11 +1036,23 @@ pub async fn scan_calls_pagination(store: &dyn Store) {
     loop {
         let page = store.scan_calls(after, 10).await.expect("scan");
         assert!(page.len() <= 10, "page over the limit");
-        let Some(last) = page.last().map(|c| c.id) else { break };
-        assert!(page.windows(2).all(|w| w[0].id < w[1].id), "id order within a page");
-        assert!(after.is_none_or(|a| page[0].id > a), "a page starts after the cursor");
+        let Some(last) = page.last().map(|c| c.id) else {
+            break;
+        };
+        assert!(
+            page.windows(2).all(|w| w[0].id < w[1].id),
+            "id order within a page"
+        );
+        assert!(
+            after.is_none_or(|a| page[0].id > a),
+            "a page starts after the cursor"
+        );
         after = Some(last);
-        seen.extend(page.into_iter().map(|c| c.id).filter(|id| *id >= lo && *id <= hi));
+        seen.extend(
+            page.into_iter()
+                .map(|c| c.id)
+                .filter(|id| *id >= lo && *id <= hi),
+        );
         if last >= hi {
             break;
         }
@@ -617,7 +1060,16 @@ pub async fn scan_calls_pagination(store: &dyn Store) {
     let mine: HashSet<Id> = want.iter().copied().collect();
     seen.retain(|id| mine.contains(id));
     assert_eq!(seen, want, "every call once, in id order");
-    assert_eq!(store.scan_calls(Some(hi), N).await.expect("scan").iter().filter(|c| mine.contains(&c.id)).count(), 0);
+    assert_eq!(
+        store
+            .scan_calls(Some(hi), N)
+            .await
+            .expect("scan")
+            .iter()
+            .filter(|c| mine.contains(&c.id))
+            .count(),
+        0
+    );
 }
 
 /// One `put_calls` of 5,000 calls lands whole, with every index.
@@ -629,22 +1081,53 @@ pub async fn large_batch(store: &dyn Store) {
         .map(|i| {
             let at = t0 + Duration::milliseconds(i as i64);
             let mut c = sample_call(tenant, campaign, at);
-            let outcome = if i % 4 == 0 { AttemptOutcome::NoAnswer } else { AttemptOutcome::Completed };
+            let outcome = if i % 4 == 0 {
+                AttemptOutcome::NoAnswer
+            } else {
+                AttemptOutcome::Completed
+            };
             c.attempts.push(sample_attempt(buyer, at, outcome));
             c
         })
         .collect();
     store.put_calls(&calls).await.expect("put 5,000 calls");
 
-    let listed = store.calls_by_campaign(tenant, campaign, t0, t0 + Duration::hours(1)).await.expect("campaign");
+    let listed = store
+        .calls_by_campaign(tenant, campaign, t0, t0 + Duration::hours(1))
+        .await
+        .expect("campaign");
     assert_eq!(ids(&listed), ids(&calls), "all of them, oldest first");
-    assert_eq!(store.buyer_attempts(buyer, t0).await.expect("attempts").len(), N);
-    assert_eq!(store.buyer_total(buyer).await.expect("total"), (N - N / 4) as u64);
-    let page = store.calls_by_tenant(tenant, None, 100).await.expect("tenant page");
-    assert_eq!(page.calls.first().map(|c| c.id), calls.last().map(|c| c.id), "newest first");
+    assert_eq!(
+        store
+            .buyer_attempts(buyer, t0)
+            .await
+            .expect("attempts")
+            .len(),
+        N
+    );
+    assert_eq!(
+        store.buyer_total(buyer).await.expect("total"),
+        (N - N / 4) as u64
+    );
+    let page = store
+        .calls_by_tenant(tenant, None, 100)
+        .await
+        .expect("tenant page");
+    assert_eq!(
+        page.calls.first().map(|c| c.id),
+        calls.last().map(|c| c.id),
+        "newest first"
+    );
     assert!(page.next.is_some());
     for c in [&calls[0], &calls[N / 2], &calls[N - 1]] {
-        assert_eq!(store.get_call_by_sid(&c.call_sid).await.expect("by sid").as_ref(), Some(c));
+        assert_eq!(
+            store
+                .get_call_by_sid(&c.call_sid)
+                .await
+                .expect("by sid")
+                .as_ref(),
+            Some(c)
+        );
     }
 }
 
@@ -652,7 +1135,9 @@ pub async fn large_batch(store: &dyn Store) {
 /// same key replaces; other tags and days are not mixed in.
 pub async fn visitor_sessions_by_tag_and_day(store: &dyn Store) {
     let (tenant, tag, other_tag) = (new_id(), new_id(), new_id());
-    let day = DateTime::parse_from_rfc3339("2026-03-04T23:59:59.500Z").unwrap().with_timezone(&Utc);
+    let day = DateTime::parse_from_rfc3339("2026-03-04T23:59:59.500Z")
+        .unwrap()
+        .with_timezone(&Utc);
     let visit = |id: &str, tag: Id, started_at: DateTime<Utc>| VisitorSession {
         session_id: id.to_owned(),
         tenant_id: tenant,
@@ -661,7 +1146,11 @@ pub async fn visitor_sessions_by_tag_and_day(store: &dyn Store) {
         pool_id: Some(new_id()),
         phone_number: Some(PhoneNumber::parse("+15550003001").unwrap()),
         exhausted: false,
-        traffic: Traffic { source: Some("google".into()), gclid: Some("g-1".into()), ..Traffic::default() },
+        traffic: Traffic {
+            source: Some("google".into()),
+            gclid: Some("g-1".into()),
+            ..Traffic::default()
+        },
         user_agent: Some("test".into()),
         started_at,
         last_seen_at: started_at,
@@ -670,18 +1159,39 @@ pub async fn visitor_sessions_by_tag_and_day(store: &dyn Store) {
     let b = visit("b", tag, day - Duration::hours(1));
     let next_day = visit("c", tag, day + Duration::seconds(1));
     let elsewhere = visit("d", other_tag, day);
-    store.put_sessions(&[a.clone(), b.clone(), next_day.clone(), elsewhere]).await.unwrap();
+    store
+        .put_sessions(&[a.clone(), b.clone(), next_day.clone(), elsewhere])
+        .await
+        .unwrap();
     let mut got = store.list_sessions(tag, day.date_naive()).await.unwrap();
     got.sort_by(|x, y| x.session_id.cmp(&y.session_id));
     assert_eq!(got, vec![a.clone(), b]);
-    assert_eq!(store.list_sessions(tag, next_day.started_at.date_naive()).await.unwrap(), vec![next_day]);
+    assert_eq!(
+        store
+            .list_sessions(tag, next_day.started_at.date_naive())
+            .await
+            .unwrap(),
+        vec![next_day]
+    );
 
     let mut later = a.clone();
     later.last_seen_at = day + Duration::minutes(5);
     store.put_sessions(&[later.clone()]).await.unwrap();
     let got = store.list_sessions(tag, day.date_naive()).await.unwrap();
-    assert_eq!(got.iter().filter(|v| v.session_id == "a").collect::<Vec<_>>(), vec![&later], "replaced, not duplicated");
-    assert!(store.list_sessions(new_id(), day.date_naive()).await.unwrap().is_empty());
+    assert_eq!(
+        got.iter()
+            .filter(|v| v.session_id == "a")
+            .collect::<Vec<_>>(),
+        vec![&later],
+        "replaced, not duplicated"
+    );
+    assert!(
+        store
+            .list_sessions(new_id(), day.date_naive())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Auctions: one request row and its response rows in one write; listings
@@ -729,16 +1239,28 @@ pub async fn bid_rows_filter_and_page(store: &dyn Store) {
             response_body: String::new(),
             created_at: at,
         };
-        let responses = [response(t1, if won { "success" } else { "no-bid" }), response(t2, "timeout")];
-        store.put_auction(&request, &responses).await.expect("put auction");
+        let responses = [
+            response(t1, if won { "success" } else { "no-bid" }),
+            response(t2, "timeout"),
+        ];
+        store
+            .put_auction(&request, &responses)
+            .await
+            .expect("put auction");
         requests.push(request);
     }
     let mut stray = requests[0].clone();
     (stray.id, stray.tenant_id) = (new_id(), other);
-    store.put_auction(&stray, &[]).await.expect("put other tenant's auction");
+    store
+        .put_auction(&stray, &[])
+        .await
+        .expect("put other tenant's auction");
 
     let all = BidFilter::default();
-    let page = store.bid_requests(tenant, &all, None, 10).await.expect("list");
+    let page = store
+        .bid_requests(tenant, &all, None, 10)
+        .await
+        .expect("list");
     let got: Vec<Id> = page.items.iter().map(|r| r.id).collect();
     let want: Vec<Id> = requests.iter().rev().map(|r| r.id).collect();
     assert_eq!(got, want, "newest first, only the tenant's");
@@ -749,7 +1271,10 @@ pub async fn bid_rows_filter_and_page(store: &dyn Store) {
     let mut seen = Vec::new();
     let mut cursor = None;
     loop {
-        let page = store.bid_requests(tenant, &all, cursor.as_deref(), 2).await.expect("page");
+        let page = store
+            .bid_requests(tenant, &all, cursor.as_deref(), 2)
+            .await
+            .expect("page");
         assert!(page.items.len() <= 2);
         seen.extend(page.items.iter().map(|r| r.id));
         match page.next {
@@ -759,23 +1284,72 @@ pub async fn bid_rows_filter_and_page(store: &dyn Store) {
     }
     assert_eq!(seen, want);
 
-    let f = BidFilter { campaign_id: Some(campaign), status: Some("won".into()), ..Default::default() };
-    let won: Vec<Id> = store.bid_requests(tenant, &f, None, 10).await.expect("filter").items.iter().map(|r| r.id).collect();
+    let f = BidFilter {
+        campaign_id: Some(campaign),
+        status: Some("won".into()),
+        ..Default::default()
+    };
+    let won: Vec<Id> = store
+        .bid_requests(tenant, &f, None, 10)
+        .await
+        .expect("filter")
+        .items
+        .iter()
+        .map(|r| r.id)
+        .collect();
     assert_eq!(won, vec![requests[2].id, requests[0].id]);
-    let f = BidFilter { since: Some(t0 + Duration::milliseconds(1)), until: Some(t0 + Duration::milliseconds(3)), ..Default::default() };
-    let window: Vec<Id> = store.bid_requests(tenant, &f, None, 10).await.expect("window").items.iter().map(|r| r.id).collect();
+    let f = BidFilter {
+        since: Some(t0 + Duration::milliseconds(1)),
+        until: Some(t0 + Duration::milliseconds(3)),
+        ..Default::default()
+    };
+    let window: Vec<Id> = store
+        .bid_requests(tenant, &f, None, 10)
+        .await
+        .expect("window")
+        .items
+        .iter()
+        .map(|r| r.id)
+        .collect();
     assert_eq!(window, vec![requests[2].id, requests[1].id]);
 
-    let f = BidFilter { target_id: Some(t2), ..Default::default() };
-    let timeouts = store.bid_responses(tenant, &f, None, 100).await.expect("responses");
+    let f = BidFilter {
+        target_id: Some(t2),
+        ..Default::default()
+    };
+    let timeouts = store
+        .bid_responses(tenant, &f, None, 100)
+        .await
+        .expect("responses");
     assert_eq!(timeouts.items.len(), 5);
-    assert!(timeouts.items.iter().all(|r| r.status == "timeout" && r.target_id == t2));
-    let f = BidFilter { status: Some("success".into()), ..Default::default() };
-    let wins = store.bid_responses(tenant, &f, None, 100).await.expect("responses");
+    assert!(
+        timeouts
+            .items
+            .iter()
+            .all(|r| r.status == "timeout" && r.target_id == t2)
+    );
+    let f = BidFilter {
+        status: Some("success".into()),
+        ..Default::default()
+    };
+    let wins = store
+        .bid_responses(tenant, &f, None, 100)
+        .await
+        .expect("responses");
     assert_eq!(wins.items.len(), 3);
     assert!(wins.items.iter().all(|r| r.won && r.amount == Some(875)));
-    assert!(store.bid_responses(other, &BidFilter::default(), None, 10).await.expect("other").items.is_empty());
-    assert!(matches!(store.bid_requests(tenant, &all, Some("garbage"), 10).await, Err(StoreError::InvalidArgument(_))));
+    assert!(
+        store
+            .bid_responses(other, &BidFilter::default(), None, 10)
+            .await
+            .expect("other")
+            .items
+            .is_empty()
+    );
+    assert!(matches!(
+        store.bid_requests(tenant, &all, Some("garbage"), 10).await,
+        Err(StoreError::InvalidArgument(_))
+    ));
 }
 
 /// A fresh lease name prefix, so runs on a shared cluster never meet.
@@ -784,14 +1358,21 @@ fn lease_run() -> String {
 }
 
 fn lease(name: &str, holder: &str, expires: DateTime<Utc>, epoch: u64) -> Lease {
-    Lease { name: name.to_owned(), holder: holder.to_owned(), expires, epoch }
+    Lease {
+        name: name.to_owned(),
+        holder: holder.to_owned(),
+        expires,
+        epoch,
+    }
 }
 
 /// The one stored lease called `name`, as a listing shows it.
 async fn stored_lease(store: &dyn Store, name: &str) -> Lease {
     let found = store.leases(name).await.expect("list leases");
     let mut exact = found.into_iter().filter(|l| l.name == name);
-    let first = exact.next().unwrap_or_else(|| panic!("lease {name} is not stored"));
+    let first = exact
+        .next()
+        .unwrap_or_else(|| panic!("lease {name} is not stored"));
     assert!(exact.next().is_none(), "lease {name} is listed twice");
     first
 }
@@ -802,22 +1383,71 @@ async fn stored_lease(store: &dyn Store, name: &str) -> Lease {
 pub async fn lease_first_claim_and_renewal(store: &dyn Store) {
     let name = format!("{}shard/7", lease_run());
     let t0 = base_time();
-    let first = store.claim_lease(&name, "node-a", t0, t0 + Duration::seconds(10)).await.expect("first claim");
+    let first = store
+        .claim_lease(&name, "node-a", t0, t0 + Duration::seconds(10))
+        .await
+        .expect("first claim");
     assert_eq!(first, lease(&name, "node-a", t0 + Duration::seconds(10), 1));
-    assert_eq!(stored_lease(store, &name).await, first, "the claim is stored");
+    assert_eq!(
+        stored_lease(store, &name).await,
+        first,
+        "the claim is stored"
+    );
 
-    let renewed = store.claim_lease(&name, "node-a", t0 + Duration::seconds(2), t0 + Duration::seconds(12)).await.expect("renew");
-    assert_eq!(renewed, lease(&name, "node-a", t0 + Duration::seconds(12), 1), "a renewal keeps the epoch");
-    let shorter = store.claim_lease(&name, "node-a", t0 + Duration::seconds(3), t0 + Duration::seconds(5)).await.expect("renew");
-    assert_eq!(shorter.expires, t0 + Duration::seconds(5), "a renewal sets the expiry, even an earlier one");
+    let renewed = store
+        .claim_lease(
+            &name,
+            "node-a",
+            t0 + Duration::seconds(2),
+            t0 + Duration::seconds(12),
+        )
+        .await
+        .expect("renew");
+    assert_eq!(
+        renewed,
+        lease(&name, "node-a", t0 + Duration::seconds(12), 1),
+        "a renewal keeps the epoch"
+    );
+    let shorter = store
+        .claim_lease(
+            &name,
+            "node-a",
+            t0 + Duration::seconds(3),
+            t0 + Duration::seconds(5),
+        )
+        .await
+        .expect("renew");
+    assert_eq!(
+        shorter.expires,
+        t0 + Duration::seconds(5),
+        "a renewal sets the expiry, even an earlier one"
+    );
     // The holder's own lapsed lease, which nobody took: still the same fence.
-    let late = store.claim_lease(&name, "node-a", t0 + Duration::minutes(1), t0 + Duration::minutes(2)).await.expect("late renew");
+    let late = store
+        .claim_lease(
+            &name,
+            "node-a",
+            t0 + Duration::minutes(1),
+            t0 + Duration::minutes(2),
+        )
+        .await
+        .expect("late renew");
     assert_eq!(late, lease(&name, "node-a", t0 + Duration::minutes(2), 1));
     assert_eq!(stored_lease(store, &name).await, late);
 
-    assert!(matches!(store.claim_lease("", "node-a", t0, t0).await, Err(StoreError::InvalidArgument(_))));
-    assert!(matches!(store.claim_lease(&name, "", t0, t0).await, Err(StoreError::InvalidArgument(_))));
-    assert_eq!(stored_lease(store, &name).await, late, "a refused argument changes nothing");
+    assert!(matches!(
+        store.claim_lease("", "node-a", t0, t0).await,
+        Err(StoreError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        store.claim_lease(&name, "", t0, t0).await,
+        Err(StoreError::InvalidArgument(_))
+    ));
+    assert_eq!(
+        stored_lease(store, &name).await,
+        late,
+        "a refused argument changes nothing"
+    );
 }
 
 /// While a lease is live (`now < expires`) another holder's claim is refused:
@@ -826,12 +1456,29 @@ pub async fn lease_refused_while_live(store: &dyn Store) {
     let name = format!("{}shard/0", lease_run());
     let t0 = base_time();
     let until = t0 + Duration::seconds(10);
-    let held = store.claim_lease(&name, "node-a", t0, until).await.expect("claim");
-    for now in [t0, t0 + Duration::seconds(5), until - Duration::milliseconds(1)] {
-        let got = store.claim_lease(&name, "node-b", now, now + Duration::seconds(30)).await.expect("refused claim");
-        assert_eq!(got, held, "a claim of a live lease at {now} returns the holder's lease");
+    let held = store
+        .claim_lease(&name, "node-a", t0, until)
+        .await
+        .expect("claim");
+    for now in [
+        t0,
+        t0 + Duration::seconds(5),
+        until - Duration::milliseconds(1),
+    ] {
+        let got = store
+            .claim_lease(&name, "node-b", now, now + Duration::seconds(30))
+            .await
+            .expect("refused claim");
+        assert_eq!(
+            got, held,
+            "a claim of a live lease at {now} returns the holder's lease"
+        );
     }
-    assert_eq!(stored_lease(store, &name).await, held, "a refused claim writes nothing");
+    assert_eq!(
+        stored_lease(store, &name).await,
+        held,
+        "a refused claim writes nothing"
+    );
 }
 
 /// Once a lease lapses (`now >= expires`) another holder takes it with the
@@ -840,17 +1487,53 @@ pub async fn lease_taken_over_once_lapsed(store: &dyn Store) {
     let name = format!("{}shard/3", lease_run());
     let t0 = base_time();
     let until = t0 + Duration::seconds(2);
-    store.claim_lease(&name, "node-a", t0, until).await.expect("claim");
-    store.claim_lease(&name, "node-a", t0 + Duration::seconds(1), until).await.expect("renew");
+    store
+        .claim_lease(&name, "node-a", t0, until)
+        .await
+        .expect("claim");
+    store
+        .claim_lease(&name, "node-a", t0 + Duration::seconds(1), until)
+        .await
+        .expect("renew");
 
     // Lapsed at exactly its expiry.
-    let taken = store.claim_lease(&name, "node-b", until, until + Duration::seconds(2)).await.expect("take over");
-    assert_eq!(taken, lease(&name, "node-b", until + Duration::seconds(2), 2), "a new holder bumps the epoch");
-    let back = store.claim_lease(&name, "node-a", until + Duration::seconds(1), until + Duration::seconds(3)).await.expect("claim");
-    assert_eq!(back, taken, "the former holder is refused while the new one's lease is live");
+    let taken = store
+        .claim_lease(&name, "node-b", until, until + Duration::seconds(2))
+        .await
+        .expect("take over");
+    assert_eq!(
+        taken,
+        lease(&name, "node-b", until + Duration::seconds(2), 2),
+        "a new holder bumps the epoch"
+    );
+    let back = store
+        .claim_lease(
+            &name,
+            "node-a",
+            until + Duration::seconds(1),
+            until + Duration::seconds(3),
+        )
+        .await
+        .expect("claim");
+    assert_eq!(
+        back, taken,
+        "the former holder is refused while the new one's lease is live"
+    );
 
-    let again = store.claim_lease(&name, "node-a", until + Duration::seconds(2), until + Duration::seconds(4)).await.expect("claim");
-    assert_eq!(again, lease(&name, "node-a", until + Duration::seconds(4), 3), "every change of holder bumps the epoch");
+    let again = store
+        .claim_lease(
+            &name,
+            "node-a",
+            until + Duration::seconds(2),
+            until + Duration::seconds(4),
+        )
+        .await
+        .expect("claim");
+    assert_eq!(
+        again,
+        lease(&name, "node-a", until + Duration::seconds(4), 3),
+        "every change of holder bumps the epoch"
+    );
     assert_eq!(stored_lease(store, &name).await, again);
 }
 
@@ -859,11 +1542,20 @@ pub async fn lease_taken_over_once_lapsed(store: &dyn Store) {
 pub async fn lease_given_up_is_free_at_once(store: &dyn Store) {
     let name = format!("{}shard/12", lease_run());
     let t0 = base_time();
-    store.claim_lease(&name, "node-a", t0, t0 + Duration::minutes(5)).await.expect("claim");
+    store
+        .claim_lease(&name, "node-a", t0, t0 + Duration::minutes(5))
+        .await
+        .expect("claim");
     let now = t0 + Duration::seconds(1);
-    let given_up = store.claim_lease(&name, "node-a", now, now).await.expect("give up");
+    let given_up = store
+        .claim_lease(&name, "node-a", now, now)
+        .await
+        .expect("give up");
     assert_eq!(given_up, lease(&name, "node-a", now, 1));
-    let taken = store.claim_lease(&name, "node-b", now, now + Duration::minutes(5)).await.expect("claim at once");
+    let taken = store
+        .claim_lease(&name, "node-b", now, now + Duration::minutes(5))
+        .await
+        .expect("claim at once");
     assert_eq!(taken, lease(&name, "node-b", now + Duration::minutes(5), 2));
 }
 
@@ -873,17 +1565,52 @@ pub async fn leases_by_prefix_in_name_order(store: &dyn Store) {
     let run = lease_run();
     let t0 = base_time();
     let live = t0 + Duration::minutes(1);
-    for (name, until) in [("shard/2", live), ("node/n1", live), ("shard/10", t0), ("shards", live), ("shard/1", live)] {
-        store.claim_lease(&format!("{run}{name}"), "node-a", t0, until).await.expect("claim");
+    for (name, until) in [
+        ("shard/2", live),
+        ("node/n1", live),
+        ("shard/10", t0),
+        ("shards", live),
+        ("shard/1", live),
+    ] {
+        store
+            .claim_lease(&format!("{run}{name}"), "node-a", t0, until)
+            .await
+            .expect("claim");
     }
-    let shards = store.leases(&format!("{run}shard/")).await.expect("list shards");
+    let shards = store
+        .leases(&format!("{run}shard/"))
+        .await
+        .expect("list shards");
     let names: Vec<String> = shards.iter().map(|l| l.name.clone()).collect();
-    let want: Vec<String> = ["shard/1", "shard/10", "shard/2"].iter().map(|n| format!("{run}{n}")).collect();
-    assert_eq!(names, want, "only the prefix, in name order (lapsed ones too)");
-    assert_eq!(shards[1], lease(&want[1], "node-a", t0, 1), "a listed lease is the stored one");
-    assert_eq!(store.leases(&format!("{run}node/")).await.expect("list nodes").len(), 1);
+    let want: Vec<String> = ["shard/1", "shard/10", "shard/2"]
+        .iter()
+        .map(|n| format!("{run}{n}"))
+        .collect();
+    assert_eq!(
+        names, want,
+        "only the prefix, in name order (lapsed ones too)"
+    );
+    assert_eq!(
+        shards[1],
+        lease(&want[1], "node-a", t0, 1),
+        "a listed lease is the stored one"
+    );
+    assert_eq!(
+        store
+            .leases(&format!("{run}node/"))
+            .await
+            .expect("list nodes")
+            .len(),
+        1
+    );
     assert_eq!(store.leases(&run).await.expect("list all").len(), 5);
-    assert!(store.leases(&format!("{run}nothing/")).await.expect("list none").is_empty());
+    assert!(
+        store
+            .leases(&format!("{run}nothing/"))
+            .await
+            .expect("list none")
+            .is_empty()
+    );
 }
 
 /// Sixteen holders race to claim one lapsed lease: exactly one wins, with
@@ -892,20 +1619,37 @@ pub async fn lease_race_has_one_winner(store: &dyn Store) {
     const RACERS: usize = 16;
     let name = format!("{}shard/5", lease_run());
     let t0 = base_time();
-    store.claim_lease(&name, "old", t0, t0 + Duration::seconds(1)).await.expect("claim");
+    store
+        .claim_lease(&name, "old", t0, t0 + Duration::seconds(1))
+        .await
+        .expect("claim");
     let now = t0 + Duration::seconds(2);
     let until = now + Duration::seconds(30);
     let claims: Vec<_> = (0..RACERS)
         .map(|i| {
             let name = name.clone();
-            async move { store.claim_lease(&name, &format!("racer-{i}"), now, until).await.expect("racing claim") }
+            async move {
+                store
+                    .claim_lease(&name, &format!("racer-{i}"), now, until)
+                    .await
+                    .expect("racing claim")
+            }
         })
         .collect();
     let got = join_all(claims).await;
-    let winners: Vec<usize> = (0..RACERS).filter(|&i| got[i].holder == format!("racer-{i}")).collect();
-    assert_eq!(winners.len(), 1, "exactly one claim of a lapsed lease wins: {got:#?}");
+    let winners: Vec<usize> = (0..RACERS)
+        .filter(|&i| got[i].holder == format!("racer-{i}"))
+        .collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one claim of a lapsed lease wins: {got:#?}"
+    );
     let won = lease(&name, &format!("racer-{}", winners[0]), until, 2);
-    assert!(got.iter().all(|l| *l == won), "every claimant sees the winner's lease: {got:#?}");
+    assert!(
+        got.iter().all(|l| *l == won),
+        "every claimant sees the winner's lease: {got:#?}"
+    );
     assert_eq!(stored_lease(store, &name).await, won);
 }
 
@@ -924,7 +1668,11 @@ async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
                 }
             }
         }
-        if all { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+        if all {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
     })
     .await;
     done.into_iter().flatten().collect()

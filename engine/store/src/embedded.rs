@@ -49,10 +49,14 @@ use redb::{
 };
 use serde::Deserialize;
 use switchboard_model::call::VisitorSession;
-use switchboard_model::{AttemptOutcome, BidFilter, BidRequestRecord, BidResponseRecord, CallRecord, Id, Lease};
+use switchboard_model::{
+    AttemptOutcome, BidFilter, BidRequestRecord, BidResponseRecord, CallRecord, Id, Lease,
+};
 
 use crate::lease;
-use crate::{AttemptRow, BidPage, CallPage, Doc, DocKind, DocPage, DocVersion, Result, Store, StoreError};
+use crate::{
+    AttemptRow, BidPage, CallPage, Doc, DocKind, DocPage, DocVersion, Result, Store, StoreError,
+};
 
 /// The file name under the data directory.
 const FILE_NAME: &str = "switchboard.redb";
@@ -62,18 +66,22 @@ const CALLS: TableDefinition<u128, &[u8]> = TableDefinition::new("calls");
 const CALL_SIDS: TableDefinition<&str, u128> = TableDefinition::new("call_sids");
 const CALLS_BY_CAMPAIGN: TableDefinition<(u128, u128, i64, u128), ()> =
     TableDefinition::new("calls_by_campaign");
-const CALLS_BY_TENANT: TableDefinition<(u128, i64, u128), ()> = TableDefinition::new("calls_by_tenant");
+const CALLS_BY_TENANT: TableDefinition<(u128, i64, u128), ()> =
+    TableDefinition::new("calls_by_tenant");
 const BUYER_ATTEMPTS: TableDefinition<(u128, i64, u128, u16), (u8, bool)> =
     TableDefinition::new("buyer_attempts");
 const BUYER_TOTALS: TableDefinition<u128, u64> = TableDefinition::new("buyer_totals");
 /// Bid rows by (tenant, created µs, id): a tenant's auctions in time order.
-const BID_REQUESTS: TableDefinition<(u128, i64, u128), &[u8]> = TableDefinition::new("bid_requests");
-const BID_RESPONSES: TableDefinition<(u128, i64, u128), &[u8]> = TableDefinition::new("bid_responses");
+const BID_REQUESTS: TableDefinition<(u128, i64, u128), &[u8]> =
+    TableDefinition::new("bid_requests");
+const BID_RESPONSES: TableDefinition<(u128, i64, u128), &[u8]> =
+    TableDefinition::new("bid_responses");
 /// Most index entries one bid listing page reads, so a selective filter
 /// answers in bounded time (with a cursor to go on) instead of scanning all.
 const BID_SCAN_LIMIT: usize = 5_000;
 /// DNI visitor sessions by (tag, days since 0001-01-01 of `startedAt`, session id).
-const SESSIONS: TableDefinition<(u128, i32, &str), &[u8]> = TableDefinition::new("visitor_sessions");
+const SESSIONS: TableDefinition<(u128, i32, &str), &[u8]> =
+    TableDefinition::new("visitor_sessions");
 /// Leases by name: (holder, expires in ms since the epoch, epoch).
 const LEASES: TableDefinition<&str, (&str, i64, u64)> = TableDefinition::new("leases");
 
@@ -99,8 +107,12 @@ impl EmbeddedStore {
     /// runtime is busy, or from `spawn_blocking`. Fails with
     /// [`StoreError::Backend`] if another process has the directory open.
     pub fn open(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Backend(format!("cannot create data directory {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Backend(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
         let path = dir.join(FILE_NAME);
         let db = Database::create(&path).map_err(|e| match e {
             DatabaseError::DatabaseAlreadyOpen => StoreError::Backend(format!(
@@ -114,14 +126,22 @@ impl EmbeddedStore {
         write(&db, |txn| {
             txn.open_table(DOCS).map_err(backend("open docs"))?;
             txn.open_table(CALLS).map_err(backend("open calls"))?;
-            txn.open_table(CALL_SIDS).map_err(backend("open call_sids"))?;
-            txn.open_table(CALLS_BY_CAMPAIGN).map_err(backend("open calls_by_campaign"))?;
-            txn.open_table(CALLS_BY_TENANT).map_err(backend("open calls_by_tenant"))?;
-            txn.open_table(BID_REQUESTS).map_err(backend("open bid_requests"))?;
-            txn.open_table(BID_RESPONSES).map_err(backend("open bid_responses"))?;
-            txn.open_table(BUYER_ATTEMPTS).map_err(backend("open buyer_attempts"))?;
-            txn.open_table(BUYER_TOTALS).map_err(backend("open buyer_totals"))?;
-            txn.open_table(SESSIONS).map_err(backend("open visitor_sessions"))?;
+            txn.open_table(CALL_SIDS)
+                .map_err(backend("open call_sids"))?;
+            txn.open_table(CALLS_BY_CAMPAIGN)
+                .map_err(backend("open calls_by_campaign"))?;
+            txn.open_table(CALLS_BY_TENANT)
+                .map_err(backend("open calls_by_tenant"))?;
+            txn.open_table(BID_REQUESTS)
+                .map_err(backend("open bid_requests"))?;
+            txn.open_table(BID_RESPONSES)
+                .map_err(backend("open bid_responses"))?;
+            txn.open_table(BUYER_ATTEMPTS)
+                .map_err(backend("open buyer_attempts"))?;
+            txn.open_table(BUYER_TOTALS)
+                .map_err(backend("open buyer_totals"))?;
+            txn.open_table(SESSIONS)
+                .map_err(backend("open visitor_sessions"))?;
             txn.open_table(LEASES).map_err(backend("open leases"))?;
             Ok(())
         })?;
@@ -159,7 +179,8 @@ fn write<T>(db: &Database, f: impl FnOnce(&WriteTransaction) -> Result<T>) -> Re
 /// (`(out, true)`), else aborts it: a write that changes nothing costs no fsync.
 fn write_if<T>(db: &Database, f: impl FnOnce(&WriteTransaction) -> Result<(T, bool)>) -> Result<T> {
     let mut txn = db.begin_write().map_err(backend("begin write"))?;
-    txn.set_durability(Durability::Immediate).map_err(backend("set durability"))?;
+    txn.set_durability(Durability::Immediate)
+        .map_err(backend("set durability"))?;
     match f(&txn) {
         Ok((out, true)) => {
             txn.commit().map_err(backend("commit"))?;
@@ -194,7 +215,8 @@ fn micros(t: DateTime<Utc>) -> i64 {
 }
 
 fn from_micros(us: i64) -> Result<DateTime<Utc>> {
-    DateTime::from_timestamp_micros(us).ok_or_else(|| StoreError::Corrupt(format!("timestamp {us}µs out of range")))
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {us}µs out of range")))
 }
 
 /// Stable one-byte codes for outcomes in the buyer index. Never renumber.
@@ -221,7 +243,11 @@ fn outcome_from_code(code: u8) -> Result<AttemptOutcome> {
         5 => AttemptOutcome::Failed,
         6 => AttemptOutcome::Canceled,
         7 => AttemptOutcome::Expired,
-        _ => return Err(StoreError::Corrupt(format!("unknown attempt outcome code {code}"))),
+        _ => {
+            return Err(StoreError::Corrupt(format!(
+                "unknown attempt outcome code {code}"
+            )));
+        }
     })
 }
 
@@ -279,7 +305,12 @@ fn bid_page<T: serde::de::DeserializeOwned>(
     {
         return Ok(BidPage { items, next: None });
     }
-    for (scanned, entry) in rows.range((lo, hi)).map_err(backend("read bid table"))?.rev().enumerate() {
+    for (scanned, entry) in rows
+        .range((lo, hi))
+        .map_err(backend("read bid table"))?
+        .rev()
+        .enumerate()
+    {
         if items.len() == limit || scanned == BID_SCAN_LIMIT {
             more = true;
             break;
@@ -287,13 +318,18 @@ fn bid_page<T: serde::de::DeserializeOwned>(
         let (k, v) = entry.map_err(backend("read bid table"))?;
         let (_, us, id) = k.value();
         last = Some((us, id));
-        let row: T = serde_json::from_slice(v.value()).map_err(|e| StoreError::Corrupt(format!("bid row: {e}")))?;
+        let row: T = serde_json::from_slice(v.value())
+            .map_err(|e| StoreError::Corrupt(format!("bid row: {e}")))?;
         if keep(&row) {
             items.push(row);
         }
     }
     // The cursor names the last key read: the next page starts before it.
-    let next = if more { last.map(|(us, id)| encode_cursor(us, id)) } else { None };
+    let next = if more {
+        last.map(|(us, id)| encode_cursor(us, id))
+    } else {
+        None
+    };
     Ok(BidPage { items, next })
 }
 
@@ -351,17 +387,28 @@ fn attempt_keys(
     attempts
         .enumerate()
         .map(|(i, (buyer, started, outcome, released))| {
-            let index = u16::try_from(i)
-                .map_err(|_| StoreError::Backend(format!("call {id} has more than {} attempts", u16::MAX)))?;
-            Ok(AttemptKey { buyer: id_key(buyer), started: micros(started), index, outcome, released })
+            let index = u16::try_from(i).map_err(|_| {
+                StoreError::Backend(format!("call {id} has more than {} attempts", u16::MAX))
+            })?;
+            Ok(AttemptKey {
+                buyer: id_key(buyer),
+                started: micros(started),
+                index,
+                outcome,
+                released,
+            })
         })
         .collect()
 }
 
 impl IndexKeys {
     fn of_record(call: &CallRecord) -> Result<Self> {
-        let attempts =
-            attempt_keys(call.id, call.attempts.iter().map(|a| (a.buyer_id, a.started_at, a.outcome, a.released)))?;
+        let attempts = attempt_keys(
+            call.id,
+            call.attempts
+                .iter()
+                .map(|a| (a.buyer_id, a.started_at, a.outcome, a.released)),
+        )?;
         Ok(Self {
             sid: call.call_sid.clone(),
             tenant: id_key(call.tenant_id),
@@ -372,9 +419,14 @@ impl IndexKeys {
     }
 
     fn of_stored(id: Id, bytes: &[u8]) -> Result<Self> {
-        let v: IndexView =
-            serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("call record {id}: {e}")))?;
-        let attempts = attempt_keys(id, v.attempts.iter().map(|a| (a.buyer_id, a.started_at, a.outcome, a.released)))?;
+        let v: IndexView = serde_json::from_slice(bytes)
+            .map_err(|e| StoreError::Corrupt(format!("call record {id}: {e}")))?;
+        let attempts = attempt_keys(
+            id,
+            v.attempts
+                .iter()
+                .map(|a| (a.buyer_id, a.started_at, a.outcome, a.released)),
+        )?;
         Ok(Self {
             sid: v.call_sid,
             tenant: id_key(v.tenant_id),
@@ -406,11 +458,21 @@ impl<'txn> CallTables<'txn> {
     fn open(txn: &'txn WriteTransaction) -> Result<Self> {
         Ok(Self {
             calls: txn.open_table(CALLS).map_err(backend("open calls"))?,
-            sids: txn.open_table(CALL_SIDS).map_err(backend("open call_sids"))?,
-            by_campaign: txn.open_table(CALLS_BY_CAMPAIGN).map_err(backend("open calls_by_campaign"))?,
-            by_tenant: txn.open_table(CALLS_BY_TENANT).map_err(backend("open calls_by_tenant"))?,
-            attempts: txn.open_table(BUYER_ATTEMPTS).map_err(backend("open buyer_attempts"))?,
-            totals: txn.open_table(BUYER_TOTALS).map_err(backend("open buyer_totals"))?,
+            sids: txn
+                .open_table(CALL_SIDS)
+                .map_err(backend("open call_sids"))?,
+            by_campaign: txn
+                .open_table(CALLS_BY_CAMPAIGN)
+                .map_err(backend("open calls_by_campaign"))?,
+            by_tenant: txn
+                .open_table(CALLS_BY_TENANT)
+                .map_err(backend("open calls_by_tenant"))?,
+            attempts: txn
+                .open_table(BUYER_ATTEMPTS)
+                .map_err(backend("open buyer_attempts"))?,
+            totals: txn
+                .open_table(BUYER_TOTALS)
+                .map_err(backend("open buyer_totals"))?,
         })
     }
 
@@ -429,9 +491,16 @@ impl<'txn> CallTables<'txn> {
         if let Some(old) = old {
             if old.sid != new.sid {
                 // Only drop the mapping if it still points here.
-                let mine = self.sids.get(old.sid.as_str()).map_err(backend("read call_sids"))?.map(|g| g.value()) == Some(id);
+                let mine = self
+                    .sids
+                    .get(old.sid.as_str())
+                    .map_err(backend("read call_sids"))?
+                    .map(|g| g.value())
+                    == Some(id);
                 if mine {
-                    self.sids.remove(old.sid.as_str()).map_err(backend("write call_sids"))?;
+                    self.sids
+                        .remove(old.sid.as_str())
+                        .map_err(backend("write call_sids"))?;
                 }
             }
             if (old.tenant, old.campaign, old.started) != (new.tenant, new.campaign, new.started) {
@@ -440,11 +509,15 @@ impl<'txn> CallTables<'txn> {
                     .map_err(backend("write calls_by_campaign"))?;
             }
             if (old.tenant, old.started) != (new.tenant, new.started) {
-                self.by_tenant.remove((old.tenant, old.started, id)).map_err(backend("write calls_by_tenant"))?;
+                self.by_tenant
+                    .remove((old.tenant, old.started, id))
+                    .map_err(backend("write calls_by_tenant"))?;
             }
             for a in &old.attempts {
                 if !new.attempts.iter().any(|n| n.key(id) == a.key(id)) {
-                    self.attempts.remove(a.key(id)).map_err(backend("write buyer_attempts"))?;
+                    self.attempts
+                        .remove(a.key(id))
+                        .map_err(backend("write buyer_attempts"))?;
                 }
                 if counted(a.outcome) {
                     *deltas.entry(a.buyer).or_default() -= 1;
@@ -459,12 +532,18 @@ impl<'txn> CallTables<'txn> {
                 .insert(a.key(id), (outcome_code(a.outcome), a.released))
                 .map_err(backend("write buyer_attempts"))?;
         }
-        self.calls.insert(id, call.bytes.as_slice()).map_err(backend("write calls"))?;
-        self.sids.insert(new.sid.as_str(), id).map_err(backend("write call_sids"))?;
+        self.calls
+            .insert(id, call.bytes.as_slice())
+            .map_err(backend("write calls"))?;
+        self.sids
+            .insert(new.sid.as_str(), id)
+            .map_err(backend("write call_sids"))?;
         self.by_campaign
             .insert((new.tenant, new.campaign, new.started, id), ())
             .map_err(backend("write calls_by_campaign"))?;
-        self.by_tenant.insert((new.tenant, new.started, id), ()).map_err(backend("write calls_by_tenant"))?;
+        self.by_tenant
+            .insert((new.tenant, new.started, id), ())
+            .map_err(backend("write calls_by_tenant"))?;
         Ok(())
     }
 
@@ -473,24 +552,35 @@ impl<'txn> CallTables<'txn> {
             if delta == 0 {
                 continue;
             }
-            let current = self.totals.get(buyer).map_err(backend("read buyer_totals"))?.map_or(0, |g| g.value());
+            let current = self
+                .totals
+                .get(buyer)
+                .map_err(backend("read buyer_totals"))?
+                .map_or(0, |g| g.value());
             // Never below zero: a removal always follows the addition it undoes.
             let next = current.saturating_add_signed(delta);
-            self.totals.insert(buyer, next).map_err(backend("write buyer_totals"))?;
+            self.totals
+                .insert(buyer, next)
+                .map_err(backend("write buyer_totals"))?;
         }
         Ok(())
     }
 }
 
 /// Reads full records for ids found in an index; a dangling id is corruption.
-fn load_calls(txn: &ReadTransaction, ids: impl IntoIterator<Item = u128>) -> Result<Vec<CallRecord>> {
+fn load_calls(
+    txn: &ReadTransaction,
+    ids: impl IntoIterator<Item = u128>,
+) -> Result<Vec<CallRecord>> {
     let calls = txn.open_table(CALLS).map_err(backend("open calls"))?;
     ids.into_iter()
         .map(|id| {
             let g = calls
                 .get(id)
                 .map_err(backend("read call"))?
-                .ok_or_else(|| StoreError::Corrupt(format!("index names missing call {}", Id::from_u128(id))))?;
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("index names missing call {}", Id::from_u128(id)))
+                })?;
             decode_call(g.value())
         })
         .collect()
@@ -506,13 +596,29 @@ fn doc_version(txn: &WriteTransaction, kind: DocKind, tenant: Id, id: Id) -> Res
 }
 
 fn decode_lease(name: &str, (holder, expires, epoch): (&str, i64, u64)) -> Result<Lease> {
-    Ok(Lease { name: name.to_owned(), holder: holder.to_owned(), expires: lease::from_millis(name, expires)?, epoch })
+    Ok(Lease {
+        name: name.to_owned(),
+        holder: holder.to_owned(),
+        expires: lease::from_millis(name, expires)?,
+        epoch,
+    })
 }
 
 fn decode_doc(kind: DocKind, tenant: u128, id: u128, version: u64, body: &[u8]) -> Result<Doc> {
-    let body = serde_json::from_slice(body)
-        .map_err(|e| StoreError::Corrupt(format!("{} document {}: {e}", kind.as_str(), Id::from_u128(id))))?;
-    Ok(Doc { kind, tenant: Id::from_u128(tenant), id: Id::from_u128(id), version, body })
+    let body = serde_json::from_slice(body).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "{} document {}: {e}",
+            kind.as_str(),
+            Id::from_u128(id)
+        ))
+    })?;
+    Ok(Doc {
+        kind,
+        tenant: Id::from_u128(tenant),
+        id: Id::from_u128(id),
+        version,
+        body,
+    })
 }
 
 #[async_trait]
@@ -522,7 +628,10 @@ impl Store for EmbeddedStore {
             let txn = read_txn(db)?;
             let docs = txn.open_table(DOCS).map_err(backend("open docs"))?;
             let (t, i) = (id_key(tenant), id_key(id));
-            match docs.get((kind.as_str(), t, i)).map_err(backend("read doc"))? {
+            match docs
+                .get((kind.as_str(), t, i))
+                .map_err(backend("read doc"))?
+            {
                 Some(g) => {
                     let (version, body) = g.value();
                     decode_doc(kind, t, i, version, body).map(Some)
@@ -552,8 +661,13 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn list_docs_page(&self, kind: DocKind, tenant: Option<Id>, after: Option<(Id, Id)>, limit: usize)
-    -> Result<DocPage> {
+    async fn list_docs_page(
+        &self,
+        kind: DocKind,
+        tenant: Option<Id>,
+        after: Option<(Id, Id)>,
+        limit: usize,
+    ) -> Result<DocPage> {
         self.blocking(move |db| {
             let txn = read_txn(db)?;
             let docs = txn.open_table(DOCS).map_err(backend("open docs"))?;
@@ -563,14 +677,23 @@ impl Store for EmbeddedStore {
             // document, or (past it) gives an empty page.
             let start = match after {
                 // A range that would start past its end is empty, not asked for.
-                Some((t, _)) if id_key(t) > hi => return Ok(DocPage { docs: Vec::new(), next: None }),
+                Some((t, _)) if id_key(t) > hi => {
+                    return Ok(DocPage {
+                        docs: Vec::new(),
+                        next: None,
+                    });
+                }
                 Some((t, i)) if id_key(t) >= lo => Bound::Excluded((k, id_key(t), id_key(i))),
                 _ => Bound::Included((k, lo, u128::MIN)),
             };
             let limit = limit.max(1);
-            let mut page = DocPage { docs: Vec::with_capacity(limit.min(1024)), next: None };
+            let mut page = DocPage {
+                docs: Vec::with_capacity(limit.min(1024)),
+                next: None,
+            };
             // Past the page is only looked at: a body is decoded if it is in the page.
-            for entry in docs.range::<(&str, u128, u128)>((start, Bound::Included((k, hi, u128::MAX))))
+            for entry in docs
+                .range::<(&str, u128, u128)>((start, Bound::Included((k, hi, u128::MAX))))
                 .map_err(backend("read docs"))?
             {
                 let (key, value) = entry.map_err(backend("read docs"))?;
@@ -599,7 +722,11 @@ impl Store for EmbeddedStore {
                 .map(|entry| {
                     let (key, value) = entry.map_err(backend("read docs"))?;
                     let (_, t, i) = key.value();
-                    Ok(DocVersion { tenant: Id::from_u128(t), id: Id::from_u128(i), version: value.value().0 })
+                    Ok(DocVersion {
+                        tenant: Id::from_u128(t),
+                        id: Id::from_u128(i),
+                        version: value.value().0,
+                    })
                 })
                 .collect()
         })
@@ -607,7 +734,8 @@ impl Store for EmbeddedStore {
     }
 
     async fn put_doc(&self, doc: Doc, expected: Option<u64>) -> Result<u64> {
-        let body = serde_json::to_vec(&doc.body).map_err(|e| StoreError::Backend(format!("encode document: {e}")))?;
+        let body = serde_json::to_vec(&doc.body)
+            .map_err(|e| StoreError::Backend(format!("encode document: {e}")))?;
         self.blocking(move |db| {
             write(db, |txn| {
                 let found = doc_version(txn, doc.kind, doc.tenant, doc.id)?;
@@ -616,8 +744,11 @@ impl Store for EmbeddedStore {
                 }
                 let version = expected.map_or(1, |v| v + 1);
                 let mut docs = txn.open_table(DOCS).map_err(backend("open docs"))?;
-                docs.insert((doc.kind.as_str(), id_key(doc.tenant), id_key(doc.id)), (version, body.as_slice()))
-                    .map_err(backend("write doc"))?;
+                docs.insert(
+                    (doc.kind.as_str(), id_key(doc.tenant), id_key(doc.id)),
+                    (version, body.as_slice()),
+                )
+                .map_err(backend("write doc"))?;
                 Ok(version)
             })
         })
@@ -629,10 +760,14 @@ impl Store for EmbeddedStore {
             write(db, |txn| {
                 let found = doc_version(txn, kind, tenant, id)?;
                 if found != Some(expected) {
-                    return Err(StoreError::Conflict { expected: Some(expected), found });
+                    return Err(StoreError::Conflict {
+                        expected: Some(expected),
+                        found,
+                    });
                 }
                 let mut docs = txn.open_table(DOCS).map_err(backend("open docs"))?;
-                docs.remove((kind.as_str(), id_key(tenant), id_key(id))).map_err(backend("delete doc"))?;
+                docs.remove((kind.as_str(), id_key(tenant), id_key(id)))
+                    .map_err(backend("delete doc"))?;
                 Ok(())
             })
         })
@@ -684,8 +819,14 @@ impl Store for EmbeddedStore {
         let call_sid = call_sid.to_owned();
         self.blocking(move |db| {
             let txn = read_txn(db)?;
-            let sids = txn.open_table(CALL_SIDS).map_err(backend("open call_sids"))?;
-            let Some(id) = sids.get(call_sid.as_str()).map_err(backend("read call_sids"))?.map(|g| g.value()) else {
+            let sids = txn
+                .open_table(CALL_SIDS)
+                .map_err(backend("open call_sids"))?;
+            let Some(id) = sids
+                .get(call_sid.as_str())
+                .map_err(backend("read call_sids"))?
+                .map(|g| g.value())
+            else {
                 return Ok(None);
             };
             load_calls(&txn, [id]).map(|mut v| v.pop())
@@ -706,26 +847,38 @@ impl Store for EmbeddedStore {
         }
         self.blocking(move |db| {
             let txn = read_txn(db)?;
-            let index = txn.open_table(CALLS_BY_CAMPAIGN).map_err(backend("open calls_by_campaign"))?;
+            let index = txn
+                .open_table(CALLS_BY_CAMPAIGN)
+                .map_err(backend("open calls_by_campaign"))?;
             let (t, c) = (id_key(tenant), id_key(campaign));
             // (…, until, 0) is below every key at `until`: the end is exclusive.
             let ids = index
                 .range((t, c, since, u128::MIN)..(t, c, until, u128::MIN))
                 .map_err(backend("read calls_by_campaign"))?
-                .map(|e| e.map(|(k, _)| k.value().3).map_err(backend("read calls_by_campaign")))
+                .map(|e| {
+                    e.map(|(k, _)| k.value().3)
+                        .map_err(backend("read calls_by_campaign"))
+                })
                 .collect::<Result<Vec<_>>>()?;
             load_calls(&txn, ids)
         })
         .await
     }
 
-    async fn calls_by_tenant(&self, tenant: Id, cursor: Option<&str>, limit: usize) -> Result<CallPage> {
+    async fn calls_by_tenant(
+        &self,
+        tenant: Id,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CallPage> {
         let after = cursor.map(decode_cursor).transpose()?;
         // A zero limit would return an empty page with nowhere to go next.
         let limit = limit.max(1);
         self.blocking(move |db| {
             let txn = read_txn(db)?;
-            let index = txn.open_table(CALLS_BY_TENANT).map_err(backend("open calls_by_tenant"))?;
+            let index = txn
+                .open_table(CALLS_BY_TENANT)
+                .map_err(backend("open calls_by_tenant"))?;
             let t = id_key(tenant);
             let lo = Bound::Included((t, i64::MIN, u128::MIN));
             let hi = match after {
@@ -738,7 +891,10 @@ impl Store for EmbeddedStore {
                 .map_err(backend("read calls_by_tenant"))?
                 .rev()
                 .take(limit + 1)
-                .map(|e| e.map(|(k, _)| k.value()).map_err(backend("read calls_by_tenant")))
+                .map(|e| {
+                    e.map(|(k, _)| k.value())
+                        .map_err(backend("read calls_by_tenant"))
+                })
                 .collect::<Result<Vec<_>>>()?;
             let next = if keys.len() > limit {
                 keys.truncate(limit);
@@ -756,7 +912,9 @@ impl Store for EmbeddedStore {
         let since = micros(since);
         self.blocking(move |db| {
             let txn = read_txn(db)?;
-            let index = txn.open_table(BUYER_ATTEMPTS).map_err(backend("open buyer_attempts"))?;
+            let index = txn
+                .open_table(BUYER_ATTEMPTS)
+                .map_err(backend("open buyer_attempts"))?;
             let b = id_key(buyer);
             index
                 .range((b, since, u128::MIN, u16::MIN)..=(b, i64::MAX, u128::MAX, u16::MAX))
@@ -781,8 +939,13 @@ impl Store for EmbeddedStore {
     async fn buyer_total(&self, buyer: Id) -> Result<u64> {
         self.blocking(move |db| {
             let txn = read_txn(db)?;
-            let totals = txn.open_table(BUYER_TOTALS).map_err(backend("open buyer_totals"))?;
-            Ok(totals.get(id_key(buyer)).map_err(backend("read buyer_totals"))?.map_or(0, |g| g.value()))
+            let totals = txn
+                .open_table(BUYER_TOTALS)
+                .map_err(backend("open buyer_totals"))?;
+            Ok(totals
+                .get(id_key(buyer))
+                .map_err(backend("read buyer_totals"))?
+                .map_or(0, |g| g.value()))
         })
         .await
     }
@@ -815,15 +978,27 @@ impl Store for EmbeddedStore {
         let rows = sessions
             .iter()
             .map(|v| {
-                let bytes = serde_json::to_vec(v).map_err(|e| StoreError::Backend(format!("encode visitor session: {e}")))?;
-                Ok(((id_key(v.tag_id), v.started_at.date_naive().num_days_from_ce()), v.session_id.clone(), bytes))
+                let bytes = serde_json::to_vec(v)
+                    .map_err(|e| StoreError::Backend(format!("encode visitor session: {e}")))?;
+                Ok((
+                    (
+                        id_key(v.tag_id),
+                        v.started_at.date_naive().num_days_from_ce(),
+                    ),
+                    v.session_id.clone(),
+                    bytes,
+                ))
             })
             .collect::<Result<Vec<_>>>()?;
         self.blocking(move |db| {
             write(db, |txn| {
-                let mut table = txn.open_table(SESSIONS).map_err(backend("open visitor_sessions"))?;
+                let mut table = txn
+                    .open_table(SESSIONS)
+                    .map_err(backend("open visitor_sessions"))?;
                 for ((tag, day), session, bytes) in &rows {
-                    table.insert((*tag, *day, session.as_str()), bytes.as_slice()).map_err(backend("write visitor session"))?;
+                    table
+                        .insert((*tag, *day, session.as_str()), bytes.as_slice())
+                        .map_err(backend("write visitor session"))?;
                 }
                 Ok(())
             })
@@ -834,35 +1009,67 @@ impl Store for EmbeddedStore {
     async fn list_sessions(&self, tag: Id, day: NaiveDate) -> Result<Vec<VisitorSession>> {
         self.blocking(move |db| {
             let txn = read_txn(db)?;
-            let table = txn.open_table(SESSIONS).map_err(backend("open visitor_sessions"))?;
+            let table = txn
+                .open_table(SESSIONS)
+                .map_err(backend("open visitor_sessions"))?;
             let (t, d) = (id_key(tag), day.num_days_from_ce());
             let mut out = Vec::new();
-            for entry in table.range((t, d, "")..).map_err(backend("read visitor sessions"))? {
+            for entry in table
+                .range((t, d, "")..)
+                .map_err(backend("read visitor sessions"))?
+            {
                 let (key, value) = entry.map_err(backend("read visitor sessions"))?;
                 let (kt, kd, _) = key.value();
                 if (kt, kd) != (t, d) {
                     break;
                 }
-                out.push(serde_json::from_slice(value.value()).map_err(|e| StoreError::Corrupt(format!("visitor session: {e}")))?);
+                out.push(
+                    serde_json::from_slice(value.value())
+                        .map_err(|e| StoreError::Corrupt(format!("visitor session: {e}")))?,
+                );
             }
             Ok(out)
         })
         .await
     }
 
-    async fn put_auction(&self, request: &BidRequestRecord, responses: &[BidResponseRecord]) -> Result<()> {
-        let req = (id_key(request.tenant_id), micros(request.created_at), id_key(request.id), serde_json::to_vec(request).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+    async fn put_auction(
+        &self,
+        request: &BidRequestRecord,
+        responses: &[BidResponseRecord],
+    ) -> Result<()> {
+        let req = (
+            id_key(request.tenant_id),
+            micros(request.created_at),
+            id_key(request.id),
+            serde_json::to_vec(request).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        );
         let rows = responses
             .iter()
-            .map(|r| Ok((id_key(r.tenant_id), micros(r.created_at), id_key(r.id), serde_json::to_vec(r).map_err(|e| StoreError::Corrupt(e.to_string()))?)))
+            .map(|r| {
+                Ok((
+                    id_key(r.tenant_id),
+                    micros(r.created_at),
+                    id_key(r.id),
+                    serde_json::to_vec(r).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                ))
+            })
             .collect::<Result<Vec<_>>>()?;
         self.blocking(move |db| {
             write(db, |txn| {
-                let mut requests = txn.open_table(BID_REQUESTS).map_err(backend("open bid_requests"))?;
-                requests.insert((req.0, req.1, req.2), req.3.as_slice()).map_err(backend("write bid_requests"))?;
-                let mut responses = txn.open_table(BID_RESPONSES).map_err(backend("open bid_responses"))?;
+                let mut requests = txn
+                    .open_table(BID_REQUESTS)
+                    .map_err(backend("open bid_requests"))?;
+                requests
+                    .insert((req.0, req.1, req.2), req.3.as_slice())
+                    .map_err(backend("write bid_requests"))?;
+                let mut responses = txn
+                    .open_table(BID_RESPONSES)
+                    .map_err(backend("open bid_responses"))?;
                 for (t, us, id, body) in &rows {
-                    responses.insert((*t, *us, *id), body.as_slice()).map_err(backend("write bid_responses"))?;
+                    responses
+                        .insert((*t, *us, *id), body.as_slice())
+                        .map_err(backend("write bid_responses"))?;
                 }
                 Ok(())
             })
@@ -870,7 +1077,13 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn claim_lease(&self, name: &str, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Lease> {
+    async fn claim_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Lease> {
         lease::check_claim(name, holder)?;
         let (name, holder) = (name.to_owned(), holder.to_owned());
         self.blocking(move |db| {
@@ -883,8 +1096,14 @@ impl Store for EmbeddedStore {
                 };
                 match lease::claim(current, &name, &holder, now, until) {
                     lease::Claim::Write(next) => {
-                        let row = (next.holder.as_str(), lease::to_millis(next.expires), next.epoch);
-                        leases.insert(name.as_str(), row).map_err(backend("write lease"))?;
+                        let row = (
+                            next.holder.as_str(),
+                            lease::to_millis(next.expires),
+                            next.epoch,
+                        );
+                        leases
+                            .insert(name.as_str(), row)
+                            .map_err(backend("write lease"))?;
                         Ok((next, true))
                     }
                     lease::Claim::Refused(current) => Ok((current, false)),
@@ -901,7 +1120,10 @@ impl Store for EmbeddedStore {
             let leases = txn.open_table(LEASES).map_err(backend("open leases"))?;
             let mut out = Vec::new();
             // Keys sort as bytes: the names with a prefix are one run from the prefix on.
-            for entry in leases.range(prefix.as_str()..).map_err(backend("read leases"))? {
+            for entry in leases
+                .range(prefix.as_str()..)
+                .map_err(backend("read leases"))?
+            {
                 let (key, value) = entry.map_err(backend("read leases"))?;
                 let name = key.value();
                 if !name.starts_with(prefix.as_str()) {
@@ -914,18 +1136,46 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn bid_requests(&self, tenant: Id, filter: &BidFilter, cursor: Option<&str>, limit: usize) -> Result<BidPage<BidRequestRecord>> {
+    async fn bid_requests(
+        &self,
+        tenant: Id,
+        filter: &BidFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<BidPage<BidRequestRecord>> {
         let (filter, cursor) = (filter.clone(), cursor.map(str::to_owned));
         self.blocking(move |db| {
-            bid_page(db, BID_REQUESTS, tenant, &filter, cursor.as_deref(), limit, |r: &BidRequestRecord| filter.request(r))
+            bid_page(
+                db,
+                BID_REQUESTS,
+                tenant,
+                &filter,
+                cursor.as_deref(),
+                limit,
+                |r: &BidRequestRecord| filter.request(r),
+            )
         })
         .await
     }
 
-    async fn bid_responses(&self, tenant: Id, filter: &BidFilter, cursor: Option<&str>, limit: usize) -> Result<BidPage<BidResponseRecord>> {
+    async fn bid_responses(
+        &self,
+        tenant: Id,
+        filter: &BidFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<BidPage<BidResponseRecord>> {
         let (filter, cursor) = (filter.clone(), cursor.map(str::to_owned));
         self.blocking(move |db| {
-            bid_page(db, BID_RESPONSES, tenant, &filter, cursor.as_deref(), limit, |r: &BidResponseRecord| filter.response(r))
+            bid_page(
+                db,
+                BID_RESPONSES,
+                tenant,
+                &filter,
+                cursor.as_deref(),
+                limit,
+                |r: &BidResponseRecord| filter.response(r),
+            )
         })
         .await
     }
@@ -949,7 +1199,10 @@ mod tests {
         ] {
             assert_eq!(outcome_from_code(outcome_code(o)).unwrap(), o);
         }
-        assert!(matches!(outcome_from_code(200), Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            outcome_from_code(200),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 
     #[test]
@@ -957,7 +1210,10 @@ mod tests {
         let id = switchboard_model::new_id().as_u128();
         assert_eq!(decode_cursor(&encode_cursor(-5, id)).unwrap(), (-5, id));
         for bad in ["", "12", "x_00", "12_zz", "12_"] {
-            assert!(matches!(decode_cursor(bad), Err(StoreError::InvalidArgument(_))), "{bad:?}");
+            assert!(
+                matches!(decode_cursor(bad), Err(StoreError::InvalidArgument(_))),
+                "{bad:?}"
+            );
         }
     }
 
@@ -965,27 +1221,65 @@ mod tests {
     async fn corrupt_values_are_errors_not_panics() {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(dir.path()).unwrap();
-        let (call, tenant, buyer) = (switchboard_model::new_id(), switchboard_model::new_id(), switchboard_model::new_id());
+        let (call, tenant, buyer) = (
+            switchboard_model::new_id(),
+            switchboard_model::new_id(),
+            switchboard_model::new_id(),
+        );
         write(&store.db, |txn| {
-            txn.open_table(CALLS).unwrap().insert(id_key(call), b"{not json".as_slice()).unwrap();
-            txn.open_table(CALLS_BY_TENANT).unwrap().insert((id_key(tenant), 0, id_key(call)), ()).unwrap();
-            txn.open_table(BUYER_ATTEMPTS).unwrap().insert((id_key(buyer), 0, id_key(call), 0), (99, false)).unwrap();
+            txn.open_table(CALLS)
+                .unwrap()
+                .insert(id_key(call), b"{not json".as_slice())
+                .unwrap();
+            txn.open_table(CALLS_BY_TENANT)
+                .unwrap()
+                .insert((id_key(tenant), 0, id_key(call)), ())
+                .unwrap();
+            txn.open_table(BUYER_ATTEMPTS)
+                .unwrap()
+                .insert((id_key(buyer), 0, id_key(call), 0), (99, false))
+                .unwrap();
             txn.open_table(DOCS)
                 .unwrap()
-                .insert((DocKind::Buyer.as_str(), id_key(tenant), id_key(call)), (1, b"\xff".as_slice()))
+                .insert(
+                    (DocKind::Buyer.as_str(), id_key(tenant), id_key(call)),
+                    (1, b"\xff".as_slice()),
+                )
                 .unwrap();
             Ok(())
         })
         .unwrap();
 
-        assert!(matches!(store.get_call(call).await, Err(StoreError::Corrupt(_))));
-        assert!(matches!(store.calls_by_tenant(tenant, None, 10).await, Err(StoreError::Corrupt(_))));
-        assert!(matches!(store.buyer_attempts(buyer, DateTime::UNIX_EPOCH).await, Err(StoreError::Corrupt(_))));
-        assert!(matches!(store.get_doc(DocKind::Buyer, tenant, call).await, Err(StoreError::Corrupt(_))));
-        assert!(matches!(store.calls_by_tenant(tenant, Some("nope"), 10).await, Err(StoreError::InvalidArgument(_))));
+        assert!(matches!(
+            store.get_call(call).await,
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            store.calls_by_tenant(tenant, None, 10).await,
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            store.buyer_attempts(buyer, DateTime::UNIX_EPOCH).await,
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            store.get_doc(DocKind::Buyer, tenant, call).await,
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            store.calls_by_tenant(tenant, Some("nope"), 10).await,
+            Err(StoreError::InvalidArgument(_))
+        ));
         // An upsert over a corrupt record fails as a whole instead of guessing its old index keys.
-        let mut rec = crate::conformance::sample_call(tenant, switchboard_model::new_id(), DateTime::UNIX_EPOCH);
+        let mut rec = crate::conformance::sample_call(
+            tenant,
+            switchboard_model::new_id(),
+            DateTime::UNIX_EPOCH,
+        );
         rec.id = call;
-        assert!(matches!(store.put_calls(&[rec]).await, Err(StoreError::Corrupt(_))));
+        assert!(matches!(
+            store.put_calls(&[rec]).await,
+            Err(StoreError::Corrupt(_))
+        ));
     }
 }

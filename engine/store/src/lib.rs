@@ -23,7 +23,9 @@ pub mod scylla;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use switchboard_model::call::VisitorSession;
-use switchboard_model::{AttemptOutcome, BidFilter, BidRequestRecord, BidResponseRecord, CallRecord, Id, Lease};
+use switchboard_model::{
+    AttemptOutcome, BidFilter, BidRequestRecord, BidResponseRecord, CallRecord, Id, Lease,
+};
 
 pub use embedded::EmbeddedStore;
 
@@ -146,7 +148,13 @@ pub struct DocPages<'a> {
 impl<'a> DocPages<'a> {
     /// The documents of `kind` (of one tenant, or all with `None`), `limit` a page.
     pub fn new(store: &'a dyn Store, kind: DocKind, tenant: Option<Id>, limit: usize) -> Self {
-        Self { store, kind, tenant, limit, after: None }
+        Self {
+            store,
+            kind,
+            tenant,
+            limit,
+            after: None,
+        }
     }
 
     /// The next page, or `None` when every document was handed out.
@@ -156,7 +164,10 @@ impl<'a> DocPages<'a> {
             Some(Some(after)) => Some(after),
             None => None,
         };
-        let page = self.store.list_docs_page(self.kind, self.tenant, after, self.limit).await?;
+        let page = self
+            .store
+            .list_docs_page(self.kind, self.tenant, after, self.limit)
+            .await?;
         self.after = Some(page.next);
         Ok(Some(page.docs))
     }
@@ -224,8 +235,13 @@ pub trait Store: Send + Sync + 'static {
     /// version, as `new_id` makes, sort as their bytes.) Loading a large
     /// configuration page by page keeps one page of JSON in memory, not all
     /// of it.
-    async fn list_docs_page(&self, kind: DocKind, tenant: Option<Id>, after: Option<(Id, Id)>, limit: usize)
-    -> Result<DocPage>;
+    async fn list_docs_page(
+        &self,
+        kind: DocKind,
+        tenant: Option<Id>,
+        after: Option<(Id, Id)>,
+        limit: usize,
+    ) -> Result<DocPage>;
 
     /// The key and version of every document of a kind, of all tenants,
     /// without reading or decoding bodies.
@@ -259,7 +275,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<CallRecord>>;
 
     /// A tenant's calls, newest first, `limit` at a time, starting after `cursor`.
-    async fn calls_by_tenant(&self, tenant: Id, cursor: Option<&str>, limit: usize) -> Result<CallPage>;
+    async fn calls_by_tenant(
+        &self,
+        tenant: Id,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CallPage>;
 
     /// A buyer's dial attempts started at or after `since`, oldest first.
     async fn buyer_attempts(&self, buyer: Id, since: DateTime<Utc>) -> Result<Vec<AttemptRow>>;
@@ -275,7 +296,11 @@ pub trait Store: Send + Sync + 'static {
     /// target asked, in one durable write.
     ///
     /// Backends without bid tables keep this default, which refuses.
-    async fn put_auction(&self, request: &BidRequestRecord, responses: &[BidResponseRecord]) -> Result<()> {
+    async fn put_auction(
+        &self,
+        request: &BidRequestRecord,
+        responses: &[BidResponseRecord],
+    ) -> Result<()> {
         let _ = (request, responses);
         Err(StoreError::Backend("not supported by this store".into()))
     }
@@ -283,13 +308,25 @@ pub trait Store: Send + Sync + 'static {
     /// A tenant's auctions matching `filter`, newest first, at most `limit`
     /// after `cursor`. A page may hold fewer than `limit` rows (a selective
     /// filter stops after a bounded scan) and still have a next cursor.
-    async fn bid_requests(&self, tenant: Id, filter: &BidFilter, cursor: Option<&str>, limit: usize) -> Result<BidPage<BidRequestRecord>> {
+    async fn bid_requests(
+        &self,
+        tenant: Id,
+        filter: &BidFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<BidPage<BidRequestRecord>> {
         let _ = (tenant, filter, cursor, limit);
         Err(StoreError::Backend("not supported by this store".into()))
     }
 
     /// A tenant's bid responses matching `filter`, paged like [`Store::bid_requests`].
-    async fn bid_responses(&self, tenant: Id, filter: &BidFilter, cursor: Option<&str>, limit: usize) -> Result<BidPage<BidResponseRecord>> {
+    async fn bid_responses(
+        &self,
+        tenant: Id,
+        filter: &BidFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<BidPage<BidResponseRecord>> {
         let _ = (tenant, filter, cursor, limit);
         Err(StoreError::Backend("not supported by this store".into()))
     }
@@ -299,14 +336,18 @@ pub trait Store: Send + Sync + 'static {
     /// visit that keeps its start time replaces itself.
     async fn put_sessions(&self, sessions: &[VisitorSession]) -> Result<()> {
         let _ = sessions;
-        Err(StoreError::Backend("visitor sessions are not supported by this store".into()))
+        Err(StoreError::Backend(
+            "visitor sessions are not supported by this store".into(),
+        ))
     }
 
     /// The visitor sessions of a tracking tag that started on `day` (UTC),
     /// in no particular order.
     async fn list_sessions(&self, tag: Id, day: NaiveDate) -> Result<Vec<VisitorSession>> {
         let _ = (tag, day);
-        Err(StoreError::Backend("visitor sessions are not supported by this store".into()))
+        Err(StoreError::Backend(
+            "visitor sessions are not supported by this store".into(),
+        ))
     }
 
     /// Claims lease `name` for `holder` until `until`, in one atomic step
@@ -317,14 +358,24 @@ pub trait Store: Send + Sync + 'static {
     /// (a new lease starts at 1). Giving a lease up is a claim with
     /// `until = now`. Returns the lease as stored afterwards: another
     /// holder's when the claim was refused.
-    async fn claim_lease(&self, name: &str, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Lease> {
+    async fn claim_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Lease> {
         let _ = (name, holder, now, until);
-        Err(StoreError::Backend("leases are not supported by this store".into()))
+        Err(StoreError::Backend(
+            "leases are not supported by this store".into(),
+        ))
     }
 
     /// Every lease whose name starts with `prefix`, lapsed ones included, in name order.
     async fn leases(&self, prefix: &str) -> Result<Vec<Lease>> {
         let _ = prefix;
-        Err(StoreError::Backend("leases are not supported by this store".into()))
+        Err(StoreError::Backend(
+            "leases are not supported by this store".into(),
+        ))
     }
 }

@@ -81,7 +81,9 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::{Consistency, SerialConsistency, Statement};
 use scylla::value::{Counter, CqlTimestamp, CqlValue, Row};
 use switchboard_model::call::VisitorSession;
-use switchboard_model::{AttemptOutcome, BidFilter, BidRequestRecord, BidResponseRecord, CallRecord, Id, Lease};
+use switchboard_model::{
+    AttemptOutcome, BidFilter, BidRequestRecord, BidResponseRecord, CallRecord, Id, Lease,
+};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use uuid::Uuid;
@@ -90,7 +92,9 @@ pub use migrate::{BOOTSTRAP, CLAIM_TIMEOUT, MIGRATIONS, Migration};
 pub use tls::TlsOptions;
 
 use crate::lease::{self, Claim};
-use crate::{AttemptRow, BidPage, CallPage, Doc, DocKind, DocPage, DocVersion, Result, Store, StoreError};
+use crate::{
+    AttemptRow, BidPage, CallPage, Doc, DocKind, DocPage, DocVersion, Result, Store, StoreError,
+};
 
 /// How many times a read runs again after meeting a batch that committed
 /// while it was reading.
@@ -171,12 +175,20 @@ impl ScyllaConfig {
     /// `tls_server_name` (see [`TlsOptions`]). Values are taken as written
     /// (no %-decoding), so a file path must not contain `&`.
     pub fn parse(uri: &str) -> Result<Self> {
-        let bad = |why: &str| StoreError::InvalidArgument(format!("invalid store URI (scylla://hosts/keyspace): {why}"));
-        let rest = uri.strip_prefix("scylla://").ok_or_else(|| bad("it must start with scylla://"))?;
+        let bad = |why: &str| {
+            StoreError::InvalidArgument(format!(
+                "invalid store URI (scylla://hosts/keyspace): {why}"
+            ))
+        };
+        let rest = uri
+            .strip_prefix("scylla://")
+            .ok_or_else(|| bad("it must start with scylla://"))?;
         let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
         let (authority, keyspace) = rest.split_once('/').ok_or_else(|| bad("no /keyspace"))?;
         if !is_identifier(keyspace) {
-            return Err(bad("the keyspace must be a letter then letters, digits or _ (at most 48)"));
+            return Err(bad(
+                "the keyspace must be a letter then letters, digits or _ (at most 48)",
+            ));
         }
         let (userinfo, hosts) = match authority.rsplit_once('@') {
             Some((u, h)) => (Some(u), h),
@@ -194,8 +206,14 @@ impl ScyllaConfig {
             .filter(|h| !h.is_empty())
             .map(|h| {
                 // host, host:port, [v6], [v6]:port
-                let has_port = h.rsplit_once(':').is_some_and(|(host, _)| !host.is_empty() && (!host.contains(':') || host.ends_with(']')));
-                if has_port { h.to_owned() } else { format!("{h}:9042") }
+                let has_port = h.rsplit_once(':').is_some_and(|(host, _)| {
+                    !host.is_empty() && (!host.contains(':') || host.ends_with(']'))
+                });
+                if has_port {
+                    h.to_owned()
+                } else {
+                    format!("{h}:9042")
+                }
             })
             .collect();
         if nodes.is_empty() {
@@ -223,7 +241,10 @@ impl ScyllaConfig {
         let (mut tls_cert, mut tls_key) = (None, None);
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let num = |v: &str| v.parse::<u32>().map_err(|_| bad(&format!("{k} must be a whole number, not {v:?}")));
+            let num = |v: &str| {
+                v.parse::<u32>()
+                    .map_err(|_| bad(&format!("{k} must be a whole number, not {v:?}")))
+            };
             let flag = |v: &str| match v {
                 "true" | "1" | "on" => Ok(true),
                 "false" | "0" | "off" => Ok(false),
@@ -239,7 +260,11 @@ impl ScyllaConfig {
             match k {
                 "replication_factor" => config.replication_factor = num(v)?.max(1),
                 "dc" => {
-                    if !v.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) || v.is_empty() {
+                    if !v
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+                        || v.is_empty()
+                    {
                         return Err(bad("dc must be a datacenter name"));
                     }
                     config.datacenter = Some(v.to_owned());
@@ -257,7 +282,9 @@ impl ScyllaConfig {
                 "tls_key" => tls_key = Some(path(v)?),
                 "tls_server_name" => {
                     if rustls::pki_types::ServerName::try_from(v).is_err() {
-                        return Err(bad(&format!("tls_server_name must be a host name, not {v:?}")));
+                        return Err(bad(&format!(
+                            "tls_server_name must be a host name, not {v:?}"
+                        )));
                     }
                     tls_options.server_name = Some(v.to_owned());
                 }
@@ -270,7 +297,11 @@ impl ScyllaConfig {
         tls_options.client = match (tls_cert, tls_key) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
-            _ => return Err(bad("tls_cert and tls_key go together (the client certificate and its private key)")),
+            _ => {
+                return Err(bad(
+                    "tls_cert and tls_key go together (the client certificate and its private key)",
+                ));
+            }
         };
         config.tls = tls.then_some(tls_options);
         Ok(config)
@@ -300,9 +331,14 @@ impl ScyllaConfig {
     /// A copy for another keyspace (tests use one per run).
     pub fn with_keyspace(&self, keyspace: &str) -> Result<Self> {
         if !is_identifier(keyspace) {
-            return Err(StoreError::InvalidArgument(format!("invalid keyspace name {keyspace:?}")));
+            return Err(StoreError::InvalidArgument(format!(
+                "invalid keyspace name {keyspace:?}"
+            )));
         }
-        Ok(Self { keyspace: keyspace.to_owned(), ..self.clone() })
+        Ok(Self {
+            keyspace: keyspace.to_owned(),
+            ..self.clone()
+        })
     }
 }
 
@@ -316,7 +352,9 @@ fn corrupt<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> StoreE
 
 async fn session(config: &ScyllaConfig) -> Result<(Session, ExecutionProfileHandle)> {
     // Token- and shard-aware (the default policy's default), local DC first.
-    let mut policy = DefaultPolicy::builder().token_aware(true).permit_dc_failover(false);
+    let mut policy = DefaultPolicy::builder()
+        .token_aware(true)
+        .permit_dc_failover(false);
     if let Some(dc) = &config.datacenter {
         policy = policy.prefer_datacenter(dc.clone());
     }
@@ -349,10 +387,12 @@ async fn session(config: &ScyllaConfig) -> Result<(Session, ExecutionProfileHand
     if let Some(tls) = &config.tls {
         builder = builder.tls_context(Some(tls.client_config()?));
     }
-    let session = builder
-        .build()
-        .await
-        .map_err(|e| StoreError::Backend(format!("cannot connect to ScyllaDB at {}: {e}", config.nodes.join(","))))?;
+    let session = builder.build().await.map_err(|e| {
+        StoreError::Backend(format!(
+            "cannot connect to ScyllaDB at {}: {e}",
+            config.nodes.join(",")
+        ))
+    })?;
     Ok((session, relaxed))
 }
 
@@ -373,7 +413,13 @@ enum DocTable {
 }
 
 impl DocTable {
-    const ALL: [DocTable; 5] = [DocTable::Config, DocTable::Users, DocTable::Sessions, DocTable::ApiKeys, DocTable::Audit];
+    const ALL: [DocTable; 5] = [
+        DocTable::Config,
+        DocTable::Users,
+        DocTable::Sessions,
+        DocTable::ApiKeys,
+        DocTable::Audit,
+    ];
 
     fn of(kind: DocKind) -> Self {
         match kind {
@@ -535,7 +581,11 @@ impl Preparer<'_> {
         Ok(st)
     }
 
-    async fn relaxed(&self, cql: &str, profile: &ExecutionProfileHandle) -> Result<PreparedStatement> {
+    async fn relaxed(
+        &self,
+        cql: &str,
+        profile: &ExecutionProfileHandle,
+    ) -> Result<PreparedStatement> {
         let mut st = self.prepare(cql, true).await?;
         st.set_execution_profile_handle(Some(profile.clone()));
         Ok(st)
@@ -705,7 +755,9 @@ struct Inner {
 
 impl std::fmt::Debug for ScyllaStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScyllaStore").field("keyspace", &self.inner.keyspace).finish_non_exhaustive()
+        f.debug_struct("ScyllaStore")
+            .field("keyspace", &self.inner.keyspace)
+            .finish_non_exhaustive()
     }
 }
 
@@ -721,7 +773,8 @@ fn micros(t: DateTime<Utc>) -> i64 {
 }
 
 fn from_micros(us: i64) -> Result<DateTime<Utc>> {
-    DateTime::from_timestamp_micros(us).ok_or_else(|| StoreError::Corrupt(format!("time out of range: {us}µs")))
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| StoreError::Corrupt(format!("time out of range: {us}µs")))
 }
 
 fn day_of(us: i64) -> i32 {
@@ -753,7 +806,12 @@ struct DescWalk {
 
 impl DescWalk {
     fn new(days: Vec<i32>, before: Option<Position>) -> Self {
-        let mut walk = Self { days, at: 0, before, position: None };
+        let mut walk = Self {
+            days,
+            at: 0,
+            before,
+            position: None,
+        };
         walk.position = walk.start();
         walk
     }
@@ -800,7 +858,11 @@ fn last_per_session(sessions: &[VisitorSession]) -> Vec<&VisitorSession> {
     let mut at: HashMap<(Id, i32, &str), usize> = HashMap::new();
     let mut out: Vec<&VisitorSession> = Vec::new();
     for v in sessions {
-        let key = (v.tag_id, day_of(micros(v.started_at)), v.session_id.as_str());
+        let key = (
+            v.tag_id,
+            day_of(micros(v.started_at)),
+            v.session_id.as_str(),
+        );
         match at.get(&key) {
             Some(&i) => out[i] = v,
             None => {
@@ -827,20 +889,42 @@ fn counted(o: AttemptOutcome) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum IndexKey {
     Sid(String),
-    Tenant { tenant: Id, started: i64 },
-    Campaign { tenant: Id, campaign: Id, started: i64 },
-    Attempt { buyer: Id, started: i64, attempt: i32 },
+    Tenant {
+        tenant: Id,
+        started: i64,
+    },
+    Campaign {
+        tenant: Id,
+        campaign: Id,
+        started: i64,
+    },
+    Attempt {
+        buyer: Id,
+        started: i64,
+        attempt: i32,
+    },
 }
 
 fn index_keys(call: &CallRecord) -> HashSet<IndexKey> {
     let started = micros(call.started_at);
     let mut keys = HashSet::from([
         IndexKey::Sid(call.call_sid.clone()),
-        IndexKey::Tenant { tenant: call.tenant_id, started },
-        IndexKey::Campaign { tenant: call.tenant_id, campaign: call.campaign_id, started },
+        IndexKey::Tenant {
+            tenant: call.tenant_id,
+            started,
+        },
+        IndexKey::Campaign {
+            tenant: call.tenant_id,
+            campaign: call.campaign_id,
+            started,
+        },
     ]);
     for (i, a) in call.attempts.iter().enumerate() {
-        keys.insert(IndexKey::Attempt { buyer: a.buyer_id, started: micros(a.started_at), attempt: i as i32 });
+        keys.insert(IndexKey::Attempt {
+            buyer: a.buyer_id,
+            started: micros(a.started_at),
+            attempt: i as i32,
+        });
     }
     keys
 }
@@ -855,13 +939,21 @@ struct View {
 
 impl View {
     fn new() -> Self {
-        Self { started: Instant::now(), fresh: false, rereads: 0 }
+        Self {
+            started: Instant::now(),
+            fresh: false,
+            rereads: 0,
+        }
     }
 
     /// Whether to run the read again; resets the view if so.
     fn again(&mut self) -> bool {
         if self.fresh && self.rereads < MAX_REREADS {
-            *self = Self { started: Instant::now(), fresh: false, rereads: self.rereads + 1 };
+            *self = Self {
+                started: Instant::now(),
+                fresh: false,
+                rereads: self.rereads + 1,
+            };
             true
         } else {
             false
@@ -897,7 +989,9 @@ impl IndexKey {
         match self {
             IndexKey::Sid(_) => None,
             IndexKey::Tenant { tenant, started } => Some(("tenant", *tenant, day_of(*started))),
-            IndexKey::Campaign { campaign, started, .. } => Some(("campaign", *campaign, day_of(*started))),
+            IndexKey::Campaign {
+                campaign, started, ..
+            } => Some(("campaign", *campaign, day_of(*started))),
             IndexKey::Attempt { buyer, started, .. } => Some(("buyer", *buyer, day_of(*started))),
         }
     }
@@ -921,14 +1015,19 @@ struct CommitPlan {
 
 impl CommitPlan {
     fn new(calls: &[&CallRecord], old: &HashMap<Id, CallRecord>) -> Result<Self> {
-        let json = |c: &CallRecord| serde_json::to_string(c).map_err(|e| StoreError::InvalidArgument(format!("call record: {e}")));
+        let json = |c: &CallRecord| {
+            serde_json::to_string(c)
+                .map_err(|e| StoreError::InvalidArgument(format!("call record: {e}")))
+        };
         let mut plan = CommitPlan::default();
         for call in calls {
             let prior = old.get(&call.id);
-            plan.calls.push((call.id, json(call)?, prior.map(json).transpose()?));
+            plan.calls
+                .push((call.id, json(call)?, prior.map(json).transpose()?));
             let keys = index_keys(call);
             plan.buckets.insert(("scan", Uuid::nil(), hour_of(call.id)));
-            plan.buckets.extend(keys.iter().filter_map(IndexKey::bucket));
+            plan.buckets
+                .extend(keys.iter().filter_map(IndexKey::bucket));
             for a in &call.attempts {
                 *plan.deltas.entry(a.buyer_id).or_default() += i64::from(counted(a.outcome));
             }
@@ -936,7 +1035,12 @@ impl CommitPlan {
                 for a in &prior.attempts {
                     *plan.deltas.entry(a.buyer_id).or_default() -= i64::from(counted(a.outcome));
                 }
-                plan.stale.extend(index_keys(prior).into_iter().filter(|k| !keys.contains(k)).map(|k| (call.id, k)));
+                plan.stale.extend(
+                    index_keys(prior)
+                        .into_iter()
+                        .filter(|k| !keys.contains(k))
+                        .map(|k| (call.id, k)),
+                );
             }
             plan.index.extend(keys.into_iter().map(|k| (call.id, k)));
         }
@@ -964,7 +1068,13 @@ impl ScyllaStore {
         if config.migrate {
             migrate::apply(&session, config).await?;
         }
-        let st = Preparer { session: &session, keyspace: &config.keyspace, timeout: config.timeout }.all(&relaxed).await?;
+        let st = Preparer {
+            session: &session,
+            keyspace: &config.keyspace,
+            timeout: config.timeout,
+        }
+        .all(&relaxed)
+        .await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 session,
@@ -982,7 +1092,11 @@ impl ScyllaStore {
     pub async fn drop_keyspace(&self) -> Result<()> {
         let mut st = Statement::new(format!("DROP KEYSPACE IF EXISTS {}", self.inner.keyspace));
         st.set_request_timeout(Some(Duration::from_secs(60)));
-        self.inner.session.query_unpaged(st, ()).await.map_err(backend("drop keyspace"))?;
+        self.inner
+            .session
+            .query_unpaged(st, ())
+            .await
+            .map_err(backend("drop keyspace"))?;
         Ok(())
     }
 
@@ -1003,21 +1117,49 @@ impl ScyllaStore {
             IndexKey::Sid(sid) => (&st.put_sid, vec![CqlValue::Text(sid.clone()), uuid(id)]),
             IndexKey::Tenant { tenant, started } => (
                 pick(&st.put_by_tenant, &st.delete_by_tenant),
-                vec![uuid(*tenant), CqlValue::Int(day_of(*started)), CqlValue::BigInt(*started), uuid(id)],
+                vec![
+                    uuid(*tenant),
+                    CqlValue::Int(day_of(*started)),
+                    CqlValue::BigInt(*started),
+                    uuid(id),
+                ],
             ),
-            IndexKey::Campaign { tenant, campaign, started } => (
+            IndexKey::Campaign {
+                tenant,
+                campaign,
+                started,
+            } => (
                 pick(&st.put_by_campaign, &st.delete_by_campaign),
-                vec![uuid(*tenant), uuid(*campaign), CqlValue::Int(day_of(*started)), CqlValue::BigInt(*started), uuid(id)],
+                vec![
+                    uuid(*tenant),
+                    uuid(*campaign),
+                    CqlValue::Int(day_of(*started)),
+                    CqlValue::BigInt(*started),
+                    uuid(id),
+                ],
             ),
-            IndexKey::Attempt { buyer, started, attempt } => (
+            IndexKey::Attempt {
+                buyer,
+                started,
+                attempt,
+            } => (
                 pick(&st.put_attempt, &st.delete_attempt),
-                vec![uuid(*buyer), CqlValue::Int(day_of(*started)), CqlValue::BigInt(*started), uuid(id), CqlValue::Int(*attempt)],
+                vec![
+                    uuid(*buyer),
+                    CqlValue::Int(day_of(*started)),
+                    CqlValue::BigInt(*started),
+                    uuid(id),
+                    CqlValue::Int(*attempt),
+                ],
             ),
         }
     }
 
     async fn exec(&self, st: &PreparedStatement, values: Values) -> Result<QueryResult> {
-        self.session().execute_unpaged(st, values).await.map_err(backend("request"))
+        self.session()
+            .execute_unpaged(st, values)
+            .await
+            .map_err(backend("request"))
     }
 
     /// Every row of a (possibly multi-page) read.
@@ -1028,8 +1170,11 @@ impl ScyllaStore {
         let mut out = Vec::new();
         let mut paging = PagingState::start();
         loop {
-            let (result, next) =
-                self.session().execute_single_page(st, &values, paging).await.map_err(backend("read"))?;
+            let (result, next) = self
+                .session()
+                .execute_single_page(st, &values, paging)
+                .await
+                .map_err(backend("read"))?;
             let rows = result.into_rows_result().map_err(backend("read result"))?;
             for row in rows.rows::<T>().map_err(corrupt("row type"))? {
                 out.push(row.map_err(corrupt("row"))?);
@@ -1056,7 +1201,10 @@ impl ScyllaStore {
             Ok(())
         };
         for (i, job) in jobs.into_iter().enumerate() {
-            let permit = Arc::clone(limit).acquire_owned().await.map_err(backend("semaphore"))?;
+            let permit = Arc::clone(limit)
+                .acquire_owned()
+                .await
+                .map_err(backend("semaphore"))?;
             set.spawn(async move {
                 let r = job.await;
                 drop(permit);
@@ -1076,7 +1224,13 @@ impl ScyllaStore {
     fn job(&self, st: &PreparedStatement, values: Values) -> Job<QueryResult> {
         let inner = Arc::clone(&self.inner);
         let st = st.clone();
-        Box::pin(async move { inner.session.execute_unpaged(&st, values).await.map_err(backend("request")) })
+        Box::pin(async move {
+            inner
+                .session
+                .execute_unpaged(&st, values)
+                .await
+                .map_err(backend("request"))
+        })
     }
 
     async fn write_all(&self, writes: Vec<(&PreparedStatement, Values)>) -> Result<()> {
@@ -1113,21 +1267,38 @@ impl ScyllaStore {
     }
 
     /// The visible versions of the calls `ids` (missing ones are absent).
-    async fn load(&self, ids: &[Id], view: &mut View, relaxed: bool) -> Result<HashMap<Id, CallRecord>> {
-        let st = if relaxed { &self.st().get_call_relaxed } else { &self.st().get_call };
+    async fn load(
+        &self,
+        ids: &[Id],
+        view: &mut View,
+        relaxed: bool,
+    ) -> Result<HashMap<Id, CallRecord>> {
+        let st = if relaxed {
+            &self.st().get_call_relaxed
+        } else {
+            &self.st().get_call
+        };
         let jobs = ids
             .iter()
             .map(|&id| {
                 let job = self.job(st, vec![uuid(id)]);
                 Box::pin(async move {
-                    let rows = job.await?.into_rows_result().map_err(backend("call result"))?;
-                    let raw: Option<RawCall> = rows.maybe_first_row().map_err(corrupt("call row"))?;
+                    let rows = job
+                        .await?
+                        .into_rows_result()
+                        .map_err(backend("call result"))?;
+                    let raw: Option<RawCall> =
+                        rows.maybe_first_row().map_err(corrupt("call row"))?;
                     Ok((id, raw))
                 }) as Job<(Id, Option<RawCall>)>
             })
             .collect();
-        let raws: Vec<(Id, RawCall)> =
-            self.all(jobs).await?.into_iter().filter_map(|(id, raw)| raw.map(|r| (id, r))).collect();
+        let raws: Vec<(Id, RawCall)> = self
+            .all(jobs)
+            .await?
+            .into_iter()
+            .filter_map(|(id, raw)| raw.map(|r| (id, r)))
+            .collect();
 
         let mut unknown: HashSet<Uuid> = HashSet::new();
         for (_, (_, batch, _)) in &raws {
@@ -1144,7 +1315,10 @@ impl ScyllaStore {
                 .map(|&b| {
                     let job = self.job(&self.st().get_batch, vec![uuid(b)]);
                     Box::pin(async move {
-                        let rows = job.await?.into_rows_result().map_err(backend("batch result"))?;
+                        let rows = job
+                            .await?
+                            .into_rows_result()
+                            .map_err(backend("batch result"))?;
                         Ok(rows.rows_num() > 0)
                     }) as Job<bool>
                 })
@@ -1160,7 +1334,8 @@ impl ScyllaStore {
         let mut out = HashMap::with_capacity(raws.len());
         for (id, raw) in raws {
             if let Some(json) = visible(raw, |b| self.known_committed(b, view)) {
-                let call: CallRecord = serde_json::from_str(&json).map_err(corrupt("call record"))?;
+                let call: CallRecord =
+                    serde_json::from_str(&json).map_err(corrupt("call record"))?;
                 out.insert(id, call);
             }
         }
@@ -1168,10 +1343,29 @@ impl ScyllaStore {
     }
 
     /// Buckets of an index in `[from, to]`, ascending or descending.
-    async fn buckets(&self, scope: &str, key: Id, from: i32, to: i32, descending: bool) -> Result<Vec<i32>> {
-        let st = if descending { &self.st().buckets_desc } else { &self.st().buckets_asc };
+    async fn buckets(
+        &self,
+        scope: &str,
+        key: Id,
+        from: i32,
+        to: i32,
+        descending: bool,
+    ) -> Result<Vec<i32>> {
+        let st = if descending {
+            &self.st().buckets_desc
+        } else {
+            &self.st().buckets_asc
+        };
         let rows: Vec<(i32,)> = self
-            .select(st, vec![CqlValue::Text(scope.to_owned()), uuid(key), CqlValue::Int(from), CqlValue::Int(to)])
+            .select(
+                st,
+                vec![
+                    CqlValue::Text(scope.to_owned()),
+                    uuid(key),
+                    CqlValue::Int(from),
+                    CqlValue::Int(to),
+                ],
+            )
             .await?;
         Ok(rows.into_iter().map(|(b,)| b).collect())
     }
@@ -1202,23 +1396,44 @@ impl ScyllaStore {
         let since = filter.since.map(micros);
         let upper = bid_upper(before, filter.until);
         let mut items = Vec::new();
-        let (first_day, last_day) = (since.map_or(i32::MIN, day_of), upper.map_or(i32::MAX, |(us, _)| day_of(us)));
+        let (first_day, last_day) = (
+            since.map_or(i32::MIN, day_of),
+            upper.map_or(i32::MAX, |(us, _)| day_of(us)),
+        );
         if first_day > last_day {
             // An empty window; within one day, the walk stops at `since`.
             return Ok(BidPage { items, next: None });
         }
-        let days = self.buckets(table.scope(), tenant, first_day, last_day, true).await?;
+        let days = self
+            .buckets(table.scope(), tenant, first_day, last_day, true)
+            .await?;
         let st = self.bid_statements(table);
         let chunk = (limit + 1).clamp(16, PAGE_SIZE as usize);
         let mut walk = DescWalk::new(days, upper);
         let (mut scanned, mut last, mut more) = (0, None, false);
         'walk: while let Some((day, position)) = walk.read() {
             let rows: Vec<(i64, Uuid, Option<String>)> = match position {
-                None => self.select(&st.first, vec![uuid(tenant), CqlValue::Int(day), CqlValue::Int(chunk as i32)]).await?,
+                None => {
+                    self.select(
+                        &st.first,
+                        vec![
+                            uuid(tenant),
+                            CqlValue::Int(day),
+                            CqlValue::Int(chunk as i32),
+                        ],
+                    )
+                    .await?
+                }
                 Some((us, id)) => {
                     self.select(
                         &st.after,
-                        vec![uuid(tenant), CqlValue::Int(day), CqlValue::BigInt(us), uuid(id), CqlValue::Int(chunk as i32)],
+                        vec![
+                            uuid(tenant),
+                            CqlValue::Int(day),
+                            CqlValue::BigInt(us),
+                            uuid(id),
+                            CqlValue::Int(chunk as i32),
+                        ],
                     )
                     .await?
                 }
@@ -1240,16 +1455,28 @@ impl ScyllaStore {
                     items.push(row);
                 }
             }
-            walk.advance(rows.last().map(|&(created, id, _)| (created, id)), rows.len() == chunk);
+            walk.advance(
+                rows.last().map(|&(created, id, _)| (created, id)),
+                rows.len() == chunk,
+            );
         }
-        let next = if more { last.map(|(us, id)| encode_cursor(us, id)) } else { None };
+        let next = if more {
+            last.map(|(us, id)| encode_cursor(us, id))
+        } else {
+            None
+        };
         Ok(BidPage { items, next })
     }
 
     /// Lease `name` as stored, read at SERIAL.
     async fn read_lease(&self, name: &str) -> Result<Option<Lease>> {
-        let rows: Vec<LeaseRow> = self.select(&self.st().get_lease, vec![CqlValue::Text(name.to_owned())]).await?;
-        rows.into_iter().next().map(|row| decode_lease(name.to_owned(), row)).transpose()
+        let rows: Vec<LeaseRow> = self
+            .select(&self.st().get_lease, vec![CqlValue::Text(name.to_owned())])
+            .await?;
+        rows.into_iter()
+            .next()
+            .map(|row| decode_lease(name.to_owned(), row))
+            .transpose()
     }
 
     /// Whether an LWT applied.
@@ -1273,7 +1500,9 @@ impl ScyllaStore {
             .and_then(|i| row.columns.get(i).cloned().flatten())
             .and_then(|v| v.as_boolean())
             .ok_or_else(|| StoreError::Backend("scylla lwt result without [applied]".into()))?;
-        let version = version_at.and_then(|i| row.columns.get(i).cloned().flatten()).and_then(|v| v.as_bigint());
+        let version = version_at
+            .and_then(|i| row.columns.get(i).cloned().flatten())
+            .and_then(|v| v.as_bigint());
         Ok((applied, version.map(|v| v as u64)))
     }
 
@@ -1287,13 +1516,21 @@ impl ScyllaStore {
 
     /// The tenants that have (or had) documents of a kind.
     async fn doc_tenants(&self, kind: DocKind) -> Result<Vec<Id>> {
-        let rows: Vec<(Uuid,)> = self.select(&self.st().doc_tenants, vec![CqlValue::Text(kind.as_str().to_owned())]).await?;
+        let rows: Vec<(Uuid,)> = self
+            .select(
+                &self.st().doc_tenants,
+                vec![CqlValue::Text(kind.as_str().to_owned())],
+            )
+            .await?;
         Ok(rows.into_iter().map(|(t,)| t).collect())
     }
 
     fn doc_statements(&self, kind: DocKind) -> &DocStatements {
         let table = DocTable::of(kind);
-        let i = DocTable::ALL.iter().position(|t| *t == table).expect("every table is prepared");
+        let i = DocTable::ALL
+            .iter()
+            .position(|t| *t == table)
+            .expect("every table is prepared");
         &self.st().docs[i]
     }
 }
@@ -1303,10 +1540,18 @@ type LeaseRow = (Option<String>, Option<CqlTimestamp>, Option<i64>);
 
 fn decode_lease(name: String, (holder, expires, epoch): LeaseRow) -> Result<Lease> {
     let (Some(holder), Some(expires), Some(epoch)) = (holder, expires, epoch) else {
-        return Err(StoreError::Corrupt(format!("lease {name}: a column is missing")));
+        return Err(StoreError::Corrupt(format!(
+            "lease {name}: a column is missing"
+        )));
     };
-    let epoch = u64::try_from(epoch).map_err(|_| StoreError::Corrupt(format!("lease {name}: epoch {epoch}")))?;
-    Ok(Lease { expires: lease::from_millis(&name, expires.0)?, holder, epoch, name })
+    let epoch = u64::try_from(epoch)
+        .map_err(|_| StoreError::Corrupt(format!("lease {name}: epoch {epoch}")))?;
+    Ok(Lease {
+        expires: lease::from_millis(&name, expires.0)?,
+        holder,
+        epoch,
+        name,
+    })
 }
 
 fn decode_body(body: &str) -> Result<serde_json::Value> {
@@ -1320,7 +1565,10 @@ fn encode_cursor(started: i64, id: Id) -> String {
 fn decode_cursor(cursor: &str) -> Result<(i64, Id)> {
     let bad = || StoreError::InvalidArgument(format!("invalid page cursor {cursor:?}"));
     let (us, id) = cursor.split_once('_').ok_or_else(bad)?;
-    Ok((us.parse().map_err(|_| bad())?, Uuid::try_parse(id).map_err(|_| bad())?))
+    Ok((
+        us.parse().map_err(|_| bad())?,
+        Uuid::try_parse(id).map_err(|_| bad())?,
+    ))
 }
 
 #[async_trait]
@@ -1328,11 +1576,16 @@ impl Store for ScyllaStore {
     async fn get_doc(&self, kind: DocKind, tenant: Id, id: Id) -> Result<Option<Doc>> {
         let mut values = Self::doc_key(kind, tenant);
         values.push(uuid(id));
-        let rows: Vec<(Option<i64>, Option<String>)> = self.select(&self.doc_statements(kind).get, values).await?;
+        let rows: Vec<(Option<i64>, Option<String>)> =
+            self.select(&self.doc_statements(kind).get, values).await?;
         match rows.into_iter().next() {
-            Some((Some(version), Some(body))) => {
-                Ok(Some(Doc { kind, tenant, id, version: version as u64, body: decode_body(&body)? }))
-            }
+            Some((Some(version), Some(body))) => Ok(Some(Doc {
+                kind,
+                tenant,
+                id,
+                version: version as u64,
+                body: decode_body(&body)?,
+            })),
             _ => Ok(None),
         }
     }
@@ -1344,19 +1597,31 @@ impl Store for ScyllaStore {
         };
         let mut out = Vec::new();
         for tenant in tenants {
-            let rows: Vec<(Uuid, Option<i64>, Option<String>)> =
-                self.select(&self.doc_statements(kind).list, Self::doc_key(kind, tenant)).await?;
+            let rows: Vec<(Uuid, Option<i64>, Option<String>)> = self
+                .select(&self.doc_statements(kind).list, Self::doc_key(kind, tenant))
+                .await?;
             for (id, version, body) in rows {
                 if let (Some(version), Some(body)) = (version, body) {
-                    out.push(Doc { kind, tenant, id, version: version as u64, body: decode_body(&body)? });
+                    out.push(Doc {
+                        kind,
+                        tenant,
+                        id,
+                        version: version as u64,
+                        body: decode_body(&body)?,
+                    });
                 }
             }
         }
         Ok(out)
     }
 
-    async fn list_docs_page(&self, kind: DocKind, tenant: Option<Id>, after: Option<(Id, Id)>, limit: usize)
-    -> Result<DocPage> {
+    async fn list_docs_page(
+        &self,
+        kind: DocKind,
+        tenant: Option<Id>,
+        after: Option<(Id, Id)>,
+        limit: usize,
+    ) -> Result<DocPage> {
         let mut tenants = match tenant {
             Some(t) => vec![t],
             None => self.doc_tenants(kind).await?,
@@ -1365,10 +1630,16 @@ impl Store for ScyllaStore {
         tenants.sort_unstable();
         let limit = limit.max(1);
         let sts = self.doc_statements(kind);
-        let mut page = DocPage { docs: Vec::new(), next: None };
+        let mut page = DocPage {
+            docs: Vec::new(),
+            next: None,
+        };
         // Rows without a body are skipped but counted, so the cursor moves past them.
         let (mut rows_read, mut last_row) = (0, None);
-        for t in tenants.into_iter().filter(|t| after.is_none_or(|(at, _)| *t >= at)) {
+        for t in tenants
+            .into_iter()
+            .filter(|t| after.is_none_or(|(at, _)| *t >= at))
+        {
             // One row past the page tells whether another page follows.
             let want = i32::try_from(limit - rows_read + 1).unwrap_or(i32::MAX);
             let mut values = Self::doc_key(kind, t);
@@ -1390,7 +1661,13 @@ impl Store for ScyllaStore {
                 rows_read += 1;
                 last_row = Some((t, id));
                 if let (Some(version), Some(body)) = (version, body) {
-                    page.docs.push(Doc { kind, tenant: t, id, version: version as u64, body: decode_body(&body)? });
+                    page.docs.push(Doc {
+                        kind,
+                        tenant: t,
+                        id,
+                        version: version as u64,
+                        body: decode_body(&body)?,
+                    });
                 }
             }
         }
@@ -1401,23 +1678,36 @@ impl Store for ScyllaStore {
         let sts = self.doc_statements(kind);
         let mut out = Vec::new();
         for tenant in self.doc_tenants(kind).await? {
-            let rows: Vec<(Uuid, Option<i64>)> = self.select(&sts.versions, Self::doc_key(kind, tenant)).await?;
+            let rows: Vec<(Uuid, Option<i64>)> = self
+                .select(&sts.versions, Self::doc_key(kind, tenant))
+                .await?;
             out.extend(rows.into_iter().filter_map(|(id, version)| {
-                Some(DocVersion { tenant, id, version: version? as u64 })
+                Some(DocVersion {
+                    tenant,
+                    id,
+                    version: version? as u64,
+                })
             }));
         }
         Ok(out)
     }
 
     async fn put_doc(&self, doc: Doc, expected: Option<u64>) -> Result<u64> {
-        let body = serde_json::to_string(&doc.body).map_err(|e| StoreError::InvalidArgument(format!("document body: {e}")))?;
+        let body = serde_json::to_string(&doc.body)
+            .map_err(|e| StoreError::InvalidArgument(format!("document body: {e}")))?;
         let sts = self.doc_statements(doc.kind);
         let key = Self::doc_key(doc.kind, doc.tenant);
         let result = match expected {
             None => {
                 // Listed before it exists: a listing never misses a document.
-                self.exec(&self.st().add_doc_tenant, vec![CqlValue::Text(doc.kind.as_str().to_owned()), uuid(doc.tenant)])
-                    .await?;
+                self.exec(
+                    &self.st().add_doc_tenant,
+                    vec![
+                        CqlValue::Text(doc.kind.as_str().to_owned()),
+                        uuid(doc.tenant),
+                    ],
+                )
+                .await?;
                 let mut values = key;
                 values.extend([uuid(doc.id), CqlValue::Text(body)]);
                 self.exec(&sts.insert, values).await?
@@ -1441,7 +1731,10 @@ impl Store for ScyllaStore {
         let result = self.exec(&self.doc_statements(kind).delete, values).await?;
         match Self::doc_from_lwt(result)? {
             (true, _) => Ok(()),
-            (false, found) => Err(StoreError::Conflict { expected: Some(expected), found }),
+            (false, found) => Err(StoreError::Conflict {
+                expected: Some(expected),
+                found,
+            }),
         }
     }
 
@@ -1462,14 +1755,42 @@ impl Store for ScyllaStore {
         let mut writes: Vec<(&PreparedStatement, Values)> = Vec::new();
         for (id, body, prev) in plan.calls {
             writes.push(match prev {
-                Some(prev) => (&st.put_call, vec![uuid(id), CqlValue::Text(body), uuid(batch), CqlValue::Text(prev)]),
-                None => (&st.put_call_fresh, vec![uuid(id), CqlValue::Text(body), uuid(batch)]),
+                Some(prev) => (
+                    &st.put_call,
+                    vec![
+                        uuid(id),
+                        CqlValue::Text(body),
+                        uuid(batch),
+                        CqlValue::Text(prev),
+                    ],
+                ),
+                None => (
+                    &st.put_call_fresh,
+                    vec![uuid(id), CqlValue::Text(body), uuid(batch)],
+                ),
             });
-            writes.push((&st.put_scan, vec![CqlValue::Int(hour_of(id)), CqlValue::Blob(id.as_bytes().to_vec())]));
+            writes.push((
+                &st.put_scan,
+                vec![
+                    CqlValue::Int(hour_of(id)),
+                    CqlValue::Blob(id.as_bytes().to_vec()),
+                ],
+            ));
         }
-        writes.extend(plan.index.iter().map(|(id, k)| self.index_write(*id, k, false)));
+        writes.extend(
+            plan.index
+                .iter()
+                .map(|(id, k)| self.index_write(*id, k, false)),
+        );
         writes.extend(plan.buckets.iter().map(|(scope, key, bucket)| {
-            (&st.put_bucket, vec![CqlValue::Text((*scope).to_owned()), uuid(*key), CqlValue::Int(*bucket)])
+            (
+                &st.put_bucket,
+                vec![
+                    CqlValue::Text((*scope).to_owned()),
+                    uuid(*key),
+                    CqlValue::Int(*bucket),
+                ],
+            )
         }));
 
         // All or error: the batch stays invisible unless every row landed.
@@ -1485,14 +1806,25 @@ impl Store for ScyllaStore {
         }
 
         for (buyer, delta) in plan.deltas {
-            self.exec(&st.add_total, vec![CqlValue::Counter(Counter(delta)), uuid(buyer)]).await.map_err(|e| {
-                StoreError::Backend(format!("calls stored, but the total of buyer {buyer} may be off by {delta}: {e}"))
+            self.exec(
+                &st.add_total,
+                vec![CqlValue::Counter(Counter(delta)), uuid(buyer)],
+            )
+            .await
+            .map_err(|e| {
+                StoreError::Backend(format!(
+                    "calls stored, but the total of buyer {buyer} may be off by {delta}: {e}"
+                ))
             })?;
         }
 
         // Stale entries are filtered on read; deleting them only saves reads
         // later, so a failure here does not fail the committed batch.
-        let deletes = plan.stale.iter().map(|(id, k)| self.index_write(*id, k, true)).collect();
+        let deletes = plan
+            .stale
+            .iter()
+            .map(|(id, k)| self.index_write(*id, k, true))
+            .collect();
         if let Err(e) = self.write_all(deletes).await {
             tracing::warn!(error = %e, "scylla: stale call index entries not deleted (they are ignored on read)");
         }
@@ -1512,10 +1844,20 @@ impl Store for ScyllaStore {
     async fn get_call_by_sid(&self, call_sid: &str) -> Result<Option<CallRecord>> {
         let mut view = View::new();
         loop {
-            let rows: Vec<(Option<Uuid>,)> =
-                self.select(&self.st().get_sid, vec![CqlValue::Text(call_sid.to_owned())]).await?;
-            let Some(id) = rows.into_iter().next().and_then(|(id,)| id) else { return Ok(None) };
-            let found = self.load(&[id], &mut view, false).await?.remove(&id).filter(|c| c.call_sid == call_sid);
+            let rows: Vec<(Option<Uuid>,)> = self
+                .select(
+                    &self.st().get_sid,
+                    vec![CqlValue::Text(call_sid.to_owned())],
+                )
+                .await?;
+            let Some(id) = rows.into_iter().next().and_then(|(id,)| id) else {
+                return Ok(None);
+            };
+            let found = self
+                .load(&[id], &mut view, false)
+                .await?
+                .remove(&id)
+                .filter(|c| c.call_sid == call_sid);
             if !view.again() {
                 return Ok(found);
             }
@@ -1536,11 +1878,20 @@ impl Store for ScyllaStore {
         let mut view = View::new();
         loop {
             let mut keys: Vec<(i64, Id)> = Vec::new();
-            for day in self.buckets("campaign", campaign, day_of(from), day_of(to - 1), false).await? {
+            for day in self
+                .buckets("campaign", campaign, day_of(from), day_of(to - 1), false)
+                .await?
+            {
                 let rows: Vec<(i64, Uuid)> = self
                     .select(
                         &self.st().campaign_range,
-                        vec![uuid(tenant), uuid(campaign), CqlValue::Int(day), CqlValue::BigInt(from), CqlValue::BigInt(to)],
+                        vec![
+                            uuid(tenant),
+                            uuid(campaign),
+                            CqlValue::Int(day),
+                            CqlValue::BigInt(from),
+                            CqlValue::BigInt(to),
+                        ],
                     )
                     .await?;
                 keys.extend(rows);
@@ -1551,7 +1902,9 @@ impl Store for ScyllaStore {
                 .iter()
                 .filter_map(|&(started, id)| {
                     calls.remove(&id).filter(|c| {
-                        c.tenant_id == tenant && c.campaign_id == campaign && micros(c.started_at) == started
+                        c.tenant_id == tenant
+                            && c.campaign_id == campaign
+                            && micros(c.started_at) == started
                     })
                 })
                 .collect();
@@ -1561,10 +1914,18 @@ impl Store for ScyllaStore {
         }
     }
 
-    async fn calls_by_tenant(&self, tenant: Id, cursor: Option<&str>, limit: usize) -> Result<CallPage> {
+    async fn calls_by_tenant(
+        &self,
+        tenant: Id,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<CallPage> {
         let after = cursor.map(decode_cursor).transpose()?;
         if limit == 0 {
-            return Ok(CallPage { calls: Vec::new(), next: cursor.map(str::to_owned) });
+            return Ok(CallPage {
+                calls: Vec::new(),
+                next: cursor.map(str::to_owned),
+            });
         }
         // One more than asked: whether there is a next page.
         let want = limit + 1;
@@ -1573,7 +1934,11 @@ impl Store for ScyllaStore {
         loop {
             let mut out: Vec<CallRecord> = Vec::new();
             let last_day = after.map_or(i32::MAX, |(us, _)| day_of(us));
-            let mut walk = DescWalk::new(self.buckets("tenant", tenant, i32::MIN, last_day, true).await?, after);
+            let mut walk = DescWalk::new(
+                self.buckets("tenant", tenant, i32::MIN, last_day, true)
+                    .await?,
+                after,
+            );
             'days: while let Some((day, position)) = walk.read() {
                 let rows: Vec<(i64, Uuid)> = match position {
                     None => {
@@ -1586,7 +1951,13 @@ impl Store for ScyllaStore {
                     Some((us, id)) => {
                         self.select(
                             &self.st().tenant_after,
-                            vec![uuid(tenant), CqlValue::Int(day), CqlValue::BigInt(us), uuid(id), CqlValue::Int(chunk)],
+                            vec![
+                                uuid(tenant),
+                                CqlValue::Int(day),
+                                CqlValue::BigInt(us),
+                                uuid(id),
+                                CqlValue::Int(chunk),
+                            ],
                         )
                         .await?
                     }
@@ -1594,7 +1965,10 @@ impl Store for ScyllaStore {
                 let ids: Vec<Id> = rows.iter().map(|&(_, id)| id).collect();
                 let mut calls = self.load(&ids, &mut view, false).await?;
                 for &(started, id) in &rows {
-                    if let Some(c) = calls.remove(&id).filter(|c| c.tenant_id == tenant && micros(c.started_at) == started) {
+                    if let Some(c) = calls
+                        .remove(&id)
+                        .filter(|c| c.tenant_id == tenant && micros(c.started_at) == started)
+                    {
                         out.push(c);
                         if out.len() == want {
                             break 'days;
@@ -1606,7 +1980,8 @@ impl Store for ScyllaStore {
             if !view.again() {
                 let next = if out.len() > limit {
                     out.truncate(limit);
-                    out.last().map(|c| encode_cursor(micros(c.started_at), c.id))
+                    out.last()
+                        .map(|c| encode_cursor(micros(c.started_at), c.id))
                 } else {
                     None
                 };
@@ -1620,17 +1995,33 @@ impl Store for ScyllaStore {
         let mut view = View::new();
         loop {
             let mut keys: Vec<(i64, Uuid, i32)> = Vec::new();
-            for day in self.buckets("buyer", buyer, day_of(from), i32::MAX, false).await? {
+            for day in self
+                .buckets("buyer", buyer, day_of(from), i32::MAX, false)
+                .await?
+            {
                 let rows: Vec<(i64, Uuid, i32)> = self
-                    .select(&self.st().attempts_since, vec![uuid(buyer), CqlValue::Int(day), CqlValue::BigInt(from)])
+                    .select(
+                        &self.st().attempts_since,
+                        vec![uuid(buyer), CqlValue::Int(day), CqlValue::BigInt(from)],
+                    )
                     .await?;
                 keys.extend(rows);
             }
-            let ids: Vec<Id> = keys.iter().map(|&(_, id, _)| id).collect::<HashSet<_>>().into_iter().collect();
+            let ids: Vec<Id> = keys
+                .iter()
+                .map(|&(_, id, _)| id)
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
             let calls = self.load(&ids, &mut view, false).await?;
             let mut out = Vec::new();
             for (started, call_id, attempt) in keys {
-                let Some(a) = calls.get(&call_id).and_then(|c| c.attempts.get(attempt as usize)) else { continue };
+                let Some(a) = calls
+                    .get(&call_id)
+                    .and_then(|c| c.attempts.get(attempt as usize))
+                else {
+                    continue;
+                };
                 if a.buyer_id == buyer && micros(a.started_at) == started {
                     out.push(AttemptRow {
                         call_id,
@@ -1648,27 +2039,56 @@ impl Store for ScyllaStore {
     }
 
     async fn buyer_total(&self, buyer: Id) -> Result<u64> {
-        let rows: Vec<(Option<Counter>,)> = self.select(&self.st().get_total, vec![uuid(buyer)]).await?;
-        Ok(rows.into_iter().next().and_then(|(c,)| c).map_or(0, |c| c.0.max(0) as u64))
+        let rows: Vec<(Option<Counter>,)> =
+            self.select(&self.st().get_total, vec![uuid(buyer)]).await?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .and_then(|(c,)| c)
+            .map_or(0, |c| c.0.max(0) as u64))
     }
 
-    async fn put_auction(&self, request: &BidRequestRecord, responses: &[BidResponseRecord]) -> Result<()> {
+    async fn put_auction(
+        &self,
+        request: &BidRequestRecord,
+        responses: &[BidResponseRecord],
+    ) -> Result<()> {
         fn json<T: serde::Serialize>(row: &T) -> Result<String> {
-            serde_json::to_string(row).map_err(|e| StoreError::InvalidArgument(format!("bid row: {e}")))
+            serde_json::to_string(row)
+                .map_err(|e| StoreError::InvalidArgument(format!("bid row: {e}")))
         }
         let st = self.st();
         let mut batch = Batch::new(BatchType::Logged);
         let mut values: Vec<Values> = Vec::new();
         let mut buckets: HashSet<(BidTable, Id, i32)> = HashSet::new();
-        let mut row = |table: BidTable, tenant: Id, created: DateTime<Utc>, id: Id, body: String| {
-            let (us, day) = (micros(created), day_of(micros(created)));
-            batch.append_statement(self.bid_statements(table).put.clone());
-            values.push(vec![uuid(tenant), CqlValue::Int(day), CqlValue::BigInt(us), uuid(id), CqlValue::Text(body)]);
-            buckets.insert((table, tenant, day));
-        };
-        row(BidTable::Requests, request.tenant_id, request.created_at, request.id, json(request)?);
+        let mut row =
+            |table: BidTable, tenant: Id, created: DateTime<Utc>, id: Id, body: String| {
+                let (us, day) = (micros(created), day_of(micros(created)));
+                batch.append_statement(self.bid_statements(table).put.clone());
+                values.push(vec![
+                    uuid(tenant),
+                    CqlValue::Int(day),
+                    CqlValue::BigInt(us),
+                    uuid(id),
+                    CqlValue::Text(body),
+                ]);
+                buckets.insert((table, tenant, day));
+            };
+        row(
+            BidTable::Requests,
+            request.tenant_id,
+            request.created_at,
+            request.id,
+            json(request)?,
+        );
         for r in responses {
-            row(BidTable::Responses, r.tenant_id, r.created_at, r.id, json(r)?);
+            row(
+                BidTable::Responses,
+                r.tenant_id,
+                r.created_at,
+                r.id,
+                json(r)?,
+            );
         }
         for (table, tenant, day) in buckets {
             batch.append_statement(st.put_bid_bucket.clone());
@@ -1682,16 +2102,47 @@ impl Store for ScyllaStore {
         // One logged batch: the rows and their buckets land all or none
         // (the batch log replays a half-applied one). Plain inserts: idempotent.
         batch.set_is_idempotent(true);
-        self.session().batch(&batch, values).await.map_err(backend("bid batch"))?;
+        self.session()
+            .batch(&batch, values)
+            .await
+            .map_err(backend("bid batch"))?;
         Ok(())
     }
 
-    async fn bid_requests(&self, tenant: Id, filter: &BidFilter, cursor: Option<&str>, limit: usize) -> Result<BidPage<BidRequestRecord>> {
-        self.bid_page(BidTable::Requests, tenant, filter, cursor, limit, |r: &BidRequestRecord| filter.request(r)).await
+    async fn bid_requests(
+        &self,
+        tenant: Id,
+        filter: &BidFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<BidPage<BidRequestRecord>> {
+        self.bid_page(
+            BidTable::Requests,
+            tenant,
+            filter,
+            cursor,
+            limit,
+            |r: &BidRequestRecord| filter.request(r),
+        )
+        .await
     }
 
-    async fn bid_responses(&self, tenant: Id, filter: &BidFilter, cursor: Option<&str>, limit: usize) -> Result<BidPage<BidResponseRecord>> {
-        self.bid_page(BidTable::Responses, tenant, filter, cursor, limit, |r: &BidResponseRecord| filter.response(r)).await
+    async fn bid_responses(
+        &self,
+        tenant: Id,
+        filter: &BidFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<BidPage<BidResponseRecord>> {
+        self.bid_page(
+            BidTable::Responses,
+            tenant,
+            filter,
+            cursor,
+            limit,
+            |r: &BidResponseRecord| filter.response(r),
+        )
+        .await
     }
 
     async fn put_sessions(&self, sessions: &[VisitorSession]) -> Result<()> {
@@ -1699,7 +2150,8 @@ impl Store for ScyllaStore {
         let writes = last_per_session(sessions)
             .into_iter()
             .map(|v| {
-                let body = serde_json::to_string(v).map_err(|e| StoreError::InvalidArgument(format!("visitor session: {e}")))?;
+                let body = serde_json::to_string(v)
+                    .map_err(|e| StoreError::InvalidArgument(format!("visitor session: {e}")))?;
                 Ok((
                     &st.put_session,
                     vec![
@@ -1717,30 +2169,52 @@ impl Store for ScyllaStore {
     }
 
     async fn list_sessions(&self, tag: Id, day: NaiveDate) -> Result<Vec<VisitorSession>> {
-        let rows: Vec<(Option<String>,)> =
-            self.select(&self.st().list_sessions, vec![uuid(tag), CqlValue::Int(day_of_date(day))]).await?;
+        let rows: Vec<(Option<String>,)> = self
+            .select(
+                &self.st().list_sessions,
+                vec![uuid(tag), CqlValue::Int(day_of_date(day))],
+            )
+            .await?;
         rows.into_iter()
             .filter_map(|(body,)| body)
             .map(|body| serde_json::from_str(&body).map_err(corrupt("visitor session")))
             .collect()
     }
 
-    async fn claim_lease(&self, name: &str, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Lease> {
+    async fn claim_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Lease> {
         lease::check_claim(name, holder)?;
         let st = self.st();
         let current = self.read_lease(name).await?;
-        let read = current.as_ref().map(|c| (c.holder.clone(), c.epoch, c.expires));
+        let read = current
+            .as_ref()
+            .map(|c| (c.holder.clone(), c.epoch, c.expires));
         let next = match lease::claim(current, name, holder, now, until) {
             Claim::Write(next) => next,
             Claim::Refused(current) => return Ok(current),
         };
         let ms = |t: DateTime<Utc>| CqlValue::Timestamp(CqlTimestamp(lease::to_millis(t)));
-        let (name_v, holder_v) = (CqlValue::Text(name.to_owned()), CqlValue::Text(next.holder.clone()));
+        let (name_v, holder_v) = (
+            CqlValue::Text(name.to_owned()),
+            CqlValue::Text(next.holder.clone()),
+        );
         let epoch_v = CqlValue::BigInt(next.epoch as i64);
         // The LWT is conditioned on the row as read: if another claim changed
         // it since, this one does not apply.
         let result = match read {
-            None => self.session().execute_unpaged(&st.insert_lease, vec![name_v, holder_v, ms(next.expires), epoch_v]).await,
+            None => {
+                self.session()
+                    .execute_unpaged(
+                        &st.insert_lease,
+                        vec![name_v, holder_v, ms(next.expires), epoch_v],
+                    )
+                    .await
+            }
             Some((holder, epoch, expires)) => {
                 let values = vec![
                     holder_v,
@@ -1751,7 +2225,9 @@ impl Store for ScyllaStore {
                     CqlValue::BigInt(epoch as i64),
                     ms(expires),
                 ];
-                self.session().execute_unpaged(&st.update_lease, values).await
+                self.session()
+                    .execute_unpaged(&st.update_lease, values)
+                    .await
             }
         };
         match result {
@@ -1772,9 +2248,11 @@ impl Store for ScyllaStore {
                 };
             }
         }
-        self.read_lease(name)
-            .await?
-            .ok_or_else(|| StoreError::Backend(format!("scylla lease {name}: not stored after a refused claim")))
+        self.read_lease(name).await?.ok_or_else(|| {
+            StoreError::Backend(format!(
+                "scylla lease {name}: not stored after a refused claim"
+            ))
+        })
     }
 
     async fn leases(&self, prefix: &str) -> Result<Vec<Lease>> {
@@ -1799,19 +2277,36 @@ impl Store for ScyllaStore {
         let hours: Vec<(i32,)> = self
             .select(
                 &self.st().buckets_scan,
-                vec![CqlValue::Text("scan".into()), uuid(Uuid::nil()), CqlValue::Int(first), CqlValue::Int(i32::MAX)],
+                vec![
+                    CqlValue::Text("scan".into()),
+                    uuid(Uuid::nil()),
+                    CqlValue::Int(first),
+                    CqlValue::Int(i32::MAX),
+                ],
             )
             .await?;
         // An export reads settled history: LOCAL_ONE, and no rereads.
         let mut view = View::new();
         let mut out = Vec::new();
         for (hour,) in hours {
-            let mut position = after.filter(|a| hour_of(*a) == hour).map_or_else(Vec::new, |a| a.as_bytes().to_vec());
+            let mut position = after
+                .filter(|a| hour_of(*a) == hour)
+                .map_or_else(Vec::new, |a| a.as_bytes().to_vec());
             loop {
                 let rows: Vec<(Vec<u8>,)> = self
-                    .select(&self.st().scan_after, vec![CqlValue::Int(hour), CqlValue::Blob(position.clone()), CqlValue::Int(chunk)])
+                    .select(
+                        &self.st().scan_after,
+                        vec![
+                            CqlValue::Int(hour),
+                            CqlValue::Blob(position.clone()),
+                            CqlValue::Int(chunk),
+                        ],
+                    )
                     .await?;
-                let ids: Vec<Id> = rows.iter().filter_map(|(b,)| Uuid::from_slice(b).ok()).collect();
+                let ids: Vec<Id> = rows
+                    .iter()
+                    .filter_map(|(b,)| Uuid::from_slice(b).ok())
+                    .collect();
                 let mut calls = self.load(&ids, &mut view, true).await?;
                 for id in ids {
                     if let Some(c) = calls.remove(&id) {
@@ -1835,23 +2330,23 @@ impl Store for ScyllaStore {
 mod tests {
     use super::*;
 
-fn all_kinds() -> [DocKind; 13] {
-    [
-        DocKind::Tenant,
-        DocKind::Buyer,
-        DocKind::Campaign,
-        DocKind::User,
-        DocKind::Session,
-        DocKind::ApiKey,
-        DocKind::Number,
-        DocKind::Pool,
-        DocKind::RtbTarget,
-        DocKind::RtbRouter,
-        DocKind::TrackingTag,
-        DocKind::Audit,
-        DocKind::Secret,
-    ]
-}
+    fn all_kinds() -> [DocKind; 13] {
+        [
+            DocKind::Tenant,
+            DocKind::Buyer,
+            DocKind::Campaign,
+            DocKind::User,
+            DocKind::Session,
+            DocKind::ApiKey,
+            DocKind::Number,
+            DocKind::Pool,
+            DocKind::RtbTarget,
+            DocKind::RtbRouter,
+            DocKind::TrackingTag,
+            DocKind::Audit,
+            DocKind::Secret,
+        ]
+    }
 
     use crate::conformance::{sample_attempt, sample_call};
 
@@ -1861,16 +2356,29 @@ fn all_kinds() -> [DocKind; 13] {
 
     #[test]
     fn a_fresh_call_writes_every_entry_and_counts_answered_attempts() {
-        let (tenant, campaign, b1, b2) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let (tenant, campaign, b1, b2) = (
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+        );
         let t0 = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
         let mut call = sample_call(tenant, campaign, t0);
-        call.attempts.push(sample_attempt(b1, t0, AttemptOutcome::NoAnswer));
-        call.attempts.push(sample_attempt(b2, t0 + chrono::Duration::days(1), AttemptOutcome::Answered));
+        call.attempts
+            .push(sample_attempt(b1, t0, AttemptOutcome::NoAnswer));
+        call.attempts.push(sample_attempt(
+            b2,
+            t0 + chrono::Duration::days(1),
+            AttemptOutcome::Answered,
+        ));
         let plan = CommitPlan::new(&[&call], &HashMap::new()).unwrap();
 
         assert_eq!(plan.calls.len(), 1);
         assert_eq!(plan.calls[0].0, call.id);
-        assert_eq!(serde_json::from_str::<CallRecord>(&plan.calls[0].1).unwrap(), call);
+        assert_eq!(
+            serde_json::from_str::<CallRecord>(&plan.calls[0].1).unwrap(),
+            call
+        );
         assert_eq!(plan.calls[0].2, None, "nothing replaced");
         let us = micros(t0);
         let us2 = micros(t0 + chrono::Duration::days(1));
@@ -1878,10 +2386,25 @@ fn all_kinds() -> [DocKind; 13] {
             keys_of(&plan.index),
             HashSet::from([
                 IndexKey::Sid(call.call_sid.clone()),
-                IndexKey::Tenant { tenant, started: us },
-                IndexKey::Campaign { tenant, campaign, started: us },
-                IndexKey::Attempt { buyer: b1, started: us, attempt: 0 },
-                IndexKey::Attempt { buyer: b2, started: us2, attempt: 1 },
+                IndexKey::Tenant {
+                    tenant,
+                    started: us
+                },
+                IndexKey::Campaign {
+                    tenant,
+                    campaign,
+                    started: us
+                },
+                IndexKey::Attempt {
+                    buyer: b1,
+                    started: us,
+                    attempt: 0
+                },
+                IndexKey::Attempt {
+                    buyer: b2,
+                    started: us2,
+                    attempt: 1
+                },
             ])
         );
         let day = day_of(us);
@@ -1895,23 +2418,39 @@ fn all_kinds() -> [DocKind; 13] {
                 ("buyer", b2, day + 1),
             ])
         );
-        assert_eq!(plan.deltas, HashMap::from([(b2, 1)]), "no-answer is not counted");
+        assert_eq!(
+            plan.deltas,
+            HashMap::from([(b2, 1)]),
+            "no-answer is not counted"
+        );
         assert!(plan.stale.is_empty());
     }
 
     #[test]
     fn an_upsert_counts_changes_only_and_drops_moved_entries() {
-        let (tenant, c1, c2, b1, b2) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let (tenant, c1, c2, b1, b2) = (
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+        );
         let t0 = DateTime::from_timestamp_micros(1_700_000_000_000_000).unwrap();
         let mut old = sample_call(tenant, c1, t0);
-        old.attempts.push(sample_attempt(b1, t0, AttemptOutcome::Pending));
-        old.attempts.push(sample_attempt(b2, t0, AttemptOutcome::Answered));
+        old.attempts
+            .push(sample_attempt(b1, t0, AttemptOutcome::Pending));
+        old.attempts
+            .push(sample_attempt(b2, t0, AttemptOutcome::Answered));
         let stored = HashMap::from([(old.id, old.clone())]);
 
         // The same version again: nothing to count, nothing stale.
         let same = CommitPlan::new(&[&old], &stored).unwrap();
         assert!(same.deltas.is_empty() && same.stale.is_empty(), "{same:?}");
-        assert_eq!(same.calls[0].2.as_deref(), Some(serde_json::to_string(&old).unwrap().as_str()), "the replaced version is kept");
+        assert_eq!(
+            same.calls[0].2.as_deref(),
+            Some(serde_json::to_string(&old).unwrap().as_str()),
+            "the replaced version is kept"
+        );
 
         // b1 does not answer, the call moves campaign, time and CallSid, b2's attempt is dropped.
         let mut new = old.clone();
@@ -1929,10 +2468,25 @@ fn all_kinds() -> [DocKind; 13] {
             keys_of(&plan.stale),
             HashSet::from([
                 IndexKey::Sid(old.call_sid.clone()),
-                IndexKey::Tenant { tenant, started: us },
-                IndexKey::Campaign { tenant, campaign: c1, started: us },
-                IndexKey::Attempt { buyer: b1, started: us, attempt: 0 },
-                IndexKey::Attempt { buyer: b2, started: us, attempt: 1 },
+                IndexKey::Tenant {
+                    tenant,
+                    started: us
+                },
+                IndexKey::Campaign {
+                    tenant,
+                    campaign: c1,
+                    started: us
+                },
+                IndexKey::Attempt {
+                    buyer: b1,
+                    started: us,
+                    attempt: 0
+                },
+                IndexKey::Attempt {
+                    buyer: b2,
+                    started: us,
+                    attempt: 1
+                },
             ])
         );
         assert!(plan.stale.iter().all(|(id, _)| *id == old.id));
@@ -1948,16 +2502,41 @@ fn all_kinds() -> [DocKind; 13] {
         last.duration_seconds = 42;
         let calls = [first.clone(), other.clone(), last.clone()];
         let latest = latest_versions(&calls);
-        assert_eq!(latest.iter().map(|c| (c.id, c.duration_seconds)).collect::<Vec<_>>(), vec![(first.id, 42), (other.id, 0)]);
+        assert_eq!(
+            latest
+                .iter()
+                .map(|c| (c.id, c.duration_seconds))
+                .collect::<Vec<_>>(),
+            vec![(first.id, 42), (other.id, 0)]
+        );
     }
 
     #[test]
     fn readers_see_committed_versions_only() {
-        let (b, body, prev) = (Uuid::now_v7(), Some("new".to_owned()), Some("old".to_owned()));
-        assert_eq!(visible((body.clone(), None, None), |_| false), body, "no batch: always visible");
-        assert_eq!(visible((body.clone(), Some(b), prev.clone()), |x| x == b), body);
-        assert_eq!(visible((body.clone(), Some(b), prev.clone()), |_| false), prev, "uncommitted: the previous version");
-        assert_eq!(visible((body, Some(b), None), |_| false), None, "a first version, uncommitted: nothing");
+        let (b, body, prev) = (
+            Uuid::now_v7(),
+            Some("new".to_owned()),
+            Some("old".to_owned()),
+        );
+        assert_eq!(
+            visible((body.clone(), None, None), |_| false),
+            body,
+            "no batch: always visible"
+        );
+        assert_eq!(
+            visible((body.clone(), Some(b), prev.clone()), |x| x == b),
+            body
+        );
+        assert_eq!(
+            visible((body.clone(), Some(b), prev.clone()), |_| false),
+            prev,
+            "uncommitted: the previous version"
+        );
+        assert_eq!(
+            visible((body, Some(b), None), |_| false),
+            None,
+            "a first version, uncommitted: nothing"
+        );
     }
 
     #[test]
@@ -1980,26 +2559,61 @@ fn all_kinds() -> [DocKind; 13] {
         .unwrap();
         assert_eq!(c.nodes, vec!["10.0.0.1:9043", "db2:9042", "[::1]:9044"]);
         assert_eq!(c.keyspace, "switchboard");
-        assert_eq!((c.username.as_deref(), c.password.as_deref()), (Some("sb"), Some("secret")));
-        assert_eq!((c.replication_factor, c.datacenter.as_deref()), (3, Some("eu1")));
-        assert_eq!((c.timeout, c.max_in_flight, c.migrate), (Duration::from_millis(800), 64, false));
-        assert_eq!((c.bid_ttl_days, c.visitor_ttl_days, c.tablets), (7, 0, true));
-        assert!(!format!("{c:?}").contains("secret"), "Debug shows the password");
+        assert_eq!(
+            (c.username.as_deref(), c.password.as_deref()),
+            (Some("sb"), Some("secret"))
+        );
+        assert_eq!(
+            (c.replication_factor, c.datacenter.as_deref()),
+            (3, Some("eu1"))
+        );
+        assert_eq!(
+            (c.timeout, c.max_in_flight, c.migrate),
+            (Duration::from_millis(800), 64, false)
+        );
+        assert_eq!(
+            (c.bid_ttl_days, c.visitor_ttl_days, c.tablets),
+            (7, 0, true)
+        );
+        assert!(
+            !format!("{c:?}").contains("secret"),
+            "Debug shows the password"
+        );
     }
 
     #[test]
     fn uri_tls_options() {
-        assert_eq!(ScyllaConfig::parse("scylla://db/ks").unwrap().tls, None, "plain TCP by default");
-        assert_eq!(ScyllaConfig::parse("scylla://db/ks?tls=false").unwrap().tls, None);
-        let plain = ScyllaConfig::parse("scylla://db/ks?tls=true").unwrap().tls.expect("tls");
-        assert_eq!(plain, TlsOptions::default(), "system roots, no client certificate, the node's IP as the name");
+        assert_eq!(
+            ScyllaConfig::parse("scylla://db/ks").unwrap().tls,
+            None,
+            "plain TCP by default"
+        );
+        assert_eq!(
+            ScyllaConfig::parse("scylla://db/ks?tls=false").unwrap().tls,
+            None
+        );
+        let plain = ScyllaConfig::parse("scylla://db/ks?tls=true")
+            .unwrap()
+            .tls
+            .expect("tls");
+        assert_eq!(
+            plain,
+            TlsOptions::default(),
+            "system roots, no client certificate, the node's IP as the name"
+        );
         let c = ScyllaConfig::parse(
             "scylla://db/ks?tls=true&tls_ca=/etc/sb/ca.pem&tls_cert=/etc/sb/client.pem&tls_key=/etc/sb/client.key&tls_server_name=scylla.internal",
         )
         .unwrap();
         let tls = c.tls.as_ref().expect("tls");
-        assert_eq!(tls.ca.as_deref(), Some(std::path::Path::new("/etc/sb/ca.pem")));
-        assert_eq!(tls.client, Some(("/etc/sb/client.pem".into(), "/etc/sb/client.key".into())));
+        assert_eq!(
+            tls.ca.as_deref(),
+            Some(std::path::Path::new("/etc/sb/ca.pem"))
+        );
+        assert_eq!(
+            tls.client,
+            Some(("/etc/sb/client.pem".into(), "/etc/sb/client.key".into()))
+        );
         assert_eq!(tls.server_name.as_deref(), Some("scylla.internal"));
         // The order of the options does not matter.
         let later = ScyllaConfig::parse("scylla://db/ks?tls_ca=/ca.pem&tls=on").unwrap();
@@ -2010,17 +2624,40 @@ fn all_kinds() -> [DocKind; 13] {
     fn uri_tls_errors_say_what_is_wrong() {
         for (uri, says) in [
             ("scylla://db/ks?tls_ca=/ca.pem", "tls_ca needs tls=true"),
-            ("scylla://db/ks?tls=false&tls_server_name=db", "tls_server_name needs tls=true"),
-            ("scylla://db/ks?tls_cert=/c.pem&tls_key=/k.pem", "tls_cert needs tls=true"),
-            ("scylla://db/ks?tls=true&tls_cert=/c.pem", "tls_cert and tls_key go together"),
-            ("scylla://db/ks?tls=true&tls_key=/k.pem", "tls_cert and tls_key go together"),
-            ("scylla://db/ks?tls=true&tls_ca=", "tls_ca needs a file path"),
+            (
+                "scylla://db/ks?tls=false&tls_server_name=db",
+                "tls_server_name needs tls=true",
+            ),
+            (
+                "scylla://db/ks?tls_cert=/c.pem&tls_key=/k.pem",
+                "tls_cert needs tls=true",
+            ),
+            (
+                "scylla://db/ks?tls=true&tls_cert=/c.pem",
+                "tls_cert and tls_key go together",
+            ),
+            (
+                "scylla://db/ks?tls=true&tls_key=/k.pem",
+                "tls_cert and tls_key go together",
+            ),
+            (
+                "scylla://db/ks?tls=true&tls_ca=",
+                "tls_ca needs a file path",
+            ),
             ("scylla://db/ks?tls=yes", "tls must be true or false"),
-            ("scylla://db/ks?tls=true&tls_server_name=not%20a%20name", "tls_server_name must be a host name"),
-            ("scylla://db/ks?tls=true&tls_verify=false", "unknown option \"tls_verify\""),
+            (
+                "scylla://db/ks?tls=true&tls_server_name=not%20a%20name",
+                "tls_server_name must be a host name",
+            ),
+            (
+                "scylla://db/ks?tls=true&tls_verify=false",
+                "unknown option \"tls_verify\"",
+            ),
         ] {
             match ScyllaConfig::parse(uri) {
-                Err(StoreError::InvalidArgument(msg)) => assert!(msg.contains(says), "{uri}: {msg}"),
+                Err(StoreError::InvalidArgument(msg)) => {
+                    assert!(msg.contains(says), "{uri}: {msg}")
+                }
                 other => panic!("{uri}: expected an error saying {says:?}, got {other:?}"),
             }
         }
@@ -2030,7 +2667,10 @@ fn all_kinds() -> [DocKind; 13] {
     fn uri_defaults_and_errors() {
         let c = ScyllaConfig::parse("scylla://scylla/switchboard").unwrap();
         assert_eq!(c.nodes, vec!["scylla:9042"]);
-        assert_eq!((c.replication_factor, c.tablets, c.migrate, c.max_in_flight), (1, false, true, 256));
+        assert_eq!(
+            (c.replication_factor, c.tablets, c.migrate, c.max_in_flight),
+            (1, false, true, 256)
+        );
         for bad in [
             "postgres://x/y",
             "scylla://host",
@@ -2041,7 +2681,13 @@ fn all_kinds() -> [DocKind; 13] {
             "scylla://h/ks?nope=1",
             "scylla://h/ks?dc=a'b",
         ] {
-            assert!(matches!(ScyllaConfig::parse(bad), Err(StoreError::InvalidArgument(_))), "{bad}");
+            assert!(
+                matches!(
+                    ScyllaConfig::parse(bad),
+                    Err(StoreError::InvalidArgument(_))
+                ),
+                "{bad}"
+            );
         }
     }
 
@@ -2063,7 +2709,10 @@ fn all_kinds() -> [DocKind; 13] {
         let id = Uuid::now_v7();
         assert_eq!(decode_cursor(&encode_cursor(-5, id)).unwrap(), (-5, id));
         for bad in ["", "x", "1_", "_1", "1_zz", "not a cursor"] {
-            assert!(matches!(decode_cursor(bad), Err(StoreError::InvalidArgument(_))), "{bad:?}");
+            assert!(
+                matches!(decode_cursor(bad), Err(StoreError::InvalidArgument(_))),
+                "{bad:?}"
+            );
         }
     }
 
@@ -2077,9 +2726,17 @@ fn all_kinds() -> [DocKind; 13] {
         let mut walk = DescWalk::new(vec![10, 8], None);
         assert_eq!(walk.read(), Some((10, None)));
         walk.advance(Some((at(10, 900), id(1))), true);
-        assert_eq!(walk.read(), Some((10, Some((at(10, 900), id(1))))), "a full chunk: more of the same day");
+        assert_eq!(
+            walk.read(),
+            Some((10, Some((at(10, 900), id(1))))),
+            "a full chunk: more of the same day"
+        );
         walk.advance(Some((at(10, 100), id(2))), false);
-        assert_eq!(walk.read(), Some((8, None)), "a short chunk: the day is done");
+        assert_eq!(
+            walk.read(),
+            Some((8, None)),
+            "a short chunk: the day is done"
+        );
         walk.advance(None, false);
         assert_eq!(walk.read(), None);
 
@@ -2094,7 +2751,11 @@ fn all_kinds() -> [DocKind; 13] {
         assert_eq!(walk.read(), Some((9, None)));
         walk.advance(Some((at(9, 5), id(3))), true);
         walk.advance(None, true);
-        assert_eq!(walk.read(), None, "an empty read ends the day even if asked for a full chunk");
+        assert_eq!(
+            walk.read(),
+            None,
+            "an empty read ends the day even if asked for a full chunk"
+        );
         assert_eq!(DescWalk::new(Vec::new(), Some(cursor)).read(), None);
     }
 
@@ -2106,16 +2767,31 @@ fn all_kinds() -> [DocKind; 13] {
         assert_eq!(bid_upper(None, None), None);
         assert_eq!(bid_upper(Some(late), None), Some(late));
         assert_eq!(bid_upper(None, Some(t)), Some((micros(t), Uuid::nil())));
-        assert_eq!(bid_upper(Some(late), Some(t)), Some((micros(t), Uuid::nil())));
+        assert_eq!(
+            bid_upper(Some(late), Some(t)),
+            Some((micros(t), Uuid::nil()))
+        );
         assert_eq!(bid_upper(Some(early), Some(t)), Some(early));
-        assert_eq!(bid_upper(Some((micros(t), id)), Some(t)), Some((micros(t), Uuid::nil())), "same µs: until keeps none of it");
+        assert_eq!(
+            bid_upper(Some((micros(t), id)), Some(t)),
+            Some((micros(t), Uuid::nil())),
+            "same µs: until keeps none of it"
+        );
         // A bid cursor is a calls cursor: one format, one decoder.
-        assert_eq!(decode_cursor(&encode_cursor(early.0, early.1)).unwrap(), early);
+        assert_eq!(
+            decode_cursor(&encode_cursor(early.0, early.1)).unwrap(),
+            early
+        );
     }
 
     #[test]
     fn a_date_is_the_bucket_of_its_times() {
-        for t in ["1970-01-01T00:00:00Z", "1969-12-31T23:59:59.999999Z", "2026-03-04T23:59:59.500Z", "2026-03-05T00:00:00Z"] {
+        for t in [
+            "1970-01-01T00:00:00Z",
+            "1969-12-31T23:59:59.999999Z",
+            "2026-03-04T23:59:59.500Z",
+            "2026-03-05T00:00:00Z",
+        ] {
             let t = DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc);
             assert_eq!(day_of_date(t.date_naive()), day_of(micros(t)), "{t}");
         }
@@ -2123,7 +2799,9 @@ fn all_kinds() -> [DocKind; 13] {
 
     #[test]
     fn a_session_written_twice_in_one_call_keeps_the_last() {
-        let t0 = DateTime::parse_from_rfc3339("2026-03-04T23:59:59Z").unwrap().with_timezone(&Utc);
+        let t0 = DateTime::parse_from_rfc3339("2026-03-04T23:59:59Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let (tag, other_tag) = (Uuid::now_v7(), Uuid::now_v7());
         let visit = |id: &str, tag: Id, started_at: DateTime<Utc>, seen: i64| VisitorSession {
             session_id: id.to_owned(),
@@ -2146,8 +2824,17 @@ fn all_kinds() -> [DocKind; 13] {
             visit("b", tag, t0, 0),
             visit("a", tag, t0, 60),
         ];
-        let kept: Vec<(&str, Id, DateTime<Utc>, DateTime<Utc>)> =
-            last_per_session(&all).iter().map(|v| (v.session_id.as_str(), v.tag_id, v.started_at, v.last_seen_at)).collect();
+        let kept: Vec<(&str, Id, DateTime<Utc>, DateTime<Utc>)> = last_per_session(&all)
+            .iter()
+            .map(|v| {
+                (
+                    v.session_id.as_str(),
+                    v.tag_id,
+                    v.started_at,
+                    v.last_seen_at,
+                )
+            })
+            .collect();
         assert_eq!(
             kept,
             vec![
@@ -2162,8 +2849,17 @@ fn all_kinds() -> [DocKind; 13] {
     #[test]
     fn the_new_tables_are_created_by_a_migration() {
         let config = ScyllaConfig::parse("scylla://db/sb_test").unwrap();
-        let all: String = MIGRATIONS.iter().map(|m| migrate::render(m.cql, &config)).collect();
-        for table in [BidTable::Requests.name(), BidTable::Responses.name(), "visitor_sessions_by_tag_day", "call_buckets", "leases"] {
+        let all: String = MIGRATIONS
+            .iter()
+            .map(|m| migrate::render(m.cql, &config))
+            .collect();
+        for table in [
+            BidTable::Requests.name(),
+            BidTable::Responses.name(),
+            "visitor_sessions_by_tag_day",
+            "call_buckets",
+            "leases",
+        ] {
             assert!(all.contains(&format!("sb_test.{table} (")), "{table}");
         }
     }
@@ -2173,7 +2869,13 @@ fn all_kinds() -> [DocKind; 13] {
         for kind in all_kinds() {
             let t = DocTable::of(kind);
             assert!(DocTable::ALL.contains(&t));
-            assert_eq!(t.keyed_by_kind(), !matches!(kind, DocKind::User | DocKind::Session | DocKind::ApiKey | DocKind::Audit));
+            assert_eq!(
+                t.keyed_by_kind(),
+                !matches!(
+                    kind,
+                    DocKind::User | DocKind::Session | DocKind::ApiKey | DocKind::Audit
+                )
+            );
         }
     }
 }

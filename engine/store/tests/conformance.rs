@@ -80,7 +80,9 @@ fn say(line: &str) {
 #[ignore = "needs --features scylla and a ScyllaDB node (SWITCHBOARD_TEST_SCYLLA=host:port); see docs/scylla.md"]
 fn scylla_conformance() {
     // Asked for, but impossible: failing says so, where passing would lie.
-    panic!("the ScyllaDB conformance run needs a build with --features scylla and SWITCHBOARD_TEST_SCYLLA=host:port");
+    panic!(
+        "the ScyllaDB conformance run needs a build with --features scylla and SWITCHBOARD_TEST_SCYLLA=host:port"
+    );
 }
 
 /// The suite against a real ScyllaDB node (`SWITCHBOARD_TEST_SCYLLA=host:port`),
@@ -98,12 +100,17 @@ mod scylla {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs a ScyllaDB node: SWITCHBOARD_TEST_SCYLLA=host:port ... -- --ignored; see docs/scylla.md"]
     async fn scylla_conformance() {
-        let target = std::env::var("SWITCHBOARD_TEST_SCYLLA").expect("asked to run against ScyllaDB: set SWITCHBOARD_TEST_SCYLLA=host:port");
+        let target = std::env::var("SWITCHBOARD_TEST_SCYLLA")
+            .expect("asked to run against ScyllaDB: set SWITCHBOARD_TEST_SCYLLA=host:port");
         let keyspace = format!("sb_test_{}", switchboard_model::new_id().simple());
         // More URI options (TLS, say: `tls=true&tls_ca=/path/ca.pem`) from SWITCHBOARD_TEST_SCYLLA_OPTIONS.
         let options = std::env::var("SWITCHBOARD_TEST_SCYLLA_OPTIONS").unwrap_or_default();
-        let config = ScyllaConfig::parse(&format!("scylla://{target}/{keyspace}?{options}")).expect("store URI").with_env_credentials();
-        say(&format!("conformance against ScyllaDB at {target}, keyspace {keyspace}"));
+        let config = ScyllaConfig::parse(&format!("scylla://{target}/{keyspace}?{options}"))
+            .expect("store URI")
+            .with_env_credentials();
+        say(&format!(
+            "conformance against ScyllaDB at {target}, keyspace {keyspace}"
+        ));
 
         // Two nodes starting at once: exactly one applies each migration,
         // and a later start applies nothing.
@@ -124,7 +131,11 @@ mod scylla {
         };
         let outcome = suite.await;
         store.drop_keyspace().await.expect("drop the test keyspace");
-        assert_eq!(applied, MIGRATIONS.len(), "each migration applied once by two racing nodes");
+        assert_eq!(
+            applied,
+            MIGRATIONS.len(),
+            "each migration applied once by two racing nodes"
+        );
         assert!(again.is_empty(), "a restart re-applied {again:?}");
         if let Err(e) = outcome {
             std::panic::resume_unwind(e.into_panic());
@@ -135,9 +146,13 @@ mod scylla {
     /// An unreachable cluster is a backend error (503 from the API), not a hang or a panic.
     #[tokio::test]
     async fn unreachable_cluster_is_a_backend_error() {
-        let config = ScyllaConfig::parse("scylla://127.0.0.1:1/switchboard?timeout_ms=500").expect("URI");
+        let config =
+            ScyllaConfig::parse("scylla://127.0.0.1:1/switchboard?timeout_ms=500").expect("URI");
         match ScyllaStore::connect(&config).await {
-            Err(StoreError::Backend(msg)) => assert!(msg.contains("cannot connect to ScyllaDB at 127.0.0.1:1"), "{msg}"),
+            Err(StoreError::Backend(msg)) => assert!(
+                msg.contains("cannot connect to ScyllaDB at 127.0.0.1:1"),
+                "{msg}"
+            ),
             other => panic!("expected a backend error, got {other:?}"),
         }
     }
@@ -145,13 +160,16 @@ mod scylla {
 
 /// Calls of one tenant, each with an answered attempt of `buyer`.
 fn batch(tenant: Id, buyer: Id, n: usize) -> Vec<CallRecord> {
-    let t0 = Utc::now().duration_trunc(Duration::milliseconds(1)).expect("now");
+    let t0 = Utc::now()
+        .duration_trunc(Duration::milliseconds(1))
+        .expect("now");
     let campaign = new_id();
     (0..n)
         .map(|i| {
             let at = t0 + Duration::milliseconds(i as i64);
             let mut c = sample_call(tenant, campaign, at);
-            c.attempts.push(sample_attempt(buyer, at, AttemptOutcome::Completed));
+            c.attempts
+                .push(sample_attempt(buyer, at, AttemptOutcome::Completed));
             c
         })
         .collect()
@@ -162,7 +180,10 @@ async fn all_of_tenant(store: &dyn Store, tenant: Id) -> Vec<CallRecord> {
     let mut out = Vec::new();
     let mut cursor = None;
     loop {
-        let page = store.calls_by_tenant(tenant, cursor.as_deref(), 500).await.expect("page");
+        let page = store
+            .calls_by_tenant(tenant, cursor.as_deref(), 500)
+            .await
+            .expect("page");
         out.extend(page.calls);
         match page.next {
             Some(next) => cursor = Some(next),
@@ -178,7 +199,13 @@ async fn doc_pages_walk_every_document() {
     let tenant = new_id();
     let ids: Vec<Id> = (0..5).map(|_| new_id()).collect();
     for id in &ids {
-        let doc = Doc { kind: DocKind::Pool, tenant, id: *id, version: 0, body: serde_json::json!({}) };
+        let doc = Doc {
+            kind: DocKind::Pool,
+            tenant,
+            id: *id,
+            version: 0,
+            body: serde_json::json!({}),
+        };
         store.put_doc(doc, None).await.expect("put doc");
     }
     let mut pages = DocPages::new(&store, DocKind::Pool, None, 2);
@@ -190,7 +217,10 @@ async fn doc_pages_walk_every_document() {
     }
     assert_eq!(sizes, vec![2, 2, 1]);
     assert_eq!(walked, ids);
-    assert!(pages.next_page().await.expect("after the end").is_none(), "a finished walk stays finished");
+    assert!(
+        pages.next_page().await.expect("after the end").is_none(),
+        "a finished walk stays finished"
+    );
 }
 
 #[tokio::test]
@@ -198,20 +228,36 @@ async fn writes_survive_reopen() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (tenant, buyer) = (new_id(), new_id());
     let calls = batch(tenant, buyer, 50);
-    let doc = Doc { kind: DocKind::Tenant, tenant, id: tenant, version: 0, body: serde_json::json!({ "name": "acme" }) };
+    let doc = Doc {
+        kind: DocKind::Tenant,
+        tenant,
+        id: tenant,
+        version: 0,
+        body: serde_json::json!({ "name": "acme" }),
+    };
     {
         let store = EmbeddedStore::open(dir.path()).expect("open");
         store.put_doc(doc.clone(), None).await.expect("put doc");
         store.put_calls(&calls).await.expect("put calls");
     }
     let store = EmbeddedStore::open(dir.path()).expect("reopen");
-    let got = store.get_doc(DocKind::Tenant, tenant, tenant).await.expect("get doc").expect("doc survives");
+    let got = store
+        .get_doc(DocKind::Tenant, tenant, tenant)
+        .await
+        .expect("get doc")
+        .expect("doc survives");
     assert_eq!(got, Doc { version: 1, ..doc });
     let mut listed = all_of_tenant(&store, tenant).await;
     listed.reverse();
     assert_eq!(listed, calls);
     assert_eq!(store.buyer_total(buyer).await.expect("total"), 50);
-    assert_eq!(store.get_call_by_sid(&calls[7].call_sid).await.expect("by sid"), Some(calls[7].clone()));
+    assert_eq!(
+        store
+            .get_call_by_sid(&calls[7].call_sid)
+            .await
+            .expect("by sid"),
+        Some(calls[7].clone())
+    );
 }
 
 #[tokio::test]
@@ -223,7 +269,10 @@ async fn a_second_open_of_the_directory_fails_clearly() {
         other => panic!("second open must fail, got {other:?}"),
     }
     // The first handle is unharmed, and the directory is free once it closes.
-    first.put_calls(&batch(new_id(), new_id(), 1)).await.expect("first still writes");
+    first
+        .put_calls(&batch(new_id(), new_id(), 1))
+        .await
+        .expect("first still writes");
     drop(first);
     EmbeddedStore::open(dir.path()).expect("open after close");
 }
@@ -256,10 +305,21 @@ async fn concurrent_put_calls_all_land() {
     }
     let n = TASKS * BATCHES * PER_BATCH;
     assert_eq!(written.len(), n);
-    let listed: HashSet<Id> = all_of_tenant(&*store, tenant).await.iter().map(|c| c.id).collect();
+    let listed: HashSet<Id> = all_of_tenant(&*store, tenant)
+        .await
+        .iter()
+        .map(|c| c.id)
+        .collect();
     assert_eq!(listed, written);
     assert_eq!(store.buyer_total(buyer).await.expect("total"), n as u64);
-    assert_eq!(store.buyer_attempts(buyer, chrono::DateTime::UNIX_EPOCH).await.expect("rows").len(), n);
+    assert_eq!(
+        store
+            .buyer_attempts(buyer, chrono::DateTime::UNIX_EPOCH)
+            .await
+            .expect("rows")
+            .len(),
+        n
+    );
 }
 
 // Cross-process tests: the test binary runs itself as the other process.
@@ -271,7 +331,13 @@ const CRASH_CALLS: usize = 200;
 
 fn run_child(mode: &str, dir: &Path, tenant: Id) -> std::process::Output {
     Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "child_process", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_process",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_MODE, mode)
         .env(CHILD_DIR, dir)
         .env(CHILD_TENANT, tenant.to_string())
@@ -285,11 +351,17 @@ fn run_child(mode: &str, dir: &Path, tenant: Id) -> std::process::Output {
 async fn child_process() {
     let mode = std::env::var(CHILD_MODE).expect("child mode");
     let dir = std::path::PathBuf::from(std::env::var(CHILD_DIR).expect("child dir"));
-    let tenant: Id = std::env::var(CHILD_TENANT).expect("child tenant").parse().expect("tenant id");
+    let tenant: Id = std::env::var(CHILD_TENANT)
+        .expect("child tenant")
+        .parse()
+        .expect("tenant id");
     match mode.as_str() {
         "write-then-crash" => {
             let store = EmbeddedStore::open(&dir).expect("child open");
-            store.put_calls(&batch(tenant, tenant, CRASH_CALLS)).await.expect("child put");
+            store
+                .put_calls(&batch(tenant, tenant, CRASH_CALLS))
+                .await
+                .expect("child put");
             // No drop, no close: the process dies right after the write returned.
             std::process::abort();
         }
@@ -306,10 +378,16 @@ async fn a_returned_write_survives_a_crash() {
     let dir = tempfile::tempdir().expect("temp dir");
     let tenant = new_id();
     let out = run_child("write-then-crash", dir.path(), tenant);
-    assert!(!out.status.success(), "the child was meant to abort: {out:?}");
+    assert!(
+        !out.status.success(),
+        "the child was meant to abort: {out:?}"
+    );
     let store = EmbeddedStore::open(dir.path()).expect("open after crash");
     assert_eq!(all_of_tenant(&store, tenant).await.len(), CRASH_CALLS);
-    assert_eq!(store.buyer_total(tenant).await.expect("total"), CRASH_CALLS as u64);
+    assert_eq!(
+        store.buyer_total(tenant).await.expect("total"),
+        CRASH_CALLS as u64
+    );
 }
 
 #[tokio::test]
@@ -319,6 +397,12 @@ async fn another_process_cannot_open_a_directory_in_use() {
     let out = run_child("open", dir.path(), new_id());
     let stdout = String::from_utf8_lossy(&out.stdout);
     // The harness prints the test name on the same line, so search, do not match lines.
-    let said = stdout.find("CHILD-OPEN").map(|i| &stdout[i..]).unwrap_or_else(|| panic!("child said nothing: {out:?}"));
-    assert!(said.starts_with("CHILD-OPEN-FAILED") && said.contains("is in use"), "{said}");
+    let said = stdout
+        .find("CHILD-OPEN")
+        .map(|i| &stdout[i..])
+        .unwrap_or_else(|| panic!("child said nothing: {out:?}"));
+    assert!(
+        said.starts_with("CHILD-OPEN-FAILED") && said.contains("is in use"),
+        "{said}"
+    );
 }

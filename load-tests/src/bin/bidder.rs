@@ -79,9 +79,17 @@ struct Args {
 }
 
 /// Parses `A..B` with `parse`.
-fn range<T: PartialOrd + Copy>(text: &str, parse: impl Fn(&str) -> Option<T>) -> anyhow::Result<(T, T)> {
-    let (a, b) = text.split_once("..").with_context(|| format!("{text:?} is not MIN..MAX"))?;
-    let (a, b) = (parse(a.trim()).with_context(|| format!("bad {a:?}"))?, parse(b.trim()).with_context(|| format!("bad {b:?}"))?);
+fn range<T: PartialOrd + Copy>(
+    text: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> anyhow::Result<(T, T)> {
+    let (a, b) = text
+        .split_once("..")
+        .with_context(|| format!("{text:?} is not MIN..MAX"))?;
+    let (a, b) = (
+        parse(a.trim()).with_context(|| format!("bad {a:?}"))?,
+        parse(b.trim()).with_context(|| format!("bad {b:?}"))?,
+    );
     if a > b {
         bail!("{text:?}: MIN is above MAX");
     }
@@ -103,7 +111,10 @@ struct Rng(AtomicU64);
 
 impl Rng {
     fn next(&self) -> u64 {
-        let mut z = self.0.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self
+            .0
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
@@ -130,7 +141,10 @@ const KINDS: [&str; 5] = ["bid", "no-bid", "reject", "timeout", "garbage"];
 
 impl Bidder {
     async fn answer(&self) -> Response {
-        tokio::time::sleep(Duration::from_millis(self.rng.between(self.latency.0, self.latency.1))).await;
+        tokio::time::sleep(Duration::from_millis(
+            self.rng.between(self.latency.0, self.latency.1),
+        ))
+        .await;
         let a = &self.args;
         let draw = self.rng.unit();
         let kind = [a.no_bid, a.reject, a.timeout, a.garbage]
@@ -143,7 +157,9 @@ impl Bidder {
             .map_or(0, |i| i + 1);
         self.counts[kind].fetch_add(1, Ordering::Relaxed);
         let price = self.rng.between(self.price.0 as u64, self.price.1 as u64) as i64;
-        let amount: serde_json::Number = format!("{}.{:02}", price / 100, price % 100).parse().unwrap_or_else(|_| 0.into());
+        let amount: serde_json::Number = format!("{}.{:02}", price / 100, price % 100)
+            .parse()
+            .unwrap_or_else(|_| 0.into());
         match kind {
             1 => StatusCode::NO_CONTENT.into_response(),
             3 => {
@@ -175,7 +191,12 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let latency = range(&args.latency_ms, |s| s.parse().ok())?;
     let price = range(&args.price, cents)?;
-    for (name, p) in [("no-bid", args.no_bid), ("reject", args.reject), ("timeout", args.timeout), ("garbage", args.garbage)] {
+    for (name, p) in [
+        ("no-bid", args.no_bid),
+        ("reject", args.reject),
+        ("timeout", args.timeout),
+        ("garbage", args.garbage),
+    ] {
         if !(0.0..=1.0).contains(&p) {
             bail!("--{name} must be between 0 and 1");
         }
@@ -183,15 +204,27 @@ async fn main() -> anyhow::Result<()> {
     if args.no_bid + args.reject + args.timeout + args.garbage > 1.0 {
         bail!("the shares of no-bids, rejections, timeouts and garbage add up to more than 1");
     }
-    let seed = args.seed.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64));
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    });
     let listen = args.listen;
-    let bidder = Arc::new(Bidder { args, latency, price, rng: Rng(AtomicU64::new(seed)), counts: Default::default() });
+    let bidder = Arc::new(Bidder {
+        args,
+        latency,
+        price,
+        rng: Rng(AtomicU64::new(seed)),
+        counts: Default::default(),
+    });
     let b = bidder.clone();
     let app = axum::Router::new().fallback(move || {
         let b = b.clone();
         async move { b.answer().await }
     });
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
     eprintln!("bidder listening on http://{}/bid", listener.local_addr()?);
     let b = bidder.clone();
     tokio::spawn(async move {
@@ -199,7 +232,11 @@ async fn main() -> anyhow::Result<()> {
         tick.tick().await;
         loop {
             tick.tick().await;
-            let line: Vec<String> = KINDS.iter().zip(&b.counts).map(|(k, c)| format!("{k}={}", c.load(Ordering::Relaxed))).collect();
+            let line: Vec<String> = KINDS
+                .iter()
+                .zip(&b.counts)
+                .map(|(k, c)| format!("{k}={}", c.load(Ordering::Relaxed)))
+                .collect();
             eprintln!("answered: {}", line.join(" "));
         }
     });

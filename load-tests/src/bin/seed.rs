@@ -31,14 +31,17 @@ use chrono::{Datelike as _, Duration, TimeZone as _, Utc};
 use clap::{Parser, Subcommand};
 use switchboard_engine::{Engine, EngineConfig};
 use switchboard_model::{
-    AttemptOutcome, Buyer, BuyerAssignment, BuyerStatus, Campaign, Currency, GeoFilter, Id, PhoneNumber, RoutingPolicy,
-    RoutingType, RtbRouter, RtbTarget, Tenant, new_id,
+    AttemptOutcome, Buyer, BuyerAssignment, BuyerStatus, Campaign, Currency, GeoFilter, Id,
+    PhoneNumber, RoutingPolicy, RoutingType, RtbRouter, RtbTarget, Tenant, new_id,
 };
 use switchboard_store::conformance::{sample_attempt, sample_call};
 use switchboard_store::{Doc, DocKind, EmbeddedStore, Store};
 
 #[derive(Parser)]
-#[command(name = "seed", about = "Fill a data directory for Switchboard's benchmarks")]
+#[command(
+    name = "seed",
+    about = "Fill a data directory for Switchboard's benchmarks"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -101,35 +104,107 @@ async fn main() -> anyhow::Result<()> {
             let first10: Vec<_> = buyers[..10]
                 .iter()
                 .enumerate()
-                .map(|(i, b)| BuyerAssignment { buyer_id: *b, priority: if i < 5 { 1 } else { 2 }, weight: 1 + i as u32 % 3 })
+                .map(|(i, b)| BuyerAssignment {
+                    buyer_id: *b,
+                    priority: if i < 5 { 1 } else { 2 },
+                    weight: 1 + i as u32 % 3,
+                })
                 .collect();
-            let all: Vec<_> = buyers.iter().map(|b| BuyerAssignment { buyer_id: *b, priority: 1, weight: 1 }).collect();
-            engine.put_campaign(campaign(t, "Bench Priority", PRIORITY_NUMBER, RoutingPolicy::Priority, first10)?, None).await?;
-            engine.put_campaign(campaign(t, "Bench Round Robin", ROUND_ROBIN_NUMBER, RoutingPolicy::RoundRobin, all)?, None).await?;
+            let all: Vec<_> = buyers
+                .iter()
+                .map(|b| BuyerAssignment {
+                    buyer_id: *b,
+                    priority: 1,
+                    weight: 1,
+                })
+                .collect();
+            engine
+                .put_campaign(
+                    campaign(
+                        t,
+                        "Bench Priority",
+                        PRIORITY_NUMBER,
+                        RoutingPolicy::Priority,
+                        first10,
+                    )?,
+                    None,
+                )
+                .await?;
+            engine
+                .put_campaign(
+                    campaign(
+                        t,
+                        "Bench Round Robin",
+                        ROUND_ROBIN_NUMBER,
+                        RoutingPolicy::RoundRobin,
+                        all,
+                    )?,
+                    None,
+                )
+                .await?;
             engine.shutdown().await;
-            println!("seeded tenant bench (token {BENCH_TOKEN}, account {BENCH_ACCOUNT}): {PRIORITY_NUMBER} priority over 10 buyers, {ROUND_ROBIN_NUMBER} round-robin over 100");
+            println!(
+                "seeded tenant bench (token {BENCH_TOKEN}, account {BENCH_ACCOUNT}): {PRIORITY_NUMBER} priority over 10 buyers, {ROUND_ROBIN_NUMBER} round-robin over 100"
+            );
         }
-        Command::Scale { data, buyers: n, campaigns: m } => {
+        Command::Scale {
+            data,
+            buyers: n,
+            campaigns: m,
+        } => {
             let started = Instant::now();
             let engine = open(&data).await?;
-            let t = tenant(&engine, "scale", "scale-token", "ACscale0000000000000000000000000").await?;
+            let t = tenant(
+                &engine,
+                "scale",
+                "scale-token",
+                "ACscale0000000000000000000000000",
+            )
+            .await?;
             let ids = buyers(&engine, t, n, 1_000_000).await?;
             for c in 0..m {
                 let assigned = (0..10)
-                    .map(|k| BuyerAssignment { buyer_id: ids[(c * 10 + k) % ids.len()], priority: 1 + k as u32 / 5, weight: 1 })
+                    .map(|k| BuyerAssignment {
+                        buyer_id: ids[(c * 10 + k) % ids.len()],
+                        priority: 1 + k as u32 / 5,
+                        weight: 1,
+                    })
                     .collect();
                 let number = format!("+1556{:07}", c);
-                engine.put_campaign(campaign(t, &format!("Scale {c}"), &number, RoutingPolicy::Priority, assigned)?, None).await?;
+                engine
+                    .put_campaign(
+                        campaign(
+                            t,
+                            &format!("Scale {c}"),
+                            &number,
+                            RoutingPolicy::Priority,
+                            assigned,
+                        )?,
+                        None,
+                    )
+                    .await?;
                 if c % 1000 == 999 {
                     eprintln!("seed: {} campaigns", c + 1);
                 }
             }
             engine.shutdown().await;
-            println!("seeded tenant scale: {n} buyers, {m} campaigns in {:.0?}", started.elapsed());
+            println!(
+                "seeded tenant scale: {n} buyers, {m} campaigns in {:.0?}",
+                started.elapsed()
+            );
         }
-        Command::Rtb { data, bidders, timeout_ms } => {
+        Command::Rtb {
+            data,
+            bidders,
+            timeout_ms,
+        } => {
             let engine = open(&data).await?;
-            let tenant = engine.tenants().into_iter().find(|t| t.name == "bench").context("run `seed bench` first")?.id;
+            let tenant = engine
+                .tenants()
+                .into_iter()
+                .find(|t| t.name == "bench")
+                .context("run `seed bench` first")?
+                .id;
             let mut targets = Vec::new();
             for (i, url) in bidders.iter().enumerate() {
                 let target: RtbTarget = serde_json::from_value(serde_json::json!({
@@ -148,15 +223,27 @@ async fn main() -> anyhow::Result<()> {
             }))?;
             put_doc(&engine, DocKind::RtbRouter, tenant, router.id, &router).await?;
             engine.put_rtb_router(router.clone()).await;
-            let mut c = Campaign::direct(tenant, "Bench Auction", PhoneNumber::parse(RTB_NUMBER)?, RoutingPolicy::Priority, Vec::new());
+            let mut c = Campaign::direct(
+                tenant,
+                "Bench Auction",
+                PhoneNumber::parse(RTB_NUMBER)?,
+                RoutingPolicy::Priority,
+                Vec::new(),
+            );
             c.routing_type = RoutingType::Rtb;
             c.rtb_router_id = Some(router.id);
             engine.put_campaign(c, None).await?;
             engine.shutdown().await;
-            println!("seeded {RTB_NUMBER}: an auction among {} bidders within {timeout_ms} ms", bidders.len());
+            println!(
+                "seeded {RTB_NUMBER}: an auction among {} bidders within {timeout_ms} ms",
+                bidders.len()
+            );
         }
         Command::Calls { data, count } => {
-            let store = Arc::new(EmbeddedStore::open(&data).context("open the store (is a server running on it?)")?);
+            let store = Arc::new(
+                EmbeddedStore::open(&data)
+                    .context("open the store (is a server running on it?)")?,
+            );
             let campaign = store
                 .list_docs(DocKind::Campaign, None)
                 .await?
@@ -166,7 +253,10 @@ async fn main() -> anyhow::Result<()> {
             let buyer: Id = serde_json::from_value(campaign.body["buyers"][0]["buyerId"].clone())?;
             // Before this month: stored and indexed, but counted by no cap.
             let now = Utc::now();
-            let month_start = Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0).single().context("month start")?;
+            let month_start = Utc
+                .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
+                .single()
+                .context("month start")?;
             let span_secs = 330 * 24 * 3600;
             let started = Instant::now();
             let mut written = 0u64;
@@ -178,32 +268,53 @@ async fn main() -> anyhow::Result<()> {
                         let at = month_start - Duration::seconds(1 + (k as i64 * 7919) % span_secs);
                         let mut c = sample_call(campaign.tenant, campaign.id, at);
                         c.buyer_id = Some(buyer);
-                        c.attempts.push(sample_attempt(buyer, at, AttemptOutcome::Completed));
+                        c.attempts
+                            .push(sample_attempt(buyer, at, AttemptOutcome::Completed));
                         c
                     })
                     .collect();
                 store.put_calls(&batch).await?;
                 written += n;
                 if written % 1_000_000 < 8192 {
-                    eprintln!("seed: {written} calls, {:.0}/s", written as f64 / started.elapsed().as_secs_f64());
+                    eprintln!(
+                        "seed: {written} calls, {:.0}/s",
+                        written as f64 / started.elapsed().as_secs_f64()
+                    );
                 }
             }
-            println!("wrote {written} calls in {:.1?} ({:.0} calls/s)", started.elapsed(), written as f64 / started.elapsed().as_secs_f64());
+            println!(
+                "wrote {written} calls in {:.1?} ({:.0} calls/s)",
+                started.elapsed(),
+                written as f64 / started.elapsed().as_secs_f64()
+            );
         }
     }
     Ok(())
 }
 
 /// Stores a configuration document as the admin API would.
-async fn put_doc<T: serde::Serialize>(engine: &Engine, kind: DocKind, tenant: Id, id: Id, value: &T) -> anyhow::Result<()> {
-    let doc = Doc { kind, tenant, id, version: 0, body: serde_json::to_value(value)? };
+async fn put_doc<T: serde::Serialize>(
+    engine: &Engine,
+    kind: DocKind,
+    tenant: Id,
+    id: Id,
+    value: &T,
+) -> anyhow::Result<()> {
+    let doc = Doc {
+        kind,
+        tenant,
+        id,
+        version: 0,
+        body: serde_json::to_value(value)?,
+    };
     engine.store().put_doc(doc, None).await?;
     Ok(())
 }
 
 async fn open(data: &std::path::Path) -> anyhow::Result<Engine> {
     std::fs::create_dir_all(data)?;
-    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(data).context("open the store (is a server running on it?)")?);
+    let store: Arc<dyn Store> =
+        Arc::new(EmbeddedStore::open(data).context("open the store (is a server running on it?)")?);
     Ok(Engine::start(store, EngineConfig::default()).await?)
 }
 
@@ -255,7 +366,13 @@ async fn buyers(engine: &Engine, tenant: Id, n: usize, offset: usize) -> anyhow:
     Ok(ids)
 }
 
-fn campaign(tenant: Id, name: &str, number: &str, policy: RoutingPolicy, buyers: Vec<BuyerAssignment>) -> anyhow::Result<Campaign> {
+fn campaign(
+    tenant: Id,
+    name: &str,
+    number: &str,
+    policy: RoutingPolicy,
+    buyers: Vec<BuyerAssignment>,
+) -> anyhow::Result<Campaign> {
     let mut c = Campaign::direct(tenant, name, PhoneNumber::parse(number)?, policy, buyers);
     c.description = "seeded for a benchmark".to_owned();
     Ok(c)

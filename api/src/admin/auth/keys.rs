@@ -24,7 +24,9 @@ use crate::error::ApiError;
 use crate::server::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_keys, create_key)).routes(routes!(revoke_key))
+    OpenApiRouter::new()
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(revoke_key))
 }
 
 /// A new API key, for `POST /api/api-keys`.
@@ -51,7 +53,11 @@ pub(crate) struct CreatedApiKey {
 /// The tenant's API keys (never their secrets).
 #[utoipa::path(get, path = "/api/api-keys", tag = "api-keys", params(PageQuery),
     responses((status = 200, body = List<ApiKey>), (status = 401), (status = 403)))]
-async fn list_keys(State(state): State<AppState>, auth: Auth, page: Result<Query<PageQuery>, QueryRejection>) -> Result<Json<List<ApiKey>>, ApiError> {
+async fn list_keys(
+    State(state): State<AppState>,
+    auth: Auth,
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<List<ApiKey>>, ApiError> {
     auth.require(Role::Admin)?;
     let page = crate::admin::extract::query(page)?;
     let keys = accounts::keys_of(state.engine.store().as_ref(), auth.tenant_id).await?;
@@ -62,14 +68,24 @@ async fn list_keys(State(state): State<AppState>, auth: Auth, page: Result<Query
 #[utoipa::path(post, path = "/api/api-keys", tag = "api-keys", request_body = NewApiKey,
     responses((status = 201, body = CreatedApiKey), (status = 400), (status = 401),
               (status = 403, description = "not an owner or admin, or a role above the creator's"), (status = 422)))]
-async fn create_key(State(state): State<AppState>, auth: Auth, Json(req): Json<NewApiKey>) -> Result<Response, ApiError> {
+async fn create_key(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(req): Json<NewApiKey>,
+) -> Result<Response, ApiError> {
     auth.require(Role::Admin)?;
     if req.role > auth.role {
-        return Err(ApiError::Forbidden(format!("a key's role may not exceed yours ({})", auth.role.as_str())));
+        return Err(ApiError::Forbidden(format!(
+            "a key's role may not exceed yours ({})",
+            auth.role.as_str()
+        )));
     }
     let name = req.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::Invalid(vec![FieldError::new("name", "must be 1 to 100 characters")]));
+        return Err(ApiError::Invalid(vec![FieldError::new(
+            "name",
+            "must be 1 to 100 characters",
+        )]));
     }
     let store = state.engine.store().as_ref();
     // The key acts for its creator's user, so deleting that user revokes it.
@@ -77,8 +93,18 @@ async fn create_key(State(state): State<AppState>, auth: Auth, Json(req): Json<N
         Principal::User { id, .. } => Some(*id),
         Principal::ApiKey { id, .. } => accounts::key_owner(store, *id).await?,
     };
-    let (secret, key) = accounts::create_api_key(store, auth.tenant_id, name, req.role, auth.actor(), owner).await?;
-    audit::record(&state, &auth, "create", "api-key", Some(key.id), json!({ "name": key.name, "role": key.role })).await?;
+    let (secret, key) =
+        accounts::create_api_key(store, auth.tenant_id, name, req.role, auth.actor(), owner)
+            .await?;
+    audit::record(
+        &state,
+        &auth,
+        "create",
+        "api-key",
+        Some(key.id),
+        json!({ "name": key.name, "role": key.role }),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(CreatedApiKey { key, secret })).into_response())
 }
 
@@ -86,20 +112,39 @@ async fn create_key(State(state): State<AppState>, auth: Auth, Json(req): Json<N
 #[utoipa::path(delete, path = "/api/api-keys/{id}", tag = "api-keys",
     params(("id" = String, Path, format = Uuid, description = "the key's id")),
     responses((status = 204), (status = 401), (status = 403), (status = 404)))]
-async fn revoke_key(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<StatusCode, ApiError> {
+async fn revoke_key(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
     auth.require(Role::Admin)?;
     let id = path_id(id, "api key")?;
     let store = state.engine.store().as_ref();
-    let doc = store.get_doc(DocKind::ApiKey, SYSTEM, id).await?.ok_or(ApiError::NotFound("api key"))?;
-    let key: ApiKey = serde_json::from_value(doc.body).map_err(|e| StoreError::Corrupt(format!("api key {id}: {e}")))?;
+    let doc = store
+        .get_doc(DocKind::ApiKey, SYSTEM, id)
+        .await?
+        .ok_or(ApiError::NotFound("api key"))?;
+    let key: ApiKey = serde_json::from_value(doc.body)
+        .map_err(|e| StoreError::Corrupt(format!("api key {id}: {e}")))?;
     if key.tenant_id != auth.tenant_id {
         return Err(ApiError::NotFound("api key"));
     }
-    match store.delete_doc(DocKind::ApiKey, SYSTEM, id, doc.version).await {
+    match store
+        .delete_doc(DocKind::ApiKey, SYSTEM, id, doc.version)
+        .await
+    {
         // Revoked concurrently: gone either way.
         Ok(()) | Err(StoreError::Conflict { .. }) => {}
         Err(e) => return Err(e.into()),
     }
-    audit::record(&state, &auth, "delete", "api-key", Some(id), json!({ "name": key.name })).await?;
+    audit::record(
+        &state,
+        &auth,
+        "delete",
+        "api-key",
+        Some(id),
+        json!({ "name": key.name }),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -95,7 +95,9 @@ impl LoginLimiter {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Window>> {
         // A poisoned map is still a valid map of counters.
-        self.windows.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Checks every key and counts an attempt against each, atomically: two
@@ -122,9 +124,15 @@ impl LoginLimiter {
                 continue;
             }
             let window = key.limit().1;
-            let w = map.entry(key.clone()).or_insert(Window { started: now, attempts: 0 });
+            let w = map.entry(key.clone()).or_insert(Window {
+                started: now,
+                attempts: 0,
+            });
             if now.duration_since(w.started) >= window {
-                *w = Window { started: now, attempts: 0 };
+                *w = Window {
+                    started: now,
+                    attempts: 0,
+                };
             }
             w.attempts += 1;
         }
@@ -144,7 +152,9 @@ impl LoginLimiter {
 }
 
 fn login_keys(username: &str, ip: Option<IpAddr>) -> Vec<Key> {
-    std::iter::once(user_key(username)).chain(ip.map(Key::Ip)).collect()
+    std::iter::once(user_key(username))
+        .chain(ip.map(Key::Ip))
+        .collect()
 }
 
 fn user_key(username: &str) -> Key {
@@ -204,7 +214,10 @@ mod tests {
             login(&l, &format!("user{i}"), Some(ip), t0).unwrap();
         }
         assert!(login(&l, "someone-new", Some(ip), t0).is_err());
-        assert_eq!(login(&l, "someone-new", Some("10.0.0.3".parse().unwrap()), t0), Ok(()));
+        assert_eq!(
+            login(&l, "someone-new", Some("10.0.0.3".parse().unwrap()), t0),
+            Ok(())
+        );
         // A good login for one name does not reset the address.
         l.succeeded("user0", Some(ip));
         l.succeeded("user1", None);
@@ -220,7 +233,10 @@ mod tests {
         for _ in 0..SIGNUPS {
             assert_eq!(l.take_at(&[Key::Signup(ip)], t0), Ok(()));
         }
-        assert_eq!(l.take_at(&[Key::Signup(ip)], t0), Err(SIGNUP_WINDOW.as_secs()));
+        assert_eq!(
+            l.take_at(&[Key::Signup(ip)], t0),
+            Err(SIGNUP_WINDOW.as_secs())
+        );
         // Logins from that address are another count.
         assert_eq!(login(&l, "dave", Some(ip), t0), Ok(()));
         assert_eq!(l.take_at(&[Key::Signup(ip)], t0 + SIGNUP_WINDOW), Ok(()));

@@ -5,11 +5,11 @@
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use serde::Deserialize;
-use serde_json::json;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde::Serialize;
+use serde_json::json;
 use switchboard_model::Id;
 use switchboard_store::DocKind;
 use utoipa_axum::router::OpenApiRouter;
@@ -23,7 +23,10 @@ use crate::error::ApiError;
 use crate::server::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_sessions)).routes(routes!(revoke_session)).routes(routes!(change_password))
+    OpenApiRouter::new()
+        .routes(routes!(list_sessions))
+        .routes(routes!(revoke_session))
+        .routes(routes!(change_password))
 }
 
 /// A session as its user sees it.
@@ -50,14 +53,22 @@ fn user_of(auth: &Auth) -> Result<(Id, Id), ApiError> {
 /// The caller's live sessions, newest first.
 #[utoipa::path(get, path = "/api/auth/sessions", tag = "auth",
     responses((status = 200, body = Vec<SessionView>), (status = 401), (status = 403, description = "called with an api key")))]
-async fn list_sessions(State(state): State<AppState>, auth: Auth) -> Result<Json<Vec<SessionView>>, ApiError> {
+async fn list_sessions(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> Result<Json<Vec<SessionView>>, ApiError> {
     let (user, current) = user_of(&auth)?;
     let mut sessions = accounts::sessions_of(state.engine.store().as_ref(), user).await?;
     sessions.sort_by_key(|s| std::cmp::Reverse(s.created_at));
     Ok(Json(
         sessions
             .into_iter()
-            .map(|s| SessionView { id: s.id, created_at: s.created_at, expires_at: s.expires_at, current: s.id == current })
+            .map(|s| SessionView {
+                id: s.id,
+                created_at: s.created_at,
+                expires_at: s.expires_at,
+                current: s.id == current,
+            })
             .collect(),
     ))
 }
@@ -66,7 +77,11 @@ async fn list_sessions(State(state): State<AppState>, auth: Auth) -> Result<Json
 #[utoipa::path(delete, path = "/api/auth/sessions/{id}", tag = "auth",
     params(("id" = String, Path, format = Uuid, description = "the session's id")),
     responses((status = 204), (status = 401), (status = 404)))]
-async fn revoke_session(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<StatusCode, ApiError> {
+async fn revoke_session(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
     let (user, _) = user_of(&auth)?;
     let id = path_id(id, "session")?;
     let store = state.engine.store().as_ref();
@@ -100,9 +115,15 @@ async fn change_password(
 ) -> Result<StatusCode, ApiError> {
     let (user_id, current) = user_of(&auth)?;
     let store = state.engine.store().as_ref();
-    let mut user = accounts::user_in(store, auth.tenant_id, user_id).await?.ok_or(ApiError::Unauthorized)?;
-    state.login_limiter.begin(&user.username, ip).map_err(ApiError::RateLimited)?;
-    let right = accounts::verify_password_blocking(Some(&user.password_hash), &req.current_password).await;
+    let mut user = accounts::user_in(store, auth.tenant_id, user_id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    state
+        .login_limiter
+        .begin(&user.username, ip)
+        .map_err(ApiError::RateLimited)?;
+    let right =
+        accounts::verify_password_blocking(Some(&user.password_hash), &req.current_password).await;
     if !matches!(right, Ok(false)) {
         // Right, or not checked: the attempt is not spent.
         state.login_limiter.refund(&user.username, ip);
@@ -110,15 +131,28 @@ async fn change_password(
     if !right? {
         return Err(ApiError::Forbidden("the current password is wrong".into()));
     }
-    accounts::set_password(store, &mut user, &req.new_password).await.map_err(|e| match e {
-        ApiError::Invalid(_) => ApiError::Invalid(vec![switchboard_model::FieldError::new("newPassword", "must be at least 8 characters")]),
-        other => other,
-    })?;
+    accounts::set_password(store, &mut user, &req.new_password)
+        .await
+        .map_err(|e| match e {
+            ApiError::Invalid(_) => ApiError::Invalid(vec![switchboard_model::FieldError::new(
+                "newPassword",
+                "must be at least 8 characters",
+            )]),
+            other => other,
+        })?;
     for s in accounts::sessions_of(store, user.id).await? {
         if s.id != current {
             accounts::end_session(store, s.id).await?;
         }
     }
-    audit::record(&state, &auth, "update", "user", Some(user.id), json!({ "username": user.username, "password": "changed" })).await?;
+    audit::record(
+        &state,
+        &auth,
+        "update",
+        "user",
+        Some(user.id),
+        json!({ "username": user.username, "password": "changed" }),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -74,7 +74,11 @@ fn answer(t: &Tenant) -> Response {
 }
 
 fn current(state: &AppState, auth: &Auth) -> Result<Tenant, ApiError> {
-    state.engine.tenant(auth.tenant_id).map(|t| (*t).clone()).ok_or(ApiError::NotFound("tenant"))
+    state
+        .engine
+        .tenant(auth.tenant_id)
+        .map(|t| (*t).clone())
+        .ok_or(ApiError::NotFound("tenant"))
 }
 
 /// The caller's tenant settings.
@@ -90,31 +94,52 @@ async fn get_tenant(State(state): State<AppState>, auth: Auth) -> Result<Respons
               (status = 403, description = "not an owner or admin, or an admin changing (or removing) the account SID"),
               (status = 409, description = "stale version, or the name or account is another tenant's (which one is not said)"),
               (status = 413, description = "the body is over the admin limit"), (status = 422)))]
-async fn put_tenant(State(state): State<AppState>, auth: Auth, headers: HeaderMap, Json(req): Json<TenantUpdate>) -> Result<Response, ApiError> {
+async fn put_tenant(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    Json(req): Json<TenantUpdate>,
+) -> Result<Response, ApiError> {
     auth.require(Role::Admin)?;
     let old = current(&state, &auth)?;
     let expected = expected_version(&headers, req.version)?.unwrap_or(old.version);
-    let sid = req.twilio_account_sid.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let sid = req
+        .twilio_account_sid
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
     let mut fields = Vec::new();
     let name = req.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 {
         fields.push(FieldError::new("name", "must be 1 to 100 characters"));
     }
     if let Some(sid) = &sid
-        && !(sid.starts_with("AC") && sid.len() <= 64 && sid.chars().all(|c| c.is_ascii_alphanumeric()))
+        && !(sid.starts_with("AC")
+            && sid.len() <= 64
+            && sid.chars().all(|c| c.is_ascii_alphanumeric()))
     {
-        fields.push(FieldError::new("twilioAccountSid", "must be a twilio account sid (AC followed by letters and digits)"));
+        fields.push(FieldError::new(
+            "twilioAccountSid",
+            "must be a twilio account sid (AC followed by letters and digits)",
+        ));
     }
     let token = req.twilio_auth_token.map(|t| t.trim().to_owned());
-    if token.as_ref().is_some_and(|t| t.len() > 256 || t.chars().any(char::is_control)) {
-        fields.push(FieldError::new("twilioAuthToken", "must be at most 256 characters, no control characters"));
+    if token
+        .as_ref()
+        .is_some_and(|t| t.len() > 256 || t.chars().any(char::is_control))
+    {
+        fields.push(FieldError::new(
+            "twilioAuthToken",
+            "must be at most 256 characters, no control characters",
+        ));
     }
     if !fields.is_empty() {
         return Err(ApiError::Invalid(fields));
     }
     // The account SID claims a Twilio account's webhooks for this tenant.
     if sid != old.twilio_account_sid && auth.role != Role::Owner {
-        return Err(ApiError::Forbidden("only an owner may set or remove the twilio account sid".into()));
+        return Err(ApiError::Forbidden(
+            "only an owner may set or remove the twilio account sid".into(),
+        ));
     }
     let token_changed = token.as_ref().is_some_and(|t| *t != old.twilio_auth_token);
     let new = Tenant {

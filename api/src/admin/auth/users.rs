@@ -24,7 +24,9 @@ use crate::error::ApiError;
 use crate::server::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_users, create_user)).routes(routes!(update_user, delete_user))
+    OpenApiRouter::new()
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(update_user, delete_user))
 }
 
 /// A user as the API shows it (never the password hash).
@@ -42,7 +44,13 @@ pub(crate) struct UserView {
 
 impl From<&User> for UserView {
     fn from(u: &User) -> Self {
-        Self { id: u.id, username: u.username.clone(), role: u.role, created_at: u.created_at, version: u.version }
+        Self {
+            id: u.id,
+            username: u.username.clone(),
+            role: u.role,
+            created_at: u.created_at,
+            version: u.version,
+        }
     }
 }
 
@@ -76,7 +84,9 @@ pub(crate) struct UserUpdate {
 fn may_grant(auth: &Auth, role: Role) -> Result<(), ApiError> {
     auth.require(Role::Admin)?;
     if role == Role::Owner && auth.role != Role::Owner {
-        return Err(ApiError::Forbidden("only an owner may make or change an owner".into()));
+        return Err(ApiError::Forbidden(
+            "only an owner may make or change an owner".into(),
+        ));
     }
     Ok(())
 }
@@ -86,9 +96,15 @@ async fn keeps_an_owner(store: &dyn switchboard_store::Store, user: &User) -> Re
     if user.role != Role::Owner {
         return Ok(());
     }
-    let owners = accounts::users_of(store, user.tenant_id).await?.iter().filter(|u| u.role == Role::Owner).count();
+    let owners = accounts::users_of(store, user.tenant_id)
+        .await?
+        .iter()
+        .filter(|u| u.role == Role::Owner)
+        .count();
     if owners <= 1 {
-        return Err(ApiError::Conflict("the last owner cannot be demoted or deleted: make another owner first".into()));
+        return Err(ApiError::Conflict(
+            "the last owner cannot be demoted or deleted: make another owner first".into(),
+        ));
     }
     Ok(())
 }
@@ -96,24 +112,54 @@ async fn keeps_an_owner(store: &dyn switchboard_store::Store, user: &User) -> Re
 /// The tenant's users.
 #[utoipa::path(get, path = "/api/users", tag = "users", params(PageQuery),
     responses((status = 200, body = List<UserView>), (status = 401), (status = 403)))]
-async fn list_users(State(state): State<AppState>, auth: Auth, page: Result<Query<PageQuery>, QueryRejection>) -> Result<Json<List<UserView>>, ApiError> {
+async fn list_users(
+    State(state): State<AppState>,
+    auth: Auth,
+    page: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<List<UserView>>, ApiError> {
     auth.require(Role::Admin)?;
     let page = crate::admin::extract::query(page)?;
     let users = accounts::users_of(state.engine.store().as_ref(), auth.tenant_id).await?;
     let list = List::page(users, |u| u.id, &page)?;
-    Ok(Json(List { items: list.items.iter().map(UserView::from).collect(), next_cursor: list.next_cursor }))
+    Ok(Json(List {
+        items: list.items.iter().map(UserView::from).collect(),
+        next_cursor: list.next_cursor,
+    }))
 }
 
 /// Creates a user in the caller's tenant (201).
 #[utoipa::path(post, path = "/api/users", tag = "users", request_body = NewUser,
     responses((status = 201, body = UserView), (status = 400), (status = 401), (status = 403),
               (status = 409, description = "username taken"), (status = 422)))]
-async fn create_user(State(state): State<AppState>, auth: Auth, Json(req): Json<NewUser>) -> Result<Response, ApiError> {
+async fn create_user(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(req): Json<NewUser>,
+) -> Result<Response, ApiError> {
     may_grant(&auth, req.role)?;
     let store = state.engine.store().as_ref();
-    let user = accounts::create_user(store, auth.tenant_id, &req.username, &req.password, req.role).await?;
-    audit::record(&state, &auth, "create", "user", Some(user.id), json!({ "username": user.username, "role": user.role })).await?;
-    Ok(tagged(StatusCode::CREATED, &UserView::from(&user), user.version))
+    let user = accounts::create_user(
+        store,
+        auth.tenant_id,
+        &req.username,
+        &req.password,
+        req.role,
+    )
+    .await?;
+    audit::record(
+        &state,
+        &auth,
+        "create",
+        "user",
+        Some(user.id),
+        json!({ "username": user.username, "role": user.role }),
+    )
+    .await?;
+    Ok(tagged(
+        StatusCode::CREATED,
+        &UserView::from(&user),
+        user.version,
+    ))
 }
 
 /// Changes a user's role, or resets their password. The version replaced is
@@ -137,11 +183,17 @@ async fn update_user(
     let expected = expected_version(&headers, req.version)?;
     let _guard = state.accounts_lock.lock().await;
     let store = state.engine.store().as_ref();
-    let mut user = accounts::user_in(store, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("user"))?;
+    let mut user = accounts::user_in(store, auth.tenant_id, id)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
     if let Some(v) = expected
         && v != user.version
     {
-        return Err(StoreError::Conflict { expected: Some(v), found: Some(user.version) }.into());
+        return Err(StoreError::Conflict {
+            expected: Some(v),
+            found: Some(user.version),
+        }
+        .into());
     }
     may_grant(&auth, user.role)?;
     let role = req.role.unwrap_or(user.role);
@@ -157,8 +209,13 @@ async fn update_user(
     }
     match &req.password {
         Some(password) => accounts::set_password(store, &mut user, password).await?,
-        None if role == from => return Ok(tagged(StatusCode::OK, &UserView::from(&user), user.version)),
-        None => user.version = accounts::put(store, DocKind::User, user.id, &user, Some(user.version)).await?,
+        None if role == from => {
+            return Ok(tagged(StatusCode::OK, &UserView::from(&user), user.version));
+        }
+        None => {
+            user.version =
+                accounts::put(store, DocKind::User, user.id, &user, Some(user.version)).await?
+        }
     }
     if req.password.is_some() {
         // A reset password is a lost or leaked one: whoever holds it now is out.
@@ -174,24 +231,40 @@ async fn update_user(
     params(("id" = String, Path, format = Uuid, description = "the user's id"),
            ("If-Match" = Option<String>, Header, description = "the version being deleted; absent: the current one")),
     responses((status = 204), (status = 401), (status = 403), (status = 404), (status = 409, description = "stale version, or the last owner")))]
-async fn delete_user(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+async fn delete_user(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
     auth.require(Role::Admin)?;
     let id = path_id(id, "user")?;
     let _guard = state.accounts_lock.lock().await;
     let store = state.engine.store().as_ref();
-    let user = accounts::user_in(store, auth.tenant_id, id).await?.ok_or(ApiError::NotFound("user"))?;
+    let user = accounts::user_in(store, auth.tenant_id, id)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
     may_grant(&auth, user.role)?;
     keeps_an_owner(store, &user).await?;
-    store.delete_doc(DocKind::User, SYSTEM, user.id, delete_version(&headers, user.version)?).await?;
+    store
+        .delete_doc(
+            DocKind::User,
+            SYSTEM,
+            user.id,
+            delete_version(&headers, user.version)?,
+        )
+        .await?;
     // The user id is derived from the name: a later user of the same name
     // must not inherit these sessions.
     accounts::end_sessions_of(store, user.id).await?;
     // Their keys go with them, each revocation in the log.
     let keys = accounts::revoke_keys_of(store, &user).await?;
-    let detail = json!({ "username": user.username, "role": user.role, "apiKeysRevoked": keys.len() });
+    let detail =
+        json!({ "username": user.username, "role": user.role, "apiKeysRevoked": keys.len() });
     audit::record(&state, &auth, "delete", "user", Some(user.id), detail).await?;
     for key in keys {
-        let detail = json!({ "name": key.name, "reason": "user deleted", "username": user.username });
+        let detail =
+            json!({ "name": key.name, "reason": "user deleted", "username": user.username });
         audit::record(&state, &auth, "delete", "api-key", Some(key.id), detail).await?;
     }
     Ok(StatusCode::NO_CONTENT)

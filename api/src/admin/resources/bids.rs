@@ -19,7 +19,9 @@ use crate::error::ApiError;
 use crate::server::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_requests)).routes(routes!(list_responses))
+    OpenApiRouter::new()
+        .routes(routes!(list_requests))
+        .routes(routes!(list_responses))
 }
 
 /// Filters and paging of the bid listings.
@@ -67,19 +69,41 @@ impl BidQuery {
 /// The tenant's auctions, newest first.
 #[utoipa::path(get, path = "/api/rtb/bid-requests", tag = "rtb", params(BidQuery),
     responses((status = 200, body = List<BidRequestRecord>), (status = 400), (status = 401)))]
-async fn list_requests(State(state): State<AppState>, auth: Auth, q: Result<Query<BidQuery>, QueryRejection>) -> Result<Json<List<BidRequestRecord>>, ApiError> {
+async fn list_requests(
+    State(state): State<AppState>,
+    auth: Auth,
+    q: Result<Query<BidQuery>, QueryRejection>,
+) -> Result<Json<List<BidRequestRecord>>, ApiError> {
     let q = query(q)?;
     auth.require(Role::Viewer)?;
-    let page = state.engine.store().bid_requests(auth.tenant_id, &q.filter(), q.cursor.as_deref(), q.limit()).await?;
-    Ok(Json(List { items: page.items, next_cursor: page.next }))
+    let page = state
+        .engine
+        .store()
+        .bid_requests(auth.tenant_id, &q.filter(), q.cursor.as_deref(), q.limit())
+        .await?;
+    Ok(Json(List {
+        items: page.items,
+        next_cursor: page.next,
+    }))
 }
 
 /// The tenant's bid responses (one per target asked), newest first.
 #[utoipa::path(get, path = "/api/rtb/bid-responses", tag = "rtb", params(BidQuery),
     responses((status = 200, body = List<BidResponseRecord>), (status = 400), (status = 401)))]
-async fn list_responses(State(state): State<AppState>, auth: Auth, q: Result<Query<BidQuery>, QueryRejection>) -> Result<Json<List<BidResponseRecord>>, ApiError> {
+async fn list_responses(
+    State(state): State<AppState>,
+    auth: Auth,
+    q: Result<Query<BidQuery>, QueryRejection>,
+) -> Result<Json<List<BidResponseRecord>>, ApiError> {
     let q = query(q)?;
     auth.require(Role::Viewer)?;
-    let page = state.engine.store().bid_responses(auth.tenant_id, &q.filter(), q.cursor.as_deref(), q.limit()).await?;
-    Ok(Json(List { items: page.items, next_cursor: page.next }))
+    let page = state
+        .engine
+        .store()
+        .bid_responses(auth.tenant_id, &q.filter(), q.cursor.as_deref(), q.limit())
+        .await?;
+    Ok(Json(List {
+        items: page.items,
+        next_cursor: page.next,
+    }))
 }

@@ -15,8 +15,8 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use switchboard_model::{
-    Buyer, BuyerStatus, Currency, FieldError, GeoFilter, Id, ModelError, PhoneNumber, Role, Schedule, TimeWindow, money,
-    new_id,
+    Buyer, BuyerStatus, Currency, FieldError, GeoFilter, Id, ModelError, PhoneNumber, Role,
+    Schedule, TimeWindow, money, new_id,
 };
 use switchboard_store::StoreError;
 use utoipa::ToSchema;
@@ -30,7 +30,10 @@ use crate::error::ApiError;
 use crate::server::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(get_one, update, delete)).routes(routes!(capacity))
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, update, delete))
+        .routes(routes!(capacity))
 }
 
 /// A buyer as clients send it. Every field is optional so that all missing
@@ -116,14 +119,21 @@ impl ScheduleInput {
         let mut day = |name: &str, windows: Vec<WindowInput>| -> Vec<TimeWindow> {
             let mut out = Vec::new();
             for (i, w) in windows.into_iter().enumerate() {
-                let mut time = |which: &str, text: &str| match switchboard_model::config::TimeOfDay::parse(text) {
-                    Ok(t) => Some(t),
-                    Err(_) => {
-                        errors.push(FieldError::new(format!("schedule.{name}[{i}].{which}"), format!("{text:?} is not a time HH:MM between 00:00 and 24:00")));
-                        None
-                    }
-                };
-                if let (Some(open), Some(close)) = (time("open", &w.open), time("close", &w.close)) {
+                let mut time =
+                    |which: &str, text: &str| match switchboard_model::config::TimeOfDay::parse(
+                        text,
+                    ) {
+                        Ok(t) => Some(t),
+                        Err(_) => {
+                            errors.push(FieldError::new(
+                                format!("schedule.{name}[{i}].{which}"),
+                                format!("{text:?} is not a time HH:MM between 00:00 and 24:00"),
+                            ));
+                            None
+                        }
+                    };
+                if let (Some(open), Some(close)) = (time("open", &w.open), time("close", &w.close))
+                {
                     out.push(TimeWindow { open, close });
                 }
             }
@@ -152,7 +162,10 @@ impl BuyerInput {
                 chrono_tz::UTC
             }
             Some(t) => t.parse::<Tz>().unwrap_or_else(|_| {
-                errors.push(FieldError::new("timezone", format!("{t:?} is not an IANA time zone such as America/New_York")));
+                errors.push(FieldError::new(
+                    "timezone",
+                    format!("{t:?} is not an IANA time zone such as America/New_York"),
+                ));
                 chrono_tz::UTC
             }),
         };
@@ -164,7 +177,10 @@ impl BuyerInput {
         let currency = match self.currency.as_deref() {
             None => Currency::default(),
             Some(c) => Currency::parse(c).unwrap_or_else(|_| {
-                errors.push(FieldError::new("currency", format!("{c:?} is not a supported currency (USD, CAD, EUR, GBP, AUD)")));
+                errors.push(FieldError::new(
+                    "currency",
+                    format!("{c:?} is not a supported currency (USD, CAD, EUR, GBP, AUD)"),
+                ));
                 Currency::default()
             }),
         };
@@ -190,7 +206,11 @@ impl BuyerInput {
             version: 0,
         };
         merge_errors(&mut errors, buyer.validate());
-        if errors.is_empty() { Ok(buyer) } else { Err(ApiError::Invalid(errors)) }
+        if errors.is_empty() {
+            Ok(buyer)
+        } else {
+            Err(ApiError::Invalid(errors))
+        }
     }
 }
 
@@ -221,12 +241,19 @@ fn required_phone(text: Option<&str>, field: &str, errors: &mut Vec<FieldError>)
 }
 
 /// Normalizes a phone number field to E.164, or records why it cannot.
-pub(super) fn optional_phone(text: Option<&str>, field: &str, errors: &mut Vec<FieldError>) -> Option<PhoneNumber> {
+pub(super) fn optional_phone(
+    text: Option<&str>,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<PhoneNumber> {
     let t = text?;
     match PhoneNumber::parse(t) {
         Ok(n) => Some(n),
         Err(_) => {
-            errors.push(FieldError::new(field, format!("{t:?} is not a phone number: use E.164 such as +15550001000")));
+            errors.push(FieldError::new(
+                field,
+                format!("{t:?} is not a phone number: use E.164 such as +15550001000"),
+            ));
             None
         }
     }
@@ -241,7 +268,10 @@ fn amount(value: Option<&Value>, field: &str, errors: &mut Vec<FieldError>) -> i
         Some(_) => String::new(),
     };
     money::parse_decimal(&text, 2).unwrap_or_else(|_| {
-        errors.push(FieldError::new(field, format!("{text:?} is not an amount with at most 2 decimals, such as 8.75")));
+        errors.push(FieldError::new(
+            field,
+            format!("{text:?} is not an amount with at most 2 decimals, such as 8.75"),
+        ));
         0
     })
 }
@@ -250,7 +280,9 @@ fn amount(value: Option<&Value>, field: &str, errors: &mut Vec<FieldError>) -> i
 pub(crate) fn object(body: Value) -> Result<Map<String, Value>, ApiError> {
     match body {
         Value::Object(m) => Ok(m),
-        _ => Err(ApiError::BadRequest("the body must be a json object".into())),
+        _ => Err(ApiError::BadRequest(
+            "the body must be a json object".into(),
+        )),
     }
 }
 
@@ -268,13 +300,20 @@ pub(super) fn merge(current: Value, body: &Map<String, Value>) -> Value {
 
 /// The names of the fields a body sets, for the audit log (never values).
 pub(super) fn changed(body: &Map<String, Value>) -> Vec<&str> {
-    body.keys().map(String::as_str).filter(|k| !matches!(*k, "id" | "tenantId" | "version")).collect()
+    body.keys()
+        .map(String::as_str)
+        .filter(|k| !matches!(*k, "id" | "tenantId" | "version"))
+        .collect()
 }
 
 /// Lists the tenant's buyers, oldest first.
 #[utoipa::path(get, path = "/api/buyers", tag = "buyers", params(PageQuery),
     responses((status = 200, body = List<Buyer>), (status = 400), (status = 401)))]
-async fn list(State(state): State<AppState>, auth: Auth, q: Result<Query<PageQuery>, QueryRejection>) -> Result<Json<List<Buyer>>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    auth: Auth,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<List<Buyer>>, ApiError> {
     let q = crate::admin::extract::query(q)?;
     let items = docs::list::<Buyer>(&state, auth.tenant_id).await?;
     Ok(Json(List::page(items, |b| b.id, &q)?))
@@ -283,21 +322,37 @@ async fn list(State(state): State<AppState>, auth: Auth, q: Result<Query<PageQue
 /// Creates a buyer (manager or above); 201 with its id and version.
 #[utoipa::path(post, path = "/api/buyers", tag = "buyers", request_body = BuyerInput,
     responses((status = 201, body = Buyer), (status = 400), (status = 401), (status = 403), (status = 422)))]
-async fn create(State(state): State<AppState>, auth: Auth, body: Result<Json<Value>, ApiError>) -> Result<Response, ApiError> {
+async fn create(
+    State(state): State<AppState>,
+    auth: Auth,
+    body: Result<Json<Value>, ApiError>,
+) -> Result<Response, ApiError> {
     // The role is checked before the body is looked at.
     auth.require(Role::Manager)?;
     let Json(body) = body?;
     let input: BuyerInput = docs::body(Value::Object(object(body)?), &[])?;
     let buyer = input.into_buyer(new_id(), auth.tenant_id)?;
     let buyer = state.engine.put_buyer(buyer, None).await?;
-    audit::record(&state, &auth, "create", "buyer", Some(buyer.id), json!({"name": buyer.name})).await?;
+    audit::record(
+        &state,
+        &auth,
+        "create",
+        "buyer",
+        Some(buyer.id),
+        json!({"name": buyer.name}),
+    )
+    .await?;
     Ok(docs::tagged(StatusCode::CREATED, &buyer, buyer.version))
 }
 
 /// One buyer; a malformed or unknown id is a 404.
 #[utoipa::path(get, path = "/api/buyers/{id}", tag = "buyers", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = Buyer), (status = 401), (status = 404)))]
-async fn get_one(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
+async fn get_one(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
     let buyer = docs::load::<Buyer>(&state, auth.tenant_id, docs::path_id(id, "buyer")?).await?;
     Ok(docs::tagged(StatusCode::OK, &buyer, buyer.version))
 }
@@ -333,10 +388,16 @@ pub(crate) struct BuyerCapacity {
 /// 404; 503 when the node deciding it cannot be asked now.
 #[utoipa::path(get, path = "/api/buyers/{id}/stats", tag = "buyers", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = BuyerCapacity), (status = 401), (status = 404), (status = 503)))]
-async fn capacity(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Json<BuyerCapacity>, ApiError> {
+async fn capacity(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<BuyerCapacity>, ApiError> {
     let buyer = docs::load::<Buyer>(&state, auth.tenant_id, docs::path_id(id, "buyer")?).await?;
     let live = state.engine.buyer_stats(buyer.id).await.ok_or_else(|| {
-        ApiError::Engine(switchboard_engine::EngineError::Overloaded("this buyer's capacity cannot be read now".into()))
+        ApiError::Engine(switchboard_engine::EngineError::Overloaded(
+            "this buyer's capacity cannot be read now".into(),
+        ))
     })?;
     Ok(Json(BuyerCapacity {
         buyer_id: buyer.id,
@@ -373,11 +434,23 @@ async fn update(
     let body = object(body)?;
     let expected = docs::expected_version(&headers, docs::version_in(&body)?)?;
     let current = docs::load::<Buyer>(&state, auth.tenant_id, id).await?;
-    let current_json = serde_json::to_value(&current).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let current_json =
+        serde_json::to_value(&current).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let input: BuyerInput = docs::body(merge(current_json, &body), &[])?;
     let buyer = input.into_buyer(id, auth.tenant_id)?;
-    let buyer = state.engine.put_buyer(buyer, Some(expected.unwrap_or(current.version))).await?;
-    audit::record(&state, &auth, "update", "buyer", Some(id), json!({"name": buyer.name, "fields": changed(&body)})).await?;
+    let buyer = state
+        .engine
+        .put_buyer(buyer, Some(expected.unwrap_or(current.version)))
+        .await?;
+    audit::record(
+        &state,
+        &auth,
+        "update",
+        "buyer",
+        Some(id),
+        json!({"name": buyer.name, "fields": changed(&body)}),
+    )
+    .await?;
     Ok(docs::tagged(StatusCode::OK, &buyer, buyer.version))
 }
 
@@ -386,11 +459,20 @@ async fn update(
 #[utoipa::path(delete, path = "/api/buyers/{id}", tag = "buyers",
     params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being deleted; absent: the current one")),
     responses((status = 204), (status = 403), (status = 404), (status = 409, description = "stale version, or assigned to an active campaign")))]
-async fn delete(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+async fn delete(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
     let id = docs::path_id(id, "buyer")?;
     // Without `If-Match` the engine deletes the current version.
-    if !state.engine.delete_buyer(auth.tenant_id, id, if_match(&headers)?).await? {
+    if !state
+        .engine
+        .delete_buyer(auth.tenant_id, id, if_match(&headers)?)
+        .await?
+    {
         return Err(ApiError::NotFound("buyer"));
     }
     audit::record(&state, &auth, "delete", "buyer", Some(id), json!({})).await?;

@@ -32,7 +32,9 @@ const SCAN_BUDGET: usize = 5_000;
 const MAX_READS: usize = 64;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list)).routes(routes!(get_one))
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(get_one))
 }
 
 /// Filters and paging of `GET /api/calls`.
@@ -66,7 +68,9 @@ pub(crate) struct CallQuery {
 impl CallQuery {
     fn matches(&self, call: &CallRecord, caller: Option<&str>) -> bool {
         self.campaign_id.is_none_or(|c| call.campaign_id == c)
-            && self.buyer_id.is_none_or(|b| call.buyer_id == Some(b) || call.attempts.iter().any(|a| a.buyer_id == b))
+            && self.buyer_id.is_none_or(|b| {
+                call.buyer_id == Some(b) || call.attempts.iter().any(|a| a.buyer_id == b)
+            })
             && self.status.is_none_or(|s| call.status == s)
             && self.to.is_none_or(|to| call.started_at < to)
             && caller.is_none_or(|c| call.from == c)
@@ -78,11 +82,18 @@ impl CallQuery {
     responses((status = 200, description = "a page of calls; with `Accept: text/csv` the same page as CSV, the next cursor in `X-Next-Cursor`",
                content((List<CallRecord> = "application/json"), (String = "text/csv"))),
               (status = 400), (status = 401)))]
-async fn list(State(state): State<AppState>, auth: Auth, headers: HeaderMap, q: Result<Query<CallQuery>, QueryRejection>) -> Result<Response, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    q: Result<Query<CallQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
     let q = query(q)?;
     let limit = q.limit.unwrap_or(50).clamp(1, 500) as usize;
     // Compare callers in E.164 when the filter is a phone number.
-    let caller = q.caller.as_deref().map(|c| PhoneNumber::parse(c).map_or_else(|_| c.trim().to_owned(), |n| n.as_str().to_owned()));
+    let caller = q.caller.as_deref().map(|c| {
+        PhoneNumber::parse(c).map_or_else(|_| c.trim().to_owned(), |n| n.as_str().to_owned())
+    });
     let store = state.engine.store();
     let mut items = Vec::new();
     let mut cursor = q.cursor.clone();
@@ -90,7 +101,9 @@ async fn list(State(state): State<AppState>, auth: Auth, headers: HeaderMap, q: 
     for reads in 1.. {
         // Asking for exactly what is still missing makes the store's cursor
         // land right after the last call returned.
-        let page = store.calls_by_tenant(auth.tenant_id, cursor.as_deref(), limit - items.len()).await?;
+        let page = store
+            .calls_by_tenant(auth.tenant_id, cursor.as_deref(), limit - items.len())
+            .await?;
         scanned += page.calls.len();
         for call in page.calls {
             if q.from.is_some_and(|from| call.started_at < from) {
@@ -102,15 +115,25 @@ async fn list(State(state): State<AppState>, auth: Auth, headers: HeaderMap, q: 
             }
         }
         cursor = page.next;
-        if cursor.is_none() || items.len() >= limit || scanned >= SCAN_BUDGET || reads >= MAX_READS {
+        if cursor.is_none() || items.len() >= limit || scanned >= SCAN_BUDGET || reads >= MAX_READS
+        {
             break;
         }
     }
     respond(&state, auth.tenant_id, &headers, items, cursor).await
 }
 
-async fn respond(state: &AppState, tenant: Id, headers: &HeaderMap, items: Vec<CallRecord>, next_cursor: Option<String>) -> Result<Response, ApiError> {
-    let wants_csv = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/csv"));
+async fn respond(
+    state: &AppState,
+    tenant: Id,
+    headers: &HeaderMap,
+    items: Vec<CallRecord>,
+    next_cursor: Option<String>,
+) -> Result<Response, ApiError> {
+    let wants_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/csv"));
     if !wants_csv {
         return Ok(Json(List { items, next_cursor }).into_response());
     }
@@ -131,8 +154,18 @@ async fn respond(state: &AppState, tenant: Id, headers: &HeaderMap, items: Vec<C
 /// One call record; a malformed or unknown id is a 404.
 #[utoipa::path(get, path = "/api/calls/{id}", tag = "calls", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = CallRecord), (status = 401), (status = 404)))]
-async fn get_one(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Json<CallRecord>, ApiError> {
+async fn get_one(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<CallRecord>, ApiError> {
     let id = path_id(id, "call")?;
-    let call = state.engine.store().get_call(id).await?.filter(|c| c.tenant_id == auth.tenant_id).ok_or(ApiError::NotFound("call"))?;
+    let call = state
+        .engine
+        .store()
+        .get_call(id)
+        .await?
+        .filter(|c| c.tenant_id == auth.tenant_id)
+        .ok_or(ApiError::NotFound("call"))?;
     Ok(Json(call))
 }

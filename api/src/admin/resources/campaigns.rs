@@ -14,8 +14,8 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use switchboard_model::{
-    BuyerAssignment, BuyerStatus, CallerIdMode, Campaign, CampaignStatus, DuplicateAction, FieldError, Id, Pool, Role, RoutingPolicy,
-    RoutingType, RtbRouter, new_id,
+    BuyerAssignment, BuyerStatus, CallerIdMode, Campaign, CampaignStatus, DuplicateAction,
+    FieldError, Id, Pool, Role, RoutingPolicy, RoutingType, RtbRouter, new_id,
 };
 use switchboard_store::{DocKind, StoreError};
 use utoipa_axum::router::OpenApiRouter;
@@ -83,11 +83,22 @@ pub(crate) struct CampaignInput {
 }
 
 impl CampaignInput {
-    pub(crate) fn into_campaign(self, id: Id, tenant_id: Id, errors: &mut Vec<FieldError>) -> Campaign {
+    pub(crate) fn into_campaign(
+        self,
+        id: Id,
+        tenant_id: Id,
+        errors: &mut Vec<FieldError>,
+    ) -> Campaign {
         if self.name.is_none() {
             errors.push(FieldError::new("name", "is required"));
         }
-        let phone_number = optional_phone(self.phone_number.as_deref().filter(|p| !p.trim().is_empty()), "phoneNumber", errors);
+        let phone_number = optional_phone(
+            self.phone_number
+                .as_deref()
+                .filter(|p| !p.trim().is_empty()),
+            "phoneNumber",
+            errors,
+        );
         Campaign {
             id,
             tenant_id,
@@ -116,7 +127,14 @@ impl CampaignInput {
 
 /// Validates `input` as the new state of campaign `id` (`old`: its current
 /// state), including the activation checks, and saves it through the engine.
-async fn save(state: &AppState, auth: &Auth, id: Id, input: CampaignInput, old: Option<&Campaign>, expected: Option<u64>) -> Result<Campaign, ApiError> {
+async fn save(
+    state: &AppState,
+    auth: &Auth,
+    id: Id,
+    input: CampaignInput,
+    old: Option<&Campaign>,
+    expected: Option<u64>,
+) -> Result<Campaign, ApiError> {
     let mut errors = Vec::new();
     let campaign = input.into_campaign(id, auth.tenant_id, &mut errors);
     merge_errors(&mut errors, campaign.validate());
@@ -124,12 +142,19 @@ async fn save(state: &AppState, auth: &Auth, id: Id, input: CampaignInput, old: 
     // reads exactly like a missing one.
     let mut active_buyers = 0;
     for (i, a) in campaign.buyers.iter().enumerate() {
-        match state.engine.buyer(a.buyer_id).filter(|b| b.tenant_id == auth.tenant_id) {
+        match state
+            .engine
+            .buyer(a.buyer_id)
+            .filter(|b| b.tenant_id == auth.tenant_id)
+        {
             Some(b) => active_buyers += usize::from(b.status == BuyerStatus::Active),
             None => {
                 let field = format!("buyers[{i}].buyerId");
                 if !errors.iter().any(|e| e.field == field) {
-                    errors.push(FieldError::new(field, format!("buyer {} does not exist", a.buyer_id)));
+                    errors.push(FieldError::new(
+                        field,
+                        format!("buyer {} does not exist", a.buyer_id),
+                    ));
                 }
             }
         }
@@ -137,14 +162,24 @@ async fn save(state: &AppState, auth: &Auth, id: Id, input: CampaignInput, old: 
     // The pool and router must be this tenant's own, existing ones; another
     // tenant's id reads exactly like a missing one.
     if let Some(pool) = campaign.pool_id
-        && docs::get::<Pool>(state, auth.tenant_id, pool).await?.is_none()
+        && docs::get::<Pool>(state, auth.tenant_id, pool)
+            .await?
+            .is_none()
     {
-        errors.push(FieldError::new("poolId", format!("pool {pool} does not exist")));
+        errors.push(FieldError::new(
+            "poolId",
+            format!("pool {pool} does not exist"),
+        ));
     }
     if let Some(router) = campaign.rtb_router_id
-        && docs::get::<RtbRouter>(state, auth.tenant_id, router).await?.is_none()
+        && docs::get::<RtbRouter>(state, auth.tenant_id, router)
+            .await?
+            .is_none()
     {
-        errors.push(FieldError::new("rtbRouterId", format!("rtb router {router} does not exist")));
+        errors.push(FieldError::new(
+            "rtbRouterId",
+            format!("rtb router {router} does not exist"),
+        ));
     }
     // Activation checks: when it becomes active, or when an active
     // campaign's way of finding a taker changes.
@@ -159,16 +194,30 @@ async fn save(state: &AppState, auth: &Auth, id: Id, input: CampaignInput, old: 
         match campaign.routing_type {
             RoutingType::Rtb => {
                 if let Some(router) = campaign.rtb_router_id {
-                    let doc = state.engine.store().get_doc(DocKind::RtbRouter, auth.tenant_id, router).await?;
-                    let empty = doc.as_ref().and_then(|d| d.body.get("targets")).and_then(Value::as_array).is_some_and(Vec::is_empty);
+                    let doc = state
+                        .engine
+                        .store()
+                        .get_doc(DocKind::RtbRouter, auth.tenant_id, router)
+                        .await?;
+                    let empty = doc
+                        .as_ref()
+                        .and_then(|d| d.body.get("targets"))
+                        .and_then(Value::as_array)
+                        .is_some_and(Vec::is_empty);
                     if empty {
-                        errors.push(FieldError::new("rtbRouterId", "the rtb router has no targets: add one before activating"));
+                        errors.push(FieldError::new(
+                            "rtbRouterId",
+                            "the rtb router has no targets: add one before activating",
+                        ));
                     }
                 }
             }
             RoutingType::Direct | RoutingType::Pool => {
                 if active_buyers == 0 {
-                    errors.push(FieldError::new("buyers", "an active campaign needs at least one active buyer"));
+                    errors.push(FieldError::new(
+                        "buyers",
+                        "an active campaign needs at least one active buyer",
+                    ));
                 }
             }
         }
@@ -182,27 +231,51 @@ async fn save(state: &AppState, auth: &Auth, id: Id, input: CampaignInput, old: 
     let _guard = super::docs::write_lock().await;
     if let Some(n) = &campaign.phone_number
         && let Some(super::numbers::Holder::Pool { id, name }) =
-            super::numbers::holders(state, auth.tenant_id, None).await?.remove(n.as_str())
+            super::numbers::holders(state, auth.tenant_id, None)
+                .await?
+                .remove(n.as_str())
     {
-        return Err(ApiError::Conflict(format!("phone number {n} is in use by {}", super::docs::named("pool", &name, id))));
+        return Err(ApiError::Conflict(format!(
+            "phone number {n} is in use by {}",
+            super::docs::named("pool", &name, id)
+        )));
     }
     Ok(state.engine.put_campaign(campaign, expected).await?)
 }
 
 /// Applies `body` over campaign `id` and saves it, replacing the version
 /// `If-Match` or the body's `version` states (neither: the current one).
-async fn update_with(state: &AppState, auth: &Auth, id: Id, headers: &HeaderMap, body: &Map<String, Value>) -> Result<Campaign, ApiError> {
+async fn update_with(
+    state: &AppState,
+    auth: &Auth,
+    id: Id,
+    headers: &HeaderMap,
+    body: &Map<String, Value>,
+) -> Result<Campaign, ApiError> {
     let expected = docs::expected_version(headers, docs::version_in(body)?)?;
     let current = docs::load::<Campaign>(state, auth.tenant_id, id).await?;
-    let current_json = serde_json::to_value(&current).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let current_json =
+        serde_json::to_value(&current).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let input: CampaignInput = docs::body(merge(current_json, body), &[])?;
-    save(state, auth, id, input, Some(&current), Some(expected.unwrap_or(current.version))).await
+    save(
+        state,
+        auth,
+        id,
+        input,
+        Some(&current),
+        Some(expected.unwrap_or(current.version)),
+    )
+    .await
 }
 
 /// Lists the tenant's campaigns, oldest first.
 #[utoipa::path(get, path = "/api/campaigns", tag = "campaigns", params(PageQuery),
     responses((status = 200, body = List<Campaign>), (status = 400), (status = 401)))]
-async fn list(State(state): State<AppState>, auth: Auth, q: Result<Query<PageQuery>, QueryRejection>) -> Result<Json<List<Campaign>>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    auth: Auth,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<List<Campaign>>, ApiError> {
     let q = query(q)?;
     let items = docs::list::<Campaign>(&state, auth.tenant_id).await?;
     Ok(Json(List::page(items, |c| c.id, &q)?))
@@ -213,20 +286,36 @@ async fn list(State(state): State<AppState>, auth: Auth, q: Result<Query<PageQue
 #[utoipa::path(post, path = "/api/campaigns", tag = "campaigns", request_body = CampaignInput,
     responses((status = 201, body = Campaign), (status = 400), (status = 401), (status = 403),
               (status = 409, description = "the number is in use or the name is taken"), (status = 422)))]
-async fn create(State(state): State<AppState>, auth: Auth, body: Result<Json<Value>, ApiError>) -> Result<Response, ApiError> {
+async fn create(
+    State(state): State<AppState>,
+    auth: Auth,
+    body: Result<Json<Value>, ApiError>,
+) -> Result<Response, ApiError> {
     // The role is checked before the body is looked at.
     auth.require(Role::Manager)?;
     let Json(body) = body?;
     let input: CampaignInput = docs::body(Value::Object(object(body)?), &[])?;
     let campaign = save(&state, &auth, new_id(), input, None, None).await?;
-    audit::record(&state, &auth, "create", "campaign", Some(campaign.id), json!({"name": campaign.name, "status": campaign.status})).await?;
+    audit::record(
+        &state,
+        &auth,
+        "create",
+        "campaign",
+        Some(campaign.id),
+        json!({"name": campaign.name, "status": campaign.status}),
+    )
+    .await?;
     Ok(tagged(StatusCode::CREATED, &campaign, campaign.version))
 }
 
 /// One campaign; a malformed or unknown id is a 404.
 #[utoipa::path(get, path = "/api/campaigns/{id}", tag = "campaigns", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = Campaign), (status = 401), (status = 404)))]
-async fn get_one(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
+async fn get_one(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
     let campaign = docs::load::<Campaign>(&state, auth.tenant_id, path_id(id, "campaign")?).await?;
     Ok(tagged(StatusCode::OK, &campaign, campaign.version))
 }
@@ -252,8 +341,15 @@ async fn update(
     let Json(body) = body?;
     let body = object(body)?;
     let campaign = update_with(&state, &auth, id, &headers, &body).await?;
-    audit::record(&state, &auth, "update", "campaign", Some(id), json!({"name": campaign.name, "status": campaign.status, "fields": changed(&body)}))
-        .await?;
+    audit::record(
+        &state,
+        &auth,
+        "update",
+        "campaign",
+        Some(id),
+        json!({"name": campaign.name, "status": campaign.status, "fields": changed(&body)}),
+    )
+    .await?;
     Ok(tagged(StatusCode::OK, &campaign, campaign.version))
 }
 
@@ -261,16 +357,28 @@ async fn update(
 #[utoipa::path(delete, path = "/api/campaigns/{id}", tag = "campaigns",
     params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being deleted; absent: the current one")),
     responses((status = 204), (status = 403), (status = 404), (status = 409, description = "stale version, or a tracking tag uses it")))]
-async fn delete(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+async fn delete(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
     let id = path_id(id, "campaign")?;
     // Without `If-Match` the engine deletes the current version.
     let expected = if_match(&headers)?;
     let users = super::docs::campaign_users(&state, auth.tenant_id, id).await?;
     if !users.is_empty() {
-        return Err(ApiError::Conflict(format!("the campaign is used by {}: change or delete them first", users.join(", "))));
+        return Err(ApiError::Conflict(format!(
+            "the campaign is used by {}: change or delete them first",
+            users.join(", ")
+        )));
     }
-    if !state.engine.delete_campaign(auth.tenant_id, id, expected).await? {
+    if !state
+        .engine
+        .delete_campaign(auth.tenant_id, id, expected)
+        .await?
+    {
         return Err(ApiError::NotFound("campaign"));
     }
     audit::record(&state, &auth, "delete", "campaign", Some(id), json!({})).await?;
@@ -280,9 +388,20 @@ async fn delete(State(state): State<AppState>, auth: Auth, id: Result<Path<Strin
 /// A campaign's buyer assignments (`ETag`: the campaign's version).
 #[utoipa::path(get, path = "/api/campaigns/{id}/buyers", tag = "campaigns", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = List<BuyerAssignment>), (status = 401), (status = 404)))]
-async fn get_buyers(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
+async fn get_buyers(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
     let campaign = docs::load::<Campaign>(&state, auth.tenant_id, path_id(id, "campaign")?).await?;
-    Ok(tagged(StatusCode::OK, &List { items: campaign.buyers, next_cursor: None }, campaign.version))
+    Ok(tagged(
+        StatusCode::OK,
+        &List {
+            items: campaign.buyers,
+            next_cursor: None,
+        },
+        campaign.version,
+    ))
 }
 
 /// Replaces a campaign's buyer assignments with the body's array
@@ -303,11 +422,28 @@ async fn put_buyers(
     let id = path_id(id, "campaign")?;
     let Json(body) = body?;
     if !body.is_array() {
-        return Err(ApiError::BadRequest("the body must be an array of {buyerId, priority, weight}".into()));
+        return Err(ApiError::BadRequest(
+            "the body must be an array of {buyerId, priority, weight}".into(),
+        ));
     }
     let body = Map::from_iter([("buyers".to_owned(), body)]);
     let campaign = update_with(&state, &auth, id, &headers, &body).await?;
-    audit::record(&state, &auth, "update", "campaign", Some(id), json!({"name": campaign.name, "fields": ["buyers"]})).await?;
+    audit::record(
+        &state,
+        &auth,
+        "update",
+        "campaign",
+        Some(id),
+        json!({"name": campaign.name, "fields": ["buyers"]}),
+    )
+    .await?;
     let version = campaign.version;
-    Ok(tagged(StatusCode::OK, &List { items: campaign.buyers, next_cursor: None }, version))
+    Ok(tagged(
+        StatusCode::OK,
+        &List {
+            items: campaign.buyers,
+            next_cursor: None,
+        },
+        version,
+    ))
 }

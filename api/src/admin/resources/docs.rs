@@ -7,8 +7,8 @@
 //! tag: [`switchboard_engine::claims`]); and who references what, so that a
 //! delete can say what still uses a resource.
 
-use axum::extract::rejection::PathRejection;
 use axum::extract::Path;
+use axum::extract::rejection::PathRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -61,13 +61,60 @@ macro_rules! resource {
     };
 }
 
-resource!(switchboard_model::Buyer, DocKind::Buyer, "buyer", id, tenant_id);
-resource!(switchboard_model::Campaign, DocKind::Campaign, "campaign", id, tenant_id);
-resource!(switchboard_model::Number, DocKind::Number, "number", id, tenant_id, created_at);
-resource!(switchboard_model::Pool, DocKind::Pool, "pool", id, tenant_id, created_at);
-resource!(switchboard_model::RtbTarget, DocKind::RtbTarget, "rtb target", id, tenant_id, created_at);
-resource!(switchboard_model::RtbRouter, DocKind::RtbRouter, "rtb router", id, tenant_id, created_at);
-resource!(switchboard_model::TrackingTag, DocKind::TrackingTag, "tracking tag", id, tenant_id, created_at);
+resource!(
+    switchboard_model::Buyer,
+    DocKind::Buyer,
+    "buyer",
+    id,
+    tenant_id
+);
+resource!(
+    switchboard_model::Campaign,
+    DocKind::Campaign,
+    "campaign",
+    id,
+    tenant_id
+);
+resource!(
+    switchboard_model::Number,
+    DocKind::Number,
+    "number",
+    id,
+    tenant_id,
+    created_at
+);
+resource!(
+    switchboard_model::Pool,
+    DocKind::Pool,
+    "pool",
+    id,
+    tenant_id,
+    created_at
+);
+resource!(
+    switchboard_model::RtbTarget,
+    DocKind::RtbTarget,
+    "rtb target",
+    id,
+    tenant_id,
+    created_at
+);
+resource!(
+    switchboard_model::RtbRouter,
+    DocKind::RtbRouter,
+    "rtb router",
+    id,
+    tenant_id,
+    created_at
+);
+resource!(
+    switchboard_model::TrackingTag,
+    DocKind::TrackingTag,
+    "tracking tag",
+    id,
+    tenant_id,
+    created_at
+);
 
 /// Serializes the check-and-write of uniqueness and references (pool name,
 /// a number's one holder, a router's targets, "is it still used").
@@ -94,7 +141,11 @@ fn decode<T: Resource>(doc: Doc) -> Result<T, ApiError> {
 }
 
 /// One resource of `tenant`, if it exists there.
-pub(crate) async fn get<T: Resource>(state: &AppState, tenant: Id, id: Id) -> Result<Option<T>, ApiError> {
+pub(crate) async fn get<T: Resource>(
+    state: &AppState,
+    tenant: Id,
+    id: Id,
+) -> Result<Option<T>, ApiError> {
     match state.engine.store().get_doc(T::KIND, tenant, id).await? {
         Some(doc) => decode(doc).map(Some),
         None => Ok(None),
@@ -103,12 +154,21 @@ pub(crate) async fn get<T: Resource>(state: &AppState, tenant: Id, id: Id) -> Re
 
 /// One resource of `tenant`, or 404 (also for another tenant's id).
 pub(crate) async fn load<T: Resource>(state: &AppState, tenant: Id, id: Id) -> Result<T, ApiError> {
-    get(state, tenant, id).await?.ok_or(ApiError::NotFound(T::NAME))
+    get(state, tenant, id)
+        .await?
+        .ok_or(ApiError::NotFound(T::NAME))
 }
 
 /// Every resource of the kind of `tenant`.
 pub(crate) async fn list<T: Resource>(state: &AppState, tenant: Id) -> Result<Vec<T>, ApiError> {
-    state.engine.store().list_docs(T::KIND, Some(tenant)).await?.into_iter().map(decode).collect()
+    state
+        .engine
+        .store()
+        .list_docs(T::KIND, Some(tenant))
+        .await?
+        .into_iter()
+        .map(decode)
+        .collect()
 }
 
 /// What an update of `id` replaces: the stored resource of `tenant` (404
@@ -116,7 +176,13 @@ pub(crate) async fn list<T: Resource>(state: &AppState, tenant: Id) -> Result<Ve
 /// the one `If-Match` or `new` states, else the stored one (see
 /// [`expected_version`]). Call with the write lock held where the update
 /// checks other documents.
-pub(crate) async fn replacing<T: Resource>(state: &AppState, tenant: Id, id: Id, headers: &HeaderMap, new: &mut T) -> Result<(T, u64), ApiError> {
+pub(crate) async fn replacing<T: Resource>(
+    state: &AppState,
+    tenant: Id,
+    id: Id,
+    headers: &HeaderMap,
+    new: &mut T,
+) -> Result<(T, u64), ApiError> {
     let expected = expected_version(headers, new.version())?;
     let stored = load::<T>(state, tenant, id).await?;
     new.adopt(&stored);
@@ -126,17 +192,37 @@ pub(crate) async fn replacing<T: Resource>(state: &AppState, tenant: Id, id: Id,
 
 /// Writes `value` of `tenant` if the stored version is `expected` (`None`:
 /// it must not exist); a stale version is a 409. Sets the new version.
-pub(crate) async fn put<T: Resource>(state: &AppState, tenant: Id, value: &mut T, expected: Option<u64>) -> Result<(), ApiError> {
+pub(crate) async fn put<T: Resource>(
+    state: &AppState,
+    tenant: Id,
+    value: &mut T,
+    expected: Option<u64>,
+) -> Result<(), ApiError> {
     let body = serde_json::to_value(&*value).map_err(|e| corrupt(T::KIND, value.id(), e))?;
-    let doc = Doc { kind: T::KIND, tenant, id: value.id(), version: 0, body };
+    let doc = Doc {
+        kind: T::KIND,
+        tenant,
+        id: value.id(),
+        version: 0,
+        body,
+    };
     let version = state.engine.store().put_doc(doc, expected).await?;
     value.set_version(version);
     Ok(())
 }
 
 /// Deletes a resource of `tenant` if its version is still `expected`.
-pub(crate) async fn delete<T: Resource>(state: &AppState, tenant: Id, id: Id, expected: u64) -> Result<(), ApiError> {
-    Ok(state.engine.store().delete_doc(T::KIND, tenant, id, expected).await?)
+pub(crate) async fn delete<T: Resource>(
+    state: &AppState,
+    tenant: Id,
+    id: Id,
+    expected: u64,
+) -> Result<(), ApiError> {
+    Ok(state
+        .engine
+        .store()
+        .delete_doc(T::KIND, tenant, id, expected)
+        .await?)
 }
 
 /// The version a write replaces: `If-Match`, else the body's `version`.
@@ -144,7 +230,10 @@ pub(crate) async fn delete<T: Resource>(state: &AppState, tenant: Id, id: Id, ex
 /// current (unconditional). A stated version that is no longer current is a
 /// 409 `version_conflict`. A body's `version` 0 states nothing: the resource
 /// types default an absent `version` to 0, and stored versions start at 1.
-pub(crate) fn expected_version(headers: &HeaderMap, body_version: impl Into<Option<u64>>) -> Result<Option<u64>, ApiError> {
+pub(crate) fn expected_version(
+    headers: &HeaderMap,
+    body_version: impl Into<Option<u64>>,
+) -> Result<Option<u64>, ApiError> {
     Ok(if_match(headers)?.or(body_version.into().filter(|v| *v > 0)))
 }
 
@@ -153,7 +242,10 @@ pub(crate) fn expected_version(headers: &HeaderMap, body_version: impl Into<Opti
 pub(crate) fn version_in(body: &Map<String, Value>) -> Result<Option<u64>, ApiError> {
     match body.get("version") {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => v.as_u64().map(Some).ok_or_else(|| ApiError::BadRequest("version must be a non-negative integer".into())),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| ApiError::BadRequest("version must be a non-negative integer".into())),
     }
 }
 
@@ -164,7 +256,10 @@ pub(crate) fn delete_version(headers: &HeaderMap, current: u64) -> Result<u64, A
 
 /// The `{id}` of a path. Text that is not an id names nothing, just like an
 /// id that does not exist: 404 `{kind} not found`.
-pub(crate) fn path_id(path: Result<Path<String>, PathRejection>, kind: &'static str) -> Result<Id, ApiError> {
+pub(crate) fn path_id(
+    path: Result<Path<String>, PathRejection>,
+    kind: &'static str,
+) -> Result<Id, ApiError> {
     let Path(text) = path.map_err(|_| ApiError::NotFound(kind))?;
     text.parse().map_err(|_| ApiError::NotFound(kind))
 }
@@ -187,7 +282,12 @@ pub(crate) fn body<T: DeserializeOwned>(v: Value, phones: &[&str]) -> Result<T, 
     let mut errors = Vec::new();
     for field in phones {
         let bad = |s: &Value| s.as_str().is_some_and(|s| PhoneNumber::parse(s).is_err());
-        let why = |s: &Value| format!("{} is not a phone number: expected E.164 such as +15550001000", s);
+        let why = |s: &Value| {
+            format!(
+                "{} is not a phone number: expected E.164 such as +15550001000",
+                s
+            )
+        };
         match v.get(*field) {
             Some(Value::Array(items)) => {
                 for (i, item) in items.iter().enumerate().filter(|(_, item)| bad(item)) {
@@ -202,19 +302,28 @@ pub(crate) fn body<T: DeserializeOwned>(v: Value, phones: &[&str]) -> Result<T, 
         return Err(ApiError::Invalid(errors));
     }
     let bytes = serde_json::to_vec(&v).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    axum::Json::<T>::from_bytes(&bytes).map(|axum::Json(t)| t).map_err(|e| ApiError::BadRequest(e.body_text().to_lowercase()))
+    axum::Json::<T>::from_bytes(&bytes)
+        .map(|axum::Json(t)| t)
+        .map_err(|e| ApiError::BadRequest(e.body_text().to_lowercase()))
 }
 
 /// A model validation result as an API error, with `extra` field errors
 /// (references checked against the store) listed after the model's own.
-pub(crate) fn invalid(result: Result<(), ModelError>, extra: Vec<FieldError>) -> Result<(), ApiError> {
+pub(crate) fn invalid(
+    result: Result<(), ModelError>,
+    extra: Vec<FieldError>,
+) -> Result<(), ApiError> {
     let mut fields = match result {
         Ok(()) => Vec::new(),
         Err(ModelError::Invalid(f)) => f,
         Err(other) => vec![FieldError::new("", other.to_string())],
     };
     fields.extend(extra);
-    if fields.is_empty() { Ok(()) } else { Err(ApiError::Invalid(fields)) }
+    if fields.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Invalid(fields))
+    }
 }
 
 // ---------------------------------------------------------------- system-wide keys
@@ -229,13 +338,23 @@ pub(crate) async fn claim(state: &AppState, key: Key<'_>, owner: Owner) -> Resul
 /// Claims phone number `n` for inventory entry `owner`: free, or held by a
 /// campaign of the same tenant (whose direct number it is), which the
 /// inventory then takes over. `false` when anyone else holds it.
-pub(crate) async fn claim_number(state: &AppState, n: &PhoneNumber, owner: Owner) -> Result<bool, ApiError> {
+pub(crate) async fn claim_number(
+    state: &AppState,
+    n: &PhoneNumber,
+    owner: Owner,
+) -> Result<bool, ApiError> {
     let store = state.engine.store().as_ref();
     if claims::claim(store, Key::Number(n), owner).await? {
         return Ok(true);
     }
     match claims::owner_of(store, Key::Number(n)).await? {
-        Some(holder) if holder.tenant == owner.tenant && state.engine.campaign(holder.resource).is_some_and(|c| c.tenant_id == owner.tenant) => {
+        Some(holder)
+            if holder.tenant == owner.tenant
+                && state
+                    .engine
+                    .campaign(holder.resource)
+                    .is_some_and(|c| c.tenant_id == owner.tenant) =>
+        {
             Ok(claims::reassign(store, Key::Number(n), holder, owner).await?)
         }
         _ => Ok(false),
@@ -268,7 +387,11 @@ pub(crate) struct CampaignRefs {
 
 /// The campaigns of `tenant` and what they reference.
 pub(crate) async fn campaigns(state: &AppState, tenant: Id) -> Result<Vec<CampaignRefs>, ApiError> {
-    let docs = state.engine.store().list_docs(DocKind::Campaign, Some(tenant)).await?;
+    let docs = state
+        .engine
+        .store()
+        .list_docs(DocKind::Campaign, Some(tenant))
+        .await?;
     Ok(docs
         .into_iter()
         .map(|d| {
@@ -286,14 +409,27 @@ pub(crate) async fn campaigns(state: &AppState, tenant: Id) -> Result<Vec<Campai
 }
 
 /// Whether a campaign `id` exists in `tenant`.
-pub(crate) async fn campaign_exists(state: &AppState, tenant: Id, id: Id) -> Result<bool, ApiError> {
-    Ok(state.engine.store().get_doc(DocKind::Campaign, tenant, id).await?.is_some())
+pub(crate) async fn campaign_exists(
+    state: &AppState,
+    tenant: Id,
+    id: Id,
+) -> Result<bool, ApiError> {
+    Ok(state
+        .engine
+        .store()
+        .get_doc(DocKind::Campaign, tenant, id)
+        .await?
+        .is_some())
 }
 
 /// What of this module uses campaign `id` (tracking tags), named for a 409
 /// when the campaign is deleted: empty when nothing does.
 #[allow(dead_code)] // for the campaigns module's delete
-pub(crate) async fn campaign_users(state: &AppState, tenant: Id, id: Id) -> Result<Vec<String>, ApiError> {
+pub(crate) async fn campaign_users(
+    state: &AppState,
+    tenant: Id,
+    id: Id,
+) -> Result<Vec<String>, ApiError> {
     Ok(list::<switchboard_model::TrackingTag>(state, tenant)
         .await?
         .into_iter()
@@ -315,7 +451,11 @@ mod tests {
     #[test]
     fn versions_come_from_if_match_or_the_body() {
         let mut h = HeaderMap::new();
-        assert_eq!(expected_version(&h, 0).unwrap(), None, "0 states no version");
+        assert_eq!(
+            expected_version(&h, 0).unwrap(),
+            None,
+            "0 states no version"
+        );
         assert_eq!(expected_version(&h, None).unwrap(), None);
         assert_eq!(expected_version(&h, 2).unwrap(), Some(2));
         h.insert(axum::http::header::IF_MATCH, "\"5\"".parse().unwrap());
@@ -323,7 +463,10 @@ mod tests {
         let body = |v: Value| v.as_object().cloned().unwrap();
         assert_eq!(version_in(&body(json!({"version": 3}))).unwrap(), Some(3));
         assert_eq!(version_in(&body(json!({"version": null}))).unwrap(), None);
-        assert!(matches!(version_in(&body(json!({"version": "3"}))), Err(ApiError::BadRequest(_))));
+        assert!(matches!(
+            version_in(&body(json!({"version": "3"}))),
+            Err(ApiError::BadRequest(_))
+        ));
         assert_eq!(delete_version(&h, 9).unwrap(), 5);
         assert_eq!(delete_version(&HeaderMap::new(), 9).unwrap(), 9);
     }

@@ -11,8 +11,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::Utc;
-use serde_json::json;
 use serde_json::Value;
+use serde_json::json;
 use switchboard_model::{FieldError, Id, Number, Pool, Role, new_id};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -24,7 +24,9 @@ use crate::error::ApiError;
 use crate::server::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_numbers, create_number)).routes(routes!(get_number, update_number, delete_number))
+    OpenApiRouter::new()
+        .routes(routes!(list_numbers, create_number))
+        .routes(routes!(get_number, update_number, delete_number))
 }
 
 /// The body's phone-number fields.
@@ -49,16 +51,36 @@ impl Holder {
 
 /// Who holds each E.164 number of `tenant`, pools first. `except_pool` is
 /// left out (the pool being updated does not conflict with itself).
-pub(super) async fn holders(state: &AppState, tenant: Id, except_pool: Option<Id>) -> Result<HashMap<String, Holder>, ApiError> {
+pub(super) async fn holders(
+    state: &AppState,
+    tenant: Id,
+    except_pool: Option<Id>,
+) -> Result<HashMap<String, Holder>, ApiError> {
     let mut out = HashMap::new();
     for c in docs::campaigns(state, tenant).await? {
         if let Some(n) = c.phone_number {
-            out.insert(n, Holder::Campaign { id: c.id, name: c.name });
+            out.insert(
+                n,
+                Holder::Campaign {
+                    id: c.id,
+                    name: c.name,
+                },
+            );
         }
     }
-    for p in docs::list::<Pool>(state, tenant).await?.into_iter().filter(|p| Some(p.id) != except_pool) {
+    for p in docs::list::<Pool>(state, tenant)
+        .await?
+        .into_iter()
+        .filter(|p| Some(p.id) != except_pool)
+    {
         for n in &p.numbers {
-            out.insert(n.as_str().to_owned(), Holder::Pool { id: p.id, name: p.name.clone() });
+            out.insert(
+                n.as_str().to_owned(),
+                Holder::Pool {
+                    id: p.id,
+                    name: p.name.clone(),
+                },
+            );
         }
     }
     Ok(out)
@@ -84,14 +106,22 @@ async fn list_numbers(
     let q = crate::admin::extract::query(q)?;
     auth.require(Role::Viewer)?;
     let holders = holders(&state, auth.tenant_id, None).await?;
-    let items = docs::list::<Number>(&state, auth.tenant_id).await?.into_iter().map(|n| with_holder(n, &holders)).collect();
+    let items = docs::list::<Number>(&state, auth.tenant_id)
+        .await?
+        .into_iter()
+        .map(|n| with_holder(n, &holders))
+        .collect();
     Ok(Json(List::page(items, |n: &Number| n.id, &q)?))
 }
 
 /// One number; a malformed or unknown id is a 404. `ETag`: its version.
 #[utoipa::path(get, path = "/api/numbers/{id}", tag = "numbers", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = Number), (status = 404)))]
-async fn get_number(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
+async fn get_number(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
     auth.require(Role::Viewer)?;
     let id = docs::path_id(id, "number")?;
     let n = docs::load::<Number>(&state, auth.tenant_id, id).await?;
@@ -102,7 +132,11 @@ async fn get_number(State(state): State<AppState>, auth: Auth, id: Result<Path<S
 /// Adds a number to the inventory. A number anyone already has is a 409.
 #[utoipa::path(post, path = "/api/numbers", tag = "numbers", request_body = Number,
     responses((status = 201, body = Number), (status = 409, description = "the number is already in use"), (status = 422)))]
-async fn create_number(State(state): State<AppState>, auth: Auth, Json(body): Json<Value>) -> Result<Response, ApiError> {
+async fn create_number(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<Value>,
+) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
     let mut n: Number = docs::body(body, PHONES)?;
     n.id = new_id();
@@ -110,15 +144,29 @@ async fn create_number(State(state): State<AppState>, auth: Auth, Json(body): Js
     n.created_at = Utc::now();
     docs::invalid(n.validate(), Vec::new())?;
     let _guard = docs::write_lock().await;
-    let owner = Owner { tenant: auth.tenant_id, resource: n.id };
+    let owner = Owner {
+        tenant: auth.tenant_id,
+        resource: n.id,
+    };
     if !docs::claim_number(&state, &n.phone_number, owner).await? {
-        return Err(ApiError::Conflict(format!("phone number {} is already in use", n.phone_number)));
+        return Err(ApiError::Conflict(format!(
+            "phone number {} is already in use",
+            n.phone_number
+        )));
     }
     if let Err(e) = docs::put(&state, auth.tenant_id, &mut n, None).await {
         docs::release(&state, Key::Number(&n.phone_number), owner).await?;
         return Err(e);
     }
-    audit::record(&state, &auth, "create", "number", Some(n.id), json!({"phoneNumber": n.phone_number})).await?;
+    audit::record(
+        &state,
+        &auth,
+        "create",
+        "number",
+        Some(n.id),
+        json!({"phoneNumber": n.phone_number}),
+    )
+    .await?;
     let n = with_holder(n, &holders(&state, auth.tenant_id, None).await?);
     Ok(docs::tagged(StatusCode::CREATED, &n, n.version))
 }
@@ -144,11 +192,22 @@ async fn update_number(
     let (old, expected) = docs::replacing(&state, auth.tenant_id, id, &headers, &mut n).await?;
     let mut extra = Vec::new();
     if n.phone_number != old.phone_number {
-        extra.push(FieldError::new("phoneNumber", "cannot change: add the new number and delete this one"));
+        extra.push(FieldError::new(
+            "phoneNumber",
+            "cannot change: add the new number and delete this one",
+        ));
     }
     docs::invalid(n.validate(), extra)?;
     docs::put(&state, auth.tenant_id, &mut n, Some(expected)).await?;
-    audit::record(&state, &auth, "update", "number", Some(id), json!({"phoneNumber": n.phone_number, "version": n.version})).await?;
+    audit::record(
+        &state,
+        &auth,
+        "update",
+        "number",
+        Some(id),
+        json!({"phoneNumber": n.phone_number, "version": n.version}),
+    )
+    .await?;
     let n = with_holder(n, &holders(&state, auth.tenant_id, None).await?);
     Ok(docs::tagged(StatusCode::OK, &n, n.version))
 }
@@ -157,16 +216,50 @@ async fn update_number(
 #[utoipa::path(delete, path = "/api/numbers/{id}", tag = "numbers",
     params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being deleted; absent: the current one")),
     responses((status = 204), (status = 404), (status = 409, description = "stale version, or a pool or campaign uses it")))]
-async fn delete_number(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+async fn delete_number(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
     let id = docs::path_id(id, "number")?;
     let _guard = docs::write_lock().await;
     let n = docs::load::<Number>(&state, auth.tenant_id, id).await?;
-    if let Some(h) = holders(&state, auth.tenant_id, None).await?.get(n.phone_number.as_str()) {
-        return Err(ApiError::Conflict(format!("number {} is used by {}: remove it there first", n.phone_number, h.describe())));
+    if let Some(h) = holders(&state, auth.tenant_id, None)
+        .await?
+        .get(n.phone_number.as_str())
+    {
+        return Err(ApiError::Conflict(format!(
+            "number {} is used by {}: remove it there first",
+            n.phone_number,
+            h.describe()
+        )));
     }
-    docs::delete::<Number>(&state, auth.tenant_id, id, docs::delete_version(&headers, n.version)?).await?;
-    docs::release(&state, Key::Number(&n.phone_number), Owner { tenant: auth.tenant_id, resource: id }).await?;
-    audit::record(&state, &auth, "delete", "number", Some(id), json!({"phoneNumber": n.phone_number})).await?;
+    docs::delete::<Number>(
+        &state,
+        auth.tenant_id,
+        id,
+        docs::delete_version(&headers, n.version)?,
+    )
+    .await?;
+    docs::release(
+        &state,
+        Key::Number(&n.phone_number),
+        Owner {
+            tenant: auth.tenant_id,
+            resource: id,
+        },
+    )
+    .await?;
+    audit::record(
+        &state,
+        &auth,
+        "delete",
+        "number",
+        Some(id),
+        json!({"phoneNumber": n.phone_number}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

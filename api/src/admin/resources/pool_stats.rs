@@ -45,14 +45,27 @@ pub(crate) struct PoolStats {
 /// A pool's usage and recommended size; a malformed or unknown id is a 404.
 #[utoipa::path(get, path = "/api/pools/{id}/stats", tag = "pools", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = PoolStats), (status = 404)))]
-async fn pool_stats(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Json<PoolStats>, ApiError> {
+async fn pool_stats(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<PoolStats>, ApiError> {
     auth.require(Role::Viewer)?;
     let pool = docs::load::<Pool>(&state, auth.tenant_id, docs::path_id(id, "pool")?).await?;
-    let live = state.engine.pool_stats(pool.id).await?.unwrap_or_else(|| switchboard_engine::PoolStats {
-        size: pool.numbers.len(),
-        calls_per_number: pool.numbers.iter().map(|n| (n.as_str().to_owned(), 0)).collect(),
-        ..Default::default()
-    });
+    let live =
+        state
+            .engine
+            .pool_stats(pool.id)
+            .await?
+            .unwrap_or_else(|| switchboard_engine::PoolStats {
+                size: pool.numbers.len(),
+                calls_per_number: pool
+                    .numbers
+                    .iter()
+                    .map(|n| (n.as_str().to_owned(), 0))
+                    .collect(),
+                ..Default::default()
+            });
     Ok(Json(PoolStats {
         pool_id: pool.id,
         size: live.size,

@@ -21,7 +21,9 @@ use crate::error::ApiError;
 use crate::server::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_pools, create_pool)).routes(routes!(get_pool, update_pool, delete_pool))
+    OpenApiRouter::new()
+        .routes(routes!(list_pools, create_pool))
+        .routes(routes!(get_pool, update_pool, delete_pool))
 }
 
 /// The body's phone-number fields.
@@ -31,23 +33,44 @@ const PHONES: &[&str] = &["numbers", "fallbackNumber"];
 /// inventory (422) and held by nobody else, and its name is free (409).
 /// Call with the write lock held.
 async fn check(state: &AppState, tenant: Id, pool: &Pool) -> Result<(), ApiError> {
-    let inventory: std::collections::HashSet<String> =
-        docs::list::<Number>(state, tenant).await?.into_iter().map(|n| n.phone_number.as_str().to_owned()).collect();
+    let inventory: std::collections::HashSet<String> = docs::list::<Number>(state, tenant)
+        .await?
+        .into_iter()
+        .map(|n| n.phone_number.as_str().to_owned())
+        .collect();
     let missing: Vec<FieldError> = pool
         .numbers
         .iter()
         .enumerate()
         .filter(|(_, n)| !inventory.contains(n.as_str()))
-        .map(|(i, n)| FieldError::new(format!("numbers[{i}]"), format!("{n} is not in your number inventory: add it with POST /api/numbers first")))
+        .map(|(i, n)| {
+            FieldError::new(
+                format!("numbers[{i}]"),
+                format!("{n} is not in your number inventory: add it with POST /api/numbers first"),
+            )
+        })
         .collect();
     docs::invalid(pool.validate(), missing)?;
     let others = docs::list::<Pool>(state, tenant).await?;
-    if let Some(p) = others.iter().find(|p| p.id != pool.id && p.name.trim().eq_ignore_ascii_case(pool.name.trim())) {
-        return Err(ApiError::Conflict(format!("a pool named {:?} already exists ({})", p.name, p.id)));
+    if let Some(p) = others
+        .iter()
+        .find(|p| p.id != pool.id && p.name.trim().eq_ignore_ascii_case(pool.name.trim()))
+    {
+        return Err(ApiError::Conflict(format!(
+            "a pool named {:?} already exists ({})",
+            p.name, p.id
+        )));
     }
     let holders = holders(state, tenant, Some(pool.id)).await?;
-    let taken: Vec<String> =
-        pool.numbers.iter().filter_map(|n| holders.get(n.as_str()).map(|h| format!("{n} is already in {}", h.describe()))).collect();
+    let taken: Vec<String> = pool
+        .numbers
+        .iter()
+        .filter_map(|n| {
+            holders
+                .get(n.as_str())
+                .map(|h| format!("{n} is already in {}", h.describe()))
+        })
+        .collect();
     if !taken.is_empty() {
         return Err(ApiError::Conflict(taken.join("; ")));
     }
@@ -56,16 +79,28 @@ async fn check(state: &AppState, tenant: Id, pool: &Pool) -> Result<(), ApiError
 
 /// The tenant's pools, oldest first.
 #[utoipa::path(get, path = "/api/pools", tag = "pools", params(PageQuery), responses((status = 200, body = List<Pool>), (status = 401)))]
-async fn list_pools(State(state): State<AppState>, auth: Auth, q: Result<Query<PageQuery>, QueryRejection>) -> Result<Json<List<Pool>>, ApiError> {
+async fn list_pools(
+    State(state): State<AppState>,
+    auth: Auth,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<List<Pool>>, ApiError> {
     let q = crate::admin::extract::query(q)?;
     auth.require(Role::Viewer)?;
-    Ok(Json(List::page(docs::list::<Pool>(&state, auth.tenant_id).await?, |p: &Pool| p.id, &q)?))
+    Ok(Json(List::page(
+        docs::list::<Pool>(&state, auth.tenant_id).await?,
+        |p: &Pool| p.id,
+        &q,
+    )?))
 }
 
 /// One pool; a malformed or unknown id is a 404. `ETag`: its version.
 #[utoipa::path(get, path = "/api/pools/{id}", tag = "pools", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = Pool), (status = 404)))]
-async fn get_pool(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
+async fn get_pool(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
     auth.require(Role::Viewer)?;
     let p = docs::load::<Pool>(&state, auth.tenant_id, docs::path_id(id, "pool")?).await?;
     Ok(docs::tagged(StatusCode::OK, &p, p.version))
@@ -74,7 +109,11 @@ async fn get_pool(State(state): State<AppState>, auth: Auth, id: Result<Path<Str
 /// Creates a pool.
 #[utoipa::path(post, path = "/api/pools", tag = "pools", request_body = Pool,
     responses((status = 201, body = Pool), (status = 409, description = "name taken, or a number held by another pool or campaign"), (status = 422)))]
-async fn create_pool(State(state): State<AppState>, auth: Auth, Json(body): Json<Value>) -> Result<Response, ApiError> {
+async fn create_pool(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<Value>,
+) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
     let mut p: Pool = docs::body(body, PHONES)?;
     (p.id, p.tenant_id, p.created_at) = (new_id(), auth.tenant_id, Utc::now());
@@ -83,7 +122,15 @@ async fn create_pool(State(state): State<AppState>, auth: Auth, Json(body): Json
     docs::put(&state, auth.tenant_id, &mut p, None).await?;
     // The pool's actor starts leasing (and its numbers route) at once.
     state.engine.put_pool(p.clone()).await?;
-    audit::record(&state, &auth, "create", "pool", Some(p.id), json!({"name": p.name, "numbers": p.numbers})).await?;
+    audit::record(
+        &state,
+        &auth,
+        "create",
+        "pool",
+        Some(p.id),
+        json!({"name": p.name, "numbers": p.numbers}),
+    )
+    .await?;
     Ok(docs::tagged(StatusCode::CREATED, &p, p.version))
 }
 
@@ -109,7 +156,15 @@ async fn update_pool(
     check(&state, auth.tenant_id, &p).await?;
     docs::put(&state, auth.tenant_id, &mut p, Some(expected)).await?;
     state.engine.put_pool(p.clone()).await?;
-    audit::record(&state, &auth, "update", "pool", Some(id), json!({"name": p.name, "numbers": p.numbers, "version": p.version})).await?;
+    audit::record(
+        &state,
+        &auth,
+        "update",
+        "pool",
+        Some(id),
+        json!({"name": p.name, "numbers": p.numbers, "version": p.version}),
+    )
+    .await?;
     Ok(docs::tagged(StatusCode::OK, &p, p.version))
 }
 
@@ -118,13 +173,22 @@ async fn update_pool(
 #[utoipa::path(delete, path = "/api/pools/{id}", tag = "pools",
     params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being deleted; absent: the current one")),
     responses((status = 204), (status = 404), (status = 409, description = "stale version, or a campaign or tracking tag uses it")))]
-async fn delete_pool(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+async fn delete_pool(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
     let id = docs::path_id(id, "pool")?;
     let _guard = docs::write_lock().await;
     let p = docs::load::<Pool>(&state, auth.tenant_id, id).await?;
-    let mut users: Vec<String> =
-        docs::campaigns(&state, auth.tenant_id).await?.into_iter().filter(|c| c.pool_id == Some(id)).map(|c| docs::named("campaign", &c.name, c.id)).collect();
+    let mut users: Vec<String> = docs::campaigns(&state, auth.tenant_id)
+        .await?
+        .into_iter()
+        .filter(|c| c.pool_id == Some(id))
+        .map(|c| docs::named("campaign", &c.name, c.id))
+        .collect();
     users.extend(
         docs::list::<TrackingTag>(&state, auth.tenant_id)
             .await?
@@ -133,10 +197,28 @@ async fn delete_pool(State(state): State<AppState>, auth: Auth, id: Result<Path<
             .map(|t| docs::named("tracking tag", &t.name, t.id)),
     );
     if !users.is_empty() {
-        return Err(ApiError::Conflict(format!("pool {:?} is used by {}", p.name, users.join(", "))));
+        return Err(ApiError::Conflict(format!(
+            "pool {:?} is used by {}",
+            p.name,
+            users.join(", ")
+        )));
     }
-    docs::delete::<Pool>(&state, auth.tenant_id, id, docs::delete_version(&headers, p.version)?).await?;
+    docs::delete::<Pool>(
+        &state,
+        auth.tenant_id,
+        id,
+        docs::delete_version(&headers, p.version)?,
+    )
+    .await?;
     state.engine.remove_pool(id).await;
-    audit::record(&state, &auth, "delete", "pool", Some(id), json!({"name": p.name})).await?;
+    audit::record(
+        &state,
+        &auth,
+        "delete",
+        "pool",
+        Some(id),
+        json!({"name": p.name}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

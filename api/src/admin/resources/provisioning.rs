@@ -33,12 +33,18 @@ use crate::server::AppState;
 use crate::twilio::rest::{Account, Hooks, NumberType, Search};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(available)).routes(routes!(purchase)).routes(routes!(release))
+    OpenApiRouter::new()
+        .routes(routes!(available))
+        .routes(routes!(purchase))
+        .routes(routes!(release))
 }
 
 /// The tenant's Twilio credentials, or a 409 saying what to set first.
 fn account(state: &AppState, tenant: Id) -> Result<(String, String), ApiError> {
-    let t = state.engine.tenant(tenant).ok_or(ApiError::NotFound("tenant"))?;
+    let t = state
+        .engine
+        .tenant(tenant)
+        .ok_or(ApiError::NotFound("tenant"))?;
     match (&t.twilio_account_sid, t.twilio_auth_token.is_empty()) {
         (Some(sid), false) => Ok((sid.clone(), t.twilio_auth_token.clone())),
         _ => Err(ApiError::Conflict(
@@ -107,17 +113,30 @@ async fn available(
     let q = crate::admin::extract::query(q)?;
     auth.require(Role::Manager)?;
     let mut fields = Vec::new();
-    let area_code = q.area_code.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty());
+    let area_code = q
+        .area_code
+        .map(|a| a.trim().to_owned())
+        .filter(|a| !a.is_empty());
     if let Some(a) = &area_code {
         if a.len() != 3 || !a.bytes().all(|b| b.is_ascii_digit()) {
-            fields.push(FieldError::new("areaCode", "must be three digits, such as 415"));
+            fields.push(FieldError::new(
+                "areaCode",
+                "must be three digits, such as 415",
+            ));
         } else if q.number_type == NumberType::TollFree {
             fields.push(FieldError::new("areaCode", "applies to local numbers only"));
         }
     }
-    let country = q.country.as_deref().map_or("US", str::trim).to_ascii_uppercase();
+    let country = q
+        .country
+        .as_deref()
+        .map_or("US", str::trim)
+        .to_ascii_uppercase();
     if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
-        fields.push(FieldError::new("country", "must be a two-letter country code, such as US"));
+        fields.push(FieldError::new(
+            "country",
+            "must be a two-letter country code, such as US",
+        ));
     }
     let limit = q.limit.unwrap_or(20);
     if !(1..=50).contains(&limit) {
@@ -127,8 +146,22 @@ async fn available(
         return Err(ApiError::Invalid(fields));
     }
     let (sid, token) = account(&state, auth.tenant_id)?;
-    let search = Search { country, number_type: q.number_type, area_code, limit };
-    let found = state.twilio.search(Account { sid: &sid, token: &token }, &search).await?;
+    let search = Search {
+        country,
+        number_type: q.number_type,
+        area_code,
+        limit,
+    };
+    let found = state
+        .twilio
+        .search(
+            Account {
+                sid: &sid,
+                token: &token,
+            },
+            &search,
+        )
+        .await?;
     let items = found
         .into_iter()
         .filter(|n| n.capabilities.voice)
@@ -179,27 +212,54 @@ pub(crate) struct Purchased {
 #[utoipa::path(post, path = "/api/numbers/purchase", tag = "numbers", request_body = PurchaseRequest,
     responses((status = 201, body = Purchased), (status = 409, description = "the number is already in use, or no twilio credentials"),
               (status = 422), (status = 502, description = "twilio refused (e.g. the number is no longer available) or failed")))]
-async fn purchase(State(state): State<AppState>, auth: Auth, Json(body): Json<Value>) -> Result<(StatusCode, Json<Purchased>), ApiError> {
+async fn purchase(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<Value>,
+) -> Result<(StatusCode, Json<Purchased>), ApiError> {
     auth.require(Role::Manager)?;
     let req: PurchaseRequest = docs::body(body, &["phoneNumber"])?;
-    if req.friendly_name.as_ref().is_some_and(|n| n.chars().count() > 200) {
-        return Err(ApiError::Invalid(vec![FieldError::new("friendlyName", "must be at most 200 characters")]));
+    if req
+        .friendly_name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > 200)
+    {
+        return Err(ApiError::Invalid(vec![FieldError::new(
+            "friendlyName",
+            "must be at most 200 characters",
+        )]));
     }
     if let Some(pool) = req.pool_id
-        && docs::get::<Pool>(&state, auth.tenant_id, pool).await?.is_none()
+        && docs::get::<Pool>(&state, auth.tenant_id, pool)
+            .await?
+            .is_none()
     {
-        return Err(ApiError::Invalid(vec![FieldError::new("poolId", "no such pool")]));
+        return Err(ApiError::Invalid(vec![FieldError::new(
+            "poolId",
+            "no such pool",
+        )]));
     }
     let (sid, token) = account(&state, auth.tenant_id)?;
     let phone = req.phone_number;
-    if let Some(h) = holders(&state, auth.tenant_id, None).await?.get(phone.as_str()) {
-        return Err(ApiError::Conflict(format!("phone number {phone} is already used by {}", h.describe())));
+    if let Some(h) = holders(&state, auth.tenant_id, None)
+        .await?
+        .get(phone.as_str())
+    {
+        return Err(ApiError::Conflict(format!(
+            "phone number {phone} is already used by {}",
+            h.describe()
+        )));
     }
     // Claimed before buying: a second buyer of the same number stops here.
     let id = new_id();
-    let owner = Owner { tenant: auth.tenant_id, resource: id };
+    let owner = Owner {
+        tenant: auth.tenant_id,
+        resource: id,
+    };
     if !docs::claim_number(&state, &phone, owner).await? {
-        return Err(ApiError::Conflict(format!("phone number {phone} is already in use")));
+        return Err(ApiError::Conflict(format!(
+            "phone number {phone} is already in use"
+        )));
     }
     let base = &state.public_url;
     let hooks = Hooks {
@@ -209,7 +269,18 @@ async fn purchase(State(state): State<AppState>, auth: Auth, Json(body): Json<Va
         },
         status_callback: format!("{base}/api/webhooks/status"),
     };
-    let bought = match state.twilio.buy(Account { sid: &sid, token: &token }, phone.as_str(), &hooks).await {
+    let bought = match state
+        .twilio
+        .buy(
+            Account {
+                sid: &sid,
+                token: &token,
+            },
+            phone.as_str(),
+            &hooks,
+        )
+        .await
+    {
         Ok(b) => b,
         Err(e) => {
             docs::release(&state, Key::Number(&phone), owner).await?;
@@ -221,7 +292,9 @@ async fn purchase(State(state): State<AppState>, auth: Auth, Json(body): Json<Va
         id,
         tenant_id: auth.tenant_id,
         phone_number: phone.clone(),
-        friendly_name: req.friendly_name.or_else(|| Some(bought.friendly_name.clone()).filter(|n| !n.is_empty())),
+        friendly_name: req
+            .friendly_name
+            .or_else(|| Some(bought.friendly_name.clone()).filter(|n| !n.is_empty())),
         pool_id: None,
         campaign_id: None,
         status: ResourceStatus::Active,
@@ -231,9 +304,14 @@ async fn purchase(State(state): State<AppState>, auth: Auth, Json(body): Json<Va
     let _guard = docs::write_lock().await;
     // The number is paid for from here on: say so in any error.
     let kept = |e: ApiError| {
-        ApiError::Conflict(format!("bought {phone} (twilio {}) but could not record it: {e}; add it with POST /api/numbers", bought.sid))
+        ApiError::Conflict(format!(
+            "bought {phone} (twilio {}) but could not record it: {e}; add it with POST /api/numbers",
+            bought.sid
+        ))
     };
-    docs::put(&state, auth.tenant_id, &mut number, None).await.map_err(kept)?;
+    docs::put(&state, auth.tenant_id, &mut number, None)
+        .await
+        .map_err(kept)?;
     audit::record(
         &state,
         &auth,
@@ -245,21 +323,43 @@ async fn purchase(State(state): State<AppState>, auth: Auth, Json(body): Json<Va
     .await?;
     if let Some(pool_id) = req.pool_id {
         let in_inventory = |e: ApiError| {
-            ApiError::Conflict(format!("bought {phone} and added it to the inventory, but not to the pool: {e}"))
+            ApiError::Conflict(format!(
+                "bought {phone} and added it to the inventory, but not to the pool: {e}"
+            ))
         };
-        let mut pool = docs::load::<Pool>(&state, auth.tenant_id, pool_id).await.map_err(in_inventory)?;
+        let mut pool = docs::load::<Pool>(&state, auth.tenant_id, pool_id)
+            .await
+            .map_err(in_inventory)?;
         pool.numbers.push(phone.clone());
         let expected = pool.version;
-        docs::put(&state, auth.tenant_id, &mut pool, Some(expected)).await.map_err(in_inventory)?;
+        docs::put(&state, auth.tenant_id, &mut pool, Some(expected))
+            .await
+            .map_err(in_inventory)?;
         // The pool's actor leases it (and its calls route) at once.
-        state.engine.put_pool(pool.clone()).await.map_err(|e| in_inventory(e.into()))?;
-        audit::record(&state, &auth, "update", "pool", Some(pool_id), json!({"name": pool.name, "added": phone, "version": pool.version}))
-            .await?;
+        state
+            .engine
+            .put_pool(pool.clone())
+            .await
+            .map_err(|e| in_inventory(e.into()))?;
+        audit::record(
+            &state,
+            &auth,
+            "update",
+            "pool",
+            Some(pool_id),
+            json!({"name": pool.name, "added": phone, "version": pool.version}),
+        )
+        .await?;
         number.pool_id = Some(pool_id);
     }
     Ok((
         StatusCode::CREATED,
-        Json(Purchased { number, twilio_sid: bought.sid, voice_url: hooks.voice_url, status_callback: hooks.status_callback }),
+        Json(Purchased {
+            number,
+            twilio_sid: bought.sid,
+            voice_url: hooks.voice_url,
+            status_callback: hooks.status_callback,
+        }),
     ))
 }
 
@@ -279,15 +379,29 @@ pub(crate) struct Released {
 #[utoipa::path(post, path = "/api/numbers/{id}/release", tag = "numbers", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = Released), (status = 404), (status = 409, description = "a pool or campaign uses it, or no twilio credentials"),
               (status = 502, description = "twilio refused or failed")))]
-async fn release(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Json<Released>, ApiError> {
+async fn release(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Released>, ApiError> {
     auth.require(Role::Manager)?;
     let id = docs::path_id(id, "number")?;
     let n = docs::load::<Number>(&state, auth.tenant_id, id).await?;
-    if let Some(h) = holders(&state, auth.tenant_id, None).await?.get(n.phone_number.as_str()) {
-        return Err(ApiError::Conflict(format!("number {} is used by {}: remove it there first", n.phone_number, h.describe())));
+    if let Some(h) = holders(&state, auth.tenant_id, None)
+        .await?
+        .get(n.phone_number.as_str())
+    {
+        return Err(ApiError::Conflict(format!(
+            "number {} is used by {}: remove it there first",
+            n.phone_number,
+            h.describe()
+        )));
     }
     let (sid, token) = account(&state, auth.tenant_id)?;
-    let account = Account { sid: &sid, token: &token };
+    let account = Account {
+        sid: &sid,
+        token: &token,
+    };
     // Twilio finds a number by its PN sid; look it up by the number itself.
     let owned = state.twilio.find(account, n.phone_number.as_str()).await?;
     if let Some(o) = &owned {
@@ -296,7 +410,10 @@ async fn release(State(state): State<AppState>, auth: Auth, id: Result<Path<Stri
     let _guard = docs::write_lock().await;
     // Read again: it may have joined a pool while Twilio was being asked.
     let n = docs::load::<Number>(&state, auth.tenant_id, id).await?;
-    if let Some(h) = holders(&state, auth.tenant_id, None).await?.get(n.phone_number.as_str()) {
+    if let Some(h) = holders(&state, auth.tenant_id, None)
+        .await?
+        .get(n.phone_number.as_str())
+    {
         return Err(ApiError::Conflict(format!(
             "number {} was released at twilio but is now used by {}: remove it there, then delete it",
             n.phone_number,
@@ -304,8 +421,27 @@ async fn release(State(state): State<AppState>, auth: Auth, id: Result<Path<Stri
         )));
     }
     docs::delete::<Number>(&state, auth.tenant_id, id, n.version).await?;
-    docs::release(&state, Key::Number(&n.phone_number), Owner { tenant: auth.tenant_id, resource: id }).await?;
+    docs::release(
+        &state,
+        Key::Number(&n.phone_number),
+        Owner {
+            tenant: auth.tenant_id,
+            resource: id,
+        },
+    )
+    .await?;
     let twilio_sid = owned.map(|o| o.sid);
-    audit::record(&state, &auth, "release", "number", Some(id), json!({"phoneNumber": n.phone_number, "twilioSid": twilio_sid})).await?;
-    Ok(Json(Released { phone_number: n.phone_number, twilio_sid }))
+    audit::record(
+        &state,
+        &auth,
+        "release",
+        "number",
+        Some(id),
+        json!({"phoneNumber": n.phone_number, "twilioSid": twilio_sid}),
+    )
+    .await?;
+    Ok(Json(Released {
+        phone_number: n.phone_number,
+        twilio_sid,
+    }))
 }

@@ -61,7 +61,11 @@ async fn list_targets(
 ) -> Result<Json<List<RtbTarget>>, ApiError> {
     let q = crate::admin::extract::query(q)?;
     auth.require(Role::Viewer)?;
-    let items = docs::list::<RtbTarget>(&state, auth.tenant_id).await?.into_iter().map(redacted).collect();
+    let items = docs::list::<RtbTarget>(&state, auth.tenant_id)
+        .await?
+        .into_iter()
+        .map(redacted)
+        .collect();
     Ok(Json(List::page(items, |t: &RtbTarget| t.id, &q)?))
 }
 
@@ -69,9 +73,15 @@ async fn list_targets(
 /// 404. `ETag`: its version.
 #[utoipa::path(get, path = "/api/rtb/targets/{id}", tag = "rtb", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = RtbTarget), (status = 404)))]
-async fn get_target(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
+async fn get_target(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
     auth.require(Role::Viewer)?;
-    let t = redacted(docs::load::<RtbTarget>(&state, auth.tenant_id, docs::path_id(id, "rtb target")?).await?);
+    let t = redacted(
+        docs::load::<RtbTarget>(&state, auth.tenant_id, docs::path_id(id, "rtb target")?).await?,
+    );
     Ok(docs::tagged(StatusCode::OK, &t, t.version))
 }
 
@@ -81,14 +91,29 @@ async fn get_target(State(state): State<AppState>, auth: Auth, id: Result<Path<S
 /// literal loopback, private, link-local or metadata address.
 #[utoipa::path(post, path = "/api/rtb/targets", tag = "rtb", request_body = RtbTarget,
     responses((status = 201, body = RtbTarget), (status = 422, description = "invalid fields, every one listed")))]
-async fn create_target(State(state): State<AppState>, auth: Auth, Json(mut t): Json<RtbTarget>) -> Result<Response, ApiError> {
+async fn create_target(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(mut t): Json<RtbTarget>,
+) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
     (t.id, t.tenant_id, t.created_at) = (new_id(), auth.tenant_id, Utc::now());
-    docs::invalid(t.validate(), check_target(&t, state.engine.rtb_allow_private_targets()))?;
+    docs::invalid(
+        t.validate(),
+        check_target(&t, state.engine.rtb_allow_private_targets()),
+    )?;
     tidy_credentials(&mut t);
     docs::put(&state, auth.tenant_id, &mut t, None).await?;
     state.engine.put_rtb_target(t.clone()).await?;
-    audit::record(&state, &auth, "create", "rtb_target", Some(t.id), json!({"name": t.name, "endpointUrl": t.endpoint_url})).await?;
+    audit::record(
+        &state,
+        &auth,
+        "create",
+        "rtb_target",
+        Some(t.id),
+        json!({"name": t.name, "endpointUrl": t.endpoint_url}),
+    )
+    .await?;
     let t = redacted(t);
     Ok(docs::tagged(StatusCode::CREATED, &t, t.version))
 }
@@ -114,11 +139,22 @@ async fn update_target(
         t.auth_token = t.auth_token.or(old.auth_token);
         t.auth_password = t.auth_password.or(old.auth_password);
     }
-    docs::invalid(t.validate(), check_target(&t, state.engine.rtb_allow_private_targets()))?;
+    docs::invalid(
+        t.validate(),
+        check_target(&t, state.engine.rtb_allow_private_targets()),
+    )?;
     tidy_credentials(&mut t);
     docs::put(&state, auth.tenant_id, &mut t, Some(expected)).await?;
     state.engine.put_rtb_target(t.clone()).await?;
-    audit::record(&state, &auth, "update", "rtb_target", Some(id), json!({"name": t.name, "version": t.version})).await?;
+    audit::record(
+        &state,
+        &auth,
+        "update",
+        "rtb_target",
+        Some(id),
+        json!({"name": t.name, "version": t.version}),
+    )
+    .await?;
     let t = redacted(t);
     Ok(docs::tagged(StatusCode::OK, &t, t.version))
 }
@@ -127,7 +163,12 @@ async fn update_target(
 #[utoipa::path(delete, path = "/api/rtb/targets/{id}", tag = "rtb",
     params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being deleted; absent: the current one")),
     responses((status = 204), (status = 404), (status = 409, description = "stale version, or a router uses it")))]
-async fn delete_target(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+async fn delete_target(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
     let id = docs::path_id(id, "rtb target")?;
     let _guard = docs::write_lock().await;
@@ -139,11 +180,29 @@ async fn delete_target(State(state): State<AppState>, auth: Auth, id: Result<Pat
         .map(|r| docs::named("rtb router", &r.name, r.id))
         .collect();
     if !users.is_empty() {
-        return Err(ApiError::Conflict(format!("rtb target {:?} is used by {}: remove it there first", t.name, users.join(", "))));
+        return Err(ApiError::Conflict(format!(
+            "rtb target {:?} is used by {}: remove it there first",
+            t.name,
+            users.join(", ")
+        )));
     }
-    docs::delete::<RtbTarget>(&state, auth.tenant_id, id, docs::delete_version(&headers, t.version)?).await?;
+    docs::delete::<RtbTarget>(
+        &state,
+        auth.tenant_id,
+        id,
+        docs::delete_version(&headers, t.version)?,
+    )
+    .await?;
     state.engine.remove_rtb_target(id).await;
-    audit::record(&state, &auth, "delete", "rtb_target", Some(id), json!({"name": t.name})).await?;
+    audit::record(
+        &state,
+        &auth,
+        "delete",
+        "rtb_target",
+        Some(id),
+        json!({"name": t.name}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -152,7 +211,11 @@ async fn delete_target(State(state): State<AppState>, auth: Auth, id: Result<Pat
 /// Validates a router, including that each target is one of the tenant's.
 /// Call with the write lock held, so that no target vanishes meanwhile.
 async fn check_router(state: &AppState, tenant: Id, r: &RtbRouter) -> Result<(), ApiError> {
-    let targets: HashSet<Id> = docs::list::<RtbTarget>(state, tenant).await?.into_iter().map(|t| t.id).collect();
+    let targets: HashSet<Id> = docs::list::<RtbTarget>(state, tenant)
+        .await?
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
     let missing = r
         .targets
         .iter()
@@ -172,29 +235,50 @@ async fn list_routers(
 ) -> Result<Json<List<RtbRouter>>, ApiError> {
     let q = crate::admin::extract::query(q)?;
     auth.require(Role::Viewer)?;
-    Ok(Json(List::page(docs::list::<RtbRouter>(&state, auth.tenant_id).await?, |r: &RtbRouter| r.id, &q)?))
+    Ok(Json(List::page(
+        docs::list::<RtbRouter>(&state, auth.tenant_id).await?,
+        |r: &RtbRouter| r.id,
+        &q,
+    )?))
 }
 
 /// One RTB router; a malformed or unknown id is a 404. `ETag`: its version.
 #[utoipa::path(get, path = "/api/rtb/routers/{id}", tag = "rtb", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = RtbRouter), (status = 404)))]
-async fn get_router(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
+async fn get_router(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
     auth.require(Role::Viewer)?;
-    let r = docs::load::<RtbRouter>(&state, auth.tenant_id, docs::path_id(id, "rtb router")?).await?;
+    let r =
+        docs::load::<RtbRouter>(&state, auth.tenant_id, docs::path_id(id, "rtb router")?).await?;
     Ok(docs::tagged(StatusCode::OK, &r, r.version))
 }
 
 /// Creates an RTB router.
 #[utoipa::path(post, path = "/api/rtb/routers", tag = "rtb", request_body = RtbRouter,
     responses((status = 201, body = RtbRouter), (status = 422, description = "invalid fields or unknown targets")))]
-async fn create_router(State(state): State<AppState>, auth: Auth, Json(mut r): Json<RtbRouter>) -> Result<Response, ApiError> {
+async fn create_router(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(mut r): Json<RtbRouter>,
+) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
     (r.id, r.tenant_id, r.created_at) = (new_id(), auth.tenant_id, Utc::now());
     let _guard = docs::write_lock().await;
     check_router(&state, auth.tenant_id, &r).await?;
     docs::put(&state, auth.tenant_id, &mut r, None).await?;
     state.engine.put_rtb_router(r.clone()).await;
-    audit::record(&state, &auth, "create", "rtb_router", Some(r.id), json!({"name": r.name, "targets": r.targets.len()})).await?;
+    audit::record(
+        &state,
+        &auth,
+        "create",
+        "rtb_router",
+        Some(r.id),
+        json!({"name": r.name, "targets": r.targets.len()}),
+    )
+    .await?;
     Ok(docs::tagged(StatusCode::CREATED, &r, r.version))
 }
 
@@ -219,7 +303,15 @@ async fn update_router(
     check_router(&state, auth.tenant_id, &r).await?;
     docs::put(&state, auth.tenant_id, &mut r, Some(expected)).await?;
     state.engine.put_rtb_router(r.clone()).await;
-    audit::record(&state, &auth, "update", "rtb_router", Some(id), json!({"name": r.name, "version": r.version})).await?;
+    audit::record(
+        &state,
+        &auth,
+        "update",
+        "rtb_router",
+        Some(id),
+        json!({"name": r.name, "version": r.version}),
+    )
+    .await?;
     Ok(docs::tagged(StatusCode::OK, &r, r.version))
 }
 
@@ -227,7 +319,12 @@ async fn update_router(
 #[utoipa::path(delete, path = "/api/rtb/routers/{id}", tag = "rtb",
     params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being deleted; absent: the current one")),
     responses((status = 204), (status = 404), (status = 409, description = "stale version, or a campaign uses it")))]
-async fn delete_router(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+async fn delete_router(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
     let id = docs::path_id(id, "rtb router")?;
     let _guard = docs::write_lock().await;
@@ -239,10 +336,28 @@ async fn delete_router(State(state): State<AppState>, auth: Auth, id: Result<Pat
         .map(|c| docs::named("campaign", &c.name, c.id))
         .collect();
     if !users.is_empty() {
-        return Err(ApiError::Conflict(format!("rtb router {:?} is used by {}", r.name, users.join(", "))));
+        return Err(ApiError::Conflict(format!(
+            "rtb router {:?} is used by {}",
+            r.name,
+            users.join(", ")
+        )));
     }
-    docs::delete::<RtbRouter>(&state, auth.tenant_id, id, docs::delete_version(&headers, r.version)?).await?;
+    docs::delete::<RtbRouter>(
+        &state,
+        auth.tenant_id,
+        id,
+        docs::delete_version(&headers, r.version)?,
+    )
+    .await?;
     state.engine.remove_rtb_router(id).await;
-    audit::record(&state, &auth, "delete", "rtb_router", Some(id), json!({"name": r.name})).await?;
+    audit::record(
+        &state,
+        &auth,
+        "delete",
+        "rtb_router",
+        Some(id),
+        json!({"name": r.name}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

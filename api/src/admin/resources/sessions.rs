@@ -61,16 +61,30 @@ fn encode_cursor(p: &Position) -> String {
 fn decode_cursor(c: &str) -> Result<Position, ApiError> {
     let bad = || ApiError::BadRequest(format!("invalid cursor {c:?}"));
     let mut parts = c.splitn(3, '~');
-    let micros = parts.next().and_then(|m| m.parse::<i64>().ok()).ok_or_else(bad)?;
-    let tag = parts.next().and_then(|t| t.parse::<Id>().ok()).ok_or_else(bad)?;
+    let micros = parts
+        .next()
+        .and_then(|m| m.parse::<i64>().ok())
+        .ok_or_else(bad)?;
+    let tag = parts
+        .next()
+        .and_then(|t| t.parse::<Id>().ok())
+        .ok_or_else(bad)?;
     let session = parts.next().ok_or_else(bad)?.to_owned();
-    Ok((DateTime::from_timestamp_micros(micros).ok_or_else(bad)?, tag, session))
+    Ok((
+        DateTime::from_timestamp_micros(micros).ok_or_else(bad)?,
+        tag,
+        session,
+    ))
 }
 
 /// The tenant's tracked web visits, newest first.
 #[utoipa::path(get, path = "/api/tracking-sessions", tag = "tracking-tags", params(SessionQuery),
     responses((status = 200, body = List<VisitorSession>), (status = 400, description = "bad filter or cursor, or a range over 31 days"), (status = 401)))]
-async fn list(State(state): State<AppState>, auth: Auth, q: Result<Query<SessionQuery>, QueryRejection>) -> Result<Json<List<VisitorSession>>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    auth: Auth,
+    q: Result<Query<SessionQuery>, QueryRejection>,
+) -> Result<Json<List<VisitorSession>>, ApiError> {
     let q = crate::admin::extract::query(q)?;
     auth.require(Role::Viewer)?;
     let to = q.to.unwrap_or_else(Utc::now);
@@ -79,21 +93,32 @@ async fn list(State(state): State<AppState>, auth: Auth, q: Result<Query<Session
         return Err(ApiError::BadRequest("from must not be after to".into()));
     }
     if to - from > Duration::days(MAX_DAYS) {
-        return Err(ApiError::BadRequest(format!("from and to may be at most {MAX_DAYS} days apart")));
+        return Err(ApiError::BadRequest(format!(
+            "from and to may be at most {MAX_DAYS} days apart"
+        )));
     }
     let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let limit = q.limit.unwrap_or(50).clamp(1, 500) as usize;
     let tags: Vec<TrackingTag> = docs::list::<TrackingTag>(&state, auth.tenant_id)
         .await?
         .into_iter()
-        .filter(|t| q.tag_code.as_deref().is_none_or(|c| t.tag_code.eq_ignore_ascii_case(c.trim())))
+        .filter(|t| {
+            q.tag_code
+                .as_deref()
+                .is_none_or(|c| t.tag_code.eq_ignore_ascii_case(c.trim()))
+        })
         .collect();
     let source = q.source.as_deref().map(str::trim);
     let keep = |v: &VisitorSession| {
         from <= v.started_at
             && v.started_at < to
             && v.tenant_id == auth.tenant_id
-            && source.is_none_or(|s| v.traffic.source.as_deref().is_some_and(|vs| vs.eq_ignore_ascii_case(s)))
+            && source.is_none_or(|s| {
+                v.traffic
+                    .source
+                    .as_deref()
+                    .is_some_and(|vs| vs.eq_ignore_ascii_case(s))
+            })
             && after.as_ref().is_none_or(|a| position(v) < *a)
     };
     let mut items = Vec::new();
@@ -102,7 +127,15 @@ async fn list(State(state): State<AppState>, auth: Auth, q: Result<Query<Session
     while day >= from.date_naive() && items.len() <= limit {
         let mut today = Vec::new();
         for tag in &tags {
-            today.extend(state.engine.store().list_sessions(tag.id, day).await?.into_iter().filter(|v| keep(v)));
+            today.extend(
+                state
+                    .engine
+                    .store()
+                    .list_sessions(tag.id, day)
+                    .await?
+                    .into_iter()
+                    .filter(|v| keep(v)),
+            );
         }
         today.sort_by_key(|v| std::cmp::Reverse(position(v)));
         items.extend(today);
@@ -120,7 +153,11 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_refuse_garbage() {
-        let p = (DateTime::from_timestamp_micros(1_800_000_000_123_456).unwrap(), switchboard_model::new_id(), "a.b:c".to_owned());
+        let p = (
+            DateTime::from_timestamp_micros(1_800_000_000_123_456).unwrap(),
+            switchboard_model::new_id(),
+            "a.b:c".to_owned(),
+        );
         assert_eq!(decode_cursor(&encode_cursor(&p)).unwrap(), p);
         assert!(decode_cursor("nope").is_err());
         assert!(decode_cursor("1~not-an-id~s").is_err());

@@ -22,19 +22,29 @@ use crate::error::ApiError;
 use crate::server::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_tags, create_tag)).routes(routes!(get_tag, update_tag, delete_tag))
+    OpenApiRouter::new()
+        .routes(routes!(list_tags, create_tag))
+        .routes(routes!(get_tag, update_tag, delete_tag))
 }
 
 /// A fresh tag code: `tag_` and 12 random lowercase letters and digits.
 fn new_code() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let bytes: [u8; 12] = rand::random();
-    let tail: String = bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
+    let tail: String = bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect();
     format!("tag_{tail}")
 }
 
 /// Validates a tag, including that its campaign and pool are the tenant's.
-async fn check(state: &AppState, tenant: Id, t: &TrackingTag, extra: Vec<FieldError>) -> Result<(), ApiError> {
+async fn check(
+    state: &AppState,
+    tenant: Id,
+    t: &TrackingTag,
+    extra: Vec<FieldError>,
+) -> Result<(), ApiError> {
     let mut extra = extra;
     if let Some(c) = t.campaign_id
         && !docs::campaign_exists(state, tenant, c).await?
@@ -59,22 +69,35 @@ async fn list_tags(
 ) -> Result<Json<List<TrackingTag>>, ApiError> {
     let q = crate::admin::extract::query(q)?;
     auth.require(Role::Viewer)?;
-    Ok(Json(List::page(docs::list::<TrackingTag>(&state, auth.tenant_id).await?, |t: &TrackingTag| t.id, &q)?))
+    Ok(Json(List::page(
+        docs::list::<TrackingTag>(&state, auth.tenant_id).await?,
+        |t: &TrackingTag| t.id,
+        &q,
+    )?))
 }
 
 /// One tracking tag; a malformed or unknown id is a 404. `ETag`: its version.
 #[utoipa::path(get, path = "/api/tracking-tags/{id}", tag = "tracking-tags", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = TrackingTag), (status = 404)))]
-async fn get_tag(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
+async fn get_tag(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
     auth.require(Role::Viewer)?;
-    let t = docs::load::<TrackingTag>(&state, auth.tenant_id, docs::path_id(id, "tracking tag")?).await?;
+    let t = docs::load::<TrackingTag>(&state, auth.tenant_id, docs::path_id(id, "tracking tag")?)
+        .await?;
     Ok(docs::tagged(StatusCode::OK, &t, t.version))
 }
 
 /// Creates a tracking tag; a code in use anywhere is a 409.
 #[utoipa::path(post, path = "/api/tracking-tags", tag = "tracking-tags", request_body = TrackingTag,
     responses((status = 201, body = TrackingTag), (status = 409, description = "the tag code is in use"), (status = 422)))]
-async fn create_tag(State(state): State<AppState>, auth: Auth, Json(mut t): Json<TrackingTag>) -> Result<Response, ApiError> {
+async fn create_tag(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(mut t): Json<TrackingTag>,
+) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
     (t.id, t.tenant_id, t.created_at) = (new_id(), auth.tenant_id, Utc::now());
     t.tag_code = t.tag_code.trim().to_owned();
@@ -83,15 +106,29 @@ async fn create_tag(State(state): State<AppState>, auth: Auth, Json(mut t): Json
     }
     let _guard = docs::write_lock().await;
     check(&state, auth.tenant_id, &t, Vec::new()).await?;
-    let owner = Owner { tenant: auth.tenant_id, resource: t.id };
+    let owner = Owner {
+        tenant: auth.tenant_id,
+        resource: t.id,
+    };
     if !docs::claim(&state, Key::TagCode(&t.tag_code), owner).await? {
-        return Err(ApiError::Conflict(format!("tag code {:?} is already in use", t.tag_code)));
+        return Err(ApiError::Conflict(format!(
+            "tag code {:?} is already in use",
+            t.tag_code
+        )));
     }
     if let Err(e) = docs::put(&state, auth.tenant_id, &mut t, None).await {
         docs::release(&state, Key::TagCode(&t.tag_code), owner).await?;
         return Err(e);
     }
-    audit::record(&state, &auth, "create", "tracking_tag", Some(t.id), json!({"name": t.name, "tagCode": t.tag_code})).await?;
+    audit::record(
+        &state,
+        &auth,
+        "create",
+        "tracking_tag",
+        Some(t.id),
+        json!({"name": t.name, "tagCode": t.tag_code}),
+    )
+    .await?;
     Ok(docs::tagged(StatusCode::CREATED, &t, t.version))
 }
 
@@ -117,11 +154,22 @@ async fn update_tag(
     match t.tag_code.trim() {
         "" => t.tag_code = old.tag_code,
         code if code == old.tag_code => t.tag_code = old.tag_code,
-        _ => extra.push(FieldError::new("tagCode", "cannot change: sites embed it (create a new tag instead)")),
+        _ => extra.push(FieldError::new(
+            "tagCode",
+            "cannot change: sites embed it (create a new tag instead)",
+        )),
     }
     check(&state, auth.tenant_id, &t, extra).await?;
     docs::put(&state, auth.tenant_id, &mut t, Some(expected)).await?;
-    audit::record(&state, &auth, "update", "tracking_tag", Some(id), json!({"name": t.name, "version": t.version})).await?;
+    audit::record(
+        &state,
+        &auth,
+        "update",
+        "tracking_tag",
+        Some(id),
+        json!({"name": t.name, "version": t.version}),
+    )
+    .await?;
     Ok(docs::tagged(StatusCode::OK, &t, t.version))
 }
 
@@ -129,14 +177,41 @@ async fn update_tag(
 #[utoipa::path(delete, path = "/api/tracking-tags/{id}", tag = "tracking-tags",
     params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being deleted; absent: the current one")),
     responses((status = 204), (status = 404), (status = 409, description = "stale version")))]
-async fn delete_tag(State(state): State<AppState>, auth: Auth, id: Result<Path<String>, PathRejection>, headers: HeaderMap) -> Result<StatusCode, ApiError> {
+async fn delete_tag(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
     let id = docs::path_id(id, "tracking tag")?;
     let _guard = docs::write_lock().await;
     let t = docs::load::<TrackingTag>(&state, auth.tenant_id, id).await?;
-    docs::delete::<TrackingTag>(&state, auth.tenant_id, id, docs::delete_version(&headers, t.version)?).await?;
-    docs::release(&state, Key::TagCode(&t.tag_code), Owner { tenant: auth.tenant_id, resource: id }).await?;
-    audit::record(&state, &auth, "delete", "tracking_tag", Some(id), json!({"name": t.name, "tagCode": t.tag_code})).await?;
+    docs::delete::<TrackingTag>(
+        &state,
+        auth.tenant_id,
+        id,
+        docs::delete_version(&headers, t.version)?,
+    )
+    .await?;
+    docs::release(
+        &state,
+        Key::TagCode(&t.tag_code),
+        Owner {
+            tenant: auth.tenant_id,
+            resource: id,
+        },
+    )
+    .await?;
+    audit::record(
+        &state,
+        &auth,
+        "delete",
+        "tracking_tag",
+        Some(id),
+        json!({"name": t.name, "tagCode": t.tag_code}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -35,13 +35,21 @@ pub const BOOTSTRAP: &str = include_str!("../../../../cql/bootstrap.cql");
 
 /// Every migration, in order. Append new files here; never edit an applied one.
 pub const MIGRATIONS: &[Migration] = &[
-    Migration { version: 1, name: "0001_init", cql: include_str!("../../../../cql/0001_init.cql") },
+    Migration {
+        version: 1,
+        name: "0001_init",
+        cql: include_str!("../../../../cql/0001_init.cql"),
+    },
     Migration {
         version: 2,
         name: "0002_bid_rows_and_visitor_days",
         cql: include_str!("../../../../cql/0002_bid_rows_and_visitor_days.cql"),
     },
-    Migration { version: 3, name: "0003_leases", cql: include_str!("../../../../cql/0003_leases.cql") },
+    Migration {
+        version: 3,
+        name: "0003_leases",
+        cql: include_str!("../../../../cql/0003_leases.cql"),
+    },
 ];
 
 /// How long a node waits for another node's claim on a version before it
@@ -56,7 +64,14 @@ pub(crate) fn render(cql: &str, config: &ScyllaConfig) -> String {
     let days = |d: u32| (u64::from(d) * 86_400).to_string();
     cql.replace("${keyspace}", &config.keyspace)
         .replace("${replication}", &config.replication())
-        .replace("${keyspace_options}", if config.tablets { "" } else { "AND tablets = {'enabled': false}" })
+        .replace(
+            "${keyspace_options}",
+            if config.tablets {
+                ""
+            } else {
+                "AND tablets = {'enabled': false}"
+            },
+        )
         .replace("${bid_ttl}", &days(config.bid_ttl_days))
         .replace("${visitor_ttl}", &days(config.visitor_ttl_days))
 }
@@ -68,7 +83,11 @@ pub(crate) fn statements(cql: &str) -> Vec<String> {
         .map(|line| line.find("--").map_or(line, |i| &line[..i]))
         .collect::<Vec<_>>()
         .join("\n");
-    text.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    text.split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn statement(text: impl Into<String>, timeout: Duration) -> Statement {
@@ -84,14 +103,22 @@ async fn run_file(session: &Session, cql: &str, config: &ScyllaConfig) -> Result
         session
             .query_unpaged(statement(text.clone(), DDL_TIMEOUT), ())
             .await
-            .map_err(|e| StoreError::Backend(format!("scylla migration statement failed: {e}\n{text}")))?;
+            .map_err(|e| {
+                StoreError::Backend(format!("scylla migration statement failed: {e}\n{text}"))
+            })?;
     }
-    session.await_schema_agreement().await.map_err(backend("schema agreement"))?;
+    session
+        .await_schema_agreement()
+        .await
+        .map_err(backend("schema agreement"))?;
     Ok(())
 }
 
 /// The `[applied]` flag and the named column of an LWT result row.
-fn lwt_result(result: scylla::response::query_result::QueryResult, column: &str) -> Result<(bool, Option<CqlValue>)> {
+fn lwt_result(
+    result: scylla::response::query_result::QueryResult,
+    column: &str,
+) -> Result<(bool, Option<CqlValue>)> {
     let rows = result.into_rows_result().map_err(backend("lwt result"))?;
     let specs = rows.column_specs();
     let applied_at = specs.get_by_name("[applied]").map(|(i, _)| i);
@@ -120,11 +147,16 @@ pub(crate) async fn apply(session: &Session, config: &ScyllaConfig) -> Result<Ve
             ),
             DDL_TIMEOUT,
         );
-        let result = session.query_unpaged(claim, (m.version, m.name, owner)).await.map_err(backend("claim migration"))?;
+        let result = session
+            .query_unpaged(claim, (m.version, m.name, owner))
+            .await
+            .map_err(backend("claim migration"))?;
         let (claimed, state) = lwt_result(result, "state")?;
         if !claimed {
             let state = state.and_then(CqlValue::into_string);
-            if state.as_deref() == Some("applied") || wait_for_other_node(session, config, m.version).await? {
+            if state.as_deref() == Some("applied")
+                || wait_for_other_node(session, config, m.version).await?
+            {
                 continue;
             }
             // The claimer died mid-way; its claim is stale. Applying again is harmless.
@@ -137,7 +169,10 @@ pub(crate) async fn apply(session: &Session, config: &ScyllaConfig) -> Result<Ve
             ),
             DDL_TIMEOUT,
         );
-        session.query_unpaged(done, (owner, m.version)).await.map_err(backend("record migration"))?;
+        session
+            .query_unpaged(done, (owner, m.version))
+            .await
+            .map_err(backend("record migration"))?;
         applied.push(*m);
     }
     apply_ttls(session, config).await?;
@@ -175,25 +210,43 @@ async fn apply_ttls(session: &Session, config: &ScyllaConfig) -> Result<()> {
             .map_err(backend("read table options"))?
             .into_rows_result()
             .map_err(backend("table options"))?;
-        let current: Option<(Option<i32>,)> = rows.maybe_first_row().map_err(backend("table options row"))?;
+        let current: Option<(Option<i32>,)> = rows
+            .maybe_first_row()
+            .map_err(backend("table options row"))?;
         if current.and_then(|(t,)| t) != Some(ttl) {
-            let alter = format!("ALTER TABLE {}.{table} WITH default_time_to_live = {ttl}", config.keyspace);
-            session.query_unpaged(statement(alter, DDL_TIMEOUT), ()).await.map_err(backend("set table ttl"))?;
+            let alter = format!(
+                "ALTER TABLE {}.{table} WITH default_time_to_live = {ttl}",
+                config.keyspace
+            );
+            session
+                .query_unpaged(statement(alter, DDL_TIMEOUT), ())
+                .await
+                .map_err(backend("set table ttl"))?;
         }
     }
-    session.await_schema_agreement().await.map_err(backend("schema agreement"))?;
+    session
+        .await_schema_agreement()
+        .await
+        .map_err(backend("schema agreement"))?;
     Ok(())
 }
 
 /// Waits for another node to finish `version`; `false` if it did not within
 /// [`CLAIM_TIMEOUT`].
-async fn wait_for_other_node(session: &Session, config: &ScyllaConfig, version: i32) -> Result<bool> {
+async fn wait_for_other_node(
+    session: &Session,
+    config: &ScyllaConfig,
+    version: i32,
+) -> Result<bool> {
     let ks = &config.keyspace;
     let deadline = Instant::now() + CLAIM_TIMEOUT;
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(500)).await;
         // A serial read sees the claim's outcome, never a half-committed one.
-        let mut read = statement(format!("SELECT state FROM {ks}.schema_migrations WHERE version = ?"), DDL_TIMEOUT);
+        let mut read = statement(
+            format!("SELECT state FROM {ks}.schema_migrations WHERE version = ?"),
+            DDL_TIMEOUT,
+        );
         read.set_consistency(Consistency::LocalSerial);
         let rows = session
             .query_unpaged(read, (version,))
@@ -201,7 +254,9 @@ async fn wait_for_other_node(session: &Session, config: &ScyllaConfig, version: 
             .map_err(backend("read migration state"))?
             .into_rows_result()
             .map_err(backend("migration state"))?;
-        let state: Option<(Option<String>,)> = rows.maybe_first_row().map_err(backend("migration state row"))?;
+        let state: Option<(Option<String>,)> = rows
+            .maybe_first_row()
+            .map_err(backend("migration state row"))?;
         if matches!(state, Some((Some(ref s),)) if s == "applied") {
             return Ok(true);
         }
@@ -215,17 +270,31 @@ mod tests {
 
     #[test]
     fn files_render_and_split_into_statements() {
-        let config = ScyllaConfig::parse("scylla://db:9042/sb_test?replication_factor=3&bid_ttl_days=7").unwrap();
+        let config =
+            ScyllaConfig::parse("scylla://db:9042/sb_test?replication_factor=3&bid_ttl_days=7")
+                .unwrap();
         let boot = statements(&render(BOOTSTRAP, &config));
         assert_eq!(boot.len(), 2, "{boot:#?}");
-        assert!(boot[0].starts_with("CREATE KEYSPACE IF NOT EXISTS sb_test"), "{}", boot[0]);
+        assert!(
+            boot[0].starts_with("CREATE KEYSPACE IF NOT EXISTS sb_test"),
+            "{}",
+            boot[0]
+        );
         assert!(boot[0].contains("'replication_factor': 3"), "{}", boot[0]);
-        assert!(boot[0].contains("tablets = {'enabled': false}"), "{}", boot[0]);
+        assert!(
+            boot[0].contains("tablets = {'enabled': false}"),
+            "{}",
+            boot[0]
+        );
         for m in MIGRATIONS {
             let text = render(m.cql, &config);
             assert!(!text.contains("${"), "unfilled placeholder in {}", m.name);
             for s in statements(&text) {
-                assert!(s.starts_with("CREATE TABLE IF NOT EXISTS sb_test."), "not idempotent DDL in {}: {s}", m.name);
+                assert!(
+                    s.starts_with("CREATE TABLE IF NOT EXISTS sb_test."),
+                    "not idempotent DDL in {}: {s}",
+                    m.name
+                );
                 assert!(!s.contains("--"), "comment left in {s}");
             }
         }
@@ -235,12 +304,20 @@ mod tests {
         assert_eq!(ttls[2], ("visitor_sessions", 90 * 86_400));
         let all: String = MIGRATIONS.iter().map(|m| render(m.cql, &config)).collect();
         for (table, ttl) in ttls {
-            let create = all.find(&format!("sb_test.{table} (")).unwrap_or_else(|| panic!("{table} is not created"));
+            let create = all
+                .find(&format!("sb_test.{table} ("))
+                .unwrap_or_else(|| panic!("{table} is not created"));
             let end = create + all[create..].find(';').expect("statement end");
-            assert!(all[create..end].contains(&format!("default_time_to_live = {ttl}")), "{table} is created with its TTL");
+            assert!(
+                all[create..end].contains(&format!("default_time_to_live = {ttl}")),
+                "{table} is created with its TTL"
+            );
         }
         let versions: Vec<i32> = MIGRATIONS.iter().map(|m| m.version).collect();
-        assert!(versions.windows(2).all(|w| w[0] < w[1]) && versions[0] == 1, "versions in order");
+        assert!(
+            versions.windows(2).all(|w| w[0] < w[1]) && versions[0] == 1,
+            "versions in order"
+        );
     }
 
     #[test]
@@ -248,6 +325,9 @@ mod tests {
         let config = ScyllaConfig::parse("scylla://db/ks?tablets=default&dc=dc1").unwrap();
         let boot = statements(&render(BOOTSTRAP, &config)).join(";\n");
         assert!(!boot.contains("tablets ="), "{boot}");
-        assert!(boot.contains("{'class': 'NetworkTopologyStrategy', 'dc1': 1}"), "{boot}");
+        assert!(
+            boot.contains("{'class': 'NetworkTopologyStrategy', 'dc1': 1}"),
+            "{boot}"
+        );
     }
 }

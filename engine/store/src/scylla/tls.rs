@@ -53,9 +53,14 @@ fn pem_error(e: pem::Error) -> String {
     match e {
         pem::Error::Io(e) => e.to_string(),
         pem::Error::MissingSectionEnd { end_marker } => {
-            format!("no -----END {}----- line", String::from_utf8_lossy(&end_marker))
+            format!(
+                "no -----END {}----- line",
+                String::from_utf8_lossy(&end_marker)
+            )
         }
-        pem::Error::IllegalSectionStart { line } => format!("malformed line {:?}", String::from_utf8_lossy(&line)),
+        pem::Error::IllegalSectionStart { line } => {
+            format!("malformed line {:?}", String::from_utf8_lossy(&line))
+        }
         pem::Error::Base64Decode(why) => format!("bad base64 ({why})"),
         pem::Error::NoItemsFound => "nothing of that kind in it".to_owned(),
         other => other.to_string(),
@@ -66,9 +71,19 @@ fn pem_error(e: pem::Error) -> String {
 fn certificates(option: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(|certs| certs.collect::<std::result::Result<Vec<_>, _>>())
-        .map_err(|e| invalid(option, path, format!("cannot read PEM certificates: {}", pem_error(e))))?;
+        .map_err(|e| {
+            invalid(
+                option,
+                path,
+                format!("cannot read PEM certificates: {}", pem_error(e)),
+            )
+        })?;
     if certs.is_empty() {
-        return Err(invalid(option, path, "no certificate in it (expected -----BEGIN CERTIFICATE-----)"));
+        return Err(invalid(
+            option,
+            path,
+            "no certificate in it (expected -----BEGIN CERTIFICATE-----)",
+        ));
     }
     Ok(certs)
 }
@@ -92,20 +107,32 @@ impl TlsOptions {
         let builder = match &self.server_name {
             None => builder.with_root_certificates(roots),
             Some(name) => {
-                let name = ServerName::try_from(name.clone())
-                    .map_err(|_| StoreError::InvalidArgument(format!("scylla tls_server_name {name:?} is not a host name")))?;
+                let name = ServerName::try_from(name.clone()).map_err(|_| {
+                    StoreError::InvalidArgument(format!(
+                        "scylla tls_server_name {name:?} is not a host name"
+                    ))
+                })?;
                 let inner = WebPkiServerVerifier::builder_with_provider(roots, provider)
                     .build()
-                    .map_err(|e| StoreError::InvalidArgument(format!("scylla TLS trust roots: {e}")))?;
-                builder.dangerous().with_custom_certificate_verifier(Arc::new(FixedName { inner, name }))
+                    .map_err(|e| {
+                        StoreError::InvalidArgument(format!("scylla TLS trust roots: {e}"))
+                    })?;
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(FixedName { inner, name }))
             }
         };
         let config = match &self.client {
             None => builder.with_no_client_auth(),
             Some((cert, key)) => {
                 let chain = certificates("tls_cert", cert)?;
-                let key_der = PrivateKeyDer::from_pem_file(key)
-                    .map_err(|e| invalid("tls_key", key, format!("cannot read a PEM private key: {}", pem_error(e))))?;
+                let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+                    invalid(
+                        "tls_key",
+                        key,
+                        format!("cannot read a PEM private key: {}", pem_error(e)),
+                    )
+                })?;
                 builder.with_client_auth_cert(chain, key_der).map_err(|e| {
                     StoreError::InvalidArgument(format!(
                         "scylla tls_cert {} with tls_key {}: {e}",
@@ -123,18 +150,25 @@ impl TlsOptions {
         match &self.ca {
             Some(path) => {
                 for cert in certificates("tls_ca", path)? {
-                    roots.add(cert).map_err(|e| invalid("tls_ca", path, format!("not a usable CA certificate: {e}")))?;
+                    roots.add(cert).map_err(|e| {
+                        invalid("tls_ca", path, format!("not a usable CA certificate: {e}"))
+                    })?;
                 }
             }
             None => {
                 let found = rustls_native_certs::load_native_certs();
                 let (added, _) = roots.add_parsable_certificates(found.certs);
                 if added == 0 {
-                    let errors: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
+                    let errors: Vec<String> =
+                        found.errors.iter().map(ToString::to_string).collect();
                     return Err(StoreError::InvalidArgument(format!(
                         "scylla tls=true: no CA certificate in the system trust store ({}); \
                          install ca-certificates or give tls_ca=/path/ca.pem",
-                        if errors.is_empty() { "it is empty".to_owned() } else { errors.join("; ") }
+                        if errors.is_empty() {
+                            "it is empty".to_owned()
+                        } else {
+                            errors.join("; ")
+                        }
                     )));
                 }
             }
@@ -160,7 +194,8 @@ impl ServerCertVerifier for FixedName {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        self.inner.verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+        self.inner
+            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
     }
 
     fn verify_tls12_signature(
@@ -186,14 +221,15 @@ impl ServerCertVerifier for FixedName {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// The test PKI of `tests/tls/` (see `make.sh` there).
     fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tls").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/tls")
+            .join(name)
     }
 
     fn error_of(options: &TlsOptions) -> String {
@@ -211,7 +247,10 @@ mod tests {
             server_name: Some("db.test".into()),
         };
         let config = options.client_config().expect("config");
-        assert!(config.client_auth_cert_resolver.has_certs(), "the client certificate is offered");
+        assert!(
+            config.client_auth_cert_resolver.has_certs(),
+            "the client certificate is offered"
+        );
     }
 
     #[test]
@@ -224,26 +263,54 @@ mod tests {
     #[test]
     fn unreadable_or_malformed_files_are_named() {
         let missing = fixture("nope.pem");
-        let msg = error_of(&TlsOptions { ca: Some(missing.clone()), ..TlsOptions::default() });
-        assert!(msg.contains(&format!("tls_ca {}", missing.display())) && msg.contains("No such file"), "{msg}");
+        let msg = error_of(&TlsOptions {
+            ca: Some(missing.clone()),
+            ..TlsOptions::default()
+        });
+        assert!(
+            msg.contains(&format!("tls_ca {}", missing.display())) && msg.contains("No such file"),
+            "{msg}"
+        );
 
         // A file with no certificate in it.
         let script = fixture("make.sh");
-        let msg = error_of(&TlsOptions { ca: Some(script.clone()), ..TlsOptions::default() });
-        assert!(msg.contains(&format!("tls_ca {}", script.display())) && msg.contains("no certificate"), "{msg}");
+        let msg = error_of(&TlsOptions {
+            ca: Some(script.clone()),
+            ..TlsOptions::default()
+        });
+        assert!(
+            msg.contains(&format!("tls_ca {}", script.display())) && msg.contains("no certificate"),
+            "{msg}"
+        );
 
         // A certificate section that never ends.
         let dir = tempfile::tempdir().expect("temp dir");
         let broken = dir.path().join("broken.pem");
         std::fs::write(&broken, "-----BEGIN CERTIFICATE-----\nMIIB\n").expect("write");
-        let msg = error_of(&TlsOptions { ca: Some(broken.clone()), ..TlsOptions::default() });
-        assert!(msg.contains(&format!("tls_ca {}", broken.display())) && msg.contains("END"), "{msg}");
+        let msg = error_of(&TlsOptions {
+            ca: Some(broken.clone()),
+            ..TlsOptions::default()
+        });
+        assert!(
+            msg.contains(&format!("tls_ca {}", broken.display())) && msg.contains("END"),
+            "{msg}"
+        );
 
         // Well-formed PEM, but not a certificate a CA store takes.
         let garbage = dir.path().join("garbage.pem");
-        std::fs::write(&garbage, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").expect("write");
-        let msg = error_of(&TlsOptions { ca: Some(garbage.clone()), ..TlsOptions::default() });
-        assert!(msg.contains(&format!("tls_ca {}", garbage.display())), "{msg}");
+        std::fs::write(
+            &garbage,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .expect("write");
+        let msg = error_of(&TlsOptions {
+            ca: Some(garbage.clone()),
+            ..TlsOptions::default()
+        });
+        assert!(
+            msg.contains(&format!("tls_ca {}", garbage.display())),
+            "{msg}"
+        );
 
         // A certificate where the key should be.
         let with = |cert: &str, key: &str| TlsOptions {
@@ -252,11 +319,20 @@ mod tests {
             server_name: None,
         };
         let msg = error_of(&with("client.pem", "client.pem"));
-        assert!(msg.contains(&format!("tls_key {}", fixture("client.pem").display())), "{msg}");
+        assert!(
+            msg.contains(&format!("tls_key {}", fixture("client.pem").display())),
+            "{msg}"
+        );
         let msg = error_of(&with("client.key", "client.key"));
-        assert!(msg.contains(&format!("tls_cert {}", fixture("client.key").display())), "{msg}");
+        assert!(
+            msg.contains(&format!("tls_cert {}", fixture("client.key").display())),
+            "{msg}"
+        );
         // A key that is not the certificate's.
         let msg = error_of(&with("client.pem", "server.key"));
-        assert!(msg.contains("tls_cert") && msg.contains("tls_key") && msg.contains("server.key"), "{msg}");
+        assert!(
+            msg.contains("tls_cert") && msg.contains("tls_key") && msg.contains("server.key"),
+            "{msg}"
+        );
     }
 }
