@@ -78,7 +78,7 @@ pub fn admin_create(resource: Resource, body: &[u8]) -> (u16, Vec<u8>) {
             }
             Resource::RtbTarget => {
                 let t: RtbTarget = docs::body(body, &[])?;
-                docs::invalid(t.validate(), Vec::new())?;
+                docs::invalid(t.validate(), switchboard_rtb::check_target(&t, false))?;
                 ok(serde_json::to_value(t))
             }
             Resource::RtbRouter => {

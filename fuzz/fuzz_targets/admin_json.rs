@@ -43,6 +43,7 @@ fn check_errors(r: Result<(), ModelError>) -> bool {
     }
 }
 
+/// A target that saves is one an auction can use.
 fn compiles_for_auction(t: &RtbTarget) {
     Template::parse(&t.request_body).unwrap_or_else(|e| {
         panic!(
@@ -50,15 +51,7 @@ fn compiles_for_auction(t: &RtbTarget) {
             t.request_body
         )
     });
-    let config = PathConfig {
-        bid_amount: Some(&t.bid_amount_path),
-        destination: Some(&t.destination_number_path),
-        accepted: t.acceptance_path.as_deref(),
-        currency: t.currency_path.as_deref(),
-        duration: t.duration_path.as_deref(),
-        expiry: t.expiry_path.as_deref(),
-        reject_reason: t.reject_reason_path.as_deref(),
-    };
+    let config = PathConfig::of(t);
     ResponsePaths::compile(&config)
         .unwrap_or_else(|e| panic!("accepted response paths do not compile: {e}"));
     for (_, value) in &t.headers {
@@ -105,6 +98,7 @@ fuzz_target!(|data: &[u8]| {
         4 => {
             if let Some(t) = round_trip::<RtbTarget>(body)
                 && check_errors(t.validate())
+                && switchboard_rtb::check_target(&t, true).is_empty()
             {
                 compiles_for_auction(&t);
             }

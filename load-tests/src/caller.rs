@@ -1,6 +1,6 @@
 //! Realistic callers and Twilio-style identifiers.
 
-use crate::prng::SplitMix64;
+use switchboard_model::prng::SplitMix64;
 
 /// Where a caller is: what Twilio puts in `FromCity`, `FromState`, `FromZip`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

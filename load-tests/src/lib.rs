@@ -6,7 +6,7 @@
 //! - [`twiml`]: a small, strict XML reader and the TwiML verbs callsim follows
 //!   (`<Dial>` with `<Number>`, `<Say>`, `<Hangup>`, `<Reject>`).
 //! - [`caller`]: realistic US callers (number, state, ZIP) and Twilio-style SIDs
-//!   from a seeded [`prng::SplitMix64`], so a run can be replayed with `--seed`.
+//!   from a seeded [`switchboard_model::prng::SplitMix64`], so a run can be replayed with `--seed`.
 //! - [`sim`]: the call simulator behind `callsim`: voice webhook, the dialed
 //!   leg's status callbacks in Twilio's order (optionally duplicated or
 //!   reordered), the `<Dial action>`, fall-through until hang-up; per
@@ -23,7 +23,6 @@
 pub mod caller;
 pub mod export;
 pub mod invariants;
-pub mod prng;
 pub mod report;
 pub mod signature;
 pub mod sim;

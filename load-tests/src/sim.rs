@@ -28,7 +28,6 @@ use anyhow::Context as _;
 
 use crate::caller::{Caller, caller, sid};
 use crate::export::Expectation;
-use crate::prng::SplitMix64;
 use crate::report::{
     Calls, Destination, HttpCounts, HttpSummary, Latencies, Progress, Rejection, Summary,
     progress_line,
@@ -36,6 +35,7 @@ use crate::report::{
 use crate::signature::{self, sign};
 use crate::stats::{Latency, micros};
 use crate::twiml::{self, Dial, Twiml};
+use switchboard_model::prng::SplitMix64;
 
 /// The demo's tracking numbers: priority, then round-robin.
 pub const DEMO_NUMBERS: [&str; 2] = ["+15550001000", "+15550001001"];

@@ -109,16 +109,8 @@ fn compile(t: &RtbTarget) -> Result<Compiled, String> {
                 .map_err(|e| format!("header {k}: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let paths = ResponsePaths::compile(&PathConfig {
-        bid_amount: Some(&t.bid_amount_path),
-        destination: Some(&t.destination_number_path),
-        accepted: t.acceptance_path.as_deref(),
-        currency: t.currency_path.as_deref(),
-        duration: t.duration_path.as_deref(),
-        expiry: t.expiry_path.as_deref(),
-        reject_reason: t.reject_reason_path.as_deref(),
-    })
-    .map_err(|e| format!("response paths: {e}"))?;
+    let paths =
+        ResponsePaths::compile(&PathConfig::of(t)).map_err(|e| format!("response paths: {e}"))?;
     let content_type = t
         .content_type
         .format()
@@ -585,13 +577,8 @@ mod bench {
         let tenant = new_id();
         let mut targets = Vec::new();
         for i in 0..10u32 {
-            let app = axum::Router::new().fallback(move || async move {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                axum::Json(serde_json::json!({"bidAmount": 5 + i, "destinationNumber": format!("+1800555{i:04}"), "accepted": true}))
-            });
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let url = format!("http://{}/bid", listener.local_addr().unwrap());
-            tokio::spawn(async move { axum::serve(listener, app).await });
+            let bid = switchboard_testkit::flat(&(5 + i).to_string(), &format!("+1800555{i:04}"));
+            let url = switchboard_testkit::Bidder::start(10, 200, &bid).await.url;
             let t: RtbTarget = serde_json::from_value(serde_json::json!({
                 "id": new_id(), "tenantId": tenant, "name": format!("b{i}"), "endpointUrl": url, "maxBidAmount": 50,
                 "requestBody": r#"{"callerId": "{callerId}", "requestId": "{requestId}"}"#

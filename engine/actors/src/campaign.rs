@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use switchboard_model::prng::SplitMix64;
 use switchboard_model::{
     Buyer, CallerInfo, Campaign, CampaignStatus, DuplicateAction, Id, PhoneNumber, RejectReason,
     RoutingPolicy,
@@ -94,7 +95,7 @@ impl Actor for CampaignActor {
             spawner: args.spawner,
             cursor: 0,
             duplicates,
-            rng: SplitMix64(rand::random()),
+            rng: SplitMix64::new(rand::random()),
         })
     }
 
@@ -148,7 +149,7 @@ async fn route(state: &mut CampaignState, req: RouteRequest) -> RouteOutcome {
                 .copied()
                 .collect();
             let rng = &mut state.rng;
-            order_priority(&open, || rng.next_f64())
+            order_priority(&open, || rng.unit())
         }
         RoutingPolicy::RoundRobin => order_round_robin(&all, state.cursor),
     };
@@ -198,22 +199,4 @@ async fn route(state: &mut CampaignState, req: RouteRequest) -> RouteOutcome {
         }
     }
     Err(RejectReason::NoBuyerAvailable)
-}
-
-/// A tiny, fast PRNG for weighted order; routing fairness needs uniformity, not secrecy.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }

@@ -1000,19 +1000,11 @@ async fn a_second_node_follows_number_pools() {
     w.engine.shutdown().await;
 }
 
-/// A bidder on loopback that bids `amount` dollars to send the call to `number`.
+/// A bidder on loopback that bids `amount` dollars to send calls to `number`.
 async fn bidder(amount: u32, number: &str) -> String {
-    let body = format!(
-        r#"{{"bidAmount": {amount}, "destinationNumber": "{number}", "accepted": true, "currency": "USD", "duration": 60}}"#
-    );
-    let app = axum::Router::new().fallback(move || {
-        let body = body.clone();
-        async move { ([("content-type", "application/json")], body) }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/bid", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
+    switchboard_testkit::Bidder::bidding(amount, number)
+        .await
+        .url
 }
 
 fn rtb_target(tenant: Id, url: &str) -> RtbTarget {

@@ -385,12 +385,9 @@ impl Ownership {
     }
 }
 
-/// SplitMix64's finalizer: a fast, well-spread 64-bit mix.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// SplitMix64's output function: a fast, well-spread 64-bit mix.
+fn mix(z: u64) -> u64 {
+    switchboard_model::prng::SplitMix64::new(z).next_u64()
 }
 
 /// FNV-1a, for node names: stable across processes and versions.

@@ -17,20 +17,18 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use switchboard_cluster::{
     Ownership, Route, SHARDS, Step, Timing, node_lease, shard_lease, shard_of,
 };
+use switchboard_model::prng::SplitMix64;
 use switchboard_model::{Id, Lease};
 
-struct Rng(u64);
+/// The workspace PRNG, with signed ranges for clock offsets.
+struct Rng(SplitMix64);
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     /// Uniform in `[lo, hi]`.
     fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
+        lo + self.0.range(0, (hi - lo) as u64) as i64
     }
 }
 
@@ -147,7 +145,7 @@ fn at(ms: i64) -> DateTime<Utc> {
 
 impl Sim {
     fn new(cfg: Config, seed: u64) -> Sim {
-        let mut rng = Rng(seed);
+        let mut rng = Rng(SplitMix64::new(seed));
         let buyer_ids = (0..cfg.buyers)
             .map(|_| Id::from_u128(u128::from(rng.next()) << 64 | u128::from(rng.next())))
             .collect();

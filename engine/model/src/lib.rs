@@ -7,6 +7,7 @@
 //! - [`accounts`]: roles and the audit log.
 //! - [`bid`]: what an RTB auction records — one request row, one response row per target.
 //! - [`resources`]: numbers, pools, RTB targets and routers, tracking tags.
+//! - [`prng`]: the one seedable PRNG (SplitMix64).
 //!
 //! Every type here is both the stored form and the API form (JSON, camelCase).
 //! No I/O, no clocks: callers pass time in.
@@ -17,6 +18,7 @@ pub mod call;
 pub mod config;
 pub mod money;
 pub mod phone;
+pub mod prng;
 pub mod resources;
 
 pub use accounts::{AuditEntry, Role};

@@ -360,155 +360,6 @@ pub enum AuthType {
     Basic,
 }
 
-/// The variables a bid request template may use, besides custom `{tag:NAME}`.
-pub const TEMPLATE_VARIABLES: [&str; 11] = [
-    "requestId",
-    "campaignId",
-    "callerId",
-    "callStartTime",
-    "minBid",
-    "maxBid",
-    "currency",
-    "callerState",
-    "callerZip",
-    "timestamp",
-    "isoTimestamp",
-];
-
-/// Prefix of a custom per-campaign variable: `{tag:NAME}`.
-pub const CUSTOM_TAG_PREFIX: &str = "tag:";
-
-/// One `{name}` placeholder found in a template.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Placeholder<'a> {
-    /// Byte offset of the `{`.
-    pub start: usize,
-    /// Byte offset just past the `}`.
-    pub end: usize,
-    /// The text between the braces: `callerId`, `tag:source`.
-    pub name: &'a str,
-}
-
-/// The placeholders of a template, in order. A placeholder is `{`, a letter,
-/// then letters, digits, `_`, `-`, `.` or `:`, then `}`; any other brace is
-/// literal text, so a JSON template's own braces (`{"a": "{callerId}"}`) are
-/// not mistaken for variables.
-pub fn placeholders(template: &str) -> Vec<Placeholder<'_>> {
-    let bytes = template.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'{' && bytes.get(i + 1).is_some_and(u8::is_ascii_alphabetic) {
-            let len = bytes[i + 1..]
-                .iter()
-                .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
-                .count();
-            let close = i + 1 + len;
-            if bytes.get(close) == Some(&b'}') {
-                out.push(Placeholder {
-                    start: i,
-                    end: close + 1,
-                    name: &template[i + 1..close],
-                });
-                i = close + 1;
-                continue;
-            }
-        }
-        i += 1;
-    }
-    out
-}
-
-/// Whether `name` (between the braces) is a variable a template may use.
-pub fn is_known_variable(name: &str) -> bool {
-    if let Some(tag) = name.strip_prefix(CUSTOM_TAG_PREFIX) {
-        return !tag.is_empty()
-            && tag
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    }
-    TEMPLATE_VARIABLES.contains(&name)
-}
-
-/// Every unknown variable of `template`, each once, in order of appearance.
-pub fn unknown_variables(template: &str) -> Vec<&str> {
-    let mut out: Vec<&str> = Vec::new();
-    for p in placeholders(template) {
-        if !is_known_variable(p.name) && !out.contains(&p.name) {
-            out.push(p.name);
-        }
-    }
-    out
-}
-
-/// Deepest nesting of `[` and `(` a JSONPath may have, and its longest text.
-/// The JSONPath parser backtracks exponentially through nested unclosed
-/// filters (found by fuzzing: 180 bytes of `$.ids[?@.ps[?@.…` took 41 s to
-/// refuse), so deeper or longer paths are refused before it runs.
-pub const MAX_JSONPATH_NESTING: usize = 4;
-/// See [`MAX_JSONPATH_NESTING`].
-pub const MAX_JSONPATH_LEN: usize = 256;
-
-/// Whether a JSONPath is past [`MAX_JSONPATH_NESTING`] or [`MAX_JSONPATH_LEN`].
-pub fn jsonpath_too_complex(path: &str) -> bool {
-    let mut depth = 0usize;
-    for b in path.bytes() {
-        match b {
-            b'[' | b'(' => {
-                depth += 1;
-                if depth > MAX_JSONPATH_NESTING {
-                    return true;
-                }
-            }
-            b']' | b')' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    path.len() > MAX_JSONPATH_LEN
-}
-
-/// Where a value sits in a bidder's JSON answer: a bare key (`bidAmount`), a
-/// dotted path (`data.bid.amount`, digits index arrays) or an RFC 9535
-/// JSONPath (`$.data.bid.amount`). Returns why not when it is none of these.
-pub fn check_response_path(path: &str) -> Result<(), String> {
-    let p = path.trim();
-    if p.is_empty() {
-        return Err("must not be empty".into());
-    }
-    if p.starts_with('$') && jsonpath_too_complex(p) {
-        return Err(format!(
-            "is too complex a JSONPath: at most {MAX_JSONPATH_NESTING} nested brackets and {MAX_JSONPATH_LEN} characters"
-        ));
-    }
-    if p.starts_with('$') && p.contains('\\') {
-        // serde_json_path 0.7 panics ("unreachable") on some escapes; a
-        // bidder's field names need none.
-        return Err(
-            "is a JSONPath with a backslash escape, which response paths do not support".into(),
-        );
-    }
-    if p.starts_with('$') {
-        // serde_json_path 0.7 panics ("unreachable") on some truncated escapes
-        // such as `$['a\\u` (found by fuzz/rtb_extract): a refusal, not a crash.
-        return match std::panic::catch_unwind(|| serde_json_path::JsonPath::parse(p)) {
-            Ok(parsed) => parsed
-                .map(|_| ())
-                .map_err(|e| format!("is not a valid JSONPath: {e}")),
-            Err(_) => Err("is not a valid JSONPath".into()),
-        };
-    }
-    let segment_ok = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    };
-    if p.split('.').all(segment_ok) {
-        Ok(())
-    } else {
-        Err("must be a key (bidAmount), a dotted path (data.bid.amount) or a JSONPath starting with $".into())
-    }
-}
-
 fn default_timeout_ms() -> u32 {
     1000
 }
@@ -732,10 +583,6 @@ impl RtbTarget {
         if !(10..=10_000).contains(&self.timeout_ms) {
             errors.push(FieldError::new("timeoutMs", "must be between 10 and 10000"));
         }
-        let mut templates: Vec<(String, &str)> = vec![
-            ("endpointUrl".into(), &self.endpoint_url),
-            ("requestBody".into(), &self.request_body),
-        ];
         for (name, value) in &self.headers {
             if !is_header_name(name) {
                 errors.push(FieldError::new(
@@ -749,24 +596,6 @@ impl RtbTarget {
                     "must not contain line breaks",
                 ));
             }
-            templates.push((format!("headers.{name}"), value));
-        }
-        for (field, text) in templates {
-            let unknown = unknown_variables(text);
-            if !unknown.is_empty() {
-                let list = unknown
-                    .iter()
-                    .map(|u| format!("{{{u}}}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                errors.push(FieldError::new(
-                    field,
-                    format!(
-                        "unknown template variable {list}: use {} or {{tag:NAME}}",
-                        TEMPLATE_VARIABLES.map(|v| format!("{{{v}}}")).join(" ")
-                    ),
-                ));
-            }
         }
         if let Err(why) = self.content_type.format() {
             errors.push(FieldError::new("contentType", why));
@@ -776,13 +605,6 @@ impl RtbTarget {
                 "requestBody",
                 "must be empty for GET: put variables in endpointUrl",
             ));
-        }
-        for (field, path) in self.response_paths() {
-            if let Some(p) = path
-                && let Err(why) = check_response_path(p)
-            {
-                errors.push(FieldError::new(field, why));
-            }
         }
         match self.auth_type {
             AuthType::ApiKey if !is_header_name(&self.auth_header) => {
@@ -1136,18 +958,6 @@ mod tests {
     }
 
     #[test]
-    fn placeholders_skip_json_braces() {
-        let t = r#"{"a": "{callerId}", "b": {"c": "{ x }", "d": "{tag:utm_source}"}}"#;
-        let names: Vec<_> = placeholders(t).iter().map(|p| p.name).collect();
-        assert_eq!(names, ["callerId", "tag:utm_source"]);
-        assert!(unknown_variables(t).is_empty());
-        assert_eq!(
-            unknown_variables("{callerID} {bidFloor} {callerID} {tag:}"),
-            ["callerID", "bidFloor", "tag:"]
-        );
-    }
-
-    #[test]
     fn target_defaults_and_amounts() {
         let t = target();
         assert_eq!((t.min_bid_amount, t.max_bid_amount), (150, 5000));
@@ -1189,62 +999,9 @@ mod tests {
         let f: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             f,
-            [
-                "endpointUrl",
-                "timeoutMs",
-                "requestBody",
-                "bidAmountPath",
-                "destinationNumberPath",
-                "authPassword",
-                "minBidAmount"
-            ]
+            ["endpointUrl", "timeoutMs", "authPassword", "minBidAmount"],
+            "templates and response paths are switchboard-rtb's to check"
         );
-        assert!(
-            errs[2].message.contains("{bidFloor}"),
-            "{}",
-            errs[2].message
-        );
-    }
-
-    #[test]
-    fn response_paths_in_three_forms() {
-        for ok in [
-            "bidAmount",
-            "data.bid.amount",
-            "bids.0.amount",
-            "$.data.bid.amount",
-            "$['data']['bid']",
-            "$.bids[0].amount",
-        ] {
-            assert_eq!(check_response_path(ok), Ok(()), "{ok}");
-        }
-        for bad in [
-            "",
-            "data..bid",
-            ".amount",
-            "$.data[",
-            "$$",
-            "data bid",
-            "data.bid.",
-        ] {
-            assert!(check_response_path(bad).is_err(), "{bad}");
-        }
-        // Found by fuzz/rtb_extract: the JSONPath parser backtracks
-        // exponentially through nested filters, so a target could cost the
-        // server seconds per save; past 4 levels or 256 bytes it is refused unparsed.
-        assert_eq!(check_response_path("$.a[?@.b[?@.c > 1]].d"), Ok(()));
-        assert!(check_response_path("$['data']['l\"\\u").is_err());
-        for deep in [
-            "$.a[?@.b[?@.c[?@.d[?@.e[?@.f]]]]]".to_owned(),
-            format!("$.x{}", ".y".repeat(200)),
-        ] {
-            assert!(
-                check_response_path(&deep)
-                    .unwrap_err()
-                    .contains("too complex"),
-                "{deep}"
-            );
-        }
     }
 
     #[test]
@@ -1324,10 +1081,7 @@ mod tests {
         t.validate().unwrap();
         assert!(t.has_credentials());
         t.headers.insert("Bad Header".into(), "{nope}".into());
-        assert_eq!(
-            fields(t.validate()),
-            ["headers.Bad Header", "headers.Bad Header"]
-        );
+        assert_eq!(fields(t.validate()), ["headers.Bad Header"]);
     }
 
     #[test]
@@ -1419,29 +1173,6 @@ mod tests {
             NumberFormat::Dashed.format(&PhoneNumber::parse("+442079460958").unwrap()),
             "+442079460958"
         );
-    }
-
-    proptest::proptest! {
-        /// Whatever literal text (JSON, XML, form) surrounds the variables,
-        /// exactly the variables are found, in order, and nothing else.
-        #[test]
-        fn placeholders_are_exactly_the_variables(
-            parts in proptest::collection::vec(("([a-z0-9 \":,<>/=&\\[\\]}]|\\{[\" \n0-9])*", 0usize..TEMPLATE_VARIABLES.len()), 0..8),
-            tail in "[a-z \"}]*",
-        ) {
-            let mut template = String::new();
-            for (literal, var) in &parts {
-                template.push_str(literal);
-                template.push('{');
-                template.push_str(TEMPLATE_VARIABLES[*var]);
-                template.push('}');
-            }
-            template.push_str(&tail);
-            let found: Vec<&str> = placeholders(&template).iter().map(|p| p.name).collect();
-            let expected: Vec<&str> = parts.iter().map(|(_, v)| TEMPLATE_VARIABLES[*v]).collect();
-            proptest::prop_assert_eq!(found, expected);
-            proptest::prop_assert!(unknown_variables(&template).is_empty());
-        }
     }
 
     #[test]

@@ -104,17 +104,10 @@ mod tests {
         }
     }
 
-    /// SplitMix64: a tiny deterministic PRNG, so statistical tests are repeatable.
+    /// A seeded PRNG, so statistical tests are repeatable.
     fn uniform(seed: u64) -> impl FnMut() -> f64 {
-        let mut state = seed;
-        move || {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            (z >> 11) as f64 / (1u64 << 53) as f64
-        }
+        let mut rng = switchboard_model::prng::SplitMix64::new(seed);
+        move || rng.unit()
     }
 
     #[test]

@@ -15,7 +15,11 @@
 //! grow faster than the document. [`check_path_cost`] admits RFC 9535 with
 //! these limits (a target with any other path is refused when saved, and a
 //! stored one no longer compiles):
-//! - at most [`MAX_JSONPATH_CHARS`] characters;
+//! - at most [`MAX_JSONPATH_CHARS`] characters, and brackets (`[`, `(`)
+//!   nested at most [`MAX_JSONPATH_NESTING`] deep: the parser backtracks
+//!   exponentially through nested unclosed filters (found by fuzzing: 180
+//!   bytes of `$.ids[?@.ps[?@.…` took 41 s to refuse), so this much is
+//!   checked before the parser runs;
 //! - at most one descendant segment (`..`), not inside a filter: `$..amount`
 //!   and `$.bids..price` are fine, `$..a..b` and `$[?@..x]` are not;
 //! - from a descendant segment on, no wildcard (`*`), slice (`[1:3]`) or
@@ -48,6 +52,9 @@ pub const MAX_RESPONSE_NODES: usize = 10_000;
 /// Longest JSONPath a target may use.
 pub const MAX_JSONPATH_CHARS: usize = 256;
 
+/// Deepest nesting of `[` and `(` a JSONPath may have.
+pub const MAX_JSONPATH_NESTING: usize = 4;
+
 /// Reject reasons are kept to this many characters.
 pub const MAX_REASON_CHARS: usize = 200;
 
@@ -76,9 +83,8 @@ impl ResponsePath {
             return Err(bad("empty path"));
         }
         let kind = if text.starts_with('$') {
-            if switchboard_model::resources::jsonpath_too_complex(text) {
-                return Err(bad("JSONPath too complex: too deeply nested or too long"));
-            }
+            // Before parsing: the parser's own cost is what is bounded.
+            check_path_cost(text).map_err(|e| bad(&e))?;
             // serde_json_path panics on some escapes (`$['a\\u`, found by
             // fuzz/rtb_extract); a bidder's field names need none.
             if text.contains('\\') {
@@ -87,14 +93,19 @@ impl ResponsePath {
             let path = std::panic::catch_unwind(|| JsonPath::parse(text))
                 .map_err(|_| bad("invalid JSONPath"))?
                 .map_err(|e| bad(&format!("invalid JSONPath: {e}")))?;
-            check_path_cost(text).map_err(|e| bad(&e))?;
             PathKind::JsonPath(Box::new(path))
         } else {
-            let steps: Vec<String> = text.split('.').map(str::to_owned).collect();
-            if steps.iter().any(String::is_empty) {
-                return Err(bad("empty step in dotted path"));
+            let step_ok = |s: &str| {
+                !s.is_empty()
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            };
+            if !text.split('.').all(step_ok) {
+                return Err(bad(
+                    "must be a key (bidAmount), a dotted path (data.bid.amount) or a JSONPath starting with $",
+                ));
             }
-            PathKind::Steps(steps)
+            PathKind::Steps(text.split('.').map(str::to_owned).collect())
         };
         Ok(Self {
             source: source.to_owned(),
@@ -126,13 +137,29 @@ impl ResponsePath {
 }
 
 /// Whether a JSONPath stays within the documented cost (see the module
-/// docs); why not, lowercase, when it does not. Meant for a path that
-/// parses: it reads the text, skipping string literals.
+/// docs); why not, lowercase, when it does not. It reads the text, so it
+/// runs before the parser: length and nesting on the raw text, the rest
+/// skipping string literals.
 pub fn check_path_cost(path: &str) -> Result<(), String> {
     if path.chars().count() > MAX_JSONPATH_CHARS {
         return Err(format!(
             "a JSONPath may have at most {MAX_JSONPATH_CHARS} characters"
         ));
+    }
+    let mut depth = 0usize;
+    for b in path.bytes() {
+        match b {
+            b'[' | b'(' => {
+                depth += 1;
+                if depth > MAX_JSONPATH_NESTING {
+                    return Err(format!(
+                        "a JSONPath may nest brackets at most {MAX_JSONPATH_NESTING} deep"
+                    ));
+                }
+            }
+            b']' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
     }
     let b = path.as_bytes();
     // Open brackets, each marked when it is a filter; open filters; seen `..`.
@@ -247,6 +274,21 @@ pub struct PathConfig<'a> {
     pub expiry: Option<&'a str>,
     /// `rejectReasonPath`, default `rejectReason`.
     pub reject_reason: Option<&'a str>,
+}
+
+impl<'a> PathConfig<'a> {
+    /// A target's configured paths.
+    pub fn of(t: &'a switchboard_model::RtbTarget) -> Self {
+        Self {
+            bid_amount: Some(&t.bid_amount_path),
+            destination: Some(&t.destination_number_path),
+            accepted: t.acceptance_path.as_deref(),
+            currency: t.currency_path.as_deref(),
+            duration: t.duration_path.as_deref(),
+            expiry: t.expiry_path.as_deref(),
+            reject_reason: t.reject_reason_path.as_deref(),
+        }
+    }
 }
 
 impl ResponsePaths {
@@ -647,18 +689,31 @@ pub(crate) mod tests {
             "amount.",
             "$.data[",
             "$$",
+            "data bid",
+            "data.bid.",
         ] {
             assert!(ResponsePath::parse(bad).is_err(), "{bad:?}");
+        }
+        for ok in [
+            "bidAmount",
+            "data.bid.amount",
+            "bids.0.amount",
+            "bid-amount",
+            "$.data.bid.amount",
+            "$['data']['bid']",
+            "$.bids[0].amount",
+        ] {
+            assert!(ResponsePath::parse(ok).is_ok(), "{ok:?}");
         }
         // Found by fuzz/rtb_extract: nested unclosed filters made the JSONPath
         // parser backtrack exponentially; past 4 levels a path is refused unparsed.
         let deep = "$.a[?@.b[?@.c[?@.d[?@.e[?@.f]]]]]";
         let err = ResponsePath::parse(deep).unwrap_err().to_string();
-        assert!(err.contains("too complex"), "{err}");
+        assert!(err.contains("nest brackets at most 4 deep"), "{err}");
         let err = ResponsePath::parse(&format!("$.ids{}", "[?@.ps[?@.\u{fffd}".repeat(8)))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("too complex"), "{err}");
+        assert!(err.contains("nest brackets at most 4 deep"), "{err}");
         // One filter is fine (a filter inside a filter is refused by check_path_cost).
         assert!(ResponsePath::parse("$.a[?@.c > 1].d").is_ok());
         assert!(
@@ -672,7 +727,7 @@ pub(crate) mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            r#"invalid response path "a..b": empty step in dotted path"#
+            r#"invalid response path "a..b": must be a key (bidAmount), a dotted path (data.bid.amount) or a JSONPath starting with $"#
         );
     }
 

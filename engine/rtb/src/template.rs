@@ -3,12 +3,14 @@
 //!
 //! # Syntax
 //!
-//! A variable is an identifier in braces, `{callerId}`; a custom campaign
-//! tag is `{tag:NAME}` with NAME made of letters, digits, `_`, `-` and `.`.
-//! Any other brace is literal text, so JSON objects (`{"a": …}`) need no
-//! escaping. An identifier in braces that is not a known variable is refused
-//! at parse time, which catches typos such as `{callerID}` when the target
-//! is saved rather than at the first auction.
+//! A placeholder is `{`, a letter, then letters, digits, `_`, `-`, `.` or
+//! `:`, then `}`. It is a built-in variable, `{callerId}`, or a custom
+//! campaign tag, `{tag:NAME}`, NAME being a campaign tag name (letters,
+//! digits, `_` and `-`). Any other brace is literal text, so JSON objects
+//! (`{"a": …}`) need no escaping. A placeholder that is no variable is
+//! refused at parse time, which catches typos such as `{callerID}` or
+//! `{caller-id}` when the target is saved rather than at the first auction.
+//! This is the only template grammar: saving a target parses it with this.
 //!
 //! Built-in variables: `{requestId} {campaignId} {callerId} {callStartTime}
 //! {minBid} {maxBid} {currency} {callerState} {callerZip} {timestamp}
@@ -177,29 +179,44 @@ pub fn validate_template(source: &str) -> Result<(), Vec<String>> {
 }
 
 /// Length of a placeholder name at the start of `rest` (just after `{`), if
-/// `rest` holds `name}`: an identifier, optionally `:` and a tag name.
+/// `rest` holds `name}`: a letter, then letters, digits, `_`, `-`, `.` or `:`.
 fn placeholder_len(rest: &[u8]) -> Option<usize> {
-    let first = *rest.first()?;
-    if !first.is_ascii_alphabetic() {
+    if !rest.first()?.is_ascii_alphabetic() {
         return None;
     }
-    let mut i = 1;
-    while i < rest.len() && (rest[i].is_ascii_alphanumeric() || rest[i] == b'_') {
-        i += 1;
+    let len = rest
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
+        .count();
+    (rest.get(len) == Some(&b'}')).then_some(len)
+}
+
+/// The variable a placeholder names, if any.
+fn variable(name: &str) -> Option<Variable> {
+    match name.strip_prefix("tag:") {
+        Some(tag) => is_tag_name(tag).then(|| Variable::Tag(tag.to_owned())),
+        None => BUILTINS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone()),
     }
-    if rest.get(i) == Some(&b':') {
-        let start = i + 1;
-        i = start;
-        while i < rest.len()
-            && (rest[i].is_ascii_alphanumeric() || matches!(rest[i], b'_' | b'-' | b'.'))
-        {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-    }
-    (rest.get(i) == Some(&b'}')).then_some(i)
+}
+
+/// A campaign tag name: 1 to 64 letters, digits, `_` or `-`.
+pub fn is_tag_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The built-in variables as written, `{requestId} {campaignId} …`, for messages.
+pub fn builtin_names() -> String {
+    BUILTINS
+        .iter()
+        .map(|(n, _)| format!("{{{n}}}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl Template {
@@ -220,15 +237,7 @@ impl Template {
                 && let Some(len) = placeholder_len(&bytes[i + 1..])
             {
                 let name = &source[i + 1..i + 1 + len];
-                let var = match name.split_once(':') {
-                    Some(("tag", tag)) => Some(Variable::Tag(tag.to_owned())),
-                    Some(_) => None,
-                    None => BUILTINS
-                        .iter()
-                        .find(|(n, _)| *n == name)
-                        .map(|(_, v)| v.clone()),
-                };
-                match var {
+                match variable(name) {
                     Some(var) => {
                         if !literal.is_empty() {
                             literal_len += literal.len();
@@ -518,10 +527,24 @@ mod tests {
             validate_template(r#"{"a": {"b": "{ not a var }", "c": "{}", "d": "{1x}"}}"#),
             Ok(())
         );
-        let t = Template::parse("x={tag:utm_source}&y={tag:}").unwrap();
+        let t = Template::parse("x={tag:utm_source}&y={tag:utm-medium}").unwrap();
         assert_eq!(
             t.variables().cloned().collect::<Vec<_>>(),
-            vec![Variable::Tag("utm_source".into())]
+            vec![
+                Variable::Tag("utm_source".into()),
+                Variable::Tag("utm-medium".into())
+            ]
+        );
+        // A placeholder that could be no campaign tag, or a typo, is refused,
+        // not sent as literal text.
+        assert_eq!(
+            validate_template("{tag:} {tag:a.b} {caller-id} {callerId.x}"),
+            Err(vec![
+                "tag:".to_owned(),
+                "tag:a.b".to_owned(),
+                "caller-id".to_owned(),
+                "callerId.x".to_owned()
+            ])
         );
         assert_eq!(Variable::Tag("a".into()).name(), "tag:a");
         assert_eq!(Variable::IsoTimestamp.name(), "isoTimestamp");
@@ -643,6 +666,29 @@ mod tests {
             let inner = &text[3..text.len() - 4];
             prop_assert!(!inner.contains('<') && !inner.contains('>'));
             prop_assert_eq!(xml_unescape(inner), caller);
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever literal text (JSON, XML, form) surrounds the variables,
+        /// exactly the variables are found, in order, and nothing else.
+        #[test]
+        fn placeholders_are_exactly_the_variables(
+            parts in proptest::collection::vec(("([a-z0-9 \":,<>/=&\\[\\]}]|\\{[\" \n0-9])*", 0usize..BUILTINS.len()), 0..8),
+            tail in "[a-z \"}]*",
+        ) {
+            let mut template = String::new();
+            for (literal, var) in &parts {
+                template.push_str(literal);
+                template.push('{');
+                template.push_str(BUILTINS[*var].0);
+                template.push('}');
+            }
+            template.push_str(&tail);
+            let t = Template::parse(&template).unwrap();
+            let found: Vec<&Variable> = t.variables().collect();
+            let expected: Vec<&Variable> = parts.iter().map(|(_, v)| &BUILTINS[*v].1).collect();
+            proptest::prop_assert_eq!(found, expected);
         }
     }
 }

@@ -3,7 +3,7 @@
 //! outlive their user, tenant settings that name another tenant, and
 //! oversized admin bodies.
 
-mod common;
+use crate::common;
 
 use common::process::Served;
 use common::{Console, TestServer};

@@ -1,7 +1,7 @@
 //! `GET /dni.js` as a site's `<script src>` fetches it from the real server.
 //! (What the script does in a browser is tests/browser/dni.test.mjs.)
 
-mod common;
+use crate::common;
 
 use common::TestServer;
 

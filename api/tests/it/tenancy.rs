@@ -2,7 +2,7 @@
 //! assignments or calls: every id of another tenant is a 404, lists hold
 //! only the caller's own, and the owner's resources are unchanged after.
 
-mod common;
+use crate::common;
 
 use common::{CALLER, Console, TestServer, pairs, post_signed_with};
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! Number provisioning end to end: the real server on 127.0.0.1:0, a console
 //! user, and `FakeTwilio`, a fake of Twilio's REST API (`common/fake_twilio.rs`).
 
-mod common;
+use crate::common;
 
 use common::fake_twilio::{FakeTwilio, SID, SID_B, TAKEN, TOKEN, TOKEN_B};
 use common::{Console, TestServer};

@@ -1,5 +1,6 @@
-//! SplitMix64: a tiny, fast, seedable generator. Plenty for load shaping; not
-//! for anything secret.
+//! SplitMix64: a tiny, fast, seedable generator. The one PRNG of the
+//! workspace: weighted routing order, load shaping, repeatable statistical
+//! tests. Uniform, not secret: never for tokens or ids.
 
 /// A SplitMix64 generator.
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 //! the node that decides the buyer, and when that node leaves the other
 //! takes the buyer over with its counters rebuilt from the store.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

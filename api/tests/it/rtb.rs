@@ -2,87 +2,16 @@
 //! servers (axum) on loopback, configuration through the admin API, calls
 //! through signed webhooks, bid rows through the listing endpoints.
 
-mod common;
+use crate::common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use common::{Console, TestServer};
 use serde_json::{Value, json};
 use switchboard_engine::EngineConfig;
 use switchboard_model::{Id, RtbTarget, Tenant};
 use switchboard_store::{Doc, DocKind};
-
-/// How a test bidder answers.
-#[derive(Clone)]
-struct Behaviour {
-    delay: Duration,
-    status: u16,
-    body: String,
-}
-
-/// A bidder on loopback whose behaviour a test can change.
-struct Bidder {
-    url: String,
-    hits: Arc<AtomicUsize>,
-    behaviour: Arc<Mutex<Behaviour>>,
-    last_request: Arc<Mutex<String>>,
-}
-
-impl Bidder {
-    async fn start(delay_ms: u64, status: u16, body: &str) -> Bidder {
-        let behaviour = Arc::new(Mutex::new(Behaviour {
-            delay: Duration::from_millis(delay_ms),
-            status,
-            body: body.to_owned(),
-        }));
-        let hits = Arc::new(AtomicUsize::new(0));
-        let last_request = Arc::new(Mutex::new(String::new()));
-        let (b, h, l) = (behaviour.clone(), hits.clone(), last_request.clone());
-        let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap, body: String| {
-            let (b, h, l) = (b.clone(), h.clone(), l.clone());
-            async move {
-                h.fetch_add(1, Ordering::SeqCst);
-                // The body, and the headers a test looks for, as one JSON document.
-                let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
-                *l.lock().unwrap() = json!({
-                    "body": body, "x-caller": header("x-caller"), "x-api-key": header("x-api-key"), "content-type": header("content-type")
-                })
-                .to_string();
-                let now = b.lock().unwrap().clone();
-                tokio::time::sleep(now.delay).await;
-                (StatusCode::from_u16(now.status).unwrap(), [("content-type", "application/json")], now.body).into_response()
-            }
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/bid", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Bidder {
-            url,
-            hits,
-            behaviour,
-            last_request,
-        }
-    }
-
-    fn set(&self, status: u16, body: &str) {
-        let mut b = self.behaviour.lock().unwrap();
-        (b.status, b.body) = (status, body.to_owned());
-    }
-
-    fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
-    }
-}
-
-fn flat(amount: &str, number: &str) -> String {
-    format!(
-        r#"{{"bidAmount": {amount}, "destinationNumber": "{number}", "accepted": true, "currency": "USD", "duration": 60}}"#
-    )
-}
+use switchboard_testkit::{Bidder, flat};
 
 const HANG: u64 = 30_000;
 
@@ -265,7 +194,7 @@ async fn fastest_valid_bid_wins_over_a_hanging_higher_bidder_and_a_rejection() {
         "the hanging bidder delayed the decision: {took:?}"
     );
     // The template reached the bidder, rendered.
-    let seen: Value = serde_json::from_str(&fast.last_request.lock().unwrap()).unwrap();
+    let seen: Value = serde_json::from_str(&fast.last_request()).unwrap();
     assert_eq!(
         (seen["x-caller"].as_str(), seen["x-api-key"].as_str()),
         (Some(common::CALLER), Some("s3cret")),
@@ -754,11 +683,11 @@ async fn a_mime_content_type_is_kept_lowercased_and_sent_as_the_requests_content
         "{}",
         reply.body
     );
-    let seen: Value = serde_json::from_str(&json_bidder.last_request.lock().unwrap()).unwrap();
+    let seen: Value = serde_json::from_str(&json_bidder.last_request()).unwrap();
     assert_eq!(seen["content-type"], "application/json; charset=utf-8");
     let sent: Value = serde_json::from_str(seen["body"].as_str().unwrap()).expect("a JSON body");
     assert_eq!(sent["callerId"], common::CALLER);
-    let seen: Value = serde_json::from_str(&form_bidder.last_request.lock().unwrap()).unwrap();
+    let seen: Value = serde_json::from_str(&form_bidder.last_request()).unwrap();
     assert_eq!(seen["content-type"], "application/x-www-form-urlencoded");
     assert_eq!(
         seen["body"], "callerId=%2B15551230000&maxBid=50.00",
@@ -1202,7 +1131,7 @@ async fn campaign_tags_reach_the_bidder_through_the_template() {
         "{}",
         reply.body
     );
-    let seen: Value = serde_json::from_str(&bidder.last_request.lock().unwrap()).unwrap();
+    let seen: Value = serde_json::from_str(&bidder.last_request()).unwrap();
     let sent: Value =
         serde_json::from_str(seen["body"].as_str().unwrap()).expect("json request body");
     // Escaped for JSON: the quote in the value cannot break the body.

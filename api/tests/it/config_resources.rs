@@ -2,7 +2,7 @@
 //! CRUD, validation, system-wide uniqueness (also under concurrent
 //! requests), "in use" conflicts, roles, and tenant isolation.
 
-mod common;
+use crate::common;
 
 use common::{Console, TestServer};
 use serde_json::{Value, json};
@@ -601,12 +601,12 @@ async fn rtb_targets_validate_templates_and_keep_credentials_write_only() {
         [
             "endpointUrl",
             "timeoutMs",
-            "requestBody",
-            "headers.X-Trace",
-            "bidAmountPath",
             "authUsername",
             "authPassword",
-            "minBidAmount"
+            "minBidAmount",
+            "requestBody",
+            "headers.X-Trace",
+            "bidAmountPath"
         ]
     );
     let messages = e["error"]["fields"].to_string();

@@ -2,7 +2,7 @@
 //! curl lines, `kill -9` during a burst, SIGTERM with requests in flight,
 //! and `calls export` afterwards.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::io::{Read, Write};

@@ -1,7 +1,7 @@
 //! The webhooks end to end: the real server on 127.0.0.1:0 over an embedded
 //! store, requests signed like Twilio's, outcomes a caller or a buyer notices.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::Duration;

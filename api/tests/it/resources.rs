@@ -2,7 +2,7 @@
 //! server: what a console user creates routes the next signed call at once;
 //! every bad request gets its status and lists its fields; roles hold.
 
-mod common;
+use crate::common;
 
 use chrono::{DateTime, Utc};
 use common::{CALLER, Console, TestServer, pairs, post_signed_with};

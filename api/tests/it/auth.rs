@@ -1,6 +1,6 @@
 //! Accounts through HTTP: signup, login, logout, sessions, CSRF.
 
-mod common;
+use crate::common;
 
 use common::{Console, TestServer};
 use serde_json::json;

@@ -3,7 +3,7 @@
 //! another origin) call `POST /api/dni/track`; Twilio's signed webhook calls
 //! a leased number; the call record shows the visit it came from.
 
-mod common;
+use crate::common;
 
 use common::{Console, TestServer};
 use serde_json::{Value, json};

@@ -2,7 +2,7 @@
 //! user create` (password on stdin), then a server on that data directory
 //! with signup turned off, and the `--demo` login.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! `switchboard openapi` prints that same document. A change to the API
 //! fails here until the copy is regenerated (`npm run gen:api` in admin-ui/).
 
-mod common;
+use crate::common;
 
 use common::{Console, TestServer};
 use serde_json::Value;

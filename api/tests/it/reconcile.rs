@@ -3,7 +3,7 @@
 //! its reconciler pointed at `FakeTwilio` (a fake of Twilio's REST API,
 //! `common/fake_twilio.rs`), small ages so a test takes a second.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! within its polling interval — number pools, tracking tags, RTB targets
 //! and routers — and B's webhooks and track endpoint act on it.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -182,17 +182,9 @@ async fn a_pool_set_up_through_one_node_leases_and_routes_on_the_other() {
 
 /// A bidder on loopback that bids `amount` dollars to send calls to `number`.
 async fn bidder(amount: u32, number: &str) -> String {
-    let body = format!(
-        r#"{{"bidAmount": {amount}, "destinationNumber": "{number}", "accepted": true, "currency": "USD", "duration": 60}}"#
-    );
-    let app = axum::Router::new().fallback(move || {
-        let body = body.clone();
-        async move { ([("content-type", "application/json")], body) }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/bid", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
+    switchboard_testkit::Bidder::bidding(amount, number)
+        .await
+        .url
 }
 
 /// Calls `number` on node `b` until it dials `want` (each call a new one).

@@ -1,7 +1,7 @@
 //! Slow and stalled clients against the real server: they hold their own
 //! connection for a bounded time, never the webhook slots real calls need.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,0 +1,24 @@
+//! The server's integration tests, one binary: each module starts the real
+//! server on 127.0.0.1:0 (or runs its binary) and talks to it as a client.
+//! One binary links the stack once, not once per file (disk and link time).
+
+mod common;
+
+mod accounts_cli;
+mod auth;
+mod cli;
+mod cluster;
+mod config_resources;
+mod dni;
+mod dni_script;
+mod hardening_auth;
+mod multi_node;
+mod openapi;
+mod provisioning;
+mod reconcile;
+mod resources;
+mod rtb;
+mod slow_clients;
+mod store_option;
+mod tenancy;
+mod webhooks;
