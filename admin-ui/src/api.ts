@@ -87,6 +87,8 @@ export interface RequestOptions {
   query?: Record<string, string | number | undefined | null>;
   /** `Accept` header (default JSON). */
   accept?: string;
+  /** `Content-Type` of the body (default JSON). */
+  contentType?: string;
 }
 
 /** A path with its query string. */
@@ -117,7 +119,7 @@ export async function errorFrom(res: Response): Promise<ApiError> {
 /** Sends a request; resolves with the raw response when it succeeded, throws ApiError otherwise. */
 export async function send(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
   const headers: Record<string, string> = { Accept: opts.accept ?? 'application/json' };
-  if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
+  if (opts.body !== undefined) headers['Content-Type'] = opts.contentType ?? 'application/json';
   if (opts.version !== undefined && opts.version !== null) headers['If-Match'] = `"${opts.version}"`;
   let res: Response;
   try {
@@ -149,7 +151,11 @@ export async function request<T>(method: string, path: string, opts: RequestOpti
 export const api = {
   get: <T>(path: string, query?: RequestOptions['query']) => request<T>('GET', path, { query }),
   post: <T>(path: string, body: unknown) => request<T>('POST', path, { body }),
+  /** Replaces the whole resource. */
   put: <T>(path: string, body: unknown, version?: number | null) => request<T>('PUT', path, { body, version }),
+  /** Changes only the fields `body` names (JSON Merge Patch: `null` removes one). */
+  patch: <T>(path: string, body: unknown, version?: number | null) =>
+    request<T>('PATCH', path, { body, version, contentType: 'application/merge-patch+json' }),
   del: (path: string, version?: number | null) => request<void>('DELETE', path, { version }),
 };
 

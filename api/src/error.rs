@@ -60,6 +60,9 @@ pub enum ApiError {
     #[error("validation failed")]
     Invalid(Vec<FieldError>),
     /// The change conflicts with what exists: taken, in use, or stale (409).
+    /// `If-Match` named a version that is no longer current.
+    #[error("the resource was changed since the version in if-match: reload it and retry")]
+    PreconditionFailed,
     #[error("{0}")]
     Conflict(String),
     /// Too many attempts; retry after this many seconds (429).
@@ -133,6 +136,9 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::PreconditionFailed => {
+                (StatusCode::PRECONDITION_FAILED, "precondition_failed")
+            }
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             ApiError::Store(e) => store_parts(e),

@@ -207,8 +207,8 @@ test('editing with a stale version is refused with a clear message', async () =>
   const { cookie } = await signIn(base);
   const list = await (await fetch(`${base}/api/campaigns`, { headers: { cookie } })).json();
   const mine = list.items.find((c) => c.name === CAMPAIGN.name);
-  const other = await fetch(`${base}/api/campaigns/${mine.id}`, { method: 'PUT',
-    headers: { cookie, Origin: base, 'Content-Type': 'application/json' }, body: JSON.stringify({ description: 'changed elsewhere' }) });
+  const other = await fetch(`${base}/api/campaigns/${mine.id}`, { method: 'PATCH',
+    headers: { cookie, Origin: base, 'Content-Type': 'application/merge-patch+json' }, body: JSON.stringify({ description: 'changed elsewhere' }) });
   assert.equal(other.status, 200);
 
   await tab.getByRole('button', { name: 'Save campaign' }).click();

@@ -186,10 +186,10 @@ export interface paths {
             cookie?: never;
         };
         /** Lists the tenant's buyers, oldest first. */
-        get: operations["list"];
+        get: operations["list_buyers"];
         put?: never;
         /** Creates a buyer (manager or above); 201 with its id and version. */
-        post: operations["create"];
+        post: operations["create_buyer"];
         delete?: never;
         options?: never;
         head?: never;
@@ -204,22 +204,27 @@ export interface paths {
             cookie?: never;
         };
         /** One buyer; a malformed or unknown id is a 404. */
-        get: operations["get_one"];
+        get: operations["get_buyer"];
         /**
-         * Changes a buyer (manager or above). Absent fields keep their values. The
-         *     version replaced is `If-Match` or the body's `version`; with neither, the
-         *     current one (an unconditional update); a stale one is a 409.
+         * Replaces a buyer (manager or above): the body is the whole buyer, and
+         *     absent optional fields take their defaults (send `PATCH` to change some
+         *     fields only). The version replaced is `If-Match` (stale: 412) or the
+         *     body's `version` (stale: 409); with neither, the current one.
          */
-        put: operations["update"];
+        put: operations["update_buyer"];
         post?: never;
         /**
          * Deletes a buyer (manager or above). A buyer assigned to an active
          *     campaign is refused with 409 naming the campaigns.
          */
-        delete: operations["delete"];
+        delete: operations["delete_buyer"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Changes the fields a JSON Merge Patch (RFC 7396) names (manager or
+         *     above); versions as for `PUT`.
+         */
+        patch: operations["patch_buyer"];
         trace?: never;
     };
     "/api/buyers/{id}/stats": {
@@ -250,7 +255,7 @@ export interface paths {
             cookie?: never;
         };
         /** The tenant's calls, newest first. */
-        get: operations["list"];
+        get: operations["list_calls"];
         put?: never;
         post?: never;
         delete?: never;
@@ -267,7 +272,7 @@ export interface paths {
             cookie?: never;
         };
         /** One call record; a malformed or unknown id is a 404. */
-        get: operations["get_one"];
+        get: operations["get_call"];
         put?: never;
         post?: never;
         delete?: never;
@@ -284,13 +289,13 @@ export interface paths {
             cookie?: never;
         };
         /** Lists the tenant's campaigns, oldest first. */
-        get: operations["list"];
+        get: operations["list_campaigns"];
         put?: never;
         /**
          * Creates a campaign (manager or above); 201 with its id and version. An
          *     active one routes its first call at once.
          */
-        post: operations["create"];
+        post: operations["create_campaign"];
         delete?: never;
         options?: never;
         head?: never;
@@ -305,20 +310,25 @@ export interface paths {
             cookie?: never;
         };
         /** One campaign; a malformed or unknown id is a 404. */
-        get: operations["get_one"];
+        get: operations["get_campaign"];
         /**
-         * Changes a campaign (manager or above): absent fields keep their values.
-         *     The version replaced is `If-Match` or the body's `version`; with neither,
-         *     the current one (an unconditional update); a stale one is a 409. Takes
+         * Replaces a campaign (manager or above): the body is the whole campaign,
+         *     and absent optional fields take their defaults (send `PATCH` to change
+         *     some fields only). The version replaced is `If-Match` (stale: 412) or
+         *     the body's `version` (stale: 409); with neither, the current one. Takes
          *     effect on the next call.
          */
-        put: operations["update"];
+        put: operations["update_campaign"];
         post?: never;
         /** Deletes a campaign (manager or above); its number is then not in service. */
-        delete: operations["delete"];
+        delete: operations["delete_campaign"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Changes the fields a JSON Merge Patch (RFC 7396) names (manager or
+         *     above), such as `{"status": "paused"}`; versions as for `PUT`.
+         */
+        patch: operations["patch_campaign"];
         trace?: never;
     };
     "/api/campaigns/{id}/buyers": {
@@ -425,9 +435,9 @@ export interface paths {
         /** One number; a malformed or unknown id is a 404. `ETag`: its version. */
         get: operations["get_number"];
         /**
-         * Changes a number's name or status. The phone number itself cannot change.
-         *     The version replaced is `If-Match` or the body's `version`; with neither,
-         *     the current one (an unconditional update); a stale one is a 409.
+         * Replaces a number's name and status (the phone number itself cannot
+         *     change). The version replaced is `If-Match` (stale: 412) or the body's
+         *     `version` (stale: 409); with neither, the current one.
          */
         put: operations["update_number"];
         post?: never;
@@ -435,7 +445,8 @@ export interface paths {
         delete: operations["delete_number"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Changes the fields a JSON Merge Patch (RFC 7396) names; versions as for `PUT`. */
+        patch: operations["patch_number"];
         trace?: never;
     };
     "/api/numbers/{id}/release": {
@@ -486,9 +497,9 @@ export interface paths {
         /** One pool; a malformed or unknown id is a 404. `ETag`: its version. */
         get: operations["get_pool"];
         /**
-         * Replaces a pool's settings and numbers. The version replaced is
-         *     `If-Match` or the body's `version`; with neither, the current one (an
-         *     unconditional update); a stale one is a 409.
+         * Replaces a pool's settings and numbers.
+         *     The version replaced is `If-Match` (stale: 412) or the body's
+         *     `version` (stale: 409); with neither, the current one.
          */
         put: operations["update_pool"];
         post?: never;
@@ -499,7 +510,8 @@ export interface paths {
         delete: operations["delete_pool"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Changes the fields a JSON Merge Patch (RFC 7396) names; versions as for `PUT`. */
+        patch: operations["patch_pool"];
         trace?: never;
     };
     "/api/pools/{id}/stats": {
@@ -581,9 +593,9 @@ export interface paths {
         /** One RTB router; a malformed or unknown id is a 404. `ETag`: its version. */
         get: operations["get_router"];
         /**
-         * Replaces an RTB router. The version replaced is `If-Match` or the body's
-         *     `version`; with neither, the current one (an unconditional update); a
-         *     stale one is a 409.
+         * Replaces an RTB router.
+         *     The version replaced is `If-Match` (stale: 412) or the body's
+         *     `version` (stale: 409); with neither, the current one.
          */
         put: operations["update_router"];
         post?: never;
@@ -591,7 +603,8 @@ export interface paths {
         delete: operations["delete_router"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Changes the fields a JSON Merge Patch (RFC 7396) names; versions as for `PUT`. */
+        patch: operations["patch_router"];
         trace?: never;
     };
     "/api/rtb/targets": {
@@ -630,9 +643,10 @@ export interface paths {
          */
         get: operations["get_target"];
         /**
-         * Replaces an RTB target. Credentials not sent are kept while `authType`
-         *     stays. The version replaced is `If-Match` or the body's `version`; with
-         *     neither, the current one (an unconditional update); a stale one is a 409.
+         * Replaces an RTB target. Credentials (write-only) not sent are kept
+         *     while `authType` stays; an explicit `null` clears one.
+         *     The version replaced is `If-Match` (stale: 412) or the body's
+         *     `version` (stale: 409); with neither, the current one.
          */
         put: operations["update_target"];
         post?: never;
@@ -640,7 +654,8 @@ export interface paths {
         delete: operations["delete_target"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Changes the fields a JSON Merge Patch (RFC 7396) names; versions as for `PUT`. */
+        patch: operations["patch_target"];
         trace?: never;
     };
     "/api/rtb/webhook/{routerId}": {
@@ -670,7 +685,7 @@ export interface paths {
         /** The caller's tenant settings. */
         get: operations["get_tenant"];
         /**
-         * Changes the tenant settings (owners and admins; only an owner changes
+         * Replaces the tenant settings (owners and admins; only an owner changes
          *     the Twilio account SID, which decides whose webhooks are this tenant's).
          */
         put: operations["put_tenant"];
@@ -678,7 +693,11 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Changes the settings a JSON Merge Patch (RFC 7396) names; a `null`
+         *     `twilioAuthToken` removes the token. Versions as for `PUT`.
+         */
+        patch: operations["patch_tenant"];
         trace?: never;
     };
     "/api/tracking-sessions": {
@@ -689,7 +708,7 @@ export interface paths {
             cookie?: never;
         };
         /** The tenant's tracked web visits, newest first. */
-        get: operations["list"];
+        get: operations["list_tracking_sessions"];
         put?: never;
         post?: never;
         delete?: never;
@@ -726,9 +745,9 @@ export interface paths {
         /** One tracking tag; a malformed or unknown id is a 404. `ETag`: its version. */
         get: operations["get_tag"];
         /**
-         * Replaces a tracking tag's settings (its code stays). The version
-         *     replaced is `If-Match` or the body's `version`; with neither, the current
-         *     one (an unconditional update); a stale one is a 409.
+         * Replaces a tracking tag's settings (its code stays).
+         *     The version replaced is `If-Match` (stale: 412) or the body's
+         *     `version` (stale: 409); with neither, the current one.
          */
         put: operations["update_tag"];
         post?: never;
@@ -736,7 +755,8 @@ export interface paths {
         delete: operations["delete_tag"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Changes the fields a JSON Merge Patch (RFC 7396) names; versions as for `PUT`. */
+        patch: operations["patch_tag"];
         trace?: never;
     };
     "/api/users": {
@@ -1191,9 +1211,10 @@ export interface components {
          * @description A buyer as clients send it. Every field is optional so that all missing
          *     and malformed values are reported together (422); phone number, time
          *     zone, schedule times, payout and currency arrive as text and are checked
-         *     here rather than by the JSON parser. On update, absent fields keep their
-         *     current values. `id`, `tenantId` and `version` are ignored: the server
-         *     assigns them (`version` or `If-Match` states the version being replaced).
+         *     here rather than by the JSON parser. A `PUT` is the whole buyer: absent
+         *     optional fields take their defaults (`PATCH` changes only what it names).
+         *     `id` and `tenantId` are ignored: the server assigns them (`version` or
+         *     `If-Match` states the version being replaced).
          */
         BuyerInput: {
             company?: string | null;
@@ -1242,8 +1263,8 @@ export interface components {
             totalCap?: number | null;
             /**
              * Format: int64
-             * @description The version being replaced (or send `If-Match`); absent, null or 0:
-             *     the current one, whatever it is. A stale one is a 409.
+             * @description The version being replaced (or send `If-Match`, which wins); absent,
+             *     null or 0: the current one, whatever it is. A stale one is a 409.
              */
             version?: number | null;
         };
@@ -1411,7 +1432,8 @@ export interface components {
         /**
          * @description A campaign as clients send it. As with buyers, every field is optional
          *     so that all problems are reported together (422), the tracking number
-         *     arrives as text, absent fields keep their values on update, and `id`,
+         *     arrives as text, a `PUT` is the whole campaign (absent optional fields
+         *     take their defaults; `PATCH` changes only what it names), and `id`,
          *     `tenantId` and `version` are the server's.
          */
         CampaignInput: {
@@ -1455,8 +1477,8 @@ export interface components {
             tenantId?: string | null;
             /**
              * Format: int64
-             * @description The version being replaced (or send `If-Match`); absent, null or 0:
-             *     the current one, whatever it is. A stale one is a 409.
+             * @description The version being replaced (or send `If-Match`, which wins); absent,
+             *     null or 0: the current one, whatever it is. A stale one is a 409.
              */
             version?: number | null;
             webhookUrl?: string | null;
@@ -2905,12 +2927,15 @@ export interface components {
             name: string;
             /** @description `AC…`; absent or null: none. */
             twilioAccountSid?: string | null;
-            /** @description Absent: keep the current token; empty: remove it (webhooks are then refused). */
+            /**
+             * @description Write-only. Absent: keep the current token; null or empty: remove it
+             *     (webhooks are then refused).
+             */
             twilioAuthToken?: string | null;
             /**
              * Format: int64
-             * @description The version this change is based on (or send `If-Match`); absent:
-             *     the current one. A stale one is a 409.
+             * @description The version this change is based on (or send `If-Match`, which wins);
+             *     absent: the current one. A stale one is a 409 (412 for `If-Match`).
              */
             version?: number | null;
         };
@@ -3584,7 +3609,7 @@ export interface operations {
             };
         };
     };
-    list: {
+    list_buyers: {
         parameters: {
             query?: {
                 /** @description Where the page starts: the `nextCursor` of the previous page. */
@@ -3620,7 +3645,7 @@ export interface operations {
             };
         };
     };
-    create: {
+    create_buyer: {
         parameters: {
             query?: never;
             header?: never;
@@ -3667,7 +3692,7 @@ export interface operations {
             };
         };
     };
-    get_one: {
+    get_buyer: {
         parameters: {
             query?: never;
             header?: never;
@@ -3700,11 +3725,11 @@ export interface operations {
             };
         };
     };
-    update: {
+    update_buyer: {
         parameters: {
             query?: never;
             header?: {
-                /** @description the version being replaced (or the body's `version`); neither: the current one */
+                /** @description the version being replaced (wins over the body's `version`); neither: the current one */
                 "If-Match"?: string | null;
             };
             path: {
@@ -3744,8 +3769,15 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description stale version */
+            /** @description stale body version */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale If-Match */
+            412: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3759,7 +3791,7 @@ export interface operations {
             };
         };
     };
-    delete: {
+    delete_buyer: {
         parameters: {
             query?: never;
             header?: {
@@ -3793,6 +3825,72 @@ export interface operations {
             };
             /** @description stale version, or assigned to an active campaign */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    patch_buyer: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the version being changed (wins over the patch's `version`) */
+                "If-Match"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": Record<string, never>;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Buyer"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale body version */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale If-Match */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3839,7 +3937,7 @@ export interface operations {
             };
         };
     };
-    list: {
+    list_calls: {
         parameters: {
             query?: {
                 /** @description Only this campaign's calls. */
@@ -3889,7 +3987,7 @@ export interface operations {
             };
         };
     };
-    get_one: {
+    get_call: {
         parameters: {
             query?: never;
             header?: never;
@@ -3922,7 +4020,7 @@ export interface operations {
             };
         };
     };
-    list: {
+    list_campaigns: {
         parameters: {
             query?: {
                 /** @description Where the page starts: the `nextCursor` of the previous page. */
@@ -3958,7 +4056,7 @@ export interface operations {
             };
         };
     };
-    create: {
+    create_campaign: {
         parameters: {
             query?: never;
             header?: never;
@@ -4012,7 +4110,7 @@ export interface operations {
             };
         };
     };
-    get_one: {
+    get_campaign: {
         parameters: {
             query?: never;
             header?: never;
@@ -4045,11 +4143,11 @@ export interface operations {
             };
         };
     };
-    update: {
+    update_campaign: {
         parameters: {
             query?: never;
             header?: {
-                /** @description the version being replaced (or the body's `version`); neither: the current one */
+                /** @description the version being replaced (wins over the body's `version`); neither: the current one */
                 "If-Match"?: string | null;
             };
             path: {
@@ -4089,8 +4187,15 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description stale version, or the number is in use or the name is taken */
+            /** @description stale body version, or the number is in use or the name is taken */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale If-Match */
+            412: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4104,7 +4209,7 @@ export interface operations {
             };
         };
     };
-    delete: {
+    delete_campaign: {
         parameters: {
             query?: never;
             header?: {
@@ -4138,6 +4243,72 @@ export interface operations {
             };
             /** @description stale version, or a tracking tag uses it */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    patch_campaign: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the version being changed (wins over the patch's `version`) */
+                "If-Match"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": Record<string, never>;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Campaign"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale body version, or the number is in use or the name is taken */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale If-Match */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4471,7 +4642,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description the version being replaced (or the body's `version`); neither: the current one */
+                /** @description the version being replaced (wins over the body's `version`); neither: the current one */
                 "If-Match"?: string | null;
             };
             path: {
@@ -4499,8 +4670,15 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description stale version */
+            /** @description stale body version */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale If-Match */
+            412: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4542,6 +4720,60 @@ export interface operations {
             };
             /** @description stale version, or a pool or campaign uses it */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    patch_number: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the version being changed (wins over the patch's `version`) */
+                "If-Match"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": Record<string, never>;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Number"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale body version */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale If-Match */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4687,7 +4919,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description the version being replaced (or the body's `version`); neither: the current one */
+                /** @description the version being replaced (wins over the body's `version`); neither: the current one */
                 "If-Match"?: string | null;
             };
             path: {
@@ -4709,14 +4941,27 @@ export interface operations {
                     "application/json": components["schemas"]["Pool"];
                 };
             };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description stale version, name taken or number held elsewhere */
+            /** @description stale body version, or a conflict named in the message */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale If-Match */
+            412: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4758,6 +5003,66 @@ export interface operations {
             };
             /** @description stale version, or a campaign or tracking tag uses it */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    patch_pool: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the version being changed (wins over the patch's `version`) */
+                "If-Match"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": Record<string, never>;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Pool"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale body version, or a conflict named in the message */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale If-Match */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4981,7 +5286,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description the version being replaced (or the body's `version`); neither: the current one */
+                /** @description the version being replaced (wins over the body's `version`); neither: the current one */
                 "If-Match"?: string | null;
             };
             path: {
@@ -5003,14 +5308,27 @@ export interface operations {
                     "application/json": components["schemas"]["RtbRouter"];
                 };
             };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description stale version */
+            /** @description stale body version, or a conflict named in the message */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale If-Match */
+            412: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5052,6 +5370,66 @@ export interface operations {
             };
             /** @description stale version, or a campaign uses it */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    patch_router: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the version being changed (wins over the patch's `version`) */
+                "If-Match"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": Record<string, never>;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RtbRouter"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale body version, or a conflict named in the message */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale If-Match */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5150,7 +5528,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description the version being replaced (or the body's `version`); neither: the current one */
+                /** @description the version being replaced (wins over the body's `version`); neither: the current one */
                 "If-Match"?: string | null;
             };
             path: {
@@ -5172,14 +5550,27 @@ export interface operations {
                     "application/json": components["schemas"]["RtbTarget"];
                 };
             };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description stale version */
+            /** @description stale body version, or a conflict named in the message */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale If-Match */
+            412: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5221,6 +5612,66 @@ export interface operations {
             };
             /** @description stale version, or a router uses it */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    patch_target: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the version being changed (wins over the patch's `version`) */
+                "If-Match"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": Record<string, never>;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RtbTarget"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale body version, or a conflict named in the message */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale If-Match */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5314,7 +5765,10 @@ export interface operations {
     put_tenant: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description the version being replaced (wins over the body's `version`); neither: the current one */
+                "If-Match"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -5351,8 +5805,15 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description stale version, or the name or account is another tenant's (which one is not said) */
+            /** @description stale body version, or the name or account is another tenant's (which one is not said) */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale If-Match */
+            412: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5373,7 +5834,71 @@ export interface operations {
             };
         };
     };
-    list: {
+    patch_tenant: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the version being changed (wins over the patch's `version`) */
+                "If-Match"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": Record<string, never>;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantView"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale body version, or the name or account is another tenant's */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale If-Match */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    list_tracking_sessions: {
         parameters: {
             query?: {
                 /** @description Only visits tracked with this tag code. */
@@ -5515,7 +6040,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description the version being replaced (or the body's `version`); neither: the current one */
+                /** @description the version being replaced (wins over the body's `version`); neither: the current one */
                 "If-Match"?: string | null;
             };
             path: {
@@ -5537,14 +6062,27 @@ export interface operations {
                     "application/json": components["schemas"]["TrackingTag"];
                 };
             };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description stale version */
+            /** @description stale body version, or a conflict named in the message */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale If-Match */
+            412: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5586,6 +6124,66 @@ export interface operations {
             };
             /** @description stale version */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    patch_tag: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the version being changed (wins over the patch's `version`) */
+                "If-Match"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": Record<string, never>;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrackingTag"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale body version, or a conflict named in the message */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale If-Match */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -115,10 +115,11 @@ describe('CampaignList', () => {
     const row = (await screen.findByText('Spring')).closest('tr') as HTMLElement;
     expect(row.textContent).toMatch(/active.*\+15550001000.*priority.*Beta \(p1, w1\), Acme \(p2, w3\)/);
     await userEvent.setup().click(within(row).getByRole('button', { name: 'Pause Spring' }));
-    await waitFor(() => expect(sent.some((r) => r.method === 'PUT')).toBe(true));
-    const put = sent.find((r) => r.method === 'PUT')!;
-    expect(put).toMatchObject({ url: '/api/campaigns/c1', body: { status: 'paused' } });
-    expect(put.headers['if-match']).toBe('"7"');
+    await waitFor(() => expect(sent.some((r) => r.method === 'PATCH')).toBe(true));
+    const patch = sent.find((r) => r.method === 'PATCH')!;
+    expect(patch).toMatchObject({ url: '/api/campaigns/c1', body: { status: 'paused' } });
+    expect(patch.headers['if-match']).toBe('"7"');
+    expect(patch.headers['content-type']).toBe('application/merge-patch+json');
   });
 });
 

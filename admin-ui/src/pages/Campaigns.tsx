@@ -22,7 +22,7 @@ export function CampaignList() {
   // Pause, activate and delete: one at a time, each with the version listed.
   const action = useAction(
     ({ c, status }: { c: Campaign; status?: Campaign['status'] }) =>
-      status ? api.put<Campaign>(`${CAMPAIGNS}/${c.id}`, { status }, c.version) : api.del(`${CAMPAIGNS}/${c.id}`, c.version),
+      status ? api.patch<Campaign>(`${CAMPAIGNS}/${c.id}`, { status }, c.version) : api.del(`${CAMPAIGNS}/${c.id}`, c.version),
     [CAMPAIGNS],
   );
   const busy = action.pending?.c.id;

@@ -797,7 +797,7 @@ async fn tenant_settings_keep_the_auth_token_write_only_and_sign_webhooks_with_i
         .await;
     assert_eq!(
         (s, e["error"]["code"].as_str()),
-        (409, Some("version_conflict"))
+        (412, Some("precondition_failed"))
     );
 
     // A call to a number no campaign has, signed with the new token: "not in service".

@@ -982,7 +982,7 @@ async fn openapi_document_lists_these_resources() {
         assert_eq!(methods(base), ["get", "post"], "{base}");
         assert_eq!(
             methods(&format!("{base}/{{id}}")),
-            ["delete", "get", "put"],
+            ["delete", "get", "patch", "put"],
             "{base}/{{id}}"
         );
     }
@@ -1095,15 +1095,24 @@ async fn campaigns_respect_pools_and_tags() {
     assert_eq!(a.delete(&path).await.0, 204);
 }
 
-/// One id-addressed admin resource: where it lives, what creates one, a
-/// change (a whole valid body: some resources replace on PUT), how a 404
-/// names it, and whether it has `GET {base}/{id}`.
+/// One resource addressed by id for the write rules: where it lives, a
+/// body that creates it, a whole body that replaces it, how messages name
+/// it, whether it has `GET {base}/{id}`, and what its `PATCH` and `PUT`
+/// must show.
 struct Addressed {
     base: &'static str,
     create: Value,
     change: Value,
     kind: &'static str,
     get: bool,
+    /// A merge patch, the field it sets and the value it must read back;
+    /// every other field must stay as it was.
+    patch: Option<(Value, &'static str, Value)>,
+    /// A field `create` sets and `change` leaves out, and the default a
+    /// replacing `PUT` gives it.
+    reset: Option<(&'static str, Value)>,
+    /// A required field: `change` without it is a 422 naming it.
+    required: Option<&'static str>,
 }
 
 /// The status and error code of a request with no version and a malformed
@@ -1151,55 +1160,97 @@ async fn malformed(
 async fn every_id_addressed_resource_answers_ids_and_versions_alike() {
     let server = TestServer::start().await;
     let a = server.signup("Acme Leads", "alice").await;
+    let buyer = |extra: Value| {
+        let mut b =
+            json!({"name": "Acme", "phoneNumber": "+15550600001", "timezone": "America/New_York"});
+        b.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().cloned().unwrap());
+        b
+    };
     let cases = [
         Addressed {
             base: "/api/buyers",
-            create: json!({"name": "Acme", "phoneNumber": "+15550600001", "timezone": "America/New_York"}),
-            change: json!({"dailyCap": 70}),
+            create: buyer(json!({"dailyCap": 50})),
+            change: buyer(json!({"hourlyCap": 7})),
             kind: "buyer",
             get: true,
+            patch: Some((json!({"dailyCap": 70}), "dailyCap", json!(70))),
+            reset: Some(("dailyCap", Value::Null)),
+            required: Some("name"),
         },
         Addressed {
             base: "/api/campaigns",
-            create: json!({"name": "Spring"}),
-            change: json!({"description": "web leads"}),
+            create: json!({"name": "Spring", "description": "first"}),
+            change: json!({"name": "Spring", "maxFallthrough": 2}),
             kind: "campaign",
             get: true,
+            patch: Some((
+                json!({"description": "web leads"}),
+                "description",
+                json!("web leads"),
+            )),
+            reset: Some(("description", json!(""))),
+            required: Some("name"),
         },
         Addressed {
             base: "/api/numbers",
-            create: json!({"phoneNumber": "+15550600002"}),
-            change: json!({"phoneNumber": "+15550600002", "friendlyName": "Main"}),
+            create: json!({"phoneNumber": "+15550600002", "friendlyName": "Main"}),
+            change: json!({"phoneNumber": "+15550600002", "status": "paused"}),
             kind: "number",
             get: true,
+            patch: Some((
+                json!({"friendlyName": "Side"}),
+                "friendlyName",
+                json!("Side"),
+            )),
+            reset: Some(("friendlyName", Value::Null)),
+            required: Some("phoneNumber"),
         },
         Addressed {
             base: "/api/pools",
-            create: json!({"name": "Web"}),
+            create: json!({"name": "Web", "sessionTimeoutSeconds": 600}),
             change: json!({"name": "Web 2"}),
             kind: "pool",
             get: true,
+            patch: Some((json!({"status": "paused"}), "status", json!("paused"))),
+            reset: Some(("sessionTimeoutSeconds", json!(1800))),
+            required: Some("name"),
         },
         Addressed {
             base: "/api/rtb/targets",
             create: target_body("Bidder"),
-            change: target_body("Bidder 2"),
+            change: {
+                let mut t = target_body("Bidder 2");
+                t.as_object_mut().unwrap().remove("company");
+                t.as_object_mut().unwrap().remove("authToken");
+                t
+            },
             kind: "rtb target",
             get: true,
+            patch: Some((json!({"timeoutMs": 900}), "timeoutMs", json!(900))),
+            reset: Some(("company", json!(""))),
+            required: Some("name"),
         },
         Addressed {
             base: "/api/rtb/routers",
-            create: json!({"name": "Auction"}),
+            create: json!({"name": "Auction", "biddingTimeoutMs": 400}),
             change: json!({"name": "Auction 2"}),
             kind: "rtb router",
             get: true,
+            patch: Some((json!({"floorPrice": 2.5}), "floorPrice", json!(2.5))),
+            reset: Some(("biddingTimeoutMs", json!(1000))),
+            required: Some("name"),
         },
         Addressed {
             base: "/api/tracking-tags",
-            create: json!({"name": "Landing"}),
+            create: json!({"name": "Landing", "selector": "#phone"}),
             change: json!({"name": "Landing 2"}),
             kind: "tracking tag",
             get: true,
+            patch: Some((json!({"paidOnly": true}), "paidOnly", json!(true))),
+            reset: Some(("selector", json!(".phone-number"))),
+            required: Some("name"),
         },
         Addressed {
             base: "/api/users",
@@ -1207,8 +1258,12 @@ async fn every_id_addressed_resource_answers_ids_and_versions_alike() {
             change: json!({"role": "manager"}),
             kind: "user",
             get: false,
+            patch: None,
+            reset: None,
+            required: None,
         },
     ];
+    let tag = |v: u64| format!("\"{v}\"");
     for case in &cases {
         let base = case.base;
         let item = create(&a, base, case.create.clone()).await;
@@ -1225,12 +1280,27 @@ async fn every_id_addressed_resource_answers_ids_and_versions_alike() {
         if case.get {
             methods.push((reqwest::Method::GET, None));
         }
+        if let Some((patch, ..)) = &case.patch {
+            methods.push((reqwest::Method::PATCH, Some(patch)));
+        }
         for (method, body) in methods {
             let answer = malformed(&a, method.clone(), base, "", body, case.kind).await;
             assert_eq!(
                 answer,
                 (404, "not_found".to_owned()),
                 "{method} {base}/not-a-uuid"
+            );
+        }
+
+        // PUT without a required field: 422 naming it, and nothing written.
+        if let Some(field) = case.required {
+            let mut partial = case.change.clone();
+            partial.as_object_mut().unwrap().remove(field);
+            let (s, e) = a.put(&path, &partial).await;
+            assert_eq!(
+                (s, fields(&e)),
+                (422, vec![field.to_owned()]),
+                "PUT {path} without {field}: {e}"
             );
         }
 
@@ -1245,9 +1315,13 @@ async fn every_id_addressed_resource_answers_ids_and_versions_alike() {
         );
         assert_eq!(
             h.get("etag").and_then(|e| e.to_str().ok()),
-            Some(format!("\"{}\"", v1 + 1).as_str()),
+            Some(tag(v1 + 1).as_str()),
             "PUT {path}: ETag"
         );
+        // PUT replaces: a field the body leaves out takes its default.
+        if let Some((field, default)) = &case.reset {
+            assert_eq!(&v[field], default, "PUT {path} without {field}: {v}");
+        }
         if case.get {
             let (s, v, h) = a.send(reqwest::Method::GET, &path, None, &[]).await;
             assert_eq!(
@@ -1257,12 +1331,13 @@ async fn every_id_addressed_resource_answers_ids_and_versions_alike() {
             );
             assert_eq!(
                 h.get("etag").and_then(|e| e.to_str().ok()),
-                Some(format!("\"{}\"", v1 + 1).as_str()),
+                Some(tag(v1 + 1).as_str()),
                 "GET {path}: ETag"
             );
         }
 
-        // A stale version, in the body or as If-Match, is a 409.
+        // A stale body version is a 409; a stale If-Match a 412; If-Match
+        // wins when both are sent.
         let mut stale = case.change.clone();
         stale["version"] = json!(v1);
         let (s, e) = a.put(&path, &stale).await;
@@ -1271,42 +1346,101 @@ async fn every_id_addressed_resource_answers_ids_and_versions_alike() {
             (409, Some("version_conflict")),
             "PUT {path} with a stale body version: {e}"
         );
-        let stale_tag = format!("\"{v1}\"");
         let (s, e, _) = a
             .send(
                 reqwest::Method::PUT,
                 &path,
                 Some(&case.change),
-                &[("If-Match", &stale_tag)],
+                &[("If-Match", &tag(v1))],
             )
             .await;
         assert_eq!(
             (s, e["error"]["code"].as_str()),
-            (409, Some("version_conflict")),
+            (412, Some("precondition_failed")),
             "PUT {path} with a stale If-Match: {e}"
         );
         let (s, e, _) = a
             .send(
-                reqwest::Method::DELETE,
+                reqwest::Method::PUT,
                 &path,
-                None,
-                &[("If-Match", &stale_tag)],
+                Some(&stale),
+                &[("If-Match", &tag(v1 + 1))],
             )
             .await;
         assert_eq!(
-            (s, e["error"]["code"].as_str()),
-            (409, Some("version_conflict")),
-            "DELETE {path} with a stale If-Match: {e}"
+            s, 200,
+            "PUT {path}: a current If-Match wins over a stale body version: {e}"
         );
+        // (A user's unchanged role is not rewritten: its version may stay.)
+        let mut current = e["version"].as_u64().expect("a version");
 
-        // The current version deletes it.
-        let current = format!("\"{}\"", v1 + 1);
+        // PATCH changes what it names and nothing else.
+        if let Some((patch, field, want)) = &case.patch {
+            let (_, before) = a.get(&path).await;
+            let (s, after, _) = a
+                .send(
+                    reqwest::Method::PATCH,
+                    &path,
+                    Some(patch),
+                    &[("If-Match", &tag(current))],
+                )
+                .await;
+            assert_eq!(
+                (s, after["version"].as_u64()),
+                (200, Some(current + 1)),
+                "PATCH {path}: {after}"
+            );
+            current += 1;
+            let mut expected = before.clone();
+            expected[*field] = want.clone();
+            expected["version"] = json!(current);
+            assert_eq!(after, expected, "PATCH {path} {patch} changes only {field}");
+            let (s, e, _) = a
+                .send(
+                    reqwest::Method::PATCH,
+                    &path,
+                    Some(patch),
+                    &[("If-Match", &tag(v1))],
+                )
+                .await;
+            assert_eq!(
+                (s, e["error"]["code"].as_str()),
+                (412, Some("precondition_failed")),
+                "PATCH {path} with a stale If-Match: {e}"
+            );
+            let mut stale_patch = patch.clone();
+            stale_patch["version"] = json!(v1);
+            let (s, e, _) = a
+                .send(reqwest::Method::PATCH, &path, Some(&stale_patch), &[])
+                .await;
+            assert_eq!(
+                (s, e["error"]["code"].as_str()),
+                (409, Some("version_conflict")),
+                "PATCH {path} with a stale body version: {e}"
+            );
+        }
+
         let (s, e, _) = a
             .send(
                 reqwest::Method::DELETE,
                 &path,
                 None,
-                &[("If-Match", &current)],
+                &[("If-Match", &tag(v1))],
+            )
+            .await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (412, Some("precondition_failed")),
+            "DELETE {path} with a stale If-Match: {e}"
+        );
+
+        // The current version deletes it.
+        let (s, e, _) = a
+            .send(
+                reqwest::Method::DELETE,
+                &path,
+                None,
+                &[("If-Match", &tag(current))],
             )
             .await;
         assert_eq!(s, 204, "DELETE {path} with the current If-Match: {e}");
@@ -1362,4 +1496,135 @@ async fn every_id_addressed_resource_answers_ids_and_versions_alike() {
             "{method} {base}/not-a-uuid{tail}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_tenant_and_write_only_secrets_follow_the_write_rules() {
+    let server = TestServer::start().await;
+    let a = server.signup("Acme Leads", "alice").await;
+    let (_, t) = a.get("/api/tenant").await;
+    let v = t["version"].as_u64().unwrap();
+    let tag = |v: u64| format!("\"{v}\"");
+
+    // PUT is the whole settings: no name is a 422 naming it.
+    let (s, e) = a
+        .put("/api/tenant", &json!({"twilioAccountSid": null}))
+        .await;
+    assert_eq!((s, fields(&e)), (422, vec!["name".to_owned()]), "{e}");
+    let (s, t) = a
+        .put(
+            "/api/tenant",
+            &json!({"name": "Acme", "twilioAccountSid": "AC0123456789", "twilioAuthToken": "tok"}),
+        )
+        .await;
+    assert_eq!(
+        (s, t["twilioAuthTokenSet"].as_bool()),
+        (200, Some(true)),
+        "{t}"
+    );
+    let v = v.max(t["version"].as_u64().unwrap());
+
+    // PATCH keeps what it does not name, the token included.
+    let (s, t, _) = a
+        .send(
+            reqwest::Method::PATCH,
+            "/api/tenant",
+            Some(&json!({"name": "Acme Leads"})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (
+            s,
+            t["name"].as_str(),
+            t["twilioAccountSid"].as_str(),
+            t["twilioAuthTokenSet"].as_bool()
+        ),
+        (200, Some("Acme Leads"), Some("AC0123456789"), Some(true)),
+        "{t}"
+    );
+    // Stale: 412 by If-Match, 409 by body version.
+    let (s, e, _) = a
+        .send(
+            reqwest::Method::PATCH,
+            "/api/tenant",
+            Some(&json!({"name": "X"})),
+            &[("If-Match", &tag(v))],
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (412, Some("precondition_failed")),
+        "{e}"
+    );
+    let (s, e) = a
+        .put("/api/tenant", &json!({"name": "X", "version": v}))
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (409, Some("version_conflict")),
+        "{e}"
+    );
+    // An explicit null clears the write-only token.
+    let (s, t, _) = a
+        .send(
+            reqwest::Method::PATCH,
+            "/api/tenant",
+            Some(&json!({"twilioAuthToken": null})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (
+            s,
+            t["twilioAuthTokenSet"].as_bool(),
+            t["twilioAccountSid"].as_str()
+        ),
+        (200, Some(false), Some("AC0123456789")),
+        "{t}"
+    );
+
+    // An RTB target's credentials: absent from a PATCH, kept; null, cleared
+    // (a bearer target without a token is then refused, naming it).
+    let target = create(&a, "/api/rtb/targets", target_body("Bidder")).await;
+    let path = format!("/api/rtb/targets/{}", id_of(&target));
+    let (s, t, _) = a
+        .send(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&json!({"timeoutMs": 700})),
+            &[],
+        )
+        .await;
+    assert_eq!((s, t["authConfigured"].as_bool()), (200, Some(true)), "{t}");
+    let (s, e, _) = a
+        .send(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&json!({"authToken": null})),
+            &[],
+        )
+        .await;
+    assert_eq!((s, fields(&e)), (422, vec!["authToken".to_owned()]), "{e}");
+    let (s, t, _) = a
+        .send(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&json!({"authType": "none", "authToken": null})),
+            &[],
+        )
+        .await;
+    assert_eq!((s, t["authType"].as_str()), (200, Some("none")), "{t}");
+    let tenant = tenant_of(&a).await;
+    let stored = server
+        .store
+        .get_doc(DocKind::RtbTarget, tenant, id_of(&target).parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        stored.body.get("authToken").is_none_or(Value::is_null),
+        "{}",
+        stored.body
+    );
 }

@@ -89,3 +89,20 @@ async fn switchboard_openapi_prints_the_served_document() {
             && printed["components"]["schemas"]["Buyer"].is_object()
     );
 }
+
+#[tokio::test]
+async fn every_operation_has_its_own_id() {
+    let server = TestServer::start().await;
+    let (_, doc) = Console::new(&server.base).get("/api/openapi.json").await;
+    let mut seen = std::collections::BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            if let Some(id) = op["operationId"].as_str()
+                && let Some(other) = seen.insert(id.to_owned(), format!("{method} {path}"))
+            {
+                panic!("operationId {id} names both {other} and {method} {path}");
+            }
+        }
+    }
+    assert!(seen.len() > 50, "{} operations", seen.len());
+}

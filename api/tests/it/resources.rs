@@ -167,7 +167,7 @@ async fn a_campaign_created_through_the_api_routes_its_first_call_at_once() {
     assert!(r.is_polite_rejection(), "{r:?}");
 
     let (s, active) = c
-        .put(
+        .patch(
             &path,
             &json!({"status": "active", "version": campaign["version"]}),
         )
@@ -183,14 +183,17 @@ async fn a_campaign_created_through_the_api_routes_its_first_call_at_once() {
 
     // A buyer's change reaches its actor before the next call too.
     let acme_path = format!("/api/buyers/{}", acme["id"].as_str().unwrap());
-    assert_eq!(c.put(&acme_path, &json!({"status": "paused"})).await.0, 200);
+    assert_eq!(
+        c.patch(&acme_path, &json!({"status": "paused"})).await.0,
+        200
+    );
     let r = call(&server, &t, "CAsecond", "+15550007000").await;
     assert_eq!(r.dialed().as_deref(), Some("+15550003002"), "{r:?}");
 
     // Pausing the campaign takes effect on the very next call.
     let (s, paused, _) = c
         .send(
-            reqwest::Method::PUT,
+            reqwest::Method::PATCH,
             &path,
             Some(&json!({"status": "paused"})),
             &[("If-Match", "\"2\"")],
@@ -200,7 +203,7 @@ async fn a_campaign_created_through_the_api_routes_its_first_call_at_once() {
     let r = call(&server, &t, "CApaused", "+15550007000").await;
     assert!(r.is_polite_rejection(), "{r:?}");
 
-    let (s, v) = c.put(&path, &json!({"status": "completed"})).await;
+    let (s, v) = c.patch(&path, &json!({"status": "completed"})).await;
     assert_eq!(s, 200, "{v}");
     let r = call(&server, &t, "CAdone", "+15550007000").await;
     assert!(r.is_polite_rejection(), "{r:?}");
@@ -344,8 +347,8 @@ async fn buyers_crud_with_versions_and_every_error() {
     assert_eq!((s, &got), (200, &b));
     assert_eq!(h["etag"], "\"1\"");
 
-    // Update: absent fields keep their values; versions are checked.
-    let (s, v) = c.put(&path, &json!({"dailyCap": 50, "version": 1})).await;
+    // PATCH: absent fields keep their values; versions are checked.
+    let (s, v) = c.patch(&path, &json!({"dailyCap": 50, "version": 1})).await;
     assert_eq!(
         (
             s,
@@ -356,7 +359,7 @@ async fn buyers_crud_with_versions_and_every_error() {
         (200, Some(50), Some("Acme"), Some(2)),
         "{v}"
     );
-    let (s, v) = c.put(&path, &json!({"dailyCap": 60, "version": 1})).await;
+    let (s, v) = c.patch(&path, &json!({"dailyCap": 60, "version": 1})).await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
         (409, Some("version_conflict")),
@@ -364,15 +367,15 @@ async fn buyers_crud_with_versions_and_every_error() {
     );
     let (s, _, _) = c
         .send(
-            reqwest::Method::PUT,
+            reqwest::Method::PATCH,
             &path,
             Some(&json!({"dailyCap": 60})),
             &[("If-Match", "\"1\"")],
         )
         .await;
-    assert_eq!(s, 409);
+    assert_eq!(s, 412, "a stale If-Match");
     let (s, v) = c
-        .put(
+        .patch(
             &path,
             &json!({"timezone": "Nowhere/Land", "phoneNumber": "12"}),
         )
@@ -440,7 +443,7 @@ async fn buyers_crud_with_versions_and_every_error() {
             &[("If-Match", "\"1\"")],
         )
         .await;
-    assert_eq!(s, 409);
+    assert_eq!(s, 412);
     let (s, _, _) = c
         .send(
             reqwest::Method::DELETE,
@@ -591,16 +594,16 @@ async fn campaigns_validate_activation_conflicts_and_assignments() {
     let (s, v) = c.post("/api/campaigns", &json!({"name": " live "})).await;
     assert_eq!(s, 409, "{v}");
     // A rename frees the old name and takes the new one.
-    assert_eq!(c.put(&path, &json!({"name": "Renamed"})).await.0, 200);
+    assert_eq!(c.patch(&path, &json!({"name": "Renamed"})).await.0, 200);
     let spare = create(c, "/api/campaigns", json!({"name": "Live"})).await;
     let (s, v) = c
-        .put(
+        .patch(
             &format!("/api/campaigns/{}", spare["id"].as_str().unwrap()),
             &json!({"name": "RENAMED"}),
         )
         .await;
     assert_eq!(s, 409, "{v}");
-    assert_eq!(c.put(&path, &json!({"name": "Live"})).await.0, 409);
+    assert_eq!(c.patch(&path, &json!({"name": "Live"})).await.0, 409);
 
     // Assignments.
     let (s, v) = c.get(&format!("{path}/buyers")).await;
@@ -654,7 +657,7 @@ async fn campaigns_validate_activation_conflicts_and_assignments() {
             &[("If-Match", "1")],
         )
         .await;
-    assert_eq!(s, 409, "stale");
+    assert_eq!(s, 412, "a stale If-Match");
 
     // A buyer in use by an active campaign cannot be deleted; once the campaign is paused it can.
     let (s, v) = c
@@ -668,7 +671,7 @@ async fn campaigns_validate_activation_conflicts_and_assignments() {
             .contains("\"Renamed\""),
         "{v}"
     );
-    assert_eq!(c.put(&path, &json!({"status": "paused"})).await.0, 200);
+    assert_eq!(c.patch(&path, &json!({"status": "paused"})).await.0, 200);
     assert_eq!(
         c.delete(&format!("/api/buyers/{}", b["id"].as_str().unwrap()))
             .await
@@ -693,7 +696,7 @@ async fn campaigns_validate_activation_conflicts_and_assignments() {
         2
     );
     assert_eq!(viewer.get("/api/calls").await.0, 200);
-    let (s, v) = viewer.put(&path, &json!({"description": "x"})).await;
+    let (s, v) = viewer.patch(&path, &json!({"description": "x"})).await;
     assert_eq!((s, v["error"]["code"].as_str()), (403, Some("forbidden")));
     assert_eq!(
         viewer
@@ -725,7 +728,7 @@ async fn campaigns_validate_activation_conflicts_and_assignments() {
     );
     assert_eq!(
         manager
-            .put(&path, &json!({"description": "by a manager"}))
+            .patch(&path, &json!({"description": "by a manager"}))
             .await
             .0,
         200
@@ -764,7 +767,7 @@ async fn calls_filter_page_and_export_as_csv() {
             .await
             .is_dial()
     );
-    c.put(
+    c.patch(
         &format!("/api/campaigns/{}", two["id"].as_str().unwrap()),
         &json!({"status": "paused"}),
     )

@@ -1105,7 +1105,7 @@ async fn campaign_tags_reach_the_bidder_through_the_template() {
     .await;
     let (campaign_id, _) = campaign(&console, "+15550009021", &[t], json!({}), json!([])).await;
     let (status, c) = console
-        .put(
+        .patch(
             &format!("/api/campaigns/{campaign_id}"),
             &json!({"tags": {"vertical": "auto \"insurance\"", "publisher": "p-17"}}),
         )
@@ -1113,7 +1113,7 @@ async fn campaign_tags_reach_the_bidder_through_the_template() {
     assert_eq!(status, 200, "{c}");
     assert_eq!(c["tags"]["publisher"], "p-17");
     let (status, e) = console
-        .put(
+        .patch(
             &format!("/api/campaigns/{campaign_id}"),
             &json!({"tags": {"bad name": "x"}}),
         )

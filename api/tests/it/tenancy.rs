@@ -260,7 +260,7 @@ async fn another_tenants_number_cannot_be_claimed_anywhere() {
     )
     .await;
     let (s, v) = b
-        .put(
+        .patch(
             &format!("/api/campaigns/{}", mine["id"].as_str().unwrap()),
             &json!({"phoneNumber": inventory}),
         )
@@ -388,7 +388,7 @@ async fn a_campaigns_pool_and_router_must_be_the_tenants_own() {
     )
     .await;
     let (s, v) = b
-        .put(
+        .patch(
             &format!("/api/campaigns/{}", c["id"].as_str().unwrap()),
             &json!({"poolId": pool["id"]}),
         )

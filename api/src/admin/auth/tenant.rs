@@ -8,19 +8,19 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 use switchboard_model::{FieldError, Id, Role, Tenant};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::admin::audit;
 use crate::admin::extract::{Auth, Json};
-use crate::admin::resources::docs::{expected_version, tagged};
+use crate::admin::resources::docs::{self, Precondition, cleared, tagged};
 use crate::error::ApiError;
 use crate::server::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_tenant, put_tenant))
+    OpenApiRouter::new().routes(routes!(get_tenant, put_tenant, patch_tenant))
 }
 
 /// Tenant settings as the API shows them.
@@ -60,11 +60,12 @@ pub(crate) struct TenantUpdate {
     /// `AC…`; absent or null: none.
     #[serde(default)]
     twilio_account_sid: Option<String>,
-    /// Absent: keep the current token; empty: remove it (webhooks are then refused).
+    /// Write-only. Absent: keep the current token; null or empty: remove it
+    /// (webhooks are then refused).
     #[serde(default)]
     twilio_auth_token: Option<String>,
-    /// The version this change is based on (or send `If-Match`); absent:
-    /// the current one. A stale one is a 409.
+    /// The version this change is based on (or send `If-Match`, which wins);
+    /// absent: the current one. A stale one is a 409 (412 for `If-Match`).
     #[serde(default)]
     version: Option<u64>,
 }
@@ -87,22 +88,69 @@ async fn get_tenant(State(state): State<AppState>, auth: Auth) -> Result<Respons
     Ok(answer(&current(&state, &auth)?))
 }
 
-/// Changes the tenant settings (owners and admins; only an owner changes
+/// Replaces the tenant settings (owners and admins; only an owner changes
 /// the Twilio account SID, which decides whose webhooks are this tenant's).
 #[utoipa::path(put, path = "/api/tenant", tag = "tenant", request_body = TenantUpdate,
+    params(("If-Match" = Option<String>, Header, description = "the version being replaced (wins over the body's `version`); neither: the current one")),
     responses((status = 200, body = TenantView), (status = 400), (status = 401),
               (status = 403, description = "not an owner or admin, or an admin changing (or removing) the account SID"),
-              (status = 409, description = "stale version, or the name or account is another tenant's (which one is not said)"),
+              (status = 409, description = "stale body version, or the name or account is another tenant's (which one is not said)"),
+              (status = 412, description = "stale If-Match"),
               (status = 413, description = "the body is over the admin limit"), (status = 422)))]
 async fn put_tenant(
     State(state): State<AppState>,
     auth: Auth,
     headers: HeaderMap,
-    Json(req): Json<TenantUpdate>,
+    body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
     auth.require(Role::Admin)?;
+    let Json(body) = body?;
+    replace_tenant(&state, &auth, &headers, body).await
+}
+
+/// Changes the settings a JSON Merge Patch (RFC 7396) names; a `null`
+/// `twilioAuthToken` removes the token. Versions as for `PUT`.
+#[utoipa::path(patch, path = "/api/tenant", tag = "tenant", request_body(content = Object, content_type = "application/merge-patch+json"),
+    params(("If-Match" = Option<String>, Header, description = "the version being changed (wins over the patch's `version`)")),
+    responses((status = 200, body = TenantView), (status = 400), (status = 401), (status = 403),
+              (status = 409, description = "stale body version, or the name or account is another tenant's"),
+              (status = 412, description = "stale If-Match"), (status = 422)))]
+async fn patch_tenant(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    body: Result<Json<Value>, ApiError>,
+) -> Result<Response, ApiError> {
+    auth.require(Role::Admin)?;
+    let Json(patch) = body?;
+    let Value::Object(fields) = &patch else {
+        return Err(ApiError::BadRequest(
+            "the body must be a json object (a json merge patch)".into(),
+        ));
+    };
     let old = current(&state, &auth)?;
-    let expected = expected_version(&headers, req.version)?.unwrap_or(old.version);
+    let mut body = json!({"name": old.name, "twilioAccountSid": old.twilio_account_sid});
+    json_patch::merge(&mut body, &patch);
+    if cleared(&patch, "twilioAuthToken") {
+        body["twilioAuthToken"] = Value::Null;
+    }
+    match fields.get("version") {
+        Some(v) => body["version"] = v.clone(),
+        None => body["version"] = Value::Null,
+    }
+    replace_tenant(&state, &auth, &headers, body).await
+}
+
+async fn replace_tenant(
+    state: &AppState,
+    auth: &Auth,
+    headers: &HeaderMap,
+    body: Value,
+) -> Result<Response, ApiError> {
+    let clear_token = cleared(&body, "twilioAuthToken");
+    let req: TenantUpdate = docs::body(body, &[])?;
+    let old = current(state, auth)?;
+    let expected = Precondition::of(headers, req.version)?.check(old.version)?;
     let sid = req
         .twilio_account_sid
         .map(|s| s.trim().to_owned())
@@ -122,7 +170,10 @@ async fn put_tenant(
             "must be a twilio account sid (AC followed by letters and digits)",
         ));
     }
-    let token = req.twilio_auth_token.map(|t| t.trim().to_owned());
+    let token = match clear_token {
+        true => Some(String::new()),
+        false => req.twilio_auth_token.map(|t| t.trim().to_owned()),
+    };
     if token
         .as_ref()
         .is_some_and(|t| t.len() > 256 || t.chars().any(char::is_control))
@@ -148,13 +199,17 @@ async fn put_tenant(
         twilio_auth_token: token.unwrap_or_else(|| old.twilio_auth_token.clone()),
         ..old.clone()
     };
-    let saved = state.engine.put_tenant(new, Some(expected)).await?;
+    let saved = state
+        .engine
+        .put_tenant(new, Some(expected.version))
+        .await
+        .map_err(|e| expected.conflict(e.into()))?;
     // Never the token itself.
     let detail = json!({
         "name": { "from": old.name, "to": saved.name },
         "twilioAccountSid": { "from": old.twilio_account_sid, "to": saved.twilio_account_sid },
         "twilioAuthTokenChanged": token_changed,
     });
-    audit::record(&state, &auth, "update", "tenant", Some(saved.id), detail).await?;
+    audit::record(state, auth, "update", "tenant", Some(saved.id), detail).await?;
     Ok(answer(&saved))
 }

@@ -12,14 +12,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use switchboard_model::{Id, Role};
-use switchboard_store::{DocKind, StoreError};
+use switchboard_store::DocKind;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::admin::accounts::{self, SYSTEM, User};
 use crate::admin::audit;
 use crate::admin::extract::{Auth, Json, List, PageQuery};
-use crate::admin::resources::docs::{delete_version, expected_version, path_id, tagged};
+use crate::admin::resources::docs::{Precondition, delete_version, path_id, tagged};
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -180,21 +180,13 @@ async fn update_user(
     auth.require(Role::Admin)?;
     let id = path_id(id, "user")?;
     let Json(req) = req?;
-    let expected = expected_version(&headers, req.version)?;
+    let precondition = Precondition::of(&headers, req.version)?;
     let _guard = state.accounts_lock.lock().await;
     let store = state.engine.store().as_ref();
     let mut user = accounts::user_in(store, auth.tenant_id, id)
         .await?
         .ok_or(ApiError::NotFound("user"))?;
-    if let Some(v) = expected
-        && v != user.version
-    {
-        return Err(StoreError::Conflict {
-            expected: Some(v),
-            found: Some(user.version),
-        }
-        .into());
-    }
+    precondition.check(user.version)?;
     may_grant(&auth, user.role)?;
     let role = req.role.unwrap_or(user.role);
     may_grant(&auth, role)?;
@@ -246,14 +238,11 @@ async fn delete_user(
         .ok_or(ApiError::NotFound("user"))?;
     may_grant(&auth, user.role)?;
     keeps_an_owner(store, &user).await?;
+    let expected = delete_version(&headers, user.version)?;
     store
-        .delete_doc(
-            DocKind::User,
-            SYSTEM,
-            user.id,
-            delete_version(&headers, user.version)?,
-        )
-        .await?;
+        .delete_doc(DocKind::User, SYSTEM, user.id, expected.version)
+        .await
+        .map_err(|e| expected.conflict(e.into()))?;
     // The user id is derived from the name: a later user of the same name
     // must not inherit these sessions.
     accounts::end_sessions_of(store, user.id).await?;

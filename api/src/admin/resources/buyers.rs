@@ -18,7 +18,6 @@ use switchboard_model::{
     Buyer, BuyerStatus, Currency, FieldError, GeoFilter, Id, ModelError, PhoneNumber, Role,
     Schedule, TimeWindow, money, new_id,
 };
-use switchboard_store::StoreError;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -32,16 +31,17 @@ use crate::server::AppState;
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
-        .routes(routes!(get_one, update, delete))
+        .routes(routes!(get_one, update, patch, delete))
         .routes(routes!(capacity))
 }
 
 /// A buyer as clients send it. Every field is optional so that all missing
 /// and malformed values are reported together (422); phone number, time
 /// zone, schedule times, payout and currency arrive as text and are checked
-/// here rather than by the JSON parser. On update, absent fields keep their
-/// current values. `id`, `tenantId` and `version` are ignored: the server
-/// assigns them (`version` or `If-Match` states the version being replaced).
+/// here rather than by the JSON parser. A `PUT` is the whole buyer: absent
+/// optional fields take their defaults (`PATCH` changes only what it names).
+/// `id` and `tenantId` are ignored: the server assigns them (`version` or
+/// `If-Match` states the version being replaced).
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct BuyerInput {
@@ -78,8 +78,8 @@ pub(crate) struct BuyerInput {
     payout: Option<Value>,
     #[schema(example = "USD")]
     currency: Option<String>,
-    /// The version being replaced (or send `If-Match`); absent, null or 0:
-    /// the current one, whatever it is. A stale one is a 409.
+    /// The version being replaced (or send `If-Match`, which wins); absent,
+    /// null or 0: the current one, whatever it is. A stale one is a 409.
     #[allow(dead_code)]
     version: Option<u64>,
 }
@@ -286,18 +286,6 @@ pub(crate) fn object(body: Value) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-/// The current document's JSON with the body's top-level fields laid over it.
-pub(super) fn merge(current: Value, body: &Map<String, Value>) -> Value {
-    let mut merged = match current {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
-    for (k, v) in body {
-        merged.insert(k.clone(), v.clone());
-    }
-    Value::Object(merged)
-}
-
 /// The names of the fields a body sets, for the audit log (never values).
 pub(super) fn changed(body: &Map<String, Value>) -> Vec<&str> {
     body.keys()
@@ -307,7 +295,7 @@ pub(super) fn changed(body: &Map<String, Value>) -> Vec<&str> {
 }
 
 /// Lists the tenant's buyers, oldest first.
-#[utoipa::path(get, path = "/api/buyers", tag = "buyers", params(PageQuery),
+#[utoipa::path(get, operation_id = "list_buyers", path = "/api/buyers", tag = "buyers", params(PageQuery),
     responses((status = 200, body = List<Buyer>), (status = 400), (status = 401)))]
 async fn list(
     State(state): State<AppState>,
@@ -320,7 +308,7 @@ async fn list(
 }
 
 /// Creates a buyer (manager or above); 201 with its id and version.
-#[utoipa::path(post, path = "/api/buyers", tag = "buyers", request_body = BuyerInput,
+#[utoipa::path(post, operation_id = "create_buyer", path = "/api/buyers", tag = "buyers", request_body = BuyerInput,
     responses((status = 201, body = Buyer), (status = 400), (status = 401), (status = 403), (status = 422)))]
 async fn create(
     State(state): State<AppState>,
@@ -346,7 +334,7 @@ async fn create(
 }
 
 /// One buyer; a malformed or unknown id is a 404.
-#[utoipa::path(get, path = "/api/buyers/{id}", tag = "buyers", params(("id" = String, Path, format = Uuid)),
+#[utoipa::path(get, operation_id = "get_buyer", path = "/api/buyers/{id}", tag = "buyers", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = Buyer), (status = 401), (status = 404)))]
 async fn get_one(
     State(state): State<AppState>,
@@ -414,12 +402,13 @@ async fn capacity(
     }))
 }
 
-/// Changes a buyer (manager or above). Absent fields keep their values. The
-/// version replaced is `If-Match` or the body's `version`; with neither, the
-/// current one (an unconditional update); a stale one is a 409.
-#[utoipa::path(put, path = "/api/buyers/{id}", tag = "buyers", request_body = BuyerInput,
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (or the body's `version`); neither: the current one")),
-    responses((status = 200, body = Buyer), (status = 400), (status = 403), (status = 404), (status = 409, description = "stale version"), (status = 422)))]
+/// Replaces a buyer (manager or above): the body is the whole buyer, and
+/// absent optional fields take their defaults (send `PATCH` to change some
+/// fields only). The version replaced is `If-Match` (stale: 412) or the
+/// body's `version` (stale: 409); with neither, the current one.
+#[utoipa::path(put, operation_id = "update_buyer", path = "/api/buyers/{id}", tag = "buyers", request_body = BuyerInput,
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (wins over the body's `version`); neither: the current one")),
+    responses((status = 200, body = Buyer), (status = 400), (status = 403), (status = 404), (status = 409, description = "stale body version"), (status = 412, description = "stale If-Match"), (status = 422)))]
 async fn update(
     State(state): State<AppState>,
     auth: Auth,
@@ -431,24 +420,67 @@ async fn update(
     auth.require(Role::Manager)?;
     let id = docs::path_id(id, "buyer")?;
     let Json(body) = body?;
-    let body = object(body)?;
-    let expected = docs::expected_version(&headers, docs::version_in(&body)?)?;
-    let current = docs::load::<Buyer>(&state, auth.tenant_id, id).await?;
-    let current_json =
-        serde_json::to_value(&current).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let input: BuyerInput = docs::body(merge(current_json, &body), &[])?;
+    replace(&state, &auth, id, &headers, object(body)?).await
+}
+
+/// Changes the fields a JSON Merge Patch (RFC 7396) names (manager or
+/// above); versions as for `PUT`.
+#[utoipa::path(patch, operation_id = "patch_buyer", path = "/api/buyers/{id}", tag = "buyers", request_body(content = Object, content_type = "application/merge-patch+json"),
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being changed (wins over the patch's `version`)")),
+    responses((status = 200, body = Buyer), (status = 400), (status = 403), (status = 404), (status = 409, description = "stale body version"), (status = 412, description = "stale If-Match"), (status = 422)))]
+async fn patch(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Json<Value>, ApiError>,
+) -> Result<Response, ApiError> {
+    let changed_fields = match &body {
+        Ok(Json(Value::Object(m))) => m.clone(),
+        _ => Map::new(),
+    };
+    let (id, body) = docs::patch_of::<Buyer>(&state, &auth, id, body).await?;
+    // The audit names the fields the patch changed, not every field.
+    replace_audited(&state, &auth, id, &headers, object(body)?, &changed_fields).await
+}
+
+async fn replace(
+    state: &AppState,
+    auth: &Auth,
+    id: Id,
+    headers: &HeaderMap,
+    body: Map<String, Value>,
+) -> Result<Response, ApiError> {
+    let named = body.clone();
+    replace_audited(state, auth, id, headers, body, &named).await
+}
+
+/// Writes `body` as buyer `id`; the audit lists the fields of `named`.
+async fn replace_audited(
+    state: &AppState,
+    auth: &Auth,
+    id: Id,
+    headers: &HeaderMap,
+    body: Map<String, Value>,
+    named: &Map<String, Value>,
+) -> Result<Response, ApiError> {
+    let precondition = docs::Precondition::of(headers, docs::version_in(&body)?)?;
+    let current = docs::load::<Buyer>(state, auth.tenant_id, id).await?;
+    let expected = precondition.check(current.version)?;
+    let input: BuyerInput = docs::body(Value::Object(body), &[])?;
     let buyer = input.into_buyer(id, auth.tenant_id)?;
     let buyer = state
         .engine
-        .put_buyer(buyer, Some(expected.unwrap_or(current.version)))
-        .await?;
+        .put_buyer(buyer, Some(expected.version))
+        .await
+        .map_err(|e| expected.conflict(e.into()))?;
     audit::record(
-        &state,
-        &auth,
+        state,
+        auth,
         "update",
         "buyer",
         Some(id),
-        json!({"name": buyer.name, "fields": changed(&body)}),
+        json!({"name": buyer.name, "fields": changed(named)}),
     )
     .await?;
     Ok(docs::tagged(StatusCode::OK, &buyer, buyer.version))
@@ -456,7 +488,7 @@ async fn update(
 
 /// Deletes a buyer (manager or above). A buyer assigned to an active
 /// campaign is refused with 409 naming the campaigns.
-#[utoipa::path(delete, path = "/api/buyers/{id}", tag = "buyers",
+#[utoipa::path(delete, operation_id = "delete_buyer", path = "/api/buyers/{id}", tag = "buyers",
     params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being deleted; absent: the current one")),
     responses((status = 204), (status = 403), (status = 404), (status = 409, description = "stale version, or assigned to an active campaign")))]
 async fn delete(
@@ -468,10 +500,12 @@ async fn delete(
     auth.require(Role::Manager)?;
     let id = docs::path_id(id, "buyer")?;
     // Without `If-Match` the engine deletes the current version.
+    let precondition = docs::Precondition::of(&headers, None)?;
     if !state
         .engine
         .delete_buyer(auth.tenant_id, id, if_match(&headers)?)
-        .await?
+        .await
+        .map_err(|e| precondition.conflict(e.into()))?
     {
         return Err(ApiError::NotFound("buyer"));
     }

@@ -78,7 +78,7 @@ impl CallQuery {
 }
 
 /// The tenant's calls, newest first.
-#[utoipa::path(get, path = "/api/calls", tag = "calls", params(CallQuery),
+#[utoipa::path(get, operation_id = "list_calls", path = "/api/calls", tag = "calls", params(CallQuery),
     responses((status = 200, description = "a page of calls; with `Accept: text/csv` the same page as CSV, the next cursor in `X-Next-Cursor`",
                content((List<CallRecord> = "application/json"), (String = "text/csv"))),
               (status = 400), (status = 401)))]
@@ -152,7 +152,7 @@ async fn respond(
 }
 
 /// One call record; a malformed or unknown id is a 404.
-#[utoipa::path(get, path = "/api/calls/{id}", tag = "calls", params(("id" = String, Path, format = Uuid)),
+#[utoipa::path(get, operation_id = "get_call", path = "/api/calls/{id}", tag = "calls", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = CallRecord), (status = 401), (status = 404)))]
 async fn get_one(
     State(state): State<AppState>,

@@ -17,11 +17,11 @@ use switchboard_model::{
     BuyerAssignment, BuyerStatus, CallerIdMode, Campaign, CampaignStatus, DuplicateAction,
     FieldError, Id, Pool, Role, RoutingPolicy, RoutingType, RtbRouter, new_id,
 };
-use switchboard_store::{DocKind, StoreError};
+use switchboard_store::DocKind;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::buyers::{changed, merge, merge_errors, object, optional_phone};
+use super::buyers::{changed, merge_errors, object, optional_phone};
 use super::docs::{self, path_id, tagged};
 use crate::admin::audit;
 use crate::admin::extract::{Auth, Json, List, PageQuery, if_match, query};
@@ -31,13 +31,14 @@ use crate::server::AppState;
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
-        .routes(routes!(get_one, update, delete))
+        .routes(routes!(get_one, update, patch, delete))
         .routes(routes!(get_buyers, put_buyers))
 }
 
 /// A campaign as clients send it. As with buyers, every field is optional
 /// so that all problems are reported together (422), the tracking number
-/// arrives as text, absent fields keep their values on update, and `id`,
+/// arrives as text, a `PUT` is the whole campaign (absent optional fields
+/// take their defaults; `PATCH` changes only what it names), and `id`,
 /// `tenantId` and `version` are the server's.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -76,8 +77,8 @@ pub(crate) struct CampaignInput {
     pixel_url: Option<String>,
     /// Custom values for RTB request templates (`{tag:NAME}`).
     tags: Option<std::collections::BTreeMap<String, String>>,
-    /// The version being replaced (or send `If-Match`); absent, null or 0:
-    /// the current one, whatever it is. A stale one is a 409.
+    /// The version being replaced (or send `If-Match`, which wins); absent,
+    /// null or 0: the current one, whatever it is. A stale one is a 409.
     #[allow(dead_code)]
     version: Option<u64>,
 }
@@ -243,33 +244,34 @@ async fn save(
     Ok(state.engine.put_campaign(campaign, expected).await?)
 }
 
-/// Applies `body` over campaign `id` and saves it, replacing the version
-/// `If-Match` or the body's `version` states (neither: the current one).
-async fn update_with(
+/// Saves `body` as the whole of campaign `id`, replacing the version
+/// `If-Match` (stale: 412) or the body's `version` (stale: 409) states;
+/// neither: the current one.
+async fn replace(
     state: &AppState,
     auth: &Auth,
     id: Id,
     headers: &HeaderMap,
     body: &Map<String, Value>,
 ) -> Result<Campaign, ApiError> {
-    let expected = docs::expected_version(headers, docs::version_in(body)?)?;
+    let precondition = docs::Precondition::of(headers, docs::version_in(body)?)?;
     let current = docs::load::<Campaign>(state, auth.tenant_id, id).await?;
-    let current_json =
-        serde_json::to_value(&current).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let input: CampaignInput = docs::body(merge(current_json, body), &[])?;
+    let expected = precondition.check(current.version)?;
+    let input: CampaignInput = docs::body(Value::Object(body.clone()), &[])?;
     save(
         state,
         auth,
         id,
         input,
         Some(&current),
-        Some(expected.unwrap_or(current.version)),
+        Some(expected.version),
     )
     .await
+    .map_err(|e| expected.conflict(e))
 }
 
 /// Lists the tenant's campaigns, oldest first.
-#[utoipa::path(get, path = "/api/campaigns", tag = "campaigns", params(PageQuery),
+#[utoipa::path(get, operation_id = "list_campaigns", path = "/api/campaigns", tag = "campaigns", params(PageQuery),
     responses((status = 200, body = List<Campaign>), (status = 400), (status = 401)))]
 async fn list(
     State(state): State<AppState>,
@@ -283,7 +285,7 @@ async fn list(
 
 /// Creates a campaign (manager or above); 201 with its id and version. An
 /// active one routes its first call at once.
-#[utoipa::path(post, path = "/api/campaigns", tag = "campaigns", request_body = CampaignInput,
+#[utoipa::path(post, operation_id = "create_campaign", path = "/api/campaigns", tag = "campaigns", request_body = CampaignInput,
     responses((status = 201, body = Campaign), (status = 400), (status = 401), (status = 403),
               (status = 409, description = "the number is in use or the name is taken"), (status = 422)))]
 async fn create(
@@ -309,7 +311,7 @@ async fn create(
 }
 
 /// One campaign; a malformed or unknown id is a 404.
-#[utoipa::path(get, path = "/api/campaigns/{id}", tag = "campaigns", params(("id" = String, Path, format = Uuid)),
+#[utoipa::path(get, operation_id = "get_campaign", path = "/api/campaigns/{id}", tag = "campaigns", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = Campaign), (status = 401), (status = 404)))]
 async fn get_one(
     State(state): State<AppState>,
@@ -320,14 +322,15 @@ async fn get_one(
     Ok(tagged(StatusCode::OK, &campaign, campaign.version))
 }
 
-/// Changes a campaign (manager or above): absent fields keep their values.
-/// The version replaced is `If-Match` or the body's `version`; with neither,
-/// the current one (an unconditional update); a stale one is a 409. Takes
+/// Replaces a campaign (manager or above): the body is the whole campaign,
+/// and absent optional fields take their defaults (send `PATCH` to change
+/// some fields only). The version replaced is `If-Match` (stale: 412) or
+/// the body's `version` (stale: 409); with neither, the current one. Takes
 /// effect on the next call.
-#[utoipa::path(put, path = "/api/campaigns/{id}", tag = "campaigns", request_body = CampaignInput,
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (or the body's `version`); neither: the current one")),
+#[utoipa::path(put, operation_id = "update_campaign", path = "/api/campaigns/{id}", tag = "campaigns", request_body = CampaignInput,
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (wins over the body's `version`); neither: the current one")),
     responses((status = 200, body = Campaign), (status = 400), (status = 403), (status = 404),
-              (status = 409, description = "stale version, or the number is in use or the name is taken"), (status = 422)))]
+              (status = 409, description = "stale body version, or the number is in use or the name is taken"), (status = 412, description = "stale If-Match"), (status = 422)))]
 async fn update(
     State(state): State<AppState>,
     auth: Auth,
@@ -340,21 +343,53 @@ async fn update(
     let id = path_id(id, "campaign")?;
     let Json(body) = body?;
     let body = object(body)?;
-    let campaign = update_with(&state, &auth, id, &headers, &body).await?;
+    let campaign = replace(&state, &auth, id, &headers, &body).await?;
+    updated(&state, &auth, &campaign, &body).await
+}
+
+/// Changes the fields a JSON Merge Patch (RFC 7396) names (manager or
+/// above), such as `{"status": "paused"}`; versions as for `PUT`.
+#[utoipa::path(patch, operation_id = "patch_campaign", path = "/api/campaigns/{id}", tag = "campaigns", request_body(content = Object, content_type = "application/merge-patch+json"),
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being changed (wins over the patch's `version`)")),
+    responses((status = 200, body = Campaign), (status = 400), (status = 403), (status = 404),
+              (status = 409, description = "stale body version, or the number is in use or the name is taken"), (status = 412, description = "stale If-Match"), (status = 422)))]
+async fn patch(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Json<Value>, ApiError>,
+) -> Result<Response, ApiError> {
+    let named = match &body {
+        Ok(Json(Value::Object(m))) => m.clone(),
+        _ => Map::new(),
+    };
+    let (id, body) = docs::patch_of::<Campaign>(&state, &auth, id, body).await?;
+    let campaign = replace(&state, &auth, id, &headers, &object(body)?).await?;
+    updated(&state, &auth, &campaign, &named).await
+}
+
+/// Audits an update naming the fields `body` set, and answers the campaign.
+async fn updated(
+    state: &AppState,
+    auth: &Auth,
+    campaign: &Campaign,
+    body: &Map<String, Value>,
+) -> Result<Response, ApiError> {
     audit::record(
-        &state,
-        &auth,
+        state,
+        auth,
         "update",
         "campaign",
-        Some(id),
-        json!({"name": campaign.name, "status": campaign.status, "fields": changed(&body)}),
+        Some(campaign.id),
+        json!({"name": campaign.name, "status": campaign.status, "fields": changed(body)}),
     )
     .await?;
-    Ok(tagged(StatusCode::OK, &campaign, campaign.version))
+    Ok(tagged(StatusCode::OK, campaign, campaign.version))
 }
 
 /// Deletes a campaign (manager or above); its number is then not in service.
-#[utoipa::path(delete, path = "/api/campaigns/{id}", tag = "campaigns",
+#[utoipa::path(delete, operation_id = "delete_campaign", path = "/api/campaigns/{id}", tag = "campaigns",
     params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being deleted; absent: the current one")),
     responses((status = 204), (status = 403), (status = 404), (status = 409, description = "stale version, or a tracking tag uses it")))]
 async fn delete(
@@ -374,10 +409,12 @@ async fn delete(
             users.join(", ")
         )));
     }
+    let precondition = docs::Precondition::of(&headers, None)?;
     if !state
         .engine
         .delete_campaign(auth.tenant_id, id, expected)
-        .await?
+        .await
+        .map_err(|e| precondition.conflict(e.into()))?
     {
         return Err(ApiError::NotFound("campaign"));
     }
@@ -426,8 +463,9 @@ async fn put_buyers(
             "the body must be an array of {buyerId, priority, weight}".into(),
         ));
     }
-    let body = Map::from_iter([("buyers".to_owned(), body)]);
-    let campaign = update_with(&state, &auth, id, &headers, &body).await?;
+    let body =
+        docs::patched::<Campaign>(&state, auth.tenant_id, id, json!({ "buyers": body })).await?;
+    let campaign = replace(&state, &auth, id, &headers, &object(body)?).await?;
     audit::record(
         &state,
         &auth,

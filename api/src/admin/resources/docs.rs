@@ -38,13 +38,17 @@ pub(crate) trait Resource: Serialize + DeserializeOwned + Send + Sync {
     /// Takes the identity of `stored`, which an update cannot change: its
     /// id, tenant and (where it has one) creation time.
     fn adopt(&mut self, stored: &Self);
+    /// Its write-only fields (secrets reads never show): a `PUT` without
+    /// one keeps it, an explicit `null` clears it.
+    const WRITE_ONLY: &'static [&'static str] = &[];
 }
 
 macro_rules! resource {
-    ($t:ty, $kind:expr, $name:literal, $($identity:ident),+) => {
+    ($t:ty, $kind:expr, $name:literal, $($identity:ident),+ $(; write_only = $wo:expr)?) => {
         impl Resource for $t {
             const KIND: DocKind = $kind;
             const NAME: &'static str = $name;
+            $(const WRITE_ONLY: &'static [&'static str] = $wo;)?
             fn id(&self) -> Id {
                 self.id
             }
@@ -97,7 +101,8 @@ resource!(
     "rtb target",
     id,
     tenant_id,
-    created_at
+    created_at;
+    write_only = &["authToken", "authPassword"]
 );
 resource!(
     switchboard_model::RtbRouter,
@@ -172,9 +177,8 @@ pub(crate) async fn list<T: Resource>(state: &AppState, tenant: Id) -> Result<Ve
 }
 
 /// What an update of `id` replaces: the stored resource of `tenant` (404
-/// otherwise), whose identity `new` takes, and the version to write over —
-/// the one `If-Match` or `new` states, else the stored one (see
-/// [`expected_version`]). Call with the write lock held where the update
+/// otherwise), whose identity `new` takes, and the version to write over
+/// (see [`Precondition`]). Call with the write lock held where the update
 /// checks other documents.
 pub(crate) async fn replacing<T: Resource>(
     state: &AppState,
@@ -182,21 +186,22 @@ pub(crate) async fn replacing<T: Resource>(
     id: Id,
     headers: &HeaderMap,
     new: &mut T,
-) -> Result<(T, u64), ApiError> {
-    let expected = expected_version(headers, new.version())?;
+) -> Result<(T, Expected), ApiError> {
+    let precondition = Precondition::of(headers, new.version())?;
     let stored = load::<T>(state, tenant, id).await?;
     new.adopt(&stored);
-    let version = expected.unwrap_or(stored.version());
-    Ok((stored, version))
+    let expected = precondition.check(stored.version())?;
+    Ok((stored, expected))
 }
 
 /// Writes `value` of `tenant` if the stored version is `expected` (`None`:
-/// it must not exist); a stale version is a 409. Sets the new version.
+/// it must not exist); a stale version is a 412 or 409 ([`Expected::conflict`]).
+/// Sets the new version.
 pub(crate) async fn put<T: Resource>(
     state: &AppState,
     tenant: Id,
     value: &mut T,
-    expected: Option<u64>,
+    expected: Option<Expected>,
 ) -> Result<(), ApiError> {
     let body = serde_json::to_value(&*value).map_err(|e| corrupt(T::KIND, value.id(), e))?;
     let doc = Doc {
@@ -206,7 +211,12 @@ pub(crate) async fn put<T: Resource>(
         version: 0,
         body,
     };
-    let version = state.engine.store().put_doc(doc, expected).await?;
+    let version = state
+        .engine
+        .store()
+        .put_doc(doc, expected.map(|e| e.version))
+        .await
+        .map_err(|e| Expected::conflict_of(expected, e.into()))?;
     value.set_version(version);
     Ok(())
 }
@@ -216,28 +226,118 @@ pub(crate) async fn delete<T: Resource>(
     state: &AppState,
     tenant: Id,
     id: Id,
-    expected: u64,
+    expected: Expected,
 ) -> Result<(), ApiError> {
-    Ok(state
+    state
         .engine
         .store()
-        .delete_doc(T::KIND, tenant, id, expected)
-        .await?)
+        .delete_doc(T::KIND, tenant, id, expected.version)
+        .await
+        .map_err(|e| expected.conflict(e.into()))
 }
 
-/// The version a write replaces: `If-Match`, else the body's `version`.
-/// `None` when neither states one: the write then replaces whatever is
-/// current (unconditional). A stated version that is no longer current is a
-/// 409 `version_conflict`. A body's `version` 0 states nothing: the resource
-/// types default an absent `version` to 0, and stored versions start at 1.
-pub(crate) fn expected_version(
-    headers: &HeaderMap,
-    body_version: impl Into<Option<u64>>,
-) -> Result<Option<u64>, ApiError> {
-    Ok(if_match(headers)?.or(body_version.into().filter(|v| *v > 0)))
+/// What a write states about the version it replaces. `If-Match` wins over
+/// the body's `version`; a body's `version` 0 states nothing (the resource
+/// types default an absent `version` to 0, and stored versions start at 1).
+/// With neither, the write replaces whatever is current (unconditional).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Precondition {
+    /// Nothing stated.
+    Any,
+    /// `If-Match: "v"`: a stale one is 412 `precondition_failed`.
+    IfMatch(u64),
+    /// The body's `version`: a stale one is 409 `version_conflict`.
+    Body(u64),
 }
 
-/// The `version` of a JSON object body, for [`expected_version`]; absent
+/// The version a write replaces, and how a conflict on it is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Expected {
+    /// The version the write replaces.
+    pub(crate) version: u64,
+    if_match: bool,
+}
+
+impl Precondition {
+    /// The precondition of a request: its `If-Match`, else `body_version`.
+    pub(crate) fn of(
+        headers: &HeaderMap,
+        body_version: impl Into<Option<u64>>,
+    ) -> Result<Self, ApiError> {
+        Ok(match if_match(headers)? {
+            Some(v) => Precondition::IfMatch(v),
+            None => match body_version.into().filter(|v| *v > 0) {
+                Some(v) => Precondition::Body(v),
+                None => Precondition::Any,
+            },
+        })
+    }
+
+    /// A version conflict of a write under this precondition: 412 after
+    /// `If-Match`, else the 409 it is.
+    pub(crate) fn conflict(self, e: ApiError) -> ApiError {
+        let if_match = matches!(self, Precondition::IfMatch(_));
+        Expected {
+            version: 0,
+            if_match,
+        }
+        .conflict(e)
+    }
+
+    /// Checked against the stored version `current`: a stated version that
+    /// is not current is refused before anything is written.
+    pub(crate) fn check(self, current: u64) -> Result<Expected, ApiError> {
+        let expected = Expected {
+            version: current,
+            if_match: matches!(self, Precondition::IfMatch(_)),
+        };
+        match self {
+            Precondition::IfMatch(v) | Precondition::Body(v) if v != current => Err(expected
+                .conflict(ApiError::Store(StoreError::Conflict {
+                    expected: Some(v),
+                    found: Some(current),
+                }))),
+            _ => Ok(expected),
+        }
+    }
+}
+
+impl Expected {
+    /// The version read just before a write of the server's own (no
+    /// client precondition): a conflict stays a 409.
+    pub(crate) fn current(version: u64) -> Self {
+        Self {
+            version,
+            if_match: false,
+        }
+    }
+
+    /// A version conflict as the precondition's failure: 412 after
+    /// `If-Match`, else the 409 it is. Other errors pass through.
+    pub(crate) fn conflict(self, e: ApiError) -> ApiError {
+        let stale = matches!(
+            e,
+            ApiError::Store(StoreError::Conflict { .. })
+                | ApiError::Engine(switchboard_engine::EngineError::Store(
+                    StoreError::Conflict { .. }
+                ))
+        );
+        if stale && self.if_match {
+            ApiError::PreconditionFailed
+        } else {
+            e
+        }
+    }
+
+    fn conflict_of(expected: Option<Expected>, e: ApiError) -> ApiError {
+        match expected {
+            Some(x) => x.conflict(e),
+            None => e,
+        }
+    }
+}
+
+/// The `version` of a JSON object body, for [`Precondition::of`]; absent
 /// or null is `None`, anything but a whole number a 400.
 pub(crate) fn version_in(body: &Map<String, Value>) -> Result<Option<u64>, ApiError> {
     match body.get("version") {
@@ -249,9 +349,67 @@ pub(crate) fn version_in(body: &Map<String, Value>) -> Result<Option<u64>, ApiEr
     }
 }
 
-/// The version a delete removes: `If-Match` when sent, else the current one.
-pub(crate) fn delete_version(headers: &HeaderMap, current: u64) -> Result<u64, ApiError> {
-    Ok(if_match(headers)?.unwrap_or(current))
+/// The version a delete removes: `If-Match` when sent (412 when stale),
+/// else the current one.
+pub(crate) fn delete_version(headers: &HeaderMap, current: u64) -> Result<Expected, ApiError> {
+    Precondition::of(headers, None)?.check(current)
+}
+
+/// The body a `PATCH` stands for: the stored document of `id` with `patch`
+/// merged in by JSON Merge Patch (RFC 7396), to be written as a `PUT` of
+/// the whole resource is. A `null` removes a field, except a write-only one,
+/// which stays `null` so that the `PUT` rules clear it. The patch's
+/// `version`, if any, is the body's; the stored one is not carried over.
+pub(crate) async fn patched<T: Resource>(
+    state: &AppState,
+    tenant: Id,
+    id: Id,
+    patch: Value,
+) -> Result<Value, ApiError> {
+    let Value::Object(fields) = &patch else {
+        return Err(ApiError::BadRequest(
+            "the body must be a json object (a json merge patch)".into(),
+        ));
+    };
+    let doc = state
+        .engine
+        .store()
+        .get_doc(T::KIND, tenant, id)
+        .await?
+        .ok_or(ApiError::NotFound(T::NAME))?;
+    let mut merged = doc.body;
+    json_patch::merge(&mut merged, &patch);
+    if let Value::Object(m) = &mut merged {
+        for key in T::WRITE_ONLY {
+            if fields.get(*key) == Some(&Value::Null) {
+                m.insert((*key).to_owned(), Value::Null);
+            }
+        }
+        match fields.get("version") {
+            Some(v) => m.insert("version".to_owned(), v.clone()),
+            None => m.remove("version"),
+        };
+    }
+    Ok(merged)
+}
+
+/// A `PATCH` of a `T` (manager or above): its id and the whole body it
+/// stands for ([`patched`]), for the resource's `PUT` logic.
+pub(crate) async fn patch_of<T: Resource>(
+    state: &AppState,
+    auth: &crate::admin::extract::Auth,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Json<Value>, ApiError>,
+) -> Result<(Id, Value), ApiError> {
+    auth.require(switchboard_model::Role::Manager)?;
+    let id = path_id(id, T::NAME)?;
+    let Json(patch) = body?;
+    Ok((id, patched::<T>(state, auth.tenant_id, id, patch).await?))
+}
+
+/// Whether a body sets `field` to an explicit `null` (clears a write-only field).
+pub(crate) fn cleared(body: &Value, field: &str) -> bool {
+    body.get(field) == Some(&Value::Null)
 }
 
 /// The `{id}` of a path. Text that is not an id names nothing, just like an
@@ -276,8 +434,9 @@ pub(crate) fn tagged<T: Serialize>(status: StatusCode, value: &T, version: u64) 
 /// Decodes a JSON body into `T`. The phone-number fields named in
 /// `phones` (a string, or an array of strings) are checked first, so that a
 /// number that is not E.164 is a 422 naming the field (`numbers[1]`), like
-/// every other semantic error; malformed JSON, unknown fields and wrong types
-/// stay 400s with the path of the offending field.
+/// every other semantic error, and so is a required field left out;
+/// malformed JSON, unknown fields and wrong types stay 400s with the path of
+/// the offending field.
 pub(crate) fn body<T: DeserializeOwned>(v: Value, phones: &[&str]) -> Result<T, ApiError> {
     let mut errors = Vec::new();
     for field in phones {
@@ -300,6 +459,19 @@ pub(crate) fn body<T: DeserializeOwned>(v: Value, phones: &[&str]) -> Result<T, 
     }
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
+    }
+    // A required field left out is a 422 naming it, as a `PUT` of the whole
+    // resource without it (or a create) is a semantic error, not a malformed body.
+    if let Err(e) = T::deserialize(&v)
+        && let Some(field) = e
+            .to_string()
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+    {
+        return Err(ApiError::Invalid(vec![FieldError::new(
+            field,
+            "is required",
+        )]));
     }
     let bytes = serde_json::to_vec(&v).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     axum::Json::<T>::from_bytes(&bytes)
@@ -450,16 +622,17 @@ mod tests {
 
     #[test]
     fn versions_come_from_if_match_or_the_body() {
+        use Precondition::*;
         let mut h = HeaderMap::new();
-        assert_eq!(
-            expected_version(&h, 0).unwrap(),
-            None,
-            "0 states no version"
-        );
-        assert_eq!(expected_version(&h, None).unwrap(), None);
-        assert_eq!(expected_version(&h, 2).unwrap(), Some(2));
+        assert_eq!(Precondition::of(&h, 0).unwrap(), Any, "0 states no version");
+        assert_eq!(Precondition::of(&h, None).unwrap(), Any);
+        assert_eq!(Precondition::of(&h, 2).unwrap(), Body(2));
         h.insert(axum::http::header::IF_MATCH, "\"5\"".parse().unwrap());
-        assert_eq!(expected_version(&h, 2).unwrap(), Some(5));
+        assert_eq!(
+            Precondition::of(&h, 2).unwrap(),
+            IfMatch(5),
+            "if-match wins"
+        );
         let body = |v: Value| v.as_object().cloned().unwrap();
         assert_eq!(version_in(&body(json!({"version": 3}))).unwrap(), Some(3));
         assert_eq!(version_in(&body(json!({"version": null}))).unwrap(), None);
@@ -467,7 +640,17 @@ mod tests {
             version_in(&body(json!({"version": "3"}))),
             Err(ApiError::BadRequest(_))
         ));
-        assert_eq!(delete_version(&h, 9).unwrap(), 5);
-        assert_eq!(delete_version(&HeaderMap::new(), 9).unwrap(), 9);
+        assert_eq!(delete_version(&HeaderMap::new(), 9).unwrap().version, 9);
+        assert_eq!(delete_version(&h, 5).unwrap().version, 5);
+        // Stale: 412 after if-match, 409 after a body version; any: the current one.
+        assert_eq!(
+            delete_version(&h, 9).unwrap_err().status(),
+            axum::http::StatusCode::PRECONDITION_FAILED
+        );
+        assert_eq!(
+            Body(2).check(3).unwrap_err().status(),
+            axum::http::StatusCode::CONFLICT
+        );
+        assert_eq!(Any.check(3).unwrap().version, 3);
     }
 }

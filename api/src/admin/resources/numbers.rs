@@ -26,7 +26,12 @@ use crate::server::AppState;
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_numbers, create_number))
-        .routes(routes!(get_number, update_number, delete_number))
+        .routes(routes!(
+            get_number,
+            update_number,
+            patch_number,
+            delete_number
+        ))
 }
 
 /// The body's phone-number fields.
@@ -171,12 +176,12 @@ async fn create_number(
     Ok(docs::tagged(StatusCode::CREATED, &n, n.version))
 }
 
-/// Changes a number's name or status. The phone number itself cannot change.
-/// The version replaced is `If-Match` or the body's `version`; with neither,
-/// the current one (an unconditional update); a stale one is a 409.
+/// Replaces a number's name and status (the phone number itself cannot
+/// change). The version replaced is `If-Match` (stale: 412) or the body's
+/// `version` (stale: 409); with neither, the current one.
 #[utoipa::path(put, path = "/api/numbers/{id}", tag = "numbers", request_body = Number,
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (or the body's `version`); neither: the current one")),
-    responses((status = 200, body = Number), (status = 404), (status = 409, description = "stale version"), (status = 422)))]
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (wins over the body's `version`); neither: the current one")),
+    responses((status = 200, body = Number), (status = 404), (status = 409, description = "stale body version"), (status = 412, description = "stale If-Match"), (status = 422)))]
 async fn update_number(
     State(state): State<AppState>,
     auth: Auth,
@@ -187,9 +192,34 @@ async fn update_number(
     auth.require(Role::Manager)?;
     let id = docs::path_id(id, "number")?;
     let Json(body) = body?;
+    replace_number(&state, &auth, id, &headers, body).await
+}
+
+/// Changes the fields a JSON Merge Patch (RFC 7396) names; versions as for `PUT`.
+#[utoipa::path(patch, path = "/api/numbers/{id}", tag = "numbers", request_body(content = Object, content_type = "application/merge-patch+json"),
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being changed (wins over the patch's `version`)")),
+    responses((status = 200, body = Number), (status = 404), (status = 409, description = "stale body version"), (status = 412, description = "stale If-Match"), (status = 422)))]
+async fn patch_number(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Json<Value>, ApiError>,
+) -> Result<Response, ApiError> {
+    let (id, body) = docs::patch_of::<Number>(&state, &auth, id, body).await?;
+    replace_number(&state, &auth, id, &headers, body).await
+}
+
+async fn replace_number(
+    state: &AppState,
+    auth: &Auth,
+    id: Id,
+    headers: &HeaderMap,
+    body: Value,
+) -> Result<Response, ApiError> {
     let mut n: Number = docs::body(body, PHONES)?;
     let _guard = docs::write_lock().await;
-    let (old, expected) = docs::replacing(&state, auth.tenant_id, id, &headers, &mut n).await?;
+    let (old, expected) = docs::replacing(state, auth.tenant_id, id, headers, &mut n).await?;
     let mut extra = Vec::new();
     if n.phone_number != old.phone_number {
         extra.push(FieldError::new(
@@ -198,17 +228,17 @@ async fn update_number(
         ));
     }
     docs::invalid(n.validate(), extra)?;
-    docs::put(&state, auth.tenant_id, &mut n, Some(expected)).await?;
+    docs::put(state, auth.tenant_id, &mut n, Some(expected)).await?;
     audit::record(
-        &state,
-        &auth,
+        state,
+        auth,
         "update",
         "number",
         Some(id),
         json!({"phoneNumber": n.phone_number, "version": n.version}),
     )
     .await?;
-    let n = with_holder(n, &holders(&state, auth.tenant_id, None).await?);
+    let n = with_holder(n, &holders(state, auth.tenant_id, None).await?);
     Ok(docs::tagged(StatusCode::OK, &n, n.version))
 }
 

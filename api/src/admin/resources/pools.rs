@@ -23,7 +23,7 @@ use crate::server::AppState;
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_pools, create_pool))
-        .routes(routes!(get_pool, update_pool, delete_pool))
+        .routes(routes!(get_pool, update_pool, patch_pool, delete_pool))
 }
 
 /// The body's phone-number fields.
@@ -134,12 +134,12 @@ async fn create_pool(
     Ok(docs::tagged(StatusCode::CREATED, &p, p.version))
 }
 
-/// Replaces a pool's settings and numbers. The version replaced is
-/// `If-Match` or the body's `version`; with neither, the current one (an
-/// unconditional update); a stale one is a 409.
+/// Replaces a pool's settings and numbers.
+/// The version replaced is `If-Match` (stale: 412) or the body's
+/// `version` (stale: 409); with neither, the current one.
 #[utoipa::path(put, path = "/api/pools/{id}", tag = "pools", request_body = Pool,
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (or the body's `version`); neither: the current one")),
-    responses((status = 200, body = Pool), (status = 404), (status = 409, description = "stale version, name taken or number held elsewhere"), (status = 422)))]
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (wins over the body's `version`); neither: the current one")),
+    responses((status = 200, body = Pool), (status = 400), (status = 404), (status = 409, description = "stale body version, or a conflict named in the message"), (status = 412, description = "stale If-Match"), (status = 422)))]
 async fn update_pool(
     State(state): State<AppState>,
     auth: Auth,
@@ -150,15 +150,40 @@ async fn update_pool(
     auth.require(Role::Manager)?;
     let id = docs::path_id(id, "pool")?;
     let Json(body) = body?;
+    replace_pool(&state, &auth, id, &headers, body).await
+}
+
+/// Changes the fields a JSON Merge Patch (RFC 7396) names; versions as for `PUT`.
+#[utoipa::path(patch, path = "/api/pools/{id}", tag = "pools", request_body(content = Object, content_type = "application/merge-patch+json"),
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being changed (wins over the patch's `version`)")),
+    responses((status = 200, body = Pool), (status = 400), (status = 404), (status = 409, description = "stale body version, or a conflict named in the message"), (status = 412, description = "stale If-Match"), (status = 422)))]
+async fn patch_pool(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Json<Value>, ApiError>,
+) -> Result<Response, ApiError> {
+    let (id, body) = docs::patch_of::<Pool>(&state, &auth, id, body).await?;
+    replace_pool(&state, &auth, id, &headers, body).await
+}
+
+async fn replace_pool(
+    state: &AppState,
+    auth: &Auth,
+    id: Id,
+    headers: &HeaderMap,
+    body: Value,
+) -> Result<Response, ApiError> {
     let mut p: Pool = docs::body(body, PHONES)?;
     let _guard = docs::write_lock().await;
-    let (_, expected) = docs::replacing(&state, auth.tenant_id, id, &headers, &mut p).await?;
-    check(&state, auth.tenant_id, &p).await?;
-    docs::put(&state, auth.tenant_id, &mut p, Some(expected)).await?;
+    let (_, expected) = docs::replacing(state, auth.tenant_id, id, headers, &mut p).await?;
+    check(state, auth.tenant_id, &p).await?;
+    docs::put(state, auth.tenant_id, &mut p, Some(expected)).await?;
     state.engine.put_pool(p.clone()).await?;
     audit::record(
-        &state,
-        &auth,
+        state,
+        auth,
         "update",
         "pool",
         Some(id),

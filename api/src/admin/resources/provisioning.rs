@@ -331,7 +331,7 @@ async fn purchase(
             .await
             .map_err(in_inventory)?;
         pool.numbers.push(phone.clone());
-        let expected = pool.version;
+        let expected = docs::Expected::current(pool.version);
         docs::put(&state, auth.tenant_id, &mut pool, Some(expected))
             .await
             .map_err(in_inventory)?;
@@ -420,7 +420,13 @@ async fn release(
             h.describe()
         )));
     }
-    docs::delete::<Number>(&state, auth.tenant_id, id, n.version).await?;
+    docs::delete::<Number>(
+        &state,
+        auth.tenant_id,
+        id,
+        docs::Expected::current(n.version),
+    )
+    .await?;
     docs::release(
         &state,
         Key::Number(&n.phone_number),

@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::Utc;
-use serde_json::json;
+use serde_json::{Value, json};
 use switchboard_model::{AuthType, FieldError, Id, Role, RtbRouter, RtbTarget, new_id};
 use switchboard_rtb::check_target;
 use utoipa_axum::router::OpenApiRouter;
@@ -27,9 +27,19 @@ use crate::server::AppState;
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_targets, create_target))
-        .routes(routes!(get_target, update_target, delete_target))
+        .routes(routes!(
+            get_target,
+            update_target,
+            patch_target,
+            delete_target
+        ))
         .routes(routes!(list_routers, create_router))
-        .routes(routes!(get_router, update_router, delete_router))
+        .routes(routes!(
+            get_router,
+            update_router,
+            patch_router,
+            delete_router
+        ))
 }
 
 // ---------------------------------------------------------------- targets
@@ -118,37 +128,70 @@ async fn create_target(
     Ok(docs::tagged(StatusCode::CREATED, &t, t.version))
 }
 
-/// Replaces an RTB target. Credentials not sent are kept while `authType`
-/// stays. The version replaced is `If-Match` or the body's `version`; with
-/// neither, the current one (an unconditional update); a stale one is a 409.
+/// Replaces an RTB target. Credentials (write-only) not sent are kept
+/// while `authType` stays; an explicit `null` clears one.
+/// The version replaced is `If-Match` (stale: 412) or the body's
+/// `version` (stale: 409); with neither, the current one.
 #[utoipa::path(put, path = "/api/rtb/targets/{id}", tag = "rtb", request_body = RtbTarget,
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (or the body's `version`); neither: the current one")),
-    responses((status = 200, body = RtbTarget), (status = 404), (status = 409, description = "stale version"), (status = 422)))]
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (wins over the body's `version`); neither: the current one")),
+    responses((status = 200, body = RtbTarget), (status = 400), (status = 404), (status = 409, description = "stale body version, or a conflict named in the message"), (status = 412, description = "stale If-Match"), (status = 422)))]
 async fn update_target(
     State(state): State<AppState>,
     auth: Auth,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: Result<Json<RtbTarget>, ApiError>,
+    body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
     let id = docs::path_id(id, "rtb target")?;
-    let Json(mut t) = body?;
-    let (old, expected) = docs::replacing(&state, auth.tenant_id, id, &headers, &mut t).await?;
+    let Json(body) = body?;
+    replace_target(&state, &auth, id, &headers, body).await
+}
+
+/// Changes the fields a JSON Merge Patch (RFC 7396) names; versions as for `PUT`.
+#[utoipa::path(patch, path = "/api/rtb/targets/{id}", tag = "rtb", request_body(content = Object, content_type = "application/merge-patch+json"),
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being changed (wins over the patch's `version`)")),
+    responses((status = 200, body = RtbTarget), (status = 400), (status = 404), (status = 409, description = "stale body version, or a conflict named in the message"), (status = 412, description = "stale If-Match"), (status = 422)))]
+async fn patch_target(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Json<Value>, ApiError>,
+) -> Result<Response, ApiError> {
+    let (id, body) = docs::patch_of::<RtbTarget>(&state, &auth, id, body).await?;
+    replace_target(&state, &auth, id, &headers, body).await
+}
+
+async fn replace_target(
+    state: &AppState,
+    auth: &Auth,
+    id: Id,
+    headers: &HeaderMap,
+    body: Value,
+) -> Result<Response, ApiError> {
+    let clear_token = docs::cleared(&body, "authToken");
+    let clear_password = docs::cleared(&body, "authPassword");
+    let mut t: RtbTarget = docs::body(body, &[])?;
+    let (old, expected) = docs::replacing(state, auth.tenant_id, id, headers, &mut t).await?;
     if t.auth_type == old.auth_type {
-        t.auth_token = t.auth_token.or(old.auth_token);
-        t.auth_password = t.auth_password.or(old.auth_password);
+        if !clear_token {
+            t.auth_token = t.auth_token.or(old.auth_token);
+        }
+        if !clear_password {
+            t.auth_password = t.auth_password.or(old.auth_password);
+        }
     }
     docs::invalid(
         t.validate(),
         check_target(&t, state.engine.rtb_allow_private_targets()),
     )?;
     tidy_credentials(&mut t);
-    docs::put(&state, auth.tenant_id, &mut t, Some(expected)).await?;
+    docs::put(state, auth.tenant_id, &mut t, Some(expected)).await?;
     state.engine.put_rtb_target(t.clone()).await?;
     audit::record(
-        &state,
-        &auth,
+        state,
+        auth,
         "update",
         "rtb_target",
         Some(id),
@@ -282,30 +325,56 @@ async fn create_router(
     Ok(docs::tagged(StatusCode::CREATED, &r, r.version))
 }
 
-/// Replaces an RTB router. The version replaced is `If-Match` or the body's
-/// `version`; with neither, the current one (an unconditional update); a
-/// stale one is a 409.
+/// Replaces an RTB router.
+/// The version replaced is `If-Match` (stale: 412) or the body's
+/// `version` (stale: 409); with neither, the current one.
 #[utoipa::path(put, path = "/api/rtb/routers/{id}", tag = "rtb", request_body = RtbRouter,
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (or the body's `version`); neither: the current one")),
-    responses((status = 200, body = RtbRouter), (status = 404), (status = 409, description = "stale version"), (status = 422)))]
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (wins over the body's `version`); neither: the current one")),
+    responses((status = 200, body = RtbRouter), (status = 400), (status = 404), (status = 409, description = "stale body version, or a conflict named in the message"), (status = 412, description = "stale If-Match"), (status = 422)))]
 async fn update_router(
     State(state): State<AppState>,
     auth: Auth,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: Result<Json<RtbRouter>, ApiError>,
+    body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
     let id = docs::path_id(id, "rtb router")?;
-    let Json(mut r) = body?;
+    let Json(body) = body?;
+    replace_router(&state, &auth, id, &headers, body).await
+}
+
+/// Changes the fields a JSON Merge Patch (RFC 7396) names; versions as for `PUT`.
+#[utoipa::path(patch, path = "/api/rtb/routers/{id}", tag = "rtb", request_body(content = Object, content_type = "application/merge-patch+json"),
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being changed (wins over the patch's `version`)")),
+    responses((status = 200, body = RtbRouter), (status = 400), (status = 404), (status = 409, description = "stale body version, or a conflict named in the message"), (status = 412, description = "stale If-Match"), (status = 422)))]
+async fn patch_router(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Json<Value>, ApiError>,
+) -> Result<Response, ApiError> {
+    let (id, body) = docs::patch_of::<RtbRouter>(&state, &auth, id, body).await?;
+    replace_router(&state, &auth, id, &headers, body).await
+}
+
+async fn replace_router(
+    state: &AppState,
+    auth: &Auth,
+    id: Id,
+    headers: &HeaderMap,
+    body: Value,
+) -> Result<Response, ApiError> {
+    let mut r: RtbRouter = docs::body(body, &[])?;
     let _guard = docs::write_lock().await;
-    let (_, expected) = docs::replacing(&state, auth.tenant_id, id, &headers, &mut r).await?;
-    check_router(&state, auth.tenant_id, &r).await?;
-    docs::put(&state, auth.tenant_id, &mut r, Some(expected)).await?;
+    let (_, expected) = docs::replacing(state, auth.tenant_id, id, headers, &mut r).await?;
+    check_router(state, auth.tenant_id, &r).await?;
+    docs::put(state, auth.tenant_id, &mut r, Some(expected)).await?;
     state.engine.put_rtb_router(r.clone()).await;
     audit::record(
-        &state,
-        &auth,
+        state,
+        auth,
         "update",
         "rtb_router",
         Some(id),

@@ -78,7 +78,7 @@ fn decode_cursor(c: &str) -> Result<Position, ApiError> {
 }
 
 /// The tenant's tracked web visits, newest first.
-#[utoipa::path(get, path = "/api/tracking-sessions", tag = "tracking-tags", params(SessionQuery),
+#[utoipa::path(get, operation_id = "list_tracking_sessions", path = "/api/tracking-sessions", tag = "tracking-tags", params(SessionQuery),
     responses((status = 200, body = List<VisitorSession>), (status = 400, description = "bad filter or cursor, or a range over 31 days"), (status = 401)))]
 async fn list(
     State(state): State<AppState>,

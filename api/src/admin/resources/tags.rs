@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::Utc;
-use serde_json::json;
+use serde_json::{Value, json};
 use switchboard_model::{FieldError, Id, Pool, Role, TrackingTag, new_id};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -24,7 +24,7 @@ use crate::server::AppState;
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_tags, create_tag))
-        .routes(routes!(get_tag, update_tag, delete_tag))
+        .routes(routes!(get_tag, update_tag, patch_tag, delete_tag))
 }
 
 /// A fresh tag code: `tag_` and 12 random lowercase letters and digits.
@@ -132,24 +132,50 @@ async fn create_tag(
     Ok(docs::tagged(StatusCode::CREATED, &t, t.version))
 }
 
-/// Replaces a tracking tag's settings (its code stays). The version
-/// replaced is `If-Match` or the body's `version`; with neither, the current
-/// one (an unconditional update); a stale one is a 409.
+/// Replaces a tracking tag's settings (its code stays).
+/// The version replaced is `If-Match` (stale: 412) or the body's
+/// `version` (stale: 409); with neither, the current one.
 #[utoipa::path(put, path = "/api/tracking-tags/{id}", tag = "tracking-tags", request_body = TrackingTag,
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (or the body's `version`); neither: the current one")),
-    responses((status = 200, body = TrackingTag), (status = 404), (status = 409, description = "stale version"), (status = 422)))]
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (wins over the body's `version`); neither: the current one")),
+    responses((status = 200, body = TrackingTag), (status = 400), (status = 404), (status = 409, description = "stale body version, or a conflict named in the message"), (status = 412, description = "stale If-Match"), (status = 422)))]
 async fn update_tag(
     State(state): State<AppState>,
     auth: Auth,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: Result<Json<TrackingTag>, ApiError>,
+    body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
     let id = docs::path_id(id, "tracking tag")?;
-    let Json(mut t) = body?;
+    let Json(body) = body?;
+    replace_tag(&state, &auth, id, &headers, body).await
+}
+
+/// Changes the fields a JSON Merge Patch (RFC 7396) names; versions as for `PUT`.
+#[utoipa::path(patch, path = "/api/tracking-tags/{id}", tag = "tracking-tags", request_body(content = Object, content_type = "application/merge-patch+json"),
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being changed (wins over the patch's `version`)")),
+    responses((status = 200, body = TrackingTag), (status = 400), (status = 404), (status = 409, description = "stale body version, or a conflict named in the message"), (status = 412, description = "stale If-Match"), (status = 422)))]
+async fn patch_tag(
+    State(state): State<AppState>,
+    auth: Auth,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Json<Value>, ApiError>,
+) -> Result<Response, ApiError> {
+    let (id, body) = docs::patch_of::<TrackingTag>(&state, &auth, id, body).await?;
+    replace_tag(&state, &auth, id, &headers, body).await
+}
+
+async fn replace_tag(
+    state: &AppState,
+    auth: &Auth,
+    id: Id,
+    headers: &HeaderMap,
+    body: Value,
+) -> Result<Response, ApiError> {
+    let mut t: TrackingTag = docs::body(body, &[])?;
     let _guard = docs::write_lock().await;
-    let (old, expected) = docs::replacing(&state, auth.tenant_id, id, &headers, &mut t).await?;
+    let (old, expected) = docs::replacing(state, auth.tenant_id, id, headers, &mut t).await?;
     let mut extra = Vec::new();
     match t.tag_code.trim() {
         "" => t.tag_code = old.tag_code,
@@ -159,11 +185,11 @@ async fn update_tag(
             "cannot change: sites embed it (create a new tag instead)",
         )),
     }
-    check(&state, auth.tenant_id, &t, extra).await?;
-    docs::put(&state, auth.tenant_id, &mut t, Some(expected)).await?;
+    check(state, auth.tenant_id, &t, extra).await?;
+    docs::put(state, auth.tenant_id, &mut t, Some(expected)).await?;
     audit::record(
-        &state,
-        &auth,
+        state,
+        auth,
         "update",
         "tracking_tag",
         Some(id),

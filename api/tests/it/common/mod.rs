@@ -631,6 +631,18 @@ impl Console {
         (s, v)
     }
 
+    /// PATCH with a JSON merge patch: status and JSON body.
+    pub(crate) async fn patch(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let (s, v, _) = self
+            .send(reqwest::Method::PATCH, path, Some(body), &[])
+            .await;
+        (s, v)
+    }
+
     /// DELETE: status and JSON body.
     pub(crate) async fn delete(&self, path: &str) -> (u16, serde_json::Value) {
         let (s, v, _) = self.send(reqwest::Method::DELETE, path, None, &[]).await;
