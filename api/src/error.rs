@@ -8,14 +8,13 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use switchboard_engine::EngineError;
-use switchboard_model::{FieldError, ModelError};
+use switchboard_model::{FieldError, ModelError, ServiceErrorCode};
 use switchboard_store::StoreError;
 
 use crate::twilio::form::FormError;
 
 /// An error answered to an HTTP client.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum ApiError {
     /// The engine refused or failed.
     #[error(transparent)]
@@ -105,19 +104,7 @@ impl ApiError {
 
     fn parts(&self) -> (StatusCode, &'static str) {
         match self {
-            ApiError::Engine(e) => match e {
-                EngineError::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
-                EngineError::Store(e) => store_parts(e),
-                EngineError::UnknownCall(_) => (StatusCode::NOT_FOUND, "unknown_call"),
-                EngineError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
-                EngineError::Reference(_) => (StatusCode::CONFLICT, "conflict"),
-                EngineError::CallSidTaken => (StatusCode::CONFLICT, "conflict"),
-                EngineError::PeerUnreachable(_) | EngineError::PeerFailed(_) => {
-                    (StatusCode::SERVICE_UNAVAILABLE, "overloaded")
-                }
-                EngineError::Carrier(_) => (StatusCode::BAD_GATEWAY, "twilio_error"),
-                _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-            },
+            ApiError::Engine(e) => by_code(e.code()),
             ApiError::Form(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Body { status, .. } if *status == StatusCode::PAYLOAD_TOO_LARGE => {
                 (*status, "payload_too_large")
@@ -141,7 +128,7 @@ impl ApiError {
             }
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
-            ApiError::Store(e) => store_parts(e),
+            ApiError::Store(e) => by_code(e.code()),
             ApiError::Twilio(_) => (StatusCode::BAD_GATEWAY, "twilio_error"),
         }
     }
@@ -176,15 +163,21 @@ impl ApiError {
 
 /// A version conflict is the client's stale write (409); a bad cursor is
 /// its mistake (400); anything else is the store's trouble (503).
-fn store_parts(e: &StoreError) -> (StatusCode, &'static str) {
-    match e {
-        StoreError::Conflict { .. } => (StatusCode::CONFLICT, "version_conflict"),
-        StoreError::InvalidArgument(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
-    }
+/// The one status of each kind of engine or store failure.
+fn by_code(code: ServiceErrorCode) -> (StatusCode, &'static str) {
+    let status = match code {
+        ServiceErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+        ServiceErrorCode::NotFound | ServiceErrorCode::UnknownCall => StatusCode::NOT_FOUND,
+        ServiceErrorCode::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        ServiceErrorCode::Conflict | ServiceErrorCode::VersionConflict => StatusCode::CONFLICT,
+        ServiceErrorCode::Overloaded | ServiceErrorCode::StoreUnavailable => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        ServiceErrorCode::Carrier => StatusCode::BAD_GATEWAY,
+    };
+    (status, code.as_str())
 }
 
-/// Lowercases the first letter and drops a trailing period (the house style).
 fn lowercase_first(s: &str) -> String {
     let s = s.trim_end_matches('.');
     let mut chars = s.chars();

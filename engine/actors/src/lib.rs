@@ -78,7 +78,6 @@ pub use switchboard_cluster::Timing as ClusterTiming;
 
 /// The engine's one error type.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum EngineError {
     /// The store failed; nothing was acknowledged.
     #[error(transparent)]
@@ -110,6 +109,23 @@ pub enum EngineError {
     /// The carrier's API (Twilio's REST API) failed or answered something unusable.
     #[error("carrier api: {0}")]
     Carrier(String),
+}
+
+impl EngineError {
+    /// How this failure reads to a client.
+    pub fn code(&self) -> switchboard_model::ServiceErrorCode {
+        use switchboard_model::ServiceErrorCode as C;
+        match self {
+            EngineError::Store(e) => e.code(),
+            EngineError::Overloaded(_)
+            | EngineError::PeerUnreachable(_)
+            | EngineError::PeerFailed(_) => C::Overloaded,
+            EngineError::UnknownCall(_) => C::UnknownCall,
+            EngineError::Invalid(_) => C::Invalid,
+            EngineError::Reference(_) | EngineError::CallSidTaken => C::Conflict,
+            EngineError::Carrier(_) => C::Carrier,
+        }
+    }
 }
 
 /// Result with [`EngineError`].

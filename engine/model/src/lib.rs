@@ -62,9 +62,51 @@ impl FieldError {
     }
 }
 
+/// How a failure reads to a client, whichever crate's error it is: each
+/// crate's error enum says which of these each of its variants is (its
+/// `code()`, matched without a wildcard, so a new variant does not compile
+/// until it is classified), and the HTTP layer maps each to one status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServiceErrorCode {
+    /// The request is malformed (400 `bad_request`).
+    BadRequest,
+    /// No such thing (404 `not_found`).
+    NotFound,
+    /// No such call (404 `unknown_call`).
+    UnknownCall,
+    /// A value failed validation (422 `invalid`).
+    Invalid,
+    /// Taken, in use, or refers to what does not exist (409 `conflict`).
+    Conflict,
+    /// The stated version is not the current one (409 `version_conflict`).
+    VersionConflict,
+    /// Too busy, or a peer is unreachable: retry (503 `overloaded`).
+    Overloaded,
+    /// The store failed: retry (503 `store_unavailable`).
+    StoreUnavailable,
+    /// The carrier's API failed (502 `twilio_error`).
+    Carrier,
+}
+
+impl ServiceErrorCode {
+    /// The `code` of the JSON error body.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceErrorCode::BadRequest => "bad_request",
+            ServiceErrorCode::NotFound => "not_found",
+            ServiceErrorCode::UnknownCall => "unknown_call",
+            ServiceErrorCode::Invalid => "invalid",
+            ServiceErrorCode::Conflict => "conflict",
+            ServiceErrorCode::VersionConflict => "version_conflict",
+            ServiceErrorCode::Overloaded => "overloaded",
+            ServiceErrorCode::StoreUnavailable => "store_unavailable",
+            ServiceErrorCode::Carrier => "twilio_error",
+        }
+    }
+}
+
 /// The model's one error type.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum ModelError {
     /// A phone number that is not E.164 and cannot be normalized to it.
     #[error("invalid phone number {0:?}: expected E.164 such as +15550001000")]

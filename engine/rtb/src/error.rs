@@ -8,7 +8,6 @@ use std::net::IpAddr;
 /// ([`crate::Outcome::Invalid`] and friends) so one bad bidder never breaks an
 /// auction.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum RtbError {
     /// A request body template names variables that do not exist.
     #[error("unknown template variables: {}", .0.join(", "))]

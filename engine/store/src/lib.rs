@@ -31,7 +31,6 @@ pub use embedded::EmbeddedStore;
 
 /// The store's one error type.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum StoreError {
     /// A conditional write found another version (or an existing/missing document).
     #[error("version conflict: expected {expected:?}, found {found:?}")]
@@ -53,12 +52,23 @@ pub enum StoreError {
     InvalidArgument(String),
 }
 
+impl StoreError {
+    /// How this failure reads to a client.
+    pub fn code(&self) -> switchboard_model::ServiceErrorCode {
+        use switchboard_model::ServiceErrorCode as C;
+        match self {
+            StoreError::Conflict { .. } => C::VersionConflict,
+            StoreError::Backend(_) | StoreError::Corrupt(_) => C::StoreUnavailable,
+            StoreError::InvalidArgument(_) => C::BadRequest,
+        }
+    }
+}
+
 /// Result with [`StoreError`].
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Kinds of configuration documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
 pub enum DocKind {
     /// A tenant (its tenant id is its own id).
     Tenant,
