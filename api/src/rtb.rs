@@ -16,8 +16,7 @@ use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -26,6 +25,7 @@ use switchboard_model::{CallerInfo, FieldError, Id, Role};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::admin::extract::ResourceId;
 use crate::admin::extract::{Auth, Json, Principal};
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -140,7 +140,7 @@ fn parse(headers: &HeaderMap, body: &Bytes) -> Result<CallerInfo, ApiError> {
 async fn ping(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(router, _): ResourceId<switchboard_model::RtbRouter>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<PingAnswer>, ApiError> {
@@ -153,7 +153,6 @@ async fn ping(
     if !admit(*key) {
         return Err(ApiError::RateLimited(1));
     }
-    let router = crate::admin::resources::docs::path_id(id, "rtb router")?;
     let caller = parse(&headers, &body)?;
     let answer = match state
         .engine

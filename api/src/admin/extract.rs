@@ -1,9 +1,12 @@
 //! What admin handlers take from a request: who is asking ([`Auth`]), a JSON
 //! body whose every rejection is our 400 ([`Json`]), a page of a list
-//! ([`PageQuery`], [`List`]) and the version a write expects ([`if_match`]).
+//! ([`PageQuery`], [`List`]), the id in a path ([`ResourceId`]) and the
+//! version a write expects ([`if_match`]).
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use std::marker::PhantomData;
+
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -198,6 +201,42 @@ pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
             "if-match must be a version such as \"3\", got {s:?}"
         ))
     })
+}
+
+/// How messages name a kind of resource: `buyer`, `rtb target`, `user`.
+pub(crate) trait Kind {
+    /// The name in `404 {name} not found`.
+    const NAME: &'static str;
+}
+
+/// The kinds addressed by id that are not stored resources of a tenant.
+pub(crate) mod kinds {
+    macro_rules! kind {
+        ($($t:ident => $name:literal),+) => {$(
+            #[doc = concat!("The `", $name, "` kind.")]
+            pub(crate) struct $t;
+            impl super::Kind for $t {
+                const NAME: &'static str = $name;
+            }
+        )+};
+    }
+    kind!(User => "user", ApiKey => "api key", Session => "session", Call => "call");
+}
+
+/// The `{id}` of a path, of a resource of kind `K`. Text that is not an id
+/// names nothing, just like an id that does not exist: 404 `{kind} not found`.
+pub(crate) struct ResourceId<K>(pub(crate) Id, pub(crate) PhantomData<K>);
+
+impl<K: Kind, S: Send + Sync> FromRequestParts<S> for ResourceId<K> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(text) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound(K::NAME))?;
+        let id = text.parse().map_err(|_| ApiError::NotFound(K::NAME))?;
+        Ok(ResourceId(id, PhantomData))
+    }
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 //! for the user who made it (or whose key made it): deleting that user
 //! revokes it.
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 use crate::admin::accounts::{self, ApiKey, SYSTEM};
 use crate::admin::audit;
 use crate::admin::extract::{Auth, Json, List, PageQuery, Principal};
-use crate::admin::resources::docs::path_id;
+use crate::admin::extract::{ResourceId, kinds};
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -115,10 +115,9 @@ async fn create_key(
 async fn revoke_key(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<kinds::ApiKey>,
 ) -> Result<StatusCode, ApiError> {
     auth.require(Role::Admin)?;
-    let id = path_id(id, "api key")?;
     let store = state.engine.store().as_ref();
     let doc = store
         .get_doc(DocKind::ApiKey, SYSTEM, id)

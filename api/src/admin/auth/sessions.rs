@@ -3,8 +3,7 @@
 //! and the password (`POST /api/auth/password`, which signs out every other
 //! session).
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -18,7 +17,7 @@ use utoipa_axum::routes;
 use crate::admin::accounts::{self, Session};
 use crate::admin::audit;
 use crate::admin::extract::{Auth, Json, Principal};
-use crate::admin::resources::docs::path_id;
+use crate::admin::extract::{ResourceId, kinds};
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -80,10 +79,9 @@ async fn list_sessions(
 async fn revoke_session(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<kinds::Session>,
 ) -> Result<StatusCode, ApiError> {
     let (user, _) = user_of(&auth)?;
-    let id = path_id(id, "session")?;
     let store = state.engine.store().as_ref();
     accounts::get::<Session>(store, DocKind::Session, id)
         .await?

@@ -4,8 +4,8 @@
 //! Deleting a user, or resetting their password, ends their sessions at
 //! once; deleting one also revokes the API keys that act for them.
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
@@ -19,7 +19,8 @@ use utoipa_axum::routes;
 use crate::admin::accounts::{self, SYSTEM, User};
 use crate::admin::audit;
 use crate::admin::extract::{Auth, Json, List, PageQuery};
-use crate::admin::resources::docs::{Precondition, delete_version, path_id, tagged};
+use crate::admin::extract::{ResourceId, kinds};
+use crate::admin::resources::docs::{Precondition, delete_version, tagged};
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -173,12 +174,11 @@ async fn create_user(
 async fn update_user(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<kinds::User>,
     headers: HeaderMap,
     req: Result<Json<UserUpdate>, ApiError>,
 ) -> Result<Response, ApiError> {
     auth.require(Role::Admin)?;
-    let id = path_id(id, "user")?;
     let Json(req) = req?;
     let precondition = Precondition::of(&headers, req.version)?;
     let _guard = state.accounts_lock.lock().await;
@@ -226,11 +226,10 @@ async fn update_user(
 async fn delete_user(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<kinds::User>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     auth.require(Role::Admin)?;
-    let id = path_id(id, "user")?;
     let _guard = state.accounts_lock.lock().await;
     let store = state.engine.store().as_ref();
     let user = accounts::user_in(store, auth.tenant_id, id)

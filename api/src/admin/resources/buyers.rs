@@ -7,8 +7,8 @@
 //! document, phone fields, the fields an update names. Path ids, versions
 //! and ETags are [`super::docs`]'s, as for every resource.
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono_tz::Tz;
@@ -24,6 +24,7 @@ use utoipa_axum::routes;
 
 use super::docs;
 use crate::admin::audit;
+use crate::admin::extract::ResourceId;
 use crate::admin::extract::{Auth, Json, List, PageQuery, if_match};
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -339,9 +340,9 @@ async fn create(
 async fn get_one(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<Buyer>,
 ) -> Result<Response, ApiError> {
-    let buyer = docs::load::<Buyer>(&state, auth.tenant_id, docs::path_id(id, "buyer")?).await?;
+    let buyer = docs::load::<Buyer>(&state, auth.tenant_id, id).await?;
     Ok(docs::tagged(StatusCode::OK, &buyer, buyer.version))
 }
 
@@ -379,9 +380,9 @@ pub(crate) struct BuyerCapacity {
 async fn capacity(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<Buyer>,
 ) -> Result<Json<BuyerCapacity>, ApiError> {
-    let buyer = docs::load::<Buyer>(&state, auth.tenant_id, docs::path_id(id, "buyer")?).await?;
+    let buyer = docs::load::<Buyer>(&state, auth.tenant_id, id).await?;
     let live = state.engine.buyer_stats(buyer.id).await.ok_or_else(|| {
         ApiError::Engine(switchboard_engine::EngineError::Overloaded(
             "this buyer's capacity cannot be read now".into(),
@@ -412,13 +413,12 @@ async fn capacity(
 async fn update(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<Buyer>,
     headers: HeaderMap,
     body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
     // The role is checked before the body is looked at.
     auth.require(Role::Manager)?;
-    let id = docs::path_id(id, "buyer")?;
     let Json(body) = body?;
     replace(&state, &auth, id, &headers, object(body)?).await
 }
@@ -431,7 +431,7 @@ async fn update(
 async fn patch(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<Buyer>,
     headers: HeaderMap,
     body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
@@ -494,11 +494,10 @@ async fn replace_audited(
 async fn delete(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<Buyer>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
-    let id = docs::path_id(id, "buyer")?;
     // Without `If-Match` the engine deletes the current version.
     let precondition = docs::Precondition::of(&headers, None)?;
     if !state

@@ -7,8 +7,8 @@
 //! a very selective filter may return a short (even empty) page with a
 //! `nextCursor`; follow it until it is absent.
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -17,9 +17,9 @@ use switchboard_model::{CallRecord, CallStatus, Id, PhoneNumber};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::docs::path_id;
 use crate::admin::extract::query;
 use crate::admin::extract::{Auth, Json, List};
+use crate::admin::extract::{ResourceId, kinds};
 use crate::error::ApiError;
 use crate::export::{CsvWriter, Names};
 use crate::server::AppState;
@@ -157,9 +157,8 @@ async fn respond(
 async fn get_one(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<kinds::Call>,
 ) -> Result<Json<CallRecord>, ApiError> {
-    let id = path_id(id, "call")?;
     let call = state
         .engine
         .store()

@@ -7,8 +7,8 @@
 //! router is configured, at least one target), its number or pool, and
 //! sensible caps and settings; every failure is listed in one 422.
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
@@ -22,8 +22,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::buyers::{changed, merge_errors, object, optional_phone};
-use super::docs::{self, path_id, tagged};
+use super::docs::{self, tagged};
 use crate::admin::audit;
+use crate::admin::extract::ResourceId;
 use crate::admin::extract::{Auth, Json, List, PageQuery, if_match, query};
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -316,9 +317,9 @@ async fn create(
 async fn get_one(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<Campaign>,
 ) -> Result<Response, ApiError> {
-    let campaign = docs::load::<Campaign>(&state, auth.tenant_id, path_id(id, "campaign")?).await?;
+    let campaign = docs::load::<Campaign>(&state, auth.tenant_id, id).await?;
     Ok(tagged(StatusCode::OK, &campaign, campaign.version))
 }
 
@@ -334,13 +335,12 @@ async fn get_one(
 async fn update(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<Campaign>,
     headers: HeaderMap,
     body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
     // The role is checked before the body is looked at.
     auth.require(Role::Manager)?;
-    let id = path_id(id, "campaign")?;
     let Json(body) = body?;
     let body = object(body)?;
     let campaign = replace(&state, &auth, id, &headers, &body).await?;
@@ -356,7 +356,7 @@ async fn update(
 async fn patch(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<Campaign>,
     headers: HeaderMap,
     body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
@@ -395,11 +395,10 @@ async fn updated(
 async fn delete(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<Campaign>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
-    let id = path_id(id, "campaign")?;
     // Without `If-Match` the engine deletes the current version.
     let expected = if_match(&headers)?;
     let users = super::docs::campaign_users(&state, auth.tenant_id, id).await?;
@@ -428,9 +427,9 @@ async fn delete(
 async fn get_buyers(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<Campaign>,
 ) -> Result<Response, ApiError> {
-    let campaign = docs::load::<Campaign>(&state, auth.tenant_id, path_id(id, "campaign")?).await?;
+    let campaign = docs::load::<Campaign>(&state, auth.tenant_id, id).await?;
     Ok(tagged(
         StatusCode::OK,
         &List {
@@ -450,13 +449,12 @@ async fn get_buyers(
 async fn put_buyers(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<Campaign>,
     headers: HeaderMap,
     body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
     // The role is checked before the body is looked at.
     auth.require(Role::Manager)?;
-    let id = path_id(id, "campaign")?;
     let Json(body) = body?;
     if !body.is_array() {
         return Err(ApiError::BadRequest(

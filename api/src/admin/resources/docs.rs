@@ -7,8 +7,6 @@
 //! tag: [`switchboard_engine::claims`]); and who references what, so that a
 //! delete can say what still uses a resource.
 
-use axum::extract::Path;
-use axum::extract::rejection::PathRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -19,7 +17,7 @@ use switchboard_model::{FieldError, Id, ModelError, PhoneNumber};
 use switchboard_store::{Doc, DocKind, StoreError};
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::admin::extract::{Json, if_match};
+use crate::admin::extract::{Json, Kind, if_match};
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -398,11 +396,10 @@ pub(crate) async fn patched<T: Resource>(
 pub(crate) async fn patch_of<T: Resource>(
     state: &AppState,
     auth: &crate::admin::extract::Auth,
-    id: Result<Path<String>, PathRejection>,
+    id: Id,
     body: Result<Json<Value>, ApiError>,
 ) -> Result<(Id, Value), ApiError> {
     auth.require(switchboard_model::Role::Manager)?;
-    let id = path_id(id, T::NAME)?;
     let Json(patch) = body?;
     Ok((id, patched::<T>(state, auth.tenant_id, id, patch).await?))
 }
@@ -412,14 +409,9 @@ pub(crate) fn cleared(body: &Value, field: &str) -> bool {
     body.get(field) == Some(&Value::Null)
 }
 
-/// The `{id}` of a path. Text that is not an id names nothing, just like an
-/// id that does not exist: 404 `{kind} not found`.
-pub(crate) fn path_id(
-    path: Result<Path<String>, PathRejection>,
-    kind: &'static str,
-) -> Result<Id, ApiError> {
-    let Path(text) = path.map_err(|_| ApiError::NotFound(kind))?;
-    text.parse().map_err(|_| ApiError::NotFound(kind))
+/// Every stored resource kind names itself in a `404 {kind} not found`.
+impl<T: Resource> Kind for T {
+    const NAME: &'static str = <T as Resource>::NAME;
 }
 
 /// A resource answered with its version as the `ETag`, for `If-Match`.

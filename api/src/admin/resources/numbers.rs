@@ -6,8 +6,8 @@
 
 use std::collections::HashMap;
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::Utc;
@@ -19,6 +19,7 @@ use utoipa_axum::routes;
 
 use super::docs::{self, Key, Owner};
 use crate::admin::audit;
+use crate::admin::extract::ResourceId;
 use crate::admin::extract::{Auth, Json, List, PageQuery};
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -125,10 +126,9 @@ async fn list_numbers(
 async fn get_number(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<Number>,
 ) -> Result<Response, ApiError> {
     auth.require(Role::Viewer)?;
-    let id = docs::path_id(id, "number")?;
     let n = docs::load::<Number>(&state, auth.tenant_id, id).await?;
     let n = with_holder(n, &holders(&state, auth.tenant_id, None).await?);
     Ok(docs::tagged(StatusCode::OK, &n, n.version))
@@ -185,12 +185,11 @@ async fn create_number(
 async fn update_number(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<Number>,
     headers: HeaderMap,
     body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
-    let id = docs::path_id(id, "number")?;
     let Json(body) = body?;
     replace_number(&state, &auth, id, &headers, body).await
 }
@@ -202,7 +201,7 @@ async fn update_number(
 async fn patch_number(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<Number>,
     headers: HeaderMap,
     body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
@@ -249,11 +248,10 @@ async fn replace_number(
 async fn delete_number(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<Number>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
-    let id = docs::path_id(id, "number")?;
     let _guard = docs::write_lock().await;
     let n = docs::load::<Number>(&state, auth.tenant_id, id).await?;
     if let Some(h) = holders(&state, auth.tenant_id, None)

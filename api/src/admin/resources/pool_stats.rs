@@ -1,8 +1,7 @@
 //! `GET /api/pools/{id}/stats`: how a DNI pool is used, from its actor's
 //! live counters (since the server started), with a recommended size.
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use switchboard_model::{Id, Pool, Role};
@@ -11,6 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::docs;
+use crate::admin::extract::ResourceId;
 use crate::admin::extract::{Auth, Json};
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -48,10 +48,10 @@ pub(crate) struct PoolStats {
 async fn pool_stats(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<Pool>,
 ) -> Result<Json<PoolStats>, ApiError> {
     auth.require(Role::Viewer)?;
-    let pool = docs::load::<Pool>(&state, auth.tenant_id, docs::path_id(id, "pool")?).await?;
+    let pool = docs::load::<Pool>(&state, auth.tenant_id, id).await?;
     let live =
         state
             .engine

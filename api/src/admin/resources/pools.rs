@@ -3,8 +3,8 @@
 //! A pool's numbers come from the tenant's inventory; each is in at most one
 //! pool and is not a campaign's direct number. Names are unique per tenant.
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::Utc;
@@ -16,6 +16,7 @@ use utoipa_axum::routes;
 use super::docs;
 use super::numbers::holders;
 use crate::admin::audit;
+use crate::admin::extract::ResourceId;
 use crate::admin::extract::{Auth, Json, List, PageQuery};
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -99,10 +100,10 @@ async fn list_pools(
 async fn get_pool(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<Pool>,
 ) -> Result<Response, ApiError> {
     auth.require(Role::Viewer)?;
-    let p = docs::load::<Pool>(&state, auth.tenant_id, docs::path_id(id, "pool")?).await?;
+    let p = docs::load::<Pool>(&state, auth.tenant_id, id).await?;
     Ok(docs::tagged(StatusCode::OK, &p, p.version))
 }
 
@@ -143,12 +144,11 @@ async fn create_pool(
 async fn update_pool(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<Pool>,
     headers: HeaderMap,
     body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
-    let id = docs::path_id(id, "pool")?;
     let Json(body) = body?;
     replace_pool(&state, &auth, id, &headers, body).await
 }
@@ -160,7 +160,7 @@ async fn update_pool(
 async fn patch_pool(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<Pool>,
     headers: HeaderMap,
     body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
@@ -201,11 +201,10 @@ async fn replace_pool(
 async fn delete_pool(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<Pool>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
-    let id = docs::path_id(id, "pool")?;
     let _guard = docs::write_lock().await;
     let p = docs::load::<Pool>(&state, auth.tenant_id, id).await?;
     let mut users: Vec<String> = docs::campaigns(&state, auth.tenant_id)

@@ -13,8 +13,8 @@
 //! tenants (or two clicks) cannot buy the same number into two inventories;
 //! no store lock is held while Twilio is being asked.
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -27,6 +27,7 @@ use utoipa_axum::routes;
 use super::docs::{self, Key, Owner};
 use super::numbers::holders;
 use crate::admin::audit;
+use crate::admin::extract::ResourceId;
 use crate::admin::extract::{Auth, Json};
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -382,10 +383,9 @@ pub(crate) struct Released {
 async fn release(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<Number>,
 ) -> Result<Json<Released>, ApiError> {
     auth.require(Role::Manager)?;
-    let id = docs::path_id(id, "number")?;
     let n = docs::load::<Number>(&state, auth.tenant_id, id).await?;
     if let Some(h) = holders(&state, auth.tenant_id, None)
         .await?

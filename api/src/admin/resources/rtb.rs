@@ -7,8 +7,8 @@
 
 use std::collections::HashSet;
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::Utc;
@@ -20,6 +20,7 @@ use utoipa_axum::routes;
 
 use super::docs;
 use crate::admin::audit;
+use crate::admin::extract::ResourceId;
 use crate::admin::extract::{Auth, Json, List, PageQuery};
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -86,12 +87,10 @@ async fn list_targets(
 async fn get_target(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<RtbTarget>,
 ) -> Result<Response, ApiError> {
     auth.require(Role::Viewer)?;
-    let t = redacted(
-        docs::load::<RtbTarget>(&state, auth.tenant_id, docs::path_id(id, "rtb target")?).await?,
-    );
+    let t = redacted(docs::load::<RtbTarget>(&state, auth.tenant_id, id).await?);
     Ok(docs::tagged(StatusCode::OK, &t, t.version))
 }
 
@@ -138,12 +137,11 @@ async fn create_target(
 async fn update_target(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<RtbTarget>,
     headers: HeaderMap,
     body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
-    let id = docs::path_id(id, "rtb target")?;
     let Json(body) = body?;
     replace_target(&state, &auth, id, &headers, body).await
 }
@@ -155,7 +153,7 @@ async fn update_target(
 async fn patch_target(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<RtbTarget>,
     headers: HeaderMap,
     body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
@@ -209,11 +207,10 @@ async fn replace_target(
 async fn delete_target(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<RtbTarget>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
-    let id = docs::path_id(id, "rtb target")?;
     let _guard = docs::write_lock().await;
     let t = docs::load::<RtbTarget>(&state, auth.tenant_id, id).await?;
     let users: Vec<String> = docs::list::<RtbRouter>(&state, auth.tenant_id)
@@ -291,11 +288,10 @@ async fn list_routers(
 async fn get_router(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<RtbRouter>,
 ) -> Result<Response, ApiError> {
     auth.require(Role::Viewer)?;
-    let r =
-        docs::load::<RtbRouter>(&state, auth.tenant_id, docs::path_id(id, "rtb router")?).await?;
+    let r = docs::load::<RtbRouter>(&state, auth.tenant_id, id).await?;
     Ok(docs::tagged(StatusCode::OK, &r, r.version))
 }
 
@@ -334,12 +330,11 @@ async fn create_router(
 async fn update_router(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<RtbRouter>,
     headers: HeaderMap,
     body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
-    let id = docs::path_id(id, "rtb router")?;
     let Json(body) = body?;
     replace_router(&state, &auth, id, &headers, body).await
 }
@@ -351,7 +346,7 @@ async fn update_router(
 async fn patch_router(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<RtbRouter>,
     headers: HeaderMap,
     body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
@@ -391,11 +386,10 @@ async fn replace_router(
 async fn delete_router(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<RtbRouter>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
-    let id = docs::path_id(id, "rtb router")?;
     let _guard = docs::write_lock().await;
     let r = docs::load::<RtbRouter>(&state, auth.tenant_id, id).await?;
     let users: Vec<String> = docs::campaigns(&state, auth.tenant_id)

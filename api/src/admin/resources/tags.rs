@@ -5,8 +5,8 @@
 //! alone. A code is generated when none is given, and never changes: sites
 //! embed it.
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::Utc;
@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 
 use super::docs::{self, Key, Owner};
 use crate::admin::audit;
+use crate::admin::extract::ResourceId;
 use crate::admin::extract::{Auth, Json, List, PageQuery};
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -82,11 +83,10 @@ async fn list_tags(
 async fn get_tag(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<TrackingTag>,
 ) -> Result<Response, ApiError> {
     auth.require(Role::Viewer)?;
-    let t = docs::load::<TrackingTag>(&state, auth.tenant_id, docs::path_id(id, "tracking tag")?)
-        .await?;
+    let t = docs::load::<TrackingTag>(&state, auth.tenant_id, id).await?;
     Ok(docs::tagged(StatusCode::OK, &t, t.version))
 }
 
@@ -141,12 +141,11 @@ async fn create_tag(
 async fn update_tag(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<TrackingTag>,
     headers: HeaderMap,
     body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
-    let id = docs::path_id(id, "tracking tag")?;
     let Json(body) = body?;
     replace_tag(&state, &auth, id, &headers, body).await
 }
@@ -158,7 +157,7 @@ async fn update_tag(
 async fn patch_tag(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<TrackingTag>,
     headers: HeaderMap,
     body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
@@ -206,11 +205,10 @@ async fn replace_tag(
 async fn delete_tag(
     State(state): State<AppState>,
     auth: Auth,
-    id: Result<Path<String>, PathRejection>,
+    ResourceId(id, _): ResourceId<TrackingTag>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
-    let id = docs::path_id(id, "tracking tag")?;
     let _guard = docs::write_lock().await;
     let t = docs::load::<TrackingTag>(&state, auth.tenant_id, id).await?;
     docs::delete::<TrackingTag>(
