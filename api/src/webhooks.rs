@@ -8,13 +8,14 @@
 //! once verified (`cluster::pass_to_owner`).
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{MatchedPath, Path, State};
+use axum::extract::{FromRequest, MatchedPath, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use switchboard_engine::{Decision, metrics as names};
-use switchboard_model::{Id, PhoneNumber, Tenant};
+use switchboard_model::{Id, PhoneNumber, Pool, Tenant};
 
+use crate::admin::extract::ResourceId;
+use crate::admin::extract::kinds::WebhookCall;
 use crate::cluster;
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -24,15 +25,8 @@ use crate::twilio::form::{
 use crate::twilio::{signature, twiml};
 
 /// `POST /api/webhooks/voice`: a call arrived; answer with where it goes.
-pub(crate) async fn voice(
-    State(st): State<AppState>,
-    matched: MatchedPath,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let pairs = parse_pairs(&read(body)?);
-    let fields = Fields(&pairs);
+pub(crate) async fn voice(State(st): State<AppState>, hook: Webhook) -> Result<Response, ApiError> {
+    let fields = Fields(&hook.pairs);
     // The dialed number names the tenant; for a number no campaign owns, the
     // account does, so the caller still hears "not in service".
     let tenant = fields
@@ -45,8 +39,8 @@ pub(crate) async fn voice(
                 .and_then(|sid| st.engine.tenant_by_account_sid(sid))
         })
         .ok_or(ApiError::UnknownTenant)?;
-    verify(&st, &tenant, &headers, &uri, &pairs, matched.as_str())?;
-    let call = VoiceParams::parse(&pairs)?.into_inbound();
+    hook.verify(&st, &tenant)?;
+    let call = VoiceParams::parse(&hook.pairs)?.into_inbound();
     let decision = st.engine.inbound(call).await?;
     Ok(answer_inbound(&st, &decision))
 }
@@ -57,23 +51,15 @@ pub(crate) async fn voice(
 /// the pool's tenant's token; an unknown pool is a 404.
 pub(crate) async fn pool_voice(
     State(st): State<AppState>,
-    matched: MatchedPath,
-    path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Result<Bytes, BytesRejection>,
+    ResourceId(pool, _): ResourceId<Pool>,
+    hook: Webhook,
 ) -> Result<Response, ApiError> {
-    let pool: Id = match path {
-        Ok(Path(raw)) => raw.parse().map_err(|_| ApiError::NotFound("pool"))?,
-        Err(_) => return Err(ApiError::NotFound("pool")),
-    };
-    let pairs = parse_pairs(&read(body)?);
     let tenant = st
         .engine
         .pool_tenant(pool)
         .ok_or(ApiError::NotFound("pool"))?;
-    verify(&st, &tenant, &headers, &uri, &pairs, matched.as_str())?;
-    let call = VoiceParams::parse(&pairs)?.into_inbound();
+    hook.verify(&st, &tenant)?;
+    let call = VoiceParams::parse(&hook.pairs)?.into_inbound();
     let decision = st.engine.inbound_pool(pool, call).await?;
     Ok(answer_inbound(&st, &decision))
 }
@@ -89,19 +75,14 @@ fn answer_inbound(st: &AppState, decision: &Decision) -> Response {
 /// `POST /api/webhooks/dial-status/{callId}?attempt=…`: the `<Dial action>`; hang up or fall through.
 pub(crate) async fn dial_status(
     State(st): State<AppState>,
-    matched: MatchedPath,
-    path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Result<Bytes, BytesRejection>,
+    ResourceId(call_id, _): ResourceId<WebhookCall>,
+    hook: Webhook,
 ) -> Result<Response, ApiError> {
-    let call_id = path_call_id(path)?;
-    let query = StatusQuery::parse(uri.query().unwrap_or(""))?;
-    let (call_id, pairs) =
-        match call_webhook(&st, Some(call_id), &matched, &headers, &uri, body).await? {
-            CallWebhook::Here { call_id, pairs } => (call_id, pairs),
-            CallWebhook::Passed(answer) => return Ok(answer),
-        };
+    let query = StatusQuery::parse(hook.uri.query().unwrap_or(""))?;
+    let (call_id, pairs) = match call_webhook(&st, Some(call_id), hook).await? {
+        CallWebhook::Here { call_id, pairs } => (call_id, pairs),
+        CallWebhook::Passed(answer) => return Ok(answer),
+    };
     let result = DialParams::parse(&pairs)?.into_result(query.attempt);
     let decision = st.engine.dial_result(call_id, result).await?;
     Ok(twiml_response(&decision, &st.public_url))
@@ -110,13 +91,10 @@ pub(crate) async fn dial_status(
 /// `POST /api/webhooks/status?callId=…&attempt=…`: a leg's status callback.
 pub(crate) async fn status(
     State(st): State<AppState>,
-    matched: MatchedPath,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Result<Bytes, BytesRejection>,
+    hook: Webhook,
 ) -> Result<Response, ApiError> {
-    let query = StatusQuery::parse(uri.query().unwrap_or(""))?;
-    let pairs = match call_webhook(&st, query.call_id, &matched, &headers, &uri, body).await? {
+    let query = StatusQuery::parse(hook.uri.query().unwrap_or(""))?;
+    let pairs = match call_webhook(&st, query.call_id, hook).await? {
         CallWebhook::Here { pairs, .. } => pairs,
         CallWebhook::Passed(answer) => return Ok(answer),
     };
@@ -128,18 +106,13 @@ pub(crate) async fn status(
 /// `POST /api/webhooks/recording/{callId}`: a recording is ready; store its URL.
 pub(crate) async fn recording(
     State(st): State<AppState>,
-    matched: MatchedPath,
-    path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Result<Bytes, BytesRejection>,
+    ResourceId(call_id, _): ResourceId<WebhookCall>,
+    hook: Webhook,
 ) -> Result<Response, ApiError> {
-    let call_id = path_call_id(path)?;
-    let (call_id, pairs) =
-        match call_webhook(&st, Some(call_id), &matched, &headers, &uri, body).await? {
-            CallWebhook::Here { call_id, pairs } => (call_id, pairs),
-            CallWebhook::Passed(answer) => return Ok(answer),
-        };
+    let (call_id, pairs) = match call_webhook(&st, Some(call_id), hook).await? {
+        CallWebhook::Here { call_id, pairs } => (call_id, pairs),
+        CallWebhook::Passed(answer) => return Ok(answer),
+    };
     let params = RecordingParams::parse(&pairs)?;
     if let Some(url) = params.completed_url() {
         st.engine.recording(call_id, url.to_owned()).await?;
@@ -165,14 +138,9 @@ enum CallWebhook {
 async fn call_webhook(
     st: &AppState,
     call_id: Option<Id>,
-    matched: &MatchedPath,
-    headers: &HeaderMap,
-    uri: &Uri,
-    body: Result<Bytes, BytesRejection>,
+    hook: Webhook,
 ) -> Result<CallWebhook, ApiError> {
-    let body = read(body)?;
-    let pairs = parse_pairs(&body);
-    let fields = Fields(&pairs);
+    let fields = Fields(&hook.pairs);
     let sid = call_id
         .is_none()
         .then(|| {
@@ -186,53 +154,81 @@ async fn call_webhook(
         .tenant_of_call(call_id, sid)
         .await?
         .ok_or(ApiError::UnknownCall)?;
-    verify(st, &tenant, headers, uri, &pairs, matched.as_str())?;
+    hook.verify(st, &tenant)?;
     Ok(
-        match cluster::pass_to_owner(st, call_id, uri, headers, &body).await {
+        match cluster::pass_to_owner(st, call_id, &hook.uri, &hook.headers, &hook.body).await {
             Some(answer) => CallWebhook::Passed(answer),
-            None => CallWebhook::Here { call_id, pairs },
+            None => CallWebhook::Here {
+                call_id,
+                pairs: hook.pairs,
+            },
         },
     )
 }
 
-fn read(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    body.map_err(|r| ApiError::Body {
-        status: r.status(),
-        message: r.body_text().to_lowercase(),
-    })
+/// A Twilio webhook as it arrived: its form, and what its signature
+/// covers. Its tenant depends on the route (the dialed number, the pool,
+/// the call), so a handler finds that first, then [`Webhook::verify`]s
+/// before it acts on anything in the form.
+pub(crate) struct Webhook {
+    route: String,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+    pairs: Vec<(String, String)>,
 }
 
-/// A malformed id names no call: 404, like an unknown one.
-fn path_call_id(path: Result<Path<String>, PathRejection>) -> Result<Id, ApiError> {
-    let Ok(Path(raw)) = path else {
-        return Err(ApiError::UnknownCall);
-    };
-    raw.parse().map_err(|_| ApiError::UnknownCall)
+impl<S: Send + Sync> FromRequest<S> for Webhook {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or_else(String::new, |m| m.as_str().to_owned());
+        let (headers, uri) = (req.headers().clone(), req.uri().clone());
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(|r| ApiError::Body {
+                status: r.status(),
+                message: r.body_text().to_lowercase(),
+            })?;
+        let pairs = parse_pairs(&body);
+        Ok(Webhook {
+            route,
+            headers,
+            uri,
+            body,
+            pairs,
+        })
+    }
 }
 
-fn verify(
-    st: &AppState,
-    tenant: &Tenant,
-    headers: &HeaderMap,
-    uri: &Uri,
-    pairs: &[(String, String)],
-    route: &str,
-) -> Result<(), ApiError> {
-    let path_and_query = uri
-        .path_and_query()
-        .map_or_else(|| uri.path(), |pq| pq.as_str());
-    let url = format!("{}{}", st.public_url, path_and_query);
-    // An empty token would make the signature computable by anyone.
-    let ok = !tenant.twilio_auth_token.is_empty()
-        && headers
-            .get(signature::HEADER)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|sig| signature::verify(&tenant.twilio_auth_token, &url, pairs, sig));
-    if ok {
-        Ok(())
-    } else {
-        metrics::counter!(names::SIGNATURE_FAILURES, "route" => route.to_owned()).increment(1);
-        Err(ApiError::InvalidSignature)
+impl Webhook {
+    /// Checks the signature with `tenant`'s auth token over the public URL
+    /// Twilio requested and the form; a failure is counted by route.
+    fn verify(&self, st: &AppState, tenant: &Tenant) -> Result<(), ApiError> {
+        let path_and_query = self
+            .uri
+            .path_and_query()
+            .map_or_else(|| self.uri.path(), |pq| pq.as_str());
+        let url = format!("{}{}", st.public_url, path_and_query);
+        // An empty token would make the signature computable by anyone.
+        let ok = !tenant.twilio_auth_token.is_empty()
+            && self
+                .headers
+                .get(signature::HEADER)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|sig| {
+                    signature::verify(&tenant.twilio_auth_token, &url, &self.pairs, sig)
+                });
+        if ok {
+            Ok(())
+        } else {
+            metrics::counter!(names::SIGNATURE_FAILURES, "route" => self.route.clone())
+                .increment(1);
+            Err(ApiError::InvalidSignature)
+        }
     }
 }
 

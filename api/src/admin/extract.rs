@@ -207,6 +207,10 @@ pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
 pub(crate) trait Kind {
     /// The name in `404 {name} not found`.
     const NAME: &'static str;
+    /// The answer to an id of this kind that names nothing.
+    fn missing() -> ApiError {
+        ApiError::NotFound(Self::NAME)
+    }
 }
 
 /// The kinds addressed by id that are not stored resources of a tenant.
@@ -221,6 +225,16 @@ pub(crate) mod kinds {
         )+};
     }
     kind!(User => "user", ApiKey => "api key", Session => "session", Call => "call");
+
+    /// The call a Twilio webhook's path names: unknown is `unknown_call`,
+    /// as for a call found by its `CallSid`.
+    pub(crate) struct WebhookCall;
+    impl super::Kind for WebhookCall {
+        const NAME: &'static str = "call";
+        fn missing() -> crate::error::ApiError {
+            crate::error::ApiError::UnknownCall
+        }
+    }
 }
 
 /// The `{id}` of a path, of a resource of kind `K`. Text that is not an id
@@ -233,8 +247,8 @@ impl<K: Kind, S: Send + Sync> FromRequestParts<S> for ResourceId<K> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Path(text) = Path::<String>::from_request_parts(parts, state)
             .await
-            .map_err(|_| ApiError::NotFound(K::NAME))?;
-        let id = text.parse().map_err(|_| ApiError::NotFound(K::NAME))?;
+            .map_err(|_| K::missing())?;
+        let id = text.parse().map_err(|_| K::missing())?;
         Ok(ResourceId(id, PhantomData))
     }
 }
