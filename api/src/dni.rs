@@ -15,8 +15,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -25,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::options;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
+use governor::clock::{Clock, DefaultClock};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -38,6 +38,7 @@ use crate::admin::auth::ClientIp;
 use crate::admin::extract::Json;
 use crate::admin::resources::docs;
 use crate::error::ApiError;
+use crate::limit::Rate;
 use crate::server::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -71,61 +72,35 @@ impl Default for DniLimits {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Key {
-    Ip(IpAddr),
-    Tag(String),
+/// Track requests per client address and per tag, each per minute.
+pub(crate) struct Limiter<C: Clock = DefaultClock> {
+    by_ip: Rate<IpAddr, C>,
+    by_tag: Rate<String, C>,
 }
-
-/// Fixed one-minute windows per client address and per tag.
-#[derive(Debug, Default)]
-pub(crate) struct Limiter {
-    limits: DniLimits,
-    windows: Mutex<HashMap<Key, (Instant, u32)>>,
-}
-
-const WINDOW: Duration = Duration::from_secs(60);
 
 impl Limiter {
     pub(crate) fn new(limits: DniLimits) -> Self {
+        Self::with_clock(limits, DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> Limiter<C> {
+    fn with_clock(limits: DniLimits, clock: C) -> Self {
+        let minute = Duration::from_secs(60);
         Self {
-            limits,
-            windows: Mutex::default(),
+            by_ip: Rate::with_clock(limits.per_ip_per_minute, minute, clock.clone()),
+            by_tag: Rate::with_clock(limits.per_tag_per_minute, minute, clock),
         }
     }
 
-    /// Counts a request; `Err(seconds to wait)` when either key is over its limit.
-    fn admit(&self, ip: Option<IpAddr>, tag: &str, now: Instant) -> Result<(), u64> {
-        let mut map = self
-            .windows
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() > 100_000 {
-            map.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
-        }
-        // The address first: a flood from one address does not use up its tag's budget.
-        let mut keys = Vec::with_capacity(2);
+    /// Counts a request; `Err(seconds to wait)` when either key is over its
+    /// limit. The address first: a flood from one address does not use up
+    /// its tag's budget.
+    fn admit(&self, ip: Option<IpAddr>, tag: &str) -> Result<(), u64> {
         if let Some(ip) = ip {
-            keys.push((Key::Ip(ip), self.limits.per_ip_per_minute));
+            self.by_ip.check(&ip)?;
         }
-        keys.push((
-            Key::Tag(tag.to_ascii_lowercase()),
-            self.limits.per_tag_per_minute,
-        ));
-        for (key, limit) in keys {
-            let w = map.entry(key).or_insert((now, 0));
-            if now.duration_since(w.0) >= WINDOW {
-                *w = (now, 0);
-            }
-            if w.1 >= limit {
-                return Err(WINDOW
-                    .saturating_sub(now.duration_since(w.0))
-                    .as_secs()
-                    .max(1));
-            }
-            w.1 += 1;
-        }
-        Ok(())
+        self.by_tag.check(&tag.to_ascii_lowercase())
     }
 }
 
@@ -464,7 +439,7 @@ async fn track(
     }
     state
         .dni_limiter
-        .admit(ip, &code, Instant::now())
+        .admit(ip, &code)
         .map_err(ApiError::RateLimited)?;
     // Only an id this server minted names a session; any other gets a new one.
     let session_id = state
@@ -621,24 +596,23 @@ mod tests {
 
     #[test]
     fn the_limiter_counts_per_address_and_per_tag() {
-        let l = Limiter::new(DniLimits {
+        let clock = governor::clock::FakeRelativeClock::default();
+        let limits = DniLimits {
             per_ip_per_minute: 2,
             per_tag_per_minute: 3,
-        });
+        };
+        let l = Limiter::with_clock(limits, clock.clone());
         let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        let now = Instant::now();
-        assert!(l.admit(Some(a), "t", now).is_ok());
-        assert!(l.admit(Some(a), "t", now).is_ok());
+        assert!(l.admit(Some(a), "t").is_ok());
+        assert!(l.admit(Some(a), "t").is_ok());
+        assert_eq!(l.admit(Some(a), "u"), Err(30), "address over its limit");
+        assert!(l.admit(Some(b), "T").is_ok());
         assert!(
-            l.admit(Some(a), "u", now).is_err(),
-            "address over its limit"
-        );
-        assert!(l.admit(Some(b), "T", now).is_ok());
-        assert!(
-            l.admit(Some(b), "t", now).is_err(),
+            l.admit(Some(b), "t").is_err(),
             "tag over its limit, case-insensitively"
         );
-        assert!(l.admit(Some(a), "t", now + WINDOW).is_ok(), "a new window");
+        clock.advance(Duration::from_secs(60));
+        assert!(l.admit(Some(a), "t").is_ok(), "a minute later");
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub mod error;
 pub mod export;
 #[doc(hidden)]
 pub mod fuzzing;
+mod limit;
 pub mod reconcile;
 mod rtb;
 pub mod server;

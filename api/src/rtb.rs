@@ -12,8 +12,8 @@
 //! No bid answers `{bid: false, reason}` with a reason code.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::LazyLock;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -28,6 +28,7 @@ use utoipa_axum::routes;
 use crate::admin::extract::ResourceId;
 use crate::admin::extract::{Auth, Json, Principal};
 use crate::error::ApiError;
+use crate::limit::Rate;
 use crate::server::AppState;
 
 /// Most pings one publisher key may send in a second.
@@ -77,24 +78,13 @@ pub(crate) struct PingAnswer {
     reason: Option<String>,
 }
 
-/// Pings per key in the current one-second window.
-static WINDOWS: LazyLock<Mutex<HashMap<Id, (Instant, u32)>>> = LazyLock::new(Default::default);
+/// Pings per API key per second.
+static PINGS: LazyLock<Rate<Id>> =
+    LazyLock::new(|| Rate::new(PINGS_PER_SECOND, Duration::from_secs(1)));
 
 /// Counts a ping of `key`; `false` past the limit.
 fn admit(key: Id) -> bool {
-    let Ok(mut windows) = WINDOWS.lock() else {
-        return true;
-    };
-    let now = Instant::now();
-    if windows.len() > 10_000 {
-        windows.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(1));
-    }
-    let (start, count) = windows.entry(key).or_insert((now, 0));
-    if now.duration_since(*start) >= Duration::from_secs(1) {
-        (*start, *count) = (now, 0);
-    }
-    *count += 1;
-    *count <= PINGS_PER_SECOND
+    PINGS.check(&key).is_ok()
 }
 
 fn parse(headers: &HeaderMap, body: &Bytes) -> Result<CallerInfo, ApiError> {
