@@ -588,7 +588,6 @@ pub(crate) async fn campaign_exists(
 
 /// What of this module uses campaign `id` (tracking tags), named for a 409
 /// when the campaign is deleted: empty when nothing does.
-#[allow(dead_code)] // for the campaigns module's delete
 pub(crate) async fn campaign_users(
     state: &AppState,
     tenant: Id,

@@ -3,8 +3,6 @@
 //! engine, requests signed the way Twilio signs them, and `periodic_check`
 //! instead of sleeps.
 
-#![allow(dead_code)]
-
 pub(crate) mod fake_twilio;
 pub(crate) mod process;
 
@@ -501,7 +499,6 @@ pub(crate) async fn campaign(
 /// The demo-like priority setup: Acme (priority 1, concurrency 2), Beta
 /// (priority 2, weight 2) and Gamma (priority 2, weight 1) on +15550001000.
 pub(crate) struct Priority {
-    pub(crate) tenant: Tenant,
     pub(crate) acme: Buyer,
     pub(crate) beta: Buyer,
     pub(crate) gamma: Buyer,
@@ -529,7 +526,6 @@ pub(crate) async fn priority(engine: &Engine) -> Priority {
     )
     .await;
     Priority {
-        tenant,
         acme,
         beta,
         gamma,
