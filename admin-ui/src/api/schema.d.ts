@@ -435,9 +435,8 @@ export interface paths {
         /** One number; a malformed or unknown id is a 404. `ETag`: its version. */
         get: operations["get_number"];
         /**
-         * Replaces a number's name and status (the phone number itself cannot
-         *     change). The version replaced is `If-Match` (stale: 412) or the body's
-         *     `version` (stale: 409); with neither, the current one.
+         * Replaces a number's name and status (the phone number itself cannot change).
+         *     The version replaced is `If-Match` (stale: 412) or the body's `version` (stale: 409); with neither, the current one.
          */
         put: operations["update_number"];
         post?: never;
@@ -498,8 +497,7 @@ export interface paths {
         get: operations["get_pool"];
         /**
          * Replaces a pool's settings and numbers.
-         *     The version replaced is `If-Match` (stale: 412) or the body's
-         *     `version` (stale: 409); with neither, the current one.
+         *     The version replaced is `If-Match` (stale: 412) or the body's `version` (stale: 409); with neither, the current one.
          */
         put: operations["update_pool"];
         post?: never;
@@ -594,8 +592,7 @@ export interface paths {
         get: operations["get_router"];
         /**
          * Replaces an RTB router.
-         *     The version replaced is `If-Match` (stale: 412) or the body's
-         *     `version` (stale: 409); with neither, the current one.
+         *     The version replaced is `If-Match` (stale: 412) or the body's `version` (stale: 409); with neither, the current one.
          */
         put: operations["update_router"];
         post?: never;
@@ -643,10 +640,8 @@ export interface paths {
          */
         get: operations["get_target"];
         /**
-         * Replaces an RTB target. Credentials (write-only) not sent are kept
-         *     while `authType` stays; an explicit `null` clears one.
-         *     The version replaced is `If-Match` (stale: 412) or the body's
-         *     `version` (stale: 409); with neither, the current one.
+         * Replaces an RTB target. Credentials (write-only) not sent are kept while `authType` stays; an explicit `null` clears one.
+         *     The version replaced is `If-Match` (stale: 412) or the body's `version` (stale: 409); with neither, the current one.
          */
         put: operations["update_target"];
         post?: never;
@@ -746,8 +741,7 @@ export interface paths {
         get: operations["get_tag"];
         /**
          * Replaces a tracking tag's settings (its code stays).
-         *     The version replaced is `If-Match` (stale: 412) or the body's
-         *     `version` (stale: 409); with neither, the current one.
+         *     The version replaced is `If-Match` (stale: 412) or the body's `version` (stale: 409); with neither, the current one.
          */
         put: operations["update_tag"];
         post?: never;
@@ -4664,13 +4658,19 @@ export interface operations {
                     "application/json": components["schemas"]["Number"];
                 };
             };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description stale body version */
+            /** @description stale body version, or a conflict named in the message */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4753,13 +4753,19 @@ export interface operations {
                     "application/json": components["schemas"]["Number"];
                 };
             };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
-            /** @description stale body version */
+            /** @description stale body version, or a conflict named in the message */
             409: {
                 headers: {
                     [name: string]: unknown;

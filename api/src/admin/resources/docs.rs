@@ -404,6 +404,47 @@ pub(crate) async fn patch_of<T: Resource>(
     Ok((id, patched::<T>(state, auth.tenant_id, id, patch).await?))
 }
 
+/// The `PUT` and `PATCH` handlers of a resource whose write is
+/// `$replace(state, auth, id, headers, body)`: both check the role first,
+/// and `PATCH` merges its body into the stored document ([`patch_of`]), so
+/// one write, with one set of rules, serves both.
+macro_rules! put_and_patch {
+    ($put:ident, $patch:ident, $replace:ident, $ty:ident, $path:literal, $tag:literal, $doc:literal) => {
+        #[doc = $doc]
+        #[doc = "The version replaced is `If-Match` (stale: 412) or the body's `version` (stale: 409); with neither, the current one."]
+        #[utoipa::path(put, path = $path, tag = $tag, request_body = $ty,
+            params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (wins over the body's `version`); neither: the current one")),
+            responses((status = 200, body = $ty), (status = 400), (status = 404), (status = 409, description = "stale body version, or a conflict named in the message"), (status = 412, description = "stale If-Match"), (status = 422)))]
+        async fn $put(
+            axum::extract::State(state): axum::extract::State<AppState>,
+            auth: crate::admin::extract::Auth,
+            crate::admin::extract::ResourceId(id, _): crate::admin::extract::ResourceId<$ty>,
+            headers: axum::http::HeaderMap,
+            body: Result<crate::admin::extract::Json<serde_json::Value>, ApiError>,
+        ) -> Result<axum::response::Response, ApiError> {
+            auth.require(switchboard_model::Role::Manager)?;
+            let crate::admin::extract::Json(body) = body?;
+            $replace(&state, &auth, id, &headers, body).await
+        }
+
+        /// Changes the fields a JSON Merge Patch (RFC 7396) names; versions as for `PUT`.
+        #[utoipa::path(patch, path = $path, tag = $tag, request_body(content = Object, content_type = "application/merge-patch+json"),
+            params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being changed (wins over the patch's `version`)")),
+            responses((status = 200, body = $ty), (status = 400), (status = 404), (status = 409, description = "stale body version, or a conflict named in the message"), (status = 412, description = "stale If-Match"), (status = 422)))]
+        async fn $patch(
+            axum::extract::State(state): axum::extract::State<AppState>,
+            auth: crate::admin::extract::Auth,
+            crate::admin::extract::ResourceId(id, _): crate::admin::extract::ResourceId<$ty>,
+            headers: axum::http::HeaderMap,
+            body: Result<crate::admin::extract::Json<serde_json::Value>, ApiError>,
+        ) -> Result<axum::response::Response, ApiError> {
+            let (id, body) = $crate::admin::resources::docs::patch_of::<$ty>(&state, &auth, id, body).await?;
+            $replace(&state, &auth, id, &headers, body).await
+        }
+    };
+}
+pub(crate) use put_and_patch;
+
 /// Whether a body sets `field` to an explicit `null` (clears a write-only field).
 pub(crate) fn cleared(body: &Value, field: &str) -> bool {
     body.get(field) == Some(&Value::Null)

@@ -176,38 +176,15 @@ async fn create_number(
     Ok(docs::tagged(StatusCode::CREATED, &n, n.version))
 }
 
-/// Replaces a number's name and status (the phone number itself cannot
-/// change). The version replaced is `If-Match` (stale: 412) or the body's
-/// `version` (stale: 409); with neither, the current one.
-#[utoipa::path(put, path = "/api/numbers/{id}", tag = "numbers", request_body = Number,
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (wins over the body's `version`); neither: the current one")),
-    responses((status = 200, body = Number), (status = 404), (status = 409, description = "stale body version"), (status = 412, description = "stale If-Match"), (status = 422)))]
-async fn update_number(
-    State(state): State<AppState>,
-    auth: Auth,
-    ResourceId(id, _): ResourceId<Number>,
-    headers: HeaderMap,
-    body: Result<Json<Value>, ApiError>,
-) -> Result<Response, ApiError> {
-    auth.require(Role::Manager)?;
-    let Json(body) = body?;
-    replace_number(&state, &auth, id, &headers, body).await
-}
-
-/// Changes the fields a JSON Merge Patch (RFC 7396) names; versions as for `PUT`.
-#[utoipa::path(patch, path = "/api/numbers/{id}", tag = "numbers", request_body(content = Object, content_type = "application/merge-patch+json"),
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being changed (wins over the patch's `version`)")),
-    responses((status = 200, body = Number), (status = 404), (status = 409, description = "stale body version"), (status = 412, description = "stale If-Match"), (status = 422)))]
-async fn patch_number(
-    State(state): State<AppState>,
-    auth: Auth,
-    ResourceId(id, _): ResourceId<Number>,
-    headers: HeaderMap,
-    body: Result<Json<Value>, ApiError>,
-) -> Result<Response, ApiError> {
-    let (id, body) = docs::patch_of::<Number>(&state, &auth, id, body).await?;
-    replace_number(&state, &auth, id, &headers, body).await
-}
+docs::put_and_patch!(
+    update_number,
+    patch_number,
+    replace_number,
+    Number,
+    "/api/numbers/{id}",
+    "numbers",
+    "Replaces a number's name and status (the phone number itself cannot change)."
+);
 
 async fn replace_number(
     state: &AppState,

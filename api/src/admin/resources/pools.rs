@@ -135,38 +135,15 @@ async fn create_pool(
     Ok(docs::tagged(StatusCode::CREATED, &p, p.version))
 }
 
-/// Replaces a pool's settings and numbers.
-/// The version replaced is `If-Match` (stale: 412) or the body's
-/// `version` (stale: 409); with neither, the current one.
-#[utoipa::path(put, path = "/api/pools/{id}", tag = "pools", request_body = Pool,
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (wins over the body's `version`); neither: the current one")),
-    responses((status = 200, body = Pool), (status = 400), (status = 404), (status = 409, description = "stale body version, or a conflict named in the message"), (status = 412, description = "stale If-Match"), (status = 422)))]
-async fn update_pool(
-    State(state): State<AppState>,
-    auth: Auth,
-    ResourceId(id, _): ResourceId<Pool>,
-    headers: HeaderMap,
-    body: Result<Json<Value>, ApiError>,
-) -> Result<Response, ApiError> {
-    auth.require(Role::Manager)?;
-    let Json(body) = body?;
-    replace_pool(&state, &auth, id, &headers, body).await
-}
-
-/// Changes the fields a JSON Merge Patch (RFC 7396) names; versions as for `PUT`.
-#[utoipa::path(patch, path = "/api/pools/{id}", tag = "pools", request_body(content = Object, content_type = "application/merge-patch+json"),
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being changed (wins over the patch's `version`)")),
-    responses((status = 200, body = Pool), (status = 400), (status = 404), (status = 409, description = "stale body version, or a conflict named in the message"), (status = 412, description = "stale If-Match"), (status = 422)))]
-async fn patch_pool(
-    State(state): State<AppState>,
-    auth: Auth,
-    ResourceId(id, _): ResourceId<Pool>,
-    headers: HeaderMap,
-    body: Result<Json<Value>, ApiError>,
-) -> Result<Response, ApiError> {
-    let (id, body) = docs::patch_of::<Pool>(&state, &auth, id, body).await?;
-    replace_pool(&state, &auth, id, &headers, body).await
-}
+docs::put_and_patch!(
+    update_pool,
+    patch_pool,
+    replace_pool,
+    Pool,
+    "/api/pools/{id}",
+    "pools",
+    "Replaces a pool's settings and numbers."
+);
 
 async fn replace_pool(
     state: &AppState,

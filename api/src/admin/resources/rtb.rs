@@ -127,39 +127,15 @@ async fn create_target(
     Ok(docs::tagged(StatusCode::CREATED, &t, t.version))
 }
 
-/// Replaces an RTB target. Credentials (write-only) not sent are kept
-/// while `authType` stays; an explicit `null` clears one.
-/// The version replaced is `If-Match` (stale: 412) or the body's
-/// `version` (stale: 409); with neither, the current one.
-#[utoipa::path(put, path = "/api/rtb/targets/{id}", tag = "rtb", request_body = RtbTarget,
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (wins over the body's `version`); neither: the current one")),
-    responses((status = 200, body = RtbTarget), (status = 400), (status = 404), (status = 409, description = "stale body version, or a conflict named in the message"), (status = 412, description = "stale If-Match"), (status = 422)))]
-async fn update_target(
-    State(state): State<AppState>,
-    auth: Auth,
-    ResourceId(id, _): ResourceId<RtbTarget>,
-    headers: HeaderMap,
-    body: Result<Json<Value>, ApiError>,
-) -> Result<Response, ApiError> {
-    auth.require(Role::Manager)?;
-    let Json(body) = body?;
-    replace_target(&state, &auth, id, &headers, body).await
-}
-
-/// Changes the fields a JSON Merge Patch (RFC 7396) names; versions as for `PUT`.
-#[utoipa::path(patch, path = "/api/rtb/targets/{id}", tag = "rtb", request_body(content = Object, content_type = "application/merge-patch+json"),
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being changed (wins over the patch's `version`)")),
-    responses((status = 200, body = RtbTarget), (status = 400), (status = 404), (status = 409, description = "stale body version, or a conflict named in the message"), (status = 412, description = "stale If-Match"), (status = 422)))]
-async fn patch_target(
-    State(state): State<AppState>,
-    auth: Auth,
-    ResourceId(id, _): ResourceId<RtbTarget>,
-    headers: HeaderMap,
-    body: Result<Json<Value>, ApiError>,
-) -> Result<Response, ApiError> {
-    let (id, body) = docs::patch_of::<RtbTarget>(&state, &auth, id, body).await?;
-    replace_target(&state, &auth, id, &headers, body).await
-}
+docs::put_and_patch!(
+    update_target,
+    patch_target,
+    replace_target,
+    RtbTarget,
+    "/api/rtb/targets/{id}",
+    "rtb",
+    "Replaces an RTB target. Credentials (write-only) not sent are kept while `authType` stays; an explicit `null` clears one."
+);
 
 async fn replace_target(
     state: &AppState,
@@ -321,38 +297,15 @@ async fn create_router(
     Ok(docs::tagged(StatusCode::CREATED, &r, r.version))
 }
 
-/// Replaces an RTB router.
-/// The version replaced is `If-Match` (stale: 412) or the body's
-/// `version` (stale: 409); with neither, the current one.
-#[utoipa::path(put, path = "/api/rtb/routers/{id}", tag = "rtb", request_body = RtbRouter,
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (wins over the body's `version`); neither: the current one")),
-    responses((status = 200, body = RtbRouter), (status = 400), (status = 404), (status = 409, description = "stale body version, or a conflict named in the message"), (status = 412, description = "stale If-Match"), (status = 422)))]
-async fn update_router(
-    State(state): State<AppState>,
-    auth: Auth,
-    ResourceId(id, _): ResourceId<RtbRouter>,
-    headers: HeaderMap,
-    body: Result<Json<Value>, ApiError>,
-) -> Result<Response, ApiError> {
-    auth.require(Role::Manager)?;
-    let Json(body) = body?;
-    replace_router(&state, &auth, id, &headers, body).await
-}
-
-/// Changes the fields a JSON Merge Patch (RFC 7396) names; versions as for `PUT`.
-#[utoipa::path(patch, path = "/api/rtb/routers/{id}", tag = "rtb", request_body(content = Object, content_type = "application/merge-patch+json"),
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being changed (wins over the patch's `version`)")),
-    responses((status = 200, body = RtbRouter), (status = 400), (status = 404), (status = 409, description = "stale body version, or a conflict named in the message"), (status = 412, description = "stale If-Match"), (status = 422)))]
-async fn patch_router(
-    State(state): State<AppState>,
-    auth: Auth,
-    ResourceId(id, _): ResourceId<RtbRouter>,
-    headers: HeaderMap,
-    body: Result<Json<Value>, ApiError>,
-) -> Result<Response, ApiError> {
-    let (id, body) = docs::patch_of::<RtbRouter>(&state, &auth, id, body).await?;
-    replace_router(&state, &auth, id, &headers, body).await
-}
+docs::put_and_patch!(
+    update_router,
+    patch_router,
+    replace_router,
+    RtbRouter,
+    "/api/rtb/routers/{id}",
+    "rtb",
+    "Replaces an RTB router."
+);
 
 async fn replace_router(
     state: &AppState,

@@ -132,38 +132,15 @@ async fn create_tag(
     Ok(docs::tagged(StatusCode::CREATED, &t, t.version))
 }
 
-/// Replaces a tracking tag's settings (its code stays).
-/// The version replaced is `If-Match` (stale: 412) or the body's
-/// `version` (stale: 409); with neither, the current one.
-#[utoipa::path(put, path = "/api/tracking-tags/{id}", tag = "tracking-tags", request_body = TrackingTag,
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being replaced (wins over the body's `version`); neither: the current one")),
-    responses((status = 200, body = TrackingTag), (status = 400), (status = 404), (status = 409, description = "stale body version, or a conflict named in the message"), (status = 412, description = "stale If-Match"), (status = 422)))]
-async fn update_tag(
-    State(state): State<AppState>,
-    auth: Auth,
-    ResourceId(id, _): ResourceId<TrackingTag>,
-    headers: HeaderMap,
-    body: Result<Json<Value>, ApiError>,
-) -> Result<Response, ApiError> {
-    auth.require(Role::Manager)?;
-    let Json(body) = body?;
-    replace_tag(&state, &auth, id, &headers, body).await
-}
-
-/// Changes the fields a JSON Merge Patch (RFC 7396) names; versions as for `PUT`.
-#[utoipa::path(patch, path = "/api/tracking-tags/{id}", tag = "tracking-tags", request_body(content = Object, content_type = "application/merge-patch+json"),
-    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being changed (wins over the patch's `version`)")),
-    responses((status = 200, body = TrackingTag), (status = 400), (status = 404), (status = 409, description = "stale body version, or a conflict named in the message"), (status = 412, description = "stale If-Match"), (status = 422)))]
-async fn patch_tag(
-    State(state): State<AppState>,
-    auth: Auth,
-    ResourceId(id, _): ResourceId<TrackingTag>,
-    headers: HeaderMap,
-    body: Result<Json<Value>, ApiError>,
-) -> Result<Response, ApiError> {
-    let (id, body) = docs::patch_of::<TrackingTag>(&state, &auth, id, body).await?;
-    replace_tag(&state, &auth, id, &headers, body).await
-}
+docs::put_and_patch!(
+    update_tag,
+    patch_tag,
+    replace_tag,
+    TrackingTag,
+    "/api/tracking-tags/{id}",
+    "tracking-tags",
+    "Replaces a tracking tag's settings (its code stays)."
+);
 
 async fn replace_tag(
     state: &AppState,
