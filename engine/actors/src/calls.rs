@@ -140,10 +140,6 @@ impl LiveCalls {
         }
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.by_id.len()
-    }
-
     /// Every call in the table now.
     pub(crate) fn all(&self) -> Vec<Arc<LiveCall>> {
         self.by_id.iter().map(|e| e.value().clone()).collect()

@@ -605,11 +605,6 @@ impl Engine {
             .map(|c| c.clone())
     }
 
-    /// Calls in the live table now (in flight or recently ended).
-    pub fn live_calls(&self) -> usize {
-        self.inner.live.len()
-    }
-
     fn settings(&self) -> DialSettings {
         DialSettings {
             time_limit_seconds: self.inner.config.max_call_seconds,
