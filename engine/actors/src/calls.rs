@@ -20,7 +20,7 @@ use switchboard_model::{
 };
 use tokio::sync::Mutex;
 
-use crate::Decision;
+use crate::api::Decision;
 
 /// One call in flight. `record` is `None` only while its first decision is
 /// being made; a retried webhook for the same `CallSid` waits on the lock.
