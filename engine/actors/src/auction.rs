@@ -36,12 +36,12 @@ use switchboard_rtb::{
 use tokio::task::JoinSet;
 
 use crate::bidding::{Answer, BidClient, Outgoing};
+use crate::gateway::CapacityGateway;
 use crate::metrics::{
     RTB_AUCTION_OVERHEAD_SECONDS, RTB_AUCTION_SECONDS, RTB_AUCTIONS, RTB_BIDDER_RESPONSE_SECONDS,
     RTB_BIDS, RTB_BREAKER_OPEN, RTB_DEADLINE_MISSES, RTB_DECISION_LATENESS_SECONDS,
     RTB_OVERSIZED_RESPONSES,
 };
-use crate::supervisor::Spawner;
 
 /// Most characters of a request or response body kept in a bid response row.
 pub(crate) const MAX_RECORDED_BODY: usize = 2_048;
@@ -271,7 +271,7 @@ fn judge(
 /// Runs one auction among `router`'s targets, deciding at `started +
 /// timeout` (the router's deadline, already capped by the engine).
 pub(crate) async fn run(
-    spawner: &Spawner,
+    capacity: &CapacityGateway,
     client: &BidClient,
     router: &RtbRouter,
     timeout: Duration,
@@ -296,7 +296,7 @@ pub(crate) async fn run(
     let mut sent: Vec<Sent> = Vec::new();
     let mut tasks = JoinSet::new();
     for place in &router.targets {
-        let Some(bidder) = spawner
+        let Some(bidder) = capacity
             .registry
             .bidders
             .get(&place.target_id)
@@ -305,7 +305,7 @@ pub(crate) async fn run(
             continue;
         };
         let t = &bidder.target;
-        if t.tenant_id != call.tenant_id || !eligible(spawner, t, &call.caller, now).await {
+        if t.tenant_id != call.tenant_id || !eligible(capacity, t, &call.caller, now).await {
             continue;
         }
         let admitted = bidder
@@ -495,7 +495,7 @@ pub(crate) async fn run(
 /// Whether a target may be asked now: active, in schedule, geo allowed and
 /// under every cap (as its capacity actor counts them).
 async fn eligible(
-    spawner: &Spawner,
+    capacity: &CapacityGateway,
     t: &RtbTarget,
     caller: &CallerInfo,
     now: DateTime<Utc>,
@@ -516,7 +516,7 @@ async fn eligible(
     if limits == CapLimits::default() {
         return true;
     }
-    match spawner.stats(t.id, Duration::from_millis(50)).await {
+    match capacity.stats(t.id, Duration::from_millis(50)).await {
         Some(s) => {
             let under = |used: u64, cap: Option<u32>| cap.is_none_or(|c| used < u64::from(c));
             under(s.active.into(), limits.concurrency)
@@ -558,21 +558,10 @@ mod bench {
         let store: Arc<dyn switchboard_store::Store> =
             Arc::new(switchboard_store::EmbeddedStore::open(dir.path()).unwrap());
         let registry = Arc::new(crate::Registry::default());
-        let max_hold = chrono::Duration::hours(1);
-        let args = crate::supervisor::SupervisorArgs {
-            store: store.clone(),
-            registry: registry.clone(),
-            max_hold,
-        };
-        let (supervisor, _) = ractor::Actor::spawn(None, crate::supervisor::Supervisor, args)
-            .await
-            .unwrap();
-        let spawner = Spawner {
-            store,
-            registry: registry.clone(),
-            max_hold,
-            supervisor: supervisor.get_cell(),
-        };
+        let (_supervisor, capacity) =
+            crate::supervisor::start(store, registry.clone(), chrono::Duration::hours(1))
+                .await
+                .unwrap();
         let client = BidClient::new(true);
         let tenant = new_id();
         let mut targets = Vec::new();
@@ -610,7 +599,7 @@ mod bench {
             if running.len() >= concurrency {
                 overheads.push(running.join_next().await.unwrap().unwrap());
             }
-            let (spawner, client, router) = (spawner.clone(), client.clone(), router.clone());
+            let (capacity, client, router) = (capacity.clone(), client.clone(), router.clone());
             running.spawn(async move {
                 let caller = Arc::new(CallerInfo {
                     from: format!("+1555{:07}", i),
@@ -625,7 +614,14 @@ mod bench {
                     call_start: Utc::now(),
                     tags: BTreeMap::new(),
                 };
-                let a = run(&spawner, &client, &router, Duration::from_millis(500), call).await;
+                let a = run(
+                    &capacity,
+                    &client,
+                    &router,
+                    Duration::from_millis(500),
+                    call,
+                )
+                .await;
                 assert_eq!(a.ranked.len(), 10);
                 a.overhead
             });

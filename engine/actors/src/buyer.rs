@@ -1,5 +1,8 @@
 //! One actor per buyer: the only place a buyer's capacity is decided, so its
-//! caps hold exactly however many calls race for it.
+//! caps hold exactly however many calls race for it. The decision is the
+//! [`BuyerMsg::Reserve`] arm of the actor's `handle`: a reservation withdrawn
+//! before it arrived is refused, else `switchboard_routing::admit` judges
+//! the buyer's schedule, geography and caps against its counters.
 //!
 //! State is rebuilt from the store in `pre_start` (attempts since the start
 //! of the local month, the all-time total, reservations still open), so a
@@ -16,7 +19,7 @@ use switchboard_model::{Buyer, CallerInfo};
 use switchboard_routing::{CapCounters, PastAttempt, Refusal, ReservationKey, admit};
 use switchboard_store::Store;
 
-use crate::BuyerStats;
+use crate::api::BuyerStats;
 use crate::metrics::{ACTIVE_RESERVATIONS, BUYER_REFUSALS, RESERVATIONS_EXPIRED};
 
 /// Messages a buyer actor handles.

@@ -20,7 +20,7 @@ use switchboard_model::{
 };
 use tokio::sync::Mutex;
 
-use crate::Decision;
+use crate::api::Decision;
 
 /// One call in flight. `record` is `None` only while its first decision is
 /// being made; a retried webhook for the same `CallSid` waits on the lock.
@@ -138,10 +138,6 @@ impl LiveCalls {
         for (id, sid) in gone {
             self.remove(id, &sid);
         }
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.by_id.len()
     }
 
     /// Every call in the table now.

@@ -1,6 +1,12 @@
 //! One actor per campaign: owns its routing state (round-robin cursor,
 //! duplicate-caller window) and turns a call into a buyer by asking buyer
 //! actors, in policy order, to reserve capacity. It never touches disk.
+//!
+//! A [`CampaignMsg::Route`] orders the candidates and offers the attempt to
+//! each in turn through [`CapacityGateway::reserve`]; whether a buyer takes
+//! it is decided by that buyer's actor alone, in its
+//! [`BuyerMsg::Reserve`](crate::buyer::BuyerMsg::Reserve) handler. The first
+//! that reserves gets the call.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +23,7 @@ use switchboard_routing::{
 };
 use switchboard_store::Store;
 
-use crate::supervisor::Spawner;
+use crate::gateway::CapacityGateway;
 
 /// How long a campaign waits for one buyer actor before moving on.
 const RESERVE_TIMEOUT: Duration = Duration::from_millis(250);
@@ -48,13 +54,13 @@ pub(crate) enum CampaignMsg {
 pub(crate) struct CampaignArgs {
     pub(crate) campaign: Arc<Campaign>,
     pub(crate) store: Arc<dyn Store>,
-    /// Starts the buyer actors it asks, on first need.
-    pub(crate) spawner: Spawner,
+    /// Reaches the buyer actors it asks (started on first need).
+    pub(crate) capacity: CapacityGateway,
 }
 
 pub(crate) struct CampaignState {
     campaign: Arc<Campaign>,
-    spawner: Spawner,
+    capacity: CapacityGateway,
     cursor: usize,
     duplicates: DuplicateWindow,
     rng: SplitMix64,
@@ -92,7 +98,7 @@ impl Actor for CampaignActor {
         }
         Ok(CampaignState {
             campaign: args.campaign,
-            spawner: args.spawner,
+            capacity: args.capacity,
             cursor: 0,
             duplicates,
             rng: SplitMix64::new(rand::random()),
@@ -178,7 +184,7 @@ async fn route(state: &mut CampaignState, req: RouteRequest) -> RouteOutcome {
     for buyer_id in order {
         let key = (req.call_id, req.attempt);
         if let Some(buyer) = state
-            .spawner
+            .capacity
             .reserve(
                 buyer_id,
                 key,

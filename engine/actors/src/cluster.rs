@@ -6,7 +6,9 @@
 //! buyer is skipped, never decided twice.
 //!
 //! Every reservation, release and stats request of the engine goes through
-//! [`Spawner::reserve`], [`Spawner::release`] and [`Spawner::stats`].
+//! the capacity gateway (`gateway`), which asks [`Cluster`] who decides the
+//! buyer. This module is the engine's side: joining, renewing and leaving
+//! (lease rounds, dropping a lost shard's actors), and serving peers' requests.
 //!
 //! Calls are owned the same way: a node gives a new call an id in a shard it
 //! decides, so the node that took the call keeps deciding it, and the API
@@ -14,455 +16,25 @@
 //! the shard's owner ([`Engine::call_owner`]). One node changes a call at a
 //! time, so no update of one node overwrites another's.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use metrics::{counter, gauge};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
+use metrics::gauge;
 use switchboard_cluster::{
-    Ownership, Route, SHARD_PREFIX, Step, Timing, node_holder, node_lease, shard_lease, shard_of,
+    Route, SHARD_PREFIX, Step, Timing, node_holder, node_lease, shard_lease, shard_of,
 };
-use switchboard_model::call::{Attribution, VisitorSession};
-use switchboard_model::{Buyer, CallerInfo, Id, PhoneNumber, RejectReason, new_id};
-use switchboard_routing::ReservationKey;
+use switchboard_model::{Id, RejectReason, new_id};
 
-use crate::buyer::BuyerMsg;
+use crate::api::BuyerStats;
 use crate::campaign::RouteOutcome;
-use crate::metrics::{CAPACITY_FORWARDED, CAPACITY_UNAVAILABLE, CLUSTER_SHARDS_HELD};
-use crate::supervisor::Spawner;
-use crate::{BuyerStats, Engine, EngineError, LeaseOptions, PoolStats, Result, Tracked};
-
-/// A reservation asked of the node that owns the buyer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RemoteReserve {
-    /// The buyer or RTB target.
-    pub buyer: Id,
-    /// The call.
-    pub call_id: Id,
-    /// Its attempt.
-    pub attempt: u16,
-    /// Who calls (schedules, geography and duplicate rules look at it).
-    pub caller: CallerInfo,
-    /// When the call came in.
-    pub now: DateTime<Utc>,
-    /// When the reservation lapses without a release.
-    pub expires_at: DateTime<Utc>,
-}
-
-/// A release sent to the node that owns the buyer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RemoteRelease {
-    /// The buyer or RTB target.
-    pub buyer: Id,
-    /// The call.
-    pub call_id: Id,
-    /// Its attempt.
-    pub attempt: u16,
-    /// Whether the call was answered (an unanswered one gives its caps back).
-    pub answered: bool,
-}
-
-/// The owner's answer to a reservation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RemoteAnswer {
-    /// Capacity is held for the call.
-    Reserved,
-    /// The buyer is full, closed or does not take this caller.
-    Refused,
-    /// The node asked does not own the buyer (any more); nothing was held.
-    NotOwner,
-}
-
-/// A routing question for the node that owns a campaign (its round-robin
-/// turn and duplicate-caller window live there).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RemoteRoute {
-    /// The campaign.
-    pub campaign: Id,
-    /// The call.
-    pub call_id: Id,
-    /// Its attempt.
-    pub attempt: u16,
-    /// Who calls.
-    pub caller: CallerInfo,
-    /// Buyers already tried for this call.
-    pub exclude: Vec<Id>,
-    /// When the call came in.
-    pub now: DateTime<Utc>,
-}
-
-/// The campaign owner's answer.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(tag = "answer", content = "value", rename_all = "camelCase")]
-pub enum RouteAnswer {
-    /// This buyer reserved capacity for the call.
-    Buyer(Id),
-    /// Nobody takes the call, and why.
-    Rejected(RejectReason),
-    /// The node asked does not own the campaign: route locally.
-    NotOwner,
-}
-
-/// A question for the node that owns a number pool's DNI leases.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
-pub enum PoolRequest {
-    /// Lease (or renew) a number for a visit.
-    Track {
-        /// The pool.
-        pool: Id,
-        /// The visit (boxed: it is much larger than the other questions).
-        visit: Box<VisitorSession>,
-        /// The tag's lease terms.
-        options: LeaseOptions,
-        /// When the page asked.
-        now: DateTime<Utc>,
-    },
-    /// Who a call to `number` at `at` is attributed to.
-    Attribute {
-        /// The pool.
-        pool: Id,
-        /// The dialed pool number.
-        number: PhoneNumber,
-        /// When the call came in.
-        at: DateTime<Utc>,
-    },
-    /// The pool's live counters.
-    Stats {
-        /// The pool.
-        pool: Id,
-    },
-}
-
-/// The pool owner's answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "answer", content = "value", rename_all = "camelCase")]
-pub enum PoolAnswer {
-    /// To `Track`.
-    Tracked(Tracked),
-    /// To `Attribute`.
-    Attribution(Option<Attribution>),
-    /// To `Stats`.
-    Stats(Option<PoolStats>),
-    /// The node asked does not own the pool: ask nobody else, answer locally.
-    NotOwner,
-}
-
-/// How nodes reach each other (HTTP in the `switchboard` binary).
-#[async_trait]
-pub trait Peers: Send + Sync + 'static {
-    /// Asks the node at `url` to reserve.
-    async fn reserve(
-        &self,
-        url: &str,
-        req: &RemoteReserve,
-    ) -> std::result::Result<RemoteAnswer, EngineError>;
-    /// Tells the node at `url` a reservation is over.
-    async fn release(&self, url: &str, req: &RemoteRelease)
-    -> std::result::Result<(), EngineError>;
-    /// A buyer's live counters from the node at `url`; `None` when it does not own the buyer.
-    async fn stats(
-        &self,
-        url: &str,
-        buyer: Id,
-    ) -> std::result::Result<Option<BuyerStats>, EngineError>;
-    /// Asks the node at `url`, which owns a pool's leases.
-    async fn pool(
-        &self,
-        url: &str,
-        req: &PoolRequest,
-    ) -> std::result::Result<PoolAnswer, EngineError>;
-    /// Asks the node at `url`, which owns a campaign, for a buyer.
-    async fn route(
-        &self,
-        url: &str,
-        req: &RemoteRoute,
-    ) -> std::result::Result<RouteAnswer, EngineError>;
-}
-
-/// This node's membership: its view of the leases and how to reach peers.
-pub(crate) struct Cluster {
-    own: RwLock<Ownership>,
-    url: String,
-    /// What this process writes on its node lease ([`node_holder`]).
-    holder: String,
-    peers: Arc<dyn Peers>,
-    /// Peers that just failed to answer a reservation, and when: for a
-    /// moment their buyers are skipped, so a dead peer costs one timeout,
-    /// not one per call, until its leases lapse. (Releases, stats, campaigns,
-    /// pools and calls are still sent to it.)
-    failed: dashmap::DashMap<String, std::time::Instant>,
-}
-
-/// How long a peer that failed to answer is passed over.
-const PEER_BACKOFF: Duration = Duration::from_secs(2);
-
-impl Cluster {
-    /// Notes that the peer at `url` did not answer a reservation.
-    fn peer_failed(&self, url: &str) {
-        self.failed
-            .insert(url.to_owned(), std::time::Instant::now());
-    }
-
-    /// Whether reservations should pass the peer at `url` over for now.
-    fn backed_off(&self, url: &str) -> bool {
-        self.failed
-            .get(url)
-            .is_some_and(|at| at.elapsed() < PEER_BACKOFF)
-    }
-
-    /// Who decides `id` (a buyer, RTB target or call) now.
-    fn route(&self, id: Id) -> Decided {
-        let shard = shard_of(id);
-        let own = self.own.read().unwrap_or_else(|e| e.into_inner());
-        let now = Utc::now();
-        match own.route(shard, now) {
-            Route::Local => Decided::Local,
-            Route::Remote { url, .. } => Decided::Remote(url.to_owned()),
-            Route::Unavailable if own.holds(shard, now) => Decided::Settling,
-            Route::Unavailable => Decided::Nobody,
-        }
-    }
-}
-
-enum Decided {
-    Local,
-    Remote(String),
-    /// This node owns the shard but waits for its predecessor's records.
-    Settling,
-    Nobody,
-}
-
-impl Spawner {
-    fn decide(&self, buyer: Id) -> Decided {
-        self.registry
-            .cluster
-            .get()
-            .map_or(Decided::Local, |c| c.route(buyer))
-    }
-
-    /// Whether this node decides `id` now (always, outside a cluster).
-    pub(crate) fn decides_here(&self, id: Id) -> bool {
-        matches!(self.decide(id), Decided::Local)
-    }
-
-    /// Reserves capacity of buyer `id` for `key`, wherever its actor lives;
-    /// its configuration on success. A buyer that does not answer within
-    /// `timeout` is told to let go, since it may still reserve.
-    pub(crate) async fn reserve(
-        &self,
-        id: Id,
-        key: ReservationKey,
-        caller: &Arc<CallerInfo>,
-        now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-        timeout: Duration,
-    ) -> Option<Arc<Buyer>> {
-        match self.decide(id) {
-            Decided::Local => self
-                .reserve_here(id, key, caller, now, expires_at, timeout)
-                .await
-                .ok()
-                .flatten(),
-            Decided::Remote(url) => {
-                let cluster = self.registry.cluster.get()?;
-                if cluster.backed_off(&url) {
-                    counter!(CAPACITY_UNAVAILABLE).increment(1);
-                    return None;
-                }
-                let req = RemoteReserve {
-                    buyer: id,
-                    call_id: key.0,
-                    attempt: key.1,
-                    caller: (**caller).clone(),
-                    now,
-                    expires_at,
-                };
-                match tokio::time::timeout(timeout, cluster.peers.reserve(&url, &req)).await {
-                    Ok(Ok(RemoteAnswer::Reserved)) => {
-                        counter!(CAPACITY_FORWARDED, "result" => "reserved").increment(1);
-                        let buyer = self.registry.buyer_config(id);
-                        if buyer.is_none() {
-                            // Not loaded here yet (configuration lag): let the slot go.
-                            self.release(id, key, false).await;
-                        }
-                        buyer
-                    }
-                    Ok(Ok(RemoteAnswer::Refused)) => {
-                        counter!(CAPACITY_FORWARDED, "result" => "refused").increment(1);
-                        None
-                    }
-                    Ok(Ok(RemoteAnswer::NotOwner)) => {
-                        counter!(CAPACITY_UNAVAILABLE).increment(1);
-                        None
-                    }
-                    failed => {
-                        cluster.peer_failed(&url);
-                        counter!(CAPACITY_FORWARDED, "result" => "failed").increment(1);
-                        match failed {
-                            // Nothing reached the owner: nothing to give back.
-                            Ok(Err(EngineError::PeerUnreachable(e))) => {
-                                tracing::warn!(buyer = %id, peer = %url, error = %e, "the buyer's owner is unreachable");
-                            }
-                            // It may reserve still: tell it to let go (a release
-                            // that arrives first makes it refuse the reservation).
-                            _ => self.release(id, key, false).await,
-                        }
-                        None
-                    }
-                }
-            }
-            Decided::Settling | Decided::Nobody => {
-                counter!(CAPACITY_UNAVAILABLE).increment(1);
-                None
-            }
-        }
-    }
-
-    /// Asks this node's actor of buyer `id`: `Ok(None)` when it refused or
-    /// did not answer, `Err` when it could not start.
-    async fn reserve_here(
-        &self,
-        id: Id,
-        key: ReservationKey,
-        caller: &Arc<CallerInfo>,
-        now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-        timeout: Duration,
-    ) -> Result<Option<Arc<Buyer>>> {
-        let Some(actor) = self.get_or_spawn_buyer(id).await? else {
-            return Ok(None);
-        };
-        let asked = actor
-            .call(
-                |reply| BuyerMsg::Reserve {
-                    key,
-                    caller: caller.clone(),
-                    now,
-                    expires_at,
-                    reply,
-                },
-                Some(timeout),
-            )
-            .await;
-        match asked {
-            Ok(ractor::rpc::CallResult::Success(Ok(buyer))) => Ok(Some(buyer)),
-            Ok(ractor::rpc::CallResult::Success(Err(_refusal))) => Ok(None),
-            _ => {
-                tracing::warn!(buyer = %id, "buyer actor did not answer a reservation in time");
-                let _ = actor.cast(BuyerMsg::Release {
-                    key,
-                    answered: false,
-                });
-                Ok(None)
-            }
-        }
-    }
-
-    /// Gives a reservation back. A local buyer without an actor (none
-    /// started since a restart) gets one: waiting on its start means a
-    /// release can never slip between its store read and its registration.
-    /// Its rebuild sees the released attempt already (callers commit
-    /// first), so the message is then a harmless no-op — which is also why
-    /// a settling or ownerless shard needs none.
-    pub(crate) async fn release(&self, id: Id, key: ReservationKey, answered: bool) {
-        match self.decide(id) {
-            Decided::Local => match self.get_or_spawn_buyer(id).await {
-                Ok(Some(actor)) => {
-                    let _ = actor.cast(BuyerMsg::Release { key, answered });
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(buyer = %id, error = %e, "buyer actor could not start to take a release; its reservation expires")
-                }
-            },
-            Decided::Remote(url) => {
-                let Some(cluster) = self.registry.cluster.get() else {
-                    return;
-                };
-                let peers = cluster.peers.clone();
-                let req = RemoteRelease {
-                    buyer: id,
-                    call_id: key.0,
-                    attempt: key.1,
-                    answered,
-                };
-                // Off the caller's path: the store has the release already.
-                tokio::spawn(async move {
-                    if let Err(e) = peers.release(&url, &req).await {
-                        tracing::warn!(buyer = %req.buyer, peer = %url, error = %e, "forwarding a release failed; the slot frees when its owner next rebuilds or the reservation expires");
-                    }
-                });
-            }
-            Decided::Settling | Decided::Nobody => {}
-        }
-    }
-
-    /// Buyer `id`'s live counters from whichever node decides it.
-    pub(crate) async fn stats(&self, id: Id, timeout: Duration) -> Option<BuyerStats> {
-        match self.decide(id) {
-            Decided::Local => {
-                let actor = self.get_or_spawn_buyer(id).await.ok().flatten()?;
-                match actor.call(BuyerMsg::Stats, Some(timeout)).await {
-                    Ok(ractor::rpc::CallResult::Success(s)) => Some(s),
-                    _ => None,
-                }
-            }
-            Decided::Remote(url) => {
-                let cluster = self.registry.cluster.get()?;
-                tokio::time::timeout(timeout, cluster.peers.stats(&url, id))
-                    .await
-                    .ok()?
-                    .ok()?
-            }
-            Decided::Settling | Decided::Nobody => None,
-        }
-    }
-
-    /// Stops this node's buyer and campaign actors in `shard`: their state
-    /// is stale once another node may have decided for them. (Started again
-    /// on first need, they rebuild from the store.)
-    /// Each under the actor's lock, so no start of it is half done.
-    async fn drop_shard(&self, shard: u16) {
-        let buyers: Vec<Id> = self
-            .registry
-            .buyers
-            .iter()
-            .map(|b| *b.key())
-            .filter(|id| shard_of(*id) == shard)
-            .collect();
-        for id in buyers {
-            let _held = self.lock(id).await;
-            if let Some((_, actor)) = self.registry.buyers.remove(&id) {
-                self.registry.children.remove(&actor.get_id());
-                // Waited for: a grant in progress lands before the lease is given up.
-                let _ = actor
-                    .stop_and_wait(None, Some(Duration::from_secs(1)))
-                    .await;
-            }
-        }
-        let campaigns: Vec<Id> = self
-            .registry
-            .campaigns
-            .iter()
-            .map(|c| *c.key())
-            .filter(|id| shard_of(*id) == shard)
-            .collect();
-        for id in campaigns {
-            let _held = self.lock(id).await;
-            if let Some((_, actor)) = self.registry.campaigns.remove(&id) {
-                self.registry.children.remove(&actor.get_id());
-                actor.stop(None);
-            }
-        }
-    }
-}
+use crate::error::{EngineError, Result};
+use crate::metrics::CLUSTER_SHARDS_HELD;
+use crate::peers::{
+    Cluster, Decided, Peers, PoolAnswer, PoolRequest, RemoteAnswer, RemoteRelease, RemoteReserve,
+    RemoteRoute, RouteAnswer,
+};
+use crate::{Engine, supervisor};
 
 impl Engine {
     /// Joins the cluster of nodes sharing this engine's store: this node is
@@ -480,13 +52,7 @@ impl Engine {
         // waits for its own old leases like anyone's, and ids do not pile up.
         let me = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, url.as_bytes()).to_string();
         let holder = node_holder(url, &new_id().simple().to_string());
-        let cluster = Arc::new(Cluster {
-            own: RwLock::new(Ownership::new(me, timing)),
-            url: url.to_owned(),
-            holder,
-            peers,
-            failed: dashmap::DashMap::new(),
-        });
+        let cluster = Arc::new(Cluster::new(me, timing, url, holder, peers));
         if self.inner.registry.cluster.set(cluster).is_err() {
             return Err(EngineError::Reference(
                 "this node has joined a cluster already".into(),
@@ -748,7 +314,7 @@ impl Engine {
     /// and DNI leases (pool actors start again empty: leases live in memory,
     /// and visits lease again on their next heartbeat).
     async fn drop_shard(&self, shard: u16) {
-        self.inner.spawner.drop_shard(shard).await;
+        self.stop_shard_actors(shard).await;
         self.inner.live.retain(|id| shard_of(id) != shard);
         let pools: Vec<Arc<switchboard_model::Pool>> = self
             .inner
@@ -759,8 +325,45 @@ impl Engine {
             .map(|p| p.clone())
             .collect();
         for pool in pools {
-            if let Err(e) = self.inner.spawner.pool(pool).await {
+            if let Err(e) = supervisor::spawn_pool(&self.inner.capacity, pool).await {
                 tracing::warn!(error = %e, "restarting a pool actor for a moved shard failed");
+            }
+        }
+    }
+
+    /// Stops this node's buyer and campaign actors in `shard`: their state
+    /// is stale once another node may have decided for them. (Started again
+    /// on first need, they rebuild from the store.)
+    /// Each under the actor's lock, so no start of it is half done.
+    async fn stop_shard_actors(&self, shard: u16) {
+        let registry = &self.inner.registry;
+        let buyers: Vec<Id> = registry
+            .buyers
+            .iter()
+            .map(|b| *b.key())
+            .filter(|id| shard_of(*id) == shard)
+            .collect();
+        for id in buyers {
+            let _held = registry.lock(id).await;
+            if let Some((_, actor)) = registry.buyers.remove(&id) {
+                registry.children.remove(&actor.get_id());
+                // Waited for: a grant in progress lands before the lease is given up.
+                let _ = actor
+                    .stop_and_wait(None, Some(Duration::from_secs(1)))
+                    .await;
+            }
+        }
+        let campaigns: Vec<Id> = registry
+            .campaigns
+            .iter()
+            .map(|c| *c.key())
+            .filter(|id| shard_of(*id) == shard)
+            .collect();
+        for id in campaigns {
+            let _held = registry.lock(id).await;
+            if let Some((_, actor)) = registry.campaigns.remove(&id) {
+                registry.children.remove(&actor.get_id());
+                actor.stop(None);
             }
         }
     }
@@ -814,7 +417,7 @@ impl Engine {
                 // Not loaded here yet (configuration lag): let the slot go.
                 None => {
                     self.inner
-                        .spawner
+                        .capacity
                         .release(id, (req.call_id, req.attempt), false)
                         .await;
                     Some(Ok(Err(RejectReason::NoBuyerAvailable)))
@@ -905,7 +508,7 @@ impl Engine {
     /// A peer's reservation for a buyer this node should own.
     pub async fn serve_reserve(&self, req: RemoteReserve) -> RemoteAnswer {
         // A buyer this node has not loaded yet (configuration lag) is not its to judge.
-        if !self.inner.spawner.decides_here(req.buyer)
+        if !self.inner.capacity.decides_here(req.buyer)
             || self.inner.registry.buyer_config(req.buyer).is_none()
         {
             return RemoteAnswer::NotOwner;
@@ -914,7 +517,7 @@ impl Engine {
         let timeout = Duration::from_millis(250);
         match self
             .inner
-            .spawner
+            .capacity
             .reserve_here(
                 req.buyer,
                 (req.call_id, req.attempt),
@@ -932,9 +535,9 @@ impl Engine {
 
     /// A peer's release for a buyer this node should own (forwarded no further).
     pub async fn serve_release(&self, req: RemoteRelease) {
-        if matches!(self.inner.spawner.decide(req.buyer), Decided::Local) {
+        if self.inner.capacity.decides_here(req.buyer) {
             self.inner
-                .spawner
+                .capacity
                 .release(req.buyer, (req.call_id, req.attempt), req.answered)
                 .await;
         }
@@ -942,11 +545,11 @@ impl Engine {
 
     /// A buyer's counters for a peer: `None` unless this node owns it.
     pub async fn serve_stats(&self, buyer: Id) -> Option<BuyerStats> {
-        if !matches!(self.inner.spawner.decide(buyer), Decided::Local) {
+        if !self.inner.capacity.decides_here(buyer) {
             return None;
         }
         self.inner
-            .spawner
+            .capacity
             .stats(buyer, Duration::from_millis(250))
             .await
     }

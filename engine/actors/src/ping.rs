@@ -109,7 +109,7 @@ impl Engine {
             tags,
         };
         let mut result = auction::run(
-            &self.inner.spawner,
+            &self.inner.capacity,
             &self.inner.bid_client,
             &router,
             timeout,
@@ -148,7 +148,7 @@ impl Engine {
             let Some(inner) = weak.upgrade() else { return };
             if let Some((_, open)) = inner.pings.remove_if(&key, |_, p| p.bid_id == bid_id) {
                 inner
-                    .spawner
+                    .capacity
                     .release(open.bid.target_id, (bid_id, 0), false)
                     .await;
             }
@@ -180,7 +180,7 @@ impl Engine {
         });
         // Hand the slot over: release the ping's key, reserve the call's.
         self.inner
-            .spawner
+            .capacity
             .release(open.bid.target_id, (open.bid_id, 0), false)
             .await;
         let mut bids: VecDeque<ValidBid> = std::iter::once(open.bid).chain(open.rest).collect();

@@ -13,7 +13,7 @@
 //! so that a call is attributed without reading the store, and counts calls
 //! per number since it started.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,11 +23,12 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use switchboard_dni::{LeaseKind, LeaseTable, Settings, Terms};
 use switchboard_model::call::{Attribution, VisitorSession};
 use switchboard_model::{Id, PhoneNumber, Pool, ResourceStatus};
-use switchboard_store::{DocKind, DocPages};
 
-use crate::cluster::{PoolAnswer, PoolRequest};
+use crate::Engine;
+use crate::api::{LeaseOptions, PoolStats, Tracked};
+use crate::error::{EngineError, Result};
 use crate::metrics::{DNI_LEASES_ACTIVE, DNI_POOL_EXHAUSTED};
-use crate::{Engine, EngineError, LOAD_PAGE, Result, decode};
+use crate::peers::{PoolAnswer, PoolRequest};
 
 /// A visit is written to the store again at most this often while its page
 /// keeps renewing the lease (its `lastSeenAt`), not on every heartbeat.
@@ -36,63 +37,6 @@ const PERSIST_EVERY: chrono::Duration = chrono::Duration::seconds(60);
 /// How often a pool ends idle leases on its own, so the active-leases gauge
 /// does not wait for the next request.
 const EXPIRE_EVERY: Duration = Duration::from_secs(15);
-
-/// What a track request got.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Tracked {
-    /// The leased number; `None` when the pool had none free or is not active
-    /// (then show the fallback number).
-    pub number: Option<PhoneNumber>,
-    /// When the lease ends unless renewed.
-    pub expires_at: Option<DateTime<Utc>>,
-    /// The visit as it stands (its start, traffic and number kept from the
-    /// first request of the visit).
-    pub visit: VisitorSession,
-    /// Whether the visit should be written to the store now.
-    pub persist: bool,
-}
-
-/// What a tracking tag says about its leases (each `None`: the pool's way).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-pub struct LeaseOptions {
-    /// Idle limit of a lease, instead of the pool's.
-    pub session_timeout_seconds: Option<u32>,
-    /// A returning visitor gets its old number back (if still free) within
-    /// this many days after its lease ended; `None`: not sticky.
-    pub sticky_days: Option<u32>,
-}
-
-/// A pool's live counters.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-pub struct PoolStats {
-    /// Numbers in the pool.
-    pub size: usize,
-    /// Numbers leased now.
-    pub leased_now: usize,
-    /// Most numbers leased at once since the pool's actor started.
-    pub peak_leased: usize,
-    /// Track requests answered with the fallback number because every number
-    /// was leased, since the actor started.
-    pub exhaustion_count: u64,
-    /// Calls to each number since the actor started (every number listed).
-    pub calls_per_number: BTreeMap<String, u64>,
-}
-
-impl PoolStats {
-    /// The pool size that covers the observed peak with 20 % headroom:
-    /// `ceil(peak × 1.2)`, at least 1. A pool that ran out has a peak equal
-    /// to its size, so the rule asks for at least one more number each time.
-    pub fn recommended_size(&self) -> usize {
-        (self.peak_leased * 6)
-            .div_ceil(5)
-            .max(1)
-            .max(if self.exhaustion_count > 0 {
-                self.size + 1
-            } else {
-                0
-            })
-    }
-}
 
 /// Messages a pool actor handles.
 pub(crate) enum PoolMsg {
@@ -318,80 +262,6 @@ pub(crate) struct PoolRoute {
 }
 
 impl Engine {
-    /// Starts (or updates) the actor of a pool just written to the store, and
-    /// indexes its numbers so calls to them route through the pool's campaign.
-    pub async fn put_pool(&self, pool: Pool) -> Result<()> {
-        let _guard = self.inner.config_lock.lock().await;
-        self.apply_pool(pool).await
-    }
-
-    /// [`Engine::put_pool`] without the configuration lock (held by the caller).
-    pub(crate) async fn apply_pool(&self, pool: Pool) -> Result<()> {
-        let pool = Arc::new(pool);
-        let reg = &self.inner.registry;
-        if let Some(old) = reg.pool_configs.insert(pool.id, pool.clone()) {
-            for n in &old.numbers {
-                self.inner
-                    .pool_numbers
-                    .remove_if(n, |_, r| r.pool == old.id);
-            }
-        }
-        for n in &pool.numbers {
-            self.inner.pool_numbers.insert(
-                n.clone(),
-                PoolRoute {
-                    tenant: pool.tenant_id,
-                    pool: pool.id,
-                },
-            );
-        }
-        match reg.pools.get(&pool.id).map(|a| a.clone()) {
-            Some(actor) => {
-                let _ = actor.cast(PoolMsg::Update(pool));
-                Ok(())
-            }
-            None => self.inner.spawner.pool(pool).await,
-        }
-    }
-
-    /// Stops a deleted pool's actor (its leases end) and forgets its numbers.
-    /// Call after the store delete.
-    pub async fn remove_pool(&self, id: Id) {
-        let _guard = self.inner.config_lock.lock().await;
-        self.forget_pool(id);
-    }
-
-    /// [`Engine::remove_pool`] without the configuration lock (held by the caller).
-    pub(crate) fn forget_pool(&self, id: Id) {
-        let reg = &self.inner.registry;
-        if let Some((_, old)) = reg.pool_configs.remove(&id) {
-            for n in &old.numbers {
-                self.inner.pool_numbers.remove_if(n, |_, r| r.pool == id);
-            }
-        }
-        if let Some((_, actor)) = reg.pools.remove(&id) {
-            reg.children.remove(&actor.get_id());
-            actor.stop(None);
-        }
-    }
-
-    /// Loads every pool from the store (at start).
-    pub(crate) async fn load_pools(&self) -> Result<()> {
-        let mut pages = DocPages::new(self.inner.store.as_ref(), DocKind::Pool, None, LOAD_PAGE);
-        while let Some(docs) = pages.next_page().await? {
-            // Index documents of system-wide keys live in the nil tenant slot.
-            for doc in docs.into_iter().filter(|d| !d.tenant.is_nil()) {
-                self.apply_pool(decode::<Pool>(&doc)?).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// A pool's configuration as the engine knows it.
-    pub fn pool(&self, id: Id) -> Option<Arc<Pool>> {
-        self.inner.registry.pool_configs.get(&id).map(|p| p.clone())
-    }
-
     fn pool_actor(&self, id: Id) -> Result<ActorRef<PoolMsg>> {
         self.inner
             .registry

@@ -30,8 +30,9 @@ use std::time::Duration;
 use switchboard_model::{Buyer, Campaign, Id, Pool, RtbRouter, RtbTarget, Tenant};
 use switchboard_store::{Doc, DocKind};
 
+use crate::config::decode;
 use crate::metrics::CONFIG_CHANGES_APPLIED;
-use crate::{Engine, EngineError, Result, decode};
+use crate::{Engine, EngineError, Result};
 
 /// Changed documents a poll reads concurrently.
 const FETCH_AT_ONCE: usize = 32;

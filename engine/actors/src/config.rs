@@ -1,0 +1,729 @@
+//! Configuration: writes of tenants, buyers, campaigns and pools (the store
+//! first, then the actor that runs on it), the in-memory directories they
+//! feed (tenants by account SID, tracking numbers, campaign names, the
+//! campaigns behind each pool or router), phone-number claims, and loading
+//! it all at start. Each write holds the configuration lock; a change an
+//! actor must see is applied under that actor's lock, so an actor starting
+//! meanwhile cannot miss it. RTB targets and routers are in `rtb`.
+
+use std::sync::Arc;
+
+use switchboard_model::{
+    Buyer, Campaign, CampaignStatus, FieldError, Id, ModelError, PhoneNumber, Pool, RoutingType,
+    RtbRouter, RtbTarget, Tenant,
+};
+use switchboard_store::{Doc, DocKind, DocPages, StoreError};
+
+use crate::buyer::BuyerMsg;
+use crate::campaign::CampaignMsg;
+use crate::error::{EngineError, Result};
+use crate::pool::{PoolMsg, PoolRoute};
+use crate::{Engine, claims, supervisor};
+
+/// Documents per store read when loading configuration at start.
+const LOAD_PAGE: usize = 1_000;
+
+impl Engine {
+    /// Loads the configuration from the store (at start): configurations
+    /// only, except pools, whose actors start now; then claims the numbers
+    /// of campaigns saved before numbers were claimed.
+    pub(crate) async fn load_config(&self) -> Result<()> {
+        let store = self.inner.store.as_ref();
+        // A page at a time, so the JSON held at once is one page, not a kind.
+        let mut pages = DocPages::new(store, DocKind::Tenant, None, LOAD_PAGE);
+        while let Some(docs) = pages.next_page().await? {
+            for doc in docs {
+                self.index_tenant(Arc::new(decode::<Tenant>(&doc)?));
+            }
+        }
+        // Configurations only: an actor (and its store read) is paid for
+        // when a call, a release or a stats request first needs it.
+        let mut pages = DocPages::new(store, DocKind::Buyer, None, LOAD_PAGE);
+        while let Some(docs) = pages.next_page().await? {
+            for doc in docs {
+                let buyer = Arc::new(decode::<Buyer>(&doc)?);
+                self.inner.registry.buyer_configs.insert(buyer.id, buyer);
+            }
+        }
+        let mut pages = DocPages::new(store, DocKind::RtbTarget, None, LOAD_PAGE);
+        while let Some(docs) = pages.next_page().await? {
+            for doc in docs {
+                self.apply_rtb_target(decode::<RtbTarget>(&doc)?).await?;
+            }
+        }
+        let mut pages = DocPages::new(store, DocKind::RtbRouter, None, LOAD_PAGE);
+        while let Some(docs) = pages.next_page().await? {
+            for doc in docs {
+                let router = decode::<RtbRouter>(&doc)?;
+                self.inner
+                    .registry
+                    .routers
+                    .insert(router.id, Arc::new(router));
+            }
+        }
+        let mut pages = DocPages::new(store, DocKind::Campaign, None, LOAD_PAGE);
+        while let Some(docs) = pages.next_page().await? {
+            for doc in docs {
+                let campaign = Arc::new(decode::<Campaign>(&doc)?);
+                self.index_campaign(&campaign, None);
+                self.inner
+                    .registry
+                    .campaign_configs
+                    .insert(campaign.id, campaign);
+            }
+        }
+        self.load_pools().await?;
+        self.claim_campaign_numbers().await?;
+        Ok(())
+    }
+
+    /// The tenant owning a tracking number.
+    pub fn tenant_by_number(&self, to: &PhoneNumber) -> Option<Arc<Tenant>> {
+        let tenant = match self.inner.numbers.get(to) {
+            Some(r) => r.0,
+            None => self.inner.pool_numbers.get(to)?.tenant,
+        };
+        self.tenant(tenant)
+    }
+
+    /// The tenant with a Twilio account SID.
+    pub fn tenant_by_account_sid(&self, account_sid: &str) -> Option<Arc<Tenant>> {
+        let tenant = *self.inner.account_sids.get(account_sid)?;
+        self.tenant(tenant)
+    }
+
+    /// A tenant by id.
+    pub fn tenant(&self, id: Id) -> Option<Arc<Tenant>> {
+        self.inner.tenants.get(&id).map(|t| t.clone())
+    }
+
+    /// Every tenant.
+    pub fn tenants(&self) -> Vec<Arc<Tenant>> {
+        self.inner.tenants.iter().map(|t| t.clone()).collect()
+    }
+
+    /// A buyer's configuration.
+    pub fn buyer(&self, id: Id) -> Option<Arc<Buyer>> {
+        self.inner
+            .registry
+            .buyer_configs
+            .get(&id)
+            .map(|b| b.clone())
+    }
+
+    /// A campaign's configuration.
+    pub fn campaign(&self, id: Id) -> Option<Arc<Campaign>> {
+        self.inner
+            .registry
+            .campaign_configs
+            .get(&id)
+            .map(|c| c.clone())
+    }
+
+    pub(crate) fn index_tenant(&self, tenant: Arc<Tenant>) {
+        if let Some(old) = self.inner.tenants.insert(tenant.id, tenant.clone())
+            && let Some(sid) = &old.twilio_account_sid
+        {
+            self.inner.account_sids.remove(sid);
+        }
+        if let Some(sid) = &tenant.twilio_account_sid {
+            self.inner.account_sids.insert(sid.clone(), tenant.id);
+        }
+    }
+
+    fn index_campaign(&self, campaign: &Campaign, old: Option<&Campaign>) {
+        if let Some(old) = old {
+            self.unindex_campaign(old);
+        }
+        if let Some(n) = &campaign.phone_number {
+            self.inner
+                .numbers
+                .insert(n.clone(), (campaign.tenant_id, campaign.id));
+        }
+        self.inner
+            .campaign_names
+            .insert(name_key(campaign), campaign.id);
+        if let Some(source) = source_of(campaign) {
+            let mut ids = self.inner.campaigns_by_source.entry(source).or_default();
+            if !ids.contains(&campaign.id) {
+                ids.push(campaign.id);
+            }
+        }
+    }
+
+    /// The campaigns of `tenant` whose routing goes through pool or router `source`.
+    pub(crate) fn campaigns_through(&self, tenant: Id, source: Id) -> Vec<Arc<Campaign>> {
+        let ids = self
+            .inner
+            .campaigns_by_source
+            .get(&source)
+            .map(|ids| ids.clone())
+            .unwrap_or_default();
+        ids.iter()
+            .filter_map(|id| self.campaign(*id))
+            .filter(|c| c.tenant_id == tenant && source_of(c) == Some(source))
+            .collect()
+    }
+
+    fn unindex_campaign(&self, campaign: &Campaign) {
+        if let Some(n) = &campaign.phone_number {
+            self.inner
+                .numbers
+                .remove_if(n, |_, holder| holder.1 == campaign.id);
+        }
+        self.inner
+            .campaign_names
+            .remove_if(&name_key(campaign), |_, id| *id == campaign.id);
+        if let Some(source) = source_of(campaign) {
+            self.inner.campaigns_by_source.alter(&source, |_, mut ids| {
+                ids.retain(|id| *id != campaign.id);
+                ids
+            });
+            self.inner
+                .campaigns_by_source
+                .remove_if(&source, |_, ids| ids.is_empty());
+        }
+    }
+
+    /// Creates or replaces a tenant (`expected`: the version being replaced).
+    pub async fn put_tenant(&self, mut tenant: Tenant, expected: Option<u64>) -> Result<Tenant> {
+        let _guard = self.inner.config_lock.lock().await;
+        let mut errors = Vec::new();
+        if tenant.name.trim().is_empty() {
+            errors.push(FieldError::new("name", "must not be empty"));
+        }
+        // An empty auth token is allowed (a new tenant has not connected
+        // Twilio yet): signature checks refuse every webhook for it.
+        if !errors.is_empty() {
+            return Err(ModelError::Invalid(errors).into());
+        }
+        if self
+            .inner
+            .tenants
+            .iter()
+            .any(|t| t.id != tenant.id && t.name == tenant.name)
+        {
+            // Never the other tenant's id: the caller may not know it.
+            return Err(EngineError::Reference(format!(
+                "tenant name {:?} is taken",
+                tenant.name
+            )));
+        }
+        if let Some(sid) = &tenant.twilio_account_sid
+            && self
+                .inner
+                .account_sids
+                .get(sid)
+                .is_some_and(|o| *o != tenant.id)
+        {
+            return Err(EngineError::Reference(format!(
+                "twilio account {sid} belongs to another tenant"
+            )));
+        }
+        tenant.version = self
+            .put_doc(DocKind::Tenant, tenant.id, tenant.id, &tenant, expected)
+            .await?;
+        self.index_tenant(Arc::new(tenant.clone()));
+        Ok(tenant)
+    }
+
+    /// Creates or replaces a buyer; its actor picks up the change at once.
+    pub async fn put_buyer(&self, mut buyer: Buyer, expected: Option<u64>) -> Result<Buyer> {
+        let _guard = self.inner.config_lock.lock().await;
+        buyer.validate()?;
+        if !self.inner.tenants.contains_key(&buyer.tenant_id) {
+            return Err(EngineError::Reference(format!(
+                "tenant {} does not exist",
+                buyer.tenant_id
+            )));
+        }
+        if let Some(old) = self.buyer(buyer.id)
+            && old.tenant_id != buyer.tenant_id
+        {
+            return Err(EngineError::Reference(format!(
+                "buyer {} belongs to another tenant",
+                buyer.id
+            )));
+        }
+        buyer.version = self
+            .put_doc(DocKind::Buyer, buyer.tenant_id, buyer.id, &buyer, expected)
+            .await?;
+        self.apply_buyer(Arc::new(buyer.clone())).await?;
+        Ok(buyer)
+    }
+
+    /// Makes a stored buyer the one routing sees: its actor, if started,
+    /// takes the new configuration; else the actor reads it when it starts.
+    /// Under the buyer's lock, so an actor starting now cannot miss it.
+    pub(crate) async fn apply_buyer(&self, config: Arc<Buyer>) -> Result<()> {
+        let _held = self.inner.registry.lock(config.id).await;
+        self.inner
+            .registry
+            .buyer_configs
+            .insert(config.id, config.clone());
+        if let Some(actor) = self
+            .inner
+            .registry
+            .buyers
+            .get(&config.id)
+            .map(|a| a.clone())
+        {
+            let _ = actor.cast(BuyerMsg::Update(config));
+        }
+        Ok(())
+    }
+
+    /// Forgets a deleted buyer and stops its actor.
+    pub(crate) fn forget_buyer(&self, id: Id) {
+        self.inner.registry.buyer_configs.remove(&id);
+        if let Some((_, actor)) = self.inner.registry.buyers.remove(&id) {
+            self.inner.registry.children.remove(&actor.get_id());
+            actor.stop(None);
+        }
+    }
+
+    /// Creates or replaces a campaign; its actor and the number directory pick up the change at once.
+    pub async fn put_campaign(
+        &self,
+        mut campaign: Campaign,
+        expected: Option<u64>,
+    ) -> Result<Campaign> {
+        let _guard = self.inner.config_lock.lock().await;
+        campaign.validate()?;
+        if !self.inner.tenants.contains_key(&campaign.tenant_id) {
+            return Err(EngineError::Reference(format!(
+                "tenant {} does not exist",
+                campaign.tenant_id
+            )));
+        }
+        let old = self.campaign(campaign.id);
+        if old
+            .as_ref()
+            .is_some_and(|o| o.tenant_id != campaign.tenant_id)
+        {
+            return Err(EngineError::Reference(format!(
+                "campaign {} belongs to another tenant",
+                campaign.id
+            )));
+        }
+        let mut errors = Vec::new();
+        for (i, a) in campaign.buyers.iter().enumerate() {
+            if self
+                .buyer(a.buyer_id)
+                .is_none_or(|b| b.tenant_id != campaign.tenant_id)
+            {
+                errors.push(FieldError::new(
+                    format!("buyers[{i}].buyerId"),
+                    format!("buyer {} does not exist", a.buyer_id),
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ModelError::Invalid(errors).into());
+        }
+        if let Some(n) = &campaign.phone_number
+            && let Some(holder) = self
+                .inner
+                .numbers
+                .get(n)
+                .map(|h| *h)
+                .filter(|h| h.1 != campaign.id)
+        {
+            // Another tenant's campaign is not named: its existence is all that leaks.
+            if holder.0 != campaign.tenant_id {
+                return Err(EngineError::Reference(format!(
+                    "phone number {n} is already in use"
+                )));
+            }
+            let name = self
+                .campaign(holder.1)
+                .map(|c| c.name.clone())
+                .unwrap_or_default();
+            return Err(EngineError::Reference(format!(
+                "phone number {n} is already used by campaign {name:?} ({})",
+                holder.1
+            )));
+        }
+        if let Some(other) = self
+            .inner
+            .campaign_names
+            .get(&name_key(&campaign))
+            .map(|o| *o)
+            .filter(|o| *o != campaign.id)
+        {
+            return Err(EngineError::Reference(format!(
+                "campaign name {:?} is taken by campaign {other}",
+                campaign.name.trim()
+            )));
+        }
+        let owner = claims::Owner {
+            tenant: campaign.tenant_id,
+            resource: campaign.id,
+        };
+        let claimed = match &campaign.phone_number {
+            Some(n) => self.claim_number(n, owner).await?,
+            None => false,
+        };
+        let stored = self
+            .put_doc(
+                DocKind::Campaign,
+                campaign.tenant_id,
+                campaign.id,
+                &campaign,
+                expected,
+            )
+            .await;
+        campaign.version = match stored {
+            Ok(v) => v,
+            Err(e) => {
+                if let (true, Some(n)) = (claimed, &campaign.phone_number) {
+                    claims::release(self.inner.store.as_ref(), claims::Key::Number(n), owner)
+                        .await?;
+                }
+                return Err(e);
+            }
+        };
+        if let Some(n) = old
+            .as_ref()
+            .and_then(|o| o.phone_number.as_ref())
+            .filter(|n| campaign.phone_number.as_ref() != Some(*n))
+        {
+            claims::release(self.inner.store.as_ref(), claims::Key::Number(n), owner).await?;
+        }
+        self.apply_campaign(Arc::new(campaign.clone())).await?;
+        Ok(campaign)
+    }
+
+    /// Makes sure phone number `n` is `owner`'s tenant's: claimed by the
+    /// tenant already (its inventory, or this campaign), or claimed now for
+    /// `owner`. Another tenant's number is refused without naming it.
+    /// `Ok(true)`: claimed by this call (to release if the write fails).
+    async fn claim_number(&self, n: &PhoneNumber, owner: claims::Owner) -> Result<bool> {
+        let store = self.inner.store.as_ref();
+        let key = claims::Key::Number(n);
+        let taken = || EngineError::Reference(format!("phone number {n} is already in use"));
+        match claims::owner_of(store, key).await? {
+            Some(o) if o.tenant != owner.tenant => Err(taken()),
+            Some(_) => Ok(false),
+            None if claims::claim(store, key, owner).await? => Ok(true),
+            // Another claimant came first: fine only if it is this tenant.
+            None => match claims::owner_of(store, key).await? {
+                Some(o) if o.tenant != owner.tenant => Err(taken()),
+                _ => Ok(false),
+            },
+        }
+    }
+
+    /// Claims the direct number of every stored campaign that has none yet
+    /// (campaigns saved before numbers were claimed for them). A number
+    /// another tenant holds already is left as it is and logged.
+    async fn claim_campaign_numbers(&self) -> Result<()> {
+        let campaigns: Vec<Arc<Campaign>> = self
+            .inner
+            .registry
+            .campaign_configs
+            .iter()
+            .map(|c| c.value().clone())
+            .collect();
+        for c in campaigns {
+            let Some(n) = &c.phone_number else { continue };
+            let owner = claims::Owner {
+                tenant: c.tenant_id,
+                resource: c.id,
+            };
+            if let Err(e) = self.claim_number(n, owner).await {
+                tracing::warn!(campaign = %c.id, number = %n, error = %e, "a campaign's number is held by another tenant");
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes a stored campaign the one routing sees: the number directory
+    /// and its actor, if started, take the new configuration; else the
+    /// actor reads it when its first call starts it.
+    pub(crate) async fn apply_campaign(&self, config: Arc<Campaign>) -> Result<()> {
+        let old = self.campaign(config.id);
+        self.index_campaign(&config, old.as_deref());
+        self.update_campaign(config).await;
+        Ok(())
+    }
+
+    /// A campaign's new configuration, for its actor if started (under its
+    /// lock, like [`Engine::apply_buyer`]).
+    async fn update_campaign(&self, config: Arc<Campaign>) {
+        let _held = self.inner.registry.lock(config.id).await;
+        self.inner
+            .registry
+            .campaign_configs
+            .insert(config.id, config.clone());
+        if let Some(actor) = self
+            .inner
+            .registry
+            .campaigns
+            .get(&config.id)
+            .map(|a| a.clone())
+        {
+            let _ = actor.cast(CampaignMsg::Update(config));
+        }
+    }
+
+    /// Forgets a deleted campaign: its number is no longer in service.
+    pub(crate) fn forget_campaign(&self, campaign: &Campaign) {
+        self.unindex_campaign(campaign);
+        self.inner.registry.campaign_configs.remove(&campaign.id);
+        if let Some((_, actor)) = self.inner.registry.campaigns.remove(&campaign.id) {
+            self.inner.registry.children.remove(&actor.get_id());
+            actor.stop(None);
+        }
+    }
+
+    /// Deletes a buyer of `tenant` (`expected`: the version being deleted;
+    /// `None`: whatever is current) and stops its actor. `Ok(false)` when
+    /// the tenant has no such buyer. A buyer assigned to an active campaign
+    /// is refused, naming the campaigns; inactive campaigns drop the assignment.
+    pub async fn delete_buyer(&self, tenant: Id, id: Id, expected: Option<u64>) -> Result<bool> {
+        let _guard = self.inner.config_lock.lock().await;
+        let Some(buyer) = self.buyer(id).filter(|b| b.tenant_id == tenant) else {
+            return Ok(false);
+        };
+        let mut users: Vec<String> = self
+            .inner
+            .registry
+            .campaign_configs
+            .iter()
+            .filter(|c| {
+                c.tenant_id == tenant
+                    && c.status == CampaignStatus::Active
+                    && c.buyers.iter().any(|a| a.buyer_id == id)
+            })
+            .map(|c| format!("{:?} ({})", c.name, c.id))
+            .collect();
+        if !users.is_empty() {
+            users.sort();
+            return Err(EngineError::Reference(format!(
+                "buyer is assigned to active campaign(s) {}",
+                users.join(", ")
+            )));
+        }
+        let expected = expected.unwrap_or(buyer.version);
+        if expected != buyer.version {
+            return Err(StoreError::Conflict {
+                expected: Some(expected),
+                found: Some(buyer.version),
+            }
+            .into());
+        }
+        // Inactive campaigns forget the buyer, so they stay valid to edit and activate.
+        let holders: Vec<Arc<Campaign>> = self
+            .inner
+            .registry
+            .campaign_configs
+            .iter()
+            .filter(|c| c.tenant_id == tenant && c.buyers.iter().any(|a| a.buyer_id == id))
+            .map(|c| c.clone())
+            .collect();
+        for old in holders {
+            let mut c = (*old).clone();
+            c.buyers.retain(|a| a.buyer_id != id);
+            c.version = self
+                .put_doc(DocKind::Campaign, tenant, c.id, &c, Some(c.version))
+                .await?;
+            self.update_campaign(Arc::new(c)).await;
+        }
+        self.inner
+            .store
+            .delete_doc(DocKind::Buyer, tenant, id, expected)
+            .await?;
+        self.forget_buyer(id);
+        Ok(true)
+    }
+
+    /// Deletes a campaign of `tenant` (`expected` as for [`Engine::delete_buyer`]),
+    /// stops its actor and frees its number: calls to it are then not in
+    /// service. `Ok(false)` when the tenant has no such campaign.
+    pub async fn delete_campaign(&self, tenant: Id, id: Id, expected: Option<u64>) -> Result<bool> {
+        let _guard = self.inner.config_lock.lock().await;
+        let Some(campaign) = self.campaign(id).filter(|c| c.tenant_id == tenant) else {
+            return Ok(false);
+        };
+        self.inner
+            .store
+            .delete_doc(
+                DocKind::Campaign,
+                tenant,
+                id,
+                expected.unwrap_or(campaign.version),
+            )
+            .await?;
+        self.forget_campaign(&campaign);
+        if let Some(n) = &campaign.phone_number {
+            claims::release(
+                self.inner.store.as_ref(),
+                claims::Key::Number(n),
+                claims::Owner {
+                    tenant,
+                    resource: id,
+                },
+            )
+            .await?;
+        }
+        Ok(true)
+    }
+
+    async fn put_doc<T: serde::Serialize>(
+        &self,
+        kind: DocKind,
+        tenant: Id,
+        id: Id,
+        value: &T,
+        expected: Option<u64>,
+    ) -> Result<u64> {
+        let body = serde_json::to_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(self
+            .inner
+            .store
+            .put_doc(
+                Doc {
+                    kind,
+                    tenant,
+                    id,
+                    version: 0,
+                    body,
+                },
+                expected,
+            )
+            .await?)
+    }
+
+    /// Starts (or updates) the actor of a pool just written to the store, and
+    /// indexes its numbers so calls to them route through the pool's campaign.
+    pub async fn put_pool(&self, pool: Pool) -> Result<()> {
+        let _guard = self.inner.config_lock.lock().await;
+        self.apply_pool(pool).await
+    }
+
+    /// [`Engine::put_pool`] without the configuration lock (held by the caller).
+    pub(crate) async fn apply_pool(&self, pool: Pool) -> Result<()> {
+        let pool = Arc::new(pool);
+        let reg = &self.inner.registry;
+        if let Some(old) = reg.pool_configs.insert(pool.id, pool.clone()) {
+            for n in &old.numbers {
+                self.inner
+                    .pool_numbers
+                    .remove_if(n, |_, r| r.pool == old.id);
+            }
+        }
+        for n in &pool.numbers {
+            self.inner.pool_numbers.insert(
+                n.clone(),
+                PoolRoute {
+                    tenant: pool.tenant_id,
+                    pool: pool.id,
+                },
+            );
+        }
+        match reg.pools.get(&pool.id).map(|a| a.clone()) {
+            Some(actor) => {
+                let _ = actor.cast(PoolMsg::Update(pool));
+                Ok(())
+            }
+            None => supervisor::spawn_pool(&self.inner.capacity, pool).await,
+        }
+    }
+
+    /// Stops a deleted pool's actor (its leases end) and forgets its numbers.
+    /// Call after the store delete.
+    pub async fn remove_pool(&self, id: Id) {
+        let _guard = self.inner.config_lock.lock().await;
+        self.forget_pool(id);
+    }
+
+    /// [`Engine::remove_pool`] without the configuration lock (held by the caller).
+    pub(crate) fn forget_pool(&self, id: Id) {
+        let reg = &self.inner.registry;
+        if let Some((_, old)) = reg.pool_configs.remove(&id) {
+            for n in &old.numbers {
+                self.inner.pool_numbers.remove_if(n, |_, r| r.pool == id);
+            }
+        }
+        if let Some((_, actor)) = reg.pools.remove(&id) {
+            reg.children.remove(&actor.get_id());
+            actor.stop(None);
+        }
+    }
+
+    /// Loads every pool from the store (at start).
+    async fn load_pools(&self) -> Result<()> {
+        let mut pages = DocPages::new(self.inner.store.as_ref(), DocKind::Pool, None, LOAD_PAGE);
+        while let Some(docs) = pages.next_page().await? {
+            // Index documents of system-wide keys live in the nil tenant slot.
+            for doc in docs.into_iter().filter(|d| !d.tenant.is_nil()) {
+                self.apply_pool(decode::<Pool>(&doc)?).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A pool's configuration as the engine knows it.
+    pub fn pool(&self, id: Id) -> Option<Arc<Pool>> {
+        self.inner.registry.pool_configs.get(&id).map(|p| p.clone())
+    }
+}
+
+/// The pool (pool routing) or RTB router (RTB routing) a campaign's calls go through.
+fn source_of(campaign: &Campaign) -> Option<Id> {
+    match campaign.routing_type {
+        RoutingType::Pool => campaign.pool_id,
+        RoutingType::Rtb => campaign.rtb_router_id,
+        RoutingType::Direct => None,
+    }
+}
+
+/// The key that makes campaign names unique per tenant: trimmed, case folded.
+fn name_key(campaign: &Campaign) -> (Id, String) {
+    (campaign.tenant_id, campaign.name.trim().to_lowercase())
+}
+
+/// Decodes a stored document, taking its version from the store.
+pub(crate) fn decode<T: serde::de::DeserializeOwned + Versioned>(doc: &Doc) -> Result<T> {
+    let mut value = T::deserialize(&doc.body)
+        .map_err(|e| StoreError::Corrupt(format!("{} {}: {e}", doc.kind.as_str(), doc.id)))?;
+    value.set_version(doc.version);
+    Ok(value)
+}
+
+/// Configuration whose version the store assigns.
+pub(crate) trait Versioned {
+    fn set_version(&mut self, version: u64);
+}
+
+impl Versioned for Tenant {
+    fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+}
+impl Versioned for Buyer {
+    fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+}
+impl Versioned for Campaign {
+    fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+}
+impl Versioned for RtbTarget {
+    fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+}
+impl Versioned for switchboard_model::Pool {
+    fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+}
+impl Versioned for RtbRouter {
+    fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+}
