@@ -18,7 +18,7 @@ use crate::buyer::BuyerMsg;
 use crate::campaign::CampaignMsg;
 use crate::error::{EngineError, Result};
 use crate::pool::{PoolMsg, PoolRoute};
-use crate::{Engine, claims, supervisor};
+use crate::{Engine, claims, held, supervisor};
 
 /// Documents per store read when loading configuration at start.
 const LOAD_PAGE: usize = 1_000;
@@ -29,50 +29,16 @@ impl Engine {
     /// of campaigns saved before numbers were claimed.
     pub(crate) async fn load_config(&self) -> Result<()> {
         let store = self.inner.store.as_ref();
-        // A page at a time, so the JSON held at once is one page, not a kind.
-        let mut pages = DocPages::new(store, DocKind::Tenant, None, LOAD_PAGE);
-        while let Some(docs) = pages.next_page().await? {
-            for doc in docs {
-                self.index_tenant(Arc::new(decode::<Tenant>(&doc)?));
+        for held in held::ORDER {
+            // A page at a time, so the JSON held at once is one page, not a kind.
+            let mut pages = DocPages::new(store, held.kind(), None, LOAD_PAGE);
+            while let Some(docs) = pages.next_page().await? {
+                // Index documents of system-wide keys live in the nil tenant slot.
+                for doc in docs.iter().filter(|d| !d.tenant.is_nil()) {
+                    held.apply(self, doc).await?;
+                }
             }
         }
-        // Configurations only: an actor (and its store read) is paid for
-        // when a call, a release or a stats request first needs it.
-        let mut pages = DocPages::new(store, DocKind::Buyer, None, LOAD_PAGE);
-        while let Some(docs) = pages.next_page().await? {
-            for doc in docs {
-                let buyer = Arc::new(decode::<Buyer>(&doc)?);
-                self.inner.registry.buyer_configs.insert(buyer.id, buyer);
-            }
-        }
-        let mut pages = DocPages::new(store, DocKind::RtbTarget, None, LOAD_PAGE);
-        while let Some(docs) = pages.next_page().await? {
-            for doc in docs {
-                self.apply_rtb_target(decode::<RtbTarget>(&doc)?).await?;
-            }
-        }
-        let mut pages = DocPages::new(store, DocKind::RtbRouter, None, LOAD_PAGE);
-        while let Some(docs) = pages.next_page().await? {
-            for doc in docs {
-                let router = decode::<RtbRouter>(&doc)?;
-                self.inner
-                    .registry
-                    .routers
-                    .insert(router.id, Arc::new(router));
-            }
-        }
-        let mut pages = DocPages::new(store, DocKind::Campaign, None, LOAD_PAGE);
-        while let Some(docs) = pages.next_page().await? {
-            for doc in docs {
-                let campaign = Arc::new(decode::<Campaign>(&doc)?);
-                self.index_campaign(&campaign, None);
-                self.inner
-                    .registry
-                    .campaign_configs
-                    .insert(campaign.id, campaign);
-            }
-        }
-        self.load_pools().await?;
         self.claim_campaign_numbers().await?;
         Ok(())
     }
@@ -650,18 +616,6 @@ impl Engine {
             reg.children.remove(&actor.get_id());
             actor.stop(None);
         }
-    }
-
-    /// Loads every pool from the store (at start).
-    async fn load_pools(&self) -> Result<()> {
-        let mut pages = DocPages::new(self.inner.store.as_ref(), DocKind::Pool, None, LOAD_PAGE);
-        while let Some(docs) = pages.next_page().await? {
-            // Index documents of system-wide keys live in the nil tenant slot.
-            for doc in docs.into_iter().filter(|d| !d.tenant.is_nil()) {
-                self.apply_pool(decode::<Pool>(&doc)?).await?;
-            }
-        }
-        Ok(())
     }
 
     /// A pool's configuration as the engine knows it.

@@ -48,6 +48,8 @@
 //! - `calls`: the live-call table; per-call state changes are serialized.
 //! - [`claims`]: system-wide unique values — a phone number's one tenant,
 //!   a tag code's one tag — as compare-and-set documents in the store.
+//! - `held`: the apply/forget table of the configuration kinds held in
+//!   memory, which loading at start and `sync` each loop over.
 //! - `sync`: on a shared store, follows configuration other nodes write
 //!   ([`Engine::follow_config`]).
 //! - `reconcile`: asks the carrier about reservations whose final callback
@@ -75,6 +77,7 @@ mod cluster;
 mod config;
 mod error;
 mod gateway;
+mod held;
 mod lifecycle;
 pub mod metrics;
 mod peers;

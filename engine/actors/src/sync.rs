@@ -27,12 +27,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_model::{Buyer, Campaign, Id, Pool, RtbRouter, RtbTarget, Tenant};
+use switchboard_model::Id;
 use switchboard_store::{Doc, DocKind};
 
-use crate::config::decode;
 use crate::metrics::CONFIG_CHANGES_APPLIED;
-use crate::{Engine, EngineError, Result};
+use crate::{Engine, EngineError, Result, held};
 
 /// Changed documents a poll reads concurrently.
 const FETCH_AT_ONCE: usize = 32;
@@ -60,113 +59,21 @@ impl Engine {
     /// Applies every stored change this node has not seen; returns how many.
     pub async fn sync_config(&self) -> Result<usize> {
         let _guard = self.inner.config_lock.lock().await;
-        let reg = &self.inner.registry;
         let mut applied = 0;
-
-        let tenants = self
-            .changes(DocKind::Tenant, |id| {
-                self.inner.tenants.get(&id).map(|t| t.version)
-            })
-            .await?;
-        for doc in &tenants.changed {
-            self.index_tenant(Arc::new(decode::<Tenant>(doc)?));
-            applied += 1;
-        }
-
-        let buyers = self
-            .changes(DocKind::Buyer, |id| {
-                reg.buyer_configs.get(&id).map(|b| b.version)
-            })
-            .await?;
-        for doc in &buyers.changed {
-            self.apply_buyer(Arc::new(decode::<Buyer>(doc)?)).await?;
-            applied += 1;
-        }
-        let gone: Vec<Id> = reg
-            .buyer_configs
-            .iter()
-            .map(|b| *b.key())
-            .filter(|id| !buyers.stored.contains(id))
-            .collect();
-        for id in gone {
-            self.forget_buyer(id);
-            applied += 1;
-        }
-
-        // Before campaigns, so a new campaign's pool or router is known when it is.
-        let targets = self
-            .changes(DocKind::RtbTarget, |id| {
-                reg.bidders.get(&id).map(|b| b.target.version)
-            })
-            .await?;
-        for doc in &targets.changed {
-            self.apply_rtb_target(decode::<RtbTarget>(doc)?).await?;
-            applied += 1;
-        }
-        let gone: Vec<Id> = reg
-            .bidders
-            .iter()
-            .map(|b| *b.key())
-            .filter(|id| !targets.stored.contains(id))
-            .collect();
-        for id in gone {
-            self.forget_rtb_target(id);
-            applied += 1;
-        }
-
-        let routers = self
-            .changes(DocKind::RtbRouter, |id| {
-                reg.routers.get(&id).map(|r| r.version)
-            })
-            .await?;
-        for doc in &routers.changed {
-            reg.routers
-                .insert(doc.id, Arc::new(decode::<RtbRouter>(doc)?));
-            applied += 1;
-        }
-        let before = reg.routers.len();
-        reg.routers.retain(|id, _| routers.stored.contains(id));
-        applied += before - reg.routers.len();
-
-        let pools = self
-            .changes(DocKind::Pool, |id| {
-                reg.pool_configs.get(&id).map(|p| p.version)
-            })
-            .await?;
-        for doc in &pools.changed {
-            self.apply_pool(decode::<Pool>(doc)?).await?;
-            applied += 1;
-        }
-        let gone: Vec<Id> = reg
-            .pool_configs
-            .iter()
-            .map(|p| *p.key())
-            .filter(|id| !pools.stored.contains(id))
-            .collect();
-        for id in gone {
-            self.forget_pool(id);
-            applied += 1;
-        }
-
-        let campaigns = self
-            .changes(DocKind::Campaign, |id| {
-                reg.campaign_configs.get(&id).map(|c| c.version)
-            })
-            .await?;
-        for doc in &campaigns.changed {
-            self.apply_campaign(Arc::new(decode::<Campaign>(doc)?))
+        for held in held::ORDER {
+            let changes = self
+                .changes(held.kind(), |id| held.running(self, id))
                 .await?;
-            applied += 1;
-        }
-        let gone: Vec<Arc<Campaign>> = reg
-            .campaign_configs
-            .iter()
-            .filter(|c| !campaigns.stored.contains(c.key()))
-            .map(|c| c.clone())
-            .collect();
-        for campaign in gone {
-            self.forget_campaign(&campaign);
-            applied += 1;
+            for doc in &changes.changed {
+                held.apply(self, doc).await?;
+                applied += 1;
+            }
+            for id in held.ids(self) {
+                if !changes.stored.contains(&id) {
+                    held.forget(self, id);
+                    applied += 1;
+                }
+            }
         }
 
         if applied > 0 {

@@ -1,0 +1,123 @@
+//! The apply/forget table: each kind of configuration the engine holds in
+//! memory, with how a stored document of it is applied and a deleted one
+//! forgotten. Loading at start ([`Engine::load_config`]) and following
+//! other nodes' writes ([`Engine::sync_config`]) are each one loop over
+//! [`ORDER`], so a kind is added in one place.
+
+use std::sync::Arc;
+
+use switchboard_model::{Buyer, Campaign, Id, Pool, RtbRouter, RtbTarget, Tenant};
+use switchboard_store::{Doc, DocKind};
+
+use crate::config::decode;
+use crate::{Engine, Result};
+
+/// A kind of configuration held in memory. The number inventory and
+/// tracking tags are not: every node reads them from the store when it
+/// needs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Held {
+    Tenant,
+    Buyer,
+    RtbTarget,
+    RtbRouter,
+    Pool,
+    Campaign,
+}
+
+/// The order kinds are applied in: a campaign after the pool and router it
+/// routes through.
+pub(crate) const ORDER: [Held; 6] = [
+    Held::Tenant,
+    Held::Buyer,
+    Held::RtbTarget,
+    Held::RtbRouter,
+    Held::Pool,
+    Held::Campaign,
+];
+
+impl Held {
+    /// Its store kind.
+    pub(crate) fn kind(self) -> DocKind {
+        match self {
+            Held::Tenant => DocKind::Tenant,
+            Held::Buyer => DocKind::Buyer,
+            Held::RtbTarget => DocKind::RtbTarget,
+            Held::RtbRouter => DocKind::RtbRouter,
+            Held::Pool => DocKind::Pool,
+            Held::Campaign => DocKind::Campaign,
+        }
+    }
+
+    /// The version of `id` this node runs, if it runs one.
+    pub(crate) fn running(self, engine: &Engine, id: Id) -> Option<u64> {
+        let inner = &engine.inner;
+        let reg = &inner.registry;
+        match self {
+            Held::Tenant => inner.tenants.get(&id).map(|t| t.version),
+            Held::Buyer => reg.buyer_configs.get(&id).map(|b| b.version),
+            Held::RtbTarget => reg.bidders.get(&id).map(|b| b.target.version),
+            Held::RtbRouter => reg.routers.get(&id).map(|r| r.version),
+            Held::Pool => reg.pool_configs.get(&id).map(|p| p.version),
+            Held::Campaign => reg.campaign_configs.get(&id).map(|c| c.version),
+        }
+    }
+
+    /// Every id of this kind this node runs and would forget once deleted.
+    /// Tenants are never deleted.
+    pub(crate) fn ids(self, engine: &Engine) -> Vec<Id> {
+        let reg = &engine.inner.registry;
+        match self {
+            Held::Tenant => Vec::new(),
+            Held::Buyer => reg.buyer_configs.iter().map(|e| *e.key()).collect(),
+            Held::RtbTarget => reg.bidders.iter().map(|e| *e.key()).collect(),
+            Held::RtbRouter => reg.routers.iter().map(|e| *e.key()).collect(),
+            Held::Pool => reg.pool_configs.iter().map(|e| *e.key()).collect(),
+            Held::Campaign => reg.campaign_configs.iter().map(|e| *e.key()).collect(),
+        }
+    }
+
+    /// Runs the stored `doc`, as the node that wrote it did: indexes, and
+    /// the configuration of a started actor (a pool's actor starts now;
+    /// buyers' and campaigns' on first need).
+    pub(crate) async fn apply(self, engine: &Engine, doc: &Doc) -> Result<()> {
+        match self {
+            Held::Tenant => engine.index_tenant(Arc::new(decode::<Tenant>(doc)?)),
+            Held::Buyer => engine.apply_buyer(Arc::new(decode::<Buyer>(doc)?)).await?,
+            Held::RtbTarget => engine.apply_rtb_target(decode::<RtbTarget>(doc)?).await?,
+            Held::RtbRouter => {
+                let router = decode::<RtbRouter>(doc)?;
+                engine
+                    .inner
+                    .registry
+                    .routers
+                    .insert(router.id, Arc::new(router));
+            }
+            Held::Pool => engine.apply_pool(decode::<Pool>(doc)?).await?,
+            Held::Campaign => {
+                engine
+                    .apply_campaign(Arc::new(decode::<Campaign>(doc)?))
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets `id`, deleted from the store: its indexes, and its actor.
+    pub(crate) fn forget(self, engine: &Engine, id: Id) {
+        match self {
+            Held::Tenant => {}
+            Held::Buyer => engine.forget_buyer(id),
+            Held::RtbTarget => engine.forget_rtb_target(id),
+            Held::RtbRouter => {
+                engine.inner.registry.routers.remove(&id);
+            }
+            Held::Pool => engine.forget_pool(id),
+            Held::Campaign => {
+                if let Some(campaign) = engine.campaign(id) {
+                    engine.forget_campaign(&campaign);
+                }
+            }
+        }
+    }
+}
