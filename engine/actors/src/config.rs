@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use switchboard_model::{
     Buyer, Campaign, CampaignStatus, FieldError, Id, ModelError, PhoneNumber, Pool, RoutingType,
-    RtbRouter, RtbTarget, Tenant,
+    Tenant,
 };
-use switchboard_store::{Doc, DocKind, DocPages, StoreError};
+use switchboard_store::{ConfigKind, Doc, DocKind, DocPages, StoreError};
 
 use crate::buyer::BuyerMsg;
 use crate::campaign::CampaignMsg;
@@ -186,9 +186,7 @@ impl Engine {
                 "twilio account {sid} belongs to another tenant"
             )));
         }
-        tenant.version = self
-            .put_doc(DocKind::Tenant, tenant.id, tenant.id, &tenant, expected)
-            .await?;
+        tenant.version = self.put_doc(&tenant, expected).await?;
         self.index_tenant(Arc::new(tenant.clone()));
         Ok(tenant)
     }
@@ -211,9 +209,7 @@ impl Engine {
                 buyer.id
             )));
         }
-        buyer.version = self
-            .put_doc(DocKind::Buyer, buyer.tenant_id, buyer.id, &buyer, expected)
-            .await?;
+        buyer.version = self.put_doc(&buyer, expected).await?;
         self.apply_buyer(Arc::new(buyer.clone())).await?;
         Ok(buyer)
     }
@@ -330,15 +326,7 @@ impl Engine {
             Some(n) => self.claim_number(n, owner).await?,
             None => false,
         };
-        let stored = self
-            .put_doc(
-                DocKind::Campaign,
-                campaign.tenant_id,
-                campaign.id,
-                &campaign,
-                expected,
-            )
-            .await;
+        let stored = self.put_doc(&campaign, expected).await;
         campaign.version = match stored {
             Ok(v) => v,
             Err(e) => {
@@ -491,9 +479,7 @@ impl Engine {
         for old in holders {
             let mut c = (*old).clone();
             c.buyers.retain(|a| a.buyer_id != id);
-            c.version = self
-                .put_doc(DocKind::Campaign, tenant, c.id, &c, Some(c.version))
-                .await?;
+            c.version = self.put_doc(&c, Some(c.version)).await?;
             self.update_campaign(Arc::new(c)).await;
         }
         self.inner
@@ -536,29 +522,17 @@ impl Engine {
         Ok(true)
     }
 
-    async fn put_doc<T: serde::Serialize>(
-        &self,
-        kind: DocKind,
-        tenant: Id,
-        id: Id,
-        value: &T,
-        expected: Option<u64>,
-    ) -> Result<u64> {
+    /// Writes a configuration document under its own kind, tenant and id.
+    async fn put_doc<T: ConfigKind>(&self, value: &T, expected: Option<u64>) -> Result<u64> {
         let body = serde_json::to_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        Ok(self
-            .inner
-            .store
-            .put_doc(
-                Doc {
-                    kind,
-                    tenant,
-                    id,
-                    version: 0,
-                    body,
-                },
-                expected,
-            )
-            .await?)
+        let doc = Doc {
+            kind: T::KIND,
+            tenant: value.tenant(),
+            id: value.id(),
+            version: 0,
+            body,
+        };
+        Ok(self.inner.store.put_doc(doc, expected).await?)
     }
 
     /// Starts (or updates) the actor of a pool just written to the store, and
@@ -636,48 +610,4 @@ fn source_of(campaign: &Campaign) -> Option<Id> {
 /// The key that makes campaign names unique per tenant: trimmed, case folded.
 fn name_key(campaign: &Campaign) -> (Id, String) {
     (campaign.tenant_id, campaign.name.trim().to_lowercase())
-}
-
-/// Decodes a stored document, taking its version from the store.
-pub(crate) fn decode<T: serde::de::DeserializeOwned + Versioned>(doc: &Doc) -> Result<T> {
-    let mut value = T::deserialize(&doc.body)
-        .map_err(|e| StoreError::Corrupt(format!("{} {}: {e}", doc.kind.as_str(), doc.id)))?;
-    value.set_version(doc.version);
-    Ok(value)
-}
-
-/// Configuration whose version the store assigns.
-pub(crate) trait Versioned {
-    fn set_version(&mut self, version: u64);
-}
-
-impl Versioned for Tenant {
-    fn set_version(&mut self, version: u64) {
-        self.version = version;
-    }
-}
-impl Versioned for Buyer {
-    fn set_version(&mut self, version: u64) {
-        self.version = version;
-    }
-}
-impl Versioned for Campaign {
-    fn set_version(&mut self, version: u64) {
-        self.version = version;
-    }
-}
-impl Versioned for RtbTarget {
-    fn set_version(&mut self, version: u64) {
-        self.version = version;
-    }
-}
-impl Versioned for switchboard_model::Pool {
-    fn set_version(&mut self, version: u64) {
-        self.version = version;
-    }
-}
-impl Versioned for RtbRouter {
-    fn set_version(&mut self, version: u64) {
-        self.version = version;
-    }
 }

@@ -7,9 +7,8 @@
 use std::sync::Arc;
 
 use switchboard_model::{Buyer, Campaign, Id, Pool, RtbRouter, RtbTarget, Tenant};
-use switchboard_store::{Doc, DocKind};
+use switchboard_store::{ConfigKind, Doc, DocKind};
 
-use crate::config::decode;
 use crate::{Engine, Result};
 
 /// A kind of configuration held in memory. The number inventory and
@@ -82,21 +81,21 @@ impl Held {
     /// buyers' and campaigns' on first need).
     pub(crate) async fn apply(self, engine: &Engine, doc: &Doc) -> Result<()> {
         match self {
-            Held::Tenant => engine.index_tenant(Arc::new(decode::<Tenant>(doc)?)),
-            Held::Buyer => engine.apply_buyer(Arc::new(decode::<Buyer>(doc)?)).await?,
-            Held::RtbTarget => engine.apply_rtb_target(decode::<RtbTarget>(doc)?).await?,
+            Held::Tenant => engine.index_tenant(Arc::new(Tenant::decode(doc)?)),
+            Held::Buyer => engine.apply_buyer(Arc::new(Buyer::decode(doc)?)).await?,
+            Held::RtbTarget => engine.apply_rtb_target(RtbTarget::decode(doc)?).await?,
             Held::RtbRouter => {
-                let router = decode::<RtbRouter>(doc)?;
+                let router = RtbRouter::decode(doc)?;
                 engine
                     .inner
                     .registry
                     .routers
                     .insert(router.id, Arc::new(router));
             }
-            Held::Pool => engine.apply_pool(decode::<Pool>(doc)?).await?,
+            Held::Pool => engine.apply_pool(Pool::decode(doc)?).await?,
             Held::Campaign => {
                 engine
-                    .apply_campaign(Arc::new(decode::<Campaign>(doc)?))
+                    .apply_campaign(Arc::new(Campaign::decode(doc)?))
                     .await?
             }
         }

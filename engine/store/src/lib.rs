@@ -14,6 +14,7 @@
 //! (kind, tenant, id); calls as records with secondary indexes for the
 //! queries the engine and the API need. No query scans every call.
 
+mod config_kind;
 pub mod conformance;
 pub mod embedded;
 mod lease;
@@ -27,6 +28,7 @@ use switchboard_model::{
     AttemptOutcome, BidFilter, BidRequestRecord, BidResponseRecord, CallRecord, Id, Lease,
 };
 
+pub use config_kind::ConfigKind;
 pub use embedded::EmbeddedStore;
 
 /// The store's one error type.

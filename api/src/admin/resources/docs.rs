@@ -14,25 +14,19 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use switchboard_engine::claims;
 use switchboard_model::{FieldError, Id, ModelError, PhoneNumber};
-use switchboard_store::{Doc, DocKind, StoreError};
+use switchboard_store::{ConfigKind, Doc, DocKind, StoreError};
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::admin::extract::{Json, Kind, if_match};
 use crate::error::ApiError;
 use crate::server::AppState;
 
-/// A tenant-owned document type of this module's family.
-pub(crate) trait Resource: Serialize + DeserializeOwned + Send + Sync {
-    /// Its store kind.
-    const KIND: DocKind;
+/// A tenant-owned document type of this module's family: a
+/// [`ConfigKind`] (store kind, identity, version, decoding) with what the
+/// HTTP layer adds.
+pub(crate) trait Resource: ConfigKind + Send + Sync {
     /// How messages name it: `number`, `pool`, `rtb target`, …
     const NAME: &'static str;
-    /// Its id.
-    fn id(&self) -> Id;
-    /// Its version: the stored one, or the one a body states (0: none).
-    fn version(&self) -> u64;
-    /// Sets the version read from or written to the store.
-    fn set_version(&mut self, version: u64);
     /// Takes the identity of `stored`, which an update cannot change: its
     /// id, tenant and (where it has one) creation time.
     fn adopt(&mut self, stored: &Self);
@@ -42,20 +36,10 @@ pub(crate) trait Resource: Serialize + DeserializeOwned + Send + Sync {
 }
 
 macro_rules! resource {
-    ($t:ty, $kind:expr, $name:literal, $($identity:ident),+ $(; write_only = $wo:expr)?) => {
+    ($t:ty, $name:literal, $($identity:ident),+ $(; write_only = $wo:expr)?) => {
         impl Resource for $t {
-            const KIND: DocKind = $kind;
             const NAME: &'static str = $name;
             $(const WRITE_ONLY: &'static [&'static str] = $wo;)?
-            fn id(&self) -> Id {
-                self.id
-            }
-            fn version(&self) -> u64 {
-                self.version
-            }
-            fn set_version(&mut self, version: u64) {
-                self.version = version;
-            }
             fn adopt(&mut self, stored: &Self) {
                 $(self.$identity = stored.$identity;)+
             }
@@ -63,39 +47,18 @@ macro_rules! resource {
     };
 }
 
-resource!(
-    switchboard_model::Buyer,
-    DocKind::Buyer,
-    "buyer",
-    id,
-    tenant_id
-);
-resource!(
-    switchboard_model::Campaign,
-    DocKind::Campaign,
-    "campaign",
-    id,
-    tenant_id
-);
+resource!(switchboard_model::Buyer, "buyer", id, tenant_id);
+resource!(switchboard_model::Campaign, "campaign", id, tenant_id);
 resource!(
     switchboard_model::Number,
-    DocKind::Number,
     "number",
     id,
     tenant_id,
     created_at
 );
-resource!(
-    switchboard_model::Pool,
-    DocKind::Pool,
-    "pool",
-    id,
-    tenant_id,
-    created_at
-);
+resource!(switchboard_model::Pool, "pool", id, tenant_id, created_at);
 resource!(
     switchboard_model::RtbTarget,
-    DocKind::RtbTarget,
     "rtb target",
     id,
     tenant_id,
@@ -104,7 +67,6 @@ resource!(
 );
 resource!(
     switchboard_model::RtbRouter,
-    DocKind::RtbRouter,
     "rtb router",
     id,
     tenant_id,
@@ -112,7 +74,6 @@ resource!(
 );
 resource!(
     switchboard_model::TrackingTag,
-    DocKind::TrackingTag,
     "tracking tag",
     id,
     tenant_id,
@@ -138,9 +99,7 @@ fn corrupt(kind: DocKind, id: Id, e: serde_json::Error) -> ApiError {
 }
 
 fn decode<T: Resource>(doc: Doc) -> Result<T, ApiError> {
-    let mut v: T = serde_json::from_value(doc.body).map_err(|e| corrupt(T::KIND, doc.id, e))?;
-    v.set_version(doc.version);
-    Ok(v)
+    Ok(T::decode(&doc)?)
 }
 
 /// One resource of `tenant`, if it exists there.
@@ -194,13 +153,15 @@ pub(crate) async fn replacing<T: Resource>(
 
 /// Writes `value` of `tenant` if the stored version is `expected` (`None`:
 /// it must not exist); a stale version is a 412 or 409 ([`Expected::conflict`]).
-/// Sets the new version.
+/// Sets the new version. What does not validate is never stored, whatever
+/// a handler checked before.
 pub(crate) async fn put<T: Resource>(
     state: &AppState,
     tenant: Id,
     value: &mut T,
     expected: Option<Expected>,
 ) -> Result<(), ApiError> {
+    invalid(value.validate(), Vec::new())?;
     let body = serde_json::to_value(&*value).map_err(|e| corrupt(T::KIND, value.id(), e))?;
     let doc = Doc {
         kind: T::KIND,
