@@ -121,7 +121,7 @@ pub(crate) async fn pass_to_owner(
     match answer.await {
         // The owner's answer, whatever it is: it handled (or refused) the webhook.
         Ok((status, content_type, body)) => {
-            metrics::counter!(WEBHOOKS_FORWARDED, "result" => "ok").increment(1);
+            WEBHOOKS_FORWARDED.inc_with(&[("result", "ok")]);
             let mut resp = (status, body).into_response();
             if let Some(ct) = content_type {
                 resp.headers_mut().insert(header::CONTENT_TYPE, ct);
@@ -131,14 +131,14 @@ pub(crate) async fn pass_to_owner(
         // Never reached the owner: nothing was applied there, handle it here.
         Err(e) if e.is_connect() => {
             tracing::warn!(call = %call, %owner, error = %e, "the call's owner is unreachable; handling its webhook here");
-            metrics::counter!(WEBHOOKS_FORWARDED, "result" => "unreachable").increment(1);
+            WEBHOOKS_FORWARDED.inc_with(&[("result", "unreachable")]);
             None
         }
         // The owner may be applying it: handling it here too could undo its
         // change. Twilio gets a 503.
         Err(e) => {
             tracing::warn!(call = %call, %owner, error = %e, "the call's owner did not answer its webhook");
-            metrics::counter!(WEBHOOKS_FORWARDED, "result" => "failed").increment(1);
+            WEBHOOKS_FORWARDED.inc_with(&[("result", "failed")]);
             Some(
                 ApiError::Engine(switchboard_engine::EngineError::Overloaded(
                     "the node handling this call did not answer".into(),

@@ -461,7 +461,7 @@ async fn track(
     let traffic = traffic(&req);
     let answer =
         |number: Option<&PhoneNumber>, expires: Option<DateTime<Utc>>, outcome: &'static str| {
-            metrics::counter!(DNI_TRACK, "outcome" => outcome).increment(1);
+            DNI_TRACK.inc_with(&[("outcome", outcome)]);
             Json(TrackResponse {
                 success: number.is_some(),
                 phone_number: number.map(|n| n.as_str().to_owned()),

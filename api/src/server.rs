@@ -203,7 +203,7 @@ pub async fn run(
             Some(cap) => match AddressSlot::take(&per_address, peer.ip(), cap) {
                 Some(slot) => Some(slot),
                 None => {
-                    metrics::counter!(names::CONNECTIONS_REFUSED).increment(1);
+                    names::CONNECTIONS_REFUSED.inc();
                     continue;
                 }
             },
@@ -351,7 +351,7 @@ async fn shed_load(State(state): State<AppState>, req: Request, next: Next) -> R
             .into_response();
         }
         Ok(Err(_)) | Err(_) => {
-            metrics::counter!(names::WEBHOOK_BODY_TIMEOUTS).increment(1);
+            names::WEBHOOK_BODY_TIMEOUTS.inc();
             return ApiError::Body {
                 status: StatusCode::REQUEST_TIMEOUT,
                 message: "the body did not arrive in time".into(),
@@ -365,7 +365,7 @@ async fn shed_load(State(state): State<AppState>, req: Request, next: Next) -> R
                 .await
         }
         Err(_) => {
-            metrics::counter!(names::WEBHOOKS_SHED).increment(1);
+            names::WEBHOOKS_SHED.inc();
             ApiError::Engine(switchboard_engine::EngineError::Overloaded(
                 "too many webhooks in flight".into(),
             ))
@@ -386,6 +386,9 @@ async fn count_webhooks(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let resp = next.run(req).await;
-    metrics::counter!(names::WEBHOOKS, "route" => route, "status" => resp.status().as_u16().to_string()).increment(1);
+    names::WEBHOOKS.inc_with(&[
+        ("route", route.as_str()),
+        ("status", resp.status().as_u16().to_string().as_str()),
+    ]);
     resp
 }

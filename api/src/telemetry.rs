@@ -38,7 +38,7 @@ fn builder() -> PrometheusBuilder {
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
         .and_then(|b| {
             b.set_buckets_for_metric(
-                Matcher::Full(names::RECORDER_BATCH_SIZE.into()),
+                Matcher::Full(names::RECORDER_BATCH_SIZE.0.into()),
                 BATCH_BUCKETS,
             )
         })

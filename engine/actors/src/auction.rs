@@ -23,7 +23,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use metrics::{counter, gauge, histogram};
 use switchboard_model::{
     BidRequestRecord, BidResponseRecord, Buyer, BuyerStatus, CallerInfo, Currency, Id, PhoneNumber,
     ResourceStatus, RtbRouter, RtbTarget, new_id,
@@ -191,12 +190,12 @@ impl Auction {
             for r in &mut self.responses {
                 r.won = r.target_id == w.target_id;
             }
-            counter!(crate::metrics::RTB_WINS, "target" => w.target_id.to_string()).increment(1);
+            crate::metrics::RTB_WINS.inc_with(&[("target", w.target_id.to_string().as_str())]);
         } else if self.request.status == "won" {
             // Valid bids, but none could be reserved.
             self.request.status = "no-valid-bid".into();
         }
-        counter!(RTB_AUCTIONS, "outcome" => self.request.status.clone()).increment(1);
+        RTB_AUCTIONS.inc_with(&[("outcome", self.request.status.as_str())]);
     }
 }
 
@@ -245,8 +244,8 @@ fn judge(
         },
         Answer::Http { status, body } => {
             if body.len() > MAX_RESPONSE_BYTES {
-                counter!(RTB_OVERSIZED_RESPONSES, "target" => terms.target_id.to_string())
-                    .increment(1);
+                RTB_OVERSIZED_RESPONSES
+                    .inc_with(&[("target", terms.target_id.to_string().as_str())]);
             }
             let outcome = classify(
                 terms,
@@ -412,15 +411,21 @@ pub(crate) async fn run(
         let elapsed = received.saturating_duration_since(s.sent_at);
         let target = s.terms.target_id;
         if answered {
-            histogram!(RTB_BIDDER_RESPONSE_SECONDS, "target" => target.to_string())
-                .record(elapsed.as_secs_f64());
+            RTB_BIDDER_RESPONSE_SECONDS.record_with(
+                &[("target", target.to_string().as_str())],
+                elapsed.as_secs_f64(),
+            );
         }
-        counter!(RTB_BIDS, "status" => outcome.status(), "target" => target.to_string())
-            .increment(1);
+        RTB_BIDS.inc_with(&[
+            ("status", outcome.status()),
+            ("target", target.to_string().as_str()),
+        ]);
         if let Ok(mut breaker) = s.bidder.breaker.lock()
             && let Some(state) = breaker.record(outcome.is_failure(), received)
         {
-            gauge!(RTB_BREAKER_OPEN, "target" => target.to_string()).set(state.gauge());
+            RTB_BREAKER_OPEN
+                .handle(&[("target", target.to_string().as_str())])
+                .set(state.gauge());
             tracing::info!(%target, ?state, "rtb target circuit breaker changed state");
         }
         let bid = outcome.bid();
@@ -460,13 +465,12 @@ pub(crate) async fn run(
     let total = decided.saturating_duration_since(started);
     let overhead = last_answer.map(|at| Instant::now().saturating_duration_since(at));
     if let Some(o) = overhead {
-        histogram!(RTB_AUCTION_OVERHEAD_SECONDS).record(o.as_secs_f64());
+        RTB_AUCTION_OVERHEAD_SECONDS.record(o.as_secs_f64());
     }
-    histogram!(RTB_AUCTION_SECONDS).record(total.as_secs_f64());
-    histogram!(RTB_DECISION_LATENESS_SECONDS)
-        .record(decided.saturating_duration_since(deadline).as_secs_f64());
+    RTB_AUCTION_SECONDS.record(total.as_secs_f64());
+    RTB_DECISION_LATENESS_SECONDS.record(decided.saturating_duration_since(deadline).as_secs_f64());
     if decided > deadline + DEADLINE_SLACK {
-        counter!(RTB_DEADLINE_MISSES).increment(1);
+        RTB_DEADLINE_MISSES.inc();
     }
     let request = BidRequestRecord {
         id: request_id,

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
-use metrics::{counter, gauge};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use switchboard_model::{Buyer, CallerInfo};
 use switchboard_routing::{CapCounters, PastAttempt, Refusal, ReservationKey, admit};
@@ -95,7 +94,7 @@ impl Actor for BuyerActor {
         });
         let counters = CapCounters::rebuild(tz, now, past, total, args.max_hold);
         let active = counters.active();
-        gauge!(ACTIVE_RESERVATIONS).increment(f64::from(active));
+        ACTIVE_RESERVATIONS.add(f64::from(active));
         let mut state = BuyerState {
             buyer: args.buyer,
             counters,
@@ -113,7 +112,7 @@ impl Actor for BuyerActor {
         _: ActorRef<BuyerMsg>,
         state: &mut BuyerState,
     ) -> Result<(), ActorProcessingErr> {
-        gauge!(ACTIVE_RESERVATIONS).decrement(f64::from(state.counters.active()));
+        ACTIVE_RESERVATIONS.add(-f64::from(state.counters.active()));
         Ok(())
     }
 
@@ -148,19 +147,19 @@ impl Actor for BuyerActor {
                 match result {
                     Ok(()) => {
                         let gained = state.counters.active() - before;
-                        gauge!(ACTIVE_RESERVATIONS).increment(f64::from(gained));
+                        ACTIVE_RESERVATIONS.add(f64::from(gained));
                         arm_sweep(&myself, state);
                         let _ = reply.send(Ok(state.buyer.clone()));
                     }
                     Err(refusal) => {
-                        counter!(BUYER_REFUSALS, "reason" => refusal.as_str()).increment(1);
+                        BUYER_REFUSALS.inc_with(&[("reason", refusal.as_str())]);
                         let _ = reply.send(Err(refusal));
                     }
                 }
             }
             BuyerMsg::Release { key, answered } => {
                 if state.counters.release(key, answered) {
-                    gauge!(ACTIVE_RESERVATIONS).decrement(1.0);
+                    ACTIVE_RESERVATIONS.add(-1.0);
                 } else {
                     let now = Utc::now();
                     if state.withdrawn.len() >= 1024 {
@@ -197,8 +196,8 @@ fn sweep(state: &mut BuyerState, now: DateTime<Utc>) {
     let expired = state.counters.expire(now);
     if !expired.is_empty() {
         let n = expired.len() as u64;
-        counter!(RESERVATIONS_EXPIRED).increment(n);
-        gauge!(ACTIVE_RESERVATIONS).decrement(n as f64);
+        RESERVATIONS_EXPIRED.add(n);
+        ACTIVE_RESERVATIONS.add(-(n as f64));
         tracing::warn!(buyer = %state.buyer.id, expired = n, "reservations expired without a final status callback");
     }
 }

@@ -292,7 +292,7 @@ pub(crate) fn finish_answered(
         if !record.converted && talk > 0 && talk >= min_talk {
             record.converted = true;
             record.revenue_minor = bid;
-            metrics::counter!(crate::metrics::CONVERSIONS).increment(1);
+            crate::metrics::CONVERSIONS.inc();
         }
     } else if let Some(b) = buyer.filter(|b| b.id == buyer_id)
         && !record.converted
@@ -302,7 +302,7 @@ pub(crate) fn finish_answered(
         record.converted = true;
         record.revenue_minor = b.payout;
         record.currency = b.currency;
-        metrics::counter!(crate::metrics::CONVERSIONS).increment(1);
+        crate::metrics::CONVERSIONS.inc();
     }
     release
 }

@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use metrics::gauge;
 use switchboard_cluster::{
     Route, SHARD_PREFIX, Step, Timing, node_holder, node_lease, shard_lease, shard_of,
 };
@@ -185,7 +184,7 @@ impl Engine {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .held_count(Utc::now());
-        gauge!(CLUSTER_SHARDS_HELD).set(held as f64);
+        CLUSTER_SHARDS_HELD.set(held as f64);
         Ok(())
     }
 

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use metrics::counter;
 use ractor::{Actor, ActorCell, ActorRef};
 use switchboard_model::{Buyer, CallerInfo, Id};
 use switchboard_routing::ReservationKey;
@@ -121,7 +120,7 @@ impl CapacityGateway {
             Decided::Remote(url) => {
                 let cluster = self.registry.cluster.get()?;
                 if cluster.backed_off(&url) {
-                    counter!(CAPACITY_UNAVAILABLE).increment(1);
+                    CAPACITY_UNAVAILABLE.inc();
                     return None;
                 }
                 let req = RemoteReserve {
@@ -134,7 +133,7 @@ impl CapacityGateway {
                 };
                 match tokio::time::timeout(timeout, cluster.peers.reserve(&url, &req)).await {
                     Ok(Ok(RemoteAnswer::Reserved)) => {
-                        counter!(CAPACITY_FORWARDED, "result" => "reserved").increment(1);
+                        CAPACITY_FORWARDED.inc_with(&[("result", "reserved")]);
                         let buyer = self.registry.buyer_config(id);
                         if buyer.is_none() {
                             // Not loaded here yet (configuration lag): let the slot go.
@@ -143,16 +142,16 @@ impl CapacityGateway {
                         buyer
                     }
                     Ok(Ok(RemoteAnswer::Refused)) => {
-                        counter!(CAPACITY_FORWARDED, "result" => "refused").increment(1);
+                        CAPACITY_FORWARDED.inc_with(&[("result", "refused")]);
                         None
                     }
                     Ok(Ok(RemoteAnswer::NotOwner)) => {
-                        counter!(CAPACITY_UNAVAILABLE).increment(1);
+                        CAPACITY_UNAVAILABLE.inc();
                         None
                     }
                     failed => {
                         cluster.peer_failed(&url);
-                        counter!(CAPACITY_FORWARDED, "result" => "failed").increment(1);
+                        CAPACITY_FORWARDED.inc_with(&[("result", "failed")]);
                         match failed {
                             // Nothing reached the owner: nothing to give back.
                             Ok(Err(EngineError::PeerUnreachable(e))) => {
@@ -167,7 +166,7 @@ impl CapacityGateway {
                 }
             }
             Decided::Settling | Decided::Nobody => {
-                counter!(CAPACITY_UNAVAILABLE).increment(1);
+                CAPACITY_UNAVAILABLE.inc();
                 None
             }
         }

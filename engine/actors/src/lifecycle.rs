@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use ::metrics::{counter, histogram};
 use chrono::{DateTime, Utc};
 use switchboard_model::{
     AttemptOutcome, Buyer, CallRecord, CallStatus, CallerInfo, Campaign, CampaignStatus, Currency,
@@ -198,11 +197,9 @@ impl Engine {
                     Some(switchboard_model::RoutingPolicy::RoundRobin) => "round-robin",
                     _ => "priority",
                 };
-                counter!(metrics::CALLS_ROUTED, "policy" => policy).increment(1);
+                metrics::CALLS_ROUTED.inc_with(&[("policy", policy)]);
             }
-            (_, Some(reason)) => {
-                counter!(metrics::CALLS_REJECTED, "reason" => reason.as_str()).increment(1)
-            }
+            (_, Some(reason)) => metrics::CALLS_REJECTED.inc_with(&[("reason", reason.as_str())]),
             _ => {}
         }
         let decision = calls::decision_for(&record, campaign.as_deref(), &self.settings());
@@ -290,7 +287,7 @@ impl Engine {
                 Some(self.inner.config.route_timeout),
             )
             .await;
-        histogram!(metrics::ROUTING_DECISION_SECONDS).record(started.elapsed().as_secs_f64());
+        metrics::ROUTING_DECISION_SECONDS.record(started.elapsed().as_secs_f64());
         match answer {
             Ok(ractor::rpc::CallResult::Success(outcome)) => Ok(outcome),
             _ => {
@@ -303,8 +300,7 @@ impl Engine {
     /// Gave up waiting for a campaign's decision: counted as overload.
     pub(crate) async fn route_timed_out(&self, campaign_id: Id, key: (Id, u16)) {
         self.let_attempt_go(campaign_id, key).await;
-        counter!(metrics::CALLS_REJECTED, "reason" => RejectReason::Overloaded.as_str())
-            .increment(1);
+        metrics::CALLS_REJECTED.inc_with(&[("reason", RejectReason::Overloaded.as_str())]);
     }
 
     /// The campaign may still reserve a buyer after we gave up on it: tell
@@ -392,7 +388,7 @@ impl Engine {
             .unwrap_or(last);
         if idx != last {
             // The action of an earlier attempt, delivered again: it was applied already.
-            counter!(metrics::STALE_CALLBACKS).increment(1);
+            metrics::STALE_CALLBACKS.inc();
             return Ok(calls::decision_for(
                 current,
                 campaign.as_deref(),
@@ -458,7 +454,7 @@ impl Engine {
                 }
                 match next {
                     Ok(pick) => {
-                        counter!(metrics::FALLTHROUGHS).increment(1);
+                        metrics::FALLTHROUGHS.inc();
                         pick.push(&mut record, now);
                         reserved = Some(Release {
                             buyer_id: pick.id(),
@@ -509,8 +505,7 @@ impl Engine {
             return Decision::Hangup;
         };
         tracing::warn!(call = %record.id, attempt = idx, "a routed attempt was recorded too late for the cluster's settle wait; not dialing it");
-        counter!(metrics::CALLS_REJECTED, "reason" => RejectReason::Overloaded.as_str())
-            .increment(1);
+        metrics::CALLS_REJECTED.inc_with(&[("reason", RejectReason::Overloaded.as_str())]);
         let now = Utc::now();
         let releases: Vec<Release> =
             calls::finish_unanswered(&mut record, idx, AttemptOutcome::Canceled, now)
@@ -583,7 +578,7 @@ impl Engine {
         let stale = a.outcome.is_terminal()
             || matches!((event.sequence, a.last_sequence), (Some(seq), Some(last)) if seq <= last);
         if stale {
-            counter!(metrics::STALE_CALLBACKS).increment(1);
+            metrics::STALE_CALLBACKS.inc();
             return Ok(());
         }
         let a = &mut record.attempts[idx];

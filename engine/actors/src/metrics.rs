@@ -4,7 +4,9 @@
 //!
 //! Each metric is declared once, in [`ALL`]'s table below: its doc comment is
 //! also the help text `/metrics` shows, and its kind decides its `# TYPE`;
-//! its unit follows from the name (`_seconds`: seconds, else a count).
+//! its unit follows from the name (`_seconds`: seconds, else a count). Each
+//! is a typed handle ([`Counter`], [`Gauge`], [`Histogram`]), and code emits
+//! through it, so a name cannot be mistyped or used as another kind.
 
 /// What a metric is, for its `# TYPE` line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,9 +41,80 @@ impl Spec {
     }
 }
 
+/// Label values as the recorder takes them.
+fn labels(pairs: &[(&'static str, &str)]) -> Vec<::metrics::Label> {
+    pairs
+        .iter()
+        .map(|(k, v)| ::metrics::Label::new(*k, (*v).to_owned()))
+        .collect()
+}
+
+/// A counter of the table: only counters can be counted.
+#[derive(Debug, Clone, Copy)]
+pub struct Counter(pub &'static str);
+
+impl Counter {
+    /// Adds one.
+    pub fn inc(self) {
+        ::metrics::counter!(self.0).increment(1);
+    }
+
+    /// Adds `n`.
+    pub fn add(self, n: u64) {
+        ::metrics::counter!(self.0).increment(n);
+    }
+
+    /// Adds one under the label values `pairs`.
+    pub fn inc_with(self, pairs: &[(&'static str, &str)]) {
+        self.handle(pairs).increment(1);
+    }
+
+    /// The series of `pairs`, to keep where it is counted often.
+    pub fn handle(self, pairs: &[(&'static str, &str)]) -> ::metrics::Counter {
+        ::metrics::counter!(self.0, labels(pairs))
+    }
+}
+
+/// A gauge of the table.
+#[derive(Debug, Clone, Copy)]
+pub struct Gauge(pub &'static str);
+
+impl Gauge {
+    /// Sets it to `v`.
+    pub fn set(self, v: f64) {
+        ::metrics::gauge!(self.0).set(v);
+    }
+
+    /// Adds `v` (negative to take away).
+    pub fn add(self, v: f64) {
+        ::metrics::gauge!(self.0).increment(v);
+    }
+
+    /// The series of `pairs`, to set or keep.
+    pub fn handle(self, pairs: &[(&'static str, &str)]) -> ::metrics::Gauge {
+        ::metrics::gauge!(self.0, labels(pairs))
+    }
+}
+
+/// A histogram of the table.
+#[derive(Debug, Clone, Copy)]
+pub struct Histogram(pub &'static str);
+
+impl Histogram {
+    /// Records a sample.
+    pub fn record(self, v: f64) {
+        ::metrics::histogram!(self.0).record(v);
+    }
+
+    /// Records a sample under the label values `pairs`.
+    pub fn record_with(self, pairs: &[(&'static str, &str)], v: f64) {
+        ::metrics::histogram!(self.0, labels(pairs)).record(v);
+    }
+}
+
 macro_rules! metrics {
     ($($(#[doc = $doc:literal])+ $name:ident: $kind:ident = $value:literal;)+) => {
-        $($(#[doc = $doc])+ pub const $name: &str = $value;)+
+        $($(#[doc = $doc])+ pub const $name: $kind = $kind($value);)+
 
         /// Every metric above, in order.
         pub const ALL: &[Spec] = &[$(Spec { name: $value, kind: Kind::$kind, help: concat!($($doc),+) }),+];

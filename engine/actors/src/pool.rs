@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use metrics::{Counter, Gauge, counter, gauge};
+use metrics::{Counter, Gauge};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use switchboard_dni::{LeaseKind, LeaseTable, Settings, Terms};
 use switchboard_model::call::{Attribution, VisitorSession};
@@ -110,8 +110,8 @@ impl Actor for PoolActor {
         myself.send_interval(EXPIRE_EVERY, || PoolMsg::Expire);
         let table = LeaseTable::new(pool.numbers.iter().cloned(), settings(&pool));
         let id = pool.id.to_string();
-        let leases_gauge = gauge!(DNI_LEASES_ACTIVE, "pool" => id.clone());
-        let exhausted = counter!(DNI_POOL_EXHAUSTED, "pool" => id);
+        let leases_gauge = DNI_LEASES_ACTIVE.handle(&[("pool", id.as_str())]);
+        let exhausted = DNI_POOL_EXHAUSTED.handle(&[("pool", id.as_str())]);
         Ok(PoolState {
             pool,
             table,

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use metrics::counter;
 use switchboard_model::{CallRecord, Id, PhoneNumber, Tenant};
 use tokio::task::JoinSet;
 
@@ -182,15 +181,15 @@ impl Engine {
             Ok(Some(event)) if event.status.is_terminal() => match self.status_event(event).await {
                 Ok(()) => {
                     tracing::info!(call = %open.call_id, attempt = open.attempt, "no final callback came; the carrier says the call ended, booked as its callback");
-                    counter!(RECONCILE_RELEASED).increment(1);
+                    RECONCILE_RELEASED.inc();
                 }
                 Err(e) => {
                     tracing::warn!(call = %open.call_id, error = %e, "could not book what the carrier says of an overdue call; asking again later");
-                    counter!(RECONCILE_ERRORS, "reason" => "engine").increment(1);
+                    RECONCILE_ERRORS.inc_with(&[("reason", "engine")]);
                 }
             },
             Ok(_) => {
-                counter!(RECONCILE_STILL_LIVE).increment(1);
+                RECONCILE_STILL_LIVE.inc();
             }
             Err(e) => {
                 let reason = if matches!(e, EngineError::Carrier(_)) {
@@ -199,7 +198,7 @@ impl Engine {
                     "engine"
                 };
                 tracing::warn!(call = %open.call_id, error = %e, "could not ask the carrier about an overdue call; asking again later");
-                counter!(RECONCILE_ERRORS, "reason" => reason).increment(1);
+                RECONCILE_ERRORS.inc_with(&[("reason", reason)]);
             }
         }
     }

@@ -14,7 +14,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use metrics::{counter, histogram};
 use switchboard_model::CallRecord;
 use switchboard_store::Store;
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -59,9 +58,9 @@ impl Recorder {
     pub(crate) async fn record(&self, record: CallRecord) -> Result<()> {
         let (ack, done) = oneshot::channel();
         match self.tx.send_timeout((record, ack), self.wait).await {
-            Ok(()) => counter!(RECORDER_PUSHED).increment(1),
+            Ok(()) => RECORDER_PUSHED.inc(),
             Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
-                counter!(RECORDER_SHED).increment(1);
+                RECORDER_SHED.inc();
                 return Err(EngineError::Overloaded("recorder queue is full".into()));
             }
             Err(mpsc::error::SendTimeoutError::Closed(_)) => {
@@ -109,12 +108,12 @@ async fn run(
         }
         let started = Instant::now();
         let result = store.put_calls(&records).await;
-        histogram!(RECORDER_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
-        histogram!(RECORDER_BATCH_SIZE).record(records.len() as f64);
+        RECORDER_COMMIT_SECONDS.record(started.elapsed().as_secs_f64());
+        RECORDER_BATCH_SIZE.record(records.len() as f64);
         match &result {
-            Ok(()) => counter!(RECORDER_COMMITTED).increment(records.len() as u64),
+            Ok(()) => RECORDER_COMMITTED.add(records.len() as u64),
             Err(e) => {
-                counter!(RECORDER_ERRORS).increment(1);
+                RECORDER_ERRORS.inc();
                 tracing::error!(error = %e, records = records.len(), "recorder commit failed");
             }
         }

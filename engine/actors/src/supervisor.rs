@@ -13,7 +13,6 @@
 
 use std::sync::Arc;
 
-use metrics::counter;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use switchboard_model::{Id, Pool};
 use switchboard_store::Store;
@@ -181,7 +180,7 @@ impl Actor for Supervisor {
                     ),
                     Child::Pool(_) => {}
                 }
-                counter!(ACTOR_RESTARTS, "kind" => kind).increment(1);
+                ACTOR_RESTARTS.inc_with(&[("kind", kind)]);
                 tracing::error!(?child, %error, "actor failed; restarting it from the store");
                 // Starting an actor reads the store; do it off this handler.
                 let capacity = capacity.clone();

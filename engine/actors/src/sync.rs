@@ -77,7 +77,7 @@ impl Engine {
         }
 
         if applied > 0 {
-            metrics::counter!(CONFIG_CHANGES_APPLIED).increment(applied as u64);
+            CONFIG_CHANGES_APPLIED.add(applied as u64);
             tracing::info!(applied, "applied configuration changes from the store");
         }
         Ok(applied)
