@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use common::{Console, TestServer};
+use common::{Console, TestServer, fields};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use switchboard_model::{Campaign, CampaignStatus, Id, RoutingType, new_id};
@@ -22,17 +22,6 @@ fn id_of(v: &Value) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("no id in {v}"))
         .to_owned()
-}
-
-fn fields(v: &Value) -> Vec<String> {
-    v["error"]["fields"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|f| f["field"].as_str().unwrap().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 async fn create(c: &Console, path: &str, body: Value) -> Value {
@@ -304,7 +293,11 @@ async fn concurrent_claims_of_one_number_have_one_winner() {
         .map(|i| if i % 2 == 0 { &a } else { &b })
         .map(|c| c.post("/api/numbers", &body))
         .collect();
-    let statuses: Vec<u16> = join_all(tries).await.into_iter().map(|(s, _)| s).collect();
+    let statuses: Vec<u16> = futures::future::join_all(tries)
+        .await
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
     assert_eq!(
         statuses.iter().filter(|s| **s == 201).count(),
         1,
@@ -348,29 +341,6 @@ async fn concurrent_claims_of_one_number_have_one_winner() {
             .unwrap()
             .len();
     assert_eq!(listed, 3);
-}
-
-/// Polls the futures together, so their requests are in flight at once.
-async fn join_all<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {
-    use std::task::Poll;
-    let mut fs: Vec<_> = fs.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = fs.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        for (f, o) in fs.iter_mut().zip(out.iter_mut()) {
-            if o.is_none()
-                && let Poll::Ready(v) = f.as_mut().poll(cx)
-            {
-                *o = Some(v);
-            }
-        }
-        if out.iter().all(Option::is_some) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    })
-    .await;
-    out.into_iter().map(|o| o.expect("ready")).collect()
 }
 
 #[tokio::test]
@@ -792,7 +762,11 @@ async fn tracking_tags_have_system_wide_codes_and_tenant_references() {
         .map(|i| if i % 2 == 0 { &a } else { &b })
         .map(|c| c.post("/api/tracking-tags", &race))
         .collect();
-    let mut statuses: Vec<u16> = join_all(tries).await.into_iter().map(|(s, _)| s).collect();
+    let mut statuses: Vec<u16> = futures::future::join_all(tries)
+        .await
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
     statuses.sort();
     assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409, 409, 409]);
 

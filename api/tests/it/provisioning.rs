@@ -202,7 +202,11 @@ async fn concurrent_purchases_of_one_number_buy_it_once() {
         .map(|i| if i % 2 == 0 { &a } else { &b })
         .map(|c| c.post("/api/numbers/purchase", &body))
         .collect();
-    let mut statuses: Vec<u16> = join_all(tries).await.into_iter().map(|(s, _)| s).collect();
+    let mut statuses: Vec<u16> = futures::future::join_all(tries)
+        .await
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
     statuses.sort();
     assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409]);
     // Twilio was asked to buy it once: nobody pays twice.
@@ -216,29 +220,6 @@ async fn concurrent_purchases_of_one_number_buy_it_once() {
             .unwrap()
             .len();
     assert_eq!(held, 1);
-}
-
-/// Polls the futures together, so their requests are in flight at once.
-async fn join_all<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {
-    use std::task::Poll;
-    let mut fs: Vec<_> = fs.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = fs.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        for (f, o) in fs.iter_mut().zip(out.iter_mut()) {
-            if o.is_none()
-                && let Poll::Ready(v) = f.as_mut().poll(cx)
-            {
-                *o = Some(v);
-            }
-        }
-        if out.iter().all(Option::is_some) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    })
-    .await;
-    out.into_iter().map(|o| o.expect("ready")).collect()
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 use crate::common;
 
 use chrono::{DateTime, Utc};
-use common::{CALLER, Console, TestServer, pairs, post_signed_with};
+use common::{CALLER, Console, TestServer, fields, pairs, post_signed_with};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use switchboard_model::{Id, Tenant};
@@ -107,17 +107,6 @@ async fn call_from(
 
 async fn call(server: &TestServer, t: &Tenancy, sid: &str, to: &str) -> common::Reply {
     call_from(server, t, sid, CALLER, to).await
-}
-
-fn fields(v: &Value) -> Vec<String> {
-    v["error"]["fields"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|f| f["field"].as_str().unwrap().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 async fn create(console: &Console, path: &str, body: Value) -> Value {

@@ -645,3 +645,15 @@ impl Console {
         (s, v)
     }
 }
+
+/// The fields a 422's `error.fields` names, in order.
+pub(crate) fn fields(v: &serde_json::Value) -> Vec<String> {
+    v["error"]["fields"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|f| f["field"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
