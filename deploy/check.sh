@@ -176,7 +176,8 @@ if yaml:
 
 # --- Metric names and labels -------------------------------------------------
 # The names the binary declares, and the labels each is emitted with (every
-# `counter!/gauge!/histogram!(CONST, "label" => …)` in the sources).
+# `CONST.inc_with/handle/record_with(&[("label", …)…])` in the sources: code
+# emits through the table's typed handles).
 consts = {}
 for f in (("engine", "actors", "src", "metrics.rs"), ("api", "src", "server.rs"), ("api", "src", "telemetry.rs")):
     # `const NAME: &str = "…"`, or a row of the engine's `metrics!` table: `NAME: Kind = "…";`.
@@ -187,9 +188,9 @@ for src in ("engine/actors/src", "api/src"):
     for dirpath, _, files in os.walk(os.path.join(root, src)):
         for f in files:
             text = open(os.path.join(dirpath, f)).read() if f.endswith(".rs") else ""
-            for m in re.finditer(r"(?:counter|gauge|histogram)!\(\s*(?:[a-z_]+::)*([A-Z_]+)(.*?)\)\s*[.;]", text, re.S):
+            for m in re.finditer(r"(?:[a-z_]+::)*\b([A-Z_]+)\s*\.\s*(?:inc_with|handle|record_with)\(\s*&\[(.*?)\]", text, re.S):
                 if m.group(1) in consts:
-                    emitted[consts[m.group(1)]] |= set(re.findall(r'"([a-z_]+)"\s*=>', m.group(2)))
+                    emitted[consts[m.group(1)]] |= set(re.findall(r'\(\s*"([a-z_]+)"\s*,', m.group(2)))
 for where, expr in exprs:
     metrics = {re.sub(r"_(bucket|sum|count)$", "", m) for m in re.findall(r"\b(switchboard_[a-z_]+)", expr)}
     for metric in metrics - known:
