@@ -100,12 +100,13 @@ impl ResponsePath {
                     && s.bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
             };
-            if !text.split('.').all(step_ok) {
+            let steps: Vec<String> = text.split('.').map(str::to_owned).collect();
+            if !steps.iter().all(|s| step_ok(s)) {
                 return Err(bad(
                     "must be a key (bidAmount), a dotted path (data.bid.amount) or a JSONPath starting with $",
                 ));
             }
-            PathKind::Steps(text.split('.').map(str::to_owned).collect())
+            PathKind::Steps(steps)
         };
         Ok(Self {
             source: source.to_owned(),

@@ -123,21 +123,10 @@ async fn patch_tenant(
 ) -> Result<Response, ApiError> {
     auth.require(Role::Admin)?;
     let Json(patch) = body?;
-    let Value::Object(fields) = &patch else {
-        return Err(ApiError::BadRequest(
-            "the body must be a json object (a json merge patch)".into(),
-        ));
-    };
+    let patch = docs::patch_object(&patch)?;
     let old = current(&state, &auth)?;
-    let mut body = json!({"name": old.name, "twilioAccountSid": old.twilio_account_sid});
-    json_patch::merge(&mut body, &patch);
-    if cleared(&patch, "twilioAuthToken") {
-        body["twilioAuthToken"] = Value::Null;
-    }
-    match fields.get("version") {
-        Some(v) => body["version"] = v.clone(),
-        None => body["version"] = Value::Null,
-    }
+    let base = json!({"name": old.name, "twilioAccountSid": old.twilio_account_sid});
+    let body = docs::merge_patch(base, patch, &["twilioAuthToken"]);
     replace_tenant(&state, &auth, &headers, body).await
 }
 

@@ -420,7 +420,9 @@ async fn update(
     // The role is checked before the body is looked at.
     auth.require(Role::Manager)?;
     let Json(body) = body?;
-    replace(&state, &auth, id, &headers, object(body)?).await
+    let body = object(body)?;
+    let buyer = replace(&state, &auth, id, &headers, &body).await?;
+    updated(&state, &auth, &buyer, &body).await
 }
 
 /// Changes the fields a JSON Merge Patch (RFC 7396) names (manager or
@@ -435,55 +437,51 @@ async fn patch(
     headers: HeaderMap,
     body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let changed_fields = match &body {
-        Ok(Json(Value::Object(m))) => m.clone(),
-        _ => Map::new(),
-    };
-    let (id, body) = docs::patch_of::<Buyer>(&state, &auth, id, body).await?;
+    let (patch, body) = docs::patch_of::<Buyer>(&state, &auth, id, body).await?;
+    let buyer = replace(&state, &auth, id, &headers, &object(body)?).await?;
     // The audit names the fields the patch changed, not every field.
-    replace_audited(&state, &auth, id, &headers, object(body)?, &changed_fields).await
+    updated(&state, &auth, &buyer, &patch).await
 }
 
+/// Saves `body` as the whole of buyer `id`, replacing the version
+/// `If-Match` (stale: 412) or the body's `version` (stale: 409) states;
+/// neither: the current one.
 async fn replace(
     state: &AppState,
     auth: &Auth,
     id: Id,
     headers: &HeaderMap,
-    body: Map<String, Value>,
-) -> Result<Response, ApiError> {
-    let named = body.clone();
-    replace_audited(state, auth, id, headers, body, &named).await
-}
-
-/// Writes `body` as buyer `id`; the audit lists the fields of `named`.
-async fn replace_audited(
-    state: &AppState,
-    auth: &Auth,
-    id: Id,
-    headers: &HeaderMap,
-    body: Map<String, Value>,
-    named: &Map<String, Value>,
-) -> Result<Response, ApiError> {
-    let precondition = docs::Precondition::of(headers, docs::version_in(&body)?)?;
+    body: &Map<String, Value>,
+) -> Result<Buyer, ApiError> {
+    let precondition = docs::Precondition::of(headers, docs::version_in(body)?)?;
     let current = docs::load::<Buyer>(state, auth.tenant_id, id).await?;
     let expected = precondition.check(current.version)?;
-    let input: BuyerInput = docs::body(Value::Object(body), &[])?;
+    let input: BuyerInput = docs::body(Value::Object(body.clone()), &[])?;
     let buyer = input.into_buyer(id, auth.tenant_id)?;
-    let buyer = state
+    state
         .engine
         .put_buyer(buyer, Some(expected.version))
         .await
-        .map_err(|e| expected.conflict(e.into()))?;
+        .map_err(|e| expected.conflict(e.into()))
+}
+
+/// Audits an update naming the fields `body` set, and answers the buyer.
+async fn updated(
+    state: &AppState,
+    auth: &Auth,
+    buyer: &Buyer,
+    body: &Map<String, Value>,
+) -> Result<Response, ApiError> {
     audit::record(
         state,
         auth,
         "update",
         "buyer",
-        Some(id),
-        json!({"name": buyer.name, "fields": changed(named)}),
+        Some(buyer.id),
+        json!({"name": buyer.name, "fields": changed(body)}),
     )
     .await?;
-    Ok(docs::tagged(StatusCode::OK, &buyer, buyer.version))
+    Ok(docs::tagged(StatusCode::OK, buyer, buyer.version))
 }
 
 /// Deletes a buyer (manager or above). A buyer assigned to an active

@@ -360,13 +360,10 @@ async fn patch(
     headers: HeaderMap,
     body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let named = match &body {
-        Ok(Json(Value::Object(m))) => m.clone(),
-        _ => Map::new(),
-    };
-    let (id, body) = docs::patch_of::<Campaign>(&state, &auth, id, body).await?;
+    let (patch, body) = docs::patch_of::<Campaign>(&state, &auth, id, body).await?;
     let campaign = replace(&state, &auth, id, &headers, &object(body)?).await?;
-    updated(&state, &auth, &campaign, &named).await
+    // The audit names the fields the patch changed, not every field.
+    updated(&state, &auth, &campaign, &patch).await
 }
 
 /// Audits an update naming the fields `body` set, and answers the campaign.
@@ -461,8 +458,13 @@ async fn put_buyers(
             "the body must be an array of {buyerId, priority, weight}".into(),
         ));
     }
-    let body =
-        docs::patched::<Campaign>(&state, auth.tenant_id, id, json!({ "buyers": body })).await?;
+    let body = docs::patched::<Campaign>(
+        &state,
+        auth.tenant_id,
+        id,
+        &Map::from_iter([("buyers".to_owned(), body)]),
+    )
+    .await?;
     let campaign = replace(&state, &auth, id, &headers, &object(body)?).await?;
     audit::record(
         &state,

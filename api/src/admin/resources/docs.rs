@@ -235,12 +235,11 @@ impl Precondition {
     /// A version conflict of a write under this precondition: 412 after
     /// `If-Match`, else the 409 it is.
     pub(crate) fn conflict(self, e: ApiError) -> ApiError {
-        let if_match = matches!(self, Precondition::IfMatch(_));
-        Expected {
-            version: 0,
-            if_match,
-        }
-        .conflict(e)
+        stale_as(self.is_if_match(), e)
+    }
+
+    fn is_if_match(self) -> bool {
+        matches!(self, Precondition::IfMatch(_))
     }
 
     /// Checked against the stored version `current`: a stated version that
@@ -248,7 +247,7 @@ impl Precondition {
     pub(crate) fn check(self, current: u64) -> Result<Expected, ApiError> {
         let expected = Expected {
             version: current,
-            if_match: matches!(self, Precondition::IfMatch(_)),
+            if_match: self.is_if_match(),
         };
         match self {
             Precondition::IfMatch(v) | Precondition::Body(v) if v != current => Err(expected
@@ -274,18 +273,7 @@ impl Expected {
     /// A version conflict as the precondition's failure: 412 after
     /// `If-Match`, else the 409 it is. Other errors pass through.
     pub(crate) fn conflict(self, e: ApiError) -> ApiError {
-        let stale = matches!(
-            e,
-            ApiError::Store(StoreError::Conflict { .. })
-                | ApiError::Engine(switchboard_engine::EngineError::Store(
-                    StoreError::Conflict { .. }
-                ))
-        );
-        if stale && self.if_match {
-            ApiError::PreconditionFailed
-        } else {
-            e
-        }
+        stale_as(self.if_match, e)
     }
 
     fn conflict_of(expected: Option<Expected>, e: ApiError) -> ApiError {
@@ -293,6 +281,23 @@ impl Expected {
             Some(x) => x.conflict(e),
             None => e,
         }
+    }
+}
+
+/// A version conflict as a stated version's failure: 412 when `If-Match`
+/// stated it, else the 409 it is. Other errors pass through.
+fn stale_as(if_match: bool, e: ApiError) -> ApiError {
+    let stale = matches!(
+        e,
+        ApiError::Store(StoreError::Conflict { .. })
+            | ApiError::Engine(switchboard_engine::EngineError::Store(
+                StoreError::Conflict { .. }
+            ))
+    );
+    if stale && if_match {
+        ApiError::PreconditionFailed
+    } else {
+        e
     }
 }
 
@@ -314,55 +319,67 @@ pub(crate) fn delete_version(headers: &HeaderMap, current: u64) -> Result<Expect
     Precondition::of(headers, None)?.check(current)
 }
 
-/// The body a `PATCH` stands for: the stored document of `id` with `patch`
-/// merged in by JSON Merge Patch (RFC 7396), to be written as a `PUT` of
-/// the whole resource is. A `null` removes a field, except a write-only one,
-/// which stays `null` so that the `PUT` rules clear it. The patch's
-/// `version`, if any, is the body's; the stored one is not carried over.
+/// A `PATCH` body: a JSON object (a JSON Merge Patch), else a 400.
+pub(crate) fn patch_object(patch: &Value) -> Result<&Map<String, Value>, ApiError> {
+    patch.as_object().ok_or_else(|| {
+        ApiError::BadRequest("the body must be a json object (a json merge patch)".into())
+    })
+}
+
+/// `patch` (JSON Merge Patch, RFC 7396) merged into `base`, as the whole
+/// body a `PUT` would send. A `null` removes a field, except one of
+/// `write_only`, which stays `null` so that the `PUT` rules clear it. The
+/// patch's `version`, if any, is the body's; the base's is not carried over.
+pub(crate) fn merge_patch(
+    mut base: Value,
+    patch: &Map<String, Value>,
+    write_only: &[&str],
+) -> Value {
+    json_patch::merge(&mut base, &Value::Object(patch.clone()));
+    if let Value::Object(m) = &mut base {
+        for key in write_only {
+            if patch.get(*key) == Some(&Value::Null) {
+                m.insert((*key).to_owned(), Value::Null);
+            }
+        }
+        match patch.get("version") {
+            Some(v) => m.insert("version".to_owned(), v.clone()),
+            None => m.remove("version"),
+        };
+    }
+    base
+}
+
+/// The body a `PATCH` of `id` stands for: the stored document with `patch`
+/// merged in ([`merge_patch`]).
 pub(crate) async fn patched<T: Resource>(
     state: &AppState,
     tenant: Id,
     id: Id,
-    patch: Value,
+    patch: &Map<String, Value>,
 ) -> Result<Value, ApiError> {
-    let Value::Object(fields) = &patch else {
-        return Err(ApiError::BadRequest(
-            "the body must be a json object (a json merge patch)".into(),
-        ));
-    };
     let doc = state
         .engine
         .store()
         .get_doc(T::KIND, tenant, id)
         .await?
         .ok_or(ApiError::NotFound(T::NAME))?;
-    let mut merged = doc.body;
-    json_patch::merge(&mut merged, &patch);
-    if let Value::Object(m) = &mut merged {
-        for key in T::WRITE_ONLY {
-            if fields.get(*key) == Some(&Value::Null) {
-                m.insert((*key).to_owned(), Value::Null);
-            }
-        }
-        match fields.get("version") {
-            Some(v) => m.insert("version".to_owned(), v.clone()),
-            None => m.remove("version"),
-        };
-    }
-    Ok(merged)
+    Ok(merge_patch(doc.body, patch, T::WRITE_ONLY))
 }
 
-/// A `PATCH` of a `T` (manager or above): its id and the whole body it
+/// A `PATCH` of a `T` (manager or above): the patch, and the whole body it
 /// stands for ([`patched`]), for the resource's `PUT` logic.
 pub(crate) async fn patch_of<T: Resource>(
     state: &AppState,
     auth: &crate::admin::extract::Auth,
     id: Id,
     body: Result<Json<Value>, ApiError>,
-) -> Result<(Id, Value), ApiError> {
+) -> Result<(Map<String, Value>, Value), ApiError> {
     auth.require(switchboard_model::Role::Manager)?;
     let Json(patch) = body?;
-    Ok((id, patched::<T>(state, auth.tenant_id, id, patch).await?))
+    let patch = patch_object(&patch)?.clone();
+    let body = patched::<T>(state, auth.tenant_id, id, &patch).await?;
+    Ok((patch, body))
 }
 
 /// The `PUT` and `PATCH` handlers of a resource whose write is
@@ -399,7 +416,7 @@ macro_rules! put_and_patch {
             headers: axum::http::HeaderMap,
             body: Result<crate::admin::extract::Json<serde_json::Value>, ApiError>,
         ) -> Result<axum::response::Response, ApiError> {
-            let (id, body) = $crate::admin::resources::docs::patch_of::<$ty>(&state, &auth, id, body).await?;
+            let (_, body) = $crate::admin::resources::docs::patch_of::<$ty>(&state, &auth, id, body).await?;
             $replace(&state, &auth, id, &headers, body).await
         }
     };
@@ -454,19 +471,24 @@ pub(crate) fn body<T: DeserializeOwned>(v: Value, phones: &[&str]) -> Result<T, 
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
+    let e = match T::deserialize(&v) {
+        Ok(t) => return Ok(t),
+        Err(e) => e,
+    };
     // A required field left out is a 422 naming it, as a `PUT` of the whole
     // resource without it (or a create) is a semantic error, not a malformed body.
-    if let Err(e) = T::deserialize(&v)
-        && let Some(field) = e
-            .to_string()
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.split('`').next())
+    if let Some(field) = e
+        .to_string()
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
     {
         return Err(ApiError::Invalid(vec![FieldError::new(
             field,
             "is required",
         )]));
     }
+    // Any other refusal, in the words (and with the field path) the JSON
+    // extractor gives every other body.
     let bytes = serde_json::to_vec(&v).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     axum::Json::<T>::from_bytes(&bytes)
         .map(|axum::Json(t)| t)
