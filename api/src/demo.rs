@@ -212,6 +212,7 @@ async fn seed_dni(state: &AppState, demo: &mut Demo) -> anyhow::Result<bool> {
     if let Some(owner) = docs::owner_of_tag(state, TAG_CODE).await? {
         return Ok(owner.tenant == t);
     }
+    let w = state.engine.config_write().await;
     let mut numbers = Vec::new();
     for n in POOL_NUMBERS {
         let phone = number(n)?;
@@ -228,7 +229,7 @@ async fn seed_dni(state: &AppState, demo: &mut Demo) -> anyhow::Result<bool> {
         };
         anyhow::ensure!(
             docs::claim_number(
-                state,
+                &w,
                 &phone,
                 Owner {
                     tenant: t,
@@ -238,7 +239,7 @@ async fn seed_dni(state: &AppState, demo: &mut Demo) -> anyhow::Result<bool> {
             .await?,
             "the demo pool number {phone} belongs to another tenant"
         );
-        docs::put(state, t, &mut entry, None).await?;
+        docs::put(&w, &mut entry, None).await?;
         numbers.push(phone);
     }
     let mut pool = Pool {
@@ -253,8 +254,7 @@ async fn seed_dni(state: &AppState, demo: &mut Demo) -> anyhow::Result<bool> {
         version: 0,
         created_at: Utc::now(),
     };
-    docs::put(state, t, &mut pool, None).await?;
-    state.engine.put_pool(pool.clone()).await?;
+    docs::put(&w, &mut pool, None).await?;
     let buyers: Vec<BuyerAssignment> = demo.buyers.iter().map(|b| assign(b, 1, 1)).collect();
     let mut web = campaign(
         t,
@@ -264,7 +264,7 @@ async fn seed_dni(state: &AppState, demo: &mut Demo) -> anyhow::Result<bool> {
         buyers,
     )?;
     (web.routing_type, web.phone_number, web.pool_id) = (RoutingType::Pool, None, Some(pool.id));
-    let web = state.engine.put_campaign(web, None).await?;
+    let web = w.put_campaign(web, None).await?;
     let mut tag = TrackingTag {
         id: new_id(),
         tenant_id: t,
@@ -284,7 +284,7 @@ async fn seed_dni(state: &AppState, demo: &mut Demo) -> anyhow::Result<bool> {
     };
     anyhow::ensure!(
         docs::claim(
-            state,
+            &w,
             Key::TagCode(TAG_CODE),
             Owner {
                 tenant: t,
@@ -294,7 +294,7 @@ async fn seed_dni(state: &AppState, demo: &mut Demo) -> anyhow::Result<bool> {
         .await?,
         "the tag code {TAG_CODE} is taken"
     );
-    docs::put(state, t, &mut tag, None).await?;
+    docs::put(&w, &mut tag, None).await?;
     demo.campaigns.push(web);
     tracing::info!(pool = %pool.id, tag = TAG_CODE, "demo DNI seeded");
     Ok(true)

@@ -997,6 +997,66 @@ async fn a_number_goes_to_exactly_one_of_many_concurrent_campaigns() {
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }
 
+/// Pools and campaigns are written under one lock (the engine's), so a
+/// number that both race for ends up in exactly one of them, and a campaign
+/// deleted while tags race to use it is either kept for them or gone.
+#[tokio::test]
+async fn writes_of_different_kinds_check_each_other_under_one_lock() {
+    let server = TestServer::start().await;
+    let t = sign_up(&server, "Kinds Inc").await;
+    let c = &t.console;
+    let tries: Vec<_> = (0..12)
+        .map(|i| {
+            let (path, body) = if i % 2 == 0 {
+                (
+                    "/api/pools",
+                    json!({"name": format!("Pool {i}"), "numbers": ["+15550007878"]}),
+                )
+            } else {
+                (
+                    "/api/campaigns",
+                    json!({"name": format!("Direct {i}"), "phoneNumber": "+15550007878"}),
+                )
+            };
+            async move { (path, c.post(path, &body).await.0) }
+        })
+        .collect();
+    let won: Vec<&str> = futures::future::join_all(tries)
+        .await
+        .into_iter()
+        .filter_map(|(path, s)| (s == 201).then_some(path))
+        .collect();
+    assert_eq!(won.len(), 1, "{won:?}");
+    let (_, pools) = c.get("/api/pools").await;
+    let (_, campaigns) = c.get("/api/campaigns").await;
+    let holders =
+        pools["items"].as_array().unwrap().len() + campaigns["items"].as_array().unwrap().len();
+    assert_eq!(holders, 1, "the number is held once: {pools} {campaigns}");
+
+    for round in 0..5 {
+        let target = create(
+            c,
+            "/api/campaigns",
+            json!({"name": format!("Target {round}")}),
+        )
+        .await;
+        let id = target["id"].as_str().unwrap().to_owned();
+        let (tag_body, path) = (
+            json!({"name": format!("Tag {round}"), "campaignId": id}),
+            format!("/api/campaigns/{id}"),
+        );
+        let tag = c.post("/api/tracking-tags", &tag_body);
+        let delete = c.delete(&path);
+        let ((tag, _), (deleted, _)) = tokio::join!(tag, delete);
+        let (kept, _) = c.get(&path).await;
+        match (tag, deleted) {
+            (201, 409) => assert_eq!(kept, 200, "the tag's campaign stays"),
+            (422, 204) => assert_eq!(kept, 404),
+            other => panic!("round {round}: tag and delete answered {other:?}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_selective_call_filter_reads_a_bounded_slice_per_request() {
     let server = TestServer::start().await;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::{Console, TestServer};
 use serde_json::{Value, json};
 use switchboard_engine::EngineConfig;
-use switchboard_model::{Id, RtbTarget, Tenant};
+use switchboard_model::{Id, Tenant};
 use switchboard_store::{Doc, DocKind};
 use switchboard_testkit::{Bidder, flat};
 
@@ -51,8 +51,8 @@ async fn target(console: &Console, name: &str, url: &str, extra: Value) -> Id {
 }
 
 /// Rewrites a saved target's stored record with `change`, as one stored
-/// before a save rule existed would be, and hands it to the engine as a
-/// start-up load would.
+/// before a save rule existed would be, and has the engine read it as it
+/// reads the store at start.
 async fn old_record(s: &TestServer, tenant: Id, id: Id, change: Value) {
     let doc = s
         .store
@@ -65,20 +65,15 @@ async fn old_record(s: &TestServer, tenant: Id, id: Id, change: Value) {
         .unwrap()
         .extend(change.as_object().cloned().unwrap_or_default());
     let expected = doc.version;
-    let version = s
-        .store
-        .put_doc(
-            Doc {
-                body: body.clone(),
-                ..doc
-            },
-            Some(expected),
-        )
+    s.store
+        .put_doc(Doc { body, ..doc }, Some(expected))
         .await
         .unwrap();
-    let mut t: RtbTarget = serde_json::from_value(body).unwrap();
-    t.version = version;
-    s.engine.put_rtb_target(t).await.unwrap();
+    assert_eq!(
+        s.engine.sync_config().await.unwrap(),
+        1,
+        "the engine runs it"
+    );
 }
 
 /// The field names of a 422's errors.

@@ -2,15 +2,18 @@
 //! first, then the actor that runs on it), the in-memory directories they
 //! feed (tenants by account SID, tracking numbers, campaign names, the
 //! campaigns behind each pool or router), phone-number claims, and loading
-//! it all at start. Each write holds the configuration lock; a change an
-//! actor must see is applied under that actor's lock, so an actor starting
-//! meanwhile cannot miss it. RTB targets and routers are in `rtb`.
+//! it all at start. Every write of every kind goes through a
+//! [`ConfigWrite`], which holds the configuration lock: its checks and its
+//! write are one step, and what the engine runs follows the store at once.
+//! A change an actor must see is applied under that actor's lock, so an
+//! actor starting meanwhile cannot miss it.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use switchboard_model::{
-    Buyer, Campaign, CampaignStatus, FieldError, Id, ModelError, PhoneNumber, Pool, RoutingType,
-    Tenant,
+    Buyer, Campaign, CampaignStatus, FieldError, Id, ModelError, Number, PhoneNumber, Pool,
+    RoutingType, RtbRouter, RtbTarget, Tenant, TrackingTag,
 };
 use switchboard_store::{ConfigKind, Doc, DocKind, DocPages, StoreError};
 
@@ -23,7 +26,372 @@ use crate::{Engine, claims, held, supervisor};
 /// Documents per store read when loading configuration at start.
 const LOAD_PAGE: usize = 1_000;
 
+/// One check-and-write of configuration: the configuration lock, held while
+/// this lives. Every configuration write of this node takes one, so the
+/// checks a write rests on (a unique name, a number's one holder, what a
+/// delete would leave dangling) and the write itself are one step, and a
+/// poll of the store ([`Engine::sync_config`]) cannot undo it meanwhile. It
+/// reads as the [`Engine`] it locks.
+pub struct ConfigWrite<'a> {
+    engine: &'a Engine,
+    _lock: tokio::sync::MutexGuard<'a, ()>,
+}
+
+impl Deref for ConfigWrite<'_> {
+    type Target = Engine;
+    fn deref(&self) -> &Engine {
+        self.engine
+    }
+}
+
+/// A kind whose checks against other documents are its writer's (the HTTP
+/// layer's, under the same [`ConfigWrite`]): [`ConfigWrite::put`] checks
+/// only what the value tells of itself. Tenants, buyers and campaigns are
+/// checked against what the engine holds, by their own methods.
+pub trait CheckedByWriter: ConfigKind {}
+impl CheckedByWriter for Number {}
+impl CheckedByWriter for Pool {}
+impl CheckedByWriter for RtbTarget {}
+impl CheckedByWriter for RtbRouter {}
+impl CheckedByWriter for TrackingTag {}
+
+impl ConfigWrite<'_> {
+    /// Validates `value` and stores it over version `expected` (`None`: it
+    /// must not exist yet), setting its new version; then runs it where the
+    /// engine holds the kind (a pool's actor, an RTB target's bidder).
+    pub async fn put<T: CheckedByWriter>(
+        &self,
+        value: &mut T,
+        expected: Option<u64>,
+    ) -> Result<()> {
+        value.validate()?;
+        let mut doc = doc_of(value)?;
+        doc.version = self.inner.store.put_doc(doc.clone(), expected).await?;
+        value.set_version(doc.version);
+        if let Some(held) = held::Held::of(T::KIND) {
+            held.apply(self, &doc).await?;
+        }
+        Ok(())
+    }
+    /// Deletes `id` of `tenant` if its version is still `expected`, and
+    /// stops running it (a pool's actor ends its leases).
+    pub async fn delete<T: CheckedByWriter>(
+        &self,
+        tenant: Id,
+        id: Id,
+        expected: u64,
+    ) -> Result<()> {
+        self.inner
+            .store
+            .delete_doc(T::KIND, tenant, id, expected)
+            .await?;
+        if let Some(held) = held::Held::of(T::KIND) {
+            held.forget(self, id);
+        }
+        Ok(())
+    }
+
+    /// Creates or replaces a tenant (`expected`: the version being replaced).
+    pub async fn put_tenant(&self, mut tenant: Tenant, expected: Option<u64>) -> Result<Tenant> {
+        let mut errors = Vec::new();
+        if tenant.name.trim().is_empty() {
+            errors.push(FieldError::new("name", "must not be empty"));
+        }
+        // An empty auth token is allowed (a new tenant has not connected
+        // Twilio yet): signature checks refuse every webhook for it.
+        if !errors.is_empty() {
+            return Err(ModelError::Invalid(errors).into());
+        }
+        if self
+            .inner
+            .tenants
+            .iter()
+            .any(|t| t.id != tenant.id && t.name == tenant.name)
+        {
+            // Never the other tenant's id: the caller may not know it.
+            return Err(EngineError::Reference(format!(
+                "tenant name {:?} is taken",
+                tenant.name
+            )));
+        }
+        if let Some(sid) = &tenant.twilio_account_sid
+            && self
+                .inner
+                .account_sids
+                .get(sid)
+                .is_some_and(|o| *o != tenant.id)
+        {
+            return Err(EngineError::Reference(format!(
+                "twilio account {sid} belongs to another tenant"
+            )));
+        }
+        tenant.version = self.put_doc(&tenant, expected).await?;
+        self.index_tenant(Arc::new(tenant.clone()));
+        Ok(tenant)
+    }
+
+    /// Creates or replaces a buyer; its actor picks up the change at once.
+    pub async fn put_buyer(&self, mut buyer: Buyer, expected: Option<u64>) -> Result<Buyer> {
+        buyer.validate()?;
+        if !self.inner.tenants.contains_key(&buyer.tenant_id) {
+            return Err(EngineError::Reference(format!(
+                "tenant {} does not exist",
+                buyer.tenant_id
+            )));
+        }
+        if let Some(old) = self.buyer(buyer.id)
+            && old.tenant_id != buyer.tenant_id
+        {
+            return Err(EngineError::Reference(format!(
+                "buyer {} belongs to another tenant",
+                buyer.id
+            )));
+        }
+        buyer.version = self.put_doc(&buyer, expected).await?;
+        self.apply_buyer(Arc::new(buyer.clone())).await?;
+        Ok(buyer)
+    }
+
+    /// Creates or replaces a campaign; its actor and the number directory pick up the change at once.
+    pub async fn put_campaign(
+        &self,
+        mut campaign: Campaign,
+        expected: Option<u64>,
+    ) -> Result<Campaign> {
+        campaign.validate()?;
+        if !self.inner.tenants.contains_key(&campaign.tenant_id) {
+            return Err(EngineError::Reference(format!(
+                "tenant {} does not exist",
+                campaign.tenant_id
+            )));
+        }
+        let old = self.campaign(campaign.id);
+        if old
+            .as_ref()
+            .is_some_and(|o| o.tenant_id != campaign.tenant_id)
+        {
+            return Err(EngineError::Reference(format!(
+                "campaign {} belongs to another tenant",
+                campaign.id
+            )));
+        }
+        let mut errors = Vec::new();
+        for (i, a) in campaign.buyers.iter().enumerate() {
+            if self
+                .buyer(a.buyer_id)
+                .is_none_or(|b| b.tenant_id != campaign.tenant_id)
+            {
+                errors.push(FieldError::new(
+                    format!("buyers[{i}].buyerId"),
+                    format!("buyer {} does not exist", a.buyer_id),
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ModelError::Invalid(errors).into());
+        }
+        if let Some(n) = &campaign.phone_number
+            && let Some(holder) = self
+                .inner
+                .numbers
+                .get(n)
+                .map(|h| *h)
+                .filter(|h| h.1 != campaign.id)
+        {
+            // Another tenant's campaign is not named: its existence is all that leaks.
+            if holder.0 != campaign.tenant_id {
+                return Err(EngineError::Reference(format!(
+                    "phone number {n} is already in use"
+                )));
+            }
+            let name = self
+                .campaign(holder.1)
+                .map(|c| c.name.clone())
+                .unwrap_or_default();
+            return Err(EngineError::Reference(format!(
+                "phone number {n} is already used by campaign {name:?} ({})",
+                holder.1
+            )));
+        }
+        if let Some(other) = self
+            .inner
+            .campaign_names
+            .get(&name_key(&campaign))
+            .map(|o| *o)
+            .filter(|o| *o != campaign.id)
+        {
+            return Err(EngineError::Reference(format!(
+                "campaign name {:?} is taken by campaign {other}",
+                campaign.name.trim()
+            )));
+        }
+        let owner = claims::Owner {
+            tenant: campaign.tenant_id,
+            resource: campaign.id,
+        };
+        let claimed = match &campaign.phone_number {
+            Some(n) => self.claim_number(n, owner).await?,
+            None => false,
+        };
+        let stored = self.put_doc(&campaign, expected).await;
+        campaign.version = match stored {
+            Ok(v) => v,
+            Err(e) => {
+                if let (true, Some(n)) = (claimed, &campaign.phone_number) {
+                    claims::release(self.inner.store.as_ref(), claims::Key::Number(n), owner)
+                        .await?;
+                }
+                return Err(e);
+            }
+        };
+        if let Some(n) = old
+            .as_ref()
+            .and_then(|o| o.phone_number.as_ref())
+            .filter(|n| campaign.phone_number.as_ref() != Some(*n))
+        {
+            claims::release(self.inner.store.as_ref(), claims::Key::Number(n), owner).await?;
+        }
+        self.apply_campaign(Arc::new(campaign.clone())).await?;
+        Ok(campaign)
+    }
+
+    /// Deletes a buyer of `tenant` (`expected`: the version being deleted;
+    /// `None`: whatever is current) and stops its actor. `Ok(false)` when
+    /// the tenant has no such buyer. A buyer assigned to an active campaign
+    /// is refused, naming the campaigns; inactive campaigns drop the assignment.
+    pub async fn delete_buyer(&self, tenant: Id, id: Id, expected: Option<u64>) -> Result<bool> {
+        let Some(buyer) = self.buyer(id).filter(|b| b.tenant_id == tenant) else {
+            return Ok(false);
+        };
+        let mut users: Vec<String> = self
+            .inner
+            .registry
+            .campaign_configs
+            .iter()
+            .filter(|c| {
+                c.tenant_id == tenant
+                    && c.status == CampaignStatus::Active
+                    && c.buyers.iter().any(|a| a.buyer_id == id)
+            })
+            .map(|c| format!("{:?} ({})", c.name, c.id))
+            .collect();
+        if !users.is_empty() {
+            users.sort();
+            return Err(EngineError::Reference(format!(
+                "buyer is assigned to active campaign(s) {}",
+                users.join(", ")
+            )));
+        }
+        let expected = expected.unwrap_or(buyer.version);
+        if expected != buyer.version {
+            return Err(StoreError::Conflict {
+                expected: Some(expected),
+                found: Some(buyer.version),
+            }
+            .into());
+        }
+        // Inactive campaigns forget the buyer, so they stay valid to edit and activate.
+        let holders: Vec<Arc<Campaign>> = self
+            .inner
+            .registry
+            .campaign_configs
+            .iter()
+            .filter(|c| c.tenant_id == tenant && c.buyers.iter().any(|a| a.buyer_id == id))
+            .map(|c| c.clone())
+            .collect();
+        for old in holders {
+            let mut c = (*old).clone();
+            c.buyers.retain(|a| a.buyer_id != id);
+            c.version = self.put_doc(&c, Some(c.version)).await?;
+            self.update_campaign(Arc::new(c)).await;
+        }
+        self.inner
+            .store
+            .delete_doc(DocKind::Buyer, tenant, id, expected)
+            .await?;
+        self.forget_buyer(id);
+        Ok(true)
+    }
+
+    /// Deletes a campaign of `tenant` (`expected` as for [`Engine::delete_buyer`]),
+    /// stops its actor and frees its number: calls to it are then not in
+    /// service. `Ok(false)` when the tenant has no such campaign.
+    pub async fn delete_campaign(&self, tenant: Id, id: Id, expected: Option<u64>) -> Result<bool> {
+        let Some(campaign) = self.campaign(id).filter(|c| c.tenant_id == tenant) else {
+            return Ok(false);
+        };
+        self.inner
+            .store
+            .delete_doc(
+                DocKind::Campaign,
+                tenant,
+                id,
+                expected.unwrap_or(campaign.version),
+            )
+            .await?;
+        self.forget_campaign(&campaign);
+        if let Some(n) = &campaign.phone_number {
+            claims::release(
+                self.inner.store.as_ref(),
+                claims::Key::Number(n),
+                claims::Owner {
+                    tenant,
+                    resource: id,
+                },
+            )
+            .await?;
+        }
+        Ok(true)
+    }
+}
+
 impl Engine {
+    /// Takes the configuration lock for one check-and-write.
+    pub async fn config_write(&self) -> ConfigWrite<'_> {
+        ConfigWrite {
+            engine: self,
+            _lock: self.inner.config_lock.lock().await,
+        }
+    }
+
+    /// Creates or replaces a tenant ([`ConfigWrite::put_tenant`]).
+    pub async fn put_tenant(&self, tenant: Tenant, expected: Option<u64>) -> Result<Tenant> {
+        self.config_write().await.put_tenant(tenant, expected).await
+    }
+
+    /// Creates or replaces a buyer ([`ConfigWrite::put_buyer`]).
+    pub async fn put_buyer(&self, buyer: Buyer, expected: Option<u64>) -> Result<Buyer> {
+        self.config_write().await.put_buyer(buyer, expected).await
+    }
+
+    /// Creates or replaces a campaign ([`ConfigWrite::put_campaign`]).
+    pub async fn put_campaign(
+        &self,
+        campaign: Campaign,
+        expected: Option<u64>,
+    ) -> Result<Campaign> {
+        self.config_write()
+            .await
+            .put_campaign(campaign, expected)
+            .await
+    }
+
+    /// Deletes a buyer ([`ConfigWrite::delete_buyer`]).
+    pub async fn delete_buyer(&self, tenant: Id, id: Id, expected: Option<u64>) -> Result<bool> {
+        self.config_write()
+            .await
+            .delete_buyer(tenant, id, expected)
+            .await
+    }
+
+    /// Deletes a campaign ([`ConfigWrite::delete_campaign`]).
+    pub async fn delete_campaign(&self, tenant: Id, id: Id, expected: Option<u64>) -> Result<bool> {
+        self.config_write()
+            .await
+            .delete_campaign(tenant, id, expected)
+            .await
+    }
+
     /// Loads the configuration from the store (at start): configurations
     /// only, except pools, whose actors start now; then claims the numbers
     /// of campaigns saved before numbers were claimed.
@@ -151,69 +519,6 @@ impl Engine {
         }
     }
 
-    /// Creates or replaces a tenant (`expected`: the version being replaced).
-    pub async fn put_tenant(&self, mut tenant: Tenant, expected: Option<u64>) -> Result<Tenant> {
-        let _guard = self.inner.config_lock.lock().await;
-        let mut errors = Vec::new();
-        if tenant.name.trim().is_empty() {
-            errors.push(FieldError::new("name", "must not be empty"));
-        }
-        // An empty auth token is allowed (a new tenant has not connected
-        // Twilio yet): signature checks refuse every webhook for it.
-        if !errors.is_empty() {
-            return Err(ModelError::Invalid(errors).into());
-        }
-        if self
-            .inner
-            .tenants
-            .iter()
-            .any(|t| t.id != tenant.id && t.name == tenant.name)
-        {
-            // Never the other tenant's id: the caller may not know it.
-            return Err(EngineError::Reference(format!(
-                "tenant name {:?} is taken",
-                tenant.name
-            )));
-        }
-        if let Some(sid) = &tenant.twilio_account_sid
-            && self
-                .inner
-                .account_sids
-                .get(sid)
-                .is_some_and(|o| *o != tenant.id)
-        {
-            return Err(EngineError::Reference(format!(
-                "twilio account {sid} belongs to another tenant"
-            )));
-        }
-        tenant.version = self.put_doc(&tenant, expected).await?;
-        self.index_tenant(Arc::new(tenant.clone()));
-        Ok(tenant)
-    }
-
-    /// Creates or replaces a buyer; its actor picks up the change at once.
-    pub async fn put_buyer(&self, mut buyer: Buyer, expected: Option<u64>) -> Result<Buyer> {
-        let _guard = self.inner.config_lock.lock().await;
-        buyer.validate()?;
-        if !self.inner.tenants.contains_key(&buyer.tenant_id) {
-            return Err(EngineError::Reference(format!(
-                "tenant {} does not exist",
-                buyer.tenant_id
-            )));
-        }
-        if let Some(old) = self.buyer(buyer.id)
-            && old.tenant_id != buyer.tenant_id
-        {
-            return Err(EngineError::Reference(format!(
-                "buyer {} belongs to another tenant",
-                buyer.id
-            )));
-        }
-        buyer.version = self.put_doc(&buyer, expected).await?;
-        self.apply_buyer(Arc::new(buyer.clone())).await?;
-        Ok(buyer)
-    }
-
     /// Makes a stored buyer the one routing sees: its actor, if started,
     /// takes the new configuration; else the actor reads it when it starts.
     /// Under the buyer's lock, so an actor starting now cannot miss it.
@@ -242,110 +547,6 @@ impl Engine {
             self.inner.registry.children.remove(&actor.get_id());
             actor.stop(None);
         }
-    }
-
-    /// Creates or replaces a campaign; its actor and the number directory pick up the change at once.
-    pub async fn put_campaign(
-        &self,
-        mut campaign: Campaign,
-        expected: Option<u64>,
-    ) -> Result<Campaign> {
-        let _guard = self.inner.config_lock.lock().await;
-        campaign.validate()?;
-        if !self.inner.tenants.contains_key(&campaign.tenant_id) {
-            return Err(EngineError::Reference(format!(
-                "tenant {} does not exist",
-                campaign.tenant_id
-            )));
-        }
-        let old = self.campaign(campaign.id);
-        if old
-            .as_ref()
-            .is_some_and(|o| o.tenant_id != campaign.tenant_id)
-        {
-            return Err(EngineError::Reference(format!(
-                "campaign {} belongs to another tenant",
-                campaign.id
-            )));
-        }
-        let mut errors = Vec::new();
-        for (i, a) in campaign.buyers.iter().enumerate() {
-            if self
-                .buyer(a.buyer_id)
-                .is_none_or(|b| b.tenant_id != campaign.tenant_id)
-            {
-                errors.push(FieldError::new(
-                    format!("buyers[{i}].buyerId"),
-                    format!("buyer {} does not exist", a.buyer_id),
-                ));
-            }
-        }
-        if !errors.is_empty() {
-            return Err(ModelError::Invalid(errors).into());
-        }
-        if let Some(n) = &campaign.phone_number
-            && let Some(holder) = self
-                .inner
-                .numbers
-                .get(n)
-                .map(|h| *h)
-                .filter(|h| h.1 != campaign.id)
-        {
-            // Another tenant's campaign is not named: its existence is all that leaks.
-            if holder.0 != campaign.tenant_id {
-                return Err(EngineError::Reference(format!(
-                    "phone number {n} is already in use"
-                )));
-            }
-            let name = self
-                .campaign(holder.1)
-                .map(|c| c.name.clone())
-                .unwrap_or_default();
-            return Err(EngineError::Reference(format!(
-                "phone number {n} is already used by campaign {name:?} ({})",
-                holder.1
-            )));
-        }
-        if let Some(other) = self
-            .inner
-            .campaign_names
-            .get(&name_key(&campaign))
-            .map(|o| *o)
-            .filter(|o| *o != campaign.id)
-        {
-            return Err(EngineError::Reference(format!(
-                "campaign name {:?} is taken by campaign {other}",
-                campaign.name.trim()
-            )));
-        }
-        let owner = claims::Owner {
-            tenant: campaign.tenant_id,
-            resource: campaign.id,
-        };
-        let claimed = match &campaign.phone_number {
-            Some(n) => self.claim_number(n, owner).await?,
-            None => false,
-        };
-        let stored = self.put_doc(&campaign, expected).await;
-        campaign.version = match stored {
-            Ok(v) => v,
-            Err(e) => {
-                if let (true, Some(n)) = (claimed, &campaign.phone_number) {
-                    claims::release(self.inner.store.as_ref(), claims::Key::Number(n), owner)
-                        .await?;
-                }
-                return Err(e);
-            }
-        };
-        if let Some(n) = old
-            .as_ref()
-            .and_then(|o| o.phone_number.as_ref())
-            .filter(|n| campaign.phone_number.as_ref() != Some(*n))
-        {
-            claims::release(self.inner.store.as_ref(), claims::Key::Number(n), owner).await?;
-        }
-        self.apply_campaign(Arc::new(campaign.clone())).await?;
-        Ok(campaign)
     }
 
     /// Makes sure phone number `n` is `owner`'s tenant's: claimed by the
@@ -431,118 +632,13 @@ impl Engine {
         }
     }
 
-    /// Deletes a buyer of `tenant` (`expected`: the version being deleted;
-    /// `None`: whatever is current) and stops its actor. `Ok(false)` when
-    /// the tenant has no such buyer. A buyer assigned to an active campaign
-    /// is refused, naming the campaigns; inactive campaigns drop the assignment.
-    pub async fn delete_buyer(&self, tenant: Id, id: Id, expected: Option<u64>) -> Result<bool> {
-        let _guard = self.inner.config_lock.lock().await;
-        let Some(buyer) = self.buyer(id).filter(|b| b.tenant_id == tenant) else {
-            return Ok(false);
-        };
-        let mut users: Vec<String> = self
-            .inner
-            .registry
-            .campaign_configs
-            .iter()
-            .filter(|c| {
-                c.tenant_id == tenant
-                    && c.status == CampaignStatus::Active
-                    && c.buyers.iter().any(|a| a.buyer_id == id)
-            })
-            .map(|c| format!("{:?} ({})", c.name, c.id))
-            .collect();
-        if !users.is_empty() {
-            users.sort();
-            return Err(EngineError::Reference(format!(
-                "buyer is assigned to active campaign(s) {}",
-                users.join(", ")
-            )));
-        }
-        let expected = expected.unwrap_or(buyer.version);
-        if expected != buyer.version {
-            return Err(StoreError::Conflict {
-                expected: Some(expected),
-                found: Some(buyer.version),
-            }
-            .into());
-        }
-        // Inactive campaigns forget the buyer, so they stay valid to edit and activate.
-        let holders: Vec<Arc<Campaign>> = self
-            .inner
-            .registry
-            .campaign_configs
-            .iter()
-            .filter(|c| c.tenant_id == tenant && c.buyers.iter().any(|a| a.buyer_id == id))
-            .map(|c| c.clone())
-            .collect();
-        for old in holders {
-            let mut c = (*old).clone();
-            c.buyers.retain(|a| a.buyer_id != id);
-            c.version = self.put_doc(&c, Some(c.version)).await?;
-            self.update_campaign(Arc::new(c)).await;
-        }
-        self.inner
-            .store
-            .delete_doc(DocKind::Buyer, tenant, id, expected)
-            .await?;
-        self.forget_buyer(id);
-        Ok(true)
-    }
-
-    /// Deletes a campaign of `tenant` (`expected` as for [`Engine::delete_buyer`]),
-    /// stops its actor and frees its number: calls to it are then not in
-    /// service. `Ok(false)` when the tenant has no such campaign.
-    pub async fn delete_campaign(&self, tenant: Id, id: Id, expected: Option<u64>) -> Result<bool> {
-        let _guard = self.inner.config_lock.lock().await;
-        let Some(campaign) = self.campaign(id).filter(|c| c.tenant_id == tenant) else {
-            return Ok(false);
-        };
-        self.inner
-            .store
-            .delete_doc(
-                DocKind::Campaign,
-                tenant,
-                id,
-                expected.unwrap_or(campaign.version),
-            )
-            .await?;
-        self.forget_campaign(&campaign);
-        if let Some(n) = &campaign.phone_number {
-            claims::release(
-                self.inner.store.as_ref(),
-                claims::Key::Number(n),
-                claims::Owner {
-                    tenant,
-                    resource: id,
-                },
-            )
-            .await?;
-        }
-        Ok(true)
-    }
-
     /// Writes a configuration document under its own kind, tenant and id.
     async fn put_doc<T: ConfigKind>(&self, value: &T, expected: Option<u64>) -> Result<u64> {
-        let body = serde_json::to_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let doc = Doc {
-            kind: T::KIND,
-            tenant: value.tenant(),
-            id: value.id(),
-            version: 0,
-            body,
-        };
-        Ok(self.inner.store.put_doc(doc, expected).await?)
+        Ok(self.inner.store.put_doc(doc_of(value)?, expected).await?)
     }
 
-    /// Starts (or updates) the actor of a pool just written to the store, and
-    /// indexes its numbers so calls to them route through the pool's campaign.
-    pub async fn put_pool(&self, pool: Pool) -> Result<()> {
-        let _guard = self.inner.config_lock.lock().await;
-        self.apply_pool(pool).await
-    }
-
-    /// [`Engine::put_pool`] without the configuration lock (held by the caller).
+    /// Starts (or updates) the actor of a stored pool, and indexes its
+    /// numbers so calls to them route through the pool's campaign.
     pub(crate) async fn apply_pool(&self, pool: Pool) -> Result<()> {
         let pool = Arc::new(pool);
         let reg = &self.inner.registry;
@@ -572,13 +668,6 @@ impl Engine {
     }
 
     /// Stops a deleted pool's actor (its leases end) and forgets its numbers.
-    /// Call after the store delete.
-    pub async fn remove_pool(&self, id: Id) {
-        let _guard = self.inner.config_lock.lock().await;
-        self.forget_pool(id);
-    }
-
-    /// [`Engine::remove_pool`] without the configuration lock (held by the caller).
     pub(crate) fn forget_pool(&self, id: Id) {
         let reg = &self.inner.registry;
         if let Some((_, old)) = reg.pool_configs.remove(&id) {
@@ -596,6 +685,18 @@ impl Engine {
     pub fn pool(&self, id: Id) -> Option<Arc<Pool>> {
         self.inner.registry.pool_configs.get(&id).map(|p| p.clone())
     }
+}
+
+/// `value` as the document of its own kind, tenant and id.
+fn doc_of<T: ConfigKind>(value: &T) -> Result<Doc> {
+    let body = serde_json::to_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Doc {
+        kind: T::KIND,
+        tenant: value.tenant(),
+        id: value.id(),
+        version: 0,
+        body,
+    })
 }
 
 /// The pool (pool routing) or RTB router (RTB routing) a campaign's calls go through.

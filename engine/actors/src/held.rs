@@ -48,6 +48,11 @@ impl Held {
         }
     }
 
+    /// The held kind of store kind `kind`, if the engine holds it.
+    pub(crate) fn of(kind: DocKind) -> Option<Held> {
+        ORDER.into_iter().find(|h| h.kind() == kind)
+    }
+
     /// The version of `id` this node runs, if it runs one.
     pub(crate) fn running(self, engine: &Engine, id: Id) -> Option<u64> {
         let inner = &engine.inner;

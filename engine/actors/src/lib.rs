@@ -93,6 +93,7 @@ pub use api::{
     BuyerStats, Decision, DialResult, EngineConfig, InboundCall, LeaseOptions, PoolStats,
     StatusEvent, Tracked,
 };
+pub use config::{CheckedByWriter, ConfigWrite};
 pub use error::{EngineError, Result};
 pub use peers::{
     Peers, PoolAnswer, PoolRequest, RemoteAnswer, RemoteRelease, RemoteReserve, RemoteRoute,

@@ -2,10 +2,10 @@
 //! [`LeaseTable`], so leases of one pool are decided one at a time and a
 //! number is never leased to two live sessions.
 //!
-//! Pools are written by the admin API (as store documents); the API then
-//! tells the engine ([`Engine::put_pool`], [`Engine::remove_pool`]), the
-//! engine loads every pool at start, and other nodes on a shared store
-//! follow the change at their next poll (`sync`). Leases live in memory only: after a
+//! Pools are written through a [`ConfigWrite`](crate::ConfigWrite), which
+//! stores the document and then starts or updates the actor; the engine
+//! loads every pool at start, and other nodes on a shared store follow the
+//! change at their next poll (`sync`). Leases live in memory only: after a
 //! restart (of the process or of the actor) pages get a number again at
 //! their next heartbeat, and calls in between are not attributed.
 //!

@@ -138,23 +138,6 @@ impl Engine {
         });
     }
 
-    /// A saved RTB target: compiled for auctions, and its capacity actor
-    /// (started, or updated between messages). Call after the store write.
-    pub async fn put_rtb_target(&self, target: RtbTarget) -> Result<()> {
-        let _guard = self.inner.config_lock.lock().await;
-        // Two saves racing to notify: the newer version stays.
-        if self
-            .inner
-            .registry
-            .bidders
-            .get(&target.id)
-            .is_some_and(|b| b.target.version > target.version)
-        {
-            return Ok(());
-        }
-        self.apply_rtb_target(target).await
-    }
-
     /// Makes a stored RTB target the one auctions ask (as stored: no version check).
     pub(crate) async fn apply_rtb_target(&self, target: RtbTarget) -> Result<()> {
         let target = Arc::new(target);
@@ -180,12 +163,6 @@ impl Engine {
     }
 
     /// A deleted RTB target: no longer asked; its capacity actor stops.
-    /// Call after the store delete.
-    pub async fn remove_rtb_target(&self, id: Id) {
-        let _guard = self.inner.config_lock.lock().await;
-        self.forget_rtb_target(id);
-    }
-
     pub(crate) fn forget_rtb_target(&self, id: Id) {
         self.inner.registry.bidders.remove(&id);
         self.inner.registry.target_buyers.remove(&id);
@@ -193,30 +170,6 @@ impl Engine {
             self.inner.registry.children.remove(&actor.get_id());
             actor.stop(None);
         }
-    }
-
-    /// A saved RTB router: the next auction uses it. Call after the store write.
-    pub async fn put_rtb_router(&self, router: RtbRouter) {
-        let _guard = self.inner.config_lock.lock().await;
-        if self
-            .inner
-            .registry
-            .routers
-            .get(&router.id)
-            .is_some_and(|r| r.version > router.version)
-        {
-            return;
-        }
-        self.inner
-            .registry
-            .routers
-            .insert(router.id, Arc::new(router));
-    }
-
-    /// A deleted RTB router. Call after the store delete.
-    pub async fn remove_rtb_router(&self, id: Id) {
-        let _guard = self.inner.config_lock.lock().await;
-        self.inner.registry.routers.remove(&id);
     }
 
     /// Whether bid requests may reach loopback, private, link-local and

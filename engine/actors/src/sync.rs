@@ -58,7 +58,7 @@ impl Engine {
 
     /// Applies every stored change this node has not seen; returns how many.
     pub async fn sync_config(&self) -> Result<usize> {
-        let _guard = self.inner.config_lock.lock().await;
+        let _write = self.config_write().await;
         let mut applied = 0;
         for held in held::ORDER {
             let changes = self

@@ -791,34 +791,6 @@ async fn a_second_node_on_the_same_store_follows_configuration_changes() {
     w.engine.shutdown().await;
 }
 
-/// Writes a configuration document the way the admin API does (store first;
-/// the writing node then tells its engine); returns the stored version.
-async fn save<T: serde::Serialize>(
-    engine: &Engine,
-    kind: DocKind,
-    tenant: Id,
-    id: Id,
-    value: &T,
-    expected: Option<u64>,
-) -> u64 {
-    let doc = Doc {
-        kind,
-        tenant,
-        id,
-        version: 0,
-        body: serde_json::to_value(value).unwrap(),
-    };
-    engine.store().put_doc(doc, expected).await.unwrap()
-}
-
-async fn delete(engine: &Engine, kind: DocKind, tenant: Id, id: Id, version: u64) {
-    engine
-        .store()
-        .delete_doc(kind, tenant, id, version)
-        .await
-        .unwrap();
-}
-
 fn visit(tenant: Id, pool: Id, session: &str) -> VisitorSession {
     let now = Utc::now();
     VisitorSession {
@@ -856,8 +828,12 @@ async fn a_second_node_follows_number_pools() {
         "id": new_id(), "tenantId": w.tenant, "name": "Main", "numbers": ["+15550004001"], "fallbackNumber": "+15550004999"
     }))
     .unwrap();
-    pool.version = save(&w.engine, DocKind::Pool, w.tenant, pool.id, &pool, None).await;
-    w.engine.put_pool(pool.clone()).await.unwrap();
+    w.engine
+        .config_write()
+        .await
+        .put(&mut pool, None)
+        .await
+        .unwrap();
     let mut c = campaign(
         w.tenant,
         "+15550001000",
@@ -923,16 +899,13 @@ async fn a_second_node_follows_number_pools() {
     // Node A swaps the pool's number: the other node routes the new one and
     // no longer the old one.
     pool.numbers = vec![PhoneNumber::parse("+15550004002").unwrap()];
-    pool.version = save(
-        &w.engine,
-        DocKind::Pool,
-        w.tenant,
-        pool.id,
-        &pool,
-        Some(pool.version),
-    )
-    .await;
-    w.engine.put_pool(pool.clone()).await.unwrap();
+    let stored = Some(pool.version);
+    w.engine
+        .config_write()
+        .await
+        .put(&mut pool, stored)
+        .await
+        .unwrap();
     eventually(async || {
         n += 1;
         dialed(
@@ -969,8 +942,12 @@ async fn a_second_node_follows_number_pools() {
         .delete_campaign(w.tenant, c.id, None)
         .await
         .unwrap();
-    delete(&w.engine, DocKind::Pool, w.tenant, pool.id, pool.version).await;
-    w.engine.remove_pool(pool.id).await;
+    w.engine
+        .config_write()
+        .await
+        .delete::<Pool>(w.tenant, pool.id, pool.version)
+        .await
+        .unwrap();
     eventually(async || {
         other
             .track(
@@ -1043,23 +1020,23 @@ async fn a_second_node_follows_rtb_targets_and_routers() {
 
     // Node A creates a target and a router, and an RTB campaign through them.
     let mut t1 = rtb_target(w.tenant, &bidder(10, "+15550005001").await);
-    t1.version = save(&w.engine, DocKind::RtbTarget, w.tenant, t1.id, &t1, None).await;
-    w.engine.put_rtb_target(t1.clone()).await.unwrap();
+    w.engine
+        .config_write()
+        .await
+        .put(&mut t1, None)
+        .await
+        .unwrap();
     let mut router: RtbRouter = serde_json::from_value(serde_json::json!({
         "id": new_id(), "tenantId": w.tenant, "name": "router", "biddingTimeoutMs": 1500, "minBiddersRequired": 1,
         "targets": [{"targetId": t1.id, "priority": 1}]
     }))
     .unwrap();
-    router.version = save(
-        &w.engine,
-        DocKind::RtbRouter,
-        w.tenant,
-        router.id,
-        &router,
-        None,
-    )
-    .await;
-    w.engine.put_rtb_router(router.clone()).await;
+    w.engine
+        .config_write()
+        .await
+        .put(&mut router, None)
+        .await
+        .unwrap();
     let mut c = campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[]);
     (c.routing_type, c.rtb_router_id) = (RoutingType::Rtb, Some(router.id));
     let c = w.engine.put_campaign(c, None).await.unwrap();
@@ -1067,52 +1044,51 @@ async fn a_second_node_follows_rtb_targets_and_routers() {
 
     // A second, higher bidder joins the router: the other node's auctions ask it and it wins.
     let mut t2 = rtb_target(w.tenant, &bidder(20, "+15550005002").await);
-    t2.version = save(&w.engine, DocKind::RtbTarget, w.tenant, t2.id, &t2, None).await;
-    w.engine.put_rtb_target(t2.clone()).await.unwrap();
+    w.engine
+        .config_write()
+        .await
+        .put(&mut t2, None)
+        .await
+        .unwrap();
     router.targets.push(
         serde_json::from_value(serde_json::json!({"targetId": t2.id, "priority": 2})).unwrap(),
     );
-    router.version = save(
-        &w.engine,
-        DocKind::RtbRouter,
-        w.tenant,
-        router.id,
-        &router,
-        Some(router.version),
-    )
-    .await;
-    w.engine.put_rtb_router(router.clone()).await;
+    let stored = Some(router.version);
+    w.engine
+        .config_write()
+        .await
+        .put(&mut router, stored)
+        .await
+        .unwrap();
     eventually(async || dial().await.as_deref() == Some("+15550005002")).await;
 
     // The second target moves to another endpoint, which bids higher still.
     t2.endpoint_url = bidder(30, "+15550005003").await;
-    t2.version = save(
-        &w.engine,
-        DocKind::RtbTarget,
-        w.tenant,
-        t2.id,
-        &t2,
-        Some(t2.version),
-    )
-    .await;
-    w.engine.put_rtb_target(t2.clone()).await.unwrap();
+    let stored = Some(t2.version);
+    w.engine
+        .config_write()
+        .await
+        .put(&mut t2, stored)
+        .await
+        .unwrap();
     eventually(async || dial().await.as_deref() == Some("+15550005003")).await;
 
     // It leaves the router and is deleted: the first target wins again, and
     // the other node forgets the deleted one.
     router.targets.retain(|t| t.target_id == t1.id);
-    router.version = save(
-        &w.engine,
-        DocKind::RtbRouter,
-        w.tenant,
-        router.id,
-        &router,
-        Some(router.version),
-    )
-    .await;
-    w.engine.put_rtb_router(router.clone()).await;
-    delete(&w.engine, DocKind::RtbTarget, w.tenant, t2.id, t2.version).await;
-    w.engine.remove_rtb_target(t2.id).await;
+    let stored = Some(router.version);
+    w.engine
+        .config_write()
+        .await
+        .put(&mut router, stored)
+        .await
+        .unwrap();
+    w.engine
+        .config_write()
+        .await
+        .delete::<RtbTarget>(w.tenant, t2.id, t2.version)
+        .await
+        .unwrap();
     // (The router change and the delete may reach the other node in two polls.)
     eventually(async || {
         dial().await.as_deref() == Some("+15550005001") && other.rtb_breaker_state(t2.id).is_none()
@@ -1125,15 +1101,12 @@ async fn a_second_node_follows_rtb_targets_and_routers() {
         .delete_campaign(w.tenant, c.id, None)
         .await
         .unwrap();
-    delete(
-        &w.engine,
-        DocKind::RtbRouter,
-        w.tenant,
-        router.id,
-        router.version,
-    )
-    .await;
-    w.engine.remove_rtb_router(router.id).await;
+    w.engine
+        .config_write()
+        .await
+        .delete::<RtbRouter>(w.tenant, router.id, router.version)
+        .await
+        .unwrap();
     eventually(async || other.rtb_router(router.id).is_none()).await;
     assert_eq!(
         other.sync_config().await.unwrap(),

@@ -58,7 +58,7 @@ async fn leased(engine: &Engine, p: &Pool, session: &str) -> Option<PhoneNumber>
 #[tokio::test]
 async fn pools_load_at_start_and_follow_their_configuration() {
     let dir = tempfile::tempdir().unwrap();
-    let p = pool(&["+15550003001", "+15550003002"]);
+    let mut p = pool(&["+15550003001", "+15550003002"]);
     {
         // Written the way the admin API writes it: a document, not through the engine.
         let store = EmbeddedStore::open(dir.path()).unwrap();
@@ -69,7 +69,7 @@ async fn pools_load_at_start_and_follow_their_configuration() {
             version: 0,
             body: serde_json::to_value(&p).unwrap(),
         };
-        store.put_doc(doc, None).await.unwrap();
+        p.version = store.put_doc(doc, None).await.unwrap();
     }
     let engine = start(dir.path()).await;
     assert_eq!(leased(&engine, &p, "a").await, Some(n("+15550003001")));
@@ -86,7 +86,9 @@ async fn pools_load_at_start_and_follow_their_configuration() {
     // The first number leaves the pool, a third joins: "a" loses its lease, "b" keeps its own.
     let mut changed = p.clone();
     changed.numbers = vec![n("+15550003002"), n("+15550003003")];
-    engine.put_pool(changed.clone()).await.unwrap();
+    let w = engine.config_write().await;
+    w.put(&mut changed, Some(p.version)).await.unwrap();
+    drop(w);
     assert_eq!(leased(&engine, &p, "b").await, Some(n("+15550003002")));
     assert_eq!(leased(&engine, &p, "a").await, Some(n("+15550003003")));
     let stats = engine.pool_stats(p.id).await.unwrap().unwrap();
@@ -140,7 +142,11 @@ async fn pools_load_at_start_and_follow_their_configuration() {
         "the stored pool is back; leases start over"
     );
 
-    engine.remove_pool(p.id).await;
+    let w = engine.config_write().await;
+    w.delete::<Pool>(p.tenant_id, p.id, changed.version)
+        .await
+        .unwrap();
+    drop(w);
     assert!(
         engine
             .track(p.id, visit(&p, "a"), LeaseOptions::default(), Utc::now())

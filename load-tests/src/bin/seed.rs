@@ -35,7 +35,7 @@ use switchboard_model::{
     PhoneNumber, RoutingPolicy, RoutingType, RtbRouter, RtbTarget, Tenant, new_id,
 };
 use switchboard_store::conformance::{sample_attempt, sample_call};
-use switchboard_store::{Doc, DocKind, EmbeddedStore, Store};
+use switchboard_store::{DocKind, EmbeddedStore, Store};
 
 #[derive(Parser)]
 #[command(
@@ -207,22 +207,20 @@ async fn main() -> anyhow::Result<()> {
                 .id;
             let mut targets = Vec::new();
             for (i, url) in bidders.iter().enumerate() {
-                let target: RtbTarget = serde_json::from_value(serde_json::json!({
+                let mut target: RtbTarget = serde_json::from_value(serde_json::json!({
                     "id": new_id(), "tenantId": tenant, "name": format!("bidder {i}"), "endpointUrl": url,
                     "maxBidAmount": 50, "timeoutMs": timeout_ms,
                     "requestBody": "{\"requestId\":\"{requestId}\",\"callerId\":\"{callerId}\",\"minBid\":{minBid}}",
                     "createdAt": Utc::now(),
                 }))?;
-                put_doc(&engine, DocKind::RtbTarget, tenant, target.id, &target).await?;
-                engine.put_rtb_target(target.clone()).await?;
+                engine.config_write().await.put(&mut target, None).await?;
                 targets.push(serde_json::json!({"targetId": target.id}));
             }
-            let router: RtbRouter = serde_json::from_value(serde_json::json!({
+            let mut router: RtbRouter = serde_json::from_value(serde_json::json!({
                 "id": new_id(), "tenantId": tenant, "name": "bench router", "biddingTimeoutMs": timeout_ms,
                 "targets": targets, "createdAt": Utc::now(),
             }))?;
-            put_doc(&engine, DocKind::RtbRouter, tenant, router.id, &router).await?;
-            engine.put_rtb_router(router.clone()).await;
+            engine.config_write().await.put(&mut router, None).await?;
             let mut c = Campaign::direct(
                 tenant,
                 "Bench Auction",
@@ -289,25 +287,6 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
-    Ok(())
-}
-
-/// Stores a configuration document as the admin API would.
-async fn put_doc<T: serde::Serialize>(
-    engine: &Engine,
-    kind: DocKind,
-    tenant: Id,
-    id: Id,
-    value: &T,
-) -> anyhow::Result<()> {
-    let doc = Doc {
-        kind,
-        tenant,
-        id,
-        version: 0,
-        body: serde_json::to_value(value)?,
-    };
-    engine.store().put_doc(doc, None).await?;
     Ok(())
 }
 

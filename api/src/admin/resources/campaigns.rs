@@ -230,7 +230,7 @@ async fn save(
     // A pool's number routes through the pool's campaign: it cannot also be
     // another campaign's direct number. Checked and written under the lock
     // the pools take for the same check.
-    let _guard = super::docs::write_lock().await;
+    let w = state.engine.config_write().await;
     if let Some(n) = &campaign.phone_number
         && let Some(super::numbers::Holder::Pool { id, name }) =
             super::numbers::holders(state, auth.tenant_id, None)
@@ -242,7 +242,7 @@ async fn save(
             super::docs::named("pool", &name, id)
         )));
     }
-    Ok(state.engine.put_campaign(campaign, expected).await?)
+    Ok(w.put_campaign(campaign, expected).await?)
 }
 
 /// Saves `body` as the whole of campaign `id`, replacing the version
@@ -398,6 +398,8 @@ async fn delete(
     auth.require(Role::Manager)?;
     // Without `If-Match` the engine deletes the current version.
     let expected = if_match(&headers)?;
+    // Checked and deleted in one step: a tag cannot start using it meanwhile.
+    let w = state.engine.config_write().await;
     let users = super::docs::campaign_users(&state, auth.tenant_id, id).await?;
     if !users.is_empty() {
         return Err(ApiError::Conflict(format!(
@@ -406,8 +408,7 @@ async fn delete(
         )));
     }
     let precondition = docs::Precondition::of(&headers, None)?;
-    if !state
-        .engine
+    if !w
         .delete_campaign(auth.tenant_id, id, expected)
         .await
         .map_err(|e| precondition.conflict(e.into()))?

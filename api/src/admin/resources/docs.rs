@@ -1,5 +1,7 @@
 //! The plumbing every stored resource of a tenant shares: load one of the
-//! caller's tenant (or 404), list them, write with a version check, delete;
+//! caller's tenant (or 404), list them, write with a version check, delete
+//! (both through the engine, under a [`ConfigWrite`]: the configuration
+//! lock, held across a handler's checks and its write);
 //! the id in a path (malformed: 404, like an unknown one); the version a
 //! write replaces (`If-Match` or the body's `version`, optional: without
 //! either a write replaces the current version) and the `ETag` answered;
@@ -12,10 +14,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use switchboard_engine::claims;
+use switchboard_engine::{CheckedByWriter, ConfigWrite, claims};
 use switchboard_model::{FieldError, Id, ModelError, PhoneNumber};
 use switchboard_store::{ConfigKind, Doc, DocKind, StoreError};
-use tokio::sync::{Mutex, MutexGuard};
 
 use crate::admin::extract::{Json, Kind, if_match};
 use crate::error::ApiError;
@@ -80,24 +81,6 @@ resource!(
     created_at
 );
 
-/// Serializes the check-and-write of uniqueness and references (pool name,
-/// a number's one holder, a router's targets, "is it still used").
-///
-/// Per process: it orders the writers of this process. Across processes,
-/// the system-wide keys are still safe (their index documents are
-/// compare-and-set); the per-tenant checks are not, until the store offers
-/// multi-document transactions.
-static WRITES: Mutex<()> = Mutex::const_new(());
-
-/// Takes the write lock for one check-and-write.
-pub(crate) async fn write_lock() -> MutexGuard<'static, ()> {
-    WRITES.lock().await
-}
-
-fn corrupt(kind: DocKind, id: Id, e: serde_json::Error) -> ApiError {
-    StoreError::Corrupt(format!("{} {id}: {e}", kind.as_str())).into()
-}
-
 fn decode<T: Resource>(doc: Doc) -> Result<T, ApiError> {
     Ok(T::decode(&doc)?)
 }
@@ -135,8 +118,8 @@ pub(crate) async fn list<T: Resource>(state: &AppState, tenant: Id) -> Result<Ve
 
 /// What an update of `id` replaces: the stored resource of `tenant` (404
 /// otherwise), whose identity `new` takes, and the version to write over
-/// (see [`Precondition`]). Call with the write lock held where the update
-/// checks other documents.
+/// (see [`Precondition`]). Call under the [`ConfigWrite`] of the update
+/// where it checks other documents.
 pub(crate) async fn replacing<T: Resource>(
     state: &AppState,
     tenant: Id,
@@ -151,46 +134,30 @@ pub(crate) async fn replacing<T: Resource>(
     Ok((stored, expected))
 }
 
-/// Writes `value` of `tenant` if the stored version is `expected` (`None`:
-/// it must not exist); a stale version is a 412 or 409 ([`Expected::conflict`]).
-/// Sets the new version. What does not validate is never stored, whatever
-/// a handler checked before.
-pub(crate) async fn put<T: Resource>(
-    state: &AppState,
-    tenant: Id,
+/// Writes `value` through the engine ([`ConfigWrite::put`]) if the stored
+/// version is `expected` (`None`: it must not exist); a stale version is a
+/// 412 or 409 ([`Expected::conflict`]). Sets the new version. What does not
+/// validate is never stored, whatever a handler checked before.
+pub(crate) async fn put<T: Resource + CheckedByWriter>(
+    w: &ConfigWrite<'_>,
     value: &mut T,
     expected: Option<Expected>,
 ) -> Result<(), ApiError> {
     invalid(value.validate(), Vec::new())?;
-    let body = serde_json::to_value(&*value).map_err(|e| corrupt(T::KIND, value.id(), e))?;
-    let doc = Doc {
-        kind: T::KIND,
-        tenant,
-        id: value.id(),
-        version: 0,
-        body,
-    };
-    let version = state
-        .engine
-        .store()
-        .put_doc(doc, expected.map(|e| e.version))
+    w.put(value, expected.map(|e| e.version))
         .await
-        .map_err(|e| Expected::conflict_of(expected, e.into()))?;
-    value.set_version(version);
-    Ok(())
+        .map_err(|e| Expected::conflict_of(expected, e.into()))
 }
 
-/// Deletes a resource of `tenant` if its version is still `expected`.
-pub(crate) async fn delete<T: Resource>(
-    state: &AppState,
+/// Deletes a resource of `tenant` through the engine if its version is
+/// still `expected`.
+pub(crate) async fn delete<T: Resource + CheckedByWriter>(
+    w: &ConfigWrite<'_>,
     tenant: Id,
     id: Id,
     expected: Expected,
 ) -> Result<(), ApiError> {
-    state
-        .engine
-        .store()
-        .delete_doc(T::KIND, tenant, id, expected.version)
+    w.delete::<T>(tenant, id, expected.version)
         .await
         .map_err(|e| expected.conflict(e.into()))
 }
@@ -519,28 +486,30 @@ pub(crate) fn invalid(
 pub(crate) use switchboard_engine::claims::{Key, Owner};
 
 /// Claims `key` for `owner`; `false` when someone (anyone) holds it already.
-pub(crate) async fn claim(state: &AppState, key: Key<'_>, owner: Owner) -> Result<bool, ApiError> {
-    Ok(claims::claim(state.engine.store().as_ref(), key, owner).await?)
+pub(crate) async fn claim(
+    w: &ConfigWrite<'_>,
+    key: Key<'_>,
+    owner: Owner,
+) -> Result<bool, ApiError> {
+    Ok(claims::claim(w.store().as_ref(), key, owner).await?)
 }
 
 /// Claims phone number `n` for inventory entry `owner`: free, or held by a
 /// campaign of the same tenant (whose direct number it is), which the
 /// inventory then takes over. `false` when anyone else holds it.
 pub(crate) async fn claim_number(
-    state: &AppState,
+    w: &ConfigWrite<'_>,
     n: &PhoneNumber,
     owner: Owner,
 ) -> Result<bool, ApiError> {
-    let store = state.engine.store().as_ref();
+    let store = w.store().as_ref();
     if claims::claim(store, Key::Number(n), owner).await? {
         return Ok(true);
     }
     match claims::owner_of(store, Key::Number(n)).await? {
         Some(holder)
             if holder.tenant == owner.tenant
-                && state
-                    .engine
-                    .campaign(holder.resource)
+                && w.campaign(holder.resource)
                     .is_some_and(|c| c.tenant_id == owner.tenant) =>
         {
             Ok(claims::reassign(store, Key::Number(n), holder, owner).await?)
@@ -550,8 +519,12 @@ pub(crate) async fn claim_number(
 }
 
 /// Gives `key` back, if `owner` holds it.
-pub(crate) async fn release(state: &AppState, key: Key<'_>, owner: Owner) -> Result<(), ApiError> {
-    Ok(claims::release(state.engine.store().as_ref(), key, owner).await?)
+pub(crate) async fn release(
+    w: &ConfigWrite<'_>,
+    key: Key<'_>,
+    owner: Owner,
+) -> Result<(), ApiError> {
+    Ok(claims::release(w.store().as_ref(), key, owner).await?)
 }
 
 /// The tenant and tag of a tag code, system-wide, in one read (for DNI track).

@@ -148,19 +148,19 @@ async fn create_number(
     n.tenant_id = auth.tenant_id;
     n.created_at = Utc::now();
     docs::invalid(n.validate(), Vec::new())?;
-    let _guard = docs::write_lock().await;
+    let w = state.engine.config_write().await;
     let owner = Owner {
         tenant: auth.tenant_id,
         resource: n.id,
     };
-    if !docs::claim_number(&state, &n.phone_number, owner).await? {
+    if !docs::claim_number(&w, &n.phone_number, owner).await? {
         return Err(ApiError::Conflict(format!(
             "phone number {} is already in use",
             n.phone_number
         )));
     }
-    if let Err(e) = docs::put(&state, auth.tenant_id, &mut n, None).await {
-        docs::release(&state, Key::Number(&n.phone_number), owner).await?;
+    if let Err(e) = docs::put(&w, &mut n, None).await {
+        docs::release(&w, Key::Number(&n.phone_number), owner).await?;
         return Err(e);
     }
     audit::record(
@@ -194,7 +194,7 @@ async fn replace_number(
     body: Value,
 ) -> Result<Response, ApiError> {
     let mut n: Number = docs::body(body, PHONES)?;
-    let _guard = docs::write_lock().await;
+    let w = state.engine.config_write().await;
     let (old, expected) = docs::replacing(state, auth.tenant_id, id, headers, &mut n).await?;
     let mut extra = Vec::new();
     if n.phone_number != old.phone_number {
@@ -204,7 +204,7 @@ async fn replace_number(
         ));
     }
     docs::invalid(n.validate(), extra)?;
-    docs::put(state, auth.tenant_id, &mut n, Some(expected)).await?;
+    docs::put(&w, &mut n, Some(expected)).await?;
     audit::record(
         state,
         auth,
@@ -229,7 +229,7 @@ async fn delete_number(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
-    let _guard = docs::write_lock().await;
+    let w = state.engine.config_write().await;
     let n = docs::load::<Number>(&state, auth.tenant_id, id).await?;
     if let Some(h) = holders(&state, auth.tenant_id, None)
         .await?
@@ -242,14 +242,14 @@ async fn delete_number(
         )));
     }
     docs::delete::<Number>(
-        &state,
+        &w,
         auth.tenant_id,
         id,
         docs::delete_version(&headers, n.version)?,
     )
     .await?;
     docs::release(
-        &state,
+        &w,
         Key::Number(&n.phone_number),
         Owner {
             tenant: auth.tenant_id,

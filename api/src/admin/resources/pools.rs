@@ -32,7 +32,7 @@ const PHONES: &[&str] = &["numbers", "fallbackNumber"];
 
 /// Checks what a pool's fields cannot tell alone: its numbers are in the
 /// inventory (422) and held by nobody else, and its name is free (409).
-/// Call with the write lock held.
+/// Call under the write's [`ConfigWrite`](switchboard_engine::ConfigWrite).
 async fn check(state: &AppState, tenant: Id, pool: &Pool) -> Result<(), ApiError> {
     let inventory: std::collections::HashSet<String> = docs::list::<Number>(state, tenant)
         .await?
@@ -118,11 +118,10 @@ async fn create_pool(
     auth.require(Role::Manager)?;
     let mut p: Pool = docs::body(body, PHONES)?;
     (p.id, p.tenant_id, p.created_at) = (new_id(), auth.tenant_id, Utc::now());
-    let _guard = docs::write_lock().await;
+    let w = state.engine.config_write().await;
     check(&state, auth.tenant_id, &p).await?;
-    docs::put(&state, auth.tenant_id, &mut p, None).await?;
     // The pool's actor starts leasing (and its numbers route) at once.
-    state.engine.put_pool(p.clone()).await?;
+    docs::put(&w, &mut p, None).await?;
     audit::record(
         &state,
         &auth,
@@ -153,11 +152,10 @@ async fn replace_pool(
     body: Value,
 ) -> Result<Response, ApiError> {
     let mut p: Pool = docs::body(body, PHONES)?;
-    let _guard = docs::write_lock().await;
+    let w = state.engine.config_write().await;
     let (_, expected) = docs::replacing(state, auth.tenant_id, id, headers, &mut p).await?;
     check(state, auth.tenant_id, &p).await?;
-    docs::put(state, auth.tenant_id, &mut p, Some(expected)).await?;
-    state.engine.put_pool(p.clone()).await?;
+    docs::put(&w, &mut p, Some(expected)).await?;
     audit::record(
         state,
         auth,
@@ -182,7 +180,7 @@ async fn delete_pool(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
-    let _guard = docs::write_lock().await;
+    let w = state.engine.config_write().await;
     let p = docs::load::<Pool>(&state, auth.tenant_id, id).await?;
     let mut users: Vec<String> = docs::campaigns(&state, auth.tenant_id)
         .await?
@@ -205,13 +203,12 @@ async fn delete_pool(
         )));
     }
     docs::delete::<Pool>(
-        &state,
+        &w,
         auth.tenant_id,
         id,
         docs::delete_version(&headers, p.version)?,
     )
     .await?;
-    state.engine.remove_pool(id).await;
     audit::record(
         &state,
         &auth,

@@ -257,7 +257,9 @@ async fn purchase(
         tenant: auth.tenant_id,
         resource: id,
     };
-    if !docs::claim_number(&state, &phone, owner).await? {
+    // Compare-and-set, so the lock is not held while Twilio is asked.
+    let claimed = docs::claim_number(&state.engine.config_write().await, &phone, owner).await?;
+    if !claimed {
         return Err(ApiError::Conflict(format!(
             "phone number {phone} is already in use"
         )));
@@ -284,7 +286,12 @@ async fn purchase(
     {
         Ok(b) => b,
         Err(e) => {
-            docs::release(&state, Key::Number(&phone), owner).await?;
+            docs::release(
+                &state.engine.config_write().await,
+                Key::Number(&phone),
+                owner,
+            )
+            .await?;
             return Err(e.into());
         }
     };
@@ -302,7 +309,7 @@ async fn purchase(
         version: 0,
         created_at: Utc::now(),
     };
-    let _guard = docs::write_lock().await;
+    let w = state.engine.config_write().await;
     // The number is paid for from here on: say so in any error.
     let kept = |e: ApiError| {
         ApiError::Conflict(format!(
@@ -310,9 +317,7 @@ async fn purchase(
             bought.sid
         ))
     };
-    docs::put(&state, auth.tenant_id, &mut number, None)
-        .await
-        .map_err(kept)?;
+    docs::put(&w, &mut number, None).await.map_err(kept)?;
     audit::record(
         &state,
         &auth,
@@ -333,15 +338,10 @@ async fn purchase(
             .map_err(in_inventory)?;
         pool.numbers.push(phone.clone());
         let expected = docs::Expected::current(pool.version);
-        docs::put(&state, auth.tenant_id, &mut pool, Some(expected))
+        // The pool's actor leases it (and its calls route) at once.
+        docs::put(&w, &mut pool, Some(expected))
             .await
             .map_err(in_inventory)?;
-        // The pool's actor leases it (and its calls route) at once.
-        state
-            .engine
-            .put_pool(pool.clone())
-            .await
-            .map_err(|e| in_inventory(e.into()))?;
         audit::record(
             &state,
             &auth,
@@ -407,7 +407,7 @@ async fn release(
     if let Some(o) = &owned {
         state.twilio.release(account, &o.sid).await?;
     }
-    let _guard = docs::write_lock().await;
+    let w = state.engine.config_write().await;
     // Read again: it may have joined a pool while Twilio was being asked.
     let n = docs::load::<Number>(&state, auth.tenant_id, id).await?;
     if let Some(h) = holders(&state, auth.tenant_id, None)
@@ -420,15 +420,9 @@ async fn release(
             h.describe()
         )));
     }
-    docs::delete::<Number>(
-        &state,
-        auth.tenant_id,
-        id,
-        docs::Expected::current(n.version),
-    )
-    .await?;
+    docs::delete::<Number>(&w, auth.tenant_id, id, docs::Expected::current(n.version)).await?;
     docs::release(
-        &state,
+        &w,
         Key::Number(&n.phone_number),
         Owner {
             tenant: auth.tenant_id,

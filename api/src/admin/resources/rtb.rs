@@ -112,8 +112,8 @@ async fn create_target(
         check_target(&t, state.engine.rtb_allow_private_targets()),
     )?;
     tidy_credentials(&mut t);
-    docs::put(&state, auth.tenant_id, &mut t, None).await?;
-    state.engine.put_rtb_target(t.clone()).await?;
+    let w = state.engine.config_write().await;
+    docs::put(&w, &mut t, None).await?;
     audit::record(
         &state,
         &auth,
@@ -147,6 +147,7 @@ async fn replace_target(
     let clear_token = docs::cleared(&body, "authToken");
     let clear_password = docs::cleared(&body, "authPassword");
     let mut t: RtbTarget = docs::body(body, &[])?;
+    let w = state.engine.config_write().await;
     let (old, expected) = docs::replacing(state, auth.tenant_id, id, headers, &mut t).await?;
     if t.auth_type == old.auth_type {
         if !clear_token {
@@ -161,8 +162,7 @@ async fn replace_target(
         check_target(&t, state.engine.rtb_allow_private_targets()),
     )?;
     tidy_credentials(&mut t);
-    docs::put(state, auth.tenant_id, &mut t, Some(expected)).await?;
-    state.engine.put_rtb_target(t.clone()).await?;
+    docs::put(&w, &mut t, Some(expected)).await?;
     audit::record(
         state,
         auth,
@@ -187,7 +187,7 @@ async fn delete_target(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
-    let _guard = docs::write_lock().await;
+    let w = state.engine.config_write().await;
     let t = docs::load::<RtbTarget>(&state, auth.tenant_id, id).await?;
     let users: Vec<String> = docs::list::<RtbRouter>(&state, auth.tenant_id)
         .await?
@@ -203,13 +203,12 @@ async fn delete_target(
         )));
     }
     docs::delete::<RtbTarget>(
-        &state,
+        &w,
         auth.tenant_id,
         id,
         docs::delete_version(&headers, t.version)?,
     )
     .await?;
-    state.engine.remove_rtb_target(id).await;
     audit::record(
         &state,
         &auth,
@@ -225,7 +224,7 @@ async fn delete_target(
 // ---------------------------------------------------------------- routers
 
 /// Validates a router, including that each target is one of the tenant's.
-/// Call with the write lock held, so that no target vanishes meanwhile.
+/// Call under the write's [`ConfigWrite`](switchboard_engine::ConfigWrite), so that no target vanishes meanwhile.
 async fn check_router(state: &AppState, tenant: Id, r: &RtbRouter) -> Result<(), ApiError> {
     let targets: HashSet<Id> = docs::list::<RtbTarget>(state, tenant)
         .await?
@@ -281,10 +280,9 @@ async fn create_router(
 ) -> Result<Response, ApiError> {
     auth.require(Role::Manager)?;
     (r.id, r.tenant_id, r.created_at) = (new_id(), auth.tenant_id, Utc::now());
-    let _guard = docs::write_lock().await;
+    let w = state.engine.config_write().await;
     check_router(&state, auth.tenant_id, &r).await?;
-    docs::put(&state, auth.tenant_id, &mut r, None).await?;
-    state.engine.put_rtb_router(r.clone()).await;
+    docs::put(&w, &mut r, None).await?;
     audit::record(
         &state,
         &auth,
@@ -315,11 +313,10 @@ async fn replace_router(
     body: Value,
 ) -> Result<Response, ApiError> {
     let mut r: RtbRouter = docs::body(body, &[])?;
-    let _guard = docs::write_lock().await;
+    let w = state.engine.config_write().await;
     let (_, expected) = docs::replacing(state, auth.tenant_id, id, headers, &mut r).await?;
     check_router(state, auth.tenant_id, &r).await?;
-    docs::put(state, auth.tenant_id, &mut r, Some(expected)).await?;
-    state.engine.put_rtb_router(r.clone()).await;
+    docs::put(&w, &mut r, Some(expected)).await?;
     audit::record(
         state,
         auth,
@@ -343,7 +340,7 @@ async fn delete_router(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
-    let _guard = docs::write_lock().await;
+    let w = state.engine.config_write().await;
     let r = docs::load::<RtbRouter>(&state, auth.tenant_id, id).await?;
     let users: Vec<String> = docs::campaigns(&state, auth.tenant_id)
         .await?
@@ -359,13 +356,12 @@ async fn delete_router(
         )));
     }
     docs::delete::<RtbRouter>(
-        &state,
+        &w,
         auth.tenant_id,
         id,
         docs::delete_version(&headers, r.version)?,
     )
     .await?;
-    state.engine.remove_rtb_router(id).await;
     audit::record(
         &state,
         &auth,

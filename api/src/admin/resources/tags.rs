@@ -104,20 +104,20 @@ async fn create_tag(
     if t.tag_code.is_empty() {
         t.tag_code = new_code();
     }
-    let _guard = docs::write_lock().await;
+    let w = state.engine.config_write().await;
     check(&state, auth.tenant_id, &t, Vec::new()).await?;
     let owner = Owner {
         tenant: auth.tenant_id,
         resource: t.id,
     };
-    if !docs::claim(&state, Key::TagCode(&t.tag_code), owner).await? {
+    if !docs::claim(&w, Key::TagCode(&t.tag_code), owner).await? {
         return Err(ApiError::Conflict(format!(
             "tag code {:?} is already in use",
             t.tag_code
         )));
     }
-    if let Err(e) = docs::put(&state, auth.tenant_id, &mut t, None).await {
-        docs::release(&state, Key::TagCode(&t.tag_code), owner).await?;
+    if let Err(e) = docs::put(&w, &mut t, None).await {
+        docs::release(&w, Key::TagCode(&t.tag_code), owner).await?;
         return Err(e);
     }
     audit::record(
@@ -150,7 +150,7 @@ async fn replace_tag(
     body: Value,
 ) -> Result<Response, ApiError> {
     let mut t: TrackingTag = docs::body(body, &[])?;
-    let _guard = docs::write_lock().await;
+    let w = state.engine.config_write().await;
     let (old, expected) = docs::replacing(state, auth.tenant_id, id, headers, &mut t).await?;
     let mut extra = Vec::new();
     match t.tag_code.trim() {
@@ -162,7 +162,7 @@ async fn replace_tag(
         )),
     }
     check(state, auth.tenant_id, &t, extra).await?;
-    docs::put(state, auth.tenant_id, &mut t, Some(expected)).await?;
+    docs::put(&w, &mut t, Some(expected)).await?;
     audit::record(
         state,
         auth,
@@ -186,17 +186,17 @@ async fn delete_tag(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     auth.require(Role::Manager)?;
-    let _guard = docs::write_lock().await;
+    let w = state.engine.config_write().await;
     let t = docs::load::<TrackingTag>(&state, auth.tenant_id, id).await?;
     docs::delete::<TrackingTag>(
-        &state,
+        &w,
         auth.tenant_id,
         id,
         docs::delete_version(&headers, t.version)?,
     )
     .await?;
     docs::release(
-        &state,
+        &w,
         Key::TagCode(&t.tag_code),
         Owner {
             tenant: auth.tenant_id,
