@@ -634,10 +634,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /**
-         * One RTB target (credentials left out); a malformed or unknown id is a
-         *     404. `ETag`: its version.
-         */
+        /** One RTB target (credentials left out); a malformed or unknown id is a 404. `ETag`: its version. */
         get: operations["get_target"];
         /**
          * Replaces an RTB target. Credentials (write-only) not sent are kept while `authType` stays; an explicit `null` clears one.

@@ -390,6 +390,58 @@ macro_rules! put_and_patch {
 }
 pub(crate) use put_and_patch;
 
+/// The `GET` handlers of a resource: the tenant's list (oldest first,
+/// paged) and one by id (`ETag`: its version; a malformed or unknown id is
+/// a 404), for viewers and above. Each is shown through `$show` (for
+/// example, credentials left out).
+macro_rules! list_and_get {
+    ($list:ident, $get:ident, $ty:ident, $path:literal, $tag:literal, $list_doc:literal, $get_doc:literal, $show:expr) => {
+        #[doc = $list_doc]
+        #[utoipa::path(get, path = $path, tag = $tag, params(crate::admin::extract::PageQuery),
+            responses((status = 200, body = crate::admin::extract::List<$ty>), (status = 401)))]
+        async fn $list(
+            axum::extract::State(state): axum::extract::State<AppState>,
+            auth: crate::admin::extract::Auth,
+            q: Result<
+                axum::extract::Query<crate::admin::extract::PageQuery>,
+                axum::extract::rejection::QueryRejection,
+            >,
+        ) -> Result<crate::admin::extract::Json<crate::admin::extract::List<$ty>>, ApiError> {
+            let q = crate::admin::extract::query(q)?;
+            auth.require(switchboard_model::Role::Viewer)?;
+            let items = $crate::admin::resources::docs::list::<$ty>(&state, auth.tenant_id)
+                .await?
+                .into_iter()
+                .map($show)
+                .collect();
+            Ok(crate::admin::extract::Json(crate::admin::extract::List::page(
+                items,
+                |r: &$ty| r.id,
+                &q,
+            )?))
+        }
+
+        #[doc = $get_doc]
+        #[utoipa::path(get, path = concat!($path, "/{id}"), tag = $tag, params(("id" = String, Path, format = Uuid)),
+            responses((status = 200, body = $ty), (status = 404)))]
+        async fn $get(
+            axum::extract::State(state): axum::extract::State<AppState>,
+            auth: crate::admin::extract::Auth,
+            crate::admin::extract::ResourceId(id, _): crate::admin::extract::ResourceId<$ty>,
+        ) -> Result<axum::response::Response, ApiError> {
+            auth.require(switchboard_model::Role::Viewer)?;
+            let show = $show;
+            let r: $ty = show($crate::admin::resources::docs::load::<$ty>(&state, auth.tenant_id, id).await?);
+            Ok($crate::admin::resources::docs::tagged(
+                axum::http::StatusCode::OK,
+                &r,
+                r.version,
+            ))
+        }
+    };
+}
+pub(crate) use list_and_get;
+
 /// Whether a body sets `field` to an explicit `null` (clears a write-only field).
 pub(crate) fn cleared(body: &Value, field: &str) -> bool {
     body.get(field) == Some(&Value::Null)

@@ -3,8 +3,7 @@
 //! A pool's numbers come from the tenant's inventory; each is in at most one
 //! pool and is not a campaign's direct number. Names are unique per tenant.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::Utc;
@@ -17,7 +16,7 @@ use super::docs;
 use super::numbers::holders;
 use crate::admin::audit;
 use crate::admin::extract::ResourceId;
-use crate::admin::extract::{Auth, Json, List, PageQuery};
+use crate::admin::extract::{Auth, Json};
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -78,34 +77,16 @@ async fn check(state: &AppState, tenant: Id, pool: &Pool) -> Result<(), ApiError
     Ok(())
 }
 
-/// The tenant's pools, oldest first.
-#[utoipa::path(get, path = "/api/pools", tag = "pools", params(PageQuery), responses((status = 200, body = List<Pool>), (status = 401)))]
-async fn list_pools(
-    State(state): State<AppState>,
-    auth: Auth,
-    q: Result<Query<PageQuery>, QueryRejection>,
-) -> Result<Json<List<Pool>>, ApiError> {
-    let q = crate::admin::extract::query(q)?;
-    auth.require(Role::Viewer)?;
-    Ok(Json(List::page(
-        docs::list::<Pool>(&state, auth.tenant_id).await?,
-        |p: &Pool| p.id,
-        &q,
-    )?))
-}
-
-/// One pool; a malformed or unknown id is a 404. `ETag`: its version.
-#[utoipa::path(get, path = "/api/pools/{id}", tag = "pools", params(("id" = String, Path, format = Uuid)),
-    responses((status = 200, body = Pool), (status = 404)))]
-async fn get_pool(
-    State(state): State<AppState>,
-    auth: Auth,
-    ResourceId(id, _): ResourceId<Pool>,
-) -> Result<Response, ApiError> {
-    auth.require(Role::Viewer)?;
-    let p = docs::load::<Pool>(&state, auth.tenant_id, id).await?;
-    Ok(docs::tagged(StatusCode::OK, &p, p.version))
-}
+docs::list_and_get!(
+    list_pools,
+    get_pool,
+    Pool,
+    "/api/pools",
+    "pools",
+    "The tenant's pools, oldest first.",
+    "One pool; a malformed or unknown id is a 404. `ETag`: its version.",
+    std::convert::identity
+);
 
 /// Creates a pool.
 #[utoipa::path(post, path = "/api/pools", tag = "pools", request_body = Pool,

@@ -7,8 +7,7 @@
 
 use std::collections::HashSet;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::Utc;
@@ -21,7 +20,7 @@ use utoipa_axum::routes;
 use super::docs;
 use crate::admin::audit;
 use crate::admin::extract::ResourceId;
-use crate::admin::extract::{Auth, Json, List, PageQuery};
+use crate::admin::extract::{Auth, Json};
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -63,36 +62,16 @@ fn tidy_credentials(t: &mut RtbTarget) {
     t.auth_configured = t.auth_type != AuthType::None && t.has_credentials();
 }
 
-/// The tenant's RTB targets, oldest first.
-#[utoipa::path(get, path = "/api/rtb/targets", tag = "rtb", params(PageQuery), responses((status = 200, body = List<RtbTarget>), (status = 401)))]
-async fn list_targets(
-    State(state): State<AppState>,
-    auth: Auth,
-    q: Result<Query<PageQuery>, QueryRejection>,
-) -> Result<Json<List<RtbTarget>>, ApiError> {
-    let q = crate::admin::extract::query(q)?;
-    auth.require(Role::Viewer)?;
-    let items = docs::list::<RtbTarget>(&state, auth.tenant_id)
-        .await?
-        .into_iter()
-        .map(redacted)
-        .collect();
-    Ok(Json(List::page(items, |t: &RtbTarget| t.id, &q)?))
-}
-
-/// One RTB target (credentials left out); a malformed or unknown id is a
-/// 404. `ETag`: its version.
-#[utoipa::path(get, path = "/api/rtb/targets/{id}", tag = "rtb", params(("id" = String, Path, format = Uuid)),
-    responses((status = 200, body = RtbTarget), (status = 404)))]
-async fn get_target(
-    State(state): State<AppState>,
-    auth: Auth,
-    ResourceId(id, _): ResourceId<RtbTarget>,
-) -> Result<Response, ApiError> {
-    auth.require(Role::Viewer)?;
-    let t = redacted(docs::load::<RtbTarget>(&state, auth.tenant_id, id).await?);
-    Ok(docs::tagged(StatusCode::OK, &t, t.version))
-}
+docs::list_and_get!(
+    list_targets,
+    get_target,
+    RtbTarget,
+    "/api/rtb/targets",
+    "rtb",
+    "The tenant's RTB targets, oldest first.",
+    "One RTB target (credentials left out); a malformed or unknown id is a 404. `ETag`: its version.",
+    redacted
+);
 
 /// Creates an RTB target. Unknown template variables are refused, by name;
 /// so are a response path beyond the documented JSONPath cost and, unless
@@ -241,34 +220,16 @@ async fn check_router(state: &AppState, tenant: Id, r: &RtbRouter) -> Result<(),
     docs::invalid(r.validate(), missing)
 }
 
-/// The tenant's RTB routers, oldest first.
-#[utoipa::path(get, path = "/api/rtb/routers", tag = "rtb", params(PageQuery), responses((status = 200, body = List<RtbRouter>), (status = 401)))]
-async fn list_routers(
-    State(state): State<AppState>,
-    auth: Auth,
-    q: Result<Query<PageQuery>, QueryRejection>,
-) -> Result<Json<List<RtbRouter>>, ApiError> {
-    let q = crate::admin::extract::query(q)?;
-    auth.require(Role::Viewer)?;
-    Ok(Json(List::page(
-        docs::list::<RtbRouter>(&state, auth.tenant_id).await?,
-        |r: &RtbRouter| r.id,
-        &q,
-    )?))
-}
-
-/// One RTB router; a malformed or unknown id is a 404. `ETag`: its version.
-#[utoipa::path(get, path = "/api/rtb/routers/{id}", tag = "rtb", params(("id" = String, Path, format = Uuid)),
-    responses((status = 200, body = RtbRouter), (status = 404)))]
-async fn get_router(
-    State(state): State<AppState>,
-    auth: Auth,
-    ResourceId(id, _): ResourceId<RtbRouter>,
-) -> Result<Response, ApiError> {
-    auth.require(Role::Viewer)?;
-    let r = docs::load::<RtbRouter>(&state, auth.tenant_id, id).await?;
-    Ok(docs::tagged(StatusCode::OK, &r, r.version))
-}
+docs::list_and_get!(
+    list_routers,
+    get_router,
+    RtbRouter,
+    "/api/rtb/routers",
+    "rtb",
+    "The tenant's RTB routers, oldest first.",
+    "One RTB router; a malformed or unknown id is a 404. `ETag`: its version.",
+    std::convert::identity
+);
 
 /// Creates an RTB router.
 #[utoipa::path(post, path = "/api/rtb/routers", tag = "rtb", request_body = RtbRouter,

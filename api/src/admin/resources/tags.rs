@@ -5,8 +5,7 @@
 //! alone. A code is generated when none is given, and never changes: sites
 //! embed it.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::Utc;
@@ -18,7 +17,7 @@ use utoipa_axum::routes;
 use super::docs::{self, Key, Owner};
 use crate::admin::audit;
 use crate::admin::extract::ResourceId;
-use crate::admin::extract::{Auth, Json, List, PageQuery};
+use crate::admin::extract::{Auth, Json};
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -60,35 +59,16 @@ async fn check(
     docs::invalid(t.validate(), extra)
 }
 
-/// The tenant's tracking tags, oldest first.
-#[utoipa::path(get, path = "/api/tracking-tags", tag = "tracking-tags", params(PageQuery),
-    responses((status = 200, body = List<TrackingTag>), (status = 401)))]
-async fn list_tags(
-    State(state): State<AppState>,
-    auth: Auth,
-    q: Result<Query<PageQuery>, QueryRejection>,
-) -> Result<Json<List<TrackingTag>>, ApiError> {
-    let q = crate::admin::extract::query(q)?;
-    auth.require(Role::Viewer)?;
-    Ok(Json(List::page(
-        docs::list::<TrackingTag>(&state, auth.tenant_id).await?,
-        |t: &TrackingTag| t.id,
-        &q,
-    )?))
-}
-
-/// One tracking tag; a malformed or unknown id is a 404. `ETag`: its version.
-#[utoipa::path(get, path = "/api/tracking-tags/{id}", tag = "tracking-tags", params(("id" = String, Path, format = Uuid)),
-    responses((status = 200, body = TrackingTag), (status = 404)))]
-async fn get_tag(
-    State(state): State<AppState>,
-    auth: Auth,
-    ResourceId(id, _): ResourceId<TrackingTag>,
-) -> Result<Response, ApiError> {
-    auth.require(Role::Viewer)?;
-    let t = docs::load::<TrackingTag>(&state, auth.tenant_id, id).await?;
-    Ok(docs::tagged(StatusCode::OK, &t, t.version))
-}
+docs::list_and_get!(
+    list_tags,
+    get_tag,
+    TrackingTag,
+    "/api/tracking-tags",
+    "tracking-tags",
+    "The tenant's tracking tags, oldest first.",
+    "One tracking tag; a malformed or unknown id is a 404. `ETag`: its version.",
+    std::convert::identity
+);
 
 /// Creates a tracking tag; a code in use anywhere is a 409.
 #[utoipa::path(post, path = "/api/tracking-tags", tag = "tracking-tags", request_body = TrackingTag,
