@@ -162,6 +162,48 @@ pub(crate) async fn delete<T: Resource + CheckedByWriter>(
         .map_err(|e| expected.conflict(e.into()))
 }
 
+/// Deletes `stored`, a `T` of the caller's tenant labelled `label` in
+/// messages, under `w`: a 409 naming `users` while anything still uses it;
+/// else removed at the version `If-Match` states (stale: 412) or the
+/// current one, its system-wide `key` (if any) given back, and the delete
+/// audited with `detail`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn delete_unused<T: Resource + CheckedByWriter>(
+    w: &ConfigWrite<'_>,
+    state: &AppState,
+    auth: &crate::admin::extract::Auth,
+    stored: &T,
+    label: &str,
+    headers: &HeaderMap,
+    users: Vec<String>,
+    key: Option<Key<'_>>,
+    detail: Value,
+) -> Result<StatusCode, ApiError> {
+    if !users.is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "{} {label} is used by {}: remove it there first",
+            T::NAME,
+            users.join(", ")
+        )));
+    }
+    let (tenant, id) = (auth.tenant_id, stored.id());
+    delete::<T>(w, tenant, id, delete_version(headers, stored.version())?).await?;
+    if let Some(key) = key {
+        release(
+            w,
+            key,
+            Owner {
+                tenant,
+                resource: id,
+            },
+        )
+        .await?;
+    }
+    let kind = T::NAME.replace(' ', "_");
+    crate::admin::audit::record(state, auth, "delete", &kind, Some(id), detail).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// What a write states about the version it replaces. `If-Match` wins over
 /// the body's `version`; a body's `version` 0 states nothing (the resource
 /// types default an absent `version` to 0, and stored versions start at 1).

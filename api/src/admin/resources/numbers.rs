@@ -231,40 +231,16 @@ async fn delete_number(
     auth.require(Role::Manager)?;
     let w = state.engine.config_write().await;
     let n = docs::load::<Number>(&state, auth.tenant_id, id).await?;
-    if let Some(h) = holders(&state, auth.tenant_id, None)
+    let users = holders(&state, auth.tenant_id, None)
         .await?
         .get(n.phone_number.as_str())
-    {
-        return Err(ApiError::Conflict(format!(
-            "number {} is used by {}: remove it there first",
-            n.phone_number,
-            h.describe()
-        )));
-    }
-    docs::delete::<Number>(
-        &w,
-        auth.tenant_id,
-        id,
-        docs::delete_version(&headers, n.version)?,
-    )
-    .await?;
-    docs::release(
-        &w,
-        Key::Number(&n.phone_number),
-        Owner {
-            tenant: auth.tenant_id,
-            resource: id,
-        },
-    )
-    .await?;
-    audit::record(
-        &state,
-        &auth,
-        "delete",
-        "number",
-        Some(id),
-        json!({"phoneNumber": n.phone_number}),
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+        .map(Holder::describe)
+        .into_iter()
+        .collect();
+    let (label, key) = (
+        n.phone_number.to_string(),
+        Some(Key::Number(&n.phone_number)),
+    );
+    let detail = json!({"phoneNumber": n.phone_number});
+    docs::delete_unused(&w, &state, &auth, &n, &label, &headers, users, key, detail).await
 }

@@ -176,28 +176,7 @@ async fn delete_pool(
             .filter(|t| t.pool_id == Some(id))
             .map(|t| docs::named("tracking tag", &t.name, t.id)),
     );
-    if !users.is_empty() {
-        return Err(ApiError::Conflict(format!(
-            "pool {:?} is used by {}",
-            p.name,
-            users.join(", ")
-        )));
-    }
-    docs::delete::<Pool>(
-        &w,
-        auth.tenant_id,
-        id,
-        docs::delete_version(&headers, p.version)?,
-    )
-    .await?;
-    audit::record(
-        &state,
-        &auth,
-        "delete",
-        "pool",
-        Some(id),
-        json!({"name": p.name}),
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    let label = format!("{:?}", p.name);
+    let detail = json!({"name": p.name});
+    docs::delete_unused(&w, &state, &auth, &p, &label, &headers, users, None, detail).await
 }

@@ -174,30 +174,9 @@ async fn delete_target(
         .filter(|r| r.targets.iter().any(|a| a.target_id == id))
         .map(|r| docs::named("rtb router", &r.name, r.id))
         .collect();
-    if !users.is_empty() {
-        return Err(ApiError::Conflict(format!(
-            "rtb target {:?} is used by {}: remove it there first",
-            t.name,
-            users.join(", ")
-        )));
-    }
-    docs::delete::<RtbTarget>(
-        &w,
-        auth.tenant_id,
-        id,
-        docs::delete_version(&headers, t.version)?,
-    )
-    .await?;
-    audit::record(
-        &state,
-        &auth,
-        "delete",
-        "rtb_target",
-        Some(id),
-        json!({"name": t.name}),
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    let label = format!("{:?}", t.name);
+    let detail = json!({"name": t.name});
+    docs::delete_unused(&w, &state, &auth, &t, &label, &headers, users, None, detail).await
 }
 
 // ---------------------------------------------------------------- routers
@@ -309,28 +288,7 @@ async fn delete_router(
         .filter(|c| c.rtb_router_id == Some(id))
         .map(|c| docs::named("campaign", &c.name, c.id))
         .collect();
-    if !users.is_empty() {
-        return Err(ApiError::Conflict(format!(
-            "rtb router {:?} is used by {}",
-            r.name,
-            users.join(", ")
-        )));
-    }
-    docs::delete::<RtbRouter>(
-        &w,
-        auth.tenant_id,
-        id,
-        docs::delete_version(&headers, r.version)?,
-    )
-    .await?;
-    audit::record(
-        &state,
-        &auth,
-        "delete",
-        "rtb_router",
-        Some(id),
-        json!({"name": r.name}),
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    let label = format!("{:?}", r.name);
+    let detail = json!({"name": r.name});
+    docs::delete_unused(&w, &state, &auth, &r, &label, &headers, users, None, detail).await
 }

@@ -168,32 +168,20 @@ async fn delete_tag(
     auth.require(Role::Manager)?;
     let w = state.engine.config_write().await;
     let t = docs::load::<TrackingTag>(&state, auth.tenant_id, id).await?;
-    docs::delete::<TrackingTag>(
+    let (label, key) = (format!("{:?}", t.name), Some(Key::TagCode(&t.tag_code)));
+    let detail = json!({"name": t.name, "tagCode": t.tag_code});
+    docs::delete_unused(
         &w,
-        auth.tenant_id,
-        id,
-        docs::delete_version(&headers, t.version)?,
-    )
-    .await?;
-    docs::release(
-        &w,
-        Key::TagCode(&t.tag_code),
-        Owner {
-            tenant: auth.tenant_id,
-            resource: id,
-        },
-    )
-    .await?;
-    audit::record(
         &state,
         &auth,
-        "delete",
-        "tracking_tag",
-        Some(id),
-        json!({"name": t.name, "tagCode": t.tag_code}),
+        &t,
+        &label,
+        &headers,
+        Vec::new(),
+        key,
+        detail,
     )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    .await
 }
 
 #[cfg(test)]
