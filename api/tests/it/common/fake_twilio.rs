@@ -87,20 +87,55 @@ fn unauthorized() -> Response {
     twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate")
 }
 
+fn not_found() -> Response {
+    twilio_error(
+        StatusCode::NOT_FOUND,
+        20404,
+        "The requested resource was not found",
+    )
+}
+
+fn server_error() -> Response {
+    twilio_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        20500,
+        "Internal Server Error",
+    )
+}
+
+/// The books for a request of account `sid`, once its credentials are the
+/// account's, with the request noted in them (`None`: answer
+/// [`unauthorized`]).
+fn open<'a>(
+    books: &'a Fake,
+    headers: &HeaderMap,
+    sid: &str,
+    method: &'static str,
+    path: String,
+    params: HashMap<String, String>,
+) -> Option<std::sync::MutexGuard<'a, Books>> {
+    if !authorized(headers, sid) {
+        return None;
+    }
+    let mut b = books.lock().unwrap();
+    b.seen.push(Seen {
+        method,
+        path,
+        params,
+    });
+    Some(b)
+}
+
 async fn available(
     State(books): State<Fake>,
     Path((sid, country, file)): Path<(String, String, String)>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if !authorized(&headers, &sid) {
+    let path = format!("AvailablePhoneNumbers/{country}/{file}");
+    if open(&books, &headers, &sid, "GET", path, q.clone()).is_none() {
         return unauthorized();
     }
-    books.lock().unwrap().seen.push(Seen {
-        method: "GET",
-        path: format!("AvailablePhoneNumbers/{country}/{file}"),
-        params: q.clone(),
-    });
     let numbers: Vec<(&str, &str)> = match (
         country.as_str(),
         file.as_str(),
@@ -113,11 +148,7 @@ async fn available(
         ("US", "Local.json", _) => vec![("+12125550100", "(212) 555-0100")],
         ("US", "TollFree.json", _) => vec![("+18885550100", "(888) 555-0100")],
         _ => {
-            return twilio_error(
-                StatusCode::NOT_FOUND,
-                20404,
-                "The requested resource was not found",
-            );
+            return not_found();
         }
     };
     let list: Vec<Value> = numbers
@@ -137,15 +168,16 @@ async fn buy(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if !authorized(&headers, &sid) {
+    let Some(mut b) = open(
+        &books,
+        &headers,
+        &sid,
+        "POST",
+        "IncomingPhoneNumbers.json".into(),
+        form.clone(),
+    ) else {
         return unauthorized();
-    }
-    let mut b = books.lock().unwrap();
-    b.seen.push(Seen {
-        method: "POST",
-        path: "IncomingPhoneNumbers.json".into(),
-        params: form.clone(),
-    });
+    };
     let Some(number) = form.get("PhoneNumber") else {
         return twilio_error(StatusCode::BAD_REQUEST, 21421, "PhoneNumber is required");
     };
@@ -173,15 +205,16 @@ async fn list_owned(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if !authorized(&headers, &sid) {
+    let Some(b) = open(
+        &books,
+        &headers,
+        &sid,
+        "GET",
+        "IncomingPhoneNumbers.json".into(),
+        q.clone(),
+    ) else {
         return unauthorized();
-    }
-    let mut b = books.lock().unwrap();
-    b.seen.push(Seen {
-        method: "GET",
-        path: "IncomingPhoneNumbers.json".into(),
-        params: q.clone(),
-    });
+    };
     let list: Vec<Value> = b
         .owned
         .iter()
@@ -196,24 +229,21 @@ async fn release(
     Path((sid, file)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if !authorized(&headers, &sid) {
+    let Some(mut b) = open(
+        &books,
+        &headers,
+        &sid,
+        "DELETE",
+        format!("IncomingPhoneNumbers/{file}"),
+        HashMap::new(),
+    ) else {
         return unauthorized();
-    }
-    let mut b = books.lock().unwrap();
-    b.seen.push(Seen {
-        method: "DELETE",
-        path: format!("IncomingPhoneNumbers/{file}"),
-        params: HashMap::new(),
-    });
+    };
     let pn = file.trim_end_matches(".json");
     let before = b.owned.len();
     b.owned.retain(|_, v| v != pn);
     if b.owned.len() == before {
-        return twilio_error(
-            StatusCode::NOT_FOUND,
-            20404,
-            "The requested resource was not found",
-        );
+        return not_found();
     }
     StatusCode::NO_CONTENT.into_response()
 }
@@ -225,21 +255,18 @@ async fn list_calls(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if !authorized(&headers, &sid) {
+    let Some(b) = open(
+        &books,
+        &headers,
+        &sid,
+        "GET",
+        "Calls.json".into(),
+        q.clone(),
+    ) else {
         return unauthorized();
-    }
-    let mut b = books.lock().unwrap();
-    b.seen.push(Seen {
-        method: "GET",
-        path: "Calls.json".into(),
-        params: q.clone(),
-    });
+    };
     if b.calls_failing {
-        return twilio_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            20500,
-            "Internal Server Error",
-        );
+        return server_error();
     }
     let mut list: Vec<Value> = b
         .calls
@@ -263,29 +290,22 @@ async fn get_call(
     Path((sid, file)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if !authorized(&headers, &sid) {
+    let Some(b) = open(
+        &books,
+        &headers,
+        &sid,
+        "GET",
+        format!("Calls/{file}"),
+        HashMap::new(),
+    ) else {
         return unauthorized();
-    }
-    let mut b = books.lock().unwrap();
-    b.seen.push(Seen {
-        method: "GET",
-        path: format!("Calls/{file}"),
-        params: HashMap::new(),
-    });
+    };
     if b.calls_failing {
-        return twilio_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            20500,
-            "Internal Server Error",
-        );
+        return server_error();
     }
     match b.calls.get(file.trim_end_matches(".json")) {
         Some((account, call)) if *account == sid => axum::Json(call.clone()).into_response(),
-        _ => twilio_error(
-            StatusCode::NOT_FOUND,
-            20404,
-            "The requested resource was not found",
-        ),
+        _ => not_found(),
     }
 }
 
