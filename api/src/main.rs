@@ -229,6 +229,17 @@ enum CallsCommand {
         #[arg(long, value_enum, default_value_t = Format::Jsonl)]
         format: Format,
     },
+    /// Recount every call table (documents, indexes, buyer totals) from the
+    /// call log and compare it with what was written as calls came in; exit
+    /// 1 on a difference.
+    Verify {
+        /// Data directory of the embedded store.
+        #[arg(long, env = "SWITCHBOARD_DATA", default_value = "./data")]
+        data: PathBuf,
+        /// Replace the call tables with the recount first.
+        #[arg(long)]
+        rebuild: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -254,6 +265,9 @@ fn main() -> ExitCode {
             Command::Calls {
                 command: CallsCommand::Export { data, format },
             } => export_calls(&data, format).await,
+            Command::Calls {
+                command: CallsCommand::Verify { data, rebuild },
+            } => verify_calls(&data, rebuild).await,
             Command::User {
                 command: UserCommand::Create(args),
             } => create_user(args).await,
@@ -408,6 +422,29 @@ async fn export_calls(data: &Path, format: Format) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let n = export::export_calls(store.as_ref(), format, &mut out).await?;
     tracing::debug!(calls = n, "exported");
+    Ok(())
+}
+
+async fn verify_calls(data: &Path, rebuild: bool) -> anyhow::Result<()> {
+    if !data.is_dir() {
+        anyhow::bail!("no data directory at {}", data.display());
+    }
+    let store = open_store(data).await?;
+    let check = store.check_projections(rebuild).await?;
+    for d in &check.differences {
+        println!("{d}");
+    }
+    let what = if check.rebuilt { "rebuilt" } else { "checked" };
+    if !check.differences.is_empty() {
+        anyhow::bail!(
+            "{what} {} calls: the call tables differ from a recount of the call log (above); `calls verify --rebuild` replaces them with it",
+            check.calls
+        );
+    }
+    println!(
+        "{what} {} calls: the call tables equal a recount of the call log",
+        check.calls
+    );
     Ok(())
 }
 

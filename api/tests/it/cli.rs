@@ -164,10 +164,21 @@ async fn demo_prints_curl_lines_that_route_calls_and_seeds_once() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_during_a_burst_loses_no_answered_call() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = demo_server(dir.path(), &[]);
+fn verify(data: &Path) -> Output {
+    Command::new(BIN)
+        .args(["calls", "verify", "--data"])
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run verify")
+}
+
+/// One burst of 200 calls against a demo server on `data`, killed with
+/// `kill -9` after answer `kill_at`: every call that got TwiML is in the
+/// export, and the call tables equal a recount of the call log. Returns the
+/// CallSids that were dialed.
+async fn crash_once(data: &Path, run: u64, kill_at: usize) -> Vec<String> {
+    let mut server = demo_server(data, &[]);
     let client = reqwest::Client::new();
     let answered = Arc::new(AtomicUsize::new(0));
     let pid = server.pid();
@@ -184,15 +195,15 @@ async fn kill_9_during_a_burst_loses_no_answered_call() {
         );
         set.spawn(async move {
             let _permit = permits.acquire_owned().await.ok()?;
-            let sid = format!("CAcrash{i:03}{:022}", 0);
+            let sid = format!("CAcrash{run:02}{i:03}{:020}", 0);
             let to = if i % 2 == 0 {
                 DEMO_PRIORITY
             } else {
                 DEMO_ROUND_ROBIN
             };
             let reply = demo_call(&client, &base, &sid, to).await.ok()?;
-            // The 60th answer pulls the plug, with the rest of the burst in flight.
-            if answered.fetch_add(1, Ordering::SeqCst) + 1 == 60 {
+            // This answer pulls the plug, with the rest of the burst in flight.
+            if answered.fetch_add(1, Ordering::SeqCst) + 1 == kill_at {
                 let _ = Command::new("kill").args(["-KILL", &pid]).status();
             }
             Some((sid, reply))
@@ -202,38 +213,56 @@ async fn kill_9_during_a_burst_loses_no_answered_call() {
     let status = server.wait(Duration::from_secs(10));
     assert!(
         !status.success(),
-        "the server should have been killed: {status:?}"
+        "run {run}: the server should have been killed: {status:?}"
     );
-    let answered: Vec<&(String, Reply)> = results.iter().filter(|(_, r)| r.status == 200).collect();
-    let dialed: Vec<&String> = answered
-        .iter()
-        .filter(|(_, r)| r.is_dial())
-        .map(|(sid, _)| sid)
-        .collect();
     assert!(
         results.len() < 200,
-        "the kill came after the burst; nothing was in flight"
+        "run {run}: the kill came after the burst; nothing was in flight"
     );
-    assert!(!dialed.is_empty(), "no call was dialed");
+    let answered: Vec<&(String, Reply)> = results.iter().filter(|(_, r)| r.status == 200).collect();
+    let dialed: Vec<String> = answered
+        .iter()
+        .filter(|(_, r)| r.is_dial())
+        .map(|(sid, _)| sid.clone())
+        .collect();
+    assert!(!dialed.is_empty(), "run {run}: no call was dialed");
 
-    let exported: HashSet<String> = export_jsonl(dir.path())
+    let exported: HashSet<String> = export_jsonl(data)
         .iter()
         .map(|c| c["callSid"].as_str().unwrap().to_owned())
         .collect();
-    for sid in &dialed {
-        assert!(
-            exported.contains(*sid),
-            "{sid} got <Dial> but is not in the export"
-        );
-    }
-    // Rejections are answered only after they are recorded, too.
-    for (sid, _) in &answered {
+    // Rejections are answered only after they are recorded, as dials are.
+    for (sid, r) in &answered {
         assert!(
             exported.contains(sid),
-            "{sid} got TwiML but is not in the export"
+            "run {run}: {sid} got {} but is not in the export",
+            if r.is_dial() { "<Dial>" } else { "TwiML" }
         );
     }
+    let out = verify(data);
+    assert!(
+        out.status.success(),
+        "run {run}: after the crash the call tables differ from the call log:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dialed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_burst_loses_no_answered_call() {
+    // Twenty crashes, each after a different answer (5 to 124), each on a
+    // fresh store (the demo buyers' caps would fill up on one).
+    let mut last = None;
+    for run in 0..20 {
+        let kill_at = 5 + (switchboard_model::prng::SplitMix64::for_item(12, run).next_u64() % 120);
+        let dir = tempfile::tempdir().unwrap();
+        let dialed = crash_once(dir.path(), run, kill_at as usize).await;
+        last = Some((dir, dialed));
+    }
+    let (dir, dialed) = last.unwrap();
     // And the store reopens for the next run, with the recorded calls.
+    let client = reqwest::Client::new();
     let mut again = demo_server(dir.path(), &[]);
     let r = demo_call(&client, &again.base, &dialed[0].clone(), DEMO_PRIORITY)
         .await

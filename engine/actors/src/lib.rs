@@ -267,6 +267,10 @@ impl Engine {
             }
         });
         engine.push_background(evictor);
+        engine.push_background(recorder::watch_lag(
+            Arc::downgrade(&store),
+            Duration::from_secs(1),
+        ));
         Ok(engine)
     }
 

@@ -158,6 +158,11 @@ metrics! {
     RECORDER_SHED: Counter = "switchboard_recorder_records_shed_total";
     /// Recorder commits that failed.
     RECORDER_ERRORS: Counter = "switchboard_recorder_errors_total";
+    /// Call-log entries appended but not yet applied to the call tables
+    /// (documents, indexes, buyer totals). Reads never see the lag: they apply first.
+    PROJECTION_LAG_EVENTS: Gauge = "switchboard_projection_lag_events";
+    /// How long ago the oldest call-log entry not yet applied was appended (0: none).
+    PROJECTION_LAG_SECONDS: Gauge = "switchboard_projection_lag_seconds";
     /// Configuration changes written by another node and applied here.
     CONFIG_CHANGES_APPLIED: Counter = "switchboard_config_changes_applied_total";
     /// Actors restarted by the supervisor. Label `kind`.

@@ -20,8 +20,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::metrics::{
-    RECORDER_BATCH_SIZE, RECORDER_COMMIT_SECONDS, RECORDER_COMMITTED, RECORDER_ERRORS,
-    RECORDER_PUSHED, RECORDER_SHED,
+    PROJECTION_LAG_EVENTS, PROJECTION_LAG_SECONDS, RECORDER_BATCH_SIZE, RECORDER_COMMIT_SECONDS,
+    RECORDER_COMMITTED, RECORDER_ERRORS, RECORDER_PUSHED, RECORDER_SHED,
 };
 use crate::{EngineError, Result};
 
@@ -77,6 +77,26 @@ impl Recorder {
             )),
         }
     }
+}
+
+/// Reports how far the store's projections are behind its call log, every
+/// `every`, until the store is dropped.
+pub(crate) fn watch_lag(store: std::sync::Weak<dyn Store>, every: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(store) = store.upgrade() else { break };
+            match store.projection_lag().await {
+                Ok(lag) => {
+                    PROJECTION_LAG_EVENTS.set(lag.events as f64);
+                    PROJECTION_LAG_SECONDS.set(lag.seconds);
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read the projection lag"),
+            }
+        }
+    })
 }
 
 async fn run(

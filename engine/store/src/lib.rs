@@ -69,6 +69,30 @@ impl StoreError {
 /// Result with [`StoreError`].
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// How far the projections behind the call log are.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ProjectionLag {
+    /// The last offset appended.
+    pub appended: u64,
+    /// The last offset every projection applied.
+    pub applied: u64,
+    /// Entries appended but not applied yet.
+    pub events: u64,
+    /// How long ago the oldest of them was appended (0: none).
+    pub seconds: f64,
+}
+
+/// What a recount of the call tables from the call log found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProjectionCheck {
+    /// Calls in the log.
+    pub calls: u64,
+    /// Each difference, in words (at most 100); empty: the tables equal the recount.
+    pub differences: Vec<String>,
+    /// Whether the tables were replaced with the recount first.
+    pub rebuilt: bool,
+}
+
 /// Kinds of configuration documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DocKind {
@@ -303,6 +327,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every call, in id order, `limit` at a time after `after` (for export).
     async fn scan_calls(&self, after: Option<Id>, limit: usize) -> Result<Vec<CallRecord>>;
+
+    /// How far the projections behind the call log are (a backend that
+    /// writes its call tables with the records has none: all zero).
+    async fn projection_lag(&self) -> Result<ProjectionLag> {
+        Ok(ProjectionLag::default())
+    }
+
+    /// Recounts every call table (documents, indexes, buyer totals) from
+    /// the call log and names each difference from what the incremental
+    /// path wrote; with `rebuild`, first replaces them with the recount.
+    ///
+    /// Backends without a log keep this default, which refuses.
+    async fn check_projections(&self, rebuild: bool) -> Result<ProjectionCheck> {
+        let _ = rebuild;
+        Err(StoreError::InvalidArgument(
+            "this store keeps no call log: its call tables are written with each record".into(),
+        ))
+    }
 
     /// Records one RTB auction: its request row and one response row per
     /// target asked, in one durable write.

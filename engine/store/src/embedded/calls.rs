@@ -1,0 +1,1066 @@
+//! Calls in the embedded store: a durable, ordered log, and the call
+//! tables projected from it behind the appends.
+//!
+//! - **Append.** [`Store::put_calls`](crate::Store::put_calls) appends each
+//!   record to `call_log` under the next offset, in one transaction with
+//!   [`Durability::Immediate`]: one fsync for the batch, and the caller (a
+//!   webhook's TwiML) waits for that and nothing else.
+//! - **Project.** The projector thread applies the entries after the
+//!   applied offset to `call_at` (the call's document: its latest entry),
+//!   the `CallSid` index, the by-campaign, by-tenant and by-buyer indexes
+//!   and the buyer totals, in batches. A batch writes the new offset in the
+//!   same transaction, so a crash replays from it with an exactly-once
+//!   effect. These commits skip the fsync ([`Durability::None`]): redb makes
+//!   them durable with the next append's, and one lost in a crash is
+//!   replayed at open.
+//! - **Read.** A read of the call tables first applies whatever was appended
+//!   before it ([`Log::catch_up`]), so it sees every acknowledged call; when
+//!   the projector keeps up (the usual case) that is one atomic load.
+//! - **Retain.** Applying an entry deletes the entry of the same call it
+//!   supersedes: the log keeps each call's latest record (its document)
+//!   plus what is not applied yet. So the log never grows beyond the calls,
+//!   and a rebuild from it ([`check`]) gives exactly the tables the
+//!   incremental path keeps.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use chrono::{DateTime, Utc};
+use redb::{
+    Database, Durability, ReadTransaction, ReadableTable, ReadableTableMetadata, Table,
+    TableDefinition, WriteTransaction,
+};
+use serde::Deserialize;
+use switchboard_model::{AttemptOutcome, CallRecord, Id};
+
+use super::{
+    backend, counted, decode_call, id_key, micros, outcome_code, read_txn, write, write_if,
+};
+use crate::{ProjectionCheck, ProjectionLag, Result, StoreError};
+
+/// A log entry: when it was appended (µs since the epoch), and a call record's JSON.
+type Entry = (i64, &'static [u8]);
+/// The log: offset → entry.
+pub(super) const CALL_LOG: TableDefinition<u64, Entry> = TableDefinition::new("call_log");
+/// Call id → the offset of its latest applied entry (its document).
+pub(super) const CALL_AT: TableDefinition<u128, u64> = TableDefinition::new("call_at");
+/// Projection → the last offset it applied.
+pub(super) const APPLIED: TableDefinition<&str, u64> = TableDefinition::new("applied");
+/// Call records of files written before the log: moved into it at open.
+const LEGACY_CALLS: TableDefinition<u128, &[u8]> = TableDefinition::new("calls");
+pub(super) const CALL_SIDS: TableDefinition<&str, u128> = TableDefinition::new("call_sids");
+pub(super) const CALLS_BY_CAMPAIGN: TableDefinition<(u128, u128, i64, u128), ()> =
+    TableDefinition::new("calls_by_campaign");
+pub(super) const CALLS_BY_TENANT: TableDefinition<(u128, i64, u128), ()> =
+    TableDefinition::new("calls_by_tenant");
+pub(super) const BUYER_ATTEMPTS: TableDefinition<(u128, i64, u128, u16), (u8, bool)> =
+    TableDefinition::new("buyer_attempts");
+pub(super) const BUYER_TOTALS: TableDefinition<u128, u64> = TableDefinition::new("buyer_totals");
+
+/// The one projection of the log so far; the key of its offset in `applied`.
+const CALLS_PROJECTION: &str = "calls";
+/// Most entries one projection transaction applies.
+const BATCH: usize = 4_096;
+/// Records moved from a pre-log file per transaction at open.
+const MIGRATE_BATCH: usize = 10_000;
+
+/// Creates the call tables (at open), so read transactions never meet a missing one.
+pub(super) fn create_tables(txn: &WriteTransaction) -> Result<()> {
+    txn.open_table(CALL_LOG).map_err(backend("open call_log"))?;
+    txn.open_table(CALL_AT).map_err(backend("open call_at"))?;
+    txn.open_table(APPLIED).map_err(backend("open applied"))?;
+    CallTables::open(txn)?;
+    Ok(())
+}
+
+/// The log's offsets and its projector thread, shared by the store's clones.
+pub(super) struct Log {
+    /// The highest offset appended (committed durably).
+    appended: AtomicU64,
+    /// The highest offset applied to the call tables.
+    applied: AtomicU64,
+    /// One projection at a time: the thread's and catching-up readers'.
+    projecting: Mutex<()>,
+    /// Wakes the projector: set on append (and at stop).
+    wake: Condvar,
+    pending: Mutex<bool>,
+    stop: AtomicBool,
+}
+
+/// Stops the projector thread when the last clone of the store goes, after
+/// it applied everything and made that durable, so the file closes with
+/// nothing to replay.
+pub(super) struct Projector {
+    log: Arc<Log>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Projector {
+    fn drop(&mut self) {
+        self.log.stop.store(true, Ordering::SeqCst);
+        self.log.notify();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Log {
+    /// Opens the log of `db`: moves the records of a pre-log file into it,
+    /// applies what a crash left unapplied, and starts the projector.
+    pub(super) fn open(db: &Arc<Database>) -> Result<(Arc<Log>, Projector)> {
+        migrate(db)?;
+        let txn = read_txn(db)?;
+        let (appended, applied) = offsets(&txn)?;
+        drop(txn);
+        let log = Arc::new(Log {
+            appended: AtomicU64::new(appended),
+            applied: AtomicU64::new(applied),
+            projecting: Mutex::new(()),
+            wake: Condvar::new(),
+            pending: Mutex::new(false),
+            stop: AtomicBool::new(false),
+        });
+        log.catch_up(db)?;
+        let thread = {
+            let (db, log) = (Arc::clone(db), Arc::clone(&log));
+            std::thread::Builder::new()
+                .name("call-log-projector".into())
+                .spawn(move || log.run(&db))
+                .map_err(|e| StoreError::Backend(format!("start the projector: {e}")))?
+        };
+        let projector = Projector {
+            log: Arc::clone(&log),
+            thread: Some(thread),
+        };
+        Ok((log, projector))
+    }
+
+    fn notify(&self) {
+        if let Ok(mut p) = self.pending.lock() {
+            *p = true;
+        }
+        self.wake.notify_one();
+    }
+
+    /// The projector thread: applies the log whenever something is appended.
+    fn run(&self, db: &Database) {
+        loop {
+            {
+                let Ok(mut pending) = self.pending.lock() else {
+                    return;
+                };
+                while !*pending && !self.stop.load(Ordering::SeqCst) {
+                    pending = match self.wake.wait(pending) {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    };
+                }
+                *pending = false;
+            }
+            if let Err(e) = self.catch_up(db) {
+                // Retried at the next append; readers meanwhile get the error.
+                tracing::error!(error = %e, "applying the call log failed");
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                // One durable commit, so what the batches applied survives the close.
+                let _ = write(db, |txn| {
+                    txn.open_table(APPLIED).map_err(backend("open applied"))?;
+                    Ok(())
+                });
+                return;
+            }
+        }
+    }
+
+    /// Appends `calls` in one durable commit; returns once it is on disk.
+    pub(super) fn append(&self, db: &Database, calls: &[(Id, Vec<u8>)]) -> Result<()> {
+        let now = micros(Utc::now());
+        let last = write(db, |txn| {
+            let mut log = txn.open_table(CALL_LOG).map_err(backend("open call_log"))?;
+            let mut next = last_offset(&log)? + 1;
+            for (_, bytes) in calls {
+                log.insert(next, (now, bytes.as_slice()))
+                    .map_err(backend("append to call_log"))?;
+                next += 1;
+            }
+            Ok(next - 1)
+        })?;
+        self.appended.fetch_max(last, Ordering::SeqCst);
+        self.notify();
+        Ok(())
+    }
+
+    /// Applies every entry appended before this call, so a read after it
+    /// sees every acknowledged call.
+    pub(super) fn catch_up(&self, db: &Database) -> Result<()> {
+        let target = self.appended.load(Ordering::SeqCst);
+        if self.applied.load(Ordering::SeqCst) >= target {
+            return Ok(());
+        }
+        let _one = self
+            .projecting
+            .lock()
+            .map_err(|_| StoreError::Backend("the projector panicked".into()))?;
+        while self.applied.load(Ordering::SeqCst) < target {
+            let applied = project(db, BATCH)?;
+            if applied == self.applied.swap(applied, Ordering::SeqCst) {
+                return Err(StoreError::Corrupt(format!(
+                    "the call log ends at {applied}, before offset {target}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// How far the projection is behind the log.
+    pub(super) fn lag(&self, db: &Database) -> Result<ProjectionLag> {
+        let txn = read_txn(db)?;
+        let (appended, applied) = offsets(&txn)?;
+        let events = appended.saturating_sub(applied);
+        let oldest = match events {
+            0 => None,
+            _ => {
+                let log = txn.open_table(CALL_LOG).map_err(backend("open call_log"))?;
+                let first = log
+                    .range(applied + 1..)
+                    .map_err(backend("read call_log"))?
+                    .next()
+                    .transpose()
+                    .map_err(backend("read call_log"))?;
+                first.map(|(_, v)| v.value().0)
+            }
+        };
+        let seconds = oldest.map_or(0.0, |us| ((micros(Utc::now()) - us) as f64 / 1e6).max(0.0));
+        Ok(ProjectionLag {
+            appended,
+            applied,
+            events,
+            seconds,
+        })
+    }
+
+    /// Recounts the call tables from the log (after applying all of it) and
+    /// names every difference from what the incremental path wrote; with
+    /// `rebuild`, first replaces them with the recount.
+    pub(super) fn check(&self, db: &Database, rebuild: bool) -> Result<ProjectionCheck> {
+        self.catch_up(db)?;
+        let _one = self
+            .projecting
+            .lock()
+            .map_err(|_| StoreError::Backend("the projector panicked".into()))?;
+        if rebuild {
+            write(db, rebuild_tables)?;
+        }
+        let txn = read_txn(db)?;
+        let mut check = recount(&txn)?;
+        check.rebuilt = rebuild;
+        Ok(check)
+    }
+}
+
+/// The last offset appended and the last applied, as committed.
+fn offsets(txn: &ReadTransaction) -> Result<(u64, u64)> {
+    let log = txn.open_table(CALL_LOG).map_err(backend("open call_log"))?;
+    let appended = log
+        .last()
+        .map_err(backend("read call_log"))?
+        .map_or(0, |(k, _)| k.value());
+    let applied = txn
+        .open_table(APPLIED)
+        .map_err(backend("open applied"))?
+        .get(CALLS_PROJECTION)
+        .map_err(backend("read applied"))?
+        .map_or(0, |g| g.value());
+    // A log emptied by nothing but compaction still counts from its offset.
+    Ok((appended.max(applied), applied))
+}
+
+fn last_offset(log: &Table<u64, Entry>) -> Result<u64> {
+    Ok(log
+        .last()
+        .map_err(backend("read call_log"))?
+        .map_or(0, |(k, _)| k.value()))
+}
+
+/// Applies up to `limit` entries after the applied offset, and records the
+/// new offset in the same transaction; returns it.
+fn project(db: &Database, limit: usize) -> Result<u64> {
+    let mut txn = db.begin_write().map_err(backend("begin write"))?;
+    txn.set_durability(Durability::None)
+        .map_err(backend("set durability"))?;
+    let applied = match project_in(&txn, limit) {
+        Ok(applied) => applied,
+        Err(e) => {
+            let _ = txn.abort();
+            return Err(e);
+        }
+    };
+    txn.commit().map_err(backend("commit"))?;
+    Ok(applied)
+}
+
+/// The offset the call tables have applied, read in a write transaction.
+fn applied_in(txn: &WriteTransaction) -> Result<u64> {
+    Ok(txn
+        .open_table(APPLIED)
+        .map_err(backend("open applied"))?
+        .get(CALLS_PROJECTION)
+        .map_err(backend("read applied"))?
+        .map_or(0, |g| g.value()))
+}
+
+fn project_in(txn: &WriteTransaction, limit: usize) -> Result<u64> {
+    let mut applied = applied_in(txn)?;
+    let mut tables = CallTables::open(txn)?;
+    let entries: Vec<(u64, IndexKeys)> = tables
+        .log
+        .range(applied + 1..)
+        .map_err(backend("read call_log"))?
+        .take(limit)
+        .map(|e| {
+            let (k, v) = e.map_err(backend("read call_log"))?;
+            Ok((k.value(), IndexKeys::of_stored(v.value().1)?))
+        })
+        .collect::<Result<_>>()?;
+    let mut deltas = HashMap::new();
+    for (offset, keys) in &entries {
+        tables.apply(*offset, keys, &mut deltas)?;
+        applied = *offset;
+    }
+    tables.apply_totals(deltas)?;
+    txn.open_table(APPLIED)
+        .map_err(backend("open applied"))?
+        .insert(CALLS_PROJECTION, applied)
+        .map_err(backend("write applied"))?;
+    Ok(applied)
+}
+
+/// Moves the records of a file written before the log into it, already
+/// applied (its indexes were written with them), a batch per transaction.
+fn migrate(db: &Database) -> Result<()> {
+    loop {
+        let moved = write_if(db, |txn| {
+            let mut legacy = txn
+                .open_table(LEGACY_CALLS)
+                .map_err(backend("open calls"))?;
+            let batch: Vec<(u128, Vec<u8>)> = legacy
+                .iter()
+                .map_err(backend("read calls"))?
+                .take(MIGRATE_BATCH)
+                .map(|e| {
+                    let (k, v) = e.map_err(backend("read calls"))?;
+                    Ok((k.value(), v.value().to_vec()))
+                })
+                .collect::<Result<_>>()?;
+            if batch.is_empty() {
+                return Ok((0, false));
+            }
+            let applied = applied_in(txn)?;
+            let mut log = txn.open_table(CALL_LOG).map_err(backend("open call_log"))?;
+            let mut at = txn.open_table(CALL_AT).map_err(backend("open call_at"))?;
+            let mut next = last_offset(&log)?.max(applied) + 1;
+            let now = micros(Utc::now());
+            for (id, bytes) in &batch {
+                log.insert(next, (now, bytes.as_slice()))
+                    .map_err(backend("append to call_log"))?;
+                at.insert(*id, next).map_err(backend("write call_at"))?;
+                legacy.remove(*id).map_err(backend("write calls"))?;
+                next += 1;
+            }
+            txn.open_table(APPLIED)
+                .map_err(backend("open applied"))?
+                .insert(CALLS_PROJECTION, next - 1)
+                .map_err(backend("write applied"))?;
+            Ok((batch.len(), true))
+        })?;
+        if moved == 0 {
+            return Ok(());
+        }
+    }
+}
+
+/// The stored document of call `id`, through its latest log entry.
+pub(super) fn document<'a>(
+    at: &impl ReadableTable<u128, u64>,
+    log: &'a impl ReadableTable<u64, Entry>,
+    id: u128,
+) -> Result<Option<redb::AccessGuard<'a, Entry>>> {
+    let Some(offset) = at.get(id).map_err(backend("read call_at"))? else {
+        return Ok(None);
+    };
+    let offset = offset.value();
+    log.get(offset)
+        .map_err(backend("read call_log"))?
+        .map(Some)
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "call {} names missing log entry {offset}",
+                Id::from_u128(id)
+            ))
+        })
+}
+
+/// Reads full records for ids found in an index; a dangling id is corruption.
+pub(super) fn load_calls(
+    txn: &ReadTransaction,
+    ids: impl IntoIterator<Item = u128>,
+) -> Result<Vec<CallRecord>> {
+    let at = txn.open_table(CALL_AT).map_err(backend("open call_at"))?;
+    let log = txn.open_table(CALL_LOG).map_err(backend("open call_log"))?;
+    ids.into_iter()
+        .map(|id| {
+            let g = document(&at, &log, id)?.ok_or_else(|| {
+                StoreError::Corrupt(format!("index names missing call {}", Id::from_u128(id)))
+            })?;
+            decode_call(g.value().1)
+        })
+        .collect()
+}
+
+/// The parts of a stored call the indexes are keyed by. Decoding only these
+/// (serde skips the rest) keeps the projector's reads cheap.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IndexView {
+    id: Id,
+    call_sid: String,
+    tenant_id: Id,
+    campaign_id: Id,
+    started_at: DateTime<Utc>,
+    #[serde(default)]
+    attempts: Vec<AttemptView>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AttemptView {
+    buyer_id: Id,
+    started_at: DateTime<Utc>,
+    outcome: AttemptOutcome,
+    #[serde(default)]
+    released: bool,
+}
+
+/// Every index entry one call owns.
+#[derive(PartialEq)]
+struct IndexKeys {
+    id: u128,
+    sid: String,
+    tenant: u128,
+    campaign: u128,
+    started: i64,
+    attempts: Vec<AttemptKey>,
+}
+
+#[derive(PartialEq)]
+struct AttemptKey {
+    buyer: u128,
+    started: i64,
+    index: u16,
+    outcome: AttemptOutcome,
+    released: bool,
+}
+
+impl AttemptKey {
+    fn key(&self, call: u128) -> (u128, i64, u128, u16) {
+        (self.buyer, self.started, call, self.index)
+    }
+
+    fn value(&self) -> (u8, bool) {
+        (outcome_code(self.outcome), self.released)
+    }
+}
+
+impl IndexKeys {
+    fn of_stored(bytes: &[u8]) -> Result<Self> {
+        let v: IndexView = serde_json::from_slice(bytes)
+            .map_err(|e| StoreError::Corrupt(format!("call record: {e}")))?;
+        let attempts = v
+            .attempts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let index = u16::try_from(i).map_err(|_| {
+                    StoreError::Backend(format!(
+                        "call {} has more than {} attempts",
+                        v.id,
+                        u16::MAX
+                    ))
+                })?;
+                Ok(AttemptKey {
+                    buyer: id_key(a.buyer_id),
+                    started: micros(a.started_at),
+                    index,
+                    outcome: a.outcome,
+                    released: a.released,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            id: id_key(v.id),
+            sid: v.call_sid,
+            tenant: id_key(v.tenant_id),
+            campaign: id_key(v.campaign_id),
+            started: micros(v.started_at),
+            attempts,
+        })
+    }
+}
+
+/// The tables the projector writes, opened once per transaction.
+struct CallTables<'txn> {
+    log: Table<'txn, u64, Entry>,
+    at: Table<'txn, u128, u64>,
+    sids: Table<'txn, &'static str, u128>,
+    by_campaign: Table<'txn, (u128, u128, i64, u128), ()>,
+    by_tenant: Table<'txn, (u128, i64, u128), ()>,
+    attempts: Table<'txn, (u128, i64, u128, u16), (u8, bool)>,
+    totals: Table<'txn, u128, u64>,
+}
+
+impl<'txn> CallTables<'txn> {
+    fn open(txn: &'txn WriteTransaction) -> Result<Self> {
+        Ok(Self {
+            log: txn.open_table(CALL_LOG).map_err(backend("open call_log"))?,
+            at: txn.open_table(CALL_AT).map_err(backend("open call_at"))?,
+            sids: txn
+                .open_table(CALL_SIDS)
+                .map_err(backend("open call_sids"))?,
+            by_campaign: txn
+                .open_table(CALLS_BY_CAMPAIGN)
+                .map_err(backend("open calls_by_campaign"))?,
+            by_tenant: txn
+                .open_table(CALLS_BY_TENANT)
+                .map_err(backend("open calls_by_tenant"))?,
+            attempts: txn
+                .open_table(BUYER_ATTEMPTS)
+                .map_err(backend("open buyer_attempts"))?,
+            totals: txn
+                .open_table(BUYER_TOTALS)
+                .map_err(backend("open buyer_totals"))?,
+        })
+    }
+
+    /// Applies the entry at `offset` (a call's new record): first removes
+    /// the index entries of the record it supersedes whose keys changed,
+    /// then deletes that superseded entry from the log. Buyer total changes
+    /// are accumulated in `deltas` and applied once per batch.
+    fn apply(
+        &mut self,
+        offset: u64,
+        new: &IndexKeys,
+        deltas: &mut HashMap<u128, i64>,
+    ) -> Result<()> {
+        let id = new.id;
+        // Read through this transaction, so a call repeated within one batch
+        // sees its earlier entry.
+        let old_at = self
+            .at
+            .get(id)
+            .map_err(backend("read call_at"))?
+            .map(|g| g.value());
+        let old = match old_at {
+            Some(o) => {
+                let g = self.log.get(o).map_err(backend("read call_log"))?;
+                let g = g.ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "call {} names missing log entry {o}",
+                        Id::from_u128(id)
+                    ))
+                })?;
+                Some(IndexKeys::of_stored(g.value().1)?)
+            }
+            None => None,
+        };
+        if let Some(old) = old {
+            if old.sid != new.sid {
+                // Only drop the mapping if it still points here.
+                let mine = self
+                    .sids
+                    .get(old.sid.as_str())
+                    .map_err(backend("read call_sids"))?
+                    .map(|g| g.value())
+                    == Some(id);
+                if mine {
+                    self.sids
+                        .remove(old.sid.as_str())
+                        .map_err(backend("write call_sids"))?;
+                }
+            }
+            if (old.tenant, old.campaign, old.started) != (new.tenant, new.campaign, new.started) {
+                self.by_campaign
+                    .remove((old.tenant, old.campaign, old.started, id))
+                    .map_err(backend("write calls_by_campaign"))?;
+            }
+            if (old.tenant, old.started) != (new.tenant, new.started) {
+                self.by_tenant
+                    .remove((old.tenant, old.started, id))
+                    .map_err(backend("write calls_by_tenant"))?;
+            }
+            for a in &old.attempts {
+                if !new.attempts.iter().any(|n| n.key(id) == a.key(id)) {
+                    self.attempts
+                        .remove(a.key(id))
+                        .map_err(backend("write buyer_attempts"))?;
+                }
+                if counted(a.outcome) {
+                    *deltas.entry(a.buyer).or_default() -= 1;
+                }
+            }
+        }
+        self.insert(offset, new, deltas)?;
+        if let Some(old_at) = old_at.filter(|o| *o != offset) {
+            self.log
+                .remove(old_at)
+                .map_err(backend("compact call_log"))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the index entries of the record at `offset`.
+    fn insert(
+        &mut self,
+        offset: u64,
+        new: &IndexKeys,
+        deltas: &mut HashMap<u128, i64>,
+    ) -> Result<()> {
+        let id = new.id;
+        for a in &new.attempts {
+            if counted(a.outcome) {
+                *deltas.entry(a.buyer).or_default() += 1;
+            }
+            self.attempts
+                .insert(a.key(id), a.value())
+                .map_err(backend("write buyer_attempts"))?;
+        }
+        self.at
+            .insert(id, offset)
+            .map_err(backend("write call_at"))?;
+        self.sids
+            .insert(new.sid.as_str(), id)
+            .map_err(backend("write call_sids"))?;
+        self.by_campaign
+            .insert((new.tenant, new.campaign, new.started, id), ())
+            .map_err(backend("write calls_by_campaign"))?;
+        self.by_tenant
+            .insert((new.tenant, new.started, id), ())
+            .map_err(backend("write calls_by_tenant"))?;
+        Ok(())
+    }
+
+    fn apply_totals(&mut self, deltas: HashMap<u128, i64>) -> Result<()> {
+        for (buyer, delta) in deltas {
+            if delta == 0 {
+                continue;
+            }
+            let current = self
+                .totals
+                .get(buyer)
+                .map_err(backend("read buyer_totals"))?
+                .map_or(0, |g| g.value());
+            // Never below zero: a removal always follows the addition it undoes.
+            let next = current.saturating_add_signed(delta);
+            self.totals
+                .insert(buyer, next)
+                .map_err(backend("write buyer_totals"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Replaces the call tables with a replay of the (fully applied, so
+/// compacted: one entry per call) log.
+fn rebuild_tables(txn: &WriteTransaction) -> Result<()> {
+    txn.delete_table(CALL_AT)
+        .map_err(backend("clear a call table"))?;
+    txn.delete_table(CALL_SIDS)
+        .map_err(backend("clear a call table"))?;
+    txn.delete_table(CALLS_BY_CAMPAIGN)
+        .map_err(backend("clear a call table"))?;
+    txn.delete_table(CALLS_BY_TENANT)
+        .map_err(backend("clear a call table"))?;
+    txn.delete_table(BUYER_ATTEMPTS)
+        .map_err(backend("clear a call table"))?;
+    txn.delete_table(BUYER_TOTALS)
+        .map_err(backend("clear a call table"))?;
+    let applied = applied_in(txn)?;
+    let mut tables = CallTables::open(txn)?;
+    // What is past the applied offset stays for the projector.
+    let entries: Vec<(u64, IndexKeys)> = tables
+        .log
+        .range(..=applied)
+        .map_err(backend("read call_log"))?
+        .map(|e| {
+            let (k, v) = e.map_err(backend("read call_log"))?;
+            Ok((k.value(), IndexKeys::of_stored(v.value().1)?))
+        })
+        .collect::<Result<_>>()?;
+    let mut deltas = HashMap::new();
+    for (offset, keys) in &entries {
+        tables.insert(*offset, keys, &mut deltas)?;
+    }
+    tables.apply_totals(deltas)
+}
+
+/// Recounts every call table from the log and names each difference.
+fn recount(txn: &ReadTransaction) -> Result<ProjectionCheck> {
+    let log = txn.open_table(CALL_LOG).map_err(backend("open call_log"))?;
+    let at = txn.open_table(CALL_AT).map_err(backend("open call_at"))?;
+    let sids = txn
+        .open_table(CALL_SIDS)
+        .map_err(backend("open call_sids"))?;
+    let by_campaign = txn
+        .open_table(CALLS_BY_CAMPAIGN)
+        .map_err(backend("open calls_by_campaign"))?;
+    let by_tenant = txn
+        .open_table(CALLS_BY_TENANT)
+        .map_err(backend("open calls_by_tenant"))?;
+    let attempts = txn
+        .open_table(BUYER_ATTEMPTS)
+        .map_err(backend("open buyer_attempts"))?;
+    let totals = txn
+        .open_table(BUYER_TOTALS)
+        .map_err(backend("open buyer_totals"))?;
+    let applied = txn
+        .open_table(APPLIED)
+        .map_err(backend("open applied"))?
+        .get(CALLS_PROJECTION)
+        .map_err(backend("read applied"))?
+        .map_or(0, |g| g.value());
+    let mut differences = Vec::new();
+    let mut differ = |what: String| {
+        if differences.len() < 100 {
+            differences.push(what);
+        }
+    };
+    let (mut calls, mut attempt_rows) = (0u64, 0u64);
+    let mut sid_rows: BTreeMap<String, u128> = BTreeMap::new();
+    let mut expected_totals: BTreeMap<u128, u64> = BTreeMap::new();
+    // What is past the applied offset is not applied yet, so not compared.
+    for e in log.range(..=applied).map_err(backend("read call_log"))? {
+        let (k, v) = e.map_err(backend("read call_log"))?;
+        let (offset, keys) = (k.value(), IndexKeys::of_stored(v.value().1)?);
+        let call = Id::from_u128(keys.id);
+        calls += 1;
+        if at
+            .get(keys.id)
+            .map_err(backend("read call_at"))?
+            .map(|g| g.value())
+            != Some(offset)
+        {
+            differ(format!(
+                "call {call}: its document is not log entry {offset}"
+            ));
+        }
+        sid_rows.insert(keys.sid.clone(), keys.id);
+        let campaign_key = (keys.tenant, keys.campaign, keys.started, keys.id);
+        if by_campaign
+            .get(campaign_key)
+            .map_err(backend("read calls_by_campaign"))?
+            .is_none()
+        {
+            differ(format!("call {call}: missing from calls_by_campaign"));
+        }
+        let tenant_key = (keys.tenant, keys.started, keys.id);
+        if by_tenant
+            .get(tenant_key)
+            .map_err(backend("read calls_by_tenant"))?
+            .is_none()
+        {
+            differ(format!("call {call}: missing from calls_by_tenant"));
+        }
+        for a in &keys.attempts {
+            attempt_rows += 1;
+            let stored = attempts
+                .get(a.key(keys.id))
+                .map_err(backend("read buyer_attempts"))?
+                .map(|g| g.value());
+            if stored != Some(a.value()) {
+                differ(format!(
+                    "call {call}: attempt {} is {stored:?} in buyer_attempts, {:?} in the log",
+                    a.index,
+                    a.value()
+                ));
+            }
+            if counted(a.outcome) {
+                *expected_totals.entry(a.buyer).or_default() += 1;
+            }
+        }
+    }
+    for (sid, id) in &sid_rows {
+        if sids
+            .get(sid.as_str())
+            .map_err(backend("read call_sids"))?
+            .map(|g| g.value())
+            != Some(*id)
+        {
+            differ(format!(
+                "CallSid {sid}: not mapped to call {}",
+                Id::from_u128(*id)
+            ));
+        }
+    }
+    let mut count = |table: &str, rows: u64, expected: u64| {
+        if rows != expected {
+            differ(format!("{table}: {rows} rows, the log gives {expected}"));
+        }
+    };
+    count(
+        "call_at",
+        at.len().map_err(backend("count call_at"))?,
+        calls,
+    );
+    count(
+        "call_sids",
+        sids.len().map_err(backend("count call_sids"))?,
+        sid_rows.len() as u64,
+    );
+    count(
+        "calls_by_campaign",
+        by_campaign
+            .len()
+            .map_err(backend("count calls_by_campaign"))?,
+        calls,
+    );
+    count(
+        "calls_by_tenant",
+        by_tenant.len().map_err(backend("count calls_by_tenant"))?,
+        calls,
+    );
+    count(
+        "buyer_attempts",
+        attempts.len().map_err(backend("count buyer_attempts"))?,
+        attempt_rows,
+    );
+    let stored_totals: BTreeMap<u128, u64> = totals
+        .iter()
+        .map_err(backend("read buyer_totals"))?
+        .map(|e| {
+            e.map(|(k, v)| (k.value(), v.value()))
+                .map_err(backend("read buyer_totals"))
+        })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let buyers: std::collections::BTreeSet<u128> = stored_totals
+        .keys()
+        .chain(expected_totals.keys())
+        .copied()
+        .collect();
+    for buyer in &buyers {
+        let (stored, expected) = (
+            stored_totals.get(buyer).copied().unwrap_or(0),
+            expected_totals.get(buyer).copied().unwrap_or(0),
+        );
+        if stored != expected {
+            differ(format!(
+                "buyer {}: total {stored}, the log gives {expected}",
+                Id::from_u128(*buyer)
+            ));
+        }
+    }
+    Ok(ProjectionCheck {
+        calls,
+        differences,
+        rebuilt: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+    use switchboard_model::{AttemptOutcome, CallRecord, new_id};
+
+    use super::*;
+    use crate::conformance::{sample_attempt, sample_call};
+    use crate::{EmbeddedStore, Store};
+
+    /// Calls written, then changed the ways a call changes (attempts added,
+    /// outcomes settled, a new start time), over several batches.
+    async fn busy_store(store: &EmbeddedStore) -> (Vec<CallRecord>, Id) {
+        let (tenant, campaign, buyer) = (new_id(), new_id(), new_id());
+        let t0 = DateTime::UNIX_EPOCH + Duration::days(20_000);
+        let mut calls: Vec<CallRecord> = (0..40)
+            .map(|i| sample_call(tenant, campaign, t0 + Duration::seconds(i)))
+            .collect();
+        store.put_calls(&calls).await.unwrap();
+        for (i, c) in calls.iter_mut().enumerate() {
+            c.attempts
+                .push(sample_attempt(buyer, c.started_at, AttemptOutcome::Pending));
+            if i % 3 == 0 {
+                c.started_at += Duration::milliseconds(5);
+            }
+        }
+        store.put_calls(&calls).await.unwrap();
+        for (i, c) in calls.iter_mut().enumerate() {
+            c.attempts[0].outcome = match i % 4 {
+                0 => AttemptOutcome::NoAnswer,
+                _ => AttemptOutcome::Completed,
+            };
+        }
+        // One batch holding a call twice: the later record wins.
+        let mut twice = calls[..10].to_vec();
+        twice.push(calls[0].clone());
+        store.put_calls(&twice).await.unwrap();
+        store.put_calls(&calls[10..]).await.unwrap();
+        (calls, buyer)
+    }
+
+    #[tokio::test]
+    async fn the_call_tables_equal_a_rebuild_from_the_log_and_the_log_keeps_one_record_a_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let (calls, buyer) = busy_store(&store).await;
+
+        let check = store.check_projections(false).await.unwrap();
+        assert_eq!(check.differences, Vec::<String>::new());
+        // 121 records were appended; the applied log keeps the latest of each call.
+        assert_eq!(check.calls, 40);
+        let lag = store.projection_lag().await.unwrap();
+        assert_eq!((lag.appended, lag.applied, lag.events), (121, 121, 0));
+
+        let before = (
+            store.scan_calls(None, 100).await.unwrap(),
+            store.buyer_total(buyer).await.unwrap(),
+            store
+                .buyer_attempts(buyer, DateTime::UNIX_EPOCH)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(before.0.len(), 40);
+        assert_eq!(before.1, 30, "three in four attempts were answered");
+        let rebuilt = store.check_projections(true).await.unwrap();
+        assert_eq!((rebuilt.rebuilt, rebuilt.differences.len()), (true, 0));
+        let after = (
+            store.scan_calls(None, 100).await.unwrap(),
+            store.buyer_total(buyer).await.unwrap(),
+            store
+                .buyer_attempts(buyer, DateTime::UNIX_EPOCH)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            before, after,
+            "a rebuild gives the same documents and counters"
+        );
+        for c in &calls {
+            let got = store.get_call_by_sid(&c.call_sid).await.unwrap();
+            assert_eq!(got.as_ref(), Some(c));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_damaged_index_is_named_by_the_check_and_mended_by_a_rebuild() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let (calls, buyer) = busy_store(&store).await;
+        let gone = id_key(calls[3].id);
+        // Applied first, so the damage is not mended by the projector meanwhile.
+        assert!(
+            store
+                .check_projections(false)
+                .await
+                .unwrap()
+                .differences
+                .is_empty()
+        );
+        write(&store.db, |txn| {
+            let mut t = txn.open_table(CALLS_BY_TENANT).unwrap();
+            let key = t
+                .iter()
+                .unwrap()
+                .map(|e| e.unwrap().0.value())
+                .find(|k| k.2 == gone)
+                .unwrap();
+            t.remove(key).unwrap();
+            txn.open_table(BUYER_TOTALS)
+                .unwrap()
+                .insert(id_key(buyer), 7)
+                .unwrap();
+            Ok(())
+        })
+        .unwrap();
+        let check = store.check_projections(false).await.unwrap();
+        let found = check.differences.join("\n");
+        assert!(found.contains("missing from calls_by_tenant"), "{found}");
+        assert!(
+            found.contains("calls_by_tenant: 39 rows, the log gives 40"),
+            "{found}"
+        );
+        assert!(found.contains("total 7, the log gives 30"), "{found}");
+        assert!(
+            store
+                .check_projections(true)
+                .await
+                .unwrap()
+                .differences
+                .is_empty()
+        );
+        assert_eq!(store.buyer_total(buyer).await.unwrap(), 30);
+    }
+
+    #[tokio::test]
+    async fn entries_a_crash_left_unapplied_are_applied_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tenant, campaign) = (new_id(), new_id());
+        let call = sample_call(tenant, campaign, DateTime::UNIX_EPOCH + Duration::days(1));
+        {
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            // Appended durably, as `put_calls` does, but never projected.
+            write(&store.db, |txn| {
+                let bytes = serde_json::to_vec(&call).unwrap();
+                txn.open_table(CALL_LOG)
+                    .unwrap()
+                    .insert(1, (0, bytes.as_slice()))
+                    .unwrap();
+                Ok(())
+            })
+            .unwrap();
+        }
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(store.projection_lag().await.unwrap().events, 0);
+        assert_eq!(
+            store.get_call_by_sid(&call.call_sid).await.unwrap(),
+            Some(call)
+        );
+        assert!(
+            store
+                .check_projections(false)
+                .await
+                .unwrap()
+                .differences
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn records_of_a_file_from_before_the_log_move_into_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let call = sample_call(new_id(), new_id(), DateTime::UNIX_EPOCH + Duration::days(2));
+        {
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            // A call as files before the log kept it: its document and indexes.
+            write(&store.db, |txn| {
+                let bytes = serde_json::to_vec(&call).unwrap();
+                txn.open_table(LEGACY_CALLS)
+                    .unwrap()
+                    .insert(id_key(call.id), bytes.as_slice())
+                    .unwrap();
+                let mut tables = CallTables::open(txn)?;
+                let keys = IndexKeys::of_stored(&bytes)?;
+                tables.insert(0, &keys, &mut HashMap::new())?;
+                tables.at.remove(keys.id).unwrap();
+                Ok(())
+            })
+            .unwrap();
+        }
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(store.get_call(call.id).await.unwrap(), Some(call));
+        let check = store.check_projections(false).await.unwrap();
+        assert_eq!((check.calls, check.differences.len()), (1, 0));
+    }
+}
