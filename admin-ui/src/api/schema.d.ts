@@ -1056,14 +1056,9 @@ export interface components {
             won: boolean;
         };
         /** @description A company that takes calls at a phone number, within its caps and hours. */
-        Buyer: {
+        Buyer: components["schemas"]["Caps"] & {
             /** @description Company. */
             company?: string;
-            /**
-             * Format: int32
-             * @description Calls at once; none = unlimited.
-             */
-            concurrencyLimit?: number | null;
             /** @description Contact person or e-mail. */
             contact?: string;
             /**
@@ -1076,28 +1071,13 @@ export interface components {
              * @example USD
              */
             currency?: string;
-            /**
-             * Format: int32
-             * @description Calls per local day.
-             */
-            dailyCap?: number | null;
             /** @description Caller geography. */
             geo?: components["schemas"]["GeoFilter"];
-            /**
-             * Format: int32
-             * @description Calls per local clock hour.
-             */
-            hourlyCap?: number | null;
             /**
              * Format: uuid
              * @description Id.
              */
             id: string;
-            /**
-             * Format: int32
-             * @description Calls per local calendar month.
-             */
-            monthlyCap?: number | null;
             /** @description Display name. */
             name: string;
             /**
@@ -1124,11 +1104,6 @@ export interface components {
              * @example America/New_York
              */
             timezone: string;
-            /**
-             * Format: int32
-             * @description Calls ever.
-             */
-            totalCap?: number | null;
             /**
              * Format: int64
              * @description Optimistic-concurrency version.
@@ -1482,6 +1457,37 @@ export interface components {
          * @enum {string}
          */
         CampaignStatus: "draft" | "active" | "paused" | "completed";
+        /**
+         * @description How many calls a buyer or an RTB target takes, periods in its local time;
+         *     none = unlimited.
+         */
+        Caps: {
+            /**
+             * Format: int32
+             * @description Calls at once; none = unlimited.
+             */
+            concurrencyLimit?: number | null;
+            /**
+             * Format: int32
+             * @description Calls per local day.
+             */
+            dailyCap?: number | null;
+            /**
+             * Format: int32
+             * @description Calls per local clock hour.
+             */
+            hourlyCap?: number | null;
+            /**
+             * Format: int32
+             * @description Calls per local calendar month.
+             */
+            monthlyCap?: number | null;
+            /**
+             * Format: int32
+             * @description Calls ever.
+             */
+            totalCap?: number | null;
+        };
         /** @description A created key: the key, plus its secret, shown this once. */
         CreatedApiKey: components["schemas"]["ApiKey"] & {
             /** @description The secret to send as `Authorization: Bearer …`. Not retrievable later. */
@@ -1705,14 +1711,9 @@ export interface components {
         /** @description A page of a list: `{items, nextCursor}`. */
         List_Buyer: {
             /** @description The items. */
-            items: {
+            items: (components["schemas"]["Caps"] & {
                 /** @description Company. */
                 company?: string;
-                /**
-                 * Format: int32
-                 * @description Calls at once; none = unlimited.
-                 */
-                concurrencyLimit?: number | null;
                 /** @description Contact person or e-mail. */
                 contact?: string;
                 /**
@@ -1725,28 +1726,13 @@ export interface components {
                  * @example USD
                  */
                 currency?: string;
-                /**
-                 * Format: int32
-                 * @description Calls per local day.
-                 */
-                dailyCap?: number | null;
                 /** @description Caller geography. */
                 geo?: components["schemas"]["GeoFilter"];
-                /**
-                 * Format: int32
-                 * @description Calls per local clock hour.
-                 */
-                hourlyCap?: number | null;
                 /**
                  * Format: uuid
                  * @description Id.
                  */
                 id: string;
-                /**
-                 * Format: int32
-                 * @description Calls per local calendar month.
-                 */
-                monthlyCap?: number | null;
                 /** @description Display name. */
                 name: string;
                 /**
@@ -1774,16 +1760,11 @@ export interface components {
                  */
                 timezone: string;
                 /**
-                 * Format: int32
-                 * @description Calls ever.
-                 */
-                totalCap?: number | null;
-                /**
                  * Format: int64
                  * @description Optimistic-concurrency version.
                  */
                 version?: number;
-            }[];
+            })[];
             /** @description Pass as `cursor` for the next page; absent on the last. */
             nextCursor?: string | null;
         };
@@ -2124,7 +2105,7 @@ export interface components {
         /** @description A page of a list: `{items, nextCursor}`. */
         List_RtbTarget: {
             /** @description The items. */
-            items: {
+            items: (components["schemas"]["Caps"] & {
                 /** @description Where the acceptance flag is; none = every answer with an amount is a bid. */
                 acceptancePath?: string | null;
                 /** @description Read-only: whether the credentials `authType` needs are stored. */
@@ -2151,11 +2132,6 @@ export interface components {
                 bidAmountPath?: string;
                 /** @description Company. */
                 company?: string;
-                /**
-                 * Format: int32
-                 * @description Calls at once; none = unlimited.
-                 */
-                concurrencyLimit?: number | null;
                 /** @description Contact person or e-mail. */
                 contact?: string;
                 /**
@@ -2178,11 +2154,6 @@ export interface components {
                 currency?: string;
                 /** @description Where the bid's currency is. */
                 currencyPath?: string | null;
-                /**
-                 * Format: int32
-                 * @description Calls per local day.
-                 */
-                dailyCap?: number | null;
                 /** @description Where the destination number (or SIP address) is. */
                 destinationNumberPath?: string;
                 /** @description Where the required call duration (seconds) is. */
@@ -2197,11 +2168,6 @@ export interface components {
                 headers?: {
                     [key: string]: string;
                 };
-                /**
-                 * Format: int32
-                 * @description Calls per local clock hour.
-                 */
-                hourlyCap?: number | null;
                 /** @description POST or GET. */
                 httpMethod?: components["schemas"]["HttpMethod"];
                 /**
@@ -2221,11 +2187,6 @@ export interface components {
                  * @example 1.5
                  */
                 minBidAmount?: number;
-                /**
-                 * Format: int32
-                 * @description Calls per local calendar month.
-                 */
-                monthlyCap?: number | null;
                 /** @description Display name. */
                 name: string;
                 /** @description Where the reason of a rejection is. */
@@ -2252,18 +2213,13 @@ export interface components {
                  */
                 timezone?: string;
                 /**
-                 * Format: int32
-                 * @description Calls ever.
-                 */
-                totalCap?: number | null;
-                /**
                  * Format: int64
                  * @description Optimistic-concurrency version, bumped by every write. On update, the
                  *     version being replaced (or send `If-Match`); absent or 0: the current
                  *     one, whatever it is. A stale one is a 409.
                  */
                 version?: number;
-            }[];
+            })[];
             /** @description Pass as `cursor` for the next page; absent on the last. */
             nextCursor?: string | null;
         };
@@ -2725,7 +2681,7 @@ export interface components {
          *     `authToken` and `authPassword` are write-only through the API: responses
          *     leave them out and say `authConfigured` instead.
          */
-        RtbTarget: {
+        RtbTarget: components["schemas"]["Caps"] & {
             /** @description Where the acceptance flag is; none = every answer with an amount is a bid. */
             acceptancePath?: string | null;
             /** @description Read-only: whether the credentials `authType` needs are stored. */
@@ -2752,11 +2708,6 @@ export interface components {
             bidAmountPath?: string;
             /** @description Company. */
             company?: string;
-            /**
-             * Format: int32
-             * @description Calls at once; none = unlimited.
-             */
-            concurrencyLimit?: number | null;
             /** @description Contact person or e-mail. */
             contact?: string;
             /**
@@ -2779,11 +2730,6 @@ export interface components {
             currency?: string;
             /** @description Where the bid's currency is. */
             currencyPath?: string | null;
-            /**
-             * Format: int32
-             * @description Calls per local day.
-             */
-            dailyCap?: number | null;
             /** @description Where the destination number (or SIP address) is. */
             destinationNumberPath?: string;
             /** @description Where the required call duration (seconds) is. */
@@ -2798,11 +2744,6 @@ export interface components {
             headers?: {
                 [key: string]: string;
             };
-            /**
-             * Format: int32
-             * @description Calls per local clock hour.
-             */
-            hourlyCap?: number | null;
             /** @description POST or GET. */
             httpMethod?: components["schemas"]["HttpMethod"];
             /**
@@ -2822,11 +2763,6 @@ export interface components {
              * @example 1.5
              */
             minBidAmount?: number;
-            /**
-             * Format: int32
-             * @description Calls per local calendar month.
-             */
-            monthlyCap?: number | null;
             /** @description Display name. */
             name: string;
             /** @description Where the reason of a rejection is. */
@@ -2852,11 +2788,6 @@ export interface components {
              * @example America/New_York
              */
             timezone?: string;
-            /**
-             * Format: int32
-             * @description Calls ever.
-             */
-            totalCap?: number | null;
             /**
              * Format: int64
              * @description Optimistic-concurrency version, bumped by every write. On update, the
