@@ -18,8 +18,9 @@ use chrono::Utc;
 use chrono_tz::Tz;
 use switchboard_engine::Engine;
 use switchboard_model::{
-    Buyer, BuyerAssignment, BuyerStatus, Campaign, Currency, GeoFilter, Id, Number, NumberFormat,
-    PhoneNumber, Pool, ResourceStatus, RoutingPolicy, RoutingType, Tenant, TrackingTag, new_id,
+    Buyer, BuyerAssignment, BuyerStatus, Campaign, Caps, Currency, GeoFilter, Id, Number,
+    NumberFormat, PhoneNumber, Pool, ResourceStatus, RoutingPolicy, RoutingType, Tenant,
+    TrackingTag, new_id,
 };
 use switchboard_store::DocKind;
 
@@ -82,11 +83,11 @@ fn buyer(
         phone_number: number(phone)?,
         status: BuyerStatus::Active,
         timezone: tz,
-        concurrency_limit: Some(concurrency),
-        hourly_cap: None,
-        daily_cap: Some(100),
-        monthly_cap: None,
-        total_cap: None,
+        caps: Caps {
+            concurrency_limit: Some(concurrency),
+            daily_cap: Some(100),
+            ..Caps::default()
+        },
         // No schedule: always open, so the demo works at any hour.
         schedule: None,
         geo: GeoFilter::default(),
@@ -402,8 +403,8 @@ pub fn intro(demo: &Demo, public_url: &str) -> String {
             "  {:<16} {:<13} {:>11} {:>9} {:<20} {:>7} {:>9}s",
             b.name,
             b.phone_number.as_str(),
-            opt(b.concurrency_limit),
-            opt(b.daily_cap),
+            opt(b.caps.concurrency_limit),
+            opt(b.caps.daily_cap),
             b.timezone.name(),
             switchboard_model::money::format_decimal(b.payout, b.currency.minor_digits()),
             b.conversion_seconds

@@ -13,10 +13,10 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use switchboard_model::{
-    Buyer, BuyerStatus, CallerInfo, Currency, GeoFilter, Id, PhoneNumber, Schedule,
+    Buyer, BuyerStatus, CallerInfo, Caps, Currency, GeoFilter, Id, PhoneNumber, Schedule,
 };
 use switchboard_routing::{
-    Candidate, CapCounters, DuplicateWindow, admit, order_priority, order_round_robin,
+    Candidate, CapCounters, Capacity, DuplicateWindow, admit, order_priority, order_round_robin,
 };
 
 fn ci() -> bool {
@@ -102,11 +102,13 @@ fn busy_buyer() -> Buyer {
         phone_number: PhoneNumber::parse("+15550002001").expect("valid number"),
         status: BuyerStatus::Active,
         timezone: chrono_tz::America::New_York,
-        concurrency_limit: Some(1_000),
-        hourly_cap: Some(1_000_000),
-        daily_cap: Some(1_000_000),
-        monthly_cap: Some(1_000_000),
-        total_cap: Some(u32::MAX),
+        caps: Caps {
+            concurrency_limit: Some(1_000),
+            hourly_cap: Some(1_000_000),
+            daily_cap: Some(1_000_000),
+            monthly_cap: Some(1_000_000),
+            total_cap: Some(u32::MAX),
+        },
         schedule: Some(Schedule {
             saturday: vec![],
             sunday: vec![],
@@ -130,7 +132,7 @@ fn busy_buyer() -> Buyer {
 /// every iteration sees the same state: 20 other calls in progress and a
 /// mid-day hour. Read it as the buyer actor's cost per attempt.
 fn bench_admit(c: &mut Criterion) {
-    let buyer = busy_buyer();
+    let buyer = Capacity::from(&busy_buyer());
     let caller = CallerInfo {
         from: "+12125550100".into(),
         state: Some("ny".into()),

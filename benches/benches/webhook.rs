@@ -39,7 +39,7 @@ use switchboard::twilio::{signature, twiml};
 use switchboard::{AppState, app};
 use switchboard_engine::{Decision, Engine, EngineConfig};
 use switchboard_model::{
-    Buyer, BuyerAssignment, BuyerStatus, CallerIdMode, Campaign, CampaignStatus, Currency,
+    Buyer, BuyerAssignment, BuyerStatus, CallerIdMode, Campaign, CampaignStatus, Caps, Currency,
     DuplicateAction, GeoFilter, PhoneNumber, RejectReason, RoutingPolicy, RoutingType, Tenant,
     new_id,
 };
@@ -77,11 +77,7 @@ async fn engine(dir: &std::path::Path) -> Engine {
         phone_number: number("+15550002001"),
         status: BuyerStatus::Active,
         timezone: chrono_tz::America::New_York,
-        concurrency_limit: None,
-        hourly_cap: None,
-        daily_cap: None,
-        monthly_cap: None,
-        total_cap: None,
+        caps: Caps::default(),
         schedule: None,
         geo: GeoFilter::default(),
         conversion_seconds: 60,

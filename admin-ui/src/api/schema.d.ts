@@ -1053,14 +1053,9 @@ export interface components {
             won: boolean;
         };
         /** @description A company that takes calls at a phone number, within its caps and hours. */
-        Buyer: {
+        Buyer: components["schemas"]["Caps"] & {
             /** @description Company. */
             company?: string;
-            /**
-             * Format: int32
-             * @description Calls at once; none = unlimited.
-             */
-            concurrencyLimit?: number | null;
             /** @description Contact person or e-mail. */
             contact?: string;
             /**
@@ -1073,28 +1068,13 @@ export interface components {
              * @example USD
              */
             currency?: string;
-            /**
-             * Format: int32
-             * @description Calls per local day.
-             */
-            dailyCap?: number | null;
             /** @description Caller geography. */
             geo?: components["schemas"]["GeoFilter"];
-            /**
-             * Format: int32
-             * @description Calls per local clock hour.
-             */
-            hourlyCap?: number | null;
             /**
              * Format: uuid
              * @description Id.
              */
             id: string;
-            /**
-             * Format: int32
-             * @description Calls per local calendar month.
-             */
-            monthlyCap?: number | null;
             /** @description Display name. */
             name: string;
             /**
@@ -1121,11 +1101,6 @@ export interface components {
              * @example America/New_York
              */
             timezone: string;
-            /**
-             * Format: int32
-             * @description Calls ever.
-             */
-            totalCap?: number | null;
             /**
              * Format: int64
              * @description Optimistic-concurrency version.
@@ -1479,6 +1454,37 @@ export interface components {
          * @enum {string}
          */
         CampaignStatus: "draft" | "active" | "paused" | "completed";
+        /**
+         * @description How many calls a buyer or an RTB target takes, periods in its local time;
+         *     none = unlimited.
+         */
+        Caps: {
+            /**
+             * Format: int32
+             * @description Calls at once; none = unlimited.
+             */
+            concurrencyLimit?: number | null;
+            /**
+             * Format: int32
+             * @description Calls per local day.
+             */
+            dailyCap?: number | null;
+            /**
+             * Format: int32
+             * @description Calls per local clock hour.
+             */
+            hourlyCap?: number | null;
+            /**
+             * Format: int32
+             * @description Calls per local calendar month.
+             */
+            monthlyCap?: number | null;
+            /**
+             * Format: int32
+             * @description Calls ever.
+             */
+            totalCap?: number | null;
+        };
         /** @description A created key: the key, plus its secret, shown this once. */
         CreatedApiKey: components["schemas"]["ApiKey"] & {
             /** @description The secret to send as `Authorization: Bearer …`. Not retrievable later. */
@@ -1702,14 +1708,9 @@ export interface components {
         /** @description A page of a list: `{items, nextCursor}`. */
         List_Buyer: {
             /** @description The items. */
-            items: {
+            items: (components["schemas"]["Caps"] & {
                 /** @description Company. */
                 company?: string;
-                /**
-                 * Format: int32
-                 * @description Calls at once; none = unlimited.
-                 */
-                concurrencyLimit?: number | null;
                 /** @description Contact person or e-mail. */
                 contact?: string;
                 /**
@@ -1722,28 +1723,13 @@ export interface components {
                  * @example USD
                  */
                 currency?: string;
-                /**
-                 * Format: int32
-                 * @description Calls per local day.
-                 */
-                dailyCap?: number | null;
                 /** @description Caller geography. */
                 geo?: components["schemas"]["GeoFilter"];
-                /**
-                 * Format: int32
-                 * @description Calls per local clock hour.
-                 */
-                hourlyCap?: number | null;
                 /**
                  * Format: uuid
                  * @description Id.
                  */
                 id: string;
-                /**
-                 * Format: int32
-                 * @description Calls per local calendar month.
-                 */
-                monthlyCap?: number | null;
                 /** @description Display name. */
                 name: string;
                 /**
@@ -1771,16 +1757,11 @@ export interface components {
                  */
                 timezone: string;
                 /**
-                 * Format: int32
-                 * @description Calls ever.
-                 */
-                totalCap?: number | null;
-                /**
                  * Format: int64
                  * @description Optimistic-concurrency version.
                  */
                 version?: number;
-            }[];
+            })[];
             /** @description Pass as `cursor` for the next page; absent on the last. */
             nextCursor?: string | null;
         };
@@ -2121,7 +2102,7 @@ export interface components {
         /** @description A page of a list: `{items, nextCursor}`. */
         List_RtbTarget: {
             /** @description The items. */
-            items: {
+            items: (components["schemas"]["Caps"] & {
                 /** @description Where the acceptance flag is; none = every answer with an amount is a bid. */
                 acceptancePath?: string | null;
                 /** @description Read-only: whether the credentials `authType` needs are stored. */
@@ -2148,11 +2129,6 @@ export interface components {
                 bidAmountPath?: string;
                 /** @description Company. */
                 company?: string;
-                /**
-                 * Format: int32
-                 * @description Calls at once; none = unlimited.
-                 */
-                concurrencyLimit?: number | null;
                 /** @description Contact person or e-mail. */
                 contact?: string;
                 /**
@@ -2175,11 +2151,6 @@ export interface components {
                 currency?: string;
                 /** @description Where the bid's currency is. */
                 currencyPath?: string | null;
-                /**
-                 * Format: int32
-                 * @description Calls per local day.
-                 */
-                dailyCap?: number | null;
                 /** @description Where the destination number (or SIP address) is. */
                 destinationNumberPath?: string;
                 /** @description Where the required call duration (seconds) is. */
@@ -2194,11 +2165,6 @@ export interface components {
                 headers?: {
                     [key: string]: string;
                 };
-                /**
-                 * Format: int32
-                 * @description Calls per local clock hour.
-                 */
-                hourlyCap?: number | null;
                 /** @description POST or GET. */
                 httpMethod?: components["schemas"]["HttpMethod"];
                 /**
@@ -2218,11 +2184,6 @@ export interface components {
                  * @example 1.5
                  */
                 minBidAmount?: number;
-                /**
-                 * Format: int32
-                 * @description Calls per local calendar month.
-                 */
-                monthlyCap?: number | null;
                 /** @description Display name. */
                 name: string;
                 /** @description Where the reason of a rejection is. */
@@ -2249,18 +2210,13 @@ export interface components {
                  */
                 timezone?: string;
                 /**
-                 * Format: int32
-                 * @description Calls ever.
-                 */
-                totalCap?: number | null;
-                /**
                  * Format: int64
                  * @description Optimistic-concurrency version, bumped by every write. On update, the
                  *     version being replaced (or send `If-Match`); absent or 0: the current
                  *     one, whatever it is. A stale one is a 409.
                  */
                 version?: number;
-            }[];
+            })[];
             /** @description Pass as `cursor` for the next page; absent on the last. */
             nextCursor?: string | null;
         };
@@ -2722,7 +2678,7 @@ export interface components {
          *     `authToken` and `authPassword` are write-only through the API: responses
          *     leave them out and say `authConfigured` instead.
          */
-        RtbTarget: {
+        RtbTarget: components["schemas"]["Caps"] & {
             /** @description Where the acceptance flag is; none = every answer with an amount is a bid. */
             acceptancePath?: string | null;
             /** @description Read-only: whether the credentials `authType` needs are stored. */
@@ -2749,11 +2705,6 @@ export interface components {
             bidAmountPath?: string;
             /** @description Company. */
             company?: string;
-            /**
-             * Format: int32
-             * @description Calls at once; none = unlimited.
-             */
-            concurrencyLimit?: number | null;
             /** @description Contact person or e-mail. */
             contact?: string;
             /**
@@ -2776,11 +2727,6 @@ export interface components {
             currency?: string;
             /** @description Where the bid's currency is. */
             currencyPath?: string | null;
-            /**
-             * Format: int32
-             * @description Calls per local day.
-             */
-            dailyCap?: number | null;
             /** @description Where the destination number (or SIP address) is. */
             destinationNumberPath?: string;
             /** @description Where the required call duration (seconds) is. */
@@ -2795,11 +2741,6 @@ export interface components {
             headers?: {
                 [key: string]: string;
             };
-            /**
-             * Format: int32
-             * @description Calls per local clock hour.
-             */
-            hourlyCap?: number | null;
             /** @description POST or GET. */
             httpMethod?: components["schemas"]["HttpMethod"];
             /**
@@ -2819,11 +2760,6 @@ export interface components {
              * @example 1.5
              */
             minBidAmount?: number;
-            /**
-             * Format: int32
-             * @description Calls per local calendar month.
-             */
-            monthlyCap?: number | null;
             /** @description Display name. */
             name: string;
             /** @description Where the reason of a rejection is. */
@@ -2849,11 +2785,6 @@ export interface components {
              * @example America/New_York
              */
             timezone?: string;
-            /**
-             * Format: int32
-             * @description Calls ever.
-             */
-            totalCap?: number | null;
             /**
              * Format: int64
              * @description Optimistic-concurrency version, bumped by every write. On update, the

@@ -2,9 +2,9 @@
 //! at the deadline with whatever arrived, rank the valid bids.
 //!
 //! Each target is guarded for capacity like a buyer: it has its own buyer
-//! actor (registered under the target's id, with a [`Buyer`] made from the
-//! target by [`target_as_buyer`]), so its caps, schedule and geo hold exactly
-//! as a buyer's do. Before the auction a target that is not active, out of
+//! actor (registered under the target's id, judging by the target's
+//! [`Capacity`] profile), so its caps, schedule and geo hold exactly as a
+//! buyer's do. Before the auction a target that is not active, out of
 //! schedule, geo-excluded, at a cap (its actor's counters, read with one
 //! message) or open in its circuit breaker is not asked. After it, the
 //! engine reserves capacity on the best bid's target through that actor; a
@@ -24,10 +24,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use switchboard_model::{
-    BidRequestRecord, BidResponseRecord, Buyer, BuyerStatus, CallerInfo, Currency, Id, PhoneNumber,
-    ResourceStatus, RtbRouter, RtbTarget, new_id,
+    BidRequestRecord, BidResponseRecord, CallerInfo, Caps, Currency, Id, RtbRouter, RtbTarget,
+    new_id,
 };
-use switchboard_routing::{CapLimits, geo_allows, is_open};
+use switchboard_routing::Capacity;
 use switchboard_rtb::{
     BreakerConfig, BreakerState, CallContext, CircuitBreaker, ContentType, MAX_RESPONSE_BYTES,
     Outcome, PathConfig, Reply, ResponsePaths, TargetTerms, Template, ValidBid, classify, rank,
@@ -49,9 +49,11 @@ pub(crate) const MAX_RECORDED_BODY: usize = 2_048;
 const DEADLINE_SLACK: Duration = Duration::from_millis(50);
 
 /// A target, compiled once when it is saved: its template, URL, response
-/// paths, and its circuit breaker (which lives as long as the target).
+/// paths, the profile its capacity actor judges by, and its circuit breaker
+/// (which lives as long as the target).
 pub(crate) struct Bidder {
     pub(crate) target: Arc<RtbTarget>,
+    pub(crate) capacity: Arc<Capacity>,
     compiled: Result<Compiled, String>,
     breaker: Mutex<CircuitBreaker>,
 }
@@ -75,6 +77,7 @@ impl Bidder {
             tracing::warn!(target = %target.id, error = %e, "rtb target does not compile; it will record errors");
         }
         Self {
+            capacity: Arc::new(Capacity::from(&*target)),
             target,
             compiled,
             breaker: Mutex::new(CircuitBreaker::new(breaker)),
@@ -122,38 +125,6 @@ fn compile(t: &RtbTarget) -> Result<Compiled, String> {
         content_type,
         mime: t.content_type.mime().to_owned(),
     })
-}
-
-/// The buyer a target's capacity actor judges by: the target's caps,
-/// schedule, geo and status. Its phone number is never dialed (a winner is
-/// dialed at the number it bid with).
-pub(crate) fn target_as_buyer(t: &RtbTarget) -> Buyer {
-    Buyer {
-        id: t.id,
-        tenant_id: t.tenant_id,
-        name: t.name.clone(),
-        company: t.company.clone(),
-        contact: t.contact.clone(),
-        phone_number: PhoneNumber::parse("+15550000000")
-            .unwrap_or_else(|_| unreachable!("a valid E.164 literal")),
-        status: match t.status {
-            ResourceStatus::Active => BuyerStatus::Active,
-            ResourceStatus::Paused => BuyerStatus::Paused,
-            ResourceStatus::Inactive => BuyerStatus::Inactive,
-        },
-        timezone: t.timezone,
-        concurrency_limit: t.concurrency_limit,
-        hourly_cap: t.hourly_cap,
-        daily_cap: t.daily_cap,
-        monthly_cap: t.monthly_cap,
-        total_cap: t.total_cap,
-        schedule: t.schedule.clone(),
-        geo: t.geo.clone(),
-        conversion_seconds: 0,
-        payout: 0,
-        currency: t.currency,
-        version: t.version,
-    }
 }
 
 /// What an auction is about.
@@ -304,7 +275,9 @@ pub(crate) async fn run(
             continue;
         };
         let t = &bidder.target;
-        if t.tenant_id != call.tenant_id || !eligible(capacity, t, &call.caller, now).await {
+        if t.tenant_id != call.tenant_id
+            || !eligible(capacity, &bidder.capacity, &call.caller, now).await
+        {
             continue;
         }
         let admitted = bidder
@@ -496,38 +469,30 @@ pub(crate) async fn run(
     }
 }
 
-/// Whether a target may be asked now: active, in schedule, geo allowed and
-/// under every cap (as its capacity actor counts them).
+/// Whether a target may be asked now: its profile open to the caller
+/// (active, in schedule, geo allowed), as its capacity actor judges it, and
+/// under every cap (as that actor counts them).
 async fn eligible(
-    capacity: &CapacityGateway,
-    t: &RtbTarget,
+    gateway: &CapacityGateway,
+    profile: &Capacity,
     caller: &CallerInfo,
     now: DateTime<Utc>,
 ) -> bool {
-    if t.status != ResourceStatus::Active
-        || !is_open(t.schedule.as_ref(), t.timezone, now)
-        || !geo_allows(&t.geo, caller.state.as_deref(), caller.zip.as_deref())
-    {
+    if profile.open_to(caller, now).is_err() {
         return false;
     }
-    let limits = CapLimits {
-        concurrency: t.concurrency_limit,
-        hourly: t.hourly_cap,
-        daily: t.daily_cap,
-        monthly: t.monthly_cap,
-        total: t.total_cap,
-    };
-    if limits == CapLimits::default() {
+    let caps = &profile.caps;
+    if *caps == Caps::default() {
         return true;
     }
-    match capacity.stats(t.id, Duration::from_millis(50)).await {
+    match gateway.stats(profile.id, Duration::from_millis(50)).await {
         Some(s) => {
             let under = |used: u64, cap: Option<u32>| cap.is_none_or(|c| used < u64::from(c));
-            under(s.active.into(), limits.concurrency)
-                && under(s.hour.into(), limits.hourly)
-                && under(s.day.into(), limits.daily)
-                && under(s.month.into(), limits.monthly)
-                && under(s.total, limits.total)
+            under(s.active.into(), caps.concurrency_limit)
+                && under(s.hour.into(), caps.hourly_cap)
+                && under(s.day.into(), caps.daily_cap)
+                && under(s.month.into(), caps.monthly_cap)
+                && under(s.total, caps.total_cap)
         }
         None => false,
     }

@@ -1,8 +1,10 @@
-//! One actor per buyer: the only place a buyer's capacity is decided, so its
-//! caps hold exactly however many calls race for it. The decision is the
-//! [`BuyerMsg::Reserve`] arm of the actor's `handle`: a reservation withdrawn
-//! before it arrived is refused, else `switchboard_routing::admit` judges
-//! the buyer's schedule, geography and caps against its counters.
+//! One actor per buyer (and per RTB target): the only place its capacity is
+//! decided, so its caps hold exactly however many calls race for it. It
+//! judges by a [`Capacity`] profile alone — status, time zone, caps,
+//! schedule, geo — and knows nothing of where calls are dialed. The decision
+//! is the [`BuyerMsg::Reserve`] arm of the actor's `handle`: a reservation
+//! withdrawn before it arrived is refused, else `switchboard_routing::admit`
+//! judges the profile against its counters.
 //!
 //! State is rebuilt from the store in `pre_start` (attempts since the start
 //! of the local month, the all-time total, reservations still open), so a
@@ -14,8 +16,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use switchboard_model::{Buyer, CallerInfo};
-use switchboard_routing::{CapCounters, PastAttempt, Refusal, ReservationKey, admit};
+use switchboard_model::CallerInfo;
+use switchboard_routing::{CapCounters, Capacity, PastAttempt, Refusal, ReservationKey, admit};
 use switchboard_store::Store;
 
 use crate::api::BuyerStats;
@@ -23,18 +25,18 @@ use crate::metrics::{ACTIVE_RESERVATIONS, BUYER_REFUSALS, RESERVATIONS_EXPIRED};
 
 /// Messages a buyer actor handles.
 pub(crate) enum BuyerMsg {
-    /// Reserve capacity for one dial attempt; answers the buyer's config on success.
+    /// Reserve capacity for one dial attempt.
     Reserve {
         key: ReservationKey,
         caller: Arc<CallerInfo>,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
-        reply: RpcReplyPort<Result<Arc<Buyer>, Refusal>>,
+        reply: RpcReplyPort<Result<(), Refusal>>,
     },
     /// Give a reservation back; `answered: false` refunds the caps.
     Release { key: ReservationKey, answered: bool },
-    /// New configuration, applied between messages.
-    Update(Arc<Buyer>),
+    /// The buyer's or target's new profile, applied between messages.
+    Update(Arc<Capacity>),
     /// Release reservations that outlived the maximum call length.
     Sweep,
     /// Live counters.
@@ -43,14 +45,14 @@ pub(crate) enum BuyerMsg {
 
 /// Start-up arguments.
 pub(crate) struct BuyerArgs {
-    pub(crate) buyer: Arc<Buyer>,
+    pub(crate) capacity: Arc<Capacity>,
     pub(crate) store: Arc<dyn Store>,
     /// Longest a reservation may live (max call length plus ringing).
     pub(crate) max_hold: chrono::Duration,
 }
 
 pub(crate) struct BuyerState {
-    buyer: Arc<Buyer>,
+    capacity: Arc<Capacity>,
     counters: CapCounters,
     sweep_armed: bool,
     /// Attempts released before they were reserved, and when: a reservation
@@ -75,7 +77,7 @@ impl Actor for BuyerActor {
         args: BuyerArgs,
     ) -> Result<BuyerState, ActorProcessingErr> {
         let now = Utc::now();
-        let tz = args.buyer.timezone;
+        let tz = args.capacity.timezone;
         // Everything that can count towards this month's caps or still hold a slot.
         let local = now.with_timezone(&tz);
         let month_start = tz
@@ -84,8 +86,8 @@ impl Actor for BuyerActor {
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or(now - chrono::Duration::days(32));
         let since = month_start.min(now - args.max_hold);
-        let rows = args.store.buyer_attempts(args.buyer.id, since).await?;
-        let total = args.store.buyer_total(args.buyer.id).await?;
+        let rows = args.store.buyer_attempts(args.capacity.id, since).await?;
+        let total = args.store.buyer_total(args.capacity.id).await?;
         let past = rows.iter().map(|r| PastAttempt {
             key: (r.call_id, r.attempt),
             started_at: r.started_at,
@@ -96,7 +98,7 @@ impl Actor for BuyerActor {
         let active = counters.active();
         ACTIVE_RESERVATIONS.add(f64::from(active));
         let mut state = BuyerState {
-            buyer: args.buyer,
+            capacity: args.capacity,
             counters,
             sweep_armed: false,
             withdrawn: HashMap::new(),
@@ -136,7 +138,7 @@ impl Actor for BuyerActor {
                     Err(Refusal::Withdrawn)
                 } else {
                     admit(
-                        &state.buyer,
+                        &state.capacity,
                         &mut state.counters,
                         &caller,
                         now,
@@ -149,7 +151,7 @@ impl Actor for BuyerActor {
                         let gained = state.counters.active() - before;
                         ACTIVE_RESERVATIONS.add(f64::from(gained));
                         arm_sweep(&myself, state);
-                        let _ = reply.send(Ok(state.buyer.clone()));
+                        let _ = reply.send(Ok(()));
                     }
                     Err(refusal) => {
                         BUYER_REFUSALS.inc_with(&[("reason", refusal.as_str())]);
@@ -168,7 +170,7 @@ impl Actor for BuyerActor {
                     state.withdrawn.insert(key, now);
                 }
             }
-            BuyerMsg::Update(buyer) => state.buyer = buyer,
+            BuyerMsg::Update(capacity) => state.capacity = capacity,
             BuyerMsg::Sweep => {
                 state.sweep_armed = false;
                 sweep(state, Utc::now());
@@ -177,7 +179,7 @@ impl Actor for BuyerActor {
                 }
             }
             BuyerMsg::Stats(reply) => {
-                let s = state.counters.snapshot(state.buyer.timezone, Utc::now());
+                let s = state.counters.snapshot(state.capacity.timezone, Utc::now());
                 let _ = reply.send(BuyerStats {
                     active: s.active,
                     hour: s.hour,
@@ -198,7 +200,7 @@ fn sweep(state: &mut BuyerState, now: DateTime<Utc>) {
         let n = expired.len() as u64;
         RESERVATIONS_EXPIRED.add(n);
         ACTIVE_RESERVATIONS.add(-(n as f64));
-        tracing::warn!(buyer = %state.buyer.id, expired = n, "reservations expired without a final status callback");
+        tracing::warn!(buyer = %state.capacity.id, expired = n, "reservations expired without a final status callback");
     }
 }
 

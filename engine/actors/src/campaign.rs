@@ -183,7 +183,7 @@ async fn route(state: &mut CampaignState, req: RouteRequest) -> RouteOutcome {
 
     for buyer_id in order {
         let key = (req.call_id, req.attempt);
-        if let Some(buyer) = state
+        if state
             .capacity
             .reserve(
                 buyer_id,
@@ -195,6 +195,12 @@ async fn route(state: &mut CampaignState, req: RouteRequest) -> RouteOutcome {
             )
             .await
         {
+            // The actor judged its profile; the call is dialed at the buyer's number.
+            let Some(buyer) = state.capacity.registry.buyer(buyer_id) else {
+                // Deleted since it reserved: let the slot go.
+                state.capacity.release(buyer_id, key, false).await;
+                continue;
+            };
             if campaign.routing_policy == RoutingPolicy::RoundRobin {
                 state.cursor = next_cursor(&all, buyer_id, state.cursor);
             }

@@ -411,7 +411,7 @@ impl Engine {
         )
         .await
         {
-            Ok(Ok(RouteAnswer::Buyer(id))) => match self.inner.registry.buyer_config(id) {
+            Ok(Ok(RouteAnswer::Buyer(id))) => match self.buyer(id) {
                 Some(buyer) => Some(Ok(Ok(buyer))),
                 // Not loaded here yet (configuration lag): let the slot go.
                 None => {
@@ -507,9 +507,7 @@ impl Engine {
     /// A peer's reservation for a buyer this node should own.
     pub async fn serve_reserve(&self, req: RemoteReserve) -> RemoteAnswer {
         // A buyer this node has not loaded yet (configuration lag) is not its to judge.
-        if !self.inner.capacity.decides_here(req.buyer)
-            || self.inner.registry.buyer_config(req.buyer).is_none()
-        {
+        if !self.inner.capacity.decides_here(req.buyer) || !self.inner.registry.serves(req.buyer) {
             return RemoteAnswer::NotOwner;
         }
         let caller = Arc::new(req.caller);
@@ -527,8 +525,8 @@ impl Engine {
             )
             .await
         {
-            Ok(Some(_)) => RemoteAnswer::Reserved,
-            Ok(None) | Err(_) => RemoteAnswer::Refused,
+            Ok(true) => RemoteAnswer::Reserved,
+            Ok(false) | Err(_) => RemoteAnswer::Refused,
         }
     }
 

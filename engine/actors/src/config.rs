@@ -535,7 +535,7 @@ impl Engine {
             .get(&config.id)
             .map(|a| a.clone())
         {
-            let _ = actor.cast(BuyerMsg::Update(config));
+            let _ = actor.cast(BuyerMsg::Update(Arc::new(config.as_ref().into())));
         }
         Ok(())
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorCell, ActorRef};
-use switchboard_model::{Buyer, CallerInfo, Id};
+use switchboard_model::{CallerInfo, Id};
 use switchboard_routing::ReservationKey;
 use switchboard_store::Store;
 
@@ -39,7 +39,7 @@ pub(crate) struct CapacityGateway {
 
 impl CapacityGateway {
     /// Buyer `id`'s actor (an RTB target's capacity actor too), started on
-    /// first need from its configuration in the registry; its `pre_start`
+    /// first need from its profile in the registry; its `pre_start`
     /// rebuilds caps and open reservations from the store. `None` when no
     /// such buyer or target is configured. Never two actors for one buyer:
     /// starting happens under the buyer's lock and the actor is in the
@@ -57,11 +57,11 @@ impl CapacityGateway {
         if !self.decides_here(id) {
             return Ok(None);
         }
-        let Some(buyer) = self.registry.buyer_config(id) else {
+        let Some(capacity) = self.registry.profile(id) else {
             return Ok(None);
         };
         let args = BuyerArgs {
-            buyer,
+            capacity,
             store: self.store.clone(),
             max_hold: self.max_hold,
         };
@@ -75,7 +75,7 @@ impl CapacityGateway {
         // Deleted while it started (whoever deleted it may have looked for
         // the actor before it was registered), or its shard was dropped
         // meanwhile (the drop did not see it): stop it here.
-        if self.registry.buyer_config(id).is_none() || !self.decides_here(id) {
+        if !self.registry.serves(id) || !self.decides_here(id) {
             self.registry
                 .buyers
                 .remove_if(&id, |_, a| a.get_id() == actor.get_id());
@@ -99,9 +99,10 @@ impl CapacityGateway {
         matches!(self.decide(id), Decided::Local)
     }
 
-    /// Reserves capacity of buyer `id` for `key`, wherever its actor lives;
-    /// its configuration on success. A buyer that does not answer within
-    /// `timeout` is told to let go, since it may still reserve.
+    /// Reserves capacity of buyer `id` for `key`, wherever its actor lives:
+    /// whether it did. What to dial is the caller's to look up (a buyer's
+    /// number, or the number an RTB target bid with). A buyer that does not
+    /// answer within `timeout` is told to let go, since it may still reserve.
     pub(crate) async fn reserve(
         &self,
         id: Id,
@@ -110,18 +111,19 @@ impl CapacityGateway {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
         timeout: Duration,
-    ) -> Option<Arc<Buyer>> {
+    ) -> bool {
         match self.decide(id) {
             Decided::Local => self
                 .reserve_here(id, key, caller, now, expires_at, timeout)
                 .await
-                .ok()
-                .flatten(),
+                .unwrap_or(false),
             Decided::Remote(url) => {
-                let cluster = self.registry.cluster.get()?;
+                let Some(cluster) = self.registry.cluster.get() else {
+                    return false;
+                };
                 if cluster.backed_off(&url) {
                     CAPACITY_UNAVAILABLE.inc();
-                    return None;
+                    return false;
                 }
                 let req = RemoteReserve {
                     buyer: id,
@@ -134,20 +136,20 @@ impl CapacityGateway {
                 match tokio::time::timeout(timeout, cluster.peers.reserve(&url, &req)).await {
                     Ok(Ok(RemoteAnswer::Reserved)) => {
                         CAPACITY_FORWARDED.inc_with(&[("result", "reserved")]);
-                        let buyer = self.registry.buyer_config(id);
-                        if buyer.is_none() {
+                        let known = self.registry.serves(id);
+                        if !known {
                             // Not loaded here yet (configuration lag): let the slot go.
                             self.release(id, key, false).await;
                         }
-                        buyer
+                        known
                     }
                     Ok(Ok(RemoteAnswer::Refused)) => {
                         CAPACITY_FORWARDED.inc_with(&[("result", "refused")]);
-                        None
+                        false
                     }
                     Ok(Ok(RemoteAnswer::NotOwner)) => {
                         CAPACITY_UNAVAILABLE.inc();
-                        None
+                        false
                     }
                     failed => {
                         cluster.peer_failed(&url);
@@ -161,19 +163,19 @@ impl CapacityGateway {
                             // that arrives first makes it refuse the reservation).
                             _ => self.release(id, key, false).await,
                         }
-                        None
+                        false
                     }
                 }
             }
             Decided::Settling | Decided::Nobody => {
                 CAPACITY_UNAVAILABLE.inc();
-                None
+                false
             }
         }
     }
 
-    /// Asks this node's actor of buyer `id`: `Ok(None)` when it refused or
-    /// did not answer, `Err` when it could not start.
+    /// Asks this node's actor of buyer `id`: `Ok(false)` when it refused, did
+    /// not answer or is not known here, `Err` when it could not start.
     pub(crate) async fn reserve_here(
         &self,
         id: Id,
@@ -182,9 +184,9 @@ impl CapacityGateway {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
         timeout: Duration,
-    ) -> Result<Option<Arc<Buyer>>> {
+    ) -> Result<bool> {
         let Some(actor) = self.get_or_spawn_buyer(id).await? else {
-            return Ok(None);
+            return Ok(false);
         };
         let asked = actor
             .call(
@@ -199,15 +201,15 @@ impl CapacityGateway {
             )
             .await;
         match asked {
-            Ok(ractor::rpc::CallResult::Success(Ok(buyer))) => Ok(Some(buyer)),
-            Ok(ractor::rpc::CallResult::Success(Err(_refusal))) => Ok(None),
+            Ok(ractor::rpc::CallResult::Success(Ok(()))) => Ok(true),
+            Ok(ractor::rpc::CallResult::Success(Err(_refusal))) => Ok(false),
             _ => {
                 tracing::warn!(buyer = %id, "buyer actor did not answer a reservation in time");
                 let _ = actor.cast(BuyerMsg::Release {
                     key,
                     answered: false,
                 });
-                Ok(None)
+                Ok(false)
             }
         }
     }

@@ -112,6 +112,7 @@ use chrono::Utc;
 use dashmap::DashMap;
 use ractor::{ActorId, ActorRef};
 use switchboard_model::{Buyer, Campaign, Id, PhoneNumber, RtbRouter, Tenant};
+use switchboard_routing::Capacity;
 use switchboard_rtb::ValidBid;
 use switchboard_store::Store;
 use tokio::task::JoinHandle;
@@ -138,8 +139,6 @@ pub(crate) struct Registry {
     pub(crate) pool_configs: DashMap<Id, Arc<switchboard_model::Pool>>,
     /// RTB targets, compiled; their capacity actors are in `buyers`.
     pub(crate) bidders: DashMap<Id, Arc<Bidder>>,
-    /// The buyer each target's capacity actor judges by (for restarts).
-    pub(crate) target_buyers: DashMap<Id, Arc<Buyer>>,
     pub(crate) routers: DashMap<Id, Arc<RtbRouter>>,
     /// Per buyer, target or campaign id: held while its actor starts or its
     /// configuration changes (see [`Registry::lock`]).
@@ -149,12 +148,22 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    /// The configuration a buyer actor `id` judges by: a buyer's, or an RTB target's.
-    pub(crate) fn buyer_config(&self, id: Id) -> Option<Arc<Buyer>> {
-        self.buyer_configs
-            .get(&id)
-            .or_else(|| self.target_buyers.get(&id))
-            .map(|b| b.clone())
+    /// The profile buyer actor `id` judges by: a buyer's, or an RTB target's.
+    pub(crate) fn profile(&self, id: Id) -> Option<Arc<Capacity>> {
+        match self.buyer_configs.get(&id) {
+            Some(b) => Some(Arc::new(Capacity::from(&**b))),
+            None => self.bidders.get(&id).map(|b| b.capacity.clone()),
+        }
+    }
+
+    /// Buyer `id`'s configuration: what its calls are dialed at and paid by.
+    pub(crate) fn buyer(&self, id: Id) -> Option<Arc<Buyer>> {
+        self.buyer_configs.get(&id).map(|b| b.clone())
+    }
+
+    /// Whether `id` is a buyer or RTB target this node knows, so may have a buyer actor.
+    pub(crate) fn serves(&self, id: Id) -> bool {
+        self.buyer_configs.contains_key(&id) || self.bidders.contains_key(&id)
     }
 
     /// Takes the lock of actor `id`, which serializes starting it and

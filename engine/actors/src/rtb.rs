@@ -116,7 +116,6 @@ impl Engine {
                     Duration::from_millis(250),
                 )
                 .await
-                .is_some()
             {
                 return Some((bid, number));
             }
@@ -142,14 +141,10 @@ impl Engine {
     pub(crate) async fn apply_rtb_target(&self, target: RtbTarget) -> Result<()> {
         let target = Arc::new(target);
         let bidder = Arc::new(Bidder::new(target.clone(), self.inner.config.rtb_breaker));
+        let capacity = bidder.capacity.clone();
         self.inner.registry.bidders.insert(target.id, bidder);
-        let buyer = Arc::new(auction::target_as_buyer(&target));
-        // Its capacity actor starts on first need, like a buyer's.
+        // Its capacity actor starts on first need, like a buyer's, from the bidder's profile.
         let _held = self.inner.registry.lock(target.id).await;
-        self.inner
-            .registry
-            .target_buyers
-            .insert(target.id, buyer.clone());
         if let Some(actor) = self
             .inner
             .registry
@@ -157,7 +152,7 @@ impl Engine {
             .get(&target.id)
             .map(|a| a.clone())
         {
-            let _ = actor.cast(BuyerMsg::Update(buyer));
+            let _ = actor.cast(BuyerMsg::Update(capacity));
         }
         Ok(())
     }
@@ -165,7 +160,6 @@ impl Engine {
     /// A deleted RTB target: no longer asked; its capacity actor stops.
     pub(crate) fn forget_rtb_target(&self, id: Id) {
         self.inner.registry.bidders.remove(&id);
-        self.inner.registry.target_buyers.remove(&id);
         if let Some((_, actor)) = self.inner.registry.buyers.remove(&id) {
             self.inner.registry.children.remove(&actor.get_id());
             actor.stop(None);

@@ -203,6 +203,30 @@ pub struct GeoFilter {
     pub deny_zips: Vec<String>,
 }
 
+/// How many calls a buyer or an RTB target takes, periods in its local time;
+/// none = unlimited.
+// Flattened into its owner's JSON (`dailyCap` beside `name`), so it denies
+// no unknown fields itself (its owner's would reach it): the owner does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Caps {
+    /// Calls at once; none = unlimited.
+    #[serde(default)]
+    pub concurrency_limit: Option<u32>,
+    /// Calls per local clock hour.
+    #[serde(default)]
+    pub hourly_cap: Option<u32>,
+    /// Calls per local day.
+    #[serde(default)]
+    pub daily_cap: Option<u32>,
+    /// Calls per local calendar month.
+    #[serde(default)]
+    pub monthly_cap: Option<u32>,
+    /// Calls ever.
+    #[serde(default)]
+    pub total_cap: Option<u32>,
+}
+
 /// A company that takes calls at a phone number, within its caps and hours.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -230,21 +254,9 @@ pub struct Buyer {
     /// IANA time zone for schedule and cap resets.
     #[schema(value_type = String, example = "America/New_York")]
     pub timezone: Tz,
-    /// Calls at once; none = unlimited.
-    #[serde(default)]
-    pub concurrency_limit: Option<u32>,
-    /// Calls per local clock hour.
-    #[serde(default)]
-    pub hourly_cap: Option<u32>,
-    /// Calls per local day.
-    #[serde(default)]
-    pub daily_cap: Option<u32>,
-    /// Calls per local calendar month.
-    #[serde(default)]
-    pub monthly_cap: Option<u32>,
-    /// Calls ever.
-    #[serde(default)]
-    pub total_cap: Option<u32>,
+    /// Concurrency and per-period caps, as flat fields.
+    #[serde(flatten)]
+    pub caps: Caps,
     /// Hours of operation; none = always open.
     #[serde(default)]
     pub schedule: Option<Schedule>,
@@ -274,16 +286,7 @@ impl Buyer {
         if self.name.trim().is_empty() {
             errors.push(FieldError::new("name", "must not be empty"));
         }
-        validate_caps(
-            self.concurrency_limit,
-            [
-                self.hourly_cap,
-                self.daily_cap,
-                self.monthly_cap,
-                self.total_cap,
-            ],
-            &mut errors,
-        );
+        self.caps.validate(&mut errors);
         if self.payout < 0 {
             errors.push(FieldError::new("payout", "must not be negative"));
         }
@@ -298,43 +301,43 @@ impl Buyer {
     }
 }
 
-/// Checks the caps of anything that takes calls (a buyer, an RTB target):
-/// none is 0 (absent means unlimited), and no shorter period's cap exceeds a
-/// longer one's, which could never be reached. `caps` are hourly, daily,
-/// monthly and total.
-pub(crate) fn validate_caps(
-    concurrency: Option<u32>,
-    caps: [Option<u32>; 4],
-    errors: &mut Vec<FieldError>,
-) {
-    if concurrency == Some(0) {
-        errors.push(FieldError::new(
-            "concurrencyLimit",
-            "must be at least 1 (leave empty for unlimited)",
-        ));
-    }
-    let caps = ["hourlyCap", "dailyCap", "monthlyCap", "totalCap"]
-        .into_iter()
-        .zip(caps);
-    let mut prev: Option<(&str, u32)> = None;
-    for (name, cap) in caps {
-        match cap {
-            Some(0) => errors.push(FieldError::new(
-                name,
-                "must be at least 1 (leave empty for no cap)",
-            )),
-            Some(cap) => {
-                if let Some((pname, pcap)) = prev
-                    && pcap > cap
-                {
-                    errors.push(FieldError::new(
-                        pname,
-                        format!("must not exceed {name} ({cap})"),
-                    ));
+impl Caps {
+    /// Lists what is wrong with these caps: none is 0 (absent means
+    /// unlimited), and no shorter period's cap exceeds a longer one's, which
+    /// could never be reached.
+    pub fn validate(&self, errors: &mut Vec<FieldError>) {
+        if self.concurrency_limit == Some(0) {
+            errors.push(FieldError::new(
+                "concurrencyLimit",
+                "must be at least 1 (leave empty for unlimited)",
+            ));
+        }
+        let caps = [
+            ("hourlyCap", self.hourly_cap),
+            ("dailyCap", self.daily_cap),
+            ("monthlyCap", self.monthly_cap),
+            ("totalCap", self.total_cap),
+        ];
+        let mut prev: Option<(&str, u32)> = None;
+        for (name, cap) in caps {
+            match cap {
+                Some(0) => errors.push(FieldError::new(
+                    name,
+                    "must be at least 1 (leave empty for no cap)",
+                )),
+                Some(cap) => {
+                    if let Some((pname, pcap)) = prev
+                        && pcap > cap
+                    {
+                        errors.push(FieldError::new(
+                            pname,
+                            format!("must not exceed {name} ({cap})"),
+                        ));
+                    }
+                    prev = Some((name, cap));
                 }
-                prev = Some((name, cap));
+                None => {}
             }
-            None => {}
         }
     }
 }
@@ -669,14 +672,34 @@ mod tests {
     fn buyer_validation_lists_every_problem() {
         let mut b = buyer();
         b.name = " ".into();
-        b.concurrency_limit = Some(0);
-        b.hourly_cap = Some(50);
-        b.daily_cap = Some(10);
+        b.caps.concurrency_limit = Some(0);
+        b.caps.hourly_cap = Some(50);
+        b.caps.daily_cap = Some(10);
         let Err(ModelError::Invalid(errs)) = b.validate() else {
             panic!("expected errors")
         };
         let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["name", "concurrencyLimit", "hourlyCap"]);
+    }
+
+    #[test]
+    fn caps_are_flat_fields_of_the_buyer() {
+        let b = buyer();
+        assert_eq!(
+            b.caps,
+            Caps {
+                concurrency_limit: Some(2),
+                daily_cap: Some(100),
+                ..Caps::default()
+            }
+        );
+        let v = serde_json::to_value(&b).unwrap();
+        assert_eq!(
+            (v["concurrencyLimit"].as_u64(), v["dailyCap"].as_u64()),
+            (Some(2), Some(100))
+        );
+        assert!(v["hourlyCap"].is_null() && v.get("caps").is_none());
+        assert_eq!(serde_json::from_value::<Buyer>(v).unwrap(), b);
     }
 
     #[test]

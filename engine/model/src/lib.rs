@@ -25,8 +25,8 @@ pub use accounts::{AuditEntry, Role};
 pub use bid::{BidFilter, BidRequestRecord, BidResponseRecord};
 pub use call::{Attempt, AttemptOutcome, CallRecord, CallStatus, CallerInfo, RejectReason};
 pub use config::{
-    Buyer, BuyerAssignment, BuyerStatus, CallerIdMode, Campaign, CampaignStatus, DuplicateAction,
-    GeoFilter, RoutingPolicy, RoutingType, Schedule, Tenant, TimeWindow,
+    Buyer, BuyerAssignment, BuyerStatus, CallerIdMode, Campaign, CampaignStatus, Caps,
+    DuplicateAction, GeoFilter, RoutingPolicy, RoutingType, Schedule, Tenant, TimeWindow,
 };
 pub use money::Currency;
 pub use phone::PhoneNumber;

@@ -15,7 +15,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{Currency, FieldError, GeoFilter, Id, ModelError, PhoneNumber, Schedule, money};
+use crate::{Caps, Currency, FieldError, GeoFilter, Id, ModelError, PhoneNumber, Schedule, money};
 
 /// Whether a number, pool, target, router or tag is in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
@@ -472,21 +472,9 @@ pub struct RtbTarget {
     /// Where the reason of a rejection is.
     #[serde(default)]
     pub reject_reason_path: Option<String>,
-    /// Calls at once; none = unlimited.
-    #[serde(default)]
-    pub concurrency_limit: Option<u32>,
-    /// Calls per local clock hour.
-    #[serde(default)]
-    pub hourly_cap: Option<u32>,
-    /// Calls per local day.
-    #[serde(default)]
-    pub daily_cap: Option<u32>,
-    /// Calls per local calendar month.
-    #[serde(default)]
-    pub monthly_cap: Option<u32>,
-    /// Calls ever.
-    #[serde(default)]
-    pub total_cap: Option<u32>,
+    /// Concurrency and per-period caps, as flat fields.
+    #[serde(flatten)]
+    pub caps: Caps,
     /// IANA time zone for cap resets and the schedule.
     #[serde(default = "utc")]
     #[schema(value_type = String, example = "America/New_York")]
@@ -644,16 +632,7 @@ impl RtbTarget {
         {
             errors.push(FieldError::new("authToken", "must not contain line breaks"));
         }
-        crate::config::validate_caps(
-            self.concurrency_limit,
-            [
-                self.hourly_cap,
-                self.daily_cap,
-                self.monthly_cap,
-                self.total_cap,
-            ],
-            &mut errors,
-        );
+        self.caps.validate(&mut errors);
         if self.min_bid_amount < 0 {
             errors.push(FieldError::new("minBidAmount", "must not be negative"));
         }
@@ -979,6 +958,18 @@ mod tests {
             (v["minBidAmount"].as_f64(), v["httpMethod"].as_str()),
             (Some(1.5), Some("POST"))
         );
+    }
+
+    #[test]
+    fn target_caps_are_flat_and_unknown_fields_refused() {
+        let mut v = serde_json::to_value(target()).unwrap();
+        v["dailyCap"] = json!(5);
+        let t: RtbTarget = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(t.caps.daily_cap, Some(5));
+        assert_eq!(serde_json::to_value(&t).unwrap()["dailyCap"], json!(5));
+        v["dailycap"] = json!(5);
+        let e = serde_json::from_value::<RtbTarget>(v).unwrap_err();
+        assert!(e.to_string().contains("dailycap"), "{e}");
     }
 
     #[test]

@@ -1,22 +1,87 @@
-//! The buyer actor's decision: may this buyer take this call attempt now?
+//! The buyer actor's decision: may this buyer (or RTB target) take this call attempt now?
 
 use chrono::{DateTime, Utc};
-use switchboard_model::{Buyer, BuyerStatus, CallerInfo};
+use chrono_tz::Tz;
+use switchboard_model::{
+    Buyer, BuyerStatus, CallerInfo, Caps, GeoFilter, Id, ResourceStatus, RtbTarget, Schedule,
+};
 
-use crate::caps::{CapCounters, CapLimits, Refusal, ReservationKey};
+use crate::caps::{CapCounters, Refusal, ReservationKey};
 use crate::geo::geo_allows;
 use crate::schedule::is_open;
 
-/// The buyer actor's whole decision for one attempt: status Active (else Paused), schedule open (else Closed),
-/// geo allowed (else Geo), then caps via try_reserve.
+/// What a buyer actor judges an attempt by: what every thing that takes calls
+/// (a buyer, an RTB target) has in common. Where a call is then dialed is
+/// not here: a buyer's number, or the number an RTB target bid with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Capacity {
+    /// The buyer's or target's id.
+    pub id: Id,
+    /// Whether it takes calls: its status is active.
+    pub active: bool,
+    /// IANA time zone of its schedule and cap periods.
+    pub timezone: Tz,
+    /// Concurrency and per-period caps.
+    pub caps: Caps,
+    /// Hours of operation; none = always open.
+    pub schedule: Option<Schedule>,
+    /// Caller geography.
+    pub geo: GeoFilter,
+}
+
+impl From<&Buyer> for Capacity {
+    fn from(b: &Buyer) -> Self {
+        Self {
+            id: b.id,
+            active: b.status == BuyerStatus::Active,
+            timezone: b.timezone,
+            caps: b.caps,
+            schedule: b.schedule.clone(),
+            geo: b.geo.clone(),
+        }
+    }
+}
+
+impl From<&RtbTarget> for Capacity {
+    fn from(t: &RtbTarget) -> Self {
+        Self {
+            id: t.id,
+            active: t.status == ResourceStatus::Active,
+            timezone: t.timezone,
+            caps: t.caps,
+            schedule: t.schedule.clone(),
+            geo: t.geo.clone(),
+        }
+    }
+}
+
+impl Capacity {
+    /// Whether it takes this caller now, caps aside: active (else Paused),
+    /// schedule open (else Closed), geo allowed (else Geo). Call-independent
+    /// checks first, so a refusal names the most fundamental reason.
+    pub fn open_to(&self, caller: &CallerInfo, now: DateTime<Utc>) -> Result<(), Refusal> {
+        if !self.active {
+            return Err(Refusal::Paused);
+        }
+        if !is_open(self.schedule.as_ref(), self.timezone, now) {
+            return Err(Refusal::Closed);
+        }
+        if !geo_allows(&self.geo, caller.state.as_deref(), caller.zip.as_deref()) {
+            return Err(Refusal::Geo);
+        }
+        Ok(())
+    }
+}
+
+/// The buyer actor's whole decision for one attempt: [`Capacity::open_to`],
+/// then caps via try_reserve.
 ///
-/// The cheap, call-independent checks come first, so a refusal names the most
-/// fundamental reason. A retry of an attempt whose reservation is already
-/// held succeeds at once, even if the buyer has since paused or closed: the
-/// reservation was granted and is given back through `release`, not here.
-/// `Inactive` buyers are refused as [`Refusal::Paused`].
+/// A retry of an attempt whose reservation is already held succeeds at once,
+/// even if the buyer has since paused or closed: the reservation was granted
+/// and is given back through `release`, not here. A buyer or target that is
+/// not active (paused, inactive) is refused as [`Refusal::Paused`].
 pub fn admit(
-    buyer: &Buyer,
+    capacity: &Capacity,
     counters: &mut CapCounters,
     caller: &CallerInfo,
     now: DateTime<Utc>,
@@ -26,29 +91,14 @@ pub fn admit(
     if counters.is_held(key) {
         return Ok(());
     }
-    if buyer.status != BuyerStatus::Active {
-        return Err(Refusal::Paused);
-    }
-    if !is_open(buyer.schedule.as_ref(), buyer.timezone, now) {
-        return Err(Refusal::Closed);
-    }
-    if !geo_allows(&buyer.geo, caller.state.as_deref(), caller.zip.as_deref()) {
-        return Err(Refusal::Geo);
-    }
-    counters.try_reserve(
-        &CapLimits::from(buyer),
-        buyer.timezone,
-        now,
-        key,
-        expires_at,
-    )
+    capacity.open_to(caller, now)?;
+    counters.try_reserve(&capacity.caps, capacity.timezone, now, key, expires_at)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use switchboard_model::{GeoFilter, Id, Schedule};
 
     fn buyer() -> Buyer {
         Buyer {
@@ -61,11 +111,7 @@ mod tests {
                 .expect("valid number"),
             status: BuyerStatus::Active,
             timezone: chrono_tz::America::New_York,
-            concurrency_limit: None,
-            hourly_cap: None,
-            daily_cap: None,
-            monthly_cap: None,
-            total_cap: None,
+            caps: Caps::default(),
             // Weekdays 9-17 New York.
             schedule: Some(Schedule {
                 saturday: vec![],
@@ -109,7 +155,15 @@ mod tests {
         now: DateTime<Utc>,
         n: u16,
     ) -> Result<(), Refusal> {
-        admit(b, c, who, now, key(n), now + chrono::Duration::hours(1))
+        let profile = Capacity::from(b);
+        admit(
+            &profile,
+            c,
+            who,
+            now,
+            key(n),
+            now + chrono::Duration::hours(1),
+        )
     }
 
     #[test]
@@ -206,35 +260,50 @@ mod tests {
         let cases = [
             (
                 Buyer {
-                    concurrency_limit: Some(1),
+                    caps: Caps {
+                        concurrency_limit: Some(1),
+                        ..Caps::default()
+                    },
                     ..buyer()
                 },
                 Refusal::Concurrency,
             ),
             (
                 Buyer {
-                    hourly_cap: Some(1),
+                    caps: Caps {
+                        hourly_cap: Some(1),
+                        ..Caps::default()
+                    },
                     ..buyer()
                 },
                 Refusal::Hourly,
             ),
             (
                 Buyer {
-                    daily_cap: Some(1),
+                    caps: Caps {
+                        daily_cap: Some(1),
+                        ..Caps::default()
+                    },
                     ..buyer()
                 },
                 Refusal::Daily,
             ),
             (
                 Buyer {
-                    monthly_cap: Some(1),
+                    caps: Caps {
+                        monthly_cap: Some(1),
+                        ..Caps::default()
+                    },
                     ..buyer()
                 },
                 Refusal::Monthly,
             ),
             (
                 Buyer {
-                    total_cap: Some(1),
+                    caps: Caps {
+                        total_cap: Some(1),
+                        ..Caps::default()
+                    },
                     ..buyer()
                 },
                 Refusal::Total,
@@ -258,7 +327,10 @@ mod tests {
     #[test]
     fn retry_of_a_held_attempt_is_ok_even_after_pausing() {
         let mut b = Buyer {
-            concurrency_limit: Some(1),
+            caps: Caps {
+                concurrency_limit: Some(1),
+                ..Caps::default()
+            },
             ..buyer()
         };
         let mut c = CapCounters::new();
@@ -280,6 +352,26 @@ mod tests {
             try_admit(&b, &mut c, &caller("NY"), monday_noon(), 1),
             Err(Refusal::Paused)
         );
+    }
+
+    #[test]
+    fn capacity_of_a_buyer() {
+        let caps = Caps {
+            concurrency_limit: Some(3),
+            hourly_cap: Some(4),
+            total_cap: Some(7),
+            ..Caps::default()
+        };
+        let b = Buyer { caps, ..buyer() };
+        let p = Capacity::from(&b);
+        assert_eq!(
+            (p.id, p.active, p.timezone, p.caps),
+            (b.id, true, b.timezone, caps)
+        );
+        assert_eq!((p.schedule, p.geo), (b.schedule, b.geo));
+        for status in [BuyerStatus::Paused, BuyerStatus::Inactive] {
+            assert!(!Capacity::from(&Buyer { status, ..buyer() }).active);
+        }
     }
 
     #[test]

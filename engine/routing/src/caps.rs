@@ -32,37 +32,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
-use switchboard_model::{Buyer, Id};
+use switchboard_model::{Caps, Id};
 
 /// One dial attempt of one call: `(call id, attempt number)`.
 pub type ReservationKey = (Id /*call id*/, u16 /*attempt*/);
-
-/// A buyer's limits; `None` = unlimited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct CapLimits {
-    /// Calls at once.
-    pub concurrency: Option<u32>,
-    /// Calls per local clock hour.
-    pub hourly: Option<u32>,
-    /// Calls per local day.
-    pub daily: Option<u32>,
-    /// Calls per local calendar month.
-    pub monthly: Option<u32>,
-    /// Calls ever.
-    pub total: Option<u32>,
-}
-
-impl From<&Buyer> for CapLimits {
-    fn from(b: &Buyer) -> Self {
-        Self {
-            concurrency: b.concurrency_limit,
-            hourly: b.hourly_cap,
-            daily: b.daily_cap,
-            monthly: b.monthly_cap,
-            total: b.total_cap,
-        }
-    }
-}
 
 /// Why a buyer cannot take a call now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -255,7 +228,7 @@ impl CapCounters {
     /// go, so the owner calls `expire(now)` first (or on a timer).
     pub fn try_reserve(
         &mut self,
-        limits: &CapLimits,
+        caps: &Caps,
         tz: Tz,
         now: DateTime<Utc>,
         key: ReservationKey,
@@ -266,19 +239,19 @@ impl CapCounters {
         }
         let at = Periods::at(tz, now);
         let full = |limit: Option<u32>, used: u64| limit.is_some_and(|l| used >= u64::from(l));
-        if full(limits.concurrency, self.held.len() as u64) {
+        if full(caps.concurrency_limit, self.held.len() as u64) {
             return Err(Refusal::Concurrency);
         }
-        if full(limits.hourly, self.hour.count_in(at.hour).into()) {
+        if full(caps.hourly_cap, self.hour.count_in(at.hour).into()) {
             return Err(Refusal::Hourly);
         }
-        if full(limits.daily, self.day.count_in(at.day).into()) {
+        if full(caps.daily_cap, self.day.count_in(at.day).into()) {
             return Err(Refusal::Daily);
         }
-        if full(limits.monthly, self.month.count_in(at.month).into()) {
+        if full(caps.monthly_cap, self.month.count_in(at.month).into()) {
             return Err(Refusal::Monthly);
         }
-        if full(limits.total, self.total) {
+        if full(caps.total_cap, self.total) {
             return Err(Refusal::Total);
         }
         let counted_in = Periods {

@@ -6,7 +6,8 @@
 //!
 //! - [`order`]: the campaign's candidate order — priority with weighted random
 //!   within a level, or round-robin with a cursor.
-//! - [`mod@admit`]: the buyer's decision for one attempt — status, then
+//! - [`mod@admit`]: the buyer's decision for one attempt, by its
+//!   [`Capacity`] profile (a buyer's or an RTB target's) — status, then
 //!   [`schedule`], then [`geo`], then [`caps`].
 //! - [`schedule`]: hours of operation in the buyer's time zone.
 //! - [`geo`]: state and ZIP allow/deny lists.
@@ -27,8 +28,8 @@ pub mod geo;
 pub mod order;
 pub mod schedule;
 
-pub use admit::admit;
-pub use caps::{CapCounters, CapLimits, CapSnapshot, PastAttempt, Refusal, ReservationKey};
+pub use admit::{Capacity, admit};
+pub use caps::{CapCounters, CapSnapshot, PastAttempt, Refusal, ReservationKey};
 pub use duplicate::DuplicateWindow;
 pub use geo::geo_allows;
 pub use order::{Candidate, next_cursor, order_priority, order_round_robin};

@@ -31,7 +31,7 @@ use chrono::{Datelike as _, Duration, TimeZone as _, Utc};
 use clap::{Parser, Subcommand};
 use switchboard_engine::{Engine, EngineConfig};
 use switchboard_model::{
-    AttemptOutcome, Buyer, BuyerAssignment, BuyerStatus, Campaign, Currency, GeoFilter, Id,
+    AttemptOutcome, Buyer, BuyerAssignment, BuyerStatus, Campaign, Caps, Currency, GeoFilter, Id,
     PhoneNumber, RoutingPolicy, RoutingType, RtbRouter, RtbTarget, Tenant, new_id,
 };
 use switchboard_store::conformance::{sample_attempt, sample_call};
@@ -325,11 +325,13 @@ async fn buyers(engine: &Engine, tenant: Id, n: usize, offset: usize) -> anyhow:
             phone_number: PhoneNumber::parse(&format!("+1557{:07}", i + offset))?,
             status: BuyerStatus::Active,
             timezone: chrono_tz::America::New_York,
-            concurrency_limit: Some(1_000_000),
-            hourly_cap: Some(100_000_000),
-            daily_cap: Some(100_000_000),
-            monthly_cap: Some(1_000_000_000),
-            total_cap: None,
+            caps: Caps {
+                concurrency_limit: Some(1_000_000),
+                hourly_cap: Some(100_000_000),
+                daily_cap: Some(100_000_000),
+                monthly_cap: Some(1_000_000_000),
+                ..Caps::default()
+            },
             schedule: None,
             geo: GeoFilter::default(),
             conversion_seconds: 60,

@@ -15,7 +15,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use switchboard_model::{
-    Buyer, BuyerStatus, Currency, FieldError, GeoFilter, Id, ModelError, PhoneNumber, Role,
+    Buyer, BuyerStatus, Caps, Currency, FieldError, GeoFilter, Id, ModelError, PhoneNumber, Role,
     Schedule, TimeWindow, money, new_id,
 };
 use utoipa::ToSchema;
@@ -194,11 +194,13 @@ impl BuyerInput {
             phone_number,
             status: self.status.unwrap_or_default(),
             timezone,
-            concurrency_limit: self.concurrency_limit,
-            hourly_cap: self.hourly_cap,
-            daily_cap: self.daily_cap,
-            monthly_cap: self.monthly_cap,
-            total_cap: self.total_cap,
+            caps: Caps {
+                concurrency_limit: self.concurrency_limit,
+                hourly_cap: self.hourly_cap,
+                daily_cap: self.daily_cap,
+                monthly_cap: self.monthly_cap,
+                total_cap: self.total_cap,
+            },
             schedule,
             geo: self.geo.unwrap_or_default(),
             conversion_seconds: self.conversion_seconds.unwrap_or(0),
@@ -391,15 +393,15 @@ async fn capacity(
     Ok(Json(BuyerCapacity {
         buyer_id: buyer.id,
         active: live.active,
-        concurrency_limit: buyer.concurrency_limit,
+        concurrency_limit: buyer.caps.concurrency_limit,
         hour: live.hour,
-        hourly_cap: buyer.hourly_cap,
+        hourly_cap: buyer.caps.hourly_cap,
         day: live.day,
-        daily_cap: buyer.daily_cap,
+        daily_cap: buyer.caps.daily_cap,
         month: live.month,
-        monthly_cap: buyer.monthly_cap,
+        monthly_cap: buyer.caps.monthly_cap,
         total: live.total,
-        total_cap: buyer.total_cap,
+        total_cap: buyer.caps.total_cap,
     }))
 }
 

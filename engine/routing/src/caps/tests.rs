@@ -25,7 +25,7 @@ fn ttl(now: DateTime<Utc>) -> DateTime<Utc> {
 /// Reserves `n` under `limits` at `now` and hangs up answered, so only the period counts remain.
 fn take_answered(
     c: &mut CapCounters,
-    limits: &CapLimits,
+    limits: &Caps,
     tz: Tz,
     now: DateTime<Utc>,
     n: u128,
@@ -40,16 +40,16 @@ fn checks_in_order_concurrency_hourly_daily_monthly_total() {
     let now = utc(2024, 1, 8, 17, 0);
     let mut c = CapCounters::new();
     assert_eq!(
-        c.try_reserve(&CapLimits::default(), New_York, now, key(1), ttl(now)),
+        c.try_reserve(&Caps::default(), New_York, now, key(1), ttl(now)),
         Ok(())
     );
     // Every limit is reached; the first in the documented order is reported.
-    let mut limits = CapLimits {
-        concurrency: Some(1),
-        hourly: Some(1),
-        daily: Some(1),
-        monthly: Some(1),
-        total: Some(1),
+    let mut limits = Caps {
+        concurrency_limit: Some(1),
+        hourly_cap: Some(1),
+        daily_cap: Some(1),
+        monthly_cap: Some(1),
+        total_cap: Some(1),
     };
     let order = [
         Refusal::Concurrency,
@@ -64,11 +64,11 @@ fn checks_in_order_concurrency_hourly_daily_monthly_total() {
             Err(expected)
         );
         match expected {
-            Refusal::Concurrency => limits.concurrency = None,
-            Refusal::Hourly => limits.hourly = None,
-            Refusal::Daily => limits.daily = None,
-            Refusal::Monthly => limits.monthly = None,
-            _ => limits.total = None,
+            Refusal::Concurrency => limits.concurrency_limit = None,
+            Refusal::Hourly => limits.hourly_cap = None,
+            Refusal::Daily => limits.daily_cap = None,
+            Refusal::Monthly => limits.monthly_cap = None,
+            _ => limits.total_cap = None,
         }
     }
     assert_eq!(
@@ -90,10 +90,10 @@ fn checks_in_order_concurrency_hourly_daily_monthly_total() {
 #[test]
 fn reserve_is_idempotent_per_key() {
     let now = utc(2024, 1, 8, 17, 0);
-    let limits = CapLimits {
-        concurrency: Some(1),
-        hourly: Some(1),
-        ..CapLimits::default()
+    let limits = Caps {
+        concurrency_limit: Some(1),
+        hourly_cap: Some(1),
+        ..Caps::default()
     };
     let mut c = CapCounters::new();
     assert_eq!(
@@ -126,11 +126,11 @@ fn reserve_is_idempotent_per_key() {
 #[test]
 fn unanswered_release_refunds_and_frees_the_slot() {
     let now = utc(2024, 1, 8, 17, 0);
-    let limits = CapLimits {
-        concurrency: Some(1),
-        hourly: Some(1),
-        total: Some(1),
-        ..CapLimits::default()
+    let limits = Caps {
+        concurrency_limit: Some(1),
+        hourly_cap: Some(1),
+        total_cap: Some(1),
+        ..Caps::default()
     };
     let mut c = CapCounters::new();
     assert_eq!(
@@ -150,10 +150,10 @@ fn unanswered_release_refunds_and_frees_the_slot() {
 #[test]
 fn answered_release_frees_the_slot_but_keeps_counts() {
     let now = utc(2024, 1, 8, 17, 0);
-    let limits = CapLimits {
-        concurrency: Some(1),
-        hourly: Some(2),
-        ..CapLimits::default()
+    let limits = Caps {
+        concurrency_limit: Some(1),
+        hourly_cap: Some(2),
+        ..Caps::default()
     };
     let mut c = CapCounters::new();
     assert_eq!(take_answered(&mut c, &limits, New_York, now, 1), Ok(()));
@@ -185,7 +185,7 @@ fn refund_after_the_period_ended_leaves_the_new_period_alone() {
     let before = utc(2024, 2, 1, 4, 50);
     let after = utc(2024, 2, 1, 5, 10);
     let mut c = CapCounters::new();
-    let open = CapLimits::default();
+    let open = Caps::default();
     assert_eq!(
         c.try_reserve(&open, New_York, before, key(1), ttl(before)),
         Ok(())
@@ -209,7 +209,7 @@ fn refund_after_the_period_ended_leaves_the_new_period_alone() {
 fn expire_releases_lapsed_reservations_keeping_counts() {
     let now = utc(2024, 1, 8, 17, 0);
     let mut c = CapCounters::new();
-    let open = CapLimits::default();
+    let open = Caps::default();
     assert_eq!(
         c.try_reserve(&open, New_York, now, key(1), now + Duration::minutes(30)),
         Ok(())
@@ -242,9 +242,9 @@ fn expire_releases_lapsed_reservations_keeping_counts() {
 
 #[test]
 fn hour_resets_on_the_local_hour() {
-    let limits = CapLimits {
-        hourly: Some(1),
-        ..CapLimits::default()
+    let limits = Caps {
+        hourly_cap: Some(1),
+        ..Caps::default()
     };
     let mut c = CapCounters::new();
     // 12:59 New York, then 13:00.
@@ -265,9 +265,9 @@ fn hour_resets_on_the_local_hour() {
 #[test]
 fn hour_follows_half_hour_offsets() {
     // Kolkata is UTC+5:30: its clock hours start at :30 UTC, so a UTC-hour bucket would be wrong.
-    let limits = CapLimits {
-        hourly: Some(1),
-        ..CapLimits::default()
+    let limits = Caps {
+        hourly_cap: Some(1),
+        ..Caps::default()
     };
     let mut c = CapCounters::new();
     assert_eq!(
@@ -290,9 +290,9 @@ fn hour_follows_half_hour_offsets() {
 #[test]
 fn fall_back_repeated_hour_is_one_bucket() {
     // 2024-11-03: 01:30 EDT (05:30 UTC) and 01:30 EST (06:30 UTC) are the same local clock hour.
-    let limits = CapLimits {
-        hourly: Some(1),
-        ..CapLimits::default()
+    let limits = Caps {
+        hourly_cap: Some(1),
+        ..Caps::default()
     };
     let mut c = CapCounters::new();
     assert_eq!(
@@ -322,10 +322,10 @@ fn fall_back_repeated_hour_is_one_bucket() {
 #[test]
 fn spring_forward_skips_to_a_new_hour() {
     // 2024-03-10: 01:59 EST (06:59 UTC) is followed by 03:00 EDT (07:00 UTC).
-    let limits = CapLimits {
-        hourly: Some(1),
-        daily: Some(2),
-        ..CapLimits::default()
+    let limits = Caps {
+        hourly_cap: Some(1),
+        daily_cap: Some(2),
+        ..Caps::default()
     };
     let mut c = CapCounters::new();
     assert_eq!(
@@ -348,9 +348,9 @@ fn day_and_month_roll_over_at_local_midnight_not_utc() {
     // 23:30 on Jan 31 and 00:30 on Feb 1 in New York are both Feb 1 in UTC.
     let late = utc(2024, 2, 1, 4, 30);
     let early = utc(2024, 2, 1, 5, 30);
-    let daily = CapLimits {
-        daily: Some(1),
-        ..CapLimits::default()
+    let daily = Caps {
+        daily_cap: Some(1),
+        ..Caps::default()
     };
     let mut c = CapCounters::new();
     assert_eq!(take_answered(&mut c, &daily, New_York, late, 1), Ok(()));
@@ -364,9 +364,9 @@ fn day_and_month_roll_over_at_local_midnight_not_utc() {
         Err(Refusal::Daily)
     );
 
-    let monthly = CapLimits {
-        monthly: Some(1),
-        ..CapLimits::default()
+    let monthly = Caps {
+        monthly_cap: Some(1),
+        ..Caps::default()
     };
     let mut c = CapCounters::new();
     assert_eq!(take_answered(&mut c, &monthly, New_York, late, 1), Ok(()));
@@ -394,10 +394,10 @@ fn day_and_month_roll_over_at_local_midnight_not_utc() {
 #[test]
 fn auckland_day_starts_while_utc_is_still_yesterday() {
     // 2024-01-31 10:59 UTC = Jan 31 23:59 NZDT; 11:00 UTC = Feb 1 00:00 NZDT.
-    let limits = CapLimits {
-        daily: Some(1),
-        monthly: Some(1),
-        ..CapLimits::default()
+    let limits = Caps {
+        daily_cap: Some(1),
+        monthly_cap: Some(1),
+        ..Caps::default()
     };
     let mut c = CapCounters::new();
     assert_eq!(
@@ -416,9 +416,9 @@ fn auckland_day_starts_while_utc_is_still_yesterday() {
 
 #[test]
 fn total_never_resets() {
-    let limits = CapLimits {
-        total: Some(2),
-        ..CapLimits::default()
+    let limits = Caps {
+        total_cap: Some(2),
+        ..Caps::default()
     };
     let mut c = CapCounters::new();
     assert_eq!(
@@ -437,9 +437,9 @@ fn total_never_resets() {
 
 #[test]
 fn clock_stepping_back_does_not_forget_calls() {
-    let limits = CapLimits {
-        hourly: Some(1),
-        ..CapLimits::default()
+    let limits = Caps {
+        hourly_cap: Some(1),
+        ..Caps::default()
     };
     let mut c = CapCounters::new();
     assert_eq!(
@@ -457,57 +457,21 @@ fn clock_stepping_back_does_not_forget_calls() {
 fn zero_limits_refuse_without_panicking() {
     let now = utc(2024, 1, 8, 17, 0);
     let mut c = CapCounters::new();
-    let zero = CapLimits {
-        concurrency: Some(0),
-        ..CapLimits::default()
+    let zero = Caps {
+        concurrency_limit: Some(0),
+        ..Caps::default()
     };
     assert_eq!(
         c.try_reserve(&zero, New_York, now, key(1), ttl(now)),
         Err(Refusal::Concurrency)
     );
-    let zero = CapLimits {
-        total: Some(0),
-        ..CapLimits::default()
+    let zero = Caps {
+        total_cap: Some(0),
+        ..Caps::default()
     };
     assert_eq!(
         c.try_reserve(&zero, New_York, now, key(1), ttl(now)),
         Err(Refusal::Total)
-    );
-}
-
-#[test]
-fn limits_from_buyer() {
-    let buyer: Buyer = Buyer {
-        id: Id::from_u128(1),
-        tenant_id: Id::from_u128(2),
-        name: "Acme".into(),
-        company: String::new(),
-        contact: String::new(),
-        phone_number: switchboard_model::PhoneNumber::parse("+15550002001").expect("valid number"),
-        status: Default::default(),
-        timezone: New_York,
-        concurrency_limit: Some(3),
-        hourly_cap: Some(4),
-        daily_cap: Some(5),
-        monthly_cap: None,
-        total_cap: Some(7),
-        schedule: None,
-        geo: Default::default(),
-        conversion_seconds: 0,
-        payout: 0,
-        currency: Default::default(),
-        version: 0,
-    };
-    let l = CapLimits::from(&buyer);
-    assert_eq!(
-        l,
-        CapLimits {
-            concurrency: Some(3),
-            hourly: Some(4),
-            daily: Some(5),
-            monthly: None,
-            total: Some(7)
-        }
     );
 }
 
@@ -650,14 +614,14 @@ fn limit() -> impl Strategy<Value = Option<u32>> {
     prop_oneof![1 => Just(None), 3 => (1u32..5).prop_map(Some)]
 }
 
-fn limits() -> impl Strategy<Value = CapLimits> {
+fn limits() -> impl Strategy<Value = Caps> {
     (limit(), limit(), limit(), limit(), limit()).prop_map(
-        |(concurrency, hourly, daily, monthly, total)| CapLimits {
-            concurrency,
-            hourly,
-            daily,
-            monthly,
-            total,
+        |(concurrency_limit, hourly_cap, daily_cap, monthly_cap, total_cap)| Caps {
+            concurrency_limit,
+            hourly_cap,
+            daily_cap,
+            monthly_cap,
+            total_cap,
         },
     )
 }
@@ -717,7 +681,7 @@ impl Model {
 
     fn reserve(
         &mut self,
-        l: &CapLimits,
+        l: &Caps,
         tz: Tz,
         now: DateTime<Utc>,
         k: ReservationKey,
@@ -728,19 +692,19 @@ impl Model {
         }
         let s = self.snapshot(tz, now);
         let over = |lim: Option<u32>, used: u64| lim.is_some_and(|x| used >= u64::from(x));
-        if over(l.concurrency, s.active.into()) {
+        if over(l.concurrency_limit, s.active.into()) {
             return Err(Refusal::Concurrency);
         }
-        if over(l.hourly, s.hour.into()) {
+        if over(l.hourly_cap, s.hour.into()) {
             return Err(Refusal::Hourly);
         }
-        if over(l.daily, s.day.into()) {
+        if over(l.daily_cap, s.day.into()) {
             return Err(Refusal::Daily);
         }
-        if over(l.monthly, s.month.into()) {
+        if over(l.monthly_cap, s.month.into()) {
             return Err(Refusal::Monthly);
         }
-        if over(l.total, s.total) {
+        if over(l.total_cap, s.total) {
             return Err(Refusal::Total);
         }
         self.attempts.push(ModelAttempt {
@@ -784,12 +748,12 @@ proptest! {
                     let same_period = model.held(pkey(n))
                         .map(|a| Model::labels(tz, a.started) == Model::labels(tz, now));
                     // A buyer full on every count at once: refused before the release.
-                    let full = CapLimits {
-                        concurrency: Some(before.active),
-                        hourly: Some(before.hour),
-                        daily: Some(before.day),
-                        monthly: Some(before.month),
-                        total: u32::try_from(before.total).ok(),
+                    let full = Caps {
+                        concurrency_limit: Some(before.active),
+                        hourly_cap: Some(before.hour),
+                        daily_cap: Some(before.day),
+                        monthly_cap: Some(before.month),
+                        total_cap: u32::try_from(before.total).ok(),
                     };
                     let fresh = (Id::from_u128(u128::MAX), 0);
                     prop_assert!(live.clone().try_reserve(&full, tz, now, fresh, now).is_err());
@@ -823,11 +787,11 @@ proptest! {
             let s = live.snapshot(tz, now);
             prop_assert_eq!(s, model.snapshot(tz, now), "at {} ({})", now, now.with_timezone(&tz));
             let within = |lim: Option<u32>, used: u64| lim.is_none_or(|l| used <= u64::from(l));
-            prop_assert!(within(limits.concurrency, s.active.into()), "{:?} over {:?}", s, limits);
-            prop_assert!(within(limits.hourly, s.hour.into()), "{:?} over {:?}", s, limits);
-            prop_assert!(within(limits.daily, s.day.into()), "{:?} over {:?}", s, limits);
-            prop_assert!(within(limits.monthly, s.month.into()), "{:?} over {:?}", s, limits);
-            prop_assert!(within(limits.total, s.total), "{:?} over {:?}", s, limits);
+            prop_assert!(within(limits.concurrency_limit, s.active.into()), "{:?} over {:?}", s, limits);
+            prop_assert!(within(limits.hourly_cap, s.hour.into()), "{:?} over {:?}", s, limits);
+            prop_assert!(within(limits.daily_cap, s.day.into()), "{:?} over {:?}", s, limits);
+            prop_assert!(within(limits.monthly_cap, s.month.into()), "{:?} over {:?}", s, limits);
+            prop_assert!(within(limits.total_cap, s.total), "{:?} over {:?}", s, limits);
         }
     }
 
