@@ -274,7 +274,16 @@ export function ResourceEdit({ kind, id }: { kind: ResourceKind; id: string }) {
 
 
 interface SchemaProp { type?: string | string[]; $ref?: string; oneOf?: unknown[]; description?: string; readOnly?: boolean; writeOnly?: boolean; enum?: string[] }
-interface Schema { properties?: Record<string, SchemaProp>; required?: string[]; enum?: string[] }
+interface Schema { properties?: Record<string, SchemaProp>; required?: string[]; enum?: string[]; allOf?: (Schema & { $ref?: string })[] }
+
+/** A schema's own fields with those of every `allOf` part (a flattened struct such as `Caps`). */
+function fieldsOf(s: Schema, all: Record<string, Schema>): Schema {
+  const parts = (s.allOf ?? []).map((p) => fieldsOf(p.$ref ? all[p.$ref.split('/').pop()!] ?? {} : p, all));
+  return parts.reduce<Schema>(
+    (acc, p) => ({ properties: { ...acc.properties, ...p.properties }, required: [...(acc.required ?? []), ...(p.required ?? [])] }),
+    { properties: s.properties, required: s.required },
+  );
+}
 
 /** A property's type, as a person reads it (enums spelled out). */
 function typeOf(p: SchemaProp, all: Record<string, Schema>): string {
@@ -292,7 +301,7 @@ export function SchemaFields({ schema }: { schema: string }) {
   // The document changes only with the server: read once a session.
   const { data } = useQuery({ ...doc<{ components: { schemas: Record<string, Schema> } }>(['/api/openapi.json'], '/api/openapi.json'), staleTime: Infinity });
   const all = data?.components.schemas;
-  const s = all?.[schema];
+  const s = all?.[schema] && fieldsOf(all[schema], all);
   if (!all || !s?.properties) return null;
   return (
     <details className="detail">

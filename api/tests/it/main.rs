@@ -11,6 +11,7 @@ mod cluster;
 mod config_resources;
 mod dni;
 mod dni_script;
+mod full_disk;
 mod hardening_auth;
 mod multi_node;
 mod openapi;

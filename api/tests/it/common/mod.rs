@@ -3,6 +3,7 @@
 //! engine, requests signed the way Twilio signs them, and `periodic_check`
 //! instead of sleeps.
 
+pub(crate) mod failing_disk;
 pub(crate) mod fake_twilio;
 pub(crate) mod process;
 
@@ -231,6 +232,11 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("open store"));
         Self::launch(dir, store, public, config, None, configure).await
+    }
+
+    /// Starts the server over `store`, whose files are in `dir`.
+    pub(crate) async fn start_on(dir: tempfile::TempDir, store: Arc<dyn Store>) -> Self {
+        Self::launch(dir, store, None, EngineConfig::default(), None, |s| s).await
     }
 
     /// Starts one node of a cluster whose nodes share `store`: it joins
