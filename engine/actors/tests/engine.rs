@@ -118,6 +118,17 @@ fn dialed(d: &Decision) -> Option<&str> {
     }
 }
 
+/// Writes `value` through the engine over the version it holds (0: a new one).
+async fn save<T: switchboard_engine::CheckedByWriter>(engine: &Engine, value: &mut T) {
+    let stored = Some(value.version()).filter(|v| *v > 0);
+    engine
+        .config_write()
+        .await
+        .put(value, stored)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn concurrency_and_caps_survive_a_restart() {
     let w = world(EngineConfig::default()).await;
@@ -828,12 +839,7 @@ async fn a_second_node_follows_number_pools() {
         "id": new_id(), "tenantId": w.tenant, "name": "Main", "numbers": ["+15550004001"], "fallbackNumber": "+15550004999"
     }))
     .unwrap();
-    w.engine
-        .config_write()
-        .await
-        .put(&mut pool, None)
-        .await
-        .unwrap();
+    save(&w.engine, &mut pool).await;
     let mut c = campaign(
         w.tenant,
         "+15550001000",
@@ -899,13 +905,7 @@ async fn a_second_node_follows_number_pools() {
     // Node A swaps the pool's number: the other node routes the new one and
     // no longer the old one.
     pool.numbers = vec![PhoneNumber::parse("+15550004002").unwrap()];
-    let stored = Some(pool.version);
-    w.engine
-        .config_write()
-        .await
-        .put(&mut pool, stored)
-        .await
-        .unwrap();
+    save(&w.engine, &mut pool).await;
     eventually(async || {
         n += 1;
         dialed(
@@ -1020,23 +1020,13 @@ async fn a_second_node_follows_rtb_targets_and_routers() {
 
     // Node A creates a target and a router, and an RTB campaign through them.
     let mut t1 = rtb_target(w.tenant, &bidder(10, "+15550005001").await);
-    w.engine
-        .config_write()
-        .await
-        .put(&mut t1, None)
-        .await
-        .unwrap();
+    save(&w.engine, &mut t1).await;
     let mut router: RtbRouter = serde_json::from_value(serde_json::json!({
         "id": new_id(), "tenantId": w.tenant, "name": "router", "biddingTimeoutMs": 1500, "minBiddersRequired": 1,
         "targets": [{"targetId": t1.id, "priority": 1}]
     }))
     .unwrap();
-    w.engine
-        .config_write()
-        .await
-        .put(&mut router, None)
-        .await
-        .unwrap();
+    save(&w.engine, &mut router).await;
     let mut c = campaign(w.tenant, "+15550001000", RoutingPolicy::Priority, &[]);
     (c.routing_type, c.rtb_router_id) = (RoutingType::Rtb, Some(router.id));
     let c = w.engine.put_campaign(c, None).await.unwrap();
@@ -1044,45 +1034,22 @@ async fn a_second_node_follows_rtb_targets_and_routers() {
 
     // A second, higher bidder joins the router: the other node's auctions ask it and it wins.
     let mut t2 = rtb_target(w.tenant, &bidder(20, "+15550005002").await);
-    w.engine
-        .config_write()
-        .await
-        .put(&mut t2, None)
-        .await
-        .unwrap();
+    save(&w.engine, &mut t2).await;
     router.targets.push(
         serde_json::from_value(serde_json::json!({"targetId": t2.id, "priority": 2})).unwrap(),
     );
-    let stored = Some(router.version);
-    w.engine
-        .config_write()
-        .await
-        .put(&mut router, stored)
-        .await
-        .unwrap();
+    save(&w.engine, &mut router).await;
     eventually(async || dial().await.as_deref() == Some("+15550005002")).await;
 
     // The second target moves to another endpoint, which bids higher still.
     t2.endpoint_url = bidder(30, "+15550005003").await;
-    let stored = Some(t2.version);
-    w.engine
-        .config_write()
-        .await
-        .put(&mut t2, stored)
-        .await
-        .unwrap();
+    save(&w.engine, &mut t2).await;
     eventually(async || dial().await.as_deref() == Some("+15550005003")).await;
 
     // It leaves the router and is deleted: the first target wins again, and
     // the other node forgets the deleted one.
     router.targets.retain(|t| t.target_id == t1.id);
-    let stored = Some(router.version);
-    w.engine
-        .config_write()
-        .await
-        .put(&mut router, stored)
-        .await
-        .unwrap();
+    save(&w.engine, &mut router).await;
     w.engine
         .config_write()
         .await

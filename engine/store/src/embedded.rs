@@ -3,19 +3,20 @@
 //! redb gives ACID transactions with copy-on-write B-trees, so a crash leaves the
 //! last committed state. Every write transaction commits with
 //! [`Durability::Immediate`] (an fsync) before its future resolves.
-//! [`Store::put_calls`] appends a whole batch to the call log in one
-//! transaction: one fsync for many calls, all or nothing. The call tables
-//! are projected from the log behind it, and every read of them first
-//! applies what was appended before it (`calls.rs`).
+//! [`Store::put_calls`] appends a whole batch to the call log (a file of its
+//! own, `call-log.redb`) in one transaction: one fsync for many calls, all
+//! or nothing. The call tables are projected from the log behind it, and
+//! every read of them first applies what was appended before it
+//! (`calls.rs`).
 //!
 //! Tables mirror the ScyllaDB shape (partition key first, clustering after):
 //!
 //! | table               | key                                         | value                 |
 //! |---------------------|---------------------------------------------|-----------------------|
 //! | `docs`              | (kind, tenant, id)                          | (version, JSON body)  |
-//! | `call_log`          | offset                                      | (appended µs, JSON `CallRecord`) |
-//! | `call_at`           | id                                          | offset of its latest record |
-//! | `applied`           | projection                                  | offset applied        |
+//! | `call_log` (in `call-log.redb`) | offset                          | (appended µs, JSON `CallRecord`) |
+//! | `applied`           | projection                                  | log offset applied    |
+//! | `calls`             | id                                          | JSON `CallRecord`     |
 //! | `call_sids`         | `CallSid`                                   | id                    |
 //! | `calls_by_campaign` | (tenant, campaign, started µs, id)          | ()                    |
 //! | `calls_by_tenant`   | (tenant, started µs, id)                    | ()                    |
@@ -58,8 +59,8 @@ use switchboard_model::{
 mod calls;
 
 use self::calls::{
-    BUYER_ATTEMPTS, BUYER_TOTALS, CALL_AT, CALL_LOG, CALL_SIDS, CALLS_BY_CAMPAIGN, CALLS_BY_TENANT,
-    Log, Projector, document, load_calls,
+    BUYER_ATTEMPTS, BUYER_TOTALS, CALL_SIDS, CALLS, CALLS_BY_CAMPAIGN, CALLS_BY_TENANT, Log,
+    Projector, load_calls,
 };
 use crate::lease;
 use crate::{
@@ -140,7 +141,12 @@ impl EmbeddedStore {
             Ok(())
         })?;
         let db = Arc::new(db);
-        let (log, projector) = Log::open(&db)?;
+        // The call log has a file, so a writer, of its own: appends never
+        // queue behind the projections' transactions.
+        let wal_path = dir.join(calls::LOG_FILE);
+        let wal = Database::create(&wal_path)
+            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", wal_path.display())))?;
+        let (log, projector) = Log::open(&db, wal)?;
         Ok(Self {
             db,
             log,
@@ -550,16 +556,15 @@ impl Store for EmbeddedStore {
             })
             .collect::<Result<Vec<_>>>()?;
         let log = Arc::clone(&self.log);
-        self.blocking(move |db| log.append(db, &encoded)).await
+        self.blocking(move |_| log.append(&encoded)).await
     }
 
     async fn get_call(&self, id: Id) -> Result<Option<CallRecord>> {
         self.reading_calls(move |db| {
             let txn = read_txn(db)?;
-            let at = txn.open_table(CALL_AT).map_err(backend("open call_at"))?;
-            let log = txn.open_table(CALL_LOG).map_err(backend("open call_log"))?;
-            match document(&at, &log, id_key(id))? {
-                Some(g) => decode_call(g.value().1).map(Some),
+            let calls = txn.open_table(CALLS).map_err(backend("open calls"))?;
+            match calls.get(id_key(id)).map_err(backend("read call"))? {
+                Some(g) => decode_call(g.value()).map(Some),
                 None => Ok(None),
             }
         })
@@ -704,25 +709,27 @@ impl Store for EmbeddedStore {
     async fn scan_calls(&self, after: Option<Id>, limit: usize) -> Result<Vec<CallRecord>> {
         self.reading_calls(move |db| {
             let txn = read_txn(db)?;
-            let at = txn.open_table(CALL_AT).map_err(backend("open call_at"))?;
+            let calls = txn.open_table(CALLS).map_err(backend("open calls"))?;
             let lo = match after {
                 Some(id) => Bound::Excluded(id_key(id)),
                 None => Bound::Unbounded,
             };
-            let ids = at
+            calls
                 .range::<u128>((lo, Bound::Unbounded))
-                .map_err(backend("read call_at"))?
+                .map_err(backend("read calls"))?
                 .take(limit)
-                .map(|e| e.map(|(k, _)| k.value()).map_err(backend("read call_at")))
-                .collect::<Result<Vec<_>>>()?;
-            load_calls(&txn, ids)
+                .map(|e| {
+                    let (_, v) = e.map_err(backend("read calls"))?;
+                    decode_call(v.value())
+                })
+                .collect()
         })
         .await
     }
 
     async fn projection_lag(&self) -> Result<ProjectionLag> {
         let log = Arc::clone(&self.log);
-        self.blocking(move |db| log.lag(db)).await
+        self.blocking(move |_| log.lag()).await
     }
 
     async fn check_projections(&self, rebuild: bool) -> Result<ProjectionCheck> {
@@ -986,18 +993,9 @@ mod tests {
             switchboard_model::new_id(),
         );
         write(&store.db, |txn| {
-            // A record at log offset 1, applied: the document of `call`.
-            txn.open_table(CALL_LOG)
+            txn.open_table(CALLS)
                 .unwrap()
-                .insert(1, (0, b"{not json".as_slice()))
-                .unwrap();
-            txn.open_table(CALL_AT)
-                .unwrap()
-                .insert(id_key(call), 1)
-                .unwrap();
-            txn.open_table(calls::APPLIED)
-                .unwrap()
-                .insert("calls", 1)
+                .insert(id_key(call), b"{not json".as_slice())
                 .unwrap();
             txn.open_table(CALLS_BY_TENANT)
                 .unwrap()

@@ -1,26 +1,27 @@
-//! Calls in the embedded store: a durable, ordered log, and the call
-//! tables projected from it behind the appends.
+//! Calls in the embedded store: a durable, ordered log in a file of its
+//! own, and the call tables projected from it behind the appends.
 //!
 //! - **Append.** [`Store::put_calls`](crate::Store::put_calls) appends each
-//!   record to `call_log` under the next offset, in one transaction with
-//!   [`Durability::Immediate`]: one fsync for the batch, and the caller (a
-//!   webhook's TwiML) waits for that and nothing else.
+//!   record to `call_log` in `call-log.redb` under the next offset, in one
+//!   transaction with [`Durability::Immediate`]: one fsync for the batch,
+//!   and the caller (a webhook's TwiML) waits for that and nothing else. The
+//!   log has a file (and so a writer) of its own, so an append never queues
+//!   behind the projections.
 //! - **Project.** The projector thread applies the entries after the
-//!   applied offset to `call_at` (the call's document: its latest entry),
-//!   the `CallSid` index, the by-campaign, by-tenant and by-buyer indexes
-//!   and the buyer totals, in batches. A batch writes the new offset in the
-//!   same transaction, so a crash replays from it with an exactly-once
-//!   effect. These commits skip the fsync ([`Durability::None`]): redb makes
-//!   them durable with the next append's, and one lost in a crash is
-//!   replayed at open.
+//!   applied offset to the call tables in `switchboard.redb`: the call's
+//!   document, the `CallSid` index, the by-campaign, by-tenant and by-buyer
+//!   indexes and the buyer totals, in batches. A batch writes the new offset
+//!   in the same transaction, so a crash replays from it with an
+//!   exactly-once effect. Batches skip the fsync ([`Durability::None`])
+//!   while more entries wait; the one that catches up is durable (a
+//!   checkpoint), and only then is the log trimmed up to it.
 //! - **Read.** A read of the call tables first applies whatever was appended
 //!   before it ([`Log::catch_up`]), so it sees every acknowledged call; when
 //!   the projector keeps up (the usual case) that is one atomic load.
-//! - **Retain.** Applying an entry deletes the entry of the same call it
-//!   supersedes: the log keeps each call's latest record (its document)
-//!   plus what is not applied yet. So the log never grows beyond the calls,
-//!   and a rebuild from it ([`check`]) gives exactly the tables the
-//!   incremental path keeps.
+//! - **Retain.** The log holds what is not yet applied and checkpointed; the
+//!   call documents are its compaction (each call's latest record). A
+//!   recount of the indexes and totals from the documents ([`Log::check`])
+//!   gives exactly what the incremental path wrote.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -35,21 +36,18 @@ use redb::{
 use serde::Deserialize;
 use switchboard_model::{AttemptOutcome, CallRecord, Id};
 
-use super::{
-    backend, counted, decode_call, id_key, micros, outcome_code, read_txn, write, write_if,
-};
+use super::{backend, counted, decode_call, id_key, micros, outcome_code, read_txn, write};
 use crate::{ProjectionCheck, ProjectionLag, Result, StoreError};
 
+/// The log file's name under the data directory.
+pub(super) const LOG_FILE: &str = "call-log.redb";
 /// A log entry: when it was appended (µs since the epoch), and a call record's JSON.
 type Entry = (i64, &'static [u8]);
-/// The log: offset → entry.
+/// The log (in [`LOG_FILE`]): offset → entry.
 pub(super) const CALL_LOG: TableDefinition<u64, Entry> = TableDefinition::new("call_log");
-/// Call id → the offset of its latest applied entry (its document).
-pub(super) const CALL_AT: TableDefinition<u128, u64> = TableDefinition::new("call_at");
-/// Projection → the last offset it applied.
+/// Projection → the last offset it applied (in the main file, with the projection).
 pub(super) const APPLIED: TableDefinition<&str, u64> = TableDefinition::new("applied");
-/// Call records of files written before the log: moved into it at open.
-const LEGACY_CALLS: TableDefinition<u128, &[u8]> = TableDefinition::new("calls");
+pub(super) const CALLS: TableDefinition<u128, &[u8]> = TableDefinition::new("calls");
 pub(super) const CALL_SIDS: TableDefinition<&str, u128> = TableDefinition::new("call_sids");
 pub(super) const CALLS_BY_CAMPAIGN: TableDefinition<(u128, u128, i64, u128), ()> =
     TableDefinition::new("calls_by_campaign");
@@ -62,21 +60,19 @@ pub(super) const BUYER_TOTALS: TableDefinition<u128, u64> = TableDefinition::new
 /// The one projection of the log so far; the key of its offset in `applied`.
 const CALLS_PROJECTION: &str = "calls";
 /// Most entries one projection transaction applies.
-const BATCH: usize = 4_096;
-/// Records moved from a pre-log file per transaction at open.
-const MIGRATE_BATCH: usize = 10_000;
+const BATCH: usize = 1_024;
 
 /// Creates the call tables (at open), so read transactions never meet a missing one.
 pub(super) fn create_tables(txn: &WriteTransaction) -> Result<()> {
-    txn.open_table(CALL_LOG).map_err(backend("open call_log"))?;
-    txn.open_table(CALL_AT).map_err(backend("open call_at"))?;
     txn.open_table(APPLIED).map_err(backend("open applied"))?;
     CallTables::open(txn)?;
     Ok(())
 }
 
-/// The log's offsets and its projector thread, shared by the store's clones.
+/// The log's file and offsets, and the projector's wake-up, shared by the
+/// store's clones and the projector thread.
 pub(super) struct Log {
+    wal: Database,
     /// The highest offset appended (committed durably).
     appended: AtomicU64,
     /// The highest offset applied to the call tables.
@@ -90,7 +86,7 @@ pub(super) struct Log {
 }
 
 /// Stops the projector thread when the last clone of the store goes, after
-/// it applied everything and made that durable, so the file closes with
+/// it applied everything and made that durable, so the files close with
 /// nothing to replay.
 pub(super) struct Projector {
     log: Arc<Log>,
@@ -108,14 +104,17 @@ impl Drop for Projector {
 }
 
 impl Log {
-    /// Opens the log of `db`: moves the records of a pre-log file into it,
-    /// applies what a crash left unapplied, and starts the projector.
-    pub(super) fn open(db: &Arc<Database>) -> Result<(Arc<Log>, Projector)> {
-        migrate(db)?;
-        let txn = read_txn(db)?;
-        let (appended, applied) = offsets(&txn)?;
-        drop(txn);
+    /// Opens the log `wal` of `db`, applies what a crash left unapplied,
+    /// and starts the projector.
+    pub(super) fn open(db: &Arc<Database>, wal: Database) -> Result<(Arc<Log>, Projector)> {
+        write(&wal, |txn| {
+            txn.open_table(CALL_LOG).map_err(backend("open call_log"))?;
+            Ok(())
+        })?;
+        let applied = applied_of(&read_txn(db)?)?;
+        let appended = last_offset(&read_txn(&wal)?)?.max(applied);
         let log = Arc::new(Log {
+            wal,
             appended: AtomicU64::new(appended),
             applied: AtomicU64::new(applied),
             projecting: Mutex::new(()),
@@ -165,22 +164,23 @@ impl Log {
                 tracing::error!(error = %e, "applying the call log failed");
             }
             if self.stop.load(Ordering::SeqCst) {
-                // One durable commit, so what the batches applied survives the close.
-                let _ = write(db, |txn| {
-                    txn.open_table(APPLIED).map_err(backend("open applied"))?;
-                    Ok(())
-                });
                 return;
             }
         }
     }
 
     /// Appends `calls` in one durable commit; returns once it is on disk.
-    pub(super) fn append(&self, db: &Database, calls: &[(Id, Vec<u8>)]) -> Result<()> {
+    pub(super) fn append(&self, calls: &[(Id, Vec<u8>)]) -> Result<()> {
         let now = micros(Utc::now());
-        let last = write(db, |txn| {
+        let last = write(&self.wal, |txn| {
             let mut log = txn.open_table(CALL_LOG).map_err(backend("open call_log"))?;
-            let mut next = last_offset(&log)? + 1;
+            // Offsets go on from the last applied when the log was trimmed empty.
+            let mut next = log
+                .last()
+                .map_err(backend("read call_log"))?
+                .map_or(0, |(k, _)| k.value())
+                .max(self.applied.load(Ordering::SeqCst))
+                + 1;
             for (_, bytes) in calls {
                 log.insert(next, (now, bytes.as_slice()))
                     .map_err(backend("append to call_log"))?;
@@ -194,7 +194,8 @@ impl Log {
     }
 
     /// Applies every entry appended before this call, so a read after it
-    /// sees every acknowledged call.
+    /// sees every acknowledged call. The batch that catches up is a durable
+    /// checkpoint, after which the log is trimmed up to it.
     pub(super) fn catch_up(&self, db: &Database) -> Result<()> {
         let target = self.appended.load(Ordering::SeqCst);
         if self.applied.load(Ordering::SeqCst) >= target {
@@ -204,25 +205,67 @@ impl Log {
             .projecting
             .lock()
             .map_err(|_| StoreError::Backend("the projector panicked".into()))?;
-        while self.applied.load(Ordering::SeqCst) < target {
-            let applied = project(db, BATCH)?;
-            if applied == self.applied.swap(applied, Ordering::SeqCst) {
+        loop {
+            let from = self.applied.load(Ordering::SeqCst);
+            if from >= target {
+                return Ok(());
+            }
+            let entries = self.read(from, BATCH)?;
+            let Some(&(last, _)) = entries.last() else {
                 return Err(StoreError::Corrupt(format!(
-                    "the call log ends at {applied}, before offset {target}"
+                    "the call log has no entry after {from}, but {target} was appended"
                 )));
+            };
+            // The catching-up batch is durable: the checkpoint the log is trimmed to.
+            let checkpoint = last >= target;
+            project(db, &entries, last, checkpoint)?;
+            self.applied.store(last, Ordering::SeqCst);
+            if checkpoint {
+                self.trim(last)?;
             }
         }
-        Ok(())
+    }
+
+    /// Up to `limit` entries after offset `from`.
+    fn read(&self, from: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>> {
+        let txn = read_txn(&self.wal)?;
+        let log = txn.open_table(CALL_LOG).map_err(backend("open call_log"))?;
+        log.range(from + 1..)
+            .map_err(backend("read call_log"))?
+            .take(limit)
+            .map(|e| {
+                let (k, v) = e.map_err(backend("read call_log"))?;
+                Ok((k.value(), v.value().1.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Deletes the entries up to `checkpoint`, applied durably. Not fsynced:
+    /// a trim lost in a crash is done again at the next checkpoint, and the
+    /// entries it left are behind the applied offset, so never applied twice.
+    fn trim(&self, checkpoint: u64) -> Result<()> {
+        let mut txn = self.wal.begin_write().map_err(backend("begin write"))?;
+        txn.set_durability(Durability::None)
+            .map_err(backend("set durability"))?;
+        {
+            let mut log = txn.open_table(CALL_LOG).map_err(backend("open call_log"))?;
+            log.retain_in(..=checkpoint, |_, _| false)
+                .map_err(backend("trim call_log"))?;
+        }
+        txn.commit().map_err(backend("commit"))
     }
 
     /// How far the projection is behind the log.
-    pub(super) fn lag(&self, db: &Database) -> Result<ProjectionLag> {
-        let txn = read_txn(db)?;
-        let (appended, applied) = offsets(&txn)?;
+    pub(super) fn lag(&self) -> Result<ProjectionLag> {
+        let (appended, applied) = (
+            self.appended.load(Ordering::SeqCst),
+            self.applied.load(Ordering::SeqCst),
+        );
         let events = appended.saturating_sub(applied);
         let oldest = match events {
             0 => None,
             _ => {
+                let txn = read_txn(&self.wal)?;
                 let log = txn.open_table(CALL_LOG).map_err(backend("open call_log"))?;
                 let first = log
                     .range(applied + 1..)
@@ -242,9 +285,10 @@ impl Log {
         })
     }
 
-    /// Recounts the call tables from the log (after applying all of it) and
-    /// names every difference from what the incremental path wrote; with
-    /// `rebuild`, first replaces them with the recount.
+    /// Recounts the indexes and totals from the call documents (after
+    /// applying the whole log) and names every difference from what the
+    /// incremental path wrote; with `rebuild`, first replaces them with the
+    /// recount.
     pub(super) fn check(&self, db: &Database, rebuild: bool) -> Result<ProjectionCheck> {
         self.catch_up(db)?;
         let _one = self
@@ -254,56 +298,14 @@ impl Log {
         if rebuild {
             write(db, rebuild_tables)?;
         }
-        let txn = read_txn(db)?;
-        let mut check = recount(&txn)?;
+        let mut check = recount(&read_txn(db)?)?;
         check.rebuilt = rebuild;
         Ok(check)
     }
 }
 
-/// The last offset appended and the last applied, as committed.
-fn offsets(txn: &ReadTransaction) -> Result<(u64, u64)> {
-    let log = txn.open_table(CALL_LOG).map_err(backend("open call_log"))?;
-    let appended = log
-        .last()
-        .map_err(backend("read call_log"))?
-        .map_or(0, |(k, _)| k.value());
-    let applied = txn
-        .open_table(APPLIED)
-        .map_err(backend("open applied"))?
-        .get(CALLS_PROJECTION)
-        .map_err(backend("read applied"))?
-        .map_or(0, |g| g.value());
-    // A log emptied by nothing but compaction still counts from its offset.
-    Ok((appended.max(applied), applied))
-}
-
-fn last_offset(log: &Table<u64, Entry>) -> Result<u64> {
-    Ok(log
-        .last()
-        .map_err(backend("read call_log"))?
-        .map_or(0, |(k, _)| k.value()))
-}
-
-/// Applies up to `limit` entries after the applied offset, and records the
-/// new offset in the same transaction; returns it.
-fn project(db: &Database, limit: usize) -> Result<u64> {
-    let mut txn = db.begin_write().map_err(backend("begin write"))?;
-    txn.set_durability(Durability::None)
-        .map_err(backend("set durability"))?;
-    let applied = match project_in(&txn, limit) {
-        Ok(applied) => applied,
-        Err(e) => {
-            let _ = txn.abort();
-            return Err(e);
-        }
-    };
-    txn.commit().map_err(backend("commit"))?;
-    Ok(applied)
-}
-
-/// The offset the call tables have applied, read in a write transaction.
-fn applied_in(txn: &WriteTransaction) -> Result<u64> {
+/// The offset the call tables have applied.
+fn applied_of(txn: &ReadTransaction) -> Result<u64> {
     Ok(txn
         .open_table(APPLIED)
         .map_err(backend("open applied"))?
@@ -312,95 +314,48 @@ fn applied_in(txn: &WriteTransaction) -> Result<u64> {
         .map_or(0, |g| g.value()))
 }
 
-fn project_in(txn: &WriteTransaction, limit: usize) -> Result<u64> {
-    let mut applied = applied_in(txn)?;
-    let mut tables = CallTables::open(txn)?;
-    let entries: Vec<(u64, IndexKeys)> = tables
-        .log
-        .range(applied + 1..)
+/// The last offset in the log (0: empty).
+fn last_offset(txn: &ReadTransaction) -> Result<u64> {
+    Ok(txn
+        .open_table(CALL_LOG)
+        .map_err(backend("open call_log"))?
+        .last()
         .map_err(backend("read call_log"))?
-        .take(limit)
-        .map(|e| {
-            let (k, v) = e.map_err(backend("read call_log"))?;
-            Ok((k.value(), IndexKeys::of_stored(v.value().1)?))
-        })
-        .collect::<Result<_>>()?;
-    let mut deltas = HashMap::new();
-    for (offset, keys) in &entries {
-        tables.apply(*offset, keys, &mut deltas)?;
-        applied = *offset;
-    }
-    tables.apply_totals(deltas)?;
-    txn.open_table(APPLIED)
-        .map_err(backend("open applied"))?
-        .insert(CALLS_PROJECTION, applied)
-        .map_err(backend("write applied"))?;
-    Ok(applied)
+        .map_or(0, |(k, _)| k.value()))
 }
 
-/// Moves the records of a file written before the log into it, already
-/// applied (its indexes were written with them), a batch per transaction.
-fn migrate(db: &Database) -> Result<()> {
-    loop {
-        let moved = write_if(db, |txn| {
-            let mut legacy = txn
-                .open_table(LEGACY_CALLS)
-                .map_err(backend("open calls"))?;
-            let batch: Vec<(u128, Vec<u8>)> = legacy
-                .iter()
-                .map_err(backend("read calls"))?
-                .take(MIGRATE_BATCH)
-                .map(|e| {
-                    let (k, v) = e.map_err(backend("read calls"))?;
-                    Ok((k.value(), v.value().to_vec()))
-                })
-                .collect::<Result<_>>()?;
-            if batch.is_empty() {
-                return Ok((0, false));
-            }
-            let applied = applied_in(txn)?;
-            let mut log = txn.open_table(CALL_LOG).map_err(backend("open call_log"))?;
-            let mut at = txn.open_table(CALL_AT).map_err(backend("open call_at"))?;
-            let mut next = last_offset(&log)?.max(applied) + 1;
-            let now = micros(Utc::now());
-            for (id, bytes) in &batch {
-                log.insert(next, (now, bytes.as_slice()))
-                    .map_err(backend("append to call_log"))?;
-                at.insert(*id, next).map_err(backend("write call_at"))?;
-                legacy.remove(*id).map_err(backend("write calls"))?;
-                next += 1;
-            }
-            txn.open_table(APPLIED)
-                .map_err(backend("open applied"))?
-                .insert(CALLS_PROJECTION, next - 1)
-                .map_err(backend("write applied"))?;
-            Ok((batch.len(), true))
-        })?;
-        if moved == 0 {
-            return Ok(());
+/// Applies `entries` (ending at offset `last`) to the call tables and
+/// records `last` in the same transaction; durably if `checkpoint`.
+fn project(db: &Database, entries: &[(u64, Vec<u8>)], last: u64, checkpoint: bool) -> Result<()> {
+    let mut txn = db.begin_write().map_err(backend("begin write"))?;
+    let durability = if checkpoint {
+        Durability::Immediate
+    } else {
+        Durability::None
+    };
+    txn.set_durability(durability)
+        .map_err(backend("set durability"))?;
+    let applied = (|| {
+        let mut tables = CallTables::open(&txn)?;
+        let mut deltas = HashMap::new();
+        for (_, bytes) in entries {
+            tables.upsert(&IndexKeys::of_stored(bytes)?, bytes, &mut deltas)?;
+        }
+        tables.apply_totals(deltas)?;
+        drop(tables);
+        txn.open_table(APPLIED)
+            .map_err(backend("open applied"))?
+            .insert(CALLS_PROJECTION, last)
+            .map_err(backend("write applied"))?;
+        Ok(())
+    })();
+    match applied {
+        Ok(()) => txn.commit().map_err(backend("commit")),
+        Err(e) => {
+            let _ = txn.abort();
+            Err(e)
         }
     }
-}
-
-/// The stored document of call `id`, through its latest log entry.
-pub(super) fn document<'a>(
-    at: &impl ReadableTable<u128, u64>,
-    log: &'a impl ReadableTable<u64, Entry>,
-    id: u128,
-) -> Result<Option<redb::AccessGuard<'a, Entry>>> {
-    let Some(offset) = at.get(id).map_err(backend("read call_at"))? else {
-        return Ok(None);
-    };
-    let offset = offset.value();
-    log.get(offset)
-        .map_err(backend("read call_log"))?
-        .map(Some)
-        .ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "call {} names missing log entry {offset}",
-                Id::from_u128(id)
-            ))
-        })
 }
 
 /// Reads full records for ids found in an index; a dangling id is corruption.
@@ -408,14 +363,16 @@ pub(super) fn load_calls(
     txn: &ReadTransaction,
     ids: impl IntoIterator<Item = u128>,
 ) -> Result<Vec<CallRecord>> {
-    let at = txn.open_table(CALL_AT).map_err(backend("open call_at"))?;
-    let log = txn.open_table(CALL_LOG).map_err(backend("open call_log"))?;
+    let calls = txn.open_table(CALLS).map_err(backend("open calls"))?;
     ids.into_iter()
         .map(|id| {
-            let g = document(&at, &log, id)?.ok_or_else(|| {
-                StoreError::Corrupt(format!("index names missing call {}", Id::from_u128(id)))
-            })?;
-            decode_call(g.value().1)
+            let g = calls
+                .get(id)
+                .map_err(backend("read call"))?
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("index names missing call {}", Id::from_u128(id)))
+                })?;
+            decode_call(g.value())
         })
         .collect()
 }
@@ -512,8 +469,7 @@ impl IndexKeys {
 
 /// The tables the projector writes, opened once per transaction.
 struct CallTables<'txn> {
-    log: Table<'txn, u64, Entry>,
-    at: Table<'txn, u128, u64>,
+    calls: Table<'txn, u128, &'static [u8]>,
     sids: Table<'txn, &'static str, u128>,
     by_campaign: Table<'txn, (u128, u128, i64, u128), ()>,
     by_tenant: Table<'txn, (u128, i64, u128), ()>,
@@ -524,8 +480,7 @@ struct CallTables<'txn> {
 impl<'txn> CallTables<'txn> {
     fn open(txn: &'txn WriteTransaction) -> Result<Self> {
         Ok(Self {
-            log: txn.open_table(CALL_LOG).map_err(backend("open call_log"))?,
-            at: txn.open_table(CALL_AT).map_err(backend("open call_at"))?,
+            calls: txn.open_table(CALLS).map_err(backend("open calls"))?,
             sids: txn
                 .open_table(CALL_SIDS)
                 .map_err(backend("open call_sids"))?,
@@ -544,35 +499,21 @@ impl<'txn> CallTables<'txn> {
         })
     }
 
-    /// Applies the entry at `offset` (a call's new record): first removes
-    /// the index entries of the record it supersedes whose keys changed,
-    /// then deletes that superseded entry from the log. Buyer total changes
-    /// are accumulated in `deltas` and applied once per batch.
-    fn apply(
+    /// Writes one call's record `bytes` and its index entries `new`, first
+    /// removing the entries of the record it replaces whose keys changed.
+    /// Buyer total changes are accumulated in `deltas` and applied once per
+    /// batch.
+    fn upsert(
         &mut self,
-        offset: u64,
         new: &IndexKeys,
+        bytes: &[u8],
         deltas: &mut HashMap<u128, i64>,
     ) -> Result<()> {
         let id = new.id;
         // Read through this transaction, so a call repeated within one batch
-        // sees its earlier entry.
-        let old_at = self
-            .at
-            .get(id)
-            .map_err(backend("read call_at"))?
-            .map(|g| g.value());
-        let old = match old_at {
-            Some(o) => {
-                let g = self.log.get(o).map_err(backend("read call_log"))?;
-                let g = g.ok_or_else(|| {
-                    StoreError::Corrupt(format!(
-                        "call {} names missing log entry {o}",
-                        Id::from_u128(id)
-                    ))
-                })?;
-                Some(IndexKeys::of_stored(g.value().1)?)
-            }
+        // sees its earlier record.
+        let old = match self.calls.get(id).map_err(backend("read call"))? {
+            Some(g) => Some(IndexKeys::of_stored(g.value())?),
             None => None,
         };
         if let Some(old) = old {
@@ -611,22 +552,14 @@ impl<'txn> CallTables<'txn> {
                 }
             }
         }
-        self.insert(offset, new, deltas)?;
-        if let Some(old_at) = old_at.filter(|o| *o != offset) {
-            self.log
-                .remove(old_at)
-                .map_err(backend("compact call_log"))?;
-        }
-        Ok(())
+        self.calls
+            .insert(id, bytes)
+            .map_err(backend("write calls"))?;
+        self.index(new, deltas)
     }
 
-    /// Writes the index entries of the record at `offset`.
-    fn insert(
-        &mut self,
-        offset: u64,
-        new: &IndexKeys,
-        deltas: &mut HashMap<u128, i64>,
-    ) -> Result<()> {
+    /// Writes the index entries of one call.
+    fn index(&mut self, new: &IndexKeys, deltas: &mut HashMap<u128, i64>) -> Result<()> {
         let id = new.id;
         for a in &new.attempts {
             if counted(a.outcome) {
@@ -636,9 +569,6 @@ impl<'txn> CallTables<'txn> {
                 .insert(a.key(id), a.value())
                 .map_err(backend("write buyer_attempts"))?;
         }
-        self.at
-            .insert(id, offset)
-            .map_err(backend("write call_at"))?;
         self.sids
             .insert(new.sid.as_str(), id)
             .map_err(backend("write call_sids"))?;
@@ -671,11 +601,8 @@ impl<'txn> CallTables<'txn> {
     }
 }
 
-/// Replaces the call tables with a replay of the (fully applied, so
-/// compacted: one entry per call) log.
+/// Replaces the indexes and totals with a recount from the call documents.
 fn rebuild_tables(txn: &WriteTransaction) -> Result<()> {
-    txn.delete_table(CALL_AT)
-        .map_err(backend("clear a call table"))?;
     txn.delete_table(CALL_SIDS)
         .map_err(backend("clear a call table"))?;
     txn.delete_table(CALLS_BY_CAMPAIGN)
@@ -686,29 +613,26 @@ fn rebuild_tables(txn: &WriteTransaction) -> Result<()> {
         .map_err(backend("clear a call table"))?;
     txn.delete_table(BUYER_TOTALS)
         .map_err(backend("clear a call table"))?;
-    let applied = applied_in(txn)?;
     let mut tables = CallTables::open(txn)?;
-    // What is past the applied offset stays for the projector.
-    let entries: Vec<(u64, IndexKeys)> = tables
-        .log
-        .range(..=applied)
-        .map_err(backend("read call_log"))?
+    let keys: Vec<IndexKeys> = tables
+        .calls
+        .iter()
+        .map_err(backend("read calls"))?
         .map(|e| {
-            let (k, v) = e.map_err(backend("read call_log"))?;
-            Ok((k.value(), IndexKeys::of_stored(v.value().1)?))
+            let (_, v) = e.map_err(backend("read calls"))?;
+            IndexKeys::of_stored(v.value())
         })
         .collect::<Result<_>>()?;
     let mut deltas = HashMap::new();
-    for (offset, keys) in &entries {
-        tables.insert(*offset, keys, &mut deltas)?;
+    for k in &keys {
+        tables.index(k, &mut deltas)?;
     }
     tables.apply_totals(deltas)
 }
 
-/// Recounts every call table from the log and names each difference.
+/// Recounts every index and total from the call documents and names each difference.
 fn recount(txn: &ReadTransaction) -> Result<ProjectionCheck> {
-    let log = txn.open_table(CALL_LOG).map_err(backend("open call_log"))?;
-    let at = txn.open_table(CALL_AT).map_err(backend("open call_at"))?;
+    let calls_table = txn.open_table(CALLS).map_err(backend("open calls"))?;
     let sids = txn
         .open_table(CALL_SIDS)
         .map_err(backend("open call_sids"))?;
@@ -724,12 +648,6 @@ fn recount(txn: &ReadTransaction) -> Result<ProjectionCheck> {
     let totals = txn
         .open_table(BUYER_TOTALS)
         .map_err(backend("open buyer_totals"))?;
-    let applied = txn
-        .open_table(APPLIED)
-        .map_err(backend("open applied"))?
-        .get(CALLS_PROJECTION)
-        .map_err(backend("read applied"))?
-        .map_or(0, |g| g.value());
     let mut differences = Vec::new();
     let mut differ = |what: String| {
         if differences.len() < 100 {
@@ -739,20 +657,15 @@ fn recount(txn: &ReadTransaction) -> Result<ProjectionCheck> {
     let (mut calls, mut attempt_rows) = (0u64, 0u64);
     let mut sid_rows: BTreeMap<String, u128> = BTreeMap::new();
     let mut expected_totals: BTreeMap<u128, u64> = BTreeMap::new();
-    // What is past the applied offset is not applied yet, so not compared.
-    for e in log.range(..=applied).map_err(backend("read call_log"))? {
-        let (k, v) = e.map_err(backend("read call_log"))?;
-        let (offset, keys) = (k.value(), IndexKeys::of_stored(v.value().1)?);
-        let call = Id::from_u128(keys.id);
+    for e in calls_table.iter().map_err(backend("read calls"))? {
+        let (k, v) = e.map_err(backend("read calls"))?;
+        let keys = IndexKeys::of_stored(v.value())?;
+        let call = Id::from_u128(k.value());
         calls += 1;
-        if at
-            .get(keys.id)
-            .map_err(backend("read call_at"))?
-            .map(|g| g.value())
-            != Some(offset)
-        {
+        if keys.id != k.value() {
             differ(format!(
-                "call {call}: its document is not log entry {offset}"
+                "call {call}: its record says it is {}",
+                Id::from_u128(keys.id)
             ));
         }
         sid_rows.insert(keys.sid.clone(), keys.id);
@@ -780,7 +693,7 @@ fn recount(txn: &ReadTransaction) -> Result<ProjectionCheck> {
                 .map(|g| g.value());
             if stored != Some(a.value()) {
                 differ(format!(
-                    "call {call}: attempt {} is {stored:?} in buyer_attempts, {:?} in the log",
+                    "call {call}: attempt {} is {stored:?} in buyer_attempts, {:?} in its record",
                     a.index,
                     a.value()
                 ));
@@ -805,14 +718,11 @@ fn recount(txn: &ReadTransaction) -> Result<ProjectionCheck> {
     }
     let mut count = |table: &str, rows: u64, expected: u64| {
         if rows != expected {
-            differ(format!("{table}: {rows} rows, the log gives {expected}"));
+            differ(format!(
+                "{table}: {rows} rows, the documents give {expected}"
+            ));
         }
     };
-    count(
-        "call_at",
-        at.len().map_err(backend("count call_at"))?,
-        calls,
-    );
     count(
         "call_sids",
         sids.len().map_err(backend("count call_sids"))?,
@@ -858,7 +768,7 @@ fn recount(txn: &ReadTransaction) -> Result<ProjectionCheck> {
         );
         if stored != expected {
             differ(format!(
-                "buyer {}: total {stored}, the log gives {expected}",
+                "buyer {}: total {stored}, the documents give {expected}",
                 Id::from_u128(*buyer)
             ));
         }
@@ -911,17 +821,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_call_tables_equal_a_rebuild_from_the_log_and_the_log_keeps_one_record_a_call() {
+    async fn the_call_tables_equal_a_recount_and_the_applied_log_is_trimmed() {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(dir.path()).unwrap();
         let (calls, buyer) = busy_store(&store).await;
 
         let check = store.check_projections(false).await.unwrap();
         assert_eq!(check.differences, Vec::<String>::new());
-        // 121 records were appended; the applied log keeps the latest of each call.
+        // 121 records were appended, applied, and trimmed from the log.
         assert_eq!(check.calls, 40);
         let lag = store.projection_lag().await.unwrap();
         assert_eq!((lag.appended, lag.applied, lag.events), (121, 121, 0));
+        let txn = read_txn(&store.log.wal).unwrap();
+        assert_eq!(txn.open_table(CALL_LOG).unwrap().len().unwrap(), 0);
 
         let before = (
             store.scan_calls(None, 100).await.unwrap(),
@@ -988,10 +900,10 @@ mod tests {
         let found = check.differences.join("\n");
         assert!(found.contains("missing from calls_by_tenant"), "{found}");
         assert!(
-            found.contains("calls_by_tenant: 39 rows, the log gives 40"),
+            found.contains("calls_by_tenant: 39 rows, the documents give 40"),
             "{found}"
         );
-        assert!(found.contains("total 7, the log gives 30"), "{found}");
+        assert!(found.contains("total 7, the documents give 30"), "{found}");
         assert!(
             store
                 .check_projections(true)
@@ -1011,7 +923,7 @@ mod tests {
         {
             let store = EmbeddedStore::open(dir.path()).unwrap();
             // Appended durably, as `put_calls` does, but never projected.
-            write(&store.db, |txn| {
+            write(&store.log.wal, |txn| {
                 let bytes = serde_json::to_vec(&call).unwrap();
                 txn.open_table(CALL_LOG)
                     .unwrap()
@@ -1035,32 +947,5 @@ mod tests {
                 .differences
                 .is_empty()
         );
-    }
-
-    #[tokio::test]
-    async fn records_of_a_file_from_before_the_log_move_into_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let call = sample_call(new_id(), new_id(), DateTime::UNIX_EPOCH + Duration::days(2));
-        {
-            let store = EmbeddedStore::open(dir.path()).unwrap();
-            // A call as files before the log kept it: its document and indexes.
-            write(&store.db, |txn| {
-                let bytes = serde_json::to_vec(&call).unwrap();
-                txn.open_table(LEGACY_CALLS)
-                    .unwrap()
-                    .insert(id_key(call.id), bytes.as_slice())
-                    .unwrap();
-                let mut tables = CallTables::open(txn)?;
-                let keys = IndexKeys::of_stored(&bytes)?;
-                tables.insert(0, &keys, &mut HashMap::new())?;
-                tables.at.remove(keys.id).unwrap();
-                Ok(())
-            })
-            .unwrap();
-        }
-        let store = EmbeddedStore::open(dir.path()).unwrap();
-        assert_eq!(store.get_call(call.id).await.unwrap(), Some(call));
-        let check = store.check_projections(false).await.unwrap();
-        assert_eq!((check.calls, check.differences.len()), (1, 0));
     }
 }
