@@ -229,9 +229,9 @@ enum CallsCommand {
         #[arg(long, value_enum, default_value_t = Format::Jsonl)]
         format: Format,
     },
-    /// Recount every call table (documents, indexes, buyer totals) from the
-    /// call log and compare it with what was written as calls came in; exit
-    /// 1 on a difference.
+    /// Apply the whole call log, then recount every call index and buyer
+    /// total from the call documents and compare them with what was written
+    /// as calls came in; exit 1 on a difference.
     Verify {
         /// Data directory of the embedded store.
         #[arg(long, env = "SWITCHBOARD_DATA", default_value = "./data")]
@@ -437,12 +437,12 @@ async fn verify_calls(data: &Path, rebuild: bool) -> anyhow::Result<()> {
     let what = if check.rebuilt { "rebuilt" } else { "checked" };
     if !check.differences.is_empty() {
         anyhow::bail!(
-            "{what} {} calls: the call tables differ from a recount of the call log (above); `calls verify --rebuild` replaces them with it",
+            "{what} {} calls: the call indexes and totals differ from a recount from the call documents (above); `calls verify --rebuild` replaces them with it",
             check.calls
         );
     }
     println!(
-        "{what} {} calls: the call tables equal a recount of the call log",
+        "{what} {} calls: the call indexes and totals equal a recount from the call documents",
         check.calls
     );
     Ok(())

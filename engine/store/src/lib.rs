@@ -85,7 +85,7 @@ pub struct ProjectionLag {
 /// What a recount of the call tables from the call log found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProjectionCheck {
-    /// Calls in the log.
+    /// Call documents recounted.
     pub calls: u64,
     /// Each difference, in words (at most 100); empty: the tables equal the recount.
     pub differences: Vec<String>,
@@ -334,9 +334,10 @@ pub trait Store: Send + Sync + 'static {
         Ok(ProjectionLag::default())
     }
 
-    /// Recounts every call table (documents, indexes, buyer totals) from
-    /// the call log and names each difference from what the incremental
-    /// path wrote; with `rebuild`, first replaces them with the recount.
+    /// Applies the whole call log, then recounts every call index and buyer
+    /// total from the call documents and names each difference from what
+    /// the incremental path wrote; with `rebuild`, first replaces them with
+    /// the recount.
     ///
     /// Backends without a log keep this default, which refuses.
     async fn check_projections(&self, rebuild: bool) -> Result<ProjectionCheck> {

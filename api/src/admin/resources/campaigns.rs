@@ -137,6 +137,9 @@ async fn save(
     old: Option<&Campaign>,
     expected: Option<u64>,
 ) -> Result<Campaign, ApiError> {
+    // Every check below and the write are one step: a pool, router or buyer
+    // checked here cannot be deleted before the campaign is stored.
+    let w = state.engine.config_write().await;
     let mut errors = Vec::new();
     let campaign = input.into_campaign(id, auth.tenant_id, &mut errors);
     merge_errors(&mut errors, campaign.validate());
@@ -228,9 +231,7 @@ async fn save(
         return Err(ApiError::Invalid(errors));
     }
     // A pool's number routes through the pool's campaign: it cannot also be
-    // another campaign's direct number. Checked and written under the lock
-    // the pools take for the same check.
-    let w = state.engine.config_write().await;
+    // another campaign's direct number.
     if let Some(n) = &campaign.phone_number
         && let Some(super::numbers::Holder::Pool { id, name }) =
             super::numbers::holders(state, auth.tenant_id, None)
