@@ -1,8 +1,10 @@
-//! The embedded store: one redb file, `switchboard.redb`, under the data directory.
+//! The embedded store: two redb files under the data directory,
+//! `switchboard.redb` (everything) and `call-log.redb` (the call log).
 //!
 //! redb gives ACID transactions with copy-on-write B-trees, so a crash leaves the
-//! last committed state. Every write transaction commits with
-//! [`Durability::Immediate`] (an fsync) before its future resolves.
+//! last committed state. Every write whose future resolves commits with
+//! [`Durability::Immediate`] (an fsync) first; only the projector's
+//! transactions, which the log can replay, skip it between checkpoints.
 //! [`Store::put_calls`] appends a whole batch to the call log (a file of its
 //! own, `call-log.redb`) in one transaction: one fsync for many calls, all
 //! or nothing. The call tables are projected from the log behind it, and
