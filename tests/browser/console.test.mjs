@@ -379,6 +379,8 @@ test('a number bought from Twilio into a pool routes calls, and is released agai
   await bought.uncheck();
   await tab.getByRole('button', { name: 'Save pool' }).click();
   await tab.getByRole('heading', { level: 1, name: 'Number pools', exact: true }).waitFor();
+  // The list refetches after the save: wait for it, then the number is out of the pool.
+  await until(async () => !/\+14155550111/.test(await row('Demo Pool').textContent()), 'the number out of the pool');
   assert.doesNotMatch(await row('Demo Pool').textContent(), /\+14155550111/);
   await section('Numbers');
   await row('+14155550111').getByRole('button', { name: 'Release to Twilio' }).click();
