@@ -9,7 +9,8 @@
 # the load tool spends no CPU on HMAC), latency at a fixed rate with k6's
 # open-loop constant arrival rate. `apt-get install wrk` if it is missing.
 #
-# Env: CONNECTIONS (32, wrk), VUS (32, k6), DURATION (20s), BENCH_CALLS (10000000: calls pre-stored for
+# Env: CONNECTIONS (128, wrk: both sides get the same; at 32 a 1 ms fsync caps a
+# durable reply near 32k/s), VUS (32, k6), DURATION (20s), BENCH_CALLS (10000000: calls pre-stored for
 # the "stored calls" row; 0 skips it), SCALE_BUYERS (100000), SCALE_CAMPAIGNS
 # (10000; SCALE_BUYERS=0 skips the scale row), BENCH_DIR (a temp dir), ROWS (comma-separated
 # groups to run: webhooks,rtb,deadline,dni,stored,scale; default all; stored is compared with webhooks).
@@ -20,7 +21,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=${CARGO_TARGET_DIR:-$root/target}/release
 VUS=${VUS:-32}
-CONNECTIONS=${CONNECTIONS:-32}
+CONNECTIONS=${CONNECTIONS:-128}
 DURATION=${DURATION:-20s}
 BENCH_CALLS=${BENCH_CALLS:-10000000}
 SCALE_BUYERS=${SCALE_BUYERS:-100000}
@@ -83,20 +84,26 @@ sign() {
     --to "$2" -n "${SIGNED:-600000}" >"$1"
 }
 
-# wrkrun NAME FILE: wrk against $url with FILE's requests; sets rps, p99 (ms), non2xx.
+# wrkrun NAME FILE [SCRIPT]: wrk against $url with FILE's requests (SCRIPT,
+# default presigned.lua); sets rps, p99 (ms), non2xx, requests, and cpu_ms:
+# the server's ($pid's) CPU time over the run, user and system, from /proc.
 wrkrun() {
-  REQUESTS=$2 THREADS=2 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$root/load-tests/wrk/presigned.lua" "$url" >"$dir/$1.wrk" 2>&1
-  read -r rps p99 non2xx < <(python3 - "$dir/$1.wrk" <<'PY'
+  local ticks0; ticks0=$(cpu_ticks)
+  REQUESTS=$2 THREADS=2 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$root/load-tests/wrk/${3:-presigned.lua}" "$url" >"$dir/$1.wrk" 2>&1
+  cpu_ms=$(( ($(cpu_ticks) - ticks0) * 1000 / $(getconf CLK_TCK) ))
+  read -r rps p99 non2xx requests < <(python3 - "$dir/$1.wrk" <<'PY'
 import re, sys
 t = open(sys.argv[1]).read()
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
 m = re.search(r"99%\s+([\d.]+)(us|ms|s)", t)
 p99 = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
 n = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
-print(round(rps), round(p99, 2), n.group(1) if n else 0)
+print(round(rps), round(p99, 2), n.group(1) if n else 0, re.search(r"(\d+) requests in", t).group(1))
 PY
 )
 }
+# cpu_ticks: utime + stime of $pid (fields 14 and 15 of /proc/PID/stat).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 
 bench_env=(AUTH_TOKEN=bench-token ACCOUNT_SID=ACbench0000000000000000000000000)
 row() { printf '| %s | %s | %s | %s |\n' "$1" "$2" "$3" "$4"; }
@@ -122,7 +129,7 @@ start priority "$bin/switchboard" serve --data "$dir/bench" --listen 127.0.0.1:0
 sign "$dir/priority.tsv" +15550009000
 wrkrun priority "$dir/priority.tsv"
 prio_rps=$rps
-row "signed voice webhooks, priority over 10 buyers with caps, record durable before reply ($non2xx non-2xx)" "$rps req/s, p99 $p99 ms" "$base_rps req/s" "$(ratio "$rps" "$base_rps")"
+row "signed voice webhooks, priority over 10 buyers with caps, record durable before reply ($non2xx non-2xx)" "$rps req/s, p99 $p99 ms, server CPU $(( cpu_ms * 1000 / requests )) µs per call" "$base_rps req/s" "$(ratio "$rps" "$base_rps")"
 half=$(( prio_rps / 2 ))
 k6run priority-half "${bench_env[@]}" TO=+15550009000 RATE=$half
 row "same at half that rate, $half req/s open loop (k6)" "p99 $p99 ms" "-" "-"
@@ -173,7 +180,7 @@ bidders 10 --latency-ms 10..10
 start rtb "$bin/switchboard" serve --data "$dir/rtb" --listen 127.0.0.1:0 --rtb-allow-private-targets
 sign "$dir/rtb.tsv" +15550009002
 wrkrun rtb "$dir/rtb.tsv"
-row "RTB auctions, 10 bidders answering in 10 ms (signed voice webhook → auction → TwiML; $non2xx non-2xx)" "$rps auctions/s, p99 $p99 ms; overhead (decision − slowest bid) p50 $(metric switchboard_rtb_auction_overhead_seconds 0.5) ms, p99 $(metric switchboard_rtb_auction_overhead_seconds 0.99) ms" "target 2,000/s, overhead p99 ≤ 2 ms" "-"
+row "RTB auctions, 10 bidders answering in 10 ms (signed voice webhook → auction → TwiML; $non2xx non-2xx)" "$rps auctions/s, p99 $p99 ms; server CPU $(( cpu_ms * 1000 / requests )) µs per auction ($cpu_ms ms over $requests); overhead (decision − slowest bid) p50 $(metric switchboard_rtb_auction_overhead_seconds 0.5) ms, p99 $(metric switchboard_rtb_auction_overhead_seconds 0.99) ms" "target 2,000/s, overhead p99 ≤ 2 ms" "-"
 stop
 stop_bidders
 fi
@@ -196,17 +203,18 @@ stop
 stop_bidders
 fi
 
-# DNI track with sticky sessions: the demo's tag against the baseline, both through k6.
+# DNI track with sticky sessions: the demo's tag against the baseline, both
+# through wrk (dni.lua: a new visit every 10th request, the rest renewals).
 if want dni; then
-start dni "$bin/switchboard" serve --demo --trust-forwarded-for --data "$dir/dni" --listen 127.0.0.1:0
-SCRIPT=dni k6run dni TAG=demo
-dni_rps=$rps
-dni_p99=$p99
+dni_args=(--demo --trust-forwarded-for --dni-limit-per-tag 1000000000 --data "$dir/dni" --listen 127.0.0.1:0)
+start dni "$bin/switchboard" serve "${dni_args[@]}"
+wrkrun dni "" dni.lua
+dni_rps=$rps dni_p99=$p99 dni_non2xx=$non2xx
 stop
 start dni-baseline "$bin/baseline" --listen 127.0.0.1:0
-SCRIPT=dni k6run dni-baseline TAG=demo
+wrkrun dni-baseline "" dni.lua
 stop
-row "DNI track with sticky sessions (k6 dni.js, $VUS VUs)" "$dni_rps req/s, p99 $dni_p99 ms" "$rps req/s (k6)" "$(ratio "$dni_rps" "$rps")"
+row "DNI track with sticky sessions (wrk dni.lua, $CONNECTIONS connections; $dni_non2xx non-2xx)" "$dni_rps req/s, p99 $dni_p99 ms" "$rps req/s, p99 $p99 ms" "$(ratio "$dni_rps" "$rps")"
 fi
 
 if (( BENCH_CALLS > 0 )) && want stored && want webhooks; then

@@ -152,3 +152,29 @@ export function wholeNumbers(errors: FieldError[]) {
 
 /** A number from the API as form text. */
 export const text = (v: number | string | null | undefined) => (v === null || v === undefined ? '' : String(v));
+
+/** A buyer's or RTB target's tag filter, as the API has it. */
+export interface TagFilter { tag: string; op: string; values?: string[] }
+
+/** Tag filters as text, one a line: `language in es, pt`, `gclid exists`. */
+export function filtersText(filters?: TagFilter[] | null): string {
+  return (filters ?? []).map((f) => [f.tag, f.op, (f.values ?? []).join(', ')].filter(Boolean).join(' ')).join('\n');
+}
+
+/** The filters a text holds, a line each (`tag op value, value`); the server checks names, operators and values. */
+export function parseFilters(text: string): TagFilter[] {
+  return text.split('\n').map((l) => l.trim()).filter(Boolean).map((line) => {
+    const [tag = '', op = '', ...rest] = line.split(/\s+/);
+    return { tag, op, values: rest.join(' ').split(',').map((v) => v.trim()).filter(Boolean) };
+  });
+}
+
+/** The tag filters of a buyer or target, edited as text (errors of any `filters[i]` shown under it). */
+export function FiltersField(props: { value: string; onChange: (v: string) => void; error?: string }) {
+  return (
+    <Field label="Tag filters" error={props.error}
+      hint="One a line: tag, operator (eq, in, notIn, exists, gt, lt, prefix), values: such as language in es, pt. Takes only calls matching all.">
+      {(a) => <textarea {...a} rows={3} value={props.value} placeholder="language in es" onChange={(e) => props.onChange(e.target.value)} />}
+    </Field>
+  );
+}

@@ -91,6 +91,7 @@ fn buyer(
         // No schedule: always open, so the demo works at any hour.
         schedule: None,
         geo: GeoFilter::default(),
+        filters: Vec::new(),
         conversion_seconds: 60,
         payout: payout_minor,
         currency: Currency::USD,

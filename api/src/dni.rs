@@ -500,11 +500,7 @@ async fn track(
     };
     let tracked = state.engine.track(pool, visit, options, now).await?;
     if tracked.persist {
-        state
-            .engine
-            .store()
-            .put_sessions(std::slice::from_ref(&tracked.visit))
-            .await?;
+        state.engine.record_session(tracked.visit.clone()).await?;
     }
     Ok(match tracked.number {
         Some(n) => answer(Some(&n), tracked.expires_at, "leased"),

@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use switchboard_model::money::format_decimal;
-use switchboard_model::{CallRecord, Id};
+use switchboard_model::{CallRecord, CallTags, Id, Skipped};
 use switchboard_store::{Doc, DocKind, DocPages, Store, StoreError};
 
 /// Calls read from the store per page.
@@ -85,6 +85,10 @@ pub struct ExportRow {
     pub fallthroughs: u32,
     /// Recording, when there is one.
     pub recording_url: Option<String>,
+    /// The call's tags (in CSV, a JSON object).
+    pub tags: CallTags,
+    /// Buyers passed over without dialing, with why (in CSV, a JSON list).
+    pub skipped: Vec<Skipped>,
 }
 
 /// CSV column names, in [`ExportRow`] order.
@@ -112,6 +116,8 @@ pub const CSV_HEADER: &[&str] = &[
     "currency",
     "fallthroughs",
     "recordingUrl",
+    "tags",
+    "skipped",
 ];
 
 fn time(t: DateTime<Utc>) -> String {
@@ -200,10 +206,12 @@ impl ExportRow {
             currency: c.currency.code().to_owned(),
             fallthroughs: c.fallthroughs(),
             recording_url: c.recording_url.clone(),
+            tags: c.tags.clone(),
+            skipped: c.skipped.clone(),
         }
     }
 
-    fn csv_fields(&self) -> [String; 23] {
+    fn csv_fields(&self) -> [String; 25] {
         let o = |v: &Option<String>| v.clone().unwrap_or_default();
         [
             self.id.clone(),
@@ -229,6 +237,8 @@ impl ExportRow {
             self.currency.clone(),
             self.fallthroughs.to_string(),
             o(&self.recording_url),
+            serde_json::to_string(&self.tags).unwrap_or_default(),
+            serde_json::to_string(&self.skipped).unwrap_or_default(),
         ]
     }
 }
@@ -419,6 +429,8 @@ mod tests {
             currency: "USD".into(),
             fallthroughs: 0,
             recording_url: None,
+            tags: Default::default(),
+            skipped: Vec::new(),
         };
         let json = serde_json::to_value(&row).unwrap();
         let keys: Vec<&str> = json

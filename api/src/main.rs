@@ -44,7 +44,7 @@ use clap::{Parser, Subcommand};
 use switchboard::console::Console;
 use switchboard::export::{self, Format};
 use switchboard::server::ConnLimits;
-use switchboard::{AppState, demo, users};
+use switchboard::{AppState, DniLimits, demo, users};
 use switchboard_engine::{BreakerConfig, ClusterTiming, Engine, EngineConfig, ReconcileSettings};
 use switchboard_model::Role;
 use switchboard_store::Store;
@@ -160,6 +160,15 @@ struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_TRUST_FORWARDED_FOR", action = clap::ArgAction::SetTrue,
           value_parser = clap::builder::BoolishValueParser::new())]
     trust_forwarded_for: bool,
+    /// `POST /api/dni/track` requests allowed per minute from one client address.
+    #[arg(long, env = "SWITCHBOARD_DNI_LIMIT_PER_ADDRESS", default_value_t = DniLimits::default().per_ip_per_minute,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    dni_limit_per_address: u32,
+    /// `POST /api/dni/track` requests allowed per minute for one tracking tag
+    /// (all of a site's visitors; raise it for a site with more than 500 page views a second).
+    #[arg(long, env = "SWITCHBOARD_DNI_LIMIT_PER_TAG", default_value_t = DniLimits::default().per_tag_per_minute,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    dni_limit_per_tag: u32,
     /// Base URL of Twilio's REST API, used to search, buy and release numbers.
     #[arg(long, env = "SWITCHBOARD_TWILIO_API_BASE", default_value = switchboard::twilio::rest::DEFAULT_BASE)]
     twilio_api_base: String,
@@ -374,7 +383,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let public_url = args.public_url.unwrap_or_else(|| format!("http://{addr}"));
-    let mut state = AppState::new(engine.clone(), &public_url);
+    let mut state = AppState::new(engine.clone(), &public_url).with_dni_limits(DniLimits {
+        per_ip_per_minute: args.dni_limit_per_address,
+        per_tag_per_minute: args.dni_limit_per_tag,
+    });
     state.signup_enabled = args.signup;
     state.trust_forwarded_for = args.trust_forwarded_for;
     state.twilio = switchboard::twilio::rest::TwilioRest::new(&args.twilio_api_base);

@@ -11,7 +11,7 @@
 //! same caller id before it expires and it is dialed to the reserved winner.
 //! No bid answers `{bid: false, reason}` with a reason code.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -31,6 +31,9 @@ use crate::error::ApiError;
 use crate::limit::Rate;
 use crate::server::AppState;
 
+/// Most custom tags one ping carries.
+const MAX_PING_TAGS: usize = 50;
+
 /// Most pings one publisher key may send in a second.
 pub(crate) const PINGS_PER_SECOND: u32 = 20;
 
@@ -48,6 +51,11 @@ pub(crate) struct PingRequest {
     state: Option<String>,
     /// The caller's ZIP code.
     zip: Option<String>,
+    /// Custom values for the call's tags (`{"age": "42"}`), which buyers'
+    /// filters and bid request templates (`{tag:age}`) read. In a form
+    /// body, every field but the three above is one.
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
 }
 
 /// A ping's answer.
@@ -93,12 +101,14 @@ fn parse(headers: &HeaderMap, body: &Bytes) -> Result<CallerInfo, ApiError> {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
     let req: PingRequest = if form {
-        let pairs: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
-        let get = |k: &str| pairs.get(k).cloned().filter(|v| !v.trim().is_empty());
+        let mut pairs: HashMap<String, String> =
+            form_urlencoded::parse(body).into_owned().collect();
+        let mut take = |k: &str| pairs.remove(k).filter(|v| !v.trim().is_empty());
         PingRequest {
-            caller_id: get("callerId"),
-            state: get("state"),
-            zip: get("zip"),
+            caller_id: take("callerId"),
+            state: take("state"),
+            zip: take("zip"),
+            tags: pairs.into_iter().collect(),
         }
     } else {
         serde_json::from_slice(body).map_err(|e| {
@@ -115,10 +125,36 @@ fn parse(headers: &HeaderMap, body: &Bytes) -> Result<CallerInfo, ApiError> {
             "is required",
         )]));
     };
+    let mut errors = Vec::new();
+    if req.tags.len() > MAX_PING_TAGS {
+        errors.push(FieldError::new(
+            "tags",
+            format!("must have at most {MAX_PING_TAGS} entries"),
+        ));
+    }
+    for (name, value) in &req.tags {
+        if !switchboard_model::tags::valid_tag_name(name) {
+            errors.push(FieldError::new(
+                format!("tags.{name}"),
+                "a tag name is 1 to 64 letters, digits, '_' or '-'",
+            ));
+        } else if value.len() > 1024 {
+            errors.push(FieldError::new(
+                format!("tags.{name}"),
+                "must be at most 1024 bytes",
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    let mut tags = req.tags;
+    tags.retain(|_, v| !v.trim().is_empty());
     Ok(CallerInfo {
         from,
         state: req.state,
         zip: req.zip,
+        tags,
     })
 }
 

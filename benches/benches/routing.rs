@@ -13,7 +13,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use switchboard_model::{
-    Buyer, BuyerStatus, CallerInfo, Caps, Currency, GeoFilter, Id, PhoneNumber, Schedule,
+    Buyer, BuyerStatus, CallerInfo, Caps, Currency, FilterOp, GeoFilter, Id, PhoneNumber, Schedule,
+    TagFilter,
 };
 use switchboard_routing::{
     Candidate, CapCounters, Capacity, DuplicateWindow, admit, order_priority, order_round_robin,
@@ -90,7 +91,7 @@ fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
 }
 
 /// A buyer that passes every check: weekday hours, a ten-state allow list,
-/// deny ZIPs, and every cap set (high enough never to refuse).
+/// deny ZIPs, two tag filters, and every cap set (high enough never to refuse).
 fn busy_buyer() -> Buyer {
     let states = ["NY", "NJ", "CT", "PA", "MA", "VT", "NH", "ME", "RI", "DE"];
     Buyer {
@@ -119,6 +120,18 @@ fn busy_buyer() -> Buyer {
             deny_zips: vec!["10013".into(), "070".into(), "191".into()],
             ..GeoFilter::default()
         },
+        filters: vec![
+            TagFilter {
+                tag: "language".into(),
+                op: FilterOp::In,
+                values: vec!["en".into(), "es".into()],
+            },
+            TagFilter {
+                tag: "utmSource".into(),
+                op: FilterOp::NotIn,
+                values: vec!["spam".into()],
+            },
+        ],
         conversion_seconds: 90,
         payout: 2_500,
         currency: Currency::default(),
@@ -127,7 +140,8 @@ fn busy_buyer() -> Buyer {
 }
 
 /// `routing/admit/buyer`: one buyer actor's whole decision for an attempt —
-/// status, schedule (New York zone conversion), geo lists, and all five caps —
+/// status, schedule (New York zone conversion), geo lists, two tag filters,
+/// and all five caps —
 /// followed by the unanswered release that gives the reservation back, so
 /// every iteration sees the same state: 20 other calls in progress and a
 /// mid-day hour. Read it as the buyer actor's cost per attempt.
@@ -137,6 +151,7 @@ fn bench_admit(c: &mut Criterion) {
         from: "+12125550100".into(),
         state: Some("ny".into()),
         zip: Some("10001".into()),
+        tags: [("language".to_owned(), "es".to_owned())].into(),
     };
     let now = utc(2024, 1, 10, 17, 0); // Wednesday 12:00 New York
     let expires_at = now + chrono::Duration::hours(2);

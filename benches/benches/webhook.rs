@@ -84,6 +84,7 @@ async fn engine(dir: &std::path::Path) -> Engine {
         payout: 2500,
         currency: Currency::USD,
         version: 0,
+        filters: Vec::new(),
     };
     let buyer = engine.put_buyer(buyer, None).await.expect("buyer");
     let campaign = Campaign {

@@ -931,6 +931,9 @@ export interface components {
             /** @description Takes calls (always true: the search asks for voice). */
             voice: boolean;
         };
+        BTreeMap: {
+            [key: string]: string;
+        };
         /** @description One auction. */
         BidRequestRecord: {
             /**
@@ -1068,6 +1071,11 @@ export interface components {
              * @example USD
              */
             currency?: string;
+            /**
+             * @description Tag filters: the buyer takes a call only when all of them match its
+             *     tags (skills-based routing: `language in [es]`).
+             */
+            filters?: components["schemas"]["TagFilter"][];
             /** @description Caller geography. */
             geo?: components["schemas"]["GeoFilter"];
             /**
@@ -1193,6 +1201,8 @@ export interface components {
             currency?: string | null;
             /** Format: int32 */
             dailyCap?: number | null;
+            /** @description Tag filters: the buyer takes only calls matching all of them. */
+            filters?: components["schemas"]["TagFilter"][] | null;
             geo?: components["schemas"]["GeoFilter"] | null;
             /** Format: int32 */
             hourlyCap?: number | null;
@@ -1300,12 +1310,22 @@ export interface components {
              */
             revenueMinor?: number;
             /**
+             * @description Buyers passed over without dialing, each with why, in the order
+             *     they were asked (`attempts` are the buyers actually dialed).
+             */
+            skipped?: components["schemas"]["Skipped"][];
+            /**
              * Format: date-time
              * @description When the webhook arrived.
              */
             startedAt: string;
             /** @description Where it stands. */
             status: components["schemas"]["CallStatus"];
+            /**
+             * @description The call's tags: the caller's location, the DNI visit's traffic and
+             *     the campaign's fixed tags, as buyers' filters saw them.
+             */
+            tags?: components["schemas"]["BTreeMap"];
             /**
              * Format: uuid
              * @description Owning tenant.
@@ -1723,6 +1743,11 @@ export interface components {
                  * @example USD
                  */
                 currency?: string;
+                /**
+                 * @description Tag filters: the buyer takes a call only when all of them match its
+                 *     tags (skills-based routing: `language in [es]`).
+                 */
+                filters?: components["schemas"]["TagFilter"][];
                 /** @description Caller geography. */
                 geo?: components["schemas"]["GeoFilter"];
                 /**
@@ -1851,12 +1876,22 @@ export interface components {
                  */
                 revenueMinor?: number;
                 /**
+                 * @description Buyers passed over without dialing, each with why, in the order
+                 *     they were asked (`attempts` are the buyers actually dialed).
+                 */
+                skipped?: components["schemas"]["Skipped"][];
+                /**
                  * Format: date-time
                  * @description When the webhook arrived.
                  */
                 startedAt: string;
                 /** @description Where it stands. */
                 status: components["schemas"]["CallStatus"];
+                /**
+                 * @description The call's tags: the caller's location, the DNI visit's traffic and
+                 *     the campaign's fixed tags, as buyers' filters saw them.
+                 */
+                tags?: components["schemas"]["BTreeMap"];
                 /**
                  * Format: uuid
                  * @description Owning tenant.
@@ -2159,6 +2194,8 @@ export interface components {
                 endpointUrl: string;
                 /** @description Where the bid's expiry (seconds) is. */
                 expiryPath?: string | null;
+                /** @description Tag filters: it is asked to bid only on calls matching all of them. */
+                filters?: components["schemas"]["TagFilter"][];
                 /** @description Caller geography. */
                 geo?: Record<string, never>;
                 /** @description Extra request headers; values may hold template variables. */
@@ -2461,6 +2498,14 @@ export interface components {
             callerId?: string | null;
             /** @description The caller's state. */
             state?: string | null;
+            /**
+             * @description Custom values for the call's tags (`{"age": "42"}`), which buyers'
+             *     filters and bid request templates (`{tag:age}`) read. In a form
+             *     body, every field but the three above is one.
+             */
+            tags?: {
+                [key: string]: string;
+            };
             /** @description The caller's ZIP code. */
             zip?: string | null;
         };
@@ -2573,6 +2618,12 @@ export interface components {
             /** @description Where Twilio sends its calls. */
             voiceUrl: string;
         };
+        /**
+         * @description Why a buyer (or RTB target) did not take a call: the buyer actor's
+         *     answer, or that no answer came.
+         * @enum {string}
+         */
+        Refusal: "paused" | "closed" | "geo" | "filtered" | "concurrency" | "hourly-cap" | "daily-cap" | "monthly-cap" | "total-cap" | "withdrawn" | "unavailable";
         /**
          * @description Why a call was refused without dialing.
          * @enum {string}
@@ -2735,6 +2786,8 @@ export interface components {
             endpointUrl: string;
             /** @description Where the bid's expiry (seconds) is. */
             expiryPath?: string | null;
+            /** @description Tag filters: it is asked to bid only on calls matching all of them. */
+            filters?: components["schemas"]["TagFilter"][];
             /** @description Caller geography. */
             geo?: Record<string, never>;
             /** @description Extra request headers; values may hold template variables. */
@@ -2843,6 +2896,32 @@ export interface components {
             password: string;
             tenantName: string;
             username: string;
+        };
+        /** @description A buyer the call passed over without dialing, and why. */
+        Skipped: {
+            /**
+             * Format: uuid
+             * @description The buyer (or RTB target).
+             */
+            buyerId: string;
+            /** @description Why it did not take the call. */
+            reason: components["schemas"]["Refusal"];
+        };
+        /** @description One condition on a call's tag. */
+        TagFilter: {
+            /**
+             * @description How the tag's value is compared with `values`: `eq`, `in`, `notIn`,
+             *     `exists`, `gt`, `lt` or `prefix`.
+             * @example in
+             */
+            op: string;
+            /** @description The tag's name, e.g. `callerState`, `utmSource`, `language`. */
+            tag: string;
+            /**
+             * @description What it is compared with: one value for `eq`, `gt` and `lt`, none
+             *     for `exists`, one or more for `in`, `notIn` and `prefix`.
+             */
+            values?: string[];
         };
         /** @description New tenant settings, for `PUT /api/tenant`. */
         TenantUpdate: {

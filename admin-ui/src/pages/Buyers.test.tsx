@@ -11,12 +11,12 @@ afterEach(() => vi.unstubAllGlobals());
 const acme: Buyer = {
   id: 'b1', tenantId: 't1', name: 'Acme Insurance', company: 'Acme', contact: '', phoneNumber: '+15550002001', status: 'active',
   timezone: 'America/New_York', concurrencyLimit: 2, hourlyCap: null, dailyCap: 100, monthlyCap: null, totalCap: null,
-  schedule: null, geo: { allowStates: [], denyStates: [], allowZips: [], denyZips: [] }, conversionSeconds: 60,
+  schedule: null, geo: { allowStates: [], denyStates: [], allowZips: [], denyZips: [] }, filters: [], conversionSeconds: 60,
   payout: '25.5', currency: 'USD', version: 3,
 };
 
 describe('BuyerForm', () => {
-  it('creates a buyer: every field in the body, caps as numbers, payout as decimal text', async () => {
+  it('creates a buyer: every field in the body, caps as numbers, payout as decimal text, tag filters a line each', async () => {
     const sent = fakeFetch(() => json(201, { ...acme, id: 'new', name: 'Delta', version: 1 }));
     const onSaved = vi.fn();
     render(<BuyerForm onSaved={onSaved} />);
@@ -37,6 +37,7 @@ describe('BuyerForm', () => {
     await u.clear(screen.getByLabelText('Conversion seconds'));
     await u.type(screen.getByLabelText('Conversion seconds'), '90');
     await u.type(screen.getByLabelText('Allowed states'), 'CA, NY');
+    await u.type(screen.getByLabelText('Tag filters'), 'language in es, pt{enter}gclid exists');
     await u.click(screen.getByRole('button', { name: 'Create buyer' }));
 
     await waitFor(() => expect(onSaved).toHaveBeenCalled());
@@ -49,6 +50,7 @@ describe('BuyerForm', () => {
       timezone: 'America/Denver', concurrencyLimit: 3, hourlyCap: 10, dailyCap: 50, monthlyCap: 900, totalCap: 5000,
       conversionSeconds: 90, payout: '12.5', currency: 'USD',
       geo: { allowStates: ['CA', 'NY'], denyStates: [], allowZips: [], denyZips: [] }, schedule: null,
+      filters: [{ tag: 'language', op: 'in', values: ['es', 'pt'] }, { tag: 'gclid', op: 'exists', values: [] }],
     });
   });
 

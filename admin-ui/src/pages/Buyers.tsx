@@ -1,7 +1,7 @@
 // Buyers: who takes calls, at which number, within which caps and hours.
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, type FieldError } from '../api';
-import { CheckField, ErrorBanner, FormBanner, SelectField, TextField, intOrNull, opts, text } from '../components';
+import { CheckField, ErrorBanner, FiltersField, FormBanner, SelectField, TextField, filtersText, intOrNull, opts, parseFilters, text } from '../components';
 import { useForm } from '../form';
 import { formatMoney, isAmount } from '../money';
 import { doc, item, list, useAction } from '../query';
@@ -94,6 +94,8 @@ interface BuyerDraft {
   denyStates: string;
   allowZips: string;
   denyZips: string;
+  /** Tag filters, a line each (`language in es`). */
+  filters: string;
   useSchedule: boolean;
   /** One window per day; empty open and close: closed. */
   hours: Record<Weekday, { open: string; close: string }>;
@@ -137,6 +139,7 @@ export function draftOf(b?: Buyer): BuyerDraft {
     denyStates: list(b?.geo?.denyStates),
     allowZips: list(b?.geo?.allowZips),
     denyZips: list(b?.geo?.denyZips),
+    filters: filtersText(b?.filters),
     useSchedule: !!b?.schedule,
     hours,
     extraWindows,
@@ -171,6 +174,7 @@ export function bodyOf(d: BuyerDraft): { body?: Record<string, unknown>; errors:
     payout: d.payout.trim() === '' ? '0' : d.payout.trim(),
     currency: d.currency,
     geo: { allowStates: words(d.allowStates), denyStates: words(d.denyStates), allowZips: words(d.allowZips), denyZips: words(d.denyZips) },
+    filters: parseFilters(d.filters),
   };
   if (d.payout.trim() !== '' && !isAmount(d.payout)) {
     errors.push({ field: 'payout', message: 'must be an amount such as 25.00 (at most two decimals)' });
@@ -244,6 +248,10 @@ export function BuyerForm({ buyer, onSaved }: { buyer?: Buyer; onSaved: (b: Buye
         <TextField label="Denied states" value={draft.denyStates} onChange={set('denyStates')} error={err('geo.denyStates')} />
         <TextField label="Allowed ZIP prefixes" value={draft.allowZips} onChange={set('allowZips')} error={err('geo.allowZips')} />
         <TextField label="Denied ZIP prefixes" value={draft.denyZips} onChange={set('denyZips')} error={err('geo.denyZips')} />
+      </fieldset>
+      <fieldset>
+        <legend>Call tags</legend>
+        <FiltersField value={draft.filters} onChange={set('filters')} error={f.errUnder('filters', true)} />
       </fieldset>
       <fieldset>
         <legend>Hours</legend>

@@ -157,7 +157,7 @@ export function CallsPage() {
   );
 }
 
-/** What happened to one call: every buyer dialed, and the web visit it came from. */
+/** What happened to one call: every buyer dialed or passed over, its tags, and the web visit it came from. */
 function CallDetail({ call, buyerName }: { call: CallRecord; buyerName: (id: string | null) => string }) {
   const a = call.attribution;
   return (
@@ -187,6 +187,18 @@ function CallDetail({ call, buyerName }: { call: CallRecord; buyerName: (id: str
             ))}
           </tbody>
         </table>
+      )}
+      {(call.skipped ?? []).length > 0 && (
+        <p>
+          Passed over: {(call.skipped ?? []).map((k) => `${buyerName(k.buyerId)} (${k.reason})`).join(', ')}
+        </p>
+      )}
+      {Object.keys(call.tags ?? {}).length > 0 && (
+        <dl className="tags" aria-label="Call tags">
+          {Object.entries(call.tags ?? {}).map(([k, v]) => (
+            <Fragment key={k}><dt>{k}</dt><dd>{v}</dd></Fragment>
+          ))}
+        </dl>
       )}
       {a && (
         <p>

@@ -12,7 +12,7 @@ afterEach(() => vi.unstubAllGlobals());
 const buyer = (id: string, name: string): Buyer => ({
   id, tenantId: 't1', name, company: '', contact: '', phoneNumber: '+15550002001', status: 'active', timezone: 'UTC',
   concurrencyLimit: null, hourlyCap: null, dailyCap: null, monthlyCap: null, totalCap: null, schedule: null,
-  geo: { allowStates: [], denyStates: [], allowZips: [], denyZips: [] }, conversionSeconds: 60, payout: '10', currency: 'USD', version: 1,
+  geo: { allowStates: [], denyStates: [], allowZips: [], denyZips: [] }, filters: [], conversionSeconds: 60, payout: '10', currency: 'USD', version: 1,
 });
 const buyers = [buyer('b1', 'Acme'), buyer('b2', 'Beta'), buyer('b3', 'Gamma')];
 const campaign: Campaign = {

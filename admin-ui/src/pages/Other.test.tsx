@@ -130,7 +130,7 @@ describe('today', () => {
     const call = (over: Partial<CallRecord>): CallRecord => ({ id: Math.random().toString(), callSid: 'CA', tenantId: 't1', campaignId: 'c1', from: '+1',
       to: '+2', status: 'completed', buyerId: 'b1', startedAt: '2026-11-26T10:00:00Z', answeredAt: null, endedAt: null, durationSeconds: 0,
       converted: false, revenueMinor: 0, currency: 'USD', rejectReason: null, attempts: [], attribution: null, recordingUrl: null, poolId: null,
-      callerState: null, callerZip: null, ...over });
+      callerState: null, callerZip: null, skipped: [], tags: {}, ...over });
     const t = tally([
       call({ converted: true, revenueMinor: 2550, currency: 'USD' }),
       call({ converted: true, revenueMinor: 10, currency: 'USD' }),

@@ -2,10 +2,11 @@
 // how, how its answers are read, its caps and bid range. An update replaces
 // the whole target, so the form sends the loaded target with its fields laid
 // over (the schedule and geography, not on the form, are kept as they are).
+// Tag filters are a line each, as on the buyer form.
 // Credentials are write-only: left empty, the stored ones are kept.
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, type FieldError } from '../api';
-import { ErrorBanner, Field, FormBanner, SelectField, TextField, intOrNull, opts, text } from '../components';
+import { ErrorBanner, Field, FiltersField, FormBanner, SelectField, TextField, filtersText, intOrNull, opts, parseFilters, text, type TagFilter } from '../components';
 import { useForm } from '../form';
 import { formatMoney, isAmount } from '../money';
 import { item } from '../query';
@@ -50,6 +51,7 @@ function draftOf(t: Target): Draft {
   for (const k of MONEY) d[k] = formatMoney(t[k] as string | undefined);
   for (const k of ['httpMethod', 'contentType', 'authType', 'currency', 'status']) d[k] = String(t[k] ?? '');
   d.headers = Object.entries((t.headers as Record<string, string> | undefined) ?? {}).map(([k, v]) => `${k}: ${v}`).join('\n');
+  d.filters = filtersText(t.filters as TagFilter[] | undefined);
   d.authToken = '';
   d.authPassword = '';
   return d;
@@ -77,6 +79,7 @@ export function targetBody(base: Target, d: Draft): { body?: Target; errors: Fie
     else headers[line.slice(0, i).trim()] = line.slice(i + 1).trim();
   }
   body.headers = headers;
+  body.filters = parseFilters(d.filters);
   // Write-only: sent only when typed (empty keeps the stored one).
   delete body.authToken;
   delete body.authPassword;
@@ -163,6 +166,10 @@ export function TargetForm({ target }: { target?: Target }) {
         {t('dailyCap', 'Daily cap')}
         {t('monthlyCap', 'Monthly cap')}
         {t('totalCap', 'Total cap')}
+      </fieldset>
+      <fieldset>
+        <legend>Call tags</legend>
+        <FiltersField value={draft.filters} onChange={(v) => setField('filters', v)} error={f.errUnder('filters', true)} />
       </fieldset>
       <div className="form-actions">
         <button type="submit" disabled={f.saving || !canEdit}>{target ? 'Save target' : 'Create target'}</button>

@@ -145,6 +145,10 @@ pub struct VoiceParams {
     pub from_state: Option<String>,
     /// `FromZip`, else `CallerZip`.
     pub from_zip: Option<String>,
+    /// `FromCity`, else `CallerCity`.
+    pub from_city: Option<String>,
+    /// `FromCountry`, else `CallerCountry`.
+    pub from_country: Option<String>,
 }
 
 impl VoiceParams {
@@ -166,6 +170,14 @@ impl VoiceParams {
             .first_of(&["FromZip", "CallerZip"])
             .map(|v| identifier("FromZip", v))
             .transpose()?;
+        let from_city = f
+            .first_of(&["FromCity", "CallerCity"])
+            .map(|v| text("FromCity", v))
+            .transpose()?;
+        let from_country = f
+            .first_of(&["FromCountry", "CallerCountry"])
+            .map(|v| identifier("FromCountry", v))
+            .transpose()?;
         Ok(Self {
             call_sid,
             account_sid,
@@ -173,6 +185,8 @@ impl VoiceParams {
             to,
             from_state,
             from_zip,
+            from_city,
+            from_country,
         })
     }
 
@@ -186,6 +200,14 @@ impl VoiceParams {
                 from: self.from,
                 state: self.from_state,
                 zip: self.from_zip,
+                // State and ZIP become tags with the rest (`call_tags`).
+                tags: [
+                    ("callerCity", self.from_city),
+                    ("callerCountry", self.from_country),
+                ]
+                .into_iter()
+                .filter_map(|(k, v)| Some((k.to_owned(), v.filter(|v| !v.trim().is_empty())?)))
+                .collect(),
             },
         }
     }

@@ -426,6 +426,8 @@ async fn export_has_every_field_in_jsonl_and_csv_and_refuses_a_dir_in_use() {
         "currency",
         "fallthroughs",
         "recordingUrl",
+        "tags",
+        "skipped",
     ] {
         assert!(c.get(key).is_some(), "{key} missing: {c}");
     }
@@ -455,18 +457,30 @@ async fn export_has_every_field_in_jsonl_and_csv_and_refuses_a_dir_in_use() {
     let out = export(dir.path(), "csv");
     assert!(out.status.success());
     let csv = String::from_utf8(out.stdout).unwrap();
-    let rows: Vec<&str> = csv.lines().collect();
-    assert_eq!(rows.len(), 2, "{csv}");
-    let header: Vec<&str> = rows[0].split(',').collect();
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 1, "{csv}");
     assert_eq!(header[..2], ["id", "callSid"]);
-    assert!(
-        header.contains(&"revenueMinor") && header.contains(&"recordingUrl"),
-        "{}",
-        rows[0]
+    for name in ["revenueMinor", "recordingUrl", "tags", "skipped"] {
+        assert!(header.iter().any(|h| h == name), "{name}: {header:?}");
+    }
+    let row = &rows[0];
+    assert_eq!(row.len(), header.len(), "{row:?}");
+    let col = |name: &str| &row[header.iter().position(|h| h == name).unwrap()];
+    // The call's tags, a JSON object in one cell (the demo campaign's own and the caller's location).
+    let tags: serde_json::Value = serde_json::from_str(col("tags")).unwrap();
+    assert_eq!(
+        (&tags["callerState"], &tags["callerZip"]),
+        (&serde_json::json!("CA"), &serde_json::json!("94105")),
+        "{tags}"
     );
-    let row: Vec<&str> = rows[1].split(',').collect();
-    assert_eq!(row.len(), header.len(), "{}", rows[1]);
-    let col = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(col("skipped"), "[]");
     assert_eq!(col("callSid"), "CAexport1");
     assert_eq!(col("revenueMinor"), "2500");
     assert_eq!(

@@ -407,6 +407,23 @@ async fn a_call_to_a_leased_number_is_attributed_to_the_visit() {
             &json!(landing)
         ]
     );
+    // The visit's traffic is in the call's tags, for buyers' filters and {tag:NAME}.
+    let tags = &call["tags"];
+    assert_eq!(
+        [
+            &tags["utmSource"],
+            &tags["utmCampaign"],
+            &tags["gclid"],
+            &tags["landingPage"]
+        ],
+        [
+            &json!("google"),
+            &json!("spring"),
+            &json!("G123"),
+            &json!(landing)
+        ],
+        "{call}"
+    );
 
     // The same pool's other number, called through the plain voice webhook,
     // routes the same way and is attributed to the other visit.

@@ -21,5 +21,6 @@ mod resources;
 mod rtb;
 mod slow_clients;
 mod store_option;
+mod tags;
 mod tenancy;
 mod webhooks;

@@ -5,48 +5,11 @@
 use crate::common;
 
 use chrono::{DateTime, Utc};
-use common::{CALLER, Console, TestServer, fields, pairs, post_signed_with};
+use common::{CALLER, Console, Tenancy, TestServer, fields, pairs, post_signed_with, sign_up};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use switchboard_model::{Id, Tenant};
+use switchboard_model::Id;
 use switchboard_store::{Doc, DocKind};
-
-/// A signed-up tenant whose Twilio account is connected.
-struct Tenancy {
-    console: Console,
-    tenant: Id,
-    token: String,
-    account: String,
-}
-
-/// Signs up `name` and connects a Twilio account (auth token and SID) to it.
-async fn sign_up(server: &TestServer, name: &str) -> Tenancy {
-    let console = server
-        .signup(name, &format!("owner-{}", name.replace(' ', "-")))
-        .await;
-    let (s, me) = console.get("/api/auth/user").await;
-    assert_eq!(s, 200, "{me}");
-    let tenant: Id = me["tenantId"].as_str().unwrap().parse().unwrap();
-    let current: Tenant = (*server.engine.tenant(tenant).unwrap()).clone();
-    let token = format!("token-{name}");
-    let account = format!("AC{:032x}", tenant.as_u128() & 0xffff_ffff_ffff);
-    let t = Tenant {
-        twilio_auth_token: token.clone(),
-        twilio_account_sid: Some(account.clone()),
-        ..current.clone()
-    };
-    server
-        .engine
-        .put_tenant(t, Some(current.version))
-        .await
-        .unwrap();
-    Tenancy {
-        console,
-        tenant,
-        token,
-        account,
-    }
-}
 
 /// A console authenticated by an API key of `role`, written to the store as
 /// the API-key endpoints would.
@@ -86,23 +49,7 @@ async fn call_from(
     from: &str,
     to: &str,
 ) -> common::Reply {
-    let params = pairs(&[
-        ("CallSid", sid),
-        ("AccountSid", &t.account),
-        ("From", from),
-        ("To", to),
-        ("CallStatus", "ringing"),
-        ("Direction", "inbound"),
-    ]);
-    post_signed_with(
-        &server.client,
-        &server.base,
-        &t.token,
-        "/api/webhooks/voice",
-        &params,
-    )
-    .await
-    .unwrap()
+    t.voice(server, sid, from, to, &[]).await
 }
 
 async fn call(server: &TestServer, t: &Tenancy, sid: &str, to: &str) -> common::Reply {
@@ -110,9 +57,7 @@ async fn call(server: &TestServer, t: &Tenancy, sid: &str, to: &str) -> common::
 }
 
 async fn create(console: &Console, path: &str, body: Value) -> Value {
-    let (s, v) = console.post(path, &body).await;
-    assert_eq!(s, 201, "{path}: {v}");
-    v
+    console.created(path, body).await
 }
 
 #[tokio::test]

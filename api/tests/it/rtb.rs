@@ -1077,6 +1077,7 @@ async fn an_engine_started_over_the_store_loads_targets_and_routers_and_auctions
             from: common::CALLER.into(),
             state: Some("CA".into()),
             zip: None,
+            tags: Default::default(),
         },
     };
     match engine.inbound(call).await.expect("routed") {
@@ -1133,5 +1134,84 @@ async fn campaign_tags_reach_the_bidder_through_the_template() {
     assert_eq!(
         (sent["vertical"].as_str(), sent["publisher"].as_str()),
         (Some("auto \"insurance\""), Some("p-17"))
+    );
+}
+
+#[tokio::test]
+async fn a_pings_custom_values_are_call_tags_that_filters_and_templates_read() {
+    let s = TestServer::start_with_engine(None, with_flag()).await;
+    let (console, _) = setup(&s).await;
+    let adults = Bidder::start(5, 200, &flat("9.00", "+18005550121")).await;
+    let t = target(
+        &console,
+        "adults only",
+        &adults.url,
+        json!({
+            "requestBody": r#"{"age": "{tag:age}", "state": "{tag:callerState}", "vertical": "{tag:vertical}"}"#,
+            "filters": [{"tag": "age", "op": "gt", "values": ["17"]}]
+        }),
+    )
+    .await;
+    let (campaign_id, router) =
+        campaign(&console, "+15550009031", &[t], json!({}), json!([])).await;
+    let (status, _) = console
+        .patch(
+            &format!("/api/campaigns/{campaign_id}"),
+            &json!({"tags": {"vertical": "medicare"}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, key) = console
+        .post(
+            "/api/api-keys",
+            &json!({"name": "publisher", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let key = key["key"].as_str().unwrap().to_owned();
+    let send = |caller: &'static str, tags: Value| {
+        let req = s
+            .client
+            .post(format!("{}/api/rtb/webhook/{router}", s.base))
+            .bearer_auth(&key)
+            .json(&json!({"callerId": caller, "state": "CA", "tags": tags}));
+        async move {
+            let resp = req.send().await.expect("ping");
+            (
+                resp.status().as_u16(),
+                resp.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+
+    // Under the target's filter: not asked, no bid.
+    let (status, minor) = send("+15551230001", json!({"age": "15"})).await;
+    assert_eq!(
+        (status, minor["bid"].as_bool()),
+        (200, Some(false)),
+        "{minor}"
+    );
+    assert_eq!(adults.hits(), 0, "a target whose filters fail is not asked");
+
+    let (status, adult) = send("+15551230002", json!({"age": "30"})).await;
+    assert_eq!(
+        (status, adult["bid"].as_bool()),
+        (200, Some(true)),
+        "{adult}"
+    );
+    let seen: Value = serde_json::from_str(&adults.last_request()).unwrap();
+    let sent: Value = serde_json::from_str(seen["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        sent,
+        json!({"age": "30", "state": "CA", "vertical": "medicare"}),
+        "the ping's values, the caller's location and the campaign's fixed tags"
+    );
+
+    // A tag name that {tag:NAME} could not read is refused, naming it.
+    let (status, bad) = send("+15551230003", json!({"bad name": "x"})).await;
+    assert_eq!(
+        (status, bad["error"]["fields"][0]["field"].as_str()),
+        (422, Some("tags.bad name")),
+        "{bad}"
     );
 }

@@ -511,6 +511,7 @@ async fn a_callsid_of_another_tenant_is_refused_and_reveals_nothing_of_its_call(
             from: "+15559990000".into(),
             state: None,
             zip: None,
+            tags: Default::default(),
         },
     };
     let err = restarted.inbound(call("+15550008000")).await.unwrap_err();

@@ -18,7 +18,6 @@
 //! (`spawn_blocking`), so no async worker stalls on it and the deadline
 //! bounds it like the request itself.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -134,8 +133,6 @@ pub(crate) struct AuctionCall {
     pub(crate) campaign_id: Option<Id>,
     pub(crate) caller: Arc<CallerInfo>,
     pub(crate) call_start: DateTime<Utc>,
-    /// The campaign's custom template values (`{tag:NAME}`).
-    pub(crate) tags: BTreeMap<String, String>,
 }
 
 /// What an auction found: the valid bids best first (empty when fewer than
@@ -259,7 +256,7 @@ pub(crate) async fn run(
         caller_state: call.caller.state.clone().unwrap_or_default(),
         caller_zip: call.caller.zip.clone().unwrap_or_default(),
         now,
-        tags: call.tags.clone(),
+        tags: call.caller.tags.clone(),
     };
 
     let floor = router.floor_price;
@@ -574,6 +571,7 @@ mod bench {
                     from: format!("+1555{:07}", i),
                     state: Some("CA".into()),
                     zip: None,
+                    tags: Default::default(),
                 });
                 let call = AuctionCall {
                     tenant_id: tenant,
@@ -581,7 +579,6 @@ mod bench {
                     campaign_id: None,
                     caller,
                     call_start: Utc::now(),
-                    tags: BTreeMap::new(),
                 };
                 let a = run(
                     &capacity,

@@ -386,6 +386,8 @@ pub(crate) fn sample_record() -> CallRecord {
         reject_reason: None,
         buyer_id: None,
         attempts: vec![],
+        skipped: Vec::new(),
+        tags: Default::default(),
         started_at: Utc::now(),
         answered_at: None,
         ended_at: None,

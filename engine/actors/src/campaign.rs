@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use switchboard_model::prng::SplitMix64;
 use switchboard_model::{
-    Buyer, CallerInfo, Campaign, CampaignStatus, DuplicateAction, Id, PhoneNumber, RejectReason,
-    RoutingPolicy,
+    Buyer, CallerInfo, Campaign, CampaignStatus, DuplicateAction, Id, PhoneNumber, Refusal,
+    RejectReason, RoutingPolicy, Skipped,
 };
 use switchboard_routing::{
     Candidate, DuplicateWindow, next_cursor, order_priority, order_round_robin,
@@ -39,8 +39,23 @@ pub(crate) struct RouteRequest {
     pub(crate) expires_at: DateTime<Utc>,
 }
 
-/// The buyer that reserved capacity, or why nobody did.
-pub(crate) type RouteOutcome = Result<Arc<Buyer>, RejectReason>;
+/// The buyer that reserved capacity, or why nobody did; and the buyers
+/// asked before it that did not take the call, with why.
+#[derive(Debug)]
+pub(crate) struct RouteOutcome {
+    pub(crate) buyer: Result<Arc<Buyer>, RejectReason>,
+    pub(crate) skipped: Vec<Skipped>,
+}
+
+impl RouteOutcome {
+    /// Nobody takes the call, for `reason`, and nobody was asked.
+    pub(crate) fn rejected(reason: RejectReason) -> Self {
+        Self {
+            buyer: Err(reason),
+            skipped: Vec::new(),
+        }
+    }
+}
 
 /// Messages a campaign actor handles.
 pub(crate) enum CampaignMsg {
@@ -134,7 +149,7 @@ fn window(c: &Campaign) -> chrono::Duration {
 async fn route(state: &mut CampaignState, req: RouteRequest) -> RouteOutcome {
     let campaign = state.campaign.clone();
     if campaign.status != CampaignStatus::Active {
-        return Err(RejectReason::CampaignInactive);
+        return RouteOutcome::rejected(RejectReason::CampaignInactive);
     }
     // The round-robin cursor indexes the full assignment list, so exclusions
     // on a fall-through do not shift anyone's turn.
@@ -170,7 +185,9 @@ async fn route(state: &mut CampaignState, req: RouteRequest) -> RouteOutcome {
         state.duplicates.prune(req.now, w);
         if let Some(previous) = state.duplicates.lookup(&req.caller.from, req.now, w) {
             match campaign.duplicate_action {
-                DuplicateAction::Reject => return Err(RejectReason::DuplicateCaller),
+                DuplicateAction::Reject => {
+                    return RouteOutcome::rejected(RejectReason::DuplicateCaller);
+                }
                 DuplicateAction::SameBuyer => {
                     if let Some(pos) = order.iter().position(|id| *id == previous) {
                         let id = order.remove(pos);
@@ -181,9 +198,10 @@ async fn route(state: &mut CampaignState, req: RouteRequest) -> RouteOutcome {
         }
     }
 
+    let mut skipped = Vec::new();
     for buyer_id in order {
         let key = (req.call_id, req.attempt);
-        if state
+        let reserved = state
             .capacity
             .reserve(
                 buyer_id,
@@ -193,22 +211,34 @@ async fn route(state: &mut CampaignState, req: RouteRequest) -> RouteOutcome {
                 req.expires_at,
                 RESERVE_TIMEOUT,
             )
-            .await
-        {
-            // The actor judged its profile; the call is dialed at the buyer's number.
-            let Some(buyer) = state.capacity.registry.buyer(buyer_id) else {
-                // Deleted since it reserved: let the slot go.
-                state.capacity.release(buyer_id, key, false).await;
-                continue;
-            };
-            if campaign.routing_policy == RoutingPolicy::RoundRobin {
-                state.cursor = next_cursor(&all, buyer_id, state.cursor);
-            }
-            if campaign.duplicate_window_hours > 0 {
-                state.duplicates.record(&req.caller.from, buyer_id, req.now);
-            }
-            return Ok(buyer);
+            .await;
+        if let Err(reason) = reserved {
+            skipped.push(Skipped { buyer_id, reason });
+            continue;
         }
+        // The actor judged its profile; the call is dialed at the buyer's number.
+        let Some(buyer) = state.capacity.registry.buyer(buyer_id) else {
+            // Deleted since it reserved: let the slot go.
+            state.capacity.release(buyer_id, key, false).await;
+            skipped.push(Skipped {
+                buyer_id,
+                reason: Refusal::Unavailable,
+            });
+            continue;
+        };
+        if campaign.routing_policy == RoutingPolicy::RoundRobin {
+            state.cursor = next_cursor(&all, buyer_id, state.cursor);
+        }
+        if campaign.duplicate_window_hours > 0 {
+            state.duplicates.record(&req.caller.from, buyer_id, req.now);
+        }
+        return RouteOutcome {
+            buyer: Ok(buyer),
+            skipped,
+        };
     }
-    Err(RejectReason::NoBuyerAvailable)
+    RouteOutcome {
+        buyer: Err(RejectReason::NoBuyerAvailable),
+        skipped,
+    }
 }

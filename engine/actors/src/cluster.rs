@@ -23,7 +23,7 @@ use chrono::Utc;
 use switchboard_cluster::{
     Route, SHARD_PREFIX, Step, Timing, node_holder, node_lease, shard_lease, shard_of,
 };
-use switchboard_model::{Id, RejectReason, new_id};
+use switchboard_model::{Id, Refusal, RejectReason, Skipped, new_id};
 
 use crate::api::BuyerStats;
 use crate::campaign::RouteOutcome;
@@ -411,18 +411,28 @@ impl Engine {
         )
         .await
         {
-            Ok(Ok(RouteAnswer::Buyer(id))) => match self.buyer(id) {
-                Some(buyer) => Some(Ok(Ok(buyer))),
-                // Not loaded here yet (configuration lag): let the slot go.
-                None => {
-                    self.inner
-                        .capacity
-                        .release(id, (req.call_id, req.attempt), false)
-                        .await;
-                    Some(Ok(Err(RejectReason::NoBuyerAvailable)))
-                }
-            },
-            Ok(Ok(RouteAnswer::Rejected(reason))) => Some(Ok(Err(reason))),
+            Ok(Ok(RouteAnswer::Buyer { id, mut skipped })) => {
+                let buyer = match self.buyer(id) {
+                    Some(buyer) => Ok(buyer),
+                    // Not loaded here yet (configuration lag): let the slot go.
+                    None => {
+                        self.inner
+                            .capacity
+                            .release(id, (req.call_id, req.attempt), false)
+                            .await;
+                        skipped.push(Skipped {
+                            buyer_id: id,
+                            reason: Refusal::Unavailable,
+                        });
+                        Err(RejectReason::NoBuyerAvailable)
+                    }
+                };
+                Some(Ok(RouteOutcome { buyer, skipped }))
+            }
+            Ok(Ok(RouteAnswer::Rejected { reason, skipped })) => Some(Ok(RouteOutcome {
+                buyer: Err(reason),
+                skipped,
+            })),
             Ok(Ok(RouteAnswer::NotOwner)) => None,
             // Nothing reached the owner: route here instead.
             Ok(Err(EngineError::PeerUnreachable(e))) => {
@@ -474,9 +484,13 @@ impl Engine {
                 req.now,
             )
             .await?;
-        Ok(match outcome {
-            Ok(buyer) => RouteAnswer::Buyer(buyer.id),
-            Err(reason) => RouteAnswer::Rejected(reason),
+        let skipped = outcome.skipped;
+        Ok(match outcome.buyer {
+            Ok(buyer) => RouteAnswer::Buyer {
+                id: buyer.id,
+                skipped,
+            },
+            Err(reason) => RouteAnswer::Rejected { reason, skipped },
         })
     }
 
@@ -525,8 +539,9 @@ impl Engine {
             )
             .await
         {
-            Ok(true) => RemoteAnswer::Reserved,
-            Ok(false) | Err(_) => RemoteAnswer::Refused,
+            Ok(Ok(())) => RemoteAnswer::Reserved,
+            Ok(Err(why)) => RemoteAnswer::Refused(why),
+            Err(_) => RemoteAnswer::Refused(Refusal::Unavailable),
         }
     }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorCell, ActorRef};
 use switchboard_model::{CallerInfo, Id};
-use switchboard_routing::ReservationKey;
+use switchboard_routing::{Refusal, ReservationKey};
 use switchboard_store::Store;
 
 use crate::api::BuyerStats;
@@ -99,8 +99,8 @@ impl CapacityGateway {
         matches!(self.decide(id), Decided::Local)
     }
 
-    /// Reserves capacity of buyer `id` for `key`, wherever its actor lives:
-    /// whether it did. What to dial is the caller's to look up (a buyer's
+    /// Reserves capacity of buyer `id` for `key`, wherever its actor lives,
+    /// or says why not. What to dial is the caller's to look up (a buyer's
     /// number, or the number an RTB target bid with). A buyer that does not
     /// answer within `timeout` is told to let go, since it may still reserve.
     pub(crate) async fn reserve(
@@ -111,19 +111,19 @@ impl CapacityGateway {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
         timeout: Duration,
-    ) -> bool {
+    ) -> std::result::Result<(), Refusal> {
         match self.decide(id) {
             Decided::Local => self
                 .reserve_here(id, key, caller, now, expires_at, timeout)
                 .await
-                .unwrap_or(false),
+                .unwrap_or(Err(Refusal::Unavailable)),
             Decided::Remote(url) => {
                 let Some(cluster) = self.registry.cluster.get() else {
-                    return false;
+                    return Err(Refusal::Unavailable);
                 };
                 if cluster.backed_off(&url) {
                     CAPACITY_UNAVAILABLE.inc();
-                    return false;
+                    return Err(Refusal::Unavailable);
                 }
                 let req = RemoteReserve {
                     buyer: id,
@@ -136,20 +136,21 @@ impl CapacityGateway {
                 match tokio::time::timeout(timeout, cluster.peers.reserve(&url, &req)).await {
                     Ok(Ok(RemoteAnswer::Reserved)) => {
                         CAPACITY_FORWARDED.inc_with(&[("result", "reserved")]);
-                        let known = self.registry.serves(id);
-                        if !known {
+                        if self.registry.serves(id) {
+                            Ok(())
+                        } else {
                             // Not loaded here yet (configuration lag): let the slot go.
                             self.release(id, key, false).await;
+                            Err(Refusal::Unavailable)
                         }
-                        known
                     }
-                    Ok(Ok(RemoteAnswer::Refused)) => {
+                    Ok(Ok(RemoteAnswer::Refused(why))) => {
                         CAPACITY_FORWARDED.inc_with(&[("result", "refused")]);
-                        false
+                        Err(why)
                     }
                     Ok(Ok(RemoteAnswer::NotOwner)) => {
                         CAPACITY_UNAVAILABLE.inc();
-                        false
+                        Err(Refusal::Unavailable)
                     }
                     failed => {
                         cluster.peer_failed(&url);
@@ -163,19 +164,19 @@ impl CapacityGateway {
                             // that arrives first makes it refuse the reservation).
                             _ => self.release(id, key, false).await,
                         }
-                        false
+                        Err(Refusal::Unavailable)
                     }
                 }
             }
             Decided::Settling | Decided::Nobody => {
                 CAPACITY_UNAVAILABLE.inc();
-                false
+                Err(Refusal::Unavailable)
             }
         }
     }
 
-    /// Asks this node's actor of buyer `id`: `Ok(false)` when it refused, did
-    /// not answer or is not known here, `Err` when it could not start.
+    /// Asks this node's actor of buyer `id`: its answer, `Unavailable` when
+    /// it did not answer or is not known here, `Err` when it could not start.
     pub(crate) async fn reserve_here(
         &self,
         id: Id,
@@ -184,9 +185,9 @@ impl CapacityGateway {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
         timeout: Duration,
-    ) -> Result<bool> {
+    ) -> Result<std::result::Result<(), Refusal>> {
         let Some(actor) = self.get_or_spawn_buyer(id).await? else {
-            return Ok(false);
+            return Ok(Err(Refusal::Unavailable));
         };
         let asked = actor
             .call(
@@ -201,15 +202,14 @@ impl CapacityGateway {
             )
             .await;
         match asked {
-            Ok(ractor::rpc::CallResult::Success(Ok(()))) => Ok(true),
-            Ok(ractor::rpc::CallResult::Success(Err(_refusal))) => Ok(false),
+            Ok(ractor::rpc::CallResult::Success(answer)) => Ok(answer),
             _ => {
                 tracing::warn!(buyer = %id, "buyer actor did not answer a reservation in time");
                 let _ = actor.cast(BuyerMsg::Release {
                     key,
                     answered: false,
                 });
-                Ok(false)
+                Ok(Err(Refusal::Unavailable))
             }
         }
     }

@@ -111,7 +111,9 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use dashmap::DashMap;
 use ractor::{ActorId, ActorRef};
-use switchboard_model::{Buyer, Campaign, Id, PhoneNumber, RtbRouter, Tenant};
+use switchboard_model::{
+    Buyer, CallRecord, Campaign, Id, PhoneNumber, RtbRouter, Tenant, call::VisitorSession,
+};
 use switchboard_routing::Capacity;
 use switchboard_rtb::ValidBid;
 use switchboard_store::Store;
@@ -195,7 +197,9 @@ struct Inner {
     registry: Arc<Registry>,
     capacity: CapacityGateway,
     supervisor: ActorRef<SupervisorMsg>,
-    recorder: Recorder,
+    recorder: Recorder<CallRecord>,
+    /// Group commit of DNI visitor sessions (a lease's attribution).
+    sessions: Recorder<VisitorSession>,
     background: std::sync::Mutex<Vec<JoinHandle<()>>>,
     live: LiveCalls,
     tenants: DashMap<Id, Arc<Tenant>>,
@@ -238,6 +242,12 @@ impl Engine {
             config.recorder_max_batch,
             config.route_timeout,
         );
+        let (sessions, sessions_task) = Recorder::start(
+            store.clone(),
+            config.recorder_queue,
+            config.recorder_max_batch,
+            config.route_timeout,
+        );
         let bid_client = BidClient::new(config.rtb_allow_private_targets);
         let engine = Engine {
             inner: Arc::new(Inner {
@@ -247,7 +257,8 @@ impl Engine {
                 capacity,
                 supervisor,
                 recorder,
-                background: std::sync::Mutex::new(vec![recorder_task]),
+                sessions,
+                background: std::sync::Mutex::new(vec![recorder_task, sessions_task]),
                 live: LiveCalls::default(),
                 tenants: DashMap::new(),
                 account_sids: DashMap::new(),
@@ -293,13 +304,15 @@ impl Engine {
     /// Stops taking calls, flushes the recorder and stops the actors.
     pub async fn shutdown(&self) {
         self.inner.recorder.close();
+        self.inner.sessions.close();
         let tasks: Vec<JoinHandle<()>> = match self.inner.background.lock() {
             Ok(mut t) => t.drain(..).collect(),
             Err(_) => Vec::new(),
         };
-        // The first task is the recorder: wait for its final commit; the rest just stop.
+        // The first two tasks are the recorders: wait for their final commits;
+        // the rest just stop.
         let mut tasks = tasks.into_iter();
-        if let Some(recorder) = tasks.next() {
+        for recorder in tasks.by_ref().take(2) {
             let _ = recorder.await;
         }
         for t in tasks {

@@ -12,7 +12,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use switchboard_model::{
     AttemptOutcome, Buyer, CallRecord, CallStatus, CallerInfo, Campaign, CampaignStatus, Currency,
-    Id, PhoneNumber, RejectReason, RoutingType, Tenant,
+    Id, PhoneNumber, RejectReason, RoutingType, Skipped, Tenant, call,
 };
 use switchboard_rtb::ValidBid;
 
@@ -29,6 +29,25 @@ pub(crate) enum Pick {
     Buyer(Arc<Buyer>),
     Bid(ValidBid, PhoneNumber),
 }
+
+/// A call's first routing: where it goes (or why nowhere), and the buyers
+/// or RTB targets passed over on the way.
+pub(crate) struct Routed {
+    pub(crate) pick: std::result::Result<Pick, RejectReason>,
+    pub(crate) skipped: Vec<Skipped>,
+}
+
+impl From<RouteOutcome> for Routed {
+    fn from(r: RouteOutcome) -> Self {
+        Self {
+            pick: r.buyer.map(Pick::Buyer),
+            skipped: r.skipped,
+        }
+    }
+}
+
+/// The tags of a call without a campaign.
+static NO_TAGS: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
 
 impl Pick {
     fn id(&self) -> Id {
@@ -124,7 +143,13 @@ impl Engine {
             Some(p) => self.attribute(p, &call.to, now).await,
             None => None,
         };
-        let caller = Arc::new(call.caller);
+        let mut caller = call.caller;
+        caller.tags = call::call_tags(
+            &caller,
+            attribution.as_ref().map(|a| &a.traffic),
+            campaign.as_ref().map_or(&NO_TAGS, |c| &c.tags),
+        );
+        let caller = Arc::new(caller);
         let mut record = CallRecord {
             id,
             call_sid: call.call_sid.clone(),
@@ -138,6 +163,8 @@ impl Engine {
             reject_reason: None,
             buyer_id: None,
             attempts: Vec::new(),
+            skipped: Vec::new(),
+            tags: caller.tags.clone(),
             started_at: now,
             answered_at: None,
             ended_at: None,
@@ -158,14 +185,19 @@ impl Engine {
             None => self
                 .route(campaign_id, id, 0, caller, Vec::new(), now)
                 .await
-                .map(|r| r.map(Pick::Buyer)),
+                .map(Routed::from),
         };
         let policy = campaign.as_ref().map(|c| c.routing_policy);
         match routed {
-            Ok(Ok(pick)) => pick.push(&mut record, now),
-            Ok(Err(reason)) => {
-                record.reject_reason = Some(reason);
-                record.ended_at = Some(now);
+            Ok(routed) => {
+                record.skipped = routed.skipped;
+                match routed.pick {
+                    Ok(pick) => pick.push(&mut record, now),
+                    Err(reason) => {
+                        record.reject_reason = Some(reason);
+                        record.ended_at = Some(now);
+                    }
+                }
             }
             Err(e) => {
                 self.inner.live.remove(id, &call.call_sid);
@@ -270,7 +302,7 @@ impl Engine {
         let Some(actor) =
             supervisor::get_or_spawn_campaign(&self.inner.capacity, campaign_id).await?
         else {
-            return Ok(Err(RejectReason::CampaignInactive));
+            return Ok(RouteOutcome::rejected(RejectReason::CampaignInactive));
         };
         let req = RouteRequest {
             call_id,
@@ -433,6 +465,7 @@ impl Engine {
                         from: record.from.clone(),
                         state: record.caller_state.clone(),
                         zip: record.caller_zip.clone(),
+                        tags: record.tags.clone(),
                     });
                     let attempt = record.attempts.len() as u16;
                     // An RTB call goes to the next-best unexpired bid first, then to the campaign's buyers.
@@ -446,10 +479,11 @@ impl Engine {
                         }
                         next = Ok(Pick::Bid(bid, number));
                     } else {
-                        next = self
+                        let routed = self
                             .route(record.campaign_id, record.id, attempt, caller, tried, now)
-                            .await?
-                            .map(Pick::Buyer);
+                            .await?;
+                        record.skipped.extend(routed.skipped);
+                        next = routed.buyer.map(Pick::Buyer);
                     }
                 }
                 match next {

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use switchboard_cluster::{Ownership, Route, Timing, shard_of};
 use switchboard_model::call::{Attribution, VisitorSession};
-use switchboard_model::{CallerInfo, Id, PhoneNumber, RejectReason};
+use switchboard_model::{CallerInfo, Id, PhoneNumber, Refusal, RejectReason, Skipped};
 
 use crate::api::{BuyerStats, LeaseOptions, PoolStats, Tracked};
 use crate::error::EngineError;
@@ -56,8 +56,8 @@ pub struct RemoteRelease {
 pub enum RemoteAnswer {
     /// Capacity is held for the call.
     Reserved,
-    /// The buyer is full, closed or does not take this caller.
-    Refused,
+    /// The buyer is full, closed or does not take this caller, and why.
+    Refused(Refusal),
     /// The node asked does not own the buyer (any more); nothing was held.
     NotOwner,
 }
@@ -82,13 +82,16 @@ pub struct RemoteRoute {
 }
 
 /// The campaign owner's answer.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "answer", content = "value", rename_all = "camelCase")]
 pub enum RouteAnswer {
-    /// This buyer reserved capacity for the call.
-    Buyer(Id),
-    /// Nobody takes the call, and why.
-    Rejected(RejectReason),
+    /// This buyer reserved capacity for the call; the ones asked before it did not.
+    Buyer { id: Id, skipped: Vec<Skipped> },
+    /// Nobody takes the call, and why; the buyers asked, and why not.
+    Rejected {
+        reason: RejectReason,
+        skipped: Vec<Skipped>,
+    },
     /// The node asked does not own the campaign: route locally.
     NotOwner,
 }

@@ -97,6 +97,8 @@ impl Engine {
             return Ok(Some(Ping::NoBid("no-tracking-number".into())));
         };
         let now = Utc::now();
+        let mut caller = caller;
+        caller.tags = switchboard_model::call::call_tags(&caller, None, &tags);
         let caller = Arc::new(caller);
         let timeout = Duration::from_millis(router.bidding_timeout_ms.into())
             .min(self.inner.config.rtb_max_auction);
@@ -106,7 +108,6 @@ impl Engine {
             campaign_id: Some(campaign_id),
             caller: caller.clone(),
             call_start: now,
-            tags,
         };
         let mut result = auction::run(
             &self.inner.capacity,

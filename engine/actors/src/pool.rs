@@ -297,6 +297,12 @@ impl Engine {
         }
     }
 
+    /// Makes a visitor session durable: one commit for every session waiting
+    /// (a new lease's attribution must survive a restart).
+    pub async fn record_session(&self, visit: VisitorSession) -> Result<()> {
+        self.inner.sessions.record(visit).await
+    }
+
     pub(crate) async fn track_here(
         &self,
         pool: Id,

@@ -236,6 +236,8 @@ mod tests {
             call_sid: "CAin".into(),
             started_at,
             attempts,
+            skipped: Vec::new(),
+            tags: Default::default(),
             ..crate::calls::sample_record()
         }
     }

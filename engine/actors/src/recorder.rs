@@ -1,4 +1,5 @@
-//! The recorder: group commit of call records.
+//! The recorder: group commit of call records (and of DNI visitor sessions,
+//! which a second recorder writes the same way).
 //!
 //! Webhooks hand records to a bounded queue and wait for the commit that
 //! contains them. One task drains the queue: everything waiting (up to a
@@ -11,10 +12,13 @@
 //! disk, which actor handlers must never do; the bounded queue is what sheds
 //! load when the store is slow (webhooks wait, then get 503).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use switchboard_model::CallRecord;
+use switchboard_model::call::VisitorSession;
 use switchboard_store::Store;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -27,22 +31,76 @@ use crate::{EngineError, Result};
 
 type Ack = oneshot::Sender<std::result::Result<(), String>>;
 
-/// Handle to the recorder task. Cheap to clone.
-#[derive(Clone)]
-pub(crate) struct Recorder {
-    tx: mpsc::Sender<(CallRecord, Ack)>,
+/// A store write in progress (the store's methods are boxed futures).
+type Commit<'a> = Pin<Box<dyn Future<Output = switchboard_store::Result<()>> + Send + 'a>>;
+
+/// What a recorder writes: many items in one store transaction.
+pub(crate) trait Recorded: Send + Sync + Sized + 'static {
+    /// What the items are, in errors and logs.
+    const WHAT: &'static str;
+    /// Stores `batch` durably, in one transaction.
+    fn commit<'a>(store: &'a dyn Store, batch: &'a [Self]) -> Commit<'a>;
+    /// Counts an item taken into the queue (`accepted`) or shed, in the metrics.
+    fn queued(_accepted: bool) {}
+    /// Counts a commit (`ok`: it succeeded) in the metrics.
+    fn observe(_batch: usize, _took: Duration, _ok: bool) {}
+}
+
+impl Recorded for CallRecord {
+    const WHAT: &'static str = "call record";
+    fn commit<'a>(store: &'a dyn Store, batch: &'a [Self]) -> Commit<'a> {
+        store.put_calls(batch)
+    }
+    fn queued(accepted: bool) {
+        if accepted {
+            RECORDER_PUSHED.inc();
+        } else {
+            RECORDER_SHED.inc();
+        }
+    }
+    fn observe(batch: usize, took: Duration, ok: bool) {
+        RECORDER_COMMIT_SECONDS.record(took.as_secs_f64());
+        RECORDER_BATCH_SIZE.record(batch as f64);
+        if ok {
+            RECORDER_COMMITTED.add(batch as u64);
+        } else {
+            RECORDER_ERRORS.inc();
+        }
+    }
+}
+
+impl Recorded for VisitorSession {
+    const WHAT: &'static str = "visitor session";
+    fn commit<'a>(store: &'a dyn Store, batch: &'a [Self]) -> Commit<'a> {
+        store.put_sessions(batch)
+    }
+}
+
+/// Handle to a recorder task. Cheap to clone.
+pub(crate) struct Recorder<T> {
+    tx: mpsc::Sender<(T, Ack)>,
     wait: Duration,
     stop: Arc<Notify>,
 }
 
-impl Recorder {
+impl<T> Clone for Recorder<T> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            wait: self.wait,
+            stop: self.stop.clone(),
+        }
+    }
+}
+
+impl<T: Recorded> Recorder<T> {
     /// Starts the recorder task.
     pub(crate) fn start(
         store: Arc<dyn Store>,
         queue: usize,
         max_batch: usize,
         wait: Duration,
-    ) -> (Recorder, JoinHandle<()>) {
+    ) -> (Recorder<T>, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let stop = Arc::new(Notify::new());
         let task = tokio::spawn(run(store, rx, max_batch.max(1), stop.clone()));
@@ -55,13 +113,16 @@ impl Recorder {
     }
 
     /// Makes `record` durable; returns once it is committed.
-    pub(crate) async fn record(&self, record: CallRecord) -> Result<()> {
+    pub(crate) async fn record(&self, record: T) -> Result<()> {
         let (ack, done) = oneshot::channel();
         match self.tx.send_timeout((record, ack), self.wait).await {
-            Ok(()) => RECORDER_PUSHED.inc(),
+            Ok(()) => T::queued(true),
             Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
-                RECORDER_SHED.inc();
-                return Err(EngineError::Overloaded("recorder queue is full".into()));
+                T::queued(false);
+                return Err(EngineError::Overloaded(format!(
+                    "the {} queue is full",
+                    T::WHAT
+                )));
             }
             Err(mpsc::error::SendTimeoutError::Closed(_)) => {
                 return Err(EngineError::Overloaded("recorder is shut down".into()));
@@ -70,7 +131,8 @@ impl Recorder {
         match done.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(EngineError::Overloaded(format!(
-                "call record not stored: {e}"
+                "{} not stored: {e}",
+                T::WHAT
             ))),
             Err(_) => Err(EngineError::Overloaded(
                 "recorder stopped before the commit".into(),
@@ -99,9 +161,9 @@ pub(crate) fn watch_lag(store: std::sync::Weak<dyn Store>, every: Duration) -> J
     })
 }
 
-async fn run(
+async fn run<T: Recorded>(
     store: Arc<dyn Store>,
-    mut rx: mpsc::Receiver<(CallRecord, Ack)>,
+    mut rx: mpsc::Receiver<(T, Ack)>,
     max_batch: usize,
     stop: Arc<Notify>,
 ) {
@@ -127,15 +189,10 @@ async fn run(
             acks.push(ack);
         }
         let started = Instant::now();
-        let result = store.put_calls(&records).await;
-        RECORDER_COMMIT_SECONDS.record(started.elapsed().as_secs_f64());
-        RECORDER_BATCH_SIZE.record(records.len() as f64);
-        match &result {
-            Ok(()) => RECORDER_COMMITTED.add(records.len() as u64),
-            Err(e) => {
-                RECORDER_ERRORS.inc();
-                tracing::error!(error = %e, records = records.len(), "recorder commit failed");
-            }
+        let result = T::commit(store.as_ref(), &records).await;
+        T::observe(records.len(), started.elapsed(), result.is_ok());
+        if let Err(e) = &result {
+            tracing::error!(error = %e, records = records.len(), what = T::WHAT, "recorder commit failed");
         }
         for ack in acks.drain(..) {
             let _ = ack.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use switchboard_model::{
-    CallerInfo, Campaign, Id, PhoneNumber, RejectReason, ResourceStatus, RtbRouter, RtbTarget,
+    CallerInfo, Campaign, Id, PhoneNumber, ResourceStatus, RtbRouter, RtbTarget,
 };
 use switchboard_rtb::ValidBid;
 
@@ -17,7 +17,7 @@ use crate::Engine;
 use crate::auction::{self, AuctionCall, Bidder};
 use crate::buyer::BuyerMsg;
 use crate::error::Result;
-use crate::lifecycle::Pick;
+use crate::lifecycle::{Pick, Routed};
 
 impl Engine {
     /// Routes the first attempt of a call to an RTB campaign: runs its
@@ -29,7 +29,7 @@ impl Engine {
         call_id: Id,
         caller: Arc<CallerInfo>,
         now: DateTime<Utc>,
-    ) -> Result<std::result::Result<Pick, RejectReason>> {
+    ) -> Result<Routed> {
         let router = campaign
             .rtb_router_id
             .and_then(|r| self.inner.registry.routers.get(&r).map(|r| r.clone()))
@@ -45,7 +45,10 @@ impl Engine {
                     .rtb_pending
                     .insert(call_id, (Instant::now(), rest));
             }
-            return Ok(Ok(Pick::Bid(bid, dial)));
+            return Ok(Routed {
+                pick: Ok(Pick::Bid(bid, dial)),
+                skipped: Vec::new(),
+            });
         }
         if let Some(router) = router {
             let timeout = Duration::from_millis(router.bidding_timeout_ms.into())
@@ -56,7 +59,6 @@ impl Engine {
                 campaign_id: Some(campaign.id),
                 caller: caller.clone(),
                 call_start: now,
-                tags: campaign.tags.clone(),
             };
             let mut auction = auction::run(
                 &self.inner.capacity,
@@ -78,13 +80,16 @@ impl Engine {
                         .rtb_pending
                         .insert(call_id, (Instant::now(), bids));
                 }
-                return Ok(Ok(Pick::Bid(bid, number)));
+                return Ok(Routed {
+                    pick: Ok(Pick::Bid(bid, number)),
+                    skipped: Vec::new(),
+                });
             }
         }
         Ok(self
             .route(campaign.id, call_id, 0, caller, Vec::new(), now)
             .await?
-            .map(Pick::Buyer))
+            .into())
     }
 
     /// Takes bids best first until one's target reserves capacity for `key`.
@@ -116,6 +121,7 @@ impl Engine {
                     Duration::from_millis(250),
                 )
                 .await
+                .is_ok()
             {
                 return Some((bid, number));
             }

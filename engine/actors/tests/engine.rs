@@ -107,6 +107,7 @@ fn call(sid: &str, from: &str, to: &str) -> InboundCall {
             from: from.into(),
             state: Some("CA".into()),
             zip: Some("94105".into()),
+            tags: Default::default(),
         },
     }
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{Currency, Id, PhoneNumber};
+use crate::{CallTags, Currency, Id, PhoneNumber};
 
 /// What routing needs to know about the caller.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
@@ -17,6 +17,10 @@ pub struct CallerInfo {
     /// ZIP code, when Twilio knows it.
     #[serde(default)]
     pub zip: Option<String>,
+    /// The call's tags (`callerCity`, `utmSource`, the campaign's fixed
+    /// tags, …): what buyers' filters and `{tag:NAME}` read.
+    #[serde(default, skip_serializing_if = "CallTags::is_empty")]
+    pub tags: CallTags,
 }
 
 /// Where a call stands.
@@ -80,6 +84,77 @@ impl RejectReason {
             RejectReason::Overloaded => "overloaded",
         }
     }
+}
+
+/// Why a buyer (or RTB target) did not take a call: the buyer actor's
+/// answer, or that no answer came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Refusal {
+    /// The buyer is paused or inactive.
+    Paused,
+    /// Outside the buyer's hours of operation.
+    Closed,
+    /// The caller's location is excluded.
+    Geo,
+    /// One of the buyer's tag filters does not match the call.
+    Filtered,
+    /// The buyer has as many calls in progress as it takes at once.
+    Concurrency,
+    /// The local hour's cap is used up.
+    #[serde(rename = "hourly-cap")]
+    Hourly,
+    /// The local day's cap is used up.
+    #[serde(rename = "daily-cap")]
+    Daily,
+    /// The local month's cap is used up.
+    #[serde(rename = "monthly-cap")]
+    Monthly,
+    /// The all-time cap is used up.
+    #[serde(rename = "total-cap")]
+    Total,
+    /// The attempt was released before its reservation arrived (a caller
+    /// that gave up on a slow answer): reserving it now would leak a slot.
+    Withdrawn,
+    /// No answer in time: the buyer's actor was busy, or the node that
+    /// decides for it did not answer (a cluster).
+    Unavailable,
+}
+
+impl Refusal {
+    /// The wire name, also the metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Paused => "paused",
+            Refusal::Closed => "closed",
+            Refusal::Geo => "geo",
+            Refusal::Filtered => "filtered",
+            Refusal::Concurrency => "concurrency",
+            Refusal::Hourly => "hourly-cap",
+            Refusal::Daily => "daily-cap",
+            Refusal::Monthly => "monthly-cap",
+            Refusal::Total => "total-cap",
+            Refusal::Withdrawn => "withdrawn",
+            Refusal::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A buyer the call passed over without dialing, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Skipped {
+    /// The buyer (or RTB target).
+    #[schema(value_type = String, format = Uuid)]
+    pub buyer_id: Id,
+    /// Why it did not take the call.
+    pub reason: Refusal,
 }
 
 /// How one dial attempt ended (or that it has not yet).
@@ -230,6 +305,14 @@ pub struct CallRecord {
     /// Every buyer dialed, in order.
     #[serde(default)]
     pub attempts: Vec<Attempt>,
+    /// Buyers passed over without dialing, each with why, in the order
+    /// they were asked (`attempts` are the buyers actually dialed).
+    #[serde(default)]
+    pub skipped: Vec<Skipped>,
+    /// The call's tags: the caller's location, the DNI visit's traffic and
+    /// the campaign's fixed tags, as buyers' filters saw them.
+    #[serde(default)]
+    pub tags: CallTags,
     /// When the webhook arrived.
     pub started_at: DateTime<Utc>,
     /// When a buyer answered.
@@ -309,6 +392,53 @@ pub struct Traffic {
     pub landing_page: Option<String>,
 }
 
+impl Traffic {
+    /// Adds the visit's fields to a call's tags, under their tag names
+    /// (`utmSource`, `gclid`, `landingPage`, …); absent fields add nothing.
+    pub fn tag(&self, tags: &mut CallTags) {
+        let fields = [
+            ("utmSource", &self.source),
+            ("utmMedium", &self.medium),
+            ("utmCampaign", &self.campaign),
+            ("utmTerm", &self.term),
+            ("utmContent", &self.content),
+            ("gclid", &self.gclid),
+            ("fbclid", &self.fbclid),
+            ("msclkid", &self.msclkid),
+            ("referrer", &self.referrer),
+            ("landingPage", &self.landing_page),
+        ];
+        for (name, value) in fields {
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                tags.insert(name.to_owned(), v.to_owned());
+            }
+        }
+    }
+}
+
+/// A call's tags, in the order later sources win: what the carrier or the
+/// publisher's ping said of the caller (`callerCity`, custom ping values;
+/// `callerState` and `callerZip` from its location), then the DNI visit's
+/// traffic, then the campaign's fixed tags (the manager's own, so nothing a
+/// caller sends overrides them).
+pub fn call_tags(
+    caller: &CallerInfo,
+    traffic: Option<&Traffic>,
+    campaign: &std::collections::BTreeMap<String, String>,
+) -> CallTags {
+    let mut tags = caller.tags.clone();
+    for (name, value) in [("callerState", &caller.state), ("callerZip", &caller.zip)] {
+        if let Some(v) = value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            tags.insert(name.to_owned(), v.to_owned());
+        }
+    }
+    if let Some(t) = traffic {
+        t.tag(&mut tags);
+    }
+    tags.extend(campaign.iter().map(|(k, v)| (k.clone(), v.clone())));
+    tags
+}
+
 /// The web visit a call is attributed to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -370,5 +500,44 @@ impl VisitorSession {
             tag_id: self.tag_id,
             traffic: self.traffic.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_sources_win_and_blank_values_are_left_out() {
+        let caller = CallerInfo {
+            from: "+15551230000".into(),
+            state: Some("CA".into()),
+            zip: Some(" ".into()),
+            tags: [
+                ("callerCity".to_owned(), "Fresno".to_owned()),
+                ("vertical".to_owned(), "from-the-ping".to_owned()),
+                ("utmSource".to_owned(), "from-the-ping".to_owned()),
+            ]
+            .into(),
+        };
+        let traffic = Traffic {
+            source: Some("google".into()),
+            gclid: Some("G1".into()),
+            medium: Some(String::new()),
+            ..Traffic::default()
+        };
+        let campaign = [("vertical".to_owned(), "solar".to_owned())].into();
+        let tags = call_tags(&caller, Some(&traffic), &campaign);
+        let want: CallTags = [
+            ("callerCity", "Fresno"),
+            ("callerState", "CA"),
+            ("gclid", "G1"),
+            ("utmSource", "google"),
+            ("vertical", "solar"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        assert_eq!(tags, want);
     }
 }

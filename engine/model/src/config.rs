@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{Currency, FieldError, Id, ModelError, PhoneNumber, money};
+use crate::{Currency, FieldError, Id, ModelError, PhoneNumber, TagFilter, money};
 
 /// One customer account. Every other resource belongs to exactly one tenant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -263,6 +263,10 @@ pub struct Buyer {
     /// Caller geography.
     #[serde(default)]
     pub geo: GeoFilter,
+    /// Tag filters: the buyer takes a call only when all of them match its
+    /// tags (skills-based routing: `language in [es]`).
+    #[serde(default)]
+    pub filters: Vec<TagFilter>,
     /// Talk time, in seconds, after which a call counts as converted.
     #[serde(default)]
     pub conversion_seconds: u32,
@@ -287,6 +291,7 @@ impl Buyer {
             errors.push(FieldError::new("name", "must not be empty"));
         }
         self.caps.validate(&mut errors);
+        crate::tags::validate_filters("filters", &self.filters, &mut errors);
         if self.payout < 0 {
             errors.push(FieldError::new("payout", "must not be negative"));
         }
@@ -605,12 +610,7 @@ impl Campaign {
             errors.push(FieldError::new("tags", "must have at most 50 entries"));
         }
         for (name, value) in &self.tags {
-            if name.is_empty()
-                || name.len() > 64
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-            {
+            if !crate::tags::valid_tag_name(name) {
                 errors.push(FieldError::new(
                     format!("tags.{name}"),
                     "a tag name is 1 to 64 letters, digits, '_' or '-'",

@@ -7,6 +7,7 @@
 //! - [`accounts`]: roles and the audit log.
 //! - [`bid`]: what an RTB auction records — one request row, one response row per target.
 //! - [`resources`]: numbers, pools, RTB targets and routers, tracking tags.
+//! - [`tags`]: a call's tags and the routing filters over them.
 //! - [`prng`]: the one seedable PRNG (SplitMix64).
 //!
 //! Every type here is both the stored form and the API form (JSON, camelCase).
@@ -20,10 +21,13 @@ pub mod money;
 pub mod phone;
 pub mod prng;
 pub mod resources;
+pub mod tags;
 
 pub use accounts::{AuditEntry, Role};
 pub use bid::{BidFilter, BidRequestRecord, BidResponseRecord};
-pub use call::{Attempt, AttemptOutcome, CallRecord, CallStatus, CallerInfo, RejectReason};
+pub use call::{
+    Attempt, AttemptOutcome, CallRecord, CallStatus, CallerInfo, Refusal, RejectReason, Skipped,
+};
 pub use config::{
     Buyer, BuyerAssignment, BuyerStatus, CallerIdMode, Campaign, CampaignStatus, Caps,
     DuplicateAction, GeoFilter, RoutingPolicy, RoutingType, Schedule, Tenant, TimeWindow,
@@ -34,6 +38,7 @@ pub use resources::{
     AuthType, BodyFormat, ContentType, HttpMethod, Number, NumberFormat, Pool, ResourceStatus,
     RouterTarget, RtbRouter, RtbTarget, TrackingTag,
 };
+pub use tags::{CallTags, FilterOp, TagFilter};
 
 /// Identifier of every stored thing: a UUIDv7, so ids sort by creation time.
 pub type Id = uuid::Uuid;

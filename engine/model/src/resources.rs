@@ -15,7 +15,9 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{Caps, Currency, FieldError, GeoFilter, Id, ModelError, PhoneNumber, Schedule, money};
+use crate::{
+    Caps, Currency, FieldError, GeoFilter, Id, ModelError, PhoneNumber, Schedule, TagFilter, money,
+};
 
 /// Whether a number, pool, target, router or tag is in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
@@ -499,6 +501,9 @@ pub struct RtbTarget {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub geo: GeoFilter,
+    /// Tag filters: it is asked to bid only on calls matching all of them.
+    #[serde(default)]
+    pub filters: Vec<TagFilter>,
     /// Whether it is asked to bid.
     #[serde(default)]
     pub status: ResourceStatus,
@@ -562,6 +567,7 @@ impl RtbTarget {
     pub fn validate(&self) -> Result<(), ModelError> {
         let mut errors = Vec::new();
         require_name(&self.name, &mut errors);
+        crate::tags::validate_filters("filters", &self.filters, &mut errors);
         if !is_http_url(&self.endpoint_url) {
             errors.push(FieldError::new(
                 "endpointUrl",

@@ -2,8 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use switchboard_model::tags::first_failing;
 use switchboard_model::{
     Buyer, BuyerStatus, CallerInfo, Caps, GeoFilter, Id, ResourceStatus, RtbTarget, Schedule,
+    TagFilter,
 };
 
 use crate::caps::{CapCounters, Refusal, ReservationKey};
@@ -27,6 +29,8 @@ pub struct Capacity {
     pub schedule: Option<Schedule>,
     /// Caller geography.
     pub geo: GeoFilter,
+    /// Tag filters, all of which the call's tags must match.
+    pub filters: Vec<TagFilter>,
 }
 
 impl From<&Buyer> for Capacity {
@@ -38,6 +42,7 @@ impl From<&Buyer> for Capacity {
             caps: b.caps,
             schedule: b.schedule.clone(),
             geo: b.geo.clone(),
+            filters: b.filters.clone(),
         }
     }
 }
@@ -51,14 +56,18 @@ impl From<&RtbTarget> for Capacity {
             caps: t.caps,
             schedule: t.schedule.clone(),
             geo: t.geo.clone(),
+            filters: t.filters.clone(),
         }
     }
 }
 
 impl Capacity {
     /// Whether it takes this caller now, caps aside: active (else Paused),
-    /// schedule open (else Closed), geo allowed (else Geo). Call-independent
-    /// checks first, so a refusal names the most fundamental reason.
+    /// schedule open (else Closed), geo allowed (else Geo), every tag filter
+    /// matching the call's tags (else Filtered). Call-independent checks
+    /// first, so a refusal names the most fundamental reason. Geo is the
+    /// location case of the filters, kept as its own field with its own
+    /// rules (ZIP prefixes, unknown locations refused by an allow list).
     pub fn open_to(&self, caller: &CallerInfo, now: DateTime<Utc>) -> Result<(), Refusal> {
         if !self.active {
             return Err(Refusal::Paused);
@@ -68,6 +77,9 @@ impl Capacity {
         }
         if !geo_allows(&self.geo, caller.state.as_deref(), caller.zip.as_deref()) {
             return Err(Refusal::Geo);
+        }
+        if first_failing(&self.filters, &caller.tags).is_some() {
+            return Err(Refusal::Filtered);
         }
         Ok(())
     }
@@ -122,6 +134,7 @@ mod tests {
                 allow_states: vec!["NY".into()],
                 ..GeoFilter::default()
             },
+            filters: vec![],
             conversion_seconds: 60,
             payout: 2500,
             currency: Default::default(),
@@ -134,6 +147,7 @@ mod tests {
             from: "+15551230000".into(),
             state: Some(state.into()),
             zip: Some("10001".into()),
+            tags: Default::default(),
         }
     }
 
@@ -231,6 +245,83 @@ mod tests {
             Err(Refusal::Geo)
         );
         assert_eq!(c.active(), 0);
+    }
+
+    #[test]
+    fn a_buyer_takes_only_calls_its_filters_match() {
+        let spanish = Buyer {
+            filters: vec![TagFilter {
+                tag: "language".into(),
+                op: switchboard_model::FilterOp::In,
+                values: vec!["es".into()],
+            }],
+            ..buyer()
+        };
+        let with = |lang: &str| CallerInfo {
+            tags: [("language".to_owned(), lang.to_owned())].into(),
+            ..caller("NY")
+        };
+        let mut c = CapCounters::new();
+        assert_eq!(
+            try_admit(&spanish, &mut c, &with("en"), monday_noon(), 0),
+            Err(Refusal::Filtered)
+        );
+        assert_eq!(
+            try_admit(&spanish, &mut c, &caller("NY"), monday_noon(), 1),
+            Err(Refusal::Filtered),
+            "a call without the tag"
+        );
+        assert_eq!(c.active(), 0, "a refusal reserves nothing");
+        assert_eq!(
+            try_admit(&spanish, &mut c, &with("ES"), monday_noon(), 2),
+            Ok(())
+        );
+        assert_eq!(
+            try_admit(&spanish, &mut c, &with("es"), monday_noon(), 2),
+            Ok(()),
+            "geo is still checked first: NY passes"
+        );
+        assert_eq!(
+            try_admit(
+                &spanish,
+                &mut c,
+                &CallerInfo {
+                    tags: with("es").tags,
+                    ..caller("CA")
+                },
+                monday_noon(),
+                3
+            ),
+            Err(Refusal::Geo)
+        );
+    }
+
+    proptest::proptest! {
+        /// Filters only ever narrow: a buyer with filters admits a call only
+        /// if the same buyer without them does, and exactly when every
+        /// filter matches.
+        #[test]
+        fn filters_narrow_and_decide_exactly(
+            lang in proptest::sample::select(vec!["es", "en", "fr", ""]),
+            want in proptest::collection::vec(proptest::sample::select(vec!["es", "en", "de"]), 1..3),
+            op in proptest::sample::select(vec!["eq", "in", "notIn", "exists", "prefix"]),
+        ) {
+            let filter = TagFilter {
+                tag: "language".into(),
+                op: switchboard_model::FilterOp::from(op.to_owned()),
+                values: if op == "exists" { vec![] } else { want.iter().map(|w| w.to_string()).collect() },
+            };
+            let filtered = Buyer { filters: vec![filter.clone()], ..buyer() };
+            let mut who = caller("NY");
+            who.tags.insert("language".into(), lang.into());
+            let plain = try_admit(&buyer(), &mut CapCounters::new(), &who, monday_noon(), 0);
+            let got = try_admit(&filtered, &mut CapCounters::new(), &who, monday_noon(), 0);
+            proptest::prop_assert!(plain.is_ok());
+            proptest::prop_assert_eq!(got.is_ok(), filter.matches(&who.tags));
+            if got.is_err() {
+                proptest::prop_assert_eq!(got, Err(Refusal::Filtered));
+            }
+        }
     }
 
     #[test]

@@ -32,57 +32,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
+pub use switchboard_model::Refusal;
 use switchboard_model::{Caps, Id};
 
 /// One dial attempt of one call: `(call id, attempt number)`.
 pub type ReservationKey = (Id /*call id*/, u16 /*attempt*/);
-
-/// Why a buyer cannot take a call now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Refusal {
-    /// The buyer is paused or inactive.
-    Paused,
-    /// Outside the buyer's hours of operation.
-    Closed,
-    /// The caller's location is excluded.
-    Geo,
-    /// The buyer has as many calls in progress as it takes at once.
-    Concurrency,
-    /// The local hour's cap is used up.
-    Hourly,
-    /// The local day's cap is used up.
-    Daily,
-    /// The local month's cap is used up.
-    Monthly,
-    /// The all-time cap is used up.
-    Total,
-    /// The attempt was released before its reservation arrived (a caller
-    /// that gave up on a slow answer): reserving it now would leak a slot.
-    Withdrawn,
-}
-
-impl Refusal {
-    /// The wire name, also the metric label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Refusal::Paused => "paused",
-            Refusal::Closed => "closed",
-            Refusal::Geo => "geo",
-            Refusal::Concurrency => "concurrency",
-            Refusal::Hourly => "hourly-cap",
-            Refusal::Daily => "daily-cap",
-            Refusal::Monthly => "monthly-cap",
-            Refusal::Total => "total-cap",
-            Refusal::Withdrawn => "withdrawn",
-        }
-    }
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Current usage, for metrics, the admin console and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

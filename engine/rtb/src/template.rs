@@ -4,9 +4,10 @@
 //! # Syntax
 //!
 //! A placeholder is `{`, a letter, then letters, digits, `_`, `-`, `.` or
-//! `:`, then `}`. It is a built-in variable, `{callerId}`, or a custom
-//! campaign tag, `{tag:NAME}`, NAME being a campaign tag name (letters,
-//! digits, `_` and `-`). Any other brace is literal text, so JSON objects
+//! `:`, then `}`. It is a built-in variable, `{callerId}`, or one of the
+//! call's tags, `{tag:NAME}` (`{tag:callerCity}`, `{tag:utmSource}`, a
+//! value the publisher sent on the ping, a campaign's fixed tag), NAME being
+//! letters, digits, `_` and `-`. Any other brace is literal text, so JSON objects
 //! (`{"a": …}`) need no escaping. A placeholder that is no variable is
 //! refused at parse time, which catches typos such as `{callerID}` or
 //! `{caller-id}` when the target is saved rather than at the first auction.
@@ -16,7 +17,7 @@
 //! {minBid} {maxBid} {currency} {callerState} {callerZip} {timestamp}
 //! {isoTimestamp}`. Amounts render as decimals in the currency's units
 //! (`8.75`), `{timestamp}` as Unix milliseconds, `{callStartTime}` and
-//! `{isoTimestamp}` as RFC 3339 UTC with milliseconds. A tag the campaign does
+//! `{isoTimestamp}` as RFC 3339 UTC with milliseconds. A tag the call does
 //! not have renders empty.
 //!
 //! # Escaping
@@ -68,7 +69,7 @@ pub enum Variable {
     Timestamp,
     /// `{isoTimestamp}`: the request time, RFC 3339.
     IsoTimestamp,
-    /// `{tag:NAME}`: a custom tag of the campaign.
+    /// `{tag:NAME}`: one of the call's tags.
     Tag(String),
 }
 
@@ -194,20 +195,14 @@ fn placeholder_len(rest: &[u8]) -> Option<usize> {
 /// The variable a placeholder names, if any.
 fn variable(name: &str) -> Option<Variable> {
     match name.strip_prefix("tag:") {
-        Some(tag) => is_tag_name(tag).then(|| Variable::Tag(tag.to_owned())),
+        Some(tag) => {
+            switchboard_model::tags::valid_tag_name(tag).then(|| Variable::Tag(tag.to_owned()))
+        }
         None => BUILTINS
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.clone()),
     }
-}
-
-/// A campaign tag name: 1 to 64 letters, digits, `_` or `-`.
-pub fn is_tag_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// The built-in variables as written, `{requestId} {campaignId} …`, for messages.

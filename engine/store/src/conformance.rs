@@ -92,6 +92,8 @@ pub fn sample_call(tenant: Id, campaign: Id, started_at: DateTime<Utc>) -> CallR
         reject_reason: None,
         buyer_id: None,
         attempts: Vec::new(),
+        skipped: Vec::new(),
+        tags: Default::default(),
         started_at,
         answered_at: None,
         ended_at: None,

@@ -334,6 +334,7 @@ async fn buyers(engine: &Engine, tenant: Id, n: usize, offset: usize) -> anyhow:
             },
             schedule: None,
             geo: GeoFilter::default(),
+            filters: Vec::new(),
             conversion_seconds: 60,
             payout: 1000,
             currency: Currency::USD,

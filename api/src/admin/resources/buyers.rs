@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use switchboard_model::{
     Buyer, BuyerStatus, Caps, Currency, FieldError, GeoFilter, Id, ModelError, PhoneNumber, Role,
-    Schedule, TimeWindow, money, new_id,
+    Schedule, TagFilter, TimeWindow, money, new_id,
 };
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -73,6 +73,8 @@ pub(crate) struct BuyerInput {
     total_cap: Option<u32>,
     schedule: Option<ScheduleInput>,
     geo: Option<GeoFilter>,
+    /// Tag filters: the buyer takes only calls matching all of them.
+    filters: Option<Vec<TagFilter>>,
     conversion_seconds: Option<u32>,
     /// Per converted call, a decimal in the currency's units.
     #[schema(value_type = Option<f64>, example = 25.5)]
@@ -203,6 +205,7 @@ impl BuyerInput {
             },
             schedule,
             geo: self.geo.unwrap_or_default(),
+            filters: self.filters.unwrap_or_default(),
             conversion_seconds: self.conversion_seconds.unwrap_or(0),
             payout,
             currency,

@@ -645,6 +645,13 @@ impl Console {
         (s, v)
     }
 
+    /// POST JSON that must create: the created resource.
+    pub(crate) async fn created(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let (s, v) = self.post(path, &body).await;
+        assert_eq!(s, 201, "{path}: {v}");
+        v
+    }
+
     /// DELETE: status and JSON body.
     pub(crate) async fn delete(&self, path: &str) -> (u16, serde_json::Value) {
         let (s, v, _) = self.send(reqwest::Method::DELETE, path, None, &[]).await;
@@ -662,4 +669,73 @@ pub(crate) fn fields(v: &serde_json::Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A signed-up tenant whose Twilio account is connected.
+pub(crate) struct Tenancy {
+    pub(crate) console: Console,
+    pub(crate) tenant: Id,
+    pub(crate) token: String,
+    pub(crate) account: String,
+}
+
+/// Signs up `name` and connects a Twilio account (auth token and SID) to it.
+pub(crate) async fn sign_up(server: &TestServer, name: &str) -> Tenancy {
+    let console = server
+        .signup(name, &format!("owner-{}", name.replace(' ', "-")))
+        .await;
+    let (s, me) = console.get("/api/auth/user").await;
+    assert_eq!(s, 200, "{me}");
+    let tenant: Id = me["tenantId"].as_str().unwrap().parse().unwrap();
+    let current: Tenant = (*server.engine.tenant(tenant).unwrap()).clone();
+    let token = format!("token-{name}");
+    let account = format!("AC{:032x}", tenant.as_u128() & 0xffff_ffff_ffff);
+    let t = Tenant {
+        twilio_auth_token: token.clone(),
+        twilio_account_sid: Some(account.clone()),
+        ..current.clone()
+    };
+    server
+        .engine
+        .put_tenant(t, Some(current.version))
+        .await
+        .unwrap();
+    Tenancy {
+        console,
+        tenant,
+        token,
+        account,
+    }
+}
+
+impl Tenancy {
+    /// Posts a voice webhook from `from` to `to` (and `extra` fields) signed
+    /// for this tenant's account, as Twilio would.
+    pub(crate) async fn voice(
+        &self,
+        server: &TestServer,
+        sid: &str,
+        from: &str,
+        to: &str,
+        extra: &[(&str, &str)],
+    ) -> Reply {
+        let mut params = pairs(&[
+            ("CallSid", sid),
+            ("AccountSid", &self.account),
+            ("From", from),
+            ("To", to),
+            ("CallStatus", "ringing"),
+            ("Direction", "inbound"),
+        ]);
+        params.extend(pairs(extra));
+        post_signed_with(
+            &server.client,
+            &server.base,
+            &self.token,
+            "/api/webhooks/voice",
+            &params,
+        )
+        .await
+        .expect("webhook")
+    }
 }
