@@ -127,9 +127,17 @@ row "bare axum \`200 ok\` (wrk, $CONNECTIONS connections)" "-" "$base_rps req/s,
 
 start priority "$bin/switchboard" serve --data "$dir/bench" --listen 127.0.0.1:0
 sign "$dir/priority.tsv" +15550009000
+# The projection lag (seconds), sampled each 0.5 s over the run.
+( while sleep 0.5; do curl -s "$url/metrics" | awk '/^switchboard_projection_lag_seconds /{print $2}'; done >"$dir/lag.txt" ) &
+sampler=$!
 wrkrun priority "$dir/priority.tsv"
+kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
+lag=$(python3 -c '
+import sys
+v = sorted(float(x) for x in open(sys.argv[1]) if x.strip())
+print(f"p99 {v[min(len(v) - 1, int(len(v) * 0.99))]:.2f} s, max {v[-1]:.2f} s over {len(v)} samples" if v else "n/a")' "$dir/lag.txt")
 prio_rps=$rps
-row "signed voice webhooks, priority over 10 buyers with caps, record durable before reply ($non2xx non-2xx)" "$rps req/s, p99 $p99 ms, server CPU $(( cpu_ms * 1000 / requests )) µs per call" "$base_rps req/s" "$(ratio "$rps" "$base_rps")"
+row "signed voice webhooks, priority over 10 buyers with caps, record durable before reply ($non2xx non-2xx)" "$rps req/s, p99 $p99 ms, server CPU $(( cpu_ms * 1000 / requests )) µs per call; projection lag $lag" "$base_rps req/s" "$(ratio "$rps" "$base_rps")"
 half=$(( prio_rps / 2 ))
 k6run priority-half "${bench_env[@]}" TO=+15550009000 RATE=$half
 row "same at half that rate, $half req/s open loop (k6)" "p99 $p99 ms" "-" "-"

@@ -184,8 +184,12 @@ struct Judged {
     body: String,
 }
 
+/// Answers up to this size are judged on the task that read them; bigger
+/// ones (up to the 64 KiB limit) on the blocking pool.
+const JUDGE_INLINE_BYTES: usize = 8 * 1024;
+
 /// Classifies one answer of `bidder` (whose target compiled). Pure CPU work:
-/// run it on the blocking pool.
+/// a big answer's goes to the blocking pool.
 fn judge(
     bidder: &Bidder,
     terms: &TargetTerms,
@@ -322,6 +326,11 @@ pub(crate) async fn run(
                     return (idx, None);
                 };
                 let at = Instant::now();
+                // A usual answer (a few hundred bytes) is judged here in
+                // microseconds; only a big one is worth a blocking-pool hop.
+                if answer.len() <= JUDGE_INLINE_BYTES {
+                    return (idx, Some(judge(&b, &terms, floor, answer, sent_at, at)));
+                }
                 let judged = tokio::task::spawn_blocking(move || {
                     judge(&b, &terms, floor, answer, sent_at, at)
                 })

@@ -26,6 +26,16 @@ pub(crate) enum Answer {
     Failed(String),
 }
 
+impl Answer {
+    /// The body's length (0 for a failure).
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Answer::Http { body, .. } => body.len(),
+            Answer::Failed(_) => 0,
+        }
+    }
+}
+
 /// One rendered bid request.
 pub(crate) struct Outgoing {
     pub(crate) url: String,

@@ -146,9 +146,7 @@ impl EmbeddedStore {
         // The call log has a file, so a writer, of its own: appends never
         // queue behind the projections' transactions.
         let wal_path = dir.join(calls::LOG_FILE);
-        let wal = Database::create(&wal_path)
-            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", wal_path.display())))?;
-        let (log, projector) = Log::open(&db, wal)?;
+        let (log, projector) = Log::open(&db, calls::open_log(&wal_path)?)?;
         Ok(Self {
             db,
             log,

@@ -174,7 +174,12 @@ impl Log {
                 tracing::error!(error = %e, "applying the call log failed");
             }
             if self.stop.load(Ordering::SeqCst) {
-                // What the batches applied survives the close: nothing to replay.
+                // Appends may have come after the pass above began: apply
+                // them too, then make it all durable, so nothing is left to
+                // replay at the next open.
+                if let Err(e) = self.apply(db, false) {
+                    tracing::error!(error = %e, "applying the call log at close failed");
+                }
                 if let Err(e) = self.checkpoint(db) {
                     tracing::error!(error = %e, "the last checkpoint of the call log failed");
                 }
@@ -249,7 +254,7 @@ impl Log {
             self.applied.store(last, Ordering::SeqCst);
             if checkpoint {
                 *last_checkpoint = std::time::Instant::now();
-                if let Err(e) = self.trim(last) {
+                if let Err(e) = self.trim(last, Durability::None) {
                     // Applied and durable all the same; the next checkpoint trims again.
                     tracing::warn!(error = %e, "trimming the call log failed");
                 }
@@ -281,20 +286,23 @@ impl Log {
     }
 
     /// Makes what was applied durable, and trims the log up to it.
+    /// The last checkpoint, at close: the trim is durable too, so the log
+    /// opens empty (and a large one is made anew, see [`open_log`]).
     fn checkpoint(&self, db: &Database) -> Result<()> {
         let mut last_checkpoint = self.lock();
         let applied = self.applied.load(Ordering::SeqCst);
         project(db, &[], applied, true)?;
         *last_checkpoint = std::time::Instant::now();
-        self.trim(applied)
+        self.trim(applied, Durability::Immediate)
     }
 
-    /// Deletes the entries up to `checkpoint`, applied durably. Not fsynced:
-    /// a trim lost in a crash is done again at the next checkpoint, and the
-    /// entries it left are behind the applied offset, so never applied twice.
-    fn trim(&self, checkpoint: u64) -> Result<()> {
+    /// Deletes the entries up to `checkpoint`, applied durably. Not fsynced
+    /// but at close: a trim lost in a crash is done again at the next
+    /// checkpoint, and the entries it left are behind the applied offset, so
+    /// never applied twice.
+    fn trim(&self, checkpoint: u64, durability: Durability) -> Result<()> {
         let mut txn = self.wal.begin_write().map_err(backend("begin write"))?;
-        txn.set_durability(Durability::None)
+        txn.set_durability(durability)
             .map_err(backend("set durability"))?;
         {
             let mut log = txn.open_table(CALL_LOG).map_err(backend("open call_log"))?;
@@ -362,6 +370,36 @@ fn applied_of(txn: &ReadTransaction) -> Result<u64> {
 }
 
 /// The last offset in the log (0: empty).
+/// Opens the log file at `path`. One left empty (everything applied and
+/// trimmed) but large, after a backlog, is made anew: redb would give its
+/// free space back at the first commit, and truncating gigabytes of page
+/// cache holds the store's opening for minutes. Nothing is lost: offsets go
+/// on from the applied one, kept with the projections.
+pub(super) fn open_log(path: &std::path::Path) -> Result<Database> {
+    let open = |p: &std::path::Path| {
+        Database::create(p)
+            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", p.display())))
+    };
+    let wal = open(path)?;
+    let empty = match read_txn(&wal)?.open_table(CALL_LOG) {
+        Ok(log) => log.is_empty().map_err(backend("read call_log"))?,
+        Err(redb::TableError::TableDoesNotExist(_)) => true,
+        Err(e) => return Err(backend("open call_log")(e)),
+    };
+    let size = std::fs::metadata(path).map_or(0, |m| m.len());
+    if !empty || size <= REMAKE_EMPTY_LOG_OVER {
+        return Ok(wal);
+    }
+    drop(wal);
+    std::fs::remove_file(path)
+        .map_err(|e| StoreError::Backend(format!("cannot remake {}: {e}", path.display())))?;
+    tracing::info!(bytes = size, "the call log was empty: made anew");
+    open(path)
+}
+
+/// The size above which an empty log file is made anew at open.
+const REMAKE_EMPTY_LOG_OVER: u64 = 64 * 1024 * 1024;
+
 fn last_offset(txn: &ReadTransaction) -> Result<u64> {
     Ok(txn
         .open_table(CALL_LOG)
@@ -933,6 +971,41 @@ mod tests {
             let got = store.get_call_by_sid(&c.call_sid).await.unwrap();
             assert_eq!(got.as_ref(), Some(c));
         }
+    }
+
+    #[tokio::test]
+    async fn closing_applies_every_append_and_leaves_an_empty_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let (tenant, campaign) = (new_id(), new_id());
+        let t0 = DateTime::UNIX_EPOCH + Duration::days(20_000);
+        // Many appends in a row, the last just before the close: the
+        // projector is in the middle of a pass when it is told to stop.
+        let mut n = 0u64;
+        for b in 0..60 {
+            let batch: Vec<CallRecord> = (0..200)
+                .map(|i| sample_call(tenant, campaign, t0 + Duration::seconds(b * 200 + i)))
+                .collect();
+            store.put_calls(&batch).await.unwrap();
+            n += batch.len() as u64;
+        }
+        drop(store);
+
+        // Straight from the files, before anything could apply at open.
+        let wal = Database::open(dir.path().join(LOG_FILE)).unwrap();
+        let txn = read_txn(&wal).unwrap();
+        assert_eq!(
+            txn.open_table(CALL_LOG).unwrap().len().unwrap(),
+            0,
+            "nothing left to replay"
+        );
+        let db = Database::open(dir.path().join("switchboard.redb")).unwrap();
+        assert_eq!(applied_of(&read_txn(&db).unwrap()).unwrap(), n);
+        drop((txn, wal, db));
+
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let check = store.check_projections(false).await.unwrap();
+        assert_eq!((check.calls, check.differences.len()), (n, 0));
     }
 
     #[tokio::test]
