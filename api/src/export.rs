@@ -61,10 +61,13 @@ pub struct ExportRow {
     pub buyer_id: Option<String>,
     /// Its name.
     pub buyer_name: Option<String>,
-    /// `ringing`, `in-progress`, `completed`, `no-answer` or `rejected`.
+    /// `ringing`, `in-progress`, `completed`, `no-answer`, `rejected` or
+    /// `blocked` (the caller is on the blocklist).
     pub status: String,
     /// Why it was refused, when it was.
     pub reject_reason: Option<String>,
+    /// A repeat caller inside the campaign's duplicate window.
+    pub duplicate: bool,
     /// When the webhook arrived.
     pub started_at: String,
     /// When a buyer answered.
@@ -106,6 +109,7 @@ pub const CSV_HEADER: &[&str] = &[
     "buyerName",
     "status",
     "rejectReason",
+    "duplicate",
     "startedAt",
     "answeredAt",
     "endedAt",
@@ -196,6 +200,7 @@ impl ExportRow {
             buyer_name: c.buyer_id.and_then(|b| names.of(b)),
             status: c.status.as_str().to_owned(),
             reject_reason: c.reject_reason.map(|r| r.as_str().to_owned()),
+            duplicate: c.duplicate,
             started_at: time(c.started_at),
             answered_at: c.answered_at.map(time),
             ended_at: c.ended_at.map(time),
@@ -211,7 +216,7 @@ impl ExportRow {
         }
     }
 
-    fn csv_fields(&self) -> [String; 25] {
+    fn csv_fields(&self) -> [String; 26] {
         let o = |v: &Option<String>| v.clone().unwrap_or_default();
         [
             self.id.clone(),
@@ -227,6 +232,7 @@ impl ExportRow {
             o(&self.buyer_name),
             self.status.clone(),
             o(&self.reject_reason),
+            self.duplicate.to_string(),
             self.started_at.clone(),
             o(&self.answered_at),
             o(&self.ended_at),
@@ -419,6 +425,7 @@ mod tests {
             buyer_name: None,
             status: "ringing".into(),
             reject_reason: None,
+            duplicate: false,
             started_at: "s".into(),
             answered_at: None,
             ended_at: None,

@@ -81,7 +81,7 @@ pub(crate) struct PingAnswer {
     #[serde(skip_serializing_if = "Option::is_none")]
     expire_in_seconds: Option<u32>,
     /// Why there is no bid: `no-valid-bid`, `too-few-bids`, `no-target`,
-    /// `no-tracking-number`, `router-inactive`.
+    /// `no-tracking-number`, `router-inactive`, `blocked` (the caller is on the blocklist).
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
 }

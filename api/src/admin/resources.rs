@@ -1,6 +1,7 @@
 //! The tenant's resources, one module each.
 
 mod bids;
+mod blocklist;
 pub(crate) mod buyers;
 mod calls;
 pub(crate) mod campaigns;
@@ -20,6 +21,7 @@ use crate::server::AppState;
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(bids::routes())
+        .merge(blocklist::routes())
         .merge(buyers::routes())
         .merge(campaigns::routes())
         .merge(calls::routes())

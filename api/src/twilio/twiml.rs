@@ -83,6 +83,9 @@ pub fn render(decision: &Decision, public_url: &str) -> String {
                 escape(reject_sentence(*reason))
             );
         }
+        // Refused unanswered (Twilio plays its not-in-service tone), so
+        // the blocked caller is never connected nor billed for a call.
+        Decision::Block => x.push_str(r#"<Reject reason="rejected"/>"#),
         Decision::NotInService => {
             let _ = write!(x, "<Say>{}</Say><Hangup/>", escape(NOT_IN_SERVICE));
         }
@@ -218,6 +221,10 @@ mod tests {
             format!(
                 "{PROLOG}<Response><Say>The number you have dialed is not in service.</Say><Hangup/></Response>"
             )
+        );
+        assert_eq!(
+            render(&Decision::Block, "https://h"),
+            format!(r#"{PROLOG}<Response><Reject reason="rejected"/></Response>"#)
         );
         assert_eq!(
             render(&Decision::Hangup, "https://h"),

@@ -6,6 +6,7 @@ mod common;
 
 mod accounts_cli;
 mod auth;
+mod blocklist;
 mod cli;
 mod cluster;
 mod config_resources;

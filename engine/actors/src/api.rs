@@ -94,6 +94,8 @@ pub enum Decision {
         /// Why.
         reason: RejectReason,
     },
+    /// The caller is on the blocklist: refuse the call unanswered.
+    Block,
     /// The dialed number belongs to no campaign.
     NotInService,
     /// The call is over.

@@ -167,6 +167,7 @@ pub(crate) fn decision_for(
         CallStatus::NoAnswer => Decision::Reject {
             reason: RejectReason::NoBuyerAvailable,
         },
+        CallStatus::Blocked => Decision::Block,
         CallStatus::Completed => Decision::Hangup,
         CallStatus::Ringing | CallStatus::InProgress => {
             let Some((idx, attempt)) = record.attempts.iter().enumerate().next_back() else {
@@ -398,6 +399,7 @@ pub(crate) fn sample_record() -> CallRecord {
         recording_url: None,
         pool_id: None,
         attribution: None,
+        duplicate: false,
     }
 }
 
@@ -511,5 +513,7 @@ mod tests {
                 reason: RejectReason::DuplicateCaller
             }
         );
+        r.status = CallStatus::Blocked;
+        assert_eq!(decision_for(&r, None, &settings), Decision::Block);
     }
 }

@@ -45,6 +45,9 @@ pub(crate) struct RouteRequest {
 pub(crate) struct RouteOutcome {
     pub(crate) buyer: Result<Arc<Buyer>, RejectReason>,
     pub(crate) skipped: Vec<Skipped>,
+    /// A repeat caller inside the duplicate window (first attempts only),
+    /// whatever the campaign's duplicate action.
+    pub(crate) duplicate: bool,
 }
 
 impl RouteOutcome {
@@ -53,6 +56,7 @@ impl RouteOutcome {
         Self {
             buyer: Err(reason),
             skipped: Vec::new(),
+            duplicate: false,
         }
     }
 }
@@ -128,7 +132,9 @@ impl Actor for CampaignActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             CampaignMsg::Route(req, reply) => {
-                let outcome = route(state, req).await;
+                let previous = repeat_of(state, &req);
+                let mut outcome = route(state, req, previous).await;
+                outcome.duplicate = previous.is_some();
                 let _ = reply.send(outcome);
             }
             CampaignMsg::Update(campaign) => {
@@ -146,7 +152,24 @@ fn window(c: &Campaign) -> chrono::Duration {
     chrono::Duration::hours(i64::from(c.duplicate_window_hours))
 }
 
-async fn route(state: &mut CampaignState, req: RouteRequest) -> RouteOutcome {
+/// The buyer of the caller's previous call inside the duplicate window,
+/// when this is a repeat. Only anonymous-proof numbers count, and only on
+/// the first attempt.
+fn repeat_of(state: &mut CampaignState, req: &RouteRequest) -> Option<Id> {
+    let campaign = &state.campaign;
+    let window_on = campaign.duplicate_window_hours > 0
+        && req.attempt == 0
+        && PhoneNumber::parse(&req.caller.from).is_ok();
+    if !window_on {
+        return None;
+    }
+    let w = window(campaign);
+    state.duplicates.prune(req.now, w);
+    state.duplicates.lookup(&req.caller.from, req.now, w)
+}
+
+/// Routes one attempt; `previous` is [`repeat_of`] the caller.
+async fn route(state: &mut CampaignState, req: RouteRequest, previous: Option<Id>) -> RouteOutcome {
     let campaign = state.campaign.clone();
     if campaign.status != CampaignStatus::Active {
         return RouteOutcome::rejected(RejectReason::CampaignInactive);
@@ -176,23 +199,15 @@ async fn route(state: &mut CampaignState, req: RouteRequest) -> RouteOutcome {
     };
     order.retain(|id| !req.exclude.contains(id));
 
-    // Duplicate callers: only anonymous-proof numbers count, and only on the first attempt.
-    let window_on = campaign.duplicate_window_hours > 0
-        && req.attempt == 0
-        && PhoneNumber::parse(&req.caller.from).is_ok();
-    if window_on {
-        let w = window(&campaign);
-        state.duplicates.prune(req.now, w);
-        if let Some(previous) = state.duplicates.lookup(&req.caller.from, req.now, w) {
-            match campaign.duplicate_action {
-                DuplicateAction::Reject => {
-                    return RouteOutcome::rejected(RejectReason::DuplicateCaller);
-                }
-                DuplicateAction::SameBuyer => {
-                    if let Some(pos) = order.iter().position(|id| *id == previous) {
-                        let id = order.remove(pos);
-                        order.insert(0, id);
-                    }
+    if let Some(previous) = previous {
+        match campaign.duplicate_action {
+            DuplicateAction::Reject => {
+                return RouteOutcome::rejected(RejectReason::DuplicateCaller);
+            }
+            DuplicateAction::SameBuyer => {
+                if let Some(pos) = order.iter().position(|id| *id == previous) {
+                    let id = order.remove(pos);
+                    order.insert(0, id);
                 }
             }
         }
@@ -235,10 +250,12 @@ async fn route(state: &mut CampaignState, req: RouteRequest) -> RouteOutcome {
         return RouteOutcome {
             buyer: Ok(buyer),
             skipped,
+            duplicate: false,
         };
     }
     RouteOutcome {
         buyer: Err(RejectReason::NoBuyerAvailable),
         skipped,
+        duplicate: false,
     }
 }

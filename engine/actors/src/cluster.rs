@@ -411,7 +411,11 @@ impl Engine {
         )
         .await
         {
-            Ok(Ok(RouteAnswer::Buyer { id, mut skipped })) => {
+            Ok(Ok(RouteAnswer::Buyer {
+                id,
+                mut skipped,
+                duplicate,
+            })) => {
                 let buyer = match self.buyer(id) {
                     Some(buyer) => Ok(buyer),
                     // Not loaded here yet (configuration lag): let the slot go.
@@ -427,11 +431,20 @@ impl Engine {
                         Err(RejectReason::NoBuyerAvailable)
                     }
                 };
-                Some(Ok(RouteOutcome { buyer, skipped }))
+                Some(Ok(RouteOutcome {
+                    buyer,
+                    skipped,
+                    duplicate,
+                }))
             }
-            Ok(Ok(RouteAnswer::Rejected { reason, skipped })) => Some(Ok(RouteOutcome {
+            Ok(Ok(RouteAnswer::Rejected {
+                reason,
+                skipped,
+                duplicate,
+            })) => Some(Ok(RouteOutcome {
                 buyer: Err(reason),
                 skipped,
+                duplicate,
             })),
             Ok(Ok(RouteAnswer::NotOwner)) => None,
             // Nothing reached the owner: route here instead.
@@ -484,13 +497,18 @@ impl Engine {
                 req.now,
             )
             .await?;
-        let skipped = outcome.skipped;
+        let (skipped, duplicate) = (outcome.skipped, outcome.duplicate);
         Ok(match outcome.buyer {
             Ok(buyer) => RouteAnswer::Buyer {
                 id: buyer.id,
                 skipped,
+                duplicate,
             },
-            Err(reason) => RouteAnswer::Rejected { reason, skipped },
+            Err(reason) => RouteAnswer::Rejected {
+                reason,
+                skipped,
+                duplicate,
+            },
         })
     }
 

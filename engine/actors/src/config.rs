@@ -12,8 +12,8 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use switchboard_model::{
-    Buyer, Campaign, CampaignStatus, FieldError, Id, ModelError, Number, PhoneNumber, Pool,
-    RoutingType, RtbRouter, RtbTarget, Tenant, TrackingTag,
+    BlocklistEntry, Buyer, Campaign, CampaignStatus, FieldError, Id, ModelError, Number,
+    PhoneNumber, Pool, RoutingType, RtbRouter, RtbTarget, Tenant, TrackingTag,
 };
 use switchboard_store::{ConfigKind, Doc, DocKind, DocPages, StoreError};
 
@@ -54,6 +54,7 @@ impl CheckedByWriter for Pool {}
 impl CheckedByWriter for RtbTarget {}
 impl CheckedByWriter for RtbRouter {}
 impl CheckedByWriter for TrackingTag {}
+impl CheckedByWriter for BlocklistEntry {}
 
 impl ConfigWrite<'_> {
     /// Validates `value` and stores it over version `expected` (`None`: it

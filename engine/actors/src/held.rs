@@ -6,14 +6,14 @@
 
 use std::sync::Arc;
 
-use switchboard_model::{Buyer, Campaign, Id, Pool, RtbRouter, RtbTarget, Tenant};
+use switchboard_model::{BlocklistEntry, Buyer, Campaign, Id, Pool, RtbRouter, RtbTarget, Tenant};
 use switchboard_store::{ConfigKind, Doc, DocKind};
 
 use crate::{Engine, Result};
 
 /// A kind of configuration held in memory. The number inventory and
 /// tracking tags are not: every node reads them from the store when it
-/// needs them.
+/// needs them. The blocklist is: every call is checked against it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Held {
     Tenant,
@@ -22,17 +22,19 @@ pub(crate) enum Held {
     RtbRouter,
     Pool,
     Campaign,
+    Blocklist,
 }
 
 /// The order kinds are applied in: a campaign after the pool and router it
 /// routes through.
-pub(crate) const ORDER: [Held; 6] = [
+pub(crate) const ORDER: [Held; 7] = [
     Held::Tenant,
     Held::Buyer,
     Held::RtbTarget,
     Held::RtbRouter,
     Held::Pool,
     Held::Campaign,
+    Held::Blocklist,
 ];
 
 impl Held {
@@ -45,6 +47,7 @@ impl Held {
             Held::RtbRouter => DocKind::RtbRouter,
             Held::Pool => DocKind::Pool,
             Held::Campaign => DocKind::Campaign,
+            Held::Blocklist => DocKind::BlocklistEntry,
         }
     }
 
@@ -64,6 +67,7 @@ impl Held {
             Held::RtbRouter => reg.routers.get(&id).map(|r| r.version),
             Held::Pool => reg.pool_configs.get(&id).map(|p| p.version),
             Held::Campaign => reg.campaign_configs.get(&id).map(|c| c.version),
+            Held::Blocklist => engine.block_version(id),
         }
     }
 
@@ -78,6 +82,7 @@ impl Held {
             Held::RtbRouter => reg.routers.iter().map(|e| *e.key()).collect(),
             Held::Pool => reg.pool_configs.iter().map(|e| *e.key()).collect(),
             Held::Campaign => reg.campaign_configs.iter().map(|e| *e.key()).collect(),
+            Held::Blocklist => engine.block_ids(),
         }
     }
 
@@ -103,6 +108,7 @@ impl Held {
                     .apply_campaign(Arc::new(Campaign::decode(doc)?))
                     .await?
             }
+            Held::Blocklist => engine.apply_block(&BlocklistEntry::decode(doc)?),
         }
         Ok(())
     }
@@ -122,6 +128,7 @@ impl Held {
                     engine.forget_campaign(&campaign);
                 }
             }
+            Held::Blocklist => engine.forget_block(id),
         }
     }
 }

@@ -48,6 +48,7 @@
 //! - `calls`: the live-call table; per-call state changes are serialized.
 //! - [`claims`]: system-wide unique values — a phone number's one tenant,
 //!   a tag code's one tag — as compare-and-set documents in the store.
+//! - `blocklist`: the blocked callers every call and ping is checked against.
 //! - `held`: the apply/forget table of the configuration kinds held in
 //!   memory, which loading at start and `sync` each loop over.
 //! - `sync`: on a shared store, follows configuration other nodes write
@@ -69,6 +70,7 @@
 mod api;
 mod auction;
 mod bidding;
+mod blocklist;
 mod buyer;
 mod calls;
 mod campaign;
@@ -222,6 +224,8 @@ struct Inner {
     rtb_pending: DashMap<Id, (Instant, VecDeque<ValidBid>)>,
     /// Open inbound-ping bids by (router, caller id).
     pings: DashMap<(Id, String), Arc<ping::PingBid>>,
+    /// Every tenant's blocked callers (`blocklist`).
+    blocklist: std::sync::RwLock<switchboard_routing::Blocklist>,
 }
 
 /// How long an ended call stays in the live table for late callbacks.
@@ -270,6 +274,7 @@ impl Engine {
                 bid_client,
                 rtb_pending: DashMap::new(),
                 pings: DashMap::new(),
+                blocklist: Default::default(),
             }),
         };
         engine.load_config().await?;

@@ -35,6 +35,8 @@ pub(crate) enum Pick {
 pub(crate) struct Routed {
     pub(crate) pick: std::result::Result<Pick, RejectReason>,
     pub(crate) skipped: Vec<Skipped>,
+    /// A repeat caller inside the campaign's duplicate window.
+    pub(crate) duplicate: bool,
 }
 
 impl From<RouteOutcome> for Routed {
@@ -42,6 +44,7 @@ impl From<RouteOutcome> for Routed {
         Self {
             pick: r.buyer.map(Pick::Buyer),
             skipped: r.skipped,
+            duplicate: r.duplicate,
         }
     }
 }
@@ -175,7 +178,23 @@ impl Engine {
             recording_url: None,
             pool_id,
             attribution,
+            duplicate: false,
         };
+        if self
+            .blocked(tenant_id, Some(campaign_id), &record.from, now)
+            .is_some()
+        {
+            // No buyer reserved, no auction run: recorded as blocked, refused.
+            (record.status, record.ended_at) = (CallStatus::Blocked, Some(now));
+            if let Err(e) = self.inner.recorder.record(record.clone()).await {
+                self.inner.live.remove(id, &call.call_sid);
+                return Err(e);
+            }
+            metrics::CALLS_REJECTED.inc_with(&[("reason", "blocked")]);
+            let decision = calls::decision_for(&record, campaign.as_deref(), &self.settings());
+            *slot = Some(record);
+            return Ok(decision);
+        }
         let rtb = campaign
             .as_ref()
             .filter(|c| c.routing_type == RoutingType::Rtb && c.status == CampaignStatus::Active);
@@ -191,6 +210,7 @@ impl Engine {
         match routed {
             Ok(routed) => {
                 record.skipped = routed.skipped;
+                record.duplicate = routed.duplicate;
                 match routed.pick {
                     Ok(pick) => pick.push(&mut record, now),
                     Err(reason) => {

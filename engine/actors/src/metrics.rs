@@ -124,7 +124,8 @@ macro_rules! metrics {
 metrics! {
     /// Calls routed to a buyer. Label `policy`.
     CALLS_ROUTED: Counter = "switchboard_calls_routed_total";
-    /// Calls refused. Label `reason` (a `RejectReason`, or `not-in-service`).
+    /// Calls refused. Label `reason` (a `RejectReason`, `not-in-service`, or
+    /// `blocked`: the caller is on the blocklist).
     CALLS_REJECTED: Counter = "switchboard_calls_rejected_total";
     /// Dial attempts that fell through to the next buyer.
     FALLTHROUGHS: Counter = "switchboard_fallthroughs_total";

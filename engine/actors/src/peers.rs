@@ -85,12 +85,20 @@ pub struct RemoteRoute {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "answer", content = "value", rename_all = "camelCase")]
 pub enum RouteAnswer {
-    /// This buyer reserved capacity for the call; the ones asked before it did not.
-    Buyer { id: Id, skipped: Vec<Skipped> },
+    /// This buyer reserved capacity for the call; the ones asked before it
+    /// did not. `duplicate`: a repeat caller (absent from older nodes: false).
+    Buyer {
+        id: Id,
+        skipped: Vec<Skipped>,
+        #[serde(default)]
+        duplicate: bool,
+    },
     /// Nobody takes the call, and why; the buyers asked, and why not.
     Rejected {
         reason: RejectReason,
         skipped: Vec<Skipped>,
+        #[serde(default)]
+        duplicate: bool,
     },
     /// The node asked does not own the campaign: route locally.
     NotOwner,
@@ -246,4 +254,36 @@ pub(crate) enum Decided {
     Settling,
     /// Nobody, until a lease is claimed.
     Nobody,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_route_answer_says_duplicate_and_reads_without_it() {
+        let id = Id::from_u128(7);
+        let answer = RouteAnswer::Buyer {
+            id,
+            skipped: Vec::new(),
+            duplicate: true,
+        };
+        assert_eq!(
+            serde_json::to_value(&answer).unwrap(),
+            serde_json::json!({"answer": "buyer", "value": {"id": id, "skipped": [], "duplicate": true}})
+        );
+        // From a node that does not send `duplicate`.
+        let old: RouteAnswer = serde_json::from_value(serde_json::json!(
+            {"answer": "rejected", "value": {"reason": "no-buyer-available", "skipped": []}}
+        ))
+        .unwrap();
+        assert!(matches!(
+            old,
+            RouteAnswer::Rejected {
+                reason: RejectReason::NoBuyerAvailable,
+                duplicate: false,
+                ..
+            }
+        ));
+    }
 }

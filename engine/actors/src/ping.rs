@@ -41,7 +41,8 @@ pub enum Ping {
         expire_in_seconds: u32,
     },
     /// No bid, with a reason code: `no-tracking-number`, `no-target`,
-    /// `no-valid-bid`, `too-few-bids`, `router-inactive`.
+    /// `no-valid-bid`, `too-few-bids`, `router-inactive`, `blocked` (the
+    /// caller is on the blocklist).
     NoBid(String),
 }
 
@@ -73,6 +74,22 @@ impl Engine {
         else {
             return Ok(None);
         };
+        let campaign = self
+            .campaigns_through(tenant, router.id)
+            .into_iter()
+            .find_map(|c| {
+                (c.status == CampaignStatus::Active && c.routing_type == RoutingType::Rtb)
+                    .then(|| c.phone_number.clone().map(|n| (c.id, n, c.tags.clone())))
+                    .flatten()
+            });
+        // Before any bid, open or new: a caller blocked since still gets none.
+        let campaign_id = campaign.as_ref().map(|c| c.0);
+        if self
+            .blocked(tenant, campaign_id, &caller.from, Utc::now())
+            .is_some()
+        {
+            return Ok(Some(Ping::NoBid("blocked".into())));
+        }
         let key = (router.id, caller.from.clone());
         if let Some(open) = self
             .inner
@@ -85,14 +102,6 @@ impl Engine {
         if router.status != ResourceStatus::Active {
             return Ok(Some(Ping::NoBid("router-inactive".into())));
         }
-        let campaign = self
-            .campaigns_through(tenant, router.id)
-            .into_iter()
-            .find_map(|c| {
-                (c.status == CampaignStatus::Active && c.routing_type == RoutingType::Rtb)
-                    .then(|| c.phone_number.clone().map(|n| (c.id, n, c.tags.clone())))
-                    .flatten()
-            });
         let Some((campaign_id, number, tags)) = campaign else {
             return Ok(Some(Ping::NoBid("no-tracking-number".into())));
         };

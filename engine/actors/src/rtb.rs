@@ -48,6 +48,7 @@ impl Engine {
             return Ok(Routed {
                 pick: Ok(Pick::Bid(bid, dial)),
                 skipped: Vec::new(),
+                duplicate: false,
             });
         }
         if let Some(router) = router {
@@ -83,6 +84,7 @@ impl Engine {
                 return Ok(Routed {
                     pick: Ok(Pick::Bid(bid, number)),
                     skipped: Vec::new(),
+                    duplicate: false,
                 });
             }
         }

@@ -9,7 +9,7 @@
 //! pool/router → campaigns index), number pools (their actors and pool
 //! numbers; a changed pool keeps the leases of numbers it keeps, a deleted
 //! one ends its leases), RTB targets (a changed one gets a fresh circuit
-//! breaker, as on the writing node) and RTB routers. The number inventory
+//! breaker, as on the writing node), RTB routers and the blocklist. The number inventory
 //! and tracking tags have no in-memory state: every node reads them from
 //! the store when it needs them.
 //!

@@ -37,6 +37,8 @@ pub enum CallStatus {
     NoAnswer,
     /// Refused without dialing (see `rejectReason`).
     Rejected,
+    /// Refused without routing: the caller is on the tenant's blocklist.
+    Blocked,
 }
 
 impl CallStatus {
@@ -44,7 +46,10 @@ impl CallStatus {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            CallStatus::Completed | CallStatus::NoAnswer | CallStatus::Rejected
+            CallStatus::Completed
+                | CallStatus::NoAnswer
+                | CallStatus::Rejected
+                | CallStatus::Blocked
         )
     }
 
@@ -56,6 +61,7 @@ impl CallStatus {
             CallStatus::Completed => "completed",
             CallStatus::NoAnswer => "no-answer",
             CallStatus::Rejected => "rejected",
+            CallStatus::Blocked => "blocked",
         }
     }
 }
@@ -345,6 +351,10 @@ pub struct CallRecord {
     /// dialed number at the call's start or shortly before.
     #[serde(default)]
     pub attribution: Option<Attribution>,
+    /// A repeat caller inside the campaign's duplicate window, whatever
+    /// the campaign does with them (records from before the field: false).
+    #[serde(default)]
+    pub duplicate: bool,
 }
 
 impl CallRecord {

@@ -9,12 +9,14 @@
 //! - [`resources`]: numbers, pools, RTB targets and routers, tracking tags.
 //! - [`tags`]: a call's tags and the routing filters over them.
 //! - [`prng`]: the one seedable PRNG (SplitMix64).
+//! - [`blocklist`]: callers a tenant refuses.
 //!
 //! Every type here is both the stored form and the API form (JSON, camelCase).
 //! No I/O, no clocks: callers pass time in.
 
 pub mod accounts;
 pub mod bid;
+pub mod blocklist;
 pub mod call;
 pub mod config;
 pub mod money;
@@ -25,6 +27,7 @@ pub mod tags;
 
 pub use accounts::{AuditEntry, Role};
 pub use bid::{BidFilter, BidRequestRecord, BidResponseRecord};
+pub use blocklist::{BlockTarget, BlocklistEntry};
 pub use call::{
     Attempt, AttemptOutcome, CallRecord, CallStatus, CallerInfo, Refusal, RejectReason, Skipped,
 };

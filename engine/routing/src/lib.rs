@@ -14,6 +14,7 @@
 //! - [`caps`]: concurrency and hourly/daily/monthly/total counters with
 //!   reservations, periods in the buyer's local time, rebuild after restart.
 //! - [`duplicate`]: the repeat-caller window, per campaign.
+//! - [`blocklist`]: blocked callers, in O(1) per call.
 //!
 //! A call, end to end: the campaign actor orders its [`Candidate`]s and, for
 //! each in turn, asks that buyer's actor to [`admit()`] the attempt under a
@@ -22,6 +23,7 @@
 //! [`CapCounters::expire`] so a lost callback never leaks capacity.
 
 pub mod admit;
+pub mod blocklist;
 pub mod caps;
 pub mod duplicate;
 pub mod geo;
@@ -29,6 +31,7 @@ pub mod order;
 pub mod schedule;
 
 pub use admit::{Capacity, admit};
+pub use blocklist::Blocklist;
 pub use caps::{CapCounters, CapSnapshot, PastAttempt, Refusal, ReservationKey};
 pub use duplicate::DuplicateWindow;
 pub use geo::geo_allows;

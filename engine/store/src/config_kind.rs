@@ -5,7 +5,8 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use switchboard_model::{
-    Buyer, Campaign, Id, ModelError, Number, Pool, RtbRouter, RtbTarget, Tenant, TrackingTag,
+    BlocklistEntry, Buyer, Campaign, Id, ModelError, Number, Pool, RtbRouter, RtbTarget, Tenant,
+    TrackingTag,
 };
 
 use crate::{Doc, DocKind, Result, StoreError};
@@ -67,4 +68,5 @@ config_kind! {
     RtbTarget => RtbTarget, tenant: tenant_id, validate: RtbTarget::validate;
     RtbRouter => RtbRouter, tenant: tenant_id, validate: RtbRouter::validate;
     TrackingTag => TrackingTag, tenant: tenant_id, validate: TrackingTag::validate;
+    BlocklistEntry => BlocklistEntry, tenant: tenant_id, validate: BlocklistEntry::validate;
 }

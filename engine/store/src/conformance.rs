@@ -104,6 +104,7 @@ pub fn sample_call(tenant: Id, campaign: Id, started_at: DateTime<Utc>) -> CallR
         recording_url: None,
         pool_id: None,
         attribution: None,
+        duplicate: false,
     }
 }
 

@@ -118,6 +118,8 @@ pub enum DocKind {
     RtbRouter,
     /// A DNI tracking tag.
     TrackingTag,
+    /// A blocklist entry (a blocked caller).
+    BlocklistEntry,
     /// One entry of the configuration audit log (ids are time-ordered).
     Audit,
     /// A server-wide secret, under the nil tenant (the key DNI session ids
@@ -140,6 +142,7 @@ impl DocKind {
             DocKind::RtbTarget => "rtb_target",
             DocKind::RtbRouter => "rtb_router",
             DocKind::TrackingTag => "tracking_tag",
+            DocKind::BlocklistEntry => "blocklist_entry",
             DocKind::Audit => "audit",
             DocKind::Secret => "secret",
         }

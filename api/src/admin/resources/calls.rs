@@ -48,7 +48,7 @@ pub(crate) struct CallQuery {
     /// Only calls this buyer was dialed for.
     #[param(value_type = Option<String>, format = Uuid)]
     buyer_id: Option<Id>,
-    /// `ringing`, `in-progress`, `completed`, `no-answer` or `rejected`.
+    /// `ringing`, `in-progress`, `completed`, `no-answer`, `rejected` or `blocked`.
     #[param(value_type = Option<String>)]
     status: Option<CallStatus>,
     /// Calls that started at or after this time (RFC 3339).

@@ -80,6 +80,13 @@ resource!(
     tenant_id,
     created_at
 );
+resource!(
+    switchboard_model::BlocklistEntry,
+    "blocklist entry",
+    id,
+    tenant_id,
+    created_at
+);
 
 fn decode<T: Resource>(doc: Doc) -> Result<T, ApiError> {
     Ok(T::decode(&doc)?)
@@ -677,19 +684,36 @@ pub(crate) async fn campaign_exists(
         .is_some())
 }
 
-/// What of this module uses campaign `id` (tracking tags), named for a 409
-/// when the campaign is deleted: empty when nothing does.
+/// What of this module uses campaign `id` (tracking tags, blocklist
+/// entries of the campaign), named for a 409 when the campaign is deleted:
+/// empty when nothing does.
 pub(crate) async fn campaign_users(
     state: &AppState,
     tenant: Id,
     id: Id,
 ) -> Result<Vec<String>, ApiError> {
-    Ok(list::<switchboard_model::TrackingTag>(state, tenant)
+    let mut users: Vec<String> = list::<switchboard_model::TrackingTag>(state, tenant)
         .await?
         .into_iter()
         .filter(|t| t.campaign_id == Some(id))
         .map(|t| named("tracking tag", &t.name, t.id))
-        .collect())
+        .collect();
+    let blocks: Vec<switchboard_model::BlocklistEntry> =
+        list::<switchboard_model::BlocklistEntry>(state, tenant)
+            .await?
+            .into_iter()
+            .filter(|e| e.campaign_id == Some(id))
+            .collect();
+    // A campaign can hold thousands: name a few, count the rest.
+    const NAMED: usize = 5;
+    for e in blocks.iter().take(NAMED) {
+        let label = e.target().map(|t| t.label()).unwrap_or_default();
+        users.push(named("blocklist entry", &label, e.id));
+    }
+    if blocks.len() > NAMED {
+        users.push(format!("{} more blocklist entries", blocks.len() - NAMED));
+    }
+    Ok(users)
 }
 
 /// "pool \"Main\"", "campaign \"Spring\"": how a conflict names a holder.

@@ -48,6 +48,7 @@ impl DocTable {
             | DocKind::RtbTarget
             | DocKind::RtbRouter
             | DocKind::TrackingTag
+            | DocKind::BlocklistEntry
             | DocKind::Secret => DocTable::Config,
         }
     }
@@ -367,7 +368,7 @@ mod tests {
     use super::*;
     use crate::scylla::{MIGRATIONS, migrate};
 
-    fn all_kinds() -> [DocKind; 13] {
+    fn all_kinds() -> [DocKind; 14] {
         [
             DocKind::Tenant,
             DocKind::Buyer,
@@ -380,6 +381,7 @@ mod tests {
             DocKind::RtbTarget,
             DocKind::RtbRouter,
             DocKind::TrackingTag,
+            DocKind::BlocklistEntry,
             DocKind::Audit,
             DocKind::Secret,
         ]
