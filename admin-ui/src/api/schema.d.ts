@@ -178,6 +178,80 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/blocklist": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's blocklist, oldest first, paged; `campaignId` or
+         *     `tenantWide=true` narrow it.
+         */
+        get: operations["list_entries"];
+        put?: never;
+        /**
+         * Blocks a caller: exactly one of `number` (E.164), `prefix` (`+` and
+         *     digits) or `anonymous: true`; optional `campaignId` (absent: every
+         *     campaign), `expiresAt`, `note`. Takes effect on the next call.
+         */
+        post: operations["create_entry"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/blocklist/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Imports CSV lines `number_or_prefix,note,expiresAt` (a `text/csv` body;
+         *     an optional header line). The first column is an E.164 number, a prefix
+         *     (`+` and up to 7 digits, or any `+digits` ending in `*`: `+4420*`) or
+         *     `anonymous`; `note` and `expiresAt` (RFC 3339, or a date: its midnight
+         *     UTC) may be empty. A line that does not read, or whose caller is on the
+         *     blocklist of that scope already, is refused with its line number; the
+         *     others are imported. At most 10,000 lines. For example
+         *     `+15551230000,robocaller,` then `+1900*,premium numbers,2027-01-01`.
+         */
+        post: operations["import_entries"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/blocklist/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One blocklist entry; a malformed or unknown id is a 404. `ETag`: its version. */
+        get: operations["get_entry"];
+        /**
+         * Replaces a blocklist entry: its target, scope, expiry and note.
+         *     The version replaced is `If-Match` (stale: 412) or the body's `version` (stale: 409); with neither, the current one.
+         */
+        put: operations["update_entry"];
+        post?: never;
+        /** Unblocks: deletes a blocklist entry. */
+        delete: operations["delete_entry"];
+        options?: never;
+        head?: never;
+        /** Changes the fields a JSON Merge Patch (RFC 7396) names; versions as for `PUT`. */
+        patch: operations["patch_entry"];
+        trace?: never;
+    };
     "/api/buyers": {
         parameters: {
             query?: never;
@@ -1055,6 +1129,60 @@ export interface components {
             /** @description Whether this bid won the auction. */
             won: boolean;
         };
+        /** @description One blocked caller (or set of callers) of a tenant. */
+        BlocklistEntry: {
+            /**
+             * @description Callers who withhold their number (Twilio's `From` of `anonymous`,
+             *     `restricted`, `+266696687`, empty, …).
+             */
+            anonymous?: boolean;
+            /**
+             * Format: uuid
+             * @description The campaign it applies to; absent: every campaign of the tenant.
+             */
+            campaignId?: string | null;
+            /**
+             * Format: date-time
+             * @description When it was added (assigned by the server).
+             */
+            createdAt?: string;
+            /**
+             * Format: date-time
+             * @description When it stops blocking (UTC); absent: never.
+             */
+            expiresAt?: string | null;
+            /**
+             * Format: uuid
+             * @description Id (assigned by the server).
+             */
+            id?: string;
+            /** @description Why, for people. */
+            note?: string | null;
+            /**
+             * @description One caller, E.164 (normalized from common input forms). Exactly one
+             *     of `number`, `prefix` and `anonymous: true` is given.
+             * @example +15551230000
+             */
+            number?: string | null;
+            /**
+             * @description Every caller whose E.164 number starts with this: `+` and 1 to 15
+             *     digits, the first not zero (`+1900`).
+             * @example +1900
+             */
+            prefix?: string | null;
+            /**
+             * Format: uuid
+             * @description Owning tenant (assigned by the server).
+             */
+            tenantId?: string;
+            /**
+             * Format: int64
+             * @description Optimistic-concurrency version, bumped by every write. On update, the
+             *     version being replaced (or send `If-Match`); absent or 0: the current
+             *     one, whatever it is. A stale one is a 409.
+             */
+            version?: number;
+        };
         /** @description A company that takes calls at a phone number, within its caps and hours. */
         Buyer: components["schemas"]["Caps"] & {
             /** @description Company. */
@@ -1280,6 +1408,11 @@ export interface components {
             /** @description Currency of the revenue. */
             currency?: string;
             /**
+             * @description A repeat caller inside the campaign's duplicate window, whatever
+             *     the campaign does with them (records from before the field: false).
+             */
+            duplicate?: boolean;
+            /**
              * Format: int32
              * @description Talk time with the buyer, seconds.
              */
@@ -1338,7 +1471,7 @@ export interface components {
          * @description Where a call stands.
          * @enum {string}
          */
-        CallStatus: "ringing" | "in-progress" | "completed" | "no-answer" | "rejected";
+        CallStatus: "ringing" | "in-progress" | "completed" | "no-answer" | "rejected" | "blocked";
         /**
          * @description Which caller id the buyer sees.
          * @enum {string}
@@ -1544,6 +1677,13 @@ export interface components {
          * @enum {string}
          */
         HttpMethod: "POST" | "GET";
+        /** @description What an import did. */
+        ImportAnswer: {
+            /** @description Entries created. */
+            imported: number;
+            /** @description Lines not imported, each with why (1-based line numbers). */
+            refused: components["schemas"]["Refused"][];
+        };
         /** @description A page of a list: `{items, nextCursor}`. */
         List_ApiKey: {
             /** @description The items. */
@@ -1726,6 +1866,65 @@ export interface components {
             nextCursor?: string | null;
         };
         /** @description A page of a list: `{items, nextCursor}`. */
+        List_BlocklistEntry: {
+            /** @description The items. */
+            items: {
+                /**
+                 * @description Callers who withhold their number (Twilio's `From` of `anonymous`,
+                 *     `restricted`, `+266696687`, empty, …).
+                 */
+                anonymous?: boolean;
+                /**
+                 * Format: uuid
+                 * @description The campaign it applies to; absent: every campaign of the tenant.
+                 */
+                campaignId?: string | null;
+                /**
+                 * Format: date-time
+                 * @description When it was added (assigned by the server).
+                 */
+                createdAt?: string;
+                /**
+                 * Format: date-time
+                 * @description When it stops blocking (UTC); absent: never.
+                 */
+                expiresAt?: string | null;
+                /**
+                 * Format: uuid
+                 * @description Id (assigned by the server).
+                 */
+                id?: string;
+                /** @description Why, for people. */
+                note?: string | null;
+                /**
+                 * @description One caller, E.164 (normalized from common input forms). Exactly one
+                 *     of `number`, `prefix` and `anonymous: true` is given.
+                 * @example +15551230000
+                 */
+                number?: string | null;
+                /**
+                 * @description Every caller whose E.164 number starts with this: `+` and 1 to 15
+                 *     digits, the first not zero (`+1900`).
+                 * @example +1900
+                 */
+                prefix?: string | null;
+                /**
+                 * Format: uuid
+                 * @description Owning tenant (assigned by the server).
+                 */
+                tenantId?: string;
+                /**
+                 * Format: int64
+                 * @description Optimistic-concurrency version, bumped by every write. On update, the
+                 *     version being replaced (or send `If-Match`); absent or 0: the current
+                 *     one, whatever it is. A stale one is a 409.
+                 */
+                version?: number;
+            }[];
+            /** @description Pass as `cursor` for the next page; absent on the last. */
+            nextCursor?: string | null;
+        };
+        /** @description A page of a list: `{items, nextCursor}`. */
         List_Buyer: {
             /** @description The items. */
             items: (components["schemas"]["Caps"] & {
@@ -1845,6 +2044,11 @@ export interface components {
                 converted?: boolean;
                 /** @description Currency of the revenue. */
                 currency?: string;
+                /**
+                 * @description A repeat caller inside the campaign's duplicate window, whatever
+                 *     the campaign does with them (records from before the field: false).
+                 */
+                duplicate?: boolean;
                 /**
                  * Format: int32
                  * @description Talk time with the buyer, seconds.
@@ -2488,7 +2692,7 @@ export interface components {
             phoneNumber?: string | null;
             /**
              * @description Why there is no bid: `no-valid-bid`, `too-few-bids`, `no-target`,
-             *     `no-tracking-number`, `router-inactive`.
+             *     `no-tracking-number`, `router-inactive`, `blocked` (the caller is on the blocklist).
              */
             reason?: string | null;
         };
@@ -2624,6 +2828,16 @@ export interface components {
          * @enum {string}
          */
         Refusal: "paused" | "closed" | "geo" | "filtered" | "concurrency" | "hourly-cap" | "daily-cap" | "monthly-cap" | "total-cap" | "withdrawn" | "unavailable";
+        /** @description One line not imported. */
+        Refused: {
+            /**
+             * Format: int64
+             * @description Its line number, from 1.
+             */
+            line: number;
+            /** @description Why, lowercase. */
+            reason: string;
+        };
         /**
          * @description Why a call was refused without dialing.
          * @enum {string}
@@ -3610,6 +3824,325 @@ export interface operations {
             };
         };
     };
+    list_entries: {
+        parameters: {
+            query?: {
+                /** @description Only the entries of this campaign (tenant-wide ones excluded). */
+                campaignId?: string;
+                /** @description `true`: only tenant-wide entries. */
+                tenantWide?: boolean;
+                /** @description The last id of the previous page. */
+                cursor?: string;
+                /** @description Page size, 1 to 500 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["List_BlocklistEntry"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    create_entry: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BlocklistEntry"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlocklistEntry"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the same caller is on the blocklist of this scope already */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    import_entries: {
+        parameters: {
+            query?: {
+                /** @description The campaign the imported entries block; absent: tenant-wide. */
+                campaignId?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description lines of number_or_prefix,note,expiresAt */
+        requestBody: {
+            content: {
+                "text/csv": string;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportAnswer"];
+                };
+            };
+            /** @description not utf-8 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description more than 10,000 lines */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no such campaign */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_entry: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlocklistEntry"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    update_entry: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the version being replaced (wins over the body's `version`); neither: the current one */
+                "If-Match"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BlocklistEntry"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlocklistEntry"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale body version, or a conflict named in the message */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale If-Match */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    delete_entry: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the version being deleted; absent: the current one */
+                "If-Match"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description changed meanwhile */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale If-Match */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    patch_entry: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the version being changed (wins over the patch's `version`) */
+                "If-Match"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": Record<string, never>;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlocklistEntry"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale body version, or a conflict named in the message */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale If-Match */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     list_buyers: {
         parameters: {
             query?: {
@@ -3945,7 +4478,7 @@ export interface operations {
                 campaignId?: string;
                 /** @description Only calls this buyer was dialed for. */
                 buyerId?: string;
-                /** @description `ringing`, `in-progress`, `completed`, `no-answer` or `rejected`. */
+                /** @description `ringing`, `in-progress`, `completed`, `no-answer`, `rejected` or `blocked`. */
                 status?: string;
                 /** @description Calls that started at or after this time (RFC 3339). */
                 from?: string;

@@ -574,3 +574,130 @@ async fn a_ping_for_a_blocked_caller_gets_no_bid_and_no_auction() {
     );
     assert_eq!(bidder.hits(), 1);
 }
+
+/// A blocklist entry of `tenant` as the API stores it.
+fn entry(tenant: Id, v: Value) -> switchboard_model::BlocklistEntry {
+    let mut e: switchboard_model::BlocklistEntry = serde_json::from_value(v).unwrap();
+    (e.id, e.tenant_id, e.created_at) = (switchboard_model::new_id(), tenant, chrono::Utc::now());
+    e
+}
+
+/// The common tenant, a buyer and a priority campaign on `number`, through the engine.
+async fn engine_campaign(s: &TestServer, number: &str) -> (Id, Id) {
+    let t = common::tenant(&s.engine).await;
+    let b = common::buyer(&s.engine, t.id, "Acme", common::ACME, None).await;
+    let c = common::campaign(
+        &s.engine,
+        t.id,
+        number,
+        switchboard_model::RoutingPolicy::Priority,
+        &[(&b, 1, 1)],
+        0,
+        false,
+    )
+    .await;
+    (t.id, c.id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_node_follows_the_blocklist_and_a_restart_loads_it() {
+    let s = TestServer::start().await;
+    let (tenant, campaign) = engine_campaign(&s, "+15550007000").await;
+    let b = s.second_node(EngineConfig::default()).await;
+    common::periodic_check(
+        async || b.engine.campaign(campaign).is_some(),
+        std::time::Duration::from_secs(5),
+    )
+    .await;
+    let mut e = entry(tenant, json!({"prefix": "+1555123"}));
+    s.engine
+        .config_write()
+        .await
+        .put(&mut e, None)
+        .await
+        .unwrap();
+    assert_blocked(&s.call("CAn1", "+15550007000").await);
+    common::periodic_check(
+        async || {
+            b.engine
+                .blocked(tenant, Some(campaign), CALLER, chrono::Utc::now())
+                .is_some()
+        },
+        std::time::Duration::from_secs(5),
+    )
+    .await;
+    assert_blocked(&b.call("CAn2", "+15550007000").await);
+
+    s.engine
+        .config_write()
+        .await
+        .delete::<switchboard_model::BlocklistEntry>(tenant, e.id, e.version)
+        .await
+        .unwrap();
+    common::periodic_check(
+        async || {
+            b.engine
+                .blocked(tenant, Some(campaign), CALLER, chrono::Utc::now())
+                .is_none()
+        },
+        std::time::Duration::from_secs(5),
+    )
+    .await;
+    assert!(b.call("CAn3", "+15550007000").await.is_dial());
+    drop(b);
+
+    // Stored, then the server restarts: it blocks from the first call.
+    let mut e = entry(tenant, json!({"number": CALLER}));
+    s.engine
+        .config_write()
+        .await
+        .put(&mut e, None)
+        .await
+        .unwrap();
+    let dir = s.stop().await;
+    let store: std::sync::Arc<dyn switchboard_store::Store> =
+        std::sync::Arc::new(switchboard_store::EmbeddedStore::open(dir.path()).unwrap());
+    let s = TestServer::start_on(dir, store).await;
+    assert_blocked(&s.call("CAn4", "+15550007000").await);
+    let rec = s.store.get_call_by_sid("CAn4").await.unwrap().unwrap();
+    assert_eq!(rec.status, switchboard_model::CallStatus::Blocked);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_duplicate_flag_crosses_nodes_from_the_campaigns_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: std::sync::Arc<dyn switchboard_store::Store> =
+        std::sync::Arc::new(switchboard_store::EmbeddedStore::open(dir.path()).unwrap());
+    let a = TestServer::start_in_cluster(store.clone(), common::fast_cluster()).await;
+    let b = TestServer::start_in_cluster(store.clone(), common::fast_cluster()).await;
+    let t = common::tenant(&a.engine).await;
+    let buyer = common::buyer(&a.engine, t.id, "Shared", common::ACME, None).await;
+    let mut c = common::campaign(
+        &a.engine,
+        t.id,
+        "+15550007000",
+        switchboard_model::RoutingPolicy::Priority,
+        &[(&buyer, 1, 1)],
+        0,
+        false,
+    )
+    .await;
+    c.duplicate_window_hours = 24;
+    let version = c.version;
+    let c = a.engine.put_campaign(c, Some(version)).await.unwrap();
+    b.engine.sync_config().await.unwrap();
+    common::periodic_check(
+        async || a.engine.cluster_converged() && b.engine.cluster_converged(),
+        std::time::Duration::from_secs(10),
+    )
+    .await;
+    let owner = a.engine.capacity_owner(c.id).unwrap();
+    let (here, there) = if owner == a.base { (&a, &b) } else { (&b, &a) };
+    // The first call on the owner, the repeat on the other node: its
+    // campaign answers over HTTP, and says it is a repeat.
+    assert!(here.call("CAx1", "+15550007000").await.is_dial());
+    assert!(there.call("CAx2", "+15550007000").await.is_dial());
+    let first = store.get_call_by_sid("CAx1").await.unwrap().unwrap();
+    let second = store.get_call_by_sid("CAx2").await.unwrap().unwrap();
+    assert_eq!((first.duplicate, second.duplicate), (false, true));
+}

@@ -952,6 +952,7 @@ async fn openapi_document_lists_these_resources() {
         "/api/rtb/targets",
         "/api/rtb/routers",
         "/api/tracking-tags",
+        "/api/blocklist",
     ] {
         assert_eq!(methods(base), ["get", "post"], "{base}");
         assert_eq!(
@@ -960,7 +961,14 @@ async fn openapi_document_lists_these_resources() {
             "{base}/{{id}}"
         );
     }
-    for schema in ["Number", "Pool", "RtbTarget", "RtbRouter", "TrackingTag"] {
+    for schema in [
+        "Number",
+        "Pool",
+        "RtbTarget",
+        "RtbRouter",
+        "TrackingTag",
+        "BlocklistEntry",
+    ] {
         assert!(
             doc["components"]["schemas"].get(schema).is_some(),
             "{schema} schema missing"
@@ -1003,8 +1011,8 @@ async fn openapi_document_lists_these_resources() {
         }
     }
     assert_eq!(
-        writes, 17,
-        "PUT and DELETE of 8 resources, and PUT /api/campaigns/{{id}}/buyers"
+        writes, 19,
+        "PUT and DELETE of 9 resources, and PUT /api/campaigns/{{id}}/buyers"
     );
 }
 

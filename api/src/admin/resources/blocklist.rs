@@ -200,7 +200,7 @@ async fn replace_entry(
 /// Unblocks: deletes a blocklist entry.
 #[utoipa::path(delete, path = "/api/blocklist/{id}", tag = "blocklist",
     params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being deleted; absent: the current one")),
-    responses((status = 204), (status = 404), (status = 412, description = "stale If-Match")))]
+    responses((status = 204), (status = 404), (status = 409, description = "changed meanwhile"), (status = 412, description = "stale If-Match")))]
 async fn delete_entry(
     State(state): State<AppState>,
     auth: Auth,
@@ -339,10 +339,13 @@ async fn import_entries(
     Ok(Json(answer))
 }
 
+/// One CSV line: its fields, or why they do not read.
+type Line = Result<Vec<String>, String>;
+
 /// The CSV's lines with their numbers (from 1), each read as one record
 /// (quotes allowed; an entry is one line), a header line and blank lines
 /// left out.
-fn parse_csv(text: &str) -> Result<Vec<(u64, Result<Vec<String>, String>)>, ApiError> {
+fn parse_csv(text: &str) -> Result<Vec<(u64, Line)>, ApiError> {
     let mut lines = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         if raw.trim().is_empty() {
