@@ -89,6 +89,8 @@ export interface RequestOptions {
   accept?: string;
   /** `Content-Type` of the body (default JSON). */
   contentType?: string;
+  /** A body sent as it is (CSV), instead of `body` as JSON. */
+  text?: string;
 }
 
 /** A path with its query string. */
@@ -119,7 +121,7 @@ export async function errorFrom(res: Response): Promise<ApiError> {
 /** Sends a request; resolves with the raw response when it succeeded, throws ApiError otherwise. */
 export async function send(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
   const headers: Record<string, string> = { Accept: opts.accept ?? 'application/json' };
-  if (opts.body !== undefined) headers['Content-Type'] = opts.contentType ?? 'application/json';
+  if (opts.body !== undefined || opts.text !== undefined) headers['Content-Type'] = opts.contentType ?? 'application/json';
   if (opts.version !== undefined && opts.version !== null) headers['If-Match'] = `"${opts.version}"`;
   let res: Response;
   try {
@@ -127,7 +129,7 @@ export async function send(method: string, path: string, opts: RequestOptions = 
       method,
       headers,
       credentials: 'same-origin',
-      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      body: opts.text ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)),
     });
   } catch (e) {
     throw new ApiError(0, 'network', `the server could not be reached (${String(e)})`);
@@ -157,6 +159,9 @@ export const api = {
   patch: <T>(path: string, body: unknown, version?: number | null) =>
     request<T>('PATCH', path, { body, version, contentType: 'application/merge-patch+json' }),
   del: (path: string, version?: number | null) => request<void>('DELETE', path, { version }),
+  /** Posts text as it is (a CSV import). */
+  postText: <T>(path: string, text: string, contentType: string, query?: RequestOptions['query']) =>
+    request<T>('POST', path, { text, contentType, query }),
 };
 
 export type { CurrentUser };

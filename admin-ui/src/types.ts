@@ -38,6 +38,7 @@ export type CallRecord = Omit<Answer<Schemas['CallRecord']>, 'attempts'> & { att
 export type InventoryNumber = Answer<Schemas['Number']>;
 export type Pool = Answer<Schemas['Pool']>;
 export type TrackingTag = Answer<Schemas['TrackingTag']>;
+export type BlocklistEntry = Answer<Schemas['BlocklistEntry']>;
 export type RouterTarget = Answer<Schemas['RouterTarget']>;
 export type RtbRouter = Omit<WithMoney<Answer<Schemas['RtbRouter']>, 'floorPrice'>, 'targets'> & { targets: RouterTarget[] };
 

@@ -7,6 +7,7 @@ import { CheckField, ErrorBanner, SelectField, TextField, opts } from '../compon
 import { minorToDecimal } from '../money';
 import { list, readCsv, usePaged } from '../query';
 import type { Buyer, CallRecord, Campaign } from '../types';
+import { BlockCaller } from './Blocklist';
 
 export interface CallFilters {
   campaignId: string;
@@ -92,7 +93,7 @@ export function CallsPage() {
         <SelectField label="Buyer" value={draft.buyerId} onChange={set('buyerId')}
           options={[{ value: '', label: 'any' }, ...(buyers.data ?? []).map((b) => ({ value: b.id, label: b.name }))]} />
         <SelectField label="Call status" value={draft.status} onChange={set('status')}
-          options={[{ value: '', label: 'any' }, ...opts('ringing', 'in-progress', 'completed', 'no-answer', 'rejected')]} />
+          options={[{ value: '', label: 'any' }, ...opts('ringing', 'in-progress', 'completed', 'no-answer', 'rejected', 'blocked')]} />
         <TextField label="From (start time)" type="datetime-local" value={draft.from} onChange={set('from')} />
         <TextField label="To (start time)" type="datetime-local" value={draft.to} onChange={set('to')} />
         <TextField label="Caller" type="tel" value={draft.caller} onChange={set('caller')} placeholder="+15551230000" />
@@ -129,7 +130,7 @@ export function CallsPage() {
                 <td>{c.to}</td>
                 <td>{campaignName(c.campaignId)}</td>
                 <td>{buyerName(c.buyerId)}</td>
-                <td><span className={`status ${c.status}`}>{c.status}</span>{c.rejectReason && <small> ({c.rejectReason})</small>}</td>
+                <td><span className={`status ${c.status}`}>{c.status}</span>{c.rejectReason && <small> ({c.rejectReason})</small>}{c.duplicate && <small> (duplicate)</small>}</td>
                 <td>{c.durationSeconds ?? 0} s</td>
                 <td>{c.converted ? 'yes' : 'no'}</td>
                 <td>{minorToDecimal(c.revenueMinor ?? 0)} {c.currency ?? ''}</td>
@@ -166,9 +167,12 @@ function CallDetail({ call, buyerName }: { call: CallRecord; buyerName: (id: str
         Call <code>{call.id}</code>, Twilio <code>{call.callSid}</code>
         {call.endedAt && <> — ended {new Date(call.endedAt).toLocaleString()}</>}
         {call.recordingUrl && <> — <a href={call.recordingUrl}>recording</a></>}
+        {call.duplicate && <> — a repeat caller inside the campaign's duplicate window</>}
       </p>
+      {call.status === 'blocked' && <p>Refused: the caller is on the blocklist.</p>}
+      <BlockCaller call={call} />
       {(call.attempts ?? []).length === 0 ? (
-        <p>No buyer was dialed{call.rejectReason ? ` (${call.rejectReason})` : ''}.</p>
+        <p>No buyer was dialed{call.rejectReason ? ` (${call.rejectReason})` : call.status === 'blocked' ? ' (blocked)' : ''}.</p>
       ) : (
         <table>
           <caption>Buyers dialed, in order</caption>

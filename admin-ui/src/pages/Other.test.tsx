@@ -125,20 +125,21 @@ describe('settings', () => {
 });
 
 describe('today', () => {
-  it('counts calls, live calls, routed, rejected, conversions and revenue per key, money in minor units', async () => {
+  it('counts calls, live calls, routed, rejected, blocked, conversions and revenue per key, money in minor units', async () => {
     const { tally } = await import('./Today');
     const call = (over: Partial<CallRecord>): CallRecord => ({ id: Math.random().toString(), callSid: 'CA', tenantId: 't1', campaignId: 'c1', from: '+1',
       to: '+2', status: 'completed', buyerId: 'b1', startedAt: '2026-11-26T10:00:00Z', answeredAt: null, endedAt: null, durationSeconds: 0,
       converted: false, revenueMinor: 0, currency: 'USD', rejectReason: null, attempts: [], attribution: null, recordingUrl: null, poolId: null,
-      callerState: null, callerZip: null, skipped: [], tags: {}, ...over });
+      callerState: null, callerZip: null, skipped: [], tags: {}, duplicate: false, ...over });
     const t = tally([
       call({ converted: true, revenueMinor: 2550, currency: 'USD' }),
       call({ converted: true, revenueMinor: 10, currency: 'USD' }),
       call({ status: 'in-progress' }),
       call({ status: 'rejected', buyerId: null }),
+      call({ status: 'blocked', buyerId: null }),
       call({ campaignId: 'c2' }),
     ], (c) => c.campaignId);
-    expect(t.get('c1')).toEqual({ calls: 4, live: 1, routed: 3, rejected: 1, converted: 2, revenue: { USD: 2560 } });
+    expect(t.get('c1')).toEqual({ calls: 5, live: 1, routed: 3, rejected: 1, blocked: 1, converted: 2, revenue: { USD: 2560 } });
     expect(t.get('c2')?.calls).toBe(1);
   });
 });

@@ -1,5 +1,5 @@
 // The other resources (numbers, pools, RTB targets and routers, tracking
-// tags) share one page: a table of their main columns, and a JSON editor for
+// tags, the blocklist) share one page: a table of their main columns, and a JSON editor for
 // create and edit (validated as JSON before it is sent; the API's field
 // errors are listed under it). The JSON is the API's own shape, as
 // `GET /api/openapi.json` describes it.
@@ -13,6 +13,7 @@ import { doc, item, list, useAction } from '../query';
 import { useCan } from '../role';
 import { href, navigate } from '../route';
 import { NumberShop, releaseNumber } from './NumberShop';
+import { BlocklistImport, blocked, expiry } from './Blocklist';
 
 type Item = Record<string, unknown> & { id: string; version?: number };
 
@@ -102,6 +103,17 @@ export const KINDS: ResourceKind[] = [
     // What a site puts in its pages (the public URL is this console's origin when it is served by the server).
     detail: async (i) => `<script src="${window.location.origin}/dni.js" data-tag="${String(i.tagCode)}" async></script>`,
     detailLabel: 'Script tag',
+  },
+  {
+    route: 'blocklist', schema: 'BlocklistEntry', title: 'Blocklist', noun: 'blocklist entry', path: '/api/blocklist',
+    columns: [
+      { label: 'Blocks', value: (i) => blocked({ number: i.number as string | null, prefix: i.prefix as string | null, anonymous: i.anonymous === true }) },
+      { label: 'Campaign', value: (i) => (i.campaignId ? 'one campaign' : 'every campaign') },
+      { label: 'Expires', value: (i) => expiry({ expiresAt: i.expiresAt as string | null }) },
+      { label: 'Note', value: (i) => s(i.note) },
+    ],
+    template: { number: '+1', prefix: null, anonymous: false, campaignId: null, expiresAt: null, note: '' },
+    panel: () => <BlocklistImport />,
   },
 ];
 

@@ -16,12 +16,14 @@ export interface Tally {
   live: number;
   routed: number;
   rejected: number;
+  /** Refused because the caller is on the blocklist. */
+  blocked: number;
   converted: number;
   /** Revenue in minor units per currency. */
   revenue: Record<string, number>;
 }
 
-const zero = (): Tally => ({ calls: 0, live: 0, routed: 0, rejected: 0, converted: 0, revenue: {} });
+const zero = (): Tally => ({ calls: 0, live: 0, routed: 0, rejected: 0, blocked: 0, converted: 0, revenue: {} });
 
 /** Counts calls by a key (campaign, buyer); `key` may skip a call by returning null. */
 export function tally(calls: CallRecord[], key: (c: CallRecord) => string | null): Map<string, Tally> {
@@ -34,6 +36,7 @@ export function tally(calls: CallRecord[], key: (c: CallRecord) => string | null
     if (c.status === 'ringing' || c.status === 'in-progress') t.live++;
     if (c.buyerId) t.routed++;
     if (c.status === 'rejected') t.rejected++;
+    if (c.status === 'blocked') t.blocked++;
     if (c.converted) t.converted++;
     if (c.revenueMinor) {
       const cur = c.currency ?? '';
@@ -62,14 +65,14 @@ function TallyTable({ caption, rows, name }: { caption: string; rows: Map<string
       <thead>
         <tr>
           <th scope="col">Name</th><th scope="col">Calls</th><th scope="col">Live now</th><th scope="col">Routed</th>
-          <th scope="col">Rejected</th><th scope="col">Converted</th><th scope="col">Revenue</th>
+          <th scope="col">Rejected</th><th scope="col">Blocked</th><th scope="col">Converted</th><th scope="col">Revenue</th>
         </tr>
       </thead>
       <tbody>
         {[...rows.entries()].sort((a, b) => b[1].calls - a[1].calls).map(([k, t]) => (
           <tr key={k}>
             <th scope="row">{name(k)}</th>
-            <td>{t.calls}</td><td>{t.live}</td><td>{t.routed}</td><td>{t.rejected}</td><td>{t.converted}</td><td>{money(t.revenue)}</td>
+            <td>{t.calls}</td><td>{t.live}</td><td>{t.routed}</td><td>{t.rejected}</td><td>{t.blocked}</td><td>{t.converted}</td><td>{money(t.revenue)}</td>
           </tr>
         ))}
       </tbody>
@@ -112,7 +115,7 @@ export function TodayPage() {
             Since midnight in {Intl.DateTimeFormat().resolvedOptions().timeZone} ({data.since.toLocaleString()}; as of{' '}
             {data.at.toLocaleTimeString()}; buyers' caps count in each buyer's own time zone):{' '}
             <strong data-testid="today-calls">{total.calls}</strong> calls, <strong>{total.live}</strong> live now,{' '}
-            <strong>{total.routed}</strong> routed to a buyer, <strong>{total.rejected}</strong> rejected,{' '}
+            <strong>{total.routed}</strong> routed to a buyer, <strong>{total.rejected}</strong> rejected, <strong>{total.blocked}</strong> blocked,{' '}
             <strong>{total.converted}</strong> converted, revenue <strong>{money(total.revenue)}</strong>.
             {data.truncated && <> Only the latest {MAX_CALLS} calls are counted.</>}
           </p>

@@ -12,6 +12,15 @@ export interface Sent {
 export const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   new Response(status === 204 ? null : JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json', ...headers } });
 
+/** A JSON body as its value; any other text (CSV) as it is. */
+function parsed(body: string): unknown {
+  try {
+    return JSON.parse(body);
+  } catch {
+    return body;
+  }
+}
+
 /** Installs a fake fetch answering with `answer(request)`; returns the requests sent. */
 export function fakeFetch(answer: (req: Sent) => Response | Promise<Response>): Sent[] {
   const sent: Sent[] = [];
@@ -22,7 +31,7 @@ export function fakeFetch(answer: (req: Sent) => Response | Promise<Response>): 
       method: init.method ?? 'GET',
       url: String(input),
       headers,
-      body: typeof init.body === 'string' ? JSON.parse(init.body) : undefined,
+      body: typeof init.body === 'string' ? parsed(init.body) : undefined,
     };
     sent.push(req);
     return answer(req);
