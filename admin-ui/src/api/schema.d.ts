@@ -187,7 +187,8 @@ export interface paths {
         };
         /**
          * The tenant's blocklist, oldest first, paged; `campaignId` or
-         *     `tenantWide=true` narrow it.
+         *     `tenantWide=true` narrow it. Read from the store a page at a time, so a
+         *     page costs what it holds, not the list's size.
          */
         get: operations["list_entries"];
         put?: never;

@@ -701,3 +701,77 @@ async fn the_duplicate_flag_crosses_nodes_from_the_campaigns_owner() {
     let second = store.get_call_by_sid("CAx2").await.unwrap().unwrap();
     assert_eq!((first.duplicate, second.duplicate), (false, true));
 }
+
+#[tokio::test]
+async fn the_list_pages_oldest_first_and_filters_by_campaign() {
+    let s = TestServer::start().await;
+    let (console, _) = main_tenant(&s).await;
+    let (c1, _) = campaign(&console, "+15550007000", "+15550003001", json!({})).await;
+    let mut ids = Vec::new();
+    for (i, scope) in [None, Some(c1), None, Some(c1), None].iter().enumerate() {
+        let e = created(
+            &console,
+            "/api/blocklist",
+            json!({"number": format!("+1555999000{i}"), "campaignId": scope}),
+        )
+        .await;
+        ids.push(e["id"].as_str().unwrap().to_owned());
+    }
+    let page = |v: &Value| -> (Vec<String>, Option<String>) {
+        let items = v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect();
+        (items, v["nextCursor"].as_str().map(str::to_owned))
+    };
+    let (first, cursor) = page(&console.get("/api/blocklist?limit=2").await.1);
+    assert_eq!(first, ids[..2]);
+    let (second, cursor) = page(
+        &console
+            .get(&format!(
+                "/api/blocklist?limit=2&cursor={}",
+                cursor.unwrap()
+            ))
+            .await
+            .1,
+    );
+    assert_eq!(second, ids[2..4]);
+    let (last, cursor) = page(
+        &console
+            .get(&format!(
+                "/api/blocklist?limit=2&cursor={}",
+                cursor.unwrap()
+            ))
+            .await
+            .1,
+    );
+    assert_eq!((last.as_slice(), cursor), (&ids[4..], None));
+
+    let (scoped, cursor) = page(
+        &console
+            .get(&format!("/api/blocklist?campaignId={c1}&limit=1"))
+            .await
+            .1,
+    );
+    assert_eq!(scoped, [ids[1].clone()]);
+    let (scoped, cursor) = page(
+        &console
+            .get(&format!(
+                "/api/blocklist?campaignId={c1}&limit=1&cursor={}",
+                cursor.unwrap()
+            ))
+            .await
+            .1,
+    );
+    assert_eq!(
+        (scoped, cursor),
+        (vec![ids[3].clone()], None),
+        "no cursor past the last match"
+    );
+    let (wide, _) = page(&console.get("/api/blocklist?tenantWide=true").await.1);
+    assert_eq!(wide, [ids[0].clone(), ids[2].clone(), ids[4].clone()]);
+    let (status, _) = console.get("/api/blocklist?cursor=nope").await;
+    assert_eq!(status, 400);
+}
