@@ -114,6 +114,8 @@ pub struct Config {
     pub load: Load,
     /// Tracking numbers called, in turn.
     pub to: Vec<String>,
+    /// Every call from this caller (`From`), instead of a random one.
+    pub from: Option<String>,
     /// Caps per destination number.
     pub caps: HashMap<String, Caps>,
     /// Probability that a dialed leg answers.
@@ -388,7 +390,10 @@ impl Shared {
         let mut log = CallLog::default();
         let to = cfg.to[(index % cfg.to.len() as u64) as usize].clone();
         let call_sid = sid("CA", &mut rng);
-        let from = caller(&mut rng);
+        let mut from = caller(&mut rng);
+        if let Some(number) = &cfg.from {
+            from.number = number.clone();
+        }
         let p = &from.place;
         let params = pairs(&[
             ("AccountSid", &cfg.account_sid),
@@ -1003,6 +1008,7 @@ mod tests {
             calls: 0,
             load: Load::Concurrency(1),
             to: vec![],
+            from: None,
             caps: HashMap::new(),
             answer_prob: 1.0,
             talk_secs: (1, 1),

@@ -15,6 +15,7 @@
 //! - `--calls N`, and `--concurrency C` (closed loop, default 16) or `--rate R`
 //!   calls/s (open loop, at most `--max-in-flight` at once);
 //! - `--to NUMBER…` tracking numbers called in turn (default: the demo's two);
+//!   `--from NUMBER` places every call from that caller (say, one on the blocklist);
 //! - `--answer-prob P`, `--talk-secs MIN..MAX` (reported talk time),
 //!   `--talk-delay-ms MIN..MAX` and `--ring-delay-ms MIN..MAX` (real waits);
 //! - `--duplicates P` (deliver a webhook twice), `--reorder P` (shuffle a leg's callbacks);
@@ -133,6 +134,9 @@ struct RunArgs {
     /// Tracking numbers to call, in turn (default: the demo's +15550001000 +15550001001).
     #[arg(long, num_args = 1.., value_parser = e164)]
     to: Vec<String>,
+    /// Every call from this caller (default: a random caller each call).
+    #[arg(long, value_parser = e164)]
+    from: Option<String>,
     /// A destination's concurrency cap, NUMBER=N (repeatable; demo buyers built in).
     #[arg(long = "cap", value_parser = sim::parse_cap)]
     caps: Vec<(String, u32)>,
@@ -243,6 +247,7 @@ fn config(a: &RunArgs) -> anyhow::Result<Config> {
         } else {
             a.to.clone()
         },
+        from: a.from.clone(),
         caps,
         answer_prob: a.answer_prob,
         talk_secs: a.talk_secs,
