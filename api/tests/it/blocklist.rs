@@ -147,6 +147,19 @@ async fn a_blocked_number_is_rejected_recorded_blocked_and_the_buyer_is_untouche
         "no capacity reserved"
     );
 
+    // Who blocked and unblocked whom is in the audit log.
+    let (_, audit) = console.get("/api/audit").await;
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "blocklist_entry"
+                && a["action"] == "create"
+                && a["resourceId"] == entry["id"]),
+        "{audit}"
+    );
+
     // Another caller still reaches the buyer; once unblocked, so does this one.
     assert!(
         call_from(&s, "CAother", "+15550007000", "+15559990000")

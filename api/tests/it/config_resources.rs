@@ -794,6 +794,7 @@ async fn viewers_read_and_managers_write() {
         "/api/rtb/targets",
         "/api/rtb/routers",
         "/api/tracking-tags",
+        "/api/blocklist",
     ] {
         assert_eq!(viewer.get(path).await.0, 200, "{path}");
         assert_eq!(Console::new(&server.base).get(path).await.0, 401, "{path}");
@@ -813,6 +814,13 @@ async fn viewers_read_and_managers_write() {
     );
     create(&manager, "/api/pools", json!({"name": "P"})).await;
     create(&manager, "/api/rtb/targets", target_body("T")).await;
+    let blocked = json!({"number": "+15551230000"});
+    assert_eq!(viewer.post("/api/blocklist", &blocked).await.0, 403);
+    let entry = create(&manager, "/api/blocklist", blocked).await;
+    let path = format!("/api/blocklist/{}", id_of(&entry));
+    assert_eq!(viewer.patch(&path, &json!({"note": "x"})).await.0, 403);
+    assert_eq!(viewer.delete(&path).await.0, 403);
+    assert_eq!(manager.delete(&path).await.0, 204);
 }
 
 #[tokio::test]
