@@ -622,6 +622,33 @@ async fn another_node_follows_the_blocklist_and_a_restart_loads_it() {
         std::time::Duration::from_secs(5),
     )
     .await;
+    // Written to the store behind the engines' backs (no revision counted):
+    // a poll does not read a million keys to find it.
+    let quiet = entry(tenant, json!({"number": "+15559990009"}));
+    s.store
+        .put_doc(
+            switchboard_store::Doc {
+                kind: switchboard_store::DocKind::BlocklistEntry,
+                tenant,
+                id: quiet.id,
+                version: 0,
+                body: serde_json::to_value(&quiet).unwrap(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        b.engine.sync_config().await.unwrap(),
+        0,
+        "the revision did not move"
+    );
+    assert!(
+        b.engine
+            .blocked(tenant, Some(campaign), "+15559990009", chrono::Utc::now())
+            .is_none()
+    );
+
     let mut e = entry(tenant, json!({"prefix": "+1555123"}));
     s.engine
         .config_write()
@@ -640,6 +667,12 @@ async fn another_node_follows_the_blocklist_and_a_restart_loads_it() {
     )
     .await;
     assert_blocked(&b.call("CAn2", "+15550007000").await);
+    assert!(
+        b.engine
+            .blocked(tenant, Some(campaign), "+15559990009", chrono::Utc::now())
+            .is_some(),
+        "a counted write has the poll read every key, the quiet one too"
+    );
 
     s.engine
         .config_write()

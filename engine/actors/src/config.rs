@@ -72,6 +72,9 @@ impl ConfigWrite<'_> {
         if let Some(held) = held::Held::of(T::KIND) {
             held.apply(self, &doc).await?;
         }
+        if T::KIND == DocKind::BlocklistEntry {
+            self.bump_block_revision().await;
+        }
         Ok(())
     }
     /// Deletes `id` of `tenant` if its version is still `expected`, and
@@ -88,6 +91,9 @@ impl ConfigWrite<'_> {
             .await?;
         if let Some(held) = held::Held::of(T::KIND) {
             held.forget(self, id);
+        }
+        if T::KIND == DocKind::BlocklistEntry {
+            self.bump_block_revision().await;
         }
         Ok(())
     }
@@ -398,6 +404,8 @@ impl Engine {
     /// of campaigns saved before numbers were claimed.
     pub(crate) async fn load_config(&self) -> Result<()> {
         let store = self.inner.store.as_ref();
+        // Read before the entries: a write counted after it is read again.
+        let revision = self.stored_block_revision().await?;
         for held in held::ORDER {
             // A page at a time, so the JSON held at once is one page, not a kind.
             let mut pages = DocPages::new(store, held.kind(), None, LOAD_PAGE);
@@ -408,6 +416,7 @@ impl Engine {
                 }
             }
         }
+        self.block_read(revision);
         self.claim_campaign_numbers().await?;
         Ok(())
     }

@@ -226,6 +226,8 @@ struct Inner {
     pings: DashMap<(Id, String), Arc<ping::PingBid>>,
     /// Every tenant's blocked callers (`blocklist`).
     blocklist: std::sync::RwLock<switchboard_routing::Blocklist>,
+    /// The blocklist revision this node's index was read at.
+    block_followed: blocklist::Followed,
 }
 
 /// How long an ended call stays in the live table for late callbacks.
@@ -275,6 +277,7 @@ impl Engine {
                 rtb_pending: DashMap::new(),
                 pings: DashMap::new(),
                 blocklist: Default::default(),
+                block_followed: Default::default(),
             }),
         };
         engine.load_config().await?;

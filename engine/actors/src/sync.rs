@@ -21,7 +21,9 @@
 //! on ScyllaDB two columns, no bodies), then reads and decodes only the
 //! documents whose version differs, up to 32 reads at a time; an id it runs that
 //! is no longer listed was deleted. Its cost grows with the number of
-//! configuration documents, not with their size or the calls.
+//! configuration documents, not with their size or the calls. The blocklist,
+//! which may hold millions, is read only when its revision document says it
+//! changed, or once a minute (`blocklist`).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -61,6 +63,18 @@ impl Engine {
         let _write = self.config_write().await;
         let mut applied = 0;
         for held in held::ORDER {
+            // The revision is read before the keys: a write counted after
+            // them is read at the next poll.
+            let block_revision = match held {
+                held::Held::Blocklist => {
+                    let revision = self.stored_block_revision().await?;
+                    if !self.block_read_due(revision) {
+                        continue;
+                    }
+                    Some(revision)
+                }
+                _ => None,
+            };
             let changes = self
                 .changes(held.kind(), |id| held.running(self, id))
                 .await?;
@@ -73,6 +87,9 @@ impl Engine {
                     held.forget(self, id);
                     applied += 1;
                 }
+            }
+            if let Some(revision) = block_revision {
+                self.block_read(revision);
             }
         }
 
