@@ -220,7 +220,9 @@ export interface paths {
          *     `anonymous`; `note` and `expiresAt` (RFC 3339, or a date: its midnight
          *     UTC) may be empty. A line that does not read, or whose caller is on the
          *     blocklist of that scope already, is refused with its line number; the
-         *     others are imported. At most 10,000 lines. For example
+         *     others are imported (a store failure midway is answered as such; what
+         *     was stored stays, and an import of the same file passes over it). At
+         *     most 10,000 lines. For example
          *     `+15551230000,robocaller,` then `+1900*,premium numbers,2027-01-01`.
          */
         post: operations["import_entries"];

@@ -454,12 +454,45 @@ async fn an_import_takes_good_lines_and_names_the_bad_ones() {
         .unwrap();
     let again: Value = resp.json().await.unwrap();
     assert_eq!(again["imported"], 0, "{again}");
+
+    // A thousand lines for one campaign: every one stored and blocking.
+    let (_, campaigns) = console.get("/api/campaigns").await;
+    let campaign = campaigns["items"][0]["id"].as_str().unwrap().to_owned();
+    let many: String = (0..1000).map(|i| format!("+1666{i:07},bulk,\n")).collect();
+    let resp = console
+        .client
+        .post(format!(
+            "{}/api/blocklist/import?campaignId={campaign}",
+            s.base
+        ))
+        .header("Origin", &s.base)
+        .header("Content-Type", "text/csv")
+        .body(many)
+        .send()
+        .await
+        .unwrap();
+    let bulk: Value = resp.json().await.unwrap();
     assert_eq!(
-        console.get("/api/blocklist").await.1["items"]
+        (
+            bulk["imported"].as_u64(),
+            bulk["refused"].as_array().map(Vec::len)
+        ),
+        (Some(1000), Some(0)),
+        "{bulk}"
+    );
+    let (_, scoped) = console
+        .get(&format!("/api/blocklist?campaignId={campaign}&limit=500"))
+        .await;
+    assert_eq!(scoped["items"].as_array().unwrap().len(), 500);
+    assert!(scoped["nextCursor"].is_string());
+    assert_blocked(&call_from(&s, "CAbulk", "+15550007000", "+16660000999").await);
+    assert_eq!(
+        console.get("/api/blocklist?tenantWide=true").await.1["items"]
             .as_array()
             .unwrap()
             .len(),
-        4
+        4,
+        "the first file's entries, once each"
     );
 }
 

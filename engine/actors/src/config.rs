@@ -65,15 +65,39 @@ impl ConfigWrite<'_> {
         value: &mut T,
         expected: Option<u64>,
     ) -> Result<()> {
+        self.write(value, expected).await?;
+        if T::KIND == DocKind::BlocklistEntry {
+            self.bump_block_revision().await;
+        }
+        Ok(())
+    }
+
+    /// Creates each of `values` as [`ConfigWrite::put`] does, in order,
+    /// stopping at the first that fails; returns how many were stored. A
+    /// bulk write (a blocklist import) counts as one change for other nodes.
+    pub async fn put_new<T: CheckedByWriter>(&self, values: &mut [T]) -> (usize, Result<()>) {
+        let mut stored = 0;
+        let mut result = Ok(());
+        for value in values.iter_mut() {
+            if let Err(e) = self.write(value, None).await {
+                result = Err(e);
+                break;
+            }
+            stored += 1;
+        }
+        if stored > 0 && T::KIND == DocKind::BlocklistEntry {
+            self.bump_block_revision().await;
+        }
+        (stored, result)
+    }
+
+    async fn write<T: CheckedByWriter>(&self, value: &mut T, expected: Option<u64>) -> Result<()> {
         value.validate()?;
         let mut doc = doc_of(value)?;
         doc.version = self.inner.store.put_doc(doc.clone(), expected).await?;
         value.set_version(doc.version);
         if let Some(held) = held::Held::of(T::KIND) {
             held.apply(self, &doc).await?;
-        }
-        if T::KIND == DocKind::BlocklistEntry {
-            self.bump_block_revision().await;
         }
         Ok(())
     }

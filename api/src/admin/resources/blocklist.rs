@@ -302,7 +302,9 @@ struct Refused {
 /// `anonymous`; `note` and `expiresAt` (RFC 3339, or a date: its midnight
 /// UTC) may be empty. A line that does not read, or whose caller is on the
 /// blocklist of that scope already, is refused with its line number; the
-/// others are imported. At most 10,000 lines. For example
+/// others are imported (a store failure midway is answered as such; what
+/// was stored stays, and an import of the same file passes over it). At
+/// most 10,000 lines. For example
 /// `+15551230000,robocaller,` then `+1900*,premium numbers,2027-01-01`.
 #[utoipa::path(post, path = "/api/blocklist/import", tag = "blocklist", params(ImportQuery),
     request_body(content = String, content_type = "text/csv", description = "lines of number_or_prefix,note,expiresAt"),
@@ -332,6 +334,7 @@ async fn import_entries(
         refused: Vec::new(),
     };
     let mut seen = HashSet::new();
+    let mut accepted = Vec::new();
     let now = Utc::now();
     for (line, fields) in lines {
         let mut e = match fields.and_then(|f| entry_of(&f)) {
@@ -365,9 +368,10 @@ async fn import_entries(
             });
             continue;
         }
-        docs::put(&w, &mut e, None).await?;
-        answer.imported += 1;
+        accepted.push(e);
     }
+    let (stored, result) = w.put_new(&mut accepted).await;
+    answer.imported = stored;
     audit::record(
         &state,
         &auth,
@@ -377,6 +381,8 @@ async fn import_entries(
         json!({"imported": answer.imported, "refused": answer.refused.len(), "campaignId": q.campaign_id}),
     )
     .await?;
+    // Lines stored before a failure stay; importing the file again passes over them.
+    result?;
     Ok(Json(answer))
 }
 
