@@ -516,6 +516,15 @@ async fn a_repeat_caller_is_marked_duplicate_whatever_the_campaigns_action() {
     assert_eq!(call(&console, "CAdup1").await["duplicate"], false);
     assert_eq!(call(&console, "CAdup2").await["duplicate"], true);
     assert_eq!(call(&console, "CAdup3").await["duplicate"], false);
+    // Two callers who withheld their numbers are not one repeat caller.
+    for sid in ["CAanon1", "CAanon2"] {
+        assert!(
+            call_from(&s, sid, "+15550007000", "+266696687")
+                .await
+                .is_dial()
+        );
+    }
+    assert_eq!(call(&console, "CAanon2").await["duplicate"], false);
 
     // The CSV of the calls page carries it too.
     let csv = console

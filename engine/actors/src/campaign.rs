@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use switchboard_model::blocklist::is_anonymous;
 use switchboard_model::prng::SplitMix64;
 use switchboard_model::{
     Buyer, CallerInfo, Campaign, CampaignStatus, DuplicateAction, Id, PhoneNumber, Refusal,
@@ -153,13 +154,16 @@ fn window(c: &Campaign) -> chrono::Duration {
 }
 
 /// The buyer of the caller's previous call inside the duplicate window,
-/// when this is a repeat. Only anonymous-proof numbers count, and only on
-/// the first attempt.
+/// when this is a repeat. Only real numbers count (not the keypad
+/// spellings carriers send for withheld ones: two anonymous callers are not
+/// one), and only on the first attempt.
 fn repeat_of(state: &mut CampaignState, req: &RouteRequest) -> Option<Id> {
     let campaign = &state.campaign;
+    let from = &req.caller.from;
     let window_on = campaign.duplicate_window_hours > 0
         && req.attempt == 0
-        && PhoneNumber::parse(&req.caller.from).is_ok();
+        && PhoneNumber::parse(from).is_ok()
+        && !is_anonymous(from);
     if !window_on {
         return None;
     }
