@@ -19,7 +19,7 @@ import { TagPage } from './pages/TagForm';
 import { RouterPage } from './pages/RouterForm';
 import { NumberPage } from './pages/NumberForm';
 import { TargetPage } from './pages/TargetForm';
-import { BlocklistPage } from './pages/Blocklist';
+import { BlocklistList, BlocklistPage } from './pages/Blocklist';
 import { KINDS, ResourceEdit, ResourceList } from './pages/Resources';
 import { RoleContext } from './role';
 import { href, useRoute } from './route';
@@ -49,6 +49,7 @@ function Page({ route, onTenant }: { route: string[]; onTenant: (name: string) =
   if (section === 'rtb-routers' && id && sub !== 'json') return <RouterPage id={id} />;
   if (section === 'numbers' && id && sub !== 'json') return <NumberPage id={id} />;
   if (section === 'rtb-targets' && id && sub !== 'json') return <TargetPage id={id} />;
+  if (section === 'blocklist' && !id) return <BlocklistList />;
   if (section === 'blocklist' && id && sub !== 'json') return <BlocklistPage id={id} />;
   if (section === 'api-keys') return <ApiKeysPage />;
   if (section === 'users') return <UsersPage />;

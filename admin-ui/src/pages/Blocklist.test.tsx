@@ -3,7 +3,7 @@ import { screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { render } from '../test/render';
 import { fakeFetch, json } from '../test/fetch';
-import { BlockCaller, BlocklistForm, BlocklistImport, blocked, expiry, type BlocklistEntry } from './Blocklist';
+import { BlockCaller, BlocklistForm, BlocklistImport, BlocklistList, blocked, expiry, type BlocklistEntry } from './Blocklist';
 
 afterEach(() => {
   vi.unstubAllGlobals();
@@ -98,5 +98,39 @@ describe('the blocklist', () => {
     unmount();
     render(<BlockCaller call={{ from: 'anonymous', callSid: 'CA2' }} />);
     expect(screen.queryByRole('button', { name: 'Block this caller' })).toBeNull();
+  });
+});
+
+describe('BlocklistList', () => {
+  const entry = (n: number, over: Partial<BlocklistEntry> = {}): BlocklistEntry => ({ id: `b${n}`, tenantId: 't1', number: `+1555123000${n}`, prefix: null,
+    anonymous: false, campaignId: null, expiresAt: null, note: null, version: n, createdAt: '2026-12-03T00:00:00Z', ...over });
+
+  it('reads a page at a time, narrows to a campaign, and deletes with If-Match', async () => {
+    const sent = fakeFetch((req) => {
+      if (req.url.startsWith('/api/campaigns')) return json(200, { items: campaigns, nextCursor: null });
+      if (req.method === 'DELETE') return json(204, null);
+      if (req.url.includes('cursor=b1')) return json(200, { items: [entry(2, { prefix: '+1900', number: null })], nextCursor: null });
+      if (req.url.includes('campaignId=c1')) return json(200, { items: [entry(3, { campaignId: 'c1' })], nextCursor: null });
+      return json(200, { items: [entry(1, { note: 'spam' })], nextCursor: 'b1' });
+    });
+    vi.stubGlobal('confirm', () => true);
+    render(<BlocklistList />);
+    const u = userEvent.setup();
+    await waitFor(() => expect(screen.getByText('+15551230001')).toBeTruthy());
+    expect(screen.getByText('spam')).toBeTruthy();
+    await u.click(screen.getByRole('button', { name: 'More entries' }));
+    await waitFor(() => expect(screen.getByText('+1900…')).toBeTruthy());
+    expect(screen.queryByRole('button', { name: 'More entries' })).toBeNull();
+
+    await waitFor(() => expect(screen.getByRole('option', { name: 'entries of campaign Spring' })).toBeTruthy());
+    await u.selectOptions(screen.getByLabelText('Show'), 'c1');
+    await waitFor(() => expect(screen.getByText('+15551230003')).toBeTruthy());
+    expect(sent.some((r) => r.url.startsWith('/api/blocklist?campaignId=c1'))).toBe(true);
+    expect(screen.getByRole('cell', { name: 'Spring' })).toBeTruthy();
+    await u.click(screen.getByRole('button', { name: 'Delete' }));
+    await waitFor(() => expect(sent.some((r) => r.method === 'DELETE')).toBe(true));
+    const del = sent.find((r) => r.method === 'DELETE')!;
+    expect(del.url).toBe('/api/blocklist/b3');
+    expect(del.headers['if-match']).toBe('"3"');
   });
 });

@@ -1,14 +1,15 @@
 // The blocklist: callers refused before any buyer is asked. An entry blocks
 // one number, every number under a prefix, or withheld callers, tenant-wide
-// or on one campaign, until it expires. Its list is a resource list
-// (`Resources.tsx`, with the CSV import below it); this is its form, the
-// import panel, and the "Block this caller" action of a call's details.
+// or on one campaign, until it expires. Its list is read a page at a time
+// (a list can be long), with the CSV import below it; its form; and the
+// "Block this caller" action of a call's details. The JSON editor is the
+// shared one (`Resources.tsx`).
 import { useState } from 'react';
 import { useQueries, useQuery, useQueryClient } from '@tanstack/react-query';
 import { ApiError, api, type FieldError } from '../api';
 import { ErrorBanner, Field, FormBanner, SelectField, TextField } from '../components';
 import { useForm } from '../form';
-import { item, list, useAction } from '../query';
+import { item, list, useAction, usePaged } from '../query';
 import { useCan } from '../role';
 import { href, navigate } from '../route';
 import type { BlocklistEntry, CallRecord, Named } from '../types';
@@ -81,6 +82,64 @@ export function entryBody(d: Draft) {
     note: d.note.trim() || null,
   };
   return errors.length ? { errors } : { body, errors };
+}
+
+/** Which entries the list shows: '' every one, 'tenant' tenant-wide ones, or a campaign's id. */
+export function listQuery(scope: string) {
+  if (scope === 'tenant') return { tenantWide: 'true' };
+  return scope ? { campaignId: scope } : {};
+}
+
+export function BlocklistList() {
+  const canEdit = useCan('manager');
+  const campaigns = useQuery(list<Named>('/api/campaigns'));
+  const [scope, setScope] = useState('');
+  const { items, hasMore, error, loading, more } = usePaged<BlocklistEntry>(BLOCKLIST, listQuery(scope));
+  const action = useAction((e: BlocklistEntry) => api.del(`${BLOCKLIST}/${e.id}`, e.version), [BLOCKLIST]);
+  const campaignName = (id: string) => campaigns.data?.find((c) => c.id === id)?.name ?? id.slice(0, 8);
+
+  function remove(e: BlocklistEntry) {
+    if (!window.confirm(`Unblock ${blocked(e)}?`)) return;
+    void action.run(e);
+  }
+
+  return (
+    <section>
+      <header className="page-head">
+        <h1>Blocklist</h1>
+        {canEdit && <a className="button" href={href('blocklist', 'new')}>Block a caller</a>}
+      </header>
+      <SelectField label="Show" value={scope} onChange={setScope}
+        options={[{ value: '', label: 'every entry' }, { value: 'tenant', label: 'entries for every campaign' },
+          ...(campaigns.data ?? []).map((c) => ({ value: c.id, label: `entries of campaign ${c.name}` }))]} />
+      <ErrorBanner error={error ?? action.error ?? campaigns.error} />
+      {!loading && items.length === 0 && !error && <p>Nobody is blocked.</p>}
+      {items.length > 0 && (
+        <table>
+          <thead>
+            <tr><th scope="col">Blocks</th><th scope="col">Campaign</th><th scope="col">Expires</th><th scope="col">Note</th><th scope="col">Actions</th></tr>
+          </thead>
+          <tbody>
+            {items.map((e) => (
+              <tr key={e.id}>
+                <td>{blocked(e)}</td>
+                <td>{e.campaignId ? campaignName(e.campaignId) : 'every campaign'}</td>
+                <td>{expiry(e)}</td>
+                <td>{e.note ?? '—'}</td>
+                <td className="actions">
+                  <a href={href('blocklist', e.id)}>{canEdit ? 'Edit' : 'View'}</a>
+                  {canEdit && <button type="button" disabled={action.busy} onClick={() => remove(e)}>Delete</button>}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {loading && <p>Loading…</p>}
+      {hasMore && !loading && <button type="button" onClick={more}>More entries</button>}
+      {canEdit && <BlocklistImport />}
+    </section>
+  );
 }
 
 export function BlocklistForm({ entry, campaigns }: { entry?: BlocklistEntry; campaigns: Named[] }) {

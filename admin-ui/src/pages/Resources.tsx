@@ -1,8 +1,9 @@
 // The other resources (numbers, pools, RTB targets and routers, tracking
-// tags, the blocklist) share one page: a table of their main columns, and a JSON editor for
+// tags) share one page: a table of their main columns, and a JSON editor for
 // create and edit (validated as JSON before it is sent; the API's field
 // errors are listed under it). The JSON is the API's own shape, as
-// `GET /api/openapi.json` describes it.
+// `GET /api/openapi.json` describes it. The blocklist has pages of its own
+// and uses the editor only.
 import { useState, type ReactNode } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, parseJson } from '../api';
@@ -13,7 +14,6 @@ import { doc, item, list, useAction } from '../query';
 import { useCan } from '../role';
 import { href, navigate } from '../route';
 import { NumberShop, releaseNumber } from './NumberShop';
-import { BlocklistImport, blocked, expiry } from './Blocklist';
 
 type Item = Record<string, unknown> & { id: string; version?: number };
 
@@ -105,15 +105,10 @@ export const KINDS: ResourceKind[] = [
     detailLabel: 'Script tag',
   },
   {
+    // Listed a page at a time by its own page (`Blocklist.tsx`); here for the JSON editor.
     route: 'blocklist', schema: 'BlocklistEntry', title: 'Blocklist', noun: 'blocklist entry', path: '/api/blocklist',
-    columns: [
-      { label: 'Blocks', value: (i) => blocked({ number: i.number as string | null, prefix: i.prefix as string | null, anonymous: i.anonymous === true }) },
-      { label: 'Campaign', value: (i) => (i.campaignId ? 'one campaign' : 'every campaign') },
-      { label: 'Expires', value: (i) => expiry({ expiresAt: i.expiresAt as string | null }) },
-      { label: 'Note', value: (i) => s(i.note) },
-    ],
+    columns: [],
     template: { number: '+1', prefix: null, anonymous: false, campaignId: null, expiresAt: null, note: '' },
-    panel: () => <BlocklistImport />,
   },
 ];
 
