@@ -18,6 +18,7 @@ import { PoolPage } from './pages/PoolForm';
 import { TagPage } from './pages/TagForm';
 import { RouterPage } from './pages/RouterForm';
 import { NumberPage } from './pages/NumberForm';
+import { PublisherPage } from './pages/PublisherForm';
 import { TargetPage } from './pages/TargetForm';
 import { BlocklistList, BlocklistPage } from './pages/Blocklist';
 import { KINDS, ResourceEdit, ResourceList } from './pages/Resources';
@@ -48,6 +49,7 @@ function Page({ route, onTenant }: { route: string[]; onTenant: (name: string) =
   if (section === 'tracking-tags' && id && sub !== 'json') return <TagPage id={id} />;
   if (section === 'rtb-routers' && id && sub !== 'json') return <RouterPage id={id} />;
   if (section === 'numbers' && id && sub !== 'json') return <NumberPage id={id} />;
+  if (section === 'publishers' && id && sub !== 'json') return <PublisherPage id={id} />;
   if (section === 'rtb-targets' && id && sub !== 'json') return <TargetPage id={id} />;
   if (section === 'blocklist' && !id) return <BlocklistList />;
   if (section === 'blocklist' && id && sub !== 'json') return <BlocklistPage id={id} />;

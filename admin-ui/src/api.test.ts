@@ -10,31 +10,31 @@ afterEach(() => {
 
 describe('parseJson', () => {
   it('keeps money as the decimal text the server wrote', () => {
-    const v = parseJson('{"items":[{"name":"A","payout":25.0,"dailyCap":100},{"payout": 0.1,"concurrencyLimit":2}]}') as {
-      items: { payout: string; dailyCap?: number; concurrencyLimit?: number }[];
+    const v = parseJson('{"items":[{"name":"A","revenue":25.0,"dailyCap":100},{"revenue": 0.1,"concurrencyLimit":2}]}') as {
+      items: { revenue: string; dailyCap?: number; concurrencyLimit?: number }[];
     };
-    expect(v.items[0].payout).toBe('25.0');
-    expect(v.items[1].payout).toBe('0.1');
+    expect(v.items[0].revenue).toBe('25.0');
+    expect(v.items[1].revenue).toBe('0.1');
     // Other numbers stay numbers.
     expect(v.items[0].dailyCap).toBe(100);
     expect(v.items[1].concurrencyLimit).toBe(2);
   });
 
   it('keeps large amounts and every money key exactly, both ways', async () => {
-    const v = parseJson('{"payout":12345678.99,"floorPrice":9999999999999.99,"minBidAmount":0.01,"maxBidAmount":100,'
+    const v = parseJson('{"revenue":12345678.99,"floorPrice":9999999999999.99,"minBidAmount":0.01,"maxBidAmount":100,'
       + '"bids":[{"amount":1234567890123456.78,"winningBid":-3.10}]}') as Record<string, unknown>;
-    expect([v.payout, v.floorPrice, v.minBidAmount, v.maxBidAmount]).toEqual(['12345678.99', '9999999999999.99', '0.01', '100']);
+    expect([v.revenue, v.floorPrice, v.minBidAmount, v.maxBidAmount]).toEqual(['12345678.99', '9999999999999.99', '0.01', '100']);
     expect(v.bids).toEqual([{ amount: '1234567890123456.78', winningBid: '-3.10' }]);
-    expect(formatMoney(v.payout as string)).toBe('12345678.99');
+    expect(formatMoney(v.revenue as string)).toBe('12345678.99');
     // Sent back as the same text.
     const sent = fakeFetch(() => json(200, {}));
-    await api.put('/api/buyers/b1', { payout: v.payout }, 1);
-    expect(sent[0].body).toEqual({ payout: '12345678.99' });
+    await api.put('/api/buyers/b1', { revenue: v.revenue }, 1);
+    expect(sent[0].body).toEqual({ revenue: '12345678.99' });
   });
 
   it('leaves text that only looks like a money field alone', () => {
-    const v = parseJson('{"description":"\\"payout\\":5","floorPrice":2.25}') as Record<string, string>;
-    expect(v.description).toBe('"payout":5');
+    const v = parseJson('{"description":"\\"revenue\\":5","floorPrice":2.25}') as Record<string, string>;
+    expect(v.description).toBe('"revenue":5');
     expect(v.floorPrice).toBe('2.25');
   });
 
@@ -94,12 +94,12 @@ describe('errors', () => {
 
 describe('requests', () => {
   it('sends the version loaded as If-Match, and JSON bodies', async () => {
-    const sent = fakeFetch(() => json(200, { id: 'b1', payout: 30.5, version: 4 }));
-    const saved = await api.put<{ payout: string; version: number }>('/api/buyers/b1', { payout: '30.50' }, 3);
-    expect(sent[0]).toMatchObject({ method: 'PUT', url: '/api/buyers/b1', body: { payout: '30.50' } });
+    const sent = fakeFetch(() => json(200, { id: 'b1', revenue: 30.5, version: 4 }));
+    const saved = await api.put<{ revenue: string; version: number }>('/api/buyers/b1', { revenue: '30.50' }, 3);
+    expect(sent[0]).toMatchObject({ method: 'PUT', url: '/api/buyers/b1', body: { revenue: '30.50' } });
     expect(sent[0].headers['if-match']).toBe('"3"');
     expect(sent[0].headers['content-type']).toBe('application/json');
-    expect(saved).toEqual({ id: 'b1', payout: '30.5', version: 4 });
+    expect(saved).toEqual({ id: 'b1', revenue: '30.5', version: 4 });
   });
 
   it('sends no If-Match without a version, and reads a 204 as nothing', async () => {

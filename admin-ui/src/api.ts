@@ -56,7 +56,7 @@ export interface Page<T> {
 }
 
 /** Keys whose numeric values are money (decimal amounts) in the API's JSON. */
-export const MONEY_KEYS = ['payout', 'floorPrice', 'minBidAmount', 'maxBidAmount', 'amount', 'winningBid'];
+export const MONEY_KEYS = ['revenue', 'floorPrice', 'minBidAmount', 'maxBidAmount', 'amount', 'winningBid'];
 
 const moneyNumber = new RegExp(
   `([{,]\\s*"(?:${MONEY_KEYS.join('|')})"\\s*:\\s*)(-?\\d+(?:\\.\\d+)?(?:[eE][+-]?\\d+)?)`,
@@ -65,7 +65,7 @@ const moneyNumber = new RegExp(
 
 /**
  * JSON.parse, except that money amounts are kept as the decimal text the
- * server wrote (`"payout": 25.5` → `"25.5"`): a float would round.
+ * server wrote (`"revenue": 25.5` → `"25.5"`): a float would round.
  */
 export function parseJson(text: string): unknown {
   return JSON.parse(text.replace(moneyNumber, '$1"$2"'));

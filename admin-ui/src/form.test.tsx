@@ -26,13 +26,13 @@ afterEach(() => {
 const acme: Buyer = {
   id: 'b1', tenantId: 't1', name: 'Acme', company: '', contact: '', phoneNumber: '+15550002001', status: 'active', timezone: 'UTC',
   concurrencyLimit: null, hourlyCap: null, dailyCap: null, monthlyCap: null, totalCap: null, schedule: null,
-  geo: { allowStates: [], denyStates: [], allowZips: [], denyZips: [] }, filters: [], conversionSeconds: 60, payout: '10', currency: 'USD', version: 3,
+  geo: { allowStates: [], denyStates: [], allowZips: [], denyZips: [] }, filters: [], conversionSeconds: 60, revenue: '10', currency: 'USD', version: 3,
 };
 
 // Every form of the console, filled enough to be sent.
 const forms: [string, () => ReactElement, string][] = [
   ['buyer', () => <BuyerForm buyer={acme} onSaved={() => {}} />, 'Save buyer'],
-  ['campaign', () => <CampaignForm buyers={[acme]} pools={[]} routers={[]} onSaved={() => {}} />, 'Create campaign'],
+  ['campaign', () => <CampaignForm buyers={[acme]} pools={[]} routers={[]} publishers={[]} onSaved={() => {}} />, 'Create campaign'],
   ['number', () => <NumberForm />, 'Add number'],
   ['pool', () => <PoolForm inventory={[]} />, 'Create pool'],
   ['tracking tag', () => <TagForm pools={[]} campaigns={[]} />, 'Create tag'],

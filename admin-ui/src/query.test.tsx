@@ -18,7 +18,7 @@ afterEach(() => {
 const buyer = (id: string, name: string): Buyer => ({
   id, tenantId: 't1', name, company: '', contact: '', phoneNumber: '+15550002001', status: 'active', timezone: 'UTC',
   concurrencyLimit: null, hourlyCap: null, dailyCap: null, monthlyCap: null, totalCap: null, schedule: null,
-  geo: { allowStates: [], denyStates: [], allowZips: [], denyZips: [] }, filters: [], conversionSeconds: 60, payout: '10', currency: 'USD', version: 1,
+  geo: { allowStates: [], denyStates: [], allowZips: [], denyZips: [] }, filters: [], conversionSeconds: 60, revenue: '10', currency: 'USD', version: 1,
 });
 const ann = { id: 'u1', username: 'ann', role: 'manager', tenantId: 't1', tenantName: 'Acme Leads' };
 const bob = { id: 'u2', username: 'bob', role: 'manager', tenantId: 't2', tenantName: 'Other Leads' };

@@ -25,19 +25,23 @@ export type Weekday = keyof Schedule;
 export const WEEKDAYS: Weekday[] = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
 export type GeoFilter = Answer<Schemas['GeoFilter']>;
 
-export type Buyer = WithMoney<Answer<Schemas['Buyer']>, 'payout'>;
+export type Buyer = WithMoney<Answer<Schemas['Buyer']>, 'revenue'>;
 /** A buyer's capacity in use now (`GET /api/buyers/{id}/stats`), counted in its time zone. */
 export type BuyerCapacity = Answer<Schemas['BuyerCapacity']>;
 export type BuyerAssignment = Answer<Schemas['BuyerAssignment']>;
-export type Campaign = Omit<Answer<Schemas['Campaign'], 'tags'>, 'buyers'> & { buyers: BuyerAssignment[] };
+/** What a campaign pays a publisher for a call (`amount` as decimal text). */
+export type PayoutRule = Answer<Schemas['PayoutRule'], 'publisherId' | 'seconds' | 'amount' | 'percent'>;
+export type Campaign = Omit<Answer<Schemas['Campaign'], 'tags'>, 'buyers' | 'payoutRules'> & { buyers: BuyerAssignment[]; payoutRules: PayoutRule[] };
+/** A traffic source the network pays for calls. */
+export type Publisher = Answer<Schemas['Publisher'], 'subId'>;
 
 export type Attempt = Answer<Schemas['Attempt'], 'bidMinor' | 'bidDurationSeconds'>;
 export type CallRecord = Omit<Answer<Schemas['CallRecord']>, 'attempts'> & { attempts: Attempt[] };
 
 /** A number of the inventory (the pool or campaign holding it is the server's to say). */
-export type InventoryNumber = Answer<Schemas['Number']>;
-export type Pool = Answer<Schemas['Pool']>;
-export type TrackingTag = Answer<Schemas['TrackingTag']>;
+export type InventoryNumber = Answer<Schemas['Number'], 'publisherId'>;
+export type Pool = Answer<Schemas['Pool'], 'publisherId'>;
+export type TrackingTag = Answer<Schemas['TrackingTag'], 'publisherId'>;
 export type BlocklistEntry = Answer<Schemas['BlocklistEntry']>;
 export type RouterTarget = Answer<Schemas['RouterTarget']>;
 export type RtbRouter = Omit<WithMoney<Answer<Schemas['RtbRouter']>, 'floorPrice'>, 'targets'> & { targets: RouterTarget[] };

@@ -72,7 +72,7 @@ fn buyer(
     phone: &str,
     concurrency: u32,
     tz: Tz,
-    payout_minor: i64,
+    revenue_minor: i64,
 ) -> anyhow::Result<Buyer> {
     Ok(Buyer {
         id: new_id(),
@@ -93,7 +93,7 @@ fn buyer(
         geo: GeoFilter::default(),
         filters: Vec::new(),
         conversion_seconds: 60,
-        payout: payout_minor,
+        revenue: revenue_minor,
         currency: Currency::USD,
         version: 0,
     })
@@ -143,6 +143,7 @@ async fn seed_config(engine: &Engine) -> anyhow::Result<Demo> {
         name: TENANT.to_owned(),
         twilio_account_sid: Some(ACCOUNT_SID.to_owned()),
         twilio_auth_token: AUTH_TOKEN.to_owned(),
+        timezone: chrono_tz::Tz::UTC,
         version: 0,
         created_at: Utc::now(),
     };
@@ -226,6 +227,7 @@ async fn seed_dni(state: &AppState, demo: &mut Demo) -> anyhow::Result<bool> {
             pool_id: None,
             campaign_id: None,
             status: ResourceStatus::Active,
+            publisher_id: None,
             version: 0,
             created_at: Utc::now(),
         };
@@ -253,6 +255,7 @@ async fn seed_dni(state: &AppState, demo: &mut Demo) -> anyhow::Result<bool> {
         session_timeout_seconds: 1800,
         closed_browser_delay_seconds: 30,
         status: ResourceStatus::Active,
+        publisher_id: None,
         version: 0,
         created_at: Utc::now(),
     };
@@ -281,6 +284,7 @@ async fn seed_dni(state: &AppState, demo: &mut Demo) -> anyhow::Result<bool> {
         only_sources: Vec::new(),
         paid_only: false,
         status: ResourceStatus::Active,
+        publisher_id: None,
         version: 0,
         created_at: Utc::now(),
     };
@@ -396,7 +400,7 @@ pub fn intro(demo: &Demo, public_url: &str) -> String {
     let _ = writeln!(
         s,
         "  {:<16} {:<13} {:>11} {:>9} {:<20} {:>7} {:>10}",
-        "name", "number", "concurrency", "daily cap", "time zone", "payout", "converts"
+        "name", "number", "concurrency", "daily cap", "time zone", "revenue", "converts"
     );
     for b in &demo.buyers {
         let _ = writeln!(
@@ -407,7 +411,7 @@ pub fn intro(demo: &Demo, public_url: &str) -> String {
             opt(b.caps.concurrency_limit),
             opt(b.caps.daily_cap),
             b.timezone.name(),
-            switchboard_model::money::format_decimal(b.payout, b.currency.minor_digits()),
+            switchboard_model::money::format_decimal(b.revenue, b.currency.minor_digits()),
             b.conversion_seconds
         );
     }

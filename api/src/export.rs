@@ -3,7 +3,7 @@
 //! Reads the store page by page in id order, so memory stays flat however
 //! many calls there are. Times are RFC 3339 in UTC; money is a decimal
 //! amount (and the same in integer minor units) plus the currency code.
-//! Campaigns and buyers are named as well as identified, so the file reads
+//! Campaigns, buyers and publishers are named as well as identified, so the file reads
 //! without lookups (a name is empty when its campaign or buyer is gone).
 //!
 //! CSV is written by the `csv` crate (RFC 4180 quoting, CRLF), every cell
@@ -82,8 +82,20 @@ pub struct ExportRow {
     pub revenue: String,
     /// The same in minor units.
     pub revenue_minor: i64,
-    /// ISO currency of the revenue.
+    /// What the publisher is paid, a decimal amount.
+    pub payout: String,
+    /// The same in minor units.
+    pub payout_minor: i64,
+    /// Revenue minus payout, a decimal amount.
+    pub profit: String,
+    /// The same in minor units.
+    pub profit_minor: i64,
+    /// ISO currency of the revenue, payout and profit.
     pub currency: String,
+    /// The publisher the call is attributed to.
+    pub publisher_id: Option<String>,
+    /// Its name.
+    pub publisher_name: Option<String>,
     /// Dial attempts after the first.
     pub fallthroughs: u32,
     /// Recording, when there is one.
@@ -117,7 +129,13 @@ pub const CSV_HEADER: &[&str] = &[
     "converted",
     "revenue",
     "revenueMinor",
+    "payout",
+    "payoutMinor",
+    "profit",
+    "profitMinor",
     "currency",
+    "publisherId",
+    "publisherName",
     "fallthroughs",
     "recordingUrl",
     "tags",
@@ -128,16 +146,21 @@ fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// Names of campaigns, buyers and RTB targets by id.
+/// Names of campaigns, buyers, RTB targets and publishers by id.
 #[derive(Debug, Default)]
 pub struct Names(HashMap<Id, String>);
 
 impl Names {
-    /// Every campaign, buyer and RTB target in the store (of one tenant, or
-    /// all): for an export of every call.
+    /// Every campaign, buyer, RTB target and publisher in the store (of
+    /// one tenant, or all): for an export of every call.
     pub async fn load(store: &dyn Store, tenant: Option<Id>) -> Result<Names, StoreError> {
         let mut names = Names::default();
-        for kind in [DocKind::Campaign, DocKind::Buyer, DocKind::RtbTarget] {
+        for kind in [
+            DocKind::Campaign,
+            DocKind::Buyer,
+            DocKind::RtbTarget,
+            DocKind::Publisher,
+        ] {
             let mut pages = DocPages::new(store, kind, tenant, PAGE);
             while let Some(docs) = pages.next_page().await? {
                 docs.iter().for_each(|d| names.add(d));
@@ -146,8 +169,8 @@ impl Names {
         Ok(names)
     }
 
-    /// The campaigns and buyers (or RTB targets) `calls` of `tenant` name,
-    /// and only those: for one page of calls.
+    /// The campaigns, buyers (or RTB targets) and publishers `calls` of
+    /// `tenant` name, and only those: for one page of calls.
     pub async fn of_calls(
         store: &dyn Store,
         tenant: Id,
@@ -156,9 +179,11 @@ impl Names {
         let mut names = Names::default();
         let campaigns: HashSet<Id> = calls.iter().map(|c| c.campaign_id).collect();
         let buyers: HashSet<Id> = calls.iter().filter_map(|c| c.buyer_id).collect();
+        let publishers: HashSet<Id> = calls.iter().filter_map(|c| c.publisher_id).collect();
         for (ids, kinds) in [
             (campaigns, &[DocKind::Campaign][..]),
             (buyers, &[DocKind::Buyer, DocKind::RtbTarget][..]),
+            (publishers, &[DocKind::Publisher][..]),
         ] {
             for id in ids {
                 for kind in kinds {
@@ -208,7 +233,13 @@ impl ExportRow {
             converted: c.converted,
             revenue: format_decimal(c.revenue_minor, c.currency.minor_digits()),
             revenue_minor: c.revenue_minor,
+            payout: format_decimal(c.payout_minor, c.currency.minor_digits()),
+            payout_minor: c.payout_minor,
+            profit: format_decimal(c.profit_minor, c.currency.minor_digits()),
+            profit_minor: c.profit_minor,
             currency: c.currency.code().to_owned(),
+            publisher_id: c.publisher_id.map(|p| p.to_string()),
+            publisher_name: c.publisher_id.and_then(|p| names.of(p)),
             fallthroughs: c.fallthroughs(),
             recording_url: c.recording_url.clone(),
             tags: c.tags.clone(),
@@ -216,7 +247,7 @@ impl ExportRow {
         }
     }
 
-    fn csv_fields(&self) -> [String; 26] {
+    fn csv_fields(&self) -> [String; 32] {
         let o = |v: &Option<String>| v.clone().unwrap_or_default();
         [
             self.id.clone(),
@@ -240,7 +271,13 @@ impl ExportRow {
             self.converted.to_string(),
             self.revenue.clone(),
             self.revenue_minor.to_string(),
+            self.payout.clone(),
+            self.payout_minor.to_string(),
+            self.profit.clone(),
+            self.profit_minor.to_string(),
             self.currency.clone(),
+            o(&self.publisher_id),
+            o(&self.publisher_name),
             self.fallthroughs.to_string(),
             o(&self.recording_url),
             serde_json::to_string(&self.tags).unwrap_or_default(),
@@ -433,7 +470,13 @@ mod tests {
             converted: false,
             revenue: "0.00".into(),
             revenue_minor: 0,
+            payout: "0.00".into(),
+            payout_minor: 0,
+            profit: "0.00".into(),
+            profit_minor: 0,
             currency: "USD".into(),
+            publisher_id: None,
+            publisher_name: None,
             fallthroughs: 0,
             recording_url: None,
             tags: Default::default(),

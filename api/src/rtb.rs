@@ -2,7 +2,8 @@
 //! caller worth, and where should the call go?
 //!
 //! Authenticated by an API key of the router's tenant (`Authorization:
-//! Bearer …`; any role): the publisher's key. Each key may ping at most
+//! Bearer …`; any role): the publisher's key. A key with a `publisherId`
+//! attributes the call that takes the bid to that publisher. Each key may ping at most
 //! [`PINGS_PER_SECOND`] times a second; past that, 429 with `Retry-After`.
 //! The body is JSON or a form with `callerId` (required), `state`, `zip`.
 //!
@@ -170,7 +171,10 @@ async fn ping(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<PingAnswer>, ApiError> {
-    let Principal::ApiKey { id: key, .. } = &auth.principal else {
+    let Principal::ApiKey {
+        id: key, publisher, ..
+    } = &auth.principal
+    else {
         return Err(ApiError::Forbidden(
             "pings authenticate with a publisher's api key".into(),
         ));
@@ -182,7 +186,7 @@ async fn ping(
     let caller = parse(&headers, &body)?;
     let answer = match state
         .engine
-        .rtb_ping(auth.tenant_id, router, caller)
+        .rtb_ping(auth.tenant_id, router, caller, *publisher)
         .await?
     {
         None => return Err(ApiError::NotFound("rtb router")),

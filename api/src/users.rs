@@ -57,6 +57,7 @@ pub async fn create_user(
                     name: tenant_name.to_owned(),
                     twilio_account_sid: None,
                     twilio_auth_token: String::new(),
+                    timezone: chrono_tz::Tz::UTC,
                     version: 0,
                     created_at: Utc::now(),
                 };

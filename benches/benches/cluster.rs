@@ -74,7 +74,7 @@ async fn seed(engine: &Engine, owned: impl Fn(Id) -> bool) {
     let tenant = engine.put_tenant(tenant, None).await.expect("tenant");
     let buyer: Buyer = serde_json::from_value(serde_json::json!({
         "id": pick(), "tenantId": tenant.id, "name": "Unlimited", "phoneNumber": "+15550002001",
-        "timezone": "America/New_York", "conversionSeconds": 60, "payout": 25.00, "currency": "USD"
+        "timezone": "America/New_York", "conversionSeconds": 60, "revenue": 25.00, "currency": "USD"
     }))
     .expect("buyer");
     let buyer = engine.put_buyer(buyer, None).await.expect("buyer");

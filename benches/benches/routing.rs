@@ -133,7 +133,7 @@ fn busy_buyer() -> Buyer {
             },
         ],
         conversion_seconds: 90,
-        payout: 2_500,
+        revenue: 2_500,
         currency: Currency::default(),
         version: 0,
     }

@@ -64,6 +64,7 @@ async fn engine(dir: &std::path::Path) -> Engine {
         name: "bench".into(),
         twilio_account_sid: Some(ACCOUNT.into()),
         twilio_auth_token: TOKEN.into(),
+        timezone: chrono_tz::Tz::UTC,
         version: 0,
         created_at: Utc::now(),
     };
@@ -81,7 +82,7 @@ async fn engine(dir: &std::path::Path) -> Engine {
         schedule: None,
         geo: GeoFilter::default(),
         conversion_seconds: 60,
-        payout: 2500,
+        revenue: 2500,
         currency: Currency::USD,
         version: 0,
         filters: Vec::new(),
@@ -112,6 +113,7 @@ async fn engine(dir: &std::path::Path) -> Engine {
         webhook_url: None,
         pixel_url: None,
         tags: Default::default(),
+        payout_rules: Vec::new(),
         version: 0,
     };
     engine.put_campaign(campaign, None).await.expect("campaign");

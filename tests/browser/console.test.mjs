@@ -154,7 +154,7 @@ test('signing in shows the user and the tenant', async () => {
   assert.match(await row('Demo Priority').textContent(), /\+15550001000.*Acme Insurance \(p1, w1\)/);
 });
 
-test('a buyer created in the form is listed with its caps and payout', async () => {
+test('a buyer created in the form is listed with its caps and revenue', async () => {
   await section('Buyers');
   await tab.getByRole('link', { name: 'New buyer' }).click();
   await tab.getByLabel('Name', { exact: true }).fill(BUYER.name);
@@ -162,7 +162,7 @@ test('a buyer created in the form is listed with its caps and payout', async () 
   await tab.getByLabel('Time zone').fill(BUYER.zone);
   await tab.getByLabel('Concurrency limit').fill('3');
   await tab.getByLabel('Daily cap').fill('50');
-  await tab.getByLabel('Payout', { exact: true }).fill('12.5');
+  await tab.getByLabel('Revenue', { exact: true }).fill('12.5');
   await tab.getByRole('button', { name: 'Create buyer' }).click();
   // The API's 422 is shown next to the field it names.
   const phoneError = tab.locator('.field.invalid', { has: tab.getByLabel('Phone number') });
@@ -174,7 +174,7 @@ test('a buyer created in the form is listed with its caps and payout', async () 
   const text = await row(BUYER.name).textContent();
   assert.match(text, /\+15550002999/);
   assert.match(text, /3 at once, 50\/day/);
-  assert.match(text, /12\.50 USD/, 'the payout is the decimal entered');
+  assert.match(text, /12\.50 USD/, 'the revenue is the decimal entered');
 });
 
 test('a campaign created with a new number and activated from the list routes a call to the new buyer', async () => {

@@ -358,6 +358,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/calls/{id}/adjustments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sets or revises an ended call's conversion, revenue and payout (admins):
+         *     201 with the call, its profit recomputed and the adjustment listed on it.
+         *     A repeat with the same `Idempotency-Key` changes nothing and answers 200;
+         *     the key used for a different change is a 409.
+         */
+        post: operations["adjust_call"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/campaigns": {
         parameters: {
             query?: never;
@@ -604,6 +626,47 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/publishers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's publishers, oldest first. */
+        get: operations["list_publishers"];
+        put?: never;
+        /** Creates a publisher. */
+        post: operations["create_publisher"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/publishers/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One publisher; a malformed or unknown id is a 404. `ETag`: its version. */
+        get: operations["get_publisher"];
+        /**
+         * Replaces a publisher's settings.
+         *     The version replaced is `If-Match` (stale: 412) or the body's `version` (stale: 409); with neither, the current one.
+         */
+        put: operations["update_publisher"];
+        post?: never;
+        /** Deletes a publisher nothing names any more. */
+        delete: operations["delete_publisher"];
+        options?: never;
+        head?: never;
+        /** Changes the fields a JSON Merge Patch (RFC 7396) names; versions as for `PUT`. */
+        patch: operations["patch_publisher"];
         trace?: never;
     };
     "/api/rtb/bid-requests": {
@@ -871,6 +934,58 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description A change of an ended call's conversion, revenue or payout, made after
+         *     it (Ringba's and TrackDrive's conversion API). The fields it sets are the
+         *     call's from then on; its profit follows.
+         */
+        Adjustment: {
+            /**
+             * Format: date-time
+             * @description When it was made.
+             */
+            at: string;
+            /** @description Who made it: `user:<name>` or `api-key:<name>`. */
+            by: string;
+            /** @description The conversion it set, if it set one. */
+            converted?: boolean | null;
+            /**
+             * Format: uuid
+             * @description Its id.
+             */
+            id: string;
+            /** @description The `Idempotency-Key` it was sent with: a repeat with the key changes nothing. */
+            idempotencyKey?: string | null;
+            /**
+             * Format: int64
+             * @description The payout it set, minor units of the call's currency.
+             */
+            payoutMinor?: number | null;
+            /** @description Why. */
+            reason: string;
+            /**
+             * Format: int64
+             * @description The revenue it set, minor units of the call's currency.
+             */
+            revenueMinor?: number | null;
+        };
+        /** @description An adjustment of an ended call: what it sets, and why. */
+        AdjustmentInput: {
+            /** @description Whether the call converted. */
+            converted?: boolean | null;
+            /**
+             * @description The publisher's payout, a decimal in the call's currency.
+             * @example 10.00
+             */
+            payout?: string | null;
+            /** @description Why (required): a sale confirmed, a return, a dispute. */
+            reason: string;
+            /**
+             * @description The call's revenue, a decimal in its currency (0 for a return).
+             * @example 25.00
+             */
+            revenue?: string | null;
+        };
         /** @description A machine credential, shown once at creation, stored hashed. */
         ApiKey: {
             /** Format: date-time */
@@ -881,6 +996,12 @@ export interface components {
             name: string;
             /** @description The first characters of the secret, to tell keys apart in a list. */
             prefix: string;
+            /**
+             * Format: uuid
+             * @description The publisher the key sends traffic for: its RTB pings, and the
+             *     calls that follow them, are attributed to it.
+             */
+            publisherId?: string | null;
             role: components["schemas"]["Role"];
             /** Format: uuid */
             tenantId: string;
@@ -1198,7 +1319,7 @@ export interface components {
              */
             conversionSeconds?: number;
             /**
-             * @description Currency of the payout.
+             * @description Currency of the revenue.
              * @example USD
              */
             currency?: string;
@@ -1217,16 +1338,17 @@ export interface components {
             /** @description Display name. */
             name: string;
             /**
-             * Format: double
-             * @description What the buyer pays per converted call, in minor units.
-             * @example 25.5
-             */
-            payout?: number;
-            /**
              * @description Where calls are dialed.
              * @example +15550002001
              */
             phoneNumber: string;
+            /**
+             * Format: double
+             * @description What the buyer pays per converted call (the network's revenue), in
+             *     minor units. Documents stored before the rename name it `payout`.
+             * @example 25.5
+             */
+            revenue?: number;
             schedule?: components["schemas"]["Schedule"] | null;
             /** @description Whether it takes calls. */
             status?: components["schemas"]["BuyerStatus"];
@@ -1315,7 +1437,7 @@ export interface components {
         /**
          * @description A buyer as clients send it. Every field is optional so that all missing
          *     and malformed values are reported together (422); phone number, time
-         *     zone, schedule times, payout and currency arrive as text and are checked
+         *     zone, schedule times, revenue and currency arrive as text and are checked
          *     here rather than by the JSON parser. A `PUT` is the whole buyer: absent
          *     optional fields take their defaults (`PATCH` changes only what it names).
          *     `id` and `tenantId` are ignored: the server assigns them (`version` or
@@ -1348,8 +1470,9 @@ export interface components {
             name?: string | null;
             /**
              * Format: double
-             * @description Per converted call, a decimal in the currency's units.
-             * @example 25.5
+             * @deprecated
+             * @description The old name of `revenue`, accepted until the next release: an
+             *     answer to a body that uses it carries a `Deprecation` header.
              */
             payout?: number | null;
             /**
@@ -1357,6 +1480,12 @@ export interface components {
              * @example (555) 000-2001
              */
             phoneNumber?: string | null;
+            /**
+             * Format: double
+             * @description What the buyer pays per converted call, a decimal in the currency's units.
+             * @example 25.5
+             */
+            revenue?: number | null;
             schedule?: components["schemas"]["ScheduleInput"] | null;
             status?: components["schemas"]["BuyerStatus"] | null;
             /** @description Ignored: a buyer belongs to the caller's tenant. */
@@ -1382,6 +1511,8 @@ export interface components {
         BuyerStatus: "active" | "paused" | "inactive";
         /** @description One inbound call, from webhook to final status. */
         CallRecord: {
+            /** @description Changes made after the call (a sale confirmed, a return), oldest first. */
+            adjustments?: components["schemas"]["Adjustment"][];
             /**
              * Format: date-time
              * @description When a buyer answered.
@@ -1408,7 +1539,7 @@ export interface components {
             campaignId: string;
             /** @description Talk time reached the buyer's conversion threshold. */
             converted?: boolean;
-            /** @description Currency of the revenue. */
+            /** @description Currency of the revenue, payout and profit. */
             currency?: string;
             /**
              * @description A repeat caller inside the campaign's duplicate window, whatever
@@ -1433,10 +1564,27 @@ export interface components {
              */
             id: string;
             /**
+             * Format: int64
+             * @description What the call pays its publisher, minor units of `currency`: booked
+             *     once, when the call ends, by the campaign's payout rules.
+             */
+            payoutMinor?: number;
+            /**
              * Format: uuid
              * @description The number pool the dialed number belongs to (DNI).
              */
             poolId?: string | null;
+            /**
+             * Format: int64
+             * @description Revenue minus payout, minor units of `currency`.
+             */
+            profitMinor?: number;
+            /**
+             * Format: uuid
+             * @description The publisher the call is attributed to
+             *     ([`crate::publisher::attribute`]), fixed when it starts.
+             */
+            publisherId?: string | null;
             /** @description Recording, when the campaign records. */
             recordingUrl?: string | null;
             rejectReason?: components["schemas"]["RejectReason"] | null;
@@ -1512,6 +1660,11 @@ export interface components {
             maxFallthrough?: number;
             /** @description Display name, unique per tenant. */
             name: string;
+            /**
+             * @description What its calls pay their publisher: the default rule (no
+             *     `publisherId`) and per-publisher overrides of it.
+             */
+            payoutRules?: components["schemas"]["PayoutRule"][];
             /** @description The tracking number, for direct routing. */
             phoneNumber?: string | null;
             /** @description Tracking pixel fired on conversion. */
@@ -1577,6 +1730,11 @@ export interface components {
             maxFallthrough?: number | null;
             /** @description Display name, unique within the tenant (required). */
             name?: string | null;
+            /**
+             * @description What publishers are paid: the default rule (no `publisherId`) and
+             *     per-publisher overrides.
+             */
+            payoutRules?: components["schemas"]["PayoutRule"][] | null;
             /**
              * @description The tracking number, for direct routing; E.164 or a common national form.
              * @example +15550001000
@@ -1699,6 +1857,12 @@ export interface components {
                 name: string;
                 /** @description The first characters of the secret, to tell keys apart in a list. */
                 prefix: string;
+                /**
+                 * Format: uuid
+                 * @description The publisher the key sends traffic for: its RTB pings, and the
+                 *     calls that follow them, are attributed to it.
+                 */
+                publisherId?: string | null;
                 role: components["schemas"]["Role"];
                 /** Format: uuid */
                 tenantId: string;
@@ -1941,7 +2105,7 @@ export interface components {
                  */
                 conversionSeconds?: number;
                 /**
-                 * @description Currency of the payout.
+                 * @description Currency of the revenue.
                  * @example USD
                  */
                 currency?: string;
@@ -1960,16 +2124,17 @@ export interface components {
                 /** @description Display name. */
                 name: string;
                 /**
-                 * Format: double
-                 * @description What the buyer pays per converted call, in minor units.
-                 * @example 25.5
-                 */
-                payout?: number;
-                /**
                  * @description Where calls are dialed.
                  * @example +15550002001
                  */
                 phoneNumber: string;
+                /**
+                 * Format: double
+                 * @description What the buyer pays per converted call (the network's revenue), in
+                 *     minor units. Documents stored before the rename name it `payout`.
+                 * @example 25.5
+                 */
+                revenue?: number;
                 schedule?: components["schemas"]["Schedule"] | null;
                 /** @description Whether it takes calls. */
                 status?: components["schemas"]["BuyerStatus"];
@@ -2019,6 +2184,8 @@ export interface components {
         List_CallRecord: {
             /** @description The items. */
             items: {
+                /** @description Changes made after the call (a sale confirmed, a return), oldest first. */
+                adjustments?: components["schemas"]["Adjustment"][];
                 /**
                  * Format: date-time
                  * @description When a buyer answered.
@@ -2045,7 +2212,7 @@ export interface components {
                 campaignId: string;
                 /** @description Talk time reached the buyer's conversion threshold. */
                 converted?: boolean;
-                /** @description Currency of the revenue. */
+                /** @description Currency of the revenue, payout and profit. */
                 currency?: string;
                 /**
                  * @description A repeat caller inside the campaign's duplicate window, whatever
@@ -2070,10 +2237,27 @@ export interface components {
                  */
                 id: string;
                 /**
+                 * Format: int64
+                 * @description What the call pays its publisher, minor units of `currency`: booked
+                 *     once, when the call ends, by the campaign's payout rules.
+                 */
+                payoutMinor?: number;
+                /**
                  * Format: uuid
                  * @description The number pool the dialed number belongs to (DNI).
                  */
                 poolId?: string | null;
+                /**
+                 * Format: int64
+                 * @description Revenue minus payout, minor units of `currency`.
+                 */
+                profitMinor?: number;
+                /**
+                 * Format: uuid
+                 * @description The publisher the call is attributed to
+                 *     ([`crate::publisher::attribute`]), fixed when it starts.
+                 */
+                publisherId?: string | null;
                 /** @description Recording, when the campaign records. */
                 recordingUrl?: string | null;
                 rejectReason?: components["schemas"]["RejectReason"] | null;
@@ -2144,6 +2328,11 @@ export interface components {
                 maxFallthrough?: number;
                 /** @description Display name, unique per tenant. */
                 name: string;
+                /**
+                 * @description What its calls pay their publisher: the default rule (no
+                 *     `publisherId`) and per-publisher overrides of it.
+                 */
+                payoutRules?: components["schemas"]["PayoutRule"][];
                 /** @description The tracking number, for direct routing. */
                 phoneNumber?: string | null;
                 /** @description Tracking pixel fired on conversion. */
@@ -2217,6 +2406,12 @@ export interface components {
                  * @description Read-only: the pool that holds the number, if any.
                  */
                 readonly poolId?: string | null;
+                /**
+                 * Format: uuid
+                 * @description The publisher whose traffic it carries: calls to it are attributed
+                 *     to that publisher (one of the tenant's).
+                 */
+                publisherId?: string | null;
                 /** @description Whether it is in use. */
                 status?: components["schemas"]["ResourceStatus"];
                 /**
@@ -2267,12 +2462,77 @@ export interface components {
                  */
                 numbers?: string[];
                 /**
+                 * Format: uuid
+                 * @description The publisher its calls are attributed to when the visit's tracking
+                 *     tag names none.
+                 */
+                publisherId?: string | null;
+                /**
                  * Format: int32
                  * @description A lease ends after this many idle seconds.
                  */
                 sessionTimeoutSeconds?: number;
                 /** @description Whether it leases numbers. */
                 status?: components["schemas"]["ResourceStatus"];
+                /**
+                 * Format: uuid
+                 * @description Owning tenant (assigned by the server).
+                 */
+                tenantId?: string;
+                /**
+                 * Format: int64
+                 * @description Optimistic-concurrency version, bumped by every write. On update, the
+                 *     version being replaced (or send `If-Match`); absent or 0: the current
+                 *     one, whatever it is. A stale one is a 409.
+                 */
+                version?: number;
+            }[];
+            /** @description Pass as `cursor` for the next page; absent on the last. */
+            nextCursor?: string | null;
+        };
+        /** @description A page of a list: `{items, nextCursor}`. */
+        List_Publisher: {
+            /** @description The items. */
+            items: {
+                /** @description Company. */
+                company?: string;
+                /**
+                 * Format: int32
+                 * @description Its calls at once; none = unlimited. Over it a call is rejected
+                 *     (`publisher-cap`).
+                 */
+                concurrencyLimit?: number | null;
+                /** @description Contact person or e-mail. */
+                contact?: string;
+                /**
+                 * Format: date-time
+                 * @description When it was created (assigned by the server).
+                 */
+                createdAt?: string;
+                /**
+                 * Format: int32
+                 * @description Its calls per day, in the tenant's time zone; none = no cap.
+                 */
+                dailyCap?: number | null;
+                /**
+                 * Format: uuid
+                 * @description Id (assigned by the server).
+                 */
+                id?: string;
+                /**
+                 * Format: int32
+                 * @description Its calls per calendar month, in the tenant's time zone; none = no cap.
+                 */
+                monthlyCap?: number | null;
+                /** @description Display name. */
+                name: string;
+                /** @description Active or paused. */
+                status?: components["schemas"]["PublisherStatus"];
+                /**
+                 * @description The id trackers know it by (Ringba's Publisher Sub ID): letters,
+                 *     digits, `_`, `-` and `.`.
+                 */
+                subId?: string | null;
                 /**
                  * Format: uuid
                  * @description Owning tenant (assigned by the server).
@@ -2499,6 +2759,12 @@ export interface components {
                  * @description The pool numbers are leased from.
                  */
                 poolId?: string | null;
+                /**
+                 * Format: uuid
+                 * @description The publisher whose visitors it tracks: calls attributed to its
+                 *     visits are attributed to that publisher (before the pool's).
+                 */
+                publisherId?: string | null;
                 /** @description CSS selector of the elements whose number is swapped. */
                 selector?: string;
                 /**
@@ -2605,6 +2871,12 @@ export interface components {
         NewApiKey: {
             /** @description What it is for, to tell keys apart. */
             name: string;
+            /**
+             * Format: uuid
+             * @description The publisher it sends traffic for (one of the tenant's): its RTB
+             *     pings and their calls are attributed to it.
+             */
+            publisherId?: string | null;
             /** @description What it may do; at most the creator's own role. */
             role: components["schemas"]["Role"];
         };
@@ -2647,6 +2919,12 @@ export interface components {
              * @description Read-only: the pool that holds the number, if any.
              */
             readonly poolId?: string | null;
+            /**
+             * Format: uuid
+             * @description The publisher whose traffic it carries: calls to it are attributed
+             *     to that publisher (one of the tenant's).
+             */
+            publisherId?: string | null;
             /** @description Whether it is in use. */
             status?: components["schemas"]["ResourceStatus"];
             /**
@@ -2673,6 +2951,47 @@ export interface components {
             /** @description At least 8 characters. */
             newPassword: string;
         };
+        /**
+         * @description What a campaign pays a publisher for a call: the campaign's default
+         *     (no `publisherId`), or one publisher's override of it.
+         */
+        PayoutRule: {
+            /**
+             * @description A fixed payout, a decimal in the currency's units (or give `percent`).
+             * @example 12.50
+             */
+            amount?: string | null;
+            /**
+             * @description Must be the currency of the buyers' revenue: a call has one currency.
+             * @example USD
+             */
+            currency: string;
+            /** @description Whether a repeat caller's call (a duplicate) is paid. */
+            payDuplicates?: boolean;
+            /**
+             * Format: int32
+             * @description A share of the call's revenue, 0 to 100 (40 means 40 %), rounded
+             *     down to the cent (or give `amount`).
+             */
+            percent?: number | null;
+            /**
+             * Format: uuid
+             * @description The publisher this rule is for; absent: every other publisher.
+             */
+            publisherId?: string | null;
+            /**
+             * Format: int32
+             * @description For afterSeconds: the talk time, in seconds, that earns the payout.
+             */
+            seconds?: number | null;
+            /** @description perCall, afterSeconds or onConversion. */
+            type: components["schemas"]["PayoutType"];
+        };
+        /**
+         * @description When a payout rule pays.
+         * @enum {string}
+         */
+        PayoutType: "perCall" | "afterSeconds" | "onConversion";
         /** @description A ping's answer. */
         PingAnswer: {
             /** @description Whether there is a bid. */
@@ -2749,6 +3068,12 @@ export interface components {
              */
             numbers?: string[];
             /**
+             * Format: uuid
+             * @description The publisher its calls are attributed to when the visit's tracking
+             *     tag names none.
+             */
+            publisherId?: string | null;
+            /**
              * Format: int32
              * @description A lease ends after this many idle seconds.
              */
@@ -2799,6 +3124,65 @@ export interface components {
             /** @description Numbers in the pool. */
             size: number;
         };
+        /** @description A traffic source the network pays for calls. */
+        Publisher: {
+            /** @description Company. */
+            company?: string;
+            /**
+             * Format: int32
+             * @description Its calls at once; none = unlimited. Over it a call is rejected
+             *     (`publisher-cap`).
+             */
+            concurrencyLimit?: number | null;
+            /** @description Contact person or e-mail. */
+            contact?: string;
+            /**
+             * Format: date-time
+             * @description When it was created (assigned by the server).
+             */
+            createdAt?: string;
+            /**
+             * Format: int32
+             * @description Its calls per day, in the tenant's time zone; none = no cap.
+             */
+            dailyCap?: number | null;
+            /**
+             * Format: uuid
+             * @description Id (assigned by the server).
+             */
+            id?: string;
+            /**
+             * Format: int32
+             * @description Its calls per calendar month, in the tenant's time zone; none = no cap.
+             */
+            monthlyCap?: number | null;
+            /** @description Display name. */
+            name: string;
+            /** @description Active or paused. */
+            status?: components["schemas"]["PublisherStatus"];
+            /**
+             * @description The id trackers know it by (Ringba's Publisher Sub ID): letters,
+             *     digits, `_`, `-` and `.`.
+             */
+            subId?: string | null;
+            /**
+             * Format: uuid
+             * @description Owning tenant (assigned by the server).
+             */
+            tenantId?: string;
+            /**
+             * Format: int64
+             * @description Optimistic-concurrency version, bumped by every write. On update, the
+             *     version being replaced (or send `If-Match`); absent or 0: the current
+             *     one, whatever it is. A stale one is a 409.
+             */
+            version?: number;
+        };
+        /**
+         * @description Whether a publisher's calls are taken.
+         * @enum {string}
+         */
+        PublisherStatus: "active" | "paused";
         /** @description What to buy. */
         PurchaseRequest: {
             /** @description A label for people; default Twilio's. */
@@ -2845,7 +3229,7 @@ export interface components {
          * @description Why a call was refused without dialing.
          * @enum {string}
          */
-        RejectReason: "campaign-inactive" | "no-buyer-available" | "duplicate-caller" | "overloaded";
+        RejectReason: "campaign-inactive" | "no-buyer-available" | "duplicate-caller" | "overloaded" | "publisher-cap";
         /** @description What a release did. */
         Released: {
             /** @description The number given back. */
@@ -3143,6 +3527,12 @@ export interface components {
         /** @description New tenant settings, for `PUT /api/tenant`. */
         TenantUpdate: {
             name: string;
+            /**
+             * @description IANA time zone of the tenant's periods (publishers' daily and
+             *     monthly caps); absent: UTC.
+             * @example America/New_York
+             */
+            timezone?: string | null;
             /** @description `AC…`; absent or null: none. */
             twilioAccountSid?: string | null;
             /**
@@ -3164,6 +3554,11 @@ export interface components {
             /** Format: uuid */
             id: string;
             name: string;
+            /**
+             * @description IANA time zone of the tenant's periods (publishers' daily and monthly caps).
+             * @example America/New_York
+             */
+            timezone: string;
             /** @description The Twilio account (`AC…`) whose webhooks are this tenant's. */
             twilioAccountSid?: string | null;
             /** @description Whether an auth token is set (the token itself is never shown). */
@@ -3258,6 +3653,12 @@ export interface components {
              * @description The pool numbers are leased from.
              */
             poolId?: string | null;
+            /**
+             * Format: uuid
+             * @description The publisher whose visitors it tracks: calls attributed to its
+             *     visits are attributed to that publisher (before the pool's).
+             */
+            publisherId?: string | null;
             /** @description CSS selector of the elements whose number is swapped. */
             selector?: string;
             /**
@@ -4481,6 +4882,8 @@ export interface operations {
                 campaignId?: string;
                 /** @description Only calls this buyer was dialed for. */
                 buyerId?: string;
+                /** @description Only calls attributed to this publisher. */
+                publisherId?: string;
                 /** @description `ringing`, `in-progress`, `completed`, `no-answer`, `rejected` or `blocked`. */
                 status?: string;
                 /** @description Calls that started at or after this time (RFC 3339). */
@@ -4550,6 +4953,81 @@ export interface operations {
                 content?: never;
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    adjust_call: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description a repeat of a request with this key is not applied again */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdjustmentInput"];
+            };
+        };
+        responses: {
+            /** @description a repeat: nothing changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CallRecord"];
+                };
+            };
+            /** @description applied */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CallRecord"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the call has not ended, or the key was used for another change */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5639,6 +6117,259 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    list_publishers: {
+        parameters: {
+            query?: {
+                /** @description Where the page starts: the `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Most items on the page (default 50, at most 500). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["List_Publisher"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    create_publisher: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Publisher"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Publisher"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_publisher: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Publisher"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    update_publisher: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the version being replaced (wins over the body's `version`); neither: the current one */
+                "If-Match"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Publisher"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Publisher"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale body version, or a conflict named in the message */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale If-Match */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    delete_publisher: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the version being deleted; absent: the current one */
+                "If-Match"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale version, or numbers, pools, tags, api keys or payout rules still name it */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    patch_publisher: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the version being changed (wins over the patch's `version`) */
+                "If-Match"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": Record<string, never>;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Publisher"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale body version, or a conflict named in the message */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale If-Match */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

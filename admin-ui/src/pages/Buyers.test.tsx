@@ -12,11 +12,11 @@ const acme: Buyer = {
   id: 'b1', tenantId: 't1', name: 'Acme Insurance', company: 'Acme', contact: '', phoneNumber: '+15550002001', status: 'active',
   timezone: 'America/New_York', concurrencyLimit: 2, hourlyCap: null, dailyCap: 100, monthlyCap: null, totalCap: null,
   schedule: null, geo: { allowStates: [], denyStates: [], allowZips: [], denyZips: [] }, filters: [], conversionSeconds: 60,
-  payout: '25.5', currency: 'USD', version: 3,
+  revenue: '25.5', currency: 'USD', version: 3,
 };
 
 describe('BuyerForm', () => {
-  it('creates a buyer: every field in the body, caps as numbers, payout as decimal text, tag filters a line each', async () => {
+  it('creates a buyer: every field in the body, caps as numbers, revenue as decimal text, tag filters a line each', async () => {
     const sent = fakeFetch(() => json(201, { ...acme, id: 'new', name: 'Delta', version: 1 }));
     const onSaved = vi.fn();
     render(<BuyerForm onSaved={onSaved} />);
@@ -32,8 +32,8 @@ describe('BuyerForm', () => {
     await u.type(screen.getByLabelText('Daily cap'), '50');
     await u.type(screen.getByLabelText('Monthly cap'), '900');
     await u.type(screen.getByLabelText('Total cap'), '5000');
-    await u.clear(screen.getByLabelText('Payout'));
-    await u.type(screen.getByLabelText('Payout'), '12.5');
+    await u.clear(screen.getByLabelText('Revenue'));
+    await u.type(screen.getByLabelText('Revenue'), '12.5');
     await u.clear(screen.getByLabelText('Conversion seconds'));
     await u.type(screen.getByLabelText('Conversion seconds'), '90');
     await u.type(screen.getByLabelText('Allowed states'), 'CA, NY');
@@ -48,7 +48,7 @@ describe('BuyerForm', () => {
     expect(sent[0].body).toEqual({
       name: 'Delta', company: 'Delta Dental', contact: '', phoneNumber: '+15550002999', status: 'paused',
       timezone: 'America/Denver', concurrencyLimit: 3, hourlyCap: 10, dailyCap: 50, monthlyCap: 900, totalCap: 5000,
-      conversionSeconds: 90, payout: '12.5', currency: 'USD',
+      conversionSeconds: 90, revenue: '12.5', currency: 'USD',
       geo: { allowStates: ['CA', 'NY'], denyStates: [], allowZips: [], denyZips: [] }, schedule: null,
       filters: [{ tag: 'language', op: 'in', values: ['es', 'pt'] }, { tag: 'gclid', op: 'exists', values: [] }],
     });
@@ -79,32 +79,32 @@ describe('BuyerForm', () => {
     expect(screen.getByRole('alert').textContent).toMatch(/Please correct the fields below/);
   });
 
-  it('refuses a payout with more than two decimals before sending', async () => {
+  it('refuses a revenue with more than two decimals before sending', async () => {
     const sent = fakeFetch(() => json(201, acme));
     render(<BuyerForm onSaved={vi.fn()} />);
     const u = userEvent.setup();
-    await u.clear(screen.getByLabelText('Payout'));
-    await u.type(screen.getByLabelText('Payout'), '1.005');
+    await u.clear(screen.getByLabelText('Revenue'));
+    await u.type(screen.getByLabelText('Revenue'), '1.005');
     await u.type(screen.getByLabelText('Daily cap'), 'lots');
     await u.click(screen.getByRole('button', { name: 'Create buyer' }));
     expect(sent).toHaveLength(0);
-    expect(screen.getByLabelText('Payout').getAttribute('aria-invalid')).toBe('true');
+    expect(screen.getByLabelText('Revenue').getAttribute('aria-invalid')).toBe('true');
     expect(screen.getByText('must be an amount such as 25.00 (at most two decimals)')).toBeTruthy();
     expect(screen.getByText('must be a whole number')).toBeTruthy();
   });
 
-  it('edits with the version loaded as If-Match, keeps the payout exact, and clears a cap', async () => {
+  it('edits with the version loaded as If-Match, keeps the revenue exact, and clears a cap', async () => {
     const sent = fakeFetch(() => json(200, { ...acme, version: 4 }));
     const onSaved = vi.fn();
     render(<BuyerForm buyer={acme} onSaved={onSaved} />);
-    expect((screen.getByLabelText('Payout') as HTMLInputElement).value).toBe('25.50');
+    expect((screen.getByLabelText('Revenue') as HTMLInputElement).value).toBe('25.50');
     const u = userEvent.setup();
     await u.clear(screen.getByLabelText('Daily cap'));
     await u.click(screen.getByRole('button', { name: 'Save buyer' }));
     await waitFor(() => expect(onSaved).toHaveBeenCalled());
     expect(sent[0]).toMatchObject({ method: 'PUT', url: '/api/buyers/b1' });
     expect(sent[0].headers['if-match']).toBe('"3"');
-    expect(sent[0].body).toMatchObject({ payout: '25.50', dailyCap: null, concurrencyLimit: 2, timezone: 'America/New_York' });
+    expect(sent[0].body).toMatchObject({ revenue: '25.50', dailyCap: null, concurrencyLimit: 2, timezone: 'America/New_York' });
   });
 
   it('sends the opening hours as a schedule', async () => {

@@ -49,7 +49,7 @@ export function BuyerList() {
               <th scope="col">Phone</th>
               <th scope="col">Status</th>
               <th scope="col">Caps</th>
-              <th scope="col">Payout</th>
+              <th scope="col">Revenue</th>
               <th scope="col">Actions</th>
             </tr>
           </thead>
@@ -60,7 +60,7 @@ export function BuyerList() {
                 <td>{b.phoneNumber}</td>
                 <td><span className={`status ${b.status}`}>{b.status}</span></td>
                 <td>{caps(b)}</td>
-                <td>{formatMoney(b.payout)} {b.currency}</td>
+                <td>{formatMoney(b.revenue)} {b.currency}</td>
                 <td className="actions">
                   <a href={href('buyers', b.id)}>{canEdit ? 'Edit' : 'View'}</a>
                   {canEdit && <button type="button" disabled={del.busy} onClick={() => remove(b)} aria-label={`Delete ${b.name}`}>Delete</button>}
@@ -88,7 +88,7 @@ interface BuyerDraft {
   monthlyCap: string;
   totalCap: string;
   conversionSeconds: string;
-  payout: string;
+  revenue: string;
   currency: string;
   allowStates: string;
   denyStates: string;
@@ -133,7 +133,7 @@ export function draftOf(b?: Buyer): BuyerDraft {
     monthlyCap: text(b?.monthlyCap),
     totalCap: text(b?.totalCap),
     conversionSeconds: text(b?.conversionSeconds ?? 60),
-    payout: b ? formatMoney(b.payout) : '0.00',
+    revenue: b ? formatMoney(b.revenue) : '0.00',
     currency: b?.currency ?? 'USD',
     allowStates: list(b?.geo?.allowStates),
     denyStates: list(b?.geo?.denyStates),
@@ -171,13 +171,13 @@ export function bodyOf(d: BuyerDraft): { body?: Record<string, unknown>; errors:
     totalCap: int('totalCap'),
     conversionSeconds: int('conversionSeconds', true),
     // Money travels as decimal text: the server parses it exactly.
-    payout: d.payout.trim() === '' ? '0' : d.payout.trim(),
+    revenue: d.revenue.trim() === '' ? '0' : d.revenue.trim(),
     currency: d.currency,
     geo: { allowStates: words(d.allowStates), denyStates: words(d.denyStates), allowZips: words(d.allowZips), denyZips: words(d.denyZips) },
     filters: parseFilters(d.filters),
   };
-  if (d.payout.trim() !== '' && !isAmount(d.payout)) {
-    errors.push({ field: 'payout', message: 'must be an amount such as 25.00 (at most two decimals)' });
+  if (d.revenue.trim() !== '' && !isAmount(d.revenue)) {
+    errors.push({ field: 'revenue', message: 'must be an amount such as 25.00 (at most two decimals)' });
   }
   if (d.useSchedule) {
     const schedule: Schedule = {};
@@ -235,9 +235,9 @@ export function BuyerForm({ buyer, onSaved }: { buyer?: Buyer; onSaved: (b: Buye
         <TextField label="Total cap" value={draft.totalCap} onChange={set('totalCap')} error={err('totalCap')} inputMode="numeric" />
       </fieldset>
       <fieldset>
-        <legend>Payout</legend>
-        <TextField label="Payout" value={draft.payout} onChange={set('payout')} error={err('payout')} inputMode="decimal"
-          hint="Per converted call, such as 25.00" />
+        <legend>Revenue</legend>
+        <TextField label="Revenue" value={draft.revenue} onChange={set('revenue')} error={err('revenue')} inputMode="decimal"
+          hint="What the buyer pays per converted call, such as 25.00" />
         <SelectField label="Currency" value={draft.currency} onChange={set('currency')} options={opts('USD', 'CAD', 'EUR', 'GBP', 'AUD')} error={err('currency')} />
         <TextField label="Conversion seconds" value={draft.conversionSeconds} onChange={set('conversionSeconds')} error={err('conversionSeconds')}
           inputMode="numeric" hint="Talk time after which a call counts as converted" />

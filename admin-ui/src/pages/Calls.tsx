@@ -1,24 +1,26 @@
-// Calls: newest first, filtered as the API filters (campaign, buyer, status,
-// time range, caller), paged by cursor, exported as CSV.
+// Calls: newest first, filtered as the API filters (campaign, buyer,
+// publisher, status, time range, caller), paged by cursor, exported as CSV;
+// each with its revenue, the payout to its publisher, and the profit.
 import { Fragment, useState, type FormEvent } from 'react';
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { withQuery } from '../api';
 import { CheckField, ErrorBanner, SelectField, TextField, opts } from '../components';
 import { minorToDecimal } from '../money';
 import { list, readCsv, usePaged } from '../query';
-import type { Buyer, CallRecord, Campaign } from '../types';
+import type { Buyer, CallRecord, Campaign, Named } from '../types';
 import { BlockCaller } from './Blocklist';
 
 export interface CallFilters {
   campaignId: string;
   buyerId: string;
+  publisherId: string;
   status: string;
   from: string;
   to: string;
   caller: string;
 }
 
-const empty: CallFilters = { campaignId: '', buyerId: '', status: '', from: '', to: '', caller: '' };
+const empty: CallFilters = { campaignId: '', buyerId: '', publisherId: '', status: '', from: '', to: '', caller: '' };
 
 /** `datetime-local` text (the browser's zone) as RFC 3339 UTC; empty stays empty. */
 export function toRfc3339(local: string): string | undefined {
@@ -32,6 +34,7 @@ export function callQuery(f: CallFilters, cursor?: string, limit = 50) {
   return {
     campaignId: f.campaignId || undefined,
     buyerId: f.buyerId || undefined,
+    publisherId: f.publisherId || undefined,
     status: f.status || undefined,
     from: toRfc3339(f.from),
     to: toRfc3339(f.to),
@@ -59,6 +62,7 @@ function saveFile(text: string, type: string, name: string) {
 export function CallsPage() {
   const campaigns = useQuery(list<Campaign>('/api/campaigns'));
   const buyers = useQuery(list<Buyer>('/api/buyers'));
+  const publishers = useQuery(list<Named>('/api/publishers'));
   const [draft, setDraft] = useState<CallFilters>(empty);
   const [filters, setFilters] = useState<CallFilters>(empty);
   const [live, setLive] = useState(false);
@@ -77,6 +81,7 @@ export function CallsPage() {
 
   const campaignName = (id: string) => campaigns.data?.find((c) => c.id === id)?.name ?? id.slice(0, 8);
   const buyerName = (id: string | null) => (id ? buyers.data?.find((b) => b.id === id)?.name ?? id.slice(0, 8) : '—');
+  const publisherName = (id: string | null) => (id ? publishers.data?.find((p) => p.id === id)?.name ?? id.slice(0, 8) : '—');
   const set = (k: keyof CallFilters) => (v: string) => setDraft((d) => ({ ...d, [k]: v }));
 
   return (
@@ -92,6 +97,8 @@ export function CallsPage() {
           options={[{ value: '', label: 'any' }, ...(campaigns.data ?? []).map((c) => ({ value: c.id, label: c.name }))]} />
         <SelectField label="Buyer" value={draft.buyerId} onChange={set('buyerId')}
           options={[{ value: '', label: 'any' }, ...(buyers.data ?? []).map((b) => ({ value: b.id, label: b.name }))]} />
+        <SelectField label="Publisher" value={draft.publisherId} onChange={set('publisherId')}
+          options={[{ value: '', label: 'any' }, ...(publishers.data ?? []).map((p) => ({ value: p.id, label: p.name }))]} />
         <SelectField label="Call status" value={draft.status} onChange={set('status')}
           options={[{ value: '', label: 'any' }, ...opts('ringing', 'in-progress', 'completed', 'no-answer', 'rejected', 'blocked')]} />
         <TextField label="From (start time)" type="datetime-local" value={draft.from} onChange={set('from')} />
@@ -103,7 +110,7 @@ export function CallsPage() {
         </div>
         <CheckField label="Refresh every 10 seconds" checked={live} onChange={setLive} />
       </form>
-      <ErrorBanner error={exporter.error ?? error ?? campaigns.error ?? buyers.error} />
+      <ErrorBanner error={exporter.error ?? error ?? campaigns.error ?? buyers.error ?? publishers.error} />
       {!loading && calls.length === 0 && !error && <p>No calls match.</p>}
       {calls.length > 0 && (
         <table>
@@ -114,10 +121,13 @@ export function CallsPage() {
               <th scope="col">Number dialed</th>
               <th scope="col">Campaign</th>
               <th scope="col">Buyer</th>
+              <th scope="col">Publisher</th>
               <th scope="col">Status</th>
               <th scope="col">Duration</th>
               <th scope="col">Converted</th>
               <th scope="col">Revenue</th>
+              <th scope="col">Payout</th>
+              <th scope="col">Profit</th>
               <th scope="col">Details</th>
             </tr>
           </thead>
@@ -130,10 +140,13 @@ export function CallsPage() {
                 <td>{c.to}</td>
                 <td>{campaignName(c.campaignId)}</td>
                 <td>{buyerName(c.buyerId)}</td>
+                <td>{publisherName(c.publisherId)}</td>
                 <td><span className={`status ${c.status}`}>{c.status}</span>{c.rejectReason && <small> ({c.rejectReason})</small>}{c.duplicate && <small> (duplicate)</small>}</td>
                 <td>{c.durationSeconds ?? 0} s</td>
                 <td>{c.converted ? 'yes' : 'no'}</td>
                 <td>{minorToDecimal(c.revenueMinor ?? 0)} {c.currency ?? ''}</td>
+                <td>{minorToDecimal(c.payoutMinor ?? 0)} {c.currency ?? ''}</td>
+                <td>{minorToDecimal(c.profitMinor ?? 0)} {c.currency ?? ''}</td>
                 <td>
                   <button type="button" aria-expanded={open === c.id} aria-controls={`call-${c.id}`}
                     onClick={() => setOpen(open === c.id ? undefined : c.id)}>{open === c.id ? 'Hide' : 'Details'}</button>
@@ -141,7 +154,7 @@ export function CallsPage() {
               </tr>
               {open === c.id && (
                 <tr id={`call-${c.id}`} className="call-detail">
-                  <td colSpan={10}><CallDetail call={c} buyerName={buyerName} /></td>
+                  <td colSpan={13}><CallDetail call={c} buyerName={buyerName} /></td>
                 </tr>
               )}
               </Fragment>
@@ -203,6 +216,26 @@ function CallDetail({ call, buyerName }: { call: CallRecord; buyerName: (id: str
             <Fragment key={k}><dt>{k}</dt><dd>{v}</dd></Fragment>
           ))}
         </dl>
+      )}
+      {(call.adjustments ?? []).length > 0 && (
+        <table>
+          <caption>Adjustments after the call</caption>
+          <thead>
+            <tr><th scope="col">When</th><th scope="col">By</th><th scope="col">Reason</th><th scope="col">Converted</th><th scope="col">Revenue</th><th scope="col">Payout</th></tr>
+          </thead>
+          <tbody>
+            {(call.adjustments ?? []).map((j) => (
+              <tr key={j.id}>
+                <td>{new Date(j.at).toLocaleString()}</td>
+                <td>{j.by}</td>
+                <td>{j.reason}</td>
+                <td>{j.converted === undefined || j.converted === null ? '—' : j.converted ? 'yes' : 'no'}</td>
+                <td>{j.revenueMinor === undefined || j.revenueMinor === null ? '—' : `${minorToDecimal(j.revenueMinor)} ${call.currency ?? ''}`}</td>
+                <td>{j.payoutMinor === undefined || j.payoutMinor === null ? '—' : `${minorToDecimal(j.payoutMinor)} ${call.currency ?? ''}`}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
       )}
       {a && (
         <p>

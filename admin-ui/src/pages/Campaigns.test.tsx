@@ -12,7 +12,7 @@ afterEach(() => vi.unstubAllGlobals());
 const buyer = (id: string, name: string): Buyer => ({
   id, tenantId: 't1', name, company: '', contact: '', phoneNumber: '+15550002001', status: 'active', timezone: 'UTC',
   concurrencyLimit: null, hourlyCap: null, dailyCap: null, monthlyCap: null, totalCap: null, schedule: null,
-  geo: { allowStates: [], denyStates: [], allowZips: [], denyZips: [] }, filters: [], conversionSeconds: 60, payout: '10', currency: 'USD', version: 1,
+  geo: { allowStates: [], denyStates: [], allowZips: [], denyZips: [] }, filters: [], conversionSeconds: 60, revenue: '10', currency: 'USD', version: 1,
 });
 const buyers = [buyer('b1', 'Acme'), buyer('b2', 'Beta'), buyer('b3', 'Gamma')];
 const campaign: Campaign = {
@@ -20,15 +20,16 @@ const campaign: Campaign = {
   poolId: null, rtbRouterId: null, routingPolicy: 'priority',
   buyers: [{ buyerId: 'b2', priority: 1, weight: 1 }, { buyerId: 'b1', priority: 2, weight: 3 }],
   recording: false, dialTimeoutSeconds: 30, callerIdMode: 'caller', duplicateWindowHours: 0, duplicateAction: 'same-buyer',
-  maxFallthrough: 3, webhookUrl: null, pixelUrl: null, version: 7,
+  maxFallthrough: 3, webhookUrl: null, pixelUrl: null, payoutRules: [], version: 7,
 };
 const pools = [{ id: 'p1', name: 'Web pool' }];
+const publishers = [{ id: 'pub1', name: 'Leads Co' }];
 
 describe('CampaignForm', () => {
   it('creates a campaign with its number, policy and buyer assignments', async () => {
     const sent = fakeFetch(() => json(201, { ...campaign, id: 'c9', version: 1 }));
     const onSaved = vi.fn();
-    render(<CampaignForm buyers={buyers} pools={pools} routers={[]} onSaved={onSaved} />);
+    render(<CampaignForm buyers={buyers} pools={pools} routers={[]} publishers={publishers} onSaved={onSaved} />);
     const u = userEvent.setup();
     await u.type(screen.getByLabelText('Name'), 'Summer');
     await u.type(screen.getByLabelText('Description'), 'auto leads');
@@ -53,13 +54,13 @@ describe('CampaignForm', () => {
       // In the form's order: Acme, Beta, Gamma (Beta not assigned).
       buyers: [{ buyerId: 'b1', priority: 1, weight: 1 }, { buyerId: 'b3', priority: 2, weight: 5 }],
       recording: true, dialTimeoutSeconds: 30, callerIdMode: 'caller', duplicateWindowHours: 0, duplicateAction: 'same-buyer',
-      maxFallthrough: 3, webhookUrl: null, pixelUrl: null, tags: { vertical: 'auto' },
+      maxFallthrough: 3, webhookUrl: null, pixelUrl: null, tags: { vertical: 'auto' }, payoutRules: [],
     });
   });
 
   it('sends a pool campaign without a number', async () => {
     const sent = fakeFetch(() => json(201, campaign));
-    render(<CampaignForm buyers={buyers} pools={pools} routers={[]} onSaved={vi.fn()} />);
+    render(<CampaignForm buyers={buyers} pools={pools} routers={[]} publishers={publishers} onSaved={vi.fn()} />);
     const u = userEvent.setup();
     await u.type(screen.getByLabelText('Name'), 'Web');
     await u.selectOptions(screen.getByLabelText('Routing type'), 'pool');
@@ -76,7 +77,7 @@ describe('CampaignForm', () => {
       { field: 'buyers[1].weight', message: 'must be at least 1' },
       { field: 'name', message: 'must not be empty' },
     ] } }));
-    render(<CampaignForm campaign={campaign} buyers={buyers} pools={pools} routers={[]} onSaved={vi.fn()} />);
+    render(<CampaignForm campaign={campaign} buyers={buyers} pools={pools} routers={[]} publishers={publishers} onSaved={vi.fn()} />);
     const u = userEvent.setup();
     await u.click(screen.getByRole('button', { name: 'Save campaign' }));
     await screen.findByText('an active campaign needs at least one active buyer');
@@ -90,7 +91,7 @@ describe('CampaignForm', () => {
 
   it('edits with If-Match of the version loaded; a 409 in-use conflict is shown as such', async () => {
     const sent = fakeFetch(() => json(409, { error: { code: 'conflict', message: 'phone number +15550001100 is in use by pool "Web pool"' } }));
-    render(<CampaignForm campaign={campaign} buyers={buyers} pools={pools} routers={[]} onSaved={vi.fn()} />);
+    render(<CampaignForm campaign={campaign} buyers={buyers} pools={pools} routers={[]} publishers={publishers} onSaved={vi.fn()} />);
     const u = userEvent.setup();
     await u.clear(screen.getByLabelText('Phone number'));
     await u.type(screen.getByLabelText('Phone number'), '+15550001100');
@@ -101,6 +102,55 @@ describe('CampaignForm', () => {
     expect(sent[0].headers['if-match']).toBe('"7"');
     expect(sent[0].body).toMatchObject({ phoneNumber: '+15550001100',
       buyers: [{ buyerId: 'b2', priority: 1, weight: 1 }, { buyerId: 'b1', priority: 2, weight: 3 }] });
+  });
+});
+
+describe('payout rules', () => {
+  it('sends a default rule and a publisher override, amounts as decimal text, seconds only where they count', async () => {
+    const sent = fakeFetch(() => json(200, campaign));
+    render(<CampaignForm campaign={campaign} buyers={buyers} pools={pools} routers={[]} publishers={publishers} onSaved={vi.fn()} />);
+    const u = userEvent.setup();
+    await u.click(screen.getByRole('button', { name: 'Add payout rule' }));
+    await u.selectOptions(screen.getByLabelText('Rule 1 pays'), 'afterSeconds');
+    await u.type(screen.getByLabelText('Rule 1 seconds'), '90');
+    await u.type(screen.getByLabelText('Rule 1 amount'), '7.5');
+    await u.click(screen.getByRole('button', { name: 'Add payout rule' }));
+    await u.selectOptions(screen.getByLabelText('Rule 2 publisher'), 'pub1');
+    await u.selectOptions(screen.getByLabelText('Rule 2 basis'), 'percent');
+    await u.type(screen.getByLabelText('Rule 2 percent'), '40');
+    await u.click(screen.getByLabelText('Rule 2 pays duplicate calls'));
+    await u.click(screen.getByRole('button', { name: 'Save campaign' }));
+    await waitFor(() => expect(sent).toHaveLength(1));
+    expect(sent[0].body).toMatchObject({ payoutRules: [
+      { publisherId: null, type: 'afterSeconds', seconds: 90, amount: '7.5', currency: 'USD', payDuplicates: false },
+      { publisherId: 'pub1', type: 'onConversion', percent: 40, currency: 'USD', payDuplicates: true },
+    ] });
+    expect((sent[0].body as { payoutRules: object[] }).payoutRules[1]).not.toHaveProperty('seconds');
+  });
+
+  it('refuses a negative amount and a percent over 100 before sending; shows the API\'s currency 422 on its rule', async () => {
+    const sent = fakeFetch(() => json(422, { error: { code: 'invalid', message: 'validation failed', fields: [
+      { field: 'payoutRules[0].currency', message: 'must be USD, the currency of buyer "Beta"\'s revenue' },
+    ] } }));
+    const withRules = { ...campaign, payoutRules: [{ type: 'perCall' as const, amount: '5', currency: 'EUR', payDuplicates: false }] };
+    render(<CampaignForm campaign={withRules} buyers={buyers} pools={pools} routers={[]} publishers={publishers} onSaved={vi.fn()} />);
+    const u = userEvent.setup();
+    expect((screen.getByLabelText('Rule 1 amount') as HTMLInputElement).value).toBe('5.00');
+    await u.clear(screen.getByLabelText('Rule 1 amount'));
+    await u.type(screen.getByLabelText('Rule 1 amount'), '-1');
+    await u.click(screen.getByRole('button', { name: 'Add payout rule' }));
+    await u.selectOptions(screen.getByLabelText('Rule 2 basis'), 'percent');
+    await u.type(screen.getByLabelText('Rule 2 percent'), '101');
+    await u.click(screen.getByRole('button', { name: 'Save campaign' }));
+    expect(screen.getByLabelText('Rule 1 amount').getAttribute('aria-invalid')).toBe('true');
+    expect(screen.getByLabelText('Rule 2 percent').getAttribute('aria-invalid')).toBe('true');
+    expect(sent).toHaveLength(0);
+    await u.click(screen.getByRole('button', { name: 'Remove rule 2' }));
+    await u.clear(screen.getByLabelText('Rule 1 amount'));
+    await u.type(screen.getByLabelText('Rule 1 amount'), '5');
+    await u.click(screen.getByRole('button', { name: 'Save campaign' }));
+    await screen.findByText('must be USD, the currency of buyer "Beta"\'s revenue');
+    expect(screen.getByLabelText('Rule 1 currency').getAttribute('aria-invalid')).toBe('true');
   });
 });
 
@@ -135,7 +185,7 @@ describe('a viewer', () => {
 
   it('cannot submit the form', () => {
     fakeFetch(() => json(200, campaign));
-    render(<RoleContext.Provider value="viewer"><CampaignForm campaign={campaign} buyers={buyers} pools={[]} routers={[]} onSaved={vi.fn()} /></RoleContext.Provider>);
+    render(<RoleContext.Provider value="viewer"><CampaignForm campaign={campaign} buyers={buyers} pools={[]} routers={[]} publishers={publishers} onSaved={vi.fn()} /></RoleContext.Provider>);
     expect((screen.getByRole('button', { name: 'Save campaign' }) as HTMLButtonElement).disabled).toBe(true);
     expect(screen.getByRole('note').textContent).toMatch(/Read only/);
   });

@@ -1,13 +1,15 @@
-// Campaigns: a tracking number (or pool, or RTB router) and the buyers its
-// calls go to, by priority and weight or round-robin.
+// Campaigns: a tracking number (or pool, or RTB router), the buyers its
+// calls go to, by priority and weight or round-robin, and what its calls pay
+// their publishers (payout rules: a default and per-publisher overrides).
 import { useQueries, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, type FieldError } from '../api';
 import { CheckField, ErrorBanner, Field, FormBanner, SelectField, TextField, opts, text, wholeNumbers } from '../components';
 import { useForm } from '../form';
+import { formatMoney, isAmount } from '../money';
 import { item, list, useAction } from '../query';
 import { useCan } from '../role';
 import { href, navigate } from '../route';
-import type { Buyer, BuyerAssignment, Campaign, Named } from '../types';
+import type { Buyer, BuyerAssignment, Campaign, Named, PayoutRule } from '../types';
 
 const CAMPAIGNS = '/api/campaigns';
 
@@ -92,6 +94,51 @@ export function CampaignList() {
 
 interface Row { assigned: boolean; priority: string; weight: string }
 
+/** One payout rule as the form holds it; `publisherId` '' is the default rule. */
+export interface RuleDraft {
+  publisherId: string;
+  type: PayoutRule['type'];
+  seconds: string;
+  /** Whether it pays a fixed amount or a share of the revenue. */
+  basis: 'amount' | 'percent';
+  value: string;
+  currency: string;
+  payDuplicates: boolean;
+}
+
+export const ruleDraft = (r?: PayoutRule, currency = 'USD'): RuleDraft => ({
+  publisherId: r?.publisherId ?? '',
+  type: r?.type ?? 'onConversion',
+  seconds: text(r?.seconds ?? ''),
+  basis: r?.percent !== undefined && r?.percent !== null ? 'percent' : 'amount',
+  value: r?.percent !== undefined && r?.percent !== null ? String(r.percent) : r?.amount ? formatMoney(r.amount) : '',
+  currency: r?.currency ?? currency,
+  payDuplicates: r?.payDuplicates ?? false,
+});
+
+/** The payout rules to send, listing in `errors` what is already wrong (`payoutRules[i].…`, as the API names them). */
+export function rulesBody(rules: RuleDraft[], errors: FieldError[]): Record<string, unknown>[] {
+  return rules.map((r, i) => {
+    const at = (f: string) => `payoutRules[${i}].${f}`;
+    const v = r.value.trim();
+    const body: Record<string, unknown> = { publisherId: r.publisherId || null, type: r.type, currency: r.currency, payDuplicates: r.payDuplicates };
+    if (r.basis === 'amount') {
+      if (!isAmount(v)) errors.push({ field: at('amount'), message: 'must be an amount such as 12.50 (at most two decimals, not negative)' });
+      body.amount = v;
+    } else {
+      const p = /^\d+$/.test(v) ? Number(v) : NaN;
+      if (!(p >= 0 && p <= 100)) errors.push({ field: at('percent'), message: 'must be a whole number from 0 to 100' });
+      body.percent = p;
+    }
+    if (r.type === 'afterSeconds') {
+      const n = /^\d+$/.test(r.seconds.trim()) ? Number(r.seconds.trim()) : NaN;
+      if (!(n >= 1)) errors.push({ field: at('seconds'), message: 'must be a whole number of seconds, at least 1' });
+      body.seconds = n;
+    }
+    return body;
+  });
+}
+
 interface CampaignDraft {
   name: string;
   description: string;
@@ -114,6 +161,7 @@ interface CampaignDraft {
   pixelUrl: string;
   /** RTB template tags, one `NAME=value` a line. */
   tags: string;
+  payoutRules: RuleDraft[];
 }
 
 export function campaignDraft(buyers: Buyer[], c?: Campaign): CampaignDraft {
@@ -140,6 +188,7 @@ export function campaignDraft(buyers: Buyer[], c?: Campaign): CampaignDraft {
     webhookUrl: c?.webhookUrl ?? '',
     pixelUrl: c?.pixelUrl ?? '',
     tags: Object.entries(c?.tags ?? {}).map(([k, v]) => `${k}=${v}`).join('\n'),
+    payoutRules: (c?.payoutRules ?? []).map((r) => ruleDraft(r)),
   };
 }
 
@@ -184,6 +233,7 @@ export function campaignBody(d: CampaignDraft): { body?: Record<string, unknown>
     else tags[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
   }
   body.tags = tags;
+  body.payoutRules = rulesBody(d.payoutRules, errors);
   return errors.length ? { errors, index } : { body, errors, index };
 }
 
@@ -192,6 +242,7 @@ export function CampaignForm(props: {
   buyers: Buyer[];
   pools: Named[];
   routers: Named[];
+  publishers: Named[];
   onSaved: (c: Campaign) => void;
 }) {
   const { campaign, buyers } = props;
@@ -220,6 +271,14 @@ export function CampaignForm(props: {
   const setRow = (id: string, patch: Partial<Row>) => setDraft((d) => ({ ...d, rows: { ...d.rows, [id]: { ...d.rows[id], ...patch } } }));
 
   const buyerName = (id: string) => buyers.find((b) => b.id === id)?.name ?? `buyer ${id}`;
+  const setRule = (i: number, patch: Partial<RuleDraft>) =>
+    setDraft((d) => ({ ...d, payoutRules: d.payoutRules.map((r, j) => (j === i ? { ...r, ...patch } : r)) }));
+  // A new rule is in the revenue's currency: the first assigned buyer's.
+  const revenueCurrency = buyers.find((b) => draft.rows[b.id]?.assigned)?.currency ?? 'USD';
+  const publisherOptions = [
+    { value: '', label: 'every publisher (default)' },
+    ...props.publishers.map((p) => ({ value: p.id, label: p.name })),
+  ];
 
   return (
     <form onSubmit={f.submit} noValidate aria-label={campaign ? `Edit campaign ${campaign.name}` : 'New campaign'}>
@@ -276,6 +335,41 @@ export function CampaignForm(props: {
         )}
       </fieldset>
       <fieldset>
+        <legend>Payout rules</legend>
+        <p className="hint">What a call pays its publisher (the one of the number, pool or tag it came through). A publisher's own rule wins over the default; a call without a publisher is paid nothing.</p>
+        {draft.payoutRules.length === 0 && <p>No payout rules: publishers are paid nothing.</p>}
+        {draft.payoutRules.map((r, i) => {
+          const n = i + 1;
+          return (
+            <div key={i} className="rule" role="group" aria-label={`Payout rule ${n}`}>
+              <SelectField label={`Rule ${n} publisher`} value={r.publisherId} onChange={(v) => setRule(i, { publisherId: v })}
+                error={err(`payoutRules[${i}].publisherId`)} options={publisherOptions} />
+              <SelectField label={`Rule ${n} pays`} value={r.type} onChange={(v) => setRule(i, { type: v as RuleDraft['type'] })}
+                error={err(`payoutRules[${i}].type`)}
+                options={[{ value: 'perCall', label: 'per answered call' }, { value: 'afterSeconds', label: 'after a talk time' }, { value: 'onConversion', label: 'on conversion' }]} />
+              {r.type === 'afterSeconds' && (
+                <TextField label={`Rule ${n} seconds`} value={r.seconds} onChange={(v) => setRule(i, { seconds: v })}
+                  error={err(`payoutRules[${i}].seconds`)} inputMode="numeric" />
+              )}
+              <SelectField label={`Rule ${n} basis`} value={r.basis} onChange={(v) => setRule(i, { basis: v as RuleDraft['basis'] })}
+                options={[{ value: 'amount', label: 'a fixed amount' }, { value: 'percent', label: 'a percent of the revenue' }]} />
+              <TextField label={r.basis === 'amount' ? `Rule ${n} amount` : `Rule ${n} percent`} value={r.value}
+                onChange={(v) => setRule(i, { value: v })} inputMode="decimal"
+                error={err(`payoutRules[${i}].${r.basis}`)} />
+              <SelectField label={`Rule ${n} currency`} value={r.currency} onChange={(v) => setRule(i, { currency: v })}
+                error={err(`payoutRules[${i}].currency`)} options={opts('USD', 'CAD', 'EUR', 'GBP', 'AUD')} />
+              <CheckField label={`Rule ${n} pays duplicate calls`} checked={r.payDuplicates} onChange={(v) => setRule(i, { payDuplicates: v })} />
+              <button type="button" onClick={() => setDraft((d) => ({ ...d, payoutRules: d.payoutRules.filter((_, j) => j !== i) }))}>
+                Remove rule {n}
+              </button>
+            </div>
+          );
+        })}
+        <button type="button" onClick={() => setDraft((d) => ({ ...d, payoutRules: [...d.payoutRules, ruleDraft(undefined, revenueCurrency)] }))}>
+          Add payout rule
+        </button>
+      </fieldset>
+      <fieldset>
         <legend>Call handling</legend>
         <CheckField label="Record calls" checked={draft.recording} onChange={set('recording')} error={err('recording')} />
         <TextField label="Dial timeout seconds" value={draft.dialTimeoutSeconds} onChange={set('dialTimeoutSeconds')} error={err('dialTimeoutSeconds')} inputMode="numeric" />
@@ -303,17 +397,18 @@ export function CampaignForm(props: {
 
 export function CampaignPage({ id }: { id: string }) {
   const isNew = id === 'new';
-  const [campaign, buyers, pools, routers] = useQueries({
+  const [campaign, buyers, pools, routers, publishers] = useQueries({
     queries: [
       { ...item<Campaign>(CAMPAIGNS, id), enabled: !isNew },
       list<Buyer>('/api/buyers'),
       list<Named>('/api/pools'),
       list<Named>('/api/rtb/routers'),
+      list<Named>('/api/publishers'),
     ],
   });
-  const error = campaign.error ?? buyers.error ?? pools.error ?? routers.error;
+  const error = campaign.error ?? buyers.error ?? pools.error ?? routers.error ?? publishers.error;
   // The form starts from the version read now, not a cached one.
-  const ready = (isNew || (campaign.isFetchedAfterMount && !!campaign.data)) && !!buyers.data && !!pools.data && !!routers.data;
+  const ready = (isNew || (campaign.isFetchedAfterMount && !!campaign.data)) && !!buyers.data && !!pools.data && !!routers.data && !!publishers.data;
   const c = isNew ? undefined : (campaign.data as Campaign | undefined);
   return (
     <section>
@@ -322,7 +417,7 @@ export function CampaignPage({ id }: { id: string }) {
       {!ready && !error && <p>Loading…</p>}
       {ready && (
         <CampaignForm key={id} campaign={c} buyers={buyers.data as Buyer[]} pools={pools.data as Named[]} routers={routers.data as Named[]}
-          onSaved={() => navigate('campaigns')} />
+          publishers={publishers.data as Named[]} onSaved={() => navigate('campaigns')} />
       )}
     </section>
   );

@@ -1,28 +1,33 @@
 // A tracking number of the inventory as a form: the number itself (fixed once
-// added), a label for people, and whether it is in use.
-import { useQuery, useQueryClient } from '@tanstack/react-query';
+// added), a label for people, whether it is in use, and the publisher whose
+// traffic it carries (its calls are that publisher's).
+import { useQueries, useQueryClient } from '@tanstack/react-query';
 import { api } from '../api';
 import { ErrorBanner, FormBanner, SelectField, TextField, opts } from '../components';
 import { useForm } from '../form';
-import { item } from '../query';
+import { item, list } from '../query';
 import { useCan } from '../role';
 import { href, navigate } from '../route';
-import type { InventoryNumber } from '../types';
+import type { InventoryNumber, Named } from '../types';
 
 export type { InventoryNumber };
 
 const NUMBERS = '/api/numbers';
 
-const draftOf = (n?: InventoryNumber): { phoneNumber: string; friendlyName: string; status: string } => ({ phoneNumber: n?.phoneNumber ?? '', friendlyName: n?.friendlyName ?? '', status: n?.status ?? 'active' });
+interface NumberDraft { phoneNumber: string; friendlyName: string; status: string; publisherId: string }
 
-export function NumberForm({ number }: { number?: InventoryNumber }) {
+const draftOf = (n?: InventoryNumber): NumberDraft => ({
+  phoneNumber: n?.phoneNumber ?? '', friendlyName: n?.friendlyName ?? '', status: n?.status ?? 'active', publisherId: n?.publisherId ?? '',
+});
+
+export function NumberForm({ number, publishers = [] }: { number?: InventoryNumber; publishers?: Named[] }) {
   const canEdit = useCan('manager');
   const client = useQueryClient();
   const f = useForm({
     initial: () => draftOf(number),
     version: number?.version,
     check: (d) => {
-      const body = { friendlyName: d.friendlyName.trim() || null, status: d.status };
+      const body = { friendlyName: d.friendlyName.trim() || null, status: d.status, publisherId: d.publisherId || null };
       return { body: number ? body : { ...body, phoneNumber: d.phoneNumber.trim() }, errors: [] };
     },
     save: (body, version) => (number ? api.put(`${NUMBERS}/${number.id}`, body, version) : api.post(NUMBERS, body)),
@@ -46,6 +51,9 @@ export function NumberForm({ number }: { number?: InventoryNumber }) {
       )}
       <TextField label="Friendly name" value={draft.friendlyName} onChange={set('friendlyName')} error={err('friendlyName')} hint="A label for people" />
       <SelectField label="Status" value={draft.status} onChange={set('status')} options={opts('active', 'paused', 'inactive')} error={err('status')} />
+      <SelectField label="Publisher" value={draft.publisherId} onChange={set('publisherId')} error={err('publisherId')}
+        hint="Calls to this number are attributed to (and paid to) this publisher"
+        options={[{ value: '', label: '(none)' }, ...publishers.map((p) => ({ value: p.id, label: p.name }))]} />
       <div className="form-actions">
         <button type="submit" disabled={f.saving || !canEdit}>{number ? 'Save number' : 'Add number'}</button>
         <a href={href('numbers')}>Cancel</a>
@@ -58,14 +66,18 @@ export function NumberForm({ number }: { number?: InventoryNumber }) {
 export function NumberPage({ id }: { id: string }) {
   const isNew = id === 'new';
   // The form starts from the version read now, not a cached one.
-  const { data, error, isFetchedAfterMount } = useQuery({ ...item<InventoryNumber>(NUMBERS, id), enabled: !isNew });
-  const ready = isNew || (isFetchedAfterMount && !!data);
+  const [number, publishers] = useQueries({
+    queries: [{ ...item<InventoryNumber>(NUMBERS, id), enabled: !isNew }, list<Named>('/api/publishers')],
+  });
+  const data = number.data as InventoryNumber | undefined;
+  const error = number.error ?? publishers.error;
+  const ready = (isNew || (number.isFetchedAfterMount && !!data)) && !!publishers.data;
   return (
     <section>
       <h1>{isNew ? 'New number' : `Number ${data?.phoneNumber ?? ''}`}</h1>
       <ErrorBanner error={error} />
       {!ready && !error && <p>Loading…</p>}
-      {ready && <NumberForm key={id} number={isNew ? undefined : data} />}
+      {ready && <NumberForm key={id} number={isNew ? undefined : data} publishers={publishers.data as Named[]} />}
     </section>
   );
 }

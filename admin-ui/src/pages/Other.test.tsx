@@ -22,7 +22,7 @@ describe('calls', () => {
         ? new Response('id,from\nc2,+1555\n', { headers: { 'Content-Type': 'text/csv' } })
         : new Response('id,from\nc1,+1444\n', { headers: { 'Content-Type': 'text/csv', 'X-Next-Cursor': 'k1' } });
     });
-    const csv = await exportCsv({ campaignId: 'c9', buyerId: '', status: 'completed', from: '', to: '', caller: '' });
+    const csv = await exportCsv({ campaignId: 'c9', buyerId: '', publisherId: '', status: 'completed', from: '', to: '', caller: '' });
     expect(csv).toBe('id,from\nc1,+1444\nc2,+1555\n');
     expect(sent.map((r) => r.headers.accept)).toEqual(['text/csv', 'text/csv']);
     expect(sent[0].url).toBe('/api/calls?campaignId=c9&status=completed&limit=500');
@@ -30,7 +30,8 @@ describe('calls', () => {
   });
 
   it('sends time filters as RFC 3339', () => {
-    const q = callQuery({ campaignId: '', buyerId: '', status: '', from: '2026-11-01T00:00', to: '', caller: ' +15551230000 ' });
+    const q = callQuery({ campaignId: '', buyerId: '', publisherId: 'p7', status: '', from: '2026-11-01T00:00', to: '', caller: ' +15551230000 ' });
+    expect(q.publisherId).toBe('p7');
     expect(q.from).toBe(new Date('2026-11-01T00:00').toISOString());
     expect(q.to).toBeUndefined();
     expect(q.caller).toBe('+15551230000');
@@ -52,9 +53,9 @@ describe('JSON editor', () => {
   });
 
   it('keeps money typed as a JSON number as its decimal text, never a float', () => {
-    const v = parseEditor('{"floorPrice": 2.10, "payout": 12345678.99, "big": {"amount": 1234567890123456.78}, "biddingTimeoutMs": 1000}').value!;
+    const v = parseEditor('{"floorPrice": 2.10, "revenue": 12345678.99, "big": {"amount": 1234567890123456.78}, "biddingTimeoutMs": 1000}').value!;
     expect(v.floorPrice).toBe('2.10');
-    expect(v.payout).toBe('12345678.99');
+    expect(v.revenue).toBe('12345678.99');
     expect((v.big as Record<string, unknown>).amount).toBe('1234567890123456.78');
     expect(v.biddingTimeoutMs).toBe(1000);
   });
@@ -101,7 +102,7 @@ describe('App', () => {
 describe('settings', () => {
   it('keeps the stored auth token unless a new one is typed, and sends the version loaded', async () => {
     const { SettingsPage } = await import('./Settings');
-    const tenant = { id: 't1', name: 'Acme Leads', twilioAccountSid: 'AC1', twilioAuthTokenSet: true, version: 2 };
+    const tenant = { id: 't1', name: 'Acme Leads', twilioAccountSid: 'AC1', twilioAuthTokenSet: true, timezone: 'America/Chicago', version: 2 };
     const sent = fakeFetch((req) => {
       if (req.url === '/api/tenant' && req.method === 'GET') return json(200, tenant);
       if (req.url === '/api/tenant') return json(200, { ...tenant, version: (req.body as { version?: number }).version ?? 3 });
@@ -114,13 +115,13 @@ describe('settings', () => {
     await u.click(screen.getByRole('button', { name: 'Save settings' }));
     await screen.findByText('Settings saved.');
     const puts = sent.filter((r) => r.method === 'PUT');
-    expect(puts[0].body).toEqual({ name: 'Acme', twilioAccountSid: 'AC1' });
+    expect(puts[0].body).toEqual({ name: 'Acme', twilioAccountSid: 'AC1', timezone: 'America/Chicago' });
     expect(puts[0].headers['if-match']).toBe('"2"');
 
     await u.click(screen.getByLabelText('Remove the auth token (webhooks are then refused)'));
     await u.click(screen.getByRole('button', { name: 'Save settings' }));
     await waitFor(() => expect(sent.filter((r) => r.method === 'PUT')).toHaveLength(2));
-    expect(sent.filter((r) => r.method === 'PUT')[1].body).toEqual({ name: 'Acme', twilioAccountSid: 'AC1', twilioAuthToken: '' });
+    expect(sent.filter((r) => r.method === 'PUT')[1].body).toEqual({ name: 'Acme', twilioAccountSid: 'AC1', timezone: 'America/Chicago', twilioAuthToken: '' });
   });
 });
 
@@ -129,8 +130,8 @@ describe('today', () => {
     const { tally } = await import('./Today');
     const call = (over: Partial<CallRecord>): CallRecord => ({ id: Math.random().toString(), callSid: 'CA', tenantId: 't1', campaignId: 'c1', from: '+1',
       to: '+2', status: 'completed', buyerId: 'b1', startedAt: '2026-11-26T10:00:00Z', answeredAt: null, endedAt: null, durationSeconds: 0,
-      converted: false, revenueMinor: 0, currency: 'USD', rejectReason: null, attempts: [], attribution: null, recordingUrl: null, poolId: null,
-      callerState: null, callerZip: null, skipped: [], tags: {}, duplicate: false, ...over });
+      converted: false, revenueMinor: 0, payoutMinor: 0, profitMinor: 0, publisherId: null, duplicate: false, adjustments: [], currency: 'USD', rejectReason: null, attempts: [], attribution: null, recordingUrl: null, poolId: null,
+      callerState: null, callerZip: null, skipped: [], tags: {}, ...over });
     const t = tally([
       call({ converted: true, revenueMinor: 2550, currency: 'USD' }),
       call({ converted: true, revenueMinor: 10, currency: 'USD' }),

@@ -1,5 +1,5 @@
 // The other resources (numbers, pools, RTB targets and routers, tracking
-// tags) share one page: a table of their main columns, and a JSON editor for
+// tags, publishers) share one page: a table of their main columns, and a JSON editor for
 // create and edit (validated as JSON before it is sent; the API's field
 // errors are listed under it). The JSON is the API's own shape, as
 // `GET /api/openapi.json` describes it. The blocklist has pages of its own
@@ -41,6 +41,22 @@ export interface ResourceKind {
 const s = (v: unknown) => (v === null || v === undefined || v === '' ? '—' : Array.isArray(v) ? v.join(', ') : String(v));
 
 export const KINDS: ResourceKind[] = [
+  {
+    route: 'publishers', schema: 'Publisher', title: 'Publishers', noun: 'publisher', path: '/api/publishers',
+    columns: [
+      { label: 'Name', value: (i) => s(i.name) },
+      { label: 'Company', value: (i) => s(i.company) },
+      { label: 'Contact', value: (i) => s(i.contact) },
+      { label: 'Sub ID', value: (i) => s(i.subId) },
+      {
+        label: 'Caps',
+        value: (i) => [i.concurrencyLimit && `${s(i.concurrencyLimit)} at once`, i.dailyCap && `${s(i.dailyCap)}/day`, i.monthlyCap && `${s(i.monthlyCap)}/month`]
+          .filter(Boolean).join(', ') || 'none',
+      },
+      { label: 'Status', value: (i) => s(i.status) },
+    ],
+    template: { name: '', company: '', contact: '', status: 'active', subId: null, concurrencyLimit: null, dailyCap: null, monthlyCap: null },
+  },
   {
     route: 'numbers', schema: 'Number', title: 'Numbers', noun: 'number', path: '/api/numbers',
     columns: [

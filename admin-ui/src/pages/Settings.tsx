@@ -14,7 +14,7 @@ const TENANT = '/api/tenant';
 const SESSIONS = '/api/auth/sessions';
 const tenantQuery = doc<TenantView>([TENANT], TENANT);
 
-const tenantDraft = (t: TenantView) => ({ name: t.name, sid: t.twilioAccountSid ?? '', token: '', removeToken: false });
+const tenantDraft = (t: TenantView) => ({ name: t.name, sid: t.twilioAccountSid ?? '', timezone: t.timezone, token: '', removeToken: false });
 
 function TenantForm({ tenant, onSaved }: { tenant: TenantView; onSaved: (t: TenantView) => void }) {
   const client = useQueryClient();
@@ -24,7 +24,7 @@ function TenantForm({ tenant, onSaved }: { tenant: TenantView; onSaved: (t: Tena
     version: tenant.version,
     check: (d) => {
       // Absent token: keep the stored one; empty: remove it.
-      const body: Record<string, unknown> = { name: d.name.trim(), twilioAccountSid: d.sid.trim() || null };
+      const body: Record<string, unknown> = { name: d.name.trim(), twilioAccountSid: d.sid.trim() || null, timezone: d.timezone.trim() || null };
       if (d.removeToken) body.twilioAuthToken = '';
       else if (d.token) body.twilioAuthToken = d.token;
       return { body, errors: [] };
@@ -50,6 +50,8 @@ function TenantForm({ tenant, onSaved }: { tenant: TenantView; onSaved: (t: Tena
       <FormBanner error={f.error} localErrors={f.localErrors} onReload={f.reload} />
       {notice && <p role="status" className="banner success">{notice}</p>}
       <TextField label="Tenant name" value={draft.name} onChange={set('name')} error={err('name')} />
+      <TextField label="Time zone" value={draft.timezone} onChange={set('timezone')} error={err('timezone')}
+        hint="IANA time zone of the tenant's days and months (publishers' daily and monthly caps), such as America/New_York" />
       <TextField label="Twilio account SID" value={draft.sid} onChange={set('sid')} error={err('twilioAccountSid')}
         placeholder="AC…" hint="Webhooks from this Twilio account are this tenant's" />
       <TextField label="Twilio auth token" type="password" value={draft.token} onChange={set('token')} error={err('twilioAuthToken')}

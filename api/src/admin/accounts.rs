@@ -65,6 +65,11 @@ pub(crate) struct ApiKey {
     pub(crate) prefix: String,
     pub(crate) created_by: String,
     pub(crate) created_at: DateTime<Utc>,
+    /// The publisher the key sends traffic for: its RTB pings, and the
+    /// calls that follow them, are attributed to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub(crate) publisher_id: Option<Id>,
 }
 
 /// An API key as stored: the key, and the user it acts for (the user who
@@ -649,6 +654,7 @@ pub(crate) async fn create_api_key(
     role: Role,
     created_by: String,
     owner: Option<Id>,
+    publisher_id: Option<Id>,
 ) -> Result<(String, ApiKey), ApiError> {
     let secret = new_secret("sbk_");
     let key = ApiKey {
@@ -659,6 +665,7 @@ pub(crate) async fn create_api_key(
         prefix: secret.chars().take(10).collect(),
         created_by,
         created_at: Utc::now(),
+        publisher_id,
     };
     let stored = StoredKey {
         key,

@@ -96,6 +96,7 @@ pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth
             principal: Principal::ApiKey {
                 id: key.id,
                 name: key.name,
+                publisher: key.publisher_id,
             },
         });
     }
@@ -386,6 +387,7 @@ async fn signup(
         name: tenant_name.clone(),
         twilio_account_sid: None,
         twilio_auth_token: String::new(),
+        timezone: chrono_tz::Tz::UTC,
         version: 0,
         created_at: chrono::Utc::now(),
     };

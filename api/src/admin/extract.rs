@@ -82,6 +82,8 @@ pub(crate) enum Principal {
         id: Id,
         /// Its name.
         name: String,
+        /// The publisher it sends traffic for, if any.
+        publisher: Option<Id>,
     },
 }
 

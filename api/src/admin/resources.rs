@@ -10,6 +10,7 @@ mod numbers;
 mod pool_stats;
 mod pools;
 mod provisioning;
+pub(crate) mod publishers;
 mod rtb;
 mod sessions;
 mod tags;
@@ -28,6 +29,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .merge(numbers::routes())
         .merge(pools::routes())
         .merge(provisioning::routes())
+        .merge(publishers::routes())
         .merge(pool_stats::routes())
         .merge(rtb::routes())
         .merge(crate::rtb::routes())

@@ -33,6 +33,9 @@ pub fn reject_sentence(reason: RejectReason) -> &'static str {
         RejectReason::Overloaded => {
             "We are sorry, we are experiencing a high volume of calls. Please try again in a few minutes."
         }
+        RejectReason::PublisherCap => {
+            "We are sorry, this line is taking no more calls right now. Please try again later."
+        }
     }
 }
 
@@ -210,6 +213,7 @@ mod tests {
             RejectReason::NoBuyerAvailable,
             RejectReason::DuplicateCaller,
             RejectReason::Overloaded,
+            RejectReason::PublisherCap,
         ] {
             let x = render(&Decision::Reject { reason }, "https://h");
             assert!(x.starts_with(PROLOG));

@@ -74,6 +74,7 @@ async fn seed(
         webhook_url: None,
         pixel_url: None,
         tags: Default::default(),
+        payout_rules: Vec::new(),
         version: 0,
     };
     server
@@ -961,6 +962,7 @@ async fn openapi_document_lists_these_resources() {
         "/api/rtb/routers",
         "/api/tracking-tags",
         "/api/blocklist",
+        "/api/publishers",
     ] {
         assert_eq!(methods(base), ["get", "post"], "{base}");
         assert_eq!(
@@ -976,6 +978,8 @@ async fn openapi_document_lists_these_resources() {
         "RtbRouter",
         "TrackingTag",
         "BlocklistEntry",
+        "Publisher",
+        "PayoutRule",
     ] {
         assert!(
             doc["components"]["schemas"].get(schema).is_some(),
@@ -1019,8 +1023,8 @@ async fn openapi_document_lists_these_resources() {
         }
     }
     assert_eq!(
-        writes, 19,
-        "PUT and DELETE of 9 resources, and PUT /api/campaigns/{{id}}/buyers"
+        writes, 21,
+        "PUT and DELETE of 10 resources, and PUT /api/campaigns/{{id}}/buyers"
     );
 }
 
@@ -1240,6 +1244,16 @@ async fn every_id_addressed_resource_answers_ids_and_versions_alike() {
             get: true,
             patch: Some((json!({"paidOnly": true}), "paidOnly", json!(true))),
             reset: Some(("selector", json!(".phone-number"))),
+            required: Some("name"),
+        },
+        Addressed {
+            base: "/api/publishers",
+            create: json!({"name": "Leads Co", "contact": "ops@leads.example"}),
+            change: json!({"name": "Leads Co 2"}),
+            kind: "publisher",
+            get: true,
+            patch: Some((json!({"status": "paused"}), "status", json!("paused"))),
+            reset: Some(("contact", json!(""))),
             required: Some("name"),
         },
         Addressed {

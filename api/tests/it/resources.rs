@@ -38,7 +38,7 @@ async fn key_console(server: &TestServer, tenant: Id, role: &str) -> Console {
 
 fn buyer_body(name: &str, phone: &str) -> Value {
     json!({"name": name, "company": format!("{name} Inc"), "phoneNumber": phone, "timezone": "America/New_York",
-           "concurrencyLimit": 5, "dailyCap": 100, "conversionSeconds": 60, "payout": 25.5})
+           "concurrencyLimit": 5, "dailyCap": 100, "conversionSeconds": 60, "revenue": 25.5})
 }
 
 /// Posts a signed voice webhook from `from` to `to`, as Twilio would for this tenant.
@@ -77,7 +77,7 @@ async fn a_campaign_created_through_the_api_routes_its_first_call_at_once() {
         (acme["version"].as_u64(), acme["tenantId"].as_str()),
         (Some(1), Some(t.tenant.to_string().as_str()))
     );
-    assert_eq!(acme["payout"], 25.5);
+    assert_eq!(acme["revenue"], 25.5);
     let beta = create(c, "/api/buyers", buyer_body("Beta Health", "+15550003002")).await;
 
     let campaign = create(
@@ -233,7 +233,7 @@ async fn buyers_crud_with_versions_and_every_error() {
     let (s, v) = c
         .post(
             "/api/buyers",
-            &json!({"name": " ", "phoneNumber": "555-CALL-NOW", "timezone": "Mars/Olympus", "payout": 1.234,
+            &json!({"name": " ", "phoneNumber": "555-CALL-NOW", "timezone": "Mars/Olympus", "revenue": 1.234,
                     "currency": "XYZ", "hourlyCap": 50, "dailyCap": 10,
                     "schedule": {"monday": [{"open": "9am", "close": "17:00"}], "friday": [{"open": "18:00", "close": "09:00"}]}}),
         )
@@ -251,8 +251,8 @@ async fn buyers_crud_with_versions_and_every_error() {
             "currency",
             "hourlyCap",
             "name",
-            "payout",
             "phoneNumber",
+            "revenue",
             "schedule.friday",
             "schedule.monday[0].open",
             "timezone"
@@ -890,6 +890,7 @@ async fn every_resource_route_is_in_the_openapi_document() {
         [
             "campaignId",
             "buyerId",
+            "publisherId",
             "status",
             "from",
             "to",

@@ -16,7 +16,7 @@ use switchboard_testkit::{Bidder, flat};
 const HANG: u64 = 30_000;
 
 /// A signed-up tenant whose Twilio account is the one the webhook helpers sign for.
-async fn setup(s: &TestServer) -> (Console, Tenant) {
+pub(crate) async fn setup(s: &TestServer) -> (Console, Tenant) {
     let name = format!("rtb {}", switchboard_model::new_id());
     let console = s.signup(&name, "owner").await;
     let t = s
@@ -37,7 +37,7 @@ async fn setup(s: &TestServer) -> (Console, Tenant) {
     (console, t)
 }
 
-async fn target(console: &Console, name: &str, url: &str, extra: Value) -> Id {
+pub(crate) async fn target(console: &Console, name: &str, url: &str, extra: Value) -> Id {
     let mut body = json!({
         "name": name, "endpointUrl": url, "minBidAmount": 1, "maxBidAmount": 50, "timeoutMs": 5000,
         "requestBody": r#"{"requestId": "{requestId}", "callerId": "{callerId}", "state": "{callerState}", "maxBid": {maxBid}}"#
@@ -85,7 +85,7 @@ fn fields(e: &Value) -> Vec<&str> {
 }
 
 /// An active RTB campaign on `number` whose router asks `targets` (priority 1..).
-async fn campaign(
+pub(crate) async fn campaign(
     console: &Console,
     number: &str,
     targets: &[Id],
@@ -145,7 +145,7 @@ fn row(rows: &[Value], target: Id) -> &Value {
         .expect("a row for the target")
 }
 
-fn with_flag() -> EngineConfig {
+pub(crate) fn with_flag() -> EngineConfig {
     EngineConfig {
         rtb_allow_private_targets: true,
         ..EngineConfig::default()
@@ -819,7 +819,7 @@ async fn an_answer_over_64_kib_is_no_bid_counted_and_the_auction_keeps_its_deadl
 }
 
 /// Posts a ping with a publisher key; JSON body unless `form`.
-async fn ping(
+pub(crate) async fn ping(
     s: &TestServer,
     key: &str,
     router: Id,

@@ -20,6 +20,7 @@ async fn sign_up(server: &TestServer, name: &str) -> (Console, Id, String) {
     let token = format!("token-{name}");
     let t = Tenant {
         twilio_auth_token: token.clone(),
+        timezone: chrono_tz::Tz::UTC,
         twilio_account_sid: Some(format!("AC{name}")),
         ..current.clone()
     };

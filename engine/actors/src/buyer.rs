@@ -49,6 +49,61 @@ pub(crate) struct BuyerArgs {
     pub(crate) store: Arc<dyn Store>,
     /// Longest a reservation may live (max call length plus ringing).
     pub(crate) max_hold: chrono::Duration,
+    /// What it counts, so what its counters are rebuilt from.
+    pub(crate) counts: Counts,
+}
+
+/// What a buyer actor counts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Counts {
+    /// A buyer's or RTB target's dial attempts.
+    Attempts,
+    /// The calls of a publisher of `tenant`, one slot each.
+    PublisherCalls {
+        /// The publisher's tenant, whose calls are read.
+        tenant: switchboard_model::Id,
+    },
+}
+
+/// Calls of a tenant read per page when a publisher's counters are rebuilt.
+const REBUILD_PAGE: usize = 1_000;
+
+/// A publisher's calls since `since`, as the attempts its counters hold:
+/// one slot per call (key attempt 0), refunded when the call was refused
+/// before a dial, released once it ended. Read newest first from the
+/// tenant's calls (calls are not indexed by publisher).
+async fn publisher_calls(
+    store: &dyn Store,
+    tenant: switchboard_model::Id,
+    publisher: switchboard_model::Id,
+    since: DateTime<Utc>,
+) -> Result<Vec<PastAttempt>, switchboard_store::StoreError> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store
+            .calls_by_tenant(tenant, cursor.as_deref(), REBUILD_PAGE)
+            .await?;
+        let mut older = false;
+        for c in &page.calls {
+            if c.started_at < since {
+                older = true;
+                break;
+            }
+            if c.publisher_id == Some(publisher) {
+                out.push(PastAttempt {
+                    key: (c.id, 0),
+                    started_at: c.started_at,
+                    unanswered: c.status == switchboard_model::CallStatus::Rejected,
+                    released: c.status.is_terminal(),
+                });
+            }
+        }
+        match page.next {
+            Some(next) if !older => cursor = Some(next),
+            _ => return Ok(out),
+        }
+    }
 }
 
 pub(crate) struct BuyerState {
@@ -86,14 +141,26 @@ impl Actor for BuyerActor {
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or(now - chrono::Duration::days(32));
         let since = month_start.min(now - args.max_hold);
-        let rows = args.store.buyer_attempts(args.capacity.id, since).await?;
-        let total = args.store.buyer_total(args.capacity.id).await?;
-        let past = rows.iter().map(|r| PastAttempt {
-            key: (r.call_id, r.attempt),
-            started_at: r.started_at,
-            unanswered: r.outcome.is_unanswered(),
-            released: r.released,
-        });
+        let (past, total) = match args.counts {
+            Counts::Attempts => {
+                let rows = args.store.buyer_attempts(args.capacity.id, since).await?;
+                let past = rows
+                    .iter()
+                    .map(|r| PastAttempt {
+                        key: (r.call_id, r.attempt),
+                        started_at: r.started_at,
+                        unanswered: r.outcome.is_unanswered(),
+                        released: r.released,
+                    })
+                    .collect();
+                (past, args.store.buyer_total(args.capacity.id).await?)
+            }
+            // A publisher has no total cap.
+            Counts::PublisherCalls { tenant } => (
+                publisher_calls(args.store.as_ref(), tenant, args.capacity.id, since).await?,
+                0,
+            ),
+        };
         let counters = CapCounters::rebuild(tz, now, past, total, args.max_hold);
         let active = counters.active();
         ACTIVE_RESERVATIONS.add(f64::from(active));

@@ -301,7 +301,7 @@ pub(crate) fn finish_answered(
         && talk >= b.conversion_seconds
     {
         record.converted = true;
-        record.revenue_minor = b.payout;
+        record.revenue_minor = b.revenue;
         record.currency = b.currency;
         crate::metrics::CONVERSIONS.inc();
     }
@@ -395,11 +395,15 @@ pub(crate) fn sample_record() -> CallRecord {
         duration_seconds: 0,
         converted: false,
         revenue_minor: 0,
+        payout_minor: 0,
+        profit_minor: 0,
         currency: Default::default(),
         recording_url: None,
         pool_id: None,
         attribution: None,
+        publisher_id: None,
         duplicate: false,
+        adjustments: Vec::new(),
     }
 }
 
@@ -411,7 +415,7 @@ mod tests {
         serde_json::from_value(serde_json::json!({
             "id": switchboard_model::new_id(), "tenantId": switchboard_model::new_id(), "name": "Acme",
             "phoneNumber": "+15550002001", "timezone": "America/New_York",
-            "conversionSeconds": conversion_seconds, "payout": 25
+            "conversionSeconds": conversion_seconds, "revenue": 25
         }))
         .unwrap()
     }

@@ -11,10 +11,12 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
+use chrono_tz::Tz;
 use switchboard_model::{
-    BlocklistEntry, Buyer, Campaign, CampaignStatus, FieldError, Id, ModelError, Number,
-    PhoneNumber, Pool, RoutingType, RtbRouter, RtbTarget, Tenant, TrackingTag,
+    BlocklistEntry, Buyer, Campaign, CampaignStatus, Caps, FieldError, GeoFilter, Id, ModelError,
+    Number, PhoneNumber, Pool, Publisher, RoutingType, RtbRouter, RtbTarget, Tenant, TrackingTag,
 };
+use switchboard_routing::Capacity;
 use switchboard_store::{ConfigKind, Doc, DocKind, DocPages, StoreError};
 
 use crate::buyer::BuyerMsg;
@@ -55,6 +57,7 @@ impl CheckedByWriter for RtbTarget {}
 impl CheckedByWriter for RtbRouter {}
 impl CheckedByWriter for TrackingTag {}
 impl CheckedByWriter for BlocklistEntry {}
+impl CheckedByWriter for Publisher {}
 
 impl ConfigWrite<'_> {
     /// Validates `value` and stores it over version `expected` (`None`: it
@@ -215,6 +218,36 @@ impl ConfigWrite<'_> {
                 errors.push(FieldError::new(
                     format!("buyers[{i}].buyerId"),
                     format!("buyer {} does not exist", a.buyer_id),
+                ));
+            }
+        }
+        // A call has one currency: a payout is in its buyers' revenue's.
+        for (i, r) in campaign.payout_rules.iter().enumerate() {
+            if let Some(b) = campaign
+                .buyers
+                .iter()
+                .filter_map(|a| self.buyer(a.buyer_id))
+                .find(|b| b.tenant_id == campaign.tenant_id && b.currency != r.currency)
+            {
+                errors.push(FieldError::new(
+                    format!("payoutRules[{i}].currency"),
+                    format!(
+                        "must be {}, the currency of buyer {:?}'s revenue",
+                        b.currency, b.name
+                    ),
+                ));
+            }
+            if let Some(p) = r.publisher_id
+                && self
+                    .inner
+                    .store
+                    .get_doc(DocKind::Publisher, campaign.tenant_id, p)
+                    .await?
+                    .is_none()
+            {
+                errors.push(FieldError::new(
+                    format!("payoutRules[{i}].publisherId"),
+                    format!("publisher {p} does not exist"),
                 ));
             }
         }
@@ -489,10 +522,23 @@ impl Engine {
     }
 
     pub(crate) fn index_tenant(&self, tenant: Arc<Tenant>) {
-        if let Some(old) = self.inner.tenants.insert(tenant.id, tenant.clone())
-            && let Some(sid) = &old.twilio_account_sid
-        {
+        let old = self.inner.tenants.insert(tenant.id, tenant.clone());
+        if let Some(sid) = old.as_ref().and_then(|o| o.twilio_account_sid.as_ref()) {
             self.inner.account_sids.remove(sid);
+        }
+        // Its publishers' caps count in its zone.
+        if old.is_some_and(|o| o.timezone != tenant.timezone) {
+            let mine: Vec<Arc<Publisher>> = self
+                .inner
+                .registry
+                .publisher_configs
+                .iter()
+                .filter(|p| p.tenant_id == tenant.id)
+                .map(|p| p.clone())
+                .collect();
+            for p in mine {
+                self.profile_publisher(&p);
+            }
         }
         if let Some(sid) = &tenant.twilio_account_sid {
             self.inner.account_sids.insert(sid.clone(), tenant.id);
@@ -669,6 +715,100 @@ impl Engine {
     /// Writes a configuration document under its own kind, tenant and id.
     async fn put_doc<T: ConfigKind>(&self, value: &T, expected: Option<u64>) -> Result<u64> {
         Ok(self.inner.store.put_doc(doc_of(value)?, expected).await?)
+    }
+
+    /// Makes a stored publisher's caps the ones its calls are held to (under
+    /// its lock, like [`Engine::apply_buyer`]).
+    pub(crate) async fn apply_publisher(&self, publisher: Arc<Publisher>) {
+        let reg = &self.inner.registry;
+        let _held = reg.lock(publisher.id).await;
+        reg.publisher_configs
+            .insert(publisher.id, publisher.clone());
+        self.profile_publisher(&publisher);
+    }
+
+    /// A publisher's capacity profile, in its tenant's zone, for the buyer
+    /// actor that counts its calls (told at once if it runs). A publisher
+    /// without caps has none, and its actor stops.
+    fn profile_publisher(&self, p: &Publisher) {
+        let reg = &self.inner.registry;
+        let caps = p.caps();
+        if caps == Caps::default() {
+            reg.publisher_profiles.remove(&p.id);
+            self.stop_capacity_actor(p.id);
+            return;
+        }
+        let timezone = self.tenant(p.tenant_id).map_or(Tz::UTC, |t| t.timezone);
+        let profile = Arc::new(Capacity {
+            id: p.id,
+            active: true,
+            timezone,
+            caps,
+            schedule: None,
+            geo: GeoFilter::default(),
+            filters: Vec::new(),
+        });
+        reg.publisher_profiles.insert(p.id, profile.clone());
+        if let Some(actor) = reg.buyers.get(&p.id).map(|a| a.clone()) {
+            let _ = actor.cast(BuyerMsg::Update(profile));
+        }
+    }
+
+    /// Forgets a deleted publisher: its caps, and the actor counting them.
+    pub(crate) fn forget_publisher(&self, id: Id) {
+        let reg = &self.inner.registry;
+        reg.publisher_configs.remove(&id);
+        reg.publisher_profiles.remove(&id);
+        self.stop_capacity_actor(id);
+    }
+
+    fn stop_capacity_actor(&self, id: Id) {
+        let reg = &self.inner.registry;
+        if let Some((_, actor)) = reg.buyers.remove(&id) {
+            reg.children.remove(&actor.get_id());
+            actor.stop(None);
+        }
+    }
+
+    /// Publisher `id`'s sub id (for trackers), if it has one.
+    pub(crate) fn publisher_sub_id(&self, id: Id) -> Option<String> {
+        self.inner
+            .registry
+            .publisher_configs
+            .get(&id)
+            .and_then(|p| p.sub_id.clone())
+    }
+
+    /// Whether publisher `id` has caps its calls are counted against.
+    pub(crate) fn publisher_capped(&self, id: Id) -> bool {
+        self.inner.registry.publisher_profiles.contains_key(&id)
+    }
+
+    /// Indexes a stored inventory number: its publisher, for the call path.
+    pub(crate) fn index_number(&self, number: Arc<Number>) {
+        self.unindex_number(number.id);
+        if let Some(p) = number.publisher_id {
+            self.inner
+                .number_publishers
+                .insert(number.phone_number.clone(), (number.tenant_id, p));
+        }
+        self.inner.inventory.insert(number.id, number);
+    }
+
+    /// Forgets a deleted (or replaced) inventory number.
+    pub(crate) fn unindex_number(&self, id: Id) {
+        if let Some((_, old)) = self.inner.inventory.remove(&id) {
+            self.inner.number_publishers.remove(&old.phone_number);
+        }
+    }
+
+    /// The publisher of tenant's inventory number `n`, if it has one.
+    pub(crate) fn number_publisher(&self, tenant: Id, n: &PhoneNumber) -> Option<Id> {
+        self.inner
+            .number_publishers
+            .get(n)
+            .filter(|e| e.0 == tenant)
+            .map(|e| e.1)
     }
 
     /// Starts (or updates) the actor of a stored pool, and indexes its

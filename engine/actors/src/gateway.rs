@@ -20,7 +20,7 @@ use switchboard_routing::{Refusal, ReservationKey};
 use switchboard_store::Store;
 
 use crate::api::BuyerStats;
-use crate::buyer::{BuyerActor, BuyerArgs, BuyerMsg};
+use crate::buyer::{BuyerActor, BuyerArgs, BuyerMsg, Counts};
 use crate::error::{EngineError, Result};
 use crate::metrics::{CAPACITY_FORWARDED, CAPACITY_UNAVAILABLE};
 use crate::peers::{Decided, RemoteAnswer, RemoteRelease, RemoteReserve};
@@ -60,10 +60,17 @@ impl CapacityGateway {
         let Some(capacity) = self.registry.profile(id) else {
             return Ok(None);
         };
+        let counts = match self.registry.publisher_configs.get(&id) {
+            Some(p) if !self.registry.buyer_configs.contains_key(&id) => Counts::PublisherCalls {
+                tenant: p.tenant_id,
+            },
+            _ => Counts::Attempts,
+        };
         let args = BuyerArgs {
             capacity,
             store: self.store.clone(),
             max_hold: self.max_hold,
+            counts,
         };
         let (actor, _) = Actor::spawn_linked(None, BuyerActor, args, self.supervisor.clone())
             .await

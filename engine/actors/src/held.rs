@@ -6,17 +6,21 @@
 
 use std::sync::Arc;
 
-use switchboard_model::{BlocklistEntry, Buyer, Campaign, Id, Pool, RtbRouter, RtbTarget, Tenant};
+use switchboard_model::{
+    BlocklistEntry, Buyer, Campaign, Id, Number, Pool, Publisher, RtbRouter, RtbTarget, Tenant,
+};
 use switchboard_store::{ConfigKind, Doc, DocKind};
 
 use crate::{Engine, Result};
 
-/// A kind of configuration held in memory. The number inventory and
-/// tracking tags are not: every node reads them from the store when it
-/// needs them. The blocklist is: every call is checked against it.
+/// A kind of configuration held in memory. Tracking tags are not: every
+/// node reads them from the store when it needs them. The blocklist is:
+/// every call is checked against it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Held {
     Tenant,
+    Number,
+    Publisher,
     Buyer,
     RtbTarget,
     RtbRouter,
@@ -27,8 +31,10 @@ pub(crate) enum Held {
 
 /// The order kinds are applied in: a campaign after the pool and router it
 /// routes through.
-pub(crate) const ORDER: [Held; 7] = [
+pub(crate) const ORDER: [Held; 9] = [
     Held::Tenant,
+    Held::Number,
+    Held::Publisher,
     Held::Buyer,
     Held::RtbTarget,
     Held::RtbRouter,
@@ -42,6 +48,8 @@ impl Held {
     pub(crate) fn kind(self) -> DocKind {
         match self {
             Held::Tenant => DocKind::Tenant,
+            Held::Number => DocKind::Number,
+            Held::Publisher => DocKind::Publisher,
             Held::Buyer => DocKind::Buyer,
             Held::RtbTarget => DocKind::RtbTarget,
             Held::RtbRouter => DocKind::RtbRouter,
@@ -62,6 +70,8 @@ impl Held {
         let reg = &inner.registry;
         match self {
             Held::Tenant => inner.tenants.get(&id).map(|t| t.version),
+            Held::Number => inner.inventory.get(&id).map(|n| n.version),
+            Held::Publisher => reg.publisher_configs.get(&id).map(|p| p.version),
             Held::Buyer => reg.buyer_configs.get(&id).map(|b| b.version),
             Held::RtbTarget => reg.bidders.get(&id).map(|b| b.target.version),
             Held::RtbRouter => reg.routers.get(&id).map(|r| r.version),
@@ -77,6 +87,8 @@ impl Held {
         let reg = &engine.inner.registry;
         match self {
             Held::Tenant => Vec::new(),
+            Held::Number => engine.inner.inventory.iter().map(|e| *e.key()).collect(),
+            Held::Publisher => reg.publisher_configs.iter().map(|e| *e.key()).collect(),
             Held::Buyer => reg.buyer_configs.iter().map(|e| *e.key()).collect(),
             Held::RtbTarget => reg.bidders.iter().map(|e| *e.key()).collect(),
             Held::RtbRouter => reg.routers.iter().map(|e| *e.key()).collect(),
@@ -92,6 +104,12 @@ impl Held {
     pub(crate) async fn apply(self, engine: &Engine, doc: &Doc) -> Result<()> {
         match self {
             Held::Tenant => engine.index_tenant(Arc::new(Tenant::decode(doc)?)),
+            Held::Number => engine.index_number(Arc::new(Number::decode(doc)?)),
+            Held::Publisher => {
+                engine
+                    .apply_publisher(Arc::new(Publisher::decode(doc)?))
+                    .await
+            }
             Held::Buyer => engine.apply_buyer(Arc::new(Buyer::decode(doc)?)).await?,
             Held::RtbTarget => engine.apply_rtb_target(RtbTarget::decode(doc)?).await?,
             Held::RtbRouter => {
@@ -117,6 +135,8 @@ impl Held {
     pub(crate) fn forget(self, engine: &Engine, id: Id) {
         match self {
             Held::Tenant => {}
+            Held::Number => engine.unindex_number(id),
+            Held::Publisher => engine.forget_publisher(id),
             Held::Buyer => engine.forget_buyer(id),
             Held::RtbTarget => engine.forget_rtb_target(id),
             Held::RtbRouter => {

@@ -53,6 +53,7 @@
 //!   memory, which loading at start and `sync` each loop over.
 //! - `sync`: on a shared store, follows configuration other nodes write
 //!   ([`Engine::follow_config`]).
+//! - `migrate`: rewrites stored documents of an old shape, once, at start.
 //! - `reconcile`: asks the carrier about reservations whose final callback
 //!   is overdue ([`Engine::reconcile`]).
 //! - [`metrics`]: every metric name, in one place.
@@ -82,6 +83,7 @@ mod gateway;
 mod held;
 mod lifecycle;
 pub mod metrics;
+mod migrate;
 mod peers;
 mod ping;
 mod pool;
@@ -144,6 +146,10 @@ pub(crate) struct Registry {
     /// RTB targets, compiled; their capacity actors are in `buyers`.
     pub(crate) bidders: DashMap<Id, Arc<Bidder>>,
     pub(crate) routers: DashMap<Id, Arc<RtbRouter>>,
+    pub(crate) publisher_configs: DashMap<Id, Arc<switchboard_model::Publisher>>,
+    /// The capacity profiles of publishers with caps (in their tenant's
+    /// zone): a buyer actor keyed by the publisher's id counts its calls.
+    pub(crate) publisher_profiles: DashMap<Id, Arc<Capacity>>,
     /// Per buyer, target or campaign id: held while its actor starts or its
     /// configuration changes (see [`Registry::lock`]).
     spawn_locks: DashMap<Id, Arc<tokio::sync::Mutex<()>>>,
@@ -152,11 +158,16 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    /// The profile buyer actor `id` judges by: a buyer's, or an RTB target's.
+    /// The profile buyer actor `id` judges by: a buyer's, an RTB target's,
+    /// or a capped publisher's.
     pub(crate) fn profile(&self, id: Id) -> Option<Arc<Capacity>> {
         match self.buyer_configs.get(&id) {
             Some(b) => Some(Arc::new(Capacity::from(&**b))),
-            None => self.bidders.get(&id).map(|b| b.capacity.clone()),
+            None => self
+                .bidders
+                .get(&id)
+                .map(|b| b.capacity.clone())
+                .or_else(|| self.publisher_profiles.get(&id).map(|p| p.clone())),
         }
     }
 
@@ -165,9 +176,12 @@ impl Registry {
         self.buyer_configs.get(&id).map(|b| b.clone())
     }
 
-    /// Whether `id` is a buyer or RTB target this node knows, so may have a buyer actor.
+    /// Whether `id` is a buyer, RTB target or capped publisher this node
+    /// knows, so may have a buyer actor.
     pub(crate) fn serves(&self, id: Id) -> bool {
-        self.buyer_configs.contains_key(&id) || self.bidders.contains_key(&id)
+        self.buyer_configs.contains_key(&id)
+            || self.bidders.contains_key(&id)
+            || self.publisher_profiles.contains_key(&id)
     }
 
     /// Takes the lock of actor `id`, which serializes starting it and
@@ -210,6 +224,11 @@ struct Inner {
     numbers: DashMap<PhoneNumber, (Id, Id)>,
     /// DNI pool number → its pool.
     pool_numbers: DashMap<PhoneNumber, PoolRoute>,
+    /// The number inventory, by id (what `sync` compares versions with).
+    inventory: DashMap<Id, Arc<switchboard_model::Number>>,
+    /// Inventory number → (tenant, publisher), for the numbers that carry a
+    /// publisher's traffic: a call finds its publisher without a store read.
+    number_publishers: DashMap<PhoneNumber, (Id, Id)>,
     /// (tenant, campaign name folded) → campaign: names are unique per tenant.
     campaign_names: DashMap<(Id, String), Id>,
     /// Pool or RTB router → the campaigns routing through it, so a pool call
@@ -270,6 +289,8 @@ impl Engine {
                 account_sids: DashMap::new(),
                 numbers: DashMap::new(),
                 pool_numbers: DashMap::new(),
+                inventory: DashMap::new(),
+                number_publishers: DashMap::new(),
                 campaign_names: DashMap::new(),
                 campaigns_by_source: DashMap::new(),
                 config_lock: tokio::sync::Mutex::new(()),
@@ -280,6 +301,7 @@ impl Engine {
                 block_followed: Default::default(),
             }),
         };
+        migrate::run(store.as_ref()).await?;
         engine.load_config().await?;
         let weak = Arc::downgrade(&engine.inner);
         let evictor = tokio::spawn(async move {

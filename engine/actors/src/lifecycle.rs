@@ -10,11 +10,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+use switchboard_model::call::Attribution;
+use switchboard_model::publisher::{self, PublisherSources};
 use switchboard_model::{
-    AttemptOutcome, Buyer, CallRecord, CallStatus, CallerInfo, Campaign, CampaignStatus, Currency,
-    Id, PhoneNumber, RejectReason, RoutingType, Skipped, Tenant, call,
+    Adjustment, AttemptOutcome, Buyer, CallRecord, CallStatus, CallerInfo, Campaign,
+    CampaignStatus, Currency, Id, PhoneNumber, RejectReason, RoutingType, Skipped, Tenant,
+    TrackingTag, call,
 };
+use switchboard_routing::payout;
 use switchboard_rtb::ValidBid;
+use switchboard_store::{ConfigKind, DocKind};
 
 use crate::api::{Decision, DialResult, InboundCall, StatusEvent};
 use crate::calls::{self, DialSettings, LiveCall, Release};
@@ -75,6 +80,9 @@ impl Pick {
         }
     }
 }
+
+/// How long a call waits for its publisher's cap decision.
+const PUBLISHER_RESERVE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl Engine {
     /// The tenant owning a call, by our id or by a `CallSid` (inbound or parent).
@@ -146,12 +154,37 @@ impl Engine {
             Some(p) => self.attribute(p, &call.to, now).await,
             None => None,
         };
+        let mut sources = match self
+            .publisher_sources(tenant_id, pool_id, &call.to, attribution.as_ref())
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                self.inner.live.remove(id, &call.call_sid);
+                return Err(e);
+            }
+        };
+        let rtb = campaign
+            .as_ref()
+            .filter(|c| c.routing_type == RoutingType::Rtb && c.status == CampaignStatus::Active);
+        // The ping the call will take names its publisher now.
+        sources.ping = rtb.and_then(|c| self.ping_publisher(c, &call.caller.from));
         let mut caller = call.caller;
-        caller.tags = call::call_tags(
-            &caller,
-            attribution.as_ref().map(|a| &a.traffic),
-            campaign.as_ref().map_or(&NO_TAGS, |c| &c.tags),
-        );
+        let fixed = campaign.as_ref().map_or(&NO_TAGS, |c| &c.tags);
+        caller.tags = call::call_tags(&caller, attribution.as_ref().map(|a| &a.traffic), fixed);
+        // Its publisher, as configured (over anything a ping sent; the
+        // campaign's fixed tags keep their own).
+        if let Some(p) = publisher::attribute(sources) {
+            let sub_id = self.publisher_sub_id(p);
+            for (name, value) in [
+                ("publisherId", Some(p.to_string())),
+                ("publisherSubId", sub_id),
+            ] {
+                if let Some(v) = value.filter(|_| !fixed.contains_key(name)) {
+                    caller.tags.insert(name.to_owned(), v);
+                }
+            }
+        }
         let caller = Arc::new(caller);
         let mut record = CallRecord {
             id,
@@ -174,11 +207,15 @@ impl Engine {
             duration_seconds: 0,
             converted: false,
             revenue_minor: 0,
+            payout_minor: 0,
+            profit_minor: 0,
             currency: Currency::default(),
             recording_url: None,
             pool_id,
             attribution,
+            publisher_id: publisher::attribute(sources),
             duplicate: false,
+            adjustments: Vec::new(),
         };
         if self
             .blocked(tenant_id, Some(campaign_id), &record.from, now)
@@ -195,17 +232,37 @@ impl Engine {
             *slot = Some(record);
             return Ok(decision);
         }
-        let rtb = campaign
-            .as_ref()
-            .filter(|c| c.routing_type == RoutingType::Rtb && c.status == CampaignStatus::Active);
+        // The publisher's cap is taken before a buyer's: a call over it
+        // reaches no buyer.
+        let mut held = None;
+        let mut over_cap = false;
+        if let Some(p) = publisher::attribute(sources).filter(|p| self.publisher_capped(*p)) {
+            match self.reserve_publisher(p, id, &caller, now).await {
+                true => held = Some(p),
+                false => over_cap = true,
+            }
+        }
         let asked = Instant::now();
         let routed = match rtb {
-            Some(c) => self.rtb_route(c, id, caller, now).await,
+            _ if over_cap => Ok(Routed {
+                pick: Err(RejectReason::PublisherCap),
+                skipped: Vec::new(),
+                duplicate: false,
+            }),
+            Some(c) => {
+                sources.ping = None;
+                self.rtb_route(c, id, caller.clone(), now, &mut sources.ping)
+                    .await
+            }
             None => self
-                .route(campaign_id, id, 0, caller, Vec::new(), now)
+                .route(campaign_id, id, 0, caller.clone(), Vec::new(), now)
                 .await
                 .map(Routed::from),
         };
+        record.publisher_id = publisher::attribute(sources);
+        let routed = self
+            .follow_publisher(routed, &mut held, record.publisher_id, id, &caller, now)
+            .await;
         let policy = campaign.as_ref().map(|c| c.routing_policy);
         match routed {
             Ok(routed) => {
@@ -216,10 +273,13 @@ impl Engine {
                     Err(reason) => {
                         record.reject_reason = Some(reason);
                         record.ended_at = Some(now);
+                        // Refused before a dial: the publisher's slot and count come back.
+                        self.give_back_publisher(held.take(), id).await;
                     }
                 }
             }
             Err(e) => {
+                self.give_back_publisher(held, id).await;
                 self.inner.live.remove(id, &call.call_sid);
                 return Err(e);
             }
@@ -235,6 +295,7 @@ impl Engine {
                 })
                 .await;
             }
+            self.give_back_publisher(held, id).await;
             self.inner.live.remove(id, &call.call_sid);
             return Err(e);
         }
@@ -257,6 +318,111 @@ impl Engine {
         let decision = calls::decision_for(&record, campaign.as_deref(), &self.settings());
         *slot = Some(record);
         Ok(decision)
+    }
+
+    /// Reserves a slot of capped `publisher` for `call`, wherever its
+    /// counting actor lives (a buyer actor keyed by the publisher).
+    async fn reserve_publisher(
+        &self,
+        publisher: Id,
+        call: Id,
+        caller: &Arc<CallerInfo>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let expires_at = now + self.inner.config.max_hold();
+        self.inner
+            .capacity
+            .reserve(
+                publisher,
+                (call, 0),
+                caller,
+                now,
+                expires_at,
+                PUBLISHER_RESERVE_TIMEOUT,
+            )
+            .await
+            .is_ok()
+    }
+
+    /// Gives `held`'s slot for `call` back, refunding its count.
+    async fn give_back_publisher(&self, held: Option<Id>, call: Id) {
+        if let Some(p) = held {
+            self.release(Release {
+                buyer_id: p,
+                key: (call, 0),
+                answered: false,
+            })
+            .await;
+        }
+    }
+
+    /// After routing, the publisher slot follows the publisher the call is
+    /// attributed to (a ping was taken, or lapsed, after the first look):
+    /// the slot `held` is given back, a capped new publisher's is reserved,
+    /// and over its cap the routed attempt is let go and the call refused.
+    async fn follow_publisher(
+        &self,
+        routed: Result<Routed>,
+        held: &mut Option<Id>,
+        attributed: Option<Id>,
+        call: Id,
+        caller: &Arc<CallerInfo>,
+        now: DateTime<Utc>,
+    ) -> Result<Routed> {
+        let wanted = attributed.filter(|p| self.publisher_capped(*p));
+        if *held == wanted {
+            return routed;
+        }
+        let routed = routed?;
+        self.give_back_publisher(held.take(), call).await;
+        let Some(p) = wanted else { return Ok(routed) };
+        if self.reserve_publisher(p, call, caller, now).await {
+            *held = Some(p);
+            return Ok(routed);
+        }
+        if let Ok(pick) = &routed.pick {
+            self.release(Release {
+                buyer_id: pick.id(),
+                key: (call, 0),
+                answered: false,
+            })
+            .await;
+            self.inner.rtb_pending.remove(&call);
+        }
+        Ok(Routed {
+            pick: Err(RejectReason::PublisherCap),
+            ..routed
+        })
+    }
+
+    /// Where a call of `tenant` to `to` may find its publisher: for a pool
+    /// number (`pool`), the tracking tag of the `visit` it is attributed to
+    /// (read from the store, which alone holds tags) and the pool; the
+    /// number in the inventory.
+    async fn publisher_sources(
+        &self,
+        tenant: Id,
+        pool: Option<Id>,
+        to: &PhoneNumber,
+        visit: Option<&Attribution>,
+    ) -> Result<PublisherSources> {
+        let mut s = PublisherSources {
+            number: self.number_publisher(tenant, to),
+            ..PublisherSources::default()
+        };
+        if let Some(pool) = pool {
+            if let Some(visit) = visit
+                && let Some(doc) = self
+                    .inner
+                    .store
+                    .get_doc(DocKind::TrackingTag, tenant, visit.tag_id)
+                    .await?
+            {
+                s.tag = TrackingTag::decode(&doc)?.publisher_id;
+            }
+            s.pool = self.pool(pool).and_then(|p| p.publisher_id);
+        }
+        Ok(s)
     }
 
     /// The decision already made for a call of `tenant` (a retried webhook);
@@ -390,13 +556,31 @@ impl Engine {
         }
     }
 
-    /// Commits a changed record, then gives back the reservations it released.
+    /// Commits a changed record, then gives back the reservations it
+    /// released. The change that ends the call books its payout, by the
+    /// campaign's rules ([`payout::settle`]).
     async fn commit(
         &self,
         slot: &mut Option<CallRecord>,
-        record: CallRecord,
-        releases: Vec<Release>,
+        mut record: CallRecord,
+        mut releases: Vec<Release>,
     ) -> Result<()> {
+        let was_terminal = slot.as_ref().is_some_and(|r| r.status.is_terminal());
+        // The call ended: its publisher's slot is free; it still counts
+        // unless it was refused before a dial.
+        if !was_terminal
+            && record.status.is_terminal()
+            && let Some(p) = record.publisher_id.filter(|p| self.publisher_capped(*p))
+        {
+            releases.push(Release {
+                buyer_id: p,
+                key: (record.id, 0),
+                answered: record.status != CallStatus::Rejected,
+            });
+        }
+        let campaign = self.campaign(record.campaign_id);
+        let rules = campaign.as_deref().map_or(&[][..], |c| &c.payout_rules);
+        payout::settle(&mut record, was_terminal, rules);
         self.inner.recorder.record(record.clone()).await?;
         if record.status.is_terminal() {
             // An ended call falls through no more.
@@ -668,6 +852,43 @@ impl Engine {
         match self.inner.store.get_call_by_sid(sid).await? {
             Some(record) => Ok(self.inner.live.adopt(record)),
             None => Err(EngineError::UnknownCall(sid.to_owned())),
+        }
+    }
+
+    /// Sets or revises an ended call's conversion, revenue and payout
+    /// ([`payout::adjust`]), under the call's lock, durable before it
+    /// returns; `true` when applied, `false` for a repeat of an adjustment
+    /// with the same idempotency key. Another tenant's call is unknown; a
+    /// call still going on is refused (its payout is booked when it ends).
+    pub async fn adjust(
+        &self,
+        tenant: Id,
+        call_id: Id,
+        adjustment: Adjustment,
+    ) -> Result<(CallRecord, bool)> {
+        let live = self.live_call(call_id).await?;
+        if live.tenant_id != tenant {
+            return Err(EngineError::UnknownCall(call_id.to_string()));
+        }
+        let mut slot = live.record.lock().await;
+        let Some(current) = slot.as_ref() else {
+            return Err(EngineError::Overloaded("call is not decided yet".into()));
+        };
+        if !current.status.is_terminal() {
+            return Err(EngineError::Reference(
+                "the call has not ended yet: adjust it once it has".into(),
+            ));
+        }
+        let mut record = current.clone();
+        match payout::adjust(&mut record, adjustment) {
+            payout::Adjusted::Repeated => Ok((record, false)),
+            payout::Adjusted::KeyReused => Err(EngineError::Reference(
+                "this Idempotency-Key was used for another adjustment of this call".into(),
+            )),
+            payout::Adjusted::Applied => {
+                self.commit(&mut slot, record.clone(), Vec::new()).await?;
+                Ok((record, true))
+            }
         }
     }
 

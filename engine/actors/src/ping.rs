@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use switchboard_model::{
-    CallerInfo, CampaignStatus, Currency, Id, PhoneNumber, ResourceStatus, RoutingType,
+    CallerInfo, Campaign, CampaignStatus, Currency, Id, PhoneNumber, ResourceStatus, RoutingType,
 };
 use switchboard_rtb::ValidBid;
 
@@ -53,16 +53,20 @@ pub(crate) struct PingBid {
     rest: VecDeque<ValidBid>,
     number: PhoneNumber,
     expires: Instant,
+    /// The publisher whose key pinged: the call that takes the bid is its.
+    publisher: Option<Id>,
 }
 
 impl Engine {
-    /// Runs `router`'s auction for a publisher's caller. `Ok(None)`: the
-    /// tenant has no such router.
+    /// Runs `router`'s auction for a publisher's caller; the call that
+    /// takes the bid is attributed to `publisher`. `Ok(None)`: the tenant
+    /// has no such router.
     pub async fn rtb_ping(
         &self,
         tenant: Id,
         router: Id,
         caller: CallerInfo,
+        publisher: Option<Id>,
     ) -> Result<Option<Ping>> {
         let Some(router) = self
             .inner
@@ -148,6 +152,7 @@ impl Engine {
             rest: bids,
             number,
             expires,
+            publisher,
         });
         let ping = answer(&open);
         self.inner.pings.insert(key.clone(), open);
@@ -166,15 +171,27 @@ impl Engine {
         Ok(Some(ping))
     }
 
+    /// The publisher of the open ping bid a call to RTB `campaign` from
+    /// `caller` would take now, if the ping was made with a publisher's key.
+    pub(crate) fn ping_publisher(&self, campaign: &Campaign, caller: &str) -> Option<Id> {
+        let (router, number) = (campaign.rtb_router_id?, campaign.phone_number.as_ref()?);
+        self.inner
+            .pings
+            .get(&(router, caller.to_owned()))
+            .filter(|p| p.expires > Instant::now() && p.number == *number)
+            .and_then(|p| p.publisher)
+    }
+
     /// The open ping bid for a call to an RTB campaign from `caller`, moved
-    /// onto the call: its reservation is re-keyed to `(call_id, 0)`.
+    /// onto the call: its reservation is re-keyed to `(call_id, 0)`. With
+    /// it, the publisher whose key pinged.
     pub(crate) async fn take_ping(
         &self,
         router: Id,
         number: &PhoneNumber,
         caller: &Arc<CallerInfo>,
         call_id: Id,
-    ) -> Option<((ValidBid, PhoneNumber), VecDeque<ValidBid>)> {
+    ) -> Option<((ValidBid, PhoneNumber), VecDeque<ValidBid>, Option<Id>)> {
         let (_, open) = self
             .inner
             .pings
@@ -187,6 +204,7 @@ impl Engine {
             rest: shared.rest.clone(),
             number: shared.number.clone(),
             expires: shared.expires,
+            publisher: shared.publisher,
         });
         // Hand the slot over: release the ping's key, reserve the call's.
         self.inner
@@ -197,7 +215,7 @@ impl Engine {
         let winner = self
             .reserve_bid(&mut bids, (call_id, 0), caller, Utc::now())
             .await?;
-        Some((winner, bids))
+        Some((winner, bids, open.publisher))
     }
 }
 

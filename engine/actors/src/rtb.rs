@@ -22,13 +22,15 @@ use crate::lifecycle::{Pick, Routed};
 impl Engine {
     /// Routes the first attempt of a call to an RTB campaign: runs its
     /// router's auction and reserves the best bid it can; with no valid bid,
-    /// the campaign's buyers (none: a polite hang-up).
+    /// the campaign's buyers (none: a polite hang-up). A call that takes a
+    /// ping's bid sets `pinged_by` to the publisher whose key pinged, if any.
     pub(crate) async fn rtb_route(
         &self,
         campaign: &Campaign,
         call_id: Id,
         caller: Arc<CallerInfo>,
         now: DateTime<Utc>,
+        pinged_by: &mut Option<Id>,
     ) -> Result<Routed> {
         let router = campaign
             .rtb_router_id
@@ -36,9 +38,10 @@ impl Engine {
             .filter(|r| r.tenant_id == campaign.tenant_id && r.status == ResourceStatus::Active);
         if let Some(router) = &router
             && let Some(number) = &campaign.phone_number
-            && let Some(((bid, dial), rest)) =
+            && let Some(((bid, dial), rest, publisher)) =
                 self.take_ping(router.id, number, &caller, call_id).await
         {
+            *pinged_by = publisher;
             // A publisher pinged for this caller: the call goes to the bid it was promised.
             if !rest.is_empty() {
                 self.inner

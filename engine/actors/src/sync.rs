@@ -9,15 +9,16 @@
 //! pool/router → campaigns index), number pools (their actors and pool
 //! numbers; a changed pool keeps the leases of numbers it keeps, a deleted
 //! one ends its leases), RTB targets (a changed one gets a fresh circuit
-//! breaker, as on the writing node), RTB routers and the blocklist. The number inventory
-//! and tracking tags have no in-memory state: every node reads them from
-//! the store when it needs them.
+//! breaker, as on the writing node), RTB routers, the blocklist, the
+//! number inventory (each number's publisher) and publishers (their caps'
+//! profiles). Tracking tags have no in-memory state: every node reads them
+//! from the store when it needs them.
 //!
 //! A poll runs under the configuration lock, so it cannot undo a change
 //! this node's API applies meanwhile. The embedded store has one writer by
 //! construction (its file is locked), so a node on it never polls. A poll
-//! reads the key and version of every tenant, buyer, campaign, pool, RTB
-//! target and RTB router document ([`Store::doc_versions`](switchboard_store::Store::doc_versions):
+//! reads the key and version of every tenant, inventory number, publisher,
+//! buyer, campaign, pool, RTB target and RTB router document ([`Store::doc_versions`](switchboard_store::Store::doc_versions):
 //! on ScyllaDB two columns, no bodies), then reads and decodes only the
 //! documents whose version differs, up to 32 reads at a time; an id it runs that
 //! is no longer listed was deleted. Its cost grows with the number of

@@ -40,6 +40,7 @@ async fn world(config: EngineConfig) -> World {
                 name: "t".into(),
                 twilio_account_sid: Some("AC1".into()),
                 twilio_auth_token: "secret".into(),
+                timezone: chrono_tz::Tz::UTC,
                 version: 0,
                 created_at: Utc::now(),
             },
@@ -60,7 +61,7 @@ fn buyer(tenant: Id, number: &str, concurrency: Option<u32>) -> Buyer {
     serde_json::from_value(serde_json::json!({
         "id": new_id(), "tenantId": tenant, "name": format!("buyer {number}"),
         "phoneNumber": number, "timezone": "America/New_York",
-        "concurrencyLimit": concurrency, "conversionSeconds": 30, "payout": 12.5
+        "concurrencyLimit": concurrency, "conversionSeconds": 30, "revenue": 12.5
     }))
     .unwrap()
 }
@@ -94,6 +95,7 @@ fn campaign(tenant: Id, number: &str, policy: RoutingPolicy, buyers: &[(Id, u32)
         webhook_url: None,
         pixel_url: None,
         tags: Default::default(),
+        payout_rules: Vec::new(),
         version: 0,
     }
 }
@@ -226,6 +228,7 @@ async fn a_campaigns_number_is_claimed_for_its_tenant_and_released_with_it() {
                 name: "other".into(),
                 twilio_account_sid: None,
                 twilio_auth_token: "t".into(),
+                timezone: chrono_tz::Tz::UTC,
                 version: 0,
                 created_at: Utc::now(),
             },

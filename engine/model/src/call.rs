@@ -78,6 +78,8 @@ pub enum RejectReason {
     DuplicateCaller,
     /// The engine could not decide in time.
     Overloaded,
+    /// The call's publisher is at its concurrency, daily or monthly cap.
+    PublisherCap,
 }
 
 impl RejectReason {
@@ -88,6 +90,7 @@ impl RejectReason {
             RejectReason::NoBuyerAvailable => "no-buyer-available",
             RejectReason::DuplicateCaller => "duplicate-caller",
             RejectReason::Overloaded => "overloaded",
+            RejectReason::PublisherCap => "publisher-cap",
         }
     }
 }
@@ -336,7 +339,14 @@ pub struct CallRecord {
     /// Revenue booked on conversion, minor units.
     #[serde(default)]
     pub revenue_minor: i64,
-    /// Currency of the revenue.
+    /// What the call pays its publisher, minor units of `currency`: booked
+    /// once, when the call ends, by the campaign's payout rules.
+    #[serde(default)]
+    pub payout_minor: i64,
+    /// Revenue minus payout, minor units of `currency`.
+    #[serde(default)]
+    pub profit_minor: i64,
+    /// Currency of the revenue, payout and profit.
     #[serde(default)]
     #[schema(value_type = String)]
     pub currency: Currency,
@@ -351,10 +361,64 @@ pub struct CallRecord {
     /// dialed number at the call's start or shortly before.
     #[serde(default)]
     pub attribution: Option<Attribution>,
+    /// The publisher the call is attributed to
+    /// ([`crate::publisher::attribute`]), fixed when it starts.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub publisher_id: Option<Id>,
     /// A repeat caller inside the campaign's duplicate window, whatever
     /// the campaign does with them (records from before the field: false).
     #[serde(default)]
     pub duplicate: bool,
+    /// Changes made after the call (a sale confirmed, a return), oldest first.
+    #[serde(default)]
+    pub adjustments: Vec<Adjustment>,
+}
+
+/// A change of an ended call's conversion, revenue or payout, made after
+/// it (Ringba's and TrackDrive's conversion API). The fields it sets are the
+/// call's from then on; its profit follows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Adjustment {
+    /// Its id.
+    #[schema(value_type = String, format = Uuid)]
+    pub id: Id,
+    /// When it was made.
+    pub at: DateTime<Utc>,
+    /// Who made it: `user:<name>` or `api-key:<name>`.
+    pub by: String,
+    /// Why.
+    pub reason: String,
+    /// The conversion it set, if it set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub converted: Option<bool>,
+    /// The revenue it set, minor units of the call's currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revenue_minor: Option<i64>,
+    /// The payout it set, minor units of the call's currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payout_minor: Option<i64>,
+    /// The `Idempotency-Key` it was sent with: a repeat with the key changes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+impl Adjustment {
+    /// Whether `other` asks for the same change (a retried request).
+    pub fn same_change(&self, other: &Adjustment) -> bool {
+        (
+            self.converted,
+            self.revenue_minor,
+            self.payout_minor,
+            &self.reason,
+        ) == (
+            other.converted,
+            other.revenue_minor,
+            other.payout_minor,
+            &other.reason,
+        )
+    }
 }
 
 impl CallRecord {

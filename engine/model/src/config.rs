@@ -9,6 +9,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{Currency, FieldError, Id, ModelError, PhoneNumber, TagFilter, money};
 
+fn utc() -> Tz {
+    Tz::UTC
+}
+
 /// One customer account. Every other resource belongs to exactly one tenant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -23,6 +27,10 @@ pub struct Tenant {
     /// Twilio auth token: the key that signs this tenant's webhooks. Never shown by the API.
     #[serde(default)]
     pub twilio_auth_token: String,
+    /// IANA time zone of the tenant's own periods (publishers' daily and
+    /// monthly caps); UTC when not set.
+    #[serde(default = "utc")]
+    pub timezone: Tz,
     /// Optimistic-concurrency version, bumped by every write.
     #[serde(default)]
     pub version: u64,
@@ -270,11 +278,12 @@ pub struct Buyer {
     /// Talk time, in seconds, after which a call counts as converted.
     #[serde(default)]
     pub conversion_seconds: u32,
-    /// What the buyer pays per converted call, in minor units.
-    #[serde(default, with = "money::decimal")]
+    /// What the buyer pays per converted call (the network's revenue), in
+    /// minor units. Documents stored before the rename name it `payout`.
+    #[serde(default, with = "money::decimal", alias = "payout")]
     #[schema(value_type = f64, example = 25.5)]
-    pub payout: i64,
-    /// Currency of the payout.
+    pub revenue: i64,
+    /// Currency of the revenue.
     #[serde(default)]
     #[schema(value_type = String, example = "USD")]
     pub currency: Currency,
@@ -292,8 +301,8 @@ impl Buyer {
         }
         self.caps.validate(&mut errors);
         crate::tags::validate_filters("filters", &self.filters, &mut errors);
-        if self.payout < 0 {
-            errors.push(FieldError::new("payout", "must not be negative"));
+        if self.revenue < 0 {
+            errors.push(FieldError::new("revenue", "must not be negative"));
         }
         if let Some(s) = &self.schedule {
             s.validate(&mut errors);
@@ -499,6 +508,10 @@ pub struct Campaign {
     /// Custom values for RTB request templates, used as `{tag:NAME}`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+    /// What its calls pay their publisher: the default rule (no
+    /// `publisherId`) and per-publisher overrides of it.
+    #[serde(default)]
+    pub payout_rules: Vec<crate::publisher::PayoutRule>,
     /// Optimistic-concurrency version.
     #[serde(default)]
     pub version: u64,
@@ -536,6 +549,7 @@ impl Campaign {
             webhook_url: None,
             pixel_url: None,
             tags: BTreeMap::new(),
+            payout_rules: Vec::new(),
             version: 0,
         }
     }
@@ -582,6 +596,7 @@ impl Campaign {
                 ));
             }
         }
+        crate::publisher::validate_rules(&self.payout_rules, &mut errors);
         match self.routing_type {
             RoutingType::Direct
                 if self.phone_number.is_none() && self.status == CampaignStatus::Active =>
@@ -649,7 +664,7 @@ mod tests {
         serde_json::from_value(serde_json::json!({
             "id": crate::new_id(), "tenantId": crate::new_id(), "name": "Acme",
             "phoneNumber": "(555) 000-2001", "timezone": "America/New_York",
-            "concurrencyLimit": 2, "dailyCap": 100, "payout": 25.5,
+            "concurrencyLimit": 2, "dailyCap": 100, "revenue": 25.5,
             "schedule": {"monday": [{"open": "09:00", "close": "17:00"}]}
         }))
         .unwrap()
@@ -659,7 +674,7 @@ mod tests {
     fn buyer_json_is_normalized() {
         let b = buyer();
         assert_eq!(b.phone_number.as_str(), "+15550002001");
-        assert_eq!(b.payout, 2550);
+        assert_eq!(b.revenue, 2550);
         assert_eq!(b.timezone, chrono_tz::America::New_York);
         assert_eq!(
             b.schedule.as_ref().unwrap().monday[0].close,

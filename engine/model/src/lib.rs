@@ -8,6 +8,7 @@
 //! - [`bid`]: what an RTB auction records — one request row, one response row per target.
 //! - [`resources`]: numbers, pools, RTB targets and routers, tracking tags.
 //! - [`tags`]: a call's tags and the routing filters over them.
+//! - [`publisher`]: publishers, and how a call finds its own.
 //! - [`prng`]: the one seedable PRNG (SplitMix64).
 //! - [`blocklist`]: callers a tenant refuses.
 //!
@@ -22,6 +23,7 @@ pub mod config;
 pub mod money;
 pub mod phone;
 pub mod prng;
+pub mod publisher;
 pub mod resources;
 pub mod tags;
 
@@ -29,7 +31,8 @@ pub use accounts::{AuditEntry, Role};
 pub use bid::{BidFilter, BidRequestRecord, BidResponseRecord};
 pub use blocklist::{BlockTarget, BlocklistEntry};
 pub use call::{
-    Attempt, AttemptOutcome, CallRecord, CallStatus, CallerInfo, Refusal, RejectReason, Skipped,
+    Adjustment, Attempt, AttemptOutcome, CallRecord, CallStatus, CallerInfo, Refusal, RejectReason,
+    Skipped,
 };
 pub use config::{
     Buyer, BuyerAssignment, BuyerStatus, CallerIdMode, Campaign, CampaignStatus, Caps,
@@ -37,6 +40,7 @@ pub use config::{
 };
 pub use money::Currency;
 pub use phone::PhoneNumber;
+pub use publisher::{Publisher, PublisherStatus};
 pub use resources::{
     AuthType, BodyFormat, ContentType, HttpMethod, Number, NumberFormat, Pool, ResourceStatus,
     RouterTarget, RtbRouter, RtbTarget, TrackingTag,

@@ -192,9 +192,50 @@ pub mod decimal {
     }
 }
 
+/// Serde for an optional amount, as [`decimal`] (absent or `null`: none).
+/// Use with `#[serde(default, with = "money::opt_decimal")]`.
+pub mod opt_decimal {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Amount(#[serde(with = "super::decimal")] i64);
+
+    /// Writes the amount as a JSON number, or `null`.
+    pub fn serialize<S: Serializer>(minor: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+        match minor {
+            Some(m) => super::decimal::serialize(m, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Reads a JSON number, numeric string or `null`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        Ok(Option::<Amount>::deserialize(d)?.map(|Amount(m)| m))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn optional_amounts_read_numbers_text_and_null() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct O {
+            #[serde(default, with = "opt_decimal")]
+            amount: Option<i64>,
+        }
+        let o = |v: &str| serde_json::from_str::<O>(v).map(|o| o.amount);
+        assert_eq!(o(r#"{"amount": "8.75"}"#).unwrap(), Some(875));
+        assert_eq!(o(r#"{"amount": 8.75}"#).unwrap(), Some(875));
+        assert_eq!(o(r#"{"amount": null}"#).unwrap(), None);
+        assert_eq!(o("{}").unwrap(), None);
+        assert!(o(r#"{"amount": "1.005"}"#).is_err());
+        assert_eq!(
+            serde_json::to_string(&O { amount: Some(1250) }).unwrap(),
+            r#"{"amount":12.5}"#
+        );
+    }
 
     #[test]
     fn decimals_are_exact() {

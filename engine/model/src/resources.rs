@@ -80,6 +80,11 @@ pub struct Number {
     /// Whether it is in use.
     #[serde(default)]
     pub status: ResourceStatus,
+    /// The publisher whose traffic it carries: calls to it are attributed
+    /// to that publisher (one of the tenant's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub publisher_id: Option<Id>,
     /// Optimistic-concurrency version, bumped by every write. On update, the
     /// version being replaced (or send `If-Match`); absent or 0: the current
     /// one, whatever it is. A stale one is a 409.
@@ -153,6 +158,11 @@ pub struct Pool {
     /// Whether it leases numbers.
     #[serde(default)]
     pub status: ResourceStatus,
+    /// The publisher its calls are attributed to when the visit's tracking
+    /// tag names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub publisher_id: Option<Id>,
     /// Optimistic-concurrency version, bumped by every write. On update, the
     /// version being replaced (or send `If-Match`); absent or 0: the current
     /// one, whatever it is. A stale one is a 409.
@@ -865,6 +875,11 @@ pub struct TrackingTag {
     /// Whether it swaps numbers.
     #[serde(default)]
     pub status: ResourceStatus,
+    /// The publisher whose visitors it tracks: calls attributed to its
+    /// visits are attributed to that publisher (before the pool's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub publisher_id: Option<Id>,
     /// Optimistic-concurrency version, bumped by every write. On update, the
     /// version being replaced (or send `If-Match`); absent or 0: the current
     /// one, whatever it is. A stale one is a 409.

@@ -136,7 +136,7 @@ mod tests {
             },
             filters: vec![],
             conversion_seconds: 60,
-            payout: 2500,
+            revenue: 2500,
             currency: Default::default(),
             version: 0,
         }

@@ -15,6 +15,7 @@
 //!   reservations, periods in the buyer's local time, rebuild after restart.
 //! - [`duplicate`]: the repeat-caller window, per campaign.
 //! - [`blocklist`]: blocked callers, in O(1) per call.
+//! - [`payout`]: what a call pays its publisher, booked once when it ends.
 //!
 //! A call, end to end: the campaign actor orders its [`Candidate`]s and, for
 //! each in turn, asks that buyer's actor to [`admit()`] the attempt under a
@@ -28,6 +29,7 @@ pub mod caps;
 pub mod duplicate;
 pub mod geo;
 pub mod order;
+pub mod payout;
 pub mod schedule;
 
 pub use admit::{Capacity, admit};

@@ -5,8 +5,8 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use switchboard_model::{
-    BlocklistEntry, Buyer, Campaign, Id, ModelError, Number, Pool, RtbRouter, RtbTarget, Tenant,
-    TrackingTag,
+    BlocklistEntry, Buyer, Campaign, Id, ModelError, Number, Pool, Publisher, RtbRouter, RtbTarget,
+    Tenant, TrackingTag,
 };
 
 use crate::{Doc, DocKind, Result, StoreError};
@@ -69,4 +69,5 @@ config_kind! {
     RtbRouter => RtbRouter, tenant: tenant_id, validate: RtbRouter::validate;
     TrackingTag => TrackingTag, tenant: tenant_id, validate: TrackingTag::validate;
     BlocklistEntry => BlocklistEntry, tenant: tenant_id, validate: BlocklistEntry::validate;
+    Publisher => Publisher, tenant: tenant_id, validate: Publisher::validate;
 }

@@ -100,11 +100,15 @@ pub fn sample_call(tenant: Id, campaign: Id, started_at: DateTime<Utc>) -> CallR
         duration_seconds: 0,
         converted: false,
         revenue_minor: 0,
+        payout_minor: 0,
+        profit_minor: 0,
         currency: Currency::default(),
         recording_url: None,
         pool_id: None,
         attribution: None,
+        publisher_id: None,
         duplicate: false,
+        adjustments: Vec::new(),
     }
 }
 

@@ -120,6 +120,8 @@ pub enum DocKind {
     TrackingTag,
     /// A blocklist entry (a blocked caller).
     BlocklistEntry,
+    /// A publisher (traffic source).
+    Publisher,
     /// One entry of the configuration audit log (ids are time-ordered).
     Audit,
     /// A server-wide secret, under the nil tenant (the key DNI session ids
@@ -143,6 +145,7 @@ impl DocKind {
             DocKind::RtbRouter => "rtb_router",
             DocKind::TrackingTag => "tracking_tag",
             DocKind::BlocklistEntry => "blocklist_entry",
+            DocKind::Publisher => "publisher",
             DocKind::Audit => "audit",
             DocKind::Secret => "secret",
         }

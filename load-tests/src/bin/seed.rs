@@ -306,6 +306,7 @@ async fn tenant(engine: &Engine, name: &str, token: &str, account: &str) -> anyh
         name: name.to_owned(),
         twilio_account_sid: Some(account.to_owned()),
         twilio_auth_token: token.to_owned(),
+        timezone: chrono_tz::Tz::UTC,
         version: 0,
         created_at: Utc::now(),
     };
@@ -336,7 +337,7 @@ async fn buyers(engine: &Engine, tenant: Id, n: usize, offset: usize) -> anyhow:
             geo: GeoFilter::default(),
             filters: Vec::new(),
             conversion_seconds: 60,
-            payout: 1000,
+            revenue: 1000,
             currency: Currency::USD,
             version: 0,
         };

@@ -37,6 +37,11 @@ pub(crate) struct NewApiKey {
     name: String,
     /// What it may do; at most the creator's own role.
     role: Role,
+    /// The publisher it sends traffic for (one of the tenant's): its RTB
+    /// pings and their calls are attributed to it.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    publisher_id: Option<switchboard_model::Id>,
 }
 
 /// A created key: the key, plus its secret, shown this once.
@@ -87,22 +92,39 @@ async fn create_key(
             "must be 1 to 100 characters",
         )]));
     }
+    if let Some(e) = crate::admin::resources::publishers::check_ref(
+        &state,
+        auth.tenant_id,
+        "publisherId",
+        req.publisher_id,
+    )
+    .await?
+    {
+        return Err(ApiError::Invalid(vec![e]));
+    }
     let store = state.engine.store().as_ref();
     // The key acts for its creator's user, so deleting that user revokes it.
     let owner = match &auth.principal {
         Principal::User { id, .. } => Some(*id),
         Principal::ApiKey { id, .. } => accounts::key_owner(store, *id).await?,
     };
-    let (secret, key) =
-        accounts::create_api_key(store, auth.tenant_id, name, req.role, auth.actor(), owner)
-            .await?;
+    let (secret, key) = accounts::create_api_key(
+        store,
+        auth.tenant_id,
+        name,
+        req.role,
+        auth.actor(),
+        owner,
+        req.publisher_id,
+    )
+    .await?;
     audit::record(
         &state,
         &auth,
         "create",
         "api-key",
         Some(key.id),
-        json!({ "name": key.name, "role": key.role }),
+        json!({ "name": key.name, "role": key.role, "publisherId": key.publisher_id }),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(CreatedApiKey { key, secret })).into_response())

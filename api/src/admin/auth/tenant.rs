@@ -34,6 +34,9 @@ pub(crate) struct TenantView {
     twilio_account_sid: Option<String>,
     /// Whether an auth token is set (the token itself is never shown).
     twilio_auth_token_set: bool,
+    /// IANA time zone of the tenant's periods (publishers' daily and monthly caps).
+    #[schema(value_type = String, example = "America/New_York")]
+    timezone: chrono_tz::Tz,
     created_at: DateTime<Utc>,
     /// Pass back as `version` (or `If-Match`) to update.
     version: u64,
@@ -46,6 +49,7 @@ impl From<&Tenant> for TenantView {
             name: t.name.clone(),
             twilio_account_sid: t.twilio_account_sid.clone(),
             twilio_auth_token_set: !t.twilio_auth_token.is_empty(),
+            timezone: t.timezone,
             created_at: t.created_at,
             version: t.version,
         }
@@ -64,6 +68,11 @@ pub(crate) struct TenantUpdate {
     /// (webhooks are then refused).
     #[serde(default)]
     twilio_auth_token: Option<String>,
+    /// IANA time zone of the tenant's periods (publishers' daily and
+    /// monthly caps); absent: UTC.
+    #[serde(default)]
+    #[schema(example = "America/New_York")]
+    timezone: Option<String>,
     /// The version this change is based on (or send `If-Match`, which wins);
     /// absent: the current one. A stale one is a 409 (412 for `If-Match`).
     #[serde(default)]
@@ -125,7 +134,7 @@ async fn patch_tenant(
     let Json(patch) = body?;
     let patch = docs::patch_object(&patch)?;
     let old = current(&state, &auth)?;
-    let base = json!({"name": old.name, "twilioAccountSid": old.twilio_account_sid});
+    let base = json!({"name": old.name, "twilioAccountSid": old.twilio_account_sid, "timezone": old.timezone.name()});
     let body = docs::merge_patch(base, patch, &["twilioAuthToken"]);
     replace_tenant(&state, &auth, &headers, body).await
 }
@@ -172,6 +181,16 @@ async fn replace_tenant(
             "must be at most 256 characters, no control characters",
         ));
     }
+    let timezone = match req.timezone.as_deref().map(str::trim) {
+        None | Some("") => chrono_tz::Tz::UTC,
+        Some(t) => t.parse().unwrap_or_else(|_| {
+            fields.push(FieldError::new(
+                "timezone",
+                format!("{t:?} is not an IANA time zone such as America/New_York"),
+            ));
+            chrono_tz::Tz::UTC
+        }),
+    };
     if !fields.is_empty() {
         return Err(ApiError::Invalid(fields));
     }
@@ -186,6 +205,7 @@ async fn replace_tenant(
         name,
         twilio_account_sid: sid,
         twilio_auth_token: token.unwrap_or_else(|| old.twilio_auth_token.clone()),
+        timezone,
         ..old.clone()
     };
     let saved = state

@@ -38,7 +38,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 
 /// A buyer as clients send it. Every field is optional so that all missing
 /// and malformed values are reported together (422); phone number, time
-/// zone, schedule times, payout and currency arrive as text and are checked
+/// zone, schedule times, revenue and currency arrive as text and are checked
 /// here rather than by the JSON parser. A `PUT` is the whole buyer: absent
 /// optional fields take their defaults (`PATCH` changes only what it names).
 /// `id` and `tenantId` are ignored: the server assigns them (`version` or
@@ -76,8 +76,12 @@ pub(crate) struct BuyerInput {
     /// Tag filters: the buyer takes only calls matching all of them.
     filters: Option<Vec<TagFilter>>,
     conversion_seconds: Option<u32>,
-    /// Per converted call, a decimal in the currency's units.
+    /// What the buyer pays per converted call, a decimal in the currency's units.
     #[schema(value_type = Option<f64>, example = 25.5)]
+    revenue: Option<Value>,
+    /// The old name of `revenue`, accepted until the next release: an
+    /// answer to a body that uses it carries a `Deprecation` header.
+    #[schema(value_type = Option<f64>, deprecated)]
     payout: Option<Value>,
     #[schema(example = "USD")]
     currency: Option<String>,
@@ -176,7 +180,17 @@ impl BuyerInput {
             errors.push(FieldError::new("name", "is required"));
         }
         let schedule = self.schedule.map(|s| s.parse(&mut errors));
-        let payout = amount(self.payout.as_ref(), "payout", &mut errors);
+        let revenue = match (&self.revenue, &self.payout) {
+            (Some(_), Some(_)) => {
+                errors.push(FieldError::new(
+                    "payout",
+                    "is the deprecated name of revenue: send revenue only",
+                ));
+                0
+            }
+            (Some(r), None) => amount(Some(r), "revenue", &mut errors),
+            (None, p) => amount(p.as_ref(), "payout", &mut errors),
+        };
         let currency = match self.currency.as_deref() {
             None => Currency::default(),
             Some(c) => Currency::parse(c).unwrap_or_else(|_| {
@@ -207,7 +221,7 @@ impl BuyerInput {
             geo: self.geo.unwrap_or_default(),
             filters: self.filters.unwrap_or_default(),
             conversion_seconds: self.conversion_seconds.unwrap_or(0),
-            payout,
+            revenue,
             currency,
             version: 0,
         };
@@ -282,6 +296,33 @@ fn amount(value: Option<&Value>, field: &str, errors: &mut Vec<FieldError>) -> i
     })
 }
 
+/// When `payout` on a buyer was deprecated (RFC 9745: the `Deprecation`
+/// header's `@` Unix time): 2026-12-03T00:00:00Z.
+const PAYOUT_DEPRECATED_AT: i64 = 1_796_256_000;
+
+/// Takes a body's deprecated `payout` as `revenue` (when it does not also
+/// name `revenue`, which [`BuyerInput::into_buyer`] then refuses); `true`
+/// when the body used it.
+fn deprecated_payout(body: &mut Map<String, Value>) -> bool {
+    if !body.contains_key("payout") {
+        return false;
+    }
+    if !body.contains_key("revenue")
+        && let Some(v) = body.remove("payout")
+    {
+        body.insert("revenue".to_owned(), v);
+    }
+    true
+}
+
+/// `resp` with the `Deprecation` header when the request used `payout`.
+fn deprecation(mut resp: Response, used: bool) -> Response {
+    if used && let Ok(v) = axum::http::HeaderValue::from_str(&format!("@{PAYOUT_DEPRECATED_AT}")) {
+        resp.headers_mut().insert("deprecation", v);
+    }
+    resp
+}
+
 /// The body as a JSON object (400 otherwise).
 pub(crate) fn object(body: Value) -> Result<Map<String, Value>, ApiError> {
     match body {
@@ -324,7 +365,9 @@ async fn create(
     // The role is checked before the body is looked at.
     auth.require(Role::Manager)?;
     let Json(body) = body?;
-    let input: BuyerInput = docs::body(Value::Object(object(body)?), &[])?;
+    let mut body = object(body)?;
+    let deprecated = deprecated_payout(&mut body);
+    let input: BuyerInput = docs::body(Value::Object(body), &[])?;
     let buyer = input.into_buyer(new_id(), auth.tenant_id)?;
     let buyer = state.engine.put_buyer(buyer, None).await?;
     audit::record(
@@ -336,7 +379,10 @@ async fn create(
         json!({"name": buyer.name}),
     )
     .await?;
-    Ok(docs::tagged(StatusCode::CREATED, &buyer, buyer.version))
+    Ok(deprecation(
+        docs::tagged(StatusCode::CREATED, &buyer, buyer.version),
+        deprecated,
+    ))
 }
 
 /// One buyer; a malformed or unknown id is a 404.
@@ -425,9 +471,13 @@ async fn update(
     // The role is checked before the body is looked at.
     auth.require(Role::Manager)?;
     let Json(body) = body?;
-    let body = object(body)?;
+    let mut body = object(body)?;
+    let deprecated = deprecated_payout(&mut body);
     let buyer = replace(&state, &auth, id, &headers, &body).await?;
-    updated(&state, &auth, &buyer, &body).await
+    Ok(deprecation(
+        updated(&state, &auth, &buyer, &body).await?,
+        deprecated,
+    ))
 }
 
 /// Changes the fields a JSON Merge Patch (RFC 7396) names (manager or
@@ -442,10 +492,21 @@ async fn patch(
     headers: HeaderMap,
     body: Result<Json<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
+    auth.require(Role::Manager)?;
+    let mut deprecated = false;
+    let body = body.map(|Json(mut patch)| {
+        if let Some(m) = patch.as_object_mut() {
+            deprecated = deprecated_payout(m);
+        }
+        Json(patch)
+    });
     let (patch, body) = docs::patch_of::<Buyer>(&state, &auth, id, body).await?;
     let buyer = replace(&state, &auth, id, &headers, &object(body)?).await?;
     // The audit names the fields the patch changed, not every field.
-    updated(&state, &auth, &buyer, &patch).await
+    Ok(deprecation(
+        updated(&state, &auth, &buyer, &patch).await?,
+        deprecated,
+    ))
 }
 
 /// Saves `body` as the whole of buyer `id`, replacing the version

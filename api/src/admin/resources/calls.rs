@@ -1,5 +1,7 @@
 //! `/api/calls`: the tenant's call records, newest first, filtered and paged;
 //! CSV with `Accept: text/csv` (the same columns as `switchboard calls export`).
+//! `POST /api/calls/{id}/adjustments` revises an ended call's conversion,
+//! revenue and payout afterwards, once per `Idempotency-Key`.
 //!
 //! Filters are applied while walking the tenant's newest-first call index,
 //! never all tenants' calls. A request reads at most [`SCAN_BUDGET`] records
@@ -9,11 +11,14 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use switchboard_model::{CallRecord, CallStatus, Id, PhoneNumber};
+use serde_json::json;
+use switchboard_model::{
+    Adjustment, CallRecord, CallStatus, FieldError, Id, PhoneNumber, Role, money, new_id,
+};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -35,6 +40,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(get_one))
+        .routes(routes!(adjust))
 }
 
 /// Filters and paging of `GET /api/calls`.
@@ -48,6 +54,9 @@ pub(crate) struct CallQuery {
     /// Only calls this buyer was dialed for.
     #[param(value_type = Option<String>, format = Uuid)]
     buyer_id: Option<Id>,
+    /// Only calls attributed to this publisher.
+    #[param(value_type = Option<String>, format = Uuid)]
+    publisher_id: Option<Id>,
     /// `ringing`, `in-progress`, `completed`, `no-answer`, `rejected` or `blocked`.
     #[param(value_type = Option<String>)]
     status: Option<CallStatus>,
@@ -71,6 +80,9 @@ impl CallQuery {
             && self.buyer_id.is_none_or(|b| {
                 call.buyer_id == Some(b) || call.attempts.iter().any(|a| a.buyer_id == b)
             })
+            && self
+                .publisher_id
+                .is_none_or(|p| call.publisher_id == Some(p))
             && self.status.is_none_or(|s| call.status == s)
             && self.to.is_none_or(|to| call.started_at < to)
             && caller.is_none_or(|c| call.from == c)
@@ -167,4 +179,112 @@ async fn get_one(
         .filter(|c| c.tenant_id == auth.tenant_id)
         .ok_or(ApiError::NotFound("call"))?;
     Ok(Json(call))
+}
+
+/// An adjustment of an ended call: what it sets, and why.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct AdjustmentInput {
+    /// Whether the call converted.
+    #[serde(default)]
+    converted: Option<bool>,
+    /// The call's revenue, a decimal in its currency (0 for a return).
+    #[serde(default, with = "money::opt_decimal")]
+    #[schema(value_type = Option<String>, example = "25.00")]
+    revenue: Option<i64>,
+    /// The publisher's payout, a decimal in the call's currency.
+    #[serde(default, with = "money::opt_decimal")]
+    #[schema(value_type = Option<String>, example = "10.00")]
+    payout: Option<i64>,
+    /// Why (required): a sale confirmed, a return, a dispute.
+    reason: String,
+}
+
+/// Most characters of an adjustment's reason and of an `Idempotency-Key`.
+const MAX_REASON: usize = 500;
+const MAX_KEY: usize = 255;
+
+/// Sets or revises an ended call's conversion, revenue and payout (admins):
+/// 201 with the call, its profit recomputed and the adjustment listed on it.
+/// A repeat with the same `Idempotency-Key` changes nothing and answers 200;
+/// the key used for a different change is a 409.
+#[utoipa::path(post, operation_id = "adjust_call", path = "/api/calls/{id}/adjustments", tag = "calls", request_body = AdjustmentInput,
+    params(("id" = String, Path, format = Uuid),
+           ("Idempotency-Key" = Option<String>, Header, description = "a repeat of a request with this key is not applied again")),
+    responses((status = 201, body = CallRecord, description = "applied"), (status = 200, body = CallRecord, description = "a repeat: nothing changed"),
+              (status = 400), (status = 401), (status = 403), (status = 404),
+              (status = 409, description = "the call has not ended, or the key was used for another change"), (status = 422)))]
+async fn adjust(
+    State(state): State<AppState>,
+    auth: Auth,
+    ResourceId(id, _): ResourceId<kinds::Call>,
+    headers: HeaderMap,
+    body: Result<Json<serde_json::Value>, ApiError>,
+) -> Result<Response, ApiError> {
+    // The role is checked before the body is looked at.
+    auth.require(Role::Admin)?;
+    let Json(body) = body?;
+    let input: AdjustmentInput = super::docs::body(body, &[])?;
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|k| !k.is_empty() && k.len() <= MAX_KEY)
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "the idempotency-key header must be 1 to {MAX_KEY} visible characters"
+                    ))
+                })?
+                .to_owned(),
+        ),
+    };
+    let mut errors = Vec::new();
+    let reason = input.reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON {
+        errors.push(FieldError::new(
+            "reason",
+            format!("must be 1 to {MAX_REASON} characters"),
+        ));
+    }
+    if input.converted.is_none() && input.revenue.is_none() && input.payout.is_none() {
+        errors.push(FieldError::new(
+            "converted",
+            "give at least one of converted, revenue and payout",
+        ));
+    }
+    for (field, v) in [("revenue", input.revenue), ("payout", input.payout)] {
+        if v.is_some_and(|v| v < 0) {
+            errors.push(FieldError::new(field, "must not be negative"));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    let adjustment = Adjustment {
+        id: new_id(),
+        at: Utc::now(),
+        by: auth.actor(),
+        reason: reason.to_owned(),
+        converted: input.converted,
+        revenue_minor: input.revenue,
+        payout_minor: input.payout,
+        idempotency_key: key,
+    };
+    let detail = json!({"reason": adjustment.reason, "converted": adjustment.converted,
+        "revenueMinor": adjustment.revenue_minor, "payoutMinor": adjustment.payout_minor});
+    let (call, applied) = state
+        .engine
+        .adjust(auth.tenant_id, id, adjustment)
+        .await
+        .map_err(|e| match e {
+            switchboard_engine::EngineError::UnknownCall(_) => ApiError::NotFound("call"),
+            e => e.into(),
+        })?;
+    if !applied {
+        return Ok(Json(call).into_response());
+    }
+    crate::admin::audit::record(&state, &auth, "adjust", "call", Some(id), detail).await?;
+    Ok((StatusCode::CREATED, Json(call)).into_response())
 }

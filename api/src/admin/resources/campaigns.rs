@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use switchboard_model::publisher::PayoutRule;
 use switchboard_model::{
     BuyerAssignment, BuyerStatus, CallerIdMode, Campaign, CampaignStatus, DuplicateAction,
     FieldError, Id, Pool, Role, RoutingPolicy, RoutingType, RtbRouter, new_id,
@@ -78,6 +79,9 @@ pub(crate) struct CampaignInput {
     pixel_url: Option<String>,
     /// Custom values for RTB request templates (`{tag:NAME}`).
     tags: Option<std::collections::BTreeMap<String, String>>,
+    /// What publishers are paid: the default rule (no `publisherId`) and
+    /// per-publisher overrides.
+    payout_rules: Option<Vec<PayoutRule>>,
     /// The version being replaced (or send `If-Match`, which wins); absent,
     /// null or 0: the current one, whatever it is. A stale one is a 409.
     #[allow(dead_code)]
@@ -122,6 +126,7 @@ impl CampaignInput {
             webhook_url: self.webhook_url.filter(|u| !u.trim().is_empty()),
             pixel_url: self.pixel_url.filter(|u| !u.trim().is_empty()),
             tags: self.tags.unwrap_or_default(),
+            payout_rules: self.payout_rules.unwrap_or_default(),
             version: 0,
         }
     }

@@ -87,6 +87,13 @@ resource!(
     tenant_id,
     created_at
 );
+resource!(
+    switchboard_model::Publisher,
+    "publisher",
+    id,
+    tenant_id,
+    created_at
+);
 
 fn decode<T: Resource>(doc: Doc) -> Result<T, ApiError> {
     Ok(T::decode(&doc)?)

@@ -18,6 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::docs::{self, Key, Owner};
+use super::publishers;
 use crate::admin::audit;
 use crate::admin::extract::ResourceId;
 use crate::admin::extract::{Auth, Json, List, PageQuery};
@@ -147,8 +148,10 @@ async fn create_number(
     n.id = new_id();
     n.tenant_id = auth.tenant_id;
     n.created_at = Utc::now();
-    docs::invalid(n.validate(), Vec::new())?;
     let w = state.engine.config_write().await;
+    let extra =
+        publishers::check_ref(&state, auth.tenant_id, "publisherId", n.publisher_id).await?;
+    docs::invalid(n.validate(), extra.into_iter().collect())?;
     let owner = Owner {
         tenant: auth.tenant_id,
         resource: n.id,
@@ -203,6 +206,8 @@ async fn replace_number(
             "cannot change: add the new number and delete this one",
         ));
     }
+    extra
+        .extend(publishers::check_ref(state, auth.tenant_id, "publisherId", n.publisher_id).await?);
     docs::invalid(n.validate(), extra)?;
     docs::put(&w, &mut n, Some(expected)).await?;
     audit::record(

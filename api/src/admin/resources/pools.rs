@@ -38,7 +38,7 @@ async fn check(state: &AppState, tenant: Id, pool: &Pool) -> Result<(), ApiError
         .into_iter()
         .map(|n| n.phone_number.as_str().to_owned())
         .collect();
-    let missing: Vec<FieldError> = pool
+    let mut missing: Vec<FieldError> = pool
         .numbers
         .iter()
         .enumerate()
@@ -50,6 +50,9 @@ async fn check(state: &AppState, tenant: Id, pool: &Pool) -> Result<(), ApiError
             )
         })
         .collect();
+    missing.extend(
+        super::publishers::check_ref(state, tenant, "publisherId", pool.publisher_id).await?,
+    );
     docs::invalid(pool.validate(), missing)?;
     let others = docs::list::<Pool>(state, tenant).await?;
     if let Some(p) = others

@@ -306,6 +306,7 @@ async fn purchase(
         pool_id: None,
         campaign_id: None,
         status: ResourceStatus::Active,
+        publisher_id: None,
         version: 0,
         created_at: Utc::now(),
     };

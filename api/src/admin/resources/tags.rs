@@ -56,6 +56,7 @@ async fn check(
     {
         extra.push(FieldError::new("poolId", "no such pool"));
     }
+    extra.extend(super::publishers::check_ref(state, tenant, "publisherId", t.publisher_id).await?);
     docs::invalid(t.validate(), extra)
 }
 

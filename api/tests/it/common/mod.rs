@@ -436,6 +436,7 @@ pub(crate) async fn tenant(engine: &Engine) -> Tenant {
         name: format!("test {}", new_id()),
         twilio_account_sid: Some(ACCOUNT.into()),
         twilio_auth_token: TOKEN.into(),
+        timezone: chrono_tz::Tz::UTC,
         version: 0,
         created_at: Utc::now(),
     };
@@ -453,7 +454,7 @@ pub(crate) async fn buyer(
     let b: Buyer = serde_json::from_value(serde_json::json!({
         "id": new_id(), "tenantId": tenant, "name": name, "phoneNumber": number,
         "timezone": "America/New_York", "concurrencyLimit": concurrency, "dailyCap": 1000,
-        "conversionSeconds": 60, "payout": 25.00, "currency": "USD"
+        "conversionSeconds": 60, "revenue": 25.00, "currency": "USD"
     }))
     .expect("buyer json");
     engine.put_buyer(b, None).await.expect("put buyer")
@@ -497,6 +498,7 @@ pub(crate) async fn campaign(
         webhook_url: None,
         pixel_url: None,
         tags: Default::default(),
+        payout_rules: Vec::new(),
         version: 0,
     };
     engine.put_campaign(c, None).await.expect("put campaign")

@@ -49,6 +49,7 @@ impl DocTable {
             | DocKind::RtbRouter
             | DocKind::TrackingTag
             | DocKind::BlocklistEntry
+            | DocKind::Publisher
             | DocKind::Secret => DocTable::Config,
         }
     }
@@ -368,7 +369,7 @@ mod tests {
     use super::*;
     use crate::scylla::{MIGRATIONS, migrate};
 
-    fn all_kinds() -> [DocKind; 14] {
+    fn all_kinds() -> [DocKind; 15] {
         [
             DocKind::Tenant,
             DocKind::Buyer,
@@ -382,6 +383,7 @@ mod tests {
             DocKind::RtbRouter,
             DocKind::TrackingTag,
             DocKind::BlocklistEntry,
+            DocKind::Publisher,
             DocKind::Audit,
             DocKind::Secret,
         ]
