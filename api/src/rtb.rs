@@ -32,6 +32,14 @@ use crate::error::ApiError;
 use crate::limit::Rate;
 use crate::server::AppState;
 
+/// Tag names a ping may not send: Switchboard's own, which filters trust.
+const RESERVED_TAGS: [&str; 4] = [
+    "publisherId",
+    "publisherSubId",
+    "callerCity",
+    "callerCountry",
+];
+
 /// Most custom tags one ping carries.
 const MAX_PING_TAGS: usize = 50;
 
@@ -134,7 +142,12 @@ fn parse(headers: &HeaderMap, body: &Bytes) -> Result<CallerInfo, ApiError> {
         ));
     }
     for (name, value) in &req.tags {
-        if !switchboard_model::tags::valid_tag_name(name) {
+        if RESERVED_TAGS.contains(&name.as_str()) {
+            errors.push(FieldError::new(
+                format!("tags.{name}"),
+                "is set by Switchboard (the key's publisher, the carrier's caller fields), not by a ping",
+            ));
+        } else if !switchboard_model::tags::valid_tag_name(name) {
             errors.push(FieldError::new(
                 format!("tags.{name}"),
                 "a tag name is 1 to 64 letters, digits, '_' or '-'",

@@ -3229,7 +3229,7 @@ export interface components {
          * @description Why a call was refused without dialing.
          * @enum {string}
          */
-        RejectReason: "campaign-inactive" | "no-buyer-available" | "duplicate-caller" | "overloaded" | "publisher-cap";
+        RejectReason: "campaign-inactive" | "no-buyer-available" | "duplicate-caller" | "overloaded" | "publisher-cap" | "publisher-paused";
         /** @description What a release did. */
         Released: {
             /** @description The number given back. */

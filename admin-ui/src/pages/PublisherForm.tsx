@@ -66,7 +66,7 @@ export function PublisherForm({ publisher }: { publisher?: Publisher }) {
         hint="The id trackers know this publisher by (letters, digits, _ - .); optional" />
       <fieldset>
         <legend>Caps</legend>
-        <p className="hint">A call over a cap is refused (reason publisher-cap). Days and months are the tenant's (Settings: time zone).</p>
+        <p className="hint">A call over a cap is refused (reason publisher-cap); a paused publisher's calls are refused (publisher-paused). Days and months are the tenant's (Settings: time zone).</p>
         <TextField label="Concurrency limit" value={draft.concurrencyLimit} onChange={set('concurrencyLimit')} error={err('concurrencyLimit')} inputMode="numeric" hint="Calls at once; empty: unlimited" />
         <TextField label="Daily cap" value={draft.dailyCap} onChange={set('dailyCap')} error={err('dailyCap')} inputMode="numeric" />
         <TextField label="Monthly cap" value={draft.monthlyCap} onChange={set('monthlyCap')} error={err('monthlyCap')} inputMode="numeric" />

@@ -33,7 +33,7 @@ pub fn reject_sentence(reason: RejectReason) -> &'static str {
         RejectReason::Overloaded => {
             "We are sorry, we are experiencing a high volume of calls. Please try again in a few minutes."
         }
-        RejectReason::PublisherCap => {
+        RejectReason::PublisherCap | RejectReason::PublisherPaused => {
             "We are sorry, this line is taking no more calls right now. Please try again later."
         }
     }
@@ -214,6 +214,7 @@ mod tests {
             RejectReason::DuplicateCaller,
             RejectReason::Overloaded,
             RejectReason::PublisherCap,
+            RejectReason::PublisherPaused,
         ] {
             let x = render(&Decision::Reject { reason }, "https://h");
             assert!(x.starts_with(PROLOG));

@@ -325,6 +325,55 @@ async fn a_call_is_attributed_to_the_publisher_of_the_number_dialed() {
 }
 
 #[tokio::test]
+async fn a_paused_publishers_calls_are_refused_and_recorded_until_it_is_active() {
+    let server = TestServer::start().await;
+    let (a, _) = rtb::setup(&server).await;
+    let p = create(&a, "/api/publishers", json!({"name": "Leads Co"})).await;
+    let id = id_of(&p);
+    let b = buyer(&a, "Acme Insurance", common::ACME).await;
+    create(
+        &a,
+        "/api/numbers",
+        json!({"phoneNumber": "+15550500200", "publisherId": id}),
+    )
+    .await;
+    direct_campaign(&a, "+15550500200", &b, json!({})).await;
+    let (s, _) = a
+        .patch(
+            &format!("/api/publishers/{id}"),
+            &json!({"status": "paused"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+
+    let reply = server.call("CApaused1", "+15550500200").await;
+    assert!(!reply.is_dial(), "{reply:?}");
+    let (_, list) = a.get("/api/calls").await;
+    let call = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["callSid"] == "CApaused1")
+        .expect("the refused call is recorded")
+        .clone();
+    assert_eq!(
+        (&call["status"], &call["rejectReason"], &call["publisherId"]),
+        (&json!("rejected"), &json!("publisher-paused"), &json!(id)),
+        "{call}"
+    );
+
+    let (s, _) = a
+        .patch(
+            &format!("/api/publishers/{id}"),
+            &json!({"status": "active"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let reply = server.call("CApaused2", "+15550500200").await;
+    assert_eq!(reply.dialed().as_deref(), Some(common::ACME), "{reply:?}");
+}
+
+#[tokio::test]
 async fn a_pool_call_is_the_visits_tags_publisher_else_the_pools() {
     let server = TestServer::start().await;
     let (a, _) = rtb::setup(&server).await;

@@ -1207,11 +1207,44 @@ async fn a_pings_custom_values_are_call_tags_that_filters_and_templates_read() {
         "the ping's values, the caller's location and the campaign's fixed tags"
     );
 
-    // A tag name that {tag:NAME} could not read is refused, naming it.
-    let (status, bad) = send("+15551230003", json!({"bad name": "x"})).await;
+    // The call from that caller takes the bid: its tags keep what the ping
+    // sent, so the target's filter still passes at the handover.
+    let hits = adults.hits();
+    let mut params = common::voice("CApingtags", "+15550009031");
+    for (k, v) in params.iter_mut() {
+        if k == "From" {
+            *v = "+15551230002".into();
+        }
+    }
+    let reply = s.post("/api/webhooks/voice", &params).await;
     assert_eq!(
-        (status, bad["error"]["fields"][0]["field"].as_str()),
-        (422, Some("tags.bad name")),
-        "{bad}"
+        reply.dialed().as_deref(),
+        Some("+18005550121"),
+        "{}",
+        reply.body
     );
+    assert_eq!(adults.hits(), hits, "the ping's bid, no new auction");
+    let (_, call) = console
+        .get(&format!("/api/calls/{}", reply.call_id().unwrap()))
+        .await;
+    assert_eq!(
+        (
+            &call["tags"]["age"],
+            &call["tags"]["vertical"],
+            &call["skipped"]
+        ),
+        (&json!("30"), &json!("medicare"), &json!([])),
+        "{call}"
+    );
+
+    // A tag name that {tag:NAME} could not read is refused, naming it, and
+    // so are the names Switchboard sets itself.
+    for name in ["bad name", "publisherId", "callerCity"] {
+        let (status, bad) = send("+15551230003", json!({name: "x"})).await;
+        assert_eq!(
+            (status, bad["error"]["fields"][0]["field"].as_str()),
+            (422, Some(format!("tags.{name}").as_str())),
+            "{bad}"
+        );
+    }
 }

@@ -94,7 +94,12 @@ async fn publisher_calls(
                 out.push(PastAttempt {
                     key: (c.id, 0),
                     started_at: c.started_at,
-                    unanswered: c.status == switchboard_model::CallStatus::Rejected,
+                    // A refused call (rejected, blocked) never held a slot.
+                    unanswered: matches!(
+                        c.status,
+                        switchboard_model::CallStatus::Rejected
+                            | switchboard_model::CallStatus::Blocked
+                    ),
                     released: c.status.is_terminal(),
                 });
             }

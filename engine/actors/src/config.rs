@@ -779,6 +779,15 @@ impl Engine {
             .and_then(|p| p.sub_id.clone())
     }
 
+    /// Whether publisher `id` is paused (its calls are refused).
+    pub(crate) fn publisher_paused(&self, id: Id) -> bool {
+        self.inner
+            .registry
+            .publisher_configs
+            .get(&id)
+            .is_some_and(|p| p.status == switchboard_model::publisher::PublisherStatus::Paused)
+    }
+
     /// Whether publisher `id` has caps its calls are counted against.
     pub(crate) fn publisher_capped(&self, id: Id) -> bool {
         self.inner.registry.publisher_profiles.contains_key(&id)

@@ -14,7 +14,7 @@ use switchboard_model::call::Attribution;
 use switchboard_model::publisher::{self, PublisherSources};
 use switchboard_model::{
     Adjustment, AttemptOutcome, Buyer, CallRecord, CallStatus, CallerInfo, Campaign,
-    CampaignStatus, Currency, Id, PhoneNumber, RejectReason, RoutingType, Skipped, Tenant,
+    CampaignStatus, Currency, Id, PhoneNumber, Refusal, RejectReason, RoutingType, Skipped, Tenant,
     TrackingTag, call,
 };
 use switchboard_routing::payout;
@@ -167,9 +167,16 @@ impl Engine {
         let rtb = campaign
             .as_ref()
             .filter(|c| c.routing_type == RoutingType::Rtb && c.status == CampaignStatus::Active);
-        // The ping the call will take names its publisher now.
-        sources.ping = rtb.and_then(|c| self.ping_publisher(c, &call.caller.from));
+        // The ping the call will take names its publisher now, and lends the
+        // call the values it sent (under what the carrier says of the caller).
+        let ping = rtb.and_then(|c| self.open_ping(c, &call.caller.from));
         let mut caller = call.caller;
+        if let Some((publisher, sent)) = ping {
+            sources.ping = publisher;
+            for (name, value) in sent {
+                caller.tags.entry(name).or_insert(value);
+            }
+        }
         let fixed = campaign.as_ref().map_or(&NO_TAGS, |c| &c.tags);
         caller.tags = call::call_tags(&caller, attribution.as_ref().map(|a| &a.traffic), fixed);
         // Its publisher, as configured (over anything a ping sent; the
@@ -236,14 +243,27 @@ impl Engine {
         // reaches no buyer.
         let mut held = None;
         let mut over_cap = false;
-        if let Some(p) = publisher::attribute(sources).filter(|p| self.publisher_capped(*p)) {
+        let paused = publisher::attribute(sources).is_some_and(|p| self.publisher_paused(p));
+        if let Some(p) =
+            publisher::attribute(sources).filter(|p| !paused && self.publisher_capped(*p))
+        {
             match self.reserve_publisher(p, id, &caller, now).await {
-                true => held = Some(p),
-                false => over_cap = true,
+                Ok(()) => held = Some(p),
+                // Its counter did not answer in time (still rebuilding after a
+                // start, or its node is away): the call is not the one to lose.
+                Err(Refusal::Unavailable) => {
+                    tracing::warn!(publisher = %p, call = %id, "the publisher's cap could not be checked in time; routing the call");
+                }
+                Err(_) => over_cap = true,
             }
         }
         let asked = Instant::now();
         let routed = match rtb {
+            _ if paused => Ok(Routed {
+                pick: Err(RejectReason::PublisherPaused),
+                skipped: Vec::new(),
+                duplicate: false,
+            }),
             _ if over_cap => Ok(Routed {
                 pick: Err(RejectReason::PublisherCap),
                 skipped: Vec::new(),
@@ -321,14 +341,14 @@ impl Engine {
     }
 
     /// Reserves a slot of capped `publisher` for `call`, wherever its
-    /// counting actor lives (a buyer actor keyed by the publisher).
+    /// counting actor lives (a buyer actor keyed by the publisher), or why not.
     async fn reserve_publisher(
         &self,
         publisher: Id,
         call: Id,
         caller: &Arc<CallerInfo>,
         now: DateTime<Utc>,
-    ) -> bool {
+    ) -> std::result::Result<(), Refusal> {
         let expires_at = now + self.inner.config.max_hold();
         self.inner
             .capacity
@@ -341,7 +361,6 @@ impl Engine {
                 PUBLISHER_RESERVE_TIMEOUT,
             )
             .await
-            .is_ok()
     }
 
     /// Gives `held`'s slot for `call` back, refunding its count.
@@ -376,9 +395,14 @@ impl Engine {
         let routed = routed?;
         self.give_back_publisher(held.take(), call).await;
         let Some(p) = wanted else { return Ok(routed) };
-        if self.reserve_publisher(p, call, caller, now).await {
-            *held = Some(p);
-            return Ok(routed);
+        match self.reserve_publisher(p, call, caller, now).await {
+            Ok(()) => {
+                *held = Some(p);
+                return Ok(routed);
+            }
+            // Not checked in time: as above, the call goes on.
+            Err(Refusal::Unavailable) => return Ok(routed),
+            Err(_) => {}
         }
         if let Ok(pick) = &routed.pick {
             self.release(Release {

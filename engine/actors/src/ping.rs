@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use switchboard_model::{
-    CallerInfo, Campaign, CampaignStatus, Currency, Id, PhoneNumber, ResourceStatus, RoutingType,
+    CallTags, CallerInfo, Campaign, CampaignStatus, Currency, Id, PhoneNumber, ResourceStatus,
+    RoutingType,
 };
 use switchboard_rtb::ValidBid;
 
@@ -55,6 +56,9 @@ pub(crate) struct PingBid {
     expires: Instant,
     /// The publisher whose key pinged: the call that takes the bid is its.
     publisher: Option<Id>,
+    /// The ping's own values (`tags` it sent): the call that takes the bid
+    /// carries them, so the target's filters see what they saw at the ping.
+    sent: CallTags,
 }
 
 impl Engine {
@@ -111,7 +115,15 @@ impl Engine {
         };
         let now = Utc::now();
         let mut caller = caller;
+        let sent = caller.tags.clone();
         caller.tags = switchboard_model::call::call_tags(&caller, None, &tags);
+        // Its publisher, as the key says (the API refuses these names from a ping).
+        if let Some(p) = publisher {
+            caller.tags.insert("publisherId".into(), p.to_string());
+            if let Some(sub) = self.publisher_sub_id(p) {
+                caller.tags.insert("publisherSubId".into(), sub);
+            }
+        }
         let caller = Arc::new(caller);
         let timeout = Duration::from_millis(router.bidding_timeout_ms.into())
             .min(self.inner.config.rtb_max_auction);
@@ -153,6 +165,7 @@ impl Engine {
             number,
             expires,
             publisher,
+            sent,
         });
         let ping = answer(&open);
         self.inner.pings.insert(key.clone(), open);
@@ -171,15 +184,20 @@ impl Engine {
         Ok(Some(ping))
     }
 
-    /// The publisher of the open ping bid a call to RTB `campaign` from
-    /// `caller` would take now, if the ping was made with a publisher's key.
-    pub(crate) fn ping_publisher(&self, campaign: &Campaign, caller: &str) -> Option<Id> {
+    /// The open ping bid a call to RTB `campaign` from `caller` would take
+    /// now: the publisher whose key pinged (if any), and the values the
+    /// ping sent.
+    pub(crate) fn open_ping(
+        &self,
+        campaign: &Campaign,
+        caller: &str,
+    ) -> Option<(Option<Id>, CallTags)> {
         let (router, number) = (campaign.rtb_router_id?, campaign.phone_number.as_ref()?);
         self.inner
             .pings
             .get(&(router, caller.to_owned()))
             .filter(|p| p.expires > Instant::now() && p.number == *number)
-            .and_then(|p| p.publisher)
+            .map(|p| (p.publisher, p.sent.clone()))
     }
 
     /// The open ping bid for a call to an RTB campaign from `caller`, moved
@@ -205,6 +223,7 @@ impl Engine {
             number: shared.number.clone(),
             expires: shared.expires,
             publisher: shared.publisher,
+            sent: shared.sent.clone(),
         });
         // Hand the slot over: release the ping's key, reserve the call's.
         self.inner

@@ -80,6 +80,8 @@ pub enum RejectReason {
     Overloaded,
     /// The call's publisher is at its concurrency, daily or monthly cap.
     PublisherCap,
+    /// The call's publisher is paused.
+    PublisherPaused,
 }
 
 impl RejectReason {
@@ -91,6 +93,7 @@ impl RejectReason {
             RejectReason::DuplicateCaller => "duplicate-caller",
             RejectReason::Overloaded => "overloaded",
             RejectReason::PublisherCap => "publisher-cap",
+            RejectReason::PublisherPaused => "publisher-paused",
         }
     }
 }

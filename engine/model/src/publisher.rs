@@ -18,8 +18,8 @@ pub enum PublisherStatus {
     /// Sends calls.
     #[default]
     Active,
-    /// Temporarily not working with the network; its calls are still
-    /// attributed to it.
+    /// Temporarily not working with the network: its calls are refused
+    /// (reason `publisher-paused`), recorded and attributed to it.
     Paused,
 }
 
