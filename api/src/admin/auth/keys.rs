@@ -92,6 +92,12 @@ async fn create_key(
             "must be 1 to 100 characters",
         )]));
     }
+    // A key bound to a publisher is made under the configuration lock, so
+    // the publisher cannot be deleted between the check and the key.
+    let _lock = match req.publisher_id {
+        Some(_) => Some(state.engine.config_write().await),
+        None => None,
+    };
     if let Some(e) = crate::admin::resources::publishers::check_ref(
         &state,
         auth.tenant_id,
