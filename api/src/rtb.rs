@@ -150,7 +150,7 @@ fn parse(headers: &HeaderMap, body: &Bytes) -> Result<CallerInfo, ApiError> {
         } else if !switchboard_model::tags::valid_tag_name(name) {
             errors.push(FieldError::new(
                 format!("tags.{name}"),
-                "a tag name is 1 to 64 letters, digits, '_' or '-'",
+                switchboard_model::tags::TAG_NAME_RULE,
             ));
         } else if value.len() > 1024 {
             errors.push(FieldError::new(

@@ -779,6 +779,25 @@ impl Engine {
             .and_then(|p| p.sub_id.clone())
     }
 
+    /// Tags a call of publisher `p`: `publisherId` and `publisherSubId`, over
+    /// anything a ping sent, but not over the campaign's `fixed` tags, which
+    /// keep their own.
+    pub(crate) fn tag_publisher(
+        &self,
+        p: Id,
+        tags: &mut switchboard_model::CallTags,
+        fixed: &std::collections::BTreeMap<String, String>,
+    ) {
+        for (name, value) in [
+            ("publisherId", Some(p.to_string())),
+            ("publisherSubId", self.publisher_sub_id(p)),
+        ] {
+            if let Some(v) = value.filter(|_| !fixed.contains_key(name)) {
+                tags.insert(name.to_owned(), v);
+            }
+        }
+    }
+
     /// Whether publisher `id` is paused (its calls are refused).
     pub(crate) fn publisher_paused(&self, id: Id) -> bool {
         self.inner

@@ -179,18 +179,8 @@ impl Engine {
         }
         let fixed = campaign.as_ref().map_or(&NO_TAGS, |c| &c.tags);
         caller.tags = call::call_tags(&caller, attribution.as_ref().map(|a| &a.traffic), fixed);
-        // Its publisher, as configured (over anything a ping sent; the
-        // campaign's fixed tags keep their own).
         if let Some(p) = publisher::attribute(sources) {
-            let sub_id = self.publisher_sub_id(p);
-            for (name, value) in [
-                ("publisherId", Some(p.to_string())),
-                ("publisherSubId", sub_id),
-            ] {
-                if let Some(v) = value.filter(|_| !fixed.contains_key(name)) {
-                    caller.tags.insert(name.to_owned(), v);
-                }
-            }
+            self.tag_publisher(p, &mut caller.tags, fixed);
         }
         let caller = Arc::new(caller);
         let mut record = CallRecord {

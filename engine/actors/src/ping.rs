@@ -117,12 +117,10 @@ impl Engine {
         let mut caller = caller;
         let sent = caller.tags.clone();
         caller.tags = switchboard_model::call::call_tags(&caller, None, &tags);
-        // Its publisher, as the key says (the API refuses these names from a ping).
+        // Its publisher, as the key says (the API refuses these names from a
+        // ping), as the call that takes the bid will have it.
         if let Some(p) = publisher {
-            caller.tags.insert("publisherId".into(), p.to_string());
-            if let Some(sub) = self.publisher_sub_id(p) {
-                caller.tags.insert("publisherSubId".into(), sub);
-            }
+            self.tag_publisher(p, &mut caller.tags, &tags);
         }
         let caller = Arc::new(caller);
         let timeout = Duration::from_millis(router.bidding_timeout_ms.into())

@@ -628,7 +628,7 @@ impl Campaign {
             if !crate::tags::valid_tag_name(name) {
                 errors.push(FieldError::new(
                     format!("tags.{name}"),
-                    "a tag name is 1 to 64 letters, digits, '_' or '-'",
+                    crate::tags::TAG_NAME_RULE,
                 ));
             }
             if value.len() > 1024 {

@@ -154,10 +154,7 @@ pub fn validate_filters(field: &str, filters: &[TagFilter], errors: &mut Vec<Fie
     for (i, f) in filters.iter().enumerate() {
         let at = |part: &str| format!("{field}[{i}].{part}");
         if !valid_tag_name(&f.tag) {
-            errors.push(FieldError::new(
-                at("tag"),
-                "a tag name is 1 to 64 letters, digits, '_' or '-'",
-            ));
+            errors.push(FieldError::new(at("tag"), TAG_NAME_RULE));
         }
         let n = f.values.len();
         let wrong = match &f.op {
@@ -198,6 +195,9 @@ pub fn validate_filters(field: &str, filters: &[TagFilter], errors: &mut Vec<Fie
         }
     }
 }
+
+/// What a bad tag name is told.
+pub const TAG_NAME_RULE: &str = "a tag name is 1 to 64 letters, digits, '_' or '-'";
 
 /// A tag name: 1 to 64 letters, digits, `_` or `-` (what `{tag:NAME}` reads).
 pub fn valid_tag_name(name: &str) -> bool {
