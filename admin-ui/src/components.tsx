@@ -1,8 +1,9 @@
 // Small form and page parts shared by every page: labelled fields with their
-// field error, the error banner, a form's banners. (Data comes from
-// `query.ts`, form state from `form.ts`.)
+// field error, the error banner, a form's banners, a pixel's request as
+// shown. (Data comes from `query.ts`, form state from `form.ts`.)
 import { useEffect, useId, useRef, type ReactNode } from 'react';
 import { ApiError, type FieldError } from './api';
+import type { PixelRequest } from './types';
 
 /** A labelled control with its error under it (the control gets `id`, `aria-invalid`, `aria-describedby`). */
 export function Field(props: {
@@ -106,8 +107,9 @@ export function ErrorBanner({ error, onReload }: { error: unknown; onReload?: ()
       <p>{text}</p>
       {e && e.fields.length > 0 && (
         <ul>
-          {e.fields.map((f) => (
-            <li key={f.field}>
+          {/* A field may have several messages (a URL both malformed and with an unknown token). */}
+          {e.fields.map((f, i) => (
+            <li key={i}>
               <code>{f.field}</code>: {f.message}
             </li>
           ))}
@@ -176,5 +178,24 @@ export function FiltersField(props: { value: string; onChange: (v: string) => vo
       hint="One a line: tag, operator (eq, in, notIn, exists, gt, lt, prefix), values: such as language in es, pt. Takes only calls matching all.">
       {(a) => <textarea {...a} rows={3} value={props.value} placeholder="language in es" onChange={(e) => props.onChange(e.target.value)} />}
     </Field>
+  );
+}
+
+/** A request as rendered or sent: method and URL, headers, body. */
+export function RequestView({ request, label }: { request: PixelRequest; label: string }) {
+  return (
+    <div className="detail" role="region" aria-label={label}>
+      <p><strong>{request.method}</strong> <code className="url">{request.url}</code></p>
+      {request.headers.length > 0 && (
+        <table className="headers" aria-label={`${label}: headers`}>
+          <tbody>
+            {request.headers.map(([name, value], i) => (
+              <tr key={i}><th scope="row">{name}</th><td><code>{value}</code></td></tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {request.body ? <pre className="wrap">{request.body}</pre> : <p className="hint">No body.</p>}
+    </div>
   );
 }

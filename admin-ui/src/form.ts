@@ -71,6 +71,18 @@ export function useForm<D, B, T>(spec: FormSpec<D, B, T>) {
     }
   }
 
+  /**
+   * For another request made from the form (a preview): the body of the
+   * draft, or undefined with what is wrong shown as a save's would be.
+   */
+  function checked(): B | undefined {
+    const { body, errors } = spec.check(draft);
+    setSubmitted(draft);
+    setLocalErrors(errors);
+    setError(undefined);
+    return body;
+  }
+
   /** Replaces the draft with the current version (after a conflict). */
   async function reload() {
     if (!spec.reload) return;
@@ -98,6 +110,9 @@ export function useForm<D, B, T>(spec: FormSpec<D, B, T>) {
     submitted,
     saving: mutation.isPending,
     submit,
+    checked,
+    /** Shows the refusal of another request made from the form as a save's: a 422's field errors on the fields. */
+    showError: setError,
     reload: spec.reload ? reload : undefined,
   };
 }

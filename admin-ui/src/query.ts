@@ -49,20 +49,16 @@ export function invalidate(client: QueryClient, paths: string[]): Promise<void> 
 /** Configuration lists are small: at most 100 pages of 500 are read. */
 const MAX_ITEMS = 50000;
 
-/**
- * Every item of a list for `query`, following its cursor, up to `max`
- * items (the query function of `list`; Today's calls). `truncated`: more
- * were left.
- */
-export async function readAll<T>(path: string, query: Record<string, string | number | undefined> = {}, max = MAX_ITEMS) {
+/** Every item of a configuration list, following its cursor, up to MAX_ITEMS (the query function of `list`). */
+async function readAll<T>(path: string): Promise<T[]> {
   const items: T[] = [];
   let cursor: string | undefined;
   do {
-    const page = await api.get<Page<T>>(path, { ...query, cursor, limit: 500 });
+    const page = await api.get<Page<T>>(path, { cursor, limit: 500 });
     items.push(...page.items);
     cursor = page.nextCursor ?? undefined;
-  } while (cursor && items.length < max);
-  return { items, truncated: !!cursor };
+  } while (cursor && items.length < MAX_ITEMS);
+  return items;
 }
 
 /**
@@ -91,7 +87,7 @@ export async function readCsv(path: string, query: Record<string, string | numbe
 /** Query options: every item of a configuration list. */
 export const list = <T>(path: string) => ({
   queryKey: [path, 'all'] as QueryKey,
-  queryFn: async () => (await readAll<T>(path)).items,
+  queryFn: () => readAll<T>(path),
 });
 
 /** Query options: one resource, `GET {path}/{id}`. */
@@ -130,6 +126,8 @@ export function usePaged<T>(path: string, query: Record<string, string | number 
     error: q.error,
     loading: q.isFetching,
     more,
+    /** Reads every page shown again (news at the top). */
+    reload: () => { void q.refetch(); },
   };
 }
 

@@ -2,9 +2,10 @@
 // (the API decides: a hidden button is a courtesy, not the check).
 import { createContext, useContext } from 'react';
 
-export type Role = 'viewer' | 'manager' | 'admin' | 'owner';
+export type Role = 'viewer' | 'manager' | 'admin' | 'owner' | 'publisher';
 
-const RANK: Record<Role, number> = { viewer: 0, manager: 1, admin: 2, owner: 3 };
+/** The staff ranks. A publisher has none: it sees only its own pages, and may do nothing a rank allows. */
+const RANK: Record<Role, number> = { viewer: 0, manager: 1, admin: 2, owner: 3, publisher: -1 };
 
 /** Provided by the app shell; a page rendered alone (tests) may do everything. */
 export const RoleContext = createContext<Role>('owner');

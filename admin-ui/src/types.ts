@@ -36,7 +36,11 @@ export type Campaign = Omit<Answer<Schemas['Campaign'], 'tags'>, 'buyers' | 'pay
 export type Publisher = Answer<Schemas['Publisher'], 'subId'>;
 
 export type Attempt = Answer<Schemas['Attempt'], 'bidMinor' | 'bidDurationSeconds'>;
-export type CallRecord = Omit<Answer<Schemas['CallRecord']>, 'attempts'> & { attempts: Attempt[] };
+// `demo` is sent only when true (a call the demo seeded as history).
+export type CallRecord = Omit<Answer<Schemas['CallRecord'], 'demo'>, 'attempts'> & { attempts: Attempt[] };
+
+/** A call as a publisher's login sees it: no revenue, profit or buyer; the caller masked unless the tenant allows it. */
+export type PublisherCall = Answer<Schemas['PublisherCall']>;
 
 /** A number of the inventory (the pool or campaign holding it is the server's to say). */
 export type InventoryNumber = Answer<Schemas['Number'], 'publisherId'>;
@@ -59,3 +63,32 @@ export type AvailableNumber = Schemas['AvailableNumber'];
 
 /** Any listed resource with an id (pools, routers, …) for pickers. */
 export interface Named { id: string; name: string }
+
+/** A report's figures (`/api/reports/*`): counts, money in minor units, rates as fractions. A publisher's login gets no revenue, profit or margin. */
+export type Metrics = Schemas['Metrics'];
+export type Summary = Schemas['Summary'];
+export type SummaryRow = Schemas['SummaryRow'];
+/** One currency's totals of a summary. */
+export type ReportTotals = Schemas['Totals'];
+export type Timeseries = Schemas['Timeseries'];
+/** Calls in progress now, by campaign and buyer (`/api/reports/live`). */
+export type Live = Schemas['Live'];
+export type RtbReport = Schemas['RtbReport'];
+export type RtbRow = Schemas['RtbRow'];
+
+/** A call event's name, as pixels fire on them. */
+export type EventKind = Schemas['EventKind'];
+export type PixelMethod = Schemas['PixelMethod'];
+/** A postback or webhook; the answer leaves out what is empty, and `basicAuth.password` is always "" (write-only). */
+export type Pixel = Answer<Schemas['Pixel'], 'body' | 'headers' | 'basicAuth' | 'filters' | 'campaignIds' | 'buyerIds'>;
+/** A request as a pixel renders it (credentials masked in the log). */
+export type PixelRequest = Schemas['PixelRequest'];
+export type DeliveryState = Schemas['DeliveryState'];
+/** One request made for one call event, with its last attempt's outcome. */
+export type Delivery = Answer<Schemas['Delivery'], 'responseStatus' | 'responseBody' | 'error' | 'durationMs' | 'nextAttemptAt'>;
+/** The tenant's new signing secret, shown this once. */
+export type NewSecret = Schemas['NewSecret'];
+/** A pixel's request for the sample call (`POST /api/pixels/preview`). */
+export type PixelPreview = Schemas['Preview'];
+/** What a saved pixel's test send got (`POST /api/pixels/{id}/test`). */
+export type TestSend = Answer<Schemas['TestSend']>;

@@ -11,6 +11,12 @@
 //! +15550001000), a campaign routing its calls (routing type `pool`) and the
 //! tracking tag [`TAG_CODE`], so `<script src=".../dni.js" data-tag="demo">`
 //! works on any local page. Added to an older demo data directory too.
+//!
+//! And two pixels aimed at [`PIXEL_RECEIVER`], which this process serves
+//! with `--demo` only: a conversion postback and a CRM webhook on the
+//! call's main events, so the first call shows deliveries in the log.
+
+mod history;
 
 use std::fmt::Write as _;
 
@@ -19,7 +25,7 @@ use chrono_tz::Tz;
 use switchboard_engine::Engine;
 use switchboard_model::{
     Buyer, BuyerAssignment, BuyerStatus, Campaign, Caps, Currency, GeoFilter, Id, Number,
-    NumberFormat, PhoneNumber, Pool, ResourceStatus, RoutingPolicy, RoutingType, Tenant,
+    NumberFormat, PhoneNumber, Pixel, Pool, ResourceStatus, RoutingPolicy, RoutingType, Tenant,
     TrackingTag, new_id,
 };
 use switchboard_store::DocKind;
@@ -125,6 +131,8 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Demo> {
     let engine = &state.engine;
     let mut demo = seed_config(engine).await?;
     demo.dni = seed_dni(state, &mut demo).await?;
+    seed_history(engine, &demo).await?;
+    seed_pixels(state, &demo).await?;
     crate::users::ensure_demo_user(engine, demo.tenant.id).await?;
     let user = crate::admin::accounts::user_by_name(engine.store().as_ref(), USER).await?;
     demo.login = user.is_some_and(|u| u.tenant_id == demo.tenant.id);
@@ -144,6 +152,7 @@ async fn seed_config(engine: &Engine) -> anyhow::Result<Demo> {
         twilio_account_sid: Some(ACCOUNT_SID.to_owned()),
         twilio_auth_token: AUTH_TOKEN.to_owned(),
         timezone: chrono_tz::Tz::UTC,
+        publisher_sees_caller_numbers: false,
         version: 0,
         created_at: Utc::now(),
     };
@@ -204,6 +213,77 @@ async fn seed_config(engine: &Engine) -> anyhow::Result<Demo> {
         login: false,
         dni: false,
     })
+}
+
+/// Seeds [`history::DAYS`] days of past calls when the demo tenant has no
+/// calls yet (its first start), through the store's one write path.
+async fn seed_history(engine: &Engine, demo: &Demo) -> anyhow::Result<()> {
+    let store = engine.store();
+    if !store
+        .calls_by_tenant(demo.tenant.id, None, 1)
+        .await?
+        .calls
+        .is_empty()
+    {
+        return Ok(());
+    }
+    let zones = demo.buyers.iter().map(|b| b.timezone);
+    let end = history::end(Utc::now(), zones.chain([demo.tenant.timezone]));
+    let calls = history::calls(&demo.campaigns, &demo.buyers, end);
+    for batch in calls.chunks(500) {
+        store.put_calls(batch).await?;
+    }
+    // A read of the call tables applies the log first: the history is
+    // projected before the server listens, so the first calls' cap counts
+    // do not wait behind it (up to a second, measured in the k6 smoke).
+    store.calls_by_tenant(demo.tenant.id, None, 1).await?;
+    tracing::info!(
+        calls = calls.len(),
+        days = history::DAYS,
+        "demo history seeded (marked demo: reported, never postbacked)"
+    );
+    Ok(())
+}
+
+/// The path of the demo's own pixel receiver (served with `--demo` only).
+pub const PIXEL_RECEIVER: &str = "/demo/pixel-receiver";
+
+/// Adds the demo pixels unless the demo tenant has pixels.
+async fn seed_pixels(state: &AppState, demo: &Demo) -> anyhow::Result<()> {
+    let t = demo.tenant.id;
+    if !docs::list::<Pixel>(state, t).await?.is_empty() {
+        return Ok(());
+    }
+    let receiver = format!("{}{PIXEL_RECEIVER}", state.public_url);
+    let pixels = [
+        serde_json::json!({
+            "name": "Demo conversion postback",
+            "events": ["converted"],
+            "url": format!("{receiver}?event={{event}}&call={{callId}}&revenue={{revenue}}&caller={{callerIdNoPlus}}"),
+        }),
+        serde_json::json!({
+            "name": "Demo CRM webhook",
+            "events": ["incoming", "connected", "completed", "converted", "noConnect", "rejected"],
+            "url": receiver,
+            "method": "POST",
+            "maxFires": 10,
+        }),
+    ];
+    let w = state.engine.config_write().await;
+    for body in pixels {
+        let mut p: Pixel = serde_json::from_value(body)?;
+        (p.id, p.tenant_id, p.created_at) = (new_id(), t, Utc::now());
+        docs::put(&w, &mut p, None)
+            .await
+            .map_err(|e| anyhow::anyhow!("seed pixel {:?}: {e:?}", p.name))?;
+    }
+    Ok(())
+}
+
+/// `/demo/pixel-receiver`: takes any delivery and answers 200, so the demo's
+/// pixels show as delivered.
+pub async fn pixel_receiver() -> &'static str {
+    "received"
 }
 
 /// Adds the DNI setup (pool numbers in the inventory, the pool, a pool

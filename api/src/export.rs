@@ -68,6 +68,8 @@ pub struct ExportRow {
     pub reject_reason: Option<String>,
     /// A repeat caller inside the campaign's duplicate window.
     pub duplicate: bool,
+    /// Seeded by `serve --demo` as past history (never postbacked).
+    pub demo: bool,
     /// When the webhook arrived.
     pub started_at: String,
     /// When a buyer answered.
@@ -122,6 +124,7 @@ pub const CSV_HEADER: &[&str] = &[
     "status",
     "rejectReason",
     "duplicate",
+    "demo",
     "startedAt",
     "answeredAt",
     "endedAt",
@@ -176,15 +179,39 @@ impl Names {
         tenant: Id,
         calls: &[CallRecord],
     ) -> Result<Names, StoreError> {
-        let mut names = Names::default();
         let campaigns: HashSet<Id> = calls.iter().map(|c| c.campaign_id).collect();
         let buyers: HashSet<Id> = calls.iter().filter_map(|c| c.buyer_id).collect();
         let publishers: HashSet<Id> = calls.iter().filter_map(|c| c.publisher_id).collect();
-        for (ids, kinds) in [
-            (campaigns, &[DocKind::Campaign][..]),
-            (buyers, &[DocKind::Buyer, DocKind::RtbTarget][..]),
-            (publishers, &[DocKind::Publisher][..]),
-        ] {
+        Self::of_ids(
+            store,
+            tenant,
+            [
+                (campaigns, &[DocKind::Campaign][..]),
+                (buyers, &[DocKind::Buyer, DocKind::RtbTarget][..]),
+                (publishers, &[DocKind::Publisher][..]),
+            ],
+        )
+        .await
+    }
+
+    /// The campaigns `calls` of `tenant` name, and nothing else: what a
+    /// publisher's view of them may name.
+    pub async fn campaigns_of(
+        store: &dyn Store,
+        tenant: Id,
+        calls: &[CallRecord],
+    ) -> Result<Names, StoreError> {
+        let campaigns: HashSet<Id> = calls.iter().map(|c| c.campaign_id).collect();
+        Self::of_ids(store, tenant, [(campaigns, &[DocKind::Campaign][..])]).await
+    }
+
+    async fn of_ids<const N: usize>(
+        store: &dyn Store,
+        tenant: Id,
+        groups: [(HashSet<Id>, &[DocKind]); N],
+    ) -> Result<Names, StoreError> {
+        let mut names = Names::default();
+        for (ids, kinds) in groups {
             for id in ids {
                 for kind in kinds {
                     if let Some(doc) = store.get_doc(*kind, tenant, id).await? {
@@ -203,7 +230,8 @@ impl Names {
         }
     }
 
-    fn of(&self, id: Id) -> Option<String> {
+    /// The name of `id`, if it was loaded.
+    pub fn of(&self, id: Id) -> Option<String> {
         self.0.get(&id).cloned()
     }
 }
@@ -226,6 +254,7 @@ impl ExportRow {
             status: c.status.as_str().to_owned(),
             reject_reason: c.reject_reason.map(|r| r.as_str().to_owned()),
             duplicate: c.duplicate,
+            demo: c.demo,
             started_at: time(c.started_at),
             answered_at: c.answered_at.map(time),
             ended_at: c.ended_at.map(time),
@@ -247,7 +276,7 @@ impl ExportRow {
         }
     }
 
-    fn csv_fields(&self) -> [String; 32] {
+    fn csv_fields(&self) -> [String; 33] {
         let o = |v: &Option<String>| v.clone().unwrap_or_default();
         [
             self.id.clone(),
@@ -264,6 +293,7 @@ impl ExportRow {
             self.status.clone(),
             o(&self.reject_reason),
             self.duplicate.to_string(),
+            self.demo.to_string(),
             self.started_at.clone(),
             o(&self.answered_at),
             o(&self.ended_at),
@@ -463,6 +493,7 @@ mod tests {
             status: "ringing".into(),
             reject_reason: None,
             duplicate: false,
+            demo: false,
             started_at: "s".into(),
             answered_at: None,
             ended_at: None,

@@ -45,7 +45,9 @@ use switchboard::console::Console;
 use switchboard::export::{self, Format};
 use switchboard::server::ConnLimits;
 use switchboard::{AppState, DniLimits, demo, users};
-use switchboard_engine::{BreakerConfig, ClusterTiming, Engine, EngineConfig, ReconcileSettings};
+use switchboard_engine::{
+    BreakerConfig, ClusterTiming, Engine, EngineConfig, PixelSettings, ReconcileSettings,
+};
 use switchboard_model::Role;
 use switchboard_store::Store;
 
@@ -65,11 +67,16 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve Twilio webhooks, health, readiness and metrics.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Work with stored calls.
     Calls {
         #[command(subcommand)]
         command: CallsCommand,
+    },
+    /// Check or rebuild the report rollups.
+    Reports {
+        #[command(subcommand)]
+        command: ReportsCommand,
     },
     /// Apply pending ScyllaDB schema migrations (cql/) and exit.
     Migrate {
@@ -196,6 +203,17 @@ struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_RTB_BREAKER_COOL_DOWN_SECS", default_value_t = BreakerConfig::default().cool_down.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..))]
     rtb_breaker_cool_down_secs: u64,
+    /// Let pixels (postbacks and webhooks) reach loopback, private,
+    /// link-local and metadata addresses (tests and demos with receivers on
+    /// this machine; `--demo` sets it for its own receiver).
+    #[arg(long, env = "SWITCHBOARD_PIXELS_ALLOW_PRIVATE_TARGETS", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pixels_allow_private_targets: bool,
+    /// Milliseconds one pixel attempt may take, connecting to the last byte
+    /// of the answer; then it is retried.
+    #[arg(long, env = "SWITCHBOARD_PIXELS_TIMEOUT_MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pixels_timeout_ms: u64,
     /// The admin console's built files (`npm run build` in admin-ui/).
     /// Default: admin-ui/dist when it exists; without it `/` says how to build it.
     #[arg(long, env = "SWITCHBOARD_CONSOLE_DIR")]
@@ -225,6 +243,25 @@ struct ServeArgs {
         default_value_t = 0
     )]
     max_connections_per_address: usize,
+}
+
+#[derive(Subcommand)]
+enum ReportsCommand {
+    /// Apply the whole call log, then recount every report rollup (and call
+    /// index) from the stored calls and print each difference from what
+    /// was written as calls came in; exit 1 on a difference.
+    Verify {
+        /// Data directory of the embedded store.
+        #[arg(long, env = "SWITCHBOARD_DATA", default_value = "./data")]
+        data: PathBuf,
+    },
+    /// Replace the report rollups (and call indexes) with a recount from
+    /// the stored calls, then verify them.
+    Rebuild {
+        /// Data directory of the embedded store.
+        #[arg(long, env = "SWITCHBOARD_DATA", default_value = "./data")]
+        data: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -270,13 +307,19 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve(args).await,
+            Command::Serve(args) => serve(*args).await,
             Command::Calls {
                 command: CallsCommand::Export { data, format },
             } => export_calls(&data, format).await,
             Command::Calls {
                 command: CallsCommand::Verify { data, rebuild },
             } => verify_calls(&data, rebuild).await,
+            Command::Reports {
+                command: ReportsCommand::Verify { data },
+            } => verify_calls(&data, false).await,
+            Command::Reports {
+                command: ReportsCommand::Rebuild { data },
+            } => verify_calls(&data, true).await,
             Command::User {
                 command: UserCommand::Create(args),
             } => create_user(args).await,
@@ -331,6 +374,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         rtb_breaker: BreakerConfig {
             failure_threshold: args.rtb_breaker_failures,
             cool_down: Duration::from_secs(args.rtb_breaker_cool_down_secs),
+        },
+        pixels: PixelSettings {
+            allow_private_targets: args.pixels_allow_private_targets || args.demo,
+            timeout: Duration::from_millis(args.pixels_timeout_ms),
+            ..PixelSettings::default()
         },
         ..EngineConfig::default()
     };
@@ -392,6 +440,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     state.twilio = switchboard::twilio::rest::TwilioRest::new(&args.twilio_api_base);
     state.cluster = cluster;
     state.console = console;
+    state.demo = args.demo;
     state.conn_limits = ConnLimits {
         header_timeout: Duration::from_secs(args.header_timeout_secs),
         body_timeout: Duration::from_secs(args.body_timeout_secs),
@@ -449,12 +498,12 @@ async fn verify_calls(data: &Path, rebuild: bool) -> anyhow::Result<()> {
     let what = if check.rebuilt { "rebuilt" } else { "checked" };
     if !check.differences.is_empty() {
         anyhow::bail!(
-            "{what} {} calls: the call indexes and totals differ from a recount from the call documents (above); `calls verify --rebuild` replaces them with it",
+            "{what} {} calls: the call indexes, totals or report rollups differ from a recount from the call documents (above); `reports rebuild` replaces them with it",
             check.calls
         );
     }
     println!(
-        "{what} {} calls: the call indexes and totals equal a recount from the call documents",
+        "{what} {} calls: the call indexes, totals and report rollups equal a recount from the call documents",
         check.calls
     );
     Ok(())

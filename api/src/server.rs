@@ -71,6 +71,8 @@ pub struct AppState {
     pub cluster: Option<Arc<crate::cluster::ClusterLink>>,
     /// The admin console's built files (`None`: `/` says how to build it).
     pub console: Option<Arc<crate::console::Console>>,
+    /// `serve --demo`: serve the demo's pixel receiver too.
+    pub demo: bool,
 }
 
 impl AppState {
@@ -92,6 +94,7 @@ impl AppState {
             dni_sessions: Arc::default(),
             cluster: None,
             console: None,
+            demo: false,
         }
     }
 
@@ -124,7 +127,14 @@ pub fn app(state: AppState) -> Router {
         .route_layer(shed)
         .route_layer(middleware::from_fn(count_webhooks))
         .layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT));
-    Router::new()
+    let mut router = Router::new();
+    if state.demo {
+        router = router.route(
+            crate::demo::PIXEL_RECEIVER,
+            axum::routing::any(crate::demo::pixel_receiver),
+        );
+    }
+    router
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -58,13 +58,14 @@ pub async fn create_user(
                     twilio_account_sid: None,
                     twilio_auth_token: String::new(),
                     timezone: chrono_tz::Tz::UTC,
+                    publisher_sees_caller_numbers: false,
                     version: 0,
                     created_at: Utc::now(),
                 };
                 (engine.put_tenant(tenant, None).await?.id, true)
             }
         };
-    let user = accounts::create_user(store, tenant_id, username, password, role).await?;
+    let user = accounts::create_user(store, tenant_id, username, password, role, None).await?;
     let detail =
         json!({ "username": user.username, "role": user.role, "tenantCreated": tenant_created });
     audit::record_as(

@@ -65,6 +65,7 @@ async fn engine(dir: &std::path::Path) -> Engine {
         twilio_account_sid: Some(ACCOUNT.into()),
         twilio_auth_token: TOKEN.into(),
         timezone: chrono_tz::Tz::UTC,
+        publisher_sees_caller_numbers: false,
         version: 0,
         created_at: Utc::now(),
     };
@@ -110,8 +111,6 @@ async fn engine(dir: &std::path::Path) -> Engine {
         duplicate_window_hours: 0,
         duplicate_action: DuplicateAction::SameBuyer,
         max_fallthrough: 3,
-        webhook_url: None,
-        pixel_url: None,
         tags: Default::default(),
         payout_rules: Vec::new(),
         version: 0,

@@ -5,18 +5,33 @@
 // A manager signs in as demo/demo, creates a buyer and a campaign with a new
 // tracking number through the UI, activates it from the list, and then a
 // Twilio-signed call to that number (from node) is dialed to the new buyer
-// and shows up on the Calls page and in its CSV export.
+// and shows up on the Calls page and in its CSV export. A publisher user made
+// in Users signs in to its own pages only. Reports, where sign-in lands, shows
+// after a callsim run the figures of /api/reports/summary, which equal a
+// recount of /api/calls; its chart renders, and a screenshot is written to
+// target/screenshots/reports.png. A pixel made in the form, aimed at a
+// receiver in this process, fires on a callsim call: the Deliveries page shows
+// it delivered with the receiver's 200, and the receiver got it signed, with
+// the delivery id the detail shows; its form's preview renders the sample
+// call's request, and "Send test" reaches the receiver, kept out of the log.
 // Run it with tests/browser/run.sh (builds admin-ui when admin-ui/dist is missing).
 //
-// Env: SWITCHBOARD_BIN (the built binary), CHROMIUM (default /usr/bin/chromium),
-// CONSOLE_DIR (default admin-ui/dist).
+// Env: SWITCHBOARD_BIN (the built binary), CALLSIM_BIN (default: callsim next
+// to it), CHROMIUM (default /usr/bin/chromium), CONSOLE_DIR (default admin-ui/dist).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { inflateSync } from 'node:zlib';
 import { launchChromium, signIn, startSwitchboard, twilioSignature } from './server.mjs';
 
-const CONSOLE_DIR = process.env.CONSOLE_DIR || new URL('../../admin-ui/dist', import.meta.url).pathname;
+const ROOT = new URL('../..', import.meta.url).pathname;
+const CONSOLE_DIR = process.env.CONSOLE_DIR || join(ROOT, 'admin-ui/dist');
+const CALLSIM = process.env.CALLSIM_BIN || join(dirname(process.env.SWITCHBOARD_BIN || join(ROOT, 'target/debug/switchboard')), 'callsim');
 // The demo tenant's Twilio credentials (api/src/demo.rs).
 const AUTH_TOKEN = 'demo-token';
 const ACCOUNT_SID = 'ACdemo00000000000000000000000000';
@@ -25,7 +40,9 @@ const BUYER = { name: 'Delta Dental', phone: '+15550002999', zone: 'America/Denv
 const CAMPAIGN = { name: 'Browser Campaign', number: '+15550004242' };
 const CALLER = '+15557770001';
 
-let switchboard, base, browser, context, tab, twilio, twilioBase, bidder, bidderBase;
+let switchboard, base, browser, context, tab, twilio, twilioBase, bidder, bidderBase, receiver, receiverBase;
+// What the pixel receiver got: { method, url, headers, body }.
+const received = [];
 // What the fake Twilio REST API was asked: [method, path, Authorization, form].
 const twilioCalls = [];
 // Uncaught errors in the page, and console errors other than the failed
@@ -80,10 +97,27 @@ function startBidder() {
   return new Promise((resolve) => bidder.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${bidder.address().port}`)));
 }
 
+/** A pixel receiver on this machine: answers 200 "thanks", keeping each request. */
+function startReceiver() {
+  receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      received.push({ method: req.method, url: req.url, headers: req.headers, body });
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.end('thanks');
+    });
+  });
+  return new Promise((resolve) => receiver.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${receiver.address().port}`)));
+}
+
 before(async () => {
   twilioBase = await startFakeTwilio();
   bidderBase = await startBidder();
-  switchboard = await startSwitchboard(['--console-dir', CONSOLE_DIR, '--twilio-api-base', twilioBase, '--rtb-allow-private-targets']);
+  receiverBase = await startReceiver();
+  // Bidders and pixel receivers on loopback are refused without these flags (the SSRF guard).
+  switchboard = await startSwitchboard(['--console-dir', CONSOLE_DIR, '--twilio-api-base', twilioBase, '--rtb-allow-private-targets',
+    '--pixels-allow-private-targets']);
   base = switchboard.base;
   browser = await launchChromium();
   context = await browser.newContext({ acceptDownloads: true });
@@ -104,6 +138,7 @@ after(async () => {
   await switchboard?.stop();
   twilio?.close();
   bidder?.close();
+  receiver?.close();
 });
 
 /** Polls `probe` until it returns something truthy (10 s at most). */
@@ -136,6 +171,86 @@ async function placeCall(to, callSid, token = AUTH_TOKEN) {
   return text;
 }
 
+/** Plays `calls` calls to the demo's tracking numbers with callsim, as Twilio would (the settings test rotated the auth token). */
+async function callsim(calls, seed) {
+  assert.ok(existsSync(CALLSIM), `no ${CALLSIM}: cargo build -p switchboard-load-tests, or set CALLSIM_BIN`);
+  await promisify(execFile)(CALLSIM, ['--target', base, '--auth-token', 'rotated-token', '--calls', String(calls),
+    '--concurrency', String(Math.min(calls, 6)), '--seed', String(seed), '--quiet']);
+}
+
+/** Waits for a uPlot chart inside `figure` to be drawn on a canvas of a non-zero size. */
+async function chartDrawn(figure) {
+  const canvas = figure.locator('.uplot canvas');
+  await canvas.waitFor();
+  const box = await canvas.boundingBox();
+  assert.ok(box && box.width > 0 && box.height > 0, `the chart's canvas has a size: ${JSON.stringify(box)}`);
+}
+
+/**
+ * The distinct colours of an 8-bit RGB or RGBA PNG (what chromium writes),
+ * decoded with node's zlib: the chunks, the inflated scanlines, their filters
+ * undone (PNG spec §9).
+ */
+function pngColours(png) {
+  assert.deepEqual([...png.subarray(0, 8)], [137, 80, 78, 71, 13, 10, 26, 10], 'a PNG signature');
+  let width, height, channels;
+  const idat = [];
+  for (let at = 8; at < png.length;) {
+    const length = png.readUInt32BE(at);
+    const type = png.toString('latin1', at + 4, at + 8);
+    const data = png.subarray(at + 8, at + 8 + length);
+    if (type === 'IHDR') {
+      width = data.readUInt32BE(0);
+      height = data.readUInt32BE(4);
+      assert.equal(data[8], 8, '8 bits per channel');
+      channels = { 2: 3, 6: 4 }[data[9]];
+      assert.ok(channels, `colour type ${data[9]} is RGB or RGBA`);
+    }
+    if (type === 'IDAT') idat.push(data);
+    at += 12 + length;
+  }
+  const raw = inflateSync(Buffer.concat(idat));
+  const stride = width * channels;
+  let prev = Buffer.alloc(stride);
+  const colours = new Set();
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)];
+    const line = Buffer.from(raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1)));
+    for (let i = 0; i < stride; i++) {
+      const a = i >= channels ? line[i - channels] : 0;
+      const b = prev[i];
+      const c = i >= channels ? prev[i - channels] : 0;
+      const p = a + b - c;
+      const paeth = Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c;
+      line[i] = (line[i] + [0, a, b, (a + b) >> 1, paeth][filter]) & 255;
+    }
+    for (let x = 0; x < stride; x += channels) colours.add(line.readUIntBE(x, 3));
+    prev = line;
+  }
+  return { width, height, colours: colours.size };
+}
+
+/** A report table as shown: its header labels, and each body and totals row as [name, ...cells]. */
+async function readReport(table) {
+  const headers = await table.locator('thead th').allTextContents();
+  const rows = [];
+  for (const tr of await table.locator('tbody tr, tfoot tr').all()) rows.push(await tr.locator('th, td').allTextContents());
+  return { headers, rows };
+}
+
+/** Every call of `[from, to)`, all pages of /api/calls. */
+async function allCalls(cookie, from, to) {
+  const calls = [];
+  let cursor;
+  do {
+    const q = new URLSearchParams({ from, to, limit: '500', ...(cursor ? { cursor } : {}) });
+    const page = await (await fetch(`${base}/api/calls?${q}`, { headers: { cookie } })).json();
+    calls.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return calls;
+}
+
 test('signing in shows the user and the tenant', async () => {
   await tab.goto(base);
   await tab.getByLabel('Username').fill('demo');
@@ -149,7 +264,11 @@ test('signing in shows the user and the tenant', async () => {
   await tab.getByText('Signed in as').waitFor();
   assert.equal(await tab.getByTestId('username').textContent(), 'demo');
   assert.equal(await tab.getByTestId('tenant').textContent(), 'demo');
+  // Signing in lands on Reports, with the live count in the header.
+  await tab.getByRole('heading', { level: 1, name: 'Reports', exact: true }).waitFor();
+  await tab.getByTestId('live-calls').filter({ hasText: /^\d+$/ }).waitFor();
   // The demo's campaigns are listed.
+  await section('Campaigns');
   await row('Demo Priority').waitFor();
   assert.match(await row('Demo Priority').textContent(), /\+15550001000.*Acme Insurance \(p1, w1\)/);
 });
@@ -216,6 +335,8 @@ test('editing with a stale version is refused with a clear message', async () =>
   await tab.getByRole('button', { name: 'Reload the current version' }).click();
   await until(async () => (await tab.getByLabel('Description').inputValue()) === 'changed elsewhere', 'the current version in the form');
   await tab.getByLabel('Description').fill('edited in the browser');
+  // The campaign's page charts its last 7 days.
+  await chartDrawn(tab.getByRole('figure', { name: `Calls of ${CAMPAIGN.name}, last 7 days` }));
   await tab.getByRole('button', { name: 'Save campaign' }).click();
   await row(CAMPAIGN.name).waitFor();
 });
@@ -224,7 +345,7 @@ test('the call is on the Calls page, filtered by campaign, and in the CSV export
   // A call to the demo's own campaign, which the filter must leave out.
   assert.match(await placeCall('+15550001000', 'CAconsole00000000000000000000002'), /\+15550002001/);
   await section('Calls');
-  await row('Demo Priority').waitFor();
+  await row('Demo Priority').first().waitFor(); // the demo's history has many
   await tab.getByLabel('Campaign', { exact: true }).selectOption({ label: CAMPAIGN.name });
   await tab.getByRole('button', { name: 'Apply filters' }).click();
   const call = tab.locator('tbody tr', { hasText: BUYER.name });
@@ -442,6 +563,13 @@ test('an RTB target and router made in the JSON editors win a call to an RTB cam
   await section('RTB auctions');
   await row('won').waitFor();
   assert.match(await row('won').textContent(), /\+15557770001.*won.*1.*1.*7\.50 USD/);
+
+  // The targets' figures: one request, one valid bid, won at 7.50.
+  await section('RTB targets');
+  const bids = tab.getByRole('region', { name: 'Bids by target' }).locator('tbody tr', { hasText: 'Local bidder' });
+  await bids.waitFor();
+  assert.deepEqual((await bids.locator('td').allTextContents()).slice(0, 5), ['1', '1', '1', '0', '0']);
+  assert.match(await bids.textContent(), /100\.0%7\.50 USD7\.50 USD$/);
 });
 
 test("a tracking tag made in its form, and its script tag ready to paste", async () => {
@@ -493,6 +621,182 @@ test("today's summary counts the new campaign's calls and the new buyer's", asyn
   assert.equal((await byBuyer.locator('td').first().textContent()), String(toBuyer));
 });
 
+test('Reports shows the figures of the API after a callsim run, and they equal a recount of the calls; the chart renders', async () => {
+  await callsim(60, 13);
+
+  await section('Reports');
+  const times = tab.getByTestId('report-range').locator('time');
+  const [from, to] = [await times.nth(0).getAttribute('datetime'), await times.nth(1).getAttribute('datetime')];
+  const { cookie } = await signIn(base);
+  const get = async (path, query = {}) => (await fetch(`${base}${path}?${new URLSearchParams(query)}`, { headers: { cookie } })).json();
+  const { timezone: tz } = await get('/api/tenant');
+  const api = await get('/api/reports/summary', { from, to, tz, groupBy: 'campaign' });
+  assert.ok(!Array.isArray(api.totals), 'the demo is in one currency');
+  const FIGURES = [['Incoming', 'incoming'], ['Live', 'live'], ['Connected', 'connected'], ['Converted', 'converted'],
+    ['Revenue', 'revenueMinor'], ['Payout', 'payoutMinor']];
+  const money = (minor) => `${Math.trunc(minor / 100)}.${String(minor % 100).padStart(2, '0')} USD`;
+  const shown = (m) => FIGURES.map(([, k]) => (k.endsWith('Minor') ? money(m[k]) : String(m[k])));
+  const expected = [...api.rows.map((r) => [r.name, ...shown(r.metrics)]), ['Total', ...shown(api.totals.metrics)]];
+
+  // On screen: the API's figures (once the page has read them after the run, not from the cache).
+  const table = tab.getByRole('table', { name: 'By campaign' });
+  const onScreen = async () => {
+    const { headers, rows } = await readReport(table);
+    const at = FIGURES.map(([label]) => headers.indexOf(label));
+    return rows.map((r) => [r[0], ...at.map((i) => r[i])]);
+  };
+  await until(async () => JSON.stringify(await onScreen()) === JSON.stringify(expected), 'the figures of the API on screen');
+  assert.deepEqual(await onScreen(), expected);
+  assert.ok(api.totals.metrics.incoming >= 60, JSON.stringify(api.totals));
+
+  // The API's figures are a recount of the calls of the same range (every page of /api/calls).
+  const calls = await allCalls(cookie, from, to);
+  const recount = (list) => ({
+    incoming: list.length,
+    live: list.filter((c) => c.status === 'ringing' || c.status === 'in-progress').length,
+    connected: list.filter((c) => c.answeredAt).length,
+    converted: list.filter((c) => c.converted).length,
+    revenueMinor: list.reduce((n, c) => n + c.revenueMinor, 0),
+    payoutMinor: list.reduce((n, c) => n + c.payoutMinor, 0),
+  });
+  const pick = (m) => Object.fromEntries(FIGURES.map(([, k]) => [k, m[k]]));
+  assert.deepEqual(pick(api.totals.metrics), recount(calls));
+  for (const r of api.rows) assert.deepEqual(pick(r.metrics), recount(calls.filter((c) => c.campaignId === r.key)), r.name);
+
+  // The CSV is the table as shown, and its rows add up to its totals.
+  const [download] = await Promise.all([tab.waitForEvent('download'), tab.getByRole('button', { name: 'Export CSV' }).click()]);
+  const csv = readFileSync(await download.path(), 'utf8').trim().split('\n').map((l) => l.split(','));
+  const { rows: visible } = await readReport(table);
+  assert.deepEqual(csv.slice(1), visible);
+  const column = (label) => csv[0].indexOf(label);
+  const body = csv.slice(1).filter((l) => l[0] !== 'Total');
+  assert.equal(body.reduce((n, l) => n + Number(l[column('Incoming')]), 0), api.totals.metrics.incoming);
+  assert.equal(money(body.reduce((n, l) => n + Math.round(Number(l[column('Revenue')].split(' ')[0]) * 100), 0)), money(api.totals.metrics.revenueMinor));
+
+  // The chart is drawn, and the header's live count is the API's.
+  await chartDrawn(tab.getByRole('figure', { name: 'Calls', exact: true }));
+  const { live } = await get('/api/reports/live');
+  await until(async () => (await tab.getByTestId('live-calls').textContent()) === String(live), 'the live count in the header');
+
+  // A campaign drills down to its buyers.
+  await table.getByRole('button', { name: CAMPAIGN.name, exact: true }).click();
+  const byBuyer = tab.getByRole('table', { name: `${CAMPAIGN.name} by buyer` });
+  await byBuyer.locator('tbody tr', { hasText: BUYER.name }).waitFor();
+  await tab.getByRole('table', { name: `${CAMPAIGN.name} by source` }).waitFor();
+  await tab.getByRole('button', { name: 'All campaigns' }).click();
+  await chartDrawn(tab.getByRole('figure', { name: 'Calls', exact: true }));
+
+  // A screenshot, checked to be a PNG that is not blank.
+  const shot = join(ROOT, 'target/screenshots/reports.png');
+  mkdirSync(dirname(shot), { recursive: true });
+  writeFileSync(shot, await tab.screenshot({ fullPage: true }));
+  const png = pngColours(readFileSync(shot));
+  assert.ok(png.width > 0 && png.height > 0 && png.colours > 8, `a non-blank screenshot: ${JSON.stringify(png)}`);
+});
+
+test('a pixel made in the form fires on a callsim call: delivered with the receiver\'s 200 in the log, and the receiver got it signed, with the id shown; preview and send test', async () => {
+  // A signing secret first (the demo user is the owner), shown once.
+  await section('Pixels');
+  await tab.getByRole('button', { name: 'Signing secret' }).click();
+  const secret = (await tab.getByLabel('New signing secret').textContent()).trim();
+  assert.match(secret, /^whsec_/);
+  await tab.getByRole('button', { name: 'I copied it' }).click();
+
+  await tab.getByRole('link', { name: 'New pixel' }).click();
+  await tab.getByLabel('Name', { exact: true }).fill('Browser receiver');
+  // incoming: every call fires it.
+  await tab.getByRole('checkbox', { name: /^incoming / }).check();
+  await tab.getByLabel('Method').selectOption('POST');
+  await tab.getByLabel('URL', { exact: true }).fill(`${receiverBase}/hook?call=`);
+  await tab.getByLabel('URL', { exact: true }).press('End');
+  await tab.getByRole('button', { name: 'Insert {callId}', exact: true }).click();
+  assert.equal(await tab.getByLabel('URL', { exact: true }).inputValue(), `${receiverBase}/hook?call={callId}`);
+  await tab.getByLabel('Body', { exact: true }).fill('{"event": "{event}", "caller": "{unknown}"}');
+  await tab.getByRole('button', { name: 'Create pixel' }).click();
+  // The API's 422 on the body it names.
+  await tab.locator('.field.invalid', { has: tab.getByLabel('Body', { exact: true }) }).getByText(/unknown token \{unknown\}/).waitFor();
+  await tab.getByLabel('Body', { exact: true }).fill('{"event": "{event}", "caller": ""}');
+  await tab.getByLabel('Body', { exact: true }).press('ArrowLeft');
+  await tab.getByLabel('Body', { exact: true }).press('ArrowLeft');
+  await tab.getByRole('button', { name: 'Insert {callerId}', exact: true }).click();
+  assert.equal(await tab.getByLabel('Body', { exact: true }).inputValue(), '{"event": "{event}", "caller": "{callerId}"}');
+  await tab.getByRole('button', { name: 'Create pixel' }).click();
+  await tab.getByRole('heading', { level: 1, name: 'Pixels', exact: true }).waitFor();
+  assert.match(await row('Browser receiver').textContent(), /incoming.*POST.*\/hook\?call=\{callId\}.*account-wide.*active/);
+
+  await callsim(1, 14);
+  await until(() => received.length > 0, 'the receiver to get the pixel');
+
+  await section('Deliveries');
+  await tab.getByLabel('Pixel', { exact: true }).selectOption({ label: 'Browser receiver' });
+  await tab.getByRole('button', { name: 'Apply filters' }).click();
+  const delivery = row('Browser receiver');
+  await until(async () => {
+    if (await delivery.filter({ hasText: 'delivered' }).count()) return true;
+    await tab.getByRole('button', { name: 'Refresh' }).click();
+    return false;
+  }, 'the delivery delivered in the log');
+  assert.equal(await delivery.count(), 1, 'one call, one delivery');
+  assert.deepEqual((await delivery.locator('td').allTextContents()).slice(1, 6), ['Browser receiver', 'incoming', 'delivered', '1', '200']);
+
+  await delivery.getByRole('link', { name: 'Details' }).click();
+  const id = await tab.getByTestId('delivery-id').textContent();
+  assert.equal(await tab.getByTestId('response-status').textContent(), '200');
+  assert.match(await tab.getByRole('region', { name: 'Response' }).textContent(), /thanks/);
+  const sentUrl = await tab.getByRole('region', { name: 'Request as sent' }).locator('code.url').textContent();
+
+  // The receiver got that very request: the delivery id shown, the event, the call's tokens filled in, a signature of its body.
+  assert.equal(received.length, 1, JSON.stringify(received));
+  const [got] = received;
+  assert.equal(got.headers['switchboard-delivery-id'], id);
+  assert.equal(got.headers['switchboard-event'], 'incoming');
+  assert.equal(`${receiverBase}${got.url}`, sentUrl);
+  assert.match(got.url, /^\/hook\?call=[0-9a-f-]{36}$/);
+  const body = JSON.parse(got.body);
+  assert.equal(body.event, 'incoming');
+  assert.match(body.caller, /^\+1\d{10}$/);
+  const [, t, v1] = got.headers['switchboard-signature'].match(/^t=(\d+),v1=([0-9a-f]{64})$/);
+  assert.equal(v1, createHmac('sha256', secret).update(`${t}.${got.body}`).digest('hex'), 'signed with the secret shown');
+
+  // On its form: the preview renders the request for the sample call, and a test send reaches the receiver, out of the log.
+  await tab.getByRole('link', { name: 'Browser receiver' }).click();
+  await tab.getByRole('button', { name: 'Preview' }).click();
+  const preview = tab.getByRole('region', { name: 'Preview: the incoming request' });
+  await preview.waitFor();
+  assert.match(await preview.locator('code.url').textContent(), new RegExp(`^${receiverBase}/hook\\?call=[0-9a-f-]{36}$`));
+  assert.equal(await preview.locator('pre').textContent(), '{"event": "incoming", "caller": "+15551230000"}');
+  await tab.getByRole('button', { name: 'Send test' }).click();
+  const result = tab.getByRole('region', { name: 'Test result' });
+  await result.waitFor();
+  assert.equal(await result.getByTestId('test-status').textContent(), '200');
+  assert.match(await result.textContent(), /thanks/);
+  assert.equal(received.length, 2);
+  assert.equal(received[1].body, '{"event": "incoming", "caller": "+15551230000"}');
+  const [, t2, v2] = received[1].headers['switchboard-signature'].match(/^t=(\d+),v1=([0-9a-f]{64})$/);
+  assert.equal(v2, createHmac('sha256', secret).update(`${t2}.${received[1].body}`).digest('hex'), 'the test is signed too');
+  const { cookie } = await signIn(base);
+  const get = async (path) => (await fetch(`${base}${path}`, { headers: { cookie } })).json();
+  const pixel = (await get('/api/pixels')).items.find((p) => p.name === 'Browser receiver');
+  // Every page of its log (a selective filter may answer short pages before the last).
+  const logged = [];
+  let cursor = '';
+  do {
+    const page = await get(`/api/pixels/deliveries?pixelId=${pixel.id}${cursor ? `&cursor=${cursor}` : ''}`);
+    logged.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor);
+  assert.deepEqual(logged.map((d) => d.id), [id], 'the test is not in the log');
+
+  // A campaign's page lists it among the pixels its calls fire.
+  await section('Campaigns');
+  await tab.getByRole('link', { name: 'Demo Priority', exact: true }).click();
+  const listed = tab.getByRole('region', { name: 'Pixels of the campaign' }).locator('tbody tr', { hasText: 'Browser receiver' });
+  await listed.waitFor();
+  assert.match(await listed.textContent(), /incoming.*account-wide.*active/);
+  await listed.getByRole('link', { name: 'Browser receiver' }).click();
+  await tab.getByRole('heading', { level: 1, name: 'Pixel Browser receiver' }).waitFor();
+});
+
 test("the buyer's page shows its capacity now, against its caps, as the API counts it", async () => {
   const { cookie } = await signIn(base);
   const buyers = (await (await fetch(`${base}/api/buyers`, { headers: { cookie } })).json()).items;
@@ -508,6 +812,68 @@ test("the buyer's page shows its capacity now, against its caps, as the API coun
   await capacity('Today').first().waitFor();
   assert.deepEqual(await capacity('Today').allTextContents(), [String(live.day), '50']);
   assert.deepEqual(await capacity('On calls now').allTextContents(), [String(live.active), '3']);
+  // Its last 7 days as a chart.
+  await chartDrawn(tab.getByRole('figure', { name: `Calls ${BUYER.name} took, last 7 days` }));
+});
+
+test("a publisher login made in Users sees only its pages: its calls with a masked caller and its payout", async () => {
+  // Set up through the API as the demo owner: a publisher, its number and a campaign paying it 4.00 a call.
+  const { cookie } = await signIn(base);
+  const api = async (method, path, body) => {
+    const res = await fetch(`${base}${path}`, { method, headers: { Cookie: cookie, Origin: base, 'Content-Type': 'application/json' },
+      body: body && JSON.stringify(body) });
+    const value = await res.json();
+    assert.ok(res.ok, `${method} ${path}: ${JSON.stringify(value)}`);
+    return value;
+  };
+  const publisher = await api('POST', '/api/publishers', { name: 'Browser Leads' });
+  await api('POST', '/api/numbers', { phoneNumber: '+15550004343', publisherId: publisher.id });
+  const acme = (await api('GET', '/api/buyers')).items.find((b) => b.name === 'Acme Insurance');
+  await api('POST', '/api/campaigns', { name: 'Publisher Campaign', status: 'active', phoneNumber: '+15550004343',
+    buyers: [{ buyerId: acme.id }], payoutRules: [{ type: 'perCall', amount: '4.00', currency: 'USD' }] });
+  await placeCall('+15550004343', 'CAconsolepublisher000000000000001', 'rotated-token');
+
+  // The user is made in the console, bound to the publisher picked.
+  await section('Users');
+  await tab.getByLabel('Username', { exact: true }).fill('leads');
+  await tab.getByLabel('Password', { exact: true }).fill('a long enough password');
+  await tab.getByLabel('Role', { exact: true }).selectOption('publisher');
+  await tab.getByLabel('Publisher', { exact: true }).selectOption({ label: 'Browser Leads' });
+  await tab.getByRole('button', { name: 'Create user' }).click();
+  await tab.getByLabel('leads role').waitFor();
+
+  // Its own browser: only its pages.
+  const own = await browser.newContext();
+  const page = await own.newPage();
+  page.setDefaultTimeout(10000);
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  await page.goto(base);
+  await page.getByLabel('Username').fill('leads');
+  await page.getByLabel('Password').fill('a long enough password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: 'My calls' }).waitFor();
+  assert.deepEqual(await page.getByRole('navigation').getByRole('link').allTextContents(), ['My calls', 'My reports', 'My numbers', 'My publisher']);
+  const call = page.locator('tbody tr', { hasText: '+*******0001' });
+  await call.waitFor();
+  // Not ended yet: its payout is booked when it ends.
+  assert.match(await call.textContent(), /\+15550004343.*Publisher Campaign.*0\.00 USD/);
+  const headers = await page.getByRole('columnheader').allTextContents();
+  for (const hidden of ['Revenue', 'Profit', 'Buyer']) assert.ok(!headers.includes(hidden), `${hidden} in ${headers}`);
+  assert.ok(!(await page.content()).includes('Acme Insurance'), 'no buyer name anywhere on the page');
+  // Its reports: its own campaign's call only, with its payout and no revenue, profit or margin.
+  await page.getByRole('link', { name: 'My reports' }).click();
+  const report = page.getByRole('table', { name: 'By campaign' });
+  const mine = report.locator('tbody tr', { hasText: 'Publisher Campaign' });
+  await mine.waitFor();
+  assert.deepEqual(await report.locator('tbody tr th').allTextContents(), ['Publisher Campaign']);
+  const columns = await report.locator('thead th').allTextContents();
+  assert.equal((await mine.locator('td').allTextContents())[columns.indexOf('Incoming') - 1], '1');
+  assert.ok(columns.includes('Payout'), columns);
+  for (const hidden of ['Revenue', 'Profit', 'Margin']) assert.ok(!columns.includes(hidden), `${hidden} in ${columns}`);
+  assert.equal(await page.getByRole('tab', { name: 'Buyer' }).count(), 0);
+  await page.getByRole('link', { name: 'My publisher' }).click();
+  await page.getByText('Browser Leads').waitFor();
+  await own.close();
 });
 
 test('deleting a buyer in an active campaign shows the 409, and signing out returns to the login page', async () => {

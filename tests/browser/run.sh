@@ -8,7 +8,9 @@
 # pinned in package-lock.json) and builds the console when admin-ui/dist is
 # missing or stale (`npm ci && npm run build` in admin-ui). It does not build the
 # server: it runs the binary at $SWITCHBOARD_BIN (default
-# target/debug/switchboard; `cargo build -p switchboard`).
+# target/debug/switchboard; `cargo build -p switchboard`), and the Reports
+# test plays calls with the callsim next to it ($CALLSIM_BIN to override;
+# `cargo build -p switchboard-load-tests`).
 #
 #   bash tests/browser/run.sh
 set -euo pipefail

@@ -331,7 +331,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The tenant's calls, newest first. */
+        /**
+         * The tenant's calls, newest first. A publisher's login gets only its own,
+         *     each as a `PublisherCall` (no revenue, profit or buyers; the caller
+         *     masked unless the tenant's `publisherSeesCallerNumbers`), and may not
+         *     filter by buyer, nor by caller while callers are masked (403).
+         */
         get: operations["list_calls"];
         put?: never;
         post?: never;
@@ -348,7 +353,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One call record; a malformed or unknown id is a 404. */
+        /**
+         * One call record; a malformed or unknown id (or, for a publisher's
+         *     login, another publisher's call) is a 404. A publisher's login gets it
+         *     as a `PublisherCall`.
+         */
         get: operations["get_call"];
         put?: never;
         post?: never;
@@ -472,6 +481,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * `GET /api/events`: the tenant's call events as Server-Sent Events. The
+         *     `event` field is the event's name (`incoming`, `connected`, …), `id` its
+         *     position in the log, `data` `{callId, at}`. A reconnect with
+         *     `Last-Event-ID` resumes after it (events are kept a day); without it the
+         *     stream starts now.
+         */
+        get: operations["events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/numbers": {
         parameters: {
             query?: never;
@@ -479,7 +511,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The tenant's numbers, oldest first. */
+        /**
+         * The tenant's numbers, oldest first; a publisher's login gets only the
+         *     numbers whose `publisherId` is its own.
+         */
         get: operations["list_numbers"];
         put?: never;
         /** Adds a number to the inventory. A number anyone already has is a 409. */
@@ -531,7 +566,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One number; a malformed or unknown id is a 404. `ETag`: its version. */
+        /**
+         * One number; a malformed or unknown id (or, for a publisher's login,
+         *     another publisher's number) is a 404. `ETag`: its version.
+         */
         get: operations["get_number"];
         /**
          * Replaces a number's name and status (the phone number itself cannot change).
@@ -561,6 +599,171 @@ export interface paths {
          *     campaign that uses it must let it go first (409).
          */
         post: operations["release"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/pixels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's pixels, oldest first (passwords left out). */
+        get: operations["list_pixels"];
+        put?: never;
+        /**
+         * Creates a pixel. Unknown tokens, an unknown event, a URL that is not
+         *     one, a private target (unless allowed), a body template over 64 KiB and
+         *     a 51st pixel are each a 422 naming the field.
+         */
+        post: operations["create_pixel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/pixels/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's deliveries, newest first, with the request as sent
+         *     (credentials masked), the last answer and the next attempt. A selective
+         *     filter may give a short page with a `nextCursor`: follow it.
+         */
+        get: operations["list_deliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/pixels/deliveries/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One delivery; a malformed or unknown id (or another tenant's) is a 404. */
+        get: operations["get_delivery"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/pixels/deliveries/{id}/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sends a delivery again now, with the same delivery id (a delivered,
+         *     failed or dead one starts a new round of attempts).
+         */
+        post: operations["resend_delivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/pixels/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Renders an unsaved pixel for the sample call; a pixel that could not be
+         *     saved is refused with the same 422.
+         */
+        post: operations["preview_pixel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/pixels/signing-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Makes the tenant a new signing secret. Deliveries are signed whenever
+         *     one exists; after a rotation the old one also signs for 24 hours (a
+         *     second `v1=`, after the new one's).
+         */
+        post: operations["rotate_secret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/pixels/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One pixel (its password left out); a malformed or unknown id is a 404. `ETag`: its version. */
+        get: operations["get_pixel"];
+        /**
+         * Replaces a pixel. `basicAuth` with the stored username and no password keeps the stored password.
+         *     The version replaced is `If-Match` (stale: 412) or the body's `version` (stale: 409); with neither, the current one.
+         */
+        put: operations["update_pixel"];
+        post?: never;
+        /** Deletes a pixel; its deliveries stay in the log (open ones are still attempted). */
+        delete: operations["delete_pixel"];
+        options?: never;
+        head?: never;
+        /** Changes the fields a JSON Merge Patch (RFC 7396) names; versions as for `PUT`. */
+        patch: operations["patch_pixel"];
+        trace?: never;
+    };
+    "/api/pixels/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sends a saved pixel's request for the sample call now, signed if the
+         *     tenant has a secret, with its delivery headers; it is kept in no log
+         *     and counts no fire.
+         */
+        post: operations["test_pixel"];
         delete?: never;
         options?: never;
         head?: never;
@@ -635,7 +838,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The tenant's publishers, oldest first. */
+        /** The tenant's publishers, oldest first; a publisher's login gets only its own. */
         get: operations["list_publishers"];
         put?: never;
         /** Creates a publisher. */
@@ -653,7 +856,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One publisher; a malformed or unknown id is a 404. `ETag`: its version. */
+        /**
+         * One publisher; a malformed or unknown id (or, for a publisher's login,
+         *     any publisher but its own) is a 404. `ETag`: its version.
+         */
         get: operations["get_publisher"];
         /**
          * Replaces a publisher's settings.
@@ -667,6 +873,99 @@ export interface paths {
         head?: never;
         /** Changes the fields a JSON Merge Patch (RFC 7396) names; versions as for `PUT`. */
         patch: operations["patch_publisher"];
+        trace?: never;
+    };
+    "/api/reports/dni": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * `GET /api/reports/dni`: visits, calls, conversions and revenue by
+         *     traffic source (`groupBy=utmSource`, the default, `utmMedium`,
+         *     `utmCampaign` or `landingPage`).
+         */
+        get: operations["dni"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/reports/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** `GET /api/reports/live`: what is happening now. */
+        get: operations["live"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/reports/rtb": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * `GET /api/reports/rtb`: per RTB target (`groupBy=rtbTarget`, the
+         *     default) or router: bids, wins, rejections, timeouts, errors, response
+         *     times and winning bids.
+         */
+        get: operations["rtb"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/reports/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's figures grouped by a dimension or a period of the zone. */
+        get: operations["summary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/reports/timeseries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's figures per hour or day of the zone. */
+        get: operations["timeseries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/rtb/bid-requests": {
@@ -801,6 +1100,40 @@ export interface paths {
         put?: never;
         /** Runs the router's auction for a publisher's caller. */
         post: operations["ping"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/stats/campaign/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** `GET /api/stats/campaign/{id}`: one campaign's days (the original product's path). */
+        get: operations["campaign_stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/stats/historical": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** `GET /api/stats/historical`: the tenant's days (the original product's path). */
+        get: operations["historical"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1132,6 +1465,13 @@ export interface components {
         BTreeMap: {
             [key: string]: string;
         };
+        /** @description HTTP basic authentication of a pixel's requests. */
+        BasicAuth: {
+            /** @description Password (write-only: reads never show it). */
+            password?: string;
+            /** @description User name. */
+            username: string;
+        };
         /** @description One auction. */
         BidRequestRecord: {
             /**
@@ -1306,6 +1646,20 @@ export interface components {
              *     one, whatever it is. A stale one is a 409.
              */
             version?: number;
+        };
+        /** @description One bucket of a time series, in one currency. */
+        Bucket: {
+            /**
+             * @description The money's currency (a bucket with calls in several currencies
+             *     appears once per currency).
+             */
+            currency: string;
+            metrics: components["schemas"]["Metrics"];
+            /**
+             * Format: date-time
+             * @description The bucket's start (UTC); its hour or day is of `tz`.
+             */
+            start: string;
         };
         /** @description A company that takes calls at a phone number, within its caps and hours. */
         Buyer: components["schemas"]["Caps"] & {
@@ -1542,6 +1896,11 @@ export interface components {
             /** @description Currency of the revenue, payout and profit. */
             currency?: string;
             /**
+             * @description Seeded by `serve --demo` as past history: reported like any call,
+             *     never postbacked.
+             */
+            demo?: boolean;
+            /**
              * @description A repeat caller inside the campaign's duplicate window, whatever
              *     the campaign does with them (records from before the field: false).
              */
@@ -1667,8 +2026,6 @@ export interface components {
             payoutRules?: components["schemas"]["PayoutRule"][];
             /** @description The tracking number, for direct routing. */
             phoneNumber?: string | null;
-            /** @description Tracking pixel fired on conversion. */
-            pixelUrl?: string | null;
             /**
              * Format: uuid
              * @description The number pool, for pool routing.
@@ -1701,8 +2058,6 @@ export interface components {
              * @description Optimistic-concurrency version.
              */
             version?: number;
-            /** @description Notified of call events. */
-            webhookUrl?: string | null;
         };
         /**
          * @description A campaign as clients send it. As with buyers, every field is optional
@@ -1740,7 +2095,6 @@ export interface components {
              * @example +15550001000
              */
             phoneNumber?: string | null;
-            pixelUrl?: string | null;
             /** Format: uuid */
             poolId?: string | null;
             recording?: boolean | null;
@@ -1761,7 +2115,6 @@ export interface components {
              *     null or 0: the current one, whatever it is. A stale one is a 409.
              */
             version?: number | null;
-            webhookUrl?: string | null;
         };
         /**
          * @description Lifecycle of a campaign; only active campaigns route calls.
@@ -1808,17 +2161,136 @@ export interface components {
         CurrentUser: {
             /** Format: uuid */
             id: string;
+            /**
+             * Format: uuid
+             * @description For the `publisher` role: the publisher this login sees.
+             */
+            publisherId?: string | null;
             role: components["schemas"]["Role"];
             /** Format: uuid */
             tenantId: string;
             tenantName: string;
             username: string;
         };
+        /** @description One request made for one call event, with the outcome of its last attempt. */
+        Delivery: {
+            /**
+             * Format: int32
+             * @description Attempts made so far.
+             */
+            attempt: number;
+            /**
+             * Format: uuid
+             * @description The call.
+             */
+            callId: string;
+            /**
+             * Format: date-time
+             * @description When it was made.
+             */
+            createdAt: string;
+            /**
+             * Format: int64
+             * @description How long the last attempt took, in milliseconds.
+             */
+            durationMs?: number | null;
+            /** @description Why the last attempt failed without an answer (timeout, connection). */
+            error?: string | null;
+            /** @description The event. */
+            event: components["schemas"]["EventKind"];
+            /**
+             * Format: uuid
+             * @description Its id: the same across retries (`Switchboard-Delivery-Id`).
+             */
+            id: string;
+            /**
+             * Format: date-time
+             * @description When the next attempt is due (open deliveries only).
+             */
+            nextAttemptAt?: string | null;
+            /**
+             * Format: uuid
+             * @description The pixel it was made for.
+             */
+            pixelId: string;
+            /**
+             * Format: int64
+             * @description The event's position in the event log.
+             */
+            position: number;
+            /** @description The request (as the log shows it, secrets masked). */
+            request: components["schemas"]["PixelRequest"];
+            /** @description The first 1 KiB of the last answer's body. */
+            responseBody?: string | null;
+            /**
+             * Format: int32
+             * @description The last answer's status.
+             */
+            responseStatus?: number | null;
+            /** @description Where it stands. */
+            state: components["schemas"]["DeliveryState"];
+            /**
+             * Format: uuid
+             * @description Owning tenant.
+             */
+            tenantId: string;
+            /**
+             * Format: date-time
+             * @description When it last changed.
+             */
+            updatedAt: string;
+        };
+        /**
+         * @description Where a delivery stands.
+         * @enum {string}
+         */
+        DeliveryState: "pending" | "delivered" | "retrying" | "failed" | "dead";
+        /** @description The DNI report, in the summary's shape. */
+        DniReport: {
+            /** Format: date-time */
+            from: string;
+            /** @description `utmSource`, `utmMedium`, `utmCampaign` or `landingPage`. */
+            groupBy: string;
+            rows: components["schemas"]["DniRow"][];
+            /** Format: date-time */
+            to: string;
+            totals: components["schemas"]["TotalsOf"];
+            tz: string;
+            /**
+             * Format: int64
+             * @description Every visit in the range.
+             */
+            visits: number;
+        };
+        DniRow: {
+            /**
+             * Format: double
+             * @description Calls ÷ visits (4 decimals); null with no visit.
+             */
+            callsPerVisit?: number | null;
+            /** @description The calls' money currency. */
+            currency: string;
+            /** @description The traffic value (`google`, `https://…/landing`). */
+            key: string;
+            /** @description Its calls' figures (calls are `incoming`, conversions `converted`). */
+            metrics: components["schemas"]["Metrics"];
+            name: string;
+            /**
+             * Format: int64
+             * @description Visits tracked from it.
+             */
+            visits: number;
+        };
         /**
          * @description What happens to a repeat caller inside the duplicate window.
          * @enum {string}
          */
         DuplicateAction: "same-buyer" | "reject";
+        /**
+         * @description One kind of call event.
+         * @enum {string}
+         */
+        EventKind: "incoming" | "routed" | "connected" | "completed" | "converted" | "noConnect" | "rejected" | "blocked" | "duplicate" | "recording" | "payout" | "rtbWon" | "finalized";
         /**
          * @description Where callers may come from. Empty allow lists allow everyone; deny wins.
          *     States are two-letter codes; ZIP entries match as prefixes (`"100"` covers 100xx).
@@ -1832,6 +2304,20 @@ export interface components {
             denyStates?: string[];
             /** @description Never these ZIP prefixes. */
             denyZips?: string[];
+        };
+        /**
+         * @description The original product's history: the tenant's figures per day of the
+         *     zone, with totals (`from`, `to` and `tz` as in the reports; filters too).
+         */
+        History: {
+            /** @description One per day of `tz`, empty days included. */
+            days: components["schemas"]["Bucket"][];
+            /** Format: date-time */
+            from: string;
+            /** Format: date-time */
+            to: string;
+            totals: components["schemas"]["TotalsOf"];
+            tz: string;
         };
         /**
          * @description HTTP method of a bid request.
@@ -2215,6 +2701,11 @@ export interface components {
                 /** @description Currency of the revenue, payout and profit. */
                 currency?: string;
                 /**
+                 * @description Seeded by `serve --demo` as past history: reported like any call,
+                 *     never postbacked.
+                 */
+                demo?: boolean;
+                /**
                  * @description A repeat caller inside the campaign's duplicate window, whatever
                  *     the campaign does with them (records from before the field: false).
                  */
@@ -2335,8 +2826,6 @@ export interface components {
                 payoutRules?: components["schemas"]["PayoutRule"][];
                 /** @description The tracking number, for direct routing. */
                 phoneNumber?: string | null;
-                /** @description Tracking pixel fired on conversion. */
-                pixelUrl?: string | null;
                 /**
                  * Format: uuid
                  * @description The number pool, for pool routing.
@@ -2369,8 +2858,79 @@ export interface components {
                  * @description Optimistic-concurrency version.
                  */
                 version?: number;
-                /** @description Notified of call events. */
-                webhookUrl?: string | null;
+            }[];
+            /** @description Pass as `cursor` for the next page; absent on the last. */
+            nextCursor?: string | null;
+        };
+        /** @description A page of a list: `{items, nextCursor}`. */
+        List_Delivery: {
+            /** @description The items. */
+            items: {
+                /**
+                 * Format: int32
+                 * @description Attempts made so far.
+                 */
+                attempt: number;
+                /**
+                 * Format: uuid
+                 * @description The call.
+                 */
+                callId: string;
+                /**
+                 * Format: date-time
+                 * @description When it was made.
+                 */
+                createdAt: string;
+                /**
+                 * Format: int64
+                 * @description How long the last attempt took, in milliseconds.
+                 */
+                durationMs?: number | null;
+                /** @description Why the last attempt failed without an answer (timeout, connection). */
+                error?: string | null;
+                /** @description The event. */
+                event: components["schemas"]["EventKind"];
+                /**
+                 * Format: uuid
+                 * @description Its id: the same across retries (`Switchboard-Delivery-Id`).
+                 */
+                id: string;
+                /**
+                 * Format: date-time
+                 * @description When the next attempt is due (open deliveries only).
+                 */
+                nextAttemptAt?: string | null;
+                /**
+                 * Format: uuid
+                 * @description The pixel it was made for.
+                 */
+                pixelId: string;
+                /**
+                 * Format: int64
+                 * @description The event's position in the event log.
+                 */
+                position: number;
+                /** @description The request (as the log shows it, secrets masked). */
+                request: components["schemas"]["PixelRequest"];
+                /** @description The first 1 KiB of the last answer's body. */
+                responseBody?: string | null;
+                /**
+                 * Format: int32
+                 * @description The last answer's status.
+                 */
+                responseStatus?: number | null;
+                /** @description Where it stands. */
+                state: components["schemas"]["DeliveryState"];
+                /**
+                 * Format: uuid
+                 * @description Owning tenant.
+                 */
+                tenantId: string;
+                /**
+                 * Format: date-time
+                 * @description When it last changed.
+                 */
+                updatedAt: string;
             }[];
             /** @description Pass as `cursor` for the next page; absent on the last. */
             nextCursor?: string | null;
@@ -2424,6 +2984,83 @@ export interface components {
                  * @description Optimistic-concurrency version, bumped by every write. On update, the
                  *     version being replaced (or send `If-Match`); absent or 0: the current
                  *     one, whatever it is. A stale one is a 409.
+                 */
+                version?: number;
+            }[];
+            /** @description Pass as `cursor` for the next page; absent on the last. */
+            nextCursor?: string | null;
+        };
+        /** @description A page of a list: `{items, nextCursor}`. */
+        List_Pixel: {
+            /** @description The items. */
+            items: {
+                basicAuth?: components["schemas"]["BasicAuth"] | null;
+                /**
+                 * @description The body template; without one a POST, PUT or PATCH sends the call as
+                 *     JSON (its fields plus `event`).
+                 */
+                body?: string | null;
+                /**
+                 * @description Buyers it is attached to (the buyer that took the call); empty:
+                 *     any. With both set, a call must match both.
+                 */
+                buyerIds?: string[];
+                /** @description Campaigns it is attached to; empty: every campaign. */
+                campaignIds?: string[];
+                /**
+                 * @description The body's MIME type (`application/json`, a form or XML), which says
+                 *     how token values are escaped in it.
+                 * @example application/json
+                 */
+                contentType?: string;
+                /**
+                 * Format: date-time
+                 * @description When it was created (assigned by the server).
+                 */
+                createdAt?: string;
+                /**
+                 * @description The call events it fires on: one for a Ringba-style pixel, several
+                 *     for a CRM webhook.
+                 */
+                events: components["schemas"]["EventKind"][];
+                /**
+                 * @description Only calls whose tags (and `campaignId`, `buyerId`, `publisherId`)
+                 *     match every filter fire it, in the grammar of buyers' filters.
+                 */
+                filters?: components["schemas"]["TagFilter"][];
+                /** @description Headers sent with each request; values may hold tokens. */
+                headers?: {
+                    [key: string]: string;
+                };
+                /**
+                 * Format: uuid
+                 * @description Id (assigned by the server).
+                 */
+                id?: string;
+                /**
+                 * Format: int32
+                 * @description Most deliveries per call (every event counts).
+                 */
+                maxFires?: number;
+                /** @description GET, POST, PUT or PATCH. */
+                method?: components["schemas"]["PixelMethod"];
+                /** @description Display name. */
+                name: string;
+                /** @description Active or paused. */
+                status?: components["schemas"]["PixelStatus"];
+                /**
+                 * Format: uuid
+                 * @description Owning tenant (assigned by the server).
+                 */
+                tenantId?: string;
+                /**
+                 * @description The URL template: `{token}` names from the documented list
+                 *     (docs/pixels.md), each value URL-encoded.
+                 */
+                url: string;
+                /**
+                 * Format: int64
+                 * @description Optimistic-concurrency version (as on every resource).
                  */
                 version?: number;
             }[];
@@ -2805,6 +3442,11 @@ export interface components {
                 createdAt: string;
                 /** Format: uuid */
                 id: string;
+                /**
+                 * Format: uuid
+                 * @description For the `publisher` role: the publisher this user sees.
+                 */
+                publisherId?: string | null;
                 role: components["schemas"]["Role"];
                 username: string;
                 /**
@@ -2862,10 +3504,159 @@ export interface components {
             /** @description Pass as `cursor` for the next page; absent on the last. */
             nextCursor?: string | null;
         };
+        /** @description Calls in progress, and buyers' capacity in use. */
+        Live: {
+            /** @description Each buyer: its calls in progress and its caps in use. */
+            buyers: components["schemas"]["LiveBuyer"][];
+            /** @description By campaign, with names. */
+            campaigns: components["schemas"]["LiveGroup"][];
+            /**
+             * Format: int64
+             * @description Calls in progress (not ended) of the tenant.
+             */
+            live: number;
+        };
+        LiveBuyer: components["schemas"]["BuyerCapacity"] & {
+            /** @description The buyer's id. */
+            id: string;
+            name: string;
+        };
+        LiveGroup: {
+            id: string;
+            /** Format: int64 */
+            live: number;
+            name: string;
+        };
         /** @description Credentials for `POST /api/auth/login`. */
         LoginRequest: {
             password: string;
             username: string;
+        };
+        /**
+         * @description A report's figures as the API gives them: the sums of [`Figures`] and
+         *     what is derived from them. Money is integer minor units; rates are
+         *     fractions from 0 to 1 rounded to 4 decimals.
+         */
+        Metrics: {
+            /**
+             * Format: double
+             * @description From the first dial to the answer, per connected call, seconds (1 decimal).
+             */
+            averageAnswerSeconds: number;
+            /**
+             * Format: double
+             * @description Talk time per connected call, seconds (1 decimal).
+             */
+            averageDurationSeconds: number;
+            /**
+             * Format: int64
+             * @description Callers on the blocklist.
+             */
+            blocked: number;
+            /**
+             * Format: int64
+             * @description Calls ended after an answer.
+             */
+            completed: number;
+            /**
+             * Format: double
+             * @description Connected ÷ incoming.
+             */
+            connectRate: number;
+            /**
+             * Format: int64
+             * @description Calls a buyer answered.
+             */
+            connected: number;
+            /**
+             * Format: double
+             * @description Converted ÷ incoming.
+             */
+            conversionRate: number;
+            /**
+             * Format: int64
+             * @description Converted calls.
+             */
+            converted: number;
+            /**
+             * Format: int64
+             * @description Repeat callers inside the campaign's window.
+             */
+            duplicate: number;
+            /**
+             * Format: int64
+             * @description Calls connected on an attempt after the first.
+             */
+            fallback: number;
+            /**
+             * Format: double
+             * @description Fallback ÷ connected.
+             */
+            fallbackRate: number;
+            /**
+             * Format: int64
+             * @description Every call.
+             */
+            incoming: number;
+            /**
+             * Format: int64
+             * @description Calls in progress now.
+             */
+            live: number;
+            /**
+             * Format: double
+             * @description Profit ÷ revenue; null when the revenue is 0.
+             */
+            marginRate?: number | null;
+            /**
+             * Format: int64
+             * @description Dialed calls no buyer answered on any attempt.
+             */
+            noConnect: number;
+            /**
+             * Format: int64
+             * @description Payout, minor units.
+             */
+            payoutMinor: number;
+            /**
+             * Format: int64
+             * @description Payout per incoming call (the cost per call), minor units.
+             */
+            payoutPerCallMinor: number;
+            /**
+             * Format: int64
+             * @description Profit, minor units.
+             */
+            profitMinor: number;
+            /**
+             * Format: int64
+             * @description Calls refused without a buyer or auction winner (blocked calls excluded).
+             */
+            rejected: number;
+            /** @description Rejected calls by the call record's reject reason. */
+            rejectedByReason: {
+                [key: string]: number;
+            };
+            /**
+             * Format: int64
+             * @description Revenue, minor units.
+             */
+            revenueMinor: number;
+            /**
+             * Format: int64
+             * @description Revenue per incoming call, minor units (rounded half away from zero).
+             */
+            revenuePerCallMinor: number;
+            /**
+             * Format: double
+             * @description Profit ÷ payout; null when the payout is 0.
+             */
+            roi?: number | null;
+            /**
+             * Format: int64
+             * @description Talk time, seconds.
+             */
+            totalDurationSeconds: number;
         };
         /** @description A new API key, for `POST /api/api-keys`. */
         NewApiKey: {
@@ -2874,16 +3665,31 @@ export interface components {
             /**
              * Format: uuid
              * @description The publisher it sends traffic for (one of the tenant's): its RTB
-             *     pings and their calls are attributed to it.
+             *     pings and their calls are attributed to it. Required with the
+             *     `publisher` role: the only publisher such a key sees.
              */
             publisherId?: string | null;
             /** @description What it may do; at most the creator's own role. */
             role: components["schemas"]["Role"];
         };
+        /** @description A new signing secret, shown this once. */
+        NewSecret: {
+            /**
+             * @description Signs every delivery's `Switchboard-Signature` from now on; the one it
+             *     replaced signs too for 24 hours.
+             */
+            secret: string;
+        };
         /** @description A new user of the caller's tenant, for `POST /api/users`. */
         NewUser: {
             /** @description At least 8 characters. */
             password: string;
+            /**
+             * Format: uuid
+             * @description Required with the `publisher` role (and only with it): the one
+             *     publisher of the tenant's this user sees.
+             */
+            publisherId?: string | null;
             role: components["schemas"]["Role"];
             username: string;
         };
@@ -3035,6 +3841,105 @@ export interface components {
             /** @description The caller's ZIP code. */
             zip?: string | null;
         };
+        /** @description A postback or webhook fired on call events. */
+        Pixel: {
+            basicAuth?: components["schemas"]["BasicAuth"] | null;
+            /**
+             * @description The body template; without one a POST, PUT or PATCH sends the call as
+             *     JSON (its fields plus `event`).
+             */
+            body?: string | null;
+            /**
+             * @description Buyers it is attached to (the buyer that took the call); empty:
+             *     any. With both set, a call must match both.
+             */
+            buyerIds?: string[];
+            /** @description Campaigns it is attached to; empty: every campaign. */
+            campaignIds?: string[];
+            /**
+             * @description The body's MIME type (`application/json`, a form or XML), which says
+             *     how token values are escaped in it.
+             * @example application/json
+             */
+            contentType?: string;
+            /**
+             * Format: date-time
+             * @description When it was created (assigned by the server).
+             */
+            createdAt?: string;
+            /**
+             * @description The call events it fires on: one for a Ringba-style pixel, several
+             *     for a CRM webhook.
+             */
+            events: components["schemas"]["EventKind"][];
+            /**
+             * @description Only calls whose tags (and `campaignId`, `buyerId`, `publisherId`)
+             *     match every filter fire it, in the grammar of buyers' filters.
+             */
+            filters?: components["schemas"]["TagFilter"][];
+            /** @description Headers sent with each request; values may hold tokens. */
+            headers?: {
+                [key: string]: string;
+            };
+            /**
+             * Format: uuid
+             * @description Id (assigned by the server).
+             */
+            id?: string;
+            /**
+             * Format: int32
+             * @description Most deliveries per call (every event counts).
+             */
+            maxFires?: number;
+            /** @description GET, POST, PUT or PATCH. */
+            method?: components["schemas"]["PixelMethod"];
+            /** @description Display name. */
+            name: string;
+            /** @description Active or paused. */
+            status?: components["schemas"]["PixelStatus"];
+            /**
+             * Format: uuid
+             * @description Owning tenant (assigned by the server).
+             */
+            tenantId?: string;
+            /**
+             * @description The URL template: `{token}` names from the documented list
+             *     (docs/pixels.md), each value URL-encoded.
+             */
+            url: string;
+            /**
+             * Format: int64
+             * @description Optimistic-concurrency version (as on every resource).
+             */
+            version?: number;
+        };
+        /**
+         * @description The HTTP method of a pixel's request.
+         * @enum {string}
+         */
+        PixelMethod: "GET" | "POST" | "PUT" | "PATCH";
+        /**
+         * @description A request as rendered (the signature and basic auth are added as it is
+         *     sent).
+         */
+        PixelRequest: {
+            /** @description The body (empty for a GET). */
+            body: string;
+            /** @description Headers, tokens filled in (`Content-Type` among them with a body). */
+            headers: [
+                string,
+                string
+            ][];
+            /** @description GET, POST, PUT or PATCH. */
+            method: components["schemas"]["PixelMethod"];
+            /** @description The URL, tokens filled in. */
+            url: string;
+        };
+        /**
+         * @description Whether a pixel fires.
+         * @enum {string}
+         */
+        PixelStatus: "active" | "paused";
         /**
          * @description A set of tracking numbers leased to web visitors (DNI). A number is in at
          *     most one pool; the name is unique within the tenant.
@@ -3124,6 +4029,17 @@ export interface components {
             /** @description Numbers in the pool. */
             size: number;
         };
+        /** @description The request a pixel makes for the sample call. */
+        Preview: {
+            /** @description The event it is rendered for: the pixel's first. */
+            event: components["schemas"]["EventKind"];
+            /**
+             * @description Method, URL, headers and body, tokens filled for the sample call
+             *     (a converted 90 s call paying 25.00 USD from +15551230000), basic
+             *     auth masked; the signature and delivery headers are added as it is sent.
+             */
+            request: components["schemas"]["PixelRequest"];
+        };
         /** @description A traffic source the network pays for calls. */
         Publisher: {
             /** @description Company. */
@@ -3177,6 +4093,81 @@ export interface components {
              *     one, whatever it is. A stale one is a 409.
              */
             version?: number;
+        };
+        /** @description A call as a publisher's login sees it. */
+        PublisherCall: {
+            /**
+             * Format: date-time
+             * @description When it was answered.
+             */
+            answeredAt?: string | null;
+            /** @description Caller's state. */
+            callerState?: string | null;
+            /** @description Caller's ZIP. */
+            callerZip?: string | null;
+            /**
+             * Format: uuid
+             * @description The campaign that answered the number.
+             */
+            campaignId: string;
+            /** @description Its name. */
+            campaignName?: string | null;
+            /** @description Whether it converted. */
+            converted: boolean;
+            /** @description Currency of the payout. */
+            currency: string;
+            /** @description A repeat caller inside the campaign's duplicate window. */
+            duplicate: boolean;
+            /**
+             * Format: int32
+             * @description Talk time, seconds.
+             */
+            durationSeconds: number;
+            /**
+             * Format: date-time
+             * @description When it ended.
+             */
+            endedAt?: string | null;
+            /**
+             * @description The caller: every digit but the last 4 masked (`+*******1234`),
+             *     unless the tenant shows publishers whole numbers.
+             */
+            from: string;
+            /**
+             * Format: uuid
+             * @description Switchboard's id.
+             */
+            id: string;
+            /**
+             * @description What the call pays the publisher, a decimal in `currency`.
+             * @example 10.00
+             */
+            payout: string;
+            /**
+             * Format: int64
+             * @description The same, minor units of `currency`.
+             */
+            payoutMinor: number;
+            /**
+             * Format: uuid
+             * @description The publisher (always the caller's own).
+             */
+            publisherId?: string | null;
+            rejectReason?: components["schemas"]["RejectReason"] | null;
+            /**
+             * Format: date-time
+             * @description When the webhook arrived.
+             */
+            startedAt: string;
+            /** @description Where it stands. */
+            status: components["schemas"]["CallStatus"];
+            /**
+             * @description The call's tags (the caller's location, the visit's traffic, the
+             *     publisher's own and the campaign's fixed tags; none names a buyer).
+             */
+            tags: components["schemas"]["BTreeMap"];
+            /** @description The tracking number dialed. */
+            to: string;
         };
         /**
          * @description Whether a publisher's calls are taken.
@@ -3243,11 +4234,14 @@ export interface components {
          */
         ResourceStatus: "active" | "paused" | "inactive";
         /**
-         * @description A user's or API key's role within its tenant. Ordered: each role may do
-         *     everything the roles below it may.
+         * @description A user's or API key's role within its tenant. The staff roles are
+         *     ranked ([`Role::rank`]): each may do everything the ones below it may.
+         *     `publisher` is no rank: it is bound to one publisher and reads only that
+         *     publisher's calls, numbers and settings, so the type has no order, and a
+         *     check of a rank ([`Role::at_least`]) never lets a publisher through.
          * @enum {string}
          */
-        Role: "viewer" | "manager" | "admin" | "owner";
+        Role: "viewer" | "manager" | "admin" | "owner" | "publisher";
         /** @description A target's place in a router. */
         RouterTarget: {
             /**
@@ -3276,6 +4270,80 @@ export interface components {
          * @enum {string}
          */
         RoutingType: "direct" | "pool" | "rtb";
+        /** @description A group's RTB figures. */
+        RtbMetrics: {
+            /**
+             * Format: int64
+             * @description Average winning bid, minor units.
+             */
+            averageWinningBidMinor: number;
+            /**
+             * Format: int64
+             * @description Bid requests (a target asked; a router's auctions).
+             */
+            bidRequests: number;
+            /**
+             * Format: int64
+             * @description Requests that failed.
+             */
+            errors: number;
+            /**
+             * Format: int64
+             * @description Highest winning bid, minor units.
+             */
+            maxWinningBidMinor: number;
+            /**
+             * @description Answers that were no valid bid, by why (for a router: auctions not
+             *     won, by their status).
+             */
+            rejectedByReason: {
+                [key: string]: number;
+            };
+            /**
+             * Format: int32
+             * @description Median response time, ms (the bound of its histogram bucket: 1 ms
+             *     to 50 ms, then 5, 25 and 100 ms steps); null with no request.
+             */
+            responseMsP50?: number | null;
+            /**
+             * Format: int32
+             * @description 95th percentile response time, ms, as above.
+             */
+            responseMsP95?: number | null;
+            /**
+             * Format: int64
+             * @description Requests that timed out.
+             */
+            timeouts: number;
+            /**
+             * Format: int64
+             * @description Valid bids.
+             */
+            validBids: number;
+            /**
+             * Format: double
+             * @description Wins ÷ bid requests (4 decimals).
+             */
+            winRate: number;
+            /**
+             * Format: int64
+             * @description Auctions won.
+             */
+            wins: number;
+        };
+        /** @description The RTB report, in the summary's shape. */
+        RtbReport: {
+            /** Format: date-time */
+            from: string;
+            /** @description `rtbTarget` or `rtbRouter`. */
+            groupBy: string;
+            rows: components["schemas"]["RtbRow"][];
+            /** Format: date-time */
+            to: string;
+            /** @description One per currency of the bids. */
+            totals: components["schemas"]["RtbTotals"][];
+            tz: string;
+        };
         /** @description An auction: which targets are asked, how long they have, and the floor. */
         RtbRouter: {
             /**
@@ -3322,6 +4390,13 @@ export interface components {
              *     one, whatever it is. A stale one is a 409.
              */
             version?: number;
+        };
+        RtbRow: {
+            currency: string;
+            /** @description The target's or router's id. */
+            key: string;
+            metrics: components["schemas"]["RtbMetrics"];
+            name: string;
         };
         /**
          * @description An external bidder: where bid requests go, how its answers are read, and
@@ -3447,6 +4522,10 @@ export interface components {
              */
             version?: number;
         };
+        RtbTotals: {
+            currency: string;
+            metrics: components["schemas"]["RtbMetrics"];
+        };
         /**
          * @description Hours of operation per weekday, in the buyer's time zone. A day with no
          *     windows is closed. To stay open across midnight, end one day at `24:00`
@@ -3508,6 +4587,34 @@ export interface components {
             /** @description Why it did not take the call. */
             reason: components["schemas"]["Refusal"];
         };
+        /** @description A summary report. */
+        Summary: {
+            /**
+             * Format: date-time
+             * @description The range used (widened to whole hours of `tz`).
+             */
+            from: string;
+            /** @description What the rows group by. */
+            groupBy: string;
+            rows: components["schemas"]["SummaryRow"][];
+            /** Format: date-time */
+            to: string;
+            totals: components["schemas"]["TotalsOf"];
+            tz: string;
+        };
+        /** @description A group's figures in one currency. */
+        SummaryRow: {
+            /** @description The money's currency. */
+            currency: string;
+            /**
+             * @description The group's value: an id, a number, a source, a state, or a period
+             *     (`2026-12-01T13:00:00-05:00`, `2026-12-01`, the Monday of a week, `2026-12`).
+             */
+            key: string;
+            metrics: components["schemas"]["Metrics"];
+            /** @description What it is called (the campaign's name…; the key when it has none). */
+            name: string;
+        };
         /** @description One condition on a call's tag. */
         TagFilter: {
             /**
@@ -3527,6 +4634,11 @@ export interface components {
         /** @description New tenant settings, for `PUT /api/tenant`. */
         TenantUpdate: {
             name: string;
+            /**
+             * @description Whether publishers' logins see their calls' caller numbers whole;
+             *     absent: false (only the last 4 digits).
+             */
+            publisherSeesCallerNumbers?: boolean;
             /**
              * @description IANA time zone of the tenant's periods (publishers' daily and
              *     monthly caps); absent: UTC.
@@ -3555,6 +4667,11 @@ export interface components {
             id: string;
             name: string;
             /**
+             * @description Whether publishers' logins see their calls' caller numbers whole
+             *     (otherwise only the last 4 digits, as `+*******1234`).
+             */
+            publisherSeesCallerNumbers: boolean;
+            /**
              * @description IANA time zone of the tenant's periods (publishers' daily and monthly caps).
              * @example America/New_York
              */
@@ -3569,6 +4686,25 @@ export interface components {
              */
             version: number;
         };
+        /** @description What a test send got. */
+        TestSend: {
+            /**
+             * Format: int64
+             * @description How long it took, in milliseconds.
+             */
+            durationMs?: number | null;
+            /** @description Why there was no answer (timeout, connection, a refused address). */
+            error?: string | null;
+            /** @description The request as sent (basic auth masked). */
+            request: components["schemas"]["PixelRequest"];
+            /** @description The first 1 KiB of its answer. */
+            responseBody?: string | null;
+            /**
+             * Format: int32
+             * @description The receiver's status, if it answered.
+             */
+            responseStatus?: number | null;
+        };
         /** @description Opening hours on one day, `[open, close)` in the buyer's local time. */
         TimeWindow: {
             /**
@@ -3582,6 +4718,31 @@ export interface components {
              */
             open: string;
         };
+        /** @description A time series. */
+        Timeseries: {
+            /**
+             * @description One per hour or day of `tz` in the range, empty ones included (a DST
+             *     day has 23 or 25 hours).
+             */
+            buckets: components["schemas"]["Bucket"][];
+            /** Format: date-time */
+            from: string;
+            /** @description `hour` or `day`. */
+            interval: string;
+            /** Format: date-time */
+            to: string;
+            tz: string;
+        };
+        /** @description The totals of one currency. */
+        Totals: {
+            currency: string;
+            metrics: components["schemas"]["Metrics"];
+        };
+        /**
+         * @description `totals`: one object, or a list when several currencies occur (money is
+         *     never added across currencies).
+         */
+        TotalsOf: components["schemas"]["Totals"] | components["schemas"]["Totals"][];
         /**
          * @description A track request, as the script sends it. Unknown fields are ignored, so
          *     an older or newer script keeps working.
@@ -3721,6 +4882,13 @@ export interface components {
         UserUpdate: {
             /** @description A new password (at least 8 characters); absent: unchanged. Ends the user's sessions. */
             password?: string | null;
+            /**
+             * Format: uuid
+             * @description With the `publisher` role: the publisher this user sees; absent:
+             *     unchanged (required when the role becomes `publisher`). A staff
+             *     role has none.
+             */
+            publisherId?: string | null;
             role?: components["schemas"]["Role"] | null;
             /**
              * Format: int64
@@ -3735,6 +4903,11 @@ export interface components {
             createdAt: string;
             /** Format: uuid */
             id: string;
+            /**
+             * Format: uuid
+             * @description For the `publisher` role: the publisher this user sees.
+             */
+            publisherId?: string | null;
             role: components["schemas"]["Role"];
             username: string;
             /**
@@ -4903,7 +6076,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description a page of calls; with `Accept: text/csv` the same page as CSV, the next cursor in `X-Next-Cursor` */
+            /** @description a page of calls (for a publisher's login, of `PublisherCall`s); with `Accept: text/csv` the same page as CSV, the next cursor in `X-Next-Cursor` */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -4925,6 +6098,13 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description a publisher's login filtering by buyer, or by caller while callers are masked */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
     get_call: {
@@ -4938,6 +6118,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description the call; for a publisher's login, a `PublisherCall` */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5466,6 +6647,42 @@ export interface operations {
             };
         };
     };
+    events: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description resume after this position */
+                "Last-Event-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description text/event-stream */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": unknown;
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the store keeps no event log */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     list_numbers: {
         parameters: {
             query?: {
@@ -5842,6 +7059,426 @@ export interface operations {
             };
             /** @description twilio refused or failed */
             502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    list_pixels: {
+        parameters: {
+            query?: {
+                /** @description Where the page starts: the `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Most items on the page (default 50, at most 500). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["List_Pixel"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    create_pixel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Pixel"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Pixel"];
+                };
+            };
+            /** @description invalid fields, every one listed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    list_deliveries: {
+        parameters: {
+            query?: {
+                /** @description Only this pixel's deliveries. */
+                pixelId?: string;
+                /** @description Only this call's. */
+                callId?: string;
+                /** @description Only those in this state. */
+                state?: components["schemas"]["DeliveryState"];
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Most rows on the page (default 50, at most 500). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["List_Delivery"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_delivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Delivery"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    resend_delivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Delivery"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    preview_pixel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Pixel"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Preview"];
+                };
+            };
+            /** @description as a create would refuse it */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    rotate_secret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewSecret"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_pixel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Pixel"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    update_pixel: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the version being replaced (wins over the body's `version`); neither: the current one */
+                "If-Match"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Pixel"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Pixel"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale body version, or a conflict named in the message */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale If-Match */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    delete_pixel: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the version being deleted; absent: the current one */
+                "If-Match"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale version */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    patch_pixel: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the version being changed (wins over the patch's `version`) */
+                "If-Match"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": Record<string, never>;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Pixel"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale body version, or a conflict named in the message */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description stale If-Match */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    test_pixel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TestSend"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6302,7 +7939,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description stale version, or numbers, pools, tags, api keys or payout rules still name it */
+            /** @description stale version, or numbers, pools, tags, users, api keys or payout rules still name it */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6370,6 +8007,273 @@ export interface operations {
                 content?: never;
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    dni: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Start, RFC 3339, included (default: 7 days before `to`). Widened to
+                 *     the start of its hour in `tz`.
+                 */
+                from?: string;
+                /** @description End, RFC 3339, excluded (default: now). Widened to the end of its hour in `tz`. */
+                to?: string;
+                /** @description An IANA zone (default: the tenant's `timezone`). */
+                tz?: string;
+                /**
+                 * @description `campaign`, `buyer`, `publisher`, `number`, `pool`, `utmSource`,
+                 *     `utmMedium`, `utmCampaign`, `landingPage`, `callerState`,
+                 *     `rtbTarget`, `hour`, `day`, `week` or `month` (summary; default `campaign`).
+                 */
+                groupBy?: string;
+                /** @description `hour` or `day` (timeseries; default `hour`). */
+                interval?: string;
+                /** @description Only this campaign's calls. */
+                campaignId?: string;
+                /** @description Only calls this buyer took. */
+                buyerId?: string;
+                /** @description Only this publisher's calls. */
+                publisherId?: string;
+                /** @description Only calls of visits from this `utmSource`. */
+                utmSource?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DniReport"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    live: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Live"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    rtb: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Start, RFC 3339, included (default: 7 days before `to`). Widened to
+                 *     the start of its hour in `tz`.
+                 */
+                from?: string;
+                /** @description End, RFC 3339, excluded (default: now). Widened to the end of its hour in `tz`. */
+                to?: string;
+                /** @description An IANA zone (default: the tenant's `timezone`). */
+                tz?: string;
+                /**
+                 * @description `campaign`, `buyer`, `publisher`, `number`, `pool`, `utmSource`,
+                 *     `utmMedium`, `utmCampaign`, `landingPage`, `callerState`,
+                 *     `rtbTarget`, `hour`, `day`, `week` or `month` (summary; default `campaign`).
+                 */
+                groupBy?: string;
+                /** @description `hour` or `day` (timeseries; default `hour`). */
+                interval?: string;
+                /** @description Only this campaign's calls. */
+                campaignId?: string;
+                /** @description Only calls this buyer took. */
+                buyerId?: string;
+                /** @description Only this publisher's calls. */
+                publisherId?: string;
+                /** @description Only calls of visits from this `utmSource`. */
+                utmSource?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RtbReport"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    summary: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Start, RFC 3339, included (default: 7 days before `to`). Widened to
+                 *     the start of its hour in `tz`.
+                 */
+                from?: string;
+                /** @description End, RFC 3339, excluded (default: now). Widened to the end of its hour in `tz`. */
+                to?: string;
+                /** @description An IANA zone (default: the tenant's `timezone`). */
+                tz?: string;
+                /**
+                 * @description `campaign`, `buyer`, `publisher`, `number`, `pool`, `utmSource`,
+                 *     `utmMedium`, `utmCampaign`, `landingPage`, `callerState`,
+                 *     `rtbTarget`, `hour`, `day`, `week` or `month` (summary; default `campaign`).
+                 */
+                groupBy?: string;
+                /** @description `hour` or `day` (timeseries; default `hour`). */
+                interval?: string;
+                /** @description Only this campaign's calls. */
+                campaignId?: string;
+                /** @description Only calls this buyer took. */
+                buyerId?: string;
+                /** @description Only this publisher's calls. */
+                publisherId?: string;
+                /** @description Only calls of visits from this `utmSource`. */
+                utmSource?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Summary"];
+                };
+            };
+            /** @description a bad parameter, named */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description a filter names another tenant's (or no) resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    timeseries: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Start, RFC 3339, included (default: 7 days before `to`). Widened to
+                 *     the start of its hour in `tz`.
+                 */
+                from?: string;
+                /** @description End, RFC 3339, excluded (default: now). Widened to the end of its hour in `tz`. */
+                to?: string;
+                /** @description An IANA zone (default: the tenant's `timezone`). */
+                tz?: string;
+                /**
+                 * @description `campaign`, `buyer`, `publisher`, `number`, `pool`, `utmSource`,
+                 *     `utmMedium`, `utmCampaign`, `landingPage`, `callerState`,
+                 *     `rtbTarget`, `hour`, `day`, `week` or `month` (summary; default `campaign`).
+                 */
+                groupBy?: string;
+                /** @description `hour` or `day` (timeseries; default `hour`). */
+                interval?: string;
+                /** @description Only this campaign's calls. */
+                campaignId?: string;
+                /** @description Only calls this buyer took. */
+                buyerId?: string;
+                /** @description Only this publisher's calls. */
+                publisherId?: string;
+                /** @description Only calls of visits from this `utmSource`. */
+                utmSource?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Timeseries"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7010,6 +8914,128 @@ export interface operations {
             };
             /** @description too many pings from this key */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    campaign_stats: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Start, RFC 3339, included (default: 7 days before `to`). Widened to
+                 *     the start of its hour in `tz`.
+                 */
+                from?: string;
+                /** @description End, RFC 3339, excluded (default: now). Widened to the end of its hour in `tz`. */
+                to?: string;
+                /** @description An IANA zone (default: the tenant's `timezone`). */
+                tz?: string;
+                /**
+                 * @description `campaign`, `buyer`, `publisher`, `number`, `pool`, `utmSource`,
+                 *     `utmMedium`, `utmCampaign`, `landingPage`, `callerState`,
+                 *     `rtbTarget`, `hour`, `day`, `week` or `month` (summary; default `campaign`).
+                 */
+                groupBy?: string;
+                /** @description `hour` or `day` (timeseries; default `hour`). */
+                interval?: string;
+                /** @description Only this campaign's calls. */
+                campaignId?: string;
+                /** @description Only calls this buyer took. */
+                buyerId?: string;
+                /** @description Only this publisher's calls. */
+                publisherId?: string;
+                /** @description Only calls of visits from this `utmSource`. */
+                utmSource?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["History"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    historical: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Start, RFC 3339, included (default: 7 days before `to`). Widened to
+                 *     the start of its hour in `tz`.
+                 */
+                from?: string;
+                /** @description End, RFC 3339, excluded (default: now). Widened to the end of its hour in `tz`. */
+                to?: string;
+                /** @description An IANA zone (default: the tenant's `timezone`). */
+                tz?: string;
+                /**
+                 * @description `campaign`, `buyer`, `publisher`, `number`, `pool`, `utmSource`,
+                 *     `utmMedium`, `utmCampaign`, `landingPage`, `callerState`,
+                 *     `rtbTarget`, `hour`, `day`, `week` or `month` (summary; default `campaign`).
+                 */
+                groupBy?: string;
+                /** @description `hour` or `day` (timeseries; default `hour`). */
+                interval?: string;
+                /** @description Only this campaign's calls. */
+                campaignId?: string;
+                /** @description Only calls this buyer took. */
+                buyerId?: string;
+                /** @description Only this publisher's calls. */
+                publisherId?: string;
+                /** @description Only calls of visits from this `utmSource`. */
+                utmSource?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["History"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -8,6 +8,7 @@ import { doc, item, list, useAction } from '../query';
 import { useCan } from '../role';
 import { href, navigate } from '../route';
 import { WEEKDAYS, type Buyer, type BuyerCapacity, type Schedule, type TimeWindow, type Weekday } from '../types';
+import { LastWeek } from './Reports';
 
 const BUYERS = '/api/buyers';
 
@@ -345,6 +346,7 @@ export function BuyerPage({ id }: { id: string }) {
       <ErrorBanner error={error} />
       {!ready && !error && <p>Loading…</p>}
       {!isNew && ready && <CapacityNow id={id} />}
+      {!isNew && ready && <LastWeek filter={{ buyerId: id }} label={`Calls ${data?.name ?? 'the buyer'} took, last 7 days`} />}
       {ready && <BuyerForm key={id} buyer={data} onSaved={() => navigate('buyers')} />}
     </section>
   );

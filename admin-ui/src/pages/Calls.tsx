@@ -48,7 +48,7 @@ export function callQuery(f: CallFilters, cursor?: string, limit = 50) {
 export const exportCsv = (f: CallFilters, maxPages = 200): Promise<string> => readCsv('/api/calls', callQuery(f, undefined, 500), maxPages);
 
 /** Saves text as a file in the browser's downloads. */
-function saveFile(text: string, type: string, name: string) {
+export function saveFile(text: string, type: string, name: string) {
   const url = URL.createObjectURL(new Blob([text], { type }));
   const a = document.createElement('a');
   a.href = url;

@@ -20,7 +20,7 @@ const campaign: Campaign = {
   poolId: null, rtbRouterId: null, routingPolicy: 'priority',
   buyers: [{ buyerId: 'b2', priority: 1, weight: 1 }, { buyerId: 'b1', priority: 2, weight: 3 }],
   recording: false, dialTimeoutSeconds: 30, callerIdMode: 'caller', duplicateWindowHours: 0, duplicateAction: 'same-buyer',
-  maxFallthrough: 3, webhookUrl: null, pixelUrl: null, payoutRules: [], version: 7,
+  maxFallthrough: 3, payoutRules: [], version: 7,
 };
 const pools = [{ id: 'p1', name: 'Web pool' }];
 const publishers = [{ id: 'pub1', name: 'Leads Co' }];
@@ -54,7 +54,7 @@ describe('CampaignForm', () => {
       // In the form's order: Acme, Beta, Gamma (Beta not assigned).
       buyers: [{ buyerId: 'b1', priority: 1, weight: 1 }, { buyerId: 'b3', priority: 2, weight: 5 }],
       recording: true, dialTimeoutSeconds: 30, callerIdMode: 'caller', duplicateWindowHours: 0, duplicateAction: 'same-buyer',
-      maxFallthrough: 3, webhookUrl: null, pixelUrl: null, tags: { vertical: 'auto' }, payoutRules: [],
+      maxFallthrough: 3, tags: { vertical: 'auto' }, payoutRules: [],
     });
   });
 

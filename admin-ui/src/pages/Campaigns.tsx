@@ -1,6 +1,7 @@
 // Campaigns: a tracking number (or pool, or RTB router), the buyers its
 // calls go to, by priority and weight or round-robin, and what its calls pay
 // their publishers (payout rules: a default and per-publisher overrides).
+// A campaign's page also lists the pixels its calls fire.
 import { useQueries, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, type FieldError } from '../api';
 import { CheckField, ErrorBanner, Field, FormBanner, SelectField, TextField, opts, text, wholeNumbers } from '../components';
@@ -10,6 +11,8 @@ import { item, list, useAction } from '../query';
 import { useCan } from '../role';
 import { href, navigate } from '../route';
 import type { Buyer, BuyerAssignment, Campaign, Named, PayoutRule } from '../types';
+import { CampaignPixels } from './Pixels';
+import { LastWeek } from './Reports';
 
 const CAMPAIGNS = '/api/campaigns';
 
@@ -157,8 +160,6 @@ interface CampaignDraft {
   duplicateWindowHours: string;
   duplicateAction: string;
   maxFallthrough: string;
-  webhookUrl: string;
-  pixelUrl: string;
   /** RTB template tags, one `NAME=value` a line. */
   tags: string;
   payoutRules: RuleDraft[];
@@ -185,8 +186,6 @@ export function campaignDraft(buyers: Buyer[], c?: Campaign): CampaignDraft {
     duplicateWindowHours: text(c?.duplicateWindowHours ?? 0),
     duplicateAction: c?.duplicateAction ?? 'same-buyer',
     maxFallthrough: text(c?.maxFallthrough ?? 3),
-    webhookUrl: c?.webhookUrl ?? '',
-    pixelUrl: c?.pixelUrl ?? '',
     tags: Object.entries(c?.tags ?? {}).map(([k, v]) => `${k}=${v}`).join('\n'),
     payoutRules: (c?.payoutRules ?? []).map((r) => ruleDraft(r)),
   };
@@ -223,8 +222,6 @@ export function campaignBody(d: CampaignDraft): { body?: Record<string, unknown>
     duplicateWindowHours: int('duplicateWindowHours', d.duplicateWindowHours),
     duplicateAction: d.duplicateAction,
     maxFallthrough: int('maxFallthrough', d.maxFallthrough),
-    webhookUrl: d.webhookUrl.trim() || null,
-    pixelUrl: d.pixelUrl.trim() || null,
   };
   const tags: Record<string, string> = {};
   for (const line of d.tags.split('\n').map((l) => l.trim()).filter(Boolean)) {
@@ -381,8 +378,6 @@ export function CampaignForm(props: {
           inputMode="numeric" hint="Repeat callers within this many hours are duplicates; 0 turns it off" />
         <SelectField label="Duplicate action" value={draft.duplicateAction} onChange={set('duplicateAction')} error={err('duplicateAction')}
           options={[{ value: 'same-buyer', label: 'send to the same buyer' }, { value: 'reject', label: 'reject' }]} />
-        <TextField label="Webhook URL" value={draft.webhookUrl} onChange={set('webhookUrl')} error={err('webhookUrl')} type="url" />
-        <TextField label="Pixel URL" value={draft.pixelUrl} onChange={set('pixelUrl')} error={err('pixelUrl')} type="url" />
         <Field label="RTB template tags" error={[err('tags'), ...(apiErr?.fields ?? []).filter((f) => f.field.startsWith('tags.')).map((f) => `${f.field.slice(5)}: ${f.message}`)].filter(Boolean).join('; ') || undefined} hint="One NAME=value a line; bid request templates use them as {tag:NAME}">
           {(a) => <textarea {...a} rows={3} value={draft.tags} onChange={(e) => set('tags')(e.target.value)} />}
         </Field>
@@ -415,6 +410,8 @@ export function CampaignPage({ id }: { id: string }) {
       <h1>{isNew ? 'New campaign' : `Campaign ${c?.name ?? ''}`}</h1>
       <ErrorBanner error={error} />
       {!ready && !error && <p>Loading…</p>}
+      {!isNew && ready && <LastWeek filter={{ campaignId: id }} label={`Calls of ${c?.name ?? 'the campaign'}, last 7 days`} />}
+      {!isNew && ready && <CampaignPixels campaignId={id} />}
       {ready && (
         <CampaignForm key={id} campaign={c} buyers={buyers.data as Buyer[]} pools={pools.data as Named[]} routers={routers.data as Named[]}
           publishers={publishers.data as Named[]} onSaved={() => navigate('campaigns')} />

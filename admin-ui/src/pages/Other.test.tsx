@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { screen, waitFor } from '@testing-library/react';
+import { act, screen, waitFor, within } from '@testing-library/react';
 import { render } from '../test/render';
 import userEvent from '@testing-library/user-event';
 import { App } from '../App';
@@ -7,7 +7,7 @@ import { callQuery, exportCsv } from './Calls';
 import { JsonEditor, parseEditor } from './Resources';
 import { fakeFetch, json } from '../test/fetch';
 import { api } from '../api';
-import type { CallRecord } from '../types';
+import { metrics } from '../test/metrics';
 
 afterEach(() => {
   vi.unstubAllGlobals();
@@ -75,6 +75,11 @@ describe('App', () => {
     fakeFetch((req) => {
       if (req.url === '/api/auth/user') return json(401, { error: { code: 'unauthorized', message: 'sign in' } });
       if (req.url === '/api/auth/login') return json(200, { id: 'u1', username: 'ann', role: 'manager', tenantId: 't1', tenantName: 'Acme Leads' });
+      if (req.url === '/api/reports/live') return json(200, { live: 0, campaigns: [], buyers: [] });
+      if (req.url.startsWith('/api/reports/timeseries')) return json(200, { from: '', to: '', tz: 'America/Chicago', interval: 'hour', buckets: [] });
+      if (req.url.startsWith('/api/reports/summary')) {
+        return json(200, { from: '', to: '', tz: 'America/Chicago', groupBy: 'campaign', rows: [], totals: { currency: 'USD', metrics: metrics() } });
+      }
       return json(200, { items: [], nextCursor: null });
     });
     render(<App />);
@@ -84,6 +89,75 @@ describe('App', () => {
     await u.click(screen.getByRole('button', { name: 'Sign in' }));
     expect((await screen.findByTestId('username')).textContent).toBe('ann');
     expect(screen.getByTestId('tenant').textContent).toBe('Acme Leads');
+    // Staff land on Reports.
+    expect(await screen.findByRole('heading', { level: 1, name: 'Reports' })).toBeTruthy();
+    expect(await screen.findByRole('table', { name: 'By campaign' })).toBeTruthy();
+  });
+
+  it('shows the calls in progress in the header, read again when a call event streams in; sign-out closes the stream', async () => {
+    const streams: FakeEventSource[] = [];
+    class FakeEventSource {
+      listeners = new Map<string, () => void>();
+      closed = false;
+      onerror: (() => void) | null = null;
+      onopen: (() => void) | null = null;
+      constructor(readonly url: string) { streams.push(this); }
+      addEventListener(name: string, f: () => void) { this.listeners.set(name, f); }
+      close() { this.closed = true; }
+    }
+    vi.stubGlobal('EventSource', FakeEventSource);
+    let live = 2;
+    const sent = fakeFetch((req) => {
+      if (req.url === '/api/auth/user') return json(200, { id: 'u1', username: 'ann', role: 'viewer', tenantId: 't1', tenantName: 'Acme Leads' });
+      if (req.url === '/api/reports/live') return json(200, { live, campaigns: [], buyers: [] });
+      if (req.url === '/api/auth/logout') return json(204, null);
+      return json(200, { items: [], nextCursor: null });
+    });
+    window.location.hash = '#/campaigns';
+    render(<App />);
+    await waitFor(() => expect(screen.getByTestId('live-calls').textContent).toBe('2'));
+    expect(streams.map((s) => s.url)).toEqual(['/api/events']);
+    live = 3;
+    streams[0].listeners.get('incoming')!();
+    await waitFor(() => expect(screen.getByTestId('live-calls').textContent).toBe('3'));
+    // A burst of events is one read.
+    const reads = () => sent.filter((r) => r.url === '/api/reports/live').length;
+    const before = reads();
+    live = 1;
+    streams[0].listeners.get('completed')!();
+    streams[0].listeners.get('finalized')!();
+    await waitFor(() => expect(screen.getByTestId('live-calls').textContent).toBe('1'));
+    expect(reads()).toBe(before + 1);
+    // The stream failed: the count is polled until it is back.
+    act(() => streams[0].onerror!());
+    expect(screen.getByTestId('live-calls').parentElement!.title).toMatch(/every 10 s/);
+    act(() => streams[0].onopen!());
+    expect(screen.getByTestId('live-calls').parentElement!.title).toMatch(/live/);
+
+    await userEvent.setup().click(screen.getByRole('button', { name: 'Sign out' }));
+    await screen.findByRole('button', { name: 'Sign in' });
+    expect(streams[0].closed).toBe(true);
+  });
+
+  it('routes #/pixels/deliveries to the delivery log, marked in the navigation as Deliveries, not Pixels', async () => {
+    vi.stubGlobal('EventSource', class { addEventListener() {} close() {} });
+    fakeFetch((req) => {
+      if (req.url === '/api/auth/user') return json(200, { id: 'u1', username: 'ann', role: 'manager', tenantId: 't1', tenantName: 'Acme Leads' });
+      if (req.url === '/api/reports/live') return json(200, { live: 0, campaigns: [], buyers: [] });
+      return json(200, { items: [], nextCursor: null });
+    });
+    window.location.hash = '#/pixels/deliveries';
+    render(<App />);
+    expect(await screen.findByRole('heading', { level: 1, name: 'Deliveries' })).toBeTruthy();
+    const nav = screen.getByRole('navigation');
+    expect(within(nav).getByRole('link', { name: 'Deliveries' }).getAttribute('aria-current')).toBe('page');
+    expect(within(nav).getByRole('link', { name: 'Deliveries' }).getAttribute('href')).toBe('#/pixels/deliveries');
+    expect(within(nav).getByRole('link', { name: 'Pixels' }).getAttribute('aria-current')).toBeNull();
+    expect(document.title).toBe('Deliveries · Switchboard');
+    window.location.hash = '#/pixels/new';
+    expect(await screen.findByRole('heading', { level: 1, name: 'New pixel' })).toBeTruthy();
+    expect(within(nav).getByRole('link', { name: 'Pixels' }).getAttribute('aria-current')).toBe('page');
+    window.location.hash = '';
   });
 
   it('a 401 from any page sends the user back to the login page', async () => {
@@ -115,32 +189,18 @@ describe('settings', () => {
     await u.click(screen.getByRole('button', { name: 'Save settings' }));
     await screen.findByText('Settings saved.');
     const puts = sent.filter((r) => r.method === 'PUT');
-    expect(puts[0].body).toEqual({ name: 'Acme', twilioAccountSid: 'AC1', timezone: 'America/Chicago' });
+    expect(puts[0].body).toEqual({ name: 'Acme', twilioAccountSid: 'AC1', timezone: 'America/Chicago', publisherSeesCallerNumbers: false });
     expect(puts[0].headers['if-match']).toBe('"2"');
 
     await u.click(screen.getByLabelText('Remove the auth token (webhooks are then refused)'));
     await u.click(screen.getByRole('button', { name: 'Save settings' }));
     await waitFor(() => expect(sent.filter((r) => r.method === 'PUT')).toHaveLength(2));
-    expect(sent.filter((r) => r.method === 'PUT')[1].body).toEqual({ name: 'Acme', twilioAccountSid: 'AC1', timezone: 'America/Chicago', twilioAuthToken: '' });
-  });
-});
+    expect(sent.filter((r) => r.method === 'PUT')[1].body).toEqual({ name: 'Acme', twilioAccountSid: 'AC1', timezone: 'America/Chicago',
+      publisherSeesCallerNumbers: false, twilioAuthToken: '' });
 
-describe('today', () => {
-  it('counts calls, live calls, routed, rejected, blocked, conversions and revenue per key, money in minor units', async () => {
-    const { tally } = await import('./Today');
-    const call = (over: Partial<CallRecord>): CallRecord => ({ id: Math.random().toString(), callSid: 'CA', tenantId: 't1', campaignId: 'c1', from: '+1',
-      to: '+2', status: 'completed', buyerId: 'b1', startedAt: '2026-11-26T10:00:00Z', answeredAt: null, endedAt: null, durationSeconds: 0,
-      converted: false, revenueMinor: 0, payoutMinor: 0, profitMinor: 0, publisherId: null, duplicate: false, adjustments: [], currency: 'USD', rejectReason: null, attempts: [], attribution: null, recordingUrl: null, poolId: null,
-      callerState: null, callerZip: null, skipped: [], tags: {}, ...over });
-    const t = tally([
-      call({ converted: true, revenueMinor: 2550, currency: 'USD' }),
-      call({ converted: true, revenueMinor: 10, currency: 'USD' }),
-      call({ status: 'in-progress' }),
-      call({ status: 'rejected', buyerId: null }),
-      call({ status: 'blocked', buyerId: null }),
-      call({ campaignId: 'c2' }),
-    ], (c) => c.campaignId);
-    expect(t.get('c1')).toEqual({ calls: 5, live: 1, routed: 3, rejected: 1, blocked: 1, converted: 2, revenue: { USD: 2560 } });
-    expect(t.get('c2')?.calls).toBe(1);
+    await u.click(screen.getByLabelText("Publishers see their callers' whole numbers (otherwise only the last 4 digits)"));
+    await u.click(screen.getByRole('button', { name: 'Save settings' }));
+    await waitFor(() => expect(sent.filter((r) => r.method === 'PUT')).toHaveLength(3));
+    expect(sent.filter((r) => r.method === 'PUT')[2].body).toMatchObject({ publisherSeesCallerNumbers: true });
   });
 });

@@ -14,6 +14,7 @@ import { doc, item, list, useAction } from '../query';
 import { useCan } from '../role';
 import { href, navigate } from '../route';
 import { NumberShop, releaseNumber } from './NumberShop';
+import { RtbTargetReport } from './RtbReport';
 
 type Item = Record<string, unknown> & { id: string; version?: number };
 
@@ -32,8 +33,10 @@ export interface ResourceKind {
   /** Extra read-only detail for one item (pool stats). */
   detail?: (i: Item) => Promise<unknown>;
   detailLabel?: string;
-  /** More on the list page (buying numbers). */
+  /** More on the list page for editors (buying numbers). */
   panel?: () => ReactNode;
+  /** More on the list page for everyone (the RTB targets' figures). */
+  report?: () => ReactNode;
   /** One more row action (the list is read again after it). */
   action?: { label: string; run: (i: Item) => Promise<unknown> };
 }
@@ -95,6 +98,7 @@ export const KINDS: ResourceKind[] = [
       bidAmountPath: 'bidAmount', destinationNumberPath: 'phoneNumber', minBidAmount: '0.00', maxBidAmount: '50.00',
       currency: 'USD', timeoutMs: 500, timezone: 'America/New_York', status: 'active',
     },
+    report: () => <RtbTargetReport />,
   },
   {
     route: 'rtb-routers', schema: 'RtbRouter', title: 'RTB routers', noun: 'RTB router', path: '/api/rtb/routers',
@@ -200,6 +204,7 @@ export function ResourceList({ kind }: { kind: ResourceKind }) {
           <button type="button" onClick={() => setDetail(undefined)}>Close</button>
         </section>
       )}
+      {kind.report?.()}
       {canEdit && kind.panel?.()}
     </section>
   );

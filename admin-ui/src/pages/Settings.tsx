@@ -14,7 +14,8 @@ const TENANT = '/api/tenant';
 const SESSIONS = '/api/auth/sessions';
 const tenantQuery = doc<TenantView>([TENANT], TENANT);
 
-const tenantDraft = (t: TenantView) => ({ name: t.name, sid: t.twilioAccountSid ?? '', timezone: t.timezone, token: '', removeToken: false });
+const tenantDraft = (t: TenantView) => ({ name: t.name, sid: t.twilioAccountSid ?? '', timezone: t.timezone, token: '', removeToken: false,
+  wholeCallers: t.publisherSeesCallerNumbers ?? false });
 
 function TenantForm({ tenant, onSaved }: { tenant: TenantView; onSaved: (t: TenantView) => void }) {
   const client = useQueryClient();
@@ -24,7 +25,8 @@ function TenantForm({ tenant, onSaved }: { tenant: TenantView; onSaved: (t: Tena
     version: tenant.version,
     check: (d) => {
       // Absent token: keep the stored one; empty: remove it.
-      const body: Record<string, unknown> = { name: d.name.trim(), twilioAccountSid: d.sid.trim() || null, timezone: d.timezone.trim() || null };
+      const body: Record<string, unknown> = { name: d.name.trim(), twilioAccountSid: d.sid.trim() || null, timezone: d.timezone.trim() || null,
+        publisherSeesCallerNumbers: d.wholeCallers };
       if (d.removeToken) body.twilioAuthToken = '';
       else if (d.token) body.twilioAuthToken = d.token;
       return { body, errors: [] };
@@ -61,6 +63,8 @@ function TenantForm({ tenant, onSaved }: { tenant: TenantView; onSaved: (t: Tena
       {tenant.twilioAuthTokenSet && (
         <CheckField label="Remove the auth token (webhooks are then refused)" checked={draft.removeToken} onChange={set('removeToken')} />
       )}
+      <CheckField label="Publishers see their callers' whole numbers (otherwise only the last 4 digits)" checked={draft.wholeCallers}
+        onChange={set('wholeCallers')} error={err('publisherSeesCallerNumbers')} />
       <div className="form-actions"><button type="submit" disabled={f.saving}>Save settings</button></div>
     </form>
   );

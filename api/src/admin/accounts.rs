@@ -35,6 +35,9 @@ pub(crate) struct User {
     /// PHC string, argon2id.
     pub(crate) password_hash: String,
     pub(crate) role: Role,
+    /// The publisher a `publisher` user sees (set with that role only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) publisher_id: Option<Id>,
     pub(crate) created_at: DateTime<Utc>,
     #[serde(default)]
     pub(crate) version: u64,
@@ -356,26 +359,27 @@ fn check_username(username: &str) -> Vec<switchboard_model::FieldError> {
     }
 }
 
-/// Creates a user; a bad username or a short password is a 422, a taken
-/// username a 409.
+/// Creates a user (a `publisher` one bound to `publisher_id`); a bad
+/// username or a short password is a 422, a taken username a 409.
 pub(crate) async fn create_user(
     store: &dyn Store,
     tenant_id: Id,
     username: &str,
     password: &str,
     role: Role,
+    publisher_id: Option<Id>,
 ) -> Result<User, ApiError> {
     let fields = check_credentials(username, password);
     if !fields.is_empty() {
         return Err(ApiError::Invalid(fields));
     }
-    insert_user(store, tenant_id, username, password, role).await
+    insert_user(store, tenant_id, username, password, role, publisher_id).await
 }
 
 /// The `serve --demo` user, `demo` / `demo`: the one account allowed a
 /// short password, and only through this path (never through the API).
 pub(crate) async fn create_demo_user(store: &dyn Store, tenant_id: Id) -> Result<User, ApiError> {
-    insert_user(store, tenant_id, "demo", "demo", Role::Owner).await
+    insert_user(store, tenant_id, "demo", "demo", Role::Owner, None).await
 }
 
 async fn insert_user(
@@ -384,13 +388,22 @@ async fn insert_user(
     username: &str,
     password: &str,
     role: Role,
+    publisher_id: Option<Id>,
 ) -> Result<User, ApiError> {
     let fields = check_username(username);
     if !fields.is_empty() {
         return Err(ApiError::Invalid(fields));
     }
     let password_hash = hash_password_blocking(password).await?;
-    insert_hashed(store, tenant_id, username, password_hash, role).await
+    insert_hashed(
+        store,
+        tenant_id,
+        username,
+        password_hash,
+        role,
+        publisher_id,
+    )
+    .await
 }
 
 /// Stores a new user whose (checked) username and password hash are given;
@@ -401,6 +414,7 @@ pub(crate) async fn insert_hashed(
     username: &str,
     password_hash: String,
     role: Role,
+    publisher_id: Option<Id>,
 ) -> Result<User, ApiError> {
     let username = username.trim();
     let id = user_id(username);
@@ -410,6 +424,7 @@ pub(crate) async fn insert_hashed(
         username: username.to_owned(),
         password_hash,
         role,
+        publisher_id,
         created_at: Utc::now(),
         version: 0,
     };

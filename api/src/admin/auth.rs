@@ -29,7 +29,7 @@ pub(crate) use limit::LoginLimiter;
 
 use super::accounts::{self, SESSION_TTL};
 use super::audit;
-use super::extract::{Auth, Json, Principal};
+use super::extract::{Auth, Json, Principal, Scoped};
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -93,6 +93,7 @@ pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth
         return Ok(Auth {
             tenant_id: key.tenant_id,
             role: key.role,
+            publisher: bound_publisher(key.role, key.publisher_id)?,
             principal: Principal::ApiKey {
                 id: key.id,
                 name: key.name,
@@ -117,12 +118,26 @@ pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<Auth
     Ok(Auth {
         tenant_id: user.tenant_id,
         role: user.role,
+        publisher: bound_publisher(user.role, user.publisher_id)?,
         principal: Principal::User {
             id: user.id,
             username: user.username,
             session: session.id,
         },
     })
+}
+
+/// The publisher a login with `role` is confined to: its `publisherId` for
+/// the publisher role (which cannot be made without one: a record without
+/// is refused rather than read as staff), none for staff.
+fn bound_publisher(role: Role, publisher: Option<Id>) -> Result<Option<Id>, ApiError> {
+    match (role, publisher) {
+        (Role::Publisher, Some(p)) => Ok(Some(p)),
+        (Role::Publisher, None) => Err(ApiError::Forbidden(
+            "this publisher login is bound to no publisher".into(),
+        )),
+        _ => Ok(None),
+    }
 }
 
 fn is_safe(m: &Method) -> bool {
@@ -222,6 +237,10 @@ pub(crate) struct CurrentUser {
     #[schema(value_type = String, format = Uuid)]
     tenant_id: Id,
     tenant_name: String,
+    /// For the `publisher` role: the publisher this login sees.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    publisher_id: Option<Id>,
 }
 
 impl CurrentUser {
@@ -237,6 +256,7 @@ impl CurrentUser {
             role: user.role,
             tenant_id: user.tenant_id,
             tenant_name,
+            publisher_id: user.publisher_id,
         }
     }
 }
@@ -375,19 +395,26 @@ async fn signup(
     // The user first: a taken username then leaves nothing behind. If the
     // tenant fails after it, the user is removed again.
     let tenant_id = switchboard_model::new_id();
-    let user =
-        match accounts::insert_hashed(store, tenant_id, &req.username, password_hash, Role::Owner)
-            .await
-        {
-            Err(ApiError::Conflict(_)) => return Err(unavailable()),
-            other => other?,
-        };
+    let user = match accounts::insert_hashed(
+        store,
+        tenant_id,
+        &req.username,
+        password_hash,
+        Role::Owner,
+        None,
+    )
+    .await
+    {
+        Err(ApiError::Conflict(_)) => return Err(unavailable()),
+        other => other?,
+    };
     let tenant = switchboard_model::Tenant {
         id: tenant_id,
         name: tenant_name.clone(),
         twilio_account_sid: None,
         twilio_auth_token: String::new(),
         timezone: chrono_tz::Tz::UTC,
+        publisher_sees_caller_numbers: false,
         version: 0,
         created_at: chrono::Utc::now(),
     };
@@ -426,7 +453,7 @@ async fn signup(
 
 /// Signs out: ends the session and clears the cookie.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", responses((status = 204)))]
-async fn logout(State(state): State<AppState>, auth: Auth) -> Result<Response, ApiError> {
+async fn logout(State(state): State<AppState>, Scoped(auth): Scoped) -> Result<Response, ApiError> {
     if let Principal::User { session, .. } = auth.principal {
         accounts::end_session(state.engine.store().as_ref(), session).await?;
     }
@@ -440,7 +467,7 @@ async fn logout(State(state): State<AppState>, auth: Auth) -> Result<Response, A
 #[utoipa::path(get, path = "/api/auth/user", tag = "auth", responses((status = 200, body = CurrentUser), (status = 401)))]
 async fn current_user(
     State(state): State<AppState>,
-    auth: Auth,
+    Scoped(auth): Scoped,
 ) -> Result<Json<CurrentUser>, ApiError> {
     let Principal::User { id, .. } = auth.principal else {
         return Err(ApiError::Forbidden("an api key is not a user".into()));

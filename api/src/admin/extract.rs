@@ -1,4 +1,5 @@
-//! What admin handlers take from a request: who is asking ([`Auth`]), a JSON
+//! What admin handlers take from a request: who is asking ([`Auth`], or
+//! [`Scoped`] for the few handlers a publisher's login may also use), a JSON
 //! body whose every rejection is our 400 ([`Json`]), a page of a list
 //! ([`PageQuery`], [`List`]), the id in a path ([`ResourceId`]) and the
 //! version a write expects ([`if_match`]).
@@ -54,6 +55,11 @@ impl<T: Serialize> IntoResponse for Json<T> {
 }
 
 /// Who made the request: a signed-in user or an API key, always within one tenant.
+///
+/// As an extractor it admits staff only: a publisher's login is refused
+/// with 403 before the handler runs, so a handler is closed to publishers
+/// unless it asks for [`Scoped`] instead (the allow-list), and must then
+/// narrow what it answers to [`Auth::publisher`].
 #[derive(Debug, Clone)]
 pub(crate) struct Auth {
     /// The only tenant whose resources this request may see or change.
@@ -62,6 +68,40 @@ pub(crate) struct Auth {
     pub(crate) role: Role,
     /// Who it is.
     pub(crate) principal: Principal,
+    /// For the `publisher` role (and only it): the one publisher whose
+    /// things this request may see.
+    pub(crate) publisher: Option<Id>,
+}
+
+/// A request a publisher's login may also make: staff of any role, or a
+/// publisher, whose answer the handler narrows to `auth.publisher`.
+#[derive(Debug, Clone)]
+pub(crate) struct Scoped(pub(crate) Auth);
+
+/// What a [`Scoped`] request may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// All of the tenant's (a staff role, viewer or above).
+    Tenant,
+    /// Only this publisher's things.
+    Publisher(Id),
+}
+
+impl Scope {
+    /// Whether a thing attributed to `publisher` is in scope.
+    pub(crate) fn sees(self, publisher: Option<Id>) -> bool {
+        match self {
+            Scope::Tenant => true,
+            Scope::Publisher(p) => publisher == Some(p),
+        }
+    }
+}
+
+/// The 403 of everything a publisher's login may not use.
+fn publisher_refused() -> ApiError {
+    ApiError::Forbidden(
+        "a publisher's login reads only its own calls, numbers and publisher".into(),
+    )
 }
 
 /// The identity behind a request.
@@ -88,9 +128,12 @@ pub(crate) enum Principal {
 }
 
 impl Auth {
-    /// Refuses with 403 unless the caller's role is at least `min`.
+    /// Refuses with 403 unless the caller's role is a staff role of at
+    /// least `min` (never a publisher: see [`Role::at_least`]).
     pub(crate) fn require(&self, min: Role) -> Result<(), ApiError> {
-        if self.role >= min {
+        if self.publisher.is_some() {
+            Err(publisher_refused())
+        } else if self.role.at_least(min) {
             Ok(())
         } else {
             Err(ApiError::Forbidden(format!(
@@ -98,6 +141,15 @@ impl Auth {
                 min.as_str(),
                 self.role.as_str()
             )))
+        }
+    }
+
+    /// What the caller may see: a publisher only its own things; staff
+    /// everything of its tenant, if it may read at all.
+    pub(crate) fn scope(&self) -> Result<Scope, ApiError> {
+        match self.publisher {
+            Some(p) => Ok(Scope::Publisher(p)),
+            None => self.require(Role::Viewer).map(|()| Scope::Tenant),
         }
     }
 
@@ -117,7 +169,22 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        super::auth::authenticate(parts, state).await
+        let auth = super::auth::authenticate(parts, state).await?;
+        if auth.publisher.is_some() || auth.role == Role::Publisher {
+            return Err(publisher_refused());
+        }
+        Ok(auth)
+    }
+}
+
+impl FromRequestParts<AppState> for Scoped {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        super::auth::authenticate(parts, state).await.map(Scoped)
     }
 }
 
@@ -226,7 +293,13 @@ pub(crate) mod kinds {
             }
         )+};
     }
-    kind!(User => "user", ApiKey => "api key", Session => "session", Call => "call");
+    kind!(
+        User => "user",
+        ApiKey => "api key",
+        Session => "session",
+        Call => "call",
+        PixelDelivery => "pixel delivery"
+    );
 
     /// The call a Twilio webhook's path names: unknown is `unknown_call`,
     /// as for a call found by its `CallSid`.

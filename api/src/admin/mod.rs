@@ -9,6 +9,7 @@ pub(crate) mod accounts;
 pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod extract;
+pub(crate) mod reports;
 pub(crate) mod resources;
 
 use axum::Router;
@@ -19,10 +20,14 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::server::AppState;
 
 #[derive(OpenApi)]
-#[openapi(info(
-    title = "Switchboard",
-    description = "Call routing and pay-per-call auctions: the admin API"
-))]
+#[openapi(
+    info(
+        title = "Switchboard",
+        description = "Call routing and pay-per-call auctions: the admin API"
+    ),
+    // What a publisher's login gets from the calls endpoints instead of a `CallRecord`.
+    components(schemas(resources::calls::publisher_view::PublisherCall))
+)]
 struct ApiDoc;
 
 /// Every admin route, and the OpenAPI document describing them.
@@ -30,6 +35,7 @@ pub(crate) fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::routes())
         .merge(resources::routes())
+        .merge(reports::routes())
         .merge(crate::dni::routes())
         .split_for_parts()
 }

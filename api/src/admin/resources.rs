@@ -3,10 +3,11 @@
 mod bids;
 mod blocklist;
 pub(crate) mod buyers;
-mod calls;
+pub(crate) mod calls;
 pub(crate) mod campaigns;
 pub(crate) mod docs;
 mod numbers;
+mod pixels;
 mod pool_stats;
 mod pools;
 mod provisioning;
@@ -27,6 +28,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .merge(campaigns::routes())
         .merge(calls::routes())
         .merge(numbers::routes())
+        .merge(pixels::routes())
         .merge(pools::routes())
         .merge(provisioning::routes())
         .merge(publishers::routes())

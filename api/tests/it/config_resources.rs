@@ -71,8 +71,6 @@ async fn seed(
         duplicate_window_hours: 0,
         duplicate_action: Default::default(),
         max_fallthrough: 3,
-        webhook_url: None,
-        pixel_url: None,
         tags: Default::default(),
         payout_rules: Vec::new(),
         version: 0,
@@ -963,6 +961,7 @@ async fn openapi_document_lists_these_resources() {
         "/api/tracking-tags",
         "/api/blocklist",
         "/api/publishers",
+        "/api/pixels",
     ] {
         assert_eq!(methods(base), ["get", "post"], "{base}");
         assert_eq!(
@@ -980,6 +979,8 @@ async fn openapi_document_lists_these_resources() {
         "BlocklistEntry",
         "Publisher",
         "PayoutRule",
+        "Pixel",
+        "Delivery",
     ] {
         assert!(
             doc["components"]["schemas"].get(schema).is_some(),
@@ -1023,8 +1024,8 @@ async fn openapi_document_lists_these_resources() {
         }
     }
     assert_eq!(
-        writes, 21,
-        "PUT and DELETE of 10 resources, and PUT /api/campaigns/{{id}}/buyers"
+        writes, 23,
+        "PUT and DELETE of 11 resources, and PUT /api/campaigns/{{id}}/buyers"
     );
 }
 

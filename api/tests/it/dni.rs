@@ -9,12 +9,12 @@ use common::{Console, TestServer};
 use serde_json::{Value, json};
 use switchboard::DniLimits;
 
-const POOL: [&str; 2] = ["+15550003001", "+15550003002"];
+pub(crate) const POOL: [&str; 2] = ["+15550003001", "+15550003002"];
 const FALLBACK: &str = "+15550003999";
 
 /// Adds `numbers` to the inventory, a pool of them with [`FALLBACK`], and a
 /// tracking tag `code` on it. Returns the console and the pool's id.
-async fn setup(server: &TestServer, code: &str, numbers: &[&str]) -> (Console, String) {
+pub(crate) async fn setup(server: &TestServer, code: &str, numbers: &[&str]) -> (Console, String) {
     let console = server.signup("Acme DNI", "owner").await;
     for n in numbers.iter().chain([&FALLBACK]) {
         let (s, b) = console
@@ -38,7 +38,10 @@ async fn setup(server: &TestServer, code: &str, numbers: &[&str]) -> (Console, S
 }
 
 /// What a web page on another site sends.
-async fn track(server: &TestServer, body: &Value) -> (u16, Value, reqwest::header::HeaderMap) {
+pub(crate) async fn track(
+    server: &TestServer,
+    body: &Value,
+) -> (u16, Value, reqwest::header::HeaderMap) {
     let resp = server
         .client
         .post(format!("{}/api/dni/track", server.base))

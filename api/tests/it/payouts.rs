@@ -23,7 +23,7 @@ fn id(v: &Value) -> String {
 
 /// A tenant with Twilio connected, a buyer paying 25.00 after 60 s, and
 /// publishers `names`.
-async fn setup(server: &TestServer, names: &[&str]) -> (Console, String, Vec<String>) {
+pub(crate) async fn setup(server: &TestServer, names: &[&str]) -> (Console, String, Vec<String>) {
     let (c, _) = rtb::setup(server).await;
     let b = buyer(&c, "Acme Insurance", common::ACME).await;
     let mut publishers = Vec::new();
@@ -35,7 +35,13 @@ async fn setup(server: &TestServer, names: &[&str]) -> (Console, String, Vec<Str
 
 /// Number `number` in the inventory for `publisher`, and a direct campaign
 /// on it paying `rules`.
-async fn campaign(c: &Console, buyer: &str, number: &str, publisher: &str, rules: Value) -> Value {
+pub(crate) async fn campaign(
+    c: &Console,
+    buyer: &str,
+    number: &str,
+    publisher: &str,
+    rules: Value,
+) -> Value {
     create(
         c,
         "/api/numbers",
@@ -47,7 +53,13 @@ async fn campaign(c: &Console, buyer: &str, number: &str, publisher: &str, rules
 
 /// Plays a call to `number` that the buyer answers and talks `talk` seconds
 /// on, as Twilio reports it; returns the call as the API shows it.
-async fn play(server: &TestServer, c: &Console, sid: &str, number: &str, talk: u32) -> Value {
+pub(crate) async fn play(
+    server: &TestServer,
+    c: &Console,
+    sid: &str,
+    number: &str,
+    talk: u32,
+) -> Value {
     let r = server.call(sid, number).await;
     let call = r.call_id().unwrap_or_else(|| panic!("not dialed: {r:?}"));
     let leg = format!("{sid}leg");
@@ -344,6 +356,7 @@ async fn buyers_stored_with_a_payout_are_migrated_at_start_and_keep_booking_reve
         twilio_account_sid: Some(common::ACCOUNT.into()),
         twilio_auth_token: common::TOKEN.into(),
         timezone: chrono_tz::Tz::UTC,
+        publisher_sees_caller_numbers: false,
         version: 0,
         created_at: chrono::Utc::now(),
     };

@@ -698,6 +698,7 @@ async fn a_publishers_counts_are_rebuilt_from_its_calls_at_start() {
         twilio_account_sid: Some(common::ACCOUNT.into()),
         twilio_auth_token: common::TOKEN.into(),
         timezone: chrono_tz::Tz::UTC,
+        publisher_sees_caller_numbers: false,
         version: 0,
         created_at: chrono::Utc::now(),
     };

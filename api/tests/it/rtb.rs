@@ -978,20 +978,15 @@ async fn pings_past_the_rate_limit_get_429() {
         (200, Some(false), Some("no-valid-bid")),
         "{nobid}"
     );
-    let mut statuses = Vec::new();
-    for i in 0..30 {
-        statuses.push(
-            ping(
-                &s,
-                &key,
-                router,
-                &[("callerId", &format!("+1555111{i:04}"))],
-                false,
-            )
+    // Thirty at once: one after the other, each waiting for its auction,
+    // they could come slower than the limit refills (one per 50 ms).
+    let callers: Vec<String> = (0..30).map(|i| format!("+1555111{i:04}")).collect();
+    let statuses: Vec<u16> = futures::future::join_all(callers.iter().map(|c| async {
+        ping(&s, &key, router, &[("callerId", c.as_str())], false)
             .await
-            .0,
-        );
-    }
+            .0
+    }))
+    .await;
     assert!(statuses.contains(&429), "{statuses:?}");
 }
 

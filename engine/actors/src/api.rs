@@ -30,6 +30,8 @@ pub struct EngineConfig {
     pub rtb_allow_private_targets: bool,
     /// When a target's circuit breaker opens and for how long.
     pub rtb_breaker: BreakerConfig,
+    /// How pixels are sent.
+    pub pixels: crate::PixelSettings,
 }
 
 impl Default for EngineConfig {
@@ -43,6 +45,7 @@ impl Default for EngineConfig {
             rtb_max_auction: Duration::from_secs(2),
             rtb_allow_private_targets: false,
             rtb_breaker: BreakerConfig::default(),
+            pixels: crate::PixelSettings::default(),
         }
     }
 }

@@ -1,6 +1,6 @@
-//! The HTTP client that sends bid requests: one pooled keep-alive client for
-//! every target, a per-request timeout, response bodies read up to a limit,
-//! and an SSRF guard.
+//! The HTTP client that sends bid requests and pixels: one pooled
+//! keep-alive client for every target, response bodies read up to a limit,
+//! and an SSRF guard (the caller bounds each request's time).
 //!
 //! The guard refuses loopback, private, link-local and metadata addresses
 //! (`switchboard_rtb::ssrf`) unless private targets are allowed. It checks
@@ -108,9 +108,48 @@ impl BidClient {
     }
 
     async fn exchange(&self, target: &RtbTarget, out: &Outgoing) -> Answer {
-        let url = match reqwest::Url::parse(&out.url) {
+        let build = |client: &reqwest::Client, url: reqwest::Url| {
+            let mut req = match target.http_method {
+                HttpMethod::Post => client
+                    .post(url)
+                    .header("content-type", out.mime.as_str())
+                    .body(out.body.clone()),
+                HttpMethod::Get => client.get(url),
+            };
+            for (k, v) in &out.headers {
+                req = req.header(k.as_str(), v.as_str());
+            }
+            match target.auth_type {
+                AuthType::None => req,
+                AuthType::ApiKey => req.header(
+                    target.auth_header.as_str(),
+                    target.auth_token.as_deref().unwrap_or_default(),
+                ),
+                AuthType::Bearer => {
+                    req.bearer_auth(target.auth_token.as_deref().unwrap_or_default())
+                }
+                AuthType::Basic => req.basic_auth(
+                    target.auth_username.as_deref().unwrap_or_default(),
+                    target.auth_password.as_deref(),
+                ),
+            }
+        };
+        self.fetch(&out.url, build, MAX_RESPONSE_BYTES).await.0
+    }
+
+    /// Sends the request `build` makes for `url` (after the guard's check
+    /// of a literal address) and reads at most `limit + 1` bytes of the
+    /// answer (one more than allowed says it was cut); with the answer's
+    /// `Retry-After` in seconds, if it gave one. The caller bounds the time.
+    pub(crate) async fn fetch(
+        &self,
+        url: &str,
+        build: impl FnOnce(&reqwest::Client, reqwest::Url) -> reqwest::RequestBuilder,
+        limit: usize,
+    ) -> (Answer, Option<u64>) {
+        let url = match reqwest::Url::parse(url) {
             Ok(u) => u,
-            Err(e) => return Answer::Failed(format!("bad endpoint url: {e}")),
+            Err(e) => return (Answer::Failed(format!("bad endpoint url: {e}")), None),
         };
         if !self.allow_private {
             let literal = url.host_str().and_then(|h| {
@@ -120,60 +159,37 @@ impl BidClient {
                     .ok()
             });
             if let Some(ip) = literal.filter(|ip| is_forbidden(*ip)) {
-                return Answer::Failed(format!(
+                let why = format!(
                     "address {ip} is not allowed (loopback, private, link-local or metadata)"
-                ));
+                );
+                return (Answer::Failed(why), None);
             }
         }
-        let mut req = match target.http_method {
-            HttpMethod::Post => self
-                .client
-                .post(url)
-                .header("content-type", out.mime.as_str())
-                .body(out.body.clone()),
-            HttpMethod::Get => self.client.get(url),
-        };
-        for (k, v) in &out.headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        match target.auth_type {
-            AuthType::None => {}
-            AuthType::ApiKey => {
-                req = req.header(
-                    target.auth_header.as_str(),
-                    target.auth_token.as_deref().unwrap_or_default(),
-                )
-            }
-            AuthType::Bearer => {
-                req = req.bearer_auth(target.auth_token.as_deref().unwrap_or_default())
-            }
-            AuthType::Basic => {
-                req = req.basic_auth(
-                    target.auth_username.as_deref().unwrap_or_default(),
-                    target.auth_password.as_deref(),
-                )
-            }
-        }
-        let mut resp = match req.send().await {
+        let mut resp = match build(&self.client, url).send().await {
             Ok(r) => r,
-            Err(e) => return Answer::Failed(describe(&e)),
+            Err(e) => return (Answer::Failed(describe(&e)), None),
         };
         let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
         let mut body = Vec::new();
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
-                    let room = (MAX_RESPONSE_BYTES + 1).saturating_sub(body.len());
+                    let room = (limit + 1).saturating_sub(body.len());
                     body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                    if body.len() > MAX_RESPONSE_BYTES {
+                    if body.len() > limit {
                         break;
                     }
                 }
                 Ok(None) => break,
-                Err(e) => return Answer::Failed(describe(&e)),
+                Err(e) => return (Answer::Failed(describe(&e)), retry_after),
             }
         }
-        Answer::Http { status, body }
+        (Answer::Http { status, body }, retry_after)
     }
 }
 

@@ -404,6 +404,7 @@ pub(crate) fn sample_record() -> CallRecord {
         publisher_id: None,
         duplicate: false,
         adjustments: Vec::new(),
+        demo: false,
     }
 }
 

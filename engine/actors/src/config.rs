@@ -58,6 +58,7 @@ impl CheckedByWriter for RtbRouter {}
 impl CheckedByWriter for TrackingTag {}
 impl CheckedByWriter for BlocklistEntry {}
 impl CheckedByWriter for Publisher {}
+impl CheckedByWriter for switchboard_model::Pixel {}
 
 impl ConfigWrite<'_> {
     /// Validates `value` and stores it over version `expected` (`None`: it
@@ -890,7 +891,7 @@ impl Engine {
 }
 
 /// `value` as the document of its own kind, tenant and id.
-fn doc_of<T: ConfigKind>(value: &T) -> Result<Doc> {
+pub(crate) fn doc_of<T: ConfigKind>(value: &T) -> Result<Doc> {
     let body = serde_json::to_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok(Doc {
         kind: T::KIND,

@@ -86,6 +86,7 @@ pub mod metrics;
 mod migrate;
 mod peers;
 mod ping;
+mod pixels;
 mod pool;
 mod reconcile;
 mod recorder;
@@ -104,6 +105,7 @@ pub use peers::{
     RouteAnswer,
 };
 pub use ping::Ping;
+pub use pixels::{PixelSettings, masked};
 pub use reconcile::{CallStatusSource, OpenReservation, ReconcileSettings};
 pub use switchboard_cluster::Timing as ClusterTiming;
 pub use switchboard_rtb::BreakerConfig;
@@ -247,6 +249,8 @@ struct Inner {
     blocklist: std::sync::RwLock<switchboard_routing::Blocklist>,
     /// The blocklist revision this node's index was read at.
     block_followed: blocklist::Followed,
+    /// The pixel outbox's send side (`pixels`).
+    outbox: Arc<pixels::Outbox>,
 }
 
 /// How long an ended call stays in the live table for late callbacks.
@@ -274,6 +278,7 @@ impl Engine {
             config.route_timeout,
         );
         let bid_client = BidClient::new(config.rtb_allow_private_targets);
+        let outbox = Arc::new(pixels::Outbox::new(config.pixels.clone()));
         let engine = Engine {
             inner: Arc::new(Inner {
                 store: store.clone(),
@@ -299,6 +304,7 @@ impl Engine {
                 pings: DashMap::new(),
                 blocklist: Default::default(),
                 block_followed: Default::default(),
+                outbox,
             }),
         };
         migrate::run(store.as_ref()).await?;
@@ -321,6 +327,18 @@ impl Engine {
             Arc::downgrade(&store),
             Duration::from_secs(1),
         ));
+        for task in pixels::start(&engine) {
+            engine.push_background(task);
+        }
+        let weak = Arc::downgrade(&engine.inner);
+        engine.push_background(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                Engine { inner }.sample_outbox().await;
+            }
+        }));
         Ok(engine)
     }
 

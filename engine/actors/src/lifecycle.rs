@@ -213,6 +213,7 @@ impl Engine {
             publisher_id: publisher::attribute(sources),
             duplicate: false,
             adjustments: Vec::new(),
+            demo: false,
         };
         if self
             .blocked(tenant_id, Some(campaign_id), &record.from, now)

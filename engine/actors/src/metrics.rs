@@ -198,6 +198,17 @@ metrics! {
     RTB_DEADLINE_MISSES: Counter = "switchboard_rtb_deadline_misses_total";
     /// A target's circuit breaker: 0 closed, 1 open, 2 half-open. Label `target`.
     RTB_BREAKER_OPEN: Gauge = "switchboard_rtb_breaker_open";
+    /// Pixel delivery attempts. Labels `event` and `result` (`delivered`,
+    /// `retrying`, `failed`: a final 4xx, `dead`: every attempt used).
+    PIXEL_DELIVERIES: Counter = "switchboard_pixel_deliveries_total";
+    /// Pixel attempts that failed and were scheduled again.
+    PIXEL_RETRIES: Counter = "switchboard_pixel_retries_total";
+    /// Pixel deliveries given up after every attempt.
+    PIXEL_DEAD: Counter = "switchboard_pixel_dead_total";
+    /// Pixel deliveries waiting for an attempt (pending or retrying).
+    PIXEL_OUTBOX_DEPTH: Gauge = "switchboard_pixel_outbox_depth";
+    /// How long the longest-waiting open pixel delivery has been due (0: none).
+    PIXEL_OUTBOX_AGE_SECONDS: Gauge = "switchboard_pixel_outbox_age_seconds";
     /// Auctions won, for the win rate (wins / auctions). Label `target`.
     RTB_WINS: Counter = "switchboard_rtb_wins_total";
     /// An auction's own time: decision minus the last answer, when every bidder answered in time.

@@ -85,6 +85,21 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    /// Every reason, in a fixed order (the rollups' by-reason counts).
+    pub const ALL: [RejectReason; 6] = [
+        RejectReason::CampaignInactive,
+        RejectReason::NoBuyerAvailable,
+        RejectReason::DuplicateCaller,
+        RejectReason::Overloaded,
+        RejectReason::PublisherCap,
+        RejectReason::PublisherPaused,
+    ];
+
+    /// Its place in [`Self::ALL`].
+    pub fn index(self) -> usize {
+        Self::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
+
     /// The wire name, also the metric label.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -376,6 +391,10 @@ pub struct CallRecord {
     /// Changes made after the call (a sale confirmed, a return), oldest first.
     #[serde(default)]
     pub adjustments: Vec<Adjustment>,
+    /// Seeded by `serve --demo` as past history: reported like any call,
+    /// never postbacked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub demo: bool,
 }
 
 /// A change of an ended call's conversion, revenue or payout, made after

@@ -31,6 +31,12 @@ pub struct Tenant {
     /// monthly caps); UTC when not set.
     #[serde(default = "utc")]
     pub timezone: Tz,
+    /// Whether a publisher's login sees its calls' caller numbers whole;
+    /// when false (the default) it sees only their last 4 digits. Not
+    /// written while false, so a tenant that never turns it on is stored as
+    /// before (a node without the field still reads it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub publisher_sees_caller_numbers: bool,
     /// Optimistic-concurrency version, bumped by every write.
     #[serde(default)]
     pub version: u64,
@@ -499,12 +505,6 @@ pub struct Campaign {
     /// Further buyers tried after the first does not answer.
     #[serde(default = "default_max_fallthrough")]
     pub max_fallthrough: u32,
-    /// Notified of call events.
-    #[serde(default)]
-    pub webhook_url: Option<String>,
-    /// Tracking pixel fired on conversion.
-    #[serde(default)]
-    pub pixel_url: Option<String>,
     /// Custom values for RTB request templates, used as `{tag:NAME}`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
@@ -546,8 +546,6 @@ impl Campaign {
             duplicate_window_hours: 0,
             duplicate_action: DuplicateAction::SameBuyer,
             max_fallthrough: default_max_fallthrough(),
-            webhook_url: None,
-            pixel_url: None,
             tags: BTreeMap::new(),
             payout_rules: Vec::new(),
             version: 0,
@@ -636,16 +634,6 @@ impl Campaign {
                     format!("tags.{name}"),
                     "must be at most 1024 bytes",
                 ));
-            }
-        }
-        for (field, url) in [
-            ("webhookUrl", &self.webhook_url),
-            ("pixelUrl", &self.pixel_url),
-        ] {
-            if let Some(u) = url
-                && !(u.starts_with("https://") || u.starts_with("http://"))
-            {
-                errors.push(FieldError::new(field, "must be an http(s) URL"));
             }
         }
         if errors.is_empty() {

@@ -11,6 +11,8 @@
 //! - [`publisher`]: publishers, and how a call finds its own.
 //! - [`prng`]: the one seedable PRNG (SplitMix64).
 //! - [`blocklist`]: callers a tenant refuses.
+//! - [`event`]: call events, what pixels and the live stream carry.
+//! - [`report`]: what a call adds to the report rollups, and which events a record marks.
 //!
 //! Every type here is both the stored form and the API form (JSON, camelCase).
 //! No I/O, no clocks: callers pass time in.
@@ -20,10 +22,13 @@ pub mod bid;
 pub mod blocklist;
 pub mod call;
 pub mod config;
+pub mod event;
 pub mod money;
 pub mod phone;
+pub mod pixel;
 pub mod prng;
 pub mod publisher;
+pub mod report;
 pub mod resources;
 pub mod tags;
 
@@ -40,6 +45,7 @@ pub use config::{
 };
 pub use money::Currency;
 pub use phone::PhoneNumber;
+pub use pixel::{Delivery, DeliveryState, Pixel, PixelStatus};
 pub use publisher::{Publisher, PublisherStatus};
 pub use resources::{
     AuthType, BodyFormat, ContentType, HttpMethod, Number, NumberFormat, Pool, ResourceStatus,

@@ -150,6 +150,7 @@ mod tests {
             payout_minor: 0,
             profit_minor: 0,
             adjustments: vec![],
+            demo: false,
         }
     }
 

@@ -81,4 +81,7 @@ pub use extract::{
 };
 pub use ssrf::{check_resolved, forbidden_literal_host, is_forbidden};
 pub use target::check_target;
-pub use template::{CallContext, ContentType, PriceTerms, Template, Variable, validate_template};
+pub use template::{
+    CallContext, ContentType, Escape, PriceTerms, Template, Variable, Vocabulary, tag_or_builtin,
+    validate_template,
+};

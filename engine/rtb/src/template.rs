@@ -88,11 +88,54 @@ const BUILTINS: [(&str, Variable); 11] = [
     ("isoTimestamp", Variable::IsoTimestamp),
 ];
 
-/// How a value looks when it stands bare in JSON (outside a string literal).
-#[derive(Clone, Copy)]
-enum Shape {
-    Text,
-    Number,
+/// A set of names a template may use: the bid request's [`Variable`]s, or
+/// another family's (pixels), parsed by the same grammar with
+/// [`Template::parse_in`].
+pub trait Vocabulary: Clone + PartialEq + Eq + std::fmt::Debug {
+    /// The variable a placeholder name (without braces) is, if any.
+    fn lookup(name: &str) -> Option<Self>;
+    /// Whether it stands bare in JSON as a number rather than a string.
+    fn is_number(&self) -> bool {
+        false
+    }
+}
+
+/// How rendered values are escaped: by a body's content type, or for a URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escape {
+    /// JSON (see the module's escaping rules).
+    Json,
+    /// `application/x-www-form-urlencoded`.
+    Form,
+    /// XML text or attribute.
+    Xml,
+    /// A URL: percent-encoded, so a value is one component (`%20` for a space).
+    Url,
+    /// Unescaped (a header value: the HTTP client refuses control characters).
+    Raw,
+}
+
+impl From<ContentType> for Escape {
+    fn from(c: ContentType) -> Self {
+        match c {
+            ContentType::Json => Escape::Json,
+            ContentType::Form => Escape::Form,
+            ContentType::Xml => Escape::Xml,
+        }
+    }
+}
+
+impl Vocabulary for Variable {
+    fn lookup(name: &str) -> Option<Self> {
+        variable(name)
+    }
+
+    fn is_number(&self) -> bool {
+        matches!(
+            self,
+            Variable::MinBid | Variable::MaxBid | Variable::Timestamp
+        )
+    }
 }
 
 impl Variable {
@@ -105,13 +148,6 @@ impl Variable {
                 .find(|(_, b)| b == v)
                 .map(|(n, _)| (*n).to_owned())
                 .unwrap_or_default(),
-        }
-    }
-
-    fn shape(&self) -> Shape {
-        match self {
-            Variable::MinBid | Variable::MaxBid | Variable::Timestamp => Shape::Number,
-            _ => Shape::Text,
         }
     }
 }
@@ -149,19 +185,20 @@ pub struct PriceTerms {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
+enum Segment<V> {
     Literal(String),
     Var {
-        var: Variable,
+        var: V,
         /// Whether the variable sits inside a JSON string literal.
         in_json_string: bool,
     },
 }
 
-/// A parsed request body template.
+/// A parsed template: a bid request's body (of [`Variable`]s) or, with
+/// another [`Vocabulary`], a pixel's URL, headers and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template {
-    segments: Vec<Segment>,
+pub struct Template<V = Variable> {
+    segments: Vec<Segment<V>>,
     /// Literal bytes, to size the output buffer.
     literal_len: usize,
     /// Whether a variable follows a `\` inside a JSON string (`"\{callerId}"`):
@@ -192,17 +229,28 @@ fn placeholder_len(rest: &[u8]) -> Option<usize> {
     (rest.get(len) == Some(&b'}')).then_some(len)
 }
 
+/// What a placeholder name means in a vocabulary whose tags are `tag(NAME)`
+/// and other names `builtin(name)`: the one rule for `{tag:NAME}` (NAME a
+/// valid tag name, else the placeholder is unknown) every vocabulary shares.
+pub fn tag_or_builtin<V>(
+    name: &str,
+    tag: impl FnOnce(String) -> V,
+    builtin: impl FnOnce(&str) -> Option<V>,
+) -> Option<V> {
+    match name.strip_prefix("tag:") {
+        Some(t) => switchboard_model::tags::valid_tag_name(t).then(|| tag(t.to_owned())),
+        None => builtin(name),
+    }
+}
+
 /// The variable a placeholder names, if any.
 fn variable(name: &str) -> Option<Variable> {
-    match name.strip_prefix("tag:") {
-        Some(tag) => {
-            switchboard_model::tags::valid_tag_name(tag).then(|| Variable::Tag(tag.to_owned()))
-        }
-        None => BUILTINS
+    tag_or_builtin(name, Variable::Tag, |name| {
+        BUILTINS
             .iter()
             .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.clone()),
-    }
+            .map(|(_, v)| v.clone())
+    })
 }
 
 /// The built-in variables as written, `{requestId} {campaignId} …`, for messages.
@@ -214,9 +262,51 @@ pub fn builtin_names() -> String {
         .join(" ")
 }
 
-impl Template {
-    /// Parses a template, refusing unknown variables (all of them named).
+impl Template<Variable> {
+    /// Parses a bid request template, refusing unknown variables (all of them named).
     pub fn parse(source: &str) -> Result<Self, RtbError> {
+        Self::parse_in(source)
+    }
+
+    /// Whether a JSON template renders to valid JSON, tried with sample
+    /// values; for refusing a broken JSON target when it is saved (a
+    /// template that is not JSON would make every auction's request fail).
+    pub fn check_json(&self) -> Result<(), String> {
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        let call = CallContext {
+            request_id: "r".into(),
+            campaign_id: "c".into(),
+            caller_id: "+15550001000".into(),
+            call_start: at,
+            caller_state: "CA".into(),
+            caller_zip: "94105".into(),
+            now: at,
+            tags: BTreeMap::new(),
+        };
+        let terms = PriceTerms {
+            min_bid: 100,
+            max_bid: 200,
+            currency: Currency::USD,
+        };
+        self.renders_json(|v, out| write_value(out, v, &call, &terms))
+    }
+
+    /// Renders the body for one target's request.
+    pub fn render(
+        &self,
+        content_type: ContentType,
+        call: &CallContext,
+        terms: &PriceTerms,
+    ) -> String {
+        self.render_with(content_type.into(), |v, out| {
+            write_value(out, v, call, terms)
+        })
+    }
+}
+
+impl<V: Vocabulary> Template<V> {
+    /// Parses a template of `V`'s names, refusing unknown ones (all of them named).
+    pub fn parse_in(source: &str) -> Result<Self, RtbError> {
         let bytes = source.as_bytes();
         let mut segments = Vec::new();
         let mut unknown: Vec<String> = Vec::new();
@@ -232,7 +322,7 @@ impl Template {
                 && let Some(len) = placeholder_len(&bytes[i + 1..])
             {
                 let name = &source[i + 1..i + 1 + len];
-                match variable(name) {
+                match V::lookup(name) {
                     Some(var) => {
                         if !literal.is_empty() {
                             literal_len += literal.len();
@@ -285,79 +375,69 @@ impl Template {
     }
 
     /// The variables the template uses, in order, repeats included.
-    pub fn variables(&self) -> impl Iterator<Item = &Variable> {
+    pub fn variables(&self) -> impl Iterator<Item = &V> {
         self.segments.iter().filter_map(|s| match s {
             Segment::Var { var, .. } => Some(var),
             Segment::Literal(_) => None,
         })
     }
 
-    /// Whether a JSON template renders to valid JSON, tried with sample
-    /// values; for refusing a broken JSON target when it is saved (a
-    /// template that is not JSON would make every auction's request fail).
-    pub fn check_json(&self) -> Result<(), String> {
-        // The sample values may happen to make a valid escape; others would not.
+    /// Whether the template renders to valid JSON with the values `sample`
+    /// writes (the sample values may happen to make a valid escape after a
+    /// backslash; others would not, so that is refused outright).
+    pub fn renders_json(&self, sample: impl FnMut(&V, &mut String)) -> Result<(), String> {
         if self.var_after_backslash {
             return Err("the template does not render to JSON: a variable follows a backslash inside a string".into());
         }
-        let at = DateTime::<Utc>::UNIX_EPOCH;
-        let call = CallContext {
-            request_id: "r".into(),
-            campaign_id: "c".into(),
-            caller_id: "+15550001000".into(),
-            call_start: at,
-            caller_state: "CA".into(),
-            caller_zip: "94105".into(),
-            now: at,
-            tags: BTreeMap::new(),
-        };
-        let terms = PriceTerms {
-            min_bid: 100,
-            max_bid: 200,
-            currency: Currency::USD,
-        };
-        serde_json::from_str::<serde_json::Value>(&self.render(ContentType::Json, &call, &terms))
+        serde_json::from_str::<serde_json::Value>(&self.render_with(Escape::Json, sample))
             .map(|_| ())
             .map_err(|e| format!("the template does not render to JSON: {e}"))
     }
 
-    /// Renders the body for one target's request.
-    pub fn render(
-        &self,
-        content_type: ContentType,
-        call: &CallContext,
-        terms: &PriceTerms,
-    ) -> String {
+    /// Renders it, `value` writing each variable's raw text, escaped by `escape`.
+    pub fn render_with(&self, escape: Escape, mut value: impl FnMut(&V, &mut String)) -> String {
         let mut out = String::with_capacity(self.literal_len + 32 * self.segments.len());
-        let mut value = String::with_capacity(32);
+        let mut text = String::with_capacity(32);
         for segment in &self.segments {
             match segment {
-                Segment::Literal(text) => out.push_str(text),
+                Segment::Literal(literal) => out.push_str(literal),
                 Segment::Var {
                     var,
                     in_json_string,
                 } => {
-                    value.clear();
-                    write_value(&mut value, var, call, terms);
-                    match content_type {
-                        ContentType::Json if *in_json_string => json_escape_into(&mut out, &value),
-                        ContentType::Json => match var.shape() {
-                            Shape::Number => out.push_str(&value),
-                            Shape::Text => {
-                                out.push('"');
-                                json_escape_into(&mut out, &value);
-                                out.push('"');
-                            }
-                        },
-                        ContentType::Form => {
-                            out.extend(form_urlencoded::byte_serialize(value.as_bytes()))
+                    text.clear();
+                    value(var, &mut text);
+                    match escape {
+                        Escape::Json if *in_json_string => json_escape_into(&mut out, &text),
+                        Escape::Json if var.is_number() => out.push_str(&text),
+                        Escape::Json => {
+                            out.push('"');
+                            json_escape_into(&mut out, &text);
+                            out.push('"');
                         }
-                        ContentType::Xml => xml_escape_into(&mut out, &value),
+                        Escape::Form => {
+                            out.extend(form_urlencoded::byte_serialize(text.as_bytes()))
+                        }
+                        Escape::Url => url_escape_into(&mut out, &text),
+                        Escape::Xml => xml_escape_into(&mut out, &text),
+                        Escape::Raw => out.push_str(&text),
                     }
                 }
             }
         }
         out
+    }
+}
+
+/// Percent-encodes `value` as one URL component: form encoding, but a
+/// space is `%20` (a literal `+` is already `%2B`), right in a path too.
+fn url_escape_into(out: &mut String, value: &str) {
+    for part in form_urlencoded::byte_serialize(value.as_bytes()) {
+        if part == "+" {
+            out.push_str("%20");
+        } else {
+            out.push_str(part);
+        }
     }
 }
 
@@ -609,6 +689,20 @@ mod tests {
         assert_eq!(
             t.render(ContentType::Json, &call("x"), &TERMS),
             "{\"note\": \"café ☎ 94105\"}"
+        );
+    }
+
+    #[test]
+    fn a_url_escapes_each_value_as_one_component() {
+        let t = Template::parse("https://t.example/c?caller={callerId}&s={tag:source}").unwrap();
+        assert_eq!(
+            t.render_with(Escape::Url, |v, out| write_value(
+                out,
+                v,
+                &call("+1 555&x=/"),
+                &TERMS
+            )),
+            "https://t.example/c?caller=%2B1%20555%26x%3D%2F&s=google%20ads"
         );
     }
 

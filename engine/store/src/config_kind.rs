@@ -5,8 +5,8 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use switchboard_model::{
-    BlocklistEntry, Buyer, Campaign, Id, ModelError, Number, Pool, Publisher, RtbRouter, RtbTarget,
-    Tenant, TrackingTag,
+    BlocklistEntry, Buyer, Campaign, Id, ModelError, Number, Pixel, Pool, Publisher, RtbRouter,
+    RtbTarget, Tenant, TrackingTag,
 };
 
 use crate::{Doc, DocKind, Result, StoreError};
@@ -70,4 +70,5 @@ config_kind! {
     TrackingTag => TrackingTag, tenant: tenant_id, validate: TrackingTag::validate;
     BlocklistEntry => BlocklistEntry, tenant: tenant_id, validate: BlocklistEntry::validate;
     Publisher => Publisher, tenant: tenant_id, validate: Publisher::validate;
+    Pixel => Pixel, tenant: tenant_id, validate: Pixel::validate;
 }

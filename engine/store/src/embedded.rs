@@ -58,17 +58,22 @@ use switchboard_model::{
     AttemptOutcome, BidFilter, BidRequestRecord, BidResponseRecord, CallRecord, Id, Lease,
 };
 
+mod activity;
 mod calls;
+mod pixels;
+mod reports;
 
 use self::calls::{
-    BUYER_ATTEMPTS, BUYER_TOTALS, CALL_SIDS, CALLS, CALLS_BY_CAMPAIGN, CALLS_BY_TENANT, Log,
-    Projector, load_calls,
+    BUYER_ATTEMPTS, BUYER_TOTALS, CALL_SIDS, CALLS, CALLS_BY_CAMPAIGN, CALLS_BY_TENANT, CallKey,
+    Log, Projector, load_calls,
 };
 use crate::lease;
 use crate::{
-    AttemptRow, BidPage, CallPage, Doc, DocKind, DocPage, DocVersion, ProjectionCheck,
-    ProjectionLag, Result, Store, StoreError,
+    AttemptRow, BidPage, BidRollupRow, CallPage, Doc, DocKind, DocPage, DocVersion,
+    ProjectionCheck, ProjectionLag, Result, RollupQuery, RollupRow, Store, StoreError,
+    VisitRollupRow,
 };
+use switchboard_model::event::StoredEvent;
 
 /// The file name under the data directory.
 const FILE_NAME: &str = "switchboard.redb";
@@ -140,6 +145,8 @@ impl EmbeddedStore {
             txn.open_table(SESSIONS)
                 .map_err(backend("open visitor_sessions"))?;
             txn.open_table(LEASES).map_err(backend("open leases"))?;
+            activity::create_tables(txn)?;
+            pixels::create_tables(txn)?;
             Ok(())
         })?;
         let db = Arc::new(db);
@@ -193,14 +200,32 @@ fn read_txn(db: &Database) -> Result<ReadTransaction> {
 
 /// Runs `f` in one write transaction and commits it durably; aborts on error.
 fn write<T>(db: &Database, f: impl FnOnce(&WriteTransaction) -> Result<T>) -> Result<T> {
-    write_if(db, |txn| f(txn).map(|out| (out, true)))
+    write_with(db, Durability::Immediate, f)
+}
+
+/// [`write`], committed with `durability`: with [`Durability::None`] there is
+/// no fsync, and the next durable commit makes it durable too.
+fn write_with<T>(
+    db: &Database,
+    durability: Durability,
+    f: impl FnOnce(&WriteTransaction) -> Result<T>,
+) -> Result<T> {
+    commit_if(db, durability, |txn| f(txn).map(|out| (out, true)))
 }
 
 /// Runs `f` in one write transaction; commits it durably if `f` says so
 /// (`(out, true)`), else aborts it: a write that changes nothing costs no fsync.
 fn write_if<T>(db: &Database, f: impl FnOnce(&WriteTransaction) -> Result<(T, bool)>) -> Result<T> {
+    commit_if(db, Durability::Immediate, f)
+}
+
+fn commit_if<T>(
+    db: &Database,
+    durability: Durability,
+    f: impl FnOnce(&WriteTransaction) -> Result<(T, bool)>,
+) -> Result<T> {
     let mut txn = db.begin_write().map_err(backend("begin write"))?;
-    txn.set_durability(Durability::Immediate)
+    txn.set_durability(durability)
         .map_err(backend("set durability"))?;
     match f(&txn) {
         Ok((out, true)) => {
@@ -559,7 +584,7 @@ impl Store for EmbeddedStore {
                     )));
                 }
                 serde_json::to_vec(c)
-                    .map(|bytes| (c.id, bytes))
+                    .map(|bytes| (c.id, c.call_sid.clone(), Arc::from(bytes)))
                     .map_err(|e| StoreError::Backend(format!("encode call {}: {e}", c.id)))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -568,7 +593,11 @@ impl Store for EmbeddedStore {
     }
 
     async fn get_call(&self, id: Id) -> Result<Option<CallRecord>> {
-        self.reading_calls(move |db| {
+        let log = Arc::clone(&self.log);
+        self.blocking(move |db| {
+            if let Some(record) = log.unapplied(db, CallKey::Id(id))? {
+                return decode_call(&record).map(Some);
+            }
             let txn = read_txn(db)?;
             let calls = txn.open_table(CALLS).map_err(backend("open calls"))?;
             match calls.get(id_key(id)).map_err(backend("read call"))? {
@@ -581,7 +610,11 @@ impl Store for EmbeddedStore {
 
     async fn get_call_by_sid(&self, call_sid: &str) -> Result<Option<CallRecord>> {
         let call_sid = call_sid.to_owned();
-        self.reading_calls(move |db| {
+        let log = Arc::clone(&self.log);
+        self.blocking(move |db| {
+            if let Some(record) = log.unapplied(db, CallKey::Sid(&call_sid))? {
+                return decode_call(&record).map(Some);
+            }
             let txn = read_txn(db)?;
             let sids = txn
                 .open_table(CALL_SIDS)
@@ -735,6 +768,67 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn add_deliveries(
+        &self,
+        cursor: &str,
+        position: u64,
+        deliveries: &[switchboard_model::Delivery],
+    ) -> Result<()> {
+        let (cursor, deliveries) = (cursor.to_owned(), deliveries.to_vec());
+        self.blocking(move |db| pixels::add(db, &cursor, position, &deliveries))
+            .await
+    }
+
+    async fn update_deliveries(
+        &self,
+        deliveries: &[switchboard_model::Delivery],
+        durable: bool,
+    ) -> Result<()> {
+        let deliveries = deliveries.to_vec();
+        self.blocking(move |db| pixels::update(db, &deliveries, durable))
+            .await
+    }
+
+    async fn get_delivery(
+        &self,
+        tenant: Id,
+        id: Id,
+    ) -> Result<Option<switchboard_model::Delivery>> {
+        self.blocking(move |db| pixels::get(db, tenant, id)).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        tenant: Id,
+        filter: &crate::DeliveryFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<crate::DeliveryPage> {
+        let (filter, cursor) = (*filter, cursor.map(str::to_owned));
+        self.blocking(move |db| pixels::list(db, tenant, &filter, cursor.as_deref(), limit))
+            .await
+    }
+
+    async fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        room: &crate::DueRoom,
+    ) -> Result<Vec<switchboard_model::Delivery>> {
+        let room = room.clone();
+        self.blocking(move |db| pixels::due(db, now, limit, &room))
+            .await
+    }
+
+    async fn pixel_fires(&self, pixel: Id, call: Id) -> Result<u32> {
+        self.blocking(move |db| pixels::fires(db, pixel, call))
+            .await
+    }
+
+    async fn outbox_stats(&self) -> Result<crate::OutboxStats> {
+        self.blocking(pixels::stats).await
+    }
+
     async fn projection_lag(&self) -> Result<ProjectionLag> {
         let log = Arc::clone(&self.log);
         self.blocking(move |_| log.lag()).await
@@ -743,6 +837,50 @@ impl Store for EmbeddedStore {
     async fn check_projections(&self, rebuild: bool) -> Result<ProjectionCheck> {
         let log = Arc::clone(&self.log);
         self.blocking(move |db| log.check(db, rebuild)).await
+    }
+
+    async fn rollups(&self, query: &RollupQuery) -> Result<Vec<RollupRow>> {
+        let query = query.clone();
+        self.reading_calls(move |db| reports::query(&read_txn(db)?, &query))
+            .await
+    }
+
+    async fn events_after(
+        &self,
+        tenant: Option<Id>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>> {
+        self.reading_calls(move |db| reports::events_after(&read_txn(db)?, tenant, after, limit))
+            .await
+    }
+
+    async fn event_cursor(&self, name: &str) -> Result<u64> {
+        let name = name.to_owned();
+        self.blocking(move |db| reports::cursor(&read_txn(db)?, &name))
+            .await
+    }
+
+    async fn set_event_cursor(&self, name: &str, position: u64) -> Result<()> {
+        let name = name.to_owned();
+        self.blocking(move |db| write(db, |txn| reports::set_cursor(txn, &name, position)))
+            .await
+    }
+
+    async fn bid_rollups(&self, query: &RollupQuery) -> Result<Vec<BidRollupRow>> {
+        let query = query.clone();
+        self.blocking(move |db| activity::bid_rollups(&read_txn(db)?, &query))
+            .await
+    }
+
+    async fn visit_rollups(&self, query: &RollupQuery) -> Result<Vec<VisitRollupRow>> {
+        let query = query.clone();
+        self.blocking(move |db| activity::visit_rollups(&read_txn(db)?, &query))
+            .await
+    }
+
+    fn event_positions(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.log.event_positions())
     }
 
     async fn put_sessions(&self, sessions: &[VisitorSession]) -> Result<()> {
@@ -764,15 +902,18 @@ impl Store for EmbeddedStore {
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
+        let sessions = sessions.to_vec();
         self.blocking(move |db| {
             write(db, |txn| {
                 let mut table = txn
                     .open_table(SESSIONS)
                     .map_err(backend("open visitor_sessions"))?;
-                for ((tag, day), session, bytes) in &rows {
-                    table
+                for (((tag, day), session, bytes), new) in rows.iter().zip(&sessions) {
+                    let old = table
                         .insert((*tag, *day, session.as_str()), bytes.as_slice())
-                        .map_err(backend("write visitor session"))?;
+                        .map_err(backend("write visitor session"))?
+                        .and_then(|g| serde_json::from_slice::<VisitorSession>(g.value()).ok());
+                    activity::count_visit(txn, old.as_ref(), new)?;
                 }
                 Ok(())
             })
@@ -829,14 +970,20 @@ impl Store for EmbeddedStore {
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
+        let (request, answers) = (request.clone(), responses.to_vec());
         self.blocking(move |db| {
             write(db, |txn| {
                 let mut requests = txn
                     .open_table(BID_REQUESTS)
                     .map_err(backend("open bid_requests"))?;
-                requests
+                let repeat = requests
                     .insert((req.0, req.1, req.2), req.3.as_slice())
-                    .map_err(backend("write bid_requests"))?;
+                    .map_err(backend("write bid_requests"))?
+                    .is_some();
+                drop(requests);
+                if !repeat {
+                    activity::count_auction(txn, &request, &answers)?;
+                }
                 let mut responses = txn
                     .open_table(BID_RESPONSES)
                     .map_err(backend("open bid_responses"))?;
@@ -1055,8 +1202,8 @@ mod tests {
         rec.id = call;
         store.put_calls(std::slice::from_ref(&rec)).await.unwrap();
         assert_eq!(store.get_call(call).await.unwrap(), Some(rec));
-        assert_eq!(store.projection_lag().await.unwrap().events, 0);
         let check = store.check_projections(false).await.unwrap();
+        assert_eq!(store.projection_lag().await.unwrap().events, 0);
         assert!(
             check
                 .differences

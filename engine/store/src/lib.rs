@@ -69,6 +69,63 @@ impl StoreError {
 /// Result with [`StoreError`].
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// What a store without a pixel outbox answers.
+pub fn no_outbox() -> StoreError {
+    StoreError::Backend("pixel deliveries are not supported by this store".into())
+}
+
+/// Which of a tenant's pixel deliveries a listing wants.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryFilter {
+    /// Made for this pixel.
+    pub pixel_id: Option<Id>,
+    /// For this call.
+    pub call_id: Option<Id>,
+    /// In this state.
+    pub state: Option<switchboard_model::DeliveryState>,
+}
+
+/// A page of deliveries, newest first, and the cursor of the next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryPage {
+    /// The deliveries.
+    pub deliveries: Vec<switchboard_model::Delivery>,
+    /// Opaque cursor for the next page, if any.
+    pub next: Option<String>,
+}
+
+/// What a scan of due deliveries may take: none of those in flight, and of
+/// each host no more than its free slots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueRoom {
+    /// Deliveries being attempted now (or their outcome being written).
+    pub in_flight: std::collections::HashSet<Id>,
+    /// Free slots of the hosts (`PixelRequest::host`) seen before.
+    pub free: std::collections::HashMap<String, usize>,
+    /// Free slots of a host not in `free`.
+    pub free_elsewhere: usize,
+}
+
+impl DueRoom {
+    /// Room for everything due.
+    pub fn any() -> Self {
+        Self {
+            in_flight: Default::default(),
+            free: Default::default(),
+            free_elsewhere: usize::MAX,
+        }
+    }
+}
+
+/// The pixel outbox's depth and age.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxStats {
+    /// Deliveries waiting for an attempt (pending or retrying).
+    pub open: u64,
+    /// When the one waiting longest was due.
+    pub oldest_due: Option<DateTime<Utc>>,
+}
+
 /// How far the projections behind the call log are.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ProjectionLag {
@@ -91,6 +148,63 @@ pub struct ProjectionCheck {
     pub differences: Vec<String>,
     /// Whether the tables were replaced with the recount first.
     pub rebuilt: bool,
+}
+
+/// What [`Store::rollups`] reads: one group's rows of one filter, over
+/// `[from, to)` (Unix seconds, bucket starts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupQuery {
+    /// The tenant.
+    pub tenant: Id,
+    /// The bucket width.
+    pub width: switchboard_model::report::Width,
+    /// What is pinned (`All`: nothing).
+    pub filter: switchboard_model::report::Dimension,
+    /// The pinned value (`""` with `All`).
+    pub filter_key: String,
+    /// What rows are grouped by.
+    pub group: switchboard_model::report::Dimension,
+    /// First bucket start included.
+    pub from: i64,
+    /// First bucket start excluded.
+    pub to: i64,
+}
+
+/// One rollup row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupRow {
+    /// Bucket start, Unix seconds (UTC).
+    pub bucket: i64,
+    /// The group's value (an id, a number, a source…; `""` for `All`).
+    pub key: String,
+    /// The money's currency.
+    pub currency: switchboard_model::Currency,
+    /// The sums.
+    pub figures: switchboard_model::report::Figures,
+}
+
+/// One RTB rollup row ([`Store::bid_rollups`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BidRollupRow {
+    /// Bucket start, Unix seconds (UTC).
+    pub bucket: i64,
+    /// The target's or router's id.
+    pub key: String,
+    /// The bids' currency.
+    pub currency: switchboard_model::Currency,
+    /// The sums.
+    pub figures: switchboard_model::report::activity::BidFigures,
+}
+
+/// One DNI visit rollup row ([`Store::visit_rollups`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitRollupRow {
+    /// Bucket start, Unix seconds (UTC).
+    pub bucket: i64,
+    /// The traffic value (`""` for every visit).
+    pub key: String,
+    /// Visits that started in the bucket.
+    pub visits: i64,
 }
 
 /// Kinds of configuration documents.
@@ -122,6 +236,8 @@ pub enum DocKind {
     BlocklistEntry,
     /// A publisher (traffic source).
     Publisher,
+    /// A pixel: a postback or webhook fired on call events.
+    Pixel,
     /// One entry of the configuration audit log (ids are time-ordered).
     Audit,
     /// A server-wide secret, under the nil tenant (the key DNI session ids
@@ -146,6 +262,7 @@ impl DocKind {
             DocKind::TrackingTag => "tracking_tag",
             DocKind::BlocklistEntry => "blocklist_entry",
             DocKind::Publisher => "publisher",
+            DocKind::Pixel => "pixel",
             DocKind::Audit => "audit",
             DocKind::Secret => "secret",
         }
@@ -351,6 +468,150 @@ pub trait Store: Send + Sync + 'static {
         Err(StoreError::InvalidArgument(
             "this store keeps no call log: its call tables are written with each record".into(),
         ))
+    }
+
+    /// The report rollup rows a query asks for, in (bucket, key) order:
+    /// O(rows), never O(calls).
+    ///
+    /// Backends without rollups keep this default, which refuses.
+    async fn rollups(&self, query: &RollupQuery) -> Result<Vec<RollupRow>> {
+        let _ = query;
+        Err(StoreError::Backend(
+            "report rollups are not supported by this store".into(),
+        ))
+    }
+
+    /// RTB rollup rows: `query.group` is `RtbTarget` or `RtbRouter` (no filter).
+    ///
+    /// Backends without rollups keep this default, which refuses.
+    async fn bid_rollups(&self, query: &RollupQuery) -> Result<Vec<BidRollupRow>> {
+        let _ = query;
+        Err(StoreError::Backend(
+            "report rollups are not supported by this store".into(),
+        ))
+    }
+
+    /// DNI visit rollup rows: `query.group` is `All` or a traffic dimension.
+    ///
+    /// Backends without rollups keep this default, which refuses.
+    async fn visit_rollups(&self, query: &RollupQuery) -> Result<Vec<VisitRollupRow>> {
+        let _ = query;
+        Err(StoreError::Backend(
+            "report rollups are not supported by this store".into(),
+        ))
+    }
+
+    /// Call events after `after` (a position), of one tenant or all, at
+    /// most `limit`, in position order.
+    ///
+    /// Backends without an event log keep this default, which refuses.
+    async fn events_after(
+        &self,
+        tenant: Option<Id>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<switchboard_model::event::StoredEvent>> {
+        let _ = (tenant, after, limit);
+        Err(StoreError::Backend(
+            "call events are not supported by this store".into(),
+        ))
+    }
+
+    /// The last event position consumer `name` handled (0: none yet).
+    async fn event_cursor(&self, name: &str) -> Result<u64> {
+        let _ = name;
+        Err(StoreError::Backend(
+            "call events are not supported by this store".into(),
+        ))
+    }
+
+    /// Durably moves consumer `name`'s cursor to `position` (never back).
+    /// Events are kept until every cursor has passed them.
+    async fn set_event_cursor(&self, name: &str, position: u64) -> Result<()> {
+        let _ = (name, position);
+        Err(StoreError::Backend(
+            "call events are not supported by this store".into(),
+        ))
+    }
+
+    /// The last event position written, to wait on (`None`: no event log).
+    fn event_positions(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
+    /// Adds pixel deliveries (one whose id is stored already is left as
+    /// it is), counts each (pixel, call)'s fires, and moves event consumer
+    /// `cursor` to `position`, all in one durable commit: the events up to
+    /// `position` are turned into deliveries exactly once.
+    ///
+    /// Backends without a pixel outbox keep these defaults, which refuse.
+    async fn add_deliveries(
+        &self,
+        cursor: &str,
+        position: u64,
+        deliveries: &[switchboard_model::Delivery],
+    ) -> Result<()> {
+        let _ = (cursor, position, deliveries);
+        Err(no_outbox())
+    }
+
+    /// Replaces stored deliveries (an attempt's outcome, a resend); durable
+    /// before it returns only with `durable` (a lost outcome means one more
+    /// attempt, which at-least-once allows).
+    async fn update_deliveries(
+        &self,
+        deliveries: &[switchboard_model::Delivery],
+        durable: bool,
+    ) -> Result<()> {
+        let _ = (deliveries, durable);
+        Err(no_outbox())
+    }
+
+    /// One delivery of `tenant`.
+    async fn get_delivery(
+        &self,
+        tenant: Id,
+        id: Id,
+    ) -> Result<Option<switchboard_model::Delivery>> {
+        let _ = (tenant, id);
+        Err(no_outbox())
+    }
+
+    /// A tenant's deliveries matching `filter`, newest first, at most
+    /// `limit` after `cursor` (a selective filter may end a page early,
+    /// with a cursor).
+    async fn list_deliveries(
+        &self,
+        tenant: Id,
+        filter: &DeliveryFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<DeliveryPage> {
+        let _ = (tenant, filter, cursor, limit);
+        Err(no_outbox())
+    }
+
+    /// The open deliveries due at `now`, soonest first, at most `limit`,
+    /// as many as `room` leaves for each host.
+    async fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        room: &DueRoom,
+    ) -> Result<Vec<switchboard_model::Delivery>> {
+        let _ = (now, limit, room);
+        Err(no_outbox())
+    }
+
+    /// How many deliveries `pixel` made for `call` (its `maxFires` counts them).
+    async fn pixel_fires(&self, pixel: Id, call: Id) -> Result<u32> {
+        let _ = (pixel, call);
+        Err(no_outbox())
+    }
+
+    /// The outbox's depth and age.
+    async fn outbox_stats(&self) -> Result<OutboxStats> {
+        Err(no_outbox())
     }
 
     /// Records one RTB auction: its request row and one response row per

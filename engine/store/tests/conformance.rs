@@ -48,6 +48,7 @@ embedded_conformance!(
     scan_calls_pagination,
     large_batch,
     visitor_sessions_by_tag_and_day,
+    rollups_and_events_follow_each_record,
     bid_rows_filter_and_page,
     lease_first_claim_and_renewal,
     lease_refused_while_live,

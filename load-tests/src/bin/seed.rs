@@ -32,7 +32,7 @@ use clap::{Parser, Subcommand};
 use switchboard_engine::{Engine, EngineConfig};
 use switchboard_model::{
     AttemptOutcome, Buyer, BuyerAssignment, BuyerStatus, Campaign, Caps, Currency, GeoFilter, Id,
-    PhoneNumber, RoutingPolicy, RoutingType, RtbRouter, RtbTarget, Tenant, new_id,
+    PhoneNumber, Pixel, RoutingPolicy, RoutingType, RtbRouter, RtbTarget, Tenant, new_id,
 };
 use switchboard_store::conformance::{sample_attempt, sample_call};
 use switchboard_store::{DocKind, EmbeddedStore, Store};
@@ -72,6 +72,16 @@ enum Command {
         bidders: Vec<String>,
         #[arg(long, default_value_t = 100)]
         timeout_ms: u32,
+    },
+    /// Tenant `bench` also gets a pixel: `--url` (a template) on `--event`
+    /// of every call, signed (a signing secret is made).
+    Pixel {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value = "incoming")]
+        event: String,
     },
     /// Past calls of the `bench` priority campaign.
     Calls {
@@ -237,6 +247,23 @@ async fn main() -> anyhow::Result<()> {
                 bidders.len()
             );
         }
+        Command::Pixel { data, url, event } => {
+            let engine = open(&data).await?;
+            let tenant = engine
+                .tenants()
+                .into_iter()
+                .find(|t| t.name == "bench")
+                .context("run `seed bench` first")?
+                .id;
+            let mut pixel: Pixel = serde_json::from_value(serde_json::json!({
+                "id": new_id(), "tenantId": tenant, "name": format!("bench {event} pixel"),
+                "events": [event], "url": url, "createdAt": Utc::now(),
+            }))?;
+            engine.config_write().await.put(&mut pixel, None).await?;
+            engine.rotate_signing_secret(tenant).await?;
+            engine.shutdown().await;
+            println!("seeded a pixel on {event} of every bench call: {url}");
+        }
         Command::Calls { data, count } => {
             let store = Arc::new(
                 EmbeddedStore::open(&data)
@@ -263,7 +290,9 @@ async fn main() -> anyhow::Result<()> {
                 let batch: Vec<_> = (0..n)
                     .map(|i| {
                         let k = written + i;
-                        let at = month_start - Duration::seconds(1 + (k as i64 * 7919) % span_secs);
+                        // In time order, as calls arrive: the oldest first.
+                        let back = span_secs - (k as i64 * span_secs) / count.max(1) as i64;
+                        let at = month_start - Duration::seconds(back.max(1));
                         let mut c = sample_call(campaign.tenant, campaign.id, at);
                         c.buyer_id = Some(buyer);
                         c.attempts
@@ -280,10 +309,20 @@ async fn main() -> anyhow::Result<()> {
                     );
                 }
             }
+            let appended = started.elapsed();
+            // The projections (call tables, rollups, events) catch up behind.
+            loop {
+                let lag = store.projection_lag().await?;
+                if lag.events == 0 {
+                    break;
+                }
+                eprintln!("seed: {} entries to project", lag.events);
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
             println!(
-                "wrote {written} calls in {:.1?} ({:.0} calls/s)",
-                started.elapsed(),
-                written as f64 / started.elapsed().as_secs_f64()
+                "wrote {written} calls in {appended:.1?} ({:.0} calls/s), all projected after {:.1?}",
+                written as f64 / appended.as_secs_f64(),
+                started.elapsed()
             );
         }
     }
@@ -307,6 +346,7 @@ async fn tenant(engine: &Engine, name: &str, token: &str, account: &str) -> anyh
         twilio_account_sid: Some(account.to_owned()),
         twilio_auth_token: token.to_owned(),
         timezone: chrono_tz::Tz::UTC,
+        publisher_sees_caller_numbers: false,
         version: 0,
         created_at: Utc::now(),
     };

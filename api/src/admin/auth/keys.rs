@@ -38,7 +38,8 @@ pub(crate) struct NewApiKey {
     /// What it may do; at most the creator's own role.
     role: Role,
     /// The publisher it sends traffic for (one of the tenant's): its RTB
-    /// pings and their calls are attributed to it.
+    /// pings and their calls are attributed to it. Required with the
+    /// `publisher` role: the only publisher such a key sees.
     #[serde(default)]
     #[schema(value_type = Option<String>, format = Uuid)]
     publisher_id: Option<switchboard_model::Id>,
@@ -79,7 +80,7 @@ async fn create_key(
     Json(req): Json<NewApiKey>,
 ) -> Result<Response, ApiError> {
     auth.require(Role::Admin)?;
-    if req.role > auth.role {
+    if !auth.role.may_grant(req.role) {
         return Err(ApiError::Forbidden(format!(
             "a key's role may not exceed yours ({})",
             auth.role.as_str()
@@ -98,11 +99,12 @@ async fn create_key(
         Some(_) => Some(state.engine.config_write().await),
         None => None,
     };
-    if let Some(e) = crate::admin::resources::publishers::check_ref(
+    if let Some(e) = crate::admin::resources::publishers::check_binding(
         &state,
         auth.tenant_id,
-        "publisherId",
+        req.role,
         req.publisher_id,
+        true,
     )
     .await?
     {

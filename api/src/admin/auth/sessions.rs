@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 
 use crate::admin::accounts::{self, Session};
 use crate::admin::audit;
-use crate::admin::extract::{Auth, Json, Principal};
+use crate::admin::extract::{Auth, Json, Principal, Scoped};
 use crate::admin::extract::{ResourceId, kinds};
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -54,7 +54,7 @@ fn user_of(auth: &Auth) -> Result<(Id, Id), ApiError> {
     responses((status = 200, body = Vec<SessionView>), (status = 401), (status = 403, description = "called with an api key")))]
 async fn list_sessions(
     State(state): State<AppState>,
-    auth: Auth,
+    Scoped(auth): Scoped,
 ) -> Result<Json<Vec<SessionView>>, ApiError> {
     let (user, current) = user_of(&auth)?;
     let mut sessions = accounts::sessions_of(state.engine.store().as_ref(), user).await?;
@@ -78,7 +78,7 @@ async fn list_sessions(
     responses((status = 204), (status = 401), (status = 404)))]
 async fn revoke_session(
     State(state): State<AppState>,
-    auth: Auth,
+    Scoped(auth): Scoped,
     ResourceId(id, _): ResourceId<kinds::Session>,
 ) -> Result<StatusCode, ApiError> {
     let (user, _) = user_of(&auth)?;
@@ -107,7 +107,7 @@ pub(crate) struct PasswordChange {
               (status = 422), (status = 429, description = "too many wrong passwords")))]
 async fn change_password(
     State(state): State<AppState>,
-    auth: Auth,
+    Scoped(auth): Scoped,
     super::ClientIp(ip): super::ClientIp,
     Json(req): Json<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {

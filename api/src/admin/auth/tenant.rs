@@ -1,5 +1,6 @@
-//! The caller's tenant: `GET/PUT /api/tenant` — its name and the Twilio
-//! account SID and auth token its webhooks are checked with. The token is
+//! The caller's tenant: `GET/PUT /api/tenant` — its name, the Twilio
+//! account SID and auth token its webhooks are checked with, its time zone
+//! and whether publishers see their callers' numbers whole. The token is
 //! write-only: reads say whether one is set, never what it is. Writes go
 //! through the engine, so the next webhook is checked with the new token.
 
@@ -37,6 +38,9 @@ pub(crate) struct TenantView {
     /// IANA time zone of the tenant's periods (publishers' daily and monthly caps).
     #[schema(value_type = String, example = "America/New_York")]
     timezone: chrono_tz::Tz,
+    /// Whether publishers' logins see their calls' caller numbers whole
+    /// (otherwise only the last 4 digits, as `+*******1234`).
+    publisher_sees_caller_numbers: bool,
     created_at: DateTime<Utc>,
     /// Pass back as `version` (or `If-Match`) to update.
     version: u64,
@@ -50,6 +54,7 @@ impl From<&Tenant> for TenantView {
             twilio_account_sid: t.twilio_account_sid.clone(),
             twilio_auth_token_set: !t.twilio_auth_token.is_empty(),
             timezone: t.timezone,
+            publisher_sees_caller_numbers: t.publisher_sees_caller_numbers,
             created_at: t.created_at,
             version: t.version,
         }
@@ -73,6 +78,10 @@ pub(crate) struct TenantUpdate {
     #[serde(default)]
     #[schema(example = "America/New_York")]
     timezone: Option<String>,
+    /// Whether publishers' logins see their calls' caller numbers whole;
+    /// absent: false (only the last 4 digits).
+    #[serde(default)]
+    publisher_sees_caller_numbers: bool,
     /// The version this change is based on (or send `If-Match`, which wins);
     /// absent: the current one. A stale one is a 409 (412 for `If-Match`).
     #[serde(default)]
@@ -134,7 +143,8 @@ async fn patch_tenant(
     let Json(patch) = body?;
     let patch = docs::patch_object(&patch)?;
     let old = current(&state, &auth)?;
-    let base = json!({"name": old.name, "twilioAccountSid": old.twilio_account_sid, "timezone": old.timezone.name()});
+    let base = json!({"name": old.name, "twilioAccountSid": old.twilio_account_sid, "timezone": old.timezone.name(),
+        "publisherSeesCallerNumbers": old.publisher_sees_caller_numbers});
     let body = docs::merge_patch(base, patch, &["twilioAuthToken"]);
     replace_tenant(&state, &auth, &headers, body).await
 }
@@ -206,6 +216,7 @@ async fn replace_tenant(
         twilio_account_sid: sid,
         twilio_auth_token: token.unwrap_or_else(|| old.twilio_auth_token.clone()),
         timezone,
+        publisher_sees_caller_numbers: req.publisher_sees_caller_numbers,
         ..old.clone()
     };
     let saved = state
@@ -218,6 +229,7 @@ async fn replace_tenant(
         "name": { "from": old.name, "to": saved.name },
         "twilioAccountSid": { "from": old.twilio_account_sid, "to": saved.twilio_account_sid },
         "twilioAuthTokenChanged": token_changed,
+        "publisherSeesCallerNumbers": { "from": old.publisher_sees_caller_numbers, "to": saved.publisher_sees_caller_numbers },
     });
     audit::record(state, auth, "update", "tenant", Some(saved.id), detail).await?;
     Ok(answer(&saved))

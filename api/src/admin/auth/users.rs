@@ -1,6 +1,8 @@
 //! A tenant's users: `GET/POST /api/users`, `PUT/DELETE /api/users/{id}`.
 //! Owners and admins manage them; only an owner makes, unmakes or removes
-//! an owner, and the last owner can be neither demoted nor deleted.
+//! an owner, and the last owner can be neither demoted nor deleted. A user
+//! with the `publisher` role names the one publisher it sees (`publisherId`,
+//! required with that role and refused with any other).
 //! Deleting a user, or resetting their password, ends their sessions at
 //! once; deleting one also revokes the API keys that act for them.
 
@@ -21,6 +23,7 @@ use crate::admin::audit;
 use crate::admin::extract::{Auth, Json, List, PageQuery};
 use crate::admin::extract::{ResourceId, kinds};
 use crate::admin::resources::docs::{Precondition, delete_version, tagged};
+use crate::admin::resources::publishers::check_binding;
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -38,6 +41,10 @@ pub(crate) struct UserView {
     id: Id,
     username: String,
     role: Role,
+    /// For the `publisher` role: the publisher this user sees.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    publisher_id: Option<Id>,
     created_at: DateTime<Utc>,
     /// Pass back as `version` (or `If-Match`) to update.
     version: u64,
@@ -49,6 +56,7 @@ impl From<&User> for UserView {
             id: u.id,
             username: u.username.clone(),
             role: u.role,
+            publisher_id: u.publisher_id,
             created_at: u.created_at,
             version: u.version,
         }
@@ -63,6 +71,11 @@ pub(crate) struct NewUser {
     /// At least 8 characters.
     password: String,
     role: Role,
+    /// Required with the `publisher` role (and only with it): the one
+    /// publisher of the tenant's this user sees.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    publisher_id: Option<Id>,
 }
 
 /// A role change or a password reset, for `PUT /api/users/{id}`.
@@ -72,6 +85,12 @@ pub(crate) struct UserUpdate {
     /// The new role; absent: unchanged.
     #[serde(default)]
     role: Option<Role>,
+    /// With the `publisher` role: the publisher this user sees; absent:
+    /// unchanged (required when the role becomes `publisher`). A staff
+    /// role has none.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    publisher_id: Option<Id>,
     /// A new password (at least 8 characters); absent: unchanged. Ends the user's sessions.
     #[serde(default)]
     password: Option<String>,
@@ -138,6 +157,17 @@ async fn create_user(
     Json(req): Json<NewUser>,
 ) -> Result<Response, ApiError> {
     may_grant(&auth, req.role)?;
+    // A publisher's user is made under the configuration lock, so the
+    // publisher cannot be deleted between the check and the user.
+    let _lock = match req.role {
+        Role::Publisher => Some(state.engine.config_write().await),
+        _ => None,
+    };
+    if let Some(e) =
+        check_binding(&state, auth.tenant_id, req.role, req.publisher_id, false).await?
+    {
+        return Err(ApiError::Invalid(vec![e]));
+    }
     let store = state.engine.store().as_ref();
     let user = accounts::create_user(
         store,
@@ -145,6 +175,7 @@ async fn create_user(
         &req.username,
         &req.password,
         req.role,
+        req.publisher_id,
     )
     .await?;
     audit::record(
@@ -153,7 +184,7 @@ async fn create_user(
         "create",
         "user",
         Some(user.id),
-        json!({ "username": user.username, "role": user.role }),
+        json!({ "username": user.username, "role": user.role, "publisherId": user.publisher_id }),
     )
     .await?;
     Ok(tagged(
@@ -182,6 +213,12 @@ async fn update_user(
     let Json(req) = req?;
     let precondition = Precondition::of(&headers, req.version)?;
     let _guard = state.accounts_lock.lock().await;
+    // As for a new user: the publisher stays while it is checked and bound.
+    let binds = req.role == Some(Role::Publisher) || req.publisher_id.is_some();
+    let _lock = match binds {
+        true => Some(state.engine.config_write().await),
+        false => None,
+    };
     let store = state.engine.store().as_ref();
     let mut user = accounts::user_in(store, auth.tenant_id, id)
         .await?
@@ -193,15 +230,27 @@ async fn update_user(
     if role != Role::Owner {
         keeps_an_owner(store, &user).await?;
     }
-    let from = user.role;
-    user.role = role;
+    // A publisher keeps its publisher unless another is named; staff has none.
+    let publisher = match role {
+        Role::Publisher => req.publisher_id.or(user.publisher_id),
+        _ => req.publisher_id,
+    };
+    if let Some(e) = check_binding(&state, auth.tenant_id, role, publisher, false).await? {
+        return Err(ApiError::Invalid(vec![e]));
+    }
+    let (from, from_publisher) = (user.role, user.publisher_id);
+    (user.role, user.publisher_id) = (role, publisher);
     let mut detail = json!({ "username": user.username });
     if role != from {
         detail["role"] = json!({ "from": from, "to": role });
     }
+    if publisher != from_publisher {
+        detail["publisherId"] = json!({ "from": from_publisher, "to": publisher });
+    }
+    let unchanged = role == from && publisher == from_publisher;
     match &req.password {
         Some(password) => accounts::set_password(store, &mut user, password).await?,
-        None if role == from => {
+        None if unchanged => {
             return Ok(tagged(StatusCode::OK, &UserView::from(&user), user.version));
         }
         None => {

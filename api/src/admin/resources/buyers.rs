@@ -408,7 +408,7 @@ pub(crate) struct BuyerCapacity {
     #[schema(value_type = String, format = Uuid)]
     buyer_id: Id,
     /// Calls holding a slot now (ringing or connected).
-    active: u32,
+    pub(crate) active: u32,
     concurrency_limit: Option<u32>,
     /// Calls counted this hour.
     hour: u32,
@@ -439,19 +439,26 @@ async fn capacity(
             "this buyer's capacity cannot be read now".into(),
         ))
     })?;
-    Ok(Json(BuyerCapacity {
-        buyer_id: buyer.id,
-        active: live.active,
-        concurrency_limit: buyer.caps.concurrency_limit,
-        hour: live.hour,
-        hourly_cap: buyer.caps.hourly_cap,
-        day: live.day,
-        daily_cap: buyer.caps.daily_cap,
-        month: live.month,
-        monthly_cap: buyer.caps.monthly_cap,
-        total: live.total,
-        total_cap: buyer.caps.total_cap,
-    }))
+    Ok(Json(BuyerCapacity::of(&buyer, &live)))
+}
+
+impl BuyerCapacity {
+    /// A buyer's counts `live` next to its caps.
+    pub(crate) fn of(buyer: &Buyer, live: &switchboard_engine::BuyerStats) -> Self {
+        BuyerCapacity {
+            buyer_id: buyer.id,
+            active: live.active,
+            concurrency_limit: buyer.caps.concurrency_limit,
+            hour: live.hour,
+            hourly_cap: buyer.caps.hourly_cap,
+            day: live.day,
+            daily_cap: buyer.caps.daily_cap,
+            month: live.month,
+            monthly_cap: buyer.caps.monthly_cap,
+            total: live.total,
+            total_cap: buyer.caps.total_cap,
+        }
+    }
 }
 
 /// Replaces a buyer (manager or above): the body is the whole buyer, and

@@ -3,6 +3,9 @@
 //! `POST /api/calls/{id}/adjustments` revises an ended call's conversion,
 //! revenue and payout afterwards, once per `Idempotency-Key`.
 //!
+//! A publisher's login reads its own calls only, each through
+//! [`publisher_view`] (JSON and CSV alike); another publisher's call is a 404.
+//!
 //! Filters are applied while walking the tenant's newest-first call index,
 //! never all tenants' calls. A request reads at most [`SCAN_BUDGET`] records
 //! in at most [`MAX_READS`] reads:
@@ -23,7 +26,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::admin::extract::query;
-use crate::admin::extract::{Auth, Json, List};
+use crate::admin::extract::{Auth, Json, List, Scope, Scoped};
 use crate::admin::extract::{ResourceId, kinds};
 use crate::error::ApiError;
 use crate::export::{CsvWriter, Names};
@@ -35,6 +38,10 @@ const SCAN_BUDGET: usize = 5_000;
 /// Most store reads one list request makes (small pages with a selective
 /// filter would otherwise take many round trips).
 const MAX_READS: usize = 64;
+
+pub(crate) mod publisher_view;
+
+use publisher_view::PublisherCall;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -89,18 +96,57 @@ impl CallQuery {
     }
 }
 
-/// The tenant's calls, newest first.
+/// How a page of calls is shown: whole to staff, as [`PublisherCall`]s to a
+/// publisher's login.
+#[derive(Debug, Clone, Copy)]
+enum View {
+    Staff,
+    Publisher { whole_callers: bool },
+}
+
+impl View {
+    fn of(state: &AppState, auth: &Auth, scope: Scope) -> Self {
+        match scope {
+            Scope::Tenant => View::Staff,
+            Scope::Publisher(_) => View::Publisher {
+                whole_callers: state
+                    .engine
+                    .tenant(auth.tenant_id)
+                    .is_some_and(|t| t.publisher_sees_caller_numbers),
+            },
+        }
+    }
+}
+
+/// The tenant's calls, newest first. A publisher's login gets only its own,
+/// each as a `PublisherCall` (no revenue, profit or buyers; the caller
+/// masked unless the tenant's `publisherSeesCallerNumbers`), and may not
+/// filter by buyer, nor by caller while callers are masked (403).
 #[utoipa::path(get, operation_id = "list_calls", path = "/api/calls", tag = "calls", params(CallQuery),
-    responses((status = 200, description = "a page of calls; with `Accept: text/csv` the same page as CSV, the next cursor in `X-Next-Cursor`",
+    responses((status = 200, description = "a page of calls (for a publisher's login, of `PublisherCall`s); with `Accept: text/csv` the same page as CSV, the next cursor in `X-Next-Cursor`",
                content((List<CallRecord> = "application/json"), (String = "text/csv"))),
-              (status = 400), (status = 401)))]
+              (status = 400), (status = 401), (status = 403, description = "a publisher's login filtering by buyer, or by caller while callers are masked")))]
 async fn list(
     State(state): State<AppState>,
-    auth: Auth,
+    Scoped(auth): Scoped,
     headers: HeaderMap,
     q: Result<Query<CallQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let scope = auth.scope()?;
+    let view = View::of(&state, &auth, scope);
     let q = query(q)?;
+    if let View::Publisher { whole_callers } = view {
+        if q.buyer_id.is_some() {
+            return Err(ApiError::Forbidden(
+                "a publisher's login cannot filter calls by buyer".into(),
+            ));
+        }
+        if q.caller.is_some() && !whole_callers {
+            return Err(ApiError::Forbidden(
+                "a publisher's login sees masked callers and cannot filter by caller".into(),
+            ));
+        }
+    }
     let limit = q.limit.unwrap_or(50).clamp(1, 500) as usize;
     // Compare callers in E.164 when the filter is a phone number.
     let caller = q.caller.as_deref().map(|c| {
@@ -120,9 +166,9 @@ async fn list(
         for call in page.calls {
             if q.from.is_some_and(|from| call.started_at < from) {
                 // Newest first: everything after this is older still.
-                return respond(&state, auth.tenant_id, &headers, items, None).await;
+                return respond(&state, auth.tenant_id, view, &headers, items, None).await;
             }
-            if q.matches(&call, caller.as_deref()) {
+            if scope.sees(call.publisher_id) && q.matches(&call, caller.as_deref()) {
                 items.push(call);
             }
         }
@@ -132,12 +178,13 @@ async fn list(
             break;
         }
     }
-    respond(&state, auth.tenant_id, &headers, items, cursor).await
+    respond(&state, auth.tenant_id, view, &headers, items, cursor).await
 }
 
 async fn respond(
     state: &AppState,
     tenant: Id,
+    view: View,
     headers: &HeaderMap,
     items: Vec<CallRecord>,
     next_cursor: Option<String>,
@@ -146,16 +193,33 @@ async fn respond(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/csv"));
-    if !wants_csv {
-        return Ok(Json(List { items, next_cursor }).into_response());
-    }
-    let names = &Names::of_calls(state.engine.store().as_ref(), tenant, &items).await?;
-    let csv = |out: Vec<u8>| -> csv::Result<Vec<u8>> {
-        let mut w = CsvWriter::new(out)?;
-        items.iter().try_for_each(|c| w.row(c, names))?;
-        Ok(w.finish()?)
+    let store = state.engine.store().as_ref();
+    let out = match view {
+        View::Staff if !wants_csv => {
+            return Ok(Json(List { items, next_cursor }).into_response());
+        }
+        View::Staff => {
+            let names = &Names::of_calls(store, tenant, &items).await?;
+            let csv = |out: Vec<u8>| -> csv::Result<Vec<u8>> {
+                let mut w = CsvWriter::new(out)?;
+                items.iter().try_for_each(|c| w.row(c, names))?;
+                Ok(w.finish()?)
+            };
+            csv(Vec::new())
+        }
+        View::Publisher { whole_callers } => {
+            let names = &Names::campaigns_of(store, tenant, &items).await?;
+            let items: Vec<PublisherCall> = items
+                .iter()
+                .map(|c| PublisherCall::of(c, names, whole_callers))
+                .collect();
+            if !wants_csv {
+                return Ok(Json(List { items, next_cursor }).into_response());
+            }
+            publisher_view::csv(&items)
+        }
     };
-    let out = csv(Vec::new()).map_err(|e| ApiError::BadRequest(format!("csv: {e}")))?;
+    let out = out.map_err(|e| ApiError::BadRequest(format!("csv: {e}")))?;
     let mut resp = ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out).into_response();
     if let Some(next) = next_cursor.and_then(|n| HeaderValue::from_str(&n).ok()) {
         resp.headers_mut().insert("x-next-cursor", next);
@@ -163,22 +227,34 @@ async fn respond(
     Ok(resp)
 }
 
-/// One call record; a malformed or unknown id is a 404.
+/// One call record; a malformed or unknown id (or, for a publisher's
+/// login, another publisher's call) is a 404. A publisher's login gets it
+/// as a `PublisherCall`.
 #[utoipa::path(get, operation_id = "get_call", path = "/api/calls/{id}", tag = "calls", params(("id" = String, Path, format = Uuid)),
-    responses((status = 200, body = CallRecord), (status = 401), (status = 404)))]
+    responses((status = 200, body = CallRecord, description = "the call; for a publisher's login, a `PublisherCall`"),
+              (status = 401), (status = 404)))]
 async fn get_one(
     State(state): State<AppState>,
-    auth: Auth,
+    Scoped(auth): Scoped,
     ResourceId(id, _): ResourceId<kinds::Call>,
-) -> Result<Json<CallRecord>, ApiError> {
+) -> Result<Response, ApiError> {
+    let scope = auth.scope()?;
     let call = state
         .engine
         .store()
         .get_call(id)
         .await?
-        .filter(|c| c.tenant_id == auth.tenant_id)
+        .filter(|c| c.tenant_id == auth.tenant_id && scope.sees(c.publisher_id))
         .ok_or(ApiError::NotFound("call"))?;
-    Ok(Json(call))
+    match View::of(&state, &auth, scope) {
+        View::Staff => Ok(Json(call).into_response()),
+        View::Publisher { whole_callers } => {
+            let store = state.engine.store().as_ref();
+            let names =
+                Names::campaigns_of(store, auth.tenant_id, std::slice::from_ref(&call)).await?;
+            Ok(Json(PublisherCall::of(&call, &names, whole_callers)).into_response())
+        }
+    }
 }
 
 /// An adjustment of an ended call: what it sets, and why.

@@ -75,8 +75,6 @@ pub(crate) struct CampaignInput {
     duplicate_window_hours: Option<u32>,
     duplicate_action: Option<DuplicateAction>,
     max_fallthrough: Option<u32>,
-    webhook_url: Option<String>,
-    pixel_url: Option<String>,
     /// Custom values for RTB request templates (`{tag:NAME}`).
     tags: Option<std::collections::BTreeMap<String, String>>,
     /// What publishers are paid: the default rule (no `publisherId`) and
@@ -123,8 +121,6 @@ impl CampaignInput {
             duplicate_window_hours: self.duplicate_window_hours.unwrap_or(0),
             duplicate_action: self.duplicate_action.unwrap_or_default(),
             max_fallthrough: self.max_fallthrough.unwrap_or(3),
-            webhook_url: self.webhook_url.filter(|u| !u.trim().is_empty()),
-            pixel_url: self.pixel_url.filter(|u| !u.trim().is_empty()),
             tags: self.tags.unwrap_or_default(),
             payout_rules: self.payout_rules.unwrap_or_default(),
             version: 0,

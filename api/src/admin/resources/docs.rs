@@ -94,6 +94,7 @@ resource!(
     tenant_id,
     created_at
 );
+resource!(switchboard_model::Pixel, "pixel", id, tenant_id, created_at);
 
 fn decode<T: Resource>(doc: Doc) -> Result<T, ApiError> {
     Ok(T::decode(&doc)?)

@@ -21,7 +21,7 @@ use super::docs::{self, Key, Owner};
 use super::publishers;
 use crate::admin::audit;
 use crate::admin::extract::ResourceId;
-use crate::admin::extract::{Auth, Json, List, PageQuery};
+use crate::admin::extract::{Auth, Json, List, PageQuery, Scoped};
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -102,36 +102,44 @@ fn with_holder(mut n: Number, holders: &HashMap<String, Holder>) -> Number {
     n
 }
 
-/// The tenant's numbers, oldest first.
+/// The tenant's numbers, oldest first; a publisher's login gets only the
+/// numbers whose `publisherId` is its own.
 #[utoipa::path(get, path = "/api/numbers", tag = "numbers", params(PageQuery),
     responses((status = 200, body = List<Number>), (status = 401)))]
 async fn list_numbers(
     State(state): State<AppState>,
-    auth: Auth,
+    scoped: Scoped,
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<List<Number>>, ApiError> {
     let q = crate::admin::extract::query(q)?;
-    auth.require(Role::Viewer)?;
-    let holders = holders(&state, auth.tenant_id, None).await?;
-    let items = docs::list::<Number>(&state, auth.tenant_id)
+    let scope = scoped.0.scope()?;
+    let tenant = scoped.0.tenant_id;
+    let holders = holders(&state, tenant, None).await?;
+    let items = docs::list::<Number>(&state, tenant)
         .await?
         .into_iter()
+        .filter(|n| scope.sees(n.publisher_id))
         .map(|n| with_holder(n, &holders))
         .collect();
     Ok(Json(List::page(items, |n: &Number| n.id, &q)?))
 }
 
-/// One number; a malformed or unknown id is a 404. `ETag`: its version.
+/// One number; a malformed or unknown id (or, for a publisher's login,
+/// another publisher's number) is a 404. `ETag`: its version.
 #[utoipa::path(get, path = "/api/numbers/{id}", tag = "numbers", params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = Number), (status = 404)))]
 async fn get_number(
     State(state): State<AppState>,
-    auth: Auth,
+    scoped: Scoped,
     ResourceId(id, _): ResourceId<Number>,
 ) -> Result<Response, ApiError> {
-    auth.require(Role::Viewer)?;
-    let n = docs::load::<Number>(&state, auth.tenant_id, id).await?;
-    let n = with_holder(n, &holders(&state, auth.tenant_id, None).await?);
+    let scope = scoped.0.scope()?;
+    let tenant = scoped.0.tenant_id;
+    let n = docs::load::<Number>(&state, tenant, id).await?;
+    if !scope.sees(n.publisher_id) {
+        return Err(ApiError::NotFound(<Number as docs::Resource>::NAME));
+    }
+    let n = with_holder(n, &holders(&state, tenant, None).await?);
     Ok(docs::tagged(StatusCode::OK, &n, n.version))
 }
 

@@ -5,7 +5,8 @@
 //! publisher is not deleted while any of them (or a campaign's payout rule)
 //! still does.
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::Utc;
@@ -20,7 +21,7 @@ use super::docs;
 use crate::admin::accounts;
 use crate::admin::audit;
 use crate::admin::extract::ResourceId;
-use crate::admin::extract::{Auth, Json};
+use crate::admin::extract::{Auth, Json, List, PageQuery, Scoped};
 use crate::error::ApiError;
 use crate::server::AppState;
 
@@ -52,6 +53,31 @@ pub(crate) async fn check_ref(
         .then(|| FieldError::new(field, format!("publisher {id} does not exist"))))
 }
 
+/// The field error of the `publisherId` a user or API key with `role` is
+/// bound to: the publisher role needs one of the tenant's publishers; a
+/// staff user has none (a staff key's names the publisher its pings are
+/// attributed to, when `staff_may_name` is set).
+pub(crate) async fn check_binding(
+    state: &AppState,
+    tenant: Id,
+    role: Role,
+    publisher: Option<Id>,
+    staff_may_name: bool,
+) -> Result<Option<FieldError>, ApiError> {
+    match (role, publisher) {
+        (Role::Publisher, None) => Ok(Some(FieldError::new(
+            "publisherId",
+            "is required with the publisher role: the publisher this login sees",
+        ))),
+        (Role::Publisher, Some(_)) => check_ref(state, tenant, "publisherId", publisher).await,
+        (_, Some(_)) if !staff_may_name => Ok(Some(FieldError::new(
+            "publisherId",
+            "is only for the publisher role",
+        ))),
+        _ => check_ref(state, tenant, "publisherId", publisher).await,
+    }
+}
+
 /// What still names publisher `id`, for the 409 of its delete.
 async fn users(state: &AppState, tenant: Id, id: Id) -> Result<Vec<String>, ApiError> {
     let mine = |p: Option<Id>| p == Some(id);
@@ -76,6 +102,13 @@ async fn users(state: &AppState, tenant: Id, id: Id) -> Result<Vec<String>, ApiE
             .map(|t| docs::named("tracking tag", &t.name, t.id)),
     );
     users.extend(
+        accounts::users_of(state.engine.store().as_ref(), tenant)
+            .await?
+            .into_iter()
+            .filter(|u| mine(u.publisher_id))
+            .map(|u| format!("user {:?}", u.username)),
+    );
+    users.extend(
         accounts::keys_of(state.engine.store().as_ref(), tenant)
             .await?
             .into_iter()
@@ -97,16 +130,39 @@ async fn users(state: &AppState, tenant: Id, id: Id) -> Result<Vec<String>, ApiE
     Ok(users)
 }
 
-docs::list_and_get!(
-    list_publishers,
-    get_publisher,
-    Publisher,
-    "/api/publishers",
-    "publishers",
-    "The tenant's publishers, oldest first.",
-    "One publisher; a malformed or unknown id is a 404. `ETag`: its version.",
-    std::convert::identity
-);
+/// The tenant's publishers, oldest first; a publisher's login gets only its own.
+#[utoipa::path(get, path = "/api/publishers", tag = "publishers", params(PageQuery),
+    responses((status = 200, body = List<Publisher>), (status = 401)))]
+async fn list_publishers(
+    State(state): State<AppState>,
+    scoped: Scoped,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<List<Publisher>>, ApiError> {
+    let q = crate::admin::extract::query(q)?;
+    let scope = scoped.0.scope()?;
+    let items = docs::list::<Publisher>(&state, scoped.0.tenant_id)
+        .await?
+        .into_iter()
+        .filter(|p| scope.sees(Some(p.id)))
+        .collect();
+    Ok(Json(List::page(items, |p: &Publisher| p.id, &q)?))
+}
+
+/// One publisher; a malformed or unknown id (or, for a publisher's login,
+/// any publisher but its own) is a 404. `ETag`: its version.
+#[utoipa::path(get, path = "/api/publishers/{id}", tag = "publishers", params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = Publisher), (status = 404)))]
+async fn get_publisher(
+    State(state): State<AppState>,
+    scoped: Scoped,
+    ResourceId(id, _): ResourceId<Publisher>,
+) -> Result<Response, ApiError> {
+    if !scoped.0.scope()?.sees(Some(id)) {
+        return Err(ApiError::NotFound(<Publisher as docs::Resource>::NAME));
+    }
+    let p = docs::load::<Publisher>(&state, scoped.0.tenant_id, id).await?;
+    Ok(docs::tagged(StatusCode::OK, &p, p.version))
+}
 
 /// Creates a publisher.
 #[utoipa::path(post, path = "/api/publishers", tag = "publishers", request_body = Publisher,
@@ -169,7 +225,7 @@ async fn replace_publisher(
 /// Deletes a publisher nothing names any more.
 #[utoipa::path(delete, path = "/api/publishers/{id}", tag = "publishers",
     params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "the version being deleted; absent: the current one")),
-    responses((status = 204), (status = 404), (status = 409, description = "stale version, or numbers, pools, tags, api keys or payout rules still name it"), (status = 412)))]
+    responses((status = 204), (status = 404), (status = 409, description = "stale version, or numbers, pools, tags, users, api keys or payout rules still name it"), (status = 412)))]
 async fn delete_publisher(
     State(state): State<AppState>,
     auth: Auth,

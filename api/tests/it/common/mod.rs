@@ -437,6 +437,7 @@ pub(crate) async fn tenant(engine: &Engine) -> Tenant {
         twilio_account_sid: Some(ACCOUNT.into()),
         twilio_auth_token: TOKEN.into(),
         timezone: chrono_tz::Tz::UTC,
+        publisher_sees_caller_numbers: false,
         version: 0,
         created_at: Utc::now(),
     };
@@ -495,8 +496,6 @@ pub(crate) async fn campaign(
         duplicate_window_hours: 0,
         duplicate_action: DuplicateAction::SameBuyer,
         max_fallthrough,
-        webhook_url: None,
-        pixel_url: None,
         tags: Default::default(),
         payout_rules: Vec::new(),
         version: 0,

@@ -50,6 +50,7 @@ impl DocTable {
             | DocKind::TrackingTag
             | DocKind::BlocklistEntry
             | DocKind::Publisher
+            | DocKind::Pixel
             | DocKind::Secret => DocTable::Config,
         }
     }
@@ -369,7 +370,7 @@ mod tests {
     use super::*;
     use crate::scylla::{MIGRATIONS, migrate};
 
-    fn all_kinds() -> [DocKind; 15] {
+    fn all_kinds() -> [DocKind; 16] {
         [
             DocKind::Tenant,
             DocKind::Buyer,
@@ -384,6 +385,7 @@ mod tests {
             DocKind::TrackingTag,
             DocKind::BlocklistEntry,
             DocKind::Publisher,
+            DocKind::Pixel,
             DocKind::Audit,
             DocKind::Secret,
         ]
