@@ -15,7 +15,7 @@
 # the "stored calls" row; 0 skips it), SCALE_BUYERS (100000), SCALE_CAMPAIGNS
 # (10000; SCALE_BUYERS=0 skips the scale row), BENCH_DIR (a temp dir), ROWS (comma-separated
 # groups to run: webhooks,rtb,deadline,dni,stored,scale,reports,pixels,rollups; default all but rollups;
-# stored is compared with webhooks), BEFORE (rollups: a switchboard binary built without the
+# stored is compared with webhooks), PIXEL_RUNS (5: interleaved runs of the pixels row), BEFORE (rollups: a switchboard binary built without the
 # report rollups, e.g. from 4b8e9ba; it is run interleaved with this one, same requests).
 # Seeding the stored calls and the 100k buyers takes minutes; the rows print
 # as they finish. Not a test: figures depend on the machine and its load.
@@ -161,12 +161,14 @@ fi
 
 # Pixels: the same priority webhooks with and without a pixel on every call
 # (event incoming) delivered to a fast local receiver (`baseline` answers
-# anything 200), interleaved A B A B A B; and the outbox's drain rate: what
+# anything 200), interleaved A B A B … (PIXEL_RUNS, 5 each); and the outbox's drain rate: what
 # it delivers after each run's webhooks stop, per second, until done.
 if want pixels; then
 "$bin/seed" bench --data "$dir/px-off" >/dev/null
 "$bin/seed" bench --data "$dir/px-on" >/dev/null
-"$bin/baseline" --listen 127.0.0.1:0 >"$dir/px-receiver.out" 2>&1 &
+# The receiver stands for a machine of its own: at nice 19 it takes only
+# the CPU the server and wrk leave, as the pixel threads do.
+nice -n 19 "$bin/baseline" --listen 127.0.0.1:0 >"$dir/px-receiver.out" 2>&1 &
 bidder_pids+=($!)
 rx=""
 for _ in $(seq 1 100); do
@@ -178,7 +180,7 @@ done
 # outbox: the sum of a counter (or a gauge) in /metrics.
 metric_sum() { curl -s "$url/metrics" | awk -v m="$1" '$1 == m || index($1, m "{") == 1 {s += $2} END {print s + 0}'; }
 off=(); on=(); drains=()
-for i in 1 2 3; do
+for i in $(seq 1 "${PIXEL_RUNS:-5}"); do
   start px-off-$i "$bin/switchboard" serve --data "$dir/px-off" --listen 127.0.0.1:0
   sign "$dir/px.tsv" +15550009000
   wrkrun px-off-$i "$dir/px.tsv"
@@ -207,7 +209,7 @@ off, on, drains = ([float(x) for x in a.split()] for a in sys.argv[1:4])
 print(round(statistics.median(b / a for a, b in zip(off, on)), 2), round(statistics.median(off)), round(statistics.median(on)), round(statistics.median(drains)))
 PY
 )
-row "signed voice webhooks, priority, with a pixel on every call delivered to a local receiver (3 interleaved runs each, median)" "$med_on req/s (runs ${on[*]})" "$med_off req/s without pixels (runs ${off[*]})" "$med_ratio (median of pairwise)"
+row "signed voice webhooks, priority, with a pixel on every call delivered to a local receiver (${PIXEL_RUNS:-5} interleaved runs each, median)" "$med_on req/s (runs ${on[*]})" "$med_off req/s without pixels (runs ${off[*]})" "$med_ratio (median of pairwise)"
 row "the outbox's drain to that receiver once the webhooks stop, deliveries per second (median)" "$med_drain/s (runs ${drains[*]})" "-" "-"
 kill "${bidder_pids[@]}" 2>/dev/null; wait "${bidder_pids[@]}" 2>/dev/null || true; bidder_pids=()
 fi

@@ -78,6 +78,13 @@ async fn receive(
             StatusCode::OK.into_response()
         }
         "/gone" => (StatusCode::GONE, "no such campaign here").into_response(),
+        "/busy" if r.flaky.fetch_add(1, Ordering::SeqCst) < 1 => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "2")],
+            "slow down",
+        )
+            .into_response(),
+        "/down" => StatusCode::SERVICE_UNAVAILABLE.into_response(),
         _ => (StatusCode::OK, "ok").into_response(),
     }
 }
@@ -411,6 +418,100 @@ async fn each_receiver_gets_its_delivery_signed_retried_or_refused_and_the_log_s
     let (s, _) = other.get(&format!("/api/pixels/{gone}")).await;
     assert_eq!(s, 404);
     assert_eq!(deliveries(&other, "").await.len(), 0);
+}
+
+/// A receiver's `Retry-After` sets the next attempt, and a host that keeps
+/// failing trips its own breaker: its deliveries wait for the cool-down
+/// instead of being tried, while another host's go on.
+#[tokio::test]
+async fn retry_after_is_obeyed_and_a_failing_host_trips_only_its_own_breaker() {
+    let mut config = allow_private();
+    config.pixels.breaker.failure_threshold = 2;
+    config.pixels.breaker.cool_down = Duration::from_secs(6);
+    let server = TestServer::start_with_engine(None, config).await;
+    let (c, buyer, _) = setup(&server, &[]).await;
+    direct_campaign(&c, "+15550700002", &buyer, json!({})).await;
+    let (busy_base, busy) = receiver().await;
+    let (down_base, down) = receiver().await;
+    let polite = pixel(
+        &c,
+        json!({"name": "polite", "events": ["incoming"],
+        "url": format!("{busy_base}/busy")}),
+    )
+    .await;
+    let failing = pixel(
+        &c,
+        json!({"name": "failing", "events": ["incoming"],
+        "url": format!("{down_base}/down")}),
+    )
+    .await;
+    for sid in ["CAbr1", "CAbr2", "CAbr3"] {
+        play(&server, &c, sid, "+15550700002", 5).await;
+    }
+
+    // The first answer is 429 with Retry-After: 2; that delivery's second
+    // attempt came no sooner, and got 200.
+    periodic_check(
+        || async { busy.hits("/busy").len() == 4 },
+        Duration::from_secs(10),
+    )
+    .await;
+    let hits = busy.hits("/busy");
+    let id = |h: &Hit| {
+        h.headers["switchboard-delivery-id"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let again: Vec<&Hit> = hits[1..].iter().filter(|h| id(h) == id(&hits[0])).collect();
+    assert_eq!(again.len(), 1, "{hits:?}");
+    let waited = again[0].at - hits[0].at;
+    assert!(
+        waited >= Duration::from_millis(1900),
+        "retried after {waited:?}"
+    );
+    let d = deliveries(&c, &format!("pixelId={polite}")).await;
+    let retried = d.iter().find(|d| d["id"] == id(&hits[0]).as_str()).unwrap();
+    assert_eq!(
+        (retried["state"].as_str(), retried["attempt"].as_u64()),
+        (Some("delivered"), Some(2))
+    );
+
+    // The failing host: each of its three deliveries tried at most once
+    // before the breaker opened; then they wait for it, untried, through
+    // the cool-down.
+    periodic_check(
+        || async {
+            let d = deliveries(&c, &format!("pixelId={failing}")).await;
+            d.len() == 3
+                && d.iter().all(|d| {
+                    d["error"]
+                        .as_str()
+                        .is_some_and(|e| e.contains("waiting for its circuit breaker"))
+                })
+        },
+        Duration::from_secs(10),
+    )
+    .await;
+    let tried = down.hits("/down").len();
+    assert!(
+        (2..=3).contains(&tried),
+        "{tried} attempts before the breaker opened"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        down.hits("/down").len(),
+        tried,
+        "tried while the breaker was open"
+    );
+    // Each waits to be tried again, and the log counts just the attempts made.
+    let d = deliveries(&c, &format!("pixelId={failing}")).await;
+    let attempts: u64 = d.iter().map(|d| d["attempt"].as_u64().unwrap()).sum();
+    assert_eq!(attempts, tried as u64, "{d:?}");
+    for d in d {
+        let state = d["state"].as_str().unwrap();
+        assert!(state == "pending" || state == "retrying", "{d}");
+    }
 }
 
 #[tokio::test]

@@ -251,6 +251,8 @@ struct Inner {
     block_followed: blocklist::Followed,
     /// The pixel outbox's send side (`pixels`).
     outbox: Arc<pixels::Outbox>,
+    /// Where the outbox's work runs, below the call path's priority.
+    pixel_runtime: pixels::PixelRuntime,
 }
 
 /// How long an ended call stays in the live table for late callbacks.
@@ -305,6 +307,8 @@ impl Engine {
                 blocklist: Default::default(),
                 block_followed: Default::default(),
                 outbox,
+                pixel_runtime: pixels::PixelRuntime::new()
+                    .map_err(|e| EngineError::Overloaded(format!("pixel threads: {e}")))?,
             }),
         };
         migrate::run(store.as_ref()).await?;
@@ -366,6 +370,7 @@ impl Engine {
         for t in tasks {
             t.abort();
         }
+        self.inner.pixel_runtime.stop();
         // Records are in the store: hand this node's shards over.
         self.leave_cluster().await;
         // Wait for every actor to stop, so the store is closed when this returns.

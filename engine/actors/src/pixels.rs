@@ -54,6 +54,59 @@ const PREVIOUS_SECRET_SIGNS: chrono::Duration = chrono::Duration::hours(24);
 /// How long a tenant's secrets are read from memory before the store again.
 const SECRETS_TTL: Duration = Duration::from_secs(5);
 
+/// The pixel threads' nice value above the process's: when deliveries and
+/// webhooks both want the CPU, Linux's scheduler gives these threads about a
+/// ninth of the others' share (weights 110 against 1,024), so a burst of calls
+/// is answered first and its pixels follow; an idle core is theirs in full.
+const NICE: i32 = 10;
+
+/// The runtime the outbox's loops and attempts run on: worker and blocking
+/// threads of their own, each at a lower priority ([`NICE`]) than the call
+/// path's.
+pub(crate) struct PixelRuntime(Mutex<Option<tokio::runtime::Runtime>>);
+
+impl PixelRuntime {
+    pub(crate) fn new() -> std::io::Result<Self> {
+        // Relative to the thread starting the engine: a thread the runtime
+        // starts from one of its own would otherwise inherit its nice value
+        // and add to it.
+        let nice = (rustix::process::getpriority_process(None).unwrap_or(0) + NICE).min(19);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("pixels")
+            .on_thread_start(move || lower_priority(nice))
+            .enable_all()
+            .build()?;
+        Ok(Self(Mutex::new(Some(runtime))))
+    }
+
+    fn handle(&self) -> Option<tokio::runtime::Handle> {
+        let runtime = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        runtime.as_ref().map(|r| r.handle().clone())
+    }
+
+    /// Drops its tasks without waiting for them (allowed inside a runtime).
+    pub(crate) fn stop(&self) {
+        let runtime = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(r) = runtime {
+            r.shutdown_background();
+        }
+    }
+}
+
+impl Drop for PixelRuntime {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Gives the calling thread the nice value `nice` (Linux keeps one per
+/// thread; elsewhere this may apply to the whole process).
+fn lower_priority(nice: i32) {
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice) {
+        tracing::debug!(error = %e, "could not lower a pixel thread's priority");
+    }
+}
+
 /// How pixels are sent.
 #[derive(Debug, Clone)]
 pub struct PixelSettings {
@@ -127,22 +180,24 @@ impl Outbox {
     }
 }
 
-/// Starts both loops; they end when the engine does. A store without an
-/// event log (ScyllaDB) has no outbox: nothing starts.
+/// Starts both loops and the outcome writer on the pixel runtime; they end
+/// when the engine does. A store without an event log (ScyllaDB) has no
+/// outbox: nothing starts.
 pub(crate) fn start(engine: &Engine) -> Vec<tokio::task::JoinHandle<()>> {
-    if engine.inner.store.event_positions().is_none() {
-        return Vec::new();
-    }
+    let runtime = match engine.inner.pixel_runtime.handle() {
+        Some(r) if engine.inner.store.event_positions().is_some() => r,
+        _ => return Vec::new(),
+    };
     let weak = Arc::downgrade(&engine.inner);
     let outbox = Arc::clone(&engine.inner.outbox);
     let written = outbox.written.lock().ok().and_then(|mut w| w.take());
     let mut tasks = vec![
-        tokio::spawn(dispatch_loop(weak.clone())),
-        tokio::spawn(send_loop(weak)),
+        runtime.spawn(dispatch_loop(weak.clone())),
+        runtime.spawn(send_loop(weak)),
     ];
     if let Some(written) = written {
         let store = Arc::clone(&engine.inner.store);
-        tasks.push(tokio::spawn(write_outcomes(outbox, store, written)));
+        tasks.push(runtime.spawn(write_outcomes(outbox, store, written)));
     }
     tasks
 }

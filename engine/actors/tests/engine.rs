@@ -1238,3 +1238,43 @@ async fn caps_hold_when_the_first_use_after_a_restart_is_a_call() {
     );
     engine.shutdown().await;
 }
+
+/// The pixel outbox runs on threads of its own at a lower priority, so that
+/// its work yields the CPU to calls; the call path's threads keep theirs.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pixel_work_runs_on_threads_of_its_own_below_the_call_paths_priority() {
+    // A thread's nice value: field 19 of its stat, the 17th after the name.
+    fn nice(stat: &str) -> i64 {
+        let fields = stat.rsplit_once(')').unwrap().1;
+        fields.split_whitespace().nth(16).unwrap().parse().unwrap()
+    }
+    let w = world(EngineConfig::default()).await;
+    let mine = nice(&std::fs::read_to_string("/proc/thread-self/stat").unwrap());
+    let mut pixels = Vec::new();
+    let mut workers = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = task.unwrap().path();
+        let (Ok(name), Ok(stat)) = (
+            std::fs::read_to_string(dir.join("comm")),
+            std::fs::read_to_string(dir.join("stat")),
+        ) else {
+            continue; // a thread that ended meanwhile
+        };
+        match name.trim_end() {
+            "pixels" => pixels.push(nice(&stat)),
+            "tokio-rt-worker" => workers.push(nice(&stat)),
+            _ => {}
+        }
+    }
+    assert!(!pixels.is_empty(), "no pixel threads");
+    assert!(
+        pixels.iter().all(|&n| n == (mine + 10).min(19)),
+        "pixel threads at {pixels:?}, the test's at {mine}"
+    );
+    assert!(
+        !workers.is_empty() && workers.iter().all(|&n| n == mine),
+        "call path threads at {workers:?}"
+    );
+    w.engine.shutdown().await;
+}
