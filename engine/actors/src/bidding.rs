@@ -73,7 +73,14 @@ impl BidClient {
     /// A client; `allow_private` lifts the SSRF guard (tests, demos, a
     /// bidder on the same private network).
     pub(crate) fn new(allow_private: bool) -> Self {
-        let mut builder = reqwest::Client::builder()
+        Self::with(Self::builder(allow_private), allow_private)
+    }
+
+    /// The client's settings. Over HTTPS it offers HTTP/2 and HTTP/1.1
+    /// (ALPN), so a bidder that speaks HTTP/2 gets every concurrent request
+    /// on one connection; plain `http://` is HTTP/1.1, kept alive.
+    fn builder(allow_private: bool) -> reqwest::ClientBuilder {
+        let builder = reqwest::Client::builder()
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(64)
             .tcp_nodelay(true)
@@ -81,9 +88,14 @@ impl BidClient {
             // A redirect could lead past the guard; bidders answer directly.
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy();
-        if !allow_private {
-            builder = builder.dns_resolver(Arc::new(GuardedResolver));
+        if allow_private {
+            builder
+        } else {
+            builder.dns_resolver(Arc::new(GuardedResolver))
         }
+    }
+
+    fn with(builder: reqwest::ClientBuilder, allow_private: bool) -> Self {
         let client = builder.build().unwrap_or_else(|e| {
             tracing::error!(error = %e, "bid client settings refused; using defaults");
             reqwest::Client::new()
@@ -204,4 +216,125 @@ fn describe(e: &reqwest::Error) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::process::Command;
+    use std::sync::Arc;
+
+    use hyper::service::service_fn;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    use super::{Answer, BidClient};
+
+    /// A CA and a certificate it signed for `localhost`, made by the
+    /// `openssl` command (DER: the certificate, the CA, the key).
+    fn certificates(dir: &Path) -> Option<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+        let run = |args: &str| {
+            Command::new("openssl")
+                .args(args.split(' '))
+                .current_dir(dir)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        std::fs::write(
+            dir.join("leaf.ext"),
+            "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost\n",
+        )
+        .ok()?;
+        let made = run(
+            "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca",
+        ) && run(
+            "req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+                -keyout leaf.key -out leaf.csr -subj /CN=localhost",
+        ) && run(
+            "x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+                -days 2 -extfile leaf.ext -outform DER -out leaf.der",
+        ) && run("x509 -in ca.pem -outform DER -out ca.der")
+            && run("pkcs8 -topk8 -nocrypt -in leaf.key -outform DER -out leaf.key.der");
+        let read = |f: &str| std::fs::read(dir.join(f)).ok();
+        made.then(|| Some((read("leaf.der")?, read("ca.der")?, read("leaf.key.der")?)))?
+    }
+
+    /// A TLS server on loopback offering `alpn`, answering each request
+    /// with the HTTP version it came in; its port.
+    async fn bidder(cert: Vec<u8>, key: Vec<u8>, alpn: &[&[u8]]) -> u16 {
+        let mut config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from(cert)],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
+            )
+            .unwrap();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let answer =
+                        service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(format!(
+                                "{:?}",
+                                req.version()
+                            )))
+                        });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), answer)
+                        .await;
+                });
+            }
+        });
+        port
+    }
+
+    async fn version(client: &BidClient, port: u16) -> String {
+        let url = format!("https://localhost:{port}/bid");
+        match client
+            .fetch(&url, |c, u| c.post(u).body("{}"), 1024)
+            .await
+            .0
+        {
+            Answer::Http { status: 200, body } => String::from_utf8(body).unwrap(),
+            Answer::Http { status, .. } => panic!("status {status}"),
+            Answer::Failed(e) => panic!("{e}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bidder_offering_http2_gets_it_and_one_offering_only_http1_gets_that() {
+        let dir = tempfile::tempdir().unwrap();
+        let Some((cert, ca, key)) = certificates(dir.path()) else {
+            eprintln!("SKIPPED: the openssl command is missing or failed; no certificates");
+            return;
+        };
+        let h2 = bidder(cert.clone(), key.clone(), &[b"h2", b"http/1.1"]).await;
+        let h1 = bidder(cert, key, &[b"http/1.1"]).await;
+        // The production settings, trusting only the test's CA.
+        let ca = reqwest::Certificate::from_der(&ca).unwrap();
+        let client = BidClient::with(BidClient::builder(true).tls_certs_only([ca]), true);
+        assert_eq!(version(&client, h2).await, "HTTP/2.0");
+        assert_eq!(version(&client, h1).await, "HTTP/1.1");
+        // Concurrent requests to the HTTP/2 bidder all succeed on it.
+        let many = concurrently(&client, h2).await;
+        assert!(many.iter().all(|v| v == "HTTP/2.0"), "{many:?}");
+    }
+
+    async fn concurrently(client: &BidClient, port: u16) -> Vec<String> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let client = client.clone();
+            tasks.spawn(async move { version(&client, port).await });
+        }
+        tasks.join_all().await
+    }
 }
