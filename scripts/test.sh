@@ -13,6 +13,14 @@ if command -v python3 >/dev/null; then
     echo "could not install the twilio python package: the signature oracle test will skip"
 fi
 
+# The HTTP/2 bidder test makes its TLS certificates with the openssl command
+# (it reports itself skipped without it).
+if ! command -v openssl >/dev/null; then
+  sudo=""; if [ "$(id -u)" -ne 0 ]; then sudo="sudo -n"; fi
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends openssl >/dev/null; } ||
+    echo "could not install openssl: the HTTP/2 bidder test will skip"
+fi
+
 # Formatting first: it is the quickest check (the fuzz crate is a workspace of its own).
 cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 cargo fmt --all --check
