@@ -307,7 +307,7 @@ impl Engine {
                 blocklist: Default::default(),
                 block_followed: Default::default(),
                 outbox,
-                pixel_runtime: pixels::PixelRuntime::new()
+                pixel_runtime: pixels::PixelRuntime::new(store.event_positions().is_some())
                     .map_err(|e| EngineError::Overloaded(format!("pixel threads: {e}")))?,
             }),
         };
@@ -370,7 +370,7 @@ impl Engine {
         for t in tasks {
             t.abort();
         }
-        self.inner.pixel_runtime.stop();
+        self.inner.pixel_runtime.stop().await;
         // Records are in the store: hand this node's shards over.
         self.leave_cluster().await;
         // Wait for every actor to stop, so the store is closed when this returns.

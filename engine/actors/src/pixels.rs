@@ -66,7 +66,11 @@ const NICE: i32 = 10;
 pub(crate) struct PixelRuntime(Mutex<Option<tokio::runtime::Runtime>>);
 
 impl PixelRuntime {
-    pub(crate) fn new() -> std::io::Result<Self> {
+    /// The runtime, or none where the store keeps no event log (so no outbox).
+    pub(crate) fn new(needed: bool) -> std::io::Result<Self> {
+        if !needed {
+            return Ok(Self(Mutex::new(None)));
+        }
         // Relative to the thread starting the engine: a thread the runtime
         // starts from one of its own would otherwise inherit its nice value
         // and add to it.
@@ -84,27 +88,39 @@ impl PixelRuntime {
         runtime.as_ref().map(|r| r.handle().clone())
     }
 
-    /// Drops its tasks without waiting for them (allowed inside a runtime).
-    pub(crate) fn stop(&self) {
-        let runtime = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(r) = runtime {
-            r.shutdown_background();
+    fn take(&self) -> Option<tokio::runtime::Runtime> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Stops it and waits (up to 5 s) until its tasks are dropped and its
+    /// blocking work has ended, so that they hold the store no longer.
+    pub(crate) async fn stop(&self) {
+        if let Some(r) = self.take() {
+            let _ = tokio::task::spawn_blocking(move || r.shutdown_timeout(Duration::from_secs(5)))
+                .await;
         }
     }
 }
 
 impl Drop for PixelRuntime {
     fn drop(&mut self) {
-        self.stop();
+        // Dropped without `Engine::shutdown`: stop without waiting (a wait is
+        // not allowed where this may run, inside a runtime).
+        if let Some(r) = self.take() {
+            r.shutdown_background();
+        }
     }
 }
 
 /// Gives the calling thread the nice value `nice` (Linux keeps one per
-/// thread; elsewhere this may apply to the whole process).
+/// thread; elsewhere the pixel threads keep the process's priority).
 fn lower_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
     if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice) {
         tracing::debug!(error = %e, "could not lower a pixel thread's priority");
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
 }
 
 /// How pixels are sent.
