@@ -97,10 +97,8 @@ async fn slow_bodies_hold_no_webhook_slot_and_are_closed_within_the_body_timeout
         metrics.contains("switchboard_webhook_body_timeouts_total 500"),
         "{metrics}"
     );
-    assert!(
-        !metrics.contains("switchboard_webhooks_shed_total"),
-        "nothing was shed: {metrics}"
-    );
+    // That nothing was shed is the 200 above: metrics are the process's, and
+    // another test in this binary sheds on purpose.
     s.stop().await;
 }
 
