@@ -37,7 +37,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::bidding::{Answer, BidClient};
 use crate::metrics;
-use crate::{Engine, Inner, Result};
+use crate::{Engine, EngineError, Inner, Result};
 
 /// The dispatcher's cursor in the call-event log.
 pub(crate) const CURSOR: &str = "pixels";
@@ -752,7 +752,23 @@ impl Engine {
         let Some(mut d) = sample_delivery(self, pixel)? else {
             return Ok(None);
         };
-        send_once(&self.inner.outbox, &self.inner.store, &mut d).await;
+        // Sent from the pixel runtime, like every delivery: a connection it
+        // opens is driven there, whoever reuses it.
+        let (outbox, store) = (
+            Arc::clone(&self.inner.outbox),
+            Arc::clone(&self.inner.store),
+        );
+        let send = async move {
+            send_once(&outbox, &store, &mut d).await;
+            d
+        };
+        let mut d = match self.inner.pixel_runtime.handle() {
+            Some(runtime) => runtime
+                .spawn(send)
+                .await
+                .map_err(|e| EngineError::Overloaded(format!("pixel test send: {e}")))?,
+            None => send.await,
+        };
         d.attempt = 1;
         d.request = masked(&d.request);
         Ok(Some(d))

@@ -851,7 +851,7 @@ impl Store for EmbeddedStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>> {
-        self.reading_calls(move |db| reports::events_after(&read_txn(db)?, tenant, after, limit))
+        self.blocking(move |db| reports::events_after(&read_txn(db)?, tenant, after, limit))
             .await
     }
 

@@ -502,7 +502,9 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// Call events after `after` (a position), of one tenant or all, at
-    /// most `limit`, in position order.
+    /// most `limit`, in position order: those the projections have applied
+    /// (`event_positions` moves when there are more), without applying the
+    /// log first.
     ///
     /// Backends without an event log keep this default, which refuses.
     async fn events_after(
