@@ -15,7 +15,7 @@
 # the "stored calls" row; 0 skips it), SCALE_BUYERS (100000), SCALE_CAMPAIGNS
 # (10000; SCALE_BUYERS=0 skips the scale row), BENCH_DIR (a temp dir), ROWS (comma-separated
 # groups to run: webhooks,rtb,deadline,dni,stored,scale,reports,pixels,rollups; default all but rollups;
-# stored is compared with webhooks), PIXEL_RUNS (5: interleaved runs of the pixels row), BEFORE (rollups: a switchboard binary built without the
+# stored is compared with webhooks), PERF (a directory: perf profiles of the wrk runs), PIXEL_RUNS (5: interleaved runs of the pixels row), BEFORE (rollups: a switchboard binary built without the
 # report rollups, e.g. from 4b8e9ba; it is run interleaved with this one, same requests).
 # Seeding the stored calls and the 100k buyers takes minutes; the rows print
 # as they finish. Not a test: figures depend on the machine and its load.
@@ -90,9 +90,18 @@ sign() {
 # wrkrun NAME FILE [SCRIPT]: wrk against $url with FILE's requests (SCRIPT,
 # default presigned.lua); sets rps, p99 (ms), non2xx, requests, and cpu_ms:
 # the server's ($pid's) CPU time over the run, user and system, from /proc.
+# With PERF (a directory) set, the server is also sampled over the run:
+# `perf record -F 499 -g` into PERF/NAME.data (read it with `perf report -i`).
 wrkrun() {
   local ticks0; ticks0=$(cpu_ticks)
+  local perf_pid=""
+  if [[ -n ${PERF:-} ]]; then
+    mkdir -p "$PERF"
+    perf record -F 499 -g -p "$pid" -o "$PERF/$1.data" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   REQUESTS=$2 THREADS=2 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$root/load-tests/wrk/${3:-presigned.lua}" "$url" >"$dir/$1.wrk" 2>&1
+  if [[ -n $perf_pid ]]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
   cpu_ms=$(( ($(cpu_ticks) - ticks0) * 1000 / $(getconf CLK_TCK) ))
   read -r rps p99 non2xx requests < <(python3 - "$dir/$1.wrk" <<'PY'
 import re, sys
