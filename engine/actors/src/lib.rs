@@ -118,7 +118,8 @@ use chrono::Utc;
 use dashmap::DashMap;
 use ractor::{ActorId, ActorRef};
 use switchboard_model::{
-    Buyer, CallRecord, Campaign, Id, PhoneNumber, RtbRouter, Tenant, call::VisitorSession,
+    BidRequestRecord, BidResponseRecord, Buyer, CallRecord, Campaign, Id, PhoneNumber, RtbRouter,
+    Tenant, call::VisitorSession,
 };
 use switchboard_routing::Capacity;
 use switchboard_rtb::ValidBid;
@@ -218,6 +219,8 @@ struct Inner {
     recorder: Recorder<CallRecord>,
     /// Group commit of DNI visitor sessions (a lease's attribution).
     sessions: Recorder<VisitorSession>,
+    /// Group commit of RTB auctions' bid rows, off the call path.
+    auctions: Recorder<(BidRequestRecord, Vec<BidResponseRecord>)>,
     background: std::sync::Mutex<Vec<JoinHandle<()>>>,
     live: LiveCalls,
     tenants: DashMap<Id, Arc<Tenant>>,
@@ -279,6 +282,12 @@ impl Engine {
             config.recorder_max_batch,
             config.route_timeout,
         );
+        let (auctions, auctions_task) = Recorder::start(
+            store.clone(),
+            config.recorder_queue,
+            config.recorder_max_batch,
+            config.route_timeout,
+        );
         let bid_client = BidClient::new(config.rtb_allow_private_targets);
         let outbox = Arc::new(pixels::Outbox::new(config.pixels.clone()));
         let engine = Engine {
@@ -290,7 +299,12 @@ impl Engine {
                 supervisor,
                 recorder,
                 sessions,
-                background: std::sync::Mutex::new(vec![recorder_task, sessions_task]),
+                auctions,
+                background: std::sync::Mutex::new(vec![
+                    recorder_task,
+                    sessions_task,
+                    auctions_task,
+                ]),
                 live: LiveCalls::default(),
                 tenants: DashMap::new(),
                 account_sids: DashMap::new(),
@@ -357,14 +371,15 @@ impl Engine {
     pub async fn shutdown(&self) {
         self.inner.recorder.close();
         self.inner.sessions.close();
+        self.inner.auctions.close();
         let tasks: Vec<JoinHandle<()>> = match self.inner.background.lock() {
             Ok(mut t) => t.drain(..).collect(),
             Err(_) => Vec::new(),
         };
-        // The first two tasks are the recorders: wait for their final commits;
-        // the rest just stop.
+        // The first three tasks are the recorders: wait for their final
+        // commits; the rest just stop.
         let mut tasks = tasks.into_iter();
-        for recorder in tasks.by_ref().take(2) {
+        for recorder in tasks.by_ref().take(3) {
             let _ = recorder.await;
         }
         for t in tasks {

@@ -1,5 +1,5 @@
-//! The recorder: group commit of call records (and of DNI visitor sessions,
-//! which a second recorder writes the same way).
+//! The recorder: group commit of call records (and of DNI visitor sessions
+//! and RTB auctions' bid rows, which two more recorders write the same way).
 //!
 //! Webhooks hand records to a bounded queue and wait for the commit that
 //! contains them. One task drains the queue: everything waiting (up to a
@@ -17,8 +17,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use switchboard_model::CallRecord;
 use switchboard_model::call::VisitorSession;
+use switchboard_model::{BidRequestRecord, BidResponseRecord, CallRecord};
 use switchboard_store::Store;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -73,6 +73,14 @@ impl Recorded for VisitorSession {
     const WHAT: &'static str = "visitor session";
     fn commit<'a>(store: &'a dyn Store, batch: &'a [Self]) -> Commit<'a> {
         store.put_sessions(batch)
+    }
+}
+
+/// An auction's bid rows: its request and a response a target asked.
+impl Recorded for (BidRequestRecord, Vec<BidResponseRecord>) {
+    const WHAT: &'static str = "rtb auction";
+    fn commit<'a>(store: &'a dyn Store, batch: &'a [Self]) -> Commit<'a> {
+        store.put_auctions(batch)
     }
 }
 

@@ -134,16 +134,16 @@ impl Engine {
         None
     }
 
-    /// Writes an auction's rows off the call path: the decision does not wait for them.
+    /// Writes an auction's rows off the call path: the decision does not
+    /// wait for them. They are group-committed with the other auctions
+    /// waiting (one transaction and fsync a batch, not one an auction).
     pub(crate) fn record_auction(&self, auction: auction::Auction) {
         tracing::debug!(request = %auction.request.id, status = %auction.request.status, overhead = ?auction.overhead, "rtb auction decided");
-        let store = self.inner.store.clone();
+        let auctions = self.inner.auctions.clone();
         tokio::spawn(async move {
-            if let Err(e) = store
-                .put_auction(&auction.request, &auction.responses)
-                .await
-            {
-                tracing::warn!(error = %e, request = %auction.request.id, "could not record an rtb auction");
+            let id = auction.request.id;
+            if let Err(e) = auctions.record((auction.request, auction.responses)).await {
+                tracing::warn!(error = %e, request = %id, "could not record an rtb auction");
             }
         });
     }

@@ -1212,6 +1212,7 @@ pub async fn bid_rows_filter_and_page(store: &dyn Store) {
     let (t1, t2) = (new_id(), new_id());
     let t0 = base_time();
     let mut requests = Vec::new();
+    let mut batch = Vec::new();
     for i in 0..5i64 {
         let at = t0 + Duration::milliseconds(i);
         let id = new_id();
@@ -1249,16 +1250,23 @@ pub async fn bid_rows_filter_and_page(store: &dyn Store) {
             response_body: String::new(),
             created_at: at,
         };
-        let responses = [
+        let responses = vec![
             response(t1, if won { "success" } else { "no-bid" }),
             response(t2, "timeout"),
         ];
-        store
-            .put_auction(&request, &responses)
-            .await
-            .expect("put auction");
+        // The first three one by one, the last two in one batch: both read
+        // back alike.
+        if i < 3 {
+            store
+                .put_auction(&request, &responses)
+                .await
+                .expect("put auction");
+        } else {
+            batch.push((request.clone(), responses));
+        }
         requests.push(request);
     }
+    store.put_auctions(&batch).await.expect("put auctions");
     let mut stray = requests[0].clone();
     (stray.id, stray.tenant_id) = (new_id(), other);
     store

@@ -629,6 +629,19 @@ pub trait Store: Send + Sync + 'static {
         Err(StoreError::Backend("not supported by this store".into()))
     }
 
+    /// Records many auctions, each as [`Self::put_auction`] does; in one
+    /// durable write where the backend can (the auction writer's group
+    /// commit). The default writes them one by one.
+    async fn put_auctions(
+        &self,
+        auctions: &[(BidRequestRecord, Vec<BidResponseRecord>)],
+    ) -> Result<()> {
+        for (request, responses) in auctions {
+            self.put_auction(request, responses).await?;
+        }
+        Ok(())
+    }
+
     /// A tenant's auctions matching `filter`, newest first, at most `limit`
     /// after `cursor`. A page may hold fewer than `limit` rows (a selective
     /// filter stops after a bounded scan) and still have a next cursor.
