@@ -270,24 +270,9 @@ impl Engine {
         let max_hold = config.max_hold();
         let (supervisor, capacity) =
             supervisor::start(store.clone(), registry.clone(), max_hold).await?;
-        let (recorder, recorder_task) = Recorder::start(
-            store.clone(),
-            config.recorder_queue,
-            config.recorder_max_batch,
-            config.route_timeout,
-        );
-        let (sessions, sessions_task) = Recorder::start(
-            store.clone(),
-            config.recorder_queue,
-            config.recorder_max_batch,
-            config.route_timeout,
-        );
-        let (auctions, auctions_task) = Recorder::start(
-            store.clone(),
-            config.recorder_queue,
-            config.recorder_max_batch,
-            config.route_timeout,
-        );
+        let (recorder, recorder_task) = Recorder::start(store.clone(), &config);
+        let (sessions, sessions_task) = Recorder::start(store.clone(), &config);
+        let (auctions, auctions_task) = Recorder::start(store.clone(), &config);
         let bid_client = BidClient::new(config.rtb_allow_private_targets);
         let outbox = Arc::new(pixels::Outbox::new(config.pixels.clone()));
         let engine = Engine {

@@ -198,11 +198,10 @@ impl Outbox {
 
 /// Starts both loops and the outcome writer on the pixel runtime; they end
 /// when the engine does. A store without an event log (ScyllaDB) has no
-/// outbox: nothing starts.
+/// outbox, so no pixel runtime: nothing starts.
 pub(crate) fn start(engine: &Engine) -> Vec<tokio::task::JoinHandle<()>> {
-    let runtime = match engine.inner.pixel_runtime.handle() {
-        Some(r) if engine.inner.store.event_positions().is_some() => r,
-        _ => return Vec::new(),
+    let Some(runtime) = engine.inner.pixel_runtime.handle() else {
+        return Vec::new();
     };
     let weak = Arc::downgrade(&engine.inner);
     let outbox = Arc::clone(&engine.inner.outbox);

@@ -27,7 +27,7 @@ use crate::metrics::{
     PROJECTION_LAG_EVENTS, PROJECTION_LAG_SECONDS, RECORDER_BATCH_SIZE, RECORDER_COMMIT_SECONDS,
     RECORDER_COMMITTED, RECORDER_ERRORS, RECORDER_PUSHED, RECORDER_SHED,
 };
-use crate::{EngineError, Result};
+use crate::{EngineConfig, EngineError, Result};
 
 type Ack = oneshot::Sender<std::result::Result<(), String>>;
 
@@ -76,7 +76,7 @@ impl Recorded for VisitorSession {
     }
 }
 
-/// An auction's bid rows: its request and a response a target asked.
+/// An auction's bid rows: its request, and the response of each target asked.
 impl Recorded for (BidRequestRecord, Vec<BidResponseRecord>) {
     const WHAT: &'static str = "rtb auction";
     fn commit<'a>(store: &'a dyn Store, batch: &'a [Self]) -> Commit<'a> {
@@ -102,16 +102,18 @@ impl<T> Clone for Recorder<T> {
 }
 
 impl<T: Recorded> Recorder<T> {
-    /// Starts the recorder task.
+    /// Starts the recorder task: a queue of `config.recorder_queue`, batches
+    /// of at most `config.recorder_max_batch`, and a full queue waited on for
+    /// `config.route_timeout` before the item is shed.
     pub(crate) fn start(
         store: Arc<dyn Store>,
-        queue: usize,
-        max_batch: usize,
-        wait: Duration,
+        config: &EngineConfig,
     ) -> (Recorder<T>, JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(queue.max(1));
+        let (tx, rx) = mpsc::channel(config.recorder_queue.max(1));
         let stop = Arc::new(Notify::new());
-        let task = tokio::spawn(run(store, rx, max_batch.max(1), stop.clone()));
+        let max_batch = config.recorder_max_batch.max(1);
+        let task = tokio::spawn(run(store, rx, max_batch, stop.clone()));
+        let wait = config.route_timeout;
         (Recorder { tx, wait, stop }, task)
     }
 

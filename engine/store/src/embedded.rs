@@ -173,6 +173,62 @@ impl EmbeddedStore {
             .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
     }
 
+    /// The auctions' bid rows and RTB rollups, in one durable write.
+    async fn write_auctions(
+        &self,
+        auctions: Vec<(BidRequestRecord, Vec<BidResponseRecord>)>,
+    ) -> Result<()> {
+        let row = |tenant: Id, at: DateTime<Utc>, id: Id, body: serde_json::Result<Vec<u8>>| {
+            Ok::<_, StoreError>((
+                id_key(tenant),
+                micros(at),
+                id_key(id),
+                body.map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            ))
+        };
+        let mut encoded = Vec::with_capacity(auctions.len());
+        for (request, responses) in &auctions {
+            let req = row(
+                request.tenant_id,
+                request.created_at,
+                request.id,
+                serde_json::to_vec(request),
+            )?;
+            let rows = responses
+                .iter()
+                .map(|r| row(r.tenant_id, r.created_at, r.id, serde_json::to_vec(r)))
+                .collect::<Result<Vec<_>>>()?;
+            encoded.push((req, rows));
+        }
+        self.blocking(move |db| {
+            write(db, |txn| {
+                for ((req, rows), (request, answers)) in encoded.iter().zip(&auctions) {
+                    let mut requests = txn
+                        .open_table(BID_REQUESTS)
+                        .map_err(backend("open bid_requests"))?;
+                    let repeat = requests
+                        .insert((req.0, req.1, req.2), req.3.as_slice())
+                        .map_err(backend("write bid_requests"))?
+                        .is_some();
+                    drop(requests);
+                    if !repeat {
+                        activity::count_auction(txn, request, answers)?;
+                    }
+                    let mut responses = txn
+                        .open_table(BID_RESPONSES)
+                        .map_err(backend("open bid_responses"))?;
+                    for (t, us, id, body) in rows {
+                        responses
+                            .insert((*t, *us, *id), body.as_slice())
+                            .map_err(backend("write bid_responses"))?;
+                    }
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
     /// [`Self::blocking`] for a read of the call tables: first applies
     /// every record appended before it.
     async fn reading_calls<T, F>(&self, f: F) -> Result<T>
@@ -953,7 +1009,7 @@ impl Store for EmbeddedStore {
         request: &BidRequestRecord,
         responses: &[BidResponseRecord],
     ) -> Result<()> {
-        self.put_auctions(&[(request.clone(), responses.to_vec())])
+        self.write_auctions(vec![(request.clone(), responses.to_vec())])
             .await
     }
 
@@ -961,56 +1017,7 @@ impl Store for EmbeddedStore {
         &self,
         auctions: &[(BidRequestRecord, Vec<BidResponseRecord>)],
     ) -> Result<()> {
-        let row = |tenant: Id, at: DateTime<Utc>, id: Id, body: serde_json::Result<Vec<u8>>| {
-            Ok::<_, StoreError>((
-                id_key(tenant),
-                micros(at),
-                id_key(id),
-                body.map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            ))
-        };
-        let mut encoded = Vec::with_capacity(auctions.len());
-        for (request, responses) in auctions {
-            let req = row(
-                request.tenant_id,
-                request.created_at,
-                request.id,
-                serde_json::to_vec(request),
-            )?;
-            let rows = responses
-                .iter()
-                .map(|r| row(r.tenant_id, r.created_at, r.id, serde_json::to_vec(r)))
-                .collect::<Result<Vec<_>>>()?;
-            encoded.push((req, rows));
-        }
-        let auctions = auctions.to_vec();
-        self.blocking(move |db| {
-            write(db, |txn| {
-                for ((req, rows), (request, answers)) in encoded.iter().zip(&auctions) {
-                    let mut requests = txn
-                        .open_table(BID_REQUESTS)
-                        .map_err(backend("open bid_requests"))?;
-                    let repeat = requests
-                        .insert((req.0, req.1, req.2), req.3.as_slice())
-                        .map_err(backend("write bid_requests"))?
-                        .is_some();
-                    drop(requests);
-                    if !repeat {
-                        activity::count_auction(txn, request, answers)?;
-                    }
-                    let mut responses = txn
-                        .open_table(BID_RESPONSES)
-                        .map_err(backend("open bid_responses"))?;
-                    for (t, us, id, body) in rows {
-                        responses
-                            .insert((*t, *us, *id), body.as_slice())
-                            .map_err(backend("write bid_responses"))?;
-                    }
-                }
-                Ok(())
-            })
-        })
-        .await
+        self.write_auctions(auctions.to_vec()).await
     }
 
     async fn claim_lease(
